@@ -1,0 +1,76 @@
+// Every failure the proxy can answer with has one row here: a stable code that
+// tests and clients branch on, the HTTP status, who is at fault, and a short
+// flag for logs (in the spirit of Envoy's response flags and HAProxy's
+// termination states). Imports nothing.
+
+export type ErrorSource = 'downstream' | 'upstream' | 'internal'
+
+export interface ErrorKind {
+  readonly code: string
+  readonly status: number
+  readonly source: ErrorSource
+  /** Short log flag, Envoy style. */
+  readonly flag: string
+  readonly message: string
+}
+
+function kind (code: string, status: number, source: ErrorSource, flag: string, message: string): ErrorKind {
+  return Object.freeze({ code, status, source, flag, message })
+}
+
+export const Errors = Object.freeze({
+  NO_ROUTE: kind('LB_ERR_NO_ROUTE', 404, 'downstream', 'NR', 'no route matches this request'),
+  BAD_REQUEST: kind('LB_ERR_BAD_REQUEST', 400, 'downstream', 'DPE', 'malformed request'),
+  HEADERS_TOO_LARGE: kind('LB_ERR_HEADERS_TOO_LARGE', 431, 'downstream', 'HTL', 'request header fields too large'),
+  SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
+  NO_HEALTHY_SERVER: kind('LB_ERR_NO_HEALTHY_SERVER', 503, 'upstream', 'UH', 'no healthy server for this backend shard'),
+  UPSTREAM_CONNECT: kind('LB_ERR_UPSTREAM_CONNECT', 502, 'upstream', 'UF', 'could not connect to the upstream server'),
+  UPSTREAM_RESET: kind('LB_ERR_UPSTREAM_RESET', 502, 'upstream', 'UC', 'the upstream server closed the connection'),
+  UPSTREAM_PROTOCOL: kind('LB_ERR_UPSTREAM_PROTOCOL', 502, 'upstream', 'UPE', 'the upstream server sent an invalid response'),
+  UPSTREAM_TIMEOUT: kind('LB_ERR_UPSTREAM_TIMEOUT', 504, 'upstream', 'UT', 'the upstream server did not answer in time'),
+  CLIENT_ABORTED: kind('LB_ERR_CLIENT_ABORTED', 499, 'downstream', 'DC', 'the client went away'),
+  INTERNAL: kind('LB_ERR_INTERNAL', 500, 'internal', 'INT', 'internal error')
+})
+
+export class ProxyError extends Error {
+  readonly kind: ErrorKind
+  get code (): string { return this.kind.code }
+  get status (): number { return this.kind.status }
+  get flag (): string { return this.kind.flag }
+
+  constructor (kind: ErrorKind, detail?: string, options?: { cause?: unknown }) {
+    super(detail === undefined ? kind.message : `${kind.message}: ${detail}`, options)
+    this.name = 'ProxyError'
+    this.kind = kind
+  }
+}
+
+/** One problem in a config file, located by its YAML path and position. */
+export interface ConfigIssue {
+  /** e.g. `backends.api.servers[1].url` */
+  readonly path: string
+  readonly message: string
+  /** 1-based; 0 when the position is unknown (e.g. a missing top-level key). */
+  readonly line: number
+  readonly column: number
+}
+
+export class ConfigError extends Error {
+  readonly code = 'LB_ERR_CONFIG'
+  readonly file: string
+  readonly issues: readonly ConfigIssue[]
+
+  constructor (file: string, issues: readonly ConfigIssue[]) {
+    super(`${file}: ${issues.length} configuration error${issues.length === 1 ? '' : 's'}\n` +
+      issues.map((i) => formatIssue(file, i)).join('\n'))
+    this.name = 'ConfigError'
+    this.file = file
+    this.issues = issues
+  }
+}
+
+/** `config.yaml:14:9 backends.api.servers[1].url: expected an http(s) URL, got "10.0.0.1"` */
+export function formatIssue (file: string, issue: ConfigIssue): string {
+  const where = issue.line > 0 ? `${file}:${issue.line}:${issue.column}` : file
+  return `${where} ${issue.path === '' ? '(root)' : issue.path}: ${issue.message}`
+}
