@@ -22,6 +22,7 @@ export const Errors = Object.freeze({
   NO_ROUTE: kind('LB_ERR_NO_ROUTE', 404, 'downstream', 'NR', 'no route matches this request'),
   BAD_REQUEST: kind('LB_ERR_BAD_REQUEST', 400, 'downstream', 'DPE', 'malformed request'),
   HEADERS_TOO_LARGE: kind('LB_ERR_HEADERS_TOO_LARGE', 431, 'downstream', 'HTL', 'request header fields too large'),
+  METHOD_NOT_ALLOWED: kind('LB_ERR_METHOD_NOT_ALLOWED', 405, 'downstream', 'DPE', 'method not supported by this proxy'),
   SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
   NO_HEALTHY_SERVER: kind('LB_ERR_NO_HEALTHY_SERVER', 503, 'upstream', 'UH', 'no healthy server for this backend shard'),
   UPSTREAM_CONNECT: kind('LB_ERR_UPSTREAM_CONNECT', 502, 'upstream', 'UF', 'could not connect to the upstream server'),

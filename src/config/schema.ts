@@ -124,7 +124,7 @@ export interface ShardConfig {
 }
 
 export interface ServerConfig {
-  /** Unique within the backend; default `<shard>-<i>` or `<host>:<port>`. */
+  /** Unique within the backend; default `<shard>-<i>` in a shard, `server-<i>` in a plain `servers:` list. */
   readonly name: string
   /** Normalized `http(s)://host:port` (no path). */
   readonly url: string

@@ -1,0 +1,113 @@
+// Pure checks for the string forms the config accepts: names, HTTP tokens,
+// host names, bind addresses, upstream URLs, IPs/CIDRs. Each returns the
+// normalized value, or undefined when the form is wrong.
+
+import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net'
+
+/** RFC 9110 `token`: header field names and methods. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Listener, route, backend, shard and server names: safe in logs and metric labels. */
+const NAME = /^[A-Za-z0-9_.:-]+$/
+const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/
+const PORT = /^\d{1,5}$/
+
+export const NAME_FORM = 'a name of letters, digits, `_`, `-`, `.` and `:`'
+export const BIND_FORMS = 'host:port like 127.0.0.1:8443, [::1]:8443, :8080 or localhost:8080 (port 0-65535)'
+
+export function isName (s: string): boolean {
+  return NAME.test(s)
+}
+
+export function isToken (s: string): boolean {
+  return TOKEN.test(s)
+}
+
+/** Header values may not smuggle a new line or a NUL. */
+export function isSafeHeaderValue (s: string): boolean {
+  return !/[\r\n\0]/.test(s)
+}
+
+/** A DNS name (lower-cased by the caller); the last label may not be all digits (that is an IPv4 typo). */
+export function isHostname (s: string): boolean {
+  if (s.length === 0 || s.length > 253) return false
+  const labels = s.split('.')
+  return labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1] as string)
+}
+
+/**
+ * A route or SNI host: exact `api.example.com`, an IP literal, or a
+ * leading wildcard `*.example.com`. Lower-cased. Undefined if invalid.
+ */
+export function normalizeHostPattern (s: string): string | undefined {
+  const host = s.toLowerCase()
+  const exact = host.startsWith('*.') ? host.slice(2) : host
+  if (isHostname(exact) || (exact === host && isIPv4(host))) return host
+  if (exact === host && host.startsWith('[') && host.endsWith(']') && isIPv6(host.slice(1, -1))) return host
+  return undefined
+}
+
+/** `127.0.0.1:8443`, `[::1]:8443`, `:8080` (all IPv4 interfaces), `localhost:8080`. */
+export function parseBind (s: string): { host: string, port: number } | undefined {
+  let host: string
+  let portText: string
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']')
+    if (end < 0 || s[end + 1] !== ':') return undefined
+    host = s.slice(1, end)
+    if (!isIPv6(host)) return undefined
+    portText = s.slice(end + 2)
+  } else {
+    const colon = s.lastIndexOf(':')
+    if (colon < 0) return undefined
+    host = s.slice(0, colon)
+    portText = s.slice(colon + 1)
+    if (host === '') host = '0.0.0.0'
+    else if (!isIPv4(host) && !isHostname(host.toLowerCase())) return undefined
+  }
+  if (!PORT.test(portText)) return undefined
+  const port = Number(portText)
+  return port <= 65535 ? { host, port } : undefined
+}
+
+/** Why an upstream URL is rejected, or its normalized `scheme://host:port`. */
+export type UrlCheck = { ok: true, url: string } | { ok: false, reason: string }
+
+export function normalizeServerUrl (s: string): UrlCheck {
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    return { ok: false, reason: 'expected an http(s) URL' }
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, reason: 'expected an http(s) URL' }
+  if (u.hostname === '') return { ok: false, reason: 'expected an http(s) URL with a host' }
+  if (u.username !== '' || u.password !== '') return { ok: false, reason: 'credentials are not allowed in a server URL' }
+  if (u.pathname !== '/' || u.search !== '' || u.hash !== '') {
+    return { ok: false, reason: 'a server URL has no path, query or fragment (use a route `rewrite` for paths)' }
+  }
+  const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port)
+  // WHATWG `hostname` already keeps IPv6 in brackets and lower-cases names.
+  return { ok: true, url: `${u.protocol}//${u.hostname}:${port}` }
+}
+
+/** An IP or CIDR (v4 or v6), checked by loading it into a BlockList. */
+export function isIpOrCidr (s: string): boolean {
+  const parts = s.split('/')
+  const addr = parts[0] as string
+  const family = isIP(addr)
+  if (family === 0 || parts.length > 2) return false
+  const type = family === 4 ? 'ipv4' : 'ipv6'
+  const list = new BlockList()
+  try {
+    const prefix = parts[1]
+    if (prefix === undefined) {
+      list.addAddress(addr, type)
+      return true
+    }
+    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > (family === 4 ? 32 : 128)) return false
+    list.addSubnet(addr, Number(prefix), type)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,152 @@
+// YAML text → validated, normalized, deep-frozen Config. Startup-only: the hot
+// path never imports this. Every problem found (syntax, rules, missing
+// certificate files) is thrown at once as one ConfigError.
+
+import { accessSync, constants, statSync } from 'node:fs'
+import { access, readFile, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml'
+import type { Node, YAMLError } from 'yaml'
+import { ConfigError } from '../errors.js'
+import type { ConfigIssue } from '../errors.js'
+import { joinPath } from './reader.js'
+import type { Config } from './schema.js'
+import { type FileRef, validateDocument } from './validate.js'
+
+export interface LoadOptions {
+  /**
+   * Check that every certificate and key file exists and is readable.
+   * Default: true for loadConfig, false for parseConfig (which does no I/O by default).
+   */
+  readonly checkFiles?: boolean
+}
+
+/**
+ * Parses and validates config text. `file` names the source in messages and is
+ * the base for relative certificate paths ('' = none; paths resolve against the cwd).
+ * @throws ConfigError with every issue found
+ */
+export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
+  const result = analyse(text, file)
+  const fileIssues = opts.checkFiles === true ? result.files.flatMap(checkFileSync) : []
+  return finish(file, result.config, [...result.issues, ...fileIssues])
+}
+
+/**
+ * Reads, parses and validates a config file.
+ * @throws ConfigError with every issue found, including unreadable files
+ */
+export async function loadConfig (file: string, opts: LoadOptions = {}): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
+  }
+  const result = analyse(text, file)
+  const fileIssues = opts.checkFiles === false ? [] : (await Promise.all(result.files.map(checkFile))).flat()
+  return finish(file, result.config, [...result.issues, ...fileIssues])
+}
+
+interface Analysis {
+  readonly config: Config | undefined
+  readonly issues: readonly ConfigIssue[]
+  readonly files: readonly FileRef[]
+}
+
+function analyse (text: string, file: string): Analysis {
+  const lines = new LineCounter()
+  // prettyErrors off: we place the error ourselves and want the bare message.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
+  if (doc.errors.length > 0) {
+    // A broken tree would only add confusing follow-up issues, so stop at syntax.
+    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), files: [] }
+  }
+  return validateDocument(doc, lines, file === '' ? '' : resolve(file))
+}
+
+function finish (file: string, config: Config | undefined, issues: readonly ConfigIssue[]): Config {
+  if (issues.length > 0 || config === undefined) {
+    throw new ConfigError(file, [...issues].sort((a, b) => a.line - b.line || a.column - b.column))
+  }
+  return deepFreeze(config)
+}
+
+/**
+ * One issue per YAML error, minus the cascade: after the first error the parser
+ * is out of step and reports every following token as unexpected.
+ */
+function syntaxIssues (errors: readonly YAMLError[], root: Node | null, lines: LineCounter): ConfigIssue[] {
+  const out: ConfigIssue[] = []
+  for (const e of errors) {
+    const { path, node } = nodeAt(root, e.pos[0], '')
+    // An unclosed quote is noticed where the text runs out; point at where the string starts.
+    const offset = e.code === 'MISSING_CHAR' && isScalar(node) ? node.range?.[0] ?? e.pos[0] : e.pos[0]
+    const { line, col } = lines.linePos(offset)
+    if (out.length > 0 && (e.code === 'UNEXPECTED_TOKEN' || out.some((i) => i.line === line))) continue
+    out.push({ path, message: e.message, line, column: col })
+  }
+  return out
+}
+
+/** The deepest node covering `offset` and its YAML path, so a syntax error still names a key. */
+function nodeAt (node: Node | null, offset: number, path: string): { path: string, node: Node | null } {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair) || !isScalar(pair.key)) continue
+      const key = String(pair.key.value)
+      const end = (pair.value as Node | null)?.range?.[2] ?? pair.key.range?.[2] ?? -1
+      const start = pair.key.range?.[0] ?? Infinity
+      if (offset >= start && offset <= end) return nodeAt(pair.value as Node | null, offset, joinPath(path, key))
+    }
+  } else if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      const range = (node.items[i] as Node | null)?.range
+      if (range !== undefined && range !== null && offset >= range[0] && offset <= range[2]) {
+        return nodeAt(node.items[i] as Node, offset, `${path}[${i}]`)
+      }
+    }
+  }
+  return { path, node }
+}
+
+async function checkFile (ref: FileRef): Promise<ConfigIssue[]> {
+  try {
+    if (!(await stat(ref.file)).isFile()) return [fileIssue(ref, 'not a regular file')]
+    await access(ref.file, constants.R_OK)
+    return []
+  } catch (err) {
+    return [fileIssue(ref, fsReason(err))]
+  }
+}
+
+function checkFileSync (ref: FileRef): ConfigIssue[] {
+  try {
+    if (!statSync(ref.file).isFile()) return [fileIssue(ref, 'not a regular file')]
+    accessSync(ref.file, constants.R_OK)
+    return []
+  } catch (err) {
+    return [fileIssue(ref, fsReason(err))]
+  }
+}
+
+function fileIssue (ref: FileRef, reason: string): ConfigIssue {
+  return { path: ref.path, message: `cannot read ${ref.file}: ${reason}`, line: ref.line, column: ref.column }
+}
+
+function fsReason (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'no such file'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  if (code === 'EISDIR') return 'is a directory'
+  return err instanceof Error ? err.message : String(err)
+}
+
+function deepFreeze<T> (value: T): T {
+  // The config is a tree (shared defaults at most), so a plain walk ends.
+  if (value !== null && typeof value === 'object') {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

@@ -1,0 +1,656 @@
+// The Switchyard rules: YAML syntax tree → Config, with every default from
+// schema.ts filled in. Pure except for path arithmetic: certificate files are
+// not touched here, they are returned as `files` for load.ts to check.
+
+import { dirname, resolve } from 'node:path'
+import type { Document, LineCounter } from 'yaml'
+import type { ConfigIssue } from '../errors.js'
+import type {
+  BackendConfig, BalanceConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
+  HeaderOpsConfig, LimitsConfig, ListenerConfig, RewriteConfig, RouteConfig, RouteMatchConfig,
+  ServerConfig, ShardByConfig, ShardConfig, TlsConfig, UpstreamTimeoutsConfig
+} from './schema.js'
+import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
+import { didYouMean } from './suggest.js'
+import { DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, parseDuration, parseSize } from './units.js'
+import {
+  BIND_FORMS, NAME_FORM, isIpOrCidr, isName, isSafeHeaderValue, isToken,
+  normalizeHostPattern, normalizeServerUrl, parseBind
+} from './forms.js'
+
+/** A certificate or key file named in the config, for load.ts to check. */
+export interface FileRef {
+  /** YAML path of the key, e.g. `listeners[0].tls.cert`. */
+  readonly path: string
+  /** Absolute path. */
+  readonly file: string
+  readonly line: number
+  readonly column: number
+}
+
+export interface Validation {
+  /** Complete only when `issues` is empty. */
+  readonly config: Config
+  readonly issues: readonly ConfigIssue[]
+  readonly files: readonly FileRef[]
+}
+
+const KEYS = {
+  root: ['proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'routes', 'backends'],
+  listener: ['name', 'bind', 'tls'],
+  tls: ['cert', 'key', 'certificates', 'minVersion', 'http2'],
+  certificate: ['cert', 'key', 'serverNames'],
+  forwarding: ['xForwarded', 'forwarded', 'via'],
+  limits: ['maxHeaderBytes', 'maxHeaderCount'],
+  clientTimeouts: ['clientHeaders', 'clientIdle'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders'],
+  match: ['host', 'pathPrefix', 'methods', 'headers'],
+  rewrite: ['stripPrefix', 'addPrefix'],
+  headerOps: ['set', 'remove'],
+  backend: ['servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections'],
+  shard: ['name', 'servers'],
+  server: ['name', 'url', 'weight'],
+  shardBy: ['header', 'cookie', 'query', 'pathSegment', 'missing'],
+  upstreamTimeouts: ['connect', 'headers', 'body', 'keepAlive']
+} as const
+
+const SHARD_KEY_SOURCES = ['header', 'cookie', 'query', 'pathSegment'] as const
+
+/**
+ * One entry per balance algorithm: the extra keys its `balance:` block takes and
+ * how to build it. Adding `leastConn` or `ipHash` to BalanceConfig makes this
+ * table fail to compile until the algorithm is added here.
+ */
+const BALANCERS: { readonly [A in BalanceConfig['algorithm']]: {
+  readonly keys: readonly string[]
+  build (m: MapView, r: Reader): Extract<BalanceConfig, { algorithm: A }>
+} } = {
+  roundRobin: { keys: [], build: () => ({ algorithm: 'roundRobin' }) }
+}
+const ALGORITHMS = Object.keys(BALANCERS) as Array<BalanceConfig['algorithm']>
+
+const DEFAULTS = {
+  proxyName: 'switchyard',
+  forwarding: { xForwarded: true, forwarded: false, via: true },
+  limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 },
+  clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000 },
+  upstreamTimeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000 },
+  connections: 128,
+  weight: 1,
+  minVersion: 'TLSv1.2',
+  http2: true
+} as const
+
+/**
+ * Checks a parsed YAML document and builds the Config. `source` is the absolute
+ * path of the file ('' when there is none); relative certificate paths resolve
+ * against its folder.
+ */
+export function validateDocument (doc: Document, lines: LineCounter, source: string): Validation {
+  const r = new Reader(doc, lines)
+  const v = new Validator(r, source === '' ? resolve('') : dirname(source))
+  const config = v.config(r.root(), source)
+  // Stable sort: file order, then the order the rules found them.
+  const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
+  return { config, issues, files: v.files }
+}
+
+class Validator {
+  readonly files: FileRef[] = []
+  readonly #r: Reader
+  readonly #baseDir: string
+
+  constructor (r: Reader, baseDir: string) {
+    this.#r = r
+    this.#baseDir = baseDir
+  }
+
+  config (root: Field, source: string): Config {
+    const r = this.#r
+    const empty: Config = {
+      source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: [], forwarding: DEFAULTS.forwarding,
+      limits: DEFAULTS.limits, timeouts: DEFAULTS.clientTimeouts, routes: [], backends: {}
+    }
+    if (root.node === null) {
+      r.report('', null, 'the file is empty; expected a mapping with at least `listeners`')
+      return empty
+    }
+    const m = r.map(root, KEYS.root)
+    if (m === undefined) return empty
+    const proxyName = this.#opt(m, 'proxyName', (f) => this.#token(f), DEFAULTS.proxyName)
+    const listeners = this.#listeners(m)
+    const trustedProxies = this.#opt(m, 'trustedProxies', (f) => this.#trustedProxies(f), [])
+    const forwarding = this.#opt(m, 'forwarding', (f) => this.#forwarding(f), DEFAULTS.forwarding)
+    const limits = this.#opt(m, 'limits', (f) => this.#limits(f), DEFAULTS.limits)
+    const timeouts = this.#opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.clientTimeouts)
+    const backendsField = m.get('backends')
+    const backendsMap = backendsField === undefined ? undefined : r.map(backendsField)
+    const backends = backendsMap === undefined ? {} : this.#backends(backendsMap)
+    // Route → backend references are checked against every name written, even a
+    // broken backend's, so one mistake does not cascade into many.
+    const backendNames = backendsMap?.entries().map((e) => e.key) ?? []
+    const routes = this.#opt(m, 'routes', (f) => this.#routes(f, backendNames), [])
+    return { source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends }
+  }
+
+  // ── listeners ────────────────────────────────────────────────────────────
+
+  #listeners (m: MapView): ListenerConfig[] {
+    const f = m.require('listeners')
+    if (f === undefined) return []
+    const items = this.#r.seq(f)
+    if (items === undefined) return []
+    if (items.length === 0) this.#r.report(f.path, f.at, 'at least one listener is required')
+    const out: ListenerConfig[] = []
+    const names = new Unique(this.#r, 'listener name')
+    const binds = new Unique(this.#r, 'bind address')
+    items.forEach((item, i) => {
+      const l = this.#listener(item, i)
+      if (l === undefined) return
+      out.push(l.config)
+      if (l.config.name !== '') names.add(l.config.name, l.nameField ?? item, item.path)
+      // Port 0 asks the OS for a fresh port each time, so it never clashes.
+      if (l.config.port !== 0 && l.bindField !== undefined) {
+        const host = l.config.host.includes(':') ? `[${l.config.host}]` : l.config.host.toLowerCase()
+        binds.add(`${host}:${l.config.port}`, l.bindField, item.path)
+      }
+    })
+    return out
+  }
+
+  #listener (f: Field, i: number): { config: ListenerConfig, nameField?: Field, bindField?: Field } | undefined {
+    const m = this.#r.map(f, KEYS.listener)
+    if (m === undefined) return undefined
+    const nameField = m.get('name')
+    const name = nameField === undefined ? `listener-${i}` : this.#name(nameField) ?? ''
+    const bindField = m.require('bind')
+    const raw = bindField === undefined ? undefined : this.#r.scalar(bindField)
+    const bind = typeof raw === 'string' ? raw : undefined
+    const parsed = bind === undefined ? undefined : parseBind(bind)
+    if (bindField !== undefined && parsed === undefined) this.#r.expected(bindField, BIND_FORMS)
+    const tlsField = m.get('tls')
+    const tls = tlsField === undefined ? undefined : this.#tls(tlsField)
+    const config: ListenerConfig = {
+      name,
+      bind: bind ?? '',
+      host: parsed?.host ?? '',
+      port: parsed?.port ?? 0,
+      ...(tls === undefined ? {} : { tls })
+    }
+    return {
+      config,
+      ...(nameField === undefined ? {} : { nameField }),
+      // Only a well-formed bind takes part in the duplicate check.
+      ...(bindField === undefined || parsed === undefined ? {} : { bindField })
+    }
+  }
+
+  #tls (f: Field): TlsConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.tls)
+    if (m === undefined) return undefined
+    let certificates: CertificateConfig[] = []
+    const list = m.get('certificates')
+    if (list !== undefined && (m.has('cert') || m.has('key'))) {
+      r.report(f.path, m.node, 'use either `cert` + `key` (one certificate) or `certificates` (a list), not both')
+    } else if (list !== undefined) {
+      const items = r.seq(list)
+      if (items?.length === 0) r.report(list.path, list.at, 'at least one certificate is required')
+      const names = new Unique(r, 'server name')
+      for (const item of items ?? []) {
+        const c = this.#certificate(item)
+        if (c === undefined) continue
+        certificates.push(c.config)
+        c.serverNames.forEach(([name, at]) => names.add(name, at, item.path))
+      }
+    } else {
+      // Shorthand: one certificate, written inline.
+      const cert = this.#file(m.require('cert', ' (or a `certificates` list)'))
+      const key = this.#file(m.require('key', ' (or a `certificates` list)'))
+      certificates = [{ cert, key, serverNames: [] }]
+    }
+    const minVersion = this.#opt(m, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.minVersion)
+    const http2 = this.#opt(m, 'http2', (v) => r.boolean(v), DEFAULTS.http2)
+    return { certificates, minVersion, http2 }
+  }
+
+  #certificate (f: Field): { config: CertificateConfig, serverNames: Array<[string, Field]> } | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.certificate)
+    if (m === undefined) return undefined
+    const cert = this.#file(m.require('cert'))
+    const key = this.#file(m.require('key'))
+    const serverNames: Array<[string, Field]> = []
+    const list = m.get('serverNames')
+    for (const item of list === undefined ? [] : r.seq(list) ?? []) {
+      const s = r.text(item)
+      if (s === undefined) continue
+      const host = normalizeHostPattern(s)
+      if (host === undefined) r.expected(item, 'a host name like example.com or *.example.com')
+      else serverNames.push([host, item])
+    }
+    return { config: { cert, key, serverNames: serverNames.map(([n]) => n) }, serverNames }
+  }
+
+  /** A certificate/key path: made absolute and remembered for the file check. */
+  #file (f: Field | undefined): string {
+    if (f === undefined) return ''
+    const s = this.#r.text(f)
+    if (s === undefined) return ''
+    const file = resolve(this.#baseDir, s)
+    this.files.push({ path: f.path, file, ...this.#r.position(f.at) })
+    return file
+  }
+
+  #minVersion (f: Field): TlsConfig['minVersion'] | undefined {
+    const v = this.#r.scalar(f)
+    if (v === 'TLSv1' || v === 'TLSv1.1' || v === 'TLSv1.0') {
+      this.#r.report(f.path, f.at, `${v} is not allowed; use TLSv1.2 or TLSv1.3`)
+      return undefined
+    }
+    return this.#r.oneOf(f, ['TLSv1.2', 'TLSv1.3'] as const)
+  }
+
+  // ── client side ─────────────────────────────────────────────────────────
+
+  #trustedProxies (f: Field): string[] | undefined {
+    const out: string[] = []
+    for (const item of this.#r.seq(f) ?? []) {
+      const s = this.#r.string(item)
+      if (s === undefined) continue
+      if (isIpOrCidr(s)) out.push(s)
+      else this.#r.expected(item, 'an IP address or CIDR like 10.0.0.0/8, 192.168.1.10 or fd00::/8')
+    }
+    return out
+  }
+
+  #forwarding (f: Field): ForwardingConfig | undefined {
+    const m = this.#r.map(f, KEYS.forwarding)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.forwarding
+    const bool = (v: Field): boolean | undefined => this.#r.boolean(v)
+    return {
+      xForwarded: this.#opt(m, 'xForwarded', bool, d.xForwarded),
+      forwarded: this.#opt(m, 'forwarded', bool, d.forwarded),
+      via: this.#opt(m, 'via', bool, d.via)
+    }
+  }
+
+  #limits (f: Field): LimitsConfig | undefined {
+    const m = this.#r.map(f, KEYS.limits)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.limits
+    return {
+      maxHeaderBytes: this.#opt(m, 'maxHeaderBytes', (v) => this.#size(v, 1), d.maxHeaderBytes),
+      maxHeaderCount: this.#opt(m, 'maxHeaderCount', (v) => this.#r.integer(v, 1), d.maxHeaderCount)
+    }
+  }
+
+  #clientTimeouts (f: Field): ClientTimeoutsConfig | undefined {
+    const m = this.#r.map(f, KEYS.clientTimeouts)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.clientTimeouts
+    return {
+      clientHeaders: this.#opt(m, 'clientHeaders', (v) => this.#duration(v), d.clientHeaders),
+      clientIdle: this.#opt(m, 'clientIdle', (v) => this.#duration(v), d.clientIdle)
+    }
+  }
+
+  // ── routes ──────────────────────────────────────────────────────────────
+
+  #routes (f: Field, backends: readonly string[]): RouteConfig[] | undefined {
+    const items = this.#r.seq(f)
+    if (items === undefined) return undefined
+    const names = new Unique(this.#r, 'route name')
+    const out: RouteConfig[] = []
+    items.forEach((item, i) => {
+      const route = this.#route(item, i, backends)
+      if (route === undefined) return
+      out.push(route.config)
+      if (route.config.name !== '') names.add(route.config.name, route.nameField ?? item, item.path)
+    })
+    return out
+  }
+
+  #route (f: Field, index: number, backends: readonly string[]): { config: RouteConfig, nameField?: Field } | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.route)
+    if (m === undefined) return undefined
+    const nameField = m.get('name')
+    const name = nameField === undefined ? `route-${index}` : this.#name(nameField) ?? ''
+    const match = this.#opt(m, 'match', (v) => this.#match(v), { pathPrefix: '/', methods: [], headers: {} })
+    const backendField = m.require('backend')
+    const backend = backendField === undefined ? '' : r.text(backendField) ?? ''
+    if (backendField !== undefined && backend !== '' && !backends.includes(backend)) {
+      const known = backends.length === 0 ? 'no backends are defined' : `known backends: ${backends.join(', ')}`
+      r.report(backendField.path, backendField.at, `unknown backend \`${backend}\` (${known})${didYouMean(backend, backends)}`)
+    }
+    const rewrite = this.#opt(m, 'rewrite', (v) => this.#rewrite(v), {})
+    const noOps: HeaderOpsConfig = { set: {}, remove: [] }
+    const requestHeaders = this.#opt(m, 'requestHeaders', (v) => this.#headerOps(v), noOps)
+    const responseHeaders = this.#opt(m, 'responseHeaders', (v) => this.#headerOps(v), noOps)
+    return {
+      config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders },
+      ...(nameField === undefined ? {} : { nameField })
+    }
+  }
+
+  #match (f: Field): RouteMatchConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.match)
+    if (m === undefined) return undefined
+    const hostField = m.get('host')
+    let host: string | undefined
+    if (hostField !== undefined) {
+      const s = r.text(hostField)
+      if (s !== undefined) host = this.#host(hostField, s)
+    }
+    const pathPrefix = this.#opt(m, 'pathPrefix', (v) => this.#pathPrefix(v), '/')
+    const methods: string[] = []
+    const methodsField = m.get('methods')
+    for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
+      const s = r.text(item)
+      if (s === undefined) continue
+      if (!isToken(s)) r.expected(item, 'an HTTP method like GET or POST')
+      else if (!methods.includes(s.toUpperCase())) methods.push(s.toUpperCase())
+    }
+    const headers = this.#opt(m, 'headers', (v) => this.#headerMap(v), {})
+    return { ...(host === undefined ? {} : { host }), pathPrefix, methods, headers }
+  }
+
+  #host (f: Field, s: string): string | undefined {
+    const host = normalizeHostPattern(s)
+    if (host !== undefined) return host
+    let why = 'expected a host name like api.example.com or *.example.com'
+    if (s.includes('*')) why = 'a wildcard is only allowed as a whole first label, like *.example.com'
+    else if (/:\d+$/.test(s)) why = 'a host match does not include a port'
+    this.#r.report(f.path, f.at, `${why}, got ${describe(f.node)}`)
+    return undefined
+  }
+
+  #rewrite (f: Field): RewriteConfig | undefined {
+    const m = this.#r.map(f, KEYS.rewrite)
+    if (m === undefined) return undefined
+    const strip = m.get('stripPrefix')
+    const add = m.get('addPrefix')
+    const stripPrefix = strip === undefined ? undefined : this.#pathPrefix(strip)
+    const addPrefix = add === undefined ? undefined : this.#pathPrefix(add)
+    return {
+      ...(stripPrefix === undefined ? {} : { stripPrefix }),
+      ...(addPrefix === undefined ? {} : { addPrefix })
+    }
+  }
+
+  #pathPrefix (f: Field): string | undefined {
+    const s = this.#r.string(f)
+    if (s === undefined) return undefined
+    if (!s.startsWith('/') || /[\s?#\0]/.test(s)) return this.#r.expected(f, 'a path starting with `/` (no spaces, `?` or `#`)')
+    return s
+  }
+
+  #headerOps (f: Field): HeaderOpsConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.headerOps)
+    if (m === undefined) return undefined
+    const set = this.#opt(m, 'set', (v) => this.#headerMap(v), {})
+    const remove: string[] = []
+    const removeField = m.get('remove')
+    for (const item of removeField === undefined ? [] : r.seq(removeField) ?? []) {
+      const name = this.#headerName(item)
+      if (name !== undefined && !remove.includes(name)) remove.push(name)
+    }
+    return { set, remove }
+  }
+
+  /** `name: value` pairs; names become lower-case tokens, values may not break the header block. */
+  #headerMap (f: Field): Record<string, string> | undefined {
+    const r = this.#r
+    const m = r.map(f)
+    if (m === undefined) return undefined
+    const out: Record<string, string> = {}
+    const seen = new Unique(r, 'header name')
+    for (const { key, keyNode, field } of m.entries()) {
+      if (!isToken(key)) {
+        r.report(field.path, keyNode, `expected a header name (an HTTP token), got ${JSON.stringify(key)}`)
+        continue
+      }
+      const name = key.toLowerCase()
+      seen.add(name, { path: field.path, node: null, at: keyNode }, f.path)
+      const value = r.stringish(field)
+      if (value === undefined) continue
+      if (!isSafeHeaderValue(value)) r.report(field.path, field.at, 'a header value may not contain CR, LF or NUL')
+      else out[name] = value
+    }
+    return out
+  }
+
+  #headerName (f: Field): string | undefined {
+    const s = this.#r.string(f)
+    if (s === undefined) return undefined
+    if (!isToken(s)) return this.#r.expected(f, 'a header name (an HTTP token)')
+    return s.toLowerCase()
+  }
+
+  // ── backends ────────────────────────────────────────────────────────────
+
+  #backends (m: MapView): Record<string, BackendConfig> {
+    const out: Record<string, BackendConfig> = {}
+    for (const { key, keyNode, field } of m.entries()) {
+      if (!isName(key)) {
+        this.#r.report(field.path, keyNode, `expected ${NAME_FORM} as backend name, got ${JSON.stringify(key)}`)
+        continue
+      }
+      const b = this.#backend(key, field)
+      if (b !== undefined) out[key] = b
+    }
+    return out
+  }
+
+  #backend (name: string, f: Field): BackendConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.backend)
+    if (m === undefined) return undefined
+    const serversField = m.get('servers')
+    const shardsField = m.get('shards')
+    const names = new Unique(r, 'server name')
+    let shards: ShardConfig[] = []
+    if (serversField !== undefined && shardsField !== undefined) {
+      r.report(f.path, m.node, 'a backend has either `servers` or `shards`, not both')
+    } else if (serversField !== undefined) {
+      const shardName = 'default'
+      shards = [{ name: shardName, servers: this.#servers(serversField, (i) => `server-${i}`, names) }]
+    } else if (shardsField !== undefined) {
+      shards = this.#shards(shardsField, names)
+    } else {
+      r.report(joinPath(f.path, 'servers'), m.node, 'a backend needs `servers` (a list) or `shards`')
+    }
+    const shardByField = m.get('shardBy')
+    const shardBy = shardByField === undefined ? undefined : this.#shardBy(shardByField)
+    if (shards.length > 1 && shardByField === undefined) {
+      r.report(joinPath(f.path, 'shardBy'), m.node, `\`shardBy\` is required when a backend has more than one shard (${shards.length} here)`)
+    }
+    const balance = this.#opt<BalanceConfig>(m, 'balance', (v) => this.#balance(v), { algorithm: 'roundRobin' })
+    const passHostHeader = this.#opt(m, 'passHostHeader', (v) => r.boolean(v), true)
+    const timeouts = this.#opt(m, 'timeouts', (v) => this.#upstreamTimeouts(v), DEFAULTS.upstreamTimeouts)
+    const connections = this.#opt(m, 'connections', (v) => r.integer(v, 1), DEFAULTS.connections)
+    return { name, shards, ...(shardBy === undefined ? {} : { shardBy }), balance, passHostHeader, timeouts, connections }
+  }
+
+  #shards (f: Field, serverNames: Unique): ShardConfig[] {
+    const r = this.#r
+    const items = r.seq(f)
+    if (items === undefined) return []
+    if (items.length === 0) r.report(f.path, f.at, 'at least one shard is required')
+    const names = new Unique(r, 'shard name')
+    const out: ShardConfig[] = []
+    for (const item of items) {
+      const m = r.map(item, KEYS.shard)
+      if (m === undefined) continue
+      // Required, not defaulted: keys are hashed over shard names, so renaming one moves data.
+      const nameField = m.require('name')
+      const name = nameField === undefined ? '' : this.#name(nameField) ?? ''
+      const fresh = nameField === undefined || name === '' || names.add(name, nameField, item.path)
+      // A repeated shard name would repeat its default server names too: report it once.
+      const serverScope = fresh ? serverNames : new Unique(r, 'server name')
+      const serversField = m.require('servers')
+      const servers = serversField === undefined ? [] : this.#servers(serversField, (i) => `${name}-${i}`, serverScope)
+      out.push({ name, servers })
+    }
+    return out
+  }
+
+  #servers (f: Field, defaultName: (i: number) => string, names: Unique): ServerConfig[] {
+    const r = this.#r
+    const items = r.seq(f)
+    if (items === undefined) return []
+    if (items.length === 0) r.report(f.path, f.at, 'at least one server is required')
+    const out: ServerConfig[] = []
+    items.forEach((item, i) => {
+      const m = r.map(item, KEYS.server)
+      if (m === undefined) return
+      const nameField = m.get('name')
+      const name = nameField === undefined ? defaultName(i) : this.#name(nameField)
+      if (name !== undefined) names.add(name, nameField ?? item, item.path)
+      const urlField = m.require('url')
+      let url = ''
+      const s = urlField === undefined ? undefined : r.string(urlField)
+      if (urlField !== undefined && s !== undefined) {
+        const check = normalizeServerUrl(s)
+        if (check.ok) url = check.url
+        else r.report(urlField.path, urlField.at, `${check.reason}, got ${describe(urlField.node)}`)
+      }
+      const weight = this.#opt(m, 'weight', (v) => this.#weight(v), DEFAULTS.weight)
+      out.push({ name: name ?? '', url, weight })
+    })
+    return out
+  }
+
+  #weight (f: Field): number | undefined {
+    const w = this.#r.number(f)
+    if (w === undefined) return undefined
+    if (w <= 0 || w > 256) return this.#r.expected(f, 'a weight greater than 0 and at most 256')
+    return w
+  }
+
+  #shardBy (f: Field): ShardByConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.shardBy)
+    if (m === undefined) return undefined
+    const given = SHARD_KEY_SOURCES.filter((k) => m.has(k))
+    const missing = this.#opt(m, 'missing', (v) => r.oneOf(v, ['any', 'reject'] as const), 'any')
+    if (given.length !== 1) {
+      const what = given.length === 0 ? 'none' : given.map((k) => `\`${k}\``).join(' and ')
+      r.report(f.path, m.node, `\`shardBy\` takes exactly one of header, cookie, query, pathSegment (got ${what})`)
+      return undefined
+    }
+    const source = given[0] as typeof SHARD_KEY_SOURCES[number]
+    const v = m.require(source)
+    if (v === undefined) return undefined
+    switch (source) {
+      case 'header': {
+        const name = this.#headerName(v)
+        return name === undefined ? undefined : { header: name, missing }
+      }
+      case 'cookie': {
+        // Cookie names are tokens (RFC 6265) and, unlike header names, case-sensitive.
+        const name = r.text(v)
+        if (name !== undefined && !isToken(name)) return r.expected(v, 'a cookie name (an HTTP token)')
+        return name === undefined ? undefined : { cookie: name, missing }
+      }
+      case 'query': {
+        const name = r.text(v)
+        return name === undefined ? undefined : { query: name, missing }
+      }
+      case 'pathSegment': {
+        // Counted from 1: in /users/42/x, segment 1 is `users` and 2 is `42`.
+        const n = r.integer(v, 1)
+        return n === undefined ? undefined : { pathSegment: n, missing }
+      }
+    }
+  }
+
+  #balance (f: Field): BalanceConfig | undefined {
+    const r = this.#r
+    const m = r.map(f)
+    if (m === undefined) return undefined
+    const algoField = m.get('algorithm')
+    const algorithm = algoField === undefined ? 'roundRobin' : r.oneOf(algoField, ALGORITHMS)
+    if (algorithm === undefined) {
+      m.checkKeys(['algorithm'])
+      return undefined
+    }
+    const entry = BALANCERS[algorithm]
+    m.checkKeys(['algorithm', ...entry.keys])
+    return entry.build(m, r)
+  }
+
+  #upstreamTimeouts (f: Field): UpstreamTimeoutsConfig | undefined {
+    const m = this.#r.map(f, KEYS.upstreamTimeouts)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.upstreamTimeouts
+    const dur = (v: Field): number | undefined => this.#duration(v)
+    return {
+      connect: this.#opt(m, 'connect', dur, d.connect),
+      headers: this.#opt(m, 'headers', dur, d.headers),
+      body: this.#opt(m, 'body', dur, d.body),
+      keepAlive: this.#opt(m, 'keepAlive', dur, d.keepAlive)
+    }
+  }
+
+  // ── shared value checks ─────────────────────────────────────────────────
+
+  /** The value of an optional key, or its default when absent, empty or invalid (then an issue is recorded). */
+  #opt<T> (m: MapView, key: string, read: (f: Field) => T | undefined, fallback: T): T {
+    const f = m.get(key)
+    return f === undefined ? fallback : read(f) ?? fallback
+  }
+
+  #name (f: Field): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    return isName(s) ? s : this.#r.expected(f, NAME_FORM)
+  }
+
+  #token (f: Field): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    return isToken(s) ? s : this.#r.expected(f, 'a single word (an HTTP token, no spaces)')
+  }
+
+  #duration (f: Field): number | undefined {
+    const ms = parseDuration(this.#r.scalar(f))
+    if (ms === undefined) return this.#r.expected(f, DURATION_FORMS)
+    if (ms > MAX_DURATION_MS) return this.#r.expected(f, 'a duration of at most 596h31m23s (the Node.js timer limit)')
+    return ms
+  }
+
+  #size (f: Field, min: number): number | undefined {
+    const bytes = parseSize(this.#r.scalar(f))
+    if (bytes === undefined) return this.#r.expected(f, SIZE_FORMS)
+    if (bytes < min) return this.#r.expected(f, `a size of at least ${min}B`)
+    return bytes
+  }
+}
+
+/** Reports the second and later uses of a value, naming where it was first used. */
+class Unique {
+  readonly #r: Reader
+  readonly #what: string
+  readonly #seen = new Map<string, string>()
+
+  constructor (r: Reader, what: string) {
+    this.#r = r
+    this.#what = what
+  }
+
+  /** False (and reported) when `value` was seen before. */
+  add (value: string, at: Field, owner: string): boolean {
+    const first = this.#seen.get(value)
+    if (first === undefined) {
+      this.#seen.set(value, owner)
+      return true
+    }
+    this.#r.report(at.path, at.at, `duplicate ${this.#what} \`${value}\` (already used by ${first})`)
+    return false
+  }
+}

@@ -1,0 +1,62 @@
+import t from 'tap'
+import {
+  isHostname, isIpOrCidr, isName, isSafeHeaderValue, isToken, normalizeHostPattern, normalizeServerUrl, parseBind
+} from '../../src/config/forms.js'
+
+t.test('bind addresses', async (t) => {
+  t.same(parseBind('127.0.0.1:8443'), { host: '127.0.0.1', port: 8443 })
+  t.same(parseBind('[::1]:8443'), { host: '::1', port: 8443 })
+  t.same(parseBind(':8080'), { host: '0.0.0.0', port: 8080 })
+  t.same(parseBind('localhost:8080'), { host: 'localhost', port: 8080 })
+  t.same(parseBind('127.0.0.1:0'), { host: '127.0.0.1', port: 0 })
+  t.same(parseBind(':65535'), { host: '0.0.0.0', port: 65535 })
+  for (const bad of ['8080', ':65536', '::1:8080', '[::1]8080', '[nope]:80', '127.0.0.1:', '1.2.3.4:-1', 'a b:80', '999.1.1.1:80', ':80x']) {
+    t.equal(parseBind(bad), undefined, bad)
+  }
+})
+
+t.test('server URLs are normalized to scheme://host:port', async (t) => {
+  t.same(normalizeServerUrl('http://127.0.0.1'), { ok: true, url: 'http://127.0.0.1:80' })
+  t.same(normalizeServerUrl('https://Example.COM/'), { ok: true, url: 'https://example.com:443' })
+  t.same(normalizeServerUrl('http://[::1]:9000'), { ok: true, url: 'http://[::1]:9000' })
+  t.same(normalizeServerUrl('https://[::1]'), { ok: true, url: 'https://[::1]:443' })
+  t.same(normalizeServerUrl('http://a:8443'), { ok: true, url: 'http://a:8443' })
+  t.match(normalizeServerUrl('10.0.0.1'), { ok: false, reason: 'expected an http(s) URL' })
+  t.match(normalizeServerUrl('ftp://a'), { ok: false, reason: 'expected an http(s) URL' })
+  t.match(normalizeServerUrl('http://a/api'), { ok: false, reason: /no path/ })
+  t.match(normalizeServerUrl('http://a/?x=1'), { ok: false, reason: /no path, query/ })
+  t.match(normalizeServerUrl('http://u:p@a'), { ok: false, reason: /credentials/ })
+})
+
+t.test('IPs and CIDRs', async (t) => {
+  for (const good of ['10.0.0.1', '10.0.0.0/8', '0.0.0.0/0', '192.168.1.0/32', '::1', 'fd00::/8', '::/0', '2001:db8::/128']) {
+    t.ok(isIpOrCidr(good), good)
+  }
+  for (const bad of ['nope', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/', '10.0.0.0/x', '10.0.0.0/8/8', '10.0.0', '', '/8']) {
+    t.notOk(isIpOrCidr(bad), bad)
+  }
+})
+
+t.test('route and SNI host patterns', async (t) => {
+  t.equal(normalizeHostPattern('API.Example.com'), 'api.example.com')
+  t.equal(normalizeHostPattern('*.Example.com'), '*.example.com')
+  t.equal(normalizeHostPattern('127.0.0.1'), '127.0.0.1')
+  t.equal(normalizeHostPattern('[::1]'), '[::1]')
+  t.equal(normalizeHostPattern('localhost'), 'localhost')
+  for (const bad of ['*', '*.', 'a.*.com', '*example.com', 'example.com:8080', 'a..b', '-a.com', 'a b', '*.1.2.3', '']) {
+    t.equal(normalizeHostPattern(bad), undefined, bad)
+  }
+})
+
+t.test('names, tokens, header values', async (t) => {
+  t.ok(isName('api-v2.eu:1'))
+  t.notOk(isName('a b'))
+  t.notOk(isName(''))
+  t.ok(isToken('X-Request-Id'))
+  t.notOk(isToken('x y'))
+  t.notOk(isToken('x:y'))
+  t.ok(isSafeHeaderValue('a b; c=d'))
+  for (const bad of ['a\rb', 'a\nb', 'a\0b']) t.notOk(isSafeHeaderValue(bad), JSON.stringify(bad))
+  t.ok(isHostname('a-b.c_d.example'))
+  t.notOk(isHostname('1.2.3.4'), 'an all-digit last label is not a DNS name')
+})

@@ -1,0 +1,216 @@
+// parseConfig / loadConfig end to end: files on disk, YAML syntax errors,
+// defaults, freezing, the example config, certificate file checks.
+
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { Test } from 'tap'
+import { ConfigError, formatIssue } from '../../src/errors.js'
+import { loadConfig, parseConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/schema.js'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const fixture = (name: string): string => join(root, 'test/fixtures/config', name)
+const example = join(root, 'config/example.yaml')
+
+/** Runs `fn`, which must throw a ConfigError, and returns it. */
+async function configError (t: Test, fn: () => unknown): Promise<ConfigError> {
+  try {
+    await fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return err
+    throw err
+  }
+  t.fail('expected a ConfigError')
+  return new ConfigError('', [])
+}
+
+const MINIMAL = 'listeners:\n  - bind: ":0"\n'
+
+t.test('a file with three mistakes yields exactly those three issues', async (t) => {
+  const file = fixture('three-mistakes.yaml')
+  const err = await configError(t, () => loadConfig(file))
+  t.equal(err.code, 'LB_ERR_CONFIG')
+  t.equal(err.file, file)
+  t.same(err.issues.map((i) => [i.path, i.line, i.column]), [
+    ['routes[0].match.pathPrefx', 13, 7],
+    ['routes[1].backend', 16, 14],
+    ['backends.api.servers[1].url', 22, 14]
+  ])
+  t.match(err.issues[0]?.message, 'did you mean `pathPrefix`?')
+  t.match(err.issues[1]?.message, 'unknown backend `frontend` (known backends: api)')
+  t.equal(err.issues[2]?.message, 'expected an http(s) URL, got "10.0.0.2:9002"')
+  // The printed form: one issue per line, file:line:column path: message.
+  t.match(err.message, /three-mistakes\.yaml: 3 configuration errors\n/)
+  t.ok(err.message.includes(`${file}:22:14 backends.api.servers[1].url: expected an http(s) URL, got "10.0.0.2:9002"`))
+  t.equal(formatIssue('config.yaml', err.issues[2]!), 'config.yaml:22:14 backends.api.servers[1].url: expected an http(s) URL, got "10.0.0.2:9002"')
+})
+
+t.test('YAML syntax errors carry line and column', async (t) => {
+  t.test('an unterminated quote', async (t) => {
+    const err = await configError(t, () => parseConfig('listeners:\n  - bind: ":0\n  - bind: x\n', 'config.yaml'))
+    t.same(err.issues, [{ path: 'listeners[0].bind', message: 'Missing closing "quote', line: 2, column: 11 }],
+      'points at the opening quote, not at the end of the file')
+  })
+  t.test('a nested mapping on one line', async (t) => {
+    const err = await configError(t, () => parseConfig(`${MINIMAL}proxyName: a: b\n`, 'config.yaml'))
+    t.same(err.issues, [{ path: 'proxyName.a', message: 'Nested mappings are not allowed in compact mappings', line: 3, column: 12 }])
+  })
+  t.test('a tab used for indentation', async (t) => {
+    const err = await configError(t, () => parseConfig('listeners:\n\t- bind: ":0"\n', 'config.yaml'))
+    t.match(err.issues[0], { line: 2, column: 1, message: /tab/i })
+  })
+  t.test('a duplicate key names its path', async (t) => {
+    const text = 'listeners:\n  - bind: ":0"\nbackends:\n  api:\n    servers: [{ url: "http://a" }]\n  api:\n    servers: [{ url: "http://b" }]\n'
+    const err = await configError(t, () => parseConfig(text, 'config.yaml'))
+    t.same(err.issues, [{ path: 'backends.api', message: 'Map keys must be unique', line: 6, column: 3 }])
+  })
+  t.test('the cascade after the first error is dropped', async (t) => {
+    const err = await configError(t, () => parseConfig('a: [1, 2\nb: }\nlisteners:\n  - bind: 1\n', 'config.yaml'))
+    t.equal(err.issues.length, 1, JSON.stringify(err.issues))
+    t.equal(err.issues[0]?.line, 2)
+  })
+  t.test('two documents in one file', async (t) => {
+    const err = await configError(t, () => parseConfig(`${MINIMAL}---\n${MINIMAL}`, 'config.yaml'))
+    t.match(err.issues[0], { line: 3, message: /multiple documents/ })
+  })
+})
+
+t.test('defaults are applied', async (t) => {
+  const c = parseConfig(MINIMAL + y(`
+    routes:
+      - backend: api
+    backends:
+      api:
+        servers: [{ url: "http://127.0.0.1:9001" }]
+  `), 'conf/config.yaml')
+  t.same(c, {
+    source: resolve('conf/config.yaml'),
+    proxyName: 'switchyard',
+    listeners: [{ name: 'listener-0', bind: ':0', host: '0.0.0.0', port: 0 }],
+    trustedProxies: [],
+    forwarding: { xForwarded: true, forwarded: false, via: true },
+    limits: { maxHeaderBytes: 16_384, maxHeaderCount: 100 },
+    timeouts: { clientHeaders: 30_000, clientIdle: 60_000 },
+    routes: [{
+      name: 'route-0',
+      index: 0,
+      match: { pathPrefix: '/', methods: [], headers: {} },
+      backend: 'api',
+      rewrite: {},
+      requestHeaders: { set: {}, remove: [] },
+      responseHeaders: { set: {}, remove: [] }
+    }],
+    backends: {
+      api: {
+        name: 'api',
+        shards: [{ name: 'default', servers: [{ name: 'server-0', url: 'http://127.0.0.1:9001', weight: 1 }] }],
+        balance: { algorithm: 'roundRobin' },
+        passHostHeader: true,
+        timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000 },
+        connections: 128
+      }
+    }
+  })
+  t.notOk(Object.hasOwn(c.backends.api!, 'shardBy'), 'absent optionals are omitted, not undefined')
+  t.notOk(Object.hasOwn(c.routes[0]!.match, 'host'))
+})
+
+t.test('the result is deep-frozen', async (t) => {
+  const c = await loadConfig(example, { checkFiles: false })
+  let objects = 0
+  const walk = (v: unknown, path: string): void => {
+    if (v === null || typeof v !== 'object') return
+    objects++
+    if (!Object.isFrozen(v)) t.fail(`not frozen: ${path}`)
+    for (const [k, child] of Object.entries(v)) walk(child, `${path}.${k}`)
+  }
+  walk(c, 'config')
+  t.ok(objects > 50, `walked ${objects} objects`)
+  t.throws(() => { (c as { proxyName: string }).proxyName = 'x' }, TypeError)
+  t.throws(() => { (c.listeners as ListenerArray).push(c.listeners[0]!) }, TypeError)
+  t.throws(() => { (c.backends.api!.shards[0]!.servers[0] as { weight: number }).weight = 9 }, TypeError)
+})
+
+type ListenerArray = Array<Config['listeners'][number]>
+
+t.test('config/example.yaml is valid and shows every feature', async (t) => {
+  const c = await loadConfig(example, { checkFiles: false })
+  t.equal(c.source, example)
+  t.same(c.listeners.map((l) => [l.name, l.tls !== undefined]), [['https', true], ['http', false]])
+  t.same(c.listeners[0]?.tls?.certificates.map((x) => x.cert), [join(root, 'certs/dev.crt'), join(root, 'certs/dev.crt')],
+    'cert paths resolve against the config folder')
+  t.equal(c.listeners[0]?.tls?.certificates[0]?.key, join(root, 'certs/dev.key'))
+  t.ok(c.trustedProxies.length > 0)
+  t.ok(c.routes.some((r) => r.match.host?.startsWith('*.') === true), 'a wildcard host route')
+  t.ok(c.routes.some((r) => r.match.host !== undefined && !r.match.host.startsWith('*')), 'an exact host route')
+  t.ok(c.routes.some((r) => r.match.host === undefined), 'an any-host route')
+  t.ok(c.routes.some((r) => r.match.methods.length > 0 && Object.keys(r.match.headers).length > 0))
+  t.ok(c.routes.some((r) => r.rewrite.stripPrefix !== undefined && r.rewrite.addPrefix !== undefined))
+  t.ok(c.routes.some((r) => Object.keys(r.requestHeaders.set).length > 0 && r.responseHeaders.remove.length > 0))
+  const backends = Object.values(c.backends)
+  t.ok(backends.some((b) => b.shards.length === 1 && b.shards[0]?.name === 'default'), 'a plain servers backend')
+  t.ok(backends.some((b) => b.shards.length > 1 && b.shardBy !== undefined), 'a sharded backend')
+  // The same text through parseConfig, without I/O.
+  const { readFile } = await import('node:fs/promises')
+  t.same(parseConfig(await readFile(example, 'utf8'), example, { checkFiles: false }), c)
+})
+
+t.test('certificate files are checked by loadConfig', async (t) => {
+  const tls = (cert: string, key: string): string =>
+    `listeners:\n  - bind: "127.0.0.1:0"\n    tls:\n      cert: ${cert}\n      key: ${key}\n`
+
+  t.test('a missing key file is reported at its key', async (t) => {
+    const dir = t.testdir({ 'config.yaml': tls('certs/a.crt', 'certs/a.key'), certs: { 'a.crt': 'PEM' } })
+    const file = join(dir, 'config.yaml')
+    const err = await configError(t, () => loadConfig(file))
+    t.same(err.issues, [{
+      path: 'listeners[0].tls.key',
+      message: `cannot read ${join(dir, 'certs/a.key')}: no such file`,
+      line: 5,
+      column: 12
+    }])
+  })
+  t.test('the same check without I/O is skipped, or done synchronously by parseConfig', async (t) => {
+    const dir = t.testdir({ 'config.yaml': tls('a.crt', 'a.key') })
+    const file = join(dir, 'config.yaml')
+    const c = await loadConfig(file, { checkFiles: false })
+    t.equal(c.listeners[0]?.tls?.certificates[0]?.cert, join(dir, 'a.crt'))
+    const text = tls('a.crt', 'a.key')
+    t.equal(parseConfig(text, file).listeners.length, 1, 'parseConfig does no file checks by default')
+    const err = await configError(t, () => parseConfig(text, file, { checkFiles: true }))
+    t.same(err.issues.map((i) => [i.path, i.line]), [['listeners[0].tls.cert', 4], ['listeners[0].tls.key', 5]])
+  })
+  t.test('present files pass and resolve against the config folder', async (t) => {
+    const dir = t.testdir({ conf: { 'config.yaml': tls('../certs/a.crt', 'certs/a.key'), certs: { 'a.key': 'PEM' } }, certs: { 'a.crt': 'PEM' } })
+    const c = await loadConfig(join(dir, 'conf/config.yaml'))
+    t.same(c.listeners[0]?.tls?.certificates[0], { cert: join(dir, 'certs/a.crt'), key: join(dir, 'conf/certs/a.key'), serverNames: [] })
+  })
+  t.test('a directory is not a certificate', async (t) => {
+    const dir = t.testdir({ 'config.yaml': tls('certs', 'a.key'), certs: {}, 'a.key': 'PEM' })
+    const err = await configError(t, () => loadConfig(join(dir, 'config.yaml')))
+    t.same(err.issues.map((i) => [i.path, i.message]), [['listeners[0].tls.cert', `cannot read ${join(dir, 'certs')}: not a regular file`]])
+  })
+  t.test('file issues come with every other issue, in file order', async (t) => {
+    const dir = t.testdir({
+      'config.yaml': 'proxyName: "a b"\n' + tls('a.crt', 'a.key').replace('listeners:', 'listeners:\n  - bind: nope')
+    })
+    const err = await configError(t, () => loadConfig(join(dir, 'config.yaml')))
+    t.same(err.issues.map((i) => i.path), ['proxyName', 'listeners[0].bind', 'listeners[1].tls.cert', 'listeners[1].tls.key'])
+  })
+})
+
+t.test('an unreadable config file is a ConfigError too', async (t) => {
+  const dir = t.testdir({})
+  const file = join(dir, 'nope.yaml')
+  const err = await configError(t, () => loadConfig(file))
+  t.same(err.issues, [{ path: '', message: 'cannot read the config file: no such file', line: 0, column: 0 }])
+  t.equal(err.message, `${file}: 1 configuration error\n${file} (root): cannot read the config file: no such file`)
+})
+
+/** Drops the first newline and the common indentation. */
+function y (text: string): string {
+  const lines = text.replace(/^\n/, '').split('\n')
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length))
+  return lines.map((l) => l.slice(indent)).join('\n')
+}

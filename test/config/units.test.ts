@@ -1,0 +1,58 @@
+import t from 'tap'
+import { DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, parseDuration, parseSize } from '../../src/config/units.js'
+
+t.test('durations become milliseconds', async (t) => {
+  const cases: Array<[unknown, number]> = [
+    ['500ms', 500],
+    ['2s', 2000],
+    ['1m', 60_000],
+    ['1h', 3_600_000],
+    ['1m30s', 90_000],
+    ['1h2m3s4ms', 3_723_004],
+    ['1.5s', 1500],
+    ['0s', 0],
+    ['0', 0],
+    [0, 0]
+  ]
+  for (const [input, ms] of cases) t.equal(parseDuration(input), ms, String(input))
+})
+
+t.test('bad durations are refused', async (t) => {
+  const bad: unknown[] = [
+    '', '5', 5, -1, '1s1m', '1s1s', '5 sec', '-1s', '0.5ms', 'ms', '1d', '1S', ' 1s', '1s ', '1.s',
+    null, true, [], {}
+  ]
+  for (const input of bad) t.equal(parseDuration(input), undefined, JSON.stringify(input))
+})
+
+t.test('the duration limit is a separate constant the validator applies', async (t) => {
+  t.equal(MAX_DURATION_MS, 2147483647)
+  t.equal(parseDuration('597h'), 597 * 3_600_000, 'parsing itself does not cap')
+})
+
+t.test('sizes become bytes', async (t) => {
+  const cases: Array<[unknown, number]> = [
+    ['512B', 512],
+    ['16KiB', 16_384],
+    ['64MiB', 67_108_864],
+    ['1GiB', 1_073_741_824],
+    ['10KB', 10_000],
+    ['10MB', 10_000_000],
+    ['1GB', 1_000_000_000],
+    ['1.5MiB', 1_572_864],
+    [1024, 1024],
+    ['1024', 1024],
+    [0, 0]
+  ]
+  for (const [input, bytes] of cases) t.equal(parseSize(input), bytes, String(input))
+})
+
+t.test('bad sizes are refused', async (t) => {
+  const bad: unknown[] = ['', '1.5', -1, 1.5, '10kb', '10 MiB', 'MiB', '1TiB', '0.5B', '-1KiB', true, null, [], Infinity]
+  for (const input of bad) t.equal(parseSize(input), undefined, JSON.stringify(input))
+})
+
+t.test('the accepted forms are spelled out for messages', async (t) => {
+  for (const form of ['500ms', '2s', '1m', '1h', '1m30s']) t.ok(DURATION_FORMS.includes(form), form)
+  for (const form of ['512B', '16KiB', '64MiB', '1GiB', '10KB', '10MB', 'plain number of bytes']) t.ok(SIZE_FORMS.includes(form), form)
+})

@@ -1,0 +1,585 @@
+// Every validation rule, through parseConfig: each bad input must yield the
+// issue at the exact YAML path and line, and nothing else.
+
+import t from 'tap'
+import type { Test } from 'tap'
+import { ConfigError } from '../../src/errors.js'
+import type { ConfigIssue } from '../../src/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/schema.js'
+
+/** Template tag: drops the first newline and the common indentation, keeps `\n` escapes for YAML. */
+function y (strings: TemplateStringsArray, ...values: unknown[]): string {
+  const lines = String.raw({ raw: strings }, ...values).replace(/^\n/, '').split('\n')
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length))
+  return lines.map((l) => l.slice(indent)).join('\n')
+}
+
+function indent (n: number, text: string): string {
+  return text.replace(/^(?=.)/gm, ' '.repeat(n))
+}
+
+function issuesOf (text: string): ConfigIssue[] {
+  try {
+    parseConfig(text, 'config.yaml')
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues]
+    throw err
+  }
+  return []
+}
+
+/** Asserts exactly one issue, at `path` on `line`, whose message matches. */
+function only (t: Test, text: string, path: string, line: number, message?: RegExp | string): void {
+  const issues = issuesOf(text)
+  t.equal(issues.length, 1, `one issue, got ${JSON.stringify(issues)}`)
+  t.match(issues[0], { path, line, ...(message === undefined ? {} : { message }) })
+}
+
+// Lines 1-6; tests append below it, so their own lines start at 7.
+const BASE = y`
+  listeners:
+    - bind: ":0"
+  backends:
+    api:
+      servers:
+        - url: http://127.0.0.1:9000
+`
+
+t.test('the base config is valid', async (t) => {
+  t.same(issuesOf(BASE), [])
+})
+
+t.test('unknown keys', async (t) => {
+  t.test('suggests a close key', async (t) => {
+    only(t, BASE + y`
+      routes:
+        - backend: api
+          match: { hsot: a.example.com }
+    `, 'routes[0].match.hsot', 9, 'unknown key `hsot`; did you mean `host`?')
+  })
+  t.test('suggests a key that differs only in case', async (t) => {
+    only(t, BASE + y`
+      routes:
+        - backend: api
+          match:
+            PathPrefix: /x
+    `, 'routes[0].match.PathPrefix', 10, 'did you mean `pathPrefix`?')
+  })
+  t.test('lists the known keys when nothing is close', async (t) => {
+    only(t, BASE + 'colour: blue\n', 'colour', 7,
+      'unknown key `colour`; expected one of proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends')
+  })
+  t.test('at the top level and deep inside', async (t) => {
+    only(t, y`
+      listeners:
+        - bind: ":0"
+          nmae: edge
+    `, 'listeners[0].nmae', 3, 'did you mean `name`?')
+    only(t, BASE + '        wieght: 2\n', 'backends.api.servers[0].wieght', 7, 'did you mean `weight`?')
+  })
+})
+
+t.test('wrong types', async (t) => {
+  only(t, BASE + 'forwarding: { via: "yes" }\n', 'forwarding.via', 7, 'expected true or false, got "yes"')
+  only(t, y`
+    listeners:
+      bind: ":0"
+  `, 'listeners', 2, 'expected a list, got a mapping')
+  only(t, BASE + 'limits: { maxHeaderCount: 1.5 }\n', 'limits.maxHeaderCount', 7, 'expected an integer >= 1, got 1.5')
+  only(t, BASE + 'proxyName: [a]\n', 'proxyName', 7, 'expected a string, got a list')
+  only(t, BASE + 'proxyName: my proxy\n', 'proxyName', 7, /HTTP token/)
+  only(t, BASE + 'routes: { backend: api }\n', 'routes', 7, 'expected a list')
+})
+
+t.test('required keys', async (t) => {
+  t.test('missing top-level listeners points at the root mapping', async (t) => {
+    only(t, y`
+      proxyName: edge
+      backends: {}
+    `, 'listeners', 1, 'missing required key `listeners`')
+  })
+  t.test('at least one listener', async (t) => {
+    only(t, y`
+      proxyName: edge
+      listeners: []
+    `, 'listeners', 2, 'at least one listener is required')
+  })
+  t.test('missing server url points at the server mapping', async (t) => {
+    only(t, y`
+      listeners:
+        - bind: ":0"
+      backends:
+        api:
+          servers:
+            - url: http://127.0.0.1:9000
+            - weight: 2
+              name: b
+    `, 'backends.api.servers[1].url', 7, 'missing required key `url`')
+  })
+  t.test('an empty required value points at its key', async (t) => {
+    only(t, y`
+      listeners:
+        - name: a
+          bind:
+    `, 'listeners[0].bind', 3, '`bind` needs a value')
+  })
+  t.test('a route needs a backend', async (t) => {
+    only(t, BASE + y`
+      routes:
+        - match: { pathPrefix: /x }
+    `, 'routes[0].backend', 8, 'missing required key `backend`')
+  })
+  t.test('an empty file', async (t) => {
+    only(t, '', '', 0, /empty/)
+    only(t, '# only a comment\n', '', 0, /empty/)
+  })
+  t.test('a top level that is not a mapping', async (t) => {
+    only(t, '- a\n- b\n', '', 1, 'expected a mapping, got a list')
+  })
+})
+
+t.test('references: a route names an existing backend', async (t) => {
+  only(t, BASE + y`
+    routes:
+      - backend: apj
+  `, 'routes[0].backend', 8, 'unknown backend `apj` (known backends: api); did you mean `api`?')
+  only(t, y`
+    listeners:
+      - bind: ":0"
+    routes:
+      - backend: api
+  `, 'routes[0].backend', 4, 'unknown backend `api` (no backends are defined)')
+  t.test('a broken backend still counts as defined', async (t) => {
+    only(t, y`
+      listeners:
+        - bind: ":0"
+      routes:
+        - backend: api
+      backends:
+        api: { servers: [] }
+    `, 'backends.api.servers', 6, 'at least one server is required')
+  })
+})
+
+t.test('duplicates', async (t) => {
+  t.test('listener names', async (t) => {
+    only(t, y`
+      listeners:
+        - { name: edge, bind: ":0" }
+        - { name: edge, bind: ":0" }
+    `, 'listeners[1].name', 3, 'duplicate listener name `edge` (already used by listeners[0])')
+  })
+  t.test('a default listener name clashing with an explicit one', async (t) => {
+    only(t, y`
+      listeners:
+        - { name: listener-1, bind: ":0" }
+        - { bind: ":0" }
+    `, 'listeners[1]', 3, 'duplicate listener name `listener-1`')
+  })
+  t.test('listener binds, compared after normalizing', async (t) => {
+    only(t, y`
+      listeners:
+        - bind: ":8080"
+        - bind: "0.0.0.0:8080"
+    `, 'listeners[1].bind', 3, 'duplicate bind address `0.0.0.0:8080` (already used by listeners[0])')
+    only(t, y`
+      listeners:
+        - bind: "[::1]:8080"
+        - bind: "[::1]:8080"
+    `, 'listeners[1].bind', 3, 'duplicate bind address `[::1]:8080`')
+  })
+  t.test('port 0 binds never clash', async (t) => {
+    t.same(issuesOf(y`
+      listeners:
+        - bind: "127.0.0.1:0"
+        - bind: "127.0.0.1:0"
+    `), [])
+  })
+  t.test('route names', async (t) => {
+    only(t, BASE + y`
+      routes:
+        - { name: r, backend: api }
+        - { name: r, backend: api }
+    `, 'routes[1].name', 9, 'duplicate route name `r` (already used by routes[0])')
+  })
+  t.test('server names within a backend, across its shards', async (t) => {
+    only(t, BASE + '        name: x\n      - url: http://127.0.0.1:9001\n        name: x\n', 'backends.api.servers[1].name', 9, 'duplicate server name `x` (already used by backends.api.servers[0])')
+    only(t, y`
+      listeners:
+        - bind: ":0"
+      backends:
+        users:
+          shardBy: { header: x-user }
+          shards:
+            - name: a
+              servers: [{ url: "http://a", name: s }]
+            - name: b
+              servers: [{ url: "http://b", name: s }]
+    `, 'backends.users.shards[1].servers[0].name', 10, 'duplicate server name `s`')
+  })
+  t.test('the same server name in two backends is fine', async (t) => {
+    t.same(issuesOf(BASE + '  other:\n    servers: [{ url: "http://127.0.0.1:9001", name: server-0 }]\n'), [])
+  })
+  t.test('shard names within a backend', async (t) => {
+    only(t, y`
+      listeners:
+        - bind: ":0"
+      backends:
+        users:
+          shardBy: { header: x-user }
+          shards:
+            - name: a
+              servers: [{ url: "http://a" }]
+            - name: a
+              servers: [{ url: "http://b" }]
+    `, 'backends.users.shards[1].name', 9, 'duplicate shard name `a` (already used by backends.users.shards[0])')
+  })
+})
+
+t.test('a backend has exactly one of servers / shards', async (t) => {
+  const head = 'listeners:\n  - bind: ":0"\nbackends:\n'
+  only(t, head + indent(2, y`
+      api:
+        servers: [{ url: "http://a" }]
+        shards: [{ name: a, servers: [{ url: "http://a" }] }]
+  `), 'backends.api', 5, 'a backend has either `servers` or `shards`, not both')
+  only(t, head + indent(2, y`
+      api:
+        connections: 4
+  `), 'backends.api.servers', 5, 'a backend needs `servers` (a list) or `shards`')
+  only(t, head + indent(2, y`
+      api:
+        servers: []
+  `), 'backends.api.servers', 5, 'at least one server is required')
+  only(t, head + indent(2, y`
+      api:
+        shards: []
+  `), 'backends.api.shards', 5, 'at least one shard is required')
+  only(t, head + indent(2, y`
+      api:
+        shards:
+          - servers: [{ url: "http://a" }]
+  `), 'backends.api.shards[0].name', 6, 'missing required key `name`')
+})
+
+t.test('shardBy', async (t) => {
+  const head = 'listeners:\n  - bind: ":0"\nbackends:\n  users:\n'
+  const shards = indent(4, y`
+      shards:
+        - name: a
+          servers: [{ url: "http://a" }]
+        - name: b
+          servers: [{ url: "http://b" }]
+  `)
+  t.test('is required with more than one shard', async (t) => {
+    only(t, head + shards, 'backends.users.shardBy', 5, '`shardBy` is required when a backend has more than one shard (2 here)')
+  })
+  t.test('takes exactly one key source', async (t) => {
+    only(t, head + '    shardBy: { header: x-a, cookie: b }\n' + shards, 'backends.users.shardBy', 5,
+      '`shardBy` takes exactly one of header, cookie, query, pathSegment (got `header` and `cookie`)')
+    only(t, head + '    shardBy: { missing: reject }\n' + shards, 'backends.users.shardBy', 5, /got none/)
+  })
+  t.test('pathSegment counts from 1', async (t) => {
+    only(t, head + '    shardBy: { pathSegment: 0 }\n' + shards, 'backends.users.shardBy.pathSegment', 5, 'expected an integer >= 1, got 0')
+    only(t, head + '    shardBy: { pathSegment: "2" }\n' + shards, 'backends.users.shardBy.pathSegment', 5, /integer/)
+  })
+  t.test('missing is any or reject', async (t) => {
+    only(t, head + '    shardBy: { query: id, missing: Reject }\n' + shards, 'backends.users.shardBy.missing', 5,
+      'expected one of any, reject, got "Reject"; did you mean `reject`?')
+  })
+  t.test('each source is normalized, missing defaults to any', async (t) => {
+    const shardBy = (src: string): unknown => {
+      const c = parseConfig(head + `    shardBy: ${src}\n` + shards, 'config.yaml')
+      return c.backends.users?.shardBy
+    }
+    t.same(shardBy('{ header: X-User-Id }'), { header: 'x-user-id', missing: 'any' })
+    t.same(shardBy('{ cookie: SID, missing: reject }'), { cookie: 'SID', missing: 'reject' })
+    t.same(shardBy('{ query: id }'), { query: 'id', missing: 'any' })
+    t.same(shardBy('{ pathSegment: 2 }'), { pathSegment: 2, missing: 'any' })
+  })
+  t.test('bad header and cookie names', async (t) => {
+    only(t, head + '    shardBy: { header: "x user" }\n' + shards, 'backends.users.shardBy.header', 5, /header name/)
+    only(t, head + '    shardBy: { cookie: "a;b" }\n' + shards, 'backends.users.shardBy.cookie', 5, /cookie name/)
+  })
+})
+
+t.test('server url', async (t) => {
+  const head = 'listeners:\n  - bind: ":0"\nbackends:\n  api:\n    servers:\n'
+  t.test('must be an http(s) URL', async (t) => {
+    only(t, head + '      - url: 10.0.0.1\n', 'backends.api.servers[0].url', 6, 'expected an http(s) URL, got "10.0.0.1"')
+    only(t, head + '      - url: ftp://a\n', 'backends.api.servers[0].url', 6, 'expected an http(s) URL, got "ftp://a"')
+    only(t, head + '      - url: 9000\n', 'backends.api.servers[0].url', 6, 'expected a string, got 9000')
+  })
+  t.test('has no path other than /', async (t) => {
+    only(t, head + '      - url: http://a/api\n', 'backends.api.servers[0].url', 6, /no path/)
+    t.same(issuesOf(head + '      - url: http://a/\n'), [])
+  })
+  t.test('is normalized with default ports and bracketed IPv6', async (t) => {
+    const c = parseConfig(head + indent(4, y`
+      - url: http://127.0.0.1
+      - url: https://API.example.com/
+      - url: http://[::1]:9000
+    `), 'config.yaml')
+    t.same(c.backends.api?.shards[0]?.servers.map((s) => s.url), ['http://127.0.0.1:80', 'https://api.example.com:443', 'http://[::1]:9000'])
+  })
+})
+
+t.test('server weight', async (t) => {
+  const head = 'listeners:\n  - bind: ":0"\nbackends:\n  api:\n    servers:\n      - url: http://a\n'
+  only(t, head + '        weight: 0\n', 'backends.api.servers[0].weight', 7, 'expected a weight greater than 0 and at most 256, got 0')
+  only(t, head + '        weight: 257\n', 'backends.api.servers[0].weight', 7, /at most 256/)
+  only(t, head + '        weight: -1\n', 'backends.api.servers[0].weight', 7, /greater than 0/)
+  only(t, head + '        weight: heavy\n', 'backends.api.servers[0].weight', 7, 'expected a number, got "heavy"')
+  const weight = (w: string): number | undefined =>
+    parseConfig(head + w, 'config.yaml').backends.api?.shards[0]?.servers[0]?.weight
+  t.equal(weight(''), 1, 'default 1')
+  t.equal(weight('        weight: 256\n'), 256)
+  t.equal(weight('        weight: 0.5\n'), 0.5)
+})
+
+t.test('server and shard names', async (t) => {
+  const c = parseConfig(y`
+    listeners:
+      - bind: ":0"
+    backends:
+      api:
+        servers:
+          - url: http://a
+          - { url: http://b, name: named }
+          - url: http://c
+      users:
+        shardBy: { header: x-user }
+        shards:
+          - name: eu
+            servers: [{ url: "http://d" }, { url: "http://e" }]
+          - name: us
+            servers: [{ url: "http://f" }]
+  `, 'config.yaml')
+  t.same(c.backends.api?.shards.map((s) => s.name), ['default'])
+  t.same(c.backends.api?.shards[0]?.servers.map((s) => s.name), ['server-0', 'named', 'server-2'])
+  t.same(c.backends.users?.shards.map((s) => [s.name, s.servers.map((v) => v.name)]), [['eu', ['eu-0', 'eu-1']], ['us', ['us-0']]])
+  only(t, BASE + '        name: "a b"\n', 'backends.api.servers[0].name', 7, /letters, digits/)
+})
+
+t.test('balance', async (t) => {
+  t.test('defaults to roundRobin, with or without the block', async (t) => {
+    t.same(parseConfig(BASE, 'config.yaml').backends.api?.balance, { algorithm: 'roundRobin' })
+    t.same(parseConfig(BASE + '    balance: {}\n', 'config.yaml').backends.api?.balance, { algorithm: 'roundRobin' })
+    t.same(parseConfig(BASE + '    balance: { algorithm: roundRobin }\n', 'config.yaml').backends.api?.balance, { algorithm: 'roundRobin' })
+  })
+  t.test('unknown algorithm', async (t) => {
+    only(t, BASE + '    balance: { algorithm: roundrobin }\n', 'backends.api.balance.algorithm', 7,
+      'expected one of roundRobin, got "roundrobin"; did you mean `roundRobin`?')
+    only(t, BASE + '    balance: { algorithm: random }\n', 'backends.api.balance.algorithm', 7, 'expected one of roundRobin, got "random"')
+  })
+  t.test('unknown keys in the block', async (t) => {
+    only(t, BASE + '    balance: { algorithm: roundRobin, hashKey: ip }\n', 'backends.api.balance.hashKey', 7, /unknown key `hashKey`/)
+  })
+})
+
+t.test('backend options', async (t) => {
+  only(t, BASE + '    connections: 0\n', 'backends.api.connections', 7, 'expected an integer >= 1, got 0')
+  only(t, BASE + '    passHostHeader: 1\n', 'backends.api.passHostHeader', 7, 'expected true or false, got 1')
+  only(t, BASE + '    timeouts: { connect: 5 }\n', 'backends.api.timeouts.connect', 7,
+    'expected a duration like 500ms, 2s, 1m, 1h or 1m30s (or 0), got 5')
+  const b = parseConfig(BASE + '    passHostHeader: false\n    connections: 8\n    timeouts: { headers: 1m30s, keepAlive: 0 }\n', 'config.yaml').backends.api
+  t.match(b, { passHostHeader: false, connections: 8, timeouts: { connect: 5000, headers: 90_000, body: 60_000, keepAlive: 0 } })
+})
+
+t.test('route match', async (t) => {
+  const route = (match: string): ConfigIssue[] | Config => {
+    const text = BASE + `routes:\n  - backend: api\n    match: ${match}\n`
+    const issues = issuesOf(text)
+    return issues.length > 0 ? issues : parseConfig(text, 'config.yaml')
+  }
+  const matchOf = (match: string): unknown => (route(match) as Config).routes[0]?.match
+  t.test('host: exact or leading wildcard, lower-cased', async (t) => {
+    t.same(matchOf('{ host: API.Example.com }'), { host: 'api.example.com', pathPrefix: '/', methods: [], headers: {} })
+    t.match(matchOf('{ host: "*.Example.com" }'), { host: '*.example.com' })
+    t.notOk(Object.hasOwn(matchOf('{}') as object, 'host'), 'an absent host is omitted, not undefined')
+  })
+  t.test('host: other wildcards, ports and junk are refused', async (t) => {
+    const text = (host: string): string => BASE + `routes:\n  - backend: api\n    match:\n      host: "${host}"\n`
+    only(t, text('a.*.com'), 'routes[0].match.host', 10, /wildcard is only allowed as a whole first label/)
+    only(t, text('*'), 'routes[0].match.host', 10, /wildcard/)
+    only(t, text('*example.com'), 'routes[0].match.host', 10, /wildcard/)
+    only(t, text('example.com:8080'), 'routes[0].match.host', 10, /does not include a port/)
+    only(t, text('exa mple.com'), 'routes[0].match.host', 10, /expected a host name/)
+  })
+  t.test('pathPrefix starts with /', async (t) => {
+    t.match(matchOf('{ pathPrefix: /v1/ }'), { pathPrefix: '/v1/' })
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      pathPrefix: v1\n', 'routes[0].match.pathPrefix', 10,
+      'expected a path starting with `/` (no spaces, `?` or `#`), got "v1"')
+  })
+  t.test('methods are upper-cased tokens', async (t) => {
+    t.match(matchOf('{ methods: [get, Post, GET] }'), { methods: ['GET', 'POST'] })
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods:\n        - GET\n        - "GE T"\n',
+      'routes[0].match.methods[1]', 12, /HTTP method/)
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods: GET\n', 'routes[0].match.methods', 10, 'expected a list, got "GET"')
+  })
+  t.test('headers: token names lower-cased, values kept', async (t) => {
+    t.match(matchOf('{ headers: { X-Tenant: Acme, X-Version: 2 } }'), { headers: { 'x-tenant': 'Acme', 'x-version': '2' } })
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      headers:\n        "x tenant": a\n',
+      'routes[0].match.headers["x tenant"]', 11, /header name/)
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      headers:\n        X-A: a\n        x-a: b\n',
+      'routes[0].match.headers.x-a', 12, 'duplicate header name `x-a`')
+  })
+})
+
+t.test('route rewrite and header operations', async (t) => {
+  const head = BASE + 'routes:\n  - backend: api\n'
+  t.test('rewrite prefixes start with /', async (t) => {
+    only(t, head + '    rewrite: { stripPrefix: api }\n', 'routes[0].rewrite.stripPrefix', 9, /starting with `\/`/)
+    only(t, head + '    rewrite:\n      stripPrefix: /api\n      addPrefix: v2\n', 'routes[0].rewrite.addPrefix', 11, /starting with `\/`/)
+    t.same(parseConfig(head + '    rewrite: { stripPrefix: /api, addPrefix: /v2 }\n', 'c').routes[0]?.rewrite, { stripPrefix: '/api', addPrefix: '/v2' })
+    t.same(parseConfig(head + '    rewrite: { addPrefix: /v2 }\n', 'c').routes[0]?.rewrite, { addPrefix: '/v2' }, 'absent prefix omitted')
+  })
+  t.test('set and remove, names lower-cased', async (t) => {
+    const r = parseConfig(head + indent(4, y`
+      requestHeaders:
+        set: { X-Route: a, X-Count: 3 }
+        remove: [X-Debug, x-debug]
+      responseHeaders:
+        remove: [Server]
+    `), 'c').routes[0]
+    t.same(r?.requestHeaders, { set: { 'x-route': 'a', 'x-count': '3' }, remove: ['x-debug'] })
+    t.same(r?.responseHeaders, { set: {}, remove: ['server'] })
+  })
+  t.test('values may not contain CR, LF or NUL', async (t) => {
+    only(t, head + '    requestHeaders:\n      set:\n        x-a: "a\\r\\nb: c"\n', 'routes[0].requestHeaders.set.x-a', 11,
+      'a header value may not contain CR, LF or NUL')
+    only(t, head + '    responseHeaders:\n      set:\n        x-a: "a\\0"\n', 'routes[0].responseHeaders.set.x-a', 11, /NUL/)
+  })
+  t.test('bad names', async (t) => {
+    only(t, head + '    requestHeaders:\n      remove: ["x y"]\n', 'routes[0].requestHeaders.remove[0]', 10, /header name/)
+    only(t, head + '    responseHeaders:\n      sett: {}\n', 'routes[0].responseHeaders.sett', 10, 'unknown key `sett`; did you mean `set`?')
+  })
+})
+
+t.test('trustedProxies', async (t) => {
+  const c = parseConfig(BASE + 'trustedProxies: [10.0.0.1, 10.0.0.0/8, "::1", "fd00::/8"]\n', 'c')
+  t.same(c.trustedProxies, ['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'])
+  for (const bad of ['10.0.0.0/33', 'fd00::/129', 'proxy.local', '10.0.0.0/x']) {
+    only(t, BASE + `trustedProxies:\n  - 10.0.0.1\n  - "${bad}"\n`, 'trustedProxies[1]', 9, /IP address or CIDR/)
+  }
+})
+
+t.test('listeners', async (t) => {
+  t.test('bind forms', async (t) => {
+    const c = parseConfig(y`
+      listeners:
+        - bind: "127.0.0.1:8443"
+        - bind: "[::1]:8443"
+        - bind: ":8080"
+        - bind: "localhost:8081"
+    `, 'c')
+    t.same(c.listeners.map((l) => [l.name, l.bind, l.host, l.port]), [
+      ['listener-0', '127.0.0.1:8443', '127.0.0.1', 8443],
+      ['listener-1', '[::1]:8443', '::1', 8443],
+      ['listener-2', ':8080', '0.0.0.0', 8080],
+      ['listener-3', 'localhost:8081', 'localhost', 8081]
+    ])
+    t.notOk(Object.hasOwn(c.listeners[0] as object, 'tls'), 'plaintext listener has no tls key')
+  })
+  t.test('bad binds show the accepted forms', async (t) => {
+    for (const bad of ['8080', '":70000"', '"::1:80"', 'localhost']) {
+      only(t, `listeners:\n  - name: a\n    bind: ${bad}\n`, 'listeners[0].bind', 3,
+        /^expected host:port like 127\.0\.0\.1:8443, \[::1\]:8443, :8080 or localhost:8080 \(port 0-65535\), got /)
+    }
+  })
+  t.test('tls shorthand', async (t) => {
+    const c = parseConfig('listeners:\n  - bind: ":0"\n    tls: { cert: certs/a.crt, key: /abs/a.key }\n', '/etc/switchyard/config.yaml')
+    t.same(c.listeners[0]?.tls, {
+      certificates: [{ cert: '/etc/switchyard/certs/a.crt', key: '/abs/a.key', serverNames: [] }],
+      minVersion: 'TLSv1.2',
+      http2: true
+    })
+  })
+  t.test('tls certificates list with SNI names', async (t) => {
+    const c = parseConfig(y`
+      listeners:
+        - bind: ":0"
+          tls:
+            minVersion: TLSv1.3
+            http2: false
+            certificates:
+              - { cert: a.crt, key: a.key, serverNames: [A.example.com, "*.example.com"] }
+              - { cert: b.crt, key: b.key }
+    `, '/srv/config.yaml')
+    t.same(c.listeners[0]?.tls, {
+      certificates: [
+        { cert: '/srv/a.crt', key: '/srv/a.key', serverNames: ['a.example.com', '*.example.com'] },
+        { cert: '/srv/b.crt', key: '/srv/b.key', serverNames: [] }
+      ],
+      minVersion: 'TLSv1.3',
+      http2: false
+    })
+  })
+  t.test('tls mistakes', async (t) => {
+    const head = 'listeners:\n  - bind: ":0"\n    tls:\n'
+    only(t, head + '      cert: a.crt\n', 'listeners[0].tls.key', 4, 'missing required key `key` (or a `certificates` list)')
+    only(t, head + '      cert: a.crt\n      key: a.key\n      minVersion: TLSv1.1\n', 'listeners[0].tls.minVersion', 6,
+      'TLSv1.1 is not allowed; use TLSv1.2 or TLSv1.3')
+    only(t, head + '      cert: a.crt\n      key: a.key\n      minVersion: tlsv1.3\n', 'listeners[0].tls.minVersion', 6,
+      'expected one of TLSv1.2, TLSv1.3, got "tlsv1.3"; did you mean `TLSv1.3`?')
+    only(t, head + '      cert: a.crt\n      key: a.key\n      certificates: [{ cert: b.crt, key: b.key }]\n', 'listeners[0].tls', 4,
+      /either `cert` \+ `key`.*or `certificates`/)
+    only(t, head + '      certificates: []\n', 'listeners[0].tls.certificates', 4, 'at least one certificate is required')
+    only(t, head + '      certificates:\n        - cert: a.crt\n', 'listeners[0].tls.certificates[0].key', 5, 'missing required key `key`')
+    only(t, head + '      certificates:\n        - { cert: a.crt, key: a.key, serverNames: [a.com] }\n        - { cert: b.crt, key: b.key, serverNames: [A.com] }\n',
+      'listeners[0].tls.certificates[1].serverNames[0]', 6, 'duplicate server name `a.com`')
+    only(t, head + '      certificates:\n        - { cert: a.crt, key: a.key, serverNames: ["a.*.com"] }\n',
+      'listeners[0].tls.certificates[0].serverNames[0]', 5, /host name/)
+  })
+})
+
+t.test('client limits and timeouts: bad sizes and durations show the accepted forms', async (t) => {
+  only(t, BASE + 'limits: { maxHeaderBytes: 16kb }\n', 'limits.maxHeaderBytes', 7,
+    'expected a size like 512B, 16KiB, 64MiB, 1GiB, 10KB, 10MB or a plain number of bytes, got "16kb"')
+  only(t, BASE + 'limits: { maxHeaderBytes: 0 }\n', 'limits.maxHeaderBytes', 7, 'expected a size of at least 1B, got 0')
+  only(t, BASE + 'timeouts:\n  clientIdle: 1 minute\n', 'timeouts.clientIdle', 8, /^expected a duration like 500ms, 2s, 1m, 1h or 1m30s \(or 0\), got "1 minute"$/)
+  only(t, BASE + 'timeouts:\n  clientIdle: 600h\n', 'timeouts.clientIdle', 8, /at most 596h31m23s/)
+  const c = parseConfig(BASE + 'limits: { maxHeaderBytes: 32KiB, maxHeaderCount: 50 }\ntimeouts: { clientHeaders: 10s, clientIdle: 0 }\n', 'c')
+  t.same(c.limits, { maxHeaderBytes: 32_768, maxHeaderCount: 50 })
+  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0 })
+})
+
+t.test('empty optional keys take their default', async (t) => {
+  const c = parseConfig(BASE + 'trustedProxies:\nforwarding:\nroutes:\n', 'c')
+  t.same(c.trustedProxies, [])
+  t.same(c.forwarding, { xForwarded: true, forwarded: false, via: true })
+  t.same(c.routes, [])
+})
+
+t.test('aliases are followed', async (t) => {
+  const c = parseConfig(y`
+    listeners:
+      - bind: ":0"
+    backends:
+      a:
+        timeouts: &fast { connect: 1s }
+        servers: [{ url: "http://a" }]
+      b:
+        timeouts: *fast
+        servers: [{ url: "http://b" }]
+  `, 'c')
+  t.equal(c.backends.b?.timeouts.connect, 1000)
+})
+
+t.test('every problem is reported, in file order', async (t) => {
+  const issues = issuesOf(y`
+    listeners:
+      - bind: nope
+    routes:
+      - backend: missing
+    backends:
+      api:
+        servers: [{ url: "x" }]
+  `)
+  t.same(issues.map((i) => [i.path, i.line]), [
+    ['listeners[0].bind', 2],
+    ['routes[0].backend', 4],
+    ['backends.api.servers[0].url', 7]
+  ])
+})
