@@ -1,0 +1,138 @@
+// Self-signed certificates for development and tests. The RSA key comes from
+// node:crypto (native, fast); node-forge only builds and signs the X.509
+// structure, which node:crypto cannot do.
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { join } from 'node:path'
+import forge from 'node-forge'
+
+export interface CertificatePair {
+  readonly certPem: string
+  readonly keyPem: string
+}
+
+export interface GenerateCertificateOptions {
+  /** DNS names and IP addresses (v4 or v6) for the SubjectAltName; at least one. */
+  readonly names: readonly string[]
+  /** Validity in days (default 365). */
+  readonly days?: number
+  /** Subject and issuer CN (default: the first name). */
+  readonly commonName?: string
+}
+
+export interface CertificateFiles {
+  readonly certPath: string
+  readonly keyPath: string
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000
+// Back-dated so a client whose clock is slightly behind still accepts it.
+const CLOCK_SKEW_MS = 60 * 1000
+
+// GeneralName tags of RFC 5280 SubjectAltName.
+const SAN_DNS = 2
+const SAN_IP = 7
+
+export function generateCertificate (opts: GenerateCertificateOptions): CertificatePair {
+  const days = opts.days ?? 365
+  if (opts.names.length === 0) throw new Error('generateCertificate: at least one name is required')
+  if (!(days > 0)) throw new Error(`generateCertificate: days must be positive, got ${days}`)
+  const commonName = opts.commonName ?? opts.names[0] ?? ''
+
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' }
+  })
+
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey)
+  cert.serialNumber = randomSerial()
+  const notBefore = new Date(Date.now() - CLOCK_SKEW_MS)
+  cert.validity.notBefore = notBefore
+  cert.validity.notAfter = new Date(notBefore.getTime() + days * DAY_MS)
+  const subject = [{ name: 'commonName', value: commonName }]
+  cert.setSubject(subject)
+  cert.setIssuer(subject)
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: opts.names.map(altName) },
+    { name: 'subjectKeyIdentifier' }
+  ])
+  cert.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create())
+
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: privateKey }
+}
+
+/** Writes `<dir>/<baseName>.crt` and `.key` (mode 0600), creating `dir`. */
+export function writeCertificatePair (dir: string, baseName: string, pair: CertificatePair): CertificateFiles {
+  mkdirSync(dir, { recursive: true })
+  const certPath = join(dir, `${baseName}.crt`)
+  const keyPath = join(dir, `${baseName}.key`)
+  writeAtomic(keyPath, pair.keyPem, 0o600)
+  writeAtomic(certPath, pair.certPem, 0o644)
+  return { certPath, keyPath }
+}
+
+/** Keeps an existing `dir/dev.crt` + `dir/dev.key`; otherwise makes a pair for localhost. */
+export async function ensureDevCertificate (dir: string): Promise<CertificateFiles & { created: boolean }> {
+  const certPath = join(dir, 'dev.crt')
+  const keyPath = join(dir, 'dev.key')
+  if (existsSync(certPath) && existsSync(keyPath)) return { certPath, keyPath, created: false }
+  const pair = generateCertificate({ names: ['localhost', '127.0.0.1', '::1'], commonName: 'Switchyard dev' })
+  return { ...writeCertificatePair(dir, 'dev', pair), created: true }
+}
+
+// Positive, non-zero and minimally DER-encoded: top bit clear, second bit set.
+function randomSerial (): string {
+  const bytes = randomBytes(16)
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x40
+  return bytes.toString('hex')
+}
+
+function altName (name: string): { type: number, value: string } {
+  switch (isIP(name)) {
+    case 4: return { type: SAN_IP, value: String.fromCharCode(...name.split('.').map(Number)) }
+    case 6: return { type: SAN_IP, value: ipv6Bytes(name) }
+    default: return { type: SAN_DNS, value: name }
+  }
+}
+
+// forge's own IPv6 parser mishandles embedded IPv4 (`::ffff:1.2.3.4`), so the
+// WHATWG URL parser canonicalizes first (hex groups only), then `::` is expanded.
+function ipv6Bytes (ip: string): string {
+  let canonical: string
+  try {
+    canonical = new URL(`http://[${ip}]/`).hostname.slice(1, -1)
+  } catch {
+    throw new Error(`generateCertificate: unsupported IPv6 address ${ip}`)
+  }
+  const [head = '', tail] = canonical.split('::')
+  const headGroups = head === '' ? [] : head.split(':')
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':')
+  const zeros = new Array<string>(8 - headGroups.length - tailGroups.length).fill('0')
+  const groups = [...headGroups, ...(tail === undefined ? [] : zeros), ...tailGroups]
+  let bytes = ''
+  for (const group of groups) {
+    const n = parseInt(group, 16)
+    bytes += String.fromCharCode(n >> 8, n & 0xff)
+  }
+  return bytes
+}
+
+// Write to a temporary name, then rename: a concurrent reader (a cert reload)
+// never sees a half-written file, and the key never exists with a wider mode.
+function writeAtomic (path: string, data: string, mode: number): void {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    writeFileSync(tmp, data, { mode })
+    renameSync(tmp, path)
+  } catch (err) {
+    rmSync(tmp, { force: true })
+    throw err
+  }
+}

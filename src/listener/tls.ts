@@ -1,0 +1,220 @@
+// Secure contexts for a TLS listener: one per certificate pair, chosen by SNI.
+// Lookup tables are built once per load; `reload()` builds a complete new set
+// and swaps it in with one assignment, so handshakes never see a half-loaded
+// state and a failed reload leaves the old certificates serving.
+
+import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
+import type { SecureContext, SecureContextOptions } from 'node:tls'
+import type { CertificateConfig, TlsConfig } from '../config/schema.js'
+
+export interface TlsServerOptions {
+  readonly key: Buffer
+  readonly cert: Buffer
+  readonly minVersion: TlsConfig['minVersion']
+  readonly ALPNProtocols: string[]
+  readonly allowHTTP1: true
+  readonly SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
+}
+
+/** The part of a `tls.Server` / `Http2SecureServer` that a reload updates. */
+export interface SecureContextTarget {
+  setSecureContext (options: SecureContextOptions): void
+}
+
+export interface TlsContexts {
+  /**
+   * Spread into `http2.createSecureServer` (or `https.createServer`). Note that
+   * node:http2 always offers `h2` by ALPN, whatever `ALPNProtocols` says: when
+   * `tls.http2` is false, build the listener with `https.createServer`.
+   */
+  readonly serverOptions: TlsServerOptions
+  /**
+   * Re-reads every file and swaps all contexts at once; throws (keeping the
+   * old contexts) if any file is missing or invalid. Clients that send SNI
+   * get the new certificates right away; attached servers get the new default.
+   */
+  reload (): void
+  /**
+   * Clients that send no SNI (e.g. connecting to an IP address) never reach
+   * SNICallback, so they get the server's own default context: attach the
+   * server so `reload()` replaces that one too. Returns a detach function.
+   */
+  attach (server: SecureContextTarget): () => void
+  /** Server names per pair, in config order, for display. */
+  names (): string[]
+}
+
+interface LoadedPair {
+  readonly key: Buffer
+  readonly cert: Buffer
+  readonly context: SecureContext
+  readonly names: readonly string[]
+}
+
+interface ContextTable {
+  readonly pairs: readonly LoadedPair[]
+  readonly fallback: LoadedPair
+  /** Lower-case exact name → context. */
+  readonly exact: ReadonlyMap<string, SecureContext>
+  /** For `*.example.com`, the key is `example.com`. */
+  readonly wildcard: ReadonlyMap<string, SecureContext>
+}
+
+export function createTlsContexts (tls: TlsConfig): TlsContexts {
+  let table = loadTable(tls)
+  const targets = new Set<SecureContextTarget>()
+
+  const SNICallback: TlsServerOptions['SNICallback'] = (servername, cb) => {
+    cb(null, lookup(table, servername))
+  }
+
+  return {
+    serverOptions: {
+      key: table.fallback.key,
+      cert: table.fallback.cert,
+      minVersion: tls.minVersion,
+      ALPNProtocols: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+      allowHTTP1: true,
+      SNICallback
+    },
+    reload () {
+      const next = loadTable(tls)
+      table = next
+      for (const server of targets) server.setSecureContext(defaultOptions(next, tls))
+    },
+    attach (server) {
+      targets.add(server)
+      return () => { targets.delete(server) }
+    },
+    names () {
+      return table.pairs.flatMap((p) => p.names)
+    }
+  }
+}
+
+function lookup (table: ContextTable, servername: string): SecureContext {
+  const name = normalizeName(servername)
+  const exact = table.exact.get(name)
+  if (exact !== undefined) return exact
+  // A wildcard covers exactly one label: strip the first one and look up the rest.
+  const dot = name.indexOf('.')
+  if (dot > 0) {
+    const wild = table.wildcard.get(name.slice(dot + 1))
+    if (wild !== undefined) return wild
+  }
+  return table.fallback.context
+}
+
+function loadTable (tls: TlsConfig): ContextTable {
+  const pairs = tls.certificates.map((c) => loadPair(c, tls.minVersion))
+  const fallback = pairs[0]
+  if (fallback === undefined) throw new Error('TLS: no certificates configured')
+  const exact = new Map<string, SecureContext>()
+  const wildcard = new Map<string, SecureContext>()
+  // The first pair that names a host wins, matching config order.
+  for (const pair of pairs) {
+    for (const name of pair.names) {
+      if (name.startsWith('*.')) {
+        const suffix = name.slice(2)
+        if (!wildcard.has(suffix)) wildcard.set(suffix, pair.context)
+      } else if (!exact.has(name)) {
+        exact.set(name, pair.context)
+      }
+    }
+  }
+  return { pairs, fallback, exact, wildcard }
+}
+
+function loadPair (cfg: CertificateConfig, minVersion: TlsConfig['minVersion']): LoadedPair {
+  const cert = readTlsFile(cfg.cert, 'certificate')
+  const key = readTlsFile(cfg.key, 'key')
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(cert)
+  } catch (err) {
+    throw new Error(`TLS certificate file ${cfg.cert} is not a valid PEM certificate: ${message(err)}`, { cause: err })
+  }
+  let matches: boolean
+  try {
+    matches = x509.checkPrivateKey(createPrivateKey(key))
+  } catch (err) {
+    throw new Error(`TLS key file ${cfg.key} is not a valid private key: ${message(err)}`, { cause: err })
+  }
+  if (!matches) throw new Error(`TLS key file ${cfg.key} does not match certificate file ${cfg.cert}`)
+
+  let context: SecureContext
+  try {
+    context = createSecureContext({ key, cert, minVersion })
+  } catch (err) {
+    throw new Error(`TLS pair ${cfg.cert} / ${cfg.key} was rejected: ${message(err)}`, { cause: err })
+  }
+  const names = cfg.serverNames.length > 0 ? cfg.serverNames.map(normalizeName) : namesFromCertificate(x509)
+  return { key, cert, context, names }
+}
+
+function readTlsFile (path: string, what: 'certificate' | 'key'): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read: ${message(err)}`
+    throw new Error(`TLS ${what} file ${path} ${reason}`, { cause: err })
+  }
+}
+
+/** DNS SANs; the subject CN only when there are none (as clients do, RFC 6125). */
+function namesFromCertificate (x509: X509Certificate): string[] {
+  const dns: string[] = []
+  for (const entry of splitSan(x509.subjectAltName ?? '')) {
+    if (entry.startsWith('DNS:')) dns.push(normalizeName(unquote(entry.slice(4))))
+  }
+  if (dns.length > 0) return dns
+  const cn: string[] = []
+  for (const line of x509.subject.split('\n')) {
+    if (line.startsWith('CN=')) cn.push(normalizeName(unquote(line.slice(3))))
+  }
+  return cn
+}
+
+// Node prints SANs as `DNS:a, IP Address:1.2.3.4`, JSON-quoting any value that
+// contains a comma or quote, so split on `, ` outside quotes.
+function splitSan (san: string): string[] {
+  const out: string[] = []
+  let start = 0
+  let quoted = false
+  for (let i = 0; i < san.length; i++) {
+    const ch = san[i]
+    if (ch === '\\' && quoted) i++
+    else if (ch === '"') quoted = !quoted
+    else if (ch === ',' && !quoted && san[i + 1] === ' ') {
+      out.push(san.slice(start, i))
+      start = i + 2
+      i++
+    }
+  }
+  if (start < san.length) out.push(san.slice(start))
+  return out
+}
+
+function unquote (value: string): string {
+  if (!value.startsWith('"')) return value
+  try {
+    return String(JSON.parse(value))
+  } catch {
+    return value
+  }
+}
+
+function normalizeName (name: string): string {
+  const lower = name.toLowerCase()
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower
+}
+
+function defaultOptions (table: ContextTable, tls: TlsConfig): SecureContextOptions {
+  return { key: table.fallback.key, cert: table.fallback.cert, minVersion: tls.minVersion }
+}
+
+function message (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
