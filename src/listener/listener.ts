@@ -1,0 +1,114 @@
+// Downstream listeners: where traffic enters. A TLS listener speaks h2 and
+// http/1.1 on one port (ALPN); a plain one speaks HTTP/1.1. Turns each
+// request into a call on the pipeline and does nothing else: no routing here.
+import http from 'node:http'
+import http2 from 'node:http2'
+import https from 'node:https'
+import type { AddressInfo, Socket } from 'node:net'
+import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../config/schema.js'
+import type { Pipeline } from '../proxy/pipeline.js'
+import type { DownstreamRequest, DownstreamResponse, ListenerContext } from '../proxy/session.js'
+import { createTlsContexts, type TlsContexts } from './tls.js'
+
+export interface ListenerHandle {
+  readonly name: string
+  readonly context: ListenerContext
+  readonly tls: TlsContexts | undefined
+  address (): AddressInfo
+  /** Stop accepting; end idle connections now and the rest after `graceMs`. */
+  close (graceMs?: number): Promise<void>
+}
+
+export interface ListenerOptions {
+  readonly limits: LimitsConfig
+  readonly timeouts: ClientTimeoutsConfig
+}
+
+// Slack over maxHeaderBytes for Node's own h1 parser limit, which also counts
+// the request line and framing; our exact, protocol-neutral check runs in the
+// pipeline and answers 431 itself.
+const H1_HEADER_SLACK = 8192
+
+export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
+  const context: ListenerContext = Object.freeze({ name: cfg.name, proto: cfg.tls === undefined ? 'http' : 'https' })
+  const onRequest = (req: DownstreamRequest, res: DownstreamResponse): void => pipeline.handleRequest(req, res, context)
+  const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void =>
+    pipeline.handleUpgrade(req, socket, head, context)
+  const { limits, timeouts } = opts
+  const h1Options: http.ServerOptions = {
+    maxHeaderSize: limits.maxHeaderBytes + H1_HEADER_SLACK,
+    headersTimeout: timeouts.clientHeaders,
+    requestTimeout: 0, // large uploads are bounded by the upstream body timeout, not a wall clock
+    keepAliveTimeout: timeouts.clientIdle
+  }
+
+  let server: http.Server | https.Server | http2.Http2SecureServer
+  let tls: TlsContexts | undefined
+  if (cfg.tls === undefined) {
+    server = http.createServer(h1Options, onRequest as http.RequestListener)
+  } else {
+    tls = createTlsContexts(cfg.tls)
+    if (cfg.tls.http2) {
+      const h2 = http2.createSecureServer({
+        ...tls.serverOptions,
+        ...h1Options,
+        maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
+        settings: { maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096, maxConcurrentStreams: 256 }
+      } as http2.SecureServerOptions, onRequest)
+      // The HTTP/1.1 side of an allowHTTP1 server reads these from the server object.
+      Object.assign(h2, { headersTimeout: timeouts.clientHeaders, requestTimeout: 0, keepAliveTimeout: timeouts.clientIdle })
+      h2.on('session', (session: http2.ServerHttp2Session) => {
+        session.setTimeout(timeouts.clientIdle, () => session.close())
+        session.on('error', () => session.destroy())
+      })
+      h2.on('sessionError', () => {})
+      server = h2
+    } else {
+      const { allowHTTP1: _unused, ...rest } = tls.serverOptions
+      server = https.createServer({ ...rest, ...h1Options }, onRequest as http.RequestListener)
+    }
+    tls.attach(server as https.Server)
+  }
+  server.on('upgrade', onUpgrade)
+  // Node hands CONNECT to 'connect', not 'request': h1 with the raw socket (and
+  // closes the connection when nobody listens), h2 with a request/response pair
+  // (and answers a bare 405). Both get our own 405 this way.
+  server.on('connect', (req: DownstreamRequest, second: Socket | DownstreamResponse, head?: Buffer): void => {
+    if ('writeHead' in second) onRequest(req, second)
+    else onUpgrade(req as http.IncomingMessage, second, head ?? Buffer.alloc(0))
+  })
+
+  const sockets = new Set<Socket>()
+  const sessions = new Set<http2.ServerHttp2Session>()
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(cfg.port, cfg.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+
+  return {
+    name: cfg.name,
+    context,
+    tls,
+    address: () => server.address() as AddressInfo,
+    async close (graceMs = 0): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const s of sessions) s.close()
+      if ('closeIdleConnections' in server) server.closeIdleConnections()
+      if (graceMs > 0 && sockets.size > 0) await new Promise((resolve) => setTimeout(resolve, graceMs).unref())
+      for (const s of sockets) s.destroy()
+      await closed
+    }
+  }
+}

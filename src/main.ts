@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// The command line: the only file that touches `process`.
+//   switchyard start [-c FILE]   run a config (no -c: the embedded demo)
+//   switchyard check -c FILE     validate, print the routing table, exit 0/1
+//   switchyard certs [--dir DIR] [--name NAME]... [--force]
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { pino, type Logger } from 'pino'
+import { createApp } from './app.js'
+import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
+import { loadConfig } from './config/load.js'
+import type { Config } from './config/schema.js'
+import { startDemoOrigins } from './demo/origin.js'
+import { ConfigError, formatIssue } from './errors.js'
+import { routingTable } from './router/table.js'
+
+const USAGE = `Usage: switchyard <command> [options]
+
+Commands:
+  start [-c FILE]     Run the proxy with FILE. Without -c, run the embedded demo
+                      (config/demo.yaml, demo origins on 127.0.0.1:9101-9104,
+                      a dev certificate generated into certs/ when absent).
+  check -c FILE       Validate FILE; print every error with its YAML path and
+                      line, or the normalized routing table. Exit 0 if valid, 1 if not.
+  certs [--dir DIR] [--name NAME]... [--force]
+                      Generate a self-signed development certificate pair
+                      (DIR/dev.crt, DIR/dev.key; default DIR certs/, names
+                      localhost 127.0.0.1 ::1).
+
+Options:
+  -c, --config FILE   Configuration file (YAML)
+  -h, --help          Show this help
+  -v, --version       Print the version
+`
+
+/** The package root (holds package.json), from src/ or dist/src/. */
+function packageRoot (): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir)
+    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url))
+    dir = up
+  }
+  return dir
+}
+
+async function main (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      dir: { type: 'string' },
+      name: { type: 'string', multiple: true },
+      force: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' }
+    }
+  })
+  const root = packageRoot()
+  if (values.version === true) {
+    console.log((JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version)
+    return 0
+  }
+  const command = positionals[0]
+  if (values.help === true || command === undefined || command === 'help') {
+    process.stdout.write(USAGE)
+    return command === undefined && values.help !== true ? 2 : 0
+  }
+  switch (command) {
+    case 'check': return check(values.config)
+    case 'certs': return certs(values.dir ?? path.join(root, 'certs'), values.name, values.force === true)
+    case 'start': return start(values.config, root)
+    default:
+      process.stderr.write(`switchyard: unknown command "${command}"\n\n${USAGE}`)
+      return 2
+  }
+}
+
+async function readConfig (file: string): Promise<Config | undefined> {
+  try {
+    return await loadConfig(file)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) process.stderr.write(formatIssue(err.file, issue) + '\n')
+      process.stderr.write(`${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${err.file}\n`)
+      return undefined
+    }
+    throw err
+  }
+}
+
+async function check (file: string | undefined): Promise<number> {
+  if (file === undefined) {
+    process.stderr.write('switchyard check: -c FILE is required\n')
+    return 2
+  }
+  const config = await readConfig(file)
+  if (config === undefined) return 1
+  process.stdout.write(`${file}: valid\n\n${routingTable(config)}`)
+  return 0
+}
+
+async function certs (dir: string, names: string[] | undefined, force: boolean): Promise<number> {
+  if (names === undefined && !force) {
+    const r = await ensureDevCertificate(dir)
+    console.log(r.created ? `generated ${r.certPath} and ${r.keyPath}` : `kept existing ${r.certPath} (use --force to replace)`)
+    return 0
+  }
+  const list = names ?? ['localhost', '127.0.0.1', '::1']
+  const files = writeCertificatePair(dir, 'dev', generateCertificate({ names: list, commonName: 'Switchyard dev' }))
+  console.log(`generated ${files.certPath} and ${files.keyPath} for ${list.join(', ')}`)
+  return 0
+}
+
+async function start (file: string | undefined, root: string): Promise<number> {
+  const log: Logger = pino({ name: 'switchyard' })
+  const demo = file === undefined
+  let closeDemo: (() => Promise<void>) | undefined
+  if (demo) {
+    const c = await ensureDevCertificate(path.join(root, 'certs'))
+    if (c.created) log.info({ cert: c.certPath }, 'generated a self-signed development certificate')
+    const origins = await startDemoOrigins()
+    closeDemo = () => origins.close()
+  }
+  const config = await readConfig(file ?? path.join(root, 'config', 'demo.yaml'))
+  if (config === undefined) {
+    await closeDemo?.()
+    return 1
+  }
+  const app = createApp(config, { log })
+  await app.start()
+  if (demo) printDemoHelp(app.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.address().port })))
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'stopping')
+      resolve()
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  await app.stop(5000)
+  await closeDemo?.()
+  return 0
+}
+
+function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[]): void {
+  const https = listeners.find((l) => l.tls)
+  const http = listeners.find((l) => !l.tls)
+  const lines = ['', 'Switchyard demo is running: 2 shards (a, b) x 2 replicas on 127.0.0.1:9101-9104.', 'Try:']
+  if (https !== undefined) {
+    lines.push(`  curl -k --http2   https://127.0.0.1:${https.port}/`)
+    lines.push(`  curl -k --http1.1 https://127.0.0.1:${https.port}/`)
+    lines.push(`  curl -k https://127.0.0.1:${https.port}/users -H 'x-user-id: alice'   # same user, same shard, every time`)
+  }
+  if (http !== undefined) lines.push(`  curl http://127.0.0.1:${http.port}/ -H 'x-user-id: bob'`)
+  lines.push('Each answer names the shard/replica that served it and echoes the forwarded headers.', 'Ctrl-C stops.', '')
+  console.log(lines.join('\n'))
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
+  process.stderr.write(`switchyard: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})

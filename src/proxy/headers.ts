@@ -1,0 +1,251 @@
+// Proxy header hygiene in one place (reply-from's lib/utils.js, Envoy's HCM):
+// hop-by-hop fields stripped both ways (RFC 9110 §7.6.1, including every name
+// listed in Connection), h2 pseudo-headers turned into Host, several h2
+// `cookie` fields joined (RFC 9113 §8.2.3), X-Forwarded-* / Forwarded / Via
+// added with the trust rules, and route header operations applied.
+// Pure functions over flat [name, value, name, value…] arrays, the form both
+// Node (rawHeaders, writeHead) and undici (request headers) take natively, so
+// no header object is built per request.
+import type { ForwardingConfig, HeaderOpsConfig, LimitsConfig } from '../config/schema.js'
+import { Errors, type ErrorKind } from '../errors.js'
+
+// What to do with a request field, by lower-cased name.
+const DROP = 1 // hop-by-hop or never forwarded
+const HOST = 2
+const XFF = 3
+const XFP = 4
+const XFH = 5
+const FORWARDED = 6
+const VIA = 7
+const COOKIE = 8
+const CONNECTION = 9
+const CONTENT_LENGTH = 10
+const TRANSFER_ENCODING = 11
+
+const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
+  ['connection', CONNECTION],
+  ['keep-alive', DROP],
+  ['proxy-connection', DROP],
+  ['transfer-encoding', TRANSFER_ENCODING],
+  ['te', DROP],
+  ['upgrade', DROP],
+  ['http2-settings', DROP],
+  ['proxy-authorization', DROP],
+  // Node answers `Expect: 100-continue` itself; undici refuses to send it.
+  ['expect', DROP],
+  ['host', HOST],
+  ['x-forwarded-for', XFF],
+  ['x-forwarded-proto', XFP],
+  ['x-forwarded-host', XFH],
+  ['forwarded', FORWARDED],
+  ['via', VIA],
+  ['cookie', COOKIE],
+  ['content-length', CONTENT_LENGTH]
+])
+
+/** Hop-by-hop response fields; Node also refuses them on h2 responses. */
+const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'http2-settings'
+])
+
+/** Per-route header operations, compiled once at load. */
+export interface CompiledHeaderOps {
+  /** Names removed from what is forwarded (removed and to-be-set ones). */
+  readonly drop: ReadonlySet<string>
+  /** Flat [name, value…] appended after stripping. */
+  readonly set: readonly string[]
+}
+
+export const NO_HEADER_OPS: CompiledHeaderOps = Object.freeze({ drop: new Set<string>(), set: Object.freeze([]) })
+
+export function compileHeaderOps (ops: HeaderOpsConfig): CompiledHeaderOps {
+  const set: string[] = []
+  const drop = new Set<string>(ops.remove)
+  for (const [name, value] of Object.entries(ops.set)) {
+    drop.add(name)
+    set.push(name, value)
+  }
+  if (drop.size === 0) return NO_HEADER_OPS
+  return Object.freeze({ drop, set: Object.freeze(set) })
+}
+
+/** Facts about the request that the forwarded fields describe. */
+export interface ForwardContext {
+  /** Socket peer, IPv4-mapped IPv6 unwrapped. */
+  readonly clientAddress: string
+  /** The peer is in trustedProxies: its X-Forwarded-For, Forwarded and Via values are kept and appended to. */
+  readonly trusted: boolean
+  readonly proto: 'http' | 'https'
+  /** `1.1 switchyard` or `2 switchyard`, built once per listener and protocol. */
+  readonly viaEntry: string
+}
+
+/** Everything fixed per route + backend, resolved at load. */
+export interface UpstreamHeaderPolicy {
+  readonly forwarding: ForwardingConfig
+  readonly limits: LimitsConfig
+  readonly ops: CompiledHeaderOps
+}
+
+export interface UpstreamHead {
+  /** Flat [name, value…] for undici. */
+  readonly headers: string[]
+  /** The request has a body to stream (Content-Length > 0 or chunked). */
+  readonly hasBody: boolean
+}
+
+/**
+ * Build the upstream request header list from the client's raw headers.
+ * Returns an error kind (431/400) instead of a head when limits are broken.
+ * `authority` is the h2 :authority or h1 Host (already validated by the caller);
+ * `host` is what to send as Host (the same, or the server's own).
+ */
+export function upstreamRequestHead (raw: readonly string[], authority: string, host: string, fwd: ForwardContext,
+  policy: UpstreamHeaderPolicy): UpstreamHead | ErrorKind {
+  const out: string[] = []
+  const drop = policy.ops.drop
+  const dropSome = drop.size > 0
+  let bytes = 0
+  let count = 0
+  let xff: string | undefined
+  let xfp: string | undefined
+  let xfh: string | undefined
+  let forwarded: string | undefined
+  let via: string | undefined
+  let cookie: string | undefined
+  let connectionTokens: string | undefined
+  let hasBody = false
+
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const value = raw[i + 1]!
+    if (name.charCodeAt(0) === 58) continue // ':' pseudo-header, h2 only
+    bytes += name.length + value.length
+    count++
+    const lower = name.toLowerCase()
+    const action = REQUEST_FIELDS.get(lower)
+    if (action === undefined) {
+      if (!dropSome || !drop.has(lower)) out.push(name, value)
+      continue
+    }
+    switch (action) {
+      case XFF: xff = xff === undefined ? value : `${xff}, ${value}`; break
+      case XFP: xfp ??= value; break
+      case XFH: xfh ??= value; break
+      case FORWARDED: forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`; break
+      case VIA: via = via === undefined ? value : `${via}, ${value}`; break
+      case COOKIE: cookie = cookie === undefined ? value : `${cookie}; ${value}`; break
+      case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
+      case TRANSFER_ENCODING: hasBody = true; break
+      case CONTENT_LENGTH:
+        if (value !== '0') hasBody = true
+        if (!dropSome || !drop.has(lower)) out.push(name, value)
+        break
+      default: break // DROP, HOST
+    }
+  }
+  if (count > policy.limits.maxHeaderCount || bytes > policy.limits.maxHeaderBytes) return Errors.HEADERS_TOO_LARGE
+
+  if (connectionTokens !== undefined) stripConnectionTokens(out, connectionTokens)
+
+  out.push('host', host)
+  if (cookie !== undefined && !drop.has('cookie')) out.push('cookie', cookie)
+  const f = policy.forwarding
+  const trusted = fwd.trusted
+  if (f.xForwarded) {
+    out.push('x-forwarded-for', trusted && xff !== undefined ? `${xff}, ${fwd.clientAddress}` : fwd.clientAddress)
+    out.push('x-forwarded-proto', trusted && xfp !== undefined ? xfp : fwd.proto)
+    out.push('x-forwarded-host', trusted && xfh !== undefined ? xfh : authority)
+  }
+  if (f.forwarded) {
+    const ours = forwardedElement(fwd, authority)
+    out.push('forwarded', trusted && forwarded !== undefined ? `${forwarded}, ${ours}` : ours)
+  }
+  if (f.via) out.push('via', via === undefined ? fwd.viaEntry : `${via}, ${fwd.viaEntry}`)
+  else if (via !== undefined) out.push('via', via)
+  const set = policy.ops.set
+  for (let i = 0; i < set.length; i++) out.push(set[i]!)
+  return { headers: out, hasBody }
+}
+
+/** Remove the fields a Connection header names (RFC 9110 §7.6.1); rare, so a second pass. */
+function stripConnectionTokens (out: string[], tokens: string): void {
+  const names = new Set<string>()
+  for (const t of tokens.split(',')) {
+    const n = t.trim().toLowerCase()
+    // close / keep-alive / upgrade are options or already stripped; never let a
+    // client strip what the proxy itself adds.
+    if (n !== '' && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade') names.add(n)
+  }
+  if (names.size === 0) return
+  let w = 0
+  for (let r = 0; r < out.length; r += 2) {
+    if (names.has(out[r]!.toLowerCase())) continue
+    out[w++] = out[r]!
+    out[w++] = out[r + 1]!
+  }
+  out.length = w
+}
+
+/** RFC 7239 element: for=…;host=…;proto=… with IPv6 bracketed and quoted. */
+export function forwardedElement (fwd: ForwardContext, authority: string): string {
+  const addr = fwd.clientAddress.includes(':') ? `"[${fwd.clientAddress}]"` : fwd.clientAddress
+  const host = /^[A-Za-z0-9.\-_~]+$/.test(authority) ? authority : `"${authority.replace(/["\\]/g, '\\$&')}"`
+  return `for=${addr};host=${host};proto=${fwd.proto}`
+}
+
+/**
+ * Translate undici's raw response headers (Buffers, latin1 bytes kept exact)
+ * into a flat list for writeHead: hop-by-hop fields out, Via appended, route
+ * response header operations applied.
+ */
+export function downstreamResponseHeaders (raw: readonly Buffer[], via: string | undefined,
+  ops: CompiledHeaderOps): string[] {
+  const out: string[] = []
+  const drop = ops.drop
+  const dropSome = drop.size > 0
+  let connectionTokens: string | undefined
+  let upstreamVia: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
+    const lower = name.toLowerCase()
+    if (RESPONSE_HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') {
+        const v = raw[i + 1]!.toString('latin1')
+        connectionTokens = connectionTokens === undefined ? v : `${connectionTokens},${v}`
+      }
+      continue
+    }
+    if (dropSome && drop.has(lower)) continue
+    if (lower === 'via' && via !== undefined) {
+      const v = raw[i + 1]!.toString('latin1')
+      upstreamVia = upstreamVia === undefined ? v : `${upstreamVia}, ${v}`
+      continue
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'))
+  }
+  if (connectionTokens !== undefined) stripConnectionTokens(out, connectionTokens)
+  if (via !== undefined) out.push('via', upstreamVia === undefined ? via : `${upstreamVia}, ${via}`)
+  const set = ops.set
+  for (let i = 0; i < set.length; i++) out.push(set[i]!)
+  return out
+}
+
+/** Trailers from undici (flat Buffers) as an object for addTrailers; hop-by-hop names dropped. */
+export function trailerObject (raw: readonly Buffer[]): Record<string, string> | undefined {
+  if (raw.length === 0) return undefined
+  const obj: Record<string, string> = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase()
+    if (RESPONSE_HOP_BY_HOP.has(name)) continue
+    const v = raw[i + 1]!.toString('latin1')
+    obj[name] = obj[name] === undefined ? v : `${obj[name]}, ${v}`
+  }
+  return obj
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`; anything else unchanged. */
+export function normalizeAddress (addr: string | undefined): string {
+  if (addr === undefined) return ''
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr
+}

@@ -1,0 +1,243 @@
+// The one typed per-request context (Pingora's CTX, Envoy's StreamInfo).
+// Created once per request by the pipeline; phases fill it in; it is also the
+// sink the upstream handler streams the response into. Nothing else holds
+// request state.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Errors, type ErrorKind } from '../errors.js'
+import type { PickContext } from '../balancer/balancer.js'
+import type { Shard } from '../upstream/shard.js'
+import type { Server } from '../upstream/server.js'
+import type { ForwardHandler, ResponseSink } from '../upstream/pool.js'
+import type { Backend } from '../upstream/backend.js'
+import { downstreamResponseHeaders, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
+import type { RouteInput } from '../router/router.js'
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest
+export type DownstreamResponse = ServerResponse | Http2ServerResponse
+
+/** Per-listener facts, fixed when the listener starts. */
+export interface ListenerContext {
+  readonly name: string
+  readonly proto: 'http' | 'https'
+}
+
+/** Per-connection facts, computed once per socket / h2 session. */
+export interface ConnectionInfo extends ForwardContext {}
+
+/** What a session needs from the route it matched (see proxy/routes.ts). */
+export interface SessionRoute {
+  readonly name: string
+  readonly backend: Backend
+  readonly responseOps: CompiledHeaderOps
+}
+
+const NGHTTP2_INTERNAL_ERROR = 2
+
+export class Session implements ResponseSink, PickContext, RouteInput {
+  readonly req: DownstreamRequest
+  readonly res: DownstreamResponse
+  readonly h2: boolean
+  readonly listener: ListenerContext
+  readonly conn: ConnectionInfo
+  readonly startTime: number
+  readonly method: string
+  /** :authority or Host as sent (may carry a port). */
+  authority = ''
+  /** Lower-cased host without port, for routing. */
+  host = ''
+  /** Request target: path with query. */
+  target = ''
+  /** Path without query, for routing. */
+  path = ''
+  route: SessionRoute | undefined
+  backend: Backend | undefined
+  shard: Shard | undefined
+  server: Server | undefined
+  handler: ForwardHandler | undefined
+  /** Via entry added to the response (upstream protocol is HTTP/1.1). */
+  responseVia: string | undefined
+  status = 0
+  error: ErrorKind | undefined
+  /** Set when the session ended (response finished, reset or client gone). */
+  closed = false
+  /** Called once when the session ends (logs, metrics). */
+  onEnd: ((s: Session) => void) | undefined
+
+  constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
+    startTime: number) {
+    this.req = req
+    this.res = res
+    this.h2 = req.httpVersionMajor === 2
+    this.listener = listener
+    this.conn = conn
+    this.startTime = startTime
+    this.method = req.method ?? 'GET'
+  }
+
+  get clientAddress (): string { return this.conn.clientAddress }
+
+  /** First value of a request header by lower-case name (h1 raw headers keep the client's case). */
+  header (name: string): string | undefined {
+    const raw = this.req.rawHeaders
+    let found: string | undefined
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!
+      if (n.length === name.length && n.toLowerCase() === name) {
+        // Several Cookie fields (h2) form one list.
+        if (found === undefined) found = raw[i + 1]!
+        else if (name === 'cookie') found = `${found}; ${raw[i + 1]!}`
+        else return found
+      }
+    }
+    return found
+  }
+
+  /**
+   * Parse the request line into authority, host, target and path. Returns the
+   * error to answer with, if any.
+   */
+  parseTarget (): ErrorKind | undefined {
+    const req = this.req
+    let target = req.url ?? ''
+    let authority: string | undefined
+    if (this.h2) {
+      if (this.method === 'CONNECT') return Errors.METHOD_NOT_ALLOWED
+      authority = (req as Http2ServerRequest).authority || this.header('host')
+    } else {
+      if (this.method === 'CONNECT') return Errors.METHOD_NOT_ALLOWED
+      // absolute-form (RFC 9112 §3.2.2): the target's authority wins over Host.
+      if (target.charCodeAt(0) !== 47 && /^https?:\/\//i.test(target)) {
+        const start = target.indexOf('//') + 2
+        let end = target.indexOf('/', start)
+        const q = target.indexOf('?', start)
+        if (end === -1 || (q !== -1 && q < end)) end = q
+        authority = end === -1 ? target.slice(start) : target.slice(start, end)
+        target = end === -1 ? '/' : target.slice(end)
+        if (target.charCodeAt(0) === 63) target = `/${target}` // '?'
+      } else {
+        authority = this.header('host')
+      }
+    }
+    if (authority === undefined || authority === '') return Errors.BAD_REQUEST
+    if (target.charCodeAt(0) !== 47 && !(target === '*' && this.method === 'OPTIONS')) return Errors.BAD_REQUEST
+    this.authority = authority
+    this.host = hostOf(authority)
+    this.target = target
+    const q = target.indexOf('?')
+    this.path = q === -1 ? target : target.slice(0, q)
+    return undefined
+  }
+
+  // ResponseSink: the upstream handler streams into these.
+
+  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean {
+    const res = this.res
+    if (this.closed || res.destroyed) return false
+    const headers = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
+    this.status = status
+    try {
+      if (!this.h2 && statusText !== '') (res as ServerResponse).writeHead(status, statusText, headers)
+      else res.writeHead(status, headers as never)
+    } catch (err) {
+      // An upstream field Node refuses to send (e.g. h2-illegal): a protocol error.
+      this.error = Errors.UPSTREAM_PROTOCOL
+      this.sendError(Errors.UPSTREAM_PROTOCOL, (err as Error).message)
+      return false
+    }
+    return true
+  }
+
+  responseData (chunk: Buffer): boolean {
+    const res = this.res as ServerResponse
+    if (res.write(chunk)) return true
+    res.once('drain', onDrain)
+    return false
+  }
+
+  responseEnd (trailers: Buffer[]): void {
+    if (trailers.length > 0) {
+      const t = trailerObject(trailers)
+      if (t !== undefined) this.res.addTrailers(t)
+    }
+    this.res.end()
+  }
+
+  responseError (kind: ErrorKind, err: Error): void {
+    if (kind === Errors.CLIENT_ABORTED) {
+      this.error ??= kind
+      return
+    }
+    this.error = kind
+    if (!this.res.headersSent) {
+      this.sendError(kind, err.message)
+      return
+    }
+    // Mid-body failure: never let a truncated body pass as complete.
+    this.resetDownstream()
+  }
+
+  /** Answer with one of our errors (status, code header, short text body). */
+  sendError (kind: ErrorKind, detail?: string): void {
+    this.error = kind
+    this.status = kind.status
+    const res = this.res
+    if (res.headersSent || res.destroyed) {
+      this.resetDownstream()
+      return
+    }
+    const body = errorBody(kind, kind === Errors.NO_ROUTE ? `${this.method} ${this.authority}${this.path}` : undefined)
+    const headers = [
+      'content-type', 'text/plain; charset=utf-8',
+      'content-length', String(body.length),
+      'x-content-type-options', 'nosniff',
+      'x-switchyard-error', kind.code
+    ]
+    if (kind.status === 503) headers.push('retry-after', '1')
+    if (detail !== undefined) this.errorDetail = detail
+    res.writeHead(kind.status, headers as never)
+    if (this.method === 'HEAD') res.end()
+    else res.end(body)
+  }
+
+  /** For logs only; never sent to the client. */
+  errorDetail: string | undefined
+
+  resetDownstream (): void {
+    const res = this.res
+    if (this.h2) (res as Http2ServerResponse).stream.close(NGHTTP2_INTERNAL_ERROR)
+    else res.destroy()
+  }
+}
+
+function onDrain (this: DownstreamResponse): void {
+  const s = (this as unknown as { [kSession]?: Session })[kSession]
+  s?.handler?.resume()
+}
+
+/** Where the pipeline hangs the session on the response, for shared listeners. */
+export const kSession = Symbol('switchyard.session')
+
+// Error bodies are fixed per kind: built once, not per failure.
+const errorBodies: ReadonlyMap<ErrorKind, Buffer> = new Map(Object.values(Errors).map((k) =>
+  [k, Buffer.from(`${k.status} ${k.message} (${k.code})\n`)]))
+
+function errorBody (kind: ErrorKind, what: string | undefined): Buffer {
+  if (what !== undefined) return Buffer.from(`${kind.status} ${kind.message}: ${what} (${kind.code})\n`)
+  return errorBodies.get(kind) ?? Buffer.from(`${kind.status} ${kind.message} (${kind.code})\n`)
+}
+
+/** `Example.COM:8443` → `example.com`; `[::1]:8443` → `[::1]`; trailing dot dropped. */
+export function hostOf (authority: string): string {
+  let end = authority.length
+  if (authority.charCodeAt(0) === 91) { // '['
+    const close = authority.indexOf(']')
+    end = close === -1 ? end : close + 1
+  } else {
+    const colon = authority.lastIndexOf(':')
+    if (colon !== -1) end = colon
+  }
+  let h = authority.slice(0, end).toLowerCase()
+  if (h.endsWith('.')) h = h.slice(0, -1)
+  return h
+}

@@ -1,0 +1,36 @@
+// `switchyard check` output: the normalized config as a routing table, routes
+// listed in the order the router tries them.
+import type { Config } from '../config/schema.js'
+import { createRouter } from './router.js'
+
+/** The normalized routing table, in match precedence order. */
+export function routingTable (config: Config): string {
+  const router = createRouter(config.routes.map((r) => ({ config: r })))
+  let out = 'Listeners\n'
+  for (const l of config.listeners) {
+    out += `  ${l.name.padEnd(12)} ${l.tls === undefined ? 'http ' : 'https'} ${l.host}:${l.port}` +
+      (l.tls === undefined ? '' : `  (${l.tls.http2 ? 'h2 + http/1.1' : 'http/1.1'}, ${l.tls.minVersion}+, ${l.tls.certificates.length} certificate(s))`) + '\n'
+  }
+  out += '\nRoutes (in match precedence order)\n'
+  for (const { config: r } of router.table) {
+    const m = r.match
+    const conds = [
+      `host=${m.host ?? '*'}`,
+      `pathPrefix=${m.pathPrefix}`,
+      m.methods.length > 0 ? `methods=${m.methods.join(',')}` : '',
+      ...Object.entries(m.headers).map(([k, v]) => `${k}=${v}`)
+    ].filter((x) => x !== '').join(' ')
+    const rw = [r.rewrite.stripPrefix === undefined ? '' : `strip ${r.rewrite.stripPrefix}`,
+      r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`].filter((x) => x !== '').join(', ')
+    out += `  ${r.name.padEnd(16)} ${conds} -> ${r.backend}${rw === '' ? '' : `  [rewrite: ${rw}]`}\n`
+  }
+  out += '\nBackends\n'
+  for (const b of Object.values(config.backends)) {
+    const by = b.shardBy === undefined ? '' : `  shardBy ${Object.entries(b.shardBy).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`
+    out += `  ${b.name}  balance=${b.balance.algorithm}${by}\n`
+    for (const s of b.shards) {
+      out += `    shard ${s.name}: ${s.servers.map((v) => `${v.name}=${v.url}${v.weight === 1 ? '' : ` w${v.weight}`}`).join(', ')}\n`
+    }
+  }
+  return out
+}

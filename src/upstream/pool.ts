@@ -1,0 +1,158 @@
+// The only importer of undici. One keep-alive Pool per upstream server, and
+// the dispatch handler that streams an upstream response into a sink with
+// backpressure. Transport errors become our error kinds here and nowhere else
+// (reply-from's index.js, Pingora's fail_to_proxy).
+import type { Readable } from 'node:stream'
+import { Pool, type Dispatcher } from 'undici'
+import type { BackendConfig, ServerConfig } from '../config/schema.js'
+import { Errors, type ErrorKind } from '../errors.js'
+import type { Server } from './server.js'
+
+export function createPool (server: ServerConfig, backend: BackendConfig): Pool {
+  const t = backend.timeouts
+  return new Pool(server.url, {
+    connections: backend.connections,
+    pipelining: 1,
+    keepAliveTimeout: t.keepAlive,
+    keepAliveMaxTimeout: Math.max(t.keepAlive, 600_000),
+    headersTimeout: t.headers,
+    bodyTimeout: t.body,
+    connectTimeout: t.connect,
+    strictContentLength: true
+  })
+}
+
+/** Where an upstream response goes; implemented by the downstream session. */
+export interface ResponseSink {
+  /** Headers arrived. Returns false if the sink could not take them (client gone). */
+  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean
+  /** Returns false when the client is not draining: the handler pauses until `resume()`. */
+  responseData (chunk: Buffer): boolean
+  responseEnd (trailers: Buffer[]): void
+  /** Failed; `headersSent` tells whether the sink already started the response. */
+  responseError (kind: ErrorKind, err: Error): void
+}
+
+export interface ForwardRequest {
+  readonly path: string
+  readonly method: string
+  readonly headers: string[]
+  readonly body: Readable | null
+}
+
+/**
+ * One upstream exchange. Counts the server's in-flight requests exactly once
+ * (HAProxy's server_take_conn / server_drop_conn) whatever way it ends.
+ */
+export class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly server: Server
+  readonly #sink: ResponseSink
+  #abort: ((err?: Error) => void) | null = null
+  #resume: (() => void) | null = null
+  #done = false
+  #aborted = false
+  /** The upstream answered with headers (so errors can no longer become a status). */
+  started = false
+
+  constructor (server: Server, sink: ResponseSink) {
+    this.server = server
+    this.#sink = sink
+  }
+
+  /** Send `req` to this handler's server. */
+  dispatch (req: ForwardRequest): void {
+    const server = this.server
+    server.active++
+    server.requests++
+    server.dispatcher.dispatch({
+      path: req.path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: req.headers,
+      body: req.body
+    }, this)
+  }
+
+  /** The client went away: cancel the upstream request. */
+  abort (): void {
+    if (this.#done) return
+    this.#aborted = true
+    if (this.#abort !== null) this.#abort(new Error('client aborted'))
+  }
+
+  resume (): void {
+    const r = this.#resume
+    if (r !== null) r()
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.#aborted) abort(new Error('client aborted'))
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true // 100/103: Node speaks 100-continue to the client itself
+    this.started = true
+    this.#resume = resume
+    if (!this.#sink.responseHead(statusCode, statusText, rawHeaders)) {
+      this.abort()
+      return false
+    }
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    return this.#sink.responseData(chunk)
+  }
+
+  onComplete (trailers: string[] | Buffer[] | null): void {
+    if (this.#done) return
+    this.#finish()
+    this.#sink.responseEnd((trailers ?? []) as Buffer[])
+  }
+
+  onError (err: Error): void {
+    if (this.#done) return
+    this.#finish()
+    const kind = this.#aborted ? Errors.CLIENT_ABORTED : upstreamErrorKind(err)
+    if (kind !== Errors.CLIENT_ABORTED) this.server.failures++
+    this.#sink.responseError(kind, err)
+  }
+
+  #finish (): void {
+    this.#done = true
+    this.server.active--
+  }
+}
+
+/** Map an undici / socket error to our error kind. */
+export function upstreamErrorKind (err: Error): ErrorKind {
+  const code = (err as { code?: string }).code
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EADDRNOTAVAIL':
+      return Errors.UPSTREAM_CONNECT
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return Errors.UPSTREAM_TIMEOUT
+    case 'UND_ERR_SOCKET':
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_CLOSED':
+    case 'UND_ERR_DESTROYED':
+      return Errors.UPSTREAM_RESET
+    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return Errors.BAD_REQUEST
+    case 'UND_ERR_ABORTED':
+      return Errors.CLIENT_ABORTED
+    default:
+      if (code?.startsWith('HPE_') === true || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+        code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_INVALID_ARG') return Errors.UPSTREAM_PROTOCOL
+      return Errors.UPSTREAM_RESET
+  }
+}

@@ -1,0 +1,108 @@
+// Shard selection: a shard key taken from the request picks one shard of a
+// backend by rendezvous hashing over the shard names, so keys stay put when
+// shards come and go (only ~1/N move). The backend's balancer then picks a
+// replica inside that shard. Pure apart from the round-robin counter used
+// for requests without a key.
+import type { ShardByConfig } from '../config/schema.js'
+import { hashString, rendezvous } from '../balancer/hash.js'
+import type { Balancer } from '../balancer/balancer.js'
+import type { Server } from './server.js'
+
+export interface Shard {
+  readonly name: string
+  readonly servers: readonly Server[]
+  readonly balancer: Balancer
+}
+
+/** The parts of a request a shard key can come from. */
+export interface ShardKeySource {
+  header (name: string): string | undefined
+  /** The request target's path, with its query. */
+  readonly path: string
+}
+
+export class ShardSelector {
+  readonly #shards: readonly Shard[]
+  readonly #seeds: Uint32Array
+  readonly #by: ShardByConfig | undefined
+  #next = 0
+
+  constructor (shards: readonly Shard[], by: ShardByConfig | undefined) {
+    this.#shards = shards
+    this.#by = by
+    this.#seeds = Uint32Array.from(shards, (s) => hashString(s.name))
+  }
+
+  get shardBy (): ShardByConfig | undefined { return this.#by }
+
+  /** The shard for this key; a key-less request gets the next shard in turn. */
+  select (key: string | undefined): Shard {
+    const shards = this.#shards
+    if (shards.length === 1) return shards[0]!
+    if (key === undefined) {
+      const s = shards[this.#next]!
+      this.#next = (this.#next + 1) % shards.length
+      return s
+    }
+    return shards[rendezvous(hashString(key), this.#seeds)]!
+  }
+}
+
+/** Extract the shard key from a request, or undefined when it has none. */
+export function shardKey (by: ShardByConfig, req: ShardKeySource): string | undefined {
+  if ('header' in by) return nonEmpty(req.header(by.header))
+  if ('cookie' in by) return cookieValue(req.header('cookie'), by.cookie)
+  if ('query' in by) return queryValue(req.path, by.query)
+  return pathSegment(req.path, by.pathSegment)
+}
+
+function nonEmpty (v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v
+}
+
+/** Value of cookie `name` in a `Cookie` header (`a=1; b=2`). */
+export function cookieValue (header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined
+  let i = 0
+  while (i < header.length) {
+    while (header.charCodeAt(i) === 32 || header.charCodeAt(i) === 59) i++ // ' ' ';'
+    let end = header.indexOf(';', i)
+    if (end === -1) end = header.length
+    const eq = header.indexOf('=', i)
+    if (eq !== -1 && eq < end && eq - i === name.length && header.startsWith(name, i)) {
+      let v = header.slice(eq + 1, end).trim()
+      if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
+      return nonEmpty(v)
+    }
+    i = end + 1
+  }
+  return undefined
+}
+
+/** Value of query parameter `name` (first occurrence, percent-decoded). */
+export function queryValue (path: string, name: string): string | undefined {
+  const q = path.indexOf('?')
+  if (q === -1) return undefined
+  const params = new URLSearchParams(path.slice(q + 1))
+  const v = params.get(name)
+  return v === null ? undefined : nonEmpty(v)
+}
+
+/** The n-th (1-based) non-empty segment of the path: `/users/42/x`, n=2 → `42`. */
+export function pathSegment (path: string, n: number): string | undefined {
+  let end = path.indexOf('?')
+  if (end === -1) end = path.length
+  let seg = 0
+  let i = 0
+  while (i < end) {
+    while (i < end && path.charCodeAt(i) === 47) i++ // '/'
+    if (i >= end) break
+    let j = path.indexOf('/', i)
+    if (j === -1 || j > end) j = end
+    if (++seg === n) {
+      try { return nonEmpty(decodeURIComponent(path.slice(i, j))) } catch { return path.slice(i, j) }
+    }
+    i = j
+  }
+  return undefined
+}

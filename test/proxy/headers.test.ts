@@ -1,0 +1,126 @@
+import t from 'tap'
+import { Errors } from '../../src/errors.js'
+import {
+  compileHeaderOps, downstreamResponseHeaders, forwardedElement, normalizeAddress, NO_HEADER_OPS, trailerObject,
+  upstreamRequestHead, type ForwardContext, type UpstreamHeaderPolicy
+} from '../../src/proxy/headers.js'
+
+const policy = (over: Partial<UpstreamHeaderPolicy> = {}): UpstreamHeaderPolicy => ({
+  forwarding: { xForwarded: true, forwarded: false, via: true },
+  limits: { maxHeaderBytes: 16384, maxHeaderCount: 100 },
+  ops: NO_HEADER_OPS,
+  ...over
+})
+const untrusted: ForwardContext = { clientAddress: '10.1.2.3', trusted: false, proto: 'https', viaEntry: '2 switchyard' }
+const trusted: ForwardContext = { ...untrusted, trusted: true }
+
+function asMap (flat: readonly string[]): Record<string, string[]> {
+  const m: Record<string, string[]> = {}
+  for (let i = 0; i < flat.length; i += 2) (m[flat[i]!.toLowerCase()] ??= []).push(flat[i + 1]!)
+  return m
+}
+
+function head (raw: string[], fwd = untrusted, p = policy()) {
+  const r = upstreamRequestHead(raw, 'api.test:8443', 'api.test:8443', fwd, p)
+  if ('code' in r) throw new Error(r.code)
+  return { ...r, map: asMap(r.headers) }
+}
+
+t.test('hop-by-hop request fields are stripped (RFC 9110 §7.6.1), including names listed in Connection', async (t) => {
+  const { map } = head(['Connection', 'X-Secret, keep-alive', 'X-Secret', '1', 'Keep-Alive', 'timeout=5', 'TE', 'trailers',
+    'Upgrade', 'h2c', 'Proxy-Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'HTTP2-Settings', 'x',
+    'Expect', '100-continue', 'Proxy-Authorization', 'Basic abc', 'Accept', '*/*'])
+  for (const n of ['connection', 'x-secret', 'keep-alive', 'te', 'upgrade', 'proxy-connection', 'transfer-encoding',
+    'http2-settings', 'expect', 'proxy-authorization']) t.notOk(map[n], `${n} stripped`)
+  t.same(map.accept, ['*/*'])
+})
+
+t.test('a Connection header cannot strip what the proxy adds', async (t) => {
+  const { map } = head(['Connection', 'x-forwarded-for, host, via'])
+  t.same(map['x-forwarded-for'], ['10.1.2.3'])
+  t.same(map.host, ['api.test:8443'])
+  t.same(map.via, ['2 switchyard'])
+})
+
+t.test('h2 pseudo-headers are dropped and Host is the authority; cookies are joined', async (t) => {
+  const { map } = head([':method', 'GET', ':path', '/', ':authority', 'api.test:8443', ':scheme', 'https',
+    'cookie', 'a=1', 'cookie', 'b=2'])
+  t.notOk(Object.keys(map).some((k) => k.startsWith(':')))
+  t.same(map.host, ['api.test:8443'])
+  t.same(map.cookie, ['a=1; b=2'])
+})
+
+t.test('X-Forwarded-* from an untrusted peer are replaced', async (t) => {
+  const { map } = head(['X-Forwarded-For', '6.6.6.6', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'evil', 'Forwarded', 'for=6.6.6.6'])
+  t.same(map['x-forwarded-for'], ['10.1.2.3'])
+  t.same(map['x-forwarded-proto'], ['https'])
+  t.same(map['x-forwarded-host'], ['api.test:8443'])
+  t.notOk(map.forwarded, 'Forwarded off by default and untrusted value dropped')
+})
+
+t.test('X-Forwarded-* from a trusted peer are kept and XFF appended; several XFF fields join', async (t) => {
+  const { map } = head(['X-Forwarded-For', '6.6.6.6', 'x-forwarded-for', '7.7.7.7', 'X-Forwarded-Proto', 'http',
+    'X-Forwarded-Host', 'front.test'], trusted)
+  t.same(map['x-forwarded-for'], ['6.6.6.6, 7.7.7.7, 10.1.2.3'])
+  t.same(map['x-forwarded-proto'], ['http'])
+  t.same(map['x-forwarded-host'], ['front.test'])
+})
+
+t.test('Via is appended; RFC 7239 Forwarded when enabled', async (t) => {
+  const p = policy({ forwarding: { xForwarded: false, forwarded: true, via: true } })
+  const { map } = head(['Via', '1.1 edge', 'Forwarded', 'for=1.1.1.1'], trusted, p)
+  t.same(map.via, ['1.1 edge, 2 switchyard'])
+  t.same(map.forwarded, ['for=1.1.1.1, for=10.1.2.3;host="api.test:8443";proto=https'])
+  t.notOk(map['x-forwarded-for'])
+  t.equal(forwardedElement({ ...untrusted, clientAddress: '::1' }, 'h'), 'for="[::1]";host=h;proto=https')
+})
+
+t.test('route header operations', async (t) => {
+  const ops = compileHeaderOps({ set: { 'x-env': 'prod', accept: 'text/html' }, remove: ['x-debug'] })
+  const { map } = head(['Accept', '*/*', 'X-Debug', '1', 'X-Keep', 'y'], untrusted, policy({ ops }))
+  t.same(map.accept, ['text/html'])
+  t.same(map['x-env'], ['prod'])
+  t.notOk(map['x-debug'])
+  t.same(map['x-keep'], ['y'])
+  t.equal(compileHeaderOps({ set: {}, remove: [] }), NO_HEADER_OPS)
+})
+
+t.test('body detection', async (t) => {
+  t.equal(head(['Content-Length', '0']).hasBody, false)
+  t.equal(head(['Content-Length', '12']).hasBody, true)
+  t.same(head(['Content-Length', '12']).map['content-length'], ['12'])
+  t.equal(head(['Transfer-Encoding', 'chunked']).hasBody, true)
+  t.equal(head([]).hasBody, false)
+})
+
+t.test('limits: count and bytes, pseudo-headers excluded, same rule for h1 and h2', async (t) => {
+  const p = policy({ limits: { maxHeaderBytes: 100, maxHeaderCount: 3 } })
+  const ok = upstreamRequestHead([':path', '/'.repeat(500), 'a', '1', 'b', '2', 'c', '3'], 'h', 'h', untrusted, p)
+  t.notOk('code' in ok)
+  t.equal(upstreamRequestHead(['a', '1', 'b', '2', 'c', '3', 'd', '4'], 'h', 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)
+  t.equal(upstreamRequestHead(['a', 'x'.repeat(100)], 'h', 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)
+  t.notOk('code' in upstreamRequestHead(['a', 'x'.repeat(99)], 'h', 'h', untrusted, p))
+})
+
+t.test('response headers: hop-by-hop out (with Connection-listed), Via appended, ops applied, bytes kept', async (t) => {
+  const raw = ['Connection', 'X-Internal', 'X-Internal', 'secret', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked',
+    'Content-Type', 'text/plain', 'Via', '1.1 origin', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Latin', 'caf\u00e9', 'Server', 'x']
+    .map((s) => Buffer.from(s, 'latin1'))
+  const ops = compileHeaderOps({ set: { 'x-frame-options': 'DENY' }, remove: ['server'] })
+  const out = asMap(downstreamResponseHeaders(raw, '1.1 switchyard', ops))
+  t.notOk(out.connection); t.notOk(out['x-internal']); t.notOk(out['keep-alive']); t.notOk(out['transfer-encoding'])
+  t.notOk(out.server)
+  t.same(out['set-cookie'], ['a=1', 'b=2'], 'set-cookie fields stay separate')
+  t.same(out.via, ['1.1 origin, 1.1 switchyard'])
+  t.same(out['x-frame-options'], ['DENY'])
+  t.same(out['x-latin'], ['caf\u00e9'])
+  t.same(asMap(downstreamResponseHeaders([Buffer.from('Via'), Buffer.from('1.1 o')], undefined, NO_HEADER_OPS)).via, ['1.1 o'])
+})
+
+t.test('trailers and addresses', async (t) => {
+  t.same(trailerObject(['Grpc-Status', '0', 'Connection', 'x'].map((s) => Buffer.from(s))), { 'grpc-status': '0' })
+  t.equal(trailerObject([]), undefined)
+  t.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1')
+  t.equal(normalizeAddress('::1'), '::1')
+  t.equal(normalizeAddress(undefined), '')
+})

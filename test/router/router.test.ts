@@ -1,0 +1,66 @@
+import t from 'tap'
+import type { RouteConfig } from '../../src/config/schema.js'
+import { createRouter, rewritePath } from '../../src/router/router.js'
+
+let index = 0
+function route (name: string, match: Partial<RouteConfig['match']>): { config: RouteConfig } {
+  return {
+    config: {
+      name, index: index++, backend: 'b',
+      match: { pathPrefix: '/', methods: [], headers: {}, ...match },
+      rewrite: {}, requestHeaders: { set: {}, remove: [] }, responseHeaders: { set: {}, remove: [] }
+    }
+  }
+}
+const req = (host: string, path: string, method = 'GET', headers: Record<string, string> = {}) =>
+  ({ host, path, method, header: (n: string) => headers[n] })
+
+t.test('host classes: exact, then wildcard, then any; fall through when a class has no match', async (t) => {
+  const r = createRouter([
+    route('any', {}),
+    route('wild', { host: '*.example.com' }),
+    route('exact', { host: 'api.example.com', pathPrefix: '/v1' })
+  ])
+  t.equal(r.match(req('api.example.com', '/v1/x'))?.config.name, 'exact')
+  t.equal(r.match(req('api.example.com', '/other'))?.config.name, 'wild', 'exact class has no match → wildcard')
+  t.equal(r.match(req('www.example.com', '/'))?.config.name, 'wild')
+  t.equal(r.match(req('a.b.example.com', '/'))?.config.name, 'any', 'wildcard covers one label only')
+  t.equal(r.match(req('example.com', '/'))?.config.name, 'any')
+  t.equal(r.match(req('other.test', '/'))?.config.name, 'any')
+})
+
+t.test('longest prefix, then more conditions, then file order', async (t) => {
+  const r = createRouter([
+    route('root', {}),
+    route('api', { pathPrefix: '/api' }),
+    route('api-v1', { pathPrefix: '/api/v1' }),
+    route('api-post', { pathPrefix: '/api', methods: ['POST'] }),
+    route('api-beta', { pathPrefix: '/api', methods: ['POST'], headers: { 'x-beta': '1' } }),
+    route('api-dup', { pathPrefix: '/api' })
+  ])
+  t.equal(r.match(req('h', '/api/v1/users'))?.config.name, 'api-v1')
+  t.equal(r.match(req('h', '/api/x'))?.config.name, 'api')
+  t.equal(r.match(req('h', '/api/x', 'POST'))?.config.name, 'api-post')
+  t.equal(r.match(req('h', '/api/x', 'POST', { 'x-beta': '1' }))?.config.name, 'api-beta')
+  t.equal(r.match(req('h', '/api/x', 'POST', { 'x-beta': '2' }))?.config.name, 'api-post')
+  t.equal(r.match(req('h', '/apix'))?.config.name, 'api', 'plain string prefix')
+  t.equal(r.match(req('h', '/'))?.config.name, 'root')
+  t.same(r.table.map((x) => x.config.name), ['api-v1', 'api-beta', 'api-post', 'api', 'api-dup', 'root'])
+})
+
+t.test('no route', async (t) => {
+  const r = createRouter([route('only', { host: 'a.test', pathPrefix: '/x', methods: ['GET'] })])
+  t.equal(r.match(req('b.test', '/x')), undefined)
+  t.equal(r.match(req('a.test', '/y')), undefined)
+  t.equal(r.match(req('a.test', '/x', 'DELETE')), undefined)
+})
+
+t.test('rewritePath', async (t) => {
+  t.equal(rewritePath('/v1/users?id=1', '/v1', undefined), '/users?id=1')
+  t.equal(rewritePath('/v1', '/v1', undefined), '/')
+  t.equal(rewritePath('/v1?x=1', '/v1', undefined), '/?x=1')
+  t.equal(rewritePath('/other', '/v1', undefined), '/other')
+  t.equal(rewritePath('/users', undefined, '/api'), '/api/users')
+  t.equal(rewritePath('/users', undefined, '/api/'), '/api/users')
+  t.equal(rewritePath('/v1/users?q', '/v1', '/internal'), '/internal/users?q')
+})

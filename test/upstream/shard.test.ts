@@ -1,0 +1,66 @@
+import t from 'tap'
+import { ShardSelector, cookieValue, pathSegment, queryValue, shardKey, type Shard } from '../../src/upstream/shard.js'
+
+const shard = (name: string): Shard => ({ name, servers: [], balancer: { pick: () => undefined } })
+
+t.test('cookieValue finds a cookie among others, unquotes, and rejects prefixes', async (t) => {
+  t.equal(cookieValue('a=1; uid=42; b=2', 'uid'), '42')
+  t.equal(cookieValue('uid=42', 'uid'), '42')
+  t.equal(cookieValue('xuid=1; uid="q v"', 'uid'), 'q v')
+  t.equal(cookieValue('xuid=1', 'uid'), undefined)
+  t.equal(cookieValue('uid=', 'uid'), undefined)
+  t.equal(cookieValue(undefined, 'uid'), undefined)
+})
+
+t.test('queryValue decodes the first occurrence', async (t) => {
+  t.equal(queryValue('/x?id=a%20b&id=2', 'id'), 'a b')
+  t.equal(queryValue('/x?other=1', 'id'), undefined)
+  t.equal(queryValue('/x', 'id'), undefined)
+})
+
+t.test('pathSegment counts non-empty segments from 1 and ignores the query', async (t) => {
+  t.equal(pathSegment('/users/42/x', 1), 'users')
+  t.equal(pathSegment('/users/42/x', 2), '42')
+  t.equal(pathSegment('//users//42?q=1/2', 2), '42')
+  t.equal(pathSegment('/users/42?q=/a/b/c', 3), undefined)
+  t.equal(pathSegment('/a%2Fb/c', 1), 'a/b')
+})
+
+t.test('shardKey reads each source', async (t) => {
+  const req = { path: '/u/7?id=9', header: (n: string) => ({ 'x-user-id': 'alice', cookie: 'uid=bob' } as Record<string, string>)[n] }
+  t.equal(shardKey({ header: 'x-user-id', missing: 'any' }, req), 'alice')
+  t.equal(shardKey({ cookie: 'uid', missing: 'any' }, req), 'bob')
+  t.equal(shardKey({ query: 'id', missing: 'any' }, req), '9')
+  t.equal(shardKey({ pathSegment: 2, missing: 'any' }, req), '7')
+  t.equal(shardKey({ header: 'x-none', missing: 'any' }, req), undefined)
+})
+
+t.test('ShardSelector: stable per key, spread over shards, key-less requests rotate', async (t) => {
+  const sel = new ShardSelector([shard('a'), shard('b'), shard('c')], { header: 'x', missing: 'any' })
+  const seen = new Map<string, number>()
+  for (let i = 0; i < 3000; i++) {
+    const name = sel.select(`user-${i}`).name
+    t.equal(sel.select(`user-${i}`).name, name)
+    seen.set(name, (seen.get(name) ?? 0) + 1)
+  }
+  t.equal(seen.size, 3)
+  for (const n of seen.values()) t.ok(n > 850 && n < 1150, `${n} near 1000`)
+  t.same([sel.select(undefined).name, sel.select(undefined).name, sel.select(undefined).name].sort(), ['a', 'b', 'c'])
+})
+
+t.test('adding a shard to N moves at most ~1/(N+1) of 100 000 keys', async (t) => {
+  const names = ['s0', 's1', 's2', 's3']
+  const before = new ShardSelector(names.map(shard), { header: 'x', missing: 'any' })
+  const after = new ShardSelector([...names, 's4'].map(shard), { header: 'x', missing: 'any' })
+  let moved = 0
+  for (let i = 0; i < 100_000; i++) {
+    const k = `customer-${i}`
+    const a = before.select(k).name
+    const b = after.select(k).name
+    if (a !== b) {
+      moved++
+      if (b !== 's4') t.fail(`key ${k} moved between old shards`)
+    }
+  }
+  t.ok(moved / 100_000 <= 1 / 5 + 0.01, `moved ${moved} (${(moved / 1000).toFixed(2)}%)`)
+})
