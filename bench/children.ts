@@ -1,0 +1,183 @@
+// Child processes of the benchmark: CPU pinning with taskset, spawning, waiting
+// until a child is ready, and stopping every one of them on any exit path.
+
+import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcess, StdioOptions } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
+
+/** CPU 0 runs the proxy under test; CPU 1 runs the origin and the load generator. */
+export const PROXY_CPU = '0'
+export const WORK_CPU = '1'
+
+export interface Pinning {
+  readonly enabled: boolean
+  readonly proxyCpu: string | null
+  readonly originCpu: string | null
+  readonly loadgenCpu: string | null
+  /** Why pinning is off, or what was done. */
+  readonly note: string
+}
+
+function hasTaskset (): boolean {
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The CPUs a process may run on, as the kernel reports them (`0-1`, `1`…); null off Linux. */
+export function cpusAllowed (pid: number | 'self'): string | null {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m?.[1] ?? null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Pins this process (every thread: `taskset -a`) to WORK_CPU, where autocannon
+ * runs, and tells the caller whether children should be pinned too. Never throws:
+ * without taskset, or on a one-CPU machine, it warns and runs unpinned.
+ */
+export function setupPinning (wanted: boolean): Pinning {
+  const off = (note: string): Pinning => ({ enabled: false, proxyCpu: null, originCpu: null, loadgenCpu: null, note })
+  if (!wanted) return off('disabled by --no-pin')
+  if (!hasTaskset()) return off('taskset not found; running unpinned')
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', WORK_CPU, String(process.pid)], { stdio: 'ignore' })
+  } catch {
+    return off(`taskset could not pin to CPU ${WORK_CPU} (fewer than 2 CPUs available?); running unpinned`)
+  }
+  return {
+    enabled: true,
+    proxyCpu: PROXY_CPU,
+    originCpu: WORK_CPU,
+    loadgenCpu: WORK_CPU,
+    note: `proxy on CPU ${PROXY_CPU}; origin and load generator on CPU ${WORK_CPU}`
+  }
+}
+
+export interface SpawnOptions {
+  /** CPU list for `taskset -c`, or null for unpinned. */
+  readonly cpu: string | null
+  readonly stdio: StdioOptions
+  readonly cwd?: string
+  /** Flags for node itself, before the script (e.g. `--cpu-prof`). */
+  readonly nodeFlags?: readonly string[]
+}
+
+/** Owns every child process the harness starts, so all of them can be stopped from any exit path. */
+export class Children {
+  readonly #all = new Set<ChildProcess>()
+
+  /** Runs `node <script> ...args`, through `taskset -c <cpu>` when pinned (taskset execs, so the pid is node's). */
+  spawnNode (script: string, args: readonly string[], opts: SpawnOptions): ChildProcess {
+    const nodeArgs = [...(opts.nodeFlags ?? []), script, ...args]
+    const child = opts.cpu === null
+      ? spawn(process.execPath, nodeArgs, { stdio: opts.stdio, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+      : spawn('taskset', ['-c', opts.cpu, process.execPath, ...nodeArgs], { stdio: opts.stdio, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+    this.#all.add(child)
+    child.once('exit', () => { this.#all.delete(child) })
+    // A spawn failure is reported on 'error'; without a listener it would crash the harness.
+    child.on('error', () => { this.#all.delete(child) })
+    return child
+  }
+
+  /** SIGTERM every running child, wait up to `graceMs`, then SIGKILL what is left. */
+  async stopAll (graceMs = 5000): Promise<void> {
+    const running = [...this.#all].filter(isRunning)
+    await Promise.all(running.map(async (child) => {
+      const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+      child.kill('SIGTERM')
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, graceMs) })
+      const outcome = await Promise.race([exited, late])
+      clearTimeout(timer)
+      if (outcome === 'late' && isRunning(child)) {
+        child.kill('SIGKILL')
+        await exited
+      }
+    }))
+  }
+
+  /** For `process.on('exit')`, where nothing async can run: SIGKILL every child still running. */
+  killAllSync (): void {
+    for (const child of this.#all) {
+      if (isRunning(child)) child.kill('SIGKILL')
+    }
+  }
+}
+
+export function isRunning (child: ChildProcess): boolean {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null
+}
+
+/** Resolves with the first stdout line of `child` parsed as JSON; rejects if it exits or stays silent. */
+export function readJsonLine<T> (child: ChildProcess, what: string, timeoutMs: number): Promise<T> {
+  const stdout = child.stdout
+  if (stdout === null) return Promise.reject(new Error(`${what}: stdout is not piped`))
+  return new Promise<T>((resolve, reject) => {
+    let buffered = ''
+    const done = (err: Error | null, value?: T): void => {
+      clearTimeout(timer)
+      stdout.off('data', onData)
+      child.off('exit', onExit)
+      child.off('error', onError)
+      stdout.resume() // keep draining anything printed later
+      if (err !== null) reject(err)
+      else resolve(value as T)
+    }
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8')
+      const nl = buffered.indexOf('\n')
+      if (nl === -1) return
+      try {
+        done(null, JSON.parse(buffered.slice(0, nl)) as T)
+      } catch (err) {
+        done(new Error(`${what}: first line is not JSON: ${buffered.slice(0, nl)}`, { cause: err }))
+      }
+    }
+    const onExit = (code: number | null, signal: string | null): void => {
+      done(new Error(`${what} exited before it was ready (code ${code}, signal ${signal})`))
+    }
+    const onError = (err: Error): void => { done(new Error(`${what} could not be started: ${err.message}`, { cause: err })) }
+    const timer = setTimeout(() => { done(new Error(`${what} printed no port within ${timeoutMs} ms`)) }, timeoutMs)
+    stdout.on('data', onData)
+    child.once('exit', onExit)
+    child.once('error', onError)
+  })
+}
+
+function canConnect (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.setTimeout(500)
+    const finish = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.once('connect', () => { finish(true) })
+    socket.once('error', () => { finish(false) })
+    socket.once('timeout', () => { finish(false) })
+  })
+}
+
+/**
+ * Polls TCP connects until every port accepts, the child exits, or `timeoutMs`
+ * passes (bounded: at most timeoutMs / 100 rounds). Returns null when ready,
+ * otherwise the reason.
+ */
+export async function waitForPorts (child: ChildProcess, ports: readonly number[], timeoutMs: number): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (!isRunning(child)) return `exited (code ${child.exitCode}, signal ${child.signalCode})`
+    const ok = await Promise.all(ports.map(canConnect))
+    if (ok.every(Boolean)) return null
+    if (Date.now() >= deadline) return `ports ${ports.join(', ')} not accepting connections after ${timeoutMs} ms`
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}

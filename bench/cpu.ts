@@ -1,0 +1,103 @@
+// CPU time of a process from /proc/<pid>/stat (Linux), to turn "requests per
+// second" into "requests per second per core" for the proxy under test.
+
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+let ticksPerSecond: number | undefined
+
+/** USER_HZ, the unit of utime/stime in /proc (almost always 100). */
+export function clockTicks (): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+      ticksPerSecond = Number.isFinite(n) && n > 0 ? n : 100
+    } catch {
+      ticksPerSecond = 100
+    }
+  }
+  return ticksPerSecond
+}
+
+/** utime + stime of every thread of `pid`, in seconds; null when /proc is unavailable or the process is gone. */
+export function processCpuSeconds (pid: number): number | null {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return null
+  }
+  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+  // Then field 3 (state) is index 0, so utime (field 14) is index 11 and stime (field 15) index 12.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null
+  return (utime + stime) / clockTicks()
+}
+
+/** A CPU-time meter over a wall-clock window, for a child (by pid) or this process. */
+export interface CpuMeter {
+  /** CPU seconds ÷ wall seconds since the meter started: 1.0 = one full core. Null when not measurable. */
+  stop (): { cpuSeconds: number, wallSeconds: number, share: number } | null
+}
+
+export function meterPid (pid: number | undefined): CpuMeter {
+  const wall0 = process.hrtime.bigint()
+  const cpu0 = pid === undefined ? null : processCpuSeconds(pid)
+  return {
+    stop () {
+      if (pid === undefined || cpu0 === null) return null
+      const cpu1 = processCpuSeconds(pid)
+      if (cpu1 === null) return null
+      const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9
+      const cpuSeconds = cpu1 - cpu0
+      return { cpuSeconds, wallSeconds, share: cpuSeconds / wallSeconds }
+    }
+  }
+}
+
+/** Same for the harness itself (autocannon runs in it), from process.cpuUsage(). */
+export function meterSelf (): CpuMeter {
+  const wall0 = process.hrtime.bigint()
+  const cpu0 = process.cpuUsage()
+  return {
+    stop () {
+      const d = process.cpuUsage(cpu0)
+      const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9
+      const cpuSeconds = (d.user + d.system) / 1e6
+      return { cpuSeconds, wallSeconds, share: cpuSeconds / wallSeconds }
+    }
+  }
+}
+
+/** Busy CPU seconds of the whole machine (all CPUs) from /proc/stat; null off Linux. */
+export function systemBusySeconds (): number | null {
+  let stat: string
+  try {
+    stat = readFileSync('/proc/stat', 'utf8')
+  } catch {
+    return null
+  }
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest is already inside user)
+  const line = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/)
+  if (line[0] !== 'cpu') return null
+  const v = line.slice(1).map(Number)
+  const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0) + (v[7] ?? 0)
+  return busy / clockTicks()
+}
+
+/** Machine-wide busy cores over a window (2.0 = both CPUs of a 2-CPU box fully busy). */
+export function meterSystem (): CpuMeter {
+  const wall0 = process.hrtime.bigint()
+  const busy0 = systemBusySeconds()
+  return {
+    stop () {
+      const busy1 = systemBusySeconds()
+      if (busy0 === null || busy1 === null) return null
+      const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9
+      const cpuSeconds = busy1 - busy0
+      return { cpuSeconds, wallSeconds, share: cpuSeconds / wallSeconds }
+    }
+  }
+}
