@@ -80,9 +80,13 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
 
   const sockets = new Set<Socket>()
   const sessions = new Set<http2.ServerHttp2Session>()
+  let drained: (() => void) | undefined
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.once('close', () => {
+      sockets.delete(socket)
+      if (sockets.size === 0) drained?.()
+    })
   })
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
@@ -106,7 +110,12 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       for (const s of sessions) s.close()
       if ('closeIdleConnections' in server) server.closeIdleConnections()
-      if (graceMs > 0 && sockets.size > 0) await new Promise((resolve) => setTimeout(resolve, graceMs).unref())
+      if (graceMs > 0 && sockets.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs)
+          drained = () => { clearTimeout(timer); resolve() }
+        })
+      }
       for (const s of sockets) s.destroy()
       await closed
     }

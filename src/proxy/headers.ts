@@ -168,8 +168,12 @@ export function upstreamRequestHead (raw: readonly string[], authority: string, 
   return { headers: out, hasBody }
 }
 
+const ONLY_OPTIONS = /^\s*(?:keep-alive|close|upgrade)\s*$/i
+
 /** Remove the fields a Connection header names (RFC 9110 §7.6.1); rare, so a second pass. */
 function stripConnectionTokens (out: string[], tokens: string): void {
+  // Nearly every h1 message says just `keep-alive` or `close`: nothing to strip.
+  if (ONLY_OPTIONS.test(tokens)) return
   const names = new Set<string>()
   for (const t of tokens.split(',')) {
     const n = t.trim().toLowerCase()

@@ -56,7 +56,7 @@ export class Pipeline {
     const h2 = req.httpVersionMajor === 2
     const s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now())
     ;(res as unknown as { [kSession]: Session })[kSession] = s
-    res.once('close', onResponseClose)
+    res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
     if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
 
     // parse

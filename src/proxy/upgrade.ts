@@ -36,7 +36,7 @@ export function proxyUpgrade (req: DownstreamRequest, socket: Socket, head: Buff
   const by = backend.selector.shardBy
   let key: string | undefined
   if (by !== undefined) {
-    key = shardKey(by, { path: target, header: input.header })
+    key = shardKey(by, { target, header: input.header })
     if (key === undefined && by.missing === 'reject') return rawError(socket, Errors.SHARD_KEY_MISSING)
   }
   const server = backend.selector.select(key).balancer.pick(conn)

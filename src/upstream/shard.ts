@@ -17,8 +17,8 @@ export interface Shard {
 /** The parts of a request a shard key can come from. */
 export interface ShardKeySource {
   header (name: string): string | undefined
-  /** The request target's path, with its query. */
-  readonly path: string
+  /** The request target: path with its query. */
+  readonly target: string
 }
 
 export class ShardSelector {
@@ -52,8 +52,8 @@ export class ShardSelector {
 export function shardKey (by: ShardByConfig, req: ShardKeySource): string | undefined {
   if ('header' in by) return nonEmpty(req.header(by.header))
   if ('cookie' in by) return cookieValue(req.header('cookie'), by.cookie)
-  if ('query' in by) return queryValue(req.path, by.query)
-  return pathSegment(req.path, by.pathSegment)
+  if ('query' in by) return queryValue(req.target, by.query)
+  return pathSegment(req.target, by.pathSegment)
 }
 
 function nonEmpty (v: string | undefined): string | undefined {

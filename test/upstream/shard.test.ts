@@ -27,7 +27,7 @@ t.test('pathSegment counts non-empty segments from 1 and ignores the query', asy
 })
 
 t.test('shardKey reads each source', async (t) => {
-  const req = { path: '/u/7?id=9', header: (n: string) => ({ 'x-user-id': 'alice', cookie: 'uid=bob' } as Record<string, string>)[n] }
+  const req = { target: '/u/7?id=9', header: (n: string) => ({ 'x-user-id': 'alice', cookie: 'uid=bob' } as Record<string, string>)[n] }
   t.equal(shardKey({ header: 'x-user-id', missing: 'any' }, req), 'alice')
   t.equal(shardKey({ cookie: 'uid', missing: 'any' }, req), 'bob')
   t.equal(shardKey({ query: 'id', missing: 'any' }, req), '9')
