@@ -2,6 +2,7 @@
 // order (Pingora's process_request): parse → route → shard → pick → forward,
 // then the response streams back through the session. A phase either lets
 // the request continue or answers it; there is no middleware chain.
+import type { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { BlockList } from 'node:net'
@@ -93,6 +94,10 @@ export class Pipeline {
     s.responseVia = state.config.forwarding.via ? state.viaH1 : undefined
     const handler = new ForwardHandler(server, s)
     s.handler = handler
+    // h2: a client RST_STREAM ends the request body as if it were complete
+    // (Node pushes EOF before the response closes); cancel upstream first so a
+    // truncated upload never reaches the origin as a whole one.
+    if (h2 && hasBody) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; handler.abort() })
     handler.dispatch({
       path: route.stripPrefix === undefined && route.addPrefix === undefined
         ? s.target
@@ -114,12 +119,22 @@ function onResponseClose (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
   if (s === undefined) return
   s.closed = true
-  if (!this.writableFinished) {
+  if (!responseCompleted(this, s.h2)) {
     // The client went away (or we reset it) before the response completed.
     s.error ??= Errors.CLIENT_ABORTED
     s.handler?.abort()
   }
   s.onEnd?.(s)
+}
+
+/**
+ * Whether the whole response went out. Http2ServerResponse reports
+ * writableFinished = true on every close, even after the client's RST_STREAM
+ * or a dropped session, so on h2 our end() and the stream's close code decide.
+ */
+function responseCompleted (res: DownstreamResponse, h2: boolean): boolean {
+  if (!h2) return res.writableFinished
+  return res.writableEnded && (res as Http2ServerResponse).stream.rstCode === 0
 }
 
 /**
