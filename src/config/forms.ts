@@ -46,6 +46,42 @@ export function normalizeHostPattern (s: string): string | undefined {
   return undefined
 }
 
+/**
+ * A Host header value for probes: a DNS name, IPv4 or [IPv6] literal, with an
+ * optional port 1-65535. Lower-cased. Undefined if invalid.
+ */
+export function normalizeHostHeader (s: string): string | undefined {
+  const value = s.toLowerCase()
+  let host = value
+  let port: string | undefined
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']')
+    if (end < 0 || !isIPv6(value.slice(1, end))) return undefined
+    const rest = value.slice(end + 1)
+    if (rest !== '' && !rest.startsWith(':')) return undefined
+    if (rest !== '') port = rest.slice(1)
+  } else {
+    const colon = value.lastIndexOf(':')
+    if (colon >= 0) {
+      host = value.slice(0, colon)
+      port = value.slice(colon + 1)
+    }
+    if (!isIPv4(host) && !isHostname(host)) return undefined
+  }
+  if (port !== undefined && (!PORT.test(port) || Number(port) < 1 || Number(port) > 65535)) return undefined
+  return value
+}
+
+/** An origin-form request target: starts with `/`, visible ASCII only (percent-encode the rest), no fragment; a query is fine. */
+export function isRequestPath (s: string): boolean {
+  return /^\/[!-~]*$/.test(s) && !s.includes('#')
+}
+
+/** A cookie `Path` attribute: starts with `/`, visible ASCII, no `;` (RFC 6265 path-value). */
+export function isCookiePath (s: string): boolean {
+  return /^\/[!-~]*$/.test(s) && !s.includes(';')
+}
+
 /** `127.0.0.1:8443`, `[::1]:8443`, `:8080` (all IPv4 interfaces), `localhost:8080`. */
 export function parseBind (s: string): { host: string, port: number } | undefined {
   let host: string

@@ -117,9 +117,14 @@ export class Reader {
     return typeof v === 'boolean' ? v : this.expected(f, 'true or false')
   }
 
-  number (f: Field): number | undefined {
+  /** A finite number, in [min, max] when a bound is given. */
+  number (f: Field, min = -Infinity, max = Infinity): number | undefined {
     const v = scalarValue(f.node)
-    return typeof v === 'number' && Number.isFinite(v) ? v : this.expected(f, 'a number')
+    if (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max) return v
+    const range = min === -Infinity && max === Infinity
+      ? ''
+      : max === Infinity ? ` >= ${min}` : min === -Infinity ? ` <= ${max}` : ` from ${min} to ${max}`
+    return this.expected(f, `a number${range}`)
   }
 
   /** An integer in [min, max]. */

@@ -116,6 +116,98 @@ export interface BackendConfig {
   readonly timeouts: UpstreamTimeoutsConfig
   /** Max connections per server in its pool (default 128). */
   readonly connections: number
+  /** Cookie-based session affinity; absent = off. */
+  readonly sticky?: StickyConfig
+  /** Active HTTP health checks; absent = off (servers are assumed up). */
+  readonly healthCheck?: HealthCheckConfig
+  /** Passive health (Envoy outlier detection); absent = off. */
+  readonly outlierDetection?: OutlierDetectionConfig
+  readonly retries: RetriesConfig
+  /**
+   * Default per-server concurrency limit (HAProxy `maxconn`); 0 = unlimited
+   * (default). A server's own `maxConn` overrides it.
+   */
+  readonly maxConn: number
+  /** Requests that may wait per shard when every replica is at maxConn (HAProxy `maxqueue`, default 1024). */
+  readonly maxQueue: number
+  /** A server that comes back up ramps its weight from ~0 to full over this (ms, default 0 = off). */
+  readonly slowStart: number
+  /**
+   * Envoy panic threshold, percent of a shard's servers: when fewer than this
+   * are healthy, balance over all of them, ignoring health (default 0 = off).
+   */
+  readonly panicThreshold: number
+}
+
+export interface StickyConfig {
+  readonly cookie: StickyCookieConfig
+}
+
+export interface StickyCookieConfig {
+  /** Default `SWITCHYARD_SERVER`. */
+  readonly name: string
+  /** ms; absent = session cookie. */
+  readonly maxAge?: number
+  /** Default `/`. */
+  readonly path: string
+  /** `SameSite`, default `Lax`. */
+  readonly sameSite: 'Lax' | 'Strict' | 'None'
+  /** Default true (`HttpOnly`). `Secure` is added on TLS listeners always. */
+  readonly httpOnly: boolean
+}
+
+export interface HealthCheckConfig {
+  /** Default `/healthz`. May carry a query. */
+  readonly path: string
+  /** Default `GET`; `HEAD` also allowed. */
+  readonly method: 'GET' | 'HEAD'
+  /** Host header for probes; default the server's host:port. */
+  readonly host?: string
+  /** ms between probes (default 2s), each delayed by a random jitter. */
+  readonly interval: number
+  /** Fraction of `interval` added at random, 0..1 (default 0.1). */
+  readonly jitter: number
+  /** ms (default 1s). */
+  readonly timeout: number
+  /** Consecutive successes to mark up (default 2). */
+  readonly rise: number
+  /** Consecutive failures to mark down (default 3). */
+  readonly fall: number
+  /** Inclusive status ranges counted as success (default [[200, 399]]); YAML `200-399`, `200`, or a list. */
+  readonly expectStatus: readonly (readonly [number, number])[]
+  /** Body must contain this substring (default: not checked). */
+  readonly expectBody?: string
+}
+
+export interface OutlierDetectionConfig {
+  /** Consecutive 5xx answers from real traffic that eject (default 5; 0 = off). */
+  readonly consecutive5xx: number
+  /** Consecutive connect/reset/timeout failures that eject (default 3; 0 = off). */
+  readonly consecutiveGatewayFailure: number
+  /** First ejection lasts this; each repeat ejection multiplies it (ms, default 30s). */
+  readonly baseEjectionTime: number
+  /** Cap on one ejection (ms, default 300s). */
+  readonly maxEjectionTime: number
+  /** Never eject more than this percent of a shard's servers (default 50). */
+  readonly maxEjectionPercent: number
+}
+
+export interface RetriesConfig {
+  /** Extra attempts on another replica of the same shard (default 2; 0 = off). */
+  readonly attempts: number
+  /** Also retry non-idempotent methods (POST, PATCH…) — default false. */
+  readonly nonIdempotent: boolean
+  /**
+   * Retry budget (Finagle style): each request earns this fraction of a retry
+   * (default 0.2, i.e. retries add at most ~20% load), kept in a bucket of at
+   * most RETRY_BUCKET_CAP retries so a burst from one dead replica is covered
+   * but a long outage cannot multiply the traffic…
+   */
+  readonly budgetPercent: number
+  /** …and this many concurrent retries are always allowed, budget or not (default 3). */
+  readonly minRetryConcurrency: number
+  /** A request body up to this size is buffered so it can be replayed (default 64KiB); bigger bodies are streamed and not retried. */
+  readonly bufferBodyBytes: number
 }
 
 export interface ShardConfig {
@@ -130,6 +222,8 @@ export interface ServerConfig {
   readonly url: string
   /** Default 1, 0 < weight <= 256. */
   readonly weight: number
+  /** Per-server concurrency limit; absent = the backend's `maxConn`. */
+  readonly maxConn?: number
 }
 
 /** Exactly one source of the shard key. */
@@ -144,6 +238,16 @@ export type ShardKeyMissing = 'any' | 'reject'
 
 export type BalanceConfig =
   | { readonly algorithm: 'roundRobin' }
+  /** Fewest active requests per weight; power of two choices above `choiceThreshold` servers. */
+  | { readonly algorithm: 'leastConn'; readonly choiceThreshold: number }
+  /**
+   * Consistent hash of the client address on a ring with `virtualNodes` points
+   * per unit of weight (default 100); `boundedLoad` ε > 0 caps any server at
+   * (1+ε)× the average active load (default 0 = off).
+   */
+  | { readonly algorithm: 'ipHash'; readonly virtualNodes: number; readonly boundedLoad: number }
+  /** Peak-EWMA latency × (active+1), power of two choices; `decay` is the EWMA time constant (ms, default 10s). */
+  | { readonly algorithm: 'leastLatency'; readonly decay: number }
 
 export interface UpstreamTimeoutsConfig {
   /** TCP (+TLS) connect (default 5s). */
@@ -154,4 +258,6 @@ export interface UpstreamTimeoutsConfig {
   readonly body: number
   /** Idle pooled connection lifetime (default 4s). */
   readonly keepAlive: number
+  /** Max time a request waits in the shard queue for a free server slot (default 5s). */
+  readonly queue: number
 }

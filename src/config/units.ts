@@ -67,3 +67,26 @@ export function parseSize (value: unknown): number | undefined {
   const bytes = Number(m[1]) * (unit === undefined ? 1 : SIZE_UNITS[unit] as number)
   return Number.isSafeInteger(bytes) ? bytes : undefined
 }
+
+const PERCENT_FORM = /^(\d+(?:\.\d+)?)%$/
+
+/** `20%`, `0.5%` → the number before the sign (20, 0.5). Undefined for any other form. */
+export function parsePercent (value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined
+  const m = PERCENT_FORM.exec(value)
+  return m === null ? undefined : Number(m[1])
+}
+
+/** Milliseconds back to text parseDuration reads the same, largest unit first: 90000 → `1m30s`, 1500 → `1s500ms`. */
+export function formatDuration (ms: number): string {
+  if (ms === 0) return '0s'
+  let rest = ms
+  let out = ''
+  for (const unit of DURATION_ORDER) {
+    const n = Math.floor(rest / (DURATION_UNITS[unit] as number))
+    if (n === 0) continue
+    out += `${n}${unit}`
+    rest -= n * (DURATION_UNITS[unit] as number)
+  }
+  return out
+}

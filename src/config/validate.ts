@@ -3,19 +3,23 @@
 // not touched here, they are returned as `files` for load.ts to check.
 
 import { dirname, resolve } from 'node:path'
+import { isMap, isSeq } from 'yaml'
 import type { Document, LineCounter } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import type {
   BackendConfig, BalanceConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
-  HeaderOpsConfig, LimitsConfig, ListenerConfig, RewriteConfig, RouteConfig, RouteMatchConfig,
-  ServerConfig, ShardByConfig, ShardConfig, TlsConfig, UpstreamTimeoutsConfig
+  HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, RetriesConfig,
+  RewriteConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
+  StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
-import { didYouMean } from './suggest.js'
-import { DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, parseDuration, parseSize } from './units.js'
+import { closest, didYouMean } from './suggest.js'
 import {
-  BIND_FORMS, NAME_FORM, isIpOrCidr, isName, isSafeHeaderValue, isToken,
-  normalizeHostPattern, normalizeServerUrl, parseBind
+  DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, parseDuration, parsePercent, parseSize
+} from './units.js'
+import {
+  BIND_FORMS, NAME_FORM, isCookiePath, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isToken,
+  normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from './forms.js'
 
 /** A certificate or key file named in the config, for load.ts to check. */
@@ -47,36 +51,81 @@ const KEYS = {
   match: ['host', 'pathPrefix', 'methods', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
-  backend: ['servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections'],
+  backend: [
+    'servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections', 'sticky', 'healthCheck',
+    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold'
+  ],
   shard: ['name', 'servers'],
-  server: ['name', 'url', 'weight'],
+  server: ['name', 'url', 'weight', 'maxConn'],
   shardBy: ['header', 'cookie', 'query', 'pathSegment', 'missing'],
-  upstreamTimeouts: ['connect', 'headers', 'body', 'keepAlive']
+  upstreamTimeouts: ['connect', 'headers', 'body', 'keepAlive', 'queue'],
+  sticky: ['cookie'],
+  stickyCookie: ['name', 'maxAge', 'path', 'sameSite', 'httpOnly'],
+  healthCheck: ['path', 'method', 'host', 'interval', 'jitter', 'timeout', 'rise', 'fall', 'expectStatus', 'expectBody'],
+  outlierDetection: ['consecutive5xx', 'consecutiveGatewayFailure', 'baseEjectionTime', 'maxEjectionTime', 'maxEjectionPercent'],
+  retries: ['attempts', 'nonIdempotent', 'budgetPercent', 'minRetryConcurrency', 'bufferBodyBytes']
 } as const
 
 const SHARD_KEY_SOURCES = ['header', 'cookie', 'query', 'pathSegment'] as const
 
 /**
  * One entry per balance algorithm: the extra keys its `balance:` block takes and
- * how to build it. Adding `leastConn` or `ipHash` to BalanceConfig makes this
- * table fail to compile until the algorithm is added here.
+ * how to build it. Adding an algorithm to BalanceConfig makes this table fail
+ * to compile until the algorithm is added here.
  */
 const BALANCERS: { readonly [A in BalanceConfig['algorithm']]: {
   readonly keys: readonly string[]
   build (m: MapView, r: Reader): Extract<BalanceConfig, { algorithm: A }>
 } } = {
-  roundRobin: { keys: [], build: () => ({ algorithm: 'roundRobin' }) }
+  roundRobin: { keys: [], build: () => ({ algorithm: 'roundRobin' }) },
+  leastConn: {
+    keys: ['choiceThreshold'],
+    build: (m, r) => ({
+      algorithm: 'leastConn',
+      // P2C needs at least two servers to choose between.
+      choiceThreshold: opt(m, 'choiceThreshold', (v) => r.integer(v, 2), 10)
+    })
+  },
+  ipHash: {
+    keys: ['virtualNodes', 'boundedLoad'],
+    build: (m, r) => ({
+      algorithm: 'ipHash',
+      virtualNodes: opt(m, 'virtualNodes', (v) => r.integer(v, 1, 1000), 100),
+      boundedLoad: opt(m, 'boundedLoad', (v) => r.number(v, 0), 0)
+    })
+  },
+  leastLatency: {
+    keys: ['decay'],
+    build: (m, r) => ({ algorithm: 'leastLatency', decay: opt(m, 'decay', (v) => duration(r, v, 1), 10_000) })
+  }
 }
 const ALGORITHMS = Object.keys(BALANCERS) as Array<BalanceConfig['algorithm']>
+/** Every option key of every algorithm, for suggestions across algorithms. */
+const BALANCE_OPTIONS = ALGORITHMS.flatMap((a) => BALANCERS[a].keys)
+
+const SAME_SITE = ['Lax', 'Strict', 'None'] as const
+const PROBE_METHODS = ['GET', 'HEAD'] as const
 
 const DEFAULTS = {
   proxyName: 'switchyard',
   forwarding: { xForwarded: true, forwarded: false, via: true },
   limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 },
   clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000 },
-  upstreamTimeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000 },
+  upstreamTimeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
   connections: 128,
   weight: 1,
+  stickyCookie: { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true },
+  healthCheck: {
+    path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3, expectStatus: [[200, 399]]
+  },
+  outlierDetection: {
+    consecutive5xx: 5, consecutiveGatewayFailure: 3, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectionPercent: 50
+  },
+  retries: { attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 64 * 1024 },
+  maxConn: 0,
+  maxQueue: 1024,
+  slowStart: 0,
+  panicThreshold: 0,
   minVersion: 'TLSv1.2',
   http2: true
 } as const
@@ -117,19 +166,19 @@ class Validator {
     }
     const m = r.map(root, KEYS.root)
     if (m === undefined) return empty
-    const proxyName = this.#opt(m, 'proxyName', (f) => this.#token(f), DEFAULTS.proxyName)
+    const proxyName = opt(m, 'proxyName', (f) => this.#token(f), DEFAULTS.proxyName)
     const listeners = this.#listeners(m)
-    const trustedProxies = this.#opt(m, 'trustedProxies', (f) => this.#trustedProxies(f), [])
-    const forwarding = this.#opt(m, 'forwarding', (f) => this.#forwarding(f), DEFAULTS.forwarding)
-    const limits = this.#opt(m, 'limits', (f) => this.#limits(f), DEFAULTS.limits)
-    const timeouts = this.#opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.clientTimeouts)
+    const trustedProxies = opt(m, 'trustedProxies', (f) => this.#trustedProxies(f), [])
+    const forwarding = opt(m, 'forwarding', (f) => this.#forwarding(f), DEFAULTS.forwarding)
+    const limits = opt(m, 'limits', (f) => this.#limits(f), DEFAULTS.limits)
+    const timeouts = opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.clientTimeouts)
     const backendsField = m.get('backends')
     const backendsMap = backendsField === undefined ? undefined : r.map(backendsField)
     const backends = backendsMap === undefined ? {} : this.#backends(backendsMap)
     // Route → backend references are checked against every name written, even a
     // broken backend's, so one mistake does not cascade into many.
     const backendNames = backendsMap?.entries().map((e) => e.key) ?? []
-    const routes = this.#opt(m, 'routes', (f) => this.#routes(f, backendNames), [])
+    const routes = opt(m, 'routes', (f) => this.#routes(f, backendNames), [])
     return { source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends }
   }
 
@@ -209,8 +258,8 @@ class Validator {
       const key = this.#file(m.require('key', ' (or a `certificates` list)'))
       certificates = [{ cert, key, serverNames: [] }]
     }
-    const minVersion = this.#opt(m, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.minVersion)
-    const http2 = this.#opt(m, 'http2', (v) => r.boolean(v), DEFAULTS.http2)
+    const minVersion = opt(m, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.minVersion)
+    const http2 = opt(m, 'http2', (v) => r.boolean(v), DEFAULTS.http2)
     return { certificates, minVersion, http2 }
   }
 
@@ -270,9 +319,9 @@ class Validator {
     const d = DEFAULTS.forwarding
     const bool = (v: Field): boolean | undefined => this.#r.boolean(v)
     return {
-      xForwarded: this.#opt(m, 'xForwarded', bool, d.xForwarded),
-      forwarded: this.#opt(m, 'forwarded', bool, d.forwarded),
-      via: this.#opt(m, 'via', bool, d.via)
+      xForwarded: opt(m, 'xForwarded', bool, d.xForwarded),
+      forwarded: opt(m, 'forwarded', bool, d.forwarded),
+      via: opt(m, 'via', bool, d.via)
     }
   }
 
@@ -281,8 +330,8 @@ class Validator {
     if (m === undefined) return undefined
     const d = DEFAULTS.limits
     return {
-      maxHeaderBytes: this.#opt(m, 'maxHeaderBytes', (v) => this.#size(v, 1), d.maxHeaderBytes),
-      maxHeaderCount: this.#opt(m, 'maxHeaderCount', (v) => this.#r.integer(v, 1), d.maxHeaderCount)
+      maxHeaderBytes: opt(m, 'maxHeaderBytes', (v) => size(this.#r, v, 1), d.maxHeaderBytes),
+      maxHeaderCount: opt(m, 'maxHeaderCount', (v) => this.#r.integer(v, 1), d.maxHeaderCount)
     }
   }
 
@@ -291,8 +340,8 @@ class Validator {
     if (m === undefined) return undefined
     const d = DEFAULTS.clientTimeouts
     return {
-      clientHeaders: this.#opt(m, 'clientHeaders', (v) => this.#duration(v), d.clientHeaders),
-      clientIdle: this.#opt(m, 'clientIdle', (v) => this.#duration(v), d.clientIdle)
+      clientHeaders: opt(m, 'clientHeaders', (v) => duration(this.#r, v), d.clientHeaders),
+      clientIdle: opt(m, 'clientIdle', (v) => duration(this.#r, v), d.clientIdle)
     }
   }
 
@@ -318,17 +367,17 @@ class Validator {
     if (m === undefined) return undefined
     const nameField = m.get('name')
     const name = nameField === undefined ? `route-${index}` : this.#name(nameField) ?? ''
-    const match = this.#opt(m, 'match', (v) => this.#match(v), { pathPrefix: '/', methods: [], headers: {} })
+    const match = opt(m, 'match', (v) => this.#match(v), { pathPrefix: '/', methods: [], headers: {} })
     const backendField = m.require('backend')
     const backend = backendField === undefined ? '' : r.text(backendField) ?? ''
     if (backendField !== undefined && backend !== '' && !backends.includes(backend)) {
       const known = backends.length === 0 ? 'no backends are defined' : `known backends: ${backends.join(', ')}`
       r.report(backendField.path, backendField.at, `unknown backend \`${backend}\` (${known})${didYouMean(backend, backends)}`)
     }
-    const rewrite = this.#opt(m, 'rewrite', (v) => this.#rewrite(v), {})
+    const rewrite = opt(m, 'rewrite', (v) => this.#rewrite(v), {})
     const noOps: HeaderOpsConfig = { set: {}, remove: [] }
-    const requestHeaders = this.#opt(m, 'requestHeaders', (v) => this.#headerOps(v), noOps)
-    const responseHeaders = this.#opt(m, 'responseHeaders', (v) => this.#headerOps(v), noOps)
+    const requestHeaders = opt(m, 'requestHeaders', (v) => this.#headerOps(v), noOps)
+    const responseHeaders = opt(m, 'responseHeaders', (v) => this.#headerOps(v), noOps)
     return {
       config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders },
       ...(nameField === undefined ? {} : { nameField })
@@ -345,7 +394,7 @@ class Validator {
       const s = r.text(hostField)
       if (s !== undefined) host = this.#host(hostField, s)
     }
-    const pathPrefix = this.#opt(m, 'pathPrefix', (v) => this.#pathPrefix(v), '/')
+    const pathPrefix = opt(m, 'pathPrefix', (v) => this.#pathPrefix(v), '/')
     const methods: string[] = []
     const methodsField = m.get('methods')
     for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
@@ -354,7 +403,7 @@ class Validator {
       if (!isToken(s)) r.expected(item, 'an HTTP method like GET or POST')
       else if (!methods.includes(s.toUpperCase())) methods.push(s.toUpperCase())
     }
-    const headers = this.#opt(m, 'headers', (v) => this.#headerMap(v), {})
+    const headers = opt(m, 'headers', (v) => this.#headerMap(v), {})
     return { ...(host === undefined ? {} : { host }), pathPrefix, methods, headers }
   }
 
@@ -392,7 +441,7 @@ class Validator {
     const r = this.#r
     const m = r.map(f, KEYS.headerOps)
     if (m === undefined) return undefined
-    const set = this.#opt(m, 'set', (v) => this.#headerMap(v), {})
+    const set = opt(m, 'set', (v) => this.#headerMap(v), {})
     const remove: string[] = []
     const removeField = m.get('remove')
     for (const item of removeField === undefined ? [] : r.seq(removeField) ?? []) {
@@ -469,11 +518,38 @@ class Validator {
     if (shards.length > 1 && shardByField === undefined) {
       r.report(joinPath(f.path, 'shardBy'), m.node, `\`shardBy\` is required when a backend has more than one shard (${shards.length} here)`)
     }
-    const balance = this.#opt<BalanceConfig>(m, 'balance', (v) => this.#balance(v), { algorithm: 'roundRobin' })
-    const passHostHeader = this.#opt(m, 'passHostHeader', (v) => r.boolean(v), true)
-    const timeouts = this.#opt(m, 'timeouts', (v) => this.#upstreamTimeouts(v), DEFAULTS.upstreamTimeouts)
-    const connections = this.#opt(m, 'connections', (v) => r.integer(v, 1), DEFAULTS.connections)
-    return { name, shards, ...(shardBy === undefined ? {} : { shardBy }), balance, passHostHeader, timeouts, connections }
+    const balance = opt<BalanceConfig>(m, 'balance', (v) => this.#balance(v), { algorithm: 'roundRobin' })
+    const passHostHeader = opt(m, 'passHostHeader', (v) => r.boolean(v), true)
+    const timeouts = opt(m, 'timeouts', (v) => this.#upstreamTimeouts(v), DEFAULTS.upstreamTimeouts)
+    const connections = opt(m, 'connections', (v) => r.integer(v, 1), DEFAULTS.connections)
+    const stickyField = m.get('sticky')
+    const sticky = stickyField === undefined ? undefined : this.#sticky(stickyField)
+    const healthField = m.get('healthCheck')
+    const healthCheck = healthField === undefined ? undefined : this.#healthCheck(healthField)
+    const outlierField = m.get('outlierDetection')
+    const outlierDetection = outlierField === undefined ? undefined : this.#outlierDetection(outlierField)
+    const retries = opt(m, 'retries', (v) => this.#retries(v), DEFAULTS.retries)
+    const maxConn = opt(m, 'maxConn', (v) => r.integer(v, 0), DEFAULTS.maxConn)
+    const maxQueue = opt(m, 'maxQueue', (v) => r.integer(v, 0), DEFAULTS.maxQueue)
+    const slowStart = opt(m, 'slowStart', (v) => duration(r, v), DEFAULTS.slowStart)
+    const panicThreshold = opt(m, 'panicThreshold', (v) => this.#percent(v), DEFAULTS.panicThreshold)
+    return {
+      name,
+      shards,
+      ...(shardBy === undefined ? {} : { shardBy }),
+      balance,
+      passHostHeader,
+      timeouts,
+      connections,
+      ...(sticky === undefined ? {} : { sticky }),
+      ...(healthCheck === undefined ? {} : { healthCheck }),
+      ...(outlierDetection === undefined ? {} : { outlierDetection }),
+      retries,
+      maxConn,
+      maxQueue,
+      slowStart,
+      panicThreshold
+    }
   }
 
   #shards (f: Field, serverNames: Unique): ShardConfig[] {
@@ -519,8 +595,11 @@ class Validator {
         if (check.ok) url = check.url
         else r.report(urlField.path, urlField.at, `${check.reason}, got ${describe(urlField.node)}`)
       }
-      const weight = this.#opt(m, 'weight', (v) => this.#weight(v), DEFAULTS.weight)
-      out.push({ name: name ?? '', url, weight })
+      const weight = opt(m, 'weight', (v) => this.#weight(v), DEFAULTS.weight)
+      // Absent = the backend's maxConn; 0 (unlimited) is only a backend-wide setting.
+      const maxConnField = m.get('maxConn')
+      const maxConn = maxConnField === undefined ? undefined : r.integer(maxConnField, 1)
+      out.push({ name: name ?? '', url, weight, ...(maxConn === undefined ? {} : { maxConn }) })
     })
     return out
   }
@@ -537,7 +616,7 @@ class Validator {
     const m = r.map(f, KEYS.shardBy)
     if (m === undefined) return undefined
     const given = SHARD_KEY_SOURCES.filter((k) => m.has(k))
-    const missing = this.#opt(m, 'missing', (v) => r.oneOf(v, ['any', 'reject'] as const), 'any')
+    const missing = opt(m, 'missing', (v) => r.oneOf(v, ['any', 'reject'] as const), 'any')
     if (given.length !== 1) {
       const what = given.length === 0 ? 'none' : given.map((k) => `\`${k}\``).join(' and ')
       r.report(f.path, m.node, `\`shardBy\` takes exactly one of header, cookie, query, pathSegment (got ${what})`)
@@ -552,9 +631,7 @@ class Validator {
         return name === undefined ? undefined : { header: name, missing }
       }
       case 'cookie': {
-        // Cookie names are tokens (RFC 6265) and, unlike header names, case-sensitive.
-        const name = r.text(v)
-        if (name !== undefined && !isToken(name)) return r.expected(v, 'a cookie name (an HTTP token)')
+        const name = this.#cookieName(v)
         return name === undefined ? undefined : { cookie: name, missing }
       }
       case 'query': {
@@ -576,11 +653,16 @@ class Validator {
     const algoField = m.get('algorithm')
     const algorithm = algoField === undefined ? 'roundRobin' : r.oneOf(algoField, ALGORITHMS)
     if (algorithm === undefined) {
-      m.checkKeys(['algorithm'])
+      // The options may be right for the algorithm meant: flag only keys no algorithm takes.
+      m.checkKeys(['algorithm', ...BALANCE_OPTIONS])
       return undefined
     }
     const entry = BALANCERS[algorithm]
-    m.checkKeys(['algorithm', ...entry.keys])
+    const known = ['algorithm', ...entry.keys]
+    for (const { key, keyNode, field } of m.entries()) {
+      if (known.includes(key)) continue
+      r.report(field.path, keyNode, `unknown key \`${key}\`${balanceKeyHint(key, known, algorithm, algoField === undefined)}`)
+    }
     return entry.build(m, r)
   }
 
@@ -588,22 +670,189 @@ class Validator {
     const m = this.#r.map(f, KEYS.upstreamTimeouts)
     if (m === undefined) return undefined
     const d = DEFAULTS.upstreamTimeouts
-    const dur = (v: Field): number | undefined => this.#duration(v)
+    const dur = (v: Field): number | undefined => duration(this.#r, v)
     return {
-      connect: this.#opt(m, 'connect', dur, d.connect),
-      headers: this.#opt(m, 'headers', dur, d.headers),
-      body: this.#opt(m, 'body', dur, d.body),
-      keepAlive: this.#opt(m, 'keepAlive', dur, d.keepAlive)
+      connect: opt(m, 'connect', dur, d.connect),
+      headers: opt(m, 'headers', dur, d.headers),
+      body: opt(m, 'body', dur, d.body),
+      keepAlive: opt(m, 'keepAlive', dur, d.keepAlive),
+      queue: opt(m, 'queue', dur, d.queue)
+    }
+  }
+
+  // ── backend traffic options: sticky, health, outliers, retries ───────────
+
+  #sticky (f: Field): StickyConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.sticky)
+    if (m === undefined) return undefined
+    // A misspelt `cookie` is already reported as an unknown key: no "missing" on top.
+    if (!m.has('cookie') && m.entries().length > 0) return undefined
+    const c = m.require('cookie')
+    if (c === undefined) return undefined
+    const d = DEFAULTS.stickyCookie
+    // Shorthand: `cookie: NAME` names the cookie and keeps every other default.
+    if (typeof r.scalar(c) === 'string') {
+      const name = this.#cookieName(c)
+      return name === undefined ? undefined : { cookie: { ...d, name } }
+    }
+    if (!isMap(c.node)) return r.expected(c, 'a cookie name or a mapping of cookie options')
+    const cm = r.map(c, KEYS.stickyCookie)
+    if (cm === undefined) return undefined
+    const maxAgeField = cm.get('maxAge')
+    const maxAge = maxAgeField === undefined ? undefined : this.#maxAge(maxAgeField)
+    const cookie: StickyCookieConfig = {
+      name: opt(cm, 'name', (v) => this.#cookieName(v), d.name),
+      ...(maxAge === undefined ? {} : { maxAge }),
+      path: opt(cm, 'path', (v) => this.#cookiePath(v), d.path),
+      sameSite: opt(cm, 'sameSite', (v) => r.oneOf(v, SAME_SITE), d.sameSite),
+      httpOnly: opt(cm, 'httpOnly', (v) => r.boolean(v), d.httpOnly)
+    }
+    return { cookie }
+  }
+
+  /** Cookie Max-Age counts whole seconds. */
+  #maxAge (f: Field): number | undefined {
+    const ms = duration(this.#r, f, 1000)
+    if (ms !== undefined && ms % 1000 !== 0) return this.#r.expected(f, 'a whole number of seconds (cookie Max-Age counts seconds)')
+    return ms
+  }
+
+  #cookiePath (f: Field): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    return isCookiePath(s) ? s : this.#r.expected(f, 'a cookie path starting with `/` (no spaces or `;`)')
+  }
+
+  /** `true` or `{}`: every default; `false`: off, as if absent; a mapping: those options. */
+  #toggle (f: Field, keys: readonly string[]): MapView | boolean | undefined {
+    const v = this.#r.scalar(f)
+    if (typeof v === 'boolean') return v
+    if (!isMap(f.node)) return this.#r.expected(f, 'a mapping, true (every default) or false (off)')
+    return this.#r.map(f, keys)
+  }
+
+  #healthCheck (f: Field): HealthCheckConfig | undefined {
+    const r = this.#r
+    const m = this.#toggle(f, KEYS.healthCheck)
+    if (m === true) return DEFAULTS.healthCheck
+    if (m === false || m === undefined) return undefined
+    const d = DEFAULTS.healthCheck
+    const hostField = m.get('host')
+    const hostText = hostField === undefined ? undefined : r.text(hostField)
+    const host = hostText === undefined ? undefined : normalizeHostHeader(hostText)
+    if (hostField !== undefined && hostText !== undefined && host === undefined) {
+      r.expected(hostField, 'a Host header value: a host name or IP, with an optional port, like api.internal or 10.0.0.1:8080')
+    }
+    const bodyField = m.get('expectBody')
+    const expectBody = bodyField === undefined ? undefined : r.text(bodyField)
+    const interval = optChecked(m, 'interval', (v) => duration(r, v, 1), d.interval)
+    const timeout = optChecked(m, 'timeout', (v) => duration(r, v, 1), d.timeout)
+    // A probe still running when the next one is due would overlap it.
+    this.#compare(m, { key: 'timeout', value: timeout }, 'shorter than', { key: 'interval', value: interval })
+    return {
+      path: opt(m, 'path', (v) => this.#requestPath(v), d.path),
+      method: opt(m, 'method', (v) => this.#probeMethod(v), d.method),
+      ...(host === undefined ? {} : { host }),
+      interval: interval ?? d.interval,
+      jitter: opt(m, 'jitter', (v) => this.#fraction(v), d.jitter),
+      timeout: timeout ?? d.timeout,
+      rise: opt(m, 'rise', (v) => r.integer(v, 1), d.rise),
+      fall: opt(m, 'fall', (v) => r.integer(v, 1), d.fall),
+      expectStatus: opt<HealthCheckConfig['expectStatus']>(m, 'expectStatus', (v) => this.#expectStatus(v), d.expectStatus),
+      ...(expectBody === undefined ? {} : { expectBody })
+    }
+  }
+
+  #requestPath (f: Field): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    return isRequestPath(s) ? s : this.#r.expected(f, 'a path starting with `/` (visible ASCII, no spaces or `#`; a query is fine)')
+  }
+
+  /** GET or HEAD, in any case (as route methods are). */
+  #probeMethod (f: Field): HealthCheckConfig['method'] | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    const upper = s.toUpperCase()
+    const method = PROBE_METHODS.find((x) => x === upper)
+    return method ?? this.#r.expected(f, `one of ${PROBE_METHODS.join(', ')}`)
+  }
+
+  /** `200`, `"200-399"`, or a list of those. */
+  #expectStatus (f: Field): Array<[number, number]> | undefined {
+    if (!isSeq(f.node)) {
+      const range = this.#statusRange(f)
+      return range === undefined ? undefined : [range]
+    }
+    const items = this.#r.seq(f) ?? []
+    if (items.length === 0) {
+      this.#r.report(f.path, f.at, 'at least one status or range is required')
+      return undefined
+    }
+    const out: Array<[number, number]> = []
+    let ok = true
+    for (const item of items) {
+      const range = this.#statusRange(item)
+      if (range === undefined) ok = false
+      else out.push(range)
+    }
+    return ok ? out : undefined
+  }
+
+  #statusRange (f: Field): [number, number] | undefined {
+    const r = this.#r
+    const v = r.scalar(f)
+    const m = typeof v === 'string' ? /^(\d+)(?:-(\d+))?$/.exec(v) : null
+    let lo: number
+    let hi: number
+    if (typeof v === 'number' && Number.isInteger(v)) {
+      lo = hi = v
+    } else if (m !== null) {
+      lo = Number(m[1])
+      hi = Number(m[2] ?? m[1])
+    } else {
+      return r.expected(f, 'a status like 200 or a range like 200-399')
+    }
+    if (lo < 100 || hi > 599) return r.expected(f, 'status codes from 100 to 599')
+    if (lo > hi) return r.expected(f, `a range from low to high, like ${hi}-${lo}`)
+    return [lo, hi]
+  }
+
+  #outlierDetection (f: Field): OutlierDetectionConfig | undefined {
+    const r = this.#r
+    const m = this.#toggle(f, KEYS.outlierDetection)
+    if (m === true) return DEFAULTS.outlierDetection
+    if (m === false || m === undefined) return undefined
+    const d = DEFAULTS.outlierDetection
+    const base = optChecked(m, 'baseEjectionTime', (v) => duration(r, v, 1), d.baseEjectionTime)
+    const max = optChecked(m, 'maxEjectionTime', (v) => duration(r, v, 1), d.maxEjectionTime)
+    this.#compare(m, { key: 'maxEjectionTime', value: max }, 'at least', { key: 'baseEjectionTime', value: base })
+    return {
+      consecutive5xx: opt(m, 'consecutive5xx', (v) => r.integer(v, 0), d.consecutive5xx),
+      consecutiveGatewayFailure: opt(m, 'consecutiveGatewayFailure', (v) => r.integer(v, 0), d.consecutiveGatewayFailure),
+      baseEjectionTime: base ?? d.baseEjectionTime,
+      maxEjectionTime: max ?? d.maxEjectionTime,
+      maxEjectionPercent: opt(m, 'maxEjectionPercent', (v) => this.#percent(v, true), d.maxEjectionPercent)
+    }
+  }
+
+  #retries (f: Field): RetriesConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.retries)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.retries
+    return {
+      attempts: opt(m, 'attempts', (v) => r.integer(v, 0, 10), d.attempts),
+      nonIdempotent: opt(m, 'nonIdempotent', (v) => r.boolean(v), d.nonIdempotent),
+      // Named a percent, stored as a fraction: `20%` and `0.2` are the same budget.
+      budgetPercent: opt(m, 'budgetPercent', (v) => this.#fraction(v), d.budgetPercent),
+      minRetryConcurrency: opt(m, 'minRetryConcurrency', (v) => r.integer(v, 0), d.minRetryConcurrency),
+      bufferBodyBytes: opt(m, 'bufferBodyBytes', (v) => size(r, v, 0), d.bufferBodyBytes)
     }
   }
 
   // ── shared value checks ─────────────────────────────────────────────────
-
-  /** The value of an optional key, or its default when absent, empty or invalid (then an issue is recorded). */
-  #opt<T> (m: MapView, key: string, read: (f: Field) => T | undefined, fallback: T): T {
-    const f = m.get(key)
-    return f === undefined ? fallback : read(f) ?? fallback
-  }
 
   #name (f: Field): string | undefined {
     const s = this.#r.text(f)
@@ -617,19 +866,99 @@ class Validator {
     return isToken(s) ? s : this.#r.expected(f, 'a single word (an HTTP token, no spaces)')
   }
 
-  #duration (f: Field): number | undefined {
-    const ms = parseDuration(this.#r.scalar(f))
-    if (ms === undefined) return this.#r.expected(f, DURATION_FORMS)
-    if (ms > MAX_DURATION_MS) return this.#r.expected(f, 'a duration of at most 596h31m23s (the Node.js timer limit)')
-    return ms
+  #cookieName (f: Field): string | undefined {
+    // Cookie names are tokens (RFC 6265) and, unlike header names, case-sensitive.
+    const name = this.#r.text(f)
+    if (name !== undefined && !isToken(name)) return this.#r.expected(f, 'a cookie name (an HTTP token)')
+    return name
   }
 
-  #size (f: Field, min: number): number | undefined {
-    const bytes = parseSize(this.#r.scalar(f))
-    if (bytes === undefined) return this.#r.expected(f, SIZE_FORMS)
-    if (bytes < min) return this.#r.expected(f, `a size of at least ${min}B`)
-    return bytes
+  /** A fraction 0..1, written as a number (`0.2`) or a percentage (`20%`). */
+  #fraction (f: Field): number | undefined {
+    const v = this.#r.scalar(f)
+    const pct = parsePercent(v)
+    const x = typeof v === 'number' ? v : pct === undefined ? undefined : pct / 100
+    if (x === undefined || !Number.isFinite(x) || x < 0 || x > 1) {
+      return this.#r.expected(f, 'a fraction from 0 to 1 like 0.2, or a percentage like 20%')
+    }
+    return x
   }
+
+  /** A percentage 0..100, written as a number (`50`) or with its sign (`50%`). */
+  #percent (f: Field, whole = false): number | undefined {
+    const v = this.#r.scalar(f)
+    const x = typeof v === 'number' ? v : parsePercent(v)
+    if (x === undefined || !Number.isFinite(x) || x < 0 || x > 100 || (whole && !Number.isInteger(x))) {
+      return this.#r.expected(f, whole ? 'a whole percentage from 0 to 100 like 50 or 50%' : 'a percentage from 0 to 100 like 50 or 12.5%')
+    }
+    return x
+  }
+
+  /**
+   * Checks two durations of one block against each other, and reports a
+   * breach at `subject` (or at `other` when only that one was written).
+   * Skipped when either is invalid: that is reported already.
+   */
+  #compare (m: MapView, subject: Bound, rule: 'shorter than' | 'at least', other: Bound): void {
+    if (subject.value === undefined || other.value === undefined) return
+    if (rule === 'shorter than' ? subject.value < other.value : subject.value >= other.value) return
+    // The defaults obey every rule, so at least one of the two was written.
+    const at = m.get(subject.key) ?? m.get(other.key)
+    if (at === undefined) return
+    const show = (b: Bound): string => `\`${b.key}\` (${formatDuration(b.value as number)}${m.has(b.key) ? '' : ', the default'})`
+    this.#r.report(at.path, at.at, `${show(subject)} must be ${rule} ${show(other)}`)
+  }
+}
+
+/**
+ * Why `key` is not an option of `algorithm`: the algorithm that does take it,
+ * or the closest option (of this algorithm first, then of any other).
+ */
+function balanceKeyHint (key: string, known: readonly string[], algorithm: string, defaulted: boolean): string {
+  const owners = ALGORITHMS.filter((a) => BALANCERS[a].keys.includes(key))
+  if (owners.length > 0) {
+    return ` for algorithm ${algorithm}${defaulted ? ' (the default)' : ''}; \`${key}\` is an option of ${owners.join(', ')}`
+  }
+  const near = closest(key, known)
+  if (near !== undefined) return `; did you mean \`${near}\`?`
+  const far = closest(key, BALANCE_OPTIONS)
+  const owner = ALGORITHMS.find((a) => far !== undefined && BALANCERS[a].keys.includes(far))
+  if (far !== undefined && owner !== undefined) return `; did you mean \`${far}\` (an option of ${owner})?`
+  return `; expected one of ${known.join(', ')}`
+}
+
+/** A duration option as read: its key and value (undefined when invalid). */
+interface Bound {
+  readonly key: string
+  readonly value: number | undefined
+}
+
+/** The value of an optional key, or its default when absent, empty or invalid (then an issue is recorded). */
+function opt<T> (m: MapView, key: string, read: (f: Field) => T | undefined, fallback: T): T {
+  const f = m.get(key)
+  return f === undefined ? fallback : read(f) ?? fallback
+}
+
+/** Like opt, but undefined when the value is invalid, for rules that compare two values. */
+function optChecked<T> (m: MapView, key: string, read: (f: Field) => T | undefined, fallback: T): T | undefined {
+  const f = m.get(key)
+  return f === undefined ? fallback : read(f)
+}
+
+/** Milliseconds, at least `min` (1 = must be > 0). */
+function duration (r: Reader, f: Field, min = 0): number | undefined {
+  const ms = parseDuration(r.scalar(f))
+  if (ms === undefined) return r.expected(f, DURATION_FORMS)
+  if (ms > MAX_DURATION_MS) return r.expected(f, 'a duration of at most 596h31m23s (the Node.js timer limit)')
+  if (ms < min) return r.expected(f, min === 1 ? 'a duration greater than 0' : `a duration of at least ${formatDuration(min)}`)
+  return ms
+}
+
+function size (r: Reader, f: Field, min: number): number | undefined {
+  const bytes = parseSize(r.scalar(f))
+  if (bytes === undefined) return r.expected(f, SIZE_FORMS)
+  if (bytes < min) return r.expected(f, `a size of at least ${min}B`)
+  return bytes
 }
 
 /** Reports the second and later uses of a value, naming where it was first used. */

@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
-  isHostname, isIpOrCidr, isName, isSafeHeaderValue, isToken, normalizeHostPattern, normalizeServerUrl, parseBind
+  isCookiePath, isHostname, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isToken,
+  normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from '../../src/config/forms.js'
 
 t.test('bind addresses', async (t) => {
@@ -59,4 +60,23 @@ t.test('names, tokens, header values', async (t) => {
   for (const bad of ['a\rb', 'a\nb', 'a\0b']) t.notOk(isSafeHeaderValue(bad), JSON.stringify(bad))
   t.ok(isHostname('a-b.c_d.example'))
   t.notOk(isHostname('1.2.3.4'), 'an all-digit last label is not a DNS name')
+})
+
+t.test('health-check Host header values', async (t) => {
+  t.equal(normalizeHostHeader('API.internal'), 'api.internal')
+  t.equal(normalizeHostHeader('api.internal:8080'), 'api.internal:8080')
+  t.equal(normalizeHostHeader('10.0.0.1'), '10.0.0.1')
+  t.equal(normalizeHostHeader('10.0.0.1:80'), '10.0.0.1:80')
+  t.equal(normalizeHostHeader('[::1]'), '[::1]')
+  t.equal(normalizeHostHeader('[::1]:9000'), '[::1]:9000')
+  for (const bad of ['', 'a b', '*.example.com', 'api:', 'api:0', 'api:65536', 'api:8x', '::1', '[::1]x', '[nope]', 'a..b', '1.2.3']) {
+    t.equal(normalizeHostHeader(bad), undefined, bad)
+  }
+})
+
+t.test('probe request paths and cookie paths', async (t) => {
+  for (const good of ['/', '/healthz', '/status?full=1&x=%20']) t.ok(isRequestPath(good), good)
+  for (const bad of ['', 'healthz', '/a b', '/a#b', '/é', '/a\tb']) t.notOk(isRequestPath(bad), bad)
+  for (const good of ['/', '/app', '/a,b']) t.ok(isCookiePath(good), good)
+  for (const bad of ['', 'app', '/a;b', '/a b']) t.notOk(isCookiePath(bad), bad)
 })

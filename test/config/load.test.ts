@@ -107,12 +107,20 @@ t.test('defaults are applied', async (t) => {
         shards: [{ name: 'default', servers: [{ name: 'server-0', url: 'http://127.0.0.1:9001', weight: 1 }] }],
         balance: { algorithm: 'roundRobin' },
         passHostHeader: true,
-        timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000 },
-        connections: 128
+        timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
+        connections: 128,
+        retries: { attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 65_536 },
+        maxConn: 0,
+        maxQueue: 1024,
+        slowStart: 0,
+        panicThreshold: 0
       }
     }
   })
-  t.notOk(Object.hasOwn(c.backends.api!, 'shardBy'), 'absent optionals are omitted, not undefined')
+  for (const key of ['shardBy', 'sticky', 'healthCheck', 'outlierDetection']) {
+    t.notOk(Object.hasOwn(c.backends.api!, key), `absent optional ${key} is omitted, not undefined`)
+  }
+  t.notOk(Object.hasOwn(c.backends.api!.shards[0]!.servers[0]!, 'maxConn'))
   t.notOk(Object.hasOwn(c.routes[0]!.match, 'host'))
 })
 
@@ -151,6 +159,12 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   const backends = Object.values(c.backends)
   t.ok(backends.some((b) => b.shards.length === 1 && b.shards[0]?.name === 'default'), 'a plain servers backend')
   t.ok(backends.some((b) => b.shards.length > 1 && b.shardBy !== undefined), 'a sharded backend')
+  t.ok(backends.some((b) => b.balance.algorithm === 'leastConn' && b.sticky !== undefined && b.healthCheck !== undefined &&
+    b.outlierDetection !== undefined && b.retries.attempts > 0 && b.maxConn > 0 && b.maxQueue > 0 && b.slowStart > 0),
+  'a leastConn backend with sticky, health checks, outlier detection, retries, limits and slow start')
+  t.ok(backends.some((b) => b.shards.length > 1 && b.balance.algorithm === 'ipHash' && b.balance.boundedLoad > 0),
+    'a sharded ipHash backend with bounded load')
+  t.ok(backends.some((b) => b.shards.some((s) => s.servers.some((v) => v.maxConn !== undefined))), 'a server maxConn')
   // The same text through parseConfig, without I/O.
   const { readFile } = await import('node:fs/promises')
   t.same(parseConfig(await readFile(example, 'utf8'), example, { checkFiles: false }), c)

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, parseDuration, parseSize } from '../../src/config/units.js'
+import {
+  DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, parseDuration, parsePercent, parseSize
+} from '../../src/config/units.js'
 
 t.test('durations become milliseconds', async (t) => {
   const cases: Array<[unknown, number]> = [
@@ -55,4 +57,20 @@ t.test('bad sizes are refused', async (t) => {
 t.test('the accepted forms are spelled out for messages', async (t) => {
   for (const form of ['500ms', '2s', '1m', '1h', '1m30s']) t.ok(DURATION_FORMS.includes(form), form)
   for (const form of ['512B', '16KiB', '64MiB', '1GiB', '10KB', '10MB', 'plain number of bytes']) t.ok(SIZE_FORMS.includes(form), form)
+})
+
+t.test('percentages: the number before the sign', async (t) => {
+  t.equal(parsePercent('20%'), 20)
+  t.equal(parsePercent('0%'), 0)
+  t.equal(parsePercent('12.5%'), 12.5)
+  t.equal(parsePercent('150%'), 150, 'ranges are the caller\'s business')
+  for (const bad of ['20', 20, '20 %', '%', '-5%', '.5%', '5%%', '', null]) t.equal(parsePercent(bad), undefined, JSON.stringify(bad))
+})
+
+t.test('durations are written back in the form they are read', async (t) => {
+  const cases: Array<[number, string]> = [[0, '0s'], [500, '500ms'], [1000, '1s'], [1500, '1s500ms'], [90_000, '1m30s'], [300_000, '5m'], [3_723_004, '1h2m3s4ms']]
+  for (const [ms, text] of cases) {
+    t.equal(formatDuration(ms), text)
+    t.equal(parseDuration(text), ms, `${text} reads back`)
+  }
 })

@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import { ConfigError } from '../../src/errors.js'
 import type { ConfigIssue } from '../../src/errors.js'
 import { parseConfig } from '../../src/config/load.js'
-import type { Config } from '../../src/config/schema.js'
+import type { BackendConfig, Config } from '../../src/config/schema.js'
 
 /** Template tag: drops the first newline and the common indentation, keeps `\n` escapes for YAML. */
 function y (strings: TemplateStringsArray, ...values: unknown[]): string {
@@ -370,8 +370,9 @@ t.test('balance', async (t) => {
   })
   t.test('unknown algorithm', async (t) => {
     only(t, BASE + '    balance: { algorithm: roundrobin }\n', 'backends.api.balance.algorithm', 7,
-      'expected one of roundRobin, got "roundrobin"; did you mean `roundRobin`?')
-    only(t, BASE + '    balance: { algorithm: random }\n', 'backends.api.balance.algorithm', 7, 'expected one of roundRobin, got "random"')
+      'expected one of roundRobin, leastConn, ipHash, leastLatency, got "roundrobin"; did you mean `roundRobin`?')
+    only(t, BASE + '    balance: { algorithm: random }\n', 'backends.api.balance.algorithm', 7,
+      'expected one of roundRobin, leastConn, ipHash, leastLatency, got "random"')
   })
   t.test('unknown keys in the block', async (t) => {
     only(t, BASE + '    balance: { algorithm: roundRobin, hashKey: ip }\n', 'backends.api.balance.hashKey', 7, /unknown key `hashKey`/)
@@ -385,6 +386,344 @@ t.test('backend options', async (t) => {
     'expected a duration like 500ms, 2s, 1m, 1h or 1m30s (or 0), got 5')
   const b = parseConfig(BASE + '    passHostHeader: false\n    connections: 8\n    timeouts: { headers: 1m30s, keepAlive: 0 }\n', 'config.yaml').backends.api
   t.match(b, { passHostHeader: false, connections: 8, timeouts: { connect: 5000, headers: 90_000, body: 60_000, keepAlive: 0 } })
+})
+
+/** The `api` backend of BASE plus `extra` (backend-level keys are indented 4). */
+function api (extra: string): BackendConfig {
+  const b = parseConfig(BASE + extra, 'config.yaml').backends.api
+  if (b === undefined) throw new Error('no api backend')
+  return b
+}
+
+t.test('balance algorithms and their options', async (t) => {
+  t.test('each algorithm with its defaults', async (t) => {
+    t.same(api('    balance: { algorithm: leastConn }\n').balance, { algorithm: 'leastConn', choiceThreshold: 10 })
+    t.same(api('    balance: { algorithm: ipHash }\n').balance, { algorithm: 'ipHash', virtualNodes: 100, boundedLoad: 0 })
+    t.same(api('    balance: { algorithm: leastLatency }\n').balance, { algorithm: 'leastLatency', decay: 10_000 })
+  })
+  t.test('each option as written', async (t) => {
+    t.same(api('    balance: { algorithm: leastConn, choiceThreshold: 2 }\n').balance, { algorithm: 'leastConn', choiceThreshold: 2 })
+    t.same(api('    balance: { algorithm: ipHash, virtualNodes: 1000, boundedLoad: 0.25 }\n').balance,
+      { algorithm: 'ipHash', virtualNodes: 1000, boundedLoad: 0.25 })
+    t.same(api('    balance: { algorithm: ipHash, virtualNodes: 1, boundedLoad: 2 }\n').balance,
+      { algorithm: 'ipHash', virtualNodes: 1, boundedLoad: 2 })
+    t.same(api('    balance: { algorithm: leastLatency, decay: 1m30s }\n').balance, { algorithm: 'leastLatency', decay: 90_000 })
+  })
+  t.test('option values out of range', async (t) => {
+    const at = (block: string): string => BASE + `    balance:\n${indent(6, block)}`
+    only(t, at('algorithm: leastConn\nchoiceThreshold: 1\n'), 'backends.api.balance.choiceThreshold', 9, 'expected an integer >= 2, got 1')
+    only(t, at('algorithm: ipHash\nvirtualNodes: 0\n'), 'backends.api.balance.virtualNodes', 9, 'expected an integer from 1 to 1000, got 0')
+    only(t, at('algorithm: ipHash\nvirtualNodes: 1001\n'), 'backends.api.balance.virtualNodes', 9, 'expected an integer from 1 to 1000, got 1001')
+    only(t, at('algorithm: ipHash\nvirtualNodes: 10.5\n'), 'backends.api.balance.virtualNodes', 9, /integer/)
+    only(t, at('algorithm: ipHash\nboundedLoad: -0.5\n'), 'backends.api.balance.boundedLoad', 9, 'expected a number >= 0, got -0.5')
+    only(t, at('algorithm: ipHash\nboundedLoad: "25%"\n'), 'backends.api.balance.boundedLoad', 9, 'expected a number >= 0, got "25%"')
+    only(t, at('algorithm: leastLatency\ndecay: 0\n'), 'backends.api.balance.decay', 9, 'expected a duration greater than 0, got 0')
+    only(t, at('algorithm: leastLatency\ndecay: 10\n'), 'backends.api.balance.decay', 9, /^expected a duration like/)
+  })
+  t.test('an option of another algorithm names the algorithm that takes it', async (t) => {
+    only(t, BASE + '    balance:\n      algorithm: roundRobin\n      virtualNodes: 50\n', 'backends.api.balance.virtualNodes', 9,
+      'unknown key `virtualNodes` for algorithm roundRobin; `virtualNodes` is an option of ipHash')
+    only(t, BASE + '    balance: { algorithm: leastConn, decay: 5s }\n', 'backends.api.balance.decay', 7,
+      'unknown key `decay` for algorithm leastConn; `decay` is an option of leastLatency')
+    only(t, BASE + '    balance: { algorithm: ipHash, choiceThreshold: 4 }\n', 'backends.api.balance.choiceThreshold', 7,
+      'unknown key `choiceThreshold` for algorithm ipHash; `choiceThreshold` is an option of leastConn')
+    only(t, BASE + '    balance: { boundedLoad: 0.1 }\n', 'backends.api.balance.boundedLoad', 7,
+      'unknown key `boundedLoad` for algorithm roundRobin (the default); `boundedLoad` is an option of ipHash')
+  })
+  t.test('typos suggest an option of this algorithm first, then of another', async (t) => {
+    only(t, BASE + '    balance: { algorithm: ipHash, virtualNode: 5 }\n', 'backends.api.balance.virtualNode', 7,
+      'unknown key `virtualNode`; did you mean `virtualNodes`?')
+    only(t, BASE + '    balance: { algorithm: leastConn, virtualNode: 5 }\n', 'backends.api.balance.virtualNode', 7,
+      'unknown key `virtualNode`; did you mean `virtualNodes` (an option of ipHash)?')
+    only(t, BASE + '    balance: { algorithm: leastConn, spread: 5 }\n', 'backends.api.balance.spread', 7,
+      'unknown key `spread`; expected one of algorithm, choiceThreshold')
+  })
+  t.test('a bad algorithm does not also flag options that some algorithm takes', async (t) => {
+    only(t, BASE + '    balance: { algorithm: maglev, virtualNodes: 50 }\n', 'backends.api.balance.algorithm', 7, /expected one of/)
+  })
+})
+
+t.test('sticky', async (t) => {
+  const cookie = { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true }
+  t.test('absent means off', async (t) => {
+    t.notOk(Object.hasOwn(api(''), 'sticky'))
+    t.notOk(Object.hasOwn(api('    sticky:\n'), 'sticky'), 'an empty key takes the default, which is off')
+  })
+  t.test('shorthand: cookie: NAME', async (t) => {
+    const s = api('    sticky: { cookie: SERVERID }\n').sticky
+    t.same(s, { cookie: { ...cookie, name: 'SERVERID' } })
+    t.notOk(Object.hasOwn(s?.cookie as object, 'maxAge'), 'no maxAge = a session cookie')
+  })
+  t.test('an empty cookie block takes every default', async (t) => {
+    t.same(api('    sticky: { cookie: {} }\n').sticky, { cookie })
+  })
+  t.test('every cookie option', async (t) => {
+    t.same(api(indent(4, y`
+      sticky:
+        cookie: { name: sid, maxAge: 1h, path: /app, sameSite: Strict, httpOnly: false }
+    `)).sticky, {
+      cookie: { name: 'sid', maxAge: 3_600_000, path: '/app', sameSite: 'Strict', httpOnly: false }
+    })
+    t.match(api('    sticky: { cookie: { sameSite: None } }\n').sticky, { cookie: { sameSite: 'None' } })
+  })
+  t.test('mistakes', async (t) => {
+    only(t, BASE + '    sticky: {}\n', 'backends.api.sticky.cookie', 7, 'missing required key `cookie`')
+    only(t, BASE + '    sticky: { cokie: a }\n', 'backends.api.sticky.cokie', 7, 'unknown key `cokie`; did you mean `cookie`?')
+    only(t, BASE + '    sticky: { cookie: "a b" }\n', 'backends.api.sticky.cookie', 7, 'expected a cookie name (an HTTP token), got "a b"')
+    only(t, BASE + '    sticky: { cookie: 5 }\n', 'backends.api.sticky.cookie', 7, 'expected a cookie name or a mapping of cookie options, got 5')
+    only(t, BASE + '    sticky: { cookie: [a] }\n', 'backends.api.sticky.cookie', 7, /got a list/)
+    const head = BASE + '    sticky:\n      cookie:\n'
+    only(t, head + '        name: "a;b"\n', 'backends.api.sticky.cookie.name', 9, /cookie name/)
+    only(t, head + '        sameSite: lax\n', 'backends.api.sticky.cookie.sameSite', 9,
+      'expected one of Lax, Strict, None, got "lax"; did you mean `Lax`?')
+    only(t, head + '        maxAge: 1500ms\n', 'backends.api.sticky.cookie.maxAge', 9, /whole number of seconds/)
+    only(t, head + '        maxAge: 0\n', 'backends.api.sticky.cookie.maxAge', 9, 'expected a duration of at least 1s, got 0')
+    only(t, head + '        path: app\n', 'backends.api.sticky.cookie.path', 9, 'expected a cookie path starting with `/` (no spaces or `;`), got "app"')
+    only(t, head + '        path: "/a;b"\n', 'backends.api.sticky.cookie.path', 9, /cookie path/)
+    only(t, head + '        httpOnly: yes\n', 'backends.api.sticky.cookie.httpOnly', 9, 'expected true or false, got "yes"')
+    only(t, head + '        domain: example.com\n', 'backends.api.sticky.cookie.domain', 9,
+      'unknown key `domain`; expected one of name, maxAge, path, sameSite, httpOnly')
+  })
+})
+
+t.test('healthCheck', async (t) => {
+  const defaults = {
+    path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3, expectStatus: [[200, 399]]
+  }
+  const hc = (block: string): unknown => api(`    healthCheck: ${block}\n`).healthCheck
+  t.test('absent, empty or false means off; {} or true means every default', async (t) => {
+    t.notOk(Object.hasOwn(api(''), 'healthCheck'))
+    t.notOk(Object.hasOwn(api('    healthCheck:\n'), 'healthCheck'))
+    t.notOk(Object.hasOwn(api('    healthCheck: false\n'), 'healthCheck'))
+    t.same(hc('{}'), defaults)
+    t.same(hc('true'), defaults)
+    t.notOk(Object.hasOwn(hc('{}') as object, 'host'), 'no host: the server\'s host:port')
+    t.notOk(Object.hasOwn(hc('{}') as object, 'expectBody'))
+  })
+  t.test('every option', async (t) => {
+    t.same(api(indent(4, y`
+      healthCheck:
+        path: /status?full=1
+        method: head
+        host: API.internal:8080
+        interval: 5s
+        jitter: 20%
+        timeout: 500ms
+        rise: 1
+        fall: 5
+        expectStatus: [204, 200-299]
+        expectBody: ok
+    `)).healthCheck, {
+      path: '/status?full=1',
+      method: 'HEAD',
+      host: 'api.internal:8080',
+      interval: 5000,
+      jitter: 0.2,
+      timeout: 500,
+      rise: 1,
+      fall: 5,
+      expectStatus: [[204, 204], [200, 299]],
+      expectBody: 'ok'
+    })
+    t.match(hc('{ jitter: 0 }'), { jitter: 0 })
+    t.match(hc('{ jitter: 1 }'), { jitter: 1 })
+    t.match(hc('{ host: "[::1]" }'), { host: '[::1]' })
+    t.match(hc('{ host: 10.0.0.1 }'), { host: '10.0.0.1' })
+  })
+  t.test('expectStatus: a status, a range, or a list of those', async (t) => {
+    t.match(hc('{ expectStatus: 200 }'), { expectStatus: [[200, 200]] })
+    t.match(hc('{ expectStatus: "200-299" }'), { expectStatus: [[200, 299]] })
+    t.match(hc('{ expectStatus: 200-299 }'), { expectStatus: [[200, 299]] }, 'unquoted, YAML reads it as a string')
+    t.match(hc('{ expectStatus: "204" }'), { expectStatus: [[204, 204]] })
+    t.match(hc('{ expectStatus: [200, "301-302", 404] }'), { expectStatus: [[200, 200], [301, 302], [404, 404]] })
+    const head = BASE + '    healthCheck:\n'
+    only(t, head + '      expectStatus: 600\n', 'backends.api.healthCheck.expectStatus', 8, 'expected status codes from 100 to 599, got 600')
+    only(t, head + '      expectStatus: 99-200\n', 'backends.api.healthCheck.expectStatus', 8, /from 100 to 599/)
+    only(t, head + '      expectStatus: 399-200\n', 'backends.api.healthCheck.expectStatus', 8,
+      'expected a range from low to high, like 200-399, got "399-200"')
+    only(t, head + '      expectStatus: 2xx\n', 'backends.api.healthCheck.expectStatus', 8,
+      'expected a status like 200 or a range like 200-399, got "2xx"')
+    only(t, head + '      expectStatus: 200.5\n', 'backends.api.healthCheck.expectStatus', 8, /a status like 200/)
+    only(t, head + '      expectStatus: []\n', 'backends.api.healthCheck.expectStatus', 8, 'at least one status or range is required')
+    only(t, head + '      expectStatus:\n        - 200\n        - 200-700\n', 'backends.api.healthCheck.expectStatus[1]', 10, /from 100 to 599/)
+  })
+  t.test('timeout must be shorter than interval, reported where it was written', async (t) => {
+    const head = BASE + '    healthCheck:\n'
+    only(t, head + '      interval: 1s\n      timeout: 1s\n', 'backends.api.healthCheck.timeout', 9,
+      '`timeout` (1s) must be shorter than `interval` (1s)')
+    only(t, head + '      timeout: 3s\n', 'backends.api.healthCheck.timeout', 8,
+      '`timeout` (3s) must be shorter than `interval` (2s, the default)')
+    only(t, head + '      interval: 500ms\n', 'backends.api.healthCheck.interval', 8,
+      '`timeout` (1s, the default) must be shorter than `interval` (500ms)')
+    only(t, head + '      interval: soon\n      timeout: 5s\n', 'backends.api.healthCheck.interval', 8, /expected a duration/)
+  })
+  t.test('other mistakes', async (t) => {
+    const head = BASE + '    healthCheck:\n'
+    only(t, BASE + '    healthCheck: yes\n', 'backends.api.healthCheck', 7, 'expected a mapping, true (every default) or false (off), got "yes"')
+    only(t, head + '      intervall: 1s\n', 'backends.api.healthCheck.intervall', 8, 'unknown key `intervall`; did you mean `interval`?')
+    only(t, head + '      path: healthz\n', 'backends.api.healthCheck.path', 8, /^expected a path starting with `\/`/)
+    only(t, head + '      path: /a b\n', 'backends.api.healthCheck.path', 8, /path starting with/)
+    only(t, head + '      path: "/a#b"\n', 'backends.api.healthCheck.path', 8, /path starting with/)
+    only(t, head + '      method: POST\n', 'backends.api.healthCheck.method', 8, 'expected one of GET, HEAD, got "POST"')
+    only(t, head + '      host: "a b"\n', 'backends.api.healthCheck.host', 8, /^expected a Host header value/)
+    only(t, head + '      host: "api:99999"\n', 'backends.api.healthCheck.host', 8, /Host header/)
+    only(t, head + '      interval: 0\n', 'backends.api.healthCheck.interval', 8, 'expected a duration greater than 0, got 0')
+    only(t, head + '      timeout: 0\n', 'backends.api.healthCheck.timeout', 8, 'expected a duration greater than 0, got 0')
+    only(t, head + '      jitter: 2\n', 'backends.api.healthCheck.jitter', 8,
+      'expected a fraction from 0 to 1 like 0.2, or a percentage like 20%, got 2')
+    only(t, head + '      jitter: 150%\n', 'backends.api.healthCheck.jitter', 8, /fraction/)
+    only(t, head + '      rise: 0\n', 'backends.api.healthCheck.rise', 8, 'expected an integer >= 1, got 0')
+    only(t, head + '      fall: 1.5\n', 'backends.api.healthCheck.fall', 8, 'expected an integer >= 1, got 1.5')
+    only(t, head + '      expectBody: ""\n', 'backends.api.healthCheck.expectBody', 8, 'expected a non-empty string, got ""')
+  })
+})
+
+t.test('outlierDetection', async (t) => {
+  const defaults = { consecutive5xx: 5, consecutiveGatewayFailure: 3, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectionPercent: 50 }
+  const od = (block: string): unknown => api(`    outlierDetection: ${block}\n`).outlierDetection
+  t.test('absent or false means off; {} or true means every default', async (t) => {
+    t.notOk(Object.hasOwn(api(''), 'outlierDetection'))
+    t.notOk(Object.hasOwn(api('    outlierDetection: false\n'), 'outlierDetection'))
+    t.same(od('{}'), defaults)
+    t.same(od('true'), defaults)
+  })
+  t.test('every option', async (t) => {
+    t.same(od('{ consecutive5xx: 0, consecutiveGatewayFailure: 1, baseEjectionTime: 10s, maxEjectionTime: 10s, maxEjectionPercent: 100 }'),
+      { consecutive5xx: 0, consecutiveGatewayFailure: 1, baseEjectionTime: 10_000, maxEjectionTime: 10_000, maxEjectionPercent: 100 })
+    t.match(od('{ maxEjectionPercent: 25% }'), { maxEjectionPercent: 25 })
+    t.match(od('{ maxEjectionPercent: 0 }'), { maxEjectionPercent: 0 })
+  })
+  t.test('mistakes', async (t) => {
+    const head = BASE + '    outlierDetection:\n'
+    only(t, head + '      consecutive5xx: -1\n', 'backends.api.outlierDetection.consecutive5xx', 8, 'expected an integer >= 0, got -1')
+    only(t, head + '      consecutiveGatewayFailure: 2.5\n', 'backends.api.outlierDetection.consecutiveGatewayFailure', 8, /integer >= 0/)
+    only(t, head + '      maxEjectionPercent: 101\n', 'backends.api.outlierDetection.maxEjectionPercent', 8,
+      'expected a whole percentage from 0 to 100 like 50 or 50%, got 101')
+    only(t, head + '      maxEjectionPercent: 12.5\n', 'backends.api.outlierDetection.maxEjectionPercent', 8, /whole percentage/)
+    only(t, head + '      baseEjectionTime: 0\n', 'backends.api.outlierDetection.baseEjectionTime', 8, 'expected a duration greater than 0, got 0')
+    only(t, head + '      consecutive5XX: 3\n', 'backends.api.outlierDetection.consecutive5XX', 8, 'did you mean `consecutive5xx`?')
+    only(t, BASE + '    outlierDetection: 5\n', 'backends.api.outlierDetection', 7, /expected a mapping, true/)
+  })
+  t.test('maxEjectionTime must be at least baseEjectionTime', async (t) => {
+    const head = BASE + '    outlierDetection:\n'
+    only(t, head + '      baseEjectionTime: 1m\n      maxEjectionTime: 30s\n', 'backends.api.outlierDetection.maxEjectionTime', 9,
+      '`maxEjectionTime` (30s) must be at least `baseEjectionTime` (1m)')
+    only(t, head + '      maxEjectionTime: 10s\n', 'backends.api.outlierDetection.maxEjectionTime', 8,
+      '`maxEjectionTime` (10s) must be at least `baseEjectionTime` (30s, the default)')
+    only(t, head + '      baseEjectionTime: 400s\n', 'backends.api.outlierDetection.baseEjectionTime', 8,
+      '`maxEjectionTime` (5m, the default) must be at least `baseEjectionTime` (6m40s)')
+  })
+})
+
+t.test('retries', async (t) => {
+  const defaults = { attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 65_536 }
+  t.test('always present, with defaults', async (t) => {
+    t.same(api('').retries, defaults)
+    t.same(api('    retries: {}\n').retries, defaults)
+    t.same(api('    retries:\n').retries, defaults)
+    t.same(api('    retries: { attempts: 0 }\n').retries, { ...defaults, attempts: 0 }, 'one key keeps the other defaults')
+  })
+  t.test('every option', async (t) => {
+    t.same(api('    retries: { attempts: 10, nonIdempotent: true, budgetPercent: 50%, minRetryConcurrency: 0, bufferBodyBytes: 1MiB }\n').retries,
+      { attempts: 10, nonIdempotent: true, budgetPercent: 0.5, minRetryConcurrency: 0, bufferBodyBytes: 1_048_576 })
+  })
+  t.test('budgetPercent is stored as a fraction: 20% and 0.2 are the same', async (t) => {
+    const budget = (v: string): number | undefined => api(`    retries: { budgetPercent: ${v} }\n`).retries.budgetPercent
+    t.equal(budget('20%'), 0.2)
+    t.equal(budget('0.2'), 0.2)
+    t.equal(budget('0'), 0)
+    t.equal(budget('0%'), 0)
+    t.equal(budget('1'), 1)
+    t.equal(budget('100%'), 1)
+    t.equal(budget('2.5%'), 0.025)
+  })
+  t.test('mistakes', async (t) => {
+    const head = BASE + '    retries:\n'
+    only(t, head + '      budgetPercent: 20\n', 'backends.api.retries.budgetPercent', 8,
+      'expected a fraction from 0 to 1 like 0.2, or a percentage like 20%, got 20')
+    only(t, head + '      budgetPercent: 120%\n', 'backends.api.retries.budgetPercent', 8, /fraction/)
+    only(t, head + '      budgetPercent: "20 %"\n', 'backends.api.retries.budgetPercent', 8, /fraction/)
+    only(t, head + '      attempts: 11\n', 'backends.api.retries.attempts', 8, 'expected an integer from 0 to 10, got 11')
+    only(t, head + '      attempts: -1\n', 'backends.api.retries.attempts', 8, /from 0 to 10/)
+    only(t, head + '      nonIdempotent: "no"\n', 'backends.api.retries.nonIdempotent', 8, 'expected true or false, got "no"')
+    only(t, head + '      minRetryConcurrency: 1.5\n', 'backends.api.retries.minRetryConcurrency', 8, 'expected an integer >= 0, got 1.5')
+    only(t, head + '      bufferBodyBytes: 64kb\n', 'backends.api.retries.bufferBodyBytes', 8, /^expected a size like/)
+    only(t, head + '      attempt: 3\n', 'backends.api.retries.attempt', 8, 'unknown key `attempt`; did you mean `attempts`?')
+    only(t, BASE + '    retries: 3\n', 'backends.api.retries', 7, 'expected a mapping, got 3')
+  })
+})
+
+t.test('concurrency, queueing, slow start and panic', async (t) => {
+  t.test('defaults', async (t) => {
+    t.match(api(''), { maxConn: 0, maxQueue: 1024, slowStart: 0, panicThreshold: 0, timeouts: { queue: 5000 } })
+  })
+  t.test('as written', async (t) => {
+    t.match(api('    maxConn: 100\n    maxQueue: 0\n    slowStart: 30s\n    panicThreshold: 50\n    timeouts: { queue: 250ms }\n'),
+      { maxConn: 100, maxQueue: 0, slowStart: 30_000, panicThreshold: 50, timeouts: { queue: 250, connect: 5000 } })
+    t.equal(api('    panicThreshold: 12.5%\n').panicThreshold, 12.5)
+    t.equal(api('    panicThreshold: 100\n').panicThreshold, 100)
+  })
+  t.test('mistakes', async (t) => {
+    only(t, BASE + '    maxConn: -1\n', 'backends.api.maxConn', 7, 'expected an integer >= 0, got -1')
+    only(t, BASE + '    maxQueue: 1.5\n', 'backends.api.maxQueue', 7, 'expected an integer >= 0, got 1.5')
+    only(t, BASE + '    slowStart: 30\n', 'backends.api.slowStart', 7, /^expected a duration like/)
+    only(t, BASE + '    panicThreshold: 150\n', 'backends.api.panicThreshold', 7,
+      'expected a percentage from 0 to 100 like 50 or 12.5%, got 150')
+    only(t, BASE + '    panicThreshold: half\n', 'backends.api.panicThreshold', 7, /percentage/)
+    only(t, BASE + '    timeouts: { queue: soon }\n', 'backends.api.timeouts.queue', 7, /^expected a duration like/)
+    only(t, BASE + '    maxconn: 5\n', 'backends.api.maxconn', 7, 'unknown key `maxconn`; did you mean `maxConn`?')
+  })
+  t.test('a server maxConn overrides the backend one, and is at least 1', async (t) => {
+    const servers = api('        maxConn: 10\n      - url: http://127.0.0.1:9001\n').shards[0]?.servers
+    t.equal(servers?.[0]?.maxConn, 10)
+    t.notOk(Object.hasOwn(servers?.[1] as object, 'maxConn'), 'absent = the backend\'s maxConn')
+    only(t, BASE + '        maxConn: 0\n', 'backends.api.servers[0].maxConn', 7, 'expected an integer >= 1, got 0')
+  })
+})
+
+t.test('the new options: every problem at once, in file order', async (t) => {
+  const issues = issuesOf(BASE + indent(4, y`
+    balance: { algorithm: leastConn, virtualNodes: 5 }
+    sticky: { cookie: { sameSite: lax } }
+    healthCheck:
+      timeout: 5s
+      expectStatus: 700
+    outlierDetection: { maxEjectionPercent: 200 }
+    retries: { budgetPercent: 20 }
+    maxQueue: -1
+  `))
+  t.same(issues.map((i) => [i.path, i.line]), [
+    ['backends.api.balance.virtualNodes', 7],
+    ['backends.api.sticky.cookie.sameSite', 8],
+    ['backends.api.healthCheck.timeout', 10],
+    ['backends.api.healthCheck.expectStatus', 11],
+    ['backends.api.outlierDetection.maxEjectionPercent', 12],
+    ['backends.api.retries.budgetPercent', 13],
+    ['backends.api.maxQueue', 14]
+  ])
+})
+
+t.test('the new options are deep-frozen, the shared defaults included', async (t) => {
+  const text = BASE + indent(4, y`
+    balance: { algorithm: ipHash, boundedLoad: 0.25 }
+    sticky: { cookie: SRV }
+    healthCheck: { expectStatus: [200, 300-399] }
+    outlierDetection: true
+  `) + '  other:\n    healthCheck: true\n    servers: [{ url: "http://127.0.0.1:9001", maxConn: 5 }]\n'
+  const c = parseConfig(text, 'config.yaml')
+  const walk = (v: unknown, path: string): void => {
+    if (v === null || typeof v !== 'object') return
+    if (!Object.isFrozen(v)) t.fail(`not frozen: ${path}`)
+    for (const [k, child] of Object.entries(v)) walk(child, `${path}.${k}`)
+  }
+  walk(c, 'config')
+  const b = c.backends.api!
+  t.throws(() => { (b.balance as { boundedLoad: number }).boundedLoad = 1 }, TypeError)
+  t.throws(() => { (b.healthCheck!.expectStatus[0] as [number, number])[0] = 100 }, TypeError)
+  t.throws(() => { (b.retries as { attempts: number }).attempts = 9 }, TypeError)
+  t.throws(() => { (b.sticky!.cookie as { name: string }).name = 'x' }, TypeError)
+  t.throws(() => { (c.backends.other!.healthCheck!.expectStatus as Array<readonly [number, number]>).push([500, 599]) }, TypeError)
+  t.same(parseConfig(text, 'config.yaml'), c, 'parsing again gives the same model')
 })
 
 t.test('route match', async (t) => {
