@@ -1,0 +1,286 @@
+// Active HTTP health checks: a background service beside the proxy (Pingora's
+// background.rs), one session per server (Envoy's ActiveHealthCheckSession),
+// HAProxy rise/fall verdicts. It only ever calls `server.setCheckStatus`
+// (Traefik's StatusSetter); the balancers read `server.healthy`.
+//
+// Probes go over their own undici Client per server, one request at a time and
+// a fresh connection each (as HAProxy does), so they never take a slot of the
+// data pool and never reuse a connection the server is about to close.
+import { Client } from 'undici'
+import type { HealthCheckConfig } from '../config/schema.js'
+import type { CheckResult, Server } from '../upstream/server.js'
+
+/** The part of a pino logger health needs. */
+export interface HealthLog {
+  info (obj: object, msg: string): void
+  warn (obj: object, msg: string): void
+}
+
+export type TimerHandle = unknown
+export type SetTimer = (fn: () => void, ms: number) => TimerHandle
+export type ClearTimer = (handle: TimerHandle) => void
+
+export interface HealthTarget {
+  readonly server: Server
+  readonly config: HealthCheckConfig
+}
+
+export interface HealthDeps {
+  readonly log?: HealthLog
+  /** [0, 1), for the start spread and the jitter (default Math.random). */
+  readonly random?: () => number
+  /**
+   * Schedule the sleep between probes (default the global timers). The probe
+   * timeout itself always uses real timers: it races real I/O.
+   */
+  readonly setTimeout?: SetTimer
+  readonly clearTimeout?: ClearTimer
+}
+
+export interface HealthChecks {
+  /** Cancel timers, abort probes in flight, close the probe connections. */
+  stop (): Promise<void>
+  /** Probe `server` now (or join the probe in flight) and apply the verdict. */
+  checkNow (server: Server): Promise<CheckResult>
+}
+
+export const USER_AGENT = 'switchyard-health-check'
+/** Most of a body read when looking for `expectBody`. */
+export const MAX_BODY_BYTES = 64 * 1024
+
+const noLog: HealthLog = { info () {}, warn () {} }
+
+export function startHealthChecks (targets: readonly HealthTarget[], deps: HealthDeps = {}): HealthChecks {
+  const env: SessionEnv = {
+    log: deps.log ?? noLog,
+    random: deps.random ?? Math.random,
+    setTimer: deps.setTimeout ?? ((fn, ms) => setTimeout(fn, ms)),
+    clearTimer: deps.clearTimeout ?? ((h) => { clearTimeout(h as ReturnType<typeof setTimeout>) })
+  }
+  const sessions = new Map<Server, Session>()
+  for (const target of targets) {
+    if (sessions.has(target.server)) continue
+    sessions.set(target.server, new Session(target.server, target.config, env))
+  }
+  for (const session of sessions.values()) session.start()
+
+  let stopping: Promise<void> | undefined
+  return {
+    stop () {
+      stopping ??= Promise.all([...sessions.values()].map(async (s) => await s.stop())).then(() => {})
+      return stopping
+    },
+    async checkNow (server) {
+      const session = sessions.get(server)
+      if (session === undefined) throw new Error(`no health check for server ${server.backend}/${server.name}`)
+      if (stopping !== undefined) throw new Error('health checks stopped')
+      return await session.check()
+    }
+  }
+}
+
+interface SessionEnv {
+  readonly log: HealthLog
+  readonly random: () => number
+  readonly setTimer: SetTimer
+  readonly clearTimer: ClearTimer
+}
+
+/** One server's probe loop and its rise/fall counters. */
+class Session {
+  readonly #server: Server
+  readonly #config: HealthCheckConfig
+  readonly #env: SessionEnv
+  readonly #client: Client
+  readonly #headers: Record<string, string>
+  readonly #expected: string
+  #timer: TimerHandle | undefined
+  #inflight: Promise<CheckResult> | undefined
+  #abort: AbortController | undefined
+  #stopped = false
+  /** Consecutive results against the current verdict (HAProxy rise/fall). */
+  #successes = 0
+  #failures = 0
+
+  constructor (server: Server, config: HealthCheckConfig, env: SessionEnv) {
+    this.#server = server
+    this.#config = config
+    this.#env = env
+    this.#client = new Client(server.url, {
+      pipelining: 1,
+      connectTimeout: config.timeout,
+      headersTimeout: config.timeout,
+      bodyTimeout: config.timeout
+    })
+    this.#headers = { host: config.host ?? server.hostHeader, 'user-agent': USER_AGENT }
+    this.#expected = config.expectStatus.map(([lo, hi]) => lo === hi ? String(lo) : `${lo}-${hi}`).join(',')
+  }
+
+  /** First probe after a random part of the interval, so servers are not probed in step. */
+  start (): void {
+    this.#schedule(this.#env.random() * this.#config.interval)
+  }
+
+  #schedule (ms: number): void {
+    if (this.#stopped) return
+    this.#timer = this.#env.setTimer(() => {
+      this.#timer = undefined
+      this.check().catch((err: unknown) => {
+        // A health listener threw; the loop must go on.
+        this.#env.log.warn({ ...this.#fields(describeError(err, this.#config.timeout), 0), err }, 'health check: listener failed')
+      }).finally(() => {
+        const { interval, jitter } = this.#config
+        this.#schedule(interval + this.#env.random() * jitter * interval)
+      })
+    }, ms)
+  }
+
+  /** A probe that fails is a failed result, not a rejection (only a throwing health listener rejects). */
+  check (): Promise<CheckResult> {
+    this.#inflight ??= this.#probe().then((result) => {
+      this.#inflight = undefined
+      if (!this.#stopped) this.#apply(result)
+      return result
+    })
+    return this.#inflight
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    if (this.#timer !== undefined) {
+      this.#env.clearTimer(this.#timer)
+      this.#timer = undefined
+    }
+    this.#abort?.abort(new Error('health checks stopped'))
+    await this.#inflight?.catch(() => {})
+    await this.#client.destroy()
+  }
+
+  async #probe (): Promise<CheckResult> {
+    const config = this.#config
+    const abort = new AbortController()
+    this.#abort = abort
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      abort.abort(new Error('health check timeout'))
+    }, config.timeout)
+    let status: number | undefined
+    let reason: string
+    try {
+      const res = await this.#client.request({
+        path: config.path,
+        method: config.method,
+        headers: this.#headers,
+        signal: abort.signal,
+        reset: true
+      })
+      status = res.statusCode
+      if (!this.#statusOk(status)) {
+        reason = `status ${status} not in ${this.#expected}`
+        await res.body.dump()
+      } else if (config.expectBody !== undefined && config.method !== 'HEAD') {
+        const found = await bodyContains(res.body, config.expectBody)
+        reason = found ? 'ok' : `body missing ${JSON.stringify(config.expectBody)}`
+      } else {
+        reason = 'ok'
+        await res.body.dump()
+      }
+    } catch (err) {
+      reason = timedOut ? `timeout after ${config.timeout}ms` : this.#stopped ? 'stopped' : describeError(err, config.timeout)
+    } finally {
+      clearTimeout(timer)
+      this.#abort = undefined
+    }
+    const ok = reason === 'ok'
+    const at = performance.now()
+    return status === undefined ? { ok, at, reason } : { ok, at, status, reason }
+  }
+
+  #statusOk (status: number): boolean {
+    const ranges = this.#config.expectStatus
+    for (let i = 0; i < ranges.length; i++) {
+      const range = ranges[i]
+      if (range !== undefined && status >= range[0] && status <= range[1]) return true
+    }
+    return false
+  }
+
+  /** HAProxy rise/fall over consecutive results; each change is logged once. */
+  #apply (result: CheckResult): void {
+    const server = this.#server
+    server.lastCheck = result
+    if (result.ok) {
+      this.#failures = 0
+      this.#successes++
+      if (!server.checkUp && this.#successes >= this.#config.rise) {
+        server.setCheckStatus(true, 'health check passed')
+        this.#env.log.info(this.#fields(result.reason, this.#successes), 'health check: server up')
+      }
+    } else {
+      this.#successes = 0
+      this.#failures++
+      if (server.checkUp && this.#failures >= this.#config.fall) {
+        server.setCheckStatus(false, result.reason)
+        this.#env.log.warn(this.#fields(result.reason, this.#failures), 'health check: server down')
+      }
+    }
+  }
+
+  #fields (reason: string, consecutive: number): object {
+    const s = this.#server
+    return { backend: s.backend, shard: s.shard, server: s.name, reason, consecutive }
+  }
+}
+
+/** Reads up to MAX_BODY_BYTES looking for `needle`, then drops the rest. */
+async function bodyContains (body: AsyncIterable<Buffer> & { destroy (): unknown }, needle: string): Promise<boolean> {
+  const want = Buffer.from(needle)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    chunks.push(chunk)
+    size += chunk.length
+    if (size >= MAX_BODY_BYTES) break
+  }
+  body.destroy()
+  return Buffer.concat(chunks, Math.min(size, MAX_BODY_BYTES)).includes(want)
+}
+
+/** Short, specific reasons for transport failures. */
+export function describeError (err: unknown, timeout: number): string {
+  const code = errorCode(err)
+  switch (code) {
+    case 'ECONNREFUSED': return 'connect refused'
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET': return 'connection reset'
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT': return `connect timeout after ${timeout}ms`
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT': return `timeout after ${timeout}ms`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return 'dns lookup failed'
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH': return 'host unreachable'
+    case 'HPE_INVALID_CONSTANT':
+    case 'UND_ERR_INFO':
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return 'invalid response'
+    case undefined: break
+    default:
+      if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT')) return `tls error ${code}`
+      if (code.startsWith('HPE_')) return 'invalid response'
+      return `error ${code}`
+  }
+  return err instanceof Error ? err.message.slice(0, 80) : 'error'
+}
+
+function errorCode (err: unknown): string | undefined {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 3; depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string') return code
+    // Happy eyeballs (autoSelectFamily) reports every address tried.
+    e = e instanceof AggregateError ? e.errors[0] : (e as { cause?: unknown }).cause
+  }
+  return undefined
+}

@@ -1,0 +1,146 @@
+// Passive health: Envoy outlier detection (outlier_detection_impl.h), apart from
+// the active checker. The proxy reports how every upstream exchange ended; a
+// streak of failures ejects the server for a while, longer each time it is
+// ejected again soon after, and never more than maxEjectionPercent of a shard.
+// It only ever calls `server.setEjected`.
+import type { OutlierDetectionConfig } from '../config/schema.js'
+import type { Server } from '../upstream/server.js'
+import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
+
+/**
+ * How one upstream exchange ended. `gateway`: connect failure, reset before a
+ * response, timeout (counts toward both streaks, as Envoy maps those to
+ * 502/503/504); `5xx`: the server answered 5xx.
+ */
+export type ExchangeOutcome = 'success' | '5xx' | 'gateway'
+
+export interface OutlierDeps {
+  readonly log?: HealthLog
+  /** ms, monotonic (default performance.now). */
+  readonly now?: () => number
+  readonly setTimeout?: SetTimer
+  readonly clearTimeout?: ClearTimer
+}
+
+export interface OutlierDetector {
+  /** Per finished exchange: O(1), allocation-free on success. Unknown servers are ignored. */
+  observe (server: Server, outcome: ExchangeOutcome): void
+  /** Cancel the ejection timers (ejected servers stay ejected: they go away with their backend). */
+  stop (): void
+}
+
+interface ShardState {
+  readonly size: number
+  /** Servers of the shard ejected right now. */
+  ejected: number
+}
+
+interface ServerState {
+  readonly server: Server
+  readonly shard: ShardState
+  consecutive5xx: number
+  consecutiveGateway: number
+  ejected: boolean
+  /** Envoy's eject time backoff: grows per ejection, decays while the server stays in. */
+  ejections: number
+  /** now() of the last un-ejection; -1 = never ejected. */
+  lastUneject: number
+  timer: TimerHandle | undefined
+}
+
+const noLog: HealthLog = { info () {}, warn () {} }
+
+export function createOutlierDetector (
+  shards: readonly (readonly Server[])[],
+  config: OutlierDetectionConfig,
+  deps: OutlierDeps = {}
+): OutlierDetector {
+  const log = deps.log ?? noLog
+  const now = deps.now ?? (() => performance.now())
+  const setTimer: SetTimer = deps.setTimeout ?? ((fn, ms) => setTimeout(fn, ms))
+  const clearTimer: ClearTimer = deps.clearTimeout ?? ((h) => { clearTimeout(h as ReturnType<typeof setTimeout>) })
+  const { consecutive5xx, consecutiveGatewayFailure, baseEjectionTime, maxEjectionTime, maxEjectionPercent } = config
+
+  const states = new Map<Server, ServerState>()
+  for (const servers of shards) {
+    const shard: ShardState = { size: servers.length, ejected: 0 }
+    for (const server of servers) {
+      states.set(server, {
+        server, shard, consecutive5xx: 0, consecutiveGateway: 0, ejected: false, ejections: 0, lastUneject: -1, timer: undefined
+      })
+    }
+  }
+  let stopped = false
+
+  const fields = (s: ServerState, reason: string): Record<string, unknown> =>
+    ({ backend: s.server.backend, shard: s.server.shard, server: s.server.name, reason })
+
+  function eject (s: ServerState, reason: string, count: number, threshold: number): void {
+    const shard = s.shard
+    // Would this one take the shard over the limit? (Envoy: (active + 1) / total.)
+    if ((shard.ejected + 1) * 100 > maxEjectionPercent * shard.size) {
+      // Once per streak: it is retried on each further failure, but logged when first reached.
+      if (count === threshold) log.warn({ ...fields(s, reason), maxEjectionPercent }, 'outlier detection: not ejected, shard at max ejection percent')
+      return
+    }
+    const at = now()
+    // Decay: one step for each base ejection time spent back in since the last ejection ended.
+    if (s.lastUneject >= 0 && baseEjectionTime > 0) {
+      s.ejections = Math.max(0, s.ejections - Math.floor((at - s.lastUneject) / baseEjectionTime))
+    }
+    // Grow until the cap is reached, so decay starts from the cap, not from far above it.
+    if (s.ejections * baseEjectionTime < maxEjectionTime) s.ejections++
+    const ms = Math.min(baseEjectionTime * s.ejections, maxEjectionTime)
+    s.ejected = true
+    s.consecutive5xx = 0
+    s.consecutiveGateway = 0
+    shard.ejected++
+    s.timer = setTimer(() => { uneject(s) }, ms)
+    s.server.setEjected(true, reason)
+    log.warn({ ...fields(s, reason), ejectionMs: ms, ejections: s.ejections }, 'outlier detection: server ejected')
+  }
+
+  function uneject (s: ServerState): void {
+    s.timer = undefined
+    if (stopped || !s.ejected) return
+    s.ejected = false
+    s.shard.ejected--
+    // On probation: a fresh streak, and the backoff remembers this ejection.
+    s.consecutive5xx = 0
+    s.consecutiveGateway = 0
+    s.lastUneject = now()
+    const reason = 'ejection ended, on probation'
+    s.server.setEjected(false, reason)
+    log.info({ ...fields(s, reason), ejections: s.ejections }, 'outlier detection: server back')
+  }
+
+  return {
+    observe (server, outcome) {
+      const s = states.get(server)
+      if (s === undefined || s.ejected || stopped) return
+      if (outcome === 'success') {
+        s.consecutive5xx = 0
+        s.consecutiveGateway = 0
+        return
+      }
+      s.consecutive5xx++
+      if (outcome === 'gateway') {
+        s.consecutiveGateway++
+        if (consecutiveGatewayFailure > 0 && s.consecutiveGateway >= consecutiveGatewayFailure) {
+          eject(s, `consecutive gateway failures: ${s.consecutiveGateway}`, s.consecutiveGateway, consecutiveGatewayFailure)
+          return
+        }
+      }
+      if (consecutive5xx > 0 && s.consecutive5xx >= consecutive5xx) {
+        eject(s, `consecutive 5xx: ${s.consecutive5xx}`, s.consecutive5xx, consecutive5xx)
+      }
+    },
+    stop () {
+      stopped = true
+      for (const s of states.values()) {
+        if (s.timer !== undefined) clearTimer(s.timer)
+        s.timer = undefined
+      }
+    }
+  }
+}
