@@ -3,11 +3,12 @@
 // tests.
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
+import { startHealthChecks, type HealthChecks, type HealthTarget } from './health/checker.js'
 import { startListener, type ListenerHandle } from './listener/listener.js'
 import { Pipeline, type PipelineHooks, type RuntimeState } from './proxy/pipeline.js'
 import { compileRoutes } from './proxy/routes.js'
 import { buildTrustList } from './proxy/trust.js'
-import { Backend } from './upstream/backend.js'
+import { Backend, type BackendStatus } from './upstream/backend.js'
 
 export interface AppDeps {
   readonly log?: Logger
@@ -20,12 +21,17 @@ export interface App {
   readonly state: RuntimeState
   start (): Promise<void>
   stop (graceMs?: number): Promise<void>
+  /** Per backend → shard → server state, for status pages and tests. */
+  status (): readonly BackendStatus[]
 }
 
 /** Everything derived from one config. */
-export function buildState (config: Config): RuntimeState {
+export function buildState (config: Config, log?: Logger): RuntimeState {
   const backends = new Map<string, Backend>()
-  for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(cfg))
+  for (const [name, cfg] of Object.entries(config.backends)) {
+    // The health checker and outlier detection log their own transitions, once each, with the reason.
+    backends.set(name, new Backend(cfg, log === undefined ? {} : { log }))
+  }
   return Object.freeze({
     config,
     backends,
@@ -37,8 +43,9 @@ export function buildState (config: Config): RuntimeState {
 }
 
 export function createApp (config: Config, deps: AppDeps = {}): App {
-  const pipeline = new Pipeline(buildState(config), deps.hooks)
+  const pipeline = new Pipeline(buildState(config, deps.log), deps.hooks)
   const listeners: ListenerHandle[] = []
+  let health: HealthChecks | undefined
   return {
     pipeline,
     listeners,
@@ -52,14 +59,24 @@ export function createApp (config: Config, deps: AppDeps = {}): App {
         listeners.length = 0
         throw err
       }
+      const targets: HealthTarget[] = []
+      for (const b of pipeline.state.backends.values()) {
+        const hc = b.config.healthCheck
+        if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc })
+      }
+      if (targets.length > 0) health = startHealthChecks(targets, deps.log === undefined ? {} : { log: deps.log })
       for (const l of listeners) {
         const a = l.address()
         deps.log?.info({ listener: l.name, address: a.address, port: a.port, tls: l.tls !== undefined }, 'listening')
       }
     },
     async stop (graceMs = 0) {
+      await health?.stop()
       await Promise.all(listeners.map((l) => l.close(graceMs)))
       await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
+    },
+    status () {
+      return [...pipeline.state.backends.values()].map((b) => b.snapshot())
     }
   }
 }

@@ -25,6 +25,8 @@ export const Errors = Object.freeze({
   METHOD_NOT_ALLOWED: kind('LB_ERR_METHOD_NOT_ALLOWED', 405, 'downstream', 'DPE', 'method not supported by this proxy'),
   SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
   NO_HEALTHY_SERVER: kind('LB_ERR_NO_HEALTHY_SERVER', 503, 'upstream', 'UH', 'no healthy server for this backend shard'),
+  QUEUE_FULL: kind('LB_ERR_QUEUE_FULL', 503, 'upstream', 'UO', 'every server is at maxConn and the queue is full'),
+  QUEUE_TIMEOUT: kind('LB_ERR_QUEUE_TIMEOUT', 503, 'upstream', 'QT', 'timed out waiting for a free server'),
   UPSTREAM_CONNECT: kind('LB_ERR_UPSTREAM_CONNECT', 502, 'upstream', 'UF', 'could not connect to the upstream server'),
   UPSTREAM_RESET: kind('LB_ERR_UPSTREAM_RESET', 502, 'upstream', 'UC', 'the upstream server closed the connection'),
   UPSTREAM_PROTOCOL: kind('LB_ERR_UPSTREAM_PROTOCOL', 502, 'upstream', 'UPE', 'the upstream server sent an invalid response'),

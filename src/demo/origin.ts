@@ -45,10 +45,26 @@ export async function startDemoOrigin (opts: DemoOriginOptions): Promise<DemoOri
   const host = opts.host ?? '127.0.0.1'
   const servedBy = `${opts.shard}/${opts.replica}`
 
+  let restart: NodeJS.Timeout | undefined
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/'
     const query = path.indexOf('?')
-    if ((query === -1 ? path : path.slice(0, query)) === '/healthz') {
+    const pathname = query === -1 ? path : path.slice(0, query)
+    if (pathname === '/_demo/stop' && req.method === 'POST') {
+      // Failover demo: this replica goes away (listener closed, connections
+      // cut) and comes back after `seconds` (default 20).
+      req.resume()
+      const seconds = Math.min(600, Math.max(1, Number(new URLSearchParams(query === -1 ? '' : path.slice(query + 1)).get('seconds') ?? 20) || 20))
+      res.writeHead(202, { 'content-type': 'text/plain', connection: 'close' })
+      res.end(`${servedBy} stops for ${seconds}s\n`, () => {
+        server.close()
+        server.closeAllConnections()
+        restart = setTimeout(() => { restart = undefined; server.listen(port, host) }, seconds * 1000)
+        restart.unref()
+      })
+      return
+    }
+    if (pathname === '/healthz') {
       req.resume()
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2', 'x-served-by': servedBy })
       res.end('ok')
@@ -93,6 +109,8 @@ export async function startDemoOrigin (opts: DemoOriginOptions): Promise<DemoOri
     port,
     close () {
       closing ??= new Promise<void>((resolve) => {
+        clearTimeout(restart)
+        if (!server.listening) return resolve()
         server.close(() => { resolve() })
         server.closeAllConnections()
       })

@@ -7,16 +7,17 @@ import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { BlockList } from 'node:net'
 import type { Config } from '../config/schema.js'
-import { Errors } from '../errors.js'
+import { Errors, type ErrorKind } from '../errors.js'
 import type { Router } from '../router/router.js'
 import { rewritePath } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
-import { ForwardHandler } from '../upstream/pool.js'
-import { shardKey } from '../upstream/shard.js'
+import { ForwardHandler, retryableFailure } from '../upstream/pool.js'
+import type { Server } from '../upstream/server.js'
+import { cookieValue, shardKey, type Shard } from '../upstream/shard.js'
 import { normalizeAddress, upstreamRequestHead } from './headers.js'
 import type { CompiledRoute } from './routes.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
-  type ListenerContext } from './session.js'
+  type ListenerContext, type SessionDriver } from './session.js'
 import { proxyUpgrade } from './upgrade.js'
 
 /** Everything derived from one config; swapped as a whole on reload. */
@@ -38,7 +39,7 @@ export interface PipelineHooks {
 const kConn = Symbol('switchyard.conn')
 type ConnHolder = { [kConn]?: ConnectionInfo & { readonly state: RuntimeState } }
 
-export class Pipeline {
+export class Pipeline implements SessionDriver {
   #state: RuntimeState
   readonly #hooks: PipelineHooks
 
@@ -58,6 +59,8 @@ export class Pipeline {
     const s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now())
     ;(res as unknown as { [kSession]: Session })[kSession] = s
     res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
+    s.driver = this
+    s.trustList = state.trustedProxies
     if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
 
     // parse
@@ -78,34 +81,112 @@ export class Pipeline {
       key = shardKey(by, s)
       if (key === undefined && by.missing === 'reject') return s.sendError(Errors.SHARD_KEY_MISSING)
     }
-    const shard = backend.selector.select(key)
-    s.shard = shard
+    s.shard = backend.selector.select(key)
+    const sticky = backend.config.sticky
+    if (sticky !== undefined) s.stickyId = cookieValue(s.header('cookie'), sticky.cookie.name)
 
-    // pick
-    const server = shard.balancer.pick(s)
-    if (server === undefined) return s.sendError(Errors.NO_HEALTHY_SERVER)
-    s.server = server
-
-    // forward
+    // upstream request head (server-independent unless Host is the server's own)
     const head = upstreamRequestHead(req.rawHeaders, s.authority,
-      backend.config.passHostHeader ? s.authority : server.hostHeader, s.conn, route.requestPolicy)
+      backend.config.passHostHeader ? s.authority : '', s.conn, route.requestPolicy)
     if ('code' in head) return s.sendError(head)
-    const hasBody = h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
+    s.upstreamHeaders = head.headers
+    s.upstreamPath = route.stripPrefix === undefined && route.addPrefix === undefined
+      ? s.target
+      : rewritePath(s.target, route.stripPrefix, route.addPrefix)
     s.responseVia = state.config.forwarding.via ? state.viaH1 : undefined
-    const handler = new ForwardHandler(server, s)
-    s.handler = handler
+    const hasBody = h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
+    if (!hasBody) return this.#attempt(s)
+
     // h2: a client RST_STREAM ends the request body as if it were complete
     // (Node pushes EOF before the response closes); cancel upstream first so a
     // truncated upload never reaches the origin as a whole one.
-    if (h2 && hasBody) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; handler.abort() })
+    if (h2) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; s.handler?.abort() })
+    // A small body of a retryable request is buffered so a retry can replay it;
+    // anything else streams straight through and is never retried.
+    const retries = backend.config.retries
+    const length = contentLength(head.headers)
+    if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes &&
+      (IDEMPOTENT.has(s.method) || retries.nonIdempotent)) {
+      bufferBody(req, length, (body) => {
+        if (body === undefined || s.closed) return // client went away mid-body
+        s.body = body
+        this.#attempt(s)
+      })
+      return
+    }
+    s.replayable = false
+    this.#attempt(s)
+  }
+
+  /** pick → forward, or queue when every usable server is at maxConn. Used for first tries, retries and dequeues. */
+  #attempt (s: Session): void {
+    const shard = s.shard!
+    s.panic = shard.panic()
+    const server = shard.balancer.pick(s)
+    if (server === undefined) {
+      if (shard.anyBusy(s.panic)) return this.#enqueue(s, shard)
+      return s.sendError(Errors.NO_HEALTHY_SERVER)
+    }
+    this.#forward(s, server)
+  }
+
+  #forward (s: Session, server: Server): void {
+    const backend = s.backend!
+    s.server = server
+    s.attempts++
+    s.setCookie = s.stickyId === server.id ? undefined : backend.stickyCookie(server, s.conn.proto === 'https')
+    const handler = new ForwardHandler(server, backend, s, s.attempts > 1)
+    s.handler = handler
     handler.dispatch({
-      path: route.stripPrefix === undefined && route.addPrefix === undefined
-        ? s.target
-        : rewritePath(s.target, route.stripPrefix, route.addPrefix),
+      path: s.upstreamPath,
       method: s.method,
-      headers: head.headers,
-      body: hasBody ? req as Readable : null
+      headers: backend.config.passHostHeader ? s.upstreamHeaders : withHost(s.upstreamHeaders, server.hostHeader),
+      body: s.body ?? (s.replayable ? null : s.req as Readable)
     })
+  }
+
+  /** SessionDriver: a failure before any response byte; try another replica when that is safe. */
+  retry (s: Session, kind: ErrorKind, err: Error): boolean {
+    const backend = s.backend!
+    if (kind === Errors.CLIENT_ABORTED || s.closed || !s.replayable) return false
+    if (s.attempts > backend.config.retries.attempts || !retryableFailure(err)) return false
+    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent) return false
+    if (!backend.retryAllowed()) return false
+    const failed = s.server!
+    s.tried = s.tried.length === 0 ? [failed] : [...s.tried, failed]
+    s.retryReasons = kind
+    const shard = s.shard!
+    s.panic = shard.panic()
+    const next = shard.balancer.pick(s)
+    if (next === undefined) return false // nobody else to try: answer with this failure
+    this.#forward(s, next)
+    return true
+  }
+
+  #enqueue (s: Session, shard: Shard): void {
+    if (!shard.queue.push(s)) return s.sendError(Errors.QUEUE_FULL)
+    const timeout = s.backend!.config.timeouts.queue
+    s.queueTimer = setTimeout(onQueueTimeout, timeout, s)
+  }
+
+  /** SessionDriver: a slot of `shard` is free; hand it to the oldest waiter that can use it. */
+  drain (shard: Shard): void {
+    while (shard.queue.size > 0) {
+      const s = shard.queue.shift() as Session | undefined
+      if (s === undefined) return
+      clearTimeout(s.queueTimer)
+      if (s.closed) continue
+      s.panic = shard.panic()
+      const server = shard.balancer.pick(s)
+      if (server === undefined) {
+        // Still full (another path took the slot): back to the head of the line is not
+        // possible in a FIFO, so requeue at the tail only if time remains.
+        shard.queue.push(s)
+        s.queueTimer = setTimeout(onQueueTimeout, Math.max(0, s.startTime + s.backend!.config.timeouts.queue - performance.now()), s)
+        return
+      }
+      this.#forward(s, server)
+    }
   }
 
   /** HTTP/1.1 `Upgrade` (WebSocket): route and pick as usual, then splice the sockets. */
@@ -115,10 +196,52 @@ export class Pipeline {
   }
 }
 
+function onQueueTimeout (s: Session): void {
+  s.shard?.queue.remove(s)
+  if (!s.closed) s.sendError(Errors.QUEUE_TIMEOUT)
+}
+
+/** RFC 9110 §9.2.2: safe to repeat. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
+function contentLength (headers: readonly string[]): number | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') return Number(headers[i + 1])
+  }
+  return undefined
+}
+
+/** The same head with Host replaced (backends with passHostHeader: false). */
+function withHost (headers: readonly string[], host: string): string[] {
+  const out = headers.slice()
+  for (let i = 0; i < out.length; i += 2) if (out[i] === 'host') out[i + 1] = host
+  return out
+}
+
+/** Read a request body of known, small length into one Buffer; undefined if the client stops short. */
+function bufferBody (req: DownstreamRequest, length: number, done: (body: Buffer | undefined) => void): void {
+  const chunks: Buffer[] = []
+  let size = 0
+  let finished = false
+  const finish = (body: Buffer | undefined): void => {
+    if (finished) return
+    finished = true
+    done(body)
+  }
+  req.on('data', (c: Buffer) => { chunks.push(c); size += c.length })
+  req.once('end', () => finish(size === length ? Buffer.concat(chunks, size) : undefined))
+  req.once('error', () => finish(undefined))
+  req.once('close', () => finish(size === length && (req as { complete?: boolean }).complete !== false ? Buffer.concat(chunks, size) : undefined))
+}
+
 function onResponseClose (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
   if (s === undefined) return
   s.closed = true
+  if (s.queued) {
+    s.shard?.queue.remove(s)
+    clearTimeout(s.queueTimer)
+  }
   if (!responseCompleted(this, s.h2)) {
     // The client went away (or we reset it) before the response completed.
     s.error ??= Errors.CLIENT_ABORTED

@@ -5,13 +5,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Errors, type ErrorKind } from '../errors.js'
-import type { PickContext } from '../balancer/balancer.js'
+import { NONE_TRIED, type PickContext } from '../balancer/balancer.js'
+import type { Queued } from '../upstream/queue.js'
 import type { Shard } from '../upstream/shard.js'
 import type { Server } from '../upstream/server.js'
 import type { ForwardHandler, ResponseSink } from '../upstream/pool.js'
 import type { Backend } from '../upstream/backend.js'
 import { downstreamResponseHeaders, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
 import type { RouteInput } from '../router/router.js'
+import { trustedClientAddress } from './trust.js'
+import type { BlockList } from 'node:net'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
 export type DownstreamResponse = ServerResponse | Http2ServerResponse
@@ -25,6 +28,14 @@ export interface ListenerContext {
 /** Per-connection facts, computed once per socket / h2 session. */
 export interface ConnectionInfo extends ForwardContext {}
 
+/** What the session calls back into: retries and the shard queue (the pipeline). */
+export interface SessionDriver {
+  /** Try another server after a failure before any response byte; true if it did. */
+  retry (s: Session, kind: ErrorKind, err: Error): boolean
+  /** A server slot of this shard was freed: dispatch queued requests. */
+  drain (shard: Shard): void
+}
+
 /** What a session needs from the route it matched (see proxy/routes.ts). */
 export interface SessionRoute {
   readonly name: string
@@ -34,7 +45,7 @@ export interface SessionRoute {
 
 const NGHTTP2_INTERNAL_ERROR = 2
 
-export class Session implements ResponseSink, PickContext, RouteInput {
+export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   readonly h2: boolean
@@ -63,6 +74,31 @@ export class Session implements ResponseSink, PickContext, RouteInput {
   closed = false
   /** Called once when the session ends (logs, metrics). */
   onEnd: ((s: Session) => void) | undefined
+  driver: SessionDriver | undefined
+  trustList: BlockList | undefined
+
+  // PickContext (see balancer/balancer.ts)
+  tried: readonly Server[] = NONE_TRIED
+  panic = false
+  stickyId: string | undefined
+  #client: string | undefined
+
+  /** Attempts sent upstream so far (1 + retries). */
+  attempts = 0
+  /** Replayable request: no body, or a body buffered for retries. */
+  replayable = true
+  /** The buffered request body when it was small enough to replay. */
+  body: Buffer | null = null
+  /** The upstream request, built once and reused by retries. */
+  upstreamHeaders: string[] = []
+  upstreamPath = ''
+  /** Kind of the last failure that caused a retry (logs). */
+  retryReasons: ErrorKind | undefined
+  /** Set-Cookie to add (sticky sessions), fixed when the server is picked. */
+  setCookie: string | undefined
+  // Queued
+  queued = false
+  queueTimer: NodeJS.Timeout | undefined
 
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
     startTime: number) {
@@ -75,7 +111,14 @@ export class Session implements ResponseSink, PickContext, RouteInput {
     this.method = req.method ?? 'GET'
   }
 
-  get clientAddress (): string { return this.conn.clientAddress }
+  get now (): number { return this.startTime }
+
+  /** The socket peer, or for a trusted proxy the client it reports in X-Forwarded-For. */
+  get clientAddress (): string {
+    if (!this.conn.trusted || this.trustList === undefined) return this.conn.clientAddress
+    this.#client ??= trustedClientAddress(this.header('x-forwarded-for'), this.conn.clientAddress, this.trustList)
+    return this.#client
+  }
 
   /** First value of a request header by lower-case name (h1 raw headers keep the client's case). */
   header (name: string): string | undefined {
@@ -135,6 +178,7 @@ export class Session implements ResponseSink, PickContext, RouteInput {
     const res = this.res
     if (this.closed || res.destroyed) return false
     const headers = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
+    if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
     this.status = status
     try {
       if (!this.h2 && statusText !== '') (res as ServerResponse).writeHead(status, statusText, headers)
@@ -168,13 +212,20 @@ export class Session implements ResponseSink, PickContext, RouteInput {
       this.error ??= kind
       return
     }
-    this.error = kind
     if (!this.res.headersSent) {
+      if (this.driver?.retry(this, kind, err) === true) return
+      this.error = kind
       this.sendError(kind, err.message)
       return
     }
+    this.error = kind
     // Mid-body failure: never let a truncated body pass as complete.
     this.resetDownstream()
+  }
+
+  released (): void {
+    const shard = this.shard
+    if (shard !== undefined && shard.queue.size > 0) this.driver?.drain(shard)
   }
 
   /** Answer with one of our errors (status, code header, short text body). */

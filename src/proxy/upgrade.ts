@@ -4,6 +4,7 @@
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
+import { NONE_TRIED } from '../balancer/balancer.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { rewritePath } from '../router/router.js'
 import { upstreamErrorKind } from '../upstream/pool.js'
@@ -39,7 +40,9 @@ export function proxyUpgrade (req: DownstreamRequest, socket: Socket, head: Buff
     key = shardKey(by, { target, header: input.header })
     if (key === undefined && by.missing === 'reject') return rawError(socket, Errors.SHARD_KEY_MISSING)
   }
-  const server = backend.selector.select(key).balancer.pick(conn)
+  const shard = backend.selector.select(key)
+  const server = shard.balancer.pick({ clientAddress: conn.clientAddress, now: performance.now(), tried: NONE_TRIED,
+    panic: shard.panic(), stickyId: undefined })
   if (server === undefined) return rawError(socket, Errors.NO_HEALTHY_SERVER)
   const upHead = upstreamRequestHead(req.rawHeaders, authority,
     backend.config.passHostHeader ? authority : server.hostHeader, conn, route.requestPolicy)

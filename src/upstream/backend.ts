@@ -1,11 +1,46 @@
 // A backend (HAProxy backend = Envoy cluster = Traefik service): its shards,
-// each a set of replica servers with their own balancer, and the pools
-// behind them. Built once per config.
-import type { BackendConfig } from '../config/schema.js'
+// each a set of replica servers with their own balancer and wait queue, the
+// pools behind them, and backend-wide accounting (in-flight requests and
+// retries, for the retry budget). Built once per config.
+import type { Logger } from 'pino'
+import type { BackendConfig, StickyCookieConfig } from '../config/schema.js'
 import { createBalancer } from '../balancer/balancer.js'
+import { withSticky } from '../balancer/sticky.js'
+import { createOutlierDetector, type OutlierDetector } from '../health/outlier.js'
 import { Server } from './server.js'
-import { ShardSelector, type Shard } from './shard.js'
+import { Shard, ShardSelector } from './shard.js'
 import { createPool } from './pool.js'
+
+export interface ServerStatus {
+  readonly name: string
+  readonly url: string
+  readonly weight: number
+  readonly healthy: boolean
+  readonly checkUp: boolean
+  readonly ejected: boolean
+  readonly active: number
+  readonly requests: number
+  readonly failures: number
+  readonly lastCheck?: { readonly ok: boolean; readonly reason: string; readonly status?: number }
+}
+
+export interface BackendStatus {
+  readonly name: string
+  readonly algorithm: string
+  readonly active: number
+  readonly retries: number
+  readonly shards: readonly { readonly name: string; readonly queued: number; readonly servers: readonly ServerStatus[] }[]
+}
+
+/** Most retries the budget can save up (a burst from one dead replica fits; an outage does not multiply). */
+export const RETRY_BUCKET_CAP = 100
+
+/** How one upstream exchange ended, for outlier detection. */
+export type Outcome = 'success' | '5xx' | 'gateway'
+
+export interface BackendDeps {
+  readonly log?: Logger
+}
 
 export class Backend {
   readonly name: string
@@ -13,11 +48,22 @@ export class Backend {
   readonly shards: readonly Shard[]
   readonly selector: ShardSelector
   readonly servers: readonly Server[]
+  /** Requests in flight to any server of this backend. */
+  active = 0
+  /** Retry attempts in flight, and in total. */
+  retrying = 0
+  retries = 0
+  /** Retry budget balance, in retries (see RetriesConfig.budgetPercent). */
+  #retryTokens = RETRY_BUCKET_CAP / 2
+  readonly #outlier: OutlierDetector | undefined
+  /** Set-Cookie values per server, plain and with Secure (built once). */
+  readonly #cookies: ReadonlyMap<Server, readonly [string, string]>
 
-  constructor (config: BackendConfig) {
+  constructor (config: BackendConfig, deps: BackendDeps = {}) {
     this.name = config.name
     this.config = config
     const all: Server[] = []
+    const decay = config.balance.algorithm === 'leastLatency' ? config.balance.decay : undefined
     this.shards = config.shards.map((shard) => {
       const servers = shard.servers.map((s) => new Server({
         name: s.name,
@@ -25,16 +71,87 @@ export class Backend {
         weight: s.weight,
         backend: config.name,
         shard: shard.name,
-        dispatcher: createPool(s, config)
+        dispatcher: createPool(s, config),
+        maxConn: s.maxConn ?? config.maxConn,
+        slowStart: config.slowStart,
+        ...(decay === undefined ? {} : { latencyDecay: decay })
       }))
       all.push(...servers)
-      return Object.freeze({ name: shard.name, servers, balancer: createBalancer(config.balance, servers) })
+      let balancer = createBalancer(config.balance, servers)
+      if (config.sticky !== undefined) balancer = withSticky(balancer, servers)
+      return new Shard(shard.name, servers, balancer, config.maxQueue, config.panicThreshold)
     })
     this.servers = all
     this.selector = new ShardSelector(this.shards, config.shardBy)
+    this.#outlier = config.outlierDetection === undefined
+      ? undefined
+      : createOutlierDetector(this.shards.map((s) => s.servers), config.outlierDetection,
+        deps.log === undefined ? {} : { log: deps.log })
+    const cookie = config.sticky?.cookie
+    this.#cookies = new Map(cookie === undefined ? [] : all.map((s) => [s, stickyCookies(cookie, s.id)] as const))
+  }
+
+  /** Set-Cookie value pinning a client to `server`, or undefined when sticky is off. */
+  stickyCookie (server: Server, secure: boolean): string | undefined {
+    const pair = this.#cookies.get(server)
+    return pair === undefined ? undefined : pair[secure ? 1 : 0]
+  }
+
+  /** Feed outlier detection with how an exchange ended. */
+  observe (server: Server, outcome: Outcome): void {
+    this.#outlier?.observe(server, outcome)
+  }
+
+  /** A first attempt was sent: it earns its share of a retry. */
+  deposit (): void {
+    const t = this.#retryTokens + this.config.retries.budgetPercent
+    this.#retryTokens = t > RETRY_BUCKET_CAP ? RETRY_BUCKET_CAP : t
+  }
+
+  /** Take one retry from the budget; the first minRetryConcurrency concurrent retries are free. */
+  retryAllowed (): boolean {
+    if (this.retrying < this.config.retries.minRetryConcurrency) return true
+    if (this.#retryTokens < 1) return false
+    this.#retryTokens -= 1
+    return true
+  }
+
+  /** A read-only snapshot for status pages and logs. */
+  snapshot (): BackendStatus {
+    return {
+      name: this.name,
+      algorithm: this.config.balance.algorithm,
+      active: this.active,
+      retries: this.retries,
+      shards: this.shards.map((shard) => ({
+        name: shard.name,
+        queued: shard.queue.size,
+        servers: shard.servers.map((s) => ({
+          name: s.name,
+          url: s.url,
+          weight: s.weight,
+          healthy: s.healthy,
+          checkUp: s.checkUp,
+          ejected: s.ejected,
+          active: s.active,
+          requests: s.requests,
+          failures: s.failures,
+          ...(s.lastCheck === undefined ? {} : { lastCheck: { ok: s.lastCheck.ok, reason: s.lastCheck.reason, ...(s.lastCheck.status === undefined ? {} : { status: s.lastCheck.status }) } })
+        }))
+      }))
+    }
   }
 
   async close (): Promise<void> {
+    this.#outlier?.stop()
     await Promise.all(this.servers.map((s) => s.dispatcher.close()))
   }
+}
+
+function stickyCookies (c: StickyCookieConfig, id: string): readonly [string, string] {
+  let v = `${c.name}=${id}; Path=${c.path}; SameSite=${c.sameSite}`
+  if (c.httpOnly) v += '; HttpOnly'
+  if (c.maxAge !== undefined) v += `; Max-Age=${Math.round(c.maxAge / 1000)}`
+  // SameSite=None is only honoured with Secure, so it always gets it.
+  return [c.sameSite === 'None' ? `${v}; Secure` : v, `${v}; Secure`]
 }

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
+import type { Backend } from './backend.js'
 import type { Server } from './server.js'
 
 export function createPool (server: ServerConfig, backend: BackendConfig): Pool {
@@ -29,15 +30,18 @@ export interface ResponseSink {
   /** Returns false when the client is not draining: the handler pauses until `resume()`. */
   responseData (chunk: Buffer): boolean
   responseEnd (trailers: Buffer[]): void
-  /** Failed; `headersSent` tells whether the sink already started the response. */
+  /** Failed before or after the response started. */
   responseError (kind: ErrorKind, err: Error): void
+  /** The exchange ended and its server slot is free again (wakes queued requests). */
+  released (): void
 }
 
 export interface ForwardRequest {
   readonly path: string
   readonly method: string
   readonly headers: string[]
-  readonly body: Readable | null
+  /** A buffered (replayable) body, the client's stream, or none. */
+  readonly body: Buffer | Readable | null
 }
 
 /**
@@ -46,17 +50,23 @@ export interface ForwardRequest {
  */
 export class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly server: Server
+  readonly #backend: Backend
   readonly #sink: ResponseSink
+  /** This attempt is a retry (counted against the retry budget while in flight). */
+  readonly #retry: boolean
   #abort: ((err?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #done = false
   #aborted = false
+  #sentAt = 0
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
-  constructor (server: Server, sink: ResponseSink) {
+  constructor (server: Server, backend: Backend, sink: ResponseSink, retry: boolean) {
     this.server = server
+    this.#backend = backend
     this.#sink = sink
+    this.#retry = retry
   }
 
   /** Send `req` to this handler's server. */
@@ -64,6 +74,14 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     const server = this.server
     server.active++
     server.requests++
+    this.#backend.active++
+    if (this.#retry) {
+      this.#backend.retrying++
+      this.#backend.retries++
+    } else {
+      this.#backend.deposit()
+    }
+    this.#sentAt = performance.now()
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
@@ -93,6 +111,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 100/103: Node speaks 100-continue to the client itself
     this.started = true
     this.#resume = resume
+    const now = performance.now()
+    this.server.recordLatency(now - this.#sentAt, now)
+    this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
     if (!this.#sink.responseHead(statusCode, statusText, rawHeaders)) {
       this.abort()
       return false
@@ -114,13 +135,42 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#done) return
     this.#finish()
     const kind = this.#aborted ? Errors.CLIENT_ABORTED : upstreamErrorKind(err)
-    if (kind !== Errors.CLIENT_ABORTED) this.server.failures++
+    if (kind !== Errors.CLIENT_ABORTED) {
+      this.server.failures++
+      if (!this.started) this.#backend.observe(this.server, 'gateway')
+    }
     this.#sink.responseError(kind, err)
   }
 
   #finish (): void {
     this.#done = true
     this.server.active--
+    this.#backend.active--
+    if (this.#retry) this.#backend.retrying--
+    this.#sink.released()
+  }
+}
+
+/**
+ * The request never reached the application: refused or unreachable,
+ * connect timeout, or the connection was reset/closed before any response
+ * byte (typically a keep-alive connection the server had just closed).
+ * Safe to send again elsewhere when the method is idempotent.
+ */
+export function retryableFailure (err: Error): boolean {
+  switch ((err as { code?: string }).code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return true
+    default:
+      return false
   }
 }
 

@@ -1,8 +1,38 @@
 // The runtime record of one upstream server (a replica inside a shard).
-// Mutated in exactly two places: the upstream pool (`active`, counters) and,
-// from the next milestone on, the health checker (`healthy`).
+// Mutated in few, named places: the upstream pool (`active`, counters,
+// latency), the health checker (`setCheckStatus`) and outlier detection
+// (`setEjected`). Balancers only read it.
 import type { Dispatcher } from 'undici'
 import { hashString } from '../balancer/hash.js'
+import { peakEwmaObserve } from '../balancer/ewma.js'
+
+/** Last active health check, for status pages and logs. */
+export interface CheckResult {
+  readonly ok: boolean
+  /** performance.now() ms. */
+  readonly at: number
+  /** HTTP status, when one was received. */
+  readonly status?: number
+  /** Why it failed, or 'ok'. */
+  readonly reason: string
+}
+
+export type HealthListener = (server: Server, healthy: boolean, reason: string) => void
+
+export interface ServerInit {
+  readonly name: string
+  readonly url: string
+  readonly weight: number
+  readonly backend: string
+  readonly shard: string
+  readonly dispatcher: Dispatcher
+  /** 0 = unlimited. */
+  readonly maxConn?: number
+  /** ms; 0 = off. */
+  readonly slowStart?: number
+  /** Peak-EWMA time constant, ms. */
+  readonly latencyDecay?: number
+}
 
 export class Server {
   readonly name: string
@@ -15,23 +45,82 @@ export class Server {
   /** `host:port` to send as Host when the backend does not pass the client's. */
   readonly hostHeader: string
   readonly dispatcher: Dispatcher
+  /** Concurrency limit (HAProxy maxconn); 0 = unlimited. */
+  readonly maxConn: number
+  readonly slowStart: number
+  readonly latencyDecay: number
 
+  /** What balancers read: the active check says up and outlier detection has not ejected it. */
   healthy = true
+  /** Verdict of the active health check (up until a checker says otherwise). */
+  checkUp = true
+  /** Ejected by outlier detection. */
+  ejected = false
+  /** performance.now() when it last became healthy; 0 = since start (full weight at once). */
+  upSince = 0
   /** Requests in flight right now. */
   active = 0
   /** Requests sent, and of those the ones that failed at transport level. */
   requests = 0
   failures = 0
+  /** Peak-EWMA latency cost (ms) and when it was last updated (performance.now()). */
+  latencyCost = 0
+  latencyStamp = 0
+  lastCheck: CheckResult | undefined
+  /** Told once per change of `healthy` (logs, metrics). Set by the composition root. */
+  onHealthChange: HealthListener | undefined
 
-  constructor (init: { name: string; url: string; weight: number; backend: string; shard: string; dispatcher: Dispatcher }) {
+  constructor (init: ServerInit) {
     this.name = init.name
     this.url = init.url
     this.weight = init.weight
     this.backend = init.backend
     this.shard = init.shard
     this.dispatcher = init.dispatcher
+    this.maxConn = init.maxConn ?? 0
+    this.slowStart = init.slowStart ?? 0
+    this.latencyDecay = init.latencyDecay ?? 10_000
     this.id = hashString(`${init.backend}/${init.name}`).toString(36)
-    const u = new URL(init.url)
-    this.hostHeader = u.host
+    this.hostHeader = new URL(init.url).host
+  }
+
+  /** Active health check verdict. */
+  setCheckStatus (up: boolean, reason: string): void {
+    this.checkUp = up
+    this.#update(reason)
+  }
+
+  /** Outlier detection verdict. */
+  setEjected (ejected: boolean, reason: string): void {
+    this.ejected = ejected
+    this.#update(reason)
+  }
+
+  #update (reason: string): void {
+    const healthy = this.checkUp && !this.ejected
+    if (healthy === this.healthy) return
+    this.healthy = healthy
+    if (healthy) this.upSince = performance.now()
+    this.onHealthChange?.(this, healthy, reason)
+  }
+
+  /** Weight as balancers should use it at `now`: ramped during slow start. */
+  effectiveWeight (now: number): number {
+    if (this.slowStart === 0 || this.upSince === 0) return this.weight
+    const elapsed = now - this.upSince
+    if (elapsed >= this.slowStart) return this.weight
+    // Never quite zero, so the server gets the traffic that warms it up.
+    return this.weight * Math.max(0.05, elapsed / this.slowStart)
+  }
+
+  /** Whether it can take one more request now (maxConn). */
+  hasCapacity (): boolean {
+    return this.maxConn === 0 || this.active < this.maxConn
+  }
+
+  /** Time to response headers of a completed exchange (ms), at `now`. */
+  recordLatency (ms: number, now: number): void {
+    this.latencyCost = peakEwmaObserve(this.latencyCost, this.latencyStamp, ms, now, this.latencyDecay)
+    this.latencyStamp = now
   }
 }

@@ -7,11 +7,41 @@ import type { ShardByConfig } from '../config/schema.js'
 import { hashString, rendezvous } from '../balancer/hash.js'
 import type { Balancer } from '../balancer/balancer.js'
 import type { Server } from './server.js'
+import { WaitQueue, type Queued } from './queue.js'
 
-export interface Shard {
+/** One shard: its replicas, the balancer over them, and the queue of requests waiting for a free slot. */
+export class Shard {
   readonly name: string
   readonly servers: readonly Server[]
   readonly balancer: Balancer
+  readonly queue: WaitQueue<Queued>
+  /** Panic below this many healthy servers (Envoy's panic threshold); 0 = never. */
+  readonly #panicBelow: number
+
+  constructor (name: string, servers: readonly Server[], balancer: Balancer, maxQueue: number, panicThreshold: number) {
+    this.name = name
+    this.servers = servers
+    this.balancer = balancer
+    this.queue = new WaitQueue(maxQueue)
+    this.#panicBelow = panicThreshold <= 0 ? 0 : (servers.length * panicThreshold) / 100
+  }
+
+  /** Fewer than panicThreshold% of the servers are healthy: balance over all of them. */
+  panic (): boolean {
+    if (this.#panicBelow === 0) return false
+    let healthy = 0
+    for (let i = 0; i < this.servers.length; i++) if (this.servers[i]!.healthy) healthy++
+    return healthy < this.#panicBelow
+  }
+
+  /** Some usable server is only busy (at maxConn): worth queueing for. */
+  anyBusy (panic: boolean): boolean {
+    for (let i = 0; i < this.servers.length; i++) {
+      const s = this.servers[i]!
+      if ((s.healthy || panic) && s.maxConn !== 0 && s.active >= s.maxConn) return true
+    }
+    return false
+  }
 }
 
 /** The parts of a request a shard key can come from. */

@@ -145,3 +145,26 @@ t.test('startDemoOrigins rolls back when one origin cannot listen', async (t) =>
   t.teardown(() => again.close())
   t.equal(again.port, free, 'the first origin was closed by the rollback')
 })
+
+t.test('POST /_demo/stop takes the replica away and brings it back', async (t) => {
+  const origin = await startDemoOrigin({ port: 0, shard: 'a', replica: 'a1' })
+  t.teardown(() => origin.close())
+  const stop = await fetch(`http://127.0.0.1:${origin.port}/_demo/stop?seconds=1`, { method: 'POST' })
+  t.equal(stop.status, 202)
+  t.match(await stop.text(), /a\/a1 stops for 1s/)
+  // While stopped, connections are refused; afterwards it answers again (bounded wait).
+  let refused = false
+  let back = false
+  for (let i = 0; i < 100 && !back; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${origin.port}/healthz`)
+      if (r.status === 200 && refused) back = true
+      await r.arrayBuffer()
+    } catch {
+      refused = true
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.ok(refused, 'refused while stopped')
+  t.ok(back, 'answers again after the pause')
+})

@@ -1,0 +1,269 @@
+// Failover through a real proxy with real origins: retries on another replica,
+// health checks ejecting and returning a replica, sticky sessions re-pinning,
+// the per-shard queue under maxConn, panic mode, and all-down answers.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { Pool, request } from 'undici'
+import { startProxy } from '../helpers/proxy.js'
+
+interface Origin {
+  readonly name: string
+  readonly port: number
+  /** Requests seen, by method. */
+  readonly seen: { total: number; get: number; post: number; health: number; maxActive: number }
+  /** What /healthz answers. */
+  healthStatus: number
+  /** Delay before answering normal requests (ms). */
+  delay: number
+  /** Destroy the socket instead of answering. */
+  reset: boolean
+  kill (): Promise<void>
+  revive (): Promise<void>
+}
+
+async function startOrigin (t: Test, name: string): Promise<Origin> {
+  let active = 0
+  const origin: Origin = {
+    name,
+    port: 0,
+    seen: { total: 0, get: 0, post: 0, health: 0, maxActive: 0 },
+    healthStatus: 200,
+    delay: 0,
+    reset: false,
+    kill: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    },
+    revive: async () => {
+      await new Promise<void>((resolve) => server.listen(origin.port, '127.0.0.1', resolve))
+    }
+  }
+  const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') {
+      origin.seen.health++
+      res.writeHead(origin.healthStatus).end()
+      return
+    }
+    origin.seen.total++
+    if (req.method === 'POST') origin.seen.post++
+    else origin.seen.get++
+    if (origin.reset) {
+      req.socket.destroy()
+      return
+    }
+    active++
+    origin.seen.maxActive = Math.max(origin.seen.maxActive, active)
+    const answer = (): void => {
+      active--
+      req.resume()
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': name }).end(name)
+    }
+    if (origin.delay > 0) setTimeout(answer, origin.delay)
+    else answer()
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  ;(origin as { port: number }).port = (server.address() as AddressInfo).port
+  t.teardown(() => new Promise<void>((resolve) => {
+    if (!server.listening) return resolve()
+    server.close(() => resolve())
+    server.closeAllConnections()
+  }))
+  return origin
+}
+
+function yaml (origins: Origin[], backendExtra: string): string {
+  return `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes: [{ match: { pathPrefix: / }, backend: app }]
+backends:
+  app:
+${backendExtra.split('\n').map((l) => `    ${l}`).join('\n')}
+    servers:
+${origins.map((o) => `      - { name: ${o.name}, url: "http://127.0.0.1:${o.port}" }`).join('\n')}
+`
+}
+
+/** Poll `cond` every 25 ms for up to `ms` (a bound, not an assertion on time). */
+async function until (cond: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (cond()) return true
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  return cond()
+}
+
+t.test('a replica killed under a load of GETs causes zero non-2xx answers', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  const proxy = await startProxy(t, yaml([a, b], `
+retries: { attempts: 2 }
+outlierDetection: { consecutiveGatewayFailure: 2 }`))
+  const client = new Pool(proxy.url('web'), { connections: 16 })
+  t.teardown(() => client.close())
+  const statuses = new Map<number, number>()
+  let sent = 0
+  const total = 3000
+  const worker = async (): Promise<void> => {
+    while (sent < total) {
+      sent++
+      if (sent === 1000) void a.kill()
+      const r = await client.request({ path: '/', method: 'GET' })
+      await r.body.text()
+      statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1)
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, worker))
+  t.same(Object.fromEntries(statuses), { 200: total }, 'every request answered 200')
+  t.ok(b.seen.get > a.seen.get, 'the survivor took over')
+  const backend = proxy.app.status()[0]!
+  t.ok(backend.retries > 0, `retries happened (${backend.retries})`)
+  t.equal(backend.shards[0]!.servers.find((s) => s.name === 'a')!.ejected, true, 'outlier detection ejected the dead replica')
+})
+
+t.test('POST is not retried: a reset answers 502 and no other replica sees it', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  a.reset = true
+  b.reset = true
+  const proxy = await startProxy(t, yaml([a, b], 'retries: { attempts: 2 }'))
+  const r = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: 'x=1' })
+  await r.body.text()
+  t.equal(r.statusCode, 502)
+  t.equal(r.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_RESET')
+  t.equal(a.seen.post + b.seen.post, 1, 'sent exactly once')
+  // The same failure on an idempotent method is retried on the other replica.
+  b.reset = false
+  const g = await request(`${proxy.url('web')}/x`, { method: 'PUT', body: 'v' })
+  t.equal(g.statusCode, 200)
+  t.equal(await g.body.text(), 'b')
+})
+
+t.test('nonIdempotent: true retries a small POST with its buffered body', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  await a.kill()
+  const proxy = await startProxy(t, yaml([a, b], 'retries: { attempts: 1, nonIdempotent: true }'))
+  for (let i = 0; i < 4; i++) {
+    const r = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: 'payload' })
+    t.equal(r.statusCode, 200)
+    t.equal(await r.body.text(), 'b')
+  }
+  t.equal(b.seen.post, 4)
+})
+
+t.test('a replica failing its health check stops getting traffic, and returns after recovery', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  const proxy = await startProxy(t, yaml([a, b], 'healthCheck: { interval: 100ms, timeout: 80ms, rise: 2, fall: 2, jitter: 0 }'))
+  const server = (name: string) => proxy.app.state.backends.get('app')!.servers.find((s) => s.name === name)!
+  a.healthStatus = 503
+  t.ok(await until(() => !server('a').healthy), 'marked down')
+  const before = a.seen.get
+  for (let i = 0; i < 20; i++) {
+    const r = await request(`${proxy.url('web')}/`)
+    t.equal(await r.body.text(), 'b')
+  }
+  t.equal(a.seen.get, before, 'no traffic to the down replica')
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.lastCheck?.status, 503)
+  a.healthStatus = 200
+  t.ok(await until(() => server('a').healthy), 'back up after rise successes')
+  const names = new Set<string>()
+  for (let i = 0; i < 6; i++) names.add(await (await request(`${proxy.url('web')}/`)).body.text())
+  t.same([...names].sort(), ['a', 'b'], 'traffic returns')
+})
+
+t.test('sticky cookie pins a client, and re-pins when its server dies', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  const proxy = await startProxy(t, yaml([a, b], `
+sticky: { cookie: { name: SRV, maxAge: 1h } }
+retries: { attempts: 1 }
+healthCheck: { interval: 100ms, timeout: 80ms, rise: 1, fall: 1, jitter: 0 }`))
+  const first = await request(`${proxy.url('web')}/`)
+  const pinned = await first.body.text()
+  const setCookie = String(first.headers['set-cookie'])
+  t.match(setCookie, /^SRV=[a-z0-9]+; Path=\/; SameSite=Lax; HttpOnly; Max-Age=3600$/)
+  t.notMatch(setCookie, /127\.0\.0\.1|Secure/, 'opaque id; no Secure on plain HTTP')
+  const cookie = setCookie.split(';')[0]!
+  for (let i = 0; i < 10; i++) {
+    const r = await request(`${proxy.url('web')}/`, { headers: { cookie } })
+    t.equal(await r.body.text(), pinned)
+    t.equal(r.headers['set-cookie'], undefined, 'no new cookie while pinned')
+  }
+  const dead = pinned === 'a' ? a : b
+  await dead.kill()
+  const moved = await request(`${proxy.url('web')}/`, { headers: { cookie } })
+  t.equal(moved.statusCode, 200)
+  const other = await moved.body.text()
+  t.not(other, pinned, 're-balanced to the survivor')
+  const newCookie = String(moved.headers['set-cookie']).split(';')[0]!
+  t.not(newCookie, cookie, 'cookie rewritten')
+  const again = await request(`${proxy.url('web')}/`, { headers: { cookie: newCookie } })
+  t.equal(await again.body.text(), other)
+})
+
+t.test('all servers down: 503 with Retry-After and a clear code', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const proxy = await startProxy(t, yaml([a], 'healthCheck: { interval: 100ms, timeout: 80ms, rise: 1, fall: 1, jitter: 0 }'))
+  a.healthStatus = 500
+  t.ok(await until(() => !proxy.app.state.backends.get('app')!.servers[0]!.healthy))
+  const r = await request(`${proxy.url('web')}/`)
+  t.equal(r.statusCode, 503)
+  t.equal(r.headers['retry-after'], '1')
+  t.equal(r.headers['x-switchyard-error'], 'LB_ERR_NO_HEALTHY_SERVER')
+  await r.body.text()
+})
+
+t.test('panic mode: below panicThreshold, traffic goes to all servers regardless of health', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  const proxy = await startProxy(t, yaml([a, b], 'panicThreshold: 50'))
+  for (const s of proxy.app.state.backends.get('app')!.servers) s.setCheckStatus(false, 'test')
+  const names = new Set<string>()
+  for (let i = 0; i < 4; i++) {
+    const r = await request(`${proxy.url('web')}/`)
+    t.equal(r.statusCode, 200)
+    names.add(await r.body.text())
+  }
+  t.same([...names].sort(), ['a', 'b'])
+})
+
+t.test('maxConn with a queue absorbs a burst; past maxQueue and the queue timeout: 503', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  a.delay = 150
+  b.delay = 150
+  const proxy = await startProxy(t, yaml([a, b], 'maxConn: 1\nmaxQueue: 6\ntimeouts: { queue: 5s }'))
+  const client = new Pool(proxy.url('web'), { connections: 8 })
+  t.teardown(() => client.close())
+  const burst = await Promise.all(Array.from({ length: 8 }, async () => {
+    const r = await client.request({ path: '/', method: 'GET' })
+    return { status: r.statusCode, body: await r.body.text() }
+  }))
+  t.same(burst.map((x) => x.status), Array(8).fill(200), '8 requests, 2 slots, 6 queued: all served')
+  t.equal(a.seen.maxActive, 1, 'a never above maxConn')
+  t.equal(b.seen.maxActive, 1, 'b never above maxConn')
+
+  const wide = new Pool(proxy.url('web'), { connections: 12 })
+  t.teardown(() => wide.close())
+  const overflow = await Promise.all(Array.from({ length: 12 }, async () => {
+    const r = await wide.request({ path: '/', method: 'GET' })
+    return { status: r.statusCode, code: r.headers['x-switchyard-error'], text: await r.body.text() }
+  }))
+  const full = overflow.filter((x) => x.status === 503)
+  t.equal(full.length, 4, '12 requests, 2 slots + 6 queued: 4 turned away')
+  t.ok(full.every((x) => x.code === 'LB_ERR_QUEUE_FULL'))
+
+  const slow = await startProxy(t, yaml([a], 'maxConn: 1\ntimeouts: { queue: 50ms }'))
+  a.delay = 400
+  const [first, second] = await Promise.all([request(`${slow.url('web')}/`), request(`${slow.url('web')}/`)])
+  const results = [{ s: first.statusCode, c: first.headers['x-switchyard-error'] }, { s: second.statusCode, c: second.headers['x-switchyard-error'] }]
+  await first.body.text(); await second.body.text()
+  t.ok(results.some((x) => x.s === 200))
+  t.ok(results.some((x) => x.s === 503 && x.c === 'LB_ERR_QUEUE_TIMEOUT'), 'the waiter timed out')
+})
