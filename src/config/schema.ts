@@ -201,7 +201,8 @@ export interface RetriesConfig {
    * Retry budget (Finagle style): each request earns this fraction of a retry
    * (default 0.2, i.e. retries add at most ~20% load), kept in a bucket of at
    * most RETRY_BUCKET_CAP retries so a burst from one dead replica is covered
-   * but a long outage cannot multiply the traffic…
+   * but a long outage cannot multiply the traffic. Retries after a failed
+   * connect are free: that request reached no server…
    */
   readonly budgetPercent: number
   /** …and this many concurrent retries are always allowed, budget or not (default 3). */

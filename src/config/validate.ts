@@ -750,9 +750,14 @@ class Validator {
     const timeout = optChecked(m, 'timeout', (v) => duration(r, v, 1), d.timeout)
     // A probe still running when the next one is due would overlap it.
     this.#compare(m, { key: 'timeout', value: timeout }, 'shorter than', { key: 'interval', value: interval })
+    const method = opt(m, 'method', (v) => this.#probeMethod(v), d.method)
+    // A HEAD answer has no body, so a body check could never pass.
+    if (method === 'HEAD' && bodyField !== undefined && expectBody !== undefined) {
+      r.expected(bodyField, 'no `expectBody` with `method: HEAD` (a HEAD answer has no body); use GET')
+    }
     return {
       path: opt(m, 'path', (v) => this.#requestPath(v), d.path),
-      method: opt(m, 'method', (v) => this.#probeMethod(v), d.method),
+      method,
       ...(host === undefined ? {} : { host }),
       interval: interval ?? d.interval,
       jitter: opt(m, 'jitter', (v) => this.#fraction(v), d.jitter),

@@ -11,7 +11,7 @@ import { Errors, type ErrorKind } from '../errors.js'
 import type { Router } from '../router/router.js'
 import { rewritePath } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
-import { ForwardHandler, retryableFailure } from '../upstream/pool.js'
+import { connectFailure, ForwardHandler, retryableFailure } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard } from '../upstream/shard.js'
 import { normalizeAddress, upstreamRequestHead } from './headers.js'
@@ -151,7 +151,9 @@ export class Pipeline implements SessionDriver {
     if (kind === Errors.CLIENT_ABORTED || s.closed || !s.replayable) return false
     if (s.attempts > backend.config.retries.attempts || !retryableFailure(err)) return false
     if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent) return false
-    if (!backend.retryAllowed()) return false
+    // The budget guards against retry storms that multiply work; a refused
+    // connection did no work anywhere, so its retry is free.
+    if (!connectFailure(err) && !backend.retryAllowed()) return false
     const failed = s.server!
     s.tried = s.tried.length === 0 ? [failed] : [...s.tried, failed]
     s.retryReasons = kind

@@ -53,8 +53,9 @@ export class Backend {
   /** Retry attempts in flight, and in total. */
   retrying = 0
   retries = 0
-  /** Retry budget balance, in retries (see RetriesConfig.budgetPercent). */
-  #retryTokens = RETRY_BUCKET_CAP / 2
+  /** Retry budget balance in thousandths of a retry: integers, so 50 × 0.2 is exactly 10 (see RetriesConfig.budgetPercent). */
+  #retryMillis = RETRY_BUCKET_CAP * 500
+  readonly #depositMillis: number
   readonly #outlier: OutlierDetector | undefined
   /** Set-Cookie values per server, plain and with Secure (built once). */
   readonly #cookies: ReadonlyMap<Server, readonly [string, string]>
@@ -62,6 +63,7 @@ export class Backend {
   constructor (config: BackendConfig, deps: BackendDeps = {}) {
     this.name = config.name
     this.config = config
+    this.#depositMillis = Math.round(config.retries.budgetPercent * 1000)
     const all: Server[] = []
     const decay = config.balance.algorithm === 'leastLatency' ? config.balance.decay : undefined
     this.shards = config.shards.map((shard) => {
@@ -104,15 +106,15 @@ export class Backend {
 
   /** A first attempt was sent: it earns its share of a retry. */
   deposit (): void {
-    const t = this.#retryTokens + this.config.retries.budgetPercent
-    this.#retryTokens = t > RETRY_BUCKET_CAP ? RETRY_BUCKET_CAP : t
+    const t = this.#retryMillis + this.#depositMillis
+    this.#retryMillis = t > RETRY_BUCKET_CAP * 1000 ? RETRY_BUCKET_CAP * 1000 : t
   }
 
   /** Take one retry from the budget; the first minRetryConcurrency concurrent retries are free. */
   retryAllowed (): boolean {
     if (this.retrying < this.config.retries.minRetryConcurrency) return true
-    if (this.#retryTokens < 1) return false
-    this.#retryTokens -= 1
+    if (this.#retryMillis < 1000) return false
+    this.#retryMillis -= 1000
     return true
   }
 

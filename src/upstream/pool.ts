@@ -152,6 +152,23 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 }
 
 /**
+ * The connection was never made: the request reached no server at all, so
+ * sending it elsewhere adds no work anywhere and needs no retry budget.
+ */
+export function connectFailure (err: Error): boolean {
+  switch ((err as { code?: string }).code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return true
+    default:
+      return false
+  }
+}
+
+/**
  * The request never reached the application: refused or unreachable,
  * connect timeout, or the connection was reset/closed before any response
  * byte (typically a keep-alive connection the server had just closed).

@@ -504,7 +504,7 @@ t.test('healthCheck', async (t) => {
     t.same(api(indent(4, y`
       healthCheck:
         path: /status?full=1
-        method: head
+        method: get
         host: API.internal:8080
         interval: 5s
         jitter: 20%
@@ -515,7 +515,7 @@ t.test('healthCheck', async (t) => {
         expectBody: ok
     `)).healthCheck, {
       path: '/status?full=1',
-      method: 'HEAD',
+      method: 'GET',
       host: 'api.internal:8080',
       interval: 5000,
       jitter: 0.2,
@@ -525,6 +525,7 @@ t.test('healthCheck', async (t) => {
       expectStatus: [[204, 204], [200, 299]],
       expectBody: 'ok'
     })
+    t.match(hc('{ method: head }'), { method: 'HEAD' }, 'method is case-insensitive')
     t.match(hc('{ jitter: 0 }'), { jitter: 0 })
     t.match(hc('{ jitter: 1 }'), { jitter: 1 })
     t.match(hc('{ host: "[::1]" }'), { host: '[::1]' })
@@ -921,4 +922,29 @@ t.test('every problem is reported, in file order', async (t) => {
     ['routes[0].backend', 4],
     ['backends.api.servers[0].url', 7]
   ])
+})
+
+t.test('healthCheck: expectBody with method HEAD is refused at the expectBody key', async (t) => {
+  const yaml = `listeners: [{ bind: "127.0.0.1:0" }]
+routes: [{ backend: app }]
+backends:
+  app:
+    healthCheck:
+      method: HEAD
+      expectBody: ok
+    servers: [{ url: "http://127.0.0.1:9001" }]
+`
+  const { parseConfig } = await import('../../src/config/load.js')
+  const { ConfigError } = await import('../../src/errors.js')
+  try {
+    parseConfig(yaml, 'hc.yaml')
+    t.fail('should throw')
+  } catch (err) {
+    t.ok(err instanceof ConfigError)
+    const issues = (err as InstanceType<typeof ConfigError>).issues
+    t.equal(issues.length, 1)
+    t.equal(issues[0]!.path, 'backends.app.healthCheck.expectBody')
+    t.equal(issues[0]!.line, 7)
+    t.match(issues[0]!.message, /HEAD/)
+  }
 })

@@ -97,12 +97,11 @@ async function until (cond: () => boolean, ms = 10_000): Promise<boolean> {
   return cond()
 }
 
-t.test('a replica killed under a load of GETs causes zero non-2xx answers', async (t) => {
+for (const outlier of [false, true]) t.test(`a replica killed under a load of GETs causes zero non-2xx answers (outlier detection ${outlier ? 'on' : 'off'})`, async (t) => {
   const a = await startOrigin(t, 'a')
   const b = await startOrigin(t, 'b')
   const proxy = await startProxy(t, yaml([a, b], `
-retries: { attempts: 2 }
-outlierDetection: { consecutiveGatewayFailure: 2 }`))
+retries: { attempts: 2 }${outlier ? '\noutlierDetection: { consecutiveGatewayFailure: 2 }' : ''}`))
   const client = new Pool(proxy.url('web'), { connections: 16 })
   t.teardown(() => client.close())
   const statuses = new Map<number, number>()
@@ -122,7 +121,7 @@ outlierDetection: { consecutiveGatewayFailure: 2 }`))
   t.ok(b.seen.get > a.seen.get, 'the survivor took over')
   const backend = proxy.app.status()[0]!
   t.ok(backend.retries > 0, `retries happened (${backend.retries})`)
-  t.equal(backend.shards[0]!.servers.find((s) => s.name === 'a')!.ejected, true, 'outlier detection ejected the dead replica')
+  t.equal(backend.shards[0]!.servers.find((s) => s.name === 'a')!.ejected, outlier, 'outlier detection ejected the dead replica')
 })
 
 t.test('POST is not retried: a reset answers 502 and no other replica sees it', async (t) => {
@@ -266,4 +265,45 @@ t.test('maxConn with a queue absorbs a burst; past maxQueue and the queue timeou
   await first.body.text(); await second.body.text()
   t.ok(results.some((x) => x.s === 200))
   t.ok(results.some((x) => x.s === 503 && x.c === 'LB_ERR_QUEUE_TIMEOUT'), 'the waiter timed out')
+})
+
+t.test('ipHash through the proxy: the trusted X-Forwarded-For client keeps its server', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  const c = await startOrigin(t, 'c')
+  const proxy = await startProxy(t, yaml([a, b, c], 'balance: { algorithm: ipHash }').replace('listeners:', 'trustedProxies: [127.0.0.1/32]\nlisteners:'))
+  const seen = new Map<string, string>()
+  for (let i = 0; i < 30; i++) {
+    const client = `198.51.100.${i}`
+    for (let k = 0; k < 3; k++) {
+      const r = await request(`${proxy.url('web')}/`, { headers: { 'x-forwarded-for': client } })
+      const name = await r.body.text()
+      if (seen.has(client)) t.equal(name, seen.get(client), `${client} stays on ${seen.get(client)}`)
+      seen.set(client, name)
+    }
+  }
+  t.same([...new Set(seen.values())].sort(), ['a', 'b', 'c'], '30 clients spread over all three')
+  // Without trust, every request comes from the socket peer 127.0.0.1: one server.
+  const untrusted = await startProxy(t, yaml([a, b, c], 'balance: { algorithm: ipHash }'))
+  const names = new Set<string>()
+  for (let i = 0; i < 10; i++) names.add(await (await request(`${untrusted.url('web')}/`, { headers: { 'x-forwarded-for': `203.0.113.${i}` } })).body.text())
+  t.equal(names.size, 1, 'a spoofed X-Forwarded-For does not move an untrusted client')
+})
+
+t.test('leastConn through the proxy: a slow server gets fewer of the concurrent requests', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  a.delay = 200
+  const proxy = await startProxy(t, yaml([a, b], 'balance: { algorithm: leastConn }'))
+  const client = new Pool(proxy.url('web'), { connections: 8 })
+  t.teardown(() => client.close())
+  let sent = 0
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (sent < 200) {
+      sent++
+      const r = await client.request({ path: '/', method: 'GET' })
+      await r.body.text()
+    }
+  }))
+  t.ok(b.seen.get > a.seen.get * 3, `fast b took ${b.seen.get}, slow a ${a.seen.get}`)
 })
