@@ -81,7 +81,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     } else {
       this.#backend.deposit()
     }
-    this.#sentAt = performance.now()
+    if (server.tracksLatency) this.#sentAt = performance.now()
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
@@ -111,8 +111,10 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 100/103: Node speaks 100-continue to the client itself
     this.started = true
     this.#resume = resume
-    const now = performance.now()
-    this.server.recordLatency(now - this.#sentAt, now)
+    if (this.server.tracksLatency) {
+      const now = performance.now()
+      this.server.recordLatency(now - this.#sentAt, now)
+    }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
     if (!this.#sink.responseHead(statusCode, statusText, rawHeaders)) {
       this.abort()

@@ -30,7 +30,7 @@ export interface ServerInit {
   readonly maxConn?: number
   /** ms; 0 = off. */
   readonly slowStart?: number
-  /** Peak-EWMA time constant, ms. */
+  /** Peak-EWMA time constant, ms; given only when the balancer reads latency. */
   readonly latencyDecay?: number
 }
 
@@ -49,6 +49,8 @@ export class Server {
   readonly maxConn: number
   readonly slowStart: number
   readonly latencyDecay: number
+  /** The balancer reads latency (leastLatency): only then is it measured per exchange. */
+  readonly tracksLatency: boolean
 
   /** What balancers read: the active check says up and outlier detection has not ejected it. */
   healthy = true
@@ -80,6 +82,7 @@ export class Server {
     this.maxConn = init.maxConn ?? 0
     this.slowStart = init.slowStart ?? 0
     this.latencyDecay = init.latencyDecay ?? 10_000
+    this.tracksLatency = init.latencyDecay !== undefined
     this.id = hashString(`${init.backend}/${init.name}`).toString(36)
     this.hostHeader = new URL(init.url).host
   }

@@ -33,6 +33,27 @@ t.test('load is per unit of weight', async (t) => {
   t.same(w.map((x) => x.active), [10, 20, 30])
 })
 
+t.test('distribution over 10 000 picks under load matches the weights within 1%', async (t) => {
+  // A steady 100 requests in flight, the oldest finishing as each new one starts.
+  const w = makeServers([1, 2, 3, 4])
+  const lc = new LeastConn(w, 100)
+  const inFlight: Server[] = []
+  const picks = new Map<Server, number>()
+  for (let i = 0; i < 10_000; i++) {
+    const s = lc.pick(ctx)!
+    s.active++
+    inFlight.push(s)
+    picks.set(s, (picks.get(s) ?? 0) + 1)
+    if (inFlight.length > 100) inFlight.shift()!.active--
+  }
+  const total = 10_000
+  w.forEach((s, i) => {
+    const share = (picks.get(s) ?? 0) / total
+    const want = (i + 1) / 10
+    t.ok(Math.abs(share - want) < 0.01, `weight ${i + 1}: ${(share * 100).toFixed(2)}% vs ${want * 100}%`)
+  })
+})
+
 t.test('an idle server always comes first', async (t) => {
   const s = withActive([10, 10, 1], [1, 1, 0])
   const lc = new LeastConn(s, 100)
