@@ -11,8 +11,16 @@ const NAME = /^[A-Za-z0-9_.:-]+$/
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/
 const PORT = /^\d{1,5}$/
 
+/**
+ * A Structured Fields token (RFC 8941 §3.3.4) as Switchyard accepts it for
+ * `Cache-Status` names: a letter or `*`, then letters, digits, `_ - . : % *`
+ * and `/`. (A subset of sf-token: the rarer tchar punctuation is left out.)
+ */
+const SF_TOKEN = /^[A-Za-z*][A-Za-z0-9_\-.:%*/]*$/
+
 export const NAME_FORM = 'a name of letters, digits, `_`, `-`, `.` and `:`'
 export const BIND_FORMS = 'host:port like 127.0.0.1:8443, [::1]:8443, :8080 or localhost:8080 (port 0-65535)'
+export const SF_TOKEN_FORM = 'a structured-field token: a letter or `*`, then letters, digits, `_`, `-`, `.`, `:`, `%`, `*` or `/`'
 
 export function isName (s: string): boolean {
   return NAME.test(s)
@@ -20,6 +28,11 @@ export function isName (s: string): boolean {
 
 export function isToken (s: string): boolean {
   return TOKEN.test(s)
+}
+
+/** A cache's name in `Cache-Status` (RFC 9211), which must be an sf-token. */
+export function isSfToken (s: string): boolean {
+  return SF_TOKEN.test(s)
 }
 
 /** Header values may not smuggle a new line or a NUL. */

@@ -16,6 +16,44 @@ export interface Config {
   readonly timeouts: ClientTimeoutsConfig
   readonly routes: readonly RouteConfig[]
   readonly backends: Readonly<Record<string, BackendConfig>>
+  /** The shared response cache; absent = no caching anywhere. */
+  readonly cache?: CacheConfig
+}
+
+export interface CacheConfig {
+  /** Total bytes of stored responses, headers + body (default 64MiB). */
+  readonly maxBytes: number
+  /** Bigger responses stream through uncached (default 1MiB). */
+  readonly maxEntryBytes: number
+  /** Heuristic freshness (RFC 9111 §4.2.2: 10% of the time since Last-Modified) for heuristically cacheable statuses (default true). */
+  readonly heuristic: boolean
+  /** Cap on a heuristic lifetime (ms, default 1h). */
+  readonly heuristicMaxAge: number
+  /** The cache's name in `Cache-Status` (RFC 9211); default `proxyName`. */
+  readonly statusName: string
+  /** How long a collapsed request waits for the one that went upstream before going itself (ms, default 10s). */
+  readonly collapseTimeout: number
+  /** Clients (IPs/CIDRs) allowed to send the PURGE method; empty (default) = PURGE is proxied like any method. */
+  readonly purgeFrom: readonly string[]
+}
+
+export interface RouteCacheConfig {
+  /** Default true when the top-level `cache` exists. */
+  readonly enabled: boolean
+  readonly key: CacheKeyConfig
+  /** Store responses that carry Set-Cookie (default false: they are never stored). */
+  readonly allowSetCookie: boolean
+  /** Lifetime for responses that allow caching but state none (ms); absent = heuristic rules only. */
+  readonly defaultTtl?: number
+}
+
+export interface CacheKeyConfig {
+  /** `keep` (default): the query as sent; `sort`: parameters sorted; `ignore`: no query in the key. */
+  readonly query: 'keep' | 'sort' | 'ignore'
+  /** Query parameters left out of the key (e.g. utm_source); with `keep` or `sort`. */
+  readonly ignoreParams: readonly string[]
+  /** Lower-cased request header names whose values are part of the key. */
+  readonly headers: readonly string[]
 }
 
 export interface ListenerConfig {
@@ -77,6 +115,8 @@ export interface RouteConfig {
   readonly rewrite: RewriteConfig
   readonly requestHeaders: HeaderOpsConfig
   readonly responseHeaders: HeaderOpsConfig
+  /** Present exactly when the top-level `cache` exists (defaults filled). */
+  readonly cache?: RouteCacheConfig
 }
 
 export interface RouteMatchConfig {

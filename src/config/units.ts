@@ -90,3 +90,16 @@ export function formatDuration (ms: number): string {
   }
   return out
 }
+
+const SIZE_SHOW: ReadonlyArray<[string, number]> = [
+  ['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024], ['GB', 1000 ** 3], ['MB', 1000 ** 2], ['KB', 1000]
+]
+
+/** Bytes back to text parseSize reads the same: the largest unit that divides it, else bytes: 1048576 → `1MiB`, 10000 → `10KB`, 1500 → `1500B`. */
+export function formatSize (bytes: number): string {
+  if (bytes === 0) return '0B'
+  for (const [unit, n] of SIZE_SHOW) {
+    if (bytes % n === 0) return `${bytes / n}${unit}`
+  }
+  return `${bytes}B`
+}

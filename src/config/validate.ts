@@ -4,21 +4,21 @@
 
 import { dirname, resolve } from 'node:path'
 import { isMap, isSeq } from 'yaml'
-import type { Document, LineCounter } from 'yaml'
+import type { Document, LineCounter, Node } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import type {
-  BackendConfig, BalanceConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
+  BackendConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
   HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, RetriesConfig,
-  RewriteConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
+  RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
 import { closest, didYouMean } from './suggest.js'
 import {
-  DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, parseDuration, parsePercent, parseSize
+  DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
 } from './units.js'
 import {
-  BIND_FORMS, NAME_FORM, isCookiePath, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isToken,
+  BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isCookiePath, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
   normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from './forms.js'
 
@@ -40,14 +40,14 @@ export interface Validation {
 }
 
 const KEYS = {
-  root: ['proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'routes', 'backends'],
+  root: ['proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'routes', 'backends', 'cache'],
   listener: ['name', 'bind', 'tls'],
   tls: ['cert', 'key', 'certificates', 'minVersion', 'http2'],
   certificate: ['cert', 'key', 'serverNames'],
   forwarding: ['xForwarded', 'forwarded', 'via'],
   limits: ['maxHeaderBytes', 'maxHeaderCount'],
   clientTimeouts: ['clientHeaders', 'clientIdle'],
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache'],
   match: ['host', 'pathPrefix', 'methods', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
@@ -63,8 +63,15 @@ const KEYS = {
   stickyCookie: ['name', 'maxAge', 'path', 'sameSite', 'httpOnly'],
   healthCheck: ['path', 'method', 'host', 'interval', 'jitter', 'timeout', 'rise', 'fall', 'expectStatus', 'expectBody'],
   outlierDetection: ['consecutive5xx', 'consecutiveGatewayFailure', 'baseEjectionTime', 'maxEjectionTime', 'maxEjectionPercent'],
-  retries: ['attempts', 'nonIdempotent', 'budgetPercent', 'minRetryConcurrency', 'bufferBodyBytes']
+  retries: ['attempts', 'nonIdempotent', 'budgetPercent', 'minRetryConcurrency', 'bufferBodyBytes'],
+  cache: ['maxBytes', 'maxEntryBytes', 'heuristic', 'heuristicMaxAge', 'statusName', 'collapseTimeout', 'purgeFrom'],
+  routeCache: ['enabled', 'key', 'allowSetCookie', 'defaultTtl'],
+  cacheKey: ['query', 'ignoreParams', 'headers']
 } as const
+
+const CACHE_QUERY = ['keep', 'sort', 'ignore'] as const
+/** The smallest cache worth having: one small response and its headers. */
+const MIN_CACHE_BYTES = 1024
 
 const SHARD_KEY_SOURCES = ['header', 'cookie', 'query', 'pathSegment'] as const
 
@@ -127,7 +134,12 @@ const DEFAULTS = {
   slowStart: 0,
   panicThreshold: 0,
   minVersion: 'TLSv1.2',
-  http2: true
+  http2: true,
+  /** Without `statusName`, which defaults to the proxyName. */
+  cache: {
+    maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000, purgeFrom: []
+  },
+  routeCache: { enabled: true, key: { query: 'keep', ignoreParams: [], headers: [] }, allowSetCookie: false }
 } as const
 
 /**
@@ -168,7 +180,7 @@ class Validator {
     if (m === undefined) return empty
     const proxyName = opt(m, 'proxyName', (f) => this.#token(f), DEFAULTS.proxyName)
     const listeners = this.#listeners(m)
-    const trustedProxies = opt(m, 'trustedProxies', (f) => this.#trustedProxies(f), [])
+    const trustedProxies = opt(m, 'trustedProxies', (f) => this.#ipList(f), [])
     const forwarding = opt(m, 'forwarding', (f) => this.#forwarding(f), DEFAULTS.forwarding)
     const limits = opt(m, 'limits', (f) => this.#limits(f), DEFAULTS.limits)
     const timeouts = opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.clientTimeouts)
@@ -178,8 +190,17 @@ class Validator {
     // Route → backend references are checked against every name written, even a
     // broken backend's, so one mistake does not cascade into many.
     const backendNames = backendsMap?.entries().map((e) => e.key) ?? []
-    const routes = opt(m, 'routes', (f) => this.#routes(f, backendNames), [])
-    return { source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends }
+    // `cache:` left empty takes the default, which is no cache (as `healthCheck:` does).
+    const cacheField = m.get('cache')
+    const cache = cacheField === undefined ? undefined : this.#cache(cacheField, proxyName)
+    // Written and not `false`: routes get their cache settings even when the block
+    // itself has a mistake, so that one mistake is reported once.
+    const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
+    const routes = opt(m, 'routes', (f) => this.#routes(f, backendNames, top), [])
+    return {
+      source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends,
+      ...(cache === undefined ? {} : { cache })
+    }
   }
 
   // ── listeners ────────────────────────────────────────────────────────────
@@ -302,7 +323,8 @@ class Validator {
 
   // ── client side ─────────────────────────────────────────────────────────
 
-  #trustedProxies (f: Field): string[] | undefined {
+  /** IPs and CIDRs (trustedProxies, cache.purgeFrom). */
+  #ipList (f: Field): string[] | undefined {
     const out: string[] = []
     for (const item of this.#r.seq(f) ?? []) {
       const s = this.#r.string(item)
@@ -347,13 +369,13 @@ class Validator {
 
   // ── routes ──────────────────────────────────────────────────────────────
 
-  #routes (f: Field, backends: readonly string[]): RouteConfig[] | undefined {
+  #routes (f: Field, backends: readonly string[], top: TopCache): RouteConfig[] | undefined {
     const items = this.#r.seq(f)
     if (items === undefined) return undefined
     const names = new Unique(this.#r, 'route name')
     const out: RouteConfig[] = []
     items.forEach((item, i) => {
-      const route = this.#route(item, i, backends)
+      const route = this.#route(item, i, backends, top)
       if (route === undefined) return
       out.push(route.config)
       if (route.config.name !== '') names.add(route.config.name, route.nameField ?? item, item.path)
@@ -361,7 +383,9 @@ class Validator {
     return out
   }
 
-  #route (f: Field, index: number, backends: readonly string[]): { config: RouteConfig, nameField?: Field } | undefined {
+  #route (
+    f: Field, index: number, backends: readonly string[], top: TopCache
+  ): { config: RouteConfig, nameField?: Field } | undefined {
     const r = this.#r
     const m = r.map(f, KEYS.route)
     if (m === undefined) return undefined
@@ -378,8 +402,9 @@ class Validator {
     const noOps: HeaderOpsConfig = { set: {}, remove: [] }
     const requestHeaders = opt(m, 'requestHeaders', (v) => this.#headerOps(v), noOps)
     const responseHeaders = opt(m, 'responseHeaders', (v) => this.#headerOps(v), noOps)
+    const cache = this.#routeCacheOf(m, top)
     return {
-      config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders },
+      config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders, ...(cache === undefined ? {} : { cache }) },
       ...(nameField === undefined ? {} : { nameField })
     }
   }
@@ -857,6 +882,110 @@ class Validator {
     }
   }
 
+  // ── cache ───────────────────────────────────────────────────────────────
+
+  /** `true` or `{}`: every default; `false`: no cache, as if absent; a mapping: those options. */
+  #cache (f: Field, proxyName: string): CacheConfig | undefined {
+    const r = this.#r
+    const m = this.#toggle(f, KEYS.cache)
+    if (m === false || m === undefined) return undefined
+    const d = DEFAULTS.cache
+    if (m === true) return { ...d, statusName: this.#defaultStatusName(proxyName, f, f.at) }
+    const maxBytes = optChecked(m, 'maxBytes', (v) => size(r, v, MIN_CACHE_BYTES), d.maxBytes)
+    const maxEntryBytes = optChecked(m, 'maxEntryBytes', (v) => size(r, v, 1), d.maxEntryBytes)
+    if (maxBytes !== undefined && maxEntryBytes !== undefined && maxEntryBytes > maxBytes) {
+      // The defaults obey the rule, so at least one of the two was written.
+      const at = m.get('maxEntryBytes') ?? m.get('maxBytes')
+      const show = (key: string, bytes: number): string => `\`${key}\` (${formatSize(bytes)}${m.has(key) ? '' : ', the default'})`
+      if (at !== undefined) r.report(at.path, at.at, `${show('maxEntryBytes', maxEntryBytes)} must be at most ${show('maxBytes', maxBytes)}`)
+    }
+    const nameField = m.get('statusName')
+    const statusName = nameField === undefined
+      ? this.#defaultStatusName(proxyName, f, m.node)
+      : this.#sfToken(nameField) ?? proxyName
+    return {
+      maxBytes: maxBytes ?? d.maxBytes,
+      maxEntryBytes: maxEntryBytes ?? d.maxEntryBytes,
+      heuristic: opt(m, 'heuristic', (v) => r.boolean(v), d.heuristic),
+      heuristicMaxAge: opt(m, 'heuristicMaxAge', (v) => duration(r, v), d.heuristicMaxAge),
+      statusName,
+      collapseTimeout: opt(m, 'collapseTimeout', (v) => duration(r, v, 1), d.collapseTimeout),
+      purgeFrom: opt<readonly string[]>(m, 'purgeFrom', (v) => this.#ipList(v), d.purgeFrom)
+    }
+  }
+
+  /** `statusName` defaults to the proxyName, which (an HTTP token) need not be an sf-token. */
+  #defaultStatusName (proxyName: string, f: Field, at: Node | null): string {
+    if (!isSfToken(proxyName)) {
+      this.#r.report(joinPath(f.path, 'statusName'), at,
+        `the default \`statusName\` is the proxyName \`${proxyName}\`, which is not ${SF_TOKEN_FORM}; set \`statusName\``)
+    }
+    return proxyName
+  }
+
+  #sfToken (f: Field): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    return isSfToken(s) ? s : this.#r.expected(f, SF_TOKEN_FORM)
+  }
+
+  /**
+   * A route's cache settings: always present (defaults filled) when the
+   * top-level cache is on; an error when written while it is not.
+   */
+  #routeCacheOf (m: MapView, top: TopCache): RouteCacheConfig | undefined {
+    const f = m.get('cache')
+    if (top.on) return f === undefined ? DEFAULTS.routeCache : this.#routeCache(f) ?? DEFAULTS.routeCache
+    if (f !== undefined) {
+      const key = m.entries().find((e) => e.key === 'cache')?.keyNode ?? f.at
+      const why = top.field === undefined ? 'there is none' : 'it is `false`'
+      this.#r.report(f.path, key, `a route \`cache\` needs the top-level \`cache\` block, which turns caching on, and ${why}; add \`cache: {}\` at the top level`)
+    }
+    return undefined
+  }
+
+  /** `true` or `{}`: cached with every default; `false`: not cached; a mapping: those options. */
+  #routeCache (f: Field): RouteCacheConfig | undefined {
+    const r = this.#r
+    const m = this.#toggle(f, KEYS.routeCache)
+    const d = DEFAULTS.routeCache
+    if (m === true) return d
+    if (m === false) return { ...d, enabled: false }
+    if (m === undefined) return undefined
+    const ttlField = m.get('defaultTtl')
+    const defaultTtl = ttlField === undefined ? undefined : duration(r, ttlField, 1)
+    return {
+      enabled: opt(m, 'enabled', (v) => r.boolean(v), d.enabled),
+      key: opt<CacheKeyConfig>(m, 'key', (v) => this.#cacheKey(v), d.key),
+      allowSetCookie: opt(m, 'allowSetCookie', (v) => r.boolean(v), d.allowSetCookie),
+      ...(defaultTtl === undefined ? {} : { defaultTtl })
+    }
+  }
+
+  #cacheKey (f: Field): CacheKeyConfig | undefined {
+    const r = this.#r
+    const m = r.map(f, KEYS.cacheKey)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.routeCache.key
+    const query = opt(m, 'query', (v) => r.oneOf(v, CACHE_QUERY), d.query)
+    const ignoreParams: string[] = []
+    const paramsField = m.get('ignoreParams')
+    for (const item of paramsField === undefined ? [] : r.seq(paramsField) ?? []) {
+      const name = r.text(item)
+      if (name !== undefined && !ignoreParams.includes(name)) ignoreParams.push(name)
+    }
+    if (paramsField !== undefined && query === 'ignore') {
+      r.report(paramsField.path, paramsField.at, '`ignoreParams` has no effect with `query: ignore` (the key has no query at all)')
+    }
+    const headers: string[] = []
+    const headersField = m.get('headers')
+    for (const item of headersField === undefined ? [] : r.seq(headersField) ?? []) {
+      const name = this.#headerName(item)
+      if (name !== undefined && !headers.includes(name)) headers.push(name)
+    }
+    return { query, ignoreParams, headers }
+  }
+
   // ── shared value checks ─────────────────────────────────────────────────
 
   #name (f: Field): string | undefined {
@@ -932,6 +1061,13 @@ function balanceKeyHint (key: string, known: readonly string[], algorithm: strin
   return `; expected one of ${known.join(', ')}`
 }
 
+/** Whether the top-level `cache` turns caching on, and where it was written. */
+interface TopCache {
+  /** Written and not `false` (even with mistakes inside: those are reported once, at the block). */
+  readonly on: boolean
+  readonly field: Field | undefined
+}
+
 /** A duration option as read: its key and value (undefined when invalid). */
 interface Bound {
   readonly key: string
@@ -962,7 +1098,7 @@ function duration (r: Reader, f: Field, min = 0): number | undefined {
 function size (r: Reader, f: Field, min: number): number | undefined {
   const bytes = parseSize(r.scalar(f))
   if (bytes === undefined) return r.expected(f, SIZE_FORMS)
-  if (bytes < min) return r.expected(f, `a size of at least ${min}B`)
+  if (bytes < min) return r.expected(f, `a size of at least ${formatSize(min)}`)
   return bytes
 }
 

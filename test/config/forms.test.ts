@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  isCookiePath, isHostname, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isToken,
+  isCookiePath, isHostname, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
   normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from '../../src/config/forms.js'
 
@@ -79,4 +79,9 @@ t.test('probe request paths and cookie paths', async (t) => {
   for (const bad of ['', 'healthz', '/a b', '/a#b', '/é', '/a\tb']) t.notOk(isRequestPath(bad), bad)
   for (const good of ['/', '/app', '/a,b']) t.ok(isCookiePath(good), good)
   for (const bad of ['', 'app', '/a;b', '/a b']) t.notOk(isCookiePath(bad), bad)
+})
+
+t.test('Cache-Status names are structured-field tokens', async (t) => {
+  for (const good of ['a', 'Z', '*', '*cache', 'switchyard', 'edge-1.example:8443/x%y_z*']) t.ok(isSfToken(good), good)
+  for (const bad of ['', '1edge', '-a', '.a', '/a', 'a b', 'a;b', 'a,b', 'a"b', 'é', 'a=b', 'edge!']) t.notOk(isSfToken(bad), bad)
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, parseDuration, parsePercent, parseSize
+  DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
 } from '../../src/config/units.js'
 
 t.test('durations become milliseconds', async (t) => {
@@ -72,5 +72,16 @@ t.test('durations are written back in the form they are read', async (t) => {
   for (const [ms, text] of cases) {
     t.equal(formatDuration(ms), text)
     t.equal(parseDuration(text), ms, `${text} reads back`)
+  }
+})
+
+t.test('sizes are written back in a form they are read: the largest exact unit', async (t) => {
+  const cases: Array<[number, string]> = [
+    [0, '0B'], [1, '1B'], [1000, '1KB'], [1024, '1KiB'], [1500, '1500B'], [1536, '1536B'],
+    [64 * 1024 ** 2, '64MiB'], [10_000_000, '10MB'], [1024 ** 3, '1GiB'], [3 * 1000 ** 3, '3GB'], [2048 * 1024 ** 3, '2048GiB']
+  ]
+  for (const [bytes, text] of cases) {
+    t.equal(formatSize(bytes), text)
+    t.equal(parseSize(text), bytes, `${text} reads back`)
   }
 })
