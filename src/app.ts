@@ -2,6 +2,7 @@
 // together explicitly (no globals). Nothing imports this file but main.ts and
 // tests.
 import type { Logger } from 'pino'
+import { HttpCache, type CacheStats } from './cache/cache.js'
 import type { Config } from './config/schema.js'
 import { startHealthChecks, type HealthChecks, type HealthTarget } from './health/checker.js'
 import { startListener, type ListenerHandle } from './listener/listener.js'
@@ -23,10 +24,15 @@ export interface App {
   stop (graceMs?: number): Promise<void>
   /** Per backend → shard → server state, for status pages and tests. */
   status (): readonly BackendStatus[]
+  /** Cache counters and size, when a cache is configured. */
+  cacheStats (): CacheStats | undefined
 }
 
-/** Everything derived from one config. */
-export function buildState (config: Config, log?: Logger): RuntimeState {
+/**
+ * Everything derived from one config. `cache` is passed in so a reload can
+ * keep the stored responses (issue 5); a new one is made when absent.
+ */
+export function buildState (config: Config, log?: Logger, cache?: HttpCache): RuntimeState {
   const backends = new Map<string, Backend>()
   for (const [name, cfg] of Object.entries(config.backends)) {
     // The health checker and outlier detection log their own transitions, once each, with the reason.
@@ -37,6 +43,8 @@ export function buildState (config: Config, log?: Logger): RuntimeState {
     backends,
     router: compileRoutes(config, backends),
     trustedProxies: buildTrustList(config.trustedProxies),
+    cache: config.cache === undefined ? undefined : cache ?? new HttpCache(config.cache),
+    purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
     viaH2: `2 ${config.proxyName}`
   })
@@ -77,6 +85,9 @@ export function createApp (config: Config, deps: AppDeps = {}): App {
     },
     status () {
       return [...pipeline.state.backends.values()].map((b) => b.snapshot())
+    },
+    cacheStats () {
+      return pipeline.state.cache?.stats()
     }
   }
 }

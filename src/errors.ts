@@ -31,6 +31,8 @@ export const Errors = Object.freeze({
   UPSTREAM_RESET: kind('LB_ERR_UPSTREAM_RESET', 502, 'upstream', 'UC', 'the upstream server closed the connection'),
   UPSTREAM_PROTOCOL: kind('LB_ERR_UPSTREAM_PROTOCOL', 502, 'upstream', 'UPE', 'the upstream server sent an invalid response'),
   UPSTREAM_TIMEOUT: kind('LB_ERR_UPSTREAM_TIMEOUT', 504, 'upstream', 'UT', 'the upstream server did not answer in time'),
+  ONLY_IF_CACHED: kind('LB_ERR_ONLY_IF_CACHED', 504, 'downstream', 'OIC', 'only-if-cached and nothing suitable is cached'),
+  PURGE_FORBIDDEN: kind('LB_ERR_PURGE_FORBIDDEN', 405, 'downstream', 'DPE', 'PURGE is not allowed from this address'),
   CLIENT_ABORTED: kind('LB_ERR_CLIENT_ABORTED', 499, 'downstream', 'DC', 'the client went away'),
   INTERNAL: kind('LB_ERR_INTERNAL', 500, 'internal', 'INT', 'internal error')
 })

@@ -19,6 +19,9 @@ import type { CompiledRoute } from './routes.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
 import { proxyUpgrade } from './upgrade.js'
+import type { HttpCache, Inflight } from '../cache/cache.js'
+import type { CacheEntry } from '../cache/entry.js'
+import { cacheRequest, cacheSessionEnd, RefreshSink, type CacheForwarder, type CacheState } from './cache-phase.js'
 
 /** Everything derived from one config; swapped as a whole on reload. */
 export interface RuntimeState {
@@ -26,6 +29,10 @@ export interface RuntimeState {
   readonly router: Router<CompiledRoute>
   readonly backends: ReadonlyMap<string, Backend>
   readonly trustedProxies: BlockList
+  /** The shared response cache, when configured. */
+  readonly cache: HttpCache | undefined
+  /** Who may send PURGE; undefined = PURGE is proxied like any method. */
+  readonly purgeFrom: BlockList | undefined
   /** `1.1 <proxyName>` and `2 <proxyName>`, for Via. */
   readonly viaH1: string
   readonly viaH2: string
@@ -39,7 +46,7 @@ export interface PipelineHooks {
 const kConn = Symbol('switchyard.conn')
 type ConnHolder = { [kConn]?: ConnectionInfo & { readonly state: RuntimeState } }
 
-export class Pipeline implements SessionDriver {
+export class Pipeline implements SessionDriver, CacheForwarder {
   #state: RuntimeState
   readonly #hooks: PipelineHooks
 
@@ -94,8 +101,21 @@ export class Pipeline implements SessionDriver {
       ? s.target
       : rewritePath(s.target, route.stripPrefix, route.addPrefix)
     s.responseVia = state.config.forwarding.via ? state.viaH1 : undefined
-    const hasBody = h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
-    if (!hasBody) return this.#attempt(s)
+    s.hasBody = h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
+
+    // cache: answer from it, wait on a collapsed fetch, or arrange to record the response
+    const cache = state.cache
+    if (cache !== undefined && route.cache !== undefined &&
+      cacheRequest(s, cache, route.cache, route.cacheOptions!, state.purgeFrom, this)) return
+    this.forward(s)
+  }
+
+  /** CacheForwarder + the tail of handleRequest: send the request body (buffered or streamed) and attempt. */
+  forward (s: Session): void {
+    const req = s.req
+    const backend = s.backend!
+    if (!s.hasBody) return this.#attempt(s)
+    const h2 = s.h2
 
     // h2: a client RST_STREAM ends the request body as if it were complete
     // (Node pushes EOF before the response closes); cancel upstream first so a
@@ -104,7 +124,7 @@ export class Pipeline implements SessionDriver {
     // A small body of a retryable request is buffered so a retry can replay it;
     // anything else streams straight through and is never retried.
     const retries = backend.config.retries
-    const length = contentLength(head.headers)
+    const length = contentLength(s.upstreamHeaders)
     if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes &&
       (IDEMPOTENT.has(s.method) || retries.nonIdempotent)) {
       bufferBody(req, length, (body) => {
@@ -116,6 +136,22 @@ export class Pipeline implements SessionDriver {
     }
     s.replayable = false
     this.#attempt(s)
+  }
+
+  /** CacheForwarder: refresh a stale entry in the background (stale-while-revalidate), once per key. */
+  refresh (s: Session, entry: CacheEntry, leader: Inflight): void {
+    const cs = s.cacheState!
+    const server = s.shard!.balancer.pick(s)
+    if (server === undefined) return cs.cache.finish(leader, undefined)
+    const state: CacheState = { ...cs, stale: entry, leader, recording: undefined, withheld: false, fwd: 'stale' }
+    const shard = s.shard!
+    const sink = new RefreshSink(s, state, () => { if (shard.queue.size > 0) this.drain(shard) })
+    new ForwardHandler(server, s.backend!, sink, false).dispatch({
+      path: s.upstreamPath,
+      method: 'GET',
+      headers: s.upstreamHeaders,
+      body: null
+    })
   }
 
   /** pick → forward, or queue when every usable server is at maxConn. Used for first tries, retries and dequeues. */
@@ -240,6 +276,7 @@ function onResponseClose (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
   if (s === undefined) return
   s.closed = true
+  if (s.cacheState !== undefined) cacheSessionEnd(s.cacheState)
   if (s.queued) {
     s.shard?.queue.remove(s)
     clearTimeout(s.queueTimer)

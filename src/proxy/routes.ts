@@ -1,8 +1,10 @@
 // Compile config routes into what the pipeline needs per match: the backend
 // object, header policies and rewrite, all resolved once at load.
-import type { Config, RouteConfig } from '../config/schema.js'
+import type { StoreOptions } from '../cache/policy.js'
+import type { Config, RouteCacheConfig, RouteConfig } from '../config/schema.js'
 import type { Backend } from '../upstream/backend.js'
 import { createRouter, type Router } from '../router/router.js'
+import { storeOptions } from './cache-phase.js'
 import { compileHeaderOps, type CompiledHeaderOps, type UpstreamHeaderPolicy } from './headers.js'
 
 export interface CompiledRoute {
@@ -13,6 +15,9 @@ export interface CompiledRoute {
   readonly responseOps: CompiledHeaderOps
   readonly stripPrefix: string | undefined
   readonly addPrefix: string | undefined
+  /** Set when this route caches (top-level cache exists and the route did not opt out). */
+  readonly cache: RouteCacheConfig | undefined
+  readonly cacheOptions: StoreOptions | undefined
 }
 
 export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>): Router<CompiledRoute> {
@@ -30,7 +35,9 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       }),
       responseOps: compileHeaderOps(r.responseHeaders),
       stripPrefix: r.rewrite.stripPrefix,
-      addPrefix: r.rewrite.addPrefix
+      addPrefix: r.rewrite.addPrefix,
+      cache: config.cache !== undefined && r.cache?.enabled === true ? r.cache : undefined,
+      cacheOptions: config.cache !== undefined && r.cache?.enabled === true ? storeOptions(config.cache, r.cache) : undefined
     })
   })
   return createRouter(routes)

@@ -14,6 +14,7 @@ import type { Backend } from '../upstream/backend.js'
 import { downstreamResponseHeaders, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
 import type { RouteInput } from '../router/router.js'
 import { trustedClientAddress } from './trust.js'
+import { cacheResponseData, cacheResponseEnd, cacheResponseHead, cacheSessionEnd, cacheUpstreamError, type CacheState } from './cache-phase.js'
 import type { BlockList } from 'node:net'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
@@ -52,6 +53,8 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   readonly listener: ListenerContext
   readonly conn: ConnectionInfo
   readonly startTime: number
+  /** Date.now() at start: RFC 9111 age arithmetic is wall-clock. */
+  readonly startWall: number
   readonly method: string
   /** :authority or Host as sent (may carry a port). */
   authority = ''
@@ -94,6 +97,10 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   upstreamPath = ''
   /** Kind of the last failure that caused a retry (logs). */
   retryReasons: ErrorKind | undefined
+  /** Cache state when the route caches (see cache-phase.ts). */
+  cacheState: CacheState | undefined
+  /** The request has a body to send upstream. */
+  hasBody = false
   /** Set-Cookie to add (sticky sessions), fixed when the server is picked. */
   setCookie: string | undefined
   // Queued
@@ -108,6 +115,7 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     this.listener = listener
     this.conn = conn
     this.startTime = startTime
+    this.startWall = Date.now()
     this.method = req.method ?? 'GET'
   }
 
@@ -177,7 +185,13 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean {
     const res = this.res
     if (this.closed || res.destroyed) return false
-    const headers = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
+    let headers = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
+    const cs = this.cacheState
+    if (cs !== undefined) {
+      const h = cacheResponseHead(this, cs, status, statusText, headers)
+      if (h === undefined) return true // withheld: the cache answered; drain the upstream body
+      headers = h
+    }
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
     this.status = status
     try {
@@ -193,6 +207,11 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   }
 
   responseData (chunk: Buffer): boolean {
+    const cs = this.cacheState
+    if (cs !== undefined) {
+      if (cs.withheld) return true
+      cacheResponseData(cs, chunk)
+    }
     const res = this.res as ServerResponse
     if (res.write(chunk)) return true
     res.once('drain', onDrain)
@@ -200,6 +219,11 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   }
 
   responseEnd (trailers: Buffer[]): void {
+    const cs = this.cacheState
+    if (cs !== undefined) {
+      if (cs.withheld) return
+      cacheResponseEnd(cs)
+    }
     if (trailers.length > 0) {
       const t = trailerObject(trailers)
       if (t !== undefined) this.res.addTrailers(t)
@@ -214,11 +238,13 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     }
     if (!this.res.headersSent) {
       if (this.driver?.retry(this, kind, err) === true) return
+      if (this.cacheState !== undefined && cacheUpstreamError(this, this.cacheState)) return
       this.error = kind
       this.sendError(kind, err.message)
       return
     }
     this.error = kind
+    if (this.cacheState !== undefined) cacheSessionEnd(this.cacheState)
     // Mid-body failure: never let a truncated body pass as complete.
     this.resetDownstream()
   }

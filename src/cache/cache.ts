@@ -1,0 +1,123 @@
+// The shared HTTP cache: the store, the registry of fetches in flight that
+// concurrent misses collapse onto (Pingora's lock.rs, Envoy's thundering-herd
+// handler), purge operations, and counters. HTTP policy lives in policy.ts;
+// this file decides nothing about freshness, it only keeps things.
+import type { CacheConfig } from '../config/schema.js'
+import type { CacheEntry } from './entry.js'
+import { CacheStore } from './store.js'
+
+export interface CacheCounters {
+  hits: number
+  misses: number
+  /** Served stale: stale-while-revalidate, stale-if-error, or max-stale. */
+  staleServed: number
+  /** Revalidations answered 304 (entry refreshed) or 200 (entry replaced). */
+  revalidated304: number
+  revalidated200: number
+  /** Requests that waited for another request's fetch instead of going upstream. */
+  collapsed: number
+  stored: number
+  /** Responses that could have been stored but were not (policy said no, too big, or broken). */
+  notStored: number
+  invalidations: number
+  purges: number
+}
+
+export interface CacheStats extends CacheCounters {
+  readonly entries: number
+  readonly keys: number
+  readonly bytes: number
+  readonly maxBytes: number
+  readonly evictions: number
+}
+
+/** A fetch in flight for a key: later misses wait on it instead of going upstream. */
+export class Inflight {
+  readonly key: string
+  /** Resolved with the entry the fetch stored, or undefined when it stored nothing. */
+  readonly done: Promise<CacheEntry | undefined>
+  #resolve!: (e: CacheEntry | undefined) => void
+  settled = false
+
+  constructor (key: string) {
+    this.key = key
+    this.done = new Promise((resolve) => { this.#resolve = resolve })
+  }
+
+  settle (entry: CacheEntry | undefined): void {
+    if (this.settled) return
+    this.settled = true
+    this.#resolve(entry)
+  }
+}
+
+export class HttpCache {
+  readonly config: CacheConfig
+  readonly store: CacheStore
+  readonly counters: CacheCounters = {
+    hits: 0, misses: 0, staleServed: 0, revalidated304: 0, revalidated200: 0, collapsed: 0,
+    stored: 0, notStored: 0, invalidations: 0, purges: 0
+  }
+
+  readonly #inflight = new Map<string, Inflight>()
+
+  constructor (config: CacheConfig) {
+    this.config = config
+    this.store = new CacheStore({ maxBytes: config.maxBytes, maxEntryBytes: config.maxEntryBytes })
+  }
+
+  /** The fetch in flight for `key`, if any. */
+  inflight (key: string): Inflight | undefined {
+    return this.#inflight.get(key)
+  }
+
+  /** Register this request as the one fetching `key` (the collapse leader). */
+  lead (key: string): Inflight {
+    const f = new Inflight(key)
+    this.#inflight.set(key, f)
+    return f
+  }
+
+  /** The leader is done: wake waiters with what it stored (or nothing). */
+  finish (f: Inflight, entry: CacheEntry | undefined): void {
+    if (this.#inflight.get(f.key) === f) this.#inflight.delete(f.key)
+    f.settle(entry)
+  }
+
+  put (entry: CacheEntry): boolean {
+    const ok = this.store.put(entry)
+    if (ok) this.counters.stored++
+    else this.counters.notStored++
+    return ok
+  }
+
+  /** Drop a URI: the key itself and its variants keyed by configured headers (`key\n…`). */
+  invalidate (key: string): number {
+    const n = this.store.delete(key) + this.store.purgePrefix(`${key}\n`)
+    this.counters.invalidations += n
+    return n
+  }
+
+  purgeUrl (key: string): number {
+    const n = this.store.delete(key) + this.store.purgePrefix(`${key}\n`)
+    this.counters.purges += n
+    return n
+  }
+
+  purgePrefix (prefix: string): number {
+    const n = this.store.purgePrefix(prefix)
+    this.counters.purges += n
+    return n
+  }
+
+  purgeTag (tag: string): number {
+    const n = this.store.purgeTag(tag)
+    this.counters.purges += n
+    return n
+  }
+
+  stats (): CacheStats {
+    const s = this.store.stats()
+    return { ...this.counters, entries: s.entries, keys: s.keys, bytes: s.bytes, maxBytes: s.maxBytes, evictions: s.evictions }
+  }
+}
