@@ -13,10 +13,12 @@ const HEADERS = {
   'content-type': 'text/plain',
   'content-length': String(BODY.length)
 }
+// Paths under /cached are cacheable for an hour (the cache-hit scenario).
+const CACHEABLE = { ...HEADERS, 'cache-control': 'public, max-age=3600' }
 
-const server = createServer((_req, res) => {
+const server = createServer((req, res) => {
   // Any request body is dumped by node:http itself once the response is done.
-  res.writeHead(200, HEADERS)
+  res.writeHead(200, req.url?.startsWith('/cached') === true ? CACHEABLE : HEADERS)
   res.end(BODY)
 })
 // Longer than any pause between two scenarios, so proxies' pooled connections

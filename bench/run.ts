@@ -27,13 +27,14 @@ import { meterPid, meterSelf, meterSystem } from './cpu.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
 
-const SCENARIOS = ['direct', 'switchyard-h1', 'switchyard-tls', 'http-proxy'] as const
+const SCENARIOS = ['direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy'] as const
 type ScenarioName = typeof SCENARIOS[number]
 
 const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
   direct: 'autocannon -> origin (no proxy): the ceiling',
   'switchyard-h1': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin',
   'switchyard-tls': 'autocannon -> Switchyard HTTP/1.1 over TLS -> origin',
+  'switchyard-cache-hit': 'autocannon -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
   'http-proxy': 'autocannon -> http-proxy (npm, keep-alive agent) -> origin'
 }
 
@@ -205,8 +206,14 @@ listeners:
   - name: tls
     bind: ${q(`127.0.0.1:${tlsPort}`)}
     tls: { cert: ${q(cert)}, key: ${q(key)} }
+cache: { maxBytes: 64MiB }
 routes:
+  # Pass-through scenarios: no cache phase at all.
   - match: { pathPrefix: / }
+    backend: origin
+    cache: false
+  # The cache-hit scenario: the origin says public, max-age=3600 here.
+  - match: { pathPrefix: /cached }
     backend: origin
 backends:
   origin:
@@ -405,7 +412,7 @@ async function main (): Promise<void> {
   if (peer !== null) log(`http-proxy peer: pid ${peer.child.pid}, port ${peer.port}`)
 
   let switchyard: SwitchyardStart = { ok: false, reason: 'not requested' }
-  if (wants('switchyard-h1') || wants('switchyard-tls')) {
+  if (wants('switchyard-h1') || wants('switchyard-tls') || wants('switchyard-cache-hit')) {
     try {
       switchyard = await startSwitchyard(opts.main, opts.cpuProf ? resultsDir : null, pinning, tmp, origin.port)
     } catch (err) {
@@ -428,6 +435,9 @@ async function main (): Promise<void> {
         break
       case 'switchyard-tls':
         if (switchyard.ok) { url = `https://127.0.0.1:${switchyard.tlsPort}/bench`; proxy = switchyard.child }
+        break
+      case 'switchyard-cache-hit':
+        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/cached/bench`; proxy = switchyard.child }
         break
       case 'http-proxy':
         if (peer !== null) { url = `http://127.0.0.1:${peer.port}/bench`; proxy = peer.child }
@@ -470,6 +480,12 @@ async function main (): Promise<void> {
     out.write(`target: switchyard-h1 req/s per core / http-proxy req/s per core = ${target.toFixed(2)} (target >= ${TARGET_RATIO}: ${target >= TARGET_RATIO ? 'MET' : 'NOT MET'})\n`)
   } else {
     out.write(`target: switchyard-h1 req/s per core / http-proxy req/s per core = n/a (needs both scenarios measured; target >= ${TARGET_RATIO})\n`)
+  }
+  const hit = results.find((r) => r.name === 'switchyard-cache-hit')
+  const directRun = results.find((r) => r.name === 'direct')
+  if (hit?.load != null && h1?.load != null) {
+    out.write(`cache hit: ${(hit.load.reqPerSec / h1.load.reqPerSec).toFixed(2)}x the pass-through req/s` +
+      (directRun?.load != null ? `, ${(hit.load.reqPerSec / directRun.load.reqPerSec).toFixed(2)}x the origin served directly` : '') + '\n')
   }
   const noisy = results.filter((r) => r.cpu.other !== null && r.cpu.other > 0.2)
   if (noisy.length > 0) {
