@@ -1,42 +1,52 @@
 // Composition root: builds every runtime object from a Config and wires them
-// together explicitly (no globals). Nothing imports this file but main.ts and
-// tests.
+// together explicitly (no globals). Also where a reload is planned and
+// committed. Nothing imports this file but main.ts and tests.
 import type { Logger } from 'pino'
 import { HttpCache, type CacheStats } from './cache/cache.js'
-import type { Config } from './config/schema.js'
+import type { Config, ListenerConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks, type HealthTarget } from './health/checker.js'
-import { startListener, type ListenerHandle } from './listener/listener.js'
+import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
 import { Pipeline, type PipelineHooks, type RuntimeState } from './proxy/pipeline.js'
 import { compileRoutes } from './proxy/routes.js'
 import { buildTrustList } from './proxy/trust.js'
 import { Backend, type BackendStatus } from './upstream/backend.js'
+import type { Server } from './upstream/server.js'
 
 export interface AppDeps {
   readonly log?: Logger
   readonly hooks?: PipelineHooks
 }
 
+export type ReloadResult =
+  | { readonly ok: true; readonly kept: number; readonly added: number; readonly removed: number }
+  | { readonly ok: false; readonly errors: readonly string[] }
+
 export interface App {
   readonly pipeline: Pipeline
   readonly listeners: readonly ListenerHandle[]
   readonly state: RuntimeState
   start (): Promise<void>
+  /** Graceful: stop accepting, let in-flight requests finish up to `graceMs`, then close everything. */
   stop (graceMs?: number): Promise<void>
+  /** Swap in a new (already validated) config without dropping a request. */
+  reload (config: Config): Promise<ReloadResult>
   /** Per backend → shard → server state, for status pages and tests. */
   status (): readonly BackendStatus[]
   /** Cache counters and size, when a cache is configured. */
   cacheStats (): CacheStats | undefined
 }
 
+type Reuse = (identity: string, poolKey: string) => Server | undefined
+
 /**
- * Everything derived from one config. `cache` is passed in so a reload can
- * keep the stored responses (issue 5); a new one is made when absent.
+ * Everything derived from one config. On reload `cache` carries the stored
+ * responses over and `reuse` the servers that stayed.
  */
-export function buildState (config: Config, log?: Logger, cache?: HttpCache): RuntimeState {
+export function buildState (config: Config, log?: Logger, cache?: HttpCache, reuse?: Reuse): RuntimeState {
   const backends = new Map<string, Backend>()
   for (const [name, cfg] of Object.entries(config.backends)) {
     // The health checker and outlier detection log their own transitions, once each, with the reason.
-    backends.set(name, new Backend(cfg, log === undefined ? {} : { log }))
+    backends.set(name, new Backend(cfg, { ...(log === undefined ? {} : { log }), ...(reuse === undefined ? {} : { reuse }) }))
   }
   return Object.freeze({
     config,
@@ -50,37 +60,137 @@ export function buildState (config: Config, log?: Logger, cache?: HttpCache): Ru
   })
 }
 
-export function createApp (config: Config, deps: AppDeps = {}): App {
-  const pipeline = new Pipeline(buildState(config, deps.log), deps.hooks)
+function allServers (state: RuntimeState): Server[] {
+  return [...state.backends.values()].flatMap((b) => [...b.servers])
+}
+
+function healthTargets (state: RuntimeState): HealthTarget[] {
+  const targets: HealthTarget[] = []
+  for (const b of state.backends.values()) {
+    const hc = b.config.healthCheck
+    if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc })
+  }
+  return targets
+}
+
+/** A listener can be kept across a reload when where and how it listens is unchanged. */
+function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
+  return a.name === b.name && a.host === b.host && a.port === b.port &&
+    (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2
+}
+
+export function createApp (initial: Config, deps: AppDeps = {}): App {
+  const log = deps.log
+  const pipeline = new Pipeline(buildState(initial, log), deps.hooks)
   const listeners: ListenerHandle[] = []
+  const configs = new Map<ListenerHandle, ListenerConfig>()
   let health: HealthChecks | undefined
+  let reloading: Promise<unknown> = Promise.resolve()
+
+  const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts })
+  const startHealth = (state: RuntimeState): void => {
+    const targets = healthTargets(state)
+    health = targets.length > 0 ? startHealthChecks(targets, log === undefined ? {} : { log }) : undefined
+  }
+
+  async function reloadNow (next: Config): Promise<ReloadResult> {
+    const old = pipeline.state
+    const byIdentity = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+    const reuse: Reuse = (id, poolKey) => {
+      const s = byIdentity.get(id)
+      return s !== undefined && s.poolKey === poolKey ? s : undefined
+    }
+    // The cache keeps its entries unless its size limits changed.
+    let cache: HttpCache | undefined
+    if (next.cache !== undefined && old.cache !== undefined && old.cache.config.maxBytes === next.cache.maxBytes &&
+      old.cache.config.maxEntryBytes === next.cache.maxEntryBytes) {
+      cache = old.cache
+    }
+    let state: RuntimeState
+    try {
+      state = buildState(next, log, cache, reuse)
+    } catch (err) {
+      return { ok: false, errors: [(err as Error).message] }
+    }
+    const kept = new Set(allServers(state).filter((s) => byIdentity.get(`${s.backend}/${s.shard}/${s.name}`) === s))
+    const discardNew = async (): Promise<void> => {
+      for (const b of state.backends.values()) b.retire()
+      await Promise.all(allServers(state).filter((s) => !kept.has(s)).map((s) => s.dispatcher.close()))
+    }
+
+    // Plan listeners: load every certificate and bind every new port before changing anything.
+    const commits: (() => void)[] = []
+    const started: ListenerHandle[] = []
+    const keepListeners = new Set<ListenerHandle>()
+    try {
+      for (const lc of next.listeners) {
+        const current = listeners.find((l) => sameSocket(configs.get(l)!, lc))
+        if (current !== undefined) {
+          keepListeners.add(current)
+          if (lc.tls !== undefined && current.tls !== undefined) commits.push(current.tls.prepare(lc.tls))
+          continue
+        }
+        const l = await startListener(lc, pipeline, listenerOptions(next))
+        configs.set(l, lc)
+        started.push(l)
+      }
+    } catch (err) {
+      await Promise.all(started.map((l) => l.close()))
+      await discardNew()
+      return { ok: false, errors: [(err as Error).message] }
+    }
+
+    // Commit: from here on nothing can fail.
+    if (cache !== undefined && next.cache !== undefined) cache.config = next.cache
+    pipeline.swap(state)
+    for (const commit of commits) commit()
+    const removedListeners = listeners.filter((l) => !keepListeners.has(l))
+    listeners.length = 0
+    listeners.push(...keepListeners, ...started)
+    for (const l of removedListeners) void l.close(next.timeouts.drain).then(() => configs.delete(l))
+    await health?.stop()
+    for (const s of kept) if (s.ejected) s.setEjected(false, 'config reloaded') // its detector is replaced
+    startHealth(state)
+    for (const b of old.backends.values()) b.retire()
+    const removed = allServers(old).filter((s) => !kept.has(s))
+    // Removed servers drain: their pools close once in-flight requests finish.
+    for (const s of removed) void s.dispatcher.close()
+    log?.info({ kept: kept.size, added: allServers(state).length - kept.size, removed: removed.length }, 'configuration reloaded')
+    return { ok: true, kept: kept.size, added: allServers(state).length - kept.size, removed: removed.length }
+  }
+
   return {
     pipeline,
     listeners,
     get state () { return pipeline.state },
     async start () {
-      const opts = { limits: config.limits, timeouts: config.timeouts }
       try {
-        for (const l of config.listeners) listeners.push(await startListener(l, pipeline, opts))
+        for (const l of initial.listeners) {
+          const h = await startListener(l, pipeline, listenerOptions(initial))
+          configs.set(h, l)
+          listeners.push(h)
+        }
       } catch (err) {
         await Promise.all(listeners.map((l) => l.close()))
         listeners.length = 0
         throw err
       }
-      const targets: HealthTarget[] = []
-      for (const b of pipeline.state.backends.values()) {
-        const hc = b.config.healthCheck
-        if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc })
-      }
-      if (targets.length > 0) health = startHealthChecks(targets, deps.log === undefined ? {} : { log: deps.log })
+      startHealth(pipeline.state)
       for (const l of listeners) {
         const a = l.address()
-        deps.log?.info({ listener: l.name, address: a.address, port: a.port, tls: l.tls !== undefined }, 'listening')
+        log?.info({ listener: l.name, address: a.address, port: a.port, tls: l.tls !== undefined }, 'listening')
       }
     },
+    reload (next) {
+      // One reload at a time: a second waits for the first.
+      const run = reloading.then(() => reloadNow(next))
+      reloading = run.catch(() => undefined)
+      return run
+    },
     async stop (graceMs = 0) {
-      await health?.stop()
+      pipeline.draining = true
       await Promise.all(listeners.map((l) => l.close(graceMs)))
+      await health?.stop()
       await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
     },
     status () {

@@ -3,17 +3,19 @@
 //   switchyard start [-c FILE]   run a config (no -c: the embedded demo)
 //   switchyard check -c FILE     validate, print the routing table, exit 0/1
 //   switchyard certs [--dir DIR] [--name NAME]... [--force]
-import { existsSync, readFileSync } from 'node:fs'
+//   switchyard explain -c FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
+import { existsSync, readFileSync, watch } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
-import { createApp } from './app.js'
+import { createApp, type ReloadResult } from './app.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
 import { loadConfig } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { startDemoOrigins } from './demo/origin.js'
 import { ConfigError, formatIssue } from './errors.js'
+import { explainCommand } from './explain.js'
 import { routingTable } from './router/table.js'
 
 const USAGE = `Usage: switchyard <command> [options]
@@ -28,6 +30,13 @@ Commands:
                       Generate a self-signed development certificate pair
                       (DIR/dev.crt, DIR/dev.key; default DIR certs/, names
                       localhost 127.0.0.1 ::1).
+  explain -c FILE 'METHOD URL' [-H 'name: value']... [--client IP]
+          [--admin URL] [--json]
+                      Show, without sending anything, how the proxy would
+                      handle the request: route, rewrites, shard, replica,
+                      sticky cookie, cache. --admin uses live health and cache
+                      state (token: $SWITCHYARD_ADMIN_TOKEN). Exit 0 if a route
+                      matches, 2 if none, 1 on bad input.
 
 Options:
   -c, --config FILE   Configuration file (YAML)
@@ -55,6 +64,10 @@ async function main (argv: string[]): Promise<number> {
       dir: { type: 'string' },
       name: { type: 'string', multiple: true },
       force: { type: 'boolean' },
+      header: { type: 'string', short: 'H', multiple: true },
+      client: { type: 'string' },
+      admin: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' }
     }
@@ -73,6 +86,15 @@ async function main (argv: string[]): Promise<number> {
     case 'check': return check(values.config)
     case 'certs': return certs(values.dir ?? path.join(root, 'certs'), values.name, values.force === true)
     case 'start': return start(values.config, root)
+    case 'explain': {
+      const r = await explainCommand({
+        config: values.config, request: positionals.slice(1), headers: values.header, client: values.client,
+        admin: values.admin, json: values.json === true, token: process.env.SWITCHYARD_ADMIN_TOKEN
+      })
+      process.stdout.write(r.stdout)
+      process.stderr.write(r.stderr)
+      return r.code
+    }
     default:
       process.stderr.write(`switchyard: unknown command "${command}"\n\n${USAGE}`)
       return 2
@@ -125,7 +147,8 @@ async function start (file: string | undefined, root: string): Promise<number> {
     const origins = await startDemoOrigins()
     closeDemo = () => origins.close()
   }
-  const config = await readConfig(file ?? path.join(root, 'config', 'demo.yaml'))
+  const configFile = file ?? path.join(root, 'config', 'demo.yaml')
+  const config = await readConfig(configFile)
   if (config === undefined) {
     await closeDemo?.()
     return 1
@@ -134,17 +157,47 @@ async function start (file: string | undefined, root: string): Promise<number> {
   await app.start()
   if (demo) printDemoHelp(app.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.address().port })))
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'stopping')
-      resolve()
+  // Reload: SIGHUP, the admin API, or (watchConfig) a change to the file. A bad
+  // file is reported with its YAML paths and the running config keeps serving.
+  const reload = async (reason: string): Promise<ReloadResult> => {
+    log.info({ reason, file: configFile }, 'reloading configuration')
+    let next: Config
+    try {
+      next = await loadConfig(configFile)
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.issues.map((i) => formatIssue(err.file, i)) : [(err as Error).message]
+      log.error({ errors }, 'configuration rejected; the running one keeps serving')
+      return { ok: false, errors }
     }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    const result = await app.reload(next)
+    if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
+    return result
+  }
+  process.on('SIGHUP', () => { void reload('SIGHUP') })
+  const watcher = config.watchConfig ? watchFile(configFile, () => { void reload('file changed') }) : undefined
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
   })
-  await app.stop(5000)
+  const drain = app.state.config.timeouts.drain
+  log.info({ signal, drainMs: drain }, 'stopping: no new connections, draining in-flight requests')
+  watcher?.close()
+  await app.stop(drain)
   await closeDemo?.()
+  log.info('stopped')
   return 0
+}
+
+/** Call `changed` once per burst of writes to `file` (editors write in several steps). */
+function watchFile (file: string, changed: () => void): { close (): void } {
+  let timer: NodeJS.Timeout | undefined
+  const w = watch(path.dirname(file), (_event, name) => {
+    if (name !== path.basename(file)) return
+    clearTimeout(timer)
+    timer = setTimeout(changed, 200)
+  })
+  return { close: () => { clearTimeout(timer); w.close() } }
 }
 
 function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[]): void {

@@ -52,7 +52,8 @@ export class Inflight {
 }
 
 export class HttpCache {
-  readonly config: CacheConfig
+  /** Replaced on reload when the sizes stay the same (entries are kept). */
+  config: CacheConfig
   readonly store: CacheStore
   readonly counters: CacheCounters = {
     hits: 0, misses: 0, staleServed: 0, revalidated304: 0, revalidated200: 0, collapsed: 0,

@@ -20,6 +20,9 @@ const SF_TOKEN = /^[A-Za-z*][A-Za-z0-9_\-.:%*/]*$/
 
 export const NAME_FORM = 'a name of letters, digits, `_`, `-`, `.` and `:`'
 export const BIND_FORMS = 'host:port like 127.0.0.1:8443, [::1]:8443, :8080 or localhost:8080 (port 0-65535)'
+/** Shown (without the value: it is a secret) when an admin token is refused. */
+export const ADMIN_TOKEN_FORM = 'a token of at least 16 visible ASCII characters, no spaces'
+export const ADMIN_TOKEN_MIN = 16
 export const SF_TOKEN_FORM = 'a structured-field token: a letter or `*`, then letters, digits, `_`, `-`, `.`, `:`, `%`, `*` or `/`'
 
 export function isName (s: string): boolean {
@@ -33,6 +36,11 @@ export function isToken (s: string): boolean {
 /** A cache's name in `Cache-Status` (RFC 9211), which must be an sf-token. */
 export function isSfToken (s: string): boolean {
   return SF_TOKEN.test(s)
+}
+
+/** An admin bearer token: visible ASCII (no spaces), long enough not to be guessed. */
+export function isAdminToken (s: string): boolean {
+  return s.length >= ADMIN_TOKEN_MIN && /^[!-~]+$/.test(s)
 }
 
 /** Header values may not smuggle a new line or a NUL. */
@@ -159,4 +167,18 @@ export function isIpOrCidr (s: string): boolean {
   } catch {
     return false
   }
+}
+
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/**
+ * A bind host (as parseBind returns it) reachable only from this machine:
+ * 127.0.0.0/8, ::1 (also written long or IPv4-mapped), or the name `localhost`.
+ */
+export function isLoopback (host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true
+  const family = isIP(host)
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6')
 }

@@ -28,7 +28,7 @@ export interface LoadOptions {
  */
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
   const result = analyse(text, file)
-  const fileIssues = opts.checkFiles === true ? result.files.flatMap(checkFileSync) : []
+  const fileIssues = opts.checkFiles === true ? [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)] : []
   return finish(file, result.config, [...result.issues, ...fileIssues])
 }
 
@@ -44,7 +44,7 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
   const result = analyse(text, file)
-  const fileIssues = opts.checkFiles === false ? [] : (await Promise.all(result.files.map(checkFile))).flat()
+  const fileIssues = opts.checkFiles === false ? [] : (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
   return finish(file, result.config, [...result.issues, ...fileIssues])
 }
 
@@ -52,6 +52,7 @@ interface Analysis {
   readonly config: Config | undefined
   readonly issues: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
+  readonly folders: readonly FileRef[]
 }
 
 function analyse (text: string, file: string): Analysis {
@@ -60,7 +61,7 @@ function analyse (text: string, file: string): Analysis {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
-    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), files: [] }
+    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), files: [], folders: [] }
   }
   return validateDocument(doc, lines, file === '' ? '' : resolve(file))
 }
@@ -128,6 +129,28 @@ function checkFileSync (ref: FileRef): ConfigIssue[] {
   } catch (err) {
     return [fileIssue(ref, fsReason(err))]
   }
+}
+
+/** A folder a file will be created in (the access log's): it must exist. */
+async function checkFolder (ref: FileRef): Promise<ConfigIssue[]> {
+  try {
+    return (await stat(ref.file)).isDirectory() ? [] : [folderIssue(ref, 'not a folder')]
+  } catch (err) {
+    return [folderIssue(ref, fsReason(err))]
+  }
+}
+
+function checkFolderSync (ref: FileRef): ConfigIssue[] {
+  try {
+    return statSync(ref.file).isDirectory() ? [] : [folderIssue(ref, 'not a folder')]
+  } catch (err) {
+    return [folderIssue(ref, fsReason(err))]
+  }
+}
+
+function folderIssue (ref: FileRef, reason: string): ConfigIssue {
+  if (reason === 'no such file') reason = 'no such folder'
+  return { path: ref.path, message: `cannot use the folder ${ref.file}: ${reason}`, line: ref.line, column: ref.column }
 }
 
 function fileIssue (ref: FileRef, reason: string): ConfigIssue {

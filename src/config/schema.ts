@@ -18,6 +18,28 @@ export interface Config {
   readonly backends: Readonly<Record<string, BackendConfig>>
   /** The shared response cache; absent = no caching anywhere. */
   readonly cache?: CacheConfig
+  /** The admin listener (status, metrics, reload, purge, dashboard); always present, default 127.0.0.1:9901. */
+  readonly admin: AdminConfig
+  readonly accessLog: AccessLogConfig
+  /** Watch the config file and reload when it changes (default false; SIGHUP and POST /reload always work). */
+  readonly watchConfig: boolean
+}
+
+export interface AdminConfig {
+  /** Default `127.0.0.1:9901`; `false` in YAML turns the admin listener off (`enabled: false`). */
+  readonly enabled: boolean
+  readonly bind: string
+  readonly host: string
+  readonly port: number
+  /** Bearer token; required to bind a non-loopback address, and then required on every call. */
+  readonly token?: string
+}
+
+export interface AccessLogConfig {
+  /** Default true. */
+  readonly enabled: boolean
+  /** Absolute file path; absent = stdout. */
+  readonly path?: string
 }
 
 export interface CacheConfig {
@@ -103,6 +125,8 @@ export interface ClientTimeoutsConfig {
   readonly clientHeaders: number
   /** Idle keep-alive connection / h2 session lifetime without streams (default 60s). */
   readonly clientIdle: number
+  /** On shutdown, how long in-flight requests may take to finish before connections are cut (default 30s). */
+  readonly drain: number
 }
 
 export interface RouteConfig {

@@ -1,13 +1,14 @@
 // The Switchyard rules: YAML syntax tree → Config, with every default from
-// schema.ts filled in. Pure except for path arithmetic: certificate files are
-// not touched here, they are returned as `files` for load.ts to check.
+// schema.ts filled in. Pure except for path arithmetic: certificate files and
+// the access log's folder are not touched here, they are returned as `files`
+// and `folders` for load.ts to check.
 
 import { dirname, resolve } from 'node:path'
 import { isMap, isSeq } from 'yaml'
 import type { Document, LineCounter, Node } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import type {
-  BackendConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
+  AccessLogConfig, AdminConfig, BackendConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
   HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, RetriesConfig,
   RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
@@ -18,15 +19,15 @@ import {
   DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
 } from './units.js'
 import {
-  BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isCookiePath, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
-  normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
+  ADMIN_TOKEN_FORM, BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isIpOrCidr, isLoopback, isName, isRequestPath,
+  isSafeHeaderValue, isSfToken, isToken, normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from './forms.js'
 
-/** A certificate or key file named in the config, for load.ts to check. */
+/** A certificate or key file (or a folder) named in the config, for load.ts to check. */
 export interface FileRef {
   /** YAML path of the key, e.g. `listeners[0].tls.cert`. */
   readonly path: string
-  /** Absolute path. */
+  /** Absolute path (of the folder, in `folders`). */
   readonly file: string
   readonly line: number
   readonly column: number
@@ -37,16 +38,24 @@ export interface Validation {
   readonly config: Config
   readonly issues: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
+  /**
+   * Folders that must exist when files are checked (`checkFiles`): the one the
+   * access log is written into (the file itself is created on first write).
+   */
+  readonly folders: readonly FileRef[]
 }
 
 const KEYS = {
-  root: ['proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'routes', 'backends', 'cache'],
+  root: [
+    'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'routes', 'backends', 'cache', 'admin', 'accessLog',
+    'watchConfig'
+  ],
   listener: ['name', 'bind', 'tls'],
   tls: ['cert', 'key', 'certificates', 'minVersion', 'http2'],
   certificate: ['cert', 'key', 'serverNames'],
   forwarding: ['xForwarded', 'forwarded', 'via'],
   limits: ['maxHeaderBytes', 'maxHeaderCount'],
-  clientTimeouts: ['clientHeaders', 'clientIdle'],
+  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain'],
   route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache'],
   match: ['host', 'pathPrefix', 'methods', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
@@ -66,7 +75,9 @@ const KEYS = {
   retries: ['attempts', 'nonIdempotent', 'budgetPercent', 'minRetryConcurrency', 'bufferBodyBytes'],
   cache: ['maxBytes', 'maxEntryBytes', 'heuristic', 'heuristicMaxAge', 'statusName', 'collapseTimeout', 'purgeFrom'],
   routeCache: ['enabled', 'key', 'allowSetCookie', 'defaultTtl'],
-  cacheKey: ['query', 'ignoreParams', 'headers']
+  cacheKey: ['query', 'ignoreParams', 'headers'],
+  admin: ['bind', 'token'],
+  accessLog: ['enabled', 'path']
 } as const
 
 const CACHE_QUERY = ['keep', 'sort', 'ignore'] as const
@@ -117,7 +128,7 @@ const DEFAULTS = {
   proxyName: 'switchyard',
   forwarding: { xForwarded: true, forwarded: false, via: true },
   limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 },
-  clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000 },
+  clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000 },
   upstreamTimeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
   connections: 128,
   weight: 1,
@@ -139,7 +150,10 @@ const DEFAULTS = {
   cache: {
     maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000, purgeFrom: []
   },
-  routeCache: { enabled: true, key: { query: 'keep', ignoreParams: [], headers: [] }, allowSetCookie: false }
+  routeCache: { enabled: true, key: { query: 'keep', ignoreParams: [], headers: [] }, allowSetCookie: false },
+  admin: { enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 },
+  accessLog: { enabled: true },
+  watchConfig: false
 } as const
 
 /**
@@ -153,13 +167,16 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   const config = v.config(r.root(), source)
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, files: v.files }
+  return { config, issues, files: v.files, folders: v.folders }
 }
 
 class Validator {
   readonly files: FileRef[] = []
+  readonly folders: FileRef[] = []
   readonly #r: Reader
   readonly #baseDir: string
+  /** Each well-formed listener bind (port 0 left out), by normalized `host:port`, for the admin bind check. */
+  readonly #listenerBinds = new Map<string, { owner: string, bind: string, field: Field }>()
 
   constructor (r: Reader, baseDir: string) {
     this.#r = r
@@ -170,7 +187,8 @@ class Validator {
     const r = this.#r
     const empty: Config = {
       source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: [], forwarding: DEFAULTS.forwarding,
-      limits: DEFAULTS.limits, timeouts: DEFAULTS.clientTimeouts, routes: [], backends: {}
+      limits: DEFAULTS.limits, timeouts: DEFAULTS.clientTimeouts, routes: [], backends: {}, admin: DEFAULTS.admin,
+      accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig
     }
     if (root.node === null) {
       r.report('', null, 'the file is empty; expected a mapping with at least `listeners`')
@@ -197,9 +215,13 @@ class Validator {
     // itself has a mistake, so that one mistake is reported once.
     const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
     const routes = opt(m, 'routes', (f) => this.#routes(f, backendNames, top), [])
+    const admin = this.#admin(m.get('admin'))
+    const accessLog = opt<AccessLogConfig>(m, 'accessLog', (f) => this.#accessLog(f), DEFAULTS.accessLog)
+    const watchConfig = opt(m, 'watchConfig', (f) => r.boolean(f), DEFAULTS.watchConfig)
     return {
       source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends,
-      ...(cache === undefined ? {} : { cache })
+      ...(cache === undefined ? {} : { cache }),
+      admin, accessLog, watchConfig
     }
   }
 
@@ -221,8 +243,8 @@ class Validator {
       if (l.config.name !== '') names.add(l.config.name, l.nameField ?? item, item.path)
       // Port 0 asks the OS for a fresh port each time, so it never clashes.
       if (l.config.port !== 0 && l.bindField !== undefined) {
-        const host = l.config.host.includes(':') ? `[${l.config.host}]` : l.config.host.toLowerCase()
-        binds.add(`${host}:${l.config.port}`, l.bindField, item.path)
+        const key = bindKey(l.config.host, l.config.port)
+        if (binds.add(key, l.bindField, item.path)) this.#listenerBinds.set(key, { owner: item.path, bind: l.config.bind, field: l.bindField })
       }
     })
     return out
@@ -363,8 +385,105 @@ class Validator {
     const d = DEFAULTS.clientTimeouts
     return {
       clientHeaders: opt(m, 'clientHeaders', (v) => duration(this.#r, v), d.clientHeaders),
-      clientIdle: opt(m, 'clientIdle', (v) => duration(this.#r, v), d.clientIdle)
+      clientIdle: opt(m, 'clientIdle', (v) => duration(this.#r, v), d.clientIdle),
+      drain: opt(m, 'drain', (v) => duration(this.#r, v), d.drain)
     }
+  }
+
+  // ── admin API, access log ───────────────────────────────────────────────
+
+  /**
+   * Absent, `true` or `{}`: on at 127.0.0.1:9901; `false`: off (bind fields keep
+   * the defaults); a mapping: `bind` and/or `token`.
+   */
+  #admin (f: Field | undefined): AdminConfig {
+    const r = this.#r
+    const d = DEFAULTS.admin
+    const v = f === undefined ? true : r.scalar(f)
+    if (v === false) return { ...d, enabled: false }
+    if (f === undefined || v === true) return this.#adminClash(d, undefined)
+    if (!isMap(f.node)) {
+      r.expected(f, 'a mapping (bind, token), true (127.0.0.1:9901) or false (off)')
+      return d
+    }
+    const m = r.map(f)
+    if (m === undefined) return d
+    for (const { key, keyNode, field } of m.entries()) {
+      if ((KEYS.admin as readonly string[]).includes(key)) continue
+      const hint = key === 'enabled' ? '; write `admin: false` to turn the admin API off' : didYouMean(key, KEYS.admin)
+      r.report(field.path, keyNode, `unknown key \`${key}\`${hint === '' ? `; expected one of ${KEYS.admin.join(', ')}` : hint}`)
+    }
+    const bindField = m.get('bind')
+    const tokenField = m.get('token')
+    const token = tokenField === undefined ? undefined : this.#adminToken(tokenField)
+    if (bindField === undefined) return this.#adminClash({ ...d, ...(token === undefined ? {} : { token }) }, undefined)
+    const raw = r.scalar(bindField)
+    const parsed = typeof raw === 'string' ? parseBind(raw) : undefined
+    if (typeof raw !== 'string' || parsed === undefined) {
+      r.expected(bindField, BIND_FORMS)
+      return { ...d, ...(token === undefined ? {} : { token }) }
+    }
+    // A token written but refused is reported already: no second issue about it.
+    if (tokenField === undefined && !isLoopback(parsed.host)) {
+      r.report(bindField.path, bindField.at, `\`${raw}\` is not a loopback address, and the admin API can change routing and purge ` +
+        'the cache: bind it to loopback (127.0.0.1, ::1 or localhost), or set admin.token')
+    }
+    const admin: AdminConfig = { enabled: true, bind: raw, host: parsed.host, port: parsed.port, ...(token === undefined ? {} : { token }) }
+    return this.#adminClash(admin, bindField)
+  }
+
+  /**
+   * The admin listener may not take a listener's address: reported at `admin.bind`
+   * when written, else at the listener, whose bind is then the admin default.
+   */
+  #adminClash (admin: AdminConfig, bindField: Field | undefined): AdminConfig {
+    if (admin.port === 0) return admin
+    const clash = this.#listenerBinds.get(bindKey(admin.host, admin.port))
+    if (clash === undefined) return admin
+    if (bindField !== undefined) {
+      this.#r.report(bindField.path, bindField.at,
+        `admin.bind \`${admin.bind}\` is the bind address of ${clash.owner} (\`${clash.bind}\`); give the admin API its own address`)
+    } else {
+      this.#r.report(clash.field.path, clash.field.at, `\`${clash.bind}\` is the admin API's default bind address (admin.bind ` +
+        `\`${admin.bind}\`); use another address here, or set admin.bind (or \`admin: false\`)`)
+    }
+    return admin
+  }
+
+  /** A bearer token. It is a secret: messages give its length, never its value. */
+  #adminToken (f: Field): string | undefined {
+    const v = this.#r.scalar(f)
+    let got: string
+    if (typeof v === 'string') {
+      if (isAdminToken(v)) return v
+      got = /^[!-~]*$/.test(v) ? `${v.length} characters` : 'a space or a character that is not visible ASCII'
+    } else {
+      got = v === undefined ? describe(f.node) : `a ${typeof v} (quote the token)`
+    }
+    this.#r.report(f.path, f.at, `expected ${ADMIN_TOKEN_FORM}, got ${got}`)
+    return undefined
+  }
+
+  /** `true` or `{}`: on, to stdout; `false`: off; a mapping: `enabled` and/or `path`. */
+  #accessLog (f: Field): AccessLogConfig | undefined {
+    const m = this.#toggle(f, KEYS.accessLog)
+    if (m === true) return DEFAULTS.accessLog
+    if (m === false) return { enabled: false }
+    if (m === undefined) return undefined
+    const enabled = opt(m, 'enabled', (v) => this.#r.boolean(v), DEFAULTS.accessLog.enabled)
+    const pathField = m.get('path')
+    const path = pathField === undefined ? undefined : this.#logFile(pathField, enabled)
+    return { enabled, ...(path === undefined ? {} : { path }) }
+  }
+
+  /** A file to append to: made absolute; its folder (when the log is on) is remembered for the check. */
+  #logFile (f: Field, enabled: boolean): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    if (/(^|[/\\])\.{0,2}$/.test(s)) return this.#r.expected(f, 'a file path like logs/access.log, not a folder')
+    const file = resolve(this.#baseDir, s)
+    if (enabled) this.folders.push({ path: f.path, file: dirname(file), ...this.#r.position(f.at) })
+    return file
   }
 
   // ── routes ──────────────────────────────────────────────────────────────
@@ -1100,6 +1219,11 @@ function size (r: Reader, f: Field, min: number): number | undefined {
   if (bytes === undefined) return r.expected(f, SIZE_FORMS)
   if (bytes < min) return r.expected(f, `a size of at least ${formatSize(min)}`)
   return bytes
+}
+
+/** `host:port` as compared for clashes: IPv6 in brackets, names lower-cased. */
+function bindKey (host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host.toLowerCase()}:${port}`
 }
 
 /** Reports the second and later uses of a value, naming where it was first used. */

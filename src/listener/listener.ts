@@ -4,7 +4,7 @@
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../config/schema.js'
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { DownstreamRequest, DownstreamResponse, ListenerContext } from '../proxy/session.js'
@@ -28,6 +28,9 @@ export interface ListenerOptions {
 // the request line and framing; our exact, protocol-neutral check runs in the
 // pipeline and answers 431 itself.
 const H1_HEADER_SLACK = 8192
+
+/** On close, how long an open connection without a request may still send one. */
+const IDLE_GRACE_MS = 500
 
 export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
   const context: ListenerContext = Object.freeze({ name: cfg.name, proto: cfg.tls === undefined ? 'http' : 'https' })
@@ -107,8 +110,14 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     tls,
     address: () => server.address() as AddressInfo,
     async close (graceMs = 0): Promise<void> {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      for (const s of sessions) s.close()
+      // Stop accepting, but not the way http.Server#close does it: that also
+      // cuts every connection without a request in flight at once, including
+      // one accepted a moment ago whose client is writing its first request
+      // (a reset for an accepted request). Those get IDLE_GRACE_MS to send it;
+      // it is answered with Connection: close (the pipeline is draining).
+      const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
+      for (const s of sessions) s.close() // GOAWAY: streams in flight finish
+      if (graceMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(IDLE_GRACE_MS, graceMs / 4)))
       if ('closeIdleConnections' in server) server.closeIdleConnections()
       if (graceMs > 0 && sockets.size > 0) {
         await new Promise<void>((resolve) => {

@@ -37,6 +37,12 @@ export interface TlsContexts {
    */
   reload (): void
   /**
+   * Load `next` (or the current config's files again) without applying it;
+   * throws on any bad file. The returned function swaps it in. Lets a config
+   * reload load every listener's certificates before committing any.
+   */
+  prepare (next?: TlsConfig): () => void
+  /**
    * Clients that send no SNI (e.g. connecting to an IP address) never reach
    * SNICallback, so they get the server's own default context: attach the
    * server so `reload()` replaces that one too. Returns a detach function.
@@ -62,7 +68,8 @@ interface ContextTable {
   readonly wildcard: ReadonlyMap<string, SecureContext>
 }
 
-export function createTlsContexts (tls: TlsConfig): TlsContexts {
+export function createTlsContexts (initial: TlsConfig): TlsContexts {
+  let tls = initial
   let table = loadTable(tls)
   const targets = new Set<SecureContextTarget>()
 
@@ -80,9 +87,15 @@ export function createTlsContexts (tls: TlsConfig): TlsContexts {
       SNICallback
     },
     reload () {
-      const next = loadTable(tls)
-      table = next
-      for (const server of targets) server.setSecureContext(defaultOptions(next, tls))
+      this.prepare()()
+    },
+    prepare (nextConfig = tls) {
+      const next = loadTable(nextConfig)
+      return () => {
+        tls = nextConfig
+        table = next
+        for (const server of targets) server.setSecureContext(defaultOptions(next, nextConfig))
+      }
     },
     attach (server) {
       targets.add(server)

@@ -327,6 +327,7 @@ export function serveEntry (s: Session, entry: CacheEntry, now: number, status: 
   const res = s.res
   if (s.closed || res.headersSent) return
   const facts = s.cacheState?.facts ?? requestFacts(s.method, s.req.rawHeaders)
+  s.prepareHead()
   const headers = entry.headers.slice()
   headers.push('age', String(Math.floor(currentAge(entry, now) / 1000)), 'cache-status', status)
   s.status = entry.status

@@ -49,6 +49,8 @@ type ConnHolder = { [kConn]?: ConnectionInfo & { readonly state: RuntimeState } 
 export class Pipeline implements SessionDriver, CacheForwarder {
   #state: RuntimeState
   readonly #hooks: PipelineHooks
+  /** Shutting down: every HTTP/1.1 response closes its connection (h2 gets GOAWAY from the listener). */
+  draining = false
 
   constructor (state: RuntimeState, hooks: PipelineHooks = {}) {
     this.#state = state

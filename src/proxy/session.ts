@@ -31,6 +31,8 @@ export interface ConnectionInfo extends ForwardContext {}
 
 /** What the session calls back into: retries and the shard queue (the pipeline). */
 export interface SessionDriver {
+  /** Shutting down: responses should close their HTTP/1.1 connection. */
+  readonly draining: boolean
   /** Try another server after a failure before any response byte; true if it did. */
   retry (s: Session, kind: ErrorKind, err: Error): boolean
   /** A server slot of this shard was freed: dispatch queued requests. */
@@ -193,6 +195,7 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
       headers = h
     }
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
+    this.prepareHead()
     this.status = status
     try {
       if (!this.h2 && statusText !== '') (res as ServerResponse).writeHead(status, statusText, headers)
@@ -272,9 +275,15 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     ]
     if (kind.status === 503) headers.push('retry-after', '1')
     if (detail !== undefined) this.errorDetail = detail
+    this.prepareHead()
     res.writeHead(kind.status, headers as never)
     if (this.method === 'HEAD') res.end()
     else res.end(body)
+  }
+
+  /** Call before writing a response head: while draining, HTTP/1.1 answers say Connection: close. */
+  prepareHead (): void {
+    if (!this.h2 && this.driver?.draining === true) (this.res as ServerResponse).shouldKeepAlive = false
   }
 
   /** For logs only; never sent to the client. */

@@ -40,6 +40,12 @@ export type Outcome = 'success' | '5xx' | 'gateway'
 
 export interface BackendDeps {
   readonly log?: Logger
+  /**
+   * On reload: the server kept from the previous config under this identity
+   * (`backend/shard/server`) if its poolKey is unchanged; it keeps its health,
+   * counters and connection pool.
+   */
+  readonly reuse?: (identity: string, poolKey: string) => Server | undefined
 }
 
 export class Backend {
@@ -66,18 +72,23 @@ export class Backend {
     this.#depositMillis = Math.round(config.retries.budgetPercent * 1000)
     const all: Server[] = []
     const decay = config.balance.algorithm === 'leastLatency' ? config.balance.decay : undefined
+    const poolOptions = JSON.stringify([config.connections, config.timeouts])
     this.shards = config.shards.map((shard) => {
-      const servers = shard.servers.map((s) => new Server({
-        name: s.name,
-        url: s.url,
-        weight: s.weight,
-        backend: config.name,
-        shard: shard.name,
-        dispatcher: createPool(s, config),
-        maxConn: s.maxConn ?? config.maxConn,
-        slowStart: config.slowStart,
-        ...(decay === undefined ? {} : { latencyDecay: decay })
-      }))
+      const servers = shard.servers.map((s) => {
+        const tunables = {
+          weight: s.weight,
+          maxConn: s.maxConn ?? config.maxConn,
+          slowStart: config.slowStart,
+          ...(decay === undefined ? {} : { latencyDecay: decay })
+        }
+        const poolKey = `${s.url} ${poolOptions}`
+        const kept = deps.reuse?.(`${config.name}/${shard.name}/${s.name}`, poolKey)
+        if (kept !== undefined) {
+          kept.retune(tunables)
+          return kept
+        }
+        return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher: createPool(s, config), poolKey, ...tunables })
+      })
       all.push(...servers)
       let balancer = createBalancer(config.balance, servers)
       if (config.sticky !== undefined) balancer = withSticky(balancer, servers)
@@ -144,8 +155,13 @@ export class Backend {
     }
   }
 
-  async close (): Promise<void> {
+  /** Stop background work (outlier timers); servers and pools are left to the caller. */
+  retire (): void {
     this.#outlier?.stop()
+  }
+
+  async close (): Promise<void> {
+    this.retire()
     await Promise.all(this.servers.map((s) => s.dispatcher.close()))
   }
 }

@@ -22,7 +22,8 @@ export type HealthListener = (server: Server, healthy: boolean, reason: string) 
 export interface ServerInit {
   readonly name: string
   readonly url: string
-  readonly weight: number
+  /** Tunables: updated in place by `retune` when a reload keeps this server. */
+  weight: number
   readonly backend: string
   readonly shard: string
   readonly dispatcher: Dispatcher
@@ -32,6 +33,8 @@ export interface ServerInit {
   readonly slowStart?: number
   /** Peak-EWMA time constant, ms; given only when the balancer reads latency. */
   readonly latencyDecay?: number
+  /** See Server.poolKey; defaults to the URL. */
+  readonly poolKey?: string
 }
 
 export class Server {
@@ -39,18 +42,21 @@ export class Server {
   /** Opaque, stable id (for sticky cookies): never reveals the address. */
   readonly id: string
   readonly url: string
-  readonly weight: number
+  /** Tunables: updated in place by `retune` when a reload keeps this server. */
+  weight: number
   readonly backend: string
   readonly shard: string
   /** `host:port` to send as Host when the backend does not pass the client's. */
   readonly hostHeader: string
   readonly dispatcher: Dispatcher
   /** Concurrency limit (HAProxy maxconn); 0 = unlimited. */
-  readonly maxConn: number
-  readonly slowStart: number
-  readonly latencyDecay: number
+  maxConn: number
+  slowStart: number
+  latencyDecay: number
   /** The balancer reads latency (leastLatency): only then is it measured per exchange. */
-  readonly tracksLatency: boolean
+  tracksLatency: boolean
+  /** What its pool was built from (URL, connections, timeouts): a reload may keep the server only if this is unchanged. */
+  readonly poolKey: string
 
   /** What balancers read: the active check says up and outlier detection has not ejected it. */
   healthy = true
@@ -83,8 +89,18 @@ export class Server {
     this.slowStart = init.slowStart ?? 0
     this.latencyDecay = init.latencyDecay ?? 10_000
     this.tracksLatency = init.latencyDecay !== undefined
+    this.poolKey = init.poolKey ?? init.url
     this.id = hashString(`${init.backend}/${init.name}`).toString(36)
     this.hostHeader = new URL(init.url).host
+  }
+
+  /** A reload kept this server: take the new tunables, keep health, counters and pool. */
+  retune (init: Pick<ServerInit, 'weight' | 'maxConn' | 'slowStart' | 'latencyDecay'>): void {
+    this.weight = init.weight
+    this.maxConn = init.maxConn ?? 0
+    this.slowStart = init.slowStart ?? 0
+    this.latencyDecay = init.latencyDecay ?? 10_000
+    this.tracksLatency = init.latencyDecay !== undefined
   }
 
   /** Active health check verdict. */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  isCookiePath, isHostname, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
+  isAdminToken, isCookiePath, isHostname, isLoopback, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
   normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from '../../src/config/forms.js'
 
@@ -84,4 +84,20 @@ t.test('probe request paths and cookie paths', async (t) => {
 t.test('Cache-Status names are structured-field tokens', async (t) => {
   for (const good of ['a', 'Z', '*', '*cache', 'switchyard', 'edge-1.example:8443/x%y_z*']) t.ok(isSfToken(good), good)
   for (const bad of ['', '1edge', '-a', '.a', '/a', 'a b', 'a;b', 'a,b', 'a"b', 'é', 'a=b', 'edge!']) t.notOk(isSfToken(bad), bad)
+})
+
+t.test('loopback bind hosts (the admin API without a token)', async (t) => {
+  for (const good of ['127.0.0.1', '127.1.2.3', '127.255.255.255', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST']) {
+    t.ok(isLoopback(good), good)
+  }
+  for (const bad of ['0.0.0.0', '128.0.0.1', '10.0.0.1', '::', '::2', '::ffff:10.0.0.1', 'localhost.example.com', 'example.com', '']) {
+    t.notOk(isLoopback(bad), bad)
+  }
+})
+
+t.test('admin tokens: 16+ visible ASCII characters, no spaces', async (t) => {
+  for (const good of ['0123456789abcdef', 'a'.repeat(64), '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~']) t.ok(isAdminToken(good), good)
+  for (const bad of ['', '0123456789abcde', '0123456789 abcdef', '0123456789abcdef\t', '0123456789abcdeé', '0123456789abcdef\n']) {
+    t.notOk(isAdminToken(bad), JSON.stringify(bad))
+  }
 })

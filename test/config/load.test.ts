@@ -91,7 +91,7 @@ t.test('defaults are applied', async (t) => {
     trustedProxies: [],
     forwarding: { xForwarded: true, forwarded: false, via: true },
     limits: { maxHeaderBytes: 16_384, maxHeaderCount: 100 },
-    timeouts: { clientHeaders: 30_000, clientIdle: 60_000 },
+    timeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000 },
     routes: [{
       name: 'route-0',
       index: 0,
@@ -115,13 +115,18 @@ t.test('defaults are applied', async (t) => {
         slowStart: 0,
         panicThreshold: 0
       }
-    }
+    },
+    admin: { enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 },
+    accessLog: { enabled: true },
+    watchConfig: false
   })
   for (const key of ['shardBy', 'sticky', 'healthCheck', 'outlierDetection']) {
     t.notOk(Object.hasOwn(c.backends.api!, key), `absent optional ${key} is omitted, not undefined`)
   }
   t.notOk(Object.hasOwn(c.backends.api!.shards[0]!.servers[0]!, 'maxConn'))
   t.notOk(Object.hasOwn(c.routes[0]!.match, 'host'))
+  t.notOk(Object.hasOwn(c.admin, 'token'))
+  t.notOk(Object.hasOwn(c.accessLog, 'path'))
 })
 
 t.test('the result is deep-frozen', async (t) => {
@@ -165,6 +170,9 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.ok(backends.some((b) => b.shards.length > 1 && b.balance.algorithm === 'ipHash' && b.balance.boundedLoad > 0),
     'a sharded ipHash backend with bounded load')
   t.ok(backends.some((b) => b.shards.some((s) => s.servers.some((v) => v.maxConn !== undefined))), 'a server maxConn')
+  t.same([c.admin, c.accessLog, c.watchConfig, c.timeouts.drain],
+    [{ enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 }, { enabled: true }, false, 30_000],
+    'admin, accessLog, watchConfig and timeouts.drain, written at their defaults')
   // The same text through parseConfig, without I/O.
   const { readFile } = await import('node:fs/promises')
   t.same(parseConfig(await readFile(example, 'utf8'), example, { checkFiles: false }), c)

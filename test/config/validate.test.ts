@@ -68,7 +68,8 @@ t.test('unknown keys', async (t) => {
   })
   t.test('lists the known keys when nothing is close', async (t) => {
     only(t, BASE + 'colour: blue\n', 'colour', 7,
-      'unknown key `colour`; expected one of proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends, cache')
+      'unknown key `colour`; expected one of proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends, cache, ' +
+      'admin, accessLog, watchConfig')
   })
   t.test('at the top level and deep inside', async (t) => {
     only(t, y`
@@ -882,7 +883,7 @@ t.test('client limits and timeouts: bad sizes and durations show the accepted fo
   only(t, BASE + 'timeouts:\n  clientIdle: 600h\n', 'timeouts.clientIdle', 8, /at most 596h31m23s/)
   const c = parseConfig(BASE + 'limits: { maxHeaderBytes: 32KiB, maxHeaderCount: 50 }\ntimeouts: { clientHeaders: 10s, clientIdle: 0 }\n', 'c')
   t.same(c.limits, { maxHeaderBytes: 32_768, maxHeaderCount: 50 })
-  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0 })
+  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0, drain: 30_000 })
 })
 
 t.test('empty optional keys take their default', async (t) => {

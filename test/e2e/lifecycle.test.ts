@@ -1,0 +1,176 @@
+// The process as an operator runs it: `switchyard start -c FILE` in a child
+// process, reloaded with SIGHUP under load (valid and invalid files), and
+// stopped with SIGTERM under load.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { Pool } from 'undici'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+async function origin (t: Test, name: string, delayMs = 0): Promise<number> {
+  const server = http.createServer((req, res) => {
+    req.resume()
+    setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(name), delayMs)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
+  return (server.address() as AddressInfo).port
+}
+
+async function freePort (): Promise<number> {
+  const s = http.createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as AddressInfo).port
+  await new Promise((resolve) => s.close(resolve))
+  return port
+}
+
+function config (port: number, backendPort: number, extra = ''): string {
+  return `
+listeners: [{ name: web, bind: "127.0.0.1:${port}" }]
+admin: false
+accessLog: false
+timeouts: { drain: 5s }
+routes: [{ match: { pathPrefix: / }, backend: app }]
+backends:
+  app:
+    servers: [{ url: "http://127.0.0.1:${backendPort}" }]
+${extra}`
+}
+
+interface Proc { child: ChildProcess; logs: { msg: string; errors?: string[] }[]; exited: Promise<number | null> }
+
+async function startCli (t: Test, file: string, port: number): Promise<Proc> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start', '-c', file],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const logs: Proc['logs'] = []
+  let buf = ''
+  child.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString()
+    let nl
+    while ((nl = buf.indexOf('\n')) !== -1) {
+      try { logs.push(JSON.parse(buf.slice(0, nl)) as Proc['logs'][number]) } catch { /* not JSON */ }
+      buf = buf.slice(nl + 1)
+    }
+  })
+  let stderr = ''
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  for (let i = 0; i < 200 && !logs.some((l) => l.msg === 'listening'); i++) {
+    if (child.exitCode !== null) throw new Error(`switchyard exited: ${stderr}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  if (!logs.some((l) => l.msg === 'listening')) throw new Error(`switchyard did not start: ${stderr}`)
+  t.comment(`switchyard pid ${child.pid} on port ${port}`)
+  return { child, logs, exited }
+}
+
+async function until (cond: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!cond() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 25))
+  return cond()
+}
+
+t.test('20 reloads under load (and one invalid file): zero failed requests, final routing from the last valid file', async (t) => {
+  const a = await origin(t, 'a')
+  const b = await origin(t, 'b')
+  const port = await freePort()
+  const dir = t.testdir({})
+  const file = path.join(dir, 'switchyard.yaml')
+  writeFileSync(file, config(port, a))
+  const proc = await startCli(t, file, port)
+  const client = new Pool(`http://127.0.0.1:${port}`, { connections: 8 })
+  t.teardown(() => client.close())
+
+  const statuses = new Map<string, number>()
+  let running = true
+  const worker = async (): Promise<void> => {
+    while (running) {
+      try {
+        const r = await client.request({ path: '/', method: 'GET' })
+        await r.body.text()
+        statuses.set(String(r.statusCode), (statuses.get(String(r.statusCode)) ?? 0) + 1)
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? 'error'
+        statuses.set(code, (statuses.get(code) ?? 0) + 1)
+      }
+    }
+  }
+  const load = Promise.all(Array.from({ length: 8 }, worker))
+
+  let reloads = 0
+  for (let i = 0; i < 21; i++) {
+    const before = proc.logs.length
+    if (i === 10) {
+      writeFileSync(file, config(port, a) + '    weight: heavy\n') // invalid (and misplaced)
+    } else {
+      writeFileSync(file, config(port, i % 2 === 0 ? b : a))
+    }
+    proc.child.kill('SIGHUP')
+    const done = await until(() => proc.logs.slice(before).some((l) => l.msg === 'configuration reloaded' || /rejected/.test(l.msg)))
+    t.ok(done, `reload ${i} finished`)
+    if (i !== 10) reloads++
+  }
+  running = false
+  await load
+  const rejected = proc.logs.filter((l) => /rejected/.test(l.msg))
+  t.equal(rejected.length, 1, 'the invalid file was rejected once')
+  t.match(rejected[0]?.errors?.join('\n'), /switchyard\.yaml:\d+:\d+ /, 'with its YAML position')
+  t.equal(proc.logs.filter((l) => l.msg === 'configuration reloaded').length, reloads)
+  const total = [...statuses.values()].reduce((x, y) => x + y, 0)
+  t.ok(total > 100, `${total} requests during the reloads`)
+  t.same([...statuses.keys()], ['200'], 'every request answered 200')
+  // Last valid file (i = 20) routes to b.
+  const last = await client.request({ path: '/', method: 'GET' })
+  t.equal(await last.body.text(), 'b')
+})
+
+t.test('SIGTERM under load: every accepted request is answered, and the process exits 0', async (t) => {
+  const slow = await origin(t, 'slow', 30)
+  const port = await freePort()
+  const dir = t.testdir({})
+  const file = path.join(dir, 'switchyard.yaml')
+  writeFileSync(file, config(port, slow))
+  const proc = await startCli(t, file, port)
+  const client = new Pool(`http://127.0.0.1:${port}`, { connections: 16 })
+  t.teardown(() => client.close())
+  const outcomes = new Map<string, number>()
+  let stopAt = Infinity
+  let stopped = false
+  const worker = async (): Promise<void> => {
+    while (Date.now() < stopAt + 1500) {
+      try {
+        const r = await client.request({ path: '/', method: 'GET' })
+        await r.body.text()
+        outcomes.set(String(r.statusCode), (outcomes.get(String(r.statusCode)) ?? 0) + 1)
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? 'error'
+        outcomes.set(code, (outcomes.get(code) ?? 0) + 1)
+        if (code === 'ECONNREFUSED') break // the listener is closed: nothing more is accepted
+      }
+    }
+  }
+  const load = Promise.all(Array.from({ length: 16 }, worker))
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  stopAt = Date.now()
+  proc.child.kill('SIGTERM')
+  const code = await proc.exited
+  stopped = true
+  await load
+  t.ok(stopped)
+  t.equal(code, 0, 'exit code 0')
+  t.ok(proc.logs.some((l) => l.msg === 'stopped'))
+  const answered = outcomes.get('200') ?? 0
+  t.ok(answered > 50, `${answered} answered`)
+  const failures = [...outcomes.entries()].filter(([k]) => k !== '200' && k !== 'ECONNREFUSED')
+  t.same(failures, [], 'no resets or errors: only refused connections after the listener closed')
+})
