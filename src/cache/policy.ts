@@ -186,7 +186,7 @@ export function storeDecision (
  * §4.2.1 freshness lifetime (ms): s-maxage, then max-age, then Expires − Date;
  * then `opts.defaultTtl` when the response allows caching (heuristically
  * cacheable status or `public`) but states no lifetime; then §4.2.2 heuristic
- * (10% of Date − Last-Modified, capped); else 0.
+ * (10% of Date − Last-Modified, capped; same statuses or `public`); else 0.
  */
 export function freshnessLifetime (
   status: number,
@@ -207,9 +207,10 @@ function lifetime (status: number, f: ResponseFields, cc: CacheDirectives, respo
     const date = parseHttpDate(f.date) ?? responseTime
     return Math.max(0, expires - date)
   }
-  const heuristicStatus = HEURISTIC.has(status)
-  if (opts.defaultTtl !== undefined && (heuristicStatus || cc.public)) return opts.defaultTtl
-  if (opts.heuristic && heuristicStatus) {
+  // §4.2.2: heuristics apply to heuristically cacheable statuses and to responses marked `public`.
+  const heuristicOk = HEURISTIC.has(status) || cc.public
+  if (opts.defaultTtl !== undefined && heuristicOk) return opts.defaultTtl
+  if (opts.heuristic && heuristicOk) {
     const lastModified = parseHttpDate(f.lastModified)
     if (lastModified !== undefined) {
       const date = parseHttpDate(f.date) ?? responseTime
@@ -220,6 +221,28 @@ function lifetime (status: number, f: ResponseFields, cc: CacheDirectives, respo
 }
 
 // ---------------------------------------------------------------- age and reuse (§4)
+
+/**
+ * §5.1 Age (ms): the first Age field line, and of that its first list
+ * member (so `7200, 0` is 7200 s), must be delta-seconds (1*DIGIT; a
+ * trailing `;parameter` is tolerated). Anything else (negative, decimal,
+ * garbage) is ignored: undefined, as when there is no Age. Capped at 2^31 s
+ * (§1.2.2).
+ */
+export function parseAge (headers: readonly string[]): number | undefined {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if (!isName(headers[i]!, 'age')) continue
+    let v = headers[i + 1]!
+    const comma = v.indexOf(',')
+    if (comma >= 0) v = v.slice(0, comma)
+    const semi = v.indexOf(';')
+    if (semi >= 0) v = v.slice(0, semi)
+    v = v.trim()
+    if (!/^\d+$/.test(v)) return undefined
+    return Math.min(Number(v), 2 ** 31) * 1000
+  }
+  return undefined
+}
 
 /** §4.2.3 current_age (ms). */
 export function currentAge (
@@ -376,12 +399,45 @@ export function notModified (req: RequestFacts, entry: CacheEntry): boolean {
   return false
 }
 
-/** §4.3.1: the validators to send when revalidating `entry` (flat, lower-case names). */
+/**
+ * §4.3.1: the validators to send when revalidating `entry` (flat, lower-case
+ * names). If-Modified-Since carries "the value of the Last-Modified field
+ * from the selected stored response", as stored (origins often compare it
+ * as a string); re-formatted only when no stored field parses.
+ */
 export function revalidationHeaders (entry: CacheEntry): string[] {
   const out: string[] = []
   if (entry.etag !== undefined) out.push('if-none-match', entry.etag)
-  if (entry.lastModified !== undefined) out.push('if-modified-since', httpDate(entry.lastModified))
+  if (entry.lastModified !== undefined) {
+    const lm = firstField(entry.headers, 'last-modified')?.trim()
+    out.push('if-modified-since', lm !== undefined && parseHttpDate(lm) === entry.lastModified ? lm : httpDate(entry.lastModified))
+  }
   return out
+}
+
+/**
+ * §4.3.5: may a 200 answer to HEAD update the stored GET response `entry`?
+ * Yes when every validator it carries (ETag, Last-Modified) and its
+ * Content-Length, if any, match the stored ones; otherwise the stored
+ * response is to be considered stale (the caller drops it).
+ */
+export function headUpdates (entry: CacheEntry, head: readonly string[]): boolean {
+  const etag = headerValue(head, 'etag')
+  if (etag !== undefined && etag !== entry.etag) return false
+  const lmField = firstField(head, 'last-modified')
+  if (lmField !== undefined) {
+    const lm = parseHttpDate(lmField)
+    if (lm === undefined || lm !== entry.lastModified) return false
+  }
+  const length = firstField(head, 'content-length')
+  if (length !== undefined && length.trim() !== (firstField(entry.headers, 'content-length') ?? '').trim()) return false
+  return true
+}
+
+/** The first `lowerName` field's value (dates contain commas, so they are never joined). */
+function firstField (h: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i + 1 < h.length; i += 2) if (isName(h[i]!, lowerName)) return h[i + 1]
+  return undefined
 }
 
 /**

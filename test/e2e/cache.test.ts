@@ -109,7 +109,11 @@ t.test('100 concurrent requests for a cold key reach the origin once (collapsed 
   }))
   t.equal(o.hits.get('/cold'), 1, 'exactly one upstream request')
   t.ok(results.every((r) => r.status === 200 && r.body === 'cold body'), 'all 100 got the response')
-  t.equal(results.filter((r) => /collapsed/.test(r.cs)).length, 99, '99 waited for the first')
+  // The others either waited for that fetch (collapsed) or, arriving after it completed, hit the stored copy.
+  const collapsed = results.filter((r) => /collapsed/.test(r.cs)).length
+  const hits = results.filter((r) => /; hit/.test(r.cs)).length
+  t.equal(hits, 99, `99 served by the cache (${collapsed} of them waited for the fetch)`)
+  t.ok(collapsed > 0, 'some waited on the fetch in flight')
 })
 
 t.test('collapsing stops for responses that turn out uncacheable', async (t) => {
