@@ -1,0 +1,133 @@
+// The access log: one JSON line per finished request, written through pino to
+// an asynchronous SonicBoom destination (lines are buffered up to 4 KiB and
+// written off the hot path; a timer flushes a quiet log every second) and
+// flushed by close(). The line's `time` is the request's start, in ISO form;
+// besides it and pino's `level`, the line carries only request fields
+// (absent ones are left out):
+//   {"level":30,"time":"2024-05-01T12:00:00.000Z","listener":"https","protocol":"h2",
+//    "client":"203.0.113.7","method":"GET","host":"api.example.com","path":"/v1/users?id=7",
+//    "status":200,"bytes":512,"route":"api","backend":"api","shard":"a","server":"a-1",
+//    "cache":"miss","upstream_ms":11.204,"total_ms":12.871,"retries":0}
+// Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT) and "flag" (UT).
+import { openSync } from 'node:fs'
+import { pino, type DestinationStream, type Logger } from 'pino'
+import type { RequestRecord } from '../admin/metrics.js'
+
+export interface AccessLog {
+  write (r: RequestRecord): void
+  /** Flush what is buffered and close the destination (stdout stays open). Idempotent. */
+  close (): Promise<void>
+}
+
+export interface AccessLogConfig {
+  readonly enabled: boolean
+  /** File to append to; stdout when absent. */
+  readonly path?: string | undefined
+}
+
+export interface AccessLogOptions {
+  /** Write errors after start (disk full…); they never reach the request path. Default: ignored. */
+  readonly onError?: (err: Error) => void
+}
+
+/** The JSON object of one line (pino adds `level` in front). */
+export interface AccessLogLine {
+  readonly time: string
+  readonly listener: string
+  readonly protocol: 'h1' | 'h2'
+  readonly client: string
+  readonly method: string
+  readonly host: string
+  readonly path: string
+  readonly status: number
+  readonly bytes: number
+  readonly route: string | undefined
+  readonly backend: string | undefined
+  readonly shard: string | undefined
+  readonly server: string | undefined
+  readonly cache: string | undefined
+  readonly error: string | undefined
+  readonly flag: string | undefined
+  readonly upstream_ms: number | undefined
+  readonly total_ms: number
+  readonly retries: number
+}
+
+/** ms rounded to the microsecond. */
+const ms3 = (ms: number): number => Math.round(ms * 1000) / 1000
+
+/** The line for one record; the key order is the order in the log. */
+export function accessLogLine (r: RequestRecord): AccessLogLine {
+  return {
+    time: new Date(r.time).toISOString(),
+    listener: r.listener,
+    protocol: r.protocol,
+    client: r.clientAddress,
+    method: r.method,
+    host: r.host,
+    path: r.path,
+    status: r.status,
+    bytes: r.bytes,
+    route: r.route,
+    backend: r.backend,
+    shard: r.shard,
+    server: r.server,
+    cache: r.cacheStatus,
+    error: r.errorCode,
+    flag: r.errorFlag,
+    upstream_ms: r.upstreamMs === undefined ? undefined : ms3(r.upstreamMs),
+    total_ms: ms3(r.totalMs),
+    retries: r.retries
+  }
+}
+
+function logger (stream: DestinationStream): Logger {
+  // base: null drops pid/hostname; the time is the request's, so pino's own is off.
+  return pino({ base: null, timestamp: false, level: 'info' }, stream)
+}
+
+/**
+ * The access log of the config, or undefined when disabled. The file is
+ * opened (for appending) right here, so a bad path fails at startup.
+ */
+export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = {}): AccessLog | undefined {
+  if (!cfg.enabled) return undefined
+  const fd = cfg.path === undefined ? 1 : openSync(cfg.path, 'a', 0o640)
+  const dest = pino.destination({ dest: fd, sync: false, minLength: 4096, periodicFlush: 1000 })
+  const onError = opts.onError ?? (() => {})
+  dest.on('error', onError)
+  const log = logger(dest)
+  let closed: Promise<void> | undefined
+
+  return {
+    write (r) {
+      if (closed === undefined) log.info(accessLogLine(r))
+    },
+    close () {
+      closed ??= new Promise<void>((resolve) => {
+        dest.once('close', () => { resolve() })
+        dest.once('error', () => { resolve() })
+        try {
+          dest.end()
+        } catch {
+          resolve() // already destroyed (EPIPE)
+        }
+      })
+      return closed
+    }
+  }
+}
+
+/** An access log into any pino destination (tests, custom sinks); close() only stops writing. */
+export function createAccessLogTo (stream: DestinationStream): AccessLog {
+  const log = logger(stream)
+  let closed = false
+  return {
+    write (r) {
+      if (!closed) log.info(accessLogLine(r))
+    },
+    async close () {
+      closed = true
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import t, { type Test } from 'tap'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { RequestRecord } from '../../src/admin/metrics.js'
+import { accessLogLine, createAccessLog, createAccessLogTo } from '../../src/proxy/access-log.js'
+
+const T0 = 1_700_000_000_123
+
+function rec (over: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    time: T0, listener: 'https', protocol: 'h2', clientAddress: '203.0.113.7', method: 'GET', host: 'api.example.com',
+    path: '/v1/users?id=7', status: 200, bytes: 512, route: 'api', backend: 'users', shard: 'a', server: 'a-1',
+    cacheStatus: 'miss', upstreamMs: 11.2041234, totalMs: 12.8709876, retries: 0, ...over
+  }
+}
+
+function tempDir (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-access-log-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+const lines = (t: Test, text: string): Record<string, unknown>[] => {
+  t.ok(text.endsWith('\n'), 'the log ends with a line feed')
+  return text.slice(0, -1).split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+t.test('one JSON line per request in a file, flushed by close()', async (t) => {
+  const path = join(tempDir(t), 'access.log')
+  const log = createAccessLog({ enabled: true, path })
+  t.ok(log)
+  log!.write(rec())
+  log!.write(rec({
+    time: T0 + 5, method: 'POST', path: '/v1/orders', status: 502, bytes: 0, server: 'a-2', cacheStatus: undefined,
+    errorCode: 'LB_ERR_UPSTREAM_CONNECT', errorFlag: 'UF', upstreamMs: undefined, totalMs: 3, retries: 2
+  }))
+  log!.write(rec({ status: 0, route: undefined, backend: undefined, shard: undefined, server: undefined, cacheStatus: undefined, upstreamMs: undefined }))
+  await log!.close()
+  const [ok, failed, gone] = lines(t, readFileSync(path, 'utf8'))
+  t.same(ok, {
+    level: 30,
+    time: new Date(T0).toISOString(),
+    listener: 'https',
+    protocol: 'h2',
+    client: '203.0.113.7',
+    method: 'GET',
+    host: 'api.example.com',
+    path: '/v1/users?id=7',
+    status: 200,
+    bytes: 512,
+    route: 'api',
+    backend: 'users',
+    shard: 'a',
+    server: 'a-1',
+    cache: 'miss',
+    upstream_ms: 11.204,
+    total_ms: 12.871,
+    retries: 0
+  }, 'every field, ms rounded to the microsecond, no pid/hostname/msg')
+  t.equal(ok!.time, '2023-11-14T22:13:20.123Z', 'ISO time of the request start')
+  t.same(Object.keys(ok!).slice(0, 2), ['level', 'time'])
+  t.match(failed, { method: 'POST', status: 502, bytes: 0, error: 'LB_ERR_UPSTREAM_CONNECT', flag: 'UF', total_ms: 3, retries: 2 })
+  t.notOk('upstream_ms' in failed! || 'cache' in failed!, 'absent fields are left out')
+  t.same(Object.keys(gone!).sort(), ['bytes', 'client', 'host', 'level', 'listener', 'method', 'path', 'protocol', 'retries', 'status', 'time', 'total_ms'])
+  t.equal(gone!.status, 0)
+})
+
+t.test('client-controlled text cannot break the line', async (t) => {
+  const path = join(tempDir(t), 'access.log')
+  const log = createAccessLog({ enabled: true, path })!
+  const evil = '/x"}\n{"forged":true}\r\n\u2028\\'
+  log.write(rec({ path: evil, host: 'h"\n', method: 'G\tET' }))
+  await log.close()
+  const text = readFileSync(path, 'utf8')
+  const parsed = lines(t, text)
+  t.equal(parsed.length, 1)
+  t.equal(parsed[0]!.path, evil)
+  t.equal(parsed[0]!.host, 'h"\n')
+  t.notOk('forged' in parsed[0]!)
+})
+
+t.test('appends to an existing file; many lines past the 4 KiB buffer all arrive', async (t) => {
+  const path = join(tempDir(t), 'access.log')
+  writeFileSync(path, '{"earlier":true}\n')
+  const log = createAccessLog({ enabled: true, path })!
+  for (let i = 0; i < 2000; i++) log.write(rec({ path: `/item/${i}`, bytes: i }))
+  await log.close()
+  const parsed = lines(t, readFileSync(path, 'utf8'))
+  t.equal(parsed.length, 2001)
+  t.same(parsed[0], { earlier: true }, 'existing content kept')
+  t.same(parsed.slice(1).map((l) => l.bytes), Array.from({ length: 2000 }, (_, i) => i), 'in order, none lost')
+})
+
+t.test('close() is idempotent and later writes are dropped', async (t) => {
+  const path = join(tempDir(t), 'access.log')
+  const log = createAccessLog({ enabled: true, path })!
+  log.write(rec())
+  const a = log.close()
+  const b = log.close()
+  t.equal(a, b, 'the same promise')
+  await a
+  log.write(rec()) // after close: no throw, no line
+  await log.close()
+  t.equal(lines(t, readFileSync(path, 'utf8')).length, 1)
+})
+
+t.test('disabled: no access log; an unopenable path fails at creation', async (t) => {
+  t.equal(createAccessLog({ enabled: false }), undefined)
+  t.equal(createAccessLog({ enabled: false, path: '/nonexistent/dir/access.log' }), undefined, 'the path is not touched')
+  t.throws(() => createAccessLog({ enabled: true, path: join(tempDir(t), 'missing', 'access.log') }), { code: 'ENOENT' })
+})
+
+t.test('createAccessLogTo writes each line to the given stream', async (t) => {
+  const chunks: string[] = []
+  const log = createAccessLogTo({ write (s: string) { chunks.push(s) } })
+  log.write(rec())
+  log.write(rec({ status: 404, route: undefined, errorCode: 'LB_ERR_NO_ROUTE', errorFlag: 'NR' }))
+  t.equal(chunks.length, 2, 'one write per request')
+  t.ok(chunks.every((c) => c.endsWith('\n') && !c.slice(0, -1).includes('\n')))
+  t.same(JSON.parse(chunks[0]!), { level: 30, ...JSON.parse(JSON.stringify(accessLogLine(rec()))) })
+  t.match(JSON.parse(chunks[1]!), { status: 404, error: 'LB_ERR_NO_ROUTE', flag: 'NR' })
+  await log.close()
+  log.write(rec())
+  t.equal(chunks.length, 2, 'nothing after close')
+})
