@@ -1,0 +1,384 @@
+// The admin listener: a small node:http server, separate from the proxy
+// listeners, that serves the dashboard, status JSON, Prometheus metrics, a
+// readiness probe, and the two write actions (reload, cache purge). It knows
+// nothing about the proxy's internals: everything goes through `AdminApi`,
+// which the composition root implements.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import http from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js'
+
+/** What the admin listener asks of the running proxy. Implemented by the app. */
+export interface AdminApi {
+  /** Backend → shard → server state, listeners, routes, cache counters (JSON-serializable). */
+  status (): unknown
+  /** Prometheus text exposition format 0.0.4. */
+  metrics (): string
+  /** The dashboard's data: recent history and current rates (JSON-serializable). */
+  snapshot (): unknown
+  /** Re-read the config file and swap it in, or say why not. */
+  reload (): Promise<{ ok: true } | { ok: false; errors: string[] }>
+  /** Exactly one of the three is set (the admin listener checks that). */
+  purge (what: PurgeRequest): { purged: number } | { error: string }
+  /** What the cache holds for an absolute URL; undefined = nothing. */
+  cacheLookup? (url: string): unknown
+  /** Readiness: listeners bound and config loaded. */
+  ready (): boolean
+}
+
+export interface PurgeRequest {
+  readonly url?: string
+  readonly prefix?: string
+  readonly tag?: string
+}
+
+export interface AdminConfig {
+  readonly host: string
+  readonly port: number
+  /** When set, every request needs `Authorization: Bearer <token>`. Required off loopback. */
+  readonly token?: string
+}
+
+export interface AdminLog {
+  info (obj: object, msg: string): void
+  warn (obj: object, msg: string): void
+}
+
+export interface AdminHandle {
+  address (): AddressInfo
+  close (): Promise<void>
+}
+
+/** Largest request body accepted (purge JSON). */
+export const MAX_BODY_BYTES = 64 * 1024
+
+const noLog: AdminLog = { info () {}, warn () {} }
+
+type Method = 'GET' | 'POST'
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>
+interface Endpoint { readonly method: Method; readonly handler: Handler }
+
+/**
+ * True for addresses only this machine can reach: 127.0.0.0/8, ::1 (also
+ * bracketed or IPv4-mapped) and `localhost`. Anything else, including the
+ * wildcards 0.0.0.0 and ::, is not.
+ */
+export function isLoopbackHost (host: string): boolean {
+  let h = host.trim().toLowerCase()
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1)
+  if (h === 'localhost' || h.endsWith('.localhost')) return true
+  if (h.startsWith('::ffff:')) {
+    const v4 = h.slice(7)
+    if (net.isIPv4(v4)) h = v4
+  }
+  if (net.isIPv4(h)) return h.startsWith('127.')
+  if (net.isIPv6(h)) {
+    const block = new net.BlockList()
+    block.addAddress('::1', 'ipv6')
+    return block.check(h, 'ipv6')
+  }
+  return false
+}
+
+/** The host part of a Host header value (`[::1]:9901` → `[::1]`, `localhost:80` → `localhost`). */
+function hostOnly (hostHeader: string): string {
+  if (hostHeader.startsWith('[')) {
+    const end = hostHeader.indexOf(']')
+    return end === -1 ? hostHeader : hostHeader.slice(0, end + 1)
+  }
+  const colon = hostHeader.indexOf(':')
+  return colon === -1 ? hostHeader : hostHeader.slice(0, colon)
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+
+/**
+ * Compares `Authorization: Bearer <token>` against the expected token's
+ * SHA-256 in constant time: both sides are hashed to 32 bytes first, so
+ * neither the content nor the length of the expected token leaks.
+ */
+export function bearerMatches (authorization: string | undefined, expectedDigest: Buffer): boolean {
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '')
+  const given = digest(m?.[1] ?? '')
+  // Always run the comparison, even without a well-formed header.
+  const equal = timingSafeEqual(given, expectedDigest)
+  return equal && m !== null
+}
+
+class HttpError extends Error {
+  constructor (readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message)
+  }
+}
+
+const BASE_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff'
+} as const
+
+function send (res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.writeHead(status, {
+    ...BASE_HEADERS,
+    'content-type': type,
+    'content-length': String(Buffer.byteLength(body)),
+    ...extra
+  })
+  res.end(body)
+}
+
+function sendJson (res: ServerResponse, status: number, value: unknown, extra: Record<string, string> = {}): void {
+  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value ?? null, null, 2)}\n`, extra)
+}
+
+function sendText (res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+  send(res, status, 'text/plain; charset=utf-8', text.endsWith('\n') ? text : `${text}\n`, extra)
+}
+
+/** Reads the whole body, at most MAX_BODY_BYTES (413 beyond). */
+function readBody (req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES) {
+    return Promise.reject(new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' }))
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        req.off('data', onData)
+        req.pause()
+        reject(new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' }))
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(Buffer.concat(chunks)))
+    req.once('error', reject)
+  })
+}
+
+const PURGE_KEYS = ['url', 'prefix', 'tag'] as const
+
+/** Validates a purge body: a JSON object with exactly one of url / prefix / tag, a non-empty string. */
+export function parsePurgeBody (body: Buffer): PurgeRequest {
+  let value: unknown
+  try {
+    value = JSON.parse(body.toString('utf8'))
+  } catch {
+    throw new HttpError(400, 'body must be JSON: {"url": "..."}, {"prefix": "..."} or {"tag": "..."}')
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpError(400, 'body must be a JSON object with exactly one of url, prefix, tag')
+  }
+  const obj = value as Record<string, unknown>
+  for (const k of Object.keys(obj)) {
+    if (!(PURGE_KEYS as readonly string[]).includes(k)) throw new HttpError(400, `unknown key \`${k}\` (expected exactly one of url, prefix, tag)`)
+  }
+  const present = PURGE_KEYS.filter((k) => obj[k] !== undefined)
+  if (present.length !== 1) throw new HttpError(400, `expected exactly one of url, prefix, tag; got ${present.length === 0 ? 'none' : present.join(', ')}`)
+  const key = present[0]!
+  const v = obj[key]
+  if (typeof v !== 'string' || v.length === 0) throw new HttpError(400, `\`${key}\` must be a non-empty string`)
+  if (key === 'url' && !isHttpUrl(v)) throw new HttpError(400, `\`url\` must be an absolute http(s) URL, got ${JSON.stringify(v)}`)
+  return { [key]: v }
+}
+
+function isHttpUrl (s: string): boolean {
+  try {
+    const u = new URL(s)
+    return u.protocol === 'http:' || u.protocol === 'https:'
+  } catch {
+    return false
+  }
+}
+
+function isJsonType (req: IncomingMessage): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  return type === 'application/json'
+}
+
+/**
+ * Starts the admin listener. Refuses to start on a non-loopback host without
+ * a token. Resolves once listening; rejects if the port cannot be bound.
+ */
+export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog = noLog): Promise<AdminHandle> {
+  if (cfg.token !== undefined && cfg.token.trim().length === 0) {
+    throw new Error('admin: `token` is empty; set a real token or remove it')
+  }
+  const loopback = isLoopbackHost(cfg.host)
+  if (!loopback && cfg.token === undefined) {
+    throw new Error(`admin: refusing to listen on non-loopback host ${JSON.stringify(cfg.host)} without a token; ` +
+      'set admin.token or bind to 127.0.0.1 / ::1')
+  }
+  const tokenDigest = cfg.token === undefined ? undefined : digest(cfg.token)
+
+  // Reloads run one after another, never overlapping.
+  let reloading: Promise<unknown> = Promise.resolve()
+
+  const endpoints = new Map<string, Endpoint>([
+    ['/', {
+      method: 'GET',
+      handler: (_req, res) => {
+        send(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML, {
+          'content-security-policy': DASHBOARD_CSP,
+          'x-frame-options': 'DENY',
+          'referrer-policy': 'no-referrer'
+        })
+      }
+    }],
+    ['/status', { method: 'GET', handler: (_req, res) => { sendJson(res, 200, api.status()) } }],
+    ['/snapshot', { method: 'GET', handler: (_req, res) => { sendJson(res, 200, api.snapshot()) } }],
+    ['/metrics', {
+      method: 'GET',
+      handler: (_req, res) => { send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', api.metrics()) }
+    }],
+    ['/healthz', {
+      method: 'GET',
+      handler: (_req, res) => {
+        if (api.ready()) sendText(res, 200, 'ready')
+        else sendText(res, 503, 'not ready')
+      }
+    }],
+    ['/reload', {
+      method: 'POST',
+      handler: async (req, res) => {
+        await readBody(req) // ignored, but bounded and drained
+        const run = reloading.then(() => api.reload())
+        reloading = run.catch(() => {})
+        const result = await run
+        if (result.ok) {
+          log.info({}, 'admin: config reloaded')
+          sendJson(res, 200, { ok: true })
+        } else {
+          log.warn({ errors: result.errors }, 'admin: reload refused')
+          sendJson(res, 400, { ok: false, errors: result.errors })
+        }
+      }
+    }],
+    ['/cache/purge', {
+      method: 'POST',
+      handler: async (req, res) => {
+        // JSON only: a cross-site form cannot send it without a CORS preflight, which we never grant.
+        if (!isJsonType(req)) throw new HttpError(415, 'content-type must be application/json')
+        const what = parsePurgeBody(await readBody(req))
+        const result = api.purge(what)
+        if ('error' in result) throw new HttpError(400, result.error)
+        log.info({ ...what, purged: result.purged }, 'admin: cache purge')
+        sendJson(res, 200, { purged: result.purged })
+      }
+    }],
+    ['/cache/lookup', {
+      method: 'GET',
+      handler: (_req, res, url) => {
+        if (api.cacheLookup === undefined) throw new HttpError(404, 'cache lookup is not available')
+        const target = url.searchParams.get('url')
+        if (target === null || target === '') throw new HttpError(400, 'missing query parameter `url`')
+        if (!isHttpUrl(target)) throw new HttpError(400, `\`url\` must be an absolute http(s) URL, got ${JSON.stringify(target)}`)
+        const found = api.cacheLookup(target)
+        if (found === undefined) throw new HttpError(404, `not in cache: ${target}`)
+        sendJson(res, 200, found)
+      }
+    }]
+  ])
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (tokenDigest !== undefined) {
+      // The page itself holds no data (it fetches everything with the token
+      // from its #token=… fragment), so a plain browser may load it.
+      const pageOnly = (req.method === 'GET' || req.method === 'HEAD') && (req.url === '/' || req.url?.startsWith('/?') === true)
+      if (!pageOnly && !bearerMatches(req.headers.authorization, tokenDigest)) {
+        req.resume()
+        sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <token>' },
+          { 'www-authenticate': 'Bearer realm="switchyard-admin"' })
+        return
+      }
+    } else {
+      // Without a token the listener is loopback-only; also refuse foreign Host
+      // names, so a web page cannot reach it through DNS rebinding.
+      const host = req.headers.host
+      if (host === undefined || !isLoopbackHost(hostOnly(host))) {
+        req.resume()
+        sendJson(res, 403, { error: 'forbidden: Host must be a loopback address or localhost' })
+        return
+      }
+    }
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://admin.invalid')
+    } catch {
+      req.resume()
+      sendJson(res, 400, { error: 'bad request target' })
+      return
+    }
+    const ep = endpoints.get(url.pathname)
+    if (ep === undefined) {
+      req.resume()
+      sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` })
+      return
+    }
+    const allowed = ep.method === 'GET' ? ['GET', 'HEAD'] : ['POST']
+    if (!allowed.includes(req.method ?? '')) {
+      req.resume()
+      sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${url.pathname}` }, { allow: allowed.join(', ') })
+      return
+    }
+    try {
+      await ep.handler(req, res, url)
+    } catch (err) {
+      if (err instanceof HttpError) {
+        if (err.status === 413) req.resume()
+        sendJson(res, err.status, { error: err.message }, err.headers)
+        return
+      }
+      log.warn({ err, path: url.pathname }, 'admin: handler failed')
+      sendJson(res, 500, { error: `internal error: ${err instanceof Error ? err.message : String(err)}` })
+    }
+  }
+
+  const server = http.createServer({
+    headersTimeout: 10_000,
+    requestTimeout: 30_000,
+    maxHeaderSize: 16 * 1024
+  }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.warn({ err }, 'admin: request failed')
+      res.destroy()
+    })
+  })
+  server.keepAliveTimeout = 5_000
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new Error(`admin: cannot listen on ${cfg.host}:${cfg.port}: ${err.message}`, { cause: err }))
+    }
+    server.once('error', onError)
+    server.listen(cfg.port, cfg.host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+  server.on('error', (err) => { log.warn({ err }, 'admin: listener error') })
+
+  const address = server.address() as AddressInfo
+  log.info({ address: address.address, port: address.port, auth: tokenDigest === undefined ? 'none (loopback)' : 'bearer' }, 'admin: listening')
+
+  let closing: Promise<void> | undefined
+  return {
+    address: () => address,
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      return closing
+    }
+  }
+}

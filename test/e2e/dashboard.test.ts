@@ -1,0 +1,286 @@
+// The live dashboard in a real browser (system Chromium through
+// playwright-core) against the admin listener backed by a fake AdminApi whose
+// state the test changes. No timing assertions: the page polls once a second
+// and the test waits for the DOM to change (with Playwright's default limits).
+//
+// Needs /usr/bin/chromium (`apt-get install chromium`; .ci/run installs it),
+// or SWITCHYARD_CHROMIUM=/path/to/chromium. Without it the test fails under CI
+// (CI set) and is skipped locally. Screenshots go to $TAP_ARTIFACTS, else
+// $TMPDIR/switchyard-test-artifacts; their paths are printed as TAP comments.
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import t, { type Test } from 'tap'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest } from '../../src/admin/admin.js'
+
+/** SWITCHYARD_CHROMIUM overrides the browser path (e.g. on a developer machine). */
+const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
+
+interface Srv {
+  name: string; url: string; weight: number; healthy: boolean; checkUp: boolean; ejected: boolean
+  active: number; requests: number; failures: number; lastCheck?: { ok: boolean; reason: string; status?: number }
+}
+
+function server (name: string, port: number): Srv {
+  return {
+    name, url: `http://127.0.0.1:${port}`, weight: 1, healthy: true, checkUp: true, ejected: false,
+    active: 1, requests: 1200, failures: 2, lastCheck: { ok: true, reason: 'status 200', status: 200 }
+  }
+}
+
+/** A fake app: status shaped like Backend.snapshot(), a snapshot with a few minutes of history. */
+function fakeApp () {
+  const servers = {
+    a1: server('a1', 9101), a2: server('a2', 9102), b1: server('b1', 9103), b2: server('b2', 9104), w1: server('w1', 9201)
+  }
+  const purges: PurgeRequest[] = []
+  const app = {
+    servers,
+    purges,
+    /** Replaces whole documents, for the robustness test. */
+    statusOverride: undefined as unknown,
+    snapshotOverride: undefined as unknown,
+    snapshotFails: false,
+    api: undefined as unknown as AdminApi
+  }
+  app.api = {
+    status: () => app.statusOverride ?? {
+      listeners: [{ name: 'https', bind: '127.0.0.1:8443', tls: { http2: true } }, { name: 'http', bind: '127.0.0.1:8080' }],
+      routes: [{ name: 'users', match: { pathPrefix: '/users/' }, backend: 'users' }, { name: 'web', match: { pathPrefix: '/' }, backend: 'web' }],
+      backends: [
+        {
+          name: 'users', algorithm: 'leastConn', active: 4, retries: 1,
+          shards: [
+            { name: 'a', queued: 0, servers: [servers.a1, servers.a2] },
+            { name: 'b', queued: 0, servers: [servers.b1, servers.b2] }
+          ]
+        },
+        { name: 'web', algorithm: 'roundRobin', active: 1, retries: 0, shards: [{ name: 'default', queued: 0, servers: [servers.w1] }] }
+      ],
+      cache: { hits: 900, misses: 100, entries: 42, keys: 40, bytes: 3 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, evictions: 0, staleServed: 3 }
+    },
+    snapshot: () => {
+      if (app.snapshotFails) throw new Error('snapshot unavailable')
+      if (app.snapshotOverride !== undefined) return app.snapshotOverride
+      const now = Date.now()
+      const history = []
+      for (let i = 299; i >= 0; i--) {
+        const wave = Math.sin(i / 20)
+        history.push({
+          t: now - i * 1000,
+          rps: 220 + 60 * wave,
+          errors: i % 40 === 0 ? 3 : 0.2,
+          hitRatio: 0.85 + 0.1 * wave,
+          backends: {
+            users: { rps: 150 + 40 * wave, p50: 12 + 3 * wave, p99: 80 + 25 * wave },
+            web: { rps: 70 + 20 * wave, p50: 4 + wave, p99: 30 + 8 * wave }
+          }
+        })
+      }
+      return { now, history, routes: { users: { rps: 150, p99: 80 } }, backends: {} }
+    },
+    metrics: () => '',
+    reload: async () => ({ ok: true }),
+    purge: (what) => {
+      purges.push(what)
+      return { purged: 3 }
+    },
+    ready: () => true
+  }
+  return app
+}
+
+async function startAdminFor (t: Test, api: AdminApi, token?: string): Promise<AdminHandle> {
+  const h = await startAdmin({ host: '127.0.0.1', port: 0, ...(token === undefined ? {} : { token }) }, api)
+  t.teardown(() => h.close())
+  return h
+}
+
+async function browser (t: Test): Promise<BrowserContext> {
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-chromium-'))
+  const ctx = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1360, height: 1000 },
+    colorScheme: 'light'
+  })
+  t.teardown(async () => {
+    await ctx.close()
+    await rm(userDataDir, { recursive: true, force: true })
+  })
+  return ctx
+}
+
+/** Fails the test on any uncaught page exception or dashboard error log. */
+function watchErrors (t: Test, page: Page): void {
+  page.on('pageerror', (err) => { t.fail(`page error: ${err.message}`) })
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && msg.text().startsWith('dashboard:')) t.fail(`console: ${msg.text()}`)
+  })
+}
+
+async function screenshot (t: Test, page: Page, name: string): Promise<string> {
+  const dir = process.env.TAP_ARTIFACTS ?? path.join(os.tmpdir(), 'switchyard-test-artifacts')
+  await mkdir(dir, { recursive: true })
+  const file = path.join(dir, `${name}.png`)
+  await page.screenshot({ path: file, fullPage: true })
+  t.comment(`screenshot: ${file}`)
+  return file
+}
+
+// The tests' tsconfig has no DOM lib: the browser globals used inside evaluate(), typed by hand.
+interface PageGlobals { getComputedStyle (el: unknown): { backgroundColor: string } }
+interface Canvas {
+  width: number
+  height: number
+  getContext (kind: '2d'): { getImageData (x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null
+}
+const bg = (e: unknown): string => (globalThis as unknown as PageGlobals).getComputedStyle(e).backgroundColor
+
+const rgb = (css: string): number[] => (/rgba?\(([^)]+)\)/.exec(css)?.[1] ?? '').split(',').map((x) => Number(x.trim()))
+
+if (!existsSync(CHROMIUM)) {
+  const msg = `${CHROMIUM} not found: install it with \`apt-get install -y chromium\` (.ci/run does)`
+  if (inCI) t.fail(`${msg}; the dashboard test cannot run`)
+  else t.plan(0, `dashboard e2e skipped: ${msg}`)
+} else {
+  t.test('the dashboard shows every server and turns one red when it goes down', async (t) => {
+    const app = fakeApp()
+    const admin = await startAdminFor(t, app.api)
+    const page = await (await browser(t)).newPage()
+    watchErrors(t, page)
+    await page.goto(`http://127.0.0.1:${admin.address().port}/`)
+
+    const a1 = page.locator('[data-server="users/a/a1"]')
+    await a1.and(page.locator('[data-state="up"]')).waitFor()
+    const rows = page.locator('tr[data-server]')
+    t.same(await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-server')}=${e.getAttribute('data-state')}`)),
+      ['users/a/a1=up', 'users/a/a2=up', 'users/b/b1=up', 'users/b/b2=up', 'web/default/w1=up'])
+    t.equal(await page.locator('#conn').getAttribute('data-conn'), 'live')
+    t.equal(await page.locator('#t-up').textContent(), '5 / 5')
+    t.equal(await page.locator('#t-size').textContent(), '3.00 MiB')
+    t.match(await a1.textContent(), /a1.*http:\/\/127\.0\.0\.1:9101/)
+    const upColor = rgb(await a1.locator('.dot').evaluate(bg))
+    t.ok(upColor[1]! > upColor[0]! && upColor[1]! > upColor[2]!, `a healthy server is green (${upColor.join(',')})`)
+
+    // Charts are drawn: the throughput canvas has ink on it.
+    const inked = await page.locator('#c-rps').evaluate((c) => {
+      const canvas = c as unknown as Canvas
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
+      let n = 0
+      for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) n++
+      return n
+    })
+    t.ok(inked > 1000, `throughput chart drawn (${inked} pixels)`)
+    t.match(await page.locator('#l-p99').textContent(), /users.*ms.*web.*ms/)
+
+    // The fake's server fails its health checks: the row turns red.
+    app.servers.a1.healthy = false
+    app.servers.a1.checkUp = false
+    app.servers.a1.lastCheck = { ok: false, reason: 'connection refused' }
+    await a1.and(page.locator('[data-state="down"]')).waitFor()
+    const downColor = rgb(await a1.locator('.dot').evaluate(bg))
+    t.ok(downColor[0]! > 150 && downColor[1]! < 110 && downColor[2]! < 110, `a down server is red (${downColor.join(',')})`)
+    t.equal(await a1.locator('.lbl').textContent(), 'check failing')
+    t.match(await a1.textContent(), /connection refused/)
+    t.equal(await page.locator('[data-server="users/a/a2"]').getAttribute('data-state'), 'up', 'its sibling stays up')
+    t.equal(await page.locator('#t-up').textContent(), '4 / 5')
+    t.match(await page.title(), /1 down/)
+    await screenshot(t, page, 'dashboard-server-down')
+
+    // Ejected counts as down too; recovery turns it green again.
+    app.servers.w1.ejected = true
+    app.servers.w1.healthy = false
+    await page.locator('[data-server="web/default/w1"][data-state="down"]').waitFor()
+    t.equal(await page.locator('[data-server="web/default/w1"] .lbl').textContent(), 'ejected')
+    Object.assign(app.servers.a1, { healthy: true, checkUp: true })
+    Object.assign(app.servers.w1, { healthy: true, ejected: false })
+    await page.locator('[data-server="users/a/a1"][data-state="up"]').waitFor()
+    await page.locator('[data-server="web/default/w1"][data-state="up"]').waitFor()
+  })
+
+  t.test('the purge form posts the URL and shows the result', async (t) => {
+    const app = fakeApp()
+    const admin = await startAdminFor(t, app.api)
+    const page = await (await browser(t)).newPage()
+    watchErrors(t, page)
+    await page.goto(`http://127.0.0.1:${admin.address().port}/`)
+    await page.locator('#purge-value').fill('https://example.com/users/42')
+    await page.locator('#purge-go').click()
+    await page.locator('#purge-result[data-tone="good"]').waitFor()
+    t.match(await page.locator('#purge-result').textContent(), /Purged 3 entries/)
+    t.same(app.purges, [{ url: 'https://example.com/users/42' }])
+
+    await page.locator('#purge-kind').selectOption('tag')
+    await page.locator('#purge-value').fill('product-42')
+    await page.locator('#purge-go').click()
+    await page.locator('#purge-result', { hasText: 'for tag product-42' }).waitFor()
+    t.same(app.purges[1], { tag: 'product-42' })
+
+    await page.locator('#purge-kind').selectOption('url')
+    await page.locator('#purge-value').fill('/not-absolute')
+    await page.locator('#purge-go').click()
+    await page.locator('#purge-result[data-tone="bad"]').waitFor()
+    t.match(await page.locator('#purge-result').textContent(), /Purge failed \(400\): .*absolute http\(s\) URL/)
+    t.equal(app.purges.length, 2)
+  })
+
+  t.test('with a token: the page sends the #token from its URL on every poll', async (t) => {
+    const token = 'dash-token-123'
+    const app = fakeApp()
+    const admin = await startAdminFor(t, app.api, token)
+    const base = `http://127.0.0.1:${admin.address().port}/`
+    const page = await (await browser(t)).newPage()
+    watchErrors(t, page)
+    // The page itself is behind the token too: add the header to the document request only.
+    await page.route((u) => u.pathname === '/', async (route) => {
+      await route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${token}` } })
+    })
+    await page.goto(`${base}#token=${token}`)
+    await page.locator('[data-server="web/default/w1"][data-state="up"]').waitFor()
+    t.equal(await page.locator('#conn').getAttribute('data-conn'), 'live')
+    t.equal(await page.locator('#notice').isHidden(), true)
+
+    // A wrong token in the hash: the polls are refused and the page says so.
+    await page.goto(`${base}#token=wrong`)
+    await page.locator('#conn[data-conn="unauthorized"]').waitFor()
+    t.match(await page.locator('#notice').textContent(), /token in the URL was refused/)
+  })
+
+  t.test('missing, partial and malformed data render without exceptions', async (t) => {
+    const app = fakeApp()
+    const admin = await startAdminFor(t, app.api)
+    const page = await (await browser(t)).newPage()
+    watchErrors(t, page)
+    app.statusOverride = {}
+    app.snapshotOverride = {}
+    await page.goto(`http://127.0.0.1:${admin.address().port}/`)
+    await page.locator('#backends .empty', { hasText: 'No backends reported.' }).waitFor()
+    t.equal(await page.locator('#t-rps').textContent(), '\u2014')
+
+    app.statusOverride = {
+      listeners: ['plain', null, { name: 7 }],
+      routes: [null, { name: 'r', match: null }],
+      backends: [null, 'x', { name: 'odd', shards: null }, { name: 'half', shards: [null, { name: 's', servers: [null, { name: 'n1', healthy: false }, { url: 'http://x' }] }] }],
+      cache: { hits: 'many', bytes: null }
+    }
+    app.snapshotOverride = { now: 'soon', history: [null, 5, { t: 'x' }, { t: Date.now() / 1000, rps: 'fast', backends: null }], routes: null, backends: [] }
+    await page.locator('[data-server="half/s/n1"][data-state="down"]').waitFor()
+    await page.locator('[data-server="half/s/http://x"][data-state="up"]').waitFor()
+
+    // One endpoint failing: the page keeps the other's data and says "partial".
+    app.statusOverride = undefined
+    app.snapshotOverride = undefined
+    app.snapshotFails = true
+    await page.locator('#conn[data-conn="partial"]').waitFor()
+    await page.locator('[data-server="users/b/b2"]').waitFor()
+    app.snapshotFails = false
+    await page.locator('#conn[data-conn="live"]').waitFor()
+  })
+}
