@@ -11,10 +11,18 @@ import { compileRoutes } from './proxy/routes.js'
 import { buildTrustList } from './proxy/trust.js'
 import { Backend, type BackendStatus } from './upstream/backend.js'
 import type { Server } from './upstream/server.js'
+import type { AddressInfo } from 'node:net'
+import { startAdmin, type AdminHandle } from './admin/admin.js'
+import { adminApi, requestRecord } from './admin/api.js'
+import { Metrics } from './admin/metrics.js'
+import { createAccessLog, type AccessLog } from './proxy/access-log.js'
+import type { Session } from './proxy/session.js'
 
 export interface AppDeps {
   readonly log?: Logger
   readonly hooks?: PipelineHooks
+  /** Re-read the config source (the file) and reload it; what admin POST /reload calls. */
+  readonly reloadSource?: () => Promise<ReloadResult>
 }
 
 export type ReloadResult =
@@ -34,6 +42,9 @@ export interface App {
   status (): readonly BackendStatus[]
   /** Cache counters and size, when a cache is configured. */
   cacheStats (): CacheStats | undefined
+  readonly metrics: Metrics
+  /** The admin listener's address, once started (and when enabled). */
+  adminAddress (): AddressInfo | undefined
 }
 
 type Reuse = (identity: string, poolKey: string) => Server | undefined
@@ -81,13 +92,33 @@ function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
 
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
-  const pipeline = new Pipeline(buildState(initial, log), deps.hooks)
+  const metrics = new Metrics()
+  const accessLog: AccessLog | undefined = createAccessLog(initial.accessLog,
+    log === undefined ? {} : { onError: (err: Error) => log.error({ err }, 'access log write failed') })
+  const userEnd = deps.hooks?.onSessionEnd
+  // One record per finished request feeds metrics and the access log.
+  const onSessionEnd = (s: Session): void => {
+    const r = requestRecord(s)
+    metrics.record(r)
+    accessLog?.write(r)
+    userEnd?.(s)
+  }
+  const observeHealth = (state: RuntimeState): void => {
+    for (const s of allServers(state)) {
+      s.onHealthChange = (server, healthy) => metrics.healthTransition(server.backend, server.shard, server.name, healthy)
+    }
+  }
+  const pipeline = new Pipeline(buildState(initial, log), { onSessionEnd })
+  observeHealth(pipeline.state)
+  let admin: AdminHandle | undefined
+  let ready = false
+  let stopping: Promise<void> | undefined
   const listeners: ListenerHandle[] = []
   const configs = new Map<ListenerHandle, ListenerConfig>()
   let health: HealthChecks | undefined
   let reloading: Promise<unknown> = Promise.resolve()
 
-  const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts })
+  const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts, observer: metrics })
   const startHealth = (state: RuntimeState): void => {
     const targets = healthTargets(state)
     health = targets.length > 0 ? startHealthChecks(targets, log === undefined ? {} : { log }) : undefined
@@ -142,6 +173,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
 
     // Commit: from here on nothing can fail.
     if (cache !== undefined && next.cache !== undefined) cache.config = next.cache
+    observeHealth(state)
     pipeline.swap(state)
     for (const commit of commits) commit()
     const removedListeners = listeners.filter((l) => !keepListeners.has(l))
@@ -157,6 +189,15 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     for (const s of removed) void s.dispatcher.close()
     log?.info({ kept: kept.size, added: allServers(state).length - kept.size, removed: removed.length }, 'configuration reloaded')
     return { ok: true, kept: kept.size, added: allServers(state).length - kept.size, removed: removed.length }
+  }
+
+  async function stopNow (graceMs: number): Promise<void> {
+    pipeline.draining = true
+    await Promise.all(listeners.map((l) => l.close(graceMs)))
+    await health?.stop()
+    await admin?.close()
+    await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
+    await accessLog?.close()
   }
 
   return {
@@ -176,6 +217,24 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
         throw err
       }
       startHealth(pipeline.state)
+      if (initial.admin.enabled) {
+        try {
+          admin = await startAdmin({ host: initial.admin.host, port: initial.admin.port, ...(initial.admin.token === undefined ? {} : { token: initial.admin.token }) },
+            adminApi({
+              state: () => pipeline.state,
+              backends: () => [...pipeline.state.backends.values()].map((b) => b.snapshot()),
+              metrics,
+              listeners: () => listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
+              reload: () => deps.reloadSource?.() ?? Promise.resolve({ ok: false, errors: ['this instance has no config file to reload'] }),
+              ready: () => ready && !pipeline.draining
+            }), log)
+        } catch (err) {
+          await health?.stop()
+          await Promise.all(listeners.map((l) => l.close()))
+          throw err
+        }
+      }
+      ready = true
       for (const l of listeners) {
         const a = l.address()
         log?.info({ listener: l.name, address: a.address, port: a.port, tls: l.tls !== undefined }, 'listening')
@@ -187,11 +246,13 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       reloading = run.catch(() => undefined)
       return run
     },
-    async stop (graceMs = 0) {
-      pipeline.draining = true
-      await Promise.all(listeners.map((l) => l.close(graceMs)))
-      await health?.stop()
-      await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
+    stop (graceMs = 0) {
+      stopping ??= stopNow(graceMs)
+      return stopping
+    },
+    metrics,
+    adminAddress () {
+      return admin?.address()
     },
     status () {
       return [...pipeline.state.backends.values()].map((b) => b.snapshot())

@@ -153,9 +153,10 @@ async function start (file: string | undefined, root: string): Promise<number> {
     await closeDemo?.()
     return 1
   }
-  const app = createApp(config, { log })
+  let reloadFromFile: () => Promise<ReloadResult> = () => Promise.resolve({ ok: false, errors: ['not started'] })
+  const app = createApp(config, { log, reloadSource: () => reloadFromFile() })
   await app.start()
-  if (demo) printDemoHelp(app.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.address().port })))
+  if (demo) printDemoHelp(app.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.address().port })), app.adminAddress())
 
   // Reload: SIGHUP, the admin API, or (watchConfig) a change to the file. A bad
   // file is reported with its YAML paths and the running config keeps serving.
@@ -173,6 +174,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
     if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
     return result
   }
+  reloadFromFile = () => reload('admin API')
   process.on('SIGHUP', () => { void reload('SIGHUP') })
   const watcher = config.watchConfig ? watchFile(configFile, () => { void reload('file changed') }) : undefined
 
@@ -200,7 +202,7 @@ function watchFile (file: string, changed: () => void): { close (): void } {
   return { close: () => { clearTimeout(timer); w.close() } }
 }
 
-function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[]): void {
+function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[], admin: { port: number } | undefined): void {
   const https = listeners.find((l) => l.tls)
   const http = listeners.find((l) => !l.tls)
   const lines = ['', 'Switchyard demo is running: 2 shards (a, b) x 2 replicas on 127.0.0.1:9101-9104.', 'Try:']
@@ -210,7 +212,9 @@ function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[
     lines.push(`  curl -k https://127.0.0.1:${https.port}/users -H 'x-user-id: alice'   # same user, same shard, every time`)
   }
   if (http !== undefined) lines.push(`  curl http://127.0.0.1:${http.port}/ -H 'x-user-id: bob'`)
-  lines.push('Each answer names the shard/replica that served it and echoes the forwarded headers.', 'Ctrl-C stops.', '')
+  lines.push('Each answer names the shard/replica that served it and echoes the forwarded headers.')
+  if (admin !== undefined) lines.push(`Dashboard, status and metrics: http://127.0.0.1:${admin.port}/  (/status, /metrics)`)
+  lines.push('Ctrl-C stops.', '')
   console.log(lines.join('\n'))
 }
 

@@ -22,6 +22,15 @@ export interface ListenerHandle {
 export interface ListenerOptions {
   readonly limits: LimitsConfig
   readonly timeouts: ClientTimeoutsConfig
+  /** Told about connections and h2 streams (metrics gauges). */
+  readonly observer?: ConnectionObserver
+}
+
+export interface ConnectionObserver {
+  connectionOpened (listener: string, protocol: 'h1' | 'h2'): void
+  connectionClosed (listener: string, protocol: 'h1' | 'h2'): void
+  streamOpened (listener: string): void
+  streamClosed (listener: string): void
 }
 
 // Slack over maxHeaderBytes for Node's own h1 parser limit, which also counts
@@ -31,6 +40,11 @@ const H1_HEADER_SLACK = 8192
 
 /** On close, how long an open connection without a request may still send one. */
 const IDLE_GRACE_MS = 500
+
+function countConnection (observer: ConnectionObserver, name: string, protocol: 'h1' | 'h2', socket: Socket): void {
+  observer.connectionOpened(name, protocol)
+  socket.once('close', () => observer.connectionClosed(name, protocol))
+}
 
 export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
   const context: ListenerContext = Object.freeze({ name: cfg.name, proto: cfg.tls === undefined ? 'http' : 'https' })
@@ -84,13 +98,24 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const sockets = new Set<Socket>()
   const sessions = new Set<http2.ServerHttp2Session>()
   let drained: (() => void) | undefined
+  const observer = opts.observer
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.once('close', () => {
       sockets.delete(socket)
       if (sockets.size === 0) drained?.()
     })
+    // Plain sockets are HTTP/1.1 now; TLS ones are counted once ALPN has spoken.
+    if (observer !== undefined && cfg.tls === undefined) countConnection(observer, cfg.name, 'h1', socket)
   })
+  if (observer !== undefined && cfg.tls !== undefined) {
+    server.on('secureConnection', (socket: import('node:tls').TLSSocket) =>
+      countConnection(observer, cfg.name, socket.alpnProtocol === 'h2' ? 'h2' : 'h1', socket))
+    server.on('stream', (stream: http2.ServerHttp2Stream) => {
+      observer.streamOpened(cfg.name)
+      stream.once('close', () => observer.streamClosed(cfg.name))
+    })
+  }
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
     session.once('close', () => sessions.delete(session))

@@ -11,7 +11,7 @@ import { headerValue, isName, parseCacheControl } from '../cache/cache-control.j
 import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey } from '../cache/key.js'
 import {
-  currentAge, freshnessLifetime, invalidates, lookupAllowed, mergeRevalidated, notModified, parseHttpDate,
+  currentAge, freshnessLifetime, headUpdates, invalidates, lookupAllowed, mergeRevalidated, notModified, parseAge, parseHttpDate,
   requestFacts, responseTags, revalidationHeaders, storableHeaders, storeDecision, usability, varyMatches, varyNames, varyValues,
   type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
@@ -94,6 +94,7 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   }
   s.cacheState = state
   if (!lookupAllowed(facts)) {
+    s.cacheOutcome = 'bypass'
     // Unsafe methods go through; a success invalidates (see cacheResponseHead).
     return false
   }
@@ -112,24 +113,39 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   if (entry !== undefined) {
     const u = usability(facts, entry, now)
     if (u.fresh) {
+      s.cacheOutcome = 'hit'
       cache.counters.hits++
       serveEntry(s, entry, now, cacheStatus(cache.config.statusName, { hit: true, ttl: ttlSeconds(entry, now) }))
       return true
     }
     if (u.mayServeStale) {
+      s.cacheOutcome = 'stale'
       cache.counters.hits++
       cache.counters.staleServed++
       serveEntry(s, entry, now, cacheStatus(cache.config.statusName, { hit: true, ttl: ttlSeconds(entry, now), detail: 'max-stale' }))
       return true
     }
     if (u.staleWhileRevalidate) {
+      s.cacheOutcome = 'stale'
       cache.counters.hits++
       cache.counters.staleServed++
       serveEntry(s, entry, now, cacheStatus(cache.config.statusName, { hit: true, ttl: ttlSeconds(entry, now), detail: 'stale-while-revalidate' }))
-      if (cache.inflight(key) === undefined) fwd.refresh(s, entry, cache.lead(key))
+      // The background fetch is a GET (a HEAD answer could not replace the stored body); it
+      // revalidates with our validators, so a 304 freshens the entry.
+      if (method === 'GET' && cache.inflight(key) === undefined) {
+        s.upstreamHeaders = withoutConditionals(s.upstreamHeaders)
+        s.upstreamHeaders.push(...revalidationHeaders(entry))
+        fwd.refresh(s, entry, cache.lead(key))
+      }
+      return true
+    }
+    // §5.2.1.7: only-if-cached never goes to the origin, not even to revalidate.
+    if (facts.cc.onlyIfCached) {
+      s.sendError(Errors.ONLY_IF_CACHED)
       return true
     }
     // Stale: revalidate with our validators (the client's own conditionals are answered by us).
+    s.cacheOutcome = 'revalidate'
     state.stale = entry
     s.upstreamHeaders = withoutConditionals(s.upstreamHeaders)
     s.upstreamHeaders.push(...revalidationHeaders(entry))
@@ -143,6 +159,7 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   }
 
   cache.counters.misses++
+  s.cacheOutcome = 'miss'
   const inflight = cache.inflight(key)
   if (inflight === undefined) {
     state.leader = cache.lead(key)
@@ -158,6 +175,7 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
     if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, s.req.rawHeaders)) &&
       usability(facts, stored, t).fresh) {
       cache.counters.hits++
+      s.cacheOutcome = 'collapsed'
       serveEntry(s, stored, t, cacheStatus(cache.config.statusName, { hit: true, collapsed: true, ttl: ttlSeconds(stored, t) }))
       return
     }
@@ -182,16 +200,23 @@ export function cacheResponseHead (s: Session, state: CacheState, status: number
     return withStatus(headers, cache, { fwd: 'bypass', fwdStatus: status })
   }
   const stale = state.stale
-  if (stale !== undefined && status === 304) {
-    // §4.3.4: freshen the stored response with the 304's fields, then answer from it.
+  if (stale !== undefined && (status === 304 || (status === 200 && state.facts.method === 'HEAD'))) {
+    if (status === 200 && !headUpdates(stale, headers)) {
+      // §4.3.5: a HEAD answer that disagrees with the stored GET: that one is stale for good.
+      cache.store.delete(state.key)
+      return withStatus(headers, cache, { fwd: state.fwd, fwdStatus: status })
+    }
+    // §4.3.4 / §4.3.5: freshen the stored response with the 304's (or the HEAD
+    // 200's) fields, then answer from it. Its Age (dropped from the stored
+    // fields) still counts for the new entry's age.
     const merged = mergeRevalidated(stale.headers, headers)
-    const entry = makeEntry(state, stale.status, stale.statusText, merged, stale.body, s.startWall, now)
+    const entry = makeEntry(state, stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, s.startWall, now)
     cache.counters.revalidated304++
     if (entry !== undefined) cache.put(entry)
     state.withheld = true
     finishLeader(state, entry)
     serveEntry(s, entry ?? stale, now, cacheStatus(cache.config.statusName, {
-      fwd: 'stale', fwdStatus: 304, ttl: ttlSeconds(entry ?? stale, now)
+      fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now)
     }))
     return undefined
   }
@@ -216,8 +241,9 @@ export function cacheResponseHead (s: Session, state: CacheState, status: number
     detail = 'too large'
   } else {
     stored = true
+    // Age stays in: makeEntry reads it (for the entry's age) and leaves it out of the stored fields.
     state.recording = {
-      status, statusText, headers: headers.filter(notAge), freshness: decision.freshness,
+      status, statusText, headers: headers.slice(), freshness: decision.freshness,
       requestTime: s.startWall, responseTime: now, chunks: [], size: 0
     }
   }
@@ -296,7 +322,6 @@ export function makeEntry (state: CacheState, status: number, statusText: string
   // Dates contain commas, so a repeated field cannot be joined: the first one counts.
   const date = parseHttpDate(firstValue(headers, 'date'))
   const lm = parseHttpDate(firstValue(headers, 'last-modified'))
-  const age = Number(firstValue(headers, 'age') ?? 0)
   // §3.1: never keep fields named by private="…" / no-cache="…", nor Age.
   const clean = storableHeaders(headers, cc).filter(notAge)
   // The body is complete in memory: always frame it by length (a chunked origin sent none).
@@ -312,7 +337,7 @@ export function makeEntry (state: CacheState, status: number, statusText: string
     cc,
     freshness: freshness ?? freshnessLifetime(status, headers, cc, responseTime, state.opts),
     date: date ?? responseTime,
-    ageValue: Number.isFinite(age) && age > 0 ? age * 1000 : 0,
+    ageValue: parseAge(headers) ?? 0,
     etag: headerValue(headers, 'etag'),
     lastModified: lm,
     varyNames: names,
@@ -339,6 +364,7 @@ export function serveEntry (s: Session, entry: CacheEntry, now: number, status: 
   }
   let body = entry.body
   let code = entry.status
+  if (s.method !== 'HEAD') s.bytesOut = body.length
   if (entry.status === 200 && facts.range !== undefined && rangeApplies(s, entry)) {
     const r = singleRange(facts.range, body.length)
     if (r === 'unsatisfiable') {
@@ -436,6 +462,13 @@ function withStatus (headers: string[], cache: HttpCache, outcome: Parameters<ty
 
 function ttlSeconds (entry: CacheEntry, now: number): number {
   return Math.round((entry.freshness - currentAge(entry, now)) / 1000)
+}
+
+/** The Age field lines of `headers`, flat. */
+function ageFields (headers: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < headers.length; i += 2) if (isName(headers[i]!, 'age')) out.push(headers[i]!, headers[i + 1]!)
+  return out
 }
 
 function notAge (_v: string, i: number, all: readonly string[]): boolean {

@@ -173,6 +173,7 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     s.server = server
     s.attempts++
     s.setCookie = s.stickyId === server.id ? undefined : backend.stickyCookie(server, s.conn.proto === 'https')
+    s.dispatchedAt = performance.now()
     const handler = new ForwardHandler(server, backend, s, s.attempts > 1)
     s.handler = handler
     handler.dispatch({

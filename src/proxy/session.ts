@@ -99,6 +99,13 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   upstreamPath = ''
   /** Kind of the last failure that caused a retry (logs). */
   retryReasons: ErrorKind | undefined
+  /** Response body bytes sent to the client (logs, metrics). */
+  bytesOut = 0
+  /** performance.now() when the current attempt was dispatched, and the time to its response head (ms). */
+  dispatchedAt = 0
+  upstreamMs: number | undefined
+  /** How the cache handled it, for logs: hit, miss, stale, collapsed, bypass. */
+  cacheOutcome: string | undefined
   /** Cache state when the route caches (see cache-phase.ts). */
   cacheState: CacheState | undefined
   /** The request has a body to send upstream. */
@@ -187,6 +194,7 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean {
     const res = this.res
     if (this.closed || res.destroyed) return false
+    this.upstreamMs = performance.now() - this.dispatchedAt
     let headers = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
     const cs = this.cacheState
     if (cs !== undefined) {
@@ -216,6 +224,7 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
       cacheResponseData(cs, chunk)
     }
     const res = this.res as ServerResponse
+    this.bytesOut += chunk.length
     if (res.write(chunk)) return true
     res.once('drain', onDrain)
     return false
@@ -278,7 +287,10 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     this.prepareHead()
     res.writeHead(kind.status, headers as never)
     if (this.method === 'HEAD') res.end()
-    else res.end(body)
+    else {
+      this.bytesOut += body.length
+      res.end(body)
+    }
   }
 
   /** Call before writing a response head: while draining, HTTP/1.1 answers say Connection: close. */

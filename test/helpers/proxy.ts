@@ -16,6 +16,10 @@ export interface RunningProxy {
 }
 
 export async function startProxy (t: Test, yaml: string, hooks?: PipelineHooks): Promise<RunningProxy> {
+  // Tests run in parallel: no admin listener on the fixed default port, and no
+  // access log lines in the TAP stream, unless a test asks for them.
+  if (!/^admin:/m.test(yaml)) yaml = `admin: false\n${yaml}`
+  if (!/^accessLog:/m.test(yaml)) yaml = `accessLog: false\n${yaml}`
   const config = parseConfig(yaml, 'test.yaml', { checkFiles: false })
   const app = createApp(config, hooks === undefined ? {} : { hooks })
   t.teardown(() => app.stop())

@@ -1,0 +1,124 @@
+// What the admin listener serves, built from the running app: status JSON,
+// metrics text, the dashboard snapshot, reload, and cache purge / lookup by
+// URL (resolved through the same router and key rules as live traffic).
+// Read-only except for reload and purge, which go through the app.
+import { cacheKey, keyPrefix } from '../cache/key.js'
+import type { RuntimeState } from '../proxy/pipeline.js'
+import type { Session } from '../proxy/session.js'
+import type { BackendStatus } from '../upstream/backend.js'
+import type { AdminApi, PurgeRequest } from './admin.js'
+import type { Metrics, RequestRecord } from './metrics.js'
+
+/** The per-request record metrics and the access log take, from a finished session. */
+export function requestRecord (s: Session): RequestRecord {
+  return {
+    time: s.startWall,
+    listener: s.listener.name,
+    protocol: s.h2 ? 'h2' : 'h1',
+    clientAddress: s.conn.clientAddress,
+    method: s.method,
+    host: s.host,
+    path: s.path,
+    status: s.status,
+    bytes: s.bytesOut,
+    route: s.route?.name,
+    backend: s.backend?.name,
+    shard: s.shard?.name,
+    server: s.server?.name,
+    cacheStatus: s.cacheOutcome,
+    errorCode: s.error?.code,
+    errorFlag: s.error?.flag,
+    upstreamMs: s.upstreamMs,
+    totalMs: performance.now() - s.startTime,
+    retries: s.attempts > 1 ? s.attempts - 1 : 0
+  }
+}
+
+export interface AdminSources {
+  state (): RuntimeState
+  backends (): readonly BackendStatus[]
+  metrics: Metrics
+  listeners (): readonly { name: string; address: string; port: number; tls: boolean }[]
+  reload (): Promise<{ ok: true } | { ok: false; errors: readonly string[] }>
+  ready (): boolean
+}
+
+export function adminApi (src: AdminSources): AdminApi {
+  return {
+    status () {
+      const state = src.state()
+      return {
+        listeners: src.listeners(),
+        routes: state.router.table.map((r) => ({
+          name: r.name,
+          host: r.config.match.host ?? '*',
+          pathPrefix: r.config.match.pathPrefix,
+          methods: r.config.match.methods,
+          backend: r.config.backend,
+          cache: r.cache !== undefined
+        })),
+        backends: src.backends(),
+        ...(state.cache === undefined ? {} : { cache: state.cache.stats() })
+      }
+    },
+    metrics () {
+      const state = src.state()
+      const servers = src.backends().flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
+        backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
+      }))))
+      return src.metrics.prometheus({ ...(state.cache === undefined ? {} : { cache: state.cache.stats() }), servers })
+    },
+    snapshot () {
+      return src.metrics.snapshot()
+    },
+    async reload () {
+      const r = await src.reload()
+      return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
+    },
+    purge (what: PurgeRequest) {
+      const state = src.state()
+      const cache = state.cache
+      if (cache === undefined) return { error: 'no cache is configured' }
+      if (what.tag !== undefined) return { purged: cache.purgeTag(what.tag) }
+      const target = what.url ?? what.prefix!
+      let u: URL
+      try { u = new URL(target) } catch { return { error: `not an absolute URL: ${target}` } }
+      const scheme = u.protocol === 'https:' ? 'https' : 'http'
+      if (what.prefix !== undefined) return { purged: cache.purgePrefix(keyPrefix(scheme, u.host, u.pathname + u.search)) }
+      return { purged: cache.purgeUrl(urlKey(state, u)) }
+    },
+    cacheLookup (url: string) {
+      const state = src.state()
+      const cache = state.cache
+      if (cache === undefined) return undefined
+      let u: URL
+      try { u = new URL(url) } catch { return undefined }
+      const key = urlKey(state, u)
+      const variants = cache.store.get(key)
+      if (variants.length === 0) return undefined
+      const now = Date.now()
+      return {
+        stored: true,
+        key,
+        variants: variants.map((e) => ({
+          status: e.status,
+          vary: Object.fromEntries(e.varyNames.map((n, i) => [n, e.varyValues[i]])),
+          bytes: e.size,
+          ageSeconds: Math.floor((now - e.responseTime) / 1000),
+          freshnessSeconds: Math.floor(e.freshness / 1000),
+          tags: e.tags
+        }))
+      }
+    },
+    ready: src.ready
+  }
+}
+
+/** The cache key live traffic would use for a GET of `u` (the matching route's key rules). */
+function urlKey (state: RuntimeState, u: URL): string {
+  const scheme = u.protocol === 'https:' ? 'https' : 'http'
+  const host = u.hostname.toLowerCase()
+  const route = state.router.match({ host, path: u.pathname, method: 'GET', header: () => undefined })
+  const keyCfg = route?.cache?.key ?? { query: 'keep' as const, ignoreParams: [], headers: [] }
+  return cacheKey(scheme, u.host, u.pathname + u.search, keyCfg, () => undefined)
+}
