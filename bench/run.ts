@@ -55,6 +55,8 @@ interface Options {
   readonly main: string
   /** Run Switchyard under `node --cpu-prof`, profile written to bench/results/. */
   readonly cpuProf: boolean
+  /** Switchyard writes its JSON access log (off by default: the peer writes none). */
+  readonly accessLog: boolean
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -64,6 +66,7 @@ const USAGE = `usage: npm run bench -- [options]
   --only <a,b>         scenarios to run, of: ${SCENARIOS.join(', ')}
   --no-pin             do not pin processes to CPUs with taskset
   --cpu-prof           run Switchyard under node --cpu-prof; the .cpuprofile lands in bench/results/
+  --access-log         Switchyard writes its JSON access log (default off: http-proxy writes none)
   --main <file>        Switchyard entry point to run as \`<file> start -c <config>\` (default dist/src/main.js)
   --help`
 
@@ -78,6 +81,7 @@ function parseOptions (argv: string[]): Options {
       'no-pin': { type: 'boolean', default: false },
       main: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'access-log': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     },
     strict: true,
@@ -107,7 +111,8 @@ function parseOptions (argv: string[]): Options {
     only,
     pin: values['no-pin'] !== true,
     main: values.main === undefined ? join(dist, 'src/main.js') : resolve(values.main),
-    cpuProf: values['cpu-prof'] === true
+    cpuProf: values['cpu-prof'] === true,
+    accessLog: values['access-log'] === true
   }
 }
 
@@ -197,7 +202,7 @@ type SwitchyardStart =
   | { readonly ok: true, readonly child: ChildProcess, readonly h1Port: number, readonly tlsPort: number, readonly configFile: string }
   | { readonly ok: false, readonly reason: string }
 
-function switchyardConfig (h1Port: number, tlsPort: number, cert: string, key: string, originPort: number): string {
+function switchyardConfig (h1Port: number, tlsPort: number, cert: string, key: string, originPort: number, accessLog: boolean): string {
   const q = (s: string): string => JSON.stringify(s)
   return `# Written by bench/run.ts for one benchmark run; deleted afterwards.
 listeners:
@@ -207,6 +212,10 @@ listeners:
     bind: ${q(`127.0.0.1:${tlsPort}`)}
     tls: { cert: ${q(cert)}, key: ${q(key)} }
 cache: { maxBytes: 64MiB }
+# The peer (http-proxy) writes no access log; compare like with like. Metrics stay on.
+# Run with --access-log to measure Switchyard with its default JSON access log.
+accessLog: ${accessLog ? 'true' : 'false'}
+admin: { bind: "127.0.0.1:0" }
 routes:
   # Pass-through scenarios: no cache phase at all.
   - match: { pathPrefix: / }
@@ -230,13 +239,13 @@ function tail (file: string, lines: number): string {
   }
 }
 
-async function startSwitchyard (main: string, cpuProfDir: string | null, pinning: Pinning, dir: string, originPort: number): Promise<SwitchyardStart> {
+async function startSwitchyard (main: string, cpuProfDir: string | null, pinning: Pinning, dir: string, originPort: number, accessLog: boolean): Promise<SwitchyardStart> {
   if (!existsSync(main)) return { ok: false, reason: `${main} not found (the \`start\` CLI is not built yet)` }
 
   const [h1Port, tlsPort] = [await freePort(), await freePort()]
   const { cert, key } = writeSelfSignedCert(dir)
   const configFile = join(dir, 'switchyard-bench.yaml')
-  writeFileSync(configFile, switchyardConfig(h1Port, tlsPort, cert, key, originPort))
+  writeFileSync(configFile, switchyardConfig(h1Port, tlsPort, cert, key, originPort, accessLog))
 
   // Logs go straight to a file: no pipe for the harness to drain on the load CPU.
   const logFile = join(dir, 'switchyard.log')
@@ -414,7 +423,7 @@ async function main (): Promise<void> {
   let switchyard: SwitchyardStart = { ok: false, reason: 'not requested' }
   if (wants('switchyard-h1') || wants('switchyard-tls') || wants('switchyard-cache-hit')) {
     try {
-      switchyard = await startSwitchyard(opts.main, opts.cpuProf ? resultsDir : null, pinning, tmp, origin.port)
+      switchyard = await startSwitchyard(opts.main, opts.cpuProf ? resultsDir : null, pinning, tmp, origin.port, opts.accessLog)
     } catch (err) {
       switchyard = { ok: false, reason: `could not start: ${err instanceof Error ? err.message : String(err)}` }
     }
@@ -505,7 +514,7 @@ async function main (): Promise<void> {
     cpuCount: cpus().length,
     loadavgAtEnd: loadavg(),
     gitCommit: gitCommit(),
-    settings: { ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf },
+    settings: { ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog },
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },
     scenarios: results
