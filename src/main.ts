@@ -211,7 +211,11 @@ function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[
     lines.push(`  curl -k --http1.1 https://127.0.0.1:${https.port}/`)
     lines.push(`  curl -k https://127.0.0.1:${https.port}/users -H 'x-user-id: alice'   # same user, same shard, every time`)
   }
-  if (http !== undefined) lines.push(`  curl http://127.0.0.1:${http.port}/ -H 'x-user-id: bob'`)
+  if (http !== undefined) {
+    lines.push(`  curl http://127.0.0.1:${http.port}/ -H 'x-user-id: bob'`)
+    lines.push(`  curl -s -D - -o /dev/null http://127.0.0.1:${http.port}/static/logo.txt | grep -i cache-status   # twice: miss, then hit`)
+    lines.push(`  curl -X POST http://127.0.0.1:9101/_demo/stop   # stop replica a1 for 20 s: failover, and it turns red on the dashboard`)
+  }
   lines.push('Each answer names the shard/replica that served it and echoes the forwarded headers.')
   if (admin !== undefined) lines.push(`Dashboard, status and metrics: http://127.0.0.1:${admin.port}/  (/status, /metrics)`)
   lines.push('Ctrl-C stops.', '')

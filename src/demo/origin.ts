@@ -88,7 +88,9 @@ export async function startDemoOrigin (opts: DemoOriginOptions): Promise<DemoOri
       res.writeHead(200, {
         'content-type': 'application/json',
         'content-length': String(Buffer.byteLength(body)),
-        'x-served-by': servedBy
+        'x-served-by': servedBy,
+        // /static/… is cacheable, to show the proxy's cache in the demo.
+        ...(pathname.startsWith('/static/') ? { 'cache-control': 'public, max-age=30' } : {})
       })
       res.end(body)
     })
