@@ -14,7 +14,7 @@
 // instead of piling onto one server. With equal weights the cap is the
 // paper's ceil((1+ε) × (total + 1) / eligible servers).
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './balancer.js'
+import { eligible, type Balancer, type PickContext } from './pick.js'
 import { hashString } from './hash.js'
 
 export class IpHash implements Balancer {

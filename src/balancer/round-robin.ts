@@ -3,7 +3,7 @@
 // Ineligible servers (down, full, already tried) are skipped at pick time;
 // their turn is not saved up. Weights ramp during slow start.
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './balancer.js'
+import { eligible, type Balancer, type PickContext } from './pick.js'
 
 export class RoundRobin implements Balancer {
   readonly #servers: readonly Server[]

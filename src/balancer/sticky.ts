@@ -5,7 +5,7 @@
 // cookie and setting it on the response are the pipeline's job; this only
 // sees `ctx.stickyId`.
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './balancer.js'
+import { eligible, type Balancer, type PickContext } from './pick.js'
 
 class Sticky implements Balancer {
   readonly #inner: Balancer
