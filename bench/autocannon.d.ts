@@ -1,8 +1,13 @@
-// Minimal typing for the parts of autocannon the failover bench uses.
+// Minimal typing for the parts of autocannon used by bench/failover.ts and
+// test/e2e/lifecycle.test.ts.
 declare module 'autocannon' {
   namespace autocannon {
-    interface Result { requests: { total: number }; errors: number }
-    interface Instance { on (event: 'response', fn: (client: unknown, status: number) => void): void }
+    interface Result { requests: { total: number }; errors: number; non2xx: number }
+    interface Instance {
+      on (event: 'response', fn: (client: unknown, status: number) => void): void
+      on (event: 'reqError', fn: (err: Error & { code?: string }) => void): void
+      stop (): void
+    }
   }
   function autocannon (opts: { url: string; connections: number; duration: number },
     cb: (err: Error | null, res: autocannon.Result) => void): autocannon.Instance
