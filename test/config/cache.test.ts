@@ -5,39 +5,10 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import type { Test } from 'tap'
-import { ConfigError } from '../../src/errors.js'
-import type { ConfigIssue } from '../../src/errors.js'
 import { parseConfig } from '../../src/config/load.js'
+import { BASE, issuesOf, only } from '../helpers/config.js'
 import type { CacheConfig, Config, RouteCacheConfig } from '../../src/config/schema.js'
 
-function issuesOf (text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, 'config.yaml')
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues]
-    throw err
-  }
-  return []
-}
-
-/** Asserts exactly one issue, at `path` on `line`, whose message matches. */
-function only (t: Test, text: string, path: string, line: number, message?: RegExp | string): void {
-  const issues = issuesOf(text)
-  t.equal(issues.length, 1, `one issue, got ${JSON.stringify(issues)}`)
-  t.match(issues[0], { path, line, ...(message === undefined ? {} : { message }) })
-}
-
-// Lines 1-6; tests append below it, so their own lines start at 7.
-const BASE = [
-  'listeners:',
-  '  - bind: ":0"',
-  'backends:',
-  '  api:',
-  '    servers:',
-  '      - url: http://127.0.0.1:9000',
-  ''
-].join('\n')
 
 /** BASE + one route (lines 7-9) + the text given (from line 10). */
 const ROUTE = BASE + 'routes:\n  - name: r\n    backend: api\n'

@@ -4,41 +4,14 @@
 
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import type { Test } from 'tap'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from '../../src/errors.js'
 import type { ConfigIssue } from '../../src/errors.js'
 import { loadConfig, parseConfig } from '../../src/config/load.js'
+import { BASE, issuesOf, only } from '../helpers/config.js'
 import type { AdminConfig, Config } from '../../src/config/schema.js'
 import { validateDocument } from '../../src/config/validate.js'
 
-function issuesOf (text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, 'config.yaml')
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues]
-    throw err
-  }
-  return []
-}
-
-/** Asserts exactly one issue, at `path` on `line`, whose message matches. */
-function only (t: Test, text: string, path: string, line: number, message?: RegExp | string): void {
-  const issues = issuesOf(text)
-  t.equal(issues.length, 1, `one issue, got ${JSON.stringify(issues)}`)
-  t.match(issues[0], { path, line, ...(message === undefined ? {} : { message }) })
-}
-
-// Lines 1-6; tests append below it, so their own lines start at 7.
-const BASE = [
-  'listeners:',
-  '  - bind: ":0"',
-  'backends:',
-  '  api:',
-  '    servers:',
-  '      - url: http://127.0.0.1:9000',
-  ''
-].join('\n')
 
 const parse = (text: string, file = 'config.yaml'): Config => parseConfig(text, file)
 const adminOf = (text: string): AdminConfig => parse(BASE + text).admin

@@ -2,10 +2,9 @@
 // issue at the exact YAML path and line, and nothing else.
 
 import t from 'tap'
-import type { Test } from 'tap'
-import { ConfigError } from '../../src/errors.js'
 import type { ConfigIssue } from '../../src/errors.js'
 import { parseConfig } from '../../src/config/load.js'
+import { BASE, issuesOf, only } from '../helpers/config.js'
 import type { BackendConfig, Config } from '../../src/config/schema.js'
 
 /** Template tag: drops the first newline and the common indentation, keeps `\n` escapes for YAML. */
@@ -19,32 +18,6 @@ function indent (n: number, text: string): string {
   return text.replace(/^(?=.)/gm, ' '.repeat(n))
 }
 
-function issuesOf (text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, 'config.yaml')
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues]
-    throw err
-  }
-  return []
-}
-
-/** Asserts exactly one issue, at `path` on `line`, whose message matches. */
-function only (t: Test, text: string, path: string, line: number, message?: RegExp | string): void {
-  const issues = issuesOf(text)
-  t.equal(issues.length, 1, `one issue, got ${JSON.stringify(issues)}`)
-  t.match(issues[0], { path, line, ...(message === undefined ? {} : { message }) })
-}
-
-// Lines 1-6; tests append below it, so their own lines start at 7.
-const BASE = y`
-  listeners:
-    - bind: ":0"
-  backends:
-    api:
-      servers:
-        - url: http://127.0.0.1:9000
-`
 
 t.test('the base config is valid', async (t) => {
   t.same(issuesOf(BASE), [])
