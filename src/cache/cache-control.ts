@@ -94,20 +94,7 @@ function fieldList (arg: string, into: string[] | undefined): string[] {
  */
 export function parseCacheControl (value: string | undefined): CacheDirectives {
   if (value === undefined || value.length === 0) return EMPTY_DIRECTIVES
-  const d: Mutable<CacheDirectives> = {
-    noCache: false,
-    noCacheFields: NONE,
-    noStore: false,
-    private: false,
-    privateFields: NONE,
-    public: false,
-    mustRevalidate: false,
-    proxyRevalidate: false,
-    noTransform: false,
-    immutable: false,
-    mustUnderstand: false,
-    onlyIfCached: false
-  }
+  const d: Mutable<CacheDirectives> = { ...EMPTY_DIRECTIVES }
   let noCacheFields: string[] | undefined
   let privateFields: string[] | undefined
   const n = value.length
