@@ -9,18 +9,19 @@
 import { isIP, isIPv6 } from 'node:net'
 import { Dispatcher } from 'undici'
 import { eligible, createBalancer, NONE_TRIED, type Balancer, type PickContext } from './balancer/balancer.js'
-import { hashString, mix32, rendezvous } from './balancer/hash.js'
+import { hashString, rendezvous, rendezvousScore } from './balancer/hash.js'
 import { LeastLatency } from './balancer/least-latency.js'
 import { withSticky } from './balancer/sticky.js'
 import { cacheKey } from './cache/key.js'
 import { lookupAllowed, requestFacts } from './cache/policy.js'
 import { loadConfig } from './config/load.js'
-import type { BackendConfig, Config, HeaderOpsConfig, RouteConfig, ShardByConfig, StickyCookieConfig } from './config/schema.js'
+import type { BackendConfig, Config, HeaderOpsConfig, RouteConfig, ShardByConfig } from './config/schema.js'
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
-import { compileHeaderOps, normalizeAddress, upstreamRequestHead, type ForwardContext } from './proxy/headers.js'
+import { compileHeaderOps, normalizeAddress, upstreamRequestHead, withHost, type ForwardContext } from './proxy/headers.js'
 import { hostOf } from './proxy/session.js'
 import { buildTrustList, trustedClientAddress } from './proxy/trust.js'
 import { createRouter, rewritePath } from './router/router.js'
+import { stickyCookies } from './upstream/backend.js'
 import { Server } from './upstream/server.js'
 import { Shard, ShardSelector, cookieValue, shardKey } from './upstream/shard.js'
 
@@ -543,8 +544,7 @@ function shardExplanation (cfg: BackendConfig, shards: readonly Shard[], key: st
     : shards.map((s, i) => ({
       shard: s.name,
       seed: hex(seeds[i]!),
-      // The score rendezvous() maximizes (balancer/hash.ts).
-      score: hex(mix32((keyHash ^ seeds[i]!) + 0x9e3779b9)),
+      score: hex(rendezvousScore(keyHash, seeds[i]!)),
       chosen: s === chosen
     }))
   if (keyHash !== undefined && shards.length > 1 && shards[rendezvous(keyHash, seeds)] !== chosen) {
@@ -670,7 +670,7 @@ function replicaExplanation (cfg: BackendConfig, shard: Shard, shards: readonly 
       value: id ?? null,
       decision,
       reason,
-      setCookie: picked === undefined || id === picked.id ? null : stickyCookie(stickyCfg.cookie, picked.id, req.scheme === 'https')
+      setCookie: picked === undefined || id === picked.id ? null : stickyCookies(stickyCfg.cookie, picked.id)[req.scheme === 'https' ? 1 : 0]
     }
   }
 
@@ -724,21 +724,9 @@ function ringWalk (servers: readonly Server[], virtualNodes: number, client: str
   return new Map(sorted.map((d, i) => [d.s, { distance: d.distance, order: i + 1 }]))
 }
 
-/** The Set-Cookie value the backend sends to pin a client (upstream/backend.ts builds the same, once per server). */
-function stickyCookie (c: StickyCookieConfig, id: string, tls: boolean): string {
-  let v = `${c.name}=${id}; Path=${c.path}; SameSite=${c.sameSite}`
-  if (c.httpOnly) v += '; HttpOnly'
-  if (c.maxAge !== undefined) v += `; Max-Age=${Math.round(c.maxAge / 1000)}`
-  return tls || c.sameSite === 'None' ? `${v}; Secure` : v
-}
 
 // ---------------------------------------------------------------- headers
 
-function withHost (headers: readonly string[], host: string): string[] {
-  const out = headers.slice()
-  for (let i = 0; i < out.length; i += 2) if (out[i] === 'host') out[i + 1] = host
-  return out
-}
 
 /** What the header policy did: the client's fields against the upstream request's, by name. */
 function headerDiff (input: readonly string[], output: readonly string[], ops: HeaderOpsConfig): { changes: HeaderChange[]; unchanged: number } {

@@ -21,6 +21,11 @@ export function mix32 (x: number): number {
   return x >>> 0
 }
 
+/** The weight of one node for one key in rendezvous hashing (the highest wins). */
+export function rendezvousScore (keyHash: number, seed: number): number {
+  return mix32((keyHash ^ seed) + 0x9e3779b9)
+}
+
 /**
  * Rendezvous (highest-random-weight) choice among nodes identified by
  * pre-hashed seeds. Adding a node to N moves only ~1/(N+1) of keys and
@@ -31,7 +36,7 @@ export function rendezvous (keyHash: number, seeds: Uint32Array): number {
   let best = -1
   let bestScore = -1
   for (let i = 0; i < seeds.length; i++) {
-    const score = mix32((keyHash ^ seeds[i]!) + 0x9e3779b9)
+    const score = rendezvousScore(keyHash, seeds[i]!)
     if (score > bestScore) {
       bestScore = score
       best = i

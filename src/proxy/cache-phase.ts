@@ -113,23 +113,15 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   if (entry !== undefined) {
     const u = usability(facts, entry, now)
     if (u.fresh) {
-      s.cacheOutcome = 'hit'
-      cache.counters.hits++
-      serveEntry(s, entry, now, cacheStatus(cache.config.statusName, { hit: true, ttl: ttlSeconds(entry, now) }))
+      answerHit(s, cache, entry, now, undefined)
       return true
     }
     if (u.mayServeStale) {
-      s.cacheOutcome = 'stale'
-      cache.counters.hits++
-      cache.counters.staleServed++
-      serveEntry(s, entry, now, cacheStatus(cache.config.statusName, { hit: true, ttl: ttlSeconds(entry, now), detail: 'max-stale' }))
+      answerHit(s, cache, entry, now, 'max-stale')
       return true
     }
     if (u.staleWhileRevalidate) {
-      s.cacheOutcome = 'stale'
-      cache.counters.hits++
-      cache.counters.staleServed++
-      serveEntry(s, entry, now, cacheStatus(cache.config.statusName, { hit: true, ttl: ttlSeconds(entry, now), detail: 'stale-while-revalidate' }))
+      answerHit(s, cache, entry, now, 'stale-while-revalidate')
       // The background fetch is a GET (a HEAD answer could not replace the stored body); it
       // revalidates with our validators, so a 304 freshens the entry.
       if (method === 'GET' && cache.inflight(key) === undefined) {
@@ -184,6 +176,16 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
     fwd.forward(s)
   })
   return true
+}
+
+/** Answer from a stored entry without going upstream: fresh, or stale as `staleBy` allows. */
+function answerHit (s: Session, cache: HttpCache, entry: CacheEntry, now: number, staleBy: 'max-stale' | 'stale-while-revalidate' | undefined): void {
+  s.cacheOutcome = staleBy === undefined ? 'hit' : 'stale'
+  cache.counters.hits++
+  if (staleBy !== undefined) cache.counters.staleServed++
+  serveEntry(s, entry, now, cacheStatus(cache.config.statusName, {
+    hit: true, ttl: ttlSeconds(entry, now), ...(staleBy === undefined ? {} : { detail: staleBy })
+  }))
 }
 
 /**

@@ -92,6 +92,8 @@ export interface UpstreamHead {
   readonly headers: string[]
   /** The request has a body to stream (Content-Length > 0 or chunked). */
   readonly hasBody: boolean
+  /** Content-Length as sent, when present. */
+  readonly contentLength: number | undefined
 }
 
 /**
@@ -115,6 +117,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: string, 
   let cookie: string | undefined
   let connectionTokens: string | undefined
   let hasBody = false
+  let contentLength: number | undefined
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
@@ -138,6 +141,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: string, 
       case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
       case TRANSFER_ENCODING: hasBody = true; break
       case CONTENT_LENGTH:
+        contentLength = Number(value)
         if (value !== '0') hasBody = true
         if (!dropSome || !drop.has(lower)) out.push(name, value)
         break
@@ -165,7 +169,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: string, 
   else if (via !== undefined) out.push('via', via)
   const set = policy.ops.set
   for (let i = 0; i < set.length; i++) out.push(set[i]!)
-  return { headers: out, hasBody }
+  return { headers: out, hasBody, contentLength }
 }
 
 const ONLY_OPTIONS = /^\s*(?:keep-alive|close|upgrade)\s*$/i
@@ -189,6 +193,27 @@ function stripConnectionTokens (out: string[], tokens: string): void {
     out[w++] = out[r + 1]!
   }
   out.length = w
+}
+
+/** First value of a field by lower-case name in raw headers (names in any case); several Cookie fields join with `; `. */
+export function rawHeader (raw: readonly string[], name: string): string | undefined {
+  let found: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!
+    if (n.length === name.length && n.toLowerCase() === name) {
+      if (found === undefined) found = raw[i + 1]!
+      else if (name === 'cookie') found = `${found}; ${raw[i + 1]!}`
+      else return found
+    }
+  }
+  return found
+}
+
+/** The same head with Host replaced (backends with passHostHeader: false). */
+export function withHost (headers: readonly string[], host: string): string[] {
+  const out = headers.slice()
+  for (let i = 0; i < out.length; i += 2) if (out[i] === 'host') out[i + 1] = host
+  return out
 }
 
 /** RFC 7239 element: for=…;host=…;proto=… with IPv6 bracketed and quoted. */

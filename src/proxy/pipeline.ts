@@ -14,7 +14,7 @@ import type { Backend } from '../upstream/backend.js'
 import { connectFailure, ForwardHandler, retryableFailure } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard } from '../upstream/shard.js'
-import { normalizeAddress, upstreamRequestHead } from './headers.js'
+import { normalizeAddress, upstreamRequestHead, withHost } from './headers.js'
 import type { CompiledRoute } from './routes.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
@@ -104,6 +104,7 @@ export class Pipeline implements SessionDriver, CacheForwarder {
       : rewritePath(s.target, route.stripPrefix, route.addPrefix)
     s.responseVia = state.config.forwarding.via ? state.viaH1 : undefined
     s.hasBody = h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
+    s.contentLength = head.contentLength
 
     // cache: answer from it, wait on a collapsed fetch, or arrange to record the response
     const cache = state.cache
@@ -126,7 +127,7 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     // A small body of a retryable request is buffered so a retry can replay it;
     // anything else streams straight through and is never retried.
     const retries = backend.config.retries
-    const length = contentLength(s.upstreamHeaders)
+    const length = s.contentLength
     if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes &&
       (IDEMPOTENT.has(s.method) || retries.nonIdempotent)) {
       bufferBody(req, length, (body) => {
@@ -244,20 +245,6 @@ function onQueueTimeout (s: Session): void {
 
 /** RFC 9110 §9.2.2: safe to repeat. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-
-function contentLength (headers: readonly string[]): number | undefined {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') return Number(headers[i + 1])
-  }
-  return undefined
-}
-
-/** The same head with Host replaced (backends with passHostHeader: false). */
-function withHost (headers: readonly string[], host: string): string[] {
-  const out = headers.slice()
-  for (let i = 0; i < out.length; i += 2) if (out[i] === 'host') out[i + 1] = host
-  return out
-}
 
 /** Read a request body of known, small length into one Buffer; undefined if the client stops short. */
 function bufferBody (req: DownstreamRequest, length: number, done: (body: Buffer | undefined) => void): void {

@@ -11,7 +11,7 @@ import type { Shard } from '../upstream/shard.js'
 import type { Server } from '../upstream/server.js'
 import type { ForwardHandler, ResponseSink } from '../upstream/pool.js'
 import type { Backend } from '../upstream/backend.js'
-import { downstreamResponseHeaders, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
+import { downstreamResponseHeaders, rawHeader, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
 import type { RouteInput } from '../router/router.js'
 import { trustedClientAddress } from './trust.js'
 import { cacheResponseData, cacheResponseEnd, cacheResponseHead, cacheSessionEnd, cacheUpstreamError, type CacheState } from './cache-phase.js'
@@ -108,8 +108,9 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   cacheOutcome: string | undefined
   /** Cache state when the route caches (see cache-phase.ts). */
   cacheState: CacheState | undefined
-  /** The request has a body to send upstream. */
+  /** The request has a body to send upstream, and its Content-Length when it sent one. */
   hasBody = false
+  contentLength: number | undefined
   /** Set-Cookie to add (sticky sessions), fixed when the server is picked. */
   setCookie: string | undefined
   // Queued
@@ -139,18 +140,7 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
 
   /** First value of a request header by lower-case name (h1 raw headers keep the client's case). */
   header (name: string): string | undefined {
-    const raw = this.req.rawHeaders
-    let found: string | undefined
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i]!
-      if (n.length === name.length && n.toLowerCase() === name) {
-        // Several Cookie fields (h2) form one list.
-        if (found === undefined) found = raw[i + 1]!
-        else if (name === 'cookie') found = `${found}; ${raw[i + 1]!}`
-        else return found
-      }
-    }
-    return found
+    return rawHeader(this.req.rawHeaders, name)
   }
 
   /**

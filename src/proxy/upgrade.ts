@@ -10,7 +10,7 @@ import { rewritePath } from '../router/router.js'
 import { upstreamErrorKind } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { shardKey } from '../upstream/shard.js'
-import { downstreamResponseHeaders, upstreamRequestHead } from './headers.js'
+import { downstreamResponseHeaders, rawHeader, upstreamRequestHead } from './headers.js'
 import type { RuntimeState } from './pipeline.js'
 import type { CompiledRoute } from './routes.js'
 import { hostOf, type ConnectionInfo, type DownstreamRequest } from './session.js'
@@ -20,7 +20,7 @@ export function proxyUpgrade (req: DownstreamRequest, socket: Socket, head: Buff
   socket.on('error', () => socket.destroy())
   // h1 CONNECT arrives here too (the listener's 'connect' event): not a tunnel we open.
   if (req.method === 'CONNECT') return rawError(socket, Errors.METHOD_NOT_ALLOWED)
-  const authority = headerOf(req.rawHeaders, 'host')
+  const authority = rawHeader(req.rawHeaders, 'host')
   const target = req.url ?? '/'
   if (authority === undefined || target.charCodeAt(0) !== 47) return rawError(socket, Errors.BAD_REQUEST)
   const q = target.indexOf('?')
@@ -29,7 +29,7 @@ export function proxyUpgrade (req: DownstreamRequest, socket: Socket, head: Buff
     host: hostOf(authority),
     path: q === -1 ? target : target.slice(0, q),
     method,
-    header: (name: string) => headerOf(req.rawHeaders, name)
+    header: (name: string) => rawHeader(req.rawHeaders, name)
   }
   const route = state.router.match(input)
   if (route === undefined) return rawError(socket, Errors.NO_ROUTE)
@@ -57,7 +57,7 @@ export function proxyUpgrade (req: DownstreamRequest, socket: Socket, head: Buff
       : rewritePath(target, route.stripPrefix, route.addPrefix),
     method: method as Dispatcher.HttpMethod,
     headers: upHead.headers,
-    upgrade: headerOf(req.rawHeaders, 'upgrade') ?? 'websocket'
+    upgrade: rawHeader(req.rawHeaders, 'upgrade') ?? 'websocket'
   }, handler)
 }
 
@@ -135,11 +135,6 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#done = true
     this.#server.active--
   }
-}
-
-function headerOf (raw: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1]
-  return undefined
 }
 
 /** An error answer written straight to an h1 socket (no ServerResponse on upgrades). */

@@ -166,7 +166,8 @@ export class Backend {
   }
 }
 
-function stickyCookies (c: StickyCookieConfig, id: string): readonly [string, string] {
+/** The Set-Cookie values pinning a client to server `id`: [plain listener, TLS listener]. */
+export function stickyCookies (c: StickyCookieConfig, id: string): readonly [string, string] {
   let v = `${c.name}=${id}; Path=${c.path}; SameSite=${c.sameSite}`
   if (c.httpOnly) v += '; HttpOnly'
   if (c.maxAge !== undefined) v += `; Max-Age=${Math.round(c.maxAge / 1000)}`

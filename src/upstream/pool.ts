@@ -177,12 +177,8 @@ export function connectFailure (err: Error): boolean {
  * Safe to send again elsewhere when the method is idempotent.
  */
 export function retryableFailure (err: Error): boolean {
+  if (connectFailure(err)) return true
   switch ((err as { code?: string }).code) {
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-    case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':
