@@ -3,7 +3,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { closedPort, h1, h2, rawRequest, startOrigin } from '../helpers/e2e.js'
+import { closedPort, h1, h2, rawRequest, startOrigin, tlsAndPlainListeners } from '../helpers/e2e.js'
 import type { Reply } from '../helpers/e2e.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
@@ -30,12 +30,7 @@ async function setup (t: Test): Promise<Setup> {
   const refused = await closedPort()
   const cert = testCertificate(t)
   const proxy = await startProxy(t, `
-listeners:
-  - name: tls
-    bind: 127.0.0.1:0
-    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
-  - name: plain
-    bind: 127.0.0.1:0
+${tlsAndPlainListeners(cert)}
 routes:
   - { match: { pathPrefix: /ok }, backend: ok }
   - { match: { pathPrefix: /refused }, backend: refused }

@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { echoed, h1, h2, rawRequest, startOrigin } from '../helpers/e2e.js'
+import { echoed, h1, h2, rawRequest, startOrigin, tlsAndPlainListeners } from '../helpers/e2e.js'
 import type { Origin } from '../helpers/e2e.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
@@ -13,12 +13,7 @@ import type { RunningProxy } from '../helpers/proxy.js'
 async function proxyTo (t: Test, origin: Origin, extra = '', backendExtra = ''): Promise<RunningProxy> {
   const cert = testCertificate(t)
   return await startProxy(t, `
-listeners:
-  - name: tls
-    bind: 127.0.0.1:0
-    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
-  - name: plain
-    bind: 127.0.0.1:0
+${tlsAndPlainListeners(cert)}
 routes:
   - backend: app
 backends:

@@ -5,7 +5,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { generateCertificate, writeCertificatePair } from '../../src/certs.js'
 import { tempDir, testCertificate } from '../helpers/certs.js'
-import { echoed, h1, h2, startOrigin } from '../helpers/e2e.js'
+import { echoed, h1, h2, startOrigin, tlsAndPlainListeners } from '../helpers/e2e.js'
 import type { OriginHandler } from '../helpers/e2e.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
@@ -14,12 +14,7 @@ import type { RunningProxy } from '../helpers/proxy.js'
 async function proxyTo (t: Test, originUrl: string): Promise<RunningProxy> {
   const cert = testCertificate(t)
   return await startProxy(t, `
-listeners:
-  - name: tls
-    bind: 127.0.0.1:0
-    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
-  - name: plain
-    bind: 127.0.0.1:0
+${tlsAndPlainListeners(cert)}
 routes:
   - backend: app
 backends:

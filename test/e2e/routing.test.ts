@@ -7,7 +7,7 @@ import { Agent } from 'node:http'
 import { startDemoOrigin } from '../../src/demo/origin.js'
 import type { DemoEcho } from '../../src/demo/origin.js'
 import { testCertificate } from '../helpers/certs.js'
-import { echoed, h1, h2, rawRequest, startOrigin } from '../helpers/e2e.js'
+import { echoed, h1, h2, rawRequest, startOrigin, tlsAndPlainListeners } from '../helpers/e2e.js'
 import type { H1Options } from '../helpers/e2e.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
@@ -19,12 +19,7 @@ t.test('route selection', async (t) => {
   const route = (name: string, match: string, extra = ''): string =>
     `  - { name: ${name}, match: ${match}, backend: app, requestHeaders: { set: { x-route: ${name} } }${extra} }`
   const proxy = await startProxy(t, `
-listeners:
-  - name: tls
-    bind: 127.0.0.1:0
-    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
-  - name: plain
-    bind: 127.0.0.1:0
+${tlsAndPlainListeners(cert)}
 routes:
 ${route('any', '{}')}
 ${route('wild', '{ host: "*.example.com" }')}

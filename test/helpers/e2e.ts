@@ -72,6 +72,16 @@ export async function startOrigin (t: Teardown, handler: OriginHandler = echo): 
 }
 
 /** A loopback port with nothing listening on it (connect is refused). */
+/** The YAML `listeners:` block most e2e tests use: TLS `tls` (h2 + h1) and plaintext `plain`, ephemeral ports. */
+export function tlsAndPlainListeners (cert: { readonly certPath: string; readonly keyPath: string }): string {
+  return `listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
+  - name: plain
+    bind: 127.0.0.1:0`
+}
+
 export async function closedPort (): Promise<number> {
   const server = net.createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
