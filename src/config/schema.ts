@@ -14,6 +14,8 @@ export interface Config {
   readonly forwarding: ForwardingConfig
   readonly limits: LimitsConfig
   readonly timeouts: ClientTimeoutsConfig
+  /** How request paths are normalised before routing (the upstream gets the same path). */
+  readonly pathNormalization: PathNormalizationConfig
   readonly routes: readonly RouteConfig[]
   readonly backends: Readonly<Record<string, BackendConfig>>
   /** The shared response cache; absent = no caching anywhere. */
@@ -86,6 +88,8 @@ export interface ListenerConfig {
   readonly port: number
   /** Absent: plaintext HTTP/1.1. Present: TLS with ALPN h2 + http/1.1. */
   readonly tls?: TlsConfig
+  /** Upgraded connections (WebSocket tunnels) open at once on this listener; more get 503 (default 10000). */
+  readonly maxTunnels: number
 }
 
 export interface TlsConfig {
@@ -127,6 +131,22 @@ export interface ClientTimeoutsConfig {
   readonly clientIdle: number
   /** On shutdown, how long in-flight requests may take to finish before connections are cut (default 30s). */
   readonly drain: number
+  /** Longest pause between two chunks of a request body; then 408 or a reset (default 30s). */
+  readonly clientBody: number
+  /** Deadline for receiving the whole request, head and body, from its start (ms; default 0 = none). */
+  readonly request: number
+  /** An upgraded connection (WebSocket) with no traffic either way for this long is closed (HAProxy `timeout tunnel`, default 1h). */
+  readonly tunnel: number
+}
+
+export interface PathNormalizationConfig {
+  /** Collapse runs of `/` into one (Envoy merge_slashes; default false). */
+  readonly mergeSlashes: boolean
+  /**
+   * `%2F` / `%5C` in a path (Envoy path_with_escaped_slashes_action): `keep` them
+   * as they are (default), `reject` the request with 400, or `decode` them.
+   */
+  readonly escapedSlashes: 'keep' | 'reject' | 'decode'
 }
 
 export interface RouteConfig {

@@ -9,7 +9,7 @@ import type { Document, LineCounter, Node } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import type {
   AccessLogConfig, AdminConfig, BackendConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
-  HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, RetriesConfig,
+  HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, PathNormalizationConfig, RetriesConfig,
   RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
@@ -47,15 +47,16 @@ export interface Validation {
 
 const KEYS = {
   root: [
-    'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'routes', 'backends', 'cache', 'admin', 'accessLog',
-    'watchConfig'
+    'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
+    'admin', 'accessLog', 'watchConfig'
   ],
-  listener: ['name', 'bind', 'tls'],
+  listener: ['name', 'bind', 'tls', 'maxTunnels'],
   tls: ['cert', 'key', 'certificates', 'minVersion', 'http2'],
   certificate: ['cert', 'key', 'serverNames'],
   forwarding: ['xForwarded', 'forwarded', 'via'],
   limits: ['maxHeaderBytes', 'maxHeaderCount'],
-  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain'],
+  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'tunnel'],
+  pathNormalization: ['mergeSlashes', 'escapedSlashes'],
   route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache'],
   match: ['host', 'pathPrefix', 'methods', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
@@ -80,7 +81,21 @@ const KEYS = {
   accessLog: ['enabled', 'path']
 } as const
 
+/**
+ * Fields a route may not set or remove: they frame the message or belong to
+ * one hop (RFC 9110 §7.6.1), and the proxy writes them itself.
+ */
+const FRAMING_FIELDS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'keep-alive', 'proxy-connection', 'host'
+])
+
+function framingMessage (name: string): string {
+  if (name === 'host') return '`host` is not set by header operations: use the backend\'s `passHostHeader` (false sends the server\'s own host)'
+  return `\`${name}\` frames the message or belongs to one connection; the proxy writes it itself and a route may not set or remove it`
+}
+
 const CACHE_QUERY = ['keep', 'sort', 'ignore'] as const
+const ESCAPED_SLASHES = ['keep', 'reject', 'decode'] as const
 /** The smallest cache worth having: one small response and its headers. */
 const MIN_CACHE_BYTES = 1024
 
@@ -128,7 +143,9 @@ const DEFAULTS = {
   proxyName: 'switchyard',
   forwarding: { xForwarded: true, forwarded: false, via: true },
   limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 },
-  clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000 },
+  clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000 },
+  pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' },
+  maxTunnels: 10_000,
   upstreamTimeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
   connections: 128,
   weight: 1,
@@ -187,7 +204,8 @@ class Validator {
     const r = this.#r
     const empty: Config = {
       source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: [], forwarding: DEFAULTS.forwarding,
-      limits: DEFAULTS.limits, timeouts: DEFAULTS.clientTimeouts, routes: [], backends: {}, admin: DEFAULTS.admin,
+      limits: DEFAULTS.limits, timeouts: DEFAULTS.clientTimeouts, pathNormalization: DEFAULTS.pathNormalization, routes: [], backends: {},
+      admin: DEFAULTS.admin,
       accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig
     }
     if (root.node === null) {
@@ -202,6 +220,7 @@ class Validator {
     const forwarding = opt(m, 'forwarding', (f) => this.#forwarding(f), DEFAULTS.forwarding)
     const limits = opt(m, 'limits', (f) => this.#limits(f), DEFAULTS.limits)
     const timeouts = opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.clientTimeouts)
+    const pathNormalization = opt(m, 'pathNormalization', (f) => this.#pathNormalization(f), DEFAULTS.pathNormalization)
     const backendsField = m.get('backends')
     const backendsMap = backendsField === undefined ? undefined : r.map(backendsField)
     const backends = backendsMap === undefined ? {} : this.#backends(backendsMap)
@@ -219,7 +238,7 @@ class Validator {
     const accessLog = opt<AccessLogConfig>(m, 'accessLog', (f) => this.#accessLog(f), DEFAULTS.accessLog)
     const watchConfig = opt(m, 'watchConfig', (f) => r.boolean(f), DEFAULTS.watchConfig)
     return {
-      source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends,
+      source, proxyName, listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes, backends,
       ...(cache === undefined ? {} : { cache }),
       admin, accessLog, watchConfig
     }
@@ -267,7 +286,8 @@ class Validator {
       bind: bind ?? '',
       host: parsed?.host ?? '',
       port: parsed?.port ?? 0,
-      ...(tls === undefined ? {} : { tls })
+      ...(tls === undefined ? {} : { tls }),
+      maxTunnels: opt(m, 'maxTunnels', (v) => this.#r.integer(v, 0), DEFAULTS.maxTunnels)
     }
     return {
       config,
@@ -386,7 +406,20 @@ class Validator {
     return {
       clientHeaders: opt(m, 'clientHeaders', (v) => duration(this.#r, v), d.clientHeaders),
       clientIdle: opt(m, 'clientIdle', (v) => duration(this.#r, v), d.clientIdle),
-      drain: opt(m, 'drain', (v) => duration(this.#r, v), d.drain)
+      drain: opt(m, 'drain', (v) => duration(this.#r, v), d.drain),
+      clientBody: opt(m, 'clientBody', (v) => duration(this.#r, v, 1), d.clientBody),
+      request: opt(m, 'request', (v) => duration(this.#r, v), d.request),
+      tunnel: opt(m, 'tunnel', (v) => duration(this.#r, v, 1), d.tunnel)
+    }
+  }
+
+  #pathNormalization (f: Field): PathNormalizationConfig | undefined {
+    const m = this.#r.map(f, KEYS.pathNormalization)
+    if (m === undefined) return undefined
+    const d = DEFAULTS.pathNormalization
+    return {
+      mergeSlashes: opt(m, 'mergeSlashes', (v) => this.#r.boolean(v), d.mergeSlashes),
+      escapedSlashes: opt(m, 'escapedSlashes', (v) => this.#r.oneOf(v, ESCAPED_SLASHES), d.escapedSlashes)
     }
   }
 
@@ -585,18 +618,24 @@ class Validator {
     const r = this.#r
     const m = r.map(f, KEYS.headerOps)
     if (m === undefined) return undefined
-    const set = opt(m, 'set', (v) => this.#headerMap(v), {})
+    const set = opt(m, 'set', (v) => this.#headerMap(v, true), {})
     const remove: string[] = []
     const removeField = m.get('remove')
     for (const item of removeField === undefined ? [] : r.seq(removeField) ?? []) {
       const name = this.#headerName(item)
-      if (name !== undefined && !remove.includes(name)) remove.push(name)
+      if (name === undefined) continue
+      if (FRAMING_FIELDS.has(name)) r.report(item.path, item.at, framingMessage(name))
+      else if (!remove.includes(name)) remove.push(name)
     }
     return { set, remove }
   }
 
-  /** `name: value` pairs; names become lower-case tokens, values may not break the header block. */
-  #headerMap (f: Field): Record<string, string> | undefined {
+  /**
+   * `name: value` pairs; names become lower-case tokens, values may not break
+   * the header block. `ops`: fields a route sets, where framing and hop-by-hop
+   * names are refused.
+   */
+  #headerMap (f: Field, ops = false): Record<string, string> | undefined {
     const r = this.#r
     const m = r.map(f)
     if (m === undefined) return undefined
@@ -608,6 +647,10 @@ class Validator {
         continue
       }
       const name = key.toLowerCase()
+      if (ops && FRAMING_FIELDS.has(name)) {
+        r.report(field.path, keyNode, framingMessage(name))
+        continue
+      }
       seen.add(name, { path: field.path, node: null, at: keyNode }, f.path)
       const value = r.stringish(field)
       if (value === undefined) continue

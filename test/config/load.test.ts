@@ -87,11 +87,12 @@ t.test('defaults are applied', async (t) => {
   t.same(c, {
     source: resolve('conf/config.yaml'),
     proxyName: 'switchyard',
-    listeners: [{ name: 'listener-0', bind: ':0', host: '0.0.0.0', port: 0 }],
+    listeners: [{ name: 'listener-0', bind: ':0', host: '0.0.0.0', port: 0, maxTunnels: 10_000 }],
     trustedProxies: [],
     forwarding: { xForwarded: true, forwarded: false, via: true },
     limits: { maxHeaderBytes: 16_384, maxHeaderCount: 100 },
-    timeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000 },
+    timeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000 },
+    pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' },
     routes: [{
       name: 'route-0',
       index: 0,

@@ -188,7 +188,7 @@ t.test('watchConfig', async (t) => {
 
 t.test('timeouts.drain', async (t) => {
   t.equal(parse(BASE).timeouts.drain, 30_000)
-  t.same(parse(BASE + 'timeouts: { drain: 1m30s }\n').timeouts, { clientHeaders: 30_000, clientIdle: 60_000, drain: 90_000 })
+  t.same(parse(BASE + 'timeouts: { drain: 1m30s }\n').timeouts, { clientHeaders: 30_000, clientIdle: 60_000, drain: 90_000, clientBody: 30_000, request: 0, tunnel: 3_600_000 })
   t.equal(parse(BASE + 'timeouts: { drain: 0 }\n').timeouts.drain, 0, '0 = cut at once')
   only(t, BASE + 'timeouts:\n  drain: soon\n', 'timeouts.drain', 8, /^expected a duration like 500ms, .*got "soon"$/)
   only(t, BASE + 'timeouts:\n  drain: 600h\n', 'timeouts.drain', 8, /at most 596h31m23s/)
@@ -206,4 +206,29 @@ t.test('every new option in one file: all issues, in file order', async (t) => {
   t.same(issues.map((i) => [i.path, i.line]), [
     ['timeouts.drain', 7], ['admin.bind', 9], ['accessLog.path', 10], ['watchConfig', 11]
   ])
+})
+
+t.test('timeouts.clientBody, timeouts.request, timeouts.tunnel', async (t) => {
+  const d = parse(BASE).timeouts
+  t.equal(d.clientBody, 30_000, 'a stalled body is cut after 30s by default')
+  t.equal(d.request, 0, 'no whole-request deadline by default')
+  t.equal(d.tunnel, 3_600_000, 'an idle tunnel lives an hour')
+  const c = parse(BASE + 'timeouts: { clientBody: 5s, request: 1m, tunnel: 10m }\n').timeouts
+  t.same([c.clientBody, c.request, c.tunnel], [5000, 60_000, 600_000])
+  only(t, BASE + 'timeouts:\n  clientBody: 0\n', 'timeouts.clientBody', 8, /greater than 0/)
+  only(t, BASE + 'timeouts:\n  tunnel: forever\n', 'timeouts.tunnel', 8, /^expected a duration/)
+})
+
+t.test('pathNormalization', async (t) => {
+  t.same(parse(BASE).pathNormalization, { mergeSlashes: false, escapedSlashes: 'keep' })
+  t.same(parse(BASE + 'pathNormalization: { mergeSlashes: true, escapedSlashes: reject }\n').pathNormalization,
+    { mergeSlashes: true, escapedSlashes: 'reject' })
+  only(t, BASE + 'pathNormalization:\n  escapedSlashes: drop\n', 'pathNormalization.escapedSlashes', 8, /keep, reject or decode|keep.*reject.*decode/)
+  only(t, BASE + 'pathNormalization:\n  mergeSlash: true\n', 'pathNormalization.mergeSlash', 8, 'unknown key `mergeSlash`; did you mean `mergeSlashes`?')
+})
+
+t.test('listeners[].maxTunnels', async (t) => {
+  t.equal(parse(BASE).listeners[0]!.maxTunnels, 10_000)
+  t.equal(parse('listeners:\n  - { bind: ":0", maxTunnels: 3 }\n' + BASE.split('\n').slice(2).join('\n')).listeners[0]!.maxTunnels, 3)
+  only(t, 'listeners:\n  - { bind: ":0", maxTunnels: -1 }\n' + BASE.split('\n').slice(2).join('\n'), 'listeners[0].maxTunnels', 2, 'expected an integer >= 0, got -1')
 })

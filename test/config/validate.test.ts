@@ -41,8 +41,8 @@ t.test('unknown keys', async (t) => {
   })
   t.test('lists the known keys when nothing is close', async (t) => {
     only(t, BASE + 'colour: blue\n', 'colour', 7,
-      'unknown key `colour`; expected one of proxyName, listeners, trustedProxies, forwarding, limits, timeouts, routes, backends, cache, ' +
-      'admin, accessLog, watchConfig')
+      'unknown key `colour`; expected one of proxyName, listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes, ' +
+      'backends, cache, admin, accessLog, watchConfig')
   })
   t.test('at the top level and deep inside', async (t) => {
     only(t, y`
@@ -856,7 +856,7 @@ t.test('client limits and timeouts: bad sizes and durations show the accepted fo
   only(t, BASE + 'timeouts:\n  clientIdle: 600h\n', 'timeouts.clientIdle', 8, /at most 596h31m23s/)
   const c = parseConfig(BASE + 'limits: { maxHeaderBytes: 32KiB, maxHeaderCount: 50 }\ntimeouts: { clientHeaders: 10s, clientIdle: 0 }\n', 'c')
   t.same(c.limits, { maxHeaderBytes: 32_768, maxHeaderCount: 50 })
-  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0, drain: 30_000 })
+  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000 })
 })
 
 t.test('empty optional keys take their default', async (t) => {
@@ -921,4 +921,18 @@ backends:
     t.equal(issues[0]!.line, 7)
     t.match(issues[0]!.message, /HEAD/)
   }
+})
+
+t.test('header operations may not touch framing or hop-by-hop fields', async (t) => {
+  const route = (ops: string): string => BASE + `routes:\n  - backend: api\n    ${ops}\n`
+  only(t, route('requestHeaders: { set: { Content-Length: "5" } }'), 'routes[0].requestHeaders.set.Content-Length', 9,
+    /`content-length` frames the message/)
+  only(t, route('responseHeaders: { set: { transfer-encoding: chunked } }'), 'routes[0].responseHeaders.set.transfer-encoding', 9,
+    /`transfer-encoding` frames the message/)
+  only(t, route('requestHeaders: { remove: [connection] }'), 'routes[0].requestHeaders.remove[0]', 9, /belongs to one connection/)
+  only(t, route('requestHeaders: { set: { host: a.test } }'), 'routes[0].requestHeaders.set.host', 9, /use the backend's `passHostHeader`/)
+  for (const name of ['te', 'upgrade', 'keep-alive']) {
+    t.equal(issuesOf(route(`requestHeaders: { set: { ${name}: x } }`)).length, 1, `${name} refused`)
+  }
+  t.same(issuesOf(route('requestHeaders: { set: { x-env: prod }, remove: [x-debug] }')), [], 'other fields are fine')
 })
