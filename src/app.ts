@@ -108,7 +108,12 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       s.onHealthChange = (server, healthy) => metrics.healthTransition(server.backend, server.shard, server.name, healthy)
     }
   }
-  const pipeline = new Pipeline(buildState(initial, log), { onSessionEnd })
+  const onInternalError = (err: unknown, s: Session | undefined): void => {
+    metrics.internalError()
+    log?.error({ err, method: s?.method, host: s?.host, path: s?.path, route: s?.route?.name }, 'internal error handling a request (contained)')
+    deps.hooks?.onInternalError?.(err, s)
+  }
+  const pipeline = new Pipeline(buildState(initial, log), { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false

@@ -12,13 +12,14 @@ import { eligible, createBalancer, NONE_TRIED, type Balancer, type PickContext }
 import { hashString, rendezvous, rendezvousScore } from './balancer/hash.js'
 import { LeastLatency } from './balancer/least-latency.js'
 import { withSticky } from './balancer/sticky.js'
-import { cacheKey } from './cache/key.js'
+import { cacheKey, keyedTarget, variantKey } from './cache/key.js'
+import { originOf, parseAuthority } from './proxy/authority.js'
+import { parseRequestTarget } from './proxy/request-target.js'
 import { lookupAllowed, requestFacts } from './cache/policy.js'
 import { loadConfig } from './config/load.js'
 import type { BackendConfig, Config, HeaderOpsConfig, RouteConfig, ShardByConfig } from './config/schema.js'
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
 import { compileHeaderOps, normalizeAddress, upstreamRequestHead, withHost, type ForwardContext } from './proxy/headers.js'
-import { hostOf } from './proxy/session.js'
 import { buildTrustList, trustedClientAddress } from './proxy/trust.js'
 import { createRouter, rewritePath } from './router/router.js'
 import { stickyCookies } from './upstream/backend.js'
@@ -58,8 +59,9 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
   if (!/^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]*$/.test(method)) throw new ExplainInputError(`not an HTTP method: "${parts[0]!}"`)
   const m = /^(https?):\/\/([^/?#]*)([^#]*)/i.exec(url)
   if (m === null) throw new ExplainInputError(`expected an http:// or https:// URL, got "${url}"`)
-  const authority = m[2]!
-  if (authority === '' || authority.includes('@')) throw new ExplainInputError(`no usable host in "${url}"`)
+  const parsed = parseAuthority(m[2]!)
+  if (parsed === undefined) throw new ExplainInputError(`no usable host in "${url}" (expected host[:port]; the proxy answers 400)`)
+  const authority = parsed.value
   let target = m[3]!
   if (target === '') target = '/'
   else if (target.startsWith('?')) target = `/${target}`
@@ -319,9 +321,12 @@ export function explain (config: Config, req: ExplainRequest, opts: ExplainOptio
   const warnings: string[] = []
   const raw = req.rawHeaders
   const header = headerReader(raw)
-  const host = hostOf(req.authority)
+  const parsedTarget = parseRequestTarget(req.method, req.target, raw, undefined, config.pathNormalization)
+  if ('error' in parsedTarget) throw new ExplainInputError(`the proxy answers ${parsedTarget.error.status}: ${parsedTarget.detail}`)
+  const authority = parsedTarget.authority
+  const host = authority.host
   const q = req.target.indexOf('?')
-  const path = q === -1 ? req.target : req.target.slice(0, q)
+  const path = parsedTarget.path
 
   // request: trust
   const trust = buildTrustList(config.trustedProxies)
@@ -370,7 +375,7 @@ export function explain (config: Config, req: ExplainRequest, opts: ExplainOptio
   // upstream request head and rewrite
   const reqOps = compileHeaderOps(route.requestHeaders)
   const fwd: ForwardContext = { clientAddress: req.client, trusted, proto: req.scheme, viaEntry: `1.1 ${config.proxyName}` }
-  const head = upstreamRequestHead(raw, req.authority, backend.passHostHeader ? req.authority : '', fwd,
+  const head = upstreamRequestHead(raw, authority, backend.passHostHeader ? authority.value : '', fwd,
     { forwarding: config.forwarding, limits: config.limits, ops: reqOps })
   const tooLarge = 'code' in head
   const { stripPrefix, addPrefix } = route.rewrite
@@ -771,7 +776,9 @@ function cacheExplanation (config: Config, route: RouteConfig, req: ExplainReque
   if (cache === undefined) return off('no top-level cache block')
   const rc = route.cache
   if (rc === undefined || !rc.enabled) return off(`route ${route.name} has cache off`)
-  const key = cacheKey(req.scheme, req.authority, req.target, rc.key, header)
+  const parsed = parseAuthority(req.authority)!
+  const key = cacheKey(req.scheme, originOf(req.scheme, parsed), keyedTarget(req.target, rc.key)) +
+    (rc.key.headers.length > 0 ? '\n' + variantKey('', '', rc.key.headers, header).slice(2) : '')
   const keyConfig = `query ${rc.key.query}` +
     (rc.key.ignoreParams.length > 0 ? `, ignoring ${rc.key.ignoreParams.join(', ')}` : '') +
     (rc.key.headers.length > 0 ? `, headers ${rc.key.headers.join(', ')}` : '')

@@ -2,7 +2,10 @@
 // metrics text, the dashboard snapshot, reload, and cache purge / lookup by
 // URL (resolved through the same router and key rules as live traffic).
 // Read-only except for reload and purge, which go through the app.
-import { cacheKey, keyPrefix } from '../cache/key.js'
+import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
+import type { PathNormalizationConfig } from '../config/schema.js'
+import { originOf, parseAuthority, type Authority } from '../proxy/authority.js'
+import { normalizePath } from '../proxy/path.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
@@ -28,6 +31,7 @@ export function requestRecord (s: Session): RequestRecord {
     cacheStatus: s.cacheOutcome,
     errorCode: s.error?.code,
     errorFlag: s.error?.flag,
+    errorDetail: s.errorDetail,
     upstreamMs: s.upstreamMs,
     totalMs: performance.now() - s.startTime,
     retries: s.attempts > 1 ? s.attempts - 1 : 0
@@ -81,18 +85,19 @@ export function adminApi (src: AdminSources): AdminApi {
       if (cache === undefined) return { error: 'no cache is configured' }
       if (what.tag !== undefined) return { purged: cache.purgeTag(what.tag) }
       const target = what.url ?? what.prefix!
-      let u: URL
-      try { u = new URL(target) } catch { return { error: `not an absolute URL: ${target}` } }
-      const scheme = u.protocol === 'https:' ? 'https' : 'http'
-      if (what.prefix !== undefined) return { purged: cache.purgePrefix(keyPrefix(scheme, u.host, u.pathname + u.search)) }
+      const u = parseUrl(target, state.config.pathNormalization)
+      if (u === undefined) return { error: `not an absolute http(s) URL: ${target}` }
+      if (what.prefix !== undefined) {
+        return { purged: cache.purgePrefix(keyPrefix(u.scheme, originOf(u.scheme, u.authority), u.path + u.search)) }
+      }
       return { purged: cache.purgeUrl(urlKey(state, u)) }
     },
     cacheLookup (url: string) {
       const state = src.state()
       const cache = state.cache
       if (cache === undefined) return undefined
-      let u: URL
-      try { u = new URL(url) } catch { return undefined }
+      const u = parseUrl(url, state.config.pathNormalization)
+      if (u === undefined) return undefined
       const key = urlKey(state, u)
       const variants = cache.store.get(key)
       if (variants.length === 0) return undefined
@@ -114,11 +119,30 @@ export function adminApi (src: AdminSources): AdminApi {
   }
 }
 
-/** The cache key live traffic would use for a GET of `u` (the matching route's key rules). */
-function urlKey (state: RuntimeState, u: URL): string {
-  const scheme = u.protocol === 'https:' ? 'https' : 'http'
-  const host = u.hostname.toLowerCase()
-  const route = state.router.match({ host, path: u.pathname, method: 'GET', header: () => undefined })
+interface AdminUrl {
+  readonly scheme: 'http' | 'https'
+  readonly authority: Authority
+  /** Path as live traffic would have it after normalisation. */
+  readonly path: string
+  /** `?query` or ''. */
+  readonly search: string
+}
+
+/** An absolute http(s) URL, parsed with the rules live requests go through. */
+function parseUrl (url: string, paths: PathNormalizationConfig): AdminUrl | undefined {
+  let u: URL
+  try { u = new URL(url) } catch { return undefined }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined
+  const authority = parseAuthority(u.host)
+  if (authority === undefined) return undefined
+  const path = normalizePath(u.pathname, paths)
+  if (path === undefined) return undefined
+  return { scheme: u.protocol === 'https:' ? 'https' : 'http', authority, path, search: u.search }
+}
+
+/** The primary cache key live traffic would use for a GET of `u` (the matching route's key rules); it holds every variant. */
+function urlKey (state: RuntimeState, u: AdminUrl): string {
+  const route = state.router.match({ host: u.authority.host, path: u.path, method: 'GET', header: () => undefined })
   const keyCfg = route?.cache?.key ?? { query: 'keep' as const, ignoreParams: [], headers: [] }
-  return cacheKey(scheme, u.host, u.pathname + u.search, keyCfg, () => undefined)
+  return cacheKey(u.scheme, originOf(u.scheme, u.authority), keyedTarget(u.path + u.search, keyCfg))
 }

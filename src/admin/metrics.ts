@@ -38,6 +38,8 @@ export interface RequestRecord {
   readonly cacheStatus?: string | undefined
   readonly errorCode?: string | undefined
   readonly errorFlag?: string | undefined
+  /** Why it failed, for the log (e.g. the field an upstream repeated); never sent to the client. */
+  readonly errorDetail?: string | undefined
   /** Dispatch → response headers, ms. */
   readonly upstreamMs?: number | undefined
   readonly totalMs: number
@@ -425,6 +427,7 @@ export class Metrics {
   #retryTotal = 0
   #cacheLookups = 0
   #cacheServed = 0
+  #internalErrors = 0
 
   // Per-second history, a ring indexed by second % size; a slot is valid when ringSec holds its second.
   /** The second being recorded; -1 before the first record or snapshot. */
@@ -466,6 +469,11 @@ export class Metrics {
     this.#ringErrors = new Float64Array(h)
     this.#ringLookups = new Float64Array(h)
     this.#ringServed = new Float64Array(h)
+  }
+
+  /** Something threw while handling a request and was contained (see PipelineHooks.onInternalError). */
+  internalError (): void {
+    this.#internalErrors++
   }
 
   /** Once per finished request. */
@@ -612,6 +620,9 @@ export class Metrics {
     gauge(this.#activeStreams, 'switchyard_active_streams', 'Open HTTP/2 streams by listener.')
     counter(this.#streams, 'switchyard_streams_total', 'HTTP/2 streams opened by listener.')
     counter(this.#healthTransitions, 'switchyard_health_transitions_total', 'Server health changes by backend, shard, server and new state (to="up"|"down").')
+    x.counter('switchyard_internal_errors_total',
+      'Exceptions contained while handling a request (a bug: that request\'s stream or connection was reset, the process kept serving).')
+      .sample([], this.#internalErrors)
 
     const servers = extra.servers
     if (servers !== undefined) {

@@ -92,15 +92,16 @@ export class HttpCache {
     return ok
   }
 
-  /** Drop a URI: the key itself and its variants keyed by configured headers (`key\n…`). */
+  /** Drop a URI: every response stored under it (all variant keys, all Vary variants). */
   invalidate (key: string): number {
-    const n = this.store.delete(key) + this.store.purgePrefix(`${key}\n`)
+    const n = this.store.delete(key)
     this.counters.invalidations += n
     return n
   }
 
+  /** Like invalidate, counted as a purge. */
   purgeUrl (key: string): number {
-    const n = this.store.delete(key) + this.store.purgePrefix(`${key}\n`)
+    const n = this.store.delete(key)
     this.counters.purges += n
     return n
   }

@@ -6,6 +6,8 @@ import type { CacheDirectives } from './cache-control.js'
 export interface CacheEntry {
   /** Primary key (see key.ts): scheme + authority + path + query, per route rules. */
   readonly key: string
+  /** Variant key (see key.ts): route, shard and key headers; '' when built in code without one. */
+  readonly variant: string
   readonly status: number
   readonly statusText: string
   /** Flat [name, value…] as it will be sent: hop-by-hop fields already removed, no Age. */

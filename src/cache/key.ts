@@ -1,19 +1,8 @@
-// The primary cache key: scheme://host[:port]/path?query, per the route's
-// CacheKeyConfig, plus `\n<name>:<value>` for each configured request header.
-// Header values cannot contain '\n' (RFC 9110 §5.5), so the separator is
-// unambiguous. Pure.
+// Cache keys (Pingora's key.rs, undici's makeCacheKey): the primary key is
+// the URL as the proxy forwards it, scheme://host[:port]/path?query, per the
+// route's CacheKeyConfig; the variant key (route, shard, configured headers)
+// tells apart responses stored under one URL. Pure.
 import type { CacheKeyConfig } from '../config/schema.js'
-
-/** Lower-cased authority without the scheme's default port (or an empty port). */
-function normalizeHost (scheme: 'http' | 'https', authority: string): string {
-  let host = authority.toLowerCase()
-  const colon = host.lastIndexOf(':')
-  if (colon >= 0 && colon > host.lastIndexOf(']')) {
-    const port = host.slice(colon + 1)
-    if (port === '' || port === (scheme === 'https' ? '443' : '80')) host = host.slice(0, colon)
-  }
-  return host
-}
 
 interface Param { readonly name: string; readonly value: string; readonly raw: string }
 
@@ -51,36 +40,46 @@ function filterQuery (query: string, cfg: CacheKeyConfig): string {
 }
 
 /**
- * The cache key for a request. `target` is the origin-form request target
- * (path as sent, then `?query`). `header` reads a request header by its
- * lower-cased name. With `query: keep`, no ignoreParams and no key headers the
- * key is a plain concatenation (no parsing).
+ * The request target as the cache keys it and the upstream receives it
+ * ("forward what you key"): the normalised path, then the query as the
+ * route's key rules have it (as sent, sorted, filtered or gone). With
+ * `query: keep` and no ignoreParams it is the target itself (no parsing).
  */
-export function cacheKey (
-  scheme: 'http' | 'https',
-  authority: string,
-  target: string,
-  cfg: CacheKeyConfig,
-  header: (lowerName: string) => string | undefined
-): string {
-  let key = scheme + '://' + normalizeHost(scheme, authority)
-  if (cfg.query === 'keep' && cfg.ignoreParams.length === 0) {
-    key += target
-  } else {
-    const q = target.indexOf('?')
-    if (q < 0) key += target
-    else if (cfg.query === 'ignore') key += target.slice(0, q)
-    else key += target.slice(0, q) + filterQuery(target.slice(q + 1), cfg)
-  }
-  const names = cfg.headers
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!
-    key += '\n' + name + ':' + (header(name) ?? '')
-  }
-  return key
+export function keyedTarget (target: string, cfg: CacheKeyConfig): string {
+  if (cfg.query === 'keep' && cfg.ignoreParams.length === 0) return target
+  const q = target.indexOf('?')
+  if (q < 0) return target
+  if (cfg.query === 'ignore') return target.slice(0, q)
+  return target.slice(0, q) + filterQuery(target.slice(q + 1), cfg)
 }
 
-/** The common start of every key under `pathPrefix` on that host, for purge by prefix. */
-export function keyPrefix (scheme: 'http' | 'https', authority: string, pathPrefix: string): string {
-  return scheme + '://' + normalizeHost(scheme, authority) + pathPrefix
+/**
+ * The primary cache key: `scheme://origin` + the keyed target. Built from
+ * parts that were each parsed and validated (a host holds no `/`, `?`, `@` or
+ * space; see proxy/authority.ts), so no two different requests share a key.
+ * `origin` is `host[:port]` without the scheme's default port.
+ */
+export function cacheKey (scheme: 'http' | 'https', origin: string, target: string): string {
+  return scheme + '://' + origin + target
+}
+
+/**
+ * What else picks the response besides the URL, so that one user's answer is
+ * never served to another whose request went elsewhere: the route (a route's
+ * `match.headers` can send the same URL to another backend), the shard (when
+ * the backend has several) and the route's configured key headers, as
+ * `route\nshard\nname:value…`. Header values cannot hold `\n` (RFC 9110 §5.5).
+ * Every variant of a URL lives under its primary key, so a purge or an
+ * invalidation of the URL removes them all.
+ */
+export function variantKey (route: string, shard: string, names: readonly string[],
+  header: (lowerName: string) => string | undefined): string {
+  let v = route + '\n' + shard
+  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (header(names[i]!) ?? '')
+  return v
+}
+
+/** The common start of every key under `pathPrefix` on that origin, for purge by prefix. */
+export function keyPrefix (scheme: 'http' | 'https', origin: string, pathPrefix: string): string {
+  return scheme + '://' + origin + pathPrefix
 }

@@ -44,9 +44,8 @@ export function entrySize (headers: readonly string[], body: Buffer): number {
   return n
 }
 
-/** The variants stored under one primary key; they all share one Vary. */
+/** The variants stored under one primary key; those of one variant key share one Vary. */
 interface KeyRecord {
-  readonly varyNames: readonly string[]
   /** Variant ids in the order they were stored, oldest first. */
   readonly ids: Set<string>
 }
@@ -98,17 +97,23 @@ export class CacheStore {
   }
 
   /**
-   * Stores `entry`, replacing the variant with the same varyValues. When the
-   * stored variants were made under another Vary (other varyNames), they are
-   * all dropped first. Least recently used variants are evicted until the
-   * total fits. False, storing nothing, when `entry.size > maxEntryBytes`.
+   * Stores `entry`, replacing the one with the same variant key and
+   * varyValues. Stored responses of its variant key made under another Vary
+   * (other varyNames) are dropped first. Least recently used variants are
+   * evicted until the total fits. False, storing nothing, when
+   * `entry.size > maxEntryBytes`.
    */
   put (entry: CacheEntry): boolean {
     const size = entry.size
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`entry size must be an integer >= 0, got ${size}`)
     if (size > this.maxEntryBytes) return false
     const rec = this.#keys.get(entry.key)
-    if (rec !== undefined && !sameList(rec.varyNames, entry.varyNames)) this.delete(entry.key)
+    if (rec !== undefined) {
+      for (const old of [...rec.ids]) {
+        const e = this.#lru.peek(old)
+        if (e !== undefined && e.variant === entry.variant && !sameList(e.varyNames, entry.varyNames)) this.#lru.delete(old)
+      }
+    }
     const id = variantId(entry)
     // Removed first, so dispose only ever sees entries that are leaving for good.
     this.#lru.delete(id)
@@ -116,7 +121,7 @@ export class CacheStore {
     // Indexed after set: the evictions it caused may have emptied this very key.
     let now = this.#keys.get(entry.key)
     if (now === undefined) {
-      now = { varyNames: entry.varyNames, ids: new Set() }
+      now = { ids: new Set() }
       this.#keys.set(entry.key, now)
     }
     now.ids.add(id)
@@ -192,12 +197,12 @@ export class CacheStore {
 }
 
 /**
- * One id per (key, varyValues). JSON never contains a raw NUL, so splitting
- * at the last NUL recovers both parts: no two variants share an id, whatever
- * characters the key holds.
+ * One id per (key, variant, varyValues). Keys and variant keys hold no NUL
+ * (they are built from parsed request parts and header values, which cannot
+ * carry one), and JSON never contains a raw NUL: no two variants share an id.
  */
 function variantId (e: CacheEntry): string {
-  return e.varyValues.length === 0 ? `${e.key}\0` : `${e.key}\0${JSON.stringify(e.varyValues)}`
+  return e.varyValues.length === 0 ? `${e.key}\0${e.variant}\0` : `${e.key}\0${e.variant}\0${JSON.stringify(e.varyValues)}`
 }
 
 function sameList (a: readonly string[], b: readonly string[]): boolean {

@@ -8,6 +8,7 @@ import net, { type AddressInfo, type Socket } from 'node:net'
 import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../config/schema.js'
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { DownstreamRequest, DownstreamResponse, ListenerContext } from '../proxy/session.js'
+import { isWebSocketUpgrade } from '../proxy/upgrade.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
 export interface ListenerHandle {
@@ -47,10 +48,27 @@ function countConnection (observer: ConnectionObserver, name: string, protocol: 
 }
 
 export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
-  const context: ListenerContext = Object.freeze({ name: cfg.name, proto: cfg.tls === undefined ? 'http' : 'https' })
+  const tls = cfg.tls === undefined ? undefined : createTlsContexts(cfg.tls)
+  const context: ListenerContext = Object.freeze({
+    name: cfg.name,
+    proto: cfg.tls === undefined ? 'http' : 'https',
+    tunnels: { open: 0, max: cfg.maxTunnels },
+    ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected })
+  })
   const onRequest = (req: DownstreamRequest, res: DownstreamResponse): void => pipeline.handleRequest(req, res, context)
-  const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void =>
-    pipeline.handleUpgrade(req, socket, head, context)
+  const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (req.method === 'CONNECT' || isWebSocketUpgrade(req)) return pipeline.handleUpgrade(req, socket, head, context)
+    // Any other Upgrade (notably h2c, the "h2c smuggling" attack) is not a
+    // tunnel we open: the request is answered as an ordinary one (Upgrade is
+    // hop-by-hop and never forwarded) on a connection that then closes, since
+    // Node has already handed the socket over.
+    const res = new http.ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket)
+    res.once('finish', () => socket.destroySoon())
+    socket.on('error', () => socket.destroy())
+    onRequest(req, res)
+  }
   const { limits, timeouts } = opts
   const h1Options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes + H1_HEADER_SLACK,
@@ -60,11 +78,9 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   }
 
   let server: http.Server | https.Server | http2.Http2SecureServer
-  let tls: TlsContexts | undefined
-  if (cfg.tls === undefined) {
+  if (cfg.tls === undefined || tls === undefined) {
     server = http.createServer(h1Options, onRequest as http.RequestListener)
   } else {
-    tls = createTlsContexts(cfg.tls)
     if (cfg.tls.http2) {
       const h2 = http2.createSecureServer({
         ...tls.serverOptions,
@@ -73,7 +89,12 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         settings: { maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096, maxConcurrentStreams: 256 }
       } as http2.SecureServerOptions, onRequest)
       // The HTTP/1.1 side of an allowHTTP1 server reads these from the server object.
-      Object.assign(h2, { headersTimeout: timeouts.clientHeaders, requestTimeout: 0, keepAliveTimeout: timeouts.clientIdle })
+      Object.assign(h2, {
+        headersTimeout: timeouts.clientHeaders,
+        requestTimeout: 0,
+        keepAliveTimeout: timeouts.clientIdle,
+        maxHeaderSize: h1Options.maxHeaderSize
+      })
       h2.on('session', (session: http2.ServerHttp2Session) => {
         session.setTimeout(timeouts.clientIdle, () => session.close())
         session.on('error', () => session.destroy())

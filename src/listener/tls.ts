@@ -50,6 +50,12 @@ export interface TlsContexts {
   attach (server: SecureContextTarget): () => void
   /** Server names per pair, in config order, for display. */
   names (): string[]
+  /**
+   * RFC 9110 §15.5.20: `host` is named by another certificate than the one
+   * negotiated for `servername` (the SNI, or none), and not by that one: the
+   * request came down a connection meant for another host (421).
+   */
+  misdirected (servername: string | undefined, host: string): boolean
 }
 
 interface LoadedPair {
@@ -62,10 +68,10 @@ interface LoadedPair {
 interface ContextTable {
   readonly pairs: readonly LoadedPair[]
   readonly fallback: LoadedPair
-  /** Lower-case exact name → context. */
-  readonly exact: ReadonlyMap<string, SecureContext>
+  /** Lower-case exact name → pair. */
+  readonly exact: ReadonlyMap<string, LoadedPair>
   /** For `*.example.com`, the key is `example.com`. */
-  readonly wildcard: ReadonlyMap<string, SecureContext>
+  readonly wildcard: ReadonlyMap<string, LoadedPair>
 }
 
 export function createTlsContexts (initial: TlsConfig): TlsContexts {
@@ -103,37 +109,52 @@ export function createTlsContexts (initial: TlsConfig): TlsContexts {
     },
     names () {
       return table.pairs.flatMap((p) => p.names)
+    },
+    misdirected (servername, host) {
+      const t = table
+      if (t.pairs.length < 2) return false
+      const served = lookupPair(t, host)
+      if (served === undefined) return false // no certificate names it: not ours to judge
+      const negotiated = servername === undefined ? t.fallback : lookupPair(t, servername) ?? t.fallback
+      return served !== negotiated && !covers(negotiated, host)
     }
   }
 }
 
 function lookup (table: ContextTable, servername: string): SecureContext {
+  return (lookupPair(table, servername) ?? table.fallback).context
+}
+
+/** The pair serving `name` by SNI rules, or undefined when none names it. */
+function lookupPair (table: ContextTable, servername: string): LoadedPair | undefined {
   const name = normalizeName(servername)
   const exact = table.exact.get(name)
   if (exact !== undefined) return exact
   // A wildcard covers exactly one label: strip the first one and look up the rest.
   const dot = name.indexOf('.')
-  if (dot > 0) {
-    const wild = table.wildcard.get(name.slice(dot + 1))
-    if (wild !== undefined) return wild
-  }
-  return table.fallback.context
+  if (dot > 0) return table.wildcard.get(name.slice(dot + 1))
+  return undefined
+}
+
+function covers (pair: LoadedPair, host: string): boolean {
+  const dot = host.indexOf('.')
+  return pair.names.includes(host) || (dot > 0 && pair.names.includes(`*${host.slice(dot)}`))
 }
 
 function loadTable (tls: TlsConfig): ContextTable {
   const pairs = tls.certificates.map((c) => loadPair(c, tls.minVersion))
   const fallback = pairs[0]
   if (fallback === undefined) throw new Error('TLS: no certificates configured')
-  const exact = new Map<string, SecureContext>()
-  const wildcard = new Map<string, SecureContext>()
+  const exact = new Map<string, LoadedPair>()
+  const wildcard = new Map<string, LoadedPair>()
   // The first pair that names a host wins, matching config order.
   for (const pair of pairs) {
     for (const name of pair.names) {
       if (name.startsWith('*.')) {
         const suffix = name.slice(2)
-        if (!wildcard.has(suffix)) wildcard.set(suffix, pair.context)
+        if (!wildcard.has(suffix)) wildcard.set(suffix, pair)
       } else if (!exact.has(name)) {
-        exact.set(name, pair.context)
+        exact.set(name, pair)
       }
     }
   }

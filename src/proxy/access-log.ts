@@ -10,7 +10,8 @@
 //    "client":"203.0.113.7","method":"GET","host":"api.example.com","path":"/v1/users?id=7",
 //    "status":200,"bytes":512,"route":"api","backend":"api","shard":"a","server":"a-1",
 //    "cache":"miss","upstream_ms":11.204,"total_ms":12.871,"retries":0}
-// Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT) and "flag" (UT).
+// Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT), "flag" (UT)
+// and, when known, "detail" (why: e.g. `malformed response head: etag`).
 import { openSync } from 'node:fs'
 import { pino, type DestinationStream, type Logger } from 'pino'
 import type { RequestRecord } from '../admin/metrics.js'
@@ -50,6 +51,7 @@ export interface AccessLogLine {
   readonly cache: string | undefined
   readonly error: string | undefined
   readonly flag: string | undefined
+  readonly detail: string | undefined
   readonly upstream_ms: number | undefined
   readonly total_ms: number
   readonly retries: number
@@ -77,6 +79,7 @@ export function accessLogLine (r: RequestRecord): AccessLogLine {
     cache: r.cacheStatus,
     error: r.errorCode,
     flag: r.errorFlag,
+    detail: r.errorDetail,
     upstream_ms: r.upstreamMs === undefined ? undefined : ms3(r.upstreamMs),
     total_ms: ms3(r.totalMs),
     retries: r.retries
@@ -109,6 +112,7 @@ export function accessLogJson (r: RequestRecord, iso: (ms: number) => string): s
   if (r.cacheStatus !== undefined) s += `,"cache":${str(r.cacheStatus)}`
   if (r.errorCode !== undefined) s += `,"error":${str(r.errorCode)}`
   if (r.errorFlag !== undefined) s += `,"flag":${str(r.errorFlag)}`
+  if (r.errorDetail !== undefined) s += `,"detail":${str(r.errorDetail)}`
   if (r.upstreamMs !== undefined) s += `,"upstream_ms":${ms3(r.upstreamMs)}`
   return `${s},"total_ms":${ms3(r.totalMs)},"retries":${r.retries}}\n`
 }

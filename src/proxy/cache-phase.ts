@@ -9,7 +9,9 @@ import type { BlockList } from 'node:net'
 import type { HttpCache, Inflight } from '../cache/cache.js'
 import { headerValue, isName, parseCacheControl } from '../cache/cache-control.js'
 import type { CacheEntry } from '../cache/entry.js'
-import { cacheKey } from '../cache/key.js'
+import { cacheKey, keyedTarget } from '../cache/key.js'
+import { originOf, parseAuthority } from './authority.js'
+import { normalizePath } from './path.js'
 import {
   currentAge, freshnessLifetime, headUpdates, invalidates, lookupAllowed, mergeRevalidated, notModified, parseAge, parseHttpDate,
   requestFacts, responseTags, revalidationHeaders, storableHeaders, storeDecision, usability, varyMatches, varyNames, varyValues,
@@ -17,7 +19,7 @@ import {
 } from '../cache/policy.js'
 import { cacheStatus } from '../cache/status.js'
 import { entrySize } from '../cache/store.js'
-import type { CacheConfig, RouteCacheConfig } from '../config/schema.js'
+import type { CacheConfig, PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
 import { Errors } from '../errors.js'
 import type { ResponseSink } from '../upstream/pool.js'
 import { downstreamResponseHeaders } from './headers.js'
@@ -30,8 +32,11 @@ export interface CacheState {
   readonly facts: RequestFacts
   /** The client's raw request headers (Vary values of a stored response come from them). */
   readonly requestHeaders: readonly string[]
-  readonly key: string
+  /** Where the response is stored: see CacheTarget. */
+  readonly at: CacheTarget
   readonly opts: StoreOptions
+  /** How paths are normalised, to key the URLs an unsafe method's answer names. */
+  readonly paths: PathNormalizationConfig
   /** The stale entry being revalidated by this request's upstream exchange. */
   stale: CacheEntry | undefined
   /** This request is the one fetching `key`; others wait on it. */
@@ -53,6 +58,19 @@ interface Recording {
   readonly responseTime: number
   readonly chunks: Buffer[]
   size: number
+}
+
+/** Where a request's response is stored, decided by the pipeline (see cache/key.ts). */
+export interface CacheTarget {
+  /** The primary key: the URL as forwarded. */
+  readonly key: string
+  /** The variant key: route, shard, key headers. */
+  readonly variant: string
+  /** Scheme and origin of the key, to key other URLs of the same origin (Location). */
+  readonly scheme: 'http' | 'https'
+  readonly origin: string
+  /** What concurrent misses collapse on: key and variant together. */
+  readonly lock: string
 }
 
 /** What the pipeline needs to go upstream from here (also for background revalidations). */
@@ -79,9 +97,9 @@ export function storeOptions (cache: CacheConfig, route: RouteCacheConfig): Stor
  * `s.cacheState` set when the response should be recorded or revalidates).
  */
 export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheConfig, opts: StoreOptions,
-  purgeFrom: BlockList | undefined, fwd: CacheForwarder): boolean {
+  purgeFrom: BlockList | undefined, fwd: CacheForwarder, at: CacheTarget, paths: PathNormalizationConfig): boolean {
   const method = s.method
-  const key = cacheKey(s.conn.proto, s.authority, s.target, route.key, (n) => s.header(n))
+  const key = at.key
 
   if (method === 'PURGE' && purgeFrom !== undefined) {
     purgeRequest(s, cache, key, purgeFrom)
@@ -89,7 +107,7 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   }
   const facts = requestFacts(method, s.req.rawHeaders)
   const state: CacheState = {
-    cache, route, facts, requestHeaders: s.req.rawHeaders, key, opts,
+    cache, route, facts, requestHeaders: s.req.rawHeaders, at, opts, paths,
     stale: undefined, leader: undefined, recording: undefined, withheld: false, fwd: 'bypass'
   }
   s.cacheState = state
@@ -102,13 +120,17 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   const now = Date.now()
   const variants = cache.store.get(key)
   let entry: CacheEntry | undefined
-  if (variants.length > 0) {
-    const values = varyValues(variants[0]!.varyNames, s.req.rawHeaders)
-    entry = variants.find((v) => varyMatches(v, values))
-    state.fwd = entry === undefined ? 'vary-miss' : 'stale'
-  } else {
-    state.fwd = 'uri-miss'
+  let found = false
+  for (let i = 0; i < variants.length; i++) {
+    const v = variants[i]!
+    if (v.variant !== at.variant) continue
+    found = true
+    if (varyMatches(v, varyValues(v.varyNames, s.req.rawHeaders))) {
+      entry = v
+      break
+    }
   }
+  state.fwd = entry !== undefined ? 'stale' : found ? 'vary-miss' : 'uri-miss'
 
   if (entry !== undefined) {
     const u = usability(facts, entry, now)
@@ -124,10 +146,10 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
       answerHit(s, cache, entry, now, 'stale-while-revalidate')
       // The background fetch is a GET (a HEAD answer could not replace the stored body); it
       // revalidates with our validators, so a 304 freshens the entry.
-      if (method === 'GET' && cache.inflight(key) === undefined) {
+      if (method === 'GET' && cache.inflight(at.lock) === undefined) {
         s.upstreamHeaders = withoutConditionals(s.upstreamHeaders)
         s.upstreamHeaders.push(...revalidationHeaders(entry))
-        fwd.refresh(s, entry, cache.lead(key))
+        fwd.refresh(s, entry, cache.lead(at.lock))
       }
       return true
     }
@@ -152,9 +174,9 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
 
   cache.counters.misses++
   s.cacheOutcome = 'miss'
-  const inflight = cache.inflight(key)
+  const inflight = cache.inflight(at.lock)
   if (inflight === undefined) {
-    state.leader = cache.lead(key)
+    state.leader = cache.lead(at.lock)
     return false
   }
   // Collapse: wait for the request already fetching this key, then serve what it stored.
@@ -163,17 +185,21 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   void inflight.done.then((stored) => {
     clearTimeout(timer)
     if (s.closed) return
-    const t = Date.now()
-    if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, s.req.rawHeaders)) &&
-      usability(facts, stored, t).fresh) {
-      cache.counters.hits++
-      s.cacheOutcome = 'collapsed'
-      serveEntry(s, stored, t, cacheStatus(cache.config.statusName, { hit: true, collapsed: true, ttl: ttlSeconds(stored, t) }))
-      return
+    try {
+      const t = Date.now()
+      if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, s.req.rawHeaders)) &&
+        usability(facts, stored, t).fresh) {
+        cache.counters.hits++
+        s.cacheOutcome = 'collapsed'
+        serveEntry(s, stored, t, cacheStatus(cache.config.statusName, { hit: true, collapsed: true, ttl: ttlSeconds(stored, t) }))
+        return
+      }
+      // Nothing usable (uncacheable, failed or timed out): go upstream ourselves, uncollapsed.
+      state.fwd = 'request'
+      fwd.forward(s)
+    } catch (err) {
+      s.fault(err)
     }
-    // Nothing usable (uncacheable, failed or timed out): go upstream ourselves, uncollapsed.
-    state.fwd = 'request'
-    fwd.forward(s)
   })
   return true
 }
@@ -198,14 +224,14 @@ export function cacheResponseHead (s: Session, state: CacheState, status: number
   const cache = state.cache
   const now = Date.now()
   if (!lookupAllowed(state.facts)) {
-    if (invalidates(s.method, status)) invalidateFor(s, state, headers)
+    if (invalidates(s.method, status)) invalidateFor(state, headers)
     return withStatus(headers, cache, { fwd: 'bypass', fwdStatus: status })
   }
   const stale = state.stale
   if (stale !== undefined && (status === 304 || (status === 200 && state.facts.method === 'HEAD'))) {
     if (status === 200 && !headUpdates(stale, headers)) {
       // §4.3.5: a HEAD answer that disagrees with the stored GET: that one is stale for good.
-      cache.store.delete(state.key)
+      cache.store.delete(state.at.key)
       return withStatus(headers, cache, { fwd: state.fwd, fwdStatus: status })
     }
     // §4.3.4 / §4.3.5: freshen the stored response with the 304's (or the HEAD
@@ -251,7 +277,7 @@ export function cacheResponseHead (s: Session, state: CacheState, status: number
   }
   if (!stored) {
     // A new full response replaces the stored one (§4.3.3); if it cannot be stored, the old must not linger.
-    if (stale !== undefined) cache.store.delete(state.key)
+    if (stale !== undefined) cache.store.delete(state.at.key)
     cache.counters.notStored++
     // Waiters must not wait for a response that will not be stored.
     finishLeader(state, undefined)
@@ -329,7 +355,8 @@ export function makeEntry (state: CacheState, status: number, statusText: string
   // The body is complete in memory: always frame it by length (a chunked origin sent none).
   if (firstValue(clean, 'content-length') === undefined && status !== 204 && status !== 304) clean.push('content-length', String(body.length))
   return Object.freeze({
-    key: state.key,
+    key: state.at.key,
+    variant: state.at.variant,
     status,
     statusText,
     headers: clean,
@@ -360,8 +387,7 @@ export function serveEntry (s: Session, entry: CacheEntry, now: number, status: 
   s.status = entry.status
   if (entry.status === 200 && notModified(facts, entry)) {
     s.status = 304
-    res.writeHead(304, headers.filter(notBodyHeader) as never)
-    res.end()
+    if (s.writeHead(304, headers.filter(notBodyHeader))) res.end()
     return
   }
   let body = entry.body
@@ -373,8 +399,7 @@ export function serveEntry (s: Session, entry: CacheEntry, now: number, status: 
       s.status = 416
       const h = headers.filter(notBodyHeader)
       h.push('content-range', `bytes */${body.length}`, 'content-length', '0')
-      res.writeHead(416, h as never)
-      res.end()
+      if (s.writeHead(416, h)) res.end()
       return
     }
     if (r !== undefined) {
@@ -383,13 +408,13 @@ export function serveEntry (s: Session, entry: CacheEntry, now: number, status: 
       body = body.subarray(r[0], r[1] + 1)
       const h = headers.filter(notBodyHeader)
       h.push('content-range', `bytes ${r[0]}-${r[1]}/${entry.body.length}`, 'content-length', String(body.length))
-      res.writeHead(206, h as never)
+      if (!s.writeHead(206, h)) return
       if (s.method === 'HEAD') res.end()
       else res.end(body)
       return
     }
   }
-  res.writeHead(code, headers as never)
+  if (!s.writeHead(code, headers)) return
   if (s.method === 'HEAD') res.end()
   else res.end(body)
 }
@@ -434,21 +459,25 @@ function purgeRequest (s: Session, cache: HttpCache, key: string, allowed: Block
   const n = cache.purgeUrl(key)
   const body = `purged ${n} entr${n === 1 ? 'y' : 'ies'}\n`
   s.status = n > 0 ? 200 : 404
-  s.res.writeHead(s.status, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))] as never)
-  s.res.end(body)
+  if (s.writeHead(s.status, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))])) s.res.end(body)
 }
 
-/** §4.4: a successful unsafe request invalidates its URI and same-host Location / Content-Location. */
-function invalidateFor (s: Session, state: CacheState, headers: readonly string[]): void {
+/** §4.4: a successful unsafe request invalidates its URI and same-origin Location / Content-Location. */
+function invalidateFor (state: CacheState, headers: readonly string[]): void {
   const cache = state.cache
-  cache.invalidate(state.key)
+  const at = state.at
+  cache.invalidate(at.key)
   for (const name of ['location', 'content-location']) {
     const v = headerValue(headers, name)
     if (v === undefined) continue
     let u: URL
-    try { u = new URL(v, `${s.conn.proto}://${s.authority}${s.target}`) } catch { continue }
-    if (u.host.toLowerCase() !== s.authority.toLowerCase()) continue // other hosts: never (§4.4)
-    cache.invalidate(cacheKey(s.conn.proto, s.authority, u.pathname + u.search, state.route.key, (n) => s.header(n)))
+    try { u = new URL(v, `${at.scheme}://${at.origin}/`) } catch { continue }
+    const a = parseAuthority(u.host)
+    const scheme = u.protocol === 'https:' ? 'https' : 'http'
+    // Other origins: never (§4.4).
+    if (a === undefined || scheme !== at.scheme || originOf(scheme, a) !== at.origin) continue
+    const path = normalizePath(u.pathname, state.paths)
+    if (path !== undefined) cache.invalidate(cacheKey(scheme, at.origin, keyedTarget(path + u.search, state.route.key)))
   }
 }
 
@@ -508,9 +537,11 @@ export class RefreshSink implements ResponseSink {
     this.#released = released
   }
 
-  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean {
+  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean | string {
     const s = this.#s
-    cacheResponseHead(s, this.#state, status, statusText, downstreamResponseHeaders(rawHeaders, s.responseVia, s.route!.responseOps))
+    const headers = downstreamResponseHeaders(rawHeaders, s.responseVia, s.route!.responseOps)
+    if (typeof headers === 'string') return headers // malformed: never stored
+    cacheResponseHead(s, this.#state, status, statusText, headers)
     return true
   }
 
@@ -522,4 +553,8 @@ export class RefreshSink implements ResponseSink {
   responseEnd (): void { cacheResponseEnd(this.#state) }
   responseError (): void { cacheSessionEnd(this.#state) }
   released (): void { this.#released() }
+  fault (err: unknown): void {
+    cacheSessionEnd(this.#state)
+    this.#s.driver?.internalError(this.#s, err)
+  }
 }

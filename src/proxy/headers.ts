@@ -8,6 +8,7 @@
 // no header object is built per request.
 import type { ForwardingConfig, HeaderOpsConfig, LimitsConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
+import { parseAuthority, type Authority } from './authority.js'
 
 // What to do with a request field, by lower-cased name.
 const DROP = 1 // hop-by-hop or never forwarded
@@ -21,6 +22,8 @@ const COOKIE = 8
 const CONNECTION = 9
 const CONTENT_LENGTH = 10
 const TRANSFER_ENCODING = 11
+/** Kept from trusted proxies only (they describe the client side of an earlier hop). */
+const TRUSTED_ONLY = 12
 
 const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['connection', CONNECTION],
@@ -40,12 +43,33 @@ const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['forwarded', FORWARDED],
   ['via', VIA],
   ['cookie', COOKIE],
-  ['content-length', CONTENT_LENGTH]
+  ['content-length', CONTENT_LENGTH],
+  ['x-forwarded-port', TRUSTED_ONLY],
+  ['x-forwarded-prefix', TRUSTED_ONLY],
+  ['x-forwarded-server', TRUSTED_ONLY],
+  ['x-forwarded-scheme', TRUSTED_ONLY],
+  ['x-forwarded-ssl', TRUSTED_ONLY],
+  ['x-real-ip', TRUSTED_ONLY]
 ])
 
-/** Hop-by-hop response fields; Node also refuses them on h2 responses. */
-const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'http2-settings'
+// What to do with a response field, by lower-cased name.
+const HOP = 1 // hop-by-hop (RFC 9110 §7.6.1); Node also refuses them on h2 responses
+const SINGLE = 2 // one value only (Node's HTTP/2 refuses a repeat)
+const LIST = 3 // one field on h2, but a list: repeats join (RFC 9110 §5.3)
+const RESPONSE_VIA = 4
+const FIRST = 5 // cache metadata whose first value counts (RFC 9111 §5.1 for Age; the dates alike)
+
+const RESPONSE_FIELDS: ReadonlyMap<string, number> = new Map([
+  ...['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'http2-settings'].map((n) => [n, HOP] as const),
+  // Node's kSingleValueHeaders (lib/internal/http2/util.js) as far as a response can carry them.
+  ...['access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'authorization',
+    'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'dnt', 'etag',
+    'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified',
+    'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests',
+    'user-agent', 'x-content-type-options'].map((n) => [n, SINGLE] as const),
+  ...['content-encoding', 'content-language'].map((n) => [n, LIST] as const),
+  ...['age', 'date', 'expires'].map((n) => [n, FIRST] as const),
+  ['via', RESPONSE_VIA]
 ])
 
 /** Per-route header operations, compiled once at load. */
@@ -94,15 +118,23 @@ export interface UpstreamHead {
   readonly hasBody: boolean
   /** Content-Length as sent, when present. */
   readonly contentLength: number | undefined
+  /**
+   * The scheme and `host[:port]` the origin is told the client used (the
+   * trusted proxy's X-Forwarded-Proto/-Host, else ours): what it builds its
+   * answer for, so what the cache keys it under.
+   */
+  readonly proto: 'http' | 'https'
+  readonly authority: Authority
 }
 
 /**
  * Build the upstream request header list from the client's raw headers.
  * Returns an error kind (431/400) instead of a head when limits are broken.
- * `authority` is the h2 :authority or h1 Host (already validated by the caller);
- * `host` is what to send as Host (the same, or the server's own).
+ * `authority` is the request's parsed authority (h2 :authority, h1 Host or the
+ * absolute-form target); `host` is what to send as Host (its value, or the
+ * server's own).
  */
-export function upstreamRequestHead (raw: readonly string[], authority: string, host: string, fwd: ForwardContext,
+export function upstreamRequestHead (raw: readonly string[], authority: Authority, host: string, fwd: ForwardContext,
   policy: UpstreamHeaderPolicy): UpstreamHead | ErrorKind {
   const out: string[] = []
   const drop = policy.ops.drop
@@ -132,6 +164,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: string, 
       continue
     }
     switch (action) {
+      case TRUSTED_ONLY: if (fwd.trusted && (!dropSome || !drop.has(lower))) out.push(name, value); break
       case XFF: xff = xff === undefined ? value : `${xff}, ${value}`; break
       case XFP: xfp ??= value; break
       case XFH: xfh ??= value; break
@@ -156,20 +189,28 @@ export function upstreamRequestHead (raw: readonly string[], authority: string, 
   if (cookie !== undefined && !drop.has('cookie')) out.push('cookie', cookie)
   const f = policy.forwarding
   const trusted = fwd.trusted
+  let proto = fwd.proto
+  let effective = authority
   if (f.xForwarded) {
+    // A trusted proxy's view of the client wins, when it is well-formed.
+    if (trusted && xfp !== undefined) {
+      const p = xfp.trim().toLowerCase()
+      if (p === 'http' || p === 'https') proto = p
+    }
+    if (trusted && xfh !== undefined) effective = parseAuthority(xfh.trim()) ?? authority
     out.push('x-forwarded-for', trusted && xff !== undefined ? `${xff}, ${fwd.clientAddress}` : fwd.clientAddress)
-    out.push('x-forwarded-proto', trusted && xfp !== undefined ? xfp : fwd.proto)
-    out.push('x-forwarded-host', trusted && xfh !== undefined ? xfh : authority)
+    out.push('x-forwarded-proto', proto)
+    out.push('x-forwarded-host', effective.value)
   }
   if (f.forwarded) {
-    const ours = forwardedElement(fwd, authority)
+    const ours = forwardedElement(fwd, authority.value)
     out.push('forwarded', trusted && forwarded !== undefined ? `${forwarded}, ${ours}` : ours)
   }
   if (f.via) out.push('via', via === undefined ? fwd.viaEntry : `${via}, ${fwd.viaEntry}`)
   else if (via !== undefined) out.push('via', via)
   const set = policy.ops.set
   for (let i = 0; i < set.length; i++) out.push(set[i]!)
-  return { headers: out, hasBody, contentLength }
+  return { headers: out, hasBody, contentLength, proto, authority: effective }
 }
 
 const ONLY_OPTIONS = /^\s*(?:keep-alive|close|upgrade)\s*$/i
@@ -195,7 +236,11 @@ function stripConnectionTokens (out: string[], tokens: string): void {
   out.length = w
 }
 
-/** First value of a field by lower-case name in raw headers (names in any case); several Cookie fields join with `; `. */
+/**
+ * A field by lower-case name in raw headers (names in any case): the first
+ * value, except that several Cookie fields join with `; ` and several
+ * X-Forwarded-For fields with `, ` (one list split over lines, RFC 9110 §5.3).
+ */
 export function rawHeader (raw: readonly string[], name: string): string | undefined {
   let found: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
@@ -203,10 +248,21 @@ export function rawHeader (raw: readonly string[], name: string): string | undef
     if (n.length === name.length && n.toLowerCase() === name) {
       if (found === undefined) found = raw[i + 1]!
       else if (name === 'cookie') found = `${found}; ${raw[i + 1]!}`
+      else if (name === 'x-forwarded-for') found = `${found}, ${raw[i + 1]!}`
       else return found
     }
   }
   return found
+}
+
+/** How many field lines named `name` (lower-case) the raw headers carry. */
+export function countHeader (raw: readonly string[], name: string): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const f = raw[i]!
+    if (f.length === name.length && f.toLowerCase() === name) n++
+  }
+  return n
 }
 
 /** The same head with Host replaced (backends with passHostHeader: false). */
@@ -225,20 +281,29 @@ export function forwardedElement (fwd: ForwardContext, authority: string): strin
 
 /**
  * Translate undici's raw response headers (Buffers, latin1 bytes kept exact)
- * into a flat list for writeHead: hop-by-hop fields out, Via appended, route
- * response header operations applied.
+ * into a flat list for writeHead, once, as the head arrives: hop-by-hop
+ * fields out, a repeated one-value field collapsed (same value) or refused
+ * (different values: the name of the field is returned instead of a list,
+ * and the response must not be used) — except Age, Date and Expires, whose
+ * first value counts as RFC 9111 §5.1 says for Age — Via appended, route
+ * response header operations applied. The result is valid for HTTP/1.1 and HTTP/2 alike, so
+ * what the cache stores can be served on either.
  */
 export function downstreamResponseHeaders (raw: readonly Buffer[], via: string | undefined,
-  ops: CompiledHeaderOps): string[] {
+  ops: CompiledHeaderOps): string[] | string {
   const out: string[] = []
   const drop = ops.drop
   const dropSome = drop.size > 0
   let connectionTokens: string | undefined
   let upstreamVia: string | undefined
+  // Lower-cased one-value names seen so far and where their value is in `out`.
+  let seen: string[] | undefined
+  let at: number[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1')
     const lower = name.toLowerCase()
-    if (RESPONSE_HOP_BY_HOP.has(lower)) {
+    const action = RESPONSE_FIELDS.get(lower)
+    if (action === HOP) {
       if (lower === 'connection') {
         const v = raw[i + 1]!.toString('latin1')
         connectionTokens = connectionTokens === undefined ? v : `${connectionTokens},${v}`
@@ -246,12 +311,25 @@ export function downstreamResponseHeaders (raw: readonly Buffer[], via: string |
       continue
     }
     if (dropSome && drop.has(lower)) continue
-    if (lower === 'via' && via !== undefined) {
+    if (action === RESPONSE_VIA && via !== undefined) {
       const v = raw[i + 1]!.toString('latin1')
       upstreamVia = upstreamVia === undefined ? v : `${upstreamVia}, ${v}`
       continue
     }
-    out.push(name, raw[i + 1]!.toString('latin1'))
+    const value = raw[i + 1]!.toString('latin1')
+    if (action === SINGLE || action === LIST || action === FIRST) {
+      const k = seen === undefined ? -1 : seen.indexOf(lower)
+      if (k !== -1) {
+        const j = at![k]!
+        if (out[j] === value || action === FIRST) continue
+        if (action === SINGLE) return lower
+        out[j] = `${out[j]!}, ${value}`
+        continue
+      }
+      ;(seen ??= []).push(lower)
+      ;(at ??= []).push(out.length + 1)
+    }
+    out.push(name, value)
   }
   if (connectionTokens !== undefined) stripConnectionTokens(out, connectionTokens)
   if (via !== undefined) out.push('via', upstreamVia === undefined ? via : `${upstreamVia}, ${via}`)
@@ -266,7 +344,7 @@ export function trailerObject (raw: readonly Buffer[]): Record<string, string> |
   const obj: Record<string, string> = {}
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase()
-    if (RESPONSE_HOP_BY_HOP.has(name)) continue
+    if (RESPONSE_FIELDS.get(name) === HOP) continue
     const v = raw[i + 1]!.toString('latin1')
     obj[name] = obj[name] === undefined ? v : `${obj[name]}, ${v}`
   }

@@ -4,7 +4,7 @@
 // the request continue or answers it; there is no middleware chain.
 import type { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
-import type { Readable } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import type { BlockList } from 'node:net'
 import type { Config } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
@@ -15,6 +15,8 @@ import { connectFailure, ForwardHandler, retryableFailure } from '../upstream/po
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard } from '../upstream/shard.js'
 import { normalizeAddress, upstreamRequestHead, withHost } from './headers.js'
+import { originOf } from './authority.js'
+import { cacheKey, keyedTarget, variantKey } from '../cache/key.js'
 import type { CompiledRoute } from './routes.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
@@ -22,6 +24,7 @@ import { proxyUpgrade } from './upgrade.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
 import type { CacheEntry } from '../cache/entry.js'
 import { cacheRequest, cacheSessionEnd, RefreshSink, type CacheForwarder, type CacheState } from './cache-phase.js'
+import type { ForwardRequest } from '../upstream/pool.js'
 
 /** Everything derived from one config; swapped as a whole on reload. */
 export interface RuntimeState {
@@ -41,6 +44,11 @@ export interface RuntimeState {
 export interface PipelineHooks {
   /** Called once per request when its session ends (response done, reset or client gone). */
   onSessionEnd?: (session: Session) => void
+  /**
+   * Something threw while handling a request: a bug, contained to that request
+   * (its stream or connection is reset). Count it and log it.
+   */
+  onInternalError?: (err: unknown, session: Session | undefined) => void
 }
 
 const kConn = Symbol('switchyard.conn')
@@ -63,18 +71,33 @@ export class Pipeline implements SessionDriver, CacheForwarder {
   swap (state: RuntimeState): void { this.#state = state }
 
   handleRequest (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext): void {
-    const state = this.#state
-    const h2 = req.httpVersionMajor === 2
-    const s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now())
-    ;(res as unknown as { [kSession]: Session })[kSession] = s
-    res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
-    s.driver = this
-    s.trustList = state.trustedProxies
-    if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
+    let s: Session | undefined
+    try {
+      const state = this.#state
+      const h2 = req.httpVersionMajor === 2
+      s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now())
+      ;(res as unknown as { [kSession]: Session })[kSession] = s
+      res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
+      s.driver = this
+      s.trustList = state.trustedProxies
+      if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
+      this.#handle(s, state)
+    } catch (err) {
+      // Nothing a request carries may escape into the server: contain it here.
+      if (s !== undefined) return s.fault(err)
+      this.#hooks.onInternalError?.(err, undefined)
+      try { res.destroy() } catch {}
+    }
+  }
 
+  /** The phases, in order. */
+  #handle (s: Session, state: RuntimeState): void {
+    const req = s.req
     // parse
-    const parseError = s.parseTarget()
+    const parseError = s.parseTarget(state.config.pathNormalization)
     if (parseError !== undefined) return s.sendError(parseError)
+    // RFC 9110 §15.5.20: this connection's certificate is not the one for that host.
+    if (s.listener.misdirected?.(s.conn.servername, s.host) === true) return s.sendError(Errors.MISDIRECTED)
 
     // route
     const route = state.router.match(s)
@@ -95,21 +118,30 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     if (sticky !== undefined) s.stickyId = cookieValue(s.header('cookie'), sticky.cookie.name)
 
     // upstream request head (server-independent unless Host is the server's own)
-    const head = upstreamRequestHead(req.rawHeaders, s.authority,
-      backend.config.passHostHeader ? s.authority : '', s.conn, route.requestPolicy)
+    const head = upstreamRequestHead(req.rawHeaders, s.authorityInfo!, backend.config.passHostHeader ? s.authority : '', s.conn, route.requestPolicy)
     if ('code' in head) return s.sendError(head)
     s.upstreamHeaders = head.headers
+    // Forward what the cache keys: a route's key rules (sorted, ignored
+    // parameters) shape the query the origin sees too.
+    const cache = state.cache
+    const rc = cache === undefined ? undefined : route.cache
+    const target = rc === undefined ? s.target : keyedTarget(s.target, rc.key)
     s.upstreamPath = route.stripPrefix === undefined && route.addPrefix === undefined
-      ? s.target
-      : rewritePath(s.target, route.stripPrefix, route.addPrefix)
+      ? target
+      : rewritePath(target, route.stripPrefix, route.addPrefix)
     s.responseVia = state.config.forwarding.via ? state.viaH1 : undefined
-    s.hasBody = h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
+    s.hasBody = s.h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
     s.contentLength = head.contentLength
 
     // cache: answer from it, wait on a collapsed fetch, or arrange to record the response
-    const cache = state.cache
-    if (cache !== undefined && route.cache !== undefined &&
-      cacheRequest(s, cache, route.cache, route.cacheOptions!, state.purgeFrom, this)) return
+    if (rc !== undefined) {
+      // Keyed by what the origin is told (scheme, host), and by what else picked the answer (route, shard).
+      const origin = originOf(head.proto, head.authority)
+      const primary = cacheKey(head.proto, origin, target)
+      const variant = variantKey(route.name, backend.shards.length > 1 ? s.shard.name : '', rc.key.headers, (n) => s!.header(n))
+      const at = { key: primary, variant, scheme: head.proto, origin, lock: `${primary}\0${variant}` }
+      if (cacheRequest(s, cache!, rc, route.cacheOptions!, state.purgeFrom, this, at, state.config.pathNormalization)) return
+    }
     this.forward(s)
   }
 
@@ -118,19 +150,20 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     const req = s.req
     const backend = s.backend!
     if (!s.hasBody) return this.#attempt(s)
-    const h2 = s.h2
+    const timeouts = this.#state.config.timeouts
+    s.watchBody(timeouts.clientBody, timeouts.request)
 
     // h2: a client RST_STREAM ends the request body as if it were complete
     // (Node pushes EOF before the response closes); cancel upstream first so a
     // truncated upload never reaches the origin as a whole one.
-    if (h2) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; s.handler?.abort() })
+    if (s.h2) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; s.handler?.abort() })
     // A small body of a retryable request is buffered so a retry can replay it;
     // anything else streams straight through and is never retried.
     const retries = backend.config.retries
     const length = s.contentLength
     if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes &&
       (IDEMPOTENT.has(s.method) || retries.nonIdempotent)) {
-      bufferBody(req, length, (body) => {
+      bufferBody(s, length, (body) => {
         if (body === undefined || s.closed) return // client went away mid-body
         s.body = body
         this.#attempt(s)
@@ -138,6 +171,7 @@ export class Pipeline implements SessionDriver, CacheForwarder {
       return
     }
     s.replayable = false
+    s.bodyStream = watchedBody(s)
     this.#attempt(s)
   }
 
@@ -149,12 +183,8 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     const state: CacheState = { ...cs, stale: entry, leader, recording: undefined, withheld: false, fwd: 'stale' }
     const shard = s.shard!
     const sink = new RefreshSink(s, state, () => { if (shard.queue.size > 0) this.drain(shard) })
-    new ForwardHandler(server, s.backend!, sink, false).dispatch({
-      path: s.upstreamPath,
-      method: 'GET',
-      headers: s.upstreamHeaders,
-      body: null
-    })
+    // The same head a foreground request would send, as a GET without a body.
+    new ForwardHandler(server, s.backend!, sink, false).dispatch({ ...upstreamRequest(s, server), method: 'GET', body: null })
   }
 
   /** pick → forward, or queue when every usable server is at maxConn. Used for first tries, retries and dequeues. */
@@ -177,12 +207,7 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     s.dispatchedAt = performance.now()
     const handler = new ForwardHandler(server, backend, s, s.attempts > 1)
     s.handler = handler
-    handler.dispatch({
-      path: s.upstreamPath,
-      method: s.method,
-      headers: backend.config.passHostHeader ? s.upstreamHeaders : withHost(s.upstreamHeaders, server.hostHeader),
-      body: s.body ?? (s.replayable ? null : s.req as Readable)
-    })
+    handler.dispatch(upstreamRequest(s, server))
   }
 
   /** SessionDriver: a failure before any response byte; try another replica when that is safe. */
@@ -231,11 +256,54 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     }
   }
 
-  /** HTTP/1.1 `Upgrade` (WebSocket): route and pick as usual, then splice the sockets. */
+  /** SessionDriver: see PipelineHooks.onInternalError. */
+  internalError (s: Session, err: unknown): void {
+    this.#hooks.onInternalError?.(err, s)
+  }
+
+  /** HTTP/1.1 `Upgrade: websocket`: route and pick as usual, then splice the sockets. */
   handleUpgrade (req: DownstreamRequest, socket: Socket, head: Buffer, listener: ListenerContext): void {
     const state = this.#state
-    proxyUpgrade(req, socket, head, connectionInfo(req, false, listener, state), state)
+    try {
+      proxyUpgrade(req, socket, head, connectionInfo(req, false, listener, state), state, listener)
+    } catch (err) {
+      this.#hooks.onInternalError?.(err, undefined)
+      socket.destroy()
+    }
   }
+}
+
+/** The request to send to `server`: every dispatch (first try, retry, dequeue, background refresh) builds it here. */
+function upstreamRequest (s: Session, server: Server): ForwardRequest {
+  return {
+    path: s.upstreamPath,
+    method: s.method,
+    headers: s.backend!.config.passHostHeader ? s.upstreamHeaders : withHost(s.upstreamHeaders, server.hostHeader),
+    body: s.body ?? (s.replayable ? null : s.bodyStream!)
+  }
+}
+
+/**
+ * The client's body on its way upstream, watched: every chunk re-arms the
+ * idle timer, the end clears it. A client that fails mid-body ends the
+ * upstream request as the client's doing, never the server's.
+ */
+function watchedBody (s: Session): Readable {
+  const req = s.req
+  const t = new Transform({
+    transform (chunk: Buffer, _enc, cb) { s.bodyProgress(); cb(null, chunk) },
+    flush (cb) { s.bodyDone(); cb() }
+  })
+  const failed = (): void => {
+    if (req.readableEnded) return
+    s.error ??= Errors.CLIENT_ABORTED
+    s.handler?.abort()
+    t.destroy()
+  }
+  req.once('error', failed)
+  req.once('close', failed)
+  req.pipe(t)
+  return t
 }
 
 function onQueueTimeout (s: Session): void {
@@ -247,16 +315,18 @@ function onQueueTimeout (s: Session): void {
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Read a request body of known, small length into one Buffer; undefined if the client stops short. */
-function bufferBody (req: DownstreamRequest, length: number, done: (body: Buffer | undefined) => void): void {
+function bufferBody (s: Session, length: number, done: (body: Buffer | undefined) => void): void {
+  const req = s.req
   const chunks: Buffer[] = []
   let size = 0
   let finished = false
   const finish = (body: Buffer | undefined): void => {
     if (finished) return
     finished = true
+    s.bodyDone()
     done(body)
   }
-  req.on('data', (c: Buffer) => { chunks.push(c); size += c.length })
+  req.on('data', (c: Buffer) => { chunks.push(c); size += c.length; s.bodyProgress() })
   req.once('end', () => finish(size === length ? Buffer.concat(chunks, size) : undefined))
   req.once('error', () => finish(undefined))
   req.once('close', () => finish(size === length && (req as { complete?: boolean }).complete !== false ? Buffer.concat(chunks, size) : undefined))
@@ -266,6 +336,7 @@ function onResponseClose (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
   if (s === undefined) return
   s.closed = true
+  s.bodyDone()
   if (s.cacheState !== undefined) cacheSessionEnd(s.cacheState)
   if (s.queued) {
     s.shard?.queue.remove(s)
@@ -302,6 +373,9 @@ export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: L
   const clientAddress = normalizeAddress(socket.remoteAddress)
   const info = {
     state,
+    servername: h2
+      ? (socket as { servername?: string | false }).servername || undefined
+      : (req.socket as { servername?: string | false }).servername || undefined,
     clientAddress,
     trusted: clientAddress !== '' &&
       state.trustedProxies.check(clientAddress, clientAddress.includes(':') ? 'ipv6' : 'ipv4'),

@@ -12,10 +12,14 @@ import type { Server } from '../upstream/server.js'
 import type { ForwardHandler, ResponseSink } from '../upstream/pool.js'
 import type { Backend } from '../upstream/backend.js'
 import { downstreamResponseHeaders, rawHeader, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
+import type { Authority } from './authority.js'
+import { parseRequestTarget } from './request-target.js'
+import type { PathNormalizationConfig } from '../config/schema.js'
 import type { RouteInput } from '../router/router.js'
 import { trustedClientAddress } from './trust.js'
 import { cacheResponseData, cacheResponseEnd, cacheResponseHead, cacheSessionEnd, cacheUpstreamError, type CacheState } from './cache-phase.js'
 import type { BlockList } from 'node:net'
+import type { Readable } from 'node:stream'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
 export type DownstreamResponse = ServerResponse | Http2ServerResponse
@@ -24,10 +28,22 @@ export type DownstreamResponse = ServerResponse | Http2ServerResponse
 export interface ListenerContext {
   readonly name: string
   readonly proto: 'http' | 'https'
+  /** TLS listeners with several certificates: whether `host` belongs to another certificate than the one negotiated for `servername` (421). */
+  readonly misdirected?: (servername: string | undefined, host: string) => boolean
+  /** Upgraded connections open on this listener, against its maxTunnels. */
+  readonly tunnels?: TunnelCount
+}
+
+export interface TunnelCount {
+  open: number
+  readonly max: number
 }
 
 /** Per-connection facts, computed once per socket / h2 session. */
-export interface ConnectionInfo extends ForwardContext {}
+export interface ConnectionInfo extends ForwardContext {
+  /** The TLS SNI name the client sent, if any. */
+  readonly servername: string | undefined
+}
 
 /** What the session calls back into: retries and the shard queue (the pipeline). */
 export interface SessionDriver {
@@ -37,6 +53,8 @@ export interface SessionDriver {
   retry (s: Session, kind: ErrorKind, err: Error): boolean
   /** A server slot of this shard was freed: dispatch queued requests. */
   drain (shard: Shard): void
+  /** Something threw while answering `s`: count and log it (the session resets itself). */
+  internalError (s: Session, err: unknown): void
 }
 
 /** What a session needs from the route it matched (see proxy/routes.ts). */
@@ -46,7 +64,11 @@ export interface SessionRoute {
   readonly responseOps: CompiledHeaderOps
 }
 
+const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_INTERNAL_ERROR = 2
+
+function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
+function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
 export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   readonly req: DownstreamRequest
@@ -58,13 +80,15 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   /** Date.now() at start: RFC 9111 age arithmetic is wall-clock. */
   readonly startWall: number
   readonly method: string
-  /** :authority or Host as sent (may carry a port). */
+  /** The parsed authority (absolute-form target, :authority or Host): see authority.ts. */
+  authorityInfo: Authority | undefined
+  /** `host[:port]` as parsed and normalised: what routing, logs, Host and X-Forwarded-Host use. */
   authority = ''
-  /** Lower-cased host without port, for routing. */
+  /** Lower-cased host without port or trailing dot, for routing. */
   host = ''
-  /** Request target: path with query. */
+  /** Request target: the normalised path with the query as sent. */
   target = ''
-  /** Path without query, for routing. */
+  /** The normalised path without query, for routing. */
   path = ''
   route: SessionRoute | undefined
   backend: Backend | undefined
@@ -94,6 +118,8 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   replayable = true
   /** The buffered request body when it was small enough to replay. */
   body: Buffer | null = null
+  /** The request body as it streams upstream (not replayable), watched for stalls. */
+  bodyStream: Readable | undefined
   /** The upstream request, built once and reused by retries. */
   upstreamHeaders: string[] = []
   upstreamPath = ''
@@ -116,6 +142,9 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   // Queued
   queued = false
   queueTimer: NodeJS.Timeout | undefined
+  /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
+  #bodyIdle: NodeJS.Timeout | undefined
+  #deadline: NodeJS.Timeout | undefined
 
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
     startTime: number) {
@@ -131,6 +160,44 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
 
   get now (): number { return this.startTime }
 
+  /**
+   * The request has a body: cut it with 408 (or a reset, once the response
+   * has started) when it pauses longer than `idleMs` or is not complete
+   * `deadlineMs` after the request started (0 = no deadline).
+   */
+  watchBody (idleMs: number, deadlineMs: number): void {
+    if (idleMs > 0) this.#bodyIdle = setTimeout(onBodyIdle, idleMs, this)
+    if (deadlineMs > 0) this.#deadline = setTimeout(onDeadline, Math.max(0, this.startTime + deadlineMs - performance.now()), this)
+  }
+
+  /** A body chunk arrived. */
+  bodyProgress (): void {
+    this.#bodyIdle?.refresh()
+  }
+
+  /** The body is complete, or the request is over. */
+  bodyDone (): void {
+    if (this.#bodyIdle !== undefined) clearTimeout(this.#bodyIdle)
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline)
+    this.#bodyIdle = this.#deadline = undefined
+  }
+
+  /** The client is too slow sending its request: see watchBody. */
+  clientTimeout (kind: ErrorKind): void {
+    this.bodyDone()
+    if (this.closed) return
+    this.error = kind
+    this.handler?.abort()
+    if (this.res.headersSent) return this.resetDownstream()
+    this.sendError(kind)
+    if (this.h2) {
+      // The client may still be sending: answered, the stream ends with
+      // RST_STREAM(NO_ERROR) (RFC 9113 §8.1) once the response is out.
+      const stream = (this.res as Http2ServerResponse).stream
+      this.res.once('finish', () => { if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR) })
+    }
+  }
+
   /** The socket peer, or for a trusted proxy the client it reports in X-Forwarded-For. */
   get clientAddress (): string {
     if (!this.conn.trusted || this.trustList === undefined) return this.conn.clientAddress
@@ -144,48 +211,35 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   }
 
   /**
-   * Parse the request line into authority, host, target and path. Returns the
-   * error to answer with, if any.
+   * Parse the request line into authority, host, target and path, normalising
+   * the path. Returns the error to answer with, if any (the reason is kept in
+   * `errorDetail` for the log).
    */
-  parseTarget (): ErrorKind | undefined {
+  parseTarget (paths: PathNormalizationConfig): ErrorKind | undefined {
     const req = this.req
-    let target = req.url ?? ''
-    let authority: string | undefined
-    if (this.h2) {
-      if (this.method === 'CONNECT') return Errors.METHOD_NOT_ALLOWED
-      authority = (req as Http2ServerRequest).authority || this.header('host')
-    } else {
-      if (this.method === 'CONNECT') return Errors.METHOD_NOT_ALLOWED
-      // absolute-form (RFC 9112 §3.2.2): the target's authority wins over Host.
-      if (target.charCodeAt(0) !== 47 && /^https?:\/\//i.test(target)) {
-        const start = target.indexOf('//') + 2
-        let end = target.indexOf('/', start)
-        const q = target.indexOf('?', start)
-        if (end === -1 || (q !== -1 && q < end)) end = q
-        authority = end === -1 ? target.slice(start) : target.slice(start, end)
-        target = end === -1 ? '/' : target.slice(end)
-        if (target.charCodeAt(0) === 63) target = `/${target}` // '?'
-      } else {
-        authority = this.header('host')
-      }
+    const h2Authority = this.h2 ? (req as Http2ServerRequest).headers[':authority'] ?? '' : undefined
+    const t = parseRequestTarget(this.method, req.url ?? '', req.rawHeaders, h2Authority, paths)
+    if ('error' in t) {
+      this.errorDetail = t.detail
+      return t.error
     }
-    if (authority === undefined || authority === '') return Errors.BAD_REQUEST
-    if (target.charCodeAt(0) !== 47 && !(target === '*' && this.method === 'OPTIONS')) return Errors.BAD_REQUEST
-    this.authority = authority
-    this.host = hostOf(authority)
-    this.target = target
-    const q = target.indexOf('?')
-    this.path = q === -1 ? target : target.slice(0, q)
+    this.authorityInfo = t.authority
+    this.authority = t.authority.value
+    this.host = t.authority.host
+    this.path = t.path
+    this.target = t.target
     return undefined
   }
 
   // ResponseSink: the upstream handler streams into these.
 
-  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean {
+  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean | string {
     const res = this.res
     if (this.closed || res.destroyed) return false
     this.upstreamMs = performance.now() - this.dispatchedAt
-    let headers = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
+    const shaped = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
+    if (typeof shaped === 'string') return shaped // malformed: the handler fails the exchange
+    let headers = shaped
     const cs = this.cacheState
     if (cs !== undefined) {
       const h = cacheResponseHead(this, cs, status, statusText, headers)
@@ -195,16 +249,34 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
     this.prepareHead()
     this.status = status
+    return this.writeHead(status, headers, this.h2 ? '' : statusText)
+  }
+
+  /**
+   * Every response head goes out through here. Node throws on what it will not
+   * send (a field HTTP/2 forbids, a bad value): that must never escape a
+   * request, so it becomes an internal error that resets only this stream or
+   * connection. False when the head could not be written.
+   */
+  writeHead (status: number, headers: readonly string[], statusText = ''): boolean {
     try {
-      if (!this.h2 && statusText !== '') (res as ServerResponse).writeHead(status, statusText, headers)
-      else res.writeHead(status, headers as never)
+      if (statusText !== '') (this.res as ServerResponse).writeHead(status, statusText, headers as string[])
+      else this.res.writeHead(status, headers as never)
+      return true
     } catch (err) {
-      // An upstream field Node refuses to send (e.g. h2-illegal): a protocol error.
-      this.error = Errors.UPSTREAM_PROTOCOL
-      this.sendError(Errors.UPSTREAM_PROTOCOL, (err as Error).message)
+      this.fault(err)
       return false
     }
-    return true
+  }
+
+  /** Something threw while answering: count it, log it, reset this stream or connection. */
+  fault (err: unknown): void {
+    this.error = Errors.INTERNAL
+    this.status = Errors.INTERNAL.status
+    this.errorDetail = err instanceof Error ? err.message : String(err)
+    this.driver?.internalError(this, err)
+    this.handler?.abort()
+    this.resetDownstream()
   }
 
   responseData (chunk: Buffer): boolean {
@@ -273,9 +345,12 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
       'x-switchyard-error', kind.code
     ]
     if (kind.status === 503) headers.push('retry-after', '1')
+    // A request answered before its body was read (408, 400…) leaves the
+    // connection in an unknown state: HTTP/1.1 closes it.
+    if (!this.h2 && kind.source === 'downstream' && this.hasBody) headers.push('connection', 'close')
     if (detail !== undefined) this.errorDetail = detail
     this.prepareHead()
-    res.writeHead(kind.status, headers as never)
+    if (!this.writeHead(kind.status, headers)) return
     if (this.method === 'HEAD') res.end()
     else {
       this.bytesOut += body.length
@@ -293,8 +368,12 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
 
   resetDownstream (): void {
     const res = this.res
-    if (this.h2) (res as Http2ServerResponse).stream.close(NGHTTP2_INTERNAL_ERROR)
-    else res.destroy()
+    try {
+      if (this.h2) (res as Http2ServerResponse).stream.close(NGHTTP2_INTERNAL_ERROR)
+      else res.destroy()
+    } catch {
+      // Already gone: nothing left to reset.
+    }
   }
 }
 

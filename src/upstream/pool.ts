@@ -25,8 +25,12 @@ export function createPool (server: ServerConfig, backend: BackendConfig): Pool 
 
 /** Where an upstream response goes; implemented by the downstream session. */
 export interface ResponseSink {
-  /** Headers arrived. Returns false if the sink could not take them (client gone). */
-  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean
+  /**
+   * Headers arrived. Returns true when taken, false if the sink could not take
+   * them (client gone), or a reason (e.g. the name of a field repeated with
+   * different values) when the head is malformed and must not be used.
+   */
+  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean | string
   /** Returns false when the client is not draining: the handler pauses until `resume()`. */
   responseData (chunk: Buffer): boolean
   responseEnd (trailers: Buffer[]): void
@@ -34,6 +38,8 @@ export interface ResponseSink {
   responseError (kind: ErrorKind, err: Error): void
   /** The exchange ended and its server slot is free again (wakes queued requests). */
   released (): void
+  /** One of the calls above threw: a bug, contained to this request (count, log, reset). */
+  fault (err: unknown): void
 }
 
 export interface ForwardRequest {
@@ -109,14 +115,29 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true // 100/103: Node speaks 100-continue to the client itself
+    if (this.#done) return false
     this.started = true
     this.#resume = resume
     if (this.server.tracksLatency) {
       const now = performance.now()
       this.server.recordLatency(now - this.#sentAt, now)
     }
+    // HTTP status codes end at 599 (RFC 9110 §15); Node's HTTP/2 refuses more.
+    let verdict: boolean | string = statusCode > 599 ? `status ${statusCode}` : true
+    if (verdict === true) {
+      try {
+        verdict = this.#sink.responseHead(statusCode, statusText, rawHeaders)
+      } catch (err) {
+        this.#fault(err)
+        return false
+      }
+    }
+    if (typeof verdict === 'string') {
+      this.#badResponse(verdict)
+      return false
+    }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
-    if (!this.#sink.responseHead(statusCode, statusText, rawHeaders)) {
+    if (!verdict) {
       this.abort()
       return false
     }
@@ -124,24 +145,62 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onData (chunk: Buffer): boolean {
-    return this.#sink.responseData(chunk)
+    if (this.#done) return false
+    try {
+      return this.#sink.responseData(chunk)
+    } catch (err) {
+      this.#fault(err)
+      return false
+    }
   }
 
   onComplete (trailers: string[] | Buffer[] | null): void {
     if (this.#done) return
     this.#finish()
-    this.#sink.responseEnd((trailers ?? []) as Buffer[])
+    try {
+      this.#sink.responseEnd((trailers ?? []) as Buffer[])
+    } catch (err) {
+      this.#sink.fault(err)
+    }
   }
 
   onError (err: Error): void {
     if (this.#done) return
     this.#finish()
     const kind = this.#aborted ? Errors.CLIENT_ABORTED : upstreamErrorKind(err)
-    if (kind !== Errors.CLIENT_ABORTED) {
+    // Only the server's own failures count against it: never a client that
+    // went away or sent a bad request, nor our own bugs.
+    if (kind.source === 'upstream') {
       this.server.failures++
       if (!this.started) this.#backend.observe(this.server, 'gateway')
     }
-    this.#sink.responseError(kind, err)
+    try {
+      this.#sink.responseError(kind, err)
+    } catch (e) {
+      this.#sink.fault(e)
+    }
+  }
+
+  /** The response head is malformed (`why`): the server's failure; never used, never stored. */
+  #badResponse (why: string): void {
+    this.#finish()
+    this.server.failures++
+    this.#backend.observe(this.server, 'gateway')
+    this.#abort?.(new Error(`malformed response head: ${why}`))
+    const err = Object.assign(new Error(`malformed response head: ${why}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code })
+    try {
+      this.#sink.responseError(Errors.UPSTREAM_BAD_RESPONSE, err)
+    } catch (e) {
+      this.#sink.fault(e)
+    }
+  }
+
+  /** A sink call threw: end the exchange here and let the sink contain it. */
+  #fault (err: unknown): void {
+    if (!this.#done) this.#finish()
+    this.#aborted = true
+    this.#abort?.(new Error('internal error'))
+    this.#sink.fault(err)
   }
 
   #finish (): void {
@@ -212,12 +271,15 @@ export function upstreamErrorKind (err: Error): ErrorKind {
     case 'UND_ERR_DESTROYED':
       return Errors.UPSTREAM_RESET
     case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_INVALID_ARG': // a client's field or target undici refuses to send
       return Errors.BAD_REQUEST
     case 'UND_ERR_ABORTED':
       return Errors.CLIENT_ABORTED
+    case 'LB_ERR_UPSTREAM_BAD_RESPONSE':
+      return Errors.UPSTREAM_BAD_RESPONSE
     default:
       if (code?.startsWith('HPE_') === true || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
-        code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_INVALID_ARG') return Errors.UPSTREAM_PROTOCOL
+        code === 'UND_ERR_HEADERS_OVERFLOW') return Errors.UPSTREAM_PROTOCOL
       return Errors.UPSTREAM_RESET
   }
 }

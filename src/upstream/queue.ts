@@ -1,7 +1,7 @@
 // A bounded FIFO of waiting requests (HAProxy's per-backend queue). Waiters
-// can leave from the middle (timeout, client gone); they are only marked and
-// skipped when they reach the head, so every operation is O(1) amortized
-// and nothing is spliced. No Array.shift: a head index walks the array.
+// can leave from the middle (timeout, client gone) and are released at once:
+// an insertion-ordered Set gives O(1) push, removal and oldest-first shift,
+// and holds nothing of a waiter that left.
 
 export interface Queued {
   /** True while waiting in a queue; cleared when it leaves by any way. */
@@ -10,57 +10,35 @@ export interface Queued {
 
 export class WaitQueue<T extends Queued> {
   readonly max: number
-  #items: (T | undefined)[] = []
-  #head = 0
-  #size = 0
+  readonly #items = new Set<T>()
 
   constructor (max: number) {
     this.max = max
   }
 
   /** Live waiters. */
-  get size (): number { return this.#size }
+  get size (): number { return this.#items.size }
 
   /** Enqueue; false when full. */
   push (item: T): boolean {
-    if (this.#size >= this.max) return false
+    if (this.#items.size >= this.max) return false
     item.queued = true
-    this.#items.push(item)
-    this.#size++
+    this.#items.add(item)
     return true
   }
 
-  /** Oldest live waiter, removed; undefined when empty. */
+  /** Oldest waiter, removed; undefined when empty. */
   shift (): T | undefined {
-    const items = this.#items
-    while (this.#head < items.length) {
-      const item = items[this.#head]
-      items[this.#head++] = undefined
-      if (item !== undefined && item.queued) {
-        item.queued = false
-        this.#size--
-        this.#compact()
-        return item
-      }
-    }
-    this.#compact()
-    return undefined
+    const first = this.#items.values().next()
+    if (first.done === true) return undefined
+    this.#items.delete(first.value)
+    first.value.queued = false
+    return first.value
   }
 
-  /** Take a waiter out wherever it is (it is skipped later). */
+  /** Take a waiter out wherever it is. */
   remove (item: T): void {
-    if (!item.queued) return
+    if (!this.#items.delete(item)) return
     item.queued = false
-    this.#size--
-  }
-
-  #compact (): void {
-    if (this.#head === this.#items.length) {
-      this.#items = []
-      this.#head = 0
-    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head)
-      this.#head = 0
-    }
   }
 }

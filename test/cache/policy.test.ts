@@ -23,6 +23,7 @@ function decide (res: string[], opts: Partial<StoreOptions> = {}, status = 200, 
 function entry (over: Partial<CacheEntry> = {}): CacheEntry {
   return {
     key: 'http://h/',
+    variant: '',
     status: 200,
     statusText: 'OK',
     headers: [],

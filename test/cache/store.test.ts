@@ -16,6 +16,7 @@ function entry (s: Spec): CacheEntry {
   const body = Buffer.from(s.body ?? '')
   return {
     key: s.key,
+    variant: '',
     status: 200,
     statusText: 'OK',
     headers: [],

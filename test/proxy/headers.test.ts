@@ -1,9 +1,10 @@
 import t from 'tap'
 import { Errors } from '../../src/errors.js'
 import {
-  compileHeaderOps, downstreamResponseHeaders, forwardedElement, normalizeAddress, NO_HEADER_OPS, trailerObject,
-  upstreamRequestHead, type ForwardContext, type UpstreamHeaderPolicy
+  compileHeaderOps, downstreamResponseHeaders, forwardedElement, normalizeAddress, NO_HEADER_OPS, rawHeader, trailerObject,
+  upstreamRequestHead, type CompiledHeaderOps, type ForwardContext, type UpstreamHeaderPolicy
 } from '../../src/proxy/headers.js'
+import { parseAuthority } from '../../src/proxy/authority.js'
 
 const policy = (over: Partial<UpstreamHeaderPolicy> = {}): UpstreamHeaderPolicy => ({
   forwarding: { xForwarded: true, forwarded: false, via: true },
@@ -14,6 +15,15 @@ const policy = (over: Partial<UpstreamHeaderPolicy> = {}): UpstreamHeaderPolicy 
 const untrusted: ForwardContext = { clientAddress: '10.1.2.3', trusted: false, proto: 'https', viaEntry: '2 switchyard' }
 const trusted: ForwardContext = { ...untrusted, trusted: true }
 
+const H = parseAuthority('h')!
+
+/** Response headers that must be well-formed in these tests. */
+function shaped (raw: Buffer[], via: string | undefined, ops: CompiledHeaderOps): string[] {
+  const out = downstreamResponseHeaders(raw, via, ops)
+  if (typeof out === 'string') throw new Error(`refused: ${out}`)
+  return out
+}
+
 function asMap (flat: readonly string[]): Record<string, string[]> {
   const m: Record<string, string[]> = {}
   for (let i = 0; i < flat.length; i += 2) (m[flat[i]!.toLowerCase()] ??= []).push(flat[i + 1]!)
@@ -21,7 +31,7 @@ function asMap (flat: readonly string[]): Record<string, string[]> {
 }
 
 function head (raw: string[], fwd = untrusted, p = policy()) {
-  const r = upstreamRequestHead(raw, 'api.test:8443', 'api.test:8443', fwd, p)
+  const r = upstreamRequestHead(raw, parseAuthority('api.test:8443')!, 'api.test:8443', fwd, p)
   if ('code' in r) throw new Error(r.code)
   return { ...r, map: asMap(r.headers) }
 }
@@ -95,11 +105,11 @@ t.test('body detection', async (t) => {
 
 t.test('limits: count and bytes, pseudo-headers excluded, same rule for h1 and h2', async (t) => {
   const p = policy({ limits: { maxHeaderBytes: 100, maxHeaderCount: 3 } })
-  const ok = upstreamRequestHead([':path', '/'.repeat(500), 'a', '1', 'b', '2', 'c', '3'], 'h', 'h', untrusted, p)
+  const ok = upstreamRequestHead([':path', '/'.repeat(500), 'a', '1', 'b', '2', 'c', '3'], H, 'h', untrusted, p)
   t.notOk('code' in ok)
-  t.equal(upstreamRequestHead(['a', '1', 'b', '2', 'c', '3', 'd', '4'], 'h', 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)
-  t.equal(upstreamRequestHead(['a', 'x'.repeat(100)], 'h', 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)
-  t.notOk('code' in upstreamRequestHead(['a', 'x'.repeat(99)], 'h', 'h', untrusted, p))
+  t.equal(upstreamRequestHead(['a', '1', 'b', '2', 'c', '3', 'd', '4'], H, 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)
+  t.equal(upstreamRequestHead(['a', 'x'.repeat(100)], H, 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)
+  t.notOk('code' in upstreamRequestHead(['a', 'x'.repeat(99)], H, 'h', untrusted, p))
 })
 
 t.test('response headers: hop-by-hop out (with Connection-listed), Via appended, ops applied, bytes kept', async (t) => {
@@ -107,14 +117,62 @@ t.test('response headers: hop-by-hop out (with Connection-listed), Via appended,
     'Content-Type', 'text/plain', 'Via', '1.1 origin', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Latin', 'caf\u00e9', 'Server', 'x']
     .map((s) => Buffer.from(s, 'latin1'))
   const ops = compileHeaderOps({ set: { 'x-frame-options': 'DENY' }, remove: ['server'] })
-  const out = asMap(downstreamResponseHeaders(raw, '1.1 switchyard', ops))
+  const out = asMap(shaped(raw, '1.1 switchyard', ops))
   t.notOk(out.connection); t.notOk(out['x-internal']); t.notOk(out['keep-alive']); t.notOk(out['transfer-encoding'])
   t.notOk(out.server)
   t.same(out['set-cookie'], ['a=1', 'b=2'], 'set-cookie fields stay separate')
   t.same(out.via, ['1.1 origin, 1.1 switchyard'])
   t.same(out['x-frame-options'], ['DENY'])
   t.same(out['x-latin'], ['caf\u00e9'])
-  t.same(asMap(downstreamResponseHeaders([Buffer.from('Via'), Buffer.from('1.1 o')], undefined, NO_HEADER_OPS)).via, ['1.1 o'])
+  t.same(asMap(shaped([Buffer.from('Via'), Buffer.from('1.1 o')], undefined, NO_HEADER_OPS)).via, ['1.1 o'])
+})
+
+t.test('response headers: a one-value field repeated is collapsed (same value) or refused (different values)', async (t) => {
+  const buf = (...xs: string[]): Buffer[] => xs.map((x) => Buffer.from(x, 'latin1'))
+  const same = downstreamResponseHeaders(buf('X-Content-Type-Options', 'nosniff', 'Content-Type', 'text/html',
+    'x-content-type-options', 'nosniff', 'ETag', '"a"', 'etag', '"a"'), undefined, NO_HEADER_OPS)
+  t.same(same, ['X-Content-Type-Options', 'nosniff', 'Content-Type', 'text/html', 'ETag', '"a"'], 'collapsed, order kept')
+  t.equal(downstreamResponseHeaders(buf('ETag', '"a"', 'ETag', '"b"'), undefined, NO_HEADER_OPS), 'etag', 'different ETags: refused')
+  t.equal(downstreamResponseHeaders(buf('Content-Type', 'a/b', 'Date', 'x', 'content-type', 'c/d'), undefined, NO_HEADER_OPS), 'content-type')
+  t.equal(downstreamResponseHeaders(buf('Location', '/a', 'Location', '/b'), undefined, NO_HEADER_OPS), 'location')
+  t.same(downstreamResponseHeaders(buf('Content-Encoding', 'gzip', 'Content-Encoding', 'br'), undefined, NO_HEADER_OPS),
+    ['Content-Encoding', 'gzip, br'], 'a list that HTTP/2 wants as one field: joined (RFC 9110 §5.3)')
+  t.same(downstreamResponseHeaders(buf('Cache-Control', 'public', 'Cache-Control', 'max-age=5'), undefined, NO_HEADER_OPS),
+    ['Cache-Control', 'public', 'Cache-Control', 'max-age=5'], 'other repeatable fields untouched')
+  t.same(downstreamResponseHeaders(buf('Server', 'a', 'Server', 'b'), undefined, NO_HEADER_OPS), ['Server', 'a', 'Server', 'b'])
+  t.same(downstreamResponseHeaders(buf('Age', '0', 'Date', 'd1', 'Age', '7200', 'Expires', 'e1', 'expires', 'e2', 'date', 'd2'),
+    undefined, NO_HEADER_OPS), ['Age', '0', 'Date', 'd1', 'Expires', 'e1'], 'Age, Date, Expires: the first counts (RFC 9111 §5.1)')
+})
+
+t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl and X-Real-IP only from trusted proxies', async (t) => {
+  const raw = ['X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/admin', 'X-Forwarded-Server', 'a', 'X-Forwarded-Scheme', 'https',
+    'X-Real-IP', '10.9.9.9', 'X-Forwarded-Ssl', 'on']
+  const u = head(raw).map
+  for (const n of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-scheme', 'x-real-ip', 'x-forwarded-ssl']) {
+    t.notOk(u[n], `${n} dropped from an untrusted peer`)
+  }
+  const tr = head(raw, trusted).map
+  t.same(tr['x-forwarded-prefix'], ['/admin'], 'kept from a trusted one')
+  t.same(tr['x-real-ip'], ['10.9.9.9'])
+})
+
+t.test('effective scheme and host: a trusted proxy\'s well-formed X-Forwarded-Proto/-Host, else ours', async (t) => {
+  const h = head(['X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'Shop.Test'])
+  t.equal(h.proto, 'https', 'untrusted: our listener\'s scheme')
+  t.equal(h.authority.value, 'api.test:8443')
+  const tr = head(['X-Forwarded-Proto', 'HTTPS', 'X-Forwarded-Host', 'Shop.Test'], trusted)
+  t.equal(tr.proto, 'https')
+  t.equal(tr.authority.value, 'shop.test')
+  t.same(tr.map['x-forwarded-host'], ['shop.test'])
+  const bad = head(['X-Forwarded-Proto', 'gopher', 'X-Forwarded-Host', 'a.test/x'], { ...trusted, proto: 'http' })
+  t.equal(bad.proto, 'http', 'not http(s): ours')
+  t.equal(bad.authority.value, 'api.test:8443', 'not host[:port]: ours')
+  t.same(bad.map['x-forwarded-host'], ['api.test:8443'], 'what is keyed is what is forwarded')
+})
+
+t.test('X-Forwarded-For split over several field lines is one list', async (t) => {
+  t.equal(rawHeader(['X-Forwarded-For', '1.1.1.1', 'x-forwarded-for', '2.2.2.2'], 'x-forwarded-for'), '1.1.1.1, 2.2.2.2')
+  t.equal(rawHeader(['Host', 'a', 'Host', 'b'], 'host'), 'a', 'other fields: the first')
 })
 
 t.test('trailers and addresses', async (t) => {

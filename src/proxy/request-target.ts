@@ -1,0 +1,83 @@
+// The request line and Host, parsed once into what every later step uses:
+// the authority (routing, cache key, Host, X-Forwarded-Host) and the
+// normalised path (routing, cache key, upstream). Shared by ordinary requests
+// and upgrades. Pure.
+import { Errors, type ErrorKind } from '../errors.js'
+import type { PathNormalizationConfig } from '../config/schema.js'
+import { parseAuthority, type Authority } from './authority.js'
+import { countHeader, rawHeader } from './headers.js'
+import { normalizePath } from './path.js'
+
+export interface RequestTarget {
+  readonly authority: Authority
+  /** Normalised path, no query (`*` for `OPTIONS *`). */
+  readonly path: string
+  /** Normalised path + the query as sent. */
+  readonly target: string
+}
+
+export interface TargetError {
+  readonly error: ErrorKind
+  /** Why, for the log; never sent. */
+  readonly detail: string
+}
+
+/** Bytes a request target may hold: visible ASCII and obs-text, never controls or spaces. */
+const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
+
+/**
+ * `url` is the request target as received (h1: origin-, absolute- or
+ * asterisk-form; h2: `:path`); `h2Authority` the h2 `:authority` (undefined
+ * on HTTP/1.1). RFC 9112 §3.2 (one Host), §3.2.2 (absolute-form wins over
+ * Host), RFC 9113 §8.3.1 (Host agrees with :authority).
+ */
+export function parseRequestTarget (method: string, url: string, raw: readonly string[], h2Authority: string | undefined,
+  paths: PathNormalizationConfig): RequestTarget | TargetError {
+  if (method === 'CONNECT') return { error: Errors.METHOD_NOT_ALLOWED, detail: 'CONNECT' }
+  const hosts = countHeader(raw, 'host')
+  if (hosts > 1) return bad('more than one Host field')
+  let target = url
+  let authority: string | undefined
+  if (h2Authority !== undefined) {
+    // node:http2 checks the pseudo-headers' form, not their bytes.
+    if (BAD_TARGET.test(target)) return bad('control character or space in :path')
+    const host = hosts === 1 ? rawHeader(raw, 'host') : undefined
+    authority = h2Authority === '' ? host : h2Authority
+    if (host !== undefined && h2Authority !== '' && host !== h2Authority &&
+      parseAuthority(host)?.value !== parseAuthority(h2Authority)?.value) return bad('Host and :authority disagree')
+  } else if (target.charCodeAt(0) !== 47 && target !== '*') {
+    const m = /^https?:\/\//i.exec(target)
+    if (m === null) return bad('request target is neither a path nor an absolute http(s) URI')
+    const start = m[0].length
+    let end = target.length
+    for (let i = start; i < target.length; i++) {
+      const c = target.charCodeAt(i)
+      if (c === 47 || c === 63 || c === 35) { end = i; break } // '/' '?' '#'
+    }
+    authority = target.slice(start, end)
+    target = end === target.length ? '/' : target.slice(end)
+    if (target.charCodeAt(0) !== 47) target = `/${target}` // `?q` → `/?q`
+  } else {
+    authority = rawHeader(raw, 'host')
+  }
+  if (authority === undefined || authority === '') return bad('no Host')
+  const parsed = parseAuthority(authority)
+  if (parsed === undefined) return bad('Host is not host[:port]')
+  if (target.charCodeAt(0) !== 47) {
+    if (target === '*' && method === 'OPTIONS') return { authority: parsed, path: '*', target: '*' }
+    return bad('request target is not a path')
+  }
+  const q = target.indexOf('?')
+  const path = q === -1 ? target : target.slice(0, q)
+  const normalized = normalizePath(path, paths)
+  if (normalized === undefined) return bad('escaped slash in the path')
+  return {
+    authority: parsed,
+    path: normalized,
+    target: normalized === path ? target : q === -1 ? normalized : normalized + target.slice(q)
+  }
+}
+
+function bad (detail: string): TargetError {
+  return { error: Errors.BAD_REQUEST, detail }
+}

@@ -1,0 +1,51 @@
+// Path normalisation before routing: RFC 3986 §5.2.4 and §6.2.2.2, plus
+// Envoy-style merge_slashes and escaped-slash handling.
+import t from 'tap'
+import type { PathNormalizationConfig } from '../../src/config/schema.js'
+import { normalizePath, removeDotSegments } from '../../src/proxy/path.js'
+
+const DEFAULT: PathNormalizationConfig = { mergeSlashes: false, escapedSlashes: 'keep' }
+const n = (p: string, cfg: Partial<PathNormalizationConfig> = {}): string | undefined => normalizePath(p, { ...DEFAULT, ...cfg })
+
+t.test('dot-segments are removed (RFC 3986 §5.2.4 examples and more)', async (t) => {
+  t.equal(removeDotSegments('/a/b/c/./../../g'), '/a/g')
+  t.equal(removeDotSegments('/mid/content=5/../6'), '/mid/6')
+  t.equal(n('/public/../internal/x'), '/internal/x')
+  t.equal(n('/../../etc/passwd'), '/etc/passwd', 'never above the root')
+  t.equal(n('/a/.'), '/a/')
+  t.equal(n('/a/..'), '/')
+  t.equal(n('/a/./b'), '/a/b')
+  t.equal(n('/a/b/../'), '/a/')
+  t.equal(n('/..'), '/')
+  t.equal(n('/a/.hidden/..b/...'), '/a/.hidden/..b/...', 'only whole `.`/`..` segments')
+})
+
+t.test('%2e is a dot, and other encoded unreserved characters are decoded', async (t) => {
+  t.equal(n('/public/%2e%2e/internal'), '/internal')
+  t.equal(n('/public/%2E%2E/internal'), '/internal')
+  t.equal(n('/public/.%2e/internal'), '/internal')
+  t.equal(n('/%2e/x'), '/x')
+  t.equal(n('/%61dmin'), '/admin', '%61 is `a` (RFC 3986 §6.2.2.2)')
+  t.equal(n('/a%7Eb%2D%5F'), '/a~b-_')
+  t.equal(n('/a%20b%25c%3F'), '/a%20b%25c%3F', 'reserved and non-unreserved escapes stay as sent')
+  t.equal(n('/a%zz%2'), '/a%zz%2', 'broken escapes are left alone')
+  t.equal(n('/%252e%252e/x'), '/%252e%252e/x', 'one round of decoding only')
+})
+
+t.test('the default keeps the path byte-identical apart from dot-segments and encoded unreserved characters', async (t) => {
+  for (const p of ['/', '/a//b', '/a/b/', '/a%2Fb', '/a%5cb', '/%C3%A9', '/a;b=c/d', '/a\\b']) t.equal(n(p), p, p)
+})
+
+t.test('mergeSlashes', async (t) => {
+  t.equal(n('//a///b//', { mergeSlashes: true }), '/a/b/')
+  t.equal(n('/a//../b', { mergeSlashes: true }), '/a/b', 'dot-segments first, as RFC 3986 reads `//`')
+})
+
+t.test('escapedSlashes: keep, reject, decode (%2F and %5C, any case)', async (t) => {
+  t.equal(n('/a%2fb', { escapedSlashes: 'keep' }), '/a%2fb')
+  t.equal(n('/a%2Fb', { escapedSlashes: 'reject' }), undefined)
+  t.equal(n('/a%5cb', { escapedSlashes: 'reject' }), undefined)
+  t.equal(n('/a%41b', { escapedSlashes: 'reject' }), '/aAb', 'other escapes are not refused')
+  t.equal(n('/a%2Fb', { escapedSlashes: 'decode' }), '/a/b')
+  t.equal(n('/x/..%2F..%2Fadmin', { escapedSlashes: 'decode' }), '/admin', 'decoded before dot-segments, so no `..` survives')
+})

@@ -1,0 +1,68 @@
+// The request line and Host, parsed once for routing, the cache key and the upstream.
+import t from 'tap'
+import { Errors } from '../../src/errors.js'
+import { parseRequestTarget, type RequestTarget, type TargetError } from '../../src/proxy/request-target.js'
+
+const PATHS = { mergeSlashes: false, escapedSlashes: 'keep' } as const
+const h1 = (url: string, raw: string[], method = 'GET'): RequestTarget | TargetError => parseRequestTarget(method, url, raw, undefined, PATHS)
+const ok = (r: RequestTarget | TargetError): RequestTarget => {
+  if ('error' in r) throw new Error(r.detail)
+  return r
+}
+
+t.test('origin-form with Host', async (t) => {
+  const r = ok(h1('/a/../b?x=1', ['Host', 'Shop.Test:8443']))
+  t.equal(r.authority.value, 'shop.test:8443')
+  t.equal(r.path, '/b')
+  t.equal(r.target, '/b?x=1', 'the query is kept as sent')
+})
+
+t.test('malformed Host or target: 400 with the reason', async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ['/y', ['Host', 'shop.test:8443/x'], /host\[:port\]/],
+    ['/y', ['Host', 'a.test', 'Host', 'b.test'], /more than one Host/],
+    ['/y', ['Host', 'a.test', 'host', 'a.test'], /more than one Host/],
+    ['/y', [], /no Host/],
+    ['/y', ['Host', ''], /no Host/],
+    ['y', ['Host', 'a.test'], /neither a path nor an absolute/],
+    ['ftp://a.test/y', ['Host', 'a.test'], /neither a path nor an absolute/],
+    ['*', ['Host', 'a.test'], /not a path/]
+  ]
+  for (const [url, raw, why] of cases) {
+    const r = h1(url, raw)
+    t.ok('error' in r && r.error === Errors.BAD_REQUEST, `${url} ${JSON.stringify(raw)}: 400`)
+    t.match((r as TargetError).detail, why)
+  }
+  t.equal((h1('/x', ['Host', 'a'], 'CONNECT') as TargetError).error, Errors.METHOD_NOT_ALLOWED)
+})
+
+t.test('absolute-form: its authority wins over Host (RFC 9112 §3.2.2)', async (t) => {
+  const r = ok(h1('http://A.test:8080/p/./q?z', ['Host', 'b.test']))
+  t.equal(r.authority.value, 'a.test:8080')
+  t.equal(r.target, '/p/q?z')
+  t.equal(ok(h1('https://a.test', [])).target, '/')
+  t.equal(ok(h1('https://a.test?q=1', [])).target, '/?q=1')
+  t.ok('error' in h1('http://user@a.test/', []), 'userinfo is refused')
+  t.ok('error' in h1('http://a.test:70000/', []), 'port out of range')
+})
+
+t.test('OPTIONS * is the one asterisk-form', async (t) => {
+  t.same(ok(h1('*', ['Host', 'a.test'], 'OPTIONS')).path, '*')
+})
+
+t.test('HTTP/2: :authority, Host agreement and :path bytes', async (t) => {
+  const h2 = (path: string, authority: string, raw: string[] = []): RequestTarget | TargetError =>
+    parseRequestTarget('GET', path, raw, authority, PATHS)
+  t.equal(ok(h2('/x', 'a.test')).authority.value, 'a.test')
+  t.equal(ok(h2('/x', '', ['host', 'b.test'])).authority.value, 'b.test', 'Host when :authority is absent')
+  t.equal(ok(h2('/x', 'a.test', ['host', 'A.test'])).authority.value, 'a.test', 'the same origin written differently')
+  t.match(h2('/x', 'a.test', ['host', 'b.test']), { error: Errors.BAD_REQUEST, detail: /disagree/ })
+  t.match(h2('/x y', 'a.test'), { error: Errors.BAD_REQUEST, detail: /space/ })
+  t.match(h2('/x\u0001', 'a.test'), { error: Errors.BAD_REQUEST })
+  t.match(h2('/x', 'a.test/evil'), { error: Errors.BAD_REQUEST })
+})
+
+t.test('escapedSlashes: reject answers 400', async (t) => {
+  const r = parseRequestTarget('GET', '/a%2Fb', ['Host', 'a'], undefined, { mergeSlashes: false, escapedSlashes: 'reject' })
+  t.match(r, { error: Errors.BAD_REQUEST, detail: /escaped slash/ })
+})
