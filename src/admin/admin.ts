@@ -206,6 +206,33 @@ function isJsonType (req: IncomingMessage): boolean {
 }
 
 /**
+ * Why a state-changing call may not come from a browser tab on another site
+ * (CSRF against a tokenless loopback admin), or undefined when it may:
+ * - `Content-Type: application/json` is required: a cross-site page cannot
+ *   send it without a CORS preflight, which this listener never grants;
+ * - an `Origin` (browsers send it on every POST) must name this very
+ *   listener, and `Sec-Fetch-Site` must not say cross-site.
+ */
+export function crossSite (req: IncomingMessage): HttpError | undefined {
+  if (!isJsonType(req)) return new HttpError(415, 'content-type must be application/json (curl: -H \'Content-Type: application/json\')')
+  const site = req.headers['sec-fetch-site']
+  if (site === 'cross-site' || site === 'same-site') return new HttpError(403, `forbidden: a ${site} request from a browser`)
+  const origin = req.headers.origin
+  if (origin === undefined) return undefined
+  let host: string
+  try {
+    const u = new URL(origin)
+    host = u.host
+  } catch {
+    return new HttpError(403, `forbidden: Origin ${JSON.stringify(origin)} is not this admin listener`)
+  }
+  if (host.toLowerCase() !== (req.headers.host ?? '').toLowerCase()) {
+    return new HttpError(403, `forbidden: Origin ${JSON.stringify(origin)} is not this admin listener`)
+  }
+  return undefined
+}
+
+/**
  * Starts the admin listener. Refuses to start on a non-loopback host without
  * a token. Resolves once listening; rejects if the port cannot be bound.
  */
@@ -266,8 +293,6 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     ['/cache/purge', {
       method: 'POST',
       handler: async (req, res) => {
-        // JSON only: a cross-site form cannot send it without a CORS preflight, which we never grant.
-        if (!isJsonType(req)) throw new HttpError(415, 'content-type must be application/json')
         const what = parsePurgeBody(await readBody(req))
         const result = api.purge(what)
         if ('error' in result) throw new HttpError(400, result.error)
@@ -329,6 +354,14 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       req.resume()
       sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${url.pathname}` }, { allow: allowed.join(', ') })
       return
+    }
+    if (ep.method === 'POST') {
+      const refused = crossSite(req)
+      if (refused !== undefined) {
+        req.resume()
+        sendJson(res, refused.status, { error: refused.message })
+        return
+      }
     }
     try {
       await ep.handler(req, res, url)

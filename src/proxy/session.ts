@@ -190,12 +190,10 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     this.handler?.abort()
     if (this.res.headersSent) return this.resetDownstream()
     this.sendError(kind)
-    if (this.h2) {
-      // The client may still be sending: answered, the stream ends with
-      // RST_STREAM(NO_ERROR) (RFC 9113 §8.1) once the response is out.
-      const stream = (this.res as Http2ServerResponse).stream
-      this.res.once('finish', () => { if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR) })
-    }
+    // The client may still be sending: answered, the stream ends with
+    // RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which Node sends once the
+    // response is out.
+    if (this.h2) (this.res as Http2ServerResponse).stream.close(NGHTTP2_NO_ERROR)
   }
 
   /** The socket peer, or for a trusted proxy the client it reports in X-Forwarded-For. */

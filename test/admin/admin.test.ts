@@ -72,6 +72,8 @@ function call (h: AdminHandle, method: string, path: string, opts: { headers?: R
   })
 }
 
+const JSON_POST = { headers: { 'content-type': 'application/json' } }
+
 const json = (body: unknown): { headers: Record<string, string>; body: string } =>
   ({ headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) })
 
@@ -187,19 +189,19 @@ t.test('unknown paths are 404, wrong methods 405 with Allow', async (t) => {
 t.test('POST /reload: 200 ok, 400 with the errors, 500 when it throws', async (t) => {
   const api = fakeApi()
   const h = await admin(t, api)
-  let r = await call(h, 'POST', '/reload')
+  let r = await call(h, 'POST', '/reload', JSON_POST)
   t.equal(r.status, 200)
   t.same(JSON.parse(r.body), { ok: true })
   api.reloadResult = { ok: false, errors: ['config.yaml:3:5 routes[0].backend: unknown backend `x`'] }
-  r = await call(h, 'POST', '/reload')
+  r = await call(h, 'POST', '/reload', JSON_POST)
   t.equal(r.status, 400)
   t.same(JSON.parse(r.body), { ok: false, errors: ['config.yaml:3:5 routes[0].backend: unknown backend `x`'] })
   api.reloadResult = new Error('disk on fire')
-  r = await call(h, 'POST', '/reload')
+  r = await call(h, 'POST', '/reload', JSON_POST)
   t.equal(r.status, 500)
   t.match(JSON.parse(r.body), { error: /disk on fire/ })
   api.reloadResult = { ok: true }
-  const both = await Promise.all([call(h, 'POST', '/reload'), call(h, 'POST', '/reload')])
+  const both = await Promise.all([call(h, 'POST', '/reload', JSON_POST), call(h, 'POST', '/reload', JSON_POST)])
   t.same(both.map((b) => b.status), [200, 200], 'concurrent reloads both complete (one after the other)')
   t.equal(api.reloads, 5)
 })
@@ -331,14 +333,14 @@ t.test('with a token, every request but the data-free page needs Authorization: 
     const r = await call(h, 'GET', '/status', { headers: { authorization: auth } })
     t.equal(r.status, 401, label)
   }
-  t.equal((await call(h, 'POST', '/reload')).status, 401, 'POST without a token')
+  t.equal((await call(h, 'POST', '/reload', JSON_POST)).status, 401, 'POST without a token')
   t.equal((await call(h, 'POST', '/cache/purge', json({ tag: 'x' }))).status, 401, 'purge without a token')
 
   const ok = { authorization: `Bearer ${token}` }
   t.equal((await call(h, 'GET', '/status', { headers: ok })).status, 200)
   t.equal((await call(h, 'GET', '/', { headers: ok })).status, 200)
   t.equal((await call(h, 'GET', '/status', { headers: { authorization: `bearer ${token}` } })).status, 200, 'scheme is case-insensitive')
-  t.equal((await call(h, 'POST', '/reload', { headers: ok })).status, 200)
+  t.equal((await call(h, 'POST', '/reload', { headers: { ...ok, 'content-type': 'application/json' } })).status, 200)
   const p = json({ tag: 'x' })
   t.equal((await call(h, 'POST', '/cache/purge', { headers: { ...p.headers, ...ok }, body: p.body })).status, 200)
   t.equal((await call(h, 'GET', '/nope', { headers: ok })).status, 404, 'authenticated, then routed')
@@ -382,4 +384,22 @@ t.test('close() ends idle keep-alive connections and frees the port; twice is fi
   const again = await startAdmin({ host: '127.0.0.1', port }, fakeApi())
   t.equal(again.address().port, port)
   await again.close()
+})
+
+t.test('state-changing calls refuse what a cross-site browser tab could send (CSRF)', async (t) => {
+  const api = fakeApi()
+  const h = await admin(t, api)
+  const port = h.address().port
+  const r1 = await call(h, 'POST', '/reload', { headers: { 'content-type': 'text/plain' } })
+  t.equal(r1.status, 415, 'a form or text/plain body: refused')
+  t.equal((await call(h, 'POST', '/reload')).status, 415, 'no Content-Type: refused')
+  t.equal((await call(h, 'POST', '/cache/purge', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'url=x' })).status, 415)
+  const evil = await call(h, 'POST', '/reload', { headers: { 'content-type': 'application/json', origin: 'https://evil.example' } })
+  t.equal(evil.status, 403, 'a foreign Origin')
+  t.match(JSON.parse(evil.body), { error: /Origin/ })
+  t.equal((await call(h, 'POST', '/reload', { headers: { 'content-type': 'application/json', origin: 'null' } })).status, 403, 'an opaque Origin')
+  t.equal((await call(h, 'POST', '/reload', { headers: { 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' } })).status, 403)
+  t.equal((await call(h, 'POST', '/reload', { headers: { 'content-type': 'application/json', origin: `http://127.0.0.1:${port}` } })).status, 200,
+    'the dashboard itself (same origin) may')
+  t.equal(api.reloads, 1, 'only the allowed call reloaded')
 })

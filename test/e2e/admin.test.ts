@@ -102,7 +102,7 @@ backends:
   t.equal((await request(`${admin}/cache/lookup?url=${encodeURIComponent(url)}`)).statusCode, 404, 'gone after the purge')
 
   t.equal((await request(`${admin}/healthz`)).statusCode, 200)
-  const reload = await request(`${admin}/reload`, { method: 'POST' })
+  const reload = await request(`${admin}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } })
   t.equal(reload.statusCode, 400, 'no config file behind an in-process app')
   t.match(await reload.body.json(), { ok: false })
   const page = await request(`${admin}/`)

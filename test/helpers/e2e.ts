@@ -275,3 +275,64 @@ export interface Echo {
 export function echoed (reply: Reply): Echo {
   return JSON.parse(reply.text) as Echo
 }
+
+/** What a raw origin received: the request head as text, and the body. */
+export interface RawSeen {
+  readonly method: string
+  readonly target: string
+  /** Lower-cased names, every field line kept. */
+  readonly headers: readonly (readonly [string, string])[]
+  readonly body: Buffer
+}
+
+export interface RawOrigin {
+  readonly port: number
+  readonly url: string
+  readonly requests: RawSeen[]
+}
+
+/**
+ * An origin that writes its answers byte for byte, for responses Node's own
+ * server would refuse to send (repeated one-value fields, bad framing…).
+ * `answer` returns the whole response; the connection is kept for the next
+ * request unless the answer says `connection: close`.
+ */
+export async function startRawOrigin (t: Teardown, answer: (seen: RawSeen) => string | Buffer): Promise<RawOrigin> {
+  const requests: RawSeen[] = []
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    let buf = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk])
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n')
+        if (end === -1) return
+        const lines = buf.subarray(0, end).toString('latin1').split('\r\n')
+        const [method = '', target = ''] = lines[0]!.split(' ')
+        const headers = lines.slice(1).map((l): [string, string] => {
+          const c = l.indexOf(':')
+          return [l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim()]
+        })
+        const length = Number(headers.find(([n]) => n === 'content-length')?.[1] ?? 0)
+        if (buf.length < end + 4 + length) return
+        const seen: RawSeen = { method, target, headers, body: buf.subarray(end + 4, end + 4 + length) }
+        buf = buf.subarray(end + 4 + length)
+        requests.push(seen)
+        const out = answer(seen)
+        socket.write(out)
+        if (/\r\nconnection: close\r\n/i.test(out.toString())) socket.end()
+      }
+    }
+    socket.on('data', onData)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy()
+    server.close(() => resolve())
+  }))
+  const port = (server.address() as AddressInfo).port
+  return { port, url: `http://127.0.0.1:${port}`, requests }
+}

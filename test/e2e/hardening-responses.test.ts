@@ -1,0 +1,100 @@
+// Issue 8, item 1: an upstream response head is normalised once when it
+// arrives. A repeated one-value field (common when an app and its web server
+// both add X-Content-Type-Options) is collapsed; repeated with different
+// values it is a 502 counted against the server and never stored. Before the
+// fix, a stored response with a doubled field crashed the whole process the
+// moment an HTTP/2 client asked for it.
+import t from 'tap'
+import type { Test } from 'tap'
+import { testCertificate } from '../helpers/certs.js'
+import { h1, h2, rawRequest, startRawOrigin, tlsAndPlainListeners, type RawOrigin } from '../helpers/e2e.js'
+import { startProxy, type RunningProxy } from '../helpers/proxy.js'
+
+/** Answers per path: a status line and header lines, then `body`. */
+const ANSWERS: Record<string, { status?: string; headers: string[]; body?: string }> = {
+  '/dup-same': { headers: ['Cache-Control: max-age=60', 'X-Content-Type-Options: nosniff', 'X-Content-Type-Options: nosniff', 'Content-Type: text/plain', 'content-type: text/plain', 'ETag: "v1"', 'ETag: "v1"'] },
+  '/dup-etag': { headers: ['Cache-Control: max-age=60', 'ETag: "a"', 'ETag: "b"'] },
+  '/dup-type': { headers: ['Cache-Control: max-age=60', 'Content-Type: text/html', 'Content-Type: application/json'] },
+  '/dup-location': { status: '302 Found', headers: ['Location: /a', 'Location: /b'] },
+  '/dup-age': { headers: ['Cache-Control: max-age=60', 'Age: 5', 'Age: 7200', 'Date: Thu, 01 Jan 2026 00:00:00 GMT', 'Date: Fri, 02 Jan 2026 00:00:00 GMT'] },
+  '/encodings': { headers: ['Cache-Control: max-age=60', 'Content-Language: en', 'Content-Language: fr'] },
+  '/status-999': { status: '999 Odd', headers: [] }
+}
+
+async function setup (t: Test): Promise<{ proxy: RunningProxy, origin: RawOrigin }> {
+  const cert = testCertificate(t)
+  const origin = await startRawOrigin(t, (seen) => {
+    const path = seen.target.split('?')[0]!
+    const a = ANSWERS[path] ?? { headers: [] }
+    const body = a.body ?? `body of ${seen.target}`
+    return `HTTP/1.1 ${a.status ?? '200 OK'}\r\n${a.headers.map((h) => `${h}\r\n`).join('')}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  })
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+cache: {}
+routes: [{ backend: raw }]
+backends:
+  raw:
+    retries: { attempts: 0 }
+    servers: [{ url: "${origin.url}" }]
+`)
+  return { proxy, origin }
+}
+
+const hits = (o: RawOrigin, path: string): number => o.requests.filter((r) => r.target === path).length
+
+t.test('the same value twice: collapsed, stored, and served to HTTP/2 clients (the process stays up)', async (t) => {
+  const { proxy, origin } = await setup(t)
+  const first = await h1(proxy.url('tls'), { path: '/dup-same' }) // https, like the h2 client: one key
+  t.equal(first.status, 200)
+  t.equal(first.headers['x-content-type-options'], 'nosniff', 'one field, not "nosniff, nosniff"')
+  t.equal(first.headers.etag, '"v1"')
+  const viaH2 = await h2(t, proxy.url('tls'), { ':path': '/dup-same' })
+  t.equal(viaH2.status, 200, 'an h2 client gets the stored copy')
+  t.match(viaH2.headers['cache-status'], /hit/)
+  t.equal(viaH2.text, 'body of /dup-same')
+  t.equal(viaH2.headers['x-content-type-options'], 'nosniff')
+  t.equal(hits(origin, '/dup-same'), 1, 'served from the cache')
+  const again = await h2(t, proxy.url('tls'), { ':path': '/dup-same' })
+  t.equal(again.status, 200, 'and again: nothing crashed')
+})
+
+t.test('different values: 502 LB_ERR_UPSTREAM_BAD_RESPONSE on h1 and h2, counted against the server, never stored', async (t) => {
+  const { proxy, origin } = await setup(t)
+  for (const path of ['/dup-etag', '/dup-type', '/dup-location']) {
+    const a = await h1(proxy.url('plain'), { path })
+    t.equal(a.status, 502, `${path} h1`)
+    t.equal(a.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_BAD_RESPONSE')
+    t.notOk(a.headers.etag, 'none of the upstream fields leak into the error')
+    const b = await h2(t, proxy.url('tls'), { ':path': path })
+    t.equal(b.status, 502, `${path} h2: answered, not left hanging`)
+    t.equal(b.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_BAD_RESPONSE')
+    t.equal(hits(origin, path), 2, `${path}: the second request went upstream again (nothing stored)`)
+  }
+  const server = proxy.app.status()[0]!.shards[0]!.servers[0]!
+  t.equal(server.failures, 6, 'each one counted against the server')
+  t.equal(proxy.app.cacheStats()?.entries, 0)
+})
+
+t.test('Age and Date: the first value counts (RFC 9111 §5.1); list fields HTTP/2 wants once are joined', async (t) => {
+  const { proxy } = await setup(t)
+  const r = await h2(t, proxy.url('tls'), { ':path': '/dup-age' })
+  t.equal(r.status, 200)
+  t.equal(r.headers.date, 'Thu, 01 Jan 2026 00:00:00 GMT')
+  const l = await h2(t, proxy.url('tls'), { ':path': '/encodings' })
+  t.equal(l.headers['content-language'], 'en, fr')
+})
+
+t.test('a status beyond 599 is a malformed response', async (t) => {
+  const { proxy } = await setup(t)
+  const r = await h2(t, proxy.url('tls'), { ':path': '/status-999' })
+  t.equal(r.status, 502)
+  t.equal(r.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_BAD_RESPONSE')
+  const raw = await rawRequest(proxy.port('plain'), 'GET /status-999 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  t.equal(raw.status, 502)
+})
+
+t.test('switchyard_internal_errors_total is exported (and stays 0 when nothing was contained)', async (t) => {
+  const { proxy } = await setup(t)
+  await h2(t, proxy.url('tls'), { ':path': '/dup-etag' })
+  t.match(proxy.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
+})
