@@ -91,7 +91,17 @@ export interface TlsOriginOptions {
   readonly requireClientCert?: boolean
   /** Highest TLS version offered (default: Node's, TLSv1.3). */
   readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** The certificate it presents (default the PKI's `server`). */
+  readonly serverCert?: CertificatePair
 }
+
+/** A server certificate for 127.0.0.1/localhost signed by the stranger CA: one the test CA does not vouch for. */
+export function strangerServerCert (): CertificatePair {
+  strangerServer ??= generateCertificate({ names: ['localhost', '127.0.0.1'], issuer: testPki().stranger })
+  return strangerServer
+}
+
+let strangerServer: CertificatePair | undefined
 
 /**
  * An HTTPS origin on 127.0.0.1 with the PKI's server certificate. It answers
@@ -102,9 +112,10 @@ export async function startTlsOrigin (t: Teardown, opts: TlsOriginOptions = {}):
   const requests: TlsSeen[] = []
   const ids = new WeakMap<TLSSocket, number>()
   let connections = 0
+  const own = opts.serverCert ?? pki.server
   const server = https.createServer({
-    key: pki.server.keyPem,
-    cert: pki.server.certPem,
+    key: own.keyPem,
+    cert: own.certPem,
     ca: pki.ca.certPem,
     requestCert: opts.requireClientCert !== false,
     rejectUnauthorized: opts.requireClientCert !== false,

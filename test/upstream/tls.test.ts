@@ -7,7 +7,9 @@ import type { Test } from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { Errors } from '../../src/errors.js'
 import { Backend } from '../../src/upstream/backend.js'
-import { connectFailure, retryableFailure, upstreamErrorKind } from '../../src/upstream/pool.js'
+import type { Logger } from 'pino'
+import { ForwardHandler, connectFailure, retryableFailure, upstreamErrorKind, type ResponseSink } from '../../src/upstream/pool.js'
+import type { ErrorKind } from '../../src/errors.js'
 import { tlsFailure } from '../../src/upstream/tls.js'
 import { CLIENT_CN, startTlsOrigin, testPkiFiles, type TestPkiFiles, type TlsSeen } from '../helpers/pki.js'
 
@@ -138,4 +140,33 @@ t.test('a config parsed without reading its files reads them when the backend is
   writeFileSync(pki.clientKeyPath, pki.stranger.keyPem)
   t.throws(() => new Backend(parseConfig(yaml(mtls(pki)), '').backends.api!), /is not the private key of the certificate in/,
     'bad files throw (a reload is then rejected)')
+})
+
+t.test('a TLS failure is logged with its code where the request fails', async (t) => {
+  const pki = testPkiFiles(t)
+  const origin = await startTlsOrigin(t)
+  const warnings: Array<{ obj: Record<string, unknown>, msg: string }> = []
+  const log = { warn: (obj: Record<string, unknown>, msg: string) => { warnings.push({ obj, msg }) } } as unknown as Logger
+  const config = parseConfig(`
+listeners: [{ bind: "127.0.0.1:0" }]
+backends: { api: { servers: [{ name: s1, url: "${origin.url}" }], tls: { ca: ${pki.strangerCaPath} } } }
+`, 'test.yaml', { checkFiles: true })
+  const b = new Backend(config.backends.api!, { log })
+  t.teardown(() => b.close())
+  const failed = await new Promise<ErrorKind>((resolve) => {
+    const sink: ResponseSink = {
+      responseHead: () => true,
+      responseData: () => true,
+      responseEnd: () => {},
+      responseError: (kind) => { resolve(kind) },
+      released: () => {}
+    }
+    new ForwardHandler(b.servers[0]!, b, sink, false).dispatch({ path: '/', method: 'GET', headers: ['host', 'a.test'], body: null })
+  })
+  t.equal(failed, Errors.UPSTREAM_CONNECT)
+  t.equal(b.servers[0]!.failures, 1)
+  t.match(warnings, [{
+    msg: 'upstream TLS failure',
+    obj: { backend: 'api', shard: 'default', server: 's1', url: origin.url, code: 'SELF_SIGNED_CERT_IN_CHAIN', reason: /self-signed/, flag: 'UF' }
+  }])
 })
