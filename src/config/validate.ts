@@ -9,11 +9,12 @@ import { isMap, isSeq } from 'yaml'
 import type { Document, LineCounter, Node } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import type {
-  AccessLogConfig, AdminConfig, BackendConfig, BackendTlsConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
+  AccessLogConfig, AdminConfig, BackendConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
   HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, RetriesConfig,
   RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
+import type { BackendTlsConfig } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
 import { closest, didYouMean } from './suggest.js'
 import {
