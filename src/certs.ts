@@ -1,6 +1,7 @@
-// Self-signed certificates for development and tests. The RSA key comes from
-// node:crypto (native, fast); node-forge only builds and signs the X.509
-// structure, which node:crypto cannot do.
+// Certificates for development and tests: self-signed pairs, and a private CA
+// with server and client certificates signed by it (for TLS to backends and
+// mTLS). The RSA key comes from node:crypto (native, fast); node-forge only
+// builds and signs the X.509 structure, which node:crypto cannot do.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,8 +19,21 @@ export interface GenerateCertificateOptions {
   readonly names: readonly string[]
   /** Validity in days (default 365). */
   readonly days?: number
-  /** Subject and issuer CN (default: the first name). */
+  /** Subject CN (default: the first name); also the issuer CN when self-signed. */
   readonly commonName?: string
+  /** Sign with this CA (from generateCertificateAuthority) instead of self-signing. */
+  readonly issuer?: CertificatePair
+  /** Extended key usage: `server` (TLS server, the default), `client` (TLS client, for mTLS), or both. */
+  readonly usage?: readonly CertificateUsage[]
+}
+
+export type CertificateUsage = 'server' | 'client'
+
+export interface GenerateAuthorityOptions {
+  /** Subject (and issuer) CN. */
+  readonly commonName: string
+  /** Validity in days (default 365). */
+  readonly days?: number
 }
 
 export interface CertificateFiles {
@@ -36,11 +50,44 @@ const SAN_DNS = 2
 const SAN_IP = 7
 
 export function generateCertificate (opts: GenerateCertificateOptions): CertificatePair {
-  const days = opts.days ?? 365
   if (opts.names.length === 0) throw new Error('generateCertificate: at least one name is required')
-  if (!(days > 0)) throw new Error(`generateCertificate: days must be positive, got ${days}`)
-  const commonName = opts.commonName ?? opts.names[0] ?? ''
+  const usage = opts.usage ?? ['server']
+  if (usage.length === 0) throw new Error('generateCertificate: usage needs at least one of server, client')
+  return build({
+    commonName: opts.commonName ?? opts.names[0] ?? '',
+    days: opts.days ?? 365,
+    ...(opts.issuer === undefined ? {} : { issuer: opts.issuer }),
+    extensions: [
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: usage.includes('server'), clientAuth: usage.includes('client') },
+      { name: 'subjectAltName', altNames: opts.names.map(altName) }
+    ]
+  })
+}
 
+/** A self-signed certificate authority whose pair can be the `issuer` of generateCertificate. */
+export function generateCertificateAuthority (opts: GenerateAuthorityOptions): CertificatePair {
+  return build({
+    commonName: opts.commonName,
+    days: opts.days ?? 365,
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }
+    ]
+  })
+}
+
+interface BuildOptions {
+  readonly commonName: string
+  readonly days: number
+  readonly issuer?: CertificatePair
+  /** Without the key identifiers, which are added here. */
+  readonly extensions: readonly object[]
+}
+
+function build (opts: BuildOptions): CertificatePair {
+  if (!(opts.days > 0)) throw new Error(`generateCertificate: days must be positive, got ${opts.days}`)
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -52,18 +99,16 @@ export function generateCertificate (opts: GenerateCertificateOptions): Certific
   cert.serialNumber = randomSerial()
   const notBefore = new Date(Date.now() - CLOCK_SKEW_MS)
   cert.validity.notBefore = notBefore
-  cert.validity.notAfter = new Date(notBefore.getTime() + days * DAY_MS)
-  const subject = [{ name: 'commonName', value: commonName }]
-  cert.setSubject(subject)
-  cert.setIssuer(subject)
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: opts.names.map(altName) },
-    { name: 'subjectKeyIdentifier' }
-  ])
-  cert.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create())
+  cert.validity.notAfter = new Date(notBefore.getTime() + opts.days * DAY_MS)
+  cert.setSubject([{ name: 'commonName', value: opts.commonName }])
+  const issuer = opts.issuer === undefined ? undefined : forge.pki.certificateFromPem(opts.issuer.certPem)
+  cert.setIssuer(issuer === undefined ? cert.subject.attributes : issuer.subject.attributes)
+  const keyIds: object[] = [{ name: 'subjectKeyIdentifier' }]
+  // Lets a verifier find the issuer among several CAs with the same name.
+  if (issuer !== undefined) keyIds.push({ name: 'authorityKeyIdentifier', keyIdentifier: issuer.generateSubjectKeyIdentifier().getBytes() })
+  cert.setExtensions([...opts.extensions, ...keyIds])
+  const signingKey = opts.issuer === undefined ? privateKey : opts.issuer.keyPem
+  cert.sign(forge.pki.privateKeyFromPem(signingKey), forge.md.sha256.create())
 
   return { certPem: forge.pki.certificateToPem(cert), keyPem: privateKey }
 }

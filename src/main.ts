@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { createApp, type ReloadResult } from './app.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
-import { loadConfig } from './config/load.js'
+import { loadConfig, type LoadOptions } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { startDemoOrigins } from './demo/origin.js'
 import { ConfigError, formatIssue } from './errors.js'
@@ -101,9 +101,9 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
-async function readConfig (file: string): Promise<Config | undefined> {
+async function readConfig (file: string, opts: LoadOptions = {}): Promise<Config | undefined> {
   try {
-    return await loadConfig(file)
+    return await loadConfig(file, opts)
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const issue of err.issues) process.stderr.write(formatIssue(err.file, issue) + '\n')
@@ -148,7 +148,11 @@ async function start (file: string | undefined, root: string): Promise<number> {
     closeDemo = () => origins.close()
   }
   const configFile = file ?? path.join(root, 'config', 'demo.yaml')
-  const config = await readConfig(configFile)
+  // Valid but risky settings (backend TLS verification off) are logged on every load.
+  const loadOptions: LoadOptions = {
+    onWarning: (w) => log.warn({ file: configFile, line: w.line, column: w.column, path: w.path }, `config warning: ${w.message}`)
+  }
+  const config = await readConfig(configFile, loadOptions)
   if (config === undefined) {
     await closeDemo?.()
     return 1
@@ -164,7 +168,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
     log.info({ reason, file: configFile }, 'reloading configuration')
     let next: Config
     try {
-      next = await loadConfig(configFile)
+      next = await loadConfig(configFile, loadOptions)
     } catch (err) {
       const errors = err instanceof ConfigError ? err.issues.map((i) => formatIssue(err.file, i)) : [(err as Error).message]
       log.error({ errors }, 'configuration rejected; the running one keeps serving')

@@ -7,11 +7,12 @@ import { checkServerIdentity, connect, createServer } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import type { PeerCertificate, TLSSocket } from 'node:tls'
 import forge from 'node-forge'
-import { ensureDevCertificate, generateCertificate, writeCertificatePair } from '../src/certs.js'
+import { ensureDevCertificate, generateCertificate, generateCertificateAuthority, writeCertificatePair } from '../src/certs.js'
 import { tempDir, testCertificate, testCertificatePair } from './helpers/certs.js'
 import type { Teardown } from './helpers/certs.js'
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
 t.test('generateCertificate puts DNS names and IPs in the right SAN types', async (t) => {
   const names = ['localhost', 'api.test', '127.0.0.1', '::1', '2001:db8::1:2', '::ffff:192.0.2.1']
@@ -88,6 +89,50 @@ t.test('the generated certificate validates as its own CA for 127.0.0.1, localho
   const stranger = generateCertificate({ names: ['localhost'] })
   await t.rejects(handshake(t, { host: '127.0.0.1', port, ca: stranger.certPem }),
     { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, 'an unrelated CA is refused')
+})
+
+t.test('a CA signs server and client certificates that verify against it, and only it', async (t) => {
+  const ca = generateCertificateAuthority({ commonName: 'Test CA', days: 30 })
+  const caX509 = new X509Certificate(ca.certPem)
+  t.equal(caX509.ca, true, 'basicConstraints cA')
+  t.equal(caX509.subject, 'CN=Test CA')
+  t.equal(caX509.issuer, 'CN=Test CA', 'self-signed')
+  const caExt = forge.pki.certificateFromPem(ca.certPem).getExtension('keyUsage') as Record<string, boolean> | null
+  t.equal(caExt?.['keyCertSign'], true)
+
+  const server = generateCertificate({ names: ['localhost', '127.0.0.1'], issuer: ca })
+  const serverX509 = new X509Certificate(server.certPem)
+  t.equal(serverX509.issuer, 'CN=Test CA')
+  t.ok(serverX509.checkIssued(caX509) && serverX509.verify(caX509.publicKey), 'signed by the CA')
+  t.ok(serverX509.checkPrivateKey(createPrivateKey(server.keyPem)), 'its own key, not the CA\'s')
+  t.same(serverX509.keyUsage, [SERVER_AUTH])
+
+  const client = generateCertificate({ names: ['client.test'], commonName: 'client-1', issuer: ca, usage: ['client'] })
+  const clientX509 = new X509Certificate(client.certPem)
+  t.equal(clientX509.subject, 'CN=client-1')
+  t.same(clientX509.keyUsage, [CLIENT_AUTH])
+  t.same(new X509Certificate(generateCertificate({ names: ['x.test'], usage: ['server', 'client'] }).certPem).keyUsage,
+    [SERVER_AUTH, CLIENT_AUTH])
+  t.throws(() => generateCertificate({ names: ['x.test'], usage: [] }), /usage/)
+
+  // A real mTLS handshake: the server trusts the CA for clients, the client trusts it for the server.
+  const tlsServer = createServer({ key: server.keyPem, cert: server.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true },
+    (socket) => { socket.end((socket.getPeerCertificate().subject as { CN?: string } | undefined)?.CN ?? '') })
+  tlsServer.listen(0, '127.0.0.1')
+  t.teardown(() => { tlsServer.close() })
+  await once(tlsServer, 'listening')
+  const { port } = tlsServer.address() as AddressInfo
+  const socket = connect({ host: '127.0.0.1', port, ca: ca.certPem, cert: client.certPem, key: client.keyPem })
+  t.teardown(() => { socket.destroy() })
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  await once(socket, 'end')
+  t.equal(socket.authorized, true, 'server verified against the CA')
+  t.equal(Buffer.concat(chunks).toString(), 'client-1', 'the server saw the client certificate')
+
+  const other = generateCertificateAuthority({ commonName: 'Other CA' })
+  await t.rejects(handshake(t, { host: '127.0.0.1', port, ca: other.certPem }), { code: 'SELF_SIGNED_CERT_IN_CHAIN' },
+    'another CA does not verify it')
 })
 
 t.test('writeCertificatePair writes both files, the key with mode 0600', async (t) => {

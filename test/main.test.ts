@@ -1,5 +1,6 @@
 // The CLI as a user runs it: a child process per command.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,6 +44,46 @@ backends:
   t.ok(r.stdout.indexOf('api ') < r.stdout.indexOf('catch-all'), 'exact-host route listed before the catch-all')
   t.match(r.stdout, /shard b: b-0=http:\/\/127\.0\.0\.1:9002 w3/)
   t.match(r.stdout, /shardBy header=x-user-id missing=any/)
+})
+
+t.test('insecureSkipVerify: check prints the backend TLS and a warning (exit 0), start logs the warning', async (t) => {
+  const dir = t.testdir({
+    'skip.yaml': `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+admin: false
+accessLog: false
+routes: [{ backend: secure }]
+backends:
+  secure:
+    servers: [{ url: "https://127.0.0.1:9" }]
+    tls:
+      servername: api.internal
+      insecureSkipVerify: true
+`
+  })
+  const file = path.join(dir, 'skip.yaml')
+  const r = cli('check', '-c', file)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /\n    tls: NOT verified \(insecureSkipVerify\), servername=api\.internal, TLSv1\.2\+\n/)
+  t.match(r.stdout, /\n    WARNING: tls\.insecureSkipVerify is on: server certificates are not verified/)
+
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start', '-c', file], { cwd: root })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.setEncoding('utf8')
+  const logged = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk
+      const line = out.split('\n').find((l) => l.includes('config warning'))
+      if (line !== undefined && out.includes('"listening"')) resolve(line)
+    })
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)))
+  })
+  t.match(JSON.parse(logged), {
+    level: 40, file, path: 'backends.secure.tls.insecureSkipVerify', line: 11, msg: /^config warning: server certificates are not verified/
+  })
+  child.kill('SIGTERM')
+  t.equal((await once(child, 'exit'))[0], 0, 'stops cleanly')
 })
 
 t.test('the shipped demo and example configs are valid', async (t) => {

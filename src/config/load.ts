@@ -1,17 +1,19 @@
 // YAML text → validated, normalized, deep-frozen Config. Startup-only: the hot
 // path never imports this. Every problem found (syntax, rules, missing
-// certificate files) is thrown at once as one ConfigError.
+// certificate files, backend TLS files that are not the PEM they should be) is
+// thrown at once as one ConfigError.
 
-import { accessSync, constants, statSync } from 'node:fs'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml'
 import type { Node, YAMLError } from 'yaml'
 import { ConfigError } from '../errors.js'
 import type { ConfigIssue } from '../errors.js'
+import { checkTlsPem, type PemRole, type PemText } from './pem.js'
 import { joinPath } from './reader.js'
-import type { Config } from './schema.js'
-import { type FileRef, validateDocument } from './validate.js'
+import type { BackendTlsPem, Config } from './schema.js'
+import { type FileRef, type TlsFileRefs, validateDocument } from './validate.js'
 
 export interface LoadOptions {
   /**
@@ -19,6 +21,11 @@ export interface LoadOptions {
    * Default: true for loadConfig, false for parseConfig (which does no I/O by default).
    */
   readonly checkFiles?: boolean
+  /**
+   * Told each warning (a valid but risky setting, e.g. backend TLS
+   * verification turned off) of a config that loaded without errors.
+   */
+  readonly onWarning?: (warning: ConfigIssue) => void
 }
 
 /**
@@ -28,8 +35,12 @@ export interface LoadOptions {
  */
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
   const result = analyse(text, file)
-  const fileIssues = opts.checkFiles === true ? [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)] : []
-  return finish(file, result.config, [...result.issues, ...fileIssues])
+  if (opts.checkFiles !== true) return finish(file, result, result.issues, opts)
+  const fileIssues = [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)]
+  const toRead = tlsToRead(result.tlsFiles, fileIssues)
+  const texts = new Map(toRead.flatMap(pemFiles).map((f) => [f, readText(f)]))
+  const tls = loadTlsPem(toRead, texts)
+  return finish(file, withTlsPem(result, tls.pems), [...result.issues, ...fileIssues, ...tls.issues], opts)
 }
 
 /**
@@ -44,14 +55,21 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
   const result = analyse(text, file)
-  const fileIssues = opts.checkFiles === false ? [] : (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
-  return finish(file, result.config, [...result.issues, ...fileIssues])
+  if (opts.checkFiles === false) return finish(file, result, result.issues, opts)
+  const fileIssues = (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
+  const toRead = tlsToRead(result.tlsFiles, fileIssues)
+  const files = toRead.flatMap(pemFiles)
+  const texts = new Map(await Promise.all(files.map(async (f) => [f, await readFile(f, 'utf8').catch((err: Error) => err)] as const)))
+  const tls = loadTlsPem(toRead, texts)
+  return finish(file, withTlsPem(result, tls.pems), [...result.issues, ...fileIssues, ...tls.issues], opts)
 }
 
 interface Analysis {
   readonly config: Config | undefined
   readonly issues: readonly ConfigIssue[]
+  readonly warnings: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
+  readonly tlsFiles: readonly TlsFileRefs[]
   readonly folders: readonly FileRef[]
 }
 
@@ -61,16 +79,88 @@ function analyse (text: string, file: string): Analysis {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
-    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), files: [], folders: [] }
+    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), warnings: [], files: [], tlsFiles: [], folders: [] }
   }
   return validateDocument(doc, lines, file === '' ? '' : resolve(file))
 }
 
-function finish (file: string, config: Config | undefined, issues: readonly ConfigIssue[]): Config {
+function finish (file: string, result: Analysis, issues: readonly ConfigIssue[], opts: LoadOptions): Config {
+  const config = result.config
   if (issues.length > 0 || config === undefined) {
     throw new ConfigError(file, [...issues].sort((a, b) => a.line - b.line || a.column - b.column))
   }
-  return deepFreeze(config)
+  const frozen = deepFreeze(config)
+  for (const w of result.warnings) opts.onWarning?.(w)
+  return frozen
+}
+
+// ── backend TLS files: read once, checked as PEM, carried in the Config ──────
+
+const PEM_ROLES: readonly PemRole[] = ['ca', 'cert', 'key']
+
+/** The TLS blocks whose files all passed the file check: the others are reported already. */
+function tlsToRead (refs: readonly TlsFileRefs[], fileIssues: readonly ConfigIssue[]): TlsFileRefs[] {
+  const bad = new Set(fileIssues.map((i) => i.path))
+  return refs.filter((t) => !PEM_ROLES.some((role) => t[role] !== undefined && bad.has(t[role].path)))
+}
+
+function pemFiles (t: TlsFileRefs): string[] {
+  return PEM_ROLES.flatMap((role) => t[role]?.file ?? [])
+}
+
+function readText (file: string): string | Error {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    return err as Error
+  }
+}
+
+/** Each backend's PEM (by backend name), and an issue at the file's YAML key for each problem. */
+function loadTlsPem (refs: readonly TlsFileRefs[], texts: ReadonlyMap<string, string | Error>): {
+  pems: Map<string, BackendTlsPem>, issues: ConfigIssue[]
+} {
+  const pems = new Map<string, BackendTlsPem>()
+  const issues: ConfigIssue[] = []
+  for (const t of refs) {
+    const given: { [R in PemRole]?: PemText } = {}
+    let read = true
+    for (const role of PEM_ROLES) {
+      const ref = t[role]
+      const text = ref === undefined ? undefined : texts.get(ref.file)
+      if (ref === undefined || text === undefined) continue
+      if (text instanceof Error) {
+        issues.push(fileIssue(ref, fsReason(text)))
+        read = false
+      } else {
+        given[role] = { file: ref.file, text }
+      }
+    }
+    if (!read) continue
+    const check = checkTlsPem(given, t.minVersion)
+    if (check.ok) {
+      pems.set(t.backend, check.pem)
+      continue
+    }
+    for (const p of check.problems) {
+      const ref = p.role === undefined ? undefined : t[p.role]
+      // A problem of the files together is the block's, shown where its first file is named.
+      const at = ref ?? t.ca ?? t.cert ?? t.key
+      if (at === undefined) continue
+      issues.push({ path: ref?.path ?? at.path.slice(0, at.path.lastIndexOf('.')), message: p.message, line: at.line, column: at.column })
+    }
+  }
+  return { pems, issues }
+}
+
+function withTlsPem (result: Analysis, pems: ReadonlyMap<string, BackendTlsPem>): Analysis {
+  const config = result.config
+  if (config === undefined || pems.size === 0) return result
+  const backends = Object.fromEntries(Object.entries(config.backends).map(([name, b]) => {
+    const pem = pems.get(name)
+    return [name, pem === undefined || b.tls === undefined ? b : { ...b, tls: { ...b.tls, pem } }]
+  }))
+  return { ...result, config: { ...config, backends } }
 }
 
 /**

@@ -221,6 +221,46 @@ export interface BackendConfig {
    * are healthy, balance over all of them, ignoring health (default 0 = off).
    */
   readonly panicThreshold: number
+  /**
+   * TLS to the servers: present exactly when they are `https://` (a backend's
+   * servers all use one scheme), with every default filled in when the backend
+   * has no `tls` block.
+   */
+  readonly tls?: BackendTlsConfig
+}
+
+/** How Switchyard connects to a backend's `https://` servers (verification is always on unless `insecureSkipVerify`). */
+export interface BackendTlsConfig {
+  /** CA bundle (absolute path) the servers' certificates must chain to; absent = Node's default trust store. */
+  readonly ca?: string
+  /**
+   * SNI and the name the server certificate must carry. Absent = the server
+   * URL's host; for an IP address no SNI is sent and the IP must be in the
+   * certificate's IP SANs.
+   */
+  readonly servername?: string
+  /** Client certificate (chain) for mTLS, absolute path; set exactly when `key` is. */
+  readonly cert?: string
+  /** Private key of `cert`, absolute path. */
+  readonly key?: string
+  /** Default `TLSv1.2`. */
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
+  /** Accept any server certificate (default false); a loaded config warns about it. */
+  readonly insecureSkipVerify: boolean
+  /**
+   * The files' PEM text, read and checked when the config was loaded with its
+   * files checked (loadConfig, or parseConfig with `checkFiles`); absent when
+   * no file was read, and then the backend reads them when it is built.
+   */
+  readonly pem?: BackendTlsPem
+}
+
+export interface BackendTlsPem {
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+  /** sha256 (hex) of the files' contents: part of each server's pool key, so a changed file rebuilds the pools on reload. */
+  readonly sha256: string
 }
 
 export interface StickyConfig {

@@ -3,6 +3,7 @@
 // the access log's folder are not touched here, they are returned as `files`
 // and `folders` for load.ts to check.
 
+import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { isMap, isSeq } from 'yaml'
 import type { Document, LineCounter, Node } from 'yaml'
@@ -13,13 +14,14 @@ import type {
   RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
+import type { BackendTlsConfig } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
 import { closest, didYouMean } from './suggest.js'
 import {
   DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
 } from './units.js'
 import {
-  ADMIN_TOKEN_FORM, BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isIpOrCidr, isLoopback, isName, isRequestPath,
+  ADMIN_TOKEN_FORM, BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isHostname, isIpOrCidr, isLoopback, isName, isRequestPath,
   isSafeHeaderValue, isSfToken, isToken, normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from './forms.js'
 
@@ -33,11 +35,23 @@ export interface FileRef {
   readonly column: number
 }
 
+/** A backend's TLS files (also in `files`), for load.ts to read and check as PEM once they passed the file check. */
+export interface TlsFileRefs {
+  readonly backend: string
+  readonly minVersion: BackendTlsConfig['minVersion']
+  readonly ca?: FileRef
+  readonly cert?: FileRef
+  readonly key?: FileRef
+}
+
 export interface Validation {
   /** Complete only when `issues` is empty. */
   readonly config: Config
   readonly issues: readonly ConfigIssue[]
+  /** Valid but risky settings (e.g. TLS verification turned off), in file order. */
+  readonly warnings: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
+  readonly tlsFiles: readonly TlsFileRefs[]
   /**
    * Folders that must exist when files are checked (`checkFiles`): the one the
    * access log is written into (the file itself is created on first write).
@@ -63,8 +77,9 @@ const KEYS = {
   headerOps: ['set', 'remove'],
   backend: [
     'servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections', 'sticky', 'healthCheck',
-    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold'
+    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls'
   ],
+  backendTls: ['ca', 'servername', 'cert', 'key', 'minVersion', 'insecureSkipVerify'],
   shard: ['name', 'servers'],
   server: ['name', 'url', 'weight', 'maxConn'],
   shardBy: ['header', 'cookie', 'query', 'pathSegment', 'missing'],
@@ -161,6 +176,7 @@ const DEFAULTS = {
   maxQueue: 1024,
   slowStart: 0,
   panicThreshold: 0,
+  backendTls: { minVersion: 'TLSv1.2', insecureSkipVerify: false },
   minVersion: 'TLSv1.2',
   http2: true,
   /** Without `statusName`, which defaults to the proxyName. */
@@ -184,12 +200,15 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   const config = v.config(r.root(), source)
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, files: v.files, folders: v.folders }
+  const warnings = [...v.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
+  return { config, issues, warnings, files: v.files, tlsFiles: v.tlsFiles, folders: v.folders }
 }
 
 class Validator {
   readonly files: FileRef[] = []
+  readonly tlsFiles: TlsFileRefs[] = []
   readonly folders: FileRef[] = []
+  readonly warnings: ConfigIssue[] = []
   readonly #r: Reader
   readonly #baseDir: string
   /** Each well-formed listener bind (port 0 left out), by normalized `host:port`, for the admin bind check. */
@@ -689,14 +708,15 @@ class Validator {
     const serversField = m.get('servers')
     const shardsField = m.get('shards')
     const names = new Unique(r, 'server name')
+    const scheme = new OneScheme(r)
     let shards: ShardConfig[] = []
     if (serversField !== undefined && shardsField !== undefined) {
       r.report(f.path, m.node, 'a backend has either `servers` or `shards`, not both')
     } else if (serversField !== undefined) {
       const shardName = 'default'
-      shards = [{ name: shardName, servers: this.#servers(serversField, (i) => `server-${i}`, names) }]
+      shards = [{ name: shardName, servers: this.#servers(serversField, (i) => `server-${i}`, names, scheme) }]
     } else if (shardsField !== undefined) {
-      shards = this.#shards(shardsField, names)
+      shards = this.#shards(shardsField, names, scheme)
     } else {
       r.report(joinPath(f.path, 'servers'), m.node, 'a backend needs `servers` (a list) or `shards`')
     }
@@ -720,6 +740,7 @@ class Validator {
     const maxQueue = opt(m, 'maxQueue', (v) => r.integer(v, 0), DEFAULTS.maxQueue)
     const slowStart = opt(m, 'slowStart', (v) => duration(r, v), DEFAULTS.slowStart)
     const panicThreshold = opt(m, 'panicThreshold', (v) => this.#percent(v), DEFAULTS.panicThreshold)
+    const tls = this.#backendTls(name, m, scheme.https)
     return {
       name,
       shards,
@@ -735,11 +756,12 @@ class Validator {
       maxConn,
       maxQueue,
       slowStart,
-      panicThreshold
+      panicThreshold,
+      ...(tls === undefined ? {} : { tls })
     }
   }
 
-  #shards (f: Field, serverNames: Unique): ShardConfig[] {
+  #shards (f: Field, serverNames: Unique, scheme: OneScheme): ShardConfig[] {
     const r = this.#r
     const items = r.seq(f)
     if (items === undefined) return []
@@ -756,13 +778,13 @@ class Validator {
       // A repeated shard name would repeat its default server names too: report it once.
       const serverScope = fresh ? serverNames : new Unique(r, 'server name')
       const serversField = m.require('servers')
-      const servers = serversField === undefined ? [] : this.#servers(serversField, (i) => `${name}-${i}`, serverScope)
+      const servers = serversField === undefined ? [] : this.#servers(serversField, (i) => `${name}-${i}`, serverScope, scheme)
       out.push({ name, servers })
     }
     return out
   }
 
-  #servers (f: Field, defaultName: (i: number) => string, names: Unique): ServerConfig[] {
+  #servers (f: Field, defaultName: (i: number) => string, names: Unique, scheme: OneScheme): ServerConfig[] {
     const r = this.#r
     const items = r.seq(f)
     if (items === undefined) return []
@@ -782,6 +804,7 @@ class Validator {
         if (check.ok) url = check.url
         else r.report(urlField.path, urlField.at, `${check.reason}, got ${describe(urlField.node)}`)
       }
+      if (urlField !== undefined && url !== '') scheme.add(url, urlField, item.path)
       const weight = opt(m, 'weight', (v) => this.#weight(v), DEFAULTS.weight)
       // Absent = the backend's maxConn; 0 (unlimited) is only a backend-wide setting.
       const maxConnField = m.get('maxConn')
@@ -789,6 +812,83 @@ class Validator {
       out.push({ name: name ?? '', url, weight, ...(maxConn === undefined ? {} : { maxConn }) })
     })
     return out
+  }
+
+  /**
+   * The backend's `tls` block. https:// servers need none (every default
+   * applies); on a backend of http:// servers it is a mistake.
+   */
+  #backendTls (backend: string, m: MapView, https: boolean | undefined): BackendTlsConfig | undefined {
+    const r = this.#r
+    const f = m.get('tls')
+    if (f === undefined) return https === true ? DEFAULTS.backendTls : undefined
+    if (https === false) {
+      const key = m.entries().find((e) => e.key === 'tls')?.keyNode ?? f.at
+      r.report(f.path, key, '`tls` is for https:// servers, and the servers of this backend are http://; ' +
+        'write their URLs as https://host:port, or remove `tls`')
+      return undefined
+    }
+    const tm = r.map(f, KEYS.backendTls)
+    if (tm === undefined) return undefined
+    const certField = tm.get('cert')
+    const keyField = tm.get('key')
+    // A client certificate is useless without its key, and the other way round.
+    let pair = true
+    if (certField !== undefined && keyField === undefined) {
+      pair = false
+      r.report(joinPath(f.path, 'key'), tm.node, '`cert` (the client certificate) needs `key`, its private key: set both or neither')
+    } else if (keyField !== undefined && certField === undefined) {
+      pair = false
+      r.report(joinPath(f.path, 'cert'), tm.node, '`key` needs `cert`, the client certificate it belongs to: set both or neither')
+    }
+    const ca = this.#pemFile(tm.get('ca'))
+    const cert = this.#pemFile(certField)
+    const key = this.#pemFile(keyField)
+    const snField = tm.get('servername')
+    const servername = snField === undefined ? undefined : this.#servername(snField)
+    const minVersion = opt(tm, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.backendTls.minVersion)
+    const skipField = tm.get('insecureSkipVerify')
+    const insecureSkipVerify = skipField === undefined ? false : r.boolean(skipField) ?? false
+    if (skipField !== undefined && insecureSkipVerify) {
+      this.warnings.push({
+        path: skipField.path,
+        message: 'server certificates are not verified: anyone on the network path can pose as these servers; ' +
+          'trust their CA with `ca` instead',
+        ...r.position(skipField.at)
+      })
+    }
+    if (pair && (ca !== undefined || cert !== undefined)) {
+      this.tlsFiles.push({
+        backend, minVersion, ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key })
+      })
+    }
+    return {
+      ...(ca === undefined ? {} : { ca: ca.file }),
+      ...(servername === undefined ? {} : { servername }),
+      ...(cert === undefined ? {} : { cert: cert.file }),
+      ...(key === undefined ? {} : { key: key.file }),
+      minVersion,
+      insecureSkipVerify
+    }
+  }
+
+  /** A TLS file of a backend: like #file, but the reference itself, for the PEM check in load.ts. */
+  #pemFile (f: Field | undefined): FileRef | undefined {
+    if (f === undefined || this.#file(f) === '') return undefined
+    return this.files[this.files.length - 1]
+  }
+
+  /** SNI is a DNS name (RFC 6066 §3): never an IP, a port or a wildcard. */
+  #servername (f: Field): string | undefined {
+    const s = this.#r.text(f)
+    if (s === undefined) return undefined
+    const name = s.toLowerCase()
+    if (isIP(name.replace(/^\[(.*)\]$/, '$1')) !== 0) {
+      this.#r.report(f.path, f.at, 'an IP address is never sent as SNI (RFC 6066); leave `servername` out: ' +
+        'a server URL with an IP address is verified against the IP addresses in the certificate')
+      return undefined
+    }
+    return isHostname(name) ? name : this.#r.expected(f, 'a DNS name like api.internal (no port, no wildcard)')
   }
 
   #weight (f: Field): number | undefined {
@@ -1289,5 +1389,32 @@ class Unique {
     }
     this.#r.report(at.path, at.at, `duplicate ${this.#what} \`${value}\` (already used by ${first})`)
     return false
+  }
+}
+
+/** The servers of one backend share a scheme: reports each server whose URL's differs from the first one's. */
+class OneScheme {
+  readonly #r: Reader
+  #first: { readonly scheme: string, readonly owner: string } | undefined
+
+  constructor (r: Reader) {
+    this.#r = r
+  }
+
+  /** Whether the backend's servers are https:// (as its first valid URL says); undefined when none is valid. */
+  get https (): boolean | undefined {
+    return this.#first === undefined ? undefined : this.#first.scheme === 'https'
+  }
+
+  add (url: string, at: Field, owner: string): void {
+    const scheme = url.slice(0, url.indexOf(':'))
+    if (this.#first === undefined) {
+      this.#first = { scheme, owner }
+      return
+    }
+    if (scheme === this.#first.scheme) return
+    this.#r.report(at.path, at.at, `this server is ${scheme}:// but ${this.#first.owner} is ${this.#first.scheme}://; ` +
+      'the servers of a backend all use one scheme (a retry or failover may send any request to any of them): ' +
+      'use https:// for all of them, or give these their own backend')
   }
 }

@@ -5,10 +5,13 @@
 //
 // Probes go over their own undici Client per server, one request at a time and
 // a fresh connection each (as HAProxy does), so they never take a slot of the
-// data pool and never reuse a connection the server is about to close.
+// data pool and never reuse a connection the server is about to close. To an
+// https:// server they connect exactly as its pool does (same trust, same
+// client certificate, same SNI), so a probe fails when real traffic would.
 import { Client } from 'undici'
 import type { HealthCheckConfig } from '../config/schema.js'
 import type { CheckResult, Server } from '../upstream/server.js'
+import { tlsConnector, tlsFailure, type UpstreamTls } from '../upstream/tls.js'
 
 /** The part of a pino logger health needs. */
 export interface HealthLog {
@@ -23,6 +26,8 @@ export type ClearTimer = (handle: TimerHandle) => void
 export interface HealthTarget {
   readonly server: Server
   readonly config: HealthCheckConfig
+  /** The backend's TLS settings, for an https:// server. */
+  readonly tls?: UpstreamTls
 }
 
 export interface HealthDeps {
@@ -60,7 +65,7 @@ export function startHealthChecks (targets: readonly HealthTarget[], deps: Healt
   const sessions = new Map<Server, Session>()
   for (const target of targets) {
     if (sessions.has(target.server)) continue
-    sessions.set(target.server, new Session(target.server, target.config, env))
+    sessions.set(target.server, new Session(target.server, target.config, env, target.tls))
   }
   for (const session of sessions.values()) session.start()
 
@@ -102,7 +107,7 @@ class Session {
   #successes = 0
   #failures = 0
 
-  constructor (server: Server, config: HealthCheckConfig, env: SessionEnv) {
+  constructor (server: Server, config: HealthCheckConfig, env: SessionEnv, tls: UpstreamTls | undefined) {
     this.#server = server
     this.#config = config
     this.#env = env
@@ -110,7 +115,8 @@ class Session {
       pipelining: 1,
       connectTimeout: config.timeout,
       headersTimeout: config.timeout,
-      bodyTimeout: config.timeout
+      bodyTimeout: config.timeout,
+      ...(tls === undefined || !server.url.startsWith('https:') ? {} : { connect: tlsConnector(tls, server.url, config.timeout) })
     })
     this.#headers = { host: config.host ?? server.hostHeader, 'user-agent': USER_AGENT }
     this.#expected = config.expectStatus.map(([lo, hi]) => lo === hi ? String(lo) : `${lo}-${hi}`).join(',')
@@ -268,7 +274,7 @@ export function describeError (err: unknown, timeout: number): string {
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return 'invalid response'
     case undefined: break
     default:
-      if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT')) return `tls error ${code}`
+      if (tlsFailure(code)) return `tls error ${code}`
       if (code.startsWith('HPE_')) return 'invalid response'
       return `error ${code}`
   }

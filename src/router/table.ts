@@ -1,6 +1,6 @@
 // `switchyard check` output: the normalized config as a routing table, routes
 // listed in the order the router tries them.
-import type { Config } from '../config/schema.js'
+import type { BackendConfig, Config } from '../config/schema.js'
 import { createRouter } from './router.js'
 
 /** The normalized routing table, in match precedence order. */
@@ -28,9 +28,28 @@ export function routingTable (config: Config): string {
   for (const b of Object.values(config.backends)) {
     const by = b.shardBy === undefined ? '' : `  shardBy ${Object.entries(b.shardBy).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`
     out += `  ${b.name}  balance=${b.balance.algorithm}${by}\n`
+    out += tlsLines(b)
     for (const s of b.shards) {
       out += `    shard ${s.name}: ${s.servers.map((v) => `${v.name}=${v.url}${v.weight === 1 ? '' : ` w${v.weight}`}`).join(', ')}\n`
     }
+  }
+  return out
+}
+
+/** How a backend's https:// servers are connected to, and a warning line when they are not verified. */
+function tlsLines (b: BackendConfig): string {
+  const tls = b.tls
+  if (tls === undefined) return ''
+  const parts = [
+    tls.insecureSkipVerify ? 'NOT verified (insecureSkipVerify)' : `verify ca=${tls.ca ?? 'system trust store'}`,
+    `servername=${tls.servername ?? 'server URL host'}`,
+    tls.cert === undefined ? '' : `client cert=${tls.cert}`,
+    `${tls.minVersion}+`
+  ]
+  let out = `    tls: ${parts.filter((p) => p !== '').join(', ')}\n`
+  if (tls.insecureSkipVerify) {
+    out += '    WARNING: tls.insecureSkipVerify is on: server certificates are not verified, ' +
+      'anyone on the network path can pose as these servers\n'
   }
   return out
 }

@@ -10,6 +10,7 @@ import { createOutlierDetector, type OutlierDetector } from '../health/outlier.j
 import { Server } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
 import { createPool } from './pool.js'
+import { upstreamTls, type UpstreamTls } from './tls.js'
 
 export interface ServerStatus {
   readonly name: string
@@ -54,6 +55,10 @@ export class Backend {
   readonly shards: readonly Shard[]
   readonly selector: ShardSelector
   readonly servers: readonly Server[]
+  /** The servers' TLS settings (trust, client certificate), when they are https://; the health checker uses them too. */
+  readonly tls: UpstreamTls | undefined
+  /** For upstream failures worth an operator's attention (TLS handshakes). */
+  readonly log: Logger | undefined
   /** Requests in flight to any server of this backend. */
   active = 0
   /** Retry attempts in flight, and in total. */
@@ -69,10 +74,15 @@ export class Backend {
   constructor (config: BackendConfig, deps: BackendDeps = {}) {
     this.name = config.name
     this.config = config
+    this.log = deps.log
     this.#depositMillis = Math.round(config.retries.budgetPercent * 1000)
     const all: Server[] = []
     const decay = config.balance.algorithm === 'leastLatency' ? config.balance.decay : undefined
-    const poolOptions = JSON.stringify([config.connections, config.timeouts])
+    // Built once for every server; throws when a TLS file the config names cannot be read (reload: rejected).
+    const tls = config.tls === undefined ? undefined : upstreamTls(config.tls)
+    this.tls = tls
+    // TLS settings and a hash of the TLS files' contents: a changed CA or client certificate rebuilds the pools.
+    const poolOptions = JSON.stringify([config.connections, config.timeouts, tls?.poolKey ?? null])
     this.shards = config.shards.map((shard) => {
       const servers = shard.servers.map((s) => {
         const tunables = {
@@ -87,7 +97,7 @@ export class Backend {
           kept.retune(tunables)
           return kept
         }
-        return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher: createPool(s, config), poolKey, ...tunables })
+        return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher: createPool(s, config, tls), poolKey, ...tunables })
       })
       all.push(...servers)
       let balancer = createBalancer(config.balance, servers)

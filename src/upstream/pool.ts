@@ -8,10 +8,12 @@ import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { Backend } from './backend.js'
 import type { Server } from './server.js'
+import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
 
-export function createPool (server: ServerConfig, backend: BackendConfig): Pool {
+/** A server's pool; `tls` (the backend's) is given exactly when the server is https://. */
+export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
   const t = backend.timeouts
-  return new Pool(server.url, {
+  const options: Pool.Options = {
     connections: backend.connections,
     pipelining: 1,
     keepAliveTimeout: t.keepAlive,
@@ -20,7 +22,30 @@ export function createPool (server: ServerConfig, backend: BackendConfig): Pool 
     bodyTimeout: t.body,
     connectTimeout: t.connect,
     strictContentLength: true
-  })
+  }
+  if (tls === undefined) return new Pool(server.url, options)
+  return new TlsPool(server.url, { ...options, connect: tlsConnector(tls, server.url, t.connect) }, new URL(server.url).host)
+}
+
+/**
+ * undici takes each request's SNI from its Host header, and on an https://
+ * origin closes the connection whenever that name changes. A proxy forwards
+ * its clients' Host headers, so every request gets one fixed name per server
+ * instead (the connector sends the configured SNI whatever it is).
+ */
+class TlsPool extends Pool {
+  readonly #servername: string
+
+  constructor (url: string, options: Pool.Options, servername: string) {
+    super(url, options)
+    this.#servername = servername
+  }
+
+  override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    // Our callers build a fresh options object per request; undici reads `servername` from it.
+    (opts as { servername?: string }).servername = this.#servername
+    return super.dispatch(opts, handler)
+  }
 }
 
 /** Where an upstream response goes; implemented by the downstream session. */
@@ -173,6 +198,13 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (kind.source === 'upstream') {
       this.server.failures++
       if (!this.started) this.#backend.observe(this.server, 'gateway')
+      const code = (err as { code?: string }).code
+      // The code tells a wrong CA from a wrong name or a refused client certificate.
+      if (tlsFailure(code)) {
+        const s = this.server
+        this.#backend.log?.warn({ backend: s.backend, shard: s.shard, server: s.name, url: s.url, code, reason: err.message, flag: kind.flag },
+          'upstream TLS failure')
+      }
     }
     try {
       this.#sink.responseError(kind, err)
@@ -214,10 +246,14 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 
 /**
  * The connection was never made: the request reached no server at all, so
- * sending it elsewhere adds no work anywhere and needs no retry budget.
+ * sending it elsewhere adds no work anywhere and needs no retry budget. A
+ * failed TLS handshake counts: no application saw the request (with TLS 1.3
+ * the server may refuse our client certificate after the request was written,
+ * but then its TLS stack drops it unread).
  */
 export function connectFailure (err: Error): boolean {
-  switch ((err as { code?: string }).code) {
+  const code = (err as { code?: string }).code
+  switch (code) {
     case 'ECONNREFUSED':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
@@ -225,7 +261,7 @@ export function connectFailure (err: Error): boolean {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return true
     default:
-      return false
+      return tlsFailure(code)
   }
 }
 
@@ -278,6 +314,8 @@ export function upstreamErrorKind (err: Error): ErrorKind {
     case 'LB_ERR_UPSTREAM_BAD_RESPONSE':
       return Errors.UPSTREAM_BAD_RESPONSE
     default:
+      // Certificate verification, a name mismatch, an alert from the server: the connection never became usable.
+      if (tlsFailure(code)) return Errors.UPSTREAM_CONNECT
       if (code?.startsWith('HPE_') === true || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
         code === 'UND_ERR_HEADERS_OVERFLOW') return Errors.UPSTREAM_PROTOCOL
       return Errors.UPSTREAM_RESET

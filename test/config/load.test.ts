@@ -171,6 +171,8 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.ok(backends.some((b) => b.shards.length > 1 && b.balance.algorithm === 'ipHash' && b.balance.boundedLoad > 0),
     'a sharded ipHash backend with bounded load')
   t.ok(backends.some((b) => b.shards.some((s) => s.servers.some((v) => v.maxConn !== undefined))), 'a server maxConn')
+  t.ok(backends.some((b) => b.tls?.ca === join(root, 'certs/backend-ca.pem') && b.tls.servername !== undefined &&
+    b.tls.cert !== undefined && b.tls.key !== undefined), 'an https backend with every tls option')
   t.same([c.admin, c.accessLog, c.watchConfig, c.timeouts.drain],
     [{ enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 }, { enabled: true }, false, 30_000],
     'admin, accessLog, watchConfig and timeouts.drain, written at their defaults')

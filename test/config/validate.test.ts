@@ -292,10 +292,13 @@ t.test('server url', async (t) => {
   t.test('is normalized with default ports and bracketed IPv6', async (t) => {
     const c = parseConfig(head + indent(4, y`
       - url: http://127.0.0.1
-      - url: https://API.example.com/
       - url: http://[::1]:9000
+    `) + indent(2, y`
+      secure:
+        servers: [{ url: https://API.example.com/ }]
     `), 'config.yaml')
-    t.same(c.backends.api?.shards[0]?.servers.map((s) => s.url), ['http://127.0.0.1:80', 'https://api.example.com:443', 'http://[::1]:9000'])
+    t.same(c.backends.api?.shards[0]?.servers.map((s) => s.url), ['http://127.0.0.1:80', 'http://[::1]:9000'])
+    t.same(c.backends.secure?.shards[0]?.servers.map((s) => s.url), ['https://api.example.com:443'])
   })
 })
 

@@ -1,0 +1,27 @@
+// `switchyard check`'s table: how each backend's servers are connected to.
+import { resolve } from 'node:path'
+import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
+import { routingTable } from '../../src/router/table.js'
+
+t.test('backends show their TLS settings, and a warning when verification is off', async (t) => {
+  const table = routingTable(parseConfig(`
+listeners: [{ bind: "127.0.0.1:0" }]
+backends:
+  plain: { servers: [{ url: "http://127.0.0.1:9001" }] }
+  secure: { servers: [{ url: "https://10.0.0.1" }] }
+  mtls:
+    servers: [{ url: "https://api.internal:8443" }]
+    tls: { ca: pki/ca.pem, servername: api.internal, cert: pki/client.crt, key: pki/client.key, minVersion: TLSv1.3 }
+  skip:
+    servers: [{ url: "https://10.0.0.2" }]
+    tls: { cert: pki/client.crt, key: pki/client.key, insecureSkipVerify: true }
+`, 'conf/switchyard.yaml'))
+  const block = (name: string): string => table.slice(table.indexOf(`\n  ${name}  `), table.indexOf('shard default', table.indexOf(`\n  ${name}  `)))
+  t.notMatch(block('plain'), /tls/)
+  t.match(block('secure'), '\n    tls: verify ca=system trust store, servername=server URL host, TLSv1.2+\n')
+  t.match(block('mtls'), `\n    tls: verify ca=${resolve('conf/pki/ca.pem')}, servername=api.internal, client cert=${resolve('conf/pki/client.crt')}, TLSv1.3+\n`)
+  t.match(block('skip'), `\n    tls: NOT verified (insecureSkipVerify), servername=server URL host, client cert=${resolve('conf/pki/client.crt')}, TLSv1.2+\n` +
+    '    WARNING: tls.insecureSkipVerify is on: server certificates are not verified, anyone on the network path can pose as these servers\n')
+  t.equal(table.match(/WARNING/g)?.length, 1, 'only where verification is off')
+})
