@@ -1,12 +1,14 @@
 // YAML text → validated, normalized, deep-frozen Config. Startup-only: the hot
-// path never imports this. Every problem found (syntax, rules, missing
-// certificate files) is thrown at once as one ConfigError.
-
+// path never imports this. Every problem found (syntax, rules, certificate
+// files) is thrown at once as one ConfigError. `switchyard check`, start and
+// reload all load through here, so they accept and refuse the same files with
+// the same messages.
 import { accessSync, constants, statSync } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml'
 import type { Node, YAMLError } from 'yaml'
+import { CertificateError, loadCertificatePair } from '../certs.js'
 import { ConfigError } from '../errors.js'
 import type { ConfigIssue } from '../errors.js'
 import { joinPath } from './reader.js'
@@ -15,8 +17,10 @@ import { type FileRef, validateDocument } from './validate.js'
 
 export interface LoadOptions {
   /**
-   * Check that every certificate and key file exists and is readable.
-   * Default: true for loadConfig, false for parseConfig (which does no I/O by default).
+   * Check that every certificate and key file exists and is readable, and
+   * that each listener's certificate and key parse and belong together.
+   * Default: true for loadConfig, false for parseConfig (which reads no
+   * certificate files by default).
    */
   readonly checkFiles?: boolean
 }
@@ -28,8 +32,8 @@ export interface LoadOptions {
  */
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
   const result = analyse(text, file)
-  const fileIssues = opts.checkFiles === true ? [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)] : []
-  return finish(file, result.config, [...result.issues, ...fileIssues])
+  const fileIssues = opts.checkFiles === true ? checkFilesSync(result) : []
+  return finish(file, result, fileIssues)
 }
 
 /**
@@ -44,8 +48,8 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
   const result = analyse(text, file)
-  const fileIssues = opts.checkFiles === false ? [] : (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
-  return finish(file, result.config, [...result.issues, ...fileIssues])
+  const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result)
+  return finish(file, result, fileIssues)
 }
 
 interface Analysis {
@@ -61,16 +65,54 @@ function analyse (text: string, file: string): Analysis {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
-    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), files: [], folders: [] }
+    const issues = syntaxIssues(doc.errors, doc.contents, lines)
+    return { config: undefined, issues, files: [], folders: [] }
   }
   return validateDocument(doc, lines, file === '' ? '' : resolve(file))
 }
 
-function finish (file: string, config: Config | undefined, issues: readonly ConfigIssue[]): Config {
-  if (issues.length > 0 || config === undefined) {
-    throw new ConfigError(file, [...issues].sort((a, b) => a.line - b.line || a.column - b.column))
-  }
+/** `fileIssues`: the file checks', added to the analysis' issues. */
+function finish (file: string, result: Analysis, fileIssues: readonly ConfigIssue[]): Config {
+  const byPosition = (a: ConfigIssue, b: ConfigIssue): number => a.line - b.line || a.column - b.column
+  const issues = [...result.issues, ...fileIssues]
+  const config = result.config
+  if (issues.length > 0 || config === undefined) throw new ConfigError(file, issues.sort(byPosition))
   return deepFreeze(config)
+}
+
+/** Every certificate/key file exists and is readable; then each pair parses and matches. */
+async function checkFilesAsync (result: Analysis): Promise<ConfigIssue[]> {
+  const issues = (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
+  return [...issues, ...checkPairs(result.files, issues)]
+}
+
+function checkFilesSync (result: Analysis): ConfigIssue[] {
+  const issues = [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)]
+  return [...issues, ...checkPairs(result.files, issues)]
+}
+
+/**
+ * Loads each `cert` + `key` pair (siblings in the YAML: `….cert` and `….key`)
+ * as a TLS listener will, once both files are readable (`unreadable` holds
+ * the issues already found), and reports at the file at fault.
+ */
+function checkPairs (files: readonly FileRef[], unreadable: readonly ConfigIssue[]): ConfigIssue[] {
+  const byPath = new Map(files.map((f) => [f.path, f]))
+  const bad = new Set(unreadable.map((i) => i.path))
+  const out: ConfigIssue[] = []
+  for (const cert of files) {
+    if (!cert.path.endsWith('.cert')) continue
+    const key = byPath.get(`${cert.path.slice(0, -'.cert'.length)}.key`)
+    if (key === undefined || bad.has(cert.path) || bad.has(key.path)) continue
+    try {
+      loadCertificatePair(cert.file, key.file)
+    } catch (err) {
+      if (!(err instanceof CertificateError)) throw err
+      const ref = err.file === 'cert' ? cert : key
+      out.push({ path: ref.path, message: err.message, line: ref.line, column: ref.column })
+    }
+  }
+  return out
 }
 
 /**
