@@ -19,8 +19,8 @@ import {
   DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
 } from './units.js'
 import {
-  ADMIN_TOKEN_FORM, BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isIpOrCidr, isLoopback, isName, isRequestPath,
-  isSafeHeaderValue, isSfToken, isToken, normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
+  ADMIN_TOKEN_FORM, BIND_FORMS, HTTP_METHODS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isHttpMethod, isIpOrCidr, isLoopback,
+  isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken, normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from './forms.js'
 
 /** A certificate or key file (or a folder) named in the config, for load.ts to check. */
@@ -544,8 +544,13 @@ class Validator {
     for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
       const s = r.text(item)
       if (s === undefined) continue
-      if (!isToken(s)) r.expected(item, 'an HTTP method like GET or POST')
-      else if (!methods.includes(s.toUpperCase())) methods.push(s.toUpperCase())
+      const method = s.toUpperCase()
+      if (!isHttpMethod(method)) {
+        const hint = didYouMean(method, HTTP_METHODS)
+        r.report(item.path, item.at, `unknown HTTP method ${JSON.stringify(s)}${hint === '' ? `; expected one of ${HTTP_METHODS.join(', ')}` : hint}`)
+      } else if (!methods.includes(method)) {
+        methods.push(method)
+      }
     }
     const headers = opt(m, 'headers', (v) => this.#headerMap(v), {})
     return { ...(host === undefined ? {} : { host }), pathPrefix, methods, headers }
