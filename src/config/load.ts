@@ -23,6 +23,11 @@ export interface LoadOptions {
    * certificate files by default).
    */
   readonly checkFiles?: boolean
+  /**
+   * Told each warning (the config works, but probably not as meant), in file
+   * order, before the result is returned or the ConfigError thrown.
+   */
+  readonly onWarning?: (warning: ConfigIssue) => void
 }
 
 /**
@@ -33,7 +38,7 @@ export interface LoadOptions {
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
   const result = analyse(text, file)
   const fileIssues = opts.checkFiles === true ? checkFilesSync(result) : []
-  return finish(file, result, fileIssues)
+  return finish(file, result, fileIssues, opts)
 }
 
 /**
@@ -49,12 +54,13 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
   }
   const result = analyse(text, file)
   const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result)
-  return finish(file, result, fileIssues)
+  return finish(file, result, fileIssues, opts)
 }
 
 interface Analysis {
   readonly config: Config | undefined
   readonly issues: readonly ConfigIssue[]
+  readonly warnings: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
   readonly folders: readonly FileRef[]
 }
@@ -66,14 +72,15 @@ function analyse (text: string, file: string): Analysis {
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
     const issues = syntaxIssues(doc.errors, doc.contents, lines)
-    return { config: undefined, issues, files: [], folders: [] }
+    return { config: undefined, issues, warnings: [], files: [], folders: [] }
   }
   return validateDocument(doc, lines, file === '' ? '' : resolve(file))
 }
 
 /** `fileIssues`: the file checks', added to the analysis' issues. */
-function finish (file: string, result: Analysis, fileIssues: readonly ConfigIssue[]): Config {
+function finish (file: string, result: Analysis, fileIssues: readonly ConfigIssue[], opts: LoadOptions): Config {
   const byPosition = (a: ConfigIssue, b: ConfigIssue): number => a.line - b.line || a.column - b.column
+  for (const w of result.warnings) opts.onWarning?.(w)
   const issues = [...result.issues, ...fileIssues]
   const config = result.config
   if (issues.length > 0 || config === undefined) throw new ConfigError(file, issues.sort(byPosition))

@@ -14,6 +14,7 @@ import type {
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
+import { shadowedRoutes } from './shadow.js'
 import { closest, didYouMean } from './suggest.js'
 import {
   DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
@@ -37,6 +38,8 @@ export interface Validation {
   /** Complete only when `issues` is empty. */
   readonly config: Config
   readonly issues: readonly ConfigIssue[]
+  /** Valid, but probably not what was meant (a route that can never match). */
+  readonly warnings: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
   /**
    * Folders that must exist when files are checked (`checkFiles`): the one the
@@ -167,7 +170,8 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   const config = v.config(r.root(), source)
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, files: v.files, folders: v.folders }
+  const warnings = [...r.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
+  return { config, issues, warnings, files: v.files, folders: v.folders }
 }
 
 class Validator {
@@ -493,13 +497,32 @@ class Validator {
     if (items === undefined) return undefined
     const names = new Unique(this.#r, 'route name')
     const out: RouteConfig[] = []
+    const issuesBefore = this.#r.issues.length
     items.forEach((item, i) => {
       const route = this.#route(item, i, backends, top)
       if (route === undefined) return
       out.push(route.config)
       if (route.config.name !== '') names.add(route.config.name, route.nameField ?? item, item.path)
     })
+    // A route with a mistake was read with defaults filled in: no guesses about it.
+    if (this.#r.issues.length === issuesBefore) this.#unreachableRoutes(out, items)
     return out
+  }
+
+  /** Warns about each route an earlier one takes every request from (see shadow.ts). */
+  #unreachableRoutes (routes: readonly RouteConfig[], items: readonly Field[]): void {
+    const r = this.#r
+    const line = (route: RouteConfig): number => r.position(items[route.index]?.at).line
+    for (const { route, by } of shadowedRoutes(routes)) {
+      const takers = by.map((b) => `\`${b.name}\` (line ${line(b)})`).join(', ')
+      const why = route.match.methods.length === 0
+        ? 'has the same host, pathPrefix and headers and comes first'
+        : by.length === 1
+          ? `has the same host, pathPrefix and headers, comes first, and lists every method of this one`
+          : `have the same host, pathPrefix and headers, come first, and together list every method of this one`
+      r.warn(items[route.index]?.path ?? `routes[${route.index}]`, items[route.index]?.at,
+        `route \`${route.name}\` (line ${line(route)}) can never match: route${by.length === 1 ? '' : 's'} ${takers} ${why}`)
+    }
   }
 
   #route (
@@ -550,6 +573,8 @@ class Validator {
         r.report(item.path, item.at, `unknown HTTP method ${JSON.stringify(s)}${hint === '' ? `; expected one of ${HTTP_METHODS.join(', ')}` : hint}`)
       } else if (!methods.includes(method)) {
         methods.push(method)
+        // Answered 405 before routing (session.ts): this is not a forward proxy.
+        if (method === 'CONNECT') r.warn(item.path, item.at, 'CONNECT never reaches a route: Switchyard answers every CONNECT with 405 (it is not a forward proxy)')
       }
     }
     const headers = opt(m, 'headers', (v) => this.#headerMap(v), {})

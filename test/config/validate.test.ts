@@ -743,6 +743,13 @@ t.test('route match', async (t) => {
       'unknown HTTP method "PROPFIND"; expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, PURGE')
     t.equal(issuesOf(BASE + 'routes:\n  - backend: api\n    match:\n      methods: [GETT, PUTT]\n').length, 2, 'each one')
   })
+  t.test('CONNECT is a method, but never reaches a route: a warning', async (t) => {
+    const warnings: ConfigIssue[] = []
+    const c = parseConfig(BASE + 'routes:\n  - backend: api\n    match:\n      methods: [GET, CONNECT]\n', 'config.yaml',
+      { onWarning: (w) => warnings.push(w) })
+    t.same(c.routes[0]?.match.methods, ['GET', 'CONNECT'])
+    t.match(warnings, [{ path: 'routes[0].match.methods[1]', line: 10, message: /answers every CONNECT with 405/ }])
+  })
   t.test('headers: token names lower-cased, values kept', async (t) => {
     t.match(matchOf('{ headers: { X-Tenant: Acme, X-Version: 2 } }'), { headers: { 'x-tenant': 'Acme', 'x-version': '2' } })
     only(t, BASE + 'routes:\n  - backend: api\n    match:\n      headers:\n        "x tenant": a\n',
