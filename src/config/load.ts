@@ -1,8 +1,8 @@
 // YAML text → validated, normalized, deep-frozen Config. Startup-only: the hot
 // path never imports this. Every problem found (syntax, rules, certificate
-// files) is thrown at once as one ConfigError. `switchyard check`, start and
-// reload all load through here, so they accept and refuse the same files with
-// the same messages.
+// files, bind addresses) is thrown at once as one ConfigError. `switchyard
+// check`, start and reload all load through here, so they accept and refuse
+// the same files with the same messages.
 import { accessSync, constants, statSync } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -11,9 +11,10 @@ import type { Node, YAMLError } from 'yaml'
 import { CertificateError, loadCertificatePair } from '../certs.js'
 import { ConfigError } from '../errors.js'
 import type { ConfigIssue } from '../errors.js'
+import { checkBinds } from './binds.js'
 import { joinPath } from './reader.js'
 import type { Config } from './schema.js'
-import { type FileRef, validateDocument } from './validate.js'
+import { type BindRef, type FileRef, validateDocument } from './validate.js'
 
 export interface LoadOptions {
   /**
@@ -23,6 +24,11 @@ export interface LoadOptions {
    * certificate files by default).
    */
   readonly checkFiles?: boolean
+  /**
+   * loadConfig only: try each bind address on this machine (config/binds.ts).
+   * Default false; `switchyard check`, start and reload turn it on.
+   */
+  readonly checkBinds?: boolean
   /**
    * Told each warning (the config works, but probably not as meant), in file
    * order, before the result is returned or the ConfigError thrown.
@@ -38,7 +44,7 @@ export interface LoadOptions {
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
   const result = analyse(text, file)
   const fileIssues = opts.checkFiles === true ? checkFilesSync(result) : []
-  return finish(file, result, fileIssues, opts)
+  return finish(file, result, fileIssues, [], opts)
 }
 
 /**
@@ -54,7 +60,8 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
   }
   const result = analyse(text, file)
   const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result)
-  return finish(file, result, fileIssues, opts)
+  const binds = opts.checkBinds === true ? await checkBinds(result.binds) : { issues: [], warnings: [] }
+  return finish(file, result, [...fileIssues, ...binds.issues], binds.warnings, opts)
 }
 
 interface Analysis {
@@ -63,6 +70,7 @@ interface Analysis {
   readonly warnings: readonly ConfigIssue[]
   readonly files: readonly FileRef[]
   readonly folders: readonly FileRef[]
+  readonly binds: readonly BindRef[]
 }
 
 function analyse (text: string, file: string): Analysis {
@@ -72,16 +80,16 @@ function analyse (text: string, file: string): Analysis {
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
     const issues = syntaxIssues(doc.errors, doc.contents, lines)
-    return { config: undefined, issues, warnings: [], files: [], folders: [] }
+    return { config: undefined, issues, warnings: [], files: [], folders: [], binds: [] }
   }
   return validateDocument(doc, lines, file === '' ? '' : resolve(file))
 }
 
-/** `fileIssues`: the file checks', added to the analysis' issues. */
-function finish (file: string, result: Analysis, fileIssues: readonly ConfigIssue[], opts: LoadOptions): Config {
+/** `more`: the file and bind checks' issues and warnings, added to the analysis'. */
+function finish (file: string, result: Analysis, moreIssues: readonly ConfigIssue[], moreWarnings: readonly ConfigIssue[], opts: LoadOptions): Config {
   const byPosition = (a: ConfigIssue, b: ConfigIssue): number => a.line - b.line || a.column - b.column
-  for (const w of result.warnings) opts.onWarning?.(w)
-  const issues = [...result.issues, ...fileIssues]
+  for (const w of [...result.warnings, ...moreWarnings].sort(byPosition)) opts.onWarning?.(w)
+  const issues = [...result.issues, ...moreIssues]
   const config = result.config
   if (issues.length > 0 || config === undefined) throw new ConfigError(file, issues.sort(byPosition))
   return deepFreeze(config)

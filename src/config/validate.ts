@@ -34,12 +34,23 @@ export interface FileRef {
   readonly column: number
 }
 
+/** A well-formed bind address (a listener's or the admin API's), for load.ts to try on this machine. */
+export interface BindRef {
+  /** YAML path of the `bind` value, e.g. `listeners[1].bind` or `admin.bind`. */
+  readonly path: string
+  readonly host: string
+  readonly port: number
+  readonly line: number
+  readonly column: number
+}
+
 export interface Validation {
   /** Complete only when `issues` is empty. */
   readonly config: Config
   readonly issues: readonly ConfigIssue[]
   /** Valid, but probably not what was meant (a route that can never match). */
   readonly warnings: readonly ConfigIssue[]
+  readonly binds: readonly BindRef[]
   readonly files: readonly FileRef[]
   /**
    * Folders that must exist when files are checked (`checkFiles`): the one the
@@ -171,11 +182,12 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
   const warnings = [...r.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, warnings, files: v.files, folders: v.folders }
+  return { config, issues, warnings, binds: v.binds, files: v.files, folders: v.folders }
 }
 
 class Validator {
   readonly files: FileRef[] = []
+  readonly binds: BindRef[] = []
   readonly folders: FileRef[] = []
   readonly #r: Reader
   readonly #baseDir: string
@@ -264,6 +276,7 @@ class Validator {
     const bind = typeof raw === 'string' ? raw : undefined
     const parsed = bind === undefined ? undefined : parseBind(bind)
     if (bindField !== undefined && parsed === undefined) this.#r.expected(bindField, BIND_FORMS)
+    if (bindField !== undefined && parsed !== undefined) this.binds.push({ path: bindField.path, ...parsed, ...this.#r.position(bindField.at) })
     const tlsField = m.get('tls')
     const tls = tlsField === undefined ? undefined : this.#tls(tlsField)
     const config: ListenerConfig = {
@@ -432,6 +445,7 @@ class Validator {
       r.report(bindField.path, bindField.at, `\`${raw}\` is not a loopback address, and the admin API can change routing and purge ` +
         'the cache: bind it to loopback (127.0.0.1, ::1 or localhost), or set admin.token')
     }
+    this.binds.push({ path: bindField.path, ...parsed, ...this.#r.position(bindField.at) })
     const admin: AdminConfig = { enabled: true, bind: raw, host: parsed.host, port: parsed.port, ...(token === undefined ? {} : { token }) }
     return this.#adminClash(admin, bindField)
   }
