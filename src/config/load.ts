@@ -1,11 +1,12 @@
 // YAML text → validated, normalized, deep-frozen Config. Startup-only: the hot
-// path never imports this. Every problem found (syntax, rules, certificate
-// files, bind addresses) is thrown at once as one ConfigError. `switchyard
-// check`, start and reload all load through here, so they accept and refuse
-// the same files with the same messages.
-import { accessSync, constants, statSync } from 'node:fs'
+// path never imports this. Every problem found (syntax, `${…}` references,
+// rules, certificate files, bind addresses) is thrown at once as one
+// ConfigError. `switchyard check`, start and reload all load through here,
+// so they accept and refuse the same files with the same messages.
+
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml'
 import type { Node, YAMLError } from 'yaml'
 import { CertificateError, loadCertificatePair } from '../certs.js'
@@ -14,6 +15,7 @@ import type { ConfigIssue } from '../errors.js'
 import { checkBinds } from './binds.js'
 import { joinPath } from './reader.js'
 import type { Config } from './schema.js'
+import { type Reference, type Resolved, fileValue, substituteDocument } from './substitute.js'
 import { type BindRef, type FileRef, validateDocument } from './validate.js'
 
 export interface LoadOptions {
@@ -29,6 +31,8 @@ export interface LoadOptions {
    * Default false; `switchyard check`, start and reload turn it on.
    */
   readonly checkBinds?: boolean
+  /** Where `${NAME}` is looked up. Default: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>
   /**
    * Told each warning (the config works, but probably not as meant), in file
    * order, before the result is returned or the ConfigError thrown.
@@ -38,11 +42,12 @@ export interface LoadOptions {
 
 /**
  * Parses and validates config text. `file` names the source in messages and is
- * the base for relative certificate paths ('' = none; paths resolve against the cwd).
+ * the base for relative certificate and `${file:…}` paths ('' = none; paths
+ * resolve against the cwd).
  * @throws ConfigError with every issue found
  */
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
-  const result = analyse(text, file)
+  const result = analyse(text, file, opts)
   const fileIssues = opts.checkFiles === true ? checkFilesSync(result) : []
   return finish(file, result, fileIssues, [], opts)
 }
@@ -58,7 +63,7 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
   } catch (err) {
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
-  const result = analyse(text, file)
+  const result = analyse(text, file, opts)
   const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result)
   const binds = opts.checkBinds === true ? await checkBinds(result.binds) : { issues: [], warnings: [] }
   return finish(file, result, [...fileIssues, ...binds.issues], binds.warnings, opts)
@@ -71,25 +76,48 @@ interface Analysis {
   readonly files: readonly FileRef[]
   readonly folders: readonly FileRef[]
   readonly binds: readonly BindRef[]
+  /** Paths whose `${…}` could not be expanded: other issues there would only repeat that. */
+  readonly unexpanded: ReadonlySet<string>
 }
 
-function analyse (text: string, file: string): Analysis {
+function analyse (text: string, file: string, opts: LoadOptions): Analysis {
   const lines = new LineCounter()
   // prettyErrors off: we place the error ourselves and want the bare message.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
     const issues = syntaxIssues(doc.errors, doc.contents, lines)
-    return { config: undefined, issues, warnings: [], files: [], folders: [], binds: [] }
+    return { config: undefined, issues, warnings: [], files: [], folders: [], binds: [], unexpanded: new Set() }
   }
-  return validateDocument(doc, lines, file === '' ? '' : resolve(file))
+  const source = file === '' ? '' : resolve(file)
+  // After parsing, before the rules: the rules see the values the proxy will use.
+  const substitution = substituteDocument(doc, lines, referenceResolver(source === '' ? resolve('') : dirname(source), opts.env ?? process.env))
+  const v = validateDocument(doc, lines, source)
+  const issues = [...substitution.issues, ...v.issues.filter((i) => !substitution.failed.has(i.path))]
+  return { ...v, issues, unexpanded: substitution.failed }
+}
+
+/** `${NAME}` from `env`; `${file:path}` read from disk, relative to the config file's folder. */
+function referenceResolver (baseDir: string, env: Readonly<Record<string, string | undefined>>): (ref: Reference) => Resolved {
+  return (ref) => {
+    if (ref.kind === 'env') {
+      const value = env[ref.name]
+      return value === undefined ? { error: `environment variable \`${ref.name}\` is not set` } : { value }
+    }
+    const path = resolve(baseDir, ref.path)
+    try {
+      return { value: fileValue(readFileSync(path, 'utf8')) }
+    } catch (err) {
+      return { error: `cannot read \`\${file:${ref.path}}\` (${path}): ${fsReason(err)}` }
+    }
+  }
 }
 
 /** `more`: the file and bind checks' issues and warnings, added to the analysis'. */
 function finish (file: string, result: Analysis, moreIssues: readonly ConfigIssue[], moreWarnings: readonly ConfigIssue[], opts: LoadOptions): Config {
   const byPosition = (a: ConfigIssue, b: ConfigIssue): number => a.line - b.line || a.column - b.column
   for (const w of [...result.warnings, ...moreWarnings].sort(byPosition)) opts.onWarning?.(w)
-  const issues = [...result.issues, ...moreIssues]
+  const issues = [...result.issues, ...moreIssues.filter((i) => !result.unexpanded.has(i.path))]
   const config = result.config
   if (issues.length > 0 || config === undefined) throw new ConfigError(file, issues.sort(byPosition))
   return deepFreeze(config)
