@@ -40,6 +40,29 @@ export interface LoadOptions {
   readonly onWarning?: (warning: ConfigIssue) => void
 }
 
+/** Where a listener or the admin block was written, for startup errors. */
+export interface ConfigOrigin {
+  /** The config file as it was named to parseConfig/loadConfig. */
+  readonly file: string
+  /** `listeners[1]` or `admin`. */
+  readonly path: string
+  /** Of its bind value; 0 when it was not written (the admin default). */
+  readonly line: number
+  readonly column: number
+}
+
+/** Per loaded config: where each listener (by index) and the admin block were written. */
+const origins = new WeakMap<Config, { readonly listeners: readonly ConfigOrigin[], readonly admin: ConfigOrigin }>()
+
+/**
+ * Where listener number `part` (or the admin block) of a config from
+ * parseConfig/loadConfig was written; undefined for a config built in code.
+ */
+export function configOrigin (config: Config, part: number | 'admin'): ConfigOrigin | undefined {
+  const o = origins.get(config)
+  return part === 'admin' ? o?.admin : o?.listeners[part]
+}
+
 /**
  * Parses and validates config text. `file` names the source in messages and is
  * the base for relative certificate and `${file:…}` paths ('' = none; paths
@@ -120,7 +143,19 @@ function finish (file: string, result: Analysis, moreIssues: readonly ConfigIssu
   const issues = [...result.issues, ...moreIssues.filter((i) => !result.unexpanded.has(i.path))]
   const config = result.config
   if (issues.length > 0 || config === undefined) throw new ConfigError(file, issues.sort(byPosition))
+  recordOrigins(file, config, result.binds)
   return deepFreeze(config)
+}
+
+function recordOrigins (file: string, config: Config, binds: readonly BindRef[]): void {
+  const at = (path: string): { line: number, column: number } => {
+    const b = binds.find((x) => x.path === path)
+    return b === undefined ? { line: 0, column: 0 } : { line: b.line, column: b.column }
+  }
+  origins.set(config, {
+    listeners: config.listeners.map((_, i) => ({ file, path: `listeners[${i}]`, ...at(`listeners[${i}].bind`) })),
+    admin: { file, path: 'admin', ...at('admin.bind') }
+  })
 }
 
 /** Every certificate/key file exists and is readable; then each pair parses and matches. */
