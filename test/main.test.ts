@@ -94,6 +94,18 @@ t.test('check and start take the file positionally or with -c; anything more is 
   t.notMatch(unknown.stderr, /^\s+at /m, 'no stack trace')
 })
 
+t.test('the command in the comment at the top of config/example.yaml works as written', async (t) => {
+  const header = readFileSync(path.join(root, 'config/example.yaml'), 'utf8').split('\n').filter((l) => l.startsWith('#'))
+  const commands = header.join('\n').match(/`?switchyard (certs|check [^`\n]+?)`?(?=\s|$)/g)?.map((c) => c.replaceAll('`', '').split(/\s+/).slice(1))
+  t.same(commands, [['check', 'config/example.yaml'], ['certs']], 'the check command, and how to make the certificate it needs')
+  // In the comment's order of need: the certificate first (kept when it exists), then the check.
+  t.equal(cli(...commands![1]!).code, 0)
+  const r = cli(...commands![0]!)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^config\/example\.yaml: valid\n/)
+  t.equal(r.stderr, '', 'no warnings either')
+})
+
 t.test('check warns about a route that can never match, naming both routes and lines, and still exits 0', async (t) => {
   const dir = t.testdir({
     'shadow.yaml': [
