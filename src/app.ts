@@ -17,6 +17,9 @@ import { adminApi, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
+import { CertificateError } from './certs.js'
+import { bindErrorReason } from './config/binds.js'
+import { configOrigin } from './config/load.js'
 
 export interface AppDeps {
   readonly log?: Logger
@@ -48,6 +51,50 @@ export interface App {
 }
 
 type Reuse = (identity: string, poolKey: string) => Server | undefined
+
+/**
+ * Listeners or the admin API could not start. The message has one line per
+ * failure, each naming the listener (or admin), where it is in the config and
+ * why, e.g. `config.yaml:12:11 listeners[1] (http) 127.0.0.1:8280: address
+ * already in use (EADDRINUSE)`: for the command line to print as it is.
+ */
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+  readonly failures: readonly string[]
+
+  constructor (failures: readonly string[]) {
+    super(failures.join('\n'))
+    this.failures = failures
+  }
+}
+
+/**
+ * The line for a listener (`part` = its index) or the admin API that failed to
+ * start with `err`; undefined when `err` is neither a socket error nor a
+ * certificate problem (a bug, to be shown with its stack).
+ */
+export function startFailure (config: Config, part: number | 'admin', err: unknown): string | undefined {
+  const bind = part === 'admin' ? config.admin : config.listeners[part]
+  if (bind === undefined) return undefined
+  let reason: string
+  if (err instanceof CertificateError) reason = err.message
+  else if (isSocketError(err)) reason = bindErrorReason(err, bind.host, bind.port)
+  else return undefined
+  const origin = configOrigin(config, part)
+  const where = origin === undefined ? '' : origin.line > 0 ? `${origin.file}:${origin.line}:${origin.column} ` : `${origin.file} `
+  const subject = part === 'admin'
+    ? `admin ${bind.bind}${origin !== undefined && origin.line === 0 ? ' (the default admin.bind)' : ''}`
+    : `${origin?.path ?? `listeners[${part}]`} (${(bind as ListenerConfig).name}) ${bind.bind}`
+  return `${where}${subject}: ${reason}`
+}
+
+/** A system error from listen/bind/getaddrinfo (the admin listener wraps it as `cause`). */
+function isSocketError (err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (typeof (e as NodeJS.ErrnoException).code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string') return true
+  }
+  return false
+}
 
 /**
  * Everything derived from one config. On reload `cache` carries the stored
@@ -158,8 +205,10 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     const commits: (() => void)[] = []
     const started: ListenerHandle[] = []
     const keepListeners = new Set<ListenerHandle>()
+    let at = 0
     try {
-      for (const lc of next.listeners) {
+      for (const [i, lc] of next.listeners.entries()) {
+        at = i
         const current = listeners.find((l) => sameSocket(configs.get(l)!, lc))
         if (current !== undefined) {
           keepListeners.add(current)
@@ -173,7 +222,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     } catch (err) {
       await Promise.all(started.map((l) => l.close()))
       await discardNew()
-      return { ok: false, errors: [(err as Error).message] }
+      return { ok: false, errors: [startFailure(next, at, err) ?? (err as Error).message] }
     }
 
     // Commit: from here on nothing can fail.
@@ -210,18 +259,32 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     listeners,
     get state () { return pipeline.state },
     async start () {
-      try {
-        for (const l of initial.listeners) {
+      // Every listener and the admin API are tried, so that one start reports
+      // every address that cannot be taken, not just the first.
+      const failures: string[] = []
+      const closeStarted = async (): Promise<void> => {
+        await Promise.all(listeners.map((l) => l.close()))
+        listeners.length = 0
+        await admin?.close()
+        admin = undefined
+      }
+      const failed = async (part: number | 'admin', err: unknown): Promise<void> => {
+        const line = startFailure(initial, part, err)
+        if (line === undefined) {
+          await closeStarted()
+          throw err
+        }
+        failures.push(line)
+      }
+      for (const [i, l] of initial.listeners.entries()) {
+        try {
           const h = await startListener(l, pipeline, listenerOptions(initial))
           configs.set(h, l)
           listeners.push(h)
+        } catch (err) {
+          await failed(i, err)
         }
-      } catch (err) {
-        await Promise.all(listeners.map((l) => l.close()))
-        listeners.length = 0
-        throw err
       }
-      startHealth(pipeline.state)
       if (initial.admin.enabled) {
         try {
           admin = await startAdmin({ host: initial.admin.host, port: initial.admin.port, ...(initial.admin.token === undefined ? {} : { token: initial.admin.token }) },
@@ -234,11 +297,14 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
               ready: () => ready && !pipeline.draining
             }), log)
         } catch (err) {
-          await health?.stop()
-          await Promise.all(listeners.map((l) => l.close()))
-          throw err
+          await failed('admin', err)
         }
       }
+      if (failures.length > 0) {
+        await closeStarted()
+        throw new StartupError(failures)
+      }
+      startHealth(pipeline.state)
       ready = true
       for (const l of listeners) {
         const a = l.address()

@@ -1,13 +1,99 @@
-// Certificates for development and tests: self-signed pairs, and a private CA
-// with server and client certificates signed by it (for TLS to backends and
-// mTLS). The RSA key comes from node:crypto (native, fast); node-forge only
-// builds and signs the X.509 structure, which node:crypto cannot do.
+// Certificate files: loading and verifying a configured pair (the one place
+// both `switchyard check` and a TLS listener do it), self-signed certificates
+// for development and tests, and a private CA with server and client
+// certificates signed by it (for TLS to backends and mTLS). The RSA key comes
+// from node:crypto (native, fast); node-forge only builds and signs the X.509
+// structure, which node:crypto cannot do.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
+import { createSecureContext } from 'node:tls'
+import type { SecureContext } from 'node:tls'
 import forge from 'node-forge'
+
+/** Why a certificate/key pair cannot be served; `file` tells which of the two is at fault. */
+export class CertificateError extends Error {
+  override readonly name = 'CertificateError'
+  readonly file: 'cert' | 'key'
+
+  constructor (file: 'cert' | 'key', message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.file = file
+  }
+}
+
+export interface LoadedCertificatePair {
+  readonly cert: Buffer
+  readonly key: Buffer
+  /** The first certificate of the chain: the one the key must match. */
+  readonly x509: X509Certificate
+  readonly context: SecureContext
+}
+
+/**
+ * Reads a PEM certificate chain and its private key, checks that the key
+ * belongs to the certificate, and builds the secure context a TLS listener
+ * serves: everything a listener does with the files, so a pair this accepts
+ * is one a listener can start with. Used by config loading (`check`, start,
+ * reload) and by the listener itself.
+ * @throws CertificateError
+ */
+export function loadCertificatePair (certPath: string, keyPath: string, minVersion?: 'TLSv1.2' | 'TLSv1.3'): LoadedCertificatePair {
+  const cert = readPairFile(certPath, 'cert')
+  const key = readPairFile(keyPath, 'key')
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(cert)
+  } catch (err) {
+    throw new CertificateError('cert', `TLS certificate file ${certPath} is not a valid PEM certificate: ${pemHint(cert, 'cert') ?? message(err)}`, { cause: err })
+  }
+  let matches: boolean
+  try {
+    matches = x509.checkPrivateKey(createPrivateKey(key))
+  } catch (err) {
+    throw new CertificateError('key', `TLS key file ${keyPath} is not a valid private key: ${pemHint(key, 'key') ?? message(err)}`, { cause: err })
+  }
+  if (!matches) throw new CertificateError('key', `TLS key file ${keyPath} does not match certificate file ${certPath}`)
+  let context: SecureContext
+  try {
+    context = createSecureContext({ key, cert, ...(minVersion === undefined ? {} : { minVersion }) })
+  } catch (err) {
+    throw new CertificateError('cert', `TLS pair ${certPath} / ${keyPath} was rejected: ${message(err)}`, { cause: err })
+  }
+  return { cert, key, x509, context }
+}
+
+function readPairFile (path: string, file: 'cert' | 'key'): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read: ${message(err)}`
+    throw new CertificateError(file, `TLS ${file === 'cert' ? 'certificate' : 'key'} file ${path} ${reason}`, { cause: err })
+  }
+}
+
+/** A plainer reason than OpenSSL's for the usual mistakes: not PEM, the two files swapped, an encrypted key. */
+function pemHint (data: Buffer, file: 'cert' | 'key'): string | undefined {
+  const text = data.toString('latin1')
+  const hasCert = text.includes('-----BEGIN CERTIFICATE-----')
+  const hasKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)
+  if (file === 'cert' && !hasCert) {
+    return hasKey ? 'it holds a private key, not a certificate (are cert and key swapped?)' : 'no `-----BEGIN CERTIFICATE-----` block found'
+  }
+  if (file === 'key' && !hasKey) {
+    return hasCert ? 'it holds a certificate, not a private key (are cert and key swapped?)' : 'no `-----BEGIN … PRIVATE KEY-----` block found'
+  }
+  if (file === 'key' && (text.includes('ENCRYPTED PRIVATE KEY') || text.includes('Proc-Type: 4,ENCRYPTED'))) {
+    return 'the key is encrypted; Switchyard needs an unencrypted key (e.g. `openssl pkey -in KEY -out PLAIN`)'
+  }
+  return undefined
+}
+
+function message (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
 
 export interface CertificatePair {
   readonly certPem: string

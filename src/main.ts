@@ -1,48 +1,106 @@
 #!/usr/bin/env node
 // The command line: the only file that touches `process`.
-//   switchyard start [-c FILE]   run a config (no -c: the embedded demo)
-//   switchyard check -c FILE     validate, print the routing table, exit 0/1
+//   switchyard start [[-c] FILE]  run a config (no file: the embedded demo)
+//   switchyard check [-c] FILE    validate, print the routing table, exit 0/1
 //   switchyard certs [--dir DIR] [--name NAME]... [--force]
-//   switchyard explain -c FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
+//   switchyard explain [-c] FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
 import { existsSync, readFileSync, watch } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
-import { createApp, type ReloadResult } from './app.js'
+import { StartupError, createApp, type ReloadResult } from './app.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
+import { isHttpMethod } from './config/forms.js'
 import { loadConfig, type LoadOptions } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { startDemoOrigins } from './demo/origin.js'
-import { ConfigError, formatIssue } from './errors.js'
+import { ConfigError, formatIssue, type ConfigIssue } from './errors.js'
 import { explainCommand } from './explain.js'
 import { routingTable } from './router/table.js'
+
+/** One line per command, shown with a mistake in its arguments. */
+const COMMANDS = {
+  start: 'switchyard start [[-c] FILE]',
+  check: 'switchyard check [-c] FILE',
+  certs: 'switchyard certs [--dir DIR] [--name NAME]... [--force]',
+  explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--admin URL] [--json]"
+} as const
 
 const USAGE = `Usage: switchyard <command> [options]
 
 Commands:
-  start [-c FILE]     Run the proxy with FILE. Without -c, run the embedded demo
-                      (config/demo.yaml, demo origins on 127.0.0.1:9101-9104,
+  start [[-c] FILE]   Run the proxy with FILE. Without a file, run the embedded
+                      demo (config/demo.yaml, demo origins on 127.0.0.1:9101-9104,
                       a dev certificate generated into certs/ when absent).
-  check -c FILE       Validate FILE; print every error with its YAML path and
-                      line, or the normalized routing table. Exit 0 if valid, 1 if not.
+  check [-c] FILE     Validate FILE as start would (certificates, bind
+                      addresses, \${…} references included); print every error
+                      with its YAML path and line, or the normalized routing
+                      table. Warnings do not fail. Exit 0 if valid, 1 if not.
   certs [--dir DIR] [--name NAME]... [--force]
                       Generate a self-signed development certificate pair
                       (DIR/dev.crt, DIR/dev.key; default DIR certs/, names
                       localhost 127.0.0.1 ::1).
-  explain -c FILE 'METHOD URL' [-H 'name: value']... [--client IP]
+  explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP]
           [--admin URL] [--json]
                       Show, without sending anything, how the proxy would
                       handle the request: route, rewrites, shard, replica,
-                      sticky cookie, cache. --admin uses live health and cache
-                      state (token: $SWITCHYARD_ADMIN_TOKEN). Exit 0 if a route
-                      matches, 2 if none, 1 on bad input.
+                      sticky cookie, cache. The file comes first (or with -c);
+                      the request is one argument 'METHOD URL', or two
+                      (METHOD URL), or just the URL (GET). --admin uses live
+                      health and cache state (token: $SWITCHYARD_ADMIN_TOKEN).
+                      Exit 0 if a route matches, 2 if none, 1 on bad input.
 
 Options:
-  -c, --config FILE   Configuration file (YAML)
+  -c, --config FILE   Configuration file (YAML); the same as FILE
   -h, --help          Show this help
   -v, --version       Print the version
 `
+
+/** A mistake in the arguments: printed with the command's usage line. */
+class UsageError extends Error {
+  readonly usage: string
+  /** 2, or 1 for explain, whose 2 means "no route matched". */
+  readonly exitCode: number
+
+  constructor (message: string, usage: string, exitCode = 2) {
+    super(message)
+    this.usage = usage
+    this.exitCode = exitCode
+  }
+}
+
+/**
+ * The config file of `start`/`check`: `-c FILE` or one positional FILE.
+ * Anything more is a mistake, not something to ignore.
+ */
+function fileArgument (command: 'start' | 'check', option: string | undefined, rest: readonly string[]): string | undefined {
+  const extra = option === undefined ? rest.slice(1) : rest
+  if (extra.length > 0) {
+    const why = option === undefined ? '' : ` (the config file is already given with -c ${option})`
+    throw new UsageError(`unexpected argument${extra.length === 1 ? '' : 's'} ${extra.map((a) => JSON.stringify(a)).join(' ')}${why}`, COMMANDS[command])
+  }
+  return option ?? rest[0]
+}
+
+/**
+ * `explain`'s file and request. With -c every positional is the request;
+ * without, the first positional is the file. A request where the file should
+ * be is reported, not read as a file name.
+ */
+function explainArguments (option: string | undefined, rest: readonly string[]): { config: string | undefined, request: string[] } {
+  if (option !== undefined) return { config: option, request: [...rest] }
+  const [first, ...request] = rest
+  if (first !== undefined && looksLikeRequest(first) && !existsSync(first)) {
+    throw new UsageError(`"${first}" is a request, not a config file: the file comes first (or give it with -c)`, COMMANDS.explain, 1)
+  }
+  return { config: first, request }
+}
+
+function looksLikeRequest (arg: string): boolean {
+  const word = arg.trim().split(/\s+/)[0] ?? ''
+  return /^https?:\/\//i.test(word) || isHttpMethod(word.toUpperCase())
+}
 
 /** The package root (holds package.json), from src/ or dist/src/. */
 function packageRoot (): string {
@@ -56,22 +114,42 @@ function packageRoot (): string {
 }
 
 async function main (argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      dir: { type: 'string' },
-      name: { type: 'string', multiple: true },
-      force: { type: 'boolean' },
-      header: { type: 'string', short: 'H', multiple: true },
-      client: { type: 'string' },
-      admin: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' }
-    }
-  })
+  try {
+    return await run(argv)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`switchyard: ${err.message}\nUsage: ${err.usage}\n`)
+    return err.exitCode
+  }
+}
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  dir: { type: 'string' },
+  name: { type: 'string', multiple: true },
+  force: { type: 'boolean' },
+  header: { type: 'string', short: 'H', multiple: true },
+  client: { type: 'string' },
+  admin: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' }
+} as const
+
+/** parseArgs, with an unknown option or a missing value as a UsageError. */
+function parseArguments (argv: string[]): ReturnType<typeof parseArgs<{ args: string[], allowPositionals: true, options: typeof OPTIONS }>> {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_') !== true) throw err
+    const command = argv.find((a) => !a.startsWith('-'))
+    const usage = command !== undefined && command in COMMANDS ? COMMANDS[command as keyof typeof COMMANDS] : 'switchyard <command> [options] (switchyard --help)'
+    throw new UsageError((err as Error).message, usage)
+  }
+}
+
+async function run (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArguments(argv)
   const root = packageRoot()
   if (values.version === true) {
     console.log((JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version)
@@ -82,13 +160,16 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(USAGE)
     return command === undefined && values.help !== true ? 2 : 0
   }
+  const rest = positionals.slice(1)
   switch (command) {
-    case 'check': return check(values.config)
-    case 'certs': return certs(values.dir ?? path.join(root, 'certs'), values.name, values.force === true)
-    case 'start': return start(values.config, root)
+    case 'check': return check(fileArgument('check', values.config, rest))
+    case 'certs':
+      if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`, COMMANDS.certs)
+      return certs(values.dir ?? path.join(root, 'certs'), values.name, values.force === true)
+    case 'start': return start(fileArgument('start', values.config, rest), root)
     case 'explain': {
       const r = await explainCommand({
-        config: values.config, request: positionals.slice(1), headers: values.header, client: values.client,
+        ...explainArguments(values.config, rest), headers: values.header, client: values.client,
         admin: values.admin, json: values.json === true, token: process.env.SWITCHYARD_ADMIN_TOKEN
       })
       process.stdout.write(r.stdout)
@@ -101,27 +182,55 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
-async function readConfig (file: string, opts: LoadOptions = {}): Promise<Config | undefined> {
+/**
+ * How check, start and reload load the file: every check, bind addresses
+ * included. Warnings are collected into `warnings`.
+ */
+function loadOptions (warnings: ConfigIssue[]): LoadOptions {
+  return { checkBinds: true, onWarning: (w) => warnings.push(w) }
+}
+
+/** `file:line:col path: warning: message`, in the error format. */
+function formatWarning (file: string, w: ConfigIssue): string {
+  return formatIssue(file, { ...w, message: `warning: ${w.message}` })
+}
+
+function plural (n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+/**
+ * Loads `file`, printing its problems (errors and warnings, in file order) on
+ * stderr, as `check` does; a running proxy also passes `logWarning` to log
+ * the warnings of a valid file as JSON lines for its log pipeline.
+ */
+async function readConfig (file: string, logWarning?: (w: ConfigIssue) => void): Promise<{ config: Config | undefined, warnings: number }> {
+  const warnings: ConfigIssue[] = []
   try {
-    return await loadConfig(file, opts)
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const issue of err.issues) process.stderr.write(formatIssue(err.file, issue) + '\n')
-      process.stderr.write(`${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${err.file}\n`)
-      return undefined
+    const config = await loadConfig(file, loadOptions(warnings))
+    for (const w of warnings) {
+      process.stderr.write(formatWarning(file, w) + '\n')
+      logWarning?.(w)
     }
-    throw err
+    return { config, warnings: warnings.length }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    const lines = [
+      ...err.issues.map((i) => ({ at: i, text: formatIssue(err.file, i) })),
+      ...warnings.map((w) => ({ at: w, text: formatWarning(err.file, w) }))
+    ].sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column)
+    for (const l of lines) process.stderr.write(l.text + '\n')
+    const also = warnings.length === 0 ? '' : `, ${plural(warnings.length, 'warning')}`
+    process.stderr.write(`${plural(err.issues.length, 'error')}${also} in ${err.file}\n`)
+    return { config: undefined, warnings: warnings.length }
   }
 }
 
 async function check (file: string | undefined): Promise<number> {
-  if (file === undefined) {
-    process.stderr.write('switchyard check: -c FILE is required\n')
-    return 2
-  }
-  const config = await readConfig(file)
+  if (file === undefined) throw new UsageError('a config file is required', COMMANDS.check)
+  const { config, warnings } = await readConfig(file)
   if (config === undefined) return 1
-  process.stdout.write(`${file}: valid\n\n${routingTable(config)}`)
+  process.stdout.write(`${file}: valid${warnings === 0 ? '' : ` (${plural(warnings, 'warning')}, above)`}\n\n${routingTable(config)}`)
   return 0
 }
 
@@ -148,18 +257,27 @@ async function start (file: string | undefined, root: string): Promise<number> {
     closeDemo = () => origins.close()
   }
   const configFile = file ?? path.join(root, 'config', 'demo.yaml')
-  // Valid but risky settings (backend TLS verification off) are logged on every load.
-  const loadOptions: LoadOptions = {
-    onWarning: (w) => log.warn({ file: configFile, line: w.line, column: w.column, path: w.path }, `config warning: ${w.message}`)
+  // Valid but risky settings (TLS verification off, a route that never matches) are logged on every load.
+  const logWarning = (w: ConfigIssue): void => {
+    log.warn({ file: configFile, line: w.line, column: w.column, path: w.path }, `config warning: ${w.message}`)
   }
-  const config = await readConfig(configFile, loadOptions)
+  const { config } = await readConfig(configFile, logWarning)
   if (config === undefined) {
     await closeDemo?.()
     return 1
   }
   let reloadFromFile: () => Promise<ReloadResult> = () => Promise.resolve({ ok: false, errors: ['not started'] })
   const app = createApp(config, { log, reloadSource: () => reloadFromFile() })
-  await app.start()
+  try {
+    await app.start()
+  } catch (err) {
+    await app.stop()
+    await closeDemo?.()
+    if (!(err instanceof StartupError)) throw err
+    // Which listener, where in the file, and why: no stack trace for an address in use.
+    process.stderr.write(`${err.message}\nswitchyard: not started: ${plural(err.failures.length, 'listener')} could not start\n`)
+    return 1
+  }
   if (demo) printDemoHelp(app.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.address().port })), app.adminAddress())
 
   // Reload: SIGHUP, the admin API, or (watchConfig) a change to the file. A bad
@@ -167,12 +285,15 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const reload = async (reason: string): Promise<ReloadResult> => {
     log.info({ reason, file: configFile }, 'reloading configuration')
     let next: Config
+    const warnings: ConfigIssue[] = []
     try {
-      next = await loadConfig(configFile, loadOptions)
+      next = await loadConfig(configFile, loadOptions(warnings))
     } catch (err) {
       const errors = err instanceof ConfigError ? err.issues.map((i) => formatIssue(err.file, i)) : [(err as Error).message]
       log.error({ errors }, 'configuration rejected; the running one keeps serving')
       return { ok: false, errors }
+    } finally {
+      if (warnings.length > 0) log.warn({ warnings: warnings.map((w) => formatWarning(configFile, w)) }, 'configuration warnings')
     }
     const result = await app.reload(next)
     if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
@@ -227,6 +348,10 @@ function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
-  process.stderr.write(`switchyard: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  // Expected failures (config, bind, certificate) were printed and returned 1
+  // above; this is a bug: one line to read first, then the stack to report.
+  const summary = err instanceof Error ? `${err.name}: ${err.message.split('\n')[0] ?? ''}` : String(err)
+  process.stderr.write(`switchyard: internal error: ${summary}\n`)
+  if (err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`)
   process.exitCode = 1
 })

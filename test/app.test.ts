@@ -7,8 +7,8 @@ import path from 'node:path'
 import tls from 'node:tls'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { createApp } from '../src/app.js'
-import { generateCertificate, writeCertificatePair } from '../src/certs.js'
+import { StartupError, createApp, startFailure } from '../src/app.js'
+import { CertificateError, generateCertificate, writeCertificatePair } from '../src/certs.js'
 import { parseConfig } from '../src/config/load.js'
 
 async function origin (t: Test, name: string): Promise<number> {
@@ -76,7 +76,8 @@ t.test('a reload that fails (a listener port in use) changes nothing', async (t)
   const port = (busy.address() as AddressInfo).port
   const result = await app.reload(parseConfig(yaml({ a }, '', `listeners: [{ name: web, bind: "127.0.0.1:0" }, { name: extra, bind: "127.0.0.1:${port}" }]`), 'b.yaml'))
   t.equal(result.ok, false)
-  t.match(result, { errors: [/EADDRINUSE/] })
+  t.same(result, { ok: false, errors: [`b.yaml:3:70 listeners[1] (extra) 127.0.0.1:${port}: address already in use (EADDRINUSE)`] },
+    'named as at startup, with its line in the new file')
   t.equal(app.state, state, 'the running state is untouched')
   t.equal(app.listeners.length, 1)
 })
@@ -107,4 +108,37 @@ t.test('reload re-reads TLS certificates', async (t) => {
   t.match(await app.reload(parseConfig(yaml({ a }, '', listeners), 'a.yaml')), { ok: true })
   t.equal(await cn(), 'second', 'the same listener now serves the new certificate')
   t.equal(app.listeners[0]!.address().port, port, 'without rebinding')
+})
+
+t.test('start tries every listener and the admin API, then fails with one line for each that could not bind', async (t) => {
+  const a = await origin(t, 'a')
+  const [p1, p2, p3] = [await origin(t, 'busy'), await origin(t, 'busy'), await origin(t, 'busy')]
+  const text = yaml({ a }, '', `listeners:\n  - { name: one, bind: "127.0.0.1:${p1}" }\n  - { name: two, bind: "127.0.0.1:0" }\n` +
+    `  - { name: three, bind: "127.0.0.1:${p2}" }`).replace('admin: false', `admin: { bind: "127.0.0.1:${p3}" }`)
+  const app = createApp(parseConfig(text, 'c.yaml'))
+  t.teardown(() => app.stop())
+  const err = await app.start().then(() => undefined, (e: unknown) => e)
+  t.ok(err instanceof StartupError)
+  t.same((err as StartupError).failures, [
+    `c.yaml:4:24 listeners[0] (one) 127.0.0.1:${p1}: address already in use (EADDRINUSE)`,
+    `c.yaml:6:26 listeners[2] (three) 127.0.0.1:${p2}: address already in use (EADDRINUSE)`,
+    `c.yaml:1:16 admin 127.0.0.1:${p3}: address already in use (EADDRINUSE)`
+  ])
+  t.equal(app.listeners.length, 0, 'the listener that did start is closed again')
+  t.equal(app.adminAddress(), undefined)
+})
+
+t.test('startFailure: the line for each kind of failure', async (t) => {
+  const config = parseConfig(yaml({ a: 1 }, '', 'listeners: [{ name: web, bind: ":80" }]').replace('admin: false\n', ''), 'conf/site.yaml')
+  const sys = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`listen ${code}`), { code, syscall: 'listen' })
+  t.equal(startFailure(config, 0, sys('EACCES')),
+    'conf/site.yaml:2:32 listeners[0] (web) :80: permission denied (EACCES): port 80 is below 1024, which needs root or ' +
+    'CAP_NET_BIND_SERVICE (e.g. `setcap cap_net_bind_service=+ep $(command -v node)`), or use a port >= 1024')
+  t.equal(startFailure(config, 0, sys('EADDRNOTAVAIL')),
+    'conf/site.yaml:2:32 listeners[0] (web) :80: 0.0.0.0 is not an address of this machine (EADDRNOTAVAIL); use one of its addresses, or 0.0.0.0 / :: for all')
+  t.equal(startFailure(config, 'admin', new Error('admin: cannot listen', { cause: sys('EADDRINUSE') })),
+    'conf/site.yaml admin 127.0.0.1:9901 (the default admin.bind): address already in use (EADDRINUSE)', 'no line: it was not written')
+  t.equal(startFailure(config, 0, new CertificateError('key', 'TLS key file /k does not match certificate file /c')),
+    'conf/site.yaml:2:32 listeners[0] (web) :80: TLS key file /k does not match certificate file /c', 'a certificate changed since it was checked')
+  t.equal(startFailure(config, 0, new TypeError('x is not a function')), undefined, 'a bug is not dressed up as a config problem')
 })

@@ -431,5 +431,8 @@ t.test('CLI: explain prints the chain; exit 0 on a match, 2 on none, 1 on bad in
   t.match(r.stderr, /3 errors in /)
   r = cli('GET http://x/')
   t.equal(r.code, 1)
+  t.match(r.stderr, /"GET http:\/\/x\/" is a request, not a config file: the file comes first \(or give it with -c\)/)
+  r = cli()
+  t.equal(r.code, 1)
   t.match(r.stderr, /-c FILE is required/)
 })

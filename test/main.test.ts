@@ -111,3 +111,113 @@ t.test('certs writes a pair into --dir', async (t) => {
   t.match(readFileSync(path.join(dir, 'dev.key'), 'utf8'), /PRIVATE KEY/)
   t.match(cli('certs', '--dir', dir).stdout, /kept existing/)
 })
+
+t.test('check and start take the file positionally or with -c; anything more is a usage error', async (t) => {
+  const file = 'test/fixtures/config/three-mistakes.yaml'
+  const positional = cli('check', file)
+  t.equal(positional.code, 1)
+  t.equal(positional.stderr, cli('check', '-c', file).stderr, 'the same as -c FILE')
+  t.same(cli('check', file, 'extra.yaml'), { code: 2, stdout: '', stderr: 'switchyard: unexpected argument "extra.yaml"\nUsage: switchyard check [-c] FILE\n' })
+  t.same(cli('check', '-c', file, 'other.yaml'), {
+    code: 2,
+    stdout: '',
+    stderr: `switchyard: unexpected argument "other.yaml" (the config file is already given with -c ${file})\nUsage: switchyard check [-c] FILE\n`
+  })
+  t.same(cli('check'), { code: 2, stdout: '', stderr: 'switchyard: a config file is required\nUsage: switchyard check [-c] FILE\n' })
+  const start = cli('start', 'config/demo.yaml', 'more', 'args')
+  t.same(start, { code: 2, stdout: '', stderr: 'switchyard: unexpected arguments "more" "args"\nUsage: switchyard start [[-c] FILE]\n' },
+    'refused before anything starts')
+  t.equal(cli('start', file).code, 1, 'start FILE reads FILE (which has mistakes), not the demo')
+  t.same(cli('certs', 'somewhere'), { code: 2, stdout: '', stderr: 'switchyard: unexpected argument "somewhere"\nUsage: switchyard certs [--dir DIR] [--name NAME]... [--force]\n' })
+  const unknown = cli('check', '--cofnig', file)
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, /^switchyard: Unknown option '--cofnig'.*\nUsage: switchyard check \[-c\] FILE\n$/s)
+  t.notMatch(unknown.stderr, /^\s+at /m, 'no stack trace')
+})
+
+t.test('the command in the comment at the top of config/example.yaml works as written', async (t) => {
+  const header = readFileSync(path.join(root, 'config/example.yaml'), 'utf8').split('\n').filter((l) => l.startsWith('#'))
+  const commands = header.join('\n').match(/`?switchyard (certs|check [^`\n]+?)`?(?=\s|$)/g)?.map((c) => c.replaceAll('`', '').split(/\s+/).slice(1))
+  t.same(commands, [['check', 'config/example.yaml'], ['certs']], 'the check command, and how to make the certificate it needs')
+  // In the comment's order of need: the certificate first (kept when it exists), then the check.
+  t.equal(cli(...commands![1]!).code, 0)
+  const r = cli(...commands![0]!)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^config\/example\.yaml: valid\n/)
+  t.equal(r.stderr, '', 'no warnings either')
+})
+
+t.test('check warns about a route that can never match, naming both routes and lines, and still exits 0', async (t) => {
+  const dir = t.testdir({
+    'shadow.yaml': [
+      'listeners: [{ bind: "127.0.0.1:0" }]',
+      'admin: false',
+      'routes:',
+      '  - name: api',
+      '    match: { pathPrefix: /api/ }',
+      '    backend: app',
+      '  - name: api-again',
+      '    match: { pathPrefix: /api/ }',
+      '    backend: app',
+      'backends:',
+      '  app:',
+      '    servers: [{ url: "http://127.0.0.1:9001" }]',
+      ''
+    ].join('\n')
+  })
+  const file = path.join(dir, 'shadow.yaml')
+  const r = cli('check', file)
+  t.equal(r.code, 0)
+  t.equal(r.stderr, `${file}:7:5 routes[1]: warning: route \`api-again\` (line 7) can never match: ` +
+    'route `api` (line 4) has the same host, pathPrefix and headers and comes first\n')
+  t.match(r.stdout, `${file}: valid (1 warning, above)\n`)
+})
+
+t.test('check with ${…} references: resolved values are used, the admin token is never printed', async (t) => {
+  const token = 'from-the-environment-5f0c7e0a9b1d'
+  const dir = t.testdir({
+    'secret.yaml': [
+      'listeners: [{ name: "${LISTENER_NAME}", bind: "127.0.0.1:0" }]',
+      'admin: { bind: "127.0.0.1:0", token: "${SY_TEST_ADMIN_TOKEN}" }',
+      'routes: [{ backend: app, requestHeaders: { set: { x-note: "$${not-a-reference}" } } }]',
+      'backends:',
+      '  app:',
+      '    servers: [{ url: "${file:upstream.url}" }]',
+      ''
+    ].join('\n'),
+    'upstream.url': 'http://127.0.0.1:9001\n'
+  })
+  const file = path.join(dir, 'secret.yaml')
+  const ok = cli2(['check', file], { LISTENER_NAME: 'public', SY_TEST_ADMIN_TOKEN: token })
+  t.equal(ok.code, 0, ok.stderr)
+  t.match(ok.stdout, /public +http +127\.0\.0\.1:0/)
+  t.match(ok.stdout, /server-0=http:\/\/127\.0\.0\.1:9001/)
+  t.match(ok.stdout, 'auth: bearer token (set, not shown)')
+  t.notOk((ok.stdout + ok.stderr).includes(token), 'the token is in no output')
+  const unset = cli2(['check', file], { LISTENER_NAME: 'public' })
+  t.equal(unset.code, 1)
+  t.equal(unset.stderr, `${file}:2:38 admin.token: environment variable \`SY_TEST_ADMIN_TOKEN\` is not set\n1 error in ${file}\n`)
+  const short = cli2(['check', file], { LISTENER_NAME: 'public', SY_TEST_ADMIN_TOKEN: 'short-Secret' })
+  t.equal(short.code, 1)
+  t.match(short.stderr, 'admin.token: expected a token of at least 16 visible ASCII characters, no spaces, got 12 characters')
+  t.notOk(short.stderr.includes('short-Secret'), 'a refused token is not printed either')
+})
+
+t.test('explain takes the file positionally too; its request stays unambiguous', async (t) => {
+  const file = 'test/fixtures/config/explain.yaml'
+  const withC = cli('explain', '-c', file, 'GET https://api.example.com/v1/users')
+  t.equal(withC.code, 0, withC.stderr)
+  t.equal(cli('explain', file, 'GET https://api.example.com/v1/users').stdout, withC.stdout, 'FILE first, then the request')
+  t.equal(cli('explain', file, 'GET', 'https://api.example.com/v1/users').stdout, withC.stdout, 'the request as two words')
+  t.equal(cli('explain', '-c', file, 'GET', 'https://api.example.com/v1/users').stdout, withC.stdout)
+  const swapped = cli('explain', 'GET https://api.example.com/v1/users', file)
+  t.equal(swapped.code, 1, 'bad input is 1 for explain (2 means no route)')
+  t.match(swapped.stderr, /is a request, not a config file: the file comes first \(or give it with -c\)\nUsage: switchyard explain \[-c\] FILE 'METHOD URL'/)
+  t.match(cli('explain', 'https://api.example.com/', file).stderr, /is a request, not a config file/)
+})
+
+function cli2 (args: string[], env: Record<string, string>) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
+    { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}

@@ -25,6 +25,17 @@ export const ADMIN_TOKEN_FORM = 'a token of at least 16 visible ASCII characters
 export const ADMIN_TOKEN_MIN = 16
 export const SF_TOKEN_FORM = 'a structured-field token: a letter or `*`, then letters, digits, `_`, `-`, `.`, `:`, `%`, `*` or `/`'
 
+/**
+ * The methods a route may match: RFC 9110 §9 (GET, HEAD, POST, PUT, DELETE,
+ * CONNECT, OPTIONS, TRACE), PATCH (RFC 5789) and PURGE (cache invalidation,
+ * as Varnish and Switchyard's cache take it).
+ */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PURGE'] as const
+
+export function isHttpMethod (s: string): boolean {
+  return (HTTP_METHODS as readonly string[]).includes(s)
+}
+
 export function isName (s: string): boolean {
   return NAME.test(s)
 }

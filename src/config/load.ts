@@ -1,46 +1,84 @@
 // YAML text → validated, normalized, deep-frozen Config. Startup-only: the hot
-// path never imports this. Every problem found (syntax, rules, missing
-// certificate files, backend TLS files that are not the PEM they should be) is
-// thrown at once as one ConfigError.
+// path never imports this. Every problem found (syntax, `${…}` references,
+// rules, certificate files, backend TLS files that are not the PEM they
+// should be, bind addresses) is thrown at once as one ConfigError.
+// `switchyard check`, start and reload all load through here, so they accept
+// and refuse the same files with the same messages.
 
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml'
 import type { Node, YAMLError } from 'yaml'
+import { CertificateError, loadCertificatePair } from '../certs.js'
 import { ConfigError } from '../errors.js'
 import type { ConfigIssue } from '../errors.js'
+import { checkBinds } from './binds.js'
 import { checkTlsPem, type PemRole, type PemText } from './pem.js'
 import { joinPath } from './reader.js'
 import type { BackendTlsPem, Config } from './schema.js'
-import { type FileRef, type TlsFileRefs, validateDocument } from './validate.js'
+import { type Reference, type Resolved, fileValue, substituteDocument } from './substitute.js'
+import { type BindRef, type FileRef, type TlsFileRefs, validateDocument } from './validate.js'
 
 export interface LoadOptions {
   /**
-   * Check that every certificate and key file exists and is readable.
-   * Default: true for loadConfig, false for parseConfig (which does no I/O by default).
+   * Check that every certificate and key file exists and is readable, and
+   * that each listener's certificate and key parse and belong together.
+   * Default: true for loadConfig, false for parseConfig (which reads no
+   * certificate files by default).
    */
   readonly checkFiles?: boolean
   /**
-   * Told each warning (a valid but risky setting, e.g. backend TLS
-   * verification turned off) of a config that loaded without errors.
+   * loadConfig only: try each bind address on this machine (config/binds.ts).
+   * Default false; `switchyard check`, start and reload turn it on.
+   */
+  readonly checkBinds?: boolean
+  /** Where `${NAME}` is looked up. Default: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /**
+   * Told each warning (the config works, but probably not as meant), in file
+   * order, before the result is returned or the ConfigError thrown.
    */
   readonly onWarning?: (warning: ConfigIssue) => void
 }
 
+/** Where a listener or the admin block was written, for startup errors. */
+export interface ConfigOrigin {
+  /** The config file as it was named to parseConfig/loadConfig. */
+  readonly file: string
+  /** `listeners[1]` or `admin`. */
+  readonly path: string
+  /** Of its bind value; 0 when it was not written (the admin default). */
+  readonly line: number
+  readonly column: number
+}
+
+/** Per loaded config: where each listener (by index) and the admin block were written. */
+const origins = new WeakMap<Config, { readonly listeners: readonly ConfigOrigin[], readonly admin: ConfigOrigin }>()
+
+/**
+ * Where listener number `part` (or the admin block) of a config from
+ * parseConfig/loadConfig was written; undefined for a config built in code.
+ */
+export function configOrigin (config: Config, part: number | 'admin'): ConfigOrigin | undefined {
+  const o = origins.get(config)
+  return part === 'admin' ? o?.admin : o?.listeners[part]
+}
+
 /**
  * Parses and validates config text. `file` names the source in messages and is
- * the base for relative certificate paths ('' = none; paths resolve against the cwd).
+ * the base for relative certificate and `${file:…}` paths ('' = none; paths
+ * resolve against the cwd).
  * @throws ConfigError with every issue found
  */
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
-  const result = analyse(text, file)
-  if (opts.checkFiles !== true) return finish(file, result, result.issues, opts)
-  const fileIssues = [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)]
+  const result = analyse(text, file, opts)
+  if (opts.checkFiles !== true) return finish(file, result, [], [], opts)
+  const fileIssues = checkFilesSync(result)
   const toRead = tlsToRead(result.tlsFiles, fileIssues)
   const texts = new Map(toRead.flatMap(pemFiles).map((f) => [f, readText(f)]))
   const tls = loadTlsPem(toRead, texts)
-  return finish(file, withTlsPem(result, tls.pems), [...result.issues, ...fileIssues, ...tls.issues], opts)
+  return finish(file, withTlsPem(result, tls.pems), [...fileIssues, ...tls.issues], [], opts)
 }
 
 /**
@@ -54,14 +92,20 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
   } catch (err) {
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
-  const result = analyse(text, file)
-  if (opts.checkFiles === false) return finish(file, result, result.issues, opts)
-  const fileIssues = (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
-  const toRead = tlsToRead(result.tlsFiles, fileIssues)
-  const files = toRead.flatMap(pemFiles)
-  const texts = new Map(await Promise.all(files.map(async (f) => [f, await readFile(f, 'utf8').catch((err: Error) => err)] as const)))
-  const tls = loadTlsPem(toRead, texts)
-  return finish(file, withTlsPem(result, tls.pems), [...result.issues, ...fileIssues, ...tls.issues], opts)
+  const result = analyse(text, file, opts)
+  const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result)
+  let analysed = result
+  const tlsIssues: ConfigIssue[] = []
+  if (opts.checkFiles !== false) {
+    const toRead = tlsToRead(result.tlsFiles, fileIssues)
+    const files = toRead.flatMap(pemFiles)
+    const texts = new Map(await Promise.all(files.map(async (f) => [f, await readFile(f, 'utf8').catch((err: Error) => err)] as const)))
+    const tls = loadTlsPem(toRead, texts)
+    analysed = withTlsPem(result, tls.pems)
+    tlsIssues.push(...tls.issues)
+  }
+  const binds = opts.checkBinds === true ? await checkBinds(result.binds) : { issues: [], warnings: [] }
+  return finish(file, analysed, [...fileIssues, ...tlsIssues, ...binds.issues], binds.warnings, opts)
 }
 
 interface Analysis {
@@ -71,27 +115,53 @@ interface Analysis {
   readonly files: readonly FileRef[]
   readonly tlsFiles: readonly TlsFileRefs[]
   readonly folders: readonly FileRef[]
+  readonly binds: readonly BindRef[]
+  /** Paths whose `${…}` could not be expanded: other issues there would only repeat that. */
+  readonly unexpanded: ReadonlySet<string>
 }
 
-function analyse (text: string, file: string): Analysis {
+function analyse (text: string, file: string, opts: LoadOptions): Analysis {
   const lines = new LineCounter()
   // prettyErrors off: we place the error ourselves and want the bare message.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false })
   if (doc.errors.length > 0) {
     // A broken tree would only add confusing follow-up issues, so stop at syntax.
-    return { config: undefined, issues: syntaxIssues(doc.errors, doc.contents, lines), warnings: [], files: [], tlsFiles: [], folders: [] }
+    const issues = syntaxIssues(doc.errors, doc.contents, lines)
+    return { config: undefined, issues, warnings: [], files: [], tlsFiles: [], folders: [], binds: [], unexpanded: new Set() }
   }
-  return validateDocument(doc, lines, file === '' ? '' : resolve(file))
+  const source = file === '' ? '' : resolve(file)
+  // After parsing, before the rules: the rules see the values the proxy will use.
+  const substitution = substituteDocument(doc, lines, referenceResolver(source === '' ? resolve('') : dirname(source), opts.env ?? process.env))
+  const v = validateDocument(doc, lines, source)
+  const issues = [...substitution.issues, ...v.issues.filter((i) => !substitution.failed.has(i.path))]
+  return { ...v, issues, unexpanded: substitution.failed }
 }
 
-function finish (file: string, result: Analysis, issues: readonly ConfigIssue[], opts: LoadOptions): Config {
-  const config = result.config
-  if (issues.length > 0 || config === undefined) {
-    throw new ConfigError(file, [...issues].sort((a, b) => a.line - b.line || a.column - b.column))
+/** `${NAME}` from `env`; `${file:path}` read from disk, relative to the config file's folder. */
+function referenceResolver (baseDir: string, env: Readonly<Record<string, string | undefined>>): (ref: Reference) => Resolved {
+  return (ref) => {
+    if (ref.kind === 'env') {
+      const value = env[ref.name]
+      return value === undefined ? { error: `environment variable \`${ref.name}\` is not set` } : { value }
+    }
+    const path = resolve(baseDir, ref.path)
+    try {
+      return { value: fileValue(readFileSync(path, 'utf8')) }
+    } catch (err) {
+      return { error: `cannot read \`\${file:${ref.path}}\` (${path}): ${fsReason(err)}` }
+    }
   }
-  const frozen = deepFreeze(config)
-  for (const w of result.warnings) opts.onWarning?.(w)
-  return frozen
+}
+
+/** `more`: the file and bind checks' issues and warnings, added to the analysis'. */
+function finish (file: string, result: Analysis, moreIssues: readonly ConfigIssue[], moreWarnings: readonly ConfigIssue[], opts: LoadOptions): Config {
+  const byPosition = (a: ConfigIssue, b: ConfigIssue): number => a.line - b.line || a.column - b.column
+  for (const w of [...result.warnings, ...moreWarnings].sort(byPosition)) opts.onWarning?.(w)
+  const issues = [...result.issues, ...moreIssues.filter((i) => !result.unexpanded.has(i.path))]
+  const config = result.config
+  if (issues.length > 0 || config === undefined) throw new ConfigError(file, issues.sort(byPosition))
+  recordOrigins(file, config, result.binds)
+  return deepFreeze(config)
 }
 
 // ── backend TLS files: read once, checked as PEM, carried in the Config ──────
@@ -161,6 +231,53 @@ function withTlsPem (result: Analysis, pems: ReadonlyMap<string, BackendTlsPem>)
     return [name, pem === undefined || b.tls === undefined ? b : { ...b, tls: { ...b.tls, pem } }]
   }))
   return { ...result, config: { ...config, backends } }
+}
+
+function recordOrigins (file: string, config: Config, binds: readonly BindRef[]): void {
+  const at = (path: string): { line: number, column: number } => {
+    const b = binds.find((x) => x.path === path)
+    return b === undefined ? { line: 0, column: 0 } : { line: b.line, column: b.column }
+  }
+  origins.set(config, {
+    listeners: config.listeners.map((_, i) => ({ file, path: `listeners[${i}]`, ...at(`listeners[${i}].bind`) })),
+    admin: { file, path: 'admin', ...at('admin.bind') }
+  })
+}
+
+/** Every certificate/key file exists and is readable; then each pair parses and matches. */
+async function checkFilesAsync (result: Analysis): Promise<ConfigIssue[]> {
+  const issues = (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
+  return [...issues, ...checkPairs(result.files, issues)]
+}
+
+function checkFilesSync (result: Analysis): ConfigIssue[] {
+  const issues = [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)]
+  return [...issues, ...checkPairs(result.files, issues)]
+}
+
+/**
+ * Loads each `cert` + `key` pair (siblings in the YAML: `….cert` and `….key`)
+ * as a TLS listener will, once both files are readable (`unreadable` holds
+ * the issues already found), and reports at the file at fault.
+ */
+function checkPairs (files: readonly FileRef[], unreadable: readonly ConfigIssue[]): ConfigIssue[] {
+  const byPath = new Map(files.map((f) => [f.path, f]))
+  const bad = new Set(unreadable.map((i) => i.path))
+  const out: ConfigIssue[] = []
+  for (const cert of files) {
+    // Listener pairs; a backend's client pair is checked with its CA in pem.ts.
+    if (!cert.path.endsWith('.cert') || !cert.path.startsWith('listeners[')) continue
+    const key = byPath.get(`${cert.path.slice(0, -'.cert'.length)}.key`)
+    if (key === undefined || bad.has(cert.path) || bad.has(key.path)) continue
+    try {
+      loadCertificatePair(cert.file, key.file)
+    } catch (err) {
+      if (!(err instanceof CertificateError)) throw err
+      const ref = err.file === 'cert' ? cert : key
+      out.push({ path: ref.path, message: err.message, line: ref.line, column: ref.column })
+    }
+  }
+  return out
 }
 
 /**

@@ -36,6 +36,8 @@ export function joinPath (path: string, key: string): string {
 
 export class Reader {
   readonly issues: ConfigIssue[] = []
+  /** Not errors: the config works, but probably not as meant (a route that can never match). */
+  readonly warnings: ConfigIssue[] = []
   readonly #doc: Document
   readonly #lines: LineCounter
 
@@ -60,6 +62,10 @@ export class Reader {
 
   report (path: string, at: Node | null | undefined, message: string): void {
     this.issues.push({ path, message, ...this.position(at) })
+  }
+
+  warn (path: string, at: Node | null | undefined, message: string): void {
+    this.warnings.push({ path, message, ...this.position(at) })
   }
 
   /** Reports `expected <what>, got <value>` at the field. */

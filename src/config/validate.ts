@@ -16,13 +16,15 @@ import type {
 } from './schema.js'
 import type { BackendTlsConfig } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
+import { shadowedRoutes } from './shadow.js'
 import { closest, didYouMean } from './suggest.js'
 import {
   DURATION_FORMS, MAX_DURATION_MS, SIZE_FORMS, formatDuration, formatSize, parseDuration, parsePercent, parseSize
 } from './units.js'
 import {
-  ADMIN_TOKEN_FORM, BIND_FORMS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isHostname, isIpOrCidr, isLoopback, isName, isRequestPath,
-  isSafeHeaderValue, isSfToken, isToken, normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
+  ADMIN_TOKEN_FORM, BIND_FORMS, HTTP_METHODS, NAME_FORM, SF_TOKEN_FORM, isAdminToken, isCookiePath, isHostname, isHttpMethod, isIpOrCidr,
+  isLoopback, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken, normalizeHostHeader, normalizeHostPattern, normalizeServerUrl,
+  parseBind
 } from './forms.js'
 
 /** A certificate or key file (or a folder) named in the config, for load.ts to check. */
@@ -44,12 +46,23 @@ export interface TlsFileRefs {
   readonly key?: FileRef
 }
 
+/** A well-formed bind address (a listener's or the admin API's), for load.ts to try on this machine. */
+export interface BindRef {
+  /** YAML path of the `bind` value, e.g. `listeners[1].bind` or `admin.bind`. */
+  readonly path: string
+  readonly host: string
+  readonly port: number
+  readonly line: number
+  readonly column: number
+}
+
 export interface Validation {
   /** Complete only when `issues` is empty. */
   readonly config: Config
   readonly issues: readonly ConfigIssue[]
-  /** Valid but risky settings (e.g. TLS verification turned off), in file order. */
+  /** Valid, but risky or probably not what was meant (TLS verification off, a route that can never match), in file order. */
   readonly warnings: readonly ConfigIssue[]
+  readonly binds: readonly BindRef[]
   readonly files: readonly FileRef[]
   readonly tlsFiles: readonly TlsFileRefs[]
   /**
@@ -200,15 +213,15 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   const config = v.config(r.root(), source)
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
-  const warnings = [...v.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, warnings, files: v.files, tlsFiles: v.tlsFiles, folders: v.folders }
+  const warnings = [...r.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
+  return { config, issues, warnings, binds: v.binds, files: v.files, tlsFiles: v.tlsFiles, folders: v.folders }
 }
 
 class Validator {
   readonly files: FileRef[] = []
   readonly tlsFiles: TlsFileRefs[] = []
+  readonly binds: BindRef[] = []
   readonly folders: FileRef[] = []
-  readonly warnings: ConfigIssue[] = []
   readonly #r: Reader
   readonly #baseDir: string
   /** Each well-formed listener bind (port 0 left out), by normalized `host:port`, for the admin bind check. */
@@ -298,6 +311,7 @@ class Validator {
     const bind = typeof raw === 'string' ? raw : undefined
     const parsed = bind === undefined ? undefined : parseBind(bind)
     if (bindField !== undefined && parsed === undefined) this.#r.expected(bindField, BIND_FORMS)
+    if (bindField !== undefined && parsed !== undefined) this.binds.push({ path: bindField.path, ...parsed, ...this.#r.position(bindField.at) })
     const tlsField = m.get('tls')
     const tls = tlsField === undefined ? undefined : this.#tls(tlsField)
     const config: ListenerConfig = {
@@ -480,6 +494,7 @@ class Validator {
       r.report(bindField.path, bindField.at, `\`${raw}\` is not a loopback address, and the admin API can change routing and purge ` +
         'the cache: bind it to loopback (127.0.0.1, ::1 or localhost), or set admin.token')
     }
+    this.binds.push({ path: bindField.path, ...parsed, ...this.#r.position(bindField.at) })
     const admin: AdminConfig = { enabled: true, bind: raw, host: parsed.host, port: parsed.port, ...(token === undefined ? {} : { token }) }
     return this.#adminClash(admin, bindField)
   }
@@ -545,13 +560,32 @@ class Validator {
     if (items === undefined) return undefined
     const names = new Unique(this.#r, 'route name')
     const out: RouteConfig[] = []
+    const issuesBefore = this.#r.issues.length
     items.forEach((item, i) => {
       const route = this.#route(item, i, backends, top)
       if (route === undefined) return
       out.push(route.config)
       if (route.config.name !== '') names.add(route.config.name, route.nameField ?? item, item.path)
     })
+    // A route with a mistake was read with defaults filled in: no guesses about it.
+    if (this.#r.issues.length === issuesBefore) this.#unreachableRoutes(out, items)
     return out
+  }
+
+  /** Warns about each route an earlier one takes every request from (see shadow.ts). */
+  #unreachableRoutes (routes: readonly RouteConfig[], items: readonly Field[]): void {
+    const r = this.#r
+    const line = (route: RouteConfig): number => r.position(items[route.index]?.at).line
+    for (const { route, by } of shadowedRoutes(routes)) {
+      const takers = by.map((b) => `\`${b.name}\` (line ${line(b)})`).join(', ')
+      const why = route.match.methods.length === 0
+        ? 'has the same host, pathPrefix and headers and comes first'
+        : by.length === 1
+          ? `has the same host, pathPrefix and headers, comes first, and lists every method of this one`
+          : `have the same host, pathPrefix and headers, come first, and together list every method of this one`
+      r.warn(items[route.index]?.path ?? `routes[${route.index}]`, items[route.index]?.at,
+        `route \`${route.name}\` (line ${line(route)}) can never match: route${by.length === 1 ? '' : 's'} ${takers} ${why}`)
+    }
   }
 
   #route (
@@ -596,8 +630,15 @@ class Validator {
     for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
       const s = r.text(item)
       if (s === undefined) continue
-      if (!isToken(s)) r.expected(item, 'an HTTP method like GET or POST')
-      else if (!methods.includes(s.toUpperCase())) methods.push(s.toUpperCase())
+      const method = s.toUpperCase()
+      if (!isHttpMethod(method)) {
+        const hint = didYouMean(method, HTTP_METHODS)
+        r.report(item.path, item.at, `unknown HTTP method ${JSON.stringify(s)}${hint === '' ? `; expected one of ${HTTP_METHODS.join(', ')}` : hint}`)
+      } else if (!methods.includes(method)) {
+        methods.push(method)
+        // Answered 405 before routing (session.ts): this is not a forward proxy.
+        if (method === 'CONNECT') r.warn(item.path, item.at, 'CONNECT never reaches a route: Switchyard answers every CONNECT with 405 (it is not a forward proxy)')
+      }
     }
     const headers = opt(m, 'headers', (v) => this.#headerMap(v), {})
     return { ...(host === undefined ? {} : { host }), pathPrefix, methods, headers }
@@ -850,12 +891,8 @@ class Validator {
     const skipField = tm.get('insecureSkipVerify')
     const insecureSkipVerify = skipField === undefined ? false : r.boolean(skipField) ?? false
     if (skipField !== undefined && insecureSkipVerify) {
-      this.warnings.push({
-        path: skipField.path,
-        message: 'server certificates are not verified: anyone on the network path can pose as these servers; ' +
-          'trust their CA with `ca` instead',
-        ...r.position(skipField.at)
-      })
+      r.warn(skipField.path, skipField.at, 'server certificates are not verified: anyone on the network path can pose as these servers; ' +
+        'trust their CA with `ca` instead')
     }
     if (pair && (ca !== undefined || cert !== undefined)) {
       this.tlsFiles.push({

@@ -3,10 +3,9 @@
 // and swaps it in with one assignment, so handshakes never see a half-loaded
 // state and a failed reload leaves the old certificates serving.
 
-import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { createSecureContext } from 'node:tls'
+import type { X509Certificate } from 'node:crypto'
 import type { SecureContext, SecureContextOptions } from 'node:tls'
+import { loadCertificatePair } from '../certs.js'
 import type { CertificateConfig, TlsConfig } from '../config/schema.js'
 
 export interface TlsServerOptions {
@@ -162,39 +161,10 @@ function loadTable (tls: TlsConfig): ContextTable {
 }
 
 function loadPair (cfg: CertificateConfig, minVersion: TlsConfig['minVersion']): LoadedPair {
-  const cert = readTlsFile(cfg.cert, 'certificate')
-  const key = readTlsFile(cfg.key, 'key')
-  let x509: X509Certificate
-  try {
-    x509 = new X509Certificate(cert)
-  } catch (err) {
-    throw new Error(`TLS certificate file ${cfg.cert} is not a valid PEM certificate: ${message(err)}`, { cause: err })
-  }
-  let matches: boolean
-  try {
-    matches = x509.checkPrivateKey(createPrivateKey(key))
-  } catch (err) {
-    throw new Error(`TLS key file ${cfg.key} is not a valid private key: ${message(err)}`, { cause: err })
-  }
-  if (!matches) throw new Error(`TLS key file ${cfg.key} does not match certificate file ${cfg.cert}`)
-
-  let context: SecureContext
-  try {
-    context = createSecureContext({ key, cert, minVersion })
-  } catch (err) {
-    throw new Error(`TLS pair ${cfg.cert} / ${cfg.key} was rejected: ${message(err)}`, { cause: err })
-  }
+  // The same loader config checking uses: what `check` accepts, a listener can serve.
+  const { key, cert, x509, context } = loadCertificatePair(cfg.cert, cfg.key, minVersion)
   const names = cfg.serverNames.length > 0 ? cfg.serverNames.map(normalizeName) : namesFromCertificate(x509)
   return { key, cert, context, names }
-}
-
-function readTlsFile (path: string, what: 'certificate' | 'key'): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read: ${message(err)}`
-    throw new Error(`TLS ${what} file ${path} ${reason}`, { cause: err })
-  }
 }
 
 /** DNS SANs; the subject CN only when there are none (as clients do, RFC 6125). */
@@ -247,8 +217,4 @@ function normalizeName (name: string): string {
 
 function defaultOptions (table: ContextTable, tls: TlsConfig): SecureContextOptions {
   return { key: table.fallback.key, cert: table.fallback.cert, minVersion: tls.minVersion }
-}
-
-function message (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }

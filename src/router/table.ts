@@ -11,6 +11,9 @@ export function routingTable (config: Config): string {
     out += `  ${l.name.padEnd(12)} ${l.tls === undefined ? 'http ' : 'https'} ${l.host}:${l.port}` +
       (l.tls === undefined ? '' : `  (${l.tls.http2 ? 'h2 + http/1.1' : 'http/1.1'}, ${l.tls.minVersion}+, ${l.tls.certificates.length} certificate(s))`) + '\n'
   }
+  // The token is a secret: whether there is one, never what it is.
+  const a = config.admin
+  out += `\nAdmin API\n  ${a.enabled ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}  auth: ${a.token === undefined ? 'none (loopback only)' : 'bearer token (set, not shown)'}` : 'off'}\n`
   out += '\nRoutes (in match precedence order)\n'
   for (const { config: r } of router.table) {
     const m = r.match

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  isAdminToken, isCookiePath, isHostname, isLoopback, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
+  HTTP_METHODS, isAdminToken, isCookiePath, isHttpMethod, isHostname, isLoopback, isIpOrCidr, isName, isRequestPath, isSafeHeaderValue, isSfToken, isToken,
   normalizeHostHeader, normalizeHostPattern, normalizeServerUrl, parseBind
 } from '../../src/config/forms.js'
 
@@ -100,4 +100,10 @@ t.test('admin tokens: 16+ visible ASCII characters, no spaces', async (t) => {
   for (const bad of ['', '0123456789abcde', '0123456789 abcdef', '0123456789abcdef\t', '0123456789abcdeé', '0123456789abcdef\n']) {
     t.notOk(isAdminToken(bad), JSON.stringify(bad))
   }
+})
+
+t.test('isHttpMethod: RFC 9110 methods, PATCH and PURGE, case-sensitive', async (t) => {
+  for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PURGE']) t.ok(isHttpMethod(m), m)
+  for (const m of ['get', 'GETT', 'PROPFIND', 'BREW', '', 'GET ']) t.notOk(isHttpMethod(m), JSON.stringify(m))
+  t.equal(HTTP_METHODS.length, 10)
 })

@@ -8,6 +8,7 @@ import type { Test } from 'tap'
 import { ConfigError, formatIssue } from '../../src/errors.js'
 import { loadConfig, parseConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
+import { testCertificatePair } from '../helpers/certs.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const fixture = (name: string): string => join(root, 'test/fixtures/config', name)
@@ -171,7 +172,7 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.ok(backends.some((b) => b.shards.length > 1 && b.balance.algorithm === 'ipHash' && b.balance.boundedLoad > 0),
     'a sharded ipHash backend with bounded load')
   t.ok(backends.some((b) => b.shards.some((s) => s.servers.some((v) => v.maxConn !== undefined))), 'a server maxConn')
-  t.ok(backends.some((b) => b.tls?.ca === join(root, 'certs/backend-ca.pem') && b.tls.servername !== undefined &&
+  t.ok(backends.some((b) => b.tls?.ca === join(root, 'certs/dev.crt') && b.tls.servername !== undefined &&
     b.tls.cert !== undefined && b.tls.key !== undefined), 'an https backend with every tls option')
   t.same([c.admin, c.accessLog, c.watchConfig, c.timeouts.drain],
     [{ enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 }, { enabled: true }, false, 30_000],
@@ -207,7 +208,8 @@ t.test('certificate files are checked by loadConfig', async (t) => {
     t.same(err.issues.map((i) => [i.path, i.line]), [['listeners[0].tls.cert', 4], ['listeners[0].tls.key', 5]])
   })
   t.test('present files pass and resolve against the config folder', async (t) => {
-    const dir = t.testdir({ conf: { 'config.yaml': tls('../certs/a.crt', 'certs/a.key'), certs: { 'a.key': 'PEM' } }, certs: { 'a.crt': 'PEM' } })
+    const pair = testCertificatePair()
+    const dir = t.testdir({ conf: { 'config.yaml': tls('../certs/a.crt', 'certs/a.key'), certs: { 'a.key': pair.keyPem } }, certs: { 'a.crt': pair.certPem } })
     const c = await loadConfig(join(dir, 'conf/config.yaml'))
     t.same(c.listeners[0]?.tls?.certificates[0], { cert: join(dir, 'certs/a.crt'), key: join(dir, 'conf/certs/a.key'), serverNames: [] })
   })
@@ -225,6 +227,58 @@ t.test('certificate files are checked by loadConfig', async (t) => {
   })
 })
 
+t.test('certificate pairs are loaded as a TLS listener loads them', async (t) => {
+  const a = testCertificatePair()
+  const b = testCertificatePair(['other.test'])
+  const listener = (i: number, cert: string, key: string): string =>
+    `  - name: l${i}\n    bind: "127.0.0.1:0"\n    tls:\n      cert: ${cert}\n      key: ${key}\n`
+
+  t.test('a garbage certificate and a key of another certificate, each at its line, with the other mistakes', async (t) => {
+    const dir = t.testdir({
+      'config.yaml': 'proxyName: "a b"\nlisteners:\n' + listener(0, 'garbage.crt', 'a.key') + listener(1, 'a.crt', 'b.key'),
+      'garbage.crt': 'this is not a certificate\n',
+      'a.crt': a.certPem,
+      'a.key': a.keyPem,
+      'b.key': b.keyPem
+    })
+    const err = await configError(t, () => loadConfig(join(dir, 'config.yaml')))
+    t.same(err.issues.map((i) => [i.path, i.line, i.column]), [
+      ['proxyName', 1, 12],
+      ['listeners[0].tls.cert', 6, 13],
+      ['listeners[1].tls.key', 12, 12]
+    ])
+    t.equal(err.issues[1]?.message,
+      `TLS certificate file ${join(dir, 'garbage.crt')} is not a valid PEM certificate: no \`-----BEGIN CERTIFICATE-----\` block found`)
+    t.equal(err.issues[2]?.message, `TLS key file ${join(dir, 'b.key')} does not match certificate file ${join(dir, 'a.crt')}`)
+  })
+  t.test('swapped files and a truncated certificate, in a certificates list', async (t) => {
+    const text = y(`
+      listeners:
+        - bind: "127.0.0.1:0"
+          tls:
+            certificates:
+              - { cert: a.key, key: a.crt }
+              - { cert: cut.crt, key: a.key }
+    `)
+    const dir = t.testdir({ 'config.yaml': text, 'a.crt': a.certPem, 'a.key': a.keyPem, 'cut.crt': a.certPem.slice(0, 200) })
+    const err = await configError(t, () => loadConfig(join(dir, 'config.yaml')))
+    t.same(err.issues.map((i) => [i.path, i.line]), [['listeners[0].tls.certificates[0].cert', 5], ['listeners[0].tls.certificates[1].cert', 6]])
+    t.match(err.issues[0]?.message, /holds a private key, not a certificate \(are cert and key swapped\?\)/)
+    t.match(err.issues[1]?.message, new RegExp(`TLS certificate file .*cut\\.crt is not a valid PEM certificate`))
+  })
+  t.test('parseConfig with checkFiles does the same, synchronously; without it no pair is read', async (t) => {
+    const dir = t.testdir({ 'a.crt': a.certPem, 'b.key': b.keyPem })
+    const text = 'listeners:\n' + listener(0, 'a.crt', 'b.key')
+    const file = join(dir, 'config.yaml')
+    t.same(issuesAt(() => parseConfig(text, file, { checkFiles: true })), [['listeners[0].tls.key', 6]])
+    t.equal(parseConfig(text, file).listeners.length, 1)
+  })
+  t.test('a good pair passes', async (t) => {
+    const dir = t.testdir({ 'config.yaml': 'listeners:\n' + listener(0, 'a.crt', 'a.key'), 'a.crt': a.certPem, 'a.key': a.keyPem })
+    t.equal((await loadConfig(join(dir, 'config.yaml'))).listeners[0]?.tls?.certificates[0]?.cert, join(dir, 'a.crt'))
+  })
+})
+
 t.test('an unreadable config file is a ConfigError too', async (t) => {
   const dir = t.testdir({})
   const file = join(dir, 'nope.yaml')
@@ -232,6 +286,17 @@ t.test('an unreadable config file is a ConfigError too', async (t) => {
   t.same(err.issues, [{ path: '', message: 'cannot read the config file: no such file', line: 0, column: 0 }])
   t.equal(err.message, `${file}: 1 configuration error\n${file} (root): cannot read the config file: no such file`)
 })
+
+/** [path, line] of each issue `fn` throws. */
+function issuesAt (fn: () => unknown): Array<[string, number]> {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => [i.path, i.line])
+    throw err
+  }
+  return []
+}
 
 /** Drops the first newline and the common indentation. */
 function y (text: string): string {

@@ -729,11 +729,29 @@ t.test('route match', async (t) => {
     only(t, BASE + 'routes:\n  - backend: api\n    match:\n      pathPrefix: v1\n', 'routes[0].match.pathPrefix', 10,
       'expected a path starting with `/` (no spaces, `?` or `#`), got "v1"')
   })
-  t.test('methods are upper-cased tokens', async (t) => {
+  t.test('methods are known methods, upper-cased', async (t) => {
     t.match(matchOf('{ methods: [get, Post, GET] }'), { methods: ['GET', 'POST'] })
+    t.match(matchOf('{ methods: [GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH, PURGE] }'),
+      { methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'PURGE'] }, 'RFC 9110, PATCH and PURGE')
     only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods:\n        - GET\n        - "GE T"\n',
       'routes[0].match.methods[1]', 12, /HTTP method/)
     only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods: GET\n', 'routes[0].match.methods', 10, 'expected a list, got "GET"')
+  })
+  t.test('an unknown method is an error, with a suggestion when one is close', async (t) => {
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods: [GET, GETT]\n', 'routes[0].match.methods[1]', 10,
+      'unknown HTTP method "GETT"; did you mean `GET`?')
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods: [pots]\n', 'routes[0].match.methods[0]', 10,
+      'unknown HTTP method "pots"; did you mean `POST`?')
+    only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods: [PROPFIND]\n', 'routes[0].match.methods[0]', 10,
+      'unknown HTTP method "PROPFIND"; expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, PURGE')
+    t.equal(issuesOf(BASE + 'routes:\n  - backend: api\n    match:\n      methods: [GETT, PUTT]\n').length, 2, 'each one')
+  })
+  t.test('CONNECT is a method, but never reaches a route: a warning', async (t) => {
+    const warnings: ConfigIssue[] = []
+    const c = parseConfig(BASE + 'routes:\n  - backend: api\n    match:\n      methods: [GET, CONNECT]\n', 'config.yaml',
+      { onWarning: (w) => warnings.push(w) })
+    t.same(c.routes[0]?.match.methods, ['GET', 'CONNECT'])
+    t.match(warnings, [{ path: 'routes[0].match.methods[1]', line: 10, message: /answers every CONNECT with 405/ }])
   })
   t.test('headers: token names lower-cased, values kept', async (t) => {
     t.match(matchOf('{ headers: { X-Tenant: Acme, X-Version: 2 } }'), { headers: { 'x-tenant': 'Acme', 'x-version': '2' } })
