@@ -2,14 +2,13 @@
 // together explicitly (no globals). Also where a reload is planned and
 // committed. Nothing imports this file but main.ts and tests.
 import type { Logger } from 'pino'
-import { HttpCache, type CacheStats } from './cache/cache.js'
+import type { CacheStats, HttpCache } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks, type HealthTarget } from './health/checker.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
-import { Pipeline, type PipelineHooks, type RuntimeState } from './proxy/pipeline.js'
-import { compileRoutes } from './proxy/routes.js'
-import { buildTrustList } from './proxy/trust.js'
-import { Backend, type BackendStatus } from './upstream/backend.js'
+import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
+import { allServers, buildState, type RuntimeState } from './proxy/state.js'
+import type { BackendStatus } from './upstream/backend.js'
 import type { Server } from './upstream/server.js'
 import type { AddressInfo } from 'node:net'
 import { startAdmin, type AdminHandle } from './admin/admin.js'
@@ -96,31 +95,6 @@ function isSocketError (err: unknown): boolean {
   return false
 }
 
-/**
- * Everything derived from one config. On reload `cache` carries the stored
- * responses over and `reuse` the servers that stayed.
- */
-export function buildState (config: Config, log?: Logger, cache?: HttpCache, reuse?: Reuse): RuntimeState {
-  const backends = new Map<string, Backend>()
-  for (const [name, cfg] of Object.entries(config.backends)) {
-    // The health checker and outlier detection log their own transitions, once each, with the reason.
-    backends.set(name, new Backend(cfg, { ...(log === undefined ? {} : { log }), ...(reuse === undefined ? {} : { reuse }) }))
-  }
-  return Object.freeze({
-    config,
-    backends,
-    router: compileRoutes(config, backends),
-    trustedProxies: buildTrustList(config.trustedProxies),
-    cache: config.cache === undefined ? undefined : cache ?? new HttpCache(config.cache),
-    purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
-    viaH1: `1.1 ${config.proxyName}`,
-    viaH2: `2 ${config.proxyName}`
-  })
-}
-
-function allServers (state: RuntimeState): Server[] {
-  return [...state.backends.values()].flatMap((b) => [...b.servers])
-}
 
 function healthTargets (state: RuntimeState): HealthTarget[] {
   const targets: HealthTarget[] = []
@@ -160,7 +134,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     log?.error({ err, method: s?.method, host: s?.host, path: s?.path, route: s?.route?.name }, 'internal error handling a request (contained)')
     deps.hooks?.onInternalError?.(err, s)
   }
-  const pipeline = new Pipeline(buildState(initial, log), { onSessionEnd, onInternalError })
+  const pipeline = new Pipeline(buildState(initial, log === undefined ? {} : { log }), { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false
@@ -191,7 +165,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     }
     let state: RuntimeState
     try {
-      state = buildState(next, log, cache, reuse)
+      state = buildState(next, { ...(log === undefined ? {} : { log }), ...(cache === undefined ? {} : { cache }), reuse })
     } catch (err) {
       return { ok: false, errors: [(err as Error).message] }
     }

@@ -42,19 +42,6 @@ export const Errors = Object.freeze({
   INTERNAL: kind('LB_ERR_INTERNAL', 500, 'internal', 'INT', 'internal error')
 })
 
-export class ProxyError extends Error {
-  readonly kind: ErrorKind
-  get code (): string { return this.kind.code }
-  get status (): number { return this.kind.status }
-  get flag (): string { return this.kind.flag }
-
-  constructor (kind: ErrorKind, detail?: string, options?: { cause?: unknown }) {
-    super(detail === undefined ? kind.message : `${kind.message}: ${detail}`, options)
-    this.name = 'ProxyError'
-    this.kind = kind
-  }
-}
-
 /** One problem in a config file, located by its YAML path and position. */
 export interface ConfigIssue {
   /** e.g. `backends.api.servers[1].url` */

@@ -524,7 +524,7 @@ function buildShards (cfg: BackendConfig, live: LiveState | undefined, warnings:
     })
     let balancer: Balancer = createBalancer(cfg.balance, servers)
     if (cfg.sticky !== undefined) balancer = withSticky(balancer, servers)
-    return new Shard(sh.name, servers, balancer, cfg.maxQueue, cfg.panicThreshold)
+    return new Shard(sh.name, servers, balancer, { maxQueue: cfg.maxQueue, queueTimeout: cfg.timeouts.queue, panicThreshold: cfg.panicThreshold })
   })
 }
 
@@ -778,7 +778,7 @@ function cacheExplanation (config: Config, route: RouteConfig, req: ExplainReque
   if (rc === undefined || !rc.enabled) return off(`route ${route.name} has cache off`)
   const parsed = parseAuthority(req.authority)!
   const key = cacheKey(req.scheme, originOf(req.scheme, parsed), keyedTarget(req.target, rc.key)) +
-    (rc.key.headers.length > 0 ? '\n' + variantKey('', '', rc.key.headers, header).slice(2) : '')
+    (rc.key.headers.length > 0 ? '\n' + variantKey('', '', rc.key.headers, { header }).slice(2) : '')
   const keyConfig = `query ${rc.key.query}` +
     (rc.key.ignoreParams.length > 0 ? `, ignoring ${rc.key.ignoreParams.join(', ')}` : '') +
     (rc.key.headers.length > 0 ? `, headers ${rc.key.headers.join(', ')}` : '')

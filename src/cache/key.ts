@@ -73,13 +73,26 @@ export function cacheKey (scheme: 'http' | 'https', origin: string, target: stri
  * invalidation of the URL removes them all.
  */
 export function variantKey (route: string, shard: string, names: readonly string[],
-  header: (lowerName: string) => string | undefined): string {
+  req: { header (lowerName: string): string | undefined }): string {
   let v = route + '\n' + shard
-  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (header(names[i]!) ?? '')
+  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (req.header(names[i]!) ?? '')
   return v
 }
 
 /** The common start of every key under `pathPrefix` on that origin, for purge by prefix. */
 export function keyPrefix (scheme: 'http' | 'https', origin: string, pathPrefix: string): string {
   return scheme + '://' + origin + pathPrefix
+}
+
+/** Where a request's response is looked up and stored, decided by the plan. */
+export interface CacheTarget {
+  /** The primary key: the URL as forwarded. */
+  readonly key: string
+  /** The variant key: route, shard, key headers. */
+  readonly variant: string
+  /** Scheme and origin of the key, to key other URLs of the same origin (Location). */
+  readonly scheme: 'http' | 'https'
+  readonly origin: string
+  /** What concurrent misses collapse on: key and variant together. */
+  readonly lock: string
 }

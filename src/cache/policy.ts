@@ -5,6 +5,7 @@
 import { headerValue, isName, parseCacheControl } from './cache-control.js'
 import type { CacheDirectives } from './cache-control.js'
 import type { CacheEntry } from './entry.js'
+import type { CacheConfig, RouteCacheConfig } from '../config/schema.js'
 
 // ---------------------------------------------------------------- request
 
@@ -77,6 +78,16 @@ export interface StoreOptions {
   readonly allowSetCookie: boolean
   /** Lifetime (ms) for responses that allow caching but state none. */
   readonly defaultTtl: number | undefined
+}
+
+/** Store options of a route, built once when routes compile. */
+export function storeOptions (cache: CacheConfig, route: RouteCacheConfig): StoreOptions {
+  return Object.freeze({
+    heuristic: cache.heuristic,
+    heuristicMaxAge: cache.heuristicMaxAge,
+    allowSetCookie: route.allowSetCookie,
+    defaultTtl: route.defaultTtl
+  })
 }
 
 export type StoreDecision =

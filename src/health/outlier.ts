@@ -4,7 +4,7 @@
 // ejected again soon after, and never more than maxEjectionPercent of a shard.
 // It only ever calls `server.setEjected`.
 import type { OutlierDetectionConfig } from '../config/schema.js'
-import type { Server } from '../upstream/server.js'
+import type { ExchangeOutcome, Server } from '../upstream/server.js'
 import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
 
 /**
@@ -12,7 +12,7 @@ import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
  * response, timeout (counts toward both streaks, as Envoy maps those to
  * 502/503/504); `5xx`: the server answered 5xx.
  */
-export type ExchangeOutcome = 'success' | '5xx' | 'gateway'
+
 
 export interface OutlierDeps {
   readonly log?: HealthLog

@@ -1,131 +1,103 @@
 // The cache phase of the pipeline (Pingora's request_cache_filter /
-// response_cache_filter). Before a request is forwarded: answer it from the
-// cache, wait for a fetch already in flight for the same key (collapsed
-// forwarding), or set the session up so the upstream response is recorded,
-// revalidates a stale entry, or is replaced by a stale one on error. After:
-// the session calls back here with the response head, body and end.
-// RFC rules come from cache/policy.ts; storage from cache/cache.ts.
+// response_cache_filter). Before a request is forwarded, `cacheLookup`
+// answers it from the cache, makes it wait for a fetch already in flight for
+// the same key (collapsed forwarding), or hands it a CacheSink: a decorator
+// in front of the client's sink (undici's cache handler shape) that records
+// the upstream response, revalidates a stale entry, or replaces an error by a
+// stale copy. The session knows nothing of any of this. RFC rules come from
+// cache/policy.ts, entries from cache/build.ts, serving from cache/serve.ts,
+// storage from cache/cache.ts.
 import type { BlockList } from 'node:net'
+import { buildEntry, ageFields } from '../cache/build.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
-import { headerValue, isName, parseCacheControl } from '../cache/cache-control.js'
+import { headerValue, parseCacheControl } from '../cache/cache-control.js'
 import type { CacheEntry } from '../cache/entry.js'
-import { cacheKey, keyedTarget } from '../cache/key.js'
+import { cacheKey, keyedTarget, type CacheTarget } from '../cache/key.js'
+import type { CacheOutcome } from '../cache/outcome.js'
+import {
+  headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationHeaders, storeDecision, usability,
+  varyMatches, varyValues, type RequestFacts, type StoreOptions
+} from '../cache/policy.js'
+import { serveEntry, ttlSeconds, type ClientWriter } from '../cache/serve.js'
+import { cacheStatus, type CacheStatusOutcome } from '../cache/status.js'
+import type { PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
+import { Errors, type ErrorKind } from '../errors.js'
+import type { ResponseSink } from '../upstream/pool.js'
 import { originOf, parseAuthority } from './authority.js'
 import { normalizePath } from './path.js'
-import {
-  currentAge, freshnessLifetime, headUpdates, invalidates, lookupAllowed, mergeRevalidated, notModified, parseAge, parseHttpDate,
-  requestFacts, responseTags, revalidationHeaders, storableHeaders, storeDecision, usability, varyMatches, varyNames, varyValues,
-  type RequestFacts, type StoreOptions
-} from '../cache/policy.js'
-import { cacheStatus } from '../cache/status.js'
-import { entrySize } from '../cache/store.js'
-import type { CacheConfig, PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
-import { Errors } from '../errors.js'
-import type { ResponseSink } from '../upstream/pool.js'
-import { downstreamResponseHeaders } from './headers.js'
-import type { Session } from './session.js'
 
-/** Per-request cache state, hung on the session only when the route caches. */
-export interface CacheState {
+/** What the cache phase needs of the client's session. */
+export interface CacheClient extends ClientWriter {
+  /** The client's raw request headers (conditionals, Range, Vary values). */
+  readonly rawHeaders: readonly string[]
+  /** Date.now() at the request's start (RFC 9111 age arithmetic is wall-clock). */
+  readonly startWall: number
+  /** The socket peer, for PURGE's allow list. */
+  readonly peerAddress: string
+  readonly closed: boolean
+  cacheOutcome: CacheOutcome | undefined
+  /** The head sent upstream; a revalidation swaps the client's conditionals for the stored validators. */
+  upstreamHeaders: string[]
+  /** The sink upstream responses go to: the client itself, or a CacheSink in front of it. */
+  sink: ResponseSink
+  /** Called once when the client's side ends (response done, reset or client gone). */
+  onClose: (() => void) | undefined
+  sendError (kind: ErrorKind): void
+  /** Something threw: contained to this request. */
+  fault (err: unknown): void
+}
+
+/** What the cache phase asks of the pipeline. */
+export interface CacheForwarder<C extends CacheClient> {
+  /** Forward `c`'s request upstream now (pick → dispatch), its responses into `c.sink`. */
+  forward (c: C): void
+  /** Fetch `c`'s request upstream in the background into `sink`; no client waits for it. */
+  refresh (c: C, sink: ResponseSink): void
+}
+
+/** Where and how one request's response is cached: fixed per request. */
+export interface CacheScope {
   readonly cache: HttpCache
   readonly route: RouteCacheConfig
-  readonly facts: RequestFacts
-  /** The client's raw request headers (Vary values of a stored response come from them). */
-  readonly requestHeaders: readonly string[]
-  /** Where the response is stored: see CacheTarget. */
-  readonly at: CacheTarget
   readonly opts: StoreOptions
+  readonly at: CacheTarget
+  /** Who may send PURGE; undefined = PURGE is proxied like any method. */
+  readonly purgeFrom: BlockList | undefined
   /** How paths are normalised, to key the URLs an unsafe method's answer names. */
   readonly paths: PathNormalizationConfig
-  /** The stale entry being revalidated by this request's upstream exchange. */
-  stale: CacheEntry | undefined
-  /** This request is the one fetching `key`; others wait on it. */
-  leader: Inflight | undefined
-  /** Recording the response body for the store. */
-  recording: Recording | undefined
-  /** The upstream answer is not sent to the client (a 304 or an error replaced by the cache's copy). */
-  withheld: boolean
-  /** What Cache-Status says about the forward ('uri-miss', 'vary-miss', 'stale', 'request', 'bypass'). */
-  fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass'
-}
-
-interface Recording {
-  readonly status: number
-  readonly statusText: string
-  readonly headers: readonly string[]
-  readonly freshness: number
-  readonly requestTime: number
-  readonly responseTime: number
-  readonly chunks: Buffer[]
-  size: number
-}
-
-/** Where a request's response is stored, decided by the pipeline (see cache/key.ts). */
-export interface CacheTarget {
-  /** The primary key: the URL as forwarded. */
-  readonly key: string
-  /** The variant key: route, shard, key headers. */
-  readonly variant: string
-  /** Scheme and origin of the key, to key other URLs of the same origin (Location). */
-  readonly scheme: 'http' | 'https'
-  readonly origin: string
-  /** What concurrent misses collapse on: key and variant together. */
-  readonly lock: string
-}
-
-/** What the pipeline needs to go upstream from here (also for background revalidations). */
-export interface CacheForwarder {
-  /** Forward the session's request as it is now (pick → dispatch). */
-  forward (s: Session): void
-  /** Fetch `s`'s request upstream in the background to refresh `entry` (stale-while-revalidate). */
-  refresh (s: Session, entry: CacheEntry, leader: Inflight): void
-}
-
-/** Store options of a route, built once when routes compile. */
-export function storeOptions (cache: CacheConfig, route: RouteCacheConfig): StoreOptions {
-  return Object.freeze({
-    heuristic: cache.heuristic,
-    heuristicMaxAge: cache.heuristicMaxAge,
-    allowSetCookie: route.allowSetCookie,
-    defaultTtl: route.defaultTtl
-  })
 }
 
 /**
  * Run before forwarding. Returns true when the request was answered here or
- * will be (waiting on a collapsed fetch); false to forward now (with
- * `s.cacheState` set when the response should be recorded or revalidates).
+ * will be (waiting on a collapsed fetch); false to forward now, with `c.sink`
+ * set to a CacheSink that records or revalidates.
  */
-export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheConfig, opts: StoreOptions,
-  purgeFrom: BlockList | undefined, fwd: CacheForwarder, at: CacheTarget, paths: PathNormalizationConfig): boolean {
-  const method = s.method
-  const key = at.key
+export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd: CacheForwarder<C>): boolean {
+  const { cache, at } = scope
+  const method = c.method
 
-  if (method === 'PURGE' && purgeFrom !== undefined) {
-    purgeRequest(s, cache, key, purgeFrom)
+  if (method === 'PURGE' && scope.purgeFrom !== undefined) {
+    purgeRequest(c, cache, at.key, scope.purgeFrom)
     return true
   }
-  const facts = requestFacts(method, s.req.rawHeaders)
-  const state: CacheState = {
-    cache, route, facts, requestHeaders: s.req.rawHeaders, at, opts, paths,
-    stale: undefined, leader: undefined, recording: undefined, withheld: false, fwd: 'bypass'
-  }
-  s.cacheState = state
+  const facts = requestFacts(method, c.rawHeaders)
+  const state = new CacheState(scope, facts, c.rawHeaders, c.startWall)
   if (!lookupAllowed(facts)) {
-    s.cacheOutcome = 'bypass'
-    // Unsafe methods go through; a success invalidates (see cacheResponseHead).
+    c.cacheOutcome = 'bypass'
+    // Unsafe methods go through; a success invalidates (see CacheSink.responseHead).
+    attach(c, state)
     return false
   }
 
   const now = Date.now()
-  const variants = cache.store.get(key)
+  const variants = cache.store.get(at.key)
   let entry: CacheEntry | undefined
   let found = false
   for (let i = 0; i < variants.length; i++) {
     const v = variants[i]!
     if (v.variant !== at.variant) continue
     found = true
-    if (varyMatches(v, varyValues(v.varyNames, s.req.rawHeaders))) {
+    if (varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) {
       entry = v
       break
     }
@@ -135,45 +107,49 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   if (entry !== undefined) {
     const u = usability(facts, entry, now)
     if (u.fresh) {
-      answerHit(s, cache, entry, now, undefined)
+      answerHit(c, state, entry, now, undefined)
       return true
     }
     if (u.mayServeStale) {
-      answerHit(s, cache, entry, now, 'max-stale')
+      answerHit(c, state, entry, now, 'max-stale')
       return true
     }
     if (u.staleWhileRevalidate) {
-      answerHit(s, cache, entry, now, 'stale-while-revalidate')
+      answerHit(c, state, entry, now, 'stale-while-revalidate')
       // The background fetch is a GET (a HEAD answer could not replace the stored body); it
       // revalidates with our validators, so a 304 freshens the entry.
       if (method === 'GET' && cache.inflight(at.lock) === undefined) {
-        s.upstreamHeaders = withoutConditionals(s.upstreamHeaders)
-        s.upstreamHeaders.push(...revalidationHeaders(entry))
-        fwd.refresh(s, entry, cache.lead(at.lock))
+        c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
+        const refresh = new CacheState(scope, facts, c.rawHeaders, c.startWall)
+        refresh.fwd = 'stale'
+        refresh.stale = entry
+        refresh.leader = cache.lead(at.lock)
+        fwd.refresh(c, new CacheSink(refresh, new BackgroundSink(c), undefined))
       }
       return true
     }
     // §5.2.1.7: only-if-cached never goes to the origin, not even to revalidate.
     if (facts.cc.onlyIfCached) {
-      s.sendError(Errors.ONLY_IF_CACHED)
+      c.sendError(Errors.ONLY_IF_CACHED)
       return true
     }
     // Stale: revalidate with our validators (the client's own conditionals are answered by us).
-    s.cacheOutcome = 'revalidate'
+    c.cacheOutcome = 'revalidate'
     state.stale = entry
-    s.upstreamHeaders = withoutConditionals(s.upstreamHeaders)
-    s.upstreamHeaders.push(...revalidationHeaders(entry))
+    c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
     cache.counters.misses++
+    attach(c, state)
     return false
   }
 
   if (facts.cc.onlyIfCached) {
-    s.sendError(Errors.ONLY_IF_CACHED)
+    c.sendError(Errors.ONLY_IF_CACHED)
     return true
   }
 
   cache.counters.misses++
-  s.cacheOutcome = 'miss'
+  c.cacheOutcome = 'miss'
+  attach(c, state)
   const inflight = cache.inflight(at.lock)
   if (inflight === undefined) {
     state.leader = cache.lead(at.lock)
@@ -181,291 +157,270 @@ export function cacheRequest (s: Session, cache: HttpCache, route: RouteCacheCon
   }
   // Collapse: wait for the request already fetching this key, then serve what it stored.
   cache.counters.collapsed++
+  waitFor(c, state, inflight, fwd)
+  return true
+}
+
+function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Inflight, fwd: CacheForwarder<C>): void {
+  const cache = state.scope.cache
   const timer = setTimeout(() => inflight.settle(undefined), cache.config.collapseTimeout)
   void inflight.done.then((stored) => {
     clearTimeout(timer)
-    if (s.closed) return
+    if (c.closed) return
     try {
       const t = Date.now()
-      if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, s.req.rawHeaders)) &&
-        usability(facts, stored, t).fresh) {
+      if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, c.rawHeaders)) &&
+        usability(state.facts, stored, t).fresh) {
         cache.counters.hits++
-        s.cacheOutcome = 'collapsed'
-        serveEntry(s, stored, t, cacheStatus(cache.config.statusName, { hit: true, collapsed: true, ttl: ttlSeconds(stored, t) }))
+        c.cacheOutcome = 'collapsed'
+        serveEntry(c, state.facts, stored, t, cacheStatus(cache.config.statusName, { hit: true, collapsed: true, ttl: ttlSeconds(stored, t) }))
         return
       }
       // Nothing usable (uncacheable, failed or timed out): go upstream ourselves, uncollapsed.
       state.fwd = 'request'
-      fwd.forward(s)
+      fwd.forward(c)
     } catch (err) {
-      s.fault(err)
+      c.fault(err)
     }
   })
-  return true
+}
+
+/** The upstream responses of `c` go through the cache first. */
+function attach (c: CacheClient, state: CacheState): void {
+  const sink = new CacheSink(state, c.sink, c)
+  c.sink = sink
+  c.onClose = () => sink.end()
 }
 
 /** Answer from a stored entry without going upstream: fresh, or stale as `staleBy` allows. */
-function answerHit (s: Session, cache: HttpCache, entry: CacheEntry, now: number, staleBy: 'max-stale' | 'stale-while-revalidate' | undefined): void {
-  s.cacheOutcome = staleBy === undefined ? 'hit' : 'stale'
+function answerHit (c: CacheClient, state: CacheState, entry: CacheEntry, now: number,
+  staleBy: 'max-stale' | 'stale-while-revalidate' | undefined): void {
+  const cache = state.scope.cache
+  c.cacheOutcome = staleBy === undefined ? 'hit' : 'stale'
   cache.counters.hits++
   if (staleBy !== undefined) cache.counters.staleServed++
-  serveEntry(s, entry, now, cacheStatus(cache.config.statusName, {
+  serveEntry(c, state.facts, entry, now, cacheStatus(cache.config.statusName, {
     hit: true, ttl: ttlSeconds(entry, now), ...(staleBy === undefined ? {} : { detail: staleBy })
   }))
 }
 
-/**
- * The upstream response head arrived (flat downstream headers, before any
- * sticky cookie or Cache-Status). Returns the headers to send, or undefined
- * when the answer is withheld and the cache answers instead.
- */
-export function cacheResponseHead (s: Session, state: CacheState, status: number, statusText: string,
-  headers: string[]): string[] | undefined {
-  const cache = state.cache
-  const now = Date.now()
-  if (!lookupAllowed(state.facts)) {
-    if (invalidates(s.method, status)) invalidateFor(state, headers)
-    return withStatus(headers, cache, { fwd: 'bypass', fwdStatus: status })
-  }
-  const stale = state.stale
-  if (stale !== undefined && (status === 304 || (status === 200 && state.facts.method === 'HEAD'))) {
-    if (status === 200 && !headUpdates(stale, headers)) {
-      // §4.3.5: a HEAD answer that disagrees with the stored GET: that one is stale for good.
-      cache.store.delete(state.at.key)
-      return withStatus(headers, cache, { fwd: state.fwd, fwdStatus: status })
-    }
-    // §4.3.4 / §4.3.5: freshen the stored response with the 304's (or the HEAD
-    // 200's) fields, then answer from it. Its Age (dropped from the stored
-    // fields) still counts for the new entry's age.
-    const merged = mergeRevalidated(stale.headers, headers)
-    const entry = makeEntry(state, stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, s.startWall, now)
-    cache.counters.revalidated304++
-    if (entry !== undefined) cache.put(entry)
-    state.withheld = true
-    finishLeader(state, entry)
-    serveEntry(s, entry ?? stale, now, cacheStatus(cache.config.statusName, {
-      fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now)
-    }))
-    return undefined
-  }
-  if (stale !== undefined && status >= 500 && usability(state.facts, stale, now).staleIfErrorUntil > now) {
-    state.withheld = true
-    cache.counters.staleServed++
-    serveEntry(s, stale, now, cacheStatus(cache.config.statusName, {
-      fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(stale, now), detail: 'stale-if-error'
-    }))
-    return undefined
-  }
-  if (stale !== undefined) cache.counters.revalidated200++
+/** Per-request cache state, owned by the request's CacheSink. */
+class CacheState {
+  /** The stale entry being revalidated by this request's upstream exchange. */
+  stale: CacheEntry | undefined
+  /** This request is the one fetching the key; others wait on it. */
+  leader: Inflight | undefined
+  /** What Cache-Status says about the forward. */
+  fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' = 'bypass'
 
-  const cc = parseCacheControl(headerValue(headers, 'cache-control'))
-  const decision = storeDecision(state.facts, status, headers, cc, now, state.opts)
-  const length = Number(headerValue(headers, 'content-length') ?? NaN)
-  let stored = false
-  let detail: string | undefined
-  if (!decision.store) {
-    detail = decision.reason
-  } else if (length > cache.config.maxEntryBytes) {
-    detail = 'too large'
-  } else {
-    stored = true
-    // Age stays in: makeEntry reads it (for the entry's age) and leaves it out of the stored fields.
-    state.recording = {
-      status, statusText, headers: headers.slice(), freshness: decision.freshness,
-      requestTime: s.startWall, responseTime: now, chunks: [], size: 0
-    }
+  constructor (readonly scope: CacheScope, readonly facts: RequestFacts, readonly requestHeaders: readonly string[],
+    /** Date.now() when the request started (the entry's request time). */
+    readonly requestTime: number) {}
+
+  /** The leader is done: wake the waiters with what it stored (or nothing). */
+  finishLeader (entry: CacheEntry | undefined): void {
+    const f = this.leader
+    if (f === undefined) return
+    this.leader = undefined
+    this.scope.cache.finish(f, entry)
   }
-  if (!stored) {
-    // A new full response replaces the stored one (§4.3.3); if it cannot be stored, the old must not linger.
-    if (stale !== undefined) cache.store.delete(state.at.key)
-    cache.counters.notStored++
-    // Waiters must not wait for a response that will not be stored.
-    finishLeader(state, undefined)
+
+  entry (status: number, statusText: string, headers: readonly string[], body: Buffer, responseTime: number,
+    freshness?: number): CacheEntry | undefined {
+    const { at, opts } = this.scope
+    return buildEntry({ key: at.key, variant: at.variant, requestHeaders: this.requestHeaders, opts }, status, statusText, headers,
+      body, this.requestTime, responseTime, freshness)
   }
-  return withStatus(headers, cache, {
-    fwd: state.fwd, fwdStatus: status, stored,
-    ...(stored ? { ttl: Math.round(decision.store ? decision.freshness / 1000 : 0) } : {}),
-    ...(detail === undefined ? {} : { detail })
-  })
 }
 
-/** A body chunk passed to the client; keep it while it fits. */
-export function cacheResponseData (state: CacheState, chunk: Buffer): void {
-  const r = state.recording
-  if (r === undefined) return
-  r.size += chunk.length
-  if (r.size > state.cache.config.maxEntryBytes) {
-    state.recording = undefined
-    state.cache.counters.notStored++
-    finishLeader(state, undefined)
-    return
-  }
-  r.chunks.push(chunk)
-}
-
-/** The upstream body completed intact: store it, wake the waiters. */
-export function cacheResponseEnd (state: CacheState): void {
-  const r = state.recording
-  state.recording = undefined
-  if (r === undefined) return finishLeader(state, undefined)
-  const entry = makeEntry(state, r.status, r.statusText, r.headers, Buffer.concat(r.chunks, r.size), r.requestTime, r.responseTime, r.freshness)
-  if (entry !== undefined) state.cache.put(entry)
-  finishLeader(state, entry)
+interface Recording {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: readonly string[]
+  readonly freshness: number
+  readonly responseTime: number
+  readonly chunks: Buffer[]
+  size: number
 }
 
 /**
- * The upstream exchange failed. Returns true when a stale entry was served
- * instead (stale-if-error); the pipeline answers with the error otherwise.
+ * The cache in front of the client's sink: passes the response on (with
+ * Cache-Status) while recording it for the store, or withholds it and
+ * answers from the cache instead (a 304 that freshened a stale entry, an
+ * error replaced by a stale copy). `client` is undefined for a background
+ * refresh, which nobody waits for.
  */
-export function cacheUpstreamError (s: Session, state: CacheState): boolean {
-  state.recording = undefined
-  finishLeader(state, undefined)
-  const stale = state.stale
-  const now = Date.now()
-  if (stale === undefined || s.res.headersSent || usability(state.facts, stale, now).staleIfErrorUntil <= now) return false
-  state.cache.counters.staleServed++
-  serveEntry(s, stale, now, cacheStatus(state.cache.config.statusName, { fwd: 'stale', ttl: ttlSeconds(stale, now), detail: 'stale-if-error' }))
-  return true
-}
+export class CacheSink implements ResponseSink {
+  readonly #state: CacheState
+  readonly #inner: ResponseSink
+  readonly #client: CacheClient | undefined
+  #recording: Recording | undefined
+  /** The upstream answer is not passed on: the cache answered instead. */
+  #withheld = false
 
-/** The session ended: never leave waiters hanging. */
-export function cacheSessionEnd (state: CacheState): void {
-  state.recording = undefined
-  finishLeader(state, undefined)
-}
-
-function finishLeader (state: CacheState, entry: CacheEntry | undefined): void {
-  const f = state.leader
-  if (f === undefined) return
-  state.leader = undefined
-  state.cache.finish(f, entry)
-}
-
-/** Build a storable entry, or undefined when its Vary is `*`. */
-export function makeEntry (state: CacheState, status: number, statusText: string, headers: readonly string[], body: Buffer,
-  requestTime: number, responseTime: number, freshness?: number): CacheEntry | undefined {
-  const names = varyNames(headers)
-  if (names === '*') return undefined
-  const cc = parseCacheControl(headerValue(headers, 'cache-control'))
-  // Dates contain commas, so a repeated field cannot be joined: the first one counts.
-  const date = parseHttpDate(firstValue(headers, 'date'))
-  const lm = parseHttpDate(firstValue(headers, 'last-modified'))
-  // §3.1: never keep fields named by private="…" / no-cache="…", nor Age.
-  const clean = storableHeaders(headers, cc).filter(notAge)
-  // The body is complete in memory: always frame it by length (a chunked origin sent none).
-  if (firstValue(clean, 'content-length') === undefined && status !== 204 && status !== 304) clean.push('content-length', String(body.length))
-  return Object.freeze({
-    key: state.at.key,
-    variant: state.at.variant,
-    status,
-    statusText,
-    headers: clean,
-    body,
-    requestTime,
-    responseTime,
-    cc,
-    freshness: freshness ?? freshnessLifetime(status, headers, cc, responseTime, state.opts),
-    date: date ?? responseTime,
-    ageValue: parseAge(headers) ?? 0,
-    etag: headerValue(headers, 'etag'),
-    lastModified: lm,
-    varyNames: names,
-    varyValues: varyValues(names, state.requestHeaders),
-    tags: responseTags(headers),
-    size: entrySize(clean, body)
-  })
-}
-
-/** Answer from a stored entry: 304 for a matching conditional, 206 for a single satisfiable range, HEAD without body. */
-export function serveEntry (s: Session, entry: CacheEntry, now: number, status: string): void {
-  const res = s.res
-  if (s.closed || res.headersSent) return
-  const facts = s.cacheState?.facts ?? requestFacts(s.method, s.req.rawHeaders)
-  s.prepareHead()
-  const headers = entry.headers.slice()
-  headers.push('age', String(Math.floor(currentAge(entry, now) / 1000)), 'cache-status', status)
-  s.status = entry.status
-  if (entry.status === 200 && notModified(facts, entry)) {
-    s.status = 304
-    if (s.writeHead(304, headers.filter(notBodyHeader))) res.end()
-    return
+  constructor (state: CacheState, inner: ResponseSink, client: CacheClient | undefined) {
+    this.#state = state
+    this.#inner = inner
+    this.#client = client
   }
-  let body = entry.body
-  let code = entry.status
-  if (s.method !== 'HEAD') s.bytesOut = body.length
-  if (entry.status === 200 && facts.range !== undefined && rangeApplies(s, entry)) {
-    const r = singleRange(facts.range, body.length)
-    if (r === 'unsatisfiable') {
-      s.status = 416
-      const h = headers.filter(notBodyHeader)
-      h.push('content-range', `bytes */${body.length}`, 'content-length', '0')
-      if (s.writeHead(416, h)) res.end()
-      return
+
+  responseHead (status: number, statusText: string, headers: string[]): boolean {
+    const state = this.#state
+    const { cache, at } = state.scope
+    const now = Date.now()
+    if (!lookupAllowed(state.facts)) {
+      if (invalidates(state.facts.method, status)) invalidateFor(state, headers)
+      return this.#pass(status, statusText, headers, { fwd: 'bypass', fwdStatus: status })
     }
+    const stale = state.stale
+    if (stale !== undefined && (status === 304 || (status === 200 && state.facts.method === 'HEAD'))) {
+      if (status === 200 && !headUpdates(stale, headers)) {
+        // §4.3.5: a HEAD answer that disagrees with the stored GET: that one is stale for good.
+        cache.store.delete(at.key)
+        return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status })
+      }
+      // §4.3.4 / §4.3.5: freshen the stored response with the 304's (or the HEAD
+      // 200's) fields, then answer from it. Its Age (dropped from the stored
+      // fields) still counts for the new entry's age.
+      const merged = mergeRevalidated(stale.headers, headers)
+      const entry = state.entry(stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, now)
+      cache.counters.revalidated304++
+      if (entry !== undefined) cache.put(entry)
+      state.finishLeader(entry)
+      return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) })
+    }
+    if (stale !== undefined && status >= 500 && usability(state.facts, stale, now).staleIfErrorUntil > now) {
+      cache.counters.staleServed++
+      return this.#answer(stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(stale, now), detail: 'stale-if-error' })
+    }
+    if (stale !== undefined) cache.counters.revalidated200++
+
+    const cc = parseCacheControl(headerValue(headers, 'cache-control'))
+    const decision = storeDecision(state.facts, status, headers, cc, now, state.scope.opts)
+    const length = Number(headerValue(headers, 'content-length') ?? NaN)
+    let detail: string | undefined
+    if (!decision.store) detail = decision.reason
+    else if (length > cache.config.maxEntryBytes) detail = 'too large'
+    if (detail !== undefined || !decision.store) {
+      // A new full response replaces the stored one (§4.3.3); if it cannot be stored, the old must not linger.
+      if (stale !== undefined) cache.store.delete(at.key)
+      cache.counters.notStored++
+      // Waiters must not wait for a response that will not be stored.
+      state.finishLeader(undefined)
+      return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, ...(detail === undefined ? {} : { detail }) })
+    }
+    // Age stays in: the entry reads it (for its age) and leaves it out of the stored fields.
+    this.#recording = { status, statusText, headers: headers.slice(), freshness: decision.freshness, responseTime: now, chunks: [], size: 0 }
+    return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, stored: true, ttl: Math.round(decision.freshness / 1000) })
+  }
+
+  responseData (chunk: Buffer): boolean {
+    if (this.#withheld) return true
+    const r = this.#recording
     if (r !== undefined) {
-      code = 206
-      s.status = 206
-      body = body.subarray(r[0], r[1] + 1)
-      const h = headers.filter(notBodyHeader)
-      h.push('content-range', `bytes ${r[0]}-${r[1]}/${entry.body.length}`, 'content-length', String(body.length))
-      if (!s.writeHead(206, h)) return
-      if (s.method === 'HEAD') res.end()
-      else res.end(body)
+      r.size += chunk.length
+      if (r.size > this.#state.scope.cache.config.maxEntryBytes) {
+        this.#recording = undefined
+        this.#state.scope.cache.counters.notStored++
+        this.#state.finishLeader(undefined)
+      } else {
+        r.chunks.push(chunk)
+      }
+    }
+    return this.#inner.responseData(chunk)
+  }
+
+  /** The upstream body completed intact: store it, wake the waiters. */
+  responseEnd (trailers: Buffer[]): void {
+    // Withheld: the client was answered from the cache; only the waiters are left to wake.
+    if (this.#withheld) return this.end()
+    const r = this.#recording
+    this.#recording = undefined
+    if (r === undefined) {
+      this.#state.finishLeader(undefined)
+    } else {
+      const entry = this.#state.entry(r.status, r.statusText, r.headers, Buffer.concat(r.chunks, r.size), r.responseTime, r.freshness)
+      if (entry !== undefined) this.#state.scope.cache.put(entry)
+      this.#state.finishLeader(entry)
+    }
+    this.#inner.responseEnd(trailers)
+  }
+
+  /** The exchange failed for good: a stale copy may answer instead (stale-if-error). */
+  responseError (kind: ErrorKind, err: Error): void {
+    this.end()
+    const state = this.#state
+    const stale = state.stale
+    const now = Date.now()
+    const c = this.#client
+    if (kind !== Errors.CLIENT_ABORTED && stale !== undefined && c !== undefined && !c.answered &&
+      usability(state.facts, stale, now).staleIfErrorUntil > now) {
+      state.scope.cache.counters.staleServed++
+      serveEntry(c, state.facts, stale, now, cacheStatus(state.scope.cache.config.statusName, {
+        fwd: 'stale', ttl: ttlSeconds(stale, now), detail: 'stale-if-error'
+      }))
       return
     }
+    this.#inner.responseError(kind, err)
   }
-  if (!s.writeHead(code, headers)) return
-  if (s.method === 'HEAD') res.end()
-  else res.end(body)
-}
 
-/** If-Range (RFC 9110 §13.1.5): the range applies only if the validator still matches. */
-function rangeApplies (s: Session, entry: CacheEntry): boolean {
-  const ifRange = s.header('if-range')
-  if (ifRange === undefined) return true
-  if (ifRange.startsWith('"')) return entry.etag === ifRange // strong comparison
-  const t = parseHttpDate(ifRange)
-  return t !== undefined && entry.lastModified !== undefined && entry.lastModified <= t
-}
-
-/** `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive [start, end]; several ranges → undefined (send the whole). */
-export function singleRange (value: string, size: number): [number, number] | 'unsatisfiable' | undefined {
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value)
-  if (m === null) return undefined
-  const [, a, b] = m
-  if (a === '' && b === '') return undefined
-  let start: number
-  let end: number
-  if (a === '') {
-    const n = Number(b)
-    if (n === 0) return 'unsatisfiable'
-    start = Math.max(0, size - n)
-    end = size - 1
-  } else {
-    start = Number(a)
-    end = b === '' ? size - 1 : Math.min(Number(b), size - 1)
-    if (b !== '' && Number(b) < start) return undefined // invalid: ignore the Range
+  fault (err: unknown): void {
+    this.end()
+    this.#inner.fault(err)
   }
-  if (start >= size || size === 0) return 'unsatisfiable'
-  return [start, end]
+
+  /** Nothing more will be recorded (the client's side ended, or the exchange failed): never leave waiters hanging. */
+  end (): void {
+    this.#recording = undefined
+    this.#state.finishLeader(undefined)
+  }
+
+  #pass (status: number, statusText: string, headers: string[], outcome: CacheStatusOutcome): boolean {
+    headers.push('cache-status', cacheStatus(this.#state.scope.cache.config.statusName, outcome))
+    return this.#inner.responseHead(status, statusText, headers)
+  }
+
+  /** Answer the client from `entry` and drain the upstream answer unseen. */
+  #answer (entry: CacheEntry, now: number, outcome: CacheStatusOutcome): boolean {
+    this.#withheld = true
+    const c = this.#client
+    if (c !== undefined) serveEntry(c, this.#state.facts, entry, now, cacheStatus(this.#state.scope.cache.config.statusName, outcome))
+    return true
+  }
 }
 
-function purgeRequest (s: Session, cache: HttpCache, key: string, allowed: BlockList): void {
-  const addr = s.conn.clientAddress
+/** Where a background refresh's response ends up after the cache: nowhere (nobody waits for it). */
+class BackgroundSink implements ResponseSink {
+  readonly #owner: CacheClient
+
+  constructor (owner: CacheClient) {
+    this.#owner = owner
+  }
+
+  responseHead (): boolean { return true }
+  responseData (): boolean { return true }
+  responseEnd (): void {}
+  responseError (): void {}
+  /** Reported through the request that started the refresh (its answer has long been sent). */
+  fault (err: unknown): void { this.#owner.fault(err) }
+}
+
+function purgeRequest (c: CacheClient, cache: HttpCache, key: string, allowed: BlockList): void {
+  const addr = c.peerAddress
   if (!allowed.check(addr, addr.includes(':') ? 'ipv6' : 'ipv4')) {
-    s.sendError(Errors.PURGE_FORBIDDEN)
+    c.sendError(Errors.PURGE_FORBIDDEN)
     return
   }
   const n = cache.purgeUrl(key)
-  const body = `purged ${n} entr${n === 1 ? 'y' : 'ies'}\n`
-  s.status = n > 0 ? 200 : 404
-  if (s.writeHead(s.status, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))])) s.res.end(body)
+  const body = Buffer.from(`purged ${n} entr${n === 1 ? 'y' : 'ies'}\n`)
+  c.status = n > 0 ? 200 : 404
+  c.bytesOut = body.length
+  if (c.writeHead(c.status, ['content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)])) c.end(body)
 }
 
 /** §4.4: a successful unsafe request invalidates its URI and same-origin Location / Content-Location. */
 function invalidateFor (state: CacheState, headers: readonly string[]): void {
-  const cache = state.cache
-  const at = state.at
+  const { cache, at, route, paths } = state.scope
   cache.invalidate(at.key)
   for (const name of ['location', 'content-location']) {
     const v = headerValue(headers, name)
@@ -476,85 +431,19 @@ function invalidateFor (state: CacheState, headers: readonly string[]): void {
     const scheme = u.protocol === 'https:' ? 'https' : 'http'
     // Other origins: never (§4.4).
     if (a === undefined || scheme !== at.scheme || originOf(scheme, a) !== at.origin) continue
-    const path = normalizePath(u.pathname, state.paths)
-    if (path !== undefined) cache.invalidate(cacheKey(scheme, at.origin, keyedTarget(path + u.search, state.route.key)))
+    const path = normalizePath(u.pathname, paths)
+    if (path !== undefined) cache.invalidate(cacheKey(scheme, at.origin, keyedTarget(path + u.search, route.key)))
   }
 }
 
-function firstValue (headers: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (isName(headers[i]!, lowerName)) return headers[i + 1]
-  return undefined
-}
-
-function withStatus (headers: string[], cache: HttpCache, outcome: Parameters<typeof cacheStatus>[1]): string[] {
-  headers.push('cache-status', cacheStatus(cache.config.statusName, outcome))
-  return headers
-}
-
-function ttlSeconds (entry: CacheEntry, now: number): number {
-  return Math.round((entry.freshness - currentAge(entry, now)) / 1000)
-}
-
-/** The Age field lines of `headers`, flat. */
-function ageFields (headers: readonly string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i + 1 < headers.length; i += 2) if (isName(headers[i]!, 'age')) out.push(headers[i]!, headers[i + 1]!)
-  return out
-}
-
-function notAge (_v: string, i: number, all: readonly string[]): boolean {
-  const name = i % 2 === 0 ? all[i]! : all[i - 1]!
-  return name.length !== 3 || name.toLowerCase() !== 'age'
-}
-
-const BODY_HEADERS = new Set(['content-length', 'content-range', 'transfer-encoding'])
-function notBodyHeader (_v: string, i: number, all: readonly string[]): boolean {
-  const name = i % 2 === 0 ? all[i]! : all[i - 1]!
-  return !BODY_HEADERS.has(name.toLowerCase())
-}
-
 const CONDITIONALS = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'])
-function withoutConditionals (headers: readonly string[]): string[] {
+
+/** The upstream head with the client's conditionals replaced by `entry`'s validators. */
+function revalidating (headers: readonly string[], entry: CacheEntry): string[] {
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
     if (!CONDITIONALS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!)
   }
+  out.push(...revalidationHeaders(entry))
   return out
-}
-
-/**
- * Sink of a background revalidation (stale-while-revalidate): no client to
- * answer, the response only refreshes or replaces the stored entry.
- */
-export class RefreshSink implements ResponseSink {
-  readonly #s: Session
-  readonly #state: CacheState
-  readonly #released: () => void
-
-  constructor (s: Session, state: CacheState, released: () => void) {
-    this.#s = s
-    this.#state = state
-    this.#released = released
-  }
-
-  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean | string {
-    const s = this.#s
-    const headers = downstreamResponseHeaders(rawHeaders, s.responseVia, s.route!.responseOps)
-    if (typeof headers === 'string') return headers // malformed: never stored
-    cacheResponseHead(s, this.#state, status, statusText, headers)
-    return true
-  }
-
-  responseData (chunk: Buffer): boolean {
-    cacheResponseData(this.#state, chunk)
-    return true
-  }
-
-  responseEnd (): void { cacheResponseEnd(this.#state) }
-  responseError (): void { cacheSessionEnd(this.#state) }
-  released (): void { this.#released() }
-  fault (err: unknown): void {
-    cacheSessionEnd(this.#state)
-    this.#s.driver?.internalError(this.#s, err)
-  }
 }

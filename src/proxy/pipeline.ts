@@ -1,45 +1,27 @@
 // The request pipeline: one readable function calling the phases in a fixed
-// order (Pingora's process_request): parse → route → shard → pick → forward,
-// then the response streams back through the session. A phase either lets
-// the request continue or answers it; there is no middleware chain.
+// order (Pingora's process_request): plan (parse → route → shard → sticky →
+// upstream head → cache decision, see plan.ts) → cache lookup → pick →
+// forward, then the response streams back through the sink (the session, or
+// the cache in front of it). A phase either lets the request continue or
+// answers it; there is no middleware chain. Picking, queueing at maxConn and
+// retrying are one mechanism for ordinary requests and WebSocket upgrades.
 import type { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
-import type { BlockList } from 'node:net'
-import type { Config } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
-import type { Router } from '../router/router.js'
-import { rewritePath } from '../router/router.js'
-import type { Backend } from '../upstream/backend.js'
-import { connectFailure, ForwardHandler, retryableFailure } from '../upstream/pool.js'
+import { connectFailure, ForwardHandler, retryableFailure, type ResponseSink } from '../upstream/pool.js'
+import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
-import { cookieValue, shardKey, type Shard } from '../upstream/shard.js'
-import { normalizeAddress, upstreamRequestHead, withHost } from './headers.js'
-import { originOf } from './authority.js'
-import { cacheKey, keyedTarget, variantKey } from '../cache/key.js'
-import type { CompiledRoute } from './routes.js'
+import type { Shard } from '../upstream/shard.js'
+import { cacheLookup, type CacheForwarder } from './cache-phase.js'
+import { normalizeAddress } from './headers.js'
+import { plan, upstreamRequest } from './plan.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
-import { proxyUpgrade } from './upgrade.js'
-import type { HttpCache, Inflight } from '../cache/cache.js'
-import type { CacheEntry } from '../cache/entry.js'
-import { cacheRequest, cacheSessionEnd, RefreshSink, type CacheForwarder, type CacheState } from './cache-phase.js'
-import type { ForwardRequest } from '../upstream/pool.js'
+import type { RuntimeState } from './state.js'
+import { Tunnel } from './upgrade.js'
 
-/** Everything derived from one config; swapped as a whole on reload. */
-export interface RuntimeState {
-  readonly config: Config
-  readonly router: Router<CompiledRoute>
-  readonly backends: ReadonlyMap<string, Backend>
-  readonly trustedProxies: BlockList
-  /** The shared response cache, when configured. */
-  readonly cache: HttpCache | undefined
-  /** Who may send PURGE; undefined = PURGE is proxied like any method. */
-  readonly purgeFrom: BlockList | undefined
-  /** `1.1 <proxyName>` and `2 <proxyName>`, for Via. */
-  readonly viaH1: string
-  readonly viaH2: string
-}
+export type { RuntimeState } from './state.js'
 
 export interface PipelineHooks {
   /** Called once per request when its session ends (response done, reset or client gone). */
@@ -54,7 +36,7 @@ export interface PipelineHooks {
 const kConn = Symbol('switchyard.conn')
 type ConnHolder = { [kConn]?: ConnectionInfo & { readonly state: RuntimeState } }
 
-export class Pipeline implements SessionDriver, CacheForwarder {
+export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #state: RuntimeState
   readonly #hooks: PipelineHooks
   /** Shutting down: every HTTP/1.1 response closes its connection (h2 gets GOAWAY from the listener). */
@@ -75,10 +57,9 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     try {
       const state = this.#state
       const h2 = req.httpVersionMajor === 2
-      s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now())
+      s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now(), this)
       ;(res as unknown as { [kSession]: Session })[kSession] = s
       res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
-      s.driver = this
       s.trustList = state.trustedProxies
       if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
       this.#handle(s, state)
@@ -92,60 +73,19 @@ export class Pipeline implements SessionDriver, CacheForwarder {
 
   /** The phases, in order. */
   #handle (s: Session, state: RuntimeState): void {
-    const req = s.req
-    // parse
-    const parseError = s.parseTarget(state.config.pathNormalization)
-    if (parseError !== undefined) return s.sendError(parseError)
-    // RFC 9110 §15.5.20: this connection's certificate is not the one for that host.
-    if (s.listener.misdirected?.(s.conn.servername, s.host) === true) return s.sendError(Errors.MISDIRECTED)
-
-    // route
-    const route = state.router.match(s)
-    if (route === undefined) return s.sendError(Errors.NO_ROUTE)
-    s.route = route
-    const backend = route.backend
-    s.backend = backend
-
-    // shard
-    const by = backend.selector.shardBy
-    let key: string | undefined
-    if (by !== undefined) {
-      key = shardKey(by, s)
-      if (key === undefined && by.missing === 'reject') return s.sendError(Errors.SHARD_KEY_MISSING)
-    }
-    s.shard = backend.selector.select(key)
-    const sticky = backend.config.sticky
-    if (sticky !== undefined) s.stickyId = cookieValue(s.header('cookie'), sticky.cookie.name)
-
-    // upstream request head (server-independent unless Host is the server's own)
-    const head = upstreamRequestHead(req.rawHeaders, s.authorityInfo!, backend.config.passHostHeader ? s.authority : '', s.conn, route.requestPolicy)
-    if ('code' in head) return s.sendError(head)
-    s.upstreamHeaders = head.headers
-    // Forward what the cache keys: a route's key rules (sorted, ignored
-    // parameters) shape the query the origin sees too.
+    const p = plan(state, s)
+    if ('error' in p) return s.refuse(p)
+    s.adopt(p)
+    // cache: answer from it, wait on a collapsed fetch, or put the cache in front of the session
     const cache = state.cache
-    const rc = cache === undefined ? undefined : route.cache
-    const target = rc === undefined ? s.target : keyedTarget(s.target, rc.key)
-    s.upstreamPath = route.stripPrefix === undefined && route.addPrefix === undefined
-      ? target
-      : rewritePath(target, route.stripPrefix, route.addPrefix)
-    s.responseVia = state.config.forwarding.via ? state.viaH1 : undefined
-    s.hasBody = s.h2 ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : head.hasBody
-    s.contentLength = head.contentLength
-
-    // cache: answer from it, wait on a collapsed fetch, or arrange to record the response
-    if (rc !== undefined) {
-      // Keyed by what the origin is told (scheme, host), and by what else picked the answer (route, shard).
-      const origin = originOf(head.proto, head.authority)
-      const primary = cacheKey(head.proto, origin, target)
-      const variant = variantKey(route.name, backend.shards.length > 1 ? s.shard.name : '', rc.key.headers, (n) => s!.header(n))
-      const at = { key: primary, variant, scheme: head.proto, origin, lock: `${primary}\0${variant}` }
-      if (cacheRequest(s, cache!, rc, route.cacheOptions!, state.purgeFrom, this, at, state.config.pathNormalization)) return
-    }
+    if (p.cache !== undefined && cache !== undefined && cacheLookup(s, {
+      cache, route: p.route.cache!, opts: p.route.cacheOptions!, at: p.cache, purgeFrom: state.purgeFrom,
+      paths: state.config.pathNormalization
+    }, this)) return
     this.forward(s)
   }
 
-  /** CacheForwarder + the tail of handleRequest: send the request body (buffered or streamed) and attempt. */
+  /** CacheForwarder + the tail of #handle: send the request body (buffered or streamed) and attempt. */
   forward (s: Session): void {
     const req = s.req
     const backend = s.backend!
@@ -175,39 +115,58 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     this.#attempt(s)
   }
 
-  /** CacheForwarder: refresh a stale entry in the background (stale-while-revalidate), once per key. */
-  refresh (s: Session, entry: CacheEntry, leader: Inflight): void {
-    const cs = s.cacheState!
-    const server = s.shard!.balancer.pick(s)
-    if (server === undefined) return cs.cache.finish(leader, undefined)
-    const state: CacheState = { ...cs, stale: entry, leader, recording: undefined, withheld: false, fwd: 'stale' }
+  /** CacheForwarder: fetch `s`'s request in the background into `sink` (stale-while-revalidate), as a GET. */
+  refresh (s: Session, sink: ResponseSink): void {
     const shard = s.shard!
-    const sink = new RefreshSink(s, state, () => { if (shard.queue.size > 0) this.drain(shard) })
-    // The same head a foreground request would send, as a GET without a body.
-    new ForwardHandler(server, s.backend!, sink, false).dispatch({ ...upstreamRequest(s, server), method: 'GET', body: null })
-  }
-
-  /** pick → forward, or queue when every usable server is at maxConn. Used for first tries, retries and dequeues. */
-  #attempt (s: Session): void {
-    const shard = s.shard!
-    s.panic = shard.panic()
     const server = shard.balancer.pick(s)
-    if (server === undefined) {
-      if (shard.anyBusy(s.panic)) return this.#enqueue(s, shard)
-      return s.sendError(Errors.NO_HEALTHY_SERVER)
-    }
-    this.#forward(s, server)
+    if (server === undefined) return sink.responseError(Errors.NO_HEALTHY_SERVER, new Error('no server to refresh from'))
+    const owner = { released: () => { if (shard.queue.size > 0) this.drain(shard) } }
+    // The same head a foreground request would send (with our validators), without a body.
+    new ForwardHandler(server, s.backend!, owner, sink, s.route!.shapeResponse, false)
+      .dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET'))
   }
 
-  #forward (s: Session, server: Server): void {
+  /** pick → send, or queue when every usable server is at maxConn. First tries, dequeues and upgrades alike. */
+  #attempt (w: Waiter & { readonly shard: Shard | undefined }): void {
+    const shard = w.shard!
+    w.panic = shard.panic()
+    const server = shard.balancer.pick(w)
+    if (server !== undefined) return w.send(server)
+    if (!shard.anyBusy(w.panic)) return w.fail(Errors.NO_HEALTHY_SERVER)
+    if (!shard.queue.push(w)) return w.fail(Errors.QUEUE_FULL)
+    w.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, w, shard)
+  }
+
+  /** SessionDriver: a slot of `shard` is free; hand it to the oldest waiter that can use it. */
+  drain (shard: Shard): void {
+    while (shard.queue.size > 0) {
+      const w = shard.queue.shift()
+      if (w === undefined) return
+      clearTimeout(w.queueTimer)
+      if (w.closed) continue
+      w.panic = shard.panic()
+      const server = shard.balancer.pick(w)
+      if (server === undefined) {
+        // Still full (another path took the slot): back to the head of the line is not
+        // possible in a FIFO, so requeue at the tail only if time remains.
+        shard.queue.push(w)
+        w.queueTimer = setTimeout(onQueueTimeout, Math.max(0, w.startTime + shard.queueTimeout - performance.now()), w, shard)
+        return
+      }
+      w.send(server)
+    }
+  }
+
+  /** Session.send: dispatch the session's request to `server`. */
+  dispatch (s: Session, server: Server): void {
     const backend = s.backend!
     s.server = server
     s.attempts++
     s.setCookie = s.stickyId === server.id ? undefined : backend.stickyCookie(server, s.conn.proto === 'https')
     s.dispatchedAt = performance.now()
-    const handler = new ForwardHandler(server, backend, s, s.attempts > 1)
+    const handler = new ForwardHandler(server, backend, s, s.sink, s.route!.shapeResponse, s.attempts > 1)
     s.handler = handler
-    handler.dispatch(upstreamRequest(s, server))
+    handler.dispatch(upstreamRequest(s.plan!, server, s.body ?? (s.replayable ? null : s.bodyStream!), s.upstreamHeaders))
   }
 
   /** SessionDriver: a failure before any response byte; try another replica when that is safe. */
@@ -226,46 +185,27 @@ export class Pipeline implements SessionDriver, CacheForwarder {
     s.panic = shard.panic()
     const next = shard.balancer.pick(s)
     if (next === undefined) return false // nobody else to try: answer with this failure
-    this.#forward(s, next)
+    this.dispatch(s, next)
     return true
   }
 
-  #enqueue (s: Session, shard: Shard): void {
-    if (!shard.queue.push(s)) return s.sendError(Errors.QUEUE_FULL)
-    const timeout = s.backend!.config.timeouts.queue
-    s.queueTimer = setTimeout(onQueueTimeout, timeout, s)
-  }
-
-  /** SessionDriver: a slot of `shard` is free; hand it to the oldest waiter that can use it. */
-  drain (shard: Shard): void {
-    while (shard.queue.size > 0) {
-      const s = shard.queue.shift() as Session | undefined
-      if (s === undefined) return
-      clearTimeout(s.queueTimer)
-      if (s.closed) continue
-      s.panic = shard.panic()
-      const server = shard.balancer.pick(s)
-      if (server === undefined) {
-        // Still full (another path took the slot): back to the head of the line is not
-        // possible in a FIFO, so requeue at the tail only if time remains.
-        shard.queue.push(s)
-        s.queueTimer = setTimeout(onQueueTimeout, Math.max(0, s.startTime + s.backend!.config.timeouts.queue - performance.now()), s)
-        return
-      }
-      this.#forward(s, server)
-    }
-  }
-
   /** SessionDriver: see PipelineHooks.onInternalError. */
-  internalError (s: Session, err: unknown): void {
+  internalError (s: Session | undefined, err: unknown): void {
     this.#hooks.onInternalError?.(err, s)
   }
 
-  /** HTTP/1.1 `Upgrade: websocket`: route and pick as usual, then splice the sockets. */
+  /**
+   * HTTP/1.1 `Upgrade: websocket`: planned like any request, then picked,
+   * queued at maxConn and timed out like one; once a server accepts, the
+   * sockets are spliced (upgrade.ts).
+   */
   handleUpgrade (req: DownstreamRequest, socket: Socket, head: Buffer, listener: ListenerContext): void {
-    const state = this.#state
     try {
-      proxyUpgrade(req, socket, head, connectionInfo(req, false, listener, state), state, listener)
+      const state = this.#state
+      const t = new Tunnel(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this)
+      const p = plan(state, t)
+      if ('error' in p) return t.fail(p.error)
+      if (t.adopt(p)) this.#attempt(t)
     } catch (err) {
       this.#hooks.onInternalError?.(err, undefined)
       socket.destroy()
@@ -273,15 +213,13 @@ export class Pipeline implements SessionDriver, CacheForwarder {
   }
 }
 
-/** The request to send to `server`: every dispatch (first try, retry, dequeue, background refresh) builds it here. */
-function upstreamRequest (s: Session, server: Server): ForwardRequest {
-  return {
-    path: s.upstreamPath,
-    method: s.method,
-    headers: s.backend!.config.passHostHeader ? s.upstreamHeaders : withHost(s.upstreamHeaders, server.hostHeader),
-    body: s.body ?? (s.replayable ? null : s.bodyStream!)
-  }
+function onQueueTimeout (w: Waiter, shard: Shard): void {
+  shard.queue.remove(w)
+  if (!w.closed) w.fail(Errors.QUEUE_TIMEOUT)
 }
+
+/** RFC 9110 §9.2.2: safe to repeat. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /**
  * The client's body on its way upstream, watched: every chunk re-arms the
@@ -306,14 +244,6 @@ function watchedBody (s: Session): Readable {
   return t
 }
 
-function onQueueTimeout (s: Session): void {
-  s.shard?.queue.remove(s)
-  if (!s.closed) s.sendError(Errors.QUEUE_TIMEOUT)
-}
-
-/** RFC 9110 §9.2.2: safe to repeat. */
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-
 /** Read a request body of known, small length into one Buffer; undefined if the client stops short. */
 function bufferBody (s: Session, length: number, done: (body: Buffer | undefined) => void): void {
   const req = s.req
@@ -337,7 +267,7 @@ function onResponseClose (this: DownstreamResponse): void {
   if (s === undefined) return
   s.closed = true
   s.bodyDone()
-  if (s.cacheState !== undefined) cacheSessionEnd(s.cacheState)
+  s.onClose?.()
   if (s.queued) {
     s.shard?.queue.remove(s)
     clearTimeout(s.queueTimer)
@@ -373,9 +303,7 @@ export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: L
   const clientAddress = normalizeAddress(socket.remoteAddress)
   const info = {
     state,
-    servername: h2
-      ? (socket as { servername?: string | false }).servername || undefined
-      : (req.socket as { servername?: string | false }).servername || undefined,
+    servername: (socket as { servername?: string | false }).servername || undefined,
     clientAddress,
     trusted: clientAddress !== '' &&
       state.trustedProxies.check(clientAddress, clientAddress.includes(':') ? 'ipv6' : 'ipv4'),

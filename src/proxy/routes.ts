@@ -1,18 +1,20 @@
 // Compile config routes into what the pipeline needs per match: the backend
-// object, header policies and rewrite, all resolved once at load.
-import type { StoreOptions } from '../cache/policy.js'
+// object, header policies, the response shaper and rewrite, all resolved
+// once at load.
+import { storeOptions, type StoreOptions } from '../cache/policy.js'
 import type { Config, RouteCacheConfig, RouteConfig } from '../config/schema.js'
 import type { Backend } from '../upstream/backend.js'
+import type { ResponseShaper } from '../upstream/pool.js'
 import { createRouter, type Router } from '../router/router.js'
-import { storeOptions } from './cache-phase.js'
-import { compileHeaderOps, type CompiledHeaderOps, type UpstreamHeaderPolicy } from './headers.js'
+import { compileHeaderOps, downstreamResponseHeaders, type UpstreamHeaderPolicy } from './headers.js'
 
 export interface CompiledRoute {
   readonly name: string
   readonly config: RouteConfig
   readonly backend: Backend
   readonly requestPolicy: UpstreamHeaderPolicy
-  readonly responseOps: CompiledHeaderOps
+  /** Upstream response head → client fields (hop-by-hop out, Via, route ops), or the malformed field's name. */
+  readonly shapeResponse: ResponseShaper
   readonly stripPrefix: string | undefined
   readonly addPrefix: string | undefined
   /** Set when this route caches (top-level cache exists and the route did not opt out). */
@@ -21,9 +23,13 @@ export interface CompiledRoute {
 }
 
 export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>): Router<CompiledRoute> {
+  // Upstreams are HTTP/1.1, so responses are marked `1.1 <proxyName>`.
+  const via = config.forwarding.via ? `1.1 ${config.proxyName}` : undefined
   const routes = config.routes.map((r): CompiledRoute => {
     const backend = backends.get(r.backend)
     if (backend === undefined) throw new Error(`route ${r.name}: unknown backend ${r.backend}`) // the loader checks this
+    const responseOps = compileHeaderOps(r.responseHeaders)
+    const caches = config.cache !== undefined && r.cache?.enabled === true
     return Object.freeze({
       name: r.name,
       config: r,
@@ -33,11 +39,11 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
         limits: config.limits,
         ops: compileHeaderOps(r.requestHeaders)
       }),
-      responseOps: compileHeaderOps(r.responseHeaders),
+      shapeResponse: (raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps),
       stripPrefix: r.rewrite.stripPrefix,
       addPrefix: r.rewrite.addPrefix,
-      cache: config.cache !== undefined && r.cache?.enabled === true ? r.cache : undefined,
-      cacheOptions: config.cache !== undefined && r.cache?.enabled === true ? storeOptions(config.cache, r.cache) : undefined
+      cache: caches ? r.cache : undefined,
+      cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined
     })
   })
   return createRouter(routes)

@@ -1,25 +1,25 @@
 // The one typed per-request context (Pingora's CTX, Envoy's StreamInfo).
-// Created once per request by the pipeline; phases fill it in; it is also the
-// sink the upstream handler streams the response into. Nothing else holds
-// request state.
+// Created once per request by the pipeline, filled from its Plan; it owns the
+// upstream exchanges (retries, the shard queue, body timers) and is the sink
+// that writes the response to the client. It knows nothing of the cache: a
+// cached route puts a CacheSink in front of it (see cache-phase.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import { Errors, type ErrorKind } from '../errors.js'
-import { NONE_TRIED, type PickContext } from '../balancer/balancer.js'
-import type { Queued } from '../upstream/queue.js'
-import type { Shard } from '../upstream/shard.js'
-import type { Server } from '../upstream/server.js'
-import type { ForwardHandler, ResponseSink } from '../upstream/pool.js'
-import type { Backend } from '../upstream/backend.js'
-import { downstreamResponseHeaders, rawHeader, trailerObject, type CompiledHeaderOps, type ForwardContext } from './headers.js'
-import type { Authority } from './authority.js'
-import { parseRequestTarget } from './request-target.js'
-import type { PathNormalizationConfig } from '../config/schema.js'
-import type { RouteInput } from '../router/router.js'
-import { trustedClientAddress } from './trust.js'
-import { cacheResponseData, cacheResponseEnd, cacheResponseHead, cacheSessionEnd, cacheUpstreamError, type CacheState } from './cache-phase.js'
 import type { BlockList } from 'node:net'
 import type { Readable } from 'node:stream'
+import { NONE_TRIED } from '../balancer/balancer.js'
+import type { CacheOutcome } from '../cache/outcome.js'
+import { Errors, type ErrorKind } from '../errors.js'
+import type { Backend } from '../upstream/backend.js'
+import type { ExchangeOwner, ForwardHandler, ResponseSink } from '../upstream/pool.js'
+import type { Waiter } from '../upstream/queue.js'
+import type { Server } from '../upstream/server.js'
+import type { Shard } from '../upstream/shard.js'
+import type { CacheClient } from './cache-phase.js'
+import { rawHeader, trailerObject, type ForwardContext } from './headers.js'
+import type { Plan, PlanRequest, Refusal } from './plan.js'
+import type { CompiledRoute } from './routes.js'
+import { trustedClientAddress } from './trust.js'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
 export type DownstreamResponse = ServerResponse | Http2ServerResponse
@@ -45,7 +45,7 @@ export interface ConnectionInfo extends ForwardContext {
   readonly servername: string | undefined
 }
 
-/** What the session calls back into: retries and the shard queue (the pipeline). */
+/** What the session calls back into: the pipeline. */
 export interface SessionDriver {
   /** Shutting down: responses should close their HTTP/1.1 connection. */
   readonly draining: boolean
@@ -53,15 +53,10 @@ export interface SessionDriver {
   retry (s: Session, kind: ErrorKind, err: Error): boolean
   /** A server slot of this shard was freed: dispatch queued requests. */
   drain (shard: Shard): void
+  /** Send the session's request to `server` (picked by the balancer). */
+  dispatch (s: Session, server: Server): void
   /** Something threw while answering `s`: count and log it (the session resets itself). */
   internalError (s: Session, err: unknown): void
-}
-
-/** What a session needs from the route it matched (see proxy/routes.ts). */
-export interface SessionRoute {
-  readonly name: string
-  readonly backend: Backend
-  readonly responseOps: CompiledHeaderOps
 }
 
 const NGHTTP2_NO_ERROR = 0
@@ -70,7 +65,7 @@ const NGHTTP2_INTERNAL_ERROR = 2
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
-export class Session implements ResponseSink, PickContext, RouteInput, Queued {
+export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   readonly h2: boolean
@@ -80,30 +75,33 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   /** Date.now() at start: RFC 9111 age arithmetic is wall-clock. */
   readonly startWall: number
   readonly method: string
-  /** The parsed authority (absolute-form target, :authority or Host): see authority.ts. */
-  authorityInfo: Authority | undefined
-  /** `host[:port]` as parsed and normalised: what routing, logs, Host and X-Forwarded-Host use. */
+  readonly driver: SessionDriver
+
+  /** What the pipeline decided (undefined when the proxy answered the request itself). */
+  plan: Plan | undefined
+  // What is known for logs, from the plan or from how far a refusal got.
+  /** `host[:port]` as parsed and normalised. */
   authority = ''
-  /** Lower-cased host without port or trailing dot, for routing. */
+  /** Lower-cased host without port or trailing dot. */
   host = ''
-  /** Request target: the normalised path with the query as sent. */
-  target = ''
-  /** The normalised path without query, for routing. */
+  /** The normalised path without query. */
   path = ''
-  route: SessionRoute | undefined
+  route: CompiledRoute | undefined
   backend: Backend | undefined
   shard: Shard | undefined
+
   server: Server | undefined
   handler: ForwardHandler | undefined
-  /** Via entry added to the response (upstream protocol is HTTP/1.1). */
-  responseVia: string | undefined
   status = 0
   error: ErrorKind | undefined
+  /** For logs only; never sent to the client. */
+  errorDetail: string | undefined
   /** Set when the session ended (response finished, reset or client gone). */
   closed = false
   /** Called once when the session ends (logs, metrics). */
   onEnd: ((s: Session) => void) | undefined
-  driver: SessionDriver | undefined
+  /** Called once when the client's side ends, before onEnd (the cache sink lets its waiters go). */
+  onClose: (() => void) | undefined
   trustList: BlockList | undefined
 
   // PickContext (see balancer/balancer.ts)
@@ -120,9 +118,8 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   body: Buffer | null = null
   /** The request body as it streams upstream (not replayable), watched for stalls. */
   bodyStream: Readable | undefined
-  /** The upstream request, built once and reused by retries. */
+  /** The upstream head: the plan's, or a revalidation's (see cache-phase.ts). */
   upstreamHeaders: string[] = []
-  upstreamPath = ''
   /** Kind of the last failure that caused a retry (logs). */
   retryReasons: ErrorKind | undefined
   /** Response body bytes sent to the client (logs, metrics). */
@@ -130,10 +127,10 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   /** performance.now() when the current attempt was dispatched, and the time to its response head (ms). */
   dispatchedAt = 0
   upstreamMs: number | undefined
-  /** How the cache handled it, for logs: hit, miss, stale, collapsed, bypass. */
-  cacheOutcome: string | undefined
-  /** Cache state when the route caches (see cache-phase.ts). */
-  cacheState: CacheState | undefined
+  /** How the cache handled it, for logs and metrics. */
+  cacheOutcome: CacheOutcome | undefined
+  /** Where upstream responses go: this session, or a decorator in front of it. */
+  sink: ResponseSink = this
   /** The request has a body to send upstream, and its Content-Length when it sent one. */
   hasBody = false
   contentLength: number | undefined
@@ -147,7 +144,7 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   #deadline: NodeJS.Timeout | undefined
 
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
-    startTime: number) {
+    startTime: number, driver: SessionDriver) {
     this.req = req
     this.res = res
     this.h2 = req.httpVersionMajor === 2
@@ -156,9 +153,62 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     this.startTime = startTime
     this.startWall = Date.now()
     this.method = req.method ?? 'GET'
+    this.driver = driver
   }
 
+  // PlanRequest
+  get url (): string { return this.req.url ?? '' }
+  get rawHeaders (): readonly string[] { return this.req.rawHeaders }
+  get h2Authority (): string | undefined { return this.h2 ? (this.req as Http2ServerRequest).headers[':authority'] ?? '' : undefined }
+  get misdirected (): ListenerContext['misdirected'] { return this.listener.misdirected }
+
   get now (): number { return this.startTime }
+  get peerAddress (): string { return this.conn.clientAddress }
+
+  /** The socket peer, or for a trusted proxy the client it reports in X-Forwarded-For. */
+  get clientAddress (): string {
+    if (!this.conn.trusted || this.trustList === undefined) return this.conn.clientAddress
+    this.#client ??= trustedClientAddress(this.header('x-forwarded-for'), this.conn.clientAddress, this.trustList)
+    return this.#client
+  }
+
+  /** A request header by lower-case name (see rawHeader). */
+  header (name: string): string | undefined {
+    return rawHeader(this.req.rawHeaders, name)
+  }
+
+  /** The plan is made: take what it decided. */
+  adopt (p: Plan): void {
+    this.plan = p
+    this.authority = p.authority.value
+    this.host = p.authority.host
+    this.path = p.path
+    this.route = p.route
+    this.backend = p.backend
+    this.shard = p.shard
+    this.stickyId = p.stickyId
+    this.upstreamHeaders = p.head.headers
+    this.hasBody = this.h2 ? !(this.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : p.head.hasBody
+    this.contentLength = p.head.contentLength
+  }
+
+  /** The plan refused the request: answer with its error, logging what was decided up to then. */
+  refuse (r: Refusal): void {
+    if (r.authority !== undefined) {
+      this.authority = r.authority.value
+      this.host = r.authority.host
+    }
+    if (r.path !== undefined) this.path = r.path
+    this.route = r.route
+    this.backend = r.backend
+    this.shard = r.shard
+    this.sendError(r.error, r.detail)
+  }
+
+  /** The client has gone, or an answer has started: nothing more may be written. */
+  get answered (): boolean {
+    return this.closed || this.res.headersSent || this.res.destroyed
+  }
 
   /**
    * The request has a body: cut it with 408 (or a reset, once the response
@@ -196,93 +246,39 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     if (this.h2) (this.res as Http2ServerResponse).stream.close(NGHTTP2_NO_ERROR)
   }
 
-  /** The socket peer, or for a trusted proxy the client it reports in X-Forwarded-For. */
-  get clientAddress (): string {
-    if (!this.conn.trusted || this.trustList === undefined) return this.conn.clientAddress
-    this.#client ??= trustedClientAddress(this.header('x-forwarded-for'), this.conn.clientAddress, this.trustList)
-    return this.#client
+  // Waiter: the pipeline picked a server, or gave up.
+
+  send (server: Server): void {
+    this.driver.dispatch(this, server)
   }
 
-  /** First value of a request header by lower-case name (h1 raw headers keep the client's case). */
-  header (name: string): string | undefined {
-    return rawHeader(this.req.rawHeaders, name)
+  fail (kind: ErrorKind): void {
+    this.sendError(kind)
   }
 
-  /**
-   * Parse the request line into authority, host, target and path, normalising
-   * the path. Returns the error to answer with, if any (the reason is kept in
-   * `errorDetail` for the log).
-   */
-  parseTarget (paths: PathNormalizationConfig): ErrorKind | undefined {
-    const req = this.req
-    const h2Authority = this.h2 ? (req as Http2ServerRequest).headers[':authority'] ?? '' : undefined
-    const t = parseRequestTarget(this.method, req.url ?? '', req.rawHeaders, h2Authority, paths)
-    if ('error' in t) {
-      this.errorDetail = t.detail
-      return t.error
-    }
-    this.authorityInfo = t.authority
-    this.authority = t.authority.value
-    this.host = t.authority.host
-    this.path = t.path
-    this.target = t.target
-    return undefined
+  // ExchangeOwner: the upstream handler reports here.
+
+  /** A failure before any response byte: another replica, when that is safe. */
+  retry (kind: ErrorKind, err: Error): boolean {
+    return !this.res.headersSent && this.driver.retry(this, kind, err)
   }
 
-  // ResponseSink: the upstream handler streams into these.
+  released (): void {
+    const shard = this.shard
+    if (shard !== undefined && shard.queue.size > 0) this.driver.drain(shard)
+  }
 
-  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean | string {
-    const res = this.res
-    if (this.closed || res.destroyed) return false
+  // ResponseSink: the upstream response, to the client.
+
+  responseHead (status: number, statusText: string, headers: string[]): boolean {
+    if (this.answered) return false
     this.upstreamMs = performance.now() - this.dispatchedAt
-    const shaped = downstreamResponseHeaders(rawHeaders, this.responseVia, this.route!.responseOps)
-    if (typeof shaped === 'string') return shaped // malformed: the handler fails the exchange
-    let headers = shaped
-    const cs = this.cacheState
-    if (cs !== undefined) {
-      const h = cacheResponseHead(this, cs, status, statusText, headers)
-      if (h === undefined) return true // withheld: the cache answered; drain the upstream body
-      headers = h
-    }
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
-    this.prepareHead()
     this.status = status
     return this.writeHead(status, headers, this.h2 ? '' : statusText)
   }
 
-  /**
-   * Every response head goes out through here. Node throws on what it will not
-   * send (a field HTTP/2 forbids, a bad value): that must never escape a
-   * request, so it becomes an internal error that resets only this stream or
-   * connection. False when the head could not be written.
-   */
-  writeHead (status: number, headers: readonly string[], statusText = ''): boolean {
-    try {
-      if (statusText !== '') (this.res as ServerResponse).writeHead(status, statusText, headers as string[])
-      else this.res.writeHead(status, headers as never)
-      return true
-    } catch (err) {
-      this.fault(err)
-      return false
-    }
-  }
-
-  /** Something threw while answering: count it, log it, reset this stream or connection. */
-  fault (err: unknown): void {
-    this.error = Errors.INTERNAL
-    this.status = Errors.INTERNAL.status
-    this.errorDetail = err instanceof Error ? err.message : String(err)
-    this.driver?.internalError(this, err)
-    this.handler?.abort()
-    this.resetDownstream()
-  }
-
   responseData (chunk: Buffer): boolean {
-    const cs = this.cacheState
-    if (cs !== undefined) {
-      if (cs.withheld) return true
-      cacheResponseData(cs, chunk)
-    }
     const res = this.res as ServerResponse
     this.bytesOut += chunk.length
     if (res.write(chunk)) return true
@@ -291,11 +287,6 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
   }
 
   responseEnd (trailers: Buffer[]): void {
-    const cs = this.cacheState
-    if (cs !== undefined) {
-      if (cs.withheld) return
-      cacheResponseEnd(cs)
-    }
     if (trailers.length > 0) {
       const t = trailerObject(trailers)
       if (t !== undefined) this.res.addTrailers(t)
@@ -308,28 +299,51 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
       this.error ??= kind
       return
     }
-    if (!this.res.headersSent) {
-      if (this.driver?.retry(this, kind, err) === true) return
-      if (this.cacheState !== undefined && cacheUpstreamError(this, this.cacheState)) return
-      this.error = kind
-      this.sendError(kind, err.message)
-      return
-    }
     this.error = kind
-    if (this.cacheState !== undefined) cacheSessionEnd(this.cacheState)
+    if (!this.res.headersSent) return this.sendError(kind, err.message)
     // Mid-body failure: never let a truncated body pass as complete.
     this.resetDownstream()
   }
 
-  released (): void {
-    const shard = this.shard
-    if (shard !== undefined && shard.queue.size > 0) this.driver?.drain(shard)
+  /**
+   * Every response head goes out through here. Node throws on what it will not
+   * send (a field HTTP/2 forbids, a bad value): that must never escape a
+   * request, so it becomes an internal error that resets only this stream or
+   * connection. False when the head could not be written. While draining,
+   * HTTP/1.1 answers say Connection: close.
+   */
+  writeHead (status: number, headers: readonly string[], statusText = ''): boolean {
+    try {
+      if (!this.h2 && this.driver.draining) (this.res as ServerResponse).shouldKeepAlive = false
+      if (statusText !== '') (this.res as ServerResponse).writeHead(status, statusText, headers as string[])
+      else this.res.writeHead(status, headers as never)
+      return true
+    } catch (err) {
+      this.fault(err)
+      return false
+    }
+  }
+
+  end (body?: Buffer): void {
+    if (body === undefined) this.res.end()
+    else this.res.end(body)
+  }
+
+  /** Something threw while answering: count it, log it, reset this stream or connection. */
+  fault (err: unknown): void {
+    this.error = Errors.INTERNAL
+    this.status = Errors.INTERNAL.status
+    this.errorDetail = err instanceof Error ? err.message : String(err)
+    this.driver.internalError(this, err)
+    this.handler?.abort()
+    this.resetDownstream()
   }
 
   /** Answer with one of our errors (status, code header, short text body). */
   sendError (kind: ErrorKind, detail?: string): void {
     this.error = kind
     this.status = kind.status
+    if (detail !== undefined) this.errorDetail = detail
     const res = this.res
     if (res.headersSent || res.destroyed) {
       this.resetDownstream()
@@ -346,8 +360,6 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
     // A request answered before its body was read (408, 400…) leaves the
     // connection in an unknown state: HTTP/1.1 closes it.
     if (!this.h2 && kind.source === 'downstream' && this.hasBody) headers.push('connection', 'close')
-    if (detail !== undefined) this.errorDetail = detail
-    this.prepareHead()
     if (!this.writeHead(kind.status, headers)) return
     if (this.method === 'HEAD') res.end()
     else {
@@ -355,14 +367,6 @@ export class Session implements ResponseSink, PickContext, RouteInput, Queued {
       res.end(body)
     }
   }
-
-  /** Call before writing a response head: while draining, HTTP/1.1 answers say Connection: close. */
-  prepareHead (): void {
-    if (!this.h2 && this.driver?.draining === true) (this.res as ServerResponse).shouldKeepAlive = false
-  }
-
-  /** For logs only; never sent to the client. */
-  errorDetail: string | undefined
 
   resetDownstream (): void {
     const res = this.res
@@ -390,19 +394,4 @@ const errorBodies: ReadonlyMap<ErrorKind, Buffer> = new Map(Object.values(Errors
 function errorBody (kind: ErrorKind, what: string | undefined): Buffer {
   if (what !== undefined) return Buffer.from(`${kind.status} ${kind.message}: ${what} (${kind.code})\n`)
   return errorBodies.get(kind) ?? Buffer.from(`${kind.status} ${kind.message} (${kind.code})\n`)
-}
-
-/** `Example.COM:8443` → `example.com`; `[::1]:8443` → `[::1]`; trailing dot dropped. */
-export function hostOf (authority: string): string {
-  let end = authority.length
-  if (authority.charCodeAt(0) === 91) { // '['
-    const close = authority.indexOf(']')
-    end = close === -1 ? end : close + 1
-  } else {
-    const colon = authority.lastIndexOf(':')
-    if (colon !== -1) end = colon
-  }
-  let h = authority.slice(0, end).toLowerCase()
-  if (h.endsWith('.')) h = h.slice(0, -1)
-  return h
 }

@@ -1,24 +1,26 @@
-// HTTP/1.1 Upgrade (WebSocket) through the proxy: route and pick like any
-// request, ask the server to upgrade, then splice the two sockets. A server
-// that declines gets its plain answer relayed, and the connection closed.
-// Only `websocket` is ever tunnelled (the listener answers any other Upgrade,
-// such as h2c, as an ordinary request). An open tunnel holds its server slot
-// (maxConn) and a slot of the listener's maxTunnels until it closes, and is
-// closed after timeouts.tunnel without traffic either way.
-import type { Duplex } from 'node:stream'
+// HTTP/1.1 Upgrade (WebSocket) through the proxy. A Tunnel is planned,
+// picked, queued at maxConn and timed out in the queue like any request (the
+// pipeline does all of that); once picked, it asks the server to upgrade and
+// splices the two sockets. A server that declines gets its plain answer
+// relayed, and the connection closed. Only `websocket` is ever tunnelled (the
+// listener answers any other Upgrade, such as h2c, as an ordinary request).
+// An open tunnel holds its server slot (maxConn) and a slot of the listener's
+// maxTunnels until it closes, and is closed after timeouts.tunnel without
+// traffic either way.
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { NONE_TRIED } from '../balancer/balancer.js'
 import { Errors, type ErrorKind } from '../errors.js'
-import { rewritePath } from '../router/router.js'
-import { upstreamErrorKind } from '../upstream/pool.js'
+import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
+import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
-import { shardKey } from '../upstream/shard.js'
-import { downstreamResponseHeaders, rawHeader, upstreamRequestHead } from './headers.js'
-import type { RuntimeState } from './pipeline.js'
-import { parseRequestTarget } from './request-target.js'
-import type { CompiledRoute } from './routes.js'
-import type { ConnectionInfo, DownstreamRequest, ListenerContext, TunnelCount } from './session.js'
+import type { Shard } from '../upstream/shard.js'
+import { rawHeader } from './headers.js'
+import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
+import type { ConnectionInfo, DownstreamRequest, ListenerContext } from './session.js'
+import type { RuntimeState } from './state.js'
+import { trustedClientAddress } from './trust.js'
 
 /** An HTTP/1.1 request asking to become a WebSocket (RFC 6455 §4.1: a GET with `Upgrade: websocket`). */
 export function isWebSocketUpgrade (req: DownstreamRequest): boolean {
@@ -27,72 +29,119 @@ export function isWebSocketUpgrade (req: DownstreamRequest): boolean {
   return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)
 }
 
-export function proxyUpgrade (req: DownstreamRequest, socket: Socket, head: Buffer, conn: ConnectionInfo,
-  state: RuntimeState, listener: ListenerContext): void {
-  socket.on('error', () => socket.destroy())
-  const method = req.method ?? 'GET'
-  const t = parseRequestTarget(method, req.url ?? '', req.rawHeaders, undefined, state.config.pathNormalization)
-  if ('error' in t) return rawError(socket, t.error)
-  if (listener.misdirected?.(conn.servername, t.authority.host) === true) return rawError(socket, Errors.MISDIRECTED)
-  const header = (name: string): string | undefined => rawHeader(req.rawHeaders, name)
-  const route = state.router.match({ host: t.authority.host, path: t.path, method, header })
-  if (route === undefined) return rawError(socket, Errors.NO_ROUTE)
-  const tunnels = listener.tunnels
-  if (tunnels !== undefined && tunnels.open >= tunnels.max) return rawError(socket, Errors.TOO_MANY_TUNNELS)
-  const backend = route.backend
-  const by = backend.selector.shardBy
-  let key: string | undefined
-  if (by !== undefined) {
-    key = shardKey(by, { target: t.target, header })
-    if (key === undefined && by.missing === 'reject') return rawError(socket, Errors.SHARD_KEY_MISSING)
-  }
-  const shard = backend.selector.select(key)
-  const server = shard.balancer.pick({ clientAddress: conn.clientAddress, now: performance.now(), tried: NONE_TRIED,
-    panic: shard.panic(), stickyId: undefined })
-  if (server === undefined) return rawError(socket, Errors.NO_HEALTHY_SERVER)
-  const upHead = upstreamRequestHead(req.rawHeaders, t.authority,
-    backend.config.passHostHeader ? t.authority.value : server.hostHeader, conn, route.requestPolicy)
-  if ('code' in upHead) return rawError(socket, upHead)
+/** What a tunnel needs of the pipeline: waking the queue when its server slot frees. */
+export interface TunnelDriver {
+  drain (shard: Shard): void
+}
 
-  const handler = new UpgradeHandler(socket, head, server, route, state.config.forwarding.via ? state.viaH1 : undefined,
-    state.config.timeouts.tunnel, tunnels)
-  server.dispatcher.dispatch({
-    path: route.stripPrefix === undefined && route.addPrefix === undefined
-      ? t.target
-      : rewritePath(t.target, route.stripPrefix, route.addPrefix),
-    method: method as Dispatcher.HttpMethod,
-    headers: upHead.headers,
-    // Only the protocol we tunnel: never let another token (h2c…) through.
-    upgrade: 'websocket'
-  }, handler)
+/** One WebSocket upgrade: a request to plan and pick for, then the tunnel itself. */
+export class Tunnel implements PlanRequest, Waiter {
+  readonly method: string
+  readonly url: string
+  readonly rawHeaders: readonly string[]
+  readonly h2Authority = undefined
+  readonly conn: ConnectionInfo
+  readonly misdirected: ListenerContext['misdirected']
+  readonly startTime = performance.now()
+  readonly #socket: Socket
+  readonly #head: Buffer
+  readonly #listener: ListenerContext
+  readonly #state: RuntimeState
+  readonly #driver: TunnelDriver
+  #plan: Plan | undefined
+  /** Holds one of the listener's maxTunnels from adopt() until the client socket closes. */
+  #slot = false
+  // Waiter (see upstream/queue.ts)
+  queued = false
+  queueTimer: NodeJS.Timeout | undefined
+  panic = false
+  readonly tried = NONE_TRIED
+  stickyId: string | undefined
+  readonly clientAddress: string
+
+  constructor (req: DownstreamRequest, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
+    state: RuntimeState, driver: TunnelDriver) {
+    this.method = req.method ?? 'GET'
+    this.url = req.url ?? ''
+    this.rawHeaders = req.rawHeaders
+    this.conn = conn
+    this.misdirected = listener.misdirected
+    this.#socket = socket
+    this.#head = head
+    this.#listener = listener
+    this.#state = state
+    this.#driver = driver
+    this.clientAddress = conn.trusted
+      ? trustedClientAddress(rawHeader(req.rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
+      : conn.clientAddress
+    socket.on('error', () => socket.destroy())
+  }
+
+  get now (): number { return this.startTime }
+  get closed (): boolean { return this.#socket.destroyed }
+  get shard (): Shard | undefined { return this.#plan?.shard }
+
+  /** Take the plan, and a slot of the listener's maxTunnels; false (answered 503) when there is none. */
+  adopt (p: Plan): boolean {
+    const tunnels = this.#listener.tunnels
+    if (tunnels !== undefined) {
+      if (tunnels.open >= tunnels.max) {
+        this.fail(Errors.TOO_MANY_TUNNELS)
+        return false
+      }
+      tunnels.open++
+      this.#slot = true
+      this.#socket.once('close', () => {
+        if (this.#slot) tunnels.open--
+        this.#slot = false
+      })
+    }
+    this.#plan = p
+    this.stickyId = p.stickyId
+    return true
+  }
+
+  /** Waiter: ask `server` to upgrade. */
+  send (server: Server): void {
+    const p = this.#plan!
+    const handler = new UpgradeHandler(this.#socket, this.#head, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
+      () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
+    server.dispatcher.dispatch({
+      ...upstreamRequest(p, server),
+      method: p.method as Dispatcher.HttpMethod,
+      // Only the protocol we tunnel: never let another token (h2c…) through.
+      upgrade: 'websocket'
+    }, handler)
+  }
+
+  /** Waiter: answer with one of our errors. */
+  fail (kind: ErrorKind): void {
+    rawError(this.#socket, kind)
+  }
 }
 
 class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #client: Socket
   readonly #head: Buffer
   readonly #server: Server
-  readonly #route: CompiledRoute
-  readonly #via: string | undefined
+  readonly #shape: ResponseShaper
   readonly #idleMs: number
-  readonly #tunnels: TunnelCount | undefined
+  readonly #released: () => void
   #abort: ((err?: Error) => void) | null = null
   /** The exchange before the tunnel is over (declined, failed, or upgraded). */
   #done = false
-  /** The server slot and the listener's tunnel slot are held until released once. */
+  /** The server slot is held until released once (the tunnel closes). */
   #held = true
 
-  constructor (client: Socket, head: Buffer, server: Server, route: CompiledRoute, via: string | undefined,
-    idleMs: number, tunnels: TunnelCount | undefined) {
+  constructor (client: Socket, head: Buffer, server: Server, shape: ResponseShaper, idleMs: number, released: () => void) {
     this.#client = client
     this.#head = head
     this.#server = server
-    this.#route = route
-    this.#via = via
+    this.#shape = shape
     this.#idleMs = idleMs
-    this.#tunnels = tunnels
+    this.#released = released
     server.active++
     server.requests++
-    if (tunnels !== undefined) tunnels.open++
     client.once('close', () => {
       if (!this.#done) this.#abort?.(new Error('client aborted'))
       this.#release()
@@ -128,8 +177,8 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   // The server declined the upgrade: relay its answer, then close.
   onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true
-    const headers = downstreamResponseHeaders(rawHeaders, this.#via, this.#route.responseOps)
-    if (typeof headers === 'string' || statusCode > 599) {
+    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(rawHeaders)
+    if (typeof headers === 'string') {
       this.onError(Object.assign(new Error(`malformed response head: ${headers}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))
       this.#abort?.(new Error('malformed response head'))
       return false
@@ -164,7 +213,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     if (!this.#held) return
     this.#held = false
     this.#server.active--
-    if (this.#tunnels !== undefined) this.#tunnels.open--
+    this.#released()
   }
 }
 

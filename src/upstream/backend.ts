@@ -7,9 +7,9 @@ import type { BackendConfig, StickyCookieConfig } from '../config/schema.js'
 import { createBalancer } from '../balancer/balancer.js'
 import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type OutlierDetector } from '../health/outlier.js'
-import { Server } from './server.js'
+import { Server, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
-import { createPool } from './pool.js'
+import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
 
 export interface ServerStatus {
@@ -36,8 +36,6 @@ export interface BackendStatus {
 /** Most retries the budget can save up (a burst from one dead replica fits; an outage does not multiply). */
 export const RETRY_BUCKET_CAP = 100
 
-/** How one upstream exchange ended, for outlier detection. */
-export type Outcome = 'success' | '5xx' | 'gateway'
 
 export interface BackendDeps {
   readonly log?: Logger
@@ -47,9 +45,14 @@ export interface BackendDeps {
    * counters and connection pool.
    */
   readonly reuse?: (identity: string, poolKey: string) => Server | undefined
+  /**
+   * Builds each new server's connection pool. Default: a real undici pool
+   * (createPool); `explain` passes one that sends nothing.
+   */
+  readonly dispatcher?: DispatcherFactory
 }
 
-export class Backend {
+export class Backend implements ExchangeAccounting {
   readonly name: string
   readonly config: BackendConfig
   readonly shards: readonly Shard[]
@@ -83,6 +86,7 @@ export class Backend {
     this.tls = tls
     // TLS settings and a hash of the TLS files' contents: a changed CA or client certificate rebuilds the pools.
     const poolOptions = JSON.stringify([config.connections, config.timeouts, tls?.poolKey ?? null])
+    const limits = { maxQueue: config.maxQueue, queueTimeout: config.timeouts.queue, panicThreshold: config.panicThreshold }
     this.shards = config.shards.map((shard) => {
       const servers = shard.servers.map((s) => {
         const tunables = {
@@ -97,12 +101,13 @@ export class Backend {
           kept.retune(tunables)
           return kept
         }
-        return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher: createPool(s, config, tls), poolKey, ...tunables })
+        const dispatcher = (deps.dispatcher ?? createPool)(s, config, tls)
+        return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher, poolKey, ...tunables })
       })
       all.push(...servers)
       let balancer = createBalancer(config.balance, servers)
       if (config.sticky !== undefined) balancer = withSticky(balancer, servers)
-      return new Shard(shard.name, servers, balancer, config.maxQueue, config.panicThreshold)
+      return new Shard(shard.name, servers, balancer, limits)
     })
     this.servers = all
     this.selector = new ShardSelector(this.shards, config.shardBy)
@@ -121,7 +126,7 @@ export class Backend {
   }
 
   /** Feed outlier detection with how an exchange ended. */
-  observe (server: Server, outcome: Outcome): void {
+  observe (server: Server, outcome: ExchangeOutcome): void {
     this.#outlier?.observe(server, outcome)
   }
 

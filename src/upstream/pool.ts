@@ -3,12 +3,17 @@
 // backpressure. Transport errors become our error kinds here and nowhere else
 // (reply-from's index.js, Pingora's fail_to_proxy).
 import type { Readable } from 'node:stream'
-import { Pool, type Dispatcher } from 'undici'
+import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
-import type { Backend } from './backend.js'
-import type { Server } from './server.js'
+import type { ExchangeOutcome, Server } from './server.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
+
+/** Builds a server's dispatcher; `tls` (the backend's) is given exactly when the server is https://. */
+export type DispatcherFactory = (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls) => Dispatcher
+
+/** A dispatcher that sends nothing (undici's abstract base, whose dispatch() throws): `explain` builds the real state with it. */
+export const sendNothing: DispatcherFactory = () => new Dispatcher()
 
 /** A server's pool; `tls` (the backend's) is given exactly when the server is https://. */
 export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
@@ -48,23 +53,54 @@ class TlsPool extends Pool {
   }
 }
 
-/** Where an upstream response goes; implemented by the downstream session. */
+/**
+ * Where an upstream response goes: the client's session, or a decorator in
+ * front of it (the cache), or a background refresh that has no client.
+ */
 export interface ResponseSink {
   /**
-   * Headers arrived. Returns true when taken, false if the sink could not take
-   * them (client gone), or a reason (e.g. the name of a field repeated with
-   * different values) when the head is malformed and must not be used.
+   * Headers arrived, already shaped for the client (see ResponseShaper).
+   * Returns false if the sink could not take them (client gone).
    */
-  responseHead (status: number, statusText: string, rawHeaders: Buffer[]): boolean | string
+  responseHead (status: number, statusText: string, headers: string[]): boolean
   /** Returns false when the client is not draining: the handler pauses until `resume()`. */
   responseData (chunk: Buffer): boolean
   responseEnd (trailers: Buffer[]): void
-  /** Failed before or after the response started. */
+  /** The exchange failed for good (no retry is coming), before or after the response started. */
   responseError (kind: ErrorKind, err: Error): void
-  /** The exchange ended and its server slot is free again (wakes queued requests). */
-  released (): void
   /** One of the calls above threw: a bug, contained to this request (count, log, reset). */
   fault (err: unknown): void
+}
+
+/**
+ * Turns undici's raw response head into the fields the client gets, once, as
+ * it arrives; or names what is malformed about it (the exchange then fails
+ * with 502 and nothing is used). Built once per route (proxy/headers.ts).
+ */
+export type ResponseShaper = (raw: readonly Buffer[]) => string[] | string
+
+/** What one exchange reports to its backend: in-flight counts, the retry budget, outlier detection. */
+export interface ExchangeAccounting {
+  /** Exchanges in flight, and retries among them (and in total). */
+  active: number
+  retrying: number
+  retries: number
+  /** A first attempt was sent: it earns its share of a retry. */
+  deposit (): void
+  observe (server: Server, outcome: ExchangeOutcome): void
+  /** Where upstream TLS failures are logged (with their OpenSSL code). */
+  readonly log?: { warn (obj: object, msg: string): void } | undefined
+}
+
+/** Who owns an exchange: told when its server slot is free, asked whether a failure is retried elsewhere. */
+export interface ExchangeOwner {
+  /** The exchange ended and its server slot is free again (wakes queued requests). */
+  released (): void
+  /**
+   * A failure before any response byte: true when the owner sends the request
+   * elsewhere (the sink then hears nothing of this failure).
+   */
+  retry? (kind: ErrorKind, err: Error): boolean
 }
 
 export interface ForwardRequest {
@@ -81,8 +117,10 @@ export interface ForwardRequest {
  */
 export class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly server: Server
-  readonly #backend: Backend
+  readonly #backend: ExchangeAccounting
   readonly #sink: ResponseSink
+  readonly #owner: ExchangeOwner
+  readonly #shape: ResponseShaper
   /** This attempt is a retry (counted against the retry budget while in flight). */
   readonly #retry: boolean
   #abort: ((err?: Error) => void) | null = null
@@ -93,10 +131,13 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
-  constructor (server: Server, backend: Backend, sink: ResponseSink, retry: boolean) {
+  constructor (server: Server, backend: ExchangeAccounting, owner: ExchangeOwner, sink: ResponseSink, shape: ResponseShaper,
+    retry: boolean) {
     this.server = server
     this.#backend = backend
+    this.#owner = owner
     this.#sink = sink
+    this.#shape = shape
     this.#retry = retry
   }
 
@@ -148,21 +189,20 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.server.recordLatency(now - this.#sentAt, now)
     }
     // HTTP status codes end at 599 (RFC 9110 §15); Node's HTTP/2 refuses more.
-    let verdict: boolean | string = statusCode > 599 ? `status ${statusCode}` : true
-    if (verdict === true) {
-      try {
-        verdict = this.#sink.responseHead(statusCode, statusText, rawHeaders)
-      } catch (err) {
-        this.#fault(err)
-        return false
-      }
-    }
-    if (typeof verdict === 'string') {
-      this.#badResponse(verdict)
+    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(rawHeaders)
+    if (typeof headers === 'string') {
+      this.#badResponse(headers)
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
-    if (!verdict) {
+    let taken: boolean
+    try {
+      taken = this.#sink.responseHead(statusCode, statusText, headers)
+    } catch (err) {
+      this.#fault(err)
+      return false
+    }
+    if (!taken) {
       this.abort()
       return false
     }
@@ -207,6 +247,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       }
     }
     try {
+      // Before any response byte the owner may send it elsewhere; the sink never hears of this attempt.
+      if (!this.started && kind !== Errors.CLIENT_ABORTED && this.#owner.retry?.(kind, err) === true) return
       this.#sink.responseError(kind, err)
     } catch (e) {
       this.#sink.fault(e)
@@ -240,7 +282,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     this.server.active--
     this.#backend.active--
     if (this.#retry) this.#backend.retrying--
-    this.#sink.released()
+    this.#owner.released()
   }
 }
 

@@ -17,6 +17,9 @@ export interface CheckResult {
   readonly reason: string
 }
 
+/** How one upstream exchange ended, for outlier detection. */
+export type ExchangeOutcome = 'success' | '5xx' | 'gateway'
+
 export type HealthListener = (server: Server, healthy: boolean, reason: string) => void
 
 export interface ServerInit {
@@ -130,11 +133,6 @@ export class Server {
     if (elapsed >= this.slowStart) return this.weight
     // Never quite zero, so the server gets the traffic that warms it up.
     return this.weight * Math.max(0.05, elapsed / this.slowStart)
-  }
-
-  /** Whether it can take one more request now (maxConn). */
-  hasCapacity (): boolean {
-    return this.maxConn === 0 || this.active < this.maxConn
   }
 
   /** Time to response headers of a completed exchange (ms), at `now`. */

@@ -7,23 +7,33 @@ import type { ShardByConfig } from '../config/schema.js'
 import { hashString, rendezvous } from '../balancer/hash.js'
 import type { Balancer } from '../balancer/balancer.js'
 import type { Server } from './server.js'
-import { WaitQueue, type Queued } from './queue.js'
+import { WaitQueue, type Waiter } from './queue.js'
+
+/** A shard's queue and panic settings, from its backend's config. */
+export interface ShardLimits {
+  readonly maxQueue: number
+  readonly queueTimeout: number
+  readonly panicThreshold: number
+}
 
 /** One shard: its replicas, the balancer over them, and the queue of requests waiting for a free slot. */
 export class Shard {
   readonly name: string
   readonly servers: readonly Server[]
   readonly balancer: Balancer
-  readonly queue: WaitQueue<Queued>
+  readonly queue: WaitQueue<Waiter>
+  /** How long a request may wait in the queue, from its start (ms; the backend's timeouts.queue). */
+  readonly queueTimeout: number
   /** Panic below this many healthy servers (Envoy's panic threshold); 0 = never. */
   readonly #panicBelow: number
 
-  constructor (name: string, servers: readonly Server[], balancer: Balancer, maxQueue: number, panicThreshold: number) {
+  constructor (name: string, servers: readonly Server[], balancer: Balancer, limits: ShardLimits) {
     this.name = name
     this.servers = servers
     this.balancer = balancer
-    this.queue = new WaitQueue(maxQueue)
-    this.#panicBelow = panicThreshold <= 0 ? 0 : (servers.length * panicThreshold) / 100
+    this.queue = new WaitQueue(limits.maxQueue)
+    this.queueTimeout = limits.queueTimeout
+    this.#panicBelow = limits.panicThreshold <= 0 ? 0 : (servers.length * limits.panicThreshold) / 100
   }
 
   /** Fewer than panicThreshold% of the servers are healthy: balance over all of them. */

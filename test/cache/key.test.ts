@@ -56,12 +56,12 @@ t.test('variant key: route, shard, then "\\n<name>:<value>" per key header, "" w
   const headers: Record<string, string> = { 'x-tenant': 'acme', 'accept-language': 'en' }
   const seen: string[] = []
   const header = (n: string): string | undefined => { seen.push(n); return headers[n] }
-  t.equal(variantKey('api', 'a', ['x-tenant', 'x-missing', 'accept-language'], header),
+  t.equal(variantKey('api', 'a', ['x-tenant', 'x-missing', 'accept-language'], { header }),
     'api\na\nx-tenant:acme\nx-missing:\naccept-language:en')
   t.same(seen, ['x-tenant', 'x-missing', 'accept-language'], 'asked by lower-cased name')
-  t.not(variantKey('r', '', ['x-tenant'], () => 'a'), variantKey('r', '', ['x-tenant'], () => 'b'))
-  t.not(variantKey('r1', '', [], () => undefined), variantKey('r2', '', [], () => undefined), 'routes differ')
-  t.not(variantKey('r', 's1', [], () => undefined), variantKey('r', 's2', [], () => undefined), 'shards differ')
+  t.not(variantKey('r', '', ['x-tenant'], { header: () => 'a' }), variantKey('r', '', ['x-tenant'], { header: () => 'b' }))
+  t.not(variantKey('r1', '', [], { header: () => undefined }), variantKey('r2', '', [], { header: () => undefined }), 'routes differ')
+  t.not(variantKey('r', 's1', [], { header: () => undefined }), variantKey('r', 's2', [], { header: () => undefined }), 'shards differ')
 })
 
 t.test('keyPrefix is a prefix of every key under that path', async (t) => {

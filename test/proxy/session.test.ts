@@ -4,7 +4,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { buildState } from '../../src/app.js'
+import { buildState } from '../../src/proxy/state.js'
 import { parseConfig } from '../../src/config/load.js'
 import { Pipeline } from '../../src/proxy/pipeline.js'
 import { Session } from '../../src/proxy/session.js'
@@ -19,8 +19,8 @@ backends: { b: { servers: [{ url: "http://127.0.0.1:1" }] } }
   const results: boolean[] = []
   const server = http.createServer((req, res) => {
     const s = new Session(req, res, { name: 'l', proto: 'http' },
-      { clientAddress: '127.0.0.1', trusted: false, proto: 'http', viaEntry: '1.1 switchyard', servername: undefined }, performance.now())
-    s.driver = pipeline
+      { clientAddress: '127.0.0.1', trusted: false, proto: 'http', viaEntry: '1.1 switchyard', servername: undefined }, performance.now(),
+      pipeline)
     res.writeHead(200, ['content-length', '2'])
     res.end('ok')
     // A second head on a finished response: Node throws ERR_HTTP_HEADERS_SENT.

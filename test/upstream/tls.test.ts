@@ -159,12 +159,11 @@ backends: { api: { servers: [{ name: s1, url: "${origin.url}" }], tls: { ca: ${p
       responseData: () => true,
       responseEnd: () => {},
       responseError: (kind: ErrorKind) => { resolve(kind) },
-      released: () => {},
-      // Sinks on newer branches also take the faults of the calls above; these never throw.
       fault: (err: unknown) => { throw err }
     }
     const typed: ResponseSink = sink
-    new ForwardHandler(b.servers[0]!, b, typed, false).dispatch({ path: '/', method: 'GET', headers: ['host', 'a.test'], body: null })
+    new ForwardHandler(b.servers[0]!, b, { released: () => {} }, typed, (raw) => raw.map((x) => x.toString('latin1')), false)
+      .dispatch({ path: '/', method: 'GET', headers: ['host', 'a.test'], body: null })
   })
   t.equal(failed, Errors.UPSTREAM_CONNECT)
   t.equal(b.servers[0]!.failures, 1)

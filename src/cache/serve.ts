@@ -1,0 +1,102 @@
+// Answering a request from a stored entry: 304 for a matching conditional,
+// 206 for one satisfiable range (416 when none is), HEAD without a body,
+// `Age` and `Cache-Status` added (RFC 9111 §4, RFC 9110 §13–14). Writes
+// through the narrow ClientWriter, so it knows nothing of sessions or sockets.
+import type { CacheEntry } from './entry.js'
+import { currentAge, notModified, parseHttpDate, type RequestFacts } from './policy.js'
+
+/** Where an answer is written: the client's session implements it. */
+export interface ClientWriter {
+  readonly method: string
+  /** The client has gone or an answer has started: nothing more may be written. */
+  readonly answered: boolean
+  /** A request header by lower-case name (If-Range). */
+  header (name: string): string | undefined
+  /** Status and body bytes sent, for logs. */
+  status: number
+  bytesOut: number
+  /** False when the head could not be written (the writer has contained the failure). */
+  writeHead (status: number, headers: readonly string[]): boolean
+  end (body?: Buffer): void
+}
+
+/** Answer from `entry` at `now` (ms since the epoch), with `cacheStatus` as its Cache-Status. */
+export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEntry, now: number, cacheStatus: string): void {
+  if (w.answered) return
+  const headers = entry.headers.slice()
+  headers.push('age', String(Math.floor(currentAge(entry, now) / 1000)), 'cache-status', cacheStatus)
+  w.status = entry.status
+  if (entry.status === 200 && notModified(facts, entry)) {
+    w.status = 304
+    if (w.writeHead(304, headers.filter(notBodyHeader))) w.end()
+    return
+  }
+  let body = entry.body
+  let code = entry.status
+  if (w.method !== 'HEAD') w.bytesOut = body.length
+  if (entry.status === 200 && facts.range !== undefined && rangeApplies(w.header('if-range'), entry)) {
+    const r = singleRange(facts.range, body.length)
+    if (r === 'unsatisfiable') {
+      w.status = 416
+      const h = headers.filter(notBodyHeader)
+      h.push('content-range', `bytes */${body.length}`, 'content-length', '0')
+      if (w.writeHead(416, h)) w.end()
+      return
+    }
+    if (r !== undefined) {
+      code = 206
+      w.status = 206
+      body = body.subarray(r[0], r[1] + 1)
+      const h = headers.filter(notBodyHeader)
+      h.push('content-range', `bytes ${r[0]}-${r[1]}/${entry.body.length}`, 'content-length', String(body.length))
+      if (!w.writeHead(206, h)) return
+      if (w.method === 'HEAD') w.end()
+      else w.end(body)
+      return
+    }
+  }
+  if (!w.writeHead(code, headers)) return
+  if (w.method === 'HEAD') w.end()
+  else w.end(body)
+}
+
+/** If-Range (RFC 9110 §13.1.5): the range applies only if the validator still matches. */
+function rangeApplies (ifRange: string | undefined, entry: CacheEntry): boolean {
+  if (ifRange === undefined) return true
+  if (ifRange.startsWith('"')) return entry.etag === ifRange // strong comparison
+  const t = parseHttpDate(ifRange)
+  return t !== undefined && entry.lastModified !== undefined && entry.lastModified <= t
+}
+
+/** `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive [start, end]; several ranges → undefined (send the whole). */
+export function singleRange (value: string, size: number): [number, number] | 'unsatisfiable' | undefined {
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value)
+  if (m === null) return undefined
+  const [, a, b] = m
+  if (a === '' && b === '') return undefined
+  let start: number
+  let end: number
+  if (a === '') {
+    const n = Number(b)
+    if (n === 0) return 'unsatisfiable'
+    start = Math.max(0, size - n)
+    end = size - 1
+  } else {
+    start = Number(a)
+    end = b === '' ? size - 1 : Math.min(Number(b), size - 1)
+    if (b !== '' && Number(b) < start) return undefined // invalid: ignore the Range
+  }
+  if (start >= size || size === 0) return 'unsatisfiable'
+  return [start, end]
+}
+
+/** Remaining freshness of `entry` at `now`, whole seconds (negative when stale), for Cache-Status. */
+export function ttlSeconds (entry: CacheEntry, now: number): number {
+  return Math.round((entry.freshness - currentAge(entry, now)) / 1000)
+}
+
+const BODY_HEADERS = new Set(['content-length', 'content-range', 'transfer-encoding'])
+function notBodyHeader (_v: string, i: number, all: readonly string[]): boolean {
+  const name = i % 2 === 0 ? all[i]! : all[i - 1]!
+  return !BODY_HEADERS.has(name.toLowerCase())
+}

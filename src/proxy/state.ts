@@ -1,0 +1,64 @@
+// Everything derived from one config, swapped as a whole on reload: the
+// router, the backends with their shards, servers and pools, the trust
+// lists, the cache. The proxy, the upgrade path and `explain` all read the
+// same RuntimeState built by the same buildState(), so they cannot disagree.
+import type { BlockList } from 'node:net'
+import type { Logger } from 'pino'
+import { HttpCache } from '../cache/cache.js'
+import type { Config } from '../config/schema.js'
+import type { Router } from '../router/router.js'
+import { Backend } from '../upstream/backend.js'
+import type { DispatcherFactory } from '../upstream/pool.js'
+import type { Server } from '../upstream/server.js'
+import { compileRoutes, type CompiledRoute } from './routes.js'
+import { buildTrustList } from './trust.js'
+
+export interface RuntimeState {
+  readonly config: Config
+  readonly router: Router<CompiledRoute>
+  readonly backends: ReadonlyMap<string, Backend>
+  readonly trustedProxies: BlockList
+  /** The shared response cache, when configured. */
+  readonly cache: HttpCache | undefined
+  /** Who may send PURGE; undefined = PURGE is proxied like any method. */
+  readonly purgeFrom: BlockList | undefined
+  /** `1.1 <proxyName>` and `2 <proxyName>`, for Via. */
+  readonly viaH1: string
+  readonly viaH2: string
+}
+
+export interface StateDeps {
+  readonly log?: Logger
+  /** On reload: the cache whose entries carry over. */
+  readonly cache?: HttpCache
+  /** On reload: the server kept from the previous state under this identity and pool key. */
+  readonly reuse?: (identity: string, poolKey: string) => Server | undefined
+  /** How servers' pools are built (default: real undici pools). */
+  readonly dispatcher?: DispatcherFactory
+}
+
+export function buildState (config: Config, deps: StateDeps = {}): RuntimeState {
+  const backends = new Map<string, Backend>()
+  const backendDeps = {
+    ...(deps.log === undefined ? {} : { log: deps.log }),
+    ...(deps.reuse === undefined ? {} : { reuse: deps.reuse }),
+    ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher })
+  }
+  // The health checker and outlier detection log their own transitions, once each, with the reason.
+  for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(cfg, backendDeps))
+  return Object.freeze({
+    config,
+    backends,
+    router: compileRoutes(config, backends),
+    trustedProxies: buildTrustList(config.trustedProxies),
+    cache: config.cache === undefined ? undefined : deps.cache ?? new HttpCache(config.cache),
+    purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
+    viaH1: `1.1 ${config.proxyName}`,
+    viaH2: `2 ${config.proxyName}`
+  })
+}
+
+/** Every server of every backend. */
+export function allServers (state: RuntimeState): Server[] {
+  return [...state.backends.values()].flatMap((b) => [...b.servers])
+}
