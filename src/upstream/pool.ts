@@ -287,79 +287,73 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 }
 
 /**
- * The connection was never made: the request reached no server at all, so
- * sending it elsewhere adds no work anywhere and needs no retry budget. A
- * failed TLS handshake counts: no application saw the request (with TLS 1.3
- * the server may refuse our client certificate after the request was written,
- * but then its TLS stack drops it unread).
+ * What a failed exchange means, from its error code, in one table: the
+ * answer the client gets and whether the request may go to another replica.
+ * `free`: the connection was never made (refused, unreachable, a connect
+ * timeout, a TLS handshake that failed): the request reached no server, so
+ * sending it elsewhere adds no work anywhere and needs no retry budget.
+ * `budget`: the connection was reset or closed before any response byte
+ * (typically a keep-alive connection the server had just closed): safe to
+ * send again for idempotent methods, within the retry budget. `no`: it may
+ * have been processed, or it is not the server's doing.
  */
-export function connectFailure (err: Error): boolean {
-  const code = (err as { code?: string }).code
-  switch (code) {
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return true
-    default:
-      return tlsFailure(code)
-  }
+interface Failure {
+  readonly kind: ErrorKind
+  readonly retry: 'free' | 'budget' | 'no'
 }
 
-/**
- * The request never reached the application: refused or unreachable,
- * connect timeout, or the connection was reset/closed before any response
- * byte (typically a keep-alive connection the server had just closed).
- * Safe to send again elsewhere when the method is idempotent.
- */
+const FAILURES: ReadonlyMap<string, Failure> = new Map(Object.entries({
+  ECONNREFUSED: { kind: Errors.UPSTREAM_CONNECT, retry: 'free' },
+  EHOSTUNREACH: { kind: Errors.UPSTREAM_CONNECT, retry: 'free' },
+  ENETUNREACH: { kind: Errors.UPSTREAM_CONNECT, retry: 'free' },
+  EADDRNOTAVAIL: { kind: Errors.UPSTREAM_CONNECT, retry: 'free' },
+  ENOTFOUND: { kind: Errors.UPSTREAM_CONNECT, retry: 'free' },
+  EAI_AGAIN: { kind: Errors.UPSTREAM_CONNECT, retry: 'free' },
+  UND_ERR_CONNECT_TIMEOUT: { kind: Errors.UPSTREAM_TIMEOUT, retry: 'free' },
+  ETIMEDOUT: { kind: Errors.UPSTREAM_TIMEOUT, retry: 'free' },
+  UND_ERR_HEADERS_TIMEOUT: { kind: Errors.UPSTREAM_TIMEOUT, retry: 'no' },
+  UND_ERR_BODY_TIMEOUT: { kind: Errors.UPSTREAM_TIMEOUT, retry: 'no' },
+  ECONNRESET: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
+  EPIPE: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
+  UND_ERR_SOCKET: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
+  UND_ERR_CLOSED: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
+  UND_ERR_DESTROYED: { kind: Errors.UPSTREAM_RESET, retry: 'no' },
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: { kind: Errors.BAD_REQUEST, retry: 'no' },
+  // A client's field or target that undici refuses to send.
+  UND_ERR_INVALID_ARG: { kind: Errors.BAD_REQUEST, retry: 'no' },
+  UND_ERR_ABORTED: { kind: Errors.CLIENT_ABORTED, retry: 'no' },
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: { kind: Errors.UPSTREAM_PROTOCOL, retry: 'no' },
+  UND_ERR_HEADERS_OVERFLOW: { kind: Errors.UPSTREAM_PROTOCOL, retry: 'no' },
+  [Errors.UPSTREAM_BAD_RESPONSE.code]: { kind: Errors.UPSTREAM_BAD_RESPONSE, retry: 'no' }
+}))
+
+const TLS_FAILURE: Failure = { kind: Errors.UPSTREAM_CONNECT, retry: 'free' }
+const PARSE_FAILURE: Failure = { kind: Errors.UPSTREAM_PROTOCOL, retry: 'no' }
+const OTHER_FAILURE: Failure = { kind: Errors.UPSTREAM_RESET, retry: 'no' }
+
+/** The one classification of an undici / socket / TLS error (see FAILURES). */
+export function classifyFailure (err: Error): Failure {
+  const code = (err as { code?: string }).code
+  if (code === undefined) return OTHER_FAILURE
+  const known = FAILURES.get(code)
+  if (known !== undefined) return known
+  // Certificate verification, a name mismatch, an alert from the server: the connection never became usable.
+  if (tlsFailure(code)) return TLS_FAILURE
+  if (code.startsWith('HPE_')) return PARSE_FAILURE
+  return OTHER_FAILURE
+}
+
+/** The request reached no server at all: a retry elsewhere is free. */
+export function connectFailure (err: Error): boolean {
+  return classifyFailure(err).retry === 'free'
+}
+
+/** Safe to send again elsewhere (when the method is idempotent): it never reached the application. */
 export function retryableFailure (err: Error): boolean {
-  if (connectFailure(err)) return true
-  switch ((err as { code?: string }).code) {
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return true
-    default:
-      return false
-  }
+  return classifyFailure(err).retry !== 'no'
 }
 
 /** Map an undici / socket error to our error kind. */
 export function upstreamErrorKind (err: Error): ErrorKind {
-  const code = (err as { code?: string }).code
-  switch (code) {
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EADDRNOTAVAIL':
-      return Errors.UPSTREAM_CONNECT
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'ETIMEDOUT':
-      return Errors.UPSTREAM_TIMEOUT
-    case 'UND_ERR_SOCKET':
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_CLOSED':
-    case 'UND_ERR_DESTROYED':
-      return Errors.UPSTREAM_RESET
-    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
-    case 'UND_ERR_INVALID_ARG': // a client's field or target undici refuses to send
-      return Errors.BAD_REQUEST
-    case 'UND_ERR_ABORTED':
-      return Errors.CLIENT_ABORTED
-    case 'LB_ERR_UPSTREAM_BAD_RESPONSE':
-      return Errors.UPSTREAM_BAD_RESPONSE
-    default:
-      // Certificate verification, a name mismatch, an alert from the server: the connection never became usable.
-      if (tlsFailure(code)) return Errors.UPSTREAM_CONNECT
-      if (code?.startsWith('HPE_') === true || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
-        code === 'UND_ERR_HEADERS_OVERFLOW') return Errors.UPSTREAM_PROTOCOL
-      return Errors.UPSTREAM_RESET
-  }
+  return classifyFailure(err).kind
 }
