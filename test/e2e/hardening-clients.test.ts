@@ -182,3 +182,28 @@ t.test('Upgrade: h2c is never tunnelled: answered as an ordinary request, Upgrad
   t.not(ws.status, 101, 'the echo origin declines; nothing was switched')
   t.equal(o.requests[1]?.headers.upgrade, 'websocket', 'a WebSocket upgrade carries only `websocket`')
 })
+
+t.test('a WebSocket upgrade at maxConn waits in the shard queue like any request (issue 9)', async (t) => {
+  const { origin } = await wsOrigin(t)
+  const p = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes: [{ backend: o }]
+backends:
+  o:
+    maxConn: 1
+    timeouts: { queue: 5s }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const url = `ws://127.0.0.1:${p.port('web')}/ws`
+  const first = await openWs(url)
+  let secondOpen = false
+  const second = openWs(url).then((ws) => { secondOpen = true; return ws })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(secondOpen, false, 'the second upgrade waits while the first holds the only slot')
+  t.equal(p.app.status()[0]!.shards[0]!.queued, 1, 'queued in the shard, not refused')
+  first.close()
+  const ws = await second
+  t.ok(secondOpen, 'and goes through once the first tunnel closes')
+  ws.send('queued hello')
+  t.equal(await new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d)))), 'queued hello')
+  ws.terminate()
+})

@@ -1,0 +1,156 @@
+// plan() on its own: every routing decision the proxy makes, without a socket.
+// The state is the proxy's own (buildState), with pools that send nothing.
+import t from 'tap'
+import type { Test } from 'tap'
+import { parseConfig } from '../../src/config/load.js'
+import { Errors } from '../../src/errors.js'
+import { plan, upstreamRequest, type Plan, type PlanRequest, type Refusal } from '../../src/proxy/plan.js'
+import { buildState, type RuntimeState } from '../../src/proxy/state.js'
+import { sendNothing } from '../../src/upstream/pool.js'
+
+const YAML = `listeners: [{ bind: "127.0.0.1:0" }]
+trustedProxies: [10.0.0.0/8]
+cache: {}
+routes:
+  - name: writes
+    match: { host: api.test, pathPrefix: /v1/, methods: [POST] }
+    backend: api
+    rewrite: { stripPrefix: /v1 }
+  - name: beta
+    match: { host: api.test, headers: { x-beta: "1" } }
+    backend: api
+    cache: false
+  - name: api
+    match: { host: api.test }
+    backend: api
+    cache: { key: { query: sort, ignoreParams: [utm_source] } }
+  - name: users
+    match: { pathPrefix: /users/ }
+    backend: users
+backends:
+  api:
+    passHostHeader: false
+    sticky: { cookie: { name: SRV } }
+    servers: [{ name: a1, url: "http://127.0.0.1:9001" }, { name: a2, url: "http://127.0.0.1:9002" }]
+  users:
+    shardBy: { header: x-user, missing: reject }
+    shards:
+      - { name: s1, servers: [{ url: "http://127.0.0.1:9101" }] }
+      - { name: s2, servers: [{ url: "http://127.0.0.1:9102" }] }
+`
+
+function state (t: Test, yaml = YAML): RuntimeState {
+  const s = buildState(parseConfig(yaml, 'plan.yaml', { checkFiles: false }), { dispatcher: sendNothing })
+  t.teardown(() => { for (const b of s.backends.values()) b.retire() })
+  return s
+}
+
+function req (method: string, url: string, headers: string[], over: Partial<PlanRequest> = {}): PlanRequest {
+  return {
+    method,
+    url,
+    rawHeaders: headers,
+    h2Authority: undefined,
+    conn: { clientAddress: '192.0.2.7', trusted: false, proto: 'http', viaEntry: '1.1 switchyard', servername: undefined },
+    ...over
+  }
+}
+
+function ok (r: Plan | Refusal): Plan {
+  if ('error' in r) throw new Error(`refused: ${r.error.code} ${r.detail ?? ''}`)
+  return r
+}
+
+const field = (p: Plan, name: string): string | undefined => {
+  const h = p.head.headers
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]
+  return undefined
+}
+
+t.test('route by host, path, method and header; 404 with what was parsed', async (t) => {
+  const s = state(t)
+  t.equal(ok(plan(s, req('POST', '/v1/x', ['Host', 'api.test']))).route.name, 'writes')
+  t.equal(ok(plan(s, req('GET', '/v1/x', ['Host', 'api.test']))).route.name, 'api', 'GET is not a write')
+  t.equal(ok(plan(s, req('GET', '/', ['Host', 'API.test.', 'X-Beta', '1']))).route.name, 'beta')
+  const none = plan(s, req('GET', '/nowhere', ['Host', 'other.test'])) as Refusal
+  t.equal(none.error, Errors.NO_ROUTE)
+  t.equal(none.authority?.value, 'other.test')
+  t.equal(none.path, '/nowhere')
+})
+
+t.test('parse refusals carry the reason; 421 through the listener\'s check', async (t) => {
+  const s = state(t)
+  t.match(plan(s, req('GET', '/', ['Host', 'a.test', 'Host', 'b.test'])), { error: Errors.BAD_REQUEST, detail: /more than one Host/ })
+  t.match(plan(s, req('GET', '/', ['Host', 'api.test/x'])), { error: Errors.BAD_REQUEST, detail: /host\[:port\]/ })
+  t.match(plan(s, req('CONNECT', 'api.test:443', ['Host', 'api.test:443'])), { error: Errors.METHOD_NOT_ALLOWED })
+  const seen: [string | undefined, string][] = []
+  const misdirected = (sni: string | undefined, host: string): boolean => { seen.push([sni, host]); return host === 'api.test' }
+  const conn = { clientAddress: '192.0.2.7', trusted: false, proto: 'https' as const, viaEntry: '2 switchyard', servername: 'other.test' }
+  t.match(plan(s, req('GET', '/', ['Host', 'api.test'], { misdirected, conn })), { error: Errors.MISDIRECTED })
+  t.same(seen, [['other.test', 'api.test']])
+})
+
+t.test('normalised path routes and is forwarded; rewrite after the keyed query', async (t) => {
+  const s = state(t)
+  const p = ok(plan(s, req('POST', '/v1/a/../b?z=1', ['Host', 'api.test'])))
+  t.equal(p.path, '/v1/b')
+  t.equal(p.upstreamPath, '/b?z=1', 'stripPrefix on the normalised path')
+  const q = ok(plan(s, req('GET', '/p?b=2&utm_source=x&a=1', ['Host', 'api.test'])))
+  t.equal(q.upstreamPath, '/p?a=1&b=2', 'forward what you key: sorted, ignored parameter gone')
+  t.equal(q.cache?.key, 'http://api.test/p?a=1&b=2')
+})
+
+t.test('shards: a key picks one, always the same; a missing key is refused with the route known', async (t) => {
+  const s = state(t)
+  const shards = new Set<string>()
+  for (let i = 0; i < 20; i++) {
+    const a = ok(plan(s, req('GET', '/users/me', ['Host', 'x', 'X-User', `u${i}`])))
+    const b = ok(plan(s, req('GET', '/users/me', ['Host', 'x', 'X-User', `u${i}`])))
+    t.equal(a.shard, b.shard)
+    shards.add(a.shard.name)
+  }
+  t.same([...shards].sort(), ['s1', 's2'])
+  const missing = plan(s, req('GET', '/users/me', ['Host', 'x'])) as Refusal
+  t.equal(missing.error, Errors.SHARD_KEY_MISSING)
+  t.equal(missing.route?.name, 'users')
+})
+
+t.test('sticky id from the cookie; Host for each server when passHostHeader is false', async (t) => {
+  const s = state(t)
+  const p = ok(plan(s, req('GET', '/', ['Host', 'api.test', 'Cookie', 'a=1; SRV=abc'])))
+  t.equal(p.stickyId, 'abc')
+  t.equal(field(p, 'host'), '', 'a placeholder until a server is picked')
+  t.equal(field(p, 'x-forwarded-host'), 'api.test')
+  const server = p.shard.servers[1]!
+  const out = upstreamRequest(p, server)
+  t.equal(out.headers[out.headers.indexOf('host') + 1], '127.0.0.1:9002')
+  t.equal(out.method, 'GET')
+  t.equal(out.path, '/')
+})
+
+t.test('cache target: per route and shard variant, the effective scheme and host; none when the route does not cache', async (t) => {
+  const s = state(t)
+  const a = ok(plan(s, req('GET', '/doc', ['Host', 'api.test'])))
+  t.same(a.cache, { key: 'http://api.test/doc', variant: 'api\n', scheme: 'http', origin: 'api.test', lock: 'http://api.test/doc\0api\n' })
+  t.equal(ok(plan(s, req('GET', '/doc', ['Host', 'api.test', 'X-Beta', '1']))).cache, undefined, 'cache: false')
+  const u = ok(plan(s, req('GET', '/users/1', ['Host', 'x', 'X-User', 'u1'])))
+  t.equal(u.cache?.variant, `users\n${u.shard.name}`)
+  const trusted = { clientAddress: '10.1.1.1', trusted: true, proto: 'http' as const, viaEntry: '1.1 switchyard', servername: undefined }
+  const viaProxy = ok(plan(s, req('GET', '/doc', ['Host', 'api.test', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.test'], { conn: trusted })))
+  t.equal(viaProxy.cache?.key, 'https://shop.test/doc', 'keyed as the origin is told')
+  t.equal(viaProxy.route.name, 'api', 'routed by the request\'s own authority')
+})
+
+t.test('header limits are a refusal too (431), with the route known', async (t) => {
+  const s = state(t, YAML.replace('trustedProxies', 'limits: { maxHeaderCount: 2 }\ntrustedProxies'))
+  const r = plan(s, req('GET', '/', ['Host', 'api.test', 'A', '1', 'B', '2'])) as Refusal
+  t.equal(r.error, Errors.HEADERS_TOO_LARGE)
+  t.equal(r.route?.name, 'api')
+})
+
+t.test('no top-level cache: nothing is keyed, the query is forwarded as sent', async (t) => {
+  const s = state(t, YAML.replace('cache: {}\n', '').replace('    cache: false\n', '').replace(/    cache: \{ key.*\n/, ''))
+  const p = ok(plan(s, req('GET', '/p?b=2&utm_source=x&a=1', ['Host', 'api.test'])))
+  t.equal(p.cache, undefined)
+  t.equal(p.upstreamPath, '/p?b=2&utm_source=x&a=1')
+})
