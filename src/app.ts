@@ -1,15 +1,16 @@
 // Composition root: builds every runtime object from a Config and wires them
-// together explicitly (no globals). Also where a reload is planned and
-// committed. Nothing imports this file but main.ts and tests.
+// together explicitly (no globals), starts and stops them, and runs reloads
+// (planned, rolled back or committed in reload.ts). Nothing imports this file
+// but main.ts and tests.
 import type { Logger } from 'pino'
-import type { CacheStats, HttpCache } from './cache/cache.js'
+import type { CacheStats } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks, type HealthTarget } from './health/checker.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
 import type { BackendStatus } from './upstream/backend.js'
-import type { Server } from './upstream/server.js'
+import { commitReload, planReload, type LiveListener } from './reload.js'
 import type { AddressInfo } from 'node:net'
 import { startAdmin, type AdminHandle } from './admin/admin.js'
 import { adminApi, requestRecord } from './admin/api.js'
@@ -22,6 +23,8 @@ import { configOrigin } from './config/load.js'
 
 export interface AppDeps {
   readonly log?: Logger
+  /** Where request records, connections and health transitions are counted (default: a new registry). */
+  readonly metrics?: Metrics
   readonly hooks?: PipelineHooks
   /** Re-read the config source (the file) and reload it; what admin POST /reload calls. */
   readonly reloadSource?: () => Promise<ReloadResult>
@@ -49,7 +52,6 @@ export interface App {
   adminAddress (): AddressInfo | undefined
 }
 
-type Reuse = (identity: string, poolKey: string) => Server | undefined
 
 /**
  * Listeners or the admin API could not start. The message has one line per
@@ -105,15 +107,9 @@ function healthTargets (state: RuntimeState): HealthTarget[] {
   return targets
 }
 
-/** A listener can be kept across a reload when where and how it listens is unchanged. */
-function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
-  return a.name === b.name && a.host === b.host && a.port === b.port &&
-    (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2
-}
-
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
-  const metrics = new Metrics()
+  const metrics = deps.metrics ?? new Metrics()
   const accessLog: AccessLog | undefined = createAccessLog(initial.accessLog,
     log === undefined ? {} : { onError: (err: Error) => log.error({ err }, 'access log write failed') })
   const userEnd = deps.hooks?.onSessionEnd
@@ -140,7 +136,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   let ready = false
   let stopping: Promise<void> | undefined
   const listeners: ListenerHandle[] = []
-  const configs = new Map<ListenerHandle, ListenerConfig>()
+  /** The running listeners with the config each was started from (what a reload compares against). */
+  let live: LiveListener[] = []
   let health: HealthChecks | undefined
   let reloading: Promise<unknown> = Promise.resolve()
 
@@ -152,71 +149,22 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
 
   async function reloadNow (next: Config): Promise<ReloadResult> {
     const old = pipeline.state
-    const byIdentity = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
-    const reuse: Reuse = (id, poolKey) => {
-      const s = byIdentity.get(id)
-      return s !== undefined && s.poolKey === poolKey ? s : undefined
-    }
-    // The cache keeps its entries unless its size limits changed.
-    let cache: HttpCache | undefined
-    if (next.cache !== undefined && old.cache !== undefined && old.cache.config.maxBytes === next.cache.maxBytes &&
-      old.cache.config.maxEntryBytes === next.cache.maxEntryBytes) {
-      cache = old.cache
-    }
-    let state: RuntimeState
-    try {
-      state = buildState(next, { ...(log === undefined ? {} : { log }), ...(cache === undefined ? {} : { cache }), reuse })
-    } catch (err) {
-      return { ok: false, errors: [(err as Error).message] }
-    }
-    const kept = new Set(allServers(state).filter((s) => byIdentity.get(`${s.backend}/${s.shard}/${s.name}`) === s))
-    const discardNew = async (): Promise<void> => {
-      for (const b of state.backends.values()) b.retire()
-      await Promise.all(allServers(state).filter((s) => !kept.has(s)).map((s) => s.dispatcher.close()))
-    }
-
-    // Plan listeners: load every certificate and bind every new port before changing anything.
-    const commits: (() => void)[] = []
-    const started: ListenerHandle[] = []
-    const keepListeners = new Set<ListenerHandle>()
-    let at = 0
-    try {
-      for (const [i, lc] of next.listeners.entries()) {
-        at = i
-        const current = listeners.find((l) => sameSocket(configs.get(l)!, lc))
-        if (current !== undefined) {
-          keepListeners.add(current)
-          if (lc.tls !== undefined && current.tls !== undefined) commits.push(current.tls.prepare(lc.tls))
-          continue
-        }
-        const l = await startListener(lc, pipeline, listenerOptions(next))
-        configs.set(l, lc)
-        started.push(l)
-      }
-    } catch (err) {
-      await Promise.all(started.map((l) => l.close()))
-      await discardNew()
-      return { ok: false, errors: [startFailure(next, at, err) ?? (err as Error).message] }
-    }
-
-    // Commit: from here on nothing can fail.
-    if (cache !== undefined && next.cache !== undefined) cache.config = next.cache
-    observeHealth(state)
-    pipeline.swap(state)
-    for (const commit of commits) commit()
-    const removedListeners = listeners.filter((l) => !keepListeners.has(l))
+    const plan = await planReload(old, live, next, {
+      ...(log === undefined ? {} : { log }),
+      startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
+      failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message
+    })
+    if ('errors' in plan) return { ok: false, errors: plan.errors }
+    observeHealth(plan.state)
+    commitReload(plan, old, pipeline)
+    live = [...plan.keptListeners, ...plan.startedListeners]
     listeners.length = 0
-    listeners.push(...keepListeners, ...started)
-    for (const l of removedListeners) void l.close(next.timeouts.drain).then(() => configs.delete(l))
+    listeners.push(...live.map((l) => l.handle))
     await health?.stop()
-    for (const s of kept) if (s.ejected) s.setEjected(false, 'config reloaded') // its detector is replaced
-    startHealth(state)
-    for (const b of old.backends.values()) b.retire()
-    const removed = allServers(old).filter((s) => !kept.has(s))
-    // Removed servers drain: their pools close once in-flight requests finish.
-    for (const s of removed) void s.dispatcher.close()
-    log?.info({ kept: kept.size, added: allServers(state).length - kept.size, removed: removed.length }, 'configuration reloaded')
-    return { ok: true, kept: kept.size, added: allServers(state).length - kept.size, removed: removed.length }
+    startHealth(plan.state)
+    const result = { ok: true as const, kept: plan.kept.size, added: allServers(plan.state).length - plan.kept.size, removed: plan.removed.length }
+    log?.info({ kept: result.kept, added: result.added, removed: result.removed }, 'configuration reloaded')
+    return result
   }
 
   async function stopNow (graceMs: number): Promise<void> {
@@ -239,6 +187,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       const closeStarted = async (): Promise<void> => {
         await Promise.all(listeners.map((l) => l.close()))
         listeners.length = 0
+        live = []
         await admin?.close()
         admin = undefined
       }
@@ -253,7 +202,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       for (const [i, l] of initial.listeners.entries()) {
         try {
           const h = await startListener(l, pipeline, listenerOptions(initial))
-          configs.set(h, l)
+          live.push({ handle: h, config: l })
           listeners.push(h)
         } catch (err) {
           await failed(i, err)

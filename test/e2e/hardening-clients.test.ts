@@ -137,12 +137,12 @@ t.test('tunnels: idle timeout, maxConn held while open, per-listener cap', async
   const { origin } = await wsOrigin(t)
   const p = await startProxy(t, `listeners:
   - { name: web, bind: "127.0.0.1:0", maxTunnels: 1 }
-timeouts: { tunnel: 400ms }
+timeouts: { tunnel: 1500ms }
 routes: [{ backend: o }]
 backends:
   o:
     maxConn: 1
-    timeouts: { queue: 300ms }
+    timeouts: { queue: 200ms }
     servers: [{ url: "${origin.url}" }]
 `)
   const url = `ws://127.0.0.1:${p.port('web')}/ws`

@@ -1,0 +1,124 @@
+// A reload in three steps (nginx's new generation, HAProxy's reload): plan
+// builds everything the new config needs beside the running one (the new
+// RuntimeState, every new listener bound, every certificate loaded) and can
+// fail without a trace; rollBack releases what a plan built; commit swaps it
+// in, and cannot fail. Servers that stay (same identity and pool settings)
+// are carried over with their health, counters and pooled connections.
+import type { Logger } from 'pino'
+import type { HttpCache } from './cache/cache.js'
+import type { Config, ListenerConfig } from './config/schema.js'
+import type { ListenerHandle } from './listener/listener.js'
+import type { Pipeline } from './proxy/pipeline.js'
+import { allServers, buildState, type RuntimeState } from './proxy/state.js'
+import type { Server } from './upstream/server.js'
+
+/** A running listener and the config it was started from. */
+export interface LiveListener {
+  readonly handle: ListenerHandle
+  readonly config: ListenerConfig
+}
+
+export interface ReloadDeps {
+  readonly log?: Logger
+  /** Bind a listener for `cfg` (index `i` of the new config), as the app starts them. */
+  readonly startListener: (cfg: ListenerConfig) => Promise<ListenerHandle>
+  /** The line for a listener that could not start, naming it and its config line (see app.startFailure). */
+  readonly failure: (config: Config, index: number, err: unknown) => string
+}
+
+export interface ReloadPlan {
+  readonly next: Config
+  readonly state: RuntimeState
+  /** Servers carried over from the running state. */
+  readonly kept: ReadonlySet<Server>
+  /** Servers of the running state that the new one does not have: they drain. */
+  readonly removed: readonly Server[]
+  readonly keptListeners: readonly LiveListener[]
+  /** New listeners, already bound (they accept only once committed: the pipeline is shared). */
+  readonly startedListeners: readonly LiveListener[]
+  readonly removedListeners: readonly LiveListener[]
+  /** Certificate swaps for kept TLS listeners, every file already loaded. */
+  readonly certificateSwaps: readonly (() => void)[]
+  /** The cache carried over, when its size limits did not change. */
+  readonly cache: HttpCache | undefined
+}
+
+/** A listener can be kept across a reload when where and how it listens is unchanged. */
+function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
+  return a.name === b.name && a.host === b.host && a.port === b.port &&
+    (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2
+}
+
+/** Build everything `next` needs beside the running state; nothing running changes. */
+export async function planReload (old: RuntimeState, running: readonly LiveListener[], next: Config,
+  deps: ReloadDeps): Promise<ReloadPlan | { readonly errors: readonly string[] }> {
+  const byIdentity = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+  const reuse = (id: string, poolKey: string): Server | undefined => {
+    const s = byIdentity.get(id)
+    return s !== undefined && s.poolKey === poolKey ? s : undefined
+  }
+  // The cache keeps its entries unless its size limits changed.
+  const cache = next.cache !== undefined && old.cache !== undefined && old.cache.config.maxBytes === next.cache.maxBytes &&
+    old.cache.config.maxEntryBytes === next.cache.maxEntryBytes
+    ? old.cache
+    : undefined
+  let state: RuntimeState
+  try {
+    state = buildState(next, { ...(deps.log === undefined ? {} : { log: deps.log }), ...(cache === undefined ? {} : { cache }), reuse })
+  } catch (err) {
+    return { errors: [(err as Error).message] }
+  }
+  const kept = new Set(allServers(state).filter((s) => byIdentity.get(`${s.backend}/${s.shard}/${s.name}`) === s))
+  const partial = { next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache }
+
+  // Listeners: load every certificate and bind every new port before changing anything.
+  const keptListeners: LiveListener[] = []
+  const startedListeners: LiveListener[] = []
+  const certificateSwaps: (() => void)[] = []
+  for (const [i, cfg] of next.listeners.entries()) {
+    try {
+      const current = running.find((l) => sameSocket(l.config, cfg))
+      if (current !== undefined) {
+        keptListeners.push({ handle: current.handle, config: cfg })
+        if (cfg.tls !== undefined && current.handle.tls !== undefined) certificateSwaps.push(current.handle.tls.prepare(cfg.tls))
+        continue
+      }
+      startedListeners.push({ handle: await deps.startListener(cfg), config: cfg })
+    } catch (err) {
+      await rollBack({ ...partial, startedListeners })
+      return { errors: [deps.failure(next, i, err)] }
+    }
+  }
+  const stays = new Set(keptListeners.map((l) => l.handle))
+  return {
+    ...partial,
+    removed: allServers(old).filter((s) => !kept.has(s)),
+    keptListeners,
+    startedListeners,
+    removedListeners: running.filter((l) => !stays.has(l.handle)),
+    certificateSwaps
+  }
+}
+
+/** Release what a plan built and will not be used: its new listeners and new pools. */
+export async function rollBack (plan: Pick<ReloadPlan, 'state' | 'kept' | 'startedListeners'>): Promise<void> {
+  await Promise.all(plan.startedListeners.map((l) => l.handle.close()))
+  for (const b of plan.state.backends.values()) b.retire()
+  await Promise.all(allServers(plan.state).filter((s) => !plan.kept.has(s)).map((s) => s.dispatcher.close()))
+}
+
+/**
+ * Make the plan the running state. Nothing here can fail: requests already
+ * running finish on the state they started with; removed listeners and
+ * servers drain (listeners within timeouts.drain, pools once idle).
+ */
+export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pipeline): void {
+  if (plan.cache !== undefined && plan.next.cache !== undefined) plan.cache.config = plan.next.cache
+  pipeline.swap(plan.state)
+  for (const swap of plan.certificateSwaps) swap()
+  for (const l of plan.removedListeners) void l.handle.close(plan.next.timeouts.drain)
+  // Their outlier detectors are replaced: carried-over servers start un-ejected.
+  for (const s of plan.kept) if (s.ejected) s.setEjected(false, 'config reloaded')
+  for (const b of old.backends.values()) b.retire()
+  for (const s of plan.removed) void s.dispatcher.close()
+}
