@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js'
+import { parseAuthority } from '../proxy/authority.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
 export interface AdminApi {
@@ -82,15 +83,6 @@ export function isLoopbackHost (host: string): boolean {
   return false
 }
 
-/** The host part of a Host header value (`[::1]:9901` → `[::1]`, `localhost:80` → `localhost`). */
-function hostOnly (hostHeader: string): string {
-  if (hostHeader.startsWith('[')) {
-    const end = hostHeader.indexOf(']')
-    return end === -1 ? hostHeader : hostHeader.slice(0, end + 1)
-  }
-  const colon = hostHeader.indexOf(':')
-  return colon === -1 ? hostHeader : hostHeader.slice(0, colon)
-}
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
 
@@ -329,7 +321,8 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       // Without a token the listener is loopback-only; also refuse foreign Host
       // names, so a web page cannot reach it through DNS rebinding.
       const host = req.headers.host
-      if (host === undefined || !isLoopbackHost(hostOnly(host))) {
+      const authority = host === undefined ? undefined : parseAuthority(host)
+      if (authority === undefined || !isLoopbackHost(authority.host)) {
         req.resume()
         sendJson(res, 403, { error: 'forbidden: Host must be a loopback address or localhost' })
         return

@@ -1,7 +1,8 @@
 // Building a stored entry from a response (Pingora's response_cache_filter
 // output, undici's cache-handler): what is kept of its fields, its lifetime,
 // validators, Vary values and tags, all computed once at store time. Pure.
-import { headerValue, isName, parseCacheControl } from './cache-control.js'
+import { parseCacheControl } from './cache-control.js'
+import { combinedValue, firstValue, isName } from '../fields.js'
 import type { CacheEntry } from './entry.js'
 import {
   freshnessLifetime, parseAge, parseHttpDate, responseTags, storableHeaders, varyNames, varyValues, type StoreOptions
@@ -26,7 +27,7 @@ export function buildEntry (place: EntryPlace, status: number, statusText: strin
   requestTime: number, responseTime: number, freshness?: number): CacheEntry | undefined {
   const names = varyNames(headers)
   if (names === '*') return undefined
-  const cc = parseCacheControl(headerValue(headers, 'cache-control'))
+  const cc = parseCacheControl(combinedValue(headers, 'cache-control'))
   // Dates contain commas, so a repeated field cannot be joined: the first one counts.
   const date = parseHttpDate(firstValue(headers, 'date'))
   const lm = parseHttpDate(firstValue(headers, 'last-modified'))
@@ -47,19 +48,13 @@ export function buildEntry (place: EntryPlace, status: number, statusText: strin
     freshness: freshness ?? freshnessLifetime(status, headers, cc, responseTime, place.opts),
     date: date ?? responseTime,
     ageValue: parseAge(headers) ?? 0,
-    etag: headerValue(headers, 'etag'),
+    etag: combinedValue(headers, 'etag'),
     lastModified: lm,
     varyNames: names,
     varyValues: varyValues(names, place.requestHeaders),
     tags: responseTags(headers),
     size: entrySize(clean, body)
   })
-}
-
-/** The first value of a field (lower-case name), or undefined. */
-export function firstValue (headers: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (isName(headers[i]!, lowerName)) return headers[i + 1]
-  return undefined
 }
 
 /** The Age field lines of `headers`, flat. */

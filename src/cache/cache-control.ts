@@ -191,31 +191,3 @@ export function parseCacheControl (value: string | undefined): CacheDirectives {
   return Object.freeze(d)
 }
 
-/**
- * Case-insensitive field-name comparison against an already lower-cased
- * name, without allocating (h2 names are lower-case already; h1 keeps the
- * client's case).
- */
-export function isName (name: string, lowerName: string): boolean {
-  if (name === lowerName) return true
-  const n = name.length
-  if (n !== lowerName.length) return false
-  for (let i = 0; i < n; i++) {
-    let c = name.charCodeAt(i)
-    if (c >= 65 && c <= 90) c |= 0x20
-    if (c !== lowerName.charCodeAt(i)) return false
-  }
-  return true
-}
-
-/** All fields named `lowerName` in a flat [name, value…] list, joined with ', '; undefined when none. */
-export function headerValue (flat: readonly string[], lowerName: string): string | undefined {
-  let out: string | undefined
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    if (isName(flat[i]!, lowerName)) {
-      const v = flat[i + 1]!
-      out = out === undefined ? v : out + ', ' + v
-    }
-  }
-  return out
-}

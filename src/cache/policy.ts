@@ -2,7 +2,8 @@
 // revalidate / stale-if-error) and the RFC 9110 conditional requests a cache
 // answers itself. Pure functions: no I/O, no clock (every time is passed in,
 // ms since the epoch), headers are flat [name, value…] lists in any case.
-import { headerValue, isName, parseCacheControl } from './cache-control.js'
+import { parseCacheControl } from './cache-control.js'
+import { combinedValue, isName } from '../fields.js'
 import type { CacheDirectives } from './cache-control.js'
 import type { CacheEntry } from './entry.js'
 import type { CacheConfig, RouteCacheConfig } from '../config/schema.js'
@@ -336,7 +337,7 @@ function varyNames1 (value: string): readonly string[] | '*' {
 
 /** Lower-cased, deduplicated, sorted names in Vary; '*' when any member is '*'. */
 export function varyNames (resHeaders: readonly string[]): readonly string[] | '*' {
-  const value = headerValue(resHeaders, 'vary')
+  const value = combinedValue(resHeaders, 'vary')
   return value === undefined ? NO_NAMES : varyNames1(value)
 }
 
@@ -347,7 +348,7 @@ export function varyValues (names: readonly string[], reqRawHeaders: readonly st
   if (names.length === 0) return NO_NAMES
   const out = new Array<string>(names.length)
   for (let i = 0; i < names.length; i++) {
-    const v = headerValue(reqRawHeaders, names[i]!)
+    const v = combinedValue(reqRawHeaders, names[i]!)
     out[i] = v === undefined ? '' : v.includes(',') ? v.replace(COMMA_OWS, ', ').trim() : v.trim()
   }
   return out
@@ -433,7 +434,7 @@ export function revalidationHeaders (entry: CacheEntry): string[] {
  * response is to be considered stale (the caller drops it).
  */
 export function headUpdates (entry: CacheEntry, head: readonly string[]): boolean {
-  const etag = headerValue(head, 'etag')
+  const etag = combinedValue(head, 'etag')
   if (etag !== undefined && etag !== entry.etag) return false
   const lmField = firstField(head, 'last-modified')
   if (lmField !== undefined) {
@@ -473,7 +474,7 @@ const NOT_UPDATED = new Set([
  */
 export function mergeRevalidated (stored: readonly string[], fresh: readonly string[]): string[] {
   let hop: string[] | undefined
-  const connection = headerValue(fresh, 'connection')
+  const connection = combinedValue(fresh, 'connection')
   if (connection !== undefined) hop = connection.split(',').map((s) => s.trim().toLowerCase())
   const replaced = new Set<string>()
   const added: string[] = []

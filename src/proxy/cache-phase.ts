@@ -10,7 +10,8 @@
 import type { BlockList } from 'node:net'
 import { buildEntry, ageFields } from '../cache/build.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
-import { headerValue, parseCacheControl } from '../cache/cache-control.js'
+import { parseCacheControl } from '../cache/cache-control.js'
+import { combinedValue } from '../fields.js'
 import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
@@ -295,9 +296,9 @@ export class CacheSink implements ResponseSink {
     }
     if (stale !== undefined) cache.counters.revalidated200++
 
-    const cc = parseCacheControl(headerValue(headers, 'cache-control'))
+    const cc = parseCacheControl(combinedValue(headers, 'cache-control'))
     const decision = storeDecision(state.facts, status, headers, cc, now, state.scope.opts)
-    const length = Number(headerValue(headers, 'content-length') ?? NaN)
+    const length = Number(combinedValue(headers, 'content-length') ?? NaN)
     let detail: string | undefined
     if (!decision.store) detail = decision.reason
     else if (length > cache.config.maxEntryBytes) detail = 'too large'
@@ -423,7 +424,7 @@ function invalidateFor (state: CacheState, headers: readonly string[]): void {
   const { cache, at, route, paths } = state.scope
   cache.invalidate(at.key)
   for (const name of ['location', 'content-location']) {
-    const v = headerValue(headers, name)
+    const v = combinedValue(headers, name)
     if (v === undefined) continue
     let u: URL
     try { u = new URL(v, `${at.scheme}://${at.origin}/`) } catch { continue }

@@ -236,35 +236,6 @@ function stripConnectionTokens (out: string[], tokens: string): void {
   out.length = w
 }
 
-/**
- * A field by lower-case name in raw headers (names in any case): the first
- * value, except that several Cookie fields join with `; ` and several
- * X-Forwarded-For fields with `, ` (one list split over lines, RFC 9110 §5.3).
- */
-export function rawHeader (raw: readonly string[], name: string): string | undefined {
-  let found: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!
-    if (n.length === name.length && n.toLowerCase() === name) {
-      if (found === undefined) found = raw[i + 1]!
-      else if (name === 'cookie') found = `${found}; ${raw[i + 1]!}`
-      else if (name === 'x-forwarded-for') found = `${found}, ${raw[i + 1]!}`
-      else return found
-    }
-  }
-  return found
-}
-
-/** How many field lines named `name` (lower-case) the raw headers carry. */
-export function countHeader (raw: readonly string[], name: string): number {
-  let n = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const f = raw[i]!
-    if (f.length === name.length && f.toLowerCase() === name) n++
-  }
-  return n
-}
-
 /** The same head with Host replaced (backends with passHostHeader: false). */
 export function withHost (headers: readonly string[], host: string): string[] {
   const out = headers.slice()

@@ -14,7 +14,8 @@ import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from './authority.js'
-import { rawHeader, upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
+import { requestField } from '../fields.js'
+import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
 import type { CompiledRoute } from './routes.js'
 import type { RuntimeState } from './state.js'
@@ -149,6 +150,6 @@ class RequestView implements RouteInput, ShardKeySource {
     readonly raw: readonly string[]) {}
 
   header (name: string): string | undefined {
-    return rawHeader(this.raw, name)
+    return requestField(this.raw, name)
   }
 }

@@ -5,7 +5,7 @@
 import { Errors, type ErrorKind } from '../errors.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
 import { parseAuthority, type Authority } from './authority.js'
-import { countHeader, rawHeader } from './headers.js'
+import { countFields, requestField } from '../fields.js'
 import { normalizePath } from './path.js'
 
 export interface RequestTarget {
@@ -34,14 +34,14 @@ const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
 export function parseRequestTarget (method: string, url: string, raw: readonly string[], h2Authority: string | undefined,
   paths: PathNormalizationConfig): RequestTarget | TargetError {
   if (method === 'CONNECT') return { error: Errors.METHOD_NOT_ALLOWED, detail: 'CONNECT' }
-  const hosts = countHeader(raw, 'host')
+  const hosts = countFields(raw, 'host')
   if (hosts > 1) return bad('more than one Host field')
   let target = url
   let authority: string | undefined
   if (h2Authority !== undefined) {
     // node:http2 checks the pseudo-headers' form, not their bytes.
     if (BAD_TARGET.test(target)) return bad('control character or space in :path')
-    const host = hosts === 1 ? rawHeader(raw, 'host') : undefined
+    const host = hosts === 1 ? requestField(raw, 'host') : undefined
     authority = h2Authority === '' ? host : h2Authority
     if (host !== undefined && h2Authority !== '' && host !== h2Authority &&
       parseAuthority(host)?.value !== parseAuthority(h2Authority)?.value) return bad('Host and :authority disagree')
@@ -58,7 +58,7 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
     target = end === target.length ? '/' : target.slice(end)
     if (target.charCodeAt(0) !== 47) target = `/${target}` // `?q` → `/?q`
   } else {
-    authority = rawHeader(raw, 'host')
+    authority = requestField(raw, 'host')
   }
   if (authority === undefined || authority === '') return bad('no Host')
   const parsed = parseAuthority(authority)

@@ -16,7 +16,8 @@ import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
-import { rawHeader, trailerObject, type ForwardContext } from './headers.js'
+import { requestField } from '../fields.js'
+import { trailerObject, type ForwardContext } from './headers.js'
 import type { Plan, PlanRequest, Refusal } from './plan.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
@@ -172,9 +173,9 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     return this.#client
   }
 
-  /** A request header by lower-case name (see rawHeader). */
+  /** A request header by lower-case name (see requestField). */
   header (name: string): string | undefined {
-    return rawHeader(this.req.rawHeaders, name)
+    return requestField(this.req.rawHeaders, name)
   }
 
   /** The plan is made: take what it decided. */

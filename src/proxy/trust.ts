@@ -1,6 +1,7 @@
 // trustedProxies → a node:net BlockList, built once per config. BlockList
 // matches IPv4-mapped IPv6 peers (::ffff:a.b.c.d) against IPv4 ranges too.
 import { BlockList, isIP, isIPv6 } from 'node:net'
+import { parseAuthority } from './authority.js'
 
 export function buildTrustList (cidrs: readonly string[]): BlockList {
   const list = new BlockList()
@@ -34,12 +35,9 @@ export function trustedClientAddress (xff: string | undefined, peer: string, lis
   return candidate
 }
 
-/** `1.2.3.4:5678` → `1.2.3.4`; `[::1]:80` → `::1`; bare IPv6 unchanged. */
+/** `1.2.3.4:5678` → `1.2.3.4`; `[::1]:80` → `::1`; a bare address unchanged. */
 function stripPort (hop: string): string {
-  if (hop.startsWith('[')) {
-    const close = hop.indexOf(']')
-    return close === -1 ? hop : hop.slice(1, close)
-  }
-  const colon = hop.indexOf(':')
-  return colon !== -1 && hop.indexOf(':', colon + 1) === -1 ? hop.slice(0, colon) : hop
+  if (isIP(hop) !== 0) return hop
+  const host = parseAuthority(hop)?.host ?? hop
+  return host.startsWith('[') ? host.slice(1, -1) : host
 }

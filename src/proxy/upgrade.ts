@@ -16,7 +16,7 @@ import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
-import { rawHeader } from './headers.js'
+import { requestField } from '../fields.js'
 import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
 import type { ConnectionInfo, DownstreamRequest, ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
@@ -25,7 +25,7 @@ import { trustedClientAddress } from './trust.js'
 /** An HTTP/1.1 request asking to become a WebSocket (RFC 6455 §4.1: a GET with `Upgrade: websocket`). */
 export function isWebSocketUpgrade (req: DownstreamRequest): boolean {
   if (req.method !== 'GET') return false
-  const upgrade = rawHeader(req.rawHeaders, 'upgrade')
+  const upgrade = requestField(req.rawHeaders, 'upgrade')
   return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)
 }
 
@@ -72,7 +72,7 @@ export class Tunnel implements PlanRequest, Waiter {
     this.#state = state
     this.#driver = driver
     this.clientAddress = conn.trusted
-      ? trustedClientAddress(rawHeader(req.rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
+      ? trustedClientAddress(requestField(req.rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
       : conn.clientAddress
     socket.on('error', () => socket.destroy())
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { EMPTY_DIRECTIVES, headerValue, isName, parseCacheControl } from '../../src/cache/cache-control.js'
+import { EMPTY_DIRECTIVES, parseCacheControl } from '../../src/cache/cache-control.js'
 
 const S = 1000
 
@@ -120,20 +120,3 @@ t.test('quoted strings: commas, escapes, unknown extensions, unterminated quotes
   t.same(parseCacheControl('community="UCI", max-age=9').maxAge, 9 * S)
 })
 
-t.test('headerValue joins every field of that name, any case', async (t) => {
-  const h = ['Cache-Control', 'max-age=1', 'x', 'y', 'cache-control', 'public', 'CACHE-CONTROL', 'no-transform']
-  t.equal(headerValue(h, 'cache-control'), 'max-age=1, public, no-transform')
-  t.equal(headerValue(h, 'x'), 'y')
-  t.equal(headerValue(h, 'pragma'), undefined)
-  t.equal(headerValue([], 'x'), undefined)
-  t.equal(headerValue(['a', ''], 'a'), '', 'an empty field is present')
-})
-
-t.test('isName compares case-insensitively against a lower-case name', async (t) => {
-  t.ok(isName('Content-Type', 'content-type'))
-  t.ok(isName('content-type', 'content-type'))
-  t.notOk(isName('content-typf', 'content-type'))
-  t.notOk(isName('content-typ', 'content-type'))
-  t.notOk(isName('CONTENT_TYPE', 'content-type'))
-  t.notOk(isName('[', '{'), 'only A-Z are folded')
-})
