@@ -746,6 +746,20 @@ function renderCache (): void {
   })
 }
 
+/** `127.0.0.1:8443`, `[::1]:9901`. */
+function addressText (l: Listener): string {
+  const a = l.address ?? ''
+  const host = a.includes(':') ? '[' + a + ']' : a
+  return l.port === undefined ? host : host + ':' + l.port
+}
+/** `api.example.com /v1/* GET,HEAD`; `*` when the route matches everything. */
+function matchText (r: Route): string {
+  const parts: string[] = []
+  if (r.host && r.host !== '*') parts.push(r.host)
+  if (r.pathPrefix) parts.push(r.pathPrefix + '*')
+  if (r.methods && r.methods.length > 0) parts.push(r.methods.join(','))
+  return parts.length ? parts.join(' ') : '*'
+}
 function renderRoutes (): void {
   const status = state.status
   const snapRoutes = state.snapshot?.routes ?? {}
@@ -757,7 +771,7 @@ function renderRoutes (): void {
       const c = el('span', 'chip'); c.appendChild(el('b')); c.appendChild(document.createTextNode(' ')); c.appendChild(el('span', 'mono')); return c
     }, (c, l) => {
       setText(c.children[0], l.name || 'listener')
-      setText(c.children[1], (l.address || '') + ' \u00b7 ' + (l.tls ? 'https h2+h1' : 'http'))
+      setText(c.children[1], addressText(l) + ' \u00b7 ' + (l.tls ? 'https h2+h1' : 'http'))
     })
   }
   const tbody = $('routes')
@@ -779,8 +793,7 @@ function renderRoutes (): void {
     const n = r.name || ''
     const s = own(snapRoutes, n) ?? {}
     setText(tr.children[0], n || DASH)
-    // /status has no `match` object; the page has never shown one.
-    setText(tr.children[1], DASH)
+    setText(tr.children[1], r.pathPrefix === undefined ? DASH : matchText(r))
     setText(tr.children[2], r.backend || DASH)
     setText(tr.children[3], fmtNum(s.rps))
     setText(tr.children[4], fmtMs(s.p99))
