@@ -57,6 +57,11 @@ export const DASHBOARD_DIRS: DashboardDirs = {
   build: path.join(root, 'dist', 'dashboard')
 }
 
+/** The build is missing, modified or stale: the admin listener does not start. */
+export class DashboardError extends Error {
+  override readonly name = 'DashboardError'
+}
+
 /** Scripts and styles from the admin listener only, nothing inline; requests to the admin listener itself. */
 export const DASHBOARD_CSP = [
   "default-src 'none'",
@@ -105,7 +110,7 @@ function differing (want: Readonly<Record<string, string>>, have: Readonly<Recor
 function reference (html: string, attr: 'href' | 'src', name: string, hashed: string): string {
   const ref = `${attr}="${name}"`
   const at = html.indexOf(ref)
-  if (at === -1 || html.indexOf(ref, at + 1) !== -1) throw new Error(`index.html must reference ${name} exactly once, as ${ref}`)
+  if (at === -1 || html.indexOf(ref, at + 1) !== -1) throw new DashboardError(`admin: the dashboard build's index.html must reference ${name} exactly once, as ${ref}`)
   return html.slice(0, at) + `${attr}="${hashed}"` + html.slice(at + ref.length)
 }
 
@@ -121,25 +126,25 @@ export async function loadDashboard (dirs: DashboardDirs = DASHBOARD_DIRS): Prom
     manifest = JSON.parse(await readFile(path.join(dirs.build, MANIFEST), 'utf8')) as DashboardManifest
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is not built' : `build is unreadable (${(err as Error).message})`
-    throw new Error(`admin: the dashboard ${why}: ${path.join(dirs.build, MANIFEST)}; ${rebuild}`, { cause: err })
+    throw new DashboardError(`admin: the dashboard ${why}: ${path.join(dirs.build, MANIFEST)}; ${rebuild}`, { cause: err })
   }
   const files: Record<string, string> = {}
   for (const name of DASHBOARD_FILES) {
     try {
       files[name] = await readFile(path.join(dirs.build, name), 'utf8')
     } catch (err) {
-      throw new Error(`admin: the dashboard build is incomplete: ${path.join(dirs.build, name)}: ${(err as Error).message}; ${rebuild}`, { cause: err })
+      throw new DashboardError(`admin: the dashboard build is incomplete: ${path.join(dirs.build, name)}: ${(err as Error).message}; ${rebuild}`, { cause: err })
     }
   }
   const modified = differing(manifest.files ?? {}, Object.fromEntries(Object.entries(files).map(([n, body]) => [n, sha256(body)])))
   if (modified.length > 0) {
-    throw new Error(`admin: the dashboard build in ${dirs.build} does not match its manifest (${modified.join(', ')}); ${rebuild}`)
+    throw new DashboardError(`admin: the dashboard build in ${dirs.build} does not match its manifest (${modified.join(', ')}); ${rebuild}`)
   }
   const sources = await sourceDigests(dirs.sources)
   if (sources !== undefined) {
     const changed = differing(manifest.sources ?? {}, sources)
     if (changed.length > 0) {
-      throw new Error(`admin: the dashboard build in ${dirs.build} is stale: ${changed.join(', ')} in ${dirs.sources} changed since it was built; ${rebuild}`)
+      throw new DashboardError(`admin: the dashboard build in ${dirs.build} is stale: ${changed.join(', ')} in ${dirs.sources} changed since it was built; ${rebuild}`)
     }
   }
   const js = files['dashboard.js']!

@@ -134,7 +134,7 @@ t.test('a missing, incomplete, modified or stale build is a startup error that s
 
   dirs = await copyOfBuild(t)
   await rm(path.join(dirs.build, MANIFEST))
-  await t.rejects(loadDashboard(dirs), { message: /admin: the dashboard is not built: .*manifest\.json; run `npm run build:dashboard`/ }, 'no manifest')
+  await t.rejects(loadDashboard(dirs), { name: 'DashboardError', message: /admin: the dashboard is not built: .*manifest\.json; run `npm run build:dashboard`/ }, 'no manifest')
 
   dirs = await copyOfBuild(t)
   await writeFile(path.join(dirs.build, MANIFEST), '{ not json')
