@@ -18,6 +18,7 @@ import { Metrics } from './admin/metrics.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
 import { CertificateError } from './certs.js'
+import { DashboardError } from './admin/dashboard.js'
 import { bindErrorReason } from './config/binds.js'
 import { configOrigin } from './config/load.js'
 
@@ -78,7 +79,7 @@ export function startFailure (config: Config, part: number | 'admin', err: unkno
   const bind = part === 'admin' ? config.admin : config.listeners[part]
   if (bind === undefined) return undefined
   let reason: string
-  if (err instanceof CertificateError) reason = err.message
+  if (err instanceof CertificateError || err instanceof DashboardError) reason = err.message
   else if (isSocketError(err)) reason = bindErrorReason(err, bind.host, bind.port)
   else return undefined
   const origin = configOrigin(config, part)

@@ -1,5 +1,6 @@
 // The admin listener: a small node:http server, separate from the proxy
-// listeners, that serves the dashboard, status JSON, Prometheus metrics, a
+// listeners, that serves the dashboard (the page and its content-hashed
+// script and stylesheet, see dashboard.ts), status JSON, Prometheus metrics, a
 // readiness probe, and the two write actions (reload, cache purge). It knows
 // nothing about the proxy's internals: everything goes through `AdminApi`,
 // which the composition root implements.
@@ -8,7 +9,7 @@ import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js'
+import { ASSET_CACHE_CONTROL, DASHBOARD_CSP, loadDashboard } from './dashboard.js'
 import { parseAuthority } from '../proxy/authority.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
@@ -226,7 +227,8 @@ export function crossSite (req: IncomingMessage): HttpError | undefined {
 
 /**
  * Starts the admin listener. Refuses to start on a non-loopback host without
- * a token. Resolves once listening; rejects if the port cannot be bound.
+ * a token, or without a built, up-to-date dashboard. Resolves once listening;
+ * rejects if the port cannot be bound.
  */
 export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog = noLog): Promise<AdminHandle> {
   if (cfg.token !== undefined && cfg.token.trim().length === 0) {
@@ -238,6 +240,8 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       'set admin.token or bind to 127.0.0.1 / ::1')
   }
   const tokenDigest = cfg.token === undefined ? undefined : digest(cfg.token)
+  // Read once: the page and its assets do not change while the listener runs.
+  const dashboard = await loadDashboard()
 
   // Reloads run one after another, never overlapping.
   let reloading: Promise<unknown> = Promise.resolve()
@@ -246,13 +250,18 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     ['/', {
       method: 'GET',
       handler: (_req, res) => {
-        send(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML, {
+        send(res, 200, 'text/html; charset=utf-8', dashboard.html, {
           'content-security-policy': DASHBOARD_CSP,
           'x-frame-options': 'DENY',
           'referrer-policy': 'no-referrer'
         })
       }
     }],
+    // /dashboard.<hash>.js and .css: any other name, an old hash included, is a 404.
+    ...[...dashboard.assets].map(([path, asset]): [string, Endpoint] => [path, {
+      method: 'GET',
+      handler: (_req, res) => { send(res, 200, asset.type, asset.body, { 'cache-control': ASSET_CACHE_CONTROL }) }
+    }]),
     ['/status', { method: 'GET', handler: (_req, res) => { sendJson(res, 200, api.status()) } }],
     ['/snapshot', { method: 'GET', handler: (_req, res) => { sendJson(res, 200, api.snapshot()) } }],
     ['/metrics', {
@@ -308,9 +317,11 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (tokenDigest !== undefined) {
-      // The page itself holds no data (it fetches everything with the token
-      // from its #token=… fragment), so a plain browser may load it.
-      const pageOnly = (req.method === 'GET' || req.method === 'HEAD') && (req.url === '/' || req.url?.startsWith('/?') === true)
+      // The page and its script and stylesheet hold no data (the script
+      // fetches everything with the token from the page's #token=… fragment),
+      // so a plain browser may load them.
+      const target = (req.url ?? '').split('?', 1)[0]!
+      const pageOnly = (req.method === 'GET' || req.method === 'HEAD') && (target === '/' || dashboard.assets.has(target))
       if (!pageOnly && !bearerMatches(req.headers.authorization, tokenDigest)) {
         req.resume()
         sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <token>' },

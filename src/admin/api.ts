@@ -2,6 +2,7 @@
 // metrics text, the dashboard snapshot, reload, and cache purge / lookup by
 // URL (resolved through the same router and key rules as live traffic).
 // Read-only except for reload and purge, which go through the app.
+import type { CacheStats } from '../cache/cache.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
 import { originOf, parseAuthority, type Authority } from '../proxy/authority.js'
@@ -38,18 +39,49 @@ export function requestRecord (s: Session): RequestRecord {
   }
 }
 
+/** One bound listener in `GET /status`. */
+export interface ListenerStatus {
+  readonly name: string
+  /** The bound IP address, without the port. */
+  readonly address: string
+  readonly port: number
+  readonly tls: boolean
+}
+
+/** One route in `GET /status`, in the order routes are matched. */
+export interface RouteStatus {
+  readonly name: string
+  /** `*` when the route matches any host. */
+  readonly host: string
+  readonly pathPrefix: string
+  /** Empty: any method. */
+  readonly methods: readonly string[]
+  readonly backend: string
+  /** Whether the route goes through the cache. */
+  readonly cache: boolean
+}
+
+/** The JSON of `GET /status`; the dashboard (admin/dashboard/dashboard.ts) is type-checked against it. */
+export interface AdminStatus {
+  readonly listeners: readonly ListenerStatus[]
+  readonly routes: readonly RouteStatus[]
+  readonly backends: readonly BackendStatus[]
+  /** Absent when no cache is configured. */
+  readonly cache?: CacheStats
+}
+
 export interface AdminSources {
   state (): RuntimeState
   backends (): readonly BackendStatus[]
   metrics: Metrics
-  listeners (): readonly { name: string; address: string; port: number; tls: boolean }[]
+  listeners (): readonly ListenerStatus[]
   reload (): Promise<{ ok: true } | { ok: false; errors: readonly string[] }>
   ready (): boolean
 }
 
 export function adminApi (src: AdminSources): AdminApi {
   return {
-    status () {
+    status (): AdminStatus {
       const state = src.state()
       return {
         listeners: src.listeners(),

@@ -14,6 +14,7 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest } from '../../src/admin/admin.js'
+import type { AdminStatus } from '../../src/admin/api.js'
 
 /** SWITCHYARD_CHROMIUM overrides the browser path (e.g. on a developer machine). */
 const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
@@ -33,7 +34,7 @@ function server (name: string, port: number): Srv {
   }
 }
 
-/** A fake app: status shaped like Backend.snapshot(), a snapshot with a few minutes of history. */
+/** A fake app: a status of the type the real one sends, a snapshot with a few minutes of history. */
 function fakeApp () {
   const servers = {
     a1: server('a1', 9101), a2: server('a2', 9102), b1: server('b1', 9103), b2: server('b2', 9104), w1: server('w1', 9201)
@@ -49,9 +50,12 @@ function fakeApp () {
     api: undefined as unknown as AdminApi
   }
   app.api = {
-    status: () => app.statusOverride ?? {
-      listeners: [{ name: 'https', bind: '127.0.0.1:8443', tls: { http2: true } }, { name: 'http', bind: '127.0.0.1:8080' }],
-      routes: [{ name: 'users', match: { pathPrefix: '/users/' }, backend: 'users' }, { name: 'web', match: { pathPrefix: '/' }, backend: 'web' }],
+    status: () => app.statusOverride ?? ({
+      listeners: [{ name: 'https', address: '127.0.0.1', port: 8443, tls: true }, { name: 'http', address: '127.0.0.1', port: 8080, tls: false }],
+      routes: [
+        { name: 'users', host: '*', pathPrefix: '/users/', methods: [], backend: 'users', cache: true },
+        { name: 'web', host: '*', pathPrefix: '/', methods: ['GET', 'HEAD'], backend: 'web', cache: true }
+      ],
       backends: [
         {
           name: 'users', algorithm: 'leastConn', active: 4, retries: 1,
@@ -62,8 +66,11 @@ function fakeApp () {
         },
         { name: 'web', algorithm: 'roundRobin', active: 1, retries: 0, shards: [{ name: 'default', queued: 0, servers: [servers.w1] }] }
       ],
-      cache: { hits: 900, misses: 100, entries: 42, keys: 40, bytes: 3 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, evictions: 0, staleServed: 3 }
-    },
+      cache: {
+        hits: 900, misses: 100, staleServed: 3, revalidated304: 0, revalidated200: 0, collapsed: 0, stored: 0, notStored: 0,
+        invalidations: 0, purges: 0, entries: 42, keys: 40, bytes: 3 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, evictions: 0
+      }
+    } satisfies AdminStatus),
     snapshot: () => {
       if (app.snapshotFails) throw new Error('snapshot unavailable')
       if (app.snapshotOverride !== undefined) return app.snapshotOverride
@@ -117,11 +124,11 @@ async function browser (t: Test): Promise<BrowserContext> {
   return ctx
 }
 
-/** Fails the test on any uncaught page exception or dashboard error log. */
+/** Fails the test on any uncaught page exception, dashboard error log or Content-Security-Policy violation. */
 function watchErrors (t: Test, page: Page): void {
   page.on('pageerror', (err) => { t.fail(`page error: ${err.message}`) })
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && msg.text().startsWith('dashboard:')) t.fail(`console: ${msg.text()}`)
+    if (msg.type() === 'error' && (msg.text().startsWith('dashboard:') || /Content Security Policy/i.test(msg.text()))) t.fail(`console: ${msg.text()}`)
   })
 }
 
@@ -179,6 +186,9 @@ if (!existsSync(CHROMIUM)) {
     })
     t.ok(inked > 1000, `throughput chart drawn (${inked} pixels)`)
     t.match(await page.locator('#l-p99').textContent(), /users.*ms.*web.*ms/)
+    t.same(await page.locator('#listeners .chip').allTextContents(), ['https 127.0.0.1:8443 \u00b7 https h2+h1', 'http 127.0.0.1:8080 \u00b7 http'])
+    t.same(await page.locator('#routes tr').evaluateAll((rows) => rows.map((r) => r.textContent)),
+      ['users/users/*users15080 ms', 'web/* GET,HEADweb\u2014\u2014'], 'routes: name, match, backend, req/s, p99')
 
     // The fake's server fails its health checks: the row turns red.
     app.servers.a1.healthy = false
