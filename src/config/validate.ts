@@ -11,10 +11,10 @@ import type { ConfigIssue } from '../errors.js'
 import type {
   AccessLogConfig, AdminConfig, BackendConfig, BalanceConfig, CacheConfig, CacheKeyConfig, CertificateConfig, ClientTimeoutsConfig, Config, ForwardingConfig,
   HeaderOpsConfig, HealthCheckConfig, LimitsConfig, ListenerConfig, OutlierDetectionConfig, PathNormalizationConfig, RetriesConfig,
-  RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, StickyConfig,
+  RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig, ServerConfig, ShardByConfig, ShardConfig, ShardKeyMissing, StickyConfig,
   StickyCookieConfig, TlsConfig, UpstreamTimeoutsConfig
 } from './schema.js'
-import type { BackendTlsConfig } from './schema.js'
+import { type BackendTlsConfig, DEFAULTS } from './schema.js'
 import { type Field, type MapView, Reader, describe, joinPath } from './reader.js'
 import { shadowedRoutes } from './shadow.js'
 import { closest, didYouMean } from './suggest.js'
@@ -128,6 +128,9 @@ const ESCAPED_SLASHES = ['keep', 'reject', 'decode'] as const
 const MIN_CACHE_BYTES = 1024
 
 const SHARD_KEY_SOURCES = ['header', 'cookie', 'query', 'pathSegment'] as const
+const SHARD_KEY_MISSING = ['any', 'reject'] as const
+
+const BALANCE = DEFAULTS.backend.balance
 
 /**
  * One entry per balance algorithm: the extra keys its `balance:` block takes and
@@ -144,63 +147,39 @@ const BALANCERS: { readonly [A in BalanceConfig['algorithm']]: {
     build: (m, r) => ({
       algorithm: 'leastConn',
       // P2C needs at least two servers to choose between.
-      choiceThreshold: opt(m, 'choiceThreshold', (v) => r.integer(v, 2), 10)
+      choiceThreshold: opt(m, 'choiceThreshold', (v) => r.integer(v, 2), BALANCE.choiceThreshold)
     })
   },
   ipHash: {
     keys: ['virtualNodes', 'boundedLoad'],
     build: (m, r) => ({
       algorithm: 'ipHash',
-      virtualNodes: opt(m, 'virtualNodes', (v) => r.integer(v, 1, 1000), 100),
-      boundedLoad: opt(m, 'boundedLoad', (v) => r.number(v, 0), 0)
+      virtualNodes: opt(m, 'virtualNodes', (v) => r.integer(v, 1, 1000), BALANCE.virtualNodes),
+      boundedLoad: opt(m, 'boundedLoad', (v) => r.number(v, 0), BALANCE.boundedLoad)
     })
   },
   leastLatency: {
     keys: ['decay'],
-    build: (m, r) => ({ algorithm: 'leastLatency', decay: opt(m, 'decay', (v) => duration(r, v, 1), 10_000) })
+    build: (m, r) => ({ algorithm: 'leastLatency', decay: opt(m, 'decay', (v) => duration(r, v, 1), BALANCE.decay) })
   }
 }
 const ALGORITHMS = Object.keys(BALANCERS) as Array<BalanceConfig['algorithm']>
+/** No `balance` block: the default algorithm (which, to be a default, takes no options). */
+const DEFAULT_BALANCE: BalanceConfig = { algorithm: BALANCE.algorithm }
 /** Every option key of every algorithm, for suggestions across algorithms. */
 const BALANCE_OPTIONS = ALGORITHMS.flatMap((a) => BALANCERS[a].keys)
 
 const SAME_SITE = ['Lax', 'Strict', 'None'] as const
 const PROBE_METHODS = ['GET', 'HEAD'] as const
 
-const DEFAULTS = {
-  proxyName: 'switchyard',
-  forwarding: { xForwarded: true, forwarded: false, via: true },
-  limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 },
-  clientTimeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000 },
-  pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' },
-  maxTunnels: 10_000,
-  upstreamTimeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
-  connections: 128,
-  weight: 1,
-  stickyCookie: { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true },
-  healthCheck: {
-    path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3, expectStatus: [[200, 399]]
-  },
-  outlierDetection: {
-    consecutive5xx: 5, consecutiveGatewayFailure: 3, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectionPercent: 50
-  },
-  retries: { attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 64 * 1024 },
-  maxConn: 0,
-  maxQueue: 1024,
-  slowStart: 0,
-  panicThreshold: 0,
-  backendTls: { minVersion: 'TLSv1.2', insecureSkipVerify: false },
-  minVersion: 'TLSv1.2',
-  http2: true,
-  /** Without `statusName`, which defaults to the proxyName. */
-  cache: {
-    maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000, purgeFrom: []
-  },
-  routeCache: { enabled: true, key: { query: 'keep', ignoreParams: [], headers: [] }, allowSetCookie: false },
-  admin: { enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 },
-  accessLog: { enabled: true },
-  watchConfig: false
-} as const
+/** The admin API when the config leaves it out: on, at the default bind address. */
+const DEFAULT_ADMIN: AdminConfig = Object.freeze({ enabled: true, bind: DEFAULTS.admin.bind, ...defaultBind(DEFAULTS.admin.bind) })
+
+function defaultBind (bind: string): { host: string, port: number } {
+  const parsed = parseBind(bind)
+  if (parsed === undefined) throw new Error(`DEFAULTS.admin.bind is not a bind address: ${bind}`)
+  return parsed
+}
 
 /**
  * Checks a parsed YAML document and builds the Config. `source` is the absolute
@@ -235,9 +214,9 @@ class Validator {
   config (root: Field, source: string): Config {
     const r = this.#r
     const empty: Config = {
-      source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: [], forwarding: DEFAULTS.forwarding,
-      limits: DEFAULTS.limits, timeouts: DEFAULTS.clientTimeouts, pathNormalization: DEFAULTS.pathNormalization, routes: [], backends: {},
-      admin: DEFAULTS.admin,
+      source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: DEFAULTS.trustedProxies, forwarding: DEFAULTS.forwarding,
+      limits: DEFAULTS.limits, timeouts: DEFAULTS.timeouts, pathNormalization: DEFAULTS.pathNormalization, routes: DEFAULTS.routes, backends: DEFAULTS.backends,
+      admin: DEFAULT_ADMIN,
       accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig
     }
     if (root.node === null) {
@@ -248,14 +227,14 @@ class Validator {
     if (m === undefined) return empty
     const proxyName = opt(m, 'proxyName', (f) => this.#token(f), DEFAULTS.proxyName)
     const listeners = this.#listeners(m)
-    const trustedProxies = opt(m, 'trustedProxies', (f) => this.#ipList(f), [])
+    const trustedProxies = opt<readonly string[]>(m, 'trustedProxies', (f) => this.#ipList(f), DEFAULTS.trustedProxies)
     const forwarding = opt(m, 'forwarding', (f) => this.#forwarding(f), DEFAULTS.forwarding)
     const limits = opt(m, 'limits', (f) => this.#limits(f), DEFAULTS.limits)
-    const timeouts = opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.clientTimeouts)
+    const timeouts = opt(m, 'timeouts', (f) => this.#clientTimeouts(f), DEFAULTS.timeouts)
     const pathNormalization = opt(m, 'pathNormalization', (f) => this.#pathNormalization(f), DEFAULTS.pathNormalization)
     const backendsField = m.get('backends')
     const backendsMap = backendsField === undefined ? undefined : r.map(backendsField)
-    const backends = backendsMap === undefined ? {} : this.#backends(backendsMap)
+    const backends = backendsMap === undefined ? DEFAULTS.backends : this.#backends(backendsMap)
     // Route → backend references are checked against every name written, even a
     // broken backend's, so one mistake does not cascade into many.
     const backendNames = backendsMap?.entries().map((e) => e.key) ?? []
@@ -265,7 +244,7 @@ class Validator {
     // Written and not `false`: routes get their cache settings even when the block
     // itself has a mistake, so that one mistake is reported once.
     const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
-    const routes = opt(m, 'routes', (f) => this.#routes(f, backendNames, top), [])
+    const routes = opt<readonly RouteConfig[]>(m, 'routes', (f) => this.#routes(f, backendNames, top), DEFAULTS.routes)
     const admin = this.#admin(m.get('admin'))
     const accessLog = opt<AccessLogConfig>(m, 'accessLog', (f) => this.#accessLog(f), DEFAULTS.accessLog)
     const watchConfig = opt(m, 'watchConfig', (f) => r.boolean(f), DEFAULTS.watchConfig)
@@ -320,7 +299,7 @@ class Validator {
       host: parsed?.host ?? '',
       port: parsed?.port ?? 0,
       ...(tls === undefined ? {} : { tls }),
-      maxTunnels: opt(m, 'maxTunnels', (v) => this.#r.integer(v, 0), DEFAULTS.maxTunnels)
+      maxTunnels: opt(m, 'maxTunnels', (v) => this.#r.integer(v, 0), DEFAULTS.listener.maxTunnels)
     }
     return {
       config,
@@ -352,10 +331,10 @@ class Validator {
       // Shorthand: one certificate, written inline.
       const cert = this.#file(m.require('cert', ' (or a `certificates` list)'))
       const key = this.#file(m.require('key', ' (or a `certificates` list)'))
-      certificates = [{ cert, key, serverNames: [] }]
+      certificates = [{ cert, key, serverNames: DEFAULTS.listener.tls.certificate.serverNames }]
     }
-    const minVersion = opt(m, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.minVersion)
-    const http2 = opt(m, 'http2', (v) => r.boolean(v), DEFAULTS.http2)
+    const minVersion = opt(m, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.listener.tls.minVersion)
+    const http2 = opt(m, 'http2', (v) => r.boolean(v), DEFAULTS.listener.tls.http2)
     return { certificates, minVersion, http2 }
   }
 
@@ -374,7 +353,8 @@ class Validator {
       if (host === undefined) r.expected(item, 'a host name like example.com or *.example.com')
       else serverNames.push([host, item])
     }
-    return { config: { cert, key, serverNames: serverNames.map(([n]) => n) }, serverNames }
+    const names = list === undefined ? DEFAULTS.listener.tls.certificate.serverNames : serverNames.map(([n]) => n)
+    return { config: { cert, key, serverNames: names }, serverNames }
   }
 
   /** A certificate/key path: made absolute and remembered for the file check. */
@@ -435,7 +415,7 @@ class Validator {
   #clientTimeouts (f: Field): ClientTimeoutsConfig | undefined {
     const m = this.#r.map(f, KEYS.clientTimeouts)
     if (m === undefined) return undefined
-    const d = DEFAULTS.clientTimeouts
+    const d = DEFAULTS.timeouts
     return {
       clientHeaders: opt(m, 'clientHeaders', (v) => duration(this.#r, v), d.clientHeaders),
       clientIdle: opt(m, 'clientIdle', (v) => duration(this.#r, v), d.clientIdle),
@@ -464,7 +444,7 @@ class Validator {
    */
   #admin (f: Field | undefined): AdminConfig {
     const r = this.#r
-    const d = DEFAULTS.admin
+    const d = DEFAULT_ADMIN
     const v = f === undefined ? true : r.scalar(f)
     if (v === false) return { ...d, enabled: false }
     if (f === undefined || v === true) return this.#adminClash(d, undefined)
@@ -596,17 +576,17 @@ class Validator {
     if (m === undefined) return undefined
     const nameField = m.get('name')
     const name = nameField === undefined ? `route-${index}` : this.#name(nameField) ?? ''
-    const match = opt(m, 'match', (v) => this.#match(v), { pathPrefix: '/', methods: [], headers: {} })
+    const match = opt<RouteMatchConfig>(m, 'match', (v) => this.#match(v), DEFAULTS.route.match)
     const backendField = m.require('backend')
     const backend = backendField === undefined ? '' : r.text(backendField) ?? ''
     if (backendField !== undefined && backend !== '' && !backends.includes(backend)) {
       const known = backends.length === 0 ? 'no backends are defined' : `known backends: ${backends.join(', ')}`
       r.report(backendField.path, backendField.at, `unknown backend \`${backend}\` (${known})${didYouMean(backend, backends)}`)
     }
-    const rewrite = opt(m, 'rewrite', (v) => this.#rewrite(v), {})
-    const noOps: HeaderOpsConfig = { set: {}, remove: [] }
-    const requestHeaders = opt(m, 'requestHeaders', (v) => this.#headerOps(v), noOps)
-    const responseHeaders = opt(m, 'responseHeaders', (v) => this.#headerOps(v), noOps)
+    const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => this.#rewrite(v), DEFAULTS.route.rewrite)
+    const d = DEFAULTS.route
+    const requestHeaders = opt<HeaderOpsConfig>(m, 'requestHeaders', (v) => this.#headerOps(v, d.requestHeaders), d.requestHeaders)
+    const responseHeaders = opt<HeaderOpsConfig>(m, 'responseHeaders', (v) => this.#headerOps(v, d.responseHeaders), d.responseHeaders)
     const cache = this.#routeCacheOf(m, top)
     return {
       config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders, ...(cache === undefined ? {} : { cache }) },
@@ -624,7 +604,8 @@ class Validator {
       const s = r.text(hostField)
       if (s !== undefined) host = this.#host(hostField, s)
     }
-    const pathPrefix = opt(m, 'pathPrefix', (v) => this.#pathPrefix(v), '/')
+    const d = DEFAULTS.route.match
+    const pathPrefix = opt(m, 'pathPrefix', (v) => this.#pathPrefix(v), d.pathPrefix)
     const methods: string[] = []
     const methodsField = m.get('methods')
     for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
@@ -640,8 +621,8 @@ class Validator {
         if (method === 'CONNECT') r.warn(item.path, item.at, 'CONNECT never reaches a route: Switchyard answers every CONNECT with 405 (it is not a forward proxy)')
       }
     }
-    const headers = opt(m, 'headers', (v) => this.#headerMap(v), {})
-    return { ...(host === undefined ? {} : { host }), pathPrefix, methods, headers }
+    const headers = opt<Readonly<Record<string, string>>>(m, 'headers', (v) => this.#headerMap(v), d.headers)
+    return { ...(host === undefined ? {} : { host }), pathPrefix, methods: methodsField === undefined ? d.methods : methods, headers }
   }
 
   #host (f: Field, s: string): string | undefined {
@@ -674,14 +655,15 @@ class Validator {
     return s
   }
 
-  #headerOps (f: Field): HeaderOpsConfig | undefined {
+  #headerOps (f: Field, d: HeaderOpsConfig): HeaderOpsConfig | undefined {
     const r = this.#r
     const m = r.map(f, KEYS.headerOps)
     if (m === undefined) return undefined
-    const set = opt(m, 'set', (v) => this.#headerMap(v, true), {})
-    const remove: string[] = []
+    const set = opt(m, 'set', (v) => this.#headerMap(v, true), d.set)
     const removeField = m.get('remove')
-    for (const item of removeField === undefined ? [] : r.seq(removeField) ?? []) {
+    if (removeField === undefined) return { set, remove: d.remove }
+    const remove: string[] = []
+    for (const item of r.seq(removeField) ?? []) {
       const name = this.#headerName(item)
       if (name === undefined) continue
       if (FRAMING_FIELDS.has(name)) r.report(item.path, item.at, framingMessage(name))
@@ -766,21 +748,21 @@ class Validator {
     if (shards.length > 1 && shardByField === undefined) {
       r.report(joinPath(f.path, 'shardBy'), m.node, `\`shardBy\` is required when a backend has more than one shard (${shards.length} here)`)
     }
-    const balance = opt<BalanceConfig>(m, 'balance', (v) => this.#balance(v), { algorithm: 'roundRobin' })
-    const passHostHeader = opt(m, 'passHostHeader', (v) => r.boolean(v), true)
-    const timeouts = opt(m, 'timeouts', (v) => this.#upstreamTimeouts(v), DEFAULTS.upstreamTimeouts)
-    const connections = opt(m, 'connections', (v) => r.integer(v, 1), DEFAULTS.connections)
+    const balance = opt<BalanceConfig>(m, 'balance', (v) => this.#balance(v), DEFAULT_BALANCE)
+    const passHostHeader = opt(m, 'passHostHeader', (v) => r.boolean(v), DEFAULTS.backend.passHostHeader)
+    const timeouts = opt(m, 'timeouts', (v) => this.#upstreamTimeouts(v), DEFAULTS.backend.timeouts)
+    const connections = opt(m, 'connections', (v) => r.integer(v, 1), DEFAULTS.backend.connections)
     const stickyField = m.get('sticky')
     const sticky = stickyField === undefined ? undefined : this.#sticky(stickyField)
     const healthField = m.get('healthCheck')
     const healthCheck = healthField === undefined ? undefined : this.#healthCheck(healthField)
     const outlierField = m.get('outlierDetection')
     const outlierDetection = outlierField === undefined ? undefined : this.#outlierDetection(outlierField)
-    const retries = opt(m, 'retries', (v) => this.#retries(v), DEFAULTS.retries)
-    const maxConn = opt(m, 'maxConn', (v) => r.integer(v, 0), DEFAULTS.maxConn)
-    const maxQueue = opt(m, 'maxQueue', (v) => r.integer(v, 0), DEFAULTS.maxQueue)
-    const slowStart = opt(m, 'slowStart', (v) => duration(r, v), DEFAULTS.slowStart)
-    const panicThreshold = opt(m, 'panicThreshold', (v) => this.#percent(v), DEFAULTS.panicThreshold)
+    const retries = opt(m, 'retries', (v) => this.#retries(v), DEFAULTS.backend.retries)
+    const maxConn = opt(m, 'maxConn', (v) => r.integer(v, 0), DEFAULTS.backend.maxConn)
+    const maxQueue = opt(m, 'maxQueue', (v) => r.integer(v, 0), DEFAULTS.backend.maxQueue)
+    const slowStart = opt(m, 'slowStart', (v) => duration(r, v), DEFAULTS.backend.slowStart)
+    const panicThreshold = opt(m, 'panicThreshold', (v) => this.#percent(v), DEFAULTS.backend.panicThreshold)
     const tls = this.#backendTls(name, m, scheme.https)
     return {
       name,
@@ -846,7 +828,7 @@ class Validator {
         else r.report(urlField.path, urlField.at, `${check.reason}, got ${describe(urlField.node)}`)
       }
       if (urlField !== undefined && url !== '') scheme.add(url, urlField, item.path)
-      const weight = opt(m, 'weight', (v) => this.#weight(v), DEFAULTS.weight)
+      const weight = opt(m, 'weight', (v) => this.#weight(v), DEFAULTS.backend.server.weight)
       // Absent = the backend's maxConn; 0 (unlimited) is only a backend-wide setting.
       const maxConnField = m.get('maxConn')
       const maxConn = maxConnField === undefined ? undefined : r.integer(maxConnField, 1)
@@ -862,7 +844,7 @@ class Validator {
   #backendTls (backend: string, m: MapView, https: boolean | undefined): BackendTlsConfig | undefined {
     const r = this.#r
     const f = m.get('tls')
-    if (f === undefined) return https === true ? DEFAULTS.backendTls : undefined
+    if (f === undefined) return https === true ? DEFAULTS.backend.tls : undefined
     if (https === false) {
       const key = m.entries().find((e) => e.key === 'tls')?.keyNode ?? f.at
       r.report(f.path, key, '`tls` is for https:// servers, and the servers of this backend are http://; ' +
@@ -887,9 +869,9 @@ class Validator {
     const key = this.#pemFile(keyField)
     const snField = tm.get('servername')
     const servername = snField === undefined ? undefined : this.#servername(snField)
-    const minVersion = opt(tm, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.backendTls.minVersion)
+    const minVersion = opt(tm, 'minVersion', (v) => this.#minVersion(v), DEFAULTS.backend.tls.minVersion)
     const skipField = tm.get('insecureSkipVerify')
-    const insecureSkipVerify = skipField === undefined ? false : r.boolean(skipField) ?? false
+    const insecureSkipVerify = opt(tm, 'insecureSkipVerify', (v) => r.boolean(v), DEFAULTS.backend.tls.insecureSkipVerify)
     if (skipField !== undefined && insecureSkipVerify) {
       r.warn(skipField.path, skipField.at, 'server certificates are not verified: anyone on the network path can pose as these servers; ' +
         'trust their CA with `ca` instead')
@@ -940,7 +922,7 @@ class Validator {
     const m = r.map(f, KEYS.shardBy)
     if (m === undefined) return undefined
     const given = SHARD_KEY_SOURCES.filter((k) => m.has(k))
-    const missing = opt(m, 'missing', (v) => r.oneOf(v, ['any', 'reject'] as const), 'any')
+    const missing = opt<ShardKeyMissing>(m, 'missing', (v) => r.oneOf(v, SHARD_KEY_MISSING), DEFAULTS.backend.shardBy.missing)
     if (given.length !== 1) {
       const what = given.length === 0 ? 'none' : given.map((k) => `\`${k}\``).join(' and ')
       r.report(f.path, m.node, `\`shardBy\` takes exactly one of header, cookie, query, pathSegment (got ${what})`)
@@ -975,7 +957,7 @@ class Validator {
     const m = r.map(f)
     if (m === undefined) return undefined
     const algoField = m.get('algorithm')
-    const algorithm = algoField === undefined ? 'roundRobin' : r.oneOf(algoField, ALGORITHMS)
+    const algorithm = algoField === undefined ? BALANCE.algorithm : r.oneOf(algoField, ALGORITHMS)
     if (algorithm === undefined) {
       // The options may be right for the algorithm meant: flag only keys no algorithm takes.
       m.checkKeys(['algorithm', ...BALANCE_OPTIONS])
@@ -993,7 +975,7 @@ class Validator {
   #upstreamTimeouts (f: Field): UpstreamTimeoutsConfig | undefined {
     const m = this.#r.map(f, KEYS.upstreamTimeouts)
     if (m === undefined) return undefined
-    const d = DEFAULTS.upstreamTimeouts
+    const d = DEFAULTS.backend.timeouts
     const dur = (v: Field): number | undefined => duration(this.#r, v)
     return {
       connect: opt(m, 'connect', dur, d.connect),
@@ -1014,7 +996,7 @@ class Validator {
     if (!m.has('cookie') && m.entries().length > 0) return undefined
     const c = m.require('cookie')
     if (c === undefined) return undefined
-    const d = DEFAULTS.stickyCookie
+    const d = DEFAULTS.backend.sticky.cookie
     // Shorthand: `cookie: NAME` names the cookie and keeps every other default.
     if (typeof r.scalar(c) === 'string') {
       const name = this.#cookieName(c)
@@ -1059,9 +1041,9 @@ class Validator {
   #healthCheck (f: Field): HealthCheckConfig | undefined {
     const r = this.#r
     const m = this.#toggle(f, KEYS.healthCheck)
-    if (m === true) return DEFAULTS.healthCheck
+    if (m === true) return DEFAULTS.backend.healthCheck
     if (m === false || m === undefined) return undefined
-    const d = DEFAULTS.healthCheck
+    const d = DEFAULTS.backend.healthCheck
     const hostField = m.get('host')
     const hostText = hostField === undefined ? undefined : r.text(hostField)
     const host = hostText === undefined ? undefined : normalizeHostHeader(hostText)
@@ -1151,9 +1133,9 @@ class Validator {
   #outlierDetection (f: Field): OutlierDetectionConfig | undefined {
     const r = this.#r
     const m = this.#toggle(f, KEYS.outlierDetection)
-    if (m === true) return DEFAULTS.outlierDetection
+    if (m === true) return DEFAULTS.backend.outlierDetection
     if (m === false || m === undefined) return undefined
-    const d = DEFAULTS.outlierDetection
+    const d = DEFAULTS.backend.outlierDetection
     const base = optChecked(m, 'baseEjectionTime', (v) => duration(r, v, 1), d.baseEjectionTime)
     const max = optChecked(m, 'maxEjectionTime', (v) => duration(r, v, 1), d.maxEjectionTime)
     this.#compare(m, { key: 'maxEjectionTime', value: max }, 'at least', { key: 'baseEjectionTime', value: base })
@@ -1170,7 +1152,7 @@ class Validator {
     const r = this.#r
     const m = r.map(f, KEYS.retries)
     if (m === undefined) return undefined
-    const d = DEFAULTS.retries
+    const d = DEFAULTS.backend.retries
     return {
       attempts: opt(m, 'attempts', (v) => r.integer(v, 0, 10), d.attempts),
       nonIdempotent: opt(m, 'nonIdempotent', (v) => r.boolean(v), d.nonIdempotent),
@@ -1234,7 +1216,7 @@ class Validator {
    */
   #routeCacheOf (m: MapView, top: TopCache): RouteCacheConfig | undefined {
     const f = m.get('cache')
-    if (top.on) return f === undefined ? DEFAULTS.routeCache : this.#routeCache(f) ?? DEFAULTS.routeCache
+    if (top.on) return f === undefined ? DEFAULTS.route.cache : this.#routeCache(f) ?? DEFAULTS.route.cache
     if (f !== undefined) {
       const key = m.entries().find((e) => e.key === 'cache')?.keyNode ?? f.at
       const why = top.field === undefined ? 'there is none' : 'it is `false`'
@@ -1247,7 +1229,7 @@ class Validator {
   #routeCache (f: Field): RouteCacheConfig | undefined {
     const r = this.#r
     const m = this.#toggle(f, KEYS.routeCache)
-    const d = DEFAULTS.routeCache
+    const d = DEFAULTS.route.cache
     if (m === true) return d
     if (m === false) return { ...d, enabled: false }
     if (m === undefined) return undefined
@@ -1265,7 +1247,7 @@ class Validator {
     const r = this.#r
     const m = r.map(f, KEYS.cacheKey)
     if (m === undefined) return undefined
-    const d = DEFAULTS.routeCache.key
+    const d = DEFAULTS.route.cache.key
     const query = opt(m, 'query', (v) => r.oneOf(v, CACHE_QUERY), d.query)
     const ignoreParams: string[] = []
     const paramsField = m.get('ignoreParams')
@@ -1282,7 +1264,11 @@ class Validator {
       const name = this.#headerName(item)
       if (name !== undefined && !headers.includes(name)) headers.push(name)
     }
-    return { query, ignoreParams, headers }
+    return {
+      query,
+      ignoreParams: paramsField === undefined ? d.ignoreParams : ignoreParams,
+      headers: headersField === undefined ? d.headers : headers
+    }
   }
 
   // ── shared value checks ─────────────────────────────────────────────────
