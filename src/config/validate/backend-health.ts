@@ -9,7 +9,7 @@ import type { HealthCheckConfig, OutlierDetectionConfig } from '../schema.js'
 import type { Field, MapView, Reader } from '../reader.js'
 import { formatDuration } from '../units.js'
 import { isRequestPath, normalizeHostHeader } from '../forms.js'
-import { duration, fraction, opt, optChecked, percent, toggle } from './common.js'
+import { type Context, duration, fraction, opt, optChecked, percent, toggle } from './common.js'
 
 const KEYS = {
   healthCheck: ['path', 'method', 'host', 'interval', 'jitter', 'timeout', 'rise', 'fall', 'expectStatus', 'expectBody'],
@@ -19,15 +19,15 @@ const KEYS = {
 const PROBE_METHODS = ['GET', 'HEAD'] as const
 
 /** The backend's `healthCheck` block; undefined when off. */
-export function readHealthCheck (r: Reader, backend: MapView): HealthCheckConfig | undefined {
+export function readHealthCheck (ctx: Context, backend: MapView): HealthCheckConfig | undefined {
   const f = backend.get('healthCheck')
-  return f === undefined ? undefined : healthCheck(r, f)
+  return f === undefined ? undefined : healthCheck(ctx.r, f)
 }
 
 /** The backend's `outlierDetection` block; undefined when off. */
-export function readOutlierDetection (r: Reader, backend: MapView): OutlierDetectionConfig | undefined {
+export function readOutlierDetection (ctx: Context, backend: MapView): OutlierDetectionConfig | undefined {
   const f = backend.get('outlierDetection')
-  return f === undefined ? undefined : outlierDetection(r, f)
+  return f === undefined ? undefined : outlierDetection(ctx.r, f)
 }
 
 function healthCheck (r: Reader, f: Field): HealthCheckConfig | undefined {
