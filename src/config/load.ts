@@ -16,7 +16,7 @@ import type { ConfigIssue } from '../errors.js'
 import { checkBinds } from './binds.js'
 import { checkTlsPem, type PemRole, type PemText } from './pem.js'
 import { joinPath } from './reader.js'
-import type { BackendTlsPem, Config } from './schema.js'
+import { type BackendTlsPem, type Config, deepFreeze } from './schema.js'
 import { type Reference, type Resolved, fileValue, substituteDocument } from './substitute.js'
 import { type BindRef, type FileRef, type TlsFileRefs, validateDocument } from './validate.js'
 
@@ -370,13 +370,4 @@ function fsReason (err: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
   if (code === 'EISDIR') return 'is a directory'
   return err instanceof Error ? err.message : String(err)
-}
-
-function deepFreeze<T> (value: T): T {
-  // The config is a tree (shared defaults at most), so a plain walk ends.
-  if (value !== null && typeof value === 'object') {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
-  }
-  return value
 }

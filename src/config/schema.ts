@@ -2,14 +2,17 @@
 // this shape once; nothing on the hot path ever sees YAML, raw strings for
 // durations/sizes, or optional fields that a default could have filled.
 // All durations are milliseconds, all sizes bytes. Every object is deep-frozen.
+// Every default value is stated once, in DEFAULTS at the end of this file: the
+// comments here say what a value means and where its default is, never the
+// default itself.
 
 export interface Config {
   /** Absolute path of the file this came from ('' when built in code). */
   readonly source: string
-  /** Name used in `Via` (and later `Cache-Status`). Default `switchyard`. */
+  /** Name used in `Via` (and later `Cache-Status`). Default: `DEFAULTS.proxyName`. */
   readonly proxyName: string
   readonly listeners: readonly ListenerConfig[]
-  /** CIDRs whose X-Forwarded-* / Forwarded headers are trusted and appended to. */
+  /** CIDRs whose X-Forwarded-* / Forwarded headers are trusted and appended to; empty = trust no one. */
   readonly trustedProxies: readonly string[]
   readonly forwarding: ForwardingConfig
   readonly limits: LimitsConfig
@@ -20,16 +23,17 @@ export interface Config {
   readonly backends: Readonly<Record<string, BackendConfig>>
   /** The shared response cache; absent = no caching anywhere. */
   readonly cache?: CacheConfig
-  /** The admin listener (status, metrics, reload, purge, dashboard); always present, default 127.0.0.1:9901. */
+  /** The admin listener (status, metrics, reload, purge, dashboard); always present, at `DEFAULTS.admin.bind` unless set. */
   readonly admin: AdminConfig
   readonly accessLog: AccessLogConfig
-  /** Watch the config file and reload when it changes (default false; SIGHUP and POST /reload always work). */
+  /** Watch the config file and reload when it changes (SIGHUP and POST /reload always work). Default: `DEFAULTS.watchConfig`. */
   readonly watchConfig: boolean
 }
 
 export interface AdminConfig {
-  /** Default `127.0.0.1:9901`; `false` in YAML turns the admin listener off (`enabled: false`). */
+  /** `false` in YAML turns the admin listener off (`enabled: false`). */
   readonly enabled: boolean
+  /** Default: `DEFAULTS.admin.bind`; `host` and `port` are read from it. */
   readonly bind: string
   readonly host: string
   readonly port: number
@@ -37,42 +41,44 @@ export interface AdminConfig {
   readonly token?: string
 }
 
+/** Defaults: `DEFAULTS.accessLog`. */
 export interface AccessLogConfig {
-  /** Default true. */
   readonly enabled: boolean
   /** Absolute file path; absent = stdout. */
   readonly path?: string
 }
 
+/** Defaults: `DEFAULTS.cache`, but `statusName`. */
 export interface CacheConfig {
-  /** Total bytes of stored responses, headers + body (default 64MiB). */
+  /** Total bytes of stored responses, headers + body. */
   readonly maxBytes: number
-  /** Bigger responses stream through uncached (default 1MiB). */
+  /** Bigger responses stream through uncached. */
   readonly maxEntryBytes: number
-  /** Heuristic freshness (RFC 9111 §4.2.2: 10% of the time since Last-Modified) for heuristically cacheable statuses (default true). */
+  /** Heuristic freshness (RFC 9111 §4.2.2: 10% of the time since Last-Modified) for heuristically cacheable statuses. */
   readonly heuristic: boolean
-  /** Cap on a heuristic lifetime (ms, default 1h). */
+  /** Cap on a heuristic lifetime (ms). */
   readonly heuristicMaxAge: number
   /** The cache's name in `Cache-Status` (RFC 9211); default `proxyName`. */
   readonly statusName: string
-  /** How long a collapsed request waits for the one that went upstream before going itself (ms, default 10s). */
+  /** How long a collapsed request waits for the one that went upstream before going itself (ms). */
   readonly collapseTimeout: number
-  /** Clients (IPs/CIDRs) allowed to send the PURGE method; empty (default) = PURGE is proxied like any method. */
+  /** Clients (IPs/CIDRs) allowed to send the PURGE method; empty = PURGE is proxied like any method. */
   readonly purgeFrom: readonly string[]
 }
 
+/** Defaults: `DEFAULTS.route.cache`, which every route has when the top-level `cache` exists. */
 export interface RouteCacheConfig {
-  /** Default true when the top-level `cache` exists. */
   readonly enabled: boolean
   readonly key: CacheKeyConfig
-  /** Store responses that carry Set-Cookie (default false: they are never stored). */
+  /** Store responses that carry Set-Cookie (false: they are never stored). */
   readonly allowSetCookie: boolean
   /** Lifetime for responses that allow caching but state none (ms); absent = heuristic rules only. */
   readonly defaultTtl?: number
 }
 
+/** Defaults: `DEFAULTS.route.cache.key`. */
 export interface CacheKeyConfig {
-  /** `keep` (default): the query as sent; `sort`: parameters sorted; `ignore`: no query in the key. */
+  /** `keep`: the query as sent; `sort`: parameters sorted; `ignore`: no query in the key. */
   readonly query: 'keep' | 'sort' | 'ignore'
   /** Query parameters left out of the key (e.g. utm_source); with `keep` or `sort`. */
   readonly ignoreParams: readonly string[]
@@ -88,15 +94,16 @@ export interface ListenerConfig {
   readonly port: number
   /** Absent: plaintext HTTP/1.1. Present: TLS with ALPN h2 + http/1.1. */
   readonly tls?: TlsConfig
-  /** Upgraded connections (WebSocket tunnels) open at once on this listener; more get 503 (default 10000). */
+  /** Upgraded connections (WebSocket tunnels) open at once on this listener; more get 503. Default: `DEFAULTS.listener.maxTunnels`. */
   readonly maxTunnels: number
 }
 
+/** Defaults: `DEFAULTS.listener.tls`. */
 export interface TlsConfig {
   /** The first certificate is the default when SNI matches none. */
   readonly certificates: readonly CertificateConfig[]
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
-  /** Offer h2 by ALPN (default true). */
+  /** Offer h2 by ALPN. */
   readonly http2: boolean
 }
 
@@ -108,43 +115,47 @@ export interface CertificateConfig {
   readonly serverNames: readonly string[]
 }
 
+/** Defaults: `DEFAULTS.forwarding`. */
 export interface ForwardingConfig {
-  /** Add X-Forwarded-For/-Proto/-Host (default true). */
+  /** Add X-Forwarded-For/-Proto/-Host. */
   readonly xForwarded: boolean
-  /** Add RFC 7239 Forwarded (default false). */
+  /** Add RFC 7239 Forwarded. */
   readonly forwarded: boolean
-  /** Add Via (default true). */
+  /** Add Via. */
   readonly via: boolean
 }
 
+/** Defaults: `DEFAULTS.limits`. */
 export interface LimitsConfig {
-  /** Sum of header name + value bytes of one request, same rule for h1 and h2 (default 16 KiB). */
+  /** Sum of header name + value bytes of one request, same rule for h1 and h2. */
   readonly maxHeaderBytes: number
-  /** Number of header fields of one request (default 100). */
+  /** Number of header fields of one request. */
   readonly maxHeaderCount: number
 }
 
+/** Defaults: `DEFAULTS.timeouts`. */
 export interface ClientTimeoutsConfig {
-  /** Time a client has to send a complete request head (default 30s). */
+  /** Time a client has to send a complete request head. */
   readonly clientHeaders: number
-  /** Idle keep-alive connection / h2 session lifetime without streams (default 60s). */
+  /** Idle keep-alive connection / h2 session lifetime without streams. */
   readonly clientIdle: number
-  /** On shutdown, how long in-flight requests may take to finish before connections are cut (default 30s). */
+  /** On shutdown, how long in-flight requests may take to finish before connections are cut. */
   readonly drain: number
-  /** Longest pause between two chunks of a request body; then 408 or a reset (default 30s). */
+  /** Longest pause between two chunks of a request body; then 408 or a reset. */
   readonly clientBody: number
-  /** Deadline for receiving the whole request, head and body, from its start (ms; default 0 = none). */
+  /** Deadline for receiving the whole request, head and body, from its start (ms; 0 = none). */
   readonly request: number
-  /** An upgraded connection (WebSocket) with no traffic either way for this long is closed (HAProxy `timeout tunnel`, default 1h). */
+  /** An upgraded connection (WebSocket) with no traffic either way for this long is closed (HAProxy `timeout tunnel`). */
   readonly tunnel: number
 }
 
+/** Defaults: `DEFAULTS.pathNormalization`. */
 export interface PathNormalizationConfig {
-  /** Collapse runs of `/` into one (Envoy merge_slashes; default false). */
+  /** Collapse runs of `/` into one (Envoy merge_slashes). */
   readonly mergeSlashes: boolean
   /**
    * `%2F` / `%5C` in a path (Envoy path_with_escaped_slashes_action): `keep` them
-   * as they are (default), `reject` the request with 400, or `decode` them.
+   * as they are, `reject` the request with 400, or `decode` them.
    */
   readonly escapedSlashes: 'keep' | 'reject' | 'decode'
 }
@@ -163,10 +174,11 @@ export interface RouteConfig {
   readonly cache?: RouteCacheConfig
 }
 
+/** Defaults (no `match`, or a key left out): `DEFAULTS.route.match`. */
 export interface RouteMatchConfig {
   /** Lower-cased; exact (`api.example.com`) or wildcard (`*.example.com`); absent = any host. */
   readonly host?: string
-  /** Default `/`. Plain string prefix: `/v1` also matches `/v10`; write `/v1/` for a segment. */
+  /** Plain string prefix: `/v1` also matches `/v10`; write `/v1/` for a segment. */
   readonly pathPrefix: string
   /** Upper-cased; empty = any method. */
   readonly methods: readonly string[]
@@ -188,6 +200,7 @@ export interface HeaderOpsConfig {
   readonly remove: readonly string[]
 }
 
+/** Defaults of the keys a backend may leave out: `DEFAULTS.backend`. */
 export interface BackendConfig {
   readonly name: string
   /** Always at least one; a backend written with `servers:` has one shard named `default`. */
@@ -195,10 +208,10 @@ export interface BackendConfig {
   /** Absent when there is a single shard and no `shardBy`. */
   readonly shardBy?: ShardByConfig
   readonly balance: BalanceConfig
-  /** Send the client's Host upstream (default true, as HAProxy and Traefik do). */
+  /** Send the client's Host upstream; false sends the server's own host:port. */
   readonly passHostHeader: boolean
   readonly timeouts: UpstreamTimeoutsConfig
-  /** Max connections per server in its pool (default 128). */
+  /** Max connections per server in its pool. */
   readonly connections: number
   /** Cookie-based session affinity; absent = off. */
   readonly sticky?: StickyConfig
@@ -208,17 +221,17 @@ export interface BackendConfig {
   readonly outlierDetection?: OutlierDetectionConfig
   readonly retries: RetriesConfig
   /**
-   * Default per-server concurrency limit (HAProxy `maxconn`); 0 = unlimited
-   * (default). A server's own `maxConn` overrides it.
+   * Per-server concurrency limit of the backend's servers (HAProxy `maxconn`);
+   * 0 = unlimited. A server's own `maxConn` overrides it.
    */
   readonly maxConn: number
-  /** Requests that may wait per shard when every replica is at maxConn (HAProxy `maxqueue`, default 1024). */
+  /** Requests that may wait per shard when every replica is at maxConn (HAProxy `maxqueue`). */
   readonly maxQueue: number
-  /** A server that comes back up ramps its weight from ~0 to full over this (ms, default 0 = off). */
+  /** A server that comes back up ramps its weight from ~0 to full over this (ms, 0 = off). */
   readonly slowStart: number
   /**
    * Envoy panic threshold, percent of a shard's servers: when fewer than this
-   * are healthy, balance over all of them, ignoring health (default 0 = off).
+   * are healthy, balance over all of them, ignoring health (0 = off).
    */
   readonly panicThreshold: number
   /**
@@ -229,7 +242,10 @@ export interface BackendConfig {
   readonly tls?: BackendTlsConfig
 }
 
-/** How Switchyard connects to a backend's `https://` servers (verification is always on unless `insecureSkipVerify`). */
+/**
+ * How Switchyard connects to a backend's `https://` servers (verification is
+ * always on unless `insecureSkipVerify`). Defaults: `DEFAULTS.backend.tls`.
+ */
 export interface BackendTlsConfig {
   /** CA bundle (absolute path) the servers' certificates must chain to; absent = Node's default trust store. */
   readonly ca?: string
@@ -243,9 +259,8 @@ export interface BackendTlsConfig {
   readonly cert?: string
   /** Private key of `cert`, absolute path. */
   readonly key?: string
-  /** Default `TLSv1.2`. */
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
-  /** Accept any server certificate (default false); a loaded config warns about it. */
+  /** Accept any server certificate; a loaded config warns about it. */
   readonly insecureSkipVerify: boolean
   /**
    * The files' PEM text, read and checked when the config was loaded with its
@@ -267,71 +282,72 @@ export interface StickyConfig {
   readonly cookie: StickyCookieConfig
 }
 
+/** Defaults: `DEFAULTS.backend.sticky.cookie`. */
 export interface StickyCookieConfig {
-  /** Default `SWITCHYARD_SERVER`. */
   readonly name: string
   /** ms; absent = session cookie. */
   readonly maxAge?: number
-  /** Default `/`. */
   readonly path: string
-  /** `SameSite`, default `Lax`. */
+  /** `SameSite`. */
   readonly sameSite: 'Lax' | 'Strict' | 'None'
-  /** Default true (`HttpOnly`). `Secure` is added on TLS listeners always. */
+  /** `HttpOnly`. `Secure` is added on TLS listeners always. */
   readonly httpOnly: boolean
 }
 
+/** Defaults: `DEFAULTS.backend.healthCheck`. */
 export interface HealthCheckConfig {
-  /** Default `/healthz`. May carry a query. */
+  /** May carry a query. */
   readonly path: string
-  /** Default `GET`; `HEAD` also allowed. */
   readonly method: 'GET' | 'HEAD'
-  /** Host header for probes; default the server's host:port. */
+  /** Host header for probes; absent = the server's host:port. */
   readonly host?: string
-  /** ms between probes (default 2s), each delayed by a random jitter. */
+  /** ms between probes, each delayed by a random jitter. */
   readonly interval: number
-  /** Fraction of `interval` added at random, 0..1 (default 0.1). */
+  /** Fraction of `interval` added at random, 0..1. */
   readonly jitter: number
-  /** ms (default 1s). */
+  /** ms. */
   readonly timeout: number
-  /** Consecutive successes to mark up (default 2). */
+  /** Consecutive successes to mark up. */
   readonly rise: number
-  /** Consecutive failures to mark down (default 3). */
+  /** Consecutive failures to mark down. */
   readonly fall: number
-  /** Inclusive status ranges counted as success (default [[200, 399]]); YAML `200-399`, `200`, or a list. */
+  /** Inclusive status ranges counted as success; YAML `200-399`, `200`, or a list. */
   readonly expectStatus: readonly (readonly [number, number])[]
-  /** Body must contain this substring (default: not checked). */
+  /** Body must contain this substring (absent: not checked). */
   readonly expectBody?: string
 }
 
+/** Defaults: `DEFAULTS.backend.outlierDetection`. */
 export interface OutlierDetectionConfig {
-  /** Consecutive 5xx answers from real traffic that eject (default 5; 0 = off). */
+  /** Consecutive 5xx answers from real traffic that eject (0 = off). */
   readonly consecutive5xx: number
-  /** Consecutive connect/reset/timeout failures that eject (default 3; 0 = off). */
+  /** Consecutive connect/reset/timeout failures that eject (0 = off). */
   readonly consecutiveGatewayFailure: number
-  /** First ejection lasts this; each repeat ejection multiplies it (ms, default 30s). */
+  /** First ejection lasts this; each repeat ejection multiplies it (ms). */
   readonly baseEjectionTime: number
-  /** Cap on one ejection (ms, default 300s). */
+  /** Cap on one ejection (ms). */
   readonly maxEjectionTime: number
-  /** Never eject more than this percent of a shard's servers (default 50). */
+  /** Never eject more than this percent of a shard's servers. */
   readonly maxEjectionPercent: number
 }
 
+/** Defaults: `DEFAULTS.backend.retries`. */
 export interface RetriesConfig {
-  /** Extra attempts on another replica of the same shard (default 2; 0 = off). */
+  /** Extra attempts on another replica of the same shard (0 = off). */
   readonly attempts: number
-  /** Also retry non-idempotent methods (POST, PATCH…) — default false. */
+  /** Also retry non-idempotent methods (POST, PATCH…). */
   readonly nonIdempotent: boolean
   /**
    * Retry budget (Finagle style): each request earns this fraction of a retry
-   * (default 0.2, i.e. retries add at most ~20% load), kept in a bucket of at
+   * (e.g. 0.2: retries add at most ~20% load), kept in a bucket of at
    * most RETRY_BUCKET_CAP retries so a burst from one dead replica is covered
    * but a long outage cannot multiply the traffic. Retries after a failed
    * connect are free: that request reached no server…
    */
   readonly budgetPercent: number
-  /** …and this many concurrent retries are always allowed, budget or not (default 3). */
+  /** …and this many concurrent retries are always allowed, budget or not. */
   readonly minRetryConcurrency: number
-  /** A request body up to this size is buffered so it can be replayed (default 64KiB); bigger bodies are streamed and not retried. */
+  /** A request body up to this size is buffered so it can be replayed; bigger bodies are streamed and not retried. */
   readonly bufferBodyBytes: number
 }
 
@@ -345,7 +361,7 @@ export interface ServerConfig {
   readonly name: string
   /** Normalized `http(s)://host:port` (no path). */
   readonly url: string
-  /** Default 1, 0 < weight <= 256. */
+  /** 0 < weight <= 256. Default: `DEFAULTS.backend.server.weight`. */
   readonly weight: number
   /** Per-server concurrency limit; absent = the backend's `maxConn`. */
   readonly maxConn?: number
@@ -358,31 +374,132 @@ export type ShardByConfig =
   | { readonly query: string; readonly missing: ShardKeyMissing }
   | { readonly pathSegment: number; readonly missing: ShardKeyMissing }
 
-/** Request without a shard key: `any` spreads it over shards round-robin, `reject` answers 400. */
+/** Request without a shard key: `any` spreads it over shards round-robin, `reject` answers 400. Default: `DEFAULTS.backend.shardBy.missing`. */
 export type ShardKeyMissing = 'any' | 'reject'
 
+/** Default: `DEFAULTS.backend.balance`, which also holds each algorithm's option defaults. */
 export type BalanceConfig =
   | { readonly algorithm: 'roundRobin' }
   /** Fewest active requests per weight; power of two choices above `choiceThreshold` servers. */
   | { readonly algorithm: 'leastConn'; readonly choiceThreshold: number }
   /**
    * Consistent hash of the client address on a ring with `virtualNodes` points
-   * per unit of weight (default 100); `boundedLoad` ε > 0 caps any server at
-   * (1+ε)× the average active load (default 0 = off).
+   * per unit of weight; `boundedLoad` ε > 0 caps any server at (1+ε)× the
+   * average active load (0 = off).
    */
   | { readonly algorithm: 'ipHash'; readonly virtualNodes: number; readonly boundedLoad: number }
-  /** Peak-EWMA latency × (active+1), power of two choices; `decay` is the EWMA time constant (ms, default 10s). */
+  /** Peak-EWMA latency × (active+1), power of two choices; `decay` is the EWMA time constant (ms). */
   | { readonly algorithm: 'leastLatency'; readonly decay: number }
 
+/** Defaults: `DEFAULTS.backend.timeouts`. */
 export interface UpstreamTimeoutsConfig {
-  /** TCP (+TLS) connect (default 5s). */
+  /** TCP (+TLS) connect. */
   readonly connect: number
-  /** From request sent to response headers received (default 60s). */
+  /** From request sent to response headers received. */
   readonly headers: number
-  /** Max idle time between two response body chunks (default 60s). */
+  /** Max idle time between two response body chunks. */
   readonly body: number
-  /** Idle pooled connection lifetime (default 4s). */
+  /** Idle pooled connection lifetime. */
   readonly keepAlive: number
-  /** Max time a request waits in the shard queue for a free server slot (default 5s). */
+  /** Max time a request waits in the shard queue for a free server slot. */
   readonly queue: number
+}
+
+// ── Defaults ──────────────────────────────────────────────────────────────
+
+/**
+ * Every default of the configuration, stated once. The validator fills each
+ * key left out from here, the comments above point here, and
+ * test/config/defaults.test.ts checks that config/example.yaml states these
+ * values. Shaped like the YAML: a top-level key's defaults are under its own
+ * name; `listener`, `route` and `backend` hold the defaults of one list item or
+ * named entry (and `backend.server` of one server). In Config units: durations
+ * in ms, sizes in bytes. A new key gets its default here, next to its type.
+ */
+export const DEFAULTS = deepFreeze({
+  proxyName: 'switchyard',
+  trustedProxies: [] as readonly string[],
+  forwarding: { xForwarded: true, forwarded: false, via: true } satisfies ForwardingConfig,
+  limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 } satisfies LimitsConfig,
+  timeouts: {
+    clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000
+  } satisfies ClientTimeoutsConfig,
+  pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' } satisfies PathNormalizationConfig,
+  routes: [] as readonly RouteConfig[],
+  backends: {} as Readonly<Record<string, BackendConfig>>,
+  /** `statusName` is left out: it defaults to the proxyName. */
+  cache: {
+    maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000,
+    purgeFrom: [] as readonly string[]
+  } satisfies Omit<CacheConfig, 'statusName'>,
+  /** The admin listener's `host` and `port` are read from `bind`. */
+  admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
+  accessLog: { enabled: true } satisfies AccessLogConfig,
+  watchConfig: false,
+  listener: {
+    maxTunnels: 10_000,
+    tls: {
+      minVersion: 'TLSv1.2', http2: true,
+      certificate: { serverNames: [] as readonly string[] }
+    } satisfies Pick<TlsConfig, 'minVersion' | 'http2'> & { certificate: Pick<CertificateConfig, 'serverNames'> }
+  },
+  route: {
+    match: { pathPrefix: '/', methods: [] as readonly string[], headers: {} } satisfies RouteMatchConfig,
+    rewrite: {} satisfies RewriteConfig,
+    requestHeaders: { set: {}, remove: [] as readonly string[] } satisfies HeaderOpsConfig,
+    responseHeaders: { set: {}, remove: [] as readonly string[] } satisfies HeaderOpsConfig,
+    cache: {
+      enabled: true,
+      key: { query: 'keep', ignoreParams: [] as readonly string[], headers: [] as readonly string[] } satisfies CacheKeyConfig,
+      allowSetCookie: false
+    } satisfies RouteCacheConfig
+  },
+  backend: {
+    /** The algorithm, and the default of every option of every algorithm (each reads the ones it takes). */
+    balance: {
+      algorithm: 'roundRobin', choiceThreshold: 10, virtualNodes: 100, boundedLoad: 0, decay: 10_000
+    } satisfies BalanceDefaults,
+    shardBy: { missing: 'any' } satisfies { missing: ShardKeyMissing },
+    passHostHeader: true,
+    timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 } satisfies UpstreamTimeoutsConfig,
+    connections: 128,
+    maxConn: 0,
+    maxQueue: 1024,
+    slowStart: 0,
+    panicThreshold: 0,
+    server: { weight: 1 } satisfies Pick<ServerConfig, 'weight'>,
+    sticky: {
+      cookie: { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true } satisfies StickyCookieConfig
+    } satisfies StickyConfig,
+    healthCheck: {
+      path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3,
+      expectStatus: [[200, 399]] as ReadonlyArray<readonly [number, number]>
+    } satisfies HealthCheckConfig,
+    outlierDetection: {
+      consecutive5xx: 5, consecutiveGatewayFailure: 3, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectionPercent: 50
+    } satisfies OutlierDetectionConfig,
+    retries: {
+      attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 64 * 1024
+    } satisfies RetriesConfig,
+    tls: { minVersion: 'TLSv1.2', insecureSkipVerify: false } satisfies BackendTlsConfig
+  }
+})
+
+/** The `balance` block's defaults: the algorithm, and every option any algorithm takes. */
+type BalanceDefaults = { readonly algorithm: BalanceConfig['algorithm'] } & {
+  readonly [K in Exclude<KeysOfUnion<BalanceConfig>, 'algorithm'>]: number
+}
+
+type KeysOfUnion<T> = T extends unknown ? keyof T : never
+
+/** What deepFreeze returns: readonly all the way down, as it is at run time. */
+export type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T
+
+/** Freezes `value` and everything reachable from it; the config is a tree (shared defaults at most), so a plain walk ends. */
+export function deepFreeze<T> (value: T): DeepReadonly<T> {
+  if (value !== null && typeof value === 'object') {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value as DeepReadonly<T>
 }

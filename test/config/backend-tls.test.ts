@@ -1,4 +1,4 @@
-// A backend's `tls` block: the rules (validate.ts), the file checks and the
+// A backend's `tls` block: the rules (validate/backend-tls.ts), the file checks and the
 // PEM checks at load (load.ts, pem.ts), and the warning for insecureSkipVerify.
 
 import { generateKeyPairSync } from 'node:crypto'

@@ -1,0 +1,281 @@
+// The `routes` section: each route's match, backend reference, rewrite,
+// header operations and cache settings, and a warning for each route an
+// earlier one shadows.
+
+import { DEFAULTS } from '../schema.js'
+import type {
+  CacheKeyConfig, HeaderOpsConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
+} from '../schema.js'
+import { type Field, type MapView, type Reader, describe } from '../reader.js'
+import { shadowedRoutes } from '../shadow.js'
+import { didYouMean } from '../suggest.js'
+import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
+import { type Context, Unique, duration, entryName, headerName, opt, toggle } from './common.js'
+
+const KEYS = {
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache'],
+  match: ['host', 'pathPrefix', 'methods', 'headers'],
+  rewrite: ['stripPrefix', 'addPrefix'],
+  headerOps: ['set', 'remove'],
+  routeCache: ['enabled', 'key', 'allowSetCookie', 'defaultTtl'],
+  cacheKey: ['query', 'ignoreParams', 'headers']
+} as const
+
+const CACHE_QUERY = ['keep', 'sort', 'ignore'] as const
+
+/**
+ * Fields a route may not set or remove: they frame the message or belong to
+ * one hop (RFC 9110 §7.6.1), and the proxy writes them itself.
+ */
+const FRAMING_FIELDS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'keep-alive', 'proxy-connection', 'host'
+])
+
+function framingMessage (name: string): string {
+  if (name === 'host') return '`host` is not set by header operations: use the backend\'s `passHostHeader` (false sends the server\'s own host)'
+  return `\`${name}\` frames the message or belongs to one connection; the proxy writes it itself and a route may not set or remove it`
+}
+
+/** Whether the top-level `cache` turns caching on, and where it was written. */
+export interface TopCache {
+  /** Written and not `false` (even with mistakes inside: those are reported once, at the block). */
+  readonly on: boolean
+  readonly field: Field | undefined
+}
+
+/**
+ * The `routes` list of the top-level mapping. `backends`: every backend name
+ * written (a route must name one); `top`: whether routes have cache settings.
+ */
+export function readRoutes (ctx: Context, root: MapView, backends: readonly string[], top: TopCache): readonly RouteConfig[] {
+  return opt<readonly RouteConfig[]>(root, 'routes', (f) => routes(ctx.r, f, backends, top), DEFAULTS.routes)
+}
+
+function routes (r: Reader, f: Field, backends: readonly string[], top: TopCache): RouteConfig[] | undefined {
+  const items = r.seq(f)
+  if (items === undefined) return undefined
+  const names = new Unique(r, 'route name')
+  const out: RouteConfig[] = []
+  const issuesBefore = r.issues.length
+  items.forEach((item, i) => {
+    const one = route(r, item, i, backends, top)
+    if (one === undefined) return
+    out.push(one.config)
+    if (one.config.name !== '') names.add(one.config.name, one.nameField ?? item, item.path)
+  })
+  // A route with a mistake was read with defaults filled in: no guesses about it.
+  if (r.issues.length === issuesBefore) unreachableRoutes(r, out, items)
+  return out
+}
+
+/** Warns about each route an earlier one takes every request from (see shadow.ts). */
+function unreachableRoutes (r: Reader, routes: readonly RouteConfig[], items: readonly Field[]): void {
+  const line = (route: RouteConfig): number => r.position(items[route.index]?.at).line
+  for (const { route, by } of shadowedRoutes(routes)) {
+    const takers = by.map((b) => `\`${b.name}\` (line ${line(b)})`).join(', ')
+    const why = route.match.methods.length === 0
+      ? 'has the same host, pathPrefix and headers and comes first'
+      : by.length === 1
+        ? `has the same host, pathPrefix and headers, comes first, and lists every method of this one`
+        : `have the same host, pathPrefix and headers, come first, and together list every method of this one`
+    r.warn(items[route.index]?.path ?? `routes[${route.index}]`, items[route.index]?.at,
+      `route \`${route.name}\` (line ${line(route)}) can never match: route${by.length === 1 ? '' : 's'} ${takers} ${why}`)
+  }
+}
+
+function route (
+  r: Reader, f: Field, index: number, backends: readonly string[], top: TopCache
+): { config: RouteConfig, nameField?: Field } | undefined {
+  const m = r.map(f, KEYS.route)
+  if (m === undefined) return undefined
+  const d = DEFAULTS.route
+  const nameField = m.get('name')
+  const name = nameField === undefined ? `route-${index}` : entryName(r, nameField) ?? ''
+  const match = opt<RouteMatchConfig>(m, 'match', (v) => routeMatch(r, v), d.match)
+  const backendField = m.require('backend')
+  const backend = backendField === undefined ? '' : r.text(backendField) ?? ''
+  if (backendField !== undefined && backend !== '' && !backends.includes(backend)) {
+    const known = backends.length === 0 ? 'no backends are defined' : `known backends: ${backends.join(', ')}`
+    r.report(backendField.path, backendField.at, `unknown backend \`${backend}\` (${known})${didYouMean(backend, backends)}`)
+  }
+  const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => routeRewrite(r, v), d.rewrite)
+  const requestHeaders = opt<HeaderOpsConfig>(m, 'requestHeaders', (v) => headerOps(r, v, d.requestHeaders), d.requestHeaders)
+  const responseHeaders = opt<HeaderOpsConfig>(m, 'responseHeaders', (v) => headerOps(r, v, d.responseHeaders), d.responseHeaders)
+  const cache = routeCacheOf(r, m, top)
+  return {
+    config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders, ...(cache === undefined ? {} : { cache }) },
+    ...(nameField === undefined ? {} : { nameField })
+  }
+}
+
+// ── match, rewrite ──────────────────────────────────────────────────────────
+
+function routeMatch (r: Reader, f: Field): RouteMatchConfig | undefined {
+  const m = r.map(f, KEYS.match)
+  if (m === undefined) return undefined
+  const hostField = m.get('host')
+  let host: string | undefined
+  if (hostField !== undefined) {
+    const s = r.text(hostField)
+    if (s !== undefined) host = hostPattern(r, hostField, s)
+  }
+  const d = DEFAULTS.route.match
+  const pathPrefix = opt(m, 'pathPrefix', (v) => prefix(r, v), d.pathPrefix)
+  const methods: string[] = []
+  const methodsField = m.get('methods')
+  for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
+    const s = r.text(item)
+    if (s === undefined) continue
+    const method = s.toUpperCase()
+    if (!isHttpMethod(method)) {
+      const hint = didYouMean(method, HTTP_METHODS)
+      r.report(item.path, item.at, `unknown HTTP method ${JSON.stringify(s)}${hint === '' ? `; expected one of ${HTTP_METHODS.join(', ')}` : hint}`)
+    } else if (!methods.includes(method)) {
+      methods.push(method)
+      // Answered 405 before routing (session.ts): this is not a forward proxy.
+      if (method === 'CONNECT') r.warn(item.path, item.at, 'CONNECT never reaches a route: Switchyard answers every CONNECT with 405 (it is not a forward proxy)')
+    }
+  }
+  const headers = opt<Readonly<Record<string, string>>>(m, 'headers', (v) => headerMap(r, v), d.headers)
+  return { ...(host === undefined ? {} : { host }), pathPrefix, methods: methodsField === undefined ? d.methods : methods, headers }
+}
+
+function hostPattern (r: Reader, f: Field, s: string): string | undefined {
+  const host = normalizeHostPattern(s)
+  if (host !== undefined) return host
+  let why = 'expected a host name like api.example.com or *.example.com'
+  if (s.includes('*')) why = 'a wildcard is only allowed as a whole first label, like *.example.com'
+  else if (/:\d+$/.test(s)) why = 'a host match does not include a port'
+  r.report(f.path, f.at, `${why}, got ${describe(f.node)}`)
+  return undefined
+}
+
+function routeRewrite (r: Reader, f: Field): RewriteConfig | undefined {
+  const m = r.map(f, KEYS.rewrite)
+  if (m === undefined) return undefined
+  const strip = m.get('stripPrefix')
+  const add = m.get('addPrefix')
+  const stripPrefix = strip === undefined ? undefined : prefix(r, strip)
+  const addPrefix = add === undefined ? undefined : prefix(r, add)
+  return {
+    ...(stripPrefix === undefined ? {} : { stripPrefix }),
+    ...(addPrefix === undefined ? {} : { addPrefix })
+  }
+}
+
+/** A path prefix to match, strip or add. */
+function prefix (r: Reader, f: Field): string | undefined {
+  const s = r.string(f)
+  if (s === undefined) return undefined
+  if (!s.startsWith('/') || /[\s?#\0]/.test(s)) return r.expected(f, 'a path starting with `/` (no spaces, `?` or `#`)')
+  return s
+}
+
+// ── header operations ───────────────────────────────────────────────────────
+
+function headerOps (r: Reader, f: Field, d: HeaderOpsConfig): HeaderOpsConfig | undefined {
+  const m = r.map(f, KEYS.headerOps)
+  if (m === undefined) return undefined
+  const set = opt(m, 'set', (v) => headerMap(r, v, true), d.set)
+  const removeField = m.get('remove')
+  if (removeField === undefined) return { set, remove: d.remove }
+  const remove: string[] = []
+  for (const item of r.seq(removeField) ?? []) {
+    const name = headerName(r, item)
+    if (name === undefined) continue
+    if (FRAMING_FIELDS.has(name)) r.report(item.path, item.at, framingMessage(name))
+    else if (!remove.includes(name)) remove.push(name)
+  }
+  return { set, remove }
+}
+
+/**
+ * `name: value` pairs; names become lower-case tokens, values may not break
+ * the header block. `ops`: fields a route sets, where framing and hop-by-hop
+ * names are refused.
+ */
+function headerMap (r: Reader, f: Field, ops = false): Record<string, string> | undefined {
+  const m = r.map(f)
+  if (m === undefined) return undefined
+  const out: Record<string, string> = {}
+  const seen = new Unique(r, 'header name')
+  for (const { key, keyNode, field } of m.entries()) {
+    if (!isToken(key)) {
+      r.report(field.path, keyNode, `expected a header name (an HTTP token), got ${JSON.stringify(key)}`)
+      continue
+    }
+    const name = key.toLowerCase()
+    if (ops && FRAMING_FIELDS.has(name)) {
+      r.report(field.path, keyNode, framingMessage(name))
+      continue
+    }
+    seen.add(name, { path: field.path, node: null, at: keyNode }, f.path)
+    const value = r.stringish(field)
+    if (value === undefined) continue
+    if (!isSafeHeaderValue(value)) r.report(field.path, field.at, 'a header value may not contain CR, LF or NUL')
+    else out[name] = value
+  }
+  return out
+}
+
+// ── a route's cache settings ────────────────────────────────────────────────
+
+/**
+ * A route's cache settings: always present (defaults filled) when the
+ * top-level cache is on; an error when written while it is not.
+ */
+function routeCacheOf (r: Reader, m: MapView, top: TopCache): RouteCacheConfig | undefined {
+  const f = m.get('cache')
+  const d = DEFAULTS.route.cache
+  if (top.on) return f === undefined ? d : routeCache(r, f) ?? d
+  if (f !== undefined) {
+    const key = m.entries().find((e) => e.key === 'cache')?.keyNode ?? f.at
+    const why = top.field === undefined ? 'there is none' : 'it is `false`'
+    r.report(f.path, key, `a route \`cache\` needs the top-level \`cache\` block, which turns caching on, and ${why}; add \`cache: {}\` at the top level`)
+  }
+  return undefined
+}
+
+/** `true` or `{}`: cached with every default; `false`: not cached; a mapping: those options. */
+function routeCache (r: Reader, f: Field): RouteCacheConfig | undefined {
+  const m = toggle(r, f, KEYS.routeCache)
+  const d = DEFAULTS.route.cache
+  if (m === true) return d
+  if (m === false) return { ...d, enabled: false }
+  if (m === undefined) return undefined
+  const ttlField = m.get('defaultTtl')
+  const defaultTtl = ttlField === undefined ? undefined : duration(r, ttlField, 1)
+  return {
+    enabled: opt(m, 'enabled', (v) => r.boolean(v), d.enabled),
+    key: opt<CacheKeyConfig>(m, 'key', (v) => cacheKey(r, v), d.key),
+    allowSetCookie: opt(m, 'allowSetCookie', (v) => r.boolean(v), d.allowSetCookie),
+    ...(defaultTtl === undefined ? {} : { defaultTtl })
+  }
+}
+
+function cacheKey (r: Reader, f: Field): CacheKeyConfig | undefined {
+  const m = r.map(f, KEYS.cacheKey)
+  if (m === undefined) return undefined
+  const d = DEFAULTS.route.cache.key
+  const query = opt(m, 'query', (v) => r.oneOf(v, CACHE_QUERY), d.query)
+  const ignoreParams: string[] = []
+  const paramsField = m.get('ignoreParams')
+  for (const item of paramsField === undefined ? [] : r.seq(paramsField) ?? []) {
+    const name = r.text(item)
+    if (name !== undefined && !ignoreParams.includes(name)) ignoreParams.push(name)
+  }
+  if (paramsField !== undefined && query === 'ignore') {
+    r.report(paramsField.path, paramsField.at, '`ignoreParams` has no effect with `query: ignore` (the key has no query at all)')
+  }
+  const headers: string[] = []
+  const headersField = m.get('headers')
+  for (const item of headersField === undefined ? [] : r.seq(headersField) ?? []) {
+    const name = headerName(r, item)
+    if (name !== undefined && !headers.includes(name)) headers.push(name)
+  }
+  return {
+    query,
+    ignoreParams: paramsField === undefined ? d.ignoreParams : ignoreParams,
+    headers: headersField === undefined ? d.headers : headers
+  }
+}
