@@ -7,10 +7,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ASSET_CACHE_CONTROL, DASHBOARD_CSP, loadDashboard } from './dashboard.js'
 import { parseAuthority } from '../proxy/authority.js'
+import { isLoopback } from '../config/forms.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
 export interface AdminApi {
@@ -62,27 +62,6 @@ type Method = 'GET' | 'POST'
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>
 interface Endpoint { readonly method: Method; readonly handler: Handler }
 
-/**
- * True for addresses only this machine can reach: 127.0.0.0/8, ::1 (also
- * bracketed or IPv4-mapped) and `localhost`. Anything else, including the
- * wildcards 0.0.0.0 and ::, is not.
- */
-export function isLoopbackHost (host: string): boolean {
-  let h = host.trim().toLowerCase()
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1)
-  if (h === 'localhost' || h.endsWith('.localhost')) return true
-  if (h.startsWith('::ffff:')) {
-    const v4 = h.slice(7)
-    if (net.isIPv4(v4)) h = v4
-  }
-  if (net.isIPv4(h)) return h.startsWith('127.')
-  if (net.isIPv6(h)) {
-    const block = new net.BlockList()
-    block.addAddress('::1', 'ipv6')
-    return block.check(h, 'ipv6')
-  }
-  return false
-}
 
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
@@ -234,7 +213,7 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
   if (cfg.token !== undefined && cfg.token.trim().length === 0) {
     throw new Error('admin: `token` is empty; set a real token or remove it')
   }
-  const loopback = isLoopbackHost(cfg.host)
+  const loopback = isLoopback(cfg.host)
   if (!loopback && cfg.token === undefined) {
     throw new Error(`admin: refusing to listen on non-loopback host ${JSON.stringify(cfg.host)} without a token; ` +
       'set admin.token or bind to 127.0.0.1 / ::1')
@@ -333,7 +312,7 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       // names, so a web page cannot reach it through DNS rebinding.
       const host = req.headers.host
       const authority = host === undefined ? undefined : parseAuthority(host)
-      if (authority === undefined || !isLoopbackHost(authority.host)) {
+      if (authority === undefined || !isLoopback(authority.host)) {
         req.resume()
         sendJson(res, 403, { error: 'forbidden: Host must be a loopback address or localhost' })
         return

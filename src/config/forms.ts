@@ -185,11 +185,16 @@ LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
 LOOPBACK.addAddress('::1', 'ipv6')
 
 /**
- * A bind host (as parseBind returns it) reachable only from this machine:
- * 127.0.0.0/8, ::1 (also written long or IPv4-mapped), or the name `localhost`.
+ * A host reachable only from this machine: 127.0.0.0/8, ::1 (written long,
+ * bracketed or IPv4-mapped), `localhost` and its subdomains (RFC 6761). The
+ * one loopback test: the admin bind rule and the admin's Host check use it.
+ * Anything else, including the wildcards 0.0.0.0 and ::, is not.
  */
 export function isLoopback (host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true
-  const family = isIP(host)
-  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6')
+  let h = host.trim().toLowerCase()
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1)
+  if (h === 'localhost' || h.endsWith('.localhost')) return true
+  if (h.startsWith('::ffff:') && isIP(h.slice(7)) === 4) h = h.slice(7)
+  const family = isIP(h)
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6')
 }

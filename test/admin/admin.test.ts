@@ -3,8 +3,9 @@
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import t, { type Test } from 'tap'
+import { isLoopback } from '../../src/config/forms.js'
 import {
-  bearerMatches, isLoopbackHost, MAX_BODY_BYTES, startAdmin,
+  bearerMatches, MAX_BODY_BYTES, startAdmin,
   type AdminApi, type AdminConfig, type AdminHandle, type PurgeRequest
 } from '../../src/admin/admin.js'
 import { DASHBOARD_CSP, loadDashboard } from '../../src/admin/dashboard.js'
@@ -78,10 +79,10 @@ const json = (body: unknown): { headers: Record<string, string>; body: string } 
 
 t.test('isLoopbackHost: only addresses this machine alone can reach', async (t) => {
   for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', '0:0:0:0:0:0:0:1', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1', 'app.localhost']) {
-    t.ok(isLoopbackHost(h), h)
+    t.ok(isLoopback(h), h)
   }
   for (const h of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.10', '128.0.0.1', 'example.com', 'localhost.example.com', '', '::2', '::ffff:10.0.0.1']) {
-    t.notOk(isLoopbackHost(h), JSON.stringify(h))
+    t.notOk(isLoopback(h), JSON.stringify(h))
   }
 })
 
