@@ -30,6 +30,13 @@ export interface CacheDirectives {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
+/** Delta-seconds directives whose first valid occurrence counts, and the field each sets. */
+const DELTA_FIELDS = {
+  'min-fresh': 'minFresh',
+  'stale-while-revalidate': 'staleWhileRevalidate',
+  'stale-if-error': 'staleIfError'
+} as const
+
 const NONE: readonly string[] = Object.freeze([])
 
 /** The directives of a message without Cache-Control. Shared and frozen. */
@@ -167,23 +174,16 @@ export function parseCacheControl (value: string | undefined): CacheDirectives {
         }
         break
       case 'min-fresh':
-        if (d.minFresh === undefined) {
-          const v = deltaMs(arg)
-          if (v !== undefined) d.minFresh = v
-        }
-        break
       case 'stale-while-revalidate':
-        if (d.staleWhileRevalidate === undefined) {
+      case 'stale-if-error': {
+        // The first valid occurrence counts, as for max-age.
+        const field = DELTA_FIELDS[name]
+        if (d[field] === undefined) {
           const v = deltaMs(arg)
-          if (v !== undefined) d.staleWhileRevalidate = v
+          if (v !== undefined) d[field] = v
         }
         break
-      case 'stale-if-error':
-        if (d.staleIfError === undefined) {
-          const v = deltaMs(arg)
-          if (v !== undefined) d.staleIfError = v
-        }
-        break
+      }
     }
   }
   if (noCacheFields !== undefined && noCacheFields.length > 0) d.noCacheFields = Object.freeze(noCacheFields)
