@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Metrics, type RequestRecord } from '../../src/admin/metrics.js'
-import { parsePrometheusText, type ParsedFamily } from '../../src/admin/prometheus.js'
+import { parsePrometheusText, type ParsedFamily } from '../helpers/prometheus-parser.js'
 
 /** A fixed wall clock: 2023-11-14T22:13:20.000Z, on a second boundary. */
 const T0 = 1_700_000_000_000
