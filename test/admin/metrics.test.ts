@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Metrics, type RequestRecord } from '../../src/admin/metrics.js'
-import { parsePrometheusText, type ParsedFamily } from '../../src/admin/prometheus.js'
+import { parsePrometheusText, type ParsedFamily } from '../helpers/prometheus-parser.js'
 
 /** A fixed wall clock: 2023-11-14T22:13:20.000Z, on a second boundary. */
 const T0 = 1_700_000_000_000
@@ -216,7 +216,7 @@ t.test('connections, streams, health transitions, servers and cache in the expos
 
 t.test('cache outcomes per route and the hit ratio', async (t) => {
   const m = new Metrics()
-  for (const c of ['hit', 'hit', 'hit', 'stale', 'collapsed', 'miss', 'miss', 'bypass', 'revalidated']) m.record(rec({ cacheStatus: c }))
+  for (const c of ['hit', 'hit', 'hit', 'stale', 'collapsed', 'miss', 'miss', 'bypass', 'revalidate'] as const) m.record(rec({ cacheStatus: c }))
   m.record(rec({ route: 'web', cacheStatus: 'hit' }))
   m.record(rec()) // a route without a cache
   const s = scrape(m)
@@ -226,7 +226,7 @@ t.test('cache outcomes per route and the hit ratio', async (t) => {
   t.equal(s.value('switchyard_cache_requests_total', { route: 'web', result: 'hit' }), 1)
   t.equal(s.total('switchyard_cache_requests_total'), 10)
   const snap = m.snapshot(T0 + 1000)
-  t.same(snap.totals.cache.outcomes, { hit: 4, stale: 1, collapsed: 1, miss: 2, bypass: 1, revalidated: 1 })
+  t.same(snap.totals.cache.outcomes, { hit: 4, stale: 1, collapsed: 1, miss: 2, bypass: 1, revalidate: 1 })
   t.equal(snap.totals.cache.lookups, 9, 'bypass is not a lookup')
   t.equal(snap.totals.cache.served, 6, 'hit, stale and collapsed are served from the cache')
   t.equal(snap.totals.cache.hitRatio, 6 / 9)

@@ -1,7 +1,6 @@
 import t from 'tap'
-import {
-  escapeHelp, escapeLabelValue, Exposition, formatValue, isValidLabelName, isValidMetricName, parsePrometheusText, PrometheusParseError
-} from '../../src/admin/prometheus.js'
+import { escapeHelp, escapeLabelValue, Exposition, formatValue, isValidLabelName, isValidMetricName } from '../../src/admin/prometheus.js'
+import { parsePrometheusText, PrometheusParseError } from '../helpers/prometheus-parser.js'
 
 t.test('values: integers without exponent, shortest floats, NaN and infinities', async (t) => {
   t.equal(formatValue(0), '0')

@@ -4,7 +4,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { parsePrometheusText } from '../../src/admin/prometheus.js'
+import { parsePrometheusText } from '../helpers/prometheus-parser.js'
 import { startProxy } from '../helpers/proxy.js'
 
 async function origin (t: Test): Promise<{ port: number; health: { status: number } }> {

@@ -1,0 +1,89 @@
+// Latency summaries on HDR histograms (hdr-histogram-js): `_count` and `_sum`
+// since start, quantiles and `_max` over a sliding window. Values are recorded
+// in microseconds; the window is two half-window histograms that rotate
+// lazily when a later half-window is seen, so there is no timer and a
+// recording allocates nothing once its histograms exist.
+import * as hdr from 'hdr-histogram-js'
+
+const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const
+/** Histograms record microseconds, 1 µs … 60 s, 3 significant digits; longer values count as 60 s. */
+const HIST_MAX_US = 60_000_000
+
+export type Histogram = hdr.Histogram
+
+export function newHistogram (): Histogram {
+  return hdr.build({
+    bitBucketSize: 32, // ~70 KB each; quantiles from the packed layout are ~75× slower (a scrape would block for seconds)
+    useWebAssembly: false,
+    autoResize: false,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIST_MAX_US,
+    numberOfSignificantValueDigits: 3
+  })
+}
+
+/** ms → whole µs for the histograms: 0 when not positive, capped at 60 s. */
+export function toMicros (ms: number): number {
+  if (!(ms > 0)) return 0
+  const us = Math.round(ms * 1000)
+  return us < HIST_MAX_US ? us : HIST_MAX_US
+}
+
+/** Windowed quantiles and max of one summary, ready to write. */
+export interface WindowValue { readonly quantiles: (readonly [number, number])[], readonly max: number }
+
+/**
+ * One latency summary: count and sum since start; quantiles and max over a
+ * sliding window kept as two histograms (this half-window and the last one)
+ * that rotate lazily when a later half-window is seen.
+ */
+export class Latency {
+  count = 0
+  sumMs = 0
+  #cur: Histogram | undefined
+  #prev: Histogram | undefined
+  /** Exact maxima of the two half-windows, ms (not capped at the histogram's 60 s). */
+  #curMax = 0
+  #prevMax = 0
+  #epoch = -1
+
+  record (us: number, ms: number, epoch: number): void {
+    this.count++
+    if (ms > 0) this.sumMs += ms
+    if (epoch > this.#epoch) this.#rotate(epoch)
+    const h = this.#cur ??= newHistogram()
+    h.recordValue(us)
+    if (ms > this.#curMax) this.#curMax = ms
+  }
+
+  #rotate (epoch: number): void {
+    const cur = this.#cur
+    if (epoch === this.#epoch + 1 && cur !== undefined && cur.totalCount > 0) {
+      this.#cur = this.#prev
+      this.#prev = cur
+      this.#prevMax = this.#curMax
+    } else {
+      this.#prev?.reset()
+      this.#prevMax = 0
+    }
+    this.#cur?.reset()
+    this.#curMax = 0
+    this.#epoch = epoch
+  }
+
+  /** Quantiles (seconds; NaN with no values in the window) and max (seconds; 0 when empty) at `epoch`. */
+  window (epoch: number, scratch: Histogram): WindowValue {
+    if (epoch > this.#epoch) this.#rotate(epoch)
+    const cur = this.#cur !== undefined && this.#cur.totalCount > 0 ? this.#cur : undefined
+    const prev = this.#prev !== undefined && this.#prev.totalCount > 0 ? this.#prev : undefined
+    let h: Histogram | undefined = cur ?? prev
+    if (cur !== undefined && prev !== undefined) {
+      scratch.reset()
+      scratch.add(prev)
+      scratch.add(cur)
+      h = scratch
+    }
+    const quantiles = QUANTILES.map((q) => [q, h === undefined ? NaN : h.getValueAtPercentile(q * 100) / 1e6] as const)
+    return { quantiles, max: Math.max(this.#curMax, this.#prevMax) / 1000 }
+  }
+}

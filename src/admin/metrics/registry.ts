@@ -1,0 +1,142 @@
+// The label registry: every counter and gauge family with its name, help and
+// label names, in the order the exposition writes them. A labelled family
+// keeps its label sets in a Vec (a CounterVec / GaugeVec in Prometheus client
+// terms) whose cells record() and the connection / health events increment;
+// an unlabelled one may instead be read at scrape time (a CounterFunc).
+// render.ts walks the families; nothing here formats text.
+//
+// The hot path builds no strings and allocates nothing once its label sets
+// exist: label sets live in nested Maps keyed by each label value. Every
+// family holds at most `limit` label sets (routes, backends and servers come
+// from the config, but codes and cache outcomes are open-ended); later ones
+// are counted under `other`.
+import type { StatusClass } from './types.js'
+
+export const OTHER = 'other'
+
+/** The `code_class` label values, indexed by classIndex(). */
+export const CLASSES: readonly StatusClass[] = ['none', '1xx', '2xx', '3xx', '4xx', '5xx', OTHER]
+
+/** Index into CLASSES of a response status (0: no response was sent). */
+export function classIndex (status: number): number {
+  if (status === 0) return 0
+  return status >= 100 && status < 600 ? Math.floor(status / 100) : 6
+}
+
+/** A counter or gauge value. */
+export interface Cell { value: number }
+
+/**
+ * The label sets of one family as nested Maps, one level per label: finding a
+ * cell builds no key string. Past `limit` label sets, new ones share the cell
+ * whose labels are all `other`.
+ */
+export class Vec {
+  readonly labelNames: readonly string[]
+  readonly #limit: number
+  readonly #root = new Map<string, unknown>()
+  #size = 0
+
+  constructor (labelNames: readonly string[], limit: number) {
+    this.labelNames = labelNames
+    this.#limit = limit
+  }
+
+  cell (a: string, b = '', c = '', d = ''): Cell {
+    const depth = this.labelNames.length
+    let map = this.#root
+    for (let level = 0; level < depth; level++) {
+      const next = map.get(level === 0 ? a : level === 1 ? b : level === 2 ? c : d)
+      if (next === undefined) return this.#create(a, b, c, d, false)
+      if (level === depth - 1) return next as Cell
+      map = next as Map<string, unknown>
+    }
+    return this.#create(a, b, c, d, false)
+  }
+
+  #create (a: string, b: string, c: string, d: string, force: boolean): Cell {
+    if (!force && this.#size >= this.#limit) return this.#create(OTHER, OTHER, OTHER, OTHER, true)
+    const depth = this.labelNames.length
+    let map = this.#root
+    for (let level = 0; level < depth; level++) {
+      const key = level === 0 ? a : level === 1 ? b : level === 2 ? c : d
+      let next = map.get(key)
+      if (level === depth - 1) {
+        if (next === undefined) {
+          next = { value: 0 }
+          map.set(key, next)
+          this.#size++
+        }
+        return next as Cell
+      }
+      if (next === undefined) {
+        next = new Map<string, unknown>()
+        map.set(key, next)
+      }
+      map = next as Map<string, unknown>
+    }
+    throw new Error('a labelled family needs at least one label')
+  }
+
+  /** Every label set with its cell; `labels` is reused between calls. */
+  forEach (fn: (labels: readonly string[], cell: Cell) => void): void {
+    const labels = new Array<string>(this.labelNames.length).fill('')
+    const walk = (map: Map<string, unknown>, level: number): void => {
+      for (const [key, next] of map) {
+        labels[level] = key
+        if (level === labels.length - 1) fn(labels, next as Cell)
+        else walk(next as Map<string, unknown>, level + 1)
+      }
+    }
+    walk(this.#root, 0)
+  }
+
+  sum (): number {
+    let s = 0
+    this.forEach((_, cell) => { s += cell.value })
+    return s
+  }
+}
+
+/** One family as the exposition sees it: `collect` calls `emit` once per label set (`labels` may be reused between calls). */
+export interface Collector {
+  readonly name: string
+  readonly type: 'counter' | 'gauge'
+  readonly help: string
+  readonly labelNames: readonly string[]
+  collect (emit: (labels: readonly string[], value: number) => void): void
+}
+
+/** The families of one Metrics instance, in exposition order. */
+export class Registry {
+  readonly #limit: number
+  readonly #families: Collector[] = []
+
+  /** `limit`: most label sets per labelled family. */
+  constructor (limit: number) {
+    this.#limit = limit
+  }
+
+  get families (): readonly Collector[] {
+    return this.#families
+  }
+
+  counter (name: string, help: string, labelNames: readonly string[]): Vec {
+    return this.#vec(name, 'counter', help, labelNames)
+  }
+
+  gauge (name: string, help: string, labelNames: readonly string[]): Vec {
+    return this.#vec(name, 'gauge', help, labelNames)
+  }
+
+  /** An unlabelled counter whose value is read at scrape time. */
+  counterFunc (name: string, help: string, read: () => number): void {
+    this.#families.push({ name, type: 'counter', help, labelNames: [], collect: (emit) => { emit([], read()) } })
+  }
+
+  #vec (name: string, type: Collector['type'], help: string, labelNames: readonly string[]): Vec {
+    const vec = new Vec(labelNames, this.#limit)
+    this.#families.push({ name, type, help, labelNames, collect: (emit) => { vec.forEach((labels, cell) => { emit(labels, cell.value) }) } })
+    return vec
+  }
+}

@@ -1,0 +1,177 @@
+// The two read sides of the metrics, run per scrape or per dashboard poll and
+// never per request: the Prometheus exposition (the registry's families, the
+// server and cache state passed in, the latency summaries) and the dashboard
+// JSON (totals, per-second history, each route and backend now).
+import { Exposition } from '../prometheus.js'
+import type { History, Totals } from './history.js'
+import type { Histogram, Latency } from './latency.js'
+import { CLASSES, type Registry, type Vec } from './registry.js'
+import type { SeriesMap, SeriesStats } from './series.js'
+import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, SeriesSnapshot, StatusClass } from './types.js'
+
+export interface ExpositionSource {
+  readonly registry: Registry
+  readonly routes: SeriesMap
+  readonly backends: SeriesMap
+  /** Summary quantiles and `_max` cover the last one to two half-windows. */
+  readonly halfWindowMs: number
+  /** Reused to merge a summary's two half-window histograms. */
+  readonly scratch: Histogram
+}
+
+/** The whole exposition, Prometheus text format 0.0.4. `now` (ms) places the summary window. */
+export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, now: number): string {
+  const x = new Exposition()
+  for (const c of src.registry.families) {
+    const f = c.type === 'counter' ? x.counter(c.name, c.help, c.labelNames) : x.gauge(c.name, c.help, c.labelNames)
+    c.collect((labels, value) => { f.sample(labels, value) })
+  }
+
+  const servers = extra.servers
+  if (servers !== undefined) {
+    const up = x.gauge('switchyard_server_up', '1 when the server is healthy, 0 when not.', ['backend', 'shard', 'server'])
+    const active = x.gauge('switchyard_server_active_requests', 'Requests in flight to the server.', ['backend', 'shard', 'server'])
+    const seen = new Set<string>()
+    for (const s of servers) {
+      const key = JSON.stringify([s.backend, s.shard, s.server])
+      if (seen.has(key)) continue
+      seen.add(key)
+      const labels = [s.backend, s.shard, s.server]
+      up.sample(labels, s.healthy ? 1 : 0)
+      active.sample(labels, s.active)
+    }
+  }
+
+  const cache = extra.cache
+  if (cache !== undefined) {
+    const c = (name: string, help: string, value: number): void => { x.counter(name, help).sample([], value) }
+    const g = (name: string, help: string, value: number): void => { x.gauge(name, help).sample([], value) }
+    c('switchyard_cache_hits_total', 'Requests answered from a fresh cache entry.', cache.hits)
+    c('switchyard_cache_misses_total', 'Cache lookups that found nothing usable.', cache.misses)
+    c('switchyard_cache_stale_served_total', 'Requests answered from a stale entry (stale-while-revalidate, stale-if-error, max-stale).', cache.staleServed)
+    x.counter('switchyard_cache_revalidations_total', 'Revalidations of stored entries by upstream status (304: refreshed, 200: replaced).', ['status'])
+      .sample(['304'], cache.revalidated304)
+      .sample(['200'], cache.revalidated200)
+    c('switchyard_cache_collapsed_total', 'Requests that waited for another request\'s fetch instead of going upstream.', cache.collapsed)
+    c('switchyard_cache_stored_total', 'Responses stored.', cache.stored)
+    c('switchyard_cache_not_stored_total', 'Responses that could have been stored but were not.', cache.notStored)
+    c('switchyard_cache_invalidations_total', 'Entries invalidated by unsafe requests.', cache.invalidations)
+    c('switchyard_cache_purges_total', 'Purge operations.', cache.purges)
+    c('switchyard_cache_evictions_total', 'Entries evicted to stay within the size limits.', cache.evictions)
+    g('switchyard_cache_entries', 'Stored variants.', cache.entries)
+    if (cache.keys !== undefined) g('switchyard_cache_keys', 'Cache keys with at least one stored variant.', cache.keys)
+    g('switchyard_cache_bytes', 'Bytes stored.', cache.bytes)
+    g('switchyard_cache_max_bytes', 'Configured byte limit of the cache.', cache.maxBytes)
+  }
+
+  const epoch = Math.floor(now / src.halfWindowMs)
+  const windowNote = `quantiles and _max over the last ${src.halfWindowMs / 1000}-${(2 * src.halfWindowMs) / 1000} s`
+  const summary = (series: SeriesMap, label: string, name: string, pick: (s: SeriesStats) => Latency, help: string): void => {
+    const f = x.summary(name, `${help}; ${windowNote}; _sum and _count since start.`, [label])
+    const max = x.gauge(name + '_max', `Largest value of ${name} in the summary window (0 when empty).`, [label])
+    for (const [key, s] of series) {
+      const l = pick(s)
+      if (l.count === 0) continue
+      const w = l.window(epoch, src.scratch)
+      f.sample([key], { quantiles: w.quantiles, sum: l.sumMs / 1000, count: l.count })
+      max.sample([key], w.max)
+    }
+  }
+  summary(src.routes, 'route', 'switchyard_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by route')
+  summary(src.routes, 'route', 'switchyard_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by route')
+  summary(src.backends, 'backend', 'switchyard_backend_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by backend')
+  summary(src.backends, 'backend', 'switchyard_backend_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by backend')
+  return x.text()
+}
+
+export interface DashboardSource {
+  readonly totals: Totals
+  readonly history: History
+  readonly routes: SeriesMap
+  readonly backends: SeriesMap
+  /** Requests by route and cache result. */
+  readonly cache: Vec
+  readonly activeConnections: Vec
+  readonly activeStreams: Vec
+}
+
+const nullIfNaN = (n: number): number | null => (Number.isNaN(n) ? null : n)
+
+/** JSON for the live dashboard at `now` (epoch ms); the history must already have advanced to `nowSec`, the second of `now`. */
+export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: number): MetricsSnapshot {
+  const h = src.history
+  const totals = src.totals
+  const size = h.size
+  const backends = [...src.backends]
+
+  const history: HistoryPoint[] = []
+  for (let sec = Math.max(nowSec - size, h.firstSec ?? nowSec); sec < nowSec; sec++) {
+    const i = sec % size
+    const valid = h.ringSec[i] === sec
+    const lookups = valid ? h.lookups[i]! : 0
+    const points: [string, BackendPoint][] = []
+    for (const [name, s] of backends) {
+      const ring = s.second.ring!
+      const ok = ring.sec[i] === sec
+      points.push([name, {
+        rps: ok ? ring.count[i]! : 0,
+        errors: ok ? ring.errors[i]! : 0,
+        p50: ok ? nullIfNaN(ring.p50[i]!) : null,
+        p99: ok ? nullIfNaN(ring.p99[i]!) : null
+      }])
+    }
+    history.push({
+      t: (sec + 1) * 1000,
+      rps: valid ? h.requests[i]! : 0,
+      errors: valid ? h.errors[i]! : 0,
+      hitRatio: lookups > 0 ? h.served[i]! / lookups : null,
+      backends: Object.fromEntries(points)
+    })
+  }
+
+  const table = (series: SeriesMap): Record<string, SeriesSnapshot> => {
+    const rows: [string, SeriesSnapshot][] = []
+    for (const [name, s] of series) {
+      const last = s.second.lastSec === nowSec - 1
+      rows.push([name, {
+        rps: last ? s.second.lastCount : 0,
+        errors: last ? s.second.lastErrors : 0,
+        p50: last ? nullIfNaN(s.second.lastP50) : null,
+        p99: last ? nullIfNaN(s.second.lastP99) : null,
+        requestsTotal: s.requests,
+        errorsTotal: s.errors
+      }])
+    }
+    return Object.fromEntries(rows)
+  }
+
+  const outcomes = new Map<string, number>()
+  src.cache.forEach((labels, cell) => {
+    const result = labels[1]!
+    outcomes.set(result, (outcomes.get(result) ?? 0) + cell.value)
+  })
+  const statusClasses = Object.fromEntries(CLASSES.map((c, i) => [c, totals.classes[i]!])) as Record<StatusClass, number>
+
+  return {
+    now,
+    intervalMs: 1000,
+    totals: {
+      requests: totals.requests,
+      statusClasses,
+      errors: totals.errors,
+      upstreamErrors: totals.upstreamErrors,
+      retries: totals.retries,
+      cache: {
+        lookups: totals.cacheLookups,
+        served: totals.cacheServed,
+        hitRatio: totals.cacheLookups > 0 ? totals.cacheServed / totals.cacheLookups : null,
+        outcomes: Object.fromEntries(outcomes)
+      },
+      activeConnections: src.activeConnections.sum(),
+      activeStreams: src.activeStreams.sum()
+    },
+    history,
+    routes: table(src.routes),
+    backends: table(src.backends)
+  }
+}

@@ -1,0 +1,147 @@
+// What metrics take in and give out: the per-request record, the options, the
+// scrape-time inputs other modules own, and the dashboard JSON. Types only, no
+// runtime code; src/admin/metrics.ts re-exports every one of them, and other
+// modules import them from there.
+import type { CacheOutcome } from '../../cache/outcome.js'
+
+/** One finished request, built by the pipeline from its Session. */
+export interface RequestRecord {
+  /** Date.now() at the start of the request. */
+  readonly time: number
+  readonly listener: string
+  readonly protocol: 'h1' | 'h2'
+  readonly clientAddress: string
+  readonly method: string
+  readonly host: string
+  readonly path: string
+  /** 0 = no response was sent (the client went away first). */
+  readonly status: number
+  /** Response body bytes sent. */
+  readonly bytes: number
+  readonly route?: string | undefined
+  readonly backend?: string | undefined
+  readonly shard?: string | undefined
+  readonly server?: string | undefined
+  /** How the cache handled it (cache/outcome.ts); absent when the route does not cache. */
+  readonly cacheStatus?: CacheOutcome | undefined
+  readonly errorCode?: string | undefined
+  readonly errorFlag?: string | undefined
+  /** Why it failed, for the log (e.g. the field an upstream repeated); never sent to the client. */
+  readonly errorDetail?: string | undefined
+  /** Dispatch → response headers, ms. */
+  readonly upstreamMs?: number | undefined
+  readonly totalMs: number
+  readonly retries: number
+}
+
+export interface MetricsOptions {
+  /** Most label sets per family; later ones are counted under `other` (default 1000). */
+  readonly maxLabelSets?: number
+  /** Most routes and most backends with their own latency histograms (about 70 KB each, 5 per route or backend); later ones share `other` (default 200). */
+  readonly maxLatencySeries?: number
+  /** Summary quantiles and `_max` cover the last `summaryWindowMs / 2` to `summaryWindowMs` (default 120 000). */
+  readonly summaryWindowMs?: number
+  /** Seconds of per-second history in snapshots (default 300). */
+  readonly historySeconds?: number
+}
+
+/** What the cache reports (HttpCache.stats()). */
+export interface CacheMetricsInput {
+  readonly hits: number
+  readonly misses: number
+  readonly staleServed: number
+  readonly revalidated304: number
+  readonly revalidated200: number
+  readonly collapsed: number
+  readonly stored: number
+  readonly notStored: number
+  readonly invalidations: number
+  readonly purges: number
+  readonly entries: number
+  readonly keys?: number | undefined
+  readonly bytes: number
+  readonly maxBytes: number
+  readonly evictions: number
+}
+
+export interface ServerMetricsInput {
+  readonly backend: string
+  readonly shard: string
+  readonly server: string
+  readonly healthy: boolean
+  /** Requests in flight to this server. */
+  readonly active: number
+}
+
+/** State owned by other modules, read at scrape time. */
+export interface PrometheusExtra {
+  readonly cache?: CacheMetricsInput | undefined
+  readonly servers?: readonly ServerMetricsInput[] | undefined
+}
+
+export type StatusClass = 'none' | '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other'
+
+/** A route or backend now: its last completed second (ms; null when that second had no requests), and totals. */
+export interface SeriesSnapshot {
+  /** Requests in the last completed second. */
+  readonly rps: number
+  /** 5xx responses and upstream errors in the last completed second. */
+  readonly errors: number
+  readonly p50: number | null
+  readonly p99: number | null
+  /** Since start. */
+  readonly requestsTotal: number
+  readonly errorsTotal: number
+}
+
+/** One backend in one second of history. */
+export interface BackendPoint {
+  readonly rps: number
+  readonly errors: number
+  /** Total latency, ms; null when the second had no requests. */
+  readonly p50: number | null
+  readonly p99: number | null
+}
+
+/** One completed second. */
+export interface HistoryPoint {
+  /** End of the second, epoch ms. */
+  readonly t: number
+  /** Requests finished in the second. */
+  readonly rps: number
+  /** 5xx responses and upstream errors in the second. */
+  readonly errors: number
+  /** Served from cache / cache lookups in the second; null without lookups. */
+  readonly hitRatio: number | null
+  /** Every backend seen so far. */
+  readonly backends: Readonly<Record<string, BackendPoint>>
+}
+
+/** JSON for the live dashboard (see admin/dashboard.ts). */
+export interface MetricsSnapshot {
+  /** The `now` the snapshot was taken at, epoch ms. */
+  readonly now: number
+  readonly intervalMs: number
+  readonly totals: {
+    readonly requests: number
+    readonly statusClasses: Readonly<Record<StatusClass, number>>
+    /** Requests answered 5xx or failed by an upstream error. */
+    readonly errors: number
+    readonly upstreamErrors: number
+    readonly retries: number
+    readonly cache: {
+      /** Requests that consulted the cache (every cache status but bypass). */
+      readonly lookups: number
+      /** Of those, answered without their own upstream request (hit, stale, collapsed). */
+      readonly served: number
+      readonly hitRatio: number | null
+      readonly outcomes: Readonly<Record<string, number>>
+    }
+    readonly activeConnections: number
+    readonly activeStreams: number
+  }
+  /** Completed seconds, oldest first, at most `historySeconds`; the last one ends at or before `now`. */
+  readonly history: readonly HistoryPoint[]
+  readonly routes: Readonly<Record<string, SeriesSnapshot>>
+  readonly backends: Readonly<Record<string, SeriesSnapshot>>
+}
