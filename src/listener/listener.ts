@@ -67,7 +67,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     res.assignSocket(socket)
     res.once('finish', () => socket.destroySoon())
     socket.on('error', () => socket.destroy())
-    onRequest(req, res)
+    pipeline.handleRequest(req, res, context, true)
   }
   const { limits, timeouts } = opts
   const h1Options: http.ServerOptions = {

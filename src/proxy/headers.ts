@@ -261,7 +261,9 @@ export function forwardedElement (fwd: ForwardContext, authority: string): strin
  * what the cache stores can be served on either.
  */
 export function downstreamResponseHeaders (raw: readonly Buffer[], via: string | undefined,
-  ops: CompiledHeaderOps): string[] | string {
+  ops: CompiledHeaderOps, status = 200): string[] | string {
+  // A 204 carries no Content-Length (RFC 9110 §8.6); HTTP/2 clients reset a stream that has one.
+  const noLength = status === 204
   const out: string[] = []
   const drop = ops.drop
   const dropSome = drop.size > 0
@@ -282,6 +284,7 @@ export function downstreamResponseHeaders (raw: readonly Buffer[], via: string |
       continue
     }
     if (dropSome && drop.has(lower)) continue
+    if (noLength && lower === 'content-length') continue
     if (action === RESPONSE_VIA && via !== undefined) {
       const v = raw[i + 1]!.toString('latin1')
       upstreamVia = upstreamVia === undefined ? v : `${upstreamVia}, ${v}`

@@ -52,17 +52,22 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   /** Atomic swap: requests already running keep the state they started with. */
   swap (state: RuntimeState): void { this.#state = state }
 
-  handleRequest (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext): void {
+  /**
+   * One request. `bodyless`: its connection can no longer carry a request body
+   * (Node handed the socket over for an Upgrade we do not tunnel), so a
+   * request that announces one is refused rather than left waiting.
+   */
+  handleRequest (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, bodyless = false): void {
     let s: Session | undefined
     try {
       const state = this.#state
-      const h2 = req.httpVersionMajor === 2
+      const h2 = isH2(req)
       s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now(), this)
       ;(res as unknown as { [kSession]: Session })[kSession] = s
       res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
       s.trustList = state.trustedProxies
       if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
-      this.#handle(s, state)
+      this.#handle(s, state, bodyless)
     } catch (err) {
       // Nothing a request carries may escape into the server: contain it here.
       if (s !== undefined) return s.fault(err)
@@ -72,10 +77,13 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   }
 
   /** The phases, in order. */
-  #handle (s: Session, state: RuntimeState): void {
+  #handle (s: Session, state: RuntimeState, bodyless: boolean): void {
+    // An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection.
+    if (!s.h2 && s.req.httpVersionMajor !== 1) return s.sendError(Errors.HTTP_VERSION, `HTTP/${s.req.httpVersion} request line`)
     const p = plan(state, s)
     if ('error' in p) return s.refuse(p)
     s.adopt(p)
+    if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
     // cache: answer from it, wait on a collapsed fetch, or put the cache in front of the session
     const cache = state.cache
     if (p.cache !== undefined && cache !== undefined && cacheLookup(s, {
@@ -288,6 +296,11 @@ function onResponseClose (this: DownstreamResponse): void {
 function responseCompleted (res: DownstreamResponse, h2: boolean): boolean {
   if (!h2) return res.writableFinished
   return res.writableEnded && (res as Http2ServerResponse).stream.rstCode === 0
+}
+
+/** Came over an HTTP/2 stream (not merely an `HTTP/2.0` request line on an HTTP/1.1 connection). */
+function isH2 (req: DownstreamRequest): boolean {
+  return (req as { stream?: unknown }).stream !== undefined
 }
 
 /**

@@ -39,7 +39,7 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
         limits: config.limits,
         ops: compileHeaderOps(r.requestHeaders)
       }),
-      shapeResponse: (raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps),
+      shapeResponse: (status: number, raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps, status),
       stripPrefix: r.rewrite.stripPrefix,
       addPrefix: r.rewrite.addPrefix,
       cache: caches ? r.cache : undefined,

@@ -60,6 +60,9 @@ export interface SessionDriver {
   internalError (s: Session, err: unknown): void
 }
 
+/** A reason phrase Node writes as it is: visible ASCII, spaces and tabs. */
+const PLAIN_REASON = /^[\t\x20-\x7e]*$/
+
 const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_INTERNAL_ERROR = 2
 
@@ -148,7 +151,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     startTime: number, driver: SessionDriver) {
     this.req = req
     this.res = res
-    this.h2 = req.httpVersionMajor === 2
+    this.h2 = (req as { stream?: unknown }).stream !== undefined
     this.listener = listener
     this.conn = conn
     this.startTime = startTime
@@ -276,7 +279,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.upstreamMs = performance.now() - this.dispatchedAt
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
     this.status = status
-    return this.writeHead(status, headers, this.h2 ? '' : statusText)
+    // The origin's reason phrase, when it is plain text; else Node's standard one (h2 has none).
+    return this.writeHead(status, headers, this.h2 || !PLAIN_REASON.test(statusText) ? '' : statusText)
   }
 
   responseData (chunk: Buffer): boolean {

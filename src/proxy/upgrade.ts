@@ -177,7 +177,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   // The server declined the upgrade: relay its answer, then close.
   onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true
-    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(rawHeaders)
+    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawHeaders)
     if (typeof headers === 'string') {
       this.onError(Object.assign(new Error(`malformed response head: ${headers}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))
       this.#abort?.(new Error('malformed response head'))

@@ -77,7 +77,7 @@ export interface ResponseSink {
  * it arrives; or names what is malformed about it (the exchange then fails
  * with 502 and nothing is used). Built once per route (proxy/headers.ts).
  */
-export type ResponseShaper = (raw: readonly Buffer[]) => string[] | string
+export type ResponseShaper = (status: number, raw: readonly Buffer[]) => string[] | string
 
 /** What one exchange reports to its backend: in-flight counts, the retry budget, outlier detection. */
 export interface ExchangeAccounting {
@@ -189,7 +189,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.server.recordLatency(now - this.#sentAt, now)
     }
     // HTTP status codes end at 599 (RFC 9110 §15); Node's HTTP/2 refuses more.
-    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(rawHeaders)
+    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawHeaders)
     if (typeof headers === 'string') {
       this.#badResponse(headers)
       return false
@@ -206,6 +206,10 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.abort()
       return false
     }
+    // 204 and 304 never have a body (RFC 9110 §6.4.1): the exchange is
+    // complete with its head. undici would wait for a Content-Length the
+    // origin copied from the 200 and then fail the exchange with a mismatch.
+    if (statusCode === 204 || statusCode === 304) this.onComplete(null)
     return true
   }
 

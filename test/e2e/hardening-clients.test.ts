@@ -207,3 +207,16 @@ backends:
   t.equal(await new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d)))), 'queued hello')
   ws.terminate()
 })
+
+t.test('an Upgrade that is not tunnelled, with a request body: 400 at once, never left waiting for a body that cannot arrive', async (t) => {
+  const o = await startOrigin(t)
+  const p = await proxyFor(t, o, '')
+  for (const [method, upgrade] of [['GET', 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA'],
+    ['DELETE', 'Connection: Upgrade\r\nUpgrade: websocket']] as const) {
+    const started = performance.now()
+    const r = await rawRequest(p.port('plain'), `${method} /up HTTP/1.1\r\nHost: a\r\n${upgrade}\r\nContent-Length: 1\r\n\r\nb`, { limitMs: 3000 })
+    t.equal(r.status, 400, `${method} + ${upgrade.split('\r\n').at(-1)!}`)
+    t.ok(performance.now() - started < 2500, 'answered at once')
+  }
+  t.equal(o.requests.length, 0)
+})

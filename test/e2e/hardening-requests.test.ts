@@ -265,3 +265,19 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(p.app.status()[0]!.shards[0]!.servers[0]!.failures, 0)
   t.equal(echoed(await h2Request(session, { ':path': '/fine' })).url, '/fine')
 })
+
+t.test('an HTTP/2.0 request line on an HTTP/1.1 connection: 505, not an internal error', async (t) => {
+  const o = await startOrigin(t)
+  const cert = testCertificate(t)
+  const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  for (const tls of [false, true]) {
+    const r = await rawRequest(p.port(tls ? 'tls' : 'plain'), 'GET /x HTTP/2.0\r\nHost: a\r\n\r\n', { tls })
+    t.equal(r.status, 505, tls ? 'TLS listener' : 'plain listener')
+    t.equal(r.headers['x-switchyard-error'], 'LB_ERR_HTTP_VERSION_NOT_SUPPORTED')
+  }
+  t.equal(o.requests.length, 0)
+  t.match(p.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
+})

@@ -18,7 +18,12 @@ const ANSWERS: Record<string, { status?: string; headers: string[]; body?: strin
   '/dup-location': { status: '302 Found', headers: ['Location: /a', 'Location: /b'] },
   '/dup-age': { headers: ['Cache-Control: max-age=60', 'Age: 5', 'Age: 7200', 'Date: Thu, 01 Jan 2026 00:00:00 GMT', 'Date: Fri, 02 Jan 2026 00:00:00 GMT'] },
   '/encodings': { headers: ['Cache-Control: max-age=60', 'Content-Language: en', 'Content-Language: fr'] },
-  '/status-999': { status: '999 Odd', headers: [] }
+  '/status-999': { status: '999 Odd', headers: [] },
+  // RFC 9110 §8.6: a 304 may carry the Content-Length of the 200 it stands for, and no body.
+  '/304': { status: '304 Not Modified', headers: ['ETag: "a"', 'Content-Length: 5'], body: '' },
+  '/204': { status: '204 No Content', headers: ['Content-Length: 5'], body: '' },
+  '/reason-latin1': { status: '200 caf\xe9', headers: [] },
+  '/reason-del': { status: '200 \x7f', headers: [] }
 }
 
 async function setup (t: Test): Promise<{ proxy: RunningProxy, origin: RawOrigin }> {
@@ -27,7 +32,8 @@ async function setup (t: Test): Promise<{ proxy: RunningProxy, origin: RawOrigin
     const path = seen.target.split('?')[0]!
     const a = ANSWERS[path] ?? { headers: [] }
     const body = a.body ?? `body of ${seen.target}`
-    return `HTTP/1.1 ${a.status ?? '200 OK'}\r\n${a.headers.map((h) => `${h}\r\n`).join('')}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+    const length = a.headers.some((h) => /^content-length:/i.test(h)) ? '' : `content-length: ${Buffer.byteLength(body)}\r\n`
+    return Buffer.from(`HTTP/1.1 ${a.status ?? '200 OK'}\r\n${a.headers.map((h) => `${h}\r\n`).join('')}${length}\r\n${body}`, 'latin1')
   })
   const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
 cache: {}
@@ -96,5 +102,28 @@ t.test('a status beyond 599 is a malformed response', async (t) => {
 t.test('switchyard_internal_errors_total is exported (and stays 0 when nothing was contained)', async (t) => {
   const { proxy } = await setup(t)
   await h2(t, proxy.url('tls'), { ':path': '/dup-etag' })
+  t.match(proxy.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
+})
+
+t.test('bodiless statuses: a 304 with its 200\'s Content-Length reaches h1 clients; a 204 never carries one to h2', async (t) => {
+  const { proxy } = await setup(t)
+  const r = await rawRequest(proxy.port('plain'), 'GET /304 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  t.equal(r.status, 304, 'not a mismatch error (undici would wait for 5 bytes a 304 never has)')
+  t.equal(r.headers.etag, '"a"')
+  const viaH2 = await h2(t, proxy.url('tls'), { ':path': '/204' })
+  t.equal(viaH2.status, 204)
+  t.equal(viaH2.rstCode, undefined, 'no PROTOCOL_ERROR: the Content-Length was dropped (RFC 9110 §8.6)')
+  t.equal(viaH2.headers['content-length'], undefined)
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'neither counts against the server')
+})
+
+t.test('a reason phrase Node will not write (obs-text, DEL): the standard one instead, never a reset', async (t) => {
+  const { proxy } = await setup(t)
+  for (const path of ['/reason-latin1', '/reason-del']) {
+    const r = await rawRequest(proxy.port('plain'), `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
+    t.equal(r.status, 200, path)
+    t.match(r.raw, /^HTTP\/1\.1 200 OK\r\n/, `${path}: 200 OK`)
+    t.equal(r.body, `body of ${path}`)
+  }
   t.match(proxy.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
 })
