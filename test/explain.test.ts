@@ -82,7 +82,7 @@ backends:
 t.test('shards: the key, its hash, every shard\'s rendezvous score and the winner', async (t) => {
   const config = cfg(SHARDED.replace('MISSING', 'any'))
   const { Shard, ShardSelector } = await import('../src/upstream/shard.js')
-  const selector = new ShardSelector(['a', 'b', 'c'].map((n) => new Shard(n, [], { pick: () => undefined }, { maxQueue: 0, queueTimeout: 0, panicThreshold: 0 })), config.backends.users!.shardBy)
+  const selector = new ShardSelector(['a', 'b', 'c'].map((n) => new Shard(n, [], { pick: () => undefined, explain: () => ({ server: undefined, reason: "", candidates: [] }) }, { maxQueue: 0, queueTimeout: 0, panicThreshold: 0 })), config.backends.users!.shardBy)
   for (const user of ['alice', 'bob', 'carol', 'dave']) {
     const e = run(config, 'GET http://x.test/', [`x-user-id: ${user}`])
     const s = e.shard!
