@@ -12,7 +12,7 @@ import { LowestScore } from './lowest-score.js'
 import { num } from './pick.js'
 
 export class LeastConn extends LowestScore {
-  protected readonly metric = 'load, (active + 1) / weight'
+  protected readonly metric = 'load ((active + 1) / weight)'
 
   constructor (servers: readonly Server[], choiceThreshold: number) {
     super(servers, Math.max(2, choiceThreshold))

@@ -18,7 +18,7 @@ import { num } from './pick.js'
 const UNMEASURED_BUSY_PENALTY = 1e9
 
 export class LeastLatency extends LowestScore {
-  protected readonly metric = 'cost, latency × (active + 1) / weight'
+  protected readonly metric = 'cost (latency × (active + 1) / weight)'
   readonly #decay: number
 
   /** `decay`: the peak-EWMA time constant (ms). */

@@ -42,7 +42,7 @@ export abstract class LowestScore implements Balancer {
   /** Lower is better; 0 means idle (nothing can beat it). */
   abstract score (s: Server, now: number): number
 
-  /** What is scored, for `explain`: `load (active + 1) / weight`. */
+  /** What is scored, for `explain`: `load ((active + 1) / weight)`. */
   protected abstract readonly metric: string
 
   /** How `score(s, now)` came about, for `explain`. */
