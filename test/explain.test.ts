@@ -317,7 +317,7 @@ backends:
   t.equal(live.get('app/default/s2')!.upForMs, undefined, 'up since the proxy started')
   const e = explain(config, parseExplainRequest('GET http://x.test/'), { live, now: performance.now() })
   const [l1, l2] = e.replicas!.servers
-  t.ok(l1!.effectiveWeight < 0.1, `s1 in slow start: weight ${l1!.effectiveWeight}`)
+  t.ok(l1!.effectiveWeight < 0.5, `s1 in slow start: weight ${l1!.effectiveWeight}`)
   t.equal(l2!.effectiveWeight, 1)
   t.ok(Math.abs(l1!.latencyCost - 20) < 0.1 && Math.abs(l2!.latencyCost - 30) < 0.1, 'the costs as measured')
   t.equal(e.replicas!.pick, 's2', '20 ms at a twentieth of its weight costs more than 30 ms at full weight')
@@ -425,7 +425,7 @@ t.test('bad input is an ExplainInputError', async (t) => {
 
 t.test('--admin: a running proxy\'s measured latency, health and cache, from its real admin API', async (t) => {
   const cacheable: Parameters<typeof startOrigin>[1] = (seen, res, req) => { res.setHeader('cache-control', 'max-age=60'); echo(seen, res, req) }
-  const slow = await startOrigin(t, (seen, res, req) => { setTimeout(() => cacheable(seen, res, req), 100) })
+  const slow = await startOrigin(t, (seen, res, req) => { setTimeout(() => cacheable(seen, res, req), 300) })
   const fast = await startOrigin(t, cacheable)
   const yaml = `
 admin: { bind: "127.0.0.1:0", token: sekrit-explain-token-0123 }
@@ -449,8 +449,8 @@ backends:
   const status = await (await fetch(`${admin}/status`, { headers: { authorization: 'Bearer sekrit-explain-token-0123' } })).json() as
     { backends: Array<{ shards: Array<{ servers: Array<{ name: string; latencyCost: number }> }> }> }
   const cost = (name: string): number => status.backends[0]!.shards[0]!.servers.find((s) => s.name === name)!.latencyCost
-  t.ok(cost('slow') >= 70, `the status reports the slow server's latency: ${cost('slow')} ms`)
-  t.ok(cost('fast') < cost('slow') / 2, `and the fast one's: ${cost('fast')} ms`)
+  t.ok(cost('slow') >= 250, `the status reports the slow server's latency: ${cost('slow')} ms`)
+  t.ok(cost('fast') > 0 && cost('fast') < cost('slow'), `and the fast one's: ${cost('fast')} ms`)
 
   const req = parseExplainRequest(`GET ${proxy.url('web')}/item?i=0`)
   const e = await explainWithAdmin(proxy.config, req, { url: admin, token: 'sekrit-explain-token-0123' })
@@ -458,7 +458,7 @@ backends:
   t.equal(e.replicas!.health, 'live')
   for (const name of ['slow', 'fast']) {
     const line = e.replicas!.servers.find((s) => s.name === name)!
-    t.ok(Math.abs(line.latencyCost - cost(name)) < cost(name) * 0.05 + 0.5, `${name}: explain shows ${line.latencyCost} ms, the status said ${cost(name)} ms`)
+    t.ok(Math.abs(line.latencyCost - cost(name)) < cost(name) * 0.1 + 1, `${name}: explain shows ${line.latencyCost} ms, the status said ${cost(name)} ms`)
     t.match(line.score, /^latency \d+(\.\d+)? ms × \(0\+1\)\/1 = /)
   }
   t.equal(e.replicas!.pick, 'fast', 'the measured latencies pick the fast server')
