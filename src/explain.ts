@@ -1,30 +1,30 @@
-// `switchyard explain`: the decision chain the proxy would take for one
-// request (route → rewrite → shard → replica → cache), computed with the
-// proxy's own functions: the router, shard key + rendezvous selection, the
-// balancers (on throwaway Server records whose dispatcher cannot send), the
-// upstream header policy and the cache key/policy. Nothing is sent upstream;
-// only `explainWithAdmin` talks to the running proxy's admin API, and only
-// when asked. `explain` itself is synchronous and pure apart from the
-// balancers' own randomness (power of two choices on large shards).
-import { isIP, isIPv6 } from 'node:net'
-import { Dispatcher } from 'undici'
-import { eligible, createBalancer, NONE_TRIED, type Balancer, type PickContext } from './balancer/balancer.js'
-import { hashString, rendezvous, rendezvousScore } from './balancer/hash.js'
-import { LeastLatency } from './balancer/least-latency.js'
-import { withSticky } from './balancer/sticky.js'
-import { cacheKey, keyedTarget, variantKey } from './cache/key.js'
-import { originOf, parseAuthority } from './proxy/authority.js'
-import { parseRequestTarget } from './proxy/request-target.js'
+// `switchyard explain`: a formatter over the proxy's own decision. It builds
+// the RuntimeState with buildState() (servers whose dispatcher sends
+// nothing), asks plan() what the pipeline would decide for the request, the
+// shard's balancer to account for its pick and the router for why each route
+// did or did not match, and prints what they say. Nothing here decides
+// anything the proxy decides: where the two could disagree, the proxy's code
+// answers. Only `explainWithAdmin` talks to the running proxy's admin API,
+// and only when asked: its /status is applied onto the Server records first.
+import { isIP } from 'node:net'
+import { NONE_TRIED, type Candidate, type PickAccount, type PickContext } from './balancer/balancer.js'
+import { num } from './balancer/pick.js'
 import { lookupAllowed, requestFacts } from './cache/policy.js'
 import { loadConfig } from './config/load.js'
-import type { BackendConfig, Config, HeaderOpsConfig, RouteConfig, ShardByConfig } from './config/schema.js'
+import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig } from './config/schema.js'
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
-import { compileHeaderOps, normalizeAddress, upstreamRequestHead, withHost, type ForwardContext } from './proxy/headers.js'
-import { buildTrustList, trustedClientAddress } from './proxy/trust.js'
-import { createRouter, rewritePath } from './router/router.js'
-import { stickyCookies } from './upstream/backend.js'
-import { Server } from './upstream/server.js'
-import { Shard, ShardSelector, cookieValue, shardKey } from './upstream/shard.js'
+import { createTlsContexts } from './listener/tls.js'
+import { parseAuthority } from './proxy/authority.js'
+import { normalizeAddress, rawHeader } from './proxy/headers.js'
+import { plan, RequestView, upstreamRequest, type Plan, type PlanRequest, type Refusal } from './proxy/plan.js'
+import type { CompiledRoute } from './proxy/routes.js'
+import { allServers, buildState, type RuntimeState } from './proxy/state.js'
+import { trustedClientAddress } from './proxy/trust.js'
+import type { RouteVerdict } from './router/router.js'
+import type { BackendStatus } from './upstream/backend.js'
+import { sendNothing } from './upstream/pool.js'
+import type { Server } from './upstream/server.js'
+import type { Shard } from './upstream/shard.js'
 
 // ---------------------------------------------------------------- input
 
@@ -76,7 +76,7 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
     if (name.toLowerCase() === 'host') hasHost = true
     raw.push(name, value)
   }
-  // The URL's authority is what routing uses (absolute-form wins over Host, RFC 9112 §3.2.2).
+  // An HTTP/1.1 client sends the URL's authority as Host; -H host overrides it (the TLS name stays the URL's).
   if (!hasHost) raw.unshift('host', authority)
   const peer = normalizeAddress(client.trim())
   if (isIP(peer) === 0) throw new ExplainInputError(`--client: not an IP address: "${client}"`)
@@ -85,13 +85,16 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
 
 // ---------------------------------------------------------------- live state (admin API)
 
-/** One server as the running proxy reports it. */
+/** One server as the running proxy reports it (a ServerStatus of its /status). */
 export interface LiveServer {
   readonly healthy: boolean
-  readonly checkUp?: boolean
-  readonly ejected?: boolean
+  readonly checkUp: boolean
+  readonly ejected: boolean
   readonly active: number
-  /** Peak-EWMA latency cost (ms), when the status reports one. */
+  readonly weight?: number
+  /** ms since it came back up (slow start); absent = up since the proxy started. */
+  readonly upForMs?: number
+  /** Peak-EWMA latency cost (ms) at the time of the status; 0 = not measured. */
   readonly latencyCost?: number
 }
 
@@ -99,32 +102,28 @@ export interface LiveServer {
 export type LiveState = ReadonlyMap<string, LiveServer>
 
 /**
- * The admin API's `GET /status` body → LiveState. Accepts a list of backend
- * snapshots (`Backend.snapshot()`), or `{ backends: [...] }`, or
- * `{ backends: { name: snapshot } }`.
+ * The admin API's `GET /status` body (`{ backends: BackendStatus[] }`) → LiveState.
  * @throws Error when no server could be read from it
  */
 export function liveFromStatus (body: unknown): LiveState {
   const out = new Map<string, LiveServer>()
-  const root = isObject(body) && 'backends' in body ? body.backends : body
-  const entries: [string | undefined, unknown][] = Array.isArray(root)
-    ? root.map((b) => [undefined, b])
-    : isObject(root) ? Object.entries(root) : []
-  for (const [key, b] of entries) {
-    if (!isObject(b)) continue
-    const backend = typeof b.name === 'string' ? b.name : key
-    if (backend === undefined || !Array.isArray(b.shards)) continue
-    for (const sh of b.shards) {
+  const backends = isObject(body) && Array.isArray(body.backends) ? body.backends as unknown[] : []
+  for (const b of backends) {
+    if (!isObject(b) || typeof b.name !== 'string' || !Array.isArray(b.shards)) continue
+    for (const sh of b.shards as unknown[]) {
       if (!isObject(sh) || typeof sh.name !== 'string' || !Array.isArray(sh.servers)) continue
-      for (const s of sh.servers) {
+      for (const s of sh.servers as unknown[]) {
         if (!isObject(s) || typeof s.name !== 'string' || typeof s.healthy !== 'boolean') continue
-        const latency = typeof s.latencyCost === 'number' ? s.latencyCost : typeof s.latencyMs === 'number' ? s.latencyMs : undefined
-        out.set(`${backend}/${sh.name}/${s.name}`, {
+        const status = s as Partial<BackendStatus['shards'][number]['servers'][number]>
+        const number = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+        out.set(`${b.name}/${sh.name}/${s.name}`, {
           healthy: s.healthy,
-          active: typeof s.active === 'number' ? s.active : 0,
-          ...(typeof s.checkUp === 'boolean' ? { checkUp: s.checkUp } : {}),
-          ...(typeof s.ejected === 'boolean' ? { ejected: s.ejected } : {}),
-          ...(latency === undefined ? {} : { latencyCost: latency })
+          checkUp: status.checkUp ?? s.healthy,
+          ejected: status.ejected ?? false,
+          active: number(status.active) ? status.active : 0,
+          ...(number(status.weight) ? { weight: status.weight } : {}),
+          ...(number(status.upForMs) ? { upForMs: status.upForMs } : {}),
+          ...(number(status.latencyCost) ? { latencyCost: status.latencyCost } : {})
         })
       }
     }
@@ -135,6 +134,36 @@ export function liveFromStatus (body: unknown): LiveState {
 
 function isObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * Put the running proxy's server state onto the state's Server records, as
+ * the health checker, outlier detection and pools would have left them.
+ * Returns, per backend, what could not be applied.
+ */
+function applyLive (state: RuntimeState, live: LiveState, now: number): Map<string, string[]> {
+  const notes = new Map<string, string[]>()
+  for (const s of allServers(state)) {
+    const key = `${s.backend}/${s.shard}/${s.name}`
+    const l = live.get(key)
+    const note = (msg: string): void => { notes.set(s.backend, [...notes.get(s.backend) ?? [], msg]) }
+    if (l === undefined) {
+      note(`${key} is not in the live status: assumed healthy and idle`)
+      continue
+    }
+    s.checkUp = l.checkUp
+    s.ejected = l.ejected
+    s.healthy = l.healthy
+    s.active = l.active
+    s.upSince = l.upForMs === undefined ? 0 : now - l.upForMs
+    if (l.latencyCost !== undefined) {
+      // The cost as of the status: current, to decay from here.
+      s.latencyCost = l.latencyCost
+      s.latencyStamp = now
+    }
+    if (l.weight !== undefined && l.weight !== s.weight) note(`${key}: weight ${l.weight} in the running proxy, ${s.weight} in the file (the file's is used)`)
+  }
+  return notes
 }
 
 // ---------------------------------------------------------------- the explanation
@@ -150,7 +179,7 @@ export interface ExplainOptions {
 
 export interface Explanation {
   readonly request: RequestPart
-  /** Every route in precedence order. */
+  /** Every route in precedence order, as the router accounts for them. */
   readonly routes: readonly RouteLine[]
   /** The matched route's name. */
   readonly route: string | null
@@ -166,11 +195,14 @@ export interface RequestPart {
   readonly method: string
   readonly scheme: 'http' | 'https'
   readonly authority: string
-  /** Lower-cased, without port: what routing compares. */
-  readonly host: string
+  /** Lower-cased, without port: what routing compares (null when the proxy refuses the request target). */
+  readonly host: string | null
   readonly target: string
-  readonly path: string
+  /** Normalised, without the query. */
+  readonly path: string | null
   readonly query: string | null
+  /** The configured listener the request is taken to arrive on (null: none for this scheme). */
+  readonly listener: string | null
   readonly client: string
   readonly trustedProxy: boolean
   /** The address ipHash (and the balancers' clientAddress) would use. */
@@ -189,7 +221,7 @@ export interface RouteLine {
   readonly methods: readonly string[]
   readonly headers: Readonly<Record<string, string>>
   readonly backend: string
-  /** match: this one; miss: tried and failed (reasons); unreached: a route before it matched. */
+  /** match: this one; miss: tried and failed (reasons); unreached: a route before it matched, or routing was not reached. */
   readonly verdict: 'match' | 'miss' | 'unreached'
   readonly reasons: readonly string[]
 }
@@ -205,12 +237,14 @@ export interface HeaderChange {
 }
 
 export interface RewritePart {
+  /** The normalised target (path + query). */
   readonly pathBefore: string
+  /** The plan's upstream path: keyed query (cached routes), then the route's rewrite. */
   readonly pathAfter: string
   readonly stripPrefix: string | null
   readonly addPrefix: string | null
-  /** null when the request breaks the header limits (431). */
-  readonly requestHeaders: readonly HeaderChange[] | null
+  /** The client's header fields against the plan's upstream head. */
+  readonly requestHeaders: readonly HeaderChange[]
   readonly unchangedHeaders: number
   readonly responseHeaders: {
     readonly set: readonly (readonly [string, string])[]
@@ -220,26 +254,15 @@ export interface RewritePart {
   }
 }
 
-export interface ShardScore {
-  readonly shard: string
-  /** hashString(shard name), hex. */
-  readonly seed: string
-  /** Rendezvous score, hex; the highest wins. */
-  readonly score: string
-  readonly chosen: boolean
-}
-
 export interface ShardPart {
   readonly backend: string
   /** `header x-user-id`, `cookie sid`, `query id`, `pathSegment 2`; null without shardBy. */
   readonly shardBy: string | null
   readonly missing: 'any' | 'reject' | null
+  /** The plan's shard key. */
   readonly key: string | null
-  /** hashString(key), hex. */
-  readonly keyHash: string | null
   /** single: one shard; rendezvous: by key; round-robin: no key, missing any; rejected: no key, missing reject. */
   readonly how: 'single' | 'rendezvous' | 'round-robin' | 'rejected'
-  readonly scores: readonly ShardScore[]
   readonly chosen: string | null
 }
 
@@ -248,14 +271,19 @@ export interface ReplicaLine {
   readonly id: string
   readonly url: string
   readonly weight: number
+  /** The weight the balancer uses now (below `weight` during slow start). */
+  readonly effectiveWeight: number
   /** 0 = unlimited. */
   readonly maxConn: number
   readonly health: 'healthy' | 'down' | 'ejected'
   readonly active: number
+  /** Peak-EWMA latency (ms) on the record; 0 = not measured. */
+  readonly latencyCost: number
   /** May take this request (healthy or panic, below maxConn). */
   readonly eligible: boolean
-  /** The algorithm's view, human-readable. */
+  /** The balancer's account of this server. */
   readonly score: string
+  /** The balancer's number for it (load, cost, turn, place in the ring walk). */
   readonly scoreValue: number | null
   readonly picked: boolean
 }
@@ -280,8 +308,11 @@ export interface ReplicaPart {
   readonly panic: boolean
   readonly servers: readonly ReplicaLine[]
   readonly pick: string | null
+  /** The balancer's reason. */
   readonly pickNote: string
-  /** roundRobin: a fresh proxy's first picks. */
+  /** Why a live pick may differ (random choices, rotation state); null when it cannot. */
+  readonly pickVaries: string | null
+  /** roundRobin: this pick and the ones after it, from this state. */
   readonly cycle: readonly string[] | null
   readonly sticky: StickyPart | null
   /** What would be sent: absent when no server can be picked. */
@@ -291,12 +322,15 @@ export interface ReplicaPart {
 export interface CachePart {
   readonly enabled: boolean
   readonly why: string
+  /** The plan's primary key: the URL as forwarded. */
   readonly key: string | null
+  /** The plan's variant key: route, shard (when several), key headers. */
+  readonly variant: string | null
   readonly keyConfig: string | null
   readonly lookup: boolean
   readonly lookupWhy: string
   readonly notes: readonly string[]
-  /** From the admin API's /cache/lookup: yes/no; unknown (no admin, or the endpoint does not exist). */
+  /** From the admin API's /cache/lookup: yes/no; unknown (no admin, or no cache there). */
   readonly stored: 'yes' | 'no' | 'unknown'
   readonly storedDetail: string | null
 }
@@ -306,111 +340,107 @@ export interface ResultPart {
   readonly status: number | null
   readonly code: string | null
   readonly summary: string
+  /** The refusal's detail, for the log (never sent to the client). */
+  readonly detail: string | null
 }
 
-interface RouteItem { readonly config: RouteConfig }
-
-/** A dispatcher that cannot send: undici's abstract base, whose dispatch() throws. */
-const NO_DISPATCHER = new Dispatcher()
-
 /**
- * The decision chain for `req` under `config`, in the proxy's phase order:
- * route (404), shard key (400), header limits (431), cache, pick (503 / queue).
+ * The decision chain for `req` under `config`: the proxy's own state and
+ * plan, with every server healthy and idle unless `opts.live` says otherwise.
+ * Builds a throwaway RuntimeState and retires it before returning.
  */
 export function explain (config: Config, req: ExplainRequest, opts: ExplainOptions = {}): Explanation {
-  const warnings: string[] = []
-  const raw = req.rawHeaders
-  const header = headerReader(raw)
-  const parsedTarget = parseRequestTarget(req.method, req.target, raw, undefined, config.pathNormalization)
-  if ('error' in parsedTarget) throw new ExplainInputError(`the proxy answers ${parsedTarget.error.status}: ${parsedTarget.detail}`)
-  const authority = parsedTarget.authority
-  const host = authority.host
-  const q = req.target.indexOf('?')
-  const path = parsedTarget.path
+  const state = buildState(config, { dispatcher: sendNothing })
+  try {
+    return explainIn(state, req, opts)
+  } finally {
+    for (const b of state.backends.values()) b.retire()
+  }
+}
 
-  // request: trust
-  const trust = buildTrustList(config.trustedProxies)
-  const trusted = trust.check(req.client, isIPv6(req.client) ? 'ipv6' : 'ipv4')
-  const balancerClient = trusted ? trustedClientAddress(header('x-forwarded-for'), req.client, trust) : req.client
+function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptions): Explanation {
+  const config = state.config
+  const now = opts.now ?? performance.now()
+  const warnings: string[] = []
+  const liveNotes = opts.live === undefined ? undefined : applyLive(state, opts.live, now)
+
+  // The connection it arrives on, as the listener and pipeline describe it.
+  const listener = listenerFor(config, req)
+  if (listener === undefined) warnings.push(`no ${req.scheme === 'https' ? 'TLS' : 'plaintext'} listener is configured for ${req.scheme}://`)
+  const peer = req.client
+  const trusted = state.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4')
+  const sni = req.scheme === 'https' && isIP(hostOf(req.authority)) === 0 ? hostOf(req.authority) : undefined
+  const planReq: PlanRequest = {
+    method: req.method,
+    url: req.target,
+    rawHeaders: req.rawHeaders,
+    h2Authority: undefined,
+    conn: { clientAddress: peer, trusted, proto: req.scheme, viaEntry: state.viaH1, servername: sni },
+    misdirected: misdirectedCheck(listener, warnings)
+  }
+  const p = plan(state, planReq)
+  const refused = 'error' in p ? p : undefined
+  const planned = 'error' in p ? undefined : p
+
+  // request
+  const raw = req.rawHeaders
+  const balancerClient = trusted ? trustedClientAddress(rawHeader(raw, 'x-forwarded-for'), peer, state.trustedProxies) : peer
   let fields = 0
   let bytes = 0
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.charCodeAt(0) === 58) continue
     fields++
     bytes += raw[i]!.length + raw[i + 1]!.length
   }
+  const q = req.target.indexOf('?')
   const request: RequestPart = {
-    method: req.method, scheme: req.scheme, authority: req.authority, host, target: req.target, path,
+    method: req.method, scheme: req.scheme, authority: req.authority,
+    host: p.authority?.host ?? null, target: req.target, path: p.path ?? null,
     query: q === -1 ? null : req.target.slice(q + 1),
-    client: req.client, trustedProxy: trusted, balancerClient,
-    balancerClientFrom: balancerClient === req.client ? 'peer' : 'x-forwarded-for',
+    listener: listener?.name ?? null,
+    client: peer, trustedProxy: trusted, balancerClient,
+    balancerClientFrom: balancerClient === peer ? 'peer' : 'x-forwarded-for',
     headerFields: fields, headerBytes: bytes, limits: { ...config.limits }
   }
-  if (!config.listeners.some((l) => (l.tls !== undefined) === (req.scheme === 'https'))) {
-    warnings.push(`no ${req.scheme === 'https' ? 'TLS' : 'plaintext'} listener is configured for ${req.scheme}://`)
+
+  // routes: the router's own account, when plan() got as far as routing
+  const routed = planned !== undefined || refused?.route !== undefined || refused?.error === Errors.NO_ROUTE
+  let routes: RouteLine[]
+  if (routed && p.authority !== undefined && p.path !== undefined) {
+    const account = state.router.explain(new RequestView(p.authority.host, p.path, planned?.target ?? p.path, req.method, raw))
+    if (account.route !== (planned?.route ?? refused?.route)) {
+      warnings.push(`the router's account (${account.route?.name ?? 'no route'}) disagrees with the plan (${(planned?.route ?? refused?.route)?.name ?? 'no route'})`)
+    }
+    routes = account.routes.map(routeLine)
+  } else {
+    const why = `not reached: the proxy answers ${refused!.error.status} first`
+    routes = state.router.table.map((r) => ({ ...routeFields(r), verdict: 'unreached' as const, reasons: [why] }))
   }
 
-  // route
-  const router = createRouter<RouteItem>(config.routes.map((r) => ({ config: r })))
-  const matched = router.match({ host, path, method: req.method, header })
-  const routes = routeLines(router.table, host, path, req.method, header)
-  const mine = routes.find((r) => r.verdict === 'match')
-  if (mine?.name !== matched?.config.name) warnings.push(`explain's route reasons disagree with the router (${matched?.config.name ?? 'none'})`)
-  const empty = { request, routes, rewrite: null, shard: null, replicas: null, cache: null, warnings }
-  if (matched === undefined) return { ...empty, route: null, result: answer(Errors.NO_ROUTE) }
-  const route = matched.config
-  const backend = config.backends[route.backend]
-  if (backend === undefined) throw new Error(`route ${route.name}: unknown backend ${route.backend}`) // the loader checks this
+  const backend = p.backend
+  for (const note of backend === undefined ? [] : liveNotes?.get(backend.name) ?? []) warnings.push(note)
+  const shard = backend === undefined ? null : shardPart(p, refused)
+  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, cache: null, warnings }
+  if (refused !== undefined) return { ...empty, result: answer(refused.error, refused.detail) }
+  const pl = planned!
 
-  // shard (the pipeline's order: before the header policy)
-  const now = opts.now ?? performance.now()
-  const shards = buildShards(backend, opts.live, warnings)
-  const selector = new ShardSelector(shards, backend.shardBy)
-  const by = backend.shardBy
-  const key = by === undefined ? undefined : shardKey(by, { header, target: req.target })
-  const rejected = by !== undefined && key === undefined && by.missing === 'reject'
-  const shard = rejected ? undefined : selector.select(key)
-  const shardPart = shardExplanation(backend, shards, key, shard)
+  // cache: the pipeline's cache phase comes before the pick
+  const cache = cacheExplanation(state, pl, req)
+  const purge = cache.purge
+  // pick: the shard's balancer accounts for its choice
+  const ctx: PickContext = { clientAddress: balancerClient, now, tried: NONE_TRIED, panic: pl.shard.panic(), stickyId: pl.stickyId }
+  const picking = purge === undefined ? replicaExplanation(state, pl, ctx, req, opts) : undefined
+  const server = picking?.account.server
 
-  // upstream request head and rewrite
-  const reqOps = compileHeaderOps(route.requestHeaders)
-  const fwd: ForwardContext = { clientAddress: req.client, trusted, proto: req.scheme, viaEntry: `1.1 ${config.proxyName}` }
-  const head = upstreamRequestHead(raw, authority, backend.passHostHeader ? authority.value : '', fwd,
-    { forwarding: config.forwarding, limits: config.limits, ops: reqOps })
-  const tooLarge = 'code' in head
-  const { stripPrefix, addPrefix } = route.rewrite
-  const upstreamPath = stripPrefix === undefined && addPrefix === undefined ? req.target : rewritePath(req.target, stripPrefix, addPrefix)
-
-  // cache
-  // Phases after an answer are not reached: 400 (no shard key) and 431 come before the cache.
-  const cache = rejected || tooLarge ? undefined : cacheExplanation(config, route, req, header)
-
-  // replicas
-  let replicas: ReplicaPart | null = null
-  let picked: Server | undefined
-  let busy = false
-  if (shard !== undefined && !tooLarge && cache?.purge === undefined) {
-    const r = replicaExplanation(backend, shard, shards, {
-      clientAddress: balancerClient, now, tried: NONE_TRIED, panic: shard.panic(),
-      stickyId: backend.sticky === undefined ? undefined : cookieValue(header('cookie'), backend.sticky.cookie.name)
-    }, req, upstreamPath, opts)
-    replicas = r.part
-    picked = r.picked
-    busy = r.busy
-  }
-
-  let changes: HeaderChange[] | null = null
-  let unchanged = 0
-  if (!tooLarge) {
-    const out = backend.passHostHeader ? head.headers : withHost(head.headers, picked?.hostHeader ?? '(the picked server)')
-    const d = headerDiff(raw, out, route.requestHeaders)
-    changes = d.changes
-    unchanged = d.unchanged
-  }
+  const up = server === undefined ? undefined : upstreamRequest(pl, server)
+  const d = headerDiff(raw, up?.headers ?? pl.head.headers, pl.route.config.requestHeaders)
+  const route = pl.route.config
   const rewrite: RewritePart = {
-    pathBefore: req.target, pathAfter: upstreamPath,
-    stripPrefix: stripPrefix ?? null, addPrefix: addPrefix ?? null,
-    requestHeaders: changes, unchangedHeaders: unchanged,
+    pathBefore: pl.target, pathAfter: pl.upstreamPath,
+    stripPrefix: pl.route.stripPrefix ?? null, addPrefix: pl.route.addPrefix ?? null,
+    requestHeaders: server === undefined && !pl.backend.config.passHostHeader
+      ? d.changes.map((c) => c.name === 'host' ? { ...c, after: '(the picked server\'s host:port)' } : c)
+      : d.changes,
+    unchangedHeaders: d.unchanged,
     responseHeaders: {
       set: Object.entries(route.responseHeaders.set),
       remove: route.responseHeaders.remove,
@@ -418,119 +448,64 @@ export function explain (config: Config, req: ExplainRequest, opts: ExplainOptio
     }
   }
 
-  // result, in the pipeline's order
+  // result, in the pipeline's order: cache phase, then pick → send, queue or 503
   let result: ResultPart
-  if (rejected) result = answer(Errors.SHARD_KEY_MISSING)
-  else if (tooLarge) result = answer(head)
-  else if (cache?.purge !== undefined) result = cache.purge
-  else if (picked !== undefined) {
-    const viaCache = cache?.part.lookup === true ? ', unless the cache answers' : ''
-    result = { status: null, code: null, summary: `forwarded to ${picked.name} (${picked.url})${viaCache}` }
-  } else if (busy) {
-    result = { status: null, code: null, summary: `waits in shard ${shard!.name}'s queue (every usable server is at maxConn); ` +
-      `503 ${Errors.QUEUE_FULL.code} past maxQueue ${backend.maxQueue}, 503 ${Errors.QUEUE_TIMEOUT.code} after ${backend.timeouts.queue} ms` }
-  } else result = answer(Errors.NO_HEALTHY_SERVER)
-
-  return { ...empty, route: route.name, rewrite, shard: shardPart, replicas, cache: cache?.part ?? null, result }
-}
-
-function answer (kind: ErrorKind): ResultPart {
-  return { status: kind.status, code: kind.code, summary: kind.message }
-}
-
-/** First value of a request header by lower-case name; several Cookie fields joined (as the session reads them). */
-function headerReader (raw: readonly string[]): (name: string) => string | undefined {
-  return (name) => {
-    let found: string | undefined
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.toLowerCase() !== name) continue
-      if (found === undefined) found = raw[i + 1]!
-      else if (name === 'cookie') found = `${found}; ${raw[i + 1]!}`
-      else return found
+  if (purge !== undefined) result = purge
+  else if (server !== undefined) {
+    const viaCache = cache.part.lookup ? ', unless the cache answers' : ''
+    result = { status: null, code: null, summary: `forwarded to ${server.name} (${server.url})${viaCache}`, detail: null }
+  } else if (picking!.busy) {
+    const b = pl.backend.config
+    result = {
+      status: null, code: null, detail: null,
+      summary: `waits in shard ${pl.shard.name}'s queue (every usable server is at maxConn); ` +
+        `503 ${Errors.QUEUE_FULL.code} past maxQueue ${b.maxQueue}, 503 ${Errors.QUEUE_TIMEOUT.code} after ${b.timeouts.queue} ms`
     }
-    return found
+  } else result = answer(Errors.NO_HEALTHY_SERVER, undefined)
+
+  return { ...empty, rewrite, replicas: picking?.part ?? null, cache: cache.part, result }
+}
+
+function answer (kind: ErrorKind, detail: string | undefined): ResultPart {
+  return { status: kind.status, code: kind.code, summary: kind.message, detail: detail ?? null }
+}
+
+function hostOf (authority: string): string {
+  return parseAuthority(authority)?.host.replace(/^\[(.*)\]$/, '$1') ?? authority
+}
+
+/** The listener a client of this URL reaches: of the URL's scheme, on its port when one listens there. */
+function listenerFor (config: Config, req: ExplainRequest): ListenerConfig | undefined {
+  const tls = req.scheme === 'https'
+  const ofScheme = config.listeners.filter((l) => (l.tls !== undefined) === tls)
+  const port = parseAuthority(req.authority)?.port ?? (tls ? 443 : 80)
+  return ofScheme.find((l) => l.port === port) ?? ofScheme[0]
+}
+
+/** The listener's own 421 check (listener/tls.ts), which it only makes with several certificates. */
+function misdirectedCheck (l: ListenerConfig | undefined, warnings: string[]): PlanRequest['misdirected'] {
+  if (l?.tls === undefined || l.tls.certificates.length < 2) return undefined
+  try {
+    return createTlsContexts(l.tls).misdirected
+  } catch (err) {
+    warnings.push(`listener ${l.name}: its certificates could not be loaded (${(err as Error).message}); the 421 check is left out`)
+    return undefined
   }
 }
 
 // ---------------------------------------------------------------- routes
 
-function hostClass (host: string | undefined): RouteLine['hostClass'] {
-  return host === undefined ? 'any' : host.startsWith('*.') ? 'wildcard' : 'exact'
+function routeFields (r: CompiledRoute): Omit<RouteLine, 'verdict' | 'reasons'> {
+  const m = r.config.match
+  const hostClass = m.host === undefined ? 'any' : m.host.startsWith('*.') ? 'wildcard' : 'exact'
+  return { name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, headers: m.headers, backend: r.config.backend }
 }
 
-/**
- * Every route in the router's precedence order with why it did or did not
- * match. The router tries this host's exact class, then its wildcard class,
- * then the any-host class; its table lists exact, wildcard, any, so the first
- * route here that passes every check is the router's match.
- */
-function routeLines (table: readonly RouteItem[], host: string, path: string, method: string,
-  header: (n: string) => string | undefined): RouteLine[] {
-  const dot = host.indexOf('.')
-  const suffix = dot > 0 ? host.slice(dot + 1) : undefined
-  let found = false
-  return table.map(({ config: r }): RouteLine => {
-    const m = r.match
-    const cls = hostClass(m.host)
-    const base = { name: r.name, hostClass: cls, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, headers: m.headers, backend: r.backend }
-    const reasons: string[] = []
-    if (cls === 'exact' && m.host !== host) reasons.push(`host ${host} is not ${m.host!}`)
-    else if (cls === 'wildcard' && m.host!.slice(2) !== suffix) reasons.push(`host ${host} is not one label + .${m.host!.slice(2)}`)
-    if (reasons.length > 0) return { ...base, verdict: 'miss', reasons }
-    if (found) return { ...base, verdict: 'unreached', reasons: ['not reached: an earlier route matched'] }
-    if (!path.startsWith(m.pathPrefix)) reasons.push(`path ${path} does not start with ${m.pathPrefix}`)
-    if (m.methods.length > 0 && !m.methods.includes(method)) reasons.push(`method ${method} is not in ${m.methods.join(', ')}`)
-    for (const [name, want] of Object.entries(m.headers)) {
-      const v = header(name)
-      if (v === undefined) reasons.push(`header ${name} is missing, wants "${want}"`)
-      else if (v !== want) reasons.push(`header ${name} is "${v}", not "${want}"`)
-    }
-    if (reasons.length > 0) return { ...base, verdict: 'miss', reasons }
-    found = true
-    return { ...base, verdict: 'match', reasons: [] }
-  })
+function routeLine (v: RouteVerdict<CompiledRoute>): RouteLine {
+  return { ...routeFields(v.route), hostClass: v.hostClass, verdict: v.verdict, reasons: v.reasons }
 }
 
 // ---------------------------------------------------------------- shards
-
-/** The backend's shards as the proxy builds them (see upstream/backend.ts), on servers that cannot send. */
-function buildShards (cfg: BackendConfig, live: LiveState | undefined, warnings: string[]): Shard[] {
-  const decay = cfg.balance.algorithm === 'leastLatency' ? cfg.balance.decay : undefined
-  return cfg.shards.map((sh) => {
-    const servers = sh.servers.map((s) => {
-      const server = new Server({
-        name: s.name,
-        url: s.url,
-        weight: s.weight,
-        backend: cfg.name,
-        shard: sh.name,
-        dispatcher: NO_DISPATCHER,
-        maxConn: s.maxConn ?? cfg.maxConn,
-        slowStart: cfg.slowStart,
-        ...(decay === undefined ? {} : { latencyDecay: decay })
-      })
-      if (live !== undefined) {
-        const l = live.get(`${cfg.name}/${sh.name}/${s.name}`)
-        if (l === undefined) warnings.push(`${cfg.name}/${sh.name}/${s.name} is not in the live status: assumed healthy and idle`)
-        else {
-          server.healthy = l.healthy
-          server.checkUp = l.checkUp ?? l.healthy
-          server.ejected = l.ejected ?? false
-          server.active = l.active
-          if (l.latencyCost !== undefined && l.latencyCost > 0) server.latencyCost = l.latencyCost
-        }
-      }
-      return server
-    })
-    let balancer: Balancer = createBalancer(cfg.balance, servers)
-    if (cfg.sticky !== undefined) balancer = withSticky(balancer, servers)
-    return new Shard(sh.name, servers, balancer, { maxQueue: cfg.maxQueue, queueTimeout: cfg.timeouts.queue, panicThreshold: cfg.panicThreshold })
-  })
-}
-
-function hex (n: number): string {
-  return '0x' + (n >>> 0).toString(16).padStart(8, '0')
-}
 
 function describeShardBy (by: ShardByConfig): string {
   if ('header' in by) return `header ${by.header}`
@@ -539,30 +514,18 @@ function describeShardBy (by: ShardByConfig): string {
   return `pathSegment ${by.pathSegment}`
 }
 
-function shardExplanation (cfg: BackendConfig, shards: readonly Shard[], key: string | undefined,
-  chosen: Shard | undefined): ShardPart {
-  const by = cfg.shardBy
-  const keyHash = key === undefined ? undefined : hashString(key)
-  const seeds = Uint32Array.from(shards, (s) => hashString(s.name))
-  const scores: ShardScore[] = keyHash === undefined || shards.length < 2
-    ? []
-    : shards.map((s, i) => ({
-      shard: s.name,
-      seed: hex(seeds[i]!),
-      score: hex(rendezvousScore(keyHash, seeds[i]!)),
-      chosen: s === chosen
-    }))
-  if (keyHash !== undefined && shards.length > 1 && shards[rendezvous(keyHash, seeds)] !== chosen) {
-    throw new Error('shard scores disagree with the selector')
-  }
+function shardPart (p: Plan | Refusal, refused: Refusal | undefined): ShardPart {
+  const backend = p.backend!
+  const by = backend.selector.shardBy
+  const key = refused === undefined ? (p as Plan).shardKey : undefined
+  const chosen = p.shard
   return {
-    backend: cfg.name,
+    backend: backend.name,
     shardBy: by === undefined ? null : describeShardBy(by),
     missing: by?.missing ?? null,
     key: key ?? null,
-    keyHash: keyHash === undefined ? null : hex(keyHash),
-    how: chosen === undefined ? 'rejected' : shards.length === 1 ? 'single' : key === undefined ? 'round-robin' : 'rendezvous',
-    scores,
+    how: refused?.error === Errors.SHARD_KEY_MISSING ? 'rejected'
+      : backend.shards.length === 1 ? 'single' : key === undefined ? 'round-robin' : 'rendezvous',
     chosen: chosen?.name ?? null
   }
 }
@@ -573,165 +536,73 @@ function health (s: Server): ReplicaLine['health'] {
   return s.healthy ? 'healthy' : s.ejected ? 'ejected' : 'down'
 }
 
-/** Why `s` cannot take the request, for the sticky decision. */
-function unusable (s: Server, ctx: PickContext): string {
-  if (!s.healthy && !ctx.panic) return health(s)
-  if (s.maxConn !== 0 && s.active >= s.maxConn) return `full (${s.active}/${s.maxConn})`
-  return 'not eligible'
-}
-
-interface Scored { readonly score: string; readonly value: number | null }
-
-function replicaExplanation (cfg: BackendConfig, shard: Shard, shards: readonly Shard[], ctx: PickContext,
-  req: ExplainRequest, upstreamPath: string, opts: ExplainOptions): { part: ReplicaPart; picked: Server | undefined; busy: boolean } {
-  const servers = shard.servers
-  const balance = cfg.balance
-  let scored: Scored[]
-  let note: string
-  let cycle: string[] | null = null
-  switch (balance.algorithm) {
-    case 'roundRobin': {
-      // A fresh proxy's rotation, from a throwaway balancer over the same servers.
-      const rr = createBalancer(balance, servers)
-      cycle = []
-      const total = servers.reduce((n, s) => n + (eligible(s, ctx) ? s.weight : 0), 0)
-      for (let i = 0; i < Math.min(total, 12); i++) {
-        const s = rr.pick(ctx)
-        if (s === undefined) break
-        cycle.push(s.name)
-      }
-      scored = servers.map((s) => {
-        const turn = cycle!.indexOf(s.name)
-        return { score: turn === -1 ? (eligible(s, ctx) ? 'later in the cycle' : 'skipped') : `turn ${turn + 1}`, value: turn === -1 ? null : turn + 1 }
-      })
-      note = 'rotates: a fresh proxy picks first in turn; a running one continues its cycle'
-      break
+function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req: ExplainRequest,
+  opts: ExplainOptions): { part: ReplicaPart; account: PickAccount; busy: boolean } {
+  const shard = p.shard
+  const account = shard.balancer.explain(ctx)
+  const server = account.server
+  const busy = server === undefined && shard.anyBusy(ctx.panic)
+  const byServer = new Map<Server, Candidate>(account.candidates.map((c) => [c.server, c]))
+  const lines = shard.servers.map((s): ReplicaLine => {
+    const c = byServer.get(s)
+    return {
+      name: s.name, id: s.id, url: s.url, weight: s.weight, effectiveWeight: s.effectiveWeight(ctx.now), maxConn: s.maxConn,
+      health: health(s), active: s.active, latencyCost: s.latencyCost,
+      eligible: c?.eligible ?? false, score: c?.why ?? '', scoreValue: c?.score ?? null, picked: s === server
     }
-    case 'leastConn': {
-      scored = servers.map((s) => {
-        // HAProxy fwlc key, as least-conn.ts computes it.
-        const load = s.active === 0 ? 0 : (s.active + 1) / s.effectiveWeight(ctx.now)
-        return { score: s.active === 0 ? 'idle (load 0)' : `load (${s.active}+1)/${s.weight} = ${round(load)}`, value: load }
-      })
-      note = servers.length > Math.max(2, balance.choiceThreshold)
-        ? 'power of two choices: the lower load of two random eligible servers'
-        : 'lowest load; ties rotate from a moving start'
-      break
-    }
-    case 'ipHash': {
-      const walk = ringWalk(servers, balance.virtualNodes, ctx.clientAddress)
-      scored = servers.map((s) => {
-        const w = walk.get(s)!
-        return { score: `ring +${(w.distance / 2 ** 32 * 100).toFixed(3)}% (walk ${w.order})`, value: w.distance }
-      })
-      note = `client ${ctx.clientAddress} hashes to ${hex(hashString(ctx.clientAddress))}; ` +
-        'first eligible server clockwise' + (balance.boundedLoad > 0 ? `, capped at ${1 + balance.boundedLoad}x the average load` : '')
-      break
-    }
-    case 'leastLatency': {
-      const ll = new LeastLatency(servers, balance.decay)
-      scored = servers.map((s) => {
-        if (s.latencyCost > 0) s.latencyStamp = ctx.now // a live cost is current
-        const v = ll.score(s, ctx.now)
-        return { score: s.latencyCost === 0 ? (s.active === 0 ? 'unmeasured, idle (0)' : 'unmeasured, busy') : `cost ${round(v)}`, value: v }
-      })
-      note = servers.length > 2
-        ? 'power of two choices: the lower cost of two random eligible servers'
-        : 'lowest cost (latency × (active+1) / weight); ties rotate'
-      break
-    }
-  }
-
-  const picked = shard.balancer.pick(ctx)
-  const busy = picked === undefined && shard.anyBusy(ctx.panic)
-  const lines: ReplicaLine[] = servers.map((s, i) => ({
-    name: s.name, id: s.id, url: s.url, weight: s.weight, maxConn: s.maxConn, health: health(s), active: s.active,
-    eligible: eligible(s, ctx), score: scored[i]!.score, scoreValue: scored[i]!.value, picked: s === picked
-  }))
-
-  let sticky: StickyPart | null = null
-  const stickyCfg = cfg.sticky
-  if (stickyCfg !== undefined) {
-    const id = ctx.stickyId
-    const named = id === undefined ? undefined : servers.find((s) => s.id === id)
-    let decision: StickyPart['decision'] = 'rebalanced'
-    let reason: string
-    if (id === undefined) {
-      decision = 'balanced'
-      reason = `no ${stickyCfg.cookie.name} cookie: balanced`
-    } else if (named !== undefined && eligible(named, ctx)) {
-      decision = 'pinned'
-      reason = `pinned to ${named.name}`
-    } else if (named !== undefined) {
-      reason = `${named.name} is ${unusable(named, ctx)}: balanced again, cookie rewritten`
-    } else {
-      const other = shards.flatMap((sh) => sh.servers).find((s) => s.id === id)
-      reason = other !== undefined
-        ? `names ${other.name} of shard ${other.shard}, not of ${shard.name}: balanced again`
-        : 'names no configured server: balanced again'
-    }
-    sticky = {
-      cookie: stickyCfg.cookie.name,
-      value: id ?? null,
-      decision,
-      reason,
-      setCookie: picked === undefined || id === picked.id ? null : stickyCookies(stickyCfg.cookie, picked.id)[req.scheme === 'https' ? 1 : 0]
-    }
-  }
-
-  let pickNote = note
-  if (ctx.panic) pickNote = `panic mode (fewer than ${cfg.panicThreshold}% healthy): health ignored; ${note}`
-  if (picked === undefined) pickNote = busy ? 'none free: every usable server is at maxConn' : 'none: no healthy server in this shard'
-
+  })
+  const algorithm = account.inner ?? account
+  const cfg = p.backend.config
+  let pickNote = algorithm.reason
+  if (ctx.panic) pickNote = `panic mode (fewer than ${cfg.panicThreshold}% healthy): health ignored; ${pickNote}`
+  if (server === undefined) pickNote = busy ? 'none free: every usable server is at maxConn' : 'none: no eligible server in this shard'
   return {
-    picked,
+    account,
     busy,
     part: {
-      backend: cfg.name,
+      backend: p.backend.name,
       shard: shard.name,
-      algorithm: balance.algorithm,
+      algorithm: cfg.balance.algorithm,
       health: opts.live === undefined ? 'config' : 'live',
       healthSource: opts.live === undefined ? null : opts.liveSource ?? null,
       panic: ctx.panic,
       servers: lines,
-      pick: picked?.name ?? null,
+      pick: server?.name ?? null,
       pickNote,
-      cycle,
-      sticky,
-      upstream: picked === undefined
-        ? null
-        : { method: req.method, url: picked.url + upstreamPath, host: cfg.passHostHeader ? req.authority : picked.hostHeader }
+      pickVaries: server === undefined ? null : account.varies ?? null,
+      cycle: account.next === undefined || server === undefined ? null : [server, ...account.next].map((s) => s.name),
+      sticky: stickyPart(state, p, shard, account, req),
+      upstream: server === undefined ? null : upstreamLine(p, server)
     }
   }
 }
 
-function round (n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toFixed(2)
+function upstreamLine (p: Plan, server: Server): NonNullable<ReplicaPart['upstream']> {
+  const up = upstreamRequest(p, server)
+  return { method: up.method, url: server.url + up.path, host: rawHeader(up.headers, 'host') ?? '' }
 }
 
-/**
- * Each server's clockwise distance from the client's hash to its nearest
- * point on the ipHash ring (the same points ip-hash.ts places) and its place
- * in the walk; the first eligible server of the walk is the pick.
- */
-function ringWalk (servers: readonly Server[], virtualNodes: number, client: string): Map<Server, { distance: number; order: number }> {
-  const h = hashString(client)
-  const dist = servers.map((s) => {
-    let best = Infinity
-    const count = Math.max(1, Math.round(virtualNodes * s.weight))
-    for (let v = 0; v < count; v++) {
-      const d = (hashString(`${s.id}#${v}`) - h + 2 ** 32) % 2 ** 32
-      if (d < best) best = d
-    }
-    return { s, distance: best }
-  })
-  const sorted = [...dist].sort((a, b) => a.distance - b.distance || (a.s.id < b.s.id ? -1 : a.s.id > b.s.id ? 1 : 0))
-  return new Map(sorted.map((d, i) => [d.s, { distance: d.distance, order: i + 1 }]))
+function stickyPart (state: RuntimeState, p: Plan, shard: Shard, account: PickAccount, req: ExplainRequest): StickyPart | null {
+  const cfg = p.backend.config.sticky
+  if (cfg === undefined) return null
+  const id = p.stickyId
+  const server = account.server
+  let reason = account.reason
+  if (id !== undefined && !shard.servers.some((s) => s.id === id)) {
+    const other = allServers(state).find((s) => s.id === id && s.backend === p.backend.name)
+    if (other !== undefined) reason += ` (it names ${other.name} of shard ${other.shard}, not of ${shard.name})`
+  }
+  return {
+    cookie: cfg.cookie.name,
+    value: id ?? null,
+    decision: id === undefined ? 'balanced' : server !== undefined && server.id === id ? 'pinned' : 'rebalanced',
+    reason,
+    // As the pipeline sets it at dispatch: only when the cookie does not already name the server.
+    setCookie: server === undefined || server.id === id ? null : p.backend.stickyCookie(server, req.scheme === 'https') ?? null
+  }
 }
-
 
 // ---------------------------------------------------------------- headers
-
 
 /** What the header policy did: the client's fields against the upstream request's, by name. */
 function headerDiff (input: readonly string[], output: readonly string[], ops: HeaderOpsConfig): { changes: HeaderChange[]; unchanged: number } {
@@ -739,7 +610,6 @@ function headerDiff (input: readonly string[], output: readonly string[], ops: H
     const m = new Map<string, string[]>()
     for (let i = 0; i < flat.length; i += 2) {
       const name = flat[i]!.toLowerCase()
-      if (name.charCodeAt(0) === 58) continue
       const list = m.get(name)
       if (list === undefined) m.set(name, [flat[i + 1]!])
       else list.push(flat[i + 1]!)
@@ -767,31 +637,30 @@ function headerDiff (input: readonly string[], output: readonly string[], ops: H
 
 // ---------------------------------------------------------------- cache
 
-function cacheExplanation (config: Config, route: RouteConfig, req: ExplainRequest,
-  header: (n: string) => string | undefined): { part: CachePart; purge?: ResultPart } | undefined {
-  const off = (why: string): { part: CachePart } => ({
-    part: { enabled: false, why, key: null, keyConfig: null, lookup: false, lookupWhy: 'the route does not cache', notes: [], stored: 'unknown', storedDetail: null }
-  })
-  const cache = config.cache
-  if (cache === undefined) return off('no top-level cache block')
-  const rc = route.cache
-  if (rc === undefined || !rc.enabled) return off(`route ${route.name} has cache off`)
-  const parsed = parseAuthority(req.authority)!
-  const key = cacheKey(req.scheme, originOf(req.scheme, parsed), keyedTarget(req.target, rc.key)) +
-    (rc.key.headers.length > 0 ? '\n' + variantKey('', '', rc.key.headers, { header }).slice(2) : '')
+/** The plan's cache target, and what the cache phase does with this request before any pick. */
+function cacheExplanation (state: RuntimeState, p: Plan, req: ExplainRequest): { part: CachePart; purge?: ResultPart } {
+  const rc = p.route.cache
+  const target = p.cache
+  if (target === undefined || rc === undefined || state.cache === undefined) {
+    const why = state.cache === undefined ? 'no top-level cache block' : `route ${p.route.name} has cache off`
+    return {
+      part: { enabled: false, why, key: null, variant: null, keyConfig: null, lookup: false, lookupWhy: 'the route does not cache', notes: [], stored: 'unknown', storedDetail: null }
+    }
+  }
   const keyConfig = `query ${rc.key.query}` +
     (rc.key.ignoreParams.length > 0 ? `, ignoring ${rc.key.ignoreParams.join(', ')}` : '') +
     (rc.key.headers.length > 0 ? `, headers ${rc.key.headers.join(', ')}` : '')
-  const base = { enabled: true, why: `route ${route.name} caches`, key, keyConfig, stored: 'unknown' as const, storedDetail: null }
+  const base = { enabled: true, why: `route ${p.route.name} caches`, key: target.key, variant: target.variant, keyConfig, stored: 'unknown' as const, storedDetail: null }
 
-  if (req.method === 'PURGE' && cache.purgeFrom.length > 0) {
+  const purgeFrom = state.purgeFrom
+  if (req.method === 'PURGE' && purgeFrom !== undefined) {
     // cache-phase.ts checks the socket peer, never X-Forwarded-For.
-    const allowed = buildTrustList(cache.purgeFrom).check(req.client, isIPv6(req.client) ? 'ipv6' : 'ipv4')
+    const allowed = purgeFrom.check(req.client, req.client.includes(':') ? 'ipv6' : 'ipv4')
     return {
       part: { ...base, lookup: false, lookupWhy: 'PURGE: the cache answers it', notes: [] },
       purge: allowed
-        ? { status: null, code: null, summary: 'PURGE: every stored variant of the key is removed (200, or 404 when none was stored)' }
-        : answer(Errors.PURGE_FORBIDDEN)
+        ? { status: null, code: null, summary: 'PURGE: every stored variant of the key is removed (200, or 404 when none was stored)', detail: null }
+        : answer(Errors.PURGE_FORBIDDEN, undefined)
     }
   }
   const facts = requestFacts(req.method, req.rawHeaders)
@@ -862,15 +731,15 @@ export async function explainWithAdmin (config: Config, req: ExplainRequest, adm
   if (cache !== null && cache.key !== null) {
     const url = `${req.scheme}://${req.authority}${req.target}`
     try {
-      const res = await get(`/cache/lookup?url=${encodeURIComponent(url)}&key=${encodeURIComponent(cache.key)}`)
-      if (res.status === 404) {
-        cache = { ...cache, stored: 'unknown', storedDetail: 'the admin API has no /cache/lookup' }
-      } else if (!res.ok) {
-        throw new Error(`HTTP ${res.status}`)
-      } else {
-        const body: unknown = await res.json()
-        cache = { ...cache, ...storedFrom(body) }
-      }
+      const res = await get(`/cache/lookup?url=${encodeURIComponent(url)}`)
+      const body: unknown = await res.json().catch(() => undefined)
+      if (res.ok) cache = { ...cache, ...storedFrom(body, cache.key) }
+      else if (res.status === 404) {
+        const error = isObject(body) && typeof body.error === 'string' ? body.error : `HTTP ${res.status}`
+        cache = error.startsWith('not in cache')
+          ? { ...cache, stored: 'no', storedDetail: null }
+          : { ...cache, stored: 'unknown', storedDetail: error }
+      } else throw new Error(`HTTP ${res.status}`)
     } catch (err) {
       warnings.push(`${root}/cache/lookup: ${reason(err)}`)
     }
@@ -878,17 +747,17 @@ export async function explainWithAdmin (config: Config, req: ExplainRequest, adm
   return { ...e, cache, warnings: [...e.warnings, ...warnings] }
 }
 
-/** `{ stored: true, … }`, `{ found: … }` or `{ entries: [...] }` → yes/no plus the other scalar fields. */
-function storedFrom (body: unknown): Pick<CachePart, 'stored' | 'storedDetail'> {
-  if (!isObject(body)) return { stored: 'unknown', storedDetail: 'unrecognized answer' }
-  const list = Array.isArray(body.entries) ? body.entries : Array.isArray(body.variants) ? body.variants : undefined
-  const flag = typeof body.stored === 'boolean' ? body.stored : typeof body.found === 'boolean' ? body.found
-    : list !== undefined ? list.length > 0 : undefined
-  const detail = Object.entries(body)
-    .filter(([k, v]) => !['stored', 'found', 'key', 'url'].includes(k) && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))
-    .map(([k, v]) => `${k}=${String(v)}`)
-  if (list !== undefined) detail.unshift(`${list.length} variant${list.length === 1 ? '' : 's'}`)
-  return { stored: flag === undefined ? 'unknown' : flag ? 'yes' : 'no', storedDetail: detail.length > 0 ? detail.join(', ') : null }
+/** The admin API's lookup answer (`{ stored, key, variants: [...] }`) → yes, with what is stored. */
+function storedFrom (body: unknown, key: string): Pick<CachePart, 'stored' | 'storedDetail'> {
+  if (!isObject(body) || !Array.isArray(body.variants)) return { stored: 'unknown', storedDetail: 'unrecognized answer' }
+  const variants = body.variants as unknown[]
+  const detail = [`${variants.length} variant${variants.length === 1 ? '' : 's'} under the key`]
+  for (const v of variants) {
+    if (!isObject(v)) continue
+    detail.push(`${String(v.status)}, ${String(v.ageSeconds)} s old, fresh for ${String(v.freshnessSeconds)} s`)
+  }
+  if (typeof body.key === 'string' && body.key !== key) detail.push(`the admin API keyed the URL as ${body.key}`)
+  return { stored: variants.length > 0 ? 'yes' : 'no', storedDetail: detail.join('; ') }
 }
 
 function reason (err: unknown): string {
@@ -925,8 +794,9 @@ export function formatExplanation (e: Explanation): string {
 
   out.push(`Request  ${r.method} ${r.scheme}://${r.authority}${r.target}`)
   out.push(...table([
-    ['host', r.host],
-    ['path', r.path + (r.query === null ? '' : `  query ${r.query}`)],
+    ['host', r.host ?? '(refused before routing)'],
+    ['path', (r.path ?? r.target) + (r.query === null ? '' : `  query ${r.query}`)],
+    ['listener', r.listener ?? `none for ${r.scheme}://`],
     ['client', `${r.client}${r.trustedProxy ? ' (a trusted proxy: its X-Forwarded-* are kept)' : ' (not a trusted proxy)'}`],
     ['ipHash', `${r.balancerClient}${r.balancerClientFrom === 'peer' ? ' (the peer)' : ' (from X-Forwarded-For)'}`],
     ['headers', `${r.headerFields} fields, ${r.headerBytes} bytes (limits ${r.limits.maxHeaderCount} fields, ${r.limits.maxHeaderBytes} bytes)`]
@@ -936,7 +806,7 @@ export function formatExplanation (e: Explanation): string {
   if (e.routes.length === 0) out.push(`${INDENT}(no routes configured)`)
   const rows = e.routes.map((l) => [
     l.verdict === 'match' ? '✓' : l.verdict === 'miss' ? '✗' : '·',
-    l.name, l.host ?? '*', l.pathPrefix, conditions(l), `→ ${l.backend}`, l.verdict === 'unreached' ? '(not reached)' : ''
+    l.name, l.host ?? '*', l.pathPrefix, conditions(l), `→ ${l.backend}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
   ])
   const lines = table(rows)
   e.routes.forEach((l, i) => {
@@ -949,17 +819,14 @@ export function formatExplanation (e: Explanation): string {
     out.push('', 'Rewrites')
     const how = [w.stripPrefix === null ? '' : `stripPrefix ${w.stripPrefix}`, w.addPrefix === null ? '' : `addPrefix ${w.addPrefix}`]
       .filter((s) => s !== '').join(', ')
-    out.push(...table([['path', w.pathBefore === w.pathAfter ? `${w.pathBefore} (unchanged)` : `${w.pathBefore} → ${w.pathAfter}  (${how})`]]))
-    if (w.requestHeaders === null) {
-      out.push(`${INDENT}request headers: over the limits → 431`)
-    } else {
-      out.push(`${INDENT}request headers (${w.unchangedHeaders} forwarded as sent)`)
-      out.push(...table(w.requestHeaders.map((c) => [
-        c.op,
-        c.op === '~' ? `${c.name}: ${c.before!} → ${c.after!}` : `${c.name}: ${c.op === '+' ? c.after! : c.before!}`,
-        c.by === 'proxy' ? '' : c.by
-      ]), INDENT + '  '))
-    }
+    out.push(...table([['path', w.pathBefore === w.pathAfter ? `${w.pathBefore} (unchanged)`
+      : `${w.pathBefore} → ${w.pathAfter}${how === '' ? '  (cache key query rules)' : `  (${how})`}`]]))
+    out.push(`${INDENT}request headers (${w.unchangedHeaders} forwarded as sent)`)
+    out.push(...table(w.requestHeaders.map((c) => [
+      c.op,
+      c.op === '~' ? `${c.name}: ${c.before!} → ${c.after!}` : `${c.name}: ${c.op === '+' ? c.after! : c.before!}`,
+      c.by === 'proxy' ? '' : c.by
+    ]), INDENT + '  '))
     const resp = [
       ...w.responseHeaders.remove.map((n) => ['-', n, 'route remove']),
       ...w.responseHeaders.set.map(([n, v]) => ['=', `${n}: ${v}`, 'route set']),
@@ -974,16 +841,13 @@ export function formatExplanation (e: Explanation): string {
     out.push('', `Backend ${s.backend}: shard`)
     const rows: string[][] = []
     rows.push(['shardBy', s.shardBy === null ? 'none (one shard)' : `${s.shardBy} (missing: ${s.missing!})`])
-    if (s.shardBy !== null) rows.push(['key', s.key === null ? 'missing' : `"${s.key}" → hash ${s.keyHash!}`])
-    out.push(...table(rows))
-    if (s.scores.length > 0) {
-      out.push(...table([['shard', 'seed', 'score'], ...s.scores.map((x) => [x.shard, x.seed, x.score + (x.chosen ? '  ✓ highest' : '')])], INDENT + '  '))
-    }
+    if (s.shardBy !== null) rows.push(['key', s.key === null ? 'missing' : `"${s.key}"`])
     const verdict = s.how === 'single' ? `${s.chosen!} (the only shard)`
-      : s.how === 'rendezvous' ? `${s.chosen!} (highest rendezvous score)`
+      : s.how === 'rendezvous' ? `${s.chosen!} (rendezvous hash of the key over the shard names)`
         : s.how === 'round-robin' ? `${s.chosen!} (no key, missing: any → shards in turn; a fresh proxy starts with the first)`
           : `none: no key and missing: reject → 400 ${Errors.SHARD_KEY_MISSING.code}`
-    out.push(...table([['→ shard', verdict]]))
+    rows.push(['→ shard', verdict])
+    out.push(...table(rows))
   }
 
   const stop = e.result.status === null ? '' : `not reached: the proxy answers ${e.result.status} first`
@@ -993,18 +857,21 @@ export function formatExplanation (e: Explanation): string {
     const src = p.health === 'live' ? `health live from ${p.healthSource ?? 'the admin API'}` : 'from config: all healthy, idle'
     out.push('', `Replicas of shard ${p.shard} (${p.algorithm}; ${src})`)
     const withId = p.sticky !== null
-    const head = ['', 'server', ...(withId ? ['id'] : []), 'url', 'weight', 'maxConn', 'health', 'active', 'score']
+    const head = ['', 'server', ...(withId ? ['id'] : []), 'url', 'weight', 'maxConn', 'health', 'active', 'balancer']
     const rows = p.servers.map((s) => [
       s.picked ? '✓' : s.eligible ? '' : '✗',
-      s.name, ...(withId ? [s.id] : []), s.url, String(s.weight), s.maxConn === 0 ? '-' : String(s.maxConn),
+      s.name, ...(withId ? [s.id] : []), s.url,
+      s.effectiveWeight === s.weight ? String(s.weight) : `${num(s.effectiveWeight)}/${s.weight}`,
+      s.maxConn === 0 ? '-' : String(s.maxConn),
       s.health + (p.panic && s.health !== 'healthy' ? ' (panic)' : ''), String(s.active), s.score
     ])
     const n = withId ? 1 : 0
     out.push(...table([head, ...rows], INDENT, [3 + n, 4 + n, 6 + n]))
-    const info: string[][] = [['pick', p.pick === null ? p.pickNote : `${p.pick}: ${p.pickNote}`]]
+    const info: string[][] = [...wrap('pick', p.pick === null ? p.pickNote : `${p.pick}: ${p.pickNote}`)]
+    if (p.pickVaries !== null) info.push(...wrap('', `a live pick may differ: ${p.pickVaries}`))
     if (p.cycle !== null && p.cycle.length > 1) info.push(['cycle', p.cycle.join(' ')])
     if (p.sticky !== null) {
-      info.push(['sticky', p.sticky.value === null ? p.sticky.reason : `${p.sticky.cookie}=${p.sticky.value}: ${p.sticky.reason}`])
+      info.push(...wrap('sticky', p.sticky.value === null ? p.sticky.reason : `${p.sticky.cookie}=${p.sticky.value}: ${p.sticky.reason}`))
       if (p.sticky.setCookie !== null) info.push(['', `Set-Cookie: ${p.sticky.setCookie}`])
     }
     if (p.upstream !== null) info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})`])
@@ -1018,8 +885,9 @@ export function formatExplanation (e: Explanation): string {
     if (!c.enabled) out.push(...table([['off', c.why]]))
     else {
       const rows: string[][] = [
-        ['key', c.key!.replace(/\n/g, ' + ')],
+        ['key', c.key!],
         ['', c.keyConfig!],
+        ['variant', variantText(c.variant!)],
         ['lookup', `${c.lookup ? 'yes' : 'no'}: ${c.lookupWhy}`],
         ...c.notes.map((n) => ['', n]),
         ['stored', c.stored === 'unknown' && c.storedDetail === null
@@ -1032,9 +900,31 @@ export function formatExplanation (e: Explanation): string {
 
   out.push('', 'Result')
   const res = e.result
-  out.push(`${INDENT}${res.status === null ? '→' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}`)
+  out.push(`${INDENT}${res.status === null ? '→' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
+    (res.detail === null ? '' : ` (${res.detail})`))
   for (const w of e.warnings) out.push(`${INDENT}! ${w}`)
   return out.join('\n') + '\n'
+}
+
+/** The variant key (`route\nshard\nname:value…`, see cache/key.ts) on one line. */
+function variantText (variant: string): string {
+  const [route = '', shard = '', ...headers] = variant.split('\n')
+  return [`route ${route}`, shard === '' ? '' : `shard ${shard}`, ...headers].filter((x) => x !== '').join(', ')
+}
+
+/** A label and a long text as rows no wider than about `width`, broken after `; `. */
+function wrap (label: string, text: string, width = 96): string[][] {
+  const rows: string[][] = []
+  let line = ''
+  for (const part of text.split(/(?<=; )/)) {
+    if (line !== '' && line.length + part.length > width) {
+      rows.push([rows.length === 0 ? label : '', line.trimEnd()])
+      line = ''
+    }
+    line += part
+  }
+  rows.push([rows.length === 0 ? label : '', line.trimEnd()])
+  return rows
 }
 
 // ---------------------------------------------------------------- the command
@@ -1052,7 +942,7 @@ export interface ExplainCommandArgs {
 }
 
 export interface CommandOutput {
-  /** 0: a route matched; 2: none (404); 1: bad input or config. */
+  /** 0: a route matched; 2: none (404, or refused before routing); 1: bad input or config, or a request the proxy refuses as malformed. */
   readonly code: number
   readonly stdout: string
   readonly stderr: string
@@ -1083,8 +973,13 @@ export async function explainCommand (args: ExplainCommandArgs): Promise<Command
     throw err
   }
   return {
-    code: e.route === null ? 2 : 0,
+    code: e.route !== null ? 0 : malformed(e) ? 1 : 2,
     stdout: args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e),
     stderr: ''
   }
+}
+
+/** The proxy refuses the request as malformed before routing it: bad input, not "no route". */
+function malformed (e: Explanation): boolean {
+  return e.request.host === null && e.result.code === Errors.BAD_REQUEST.code
 }

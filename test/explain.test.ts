@@ -1,19 +1,25 @@
-// `switchyard explain`: the decision chain, checked against the proxy's own
-// functions (router, shard selector, balancers, header policy, cache key),
-// plus the admin API lookups and the CLI's exit codes.
-import { spawnSync } from 'node:child_process'
-import { createServer, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
+// `switchyard explain`: a formatter over the proxy's own plan() on the
+// proxy's own state. These check that what it prints is what the proxy
+// decides (router, shard selector, balancers, header policy, cache key),
+// including against a running proxy's real admin API, and the CLI's exit codes.
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { hashString } from '../src/balancer/hash.js'
 import { parseConfig } from '../src/config/load.js'
 import type { Config } from '../src/config/schema.js'
 import {
   explain, explainWithAdmin, ExplainInputError, formatExplanation, liveFromStatus, parseExplainRequest,
   type Explanation, type LiveServer
 } from '../src/explain.js'
+import { RequestView } from '../src/proxy/plan.js'
+import { buildState } from '../src/proxy/state.js'
+import { rawHeader } from '../src/proxy/headers.js'
+import { sendNothing } from '../src/upstream/pool.js'
+import { tempDir, testCertificate } from './helpers/certs.js'
+import { echo, startOrigin } from './helpers/e2e.js'
+import { startProxy } from './helpers/proxy.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const cfg = (yaml: string): Config => parseConfig(`listeners: [{ name: web, bind: "127.0.0.1:8080" }]\n${yaml}`, '')
@@ -21,10 +27,12 @@ const run = (config: Config, line: string, headers: string[] = [], client?: stri
   explain(config, parseExplainRequest(line, headers, client), live === undefined ? {} : { live, liveSource: 'test' })
 const verdicts = (e: Explanation): string[] => e.routes.map((r) => `${r.verdict === 'match' ? '✓' : r.verdict === 'miss' ? '✗' : '·'}${r.name}`)
 const reasons = (e: Explanation, name: string): readonly string[] => e.routes.find((r) => r.name === name)!.reasons
+const up = (active = 0): LiveServer => ({ healthy: true, checkUp: true, ejected: false, active })
+const down = (over: Partial<LiveServer> = {}): LiveServer => ({ healthy: false, checkUp: false, ejected: false, active: 0, ...over })
 
 const ONE = 'backends: { app: { servers: [{ url: "http://127.0.0.1:9001" }] } }'
 
-t.test('routes: host classes in precedence order, with the reason each one missed', async (t) => {
+t.test('routes: host classes in precedence order, with the reason each one missed, as the router says', async (t) => {
   const config = cfg(`
 routes:
   - { name: any, backend: app }
@@ -44,6 +52,13 @@ ${ONE}`)
 
   e = run(config, 'GET http://API.example.com./v1/x')
   t.equal(e.route, 'exact', 'host compared case-insensitively and without the trailing dot')
+
+  // The account is the router's: it names what match() returns for every request.
+  const router = buildState(config, { dispatcher: sendNothing }).router
+  for (const [host, p] of [['api.example.com', '/v1/a'], ['api.example.com', '/x'], ['x.example.com', '/'], ['other', '/v1/']] as const) {
+    const view = new RequestView(host, p, p, 'GET', ['host', host])
+    t.equal(router.explain(view).route, router.match(view), `${host}${p}`)
+  }
 })
 
 t.test('routes: prefix, method and header mismatches; no route is the 404 the proxy sends', async (t) => {
@@ -61,11 +76,34 @@ ${ONE}`)
     'header x-team is missing, wants "a"'
   ])
   t.same(reasons(e, 'docs'), ['path /api/users does not start with /docs'])
-  t.same(e.result, { status: 404, code: 'LB_ERR_NO_ROUTE', summary: 'no route matches this request' })
+  t.same(e.result, { status: 404, code: 'LB_ERR_NO_ROUTE', summary: 'no route matches this request', detail: null })
   t.equal(e.shard, null)
   const text = formatExplanation(e)
   t.match(text, /✗ 404 LB_ERR_NO_ROUTE/)
   t.match(text, /method GET is not in POST, PUT/)
+})
+
+t.test('refused before routing: the plan\'s 400 (bad input) and 421 (another certificate\'s host)', async (t) => {
+  const bad = run(cfg(`pathNormalization: { escapedSlashes: reject }\nroutes: [{ name: r, backend: app }]\n${ONE}`), 'GET http://x.test/a%2Fb')
+  t.same([bad.result.status, bad.result.code, bad.result.detail], [400, 'LB_ERR_BAD_REQUEST', 'escaped slash in the path'])
+  t.equal(bad.request.host, null)
+  t.same(bad.routes.map((r) => r.verdict), ['unreached'])
+  t.match(formatExplanation(bad), /not reached: the proxy answers 400 first/)
+
+  const a = testCertificate(t, ['a.test'])
+  const b = testCertificate(t, ['b.test'])
+  const tls = parseConfig(`
+listeners:
+  - name: tls
+    bind: 127.0.0.1:8443
+    tls: { certificates: [{ cert: ${a.certPath}, key: ${a.keyPath} }, { cert: ${b.certPath}, key: ${b.keyPath} }] }
+routes: [{ name: r, backend: app }]
+${ONE}`, '')
+  const misdirected = run(tls, 'GET https://a.test:8443/', ['host: b.test:8443'])
+  t.same([misdirected.result.status, misdirected.result.code], [421, 'LB_ERR_MISDIRECTED_REQUEST'], 'the TLS name is a.test, Host b.test')
+  t.equal(misdirected.request.listener, 'tls')
+  t.equal(misdirected.route, null)
+  t.equal(run(tls, 'GET https://b.test:8443/').route, 'r', 'Host and TLS name agree')
 })
 
 const SHARDED = `
@@ -79,23 +117,21 @@ backends:
       - { name: c, servers: [{ url: "http://10.0.2.1:9000" }] }
 `
 
-t.test('shards: the key, its hash, every shard\'s rendezvous score and the winner', async (t) => {
+t.test('shards: the plan\'s key and shard, as the proxy\'s selector chooses', async (t) => {
   const config = cfg(SHARDED.replace('MISSING', 'any'))
-  const { Shard, ShardSelector } = await import('../src/upstream/shard.js')
-  const selector = new ShardSelector(['a', 'b', 'c'].map((n) => new Shard(n, [], { pick: () => undefined }, { maxQueue: 0, queueTimeout: 0, panicThreshold: 0 })), config.backends.users!.shardBy)
-  for (const user of ['alice', 'bob', 'carol', 'dave']) {
+  const selector = buildState(config, { dispatcher: sendNothing }).backends.get('users')!.selector
+  const seen = new Set<string>()
+  for (const user of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) {
     const e = run(config, 'GET http://x.test/', [`x-user-id: ${user}`])
     const s = e.shard!
     t.equal(s.shardBy, 'header x-user-id')
     t.equal(s.key, user)
-    t.equal(s.keyHash, '0x' + hashString(user).toString(16).padStart(8, '0'))
     t.equal(s.how, 'rendezvous')
-    t.equal(s.scores.length, 3)
-    const best = [...s.scores].sort((x, y) => parseInt(y.score, 16) - parseInt(x.score, 16))[0]!
-    t.ok(best.chosen, 'the highest score is marked chosen')
     t.equal(s.chosen, selector.select(user).name, `${user}: the same shard as the proxy's selector`)
     t.equal(e.replicas!.shard, s.chosen)
+    seen.add(s.chosen!)
   }
+  t.ok(seen.size > 1, 'keys spread over the shards')
   const e = run(config, 'GET http://x.test/')
   t.equal(e.shard!.how, 'round-robin')
   t.equal(e.shard!.key, null)
@@ -141,22 +177,24 @@ t.test('sticky: a cookie naming a usable server pins; a down, foreign or unknown
   const pinned = run(config, 'GET http://x.test/', [`cookie: tenant=${acme}; SID=${last.id}`])
   t.equal(pinned.replicas!.sticky!.decision, 'pinned')
   t.equal(pinned.replicas!.pick, last.name)
+  t.match(pinned.replicas!.sticky!.reason, new RegExp(`names ${last.name}, which may take it: pinned`))
   t.equal(pinned.replicas!.sticky!.setCookie, null, 'the cookie already names the server: nothing to set')
 
-  const live = new Map<string, LiveServer>([[`app/${shard}/${last.name}`, { healthy: false, ejected: true, active: 0 }]])
+  const live = new Map<string, LiveServer>([[`app/${shard}/${last.name}`, down({ ejected: true, checkUp: true })]])
   const moved = run(config, 'GET http://x.test/', [`cookie: tenant=${acme}; SID=${last.id}`], undefined, live)
   const sticky = moved.replicas!.sticky!
   t.equal(sticky.decision, 'rebalanced')
-  t.match(sticky.reason, new RegExp(`${last.name} is ejected`))
+  t.match(sticky.reason, new RegExp(`${last.name}, which is ejected by outlier detection: the algorithm chooses`))
   t.not(moved.replicas!.pick, last.name)
   t.match(sticky.setCookie, /^SID=\w+; Path=\/; SameSite=Lax; HttpOnly; Max-Age=3600$/, 'plain http: no Secure')
   t.equal(moved.replicas!.health, 'live')
-  t.equal(moved.replicas!.servers.find((s) => s.name === last.name)!.eligible, false)
+  const line = moved.replicas!.servers.find((s) => s.name === last.name)!
+  t.same([line.eligible, line.health], [false, 'ejected'])
 
   const unknown = run(config, 'GET http://x.test/', [`cookie: tenant=${acme}; SID=nope`])
   t.equal(unknown.shard!.chosen, 'a')
   t.equal(unknown.replicas!.sticky!.decision, 'rebalanced')
-  t.match(unknown.replicas!.sticky!.reason, /names no configured server/)
+  t.match(unknown.replicas!.sticky!.reason, /names no server of this shard/)
   t.not(unknown.replicas!.sticky!.setCookie, null)
 
   // A cookie from the other shard's server.
@@ -166,15 +204,16 @@ t.test('sticky: a cookie naming a usable server pins; a down, foreign or unknown
   t.match(formatExplanation(e), /Set-Cookie: SID=/)
 })
 
-t.test('ipHash: the client address (or a trusted proxy\'s X-Forwarded-For hop) and the ring walk', async (t) => {
-  const config = cfg(`
+t.test('ipHash: the client address (or a trusted proxy\'s X-Forwarded-For hop), the ring walk and bounded load', async (t) => {
+  const yaml = (bounded: number): string => `
 trustedProxies: [10.0.0.0/8]
 routes: [{ name: r, backend: app }]
 backends:
   app:
-    balance: { algorithm: ipHash }
+    balance: { algorithm: ipHash, boundedLoad: ${bounded} }
     servers: [{ name: s1, url: "http://127.0.0.1:9001" }, { name: s2, url: "http://127.0.0.1:9002" }, { name: s3, url: "http://127.0.0.1:9003", weight: 2 }]
-`)
+`
+  const config = cfg(yaml(0))
   const direct = run(config, 'GET http://x.test/', ['x-forwarded-for: 6.6.6.6'], '198.51.100.7')
   t.equal(direct.request.trustedProxy, false)
   t.equal(direct.request.balancerClient, '198.51.100.7', 'an untrusted peer cannot choose its address')
@@ -183,25 +222,26 @@ backends:
   t.equal(viaProxy.request.balancerClient, '198.51.100.7')
   t.equal(viaProxy.request.balancerClientFrom, 'x-forwarded-for')
   t.equal(viaProxy.replicas!.pick, direct.replicas!.pick, 'the same client lands on the same server either way')
+  t.match(formatExplanation(direct), /client 198\.51\.100\.7 hashes to 0x[0-9a-f]{8}/)
 
-  // The pick is the first server of the walk, and a down server is walked past.
-  const { createBalancer } = await import('../src/balancer/balancer.js')
   for (const client of ['192.0.2.1', '192.0.2.2', '2001:db8::1', '203.0.113.50']) {
     const e = run(config, 'GET http://x.test/', [], client)
-    const lines = e.replicas!.servers
-    const first = lines.find((s) => /walk 1\)/.test(s.score))!
+    const first = e.replicas!.servers.find((s) => s.scoreValue === 1)!
     t.equal(e.replicas!.pick, first.name, `${client}: walk 1 is the pick`)
-    // The proxy's own IpHash over equivalent servers agrees.
-    const { Server } = await import('../src/upstream/server.js')
-    const { Dispatcher } = await import('undici')
-    const servers = config.backends.app!.shards[0]!.servers.map((s) => new Server({ ...s, backend: 'app', shard: 'default', dispatcher: new Dispatcher() }))
-    const pick = createBalancer(config.backends.app!.balance, servers).pick({ clientAddress: client, now: 0, tried: [], panic: false, stickyId: undefined })
-    t.equal(pick?.name, first.name)
-    const live = new Map<string, LiveServer>([[`app/default/${first.name}`, { healthy: false, active: 0 }]])
-    const moved = run(config, 'GET http://x.test/', [], client, live)
-    t.equal(moved.replicas!.pick, lines.find((s) => /walk 2\)/.test(s.score))!.name, `${client}: walks past the down server`)
+    const moved = run(config, 'GET http://x.test/', [], client, new Map([[`app/default/${first.name}`, down()]]))
+    const walked = moved.replicas!.servers.find((s) => s.name === first.name)!
+    t.match(walked.score, /^walk 1: passed, down/)
+    t.equal(moved.replicas!.pick, moved.replicas!.servers.find((s) => s.scoreValue === 2)!.name, `${client}: walks past the down server`)
   }
-  t.match(formatExplanation(direct), /client 198\.51\.100\.7 hashes to 0x[0-9a-f]{8}/)
+
+  // Bounded load: the client's own server at its cap is passed over (the live proxy does the same).
+  const bounded = cfg(yaml(0.25))
+  const own = run(bounded, 'GET http://x.test/', [], '192.0.2.1').replicas!.pick!
+  const busy = new Map(['s1', 's2', 's3'].map((n) => [`app/default/${n}`, up(n === own ? 6 : 0)]))
+  const e = run(bounded, 'GET http://x.test/', [], '192.0.2.1', busy)
+  t.not(e.replicas!.pick, own)
+  t.match(e.replicas!.servers.find((s) => s.name === own)!.score, /walk 1: passed, one more would go over its bounded load; 6 in flight, cap \d/)
+  t.match(e.replicas!.pickNote, /bounded load/)
 })
 
 t.test('leastConn scores (active+1)/weight from live state; leastLatency uses a known cost; roundRobin shows the cycle', async (t) => {
@@ -212,19 +252,18 @@ backends:
     balance: { algorithm: leastConn }
     servers: [{ name: s1, url: "http://127.0.0.1:9001", maxConn: 3 }, { name: s2, url: "http://127.0.0.1:9002", weight: 2 }]
 `)
-  const live = new Map<string, LiveServer>([['app/default/s1', { healthy: true, active: 3 }], ['app/default/s2', { healthy: true, active: 3 }]])
+  const live = new Map([['app/default/s1', up(3)], ['app/default/s2', up(3)]])
   let e = run(lc, 'GET http://x.test/', [], undefined, live)
   const [s1, s2] = e.replicas!.servers
   t.equal(s1!.eligible, false, 's1 is at maxConn')
+  t.match(s1!.score, /full: 3 of maxConn 3/)
   t.equal(s2!.scoreValue, 2)
   t.match(s2!.score, /\(3\+1\)\/2 = 2/)
   t.equal(e.replicas!.pick, 's2')
-  const full = new Map<string, LiveServer>([['app/default/s1', { healthy: true, active: 3 }], ['app/default/s2', { healthy: false, active: 0 }]])
-  e = run(lc, 'GET http://x.test/', [], undefined, full)
+  e = run(lc, 'GET http://x.test/', [], undefined, new Map([['app/default/s1', up(3)], ['app/default/s2', down()]]))
   t.equal(e.replicas!.pick, null)
   t.match(e.result.summary, /waits in shard default's queue/)
-  const down = new Map<string, LiveServer>([['app/default/s1', { healthy: false, active: 0 }], ['app/default/s2', { healthy: false, active: 0 }]])
-  e = run(lc, 'GET http://x.test/', [], undefined, down)
+  e = run(lc, 'GET http://x.test/', [], undefined, new Map([['app/default/s1', down()], ['app/default/s2', down()]]))
   t.equal(e.result.code, 'LB_ERR_NO_HEALTHY_SERVER')
 
   const ll = cfg(`
@@ -235,10 +274,11 @@ backends:
     servers: [{ name: s1, url: "http://127.0.0.1:9001" }, { name: s2, url: "http://127.0.0.1:9002" }]
 `)
   e = run(ll, 'GET http://x.test/', [], undefined, new Map([
-    ['app/default/s1', { healthy: true, active: 1, latencyCost: 50 }], ['app/default/s2', { healthy: true, active: 0, latencyCost: 80 }]]))
+    ['app/default/s1', { ...up(1), latencyCost: 50 }], ['app/default/s2', { ...up(0), latencyCost: 80 }]]))
   t.same(e.replicas!.servers.map((s) => s.scoreValue), [100, 80])
+  t.same(e.replicas!.servers.map((s) => s.latencyCost), [50, 80])
   t.equal(e.replicas!.pick, 's2')
-  t.same(run(ll, 'GET http://x.test/').replicas!.servers.map((s) => s.score), ['unmeasured, idle (0)', 'unmeasured, idle (0)'])
+  t.same(run(ll, 'GET http://x.test/').replicas!.servers.map((s) => s.score), ['unmeasured and idle: tried first (0)', 'unmeasured and idle: tried first (0)'])
 
   const rr = cfg(`
 routes: [{ name: r, backend: app }]
@@ -249,10 +289,43 @@ backends:
   e = run(rr, 'GET http://x.test/')
   t.same(e.replicas!.cycle, ['s1', 's2', 's1'], 'smooth weighted round-robin, one full cycle')
   t.equal(e.replicas!.pick, 's1')
-  t.equal(e.replicas!.servers[0]!.score, 'turn 1')
+  t.equal(e.replicas!.servers[0]!.score, 'turn 1, weight 2')
+  t.match(e.replicas!.pickVaries, /elsewhere in its cycle/)
+  t.match(formatExplanation(e), /a live pick may differ: the rotation continues/)
 })
 
-t.test('rewrites and the request header policy: what is added, replaced and removed', async (t) => {
+t.test('slow start and latency survive the trip through the status JSON', async (t) => {
+  const config = cfg(`
+routes: [{ name: r, backend: app }]
+backends:
+  app:
+    balance: { algorithm: leastLatency, decay: 60s }
+    slowStart: 10s
+    servers: [{ name: s1, url: "http://127.0.0.1:9001" }, { name: s2, url: "http://127.0.0.1:9002" }]
+`)
+  // A "running" state: s1 just came back up and was measured, s2 was measured slower.
+  const running = buildState(config, { dispatcher: sendNothing })
+  const [s1, s2] = running.backends.get('app')!.servers
+  s1!.setCheckStatus(false, 'test')
+  s1!.setCheckStatus(true, 'test')
+  const now = performance.now()
+  s1!.recordLatency(20, now)
+  s2!.recordLatency(30, now)
+  const status = JSON.parse(JSON.stringify({ backends: [...running.backends.values()].map((b) => b.snapshot()) })) as unknown
+  const live = liveFromStatus(status)
+  t.ok(live.get('app/default/s1')!.upForMs! >= 0)
+  t.equal(live.get('app/default/s2')!.upForMs, undefined, 'up since the proxy started')
+  const e = explain(config, parseExplainRequest('GET http://x.test/'), { live, now: performance.now() })
+  const [l1, l2] = e.replicas!.servers
+  t.ok(l1!.effectiveWeight < 0.5, `s1 in slow start: weight ${l1!.effectiveWeight}`)
+  t.equal(l2!.effectiveWeight, 1)
+  t.ok(Math.abs(l1!.latencyCost - 20) < 0.1 && Math.abs(l2!.latencyCost - 30) < 0.1, 'the costs as measured')
+  t.equal(e.replicas!.pick, 's2', '20 ms at a twentieth of its weight costs more than 30 ms at full weight')
+  t.match(l1!.score, /slow start: weight 0\.\d+ of 1; latency \d+(\.\d+)? ms/)
+  for (const b of running.backends.values()) b.retire()
+})
+
+t.test('rewrites and the request header policy: the plan\'s upstream head against the client\'s', async (t) => {
   const config = cfg(`
 routes:
   - name: api
@@ -267,7 +340,7 @@ backends: { app: { passHostHeader: false, servers: [{ url: "http://127.0.0.1:900
   const w = e.rewrite!
   t.equal(w.pathBefore, '/v1/a?b=1')
   t.equal(w.pathAfter, '/internal/a?b=1')
-  const ops = Object.fromEntries(w.requestHeaders!.map((c) => [c.name, `${c.op} ${c.before ?? ''}→${c.after ?? ''} ${c.by}`]))
+  const ops = Object.fromEntries(w.requestHeaders.map((c) => [c.name, `${c.op} ${c.before ?? ''}→${c.after ?? ''} ${c.by}`]))
   t.equal(ops['x-debug'], '- 1→ route remove')
   t.equal(ops['x-env'], '~ dev→set route set')
   t.equal(ops['x-route'], '+ →api route set')
@@ -292,7 +365,9 @@ ${ONE}`)
   let e = run(config, 'GET http://x.test/', ['a: 1', 'b: 2', 'c: 3'])
   t.same([e.result.status, e.result.code], [431, 'LB_ERR_HEADERS_TOO_LARGE'])
   t.equal(e.request.headerFields, 4)
-  t.equal(e.rewrite!.requestHeaders, null)
+  t.equal(e.route, 'r')
+  t.equal(e.shard!.chosen, 'default', 'the shard was chosen before the head was built')
+  t.equal(e.rewrite, null)
   t.equal(e.replicas, null)
   t.equal(e.cache, null)
   t.match(formatExplanation(e), /not reached: the proxy answers 431 first/)
@@ -300,7 +375,7 @@ ${ONE}`)
   t.equal(e.result.status, 431)
 })
 
-t.test('cache: the key as the route configures it and whether a lookup happens', async (t) => {
+t.test('cache: the plan\'s key and variant, and whether a lookup happens', async (t) => {
   const config = cfg(`
 cache: { purgeFrom: [127.0.0.1] }
 routes:
@@ -309,11 +384,15 @@ routes:
   - { name: rest, backend: app }
 ${ONE}`)
   let e = run(config, 'GET https://X.test:443/api/list?b=2&utm_source=mail&a=1', ['accept-language: de'])
-  t.equal(e.cache!.key, 'https://x.test/api/list?a=1&b=2\naccept-language:de')
+  t.equal(e.cache!.key, 'https://x.test/api/list?a=1&b=2')
+  t.equal(e.cache!.variant, 'api\n\naccept-language:de')
+  t.equal(e.rewrite!.pathAfter, '/api/list?a=1&b=2', 'the origin gets what is keyed')
   t.equal(e.cache!.lookup, true)
   t.equal(e.cache!.stored, 'unknown')
   t.match(e.result.summary, /unless the cache answers/)
-  t.match(formatExplanation(e), /key {5}https:\/\/x\.test\/api\/list\?a=1&b=2 \+ accept-language:de/)
+  const text = formatExplanation(e)
+  t.match(text, /key {6}https:\/\/x\.test\/api\/list\?a=1&b=2\n/)
+  t.match(text, /variant {2}route api, accept-language:de/)
 
   e = run(config, 'POST http://x.test/api/list')
   t.equal(e.cache!.lookup, false)
@@ -340,71 +419,95 @@ t.test('bad input is an ExplainInputError', async (t) => {
   t.throws(() => parseExplainRequest('GET http://x/', [], 'localhost'), ExplainInputError)
   const r = parseExplainRequest('delete http://x.test:8080?q=1', ['Cookie: a=1'])
   t.same(r, { method: 'DELETE', scheme: 'http', authority: 'x.test:8080', target: '/?q=1', rawHeaders: ['host', 'x.test:8080', 'Cookie', 'a=1'], client: '127.0.0.1' })
+  t.equal(rawHeader(r.rawHeaders, 'cookie'), 'a=1')
   t.equal(parseExplainRequest('https://x.test/a').method, 'GET')
 })
 
-t.test('--admin: live health from /status, the cache lookup, the bearer token; unknown on 404', async (t) => {
-  const config = cfg(`
+t.test('--admin: a running proxy\'s measured latency, health and cache, from its real admin API', async (t) => {
+  const cacheable: Parameters<typeof startOrigin>[1] = (seen, res, req) => { res.setHeader('cache-control', 'max-age=60'); echo(seen, res, req) }
+  const slow = await startOrigin(t, (seen, res, req) => { setTimeout(() => cacheable(seen, res, req), 300) })
+  const fast = await startOrigin(t, cacheable)
+  const yaml = `
+admin: { bind: "127.0.0.1:0", token: sekrit-explain-token-0123 }
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
 cache: {}
 routes: [{ name: r, backend: app }]
-backends: { app: { balance: { algorithm: leastConn }, servers: [{ name: s1, url: "http://127.0.0.1:9001" }, { name: s2, url: "http://127.0.0.1:9002" }] } }
-`)
-  const seen: IncomingMessage[] = []
-  let lookup: 'none' | 'stored' = 'none'
-  const admin = createServer((req, res) => {
-    seen.push(req)
-    const u = new URL(req.url!, 'http://admin')
-    if (u.pathname === '/status') {
-      res.setHeader('content-type', 'application/json')
-      res.end(JSON.stringify([{ name: 'app', algorithm: 'leastConn', shards: [{ name: 'default', queued: 0, servers: [
-        { name: 's1', url: 'http://127.0.0.1:9001', weight: 1, healthy: false, checkUp: false, ejected: false, active: 0 },
-        { name: 's2', url: 'http://127.0.0.1:9002', weight: 1, healthy: true, checkUp: true, ejected: false, active: 4 }] }] }]))
-    } else if (u.pathname === '/cache/lookup' && lookup === 'stored') {
-      res.end(JSON.stringify({ url: u.searchParams.get('url'), stored: true, ttl: 42 }))
-    } else {
-      res.statusCode = 404
-      res.end()
-    }
-  })
-  await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { admin.close() })
-  const url = `http://127.0.0.1:${(admin.address() as AddressInfo).port}/`
-  const req = parseExplainRequest('GET http://x.test/a?b=1')
+backends:
+  app:
+    balance: { algorithm: leastLatency, decay: 60s }
+    servers: [{ name: slow, url: "${slow.url}" }, { name: fast, url: "${fast.url}" }]
+`
+  const proxy = await startProxy(t, yaml)
+  // Real traffic from real origins: unmeasured servers are tried first, so both get measured.
+  for (let i = 0; i < 6; i++) {
+    const res = await fetch(`${proxy.url('web')}/item?i=${i}`)
+    t.equal(res.status, 200)
+    await res.arrayBuffer()
+  }
+  t.ok(slow.requests.length > 0 && fast.requests.length > 0, `both served (${slow.requests.length} slow, ${fast.requests.length} fast)`)
+  const admin = `http://127.0.0.1:${proxy.app.adminAddress()!.port}`
+  const status = await (await fetch(`${admin}/status`, { headers: { authorization: 'Bearer sekrit-explain-token-0123' } })).json() as
+    { backends: Array<{ shards: Array<{ servers: Array<{ name: string; latencyCost: number }> }> }> }
+  const cost = (name: string): number => status.backends[0]!.shards[0]!.servers.find((s) => s.name === name)!.latencyCost
+  t.ok(cost('slow') >= 250, `the status reports the slow server's latency: ${cost('slow')} ms`)
+  t.ok(cost('fast') > 0 && cost('fast') < cost('slow'), `and the fast one's: ${cost('fast')} ms`)
 
-  let e = await explainWithAdmin(config, req, { url, token: 'sekrit' })
-  t.equal(e.replicas!.health, 'live')
-  t.same(e.replicas!.servers.map((s) => [s.name, s.health, s.active]), [['s1', 'down', 0], ['s2', 'healthy', 4]])
-  t.equal(e.replicas!.pick, 's2')
-  t.equal(e.cache!.stored, 'unknown')
-  t.match(e.cache!.storedDetail, /no \/cache\/lookup/)
-  t.equal(seen[0]!.headers.authorization, 'Bearer sekrit')
-  t.equal(new URL(seen[1]!.url!, 'http://a').searchParams.get('url'), 'http://x.test/a?b=1')
+  const req = parseExplainRequest(`GET ${proxy.url('web')}/item?i=0`)
+  const e = await explainWithAdmin(proxy.config, req, { url: admin, token: 'sekrit-explain-token-0123' })
   t.same(e.warnings, [])
+  t.equal(e.replicas!.health, 'live')
+  for (const name of ['slow', 'fast']) {
+    const line = e.replicas!.servers.find((s) => s.name === name)!
+    t.ok(Math.abs(line.latencyCost - cost(name)) < cost(name) * 0.1 + 1, `${name}: explain shows ${line.latencyCost} ms, the status said ${cost(name)} ms`)
+    t.match(line.score, /^latency \d+(\.\d+)? ms × \(0\+1\)\/1 = /)
+  }
+  t.equal(e.replicas!.pick, 'fast', 'the measured latencies pick the fast server')
+  t.equal(e.cache!.stored, 'yes', 'the admin API has the key stored')
+  t.match(e.cache!.storedDetail, /^1 variant under the key; 200, \d+ s old, fresh for 60 s$/)
+  t.match(formatExplanation(e), new RegExp(`health live from ${admin.replace(/[.]/g, '\\.')}/status`))
+  const miss = await explainWithAdmin(proxy.config, parseExplainRequest(`GET ${proxy.url('web')}/never`), { url: admin, token: 'sekrit-explain-token-0123' })
+  t.equal(miss.cache!.stored, 'no')
 
-  lookup = 'stored'
-  e = await explainWithAdmin(config, req, { url })
-  t.equal(e.cache!.stored, 'yes')
-  t.equal(e.cache!.storedDetail, 'ttl=42')
-  t.equal(seen[seen.length - 1]!.headers.authorization, undefined, 'no token, no header')
-  t.match(formatExplanation(e), /stored {2}yes \(ttl=42\)/)
+  // Without the token the admin API refuses: explain says so and falls back to the config.
+  const noToken = await explainWithAdmin(proxy.config, req, { url: admin })
+  t.equal(noToken.replicas!.health, 'config')
+  t.match(noToken.warnings.join('\n'), /status: HTTP 401; health assumed from the config/)
+  t.same(noToken.replicas!.servers.map((s) => s.latencyCost), [0, 0], 'without live state nothing is measured')
 
-  admin.close()
-  e = await explainWithAdmin(config, req, { url: 'http://127.0.0.1:1' })
-  t.equal(e.replicas!.health, 'config', 'unreachable admin: falls back to the config')
-  t.match(e.warnings.join('\n'), /status: .*health assumed from the config/)
-  await t.rejects(explainWithAdmin(config, req, { url: 'nope' }), ExplainInputError)
+  // The command line, against the same proxy.
+  const dir = tempDir(t)
+  const file = path.join(dir, 'proxy.yaml')
+  writeFileSync(file, `accessLog: false\n${yaml}`)
+  const r = await cliRun(['explain', file, `GET ${proxy.url('web')}/item?i=0`, '--admin', admin, '--json'], { SWITCHYARD_ADMIN_TOKEN: 'sekrit-explain-token-0123' })
+  t.equal(r.code, 0, r.stderr)
+  const json = JSON.parse(r.stdout) as Explanation
+  t.same(json.warnings, [])
+  t.equal(json.replicas!.pick, 'fast')
+  t.ok(json.replicas!.servers.every((s) => s.latencyCost > 0), 'every server measured')
+
+  const gone = await explainWithAdmin(proxy.config, req, { url: 'http://127.0.0.1:1' })
+  t.equal(gone.replicas!.health, 'config', 'unreachable admin: falls back to the config')
+  t.match(gone.warnings.join('\n'), /status: .*health assumed from the config/)
+  await t.rejects(explainWithAdmin(proxy.config, req, { url: 'nope' }), ExplainInputError)
   t.throws(() => liveFromStatus({ hello: 1 }))
-  t.equal(liveFromStatus({ backends: { app: { shards: [{ name: 'default', servers: [{ name: 's1', healthy: true }] }] } } }).get('app/default/s1')?.active, 0)
 })
 
+/** `switchyard ...args` in a child process; asynchronous, so a proxy in this process can answer it. */
+async function cliRun (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
+    { cwd: root, env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: '', ...env }, timeout: 60_000 })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  return { code, stdout, stderr }
+}
+
 t.test('CLI: explain prints the chain; exit 0 on a match, 2 on none, 1 on bad input or config', async (t) => {
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'explain', ...args],
-      { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: '' } })
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-  }
+  const cli = async (...args: string[]) => cliRun(['explain', ...args])
   const fixture = 'test/fixtures/config/explain.yaml'
-  let r = cli('-c', fixture, 'GET http://api.example.com/v1/users?id=7', '-H', 'x-env: prod', '-H', 'x-user-id: alice',
+  let r = await cli('-c', fixture, 'GET http://api.example.com/v1/users?id=7', '-H', 'x-env: prod', '-H', 'x-user-id: alice',
     '-H', 'x-forwarded-for: 203.0.113.9', '--client', '10.1.2.3')
   t.equal(r.code, 0, r.stderr)
   for (const section of ['Request', 'Routes (precedence order)', 'Rewrites', 'Backend users: shard', 'Replicas of shard', 'Cache', 'Result']) {
@@ -416,23 +519,23 @@ t.test('CLI: explain prints the chain; exit 0 on a match, 2 on none, 1 on bad in
   t.match(r.stdout, /Set-Cookie: SID=/)
   t.ok(r.stdout.split('\n').every((l) => l.length <= 110), 'short lines')
 
-  r = cli('-c', fixture, 'DELETE', 'http://other.test/x', '--json')
+  r = await cli('-c', fixture, 'DELETE', 'http://other.test/x', '--json')
   t.equal(r.code, 2)
   const json = JSON.parse(r.stdout) as Explanation
   t.equal(json.result.code, 'LB_ERR_NO_ROUTE')
   t.same(json.routes.map((x) => x.verdict), ['miss', 'miss', 'miss', 'miss'])
 
-  r = cli('-c', fixture, 'GET localhost/x')
+  r = await cli('-c', fixture, 'GET localhost/x')
   t.equal(r.code, 1)
   t.match(r.stderr, /switchyard explain: expected an http:\/\/ or https:\/\/ URL/)
-  r = cli('-c', 'test/fixtures/config/three-mistakes.yaml', 'GET http://x/')
+  r = await cli('-c', 'test/fixtures/config/three-mistakes.yaml', 'GET http://x/')
   t.equal(r.code, 1)
   t.match(r.stderr, /three-mistakes\.yaml:13:\d+ routes\[0\]\.match\.pathPrefx: /)
   t.match(r.stderr, /3 errors in /)
-  r = cli('GET http://x/')
+  r = await cli('GET http://x/')
   t.equal(r.code, 1)
   t.match(r.stderr, /"GET http:\/\/x\/" is a request, not a config file: the file comes first \(or give it with -c\)/)
-  r = cli()
+  r = await cli()
   t.equal(r.code, 1)
   t.match(r.stderr, /-c FILE is required/)
 })

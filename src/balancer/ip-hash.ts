@@ -14,7 +14,7 @@
 // instead of piling onto one server. With equal weights the cap is the
 // paper's ceil((1+ε) × (total + 1) / eligible servers).
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './pick.js'
+import { eligible, ineligible, standing, type Balancer, type Candidate, type PickAccount, type PickContext } from './pick.js'
 import { hashString } from './hash.js'
 
 export class IpHash implements Balancer {
@@ -46,6 +46,45 @@ export class IpHash implements Balancer {
   }
 
   pick (ctx: PickContext): Server | undefined {
+    return this.#walk(ctx, undefined)
+  }
+
+  /** The walk pick() takes, recording every server it visits, in order; and why each one was passed. */
+  explain (ctx: PickContext): PickAccount {
+    const visited: Server[] = []
+    const server = this.#walk(ctx, visited)
+    const bounded = this.#boundedLoad > 0
+    const eligibleAny = this.#servers.some((s) => eligible(s, ctx))
+    const capPerWeight = bounded && eligibleAny ? this.#capPerWeight(ctx) : NaN
+    const capOf = (s: Server): string => `cap ${Math.ceil(capPerWeight * s.effectiveWeight(ctx.now))}`
+    const candidates = visited.map((s, i): Candidate => {
+      const why = ineligible(s, ctx)
+      const at = { server: s, score: i + 1 }
+      if (why !== undefined) return { ...at, eligible: false, why: `walk ${i + 1}: passed, ${why}` }
+      const load = bounded ? `; ${s.active} in flight, ${capOf(s)}` : ''
+      if (s === server) {
+        const fallback = bounded && s.active > 0 && !this.#underCap(s, capPerWeight, ctx.now)
+        return { ...at, eligible: true, why: `${standing(s, ctx)}walk ${i + 1}: ` +
+          (fallback ? 'every eligible server is at its cap: the first one of the walk' : 'the first eligible server') + load }
+      }
+      return { ...at, eligible: true, why: `${standing(s, ctx)}walk ${i + 1}: passed, one more would go over its bounded load${load}` }
+    })
+    for (const s of this.#servers) {
+      if (visited.includes(s)) continue
+      const why = ineligible(s, ctx)
+      candidates.push({ server: s, eligible: why === undefined, why: `not reached: later on the ring${why === undefined ? '' : `; ${why}`}` })
+    }
+    const hash = hashString(ctx.clientAddress).toString(16).padStart(8, '0')
+    return {
+      server,
+      reason: `client ${ctx.clientAddress} hashes to 0x${hash}; the first eligible server clockwise on the ring` +
+        (bounded ? ` whose in-flight requests stay within ${1 + this.#boundedLoad} × its share (bounded load)` : ''),
+      candidates
+    }
+  }
+
+  /** The ring walk from the client's hash; `visited` (explain only) records each server it checks. */
+  #walk (ctx: PickContext, visited: Server[] | undefined): Server | undefined {
     const points = this.#points
     const size = points.length
     if (size === 0) return undefined
@@ -55,21 +94,22 @@ export class IpHash implements Balancer {
     /** Bounded load: allowed in flight per unit of weight; NaN until first needed. */
     let capPerWeight = NaN
     const epoch = this.#nextEpoch()
-    const visited = this.#visited
+    const marks = this.#visited
     const owners = this.#owners
     let seen = 0
     let fallback: Server | undefined
     for (let k = 0, p = lowerBound(points, hashString(ctx.clientAddress)); k < size; k++, p = p + 1 === size ? 0 : p + 1) {
       const i = owners[p]!
-      if (visited[i] === epoch) continue
-      visited[i] = epoch
+      if (marks[i] === epoch) continue
+      marks[i] = epoch
       const s = servers[i]!
+      if (visited !== undefined) visited.push(s)
       if (eligible(s, ctx)) {
         // An idle server is always under its cap (the cap is at least 1), so
         // the shard-wide pass is only paid when the walk meets a busy one.
         if (!bounded || s.active === 0) return s
         if (Number.isNaN(capPerWeight)) capPerWeight = this.#capPerWeight(ctx)
-        if (s.active + 1 <= Math.ceil(capPerWeight * s.effectiveWeight(ctx.now))) return s
+        if (this.#underCap(s, capPerWeight, ctx.now)) return s
         fallback ??= s
       }
       if (++seen === n) break // every server checked once
@@ -78,6 +118,11 @@ export class IpHash implements Balancer {
     // cap (the caps sum above the total, so not in exact arithmetic): take
     // the key's own server rather than fail.
     return fallback
+  }
+
+  /** One more request keeps `s` within its bounded-load cap. */
+  #underCap (s: Server, capPerWeight: number, now: number): boolean {
+    return s.active + 1 <= Math.ceil(capPerWeight * s.effectiveWeight(now))
   }
 
   /** (1+ε) × (eligible in flight + 1) / eligible weight: one pass over the shard. */

@@ -9,8 +9,11 @@
 // power of two choices: O(1), and almost as good as the full scan).
 import type { Server } from '../upstream/server.js'
 import { LowestScore } from './lowest-score.js'
+import { num } from './pick.js'
 
 export class LeastConn extends LowestScore {
+  protected readonly metric = 'load ((active + 1) / weight)'
+
   constructor (servers: readonly Server[], choiceThreshold: number) {
     super(servers, Math.max(2, choiceThreshold))
   }
@@ -18,5 +21,9 @@ export class LeastConn extends LowestScore {
   /** HAProxy fwlc key: 0 when idle, else (active + 1) / effective weight. */
   score (s: Server, now: number): number {
     return s.active === 0 ? 0 : (s.active + 1) / s.effectiveWeight(now)
+  }
+
+  protected describe (s: Server, now: number): string {
+    return s.active === 0 ? 'idle: load 0' : `load (${s.active}+1)/${num(s.effectiveWeight(now))} = ${num(this.score(s, now))}`
   }
 }

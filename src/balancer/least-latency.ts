@@ -12,11 +12,13 @@
 import type { Server } from '../upstream/server.js'
 import { peakEwmaCurrent } from './ewma.js'
 import { LowestScore } from './lowest-score.js'
+import { num } from './pick.js'
 
 /** Score (ms) of an unmeasured server per request in flight: above any real latency. */
 const UNMEASURED_BUSY_PENALTY = 1e9
 
 export class LeastLatency extends LowestScore {
+  protected readonly metric = 'cost (latency × (active + 1) / weight)'
   readonly #decay: number
 
   /** `decay`: the peak-EWMA time constant (ms). */
@@ -28,6 +30,18 @@ export class LeastLatency extends LowestScore {
   /** Lower is better. */
   score (s: Server, now: number): number {
     if (s.latencyCost === 0) return s.active === 0 ? 0 : UNMEASURED_BUSY_PENALTY * s.active
-    return peakEwmaCurrent(s.latencyCost, s.latencyStamp, now, this.#decay) * (s.active + 1) / s.effectiveWeight(now)
+    return this.latency(s, now) * (s.active + 1) / s.effectiveWeight(now)
+  }
+
+  /** The server's peak-EWMA latency (ms) as decayed at `now`; 0 = never measured. */
+  latency (s: Server, now: number): number {
+    return peakEwmaCurrent(s.latencyCost, s.latencyStamp, now, this.#decay)
+  }
+
+  protected describe (s: Server, now: number): string {
+    if (s.latencyCost === 0) {
+      return s.active === 0 ? 'unmeasured and idle: tried first (0)' : `unmeasured with ${s.active} in flight: ranked last`
+    }
+    return `latency ${num(this.latency(s, now))} ms × (${s.active}+1)/${num(s.effectiveWeight(now))} = ${num(this.score(s, now))}`
   }
 }

@@ -3,9 +3,10 @@
 // power of two choices (two random eligible servers, keep the better; O(1),
 // Mitzenmacher) on large shards, or by a full scan that starts from an offset
 // rotating on every pick, so equal scores take turns. A score of 0 (idle)
-// ends the scan at once. Subclasses define only `score`.
+// ends the scan at once. Subclasses define `score`, and for `explain` how
+// to read it.
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './pick.js'
+import { eligible, ineligible, standing, type Balancer, type Candidate, type PickAccount, type PickContext } from './pick.js'
 
 /** Random draws spent finding an eligible candidate before falling back to a full scan. */
 const P2C_ATTEMPTS = 4
@@ -41,6 +42,12 @@ export abstract class LowestScore implements Balancer {
   /** Lower is better; 0 means idle (nothing can beat it). */
   abstract score (s: Server, now: number): number
 
+  /** What is scored, for `explain`: `load ((active + 1) / weight)`. */
+  protected abstract readonly metric: string
+
+  /** How `score(s, now)` came about, for `explain`. */
+  protected abstract describe (s: Server, now: number): string
+
   pick (ctx: PickContext): Server | undefined {
     if (this.#p2c) {
       const servers = this.servers
@@ -56,6 +63,39 @@ export abstract class LowestScore implements Balancer {
       // Too few eligible servers to find two by chance: the full scan is exact.
     }
     return this.#scan(ctx)
+  }
+
+  /** pick() itself (the scan's rotation put back), and every server's score. */
+  explain (ctx: PickContext): PickAccount {
+    const start = this.#start
+    const server = this.pick(ctx)
+    this.#start = start
+    let best = Infinity
+    let tied = 0
+    const candidates = this.servers.map((s): Candidate => {
+      const score = this.score(s, ctx.now)
+      const why = ineligible(s, ctx)
+      if (why !== undefined) return { server: s, score, eligible: false, why }
+      if (score < best) {
+        best = score
+        tied = 1
+      } else if (score === best) tied++
+      return { server: s, score, eligible: true, why: standing(s, ctx) + this.describe(s, ctx.now) }
+    })
+    if (this.#p2c) {
+      return {
+        server,
+        reason: `power of two choices among ${this.servers.length} servers: of two random eligible ones, the lower ${this.metric}`,
+        candidates,
+        varies: 'random: a live pick draws its own two servers'
+      }
+    }
+    return {
+      server,
+      reason: `the lowest ${this.metric} of the eligible servers`,
+      candidates,
+      ...(tied > 1 ? { varies: `${tied} servers tie at the lowest score: ties take turns, one pick after another` } : {})
+    }
   }
 
   #scan (ctx: PickContext): Server | undefined {

@@ -16,15 +16,75 @@ export interface PickContext {
   readonly stickyId: string | undefined
 }
 
+/** One server as an algorithm weighed it for one choice. */
+export interface Candidate {
+  readonly server: Server
+  /** The algorithm's number for it (load, cost, turn, place in the ring walk), when it has one. */
+  readonly score?: number
+  readonly eligible: boolean
+  /** Why it may not take the request, or what its score means and how it fared. */
+  readonly why: string
+}
+
+/**
+ * A balancer's account of the choice `pick` would make now (`switchyard
+ * explain`). Built with the same code as `pick`, without changing what later
+ * picks do; unlike `pick` it allocates.
+ */
+export interface PickAccount {
+  readonly server: Server | undefined
+  /** How the algorithm chooses, and what decided this time. */
+  readonly reason: string
+  /** Every server of the shard, in the order the algorithm considered them. */
+  readonly candidates: readonly Candidate[]
+  /** Set when a live pick may differ from this one (random choices, rotation state): why. */
+  readonly varies?: string
+  /** The picks that follow this one from the same state (rotating algorithms). */
+  readonly next?: readonly Server[]
+  /** A wrapper's account of the algorithm it wraps (sticky → the algorithm). */
+  readonly inner?: PickAccount
+}
+
 export interface Balancer {
   pick (ctx: PickContext): Server | undefined
+  /** Account for the choice `pick(ctx)` would make now; leaves the balancer as it was. */
+  explain (ctx: PickContext): PickAccount
 }
 
 /** May `s` take this request: healthy (or panic), below maxConn, not already tried. */
 export function eligible (s: Server, ctx: PickContext): boolean {
-  return (s.healthy || ctx.panic) &&
-    (s.maxConn === 0 || s.active < s.maxConn) &&
-    (ctx.tried.length === 0 || !ctx.tried.includes(s))
+  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx)
+}
+
+/** Below its concurrency limit (maxConn 0 = none). */
+function hasRoom (s: Server): boolean {
+  return s.maxConn === 0 || s.active < s.maxConn
+}
+
+function untried (s: Server, ctx: PickContext): boolean {
+  return ctx.tried.length === 0 || !ctx.tried.includes(s)
+}
+
+/** Why `s` may not take this request (the rule of `eligible`, spelled out), or undefined when it may. */
+export function ineligible (s: Server, ctx: PickContext): string | undefined {
+  if (!s.healthy && !ctx.panic) return s.ejected ? 'ejected by outlier detection' : 'down (health check)'
+  if (!hasRoom(s)) return `full: ${s.active} of maxConn ${s.maxConn} in flight`
+  if (!untried(s, ctx)) return 'already tried for this request'
+  return undefined
+}
+
+/** An eligible server's state worth saying before its score: panic, slow start. */
+export function standing (s: Server, ctx: PickContext): string {
+  const parts: string[] = []
+  if (!s.healthy) parts.push(`${s.ejected ? 'ejected' : 'down'}, eligible in panic mode`)
+  const w = s.effectiveWeight(ctx.now)
+  if (w !== s.weight) parts.push(`slow start: weight ${num(w)} of ${num(s.weight)}`)
+  return parts.length === 0 ? '' : parts.join('; ') + '; '
+}
+
+/** A number for people: integers as they are, others to two decimals. */
+export function num (n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(2)
 }
 
 export const NONE_TRIED: readonly Server[] = Object.freeze([])

@@ -3,7 +3,10 @@
 // Ineligible servers (down, full, already tried) are skipped at pick time;
 // their turn is not saved up. Weights ramp during slow start.
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './pick.js'
+import { eligible, ineligible, num, standing, type Balancer, type Candidate, type PickAccount, type PickContext } from './pick.js'
+
+/** How many upcoming picks `explain` shows at most. */
+const UPCOMING = 12
 
 export class RoundRobin implements Balancer {
   readonly #servers: readonly Server[]
@@ -43,5 +46,41 @@ export class RoundRobin implements Balancer {
     if (best === -1) return undefined
     current[best]! -= total
     return servers[best]
+  }
+
+  /** pick() itself, run for one cycle on this rotation state, which is then put back. */
+  explain (ctx: PickContext): PickAccount {
+    const servers = this.#servers
+    let cycle = 0
+    for (const s of servers) if (eligible(s, ctx)) cycle += this.#uniform ? 1 : s.effectiveWeight(ctx.now)
+    const next = this.#next
+    const current = this.#current.slice()
+    const upcoming: Server[] = []
+    for (let i = 0; i < Math.min(Math.ceil(cycle), UPCOMING); i++) {
+      const s = this.pick(ctx)
+      if (s === undefined) break
+      upcoming.push(s)
+    }
+    this.#next = next
+    this.#current.set(current)
+
+    const candidates = servers.map((s): Candidate => {
+      const why = ineligible(s, ctx)
+      if (why !== undefined) return { server: s, eligible: false, why: `skipped: ${why}` }
+      const turn = upcoming.indexOf(s)
+      const weight = this.#uniform ? '' : `, weight ${num(s.effectiveWeight(ctx.now))}`
+      return turn === -1
+        ? { server: s, eligible: true, why: `${standing(s, ctx)}later in the cycle${weight}` }
+        : { server: s, score: turn + 1, eligible: true, why: `${standing(s, ctx)}turn ${turn + 1}${weight}` }
+    })
+    return {
+      server: upcoming[0],
+      reason: this.#uniform
+        ? 'round-robin: each eligible server in turn'
+        : 'smooth weighted round-robin: each eligible server `weight` times a cycle, interleaved',
+      candidates,
+      varies: 'the rotation continues from the picks before it: a running proxy is elsewhere in its cycle',
+      next: upcoming.slice(1)
+    }
   }
 }

@@ -5,7 +5,7 @@
 // cookie and setting it on the response are the pipeline's job; this only
 // sees `ctx.stickyId`.
 import type { Server } from '../upstream/server.js'
-import { eligible, type Balancer, type PickContext } from './pick.js'
+import { eligible, ineligible, type Balancer, type PickAccount, type PickContext } from './pick.js'
 
 class Sticky implements Balancer {
   readonly #inner: Balancer
@@ -17,12 +17,32 @@ class Sticky implements Balancer {
   }
 
   pick (ctx: PickContext): Server | undefined {
+    return this.#pinned(ctx) ?? this.#inner.pick(ctx)
+  }
+
+  /** The algorithm's account, and whether the cookie overrode it. */
+  explain (ctx: PickContext): PickAccount {
+    const inner = this.#inner.explain(ctx)
+    const pinned = this.#pinned(ctx)
     const id = ctx.stickyId
-    if (id !== undefined) {
-      const s = this.#byId.get(id)
-      if (s !== undefined && eligible(s, ctx)) return s
+    if (pinned !== undefined) {
+      return { server: pinned, reason: `the affinity cookie names ${pinned.name}, which may take it: pinned`, candidates: inner.candidates, inner }
     }
-    return this.#inner.pick(ctx)
+    const named = id === undefined ? undefined : this.#byId.get(id)
+    const why = id === undefined
+      ? 'no affinity cookie'
+      : named === undefined
+        ? 'the affinity cookie names no server of this shard'
+        : `the affinity cookie names ${named.name}, which is ${ineligible(named, ctx) ?? 'not eligible'}`
+    return { ...inner, reason: `${why}: the algorithm chooses`, inner }
+  }
+
+  /** The cookie's server, when it may take this request. */
+  #pinned (ctx: PickContext): Server | undefined {
+    const id = ctx.stickyId
+    if (id === undefined) return undefined
+    const s = this.#byId.get(id)
+    return s !== undefined && eligible(s, ctx) ? s : undefined
   }
 }
 

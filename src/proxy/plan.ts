@@ -144,8 +144,8 @@ export function upstreamRequest (plan: Plan, server: Server, body: ForwardReques
   }
 }
 
-/** What routing, shard keys and variant keys read of a request. */
-class RequestView implements RouteInput, ShardKeySource {
+/** What routing, shard keys and variant keys read of a request (exported for explain's route account). */
+export class RequestView implements RouteInput, ShardKeySource {
   constructor (readonly host: string, readonly path: string, readonly target: string, readonly method: string,
     readonly raw: readonly string[]) {}
 

@@ -5,7 +5,8 @@
 //   2. within a class: longest pathPrefix;
 //   3. then the route with more conditions (methods + headers);
 //   4. then file order.
-// Pure: no I/O, nothing mutable after construction.
+// Pure: no I/O, nothing mutable after construction. `explain` reports, route
+// by route, why match() answers what it does, from the same checks.
 import type { RouteConfig } from '../config/schema.js'
 
 /** What matching needs from a request. */
@@ -22,6 +23,24 @@ export interface Router<R> {
   match (req: RouteInput): R | undefined
   /** Every route in precedence order per host class, for `switchyard check`. */
   readonly table: readonly R[]
+  /** What `match(req)` returns and why, route by route (`switchyard explain`); allocates. */
+  explain (req: RouteInput): RouteAccount<R>
+}
+
+export interface RouteAccount<R> {
+  /** What match() returns. */
+  readonly route: R | undefined
+  /** Every route of `table`, in its order. */
+  readonly routes: readonly RouteVerdict<R>[]
+}
+
+export interface RouteVerdict<R> {
+  readonly route: R
+  readonly hostClass: 'exact' | 'wildcard' | 'any'
+  /** match: the one; miss: its host class was not tried or a condition failed; unreached: a route before it matched. */
+  readonly verdict: 'match' | 'miss' | 'unreached'
+  /** Why it missed, one line per failed condition. */
+  readonly reasons: readonly string[]
 }
 
 interface Entry<R> {
@@ -56,30 +75,66 @@ export function createRouter<R extends { readonly config: RouteConfig }> (routes
   for (const list of wildcard.values()) list.sort(byPrecedence)
   anyHost.sort(byPrecedence)
 
-  const table: R[] = []
-  for (const list of [...exact.values(), ...wildcard.values(), anyHost]) for (const e of list) table.push(e.route)
+  const entries: Entry<R>[] = []
+  for (const list of [...exact.values(), ...wildcard.values(), anyHost]) for (const e of list) entries.push(e)
+
+  /** The wildcard class for `host`: the routes for `*.` + everything after its first label. */
+  const wildcardFor = (host: string): Entry<R>[] | undefined => {
+    if (wildcard.size === 0) return undefined
+    const dot = host.indexOf('.')
+    return dot > 0 ? wildcard.get(host.slice(dot + 1)) : undefined
+  }
 
   return {
-    table,
+    table: entries.map((e) => e.route),
     match (req: RouteInput): R | undefined {
       const byHost = exact.get(req.host)
       if (byHost !== undefined) {
         const r = firstMatch(byHost, req)
         if (r !== undefined) return r
       }
-      if (wildcard.size > 0) {
-        const dot = req.host.indexOf('.')
-        if (dot > 0) {
-          const list = wildcard.get(req.host.slice(dot + 1))
-          if (list !== undefined) {
-            const r = firstMatch(list, req)
-            if (r !== undefined) return r
-          }
-        }
+      const list = wildcardFor(req.host)
+      if (list !== undefined) {
+        const r = firstMatch(list, req)
+        if (r !== undefined) return r
       }
       return firstMatch(anyHost, req)
+    },
+    explain (req: RouteInput): RouteAccount<R> {
+      // match()'s classes in match()'s order, each route checked by accepts() as firstMatch checks it.
+      const verdicts = new Map<Entry<R>, RouteVerdict<R>>()
+      let matched: Entry<R> | undefined
+      for (const list of [exact.get(req.host), wildcardFor(req.host), anyHost]) {
+        if (list === undefined) continue
+        for (const e of list) {
+          if (matched !== undefined) {
+            verdicts.set(e, verdict(e, 'unreached', ['not reached: an earlier route matched']))
+            continue
+          }
+          const why: string[] = []
+          if (accepts(e, req, why)) matched = e
+          verdicts.set(e, verdict(e, matched === e ? 'match' : 'miss', why))
+        }
+      }
+      return {
+        route: matched?.route,
+        routes: entries.map((e) => verdicts.get(e) ?? verdict(e, 'miss', [otherHost(e.cfg.match.host!, req.host)]))
+      }
     }
   }
+}
+
+function hostClass (host: string | undefined): RouteVerdict<unknown>['hostClass'] {
+  return host === undefined ? 'any' : host.startsWith('*.') ? 'wildcard' : 'exact'
+}
+
+function verdict<R> (e: Entry<R>, v: RouteVerdict<R>['verdict'], reasons: readonly string[]): RouteVerdict<R> {
+  return { route: e.route, hostClass: hostClass(e.cfg.match.host), verdict: v, reasons }
+}
+
+/** Why a route of another host class than `host`'s was not tried. */
+function otherHost (pattern: string, host: string): string {
+  return pattern.startsWith('*.') ? `host ${host} is not one label + .${pattern.slice(2)}` : `host ${host} is not ${pattern}`
 }
 
 function push<R> (map: Map<string, Entry<R>[]>, key: string, e: Entry<R>): void {
@@ -101,20 +156,39 @@ function conditions<R> (e: Entry<R>): number {
 function firstMatch<R> (list: readonly Entry<R>[], req: RouteInput): R | undefined {
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!
-    if (!req.path.startsWith(e.cfg.match.pathPrefix)) continue
-    if (e.methods !== undefined && !e.methods.has(req.method)) continue
-    if (e.headers.length > 0 && !headersMatch(e.headers, req)) continue
-    return e.route
+    if (accepts(e, req, undefined)) return e.route
   }
   return undefined
 }
 
-function headersMatch (headers: readonly (readonly [string, string])[], req: RouteInput): boolean {
+/**
+ * Does the route take this request (its host class already chosen): path
+ * prefix, methods, headers. With `why` (explain) every failed condition is
+ * written there instead of stopping at the first.
+ */
+function accepts<R> (e: Entry<R>, req: RouteInput, why: string[] | undefined): boolean {
+  let ok = true
+  const prefix = e.cfg.match.pathPrefix
+  if (!req.path.startsWith(prefix)) {
+    if (why === undefined) return false
+    why.push(`path ${req.path} does not start with ${prefix}`)
+    ok = false
+  }
+  if (e.methods !== undefined && !e.methods.has(req.method)) {
+    if (why === undefined) return false
+    why.push(`method ${req.method} is not in ${[...e.methods].join(', ')}`)
+    ok = false
+  }
+  const headers = e.headers
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i]!
-    if (req.header(name) !== value) return false
+    const got = req.header(name)
+    if (got === value) continue
+    if (why === undefined) return false
+    why.push(got === undefined ? `header ${name} is missing, wants "${value}"` : `header ${name} is "${got}", not "${value}"`)
+    ok = false
   }
-  return true
+  return ok
 }
 
 /** Apply a route's rewrite to a path that may carry a query. */

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { BackendConfig, StickyCookieConfig } from '../config/schema.js'
 import { createBalancer } from '../balancer/balancer.js'
+import { peakEwmaCurrent } from '../balancer/ewma.js'
 import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type OutlierDetector } from '../health/outlier.js'
 import { Server, type ExchangeOutcome } from './server.js'
@@ -23,6 +24,14 @@ export interface ServerStatus {
   readonly requests: number
   readonly failures: number
   readonly lastCheck?: { readonly ok: boolean; readonly reason: string; readonly status?: number }
+  /** Concurrency limit; 0 = none. */
+  readonly maxConn: number
+  /** The weight balancers use right now: below `weight` during slow start. */
+  readonly effectiveWeight: number
+  /** ms since it last came back up, when that happened while this proxy ran (slow start counts from it). */
+  readonly upForMs?: number
+  /** Peak-EWMA latency (ms) as leastLatency weighs it now, decayed; 0 = not measured yet. Only when the balancer reads latency. */
+  readonly latencyCost?: number
 }
 
 export interface BackendStatus {
@@ -144,8 +153,9 @@ export class Backend implements ExchangeAccounting {
     return true
   }
 
-  /** A read-only snapshot for status pages and logs. */
+  /** A read-only snapshot for status pages, logs and `explain --admin`. */
   snapshot (): BackendStatus {
+    const now = performance.now()
     return {
       name: this.name,
       algorithm: this.config.balance.algorithm,
@@ -164,7 +174,11 @@ export class Backend implements ExchangeAccounting {
           active: s.active,
           requests: s.requests,
           failures: s.failures,
-          ...(s.lastCheck === undefined ? {} : { lastCheck: { ok: s.lastCheck.ok, reason: s.lastCheck.reason, ...(s.lastCheck.status === undefined ? {} : { status: s.lastCheck.status }) } })
+          ...(s.lastCheck === undefined ? {} : { lastCheck: { ok: s.lastCheck.ok, reason: s.lastCheck.reason, ...(s.lastCheck.status === undefined ? {} : { status: s.lastCheck.status }) } }),
+          maxConn: s.maxConn,
+          effectiveWeight: s.effectiveWeight(now),
+          ...(s.healthy && s.upSince !== 0 ? { upForMs: Math.round(now - s.upSince) } : {}),
+          ...(s.tracksLatency ? { latencyCost: peakEwmaCurrent(s.latencyCost, s.latencyStamp, now, s.latencyDecay) } : {})
         }))
       }))
     }

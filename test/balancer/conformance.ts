@@ -3,7 +3,7 @@
 // adds its own behaviour tests. Real `Server` records throughout.
 import type { Test } from 'tap'
 import type { Dispatcher } from 'undici'
-import { NONE_TRIED, type Balancer, type PickContext } from '../../src/balancer/balancer.js'
+import { eligible, NONE_TRIED, type Balancer, type PickContext } from '../../src/balancer/balancer.js'
 import { Server } from '../../src/upstream/server.js'
 
 export type MakeBalancer = (servers: readonly Server[]) => Balancer
@@ -61,7 +61,64 @@ function names (list: ReadonlyArray<Server | undefined>): string[] {
   return [...new Set(list.map((s) => s?.name ?? 'undefined'))].sort()
 }
 
+/** Math.random replaced by a seeded generator while `fn` runs, so two runs draw the same numbers. */
+export function seeded<T> (seed: number, fn: () => T): T {
+  const real = Math.random
+  let x = seed >>> 0 || 1
+  Math.random = () => {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+    return (x >>> 0) / 2 ** 32
+  }
+  try { return fn() } finally { Math.random = real }
+}
+
 export function runConformance (t: Test, name: string, make: MakeBalancer): void {
+  t.test(`${name}: explain`, async (t) => {
+    t.test('explain names the server pick would choose, and leaves the picks after it unchanged', async (t) => {
+      for (const weights of [[1, 1, 1], [3, 1, 2, 1, 1], [1]]) {
+        const s = makeServers(weights, { maxConn: 4 })
+        s[0]!.active = 4 // full
+        if (s.length > 2) s[2]!.active = 1
+        if (s.length > 3) s[3]!.setCheckStatus(false, 'test')
+        const withExplain = make(s)
+        const plain = make(s)
+        for (let i = 0; i < 40; i++) {
+          const ctx = pickContext({ clientAddress: address(i), stickyId: s[i % s.length]!.id })
+          // The same random draws for all three: explain, then the pick it explains, and a twin never explained.
+          const account = seeded(i + 1, () => withExplain.explain(ctx))
+          const picked = seeded(i + 1, () => withExplain.pick(ctx))
+          const twin = seeded(i + 1, () => plain.pick(ctx))
+          if (account.server !== picked) t.fail(`${weights.join('/')} #${i}: explain says ${account.server?.name}, pick says ${picked?.name}`)
+          if (picked !== twin) t.fail(`${weights.join('/')} #${i}: explain changed the pick after it`)
+        }
+      }
+      t.pass('explain and pick agree on 120 requests')
+    })
+
+    t.test('every server is accounted for once, eligible exactly as the shared rule says', async (t) => {
+      const s = makeServers([1, 2, 1, 1], { maxConn: 2 })
+      s[1]!.active = 2
+      s[3]!.setEjected(true, 'test')
+      const ctx = pickContext({ tried: [s[2]!] })
+      const a = make(s).explain(ctx)
+      t.same(a.candidates.map((c) => c.server.name).sort(), ['s0', 's1', 's2', 's3'])
+      for (const c of a.candidates) t.equal(c.eligible, eligible(c.server, ctx), `${c.server.name}: ${c.why}`)
+      t.equal(a.server, s[0], 'the only eligible server')
+      t.type(a.reason, 'string')
+      t.match(a.candidates.find((c) => c.server === s[1])!.why, /full/)
+      t.match(a.candidates.find((c) => c.server === s[3])!.why, /ejected/)
+    })
+
+    t.test('nothing eligible: no server, and an empty shard has no candidates', async (t) => {
+      const s = makeServers([1, 1])
+      for (const x of s) x.setCheckStatus(false, 'test')
+      const a = make(s).explain(pickContext())
+      t.equal(a.server, undefined)
+      t.ok(a.candidates.every((c) => !c.eligible && /down/.test(c.why)))
+      t.same(make([]).explain(pickContext()).candidates, [])
+    })
+  })
+
   t.test(`${name}: conformance`, async (t) => {
     t.test('every server is picked when all are eligible, and picking changes no server state', async (t) => {
       const s = makeServers([1, 2, 1, 3, 1])

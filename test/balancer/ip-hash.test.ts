@@ -127,3 +127,33 @@ t.test('bounded load with weights: the cap scales with weight', async (t) => {
   }
   t.ok(s[0]!.active <= Math.ceil(1.1 * 400 / 4), `weight 1 took ${s[0]!.active}, weight 3 took ${s[1]!.active}`)
 })
+
+t.test('explain: the ring walk pick takes, and why each server before the pick was passed', async (t) => {
+  const s = makeServers([1, 1, 1, 1])
+  const b = new IpHash(s, 100, 0)
+  const c = client(3)
+  const first = b.explain(pickContext({ clientAddress: c }))
+  t.equal(first.server, b.pick(pickContext({ clientAddress: c })))
+  t.same(first.candidates.map((x) => x.score), [1, undefined, undefined, undefined], 'the walk stops at the first eligible server')
+  t.match(first.candidates[0]!.why, /walk 1: the first eligible server/)
+  t.match(first.reason, new RegExp(`client ${c} hashes to 0x[0-9a-f]{8}`))
+  first.server!.setCheckStatus(false, 'test')
+  const moved = b.explain(pickContext({ clientAddress: c }))
+  t.equal(moved.candidates[0]!.server, first.server)
+  t.match(moved.candidates[0]!.why, /walk 1: passed, down/)
+  t.equal(moved.server, moved.candidates[1]!.server)
+  t.equal(moved.server, b.pick(pickContext({ clientAddress: c })))
+})
+
+t.test('explain: bounded load passes over a server at its cap, with the cap', async (t) => {
+  const s = makeServers([1, 1, 1, 1])
+  const b = new IpHash(s, 100, 0.25)
+  const own = b.pick(pickContext({ clientAddress: client(0) }))!
+  own.active = 10 // the others idle: cap ceil(1.25 × 11 / 4) = 4
+  const a = b.explain(pickContext({ clientAddress: client(0) }))
+  t.equal(a.candidates[0]!.server, own)
+  t.match(a.candidates[0]!.why, /walk 1: passed, one more would go over its bounded load; 10 in flight, cap 4/)
+  t.not(a.server, own)
+  t.equal(a.server, b.pick(pickContext({ clientAddress: client(0) })))
+  t.match(a.reason, /within 1\.25 × its share \(bounded load\)/)
+})

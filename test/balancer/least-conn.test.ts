@@ -141,3 +141,23 @@ t.test('power of two choices falls back to a full scan when few are eligible', a
   s[13]!.active = 3
   t.ok(all(s[7]!), 'of two eligible, always the less loaded')
 })
+
+t.test('explain: every server\'s load as pick computes it, and whether the choice is random', async (t) => {
+  const s = withActive([1, 2, 1], [3, 3, 0])
+  s[2]!.setCheckStatus(false, 'test')
+  const a = new LeastConn(s, 100).explain(ctx)
+  t.equal(a.server, s[1])
+  t.same(a.candidates.map((c) => [c.server.name, c.score, c.eligible, c.why]), [
+    ['s0', 4, true, 'load (3+1)/1 = 4'],
+    ['s1', 2, true, 'load (3+1)/2 = 2'],
+    ['s2', 0, false, 'down (health check)']
+  ])
+  t.match(a.reason, /lowest load/)
+  t.equal(a.varies, undefined, 'one lowest load: no luck involved')
+  const tie = new LeastConn(withActive([1, 1], [0, 0]), 100).explain(ctx)
+  t.same(tie.candidates.map((c) => c.why), ['idle: load 0', 'idle: load 0'])
+  t.match(tie.varies, /2 servers tie/)
+  const p2c = new LeastConn(makeServers(new Array<number>(20).fill(1)), 10).explain(ctx)
+  t.match(p2c.reason, /power of two choices among 20 servers/)
+  t.match(p2c.varies, /random/)
+})

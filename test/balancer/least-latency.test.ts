@@ -82,3 +82,26 @@ t.test('decay: a server that was slow once is probed again later', async (t) => 
   s[0]!.recordLatency(1000, 50_000)
   t.equal(pickAt(50_001), s[1])
 })
+
+t.test('explain: each server\'s decayed latency and cost, the cheapest picked', async (t) => {
+  const s = measured([40, 10, 0])
+  s[1]!.active = 4 // 10 × 5 = 50 > 40
+  s[2]!.active = 1 // unmeasured, busy
+  const b = new LeastLatency(s, DECAY)
+  const a = b.explain(pickContext({ now: 0 }))
+  t.not(a.server, s[2], 'the costliest is never the better of two')
+  t.same(a.candidates.map((c) => [c.server.name, c.score, c.why]), [
+    ['s0', 40, 'latency 40 ms × (0+1)/1 = 40'],
+    ['s1', 50, 'latency 10 ms × (4+1)/1 = 50'],
+    ['s2', 1e9, 'unmeasured with 1 in flight: ranked last']
+  ])
+  t.match(a.reason, /power of two choices among 3 servers/)
+  const later = b.explain(pickContext({ now: DECAY }))
+  t.match(later.candidates[0]!.why, /^latency 14\.72 ms/, 'decayed by e^-1 after one time constant')
+  const two = measured([30, 20])
+  two[1]!.active = 1 // 20 × 2 = 40 > 30
+  const full = new LeastLatency(two, DECAY).explain(pickContext())
+  t.equal(full.server, two[0], 'two servers: compared in full, the cheaper wins')
+  t.match(full.reason, /^the lowest cost/)
+  t.match(new LeastLatency(measured([0, 0]), DECAY).explain(pickContext()).candidates[0]!.why, /unmeasured and idle: tried first/)
+})

@@ -66,3 +66,23 @@ t.test('slow start: a server that just came back gets a ramped share', async (t)
   t.ok(early > 60 && early < 120, `10% into slow start: ${early}/1000 picks`)
   t.equal(late, 500, 'after slow start: an even split')
 })
+
+t.test('explain: the next picks of the cycle, as turns, and the rotation is left where it was', async (t) => {
+  const s = makeServers([5, 1, 1])
+  const rr = new RoundRobin(s)
+  rr.pick(ctx) // s0
+  const a = rr.explain(ctx)
+  t.same([a.server!, ...a.next!].map((x) => x.name), ['s0', 's1', 's0', 's2', 's0', 's0', 's0'], 'one cycle, from where the rotation is')
+  t.same(a.candidates.map((c) => [c.server.name, c.score, c.why]), [
+    ['s0', 1, 'turn 1, weight 5'], ['s1', 2, 'turn 2, weight 1'], ['s2', 4, 'turn 4, weight 1']])
+  t.match(a.varies, /elsewhere in its cycle/)
+  t.equal(rr.pick(ctx)?.name, 's0', 'the pick explain announced')
+  t.equal(rr.pick(ctx)?.name, 's1')
+
+  const even = makeServers([1, 1, 1])
+  even[1]!.setCheckStatus(false, 'test')
+  const e = new RoundRobin(even).explain(ctx)
+  t.same([e.server!, ...e.next!].map((x) => x.name), ['s0', 's2'])
+  t.same(e.candidates.map((c) => c.why), ['turn 1', 'skipped: down (health check)', 'turn 2'])
+  t.match(e.reason, /^round-robin/)
+})

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Shard, ShardSelector, cookieValue, pathSegment, queryValue, shardKey } from '../../src/upstream/shard.js'
 
-const shard = (name: string): Shard => new Shard(name, [], { pick: () => undefined }, { maxQueue: 10, queueTimeout: 0, panicThreshold: 0 })
+const shard = (name: string): Shard => new Shard(name, [], { pick: () => undefined, explain: () => ({ server: undefined, reason: "", candidates: [] }) }, { maxQueue: 10, queueTimeout: 0, panicThreshold: 0 })
 
 t.test('cookieValue finds a cookie among others, unquotes, and rejects prefixes', async (t) => {
   t.equal(cookieValue('a=1; uid=42; b=2', 'uid'), '42')
