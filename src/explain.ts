@@ -15,7 +15,8 @@ import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig } from './c
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
 import { createTlsContexts } from './listener/tls.js'
 import { parseAuthority } from './proxy/authority.js'
-import { normalizeAddress, rawHeader } from './proxy/headers.js'
+import { normalizeAddress } from './proxy/headers.js'
+import { requestField } from './fields.js'
 import { plan, RequestView, upstreamRequest, type Plan, type PlanRequest, type Refusal } from './proxy/plan.js'
 import type { CompiledRoute } from './proxy/routes.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
@@ -384,7 +385,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
 
   // request
   const raw = req.rawHeaders
-  const balancerClient = trusted ? trustedClientAddress(rawHeader(raw, 'x-forwarded-for'), peer, state.trustedProxies) : peer
+  const balancerClient = trusted ? trustedClientAddress(requestField(raw, 'x-forwarded-for'), peer, state.trustedProxies) : peer
   let fields = 0
   let bytes = 0
   for (let i = 0; i < raw.length; i += 2) {
@@ -579,7 +580,7 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
 
 function upstreamLine (p: Plan, server: Server): NonNullable<ReplicaPart['upstream']> {
   const up = upstreamRequest(p, server)
-  return { method: up.method, url: server.url + up.path, host: rawHeader(up.headers, 'host') ?? '' }
+  return { method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '' }
 }
 
 function stickyPart (state: RuntimeState, p: Plan, shard: Shard, account: PickAccount, req: ExplainRequest): StickyPart | null {

@@ -15,7 +15,7 @@ import {
 } from '../src/explain.js'
 import { RequestView } from '../src/proxy/plan.js'
 import { buildState } from '../src/proxy/state.js'
-import { rawHeader } from '../src/proxy/headers.js'
+import { requestField } from '../src/fields.js'
 import { sendNothing } from '../src/upstream/pool.js'
 import { tempDir, testCertificate } from './helpers/certs.js'
 import { echo, startOrigin } from './helpers/e2e.js'
@@ -419,7 +419,7 @@ t.test('bad input is an ExplainInputError', async (t) => {
   t.throws(() => parseExplainRequest('GET http://x/', [], 'localhost'), ExplainInputError)
   const r = parseExplainRequest('delete http://x.test:8080?q=1', ['Cookie: a=1'])
   t.same(r, { method: 'DELETE', scheme: 'http', authority: 'x.test:8080', target: '/?q=1', rawHeaders: ['host', 'x.test:8080', 'Cookie', 'a=1'], client: '127.0.0.1' })
-  t.equal(rawHeader(r.rawHeaders, 'cookie'), 'a=1')
+  t.equal(requestField(r.rawHeaders, 'cookie'), 'a=1')
   t.equal(parseExplainRequest('https://x.test/a').method, 'GET')
 })
 

@@ -15,6 +15,7 @@ import t, { type Test } from 'tap'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest } from '../../src/admin/admin.js'
 import type { AdminStatus } from '../../src/admin/api.js'
+import type { ServerStatus } from '../../src/upstream/backend.js'
 
 /** SWITCHYARD_CHROMIUM overrides the browser path (e.g. on a developer machine). */
 const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
@@ -22,14 +23,11 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
 
-interface Srv {
-  name: string; url: string; weight: number; healthy: boolean; checkUp: boolean; ejected: boolean
-  active: number; requests: number; failures: number; lastCheck?: { ok: boolean; reason: string; status?: number }
-}
+type Srv = { -readonly [K in keyof ServerStatus]: ServerStatus[K] }
 
 function server (name: string, port: number): Srv {
   return {
-    name, url: `http://127.0.0.1:${port}`, weight: 1, healthy: true, checkUp: true, ejected: false,
+    name, url: `http://127.0.0.1:${port}`, weight: 1, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
     active: 1, requests: 1200, failures: 2, lastCheck: { ok: true, reason: 'status 200', status: 200 }
   }
 }
