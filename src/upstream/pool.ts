@@ -128,6 +128,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   #done = false
   #aborted = false
   #sentAt = 0
+  /** Body bytes received, and from how many on undici must not be paused (see onData). */
+  #received = 0
+  #noPauseFrom = Infinity
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
@@ -195,6 +198,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
+    this.#noPauseFrom = noPauseFrom(rawHeaders)
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
@@ -215,12 +219,21 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onData (chunk: Buffer): boolean {
     if (this.#done) return false
+    this.#received += chunk.length
+    let more: boolean
     try {
-      return this.#sink.responseData(chunk)
+      more = this.#sink.responseData(chunk)
     } catch (err) {
       this.#fault(err)
       return false
     }
+    // Never pause undici on a body's last bytes: if the origin closes right
+    // after them, undici 7 asserts on its paused parser and takes the process
+    // down, or reads the close as a truncation (nodejs/undici#5360, fixed only
+    // in undici 8, which needs Node 22). The last chunk is in memory anyway;
+    // a body that ends when the origin closes is never paused, for the same
+    // reason (and is rare: HTTP/1.0-style origins).
+    return more || this.#received >= this.#noPauseFrom
   }
 
   onComplete (trailers: string[] | Buffer[] | null): void {
@@ -288,6 +301,22 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#retry) this.#backend.retrying--
     this.#owner.released()
   }
+}
+
+/**
+ * From how many body bytes on a response must not pause undici (see
+ * ForwardHandler.onData): its Content-Length; never for a chunked body (its
+ * terminator follows the last data, so a pause there is harmless); from the
+ * start for a body that only the origin's close ends.
+ */
+function noPauseFrom (raw: readonly Buffer[]): number {
+  let length = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 17 && name.toString('latin1').toLowerCase() === 'transfer-encoding') return Infinity
+    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') length = Number(raw[i + 1]!.toString('latin1'))
+  }
+  return Number.isNaN(length) ? 0 : length
 }
 
 /**
