@@ -802,4 +802,134 @@ t.test('fuzz', async (t) => {
       return problems
     }, fx)
   })
+
+  await t.test('regressions: each defect this fuzz found, as the exact bytes that trigger it', async (t) => {
+    await regressions(t, fx)
+  })
 })
+
+// ---- regressions ---------------------------------------------------------------------
+// One deterministic check per defect the properties found (minimised by hand),
+// so a fix can be verified directly and stays verified. Each starts from a live
+// proxy and ends with it alive.
+
+const OK_ANSWER: Answer = {
+  version: 'HTTP/1.1', interim: [], status: '200', reason: 'OK', fields: [], framing: { kind: 'length', delta: 0 },
+  bodySize: 2, ending: 'keep', smuggle: false
+}
+
+async function regressions (t: Test, fx: Fixture): Promise<void> {
+  let n = 0
+  /** Registers `answer` under a fresh id; returns its path. */
+  const serve = (answer: Partial<Answer>): string => {
+    const id = `reg${++n}z`
+    fx.raw.answers.set(id, { ...OK_ANSWER, ...answer })
+    return `/bad/${id}/x`
+  }
+  const h2get = async (path: string, authority = 'fuzz.test'): Promise<H2Outcome> => {
+    const session = await h2Connect(fx.proxy)
+    try {
+      return await h2Exchange(session, { ':method': 'GET', ':path': path, ':authority': authority }, undefined, 3000)
+    } finally {
+      session.destroy()
+    }
+  }
+  const h1raw = (listener: 'plain' | 'tls', text: string): Promise<WireOutcome> =>
+    h1Exchange({ port: fx.proxy.port(listener), tls: listener === 'tls', chunks: [Buffer.from(text, 'latin1')], method: text.slice(0, text.indexOf(' ')), limitMs: 3000 })
+  const h1get = (listener: 'plain' | 'tls', path: string, host = 'fuzz.test'): Promise<WireOutcome> =>
+    h1raw(listener, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+  const alive = async (t: Test): Promise<void> => {
+    const dead = await fx.proxy.check()
+    t.equal(dead, undefined, 'the proxy is still alive')
+    if (dead !== undefined) t.comment(dead)
+  }
+  const answered = (t: Test, o: H2Outcome, what: string): void => {
+    t.notOk(o.timedOut, `${what}: answered or reset within 3 s, not left hanging`)
+  }
+
+  await t.test('repeated single-value field, stored via HTTP/1.1, fetched over h2: no crash', async (t) => {
+    await fx.proxy.ensureRunning()
+    for (const fields of [
+      [['Cache-Control', 'max-age=60'], ['X-Content-Type-Options', 'nosniff'], ['X-Content-Type-Options', 'nosniff']],
+      [['Cache-Control', 'max-age=60'], ['ETag', '"a"'], ['ETag', '"b"']]
+    ] as [string, string][][]) {
+      await fx.proxy.ensureRunning()
+      const path = serve({ fields })
+      const first = await h1get('tls', path)
+      t.equal(first.responses[0]?.status, 200, `${JSON.stringify(fields)}: the HTTP/1.1 client gets the answer`)
+      const o = await h2get(path)
+      answered(t, o, 'h2')
+      t.ok(o.status === 200 || (o.status === 502 && o.headers?.['x-switchyard-error'] !== undefined), `h2 gets a 200 or our 502, got ${describe({ proto: 'h2', o })}`)
+      await alive(t)
+    }
+  })
+
+  await t.test('repeated single-value field on an uncached answer over h2: answered, not left hanging', async (t) => {
+    await fx.proxy.ensureRunning()
+    const path = serve({ fields: [['Retry-After', '1'], ['Retry-After', '2']] })
+    const o = await h2get(path)
+    answered(t, o, 'h2')
+    t.ok(o.status !== undefined || o.rstCode !== undefined, `h2 gets a response or a reset, got ${describe({ proto: 'h2', o })}`)
+    await alive(t)
+  })
+
+  await t.test('reason phrase with obs-text or DEL: HTTP/1.1 clients get an answer, not a hang', async (t) => {
+    for (const reason of ['caf\xe9', '\x7f']) {
+      await fx.proxy.ensureRunning()
+      const o = await h1get('plain', serve({ reason }))
+      t.notOk(o.timedOut, `${JSON.stringify(reason)}: answered or closed within 3 s`)
+      t.ok(o.responses[0] !== undefined && o.responses[0].complete, `${JSON.stringify(reason)}: a complete answer (got ${describe({ proto: 'h1', o })})`)
+      await alive(t)
+    }
+  })
+
+  await t.test('request line with HTTP/2.0 on an HTTP/1.1 connection: an error answer, no crash', async (t) => {
+    for (const listener of ['plain', 'tls'] as const) {
+      await fx.proxy.ensureRunning()
+      const o = await h1raw(listener, 'GET /echo/v2 HTTP/2.0\r\nHost: fuzz.test\r\n\r\n')
+      const status = o.responses[0]?.status
+      t.ok(status !== undefined && status >= 400 && status <= 599, `${listener}: 4xx/5xx answer (got ${describe({ proto: 'h1', o })})`)
+      await alive(t)
+    }
+  })
+
+  await t.test('origin closes right after a large Content-Length body while the client applies backpressure: complete, no crash', async (t) => {
+    for (const fields of [[['Connection', 'close']], []] as [string, string][][]) {
+      await fx.proxy.ensureRunning()
+      const o = await h2get(serve({ fields, bodySize: 1_100_000, ending: 'close' }))
+      t.ok(o.status === 200 && o.ended && o.body.length === 1_100_000,
+        `${fields.length > 0 ? 'with' : 'without'} Connection: close: the whole 1,100,000 bytes arrive (got ${describe({ proto: 'h2', o })}, ${o.body.length} bytes)`)
+      await alive(t)
+    }
+  })
+
+  await t.test('304 with the Content-Length of its 200 and no body (RFC 9110 §8.6): HTTP/1.1 clients get the 304', async (t) => {
+    await fx.proxy.ensureRunning()
+    const o = await h1get('plain', serve({ status: '304', reason: 'Not Modified', fields: [['ETag', '"a"']], bodySize: 0, framing: { kind: 'length', delta: 2 } }))
+    t.equal(o.responses[0]?.status, 304, `a 304 arrives (got ${describe({ proto: 'h1', o })})`)
+    await alive(t)
+  })
+
+  await t.test('204 with a Content-Length from the origin: h2 clients get a well-formed 204', async (t) => {
+    await fx.proxy.ensureRunning()
+    const o = await h2get(serve({ status: '204', reason: 'No Content', bodySize: 0, framing: { kind: 'length', delta: 5 } }))
+    t.ok(o.status === 204 && o.rstCode === undefined, `a 204 without PROTOCOL_ERROR (got ${describe({ proto: 'h2', o })})`)
+    await alive(t)
+  })
+
+  await t.test('Host with / ? @ or a repeated Host: 400, never forwarded, never poisons the cache', async (t) => {
+    await fx.proxy.ensureRunning()
+    for (const [i, host] of ['fuzz.test/x', 'fuzz.test?x', 'u@fuzz.test', 'fuzz test'].entries()) {
+      const o = await h1get('plain', `/echo/reghost${i}z`, host)
+      t.equal(o.responses[0]?.status, 400, `Host ${JSON.stringify(host)}: 400 (got ${describe({ proto: 'h1', o })})`)
+      t.notOk(fx.echo.requests.some((r) => r.url.includes(`reghost${i}z`)), `Host ${JSON.stringify(host)}: not forwarded`)
+    }
+    // The poisoned entry would be stored under http://fuzz.test/x/echo/reghost0z.
+    const victim = await h1get('plain', '/x/echo/reghost0z')
+    const body = victim.responses[0]?.body.toString('latin1') ?? ''
+    t.match(body, /"url":"\/x\/echo\/reghost0z"/, 'Host fuzz.test GET /x/echo/reghost0z gets its own answer, not the one for Host fuzz.test/x')
+    const twice = await h1raw('plain', 'GET /echo/reghost9z HTTP/1.1\r\nHost: fuzz.test\r\nHost: other.test\r\nConnection: close\r\n\r\n')
+    t.equal(twice.responses[0]?.status, 400, `two Host fields: 400 (RFC 9112 §3.2) (got ${describe({ proto: 'h1', o: twice })})`)
+    await alive(t)
+  })
+}
