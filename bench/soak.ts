@@ -364,7 +364,8 @@ class H2Sessions {
     const i = this.#next++ % this.#slots.length
     let s = this.#slots[i]
     if (s !== undefined && ++this.#uses[i]! > this.#maxUses) {
-      void s.then((old) => old.close(), () => {})
+      // Closed a moment later: a caller may hold it between get() and request().
+      void s.then((old) => { setTimeout(() => old.close(), 1000).unref() }, () => {})
       this.#slots[i] = s = undefined
     }
     if (s === undefined) {
