@@ -23,6 +23,7 @@
 // More runs (and budget):                     FUZZ_RUNS=<multiplier> (default 1)
 // Wall-clock budget per property:             FUZZ_BUDGET_MS (default 30000; runs past it are skipped)
 import http2 from 'node:http2'
+import net from 'node:net'
 import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import fc from 'fast-check'
 import t from 'tap'
@@ -901,6 +902,21 @@ async function regressions (t: Test, fx: Fixture): Promise<void> {
         `${fields.length > 0 ? 'with' : 'without'} Connection: close: the whole 1,100,000 bytes arrive (got ${describe({ proto: 'h2', o })}, ${o.body.length} bytes)`)
       await alive(t)
     }
+    // The same with an HTTP/1.1 client that does not read for half a second.
+    await fx.proxy.ensureRunning()
+    const path = serve({ fields: [['Connection', 'close']], bodySize: 4_000_000, ending: 'close' })
+    const got = await new Promise<number>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: fx.proxy.port('plain') })
+      let n = 0
+      const timer = setTimeout(() => socket.destroy(), 5000)
+      socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: fuzz.test\r\n\r\n`))
+      socket.pause()
+      setTimeout(() => { socket.on('data', (c: Buffer) => { n += c.length }).resume() }, 500)
+      socket.on('error', () => {})
+      socket.once('close', () => { clearTimeout(timer); resolve(n) })
+    })
+    t.ok(got > 4_000_000, `HTTP/1.1 slow reader: the whole body arrives (got ${got} bytes with the head)`)
+    await alive(t)
   })
 
   await t.test('304 with the Content-Length of its 200 and no body (RFC 9110 §8.6): HTTP/1.1 clients get the 304', async (t) => {
