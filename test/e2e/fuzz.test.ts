@@ -847,6 +847,25 @@ async function regressions (t: Test, fx: Fixture): Promise<void> {
   const answered = (t: Test, o: H2Outcome, what: string): void => {
     t.notOk(o.timedOut, `${what}: answered or reset within 3 s, not left hanging`)
   }
+  /** One HTTP/1.1 GET of a 4 MB answer the origin closes after, read after a 500 ms pause; true if all went well. */
+  const slowH1Reader = async (t: Test, attempt: number): Promise<boolean> => {
+    const path = serve({ fields: [['Connection', 'close']], bodySize: 4_000_000, ending: 'close' })
+    const got = await new Promise<number>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: fx.proxy.port('plain') })
+      let n = 0
+      const timer = setTimeout(() => socket.destroy(), 5000)
+      socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: fuzz.test\r\n\r\n`))
+      socket.pause()
+      setTimeout(() => { socket.on('data', (c: Buffer) => { n += c.length }).resume() }, 500)
+      socket.on('error', () => {})
+      socket.once('close', () => { clearTimeout(timer); resolve(n) })
+    })
+    const complete = got > 4_000_000
+    t.ok(complete, `HTTP/1.1 slow reader, try ${attempt}: the whole body arrives (got ${got} bytes with the head)`)
+    const dead = await fx.proxy.check()
+    t.equal(dead, undefined, `HTTP/1.1 slow reader, try ${attempt}: the proxy is still alive`)
+    return complete && dead === undefined
+  }
 
   await t.test('repeated single-value field, stored via HTTP/1.1, fetched over h2: no crash', async (t) => {
     await fx.proxy.ensureRunning()
@@ -902,21 +921,12 @@ async function regressions (t: Test, fx: Fixture): Promise<void> {
         `${fields.length > 0 ? 'with' : 'without'} Connection: close: the whole 1,100,000 bytes arrive (got ${describe({ proto: 'h2', o })}, ${o.body.length} bytes)`)
       await alive(t)
     }
-    // The same with an HTTP/1.1 client that does not read for half a second.
+    // The same with an HTTP/1.1 client that does not read for half a second. Whether
+    // undici's parser is paused when the FIN arrives is a race: three tries.
     await fx.proxy.ensureRunning()
-    const path = serve({ fields: [['Connection', 'close']], bodySize: 4_000_000, ending: 'close' })
-    const got = await new Promise<number>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port: fx.proxy.port('plain') })
-      let n = 0
-      const timer = setTimeout(() => socket.destroy(), 5000)
-      socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: fuzz.test\r\n\r\n`))
-      socket.pause()
-      setTimeout(() => { socket.on('data', (c: Buffer) => { n += c.length }).resume() }, 500)
-      socket.on('error', () => {})
-      socket.once('close', () => { clearTimeout(timer); resolve(n) })
-    })
-    t.ok(got > 4_000_000, `HTTP/1.1 slow reader: the whole body arrives (got ${got} bytes with the head)`)
-    await alive(t)
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      if (!await slowH1Reader(t, attempt)) break
+    }
   })
 
   await t.test('304 with the Content-Length of its 200 and no body (RFC 9110 §8.6): HTTP/1.1 clients get the 304', async (t) => {
