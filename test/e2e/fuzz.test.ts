@@ -34,8 +34,8 @@ import { startOrigin, tlsAndPlainListeners, type Origin } from '../helpers/e2e.j
 import { answerBytes, startRawOrigin, type Answer, type Framing, type RawOrigin } from '../helpers/raw-origin.js'
 import { field, h1Exchange, h2Exchange, type H2Outcome, type WireOutcome, type WireResponse } from '../helpers/wire.js'
 
-/** Bound for one request: the proxy's own upstream timeouts below are 1 s. */
-const LIMIT_MS = 6000
+/** Bound for one request: the proxy's own upstream timeouts below are 2 s. */
+const LIMIT_MS = 8000
 /** Wall-clock budget per property; runs past it are skipped (and counted), so shrinking ends too. */
 const BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 30_000)
 const RUNS = Math.max(1, Number(process.env.FUZZ_RUNS ?? 1))
@@ -76,7 +76,7 @@ backends:
     servers: [{ url: "${echo.url}" }]
   bad:
     retries: { attempts: 0 }
-    timeouts: { headers: 1s, body: 1s }
+    timeouts: { headers: 2s, body: 2s }
     servers: [{ url: "${raw.url}" }]
 `)
   return { proxy, echo, raw }
