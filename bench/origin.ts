@@ -1,7 +1,8 @@
 // Benchmark origin: the cheapest keep-alive HTTP/1.1 server we can write, so the
 // numbers measure the proxy and not the origin. Every request gets 200 with the
-// same ~100-byte text body. Prints `{"port":N}` on stdout once listening, and
-// exits when the harness that started it goes away (its IPC channel closes).
+// same ~100-byte text body (256 KiB under /large). Prints `{"port":N}` on stdout
+// once listening, and exits when the harness that started it goes away (its IPC
+// channel closes).
 //
 //   node dist/bench/origin.js [port]        (default 0 = any free port)
 
@@ -15,9 +16,17 @@ const HEADERS = {
 }
 // Paths under /cached are cacheable for an hour (the cache-hit scenario).
 const CACHEABLE = { ...HEADERS, 'cache-control': 'public, max-age=3600' }
+// Paths under /large get 256 KiB (the soak benchmark's aborts and slow readers).
+const LARGE = Buffer.alloc(256 * 1024, 'switchyard ')
+const LARGE_HEADERS = { 'content-type': 'text/plain', 'content-length': String(LARGE.length) }
 
 const server = createServer((req, res) => {
   // Any request body is dumped by node:http itself once the response is done.
+  if (req.url?.startsWith('/large') === true) {
+    res.writeHead(200, LARGE_HEADERS)
+    res.end(LARGE)
+    return
+  }
   res.writeHead(200, req.url?.startsWith('/cached') === true ? CACHEABLE : HEADERS)
   res.end(BODY)
 })
