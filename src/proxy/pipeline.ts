@@ -78,10 +78,10 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
 
   /** The phases, in order. */
   #handle (s: Session, state: RuntimeState, bodyless: boolean): void {
-    // An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection.
-    if (!s.h2 && s.req.httpVersionMajor !== 1) return s.sendError(Errors.HTTP_VERSION, `HTTP/${s.req.httpVersion} request line`)
     const p = plan(state, s)
     if ('error' in p) return s.refuse(p)
+    // An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection; a malformed request is a 400 first.
+    if (!s.h2 && s.req.httpVersionMajor !== 1) return s.sendError(Errors.HTTP_VERSION, `HTTP/${s.req.httpVersion} request line`)
     s.adopt(p)
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
     // cache: answer from it, wait on a collapsed fetch, or put the cache in front of the session
