@@ -10,12 +10,10 @@ import { request } from 'undici'
 import { StartupError, createApp, startFailure } from '../src/app.js'
 import { CertificateError, generateCertificate, writeCertificatePair } from '../src/certs.js'
 import { parseConfig } from '../src/config/load.js'
+import { startServer } from './helpers/origin.js'
 
 async function origin (t: Test, name: string): Promise<number> {
-  const server = http.createServer((req, res) => { req.resume(); res.end(name) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
-  return (server.address() as AddressInfo).port
+  return (await startServer(t, (req, res) => { req.resume(); res.end(name) })).port
 }
 
 function yaml (servers: Record<string, number>, extra = '', listeners = 'listeners: [{ name: web, bind: "127.0.0.1:0" }]'): string {

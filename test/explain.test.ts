@@ -18,7 +18,7 @@ import { buildState } from '../src/proxy/state.js'
 import { requestField } from '../src/fields.js'
 import { sendNothing } from '../src/upstream/pool.js'
 import { tempDir, testCertificate } from './helpers/certs.js'
-import { echo, startOrigin } from './helpers/e2e.js'
+import { echo, startOrigin } from './helpers/origin.js'
 import { startProxy } from './helpers/proxy.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')

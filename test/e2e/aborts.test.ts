@@ -8,7 +8,8 @@ import http2 from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { testCertificate } from '../helpers/certs.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
-import { KiB, MiB, SessionLog, startOrigin, proxyYaml, within, writeBytes } from '../helpers/stream-kit.js'
+import { KiB, MiB, SessionLog, proxyYaml, within, writeBytes } from '../helpers/stream-kit.js'
+import { startServer } from '../helpers/origin.js'
 
 const GUARD_MS = 10_000
 const NGHTTP2_CANCEL = http2.constants.NGHTTP2_CANCEL
@@ -52,7 +53,7 @@ async function setup (tt: Test): Promise<Fixture> {
   const timers = new Set<NodeJS.Timeout>()
   tt.teardown(() => { for (const x of timers) clearInterval(x) })
 
-  const origin = await startOrigin(tt, (req: IncomingMessage, res: ServerResponse) => {
+  const origin = await startServer(tt, (req: IncomingMessage, res: ServerResponse) => {
     const parts = (req.url ?? '').split('/')
     const kind = parts[1]
     const id = parts[parts.length - 1]!

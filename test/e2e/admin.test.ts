@@ -1,36 +1,25 @@
 // The admin API of a real running proxy: metrics that match the traffic sent,
 // status that follows health, purge and lookup by URL, readiness.
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { parsePrometheusText } from '../helpers/prometheus-parser.js'
 import { startProxy } from '../helpers/proxy.js'
+import { closedPort, startServer } from '../helpers/origin.js'
 
 async function origin (t: Test): Promise<{ port: number; health: { status: number } }> {
   const health = { status: 200 }
-  const server = http.createServer((req, res) => {
+  const { port } = await startServer(t, (req, res) => {
     req.resume()
     if (req.url === '/healthz') return res.writeHead(health.status).end()
     if (req.url?.startsWith('/cached') === true) return res.writeHead(200, { 'cache-control': 'max-age=60', 'cache-tag': 'pics' }).end('cached')
     res.writeHead(req.url === '/boom' ? 500 : 200).end('ok')
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
-  return { port: (server.address() as AddressInfo).port, health }
-}
-
-async function deadPort (): Promise<number> {
-  const s = http.createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((resolve) => s.close(resolve))
-  return port
+  return { port, health }
 }
 
 t.test('metrics match a known request mix; status follows a health transition; purge and lookup', async (t) => {
   const o = await origin(t)
-  const dead = await deadPort()
+  const dead = await closedPort()
   const p = await startProxy(t, `
 admin: { bind: "127.0.0.1:0" }
 listeners: [{ name: web, bind: "127.0.0.1:0" }]

@@ -1,10 +1,10 @@
 // The response cache through a real proxy with a real origin that counts its
 // requests. Each test names the rule it checks.
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Pool, request } from 'undici'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
+import { startServer } from '../helpers/origin.js'
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void
 
@@ -23,7 +23,7 @@ async function startOrigin (t: Test): Promise<Origin> {
   const routes = new Map<string, Handler>()
   const hits = new Map<string, number>()
   const lastHeaders = new Map<string, http.IncomingHttpHeaders>()
-  const server = http.createServer((req, res) => {
+  const server = await startServer(t, (req, res) => {
     const url = req.url ?? '/'
     const n = (hits.get(url) ?? 0) + 1
     hits.set(url, n)
@@ -36,21 +36,13 @@ async function startOrigin (t: Test): Promise<Origin> {
     }
     h(req, res, n)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  const stop = () => new Promise<void>((resolve) => {
-    if (!server.listening) return resolve()
-    server.close(() => resolve())
-    server.closeAllConnections()
-  })
-  t.teardown(stop)
   return {
-    port,
+    port: server.port,
     hits,
     lastHeaders,
     route: (p, h) => { routes.set(p, h) },
-    stop,
-    start: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    stop: server.stop,
+    start: server.restart
   }
 }
 

@@ -1,12 +1,12 @@
 // Failover through a real proxy with real origins: retries on another replica,
 // health checks ejecting and returning a replica, sticky sessions re-pinning,
 // the per-shard queue under maxConn, panic mode, and all-down answers.
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Pool, request } from 'undici'
 import { startProxy } from '../helpers/proxy.js'
+import { startServer } from '../helpers/origin.js'
 
+/** An origin named `name` whose answers the test steers, built on origin.ts's server. */
 interface Origin {
   readonly name: string
   readonly port: number
@@ -18,61 +18,39 @@ interface Origin {
   delay: number
   /** Destroy the socket instead of answering. */
   reset: boolean
+  /** The server goes down (every connection cut), and comes back on the same port. */
   kill (): Promise<void>
   revive (): Promise<void>
 }
 
 async function startOrigin (t: Test, name: string): Promise<Origin> {
   let active = 0
-  const origin: Origin = {
-    name,
-    port: 0,
-    seen: { total: 0, get: 0, post: 0, health: 0, maxActive: 0 },
-    healthStatus: 200,
-    delay: 0,
-    reset: false,
-    kill: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
-    },
-    revive: async () => {
-      await new Promise<void>((resolve) => server.listen(origin.port, '127.0.0.1', resolve))
-    }
-  }
-  const server = http.createServer((req, res) => {
+  const steer = { healthStatus: 200, delay: 0, reset: false }
+  const seen = { total: 0, get: 0, post: 0, health: 0, maxActive: 0 }
+  const server = await startServer(t, (req, res) => {
     if (req.url === '/healthz') {
-      origin.seen.health++
-      res.writeHead(origin.healthStatus).end()
+      seen.health++
+      res.writeHead(steer.healthStatus).end()
       return
     }
-    origin.seen.total++
-    if (req.method === 'POST') origin.seen.post++
-    else origin.seen.get++
-    if (origin.reset) {
+    seen.total++
+    if (req.method === 'POST') seen.post++
+    else seen.get++
+    if (steer.reset) {
       req.socket.destroy()
       return
     }
     active++
-    origin.seen.maxActive = Math.max(origin.seen.maxActive, active)
+    seen.maxActive = Math.max(seen.maxActive, active)
     const answer = (): void => {
       active--
       req.resume()
       res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': name }).end(name)
     }
-    if (origin.delay > 0) setTimeout(answer, origin.delay)
+    if (steer.delay > 0) setTimeout(answer, steer.delay)
     else answer()
   })
-  server.keepAliveTimeout = 60_000
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  ;(origin as { port: number }).port = (server.address() as AddressInfo).port
-  t.teardown(() => new Promise<void>((resolve) => {
-    if (!server.listening) return resolve()
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }))
-  return origin
+  return Object.assign(steer, { name, port: server.port, seen, kill: server.stop, revive: server.restart })
 }
 
 function yaml (origins: Origin[], backendExtra: string): string {

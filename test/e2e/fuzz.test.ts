@@ -30,8 +30,9 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.js'
-import { startOrigin, tlsAndPlainListeners, type Origin } from '../helpers/e2e.js'
-import { answerBytes, startRawOrigin, type Answer, type Framing, type RawOrigin } from '../helpers/raw-origin.js'
+import { tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startOrigin, type Origin } from '../helpers/origin.js'
+import { answerBytes, startFuzzOrigin, type Answer, type Framing, type FuzzOrigin } from '../helpers/raw-origin.js'
 import { field, h1Exchange, h2Exchange, type H2Outcome, type WireOutcome, type WireResponse } from '../helpers/wire.js'
 
 /** Bound for one request: the proxy's own upstream timeouts below are 2 s. */
@@ -46,7 +47,7 @@ const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.en
 interface Fixture {
   readonly proxy: ChildProxy
   readonly echo: Origin
-  readonly raw: RawOrigin
+  readonly raw: FuzzOrigin
 }
 
 async function setup (tt: Test): Promise<Fixture> {
@@ -60,7 +61,7 @@ async function setup (tt: Test): Promise<Fixture> {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'public, max-age=60' })
     res.end(body)
   })
-  const raw = await startRawOrigin(tt)
+  const raw = await startFuzzOrigin(tt)
   const proxy = await startChildProxy(tt, `
 accessLog: false
 admin: { bind: "127.0.0.1:0" }

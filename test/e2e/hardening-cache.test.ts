@@ -5,7 +5,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../helpers/e2e.js'
+import { startOrigin, type Origin } from '../helpers/origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 
 async function varyOrigin (t: Test): Promise<Origin> {

@@ -9,9 +9,10 @@ import t from 'tap'
 import type { Test } from 'tap'
 import WebSocket, { WebSocketServer } from 'ws'
 import { testCertificate } from '../helpers/certs.js'
-import { h2Session, rawRequest, startOrigin, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startOrigin } from '../helpers/origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
-import { startOrigin as startServerOrigin } from '../helpers/stream-kit.js'
+import { startServer } from '../helpers/origin.js'
 
 interface Trickled { readonly status: number; readonly raw: string; readonly closed: boolean }
 
@@ -104,7 +105,7 @@ t.test('HTTP/2: each stream has its own body timer; the session lives on', async
 
 t.test('a stall after the response started: the connection is reset', async (t) => {
   // The origin answers at once and streams, never waiting for the upload.
-  const o = await startServerOrigin(t, (req, res) => {
+  const o = await startServer(t, (req, res) => {
     req.resume()
     res.writeHead(200, { 'content-type': 'text/plain' })
     res.write('started\n')
@@ -116,8 +117,8 @@ t.test('a stall after the response started: the connection is reset', async (t) 
   t.notMatch(r.raw, /\r\n0\r\n\r\n/, 'never a clean end that would pass a truncated exchange as complete')
 })
 
-async function wsOrigin (t: Test): Promise<{ origin: Awaited<ReturnType<typeof startServerOrigin>>, wss: WebSocketServer }> {
-  const origin = await startServerOrigin(t, (_req, res) => { res.writeHead(200).end('plain') })
+async function wsOrigin (t: Test): Promise<{ origin: Awaited<ReturnType<typeof startServer>>, wss: WebSocketServer }> {
+  const origin = await startServer(t, (_req, res) => { res.writeHead(200).end('plain') })
   const wss = new WebSocketServer({ server: origin.server })
   wss.on('connection', (ws) => { ws.on('message', (d, bin) => ws.send(d, { binary: bin })) })
   t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close() })

@@ -2,14 +2,13 @@
 // cache, nor slip past a route, nor reach a shard's cached answer for another
 // shard. Real proxy, real origins, raw sockets where clients would refuse to
 // send the bytes.
-import http from 'node:http'
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate, testCertificatePair } from '../helpers/certs.js'
 import { writeCertificatePair } from '../../src/certs.js'
-import { echoed, h1, h2, h2Request, h2Session, rawRequest, startOrigin, tlsAndPlainListeners, type Origin } from '../helpers/e2e.js'
+import { echoed, h1, h2, h2Request, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startOrigin, startServer, type Origin } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { Session } from '../../src/proxy/session.js'
 
@@ -180,10 +179,7 @@ backends: { o: { balance: { algorithm: ipHash }, servers: [{ url: "${o.url}" }] 
 
 t.test('limits.maxHeaderBytes applies to HTTP/1.1 on a TLS listener too', async (t) => {
   // An origin that takes big heads itself, so only the proxy's limit is tested.
-  const origin = http.createServer({ maxHeaderSize: 256 * 1024 }, (_req, res) => res.end('ok'))
-  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { origin.close(); origin.closeAllConnections() })
-  const o = { url: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` }
+  const o = await startServer(t, (_req, res) => res.end('ok'), { maxHeaderSize: 256 * 1024 })
   const cert = testCertificate(t)
   const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
 limits: { maxHeaderBytes: 64KiB }

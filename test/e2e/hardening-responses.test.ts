@@ -7,7 +7,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { h1, h2, rawRequest, startRawOrigin, tlsAndPlainListeners, type RawOrigin } from '../helpers/e2e.js'
+import { h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startRawOrigin, type RawOrigin } from '../helpers/raw-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 
 /** Answers per path: a status line and header lines, then `body`. */

@@ -4,8 +4,9 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { echoed, h1, h2, rawRequest, startOrigin, tlsAndPlainListeners } from '../helpers/e2e.js'
-import type { Origin } from '../helpers/e2e.js'
+import { echoed, h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startOrigin } from '../helpers/origin.js'
+import type { Origin } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
 

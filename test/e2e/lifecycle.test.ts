@@ -3,31 +3,20 @@
 // stopped with SIGTERM under load.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import t, { type Test } from 'tap'
 import { Pool } from 'undici'
+import { closedPort, startServer } from '../helpers/origin.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 async function origin (t: Test, name: string, delayMs = 0): Promise<number> {
-  const server = http.createServer((req, res) => {
+  const { port } = await startServer(t, (req, res) => {
     req.resume()
     setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(name), delayMs)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
-  return (server.address() as AddressInfo).port
-}
-
-async function freePort (): Promise<number> {
-  const s = http.createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((resolve) => s.close(resolve))
   return port
 }
 
@@ -100,7 +89,7 @@ async function until (cond: () => boolean, ms = 10_000): Promise<boolean> {
 t.test('20 reloads under load (and one invalid file): zero failed requests, final routing from the last valid file', async (t) => {
   const a = await origin(t, 'a')
   const b = await origin(t, 'b')
-  const port = await freePort()
+  const port = await closedPort()
   const dir = t.testdir({})
   const file = path.join(dir, 'switchyard.yaml')
   writeFileSync(file, config(port, a))
@@ -140,7 +129,7 @@ t.test('20 reloads under load (and one invalid file): zero failed requests, fina
 
 t.test('SIGTERM under load: every accepted request is answered, and the process exits 0', async (t) => {
   const slow = await origin(t, 'slow', 30)
-  const port = await freePort()
+  const port = await closedPort()
   const dir = t.testdir({})
   const file = path.join(dir, 'switchyard.yaml')
   writeFileSync(file, config(port, slow))

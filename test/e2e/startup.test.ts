@@ -4,21 +4,19 @@
 // and the admin token in no output at all.
 import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { lowestUnprivilegedPort } from '../../src/config/binds.js'
 import { cli, spawnCli } from '../helpers/cli.js'
+import { startServer } from '../helpers/origin.js'
 import { testCertificatePair } from '../helpers/certs.js'
 
 const STACK_LINE = /^\s+at .+\(?.*:\d+:\d+\)?$/m
 
-async function hold (t: Test, handler?: http.RequestListener): Promise<number> {
-  const server = http.createServer(handler ?? ((_req, res) => { res.end() }))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
-  return (server.address() as AddressInfo).port
+/** A port held by a real server (its address is in use). */
+async function hold (t: Test, handler: http.RequestListener = (_req, res) => { res.end() }): Promise<number> {
+  return (await startServer(t, handler)).port
 }
 
 const backend = (port: number): string => `routes: [{ name: all, backend: app }]\nbackends:\n  app:\n    servers: [{ url: "http://127.0.0.1:${port}" }]\n`

@@ -8,8 +8,8 @@ import http2 from 'node:http2'
 import type { IncomingMessage } from 'node:http'
 import { testCertificate } from '../helpers/certs.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
-import { BodyCheck, MiB, SessionLog, settle, startOrigin, proxyYaml, watchMemory, within, writeBytes,
-  type Origin } from '../helpers/stream-kit.js'
+import { BodyCheck, MiB, SessionLog, settle, proxyYaml, watchMemory, within, writeBytes } from '../helpers/stream-kit.js'
+import { startServer, type Server } from '../helpers/origin.js'
 
 /** Size of each large transfer. */
 const BIG = 1024 * MiB
@@ -21,7 +21,7 @@ const TRANSFER_GUARD_MS = 90_000
 interface Stall { written: number, blocked: boolean, done: boolean }
 
 interface Fixture {
-  readonly origin: Origin
+  readonly origin: Server
   readonly proxy: RunningProxy
   readonly log: SessionLog
   /** State of the latest /stall response the origin is writing. */
@@ -37,7 +37,7 @@ async function setup (tt: Test): Promise<Fixture> {
     stall: { written: 0, blocked: false, done: false },
     sink: new Promise<IncomingMessage>((resolve) => { gotSink = resolve })
   } as Fixture
-  const origin = await startOrigin(tt, (req, res) => {
+  const origin = await startServer(tt, (req, res) => {
     const [, kind, arg] = (req.url ?? '').split('/')
     const n = Number(arg)
     if (kind === 'download' || kind === 'chunked') {

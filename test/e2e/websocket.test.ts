@@ -11,7 +11,8 @@ import WebSocket, { WebSocketServer } from 'ws'
 import type { RawData } from 'ws'
 import { testCertificate } from '../helpers/certs.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
-import { deadPort, KiB, MiB, startOrigin, within } from '../helpers/stream-kit.js'
+import { KiB, MiB, within } from '../helpers/stream-kit.js'
+import { closedPort, startServer } from '../helpers/origin.js'
 
 const GUARD_MS = 10_000
 
@@ -25,7 +26,7 @@ interface Fixture {
 
 async function setup (tt: Test): Promise<Fixture> {
   const cert = testCertificate(tt)
-  const origin = await startOrigin(tt, (_req, res) => { res.writeHead(404).end() })
+  const origin = await startServer(tt, (_req, res) => { res.writeHead(404).end() })
   const originCloses: number[] = []
   let onFirstClose: (code: number) => void = () => {}
   const firstOriginClose = new Promise<number>((resolve) => { onFirstClose = resolve })
@@ -44,7 +45,7 @@ async function setup (tt: Test): Promise<Fixture> {
     ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data, { binary: isBinary }))
     ws.on('close', (code) => { originCloses.push(code); onFirstClose(code) })
   })
-  const dead = await deadPort()
+  const dead = await closedPort()
   const yaml = `listeners:
   - name: http
     bind: 127.0.0.1:0

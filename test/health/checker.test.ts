@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import type { HealthCheckConfig } from '../../src/config/schema.js'
 import { MAX_BODY_BYTES, USER_AGENT, describeError, startHealthChecks, type HealthChecks, type HealthDeps, type HealthLog } from '../../src/health/checker.js'
 import { Server } from '../../src/upstream/server.js'
-import { closedPort, startOrigin, type Origin } from '../helpers/e2e.js'
+import { closedPort, startOrigin, type Origin } from '../helpers/origin.js'
 
 import type { Teardown } from '../helpers/certs.js'
 

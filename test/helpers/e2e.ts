@@ -1,77 +1,17 @@
-// Shared pieces for the end-to-end tests: a recording origin and small h1 / h2 /
-// raw-socket clients. Everything started here is closed on the test's teardown,
-// even when the test fails.
+// Shared clients for the end-to-end tests: small h1 / h2 / raw-socket clients
+// and the listeners block most proxies use (origins are in origin.ts).
+// Everything started here is closed on the test's teardown, even when the
+// test fails.
 import http from 'node:http'
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import http2 from 'node:http2'
 import type { ClientHttp2Session, IncomingHttpStatusHeader, OutgoingHttpHeaders } from 'node:http2'
 import https from 'node:https'
 import net from 'node:net'
-import type { AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import type { PeerCertificate } from 'node:tls'
 import type { Teardown } from './certs.js'
 
-/** What the origin received, body fully read. */
-export interface SeenRequest {
-  readonly method: string
-  readonly url: string
-  readonly httpVersion: string
-  readonly headers: IncomingHttpHeaders
-  readonly rawHeaders: readonly string[]
-  readonly body: Buffer
-}
-
-/** Runs once the request body has been read; the default echoes `SeenRequest` as JSON. */
-export type OriginHandler = (seen: SeenRequest, res: ServerResponse, req: IncomingMessage) => void
-
-export interface Origin {
-  readonly port: number
-  /** `http://127.0.0.1:PORT` */
-  readonly url: string
-  /** Every request received, in order. */
-  readonly requests: SeenRequest[]
-}
-
-export const echo: OriginHandler = (seen, res) => {
-  const body = JSON.stringify(seen, (k, v: unknown) => k === 'body' ? (v as Buffer).toString('utf8') : v)
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) })
-  res.end(body)
-}
-
-/** A plain HTTP/1.1 origin on 127.0.0.1 that records every request, then calls `handler`. */
-export async function startOrigin (t: Teardown, handler: OriginHandler = echo): Promise<Origin> {
-  const requests: SeenRequest[] = []
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('error', () => {})
-    req.on('end', () => {
-      const seen: SeenRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        httpVersion: req.httpVersion,
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        body: Buffer.concat(chunks)
-      }
-      requests.push(seen)
-      handler(seen, res, req)
-    })
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve() })
-  })
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }))
-  const port = (server.address() as AddressInfo).port
-  return { port, url: `http://127.0.0.1:${port}`, requests }
-}
-
-/** A loopback port with nothing listening on it (connect is refused). */
 /** The YAML `listeners:` block most e2e tests use: TLS `tls` (h2 + h1) and plaintext `plain`, ephemeral ports. */
 export function tlsAndPlainListeners (cert: { readonly certPath: string; readonly keyPath: string }): string {
   return `listeners:
@@ -80,14 +20,6 @@ export function tlsAndPlainListeners (cert: { readonly certPath: string; readonl
     tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
   - name: plain
     bind: 127.0.0.1:0`
-}
-
-export async function closedPort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 export interface Reply {
@@ -274,65 +206,4 @@ export interface Echo {
 /** Parse the default echo body. */
 export function echoed (reply: Reply): Echo {
   return JSON.parse(reply.text) as Echo
-}
-
-/** What a raw origin received: the request head as text, and the body. */
-export interface RawSeen {
-  readonly method: string
-  readonly target: string
-  /** Lower-cased names, every field line kept. */
-  readonly headers: readonly (readonly [string, string])[]
-  readonly body: Buffer
-}
-
-export interface RawOrigin {
-  readonly port: number
-  readonly url: string
-  readonly requests: RawSeen[]
-}
-
-/**
- * An origin that writes its answers byte for byte, for responses Node's own
- * server would refuse to send (repeated one-value fields, bad framing…).
- * `answer` returns the whole response; the connection is kept for the next
- * request unless the answer says `connection: close`.
- */
-export async function startRawOrigin (t: Teardown, answer: (seen: RawSeen) => string | Buffer): Promise<RawOrigin> {
-  const requests: RawSeen[] = []
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
-    let buf = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      buf = Buffer.concat([buf, chunk])
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end === -1) return
-        const lines = buf.subarray(0, end).toString('latin1').split('\r\n')
-        const [method = '', target = ''] = lines[0]!.split(' ')
-        const headers = lines.slice(1).map((l): [string, string] => {
-          const c = l.indexOf(':')
-          return [l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim()]
-        })
-        const length = Number(headers.find(([n]) => n === 'content-length')?.[1] ?? 0)
-        if (buf.length < end + 4 + length) return
-        const seen: RawSeen = { method, target, headers, body: buf.subarray(end + 4, end + 4 + length) }
-        buf = buf.subarray(end + 4 + length)
-        requests.push(seen)
-        const out = answer(seen)
-        socket.write(out)
-        if (/\r\nconnection: close\r\n/i.test(out.toString())) socket.end()
-      }
-    }
-    socket.on('data', onData)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
-  const port = (server.address() as AddressInfo).port
-  return { port, url: `http://127.0.0.1:${port}`, requests }
 }

@@ -42,7 +42,7 @@ export interface Answer {
 
 const SMUGGLED = Buffer.from('HTTP/1.1 200 OK\r\ncache-control: public, max-age=60\r\ncontent-length: 8\r\n\r\nSMUGGLED', 'latin1')
 
-export interface RawOrigin {
+export interface FuzzOrigin {
   readonly port: number
   readonly url: string
   /** Answers by id (the path segment after `/bad/`). */
@@ -51,24 +51,41 @@ export interface RawOrigin {
   readonly seen: string[]
 }
 
-const DEFAULT_ANSWER = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok', 'latin1')
-/** How long a stalled connection is held before the origin drops it. */
-const STALL_MS = 8000
+/** What a raw origin received: the request head, and the body its Content-Length announced. */
+export interface RawSeen {
+  readonly requestLine: string
+  readonly method: string
+  readonly target: string
+  /** Lower-cased names, every field line kept. */
+  readonly headers: readonly (readonly [string, string])[]
+  readonly body: Buffer
+}
 
-export async function startRawOrigin (t: Teardown): Promise<RawOrigin> {
-  const answers = new Map<string, Answer>()
-  const seen: string[] = []
+export interface RawServer {
+  readonly port: number
+  readonly url: string
+}
+
+/**
+ * The one raw-socket origin: parses each request head (and reads the body its
+ * Content-Length announces), then lets `onRequest` write whatever bytes it
+ * likes; `onRequest` returns false when nothing more is to be read on that
+ * connection. Every socket is destroyed on teardown.
+ */
+export async function startRawServer (t: Teardown, onRequest: (seen: RawSeen, socket: Socket) => boolean,
+  opts: { readonly answerBeforeBody?: boolean } = {}): Promise<RawServer> {
   const sockets = new Set<Socket>()
   const server = net.createServer((socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
     socket.on('error', () => {})
     let buffered = Buffer.alloc(0)
+    let reading = true
+    /** Body bytes still to pass over (answerBeforeBody). */
     let skip = 0
-    let busy = false
-    const onData = (chunk: Buffer): void => {
+    socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk])
-      while (!busy) {
+      while (reading) {
         if (skip > 0) {
           const n = Math.min(skip, buffered.length)
           buffered = buffered.subarray(n)
@@ -77,24 +94,26 @@ export async function startRawOrigin (t: Teardown): Promise<RawOrigin> {
         }
         const end = buffered.indexOf('\r\n\r\n')
         if (end === -1) return
-        const head = buffered.subarray(0, end).toString('latin1')
-        buffered = buffered.subarray(end + 4)
-        const [requestLine = '', ...lines] = head.split('\r\n')
-        const target = requestLine.split(' ')[1] ?? ''
-        seen.push(target)
-        const cl = lines.find((l) => /^content-length:/i.test(l))
-        skip = cl === undefined ? 0 : Number(cl.slice(cl.indexOf(':') + 1).trim()) || 0
-        const id = /\/bad\/([A-Za-z0-9_-]+)/.exec(target)?.[1]
-        const answer = id === undefined ? undefined : answers.get(id)
-        if (answer === undefined) {
-          socket.write(DEFAULT_ANSWER)
+        const [requestLine = '', ...lines] = buffered.subarray(0, end).toString('latin1').split('\r\n')
+        const headers = lines.map((l): [string, string] => {
+          const c = l.indexOf(':')
+          return [l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim()]
+        })
+        const length = Number(headers.find(([n]) => n === 'content-length')?.[1] ?? 0) || 0
+        const [method = '', target = ''] = requestLine.split(' ')
+        if (opts.answerBeforeBody === true) {
+          // Answer on the head; the body is passed over as it comes.
+          buffered = buffered.subarray(end + 4)
+          skip = length
+          reading = onRequest({ requestLine, method, target, headers, body: Buffer.alloc(0) }, socket)
           continue
         }
-        if (answer.ending !== 'keep') busy = true // nothing more is read on this connection
-        write(socket, answer, /^HEAD /.test(requestLine))
+        if (buffered.length < end + 4 + length) return
+        const body = buffered.subarray(end + 4, end + 4 + length)
+        buffered = buffered.subarray(end + 4 + length)
+        reading = onRequest({ requestLine, method, target, headers, body }, socket)
       }
-    }
-    socket.on('data', onData)
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => {
@@ -102,7 +121,57 @@ export async function startRawOrigin (t: Teardown): Promise<RawOrigin> {
     server.close(() => resolve())
   }))
   const port = (server.address() as AddressInfo).port
-  return { port, url: `http://127.0.0.1:${port}`, answers, seen }
+  return { port, url: `http://127.0.0.1:${port}` }
+}
+
+export interface RawOrigin extends RawServer {
+  /** Every request received, in order. */
+  readonly requests: RawSeen[]
+}
+
+/**
+ * An origin that writes its answers byte for byte, for responses Node's own
+ * server would refuse to send (repeated one-value fields, bad framing…).
+ * `answer` returns the whole response; the connection is kept for the next
+ * request unless the answer says `connection: close`.
+ */
+export async function startRawOrigin (t: Teardown, answer: (seen: RawSeen) => string | Buffer): Promise<RawOrigin> {
+  const requests: RawSeen[] = []
+  const server = await startRawServer(t, (seen, socket) => {
+    requests.push(seen)
+    const out = answer(seen)
+    socket.write(out)
+    if (!/\r\nconnection: close\r\n/i.test(out.toString('latin1'))) return true
+    socket.end()
+    return false
+  })
+  return { ...server, requests }
+}
+
+/** How long a stalled connection is held before the origin drops it. */
+const STALL_MS = 8000
+
+const DEFAULT_ANSWER = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok', 'latin1')
+
+/**
+ * The fuzz's origin: the test registers an `Answer` under an id and puts
+ * `/bad/<id>/` in the request path; other paths get a plain `200 ok`.
+ */
+export async function startFuzzOrigin (t: Teardown): Promise<FuzzOrigin> {
+  const answers = new Map<string, Answer>()
+  const seen: string[] = []
+  const server = await startRawServer(t, (req, socket) => {
+    seen.push(req.target)
+    const id = /\/bad\/([A-Za-z0-9_-]+)/.exec(req.target)?.[1]
+    const answer = id === undefined ? undefined : answers.get(id)
+    if (answer === undefined) {
+      socket.write(DEFAULT_ANSWER)
+      return true
+    }
+    write(socket, answer, req.method === 'HEAD')
+    return answer.ending === 'keep' // nothing more is read on this connection
+  }, { answerBeforeBody: true })
+  return { ...server, answers, seen }
 }
 
 /** The bytes of an answer: head, then body (framed as the answer says, flaws included). */

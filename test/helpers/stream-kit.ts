@@ -1,56 +1,16 @@
-// Shared pieces for the end-to-end streaming / abort / WebSocket tests: small
-// in-process origins, a record of finished proxy sessions, byte generators and
-// checkers that never hold a whole body, and a memory watcher.
+// Shared pieces for the end-to-end streaming / abort / WebSocket tests (their
+// origins are origin.ts's): a record of finished proxy sessions, byte
+// generators and checkers that never hold a whole body, and a memory watcher.
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import net from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 import type { PipelineHooks } from '../../src/proxy/pipeline.js'
 import type { Session } from '../../src/proxy/session.js'
-import type { Teardown } from './certs.js'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
 
 /** One 64 KiB block of random bytes; every generated body repeats it. */
 export const BLOCK: Buffer = randomBytes(64 * KiB)
-
-export interface Origin {
-  readonly server: http.Server
-  readonly port: number
-  /** `http://127.0.0.1:PORT` */
-  readonly url: string
-}
-
-/** A plain HTTP/1.1 origin on an ephemeral loopback port; every socket is destroyed on teardown. */
-export async function startOrigin (t: Teardown, handler: http.RequestListener): Promise<Origin> {
-  const server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, handler)
-  const sockets = new Set<Socket>()
-  server.on('connection', (s: Socket) => {
-    sockets.add(s)
-    s.once('close', () => sockets.delete(s))
-  })
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as AddressInfo).port
-  return { server, port, url: `http://127.0.0.1:${port}` }
-}
-
-/** A loopback port with nothing listening on it (bound, then released). */
-export async function deadPort (): Promise<number> {
-  const s = net.createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
 
 /** Proxy YAML: a plain listener `http`, optionally a TLS listener `https`, every path to one server. */
 export function proxyYaml (serverUrl: string, cert?: { certPath: string, keyPath: string }): string {
