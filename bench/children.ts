@@ -3,8 +3,11 @@
 
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess, StdioOptions } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /** CPU 0 runs the proxy under test; CPU 1 runs the origin and the load generator. */
 export const PROXY_CPU = '0'
@@ -179,5 +182,76 @@ export async function waitForPorts (child: ChildProcess, ports: readonly number[
     if (ok.every(Boolean)) return null
     if (Date.now() >= deadline) return `ports ${ports.join(', ')} not accepting connections after ${timeoutMs} ms`
     await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** One benchmark process: where the repo is, its children, a temp dir, and an exit that stops them all. */
+export interface BenchRun {
+  /** The repository root, and its dist/ (benchmarks run compiled). */
+  readonly root: string
+  readonly dist: string
+  readonly children: Children
+  /** A fresh temp dir, removed on any exit. */
+  tempDir (prefix: string): string
+  /** Stop every child, remove the temp dir, exit with `code`. */
+  shutdown (code: number): Promise<never>
+  log (msg: string): void
+}
+
+/**
+ * Sets up a benchmark process named `name` (for its error lines), from its
+ * module URL (dist/bench/<name>.js once compiled): every exit path, signal or
+ * crash stops the children it started and removes its temp dir.
+ */
+export function benchRun (name: string, moduleUrl: string): BenchRun {
+  const here = dirname(fileURLToPath(moduleUrl))
+  const root = basename(dirname(here)) === 'dist' ? resolve(here, '../..') : resolve(here, '..')
+  const children = new Children()
+  let tmp: string | undefined
+  let exiting = false
+  const removeTmp = (): void => {
+    if (tmp !== undefined) {
+      rmSync(tmp, { recursive: true, force: true })
+      tmp = undefined
+    }
+  }
+  const shutdown = async (code: number): Promise<never> => {
+    if (!exiting) {
+      exiting = true
+      try {
+        await children.stopAll()
+      } finally {
+        removeTmp()
+      }
+    }
+    process.exit(code)
+  }
+  process.on('exit', () => {
+    children.killAllSync()
+    removeTmp()
+  })
+  process.on('SIGINT', () => {
+    process.stderr.write('\ninterrupted: stopping child processes\n')
+    void shutdown(130)
+  })
+  process.on('SIGTERM', () => { void shutdown(143) })
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`${name}: ${err.stack ?? String(err)}\n`)
+    void shutdown(1)
+  })
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`${name}: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    void shutdown(1)
+  })
+  return {
+    root,
+    dist: join(root, 'dist'),
+    children,
+    tempDir (prefix) {
+      tmp = mkdtempSync(join(tmpdir(), prefix))
+      return tmp
+    },
+    shutdown,
+    log: (msg) => { process.stderr.write(msg + '\n') }
   }
 }

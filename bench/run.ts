@@ -11,17 +11,17 @@
 
 import { execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { cpus, loadavg, release, tmpdir } from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { cpus, loadavg, release } from 'node:os'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeSelfSignedCert } from './certs.js'
-import { Children, cpusAllowed, readJsonLine, setupPinning, waitForPorts } from './children.js'
+import { benchRun, cpusAllowed, readJsonLine, setupPinning, waitForPorts } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid, meterSelf, meterSystem } from './cpu.js'
 import { runLoad } from './load.js'
@@ -120,55 +120,8 @@ class UsageError extends Error {}
 
 // ---- paths, children, cleanup ------------------------------------------------
 
-const here = dirname(fileURLToPath(import.meta.url))
-/** Repo root: this file is dist/bench/run.js once compiled. */
-const root = basename(dirname(here)) === 'dist' ? resolve(here, '../..') : resolve(here, '..')
-const dist = join(root, 'dist')
-
-const children = new Children()
-let tmp: string | undefined
-let exiting = false
-
-function removeTmp (): void {
-  if (tmp !== undefined) {
-    rmSync(tmp, { recursive: true, force: true })
-    tmp = undefined
-  }
-}
-
-async function shutdown (code: number): Promise<never> {
-  if (!exiting) {
-    exiting = true
-    try {
-      await children.stopAll()
-    } finally {
-      removeTmp()
-    }
-  }
-  process.exit(code)
-}
-
-process.on('exit', () => {
-  children.killAllSync()
-  removeTmp()
-})
-process.on('SIGINT', () => {
-  process.stderr.write('\ninterrupted: stopping child processes\n')
-  void shutdown(130)
-})
-process.on('SIGTERM', () => { void shutdown(143) })
-process.on('uncaughtException', (err) => {
-  process.stderr.write(`bench: ${err.stack ?? String(err)}\n`)
-  void shutdown(1)
-})
-process.on('unhandledRejection', (err) => {
-  process.stderr.write(`bench: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  void shutdown(1)
-})
-
-function log (msg: string): void {
-  process.stderr.write(msg + '\n')
-}
+const run = benchRun('bench', import.meta.url)
+const { root, dist, children, shutdown, log } = run
 
 async function freePort (): Promise<number> {
   const server = createServer()
@@ -410,7 +363,7 @@ async function main (): Promise<void> {
   const startedAt = new Date()
   const resultsDir = join(root, 'bench/results')
   mkdirSync(resultsDir, { recursive: true })
-  tmp = mkdtempSync(join(tmpdir(), 'switchyard-bench-'))
+  const tmp = run.tempDir('switchyard-bench-')
   const settings: LoadSettings = { connections: opts.connections, durationSec: opts.durationSec, pipelining: 1 }
   const wants = (n: ScenarioName): boolean => opts.only.includes(n)
 

@@ -17,17 +17,16 @@
 
 import { execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2'
 import net from 'node:net'
-import { cpus, release, tmpdir } from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { cpus, release } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import { writeSelfSignedCert } from './certs.js'
-import { Children, cpusAllowed, readJsonLine, setupPinning } from './children.js'
+import { benchRun, cpusAllowed, readJsonLine, setupPinning } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid } from './cpu.js'
 
@@ -115,55 +114,8 @@ function parseOptions (argv: string[]): Options {
 
 // ---- paths, children, cleanup ------------------------------------------------
 
-const here = dirname(fileURLToPath(import.meta.url))
-/** Repo root: this file is dist/bench/soak.js once compiled. */
-const root = basename(dirname(here)) === 'dist' ? resolve(here, '../..') : resolve(here, '..')
-const dist = join(root, 'dist')
-
-const children = new Children()
-let tmp: string | undefined
-let exiting = false
-
-function removeTmp (): void {
-  if (tmp !== undefined) {
-    rmSync(tmp, { recursive: true, force: true })
-    tmp = undefined
-  }
-}
-
-async function shutdown (code: number): Promise<never> {
-  if (!exiting) {
-    exiting = true
-    try {
-      await children.stopAll()
-    } finally {
-      removeTmp()
-    }
-  }
-  process.exit(code)
-}
-
-process.on('exit', () => {
-  children.killAllSync()
-  removeTmp()
-})
-process.on('SIGINT', () => {
-  process.stderr.write('\ninterrupted: stopping child processes\n')
-  void shutdown(130)
-})
-process.on('SIGTERM', () => { void shutdown(143) })
-process.on('uncaughtException', (err) => {
-  process.stderr.write(`soak: ${err.stack ?? String(err)}\n`)
-  void shutdown(1)
-})
-process.on('unhandledRejection', (err) => {
-  process.stderr.write(`soak: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  void shutdown(1)
-})
-
-function log (msg: string): void {
-  process.stderr.write(msg + '\n')
-}
+const run = benchRun('soak', import.meta.url)
+const { root, dist, children, shutdown, log } = run
 
 // ---- the proxy under test ------------------------------------------------------
 
@@ -623,7 +575,7 @@ async function main (): Promise<void> {
   const startedAt = new Date()
   const resultsDir = join(root, 'bench/results')
   mkdirSync(resultsDir, { recursive: true })
-  tmp = mkdtempSync(join(tmpdir(), 'switchyard-soak-'))
+  const tmp = run.tempDir('switchyard-soak-')
 
   const originChild = children.spawnNode(join(dist, 'bench/origin.js'), [], { cpu: pinning.originCpu, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const origin = await readJsonLine<{ port: number }>(originChild, 'bench origin', 10_000)
