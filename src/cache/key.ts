@@ -72,11 +72,20 @@ export function cacheKey (scheme: 'http' | 'https', origin: string, target: stri
  * Every variant of a URL lives under its primary key, so a purge or an
  * invalidation of the URL removes them all.
  */
-export function variantKey (route: string, shard: string, names: readonly string[],
-  req: { header (lowerName: string): string | undefined }): string {
-  let v = route + '\n' + shard
+export function variantKey (base: string, names: readonly string[], req: { header (lowerName: string): string | undefined }): string {
+  let v = base
   for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (req.header(names[i]!) ?? '')
   return v
+}
+
+/** The start of every variant key of a route and shard (`route\nshard`), built once when routes compile. */
+export function variantBase (route: string, shard: string): string {
+  return route + '\n' + shard
+}
+
+/** What concurrent misses collapse on: the key and the variant together. */
+export function lockKey (at: CacheTarget): string {
+  return at.key + '\0' + at.variant
 }
 
 /** The common start of every key under `pathPrefix` on that origin, for purge by prefix. */
@@ -93,6 +102,4 @@ export interface CacheTarget {
   /** Scheme and origin of the key, to key other URLs of the same origin (Location). */
   readonly scheme: 'http' | 'https'
   readonly origin: string
-  /** What concurrent misses collapse on: key and variant together. */
-  readonly lock: string
 }

@@ -13,7 +13,7 @@ import type { HttpCache, Inflight } from '../cache/cache.js'
 import { parseCacheControl } from '../cache/cache-control.js'
 import { combinedValue } from '../fields.js'
 import type { CacheEntry } from '../cache/entry.js'
-import { cacheKey, keyedTarget, type CacheTarget } from '../cache/key.js'
+import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
   headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationHeaders, storeDecision, usability,
@@ -119,12 +119,13 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
       answerHit(c, state, entry, now, 'stale-while-revalidate')
       // The background fetch is a GET (a HEAD answer could not replace the stored body); it
       // revalidates with our validators, so a 304 freshens the entry.
-      if (method === 'GET' && cache.inflight(at.lock) === undefined) {
+      const lock = lockKey(at)
+      if (method === 'GET' && cache.inflight(lock) === undefined) {
         c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
         const refresh = new CacheState(scope, facts, c.rawHeaders, c.startWall)
         refresh.fwd = 'stale'
         refresh.stale = entry
-        refresh.leader = cache.lead(at.lock)
+        refresh.leader = cache.lead(lock)
         fwd.refresh(c, new CacheSink(refresh, new BackgroundSink(c), undefined))
       }
       return true
@@ -151,9 +152,10 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   cache.counters.misses++
   c.cacheOutcome = 'miss'
   attach(c, state)
-  const inflight = cache.inflight(at.lock)
+  const lock = lockKey(at)
+  const inflight = cache.inflight(lock)
   if (inflight === undefined) {
-    state.leader = cache.lead(at.lock)
+    state.leader = cache.lead(lock)
     return false
   }
   // Collapse: wait for the request already fetching this key, then serve what it stored.

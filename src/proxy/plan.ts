@@ -108,8 +108,8 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
   if (rc !== undefined) {
     const origin = originOf(head.proto, head.authority)
     const primary = cacheKey(head.proto, origin, target)
-    const variant = variantKey(route.name, backend.shards.length > 1 ? shard.name : '', rc.key.headers, view)
-    cache = { key: primary, variant, scheme: head.proto, origin, lock: `${primary}\0${variant}` }
+    const variant = variantKey(route.variantBases.get(shard)!, rc.key.headers, view)
+    cache = { key: primary, variant, scheme: head.proto, origin }
   }
   return {
     method: req.method,

@@ -4,6 +4,8 @@
 import { storeOptions, type StoreOptions } from '../cache/policy.js'
 import type { Config, RouteCacheConfig, RouteConfig } from '../config/schema.js'
 import type { Backend } from '../upstream/backend.js'
+import type { Shard } from '../upstream/shard.js'
+import { variantBase } from '../cache/key.js'
 import type { ResponseShaper } from '../upstream/pool.js'
 import { createRouter, type Router } from '../router/router.js'
 import { compileHeaderOps, downstreamResponseHeaders, type UpstreamHeaderPolicy } from './headers.js'
@@ -20,6 +22,8 @@ export interface CompiledRoute {
   /** Set when this route caches (top-level cache exists and the route did not opt out). */
   readonly cache: RouteCacheConfig | undefined
   readonly cacheOptions: StoreOptions | undefined
+  /** The start of this route's variant keys, per shard of its backend (see cache/key.ts). */
+  readonly variantBases: ReadonlyMap<Shard, string>
 }
 
 export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>): Router<CompiledRoute> {
@@ -43,7 +47,9 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       stripPrefix: r.rewrite.stripPrefix,
       addPrefix: r.rewrite.addPrefix,
       cache: caches ? r.cache : undefined,
-      cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined
+      cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined,
+      // The shard picks the answer only when the backend has several.
+      variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')]))
     })
   })
   return createRouter(routes)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { CacheKeyConfig } from '../../src/config/schema.js'
-import { cacheKey, keyedTarget, keyPrefix, variantKey } from '../../src/cache/key.js'
+import { cacheKey, keyedTarget, keyPrefix, variantBase, variantKey } from '../../src/cache/key.js'
 import { originOf, parseAuthority } from '../../src/proxy/authority.js'
 
 const cfg = (over: Partial<CacheKeyConfig> = {}): CacheKeyConfig => ({ query: 'keep', ignoreParams: [], headers: [], ...over })
@@ -56,12 +56,13 @@ t.test('variant key: route, shard, then "\\n<name>:<value>" per key header, "" w
   const headers: Record<string, string> = { 'x-tenant': 'acme', 'accept-language': 'en' }
   const seen: string[] = []
   const header = (n: string): string | undefined => { seen.push(n); return headers[n] }
-  t.equal(variantKey('api', 'a', ['x-tenant', 'x-missing', 'accept-language'], { header }),
+  t.equal(variantKey(variantBase('api', 'a'), ['x-tenant', 'x-missing', 'accept-language'], { header }),
     'api\na\nx-tenant:acme\nx-missing:\naccept-language:en')
   t.same(seen, ['x-tenant', 'x-missing', 'accept-language'], 'asked by lower-cased name')
-  t.not(variantKey('r', '', ['x-tenant'], { header: () => 'a' }), variantKey('r', '', ['x-tenant'], { header: () => 'b' }))
-  t.not(variantKey('r1', '', [], { header: () => undefined }), variantKey('r2', '', [], { header: () => undefined }), 'routes differ')
-  t.not(variantKey('r', 's1', [], { header: () => undefined }), variantKey('r', 's2', [], { header: () => undefined }), 'shards differ')
+  const none = { header: () => undefined }
+  t.not(variantKey(variantBase('r', ''), ['x-tenant'], { header: () => 'a' }), variantKey(variantBase('r', ''), ['x-tenant'], { header: () => 'b' }))
+  t.not(variantKey(variantBase('r1', ''), [], none), variantKey(variantBase('r2', ''), [], none), 'routes differ')
+  t.not(variantKey(variantBase('r', 's1'), [], none), variantKey(variantBase('r', 's2'), [], none), 'shards differ')
 })
 
 t.test('keyPrefix is a prefix of every key under that path', async (t) => {
