@@ -9,7 +9,7 @@ import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ASSET_CACHE_CONTROL, DASHBOARD_CSP, loadDashboard } from './dashboard.js'
-import { parseAuthority } from '../proxy/authority.js'
+import { parseAuthority } from '../authority.js'
 import { isLoopback } from '../config/forms.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */

@@ -5,7 +5,7 @@
 import type { CacheStats } from '../cache/cache.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
-import { originOf, parseAuthority, type Authority } from '../proxy/authority.js'
+import { originOf, parseAuthority, type Authority } from '../authority.js'
 import { normalizePath } from '../proxy/path.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'

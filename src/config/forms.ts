@@ -2,6 +2,7 @@
 // host names, bind addresses, upstream URLs, IPs/CIDRs. Each returns the
 // normalized value, or undefined when the form is wrong.
 
+import { parseAuthority } from '../authority.js'
 import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net'
 
 /** RFC 9110 `token`: header field names and methods. */
@@ -83,25 +84,13 @@ export function normalizeHostPattern (s: string): string | undefined {
  * optional port 1-65535. Lower-cased. Undefined if invalid.
  */
 export function normalizeHostHeader (s: string): string | undefined {
-  const value = s.toLowerCase()
-  let host = value
-  let port: string | undefined
-  if (value.startsWith('[')) {
-    const end = value.indexOf(']')
-    if (end < 0 || !isIPv6(value.slice(1, end))) return undefined
-    const rest = value.slice(end + 1)
-    if (rest !== '' && !rest.startsWith(':')) return undefined
-    if (rest !== '') port = rest.slice(1)
-  } else {
-    const colon = value.lastIndexOf(':')
-    if (colon >= 0) {
-      host = value.slice(0, colon)
-      port = value.slice(colon + 1)
-    }
-    if (!isIPv4(host) && !isHostname(host)) return undefined
-  }
-  if (port !== undefined && (!PORT.test(port) || Number(port) < 1 || Number(port) > 65535)) return undefined
-  return value
+  // The request parser's own host[:port] rules, stricter here: a DNS name or
+  // an IP literal (no other reg-name characters), and a port that exists.
+  if (s.endsWith(':') || s.endsWith('.')) return undefined
+  const a = parseAuthority(s)
+  if (a === undefined || a.port === 0) return undefined
+  if (!a.host.startsWith('[') && !isIPv4(a.host) && !isHostname(a.host)) return undefined
+  return a.value
 }
 
 /** An origin-form request target: starts with `/`, visible ASCII only (percent-encode the rest), no fragment; a query is fine. */

@@ -24,7 +24,7 @@ import { cacheStatus, type CacheStatusOutcome } from '../cache/status.js'
 import type { PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { ResponseSink } from '../upstream/pool.js'
-import { originOf, parseAuthority } from './authority.js'
+import { originOf, parseAuthority } from '../authority.js'
 import { normalizePath } from './path.js'
 
 /** What the cache phase needs of the client's session. */

@@ -8,7 +8,7 @@
 // no header object is built per request.
 import type { ForwardingConfig, HeaderOpsConfig, LimitsConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
-import { parseAuthority, type Authority } from './authority.js'
+import { parseAuthority, type Authority } from '../authority.js'
 
 // What to do with a request field, by lower-cased name.
 const DROP = 1 // hop-by-hop or never forwarded

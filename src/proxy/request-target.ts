@@ -4,7 +4,7 @@
 // and upgrades. Pure.
 import { Errors, type ErrorKind } from '../errors.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
-import { parseAuthority, type Authority } from './authority.js'
+import { parseAuthority, type Authority } from '../authority.js'
 import { countFields, requestField } from '../fields.js'
 import { normalizePath } from './path.js'
 

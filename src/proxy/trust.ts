@@ -1,7 +1,7 @@
 // trustedProxies → a node:net BlockList, built once per config. BlockList
 // matches IPv4-mapped IPv6 peers (::ffff:a.b.c.d) against IPv4 ranges too.
 import { BlockList, isIP, isIPv6 } from 'node:net'
-import { parseAuthority } from './authority.js'
+import { parseAuthority } from '../authority.js'
 
 export function buildTrustList (cidrs: readonly string[]): BlockList {
   const list = new BlockList()

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { CacheKeyConfig } from '../../src/config/schema.js'
 import { cacheKey, keyedTarget, keyPrefix, variantBase, variantKey } from '../../src/cache/key.js'
-import { originOf, parseAuthority } from '../../src/proxy/authority.js'
+import { originOf, parseAuthority } from '../../src/authority.js'
 
 const cfg = (over: Partial<CacheKeyConfig> = {}): CacheKeyConfig => ({ query: 'keep', ignoreParams: [], headers: [], ...over })
 /** The key live traffic gets: the authority parsed, the target keyed. */

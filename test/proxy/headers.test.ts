@@ -4,7 +4,7 @@ import {
   compileHeaderOps, downstreamResponseHeaders, forwardedElement, normalizeAddress, NO_HEADER_OPS, trailerObject,
   upstreamRequestHead, type CompiledHeaderOps, type ForwardContext, type UpstreamHeaderPolicy
 } from '../../src/proxy/headers.js'
-import { parseAuthority } from '../../src/proxy/authority.js'
+import { parseAuthority } from '../../src/authority.js'
 
 const policy = (over: Partial<UpstreamHeaderPolicy> = {}): UpstreamHeaderPolicy => ({
   forwarding: { xForwarded: true, forwarded: false, via: true },

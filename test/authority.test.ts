@@ -1,6 +1,6 @@
 // RFC 3986 §3.2.2 / RFC 9110 §7.2: Host is host[:port] and nothing else.
 import t from 'tap'
-import { originOf, parseAuthority } from '../../src/proxy/authority.js'
+import { originOf, parseAuthority } from '../src/authority.js'
 
 t.test('well-formed authorities parse into host, port and value', async (t) => {
   t.same(parseAuthority('shop.test'), { host: 'shop.test', port: undefined, value: 'shop.test' })
