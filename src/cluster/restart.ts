@@ -9,45 +9,45 @@
  * HAProxy master-worker's reload back-off.
  */
 export interface RestartPolicy {
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
+  readonly baseDelayMs: number
+  readonly maxDelayMs: number
   /** A worker alive at least this long resets the back-off. */
-  readonly stableMs: number;
+  readonly stableMs: number
 }
 
 export const RESTART_POLICY: RestartPolicy = Object.freeze({
   baseDelayMs: 100,
   maxDelayMs: 10_000,
   stableMs: 10_000,
-});
+})
 
 /** What the primary remembers about one worker slot between restarts. */
 export interface SlotHistory {
   /** Consecutive exits of workers that had not become stable. */
-  readonly quickExits: number;
+  readonly quickExits: number
 }
 
-export const FRESH_SLOT: SlotHistory = Object.freeze({ quickExits: 0 });
+export const FRESH_SLOT: SlotHistory = Object.freeze({ quickExits: 0 })
 
 export interface RestartDecision {
-  readonly delayMs: number;
-  readonly history: SlotHistory;
+  readonly delayMs: number
+  readonly history: SlotHistory
 }
 
 /** `livedMs`: how long the exited worker ran, from fork to exit. */
-export function nextRestart(
+export function nextRestart (
   policy: RestartPolicy,
   history: SlotHistory,
   livedMs: number,
 ): RestartDecision {
   if (livedMs >= policy.stableMs) {
-    return { delayMs: 0, history: FRESH_SLOT };
+    return { delayMs: 0, history: FRESH_SLOT }
   }
-  const quickExits = history.quickExits + 1;
+  const quickExits = history.quickExits + 1
   // The first quick exit is replaced at once: one crash is not a loop.
   const delayMs =
     quickExits === 1
       ? 0
-      : Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(quickExits - 2, 30));
-  return { delayMs, history: { quickExits } };
+      : Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(quickExits - 2, 30))
+  return { delayMs, history: { quickExits } }
 }
