@@ -39,7 +39,7 @@ export { OTHER } from './metrics/registry.js'
 export { mergeMetrics, type MergedMetrics } from './metrics/merge.js'
 export type {
   BackendPoint, CacheMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
-  PrometheusExtra, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport
+  PrometheusExtra, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport, WorkerMetricsInput
 } from './metrics/types.js'
 
 const UPSTREAM_CODES: ReadonlySet<string> = new Set(Object.values(Errors).filter((k) => k.source === 'upstream').map((k) => k.code))

@@ -270,6 +270,20 @@ t.test('label cap: applied to the merged result; `previous` keeps the names it g
   t.same(routesOf(again), ['w0r0', 'w0r1', 'other'])
 })
 
+t.test('worker gauges only when the primary passes them', async (t) => {
+  const m = new Metrics()
+  const bare = parsePrometheusText(m.prometheus({}, T0))
+  t.notOk(bare.some((f) => f.name.startsWith('switchyard_worker')), 'single process: absent')
+  const merged = mergeMetrics([wire(m.export(T0))])
+  const fams = parsePrometheusText(merged.prometheus({ workers: { live: 3, restarts: 2 } }, T0))
+  const fam = (name: string): unknown => {
+    const f = fams.find((x) => x.name === name)
+    return f === undefined ? undefined : [f.type, f.samples.map((s) => [s.labels, s.value])]
+  }
+  t.same(fam('switchyard_workers'), ['gauge', [[{}, 3]]])
+  t.same(fam('switchyard_worker_restarts_total'), ['counter', [[{}, 2]]])
+})
+
 t.test('merge refuses exports it cannot line up', async (t) => {
   const a = new Metrics().export(T0)
   t.throws(() => mergeMetrics([a, new Metrics({ summaryWindowMs: 60_000 }).export(T0)]), RangeError)

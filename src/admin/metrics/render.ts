@@ -41,6 +41,12 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     c.collect((labels, value) => { f.sample(labels, value) })
   }
 
+  const workers = extra.workers
+  if (workers !== undefined) {
+    x.gauge('switchyard_workers', 'Worker processes alive (cluster mode).').sample([], workers.live)
+    x.counter('switchyard_worker_restarts_total', 'Worker processes started again after one exited (cluster mode).').sample([], workers.restarts)
+  }
+
   const servers = extra.servers
   if (servers !== undefined) {
     const up = x.gauge('switchyard_server_up', '1 when the server is healthy, 0 when not.', ['backend', 'shard', 'server'])

@@ -74,10 +74,20 @@ export interface ServerMetricsInput {
   readonly active: number
 }
 
+/** What a cluster primary knows of its workers. */
+export interface WorkerMetricsInput {
+  /** Worker processes alive now. */
+  readonly live: number
+  /** Workers started again after one exited, since the primary started. */
+  readonly restarts: number
+}
+
 /** State owned by other modules, read at scrape time. */
 export interface PrometheusExtra {
   readonly cache?: CacheMetricsInput | undefined
   readonly servers?: readonly ServerMetricsInput[] | undefined
+  /** Only in cluster mode (the primary): `switchyard_workers` and `switchyard_worker_restarts_total`. */
+  readonly workers?: WorkerMetricsInput | undefined
 }
 
 export type StatusClass = 'none' | '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other'
