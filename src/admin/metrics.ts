@@ -10,34 +10,42 @@
 // This file is the public entry: the Metrics class, which declares what is
 // measured and does the per-request work, and every type other modules use.
 // The parts live in metrics/:
-//   types.ts     the shapes: RequestRecord, MetricsOptions, MetricsSnapshot, …
+//   types.ts     the shapes: RequestRecord, MetricsOptions, MetricsSnapshot, MetricsExport, …
+//   catalog.ts   which counter and gauge families exist; the option defaults
 //   registry.ts  counter and gauge families (bounded label sets, `other`), in exposition order
 //   latency.ts   HDR histograms and the windowed latency summaries
 //   series.ts    per route / per backend: counts, two summaries, the current second
 //   history.ts   dashboard totals and the per-second history rings
 //   render.ts    Prometheus exposition and dashboard JSON, per scrape / poll
+//   merge.ts     one view of several processes (a cluster's workers) from their exports
+//
+// In cluster mode each worker has its own Metrics; the primary asks each for
+// `export()` (plain JSON, sent over IPC) and renders the instance with
+// `mergeMetrics(exports).prometheus()` / `.snapshot()`.
 //
 // The hot path (`record`) builds no strings and allocates nothing once its
 // label sets and histograms exist.
 import { servedFromCache } from '../cache/outcome.js'
 import { Errors } from '../errors.js'
+import { defineFamilies, resolveOptions } from './metrics/catalog.js'
 import { History, Totals } from './metrics/history.js'
 import { newHistogram, toMicros, type Histogram } from './metrics/latency.js'
-import { CLASSES, classIndex, Registry, type Vec } from './metrics/registry.js'
+import { CLASSES, classIndex, type Cell, type Registry, type Vec } from './metrics/registry.js'
 import { dashboardSnapshot, prometheusText } from './metrics/render.js'
-import { SeriesMap, type SeriesStats } from './metrics/series.js'
-import type { MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord } from './metrics/types.js'
+import { SeriesMap, SeriesStats } from './metrics/series.js'
+import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord } from './metrics/types.js'
 
 export { OTHER } from './metrics/registry.js'
+export { mergeMetrics, type MergedMetrics } from './metrics/merge.js'
 export type {
-  BackendPoint, CacheMetricsInput, HistoryPoint, MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord, SeriesSnapshot,
-  ServerMetricsInput, StatusClass
+  BackendPoint, CacheMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
+  PrometheusExtra, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport, WorkerMetricsInput
 } from './metrics/types.js'
 
 const UPSTREAM_CODES: ReadonlySet<string> = new Set(Object.values(Errors).filter((k) => k.source === 'upstream').map((k) => k.code))
-/** Cache statuses answered without this request's own upstream exchange. */
 
 export class Metrics {
+  readonly #options: Required<MetricsOptions>
   readonly #halfWindowMs: number
   readonly #registry: Registry
 
@@ -53,50 +61,41 @@ export class Metrics {
   readonly #activeStreams: Vec
   readonly #streams: Vec
   readonly #healthTransitions: Vec
-  #internalErrors = 0
+  readonly #internalErrors: Cell
 
-  readonly #routes: SeriesMap
-  readonly #backends: SeriesMap
+  readonly #routes: SeriesMap<SeriesStats>
+  readonly #backends: SeriesMap<SeriesStats>
   readonly #totals = new Totals()
   readonly #history: History
   /** Reused to merge a summary's two half-window histograms at scrape time. */
   #scratch: Histogram | undefined
 
   constructor (opts: MetricsOptions = {}) {
-    const maxLabelSets = opts.maxLabelSets ?? 1000
-    const maxLatencySeries = opts.maxLatencySeries ?? 200
-    const window = opts.summaryWindowMs ?? 120_000
-    const historySize = opts.historySeconds ?? 300
-    if (!(maxLabelSets >= 1) || !(maxLatencySeries >= 1)) throw new RangeError('maxLabelSets and maxLatencySeries must be at least 1')
-    if (!(window >= 2)) throw new RangeError('summaryWindowMs must be at least 2')
-    if (!Number.isInteger(historySize) || historySize < 1) throw new RangeError('historySeconds must be a positive integer')
-    this.#halfWindowMs = window / 2
-    this.#routes = new SeriesMap(maxLatencySeries, 0)
-    this.#backends = new SeriesMap(maxLatencySeries, historySize)
+    const o = this.#options = resolveOptions(opts)
+    const historySize = o.historySeconds
+    this.#halfWindowMs = o.summaryWindowMs / 2
+    this.#routes = new SeriesMap(o.maxLatencySeries, () => new SeriesStats(0))
+    this.#backends = new SeriesMap(o.maxLatencySeries, () => new SeriesStats(historySize))
     this.#history = new History(historySize)
 
-    const r = this.#registry = new Registry(maxLabelSets)
-    this.#requests = r.counter('switchyard_requests_total',
-      'Finished requests by route, backend, server and status class (code_class="none": no response was sent).', ['route', 'backend', 'server', 'code_class'])
-    this.#upstreamErrors = r.counter('switchyard_upstream_errors_total', 'Requests that failed on the upstream side, by backend and error code.', ['backend', 'code'])
-    this.#requestErrors = r.counter('switchyard_request_errors_total',
-      'Requests that failed for a reason other than the upstream (no route, bad request, client gone, internal), by error code.', ['code'])
-    this.#retries = r.counter('switchyard_retries_total', 'Retries to another server after an upstream failure, by backend.', ['backend'])
-    this.#cache = r.counter('switchyard_cache_requests_total', 'Requests by route and cache status (hit, miss, stale, collapsed, bypass...).', ['route', 'result'])
-    this.#activeConnections = r.gauge('switchyard_active_connections', 'Open client connections by listener and protocol.', ['listener', 'protocol'])
-    this.#connections = r.counter('switchyard_connections_total', 'Client connections accepted by listener and protocol.', ['listener', 'protocol'])
-    this.#activeStreams = r.gauge('switchyard_active_streams', 'Open HTTP/2 streams by listener.', ['listener'])
-    this.#streams = r.counter('switchyard_streams_total', 'HTTP/2 streams opened by listener.', ['listener'])
-    this.#healthTransitions = r.counter('switchyard_health_transitions_total',
-      'Server health changes by backend, shard, server and new state (to="up"|"down").', ['backend', 'shard', 'server', 'to'])
-    r.counterFunc('switchyard_internal_errors_total',
-      'Exceptions contained while handling a request (a bug: that request\'s stream or connection was reset, the process kept serving).',
-      () => this.#internalErrors)
+    const { registry, families: f } = defineFamilies(o.maxLabelSets)
+    this.#registry = registry
+    this.#requests = f.requests
+    this.#upstreamErrors = f.upstreamErrors
+    this.#requestErrors = f.requestErrors
+    this.#retries = f.retries
+    this.#cache = f.cache
+    this.#activeConnections = f.activeConnections
+    this.#connections = f.connections
+    this.#activeStreams = f.activeStreams
+    this.#streams = f.streams
+    this.#healthTransitions = f.healthTransitions
+    this.#internalErrors = f.internalErrors
   }
 
   /** Something threw while handling a request and was contained (see PipelineHooks.onInternalError). */
   internalError (): void {
-    this.#internalErrors++
+    this.#internalErrors.value++
   }
 
   /** Once per finished request. */
@@ -196,6 +195,34 @@ export class Metrics {
       halfWindowMs: this.#halfWindowMs,
       scratch: this.#scratch ??= newHistogram()
     }, extra, now)
+  }
+
+  /**
+   * Everything prometheus() and snapshot() read, as plain JSON (for a cluster
+   * primary: mergeMetrics). Advances the history and the summary windows to
+   * `now` first, as snapshot() and prometheus() do. `windows: false` leaves
+   * out the summary-window histograms, which only prometheus() reads and
+   * which are most of the size and of the time (encoding): for a dashboard
+   * poll.
+   */
+  export (now: number = Date.now(), opts: { readonly windows?: boolean } = {}): MetricsExport {
+    const history = this.#history
+    const sec = history.advance(Math.max(Math.floor(now / 1000), 0))
+    const from = sec - history.size
+    const epoch = Math.floor(now / this.#halfWindowMs)
+    const windows = opts.windows ?? true
+    const series = (map: SeriesMap<SeriesStats>) => Array.from(map, ([name, s]) => s.export(name, epoch, windows, sec, from))
+    return {
+      version: 1,
+      now,
+      windows,
+      options: { ...this.#options },
+      families: this.#registry.export(),
+      totals: this.#totals.export(),
+      history: history.export(from),
+      routes: series(this.#routes),
+      backends: series(this.#backends)
+    }
   }
 
   /** JSON for the live dashboard at `now` (epoch ms). */

@@ -2,8 +2,11 @@
 // since start, quantiles and `_max` over a sliding window. Values are recorded
 // in microseconds; the window is two half-window histograms that rotate
 // lazily when a later half-window is seen, so there is no timer and a
-// recording allocates nothing once its histograms exist.
+// recording allocates nothing once its histograms exist. A summary exports as
+// compressed histograms, and summaries from several processes merge exactly
+// (MergedLatency): HDR counts add.
 import * as hdr from 'hdr-histogram-js'
+import type { LatencyExport } from './types.js'
 
 const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const
 /** Histograms record microseconds, 1 µs … 60 s, 3 significant digits; longer values count as 60 s. */
@@ -31,6 +34,14 @@ export function toMicros (ms: number): number {
 
 /** Windowed quantiles and max of one summary, ready to write. */
 export interface WindowValue { readonly quantiles: (readonly [number, number])[], readonly max: number }
+
+/** Quantiles of `h` (seconds; NaN without `h`) and `maxMs` in seconds. */
+function windowValue (h: Histogram | undefined, maxMs: number): WindowValue {
+  const quantiles = QUANTILES.map((q) => [q, h === undefined ? NaN : h.getValueAtPercentile(q * 100) / 1e6] as const)
+  return { quantiles, max: maxMs / 1000 }
+}
+
+const encode = (h: Histogram | undefined): string | null => (h !== undefined && h.totalCount > 0 ? hdr.encodeIntoCompressedBase64(h) : null)
 
 /**
  * One latency summary: count and sum since start; quantiles and max over a
@@ -83,7 +94,77 @@ export class Latency {
       scratch.add(cur)
       h = scratch
     }
-    const quantiles = QUANTILES.map((q) => [q, h === undefined ? NaN : h.getValueAtPercentile(q * 100) / 1e6] as const)
-    return { quantiles, max: Math.max(this.#curMax, this.#prevMax) / 1000 }
+    return windowValue(h, Math.max(this.#curMax, this.#prevMax))
+  }
+
+  /** Count, sum and the window at `epoch`, as plain JSON (histograms compressed; left out without `histograms`). */
+  export (epoch: number, histograms: boolean): LatencyExport {
+    if (epoch > this.#epoch) this.#rotate(epoch)
+    return {
+      count: this.count,
+      sumMs: this.sumMs,
+      epoch: this.#epoch,
+      cur: histograms ? encode(this.#cur) : null,
+      prev: histograms ? encode(this.#prev) : null,
+      curMax: this.#curMax,
+      prevMax: this.#prevMax
+    }
+  }
+}
+
+/**
+ * The sum of several processes' summaries of one series (their exports):
+ * counts and sums add; each half-window's histograms add, aligned on the
+ * latest half-window any of them has seen, exactly as one Latency fed every
+ * value would have rotated; maxima take the max. Histograms are decoded only
+ * when a window is read (the dashboard never reads one).
+ */
+export class MergedLatency {
+  count = 0
+  sumMs = 0
+  #epoch = -1
+  /** Encoded histograms of half-window #epoch, and of the one before. */
+  #cur: string[] = []
+  #prev: string[] = []
+  #curMax = 0
+  #prevMax = 0
+
+  absorb (x: LatencyExport): void {
+    this.count += x.count
+    this.sumMs += x.sumMs
+    if (x.epoch > this.#epoch) this.#rotate(x.epoch)
+    if (x.epoch === this.#epoch) {
+      if (x.cur !== null) this.#cur.push(x.cur)
+      if (x.prev !== null) this.#prev.push(x.prev)
+      if (x.curMax > this.#curMax) this.#curMax = x.curMax
+      if (x.prevMax > this.#prevMax) this.#prevMax = x.prevMax
+    } else if (x.epoch === this.#epoch - 1) {
+      if (x.cur !== null) this.#prev.push(x.cur)
+      if (x.curMax > this.#prevMax) this.#prevMax = x.curMax
+    }
+  }
+
+  /** As Latency's: half-window `epoch` follows #epoch only when this one has values. */
+  #rotate (epoch: number): void {
+    const cur = this.#cur
+    if (epoch === this.#epoch + 1 && cur.length > 0) {
+      this.#prev = cur
+      this.#prevMax = this.#curMax
+    } else {
+      this.#prev = []
+      this.#prevMax = 0
+    }
+    this.#cur = []
+    this.#curMax = 0
+    this.#epoch = epoch
+  }
+
+  /** As Latency.window: quantiles and max at `epoch`; `scratch` receives the sum. */
+  window (epoch: number, scratch: Histogram): WindowValue {
+    if (epoch > this.#epoch) this.#rotate(epoch)
+    scratch.reset()
+    for (const s of this.#prev) scratch.add(hdr.decodeFromCompressedBase64(s))
+    for (const s of this.#cur) scratch.add(hdr.decodeFromCompressedBase64(s))
+    return windowValue(scratch.totalCount > 0 ? scratch : undefined, Math.max(this.#curMax, this.#prevMax))
   }
 }

@@ -2,15 +2,16 @@
 // label names, in the order the exposition writes them. A labelled family
 // keeps its label sets in a Vec (a CounterVec / GaugeVec in Prometheus client
 // terms) whose cells record() and the connection / health events increment;
-// an unlabelled one may instead be read at scrape time (a CounterFunc).
-// render.ts walks the families; nothing here formats text.
+// an unlabelled one is a single cell. render.ts walks the families; nothing
+// here formats text. A cluster primary merges workers' registries by family
+// name (export, add), into a registry built from the same catalog.
 //
 // The hot path builds no strings and allocates nothing once its label sets
 // exist: label sets live in nested Maps keyed by each label value. Every
 // family holds at most `limit` label sets (routes, backends and servers come
 // from the config, but codes and cache outcomes are open-ended); later ones
 // are counted under `other`.
-import type { StatusClass } from './types.js'
+import type { FamilyExport, StatusClass } from './types.js'
 
 export const OTHER = 'other'
 
@@ -111,6 +112,8 @@ export interface Collector {
 export class Registry {
   readonly #limit: number
   readonly #families: Collector[] = []
+  /** Every family's label sets (or its one cell), by name: what add() writes to. */
+  readonly #byName = new Map<string, Vec | Cell>()
 
   /** `limit`: most label sets per labelled family. */
   constructor (limit: number) {
@@ -129,14 +132,54 @@ export class Registry {
     return this.#vec(name, 'gauge', help, labelNames)
   }
 
-  /** An unlabelled counter whose value is read at scrape time. */
-  counterFunc (name: string, help: string, read: () => number): void {
-    this.#families.push({ name, type: 'counter', help, labelNames: [], collect: (emit) => { emit([], read()) } })
+  /** An unlabelled counter. */
+  counterCell (name: string, help: string): Cell {
+    const cell: Cell = { value: 0 }
+    this.#family({ name, type: 'counter', help, labelNames: [], collect: (emit) => { emit([], cell.value) } }, cell)
+    return cell
+  }
+
+  /** Every family with its label sets and values, as plain JSON (labels copied). */
+  export (): FamilyExport[] {
+    return this.#families.map((c) => {
+      const rows: [string[], number][] = []
+      c.collect((labels, value) => { rows.push([[...labels], value]) })
+      return { name: c.name, rows }
+    })
+  }
+
+  /**
+   * Adds `value` to label set `labels` of family `name` (a merge of exports);
+   * past the limit a new label set counts under `other`, as in record().
+   */
+  add (name: string, labels: readonly string[], value: number): void {
+    const target = this.#byName.get(name)
+    if (target === undefined) throw new Error(`unknown metric family ${name}`)
+    if (target instanceof Vec) {
+      if (labels.length !== target.labelNames.length) throw new Error(`${name}: expected ${target.labelNames.length} label values, got ${labels.length}`)
+      target.cell(labels[0]!, labels[1], labels[2], labels[3]).value += value
+    } else {
+      if (labels.length !== 0) throw new Error(`${name} has no labels`)
+      target.value += value
+    }
+  }
+
+  /** Creates every label set of `other` (a registry of the same families), in its order, with value 0. */
+  seed (other: Registry): void {
+    for (const [name, target] of other.#byName) {
+      if (target instanceof Vec) target.forEach((labels) => { this.add(name, labels, 0) })
+    }
   }
 
   #vec (name: string, type: Collector['type'], help: string, labelNames: readonly string[]): Vec {
     const vec = new Vec(labelNames, this.#limit)
-    this.#families.push({ name, type, help, labelNames, collect: (emit) => { vec.forEach((labels, cell) => { emit(labels, cell.value) }) } })
+    this.#family({ name, type, help, labelNames, collect: (emit) => { vec.forEach((labels, cell) => { emit(labels, cell.value) }) } }, vec)
     return vec
+  }
+
+  #family (c: Collector, target: Vec | Cell): void {
+    if (this.#byName.has(c.name)) throw new Error(`metric family ${c.name} is defined twice`)
+    this.#families.push(c)
+    this.#byName.set(c.name, target)
   }
 }

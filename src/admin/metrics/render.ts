@@ -1,18 +1,32 @@
 // The two read sides of the metrics, run per scrape or per dashboard poll and
 // never per request: the Prometheus exposition (the registry's families, the
 // server and cache state passed in, the latency summaries) and the dashboard
-// JSON (totals, per-second history, each route and backend now).
+// JSON (totals, per-second history, each route and backend now). They read
+// one Metrics, or the merge of several processes' exports (merge.ts): the
+// series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
-import type { History, Totals } from './history.js'
-import type { Histogram, Latency } from './latency.js'
+import type { History, Second, Totals } from './history.js'
+import type { Histogram, WindowValue } from './latency.js'
 import { CLASSES, type Registry, type Vec } from './registry.js'
-import type { SeriesMap, SeriesStats } from './series.js'
 import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, SeriesSnapshot, StatusClass } from './types.js'
+
+/** A latency summary as the exposition reads it (Latency, MergedLatency). */
+export interface SummarySource {
+  readonly count: number
+  readonly sumMs: number
+  window (epoch: number, scratch: Histogram): WindowValue
+}
+
+/** A route or backend as the exposition reads it. */
+export interface ExpositionSeries {
+  readonly total: SummarySource
+  readonly upstream: SummarySource
+}
 
 export interface ExpositionSource {
   readonly registry: Registry
-  readonly routes: SeriesMap
-  readonly backends: SeriesMap
+  readonly routes: Iterable<readonly [string, ExpositionSeries]>
+  readonly backends: Iterable<readonly [string, ExpositionSeries]>
   /** Summary quantiles and `_max` cover the last one to two half-windows. */
   readonly halfWindowMs: number
   /** Reused to merge a summary's two half-window histograms. */
@@ -25,6 +39,12 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
   for (const c of src.registry.families) {
     const f = c.type === 'counter' ? x.counter(c.name, c.help, c.labelNames) : x.gauge(c.name, c.help, c.labelNames)
     c.collect((labels, value) => { f.sample(labels, value) })
+  }
+
+  const workers = extra.workers
+  if (workers !== undefined) {
+    x.gauge('switchyard_workers', 'Worker processes alive (cluster mode).').sample([], workers.live)
+    x.counter('switchyard_worker_restarts_total', 'Worker processes started again after one exited (cluster mode).').sample([], workers.restarts)
   }
 
   const servers = extra.servers
@@ -66,7 +86,8 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
 
   const epoch = Math.floor(now / src.halfWindowMs)
   const windowNote = `quantiles and _max over the last ${src.halfWindowMs / 1000}-${(2 * src.halfWindowMs) / 1000} s`
-  const summary = (series: SeriesMap, label: string, name: string, pick: (s: SeriesStats) => Latency, help: string): void => {
+  const summary = (series: Iterable<readonly [string, ExpositionSeries]>, label: string, name: string,
+    pick: (s: ExpositionSeries) => SummarySource, help: string): void => {
     const f = x.summary(name, `${help}; ${windowNote}; _sum and _count since start.`, [label])
     const max = x.gauge(name + '_max', `Largest value of ${name} in the summary window (0 when empty).`, [label])
     for (const [key, s] of series) {
@@ -84,15 +105,23 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
   return x.text()
 }
 
+/** A route or backend as the dashboard reads it: totals and its completed seconds. */
+export interface DashboardSeries {
+  readonly requests: number
+  readonly errors: number
+  readonly second: Pick<Second, 'ring' | 'lastSec' | 'lastCount' | 'lastErrors' | 'lastP50' | 'lastP99'>
+}
+
 export interface DashboardSource {
   readonly totals: Totals
-  readonly history: History
-  readonly routes: SeriesMap
-  readonly backends: SeriesMap
+  readonly history: Pick<History, 'size' | 'firstSec' | 'ringSec' | 'requests' | 'errors' | 'lookups' | 'served'>
+  readonly routes: Iterable<readonly [string, DashboardSeries]>
+  /** Each keeps a ring of `history.size` seconds. */
+  readonly backends: Iterable<readonly [string, DashboardSeries]>
   /** Requests by route and cache result. */
-  readonly cache: Vec
-  readonly activeConnections: Vec
-  readonly activeStreams: Vec
+  readonly cache: Pick<Vec, 'forEach'>
+  readonly activeConnections: Pick<Vec, 'sum'>
+  readonly activeStreams: Pick<Vec, 'sum'>
 }
 
 const nullIfNaN = (n: number): number | null => (Number.isNaN(n) ? null : n)
@@ -129,7 +158,7 @@ export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: nu
     })
   }
 
-  const table = (series: SeriesMap): Record<string, SeriesSnapshot> => {
+  const table = (series: Iterable<readonly [string, DashboardSeries]>): Record<string, SeriesSnapshot> => {
     const rows: [string, SeriesSnapshot][] = []
     for (const [name, s] of series) {
       const last = s.second.lastSec === nowSec - 1

@@ -1,5 +1,6 @@
 // What metrics take in and give out: the per-request record, the options, the
-// scrape-time inputs other modules own, and the dashboard JSON. Types only, no
+// scrape-time inputs other modules own, the dashboard JSON and the export a
+// cluster primary merges. Types only, no
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
 import type { CacheOutcome } from '../../cache/outcome.js'
@@ -73,10 +74,20 @@ export interface ServerMetricsInput {
   readonly active: number
 }
 
+/** What a cluster primary knows of its workers. */
+export interface WorkerMetricsInput {
+  /** Worker processes alive now. */
+  readonly live: number
+  /** Workers started again after one exited, since the primary started. */
+  readonly restarts: number
+}
+
 /** State owned by other modules, read at scrape time. */
 export interface PrometheusExtra {
   readonly cache?: CacheMetricsInput | undefined
   readonly servers?: readonly ServerMetricsInput[] | undefined
+  /** Only in cluster mode (the primary): `switchyard_workers` and `switchyard_worker_restarts_total`. */
+  readonly workers?: WorkerMetricsInput | undefined
 }
 
 export type StatusClass = 'none' | '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other'
@@ -144,4 +155,89 @@ export interface MetricsSnapshot {
   readonly history: readonly HistoryPoint[]
   readonly routes: Readonly<Record<string, SeriesSnapshot>>
   readonly backends: Readonly<Record<string, SeriesSnapshot>>
+}
+
+// Export: one Metrics instance as plain JSON, for a cluster primary to merge
+// (Metrics.export → process.send → mergeMetrics). Arrays, strings, numbers
+// and null only: no Map, Buffer, class instance, NaN or undefined, so that
+// JSON.stringify/parse gives the same value back.
+
+/** A counter or gauge family: each label set (values in label-name order) with its value. */
+export interface FamilyExport {
+  readonly name: string
+  readonly rows: readonly (readonly [labels: readonly string[], value: number])[]
+}
+
+/** One latency summary: count and sum since start, and its window (see latency.ts). */
+export interface LatencyExport {
+  readonly count: number
+  readonly sumMs: number
+  /** The half-window (floor(ms / halfWindowMs)) `cur` covers; `prev` is the one before. */
+  readonly epoch: number
+  /** hdr-histogram-js compressed base64 (encodeIntoCompressedBase64) of µs values; null when empty (or left out). */
+  readonly cur: string | null
+  readonly prev: string | null
+  /** Exact maxima of the two half-windows, ms (0 when empty). */
+  readonly curMax: number
+  readonly prevMax: number
+}
+
+/**
+ * One second of a route or backend: [second, requests, errors, p50, p99]
+ * (latency in ms, as the dashboard shows it; null without requests).
+ */
+export type SecondExport = readonly [sec: number, count: number, errors: number, p50: number | null, p99: number | null]
+
+/** A route or backend. */
+export interface SeriesExport {
+  readonly name: string
+  readonly requests: number
+  readonly errors: number
+  readonly total: LatencyExport
+  readonly upstream: LatencyExport
+  /**
+   * Its seconds with requests, oldest first: the completed ones it keeps
+   * (backends: the history; routes: the last one) and the second being
+   * recorded, counted so far.
+   */
+  readonly seconds: readonly SecondExport[]
+}
+
+/** Since-start totals (history.ts Totals). */
+export interface TotalsExport {
+  readonly requests: number
+  /** Indexed like the code classes (none, 1xx … 5xx, other). */
+  readonly classes: readonly number[]
+  readonly errors: number
+  readonly upstreamErrors: number
+  readonly retries: number
+  readonly cacheLookups: number
+  readonly cacheServed: number
+}
+
+/** The whole proxy's per-second history: [second, requests, errors, cache lookups, served from cache]. */
+export interface HistoryExport {
+  /** The second being recorded (its row holds the requests so far). */
+  readonly sec: number
+  /** The first second seen. */
+  readonly firstSec: number
+  readonly seconds: readonly (readonly [sec: number, requests: number, errors: number, lookups: number, served: number])[]
+}
+
+/** Everything prometheus() and snapshot() read, at `now`. */
+export interface MetricsExport {
+  /** Format version; a merge refuses any other. */
+  readonly version: 1
+  /** When it was taken (epoch ms): the history had advanced to this second, the summary windows to this half-window. */
+  readonly now: number
+  /** false: taken without the summary-window histograms (a merge can give the dashboard snapshot only). */
+  readonly windows: boolean
+  readonly options: Required<MetricsOptions>
+  /** Counter and gauge families, in exposition order. */
+  readonly families: readonly FamilyExport[]
+  readonly totals: TotalsExport
+  readonly history: HistoryExport
+  /** In the order first seen. */
+  readonly routes: readonly SeriesExport[]
+  readonly backends: readonly SeriesExport[]
 }

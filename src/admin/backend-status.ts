@@ -1,0 +1,73 @@
+// The backends of `GET /status` for a cluster: every worker keeps its own
+// Backend and Server records (its own in-flight, request and failure counts,
+// retries, queues and outlier detection), while the health checks run in one
+// place (the primary). Pure: the primary gathers the lists, this adds them up.
+import type { BackendStatus, ServerStatus } from '../upstream/backend.js'
+
+type ShardStatus = BackendStatus['shards'][number]
+
+/** name → item, for finding the same backend, shard or server in another process's list. */
+const byName = <T extends { readonly name: string }>(items: readonly T[]): Map<string, T> => new Map(items.map((i) => [i.name, i]))
+
+const sum = <T>(items: readonly T[], pick: (item: T) => number): number => items.reduce((n, item) => n + pick(item), 0)
+
+/**
+ * One BackendStatus list for the instance. The backends, shards and servers,
+ * their configuration (url, weight, maxConn, algorithm) and the health-check
+ * state (checkUp, lastCheck, effectiveWeight, upForMs) come from `health`
+ * (the process running the checks; default: the first worker). Summed over
+ * the workers, matched by name: backend active and retries, shard queued,
+ * server active, requests and failures. Outlier detection runs in each
+ * worker, so a server is `ejected` when any of them ejected it, and
+ * `healthy` when its check is up and no worker ejected it (as
+ * Server.healthy). latencyCost (each worker measures its own) is the mean of
+ * the workers that have measured it. Servers only the workers list (a reload
+ * half done) are left out.
+ */
+export function mergeBackendStatus (perWorker: readonly (readonly BackendStatus[])[], health?: readonly BackendStatus[]): BackendStatus[] {
+  const source = health ?? perWorker[0] ?? []
+  const workers = perWorker.map(byName)
+  return source.map((b) => {
+    const backends = workers.flatMap((w) => w.get(b.name) ?? [])
+    const shardsOf = backends.map((wb) => byName(wb.shards))
+    return {
+      name: b.name,
+      algorithm: b.algorithm,
+      active: sum(backends, (wb) => wb.active),
+      retries: sum(backends, (wb) => wb.retries),
+      shards: b.shards.map((sh): ShardStatus => {
+        const shards = shardsOf.flatMap((w) => w.get(sh.name) ?? [])
+        const serversOf = shards.map((ws) => byName(ws.servers))
+        return {
+          name: sh.name,
+          queued: sum(shards, (ws) => ws.queued),
+          servers: sh.servers.map((s) => mergeServer(s, serversOf.flatMap((w) => w.get(s.name) ?? [])))
+        }
+      })
+    }
+  })
+}
+
+/** `s` (the health source's record) with the workers' counts. */
+function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): ServerStatus {
+  const ejected = s.ejected || workers.some((w) => w.ejected)
+  const healthy = s.checkUp && !ejected
+  const costs = workers.flatMap((w) => (w.latencyCost !== undefined && w.latencyCost > 0 ? [w.latencyCost] : []))
+  const measured = workers.some((w) => w.latencyCost !== undefined)
+  return {
+    name: s.name,
+    url: s.url,
+    weight: s.weight,
+    healthy,
+    checkUp: s.checkUp,
+    ejected,
+    active: sum(workers, (w) => w.active),
+    requests: sum(workers, (w) => w.requests),
+    failures: sum(workers, (w) => w.failures),
+    ...(s.lastCheck === undefined ? {} : { lastCheck: s.lastCheck }),
+    maxConn: s.maxConn,
+    effectiveWeight: s.effectiveWeight,
+    ...(healthy && s.upForMs !== undefined ? { upForMs: s.upForMs } : {}),
+    ...(measured ? { latencyCost: costs.length === 0 ? 0 : sum(costs, (c) => c) / costs.length } : {})
+  }
+}

@@ -1,0 +1,187 @@
+// One view of several processes' metrics. In cluster mode every worker keeps
+// its own Metrics; the primary asks each for `export()` (plain JSON, sent over
+// IPC), merges them here and serves /metrics and /snapshot from the result,
+// with the same output as one Metrics fed every request:
+//
+// - counters and gauges: summed per label set, into a registry built from the
+//   same catalog; the label-set cap applies to the merged result (label sets
+//   past it, and every process's own `other`, count under `other`);
+// - latency summaries: count and sum added; the window histograms added with
+//   HDR's add, aligned on the latest half-window (exact quantiles); max of the
+//   maxima;
+// - dashboard totals and per-second requests, errors and cache lookups/hits:
+//   summed per second (exact);
+// - per-second p50 and p99 of a route or backend: NOT exact. Each process
+//   keeps a second's percentiles as two numbers, not its histogram (300
+//   seconds of histograms per backend would not fit an export sent every
+//   scrape), and percentiles do not add. The merged second takes p50 = the
+//   request-weighted mean of the processes' p50 (it lies between their
+//   smallest and largest, as the true p50 does) and p99 = the largest p99
+//   (never below the true p99: if each process has at most 1% of its
+//   requests above its own p99, at most 1% of all lie above the largest).
+//   When a single process served that second, both are its exact values.
+//
+// Runs per scrape or dashboard poll, never per request. Histograms are
+// decoded only when the exposition reads a window.
+import { defineFamilies, resolveOptions, type Families } from './catalog.js'
+import { History, Second, Totals } from './history.js'
+import { MergedLatency, newHistogram, type Histogram } from './latency.js'
+import type { Registry } from './registry.js'
+import { dashboardSnapshot, prometheusText, type DashboardSeries } from './render.js'
+import { SeriesMap } from './series.js'
+import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, SeriesExport } from './types.js'
+
+/** One second of one route or backend, summed over processes (see the percentile rule above). */
+class SecondSum {
+  count = 0
+  errors = 0
+  /** The largest p99 of any process; NaN when none had one. */
+  p99 = NaN
+  #p50Count = 0
+  #p50First = NaN
+  #p50Weighted = 0
+  #p50Weight = 0
+
+  add (count: number, errors: number, p50: number | null, p99: number | null): void {
+    this.count += count
+    this.errors += errors
+    if (p50 !== null) {
+      if (this.#p50Count++ === 0) this.#p50First = p50
+      this.#p50Weighted += p50 * count
+      this.#p50Weight += count
+    }
+    if (p99 !== null && !(p99 <= this.p99)) this.p99 = p99
+  }
+
+  /** The request-weighted mean of the processes' p50; exactly theirs when one process had the second. */
+  get p50 (): number {
+    if (this.#p50Count <= 1) return this.#p50First
+    return this.#p50Weighted / this.#p50Weight
+  }
+}
+
+/** A route or backend summed over processes. */
+class MergedSeries {
+  requests = 0
+  errors = 0
+  readonly total = new MergedLatency()
+  readonly upstream = new MergedLatency()
+  /** Every second any process reported, by second. */
+  readonly #seconds = new Map<number, SecondSum>()
+
+  absorb (x: SeriesExport): void {
+    this.requests += x.requests
+    this.errors += x.errors
+    this.total.absorb(x.total)
+    this.upstream.absorb(x.upstream)
+    for (const [sec, count, errors, p50, p99] of x.seconds) {
+      let s = this.#seconds.get(sec)
+      if (s === undefined) this.#seconds.set(sec, s = new SecondSum())
+      s.add(count, errors, p50, p99)
+    }
+  }
+
+  /** Its seconds completed before `nowSec`, as one Metrics would keep them (a ring of `ringSize`; 0: the last one only). */
+  second (nowSec: number, ringSize: number): Second {
+    const second = new Second(ringSize)
+    const secs = [...this.#seconds.keys()].filter((sec) => sec < nowSec).sort((a, b) => a - b)
+    for (const sec of secs) {
+      const s = this.#seconds.get(sec)!
+      second.put(sec, s.count, s.errors, s.p50, s.p99)
+    }
+    return second
+  }
+}
+
+/** The merged metrics of several processes: read-only, with Metrics' prometheus() and snapshot(). */
+export class MergedMetrics {
+  readonly #options: Required<MetricsOptions>
+  readonly #registry: Registry
+  readonly #families: Families
+  readonly #totals = new Totals()
+  readonly #history: History
+  readonly #routes: SeriesMap<MergedSeries>
+  readonly #backends: SeriesMap<MergedSeries>
+  /** Every export carried its window histograms. */
+  readonly #windows: boolean
+  #scratch: Histogram | undefined
+
+  /** See mergeMetrics. */
+  constructor (exports: readonly MetricsExport[], previous?: MergedMetrics) {
+    const o = exports[0]?.options ?? (previous === undefined ? resolveOptions() : previous.#options)
+    for (const x of exports) {
+      if (x.version !== 1) throw new Error(`cannot merge a metrics export of version ${String(x.version)}`)
+      if (x.options.summaryWindowMs !== o.summaryWindowMs || x.options.historySeconds !== o.historySeconds) {
+        throw new RangeError('metrics exports disagree on summaryWindowMs or historySeconds')
+      }
+    }
+    this.#options = o
+    this.#windows = exports.every((x) => x.windows)
+    const { registry, families } = defineFamilies(o.maxLabelSets)
+    this.#registry = registry
+    this.#families = families
+    this.#history = new History(o.historySeconds)
+    this.#routes = new SeriesMap(o.maxLatencySeries, () => new MergedSeries())
+    this.#backends = new SeriesMap(o.maxLatencySeries, () => new MergedSeries())
+
+    if (previous !== undefined) {
+      // Label sets and series the last merge named keep their names, in the same order.
+      registry.seed(previous.#registry)
+      for (const [name] of previous.#routes) this.#routes.get(name)
+      for (const [name] of previous.#backends) this.#backends.get(name)
+    }
+    for (const x of exports) {
+      for (const f of x.families) for (const [labels, value] of f.rows) registry.add(f.name, labels, value)
+      this.#totals.add(x.totals)
+      this.#history.add(x.history)
+      for (const s of x.routes) this.#routes.get(s.name).absorb(s)
+      for (const s of x.backends) this.#backends.get(s.name).absorb(s)
+    }
+  }
+
+  /** As Metrics.prometheus: the whole exposition; `now` (ms) places the summary window. */
+  prometheus (extra: PrometheusExtra = {}, now: number = Date.now()): string {
+    if (!this.#windows) throw new Error('metrics exported with { windows: false } give a snapshot only, not the exposition')
+    return prometheusText({
+      registry: this.#registry,
+      routes: this.#routes,
+      backends: this.#backends,
+      halfWindowMs: this.#options.summaryWindowMs / 2,
+      scratch: this.#scratch ??= newHistogram()
+    }, extra, now)
+  }
+
+  /** As Metrics.snapshot: the dashboard JSON at `now` (epoch ms). */
+  snapshot (now: number = Date.now()): MetricsSnapshot {
+    const history = this.#history
+    const nowSec = history.advance(Math.max(Math.floor(now / 1000), 0))
+    const view = (series: SeriesMap<MergedSeries>, ringSize: number): [string, DashboardSeries][] =>
+      Array.from(series, ([name, s]) => [name, { requests: s.requests, errors: s.errors, second: s.second(nowSec, ringSize) }])
+    const f = this.#families
+    return dashboardSnapshot({
+      totals: this.#totals,
+      history,
+      routes: view(this.#routes, 0),
+      backends: view(this.#backends, history.size),
+      cache: f.cache,
+      activeConnections: f.activeConnections,
+      activeStreams: f.activeStreams
+    }, now, nowSec)
+  }
+}
+
+/**
+ * One view of the processes whose exports these are (a cluster's workers,
+ * and the primary's own Metrics if it records anything, e.g. health
+ * transitions). Exports must agree on summaryWindowMs and historySeconds;
+ * the label-set caps are the first export's.
+ *
+ * Pass the previous scrape's result as `previous` to keep the label sets and
+ * series it named under their own names: without it, once the cap is reached
+ * which label sets get a name depends on the order of the exports, and a
+ * counter could move between its own series and `other` from one scrape to
+ * the next.
+ */
+export function mergeMetrics (exports: readonly MetricsExport[], previous?: MergedMetrics): MergedMetrics {
+  return new MergedMetrics(exports, previous)
+}
