@@ -18,7 +18,7 @@ import { readBackends } from './validate/backends.js'
 import { readCache } from './validate/cache.js'
 import {
   DEFAULT_ADMIN, readAccessLog, readAdmin, readClientTimeouts, readForwarding, readLimits, readPathNormalization, readProxyName,
-  readTrustedProxies, readWatchConfig, readWorkers
+  readTrustedProxies, readWatchConfig
 } from './validate/toplevel.js'
 
 export type { BindRef, FileRef, TlsFileRefs } from './validate/common.js'
@@ -41,7 +41,7 @@ export interface Validation {
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'admin', 'accessLog', 'watchConfig', 'workers'
+  'admin', 'accessLog', 'watchConfig'
 ] as const
 
 /**
@@ -65,8 +65,7 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const empty: Config = {
     source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: DEFAULTS.trustedProxies, forwarding: DEFAULTS.forwarding,
     limits: DEFAULTS.limits, timeouts: DEFAULTS.timeouts, pathNormalization: DEFAULTS.pathNormalization, routes: DEFAULTS.routes,
-    backends: DEFAULTS.backends, admin: DEFAULT_ADMIN, accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig,
-    workers: DEFAULTS.workers
+    backends: DEFAULTS.backends, admin: DEFAULT_ADMIN, accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig
   }
   if (root.node === null) {
     r.report('', null, 'the file is empty; expected a mapping with at least `listeners`')
@@ -91,11 +90,10 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const admin = readAdmin(ctx, m, listeners.binds)
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)
-  const workers = readWorkers(ctx, m)
   return {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
-    admin, accessLog, watchConfig, workers
+    admin, accessLog, watchConfig
   }
 }
