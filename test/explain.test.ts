@@ -20,6 +20,7 @@ import { sendNothing } from '../src/upstream/pool.js'
 import { tempDir, testCertificate } from './helpers/certs.js'
 import { echo, startOrigin } from './helpers/origin.js'
 import { startProxy } from './helpers/proxy.js'
+import { reapOnExit } from './helpers/reap.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const cfg = (yaml: string): Config => parseConfig(`listeners: [{ name: web, bind: "127.0.0.1:8080" }]\n${yaml}`, '')
@@ -494,8 +495,8 @@ backends:
 
 /** `switchyard ...args` in a child process; asynchronous, so a proxy in this process can answer it. */
 async function cliRun (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
-    { cwd: root, env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: '', ...env }, timeout: 60_000 })
+  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
+    { cwd: root, env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: '', ...env }, timeout: 60_000 }))
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { reapOnExit } from './helpers/reap.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 function cli (...args: string[]) {
@@ -67,7 +68,7 @@ backends:
   t.match(r.stdout, /\n    tls: NOT verified \(insecureSkipVerify\), servername=api\.internal, TLSv1\.2\+\n/)
   t.match(r.stdout, /\n    WARNING: tls\.insecureSkipVerify is on: server certificates are not verified/)
 
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start', '-c', file], { cwd: root })
+  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start', '-c', file], { cwd: root }))
   t.teardown(() => { child.kill('SIGKILL') })
   let out = ''
   child.stdout.setEncoding('utf8')

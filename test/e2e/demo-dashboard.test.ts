@@ -12,14 +12,15 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { chromium } from 'playwright-core'
 import { request } from 'undici'
+import { reapOnExit } from '../helpers/reap.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
 const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
 
 t.test('the demo dashboard shows the replicas, and a stopped one turns red', { skip: !existsSync(CHROMIUM) && !inCI ? `no browser at ${CHROMIUM}` : false }, async (t) => {
-  const demo = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const demo = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }))
   const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
   t.teardown(async () => {
     if (demo.exitCode === null) demo.kill('SIGTERM')

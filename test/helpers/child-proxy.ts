@@ -11,6 +11,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tempDir, type Teardown } from './certs.js'
+import { reapOnExit } from './reap.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const MAIN = join(ROOT, 'src', 'main.ts')
@@ -98,8 +99,8 @@ async function launch (file: string): Promise<Running> {
   // Without the test runner's loader options: the child is a plain Switchyard.
   const env = { ...process.env }
   delete env.NODE_OPTIONS
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '-c', file],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '-c', file],
+    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   child.on('error', () => {}) // reported as "exited" by check()
   const out = { stdout: '', stderr: '' }
   child.stdout!.setEncoding('utf8')

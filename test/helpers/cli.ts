@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { reapOnExit } from './reap.js'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const main = path.join(root, 'src/main.ts')
@@ -62,7 +63,7 @@ export interface Running {
 /** Starts `switchyard ...args` in the background; killed (by its pid) on teardown if still running. */
 export function spawnCli (t: Test, args: readonly string[], opts: CliOptions = {}): Running {
   const [cmd, argv] = command(args, opts)
-  const child = spawn(cmd, argv, { ...spawnOptions(opts), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = reapOnExit(spawn(cmd, argv, { ...spawnOptions(opts), stdio: ['ignore', 'pipe', 'pipe'] }))
   const logs: Running['logs'] = []
   let out = ''
   let err = ''
