@@ -115,6 +115,15 @@ export class Children {
   }
 }
 
+/** The commit a result was measured on, for the report; null outside a git checkout. */
+export function gitCommit (root: string): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return null
+  }
+}
+
 export function isRunning (child: ChildProcess): boolean {
   return child.pid !== undefined && child.exitCode === null && child.signalCode === null
 }

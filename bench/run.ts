@@ -9,7 +9,6 @@
 // table and writes everything to bench/results/<timestamp>.json.
 // See bench/README.md for how to read the numbers.
 
-import { execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
@@ -21,7 +20,7 @@ import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeSelfSignedCert } from './certs.js'
-import { benchRun, cpusAllowed, readJsonLine, setupPinning, waitForPorts } from './children.js'
+import { benchRun, cpusAllowed, gitCommit, readJsonLine, setupPinning, waitForPorts } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid, meterSelf, meterSystem } from './cpu.js'
 import { runLoad } from './load.js'
@@ -333,13 +332,6 @@ function table (results: readonly ScenarioResult[]): string {
   return [line(head), ...rows.map(line)].join('\n')
 }
 
-function gitCommit (): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-  } catch {
-    return null
-  }
-}
 
 // ---- main --------------------------------------------------------------------
 
@@ -466,7 +458,7 @@ async function main (): Promise<void> {
     cpuModel: cpus()[0]?.model ?? null,
     cpuCount: cpus().length,
     loadavgAtEnd: loadavg(),
-    gitCommit: gitCommit(),
+    gitCommit: gitCommit(root),
     settings: { ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog },
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },

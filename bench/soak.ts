@@ -15,7 +15,6 @@
 // warm-up, and a JSON result in bench/results/soak-<timestamp>.json.
 // See bench/README.md ("Soak").
 
-import { execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
@@ -26,7 +25,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import { writeSelfSignedCert } from './certs.js'
-import { benchRun, cpusAllowed, readJsonLine, setupPinning } from './children.js'
+import { benchRun, cpusAllowed, gitCommit, readJsonLine, setupPinning } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid } from './cpu.js'
 
@@ -549,13 +548,6 @@ function flatness (metric: 'rss' | 'heapUsed', samples: readonly Sample[], warmu
   return { metric, baseline, lastThirdMax, growth, allowed, flat: growth <= allowed, slopePer100k: den === 0 ? 0 : num / den }
 }
 
-function gitCommit (): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-  } catch {
-    return null
-  }
-}
 
 // ---- main ----------------------------------------------------------------------------
 
@@ -727,7 +719,7 @@ async function main (): Promise<void> {
     os: `${process.platform} ${release()}`,
     cpuModel: cpus()[0]?.model ?? null,
     cpuCount: cpus().length,
-    gitCommit: gitCommit(),
+    gitCommit: gitCommit(root),
     settings: { ...opts, mix: KINDS, largeBytes: LARGE_BYTES, tolerance: TOLERANCE },
     pinning: { ...pinning, affinity: { harness: cpusAllowed('self'), origin: originChild.pid === undefined ? null : cpusAllowed(originChild.pid), switchyard: proxy.child.pid === undefined ? null : cpusAllowed(proxy.child.pid) } },
     requests: tally.done,

@@ -4,6 +4,7 @@ import t from 'tap'
 import type { Port } from '../../src/cluster/ipc.js'
 import { Supervisor, type WorkerProcess } from '../../src/cluster/supervisor.js'
 import type { Teardown } from '../helpers/certs.js'
+import { isAlive } from '../helpers/reap.js'
 
 const WORKER = fileURLToPath(new URL('../fixtures/cluster-worker.ts', import.meta.url))
 
@@ -22,15 +23,6 @@ function spawner (t: Teardown, mode: (id: number, n: number) => string, env: Rec
     }
   }
   return { spawn, all }
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 t.test('starts every worker, lists them ready, and stops them all', async (t) => {
@@ -105,5 +97,5 @@ t.test('stop SIGKILLs a worker that does not drain by the deadline; nothing is l
   await sup.start()
   await sup.stop(100)
   t.same(all.map((p) => p.signalCode), ['SIGKILL', 'SIGKILL'])
-  t.same(all.map((p) => alive(p.pid ?? 0)), [false, false])
+  t.same(all.map((p) => isAlive(p.pid ?? 0)), [false, false])
 })

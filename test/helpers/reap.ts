@@ -30,3 +30,13 @@ export function reapOnExit<C extends ChildProcess> (child: C): C {
   child.once('exit', () => running.delete(child))
   return child
 }
+
+/** Whether a process with this pid exists (a zombie still counts until reaped). */
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
