@@ -7,6 +7,7 @@ import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { ExchangeOutcome, Server } from './server.js'
+import { plainConnector } from './connector.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
 
 /** Builds a server's dispatcher; `tls` (the backend's) is given exactly when the server is https://. */
@@ -28,7 +29,7 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     connectTimeout: t.connect,
     strictContentLength: true
   }
-  if (tls === undefined) return new Pool(server.url, options)
+  if (tls === undefined) return new Pool(server.url, { ...options, connect: plainConnector(t.connect) })
   return new TlsPool(server.url, { ...options, connect: tlsConnector(tls, server.url, t.connect) }, new URL(server.url).host)
 }
 

@@ -8,6 +8,7 @@ import { createSecureContext, type SecureContext } from 'node:tls'
 import { buildConnector } from 'undici'
 import { readTlsPem } from '../config/pem.js'
 import type { BackendTlsConfig } from '../config/schema.js'
+import { guardPausedParser } from './connector.js'
 
 /** A backend's TLS settings, ready for connections. */
 export interface UpstreamTls {
@@ -64,7 +65,7 @@ export function tlsConnector (tls: UpstreamTls, url: string, timeout: number): b
         return
       }
       socket.on('error', endOnError)
-      callback(null, socket)
+      callback(null, guardPausedParser(socket))
     })
   }
 }

@@ -33,9 +33,10 @@ export interface Answer {
   readonly bodySize: number
   /**
    * keep: stay open for the next request; close: close after the answer;
+   * reset: close with a TCP RST right after the answer (no FIN);
    * stall: write the head and half the body, then nothing; stall-head: write nothing.
    */
-  readonly ending: 'keep' | 'close' | 'stall' | 'stall-head'
+  readonly ending: 'keep' | 'close' | 'reset' | 'stall' | 'stall-head'
   /** A complete second response (body `SMUGGLED`) written right after this one, unasked. */
   readonly smuggle: boolean
 }
@@ -227,6 +228,11 @@ function write (socket: Socket, a: Answer, isHead: boolean): void {
   if (a.ending === 'stall') {
     socket.write(Buffer.concat([head, body.subarray(0, body.length >> 1)]))
     hold(socket)
+    return
+  }
+  if (a.ending === 'reset') {
+    // RST only once the answer is out: written bytes still queued would be discarded.
+    socket.write(Buffer.concat([head, body]), () => socket.resetAndDestroy())
     return
   }
   socket.write(Buffer.concat([head, body]))

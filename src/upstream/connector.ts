@@ -1,0 +1,62 @@
+// How pool connections are made, and one guard every one of them gets.
+//
+// undici 7 pauses its HTTP/1.1 parser under backpressure (our handler's
+// onData returned false). When the origin then closes the connection, FIN or
+// RST, with everything received already parsed, undici finishes the paused
+// parser from the socket's 'end' (or ECONNRESET 'error') listener, asserts it
+// is not paused, and the AssertionError, thrown from a socket event, ends the
+// process (nodejs/undici#5360; fixed in undici 8, which needs Node 22).
+// ForwardHandler never pauses on a body's last bytes; what is left is an
+// origin that closes short of its Content-Length, or mid-chunk. That answer is
+// truncated whatever undici makes of it, so the guard turns that close into
+// the error a truncated keep-alive answer gets ('other side closed') before
+// undici's listener sees it. Remove with the move to undici 8.
+import type { Socket } from 'node:net'
+import { buildConnector, errors } from 'undici'
+
+/** The connector undici would build for a plain http:// server, with the guard. */
+export function plainConnector (timeout: number): buildConnector.connector {
+  const connect = buildConnector({ timeout })
+  return (opts, callback) => {
+    connect(opts, (err, socket) => {
+      if (err != null || socket == null) {
+        callback(err ?? new Error('connect failed'), null)
+        return
+      }
+      callback(null, guardPausedParser(socket))
+    })
+  }
+}
+
+/** Installs the guard on a connection undici is about to use; returns it. */
+export function guardPausedParser<S extends Socket> (socket: S): S {
+  const emit = socket.emit
+  socket.emit = function guardedEmit (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'end') {
+      if (parserPaused(this)) {
+        this.destroy(truncated())
+        return false
+      }
+    } else if (event === 'error' && (args[0] as { code?: unknown } | undefined)?.code === 'ECONNRESET' && parserPaused(this)) {
+      return Reflect.apply(emit, this, ['error', truncated()]) as boolean
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean
+  } as Socket['emit']
+  return socket
+}
+
+/**
+ * undici keeps a connection's parser under a module-private symbol whose
+ * description is 'parser'. Looked up only at a close, which is rare; when a
+ * later undici no longer has it, the guard does nothing.
+ */
+function parserPaused (socket: Socket): boolean {
+  const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'parser')
+  if (key === undefined) return false
+  const parser = (socket as unknown as Record<symbol, { paused?: unknown } | null | undefined>)[key]
+  return parser?.paused === true
+}
+
+function truncated (): Error {
+  return new errors.SocketError('other side closed in the middle of a response')
+}
