@@ -11,6 +11,7 @@
 import { Client } from 'undici'
 import type { HealthCheckConfig } from '../config/schema.js'
 import type { CheckResult, Server } from '../upstream/server.js'
+import { plainConnector } from '../upstream/connector.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from '../upstream/tls.js'
 
 /** The part of a pino logger health needs. */
@@ -116,7 +117,8 @@ class Session {
       connectTimeout: config.timeout,
       headersTimeout: config.timeout,
       bodyTimeout: config.timeout,
-      ...(tls === undefined || !server.url.startsWith('https:') ? {} : { connect: tlsConnector(tls, server.url, config.timeout) })
+      // The pool's connectors, with their guard (upstream/connector.ts): a probe's body is read as a stream too.
+      connect: tls === undefined || !server.url.startsWith('https:') ? plainConnector(config.timeout) : tlsConnector(tls, server.url, config.timeout)
     })
     this.#headers = { host: config.host ?? server.hostHeader, 'user-agent': USER_AGENT }
     this.#expected = config.expectStatus.map(([lo, hi]) => lo === hi ? String(lo) : `${lo}-${hi}`).join(',')
