@@ -28,6 +28,13 @@ export interface Config {
   readonly accessLog: AccessLogConfig
   /** Watch the config file and reload when it changes (SIGHUP and POST /reload always work). Default: `DEFAULTS.watchConfig`. */
   readonly watchConfig: boolean
+  /**
+   * Worker processes that serve requests: `auto` = one per available CPU
+   * (os.availableParallelism), a number, or 1 = a single process with no
+   * primary. Above 1, a primary process runs the health checks and the admin
+   * API and supervises the workers. Default: `DEFAULTS.workers`.
+   */
+  readonly workers: 'auto' | number
 }
 
 export interface AdminConfig {
@@ -436,6 +443,7 @@ export const DEFAULTS = deepFreeze({
   admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
   accessLog: { enabled: true } satisfies AccessLogConfig,
   watchConfig: false,
+  workers: 'auto' as 'auto' | number,
   listener: {
     maxTunnels: 10_000,
     tls: {

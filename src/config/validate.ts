@@ -18,7 +18,7 @@ import { readBackends } from './validate/backends.js'
 import { readCache } from './validate/cache.js'
 import {
   DEFAULT_ADMIN, readAccessLog, readAdmin, readClientTimeouts, readForwarding, readLimits, readPathNormalization, readProxyName,
-  readTrustedProxies, readWatchConfig
+  readTrustedProxies, readWatchConfig, readWorkers
 } from './validate/toplevel.js'
 
 export type { BindRef, FileRef, TlsFileRefs } from './validate/common.js'
@@ -41,7 +41,7 @@ export interface Validation {
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'admin', 'accessLog', 'watchConfig'
+  'admin', 'accessLog', 'watchConfig', 'workers'
 ] as const
 
 /**
@@ -65,7 +65,8 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const empty: Config = {
     source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: DEFAULTS.trustedProxies, forwarding: DEFAULTS.forwarding,
     limits: DEFAULTS.limits, timeouts: DEFAULTS.timeouts, pathNormalization: DEFAULTS.pathNormalization, routes: DEFAULTS.routes,
-    backends: DEFAULTS.backends, admin: DEFAULT_ADMIN, accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig
+    backends: DEFAULTS.backends, admin: DEFAULT_ADMIN, accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig,
+    workers: DEFAULTS.workers
   }
   if (root.node === null) {
     r.report('', null, 'the file is empty; expected a mapping with at least `listeners`')
@@ -90,10 +91,11 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const admin = readAdmin(ctx, m, listeners.binds)
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)
+  const workers = readWorkers(ctx, m)
   return {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
-    admin, accessLog, watchConfig
+    admin, accessLog, watchConfig, workers
   }
 }

@@ -109,6 +109,16 @@ export function readWatchConfig (ctx: Context, m: MapView): boolean {
   return opt(m, 'watchConfig', (f) => ctx.r.boolean(f), DEFAULTS.watchConfig)
 }
 
+/** `workers: auto` or a whole number of processes, 1 to 256. */
+export function readWorkers (ctx: Context, m: MapView): 'auto' | number {
+  return opt(m, 'workers', (f) => {
+    const v = ctx.r.scalar(f)
+    if (v === 'auto') return 'auto'
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 256) return v
+    return ctx.r.expected(f, '`auto` or a whole number of worker processes from 1 to 256')
+  }, DEFAULTS.workers)
+}
+
 // ── admin API ───────────────────────────────────────────────────────────────
 
 /**
