@@ -9,7 +9,7 @@ import type { HttpCache } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import type { ListenerHandle } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
-import { allServers, buildState, type RuntimeState } from './proxy/state.js'
+import { allServers, buildState, carryHealth, type RuntimeState } from './proxy/state.js'
 import type { Server } from './upstream/server.js'
 
 /** A running listener and the config it was started from. */
@@ -24,6 +24,8 @@ export interface ReloadDeps {
   readonly startListener: (cfg: ListenerConfig) => Promise<ListenerHandle>
   /** The line for a listener that could not start, naming it and its config line (see app.startFailure). */
   readonly failure: (config: Config, index: number, err: unknown) => string
+  /** How many processes split cache.maxBytes (see StateDeps). */
+  readonly cacheShare?: number
 }
 
 export interface ReloadPlan {
@@ -64,10 +66,14 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
     : undefined
   let state: RuntimeState
   try {
-    state = buildState(next, { ...(deps.log === undefined ? {} : { log: deps.log }), ...(cache === undefined ? {} : { cache }), reuse })
+    state = buildState(next, {
+      ...(deps.log === undefined ? {} : { log: deps.log }), ...(cache === undefined ? {} : { cache }), reuse,
+      ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare })
+    })
   } catch (err) {
     return { errors: [(err as Error).message] }
   }
+  carryHealth(old, state)
   const kept = new Set(allServers(state).filter((s) => byIdentity.get(`${s.backend}/${s.shard}/${s.name}`) === s))
   const partial = { next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache }
 
@@ -120,5 +126,9 @@ export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pip
   // Their outlier detectors are replaced: carried-over servers start un-ejected.
   for (const s of plan.kept) if (s.ejected) s.setEjected(false, 'config reloaded')
   for (const b of old.backends.values()) b.retire()
-  for (const s of plan.removed) void s.dispatcher.close()
+  for (const s of plan.removed) {
+    // A retry of a request still running on the old state must not pick it: its pool is closing.
+    s.retired = true
+    void s.dispatcher.close()
+  }
 }

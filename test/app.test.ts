@@ -62,6 +62,30 @@ t.test('reload keeps servers that stayed (health, counters, pool) and drains the
   t.same([...names].sort(), ['a', 'c'])
 })
 
+t.test('a reload that rebuilds a server (new pool options) keeps its health verdict; retired servers are never picked', async (t) => {
+  const a = await origin(t, 'a')
+  const b = await origin(t, 'b')
+  const app = createApp(parseConfig(yaml({ a, b }), 'a.yaml'))
+  t.teardown(() => app.stop())
+  await app.start()
+  const url = `http://127.0.0.1:${app.listeners[0]!.address().port}/`
+  const before = app.state.backends.get('app')!
+  const oldB = before.servers.find((s) => s.name === 'b')!
+  oldB.setCheckStatus(false, 'test: b failed its check')
+  const result = await app.reload(parseConfig(yaml({ a, b }, '    timeouts: { headers: 7s }'), 'b.yaml'))
+  t.match(result, { ok: true, kept: 0, added: 2, removed: 2 }, 'new pool options: every server rebuilt')
+  const after = app.state.backends.get('app')!
+  const newB = after.servers.find((s) => s.name === 'b')!
+  t.not(newB, oldB, 'a new server object')
+  t.equal(newB.checkUp, false, 'b is still down: the verdict carried over')
+  t.equal(newB.healthy, false)
+  t.equal(after.servers.find((s) => s.name === 'a')!.checkUp, true, 'a is still up')
+  t.ok(before.retired && before.servers.every((s) => s.retired), 'the old backend and its servers are retired')
+  const names = new Set<string>()
+  for (let i = 0; i < 6; i++) names.add(await (await request(url)).body.text())
+  t.same([...names], ['a'], 'nothing is sent to b')
+})
+
 t.test('a reload that fails (a listener port in use) changes nothing', async (t) => {
   const a = await origin(t, 'a')
   const busy = http.createServer()

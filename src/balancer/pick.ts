@@ -53,7 +53,7 @@ export interface Balancer {
 
 /** May `s` take this request: healthy (or panic), below maxConn, not already tried. */
 export function eligible (s: Server, ctx: PickContext): boolean {
-  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx)
+  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx) && !s.retired
 }
 
 /** Below its concurrency limit (maxConn 0 = none). */
@@ -61,8 +61,9 @@ function hasRoom (s: Server): boolean {
   return s.maxConn === 0 || s.active < s.maxConn
 }
 
+/** Not tried yet, as this object or (across a reload that rebuilt it) as the same server. */
 function untried (s: Server, ctx: PickContext): boolean {
-  return ctx.tried.length === 0 || !ctx.tried.includes(s)
+  return ctx.tried.length === 0 || !ctx.tried.some((t) => t === s || t.id === s.id)
 }
 
 /** Why `s` may not take this request (the rule of `eligible`, spelled out), or undefined when it may. */
@@ -70,6 +71,7 @@ export function ineligible (s: Server, ctx: PickContext): string | undefined {
   if (!s.healthy && !ctx.panic) return s.ejected ? 'ejected by outlier detection' : 'down (health check)'
   if (!hasRoom(s)) return `full: ${s.active} of maxConn ${s.maxConn} in flight`
   if (!untried(s, ctx)) return 'already tried for this request'
+  if (s.retired) return 'removed by a reload'
   return undefined
 }
 

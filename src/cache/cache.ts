@@ -62,9 +62,11 @@ export class HttpCache {
 
   readonly #inflight = new Map<string, Inflight>()
 
-  constructor (config: CacheConfig) {
+  /** `share`: how many processes split `maxBytes` (a cluster's workers each hold their part). */
+  constructor (config: CacheConfig, share = 1) {
     this.config = config
-    this.store = new CacheStore({ maxBytes: config.maxBytes, maxEntryBytes: config.maxEntryBytes })
+    const maxBytes = Math.floor(config.maxBytes / share)
+    this.store = new CacheStore({ maxBytes, maxEntryBytes: Math.min(config.maxEntryBytes, maxBytes) })
   }
 
   /** The fetch in flight for `key`, if any. */

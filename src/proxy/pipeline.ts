@@ -97,7 +97,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   forward (s: Session): void {
     const req = s.req
     const backend = s.backend!
-    if (!s.hasBody) return this.#attempt(s)
+    if (!s.hasBody) return this.#attemptSession(s)
     const timeouts = this.#state.config.timeouts
     s.watchBody(timeouts.clientBody, timeouts.request)
 
@@ -114,13 +114,32 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       bufferBody(s, length, (body) => {
         if (body === undefined || s.closed) return // client went away mid-body
         s.body = body
-        this.#attempt(s)
+        this.#attemptSession(s)
       })
       return
     }
     s.replayable = false
     s.bodyStream = watchedBody(s)
+    this.#attemptSession(s)
+  }
+
+  /**
+   * A session's attempt can come after a reload committed (a collapsed cache
+   * miss waking up, a body read, a retry): its backend's servers are retired
+   * then, their pools closing. It goes to the live backend's shard of the
+   * same name instead (sticky ids and shard hashing are the same there).
+   */
+  #attemptSession (s: Session): void {
+    if (s.backend!.retired) this.#relocate(s)
     this.#attempt(s)
+  }
+
+  #relocate (s: Session): void {
+    const live = this.#state.backends.get(s.backend!.name)
+    const shard = live?.shards.find((x) => x.name === s.shard!.name)
+    if (live === undefined || shard === undefined) return // gone from the config: its retired servers answer 503
+    s.backend = live
+    s.shard = shard
   }
 
   /** CacheForwarder: fetch `s`'s request in the background into `sink` (stale-while-revalidate), as a GET. */
@@ -189,6 +208,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const failed = s.server!
     s.tried = s.tried.length === 0 ? [failed] : [...s.tried, failed]
     s.retryReasons = kind
+    if (backend.retired) this.#relocate(s)
     const shard = s.shard!
     s.panic = shard.panic()
     const next = shard.balancer.pick(s)

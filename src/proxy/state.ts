@@ -35,6 +35,8 @@ export interface StateDeps {
   readonly reuse?: (identity: string, poolKey: string) => Server | undefined
   /** How servers' pools are built (default: real undici pools). */
   readonly dispatcher?: DispatcherFactory
+  /** How many processes split cache.maxBytes (a cluster's workers); default 1. */
+  readonly cacheShare?: number
 }
 
 export function buildState (config: Config, deps: StateDeps = {}): RuntimeState {
@@ -51,11 +53,27 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
     backends,
     router: compileRoutes(config, backends),
     trustedProxies: buildTrustList(config.trustedProxies),
-    cache: config.cache === undefined ? undefined : deps.cache ?? new HttpCache(config.cache),
+    cache: config.cache === undefined ? undefined : deps.cache ?? new HttpCache(config.cache, deps.cacheShare),
     purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
     viaH2: `2 ${config.proxyName}`
   })
+}
+
+/**
+ * A reload rebuilds a server whose pool options changed (a new object, a new
+ * pool); it is still the same server at the same URL, so it keeps the health
+ * check's verdict instead of starting up again. Called before anyone listens
+ * to the new servers' health.
+ */
+export function carryHealth (old: RuntimeState, next: RuntimeState): void {
+  const before = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+  for (const s of allServers(next)) {
+    const o = before.get(`${s.backend}/${s.shard}/${s.name}`)
+    if (o === undefined || o === s || o.url !== s.url) continue
+    s.lastCheck = o.lastCheck
+    if (o.checkUp !== s.checkUp) s.setCheckStatus(o.checkUp, 'kept across a reload')
+  }
 }
 
 /** Every server of every backend. */

@@ -65,6 +65,8 @@ export class Backend implements ExchangeAccounting {
   readonly name: string
   readonly config: BackendConfig
   readonly shards: readonly Shard[]
+  /** A reload replaced it (retire()): requests still running on it move to the live backend of the same name. */
+  retired = false
   readonly selector: ShardSelector
   readonly servers: readonly Server[]
   /** The servers' TLS settings (trust, client certificate), when they are https://; the health checker uses them too. */
@@ -186,6 +188,7 @@ export class Backend implements ExchangeAccounting {
 
   /** Stop background work (outlier timers); servers and pools are left to the caller. */
   retire (): void {
+    this.retired = true
     this.#outlier?.stop()
   }
 

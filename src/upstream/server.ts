@@ -78,6 +78,8 @@ export class Server {
   latencyCost = 0
   latencyStamp = 0
   lastCheck: CheckResult | undefined
+  /** A reload removed it: its pool is closing and takes no new request. */
+  retired = false
   /** Told once per change of `healthy` (logs, metrics). Set by the composition root. */
   onHealthChange: HealthListener | undefined
 
