@@ -1,5 +1,5 @@
-// Minimal typing for the parts of autocannon used by bench/failover.ts and
-// test/e2e/lifecycle.test.ts.
+// Minimal typing for the parts of autocannon used by bench/failover.ts,
+// test/e2e/lifecycle.test.ts and test/e2e/cluster.test.ts.
 declare module 'autocannon' {
   namespace autocannon {
     interface Result { requests: { total: number }; errors: number; non2xx: number }
@@ -9,7 +9,8 @@ declare module 'autocannon' {
       stop (): void
     }
   }
-  function autocannon (opts: { url: string; connections: number; duration: number },
+  /** `duration` (s) or `amount` (requests) bounds the run; `timeout` (s) per request. */
+  function autocannon (opts: { url: string; connections: number; duration?: number; amount?: number; timeout?: number },
     cb: (err: Error | null, res: autocannon.Result) => void): autocannon.Instance
   export default autocannon
 }

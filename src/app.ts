@@ -1,18 +1,18 @@
 // Composition root: builds every runtime object from a Config and wires them
 // together explicitly (no globals), starts and stops them, and runs reloads
 // (planned, rolled back or committed in reload.ts). Nothing imports this file
-// but main.ts and tests.
+// but main.ts, a cluster's worker and primary (cluster/), and tests.
 import type { Logger } from 'pino'
 import type { CacheStats } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
-import { startHealthChecks, type HealthChecks, type HealthTarget } from './health/checker.js'
+import { healthTargets, startHealthChecks, type HealthChecks } from './health/checker.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { commitReload, planReload, type LiveListener } from './reload.js'
 import type { AddressInfo } from 'node:net'
-import { startAdmin, type AdminHandle } from './admin/admin.js'
+import { startAdmin, type AdminApi, type AdminHandle } from './admin/admin.js'
 import { adminApi, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
@@ -29,6 +29,12 @@ export interface AppDeps {
   readonly hooks?: PipelineHooks
   /** Re-read the config source (the file) and reload it; what admin POST /reload calls. */
   readonly reloadSource?: () => Promise<ReloadResult>
+  /**
+   * A cluster worker's app: no admin listener and no active health checks
+   * (the primary runs both and tells the workers), and its share of
+   * cache.maxBytes. Default: a whole single process.
+   */
+  readonly worker?: { readonly cacheShare: number }
 }
 
 export type ReloadResult =
@@ -51,6 +57,8 @@ export interface App {
   readonly metrics: Metrics
   /** The admin listener's address, once started (and when enabled). */
   adminAddress (): AddressInfo | undefined
+  /** What the admin listener serves (a cluster worker answers its primary with it). */
+  readonly api: AdminApi
 }
 
 
@@ -99,15 +107,6 @@ function isSocketError (err: unknown): boolean {
 }
 
 
-function healthTargets (state: RuntimeState): HealthTarget[] {
-  const targets: HealthTarget[] = []
-  for (const b of state.backends.values()) {
-    const hc = b.config.healthCheck
-    if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc, ...(b.tls === undefined ? {} : { tls: b.tls }) })
-  }
-  return targets
-}
-
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
   const metrics = deps.metrics ?? new Metrics()
@@ -131,7 +130,9 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     log?.error({ err, method: s?.method, host: s?.host, path: s?.path, route: s?.route?.name }, 'internal error handling a request (contained)')
     deps.hooks?.onInternalError?.(err, s)
   }
-  const pipeline = new Pipeline(buildState(initial, log === undefined ? {} : { log }), { onSessionEnd, onInternalError })
+  const cacheShare = deps.worker?.cacheShare
+  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...(cacheShare === undefined ? {} : { cacheShare }) }),
+    { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false
@@ -144,7 +145,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
 
   const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts, observer: metrics })
   const startHealth = (state: RuntimeState): void => {
-    const targets = healthTargets(state)
+    if (deps.worker !== undefined) return
+    const targets = healthTargets(state.backends.values())
     health = targets.length > 0 ? startHealthChecks(targets, log === undefined ? {} : { log }) : undefined
   }
 
@@ -153,7 +155,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     const plan = await planReload(old, live, next, {
       ...(log === undefined ? {} : { log }),
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
-      failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message
+      failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
+      ...(cacheShare === undefined ? {} : { cacheShare })
     })
     if ('errors' in plan) return { ok: false, errors: plan.errors }
     observeHealth(plan.state)
@@ -164,7 +167,9 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await health?.stop()
     startHealth(plan.state)
     const result = { ok: true as const, kept: plan.kept.size, added: allServers(plan.state).length - plan.kept.size, removed: plan.removed.length }
-    log?.info({ kept: result.kept, added: result.added, removed: result.removed }, 'configuration reloaded')
+    // A cluster's primary says it once for every worker.
+    const level = deps.worker === undefined ? 'info' : 'debug'
+    log?.[level]({ kept: result.kept, added: result.added, removed: result.removed }, 'configuration reloaded')
     return result
   }
 
@@ -177,9 +182,19 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await accessLog?.close()
   }
 
+  const api = adminApi({
+    state: () => pipeline.state,
+    backends: () => [...pipeline.state.backends.values()].map((b) => b.snapshot()),
+    metrics,
+    listeners: () => listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
+    reload: () => deps.reloadSource?.() ?? Promise.resolve({ ok: false, errors: ['this instance has no config file to reload'] }),
+    ready: () => ready && !pipeline.draining
+  })
+
   return {
     pipeline,
     listeners,
+    api,
     get state () { return pipeline.state },
     async start () {
       // Every listener and the admin API are tried, so that one start reports
@@ -209,17 +224,10 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
           await failed(i, err)
         }
       }
-      if (initial.admin.enabled) {
+      if (initial.admin.enabled && deps.worker === undefined) {
         try {
           admin = await startAdmin({ host: initial.admin.host, port: initial.admin.port, ...(initial.admin.token === undefined ? {} : { token: initial.admin.token }) },
-            adminApi({
-              state: () => pipeline.state,
-              backends: () => [...pipeline.state.backends.values()].map((b) => b.snapshot()),
-              metrics,
-              listeners: () => listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
-              reload: () => deps.reloadSource?.() ?? Promise.resolve({ ok: false, errors: ['this instance has no config file to reload'] }),
-              ready: () => ready && !pipeline.draining
-            }), log)
+            api, log)
         } catch (err) {
           await failed('admin', err)
         }

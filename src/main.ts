@@ -4,13 +4,20 @@
 //   switchyard check [-c] FILE    validate, print the routing table, exit 0/1
 //   switchyard certs [--dir DIR] [--name NAME]... [--force]
 //   switchyard explain [-c] FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
+import cluster from 'node:cluster'
 import { existsSync, readFileSync, watch } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { StartupError, createApp, type ReloadResult } from './app.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
+import type { Port } from './cluster/ipc.js'
+import { startPrimary, type LoadedConfig } from './cluster/primary.js'
+import type { WorkerProcess } from './cluster/supervisor.js'
+import { runWorker } from './cluster/worker.js'
 import { isHttpMethod } from './config/forms.js'
 import { loadConfig, type LoadOptions } from './config/load.js'
 import type { Config } from './config/schema.js'
@@ -204,10 +211,10 @@ function plural (n: number, word: string): string {
  * stderr, as `check` does; a running proxy also passes `logWarning` to log
  * the warnings of a valid file as JSON lines for its log pipeline.
  */
-async function readConfig (file: string, logWarning?: (w: ConfigIssue) => void): Promise<{ config: Config | undefined, warnings: number }> {
+async function readConfig (file: string, logWarning?: (w: ConfigIssue) => void, text?: string): Promise<{ config: Config | undefined, warnings: number }> {
   const warnings: ConfigIssue[] = []
   try {
-    const config = await loadConfig(file, loadOptions(warnings))
+    const config = await loadConfig(file, { ...loadOptions(warnings), ...(text === undefined ? {} : { text }) })
     for (const w of warnings) {
       process.stderr.write(formatWarning(file, w) + '\n')
       logWarning?.(w)
@@ -246,7 +253,32 @@ async function certs (dir: string, names: string[] | undefined, force: boolean):
   return 0
 }
 
+/**
+ * Reads and validates the config file for a reload: the config and the bytes
+ * it came from, or every error as `file:line:col path: message`.
+ */
+async function loadForReload (file: string, log: Logger): Promise<LoadedConfig | { readonly errors: readonly string[] }> {
+  const warnings: ConfigIssue[] = []
+  try {
+    const text = await readFile(file, 'utf8').catch(() => undefined)
+    const config = await loadConfig(file, { ...loadOptions(warnings), ...(text === undefined ? {} : { text }) })
+    return { config, source: { file, text: text ?? '' } }
+  } catch (err) {
+    const errors = err instanceof ConfigError ? err.issues.map((i) => formatIssue(err.file, i)) : [(err as Error).message]
+    log.error({ errors }, 'configuration rejected; the running one keeps serving')
+    return { errors }
+  } finally {
+    if (warnings.length > 0) log.warn({ warnings: warnings.map((w) => formatWarning(file, w)) }, 'configuration warnings')
+  }
+}
+
+/** How many processes serve requests: `workers`, with `auto` = the CPUs this process may use. */
+function workerCount (config: Config): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers
+}
+
 async function start (file: string | undefined, root: string): Promise<number> {
+  if (cluster.isWorker) return await startWorker()
   const log: Logger = pino({ name: 'switchyard' })
   const demo = file === undefined
   let closeDemo: (() => Promise<void>) | undefined
@@ -261,10 +293,19 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const logWarning = (w: ConfigIssue): void => {
     log.warn({ file: configFile, line: w.line, column: w.column, path: w.path }, `config warning: ${w.message}`)
   }
-  const { config } = await readConfig(configFile, logWarning)
+  const text = await readFile(configFile, 'utf8').catch(() => undefined)
+  const { config } = await readConfig(configFile, logWarning, text)
   if (config === undefined) {
     await closeDemo?.()
     return 1
+  }
+  const workers = workerCount(config)
+  if (workers > 1 && text !== undefined) {
+    try {
+      return await startCluster({ config, source: { file: configFile, text } }, workers, log, demo)
+    } finally {
+      await closeDemo?.()
+    }
   }
   let reloadFromFile: () => Promise<ReloadResult> = () => Promise.resolve({ ok: false, errors: ['not started'] })
   const app = createApp(config, { log, reloadSource: () => reloadFromFile() })
@@ -284,17 +325,10 @@ async function start (file: string | undefined, root: string): Promise<number> {
   // file is reported with its YAML paths and the running config keeps serving.
   const reload = async (reason: string): Promise<ReloadResult> => {
     log.info({ reason, file: configFile }, 'reloading configuration')
-    let next: Config
-    const warnings: ConfigIssue[] = []
-    try {
-      next = await loadConfig(configFile, loadOptions(warnings))
-    } catch (err) {
-      const errors = err instanceof ConfigError ? err.issues.map((i) => formatIssue(err.file, i)) : [(err as Error).message]
-      log.error({ errors }, 'configuration rejected; the running one keeps serving')
-      return { ok: false, errors }
-    } finally {
-      if (warnings.length > 0) log.warn({ warnings: warnings.map((w) => formatWarning(configFile, w)) }, 'configuration warnings')
-    }
+    const loaded = await loadForReload(configFile, log)
+    if ('errors' in loaded) return { ok: false, errors: loaded.errors }
+    const next = loaded.config
+    if (workerCount(next) !== 1) log.warn({ workers: next.workers }, 'workers: a change takes effect at the next start')
     const result = await app.reload(next)
     if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
     return result
@@ -313,6 +347,94 @@ async function start (file: string | undefined, root: string): Promise<number> {
   await app.stop(drain)
   await closeDemo?.()
   log.info('stopped')
+  return 0
+}
+
+/**
+ * The primary of `workers` processes (cluster/primary.ts): forks them, serves
+ * the admin API, runs the health checks, reloads on SIGHUP, drains all on
+ * SIGTERM or SIGINT.
+ */
+async function startCluster (initial: LoadedConfig, workers: number, log: Logger, demo: boolean): Promise<number> {
+  const configFile = initial.source.file
+  const spawn = (id: number): WorkerProcess => {
+    const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(id) })
+    return {
+      pid: w.process.pid ?? 0,
+      port: w,
+      kill: (signal) => { w.process.kill(signal) },
+      onExit: (fn) => { w.on('exit', fn) }
+    }
+  }
+  // Installed before the workers start: a SIGTERM while they boot stops the fleet once it is up, not the primary alone.
+  const signal = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+  })
+  let primary
+  try {
+    primary = await startPrimary(initial, {
+      log,
+      count: workers,
+      spawn,
+      load: async () => {
+        const loaded = await loadForReload(configFile, log)
+        if (!('errors' in loaded) && workerCount(loaded.config) !== workers) {
+          log.warn({ workers: loaded.config.workers, running: workers }, 'workers: a change takes effect at the next start')
+        }
+        return loaded
+      }
+    })
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`${err.message}\nswitchyard: not started: ${plural(err.failures.length, 'listener')} could not start\n`)
+    } else {
+      process.stderr.write(`switchyard: not started: ${(err as Error).message}\n`)
+    }
+    return 1
+  }
+  const p = primary
+  log.info({ workers, pids: p.workers().map((w) => w.pid) }, 'cluster: every worker is ready')
+  if (demo) {
+    printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress())
+  }
+  process.on('SIGHUP', () => { void p.reload('SIGHUP') })
+  const watcher = initial.config.watchConfig ? watchFile(configFile, () => { void p.reload('file changed') }) : undefined
+  const drain = p.config.timeouts.drain
+  log.info({ signal: await signal, drainMs: drain }, 'stopping: every worker drains its in-flight requests')
+  watcher?.close()
+  await p.stop(drain)
+  log.info('stopped')
+  return 0
+}
+
+/**
+ * A worker of the cluster: its config comes from the primary. It drains and
+ * exits when the primary says so, on SIGTERM, or when the primary is gone
+ * (a worker never outlives its primary). Ctrl-C reaches every process of the
+ * terminal's group: the primary drains the workers, so they ignore SIGINT.
+ */
+async function startWorker (): Promise<number> {
+  const log: Logger = pino({ name: 'switchyard', base: { pid: process.pid, worker: Number(process.env.SWITCHYARD_WORKER_ID ?? 0) } })
+  process.on('SIGINT', () => {})
+  let worker
+  try {
+    worker = await runWorker(process as unknown as Port, log)
+  } catch (err) {
+    log.error({ err }, 'worker: could not start')
+    // The open IPC channel would keep this process alive: the primary sees the exit.
+    if (process.connected) process.disconnect()
+    return 1
+  }
+  const w = worker
+  const drain = w.app.state.config.timeouts.drain
+  process.once('SIGTERM', () => { void w.stop(drain) })
+  process.once('disconnect', () => {
+    log.warn('worker: the primary is gone; draining and exiting')
+    void w.stop(drain)
+  })
+  await w.drained
+  if (process.connected) process.disconnect()
   return 0
 }
 

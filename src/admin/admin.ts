@@ -13,22 +13,28 @@ import { parseAuthority } from '../authority.js'
 import { isLoopback } from '../config/forms.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
+/**
+ * What the admin listener serves. A single process answers at once; a
+ * cluster's primary asks its workers first (hence the promises).
+ */
 export interface AdminApi {
   /** Backend → shard → server state, listeners, routes, cache counters (JSON-serializable). */
   status (): unknown
   /** Prometheus text exposition format 0.0.4. */
-  metrics (): string
+  metrics (): string | Promise<string>
   /** The dashboard's data: recent history and current rates (JSON-serializable). */
   snapshot (): unknown
   /** Re-read the config file and swap it in, or say why not. */
   reload (): Promise<{ ok: true } | { ok: false; errors: string[] }>
   /** Exactly one of the three is set (the admin listener checks that). */
-  purge (what: PurgeRequest): { purged: number } | { error: string }
+  purge (what: PurgeRequest): PurgeResult | Promise<PurgeResult>
   /** What the cache holds for an absolute URL; undefined = nothing. */
   cacheLookup? (url: string): unknown
   /** Readiness: listeners bound and config loaded. */
   ready (): boolean
 }
+
+export type PurgeResult = { purged: number } | { error: string }
 
 export interface PurgeRequest {
   readonly url?: string
@@ -241,11 +247,11 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       method: 'GET',
       handler: (_req, res) => { send(res, 200, asset.type, asset.body, { 'cache-control': ASSET_CACHE_CONTROL }) }
     }]),
-    ['/status', { method: 'GET', handler: (_req, res) => { sendJson(res, 200, api.status()) } }],
-    ['/snapshot', { method: 'GET', handler: (_req, res) => { sendJson(res, 200, api.snapshot()) } }],
+    ['/status', { method: 'GET', handler: async (_req, res) => { sendJson(res, 200, await api.status()) } }],
+    ['/snapshot', { method: 'GET', handler: async (_req, res) => { sendJson(res, 200, await api.snapshot()) } }],
     ['/metrics', {
       method: 'GET',
-      handler: (_req, res) => { send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', api.metrics()) }
+      handler: async (_req, res) => { send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await api.metrics()) }
     }],
     ['/healthz', {
       method: 'GET',
@@ -274,7 +280,7 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       method: 'POST',
       handler: async (req, res) => {
         const what = parsePurgeBody(await readBody(req))
-        const result = api.purge(what)
+        const result = await api.purge(what)
         if ('error' in result) throw new HttpError(400, result.error)
         log.info({ ...what, purged: result.purged }, 'admin: cache purge')
         sendJson(res, 200, { purged: result.purged })
@@ -282,12 +288,12 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     }],
     ['/cache/lookup', {
       method: 'GET',
-      handler: (_req, res, url) => {
+      handler: async (_req, res, url) => {
         if (api.cacheLookup === undefined) throw new HttpError(404, 'cache lookup is not available')
         const target = url.searchParams.get('url')
         if (target === null || target === '') throw new HttpError(400, 'missing query parameter `url`')
         if (!isHttpUrl(target)) throw new HttpError(400, `\`url\` must be an absolute http(s) URL, got ${JSON.stringify(target)}`)
-        const found = api.cacheLookup(target)
+        const found = await api.cacheLookup(target)
         if (found === undefined) throw new HttpError(404, `not in cache: ${target}`)
         sendJson(res, 200, found)
       }

@@ -36,7 +36,7 @@ import { SeriesMap, SeriesStats } from './metrics/series.js'
 import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord } from './metrics/types.js'
 
 export { OTHER } from './metrics/registry.js'
-export { mergeMetrics, type MergedMetrics } from './metrics/merge.js'
+export { mergeMetrics, retiredExport, type MergedMetrics } from './metrics/merge.js'
 export type {
   BackendPoint, CacheMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
   PrometheusExtra, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport, WorkerMetricsInput

@@ -34,6 +34,8 @@ export interface SupervisorEvents {
   /** A worker exited while it should have been serving; `delayMs` until its replacement. */
   crashed?: (info: WorkerInfo, how: { code: number | null, signal: NodeJS.Signals | null, delayMs: number }) => void
   ready?: (info: WorkerInfo) => void
+  /** Any exit, expected or not (before a replacement is scheduled). */
+  exited?: (info: WorkerInfo) => void
 }
 
 export interface SupervisorOptions {
@@ -91,6 +93,13 @@ export class Supervisor {
     return this.slots.map((s) => s.info())
   }
 
+  /** The channels of every worker starting or ready: where broadcasts go (health verdicts). */
+  channels (): Channel[] {
+    const out: Channel[] = []
+    for (const s of this.slots) if ((s.state === 'starting' || s.state === 'ready') && s.channel !== undefined) out.push(s.channel)
+    return out
+  }
+
   /** The channels of the workers that are ready, for fan-out (reload, purge, status). */
   readyChannels (): Array<{ id: number, channel: Channel }> {
     const out: Array<{ id: number, channel: Channel }> = []
@@ -139,6 +148,7 @@ export class Supervisor {
         const wasServing = s.state === 'starting' || s.state === 'ready'
         s.state = 'exited'
         markExited()
+        this.opts.events?.exited?.(s.info())
         reject(new Error(`worker ${s.id} (pid ${proc.pid}) exited before it was ready (${signal ?? `code ${String(code)}`})`))
         if (!wasServing || this.stopping) return
         const d = nextRestart(this.policy, s.history, this.now() - s.startedAtMs)

@@ -33,6 +33,11 @@ export interface LoadOptions {
    * Default false; `switchyard check`, start and reload turn it on.
    */
   readonly checkBinds?: boolean
+  /**
+   * loadConfig only: the file's text, already read (a cluster's primary reads
+   * it once and gives its workers the same bytes it validated).
+   */
+  readonly text?: string
   /** Where `${NAME}` is looked up. Default: process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>
   /**
@@ -88,7 +93,7 @@ export function parseConfig (text: string, file: string, opts: LoadOptions = {})
 export async function loadConfig (file: string, opts: LoadOptions = {}): Promise<Config> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = opts.text ?? await readFile(file, 'utf8')
   } catch (err) {
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }

@@ -62,7 +62,10 @@ async function setup (tt: Test): Promise<Fixture> {
     res.end(body)
   })
   const raw = await startFuzzOrigin(tt)
+  // One process: a crash must end the proxy for the fuzz to see it (a cluster's
+  // primary would replace the worker and hide it).
   const proxy = await startChildProxy(tt, `
+workers: 1
 accessLog: false
 admin: { bind: "127.0.0.1:0" }
 timeouts: { drain: 1s }

@@ -138,6 +138,8 @@ async function launch (file: string): Promise<Running> {
       }
     })
   })
+  // A cluster's admin listens before its workers do: wait until it is ready.
+  for (let i = 0; i < 200 && (await get(adminPort, '/healthz', 5000)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   const status = await get(adminPort, '/status', 5000)
   const listeners = (JSON.parse(status.body) as { listeners: { name: string; port: number }[] }).listeners
   return { child, adminPort, ports: new Map(listeners.map((l) => [l.name, l.port])), out }

@@ -1,0 +1,319 @@
+// The primary of a cluster (`workers` > 1). It handles no requests. It owns
+// the config (validated once per load; the workers parse the same bytes), the
+// active health checks (run once here, every verdict broadcast to every
+// worker), the admin listener (the fleet's status and metrics merged from the
+// workers, reload and purge fanned out to all of them) and the workers
+// (Supervisor: one that dies is replaced).
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest, type PurgeResult } from '../admin/admin.js'
+import { adminApi, type AdminStatus } from '../admin/api.js'
+import { mergeBackendStatus } from '../admin/backend-status.js'
+import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
+import { StartupError, startFailure, type ReloadResult } from '../app.js'
+import type { CacheStats } from '../cache/cache.js'
+import type { Config } from '../config/schema.js'
+import { healthTargets, startHealthChecks, type HealthChecks } from '../health/checker.js'
+import { allServers, buildState, carryHealth, type RuntimeState } from '../proxy/state.js'
+import { sendNothing } from '../upstream/pool.js'
+import type { Channel } from './ipc.js'
+import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
+import { Ops, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
+
+/** A config the primary loaded and validated, with the bytes it read. */
+export interface LoadedConfig {
+  readonly config: Config
+  readonly source: ConfigSource
+}
+
+export interface PrimaryOptions {
+  readonly log: Logger
+  readonly count: number
+  /** Starts worker `id` (main.ts: cluster.fork). */
+  readonly spawn: (id: number) => WorkerProcess
+  /** Reads and validates the config file again (reload): the result, or its errors. */
+  readonly load: () => Promise<LoadedConfig | { readonly errors: readonly string[] }>
+}
+
+/** One worker in `GET /status`. */
+export interface WorkerStatusEntry extends WorkerInfo {
+  /** Requests it finished (since it started). */
+  readonly requests: number
+  /** Client connections open on it now. */
+  readonly connections: number
+}
+
+/** `GET /status` of a cluster: the single-process fields for the whole fleet, and its workers. */
+export interface ClusterStatus extends AdminStatus {
+  readonly workers: readonly WorkerStatusEntry[]
+}
+
+export interface Primary {
+  readonly config: Config
+  reload (reason: string): Promise<ReloadResult>
+  stop (drainMs: number): Promise<void>
+  adminAddress (): AddressInfo | undefined
+  workers (): WorkerInfo[]
+}
+
+/** How long the primary waits for a worker's answer to status or metrics calls. */
+const CALL_MS = 2000
+/** Reload and purge: a worker may be busy; still bounded. */
+const APPLY_MS = 30_000
+/** The exports of workers that exited, kept so that the fleet's counters never go down; past this many, the oldest go. */
+const MAX_RETIRED = 64
+/** How long the first workers may take to start. */
+const READY_MS = 60_000
+/** Each worker's export is refreshed at least this often, so a worker that dies takes at most this much of its counts with it. */
+const EXPORT_EVERY_MS = 5000
+
+/** Starts the workers and the admin listener; resolves when every worker is ready. */
+export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions): Promise<Primary> {
+  const log = opts.log
+  let current = initial
+  const metrics = new Metrics()
+  let control = buildState(initial.config, { dispatcher: sendNothing, log })
+  let health: HealthChecks | undefined
+  let stopping = false
+  let admin: AdminHandle | undefined
+  /** The latest export of each live worker, by `id:pid`. */
+  const lastExport = new Map<string, MetricsExport>()
+  const retired: MetricsExport[] = []
+  let previousMerge: MergedMetrics | undefined
+
+  const verdicts = (state: RuntimeState): HealthVerdict[] =>
+    allServers(state).filter((s) => state.backends.get(s.backend)?.config.healthCheck !== undefined)
+      .map((s) => ({ backend: s.backend, shard: s.shard, server: s.name, up: s.checkUp, reason: 'health check (primary)' }))
+
+  const supervisor: Supervisor = new Supervisor({
+    count: opts.count,
+    spawn: opts.spawn,
+    events: {
+      ready: (w) => { log.info({ worker: w.id, pid: w.pid, restarts: w.restarts }, 'worker ready') },
+      crashed: (w, how) => {
+        log.error({ worker: w.id, pid: w.pid, code: how.code, signal: how.signal, restartInMs: how.delayMs }, 'worker exited unexpectedly; replacing it')
+      },
+      exited: (w) => {
+        const key = `${w.id}:${w.pid}`
+        const last = lastExport.get(key)
+        lastExport.delete(key)
+        if (last === undefined) return
+        retired.push(retiredExport(last))
+        if (retired.length > MAX_RETIRED) retired.shift()
+      }
+    }
+  })
+
+  const keyOf = (id: number): string => `${id}:${supervisor.workers().find((w) => w.id === id)?.pid ?? 0}`
+
+  const watchHealth = (state: RuntimeState): void => {
+    for (const s of allServers(state)) {
+      s.onHealthChange = (server, healthy, reason) => {
+        metrics.healthTransition(server.backend, server.shard, server.name, healthy)
+        const verdict: HealthVerdict = { backend: server.backend, shard: server.shard, server: server.name, up: server.checkUp, reason }
+        for (const c of supervisor.channels()) c.notify(Ops.health, [verdict])
+      }
+    }
+  }
+  const startHealth = (state: RuntimeState): void => {
+    const targets = healthTargets(state.backends.values())
+    health = targets.length > 0 ? startHealthChecks(targets, { log }) : undefined
+  }
+
+  /** Calls `op` on every ready worker; each answer or failure, with the worker's id. */
+  const fanOut = async <T>(op: string, arg: unknown, timeoutMs: number): Promise<Array<{ id: number, value?: T, error?: string }>> => {
+    const ready = supervisor.readyChannels()
+    return await Promise.all(ready.map(async ({ id, channel }: { id: number, channel: Channel }) => {
+      try {
+        return { id, value: await channel.call(op, arg, timeoutMs) as T }
+      } catch (err) {
+        return { id, error: (err as Error).message }
+      }
+    }))
+  }
+
+  /** Fresh exports of every ready worker (those that do not answer: their last one). */
+  const gatherExports = async (): Promise<MetricsExport[]> => {
+    const answers = await fanOut<MetricsExport>(Ops.metrics, { windows: true }, CALL_MS)
+    for (const a of answers) if (a.value !== undefined) lastExport.set(keyOf(a.id), a.value)
+    return [...lastExport.values()]
+  }
+  const merged = async (): Promise<MergedMetrics> => {
+    const exports = [metrics.export(Date.now()), ...retired, ...await gatherExports()]
+    previousMerge = mergeMetrics(exports, previousMerge)
+    return previousMerge
+  }
+  const exportTimer = setInterval(() => { void gatherExports() }, EXPORT_EVERY_MS)
+  exportTimer.unref()
+
+  const workerStatuses = async (): Promise<Array<{ id: number, value?: WorkerStatus }>> => await fanOut<WorkerStatus>(Ops.status, null, CALL_MS)
+
+  // The single-process API over the control state gives the parts that do not depend on traffic (routes).
+  const base = adminApi({
+    state: () => control,
+    backends: () => [...control.backends.values()].map((b) => b.snapshot()),
+    metrics,
+    listeners: () => [],
+    reload: () => reload('admin API'),
+    ready: () => !stopping && supervisor.readyChannels().length > 0
+  })
+
+  const api: AdminApi = {
+    async status (): Promise<ClusterStatus> {
+      const answers = await workerStatuses()
+      const byId = new Map(answers.flatMap((a) => a.value === undefined ? [] : [[a.id, a.value] as const]))
+      const statuses = [...byId.values()]
+      const own = base.status() as AdminStatus
+      const cache = sumCache(statuses.flatMap((s) => s.cache === undefined ? [] : [s.cache]))
+      return {
+        listeners: statuses[0]?.listeners ?? [],
+        routes: own.routes,
+        backends: mergeBackendStatus(statuses.map((s) => s.backends), own.backends),
+        ...(cache === undefined ? {} : { cache }),
+        workers: supervisor.workers().map((w) => ({ ...w, requests: byId.get(w.id)?.requests ?? 0, connections: byId.get(w.id)?.connections ?? 0 }))
+      }
+    },
+    async metrics () {
+      const [m, answers] = await Promise.all([merged(), workerStatuses()])
+      const statuses = answers.flatMap((a) => a.value === undefined ? [] : [a.value])
+      const own = [...control.backends.values()].map((b) => b.snapshot())
+      const backends = mergeBackendStatus(statuses.map((s) => s.backends), own)
+      const servers = backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
+        backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
+      }))))
+      const workers = supervisor.workers()
+      return m.prometheus({
+        cache: sumCache(statuses.flatMap((s) => s.cache === undefined ? [] : [s.cache])),
+        servers,
+        workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) }
+      })
+    },
+    async snapshot () {
+      return (await merged()).snapshot()
+    },
+    reload: async () => {
+      const r = await reload('admin API')
+      return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
+    },
+    async purge (what: PurgeRequest): Promise<PurgeResult> {
+      const answers = await fanOut<PurgeResult>(Ops.purge, what, APPLY_MS)
+      let purged = 0
+      for (const a of answers) {
+        if (a.value === undefined) return { error: `worker ${a.id} did not purge: ${a.error ?? 'no answer'}` }
+        if ('error' in a.value) return a.value
+        purged += a.value.purged
+      }
+      return { purged }
+    },
+    async cacheLookup (url: string) {
+      const answers = await fanOut<unknown>(Ops.cacheLookup, url, CALL_MS)
+      const found = answers.find((a) => a.value !== undefined && a.value !== null)
+      return found === undefined ? undefined : { worker: found.id, ...(found.value as object) }
+    },
+    ready: () => !stopping && supervisor.readyChannels().length > 0
+  }
+
+  // One reload at a time: a second waits for the first.
+  let reloading: Promise<unknown> = Promise.resolve()
+  async function reloadNow (reason: string): Promise<ReloadResult> {
+    log.info({ reason }, 'reloading configuration')
+    const loaded = await opts.load()
+    if ('errors' in loaded) return { ok: false, errors: loaded.errors } // opts.load logged them
+    // The control state keeps the servers that stay (and their health verdicts).
+    const old = control
+    const byIdentity = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+    const next = buildState(loaded.config, {
+      dispatcher: sendNothing, log,
+      reuse: (id, poolKey) => { const s = byIdentity.get(id); return s !== undefined && s.poolKey === poolKey ? s : undefined }
+    })
+    carryHealth(old, next)
+    current = loaded
+    control = next
+    await health?.stop()
+    watchHealth(next)
+    startHealth(next)
+    const arg: WorkerReload = { source: loaded.source, health: verdicts(next) }
+    const answers = await fanOut<ReloadResult>(Ops.reload, arg, APPLY_MS)
+    const errors = answers.flatMap((a) => a.value === undefined
+      ? [`worker ${a.id}: ${a.error ?? 'no answer'}`]
+      : a.value.ok ? [] : a.value.errors.map((e) => `worker ${a.id}: ${e}`))
+    if (errors.length > 0) {
+      log.error({ errors }, 'configuration reload failed in a worker')
+      return { ok: false, errors }
+    }
+    const first = answers[0]?.value
+    const result: ReloadResult = first !== undefined && first.ok ? first : { ok: true, kept: 0, added: 0, removed: 0 }
+    log.info({ ...(result.ok ? { kept: result.kept, added: result.added, removed: result.removed } : {}), workers: answers.length },
+      'configuration reloaded')
+    return result
+  }
+  function reload (reason: string): Promise<ReloadResult> {
+    const run = reloading.then(() => reloadNow(reason))
+    reloading = run.catch(() => undefined)
+    return run
+  }
+
+  watchHealth(control)
+  // The admin listener first: a start that fails reports every address that
+  // cannot be taken (the workers' listeners, then admin), as one process does.
+  let adminFailure: unknown
+  const a = current.config.admin
+  if (a.enabled) {
+    try {
+      admin = await startAdmin({ host: a.host, port: a.port, ...(a.token === undefined ? {} : { token: a.token }) }, api, log)
+    } catch (err) {
+      adminFailure = err
+    }
+  }
+  /** A worker's listeners could not start: its StartupError's lines. */
+  let failures: readonly string[] = []
+  let readyTimer: NodeJS.Timeout | undefined
+  let workersFailure: unknown
+  try {
+    await Promise.race([
+      supervisor.start((channel: Channel) => {
+        channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control) }))
+        channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
+      }),
+      new Promise((_resolve, reject) => {
+        readyTimer = setTimeout(() => reject(new Error(`the workers were not ready within ${READY_MS / 1000} s`)), READY_MS)
+      })
+    ])
+  } catch (err) {
+    workersFailure = err
+  } finally {
+    clearTimeout(readyTimer)
+  }
+  if (workersFailure !== undefined || adminFailure !== undefined) {
+    clearInterval(exportTimer)
+    await supervisor.stop(0)
+    await admin?.close()
+    const adminLine = adminFailure === undefined ? undefined : startFailure(current.config, 'admin', adminFailure)
+    if (adminFailure !== undefined && adminLine === undefined) throw adminFailure
+    if (workersFailure !== undefined && failures.length === 0) throw workersFailure
+    throw new StartupError([...failures, ...(adminLine === undefined ? [] : [adminLine])])
+  }
+  startHealth(control)
+
+  return {
+    get config () { return current.config },
+    reload,
+    async stop (drainMs: number) {
+      stopping = true
+      clearInterval(exportTimer)
+      await health?.stop()
+      await supervisor.stop(drainMs)
+      await admin?.close()
+    },
+    adminAddress: () => admin?.address(),
+    workers: () => supervisor.workers()
+  }
+}
+
+/** The workers' caches as one: every counter and size summed (each holds its share of maxBytes). */
+function sumCache (list: readonly CacheStats[]): CacheStats | undefined {
+  if (list.length === 0) return undefined
+  const out: Record<string, number> = {}
+  for (const s of list) for (const [k, v] of Object.entries(s)) if (typeof v === 'number') out[k] = (out[k] ?? 0) + v
+  return out as unknown as CacheStats
+}

@@ -1,0 +1,166 @@
+// A cluster worker: the request path of one process. Its config comes from
+// the primary (the text the primary validated, parsed again here), and so do
+// the active health checks' verdicts; it answers the primary's calls for
+// status, metrics, reload and purge. What it does with process signals and
+// the IPC channel's end is main.ts's business.
+import type { Logger } from 'pino'
+import { createApp, StartupError, type App } from '../app.js'
+import type { PurgeRequest, PurgeResult } from '../admin/admin.js'
+import type { ListenerStatus } from '../admin/api.js'
+import type { MetricsExport } from '../admin/metrics.js'
+import type { CacheStats } from '../cache/cache.js'
+import { parseConfig } from '../config/load.js'
+import type { Config } from '../config/schema.js'
+import { ConfigError, formatIssue } from '../errors.js'
+import { allServers, type RuntimeState } from '../proxy/state.js'
+import type { BackendStatus } from '../upstream/backend.js'
+import { Channel, type Port } from './ipc.js'
+
+/** The file the primary loaded, as it read it: every worker parses the same bytes. */
+export interface ConfigSource {
+  readonly file: string
+  readonly text: string
+}
+
+/** An active health check verdict, decided in the primary. */
+export interface HealthVerdict {
+  readonly backend: string
+  readonly shard: string
+  readonly server: string
+  readonly up: boolean
+  readonly reason: string
+}
+
+/** What a worker gets before it starts. */
+export interface WorkerBoot {
+  readonly source: ConfigSource
+  /** How many workers split cache.maxBytes. */
+  readonly workers: number
+  /** Every checked server's verdict so far. */
+  readonly health: readonly HealthVerdict[]
+}
+
+/** A worker's part of `GET /status`. */
+export interface WorkerStatus {
+  readonly backends: readonly BackendStatus[]
+  readonly listeners: readonly ListenerStatus[]
+  readonly cache?: CacheStats
+  readonly requests: number
+  readonly connections: number
+}
+
+export interface WorkerReload {
+  readonly source: ConfigSource
+  readonly health: readonly HealthVerdict[]
+}
+
+/** The calls between primary and workers, by name (one place for both ends). */
+export const Ops = {
+  /** worker → primary: the boot parameters. */
+  boot: 'boot',
+  /** worker → primary (notice): listening, serving. */
+  ready: 'ready',
+  /** worker → primary: its listeners could not start (the lines of its StartupError). */
+  failed: 'failed',
+  /** primary → worker (notice): drain within `drainMs`, then exit. */
+  drain: 'drain',
+  /** primary → worker (notice): health verdicts. */
+  health: 'health',
+  status: 'status',
+  metrics: 'metrics',
+  reload: 'reload',
+  purge: 'purge',
+  cacheLookup: 'cacheLookup'
+} as const
+
+/** Parses the primary's config text; the primary validated the same bytes, so an error here is a bug or a changed certificate file. */
+export function parseSource (source: ConfigSource): Config {
+  try {
+    return parseConfig(source.text, source.file, { checkFiles: true })
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(err.issues.map((i) => formatIssue(err.file, i)).join('\n'))
+    throw err
+  }
+}
+
+/** Applies the primary's verdicts to this state's servers (unknown ones, from another config generation, are skipped). */
+export function applyHealth (state: RuntimeState, verdicts: readonly HealthVerdict[]): void {
+  if (verdicts.length === 0) return
+  const byId = new Map(allServers(state).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+  for (const v of verdicts) {
+    const s = byId.get(`${v.backend}/${v.shard}/${v.server}`)
+    if (s === undefined || s.checkUp === v.up) continue
+    // The primary counted and logged this transition; this worker only applies it.
+    const told = s.onHealthChange
+    s.onHealthChange = undefined
+    s.setCheckStatus(v.up, v.reason)
+    s.onHealthChange = told
+  }
+}
+
+export interface RunningWorker {
+  readonly app: App
+  /** Resolves once the worker has drained (asked by the primary, or `stop`). */
+  readonly drained: Promise<void>
+  stop (drainMs: number): Promise<void>
+}
+
+/**
+ * Boots a worker on `port` (the process's IPC channel): asks the primary for
+ * the config, starts the listeners, says ready. Rejects when it cannot start.
+ */
+export async function runWorker (port: Port, log: Logger): Promise<RunningWorker> {
+  const channel = new Channel(port)
+  // Messages arrive in order: a verdict before the app exists is older than
+  // the boot's snapshot; one after it is applied at once.
+  let running: App | undefined
+  channel.listen(Ops.health, (arg) => { if (running !== undefined) applyHealth(running.state, arg as HealthVerdict[]) })
+  const boot = await channel.call(Ops.boot, null, 30_000) as WorkerBoot
+  const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers } })
+  running = app
+  applyHealth(app.state, boot.health)
+  let stopping: Promise<void> | undefined
+  let drainedNow!: () => void
+  const drained = new Promise<void>((resolve) => { drainedNow = resolve })
+  const stop = (drainMs: number): Promise<void> => {
+    stopping ??= app.stop(drainMs).finally(() => {
+      channel.close('the worker stopped')
+      drainedNow()
+    })
+    return stopping
+  }
+
+  channel.listen(Ops.drain, (arg) => { void stop((arg as { drainMs: number }).drainMs) })
+  channel.handle(Ops.status, (): WorkerStatus => {
+    const totals = app.metrics.snapshot().totals
+    const cache = app.cacheStats()
+    return {
+      backends: app.status(),
+      listeners: app.listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
+      ...(cache === undefined ? {} : { cache }),
+      requests: totals.requests,
+      connections: totals.activeConnections
+    }
+  })
+  channel.handle(Ops.metrics, (arg): MetricsExport => app.metrics.export(Date.now(), { windows: (arg as { windows: boolean }).windows }))
+  channel.handle(Ops.reload, async (arg) => {
+    const r = arg as WorkerReload
+    const result = await app.reload(parseSource(r.source))
+    if (result.ok) applyHealth(app.state, r.health)
+    return result
+  })
+  channel.handle(Ops.purge, async (arg): Promise<PurgeResult> => await app.api.purge(arg as PurgeRequest))
+  channel.handle(Ops.cacheLookup, async (arg) => (await app.api.cacheLookup?.(arg as string)) ?? null)
+
+  try {
+    await app.start()
+  } catch (err) {
+    await app.stop()
+    // The primary reports these lines as a single process would (which listener, where, why).
+    if (err instanceof StartupError) await channel.call(Ops.failed, err.failures, 2000).catch(() => {})
+    channel.close('the worker could not start')
+    throw err
+  }
+  channel.notify(Ops.ready, null)
+  return { app, drained, stop }
+}
