@@ -396,7 +396,7 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
   const p = primary
   log.info({ workers, pids: p.workers().map((w) => w.pid) }, 'cluster: every worker is ready')
   if (demo) {
-    printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress())
+    printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress(), workers)
   }
   process.on('SIGHUP', () => { void p.reload('SIGHUP') })
   const watcher = initial.config.watchConfig ? watchFile(configFile, () => { void p.reload('file changed') }) : undefined
@@ -449,7 +449,7 @@ function watchFile (file: string, changed: () => void): { close (): void } {
   return { close: () => { clearTimeout(timer); w.close() } }
 }
 
-function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[], admin: { port: number } | undefined): void {
+function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[], admin: { port: number } | undefined, workers = 1): void {
   const https = listeners.find((l) => l.tls)
   const http = listeners.find((l) => !l.tls)
   const lines = ['', 'Switchyard demo is running: 2 shards (a, b) x 2 replicas on 127.0.0.1:9101-9104.', 'Try:']
@@ -460,7 +460,7 @@ function printDemoHelp (listeners: { name: string; tls: boolean; port: number }[
   }
   if (http !== undefined) {
     lines.push(`  curl http://127.0.0.1:${http.port}/ -H 'x-user-id: bob'`)
-    lines.push(`  curl -s -D - -o /dev/null http://127.0.0.1:${http.port}/static/logo.txt | grep -i cache-status   # twice: miss, then hit`)
+    lines.push(`  curl -s -D - -o /dev/null http://127.0.0.1:${http.port}/static/logo.txt | grep -i cache-status   # ${workers === 1 ? 'twice: miss, then hit' : `a miss, then a hit once each of the ${workers} workers has it (each caches for itself)`}`)
     lines.push(`  curl -X POST http://127.0.0.1:9101/_demo/stop   # stop replica a1 for 20 s: failover, and it turns red on the dashboard`)
   }
   lines.push('Each answer names the shard/replica that served it and echoes the forwarded headers.')
