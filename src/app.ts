@@ -3,7 +3,7 @@
 // (planned, rolled back or committed in reload.ts). Nothing imports this file
 // but main.ts, a cluster's worker and primary (cluster/), and tests.
 import type { Logger } from 'pino'
-import type { CacheStats } from './cache/cache.js'
+import type { CachePeers, CacheStats } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import { healthTargets, startHealthChecks, type HealthChecks } from './health/checker.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
@@ -34,7 +34,7 @@ export interface AppDeps {
    * (the primary runs both and tells the workers), and its share of
    * cache.maxBytes. Default: a whole single process.
    */
-  readonly worker?: { readonly cacheShare: number }
+  readonly worker?: { readonly cacheShare: number; readonly cachePeers?: CachePeers }
 }
 
 export type ReloadResult =
@@ -131,8 +131,9 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     deps.hooks?.onInternalError?.(err, s)
   }
   const cacheShare = deps.worker?.cacheShare
-  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...(cacheShare === undefined ? {} : { cacheShare }) }),
-    { onSessionEnd, onInternalError })
+  const cachePeers = deps.worker?.cachePeers
+  const shared = { ...(cacheShare === undefined ? {} : { cacheShare }), ...(cachePeers === undefined ? {} : { cachePeers }) }
+  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared }), { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false
@@ -156,7 +157,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       ...(log === undefined ? {} : { log }),
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
-      ...(cacheShare === undefined ? {} : { cacheShare })
+      ...shared
     })
     if ('errors' in plan) return { ok: false, errors: plan.errors }
     observeHealth(plan.state)

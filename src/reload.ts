@@ -5,7 +5,7 @@
 // in, and cannot fail. Servers that stay (same identity and pool settings)
 // are carried over with their health, counters and pooled connections.
 import type { Logger } from 'pino'
-import type { HttpCache } from './cache/cache.js'
+import type { CachePeers, HttpCache } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import type { ListenerHandle } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
@@ -24,8 +24,9 @@ export interface ReloadDeps {
   readonly startListener: (cfg: ListenerConfig) => Promise<ListenerHandle>
   /** The line for a listener that could not start, naming it and its config line (see app.startFailure). */
   readonly failure: (config: Config, index: number, err: unknown) => string
-  /** How many processes split cache.maxBytes (see StateDeps). */
+  /** How many processes split cache.maxBytes, and the other processes' caches (see StateDeps). */
   readonly cacheShare?: number
+  readonly cachePeers?: CachePeers
 }
 
 export interface ReloadPlan {
@@ -68,7 +69,8 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
   try {
     state = buildState(next, {
       ...(deps.log === undefined ? {} : { log: deps.log }), ...(cache === undefined ? {} : { cache }), reuse,
-      ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare })
+      ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare }),
+      ...(deps.cachePeers === undefined ? {} : { cachePeers: deps.cachePeers })
     })
   } catch (err) {
     return { errors: [(err as Error).message] }

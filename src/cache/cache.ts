@@ -31,6 +31,15 @@ export interface CacheStats extends CacheCounters {
   readonly evictions: number
 }
 
+/**
+ * The caches of a cluster's other workers, reached through the primary:
+ * removes `keys` there (counted as purges or invalidations) and resolves with
+ * how many entries they held; rejects when a worker could not be reached.
+ */
+export interface CachePeers {
+  remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<number>
+}
+
 /** A fetch in flight for a key: later misses wait on it instead of going upstream. */
 export class Inflight {
   readonly key: string
@@ -62,9 +71,13 @@ export class HttpCache {
 
   readonly #inflight = new Map<string, Inflight>()
 
+  /** The other processes' caches (a cluster's other workers), which purges and invalidations must reach too. */
+  readonly peers: CachePeers | undefined
+
   /** `share`: how many processes split `maxBytes` (a cluster's workers each hold their part). */
-  constructor (config: CacheConfig, share = 1) {
+  constructor (config: CacheConfig, share = 1, peers?: CachePeers) {
     this.config = config
+    this.peers = peers
     const maxBytes = Math.floor(config.maxBytes / share)
     this.store = new CacheStore({ maxBytes, maxEntryBytes: Math.min(config.maxEntryBytes, maxBytes) })
   }

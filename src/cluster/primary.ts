@@ -18,7 +18,7 @@ import { allServers, buildState, carryHealth, type RuntimeState } from '../proxy
 import { sendNothing } from '../upstream/pool.js'
 import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
-import { Ops, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
+import { Ops, type CacheRemoval, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
 
 /** A config the primary loaded and validated, with the bytes it read. */
 export interface LoadedConfig {
@@ -120,9 +120,9 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     health = targets.length > 0 ? startHealthChecks(targets, { log }) : undefined
   }
 
-  /** Calls `op` on every ready worker; each answer or failure, with the worker's id. */
-  const fanOut = async <T>(op: string, arg: unknown, timeoutMs: number): Promise<Array<{ id: number, value?: T, error?: string }>> => {
-    const ready = supervisor.readyChannels()
+  /** Calls `op` on every ready worker (but `except`); each answer or failure, with the worker's id. */
+  const fanOut = async <T>(op: string, arg: unknown, timeoutMs: number, except?: number): Promise<Array<{ id: number, value?: T, error?: string }>> => {
+    const ready = supervisor.readyChannels().filter((c) => c.id !== except)
     return await Promise.all(ready.map(async ({ id, channel }: { id: number, channel: Channel }) => {
       try {
         return { id, value: await channel.call(op, arg, timeoutMs) as T }
@@ -213,6 +213,17 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     ready: () => !stopping && supervisor.readyChannels().length > 0
   }
 
+  /** A worker's PURGE or invalidation, applied by every other worker: how many entries they held. */
+  const removeElsewhere = async (removal: CacheRemoval, from: number): Promise<number> => {
+    const answers = await fanOut<number>(Ops.cacheRemove, removal, APPLY_MS, from)
+    let n = 0
+    for (const a of answers) {
+      if (a.value === undefined) throw new Error(`worker ${a.id} did not remove the keys: ${a.error ?? 'no answer'}`)
+      n += a.value
+    }
+    return n
+  }
+
   // One reload at a time: a second waits for the first.
   let reloading: Promise<unknown> = Promise.resolve()
   async function reloadNow (reason: string): Promise<ReloadResult> {
@@ -271,9 +282,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   let workersFailure: unknown
   try {
     await Promise.race([
-      supervisor.start((channel: Channel) => {
+      supervisor.start((channel: Channel, id: number) => {
         channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control) }))
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
+        channel.handle(Ops.peerRemove, async (arg) => await removeElsewhere(arg as CacheRemoval, id))
       }),
       new Promise((_resolve, reject) => {
         readyTimer = setTimeout(() => reject(new Error(`the workers were not ready within ${READY_MS / 1000} s`)), READY_MS)

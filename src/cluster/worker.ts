@@ -8,7 +8,7 @@ import { createApp, StartupError, type App } from '../app.js'
 import type { PurgeRequest, PurgeResult } from '../admin/admin.js'
 import type { ListenerStatus } from '../admin/api.js'
 import type { MetricsExport } from '../admin/metrics.js'
-import type { CacheStats } from '../cache/cache.js'
+import type { CachePeers, CacheStats } from '../cache/cache.js'
 import { parseConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
@@ -70,8 +70,21 @@ export const Ops = {
   metrics: 'metrics',
   reload: 'reload',
   purge: 'purge',
-  cacheLookup: 'cacheLookup'
+  cacheLookup: 'cacheLookup',
+  /** worker → primary: remove these keys from every other worker's cache (a PURGE, an invalidation). */
+  peerRemove: 'peerRemove',
+  /** primary → worker: remove these keys from this cache; answers how many entries it held. */
+  cacheRemove: 'cacheRemove'
 } as const
+
+/** Cache keys to remove in the other workers, and what to count them as. */
+export interface CacheRemoval {
+  readonly keys: readonly string[]
+  readonly as: 'purge' | 'invalidation'
+}
+
+/** How long a worker waits for the other workers' caches to confirm a removal. */
+const REMOVE_MS = 5000
 
 /** Parses the primary's config text; the primary validated the same bytes, so an error here is a bug or a changed certificate file. */
 export function parseSource (source: ConfigSource): Config {
@@ -116,7 +129,10 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   let running: App | undefined
   channel.listen(Ops.health, (arg) => { if (running !== undefined) applyHealth(running.state, arg as HealthVerdict[]) })
   const boot = await channel.call(Ops.boot, null, 30_000) as WorkerBoot
-  const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers } })
+  const cachePeers: CachePeers = {
+    remove: async (keys, as) => await channel.call(Ops.peerRemove, { keys, as } satisfies CacheRemoval, REMOVE_MS) as number
+  }
+  const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers, cachePeers } })
   running = app
   applyHealth(app.state, boot.health)
   let stopping: Promise<void> | undefined
@@ -151,6 +167,14 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   })
   channel.handle(Ops.purge, async (arg): Promise<PurgeResult> => await app.api.purge(arg as PurgeRequest))
   channel.handle(Ops.cacheLookup, async (arg) => (await app.api.cacheLookup?.(arg as string)) ?? null)
+  channel.handle(Ops.cacheRemove, (arg): number => {
+    const cache = app.state.cache
+    if (cache === undefined) return 0
+    const r = arg as CacheRemoval
+    let n = 0
+    for (const k of r.keys) n += r.as === 'purge' ? cache.purgeUrl(k) : cache.invalidate(k)
+    return n
+  })
 
   try {
     await app.start()

@@ -415,6 +415,14 @@ function purgeRequest (c: CacheClient, cache: HttpCache, key: string, allowed: B
     return
   }
   const n = cache.purgeUrl(key)
+  if (cache.peers === undefined) return purged(c, n)
+  // Answered once every worker's cache has dropped it too.
+  cache.peers.remove([key], 'purge').then((others) => { if (!c.closed) purged(c, n + others) }, () => {
+    if (!c.closed) c.sendError(Errors.PURGE_INCOMPLETE)
+  })
+}
+
+function purged (c: CacheClient, n: number): void {
   const body = Buffer.from(`purged ${n} entr${n === 1 ? 'y' : 'ies'}\n`)
   c.status = n > 0 ? 200 : 404
   c.bytesOut = body.length
@@ -424,7 +432,7 @@ function purgeRequest (c: CacheClient, cache: HttpCache, key: string, allowed: B
 /** §4.4: a successful unsafe request invalidates its URI and same-origin Location / Content-Location. */
 function invalidateFor (state: CacheState, headers: readonly string[]): void {
   const { cache, at, route, paths } = state.scope
-  cache.invalidate(at.key)
+  const keys = [at.key]
   for (const name of ['location', 'content-location']) {
     const v = combinedValue(headers, name)
     if (v === undefined) continue
@@ -435,8 +443,11 @@ function invalidateFor (state: CacheState, headers: readonly string[]): void {
     // Other origins: never (§4.4).
     if (a === undefined || scheme !== at.scheme || originOf(scheme, a) !== at.origin) continue
     const path = normalizePath(u.pathname, paths)
-    if (path !== undefined) cache.invalidate(cacheKey(scheme, at.origin, keyedTarget(path + u.search, route.key)))
+    if (path !== undefined) keys.push(cacheKey(scheme, at.origin, keyedTarget(path + u.search, route.key)))
   }
+  for (const k of keys) cache.invalidate(k)
+  // The other workers drop them within one IPC round trip; the response is not held for it.
+  cache.peers?.remove(keys, 'invalidation').catch(() => {})
 }
 
 const CONDITIONALS = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'])

@@ -4,7 +4,7 @@
 // same RuntimeState built by the same buildState(), so they cannot disagree.
 import type { BlockList } from 'node:net'
 import type { Logger } from 'pino'
-import { HttpCache } from '../cache/cache.js'
+import { HttpCache, type CachePeers } from '../cache/cache.js'
 import type { Config } from '../config/schema.js'
 import type { Router } from '../router/router.js'
 import { Backend } from '../upstream/backend.js'
@@ -37,6 +37,8 @@ export interface StateDeps {
   readonly dispatcher?: DispatcherFactory
   /** How many processes split cache.maxBytes (a cluster's workers); default 1. */
   readonly cacheShare?: number
+  /** The other workers' caches, which purges and invalidations reach too. */
+  readonly cachePeers?: CachePeers
 }
 
 export function buildState (config: Config, deps: StateDeps = {}): RuntimeState {
@@ -53,7 +55,7 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
     backends,
     router: compileRoutes(config, backends),
     trustedProxies: buildTrustList(config.trustedProxies),
-    cache: config.cache === undefined ? undefined : deps.cache ?? new HttpCache(config.cache, deps.cacheShare),
+    cache: config.cache === undefined ? undefined : deps.cache ?? new HttpCache(config.cache, deps.cacheShare, deps.cachePeers),
     purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
     viaH2: `2 ${config.proxyName}`

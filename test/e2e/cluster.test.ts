@@ -37,7 +37,7 @@ listeners: [{ name: web, bind: "127.0.0.1:${port}" }]
 admin: { bind: "127.0.0.1:${admin}" }
 accessLog: true
 timeouts: { drain: 5s }
-cache: { maxBytes: 1MiB }
+cache: { maxBytes: 1MiB, purgeFrom: [127.0.0.1/32] }
 routes:
   - { name: cached, match: { pathPrefix: /static/ }, backend: app, cache: {} }
   - { name: all, match: { pathPrefix: / }, backend: app }
@@ -187,6 +187,29 @@ t.test('workers: 2', async (t) => {
     const purge = await adminPost(f, '/cache/purge', { url: `http://127.0.0.1:${f.port}/static/logo.txt` })
     t.same(purge, { status: 200, json: { purged: 2 } }, 'the purge removed it from both')
     t.equal((await status(f)).cache?.entries, 0, 'nothing is left in any worker')
+  })
+
+  await t.test('a PURGE request, and the invalidation after a POST, reach the cache of every worker', async (t) => {
+    const fill = async (target: string): Promise<void> => {
+      const answers = await Promise.all(Array.from({ length: 20 }, async () => await get(f.port, target)))
+      t.ok(answers.every((r) => r.status === 200), `${target} answered`)
+    }
+    await fill('/static/purged.txt')
+    t.equal((await status(f)).cache?.entries, 2, 'stored by both workers')
+    const purge = await get(f.port, '/static/purged.txt', 'PURGE')
+    t.equal(purge.status, 200, 'PURGE answered 200')
+    t.equal(purge.body, 'purged 2 entries\n', 'it counts the entry of both workers: the answer waited for the other one')
+    t.equal((await status(f)).cache?.entries, 0, 'no worker still holds it')
+
+    await fill('/static/posted.txt')
+    t.equal((await status(f)).cache?.entries, 2, 'stored by both workers')
+    t.equal((await get(f.port, '/static/posted.txt', 'POST')).status, 200, 'a POST to it succeeds')
+    let entries = (await status(f)).cache?.entries
+    for (let i = 0; i < 100 && entries !== 0; i++) {
+      await sleep(20)
+      entries = (await status(f)).cache?.entries
+    }
+    t.equal(entries, 0, 'the invalidation reached the other worker too (RFC 9111 §4.4)')
   })
 
   await t.test('SIGKILL of a worker: only its in-flight requests fail, a new one is ready, then no errors', async (t) => {
