@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { CachePeers, CacheStats } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import { healthTargets, startHealthChecks, type HealthChecks } from './health/checker.js'
+import type { EjectionListener } from './health/outlier.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
@@ -34,7 +35,7 @@ export interface AppDeps {
    * (the primary runs both and tells the workers), and its share of
    * cache.maxBytes. Default: a whole single process.
    */
-  readonly worker?: { readonly cacheShare: number; readonly cachePeers?: CachePeers }
+  readonly worker?: { readonly cacheShare: number; readonly cachePeers?: CachePeers; readonly onEjection?: EjectionListener }
 }
 
 export type ReloadResult =
@@ -132,7 +133,10 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   }
   const cacheShare = deps.worker?.cacheShare
   const cachePeers = deps.worker?.cachePeers
-  const shared = { ...(cacheShare === undefined ? {} : { cacheShare }), ...(cachePeers === undefined ? {} : { cachePeers }) }
+  const onEjection = deps.worker?.onEjection
+  const shared = {
+    ...(cacheShare === undefined ? {} : { cacheShare }), ...(cachePeers === undefined ? {} : { cachePeers }), ...(onEjection === undefined ? {} : { onEjection })
+  }
   const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared }), { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined

@@ -6,6 +6,7 @@
 // are carried over with their health, counters and pooled connections.
 import type { Logger } from 'pino'
 import type { CachePeers, HttpCache } from './cache/cache.js'
+import type { EjectionListener } from './health/outlier.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import type { ListenerHandle } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
@@ -27,6 +28,8 @@ export interface ReloadDeps {
   /** How many processes split cache.maxBytes, and the other processes' caches (see StateDeps). */
   readonly cacheShare?: number
   readonly cachePeers?: CachePeers
+  /** See StateDeps. */
+  readonly onEjection?: EjectionListener
 }
 
 export interface ReloadPlan {
@@ -70,7 +73,8 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
     state = buildState(next, {
       ...(deps.log === undefined ? {} : { log: deps.log }), ...(cache === undefined ? {} : { cache }), reuse,
       ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare }),
-      ...(deps.cachePeers === undefined ? {} : { cachePeers: deps.cachePeers })
+      ...(deps.cachePeers === undefined ? {} : { cachePeers: deps.cachePeers }),
+      ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection })
     })
   } catch (err) {
     return { errors: [(err as Error).message] }

@@ -286,6 +286,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
         channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control) }))
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
         channel.handle(Ops.peerRemove, async (arg) => await removeElsewhere(arg as CacheRemoval, id))
+        // One worker's outlier ejection: every other worker stops sending to that server too.
+        channel.listen(Ops.ejection, (arg) => {
+          for (const other of supervisor.readyChannels()) if (other.id !== id) other.channel.notify(Ops.ejection, arg)
+        })
       }),
       new Promise((_resolve, reject) => {
         readyTimer = setTimeout(() => reject(new Error(`the workers were not ready within ${READY_MS / 1000} s`)), READY_MS)

@@ -9,6 +9,7 @@ import type { PurgeRequest, PurgeResult } from '../admin/admin.js'
 import type { ListenerStatus } from '../admin/api.js'
 import type { MetricsExport } from '../admin/metrics.js'
 import type { CachePeers, CacheStats } from '../cache/cache.js'
+import type { EjectionListener } from '../health/outlier.js'
 import { parseConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
@@ -74,8 +75,19 @@ export const Ops = {
   /** worker → primary: remove these keys from every other worker's cache (a PURGE, an invalidation). */
   peerRemove: 'peerRemove',
   /** primary → worker: remove these keys from this cache; answers how many entries it held. */
-  cacheRemove: 'cacheRemove'
+  cacheRemove: 'cacheRemove',
+  /** worker → primary → the other workers (notices): an outlier ejection decided, or ended. */
+  ejection: 'ejection'
 } as const
+
+/** An outlier ejection one worker decided (or ended), for the others to apply. */
+export interface EjectionNotice {
+  readonly backend: string
+  readonly shard: string
+  readonly server: string
+  readonly ejected: boolean
+  readonly reason: string
+}
 
 /** Cache keys to remove in the other workers, and what to count them as. */
 export interface CacheRemoval {
@@ -94,6 +106,25 @@ export function parseSource (source: ConfigSource): Config {
     if (err instanceof ConfigError) throw new Error(err.issues.map((i) => formatIssue(err.file, i)).join('\n'))
     throw err
   }
+}
+
+/**
+ * Another worker's ejections, applied here: `remote` holds the servers this
+ * worker has ejected on another's word (only those does the other's "back"
+ * bring back; one this worker's own detector ejected stays its business).
+ * Counted and logged by the worker that decided.
+ */
+export function applyEjection (state: RuntimeState, remote: Set<string>, n: EjectionNotice): void {
+  const id = `${n.backend}/${n.shard}/${n.server}`
+  const s = allServers(state).find((x) => x.backend === n.backend && x.shard === n.shard && x.name === n.server)
+  if (s === undefined) return
+  if (n.ejected ? s.ejected : !remote.has(id)) return
+  if (n.ejected) remote.add(id)
+  else remote.delete(id)
+  const told = s.onHealthChange
+  s.onHealthChange = undefined
+  s.setEjected(n.ejected, `${n.reason} (another worker)`)
+  s.onHealthChange = told
 }
 
 /** Applies the primary's verdicts to this state's servers (unknown ones, from another config generation, are skipped). */
@@ -132,7 +163,14 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   const cachePeers: CachePeers = {
     remove: async (keys, as) => await channel.call(Ops.peerRemove, { keys, as } satisfies CacheRemoval, REMOVE_MS) as number
   }
-  const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers, cachePeers } })
+  // Ejections this worker decides go to the others; the ones they decide are applied here.
+  const remoteEjections = new Set<string>()
+  const onEjection: EjectionListener = (server, ejected, reason) => {
+    remoteEjections.delete(`${server.backend}/${server.shard}/${server.name}`)
+    channel.notify(Ops.ejection, { backend: server.backend, shard: server.shard, server: server.name, ejected, reason } satisfies EjectionNotice)
+  }
+  channel.listen(Ops.ejection, (arg) => { if (running !== undefined) applyEjection(running.state, remoteEjections, arg as EjectionNotice) })
+  const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers, cachePeers, onEjection } })
   running = app
   applyHealth(app.state, boot.health)
   let stopping: Promise<void> | undefined

@@ -14,8 +14,12 @@ import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
  */
 
 
+/** Told of each ejection this detector decides and of its end (a cluster's worker tells the others). */
+export type EjectionListener = (server: Server, ejected: boolean, reason: string) => void
+
 export interface OutlierDeps {
   readonly log?: HealthLog
+  readonly onEjection?: EjectionListener
   /** ms, monotonic (default performance.now). */
   readonly now?: () => number
   readonly setTimeout?: SetTimer
@@ -98,6 +102,7 @@ export function createOutlierDetector (
     s.timer = setTimer(() => { uneject(s) }, ms)
     s.server.setEjected(true, reason)
     log.warn({ ...fields(s, reason), ejectionMs: ms, ejections: s.ejections }, 'outlier detection: server ejected')
+    deps.onEjection?.(s.server, true, reason)
   }
 
   function uneject (s: ServerState): void {
@@ -112,6 +117,7 @@ export function createOutlierDetector (
     const reason = 'ejection ended, on probation'
     s.server.setEjected(false, reason)
     log.info({ ...fields(s, reason), ejections: s.ejections }, 'outlier detection: server back')
+    deps.onEjection?.(s.server, false, reason)
   }
 
   return {

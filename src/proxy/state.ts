@@ -6,6 +6,7 @@ import type { BlockList } from 'node:net'
 import type { Logger } from 'pino'
 import { HttpCache, type CachePeers } from '../cache/cache.js'
 import type { Config } from '../config/schema.js'
+import type { EjectionListener } from '../health/outlier.js'
 import type { Router } from '../router/router.js'
 import { Backend } from '../upstream/backend.js'
 import type { DispatcherFactory } from '../upstream/pool.js'
@@ -39,6 +40,8 @@ export interface StateDeps {
   readonly cacheShare?: number
   /** The other workers' caches, which purges and invalidations reach too. */
   readonly cachePeers?: CachePeers
+  /** Told of outlier detection's ejections (a cluster's worker tells the others). */
+  readonly onEjection?: EjectionListener
 }
 
 export function buildState (config: Config, deps: StateDeps = {}): RuntimeState {
@@ -46,7 +49,8 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
   const backendDeps = {
     ...(deps.log === undefined ? {} : { log: deps.log }),
     ...(deps.reuse === undefined ? {} : { reuse: deps.reuse }),
-    ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher })
+    ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+    ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection })
   }
   // The health checker and outlier detection log their own transitions, once each, with the reason.
   for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(cfg, backendDeps))

@@ -7,7 +7,7 @@ import type { BackendConfig, StickyCookieConfig } from '../config/schema.js'
 import { createBalancer } from '../balancer/balancer.js'
 import { peakEwmaCurrent } from '../balancer/ewma.js'
 import { withSticky } from '../balancer/sticky.js'
-import { createOutlierDetector, type OutlierDetector } from '../health/outlier.js'
+import { createOutlierDetector, type EjectionListener, type OutlierDetector } from '../health/outlier.js'
 import { Server, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
 import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
@@ -59,6 +59,8 @@ export interface BackendDeps {
    * (createPool); `explain` passes one that sends nothing.
    */
   readonly dispatcher?: DispatcherFactory
+  /** Told of outlier detection's ejections (a cluster's worker tells the others). */
+  readonly onEjection?: EjectionListener
 }
 
 export class Backend implements ExchangeAccounting {
@@ -124,8 +126,10 @@ export class Backend implements ExchangeAccounting {
     this.selector = new ShardSelector(this.shards, config.shardBy)
     this.#outlier = config.outlierDetection === undefined
       ? undefined
-      : createOutlierDetector(this.shards.map((s) => s.servers), config.outlierDetection,
-        deps.log === undefined ? {} : { log: deps.log })
+      : createOutlierDetector(this.shards.map((s) => s.servers), config.outlierDetection, {
+        ...(deps.log === undefined ? {} : { log: deps.log }),
+        ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection })
+      })
     const cookie = config.sticky?.cookie
     this.#cookies = new Map(cookie === undefined ? [] : all.map((s) => [s, stickyCookies(cookie, s.id)] as const))
   }

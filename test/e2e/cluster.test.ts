@@ -12,25 +12,29 @@ import t, { type Test } from 'tap'
 import { spawnCli, type Running } from '../helpers/cli.js'
 import { closedPort, startServer, type Server } from '../helpers/origin.js'
 import { isAlive } from '../helpers/reap.js'
+import { Client } from 'undici'
 
 interface Fleet {
   readonly proc: Running
   readonly port: number
   readonly admin: number
   readonly file: string
+  readonly origins: Origins
   /** Every worker pid seen, for the check that none is left. */
   readonly pids: Set<number>
 }
 
 interface WorkerEntry { id: number, pid: number, state: string, requests: number, connections: number, restarts: number }
-interface ServerEntry { name: string, healthy: boolean, requests: number, failures: number }
+interface ServerEntry { name: string, healthy: boolean, ejected: boolean, requests: number, failures: number }
 interface Status {
   workers: WorkerEntry[]
   backends: Array<{ name: string, shards: Array<{ servers: ServerEntry[] }> }>
   cache?: { entries: number }
 }
 
-function config (port: number, admin: number, a: number, b: number, extra = ''): string {
+interface Origins { readonly a: number, readonly b: number, readonly bad: number }
+
+function config (port: number, admin: number, { a, b, bad }: Origins, extra = ''): string {
   return `
 workers: 2
 listeners: [{ name: web, bind: "127.0.0.1:${port}" }]
@@ -39,9 +43,15 @@ accessLog: true
 timeouts: { drain: 5s }
 cache: { maxBytes: 1MiB, purgeFrom: [127.0.0.1/32] }
 routes:
+  - { name: flaky, match: { pathPrefix: /flaky/ }, backend: flaky }
   - { name: cached, match: { pathPrefix: /static/ }, backend: app, cache: {} }
   - { name: all, match: { pathPrefix: / }, backend: app }
 backends:
+  flaky:
+    servers:
+      - { name: ok, url: "http://127.0.0.1:${a}" }
+      - { name: bad, url: "http://127.0.0.1:${bad}" }
+    outlierDetection: { consecutive5xx: 3, baseEjectionTime: 60s }
   app:
     servers:
       - { name: a, url: "http://127.0.0.1:${a}" }
@@ -60,10 +70,12 @@ async function origin (t: Test, name: string, delayMs = 0): Promise<Server> {
 }
 
 async function startFleet (t: Test, a: number, b: number): Promise<Fleet> {
+  const bad = (await startServer(t, (req, res) => { req.resume(); res.writeHead(500).end('bad') })).port
+  const origins = { a, b, bad }
   const port = await closedPort()
   const admin = await closedPort()
   const file = path.join(t.testdir({}), 'switchyard.yaml')
-  writeFileSync(file, config(port, admin, a, b))
+  writeFileSync(file, config(port, admin, origins))
   const proc = spawnCli(t, ['start', '-c', file])
   const pids = new Set<number>()
   // After the primary is gone (SIGKILLed here, or stopped by the test),
@@ -76,7 +88,7 @@ async function startFleet (t: Test, a: number, b: number): Promise<Fleet> {
     for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
   })
   await proc.waitForLog((l) => l.msg === 'cluster: every worker is ready')
-  return { proc, port, admin, file, pids }
+  return { proc, port, admin, file, origins, pids }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -115,8 +127,8 @@ async function metricSum (f: Fleet, name: string): Promise<number> {
   return sum
 }
 
-function server (s: Status, name: string): ServerEntry {
-  const found = s.backends[0]?.shards[0]?.servers.find((x) => x.name === name)
+function server (s: Status, name: string, backend = 'app'): ServerEntry {
+  const found = s.backends.find((x) => x.name === backend)?.shards[0]?.servers.find((x) => x.name === name)
   if (found === undefined) throw new Error(`no server ${name} in /status`)
   return found
 }
@@ -212,6 +224,22 @@ t.test('workers: 2', async (t) => {
     t.equal(entries, 0, 'the invalidation reached the other worker too (RFC 9111 §4.4)')
   })
 
+  await t.test('an outlier ejection decided by one worker is applied by both', async (t) => {
+    // One keep-alive connection: every 5xx is seen by the one worker it landed on.
+    const client = new Client(`http://127.0.0.1:${f.port}`, { pipelining: 1 })
+    t.teardown(() => client.close())
+    let s = await status(f)
+    for (let i = 0; i < 20 && !server(s, 'bad', 'flaky').ejected; i++) {
+      await (await client.request({ path: '/flaky/x', method: 'GET' })).body.dump()
+      s = await status(f)
+    }
+    t.ok(server(s, 'bad', 'flaky').ejected, 'one worker ejected the server that answers 500')
+    const seen = server(s, 'bad', 'flaky').requests
+    const answers = await Promise.all(Array.from({ length: 30 }, async () => await get(f.port, '/flaky/y')))
+    t.ok(answers.every((r) => r.status === 200), 'requests on new connections (both workers) all answered 200')
+    t.equal(server(await status(f), 'bad', 'flaky').requests, seen, 'neither worker sent anything more to it')
+  })
+
   await t.test('SIGKILL of a worker: only its in-flight requests fail, a new one is ready, then no errors', async (t) => {
     const s = await status(f)
     const victim = s.workers[0]!
@@ -242,11 +270,11 @@ t.test('workers: 2', async (t) => {
     const run = load(f.port, 8, 1_000_000)
     t.teardown(() => run.stop())
     for (let i = 0; i < 10; i++) {
-      writeFileSync(f.file, config(f.port, f.admin, a.port, b.port, `    timeouts: { headers: ${10 + i}s }\n`))
+      writeFileSync(f.file, config(f.port, f.admin, f.origins, `    timeouts: { headers: ${10 + i}s }\n`))
       const r = await adminPost(f, '/reload', {})
       t.same(r, { status: 200, json: { ok: true } }, `reload ${i + 1} applied`)
     }
-    writeFileSync(f.file, config(f.port, f.admin, a.port, b.port, '    weight: heavy\n'))
+    writeFileSync(f.file, config(f.port, f.admin, f.origins, '    weight: heavy\n'))
     const bad = await adminPost(f, '/reload', {})
     t.equal(bad.status, 400, 'an invalid file is refused')
     t.match((bad.json as { errors: string[] }).errors.join('\n'), /switchyard\.yaml:\d+:\d+ /, 'with its YAML position')
