@@ -277,8 +277,32 @@ function workerCount (config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers
 }
 
+/**
+ * SIGHUP is handled from the start: one that arrives while the proxy is
+ * still starting (its default action would end the process) reloads once
+ * the proxy is up.
+ */
+function hangupHandler (): { ready (reload: () => void): void } {
+  let run: (() => void) | undefined
+  let pending = false
+  process.on('SIGHUP', () => {
+    if (run === undefined) pending = true
+    else run()
+  })
+  return {
+    ready (reload) {
+      run = reload
+      if (pending) {
+        pending = false
+        reload()
+      }
+    }
+  }
+}
+
 async function start (file: string | undefined, root: string): Promise<number> {
   if (cluster.isWorker) return await startWorker()
+  const hangup = hangupHandler()
   const log: Logger = pino({ name: 'switchyard' })
   const demo = file === undefined
   let closeDemo: (() => Promise<void>) | undefined
@@ -302,7 +326,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const workers = workerCount(config)
   if (workers > 1 && text !== undefined) {
     try {
-      return await startCluster({ config, source: { file: configFile, text } }, workers, log, demo)
+      return await startCluster({ config, source: { file: configFile, text } }, workers, log, demo, hangup)
     } finally {
       await closeDemo?.()
     }
@@ -334,7 +358,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
     return result
   }
   reloadFromFile = () => reload('admin API')
-  process.on('SIGHUP', () => { void reload('SIGHUP') })
+  hangup.ready(() => { void reload('SIGHUP') })
   const watcher = config.watchConfig ? watchFile(configFile, () => { void reload('file changed') }) : undefined
 
   const signal = await new Promise<string>((resolve) => {
@@ -355,7 +379,8 @@ async function start (file: string | undefined, root: string): Promise<number> {
  * the admin API, runs the health checks, reloads on SIGHUP, drains all on
  * SIGTERM or SIGINT.
  */
-async function startCluster (initial: LoadedConfig, workers: number, log: Logger, demo: boolean): Promise<number> {
+async function startCluster (initial: LoadedConfig, workers: number, log: Logger, demo: boolean,
+  hangup: ReturnType<typeof hangupHandler>): Promise<number> {
   const configFile = initial.source.file
   const spawn = (id: number): WorkerProcess => {
     const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(id) })
@@ -398,7 +423,7 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
   if (demo) {
     printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress(), workers)
   }
-  process.on('SIGHUP', () => { void p.reload('SIGHUP') })
+  hangup.ready(() => { void p.reload('SIGHUP') })
   const watcher = initial.config.watchConfig ? watchFile(configFile, () => { void p.reload('file changed') }) : undefined
   const drain = p.config.timeouts.drain
   log.info({ signal: await signal, drainMs: drain }, 'stopping: every worker drains its in-flight requests')

@@ -56,7 +56,7 @@ backends:
     servers:
       - { name: a, url: "http://127.0.0.1:${a}" }
       - { name: b, url: "http://127.0.0.1:${b}" }
-    healthCheck: { path: /health, interval: 300ms, timeout: 200ms, fall: 1, rise: 1 }
+    healthCheck: { path: /health, interval: 500ms, timeout: 400ms, fall: 2, rise: 1 }
 ${extra}`
 }
 
@@ -119,11 +119,13 @@ async function adminPost (f: Fleet, target: string, body: unknown): Promise<{ st
   return { status: res.status, json: await res.json() }
 }
 
-/** The sum of every `name{…}` sample in the exposition. */
+/** The sum of every `name{…}` sample in the exposition (or the one series `name{labels}`). */
 async function metricSum (f: Fleet, name: string): Promise<number> {
   const text = (await get(f.admin, '/metrics')).body
   let sum = 0
-  for (const line of text.split('\n')) if (line.startsWith(name + '{') || line.startsWith(name + ' ')) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  // `name` may carry its labels: then exactly that series.
+  const prefixes = name.endsWith('}') ? [name + ' '] : [name + '{', name + ' ']
+  for (const line of text.split('\n')) if (prefixes.some((p) => line.startsWith(p))) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
   return sum
 }
 
@@ -188,7 +190,8 @@ t.test('workers: 2', async (t) => {
     t.ok(answers.every((r) => r.status === 200 && r.body === 'a'), 'every request went to a')
     const after = server(await status(f), 'b')
     t.same({ requests: after.requests, failures: after.failures }, seen, 'no worker sent anything to b (not even an attempt retried elsewhere)')
-    t.equal(await metricSum(f, 'switchyard_health_transitions_total'), 1, 'the transition is counted once, by the primary, not once per worker')
+    t.equal(await metricSum(f, 'switchyard_health_transitions_total{backend="app",shard="default",server="b",to="down"}'), 1,
+      'b going down is counted once, by the primary, not once per worker')
   })
 
   await t.test('an admin purge reaches the cache of every worker', async (t) => {
