@@ -29,7 +29,7 @@ routes:
   - { name: broken, match: { host: broken.test }, backend: gone }
 backends:
   app:
-    healthCheck: { interval: 100ms, timeout: 80ms, rise: 1, fall: 1, jitter: 0 }
+    healthCheck: { interval: 500ms, timeout: 450ms, rise: 1, fall: 2, jitter: 0 }
     servers: [{ name: s1, url: "http://127.0.0.1:${o.port}" }]
   gone:
     retries: { attempts: 0 }
