@@ -289,6 +289,25 @@ t.test('workers: 2', async (t) => {
   })
 })
 
+t.test('SIGTERM under autocannon load: no accepted request fails, the primary exits 0', async (t) => {
+  const a = await origin(t, 'a', 30)
+  const b = await origin(t, 'b', 30)
+  const f = await startFleet(t, a.port, b.port)
+  const workers = (await status(f)).workers
+  const run = load(f.port, 16, 1_000_000)
+  t.teardown(() => run.stop())
+  await sleep(500)
+  f.proc.child.kill('SIGTERM')
+  t.equal(await f.proc.exited, 0, 'the primary exits 0')
+  run.stop()
+  await run.done
+  const outcomes = Object.fromEntries(run.outcomes)
+  t.ok((outcomes['200'] ?? 0) > 50, `requests were answered before and during the drain (${outcomes['200'] ?? 0})`)
+  // Refused connections were never accepted (the listeners closed); anything else would be a lost request.
+  t.same(Object.keys(outcomes).filter((k) => k !== '200' && k !== 'ECONNREFUSED'), [], `no other outcome: ${JSON.stringify(outcomes)}`)
+  t.same(workers.map((w) => isAlive(w.pid)), [false, false], 'both workers are gone')
+})
+
 t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no worker is left', async (t) => {
   const a = await origin(t, 'a', 300)
   const b = await origin(t, 'b', 300)

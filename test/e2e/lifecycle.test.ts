@@ -22,7 +22,9 @@ async function origin (t: Test, name: string, delayMs = 0): Promise<number> {
 }
 
 function config (port: number, backendPort: number, extra = ''): string {
+  // One process: the same checks with workers are in cluster.test.ts.
   return `
+workers: 1
 listeners: [{ name: web, bind: "127.0.0.1:${port}" }]
 admin: false
 accessLog: false
