@@ -3,6 +3,7 @@
 // URL (resolved through the same router and key rules as live traffic).
 // Read-only except for reload and purge, which go through the app.
 import type { CacheStats } from '../cache/cache.js'
+import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
 import { originOf, parseAuthority, type Authority } from '../authority.js'
@@ -61,6 +62,14 @@ export interface RouteStatus {
   readonly cache: boolean
 }
 
+/** One worker in a cluster's `GET /status` (cluster/primary.ts): the supervisor's view and its traffic. */
+export interface WorkerStatusEntry extends WorkerInfo {
+  /** Requests it finished (since it started). */
+  readonly requests: number
+  /** Client connections open on it now. */
+  readonly connections: number
+}
+
 /** The JSON of `GET /status`; the dashboard (admin/dashboard/dashboard.ts) is type-checked against it. */
 export interface AdminStatus {
   readonly listeners: readonly ListenerStatus[]
@@ -68,6 +77,8 @@ export interface AdminStatus {
   readonly backends: readonly BackendStatus[]
   /** Absent when no cache is configured. */
   readonly cache?: CacheStats
+  /** Only from a cluster's primary (`workers` > 1), one entry per worker slot; a single process has none. */
+  readonly workers?: readonly WorkerStatusEntry[]
 }
 
 export interface AdminSources {

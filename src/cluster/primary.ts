@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest, type PurgeResult } from '../admin/admin.js'
-import { adminApi, type AdminStatus } from '../admin/api.js'
+import { adminApi, type AdminStatus, type WorkerStatusEntry } from '../admin/api.js'
 import { mergeBackendStatus } from '../admin/backend-status.js'
 import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
@@ -35,15 +35,7 @@ export interface PrimaryOptions {
   readonly load: () => Promise<LoadedConfig | { readonly errors: readonly string[] }>
 }
 
-/** One worker in `GET /status`. */
-export interface WorkerStatusEntry extends WorkerInfo {
-  /** Requests it finished (since it started). */
-  readonly requests: number
-  /** Client connections open on it now. */
-  readonly connections: number
-}
-
-/** `GET /status` of a cluster: the single-process fields for the whole fleet, and its workers. */
+/** `GET /status` of a cluster: the single-process fields for the whole fleet, and its workers (always there). */
 export interface ClusterStatus extends AdminStatus {
   readonly workers: readonly WorkerStatusEntry[]
 }

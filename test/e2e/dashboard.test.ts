@@ -14,7 +14,7 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest } from '../../src/admin/admin.js'
-import type { AdminStatus } from '../../src/admin/api.js'
+import type { AdminStatus, WorkerStatusEntry } from '../../src/admin/api.js'
 import type { ServerStatus } from '../../src/upstream/backend.js'
 
 /** SWITCHYARD_CHROMIUM overrides the browser path (e.g. on a developer machine). */
@@ -45,6 +45,8 @@ function fakeApp () {
     statusOverride: undefined as unknown,
     snapshotOverride: undefined as unknown,
     snapshotFails: false,
+    /** A cluster primary's `workers`; undefined: one process, which sends none. */
+    workers: undefined as WorkerStatusEntry[] | undefined,
     api: undefined as unknown as AdminApi
   }
   app.api = {
@@ -67,7 +69,8 @@ function fakeApp () {
       cache: {
         hits: 900, misses: 100, staleServed: 3, revalidated304: 0, revalidated200: 0, collapsed: 0, stored: 0, notStored: 0,
         invalidations: 0, purges: 0, entries: 42, keys: 40, bytes: 3 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, evictions: 0
-      }
+      },
+      ...(app.workers === undefined ? {} : { workers: app.workers })
     } satisfies AdminStatus),
     snapshot: () => {
       if (app.snapshotFails) throw new Error('snapshot unavailable')
@@ -170,6 +173,7 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await page.locator('#conn').getAttribute('data-conn'), 'live')
     t.equal(await page.locator('#t-up').textContent(), '5 / 5')
     t.equal(await page.locator('#t-size').textContent(), '3.00 MiB')
+    t.equal(await page.locator('#workers-panel').isHidden(), true, 'one process (no `workers` in /status): no Workers panel')
     t.match(await a1.textContent(), /a1.*http:\/\/127\.0\.0\.1:9101/)
     const upColor = rgb(await a1.locator('.dot').evaluate(bg))
     t.ok(upColor[1]! > upColor[0]! && upColor[1]! > upColor[2]!, `a healthy server is green (${upColor.join(',')})`)
@@ -211,6 +215,53 @@ if (!existsSync(CHROMIUM)) {
     Object.assign(app.servers.w1, { healthy: true, ejected: false })
     await page.locator('[data-server="users/a/a1"][data-state="up"]').waitFor()
     await page.locator('[data-server="web/default/w1"][data-state="up"]').waitFor()
+  })
+
+  t.test('a cluster\'s workers: one row each, coloured by state, with uptime; gone when /status has none', async (t) => {
+    const app = fakeApp()
+    const started = (secondsAgo: number): string => new Date(Date.now() - secondsAgo * 1000).toISOString()
+    app.workers = [
+      { id: 1, pid: 41001, state: 'ready', startedAt: started(3 * 3600 + 4 * 60 + 30), restarts: 0, requests: 123456, connections: 3 },
+      { id: 2, pid: 41002, state: 'starting', startedAt: started(2), restarts: 1, requests: 0, connections: 0 },
+      { id: 3, pid: 41003, state: 'draining', startedAt: started(90), restarts: 0, requests: 10, connections: 1 },
+      { id: 4, pid: 41004, state: 'exited', startedAt: started(600), restarts: 2, requests: 0, connections: 0 }
+    ]
+    const admin = await startAdminFor(t, app.api)
+    const page = await (await browser(t)).newPage()
+    watchErrors(t, page)
+    await page.goto(`http://127.0.0.1:${admin.address().port}/`)
+
+    await page.locator('#workers-panel').waitFor()
+    const rows = page.locator('tr[data-worker]')
+    t.same(await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-worker')}=${e.getAttribute('data-state')}`)),
+      ['1=ready', '2=starting', '3=draining', '4=exited'])
+    t.equal(await page.locator('#workers-summary').textContent(), '1/4 ready')
+    const cells = (id: number): Promise<string[]> => page.locator(`tr[data-worker="${id}"] td`).allTextContents()
+    t.same(await cells(1), ['ready', '1', '41001', '123.5k', '3', '0', '3h 4m'], 'state, id, pid (never abbreviated), requests, connections, restarts, uptime')
+    t.match((await cells(3))[6], /^1m 3\ds$/, 'a draining worker still has its uptime')
+    t.equal((await cells(4))[6], '\u2014', 'an exited worker has none')
+    const dot = async (id: number): Promise<number[]> => rgb(await page.locator(`tr[data-worker="${id}"] .dot`).evaluate(bg))
+    const [ready, starting, draining, exited] = [await dot(1), await dot(2), await dot(3), await dot(4)]
+    t.ok(ready[1]! > ready[0]! && ready[1]! > ready[2]!, `ready is green (${ready.join(',')})`)
+    for (const [name, c] of [['starting', starting], ['draining', draining]] as const) {
+      t.ok(c[0]! > 120 && c[1]! > 70 && c[2]! < 40 && c[0]! > c[1]!, `${name} is amber (${c.join(',')})`)
+    }
+    t.ok(exited[0]! > 150 && exited[1]! < 110 && exited[2]! < 110, `exited is red (${exited.join(',')})`)
+    await screenshot(t, page, 'dashboard-workers')
+
+    // A replacement process in the same slot: the row follows the slot.
+    app.workers[3] = { id: 4, pid: 41005, state: 'ready', startedAt: started(1), restarts: 3, requests: 0, connections: 0 }
+    await page.locator('tr[data-worker="4"][data-state="ready"]').waitFor()
+    t.equal((await cells(4))[2], '41005')
+    t.equal(await page.locator('#workers-summary').textContent(), '2/4 ready')
+
+    // Malformed entries render, as the rest of the page does.
+    app.workers = [null, { id: 'x', state: 'zombie', pid: -1 }, { id: 9 }] as unknown as WorkerStatusEntry[]
+    await page.locator('tr[data-worker="9"][data-state="unknown"]').waitFor()
+    t.equal(await page.locator('#workers-summary').textContent(), '0/3 ready')
+
+    app.workers = undefined
+    await page.locator('#workers-panel').waitFor({ state: 'hidden' })
   })
 
   t.test('the purge form posts the URL and shows the result', async (t) => {

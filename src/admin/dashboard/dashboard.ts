@@ -12,14 +12,15 @@
 // an exception.
 //
 // Tests find servers by `data-server="<backend>/<shard>/<server>"` and their
-// health by `data-state="up" | "down"`.
+// health by `data-state="up" | "down"`; a cluster's workers by
+// `data-worker="<id>"` and theirs by `data-state` (the state /status sends).
 //
 // The page runs under a strict Content-Security-Policy (scripts and styles
 // from the admin listener only, nothing inline). The script sets styles only
 // through the CSSOM, which CSP does not restrict.
 import type { BackendStatus, ServerStatus } from '../../upstream/backend.js'
 import type { AdminApi } from '../admin.js'
-import type { AdminStatus, ListenerStatus, RouteStatus } from '../api.js'
+import type { AdminStatus, ListenerStatus, RouteStatus, WorkerStatusEntry } from '../api.js'
 import type { MetricsSnapshot } from '../metrics.js'
 
 // ---- the server's documents, as the page holds them ---------------------------
@@ -49,6 +50,8 @@ type Listener = Loose<ListenerStatus>
 type Route = Loose<RouteStatus>
 type Cache = Loose<CacheStats>
 type Point = Loose<HistoryPoint>
+type Worker = Loose<WorkerStatusEntry>
+type WorkerState = WorkerStatusEntry['state']
 
 const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined
@@ -131,13 +134,33 @@ function decodeCache (v: unknown): Cache {
   }
 }
 
+/** How each worker state looks: serving, on its way in or out, gone. Typed by the server's states, so a new one must be given a tone here. */
+const WORKER_TONES: { readonly [K in WorkerState]: 'good' | 'warn' | 'bad' } = { ready: 'good', starting: 'warn', draining: 'warn', exited: 'bad' }
+
+function decodeWorker (v: unknown): Worker {
+  const w = fields<WorkerStatusEntry>(v)
+  const state = str(w.state)
+  return {
+    id: num(w.id),
+    pid: num(w.pid),
+    // Only a key of WORKER_TONES passes, and those are exactly the WorkerStates.
+    state: state !== undefined && Object.hasOwn(WORKER_TONES, state) ? state as WorkerState : undefined,
+    startedAt: str(w.startedAt),
+    restarts: num(w.restarts),
+    requests: num(w.requests),
+    connections: num(w.connections)
+  }
+}
+
 function decodeStatus (v: unknown): Status {
   const s = fields<AdminStatus>(v)
   return {
     listeners: list(s.listeners, decodeListener),
     routes: list(s.routes, decodeRoute),
     backends: list(s.backends, decodeBackend),
-    cache: s.cache === undefined || s.cache === null ? undefined : decodeCache(s.cache)
+    cache: s.cache === undefined || s.cache === null ? undefined : decodeCache(s.cache),
+    // Absent means one process, not "no workers": keep the difference.
+    workers: s.workers === undefined || s.workers === null ? undefined : list(s.workers, decodeWorker)
   }
 }
 
@@ -221,6 +244,17 @@ function fmtBytes (bytes: number | undefined): string {
   let i = 0
   while (Math.abs(b) >= 1024 && i < units.length - 1) { b /= 1024; i++ }
   return (i === 0 ? String(Math.round(b)) : b.toFixed(b < 10 ? 2 : 1)) + ' ' + (units[i] ?? '')
+}
+/** `45s`, `12m 5s`, `3h 4m`, `2d 5h`. */
+function fmtDuration (ms: number | undefined): string {
+  if (ms === undefined) return DASH
+  const s = Math.max(0, Math.floor(ms / 1000))
+  if (s < 60) return s + 's'
+  const m = Math.floor(s / 60)
+  if (m < 60) return m + 'm ' + (s % 60) + 's'
+  const h = Math.floor(m / 60)
+  if (h < 24) return h + 'h ' + (m % 60) + 'm'
+  return Math.floor(h / 24) + 'd ' + (h % 24) + 'h'
 }
 function fmtClock (t: number): string {
   const d = new Date(t)
@@ -708,6 +742,53 @@ function renderBackends (): void {
   sync(root, all, (b, i) => b.name || '#' + i, createBackend, updateBackend)
 }
 
+const WORKER_COLS = 7
+function createWorker (): HTMLTableRowElement {
+  const tr = el('tr', 'worker')
+  const st = el('td'); const wrap = el('span', 'state'); wrap.appendChild(el('span', 'dot')); wrap.appendChild(el('span', 'lbl'))
+  st.appendChild(wrap); tr.appendChild(st)
+  tr.appendChild(el('td'))
+  tr.appendChild(el('td', 'mono'))
+  for (let i = 0; i < 4; i++) tr.appendChild(el('td', 'n')) // requests, connections, restarts, uptime
+  return tr
+}
+function updateWorker (tr: HTMLTableRowElement, w: Worker, now: number): void {
+  setAttr(tr, 'data-worker', w.id === undefined ? undefined : String(w.id))
+  setAttr(tr, 'data-state', w.state ?? 'unknown')
+  setAttr(tr, 'data-tone', w.state === undefined ? undefined : WORKER_TONES[w.state])
+  const c = tr.children
+  setText(c[0]?.querySelector('.lbl'), w.state ?? 'unknown')
+  setText(c[1], w.id === undefined ? DASH : String(w.id))
+  // A pid is an identifier, not a quantity: never abbreviated. 0: no process yet.
+  setText(c[2], w.pid === undefined || w.pid === 0 ? DASH : String(w.pid))
+  setText(c[3], fmtNum(w.requests))
+  setText(c[4], fmtNum(w.connections))
+  setText(c[5], fmtNum(w.restarts))
+  const started = w.startedAt === undefined ? NaN : Date.parse(w.startedAt)
+  // An exited worker's startedAt is its last process's; it has no uptime.
+  setText(c[6], w.state === 'exited' || Number.isNaN(started) ? DASH : fmtDuration(now - started))
+  setAttr(c[6], 'title', Number.isNaN(started) ? undefined : 'started ' + new Date(started).toLocaleString())
+}
+function renderWorkers (): void {
+  const workers = state.status?.workers
+  // A single process sends no `workers`: no panel at all.
+  $('workers-panel').hidden = workers === undefined
+  if (workers === undefined) return
+  const ready = workers.filter((w) => w.state === 'ready').length
+  const summary = $('workers-summary')
+  setText(summary, workers.length === 0 ? 'none' : ready + '/' + workers.length + ' ready')
+  setAttr(summary, 'data-tone', ready === 0 ? 'bad' : ready === workers.length ? 'good' : 'warn')
+  const tbody = $('workers')
+  if (workers.length === 0) {
+    tbody.replaceChildren()
+    const tr = el('tr'); const td = el('td', 'empty', 'No workers reported.'); td.colSpan = WORKER_COLS; tr.appendChild(td); tbody.appendChild(tr)
+    return
+  }
+  // The server's clock, as the charts use: uptime does not depend on the browser's.
+  const now = state.snapshot?.now ?? Date.now()
+  sync(tbody, workers, (w, i) => w.id === undefined ? '#' + i : String(w.id), createWorker, (tr, w) => { updateWorker(tr, w, now) })
+}
+
 /** Every cache counter the server sends, in the order shown, with its label. */
 const CACHE_LABELS: { readonly [K in keyof CacheStats]-?: string } = {
   hits: 'Hits',
@@ -810,7 +891,7 @@ function safe (fn: () => void): void {
   try { fn() } catch (e) { console.error('dashboard: render failed', e) }
 }
 function renderAll (): void {
-  safe(renderTiles); safe(renderCharts); safe(renderBackends); safe(renderCache); safe(renderRoutes)
+  safe(renderTiles); safe(renderCharts); safe(renderBackends); safe(renderWorkers); safe(renderCache); safe(renderRoutes)
 }
 
 // ---- poll loop -------------------------------------------------------------------------------
