@@ -164,6 +164,9 @@ listeners:
     bind: ${q(`127.0.0.1:${tlsPort}`)}
     tls: { cert: ${q(cert)}, key: ${q(key)} }
 cache: { maxBytes: 64MiB }
+# One process, no primary: the default is one worker per CPU, and forked
+# workers would inherit the harness's pin to a single CPU.
+workers: 1
 # The peer (http-proxy) writes no access log; compare like with like. Metrics stay on.
 # Run with --access-log to measure Switchyard with its default JSON access log.
 accessLog: ${accessLog ? 'true' : 'false'}
