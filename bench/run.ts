@@ -273,8 +273,10 @@ async function startSwitchyard (o: SwitchyardOptions): Promise<SwitchyardStart> 
   return { ok: false, reason: `\`switchyard start\` not ready: ${problem}; its log:\n${tail(logFile, 15)}` }
 }
 
-/** GET /status on a primary's admin API: the pids of its `count` workers once all are ready, else why not. */
-function workerPids (adminPort: number, count: number): Promise<number[] | string> {
+interface WorkerEntry { readonly pid: number, readonly requests: number | null }
+
+/** GET /status on a primary's admin API: its `count` workers (pid, requests served) once all are ready, else why not. */
+function workerPids (adminPort: number, count: number): Promise<WorkerEntry[] | string> {
   return new Promise((resolve) => {
     const req = httpRequest({ host: '127.0.0.1', port: adminPort, path: '/status', agent: false, timeout: 3000 }, (res) => {
       let body = ''
@@ -289,12 +291,12 @@ function workerPids (adminPort: number, count: number): Promise<number[] | strin
           return resolve('GET /status: not JSON')
         }
         if (!Array.isArray(workers)) return resolve('GET /status lists no workers (not a primary?)')
-        const list = workers as Array<{ pid?: unknown, state?: unknown }>
+        const list = workers as Array<{ pid?: unknown, state?: unknown, requests?: unknown }>
         const ready = list.filter((w) => w.state === 'ready' && typeof w.pid === 'number' && w.pid > 0)
         if (list.length !== count || ready.length !== count) {
           return resolve(`GET /status: ${ready.length} of ${count} workers ready (${list.map((w) => String(w.state)).join(', ')})`)
         }
-        resolve(ready.map((w) => w.pid as number))
+        resolve(ready.map((w) => ({ pid: w.pid as number, requests: typeof w.requests === 'number' ? w.requests : null })))
       })
       res.on('error', (err) => { resolve(`GET /status: ${err.message}`) })
     })
@@ -305,7 +307,7 @@ function workerPids (adminPort: number, count: number): Promise<number[] | strin
 }
 
 /** Polls workerPids until every worker is ready, the primary exits, or `timeoutMs` passes (bounded like waitForPorts). */
-async function waitForWorkers (child: ChildProcess, adminPort: number, count: number, timeoutMs: number): Promise<number[] | string> {
+async function waitForWorkers (child: ChildProcess, adminPort: number, count: number, timeoutMs: number): Promise<WorkerEntry[] | string> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (!isRunning(child)) return `exited (code ${child.exitCode}, signal ${child.signalCode})`
@@ -318,7 +320,12 @@ async function waitForWorkers (child: ChildProcess, adminPort: number, count: nu
 /** Every process of the proxy under test, primary first, for the CPU meter; a string says why they cannot be listed. */
 type ProxyProcesses = () => Promise<readonly ProxyProcessId[] | string>
 
-interface ProxyProcessId { readonly pid: number, readonly role: 'process' | 'primary' | 'worker' }
+interface ProxyProcessId {
+  readonly pid: number
+  readonly role: 'process' | 'primary' | 'worker'
+  /** A worker's requests served since it started, from /status. */
+  readonly requests?: number | null
+}
 
 function singleProcess (child: ChildProcess): ProxyProcesses {
   const pid = child.pid
@@ -331,9 +338,9 @@ function fleetProcesses (s: SwitchyardStart & { ok: true }): ProxyProcesses {
   return async () => {
     const primary = await single()
     if (typeof primary === 'string') return primary
-    const pids = await workerPids(s.adminPort, s.workers)
-    if (typeof pids === 'string') return pids
-    return [{ pid: primary[0]?.pid ?? 0, role: 'primary' }, ...pids.map((pid) => ({ pid, role: 'worker' as const }))]
+    const list = await workerPids(s.adminPort, s.workers)
+    if (typeof list === 'string') return list
+    return [{ pid: primary[0]?.pid ?? 0, role: 'primary' }, ...list.map((w) => ({ pid: w.pid, role: 'worker' as const, requests: w.requests }))]
   }
 }
 
@@ -401,7 +408,11 @@ function preflight (url: string, bodyBytes: number): Promise<string | null> {
 interface CpuShare { readonly cpuSeconds: number, readonly wallSeconds: number, readonly share: number }
 
 /** One process of the proxy under test over the measured window. */
-interface ProxyProcess extends ProxyProcessId {
+interface ProxyProcess {
+  readonly pid: number
+  readonly role: ProxyProcessId['role']
+  /** A worker's requests in the window (how round-robin and the scheduler split the load); null otherwise. */
+  readonly requests: number | null
   readonly cpuSeconds: number
   readonly share: number
   /** Its CPU affinity (`0`, `0-1`). */
@@ -484,7 +495,18 @@ async function runScenario (name: ScenarioName, url: string, proxy: ProxyProcess
     : { cpuSeconds: proxyWindow.cpuSeconds, wallSeconds: proxyWindow.wallSeconds, share: proxyWindow.share }
   const proxyProcesses = proxyCpu === null || proxyWindow === null
     ? null
-    : before.map((p, i) => ({ ...p, cpuSeconds: proxyWindow.each[i]?.cpuSeconds ?? 0, share: proxyWindow.each[i]?.share ?? 0, cpus: cpusAllowed(p.pid) }))
+    : before.map((p, i) => {
+      const r0 = p.requests
+      const r1 = typeof after === 'string' ? undefined : after[i]?.requests
+      return {
+        pid: p.pid,
+        role: p.role,
+        requests: typeof r0 === 'number' && typeof r1 === 'number' ? r1 - r0 : null,
+        cpuSeconds: proxyWindow.each[i]?.cpuSeconds ?? 0,
+        share: proxyWindow.each[i]?.share ?? 0,
+        cpus: cpusAllowed(p.pid)
+      }
+    })
   const other = machine === null ? null : Math.max(0, machine.share - (proxyCpu?.share ?? 0) - (originCpu?.share ?? 0) - (loadgenCpu?.share ?? 0))
   const cpu = { proxy: proxyCpu, origin: originCpu, loadgen: loadgenCpu, machine, other }
   const reqPerCore = cpu.proxy !== null && cpu.proxy.share > 0 ? load.reqPerSec / cpu.proxy.share : null
@@ -546,7 +568,8 @@ function workersTable (rows: readonly ScenarioResult[]): string {
   const head = ['scenario', 'workers', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU-s', 'CPU share', 'req/CPU-s', 'CPU-s per process']
   const cells = rows.map((r) => {
     if (r.load === null) return [r.name, `skipped: ${((r.skipped ?? '').split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
-    const each = r.proxyProcesses?.map((p) => `${p.role === 'primary' ? 'primary ' : ''}${p.cpuSeconds.toFixed(2)}`).join(' + ') ?? (r.cpuNote ?? '-')
+    const each = r.proxyProcesses?.map((p) => `${p.role === 'primary' ? 'primary ' : ''}${p.cpuSeconds.toFixed(2)}` +
+      (p.requests === null || r.load === null || r.load.requests === 0 ? '' : ` (${Math.round(100 * p.requests / r.load.requests)}% req)`)).join(' + ') ?? (r.cpuNote ?? '-')
     return [
       r.name,
       String(FLEETS.get(r.name) ?? '-'),
