@@ -18,6 +18,8 @@ export interface Pinning {
   readonly proxyCpu: string | null
   readonly originCpu: string | null
   readonly loadgenCpu: string | null
+  /** Every CPU the harness could use before it pinned itself (`0-1`): for a proxy with several workers. */
+  readonly allCpus: string | null
   /** Why pinning is off, or what was done. */
   readonly note: string
 }
@@ -47,9 +49,11 @@ export function cpusAllowed (pid: number | 'self'): string | null {
  * without taskset, or on a one-CPU machine, it warns and runs unpinned.
  */
 export function setupPinning (wanted: boolean): Pinning {
-  const off = (note: string): Pinning => ({ enabled: false, proxyCpu: null, originCpu: null, loadgenCpu: null, note })
+  const off = (note: string): Pinning => ({ enabled: false, proxyCpu: null, originCpu: null, loadgenCpu: null, allCpus: null, note })
   if (!wanted) return off('disabled by --no-pin')
   if (!hasTaskset()) return off('taskset not found; running unpinned')
+  // Read before pinning: children inherit this process's affinity, so an unpinned child needs it spelled out.
+  const allCpus = cpusAllowed('self')
   try {
     execFileSync('taskset', ['-a', '-p', '-c', WORK_CPU, String(process.pid)], { stdio: 'ignore' })
   } catch {
@@ -60,6 +64,7 @@ export function setupPinning (wanted: boolean): Pinning {
     proxyCpu: PROXY_CPU,
     originCpu: WORK_CPU,
     loadgenCpu: WORK_CPU,
+    allCpus,
     note: `proxy on CPU ${PROXY_CPU}; origin and load generator on CPU ${WORK_CPU}`
   }
 }
@@ -90,21 +95,24 @@ export class Children {
     return child
   }
 
+  /** SIGTERM one child, wait up to `graceMs`, then SIGKILL it. */
+  async stop (child: ChildProcess, graceMs = 5000): Promise<void> {
+    if (!isRunning(child)) return
+    const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+    child.kill('SIGTERM')
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, graceMs) })
+    const outcome = await Promise.race([exited, late])
+    clearTimeout(timer)
+    if (outcome === 'late' && isRunning(child)) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+
   /** SIGTERM every running child, wait up to `graceMs`, then SIGKILL what is left. */
   async stopAll (graceMs = 5000): Promise<void> {
-    const running = [...this.#all].filter(isRunning)
-    await Promise.all(running.map(async (child) => {
-      const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
-      child.kill('SIGTERM')
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, graceMs) })
-      const outcome = await Promise.race([exited, late])
-      clearTimeout(timer)
-      if (outcome === 'late' && isRunning(child)) {
-        child.kill('SIGKILL')
-        await exited
-      }
-    }))
+    await Promise.all([...this.#all].map((child) => this.stop(child, graceMs)))
   }
 
   /** For `process.on('exit')`, where nothing async can run: SIGKILL every child still running. */

@@ -57,6 +57,40 @@ export function meterPid (pid: number | undefined): CpuMeter {
   }
 }
 
+/** One process's part of a `meterPids` window. */
+export interface PidCpu {
+  readonly pid: number
+  readonly cpuSeconds: number
+  readonly share: number
+}
+
+/**
+ * The CPU of several processes summed over one window: a primary and its
+ * workers, each of which /proc counts apart (a parent's utime excludes
+ * children that are still running). Null when any of them cannot be read at
+ * either end: one that exited took its CPU time with it, so a sum would be short.
+ */
+export function meterPids (pids: readonly number[]): { stop (): { cpuSeconds: number, wallSeconds: number, share: number, each: PidCpu[] } | null } {
+  const wall0 = process.hrtime.bigint()
+  const cpu0 = pids.map(processCpuSeconds)
+  return {
+    stop () {
+      const cpu1 = pids.map(processCpuSeconds)
+      const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9
+      const each: PidCpu[] = []
+      for (let i = 0; i < pids.length; i++) {
+        const a = cpu0[i]
+        const b = cpu1[i]
+        if (a === null || a === undefined || b === null || b === undefined) return null
+        each.push({ pid: pids[i] ?? 0, cpuSeconds: b - a, share: (b - a) / wallSeconds })
+      }
+      if (each.length === 0) return null
+      const cpuSeconds = each.reduce((n, p) => n + p.cpuSeconds, 0)
+      return { cpuSeconds, wallSeconds, share: cpuSeconds / wallSeconds, each }
+    }
+  }
+}
+
 /** Same for the harness itself (autocannon runs in it), from process.cpuUsage(). */
 export function meterSelf (): CpuMeter {
   const wall0 = process.hrtime.bigint()

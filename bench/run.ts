@@ -7,10 +7,13 @@
 // which runs autocannon, pinned to CPU 1), loads each scenario in turn with the
 // same settings, measures the proxy's CPU over the measured window, prints a
 // table and writes everything to bench/results/<timestamp>.json.
+// The workers pair (switchyard-1-worker, switchyard-2-workers) starts a
+// Switchyard of its own per scenario, not pinned to one CPU, and sums the CPU
+// of its primary and every worker.
 // See bench/README.md for how to read the numbers.
 
 import type { ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { createServer } from 'node:net'
@@ -20,27 +23,34 @@ import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeSelfSignedCert } from './certs.js'
-import { benchRun, cpusAllowed, gitCommit, readJsonLine, setupPinning, waitForPorts } from './children.js'
+import { benchRun, cpusAllowed, gitCommit, isRunning, readJsonLine, setupPinning, waitForPorts } from './children.js'
 import type { Pinning } from './children.js'
-import { meterPid, meterSelf, meterSystem } from './cpu.js'
+import { meterPid, meterPids, meterSelf, meterSystem } from './cpu.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
 
-const SCENARIOS = ['direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy'] as const
+const SCENARIOS = ['direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy', 'switchyard-1-worker', 'switchyard-2-workers'] as const
 type ScenarioName = typeof SCENARIOS[number]
+
+/** The workers pair: each runs a Switchyard of its own with this many workers, plaintext HTTP/1.1, not pinned to one CPU. */
+const FLEETS: ReadonlyMap<ScenarioName, number> = new Map([['switchyard-1-worker', 1], ['switchyard-2-workers', 2]])
 
 const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
   direct: 'autocannon -> origin (no proxy): the ceiling',
   'switchyard-h1': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin',
   'switchyard-tls': 'autocannon -> Switchyard HTTP/1.1 over TLS -> origin',
   'switchyard-cache-hit': 'autocannon -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
-  'http-proxy': 'autocannon -> http-proxy (npm, keep-alive agent) -> origin'
+  'http-proxy': 'autocannon -> http-proxy (npm, keep-alive agent) -> origin',
+  'switchyard-1-worker': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy not pinned to one CPU',
+  'switchyard-2-workers': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), proxy not pinned to one CPU'
 }
 
 /** Switchyard must accept connections on both listeners within this time. */
 const SWITCHYARD_READY_MS = 10_000
 const CHILD_READY_MS = 10_000
 const TARGET_RATIO = 1.5
+/** Issue 10: two workers keep at least this share of one worker's requests per CPU-second. */
+const WORKERS_TARGET = 0.9
 
 // ---- command line ------------------------------------------------------------
 
@@ -151,23 +161,56 @@ async function startPeer (pinning: Pinning, originPort: number): Promise<Started
 }
 
 type SwitchyardStart =
-  | { readonly ok: true, readonly child: ChildProcess, readonly h1Port: number, readonly tlsPort: number, readonly configFile: string }
+  | {
+    readonly ok: true
+    readonly child: ChildProcess
+    readonly h1Port: number
+    readonly tlsPort: number
+    readonly adminPort: number
+    readonly configFile: string
+    readonly workers: number
+  }
   | { readonly ok: false, readonly reason: string }
 
-function switchyardConfig (h1Port: number, tlsPort: number, cert: string, key: string, originPort: number, accessLog: boolean): string {
+interface SwitchyardOptions {
+  readonly main: string
+  /** Where `--cpu-prof` writes, or null for no profile. */
+  readonly cpuProfDir: string | null
+  /** CPU list for taskset, or null to inherit the harness's. */
+  readonly cpu: string | null
+  /** Its own temp dir: config, certificate, log. */
+  readonly dir: string
+  readonly originPort: number
+  readonly accessLog: boolean
+  readonly workers: number
+}
+
+interface ConfigPorts { readonly h1: number, readonly tls: number, readonly admin: number }
+
+function switchyardConfig (ports: ConfigPorts, cert: string, key: string, originPort: number, accessLog: boolean, workers: number): string {
   const q = (s: string): string => JSON.stringify(s)
+  const workersBlock = workers === 1
+    ? `# One process, no primary: the default is one worker per CPU, and forked
+# workers would inherit the harness's pin to a single CPU.
+workers: 1`
+    : `# A primary (admin API, health checks; serves no requests) and ${workers} workers
+# on the same listeners: node:cluster round-robin, the primary accepts and hands
+# each connection to a worker.
+workers: ${workers}`
   return `# Written by bench/run.ts for one benchmark run; deleted afterwards.
 listeners:
   - name: h1
-    bind: ${q(`127.0.0.1:${h1Port}`)}
+    bind: ${q(`127.0.0.1:${ports.h1}`)}
   - name: tls
-    bind: ${q(`127.0.0.1:${tlsPort}`)}
+    bind: ${q(`127.0.0.1:${ports.tls}`)}
     tls: { cert: ${q(cert)}, key: ${q(key)} }
 cache: { maxBytes: 64MiB }
+${workersBlock}
 # The peer (http-proxy) writes no access log; compare like with like. Metrics stay on.
 # Run with --access-log to measure Switchyard with its default JSON access log.
 accessLog: ${accessLog ? 'true' : 'false'}
-admin: { bind: "127.0.0.1:0" }
+# On a known port: a primary's GET /status lists its workers' pids.
+admin: { bind: ${q(`127.0.0.1:${ports.admin}`)} }
 routes:
   # Pass-through scenarios: no cache phase at all.
   - match: { pathPrefix: / }
@@ -191,37 +234,152 @@ function tail (file: string, lines: number): string {
   }
 }
 
-async function startSwitchyard (main: string, cpuProfDir: string | null, pinning: Pinning, dir: string, originPort: number, accessLog: boolean): Promise<SwitchyardStart> {
-  if (!existsSync(main)) return { ok: false, reason: `${main} not found (the \`start\` CLI is not built yet)` }
+async function startSwitchyard (o: SwitchyardOptions): Promise<SwitchyardStart> {
+  if (!existsSync(o.main)) return { ok: false, reason: `${o.main} not found (the \`start\` CLI is not built yet)` }
 
-  const [h1Port, tlsPort] = [await freePort(), await freePort()]
-  const { cert, key } = writeSelfSignedCert(dir)
-  const configFile = join(dir, 'switchyard-bench.yaml')
-  writeFileSync(configFile, switchyardConfig(h1Port, tlsPort, cert, key, originPort, accessLog))
+  const ports = { h1: await freePort(), tls: await freePort(), admin: await freePort() }
+  const { cert, key } = writeSelfSignedCert(o.dir)
+  const configFile = join(o.dir, 'switchyard-bench.yaml')
+  writeFileSync(configFile, switchyardConfig(ports, cert, key, o.originPort, o.accessLog, o.workers))
 
   // Logs go straight to a file: no pipe for the harness to drain on the load CPU.
-  const logFile = join(dir, 'switchyard.log')
+  const logFile = join(o.dir, 'switchyard.log')
   const fd = openSync(logFile, 'w')
   let child: ChildProcess
   try {
-    child = children.spawnNode(main, ['start', '-c', configFile], {
-      cpu: pinning.proxyCpu,
+    // Workers are forked with the primary's execArgv: they get the same preload and profiler flags.
+    child = children.spawnNode(o.main, ['start', '-c', configFile], {
+      cpu: o.cpu,
       // fd 3 = IPC, only so that bench/parent-watch.ts notices if we die without stopping it.
       stdio: ['ignore', fd, fd, 'ipc'],
       cwd: root,
       nodeFlags: [
         '--import', pathToFileURL(join(dist, 'bench/parent-watch.js')).href,
-        ...(cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir])
+        ...(o.cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir])
       ]
     })
   } finally {
     closeSync(fd)
   }
-  const problem = await waitForPorts(child, [h1Port, tlsPort], SWITCHYARD_READY_MS)
-  if (problem === null) return { ok: true, child, h1Port, tlsPort, configFile }
+  let problem = await waitForPorts(child, [ports.h1, ports.tls], SWITCHYARD_READY_MS)
+  // A primary's listeners accept before its workers serve: wait until /status says every one is ready.
+  if (problem === null && o.workers > 1) {
+    const pids = await waitForWorkers(child, ports.admin, o.workers, SWITCHYARD_READY_MS)
+    if (typeof pids === 'string') problem = pids
+  }
+  if (problem === null) return { ok: true, child, h1Port: ports.h1, tlsPort: ports.tls, adminPort: ports.admin, configFile, workers: o.workers }
 
   child.kill('SIGKILL')
   return { ok: false, reason: `\`switchyard start\` not ready: ${problem}; its log:\n${tail(logFile, 15)}` }
+}
+
+interface WorkerEntry { readonly pid: number, readonly requests: number | null }
+
+/** GET /status on a primary's admin API: its `count` workers (pid, requests served) once all are ready, else why not. */
+function workerPids (adminPort: number, count: number): Promise<WorkerEntry[] | string> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port: adminPort, path: '/status', agent: false, timeout: 3000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => {
+        if (res.statusCode !== 200) return resolve(`GET /status answered ${res.statusCode}`)
+        let workers: unknown
+        try {
+          workers = (JSON.parse(body) as { workers?: unknown }).workers
+        } catch {
+          return resolve('GET /status: not JSON')
+        }
+        if (!Array.isArray(workers)) return resolve('GET /status lists no workers (not a primary?)')
+        const list = workers as Array<{ pid?: unknown, state?: unknown, requests?: unknown }>
+        const ready = list.filter((w) => w.state === 'ready' && typeof w.pid === 'number' && w.pid > 0)
+        if (list.length !== count || ready.length !== count) {
+          return resolve(`GET /status: ${ready.length} of ${count} workers ready (${list.map((w) => String(w.state)).join(', ')})`)
+        }
+        resolve(ready.map((w) => ({ pid: w.pid as number, requests: typeof w.requests === 'number' ? w.requests : null })))
+      })
+      res.on('error', (err) => { resolve(`GET /status: ${err.message}`) })
+    })
+    req.on('timeout', () => { req.destroy(new Error('timed out')) })
+    req.on('error', (err) => { resolve(`GET /status: ${err.message}`) })
+    req.end()
+  })
+}
+
+/** Polls workerPids until every worker is ready, the primary exits, or `timeoutMs` passes (bounded like waitForPorts). */
+async function waitForWorkers (child: ChildProcess, adminPort: number, count: number, timeoutMs: number): Promise<WorkerEntry[] | string> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (!isRunning(child)) return `exited (code ${child.exitCode}, signal ${child.signalCode})`
+    const pids = await workerPids(adminPort, count)
+    if (typeof pids !== 'string' || Date.now() >= deadline) return pids
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** Every process of the proxy under test, primary first, for the CPU meter; a string says why they cannot be listed. */
+type ProxyProcesses = () => Promise<readonly ProxyProcessId[] | string>
+
+interface ProxyProcessId {
+  readonly pid: number
+  readonly role: 'process' | 'primary' | 'worker'
+  /** A worker's requests served since it started, from /status. */
+  readonly requests?: number | null
+}
+
+function singleProcess (child: ChildProcess): ProxyProcesses {
+  const pid = child.pid
+  return async () => pid === undefined ? 'no pid' : [{ pid, role: 'process' }]
+}
+
+function fleetProcesses (s: SwitchyardStart & { ok: true }): ProxyProcesses {
+  const single = singleProcess(s.child)
+  if (s.workers === 1) return single
+  return async () => {
+    const primary = await single()
+    if (typeof primary === 'string') return primary
+    const list = await workerPids(s.adminPort, s.workers)
+    if (typeof list === 'string') return list
+    return [{ pid: primary[0]?.pid ?? 0, role: 'primary' }, ...list.map((w) => ({ pid: w.pid, role: 'worker' as const, requests: w.requests }))]
+  }
+}
+
+/** Stops a Switchyard this run started, then makes sure its workers went with the primary. */
+async function stopSwitchyard (s: SwitchyardStart & { ok: true }, workerPidList: readonly number[]): Promise<void> {
+  // Also its children as /proc lists them: a worker that was starting is not in /status yet.
+  const pids = new Set([...workerPidList, ...(s.child.pid === undefined ? [] : procChildren(s.child.pid))])
+  await children.stop(s.child, 10_000)
+  // The workers exit when the primary drains them, or when its IPC channel closes; wait a bounded while.
+  const deadline = Date.now() + 5000
+  let left = [...pids].filter(alive)
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    left = left.filter(alive)
+  }
+  for (const pid of left) {
+    log(`warning: worker pid ${pid} outlived its primary; SIGKILL`)
+    try { process.kill(pid, 'SIGKILL') } catch { /* gone meanwhile */ }
+  }
+}
+
+/** The pids of a process's children (Linux /proc; empty elsewhere). */
+function procChildren (pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '').map(Number))
+  } catch {
+    return []
+  }
+}
+
+function alive (pid: number): boolean {
+  try {
+    // Signal 0 only checks; a zombie is still "alive" until reaped, so look at /proc too.
+    process.kill(pid, 0)
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
 }
 
 // ---- one scenario ------------------------------------------------------------
@@ -249,6 +407,18 @@ function preflight (url: string, bodyBytes: number): Promise<string | null> {
 
 interface CpuShare { readonly cpuSeconds: number, readonly wallSeconds: number, readonly share: number }
 
+/** One process of the proxy under test over the measured window. */
+interface ProxyProcess {
+  readonly pid: number
+  readonly role: ProxyProcessId['role']
+  /** A worker's requests in the window (how round-robin and the scheduler split the load); null otherwise. */
+  readonly requests: number | null
+  readonly cpuSeconds: number
+  readonly share: number
+  /** Its CPU affinity (`0`, `0-1`). */
+  readonly cpus: string | null
+}
+
 interface ScenarioResult {
   readonly name: ScenarioName
   readonly description: string
@@ -256,6 +426,7 @@ interface ScenarioResult {
   readonly skipped: string | null
   readonly load: LoadResult | null
   readonly cpu: {
+    /** The whole proxy: a primary and its workers summed. */
     readonly proxy: CpuShare | null
     readonly origin: CpuShare | null
     readonly loadgen: CpuShare | null
@@ -263,16 +434,29 @@ interface ScenarioResult {
     readonly machine: CpuShare | null
     readonly other: number | null
   }
+  /** Each process in cpu.proxy; null without a proxy. */
+  readonly proxyProcesses: readonly ProxyProcess[] | null
+  /** Why the proxy's CPU is missing, when it is. */
+  readonly cpuNote: string | null
   readonly reqPerCore: number | null
+  /** Completed requests / proxy CPU-seconds over the window. */
+  readonly reqPerCpuSecond: number | null
   vsDirect: number | null
   perCoreVsHttpProxy: number | null
 }
 
 function skipped (name: ScenarioName, reason: string): ScenarioResult {
-  return { name, description: DESCRIPTIONS[name], url: null, skipped: reason, load: null, cpu: { proxy: null, origin: null, loadgen: null, machine: null, other: null }, reqPerCore: null, vsDirect: null, perCoreVsHttpProxy: null }
+  return {
+    name, description: DESCRIPTIONS[name], url: null, skipped: reason, load: null,
+    cpu: { proxy: null, origin: null, loadgen: null, machine: null, other: null },
+    proxyProcesses: null, cpuNote: null, reqPerCore: null, reqPerCpuSecond: null, vsDirect: null, perCoreVsHttpProxy: null
+  }
 }
 
-async function runScenario (name: ScenarioName, url: string, proxyPid: number | undefined, originPid: number | undefined, settings: LoadSettings, warmupSec: number, bodyBytes: number): Promise<ScenarioResult> {
+const samePids = (a: readonly ProxyProcessId[], b: readonly ProxyProcessId[]): boolean =>
+  a.length === b.length && a.every((p, i) => p.pid === b[i]?.pid)
+
+async function runScenario (name: ScenarioName, url: string, proxy: ProxyProcesses | undefined, originPid: number | undefined, settings: LoadSettings, warmupSec: number, bodyBytes: number): Promise<ScenarioResult> {
   const problem = await preflight(url, bodyBytes)
   if (problem !== null) {
     log(`[${name}] skipped: ${problem}`)
@@ -282,20 +466,52 @@ async function runScenario (name: ScenarioName, url: string, proxyPid: number | 
     log(`[${name}] warm-up ${warmupSec} s (not counted)`)
     await runLoad(url, { ...settings, durationSec: warmupSec })
   }
-  log(`[${name}] measuring ${settings.durationSec} s, ${settings.connections} connections: ${url}`)
-  const proxyMeter = meterPid(proxyPid)
+  // Listed after the warm-up: a worker replaced during it is measured as the one that serves.
+  const before = proxy === undefined ? [] : await proxy()
+  if (typeof before === 'string') {
+    log(`[${name}] skipped: ${before}`)
+    return skipped(name, before)
+  }
+  log(`[${name}] measuring ${settings.durationSec} s, ${settings.connections} connections: ${url}` +
+    (before.length > 1 ? ` (CPU of pids ${before.map((p) => `${p.pid} ${p.role}`).join(', ')})` : ''))
+  const proxyMeter = meterPids(before.map((p) => p.pid))
   const originMeter = meterPid(originPid)
   const selfMeter = meterSelf()
   const machineMeter = meterSystem()
   const load = await runLoad(url, settings)
-  const proxyCpu = proxyMeter.stop()
+  const proxyWindow = proxyMeter.stop()
   const originCpu = originMeter.stop()
   const loadgenCpu = selfMeter.stop()
   const machine = machineMeter.stop()
+  // A worker that exited (and was replaced) during the window took its CPU time with it: no sum then.
+  const after = proxy === undefined ? [] : await proxy()
+  let cpuNote: string | null = null
+  if (typeof after === 'string') cpuNote = `after the window: ${after}`
+  else if (!samePids(before, after)) cpuNote = `the proxy's processes changed during the window (${before.map((p) => p.pid).join(',')} -> ${after.map((p) => p.pid).join(',')})`
+  else if (proxy !== undefined && proxyWindow === null) cpuNote = 'a proxy process could not be read from /proc'
+  if (cpuNote !== null) log(`[${name}] proxy CPU not measured: ${cpuNote}`)
+  const proxyCpu = cpuNote !== null || proxyWindow === null
+    ? null
+    : { cpuSeconds: proxyWindow.cpuSeconds, wallSeconds: proxyWindow.wallSeconds, share: proxyWindow.share }
+  const proxyProcesses = proxyCpu === null || proxyWindow === null
+    ? null
+    : before.map((p, i) => {
+      const r0 = p.requests
+      const r1 = typeof after === 'string' ? undefined : after[i]?.requests
+      return {
+        pid: p.pid,
+        role: p.role,
+        requests: typeof r0 === 'number' && typeof r1 === 'number' ? r1 - r0 : null,
+        cpuSeconds: proxyWindow.each[i]?.cpuSeconds ?? 0,
+        share: proxyWindow.each[i]?.share ?? 0,
+        cpus: cpusAllowed(p.pid)
+      }
+    })
   const other = machine === null ? null : Math.max(0, machine.share - (proxyCpu?.share ?? 0) - (originCpu?.share ?? 0) - (loadgenCpu?.share ?? 0))
   const cpu = { proxy: proxyCpu, origin: originCpu, loadgen: loadgenCpu, machine, other }
   const reqPerCore = cpu.proxy !== null && cpu.proxy.share > 0 ? load.reqPerSec / cpu.proxy.share : null
-  return { name, description: DESCRIPTIONS[name], url, skipped: null, load, cpu, reqPerCore, vsDirect: null, perCoreVsHttpProxy: null }
+  const reqPerCpuSecond = cpu.proxy !== null && cpu.proxy.cpuSeconds > 0 ? load.requests / cpu.proxy.cpuSeconds : null
+  return { name, description: DESCRIPTIONS[name], url, skipped: null, load, cpu, proxyProcesses, cpuNote, reqPerCore, reqPerCpuSecond, vsDirect: null, perCoreVsHttpProxy: null }
 }
 
 // ---- report ------------------------------------------------------------------
@@ -332,6 +548,48 @@ function table (results: readonly ScenarioResult[]): string {
   return [line(head), ...rows.map(line)].join('\n')
 }
 
+interface WorkersComparison {
+  /** 2 workers / 1 worker req/s. */
+  readonly throughput: number | null
+  /** 2 workers / 1 worker requests per CPU-second of the whole proxy. */
+  readonly perCpu: number | null
+}
+
+function compareWorkers (results: readonly ScenarioResult[]): WorkersComparison {
+  const one = results.find((r) => r.name === 'switchyard-1-worker')
+  const two = results.find((r) => r.name === 'switchyard-2-workers')
+  const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+    a === null || a === undefined || b === null || b === undefined || b <= 0 ? null : a / b
+  return { throughput: ratio(two?.load?.reqPerSec, one?.load?.reqPerSec), perCpu: ratio(two?.reqPerCpuSecond, one?.reqPerCpuSecond) }
+}
+
+/** The workers pair on its own: the whole proxy's CPU, split per process. */
+function workersTable (rows: readonly ScenarioResult[]): string {
+  const head = ['scenario', 'workers', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU-s', 'CPU share', 'req/CPU-s', 'CPU-s per process']
+  const cells = rows.map((r) => {
+    if (r.load === null) return [r.name, `skipped: ${((r.skipped ?? '').split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
+    const each = r.proxyProcesses?.map((p) => `${p.role === 'primary' ? 'primary ' : ''}${p.cpuSeconds.toFixed(2)}` +
+      (p.requests === null || r.load === null || r.load.requests === 0 ? '' : ` (${Math.round(100 * p.requests / r.load.requests)}% req)`)).join(' + ') ?? (r.cpuNote ?? '-')
+    return [
+      r.name,
+      String(FLEETS.get(r.name) ?? '-'),
+      fmt(r.load.reqPerSec, 0),
+      fmt(r.load.latencyMs.p50, 2),
+      fmt(r.load.latencyMs.p99, 2),
+      fmt(r.load.latencyMs.p99_9, 2),
+      `${r.load.errors + r.load.timeouts}/${r.load.non2xx}`,
+      fmt(r.cpu.proxy?.cpuSeconds, 2),
+      fmt(r.cpu.proxy?.share, 2),
+      fmt(r.reqPerCpuSecond, 0),
+      each
+    ]
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((row) => row.length === head.length ? (row[i] ?? '').length : 0)))
+  const line = (c: readonly string[]): string => c.length === head.length
+    ? c.map((x, i) => i === 0 || i === head.length - 1 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0)).join('  ').trimEnd()
+    : `${(c[0] ?? '').padEnd(widths[0] ?? 0)}  ${c[1] ?? ''}`
+  return [line(head), ...cells.map(line)].join('\n')
+}
 
 // ---- main --------------------------------------------------------------------
 
@@ -368,7 +626,10 @@ async function main (): Promise<void> {
   let switchyard: SwitchyardStart = { ok: false, reason: 'not requested' }
   if (wants('switchyard-h1') || wants('switchyard-tls') || wants('switchyard-cache-hit')) {
     try {
-      switchyard = await startSwitchyard(opts.main, opts.cpuProf ? resultsDir : null, pinning, tmp, origin.port, opts.accessLog)
+      switchyard = await startSwitchyard({
+        main: opts.main, cpuProfDir: opts.cpuProf ? resultsDir : null, cpu: pinning.proxyCpu,
+        dir: tmp, originPort: origin.port, accessLog: opts.accessLog, workers: 1
+      })
     } catch (err) {
       switchyard = { ok: false, reason: `could not start: ${err instanceof Error ? err.message : String(err)}` }
     }
@@ -376,25 +637,51 @@ async function main (): Promise<void> {
     else log(`switchyard scenarios skipped: ${switchyard.reason}`)
   }
 
+  // The workers pair may use every CPU: pinned to one, two workers would only take turns on it.
+  const fleetCpu = pinning.enabled ? pinning.allCpus : null
+  let fleetSeq = 0
+  /** Starts the Switchyard of a workers-pair scenario; the caller stops it after the scenario. */
+  const startFleet = async (workers: number): Promise<SwitchyardStart> => {
+    const dir = join(tmp, `fleet-${++fleetSeq}`)
+    mkdirSync(dir)
+    try {
+      const s = await startSwitchyard({
+        main: opts.main, cpuProfDir: opts.cpuProf ? resultsDir : null, cpu: fleetCpu,
+        dir, originPort: origin.port, accessLog: opts.accessLog, workers
+      })
+      if (s.ok) log(`switchyard (workers: ${workers}): pid ${s.child.pid}, CPUs ${s.child.pid === undefined ? '?' : cpusAllowed(s.child.pid) ?? '?'}, h1 port ${s.h1Port}, admin port ${s.adminPort}`)
+      return s
+    } catch (err) {
+      return { ok: false, reason: `could not start: ${err instanceof Error ? err.message : String(err)}` }
+    }
+  }
+
   const results: ScenarioResult[] = []
   for (const name of opts.only) {
     let url: string | null = null
-    let proxy: ChildProcess | undefined
+    let proxy: ProxyProcesses | undefined
+    let notStarted = switchyard.ok ? 'not started' : switchyard.reason
+    let fleet: SwitchyardStart | undefined
     switch (name) {
       case 'direct':
         url = `http://127.0.0.1:${origin.port}/bench`
         break
       case 'switchyard-h1':
-        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/bench`; proxy = switchyard.child }
+        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/bench`; proxy = singleProcess(switchyard.child) }
         break
       case 'switchyard-tls':
-        if (switchyard.ok) { url = `https://127.0.0.1:${switchyard.tlsPort}/bench`; proxy = switchyard.child }
+        if (switchyard.ok) { url = `https://127.0.0.1:${switchyard.tlsPort}/bench`; proxy = singleProcess(switchyard.child) }
         break
       case 'switchyard-cache-hit':
-        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/cached/bench`; proxy = switchyard.child }
+        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/cached/bench`; proxy = singleProcess(switchyard.child) }
         break
       case 'http-proxy':
-        if (peer !== null) { url = `http://127.0.0.1:${peer.port}/bench`; proxy = peer.child }
+        if (peer !== null) { url = `http://127.0.0.1:${peer.port}/bench`; proxy = singleProcess(peer.child) }
+        break
+      case 'switchyard-1-worker':
+      case 'switchyard-2-workers':
+        fleet = await startFleet(FLEETS.get(name) ?? 1)
+        if (fleet.ok) { url = `http://127.0.0.1:${fleet.h1Port}/bench`; proxy = fleetProcesses(fleet) } else notStarted = fleet.reason
         break
       default: {
         const never: never = name
@@ -402,10 +689,19 @@ async function main (): Promise<void> {
       }
     }
     if (url === null) {
-      results.push(skipped(name, switchyard.ok ? 'not started' : switchyard.reason))
+      if (fleet !== undefined) log(`[${name}] skipped: ${notStarted}`)
+      results.push(skipped(name, notStarted))
       continue
     }
-    results.push(await runScenario(name, url, proxy?.pid, origin.child.pid, settings, opts.warmupSec, origin.bodyBytes))
+    try {
+      results.push(await runScenario(name, url, proxy, origin.child.pid, settings, opts.warmupSec, origin.bodyBytes))
+    } finally {
+      // Stopped at once: an idle fleet would still be ours on the cores the next scenario measures.
+      if (fleet?.ok === true) {
+        const listed = proxy === undefined ? [] : await proxy()
+        await stopSwitchyard(fleet, typeof listed === 'string' ? [] : listed.filter((p) => p.role === 'worker').map((p) => p.pid))
+      }
+    }
   }
 
   // Ratios.
@@ -418,6 +714,17 @@ async function main (): Promise<void> {
   }
   const h1 = results.find((r) => r.name === 'switchyard-h1')
   const target = h1?.perCoreVsHttpProxy ?? null
+
+  const workers = compareWorkers(results)
+  const fleetRows = results.filter((r) => FLEETS.has(r.name))
+  // Said with every result of the pair: what the machine allows it to show.
+  const cpuCount = cpus().length
+  const fleetLimit = (pinning.enabled
+    ? `the proxy is not pinned to one CPU (it may use CPUs ${fleetCpu ?? '?'}); the origin and the load generator stay on CPU ${pinning.originCpu ?? '?'}, so the proxy shares that CPU with them.`
+    : 'nothing is pinned: the proxy, the origin and the load generator share every CPU.') +
+    (cpuCount <= 2
+      ? ` On this ${cpuCount}-CPU machine the second worker has no core of its own: req/s cannot double, it shows what the whole machine does. Compare requests per CPU-second of the proxy.`
+      : ` The load side takes about one of the ${cpuCount} CPUs: req/s is bounded by what is left.`)
 
   const affinity = {
     harness: cpusAllowed('self'),
@@ -445,9 +752,18 @@ async function main (): Promise<void> {
   if (noisy.length > 0) {
     out.write(`note: other processes used > 0.2 of a core in ${noisy.map((r) => r.name).join(', ')}: treat those rows as noisy and re-run.\n`)
   }
-  const saturated = results.filter((r) => r.cpu.origin !== null && r.cpu.loadgen !== null && r.cpu.origin.share + r.cpu.loadgen.share > 0.9)
+  // The workers pair shares CPU 1 with the proxy by design; its limit is said below.
+  const saturated = results.filter((r) => !FLEETS.has(r.name) && r.cpu.origin !== null && r.cpu.loadgen !== null && r.cpu.origin.share + r.cpu.loadgen.share > 0.9)
   if (saturated.length > 0 && pinning.enabled) {
     out.write(`note: CPU 1 (origin + load generator) was near saturation in ${saturated.map((r) => r.name).join(', ')}: req/s there is bounded by the load side; compare req/s/core.\n`)
+  }
+  if (fleetRows.length > 0) {
+    out.write('\nworkers (plaintext HTTP/1.1; proxy CPU = the primary + every worker, from /proc/<pid>/stat; req/CPU-s = requests / proxy CPU-seconds):\n')
+    out.write(workersTable(fleetRows) + '\n')
+    out.write(`limit: ${fleetLimit}\n`)
+    const x = (n: number | null): string => n === null ? 'n/a' : `${n.toFixed(2)}x`
+    out.write(`2 workers / 1 worker: req/s ${x(workers.throughput)}, requests per CPU-second ${x(workers.perCpu)}` +
+      ` (target >= ${WORKERS_TARGET}: ${workers.perCpu === null ? 'n/a, needs both measured' : workers.perCpu >= WORKERS_TARGET ? 'MET' : 'NOT MET'})\n`)
   }
 
   const report = {
@@ -462,6 +778,14 @@ async function main (): Promise<void> {
     settings: { ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog },
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },
+    workers: {
+      metric: 'switchyard-2-workers / switchyard-1-worker, requests per proxy CPU-second (primary + workers)',
+      throughputRatio: workers.throughput,
+      perCpuRatio: workers.perCpu,
+      goal: WORKERS_TARGET,
+      proxyCpus: fleetCpu,
+      limit: fleetRows.length > 0 ? fleetLimit : null
+    },
     scenarios: results
   }
   const file = join(resultsDir, `${startedAt.toISOString().replace(/:/g, '-')}.json`)
