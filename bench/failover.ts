@@ -82,7 +82,9 @@ async function run (scenario: Scenario, dir: string) {
   const b = await startReplica('b')
   const proxyPort = await freePort()
   const file = path.join(dir, 'failover.yaml')
+  // One process, as these scenarios were measured before `workers: auto` became the default.
   writeFileSync(file, `
+workers: 1
 listeners: [{ name: web, bind: "127.0.0.1:${proxyPort}" }]
 routes: [{ match: { pathPrefix: / }, backend: app }]
 backends:
