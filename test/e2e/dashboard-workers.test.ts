@@ -4,17 +4,16 @@
 // `workers: 1` (one process, no `workers` in /status) there is no panel.
 // Needs Chromium like test/e2e/dashboard.test.ts (installed by .ci/run).
 import { existsSync, writeFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { spawnCli, type Running } from '../helpers/cli.js'
 import { closedPort, startServer } from '../helpers/origin.js'
 import { isAlive } from '../helpers/reap.js'
+import { CHROMIUM, browserContext, inCI } from '../helpers/chromium.js'
 
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
-const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
 const skip = !existsSync(CHROMIUM) && !inCI ? `no browser at ${CHROMIUM}` : false
 
 interface Proxy {
@@ -73,19 +72,7 @@ async function status (p: Proxy): Promise<StatusJson> {
 }
 
 async function openDashboard (t: Test, p: Proxy): Promise<Page> {
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-chromium-'))
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1360, height: 1000 },
-    colorScheme: 'light'
-  })
-  t.teardown(async () => {
-    await ctx.close()
-    await rm(userDataDir, { recursive: true, force: true })
-  })
+  const ctx = await browserContext(t)
   const page = await ctx.newPage()
   page.on('pageerror', (err) => { t.fail(`page error: ${err.message}`) })
   page.on('console', (msg) => {

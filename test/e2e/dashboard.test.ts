@@ -8,20 +8,16 @@
 // (CI set) and is skipped locally. Screenshots go to $TAP_ARTIFACTS, else
 // $TMPDIR/switchyard-test-artifacts; their paths are printed as TAP comments.
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest } from '../../src/admin/admin.js'
 import type { AdminStatus, WorkerStatusEntry } from '../../src/admin/api.js'
 import type { ServerStatus } from '../../src/upstream/backend.js'
+import { CHROMIUM, browserContext, inCI } from '../helpers/chromium.js'
 
-/** SWITCHYARD_CHROMIUM overrides the browser path (e.g. on a developer machine). */
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
 
 type Srv = { -readonly [K in keyof ServerStatus]: ServerStatus[K] }
 
@@ -109,22 +105,6 @@ async function startAdminFor (t: Test, api: AdminApi, token?: string): Promise<A
   return h
 }
 
-async function browser (t: Test): Promise<BrowserContext> {
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-chromium-'))
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1360, height: 1000 },
-    colorScheme: 'light'
-  })
-  t.teardown(async () => {
-    await ctx.close()
-    await rm(userDataDir, { recursive: true, force: true })
-  })
-  return ctx
-}
-
 /** Fails the test on any uncaught page exception, dashboard error log or Content-Security-Policy violation. */
 function watchErrors (t: Test, page: Page): void {
   page.on('pageerror', (err) => { t.fail(`page error: ${err.message}`) })
@@ -161,7 +141,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('the dashboard shows every server and turns one red when it goes down', async (t) => {
     const app = fakeApp()
     const admin = await startAdminFor(t, app.api)
-    const page = await (await browser(t)).newPage()
+    const page = await (await browserContext(t)).newPage()
     watchErrors(t, page)
     await page.goto(`http://127.0.0.1:${admin.address().port}/`)
 
@@ -227,7 +207,7 @@ if (!existsSync(CHROMIUM)) {
       { id: 4, pid: 41004, state: 'exited', startedAt: started(600), restarts: 2, requests: 0, connections: 0 }
     ]
     const admin = await startAdminFor(t, app.api)
-    const page = await (await browser(t)).newPage()
+    const page = await (await browserContext(t)).newPage()
     watchErrors(t, page)
     await page.goto(`http://127.0.0.1:${admin.address().port}/`)
 
@@ -267,7 +247,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('the purge form posts the URL and shows the result', async (t) => {
     const app = fakeApp()
     const admin = await startAdminFor(t, app.api)
-    const page = await (await browser(t)).newPage()
+    const page = await (await browserContext(t)).newPage()
     watchErrors(t, page)
     await page.goto(`http://127.0.0.1:${admin.address().port}/`)
     await page.locator('#purge-value').fill('https://example.com/users/42')
@@ -295,7 +275,7 @@ if (!existsSync(CHROMIUM)) {
     const app = fakeApp()
     const admin = await startAdminFor(t, app.api, token)
     const base = `http://127.0.0.1:${admin.address().port}/`
-    const page = await (await browser(t)).newPage()
+    const page = await (await browserContext(t)).newPage()
     watchErrors(t, page)
     // The page itself is behind the token too: add the header to the document request only.
     await page.route((u) => u.pathname === '/', async (route) => {
@@ -315,7 +295,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('missing, partial and malformed data render without exceptions', async (t) => {
     const app = fakeApp()
     const admin = await startAdminFor(t, app.api)
-    const page = await (await browser(t)).newPage()
+    const page = await (await browserContext(t)).newPage()
     watchErrors(t, page)
     app.statusOverride = {}
     app.snapshotOverride = {}

@@ -5,18 +5,16 @@
 // the demo's fixed ports (8080, 8443, 9101-9104, admin 9901).
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { chromium } from 'playwright-core'
 import { request } from 'undici'
 import { reapOnExit } from '../helpers/reap.js'
+import { CHROMIUM, browserContext, inCI } from '../helpers/chromium.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
-const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
 
 t.test('the demo dashboard shows the replicas, and a stopped one turns red', { skip: !existsSync(CHROMIUM) && !inCI ? `no browser at ${CHROMIUM}` : false }, async (t) => {
   const demo = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start'],
@@ -35,18 +33,7 @@ t.test('the demo dashboard shows the replicas, and a stopped one turns red', { s
   }
   t.match(out, /Dashboard, status and metrics: http:\/\/127\.0\.0\.1:9901\//, 'the demo prints where its dashboard is')
 
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-chromium-'))
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1360, height: 1000 }
-  })
-  t.teardown(async () => {
-    await ctx.close()
-    await rm(userDataDir, { recursive: true, force: true })
-  })
+  const ctx = await browserContext(t)
   const page = await ctx.newPage()
   page.on('pageerror', (err) => { t.fail(`page error: ${err.message}`) })
   // Some traffic so the charts have something to show.
