@@ -73,6 +73,8 @@ export class Supervisor {
   private readonly now: () => number
   private readonly slots: Slot[]
   private stopping = false
+  /** Until the first start settles, an exit fails the start instead of being replaced. */
+  private booting: ((err: Error) => void) | undefined
   /** Called on each new worker's channel, to install the primary's handlers. */
   private onChannel: (channel: Channel, id: number) => void = () => {}
 
@@ -86,7 +88,12 @@ export class Supervisor {
   /** Starts every worker and resolves when all have called `ready`, or rejects on the first that exits first. */
   async start (onChannel: (channel: Channel, id: number) => void = () => {}): Promise<void> {
     this.onChannel = onChannel
-    await Promise.all(this.slots.map((s) => this.launch(s)))
+    const failed = new Promise<never>((_resolve, reject) => { this.booting = reject })
+    try {
+      await Promise.race([Promise.all(this.slots.map((s) => this.launch(s))), failed])
+    } finally {
+      this.booting = undefined
+    }
   }
 
   workers (): WorkerInfo[] {
@@ -149,8 +156,14 @@ export class Supervisor {
         s.state = 'exited'
         markExited()
         this.opts.events?.exited?.(s.info())
-        reject(new Error(`worker ${s.id} (pid ${proc.pid}) exited before it was ready (${signal ?? `code ${String(code)}`})`))
+        const err = new Error(`worker ${s.id} (pid ${proc.pid}) exited before it was ready (${signal ?? `code ${String(code)}`})`)
+        reject(err)
         if (!wasServing || this.stopping) return
+        if (this.booting !== undefined) {
+          // The first start fails as a whole (a worker ready a moment ago included): nothing to replace yet.
+          this.booting(new Error(`worker ${s.id} (pid ${proc.pid}) exited while the workers were starting (${signal ?? `code ${String(code)}`})`))
+          return
+        }
         const d = nextRestart(this.policy, s.history, this.now() - s.startedAtMs)
         s.history = d.history
         this.opts.events?.crashed?.(s.info(), { code, signal, delayMs: d.delayMs })

@@ -84,11 +84,14 @@ t.test('a crash loop is slowed down by the back-off, and stop ends it', async (t
   t.ok(sup.workers()[0]!.restarts >= 3)
 })
 
-t.test('a worker that exits before it is ready fails start', async (t) => {
-  const { spawn } = spawner(t, (id) => id === 2 ? 'unready' : 'serve')
-  const sup = new Supervisor({ count: 2, spawn })
-  await t.rejects(sup.start(), /worker 2 \(pid \d+\) exited before it was ready \(code 2\)/)
+t.test('a worker that exits before it is ready fails start, and is not replaced', async (t) => {
+  const { spawn, all } = spawner(t, (id) => id === 2 ? 'unready' : 'serve')
+  let crashed = 0
+  const sup = new Supervisor({ count: 2, spawn, events: { crashed: () => { crashed++ } } })
+  await t.rejects(sup.start(), /worker 2 \(pid \d+\) exited/)
   await sup.stop(500)
+  t.equal(all.length, 2, 'no replacement was started')
+  t.equal(crashed, 0, 'not reported as a crash to replace')
 })
 
 t.test('stop SIGKILLs a worker that does not drain by the deadline; nothing is left behind', async (t) => {
