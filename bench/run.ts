@@ -28,6 +28,7 @@ import type { Pinning } from './children.js'
 import { meterPid, meterPids, meterSelf, meterSystem } from './cpu.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
+import { UsageError, intOption } from './options.js'
 
 const SCENARIOS = ['direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy', 'switchyard-1-worker', 'switchyard-2-workers'] as const
 type ScenarioName = typeof SCENARIOS[number]
@@ -100,11 +101,6 @@ function parseOptions (argv: string[]): Options {
     process.stdout.write(USAGE + '\n')
     process.exit(0)
   }
-  const int = (name: string, raw: string, min: number): number => {
-    const n = Number(raw)
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`)
-    return n
-  }
   let only: ScenarioName[] = [...SCENARIOS]
   if (values.only !== undefined) {
     const names = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -114,9 +110,9 @@ function parseOptions (argv: string[]): Options {
     only = SCENARIOS.filter((s) => names.includes(s))
   }
   return {
-    durationSec: int('duration', values.duration, 1),
-    connections: int('connections', values.connections, 1),
-    warmupSec: int('warmup', values.warmup, 0),
+    durationSec: intOption('duration', values.duration, 1),
+    connections: intOption('connections', values.connections, 1),
+    warmupSec: intOption('warmup', values.warmup, 0),
     only,
     pin: values['no-pin'] !== true,
     main: values.main === undefined ? join(dist, 'src/main.js') : resolve(values.main),
@@ -125,7 +121,6 @@ function parseOptions (argv: string[]): Options {
   }
 }
 
-class UsageError extends Error {}
 
 // ---- paths, children, cleanup ------------------------------------------------
 

@@ -28,6 +28,7 @@ import { writeSelfSignedCert } from './certs.js'
 import { benchRun, cpusAllowed, gitCommit, readJsonLine, setupPinning } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid } from './cpu.js'
+import { UsageError, intOption } from './options.js'
 
 const MiB = 1024 * 1024
 /** Body of /large on the bench origin. */
@@ -65,7 +66,6 @@ const USAGE = `usage: npm run bench:soak -- [options]
   --no-pin            do not pin processes to CPUs with taskset
   --help`
 
-class UsageError extends Error {}
 
 function parseOptions (argv: string[]): Options {
   const { values } = parseArgs({
@@ -90,21 +90,16 @@ function parseOptions (argv: string[]): Options {
     process.stdout.write(USAGE + '\n')
     process.exit(0)
   }
-  const int = (name: string, raw: string, min: number): number => {
-    const n = Number(raw)
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`)
-    return n
-  }
   const o: Options = {
-    requests: int('requests', values.requests, 1),
-    maxSeconds: int('max-seconds', values['max-seconds'], 1),
-    workers: int('workers', values.workers, 1),
-    slow: int('slow', values.slow, 0),
-    connections: int('connections', values.connections, 1),
-    h2Sessions: int('h2-sessions', values['h2-sessions'], 1),
-    every: int('every', values.every, 1),
-    warmup: int('warmup', values.warmup, 0),
-    seed: int('seed', values.seed, 0),
+    requests: intOption('requests', values.requests, 1),
+    maxSeconds: intOption('max-seconds', values['max-seconds'], 1),
+    workers: intOption('workers', values.workers, 1),
+    slow: intOption('slow', values.slow, 0),
+    connections: intOption('connections', values.connections, 1),
+    h2Sessions: intOption('h2-sessions', values['h2-sessions'], 1),
+    every: intOption('every', values.every, 1),
+    warmup: intOption('warmup', values.warmup, 0),
+    seed: intOption('seed', values.seed, 0),
     pin: values['no-pin'] !== true
   }
   if (o.warmup >= o.requests) throw new UsageError('--warmup must be below --requests')
