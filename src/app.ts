@@ -5,11 +5,11 @@
 import type { Logger } from 'pino'
 import type { CachePeers, CacheStats } from './cache/cache.js'
 import type { Config, ListenerConfig } from './config/schema.js'
-import { healthTargets, startHealthChecks, type HealthChecks } from './health/checker.js'
+import { startHealthChecks, type HealthChecks } from './health/checker.js'
 import type { EjectionListener } from './health/outlier.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
-import { allServers, buildState, type RuntimeState } from './proxy/state.js'
+import { allServers, buildState, healthTargets, type RuntimeState } from './proxy/state.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { commitReload, planReload, type LiveListener } from './reload.js'
 import type { AddressInfo } from 'node:net'
@@ -151,7 +151,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts, observer: metrics })
   const startHealth = (state: RuntimeState): void => {
     if (deps.worker !== undefined) return
-    const targets = healthTargets(state.backends.values())
+    const targets = healthTargets(state)
     health = targets.length > 0 ? startHealthChecks(targets, log === undefined ? {} : { log }) : undefined
   }
 

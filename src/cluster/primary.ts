@@ -13,8 +13,8 @@ import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsE
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { Config } from '../config/schema.js'
-import { healthTargets, startHealthChecks, type HealthChecks } from '../health/checker.js'
-import { allServers, buildState, carryHealth, type RuntimeState } from '../proxy/state.js'
+import { startHealthChecks, type HealthChecks } from '../health/checker.js'
+import { allServers, buildState, carryHealth, healthTargets, type RuntimeState } from '../proxy/state.js'
 import { sendNothing } from '../upstream/pool.js'
 import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
@@ -74,8 +74,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   let previousMerge: MergedMetrics | undefined
 
   const verdicts = (state: RuntimeState): HealthVerdict[] =>
-    allServers(state).filter((s) => state.backends.get(s.backend)?.config.healthCheck !== undefined)
-      .map((s) => ({ backend: s.backend, shard: s.shard, server: s.name, up: s.checkUp, reason: 'health check (primary)' }))
+    healthTargets(state).map(({ server: s }) => ({ backend: s.backend, shard: s.shard, server: s.name, up: s.checkUp, reason: 'health check (primary)' }))
 
   const supervisor: Supervisor = new Supervisor({
     count: opts.count,
@@ -108,7 +107,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     }
   }
   const startHealth = (state: RuntimeState): void => {
-    const targets = healthTargets(state.backends.values())
+    const targets = healthTargets(state)
     health = targets.length > 0 ? startHealthChecks(targets, { log }) : undefined
   }
 

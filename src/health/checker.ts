@@ -10,7 +10,6 @@
 // client certificate, same SNI), so a probe fails when real traffic would.
 import { Client } from 'undici'
 import type { HealthCheckConfig } from '../config/schema.js'
-import type { Backend } from '../upstream/backend.js'
 import type { CheckResult, Server } from '../upstream/server.js'
 import { plainConnector } from '../upstream/connector.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from '../upstream/tls.js'
@@ -30,16 +29,6 @@ export interface HealthTarget {
   readonly config: HealthCheckConfig
   /** The backend's TLS settings, for an https:// server. */
   readonly tls?: UpstreamTls
-}
-
-/** Every server of these backends that has a health check, with its backend's check and TLS settings. */
-export function healthTargets (backends: Iterable<Backend>): HealthTarget[] {
-  const targets: HealthTarget[] = []
-  for (const b of backends) {
-    const hc = b.config.healthCheck
-    if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc, ...(b.tls === undefined ? {} : { tls: b.tls }) })
-  }
-  return targets
 }
 
 export interface HealthDeps {

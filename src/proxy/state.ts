@@ -6,6 +6,7 @@ import type { BlockList } from 'node:net'
 import type { Logger } from 'pino'
 import { HttpCache, type CachePeers } from '../cache/cache.js'
 import type { Config } from '../config/schema.js'
+import type { HealthTarget } from '../health/checker.js'
 import type { EjectionListener } from '../health/outlier.js'
 import type { Router } from '../router/router.js'
 import { Backend } from '../upstream/backend.js'
@@ -80,6 +81,16 @@ export function carryHealth (old: RuntimeState, next: RuntimeState): void {
     s.lastCheck = o.lastCheck
     if (o.checkUp !== s.checkUp) s.setCheckStatus(o.checkUp, 'kept across a reload')
   }
+}
+
+/** Every server that has a health check, with its backend's check and TLS settings. */
+export function healthTargets (state: RuntimeState): HealthTarget[] {
+  const targets: HealthTarget[] = []
+  for (const b of state.backends.values()) {
+    const hc = b.config.healthCheck
+    if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc, ...(b.tls === undefined ? {} : { tls: b.tls }) })
+  }
+  return targets
 }
 
 /** Every server of every backend. */
