@@ -885,19 +885,26 @@ async function regressions (t: Test, fx: Fixture): Promise<void> {
   const answered = (t: Test, o: H2Outcome, what: string): void => {
     t.notOk(o.timedOut, `${what}: answered or reset within 3 s, not left hanging`)
   }
+  /**
+   * An HTTP/1.1 GET by a client that reads nothing for half a second: all it
+   * got, head included, and whether the proxy closed the connection (not our
+   * 5 s limit).
+   */
+  const slowH1Get = (path: string): Promise<{ bytes: Buffer; closedByProxy: boolean }> => new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port: fx.proxy.port('plain') })
+    const chunks: Buffer[] = []
+    let closedByProxy = true
+    const timer = setTimeout(() => { closedByProxy = false; socket.destroy() }, 5000)
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: fuzz.test\r\n\r\n`))
+    socket.pause()
+    setTimeout(() => { socket.on('data', (c: Buffer) => { chunks.push(c) }).resume() }, 500)
+    socket.on('error', () => {})
+    socket.once('close', () => { clearTimeout(timer); resolve({ bytes: Buffer.concat(chunks), closedByProxy }) })
+  })
   /** One HTTP/1.1 GET of a 4 MB answer the origin closes after, read after a 500 ms pause; true if all went well. */
   const slowH1Reader = async (t: Test, attempt: number): Promise<boolean> => {
     const path = serve({ fields: [['Connection', 'close']], bodySize: 4_000_000, ending: 'close' })
-    const got = await new Promise<number>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port: fx.proxy.port('plain') })
-      let n = 0
-      const timer = setTimeout(() => socket.destroy(), 5000)
-      socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: fuzz.test\r\n\r\n`))
-      socket.pause()
-      setTimeout(() => { socket.on('data', (c: Buffer) => { n += c.length }).resume() }, 500)
-      socket.on('error', () => {})
-      socket.once('close', () => { clearTimeout(timer); resolve(n) })
-    })
+    const got = (await slowH1Get(path)).bytes.length
     const complete = got > 4_000_000
     t.ok(complete, `HTTP/1.1 slow reader, try ${attempt}: the whole body arrives (got ${got} bytes with the head)`)
     const dead = await fx.proxy.check()
@@ -1009,18 +1016,7 @@ async function regressions (t: Test, fx: Fixture): Promise<void> {
         answered(t, o, `${what}: h2`)
         t.ok(!o.ended || o.body.length < 1_100_003, `${what}: h2 never gets a complete-looking answer (got ${describe({ proto: 'h2', o })}, ${o.body.length} bytes)`)
         await alive(t)
-        // An HTTP/1.1 client that reads nothing for half a second.
-        const got = await new Promise<{ bytes: Buffer; closedByProxy: boolean }>((resolve) => {
-          const socket = net.connect({ host: '127.0.0.1', port: fx.proxy.port('plain') })
-          const chunks: Buffer[] = []
-          let closedByProxy = true
-          const timer = setTimeout(() => { closedByProxy = false; socket.destroy() }, 5000)
-          socket.once('connect', () => socket.write(`GET ${path}?h1 HTTP/1.1\r\nHost: fuzz.test\r\n\r\n`))
-          socket.pause()
-          setTimeout(() => { socket.on('data', (c: Buffer) => { chunks.push(c) }).resume() }, 500)
-          socket.on('error', () => {})
-          socket.once('close', () => { clearTimeout(timer); resolve({ bytes: Buffer.concat(chunks), closedByProxy }) })
-        })
+        const got = await slowH1Get(`${path}?h1`)
         const headEnd = got.bytes.indexOf('\r\n\r\n')
         const length = /\r\ncontent-length: *(\d+)/i.exec(got.bytes.subarray(0, headEnd).toString('latin1'))?.[1]
         const body = headEnd < 0 ? 0 : got.bytes.length - headEnd - 4
