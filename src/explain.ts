@@ -24,7 +24,7 @@ import { trustedClientAddress } from './proxy/trust.js'
 import type { RouteVerdict } from './router/router.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { sendNothing } from './upstream/pool.js'
-import type { Server } from './upstream/server.js'
+import { serverIdentity, type Server } from './upstream/server.js'
 import type { Shard } from './upstream/shard.js'
 
 // ---------------------------------------------------------------- input
@@ -117,7 +117,7 @@ export function liveFromStatus (body: unknown): LiveState {
         if (!isObject(s) || typeof s.name !== 'string' || typeof s.healthy !== 'boolean') continue
         const status = s as Partial<BackendStatus['shards'][number]['servers'][number]>
         const number = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
-        out.set(`${b.name}/${sh.name}/${s.name}`, {
+        out.set(serverIdentity(b.name, sh.name, s.name), {
           healthy: s.healthy,
           checkUp: status.checkUp ?? s.healthy,
           ejected: status.ejected ?? false,
@@ -145,7 +145,7 @@ function isObject (v: unknown): v is Record<string, unknown> {
 function applyLive (state: RuntimeState, live: LiveState, now: number): Map<string, string[]> {
   const notes = new Map<string, string[]>()
   for (const s of allServers(state)) {
-    const key = `${s.backend}/${s.shard}/${s.name}`
+    const key = s.identity
     const l = live.get(key)
     const note = (msg: string): void => { notes.set(s.backend, [...notes.get(s.backend) ?? [], msg]) }
     if (l === undefined) {

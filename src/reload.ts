@@ -10,7 +10,7 @@ import type { EjectionListener } from './health/outlier.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import type { ListenerHandle } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
-import { allServers, buildState, carryHealth, type RuntimeState } from './proxy/state.js'
+import { allServers, buildState, carryHealth, reuseFrom, type RuntimeState } from './proxy/state.js'
 import type { Server } from './upstream/server.js'
 
 /** A running listener and the config it was started from. */
@@ -58,11 +58,7 @@ function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
 /** Build everything `next` needs beside the running state; nothing running changes. */
 export async function planReload (old: RuntimeState, running: readonly LiveListener[], next: Config,
   deps: ReloadDeps): Promise<ReloadPlan | { readonly errors: readonly string[] }> {
-  const byIdentity = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
-  const reuse = (id: string, poolKey: string): Server | undefined => {
-    const s = byIdentity.get(id)
-    return s !== undefined && s.poolKey === poolKey ? s : undefined
-  }
+  const reuse = reuseFrom(old)
   // The cache keeps its entries unless its size limits changed.
   const cache = next.cache !== undefined && old.cache !== undefined && old.cache.config.maxBytes === next.cache.maxBytes &&
     old.cache.config.maxEntryBytes === next.cache.maxEntryBytes
@@ -80,7 +76,8 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
     return { errors: [(err as Error).message] }
   }
   carryHealth(old, state)
-  const kept = new Set(allServers(state).filter((s) => byIdentity.get(`${s.backend}/${s.shard}/${s.name}`) === s))
+  const serving = new Set(allServers(old))
+  const kept = new Set(allServers(state).filter((s) => serving.has(s)))
   const partial = { next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache }
 
   // Listeners: load every certificate and bind every new port before changing anything.

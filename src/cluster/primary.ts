@@ -14,7 +14,7 @@ import { StartupError, startFailure, type ReloadResult } from '../app.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { Config } from '../config/schema.js'
 import { startHealthChecks, type HealthChecks } from '../health/checker.js'
-import { allServers, buildState, carryHealth, healthTargets, type RuntimeState } from '../proxy/state.js'
+import { allServers, buildState, carryHealth, healthTargets, reuseFrom, type RuntimeState } from '../proxy/state.js'
 import { sendNothing } from '../upstream/pool.js'
 import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
@@ -223,11 +223,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     if ('errors' in loaded) return { ok: false, errors: loaded.errors } // opts.load logged them
     // The control state keeps the servers that stay (and their health verdicts).
     const old = control
-    const byIdentity = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
-    const next = buildState(loaded.config, {
-      dispatcher: sendNothing, log,
-      reuse: (id, poolKey) => { const s = byIdentity.get(id); return s !== undefined && s.poolKey === poolKey ? s : undefined }
-    })
+    const next = buildState(loaded.config, { dispatcher: sendNothing, log, reuse: reuseFrom(old) })
     carryHealth(old, next)
     current = loaded
     control = next

@@ -13,7 +13,8 @@ import type { EjectionListener } from '../health/outlier.js'
 import { parseConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
-import { allServers, type RuntimeState } from '../proxy/state.js'
+import { serversByIdentity, type RuntimeState } from '../proxy/state.js'
+import { serverIdentity, type Server } from '../upstream/server.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import { Channel, type Port } from './ipc.js'
 
@@ -115,29 +116,32 @@ export function parseSource (source: ConfigSource): Config {
  * Counted and logged by the worker that decided.
  */
 export function applyEjection (state: RuntimeState, remote: Set<string>, n: EjectionNotice): void {
-  const id = `${n.backend}/${n.shard}/${n.server}`
-  const s = allServers(state).find((x) => x.backend === n.backend && x.shard === n.shard && x.name === n.server)
+  const id = serverIdentity(n.backend, n.shard, n.server)
+  const s = serversByIdentity(state).get(id)
   if (s === undefined) return
   if (n.ejected ? s.ejected : !remote.has(id)) return
   if (n.ejected) remote.add(id)
   else remote.delete(id)
-  const told = s.onHealthChange
-  s.onHealthChange = undefined
-  s.setEjected(n.ejected, `${n.reason} (another worker)`)
-  s.onHealthChange = told
+  quietly(s, () => { s.setEjected(n.ejected, `${n.reason} (another worker)`) })
 }
 
 /** Applies the primary's verdicts to this state's servers (unknown ones, from another config generation, are skipped). */
 export function applyHealth (state: RuntimeState, verdicts: readonly HealthVerdict[]): void {
   if (verdicts.length === 0) return
-  const byId = new Map(allServers(state).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+  const byId = serversByIdentity(state)
   for (const v of verdicts) {
-    const s = byId.get(`${v.backend}/${v.shard}/${v.server}`)
-    if (s === undefined || s.checkUp === v.up) continue
-    // The primary counted and logged this transition; this worker only applies it.
-    const told = s.onHealthChange
-    s.onHealthChange = undefined
-    s.setCheckStatus(v.up, v.reason)
+    const s = byId.get(serverIdentity(v.backend, v.shard, v.server))
+    if (s !== undefined && s.checkUp !== v.up) quietly(s, () => { s.setCheckStatus(v.up, v.reason) })
+  }
+}
+
+/** A health change another process decided, counted and logged: applied here without telling this server's listener again. */
+function quietly (s: Server, change: () => void): void {
+  const told = s.onHealthChange
+  s.onHealthChange = undefined
+  try {
+    change()
+  } finally {
     s.onHealthChange = told
   }
 }
@@ -166,7 +170,7 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   // Ejections this worker decides go to the others; the ones they decide are applied here.
   const remoteEjections = new Set<string>()
   const onEjection: EjectionListener = (server, ejected, reason) => {
-    remoteEjections.delete(`${server.backend}/${server.shard}/${server.name}`)
+    remoteEjections.delete(server.identity)
     channel.notify(Ops.ejection, { backend: server.backend, shard: server.shard, server: server.name, ejected, reason } satisfies EjectionNotice)
   }
   channel.listen(Ops.ejection, (arg) => { if (running !== undefined) applyEjection(running.state, remoteEjections, arg as EjectionNotice) })

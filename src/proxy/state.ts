@@ -74,9 +74,9 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
  * to the new servers' health.
  */
 export function carryHealth (old: RuntimeState, next: RuntimeState): void {
-  const before = new Map(allServers(old).map((s) => [`${s.backend}/${s.shard}/${s.name}`, s]))
+  const before = serversByIdentity(old)
   for (const s of allServers(next)) {
-    const o = before.get(`${s.backend}/${s.shard}/${s.name}`)
+    const o = before.get(s.identity)
     if (o === undefined || o === s || o.url !== s.url) continue
     s.lastCheck = o.lastCheck
     if (o.checkUp !== s.checkUp) s.setCheckStatus(o.checkUp, 'kept across a reload')
@@ -91,6 +91,20 @@ export function healthTargets (state: RuntimeState): HealthTarget[] {
     if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc, ...(b.tls === undefined ? {} : { tls: b.tls }) })
   }
   return targets
+}
+
+/** Every server, by Server.identity. */
+export function serversByIdentity (state: RuntimeState): Map<string, Server> {
+  return new Map(allServers(state).map((s) => [s.identity, s]))
+}
+
+/** For a reload (StateDeps.reuse): `old`'s server of that identity, when its pool options are the same. */
+export function reuseFrom (old: RuntimeState): (identity: string, poolKey: string) => Server | undefined {
+  const before = serversByIdentity(old)
+  return (identity, poolKey) => {
+    const s = before.get(identity)
+    return s !== undefined && s.poolKey === poolKey ? s : undefined
+  }
 }
 
 /** Every server of every backend. */

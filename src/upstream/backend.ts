@@ -8,7 +8,7 @@ import { createBalancer } from '../balancer/balancer.js'
 import { peakEwmaCurrent } from '../balancer/ewma.js'
 import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type EjectionListener, type OutlierDetector } from '../health/outlier.js'
-import { Server, type ExchangeOutcome } from './server.js'
+import { Server, serverIdentity, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
 import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
@@ -109,7 +109,7 @@ export class Backend implements ExchangeAccounting {
           ...(decay === undefined ? {} : { latencyDecay: decay })
         }
         const poolKey = `${s.url} ${poolOptions}`
-        const kept = deps.reuse?.(`${config.name}/${shard.name}/${s.name}`, poolKey)
+        const kept = deps.reuse?.(serverIdentity(config.name, shard.name, s.name), poolKey)
         if (kept !== undefined) {
           kept.retune(tunables)
           return kept

@@ -40,10 +40,17 @@ export interface ServerInit {
   readonly poolKey?: string
 }
 
+/** A server's identity (Server.identity), from its backend, shard and name. */
+export function serverIdentity (backend: string, shard: string, name: string): string {
+  return `${backend}/${shard}/${name}`
+}
+
 export class Server {
   readonly name: string
   /** Opaque, stable id (for sticky cookies): never reveals the address. */
   readonly id: string
+  /** `backend/shard/name`: the same server across reloads and across a cluster's processes. */
+  readonly identity: string
   readonly url: string
   /** Tunables: updated in place by `retune` when a reload keeps this server. */
   weight: number
@@ -96,6 +103,7 @@ export class Server {
     this.tracksLatency = init.latencyDecay !== undefined
     this.poolKey = init.poolKey ?? init.url
     this.id = hashString(`${init.backend}/${init.name}`).toString(36)
+    this.identity = serverIdentity(init.backend, init.shard, init.name)
     this.hostHeader = new URL(init.url).host
   }
 
