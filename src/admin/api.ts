@@ -12,7 +12,7 @@ import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest } from './admin.js'
-import type { Metrics, RequestRecord } from './metrics.js'
+import type { Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
 
 /** The per-request record metrics and the access log take, from a finished session. */
 export function requestRecord (s: Session): RequestRecord {
@@ -90,6 +90,13 @@ export interface AdminSources {
   ready (): boolean
 }
 
+/** The per-server gauges of /metrics (server_up, server_active_requests), from the backends' status. */
+export function serverGauges (backends: readonly BackendStatus[]): ServerMetricsInput[] {
+  return backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
+    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
+  }))))
+}
+
 export function adminApi (src: AdminSources): AdminApi {
   return {
     status (): AdminStatus {
@@ -110,10 +117,7 @@ export function adminApi (src: AdminSources): AdminApi {
     },
     metrics () {
       const state = src.state()
-      const servers = src.backends().flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
-        backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
-      }))))
-      return src.metrics.prometheus({ ...(state.cache === undefined ? {} : { cache: state.cache.stats() }), servers })
+      return src.metrics.prometheus({ ...(state.cache === undefined ? {} : { cache: state.cache.stats() }), servers: serverGauges(src.backends()) })
     },
     snapshot () {
       return src.metrics.snapshot()

@@ -7,11 +7,12 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest, type PurgeResult } from '../admin/admin.js'
-import { adminApi, type AdminStatus, type WorkerStatusEntry } from '../admin/api.js'
+import { adminApi, serverGauges, type AdminStatus, type WorkerStatusEntry } from '../admin/api.js'
 import { mergeBackendStatus } from '../admin/backend-status.js'
 import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
 import type { CacheStats } from '../cache/cache.js'
+import type { BackendStatus } from '../upstream/backend.js'
 import type { Config } from '../config/schema.js'
 import { startHealthChecks, type HealthChecks } from '../health/checker.js'
 import { allServers, buildState, carryHealth, healthTargets, reuseFrom, type RuntimeState } from '../proxy/state.js'
@@ -137,45 +138,48 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   const exportTimer = setInterval(() => { void gatherExports() }, EXPORT_EVERY_MS)
   exportTimer.unref()
 
-  const workerStatuses = async (): Promise<Array<{ id: number, value?: WorkerStatus }>> => await fanOut<WorkerStatus>(Ops.status, null, CALL_MS)
+  const ready = (): boolean => !stopping && supervisor.readyChannels().length > 0
 
-  // The single-process API over the control state gives the parts that do not depend on traffic (routes).
+  /** What the ready workers report now, by worker id, and the instance they add up to (health from the control state). */
+  const fleet = async (): Promise<{ byId: Map<number, WorkerStatus>, backends: BackendStatus[], cache: CacheStats | undefined }> => {
+    const answers = await fanOut<WorkerStatus>(Ops.status, null, CALL_MS)
+    const byId = new Map(answers.flatMap((a) => a.value === undefined ? [] : [[a.id, a.value] as const]))
+    const statuses = [...byId.values()]
+    const own = [...control.backends.values()].map((b) => b.snapshot())
+    return {
+      byId,
+      backends: mergeBackendStatus(statuses.map((st) => st.backends), own),
+      cache: sumCache(statuses.flatMap((st) => st.cache === undefined ? [] : [st.cache]))
+    }
+  }
+
+  // The single-process API over the control state gives what does not depend on traffic (the routes).
   const base = adminApi({
     state: () => control,
-    backends: () => [...control.backends.values()].map((b) => b.snapshot()),
+    backends: () => [],
     metrics,
     listeners: () => [],
     reload: () => reload('admin API'),
-    ready: () => !stopping && supervisor.readyChannels().length > 0
+    ready
   })
 
   const api: AdminApi = {
     async status (): Promise<ClusterStatus> {
-      const answers = await workerStatuses()
-      const byId = new Map(answers.flatMap((a) => a.value === undefined ? [] : [[a.id, a.value] as const]))
-      const statuses = [...byId.values()]
-      const own = base.status() as AdminStatus
-      const cache = sumCache(statuses.flatMap((s) => s.cache === undefined ? [] : [s.cache]))
+      const f = await fleet()
       return {
-        listeners: statuses[0]?.listeners ?? [],
-        routes: own.routes,
-        backends: mergeBackendStatus(statuses.map((s) => s.backends), own.backends),
-        ...(cache === undefined ? {} : { cache }),
-        workers: supervisor.workers().map((w) => ({ ...w, requests: byId.get(w.id)?.requests ?? 0, connections: byId.get(w.id)?.connections ?? 0 }))
+        listeners: [...f.byId.values()][0]?.listeners ?? [],
+        routes: (base.status() as AdminStatus).routes,
+        backends: f.backends,
+        ...(f.cache === undefined ? {} : { cache: f.cache }),
+        workers: supervisor.workers().map((w) => ({ ...w, requests: f.byId.get(w.id)?.requests ?? 0, connections: f.byId.get(w.id)?.connections ?? 0 }))
       }
     },
     async metrics () {
-      const [m, answers] = await Promise.all([merged(), workerStatuses()])
-      const statuses = answers.flatMap((a) => a.value === undefined ? [] : [a.value])
-      const own = [...control.backends.values()].map((b) => b.snapshot())
-      const backends = mergeBackendStatus(statuses.map((s) => s.backends), own)
-      const servers = backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
-        backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
-      }))))
+      const [m, f] = await Promise.all([merged(), fleet()])
       const workers = supervisor.workers()
       return m.prometheus({
-        cache: sumCache(statuses.flatMap((s) => s.cache === undefined ? [] : [s.cache])),
-        servers,
+        cache: f.cache,
+        servers: serverGauges(f.backends),
         workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) }
       })
     },
@@ -201,7 +205,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       const found = answers.find((a) => a.value !== undefined && a.value !== null)
       return found === undefined ? undefined : { worker: found.id, ...(found.value as object) }
     },
-    ready: () => !stopping && supervisor.readyChannels().length > 0
+    ready
   }
 
   /** A worker's PURGE or invalidation, applied by every other worker: how many entries they held. */
