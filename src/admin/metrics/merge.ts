@@ -186,15 +186,17 @@ export function mergeMetrics (exports: readonly MetricsExport[], previous?: Merg
   return new MergedMetrics(exports, previous)
 }
 
+/** The gauge families' names, from the catalog (once, at load). */
+const GAUGES: ReadonlySet<string> = new Set(defineFamilies(1).registry.families.filter((f) => f.type === 'gauge').map((f) => f.name))
+
 /**
  * The last export of a process that has exited, to keep merging: its
  * counters stay (a fleet's counters must not go down when a worker is
  * replaced), its gauges (open connections and streams) are zero.
  */
 export function retiredExport (x: MetricsExport): MetricsExport {
-  const gauges = new Set(defineFamilies(1).registry.families.filter((f) => f.type === 'gauge').map((f) => f.name))
   return {
     ...x,
-    families: x.families.map((f) => gauges.has(f.name) ? { name: f.name, rows: f.rows.map(([labels]) => [labels, 0]) } : f)
+    families: x.families.map((f) => GAUGES.has(f.name) ? { name: f.name, rows: f.rows.map(([labels]) => [labels, 0]) } : f)
   }
 }
