@@ -255,13 +255,15 @@ async function certs (dir: string, names: string[] | undefined, force: boolean):
 
 /**
  * Reads and validates the config file for a reload: the config and the bytes
- * it came from, or every error as `file:line:col path: message`.
+ * it came from, or every error as `file:line:col path: message`. `running`:
+ * how many workers serve now (a change of `workers` waits for a restart).
  */
-async function loadForReload (file: string, log: Logger): Promise<LoadedConfig | { readonly errors: readonly string[] }> {
+async function loadForReload (file: string, log: Logger, running: number): Promise<LoadedConfig | { readonly errors: readonly string[] }> {
   const warnings: ConfigIssue[] = []
   try {
     const text = await readFile(file, 'utf8').catch(() => undefined)
     const config = await loadConfig(file, { ...loadOptions(warnings), ...(text === undefined ? {} : { text }) })
+    if (workerCount(config) !== running) log.warn({ workers: config.workers, running }, 'workers: a change takes effect at the next start')
     return { config, source: { file, text: text ?? '' } }
   } catch (err) {
     const errors = err instanceof ConfigError ? err.issues.map((i) => formatIssue(err.file, i)) : [(err as Error).message]
@@ -277,32 +279,52 @@ function workerCount (config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers
 }
 
+/** The signals `start` acts on, handled from its first line (see processSignals). */
+interface Signals {
+  /** Resolves with SIGINT or SIGTERM: time to drain and stop. */
+  readonly stop: Promise<string>
+  /** Once the proxy is up: what SIGHUP does (a SIGHUP that came earlier runs it now). */
+  onHangup (reload: () => void): void
+}
+
 /**
- * SIGHUP is handled from the start: one that arrives while the proxy is
- * still starting (its default action would end the process) reloads once
- * the proxy is up.
+ * Handled from the start: a signal that arrives while the proxy is still
+ * starting (a cluster waits for every worker) would otherwise take its
+ * default action and end the process; instead SIGTERM stops and SIGHUP
+ * reloads once the proxy is up.
  */
-function hangupHandler (): { ready (reload: () => void): void } {
-  let run: (() => void) | undefined
+function processSignals (): Signals {
+  let reload: (() => void) | undefined
   let pending = false
   process.on('SIGHUP', () => {
-    if (run === undefined) pending = true
-    else run()
+    if (reload === undefined) pending = true
+    else reload()
+  })
+  const stop = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
   })
   return {
-    ready (reload) {
-      run = reload
+    stop,
+    onHangup (fn) {
+      reload = fn
       if (pending) {
         pending = false
-        reload()
+        fn()
       }
     }
   }
 }
 
+/** The lines for listeners (or admin) that could not start: which, where in the file, and why; no stack trace. */
+function notStarted (err: StartupError): number {
+  process.stderr.write(`${err.message}\nswitchyard: not started: ${plural(err.failures.length, 'listener')} could not start\n`)
+  return 1
+}
+
 async function start (file: string | undefined, root: string): Promise<number> {
   if (cluster.isWorker) return await startWorker()
-  const hangup = hangupHandler()
+  const signals = processSignals()
   const log: Logger = pino({ name: 'switchyard' })
   const demo = file === undefined
   let closeDemo: (() => Promise<void>) | undefined
@@ -326,7 +348,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const workers = workerCount(config)
   if (workers > 1 && text !== undefined) {
     try {
-      return await startCluster({ config, source: { file: configFile, text } }, workers, log, demo, hangup)
+      return await startCluster({ config, source: { file: configFile, text } }, workers, log, demo, signals)
     } finally {
       await closeDemo?.()
     }
@@ -339,9 +361,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
     await app.stop()
     await closeDemo?.()
     if (!(err instanceof StartupError)) throw err
-    // Which listener, where in the file, and why: no stack trace for an address in use.
-    process.stderr.write(`${err.message}\nswitchyard: not started: ${plural(err.failures.length, 'listener')} could not start\n`)
-    return 1
+    return notStarted(err)
   }
   if (demo) printDemoHelp(app.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.address().port })), app.adminAddress())
 
@@ -349,22 +369,17 @@ async function start (file: string | undefined, root: string): Promise<number> {
   // file is reported with its YAML paths and the running config keeps serving.
   const reload = async (reason: string): Promise<ReloadResult> => {
     log.info({ reason, file: configFile }, 'reloading configuration')
-    const loaded = await loadForReload(configFile, log)
+    const loaded = await loadForReload(configFile, log, 1)
     if ('errors' in loaded) return { ok: false, errors: loaded.errors }
-    const next = loaded.config
-    if (workerCount(next) !== 1) log.warn({ workers: next.workers }, 'workers: a change takes effect at the next start')
-    const result = await app.reload(next)
+    const result = await app.reload(loaded.config)
     if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
     return result
   }
   reloadFromFile = () => reload('admin API')
-  hangup.ready(() => { void reload('SIGHUP') })
+  signals.onHangup(() => { void reload('SIGHUP') })
   const watcher = config.watchConfig ? watchFile(configFile, () => { void reload('file changed') }) : undefined
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-  })
+  const signal = await signals.stop
   const drain = app.state.config.timeouts.drain
   log.info({ signal, drainMs: drain }, 'stopping: no new connections, draining in-flight requests')
   watcher?.close()
@@ -380,7 +395,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
  * SIGTERM or SIGINT.
  */
 async function startCluster (initial: LoadedConfig, workers: number, log: Logger, demo: boolean,
-  hangup: ReturnType<typeof hangupHandler>): Promise<number> {
+  signals: Signals): Promise<number> {
   const configFile = initial.source.file
   const spawn = (id: number): WorkerProcess => {
     const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(id) })
@@ -391,31 +406,17 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
       onExit: (fn) => { w.on('exit', fn) }
     }
   }
-  // Installed before the workers start: a SIGTERM while they boot stops the fleet once it is up, not the primary alone.
-  const signal = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-  })
   let primary
   try {
     primary = await startPrimary(initial, {
       log,
       count: workers,
       spawn,
-      load: async () => {
-        const loaded = await loadForReload(configFile, log)
-        if (!('errors' in loaded) && workerCount(loaded.config) !== workers) {
-          log.warn({ workers: loaded.config.workers, running: workers }, 'workers: a change takes effect at the next start')
-        }
-        return loaded
-      }
+      load: async () => await loadForReload(configFile, log, workers)
     })
   } catch (err) {
-    if (err instanceof StartupError) {
-      process.stderr.write(`${err.message}\nswitchyard: not started: ${plural(err.failures.length, 'listener')} could not start\n`)
-    } else {
-      process.stderr.write(`switchyard: not started: ${(err as Error).message}\n`)
-    }
+    if (err instanceof StartupError) return notStarted(err)
+    process.stderr.write(`switchyard: not started: ${(err as Error).message}\n`)
     return 1
   }
   const p = primary
@@ -423,10 +424,10 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
   if (demo) {
     printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress(), workers)
   }
-  hangup.ready(() => { void p.reload('SIGHUP') })
+  signals.onHangup(() => { void p.reload('SIGHUP') })
   const watcher = initial.config.watchConfig ? watchFile(configFile, () => { void p.reload('file changed') }) : undefined
   const drain = p.config.timeouts.drain
-  log.info({ signal: await signal, drainMs: drain }, 'stopping: every worker drains its in-flight requests')
+  log.info({ signal: await signals.stop, drainMs: drain }, 'stopping: every worker drains its in-flight requests')
   watcher?.close()
   await p.stop(drain)
   log.info('stopped')
