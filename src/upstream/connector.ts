@@ -16,13 +16,22 @@ import { buildConnector, errors } from 'undici'
 
 /** The connector undici would build for a plain http:// server, with the guard. */
 export function plainConnector (timeout: number): buildConnector.connector {
-  const connect = buildConnector({ timeout })
+  return guardedConnector(buildConnector({ timeout }))
+}
+
+/**
+ * `connect` (a connector undici built), whose connections get the guard;
+ * `ready` sees each connection first (TLS adds its own error handling).
+ */
+export function guardedConnector (connect: buildConnector.connector, ready?: (socket: Socket) => void): buildConnector.connector {
   return (opts, callback) => {
     connect(opts, (err, socket) => {
+      // On failure undici passes no socket at all (not null).
       if (err != null || socket == null) {
         callback(err ?? new Error('connect failed'), null)
         return
       }
+      ready?.(socket)
       callback(null, guardPausedParser(socket))
     })
   }

@@ -8,7 +8,7 @@ import { createSecureContext, type SecureContext } from 'node:tls'
 import { buildConnector } from 'undici'
 import { readTlsPem } from '../config/pem.js'
 import type { BackendTlsConfig } from '../config/schema.js'
-import { guardPausedParser } from './connector.js'
+import { guardedConnector } from './connector.js'
 
 /** A backend's TLS settings, ready for connections. */
 export interface UpstreamTls {
@@ -57,17 +57,8 @@ export function tlsConnector (tls: UpstreamTls, url: string, timeout: number): b
     timeout,
     ...(servername === undefined ? {} : { servername })
   })
-  return ({ servername: _fromHost, ...opts }, callback) => {
-    connect(servername === undefined ? opts : { ...opts, servername }, (err, socket) => {
-      // On failure undici passes no socket at all (not null).
-      if (err != null || socket == null) {
-        callback(err ?? new Error('TLS connect failed'), null)
-        return
-      }
-      socket.on('error', endOnError)
-      callback(null, guardPausedParser(socket))
-    })
-  }
+  const guarded = guardedConnector(connect, (socket) => { socket.on('error', endOnError) })
+  return ({ servername: _fromHost, ...opts }, callback) => { guarded(servername === undefined ? opts : { ...opts, servername }, callback) }
 }
 
 /**
