@@ -38,7 +38,7 @@ export function guardedConnector (connect: buildConnector.connector, ready?: (so
 }
 
 /** Installs the guard on a connection undici is about to use; returns it. */
-export function guardPausedParser<S extends Socket> (socket: S): S {
+function guardPausedParser<S extends Socket> (socket: S): S {
   const emit = socket.emit
   socket.emit = function guardedEmit (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'end') {
