@@ -14,7 +14,7 @@ import { parseConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import { serversByIdentity, type RuntimeState } from '../proxy/state.js'
-import { serverIdentity, type Server } from '../upstream/server.js'
+import { serverIdentity } from '../upstream/server.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import { Channel, type Port } from './ipc.js'
 
@@ -122,7 +122,7 @@ export function applyEjection (state: RuntimeState, remote: Set<string>, n: Ejec
   if (n.ejected ? s.ejected : !remote.has(id)) return
   if (n.ejected) remote.add(id)
   else remote.delete(id)
-  quietly(s, () => { s.setEjected(n.ejected, `${n.reason} (another worker)`) })
+  s.setEjected(n.ejected, `${n.reason} (another worker)`, false)
 }
 
 /** Applies the primary's verdicts to this state's servers (unknown ones, from another config generation, are skipped). */
@@ -131,18 +131,8 @@ export function applyHealth (state: RuntimeState, verdicts: readonly HealthVerdi
   const byId = serversByIdentity(state)
   for (const v of verdicts) {
     const s = byId.get(serverIdentity(v.backend, v.shard, v.server))
-    if (s !== undefined && s.checkUp !== v.up) quietly(s, () => { s.setCheckStatus(v.up, v.reason) })
-  }
-}
-
-/** A health change another process decided, counted and logged: applied here without telling this server's listener again. */
-function quietly (s: Server, change: () => void): void {
-  const told = s.onHealthChange
-  s.onHealthChange = undefined
-  try {
-    change()
-  } finally {
-    s.onHealthChange = told
+    // The primary counted and logged it.
+    if (s !== undefined && s.checkUp !== v.up) s.setCheckStatus(v.up, v.reason, false)
   }
 }
 

@@ -116,24 +116,27 @@ export class Server {
     this.tracksLatency = init.latencyDecay !== undefined
   }
 
-  /** Active health check verdict. */
-  setCheckStatus (up: boolean, reason: string): void {
+  /**
+   * Active health check verdict. `tell` false: another process decided,
+   * counted and logged it (a cluster's worker applying the primary's).
+   */
+  setCheckStatus (up: boolean, reason: string, tell = true): void {
     this.checkUp = up
-    this.#update(reason)
+    this.#update(reason, tell)
   }
 
-  /** Outlier detection verdict. */
-  setEjected (ejected: boolean, reason: string): void {
+  /** Outlier detection verdict (`tell`: see setCheckStatus). */
+  setEjected (ejected: boolean, reason: string, tell = true): void {
     this.ejected = ejected
-    this.#update(reason)
+    this.#update(reason, tell)
   }
 
-  #update (reason: string): void {
+  #update (reason: string, tell: boolean): void {
     const healthy = this.checkUp && !this.ejected
     if (healthy === this.healthy) return
     this.healthy = healthy
     if (healthy) this.upSince = performance.now()
-    this.onHealthChange?.(this, healthy, reason)
+    if (tell) this.onHealthChange?.(this, healthy, reason)
   }
 
   /** Weight as balancers should use it at `now`: ramped during slow start. */
