@@ -399,6 +399,9 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
   const configFile = initial.source.file
   const spawn = (id: number): WorkerProcess => {
     const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(id) })
+    // A worker's process errors (a kill or write that failed as it died) are
+    // its exit's business, never the primary's end.
+    w.on('error', (err) => { log.warn({ err, worker: id }, 'worker: process error') })
     return {
       pid: w.process.pid ?? 0,
       port: w,

@@ -11,7 +11,8 @@
 
 /** The one part of `process` / `cluster.Worker` this needs. */
 export interface Port {
-  send (message: unknown): boolean
+  /** With a callback, a failed write (EPIPE as the peer dies) is passed to it instead of an 'error' event nobody handles. */
+  send (message: unknown, sendHandle: undefined, options: undefined, callback: (err: Error | null) => void): boolean
   on (event: 'message', listener: (message: unknown) => void): unknown
   on (event: 'disconnect', listener: () => void): unknown
   off (event: 'message', listener: (message: unknown) => void): unknown
@@ -78,11 +79,13 @@ export class Channel {
         reject(new IpcError(op, `no answer within ${timeoutMs} ms`))
       }, timeoutMs)
       this.pending.set(id, { op, resolve, reject, timer })
-      if (!this.trySend({ tag: TAG, kind: 'call', id, op, arg })) {
-        clearTimeout(timer)
+      this.trySend({ tag: TAG, kind: 'call', id, op, arg }, () => {
+        const p = this.pending.get(id)
+        if (p === undefined) return
+        clearTimeout(p.timer)
         this.pending.delete(id)
         reject(new IpcError(op, 'could not be sent'))
-      }
+      })
     })
   }
 
@@ -104,11 +107,20 @@ export class Channel {
     }
   }
 
-  private trySend (m: Message): boolean {
+  /**
+   * False when the channel is already closed. A write that fails later (the
+   * peer died with the message queued) calls `failed` once; either way the
+   * caller's 'disconnect'/'exit' handling deals with the peer.
+   */
+  private trySend (m: Message, failed?: () => void): boolean {
+    let done = false
+    const fail = (): void => { if (!done) { done = true; failed?.() } }
     try {
-      return this.port.send(m)
+      this.port.send(m, undefined, undefined, (err) => { if (err !== null) fail() })
+      return true
     } catch {
-      // ERR_IPC_CHANNEL_CLOSED: the other side is gone; the caller decides.
+      // ERR_IPC_CHANNEL_CLOSED: the other side is gone.
+      fail()
       return false
     }
   }

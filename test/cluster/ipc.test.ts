@@ -61,6 +61,24 @@ t.test('a child that dies fails its pending calls at once, and later calls too',
   t.notOk(channel.notify('ping', 1), 'a notice to a dead child reports it was not sent')
 })
 
+t.test('a message written after the child died, before its channel reports it: the call fails, nothing is thrown', async (t) => {
+  // The primary's crash a stop could cause: writing to a worker that has just
+  // died gives EPIPE; without a send callback that is an 'error' event on the
+  // worker that nobody handles, and it ends the process.
+  const { channel, proc } = await child(t)
+  const errors: Error[] = []
+  proc.on('error', (err) => { errors.push(err) })
+  const exited = once(proc, 'exit')
+  proc.kill('SIGKILL')
+  // Block this thread until the child is surely gone, so the sends below
+  // write into a dead pipe before the event loop sees the disconnect.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+  channel.notify('ping', 1)
+  await t.rejects(channel.call('echo', 1, 60_000), /echo: (could not be sent|the channel closed)/)
+  await exited
+  t.same(errors.map((e) => e.message), [], 'no error event on the child')
+})
+
 t.test('a child exits when its parent disconnects (no orphans)', async (t) => {
   const { proc } = await child(t)
   const exited = once(proc, 'exit')
