@@ -11,17 +11,18 @@ import type { Document, LineCounter } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import { type Config, DEFAULTS } from './schema.js'
 import { type Field, Reader } from './reader.js'
-import { type BindRef, Context, type FileRef, type TlsFileRefs } from './validate/common.js'
+import { type BindRef, Context, type FileRef, type SecretRef, type TlsFileRefs } from './validate/common.js'
 import { readListeners } from './validate/listeners.js'
 import { type TopCache, readRoutes } from './validate/routes.js'
 import { readBackends } from './validate/backends.js'
 import { readCache } from './validate/cache.js'
+import { readRedis } from './validate/redis.js'
 import {
   DEFAULT_ADMIN, readAccessLog, readAdmin, readClientTimeouts, readForwarding, readLimits, readPathNormalization, readProxyName,
   readTrustedProxies, readWatchConfig, readWorkers
 } from './validate/toplevel.js'
 
-export type { BindRef, FileRef, TlsFileRefs } from './validate/common.js'
+export type { BindRef, FileRef, SecretRef, TlsFileRefs } from './validate/common.js'
 
 export interface Validation {
   /** Complete only when `issues` is empty. */
@@ -37,11 +38,13 @@ export interface Validation {
    * access log is written into (the file itself is created on first write).
    */
   readonly folders: readonly FileRef[]
+  /** Encryption keys to read from the environment or a file (load.ts), in file order. */
+  readonly secrets: readonly SecretRef[]
 }
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'admin', 'accessLog', 'watchConfig', 'workers'
+  'admin', 'accessLog', 'watchConfig', 'workers', 'redis'
 ] as const
 
 /**
@@ -56,7 +59,7 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
   const warnings = [...r.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, warnings, binds: ctx.binds, files: ctx.files, tlsFiles: ctx.tlsFiles, folders: ctx.folders }
+  return { config, issues, warnings, binds: ctx.binds, files: ctx.files, tlsFiles: ctx.tlsFiles, folders: ctx.folders, secrets: ctx.secrets }
 }
 
 /** The sections in a fixed order: issues at one position, and the files and binds, come in the order they are found. */
@@ -92,10 +95,12 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)
   const workers = readWorkers(ctx, m)
+  const redis = readRedis(ctx, m)
   return {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
-    admin, accessLog, watchConfig, workers
+    admin, accessLog, watchConfig, workers,
+    ...(redis === undefined ? {} : { redis })
   }
 }
