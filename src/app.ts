@@ -4,7 +4,7 @@
 // but main.ts, a cluster's worker and primary (cluster/), and tests.
 import type { Logger } from 'pino'
 import type { CachePeers, CacheStats } from './cache/cache.js'
-import type { Config, ListenerConfig } from './config/schema.js'
+import type { Config, ListenerConfig, RedisConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks } from './health/checker.js'
 import type { EjectionListener } from './health/outlier.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
@@ -22,6 +22,8 @@ import { CertificateError } from './certs.js'
 import { DashboardError } from './admin/dashboard.js'
 import { bindErrorReason } from './config/binds.js'
 import { configOrigin } from './config/load.js'
+import { RedisLink } from './redis/link.js'
+import { isDeepStrictEqual } from 'node:util'
 
 export interface AppDeps {
   readonly log?: Logger
@@ -108,6 +110,11 @@ function isSocketError (err: unknown): boolean {
 }
 
 
+/** A reload keeps the Redis connection when nothing about it changed. */
+function sameRedis (a: RedisConfig | undefined, b: RedisConfig | undefined): boolean {
+  return a !== undefined && b !== undefined && isDeepStrictEqual(a, b)
+}
+
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
   const metrics = deps.metrics ?? new Metrics()
@@ -137,7 +144,11 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const shared = {
     ...(cacheShare === undefined ? {} : { cacheShare }), ...(cachePeers === undefined ? {} : { cachePeers }), ...(onEjection === undefined ? {} : { onEjection })
   }
-  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared }), { onSessionEnd, onInternalError })
+  // One connection to Redis for the life of the app; a reload that changes `redis` makes a new one.
+  let redis: RedisLink | undefined = initial.redis === undefined ? undefined : new RedisLink(initial.redis, log)
+  const withRedis = (r: RedisLink | undefined): { redis?: RedisLink } => r === undefined ? {} : { redis: r }
+  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared, ...withRedis(redis) }),
+    { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false
@@ -157,13 +168,22 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
 
   async function reloadNow (next: Config): Promise<ReloadResult> {
     const old = pipeline.state
+    const nextRedis = sameRedis(redis?.config, next.redis) ? redis : next.redis === undefined ? undefined : new RedisLink(next.redis, log)
     const plan = await planReload(old, live, next, {
       ...(log === undefined ? {} : { log }),
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
-      ...shared
+      ...shared,
+      ...withRedis(nextRedis)
     })
-    if ('errors' in plan) return { ok: false, errors: plan.errors }
+    if ('errors' in plan) {
+      if (nextRedis !== redis) void nextRedis?.close()
+      return { ok: false, errors: plan.errors }
+    }
+    if (nextRedis !== redis) {
+      void redis?.close()
+      redis = nextRedis
+    }
     observeHealth(plan.state)
     commitReload(plan, old, pipeline)
     live = [...plan.keptListeners, ...plan.startedListeners]
@@ -184,6 +204,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await health?.stop()
     await admin?.close()
     await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
+    pipeline.state.cache?.shared?.close()
+    await redis?.close()
     await accessLog?.close()
   }
 
@@ -239,6 +261,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       }
       if (failures.length > 0) {
         await closeStarted()
+        await redis?.close()
         throw new StartupError(failures)
       }
       startHealth(pipeline.state)

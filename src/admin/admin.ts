@@ -34,7 +34,12 @@ export interface AdminApi {
   ready (): boolean
 }
 
-export type PurgeResult = { purged: number } | { error: string }
+/**
+ * `purged`: entries removed from this instance's memory. `shared`, with a
+ * shared cache: whether Redis and the other instances were reached
+ * (`unreachable`: Redis is down; their copies expire by themselves).
+ */
+export type PurgeResult = { purged: number, shared?: 'purged' | 'unreachable' } | { error: string }
 
 export interface PurgeRequest {
   readonly url?: string
@@ -282,8 +287,10 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
         const what = parsePurgeBody(await readBody(req))
         const result = await api.purge(what)
         if ('error' in result) throw new HttpError(400, result.error)
-        log.info({ ...what, purged: result.purged }, 'admin: cache purge')
-        sendJson(res, 200, { purged: result.purged })
+        const shared = result.shared === undefined ? {} : { shared: result.shared }
+        if (result.shared === 'unreachable') log.warn({ ...what, purged: result.purged }, 'admin: cache purge: Redis unreachable; other instances not told')
+        else log.info({ ...what, purged: result.purged, ...shared }, 'admin: cache purge')
+        sendJson(res, 200, { purged: result.purged, ...shared })
       }
     }],
     ['/cache/lookup', {
