@@ -50,7 +50,7 @@ export interface PurgeRequest {
 export interface AdminConfig {
   readonly host: string
   readonly port: number
-  /** When set, every request needs `Authorization: Bearer <token>`. Required off loopback. */
+  /** When set, every request but the dashboard page and /healthz needs `Authorization: Bearer <token>`. Required off loopback. */
   readonly token?: string
 }
 
@@ -311,10 +311,11 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     if (tokenDigest !== undefined) {
       // The page and its script and stylesheet hold no data (the script
       // fetches everything with the token from the page's #token=… fragment),
-      // so a plain browser may load them.
+      // so a plain browser may load them. /healthz says only ready or not, and
+      // an orchestrator's probe (kubelet httpGet) cannot carry a secret.
       const target = (req.url ?? '').split('?', 1)[0]!
-      const pageOnly = (req.method === 'GET' || req.method === 'HEAD') && (target === '/' || dashboard.assets.has(target))
-      if (!pageOnly && !bearerMatches(req.headers.authorization, tokenDigest)) {
+      const open = (req.method === 'GET' || req.method === 'HEAD') && (target === '/' || target === '/healthz' || dashboard.assets.has(target))
+      if (!open && !bearerMatches(req.headers.authorization, tokenDigest)) {
         req.resume()
         sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <token>' },
           { 'www-authenticate': 'Bearer realm="switchyard-admin"' })
