@@ -100,8 +100,14 @@ function envReferences (value: unknown): string[] {
   if (value !== null && typeof value === 'object') return Object.values(value).flatMap(envReferences)
   return []
 }
-const ENV_NAMES = [...new Set(envReferences(raw))]
-const shipped = parseConfig(configText, CONFIG_PATH, { env: Object.fromEntries(ENV_NAMES.map((n) => [n, 'placeholder-token-0123456789'])) })
+/** The shared cache's keys named by `env: NAME` (32 bytes each, not `${…}` strings). */
+const KEY_ENV_NAMES = ((raw.cache as { shared?: { encryptionKeys?: Array<{ env?: string }> } } | undefined)?.shared?.encryptionKeys ?? [])
+  .flatMap((k) => k.env ?? [])
+const ENV_NAMES = [...new Set([...envReferences(raw), ...KEY_ENV_NAMES])]
+/** What a deployment would put in each variable: a URL for `…_URL`, else 32 random bytes in hex (a valid token and key alike). */
+const sampleEnv = (): Record<string, string> =>
+  Object.fromEntries(ENV_NAMES.map((n) => [n, n.endsWith('_URL') ? 'redis://redis:6379' : randomBytes(32).toString('hex')]))
+const shipped = parseConfig(configText, CONFIG_PATH, { env: sampleEnv() })
 
 const SERVING_PORTS = shipped.listeners.map((l) => l.port).sort((a, b) => a - b)
 const ADMIN_PORT = shipped.admin.port
@@ -145,7 +151,7 @@ t.test('switchyard check accepts the shipped config, with the certificates and t
     dir[parts.at(-1)!] = pem
   }
   const file = path.join(t.testdir(fixture), path.basename(CONFIG_PATH))
-  const env = Object.fromEntries(ENV_NAMES.map((n) => [n, randomBytes(32).toString('hex')]))
+  const env = sampleEnv()
   const r = cli(['check', file], { env })
   t.equal(r.code, 0, r.stderr)
   t.equal(r.stderr, '', 'no warnings either')
