@@ -674,6 +674,13 @@ function cacheExplanation (state: RuntimeState, p: Plan, req: ExplainRequest): {
   if (facts.cc.onlyIfCached) notes.push(`only-if-cached: ${Errors.ONLY_IF_CACHED.status} when nothing usable is stored`)
   if (facts.authorization) notes.push('Authorization: the response is stored only if it says public, s-maxage or must-revalidate')
   if (lookup && req.method === 'GET') notes.push('a miss is stored when the response allows it; concurrent misses wait for one fetch')
+  // The same switch the cache phase reads (cache.shared, set when the config has shared + redis).
+  const shared = state.config.cache?.shared
+  if (lookup && shared?.enabled === true && state.config.redis !== undefined) {
+    notes.push('shared cache: a local miss is looked up in Redis before the origin (one instance fetches, the others wait); ' +
+      'what is stored here is written there too, sealed')
+  }
+  if (!lookup && shared?.enabled === true && state.config.redis !== undefined) notes.push('the invalidation reaches every instance through Redis')
   return {
     part: {
       ...base,

@@ -540,3 +540,15 @@ t.test('CLI: explain prints the chain; exit 0 on a match, 2 on none, 1 on bad in
   t.equal(r.code, 1)
   t.match(r.stderr, /-c FILE is required/)
 })
+
+t.test('a shared cache is named in the cache notes: lookups go to Redis first, invalidations reach every instance', async (t) => {
+  process.env.SWITCHYARD_EXPLAIN_TEST_KEY = Buffer.alloc(32, 3).toString('base64')
+  t.teardown(() => { delete process.env.SWITCHYARD_EXPLAIN_TEST_KEY })
+  const base = 'routes: [{ backend: app }]\nbackends: { app: { servers: [{ url: "http://127.0.0.1:9" }] } }\n'
+  const shared = cfg(`${base}redis: { url: "redis://127.0.0.1:1" }\ncache: { shared: { encryptionKeys: [{ id: k, env: SWITCHYARD_EXPLAIN_TEST_KEY }] } }\n`)
+  const local = cfg(`${base}cache: {}\n`)
+  const notes = (c: Config, line: string): string[] => run(c, line).cache?.notes ?? []
+  t.match(notes(shared, 'GET http://a/x').join('\n'), /shared cache: a local miss is looked up in Redis before the origin/)
+  t.notMatch(notes(local, 'GET http://a/x').join('\n'), /Redis/)
+  t.match(notes(shared, 'POST http://a/x').join('\n'), /the invalidation reaches every instance through Redis/)
+})
