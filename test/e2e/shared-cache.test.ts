@@ -337,3 +337,21 @@ backends: { origin: { retries: { attempts: 0 }, servers: [{ url: "http://127.0.0
   t.equal(a.app.state.cache!.shared, undefined, 'no shared cache without the block')
   t.equal((await get(a, '/after-off')).status, 200)
 })
+
+t.test('a slow Redis: the lookup gives up after redis.timeout and the request goes to the origin', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  // Longer than the test's redis.timeout (500ms): only our timeout can end the lookup.
+  await admin.call('CLIENT', 'PAUSE', '5000', 'ALL')
+  const r = await get(a, '/slow')
+  t.equal(r.status, 200)
+  t.match(r.cacheStatus, /fwd=uri-miss/)
+  t.equal(o.hits.get('/slow'), 1)
+  const ops = a.app.redisReport()?.operations
+  t.equal(ops?.cache_lookup?.timeout, 1, 'the lookup timed out (it did not wait for Redis)')
+  await admin.call('CLIENT', 'UNPAUSE').catch(() => {})
+})
