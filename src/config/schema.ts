@@ -23,6 +23,8 @@ export interface Config {
   readonly backends: Readonly<Record<string, BackendConfig>>
   /** The shared response cache; absent = no caching anywhere. */
   readonly cache?: CacheConfig
+  /** The Redis server shared by the instances (rate limits with `store: redis`); absent = none. */
+  readonly redis?: RedisConfig
   /** The admin listener (status, metrics, reload, purge, dashboard); always present, at `DEFAULTS.admin.bind` unless set. */
   readonly admin: AdminConfig
   readonly accessLog: AccessLogConfig
@@ -71,6 +73,16 @@ export interface CacheConfig {
   readonly collapseTimeout: number
   /** Clients (IPs/CIDRs) allowed to send the PURGE method; empty = PURGE is proxied like any method. */
   readonly purgeFrom: readonly string[]
+}
+
+/** Defaults: `DEFAULTS.redis`. */
+export interface RedisConfig {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS). */
+  readonly url: string
+  /** Put before every key Switchyard writes, so that several deployments can share one Redis. */
+  readonly keyPrefix: string
+  /** Longest wait for one Redis operation (ms); past it the caller does without Redis. */
+  readonly timeout: number
 }
 
 /** Defaults: `DEFAULTS.route.cache`, which every route has when the top-level `cache` exists. */
@@ -179,7 +191,32 @@ export interface RouteConfig {
   readonly responseHeaders: HeaderOpsConfig
   /** Present exactly when the top-level `cache` exists (defaults filled). */
   readonly cache?: RouteCacheConfig
+  /** Absent = not limited. */
+  readonly rateLimit?: RateLimitConfig
 }
+
+/**
+ * A route's rate limit (GCRA, a token bucket without a timer): `average`
+ * requests per `period` per key, at most `burst` of them at once. Defaults:
+ * `DEFAULTS.route.rateLimit`, but `burst`, which defaults to `average`.
+ */
+export interface RateLimitConfig {
+  readonly average: number
+  /** ms, a whole number of seconds (the RateLimit-Policy window is whole seconds). */
+  readonly period: number
+  readonly burst: number
+  /** Whose requests share one limit. */
+  readonly by: RateLimitBy
+  /** `local`: this process's memory; `redis`: one limit across every process and instance on the top-level `redis`. */
+  readonly store: 'local' | 'redis'
+}
+
+/**
+ * `clientIp`: the client address (behind `trustedProxies`, the one they
+ * report); a header (lower-cased name) or cookie value: a request without it
+ * is limited by its client address instead.
+ */
+export type RateLimitBy = 'clientIp' | { readonly header: string } | { readonly cookie: string }
 
 /** Defaults (no `match`, or a key left out): `DEFAULTS.route.match`. */
 export interface RouteMatchConfig {
@@ -442,6 +479,8 @@ export const DEFAULTS = deepFreeze({
   /** The admin listener's `host` and `port` are read from `bind`. */
   admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
   accessLog: { enabled: true } satisfies AccessLogConfig,
+  /** `url` is required. */
+  redis: { keyPrefix: 'switchyard:', timeout: 100 } satisfies Omit<RedisConfig, 'url'>,
   watchConfig: false,
   workers: 'auto' as 'auto' | number,
   listener: {
@@ -460,7 +499,9 @@ export const DEFAULTS = deepFreeze({
       enabled: true,
       key: { query: 'keep', ignoreParams: [] as readonly string[], headers: [] as readonly string[] } satisfies CacheKeyConfig,
       allowSetCookie: false
-    } satisfies RouteCacheConfig
+    } satisfies RouteCacheConfig,
+    /** `average` is required; `burst` defaults to it. */
+    rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },
   backend: {
     /** The algorithm, and the default of every option of every algorithm (each reads the ones it takes). */

@@ -16,6 +16,7 @@ import { readListeners } from './validate/listeners.js'
 import { type TopCache, readRoutes } from './validate/routes.js'
 import { readBackends } from './validate/backends.js'
 import { readCache } from './validate/cache.js'
+import { readRedis } from './validate/redis.js'
 import {
   DEFAULT_ADMIN, readAccessLog, readAdmin, readClientTimeouts, readForwarding, readLimits, readPathNormalization, readProxyName,
   readTrustedProxies, readWatchConfig, readWorkers
@@ -41,7 +42,7 @@ export interface Validation {
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'admin', 'accessLog', 'watchConfig', 'workers'
+  'redis', 'admin', 'accessLog', 'watchConfig', 'workers'
 ] as const
 
 /**
@@ -87,7 +88,8 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   // itself has a mistake, so that one mistake is reported once.
   const cacheField = m.get('cache')
   const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
-  const routes = readRoutes(ctx, m, backends.names, top)
+  const redis = readRedis(ctx, m)
+  const routes = readRoutes(ctx, m, { backends: backends.names, top, redis: m.has('redis') })
   const admin = readAdmin(ctx, m, listeners.binds)
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)
@@ -96,6 +98,7 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
+    ...(redis === undefined ? {} : { redis }),
     admin, accessLog, watchConfig, workers
   }
 }
