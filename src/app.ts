@@ -18,10 +18,12 @@ import { adminApi, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
+import type { RateLimitStores } from './ratelimit/store.js'
 import { CertificateError } from './certs.js'
 import { DashboardError } from './admin/dashboard.js'
 import { bindErrorReason } from './config/binds.js'
 import { configOrigin } from './config/load.js'
+import { ProcessStores } from './ratelimit/stores.js'
 
 export interface AppDeps {
   readonly log?: Logger
@@ -137,7 +139,14 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const shared = {
     ...(cacheShare === undefined ? {} : { cacheShare }), ...(cachePeers === undefined ? {} : { cachePeers }), ...(onEjection === undefined ? {} : { onEjection })
   }
-  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared }), { onSessionEnd, onInternalError })
+  // Rate-limit buckets (and the Redis connection) outlive reloads, as the cache does.
+  const limits = new ProcessStores({ ...(log === undefined ? {} : { log }), onTransition: (to) => metrics.rateLimitTransition(to) })
+  const limitsFor = (c: Config): { rateLimits?: RateLimitStores } => {
+    const stores = limits.for(c)
+    return stores === undefined ? {} : { rateLimits: stores }
+  }
+  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared, ...limitsFor(initial) }),
+    { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false
@@ -161,7 +170,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       ...(log === undefined ? {} : { log }),
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
-      ...shared
+      ...shared,
+      ...limitsFor(next)
     })
     if ('errors' in plan) return { ok: false, errors: plan.errors }
     observeHealth(plan.state)
@@ -184,6 +194,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await health?.stop()
     await admin?.close()
     await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
+    await limits.close()
     await accessLog?.close()
   }
 
@@ -211,6 +222,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
         live = []
         await admin?.close()
         admin = undefined
+        await limits.close()
       }
       const failed = async (part: number | 'admin', err: unknown): Promise<void> => {
         const line = startFailure(initial, part, err)

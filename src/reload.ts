@@ -12,6 +12,7 @@ import type { ListenerHandle } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
 import { allServers, buildState, carryHealth, reuseFrom, type RuntimeState } from './proxy/state.js'
 import type { Server } from './upstream/server.js'
+import type { RateLimitStores } from './ratelimit/store.js'
 
 /** A running listener and the config it was started from. */
 export interface LiveListener {
@@ -30,6 +31,7 @@ export interface ReloadDeps {
   readonly cachePeers?: CachePeers
   /** See StateDeps. */
   readonly onEjection?: EjectionListener
+  readonly rateLimits?: RateLimitStores
 }
 
 export interface ReloadPlan {
@@ -70,7 +72,8 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
       ...(deps.log === undefined ? {} : { log: deps.log }), ...(cache === undefined ? {} : { cache }), reuse,
       ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare }),
       ...(deps.cachePeers === undefined ? {} : { cachePeers: deps.cachePeers }),
-      ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection })
+      ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection }),
+      ...(deps.rateLimits === undefined ? {} : { rateLimits: deps.rateLimits })
     })
   } catch (err) {
     return { errors: [(err as Error).message] }
