@@ -18,7 +18,7 @@ import { checkTlsPem, type PemRole, type PemText } from './pem.js'
 import { joinPath } from './reader.js'
 import { type BackendTlsPem, type Config, deepFreeze } from './schema.js'
 import { type Reference, type Resolved, fileValue, substituteDocument } from './substitute.js'
-import { type BindRef, type FileRef, type TlsFileRefs, validateDocument } from './validate.js'
+import { type BindRef, type FileRef, type SecretRef, type TlsFileRefs, validateDocument } from './validate.js'
 
 export interface LoadOptions {
   /**
@@ -138,8 +138,61 @@ function analyse (text: string, file: string, opts: LoadOptions): Analysis {
   // After parsing, before the rules: the rules see the values the proxy will use.
   const substitution = substituteDocument(doc, lines, referenceResolver(source === '' ? resolve('') : dirname(source), opts.env ?? process.env))
   const v = validateDocument(doc, lines, source)
-  const issues = [...substitution.issues, ...v.issues.filter((i) => !substitution.failed.has(i.path))]
-  return { ...v, issues, unexpanded: substitution.failed }
+  const secrets = readSecrets(v.secrets, opts.env ?? process.env)
+  const issues = [...substitution.issues, ...v.issues.filter((i) => !substitution.failed.has(i.path)), ...secrets.issues]
+  return { ...v, config: withSecrets(v.config, secrets.values), issues, unexpanded: substitution.failed }
+}
+
+// ── encryption keys: read once at load, carried in the Config ───────────────
+
+/** 32 bytes, as `openssl rand -base64 32` or `-hex 32` prints them. */
+const KEY_BYTES = 32
+
+function readSecrets (refs: readonly SecretRef[], env: Readonly<Record<string, string | undefined>>): {
+  values: Map<string, string>, issues: ConfigIssue[]
+} {
+  const values = new Map<string, string>()
+  const issues: ConfigIssue[] = []
+  for (const ref of refs) {
+    const where = 'env' in ref.source ? `environment variable \`${ref.source.env}\`` : `file ${ref.source.file}`
+    let text: string | undefined
+    if ('env' in ref.source) {
+      text = env[ref.source.env]
+      if (text === undefined) issues.push({ path: ref.path, line: ref.line, column: ref.column, message: `${where} is not set` })
+    } else {
+      try {
+        text = readFileSync(ref.source.file, 'utf8')
+      } catch (err) {
+        issues.push({ path: ref.path, line: ref.line, column: ref.column, message: `cannot read the key: ${ref.source.file}: ${fsReason(err)}` })
+      }
+    }
+    if (text === undefined) continue
+    const key = decodeKey(text.trim())
+    if (key === undefined) {
+      // Never the value: it is a secret, even when malformed.
+      issues.push({
+        path: ref.path, line: ref.line, column: ref.column,
+        message: `${where} must hold ${KEY_BYTES} random bytes in base64 or hex (\`openssl rand -base64 ${KEY_BYTES}\`)`
+      })
+      continue
+    }
+    values.set(ref.path, key.toString('base64'))
+  }
+  return { values, issues }
+}
+
+function decodeKey (s: string): Buffer | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(s)) return Buffer.from(s, 'hex')
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) return undefined
+  const b = Buffer.from(s, 'base64')
+  return b.length === KEY_BYTES ? b : undefined
+}
+
+function withSecrets (config: Config, values: ReadonlyMap<string, string>): Config {
+  const shared = config.cache?.shared
+  if (config.cache === undefined || shared === undefined || values.size === 0) return config
+  const encryptionKeys = shared.encryptionKeys.map((k, i) => ({ ...k, secret: values.get(`cache.shared.encryptionKeys[${i}]`) ?? '' }))
+  return { ...config, cache: { ...config.cache, shared: { ...shared, encryptionKeys } } }
 }
 
 /** `${NAME}` from `env`; `${file:path}` read from disk, relative to the config file's folder. */

@@ -23,8 +23,6 @@ export interface Config {
   readonly backends: Readonly<Record<string, BackendConfig>>
   /** The shared response cache; absent = no caching anywhere. */
   readonly cache?: CacheConfig
-  /** The Redis server shared by the instances (rate limits with `store: redis`); absent = none. */
-  readonly redis?: RedisConfig
   /** The admin listener (status, metrics, reload, purge, dashboard); always present, at `DEFAULTS.admin.bind` unless set. */
   readonly admin: AdminConfig
   readonly accessLog: AccessLogConfig
@@ -37,6 +35,69 @@ export interface Config {
    * API and supervises the workers. Default: `DEFAULTS.workers`.
    */
   readonly workers: 'auto' | number
+  /** The Redis every instance shares (shared cache, purges, rate limits); absent = each instance on its own. */
+  readonly redis?: RedisConfig
+}
+
+/**
+ * One connection for every feature that shares state between instances.
+ * Defaults: `DEFAULTS.redis`.
+ */
+export interface RedisConfig {
+  /**
+   * Single-server mode: `redis://[user:password@]host[:port][/db]` or
+   * `rediss://…` (TLS). Absent when `sentinel` or `cluster` names the nodes.
+   */
+  readonly url?: string
+  /** Credentials for every node (they override the URL's). */
+  readonly username?: string
+  readonly password?: string
+  /** TLS to Redis: set by `rediss://` or a `tls` block. */
+  readonly tls?: RedisTlsConfig
+  /** Put before every key Switchyard writes, so one Redis can serve other applications. */
+  readonly keyPrefix: string
+  /** Redis Sentinel: the master's name and the sentinels to ask for it. */
+  readonly sentinel?: { readonly masterName: string, readonly nodes: readonly RedisNode[] }
+  /** Redis Cluster: seed nodes (the rest are discovered). */
+  readonly cluster?: { readonly nodes: readonly RedisNode[] }
+  /** Longest any one operation may take before it counts as failed and the request goes on without Redis (ms). */
+  readonly timeout: number
+  /** Longest a connection attempt may take (ms); reconnects back off up to `maxReconnectDelay`. */
+  readonly connectTimeout: number
+  readonly maxReconnectDelay: number
+}
+
+export interface RedisNode {
+  readonly host: string
+  readonly port: number
+}
+
+/** Absolute paths; `rediss://` with no block = Node's default trust store, SNI from the host. */
+export interface RedisTlsConfig {
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+  readonly servername?: string
+}
+
+/** The second-level cache in Redis, shared by every instance. */
+export interface SharedCacheConfig {
+  readonly enabled: boolean
+  /**
+   * AES-256-GCM keys: the first seals what is written, every one opens what is
+   * read (rotation: put the new key first, drop the old one once its entries
+   * have expired). At least one when enabled.
+   */
+  readonly encryptionKeys: readonly EncryptionKeyConfig[]
+}
+
+export interface EncryptionKeyConfig {
+  /** Written in each sealed value, so a reader knows which key opens it. */
+  readonly id: string
+  /** Where the key was read from (`env:NAME` or `file:PATH`), for messages; never the key itself. */
+  readonly from: string
+  /** The 32 key bytes, base64; read when the config was loaded. */
+  readonly secret: string
 }
 
 export interface AdminConfig {
@@ -73,16 +134,8 @@ export interface CacheConfig {
   readonly collapseTimeout: number
   /** Clients (IPs/CIDRs) allowed to send the PURGE method; empty = PURGE is proxied like any method. */
   readonly purgeFrom: readonly string[]
-}
-
-/** Defaults: `DEFAULTS.redis`. */
-export interface RedisConfig {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS). */
-  readonly url: string
-  /** Put before every key Switchyard writes, so that several deployments can share one Redis. */
-  readonly keyPrefix: string
-  /** Longest wait for one Redis operation (ms); past it the caller does without Redis. */
-  readonly timeout: number
+  /** A second-level cache in the top-level `redis`, shared by every instance; absent = this instance's memory only. */
+  readonly shared?: SharedCacheConfig
 }
 
 /** Defaults: `DEFAULTS.route.cache`, which every route has when the top-level `cache` exists. */
@@ -479,10 +532,9 @@ export const DEFAULTS = deepFreeze({
   /** The admin listener's `host` and `port` are read from `bind`. */
   admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
   accessLog: { enabled: true } satisfies AccessLogConfig,
-  /** `url` is required. */
-  redis: { keyPrefix: 'switchyard:', timeout: 100 } satisfies Omit<RedisConfig, 'url'>,
   watchConfig: false,
   workers: 'auto' as 'auto' | number,
+  redis: { keyPrefix: 'switchyard:', timeout: 250, connectTimeout: 2000, maxReconnectDelay: 5000 } satisfies Omit<RedisConfig, 'url'>,
   listener: {
     maxTunnels: 10_000,
     tls: {

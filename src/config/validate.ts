@@ -11,7 +11,7 @@ import type { Document, LineCounter } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import { type Config, DEFAULTS } from './schema.js'
 import { type Field, Reader } from './reader.js'
-import { type BindRef, Context, type FileRef, type TlsFileRefs } from './validate/common.js'
+import { type BindRef, Context, type FileRef, type SecretRef, type TlsFileRefs } from './validate/common.js'
 import { readListeners } from './validate/listeners.js'
 import { type TopCache, readRoutes } from './validate/routes.js'
 import { readBackends } from './validate/backends.js'
@@ -22,7 +22,7 @@ import {
   readTrustedProxies, readWatchConfig, readWorkers
 } from './validate/toplevel.js'
 
-export type { BindRef, FileRef, TlsFileRefs } from './validate/common.js'
+export type { BindRef, FileRef, SecretRef, TlsFileRefs } from './validate/common.js'
 
 export interface Validation {
   /** Complete only when `issues` is empty. */
@@ -38,11 +38,13 @@ export interface Validation {
    * access log is written into (the file itself is created on first write).
    */
   readonly folders: readonly FileRef[]
+  /** Encryption keys to read from the environment or a file (load.ts), in file order. */
+  readonly secrets: readonly SecretRef[]
 }
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'redis', 'admin', 'accessLog', 'watchConfig', 'workers'
+  'admin', 'accessLog', 'watchConfig', 'workers', 'redis'
 ] as const
 
 /**
@@ -57,7 +59,7 @@ export function validateDocument (doc: Document, lines: LineCounter, source: str
   // Stable sort: file order, then the order the rules found them.
   const issues = [...r.issues].sort((a, b) => a.line - b.line || a.column - b.column)
   const warnings = [...r.warnings].sort((a, b) => a.line - b.line || a.column - b.column)
-  return { config, issues, warnings, binds: ctx.binds, files: ctx.files, tlsFiles: ctx.tlsFiles, folders: ctx.folders }
+  return { config, issues, warnings, binds: ctx.binds, files: ctx.files, tlsFiles: ctx.tlsFiles, folders: ctx.folders, secrets: ctx.secrets }
 }
 
 /** The sections in a fixed order: issues at one position, and the files and binds, come in the order they are found. */
@@ -88,17 +90,17 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   // itself has a mistake, so that one mistake is reported once.
   const cacheField = m.get('cache')
   const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
-  const redis = readRedis(ctx, m)
   const routes = readRoutes(ctx, m, { backends: backends.names, top, redis: m.has('redis') })
   const admin = readAdmin(ctx, m, listeners.binds)
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)
   const workers = readWorkers(ctx, m)
+  const redis = readRedis(ctx, m)
   return {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
-    ...(redis === undefined ? {} : { redis }),
-    admin, accessLog, watchConfig, workers
+    admin, accessLog, watchConfig, workers,
+    ...(redis === undefined ? {} : { redis })
   }
 }

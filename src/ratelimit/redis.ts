@@ -5,23 +5,38 @@
 // the backlog, which verdictOf() reads. A bucket's key expires when it is
 // full again.
 //
-// Redis down, slow (past the link's timeout) or answering nonsense never
+// The connection is the shared RedisLink (src/redis/link.ts), which bounds
+// every operation by redis.timeout and refuses at once while it is down.
+// Redis down, slow (past that timeout) or answering nonsense never
 // fails a request: that request is decided by the local store instead, and so
 // is every request for the next RETRY_MS, so that a slow Redis does not add
 // its timeout to each of them; then one more try. The switch to local and the
 // return to Redis are logged once each and counted (onTransition), not once
 // per request.
 import { createHash } from 'node:crypto'
+import type { RedisLink } from '../redis/link.js'
 import { verdictOf, type Rate, type Verdict } from './gcra.js'
 import type { RateLimitStore } from './store.js'
 
-/** What the store needs of a Redis connection (the link owns the client, its timeout and the key prefix). */
+/** What the store needs of the Redis connection: GCRA_SCRIPT, run; and whether trying is worth it. */
 export interface RedisEval {
-  /** Runs `script` on `keys` (under the link's key prefix) with `args`; rejects on any error, and past the timeout. */
-  eval (script: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>
+  /** Runs the script on `keys` (under the link's key prefix) with `args`; rejects on any error, and past the timeout. */
+  eval (keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>
   /** Connected and ready; while false the store does not try. */
   readonly up: boolean
 }
+
+/** GCRA_SCRIPT as a command of the shared link's client (sent by SHA, loaded on first use), under its timeout. */
+export function gcraOn (link: RedisLink): RedisEval {
+  link.client.defineCommand(COMMAND, { lua: GCRA_SCRIPT, numberOfKeys: 1 })
+  return {
+    get up () { return link.up },
+    eval: (keys, args) => link.run('ratelimit', (client) =>
+      (client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[COMMAND]!(...keys, ...args))
+  }
+}
+
+const COMMAND = 'switchyardRateLimit'
 
 /**
  * GCRA on KEYS[1], which holds the TAT in µs of Redis's clock (TIME).
@@ -82,7 +97,7 @@ export class RedisStore implements RateLimitStore {
   take (key: string, rate: Rate): Verdict | Promise<Verdict> {
     if (!this.#link.up) return this.#fallBack(key, rate, 'not connected')
     if (this.#inUse === 'local' && this.#now() < this.#retryAt) return this.#local.take(key, rate)
-    return this.#link.eval(GCRA_SCRIPT, [redisKey(key)], [rate.interval * 1000, rate.tolerance * 1000]).then(
+    return this.#link.eval([redisKey(key)], [rate.interval * 1000, rate.tolerance * 1000]).then(
       (reply) => {
         const v = verdictFrom(reply, rate)
         if (v === undefined) return this.#fallBack(key, rate, `unexpected script answer ${JSON.stringify(reply)}`)

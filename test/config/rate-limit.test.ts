@@ -1,8 +1,8 @@
-// A route's `rateLimit` and the top-level `redis` it may use: defaults, the
-// forms of `by`, and every mistake at its YAML path and line.
+// A route's `rateLimit`: defaults, the forms of `by`, and every mistake at
+// its YAML path and line (the `redis` block it may use: redis.test.ts).
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { BASE, issuesOf, only } from '../helpers/config.js'
+import { BASE, only } from '../helpers/config.js'
 
 /** BASE with one route (line 8) whose `rateLimit` (line 9) is `limit`, and the top-level lines `top` below it. */
 function withLimit (limit: string, top = ''): string {
@@ -67,16 +67,4 @@ t.test('a mistake is reported at its line in block style too', async (t) => {
   ].join('\n')
   only(t, yaml, 'routes[0].rateLimit.period', 11, /whole number of seconds/)
   only(t, BASE + 'routes:\n  - backend: api\n    rateLimit: 10\n', 'routes[0].rateLimit', 9, 'expected a mapping, got 10')
-})
-
-t.test('redis: url required, redis:// or rediss://, keyPrefix and timeout defaulted', async (t) => {
-  const redisOf = (block: string): unknown => parseConfig(BASE + block, 'config.yaml').redis
-  t.same(redisOf('redis: { url: "redis://cache.internal:6379/2" }\n'),
-    { url: 'redis://cache.internal:6379/2', keyPrefix: 'switchyard:', timeout: 100 })
-  t.same(redisOf('redis: { url: "rediss://u:p@cache:6380", keyPrefix: "edge:", timeout: 20ms }\n'),
-    { url: 'rediss://u:p@cache:6380', keyPrefix: 'edge:', timeout: 20 })
-  only(t, BASE + 'redis: {}\n', 'redis.url', 7, 'missing required key `url`')
-  only(t, BASE + 'redis: { url: "http://u:secret@cache:6379" }\n', 'redis.url', 7, 'expected a URL like redis://host:6379')
-  t.notMatch(issuesOf(BASE + 'redis: { url: "http://u:secret@cache:6379" }\n')[0]?.message ?? '', /secret/, 'the password is not echoed')
-  only(t, BASE + 'redis: { url: "redis://c", timeout: 0 }\n', 'redis.timeout', 7, /greater than 0/)
 })

@@ -42,7 +42,7 @@ t.test('unknown keys', async (t) => {
   t.test('lists the known keys when nothing is close', async (t) => {
     only(t, BASE + 'colour: blue\n', 'colour', 7,
       'unknown key `colour`; expected one of proxyName, listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes, ' +
-      'backends, cache, redis, admin, accessLog, watchConfig')
+      'backends, cache, admin, accessLog, watchConfig')
   })
   t.test('at the top level and deep inside', async (t) => {
     only(t, y`

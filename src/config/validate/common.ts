@@ -33,6 +33,18 @@ export interface TlsFileRefs {
   readonly key?: FileRef
 }
 
+/**
+ * A secret named in the config by where it is (`env: NAME` or `file: PATH`),
+ * for load.ts to read: the validator itself reads nothing.
+ */
+export interface SecretRef {
+  /** YAML path of the item, e.g. `cache.shared.encryptionKeys[0]`. */
+  readonly path: string
+  readonly source: { readonly env: string } | { readonly file: string }
+  readonly line: number
+  readonly column: number
+}
+
 /** A well-formed bind address (a listener's or the admin API's), for load.ts to try on this machine. */
 export interface BindRef {
   /** YAML path of the `bind` value, e.g. `listeners[1].bind` or `admin.bind`. */
@@ -54,6 +66,7 @@ export class Context {
   readonly tlsFiles: TlsFileRefs[] = []
   readonly binds: BindRef[] = []
   readonly folders: FileRef[] = []
+  readonly secrets: SecretRef[] = []
   readonly #baseDir: string
 
   /** `baseDir`: the config file's folder, against which relative paths resolve. */

@@ -1,0 +1,236 @@
+// The one connection to Redis that the shared cache, the purge fan-out and
+// the rate limits go through (ioredis: one API for a single server, Sentinel
+// and Redis Cluster). Redis is never on the critical path: an operation is
+// refused at once while the connection is down (no offline queue), fails after
+// `timeout` when Redis is slow, and every caller treats a failure as "Redis
+// has nothing to say" and goes on without it. The state (connecting → up →
+// down → up …) is logged and counted once per transition; reconnecting is
+// ioredis's job, with a capped back-off.
+import { readFileSync } from 'node:fs'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+/** What the Redis constructor takes (its declared type adds `replyMapping`). */
+type Options = RedisOptions & { replyMapping: 'legacy' }
+import type { Logger } from 'pino'
+import type { RedisConfig } from '../config/schema.js'
+import { Latency, toMicros } from '../admin/metrics/latency.js'
+import type { LatencyExport } from '../admin/metrics/types.js'
+
+export type RedisState = 'connecting' | 'up' | 'down'
+
+/** An operation that Redis did not answer in time, or could not be sent. */
+export class RedisUnavailable extends Error {
+  override readonly name = 'RedisUnavailable'
+  readonly code = 'REDIS_UNAVAILABLE'
+}
+
+/** The client ioredis gives us: a single connection or a cluster. */
+export type RedisClient = Redis | Cluster
+
+export type OperationResult = 'ok' | 'error' | 'timeout' | 'down'
+
+/** What /status, the dashboard and /metrics show (a cluster's primary merges the workers'). */
+export interface RedisStats {
+  readonly state: RedisState
+  /** Where it connects, without credentials. */
+  readonly target: string
+  readonly since: string
+  readonly transitions: number
+  /** By operation, by result. */
+  readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
+  readonly latency: LatencyExport
+}
+
+const HALF_WINDOW_MS = 30_000
+
+export class RedisLink {
+  readonly config: RedisConfig
+  readonly client: RedisClient
+  readonly #log: Logger
+  #state: RedisState = 'connecting'
+  #since = Date.now()
+  #transitions = 0
+  readonly #ops = new Map<string, Record<OperationResult, number>>()
+  readonly #latency = new Latency()
+  #subscriber: RedisClient | undefined
+  #closed = false
+  readonly #onState = new Set<(state: RedisState) => void>()
+
+  constructor (config: RedisConfig, log: Logger) {
+    this.config = config
+    this.#log = log.child({ redis: describeTarget(config) })
+    this.client = connect(config)
+    this.#watch(this.client, true)
+  }
+
+  get state (): RedisState { return this.#state }
+  get up (): boolean { return this.#state === 'up' }
+
+  /** Told each state change (the shared cache resyncs when Redis returns). */
+  onState (fn: (state: RedisState) => void): () => void {
+    this.#onState.add(fn)
+    return () => this.#onState.delete(fn)
+  }
+
+  /**
+   * Runs `fn` on the client, bounded by the configured timeout. Rejects with
+   * RedisUnavailable at once when the connection is down, and when Redis is
+   * slower than the timeout (the command may still run there: every write we
+   * make is safe to lose or to apply late).
+   */
+  async run<T> (op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    if (this.#state !== 'up') {
+      this.#count(op, 'down')
+      throw new RedisUnavailable(`redis ${op}: not connected (${this.#state})`)
+    }
+    const start = performance.now()
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailable(`redis ${op}: no answer within ${this.config.timeout} ms`)), this.config.timeout)
+    })
+    try {
+      const value = await Promise.race([fn(this.client), timeout])
+      this.#done(op, 'ok', start)
+      return value
+    } catch (err) {
+      const timedOut = err instanceof RedisUnavailable
+      this.#done(op, timedOut ? 'timeout' : 'error', start)
+      if (timedOut) throw err
+      throw new RedisUnavailable(`redis ${op}: ${(err as Error).message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * A second connection for pub/sub (a subscribed connection can send
+   * nothing else), made on first use; `onMessage` gets every message of
+   * `channel` (the prefix is added here: ioredis does not prefix channels).
+   */
+  subscribe (channel: string, onMessage: (message: Buffer) => void): void {
+    const sub = this.#subscriber ??= this.#newSubscriber()
+    const name = this.config.keyPrefix + channel
+    sub.on('messageBuffer', (ch: Buffer, message: Buffer) => { if (ch.toString() === name) onMessage(message) })
+    // Subscriptions are restored by ioredis after a reconnect (autoResubscribe).
+    sub.subscribe(name).catch((err: Error) => { this.#log.warn({ err }, 'redis: subscribe failed; retried on reconnect') })
+  }
+
+  /** Publishes on `channel` (prefixed like subscribe's); resolves with how many subscribers got it. */
+  publish (channel: string, message: Buffer | string): Promise<number> {
+    return this.run('publish', (c) => c.publish(this.config.keyPrefix + channel, message))
+  }
+
+  stats (): RedisStats {
+    const operations: Record<string, Record<OperationResult, number>> = {}
+    for (const [op, counts] of this.#ops) operations[op] = { ...counts }
+    return {
+      state: this.#state,
+      target: describeTarget(this.config),
+      since: new Date(this.#since).toISOString(),
+      transitions: this.#transitions,
+      operations,
+      latency: this.#latency.export(Math.floor(Date.now() / HALF_WINDOW_MS), true)
+    }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    const quit = async (c: RedisClient | undefined): Promise<void> => {
+      if (c === undefined) return
+      // quit() waits for pending replies; a dead connection is simply dropped.
+      if (c.status === 'ready') await c.quit().catch(() => c.disconnect())
+      else c.disconnect()
+    }
+    await Promise.all([quit(this.client), quit(this.#subscriber)])
+  }
+
+  #newSubscriber (): RedisClient {
+    const c = this.client
+    // Its subscriptions may wait for the connection (nothing waits on them), and ioredis restores them after a reconnect.
+    const sub: RedisClient = c instanceof Cluster ? c.duplicate(undefined, { enableOfflineQueue: true }) : c.duplicate({ enableOfflineQueue: true })
+    this.#watch(sub, false)
+    return sub
+  }
+
+  #watch (c: RedisClient, main: boolean): void {
+    // Errors are connection trouble, reported through the state change below; an unhandled 'error' event would end the process.
+    c.on('error', (err: Error) => { if (main) this.#log.debug({ err }, 'redis: connection error') })
+    if (!main) return
+    c.on('ready', () => { this.#set('up', undefined) })
+    c.on('close', () => { this.#set('down', 'connection closed') })
+    c.on('end', () => { this.#set('down', 'connection ended') })
+  }
+
+  #set (state: RedisState, reason: string | undefined): void {
+    if (this.#closed || state === this.#state || (state === 'down' && this.#state === 'connecting' && this.#transitions === 0 && reason === undefined)) return
+    const was = this.#state
+    this.#state = state
+    this.#since = Date.now()
+    this.#transitions++
+    if (state === 'up') this.#log.info({ was }, 'redis: up')
+    else this.#log.warn({ was, reason }, 'redis: down; going on without it (local cache, origin, local limits) until it returns')
+    for (const fn of this.#onState) fn(state)
+  }
+
+  #done (op: string, result: OperationResult, start: number): void {
+    this.#count(op, result)
+    const ms = performance.now() - start
+    this.#latency.record(toMicros(ms), ms, Math.floor(Date.now() / HALF_WINDOW_MS))
+  }
+
+  #count (op: string, result: OperationResult): void {
+    let c = this.#ops.get(op)
+    if (c === undefined) {
+      c = { ok: 0, error: 0, timeout: 0, down: 0 }
+      this.#ops.set(op, c)
+    }
+    c[result]++
+  }
+}
+
+/** `redis://host:port/db`, `sentinel mymaster@a:26379,b:26379` or `cluster a:7000,…`: never the password. */
+export function describeTarget (config: RedisConfig): string {
+  const nodes = (list: ReadonlyArray<{ host: string, port: number }>): string =>
+    list.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',')
+  if (config.sentinel !== undefined) return `sentinel ${config.sentinel.masterName}@${nodes(config.sentinel.nodes)}`
+  if (config.cluster !== undefined) return `cluster ${nodes(config.cluster.nodes)}`
+  const u = new URL(config.url ?? 'redis://127.0.0.1')
+  return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`
+}
+
+function connect (config: RedisConfig): RedisClient {
+  const tls = config.tls === undefined
+    ? undefined
+    : {
+        ...(config.tls.ca === undefined ? {} : { ca: readFileSync(config.tls.ca) }),
+        ...(config.tls.cert === undefined ? {} : { cert: readFileSync(config.tls.cert) }),
+        ...(config.tls.key === undefined ? {} : { key: readFileSync(config.tls.key) }),
+        ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername })
+      }
+  // Plain objects: ioredis's option types do not allow for exactOptionalPropertyTypes.
+  const common: Record<string, unknown> = {
+    keyPrefix: config.keyPrefix,
+    connectTimeout: config.connectTimeout,
+    // Fail at once while disconnected instead of queueing: a request never waits for Redis to come back.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), config.maxReconnectDelay),
+    ...(config.username === undefined ? {} : { username: config.username }),
+    ...(config.password === undefined ? {} : { password: config.password }),
+    ...(tls === undefined ? {} : { tls })
+  }
+  if (config.cluster !== undefined) {
+    const { keyPrefix, retryStrategy, enableOfflineQueue, ...redisOptions } = common
+    const opts = { keyPrefix, enableOfflineQueue, clusterRetryStrategy: retryStrategy, redisOptions }
+    return new Cluster(config.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), opts as ConstructorParameters<typeof Cluster>[1])
+  }
+  if (config.sentinel !== undefined) {
+    return new Redis({
+      ...common,
+      sentinels: config.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
+      name: config.sentinel.masterName,
+      ...(tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: tls })
+    } as Options)
+  }
+  return new Redis(config.url!, common as unknown as Options)
+}
