@@ -12,7 +12,7 @@
 // is every request for the next RETRY_MS, so that a slow Redis does not add
 // its timeout to each of them; then one more try. The switch to local and the
 // return to Redis are logged once each and counted (onTransition), not once
-// per request.
+// per request; the first answer after a start counts as a switch to Redis.
 import { createHash } from 'node:crypto'
 import type { RedisLink } from '../redis/link.js'
 import { verdictOf, type Rate, type Verdict } from './gcra.js'
@@ -81,7 +81,8 @@ export class RedisStore implements RateLimitStore {
   readonly #link: RedisEval
   readonly #local: RateLimitStore
   readonly #hooks: RedisStoreHooks
-  #inUse: StoreInUse = 'redis'
+  /** Nothing is shared until Redis first answers (a start before Redis is up is not a failure to log). */
+  #inUse: StoreInUse = 'local'
   /** Until when (now()) requests skip Redis after a failure. */
   #retryAt = 0
 
@@ -121,7 +122,7 @@ export class RedisStore implements RateLimitStore {
     if (this.#inUse === to) return
     this.#inUse = to
     if (to === 'local') this.#hooks.log?.warn({ reason: why }, 'rate limits fall back to the local limit: Redis is not answering')
-    else this.#hooks.log?.info({}, 'rate limits are shared on Redis again')
+    else this.#hooks.log?.info({}, 'rate limits are shared on Redis')
     this.#hooks.onTransition?.(to)
   }
 }

@@ -51,7 +51,7 @@ t.test('by: clientIp, a header or a cookie', async (t) => {
 })
 
 t.test('store: redis needs the top-level redis block', async (t) => {
-  only(t, withLimit('{ average: 5, store: redis }'), 'routes[0].rateLimit.store', 9, '`store: redis` needs the top-level `redis` block')
+  only(t, withLimit('{ average: 5, store: redis }'), 'routes[0].rateLimit.store', 9, '`store: redis` keeps the limit in Redis: add the top-level `redis` block')
   only(t, withLimit('{ average: 5, store: memcached }'), 'routes[0].rateLimit.store', 9, 'expected one of local, redis, got "memcached"')
   only(t, withLimit('{ average: 5, sotre: local }'), 'routes[0].rateLimit.sotre', 9, 'did you mean `store`?')
 })

@@ -84,16 +84,19 @@ t.test('Redis stopped: decided locally, logged and counted once; Redis back: sha
   const local = new LocalStore({ now: () => now })
   const store = new RedisStore(gcraOn(link), local, { log: rec.log, onTransition: (to) => rec.transitions.push(to), now: () => now })
   const rate = rateOf({ average: 1, period: 60_000, burst: 2 })
+  t.equal(store.inUse, 'local', 'nothing is shared before Redis first answers')
   t.ok((await store.take('k', rate)).allowed)
+  t.same(rec.transitions, ['redis'])
+  t.same(rec.lines, ['info rate limits are shared on Redis'])
 
   await redis.stop()
   await until('the link sees it', () => !link.up)
   const down = [await store.take('k', rate), await store.take('k', rate), await store.take('k', rate)]
   t.same(down.map((v) => v.allowed), [true, true, false], 'the local limit holds, with its own bucket')
   t.equal(store.inUse, 'local')
-  t.same(rec.transitions, ['local'])
-  t.equal(rec.lines.length, 1)
-  t.match(rec.lines[0], /^warn rate limits fall back to the local limit/)
+  t.same(rec.transitions, ['redis', 'local'])
+  t.equal(rec.lines.length, 2)
+  t.match(rec.lines[1], /^warn rate limits fall back to the local limit/)
 
   await redis.start()
   await until('the link reconnects', () => link.up, 10_000)
@@ -102,8 +105,8 @@ t.test('Redis stopped: decided locally, logged and counted once; Redis back: sha
   const back = [await store.take('k', rate), await store.take('k', rate), await store.take('k', rate)]
   t.same(back.map((v) => v.allowed), [true, true, false])
   t.equal(store.inUse, 'redis')
-  t.same(rec.transitions, ['local', 'redis'])
-  t.match(rec.lines[1], /^info rate limits are shared on Redis again/)
+  t.same(rec.transitions, ['redis', 'local', 'redis'])
+  t.equal(rec.lines[2], 'info rate limits are shared on Redis')
 })
 
 t.test('a failing or slow Redis: local for RETRY_MS, then tried again; nonsense answers count as failures', async (t) => {
@@ -119,7 +122,7 @@ t.test('a failing or slow Redis: local for RETRY_MS, then tried again; nonsense 
   answer = async () => { throw new Error('Command timed out') }
   t.ok((await store.take('k', rate)).allowed)
   t.equal(calls, 2)
-  t.match(rec.lines, [/fall back .*"reason":"Command timed out"/])
+  t.match(rec.lines, ['info rate limits are shared on Redis', /fall back .*"reason":"Command timed out"/])
   for (let i = 0; i < 3; i++) await store.take('k', rate)
   t.equal(calls, 2, 'within RETRY_MS nobody waits on Redis')
   now += RETRY_MS
@@ -132,7 +135,7 @@ t.test('a failing or slow Redis: local for RETRY_MS, then tried again; nonsense 
   answer = async () => [1, 0]
   now += RETRY_MS
   await store.take('k', rate)
-  t.same(rec.transitions, ['local', 'redis'], 'one transition each way, however many requests')
+  t.same(rec.transitions, ['redis', 'local', 'redis'], 'one transition each way, however many requests')
 })
 
 t.test('a Lua error rejects, and the store decides locally', async (t) => {
@@ -144,8 +147,10 @@ t.test('a Lua error rejects, and the store decides locally', async (t) => {
   // A key of the wrong type makes GET fail inside the script.
   const rec = recorder()
   const store = new RedisStore(gcraOn(link), new LocalStore(), { log: rec.log, onTransition: (to) => rec.transitions.push(to) })
+  const rate = rateOf({ average: 1, period: 1000, burst: 1 })
   await admin.lpush(`switchyard:${redisKey('k')}`, 'x')
-  t.ok((await store.take('k', rateOf({ average: 1, period: 1000, burst: 1 }))).allowed)
-  t.same(rec.transitions, ['local'])
-  t.match(rec.lines[0], /WRONGTYPE/)
+  t.ok((await store.take('fine', rate)).allowed)
+  t.ok((await store.take('k', rate)).allowed)
+  t.same(rec.transitions, ['redis', 'local'])
+  t.match(rec.lines[1], /fall back .*WRONGTYPE/)
 })

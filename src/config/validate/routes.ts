@@ -311,7 +311,8 @@ function rateLimit (r: Reader, f: Field, redis: boolean): RateLimitConfig | unde
   const storeField = m.get('store')
   const store = opt(m, 'store', (v) => r.oneOf(v, RATE_LIMIT_STORES), d.store)
   if (store === 'redis' && !redis && storeField !== undefined) {
-    r.report(storeField.path, storeField.at, '`store: redis` needs the top-level `redis` block (its `url`), and there is none')
+    r.report(storeField.path, storeField.at,
+      '`store: redis` keeps the limit in Redis: add the top-level `redis` block (e.g. `redis: { url: redis://127.0.0.1:6379 }`)')
   }
   if (average === undefined || burst === undefined) return undefined
   return { average, period, burst, by, store }
