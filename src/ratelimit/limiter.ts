@@ -5,6 +5,7 @@
 // without taking anything.
 import { createHash } from 'node:crypto'
 import type { RateLimitConfig } from '../config/schema.js'
+import { formatDuration } from '../config/units.js'
 import { requestField } from '../fields.js'
 import { cookieValue } from '../upstream/shard.js'
 import { policyFields, rateOf, verdictFields, type PolicyFields, type Rate, type Verdict } from './gcra.js'
@@ -70,4 +71,9 @@ export class RouteLimit {
 /** `by` in words (explain). */
 export function describeBy (by: RateLimitConfig['by']): string {
   return by === 'clientIp' ? 'client address' : 'header' in by ? `header ${by.header}` : `cookie ${by.cookie}`
+}
+
+/** `100 per 1m, burst 20, by header x-api-key, store redis` (check, explain). */
+export function describeLimit (l: RateLimitConfig): string {
+  return `${l.average} per ${formatDuration(l.period)}, burst ${l.burst}, by ${describeBy(l.by)}, store ${l.store}`
 }
