@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache'
 import { take, type Rate, type Verdict } from './gcra.js'
 import type { RateLimitStore } from './store.js'
 
-/** About 100 B a bucket with its key: ~10 MB at most per process. */
+/** About 100 B a bucket with its key, and lru-cache's ~27 B a slot: ~13 MB at most per process. */
 export const LOCAL_MAX_KEYS = 100_000
 
 export interface LocalStoreOptions {
@@ -17,20 +17,23 @@ export interface LocalStoreOptions {
 }
 
 export class LocalStore implements RateLimitStore {
-  readonly #buckets: LRUCache<string, number>
+  readonly #maxKeys: number
   readonly #now: () => number
+  /** Made on first use: lru-cache allocates for `max` up front (~2.6 MB), which a state built for explain or a primary never needs. */
+  #buckets: LRUCache<string, number> | undefined
 
   constructor (opts: LocalStoreOptions = {}) {
-    this.#buckets = new LRUCache({ max: opts.maxKeys ?? LOCAL_MAX_KEYS })
+    this.#maxKeys = opts.maxKeys ?? LOCAL_MAX_KEYS
     this.#now = opts.now ?? (() => performance.now())
   }
 
   take (key: string, rate: Rate): Verdict {
-    const r = take(rate, this.#buckets.get(key), this.#now())
-    if (r.verdict.allowed) this.#buckets.set(key, r.tat)
+    const buckets = this.#buckets ??= new LRUCache({ max: this.#maxKeys })
+    const r = take(rate, buckets.get(key), this.#now())
+    if (r.verdict.allowed) buckets.set(key, r.tat)
     return r.verdict
   }
 
   /** Buckets held (full ones included until they are dropped). */
-  get size (): number { return this.#buckets.size }
+  get size (): number { return this.#buckets?.size ?? 0 }
 }

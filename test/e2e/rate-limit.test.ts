@@ -5,7 +5,7 @@
 // metrics and the access-log record.
 import net from 'node:net'
 import t from 'tap'
-import { requestRecord } from '../../src/admin/api.js'
+import { requestRecord, type AdminStatus } from '../../src/admin/api.js'
 import type { Session } from '../../src/proxy/session.js'
 import { parsePrometheusText } from '../helpers/prometheus-parser.js'
 import { testCertificate } from '../helpers/certs.js'
@@ -148,6 +148,12 @@ backends:
     t.match(refused, /^HTTP\/1\.1 429 /)
     t.match(refused, /\r\nretry-after: 10\r\n/)
     t.match(refused, /\r\nratelimit: "session";r=0;t=10\r\n/)
+  })
+
+  t.test('/status lists each route\'s limit', async (t) => {
+    const routes = (proxy.app.api.status() as AdminStatus).routes
+    t.equal(routes.find((r) => r.name === 'key')?.rateLimit, '1 per 10s, burst 2, by header x-api-key, store local')
+    t.equal(routes.find((r) => r.name === 'free')?.rateLimit, undefined)
   })
 
   t.test('refusals are counted per route and logged with their code and flag', async (t) => {
