@@ -4,7 +4,7 @@
 // but main.ts, a cluster's worker and primary (cluster/), and tests.
 import type { Logger } from 'pino'
 import type { CachePeers, CacheStats } from './cache/cache.js'
-import type { Config, ListenerConfig } from './config/schema.js'
+import type { Config, ListenerConfig, RedisConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks } from './health/checker.js'
 import type { EjectionListener } from './health/outlier.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
@@ -24,6 +24,8 @@ import { DashboardError } from './admin/dashboard.js'
 import { bindErrorReason } from './config/binds.js'
 import { configOrigin } from './config/load.js'
 import { ProcessStores } from './ratelimit/stores.js'
+import { RedisLink } from './redis/link.js'
+import { isDeepStrictEqual } from 'node:util'
 
 export interface AppDeps {
   readonly log?: Logger
@@ -110,6 +112,11 @@ function isSocketError (err: unknown): boolean {
 }
 
 
+/** A reload keeps the Redis connection when nothing about it changed. */
+function sameRedis (a: RedisConfig | undefined, b: RedisConfig | undefined): boolean {
+  return a !== undefined && b !== undefined && isDeepStrictEqual(a, b)
+}
+
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
   const metrics = deps.metrics ?? new Metrics()
@@ -139,13 +146,18 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const shared = {
     ...(cacheShare === undefined ? {} : { cacheShare }), ...(cachePeers === undefined ? {} : { cachePeers }), ...(onEjection === undefined ? {} : { onEjection })
   }
-  // Rate-limit buckets (and the Redis connection) outlive reloads, as the cache does.
+  // One connection to Redis for the life of the app; a reload that changes `redis` makes a new one.
+  let redis: RedisLink | undefined = initial.redis === undefined ? undefined : new RedisLink(initial.redis, log)
+  const withRedis = (r: RedisLink | undefined): { redis?: RedisLink } => r === undefined ? {} : { redis: r }
+  // Rate-limit buckets outlive reloads, as the cache does; those kept in Redis go through its link.
   const limits = new ProcessStores({ ...(log === undefined ? {} : { log }), onTransition: (to) => metrics.rateLimitTransition(to) })
-  const limitsFor = (c: Config): { rateLimits?: RateLimitStores } => {
-    const stores = limits.for(c)
+  const limitsFor = (c: Config, r: RedisLink | undefined): { rateLimits?: RateLimitStores } => {
+    const stores = limits.for(c, r)
     return stores === undefined ? {} : { rateLimits: stores }
   }
-  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared, ...limitsFor(initial) }),
+  const pipeline = new Pipeline(buildState(initial, {
+    ...(log === undefined ? {} : { log }), ...shared, ...withRedis(redis), ...limitsFor(initial, redis)
+  }),
     { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
@@ -166,14 +178,23 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
 
   async function reloadNow (next: Config): Promise<ReloadResult> {
     const old = pipeline.state
+    const nextRedis = sameRedis(redis?.config, next.redis) ? redis : next.redis === undefined ? undefined : new RedisLink(next.redis, log)
     const plan = await planReload(old, live, next, {
       ...(log === undefined ? {} : { log }),
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
       ...shared,
-      ...limitsFor(next)
+      ...withRedis(nextRedis),
+      ...limitsFor(next, nextRedis)
     })
-    if ('errors' in plan) return { ok: false, errors: plan.errors }
+    if ('errors' in plan) {
+      if (nextRedis !== redis) void nextRedis?.close()
+      return { ok: false, errors: plan.errors }
+    }
+    if (nextRedis !== redis) {
+      void redis?.close()
+      redis = nextRedis
+    }
     observeHealth(plan.state)
     commitReload(plan, old, pipeline)
     live = [...plan.keptListeners, ...plan.startedListeners]
@@ -194,7 +215,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await health?.stop()
     await admin?.close()
     await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
-    await limits.close()
+    pipeline.state.cache?.shared?.close()
+    await redis?.close()
     await accessLog?.close()
   }
 
@@ -222,7 +244,6 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
         live = []
         await admin?.close()
         admin = undefined
-        await limits.close()
       }
       const failed = async (part: number | 'admin', err: unknown): Promise<void> => {
         const line = startFailure(initial, part, err)
@@ -251,6 +272,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       }
       if (failures.length > 0) {
         await closeStarted()
+        await redis?.close()
         throw new StartupError(failures)
       }
       startHealth(pipeline.state)

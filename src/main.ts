@@ -4,6 +4,7 @@
 //   switchyard check [-c] FILE    validate, print the routing table, exit 0/1
 //   switchyard certs [--dir DIR] [--name NAME]... [--force]
 //   switchyard explain [-c] FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
+//   switchyard demo-origins [--host HOST] [--port PORT]
 import cluster from 'node:cluster'
 import { existsSync, readFileSync, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
@@ -21,7 +22,7 @@ import { runWorker } from './cluster/worker.js'
 import { isHttpMethod } from './config/forms.js'
 import { loadConfig, type LoadOptions } from './config/load.js'
 import type { Config } from './config/schema.js'
-import { startDemoOrigins } from './demo/origin.js'
+import { DEMO_ORIGINS, demoOriginsAt, startDemoOrigins } from './demo/origin.js'
 import { ConfigError, formatIssue, type ConfigIssue } from './errors.js'
 import { explainCommand } from './explain.js'
 import { routingTable } from './router/table.js'
@@ -31,7 +32,8 @@ const COMMANDS = {
   start: 'switchyard start [[-c] FILE]',
   check: 'switchyard check [-c] FILE',
   certs: 'switchyard certs [--dir DIR] [--name NAME]... [--force]',
-  explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--admin URL] [--json]"
+  explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--admin URL] [--json]",
+  'demo-origins': 'switchyard demo-origins [--host HOST] [--port PORT]'
 } as const
 
 const USAGE = `Usage: switchyard <command> [options]
@@ -57,6 +59,12 @@ Commands:
                       (METHOD URL), or just the URL (GET). --admin uses live
                       health and cache state (token: $SWITCHYARD_ADMIN_TOKEN).
                       Exit 0 if a route matches, 2 if none, 1 on bad input.
+  demo-origins [--host HOST] [--port PORT]
+                      Run only the demo origins (shards a and b, two replicas
+                      each) on HOST (default 127.0.0.1), ports PORT to PORT+3
+                      (default 9101; 0: free ports, logged), for a proxy that
+                      runs elsewhere (compose.yaml's origins service).
+                      SIGINT/SIGTERM stop them.
 
 Options:
   -c, --config FILE   Configuration file (YAML); the same as FILE
@@ -139,6 +147,8 @@ const OPTIONS = {
   client: { type: 'string' },
   admin: { type: 'string' },
   json: { type: 'boolean' },
+  host: { type: 'string' },
+  port: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' }
 } as const
@@ -174,6 +184,9 @@ async function run (argv: string[]): Promise<number> {
       if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`, COMMANDS.certs)
       return certs(values.dir ?? path.join(root, 'certs'), values.name, values.force === true)
     case 'start': return start(fileArgument('start', values.config, rest), root)
+    case 'demo-origins':
+      if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`, COMMANDS['demo-origins'])
+      return demoOrigins(values.host ?? '127.0.0.1', firstPort(values.port))
     case 'explain': {
       const r = await explainCommand({
         ...explainArguments(values.config, rest), headers: values.header, client: values.client,
@@ -464,6 +477,39 @@ async function startWorker (): Promise<number> {
   })
   await w.drained
   if (process.connected) process.disconnect()
+  return 0
+}
+
+/** `--port` of demo-origins: the first of four consecutive ports, or 0 for free ones. */
+function firstPort (value: string | undefined): number {
+  if (value === undefined) return DEMO_ORIGINS[0]!.port
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (!(port <= 65535 - (DEMO_ORIGINS.length - 1))) {
+    throw new UsageError(`--port must be 0 or a port up to ${65535 - (DEMO_ORIGINS.length - 1)} (the first of ${DEMO_ORIGINS.length}), got ${JSON.stringify(value)}`, COMMANDS['demo-origins'])
+  }
+  return port
+}
+
+/**
+ * The demo origins alone, until SIGINT or SIGTERM. A port that cannot be
+ * bound is one line and exit 1, like a listener of `start`.
+ */
+async function demoOrigins (host: string, port: number): Promise<number> {
+  const signals = processSignals()
+  const log: Logger = pino({ name: 'switchyard' })
+  let group
+  try {
+    group = await startDemoOrigins(demoOriginsAt(host, port))
+  } catch (err) {
+    if (typeof (err as NodeJS.ErrnoException).code !== 'string') throw err
+    process.stderr.write(`switchyard: demo origins not started: ${(err as Error).message}\n`)
+    return 1
+  }
+  const ports = group.ports
+  log.info({ host, origins: DEMO_ORIGINS.map((o, i) => ({ shard: o.shard, replica: o.replica, port: ports[i] })) }, 'demo origins: listening')
+  const signal = await signals.stop
+  await group.close()
+  log.info({ signal }, 'demo origins: stopped')
   return 0
 }
 

@@ -6,6 +6,8 @@
 // are carried over with their health, counters and pooled connections.
 import type { Logger } from 'pino'
 import type { CachePeers, HttpCache } from './cache/cache.js'
+import { sharedCacheFor } from './cache/shared/shared-cache.js'
+import type { RedisLink } from './redis/link.js'
 import type { EjectionListener } from './health/outlier.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import type { ListenerHandle } from './listener/listener.js'
@@ -31,6 +33,8 @@ export interface ReloadDeps {
   readonly cachePeers?: CachePeers
   /** See StateDeps. */
   readonly onEjection?: EjectionListener
+  /** The Redis connection the new config uses (the same one when `redis` did not change). */
+  readonly redis?: RedisLink
   readonly rateLimits?: RateLimitStores
 }
 
@@ -49,6 +53,8 @@ export interface ReloadPlan {
   readonly certificateSwaps: readonly (() => void)[]
   /** The cache carried over, when its size limits did not change. */
   readonly cache: HttpCache | undefined
+  readonly redis: RedisLink | undefined
+  readonly log: Logger | undefined
 }
 
 /** A listener can be kept across a reload when where and how it listens is unchanged. */
@@ -73,6 +79,7 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
       ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare }),
       ...(deps.cachePeers === undefined ? {} : { cachePeers: deps.cachePeers }),
       ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection }),
+      ...(deps.redis === undefined ? {} : { redis: deps.redis }),
       ...(deps.rateLimits === undefined ? {} : { rateLimits: deps.rateLimits })
     })
   } catch (err) {
@@ -81,7 +88,7 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
   carryHealth(old, state)
   const serving = new Set(allServers(old))
   const kept = new Set(allServers(state).filter((s) => serving.has(s)))
-  const partial = { next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache }
+  const partial = { next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache, redis: deps.redis, log: deps.log }
 
   // Listeners: load every certificate and bind every new port before changing anything.
   const keptListeners: LiveListener[] = []
@@ -113,8 +120,9 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
 }
 
 /** Release what a plan built and will not be used: its new listeners and new pools. */
-export async function rollBack (plan: Pick<ReloadPlan, 'state' | 'kept' | 'startedListeners'>): Promise<void> {
+export async function rollBack (plan: Pick<ReloadPlan, 'state' | 'kept' | 'startedListeners' | 'cache'>): Promise<void> {
   await Promise.all(plan.startedListeners.map((l) => l.handle.close()))
+  if (plan.state.cache !== plan.cache) plan.state.cache?.shared?.close()
   for (const b of plan.state.backends.values()) b.retire()
   await Promise.all(allServers(plan.state).filter((s) => !plan.kept.has(s)).map((s) => s.dispatcher.close()))
 }
@@ -125,7 +133,12 @@ export async function rollBack (plan: Pick<ReloadPlan, 'state' | 'kept' | 'start
  * servers drain (listeners within timeouts.drain, pools once idle).
  */
 export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pipeline): void {
-  if (plan.cache !== undefined && plan.next.cache !== undefined) plan.cache.config = plan.next.cache
+  if (plan.cache !== undefined && plan.next.cache !== undefined) {
+    plan.cache.config = plan.next.cache
+    plan.cache.shared = sharedCacheFor(plan.next.cache, plan.redis, plan.cache, plan.log, plan.cache.shared)
+  }
+  // A cache left behind stops hearing the other instances' purges.
+  if (old.cache !== undefined && old.cache !== plan.state.cache) old.cache.shared?.close()
   pipeline.swap(plan.state)
   for (const swap of plan.certificateSwaps) swap()
   for (const l of plan.removedListeners) void l.handle.close(plan.next.timeouts.drain)

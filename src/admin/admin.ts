@@ -34,7 +34,12 @@ export interface AdminApi {
   ready (): boolean
 }
 
-export type PurgeResult = { purged: number } | { error: string }
+/**
+ * `purged`: entries removed from this instance's memory. `shared`, with a
+ * shared cache: whether Redis and the other instances were reached
+ * (`unreachable`: Redis is down; their copies expire by themselves).
+ */
+export type PurgeResult = { purged: number, shared?: 'purged' | 'unreachable' } | { error: string }
 
 export interface PurgeRequest {
   readonly url?: string
@@ -45,7 +50,7 @@ export interface PurgeRequest {
 export interface AdminConfig {
   readonly host: string
   readonly port: number
-  /** When set, every request needs `Authorization: Bearer <token>`. Required off loopback. */
+  /** When set, every request but the dashboard page and /healthz needs `Authorization: Bearer <token>`. Required off loopback. */
   readonly token?: string
 }
 
@@ -282,8 +287,10 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
         const what = parsePurgeBody(await readBody(req))
         const result = await api.purge(what)
         if ('error' in result) throw new HttpError(400, result.error)
-        log.info({ ...what, purged: result.purged }, 'admin: cache purge')
-        sendJson(res, 200, { purged: result.purged })
+        const shared = result.shared === undefined ? {} : { shared: result.shared }
+        if (result.shared === 'unreachable') log.warn({ ...what, purged: result.purged }, 'admin: cache purge: Redis unreachable; other instances not told')
+        else log.info({ ...what, purged: result.purged, ...shared }, 'admin: cache purge')
+        sendJson(res, 200, { purged: result.purged, ...shared })
       }
     }],
     ['/cache/lookup', {
@@ -304,10 +311,11 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     if (tokenDigest !== undefined) {
       // The page and its script and stylesheet hold no data (the script
       // fetches everything with the token from the page's #token=… fragment),
-      // so a plain browser may load them.
+      // so a plain browser may load them. /healthz says only ready or not, and
+      // an orchestrator's probe (kubelet httpGet) cannot carry a secret.
       const target = (req.url ?? '').split('?', 1)[0]!
-      const pageOnly = (req.method === 'GET' || req.method === 'HEAD') && (target === '/' || dashboard.assets.has(target))
-      if (!pageOnly && !bearerMatches(req.headers.authorization, tokenDigest)) {
+      const open = (req.method === 'GET' || req.method === 'HEAD') && (target === '/' || target === '/healthz' || dashboard.assets.has(target))
+      if (!open && !bearerMatches(req.headers.authorization, tokenDigest)) {
         req.resume()
         sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <token>' },
           { 'www-authenticate': 'Bearer realm="switchyard-admin"' })

@@ -2,6 +2,7 @@
 // metrics text, the dashboard snapshot, reload, and cache purge / lookup by
 // URL (resolved through the same router and key rules as live traffic).
 // Read-only except for reload and purge, which go through the app.
+import type { SharedCache } from '../cache/shared/shared-cache.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
@@ -12,7 +13,7 @@ import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
-import type { AdminApi, PurgeRequest } from './admin.js'
+import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
 import type { Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
 
 /** The per-request record metrics and the access log take, from a finished session. */
@@ -130,18 +131,27 @@ export function adminApi (src: AdminSources): AdminApi {
       const r = await src.reload()
       return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
     },
-    purge (what: PurgeRequest) {
+    async purge (what: PurgeRequest): Promise<PurgeResult> {
       const state = src.state()
       const cache = state.cache
       if (cache === undefined) return { error: 'no cache is configured' }
-      if (what.tag !== undefined) return { purged: cache.purgeTag(what.tag) }
+      const shared = cache.shared
+      // This instance's memory first, then Redis and (through it) every other instance.
+      const withShared = async (purged: number, reach: ((s: SharedCache) => Promise<boolean>)): Promise<PurgeResult> =>
+        shared === undefined ? { purged } : { purged, shared: await reach(shared) ? 'purged' : 'unreachable' }
+      if (what.tag !== undefined) {
+        const tag = what.tag
+        return withShared(cache.purgeTag(tag), async (s) => await s.purgeMatching('tag', tag) !== undefined)
+      }
       const target = what.url ?? what.prefix!
       const u = parseUrl(target, state.config.pathNormalization)
       if (u === undefined) return { error: `not an absolute http(s) URL: ${target}` }
       if (what.prefix !== undefined) {
-        return { purged: cache.purgePrefix(keyPrefix(u.scheme, originOf(u.scheme, u.authority), u.path + u.search)) }
+        const prefix = keyPrefix(u.scheme, originOf(u.scheme, u.authority), u.path + u.search)
+        return withShared(cache.purgePrefix(prefix), async (s) => await s.purgeMatching('prefix', prefix) !== undefined)
       }
-      return { purged: cache.purgeUrl(urlKey(state, u)) }
+      const key = urlKey(state, u)
+      return withShared(cache.purgeUrl(key), (s) => s.remove([key], 'purge'))
     },
     cacheLookup (url: string) {
       const state = src.state()

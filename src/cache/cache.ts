@@ -4,6 +4,7 @@
 // this file decides nothing about freshness, it only keeps things.
 import type { CacheConfig } from '../config/schema.js'
 import type { CacheEntry } from './entry.js'
+import type { SharedCache, SharedLock } from './shared/shared-cache.js'
 import { CacheStore } from './store.js'
 
 export interface CacheCounters {
@@ -47,6 +48,8 @@ export class Inflight {
   readonly done: Promise<CacheEntry | undefined>
   #resolve!: (e: CacheEntry | undefined) => void
   settled = false
+  /** The shared cache's fetch lock, when this fetch holds it: let go when the fetch ends. */
+  sharedLock: SharedLock | undefined
 
   constructor (key: string) {
     this.key = key
@@ -70,9 +73,17 @@ export class HttpCache {
   }
 
   readonly #inflight = new Map<string, Inflight>()
+  /** Locks whose release went with a shared write (put), so finish does not release them again. */
+  readonly #lockedWrites = new Set<SharedLock>()
 
   /** The other processes' caches (a cluster's other workers), which purges and invalidations must reach too. */
   readonly peers: CachePeers | undefined
+
+  /**
+   * The second level in Redis (cache.shared), shared by every instance; set
+   * by buildState, replaced on reload with the config it belongs to.
+   */
+  shared: SharedCache | undefined
 
   /** `share`: how many processes split `maxBytes` (a cluster's workers each hold their part). */
   constructor (config: CacheConfig, share = 1, peers?: CachePeers) {
@@ -97,14 +108,32 @@ export class HttpCache {
   /** The leader is done: wake waiters with what it stored (or nothing). */
   finish (f: Inflight, entry: CacheEntry | undefined): void {
     if (this.#inflight.get(f.key) === f) this.#inflight.delete(f.key)
+    const lock = f.sharedLock
+    if (lock !== undefined) {
+      f.sharedLock = undefined
+      // A stored entry let the lock go with its write (see put); otherwise let it go now.
+      if (entry === undefined || !this.#lockedWrites.delete(lock)) this.shared?.release(lock)
+    }
     f.settle(entry)
   }
 
-  put (entry: CacheEntry): boolean {
+  /** Stores a response fetched here: locally and, with a shared cache, in Redis (not awaited). */
+  put (entry: CacheEntry, leader?: Inflight): boolean {
     const ok = this.store.put(entry)
     if (ok) this.counters.stored++
     else this.counters.notStored++
+    const shared = this.shared
+    if (ok && shared !== undefined) {
+      const lock = leader?.sharedLock
+      if (lock !== undefined) this.#lockedWrites.add(lock)
+      shared.store(entry, lock)
+    }
     return ok
+  }
+
+  /** Stores an entry that came from the shared cache, locally only. */
+  fill (entry: CacheEntry): boolean {
+    return this.store.put(entry)
   }
 
   /** Drop a URI: every response stored under it (all variant keys, all Vary variants). */

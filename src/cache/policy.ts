@@ -269,6 +269,20 @@ export function currentAge (
   return correctedInitialAge + residentTime
 }
 
+/**
+ * How long a cache shared between instances keeps `entry` from `now` (ms):
+ * what is left of its freshness plus the longest stale window its
+ * Cache-Control allows (stale-while-revalidate, stale-if-error); 0 when it is
+ * of no more use to anyone.
+ */
+export function sharedLifetime (entry: CacheEntry, now: number): number {
+  const rcc = entry.cc
+  const left = (rcc.noCache ? 0 : entry.freshness) - currentAge(entry, now)
+  const noStale = rcc.noCache || rcc.mustRevalidate || rcc.proxyRevalidate
+  const grace = noStale ? 0 : Math.max(rcc.staleWhileRevalidate ?? 0, rcc.staleIfError ?? 0)
+  return Math.max(0, left + grace)
+}
+
 export interface Usability {
   /** §4.2.3 current age (ms). */
   readonly age: number

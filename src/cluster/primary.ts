@@ -193,12 +193,14 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     async purge (what: PurgeRequest): Promise<PurgeResult> {
       const answers = await fanOut<PurgeResult>(Ops.purge, what, APPLY_MS)
       let purged = 0
+      let shared: 'purged' | 'unreachable' | undefined
       for (const a of answers) {
         if (a.value === undefined) return { error: `worker ${a.id} did not purge: ${a.error ?? 'no answer'}` }
         if ('error' in a.value) return a.value
         purged += a.value.purged
+        if (a.value.shared !== undefined && shared !== 'unreachable') shared = a.value.shared
       }
-      return { purged }
+      return shared === undefined ? { purged } : { purged, shared }
     },
     async cacheLookup (url: string) {
       const answers = await fanOut<unknown>(Ops.cacheLookup, url, CALL_MS)

@@ -30,6 +30,16 @@ export const DEMO_ORIGINS: readonly DemoOriginOptions[] = Object.freeze([
   Object.freeze({ host: '127.0.0.1', port: 9104, shard: 'b', replica: 'b2' })
 ])
 
+/**
+ * DEMO_ORIGINS bound to `host`, on `firstPort` to `firstPort + 3` (9101: the
+ * ports the demo and deploy configs name), or each on a free port when
+ * `firstPort` is 0. For `switchyard demo-origins`, which runs them apart
+ * from the proxy (in a container of their own).
+ */
+export function demoOriginsAt (host: string, firstPort: number): DemoOriginOptions[] {
+  return DEMO_ORIGINS.map((o, i) => ({ ...o, host, port: firstPort === 0 ? 0 : firstPort + i }))
+}
+
 /** Shape of the JSON body every non-health request gets back. */
 export interface DemoEcho {
   readonly shard: string

@@ -10,6 +10,7 @@
 import type { BlockList } from 'node:net'
 import { buildEntry, ageFields } from '../cache/build.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
+import type { SharedCache } from '../cache/shared/shared-cache.js'
 import { parseCacheControl } from '../cache/cache-control.js'
 import { combinedValue } from '../fields.js'
 import type { CacheEntry } from '../cache/entry.js'
@@ -105,63 +106,133 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   }
   state.fwd = entry !== undefined ? 'stale' : found ? 'vary-miss' : 'uri-miss'
 
-  if (entry !== undefined) {
-    const u = usability(facts, entry, now)
-    if (u.fresh) {
-      answerHit(c, state, entry, now, undefined)
-      return true
-    }
-    if (u.mayServeStale) {
-      answerHit(c, state, entry, now, 'max-stale')
-      return true
-    }
-    if (u.staleWhileRevalidate) {
-      answerHit(c, state, entry, now, 'stale-while-revalidate')
-      // The background fetch is a GET (a HEAD answer could not replace the stored body); it
-      // revalidates with our validators, so a 304 freshens the entry.
-      const lock = lockKey(at)
-      if (method === 'GET' && cache.inflight(lock) === undefined) {
-        c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
-        const refresh = new CacheState(scope, facts, c.rawHeaders, c.startWall)
-        refresh.fwd = 'stale'
-        refresh.stale = entry
-        refresh.leader = cache.lead(lock)
-        fwd.refresh(c, new CacheSink(refresh, new BackgroundSink(c), undefined))
-      }
-      return true
-    }
-    // §5.2.1.7: only-if-cached never goes to the origin, not even to revalidate.
-    if (facts.cc.onlyIfCached) {
-      c.sendError(Errors.ONLY_IF_CACHED)
-      return true
-    }
-    // Stale: revalidate with our validators (the client's own conditionals are answered by us).
-    c.cacheOutcome = 'revalidate'
-    state.stale = entry
-    c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
-    cache.counters.misses++
-    attach(c, state)
-    return false
-  }
+  if (entry !== undefined) return answerStored(c, state, entry, now, fwd, undefined)
 
   if (facts.cc.onlyIfCached) {
     c.sendError(Errors.ONLY_IF_CACHED)
     return true
   }
 
-  cache.counters.misses++
-  c.cacheOutcome = 'miss'
   attach(c, state)
   const lock = lockKey(at)
   const inflight = cache.inflight(lock)
-  if (inflight === undefined) {
-    state.leader = cache.lead(lock)
+  if (inflight !== undefined) {
+    // Collapse: wait for the request already fetching this key, then serve what it stored.
+    cache.counters.misses++
+    c.cacheOutcome = 'miss'
+    cache.counters.collapsed++
+    waitFor(c, state, inflight, fwd)
+    return true
+  }
+  state.leader = cache.lead(lock)
+  const shared = cache.shared
+  if (shared === undefined || !shared.up) {
+    cache.counters.misses++
+    c.cacheOutcome = 'miss'
     return false
   }
-  // Collapse: wait for the request already fetching this key, then serve what it stored.
-  cache.counters.collapsed++
-  waitFor(c, state, inflight, fwd)
+  // Local requests for this key wait on this one while it asks the other instances (Redis) first.
+  void sharedLookup(c, state, shared, lock, fwd).catch((err: unknown) => { c.fault(err) })
   return true
+}
+
+/**
+ * A stored entry matched the request: answer from it (fresh, or stale as the
+ * request or the entry allows), or revalidate it upstream. True when
+ * answered; false when `c` must be forwarded (`forward` given: forwarded here).
+ */
+function answerStored<C extends CacheClient> (c: C, state: CacheState, entry: CacheEntry, now: number, fwd: CacheForwarder<C>,
+  detail: 'shared' | undefined): boolean {
+  const { cache, at } = state.scope
+  const facts = state.facts
+  const method = c.method
+  const u = usability(facts, entry, now)
+  if (u.fresh) {
+    answerHit(c, state, entry, now, undefined, detail)
+    return true
+  }
+  if (u.mayServeStale) {
+    answerHit(c, state, entry, now, 'max-stale', detail)
+    return true
+  }
+  if (u.staleWhileRevalidate) {
+    answerHit(c, state, entry, now, 'stale-while-revalidate', detail)
+    // The background fetch is a GET (a HEAD answer could not replace the stored body); it
+    // revalidates with our validators, so a 304 freshens the entry.
+    const lock = lockKey(at)
+    if (method === 'GET' && cache.inflight(lock) === undefined) {
+      c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
+      const refresh = new CacheState(state.scope, facts, c.rawHeaders, c.startWall)
+      refresh.fwd = 'stale'
+      refresh.stale = entry
+      refresh.leader = cache.lead(lock)
+      fwd.refresh(c, new CacheSink(refresh, new BackgroundSink(c), undefined))
+    }
+    return true
+  }
+  // §5.2.1.7: only-if-cached never goes to the origin, not even to revalidate.
+  if (facts.cc.onlyIfCached) {
+    c.sendError(Errors.ONLY_IF_CACHED)
+    return true
+  }
+  // Stale: revalidate with our validators (the client's own conditionals are answered by us).
+  c.cacheOutcome = 'revalidate'
+  state.stale = entry
+  c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
+  cache.counters.misses++
+  if (c.sink instanceof CacheSink) return false
+  attach(c, state)
+  return false
+}
+
+/**
+ * A local miss with a shared cache: look in Redis (taking the fetch lock when
+ * nothing is there). Found: fill the local cache and answer from it. Another
+ * instance fetching: wait for its entry up to collapseTimeout. Otherwise, or
+ * when Redis fails: go upstream, and the response is stored in both levels.
+ */
+async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, shared: SharedCache, lockText: string,
+  fwd: CacheForwarder<C>): Promise<void> {
+  const { cache, at } = state.scope
+  const timeout = cache.config.collapseTimeout
+  let found = await shared.lookup(at.key, lockText, timeout)
+  if (found.lock === 'theirs' && !c.closed) {
+    await shared.waitFill(at.key, lockText, timeout)
+    // Their entry, or the lock for ourselves when they stored nothing.
+    found = await shared.lookup(at.key, lockText, timeout)
+  }
+  if (found.held !== undefined) {
+    if (state.leader !== undefined) state.leader.sharedLock = found.held
+    else shared.release(found.held)
+  }
+  if (c.closed) {
+    state.finishLeader(undefined)
+    return
+  }
+  const now = Date.now()
+  let entry: CacheEntry | undefined
+  let sameVariant = false
+  for (const v of found.entries) {
+    if (v.variant !== at.variant) continue
+    cache.fill(v)
+    sameVariant = true
+    if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) entry = v
+  }
+  if (entry !== undefined) {
+    const u = usability(state.facts, entry, now)
+    // Served from it: local requests waiting on this one get it too (a stale one they judge
+    // for themselves), and a stale-while-revalidate refresh may take the local lock.
+    if (u.fresh || u.mayServeStale || u.staleWhileRevalidate || state.facts.cc.onlyIfCached) state.finishLeader(u.fresh ? entry : undefined)
+    if (answerStored(c, state, entry, now, fwd, 'shared')) return
+    // Stale: this request revalidates it upstream, still leading the local waiters.
+    state.fwd = 'stale'
+    fwd.forward(c)
+    return
+  }
+  if (sameVariant) state.fwd = 'vary-miss'
+  cache.counters.misses++
+  c.cacheOutcome = 'miss'
+  fwd.forward(c)
 }
 
 function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Inflight, fwd: CacheForwarder<C>): void {
@@ -197,13 +268,15 @@ function attach (c: CacheClient, state: CacheState): void {
 
 /** Answer from a stored entry without going upstream: fresh, or stale as `staleBy` allows. */
 function answerHit (c: CacheClient, state: CacheState, entry: CacheEntry, now: number,
-  staleBy: 'max-stale' | 'stale-while-revalidate' | undefined): void {
+  staleBy: 'max-stale' | 'stale-while-revalidate' | undefined, from: 'shared' | undefined): void {
   const cache = state.scope.cache
   c.cacheOutcome = staleBy === undefined ? 'hit' : 'stale'
   cache.counters.hits++
   if (staleBy !== undefined) cache.counters.staleServed++
+  // RFC 9211 detail: where the hit came from, then why a stale one was served.
+  const detail = from === undefined ? staleBy : staleBy === undefined ? from : `${from} ${staleBy}`
   serveEntry(c, state.facts, entry, now, cacheStatus(cache.config.statusName, {
-    hit: true, ttl: ttlSeconds(entry, now), ...(staleBy === undefined ? {} : { detail: staleBy })
+    hit: true, ttl: ttlSeconds(entry, now), ...(detail === undefined ? {} : { detail })
   }))
 }
 
@@ -288,7 +361,7 @@ export class CacheSink implements ResponseSink {
       const merged = mergeRevalidated(stale.headers, headers)
       const entry = state.entry(stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, now)
       cache.counters.revalidated304++
-      if (entry !== undefined) cache.put(entry)
+      if (entry !== undefined) cache.put(entry, state.leader)
       state.finishLeader(entry)
       return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) })
     }
@@ -343,7 +416,7 @@ export class CacheSink implements ResponseSink {
       this.#state.finishLeader(undefined)
     } else {
       const entry = this.#state.entry(r.status, r.statusText, r.headers, Buffer.concat(r.chunks, r.size), r.responseTime, r.freshness)
-      if (entry !== undefined) this.#state.scope.cache.put(entry)
+      if (entry !== undefined) this.#state.scope.cache.put(entry, this.#state.leader)
       this.#state.finishLeader(entry)
     }
     this.#inner.responseEnd(trailers)
@@ -415,9 +488,14 @@ function purgeRequest (c: CacheClient, cache: HttpCache, key: string, allowed: B
     return
   }
   const n = cache.purgeUrl(key)
-  if (cache.peers === undefined) return purged(c, n)
-  // Answered once every worker's cache has dropped it too.
-  cache.peers.remove([key], 'purge').then((others) => { if (!c.closed) purged(c, n + others) }, () => {
+  const shared = cache.shared
+  if (cache.peers === undefined && shared === undefined) return purged(c, n)
+  // Answered once every worker's cache has dropped it too, and Redis and the
+  // other instances have been told (a Redis that cannot be reached is not an
+  // error: the instances' own copies expire, and Redis failures never become 5xx).
+  Promise.all([cache.peers?.remove([key], 'purge') ?? 0, shared?.remove([key], 'purge')]).then(([others]) => {
+    if (!c.closed) purged(c, n + others)
+  }, () => {
     if (!c.closed) c.sendError(Errors.PURGE_INCOMPLETE)
   })
 }
@@ -446,8 +524,10 @@ function invalidateFor (state: CacheState, headers: readonly string[]): void {
     if (path !== undefined) keys.push(cacheKey(scheme, at.origin, keyedTarget(path + u.search, route.key)))
   }
   for (const k of keys) cache.invalidate(k)
-  // The other workers drop them within one IPC round trip; the response is not held for it.
+  // The other workers drop them within one IPC round trip, the other instances within one
+  // Redis round trip; the response is not held for either.
   cache.peers?.remove(keys, 'invalidation').catch(() => {})
+  void cache.shared?.remove(keys, 'invalidation')
 }
 
 const CONDITIONALS = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'])

@@ -5,6 +5,8 @@
 import type { BlockList } from 'node:net'
 import type { Logger } from 'pino'
 import { HttpCache, type CachePeers } from '../cache/cache.js'
+import { sharedCacheFor } from '../cache/shared/shared-cache.js'
+import type { RedisLink } from '../redis/link.js'
 import type { Config } from '../config/schema.js'
 import type { HealthTarget } from '../health/checker.js'
 import type { EjectionListener } from '../health/outlier.js'
@@ -47,6 +49,8 @@ export interface StateDeps {
   readonly onEjection?: EjectionListener
   /** Where rate-limited routes keep their buckets (the app's, kept across reloads); default: a local store of this state's own. */
   readonly rateLimits?: RateLimitStores
+  /** The Redis connection (config.redis), for the shared cache. */
+  readonly redis?: RedisLink
 }
 
 export function buildState (config: Config, deps: StateDeps = {}): RuntimeState {
@@ -59,12 +63,18 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
   }
   // The health checker and outlier detection log their own transitions, once each, with the reason.
   for (const [name, cfg] of Object.entries(config.backends)) backends.set(name, new Backend(cfg, backendDeps))
+  let cache = deps.cache
+  if (cache === undefined && config.cache !== undefined) {
+    cache = new HttpCache(config.cache, deps.cacheShare, deps.cachePeers)
+    // A carried cache gets its shared level when the reload commits (reload.ts), not while it is planned.
+    cache.shared = sharedCacheFor(config.cache, deps.redis, cache, deps.log, undefined)
+  }
   return Object.freeze({
     config,
     backends,
     router: compileRoutes(config, backends, rateLimitStores(config, deps.rateLimits)),
     trustedProxies: buildTrustList(config.trustedProxies),
-    cache: config.cache === undefined ? undefined : deps.cache ?? new HttpCache(config.cache, deps.cacheShare, deps.cachePeers),
+    cache: config.cache === undefined ? undefined : cache,
     purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
     viaH2: `2 ${config.proxyName}`

@@ -28,15 +28,12 @@ export interface RedisEval {
 
 /** GCRA_SCRIPT as a command of the shared link's client (sent by SHA, loaded on first use), under its timeout. */
 export function gcraOn (link: RedisLink): RedisEval {
-  link.client.defineCommand(COMMAND, { lua: GCRA_SCRIPT, numberOfKeys: 1 })
+  const gcra = link.script('switchyardRateLimit', GCRA_SCRIPT, 1)
   return {
     get up () { return link.up },
-    eval: (keys, args) => link.run('ratelimit', (client) =>
-      (client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[COMMAND]!(...keys, ...args))
+    eval: (keys, args) => link.run('ratelimit', (client) => gcra(client, keys, args))
   }
 }
-
-const COMMAND = 'switchyardRateLimit'
 
 /**
  * GCRA on KEYS[1], which holds the TAT in µs of Redis's clock (TIME).

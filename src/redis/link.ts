@@ -46,7 +46,7 @@ const HALF_WINDOW_MS = 30_000
 export class RedisLink {
   readonly config: RedisConfig
   readonly client: RedisClient
-  readonly #log: Logger
+  readonly #log: Logger | undefined
   #state: RedisState = 'connecting'
   #since = Date.now()
   #transitions = 0
@@ -56,9 +56,9 @@ export class RedisLink {
   #closed = false
   readonly #onState = new Set<(state: RedisState) => void>()
 
-  constructor (config: RedisConfig, log: Logger) {
+  constructor (config: RedisConfig, log?: Logger) {
     this.config = config
-    this.#log = log.child({ redis: describeTarget(config) })
+    this.#log = log?.child({ redis: describeTarget(config) })
     this.client = connect(config)
     this.#watch(this.client, true)
   }
@@ -103,16 +103,30 @@ export class RedisLink {
   }
 
   /**
+   * A Lua script as a command of the client (sent by SHA, loaded on first
+   * use): call the result with the script's keys (the key prefix is added)
+   * and arguments, inside run(). Replies come back as Buffers.
+   */
+  script (name: string, lua: string, numberOfKeys: number): (client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>) => Promise<unknown> {
+    this.client.defineCommand(name, { lua, numberOfKeys })
+    const method = `${name}Buffer`
+    return (client, keys, args) => (client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...keys, ...args)
+  }
+
+  /**
    * A second connection for pub/sub (a subscribed connection can send
    * nothing else), made on first use; `onMessage` gets every message of
    * `channel` (the prefix is added here: ioredis does not prefix channels).
    */
-  subscribe (channel: string, onMessage: (message: Buffer) => void): void {
+  subscribe (channel: string, onMessage: (message: Buffer) => void): () => void {
     const sub = this.#subscriber ??= this.#newSubscriber()
     const name = this.config.keyPrefix + channel
-    sub.on('messageBuffer', (ch: Buffer, message: Buffer) => { if (ch.toString() === name) onMessage(message) })
+    const listener = (ch: Buffer, message: Buffer): void => { if (ch.toString() === name) onMessage(message) }
+    sub.on('messageBuffer', listener)
     // Subscriptions are restored by ioredis after a reconnect (autoResubscribe).
-    sub.subscribe(name).catch((err: Error) => { this.#log.warn({ err }, 'redis: subscribe failed; retried on reconnect') })
+    sub.subscribe(name).catch((err: Error) => { this.#log?.warn({ err }, 'redis: subscribe failed; retried on reconnect') })
+    // The channel stays subscribed (another listener may share it); this listener stops hearing it.
+    return () => { sub.off('messageBuffer', listener) }
   }
 
   /** Publishes on `channel` (prefixed like subscribe's); resolves with how many subscribers got it. */
@@ -154,7 +168,7 @@ export class RedisLink {
 
   #watch (c: RedisClient, main: boolean): void {
     // Errors are connection trouble, reported through the state change below; an unhandled 'error' event would end the process.
-    c.on('error', (err: Error) => { if (main) this.#log.debug({ err }, 'redis: connection error') })
+    c.on('error', (err: Error) => { if (main) this.#log?.debug({ err }, 'redis: connection error') })
     if (!main) return
     c.on('ready', () => { this.#set('up', undefined) })
     c.on('close', () => { this.#set('down', 'connection closed') })
@@ -167,8 +181,8 @@ export class RedisLink {
     this.#state = state
     this.#since = Date.now()
     this.#transitions++
-    if (state === 'up') this.#log.info({ was }, 'redis: up')
-    else this.#log.warn({ was, reason }, 'redis: down; going on without it (local cache, origin, local limits) until it returns')
+    if (state === 'up') this.#log?.info({ was }, 'redis: up')
+    else this.#log?.warn({ was, reason }, 'redis: down; going on without it (local cache, origin, local limits) until it returns')
     for (const fn of this.#onState) fn(state)
   }
 

@@ -306,12 +306,20 @@ t.test('an api that throws is a 500 with the message, and the listener keeps ser
   t.equal((await call(h, 'GET', '/healthz')).status, 200)
 })
 
-t.test('with a token, every request but the data-free page needs Authorization: Bearer <token>', async (t) => {
+t.test('with a token, every request but the data-free page and /healthz needs Authorization: Bearer <token>', async (t) => {
   const token = 's3cret-token-0123456789'
-  const h = await admin(t, fakeApi(), { token })
+  const api = fakeApi()
+  const h = await admin(t, api, { token })
   const page = await call(h, 'GET', '/')
   t.equal(page.status, 200, 'the dashboard page loads in a plain browser (it fetches its data with the #token)')
-  for (const path of ['/status', '/metrics', '/snapshot', '/healthz', '/nope', '/cache/lookup?url=x']) {
+  // A kubelet or Docker probe cannot send a secret; /healthz tells only ready or not.
+  t.equal((await call(h, 'GET', '/healthz')).status, 200, 'GET /healthz without a token')
+  t.equal((await call(h, 'HEAD', '/healthz?probe=1', { headers: { host: 'pod.example' } })).status, 200, 'HEAD, any Host, a query')
+  api.isReady = false
+  t.equal((await call(h, 'GET', '/healthz')).status, 503, 'not ready is still told')
+  api.isReady = true
+  t.equal((await call(h, 'POST', '/healthz', JSON_POST)).status, 401, 'only GET and HEAD are open')
+  for (const path of ['/status', '/metrics', '/snapshot', '/healthz/x', '/nope', '/cache/lookup?url=x']) {
     const r = await call(h, 'GET', path)
     t.equal(r.status, 401, `GET ${path} without a token`)
     t.equal(r.headers['www-authenticate'], 'Bearer realm="switchyard-admin"')

@@ -3,7 +3,7 @@ import { EMPTY_DIRECTIVES, parseCacheControl } from '../../src/cache/cache-contr
 import type { CacheEntry } from '../../src/cache/entry.js'
 import {
   currentAge, freshnessLifetime, httpDate, invalidates, lookupAllowed, mergeRevalidated, notModified,
-  parseHttpDate, requestFacts, responseTags, revalidationHeaders, storableHeaders, storeDecision,
+  parseHttpDate, requestFacts, responseTags, revalidationHeaders, sharedLifetime, storableHeaders, storeDecision,
   usability, varyMatches, varyNames, varyValues
 } from '../../src/cache/policy.js'
 import type { StoreOptions } from '../../src/cache/policy.js'
@@ -499,4 +499,16 @@ t.test('httpDate writes IMF-fixdate and round-trips', async (t) => {
   t.equal(httpDate(T0), D0)
   t.equal(parseHttpDate(httpDate(T0 + 123_000)), T0 + 123_000)
   t.equal(parseHttpDate(httpDate(T0 + 123_456)), T0 + 123_000, 'seconds precision')
+})
+
+t.test('sharedLifetime: the freshness left plus the longest stale window, 0 when of no more use', async (t) => {
+  t.equal(sharedLifetime(entry(), T0), 60 * S)
+  t.equal(sharedLifetime(entry(), T0 + 20 * S), 40 * S, 'its age counts')
+  t.equal(sharedLifetime(entry({ ageValue: 50 * S }), T0), 10 * S, 'so does the Age it arrived with')
+  t.equal(sharedLifetime(entry(), T0 + 61 * S), 0)
+  const stale = parseCacheControl('max-age=60, stale-while-revalidate=30, stale-if-error=300')
+  t.equal(sharedLifetime(entry({ cc: stale }), T0 + 100 * S), 260 * S, 'kept through stale-if-error')
+  t.equal(sharedLifetime(entry({ cc: parseCacheControl('max-age=60, must-revalidate, stale-if-error=300') }), T0), 60 * S,
+    'must-revalidate: never served stale, so no stale window')
+  t.equal(sharedLifetime(entry({ cc: parseCacheControl('no-cache') }), T0), 0, 'no-cache: always revalidated, nothing to share')
 })

@@ -1,0 +1,394 @@
+// The second-level cache in Redis, shared by every instance (cache.shared):
+// lookups after a local miss, writes after a local store, the cross-instance
+// fetch lock (at most one instance goes to the origin for a missing URL), and
+// purges that reach Redis and every instance's local cache (pub/sub).
+//
+// Layout, under redis.keyPrefix (N = the sealer's name for a cache key):
+//   c:{N}            hash: one field per variant (a name of variant + Vary
+//                    values) → the sealed entry. Expires when its longest-
+//                    lived entry is of no more use.
+//   c:{N}:lock:L     the fetch lock of one variant key (L = name of the lock
+//                    text); `{N}` keeps it in the hash's Redis Cluster slot.
+//   ci               hash: N → sealed { key, tags, until }, so that purges
+//                    by prefix or tag can find entries whose names are HMACs.
+//   channel purge    sealed purge notices; channel fill: "a lock was let go".
+//
+// Nothing here throws into a request: every Redis failure is "Redis has
+// nothing to say" (a miss, a lock not taken, a purge told only locally).
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { HttpCache } from '../cache.js'
+import type { CacheEntry } from '../entry.js'
+import { sharedLifetime } from '../policy.js'
+import type { RedisClient, RedisLink } from '../../redis/link.js'
+import { decodeEntry, encodeEntry } from './codec.js'
+import { Sealer } from './seal.js'
+import type { CacheConfig, EncryptionKeyConfig } from '../../config/schema.js'
+
+/** What a lookup found: the entries under the key (any variant), and the fetch lock. */
+export interface SharedLookup {
+  readonly entries: readonly CacheEntry[]
+  /** `mine`: this request fetches and must let go (`release`); `theirs`: another instance is fetching. */
+  readonly lock: 'mine' | 'theirs' | 'none'
+}
+
+/** A fetch lock this instance holds. */
+export interface SharedLock {
+  readonly text: string
+  readonly token: string
+}
+
+export interface SharedCacheStats {
+  readonly hits: number
+  readonly misses: number
+  readonly stored: number
+  /** Values that did not open (wrong key, tampered): treated as misses and deleted. */
+  readonly rejected: number
+  /** Lookups that waited for another instance's fetch. */
+  readonly collapsed: number
+  /** Purge notices received from other instances and applied here. */
+  readonly remotePurges: number
+  /** Operations given up because Redis was down or slow. */
+  readonly unavailable: number
+}
+
+type PurgeNotice =
+  | { readonly from: string, readonly op: 'keys', readonly keys: readonly string[], readonly as: 'purge' | 'invalidation' }
+  | { readonly from: string, readonly op: 'prefix' | 'tag', readonly value: string }
+
+const LOOKUP = `
+local out = {}
+local vals = redis.call('HVALS', KEYS[1])
+for i = 1, #vals do out[#out + 1] = vals[i] end
+local lock = 'none'
+if ARGV[3] == '1' and #vals == 0 then
+  if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then lock = 'mine' else lock = 'theirs' end
+end
+return {lock, out}`
+
+const STORE = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+return 1`
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+const INDEX = 'ci'
+const SCAN_COUNT = 500
+
+export class SharedCache {
+  readonly link: RedisLink
+  readonly keys: readonly EncryptionKeyConfig[]
+  readonly #link: RedisLink
+  readonly #sealer: Sealer
+  readonly #local: HttpCache
+  readonly #log: Logger | undefined
+  /** Who we are on the purge channel (our own notices are not applied twice). */
+  readonly #id = randomBytes(8).toString('hex')
+  readonly #lookup: ReturnType<RedisLink['script']>
+  readonly #store: ReturnType<RedisLink['script']>
+  readonly #release: ReturnType<RedisLink['script']>
+  /** Writes in flight by lock text: a release waits for the write, so that whoever wakes finds the entry. */
+  readonly #writing = new Map<string, Promise<void>>()
+  /** Requests waiting for another instance's fetch, by lock name. */
+  readonly #waiting = new Map<string, Set<() => void>>()
+  readonly #unsubscribe: Array<() => void>
+  #stats = { hits: 0, misses: 0, stored: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
+
+  constructor (link: RedisLink, keys: readonly EncryptionKeyConfig[], local: HttpCache, log?: Logger) {
+    this.link = link
+    this.keys = keys
+    this.#link = link
+    this.#sealer = new Sealer(keys)
+    this.#local = local
+    this.#log = log
+    this.#lookup = link.script('switchyardCacheLookup', LOOKUP, 2)
+    this.#store = link.script('switchyardCacheStore', STORE, 2)
+    this.#release = link.script('switchyardCacheRelease', RELEASE, 1)
+    this.#unsubscribe = [
+      link.subscribe('purge', (m) => { this.#onPurge(m) }),
+      link.subscribe('fill', (m) => { this.#wake(m.toString()) })
+    ]
+  }
+
+  /** False while Redis is down: callers skip the round trip altogether. */
+  get up (): boolean {
+    return this.#link.up
+  }
+
+  stats (): SharedCacheStats {
+    return { ...this.#stats }
+  }
+
+  /** Stops hearing purges (a reload made another SharedCache); the Redis link stays. */
+  close (): void {
+    for (const off of this.#unsubscribe) off()
+    for (const waiters of this.#waiting.values()) for (const wake of waiters) wake()
+    this.#waiting.clear()
+  }
+
+  /**
+   * The entries stored under `key`, and, when `lockText` is given and nothing
+   * is stored, the fetch lock for it (held for `lockMs` at most).
+   */
+  async lookup (key: string, lockText: string | undefined, lockMs: number): Promise<SharedLookup & { readonly held?: SharedLock }> {
+    const names = this.#sealer.names(key)
+    const first = names[0]!
+    const token = randomBytes(12).toString('base64url')
+    let lock: SharedLookup['lock'] = 'none'
+    let sealed: Buffer[] = []
+    try {
+      const reply = await this.#link.run('cache_lookup', (c) =>
+        this.#lookup(c, [`c:{${first}}`, lockName(first, this.#sealer, lockText)], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1'])
+      ) as [Buffer, Buffer[]]
+      lock = reply[0].toString() as SharedLookup['lock']
+      sealed = reply[1]
+      // Written under an older key's name (a key rotation in progress).
+      if (sealed.length === 0 && names.length > 1) {
+        for (const n of names.slice(1)) {
+          sealed = await this.#link.run('cache_lookup', (c) => c.hvalsBuffer(`c:{${n}}`))
+          if (sealed.length > 0) return { entries: this.#open(key, n, sealed), lock, ...(lock === 'mine' ? { held: { text: lockText!, token } } : {}) }
+        }
+      }
+    } catch (err) {
+      this.#unavailable(err)
+      return { entries: [], lock: 'none' }
+    }
+    const entries = this.#open(key, first, sealed)
+    if (entries.length > 0) this.#stats.hits++
+    else this.#stats.misses++
+    return { entries, lock, ...(lock === 'mine' ? { held: { text: lockText!, token } } : {}) }
+  }
+
+  /** Resolves when another instance lets go of the lock for `lockText` (stored or not), or after `ms`. */
+  waitFill (key: string, lockText: string, ms: number): Promise<void> {
+    this.#stats.collapsed++
+    const name = lockName(this.#sealer.name(key), this.#sealer, lockText)
+    return new Promise((resolve) => {
+      let waiters = this.#waiting.get(name)
+      if (waiters === undefined) this.#waiting.set(name, waiters = new Set())
+      const done = (): void => {
+        clearTimeout(timer)
+        waiters!.delete(done)
+        if (waiters!.size === 0) this.#waiting.delete(name)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      waiters.add(done)
+    })
+  }
+
+  /**
+   * Writes `entry` to Redis (not awaited by the request): for as long as it
+   * is of use, sealed, and indexed for purges; `lock` (held by this fetch) is
+   * let go in the same step, and the instances waiting on it are woken.
+   */
+  store (entry: CacheEntry, lock?: SharedLock): void {
+    const now = Date.now()
+    const ttl = sharedLifetime(entry, now)
+    if (ttl <= 0) {
+      if (lock !== undefined) this.release(lock)
+      return
+    }
+    const text = lock?.text
+    const write = this.#write(entry, ttl, now, lock).finally(() => {
+      if (text !== undefined && this.#writing.get(text) === write) this.#writing.delete(text)
+    })
+    if (text !== undefined) this.#writing.set(text, write)
+  }
+
+  /** Lets go of a fetch lock that stored nothing (after any write still in flight), waking the waiters. */
+  release (lock: SharedLock): void {
+    const pending = this.#writing.get(lock.text) ?? Promise.resolve()
+    void pending.then(async () => {
+      const first = this.#sealer.name(lockKeyOf(lock.text))
+      const name = lockName(first, this.#sealer, lock.text)
+      try {
+        await this.#link.run('cache_release', (c) => this.#release(c, [name], [lock.token]))
+        await this.#link.publish('fill', name)
+      } catch (err) {
+        // The lock expires by itself (collapseTimeout); waiters time out and fetch.
+        this.#unavailable(err)
+      }
+    })
+  }
+
+  /**
+   * Removes `keys` from Redis and tells every instance to drop them from its
+   * local cache. Resolves false when Redis could not be reached (then only
+   * this instance has dropped them).
+   */
+  async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<boolean> {
+    if (keys.length === 0) return true
+    try {
+      const names = keys.flatMap((k) => this.#sealer.names(k))
+      await this.#link.run('cache_delete', async (c) => {
+        await Promise.all(names.map((n) => c.del(`c:{${n}}`)))
+        await c.hdel(INDEX, ...names)
+      })
+      await this.#notify({ from: this.#id, op: 'keys', keys, as })
+      return true
+    } catch (err) {
+      this.#unavailable(err)
+      return false
+    }
+  }
+
+  /**
+   * Removes from Redis every entry whose key starts with `prefix` (or that
+   * carries `tag`), found through the index, and tells every instance to do
+   * the same locally. Resolves with how many keys were removed from Redis,
+   * or undefined when Redis could not be reached.
+   */
+  async purgeMatching (op: 'prefix' | 'tag', value: string): Promise<number | undefined> {
+    try {
+      const n = await this.#scanIndex((meta) => op === 'prefix' ? meta.key.startsWith(value) : meta.tags.includes(value))
+      await this.#notify({ from: this.#id, op, value })
+      return n
+    } catch (err) {
+      this.#unavailable(err)
+      return undefined
+    }
+  }
+
+  async #write (entry: CacheEntry, ttl: number, now: number, lock: SharedLock | undefined): Promise<void> {
+    const first = this.#sealer.name(entry.key)
+    const hash = `c:{${first}}`
+    const field = this.#sealer.name(`${entry.variant}\0${JSON.stringify(entry.varyValues)}`)
+    const value = this.#sealer.seal(first, encodeEntry(entry))
+    const meta = this.#sealer.seal(`${INDEX}:${first}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until: now + ttl })))
+    try {
+      await this.#link.run('cache_store', async (c) => {
+        await this.#store(c, [hash, lock === undefined ? hash : lockName(first, this.#sealer, lock.text)],
+          [field, value, Math.ceil(ttl), lock?.token ?? ''])
+        await c.hset(INDEX, first, meta)
+      })
+      this.#stats.stored++
+      if (lock !== undefined) await this.#link.publish('fill', lockName(first, this.#sealer, lock.text))
+    } catch (err) {
+      this.#unavailable(err)
+    }
+  }
+
+  /** The entries that open under `name` and are what was asked for; the others are deleted from Redis. */
+  #open (key: string, name: string, sealed: readonly Buffer[]): CacheEntry[] {
+    const out: CacheEntry[] = []
+    let bad = false
+    for (const v of sealed) {
+      const plain = this.#sealer.open(name, v)
+      const entry = plain === undefined ? undefined : decodeEntry(plain)
+      if (entry === undefined || entry.key !== key) {
+        bad = true
+        continue
+      }
+      out.push(entry)
+    }
+    if (bad) {
+      this.#stats.rejected++
+      this.#log?.warn({ name }, 'shared cache: a value in Redis did not open with our keys (another key, or tampered): deleted, never served')
+      // All of this key's variants go: we cannot tell which field held the bad value without opening each again.
+      void this.#link.run('cache_delete', (c) => c.del(`c:{${name}}`)).catch((err: unknown) => { this.#unavailable(err) })
+    }
+    return out
+  }
+
+  async #scanIndex (match: (meta: { key: string, tags: readonly string[], until: number }) => boolean): Promise<number> {
+    let cursor = '0'
+    let removed = 0
+    const now = Date.now()
+    do {
+      const [next, items] = await this.#link.run('cache_scan', (c) => c.hscanBuffer(INDEX, cursor, 'COUNT', SCAN_COUNT)) as [Buffer, Buffer[]]
+      cursor = next.toString()
+      const drop: string[] = []
+      const hit: string[] = []
+      for (let i = 0; i + 1 < items.length; i += 2) {
+        const name = items[i]!.toString()
+        const plain = this.#sealer.open(`${INDEX}:${name}`, items[i + 1]!)
+        let meta: { key: string, tags: string[], until: number } | undefined
+        try { meta = plain === undefined ? undefined : JSON.parse(plain.toString()) as typeof meta } catch { meta = undefined }
+        if (meta === undefined || typeof meta.key !== 'string' || !Array.isArray(meta.tags) || !(meta.until > now)) drop.push(name)
+        else if (match(meta)) hit.push(name)
+      }
+      if (drop.length > 0 || hit.length > 0) {
+        await this.#link.run('cache_delete', async (c) => {
+          await Promise.all(hit.map((n) => c.del(`c:{${n}}`)))
+          await c.hdel(INDEX, ...drop, ...hit)
+        })
+      }
+      removed += hit.length
+    } while (cursor !== '0')
+    return removed
+  }
+
+  async #notify (notice: PurgeNotice): Promise<void> {
+    await this.#link.publish('purge', this.#sealer.seal('purge', Buffer.from(JSON.stringify(notice))))
+  }
+
+  #onPurge (message: Buffer): void {
+    const plain = this.#sealer.open('purge', message)
+    let n: PurgeNotice | undefined
+    try { n = plain === undefined ? undefined : JSON.parse(plain.toString()) as PurgeNotice } catch { n = undefined }
+    if (n === undefined) {
+      this.#log?.warn('shared cache: a purge notice did not open with our keys: ignored')
+      return
+    }
+    if (n.from === this.#id) return
+    this.#stats.remotePurges++
+    const local = this.#local
+    if (n.op === 'keys') {
+      for (const k of n.keys) {
+        if (n.as === 'purge') local.purgeUrl(k)
+        else local.invalidate(k)
+      }
+    } else if (n.op === 'prefix') {
+      local.purgePrefix(n.value)
+    } else {
+      local.purgeTag(n.value)
+    }
+  }
+
+  #wake (name: string): void {
+    const waiters = this.#waiting.get(name)
+    if (waiters === undefined) return
+    for (const wake of [...waiters]) wake()
+  }
+
+  #unavailable (err: unknown): void {
+    this.#stats.unavailable++
+    this.#log?.debug({ err }, 'shared cache: Redis unavailable for this operation; going on without it')
+  }
+}
+
+/**
+ * The shared cache a cache should have under `config`: the current one when
+ * it already uses this Redis link and these keys, else a new one (and the
+ * current one stops listening); none without `shared` or a link.
+ */
+export function sharedCacheFor (config: CacheConfig, link: RedisLink | undefined, local: HttpCache, log: Logger | undefined,
+  current: SharedCache | undefined): SharedCache | undefined {
+  const want = config.shared?.enabled === true && link !== undefined ? config.shared.encryptionKeys : undefined
+  if (current !== undefined && want !== undefined && current.link === link && sameKeys(current.keys, want)) return current
+  current?.close()
+  return want === undefined ? undefined : new SharedCache(link!, want, local, log)
+}
+
+function sameKeys (a: readonly EncryptionKeyConfig[], b: readonly EncryptionKeyConfig[]): boolean {
+  return a.length === b.length && a.every((k, i) => k.id === b[i]!.id && k.secret === b[i]!.secret)
+}
+
+/** The lock of a variant key lives in its primary key's slot; `lockText` is `key \0 variant` (cache/key.ts lockKey). */
+function lockName (first: string, sealer: Sealer, lockText: string | undefined): string {
+  return lockText === undefined ? `c:{${first}}:lock:` : `c:{${first}}:lock:${sealer.name(lockText)}`
+}
+
+/** The primary key of a lock text (lockKey joins key and variant with NUL). */
+function lockKeyOf (lockText: string): string {
+  const i = lockText.indexOf('\0')
+  return i === -1 ? lockText : lockText.slice(0, i)
+}
+
+export type { RedisClient }

@@ -1,0 +1,39 @@
+// A cache entry survives the trip through bytes unchanged, and bytes that are
+// not an entry of ours are refused.
+import t from 'tap'
+import { decodeEntry, encodeEntry } from '../../../src/cache/shared/codec.js'
+import { parseCacheControl } from '../../../src/cache/cache-control.js'
+import type { CacheEntry } from '../../../src/cache/entry.js'
+
+const entry: CacheEntry = {
+  key: 'https://shop.test/x?y=1', variant: 'r\0s', status: 200, statusText: 'OK', headers: ['content-type', 'text/plain', 'etag', '"1"'],
+  body: Buffer.from([0, 1, 2, 255]), requestTime: 1000, responseTime: 1010, cc: parseCacheControl('max-age=60, stale-if-error=30'),
+  freshness: 60_000, date: 1005, ageValue: 0, etag: '"1"', lastModified: undefined, varyNames: ['accept'], varyValues: ['text/plain'],
+  tags: ['t1'], size: 300
+}
+
+t.test('round trip', async (t) => {
+  const back = decodeEntry(encodeEntry(entry))
+  t.same(back, { ...entry, lastModified: undefined })
+  t.ok(back!.body.equals(entry.body))
+})
+
+t.test('refused: short, not JSON, another format, missing or wrong fields', async (t) => {
+  t.equal(decodeEntry(Buffer.alloc(2)), undefined)
+  const wrap = (head: unknown): Buffer => {
+    const json = Buffer.from(typeof head === 'string' ? head : JSON.stringify(head))
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(json.length)
+    return Buffer.concat([len, json])
+  }
+  t.equal(decodeEntry(wrap('{not json')), undefined)
+  const head = JSON.parse(encodeEntry(entry).subarray(4, 4 + encodeEntry(entry).readUInt32BE(0)).toString()) as Record<string, unknown>
+  t.ok(decodeEntry(wrap(head)), 'the real head decodes')
+  t.equal(decodeEntry(wrap({ ...head, format: 2 })), undefined)
+  t.equal(decodeEntry(wrap({ ...head, headers: ['odd'] })), undefined)
+  t.equal(decodeEntry(wrap({ ...head, status: '200' })), undefined)
+  t.equal(decodeEntry(wrap({ ...head, tags: [1] })), undefined)
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(1000)
+  t.equal(decodeEntry(Buffer.concat([len, Buffer.from('{}')])), undefined, 'a length past the end')
+})

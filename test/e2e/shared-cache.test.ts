@@ -1,0 +1,250 @@
+// The shared cache on a real Redis, with two real proxies in front of one
+// real origin: what one instance fetched, the other serves; Redis holds only
+// sealed values under HMAC names; purges reach every instance; concurrent
+// misses on both reach the origin once; a Redis that goes away costs no
+// request, and sharing resumes when it returns.
+import http from 'node:http'
+import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
+import { request } from 'undici'
+import { startProxy, type RunningProxy } from '../helpers/proxy.js'
+import { startServer } from '../helpers/origin.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
+
+const KEY_A = Buffer.alloc(32, 1).toString('base64')
+const KEY_B = Buffer.alloc(32, 2).toString('base64')
+const BODY = (path: string): string => `secret-body-of-${path}-` + 'x'.repeat(64)
+
+interface Origin { readonly port: number, readonly hits: Map<string, number> }
+
+async function origin (t: Test, delayMs = 0): Promise<Origin> {
+  const hits = new Map<string, number>()
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const path = req.url ?? '/'
+    hits.set(path, (hits.get(path) ?? 0) + 1)
+    req.resume()
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', 'cache-tag': 'products' })
+      res.end(BODY(path))
+    }, delayMs)
+  })
+  return { port: server.port, hits }
+}
+
+async function instance (t: Test, redis: RedisServer, o: Origin, keys: string, extra = ''): Promise<RunningProxy> {
+  const dir = t.testdir({ 'a.key': KEY_A, 'b.key': KEY_B, ...(redis.ca === undefined ? {} : { 'ca.pem': redis.ca }) })
+  const tls = redis.ca === undefined ? '' : `, tls: { ca: "${dir}/ca.pem", servername: localhost }`
+  return startProxy(t, `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+redis: { url: "${redis.url}", timeout: 500ms, maxReconnectDelay: 200ms${tls} }
+cache:
+  purgeFrom: [127.0.0.1]
+  shared: { encryptionKeys: ${keys.replaceAll('DIR', dir)} }
+${extra}
+routes: [{ backend: origin }]
+backends:
+  origin:
+    retries: { attempts: 0 }
+    servers: [{ url: "http://127.0.0.1:${o.port}" }]
+`)
+}
+
+const ONE_KEY = '[{ id: a, file: "DIR/a.key" }]'
+
+async function get (p: RunningProxy, path: string, method = 'GET'): Promise<{ status: number, cacheStatus: string, body: string }> {
+  // One site behind both instances (as behind a layer-4 balancer): the same Host, so the same cache key.
+  const res = await request(p.url('web') + path, { method, headers: { host: 'shop.test' } })
+  const body = await res.body.text()
+  return { status: res.statusCode, cacheStatus: String(res.headers['cache-status'] ?? ''), body }
+}
+
+/** Until both proxies' Redis links are up (a link connects in the background). */
+async function redisUp (...proxies: RunningProxy[]): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (proxies.every((p) => p.app.state.cache?.shared?.up === true)) return
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error('the proxies did not connect to Redis within 10 s')
+}
+
+/** Polls `check` every 10 ms for up to `ms`; true when it held. */
+async function eventually (check: () => boolean, ms = 2000): Promise<boolean> {
+  for (let waited = 0; waited <= ms; waited += 10) {
+    if (check()) return true
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return false
+}
+
+t.test('fetched through A, a hit through B without the origin; Redis holds neither URL nor body in clear', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+
+  const first = await get(a, '/catalog/item-1')
+  t.equal(first.status, 200)
+  t.match(first.cacheStatus, /fwd=uri-miss; fwd-status=200; stored/)
+  // The write to Redis is not awaited by the request: wait until it is there.
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1), 'the entry reached Redis')
+
+  const second = await get(b, '/catalog/item-1')
+  t.equal(second.status, 200)
+  t.equal(second.body, BODY('/catalog/item-1'))
+  t.match(second.cacheStatus, /; hit; ttl=\d+; detail="shared"/)
+  t.equal(o.hits.get('/catalog/item-1'), 1, 'the origin saw one request')
+  const third = await get(b, '/catalog/item-1')
+  t.match(third.cacheStatus, /; hit; ttl=\d+$/, 'then a local hit: B filled its own cache')
+
+  const keys = await raw.keys('*')
+  t.ok(keys.length > 0)
+  for (const k of keys) {
+    t.notMatch(k, /catalog|item-1|127\.0\.0\.1/, `key name ${k} gives nothing away`)
+    const type = await raw.type(k)
+    const values = type === 'hash' ? Object.values(await raw.hgetallBuffer(k)) : type === 'string' ? [await raw.getBuffer(k)] : []
+    for (const v of values) {
+      const text = v?.toString('latin1') ?? ''
+      t.notOk(text.includes('secret-body-of') || text.includes('catalog') || text.includes('item-1') || text.includes('cache-control'),
+        `the value under ${k} is sealed`)
+    }
+  }
+})
+
+async function waitForKeys (raw: Redis, n: number): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if ((await raw.keys('switchyard:c:*')).length >= n) return true
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return false
+}
+
+t.test('PURGE on A: B misses next; an admin purge by tag and an unsafe method reach B too', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+
+  await get(a, '/p')
+  t.ok(await waitForKeys(raw, 1))
+  t.match((await get(b, '/p')).cacheStatus, /detail="shared"/)
+  const bStore = b.app.state.cache!.store
+  t.equal(bStore.stats().entries, 1, 'B holds it locally now')
+
+  const purge = await get(a, '/p', 'PURGE')
+  t.equal(purge.status, 200)
+  t.equal((await raw.keys('switchyard:c:*')).length, 0, 'gone from Redis before the PURGE answered')
+  t.ok(await eventually(() => bStore.stats().entries === 0, 1000), 'gone from B\'s memory within a second')
+  const again = await get(b, '/p')
+  t.match(again.cacheStatus, /fwd=uri-miss/)
+  t.equal(o.hits.get('/p'), 2)
+
+  // Admin purge by tag through A's API (the same function the admin listener calls).
+  await get(a, '/tagged')
+  await get(b, '/tagged')
+  t.ok(await eventually(() => b.app.state.cache!.store.stats().entries >= 1, 1000))
+  const result = await a.app.api.purge({ tag: 'products' })
+  t.same(result, { purged: 1, shared: 'purged' }, 'A dropped /tagged locally (B\'s copy of /p is not in A); Redis reached')
+  t.ok(await eventually(() => b.app.state.cache!.store.stats().entries === 0, 1000), 'B dropped every entry tagged products')
+  t.equal((await raw.hlen('switchyard:ci')), 0, 'the index is empty')
+
+  // POST through B invalidates /tagged on A (RFC 9111 §4.4) through Redis.
+  await get(a, '/tagged')
+  t.ok(await eventually(() => a.app.state.cache!.store.stats().entries === 1, 1000))
+  const post = await get(b, '/tagged', 'POST')
+  t.equal(post.status, 200)
+  t.ok(await eventually(() => a.app.state.cache!.store.stats().entries === 0, 1000), 'A dropped it within a second')
+})
+
+t.test('20 concurrent misses spread over both instances reach the origin once', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t, 300)
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => get(i % 2 === 0 ? a : b, '/hot')))
+  t.same(answers.map((r) => r.status), Array(20).fill(200))
+  t.ok(answers.every((r) => r.body === BODY('/hot')))
+  t.equal(o.hits.get('/hot'), 1, 'one origin fetch for 20 requests on two instances')
+  t.ok(answers.some((r) => /detail="shared"/.test(r.cacheStatus)), 'the other instance served it from Redis')
+})
+
+t.test('Redis stopped: both keep answering (no 5xx); sharing resumes when it returns', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  await redis.stop()
+  t.ok(await eventually(() => a.app.state.cache?.shared?.up === false && b.app.state.cache?.shared?.up === false, 5000), 'both see it down')
+  const during = await Promise.all(['/d1', '/d2', '/d1', '/d2'].flatMap((p) => [get(a, p), get(b, p)]))
+  t.same(during.map((r) => r.status), Array(8).fill(200), 'every request answered')
+  t.match(during[4]!.cacheStatus, /; hit/, 'each instance still has its own cache')
+
+  await redis.start()
+  await redisUp(a, b)
+  await get(a, '/after')
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1))
+  t.match((await get(b, '/after')).cacheStatus, /detail="shared"/, 'B gets what A stored once Redis is back')
+  t.equal(o.hits.get('/after'), 1)
+})
+
+t.test('a value that does not open is a miss and is deleted; a rotated key still opens the old entries', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  // B has a new key first, A's key second: it reads what A sealed, and writes with its own.
+  const b = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]')
+  await redisUp(a, b)
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+
+  await get(a, '/rot')
+  t.ok(await waitForKeys(raw, 1))
+  t.match((await get(b, '/rot')).cacheStatus, /detail="shared"/, 'the old key still opens it')
+  t.equal(o.hits.get('/rot'), 1)
+
+  const before = new Set(await raw.keys('switchyard:c:*'))
+  await get(a, '/bad')
+  t.ok(await waitForKeys(raw, 2))
+  const [bad] = (await raw.keys('switchyard:c:*')).filter((k) => !before.has(k))
+  // One bit flipped in the sealed value, as a tampering or a broken write would.
+  const fields = await raw.hgetallBuffer(bad!)
+  for (const [field, value] of Object.entries(fields)) {
+    value[value.length - 1]! ^= 1
+    await raw.hset(bad!, field, value)
+  }
+  const r = await get(b, '/bad')
+  t.match(r.cacheStatus, /fwd=uri-miss/, 'a value that fails to authenticate is a miss')
+  t.equal(r.body, BODY('/bad'), 'and the answer is the origin\'s')
+  t.equal(o.hits.get('/bad'), 2)
+  t.equal(b.app.state.cache!.shared!.stats().rejected, 1, 'counted')
+  // B writes its fetch under its own key's name: the tampered hash is simply deleted.
+  let exists = 1
+  for (let i = 0; i < 100 && exists !== 0; i++) {
+    exists = await raw.exists(bad!)
+    if (exists !== 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.equal(exists, 0, 'the value that did not open is deleted from Redis')
+})
+
+t.test('over TLS, with the CA the test made', async (t) => {
+  const redis = await startRedis(t, { tls: true })
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  await get(a, '/tls')
+  const raw = new Redis(redis.url, { tls: { ca: redis.ca } })
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1))
+  t.match((await get(b, '/tls')).cacheStatus, /detail="shared"/)
+  t.equal(o.hits.get('/tls'), 1)
+})
