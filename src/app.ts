@@ -25,6 +25,7 @@ import { bindErrorReason } from './config/binds.js'
 import { configOrigin } from './config/load.js'
 import { ProcessStores } from './ratelimit/stores.js'
 import { RedisLink } from './redis/link.js'
+import type { RedisReport } from './redis/report.js'
 import { isDeepStrictEqual } from 'node:util'
 
 export interface AppDeps {
@@ -59,6 +60,8 @@ export interface App {
   status (): readonly BackendStatus[]
   /** Cache counters and size, when a cache is configured. */
   cacheStats (): CacheStats | undefined
+  /** The Redis link and the shared cache, with a `redis` block. */
+  redisReport (): RedisReport | undefined
   readonly metrics: Metrics
   /** The admin listener's address, once started (and when enabled). */
   adminAddress (): AddressInfo | undefined
@@ -220,7 +223,14 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await accessLog?.close()
   }
 
+  function redisReport (): RedisReport | undefined {
+    if (redis === undefined) return undefined
+    const shared = pipeline.state.cache?.shared?.stats()
+    return { ...redis.stats(), ...(shared === undefined ? {} : { shared }) }
+  }
+
   const api = adminApi({
+    redis: redisReport,
     state: () => pipeline.state,
     backends: () => [...pipeline.state.backends.values()].map((b) => b.snapshot()),
     metrics,
@@ -301,6 +311,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     },
     cacheStats () {
       return pipeline.state.cache?.stats()
-    }
+    },
+    redisReport
   }
 }

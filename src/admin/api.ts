@@ -2,6 +2,7 @@
 // metrics text, the dashboard snapshot, reload, and cache purge / lookup by
 // URL (resolved through the same router and key rules as live traffic).
 // Read-only except for reload and purge, which go through the app.
+import { redisMetrics, redisStatus, type RedisReport, type RedisStatus } from '../redis/report.js'
 import type { SharedCache } from '../cache/shared/shared-cache.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
@@ -83,6 +84,8 @@ export interface AdminStatus {
   readonly cache?: CacheStats
   /** Only from a cluster's primary (`workers` > 1), one entry per worker slot; a single process has none. */
   readonly workers?: readonly WorkerStatusEntry[]
+  /** With a `redis` block: the connection and the shared cache. */
+  readonly redis?: RedisStatus
 }
 
 export interface AdminSources {
@@ -92,6 +95,8 @@ export interface AdminSources {
   listeners (): readonly ListenerStatus[]
   reload (): Promise<{ ok: true } | { ok: false; errors: readonly string[] }>
   ready (): boolean
+  /** The Redis link's report, with a `redis` block. */
+  redis? (): RedisReport | undefined
 }
 
 /** The per-server gauges of /metrics (server_up, server_active_requests), from the backends' status. */
@@ -105,6 +110,8 @@ export function adminApi (src: AdminSources): AdminApi {
   return {
     status (): AdminStatus {
       const state = src.state()
+      const report = src.redis?.()
+      const redis = report === undefined ? undefined : redisStatus([report])
       return {
         listeners: src.listeners(),
         routes: state.router.table.map((r) => ({
@@ -117,12 +124,18 @@ export function adminApi (src: AdminSources): AdminApi {
           ...(r.config.rateLimit === undefined ? {} : { rateLimit: describeLimit(r.config.rateLimit) })
         })),
         backends: src.backends(),
-        ...(state.cache === undefined ? {} : { cache: state.cache.stats() })
+        ...(state.cache === undefined ? {} : { cache: state.cache.stats() }),
+        ...(redis === undefined ? {} : { redis })
       }
     },
     metrics () {
       const state = src.state()
-      return src.metrics.prometheus({ ...(state.cache === undefined ? {} : { cache: state.cache.stats() }), servers: serverGauges(src.backends()) })
+      const report = src.redis?.()
+      return src.metrics.prometheus({
+        ...(state.cache === undefined ? {} : { cache: state.cache.stats() }),
+        servers: serverGauges(src.backends()),
+        ...(report === undefined ? {} : { redis: redisMetrics([report]) })
+      })
     },
     snapshot () {
       return src.metrics.snapshot()

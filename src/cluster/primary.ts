@@ -4,6 +4,7 @@
 // worker), the admin listener (the fleet's status and metrics merged from the
 // workers, reload and purge fanned out to all of them) and the workers
 // (Supervisor: one that dies is replaced).
+import { redisMetrics, redisStatus, type RedisReport } from '../redis/report.js'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest, type PurgeResult } from '../admin/admin.js'
@@ -141,7 +142,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   const ready = (): boolean => !stopping && supervisor.readyChannels().length > 0
 
   /** What the ready workers report now, by worker id, and the instance they add up to (health from the control state). */
-  const fleet = async (): Promise<{ byId: Map<number, WorkerStatus>, backends: BackendStatus[], cache: CacheStats | undefined }> => {
+  const fleet = async (): Promise<{ byId: Map<number, WorkerStatus>, backends: BackendStatus[], cache: CacheStats | undefined, redis: RedisReport[] }> => {
     const answers = await fanOut<WorkerStatus>(Ops.status, null, CALL_MS)
     const byId = new Map(answers.flatMap((a) => a.value === undefined ? [] : [[a.id, a.value] as const]))
     const statuses = [...byId.values()]
@@ -149,7 +150,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     return {
       byId,
       backends: mergeBackendStatus(statuses.map((st) => st.backends), own),
-      cache: sumCache(statuses.flatMap((st) => st.cache === undefined ? [] : [st.cache]))
+      cache: sumCache(statuses.flatMap((st) => st.cache === undefined ? [] : [st.cache])),
+      redis: statuses.flatMap((st) => st.redis === undefined ? [] : [st.redis])
     }
   }
 
@@ -171,6 +173,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
         routes: (base.status() as AdminStatus).routes,
         backends: f.backends,
         ...(f.cache === undefined ? {} : { cache: f.cache }),
+        ...(f.redis.length === 0 ? {} : { redis: redisStatus(f.redis)! }),
         workers: supervisor.workers().map((w) => ({ ...w, requests: f.byId.get(w.id)?.requests ?? 0, connections: f.byId.get(w.id)?.connections ?? 0 }))
       }
     },
@@ -180,7 +183,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       return m.prometheus({
         cache: f.cache,
         servers: serverGauges(f.backends),
-        workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) }
+        workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) },
+        ...(f.redis.length === 0 ? {} : { redis: redisMetrics(f.redis) })
       })
     },
     async snapshot () {

@@ -3,6 +3,7 @@
 // the active health checks' verdicts; it answers the primary's calls for
 // status, metrics, reload and purge. What it does with process signals and
 // the IPC channel's end is main.ts's business.
+import type { RedisReport } from '../redis/report.js'
 import type { Logger } from 'pino'
 import { createApp, StartupError, type App } from '../app.js'
 import type { PurgeRequest, PurgeResult } from '../admin/admin.js'
@@ -47,6 +48,7 @@ export interface WorkerStatus {
   readonly backends: readonly BackendStatus[]
   readonly listeners: readonly ListenerStatus[]
   readonly cache?: CacheStats
+  readonly redis?: RedisReport
   readonly requests: number
   readonly connections: number
 }
@@ -182,10 +184,12 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   channel.handle(Ops.status, (): WorkerStatus => {
     const totals = app.metrics.snapshot().totals
     const cache = app.cacheStats()
+    const redis = app.redisReport()
     return {
       backends: app.status(),
       listeners: app.listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
       ...(cache === undefined ? {} : { cache }),
+      ...(redis === undefined ? {} : { redis }),
       requests: totals.requests,
       connections: totals.activeConnections
     }

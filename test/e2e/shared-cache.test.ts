@@ -10,6 +10,7 @@ import { request } from 'undici'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { startChildProxy } from '../helpers/child-proxy.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
 const KEY_B = Buffer.alloc(32, 2).toString('base64')
@@ -99,6 +100,18 @@ t.test('fetched through A, a hit through B without the origin; Redis holds neith
   const third = await get(b, '/catalog/item-1')
   t.match(third.cacheStatus, /; hit; ttl=\d+$/, 'then a local hit: B filled its own cache')
 
+  // One view of it on /status and /metrics (the same report behind both).
+  const status = a.app.api.status() as { redis?: { state: string, connected: string, shared?: { stored: number } } }
+  t.equal(status.redis?.state, 'up')
+  t.equal(status.redis?.connected, '1/1')
+  t.equal(status.redis?.shared?.stored, 1)
+  const metrics = await b.app.api.metrics()
+  t.match(metrics, /^switchyard_redis_up 1$/m)
+  t.match(metrics, /^switchyard_cache_shared_hits_total 1$/m)
+  t.match(metrics, /^switchyard_redis_operations_total\{operation="cache_lookup",result="ok"\} 1$/m)
+  t.match(metrics, /^switchyard_redis_operation_duration_seconds_count [1-9]\d*$/m)
+  t.match(metrics, /^switchyard_redis_operation_duration_seconds\{quantile="0.99"\} \d/m)
+
   const keys = await raw.keys('*')
   t.ok(keys.length > 0)
   for (const k of keys) {
@@ -182,6 +195,8 @@ t.test('Redis stopped: both keep answering (no 5xx); sharing resumes when it ret
   await redisUp(a, b)
   await redis.stop()
   t.ok(await eventually(() => a.app.state.cache?.shared?.up === false && b.app.state.cache?.shared?.up === false, 5000), 'both see it down')
+  t.match(await a.app.api.metrics(), /^switchyard_redis_up 0$/m)
+  t.equal((a.app.api.status() as { redis?: { state: string } }).redis?.state, 'down')
   const during = await Promise.all(['/d1', '/d2', '/d1', '/d2'].flatMap((p) => [get(a, p), get(b, p)]))
   t.same(during.map((r) => r.status), Array(8).fill(200), 'every request answered')
   t.match(during[4]!.cacheStatus, /; hit/, 'each instance still has its own cache')
@@ -247,4 +262,39 @@ t.test('over TLS, with the CA the test made', async (t) => {
   t.ok(await waitForKeys(raw, 1))
   t.match((await get(b, '/tls')).cacheStatus, /detail="shared"/)
   t.equal(o.hits.get('/tls'), 1)
+})
+
+t.test('a cluster (workers: 2) shares through Redis too: each worker has its own link, /status adds them up', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const dir = t.testdir({ 'a.key': KEY_A })
+  const yaml = `
+workers: 2
+admin: { bind: "127.0.0.1:0" }
+accessLog: false
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+redis: { url: "${redis.url}", maxReconnectDelay: 200ms }
+cache: { shared: { encryptionKeys: [{ id: a, file: "${dir}/a.key" }] } }
+routes: [{ backend: origin }]
+backends: { origin: { servers: [{ url: "http://127.0.0.1:${o.port}" }] } }
+`
+  const cluster = await startChildProxy(t, yaml)
+  const single = await instance(t, redis, o, ONE_KEY)
+  await redisUp(single)
+  const admin = async (path: string): Promise<string> => (await request(`http://127.0.0.1:${cluster.adminPort}${path}`)).body.text()
+  let status: { redis?: { state: string, connected: string } } = {}
+  for (let i = 0; i < 200 && status.redis?.connected !== '2/2'; i++) {
+    status = JSON.parse(await admin('/status')) as typeof status
+    if (status.redis?.connected !== '2/2') await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  t.same(status.redis && { state: status.redis.state, connected: status.redis.connected }, { state: 'up', connected: '2/2' })
+  await get(single, '/from-single')
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1))
+  const res = await request(`http://127.0.0.1:${cluster.port('web')}/from-single`, { headers: { host: 'shop.test' } })
+  t.match(String(res.headers['cache-status']), /detail="shared"/, 'a cluster worker serves what the single process stored')
+  await res.body.text()
+  t.equal(o.hits.get('/from-single'), 1)
+  t.match(await admin('/metrics'), /^switchyard_cache_shared_hits_total 1$/m, 'the primary adds up its workers\' shared-cache counters')
 })

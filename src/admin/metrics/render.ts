@@ -6,7 +6,7 @@
 // series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
 import type { History, Second, Totals } from './history.js'
-import type { Histogram, WindowValue } from './latency.js'
+import { MergedLatency, type Histogram, type WindowValue } from './latency.js'
 import { CLASSES, type Registry, type Vec } from './registry.js'
 import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, SeriesSnapshot, StatusClass } from './types.js'
 
@@ -82,6 +82,35 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     if (cache.keys !== undefined) g('switchyard_cache_keys', 'Cache keys with at least one stored variant.', cache.keys)
     g('switchyard_cache_bytes', 'Bytes stored.', cache.bytes)
     g('switchyard_cache_max_bytes', 'Configured byte limit of the cache.', cache.maxBytes)
+  }
+
+  const redis = extra.redis
+  if (redis !== undefined) {
+    x.gauge('switchyard_redis_up', '1 when connected to Redis (every worker, in cluster mode), 0 when not.').sample([], redis.up)
+    x.counter('switchyard_redis_transitions_total', 'Changes of the Redis connection\'s state (connecting, up, down).').sample([], redis.transitions)
+    const ops = x.counter('switchyard_redis_operations_total',
+      'Redis operations by result: ok, error, timeout (slower than redis.timeout), down (refused at once while disconnected).', ['operation', 'result'])
+    for (const [op, counts] of Object.entries(redis.operations)) {
+      for (const result of ['ok', 'error', 'timeout', 'down'] as const) ops.sample([op, result], counts[result])
+    }
+    const latency = new MergedLatency()
+    for (const l of redis.latency) latency.absorb(l)
+    const redisHalfWindow = 30_000
+    const w = latency.window(Math.floor(now / redisHalfWindow), src.scratch)
+    x.summary('switchyard_redis_operation_duration_seconds',
+      `Redis operation time, sent to answered; quantiles over the last ${redisHalfWindow / 1000}-${(2 * redisHalfWindow) / 1000} s; _sum and _count since start.`)
+      .sample([], { quantiles: w.quantiles, sum: latency.sumMs / 1000, count: latency.count })
+    const shared = redis.shared
+    if (shared !== undefined) {
+      const c = (name: string, help: string, value: number): void => { x.counter(name, help).sample([], value) }
+      c('switchyard_cache_shared_hits_total', 'Local misses answered from the shared cache in Redis.', shared.hits)
+      c('switchyard_cache_shared_misses_total', 'Local misses the shared cache had nothing for.', shared.misses)
+      c('switchyard_cache_shared_stored_total', 'Responses written to the shared cache.', shared.stored)
+      c('switchyard_cache_shared_rejected_total', 'Values in Redis that did not open with the configured keys (deleted, never served).', shared.rejected)
+      c('switchyard_cache_shared_collapsed_total', 'Misses that waited for another instance\'s fetch of the same response.', shared.collapsed)
+      c('switchyard_cache_shared_remote_purges_total', 'Purges and invalidations from other instances applied here.', shared.remotePurges)
+      c('switchyard_cache_shared_unavailable_total', 'Shared-cache operations skipped because Redis was down or slow.', shared.unavailable)
+    }
   }
 
   const epoch = Math.floor(now / src.halfWindowMs)

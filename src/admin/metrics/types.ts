@@ -4,6 +4,7 @@
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
 import type { CacheOutcome } from '../../cache/outcome.js'
+import type { RedisMetricsInput } from '../../redis/report.js'
 
 /** One finished request, built by the pipeline from its Session. */
 export interface RequestRecord {
@@ -88,6 +89,8 @@ export interface PrometheusExtra {
   readonly servers?: readonly ServerMetricsInput[] | undefined
   /** Only in cluster mode (the primary): `switchyard_workers` and `switchyard_worker_restarts_total`. */
   readonly workers?: WorkerMetricsInput | undefined
+  /** With a `redis` block: the connection, its operations and the shared cache. */
+  readonly redis?: RedisMetricsInput | undefined
 }
 
 export type StatusClass = 'none' | '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other'

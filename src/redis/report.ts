@@ -1,0 +1,84 @@
+// What /status and /metrics say about Redis, from one process's report or
+// from every worker's (a cluster's primary adds them up): one place, so the
+// single process and the cluster can never disagree.
+import type { SharedCacheStats } from '../cache/shared/shared-cache.js'
+import type { LatencyExport } from '../admin/metrics/types.js'
+import type { OperationResult, RedisStats } from './link.js'
+
+/** One process's Redis link, and its shared cache when there is one. */
+export interface RedisReport extends RedisStats {
+  readonly shared?: SharedCacheStats
+}
+
+/** The `redis` part of GET /status. */
+export interface RedisStatus {
+  /** `degraded`: some of a cluster's workers are connected, some not. */
+  readonly state: RedisStats['state'] | 'degraded'
+  readonly target: string
+  /** Processes connected / processes (1/1 for a single process). */
+  readonly connected: string
+  readonly transitions: number
+  readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
+  /** Operations timed, and their mean (ms). */
+  readonly latency: { readonly count: number, readonly meanMs: number | null }
+  readonly shared?: SharedCacheStats
+}
+
+/** What the Prometheus exposition needs (see metrics/render.ts). */
+export interface RedisMetricsInput {
+  /** 1 when every process is connected. */
+  readonly up: number
+  readonly transitions: number
+  readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
+  readonly latency: readonly LatencyExport[]
+  readonly shared?: SharedCacheStats
+}
+
+export function redisStatus (reports: readonly RedisReport[]): RedisStatus | undefined {
+  const first = reports[0]
+  if (first === undefined) return undefined
+  const up = reports.filter((r) => r.state === 'up').length
+  const count = reports.reduce((n, r) => n + r.latency.count, 0)
+  const sumMs = reports.reduce((n, r) => n + r.latency.sumMs, 0)
+  const shared = sumShared(reports)
+  return {
+    state: up === reports.length ? 'up' : up > 0 ? 'degraded' : reports.every((r) => r.state === 'connecting') ? 'connecting' : 'down',
+    target: first.target,
+    connected: `${up}/${reports.length}`,
+    transitions: reports.reduce((n, r) => n + r.transitions, 0),
+    operations: sumOperations(reports),
+    latency: { count, meanMs: count === 0 ? null : Math.round((sumMs / count) * 1000) / 1000 },
+    ...(shared === undefined ? {} : { shared })
+  }
+}
+
+export function redisMetrics (reports: readonly RedisReport[]): RedisMetricsInput | undefined {
+  if (reports.length === 0) return undefined
+  const shared = sumShared(reports)
+  return {
+    up: reports.every((r) => r.state === 'up') ? 1 : 0,
+    transitions: reports.reduce((n, r) => n + r.transitions, 0),
+    operations: sumOperations(reports),
+    latency: reports.map((r) => r.latency),
+    ...(shared === undefined ? {} : { shared })
+  }
+}
+
+function sumOperations (reports: readonly RedisReport[]): Record<string, Record<OperationResult, number>> {
+  const out: Record<string, Record<OperationResult, number>> = {}
+  for (const r of reports) {
+    for (const [op, counts] of Object.entries(r.operations)) {
+      const o = out[op] ??= { ok: 0, error: 0, timeout: 0, down: 0 }
+      for (const k of ['ok', 'error', 'timeout', 'down'] as const) o[k] += counts[k]
+    }
+  }
+  return out
+}
+
+function sumShared (reports: readonly RedisReport[]): SharedCacheStats | undefined {
+  const list = reports.flatMap((r) => r.shared === undefined ? [] : [r.shared])
+  if (list.length === 0) return undefined
+  const out = { hits: 0, misses: 0, stored: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
+  for (const s of list) for (const k of Object.keys(out) as Array<keyof typeof out>) out[k] += s[k]
+  return out
+}
