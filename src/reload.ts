@@ -35,6 +35,7 @@ export interface ReloadDeps {
   readonly onEjection?: EjectionListener
   /** The Redis connection the new config uses (the same one when `redis` did not change). */
   readonly redis?: RedisLink
+  /** See StateDeps: the app's, so that buckets outlive the reload. */
   readonly rateLimits?: RateLimitStores
 }
 

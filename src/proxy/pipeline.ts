@@ -1,8 +1,8 @@
 // The request pipeline: one readable function calling the phases in a fixed
 // order (Pingora's process_request): plan (parse → route → shard → sticky →
 // upstream head → cache decision, see plan.ts) → rate limit → cache lookup →
-// pick → forward, then the response streams back through the sink (the session, or
-// the cache in front of it). A phase either lets the request continue or
+// pick → forward, then the response streams back through the sink (the
+// session, or the cache in front of it). A phase either lets the request continue or
 // answers it; there is no middleware chain. Picking, queueing at maxConn and
 // retrying are one mechanism for ordinary requests and WebSocket upgrades.
 import type { Http2ServerResponse } from 'node:http2'
