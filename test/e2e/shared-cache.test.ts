@@ -7,6 +7,7 @@ import http from 'node:http'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
+import { parseConfig } from '../../src/config/load.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
@@ -297,4 +298,42 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${o.port}" }] } }
   await res.body.text()
   t.equal(o.hits.get('/from-single'), 1)
   t.match(await admin('/metrics'), /^switchyard_cache_shared_hits_total 1$/m, 'the primary adds up its workers\' shared-cache counters')
+})
+
+t.test('reload: a rotated key list and a new Redis take effect; the connection is kept when `redis` did not change', async (t) => {
+  const redis = await startRedis(t)
+  const other = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a)
+  const linkBefore = a.app.state.cache!.shared!.link
+  const dir = t.testdir({ 'a.key': KEY_A, 'b.key': KEY_B })
+  const config = (url: string, keys: string): string => `
+accessLog: false
+admin: false
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+redis: { url: "${url}", timeout: 500ms, maxReconnectDelay: 200ms }
+cache: { purgeFrom: [127.0.0.1], shared: { encryptionKeys: ${keys} } }
+routes: [{ backend: origin }]
+backends: { origin: { retries: { attempts: 0 }, servers: [{ url: "http://127.0.0.1:${o.port}" }] } }
+`
+  const rotated = await a.app.reload(parseConfig(config(redis.url, `[{ id: b, file: "${dir}/b.key" }, { id: a, file: "${dir}/a.key" }]`), 'test.yaml'))
+  t.same(rotated, { ok: true, kept: 1, added: 0, removed: 0 })
+  const shared = a.app.state.cache!.shared!
+  t.equal(shared.link, linkBefore, 'the same Redis connection')
+  t.same(shared.keys.map((k) => k.id), ['b', 'a'], 'the new keys')
+
+  const moved = await a.app.reload(parseConfig(config(other.url, `[{ id: b, file: "${dir}/b.key" }]`), 'test.yaml'))
+  t.same(moved, { ok: true, kept: 1, added: 0, removed: 0 })
+  t.not(a.app.state.cache!.shared!.link, linkBefore, 'a new connection for the new Redis')
+  await redisUp(a)
+  await get(a, '/moved')
+  const raw = new Redis(other.url)
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1), 'written to the new Redis')
+  t.equal(linkBefore.client.status, 'end', 'the old connection was closed')
+  const off = await a.app.reload(parseConfig(config(other.url, '[]').replace(/redis: .*\n/, '').replace(/, shared: \{[^}]*\} \}/, ' }'), 'test.yaml'))
+  t.same(off, { ok: true, kept: 1, added: 0, removed: 0 })
+  t.equal(a.app.state.cache!.shared, undefined, 'no shared cache without the block')
+  t.equal((await get(a, '/after-off')).status, 200)
 })
