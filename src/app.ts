@@ -18,10 +18,12 @@ import { adminApi, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
+import type { RateLimitStores } from './ratelimit/store.js'
 import { CertificateError } from './certs.js'
 import { DashboardError } from './admin/dashboard.js'
 import { bindErrorReason } from './config/binds.js'
 import { configOrigin } from './config/load.js'
+import { ProcessStores } from './ratelimit/stores.js'
 import { RedisLink } from './redis/link.js'
 import type { RedisReport } from './redis/report.js'
 import { isDeepStrictEqual } from 'node:util'
@@ -150,7 +152,15 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   // One connection to Redis for the life of the app; a reload that changes `redis` makes a new one.
   let redis: RedisLink | undefined = initial.redis === undefined ? undefined : new RedisLink(initial.redis, log)
   const withRedis = (r: RedisLink | undefined): { redis?: RedisLink } => r === undefined ? {} : { redis: r }
-  const pipeline = new Pipeline(buildState(initial, { ...(log === undefined ? {} : { log }), ...shared, ...withRedis(redis) }),
+  // Rate-limit buckets outlive reloads, as the cache does; those kept in Redis go through its link.
+  const limits = new ProcessStores({ ...(log === undefined ? {} : { log }), onTransition: (to) => metrics.rateLimitTransition(to) })
+  const limitsFor = (c: Config, r: RedisLink | undefined): { rateLimits?: RateLimitStores } => {
+    const stores = limits.for(c, r)
+    return stores === undefined ? {} : { rateLimits: stores }
+  }
+  const pipeline = new Pipeline(buildState(initial, {
+    ...(log === undefined ? {} : { log }), ...shared, ...withRedis(redis), ...limitsFor(initial, redis)
+  }),
     { onSessionEnd, onInternalError })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
@@ -177,7 +187,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
       ...shared,
-      ...withRedis(nextRedis)
+      ...withRedis(nextRedis),
+      ...limitsFor(next, nextRedis)
     })
     if ('errors' in plan) {
       if (nextRedis !== redis) void nextRedis?.close()

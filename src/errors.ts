@@ -24,6 +24,7 @@ export const Errors = Object.freeze({
   HEADERS_TOO_LARGE: kind('LB_ERR_HEADERS_TOO_LARGE', 431, 'downstream', 'HTL', 'request header fields too large'),
   METHOD_NOT_ALLOWED: kind('LB_ERR_METHOD_NOT_ALLOWED', 405, 'downstream', 'DPE', 'method not supported by this proxy'),
   SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
+  RATE_LIMITED: kind('LB_ERR_RATE_LIMITED', 429, 'downstream', 'RL', 'too many requests: the route\'s rate limit is used up'),
   NO_HEALTHY_SERVER: kind('LB_ERR_NO_HEALTHY_SERVER', 503, 'upstream', 'UH', 'no healthy server for this backend shard'),
   QUEUE_FULL: kind('LB_ERR_QUEUE_FULL', 503, 'upstream', 'UO', 'every server is at maxConn and the queue is full'),
   QUEUE_TIMEOUT: kind('LB_ERR_QUEUE_TIMEOUT', 503, 'upstream', 'QT', 'timed out waiting for a free server'),

@@ -25,6 +25,7 @@ import type { RouteVerdict } from './router/router.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { sendNothing } from './upstream/pool.js'
 import { serverIdentity, type Server } from './upstream/server.js'
+import { describeBy, describeLimit } from './ratelimit/limiter.js'
 import type { Shard } from './upstream/shard.js'
 
 // ---------------------------------------------------------------- input
@@ -187,6 +188,8 @@ export interface Explanation {
   readonly rewrite: RewritePart | null
   readonly shard: ShardPart | null
   readonly replicas: ReplicaPart | null
+  /** The matched route's rate limit; null when it has none (or no route matched). */
+  readonly rateLimit: RateLimitPart | null
   readonly cache: CachePart | null
   readonly result: ResultPart
   readonly warnings: readonly string[]
@@ -320,6 +323,24 @@ export interface ReplicaPart {
   readonly upstream: { readonly url: string; readonly method: string; readonly host: string } | null
 }
 
+export interface RateLimitPart {
+  readonly average: number
+  /** ms. */
+  readonly period: number
+  readonly burst: number
+  /** What the limit is keyed by: `client address`, `header x-api-key`, `cookie sid`. */
+  readonly by: string
+  readonly store: 'local' | 'redis'
+  /** All of the above in words, as `switchyard check` prints it. */
+  readonly summary: string
+  /** The bucket this request counts against, as the proxy's limiter picks it. */
+  readonly bucket: { readonly by: 'clientIp' | 'header' | 'cookie', readonly value: string }
+  /** Set when the request lacks the header or cookie the limit is keyed by, so its address is used. */
+  readonly keyMissing: boolean
+  /** The RateLimit-Policy field every answer of the route carries. */
+  readonly policy: string
+}
+
 export interface CachePart {
   readonly enabled: boolean
   readonly why: string
@@ -420,7 +441,17 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   const backend = p.backend
   for (const note of backend === undefined ? [] : liveNotes?.get(backend.name) ?? []) warnings.push(note)
   const shard = backend === undefined ? null : shardPart(p, refused)
-  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, cache: null, warnings }
+  // rate limit: the route's, checked before the cache (explain takes nothing from the bucket)
+  const limit = p.route?.rateLimit
+  const bucket = limit?.bucketOf({ clientAddress: balancerClient, rawHeaders: raw })
+  const rateLimit: RateLimitPart | null = limit === undefined ? null : {
+    average: limit.config.average, period: limit.config.period, burst: limit.config.burst,
+    by: describeBy(limit.config.by), store: limit.config.store, summary: describeLimit(limit.config),
+    bucket: bucket!,
+    keyMissing: limit.config.by !== 'clientIp' && bucket!.by === 'clientIp',
+    policy: limit.fields.policy
+  }
+  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, rateLimit, cache: null, warnings }
   if (refused !== undefined) return { ...empty, result: answer(refused.error, refused.detail) }
   const pl = planned!
 
@@ -454,7 +485,8 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   if (purge !== undefined) result = purge
   else if (server !== undefined) {
     const viaCache = cache.part.lookup ? ', unless the cache answers' : ''
-    result = { status: null, code: null, summary: `forwarded to ${server.name} (${server.url})${viaCache}`, detail: null }
+    const limited = rateLimit === null ? '' : ` (within the rate limit; over it, ${Errors.RATE_LIMITED.status} ${Errors.RATE_LIMITED.code})`
+    result = { status: null, code: null, summary: `forwarded to ${server.name} (${server.url})${viaCache}${limited}`, detail: null }
   } else if (picking!.busy) {
     const b = pl.backend.config
     result = {
@@ -884,6 +916,17 @@ export function formatExplanation (e: Explanation): string {
     }
     if (p.upstream !== null) info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})`])
     out.push(...table(info))
+  }
+
+  if (e.rateLimit !== null) {
+    const l = e.rateLimit
+    out.push('', 'Rate limit (checked before the cache and any upstream)')
+    const bucket = l.bucket.by === 'clientIp' ? `client ${l.bucket.value}` : `${l.bucket.by} ${JSON.stringify(l.bucket.value)}`
+    out.push(...table([
+      ['limit', l.summary + (l.store === 'redis' ? ' (the local limit while Redis is unavailable)' : ' (per process)')],
+      ['bucket', bucket + (l.keyMissing ? ` (the request has no ${l.by}: limited by its address)` : '')],
+      ['over it', `${Errors.RATE_LIMITED.status} ${Errors.RATE_LIMITED.code} with Retry-After; every answer carries RateLimit-Policy: ${l.policy} and RateLimit`]
+    ]))
   }
 
   if (e.cache === null && e.route !== null) out.push('', 'Cache', `${INDENT}${stop}`)

@@ -14,6 +14,7 @@ import type { ListenerHandle } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
 import { allServers, buildState, carryHealth, reuseFrom, type RuntimeState } from './proxy/state.js'
 import type { Server } from './upstream/server.js'
+import type { RateLimitStores } from './ratelimit/store.js'
 
 /** A running listener and the config it was started from. */
 export interface LiveListener {
@@ -34,6 +35,8 @@ export interface ReloadDeps {
   readonly onEjection?: EjectionListener
   /** The Redis connection the new config uses (the same one when `redis` did not change). */
   readonly redis?: RedisLink
+  /** See StateDeps: the app's, so that buckets outlive the reload. */
+  readonly rateLimits?: RateLimitStores
 }
 
 export interface ReloadPlan {
@@ -77,7 +80,8 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
       ...(deps.cacheShare === undefined ? {} : { cacheShare: deps.cacheShare }),
       ...(deps.cachePeers === undefined ? {} : { cachePeers: deps.cachePeers }),
       ...(deps.onEjection === undefined ? {} : { onEjection: deps.onEjection }),
-      ...(deps.redis === undefined ? {} : { redis: deps.redis })
+      ...(deps.redis === undefined ? {} : { redis: deps.redis }),
+      ...(deps.rateLimits === undefined ? {} : { rateLimits: deps.rateLimits })
     })
   } catch (err) {
     return { errors: [(err as Error).message] }

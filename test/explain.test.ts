@@ -547,8 +547,41 @@ t.test('a shared cache is named in the cache notes: lookups go to Redis first, i
   const base = 'routes: [{ backend: app }]\nbackends: { app: { servers: [{ url: "http://127.0.0.1:9" }] } }\n'
   const shared = cfg(`${base}redis: { url: "redis://127.0.0.1:1" }\ncache: { shared: { encryptionKeys: [{ id: k, env: SWITCHYARD_EXPLAIN_TEST_KEY }] } }\n`)
   const local = cfg(`${base}cache: {}\n`)
-  const notes = (c: Config, line: string): string[] => run(c, line).cache?.notes ?? []
+  const notes = (c: Config, line: string): readonly string[] => run(c, line).cache?.notes ?? []
   t.match(notes(shared, 'GET http://a/x').join('\n'), /shared cache: a local miss is looked up in Redis before the origin/)
   t.notMatch(notes(local, 'GET http://a/x').join('\n'), /Redis/)
   t.match(notes(shared, 'POST http://a/x').join('\n'), /the invalidation reaches every instance through Redis/)
+})
+
+t.test('rate limit: the route\'s limit and the bucket the proxy\'s limiter picks', async (t) => {
+  const config = cfg(`
+trustedProxies: [10.0.0.0/8]
+routes:
+  - { name: keyed, match: { pathPrefix: /keyed }, backend: app, rateLimit: { average: 100, period: 1m, burst: 20, by: { header: X-Api-Key } } }
+  - { name: ip, match: { pathPrefix: /ip }, backend: app, rateLimit: { average: 5 } }
+  - { name: free, backend: app }
+${ONE}`)
+  const keyed = run(config, 'GET http://x.test/keyed', ['x-api-key: k-123'])
+  t.same(keyed.rateLimit, {
+    average: 100, period: 60_000, burst: 20, by: 'header x-api-key', store: 'local',
+    summary: '100 per 1m, burst 20, by header x-api-key, store local',
+    bucket: { by: 'header', value: 'k-123' }, keyMissing: false, policy: '"keyed";q=100;w=60'
+  })
+  t.match(keyed.result.summary, /within the rate limit; over it, 429 LB_ERR_RATE_LIMITED/)
+  const text = formatExplanation(keyed)
+  t.match(text, /Rate limit \(checked before the cache and any upstream\)\n {2}limit +100 per 1m, burst 20, by header x-api-key, store local/)
+  t.match(text, /bucket +header "k-123"\n/)
+  t.match(text, /RateLimit-Policy: "keyed";q=100;w=60/)
+
+  const keyless = run(config, 'GET http://x.test/keyed', ['x-forwarded-for: 203.0.113.9'], '10.1.2.3')
+  t.same(keyless.rateLimit?.bucket, { by: 'clientIp', value: '203.0.113.9' }, 'the client the trusted proxy reports')
+  t.ok(keyless.rateLimit?.keyMissing)
+  t.match(formatExplanation(keyless), /bucket +client 203\.0\.113\.9 \(the request has no header x-api-key: limited by its address\)/)
+
+  t.same(run(config, 'GET http://x.test/ip', ['x-forwarded-for: 203.0.113.9'], '192.0.2.1').rateLimit?.bucket,
+    { by: 'clientIp', value: '192.0.2.1' }, 'an untrusted peer\'s X-Forwarded-For is not believed')
+
+  const free = run(config, 'GET http://x.test/other')
+  t.equal(free.rateLimit, null)
+  t.notMatch(formatExplanation(free), /Rate limit/)
 })

@@ -10,6 +10,7 @@ import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
 import { originOf, parseAuthority, type Authority } from '../authority.js'
 import { normalizePath } from '../proxy/path.js'
+import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
@@ -62,6 +63,8 @@ export interface RouteStatus {
   readonly backend: string
   /** Whether the route goes through the cache. */
   readonly cache: boolean
+  /** The route's rate limit in words (`100 per 1m, burst 20, by header x-api-key, store redis`); absent = none. */
+  readonly rateLimit?: string
 }
 
 /** One worker in a cluster's `GET /status` (cluster/primary.ts): the supervisor's view and its traffic. */
@@ -117,7 +120,8 @@ export function adminApi (src: AdminSources): AdminApi {
           pathPrefix: r.config.match.pathPrefix,
           methods: r.config.match.methods,
           backend: r.config.backend,
-          cache: r.cache !== undefined
+          cache: r.cache !== undefined,
+          ...(r.config.rateLimit === undefined ? {} : { rateLimit: describeLimit(r.config.rateLimit) })
         })),
         backends: src.backends(),
         ...(state.cache === undefined ? {} : { cache: state.cache.stats() }),

@@ -43,6 +43,7 @@ export type {
 } from './metrics/types.js'
 
 const UPSTREAM_CODES: ReadonlySet<string> = new Set(Object.values(Errors).filter((k) => k.source === 'upstream').map((k) => k.code))
+const RATE_LIMITED = Errors.RATE_LIMITED.code
 
 export class Metrics {
   readonly #options: Required<MetricsOptions>
@@ -55,12 +56,14 @@ export class Metrics {
   readonly #requestErrors: Vec
   readonly #retries: Vec
   readonly #cache: Vec
+  readonly #rateLimited: Vec
   // Events
   readonly #activeConnections: Vec
   readonly #connections: Vec
   readonly #activeStreams: Vec
   readonly #streams: Vec
   readonly #healthTransitions: Vec
+  readonly #rateLimitTransitions: Vec
   readonly #internalErrors: Cell
 
   readonly #routes: SeriesMap<SeriesStats>
@@ -85,11 +88,13 @@ export class Metrics {
     this.#requestErrors = f.requestErrors
     this.#retries = f.retries
     this.#cache = f.cache
+    this.#rateLimited = f.rateLimited
     this.#activeConnections = f.activeConnections
     this.#connections = f.connections
     this.#activeStreams = f.activeStreams
     this.#streams = f.streams
     this.#healthTransitions = f.healthTransitions
+    this.#rateLimitTransitions = f.rateLimitTransitions
     this.#internalErrors = f.internalErrors
   }
 
@@ -122,6 +127,7 @@ export class Metrics {
         isError = true
       } else {
         this.#requestErrors.cell(code).value++
+        if (code === RATE_LIMITED) this.#rateLimited.cell(route).value++
       }
     }
     if (isError) totals.errors++
@@ -184,6 +190,11 @@ export class Metrics {
   /** A server's health flipped (active or passive checks). */
   healthTransition (backend: string, shard: string, server: string, healthy: boolean): void {
     this.#healthTransitions.cell(backend, shard, server, healthy ? 'up' : 'down').value++
+  }
+
+  /** Rate limits on Redis switched to the local limit, or back. */
+  rateLimitTransition (to: 'local' | 'redis'): void {
+    this.#rateLimitTransitions.cell(to).value++
   }
 
   /** The whole exposition, Prometheus text format 0.0.4. `now` (ms) places the summary window. */

@@ -244,7 +244,32 @@ export interface RouteConfig {
   readonly responseHeaders: HeaderOpsConfig
   /** Present exactly when the top-level `cache` exists (defaults filled). */
   readonly cache?: RouteCacheConfig
+  /** Absent = not limited. */
+  readonly rateLimit?: RateLimitConfig
 }
+
+/**
+ * A route's rate limit (GCRA, a token bucket without a timer): `average`
+ * requests per `period` per key, at most `burst` of them at once. Defaults:
+ * `DEFAULTS.route.rateLimit`, but `burst`, which defaults to `average`.
+ */
+export interface RateLimitConfig {
+  readonly average: number
+  /** ms, a whole number of seconds (the RateLimit-Policy window is whole seconds). */
+  readonly period: number
+  readonly burst: number
+  /** Whose requests share one limit. */
+  readonly by: RateLimitBy
+  /** `local`: this process's memory; `redis`: one limit across every process and instance on the top-level `redis`. */
+  readonly store: 'local' | 'redis'
+}
+
+/**
+ * `clientIp`: the client address (behind `trustedProxies`, the one they
+ * report); a header (lower-cased name) or cookie value: a request without it
+ * is limited by its client address instead.
+ */
+export type RateLimitBy = 'clientIp' | { readonly header: string } | { readonly cookie: string }
 
 /** Defaults (no `match`, or a key left out): `DEFAULTS.route.match`. */
 export interface RouteMatchConfig {
@@ -526,7 +551,9 @@ export const DEFAULTS = deepFreeze({
       enabled: true,
       key: { query: 'keep', ignoreParams: [] as readonly string[], headers: [] as readonly string[] } satisfies CacheKeyConfig,
       allowSetCookie: false
-    } satisfies RouteCacheConfig
+    } satisfies RouteCacheConfig,
+    /** `average` is required; `burst` defaults to it. */
+    rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },
   backend: {
     /** The algorithm, and the default of every option of every algorithm (each reads the ones it takes). */

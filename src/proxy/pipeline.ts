@@ -1,8 +1,8 @@
 // The request pipeline: one readable function calling the phases in a fixed
 // order (Pingora's process_request): plan (parse → route → shard → sticky →
-// upstream head → cache decision, see plan.ts) → cache lookup → pick →
-// forward, then the response streams back through the sink (the session, or
-// the cache in front of it). A phase either lets the request continue or
+// upstream head → cache decision, see plan.ts) → rate limit → cache lookup →
+// pick → forward, then the response streams back through the sink (the
+// session, or the cache in front of it). A phase either lets the request continue or
 // answers it; there is no middleware chain. Picking, queueing at maxConn and
 // retrying are one mechanism for ordinary requests and WebSocket upgrades.
 import type { Http2ServerResponse } from 'node:http2'
@@ -15,11 +15,13 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
 import { normalizeAddress } from './headers.js'
-import { plan, upstreamRequest } from './plan.js'
+import { plan, upstreamRequest, type Plan } from './plan.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
 import type { RuntimeState } from './state.js'
 import { Tunnel } from './upgrade.js'
+import type { Verdict } from '../ratelimit/gcra.js'
+import type { RouteLimit } from '../ratelimit/limiter.js'
 
 export type { RuntimeState } from './state.js'
 
@@ -84,6 +86,23 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     if (!s.h2 && s.req.httpVersionMajor !== 1) return s.sendError(Errors.HTTP_VERSION, `HTTP/${s.req.httpVersion} request line`)
     s.adopt(p)
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
+    // rate limit: the route's, before the cache and any upstream; Redis answers later
+    const limit = p.route.rateLimit
+    if (limit === undefined) return this.#serve(s, state, p)
+    const v = limit.check(s)
+    if (!(v instanceof Promise)) return this.#limited(s, state, p, limit, v)
+    v.then((v) => { if (!s.closed) this.#limited(s, state, p, limit, v) }).catch((err: unknown) => s.fault(err))
+  }
+
+  /** The route's verdict: every response of the session carries its fields; a refusal is a 429. */
+  #limited (s: Session, state: RuntimeState, p: Plan, limit: RouteLimit, v: Verdict): void {
+    s.limitFields = limit.responseFields(v)
+    if (!v.allowed) return s.sendError(Errors.RATE_LIMITED)
+    this.#serve(s, state, p)
+  }
+
+  /** The cache phase, then upstream. */
+  #serve (s: Session, state: RuntimeState, p: Plan): void {
     // cache: answer from it, wait on a collapsed fetch, or put the cache in front of the session
     const cache = state.cache
     if (p.cache !== undefined && cache !== undefined && cacheLookup(s, {
@@ -233,11 +252,28 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       const t = new Tunnel(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this)
       const p = plan(state, t)
       if ('error' in p) return t.fail(p.error)
-      if (t.adopt(p)) this.#attempt(t)
+      // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
+      const limit = p.route.rateLimit
+      if (limit === undefined) return this.#tunnel(t, p)
+      const v = limit.check(t)
+      if (!(v instanceof Promise)) return this.#tunnelLimited(t, p, limit, v)
+      v.then((v) => { if (!t.closed) this.#tunnelLimited(t, p, limit, v) }).catch((err: unknown) => {
+        this.#hooks.onInternalError?.(err, undefined)
+        socket.destroy()
+      })
     } catch (err) {
       this.#hooks.onInternalError?.(err, undefined)
       socket.destroy()
     }
+  }
+
+  #tunnelLimited (t: Tunnel, p: Plan, limit: RouteLimit, v: Verdict): void {
+    if (!v.allowed) return t.fail(Errors.RATE_LIMITED, limit.responseFields(v))
+    this.#tunnel(t, p)
+  }
+
+  #tunnel (t: Tunnel, p: Plan): void {
+    if (t.adopt(p)) this.#attempt(t)
   }
 }
 

@@ -1,6 +1,6 @@
 // Compile config routes into what the pipeline needs per match: the backend
-// object, header policies, the response shaper and rewrite, all resolved
-// once at load.
+// object, header policies, the response shaper, rewrite and rate limit, all
+// resolved once at load.
 import { storeOptions, type StoreOptions } from '../cache/policy.js'
 import type { Config, RouteCacheConfig, RouteConfig } from '../config/schema.js'
 import type { Backend } from '../upstream/backend.js'
@@ -8,6 +8,8 @@ import type { Shard } from '../upstream/shard.js'
 import { variantBase } from '../cache/key.js'
 import type { ResponseShaper } from '../upstream/pool.js'
 import { createRouter, type Router } from '../router/router.js'
+import { RouteLimit } from '../ratelimit/limiter.js'
+import type { RateLimitStores } from '../ratelimit/store.js'
 import { compileHeaderOps, downstreamResponseHeaders, type UpstreamHeaderPolicy } from './headers.js'
 
 export interface CompiledRoute {
@@ -24,9 +26,13 @@ export interface CompiledRoute {
   readonly cacheOptions: StoreOptions | undefined
   /** The start of this route's variant keys, per shard of its backend (see cache/key.ts). */
   readonly variantBases: ReadonlyMap<Shard, string>
+  /** Set when the route has a rate limit. */
+  readonly rateLimit: RouteLimit | undefined
 }
 
-export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>): Router<CompiledRoute> {
+/** `limits`: the stores of the process; required when a route has a rate limit. */
+export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>,
+  limits?: RateLimitStores): Router<CompiledRoute> {
   // Upstreams are HTTP/1.1, so responses are marked `1.1 <proxyName>`.
   const via = config.forwarding.via ? `1.1 ${config.proxyName}` : undefined
   const routes = config.routes.map((r): CompiledRoute => {
@@ -49,7 +55,8 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       cache: caches ? r.cache : undefined,
       cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined,
       // The shard picks the answer only when the backend has several.
-      variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')]))
+      variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')])),
+      rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!)
     })
   })
   return createRouter(routes)

@@ -140,6 +140,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   contentLength: number | undefined
   /** Set-Cookie to add (sticky sessions), fixed when the server is picked. */
   setCookie: string | undefined
+  /** The route's rate-limit fields (RateLimit-Policy, RateLimit, Retry-After), added to whatever answers. */
+  limitFields: readonly string[] | undefined
   // Queued
   queued = false
   queueTimer: NodeJS.Timeout | undefined
@@ -315,13 +317,16 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    * send (a field HTTP/2 forbids, a bad value): that must never escape a
    * request, so it becomes an internal error that resets only this stream or
    * connection. False when the head could not be written. While draining,
-   * HTTP/1.1 answers say Connection: close.
+   * HTTP/1.1 answers say Connection: close. The route's rate-limit fields are
+   * added here.
    */
   writeHead (status: number, headers: readonly string[], statusText = ''): boolean {
     try {
       if (!this.h2 && this.driver.draining) (this.res as ServerResponse).shouldKeepAlive = false
-      if (statusText !== '') (this.res as ServerResponse).writeHead(status, statusText, headers as string[])
-      else this.res.writeHead(status, headers as never)
+      // Upstream, cached and our own answers alike (the cache stores the upstream's head, never these).
+      const all = this.limitFields === undefined ? headers : headers.concat(this.limitFields)
+      if (statusText !== '') (this.res as ServerResponse).writeHead(status, statusText, all as string[])
+      else this.res.writeHead(status, all as never)
       return true
     } catch (err) {
       this.fault(err)

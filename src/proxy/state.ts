@@ -11,6 +11,8 @@ import type { Config } from '../config/schema.js'
 import type { HealthTarget } from '../health/checker.js'
 import type { EjectionListener } from '../health/outlier.js'
 import type { Router } from '../router/router.js'
+import { LocalStore } from '../ratelimit/local.js'
+import type { RateLimitStores } from '../ratelimit/store.js'
 import { Backend } from '../upstream/backend.js'
 import type { DispatcherFactory } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
@@ -45,6 +47,8 @@ export interface StateDeps {
   readonly cachePeers?: CachePeers
   /** Told of outlier detection's ejections (a cluster's worker tells the others). */
   readonly onEjection?: EjectionListener
+  /** Where rate-limited routes keep their buckets (the app's, kept across reloads); default: a local store of this state's own. */
+  readonly rateLimits?: RateLimitStores
   /** The Redis connection (config.redis), for the shared cache. */
   readonly redis?: RedisLink
 }
@@ -68,13 +72,19 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
   return Object.freeze({
     config,
     backends,
-    router: compileRoutes(config, backends),
+    router: compileRoutes(config, backends, rateLimitStores(config, deps.rateLimits)),
     trustedProxies: buildTrustList(config.trustedProxies),
     cache: config.cache === undefined ? undefined : cache,
     purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
     viaH2: `2 ${config.proxyName}`
   })
+}
+
+/** The stores rate-limited routes use: the given ones, or (explain, tests) a local store made for this state; none without rate limits. */
+function rateLimitStores (config: Config, given: RateLimitStores | undefined): RateLimitStores | undefined {
+  if (given !== undefined || !config.routes.some((r) => r.rateLimit !== undefined)) return given
+  return { local: new LocalStore() }
 }
 
 /**

@@ -114,9 +114,9 @@ export class Tunnel implements PlanRequest, Waiter {
     }, handler)
   }
 
-  /** Waiter: answer with one of our errors. */
-  fail (kind: ErrorKind): void {
-    rawError(this.#socket, kind)
+  /** Waiter: answer with one of our errors (and `fields`, flat: a refusal's rate-limit fields). */
+  fail (kind: ErrorKind, fields: readonly string[] = []): void {
+    rawError(this.#socket, kind, fields)
   }
 }
 
@@ -218,10 +218,12 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 }
 
 /** An error answer written straight to an h1 socket (no ServerResponse on upgrades). */
-function rawError (socket: Socket, kind: ErrorKind): void {
+function rawError (socket: Socket, kind: ErrorKind, fields: readonly string[] = []): void {
   if (socket.destroyed) return
   const body = `${kind.status} ${kind.message} (${kind.code})\n`
+  let extra = kind.status === 503 ? 'retry-after: 1\r\n' : ''
+  for (let i = 0; i < fields.length; i += 2) extra += `${fields[i]!}: ${fields[i + 1]!}\r\n`
   socket.end(`HTTP/1.1 ${kind.status} ${kind.code}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nx-switchyard-error: ${kind.code}\r\n` +
-    `${kind.status === 503 ? 'retry-after: 1\r\n' : ''}connection: close\r\n\r\n${body}`)
+    `${extra}connection: close\r\n\r\n${body}`)
 }

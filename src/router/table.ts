@@ -1,6 +1,7 @@
 // `switchyard check` output: the normalized config as a routing table, routes
 // listed in the order the router tries them.
 import type { BackendConfig, Config } from '../config/schema.js'
+import { describeLimit } from '../ratelimit/limiter.js'
 import { createRouter } from './router.js'
 
 /** The normalized routing table, in match precedence order. */
@@ -25,7 +26,8 @@ export function routingTable (config: Config): string {
     ].filter((x) => x !== '').join(' ')
     const rw = [r.rewrite.stripPrefix === undefined ? '' : `strip ${r.rewrite.stripPrefix}`,
       r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`].filter((x) => x !== '').join(', ')
-    out += `  ${r.name.padEnd(16)} ${conds} -> ${r.backend}${rw === '' ? '' : `  [rewrite: ${rw}]`}\n`
+    out += `  ${r.name.padEnd(16)} ${conds} -> ${r.backend}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
+      `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}\n`
   }
   out += '\nBackends\n'
   for (const b of Object.values(config.backends)) {

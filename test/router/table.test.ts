@@ -25,3 +25,16 @@ backends:
     '    WARNING: tls.insecureSkipVerify is on: server certificates are not verified, anyone on the network path can pose as these servers\n')
   t.equal(table.match(/WARNING/g)?.length, 1, 'only where verification is off')
 })
+
+t.test('routes show their rate limit', async (t) => {
+  const table = routingTable(parseConfig(`
+listeners: [{ bind: "127.0.0.1:0" }]
+routes:
+  - { name: api, match: { pathPrefix: /api }, backend: app, rateLimit: { average: 100, period: 1m, burst: 20, by: { cookie: sid } } }
+  - { name: rest, backend: app }
+backends:
+  app: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`, 'c.yaml'))
+  t.match(table, /\n {2}api +host=\* pathPrefix=\/api -> app {2}\[rateLimit: 100 per 1m, burst 20, by cookie sid, store local\]\n/)
+  t.match(table, /\n {2}rest +host=\* pathPrefix=\/ -> app\n/)
+})

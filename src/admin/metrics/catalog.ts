@@ -13,12 +13,14 @@ export interface Families {
   readonly requestErrors: Vec
   readonly retries: Vec
   readonly cache: Vec
+  readonly rateLimited: Vec
   // Events
   readonly activeConnections: Vec
   readonly connections: Vec
   readonly activeStreams: Vec
   readonly streams: Vec
   readonly healthTransitions: Vec
+  readonly rateLimitTransitions: Vec
   readonly internalErrors: Cell
 }
 
@@ -33,12 +35,15 @@ export function defineFamilies (maxLabelSets: number): { readonly registry: Regi
       'Requests that failed for a reason other than the upstream (no route, bad request, client gone, internal), by error code.', ['code']),
     retries: r.counter('switchyard_retries_total', 'Retries to another server after an upstream failure, by backend.', ['backend']),
     cache: r.counter('switchyard_cache_requests_total', 'Requests by route and cache status (hit, miss, stale, collapsed, bypass...).', ['route', 'result']),
+    rateLimited: r.counter('switchyard_ratelimited_total', 'Requests refused with 429 by their route\'s rate limit, by route.', ['route']),
     activeConnections: r.gauge('switchyard_active_connections', 'Open client connections by listener and protocol.', ['listener', 'protocol']),
     connections: r.counter('switchyard_connections_total', 'Client connections accepted by listener and protocol.', ['listener', 'protocol']),
     activeStreams: r.gauge('switchyard_active_streams', 'Open HTTP/2 streams by listener.', ['listener']),
     streams: r.counter('switchyard_streams_total', 'HTTP/2 streams opened by listener.', ['listener']),
     healthTransitions: r.counter('switchyard_health_transitions_total',
       'Server health changes by backend, shard, server and new state (to="up"|"down").', ['backend', 'shard', 'server', 'to']),
+    rateLimitTransitions: r.counter('switchyard_ratelimit_store_transitions_total',
+      'Rate limits with store: redis switching to the local limit (to="local": Redis down, slow or failing) and back (to="redis").', ['to']),
     internalErrors: r.counterCell('switchyard_internal_errors_total',
       'Exceptions contained while handling a request (a bug: that request\'s stream or connection was reset, the process kept serving).')
   }

@@ -11,8 +11,8 @@ import type {
 } from '../schema.js'
 import { type Field, type MapView, type Reader, describe, joinPath } from '../reader.js'
 import { closest } from '../suggest.js'
-import { NAME_FORM, isCookiePath, isName, isToken, normalizeServerUrl } from '../forms.js'
-import { type Context, Unique, duration, entryName, fraction, headerName, opt, percent, size } from './common.js'
+import { NAME_FORM, isCookiePath, isName, normalizeServerUrl } from '../forms.js'
+import { type Context, Unique, cookieName, duration, entryName, fraction, headerName, opt, percent, size } from './common.js'
 import { readHealthCheck, readOutlierDetection } from './backend-health.js'
 import { readBackendTls } from './backend-tls.js'
 
@@ -374,13 +374,6 @@ function cookiePath (r: Reader, f: Field): string | undefined {
   const s = r.text(f)
   if (s === undefined) return undefined
   return isCookiePath(s) ? s : r.expected(f, 'a cookie path starting with `/` (no spaces or `;`)')
-}
-
-function cookieName (r: Reader, f: Field): string | undefined {
-  // Cookie names are tokens (RFC 6265) and, unlike header names, case-sensitive.
-  const name = r.text(f)
-  if (name !== undefined && !isToken(name)) return r.expected(f, 'a cookie name (an HTTP token)')
-  return name
 }
 
 function retryPolicy (r: Reader, f: Field): RetriesConfig | undefined {

@@ -184,6 +184,14 @@ export function headerName (r: Reader, f: Field): string | undefined {
   return s.toLowerCase()
 }
 
+/** A cookie name (shard keys, sticky cookies, rate-limit keys). */
+export function cookieName (r: Reader, f: Field): string | undefined {
+  // Cookie names are tokens (RFC 6265) and, unlike header names, case-sensitive.
+  const name = r.text(f)
+  if (name !== undefined && !isToken(name)) return r.expected(f, 'a cookie name (an HTTP token)')
+  return name
+}
+
 /** IPs and CIDRs (trustedProxies, cache.purgeFrom). */
 export function ipList (r: Reader, f: Field): string[] | undefined {
   const out: string[] = []

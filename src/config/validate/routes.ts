@@ -1,27 +1,32 @@
 // The `routes` section: each route's match, backend reference, rewrite,
-// header operations and cache settings, and a warning for each route an
-// earlier one shadows.
+// header operations, cache settings and rate limit, and a warning for each
+// route an earlier one shadows.
 
+import { isMap } from 'yaml'
 import { DEFAULTS } from '../schema.js'
 import type {
-  CacheKeyConfig, HeaderOpsConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
+  CacheKeyConfig, HeaderOpsConfig, RateLimitBy, RateLimitConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
 } from '../schema.js'
 import { type Field, type MapView, type Reader, describe } from '../reader.js'
 import { shadowedRoutes } from '../shadow.js'
 import { didYouMean } from '../suggest.js'
 import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
-import { type Context, Unique, duration, entryName, headerName, opt, toggle } from './common.js'
+import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit'],
   match: ['host', 'pathPrefix', 'methods', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
   routeCache: ['enabled', 'key', 'allowSetCookie', 'defaultTtl'],
-  cacheKey: ['query', 'ignoreParams', 'headers']
+  cacheKey: ['query', 'ignoreParams', 'headers'],
+  rateLimit: ['average', 'period', 'burst', 'by', 'store'],
+  rateLimitBy: ['header', 'cookie']
 } as const
 
 const CACHE_QUERY = ['keep', 'sort', 'ignore'] as const
+const RATE_LIMIT_STORES = ['local', 'redis'] as const
+const RATE_LIMIT_BY = 'clientIp, { header: NAME } or { cookie: NAME }'
 
 /**
  * Fields a route may not set or remove: they frame the message or belong to
@@ -43,22 +48,29 @@ export interface TopCache {
   readonly field: Field | undefined
 }
 
-/**
- * The `routes` list of the top-level mapping. `backends`: every backend name
- * written (a route must name one); `top`: whether routes have cache settings.
- */
-export function readRoutes (ctx: Context, root: MapView, backends: readonly string[], top: TopCache): readonly RouteConfig[] {
-  return opt<readonly RouteConfig[]>(root, 'routes', (f) => routes(ctx.r, f, backends, top), DEFAULTS.routes)
+/** What routes refer to outside their own section. */
+export interface RouteContext {
+  /** Every backend name written (a route must name one). */
+  readonly backends: readonly string[]
+  /** Whether routes have cache settings. */
+  readonly top: TopCache
+  /** Whether a top-level `redis` is written (`rateLimit.store: redis` needs it). */
+  readonly redis: boolean
 }
 
-function routes (r: Reader, f: Field, backends: readonly string[], top: TopCache): RouteConfig[] | undefined {
+/** The `routes` list of the top-level mapping. */
+export function readRoutes (ctx: Context, root: MapView, rc: RouteContext): readonly RouteConfig[] {
+  return opt<readonly RouteConfig[]>(root, 'routes', (f) => routes(ctx.r, f, rc), DEFAULTS.routes)
+}
+
+function routes (r: Reader, f: Field, rc: RouteContext): RouteConfig[] | undefined {
   const items = r.seq(f)
   if (items === undefined) return undefined
   const names = new Unique(r, 'route name')
   const out: RouteConfig[] = []
   const issuesBefore = r.issues.length
   items.forEach((item, i) => {
-    const one = route(r, item, i, backends, top)
+    const one = route(r, item, i, rc)
     if (one === undefined) return
     out.push(one.config)
     if (one.config.name !== '') names.add(one.config.name, one.nameField ?? item, item.path)
@@ -83,9 +95,8 @@ function unreachableRoutes (r: Reader, routes: readonly RouteConfig[], items: re
   }
 }
 
-function route (
-  r: Reader, f: Field, index: number, backends: readonly string[], top: TopCache
-): { config: RouteConfig, nameField?: Field } | undefined {
+function route (r: Reader, f: Field, index: number, rc: RouteContext): { config: RouteConfig, nameField?: Field } | undefined {
+  const backends = rc.backends
   const m = r.map(f, KEYS.route)
   if (m === undefined) return undefined
   const d = DEFAULTS.route
@@ -101,9 +112,15 @@ function route (
   const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => routeRewrite(r, v), d.rewrite)
   const requestHeaders = opt<HeaderOpsConfig>(m, 'requestHeaders', (v) => headerOps(r, v, d.requestHeaders), d.requestHeaders)
   const responseHeaders = opt<HeaderOpsConfig>(m, 'responseHeaders', (v) => headerOps(r, v, d.responseHeaders), d.responseHeaders)
-  const cache = routeCacheOf(r, m, top)
+  const cache = routeCacheOf(r, m, rc.top)
+  const limitField = m.get('rateLimit')
+  const limit = limitField === undefined ? undefined : rateLimit(r, limitField, rc.redis)
   return {
-    config: { name, index, match, backend, rewrite, requestHeaders, responseHeaders, ...(cache === undefined ? {} : { cache }) },
+    config: {
+      name, index, match, backend, rewrite, requestHeaders, responseHeaders,
+      ...(cache === undefined ? {} : { cache }),
+      ...(limit === undefined ? {} : { rateLimit: limit })
+    },
     ...(nameField === undefined ? {} : { nameField })
   }
 }
@@ -278,4 +295,57 @@ function cacheKey (r: Reader, f: Field): CacheKeyConfig | undefined {
     ignoreParams: paramsField === undefined ? d.ignoreParams : ignoreParams,
     headers: headersField === undefined ? d.headers : headers
   }
+}
+
+// ── a route's rate limit ────────────────────────────────────────────────────
+
+function rateLimit (r: Reader, f: Field, redis: boolean): RateLimitConfig | undefined {
+  const m = r.map(f, KEYS.rateLimit)
+  if (m === undefined) return undefined
+  const d = DEFAULTS.route.rateLimit
+  const averageField = m.require('average')
+  const average = averageField === undefined ? undefined : r.integer(averageField, 1)
+  const period = opt(m, 'period', (v) => wholeSeconds(r, v), d.period)
+  const burst = optChecked(m, 'burst', (v) => r.integer(v, 1), average)
+  const by = opt(m, 'by', (v) => limitKey(r, v), d.by)
+  const storeField = m.get('store')
+  const store = opt(m, 'store', (v) => r.oneOf(v, RATE_LIMIT_STORES), d.store)
+  if (store === 'redis' && !redis && storeField !== undefined) {
+    r.report(storeField.path, storeField.at,
+      '`store: redis` keeps the limit in Redis: add the top-level `redis` block (e.g. `redis: { url: redis://127.0.0.1:6379 }`)')
+  }
+  if (average === undefined || burst === undefined) return undefined
+  return { average, period, burst, by, store }
+}
+
+/** The window: the RateLimit-Policy field states it in whole seconds, so it is written in them. */
+function wholeSeconds (r: Reader, f: Field): number | undefined {
+  const ms = duration(r, f, 1)
+  if (ms === undefined || ms % 1000 === 0) return ms
+  return r.expected(f, 'a whole number of seconds like 1s or 1m (for 5 requests per 500ms write `average: 10, period: 1s, burst: 5`)')
+}
+
+function limitKey (r: Reader, f: Field): RateLimitBy | undefined {
+  const v = r.scalar(f)
+  if (v === 'clientIp') return v
+  if (!isMap(f.node)) {
+    const hint = typeof v === 'string' ? didYouMean(v, ['clientIp']) : ''
+    r.report(f.path, f.at, `expected ${RATE_LIMIT_BY}, got ${describe(f.node)}${hint}`)
+    return undefined
+  }
+  const m = r.map(f, KEYS.rateLimitBy)
+  if (m === undefined) return undefined
+  const given = KEYS.rateLimitBy.filter((k) => m.has(k))
+  if (given.length === 0 && m.entries().length > 0) return undefined // an unknown key, reported with a suggestion
+  if (given.length !== 1) {
+    const what = given.length === 0 ? 'none' : '`header` and `cookie`'
+    r.report(f.path, m.node, `\`by\` takes exactly one of header, cookie (got ${what})`)
+    return undefined
+  }
+  if (given[0] === 'header') {
+    const name = headerName(r, m.get('header')!)
+    return name === undefined ? undefined : { header: name }
+  }
+  const name = cookieName(r, m.get('cookie')!)
+  return name === undefined ? undefined : { cookie: name }
 }
