@@ -2,7 +2,7 @@
 // from every worker's (a cluster's primary adds them up): one place, so the
 // single process and the cluster can never disagree.
 import type { SharedCacheStats } from '../cache/shared/shared-cache.js'
-import type { LatencyExport } from '../admin/metrics/types.js'
+import type { RedisMetricsInput } from '../admin/metrics/types.js'
 import type { OperationResult, RedisStats } from './link.js'
 
 /** One process's Redis link, and its shared cache when there is one. */
@@ -21,16 +21,6 @@ export interface RedisStatus {
   readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
   /** Operations timed, and their mean (ms). */
   readonly latency: { readonly count: number, readonly meanMs: number | null }
-  readonly shared?: SharedCacheStats
-}
-
-/** What the Prometheus exposition needs (see metrics/render.ts). */
-export interface RedisMetricsInput {
-  /** 1 when every process is connected. */
-  readonly up: number
-  readonly transitions: number
-  readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
-  readonly latency: readonly LatencyExport[]
   readonly shared?: SharedCacheStats
 }
 

@@ -4,7 +4,6 @@
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
 import type { CacheOutcome } from '../../cache/outcome.js'
-import type { RedisMetricsInput } from '../../redis/report.js'
 
 /** One finished request, built by the pipeline from its Session. */
 export interface RequestRecord {
@@ -91,6 +90,28 @@ export interface PrometheusExtra {
   readonly workers?: WorkerMetricsInput | undefined
   /** With a `redis` block: the connection, its operations and the shared cache. */
   readonly redis?: RedisMetricsInput | undefined
+}
+
+/** Redis (src/redis/report.ts makes it from one process's link or a cluster's workers). */
+export interface RedisMetricsInput {
+  /** 1 when every process is connected. */
+  readonly up: number
+  readonly transitions: number
+  /** By operation, by result (ok, error, timeout, down). */
+  readonly operations: Readonly<Record<string, Readonly<Record<'ok' | 'error' | 'timeout' | 'down', number>>>>
+  readonly latency: readonly LatencyExport[]
+  readonly shared?: SharedCacheMetricsInput
+}
+
+/** The shared cache's counters (cache/shared/shared-cache.ts SharedCacheStats). */
+export interface SharedCacheMetricsInput {
+  readonly hits: number
+  readonly misses: number
+  readonly stored: number
+  readonly rejected: number
+  readonly collapsed: number
+  readonly remotePurges: number
+  readonly unavailable: number
 }
 
 export type StatusClass = 'none' | '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other'

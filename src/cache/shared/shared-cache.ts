@@ -17,13 +17,20 @@
 // nothing to say" (a miss, a lock not taken, a purge told only locally).
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { HttpCache } from '../cache.js'
 import type { CacheEntry } from '../entry.js'
 import { sharedLifetime } from '../policy.js'
 import type { RedisClient, RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
 import { Sealer } from './seal.js'
 import type { CacheConfig, EncryptionKeyConfig } from '../../config/schema.js'
+
+/** This instance's cache, where the other instances' purges are applied (cache.ts HttpCache). */
+export interface LocalCache {
+  purgeUrl (key: string): number
+  invalidate (key: string): number
+  purgePrefix (prefix: string): number
+  purgeTag (tag: string): number
+}
 
 /** What a lookup found: the entries under the key (any variant), and the fetch lock. */
 export interface SharedLookup {
@@ -85,7 +92,7 @@ export class SharedCache {
   readonly keys: readonly EncryptionKeyConfig[]
   readonly #link: RedisLink
   readonly #sealer: Sealer
-  readonly #local: HttpCache
+  readonly #local: LocalCache
   readonly #log: Logger | undefined
   /** Who we are on the purge channel (our own notices are not applied twice). */
   readonly #id = randomBytes(8).toString('hex')
@@ -99,7 +106,7 @@ export class SharedCache {
   readonly #unsubscribe: Array<() => void>
   #stats = { hits: 0, misses: 0, stored: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
 
-  constructor (link: RedisLink, keys: readonly EncryptionKeyConfig[], local: HttpCache, log?: Logger) {
+  constructor (link: RedisLink, keys: readonly EncryptionKeyConfig[], local: LocalCache, log?: Logger) {
     this.link = link
     this.keys = keys
     this.#link = link
@@ -368,7 +375,7 @@ export class SharedCache {
  * it already uses this Redis link and these keys, else a new one (and the
  * current one stops listening); none without `shared` or a link.
  */
-export function sharedCacheFor (config: CacheConfig, link: RedisLink | undefined, local: HttpCache, log: Logger | undefined,
+export function sharedCacheFor (config: CacheConfig, link: RedisLink | undefined, local: LocalCache, log: Logger | undefined,
   current: SharedCache | undefined): SharedCache | undefined {
   const want = config.shared?.enabled === true && link !== undefined ? config.shared.encryptionKeys : undefined
   if (current !== undefined && want !== undefined && current.link === link && sameKeys(current.keys, want)) return current
