@@ -282,7 +282,13 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${o.port}" }] } }
   const cluster = await startChildProxy(t, yaml)
   const single = await instance(t, redis, o, ONE_KEY)
   await redisUp(single)
-  const admin = async (path: string): Promise<string> => (await request(`http://127.0.0.1:${cluster.adminPort}${path}`)).body.text()
+  const admin = async (path: string): Promise<string> => {
+    try {
+      return await (await request(`http://127.0.0.1:${cluster.adminPort}${path}`)).body.text()
+    } catch (err) {
+      throw new Error(`admin ${path}: ${(err as Error).message}\n${cluster.tail()}`)
+    }
+  }
   let status: { redis?: { state: string, connected: string } } = {}
   for (let i = 0; i < 200 && status.redis?.connected !== '2/2'; i++) {
     status = JSON.parse(await admin('/status')) as typeof status
