@@ -16,6 +16,7 @@ import type { Page } from 'playwright-core'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest } from '../../src/admin/admin.js'
 import type { AdminStatus, WorkerStatusEntry } from '../../src/admin/api.js'
 import type { ServerStatus } from '../../src/upstream/backend.js'
+import type { RedisStatus } from '../../src/redis/report.js'
 import { CHROMIUM, browserContext, inCI } from '../helpers/chromium.js'
 
 
@@ -43,6 +44,8 @@ function fakeApp () {
     snapshotFails: false,
     /** A cluster primary's `workers`; undefined: one process, which sends none. */
     workers: undefined as WorkerStatusEntry[] | undefined,
+    /** With a `redis` block; undefined: none, and /status sends no `redis`. */
+    redis: undefined as RedisStatus | undefined,
     api: undefined as unknown as AdminApi
   }
   app.api = {
@@ -66,7 +69,8 @@ function fakeApp () {
         hits: 900, misses: 100, staleServed: 3, revalidated304: 0, revalidated200: 0, collapsed: 0, stored: 0, notStored: 0,
         invalidations: 0, purges: 0, entries: 42, keys: 40, bytes: 3 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, evictions: 0
       },
-      ...(app.workers === undefined ? {} : { workers: app.workers })
+      ...(app.workers === undefined ? {} : { workers: app.workers }),
+      ...(app.redis === undefined ? {} : { redis: app.redis })
     } satisfies AdminStatus),
     snapshot: () => {
       if (app.snapshotFails) throw new Error('snapshot unavailable')
@@ -123,13 +127,14 @@ async function screenshot (t: Test, page: Page, name: string): Promise<string> {
 }
 
 // The tests' tsconfig has no DOM lib: the browser globals used inside evaluate(), typed by hand.
-interface PageGlobals { getComputedStyle (el: unknown): { backgroundColor: string } }
+interface PageGlobals { getComputedStyle (el: unknown): { backgroundColor: string, color: string } }
 interface Canvas {
   width: number
   height: number
   getContext (kind: '2d'): { getImageData (x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null
 }
 const bg = (e: unknown): string => (globalThis as unknown as PageGlobals).getComputedStyle(e).backgroundColor
+const fg = (e: unknown): string => (globalThis as unknown as PageGlobals).getComputedStyle(e).color
 
 const rgb = (css: string): number[] => (/rgba?\(([^)]+)\)/.exec(css)?.[1] ?? '').split(',').map((x) => Number(x.trim()))
 
@@ -242,6 +247,83 @@ if (!existsSync(CHROMIUM)) {
 
     app.workers = undefined
     await page.locator('#workers-panel').waitFor({ state: 'hidden' })
+  })
+
+  t.test('Redis: a panel only with `redis` in /status; its state, target, counts (failures highlighted) and shared cache', async (t) => {
+    const app = fakeApp()
+    const admin = await startAdminFor(t, app.api)
+    const page = await (await browserContext(t)).newPage()
+    watchErrors(t, page)
+    await page.goto(`http://127.0.0.1:${admin.address().port}/`)
+    await page.locator('[data-server="users/a/a1"]').waitFor()
+    t.equal(await page.locator('#redis-panel').isHidden(), true, 'no `redis` in /status: no Redis panel')
+
+    app.redis = {
+      state: 'up',
+      target: 'redis://redis.internal:6379/0',
+      connected: '1/1',
+      transitions: 1,
+      operations: {
+        publish: { ok: 5, error: 0, timeout: 0, down: 0 },
+        cache_lookup: { ok: 1500, error: 0, timeout: 2, down: 0 },
+        cache_store: { ok: 40, error: 1, timeout: 0, down: 3 }
+      },
+      latency: { count: 1547, meanMs: 0.42 },
+      shared: { hits: 300, misses: 100, stored: 40, rejected: 0, collapsed: 7, remotePurges: 2, unavailable: 0 }
+    }
+    const indicator = page.locator('#redis-state')
+    await page.locator('#redis-state[data-state="up"]').waitFor()
+    t.equal(await indicator.textContent(), 'up')
+    t.equal(await page.locator('#redis-target').textContent(), 'redis://redis.internal:6379/0')
+    // `key=value`, and `!tone` when highlighted.
+    const stats = (box: string): Promise<string[]> => page.locator(`#${box} > div`).evaluateAll((els) => els.map((e) =>
+      `${e.getAttribute('data-stat')}=${e.querySelector('dd')?.textContent}${e.hasAttribute('data-tone') ? '!' + e.getAttribute('data-tone') : ''}`))
+    t.same(await stats('redis-stats'), ['connected=1/1', 'transitions=1', 'operations=1,551', 'errors=1!bad', 'timeouts=2!bad', 'down=3!warn', 'latency=0.42 ms'],
+      'connected, transitions, operations added up, failures highlighted, mean latency')
+    t.equal(await page.locator('#redis-stats [data-stat="latency"]').getAttribute('title'), 'mean of 1,547 timed operations')
+    const ops = await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) =>
+      Array.from(r.children as unknown as ArrayLike<typeof r>).map((td) => td.textContent + (td.hasAttribute('data-tone') ? '!' + td.getAttribute('data-tone') : '')).join(' ')))
+    t.same(ops, ['cache_lookup 1,500 0 2!bad 0', 'cache_store 40 1!bad 0 3!warn', 'publish 5 0 0 0'], 'one row per operation, by name; non-zero failures highlighted')
+    t.same(await stats('redis-shared'), ['hits=300', 'misses=100', 'ratio=75.0%', 'stored=40', 'rejected=0', 'collapsed=7', 'remotePurges=2', 'unavailable=0'])
+    // The indicator's dot is drawn in its text colour.
+    const dot = async (): Promise<number[]> => rgb(await indicator.evaluate(fg))
+    const up = await dot()
+    t.ok(up[1]! > up[0]! && up[1]! > up[2]!, `up is green (${up.join(',')})`)
+    const errColor = rgb(await page.locator('#redis-stats [data-stat="errors"] dd').evaluate(fg))
+    t.ok(errColor[0]! > 150 && errColor[1]! < 110, `errors are red (${errColor.join(',')})`)
+    await screenshot(t, page, 'dashboard-redis')
+
+    // A cluster with one worker disconnected, then none, then a fresh start: amber, red, amber.
+    app.redis = { ...app.redis, state: 'degraded', connected: '1/2', transitions: 3 }
+    await page.locator('#redis-state[data-state="degraded"]').waitFor()
+    const degraded = await dot()
+    t.ok(degraded[0]! > 120 && degraded[1]! > 70 && degraded[2]! < 40 && degraded[0]! > degraded[1]!, `degraded is amber (${degraded.join(',')})`)
+    t.equal(await page.locator('#redis-stats [data-stat="connected"] dd').textContent(), '1/2')
+    app.redis = { ...app.redis, state: 'down', connected: '0/2', shared: { ...app.redis.shared!, rejected: 4, unavailable: 9 } }
+    await page.locator('#redis-state[data-state="down"]').waitFor()
+    t.equal(await indicator.textContent(), 'down')
+    const down = await dot()
+    t.ok(down[0]! > 150 && down[1]! < 110 && down[2]! < 110, `down is red (${down.join(',')})`)
+    t.same((await stats('redis-shared')).filter((x) => x.includes('!')), ['rejected=4!bad', 'unavailable=9!warn'], 'rejected values and unavailable Redis highlighted')
+    await screenshot(t, page, 'dashboard-redis-down')
+    app.redis = { state: 'connecting', target: 'redis://127.0.0.1:6379', connected: '0/1', transitions: 0, operations: {}, latency: { count: 0, meanMs: null } }
+    await page.locator('#redis-state[data-state="connecting"]').waitFor()
+    await page.locator('#redis-shared-box').waitFor({ state: 'hidden' })
+    t.equal(await page.locator('#redis-shared-box').isHidden(), true, 'no `shared`: no shared-cache counters')
+    t.equal(await page.locator('#redis-ops').textContent(), 'No operations yet.')
+    t.same(await stats('redis-stats'), ['connected=0/1', 'transitions=0', 'operations=0', 'errors=0', 'timeouts=0', 'down=0', 'latency=\u2014'])
+
+    // Malformed: rendered as unknown, grey, never an exception.
+    app.redis = { state: 'zombie', target: 7, operations: { x: null, y: { ok: 'many', error: 2 } }, latency: 'fast', shared: [] } as unknown as RedisStatus
+    await page.locator('#redis-state[data-state="unknown"]').waitFor()
+    t.equal(await indicator.textContent(), 'unknown')
+    t.same(await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) => r.textContent)), ['x\u2014\u2014\u2014\u2014', 'y\u20142\u2014\u2014'],
+      'malformed counts as \u2014')
+    const unknown = await dot()
+    t.ok(Math.abs(unknown[0]! - unknown[1]!) < 20 && Math.abs(unknown[1]! - unknown[2]!) < 20, `unknown is grey (${unknown.join(',')})`)
+
+    app.redis = undefined
+    await page.locator('#redis-panel').waitFor({ state: 'hidden' })
   })
 
   t.test('the purge form posts the URL and shows the result', async (t) => {

@@ -13,7 +13,8 @@
 //
 // Tests find servers by `data-server="<backend>/<shard>/<server>"` and their
 // health by `data-state="up" | "down"`; a cluster's workers by
-// `data-worker="<id>"` and theirs by `data-state` (the state /status sends).
+// `data-worker="<id>"` and theirs by `data-state` (the state /status sends);
+// Redis's by `#redis-state[data-state]` (up | down | degraded | connecting).
 //
 // The page runs under a strict Content-Security-Policy (scripts and styles
 // from the admin listener only, nothing inline). The script sets styles only
@@ -22,6 +23,7 @@ import type { BackendStatus, ServerStatus } from '../../upstream/backend.js'
 import type { AdminApi } from '../admin.js'
 import type { AdminStatus, ListenerStatus, RouteStatus, WorkerStatusEntry } from '../api.js'
 import type { MetricsSnapshot } from '../metrics.js'
+import type { RedisStatus } from '../../redis/report.js'
 
 // ---- the server's documents, as the page holds them ---------------------------
 
@@ -52,6 +54,10 @@ type Cache = Loose<CacheStats>
 type Point = Loose<HistoryPoint>
 type Worker = Loose<WorkerStatusEntry>
 type WorkerState = WorkerStatusEntry['state']
+type Redis = Loose<RedisStatus>
+type RedisState = RedisStatus['state']
+type RedisOps = RedisStatus['operations'][string]
+type SharedStats = NonNullable<RedisStatus['shared']>
 
 const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined
@@ -152,6 +158,43 @@ function decodeWorker (v: unknown): Worker {
   }
 }
 
+/** How each Redis state looks: connected everywhere, in some processes or not yet, nowhere. Typed by the server's states, so a new one must be given a tone here. */
+const REDIS_TONES: { readonly [K in RedisState]: 'good' | 'warn' | 'bad' } = { up: 'good', degraded: 'warn', connecting: 'warn', down: 'bad' }
+
+function decodeRedisOps (v: unknown): Loose<RedisOps> {
+  const o = fields<RedisOps>(v)
+  return { ok: num(o.ok), error: num(o.error), timeout: num(o.timeout), down: num(o.down) }
+}
+
+function decodeShared (v: unknown): Loose<SharedStats> {
+  const c = fields<SharedStats>(v)
+  return {
+    hits: num(c.hits),
+    misses: num(c.misses),
+    stored: num(c.stored),
+    rejected: num(c.rejected),
+    collapsed: num(c.collapsed),
+    remotePurges: num(c.remotePurges),
+    unavailable: num(c.unavailable)
+  }
+}
+
+function decodeRedis (v: unknown): Redis {
+  const r = fields<RedisStatus>(v)
+  const state = str(r.state)
+  const l = fields<RedisStatus['latency']>(r.latency)
+  return {
+    // Only a key of REDIS_TONES passes, and those are exactly the RedisStates.
+    state: state !== undefined && Object.hasOwn(REDIS_TONES, state) ? state as RedisState : undefined,
+    target: str(r.target),
+    connected: str(r.connected),
+    transitions: num(r.transitions),
+    operations: record(r.operations, decodeRedisOps),
+    latency: { count: num(l.count), meanMs: num(l.meanMs) },
+    shared: r.shared === undefined || r.shared === null ? undefined : decodeShared(r.shared)
+  }
+}
+
 function decodeStatus (v: unknown): Status {
   const s = fields<AdminStatus>(v)
   return {
@@ -160,7 +203,9 @@ function decodeStatus (v: unknown): Status {
     backends: list(s.backends, decodeBackend),
     cache: s.cache === undefined || s.cache === null ? undefined : decodeCache(s.cache),
     // Absent means one process, not "no workers": keep the difference.
-    workers: s.workers === undefined || s.workers === null ? undefined : list(s.workers, decodeWorker)
+    workers: s.workers === undefined || s.workers === null ? undefined : list(s.workers, decodeWorker),
+    // Absent means no `redis` block: no panel.
+    redis: s.redis === undefined || s.redis === null ? undefined : decodeRedis(s.redis)
   }
 }
 
@@ -789,6 +834,111 @@ function renderWorkers (): void {
   sync(tbody, workers, (w, i) => w.id === undefined ? '#' + i : String(w.id), createWorker, (tr, w) => { updateWorker(tr, w, now) })
 }
 
+type Tone = 'good' | 'warn' | 'bad'
+/** One `dl.kv` entry: key (`data-stat`), label, value, and a tone that highlights it. */
+type Stat = readonly [key: string, label: string, value: string, tone?: Tone | undefined, title?: string | undefined]
+
+function renderStats (box: HTMLElement, items: readonly Stat[]): void {
+  sync(box, items, ([k]) => k, () => {
+    const d = el('div'); d.appendChild(el('dt')); d.appendChild(el('dd')); return d
+  }, (d, [k, label, value, tone, title]) => {
+    setAttr(d, 'data-stat', k)
+    setAttr(d, 'data-tone', tone)
+    setAttr(d, 'title', title)
+    setText(d.children[0], label)
+    setText(d.children[1], value)
+  })
+}
+
+/** `tone` when `n` counts something gone wrong, else none: a zero is not highlighted. */
+function flag (n: number | undefined, tone: Tone): Tone | undefined {
+  return n === undefined || n === 0 ? undefined : tone
+}
+
+const REDIS_RESULTS = ['ok', 'error', 'timeout', 'down'] as const
+/** How a result is highlighted when its count is not zero: a failed operation red, one refused while down amber. */
+const RESULT_TONES: { readonly [K in keyof RedisOps]: Tone | undefined } = { ok: undefined, error: 'bad', timeout: 'bad', down: 'warn' }
+
+/** Every operation's counts added up by result (a malformed count counts as none). */
+function redisTotals (ops: Redis['operations']): Record<keyof RedisOps, number> {
+  const out = { ok: 0, error: 0, timeout: 0, down: 0 }
+  for (const o of Object.values(ops ?? {})) for (const k of REDIS_RESULTS) out[k] += o?.[k] ?? 0
+  return out
+}
+
+/** The shared cache's counters in the order shown: label, and the tone when not zero. */
+const SHARED_LABELS: { readonly [K in keyof SharedStats]-?: readonly [string, Tone?] } = {
+  hits: ['Hits'],
+  misses: ['Misses'],
+  stored: ['Stored'],
+  rejected: ['Rejected', 'bad'],
+  collapsed: ['Collapsed'],
+  remotePurges: ['Remote purges'],
+  unavailable: ['Unavailable', 'warn']
+}
+// Object.keys of a literal of exactly these keys.
+const SHARED_KEYS = Object.keys(SHARED_LABELS) as (keyof SharedStats)[]
+
+const REDIS_OP_COLS = 5
+function createRedisOp (): HTMLTableRowElement {
+  const tr = el('tr', 'redis-op')
+  tr.appendChild(el('td', 'mono'))
+  for (let i = 0; i < REDIS_RESULTS.length; i++) tr.appendChild(el('td', 'n'))
+  return tr
+}
+function updateRedisOp (tr: HTMLTableRowElement, name: string, o: Loose<RedisOps>): void {
+  setAttr(tr, 'data-op', name)
+  setText(tr.children[0], name)
+  REDIS_RESULTS.forEach((k, i) => {
+    const td = tr.children[i + 1]
+    setText(td, fmtNum(o[k]))
+    const tone = RESULT_TONES[k]
+    setAttr(td, 'data-tone', tone === undefined ? undefined : flag(o[k], tone))
+  })
+}
+
+function renderRedis (): void {
+  const redis = state.status?.redis
+  // No `redis` block, no `redis` in /status: no panel at all.
+  $('redis-panel').hidden = redis === undefined
+  if (redis === undefined) return
+  const indicator = $('redis-state')
+  setAttr(indicator, 'data-state', redis.state ?? 'unknown')
+  setAttr(indicator, 'data-tone', redis.state === undefined ? undefined : REDIS_TONES[redis.state])
+  setText(indicator, redis.state ?? 'unknown')
+  setText($('redis-target'), redis.target ?? '')
+  const ops = redis.operations ?? {}
+  const total = redisTotals(ops)
+  const timed = redis.latency?.count
+  renderStats($('redis-stats'), [
+    ['connected', 'Connected', redis.connected ?? DASH, undefined, 'processes connected / processes'],
+    ['transitions', 'Transitions', fmtNum(redis.transitions), undefined, 'state changes since start'],
+    ['operations', 'Operations', fmtNum(total.ok + total.error + total.timeout + total.down)],
+    ['errors', 'Errors', fmtNum(total.error), flag(total.error, 'bad')],
+    ['timeouts', 'Timeouts', fmtNum(total.timeout), flag(total.timeout, 'bad')],
+    ['down', 'Refused (down)', fmtNum(total.down), flag(total.down, 'warn'), 'operations refused at once while not connected'],
+    ['latency', 'Mean latency', fmtMs(redis.latency?.meanMs), undefined, timed === undefined ? undefined : 'mean of ' + fmtNum(timed) + ' timed operations']
+  ])
+  const tbody = $('redis-ops')
+  const names = Object.keys(ops).sort()
+  if (names.length === 0) {
+    tbody.replaceChildren()
+    const tr = el('tr'); const td = el('td', 'empty', 'No operations yet.'); td.colSpan = REDIS_OP_COLS; tr.appendChild(td); tbody.appendChild(tr)
+  } else {
+    sync(tbody, names, (n) => n, createRedisOp, (tr, n) => { updateRedisOp(tr, n, own(ops, n) ?? {}) })
+  }
+  const shared = redis.shared
+  // Only with `cache.shared`: the counters of the cache kept in Redis.
+  $('redis-shared-box').hidden = shared === undefined
+  if (shared === undefined) return
+  const items: Stat[] = SHARED_KEYS.map((k) => {
+    const [label, tone] = SHARED_LABELS[k]
+    return [k, label, fmtNum(shared[k]), tone === undefined ? undefined : flag(shared[k], tone)]
+  })
+  items.splice(2, 0, ['ratio', 'Hit ratio', fmtPct(ratio(shared.hits, sum([shared.hits, shared.misses])))])
+  renderStats($('redis-shared'), items)
+}
+
 /** Every cache counter the server sends, in the order shown, with its label. */
 const CACHE_LABELS: { readonly [K in keyof CacheStats]-?: string } = {
   hits: 'Hits',
@@ -891,7 +1041,7 @@ function safe (fn: () => void): void {
   try { fn() } catch (e) { console.error('dashboard: render failed', e) }
 }
 function renderAll (): void {
-  safe(renderTiles); safe(renderCharts); safe(renderBackends); safe(renderWorkers); safe(renderCache); safe(renderRoutes)
+  safe(renderTiles); safe(renderCharts); safe(renderBackends); safe(renderWorkers); safe(renderRedis); safe(renderCache); safe(renderRoutes)
 }
 
 // ---- poll loop -------------------------------------------------------------------------------
