@@ -139,8 +139,15 @@ async function launch (file: string): Promise<Running> {
     })
   })
   // A cluster's admin listens before its workers do: wait until it is ready.
-  for (let i = 0; i < 200 && (await get(adminPort, '/healthz', 5000)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  const status = await get(adminPort, '/status', 5000)
+  const status = await (async () => {
+    for (let i = 0; i < 200 && (await get(adminPort, '/healthz', 5000)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    return await get(adminPort, '/status', 5000)
+  })().catch(async (err: Error) => {
+    // Say why: the proxy's own last words (a worker that could not start, say).
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await stopChild(child)
+    throw new Error(`switchyard's admin API stopped answering during start (${err.message})\n--- stderr\n${out.stderr}\n--- stdout\n${out.stdout}`)
+  })
   const listeners = (JSON.parse(status.body) as { listeners: { name: string; port: number }[] }).listeners
   return { child, adminPort, ports: new Map(listeners.map((l) => [l.name, l.port])), out }
 }
