@@ -10,7 +10,7 @@ import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
-import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { startRedis, startSentinel, type RedisServer } from '../helpers/redis.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
@@ -33,12 +33,13 @@ async function origin (t: Test, delayMs = 0): Promise<Origin> {
   return { port: server.port, hits }
 }
 
-async function instance (t: Test, redis: RedisServer, o: Origin, keys: string, extra = ''): Promise<RunningProxy> {
+/** `where`: the `redis` block's keys that say where Redis is (default: the server's URL). */
+async function instance (t: Test, redis: RedisServer, o: Origin, keys: string, extra = '', where?: string): Promise<RunningProxy> {
   const dir = t.testdir({ 'a.key': KEY_A, 'b.key': KEY_B, ...(redis.ca === undefined ? {} : { 'ca.pem': redis.ca }) })
   const tls = redis.ca === undefined ? '' : `, tls: { ca: "${dir}/ca.pem", servername: localhost }`
   return startProxy(t, `
 listeners: [{ name: web, bind: "127.0.0.1:0" }]
-redis: { url: "${redis.url}", timeout: 500ms, maxReconnectDelay: 200ms${tls} }
+redis: { ${where ?? `url: "${redis.url}"`}, timeout: 500ms, maxReconnectDelay: 200ms${tls} }
 cache:
   purgeFrom: [127.0.0.1]
   shared: { encryptionKeys: ${keys.replaceAll('DIR', dir)} }
@@ -360,4 +361,33 @@ t.test('a slow Redis: the lookup gives up after redis.timeout and the request go
   const ops = a.app.redisReport()?.operations
   t.equal(ops?.cache_lookup?.timeout, 1, 'the lookup timed out (it did not wait for Redis)')
   await admin.call('CLIENT', 'UNPAUSE').catch(() => {})
+})
+
+t.test('Redis Cluster and Sentinel: the same sharing through either', async (t) => {
+  const o = await origin(t)
+  const node = await startRedis(t, { cluster: true })
+  const ca = await instance(t, node, o, ONE_KEY, '', `cluster: { nodes: ["127.0.0.1:${node.port}"] }`)
+  const cb = await instance(t, node, o, ONE_KEY, '', `cluster: { nodes: ["127.0.0.1:${node.port}"] }`)
+  await redisUp(ca, cb)
+  await get(ca, '/in-cluster')
+  const raw = new Redis(node.url)
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1))
+  t.match((await get(cb, '/in-cluster')).cacheStatus, /detail="shared"/, 'a hit through the other instance, over Redis Cluster')
+  t.equal((await get(ca, '/in-cluster', 'PURGE')).status, 200)
+  t.ok(await eventually(() => cb.app.state.cache!.store.stats().entries === 0, 1000), 'a purge reaches the other instance over the cluster\'s pub/sub')
+
+  const master = await startRedis(t)
+  const sentinel = await startSentinel(t, master)
+  const where = `sentinel: { masterName: ${sentinel.masterName}, nodes: ["127.0.0.1:${sentinel.port}"] }`
+  const sa = await instance(t, master, o, ONE_KEY, '', where)
+  const sb = await instance(t, master, o, ONE_KEY, '', where)
+  await redisUp(sa, sb)
+  await get(sa, '/in-sentinel')
+  const rawMaster = new Redis(master.url)
+  t.teardown(() => rawMaster.disconnect())
+  t.ok(await waitForKeys(rawMaster, 1), 'written to the master the sentinel named')
+  t.match((await get(sb, '/in-sentinel')).cacheStatus, /detail="shared"/, 'a hit through the other instance, found through Sentinel')
+  t.equal(o.hits.get('/in-cluster'), 1)
+  t.equal(o.hits.get('/in-sentinel'), 1)
 })

@@ -5,7 +5,9 @@
 // Redis is gone.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { join } from 'node:path'
 import { closedPort } from './origin.js'
 import { tempDir, testCertificate, type Teardown } from './certs.js'
 import { reapOnExit } from './reap.js'
@@ -27,6 +29,8 @@ export interface RedisServer {
 export interface RedisOptions {
   /** Speak TLS only (a certificate for 127.0.0.1 made for the test; clients need not present one). */
   readonly tls?: boolean
+  /** A Redis Cluster of this one node, holding every slot (ready when the cluster says ok). */
+  readonly cluster?: boolean
 }
 
 export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise<RedisServer> {
@@ -37,6 +41,7 @@ export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise
 
   const args = (): string[] => [
     '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning',
+    ...(opts.cluster === true ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-announce-ip', '127.0.0.1'] : []),
     ...(cert === undefined
       ? ['--port', String(port)]
       : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert.certPath, '--tls-key-file', cert.keyPath,
@@ -57,7 +62,10 @@ export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise
         await exited
         throw new Error(`redis-server exited at start: ${out.trim()}`)
       }
-      if (await accepts(port)) return
+      if (await accepts(port)) {
+        if (opts.cluster === true) await ownEverySlot(port, deadline)
+        return
+      }
       if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port} within 10 s: ${out.trim()}`)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
@@ -102,4 +110,64 @@ function accepts (port: number): Promise<boolean> {
     s.once('connect', () => { s.destroy(); resolve(true) })
     s.once('error', () => { resolve(false) })
   })
+}
+
+/** A one-node cluster: take slots 0-16383 (once; the node keeps them in its nodes file) and wait for `cluster_state:ok`. */
+async function ownEverySlot (port: number, deadline: number): Promise<void> {
+  const { Redis } = await import('ioredis')
+  const c = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    await c.connect()
+    const slots = await c.call('CLUSTER', 'SLOTS') as unknown[]
+    if (slots.length === 0) await c.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+    while (!String(await c.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+      if (Date.now() > deadline) throw new Error('the one-node cluster did not become ok within 10 s')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  } finally {
+    c.disconnect()
+  }
+}
+
+export interface SentinelServer {
+  readonly port: number
+  /** The master's name it monitors. */
+  readonly masterName: string
+}
+
+/** A real Redis Sentinel (redis-server --sentinel) on a free port, monitoring `master` under `masterName`. */
+export async function startSentinel (t: Teardown, master: RedisServer, masterName = 'main'): Promise<SentinelServer> {
+  const dir = tempDir(t)
+  for (let attempt = 0; ; attempt++) {
+    const port = await closedPort()
+    const file = join(dir, `sentinel-${port}.conf`)
+    // Sentinel rewrites its config file: it must be its own, and writable.
+    writeFileSync(file, [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${masterName} 5000`
+    ].join('\n') + '\n')
+    const proc = reapOnExit(spawn('redis-server', [file, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] }))
+    let out = ''
+    proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+    proc.stderr!.on('data', (c: Buffer) => { out += c.toString() })
+    const stop = async (): Promise<void> => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      const exited = once(proc, 'exit')
+      proc.kill('SIGTERM')
+      await exited
+    }
+    const deadline = Date.now() + 10_000
+    let up = false
+    while (Date.now() < deadline && proc.exitCode === null && proc.signalCode === null) {
+      if (await accepts(port)) { up = true; break }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    if (up) {
+      t.teardown(stop)
+      return { port, masterName }
+    }
+    await stop()
+    if (attempt === 4) throw new Error(`redis sentinel did not start: ${out.trim()}`)
+  }
 }
