@@ -40,7 +40,8 @@ export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise
   let child: ChildProcess | undefined
 
   const args = (): string[] => [
-    '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning',
+    // notice: its "Ready to accept connections" line says this process, not another, has the port.
+    '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice',
     ...(opts.cluster === true ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-announce-ip', '127.0.0.1'] : []),
     ...(cert === undefined
       ? ['--port', String(port)]
@@ -55,14 +56,15 @@ export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise
     proc.stderr!.on('data', (c: Buffer) => { out += c.toString() })
     child = proc
     const exited = once(proc, 'exit')
-    // Ready when it accepts a TCP connection (it binds before it serves).
+    // Ready when it says so: a port found free can be taken by another test's
+    // Redis meanwhile, and then connecting would reach that one while ours exits.
     const deadline = Date.now() + 10_000
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         await exited
         throw new Error(`redis-server exited at start: ${out.trim()}`)
       }
-      if (await accepts(port)) {
+      if (out.includes('Ready to accept connections')) {
         if (opts.cluster === true) await ownEverySlot(port, deadline)
         return
       }
@@ -159,8 +161,9 @@ export async function startSentinel (t: Teardown, master: RedisServer, masterNam
     }
     const deadline = Date.now() + 10_000
     let up = false
+    // Its own "+monitor master" line: listening, and watching our master (not another test's sentinel on a reused port).
     while (Date.now() < deadline && proc.exitCode === null && proc.signalCode === null) {
-      if (await accepts(port)) { up = true; break }
+      if (out.includes(`+monitor master ${masterName} 127.0.0.1 ${master.port}`) && await accepts(port)) { up = true; break }
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     if (up) {
