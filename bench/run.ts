@@ -750,7 +750,11 @@ async function main (): Promise<void> {
       ' so neither shows the speed-up a machine with spare cores would give. req/s cannot double; compare requests per CPU-second of the proxy.'
     : `the load side takes about one of the ${cpuCount} CPUs: req/s is bounded by what is left.`
   const pairLimit = (pair: WorkersPair): string => {
-    if (!pinning.enabled) return 'nothing is pinned: the proxy, the origin and the load generator share every CPU.'
+    if (!pinning.enabled) {
+      return pair.pinned
+        ? `not measured: it needs pinning (${pinning.note}); unpinned it would only repeat the other pair.`
+        : 'nothing is pinned: the proxy, the origin and the load generator share every CPU.'
+    }
     const load = `the origin and the load generator on CPU ${pinning.originCpu ?? '?'}`
     return pair.pinned
       ? `the whole proxy (primary + workers) pinned to CPU ${pinning.proxyCpu ?? '?'}, ${load}: the workers take turns on one core,` +
