@@ -1,15 +1,16 @@
 // Switchyard benchmark harness. Not part of `npm test`; run it with
 //
-//   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy] [--no-pin]
+//   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy|workers] [--no-pin]
 //
 // It starts a minimal origin, the `http-proxy` peer and Switchyard as child
 // processes (the proxy under test pinned to CPU 0, the origin and this process,
 // which runs autocannon, pinned to CPU 1), loads each scenario in turn with the
 // same settings, measures the proxy's CPU over the measured window, prints a
 // table and writes everything to bench/results/<timestamp>.json.
-// The workers pair (switchyard-1-worker, switchyard-2-workers) starts a
-// Switchyard of its own per scenario, not pinned to one CPU, and sums the CPU
-// of its primary and every worker.
+// The workers pairs (1 worker against 2) start a Switchyard of their own per
+// scenario and sum the CPU of its primary and every worker: one pair not
+// pinned to one CPU (throughput), one with the whole proxy pinned to CPU 0
+// (what the cluster itself costs per request).
 // See bench/README.md for how to read the numbers.
 
 import type { ChildProcess } from 'node:child_process'
@@ -28,13 +29,40 @@ import type { Pinning } from './children.js'
 import { meterPid, meterPids, meterSelf, meterSystem } from './cpu.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
-import { UsageError, intOption } from './options.js'
+import { intOption, selectNames } from './options.js'
 
-const SCENARIOS = ['direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy', 'switchyard-1-worker', 'switchyard-2-workers'] as const
+const SCENARIOS = [
+  'direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy',
+  'switchyard-1-worker', 'switchyard-2-workers', 'switchyard-1-worker-pinned', 'switchyard-2-workers-pinned'
+] as const
 type ScenarioName = typeof SCENARIOS[number]
 
-/** The workers pair: each runs a Switchyard of its own with this many workers, plaintext HTTP/1.1, not pinned to one CPU. */
-const FLEETS: ReadonlyMap<ScenarioName, number> = new Map([['switchyard-1-worker', 1], ['switchyard-2-workers', 2]])
+/**
+ * A workers scenario runs a Switchyard of its own with this many workers,
+ * plaintext HTTP/1.1: `pinned` puts the whole proxy (primary and workers, which
+ * inherit its affinity) on the proxy CPU; otherwise it may use every CPU.
+ */
+interface Fleet { readonly workers: number, readonly pinned: boolean }
+const FLEETS: ReadonlyMap<ScenarioName, Fleet> = new Map([
+  ['switchyard-1-worker', { workers: 1, pinned: false }],
+  ['switchyard-2-workers', { workers: 2, pinned: false }],
+  ['switchyard-1-worker-pinned', { workers: 1, pinned: true }],
+  ['switchyard-2-workers-pinned', { workers: 2, pinned: true }]
+])
+
+/** 1 worker against 2, compared in the summary. */
+interface WorkersPair { readonly one: ScenarioName, readonly two: ScenarioName, readonly pinned: boolean }
+const PAIRS: readonly WorkersPair[] = [
+  { one: 'switchyard-1-worker', two: 'switchyard-2-workers', pinned: false },
+  { one: 'switchyard-1-worker-pinned', two: 'switchyard-2-workers-pinned', pinned: true }
+]
+
+/** `--only` shorthands: the workers pairs alone, without the rest (they take the longest). */
+const GROUPS: Readonly<Record<string, readonly ScenarioName[]>> = {
+  workers: PAIRS.flatMap((p) => [p.one, p.two]),
+  'workers-unpinned': PAIRS.filter((p) => !p.pinned).flatMap((p) => [p.one, p.two]),
+  'workers-pinned': PAIRS.filter((p) => p.pinned).flatMap((p) => [p.one, p.two])
+}
 
 const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
   direct: 'autocannon -> origin (no proxy): the ceiling',
@@ -43,7 +71,9 @@ const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
   'switchyard-cache-hit': 'autocannon -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
   'http-proxy': 'autocannon -> http-proxy (npm, keep-alive agent) -> origin',
   'switchyard-1-worker': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy not pinned to one CPU',
-  'switchyard-2-workers': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), proxy not pinned to one CPU'
+  'switchyard-2-workers': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), proxy not pinned to one CPU',
+  'switchyard-1-worker-pinned': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy pinned to the proxy CPU',
+  'switchyard-2-workers-pinned': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), the whole proxy pinned to the proxy CPU'
 }
 
 /** Switchyard must accept connections on both listeners within this time. */
@@ -73,7 +103,8 @@ const USAGE = `usage: npm run bench -- [options]
   --duration <s>       measured seconds per scenario (default 10)
   --connections <n>    concurrent connections (default 50)
   --warmup <s>         unmeasured warm-up seconds per scenario (default 2, 0 = none)
-  --only <a,b>         scenarios to run, of: ${SCENARIOS.join(', ')}
+  --only <a,b>         scenarios to run, of: ${SCENARIOS.join(', ')};
+                       or a group: ${Object.keys(GROUPS).join(', ')}
   --no-pin             do not pin processes to CPUs with taskset
   --cpu-prof           run Switchyard under node --cpu-prof; the .cpuprofile lands in bench/results/
   --access-log         Switchyard writes its JSON access log (default off: http-proxy writes none)
@@ -101,14 +132,8 @@ function parseOptions (argv: string[]): Options {
     process.stdout.write(USAGE + '\n')
     process.exit(0)
   }
-  let only: ScenarioName[] = [...SCENARIOS]
-  if (values.only !== undefined) {
-    const names = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n))
-    if (unknown.length > 0 || names.length === 0) throw new UsageError(`--only: unknown scenario(s) ${JSON.stringify(unknown)}; known: ${SCENARIOS.join(', ')}`)
-    // Keep the canonical order, so `direct` is measured first whatever was typed.
-    only = SCENARIOS.filter((s) => names.includes(s))
-  }
+  // In the canonical order, so `direct` is measured first whatever was typed.
+  const only = values.only === undefined ? [...SCENARIOS] : selectNames('only', values.only, SCENARIOS, GROUPS)
   return {
     durationSec: intOption('duration', values.duration, 1),
     connections: intOption('connections', values.connections, 1),
@@ -550,9 +575,9 @@ interface WorkersComparison {
   readonly perCpu: number | null
 }
 
-function compareWorkers (results: readonly ScenarioResult[]): WorkersComparison {
-  const one = results.find((r) => r.name === 'switchyard-1-worker')
-  const two = results.find((r) => r.name === 'switchyard-2-workers')
+function compareWorkers (results: readonly ScenarioResult[], pair: WorkersPair): WorkersComparison {
+  const one = results.find((r) => r.name === pair.one)
+  const two = results.find((r) => r.name === pair.two)
   const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
     a === null || a === undefined || b === null || b === undefined || b <= 0 ? null : a / b
   return { throughput: ratio(two?.load?.reqPerSec, one?.load?.reqPerSec), perCpu: ratio(two?.reqPerCpuSecond, one?.reqPerCpuSecond) }
@@ -560,14 +585,15 @@ function compareWorkers (results: readonly ScenarioResult[]): WorkersComparison 
 
 /** The workers pair on its own: the whole proxy's CPU, split per process. */
 function workersTable (rows: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'workers', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU-s', 'CPU share', 'req/CPU-s', 'CPU-s per process']
+  const head = ['scenario', 'workers', 'CPUs', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU-s', 'CPU share', 'req/CPU-s', 'CPU-s per process']
   const cells = rows.map((r) => {
     if (r.load === null) return [r.name, `skipped: ${((r.skipped ?? '').split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
     const each = r.proxyProcesses?.map((p) => `${p.role === 'primary' ? 'primary ' : ''}${p.cpuSeconds.toFixed(2)}` +
       (p.requests === null || r.load === null || r.load.requests === 0 ? '' : ` (${Math.round(100 * p.requests / r.load.requests)}% req)`)).join(' + ') ?? (r.cpuNote ?? '-')
     return [
       r.name,
-      String(FLEETS.get(r.name) ?? '-'),
+      String(FLEETS.get(r.name)?.workers ?? '-'),
+      r.proxyProcesses?.[0]?.cpus ?? '-',
       fmt(r.load.reqPerSec, 0),
       fmt(r.load.latencyMs.p50, 2),
       fmt(r.load.latencyMs.p99, 2),
@@ -632,19 +658,23 @@ async function main (): Promise<void> {
     else log(`switchyard scenarios skipped: ${switchyard.reason}`)
   }
 
-  // The workers pair may use every CPU: pinned to one, two workers would only take turns on it.
-  const fleetCpu = pinning.enabled ? pinning.allCpus : null
+  // The unpinned pair may use every CPU (it shows what a second worker buys in
+  // throughput); the pinned pair has the proxy CPU alone, where two workers take
+  // turns, so its requests per CPU-second show what the cluster itself costs.
+  const fleetCpus = (fleet: Fleet): string | null => !pinning.enabled ? null : fleet.pinned ? pinning.proxyCpu : pinning.allCpus
   let fleetSeq = 0
-  /** Starts the Switchyard of a workers-pair scenario; the caller stops it after the scenario. */
-  const startFleet = async (workers: number): Promise<SwitchyardStart> => {
+  /** Starts the Switchyard of a workers scenario; the caller stops it after the scenario. */
+  const startFleet = async (fleet: Fleet): Promise<SwitchyardStart> => {
+    // Unpinned, the pinned pair would only repeat the other one.
+    if (fleet.pinned && !pinning.enabled) return { ok: false, reason: `needs pinning (${pinning.note})` }
     const dir = join(tmp, `fleet-${++fleetSeq}`)
     mkdirSync(dir)
     try {
       const s = await startSwitchyard({
-        main: opts.main, cpuProfDir: opts.cpuProf ? resultsDir : null, cpu: fleetCpu,
-        dir, originPort: origin.port, accessLog: opts.accessLog, workers
+        main: opts.main, cpuProfDir: opts.cpuProf ? resultsDir : null, cpu: fleetCpus(fleet),
+        dir, originPort: origin.port, accessLog: opts.accessLog, workers: fleet.workers
       })
-      if (s.ok) log(`switchyard (workers: ${workers}): pid ${s.child.pid}, CPUs ${s.child.pid === undefined ? '?' : cpusAllowed(s.child.pid) ?? '?'}, h1 port ${s.h1Port}, admin port ${s.adminPort}`)
+      if (s.ok) log(`switchyard (workers: ${fleet.workers}): pid ${s.child.pid}, CPUs ${s.child.pid === undefined ? '?' : cpusAllowed(s.child.pid) ?? '?'}, h1 port ${s.h1Port}, admin port ${s.adminPort}`)
       return s
     } catch (err) {
       return { ok: false, reason: `could not start: ${err instanceof Error ? err.message : String(err)}` }
@@ -675,7 +705,9 @@ async function main (): Promise<void> {
         break
       case 'switchyard-1-worker':
       case 'switchyard-2-workers':
-        fleet = await startFleet(FLEETS.get(name) ?? 1)
+      case 'switchyard-1-worker-pinned':
+      case 'switchyard-2-workers-pinned':
+        fleet = await startFleet(FLEETS.get(name) ?? { workers: 1, pinned: false })
         if (fleet.ok) { url = `http://127.0.0.1:${fleet.h1Port}/bench`; proxy = fleetProcesses(fleet) } else notStarted = fleet.reason
         break
       default: {
@@ -710,16 +742,33 @@ async function main (): Promise<void> {
   const h1 = results.find((r) => r.name === 'switchyard-h1')
   const target = h1?.perCoreVsHttpProxy ?? null
 
-  const workers = compareWorkers(results)
   const fleetRows = results.filter((r) => FLEETS.has(r.name))
-  // Said with every result of the pair: what the machine allows it to show.
+  // Said with every result of the pairs: what the machine allows them to show.
   const cpuCount = cpus().length
-  const fleetLimit = (pinning.enabled
-    ? `the proxy is not pinned to one CPU (it may use CPUs ${fleetCpu ?? '?'}); the origin and the load generator stay on CPU ${pinning.originCpu ?? '?'}, so the proxy shares that CPU with them.`
-    : 'nothing is pinned: the proxy, the origin and the load generator share every CPU.') +
-    (cpuCount <= 2
-      ? ` On this ${cpuCount}-CPU machine the second worker has no core of its own: req/s cannot double, it shows what the whole machine does. Compare requests per CPU-second of the proxy.`
-      : ` The load side takes about one of the ${cpuCount} CPUs: req/s is bounded by what is left.`)
+  const machineLimit = cpuCount <= 2
+    ? `this machine has ${cpuCount} CPUs and the load generator and the origin need one of them: in neither pair does the second worker get a core of its own,` +
+      ' so neither shows the speed-up a machine with spare cores would give. req/s cannot double; compare requests per CPU-second of the proxy.'
+    : `the load side takes about one of the ${cpuCount} CPUs: req/s is bounded by what is left.`
+  const pairLimit = (pair: WorkersPair): string => {
+    if (!pinning.enabled) {
+      return pair.pinned
+        ? `not measured: it needs pinning (${pinning.note}); unpinned it would only repeat the other pair.`
+        : 'nothing is pinned: the proxy, the origin and the load generator share every CPU.'
+    }
+    const load = `the origin and the load generator on CPU ${pinning.originCpu ?? '?'}`
+    return pair.pinned
+      ? `the whole proxy (primary + workers) pinned to CPU ${pinning.proxyCpu ?? '?'}, ${load}: the workers take turns on one core,` +
+        ' so req/s cannot rise with the second one; requests per CPU-second, 2 against 1, is the cost of the cluster itself' +
+        ' (IPC, the primary, metrics export, two event loops on one core) without contention for cores.'
+      : `the proxy may use CPUs ${pinning.allCpus ?? '?'}, ${load}: the second worker shares CPU ${pinning.originCpu ?? '?'} with the load side,` +
+        ' so its requests per CPU-second mix the cluster\'s own cost with contention for cores (cache misses, migrations, preemption).'
+  }
+  const pairs = PAIRS.filter((p) => fleetRows.some((r) => r.name === p.one || r.name === p.two)).map((p) => ({
+    ...p,
+    proxyCpus: !pinning.enabled ? null : p.pinned ? pinning.proxyCpu : pinning.allCpus,
+    ...compareWorkers(results, p),
+    limit: pairLimit(p)
+  }))
 
   const affinity = {
     harness: cpusAllowed('self'),
@@ -747,18 +796,21 @@ async function main (): Promise<void> {
   if (noisy.length > 0) {
     out.write(`note: other processes used > 0.2 of a core in ${noisy.map((r) => r.name).join(', ')}: treat those rows as noisy and re-run.\n`)
   }
-  // The workers pair shares CPU 1 with the proxy by design; its limit is said below.
-  const saturated = results.filter((r) => !FLEETS.has(r.name) && r.cpu.origin !== null && r.cpu.loadgen !== null && r.cpu.origin.share + r.cpu.loadgen.share > 0.9)
+  // The unpinned workers pair shares CPU 1 with the proxy by design; its limit is said below.
+  const saturated = results.filter((r) => FLEETS.get(r.name)?.pinned !== false && r.cpu.origin !== null && r.cpu.loadgen !== null && r.cpu.origin.share + r.cpu.loadgen.share > 0.9)
   if (saturated.length > 0 && pinning.enabled) {
     out.write(`note: CPU 1 (origin + load generator) was near saturation in ${saturated.map((r) => r.name).join(', ')}: req/s there is bounded by the load side; compare req/s/core.\n`)
   }
   if (fleetRows.length > 0) {
     out.write('\nworkers (plaintext HTTP/1.1; proxy CPU = the primary + every worker, from /proc/<pid>/stat; req/CPU-s = requests / proxy CPU-seconds):\n')
     out.write(workersTable(fleetRows) + '\n')
-    out.write(`limit: ${fleetLimit}\n`)
+    out.write(`limit: ${machineLimit}\n`)
     const x = (n: number | null): string => n === null ? 'n/a' : `${n.toFixed(2)}x`
-    out.write(`2 workers / 1 worker: req/s ${x(workers.throughput)}, requests per CPU-second ${x(workers.perCpu)}` +
-      ` (target >= ${WORKERS_TARGET}: ${workers.perCpu === null ? 'n/a, needs both measured' : workers.perCpu >= WORKERS_TARGET ? 'MET' : 'NOT MET'})\n`)
+    for (const p of pairs) {
+      out.write(`${p.pinned ? 'pinned' : 'unpinned'}: ${p.limit}\n`)
+      out.write(`  ${p.pinned ? 'pinned  ' : 'unpinned'} 2 workers / 1 worker: req/s ${x(p.throughput)}, requests per CPU-second ${x(p.perCpu)}` +
+        ` (target >= ${WORKERS_TARGET}: ${p.perCpu === null ? 'n/a, needs both measured' : p.perCpu >= WORKERS_TARGET ? 'MET' : 'NOT MET'})\n`)
+    }
   }
 
   const report = {
@@ -774,19 +826,25 @@ async function main (): Promise<void> {
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },
     workers: {
-      metric: 'switchyard-2-workers / switchyard-1-worker, requests per proxy CPU-second (primary + workers)',
-      throughputRatio: workers.throughput,
-      perCpuRatio: workers.perCpu,
+      metric: '2 workers / 1 worker, requests per proxy CPU-second (primary + workers), per pair',
       goal: WORKERS_TARGET,
-      proxyCpus: fleetCpu,
-      limit: fleetRows.length > 0 ? fleetLimit : null
+      limit: fleetRows.length > 0 ? machineLimit : null,
+      pairs: pairs.map((p) => ({
+        pinned: p.pinned,
+        scenarios: [p.one, p.two],
+        proxyCpus: p.proxyCpus,
+        throughputRatio: p.throughput,
+        perCpuRatio: p.perCpu,
+        met: p.perCpu === null ? null : p.perCpu >= WORKERS_TARGET,
+        limit: p.limit
+      }))
     },
     scenarios: results
   }
   const file = join(resultsDir, `${startedAt.toISOString().replace(/:/g, '-')}.json`)
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
   out.write(`results: ${file}\n`)
-  if (opts.cpuProf && switchyard.ok) {
+  if (opts.cpuProf && (switchyard.ok || fleetRows.length > 0)) {
     out.write(`cpu profile: written to ${resultsDir}/ when Switchyard exits (open it in Chrome DevTools > Performance, or VS Code)\n`)
   }
 }
