@@ -2,8 +2,10 @@
 // concurrent misses collapse onto (Pingora's lock.rs, Envoy's thundering-herd
 // handler), purge operations, and counters. HTTP policy lives in policy.ts;
 // this file decides nothing about freshness, it only keeps things.
+import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/schema.js'
 import type { CacheEntry } from './entry.js'
+import { variantLock } from './key.js'
 import type { SharedCache, SharedLock } from './shared/shared-cache.js'
 import { CacheStore } from './store.js'
 
@@ -63,6 +65,9 @@ export class Inflight {
   }
 }
 
+/** How many uncacheable keys hit-for-miss remembers at most (least recently used go first). */
+export const HIT_FOR_MISS_KEYS = 10_000
+
 export class HttpCache {
   /** Replaced on reload when the sizes stay the same (entries are kept). */
   config: CacheConfig
@@ -73,6 +78,8 @@ export class HttpCache {
   }
 
   readonly #inflight = new Map<string, Inflight>()
+  /** Variant keys whose last answer could not be stored, until when (hit-for-miss); bounded, made on first use. */
+  #uncacheable: LRUCache<string, true> | undefined
   /** Locks whose release went with a shared write (put), so finish does not release them again. */
   readonly #lockedWrites = new Set<SharedLock>()
 
@@ -98,6 +105,22 @@ export class HttpCache {
     return this.#inflight.get(key)
   }
 
+  /**
+   * The last answer for `lock` (a variant key, cache/key.ts lockKey) could
+   * not be stored: for `config.hitForMiss` its requests skip the collapse.
+   */
+  markUncacheable (lock: string): void {
+    const ttl = this.config.hitForMiss
+    if (ttl <= 0) return
+    this.#uncacheable ??= new LRUCache<string, true>({ max: HIT_FOR_MISS_KEYS, ttl, ttlAutopurge: false })
+    this.#uncacheable.set(lock, true, { ttl })
+  }
+
+  /** Whether `lock`'s requests go upstream side by side (see markUncacheable). */
+  uncacheable (lock: string): boolean {
+    return this.#uncacheable?.get(lock) === true
+  }
+
   /** Register this request as the one fetching `key` (the collapse leader). */
   lead (key: string): Inflight {
     const f = new Inflight(key)
@@ -120,6 +143,8 @@ export class HttpCache {
   /** Stores a response fetched here: locally and, with a shared cache, in Redis (not awaited). */
   put (entry: CacheEntry, leader?: Inflight): boolean {
     const ok = this.store.put(entry)
+    // Storable again: its requests collapse again.
+    if (ok) this.#uncacheable?.delete(variantLock(entry.key, entry.variant))
     if (ok) this.counters.stored++
     else this.counters.notStored++
     const shared = this.shared

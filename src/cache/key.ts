@@ -85,7 +85,12 @@ export function variantBase (route: string, shard: string): string {
 
 /** What concurrent misses collapse on: the key and the variant together. */
 export function lockKey (at: CacheTarget): string {
-  return at.key + '\0' + at.variant
+  return variantLock(at.key, at.variant)
+}
+
+/** The lock key of a stored entry's variant key: what lockKey gives for the request that stored it. */
+export function variantLock (key: string, variant: string): string {
+  return key + '\0' + variant
 }
 
 /** The common start of every key under `pathPrefix` on that origin, for purge by prefix. */

@@ -132,6 +132,12 @@ export interface CacheConfig {
   readonly statusName: string
   /** How long a collapsed request waits for the one that went upstream before going itself (ms). */
   readonly collapseTimeout: number
+  /**
+   * How long a key whose last answer could not be stored skips the collapse
+   * (Varnish's hit-for-miss): its requests go upstream at once, side by side,
+   * and the first storable answer is stored and ends it (ms; 0 = never).
+   */
+  readonly hitForMiss: number
   /** Clients (IPs/CIDRs) allowed to send the PURGE method; empty = PURGE is proxied like any method. */
   readonly purgeFrom: readonly string[]
   /** A second-level cache in the top-level `redis`, shared by every instance; absent = this instance's memory only. */
@@ -526,7 +532,7 @@ export const DEFAULTS = deepFreeze({
   backends: {} as Readonly<Record<string, BackendConfig>>,
   /** `statusName` is left out: it defaults to the proxyName. */
   cache: {
-    maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000,
+    maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000, hitForMiss: 120_000,
     purgeFrom: [] as readonly string[]
   } satisfies Omit<CacheConfig, 'statusName'>,
   /** The admin listener's `host` and `port` are read from `bind`. */

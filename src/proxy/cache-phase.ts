@@ -115,6 +115,13 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
 
   attach(c, state)
   const lock = lockKey(at)
+  if (cache.uncacheable(lock)) {
+    // Hit-for-miss: its last answer could not be stored, so nobody waits for anybody's
+    // fetch (nor asks Redis); an answer that can be stored is still stored, and ends this.
+    cache.counters.misses++
+    c.cacheOutcome = 'miss'
+    return false
+  }
   const inflight = cache.inflight(lock)
   if (inflight !== undefined) {
     // Collapse: wait for the request already fetching this key, then serve what it stored.
@@ -381,6 +388,8 @@ export class CacheSink implements ResponseSink {
       // A new full response replaces the stored one (§4.3.3); if it cannot be stored, the old must not linger.
       if (stale !== undefined) cache.store.delete(at.key)
       cache.counters.notStored++
+      // A GET's answer says what this URL gives (a HEAD's can never be stored): stop collapsing its misses.
+      if (state.facts.method === 'GET') cache.markUncacheable(lockKey(at))
       // Waiters must not wait for a response that will not be stored.
       state.finishLeader(undefined)
       return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, ...(detail === undefined ? {} : { detail }) })
@@ -398,6 +407,7 @@ export class CacheSink implements ResponseSink {
       if (r.size > this.#state.scope.cache.config.maxEntryBytes) {
         this.#recording = undefined
         this.#state.scope.cache.counters.notStored++
+        this.#state.scope.cache.markUncacheable(lockKey(this.#state.scope.at))
         this.#state.finishLeader(undefined)
       } else {
         r.chunks.push(chunk)

@@ -23,6 +23,7 @@ const DEFAULT_CACHE: CacheConfig = {
   heuristicMaxAge: 3_600_000,
   statusName: 'switchyard',
   collapseTimeout: 10_000,
+  hitForMiss: 120_000,
   purgeFrom: []
 }
 const DEFAULT_ROUTE_CACHE: RouteCacheConfig = {
@@ -54,6 +55,7 @@ t.test('top-level cache', async (t) => {
       '  heuristicMaxAge: 1m30s',
       '  statusName: "*edge/cache:1.0%"',
       '  collapseTimeout: 500ms',
+      '  hitForMiss: 0',
       '  purgeFrom: [127.0.0.1, 10.0.0.0/8, "::1", "fd00::/8"]',
       ''
     ].join('\n')), {
@@ -63,6 +65,7 @@ t.test('top-level cache', async (t) => {
       heuristicMaxAge: 90_000,
       statusName: '*edge/cache:1.0%',
       collapseTimeout: 500,
+      hitForMiss: 0,
       purgeFrom: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']
     })
     t.match(cacheOf('cache: { maxBytes: 1KiB, maxEntryBytes: 1KiB, heuristicMaxAge: 0 }\n'),

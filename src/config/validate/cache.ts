@@ -9,7 +9,7 @@ import { formatSize } from '../units.js'
 import { SF_TOKEN_FORM, isSfToken } from '../forms.js'
 import { type Context, Unique, duration, ipList, opt, optChecked, size, toggle } from './common.js'
 
-const KEYS = ['maxBytes', 'maxEntryBytes', 'heuristic', 'heuristicMaxAge', 'statusName', 'collapseTimeout', 'purgeFrom', 'shared'] as const
+const KEYS = ['maxBytes', 'maxEntryBytes', 'heuristic', 'heuristicMaxAge', 'statusName', 'collapseTimeout', 'hitForMiss', 'purgeFrom', 'shared'] as const
 const SHARED_KEYS = ['enabled', 'encryptionKeys'] as const
 const KEY_ID = /^[A-Za-z0-9_.-]{1,32}$/
 
@@ -54,6 +54,7 @@ function cache (ctx: Context, f: Field, proxyName: string, redis: boolean): Cach
     heuristicMaxAge: opt(m, 'heuristicMaxAge', (v) => duration(r, v), d.heuristicMaxAge),
     statusName,
     collapseTimeout: opt(m, 'collapseTimeout', (v) => duration(r, v, 1), d.collapseTimeout),
+    hitForMiss: opt(m, 'hitForMiss', (v) => duration(r, v), d.hitForMiss),
     purgeFrom: opt<readonly string[]>(m, 'purgeFrom', (v) => ipList(r, v), d.purgeFrom)
   }
 }
