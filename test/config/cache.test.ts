@@ -81,7 +81,7 @@ t.test('top-level cache', async (t) => {
     only(t, BASE + 'cache:\n  maxByte: 1MiB\n', 'cache.maxByte', 8, 'unknown key `maxByte`; did you mean `maxBytes`?')
     only(t, BASE + 'cache:\n  statusname: edge\n', 'cache.statusname', 8, 'did you mean `statusName`?')
     only(t, BASE + 'cache: { ttl: 5s }\n', 'cache.ttl', 7,
-      'unknown key `ttl`; expected one of maxBytes, maxEntryBytes, heuristic, heuristicMaxAge, statusName, collapseTimeout, purgeFrom')
+      'unknown key `ttl`; expected one of maxBytes, maxEntryBytes, heuristic, heuristicMaxAge, statusName, collapseTimeout, hitForMiss, purgeFrom, shared')
     only(t, BASE + 'cahce: {}\n', 'cahce', 7, 'unknown key `cahce`; did you mean `cache`?')
   })
   t.test('maxBytes is a size of at least 1KiB', async (t) => {
@@ -108,6 +108,7 @@ t.test('top-level cache', async (t) => {
     only(t, BASE + 'cache:\n  heuristicMaxAge: 1 hour\n', 'cache.heuristicMaxAge', 8, /^expected a duration like 500ms/)
     only(t, BASE + 'cache:\n  heuristicMaxAge: 3600\n', 'cache.heuristicMaxAge', 8, /^expected a duration like .*, got 3600$/)
     only(t, BASE + 'cache:\n  collapseTimeout: 0\n', 'cache.collapseTimeout', 8, 'expected a duration greater than 0, got 0')
+    only(t, BASE + 'cache:\n  hitForMiss: always\n', 'cache.hitForMiss', 8, /^expected a duration like .*, got "always"$/)
     only(t, BASE + 'cache:\n  collapseTimeout: 600h\n', 'cache.collapseTimeout', 8, /at most 596h31m23s/)
   })
   t.test('statusName must be an sf-token', async (t) => {
