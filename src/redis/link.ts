@@ -129,6 +129,11 @@ export class RedisLink {
     return () => { sub.off('messageBuffer', listener) }
   }
 
+  /** A pub/sub channel's full name (ioredis prefixes keys, not channels): for scripts that publish. */
+  channel (name: string): string {
+    return this.config.keyPrefix + name
+  }
+
   /** Publishes on `channel` (prefixed like subscribe's); resolves with how many subscribers got it. */
   publish (channel: string, message: Buffer | string): Promise<number> {
     return this.run('publish', (c) => c.publish(this.config.keyPrefix + channel, message))
@@ -228,14 +233,16 @@ function connect (config: RedisConfig): RedisClient {
     // Fail at once while disconnected instead of queueing: a request never waits for Redis to come back.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
+    // Commands issued in the same tick go out in one write (a store's script and index update, many requests' lookups).
+    enableAutoPipelining: true,
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), config.maxReconnectDelay),
     ...(config.username === undefined ? {} : { username: config.username }),
     ...(config.password === undefined ? {} : { password: config.password }),
     ...(tls === undefined ? {} : { tls })
   }
   if (config.cluster !== undefined) {
-    const { keyPrefix, retryStrategy, enableOfflineQueue, ...redisOptions } = common
-    const opts = { keyPrefix, enableOfflineQueue, clusterRetryStrategy: retryStrategy, redisOptions }
+    const { keyPrefix, retryStrategy, enableOfflineQueue, enableAutoPipelining, ...redisOptions } = common
+    const opts = { keyPrefix, enableOfflineQueue, enableAutoPipelining, clusterRetryStrategy: retryStrategy, redisOptions }
     return new Cluster(config.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), opts as ConstructorParameters<typeof Cluster>[1])
   }
   if (config.sentinel !== undefined) {

@@ -73,15 +73,23 @@ if ARGV[3] == '1' and #vals == 0 then
 end
 return {lock, out}`
 
+// ARGV[5]/[6]: the fill channel and the lock's name, published when the lock is let go (one round trip for all of it).
 const STORE = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local ttl = tonumber(ARGV[3])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('DEL', KEYS[2])
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+end
 return 1`
 
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
 return 0`
 
 const INDEX = 'ci'
@@ -202,7 +210,9 @@ export class SharedCache {
       return
     }
     const text = lock?.text
-    const write = this.#write(entry, ttl, now, lock).finally(() => {
+    // Sealing and encoding wait for the next turn of the event loop: the client's
+    // answer, which is being finished right now, goes out first.
+    const write = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#write(entry, ttl, now, lock)).finally(() => {
       if (text !== undefined && this.#writing.get(text) === write) this.#writing.delete(text)
     })
     if (text !== undefined) this.#writing.set(text, write)
@@ -215,8 +225,7 @@ export class SharedCache {
       const first = this.#sealer.name(lockKeyOf(lock.text))
       const name = lockName(first, this.#sealer, lock.text)
       try {
-        await this.#link.run('cache_release', (c) => this.#release(c, [name], [lock.token]))
-        await this.#link.publish('fill', name)
+        await this.#link.run('cache_release', (c) => this.#release(c, [name], [lock.token, this.#link.channel('fill'), name]))
       } catch (err) {
         // The lock expires by itself (collapseTimeout); waiters time out and fetch.
         this.#unavailable(err)
@@ -269,13 +278,13 @@ export class SharedCache {
     const value = this.#sealer.seal(first, encodeEntry(entry))
     const meta = this.#sealer.seal(`${INDEX}:${first}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until: now + ttl })))
     try {
-      await this.#link.run('cache_store', async (c) => {
-        await this.#store(c, [hash, lock === undefined ? hash : lockName(first, this.#sealer, lock.text)],
-          [field, value, Math.ceil(ttl), lock?.token ?? ''])
-        await c.hset(INDEX, first, meta)
-      })
+      const lockKey = lock === undefined ? hash : lockName(first, this.#sealer, lock.text)
+      // Sent together (ioredis pipelines what is sent in one tick): one round trip.
+      await this.#link.run('cache_store', (c) => Promise.all([
+        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.#link.channel('fill'), lockKey]),
+        c.hset(INDEX, first, meta)
+      ]))
       this.#stats.stored++
-      if (lock !== undefined) await this.#link.publish('fill', lockName(first, this.#sealer, lock.text))
     } catch (err) {
       this.#unavailable(err)
     }
