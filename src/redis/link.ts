@@ -41,7 +41,8 @@ export interface RedisStats {
   readonly latency: LatencyExport
 }
 
-const HALF_WINDOW_MS = 30_000
+/** Operation latency quantiles cover the last one to two of these (Redis sees far fewer operations than requests). */
+export const REDIS_HALF_WINDOW_MS = 30_000
 
 export class RedisLink {
   readonly config: RedisConfig
@@ -148,7 +149,7 @@ export class RedisLink {
       since: new Date(this.#since).toISOString(),
       transitions: this.#transitions,
       operations,
-      latency: this.#latency.export(Math.floor(Date.now() / HALF_WINDOW_MS), true)
+      latency: this.#latency.export(Math.floor(Date.now() / REDIS_HALF_WINDOW_MS), true)
     }
   }
 
@@ -194,7 +195,7 @@ export class RedisLink {
   #done (op: string, result: OperationResult, start: number): void {
     this.#count(op, result)
     const ms = performance.now() - start
-    this.#latency.record(toMicros(ms), ms, Math.floor(Date.now() / HALF_WINDOW_MS))
+    this.#latency.record(toMicros(ms), ms, Math.floor(Date.now() / REDIS_HALF_WINDOW_MS))
   }
 
   #count (op: string, result: OperationResult): void {

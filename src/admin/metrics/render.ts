@@ -5,6 +5,7 @@
 // one Metrics, or the merge of several processes' exports (merge.ts): the
 // series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
+import { REDIS_HALF_WINDOW_MS } from '../../redis/link.js'
 import type { History, Second, Totals } from './history.js'
 import { MergedLatency, type Histogram, type WindowValue } from './latency.js'
 import { CLASSES, type Registry, type Vec } from './registry.js'
@@ -62,10 +63,12 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     }
   }
 
+  // One unlabelled sample per family (the cache's and the shared cache's counters).
+  const c = (name: string, help: string, value: number): void => { x.counter(name, help).sample([], value) }
+  const g = (name: string, help: string, value: number): void => { x.gauge(name, help).sample([], value) }
+
   const cache = extra.cache
   if (cache !== undefined) {
-    const c = (name: string, help: string, value: number): void => { x.counter(name, help).sample([], value) }
-    const g = (name: string, help: string, value: number): void => { x.gauge(name, help).sample([], value) }
     c('switchyard_cache_hits_total', 'Requests answered from a fresh cache entry.', cache.hits)
     c('switchyard_cache_misses_total', 'Cache lookups that found nothing usable.', cache.misses)
     c('switchyard_cache_stale_served_total', 'Requests answered from a stale entry (stale-while-revalidate, stale-if-error, max-stale).', cache.staleServed)
@@ -86,8 +89,8 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
 
   const redis = extra.redis
   if (redis !== undefined) {
-    x.gauge('switchyard_redis_up', '1 when connected to Redis (every worker, in cluster mode), 0 when not.').sample([], redis.up)
-    x.counter('switchyard_redis_transitions_total', 'Changes of the Redis connection\'s state (connecting, up, down).').sample([], redis.transitions)
+    g('switchyard_redis_up', '1 when connected to Redis (every worker, in cluster mode), 0 when not.', redis.up)
+    c('switchyard_redis_transitions_total', 'Changes of the Redis connection\'s state (connecting, up, down).', redis.transitions)
     const ops = x.counter('switchyard_redis_operations_total',
       'Redis operations by result: ok, error, timeout (slower than redis.timeout), down (refused at once while disconnected).', ['operation', 'result'])
     for (const [op, counts] of Object.entries(redis.operations)) {
@@ -95,14 +98,12 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     }
     const latency = new MergedLatency()
     for (const l of redis.latency) latency.absorb(l)
-    const redisHalfWindow = 30_000
-    const w = latency.window(Math.floor(now / redisHalfWindow), src.scratch)
+    const w = latency.window(Math.floor(now / REDIS_HALF_WINDOW_MS), src.scratch)
     x.summary('switchyard_redis_operation_duration_seconds',
-      `Redis operation time, sent to answered; quantiles over the last ${redisHalfWindow / 1000}-${(2 * redisHalfWindow) / 1000} s; _sum and _count since start.`)
+      `Redis operation time, sent to answered; quantiles over the last ${REDIS_HALF_WINDOW_MS / 1000}-${(2 * REDIS_HALF_WINDOW_MS) / 1000} s; _sum and _count since start.`)
       .sample([], { quantiles: w.quantiles, sum: latency.sumMs / 1000, count: latency.count })
     const shared = redis.shared
     if (shared !== undefined) {
-      const c = (name: string, help: string, value: number): void => { x.counter(name, help).sample([], value) }
       c('switchyard_cache_shared_hits_total', 'Local misses answered from the shared cache in Redis.', shared.hits)
       c('switchyard_cache_shared_misses_total', 'Local misses the shared cache had nothing for.', shared.misses)
       c('switchyard_cache_shared_stored_total', 'Responses written to the shared cache.', shared.stored)

@@ -105,12 +105,18 @@ export interface RedisMetricsInput {
 
 /** The shared cache's counters (cache/shared/shared-cache.ts SharedCacheStats). */
 export interface SharedCacheMetricsInput {
+  /** Local misses answered from Redis. */
   readonly hits: number
+  /** Local misses Redis had nothing for. */
   readonly misses: number
   readonly stored: number
+  /** Values that did not open (wrong key, tampered): treated as misses and deleted. */
   readonly rejected: number
+  /** Lookups that waited for another instance's fetch. */
   readonly collapsed: number
+  /** Purge notices from other instances applied here. */
   readonly remotePurges: number
+  /** Operations given up because Redis was down or slow. */
   readonly unavailable: number
 }
 

@@ -22,6 +22,7 @@ import { sharedLifetime } from '../policy.js'
 import type { RedisClient, RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
 import { Sealer } from './seal.js'
+import type { SharedCacheMetricsInput } from '../../admin/metrics/types.js'
 import type { CacheConfig, EncryptionKeyConfig } from '../../config/schema.js'
 
 /** This instance's cache, where the other instances' purges are applied (cache.ts HttpCache). */
@@ -45,19 +46,8 @@ export interface SharedLock {
   readonly token: string
 }
 
-export interface SharedCacheStats {
-  readonly hits: number
-  readonly misses: number
-  readonly stored: number
-  /** Values that did not open (wrong key, tampered): treated as misses and deleted. */
-  readonly rejected: number
-  /** Lookups that waited for another instance's fetch. */
-  readonly collapsed: number
-  /** Purge notices received from other instances and applied here. */
-  readonly remotePurges: number
-  /** Operations given up because Redis was down or slow. */
-  readonly unavailable: number
-}
+/** Counters of the shared cache (the shape /metrics reads: hits, misses, stored, rejected, collapsed, remote purges, unavailable). */
+export type SharedCacheStats = SharedCacheMetricsInput
 
 type PurgeNotice =
   | { readonly from: string, readonly op: 'keys', readonly keys: readonly string[], readonly as: 'purge' | 'invalidation' }
