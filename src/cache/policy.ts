@@ -283,6 +283,18 @@ export function sharedLifetime (entry: CacheEntry, now: number): number {
   return Math.max(0, left + grace)
 }
 
+/**
+ * Whether an entry another instance stored may be used under this
+ * instance's route options: instances can disagree during a rollout, and a
+ * response carrying Set-Cookie must never reach a route that does not allow
+ * storing it (it would hand one user's cookie to everyone).
+ */
+export function acceptsShared (entry: CacheEntry, opts: StoreOptions): boolean {
+  if (opts.allowSetCookie) return true
+  for (let i = 0; i < entry.headers.length; i += 2) if (isName(entry.headers[i]!, 'set-cookie')) return false
+  return true
+}
+
 export interface Usability {
   /** §4.2.3 current age (ms). */
   readonly age: number

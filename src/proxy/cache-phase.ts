@@ -17,7 +17,7 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationHeaders, storeDecision, usability,
+  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationHeaders, storeDecision, usability,
   varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, ttlSeconds, type ClientWriter } from '../cache/serve.js'
@@ -220,7 +220,7 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
   let entry: CacheEntry | undefined
   let sameVariant = false
   for (const v of found.entries) {
-    if (v.variant !== at.variant) continue
+    if (v.variant !== at.variant || !acceptsShared(v, state.scope.opts)) continue
     cache.fill(v)
     sameVariant = true
     if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) entry = v

@@ -2,7 +2,7 @@ import t from 'tap'
 import { EMPTY_DIRECTIVES, parseCacheControl } from '../../src/cache/cache-control.js'
 import type { CacheEntry } from '../../src/cache/entry.js'
 import {
-  currentAge, freshnessLifetime, httpDate, invalidates, lookupAllowed, mergeRevalidated, notModified,
+  acceptsShared, currentAge, freshnessLifetime, httpDate, invalidates, lookupAllowed, mergeRevalidated, notModified,
   parseHttpDate, requestFacts, responseTags, revalidationHeaders, sharedLifetime, storableHeaders, storeDecision,
   usability, varyMatches, varyNames, varyValues
 } from '../../src/cache/policy.js'
@@ -511,4 +511,11 @@ t.test('sharedLifetime: the freshness left plus the longest stale window, 0 when
   t.equal(sharedLifetime(entry({ cc: parseCacheControl('max-age=60, must-revalidate, stale-if-error=300') }), T0), 60 * S,
     'must-revalidate: never served stale, so no stale window')
   t.equal(sharedLifetime(entry({ cc: parseCacheControl('no-cache') }), T0), 0, 'no-cache: always revalidated, nothing to share')
+})
+
+t.test('acceptsShared: an entry with Set-Cookie from another instance is refused on a route that does not allow it', async (t) => {
+  const withCookie = entry({ headers: ['Content-Type', 'text/plain', 'Set-Cookie', 'sid=1'] })
+  t.notOk(acceptsShared(withCookie, OPTS))
+  t.ok(acceptsShared(withCookie, { ...OPTS, allowSetCookie: true }))
+  t.ok(acceptsShared(entry({ headers: ['content-type', 'text/plain'] }), OPTS))
 })

@@ -391,3 +391,33 @@ t.test('Redis Cluster and Sentinel: the same sharing through either', async (t) 
   t.equal(o.hits.get('/in-cluster'), 1)
   t.equal(o.hits.get('/in-sentinel'), 1)
 })
+
+t.test('a response with Set-Cookie stored by an instance that allows it is not served by one that does not', async (t) => {
+  const redis = await startRedis(t)
+  const hits = new Map<string, number>()
+  const server = await startServer(t, (req, res) => {
+    hits.set(req.url ?? '/', (hits.get(req.url ?? '/') ?? 0) + 1)
+    req.resume()
+    res.writeHead(200, { 'cache-control': 'public, max-age=60', 'set-cookie': 'sid=someone-else' })
+    res.end('personal')
+  })
+  const dir = t.testdir({ 'a.key': KEY_A })
+  const proxyWith = (allow: boolean): Promise<RunningProxy> => startProxy(t, `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+redis: { url: "${redis.url}", maxReconnectDelay: 200ms }
+cache: { shared: { encryptionKeys: [{ id: a, file: "${dir}/a.key" }] } }
+routes: [{ backend: origin, cache: { allowSetCookie: ${String(allow)} } }]
+backends: { origin: { servers: [{ url: "http://127.0.0.1:${server.port}" }] } }
+`)
+  const lax = await proxyWith(true)
+  const strict = await proxyWith(false)
+  await redisUp(lax, strict)
+  t.match((await get(lax, '/me')).cacheStatus, /stored/)
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  t.ok(await waitForKeys(raw, 1))
+  const r = await request(strict.url('web') + '/me', { headers: { host: 'shop.test' } })
+  await r.body.text()
+  t.notMatch(String(r.headers['cache-status']), /hit/, 'not served from the shared cache')
+  t.equal(hits.get('/me'), 2, 'fetched from the origin instead')
+})
