@@ -3,6 +3,7 @@
 import type { BackendConfig, Config } from '../config/schema.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import { createRouter } from './router.js'
+import { describeTarget } from '../redis/link.js'
 
 /** The normalized routing table, in match precedence order. */
 export function routingTable (config: Config): string {
@@ -15,6 +16,17 @@ export function routingTable (config: Config): string {
   // The token is a secret: whether there is one, never what it is.
   const a = config.admin
   out += `\nAdmin API\n  ${a.enabled ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}  auth: ${a.token === undefined ? 'none (loopback only)' : 'bearer token (set, not shown)'}` : 'off'}\n`
+  // Redis and the shared cache: where, and which keys (by id and source, never the key).
+  if (config.redis !== undefined) {
+    const r = config.redis
+    out += `\nRedis\n  ${describeTarget(r)}  keyPrefix=${JSON.stringify(r.keyPrefix)}  timeout=${r.timeout} ms` +
+      `${r.tls === undefined ? '' : '  tls'}${r.password === undefined && !/\/\/[^@/]*:[^@/]*@/.test(r.url ?? '') ? '' : '  auth: password (set, not shown)'}\n`
+    const shared = config.cache?.shared
+    if (shared?.enabled === true) {
+      out += `  shared cache: on, sealed with ${shared.encryptionKeys[0]!.id} (${shared.encryptionKeys[0]!.from})` +
+        `${shared.encryptionKeys.length > 1 ? `, also opens ${shared.encryptionKeys.slice(1).map((k) => `${k.id} (${k.from})`).join(', ')}` : ''}\n`
+    }
+  }
   out += '\nRoutes (in match precedence order)\n'
   for (const { config: r } of router.table) {
     const m = r.match

@@ -38,3 +38,20 @@ backends:
   t.match(table, /\n {2}api +host=\* pathPrefix=\/api -> app {2}\[rateLimit: 100 per 1m, burst 20, by cookie sid, store local\]\n/)
   t.match(table, /\n {2}rest +host=\* pathPrefix=\/ -> app\n/)
 })
+
+t.test('Redis and the shared cache: where and which keys, never a password or a key', async (t) => {
+  const secret = Buffer.alloc(32, 5).toString('base64')
+  const config = parseConfig([
+    'listeners: [{ bind: "127.0.0.1:0" }]',
+    'redis: { url: "redis://:hunter2@10.0.0.5:6380/1", timeout: 100ms }',
+    'cache: { shared: { encryptionKeys: [{ id: k2, env: TABLE_KEY }, { id: k1, env: TABLE_KEY }] } }',
+    'routes: [{ backend: app }]',
+    'backends: { app: { servers: [{ url: "http://127.0.0.1:1" }] } }'
+  ].join('\n'), '', { env: { TABLE_KEY: secret } })
+  const text = routingTable(config)
+  t.match(text, 'Redis\n  redis://10.0.0.5:6380/1  keyPrefix="switchyard:"  timeout=100 ms  auth: password (set, not shown)\n')
+  t.match(text, '  shared cache: on, sealed with k2 (env:TABLE_KEY), also opens k1 (env:TABLE_KEY)\n')
+  t.notMatch(text, 'hunter2')
+  t.notMatch(text, secret)
+  t.notMatch(routingTable(parseConfig('listeners: [{ bind: "127.0.0.1:0" }]\n', '')), 'Redis')
+})
