@@ -463,7 +463,9 @@ async function startWorker (): Promise<number> {
   try {
     worker = await runWorker(process as unknown as Port, log)
   } catch (err) {
-    log.error({ err }, 'worker: could not start')
+    // A StartupError is the operator's problem, said in its lines (the primary prints them); anything else is a bug, with its stack.
+    if (err instanceof StartupError) log.error({ failures: err.failures }, 'worker: could not start')
+    else log.error({ err }, 'worker: could not start')
     // The open IPC channel would keep this process alive: the primary sees the exit.
     if (process.connected) process.disconnect()
     return 1

@@ -58,6 +58,7 @@ t.test('ports in use: every listener and the admin API that cannot bind, one lin
     ''
   ].join('\n'))
   t.notMatch(r.stderr + r.stdout, STACK_LINE)
+  t.notMatch(r.stdout, /"stack"/, 'no stack in the JSON log lines either (the workers\' included)')
   t.notMatch(r.stderr, /Error: listen/)
   t.equal(cli(['check', file]).code, 0, 'a port in use is not a mistake in the file: check passes (the proxy may be running)')
 })
