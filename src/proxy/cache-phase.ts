@@ -109,7 +109,10 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   if (entry !== undefined) return answerStored(c, state, entry, now, fwd, undefined)
 
   if (facts.cc.onlyIfCached) {
-    c.sendError(Errors.ONLY_IF_CACHED)
+    // §5.2.1.7: a stored response or 504, never the origin; the other instances' count as stored.
+    const shared = cache.shared
+    if (shared === undefined || !shared.up) c.sendError(Errors.ONLY_IF_CACHED)
+    else void onlyIfCachedShared(c, state, shared, fwd).catch((err: unknown) => { c.fault(err) })
     return true
   }
 
@@ -217,14 +220,7 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
     return
   }
   const now = Date.now()
-  let entry: CacheEntry | undefined
-  let sameVariant = false
-  for (const v of found.entries) {
-    if (v.variant !== at.variant || !acceptsShared(v, state.scope.opts)) continue
-    cache.fill(v)
-    sameVariant = true
-    if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) entry = v
-  }
+  const { entry, sameVariant } = takeShared(c, state, found.entries)
   if (entry !== undefined) {
     const u = usability(state.facts, entry, now)
     // Served from it: local requests waiting on this one get it too (a stale one they judge
@@ -240,6 +236,33 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
   cache.counters.misses++
   c.cacheOutcome = 'miss'
   fwd.forward(c)
+}
+
+/**
+ * The entries another instance stored for this key that this route may use
+ * go into the local cache; the one matching the request's variant and Vary
+ * values is returned.
+ */
+function takeShared (c: CacheClient, state: CacheState, entries: readonly CacheEntry[]): { entry: CacheEntry | undefined, sameVariant: boolean } {
+  const { cache, at } = state.scope
+  let entry: CacheEntry | undefined
+  let sameVariant = false
+  for (const v of entries) {
+    if (v.variant !== at.variant || !acceptsShared(v, state.scope.opts)) continue
+    cache.fill(v)
+    sameVariant = true
+    if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) entry = v
+  }
+  return { entry, sameVariant }
+}
+
+/** only-if-cached after a local miss: what Redis has (answered as any stored entry is), else 504. */
+async function onlyIfCachedShared<C extends CacheClient> (c: C, state: CacheState, shared: SharedCache, fwd: CacheForwarder<C>): Promise<void> {
+  const found = await shared.lookup(state.scope.at.key, undefined, 0)
+  if (c.closed) return
+  const { entry } = takeShared(c, state, found.entries)
+  // answerStored never forwards an only-if-cached request: a stored entry it cannot use is a 504 there too.
+  if (entry === undefined || !answerStored(c, state, entry, Date.now(), fwd, 'shared')) c.sendError(Errors.ONLY_IF_CACHED)
 }
 
 function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Inflight, fwd: CacheForwarder<C>): void {

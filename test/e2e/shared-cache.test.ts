@@ -421,3 +421,26 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${server.port}" }] } }
   t.notMatch(String(r.headers['cache-status']), /hit/, 'not served from the shared cache')
   t.equal(hits.get('/me'), 2, 'fetched from the origin instead')
 })
+
+t.test('only-if-cached after a local miss is answered from the other instances\' entries, else 504, never the origin', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  await get(a, '/oic')
+  t.ok(await waitForKeys(raw, 1))
+  const ask = async (path: string): Promise<{ status: number, cacheStatus: string }> => {
+    const res = await request(b.url('web') + path, { headers: { host: 'shop.test', 'cache-control': 'only-if-cached' } })
+    await res.body.text()
+    return { status: res.statusCode, cacheStatus: String(res.headers['cache-status'] ?? '') }
+  }
+  const found = await ask('/oic')
+  t.equal(found.status, 200)
+  t.match(found.cacheStatus, /detail="shared"/)
+  t.equal((await ask('/nobody-has-it')).status, 504)
+  t.equal(o.hits.get('/oic'), 1)
+  t.equal(o.hits.get('/nobody-has-it'), undefined, 'the origin was never asked')
+})
