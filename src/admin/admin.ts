@@ -45,6 +45,8 @@ export interface PurgeRequest {
   readonly url?: string
   readonly prefix?: string
   readonly tag?: string
+  /** This process's memory only (a cluster's primary asks one worker for Redis, the rest for this); never from a request body. */
+  readonly localOnly?: boolean
 }
 
 export interface AdminConfig {

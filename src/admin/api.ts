@@ -148,7 +148,7 @@ export function adminApi (src: AdminSources): AdminApi {
       const state = src.state()
       const cache = state.cache
       if (cache === undefined) return { error: 'no cache is configured' }
-      const shared = cache.shared
+      const shared = what.localOnly === true ? undefined : cache.shared
       // This instance's memory first, then Redis and (through it) every other instance.
       const withShared = async (purged: number, reach: ((s: SharedCache) => Promise<boolean>)): Promise<PurgeResult> =>
         shared === undefined ? { purged } : { purged, shared: await reach(shared) ? 'purged' : 'unreachable' }

@@ -114,11 +114,12 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   }
 
   /** Calls `op` on every ready worker (but `except`); each answer or failure, with the worker's id. */
+  /** `arg` to every ready worker but `except`; a function gives each worker its own (by position among them). */
   const fanOut = async <T>(op: string, arg: unknown, timeoutMs: number, except?: number): Promise<Array<{ id: number, value?: T, error?: string }>> => {
     const ready = supervisor.readyChannels().filter((c) => c.id !== except)
-    return await Promise.all(ready.map(async ({ id, channel }: { id: number, channel: Channel }) => {
+    return await Promise.all(ready.map(async ({ id, channel }: { id: number, channel: Channel }, i) => {
       try {
-        return { id, value: await channel.call(op, arg, timeoutMs) as T }
+        return { id, value: await channel.call(op, typeof arg === 'function' ? (arg as (i: number) => unknown)(i) : arg, timeoutMs) as T }
       } catch (err) {
         return { id, error: (err as Error).message }
       }
@@ -195,7 +196,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
     },
     async purge (what: PurgeRequest): Promise<PurgeResult> {
-      const answers = await fanOut<PurgeResult>(Ops.purge, what, APPLY_MS)
+      // Every worker purges its memory; one of them purges Redis too (the others hear it there as well).
+      const answers = await fanOut<PurgeResult>(Ops.purge, (i: number) => i === 0 ? what : { ...what, localOnly: true }, APPLY_MS)
       let purged = 0
       let shared: 'purged' | 'unreachable' | undefined
       for (const a of answers) {

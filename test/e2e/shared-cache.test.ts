@@ -305,6 +305,14 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${o.port}" }] } }
   await res.body.text()
   t.equal(o.hits.get('/from-single'), 1)
   t.match(await admin('/metrics'), /^switchyard_cache_shared_hits_total 1$/m, 'the primary adds up its workers\' shared-cache counters')
+  const purge = await request(`http://127.0.0.1:${cluster.adminPort}/cache/purge`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'http://shop.test/' })
+  })
+  const purged = await purge.body.json() as { purged: number, shared?: string }
+  t.equal(purged.shared, 'purged', 'Redis reached (by one worker; the others purge their memory only)')
+  t.equal(purged.purged, 1, 'the worker that served it held it')
+  t.equal((await raw.keys('switchyard:c:*')).length, 0, 'gone from Redis')
+  t.ok(await eventually(() => single.app.state.cache!.store.stats().entries === 0, 1000), 'and from the other instance')
 })
 
 t.test('reload: a rotated key list and a new Redis take effect; the connection is kept when `redis` did not change', async (t) => {
