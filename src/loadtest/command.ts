@@ -109,7 +109,9 @@ async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
     if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n')
     if (opts.html !== undefined) await writeFile(opts.html, htmlReport(report))
     if (!opts.quiet) io.stdout(textSummary(report))
-    if (target.requests === 0) io.stderr(`switchyard: bench: no response from ${target.url}${describeErrors(target)}\n`)
+    for (const r of baseline === undefined ? [target] : [target, baseline]) {
+      if (r.requests === 0) io.stderr(`switchyard: bench: no response from ${r.url}${describeErrors(r)}\n`)
+    }
     for (const v of verdicts) {
       if (!v.ok) io.stderr(`switchyard: bench: expectation failed: ${v.message}\n`)
       else if (!opts.quiet) io.stdout(`expectation met: ${v.message}\n`)
@@ -122,7 +124,8 @@ async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
 
 function describeErrors (r: RunSummary): string {
   const kinds = Object.entries(r.errorsByKind).map(([k, n]) => `${k} x${n}`).join(', ')
-  return kinds === '' ? '' : ` (${kinds})`
+  const h2c = r.tool === 'h2load' && r.url.startsWith('http:') ? '; h2load speaks HTTP/2 with prior knowledge to http:// URLs, which an HTTP/1.1-only server never answers' : ''
+  return kinds === '' ? h2c : ` (${kinds}${h2c})`
 }
 
 /** One run, with the live progress line on a terminal. */

@@ -115,8 +115,12 @@ export async function runH2load (spec: LoadSpec, rec: Recorder): Promise<RunSumm
     const last = Math.max(0, durationSec * 1000 - 1)
     for (let i = 0; i < counts.errored - counts.timeout; i++) rec.error(last, 'stream or connection error')
     for (let i = 0; i < counts.timeout; i++) rec.error(last, 'timeout')
-    // A refused connection is no request at all to h2load: say so rather than report an empty, clean run.
-    if (rows.length === 0 && counts.started === 0) rec.error(last, 'not connected')
+    // A refused connection, or a server that does not speak HTTP/2, is no
+    // error to h2load: say so rather than report an empty, clean run.
+    if (rows.length === 0 && counts.errored === 0) {
+      if (counts.started === 0) rec.error(last, 'not connected')
+      for (let i = 0; i < counts.started; i++) rec.error(last, 'no HTTP/2 response')
+    }
     return rec.summary({ url: spec.url, tool: 'h2load', protocol: 'h2', durationSec })
   } finally {
     await rm(dir, { recursive: true, force: true })
