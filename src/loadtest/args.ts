@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { ExpectError, parseExpectations, type Expectation } from './expect.js'
 
-export const BENCH_USAGE = 'switchyard bench URL | -c CONFIG [--listener NAME] [PATH]  [-d 10s] [-c 10] [-p 1] [-m GET] [-H \'name: value\']... [--body TEXT|@FILE] [--http2] [--baseline URL] [--expect \'p99<5ms,rps>10000\'] [--json FILE] [--html FILE] [--quiet]'
+export const BENCH_USAGE = 'switchyard bench URL | -c CONFIG [--listener NAME] [PATH]  [-d 10s] [--warmup 0s] [-c 10] [-p 1] [-m GET] [-H \'name: value\']... [--body TEXT|@FILE] [--http2] [--baseline URL] [--expect \'p99<5ms,rps>10000\'] [--json FILE] [--html FILE] [--quiet]'
 
 export const BENCH_HELP = `Usage: ${BENCH_USAGE}
 
@@ -15,6 +15,8 @@ process, benchmarked on one of its listeners, then stopped).
       --listener NAME     with -c: which listener (default: the first)
   PATH                    with -c: request path (default /)
   -d, --duration TIME     how long to load: 10s (default), 500ms, 1m, or seconds
+      --warmup TIME       load this long first, not counted (default 0); each
+                          run (target, baseline) gets its own
   -c, --connections N     concurrent connections (default 10); a -c whose value
                           is a number is connections, anything else a config
   -p, --pipelining N      requests in flight per connection (default 1);
@@ -55,6 +57,8 @@ export interface Target {
 export interface BenchOptions {
   readonly target: Target
   readonly durationSec: number
+  /** Load before each measured run, not counted (JIT, pools, caches). */
+  readonly warmupSec: number
   readonly connections: number
   readonly pipelining: number
   readonly method: string
@@ -76,6 +80,7 @@ const OPTIONS = {
   connections: { type: 'string' },
   listener: { type: 'string' },
   duration: { type: 'string', short: 'd' },
+  warmup: { type: 'string' },
   pipelining: { type: 'string', short: 'p' },
   method: { type: 'string', short: 'm' },
   header: { type: 'string', short: 'H', multiple: true },
@@ -180,6 +185,7 @@ export function parseBenchArgs (argv: readonly string[]): BenchOptions {
   return {
     target,
     durationSec: v.duration === undefined ? 10 : parseDuration(v.duration),
+    warmupSec: v.warmup === undefined || /^0+(s|ms)?$/.test(v.warmup) ? 0 : parseDuration(v.warmup, '--warmup'),
     connections,
     pipelining: positiveInt('--pipelining', v.pipelining, 1, 1000),
     method,

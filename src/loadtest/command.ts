@@ -94,6 +94,7 @@ async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
       startedAt: started,
       settings: {
         durationSec: opts.durationSec,
+        warmupSec: opts.warmupSec,
         connections: opts.connections,
         pipelining: opts.pipelining,
         method: opts.method,
@@ -132,7 +133,7 @@ function describeErrors (r: RunSummary): string {
 async function runOne (spec: LoadSpec, name: string, opts: BenchOptions, io: BenchIo): Promise<RunSummary> {
   const rec = new Recorder()
   const live = io.isTTY && !opts.quiet
-  const t0 = Date.now()
+  let t0 = Date.now()
   const timer = live
     ? setInterval(() => {
       const s = Math.floor((Date.now() - t0) / 1000)
@@ -143,6 +144,17 @@ async function runOne (spec: LoadSpec, name: string, opts: BenchOptions, io: Ben
     }, 1000)
     : undefined
   try {
+    if (opts.warmupSec > 0) {
+      if (live) io.stderr(`\r\x1b[K${name} warming up for ${opts.warmupSec}s`)
+      const scratch = new Recorder()
+      try {
+        const warm = { ...spec, durationSec: opts.warmupSec }
+        await (opts.http2 ? runH2load(warm, scratch) : runAutocannon(warm, scratch))
+      } finally {
+        scratch.destroy()
+      }
+    }
+    t0 = Date.now()
     return opts.http2 ? await runH2load(spec, rec) : await runAutocannon(spec, rec)
   } finally {
     if (timer !== undefined) {

@@ -13,6 +13,8 @@ export interface BenchReport {
   readonly startedAt: string
   readonly settings: {
     readonly durationSec: number
+    /** Seconds of load before each measured run, not counted. */
+    readonly warmupSec: number
     readonly connections: number
     readonly pipelining: number
     readonly method: string
@@ -71,7 +73,7 @@ export function textSummary (report: BenchReport): string {
   const runs: Array<[string, RunSummary]> = [['target', report.target]]
   if (report.baseline !== undefined) runs.push(['baseline', report.baseline])
   const lines = runs.map(([name, r]) => `${name}: ${r.url} (${r.tool}, ${r.protocol})`)
-  lines.push(`${s.connections} connections, pipelining ${s.pipelining}, ${s.durationSec} s each, ${s.method}`)
+  lines.push(`${s.connections} connections, pipelining ${s.pipelining}, ${s.durationSec} s each${s.warmupSec > 0 ? ` after ${s.warmupSec} s of warm-up` : ''}, ${s.method}`)
   const table = [['', ...COLUMNS], ...runs.map(([name, r]) => [name, ...row(r)])]
   const widths = table[0]!.map((_, i) => Math.max(...table.map((t) => t[i]!.length)))
   lines.push('', ...table.map((t) => t.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join('  ')))
@@ -322,7 +324,7 @@ export function htmlReport (report: BenchReport): string {
 <title>switchyard bench: ${esc(report.target.url)}</title>
 <style>${CSS}</style></head><body>
 <h1>switchyard bench</h1>
-<p class="meta">${esc(report.startedAt)} · ${s.method} · ${s.connections} connections · pipelining ${s.pipelining} · ${s.durationSec} s per run · ${s.http2 ? 'HTTP/2 (h2load)' : 'HTTP/1.1 (autocannon)'}${s.config === undefined ? '' : ` · config ${esc(s.config.file)}, listener ${esc(s.config.listener)}`}</p>
+<p class="meta">${esc(report.startedAt)} · ${s.method} · ${s.connections} connections · pipelining ${s.pipelining} · ${s.durationSec} s per run${s.warmupSec > 0 ? ` (after ${s.warmupSec} s of warm-up)` : ''} · ${s.http2 ? 'HTTP/2 (h2load)' : 'HTTP/1.1 (autocannon)'}${s.config === undefined ? '' : ` · config ${esc(s.config.file)}, listener ${esc(s.config.listener)}`}</p>
 <p><span class="verdict ${report.passed ? 'pass' : 'fail'}" id="verdict">${report.passed ? 'passed' : 'failed'}</span></p>
 ${summaryTable(report)}
 ${compare}

@@ -61,7 +61,7 @@ t.test('a URL and a baseline: JSON with both runs and the ratio, a met --expect 
   const report = JSON.parse(await readFile(json, 'utf8')) as BenchReport
   t.equal(report.version, 1)
   t.equal(report.passed, true)
-  t.same(report.settings, { durationSec: 0.5, connections: 2, pipelining: 1, method: 'GET', headers: {}, bodyBytes: 0, timeoutSec: 10, http2: false })
+  t.same(report.settings, { durationSec: 0.5, warmupSec: 0, connections: 2, pipelining: 1, method: 'GET', headers: {}, bodyBytes: 0, timeoutSec: 10, http2: false })
   t.equal(report.target.url, `${url}/flaky`)
   t.equal(report.target.tool, 'autocannon')
   numbersOf(t, report.target)

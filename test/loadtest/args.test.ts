@@ -14,7 +14,9 @@ function usageError (argv: string[]): string {
 t.test('a URL with the defaults', async (t) => {
   const o = parseBenchArgs(['http://127.0.0.1:8080/x'])
   t.same(o.target, { url: 'http://127.0.0.1:8080/x', path: '/' })
-  t.same([o.durationSec, o.connections, o.pipelining, o.method, o.timeoutSec, o.http2, o.quiet], [10, 10, 1, 'GET', 10, false, false])
+  t.same([o.durationSec, o.warmupSec, o.connections, o.pipelining, o.method, o.timeoutSec, o.http2, o.quiet], [10, 0, 10, 1, 'GET', 10, false, false])
+  t.equal(parseBenchArgs(['http://h/', '--warmup', '2s']).warmupSec, 2)
+  t.equal(parseBenchArgs(['http://h/', '--warmup', '0']).warmupSec, 0)
   t.same(o.expect, [])
 })
 
@@ -45,6 +47,7 @@ t.test('durations', async (t) => {
   t.same(['10s', '1m', '250ms', '2', '1.5s'].map((d) => parseDuration(d)), [10, 60, 0.25, 2, 1.5])
   t.throws(() => parseDuration('0s'), { name: 'BenchUsageError' })
   t.throws(() => parseDuration('10 minutes'), /--duration: expected a time like 10s/)
+  t.throws(() => parseBenchArgs(['http://h/', '--warmup', 'x']), /--warmup: expected a time/)
 })
 
 t.test('mistakes are usage errors that say what is wrong', async (t) => {
