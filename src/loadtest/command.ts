@@ -53,13 +53,7 @@ export async function benchCommand (argv: readonly string[], io: BenchIo): Promi
 }
 
 async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
-  let body: Buffer | undefined
-  if (typeof opts.body === 'string') body = Buffer.from(opts.body)
-  else if (opts.body !== undefined) {
-    body = await readFile(opts.body.file).catch((err: NodeJS.ErrnoException) => {
-      throw new CannotRun(`--body @${opts.body !== undefined && typeof opts.body !== 'string' ? opts.body.file : ''}: cannot read: ${err.code ?? err.message}`)
-    })
-  }
+  const body = await readBody(opts.body)
   if (opts.http2 && !await h2loadAvailable()) {
     throw new CannotRun('--http2 needs h2load (from nghttp2) on PATH; install it (Debian/Ubuntu: apt-get install nghttp2-client) or leave out --http2 for HTTP/1.1')
   }
@@ -107,9 +101,10 @@ async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
       target,
       ...(baseline === undefined ? {} : { baseline, comparison: compare(target, baseline) })
     }, verdicts)
-    if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n')
-    if (opts.html !== undefined) await writeFile(opts.html, htmlReport(report))
+    // The summary first: a report that cannot be written still leaves the numbers on screen.
     if (!opts.quiet) io.stdout(textSummary(report))
+    if (opts.json !== undefined) await writeReport('--json', opts.json, JSON.stringify(report, null, 2) + '\n')
+    if (opts.html !== undefined) await writeReport('--html', opts.html, htmlReport(report))
     for (const r of baseline === undefined ? [target] : [target, baseline]) {
       if (r.requests === 0) io.stderr(`switchyard: bench: no response from ${r.url}${describeErrors(r)}\n`)
     }
@@ -120,6 +115,23 @@ async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
     return report.passed ? 0 : 1
   } finally {
     await proxy?.stop()
+  }
+}
+
+async function writeReport (option: string, file: string, text: string): Promise<void> {
+  try {
+    await writeFile(file, text)
+  } catch (err) {
+    throw new CannotRun(`${option} ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  }
+}
+
+async function readBody (body: BenchOptions['body']): Promise<Buffer | undefined> {
+  if (body === undefined || typeof body === 'string') return body === undefined ? undefined : Buffer.from(body)
+  try {
+    return await readFile(body.file)
+  } catch (err) {
+    throw new CannotRun(`--body @${body.file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }
 }
 

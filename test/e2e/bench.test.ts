@@ -1,6 +1,7 @@
 // `switchyard bench URL`: the real command in a child process against a real
 // origin on loopback, its JSON, its exit codes, and its HTML report opened in
-// real Chromium. Load: two 0.5 s runs and one more (1.5 s in all). Speed is
+// real Chromium. Load: four 0.5 s runs and one of 0.3 s against a closed
+// port (1.8 s in all). Speed is
 // never checked, only that each run produced numbers.
 //
 // The browser part needs /usr/bin/chromium (or SWITCHYARD_CHROMIUM): without
@@ -13,7 +14,7 @@ import type { BenchReport } from '../../src/loadtest/report.js'
 import { fmtMs, fmtRatio, fmtRps } from '../../src/loadtest/report.js'
 import { CHROMIUM, browserContext, inCI } from '../helpers/chromium.js'
 import { spawnCli } from '../helpers/cli.js'
-import { startServer } from '../helpers/origin.js'
+import { closedPort, startServer } from '../helpers/origin.js'
 
 type T = Test
 
@@ -24,13 +25,21 @@ async function bench (t: T, args: string[], env?: Record<string, string>): Promi
   return { code, stdout: p.stdout(), stderr: p.stderr() }
 }
 
+/** What the origin last received. */
+interface Seen { method: string, header: string | undefined, body: string }
+
 /** Every 5th answer of /flaky is a 503; the rest 200. */
-async function origin (t: T): Promise<string> {
+async function origin (t: T, seen: Seen[] = []): Promise<string> {
   let n = 0
   const s = await startServer(t, (req, res) => {
     n++
     if (req.url === '/flaky' && n % 5 === 0) res.statusCode = 503
-    res.end('hello')
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      if (seen.length < 5) seen.push({ method: req.method ?? '', header: req.headers['x-bench'] as string | undefined, body: Buffer.concat(chunks).toString() })
+      res.end('hello')
+    })
   })
   return s.url
 }
@@ -116,13 +125,33 @@ t.test('a URL and a baseline: JSON with both runs and the ratio, a met --expect 
   t.same(embedded, report, 'the JSON inside the report is the JSON file')
 })
 
-t.test('an unmet --expect exits 1 and says which, with the measured value', async (t) => {
-  const url = await origin(t)
-  const r = await bench(t, [`${url}/`, '-d', '500ms', '-c', '1', '--expect', 'p50<0.000001ms,rps>0', '--quiet'])
+t.test('an unmet --expect exits 1 and says which, with the measured value; method, headers and body are sent', async (t) => {
+  const seen: Seen[] = []
+  const url = await origin(t, seen)
+  const r = await bench(t, [`${url}/`, '-d', '500ms', '-c', '1', '--expect', 'p50<0.000001ms,rps>0', '--quiet',
+    '-m', 'POST', '-H', 'X-Bench: yes', '--body', 'payload'])
   t.equal(r.code, 1)
   t.match(r.stderr, /^switchyard: bench: expectation failed: p50<0.000001ms: measured [\d.]+ms$/m)
   t.notMatch(r.stderr, /rps>0/, 'a met expectation is not a failure line')
   t.equal(r.stdout, '', '--quiet prints no summary')
+  t.same(seen[0], { method: 'POST', header: 'yes', body: 'payload' })
+})
+
+t.test('nothing listening: errors by kind, no latency, exit 1 with the reason', async (t) => {
+  const port = await closedPort()
+  const dir = t.testdir({})
+  const json = path.join(dir, 'r.json')
+  const r = await bench(t, [`http://127.0.0.1:${port}/`, '-d', '300ms', '-c', '1', '--json', json, '--html', path.join(dir, 'r.html')])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /no response from http:\/\/127\.0\.0\.1:\d+\/ \(ECONNREFUSED x\d+\)/)
+  const report = JSON.parse(await readFile(json, 'utf8')) as BenchReport
+  t.equal(report.passed, false)
+  t.equal(report.target.requests, 0)
+  t.ok(report.target.errors > 0)
+  t.same(Object.keys(report.target.errorsByKind), ['ECONNREFUSED'])
+  t.equal(report.target.errorsPerSecond.reduce((a, b) => a + b, 0), report.target.errors)
+  t.same(report.target.percentileCurve, [])
+  t.match(await readFile(path.join(dir, 'r.html'), 'utf8'), /no response measured/)
 })
 
 t.test('usage errors exit 2 before any load', async (t) => {
