@@ -10,7 +10,7 @@ import { ConfigError, formatIssue } from '../errors.js'
 import { BENCH_HELP, BENCH_USAGE, BenchUsageError, parseBenchArgs, type BenchOptions } from './args.js'
 import { evaluate } from './expect.js'
 import { h2loadAvailable, runAutocannon, runH2load, type LoadSpec } from './load.js'
-import { buildReport, fmtMs, fmtRps, htmlReport, textSummary } from './report.js'
+import { buildReport, htmlReport, progressLine, textSummary } from './report.js'
 import { Recorder, compare, type RunSummary } from './stats.js'
 
 /** What the command needs from its process (main.ts owns `process`). */
@@ -151,7 +151,7 @@ async function runOne (spec: LoadSpec, name: string, opts: BenchOptions, io: Ben
       const s = Math.floor((Date.now() - t0) / 1000)
       const line = opts.http2
         ? `${name} ${s}s / ${opts.durationSec}s  h2load running (numbers at the end)`
-        : `${name} ${s}s / ${opts.durationSec}s  ${fmtRps(rec.countIn(s - 1))} req/s  p99 ${fmtMs(rec.p99Ms())} ms  errors ${rec.errors}`
+        : progressLine(name, s, opts.durationSec, rec.countIn(s - 1), rec.p99Ms(), rec.errors)
       io.stderr(`\r\x1b[K${line}`)
     }, 1000)
     : undefined

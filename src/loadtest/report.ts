@@ -60,6 +60,11 @@ function signed (ms: number): string {
   return `${ms >= 0 ? '+' : '-'}${fmtMs(Math.abs(ms))}`
 }
 
+/** The live line on a terminal, redrawn each second: `target 3s / 10s  12345 req/s  p99 1.2 ms  errors 0`. */
+export function progressLine (name: string, second: number, durationSec: number, rps: number, p99Ms: number, errors: number): string {
+  return `${name} ${second}s / ${durationSec}s  ${fmtRps(rps)} req/s  p99 ${fmtMs(p99Ms)} ms  errors ${errors}`
+}
+
 const COLUMNS = ['req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'requests', 'non-2xx', 'errors'] as const
 
 function row (r: RunSummary): string[] {

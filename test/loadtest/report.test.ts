@@ -1,6 +1,6 @@
 import t from 'tap'
 import { evaluate, parseExpectations } from '../../src/loadtest/expect.js'
-import { buildReport, htmlReport, textSummary } from '../../src/loadtest/report.js'
+import { buildReport, htmlReport, progressLine, textSummary } from '../../src/loadtest/report.js'
 import { Recorder, compare } from '../../src/loadtest/stats.js'
 
 function runOf (url: string, latency: number, n: number): ReturnType<Recorder['summary']> {
@@ -46,4 +46,9 @@ t.test('the text summary and the HTML carry the same numbers, the HTML needs no 
   t.match(html, /data-field="comparison.rpsRatio">0.50x</)
   const json = /<script type="application\/json" id="bench-data">(.*)<\/script>/.exec(html)![1]!
   t.same(JSON.parse(json), JSON.parse(JSON.stringify(report)), 'the JSON rides along intact')
+})
+
+t.test('the live progress line', async (t) => {
+  t.equal(progressLine('target', 3, 10, 12345.6, 1.23456, 2), 'target 3s / 10s  12346 req/s  p99 1.23 ms  errors 2')
+  t.equal(progressLine('baseline', 1, 0.5, 42.25, 0, 0), 'baseline 1s / 0.5s  42.3 req/s  p99 0 ms  errors 0')
 })
