@@ -99,7 +99,8 @@ async function bench (opts: BenchOptions, io: BenchIo): Promise<number> {
         ...(opts.target.config === undefined ? {} : { config: { file: opts.target.config, listener: listenerUsed, path: opts.target.path } })
       },
       target,
-      ...(baseline === undefined ? {} : { baseline, comparison: compare(target, baseline) })
+      // A ratio to a baseline that answered nothing would read as 0x or infinity: none at all.
+      ...(baseline === undefined ? {} : { baseline, ...(baseline.requests === 0 ? {} : { comparison: compare(target, baseline) }) })
     }, verdicts)
     // The summary first: a report that cannot be written still leaves the numbers on screen.
     if (!opts.quiet) io.stdout(textSummary(report))

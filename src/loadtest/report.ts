@@ -27,6 +27,7 @@ export interface BenchReport {
   }
   readonly target: RunSummary
   readonly baseline?: RunSummary
+  /** With a baseline that answered at least once. */
   readonly comparison?: Comparison
   readonly expectations: ReadonlyArray<Expectation & { readonly measured: number, readonly ok: boolean }>
   /** Every expectation met, and at least one response. */
@@ -65,6 +66,8 @@ export function progressLine (name: string, second: number, durationSec: number,
   return `${name} ${second}s / ${durationSec}s  ${fmtRps(rps)} req/s  p99 ${fmtMs(p99Ms)} ms  errors ${errors}`
 }
 
+const NO_COMPARISON = 'no comparison: the baseline answered nothing'
+
 const COLUMNS = ['req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'requests', 'non-2xx', 'errors'] as const
 
 function row (r: RunSummary): string[] {
@@ -89,6 +92,7 @@ export function textSummary (report: BenchReport): string {
   }
   const c = report.comparison
   if (c !== undefined) lines.push('', `target vs baseline: ${fmtRatio(c.rpsRatio)} req/s, ${signed(c.addedP50Ms)} ms p50, ${signed(c.addedP99Ms)} ms p99`)
+  else if (report.baseline !== undefined) lines.push('', NO_COMPARISON)
   return lines.join('\n') + '\n'
 }
 
@@ -317,7 +321,7 @@ export function htmlReport (report: BenchReport): string {
   const c = report.comparison
   const s = report.settings
   const compare = c === undefined
-    ? ''
+    ? (report.baseline === undefined ? '' : `<p class="comparison">${NO_COMPARISON}</p>`)
     : `<p class="comparison" data-field="comparison">target vs baseline: <b data-field="comparison.rpsRatio">${fmtRatio(c.rpsRatio)}</b> req/s, ` +
       `<b data-field="comparison.addedP50Ms">${signed(c.addedP50Ms)}</b> ms p50, <b data-field="comparison.addedP99Ms">${signed(c.addedP99Ms)}</b> ms p99</p>`
   // The JSON rides along (inert: not a script type the browser runs); `<` escaped so it cannot close the tag.

@@ -52,3 +52,13 @@ t.test('the live progress line', async (t) => {
   t.equal(progressLine('target', 3, 10, 12345.6, 1.23456, 2), 'target 3s / 10s  12346 req/s  p99 1.23 ms  errors 2')
   t.equal(progressLine('baseline', 1, 0.5, 42.25, 0, 0), 'baseline 1s / 0.5s  42.3 req/s  p99 0 ms  errors 0')
 })
+
+t.test('a baseline that answered nothing: no ratio, said so', async (t) => {
+  const target = runOf('http://127.0.0.1:1/', 2, 100)
+  const none = new Recorder()
+  const baseline = none.summary({ url: 'http://127.0.0.1:2/', tool: 'autocannon', protocol: 'http/1.1', durationSec: 2 })
+  none.destroy()
+  const report = buildReport({ startedAt: 'now', settings, target, baseline }, [])
+  t.match(textSummary(report), /\nno comparison: the baseline answered nothing\n/)
+  t.match(htmlReport(report), /<p class="comparison">no comparison: the baseline answered nothing<\/p>/)
+})
