@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { ExpectError, parseExpectations, type Expectation } from './expect.js'
 
-export const BENCH_USAGE = 'switchyard bench URL | -c CONFIG [--listener NAME] [PATH]  [-d 10s] [--warmup 0s] [-c 10] [-p 1] [-m GET] [-H \'name: value\']... [--body TEXT|@FILE] [--http2] [--baseline URL] [--expect \'p99<5ms,rps>10000\'] [--json FILE] [--html FILE] [--quiet]'
+export const BENCH_USAGE = 'switchyard bench URL | -c CONFIG [--listener NAME] [PATH] [-d 10s] [--warmup 0s] [-c 10] [-p 1] [-m GET] [-H \'name: value\']... [--body TEXT|@FILE] [--timeout 10s] [--http2] [--baseline URL] [--expect \'p99<5ms,rps>10000\'] [--json FILE] [--html FILE] [--quiet]'
 
 export const BENCH_HELP = `Usage: ${BENCH_USAGE}
 
@@ -24,7 +24,7 @@ process, benchmarked on one of its listeners, then stopped).
   -m, --method METHOD     request method (default GET)
   -H, --header 'n: v'     request header (repeatable)
       --body TEXT|@FILE   request body
-      --timeout SECONDS   per-request timeout (default 10)
+      --timeout TIME      per-request timeout (default 10s)
       --http2             HTTP/2 with h2load (must be on PATH)
       --baseline URL      also load URL (e.g. the origin itself) the same way,
                           right after, and report the ratio
@@ -38,7 +38,9 @@ process, benchmarked on one of its listeners, then stopped).
   -q, --quiet             no summary table and no progress line
   -h, --help              this help
 
-Exit: 0 ok, 1 an expectation failed (or no response at all), 2 usage error.
+Exit: 0 ok; 1 an expectation failed, or no response at all; 2 usage error, or
+could not run (invalid config, proxy did not start, h2load missing, report
+not writable).
 `
 
 export class BenchUsageError extends Error {
