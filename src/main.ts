@@ -5,6 +5,7 @@
 //   switchyard certs [--dir DIR] [--name NAME]... [--force]
 //   switchyard explain [-c] FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
 //   switchyard demo-origins [--host HOST] [--port PORT]
+//   switchyard bench URL | -c CONFIG [PATH] [options]   (src/loadtest/)
 import cluster from 'node:cluster'
 import { existsSync, readFileSync, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
@@ -25,6 +26,8 @@ import type { Config } from './config/schema.js'
 import { DEMO_ORIGINS, demoOriginsAt, startDemoOrigins } from './demo/origin.js'
 import { ConfigError, formatIssue, type ConfigIssue } from './errors.js'
 import { explainCommand } from './explain.js'
+import { BENCH_USAGE } from './loadtest/args.js'
+import { benchCommand } from './loadtest/command.js'
 import { routingTable } from './router/table.js'
 
 /** One line per command, shown with a mistake in its arguments. */
@@ -33,7 +36,8 @@ const COMMANDS = {
   check: 'switchyard check [-c] FILE',
   certs: 'switchyard certs [--dir DIR] [--name NAME]... [--force]',
   explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--admin URL] [--json]",
-  'demo-origins': 'switchyard demo-origins [--host HOST] [--port PORT]'
+  'demo-origins': 'switchyard demo-origins [--host HOST] [--port PORT]',
+  bench: BENCH_USAGE
 } as const
 
 const USAGE = `Usage: switchyard <command> [options]
@@ -65,6 +69,15 @@ Commands:
                       (default 9101; 0: free ports, logged), for a proxy that
                       runs elsewhere (compose.yaml's origins service).
                       SIGINT/SIGTERM stop them.
+  bench URL [options] | bench -c CONFIG [--listener NAME] [PATH] [options]
+                      Load-test URL, or the proxy of CONFIG (started, loaded,
+                      stopped): autocannon (HTTP/1.1) or h2load (--http2).
+                      -d 10s, -c connections, -p pipelining, -m, -H, --body,
+                      --baseline URL (also load it; ratio), --expect
+                      'p99<5ms,rps>10000' (exit 1 if not met), --json FILE,
+                      --html FILE (report with charts), --quiet.
+                      Exit 0 ok, 1 expectation failed, 2 usage error or could
+                      not run. switchyard bench --help for every option.
 
 Options:
   -c, --config FILE   Configuration file (YAML); the same as FILE
@@ -166,6 +179,8 @@ function parseArguments (argv: string[]): ReturnType<typeof parseArgs<{ args: st
 }
 
 async function run (argv: string[]): Promise<number> {
+  // bench has its own options (-c is connections or a config, -d, -p…).
+  if (argv[0] === 'bench') return await bench(argv.slice(1))
   const { values, positionals } = parseArguments(argv)
   const root = packageRoot()
   if (values.version === true) {
@@ -199,6 +214,30 @@ async function run (argv: string[]): Promise<number> {
     default:
       process.stderr.write(`switchyard: unknown command "${command}"\n\n${USAGE}`)
       return 2
+  }
+}
+
+async function bench (argv: string[]): Promise<number> {
+  const cleanups: Array<() => void> = []
+  const interrupted = (signal: NodeJS.Signals): void => {
+    for (const fn of cleanups) fn()
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  try {
+    return await benchCommand(argv, {
+      stdout: (s) => { process.stdout.write(s) },
+      stderr: (s) => { process.stderr.write(s) },
+      isTTY: process.stderr.isTTY === true,
+      execPath: process.execPath,
+      execArgv: process.execArgv,
+      mainScript: process.argv[1] ?? fileURLToPath(import.meta.url),
+      onInterrupt: (fn) => { cleanups.push(fn) }
+    })
+  } finally {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
   }
 }
 
