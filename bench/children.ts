@@ -95,6 +95,17 @@ export class Children {
     return child
   }
 
+  /** Runs any command (nginx, wrk, h2load), through `taskset -c <cpu>` when pinned; owned like spawnNode's children. */
+  spawnCommand (command: string, args: readonly string[], opts: Omit<SpawnOptions, 'nodeFlags'>): ChildProcess {
+    const child = opts.cpu === null
+      ? spawn(command, [...args], { stdio: opts.stdio, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+      : spawn('taskset', ['-c', opts.cpu, command, ...args], { stdio: opts.stdio, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+    this.#all.add(child)
+    child.once('exit', () => { this.#all.delete(child) })
+    child.on('error', () => { this.#all.delete(child) })
+    return child
+  }
+
   /** SIGTERM one child, wait up to `graceMs`, then SIGKILL it. */
   async stop (child: ChildProcess, graceMs = 5000): Promise<void> {
     if (!isRunning(child)) return
