@@ -208,7 +208,8 @@ export function h2loadLogDurations (log: string): number[] {
 /** The p-th percentile (0-100) of `sorted` (ascending), nearest rank; NaN when empty. */
 export function percentile (sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN
-  const rank = Math.ceil((p / 100) * sorted.length)
+  // Less a hair: 99.9 / 100 * 1000 is 999.0000000000001 in floating point, whose ceiling is one rank too far.
+  const rank = Math.ceil((p / 100) * sorted.length - 1e-9)
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? NaN
 }
 
