@@ -1,12 +1,16 @@
 // Switchyard benchmark harness. Not part of `npm test`; run it with
 //
-//   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy|workers] [--no-pin]
+//   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy|workers|peers] [--rounds 3] [--no-pin]
 //
-// It starts a minimal origin, the `http-proxy` peer and Switchyard as child
-// processes (the proxy under test pinned to CPU 0, the origin and this process,
-// which runs autocannon, pinned to CPU 1), loads each scenario in turn with the
-// same settings, measures the proxy's CPU over the measured window, prints a
-// table and writes everything to bench/results/<timestamp>.json.
+// It starts a minimal origin, the peers (the `http-proxy` package, nginx, and
+// bare node:http/https/http2 servers as the ceiling) and Switchyard as child
+// processes (the proxy under test pinned to CPU 0, the origin and the load
+// generator, wrk or h2load or autocannon in this process, pinned to CPU 1),
+// loads each scenario in turn with the same settings, `--rounds` times over,
+// measures the proxy's CPU over the measured window, prints a table per run
+// and one of medians against nginx, the best Node peer and the ceiling, and
+// writes everything to bench/results/<timestamp>.json. nginx, wrk and h2load
+// are installed (apt-get, as root) when missing; see bench/tools.ts.
 // The workers pairs (1 worker against 2) start a Switchyard of their own per
 // scenario and sum the CPU of its primary and every worker: one pair not
 // pinned to one CPU (throughput), one with the whole proxy pinned to CPU 0
