@@ -17,7 +17,7 @@
 // (what the cluster itself costs per request).
 // See bench/README.md for how to read the numbers.
 
-import { execFileSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
@@ -737,16 +737,10 @@ type NginxStart =
   | { readonly ok: true, readonly child: ChildProcess, readonly h1Port: number, readonly tlsPort: number, readonly version: string | null }
   | { readonly ok: false, readonly reason: string }
 
-/** nginx's version line (`nginx/1.22.1`), or null. */
+/** nginx's version (`nginx/1.22.1`, which `nginx -v` prints on stderr), or null. */
 function nginxVersion (path: string): string | null {
-  try {
-    const out = execFileSync(path, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-    return /nginx\/\S+/.exec(out)?.[0] ?? null
-  } catch (err) {
-    // nginx -v prints on stderr.
-    const stderr = (err as { stderr?: unknown }).stderr
-    return typeof stderr === 'string' ? /nginx\/\S+/.exec(stderr)?.[0] ?? null : null
-  }
+  const r = spawnSync(path, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
+  return /nginx\/\S+/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[0] ?? null
 }
 
 /**
