@@ -759,7 +759,8 @@ async function startNginx (path: string, cpu: string | null, dir: string, origin
   const fd = openSync(logFile, 'w')
   let child: ChildProcess
   try {
-    child = children.spawnCommand(path, ['-c', conf, '-p', dir, '-g', 'daemon off;'], { cpu, stdio: ['ignore', fd, fd] })
+    // SIGTERM even on the exit path: a SIGKILLed master would leave its worker listening.
+    child = children.spawnCommand(path, ['-c', conf, '-p', dir, '-g', 'daemon off;'], { cpu, stdio: ['ignore', fd, fd], exitSignal: 'SIGTERM' })
   } finally {
     closeSync(fd)
   }
