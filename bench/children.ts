@@ -81,6 +81,8 @@ export interface SpawnOptions {
 /** Owns every child process the harness starts, so all of them can be stopped from any exit path. */
 export class Children {
   readonly #all = new Set<ChildProcess>()
+  /** The signal killAllSync sends a child instead of SIGKILL (nginx: SIGTERM, so its master takes its workers down). */
+  readonly #exitSignal = new WeakMap<ChildProcess, NodeJS.Signals>()
 
   /** Runs `node <script> ...args`, through `taskset -c <cpu>` when pinned (taskset execs, so the pid is node's). */
   spawnNode (script: string, args: readonly string[], opts: SpawnOptions): ChildProcess {
@@ -91,6 +93,22 @@ export class Children {
     this.#all.add(child)
     child.once('exit', () => { this.#all.delete(child) })
     // A spawn failure is reported on 'error'; without a listener it would crash the harness.
+    child.on('error', () => { this.#all.delete(child) })
+    return child
+  }
+
+  /**
+   * Runs any command (nginx, wrk, h2load), through `taskset -c <cpu>` when
+   * pinned; owned like spawnNode's children. `exitSignal`: what killAllSync
+   * sends it (default SIGKILL); a master that must stop its own workers wants SIGTERM.
+   */
+  spawnCommand (command: string, args: readonly string[], opts: Omit<SpawnOptions, 'nodeFlags'> & { readonly exitSignal?: NodeJS.Signals }): ChildProcess {
+    const child = opts.cpu === null
+      ? spawn(command, [...args], { stdio: opts.stdio, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+      : spawn('taskset', ['-c', opts.cpu, command, ...args], { stdio: opts.stdio, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+    this.#all.add(child)
+    if (opts.exitSignal !== undefined) this.#exitSignal.set(child, opts.exitSignal)
+    child.once('exit', () => { this.#all.delete(child) })
     child.on('error', () => { this.#all.delete(child) })
     return child
   }
@@ -115,10 +133,10 @@ export class Children {
     await Promise.all([...this.#all].map((child) => this.stop(child, graceMs)))
   }
 
-  /** For `process.on('exit')`, where nothing async can run: SIGKILL every child still running. */
+  /** For `process.on('exit')`, where nothing async can run: SIGKILL every child still running (or its exitSignal). */
   killAllSync (): void {
     for (const child of this.#all) {
-      if (isRunning(child)) child.kill('SIGKILL')
+      if (isRunning(child)) child.kill(this.#exitSignal.get(child) ?? 'SIGKILL')
     }
   }
 }

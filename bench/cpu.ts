@@ -105,6 +105,36 @@ export function meterSelf (): CpuMeter {
   }
 }
 
+/**
+ * The harness plus the children it waited for during the window (utime,
+ * stime, cutime and cstime of /proc/self/stat): autocannon in-process, or
+ * wrk / h2load run as a child that has exited and been reaped by the time
+ * stop() is called. Null off Linux.
+ */
+export function meterSelfAndReaped (): CpuMeter {
+  const read = (): number | null => {
+    try {
+      const stat = readFileSync('/proc/self/stat', 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const v = [f[11], f[12], f[13], f[14]].map(Number)
+      return v.every(Number.isFinite) ? v.reduce((a, b) => a + b, 0) / clockTicks() : null
+    } catch {
+      return null
+    }
+  }
+  const wall0 = process.hrtime.bigint()
+  const cpu0 = read()
+  return {
+    stop () {
+      const cpu1 = read()
+      if (cpu0 === null || cpu1 === null) return null
+      const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9
+      const cpuSeconds = cpu1 - cpu0
+      return { cpuSeconds, wallSeconds, share: cpuSeconds / wallSeconds }
+    }
+  }
+}
+
 /** Busy CPU seconds of the whole machine (all CPUs) from /proc/stat; null off Linux. */
 export function systemBusySeconds (): number | null {
   let stat: string

@@ -52,8 +52,8 @@ export interface LoadResult {
   readonly statusCodes: Readonly<Record<string, number>>
   /** From our microsecond HDR histogram, in ms. */
   readonly latencyMs: { readonly p50: number, readonly p90: number, readonly p99: number, readonly p99_9: number, readonly mean: number, readonly max: number }
-  /** autocannon's own (whole-millisecond) percentiles, in ms. */
-  readonly autocannonLatencyMs: { readonly p50: number, readonly p99: number, readonly p99_9: number }
+  /** autocannon's own (whole-millisecond) percentiles, in ms; null from wrk or h2load. */
+  readonly autocannonLatencyMs: { readonly p50: number, readonly p99: number, readonly p99_9: number } | null
 }
 
 export async function runLoad (url: string, settings: LoadSettings): Promise<LoadResult> {

@@ -1,6 +1,6 @@
 // Benchmark origin: the cheapest keep-alive HTTP/1.1 server we can write, so the
 // numbers measure the proxy and not the origin. Every request gets 200 with the
-// same ~100-byte text body (256 KiB under /large). Prints `{"port":N}` on stdout
+// same ~100-byte text body (256 KiB under /large; after 100 ms under */dynamic). Prints `{"port":N}` on stdout
 // once listening, and exits when the harness that started it goes away (its IPC
 // channel closes).
 //
@@ -16,6 +16,10 @@ const HEADERS = {
 }
 // Paths under /cached are cacheable for an hour (the cache-hit scenario).
 const CACHEABLE = { ...HEADERS, 'cache-control': 'public, max-age=3600' }
+// Paths containing /dynamic answer after 100 ms with no freshness information
+// at all (no Cache-Control, Expires or Last-Modified): the dynamic-endpoint
+// pair, a cached route against `cache: false` in front of the same slow origin.
+const DYNAMIC_DELAY_MS = 100
 // Paths under /large get 256 KiB (the soak benchmark's aborts and slow readers).
 const LARGE = Buffer.alloc(256 * 1024, 'switchyard ')
 const LARGE_HEADERS = { 'content-type': 'text/plain', 'content-length': String(LARGE.length) }
@@ -25,6 +29,13 @@ const server = createServer((req, res) => {
   if (req.url?.startsWith('/large') === true) {
     res.writeHead(200, LARGE_HEADERS)
     res.end(LARGE)
+    return
+  }
+  if (req.url?.includes('/dynamic') === true) {
+    setTimeout(() => {
+      res.writeHead(200, HEADERS)
+      res.end(BODY)
+    }, DYNAMIC_DELAY_MS)
     return
   }
   res.writeHead(200, req.url?.startsWith('/cached') === true ? CACHEABLE : HEADERS)

@@ -1,18 +1,23 @@
 // Switchyard benchmark harness. Not part of `npm test`; run it with
 //
-//   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy|workers] [--no-pin]
+//   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy|workers|peers] [--rounds 3] [--no-pin]
 //
-// It starts a minimal origin, the `http-proxy` peer and Switchyard as child
-// processes (the proxy under test pinned to CPU 0, the origin and this process,
-// which runs autocannon, pinned to CPU 1), loads each scenario in turn with the
-// same settings, measures the proxy's CPU over the measured window, prints a
-// table and writes everything to bench/results/<timestamp>.json.
+// It starts a minimal origin, the peers (the `http-proxy` package, nginx, and
+// bare node:http/https/http2 servers as the ceiling) and Switchyard as child
+// processes (the proxy under test pinned to CPU 0, the origin and the load
+// generator, wrk or h2load or autocannon in this process, pinned to CPU 1),
+// loads each scenario in turn with the same settings, `--rounds` times over,
+// measures the proxy's CPU over the measured window, prints a table per run
+// and one of medians against nginx, the best Node peer and the ceiling, and
+// writes everything to bench/results/<timestamp>.json. nginx, wrk and h2load
+// are installed (apt-get, as root) when missing; see bench/tools.ts.
 // The workers pairs (1 worker against 2) start a Switchyard of their own per
 // scenario and sum the CPU of its primary and every worker: one pair not
 // pinned to one CPU (throughput), one with the whole proxy pinned to CPU 0
 // (what the cluster itself costs per request).
 // See bench/README.md for how to read the numbers.
 
+import { spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
@@ -26,13 +31,23 @@ import { parseArgs } from 'node:util'
 import { writeSelfSignedCert } from './certs.js'
 import { benchRun, cpusAllowed, gitCommit, isRunning, readJsonLine, setupPinning, waitForPorts } from './children.js'
 import type { Pinning } from './children.js'
-import { meterPid, meterPids, meterSelf, meterSystem } from './cpu.js'
+import { meterPid, meterPids, meterSelfAndReaped, meterSystem } from './cpu.js'
+import { runH2load, runWrk } from './generators.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
 import { intOption, selectNames } from './options.js'
+import { comparePeers, nginxConfig, spread } from './peers.js'
+import type { PeerComparison, PeerRow, Spread } from './peers.js'
+import { ensureTools } from './tools.js'
+import type { ToolName } from './tools.js'
 
 const SCENARIOS = [
-  'direct', 'switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit', 'http-proxy',
+  'direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2',
+  'switchyard-h1', 'nginx', 'http-proxy',
+  'switchyard-tls', 'nginx-tls',
+  'switchyard-h2', 'nginx-h2',
+  'switchyard-cache-hit', 'nginx-cache-hit',
+  'direct-dynamic', 'switchyard-dynamic-cached', 'switchyard-dynamic-uncached',
   'switchyard-1-worker', 'switchyard-2-workers', 'switchyard-1-worker-pinned', 'switchyard-2-workers-pinned'
 ] as const
 type ScenarioName = typeof SCENARIOS[number]
@@ -57,23 +72,80 @@ const PAIRS: readonly WorkersPair[] = [
   { one: 'switchyard-1-worker-pinned', two: 'switchyard-2-workers-pinned', pinned: true }
 ]
 
+/** How a scenario is loaded: plaintext HTTP/1.1, HTTP/1.1 over TLS, or h2 over TLS (always h2load). */
+type Protocol = 'h1' | 'tls' | 'h2'
+
+/**
+ * A row of the peers table: its protocol, and the rows it is compared with
+ * (see bench/peers.ts comparePeers). `connections` overrides --connections
+ * (the dynamic pair: the issue's 20 clients).
+ */
+interface PeerSpec {
+  readonly protocol: Protocol
+  readonly nginx: ScenarioName | null
+  readonly nodePeers: readonly ScenarioName[]
+  readonly ceiling: ScenarioName | null
+  readonly latencyRef: ScenarioName | null
+  readonly connections?: number
+}
+
+/** The issue's measurement of a cached route in front of a dynamic endpoint: 20 concurrent clients. */
+const DYNAMIC_CONNECTIONS = 20
+
+const h1Peers = { nginx: 'nginx', nodePeers: ['http-proxy'], ceiling: 'ceiling-h1', latencyRef: 'direct' } as const
+const dynamic = { protocol: 'h1', nginx: null, nodePeers: [], ceiling: null, latencyRef: 'direct-dynamic', connections: DYNAMIC_CONNECTIONS } as const
+const PEER_SPECS: ReadonlyMap<ScenarioName, PeerSpec> = new Map<ScenarioName, PeerSpec>([
+  ['direct', { protocol: 'h1', nginx: null, nodePeers: [], ceiling: null, latencyRef: null }],
+  ['ceiling-h1', { protocol: 'h1', ...h1Peers }],
+  ['ceiling-tls', { protocol: 'tls', nginx: null, nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
+  // No h2 origin to load directly: the h2 rows' latency is added over the bare h2 server's.
+  ['ceiling-h2', { protocol: 'h2', nginx: null, nodePeers: [], ceiling: 'ceiling-h2', latencyRef: null }],
+  ['switchyard-h1', { protocol: 'h1', ...h1Peers }],
+  ['nginx', { protocol: 'h1', ...h1Peers }],
+  ['http-proxy', { protocol: 'h1', ...h1Peers }],
+  ['switchyard-tls', { protocol: 'tls', nginx: 'nginx-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
+  ['nginx-tls', { protocol: 'tls', nginx: 'nginx-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
+  ['switchyard-h2', { protocol: 'h2', nginx: 'nginx-h2', nodePeers: [], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' }],
+  ['nginx-h2', { protocol: 'h2', nginx: 'nginx-h2', nodePeers: [], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' }],
+  ['switchyard-cache-hit', { protocol: 'h1', nginx: 'nginx-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' }],
+  ['nginx-cache-hit', { protocol: 'h1', nginx: 'nginx-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' }],
+  ['direct-dynamic', { ...dynamic, latencyRef: null }],
+  ['switchyard-dynamic-cached', dynamic],
+  ['switchyard-dynamic-uncached', dynamic]
+])
+
 /** `--only` shorthands: the workers pairs alone, without the rest (they take the longest). */
 const GROUPS: Readonly<Record<string, readonly ScenarioName[]>> = {
+  peers: SCENARIOS.filter((n) => PEER_SPECS.has(n)),
+  dynamic: ['direct-dynamic', 'switchyard-dynamic-cached', 'switchyard-dynamic-uncached'],
+  h2: ['ceiling-h2', 'switchyard-h2', 'nginx-h2'],
+  nginx: ['direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2', 'nginx', 'nginx-tls', 'nginx-h2', 'nginx-cache-hit'],
   workers: PAIRS.flatMap((p) => [p.one, p.two]),
   'workers-unpinned': PAIRS.filter((p) => !p.pinned).flatMap((p) => [p.one, p.two]),
   'workers-pinned': PAIRS.filter((p) => p.pinned).flatMap((p) => [p.one, p.two])
 }
 
 const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
-  direct: 'autocannon -> origin (no proxy): the ceiling',
-  'switchyard-h1': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin',
-  'switchyard-tls': 'autocannon -> Switchyard HTTP/1.1 over TLS -> origin',
-  'switchyard-cache-hit': 'autocannon -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
-  'http-proxy': 'autocannon -> http-proxy (npm, keep-alive agent) -> origin',
-  'switchyard-1-worker': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy not pinned to one CPU',
-  'switchyard-2-workers': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), proxy not pinned to one CPU',
-  'switchyard-1-worker-pinned': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy pinned to the proxy CPU',
-  'switchyard-2-workers-pinned': 'autocannon -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), the whole proxy pinned to the proxy CPU'
+  direct: 'load -> origin (no proxy): the reference for latency added',
+  'ceiling-h1': 'load -> bare node:http answering the cache-hit bytes from memory: the ceiling of plaintext HTTP/1.1 on one core',
+  'ceiling-tls': 'load -> bare node:https answering the cache-hit bytes: the ceiling of HTTP/1.1 over TLS on one core',
+  'ceiling-h2': 'h2load -> bare node:http2 (TLS) answering the cache-hit bytes: the ceiling of h2 on one core',
+  'switchyard-h1': 'load -> Switchyard plaintext HTTP/1.1 -> origin',
+  nginx: 'load -> nginx (1 worker, keep-alive upstream) plaintext HTTP/1.1 -> origin',
+  'http-proxy': 'load -> http-proxy (npm, keep-alive agent) -> origin',
+  'switchyard-tls': 'load -> Switchyard HTTP/1.1 over TLS -> origin',
+  'nginx-tls': 'load -> nginx HTTP/1.1 over TLS -> origin',
+  'switchyard-h2': 'h2load -> Switchyard h2 over TLS -> origin (HTTP/1.1)',
+  'nginx-h2': 'h2load -> nginx h2 over TLS -> origin (HTTP/1.1)',
+  'switchyard-cache-hit': 'load -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
+  'nginx-cache-hit': 'load -> nginx plaintext HTTP/1.1, answered from proxy_cache (origin asked once)',
+  'direct-dynamic': `load (${DYNAMIC_CONNECTIONS} connections) -> origin answering after 100 ms, no freshness information`,
+  'switchyard-dynamic-cached': `load (${DYNAMIC_CONNECTIONS} connections) -> Switchyard, a cached route -> the 100 ms origin that sends no freshness`,
+  'switchyard-dynamic-uncached': `load (${DYNAMIC_CONNECTIONS} connections) -> Switchyard, cache: false -> the 100 ms origin`,
+  'switchyard-1-worker': 'load -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy not pinned to one CPU',
+  'switchyard-2-workers': 'load -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), proxy not pinned to one CPU',
+  'switchyard-1-worker-pinned': 'load -> Switchyard plaintext HTTP/1.1 -> origin; workers: 1, proxy pinned to the proxy CPU',
+  'switchyard-2-workers-pinned': 'load -> Switchyard plaintext HTTP/1.1 -> origin; workers: 2 (a primary + 2 workers), the whole proxy pinned to the proxy CPU'
 }
 
 /** Switchyard must accept connections on both listeners within this time. */
@@ -97,7 +169,17 @@ interface Options {
   readonly cpuProf: boolean
   /** Switchyard writes its JSON access log (off by default: the peer writes none). */
   readonly accessLog: boolean
+  /** The HTTP/1.1 load generator; null = wrk when installed (or installable), else autocannon. */
+  readonly generator: H1Generator | null
+  /** Times the whole list of scenarios runs, interleaved; the peers table gives medians. */
+  readonly rounds: number
+  readonly h2Connections: number
+  readonly h2Streams: number
+  /** Never run apt-get, even as root. */
+  readonly install: boolean
 }
+
+type H1Generator = 'wrk' | 'autocannon'
 
 const USAGE = `usage: npm run bench -- [options]
   --duration <s>       measured seconds per scenario (default 10)
@@ -109,6 +191,11 @@ const USAGE = `usage: npm run bench -- [options]
   --cpu-prof           run Switchyard under node --cpu-prof; the .cpuprofile lands in bench/results/
   --access-log         Switchyard writes its JSON access log (default off: http-proxy writes none)
   --main <file>        Switchyard entry point to run as \`<file> start -c <config>\` (default dist/src/main.js)
+  --generator <g>      HTTP/1.1 load: wrk or autocannon (default wrk when installed or installable, else autocannon)
+  --rounds <n>         run the scenarios n times, interleaved; the peers table shows medians (default 1)
+  --h2-connections <n> h2load connections for the h2 scenarios (default 10)
+  --h2-streams <n>     h2load concurrent streams per connection (default 10)
+  --no-install         never apt-get install nginx-light, wrk, nghttp2-client (default: as root, when missing)
   --help`
 
 function parseOptions (argv: string[]): Options {
@@ -123,6 +210,11 @@ function parseOptions (argv: string[]): Options {
       main: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'access-log': { type: 'boolean', default: false },
+      generator: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
+      'h2-connections': { type: 'string', default: '10' },
+      'h2-streams': { type: 'string', default: '10' },
+      'no-install': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     },
     strict: true,
@@ -142,7 +234,12 @@ function parseOptions (argv: string[]): Options {
     pin: values['no-pin'] !== true,
     main: values.main === undefined ? join(dist, 'src/main.js') : resolve(values.main),
     cpuProf: values['cpu-prof'] === true,
-    accessLog: values['access-log'] === true
+    accessLog: values['access-log'] === true,
+    generator: values.generator === undefined ? null : selectNames('generator', values.generator, ['wrk', 'autocannon'] as const)[0] ?? null,
+    rounds: intOption('rounds', values.rounds, 1),
+    h2Connections: intOption('h2-connections', values['h2-connections'], 1),
+    h2Streams: intOption('h2-streams', values['h2-streams'], 1),
+    install: values['no-install'] !== true
   }
 }
 
@@ -239,6 +336,13 @@ routes:
   # The cache-hit scenario: the origin says public, max-age=3600 here.
   - match: { pathPrefix: /cached }
     backend: origin
+  # The dynamic pair: the origin answers after 100 ms and sends no freshness
+  # information. A cached route (hit-for-miss at its default) against cache: false.
+  - match: { pathPrefix: /dynamic-cached }
+    backend: origin
+  - match: { pathPrefix: /dynamic }
+    backend: origin
+    cache: false
 backends:
   origin:
     servers:
@@ -441,6 +545,11 @@ interface ProxyProcess {
 
 interface ScenarioResult {
   readonly name: ScenarioName
+  /** 1, 2…: the pass over the scenario list (--rounds). */
+  readonly round: number
+  /** What loaded it: autocannon (in this process), wrk or h2load (children on the load CPU). */
+  readonly generator: string
+  readonly connections: number
   readonly description: string
   readonly url: string | null
   readonly skipped: string | null
@@ -465,9 +574,12 @@ interface ScenarioResult {
   perCoreVsHttpProxy: number | null
 }
 
-function skipped (name: ScenarioName, reason: string): ScenarioResult {
+/** Which round and how it is loaded: the fields every result carries. */
+interface RunInfo { readonly round: number, readonly generator: string, readonly connections: number }
+
+function skipped (name: ScenarioName, reason: string, info: RunInfo): ScenarioResult {
   return {
-    name, description: DESCRIPTIONS[name], url: null, skipped: reason, load: null,
+    name, ...info, description: DESCRIPTIONS[name], url: null, skipped: reason, load: null,
     cpu: { proxy: null, origin: null, loadgen: null, machine: null, other: null },
     proxyProcesses: null, cpuNote: null, reqPerCore: null, reqPerCpuSecond: null, vsDirect: null, perCoreVsHttpProxy: null
   }
@@ -476,29 +588,33 @@ function skipped (name: ScenarioName, reason: string): ScenarioResult {
 const samePids = (a: readonly ProxyProcessId[], b: readonly ProxyProcessId[]): boolean =>
   a.length === b.length && a.every((p, i) => p.pid === b[i]?.pid)
 
-async function runScenario (name: ScenarioName, url: string, proxy: ProxyProcesses | undefined, originPid: number | undefined, settings: LoadSettings, warmupSec: number, bodyBytes: number): Promise<ScenarioResult> {
+/** Loads `url` for `durationSec` with the scenario's generator and connections. */
+type Load = (url: string, durationSec: number) => Promise<LoadResult>
+
+async function runScenario (name: ScenarioName, url: string, proxy: ProxyProcesses | undefined, originPid: number | undefined, load: Load, info: RunInfo, durationSec: number, warmupSec: number, bodyBytes: number): Promise<ScenarioResult> {
   const problem = await preflight(url, bodyBytes)
   if (problem !== null) {
     log(`[${name}] skipped: ${problem}`)
-    return skipped(name, problem)
+    return skipped(name, problem, info)
   }
   if (warmupSec > 0) {
     log(`[${name}] warm-up ${warmupSec} s (not counted)`)
-    await runLoad(url, { ...settings, durationSec: warmupSec })
+    await load(url, warmupSec)
   }
   // Listed after the warm-up: a worker replaced during it is measured as the one that serves.
   const before = proxy === undefined ? [] : await proxy()
   if (typeof before === 'string') {
     log(`[${name}] skipped: ${before}`)
-    return skipped(name, before)
+    return skipped(name, before, info)
   }
-  log(`[${name}] measuring ${settings.durationSec} s, ${settings.connections} connections: ${url}` +
+  log(`[${name}] round ${info.round}: measuring ${durationSec} s, ${info.connections} connections, ${info.generator}: ${url}` +
     (before.length > 1 ? ` (CPU of pids ${before.map((p) => `${p.pid} ${p.role}`).join(', ')})` : ''))
   const proxyMeter = meterPids(before.map((p) => p.pid))
   const originMeter = meterPid(originPid)
-  const selfMeter = meterSelf()
+  // The harness plus a wrk or h2load child, reaped before the meter stops.
+  const selfMeter = meterSelfAndReaped()
   const machineMeter = meterSystem()
-  const load = await runLoad(url, settings)
+  const result = await load(url, durationSec)
   const proxyWindow = proxyMeter.stop()
   const originCpu = originMeter.stop()
   const loadgenCpu = selfMeter.stop()
@@ -529,9 +645,9 @@ async function runScenario (name: ScenarioName, url: string, proxy: ProxyProcess
     })
   const other = machine === null ? null : Math.max(0, machine.share - (proxyCpu?.share ?? 0) - (originCpu?.share ?? 0) - (loadgenCpu?.share ?? 0))
   const cpu = { proxy: proxyCpu, origin: originCpu, loadgen: loadgenCpu, machine, other }
-  const reqPerCore = cpu.proxy !== null && cpu.proxy.share > 0 ? load.reqPerSec / cpu.proxy.share : null
-  const reqPerCpuSecond = cpu.proxy !== null && cpu.proxy.cpuSeconds > 0 ? load.requests / cpu.proxy.cpuSeconds : null
-  return { name, description: DESCRIPTIONS[name], url, skipped: null, load, cpu, proxyProcesses, cpuNote, reqPerCore, reqPerCpuSecond, vsDirect: null, perCoreVsHttpProxy: null }
+  const reqPerCore = cpu.proxy !== null && cpu.proxy.share > 0 ? result.reqPerSec / cpu.proxy.share : null
+  const reqPerCpuSecond = cpu.proxy !== null && cpu.proxy.cpuSeconds > 0 ? result.requests / cpu.proxy.cpuSeconds : null
+  return { name, ...info, description: DESCRIPTIONS[name], url, skipped: null, load: result, cpu, proxyProcesses, cpuNote, reqPerCore, reqPerCpuSecond, vsDirect: null, perCoreVsHttpProxy: null }
 }
 
 // ---- report ------------------------------------------------------------------
@@ -541,13 +657,16 @@ function fmt (n: number | null | undefined, digits: number): string {
 }
 
 function table (results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU', 'req/s/core', 'x direct', 'core x http-proxy', 'origin+gen', 'other']
+  const head = ['scenario', 'load', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU', 'req/s/core', 'x direct', 'core x http-proxy', 'origin+gen', 'other']
+  const rounds = new Set(results.map((r) => r.round)).size
   const rows = results.map((r) => {
-    if (r.load === null) return [r.name, `skipped: ${((r.skipped ?? '').split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
+    const name = rounds > 1 ? `${r.name} #${r.round}` : r.name
+    if (r.load === null) return [name, `skipped: ${((r.skipped ?? '').split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
     const l = r.load
     const cpu1 = r.cpu.origin !== null && r.cpu.loadgen !== null ? r.cpu.origin.share + r.cpu.loadgen.share : null
     return [
-      r.name,
+      name,
+      r.generator,
       fmt(l.reqPerSec, 0),
       fmt(l.latencyMs.p50, 2),
       fmt(l.latencyMs.p99, 2),
@@ -563,7 +682,7 @@ function table (results: readonly ScenarioResult[]): string {
   })
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row.length === head.length ? (row[i] ?? '').length : 0)))
   const line = (cells: readonly string[]): string => cells.length === head.length
-    ? cells.map((c, i) => i === 0 ? c.padEnd(widths[0] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ')
+    ? cells.map((c, i) => i <= 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ')
     : `${(cells[0] ?? '').padEnd(widths[0] ?? 0)}  ${cells[1] ?? ''}`
   return [line(head), ...rows.map(line)].join('\n')
 }
@@ -612,6 +731,167 @@ function workersTable (rows: readonly ScenarioResult[]): string {
   return [line(head), ...cells.map(line)].join('\n')
 }
 
+// ---- nginx and the ceiling -------------------------------------------------------
+
+type NginxStart =
+  | { readonly ok: true, readonly child: ChildProcess, readonly h1Port: number, readonly tlsPort: number, readonly version: string | null }
+  | { readonly ok: false, readonly reason: string }
+
+/** nginx's version (`nginx/1.22.1`, which `nginx -v` prints on stderr), or null. */
+function nginxVersion (path: string): string | null {
+  const r = spawnSync(path, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
+  return /nginx\/\S+/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[0] ?? null
+}
+
+/**
+ * nginx in the foreground (`-g 'daemon off;'`, so the harness owns its pid),
+ * pinned like a proxy (its one worker inherits the master's affinity), with a
+ * config generated into `dir` (pid file, logs, cache all there).
+ */
+async function startNginx (path: string, cpu: string | null, dir: string, originPort: number): Promise<NginxStart> {
+  mkdirSync(dir, { recursive: true })
+  const ports = { h1: await freePort(), tls: await freePort() }
+  const { cert, key } = writeSelfSignedCert(dir)
+  const conf = join(dir, 'nginx.conf')
+  // As root nginx would run its worker as nobody, who cannot enter the 0700 temp dir.
+  writeFileSync(conf, nginxConfig({ ports, originPort, dir, cert, key, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) }))
+  const logFile = join(dir, 'nginx-stderr.log')
+  const fd = openSync(logFile, 'w')
+  let child: ChildProcess
+  try {
+    // SIGTERM even on the exit path: a SIGKILLed master would leave its worker listening.
+    child = children.spawnCommand(path, ['-c', conf, '-p', dir, '-g', 'daemon off;'], { cpu, stdio: ['ignore', fd, fd], exitSignal: 'SIGTERM' })
+  } finally {
+    closeSync(fd)
+  }
+  const problem = await waitForPorts(child, [ports.h1, ports.tls], CHILD_READY_MS)
+  if (problem === null) return { ok: true, child, h1Port: ports.h1, tlsPort: ports.tls, version: nginxVersion(path) }
+  await children.stop(child, 2000)
+  return { ok: false, reason: `nginx not ready: ${problem}; ${tail(logFile, 5).trim()} ${tail(join(dir, 'nginx-error.log'), 5).trim()}` }
+}
+
+/** nginx's master and its worker processes (not the cache manager and loader: the loader exits a minute in). */
+function nginxProcesses (child: ChildProcess): ProxyProcesses {
+  return async () => {
+    const master = child.pid
+    if (master === undefined || !isRunning(child)) return 'nginx is not running'
+    const workers = procChildren(master).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker process')
+      } catch {
+        return false
+      }
+    })
+    if (workers.length === 0) return 'nginx has no worker process'
+    return [{ pid: master, role: 'primary' }, ...workers.map((pid) => ({ pid, role: 'worker' as const }))]
+  }
+}
+
+interface CeilingStart { readonly child: ChildProcess, readonly h1: number, readonly tls: number, readonly h2: number }
+
+async function startCeiling (cpu: string | null, dir: string): Promise<CeilingStart> {
+  mkdirSync(dir, { recursive: true })
+  const { cert, key } = writeSelfSignedCert(dir)
+  const child = children.spawnNode(join(dist, 'bench/ceiling.js'), [cert, key], { cpu, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const ports = await readJsonLine<{ h1: number, tls: number, h2: number }>(child, 'ceiling server', CHILD_READY_MS)
+  return { child, ...ports }
+}
+
+// ---- the peers table ---------------------------------------------------------------
+
+interface PeerAggregate {
+  readonly name: ScenarioName
+  readonly generator: string
+  readonly connections: string
+  readonly rounds: number
+  readonly reqPerSec: Spread | null
+  readonly reqPerCore: Spread | null
+  readonly latencyMs: { readonly p50: Spread | null, readonly p99: Spread | null, readonly p99_9: Spread | null }
+  readonly errors: number
+  readonly comparison: PeerComparison | null
+  readonly skipped: string | null
+}
+
+/** Medians over the rounds of every peers scenario that ran, and their ratios (comparePeers on the medians). */
+function aggregatePeers (results: readonly ScenarioResult[]): PeerAggregate[] {
+  const names = SCENARIOS.filter((n) => PEER_SPECS.has(n) && results.some((r) => r.name === n))
+  const runs = (n: ScenarioName): ScenarioResult[] => results.filter((r) => r.name === n && r.load !== null)
+  const rows: PeerRow[] = names.map((n) => {
+    const spec = PEER_SPECS.get(n)
+    const rs = runs(n)
+    const med = (f: (r: ScenarioResult) => number | null | undefined): number | null => spread(rs.map(f))?.median ?? null
+    const p50 = med((r) => r.load?.latencyMs.p50)
+    const p99 = med((r) => r.load?.latencyMs.p99)
+    const p999 = med((r) => r.load?.latencyMs.p99_9)
+    return {
+      name: n,
+      reqPerSec: med((r) => r.load?.reqPerSec),
+      reqPerCore: med((r) => r.reqPerCore),
+      latencyMs: p50 === null || p99 === null || p999 === null ? null : { p50, p99, p99_9: p999 },
+      nginx: spec?.nginx ?? null,
+      nodePeers: spec?.nodePeers ?? [],
+      ceiling: spec?.ceiling ?? null,
+      latencyRef: spec?.latencyRef ?? null
+    }
+  })
+  const comparisons = comparePeers(rows)
+  return names.map((n, i) => {
+    const rs = runs(n)
+    const all = results.filter((r) => r.name === n)
+    const distinct = (xs: ReadonlyArray<string | number>): string => [...new Set(xs.map(String))].join(',')
+    return {
+      name: n,
+      generator: distinct(all.map((r) => r.generator)),
+      connections: distinct(all.map((r) => r.connections)),
+      rounds: rs.length,
+      reqPerSec: spread(rs.map((r) => r.load?.reqPerSec)),
+      reqPerCore: spread(rs.map((r) => r.reqPerCore)),
+      latencyMs: {
+        p50: spread(rs.map((r) => r.load?.latencyMs.p50)),
+        p99: spread(rs.map((r) => r.load?.latencyMs.p99)),
+        p99_9: spread(rs.map((r) => r.load?.latencyMs.p99_9))
+      },
+      errors: rs.reduce((a, r) => a + (r.load === null ? 0 : r.load.errors + r.load.timeouts + r.load.non2xx), 0),
+      comparison: rs.length === 0 ? null : comparisons[i] ?? null,
+      skipped: rs.length === 0 ? [...new Set(all.map((r) => r.skipped ?? ''))].join('; ') : null
+    }
+  })
+}
+
+function peersTable (rows: readonly PeerAggregate[]): string {
+  const head = ['scenario', 'load', 'conns', 'req/s', '(range)', 'req/s/core', '(range)', 'x nginx', 'x best Node', 'x ceiling', 'p50 ms', '+p50', '+p99', '+p99.9', 'over', 'err']
+  const range = (s: Spread | null, digits: number): string => s === null || s.n < 2 ? '' : `${fmt(s.min, digits)}-${fmt(s.max, digits)}`
+  const signed = (n: number | null | undefined): string => n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n >= 0 ? '+' : ''}${n.toFixed(2)}`
+  const cells = rows.map((r) => {
+    if (r.skipped !== null) return [r.name, `skipped: ${(r.skipped.split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
+    const c = r.comparison
+    const spec = PEER_SPECS.get(r.name)
+    return [
+      r.name,
+      r.generator,
+      r.connections,
+      fmt(r.reqPerSec?.median, 0),
+      range(r.reqPerSec, 0),
+      fmt(r.reqPerCore?.median, 0),
+      range(r.reqPerCore, 0),
+      fmt(c?.vsNginx, 2),
+      c?.vsBestNode === null || c?.vsBestNode === undefined ? '-' : `${c.vsBestNode.toFixed(2)} ${c.bestNode ?? ''}`,
+      fmt(c?.vsCeiling, 2),
+      fmt(r.latencyMs.p50?.median, 2),
+      signed(c?.addedMs?.p50),
+      signed(c?.addedMs?.p99),
+      signed(c?.addedMs?.p99_9),
+      c?.addedMs === null || c?.addedMs === undefined ? '' : spec?.latencyRef ?? '',
+      String(r.errors)
+    ]
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((row) => row.length === head.length ? (row[i] ?? '').length : 0)))
+  const line = (c: readonly string[]): string => c.length === head.length
+    ? c.map((x, i) => i <= 2 || i === 14 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0)).join('  ').trimEnd()
+    : `${(c[0] ?? '').padEnd(widths[0] ?? 0)}  ${c[1] ?? ''}`
+  return [line(head), ...cells.map(line)].join('\n')
+}
+
 // ---- main --------------------------------------------------------------------
 
 async function main (): Promise<void> {
@@ -623,7 +903,7 @@ async function main (): Promise<void> {
     process.exitCode = 2
     return
   }
-  for (const script of ['bench/origin.js', 'bench/peer-http-proxy.js']) {
+  for (const script of ['bench/origin.js', 'bench/peer-http-proxy.js', 'bench/ceiling.js']) {
     if (!existsSync(join(dist, script))) throw new Error(`${join(dist, script)} not found: build first (npm run bench does)`)
   }
 
@@ -637,6 +917,37 @@ async function main (): Promise<void> {
   const tmp = run.tempDir('switchyard-bench-')
   const settings: LoadSettings = { connections: opts.connections, durationSec: opts.durationSec, pipelining: 1 }
   const wants = (n: ScenarioName): boolean => opts.only.includes(n)
+  const protocolOf = (n: ScenarioName): Protocol => PEER_SPECS.get(n)?.protocol ?? 'h1'
+
+  // The external programs: looked up first, installed only when missing (and root).
+  const wantedTools: ToolName[] = []
+  if (opts.only.some((n) => n.startsWith('nginx'))) wantedTools.push('nginx')
+  if (opts.generator !== 'autocannon' && opts.only.some((n) => protocolOf(n) !== 'h2')) wantedTools.push('wrk')
+  if (opts.only.some((n) => protocolOf(n) === 'h2')) wantedTools.push('h2load')
+  const tools = ensureTools(wantedTools, opts.install, log)
+  const toolPath = (t: ToolName): string | null => 'path' in tools[t] ? (tools[t] as { path: string }).path : null
+  const toolMissing = (t: ToolName): string => 'missing' in tools[t] ? (tools[t] as { missing: string }).missing : ''
+  for (const t of wantedTools) log(toolPath(t) !== null ? `${t}: ${toolPath(t) ?? ''}` : `${t} missing: ${toolMissing(t)}`)
+  // HTTP/1.1 load: wrk unless asked otherwise (autocannon saturates before the proxy on cache hits),
+  // autocannon when wrk is missing and was not asked for by name.
+  const h1Generator: H1Generator = opts.generator ?? (toolPath('wrk') !== null ? 'wrk' : 'autocannon')
+  if (opts.generator === null && h1Generator === 'autocannon' && wantedTools.includes('wrk')) {
+    log(`HTTP/1.1 load: autocannon, because wrk is missing (${toolMissing('wrk')}); on cache hits it saturates before the proxy`)
+  }
+  /** How a scenario is loaded, or why it cannot be. */
+  const loaderFor = (n: ScenarioName): { load: Load, info: Omit<RunInfo, 'round'> } | string => {
+    const connections = PEER_SPECS.get(n)?.connections ?? opts.connections
+    if (protocolOf(n) === 'h2') {
+      if (toolPath('h2load') === null) return `needs h2load: ${toolMissing('h2load')}`
+      const info = { generator: `h2load -m ${opts.h2Streams}`, connections: opts.h2Connections }
+      return { info, load: async (url, durationSec) => await runH2load(url, { children, cpu: pinning.loadgenCpu, dir: tmp, connections: opts.h2Connections, streams: opts.h2Streams, durationSec }) }
+    }
+    if (h1Generator === 'wrk') {
+      if (toolPath('wrk') === null) return `needs wrk: ${toolMissing('wrk')}`
+      return { info: { generator: 'wrk', connections }, load: async (url, durationSec) => await runWrk(url, { children, cpu: pinning.loadgenCpu, dir: tmp, connections, durationSec }) }
+    }
+    return { info: { generator: 'autocannon', connections }, load: async (url, durationSec) => await runLoad(url, { ...settings, connections, durationSec }) }
+  }
 
   const origin = await startOrigin(pinning)
   log(`origin: pid ${origin.child.pid}, port ${origin.port}, ${origin.bodyBytes}-byte body`)
@@ -644,8 +955,32 @@ async function main (): Promise<void> {
   const peer = wants('http-proxy') ? await startPeer(pinning, origin.port) : null
   if (peer !== null) log(`http-proxy peer: pid ${peer.child.pid}, port ${peer.port}`)
 
+  let nginx: NginxStart = { ok: false, reason: 'not requested' }
+  let nginxCpus: string | null = null
+  const nginxPath = toolPath('nginx')
+  if (opts.only.some((n) => n.startsWith('nginx'))) {
+    nginx = nginxPath === null ? { ok: false, reason: `needs nginx: ${toolMissing('nginx')}` } : await startNginx(nginxPath, pinning.proxyCpu, join(tmp, 'nginx'), origin.port)
+    if (nginx.ok) {
+      const workers = await nginxProcesses(nginx.child)()
+      nginxCpus = typeof workers === 'string' ? null : cpusAllowed(workers[workers.length - 1]?.pid ?? 0)
+      log(`nginx (${nginx.version ?? '?'}): pid ${nginx.child.pid}, worker CPUs ${nginxCpus ?? '?'}, h1 port ${nginx.h1Port}, tls port ${nginx.tlsPort}`)
+    }
+    else log(`nginx scenarios skipped: ${nginx.reason}`)
+  }
+
+  let ceiling: CeilingStart | string = 'not requested'
+  if (opts.only.some((n) => n.startsWith('ceiling'))) {
+    try {
+      ceiling = await startCeiling(pinning.proxyCpu, join(tmp, 'ceiling'))
+      log(`ceiling server: pid ${ceiling.child.pid}, h1 port ${ceiling.h1}, tls port ${ceiling.tls}, h2 port ${ceiling.h2}`)
+    } catch (err) {
+      ceiling = `could not start: ${err instanceof Error ? err.message : String(err)}`
+      log(`ceiling scenarios skipped: ${ceiling}`)
+    }
+  }
+
   let switchyard: SwitchyardStart = { ok: false, reason: 'not requested' }
-  if (wants('switchyard-h1') || wants('switchyard-tls') || wants('switchyard-cache-hit')) {
+  if (opts.only.some((n) => n.startsWith('switchyard-') && !FLEETS.has(n))) {
     try {
       switchyard = await startSwitchyard({
         main: opts.main, cpuProfDir: opts.cpuProf ? resultsDir : null, cpu: pinning.proxyCpu,
@@ -682,14 +1017,55 @@ async function main (): Promise<void> {
   }
 
   const results: ScenarioResult[] = []
+  for (let round = 1; round <= opts.rounds; round++) {
   for (const name of opts.only) {
     let url: string | null = null
     let proxy: ProxyProcesses | undefined
-    let notStarted = switchyard.ok ? 'not started' : switchyard.reason
+    let notStarted = name.startsWith('nginx') ? (nginx.ok ? 'not started' : nginx.reason)
+      : name.startsWith('ceiling') ? (typeof ceiling === 'string' ? ceiling : 'not started')
+        : switchyard.ok ? 'not started' : switchyard.reason
     let fleet: SwitchyardStart | undefined
+    const loader = loaderFor(name)
+    if (typeof loader === 'string') {
+      if (round === 1) log(`[${name}] skipped: ${loader}`)
+      results.push(skipped(name, loader, { round, generator: '-', connections: 0 }))
+      continue
+    }
+    const info = { ...loader.info, round }
     switch (name) {
       case 'direct':
         url = `http://127.0.0.1:${origin.port}/bench`
+        break
+      case 'direct-dynamic':
+        url = `http://127.0.0.1:${origin.port}/dynamic`
+        break
+      case 'ceiling-h1':
+        if (typeof ceiling !== 'string') { url = `http://127.0.0.1:${ceiling.h1}/cached/bench`; proxy = singleProcess(ceiling.child) }
+        break
+      case 'ceiling-tls':
+        if (typeof ceiling !== 'string') { url = `https://127.0.0.1:${ceiling.tls}/cached/bench`; proxy = singleProcess(ceiling.child) }
+        break
+      case 'ceiling-h2':
+        if (typeof ceiling !== 'string') { url = `https://127.0.0.1:${ceiling.h2}/cached/bench`; proxy = singleProcess(ceiling.child) }
+        break
+      case 'nginx':
+        if (nginx.ok) { url = `http://127.0.0.1:${nginx.h1Port}/bench`; proxy = nginxProcesses(nginx.child) }
+        break
+      case 'nginx-tls':
+      case 'nginx-h2':
+        if (nginx.ok) { url = `https://127.0.0.1:${nginx.tlsPort}/bench`; proxy = nginxProcesses(nginx.child) }
+        break
+      case 'nginx-cache-hit':
+        if (nginx.ok) { url = `http://127.0.0.1:${nginx.h1Port}/cached/bench`; proxy = nginxProcesses(nginx.child) }
+        break
+      case 'switchyard-h2':
+        if (switchyard.ok) { url = `https://127.0.0.1:${switchyard.tlsPort}/bench`; proxy = singleProcess(switchyard.child) }
+        break
+      case 'switchyard-dynamic-cached':
+        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/dynamic-cached`; proxy = singleProcess(switchyard.child) }
+        break
+      case 'switchyard-dynamic-uncached':
+        if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/dynamic`; proxy = singleProcess(switchyard.child) }
         break
       case 'switchyard-h1':
         if (switchyard.ok) { url = `http://127.0.0.1:${switchyard.h1Port}/bench`; proxy = singleProcess(switchyard.child) }
@@ -717,11 +1093,16 @@ async function main (): Promise<void> {
     }
     if (url === null) {
       if (fleet !== undefined) log(`[${name}] skipped: ${notStarted}`)
-      results.push(skipped(name, notStarted))
+      results.push(skipped(name, notStarted, info))
       continue
     }
     try {
-      results.push(await runScenario(name, url, proxy, origin.child.pid, settings, opts.warmupSec, origin.bodyBytes))
+      results.push(await runScenario(name, url, proxy, origin.child.pid, loader.load, info, opts.durationSec, opts.warmupSec, origin.bodyBytes))
+    } catch (err) {
+      // A load generator that failed (wrk, h2load): the row says why, the run goes on.
+      const why = `load failed: ${err instanceof Error ? err.message : String(err)}`
+      log(`[${name}] ${why}`)
+      results.push(skipped(name, why, info))
     } finally {
       // Stopped at once: an idle fleet would still be ours on the cores the next scenario measures.
       if (fleet?.ok === true) {
@@ -730,17 +1111,23 @@ async function main (): Promise<void> {
       }
     }
   }
-
-  // Ratios.
-  const direct = results.find((r) => r.name === 'direct')?.load?.reqPerSec ?? null
-  const peerPerCore = results.find((r) => r.name === 'http-proxy')?.reqPerCore ?? null
-  for (const r of results) {
-    if (r.load === null) continue
-    r.vsDirect = direct !== null && direct > 0 ? r.load.reqPerSec / direct : null
-    r.perCoreVsHttpProxy = r.reqPerCore !== null && peerPerCore !== null && peerPerCore > 0 ? r.reqPerCore / peerPerCore : null
   }
-  const h1 = results.find((r) => r.name === 'switchyard-h1')
-  const target = h1?.perCoreVsHttpProxy ?? null
+  // Stopped here, not only by the exit path: SIGTERM lets the master take its worker with it.
+  if (nginx.ok) await children.stop(nginx.child, 5000)
+
+  // Ratios, within each round.
+  for (let round = 1; round <= opts.rounds; round++) {
+    const inRound = results.filter((r) => r.round === round)
+    const direct = inRound.find((r) => r.name === 'direct')?.load?.reqPerSec ?? null
+    const peerPerCore = inRound.find((r) => r.name === 'http-proxy')?.reqPerCore ?? null
+    for (const r of inRound) {
+      if (r.load === null) continue
+      r.vsDirect = direct !== null && direct > 0 ? r.load.reqPerSec / direct : null
+      r.perCoreVsHttpProxy = r.reqPerCore !== null && peerPerCore !== null && peerPerCore > 0 ? r.reqPerCore / peerPerCore : null
+    }
+  }
+  const target = spread(results.filter((r) => r.name === 'switchyard-h1').map((r) => r.perCoreVsHttpProxy))?.median ?? null
+  const peers = aggregatePeers(results)
 
   const fleetRows = results.filter((r) => FLEETS.has(r.name))
   // Said with every result of the pairs: what the machine allows them to show.
@@ -774,6 +1161,8 @@ async function main (): Promise<void> {
     harness: cpusAllowed('self'),
     origin: origin.child.pid === undefined ? null : cpusAllowed(origin.child.pid),
     httpProxy: peer?.child.pid === undefined ? null : cpusAllowed(peer.child.pid),
+    nginxWorker: nginxCpus,
+    ceiling: typeof ceiling === 'string' || ceiling.child.pid === undefined ? null : cpusAllowed(ceiling.child.pid),
     switchyard: switchyard.ok && switchyard.child.pid !== undefined ? cpusAllowed(switchyard.child.pid) : null
   }
 
@@ -786,15 +1175,36 @@ async function main (): Promise<void> {
   } else {
     out.write(`target: switchyard-h1 req/s per core / http-proxy req/s per core = n/a (needs both scenarios measured; target >= ${TARGET_RATIO})\n`)
   }
-  const hit = results.find((r) => r.name === 'switchyard-cache-hit')
-  const directRun = results.find((r) => r.name === 'direct')
-  if (hit?.load != null && h1?.load != null) {
-    out.write(`cache hit: ${(hit.load.reqPerSec / h1.load.reqPerSec).toFixed(2)}x the pass-through req/s` +
-      (directRun?.load != null ? `, ${(hit.load.reqPerSec / directRun.load.reqPerSec).toFixed(2)}x the origin served directly` : '') + '\n')
+  const medianReqPerSec = (n: ScenarioName): number | null => spread(results.filter((r) => r.name === n).map((r) => r.load?.reqPerSec))?.median ?? null
+  const hitRps = medianReqPerSec('switchyard-cache-hit')
+  const h1Rps = medianReqPerSec('switchyard-h1')
+  const directRps = medianReqPerSec('direct')
+  if (hitRps !== null && h1Rps !== null) {
+    out.write(`cache hit: ${(hitRps / h1Rps).toFixed(2)}x the pass-through req/s` +
+      (directRps !== null ? `, ${(hitRps / directRps).toFixed(2)}x the origin served directly` : '') + (opts.rounds > 1 ? ' (medians)' : '') + '\n')
   }
   const noisy = results.filter((r) => r.cpu.other !== null && r.cpu.other > 0.2)
   if (noisy.length > 0) {
-    out.write(`note: other processes used > 0.2 of a core in ${noisy.map((r) => r.name).join(', ')}: treat those rows as noisy and re-run.\n`)
+    out.write(`note: other processes used > 0.2 of a core in ${noisy.map((r) => opts.rounds > 1 ? `${r.name} #${r.round}` : r.name).join(', ')}: treat those rows as noisy and re-run.\n`)
+  }
+  let dynamicSummary: { reqPerSecRatio: number | null, p50Ms: { cached: number | null, uncached: number | null, direct: number | null } } | null = null
+  if (peers.length > 0) {
+    out.write(`\npeers (${opts.rounds} round${opts.rounds === 1 ? '' : 's'}, interleaved; medians${opts.rounds > 1 ? ', range = least-most' : ''}).` +
+      ' req/s/core = req/s / proxy CPU share; x nginx, x best Node, x ceiling = req/s/core / theirs (same protocol and path);' +
+      ' +p50/+p99/+p99.9 = latency percentile minus that of the row in "over" (ms):\n')
+    out.write(peersTable(peers) + '\n')
+    out.write('ceiling-* = a bare Node server answering the cache-hit bytes from memory on the proxy CPU: no proxy on that core can do better per core.' +
+      ' The h2 rows have no direct h2 origin: their latency is added over ceiling-h2.\n')
+    const dyn = (n: ScenarioName): PeerAggregate | undefined => peers.find((p) => p.name === n && p.skipped === null)
+    const cached = dyn('switchyard-dynamic-cached')
+    const uncached = dyn('switchyard-dynamic-uncached')
+    if (cached !== undefined && uncached !== undefined) {
+      const r = cached.reqPerSec !== null && uncached.reqPerSec !== null && uncached.reqPerSec.median > 0 ? cached.reqPerSec.median / uncached.reqPerSec.median : null
+      dynamicSummary = { reqPerSecRatio: r, p50Ms: { cached: cached.latencyMs.p50?.median ?? null, uncached: uncached.latencyMs.p50?.median ?? null, direct: dyn('direct-dynamic')?.latencyMs.p50?.median ?? null } }
+      out.write(`dynamic endpoint (${DYNAMIC_CONNECTIONS} connections, origin answers after 100 ms with no freshness): cached route / cache: false = ${fmt(r, 2)}x req/s;` +
+        ` p50 ${fmt(dynamicSummary.p50Ms.cached, 1)} ms cached, ${fmt(dynamicSummary.p50Ms.uncached, 1)} ms cache: false, ${fmt(dynamicSummary.p50Ms.direct, 1)} ms direct` +
+        ' (issue 12: a cached route must cost nothing measurable against cache: false)\n')
+    }
   }
   // The unpinned workers pair shares CPU 1 with the proxy by design; its limit is said below.
   const saturated = results.filter((r) => FLEETS.get(r.name)?.pinned !== false && r.cpu.origin !== null && r.cpu.loadgen !== null && r.cpu.origin.share + r.cpu.loadgen.share > 0.9)
@@ -822,7 +1232,12 @@ async function main (): Promise<void> {
     cpuCount: cpus().length,
     loadavgAtEnd: loadavg(),
     gitCommit: gitCommit(root),
-    settings: { ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog },
+    settings: {
+      ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog,
+      rounds: opts.rounds, h1Generator, h2Connections: opts.h2Connections, h2Streams: opts.h2Streams, dynamicConnections: DYNAMIC_CONNECTIONS
+    },
+    tools: { ...tools, nginxVersion: nginx.ok ? nginx.version : null },
+    peers: { rows: peers, dynamic: dynamicSummary },
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },
     workers: {
