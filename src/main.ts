@@ -383,7 +383,16 @@ async function start (file: string | undefined, root: string): Promise<number> {
   if (demo) {
     const c = await ensureDevCertificate(path.join(root, 'certs'))
     if (c.created) log.info({ cert: c.certPath }, 'generated a self-signed development certificate')
-    const origins = await startDemoOrigins()
+    let origins
+    try {
+      origins = await startDemoOrigins()
+    } catch (err) {
+      if (typeof (err as NodeJS.ErrnoException).code !== 'string') throw err
+      // One line, as for a listener: most often another demo is still running.
+      process.stderr.write(`switchyard: the demo's origins (127.0.0.1:9101-9104) could not start: ${(err as Error).message}` +
+        ' (another demo or `switchyard demo-origins` running?)\n')
+      return 1
+    }
     closeDemo = () => origins.close()
   }
   const configFile = file ?? path.join(root, 'config', 'demo.yaml')
