@@ -12,7 +12,7 @@ import type { Test } from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { startListener, type ConnectionObserver } from '../../src/listener/listener.js'
 import { Pipeline } from '../../src/proxy/pipeline.js'
-import { Session } from '../../src/proxy/session.js'
+import { kSession, Session } from '../../src/proxy/session.js'
 import { buildState } from '../../src/proxy/state.js'
 import { testCertificate } from '../helpers/certs.js'
 import { h2Request, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
@@ -44,7 +44,16 @@ backends: { b: { servers: [{ url: "http://127.0.0.1:1" }] } }
     const s = new Session(stream, stream, { name: 'l', proto: 'https' },
       { clientAddress: '127.0.0.1', trusted: false, proto: 'https', viaEntry: '2 switchyard', servername: undefined },
       performance.now(), pipeline, { headers, rawHeaders })
-    const head = bad[String(headers[':path'])]
+    ;(stream as unknown as { [kSession]: Session })[kSession] = s // as the pipeline hangs it (drain, trailers)
+    const path = String(headers[':path'])
+    // A streamed answer whose trailers are sent on 'wantTrailers': good ones arrive, a refused one resets.
+    if (path === '/trailers' || path === '/bad-trailers') {
+      s.responseHead(200, 'OK', ['content-type', 'text/plain'])
+      s.responseData(Buffer.from('body'))
+      s.responseEnd(path === '/trailers' ? [Buffer.from('X-Sum'), Buffer.from('1')] : [Buffer.from(':bad'), Buffer.from('x')])
+      return
+    }
+    const head = bad[path]
     if (head !== undefined) {
       results.push(s.writeHead(head[0], head[1]))
       return
@@ -64,6 +73,13 @@ backends: { b: { servers: [{ url: "http://127.0.0.1:1" }] } }
   t.same(results, Object.keys(bad).map(() => false), 'writeHead reports failure instead of throwing')
   t.equal(contained.length, Object.keys(bad).length, 'each one reported as an internal error')
   t.match(String(contained[0]), /connection/i)
+  const trailers = await h2Request(session, { ':path': '/trailers' })
+  t.equal(trailers.text, 'body')
+  t.equal(trailers.trailers?.['x-sum'], '1', 'trailers sent on wantTrailers')
+  t.equal(trailers.rstCode, undefined)
+  const badTrailers = await h2Request(session, { ':path': '/bad-trailers' })
+  t.equal(badTrailers.rstCode, NGHTTP2_INTERNAL_ERROR, 'a trailer Node refuses resets the stream')
+  t.equal(contained.length, Object.keys(bad).length + 1, 'and is reported as an internal error, not thrown')
   // The same h2 session still answers.
   const ok = await h2Request(session, { ':path': '/fine' })
   t.equal(ok.status, 200)
