@@ -394,7 +394,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     try {
       const head = h2Head(status, headers, this.limitFields)
       if (streamed) {
-        stream.once('wantTrailers', onWantTrailers)
+        stream.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
         stream.respond(head, H2_TRAILERS)
       } else {
         stream.respond(head, H2_BODY)
