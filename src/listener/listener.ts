@@ -7,7 +7,7 @@ import https from 'node:https'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../config/schema.js'
 import type { Pipeline } from '../proxy/pipeline.js'
-import type { DownstreamRequest, DownstreamResponse, ListenerContext } from '../proxy/session.js'
+import type { ListenerContext } from '../proxy/session.js'
 import { isWebSocketUpgrade } from '../proxy/upgrade.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
@@ -39,6 +39,8 @@ export interface ConnectionObserver {
 // pipeline and answers 431 itself.
 const H1_HEADER_SLACK = 8192
 
+const NGHTTP2_INTERNAL_ERROR = 2
+
 /** On close, how long an open connection without a request may still send one. */
 const IDLE_GRACE_MS = 500
 
@@ -55,7 +57,26 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     tunnels: { open: 0, max: cfg.maxTunnels },
     ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected })
   })
-  const onRequest = (req: DownstreamRequest, res: DownstreamResponse): void => pipeline.handleRequest(req, res, context)
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => pipeline.handleRequest(req, res, context)
+  const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
+    // Expect, as node:http2's compatibility layer answered it: 100-continue
+    // at once (the body is read when the request goes upstream), any other
+    // expectation 417.
+    const expect = headers.expect
+    if (expect !== undefined) {
+      try {
+        if (expect !== '100-continue') {
+          stream.on('error', () => {})
+          stream.respond({ ':status': 417 }, { endStream: true })
+          return
+        }
+        stream.additionalHeaders({ ':status': 100 })
+      } catch {
+        return stream.close(NGHTTP2_INTERNAL_ERROR)
+      }
+    }
+    pipeline.handleStream(stream, headers, rawHeaders, context)
+  }
   const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void => {
     if (req.method === 'CONNECT' || isWebSocketUpgrade(req)) return pipeline.handleUpgrade(req, socket, head, context)
     // Any other Upgrade (notably h2c, the "h2c smuggling" attack) is not a
@@ -82,12 +103,17 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     server = http.createServer(h1Options, onRequest as http.RequestListener)
   } else {
     if (cfg.tls.http2) {
+      // 'request' is HTTP/1.1 here (allowHTTP1). Adding a 'request' listener
+      // makes Node wire its compatibility layer to 'stream' too; that
+      // listener is removed so h2 streams reach the core API, and us, alone.
       const h2 = http2.createSecureServer({
         ...tls.serverOptions,
         ...h1Options,
         maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
         settings: { maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096, maxConcurrentStreams: 256 }
-      } as http2.SecureServerOptions, onRequest)
+      } as http2.SecureServerOptions, onRequest as never)
+      h2.removeAllListeners('stream')
+      h2.on('stream', onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void)
       // The HTTP/1.1 side of an allowHTTP1 server reads these from the server object.
       Object.assign(h2, {
         headersTimeout: timeouts.clientHeaders,
@@ -108,12 +134,11 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     tls.attach(server as https.Server)
   }
   server.on('upgrade', onUpgrade)
-  // Node hands CONNECT to 'connect', not 'request': h1 with the raw socket (and
-  // closes the connection when nobody listens), h2 with a request/response pair
-  // (and answers a bare 405). Both get our own 405 this way.
-  server.on('connect', (req: DownstreamRequest, second: Socket | DownstreamResponse, head?: Buffer): void => {
-    if ('writeHead' in second) onRequest(req, second)
-    else onUpgrade(req as http.IncomingMessage, second, head ?? Buffer.alloc(0))
+  // Node hands an HTTP/1.1 CONNECT to 'connect' with the raw socket, not to
+  // 'request' (and closes the connection when nobody listens): it gets our own
+  // 405 this way. An h2 CONNECT is a stream like any other (405 in the plan).
+  server.on('connect', (req: http.IncomingMessage, socket: Socket, head?: Buffer): void => {
+    onUpgrade(req, socket, head ?? Buffer.alloc(0))
   })
 
   const sockets = new Set<Socket>()

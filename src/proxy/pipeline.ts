@@ -5,7 +5,8 @@
 // session, or the cache in front of it). A phase either lets the request continue or
 // answers it; there is no middleware chain. Picking, queueing at maxConn and
 // retrying are one mechanism for ordinary requests and WebSocket upgrades.
-import type { Http2ServerResponse } from 'node:http2'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
 import { Errors, type ErrorKind } from '../errors.js'
@@ -55,16 +56,15 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   swap (state: RuntimeState): void { this.#state = state }
 
   /**
-   * One request. `bodyless`: its connection can no longer carry a request body
+   * One HTTP/1.1 request. `bodyless`: its connection can no longer carry a request body
    * (Node handed the socket over for an Upgrade we do not tunnel), so a
    * request that announces one is refused rather than left waiting.
    */
-  handleRequest (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, bodyless = false): void {
+  handleRequest (req: IncomingMessage, res: ServerResponse, listener: ListenerContext, bodyless = false): void {
     let s: Session | undefined
     try {
       const state = this.#state
-      const h2 = isH2(req)
-      s = new Session(req, res, listener, connectionInfo(req, h2, listener, state), performance.now(), this)
+      s = new Session(req, res, listener, connectionInfo(req, false, listener, state), performance.now(), this)
       ;(res as unknown as { [kSession]: Session })[kSession] = s
       res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
       s.trustList = state.trustedProxies
@@ -78,12 +78,35 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     }
   }
 
+  /** One HTTP/2 stream (node:http2's core API: the stream is the request body and the response). */
+  handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], listener: ListenerContext): void {
+    let s: Session | undefined
+    try {
+      // A stream destroyed with an error emits it: ours to ignore (the close that follows ends the session).
+      stream.on('error', ignore)
+      const state = this.#state
+      s = new Session(stream, stream, listener, connectionInfo(stream, true, listener, state), performance.now(), this,
+        { headers, rawHeaders })
+      ;(stream as unknown as { [kSession]: Session })[kSession] = s
+      stream.on('close', onResponseClose)
+      s.trustList = state.trustedProxies
+      if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
+      this.#handle(s, state, false)
+    } catch (err) {
+      if (s !== undefined) return s.fault(err)
+      this.#hooks.onInternalError?.(err, undefined)
+      try { stream.close(NGHTTP2_INTERNAL_ERROR) } catch {}
+    }
+  }
+
   /** The phases, in order. */
   #handle (s: Session, state: RuntimeState, bodyless: boolean): void {
     const p = plan(state, s)
     if ('error' in p) return s.refuse(p)
     // An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection; a malformed request is a 400 first.
-    if (!s.h2 && s.req.httpVersionMajor !== 1) return s.sendError(Errors.HTTP_VERSION, `HTTP/${s.req.httpVersion} request line`)
+    if (!s.h2 && (s.req as IncomingMessage).httpVersionMajor !== 1) {
+      return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
+    }
     s.adopt(p)
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
     // rate limit: the route's, before the cache and any upstream; Redis answers later
@@ -246,7 +269,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
    * queued at maxConn and timed out like one; once a server accepts, the
    * sockets are spliced (upgrade.ts).
    */
-  handleUpgrade (req: DownstreamRequest, socket: Socket, head: Buffer, listener: ListenerContext): void {
+  handleUpgrade (req: IncomingMessage, socket: Socket, head: Buffer, listener: ListenerContext): void {
     try {
       const state = this.#state
       const t = new Tunnel(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this)
@@ -336,7 +359,7 @@ function onResponseClose (this: DownstreamResponse): void {
     s.shard?.queue.remove(s)
     clearTimeout(s.queueTimer)
   }
-  if (!responseCompleted(this, s.h2)) {
+  if (!responseCompleted(this, s)) {
     // The client went away (or we reset it) before the response completed.
     s.error ??= Errors.CLIENT_ABORTED
     s.handler?.abort()
@@ -345,19 +368,18 @@ function onResponseClose (this: DownstreamResponse): void {
 }
 
 /**
- * Whether the whole response went out. Http2ServerResponse reports
- * writableFinished = true on every close, even after the client's RST_STREAM
- * or a dropped session, so on h2 our end() and the stream's close code decide.
+ * Whether the whole response went out. An h2 stream's writable side also ends
+ * when the client resets it, so on h2 our end() and the stream's close code
+ * decide.
  */
-function responseCompleted (res: DownstreamResponse, h2: boolean): boolean {
-  if (!h2) return res.writableFinished
-  return res.writableEnded && (res as Http2ServerResponse).stream.rstCode === 0
+function responseCompleted (res: DownstreamResponse, s: Session): boolean {
+  if (!s.h2) return res.writableFinished
+  return s.ended && (res as ServerHttp2Stream).rstCode === 0
 }
 
-/** Came over an HTTP/2 stream (not merely an `HTTP/2.0` request line on an HTTP/1.1 connection). */
-function isH2 (req: DownstreamRequest): boolean {
-  return (req as { stream?: unknown }).stream !== undefined
-}
+const NGHTTP2_INTERNAL_ERROR = 2
+
+function ignore (): void {}
 
 /**
  * Facts about the client connection, computed once per socket (h1) or h2
@@ -365,10 +387,10 @@ function isH2 (req: DownstreamRequest): boolean {
  */
 export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: ListenerContext,
   state: RuntimeState): ConnectionInfo {
-  const holder = (h2 ? (req as { stream: { session: object } }).stream.session : req.socket) as ConnHolder
+  const holder = (h2 ? (req as ServerHttp2Stream).session! : (req as IncomingMessage).socket) as ConnHolder
   const cached = holder[kConn]
   if (cached !== undefined && cached.state === state) return cached
-  const socket = h2 ? (req as { stream: { session: { socket: Socket } } }).stream.session.socket : req.socket
+  const socket = h2 ? (req as ServerHttp2Stream).session!.socket as Socket : (req as IncomingMessage).socket
   const clientAddress = normalizeAddress(socket.remoteAddress)
   const info = {
     state,

@@ -4,7 +4,7 @@
 // that writes the response to the client. It knows nothing of the cache: a
 // cached route puts a CacheSink in front of it (see cache-phase.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { BlockList } from 'node:net'
 import type { Readable } from 'node:stream'
 import { NONE_TRIED } from '../balancer/balancer.js'
@@ -22,8 +22,20 @@ import type { Plan, PlanRequest, Refusal } from './plan.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
 
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest
-export type DownstreamResponse = ServerResponse | Http2ServerResponse
+// HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
+// API's stream, which is both (a Duplex: the request body in, the response
+// out). The compatibility layer (Http2ServerRequest/Response) is not used:
+// it cost more than the rest of the h2 path (header maps built, cleared and
+// rebuilt per response).
+export type DownstreamRequest = IncomingMessage | ServerHttp2Stream
+export type DownstreamResponse = ServerResponse | ServerHttp2Stream
+
+/** An HTTP/2 request head as the 'stream' event gives it. */
+export interface H2Head {
+  readonly headers: IncomingHttpHeaders
+  /** Flat name/value pairs as received, pseudo-headers included. */
+  readonly rawHeaders: string[]
+}
 
 /** Per-listener facts, fixed when the listener starts. */
 export interface ListenerContext {
@@ -66,6 +78,10 @@ const PLAIN_REASON = /^[\t\x20-\x7e]*$/
 const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_INTERNAL_ERROR = 2
 
+// respond() options, built once.
+const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
+const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
+
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
@@ -80,6 +96,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   readonly startWall: number
   readonly method: string
   readonly driver: SessionDriver
+  // PlanRequest
+  readonly url: string
+  readonly rawHeaders: readonly string[]
+  /** The h2 `:authority` ('' when absent); undefined on HTTP/1.1. */
+  readonly h2Authority: string | undefined
 
   /** What the pipeline decided (undefined when the proxy answered the request itself). */
   plan: Plan | undefined
@@ -145,27 +166,41 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   // Queued
   queued = false
   queueTimer: NodeJS.Timeout | undefined
+  /** h2: our side of the response has ended (the stream's own writableEnded is also set by a client's RST_STREAM). */
+  ended = false
+  /** h2: trailers for the 'wantTrailers' event. */
+  trailers: Record<string, string> | undefined
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
   #bodyIdle: NodeJS.Timeout | undefined
   #deadline: NodeJS.Timeout | undefined
 
+  /** HTTP/1.1: `req` and `res` from node:http. HTTP/2: both are the stream, and `h2` its head. */
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
-    startTime: number, driver: SessionDriver) {
+    startTime: number, driver: SessionDriver, h2?: H2Head) {
     this.req = req
     this.res = res
-    this.h2 = (req as { stream?: unknown }).stream !== undefined
     this.listener = listener
     this.conn = conn
     this.startTime = startTime
     this.startWall = Date.now()
-    this.method = req.method ?? 'GET'
     this.driver = driver
+    if (h2 === undefined) {
+      const r = req as IncomingMessage
+      this.h2 = false
+      this.method = r.method ?? 'GET'
+      this.url = r.url ?? ''
+      this.rawHeaders = r.rawHeaders
+      this.h2Authority = undefined
+    } else {
+      const h = h2.headers
+      this.h2 = true
+      this.method = h[':method'] ?? 'GET'
+      this.url = h[':path'] ?? ''
+      this.rawHeaders = h2.rawHeaders
+      this.h2Authority = h[':authority'] ?? ''
+    }
   }
 
-  // PlanRequest
-  get url (): string { return this.req.url ?? '' }
-  get rawHeaders (): readonly string[] { return this.req.rawHeaders }
-  get h2Authority (): string | undefined { return this.h2 ? (this.req as Http2ServerRequest).headers[':authority'] ?? '' : undefined }
   get misdirected (): ListenerContext['misdirected'] { return this.listener.misdirected }
 
   get now (): number { return this.startTime }
@@ -180,7 +215,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   /** A request header by lower-case name (see requestField). */
   header (name: string): string | undefined {
-    return requestField(this.req.rawHeaders, name)
+    return requestField(this.rawHeaders, name)
   }
 
   /** The plan is made: take what it decided. */
@@ -194,7 +229,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.shard = p.shard
     this.stickyId = p.stickyId
     this.upstreamHeaders = p.head.headers
-    this.hasBody = this.h2 ? !(this.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : p.head.hasBody
+    this.hasBody = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : p.head.hasBody
     this.contentLength = p.head.contentLength
   }
 
@@ -249,7 +284,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // The client may still be sending: answered, the stream ends with
     // RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which Node sends once the
     // response is out.
-    if (this.h2) (this.res as Http2ServerResponse).stream.close(NGHTTP2_NO_ERROR)
+    if (this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
   }
 
   // Waiter: the pipeline picked a server, or gave up.
@@ -281,8 +316,10 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.upstreamMs = performance.now() - this.dispatchedAt
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
     this.status = status
-    // The origin's reason phrase, when it is plain text; else Node's standard one (h2 has none).
-    return this.writeHead(status, headers, this.h2 || !PLAIN_REASON.test(statusText) ? '' : statusText)
+    // h2: the body streams, and may end with trailers.
+    if (this.h2) return this.#respond(status, headers, true)
+    // The origin's reason phrase, when it is plain text; else Node's standard one.
+    return this.writeHead(status, headers, PLAIN_REASON.test(statusText) ? statusText : '')
   }
 
   responseData (chunk: Buffer): boolean {
@@ -294,11 +331,17 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   }
 
   responseEnd (trailers: Buffer[]): void {
-    if (trailers.length > 0) {
-      const t = trailerObject(trailers)
-      if (t !== undefined) this.res.addTrailers(t)
+    if (!this.h2) {
+      if (trailers.length > 0) {
+        const t = trailerObject(trailers)
+        if (t !== undefined) (this.res as ServerResponse).addTrailers(t)
+      }
+      this.res.end()
+      return
     }
-    this.res.end()
+    // Sent on 'wantTrailers', when the stream was opened to wait for them.
+    if (trailers.length > 0) this.trailers = trailerObject(trailers)
+    this.end()
   }
 
   responseError (kind: ErrorKind, err: Error): void {
@@ -321,12 +364,41 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    * added here.
    */
   writeHead (status: number, headers: readonly string[], statusText = ''): boolean {
+    if (this.h2) return this.#respond(status, headers, false)
     try {
-      if (!this.h2 && this.driver.draining) (this.res as ServerResponse).shouldKeepAlive = false
+      const res = this.res as ServerResponse
+      if (this.driver.draining) res.shouldKeepAlive = false
       // Upstream, cached and our own answers alike (the cache stores the upstream's head, never these).
       const all = this.limitFields === undefined ? headers : headers.concat(this.limitFields)
-      if (statusText !== '') (this.res as ServerResponse).writeHead(status, statusText, all as string[])
-      else this.res.writeHead(status, all as never)
+      if (statusText !== '') res.writeHead(status, statusText, all as string[])
+      else res.writeHead(status, all as string[])
+      return true
+    } catch (err) {
+      this.fault(err)
+      return false
+    }
+  }
+
+  /**
+   * writeHead on HTTP/2: one header object straight to respond(). `streamed`:
+   * the body follows in chunks and may end with trailers. Such a stream
+   * always waits for trailers (empty ones end it), even with a Content-Length:
+   * then a reset mid-body (stream.close ends the writable side first) can
+   * never put END_STREAM on the wire before the RST_STREAM, which would make
+   * a truncated body look complete.
+   */
+  #respond (status: number, headers: readonly string[], streamed: boolean): boolean {
+    const stream = this.res as ServerHttp2Stream
+    // Reset or gone: there is no head to write (as the compatibility layer did, silently).
+    if (stream.closed || stream.destroyed) return false
+    try {
+      const head = h2Head(status, headers, this.limitFields)
+      if (streamed) {
+        stream.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
+        stream.respond(head, H2_TRAILERS)
+      } else {
+        stream.respond(head, H2_BODY)
+      }
       return true
     } catch (err) {
       this.fault(err)
@@ -335,8 +407,17 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   }
 
   end (body?: Buffer): void {
-    if (body === undefined) this.res.end()
-    else this.res.end(body)
+    if (!this.h2) {
+      if (body === undefined) this.res.end()
+      else this.res.end(body)
+      return
+    }
+    this.ended = true
+    const stream = this.res as ServerHttp2Stream
+    // respond() has already ended a HEAD, 204 or 304 answer (and a reset one): no body may follow.
+    if (stream.writableEnded || stream.destroyed) return
+    if (body === undefined) stream.end()
+    else stream.end(body)
   }
 
   /** Something threw while answering: count it, log it, reset this stream or connection. */
@@ -371,17 +452,17 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // connection in an unknown state: HTTP/1.1 closes it.
     if (!this.h2 && kind.source === 'downstream' && this.hasBody) headers.push('connection', 'close')
     if (!this.writeHead(kind.status, headers)) return
-    if (this.method === 'HEAD') res.end()
+    if (this.method === 'HEAD') this.end()
     else {
       this.bytesOut += body.length
-      res.end(body)
+      this.end(body)
     }
   }
 
   resetDownstream (): void {
     const res = this.res
     try {
-      if (this.h2) (res as Http2ServerResponse).stream.close(NGHTTP2_INTERNAL_ERROR)
+      if (this.h2) (res as ServerHttp2Stream).close(NGHTTP2_INTERNAL_ERROR)
       else res.destroy()
     } catch {
       // Already gone: nothing left to reset.
@@ -392,6 +473,51 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 function onDrain (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
   s?.handler?.resume()
+}
+
+function onWantTrailers (this: ServerHttp2Stream): void {
+  const s = (this as unknown as { [kSession]?: Session })[kSession]
+  if (this.closed || this.destroyed) return // reset meanwhile: nothing more goes out
+  try {
+    this.sendTrailers(s?.trailers ?? NO_TRAILERS)
+  } catch (err) {
+    // A trailer Node refuses: contained to this stream, like a head.
+    if (s === undefined) this.close(NGHTTP2_INTERNAL_ERROR)
+    else s.fault(err)
+  }
+}
+
+const NO_TRAILERS = Object.freeze({})
+
+/** A field name as RFC 9110 §5.1 allows it (lower-case here: HTTP/2 sends no other). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
+
+/**
+ * An HTTP/2 response head for respond(): names lower-cased, repeated fields as
+ * arrays (Node refuses a repeated one-value field: the caller contains it).
+ * A field name Node would send as it is but HTTP forbids is refused here;
+ * `Connection` is dropped, as the compatibility layer did (the other
+ * connection-specific fields make respond() throw; none reach here).
+ */
+export function h2Head (status: number, flat: readonly string[], extra: readonly string[] | undefined): OutgoingHttpHeaders {
+  const head = Object.create(null) as Record<string, string | string[] | number>
+  head[':status'] = status
+  addFields(head, flat)
+  if (extra !== undefined) addFields(head, extra)
+  return head
+}
+
+function addFields (head: Record<string, string | string[] | number>, flat: readonly string[]): void {
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase()
+    if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' })
+    if (name === 'connection') continue
+    const value = flat[i + 1]!
+    const prev = head[name]
+    if (prev === undefined) head[name] = value
+    else if (typeof prev === 'string') head[name] = [prev, value]
+    else (prev as string[]).push(value)
+  }
 }
 
 /** Where the pipeline hangs the session on the response, for shared listeners. */

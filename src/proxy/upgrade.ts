@@ -7,6 +7,7 @@
 // An open tunnel holds its server slot (maxConn) and a slot of the listener's
 // maxTunnels until it closes, and is closed after timeouts.tunnel without
 // traffic either way.
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -18,12 +19,12 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import { requestField } from '../fields.js'
 import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
-import type { ConnectionInfo, DownstreamRequest, ListenerContext } from './session.js'
+import type { ConnectionInfo, ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
 import { trustedClientAddress } from './trust.js'
 
 /** An HTTP/1.1 request asking to become a WebSocket (RFC 6455 §4.1: a GET with `Upgrade: websocket`). */
-export function isWebSocketUpgrade (req: DownstreamRequest): boolean {
+export function isWebSocketUpgrade (req: IncomingMessage): boolean {
   if (req.method !== 'GET') return false
   const upgrade = requestField(req.rawHeaders, 'upgrade')
   return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)
@@ -59,7 +60,7 @@ export class Tunnel implements PlanRequest, Waiter {
   stickyId: string | undefined
   readonly clientAddress: string
 
-  constructor (req: DownstreamRequest, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
+  constructor (req: IncomingMessage, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
     state: RuntimeState, driver: TunnelDriver) {
     this.method = req.method ?? 'GET'
     this.url = req.url ?? ''

@@ -51,7 +51,7 @@ export class SessionLog {
 
   /** The first ended session (past or future) whose target matches. */
   ended (target: string): Promise<Session> {
-    const pred = (s: Session): boolean => s.plan?.target === target || s.req.url === target
+    const pred = (s: Session): boolean => s.plan?.target === target || s.url === target
     const found = this.sessions.find(pred)
     if (found !== undefined) return Promise.resolve(found)
     return new Promise((resolve) => this.#waiters.push({ pred, resolve }))
