@@ -116,14 +116,23 @@ try {
 
 async function run (child: ChildProcess): Promise<void> {
   const adminPort = await adminListening(child)
-  const status = await getJson(adminPort, '/status') as { listeners: { name: string, port: number }[] }
-  const port = status.listeners.find((l) => l.name === 'web')!.port
+  // A cluster's admin answers before its workers listen.
+  let port = 0
+  for (let i = 0; i < 200 && !(port > 0); i++) {
+    const status = await getJson(adminPort, '/status') as { listeners?: { name: string, port: number }[] }
+    port = status.listeners?.find((l) => l.name === 'web')?.port ?? 0
+    if (!(port > 0)) await sleep(100)
+  }
+  if (!(port > 0)) throw new Error(`no listener port from admin /status\n${stderr}`)
   await sleep(1000)
   const pids = proxyPids(child.pid!)
   const idle = sample(pids)
   console.log(`switchyard pid ${child.pid}${pids.length > 1 ? ` (workers ${pids.slice(1).join(', ')})` : ''}; maxBytes ${mib(MAX_BYTES)} MiB; ` +
-    `heap limit ${heapArg === undefined ? 'V8 default' : `${heapArg} MiB`}; ${REQUESTS} distinct URLs of ${BODY} B (${FILL}× maxBytes)`)
+    `heap limit ${WORKERS > 1 ? 'workers sized by Switchyard' : heapArg === undefined ? 'V8 default' : `${heapArg} MiB (NODE_OPTIONS)`}; ${REQUESTS} distinct URLs of ${BODY} B (${FILL}× maxBytes)`)
   console.log(`idle: RSS ${mib(idle.rss)} MiB, heap ${mib(idle.heapUsed)} / ${mib(idle.heapTotal)} MiB`)
+  const limits = new Map<number, number>()
+  for (const s of readProbe()) limits.set(s.pid, s.limit)
+  console.log(`V8 heap limits: ${[...limits].map(([pid, l]) => `pid ${pid} ${mib(l)} MiB`).join(', ')}`)
   console.log('\n  done     RSS MiB  heapUsed  heapTotal  arrayBuf  cache MiB  entries')
   const curve: Row[] = []
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 })
@@ -156,12 +165,14 @@ async function run (child: ChildProcess): Promise<void> {
   curve.push(last)
   const seconds = (Date.now() - started) / 1000
   const peak = Math.max(...readProbe().map((s) => s.rss), ...curve.map((r) => r.rss))
-  const bound = MAX_BYTES + MEMORY_OVERHEAD_BYTES * WORKERS
+  // A cluster's primary holds no cache, but is a process of its own.
+  const processes = WORKERS === 1 ? 1 : WORKERS + 1
+  const bound = MAX_BYTES + MEMORY_OVERHEAD_BYTES * processes
   console.log(`\n${done} requests in ${seconds.toFixed(1)} s (${errors} errors)`)
   console.log(`RSS: idle ${mib(idle.rss)} MiB, peak ${mib(peak)} MiB, final ${mib(last.rss)} MiB (after ${SETTLE_MS / 1000} s idle)`)
   console.log(`heap: final ${mib(last.heapUsed)} used / ${mib(last.heapTotal)} MiB total; array buffers ${mib(last.arrayBuffers)} MiB`)
   console.log(`cache: ${last.entries} entries, ${mib(last.cacheBytes)} MiB counted of ${mib(MAX_BYTES)} MiB`)
-  console.log(`bound: maxBytes + ${mib(MEMORY_OVERHEAD_BYTES)} MiB${WORKERS > 1 ? ` × ${WORKERS} workers` : ''} = ${mib(bound)} MiB: ` +
+  console.log(`bound: maxBytes + ${mib(MEMORY_OVERHEAD_BYTES)} MiB${processes > 1 ? ` × ${processes} processes` : ''} = ${mib(bound)} MiB: ` +
     `final ${last.rss <= bound ? 'within' : 'ABOVE'}, peak ${peak <= bound ? 'within' : 'ABOVE'}`)
   const results = join(ROOT, 'bench', 'results')
   mkdirSync(results, { recursive: true })
@@ -198,9 +209,9 @@ function sample (pids: number[]): Sample {
   return { rss, heapUsed, heapTotal, arrayBuffers }
 }
 
-function readProbe (): (Sample & { pid: number })[] {
+function readProbe (): (Sample & { pid: number, limit: number })[] {
   try {
-    return readFileSync(probeFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Sample & { pid: number })
+    return readFileSync(probeFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Sample & { pid: number, limit: number })
   } catch {
     return []
   }

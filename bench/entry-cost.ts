@@ -5,7 +5,9 @@
 // socket read), puts them in a CacheStore big enough to keep them all, and
 // reads the heap and ArrayBuffer deltas after full GCs:
 //
-//   node --expose-gc --import tsx bench/entry-cost.ts [--entries 20000] [--body 2048] [--json]
+//   node --expose-gc --import tsx bench/entry-cost.ts [--entries 20000] [--body 2048] [--vary] [--json]
+//
+// --vary: each response also has `Vary: Accept-Language` and two Cache-Tags.
 //
 // Prints, per entry: the real cost (heap + array buffers), entrySize's count,
 // and their ratio. With --json, one line of JSON.
@@ -21,7 +23,12 @@ if (gc === undefined) {
 }
 
 const args = parseArgs({
-  options: { entries: { type: 'string', default: '20000' }, body: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } }
+  options: {
+    entries: { type: 'string', default: '20000' },
+    body: { type: 'string', default: '2048' },
+    vary: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false }
+  }
 }).values
 const N = Number(args.entries)
 const BODY = Number(args.body)
@@ -42,7 +49,8 @@ function response (i: number): { headers: string[], body: Buffer } {
     'etag', `"${i.toString(16)}-800"`,
     'content-length', String(BODY),
     'keep-alive', 'timeout=5',
-    'x-request-id', `${i}-0123456789abcdef`
+    'x-request-id', `${i}-0123456789abcdef`,
+    ...(args.vary ? ['vary', 'Accept-Language', 'cache-tag', `product-${i}, catalog`] : [])
   ].map(fresh)
   return { headers, body: Buffer.concat([READ.subarray(100, 100 + BODY)], BODY) }
 }
@@ -59,7 +67,7 @@ const opts = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allow
 const put = (i: number): number => {
   const r = response(i)
   const key = fresh(`http://127.0.0.1:8080/objects/${i}?v=1`)
-  const e = buildEntry({ key, variant: '', requestHeaders: [fresh('host'), fresh('127.0.0.1:8080')], opts }, 200, fresh('OK'),
+  const e = buildEntry({ key, variant: '', requestHeaders: [fresh('host'), fresh('127.0.0.1:8080'), ...(args.vary ? [fresh('accept-language'), fresh('en-GB, en;q=0.8')] : [])], opts }, 200, fresh('OK'),
     r.headers, r.body, Date.now(), Date.now())
   if (e === undefined || !store.put(e)) throw new Error('entry not stored')
   return e.size
@@ -76,6 +84,7 @@ const real = heap + buffers
 const out = {
   entries: N,
   bodyBytes: BODY,
+  vary: args.vary,
   realPerEntry: Math.round(real),
   heapPerEntry: Math.round(heap),
   arrayBuffersPerEntry: Math.round(buffers),

@@ -5,14 +5,21 @@ const MiB = 1024 * 1024
 
 /**
  * What one Switchyard process holds besides its share of cache.maxBytes:
- * Node and V8 themselves, the code, TLS, sockets and their buffers, and the
- * garbage a running GC has not collected yet. README states it: RSS stays
- * within maxBytes (a worker's share) + this, per process.
+ * Node and V8 themselves (about 95 MiB idle with the dashboard, TLS and
+ * metrics loaded), sockets and their buffers, V8's young generation, garbage
+ * not yet collected, and malloc's fragmentation around freed bodies. README
+ * states it: RSS stays within maxBytes (a worker's share) + this, per
+ * process. Measured with npm run bench:memory (10x maxBytes of distinct 2 KiB
+ * responses): 32 MiB levels at about 165 MiB RSS, 128 MiB at about 290 MiB.
  */
-export const MEMORY_OVERHEAD_BYTES = 128 * MiB
+export const MEMORY_OVERHEAD_BYTES = 192 * MiB
 
-/** V8 old space beyond the cache's own heap part: everything that is not the cache. */
-export const HEAP_OVERHEAD_MIB = 64
+/**
+ * V8 old space beyond the cache's own heap part: everything that is not the
+ * cache. A ceiling, not a target: a larger one did not raise RSS in the
+ * benchmark, a smaller one would risk running out under load.
+ */
+export const HEAP_OVERHEAD_MIB = 128
 
 /**
  * --max-old-space-size (MiB) for a process holding `maxBytes` of cache:

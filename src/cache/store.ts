@@ -46,6 +46,8 @@ const STRING_HEADER = 16
 /** A JS array: its object, its elements store's header, then 8 bytes a slot (no pointer compression in Node). */
 const ARRAY_HEADER = 48
 const SLOT = 8
+/** The tag index's cost for one tag of an entry: its slot in the Map, and a Set of ids of its own when no other entry has the tag. */
+const TAG_INDEX = 192
 const NOT_LATIN1 = /[^\u0000-\u00ff]/
 
 /** Heap bytes of `s` held on its own: one byte a character (two when it has any beyond Latin-1), plus the header. */
@@ -70,7 +72,8 @@ export type EntryParts = Pick<CacheEntry, 'key' | 'variant' | 'statusText' | 'he
  * test/cache/entry-cost.test.ts). The body counts with the whole ArrayBuffer
  * it keeps alive (buildEntry copies a body that shares a bigger one); each
  * string with V8's header, except header names and values interned (shared
- * by every entry); the store's id for it; ENTRY_OVERHEAD for the rest.
+ * by every entry); the store's id for it, the tag index's slots;
+ * ENTRY_OVERHEAD for the rest.
  * Callers fill `CacheEntry.size` with it.
  */
 export function entrySize (e: EntryParts): number {
@@ -82,7 +85,7 @@ export function entrySize (e: EntryParts): number {
   // Variant keys are shared per route and shard unless key headers make them longer.
   n += stringBytes(e.variant)
   if (e.etag !== undefined) n += stringBytes(e.etag)
-  n += arrayBytes(e.varyNames) + arrayBytes(e.varyValues) + arrayBytes(e.tags)
+  n += arrayBytes(e.varyNames) + arrayBytes(e.varyValues) + arrayBytes(e.tags) + e.tags.length * TAG_INDEX
   return n
 }
 
