@@ -97,7 +97,8 @@ export function entrySize (e: EntryParts): number {
  * each. Bounded: once full, new strings are kept per entry (and counted so).
  */
 const MAX_INTERNED = 4096
-/** Longer values are not worth a table slot. */
+/** Longer names and values are not worth a slot, and keep the tables small (under 2 MiB) whatever origins send. */
+const MAX_INTERNED_NAME = 64
 const MAX_INTERNED_VALUE = 256
 const names = new Map<string, string>()
 const values = new Map<string, string>()
@@ -131,7 +132,7 @@ function isInternedValue (name: string, value: string): boolean {
 export function internHeaders (headers: readonly string[]): string[] {
   const out = new Array<string>(headers.length)
   for (let i = 0; i + 1 < headers.length; i += 2) {
-    const name = intern(names, headers[i]!)
+    const name = headers[i]!.length <= MAX_INTERNED_NAME ? intern(names, headers[i]!) : headers[i]!
     const value = headers[i + 1]!
     out[i] = name
     out[i + 1] = value.length <= MAX_INTERNED_VALUE && REPEATING.has(name.toLowerCase()) ? intern(values, value) : value
