@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { StartupError, createApp, type ReloadResult } from './app.js'
+import { heapLimitMiB, heapSizeGiven } from './cache/memory.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
 import type { Port } from './cluster/ipc.js'
 import { startPrimary, type LoadedConfig } from './cluster/primary.js'
@@ -414,6 +415,13 @@ async function start (file: string | undefined, root: string): Promise<number> {
       await closeDemo?.()
     }
   }
+  // A running process cannot resize its own heap (V8 fixes it at start), and
+  // starting a second, sized one would cost a whole Node process: the value is
+  // logged for NODE_OPTIONS instead (README: The response cache).
+  if (config.cache !== undefined && !heapSizeGiven(process.execArgv, process.env.NODE_OPTIONS)) {
+    const mib = heapLimitMiB(config.cache.maxBytes)
+    log.info({ nodeOptions: `--max-old-space-size=${mib}` }, `cache: V8's heap is not sized; NODE_OPTIONS=--max-old-space-size=${mib} bounds this process's memory by cache.maxBytes`)
+  }
   let reloadFromFile: () => Promise<ReloadResult> = () => Promise.resolve({ ok: false, errors: ['not started'] })
   const app = createApp(config, { log, reloadSource: () => reloadFromFile() })
   try {
@@ -458,6 +466,15 @@ async function start (file: string | undefined, root: string): Promise<number> {
 async function startCluster (initial: LoadedConfig, workers: number, log: Logger, demo: boolean,
   signals: Signals): Promise<number> {
   const configFile = initial.source.file
+  const cache = initial.config.cache
+  // Each worker's V8 heap sized from its share of the cache, unless whoever
+  // started us chose a size (workers inherit execArgv and NODE_OPTIONS).
+  // Fixed at start: a reload that changes maxBytes keeps the workers' heaps.
+  if (cache !== undefined && !heapSizeGiven(process.execArgv, process.env.NODE_OPTIONS)) {
+    const mib = heapLimitMiB(Math.floor(cache.maxBytes / workers))
+    cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size=${mib}`] })
+    log.info({ maxOldSpaceSize: mib }, 'cluster: worker heaps sized from cache.maxBytes')
+  }
   const spawn = (id: number): WorkerProcess => {
     const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(id) })
     // A worker's process errors (a kill or write that failed as it died) are

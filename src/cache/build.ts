@@ -7,7 +7,8 @@ import type { CacheEntry } from './entry.js'
 import {
   freshnessLifetime, parseAge, parseHttpDate, responseTags, storableHeaders, varyNames, varyValues, type StoreOptions
 } from './policy.js'
-import { entrySize } from './store.js'
+import { compactBody, entrySize, internHeaders } from './store.js'
+import type { CacheDirectives } from './cache-control.js'
 
 /** Where the entry is stored and what it is stored for. */
 export interface EntryPlace {
@@ -27,7 +28,7 @@ export function buildEntry (place: EntryPlace, status: number, statusText: strin
   requestTime: number, responseTime: number, freshness?: number): CacheEntry | undefined {
   const names = varyNames(headers)
   if (names === '*') return undefined
-  const cc = parseCacheControl(combinedValue(headers, 'cache-control'))
+  const cc = directives(combinedValue(headers, 'cache-control'))
   // Dates contain commas, so a repeated field cannot be joined: the first one counts.
   const date = parseHttpDate(firstValue(headers, 'date'))
   const lm = parseHttpDate(firstValue(headers, 'last-modified'))
@@ -35,26 +36,51 @@ export function buildEntry (place: EntryPlace, status: number, statusText: strin
   const clean = storableHeaders(headers, cc).filter(notAge)
   // The body is complete in memory: always frame it by length (a chunked origin sent none).
   if (firstValue(clean, 'content-length') === undefined && status !== 204 && status !== 304) clean.push('content-length', String(body.length))
+  const tags = responseTags(headers)
+  const kept = internHeaders(clean)
+  const own = compactBody(body)
+  const etag = combinedValue(headers, 'etag')
+  const vary = varyValues(names, place.requestHeaders)
+  const tagList = tags.length === 0 ? NO_TAGS : tags
+  const size = entrySize({ key: place.key, variant: place.variant, statusText, headers: kept, body: own, etag, varyNames: names, varyValues: vary, tags: tagList })
+  // One object literal, every field in the same order: a spread, or fields
+  // added later, can leave V8 a dictionary of several hundred bytes per entry.
   return Object.freeze({
     key: place.key,
     variant: place.variant,
     status,
     statusText,
-    headers: clean,
-    body,
+    headers: kept,
+    body: own,
     requestTime,
     responseTime,
     cc,
     freshness: freshness ?? freshnessLifetime(status, headers, cc, responseTime, place.opts),
     date: date ?? responseTime,
     ageValue: parseAge(headers) ?? 0,
-    etag: combinedValue(headers, 'etag'),
+    etag,
     lastModified: lm,
     varyNames: names,
-    varyValues: varyValues(names, place.requestHeaders),
-    tags: responseTags(headers),
-    size: entrySize(clean, body)
+    varyValues: vary,
+    tags: tagList,
+    size
   })
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([])
+
+/** Parsed Cache-Control values, shared by every entry with the same one (never changed once parsed). */
+const parsed = new Map<string, CacheDirectives>()
+const MAX_PARSED = 1024
+
+function directives (value: string | undefined): CacheDirectives {
+  if (value === undefined) return parseCacheControl(value)
+  let cc = parsed.get(value)
+  if (cc === undefined) {
+    cc = parseCacheControl(value)
+    if (parsed.size < MAX_PARSED && value.length <= 256) parsed.set(value, cc)
+  }
+  return cc
 }
 
 /** The Age field lines of `headers`, flat. */

@@ -33,6 +33,6 @@ export interface CacheEntry {
   readonly varyValues: readonly string[]
   /** Cache-Tag / Surrogate-Key values, for purge by tag. */
   readonly tags: readonly string[]
-  /** Bytes counted against cache.maxBytes: body + headers + a fixed overhead. */
+  /** Bytes counted against cache.maxBytes: what the entry really holds in memory (store.ts entrySize). */
   readonly size: number
 }

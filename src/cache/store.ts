@@ -31,30 +31,158 @@ export interface CacheStoreStats {
   readonly maxBytes: number
 }
 
-/** Fixed per-entry cost on top of the body and headers: the entry object, its indexes and the LRU slot. */
-export const ENTRY_OVERHEAD = 256
-
 /**
- * Bytes an entry counts against maxBytes: body + header names and values
- * (flat `[name, value, …]`) + ENTRY_OVERHEAD. Callers fill `CacheEntry.size` with it.
+ * Fixed per-entry cost besides its strings, arrays and body bytes. Measured
+ * with bench/entry-cost.ts (heap deltas after full GCs, Node 20 x64), about
+ * 770 bytes on the heap: the frozen entry object, its Buffer and ArrayBuffer
+ * objects, the LRU's and the indexes' slots for it (the parsed Cache-Control
+ * is shared when its value repeats). Plus about 250 bytes malloc'd for the
+ * body's backing store, which neither heapUsed nor arrayBuffers shows.
  */
-export function entrySize (headers: readonly string[], body: Buffer): number {
-  let n = body.length + ENTRY_OVERHEAD
-  for (let i = 0; i < headers.length; i++) n += (headers[i] as string).length
+export const ENTRY_OVERHEAD = 1024
+
+/** A V8 string's header (map, hash, length), before its characters; the whole is rounded up to 8 bytes. */
+const STRING_HEADER = 16
+/** A JS array: its object, its elements store's header, then 8 bytes a slot (no pointer compression in Node). */
+const ARRAY_HEADER = 48
+const SLOT = 8
+/** The tag index's cost for one tag of an entry: its slot in the Map, and a Set of ids of its own when no other entry has the tag. */
+const TAG_INDEX = 192
+const NOT_LATIN1 = /[^\u0000-\u00ff]/
+
+/** Heap bytes of `s` held on its own: one byte a character (two when it has any beyond Latin-1), plus the header. */
+export function stringBytes (s: string): number {
+  const chars = NOT_LATIN1.test(s) ? 2 * s.length : s.length
+  return (STRING_HEADER + chars + 7) & ~7
+}
+
+/** Heap bytes of a string array and its strings; `free(i)` marks a string shared with every entry (interned). */
+function arrayBytes (a: readonly string[], free?: (i: number) => boolean): number {
+  if (a.length === 0) return 0 // the shared empty arrays
+  let n = ARRAY_HEADER + a.length * SLOT
+  for (let i = 0; i < a.length; i++) if (free === undefined || !free(i)) n += stringBytes(a[i]!)
   return n
 }
 
-/** The variants stored under one primary key; those of one variant key share one Vary. */
-interface KeyRecord {
-  /** Variant ids in the order they were stored, oldest first. */
-  readonly ids: Set<string>
+/** The parts of an entry that take memory of their own. */
+export type EntryParts = Pick<CacheEntry, 'key' | 'variant' | 'statusText' | 'headers' | 'body' | 'etag' | 'varyNames' | 'varyValues' | 'tags'>
+
+/**
+ * Bytes an entry counts against maxBytes: what it really holds (measured:
+ * test/cache/entry-cost.test.ts). The body counts with the whole ArrayBuffer
+ * it keeps alive (buildEntry copies a body that shares a bigger one); each
+ * string with V8's header, except header names and values interned (shared
+ * by every entry); the store's id for it, the tag index's slots;
+ * ENTRY_OVERHEAD for the rest.
+ * Callers fill `CacheEntry.size` with it.
+ */
+export function entrySize (e: EntryParts): number {
+  const h = e.headers
+  let n = ENTRY_OVERHEAD + e.body.buffer.byteLength + stringBytes(e.key) + stringBytes(e.statusText)
+  n += arrayBytes(h, (i) => i % 2 === 0 ? isInternedName(h[i]!) : isInternedValue(h[i - 1]!, h[i]!))
+  // The store's id: key, variant and Vary values in one string.
+  n += stringBytes(e.key) + e.variant.length + 8 + (e.varyValues.length === 0 ? 0 : JSON.stringify(e.varyValues).length)
+  // Variant keys are shared per route and shard unless key headers make them longer.
+  n += stringBytes(e.variant)
+  if (e.etag !== undefined) n += stringBytes(e.etag)
+  n += arrayBytes(e.varyNames) + arrayBytes(e.varyValues) + arrayBytes(e.tags) + e.tags.length * TAG_INDEX
+  return n
 }
+
+// ---------------------------------------------------------------- interning
+
+/**
+ * Header names, and the values of fields whose values repeat from response to
+ * response, are kept once for every entry: a parser makes a new string for
+ * each. Bounded: once full, new strings are kept per entry (and counted so).
+ */
+const MAX_INTERNED = 4096
+/** Longer names and values are not worth a slot, and keep the tables small (under 2 MiB) whatever origins send. */
+const MAX_INTERNED_NAME = 64
+const MAX_INTERNED_VALUE = 256
+const names = new Map<string, string>()
+const values = new Map<string, string>()
+/** Fields whose values are few and repeat (lower-case). */
+const REPEATING = new Set([
+  'content-type', 'cache-control', 'content-encoding', 'content-language', 'vary', 'accept-ranges', 'server',
+  'x-content-type-options', 'x-frame-options', 'x-xss-protection', 'referrer-policy', 'strict-transport-security',
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'timing-allow-origin',
+  'cross-origin-resource-policy', 'cross-origin-opener-policy', 'content-security-policy', 'permissions-policy', 'x-powered-by', 'via'
+])
+
+function intern (table: Map<string, string>, s: string): string {
+  const had = table.get(s)
+  if (had !== undefined) return had
+  if (table.size < MAX_INTERNED) table.set(s, s)
+  return s
+}
+
+function isInternedName (name: string): boolean {
+  return names.has(name)
+}
+
+function isInternedValue (name: string, value: string): boolean {
+  return REPEATING.has(name.toLowerCase()) && values.has(value)
+}
+
+/**
+ * `headers` (flat) with names, and the values of REPEATING fields, replaced
+ * by the one copy every entry shares. A new array, as long as `headers`.
+ */
+export function internHeaders (headers: readonly string[]): string[] {
+  const out = new Array<string>(headers.length)
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i]!.length <= MAX_INTERNED_NAME ? intern(names, headers[i]!) : headers[i]!
+    const value = headers[i + 1]!
+    out[i] = name
+    out[i + 1] = value.length <= MAX_INTERNED_VALUE && REPEATING.has(name.toLowerCase()) ? intern(values, value) : value
+  }
+  return out
+}
+
+/**
+ * A response body's chunks as one Buffer in memory of its own, exactly
+ * `size` bytes: what compactBody would make of Buffer.concat's result,
+ * without the copy in between (concat takes a small result from the pool).
+ */
+export function joinBody (chunks: readonly Buffer[], size: number): Buffer {
+  if (chunks.length === 1 && chunks[0]!.length === size) return compactBody(chunks[0]!)
+  const own = Buffer.allocUnsafeSlow(size)
+  let at = 0
+  for (let i = 0; i < chunks.length && at < size; i++) at += chunks[i]!.copy(own, at)
+  // Never uninitialised memory, should the chunks come up short.
+  if (at < size) own.fill(0, at)
+  return own
+}
+
+/**
+ * `body` in memory of its own, exactly its size: a Buffer cut from a bigger
+ * one (Node's 8 KiB pool for small Buffer.concat results, a socket read, a
+ * decoded shared-cache record) would keep all of it alive for as long as
+ * the entry lives.
+ */
+export function compactBody (body: Buffer): Buffer {
+  if (body.byteOffset === 0 && body.buffer.byteLength === body.length) return body
+  // allocUnsafeSlow: never from the pool; every byte is written next.
+  const own = Buffer.allocUnsafeSlow(body.length)
+  body.copy(own)
+  return own
+}
+
+/**
+ * The variant ids stored under one primary key, oldest stored first: most
+ * keys hold one, kept as the id itself (a Set each would cost more than a
+ * small entry's headers).
+ */
+type KeyIds = string | Set<string>
+
+const idsOf = (k: KeyIds): Iterable<string> => typeof k === 'string' ? [k] : k
 
 export class CacheStore {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   readonly #lru: LRUCache<string, CacheEntry>
-  readonly #keys = new Map<string, KeyRecord>()
+  readonly #keys = new Map<string, KeyIds>()
   readonly #tags = new Map<string, Set<string>>()
   #bytes = 0
   #evictions = 0
@@ -86,10 +214,14 @@ export class CacheStore {
   get (key: string): readonly CacheEntry[] {
     const rec = this.#keys.get(key)
     if (rec === undefined) return []
+    if (typeof rec === 'string') {
+      const e = this.#lru.get(rec)
+      return e === undefined ? [] : [e]
+    }
     const out: CacheEntry[] = []
     // Oldest stored first, so the newest ends up the most recently used and
     // is the last of them to be evicted.
-    for (const id of rec.ids) {
+    for (const id of rec) {
       const e = this.#lru.get(id)
       if (e !== undefined) out.push(e)
     }
@@ -109,7 +241,7 @@ export class CacheStore {
     if (size > this.maxEntryBytes) return false
     const rec = this.#keys.get(entry.key)
     if (rec !== undefined) {
-      for (const old of [...rec.ids]) {
+      for (const old of [...idsOf(rec)]) {
         const e = this.#lru.peek(old)
         if (e !== undefined && e.variant === entry.variant && !sameList(e.varyNames, entry.varyNames)) this.#lru.delete(old)
       }
@@ -119,12 +251,10 @@ export class CacheStore {
     this.#lru.delete(id)
     this.#lru.set(id, entry)
     // Indexed after set: the evictions it caused may have emptied this very key.
-    let now = this.#keys.get(entry.key)
-    if (now === undefined) {
-      now = { ids: new Set() }
-      this.#keys.set(entry.key, now)
-    }
-    now.ids.add(id)
+    const now = this.#keys.get(entry.key)
+    if (now === undefined) this.#keys.set(entry.key, id)
+    else if (typeof now !== 'string') now.add(id)
+    else if (now !== id) this.#keys.set(entry.key, new Set([now, id]))
     for (const tag of entry.tags) {
       let ids = this.#tags.get(tag)
       if (ids === undefined) {
@@ -140,7 +270,7 @@ export class CacheStore {
   /** Removes every variant under `key`; returns how many. */
   delete (key: string): number {
     const rec = this.#keys.get(key)
-    return rec === undefined ? 0 : this.#deleteIds(rec.ids)
+    return rec === undefined ? 0 : this.#deleteIds(idsOf(rec))
   }
 
   /** Removes every variant whose primary key starts with `prefix` (case-sensitive; '' = all); returns how many. */
@@ -169,7 +299,7 @@ export class CacheStore {
     }
   }
 
-  #deleteIds (ids: Set<string>): number {
+  #deleteIds (ids: Iterable<string>): number {
     let n = 0
     // A copy: each delete shrinks the live set through dispose.
     for (const id of [...ids]) {
@@ -183,9 +313,13 @@ export class CacheStore {
     if (reason === 'evict') this.#evictions++
     this.#bytes -= e.size
     const rec = this.#keys.get(e.key)
-    if (rec !== undefined) {
-      rec.ids.delete(id)
-      if (rec.ids.size === 0) this.#keys.delete(e.key)
+    if (rec === id) {
+      this.#keys.delete(e.key)
+    } else if (rec !== undefined && typeof rec !== 'string') {
+      rec.delete(id)
+      // Back to the plain id: a key that once had two variants costs no more than one that never had.
+      if (rec.size === 1) this.#keys.set(e.key, rec.values().next().value!)
+      else if (rec.size === 0) this.#keys.delete(e.key)
     }
     for (const tag of e.tags) {
       const ids = this.#tags.get(tag)

@@ -21,6 +21,7 @@ import {
   varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, ttlSeconds, type ClientWriter } from '../cache/serve.js'
+import { joinBody } from '../cache/store.js'
 import { cacheStatus, type CacheStatusOutcome } from '../cache/status.js'
 import type { PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
@@ -448,7 +449,7 @@ export class CacheSink implements ResponseSink {
     if (r === undefined) {
       this.#state.finishLeader(undefined)
     } else {
-      const entry = this.#state.entry(r.status, r.statusText, r.headers, Buffer.concat(r.chunks, r.size), r.responseTime, r.freshness)
+      const entry = this.#state.entry(r.status, r.statusText, r.headers, joinBody(r.chunks, r.size), r.responseTime, r.freshness)
       if (entry !== undefined) this.#state.scope.cache.put(entry, this.#state.leader)
       this.#state.finishLeader(entry)
     }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { CacheEntry } from '../../src/cache/entry.js'
-import { CacheStore, ENTRY_OVERHEAD, entrySize } from '../../src/cache/store.js'
+import { CacheStore, ENTRY_OVERHEAD, compactBody, entrySize, internHeaders, joinBody, stringBytes, type EntryParts } from '../../src/cache/store.js'
 
 interface Spec {
   key: string
@@ -50,10 +50,54 @@ function rng (seed: number): () => number {
   }
 }
 
-t.test('entrySize: body + header names and values + the fixed overhead', async (t) => {
-  t.equal(ENTRY_OVERHEAD, 256)
-  t.equal(entrySize([], Buffer.alloc(0)), 256)
-  t.equal(entrySize(['content-type', 'text/plain', 'etag', '"x"'], Buffer.from('hello')), 5 + 12 + 10 + 4 + 3 + 256)
+t.test('entrySize: the body\'s whole ArrayBuffer, each string with V8\'s header, the fixed overhead', async (t) => {
+  t.equal(ENTRY_OVERHEAD, 1024)
+  t.equal(stringBytes(''), 16)
+  t.equal(stringBytes('abcdefgh'), 24)
+  t.equal(stringBytes('abcdefghi'), 32, 'rounded up to 8')
+  t.equal(stringBytes('é'), 24, 'Latin-1: one byte a character')
+  t.equal(stringBytes('€'), 24, 'beyond Latin-1: two bytes a character')
+  t.equal(stringBytes('€'.repeat(8)), 32)
+  const parts = (over: Partial<EntryParts>): EntryParts => ({
+    key: 'k', variant: '', statusText: 'OK', headers: [], body: Buffer.allocUnsafeSlow(0), etag: undefined, varyNames: [], varyValues: [], tags: [], ...over
+  })
+  const base = entrySize(parts({}))
+  // key twice (the entry's and the store's id), statusText, the variant.
+  t.equal(base, ENTRY_OVERHEAD + 24 + 24 + (24 + 0 + 8) + 16)
+  t.equal(entrySize(parts({ body: Buffer.allocUnsafeSlow(5000) })), base + 5000)
+  const slab = Buffer.allocUnsafeSlow(8192)
+  t.equal(entrySize(parts({ body: slab.subarray(0, 100) })), base + 8192, 'a body cut from a bigger buffer counts all of it')
+  t.ok(entrySize(parts({ headers: ['x-unique-name-for-this-test', 'v'] })) >= base + 48 + 16 + 48 + 24, 'an array, its slots, its strings')
+  t.ok(entrySize(parts({ varyNames: ['accept'], varyValues: ['text/html'] })) > entrySize(parts({})) + 100, 'Vary names and values')
+})
+
+t.test('compactBody: a body sharing a bigger ArrayBuffer is copied to memory of its own', async (t) => {
+  const own = Buffer.allocUnsafeSlow(100)
+  t.equal(compactBody(own), own, 'already exact: kept')
+  // Buffer.from/concat of a small body come from Node's shared 8 KiB pool.
+  const pooled = Buffer.concat([Buffer.from('hello'), Buffer.from(' world')])
+  t.ok(pooled.buffer.byteLength > pooled.length, 'the pool is bigger than the body')
+  const c = compactBody(pooled)
+  t.equal(c.toString(), 'hello world')
+  t.equal(c.byteOffset, 0)
+  t.equal(c.buffer.byteLength, c.length)
+  const read = Buffer.alloc(65536, 'x')
+  const j = joinBody([read.subarray(10, 20), read.subarray(100, 105)], 15)
+  t.equal(j.toString(), 'x'.repeat(15))
+  t.equal(j.buffer.byteLength, 15, 'chunks joined into exact-size memory')
+  t.equal(joinBody([read.subarray(0, 7)], 7).buffer.byteLength, 7, 'one chunk cut from a socket read is copied too')
+  t.equal(joinBody([Buffer.from('ab')], 4).toString('hex'), '61620000', 'short chunks: zeroes, never old memory')
+})
+
+t.test('internHeaders: names, and values of repeating fields, shared; others kept as they came', async (t) => {
+  const a = internHeaders(['Content-Type', 'text/plain', 'x-id', '1'])
+  const b = internHeaders(['Content-Type', 'text/plain', 'x-id', '2'])
+  t.same(a, ['Content-Type', 'text/plain', 'x-id', '1'])
+  t.same(b, ['Content-Type', 'text/plain', 'x-id', '2'])
+  // Interned strings count only as their slot.
+  const counted = (h: string[]): number => entrySize({ key: 'k', variant: '', statusText: 'OK', headers: h, body: Buffer.allocUnsafeSlow(0), etag: undefined, varyNames: [], varyValues: [], tags: [] })
+  t.equal(counted(a), counted(['Content-Type', 'text/plain', 'x-id', 'z']) , 'unique values count, shared ones do not')
+  t.ok(counted(['x-never-interned-before', 'v']) > counted(['x-id', 'v']), 'a name not yet seen counts in full')
 })
 
 t.test('the constructor checks its options', async (t) => {

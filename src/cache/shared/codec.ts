@@ -3,6 +3,7 @@
 // (it was sealed by us, but possibly by an older version of us).
 import type { CacheDirectives } from '../cache-control.js'
 import type { CacheEntry } from '../entry.js'
+import { compactBody, entrySize, internHeaders } from '../store.js'
 
 const FORMAT = 1
 
@@ -35,12 +36,16 @@ export function decodeEntry (buf: Buffer): CacheEntry | undefined {
     !num(h.responseTime) || typeof h.cc !== 'object' || h.cc === null || !num(h.freshness) || !num(h.date) || !num(h.ageValue) ||
     !(h.etag === undefined || typeof h.etag === 'string') || !(h.lastModified === undefined || num(h.lastModified)) ||
     !strings(h.varyNames) || !strings(h.varyValues) || !strings(h.tags) || !num(h.size)) return undefined
-  const body = Buffer.from(buf.subarray(4 + n))
+  // Its own exact-size memory (the record is a bigger buffer), names shared, and
+  // the size counted as this version counts it, whatever the writer counted.
+  const body = compactBody(buf.subarray(4 + n))
+  const headers = internHeaders(h.headers)
+  const size = entrySize({ key: h.key, variant: h.variant, statusText: h.statusText, headers, body, etag: h.etag, varyNames: h.varyNames, varyValues: h.varyValues, tags: h.tags })
   return {
-    key: h.key, variant: h.variant, status: h.status!, statusText: h.statusText, headers: h.headers, body,
+    key: h.key, variant: h.variant, status: h.status!, statusText: h.statusText, headers, body,
     requestTime: h.requestTime, responseTime: h.responseTime, cc: h.cc as CacheDirectives, freshness: h.freshness, date: h.date,
     ageValue: h.ageValue, etag: h.etag, lastModified: h.lastModified, varyNames: h.varyNames, varyValues: h.varyValues,
-    tags: h.tags, size: h.size
+    tags: h.tags, size
   }
 }
 
