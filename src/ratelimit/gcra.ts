@@ -34,6 +34,9 @@ export interface Verdict {
   readonly reset: number
 }
 
+/** A microsecond, in ms: far below any real interval, far above the rounding of ms clocks in the millions. */
+const CLOCK_EPSILON = 1e-3
+
 /**
  * One request against the bucket whose TAT is `tat` (undefined: never used,
  * or expired: full) at `now`: the verdict, and the TAT to keep (unchanged
@@ -42,7 +45,9 @@ export interface Verdict {
 export function take (rate: Rate, tat: number | undefined, now: number): { readonly verdict: Verdict, readonly tat: number } {
   const from = tat === undefined || tat < now ? now : tat
   const next = from + rate.interval
-  if (next - now > rate.tolerance) return { verdict: verdictOf(rate, false, from - now), tat: from }
+  // `(now + interval) - now` can exceed `interval` by a rounding error when now is large
+  // (a long-running process's clock): that must not refuse a full bucket's last request.
+  if (next - now > rate.tolerance + CLOCK_EPSILON) return { verdict: verdictOf(rate, false, from - now), tat: from }
   return { verdict: verdictOf(rate, true, next - now), tat: next }
 }
 
