@@ -2,6 +2,7 @@
 // README), the text summary and the HTML report. Pure: strings in, strings out.
 // The HTML is one file whose charts are SVG drawn here, so it needs no
 // script, no network and no library, and reads the same without JS.
+import type { BenchOptions } from './args.js'
 import { formatMeasured, type Expectation, type Verdict } from './expect.js'
 import { percentileAxis, type Comparison, type RunSummary } from './stats.js'
 
@@ -11,14 +12,8 @@ export interface BenchReport {
   /** Bumped when a field changes meaning or goes away; new fields may appear within a version. */
   readonly version: typeof REPORT_VERSION
   readonly startedAt: string
-  readonly settings: {
-    readonly durationSec: number
-    /** Seconds of load before each measured run, not counted. */
-    readonly warmupSec: number
-    readonly connections: number
-    readonly pipelining: number
-    readonly method: string
-    readonly headers: Readonly<Record<string, string>>
+  /** The command's options as run (warmupSec: seconds of load before each measured run, not counted). */
+  readonly settings: Pick<BenchOptions, 'durationSec' | 'warmupSec' | 'connections' | 'pipelining' | 'method' | 'headers'> & {
     readonly bodyBytes: number
     readonly timeoutSec: number
     readonly http2: boolean
