@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { CacheEntry } from '../entry.js'
 import { sharedLifetime } from '../policy.js'
-import type { RedisClient, RedisLink } from '../../redis/link.js'
+import type { RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
 import { Sealer } from './seal.js'
 import type { SharedCacheMetricsInput } from '../../admin/metrics/types.js'
@@ -42,7 +42,8 @@ export interface SharedLookup {
 
 /** A fetch lock this instance holds. */
 export interface SharedLock {
-  readonly text: string
+  /** Its Redis key (the same name the fill notice carries). */
+  readonly name: string
   readonly token: string
 }
 
@@ -88,7 +89,6 @@ const SCAN_COUNT = 500
 export class SharedCache {
   readonly link: RedisLink
   readonly keys: readonly EncryptionKeyConfig[]
-  readonly #link: RedisLink
   readonly #sealer: Sealer
   readonly #local: LocalCache
   readonly #log: Logger | undefined
@@ -97,7 +97,7 @@ export class SharedCache {
   readonly #lookup: ReturnType<RedisLink['script']>
   readonly #store: ReturnType<RedisLink['script']>
   readonly #release: ReturnType<RedisLink['script']>
-  /** Writes in flight by lock text: a release waits for the write, so that whoever wakes finds the entry. */
+  /** Writes in flight by lock name: a release waits for the write, so that whoever wakes finds the entry. */
   readonly #writing = new Map<string, Promise<void>>()
   /** Requests waiting for another instance's fetch, by lock name. */
   readonly #waiting = new Map<string, Set<() => void>>()
@@ -107,7 +107,6 @@ export class SharedCache {
   constructor (link: RedisLink, keys: readonly EncryptionKeyConfig[], local: LocalCache, log?: Logger) {
     this.link = link
     this.keys = keys
-    this.#link = link
     this.#sealer = new Sealer(keys)
     this.#local = local
     this.#log = log
@@ -122,7 +121,7 @@ export class SharedCache {
 
   /** False while Redis is down: callers skip the round trip altogether. */
   get up (): boolean {
-    return this.#link.up
+    return this.link.up
   }
 
   stats (): SharedCacheStats {
@@ -143,36 +142,36 @@ export class SharedCache {
   async lookup (key: string, lockText: string | undefined, lockMs: number): Promise<SharedLookup & { readonly held?: SharedLock }> {
     const names = this.#sealer.names(key)
     const first = names[0]!
+    const hash = `c:{${first}}`
+    // Without a lock to take, the script's second key is the hash itself (the same Cluster slot).
+    const lockKey = lockText === undefined ? hash : this.#lockName(first, lockText)
     const token = randomBytes(12).toString('base64url')
-    let lock: SharedLookup['lock'] = 'none'
-    let sealed: Buffer[] = []
+    let lock: SharedLookup['lock']
+    let entries: CacheEntry[]
     try {
-      const reply = await this.#link.run('cache_lookup', (c) =>
-        this.#lookup(c, [`c:{${first}}`, lockName(first, this.#sealer, lockText)], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1'])
+      const [reply, sealed] = await this.link.run('cache_lookup', (c) =>
+        this.#lookup(c, [hash, lockKey], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1'])
       ) as [Buffer, Buffer[]]
-      lock = reply[0].toString() as SharedLookup['lock']
-      sealed = reply[1]
+      lock = reply.toString() as SharedLookup['lock']
+      entries = this.#open(key, first, sealed)
       // Written under an older key's name (a key rotation in progress).
-      if (sealed.length === 0 && names.length > 1) {
-        for (const n of names.slice(1)) {
-          sealed = await this.#link.run('cache_lookup', (c) => c.hvalsBuffer(`c:{${n}}`))
-          if (sealed.length > 0) return { entries: this.#open(key, n, sealed), lock, ...(lock === 'mine' ? { held: { text: lockText!, token } } : {}) }
-        }
+      for (let i = 1; sealed.length === 0 && i < names.length; i++) {
+        const older = await this.link.run('cache_lookup', (c) => c.hvalsBuffer(`c:{${names[i]!}}`))
+        if (older.length > 0) entries = this.#open(key, names[i]!, older)
       }
     } catch (err) {
       this.#unavailable(err)
       return { entries: [], lock: 'none' }
     }
-    const entries = this.#open(key, first, sealed)
     if (entries.length > 0) this.#stats.hits++
     else this.#stats.misses++
-    return { entries, lock, ...(lock === 'mine' ? { held: { text: lockText!, token } } : {}) }
+    return { entries, lock, ...(lock === 'mine' ? { held: { name: lockKey, token } } : {}) }
   }
 
   /** Resolves when another instance lets go of the lock for `lockText` (stored or not), or after `ms`. */
   waitFill (key: string, lockText: string, ms: number): Promise<void> {
     this.#stats.collapsed++
-    const name = lockName(this.#sealer.name(key), this.#sealer, lockText)
+    const name = this.#lockName(this.#sealer.name(key), lockText)
     return new Promise((resolve) => {
       let waiters = this.#waiting.get(name)
       if (waiters === undefined) this.#waiting.set(name, waiters = new Set())
@@ -199,23 +198,21 @@ export class SharedCache {
       if (lock !== undefined) this.release(lock)
       return
     }
-    const text = lock?.text
+    const name = lock?.name
     // Sealing and encoding wait for the next turn of the event loop: the client's
     // answer, which is being finished right now, goes out first.
     const write = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#write(entry, ttl, now, lock)).finally(() => {
-      if (text !== undefined && this.#writing.get(text) === write) this.#writing.delete(text)
+      if (name !== undefined && this.#writing.get(name) === write) this.#writing.delete(name)
     })
-    if (text !== undefined) this.#writing.set(text, write)
+    if (name !== undefined) this.#writing.set(name, write)
   }
 
   /** Lets go of a fetch lock that stored nothing (after any write still in flight), waking the waiters. */
   release (lock: SharedLock): void {
-    const pending = this.#writing.get(lock.text) ?? Promise.resolve()
+    const pending = this.#writing.get(lock.name) ?? Promise.resolve()
     void pending.then(async () => {
-      const first = this.#sealer.name(lockKeyOf(lock.text))
-      const name = lockName(first, this.#sealer, lock.text)
       try {
-        await this.#link.run('cache_release', (c) => this.#release(c, [name], [lock.token, this.#link.channel('fill'), name]))
+        await this.link.run('cache_release', (c) => this.#release(c, [lock.name], [lock.token, this.link.channel('fill'), lock.name]))
       } catch (err) {
         // The lock expires by itself (collapseTimeout); waiters time out and fetch.
         this.#unavailable(err)
@@ -232,7 +229,7 @@ export class SharedCache {
     if (keys.length === 0) return true
     try {
       const names = keys.flatMap((k) => this.#sealer.names(k))
-      await this.#link.run('cache_delete', async (c) => {
+      await this.link.run('cache_delete', async (c) => {
         await Promise.all(names.map((n) => c.del(`c:{${n}}`)))
         await c.hdel(INDEX, ...names)
       })
@@ -268,10 +265,10 @@ export class SharedCache {
     const value = this.#sealer.seal(first, encodeEntry(entry))
     const meta = this.#sealer.seal(`${INDEX}:${first}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until: now + ttl })))
     try {
-      const lockKey = lock === undefined ? hash : lockName(first, this.#sealer, lock.text)
+      const lockKey = lock?.name ?? hash
       // Sent together (ioredis pipelines what is sent in one tick): one round trip.
-      await this.#link.run('cache_store', (c) => Promise.all([
-        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.#link.channel('fill'), lockKey]),
+      await this.link.run('cache_store', (c) => Promise.all([
+        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey]),
         c.hset(INDEX, first, meta)
       ]))
       this.#stats.stored++
@@ -297,7 +294,7 @@ export class SharedCache {
       this.#stats.rejected++
       this.#log?.warn({ name }, 'shared cache: a value in Redis did not open with our keys (another key, or tampered): deleted, never served')
       // All of this key's variants go: we cannot tell which field held the bad value without opening each again.
-      void this.#link.run('cache_delete', (c) => c.del(`c:{${name}}`)).catch((err: unknown) => { this.#unavailable(err) })
+      void this.link.run('cache_delete', (c) => c.del(`c:{${name}}`)).catch((err: unknown) => { this.#unavailable(err) })
     }
     return out
   }
@@ -307,7 +304,7 @@ export class SharedCache {
     let removed = 0
     const now = Date.now()
     do {
-      const [next, items] = await this.#link.run('cache_scan', (c) => c.hscanBuffer(INDEX, cursor, 'COUNT', SCAN_COUNT)) as [Buffer, Buffer[]]
+      const [next, items] = await this.link.run('cache_scan', (c) => c.hscanBuffer(INDEX, cursor, 'COUNT', SCAN_COUNT)) as [Buffer, Buffer[]]
       cursor = next.toString()
       const drop: string[] = []
       const hit: string[] = []
@@ -320,7 +317,7 @@ export class SharedCache {
         else if (match(meta)) hit.push(name)
       }
       if (drop.length > 0 || hit.length > 0) {
-        await this.#link.run('cache_delete', async (c) => {
+        await this.link.run('cache_delete', async (c) => {
           await Promise.all(hit.map((n) => c.del(`c:{${n}}`)))
           await c.hdel(INDEX, ...drop, ...hit)
         })
@@ -331,7 +328,7 @@ export class SharedCache {
   }
 
   async #notify (notice: PurgeNotice): Promise<void> {
-    await this.#link.publish('purge', this.#sealer.seal('purge', Buffer.from(JSON.stringify(notice))))
+    await this.link.publish('purge', this.#sealer.seal('purge', Buffer.from(JSON.stringify(notice))))
   }
 
   #onPurge (message: Buffer): void {
@@ -355,6 +352,11 @@ export class SharedCache {
     } else {
       local.purgeTag(n.value)
     }
+  }
+
+  /** The fetch lock of a variant key (`lockText`, cache/key.ts lockKey), in its primary key's (`first`) Cluster slot. */
+  #lockName (first: string, lockText: string): string {
+    return `c:{${first}}:lock:${this.#sealer.name(lockText)}`
   }
 
   #wake (name: string): void {
@@ -386,15 +388,3 @@ function sameKeys (a: readonly EncryptionKeyConfig[], b: readonly EncryptionKeyC
   return a.length === b.length && a.every((k, i) => k.id === b[i]!.id && k.secret === b[i]!.secret)
 }
 
-/** The lock of a variant key lives in its primary key's slot; `lockText` is `key \0 variant` (cache/key.ts lockKey). */
-function lockName (first: string, sealer: Sealer, lockText: string | undefined): string {
-  return lockText === undefined ? `c:{${first}}:lock:` : `c:{${first}}:lock:${sealer.name(lockText)}`
-}
-
-/** The primary key of a lock text (lockKey joins key and variant with NUL). */
-function lockKeyOf (lockText: string): string {
-  const i = lockText.indexOf('\0')
-  return i === -1 ? lockText : lockText.slice(0, i)
-}
-
-export type { RedisClient }
