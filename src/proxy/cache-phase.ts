@@ -107,7 +107,11 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   }
   state.fwd = entry !== undefined ? 'stale' : found ? 'vary-miss' : 'uri-miss'
 
-  if (entry !== undefined) return answerStored(c, state, entry, now, fwd, undefined)
+  if (entry !== undefined) {
+    if (answerStored(c, state, entry, now, fwd, undefined)) return true
+    attach(c, state)
+    return false
+  }
 
   if (facts.cc.onlyIfCached) {
     // §5.2.1.7: a stored response or 504, never the origin; the other instances' count as stored.
@@ -122,15 +126,13 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   if (cache.uncacheable(lock)) {
     // Hit-for-miss: its last answer could not be stored, so nobody waits for anybody's
     // fetch (nor asks Redis); an answer that can be stored is still stored, and ends this.
-    cache.counters.misses++
-    c.cacheOutcome = 'miss'
+    missed(c, cache)
     return false
   }
   const inflight = cache.inflight(lock)
   if (inflight !== undefined) {
     // Collapse: wait for the request already fetching this key, then serve what it stored.
-    cache.counters.misses++
-    c.cacheOutcome = 'miss'
+    missed(c, cache)
     cache.counters.collapsed++
     waitFor(c, state, inflight, fwd)
     return true
@@ -138,8 +140,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   state.leader = cache.lead(lock)
   const shared = cache.shared
   if (shared === undefined || !shared.up) {
-    cache.counters.misses++
-    c.cacheOutcome = 'miss'
+    missed(c, cache)
     return false
   }
   // Local requests for this key wait on this one while it asks the other instances (Redis) first.
@@ -147,10 +148,17 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   return true
 }
 
+/** Counted as a miss: what the request finds upstream is its answer. */
+function missed (c: CacheClient, cache: HttpCache): void {
+  cache.counters.misses++
+  c.cacheOutcome = 'miss'
+}
+
 /**
  * A stored entry matched the request: answer from it (fresh, or stale as the
- * request or the entry allows), or revalidate it upstream. True when
- * answered; false when `c` must be forwarded (`forward` given: forwarded here).
+ * request or the entry allows). True when answered; false when `c` must be
+ * forwarded to revalidate it (its upstream head already carries our
+ * validators; the caller attaches the cache sink).
  */
 function answerStored<C extends CacheClient> (c: C, state: CacheState, entry: CacheEntry, now: number, fwd: CacheForwarder<C>,
   detail: 'shared' | undefined): boolean {
@@ -191,8 +199,6 @@ function answerStored<C extends CacheClient> (c: C, state: CacheState, entry: Ca
   state.stale = entry
   c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
   cache.counters.misses++
-  if (c.sink instanceof CacheSink) return false
-  attach(c, state)
   return false
 }
 
@@ -234,8 +240,7 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
     return
   }
   if (sameVariant) state.fwd = 'vary-miss'
-  cache.counters.misses++
-  c.cacheOutcome = 'miss'
+  missed(c, cache)
   fwd.forward(c)
 }
 
