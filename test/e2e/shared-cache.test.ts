@@ -54,6 +54,21 @@ backends:
 
 const ONE_KEY = '[{ id: a, file: "DIR/a.key" }]'
 
+/** Two instances on one Redis and one origin, both connected. */
+async function twoInstances (t: Test, redis: RedisServer, o: Origin): Promise<[RunningProxy, RunningProxy]> {
+  const a = await instance(t, redis, o, ONE_KEY)
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  return [a, b]
+}
+
+/** A plain client of the test's Redis (no prefix; its CA when it speaks TLS), to look at what is stored; closed on teardown. */
+function rawClient (t: Test, redis: RedisServer): Redis {
+  const raw = redis.ca === undefined ? new Redis(redis.url) : new Redis(redis.url, { tls: { ca: redis.ca } })
+  t.teardown(() => raw.disconnect())
+  return raw
+}
+
 async function get (p: RunningProxy, path: string, method = 'GET'): Promise<{ status: number, cacheStatus: string, body: string }> {
   // One site behind both instances (as behind a layer-4 balancer): the same Host, so the same cache key.
   const res = await request(p.url('web') + path, { method, headers: { host: 'shop.test' } })
@@ -82,16 +97,13 @@ async function eventually (check: () => boolean, ms = 2000): Promise<boolean> {
 t.test('fetched through A, a hit through B without the origin; Redis holds neither URL nor body in clear', async (t) => {
   const redis = await startRedis(t)
   const o = await origin(t)
-  const a = await instance(t, redis, o, ONE_KEY)
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
+  const [a, b] = await twoInstances(t, redis, o)
 
   const first = await get(a, '/catalog/item-1')
   t.equal(first.status, 200)
   t.match(first.cacheStatus, /fwd=uri-miss; fwd-status=200; stored/)
   // The write to Redis is not awaited by the request: wait until it is there.
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, redis)
   t.ok(await waitForKeys(raw, 1), 'the entry reached Redis')
 
   const second = await get(b, '/catalog/item-1')
@@ -139,11 +151,8 @@ async function waitForKeys (raw: Redis, n: number): Promise<boolean> {
 t.test('PURGE on A: B misses next; an admin purge by tag and an unsafe method reach B too', async (t) => {
   const redis = await startRedis(t)
   const o = await origin(t)
-  const a = await instance(t, redis, o, ONE_KEY)
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const [a, b] = await twoInstances(t, redis, o)
+  const raw = rawClient(t, redis)
 
   await get(a, '/p')
   t.ok(await waitForKeys(raw, 1))
@@ -179,9 +188,7 @@ t.test('PURGE on A: B misses next; an admin purge by tag and an unsafe method re
 t.test('20 concurrent misses spread over both instances reach the origin once', async (t) => {
   const redis = await startRedis(t)
   const o = await origin(t, 300)
-  const a = await instance(t, redis, o, ONE_KEY)
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
+  const [a, b] = await twoInstances(t, redis, o)
   const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => get(i % 2 === 0 ? a : b, '/hot')))
   t.same(answers.map((r) => r.status), Array(20).fill(200))
   t.ok(answers.every((r) => r.body === BODY('/hot')))
@@ -192,9 +199,7 @@ t.test('20 concurrent misses spread over both instances reach the origin once', 
 t.test('Redis stopped: both keep answering (no 5xx); sharing resumes when it returns', async (t) => {
   const redis = await startRedis(t)
   const o = await origin(t)
-  const a = await instance(t, redis, o, ONE_KEY)
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
+  const [a, b] = await twoInstances(t, redis, o)
   await redis.stop()
   t.ok(await eventually(() => a.app.state.cache?.shared?.up === false && b.app.state.cache?.shared?.up === false, 5000), 'both see it down')
   t.match(await a.app.api.metrics(), /^switchyard_redis_up 0$/m)
@@ -206,8 +211,7 @@ t.test('Redis stopped: both keep answering (no 5xx); sharing resumes when it ret
   await redis.start()
   await redisUp(a, b)
   await get(a, '/after')
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, redis)
   t.ok(await waitForKeys(raw, 1))
   t.match((await get(b, '/after')).cacheStatus, /detail="shared"/, 'B gets what A stored once Redis is back')
   t.equal(o.hits.get('/after'), 1)
@@ -220,8 +224,7 @@ t.test('a value that does not open is a miss and is deleted; a rotated key still
   // B has a new key first, A's key second: it reads what A sealed, and writes with its own.
   const b = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]')
   await redisUp(a, b)
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, redis)
 
   await get(a, '/rot')
   t.ok(await waitForKeys(raw, 1))
@@ -255,12 +258,9 @@ t.test('a value that does not open is a miss and is deleted; a rotated key still
 t.test('over TLS, with the CA the test made', async (t) => {
   const redis = await startRedis(t, { tls: true })
   const o = await origin(t)
-  const a = await instance(t, redis, o, ONE_KEY)
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
+  const [a, b] = await twoInstances(t, redis, o)
   await get(a, '/tls')
-  const raw = new Redis(redis.url, { tls: { ca: redis.ca } })
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, redis)
   t.ok(await waitForKeys(raw, 1))
   t.match((await get(b, '/tls')).cacheStatus, /detail="shared"/)
   t.equal(o.hits.get('/tls'), 1)
@@ -297,8 +297,7 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${o.port}" }] } }
   }
   t.same(status.redis && { state: status.redis.state, connected: status.redis.connected }, { state: 'up', connected: '2/2' })
   await get(single, '/from-single')
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, redis)
   t.ok(await waitForKeys(raw, 1))
   const res = await request(`http://127.0.0.1:${cluster.port('web')}/from-single`, { headers: { host: 'shop.test' } })
   t.match(String(res.headers['cache-status']), /detail="shared"/, 'a cluster worker serves what the single process stored')
@@ -343,8 +342,7 @@ backends: { origin: { retries: { attempts: 0 }, servers: [{ url: "http://127.0.0
   t.not(a.app.state.cache!.shared!.link, linkBefore, 'a new connection for the new Redis')
   await redisUp(a)
   await get(a, '/moved')
-  const raw = new Redis(other.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, other)
   t.ok(await waitForKeys(raw, 1), 'written to the new Redis')
   t.equal(linkBefore.client.status, 'end', 'the old connection was closed')
   const off = await a.app.reload(parseConfig(config(other.url, '[]').replace(/redis: .*\n/, '').replace(/, shared: \{[^}]*\} \}/, ' }'), 'test.yaml'))
@@ -358,8 +356,7 @@ t.test('a slow Redis: the lookup gives up after redis.timeout and the request go
   const o = await origin(t)
   const a = await instance(t, redis, o, ONE_KEY)
   await redisUp(a)
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
+  const admin = rawClient(t, redis)
   // Longer than the test's redis.timeout (500ms): only our timeout can end the lookup.
   await admin.call('CLIENT', 'PAUSE', '5000', 'ALL')
   const r = await get(a, '/slow')
@@ -378,8 +375,7 @@ t.test('Redis Cluster and Sentinel: the same sharing through either', async (t) 
   const cb = await instance(t, node, o, ONE_KEY, '', `cluster: { nodes: ["127.0.0.1:${node.port}"] }`)
   await redisUp(ca, cb)
   await get(ca, '/in-cluster')
-  const raw = new Redis(node.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, node)
   t.ok(await waitForKeys(raw, 1))
   t.match((await get(cb, '/in-cluster')).cacheStatus, /detail="shared"/, 'a hit through the other instance, over Redis Cluster')
   t.equal((await get(ca, '/in-cluster', 'PURGE')).status, 200)
@@ -392,8 +388,7 @@ t.test('Redis Cluster and Sentinel: the same sharing through either', async (t) 
   const sb = await instance(t, master, o, ONE_KEY, '', where)
   await redisUp(sa, sb)
   await get(sa, '/in-sentinel')
-  const rawMaster = new Redis(master.url)
-  t.teardown(() => rawMaster.disconnect())
+  const rawMaster = rawClient(t, master)
   t.ok(await waitForKeys(rawMaster, 1), 'written to the master the sentinel named')
   t.match((await get(sb, '/in-sentinel')).cacheStatus, /detail="shared"/, 'a hit through the other instance, found through Sentinel')
   t.equal(o.hits.get('/in-cluster'), 1)
@@ -421,8 +416,7 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${server.port}" }] } }
   const strict = await proxyWith(false)
   await redisUp(lax, strict)
   t.match((await get(lax, '/me')).cacheStatus, /stored/)
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const raw = rawClient(t, redis)
   t.ok(await waitForKeys(raw, 1))
   const r = await request(strict.url('web') + '/me', { headers: { host: 'shop.test' } })
   await r.body.text()
@@ -433,11 +427,8 @@ backends: { origin: { servers: [{ url: "http://127.0.0.1:${server.port}" }] } }
 t.test('only-if-cached after a local miss is answered from the other instances\' entries, else 504, never the origin', async (t) => {
   const redis = await startRedis(t)
   const o = await origin(t)
-  const a = await instance(t, redis, o, ONE_KEY)
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
-  const raw = new Redis(redis.url)
-  t.teardown(() => raw.disconnect())
+  const [a, b] = await twoInstances(t, redis, o)
+  const raw = rawClient(t, redis)
   await get(a, '/oic')
   t.ok(await waitForKeys(raw, 1))
   const ask = async (path: string): Promise<{ status: number, cacheStatus: string }> => {
