@@ -14,6 +14,7 @@
 
 import { parseArgs } from 'node:util'
 import { buildEntry } from '../src/cache/build.js'
+import { Interner } from '../src/cache/intern.js'
 import { CacheStore } from '../src/cache/store.js'
 
 const gc = (globalThis as { gc?: () => void }).gc
@@ -62,12 +63,14 @@ function snapshot (): { heap: number, buffers: number, rss: number } {
 }
 
 const store = new CacheStore({ maxBytes: 2 ** 40, maxEntryBytes: 2 ** 30 })
+// The cache's own interner, as HttpCache holds one beside its store.
+const interner = new Interner()
 const opts = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allowSetCookie: false }
-// One entry first, so lazily built module state is not counted per entry.
+// One entry first, so the interner's tables and lazily built module state are not counted per entry.
 const put = (i: number): number => {
   const r = response(i)
   const key = fresh(`http://127.0.0.1:8080/objects/${i}?v=1`)
-  const e = buildEntry({ key, variant: '', requestHeaders: [fresh('host'), fresh('127.0.0.1:8080'), ...(args.vary ? [fresh('accept-language'), fresh('en-GB, en;q=0.8')] : [])], opts }, 200, fresh('OK'),
+  const e = buildEntry(interner, { key, variant: '', requestHeaders: [fresh('host'), fresh('127.0.0.1:8080'), ...(args.vary ? [fresh('accept-language'), fresh('en-GB, en;q=0.8')] : [])], opts }, 200, fresh('OK'),
     r.headers, r.body, Date.now(), Date.now())
   if (e === undefined || !store.put(e)) throw new Error('entry not stored')
   return e.size

@@ -1,14 +1,14 @@
 // Building a stored entry from a response (Pingora's response_cache_filter
 // output, undici's cache-handler): what is kept of its fields, its lifetime,
-// validators, Vary values and tags, all computed once at store time. Pure.
-import { parseCacheControl } from './cache-control.js'
+// validators, Vary values and tags, all computed once at store time. Pure
+// but for the cache's Interner, which keeps repeated strings once.
 import { combinedValue, firstValue, isName } from '../fields.js'
 import type { CacheEntry } from './entry.js'
 import {
   freshnessLifetime, parseAge, parseHttpDate, responseTags, storableHeaders, varyNames, varyValues, type StoreOptions
 } from './policy.js'
-import { compactBody, entrySize, internHeaders } from './store.js'
-import type { CacheDirectives } from './cache-control.js'
+import type { Interner } from './intern.js'
+import { compactBody, entrySize } from './store.js'
 
 /** Where the entry is stored and what it is stored for. */
 export interface EntryPlace {
@@ -22,13 +22,14 @@ export interface EntryPlace {
 
 /**
  * A storable entry for a complete response, or undefined when its Vary is `*`.
- * `freshness` (ms) when the store decision already computed it.
+ * `interner` is the cache's that will hold it; `freshness` (ms) when the
+ * store decision already computed it.
  */
-export function buildEntry (place: EntryPlace, status: number, statusText: string, headers: readonly string[], body: Buffer,
-  requestTime: number, responseTime: number, freshness?: number): CacheEntry | undefined {
+export function buildEntry (interner: Interner, place: EntryPlace, status: number, statusText: string, headers: readonly string[],
+  body: Buffer, requestTime: number, responseTime: number, freshness?: number): CacheEntry | undefined {
   const names = varyNames(headers)
   if (names === '*') return undefined
-  const cc = directives(combinedValue(headers, 'cache-control'))
+  const cc = interner.directives(combinedValue(headers, 'cache-control'))
   // Dates contain commas, so a repeated field cannot be joined: the first one counts.
   const date = parseHttpDate(firstValue(headers, 'date'))
   const lm = parseHttpDate(firstValue(headers, 'last-modified'))
@@ -37,12 +38,12 @@ export function buildEntry (place: EntryPlace, status: number, statusText: strin
   // The body is complete in memory: always frame it by length (a chunked origin sent none).
   if (firstValue(clean, 'content-length') === undefined && status !== 204 && status !== 304) clean.push('content-length', String(body.length))
   const tags = responseTags(headers)
-  const kept = internHeaders(clean)
+  const kept = interner.headers(clean)
   const own = compactBody(body)
   const etag = combinedValue(headers, 'etag')
   const vary = varyValues(names, place.requestHeaders)
   const tagList = tags.length === 0 ? NO_TAGS : tags
-  const size = entrySize({ key: place.key, variant: place.variant, statusText, headers: kept, body: own, etag, varyNames: names, varyValues: vary, tags: tagList })
+  const size = entrySize({ key: place.key, variant: place.variant, statusText, headers: kept, body: own, etag, varyNames: names, varyValues: vary, tags: tagList }, interner)
   // One object literal, every field in the same order: a spread, or fields
   // added later, can leave V8 a dictionary of several hundred bytes per entry.
   return Object.freeze({
@@ -68,20 +69,6 @@ export function buildEntry (place: EntryPlace, status: number, statusText: strin
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([])
-
-/** Parsed Cache-Control values, shared by every entry with the same one (never changed once parsed). */
-const parsed = new Map<string, CacheDirectives>()
-const MAX_PARSED = 1024
-
-function directives (value: string | undefined): CacheDirectives {
-  if (value === undefined) return parseCacheControl(value)
-  let cc = parsed.get(value)
-  if (cc === undefined) {
-    cc = parseCacheControl(value)
-    if (parsed.size < MAX_PARSED && value.length <= 256) parsed.set(value, cc)
-  }
-  return cc
-}
 
 /** The Age field lines of `headers`, flat. */
 export function ageFields (headers: readonly string[]): string[] {

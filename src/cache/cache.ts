@@ -5,6 +5,7 @@
 import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/schema.js'
 import type { CacheEntry } from './entry.js'
+import { Interner } from './intern.js'
 import { variantLock } from './key.js'
 import type { SharedCache, SharedLock } from './shared/shared-cache.js'
 import { CacheStore } from './store.js'
@@ -72,6 +73,12 @@ export class HttpCache {
   /** Replaced on reload when the sizes stay the same (entries are kept). */
   config: CacheConfig
   readonly store: CacheStore
+  /**
+   * Header strings and parsed Cache-Control values its entries share: this
+   * cache's own, so they live and go with the entries that hold them (a
+   * reload that keeps the cache keeps them; a new cache starts empty).
+   */
+  readonly interner = new Interner()
   readonly counters: CacheCounters = {
     hits: 0, misses: 0, staleServed: 0, revalidated304: 0, revalidated200: 0, collapsed: 0,
     stored: 0, notStored: 0, invalidations: 0, purges: 0

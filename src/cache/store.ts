@@ -11,6 +11,7 @@
 
 import { LRUCache } from 'lru-cache'
 import type { CacheEntry } from './entry.js'
+import type { Interner } from './intern.js'
 
 export interface CacheStoreOptions {
   /** Total `size` of stored entries; the store never holds more. Integer >= 1. */
@@ -71,15 +72,16 @@ export type EntryParts = Pick<CacheEntry, 'key' | 'variant' | 'statusText' | 'he
  * Bytes an entry counts against maxBytes: what it really holds (measured:
  * test/cache/entry-cost.test.ts). The body counts with the whole ArrayBuffer
  * it keeps alive (buildEntry copies a body that shares a bigger one); each
- * string with V8's header, except header names and values interned (shared
- * by every entry); the store's id for it, the tag index's slots;
+ * string with V8's header, except header names and values held by
+ * `interner` (shared by every entry of its cache: the one that interned
+ * `e.headers`); the store's id for it, the tag index's slots;
  * ENTRY_OVERHEAD for the rest.
  * Callers fill `CacheEntry.size` with it.
  */
-export function entrySize (e: EntryParts): number {
+export function entrySize (e: EntryParts, interner: Interner): number {
   const h = e.headers
   let n = ENTRY_OVERHEAD + e.body.buffer.byteLength + stringBytes(e.key) + stringBytes(e.statusText)
-  n += arrayBytes(h, (i) => i % 2 === 0 ? isInternedName(h[i]!) : isInternedValue(h[i - 1]!, h[i]!))
+  n += arrayBytes(h, (i) => i % 2 === 0 ? interner.hasName(h[i]!) : interner.hasValue(h[i - 1]!, h[i]!))
   // The store's id: key, variant and Vary values in one string.
   n += stringBytes(e.key) + e.variant.length + 8 + (e.varyValues.length === 0 ? 0 : JSON.stringify(e.varyValues).length)
   // Variant keys are shared per route and shard unless key headers make them longer.
@@ -87,57 +89,6 @@ export function entrySize (e: EntryParts): number {
   if (e.etag !== undefined) n += stringBytes(e.etag)
   n += arrayBytes(e.varyNames) + arrayBytes(e.varyValues) + arrayBytes(e.tags) + e.tags.length * TAG_INDEX
   return n
-}
-
-// ---------------------------------------------------------------- interning
-
-/**
- * Header names, and the values of fields whose values repeat from response to
- * response, are kept once for every entry: a parser makes a new string for
- * each. Bounded: once full, new strings are kept per entry (and counted so).
- */
-const MAX_INTERNED = 4096
-/** Longer names and values are not worth a slot, and keep the tables small (under 2 MiB) whatever origins send. */
-const MAX_INTERNED_NAME = 64
-const MAX_INTERNED_VALUE = 256
-const names = new Map<string, string>()
-const values = new Map<string, string>()
-/** Fields whose values are few and repeat (lower-case). */
-const REPEATING = new Set([
-  'content-type', 'cache-control', 'content-encoding', 'content-language', 'vary', 'accept-ranges', 'server',
-  'x-content-type-options', 'x-frame-options', 'x-xss-protection', 'referrer-policy', 'strict-transport-security',
-  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'timing-allow-origin',
-  'cross-origin-resource-policy', 'cross-origin-opener-policy', 'content-security-policy', 'permissions-policy', 'x-powered-by', 'via'
-])
-
-function intern (table: Map<string, string>, s: string): string {
-  const had = table.get(s)
-  if (had !== undefined) return had
-  if (table.size < MAX_INTERNED) table.set(s, s)
-  return s
-}
-
-function isInternedName (name: string): boolean {
-  return names.has(name)
-}
-
-function isInternedValue (name: string, value: string): boolean {
-  return REPEATING.has(name.toLowerCase()) && values.has(value)
-}
-
-/**
- * `headers` (flat) with names, and the values of REPEATING fields, replaced
- * by the one copy every entry shares. A new array, as long as `headers`.
- */
-export function internHeaders (headers: readonly string[]): string[] {
-  const out = new Array<string>(headers.length)
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const name = headers[i]!.length <= MAX_INTERNED_NAME ? intern(names, headers[i]!) : headers[i]!
-    const value = headers[i + 1]!
-    out[i] = name
-    out[i + 1] = value.length <= MAX_INTERNED_VALUE && REPEATING.has(name.toLowerCase()) ? intern(values, value) : value
-  }
-  return out
 }
 
 /**

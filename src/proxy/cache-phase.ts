@@ -339,9 +339,9 @@ class CacheState {
 
   entry (status: number, statusText: string, headers: readonly string[], body: Buffer, responseTime: number,
     freshness?: number): CacheEntry | undefined {
-    const { at, opts } = this.scope
-    return buildEntry({ key: at.key, variant: at.variant, requestHeaders: this.requestHeaders, opts }, status, statusText, headers,
-      body, this.requestTime, responseTime, freshness)
+    const { at, opts, cache } = this.scope
+    return buildEntry(cache.interner, { key: at.key, variant: at.variant, requestHeaders: this.requestHeaders, opts }, status, statusText,
+      headers, body, this.requestTime, responseTime, freshness)
   }
 }
 

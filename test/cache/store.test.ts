@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { CacheEntry } from '../../src/cache/entry.js'
-import { CacheStore, ENTRY_OVERHEAD, compactBody, entrySize, internHeaders, joinBody, stringBytes, type EntryParts } from '../../src/cache/store.js'
+import { Interner } from '../../src/cache/intern.js'
+import { CacheStore, ENTRY_OVERHEAD, compactBody, entrySize, joinBody, stringBytes, type EntryParts } from '../../src/cache/store.js'
 
 interface Spec {
   key: string
@@ -61,14 +62,15 @@ t.test('entrySize: the body\'s whole ArrayBuffer, each string with V8\'s header,
   const parts = (over: Partial<EntryParts>): EntryParts => ({
     key: 'k', variant: '', statusText: 'OK', headers: [], body: Buffer.allocUnsafeSlow(0), etag: undefined, varyNames: [], varyValues: [], tags: [], ...over
   })
-  const base = entrySize(parts({}))
+  const interner = new Interner()
+  const base = entrySize(parts({}), interner)
   // key twice (the entry's and the store's id), statusText, the variant.
   t.equal(base, ENTRY_OVERHEAD + 24 + 24 + (24 + 0 + 8) + 16)
-  t.equal(entrySize(parts({ body: Buffer.allocUnsafeSlow(5000) })), base + 5000)
+  t.equal(entrySize(parts({ body: Buffer.allocUnsafeSlow(5000) }), interner), base + 5000)
   const slab = Buffer.allocUnsafeSlow(8192)
-  t.equal(entrySize(parts({ body: slab.subarray(0, 100) })), base + 8192, 'a body cut from a bigger buffer counts all of it')
-  t.ok(entrySize(parts({ headers: ['x-unique-name-for-this-test', 'v'] })) >= base + 48 + 16 + 48 + 24, 'an array, its slots, its strings')
-  t.ok(entrySize(parts({ varyNames: ['accept'], varyValues: ['text/html'] })) > entrySize(parts({})) + 100, 'Vary names and values')
+  t.equal(entrySize(parts({ body: slab.subarray(0, 100) }), interner), base + 8192, 'a body cut from a bigger buffer counts all of it')
+  t.ok(entrySize(parts({ headers: ['x-unique-name-for-this-test', 'v'] }), interner) >= base + 48 + 16 + 48 + 24, 'an array, its slots, its strings')
+  t.ok(entrySize(parts({ varyNames: ['accept'], varyValues: ['text/html'] }), interner) > entrySize(parts({}), interner) + 100, 'Vary names and values')
 })
 
 t.test('compactBody: a body sharing a bigger ArrayBuffer is copied to memory of its own', async (t) => {
@@ -89,15 +91,13 @@ t.test('compactBody: a body sharing a bigger ArrayBuffer is copied to memory of 
   t.equal(joinBody([Buffer.from('ab')], 4).toString('hex'), '61620000', 'short chunks: zeroes, never old memory')
 })
 
-t.test('internHeaders: names, and values of repeating fields, shared; others kept as they came', async (t) => {
-  const a = internHeaders(['Content-Type', 'text/plain', 'x-id', '1'])
-  const b = internHeaders(['Content-Type', 'text/plain', 'x-id', '2'])
-  t.same(a, ['Content-Type', 'text/plain', 'x-id', '1'])
-  t.same(b, ['Content-Type', 'text/plain', 'x-id', '2'])
-  // Interned strings count only as their slot.
-  const counted = (h: string[]): number => entrySize({ key: 'k', variant: '', statusText: 'OK', headers: h, body: Buffer.allocUnsafeSlow(0), etag: undefined, varyNames: [], varyValues: [], tags: [] })
-  t.equal(counted(a), counted(['Content-Type', 'text/plain', 'x-id', 'z']) , 'unique values count, shared ones do not')
+t.test('entrySize: header strings the interner holds count only as their slot', async (t) => {
+  const interner = new Interner()
+  const a = interner.headers(['Content-Type', 'text/plain', 'x-id', '1'])
+  const counted = (h: string[], i = interner): number => entrySize({ key: 'k', variant: '', statusText: 'OK', headers: h, body: Buffer.allocUnsafeSlow(0), etag: undefined, varyNames: [], varyValues: [], tags: [] }, i)
+  t.equal(counted(a), counted(['Content-Type', 'text/plain', 'x-id', 'z']), 'unique values count, shared ones do not')
   t.ok(counted(['x-never-interned-before', 'v']) > counted(['x-id', 'v']), 'a name not yet seen counts in full')
+  t.ok(counted(a, new Interner()) > counted(a), 'held by another cache\'s interner: counted in full')
 })
 
 t.test('the constructor checks its options', async (t) => {

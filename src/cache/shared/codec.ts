@@ -3,7 +3,8 @@
 // (it was sealed by us, but possibly by an older version of us).
 import type { CacheDirectives } from '../cache-control.js'
 import type { CacheEntry } from '../entry.js'
-import { compactBody, entrySize, internHeaders } from '../store.js'
+import type { Interner } from '../intern.js'
+import { compactBody, entrySize } from '../store.js'
 
 const FORMAT = 1
 
@@ -21,7 +22,8 @@ export function encodeEntry (e: CacheEntry): Buffer {
   return Buffer.concat([len, json, e.body])
 }
 
-export function decodeEntry (buf: Buffer): CacheEntry | undefined {
+/** `interner`: the cache's that will hold the entry (its header strings are shared there). */
+export function decodeEntry (buf: Buffer, interner: Interner): CacheEntry | undefined {
   if (buf.length < 4) return undefined
   const n = buf.readUInt32BE(0)
   if (4 + n > buf.length) return undefined
@@ -39,8 +41,8 @@ export function decodeEntry (buf: Buffer): CacheEntry | undefined {
   // Its own exact-size memory (the record is a bigger buffer), names shared, and
   // the size counted as this version counts it, whatever the writer counted.
   const body = compactBody(buf.subarray(4 + n))
-  const headers = internHeaders(h.headers)
-  const size = entrySize({ key: h.key, variant: h.variant, statusText: h.statusText, headers, body, etag: h.etag, varyNames: h.varyNames, varyValues: h.varyValues, tags: h.tags })
+  const headers = interner.headers(h.headers)
+  const size = entrySize({ key: h.key, variant: h.variant, statusText: h.statusText, headers, body, etag: h.etag, varyNames: h.varyNames, varyValues: h.varyValues, tags: h.tags }, interner)
   return {
     key: h.key, variant: h.variant, status: h.status!, statusText: h.statusText, headers, body,
     requestTime: h.requestTime, responseTime: h.responseTime, cc: h.cc as CacheDirectives, freshness: h.freshness, date: h.date,

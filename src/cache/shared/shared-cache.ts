@@ -21,6 +21,7 @@ import type { CacheEntry } from '../entry.js'
 import { sharedLifetime } from '../policy.js'
 import type { RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
+import type { Interner } from '../intern.js'
 import { Sealer } from './seal.js'
 import type { SharedCacheMetricsInput } from '../../admin/metrics/types.js'
 import type { CacheConfig, EncryptionKeyConfig } from '../../config/schema.js'
@@ -31,6 +32,8 @@ export interface LocalCache {
   invalidate (key: string): number
   purgePrefix (prefix: string): number
   purgeTag (tag: string): number
+  /** Where entries read from Redis share their header strings: they are filled into this cache. */
+  readonly interner: Interner
 }
 
 /** What a lookup found: the entries under the key (any variant), and the fetch lock. */
@@ -91,6 +94,7 @@ export class SharedCache {
   readonly keys: readonly EncryptionKeyConfig[]
   readonly #sealer: Sealer
   readonly #local: LocalCache
+  readonly #interner: Interner
   readonly #log: Logger | undefined
   /** Who we are on the purge channel (our own notices are not applied twice). */
   readonly #id = randomBytes(8).toString('hex')
@@ -109,6 +113,7 @@ export class SharedCache {
     this.keys = keys
     this.#sealer = new Sealer(keys)
     this.#local = local
+    this.#interner = local.interner
     this.#log = log
     this.#lookup = link.script('switchyardCacheLookup', LOOKUP, 2)
     this.#store = link.script('switchyardCacheStore', STORE, 2)
@@ -283,7 +288,7 @@ export class SharedCache {
     let bad = false
     for (const v of sealed) {
       const plain = this.#sealer.open(name, v)
-      const entry = plain === undefined ? undefined : decodeEntry(plain)
+      const entry = plain === undefined ? undefined : decodeEntry(plain, this.#interner)
       if (entry === undefined || entry.key !== key) {
         bad = true
         continue
