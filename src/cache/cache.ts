@@ -5,6 +5,7 @@
 import { LRUCache } from 'lru-cache'
 import type { CacheConfig } from '../config/schema.js'
 import type { CacheEntry } from './entry.js'
+import { HitHeads } from './hit-heads.js'
 import { Interner } from './intern.js'
 import { variantLock } from './key.js'
 import type { SharedCache, SharedLock } from './shared/shared-cache.js'
@@ -90,6 +91,9 @@ export class HttpCache {
   /** Locks whose release went with a shared write (put), so finish does not release them again. */
   readonly #lockedWrites = new Set<SharedLock>()
 
+  /** The prepared heads of hot entries (see serve.ts serveHit). */
+  readonly hitHeads = new HitHeads()
+
   /** The other processes' caches (a cluster's other workers), which purges and invalidations must reach too. */
   readonly peers: CachePeers | undefined
 
@@ -104,7 +108,8 @@ export class HttpCache {
     this.config = config
     this.peers = peers
     const maxBytes = Math.floor(config.maxBytes / share)
-    this.store = new CacheStore({ maxBytes, maxEntryBytes: Math.min(config.maxEntryBytes, maxBytes) })
+    const hitHeads = this.hitHeads
+    this.store = new CacheStore({ maxBytes, maxEntryBytes: Math.min(config.maxEntryBytes, maxBytes), onRemove: (e) => { hitHeads.delete(e) } })
   }
 
   /** The fetch in flight for `key`, if any. */

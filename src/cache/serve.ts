@@ -3,7 +3,9 @@
 // `Age` and `Cache-Status` added (RFC 9111 §4, RFC 9110 §13–14). Writes
 // through the narrow ClientWriter, so it knows nothing of sessions or sockets.
 import type { CacheEntry } from './entry.js'
+import type { HitHead, HitHeads } from './hit-heads.js'
 import { currentAge, notModified, parseHttpDate, type RequestFacts } from './policy.js'
+import { cacheStatus } from './status.js'
 
 /** Where an answer is written: the client's session implements it. */
 export interface ClientWriter {
@@ -17,7 +19,41 @@ export interface ClientWriter {
   bytesOut: number
   /** False when the head could not be written (the writer has contained the failure). */
   writeHead (status: number, headers: readonly string[]): boolean
+  /** writeHead with a hit's prepared head (`head.fields`), whose other forms the writer may keep in it. */
+  writeHit (status: number, head: HitHead): boolean
   end (body?: Buffer): void
+}
+
+/**
+ * A plain hit: answered with the entry's prepared head, which is rebuilt only
+ * when Age or the Cache-Status ttl has moved on (about once a second per
+ * entry; `heads` keeps it). Conditionals and Range take serveEntry's general path.
+ * `name`: the cache's Cache-Status name; `collapsed`: the request waited on
+ * another's fetch.
+ */
+export function serveHit (w: ClientWriter, facts: RequestFacts, entry: CacheEntry, now: number, heads: HitHeads, name: string,
+  collapsed: boolean): void {
+  const ageMs = currentAge(entry, now)
+  const ttl = Math.round((entry.freshness - ageMs) / 1000)
+  if (facts.ifNoneMatch !== undefined || facts.ifModifiedSince !== undefined || facts.range !== undefined) {
+    return serveEntry(w, facts, entry, now, cacheStatus(name, { hit: true, collapsed, ttl }))
+  }
+  if (w.answered) return
+  const age = Math.floor(ageMs / 1000)
+  let head = heads.get(entry)
+  if (head === undefined || head.age !== age || head.ttl !== ttl || head.name !== name || head.collapsed !== collapsed) {
+    // concat: an array of exactly this length (push would leave growth room in every memo).
+    const fields = entry.headers.concat(['age', String(age), 'cache-status', cacheStatus(name, { hit: true, collapsed, ttl })])
+    head = { age, ttl, name, collapsed, fields, h2: undefined }
+    heads.set(entry, head)
+  }
+  w.status = entry.status
+  if (w.method === 'HEAD') {
+    if (w.writeHit(entry.status, head)) w.end()
+    return
+  }
+  w.bytesOut = entry.body.length
+  if (w.writeHit(entry.status, head)) w.end(entry.body)
 }
 
 /** Answer from `entry` at `now` (ms since the epoch), with `cacheStatus` as its Cache-Status. */

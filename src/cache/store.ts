@@ -18,6 +18,8 @@ export interface CacheStoreOptions {
   readonly maxBytes: number
   /** Entries with a bigger `size` are refused. Integer from 1 to maxBytes. */
   readonly maxEntryBytes: number
+  /** Called as an entry leaves the store (evicted, replaced, purged): what is kept about it elsewhere goes too. */
+  readonly onRemove?: ((e: CacheEntry) => void) | undefined
 }
 
 export interface CacheStoreStats {
@@ -133,6 +135,7 @@ export class CacheStore {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   readonly #lru: LRUCache<string, CacheEntry>
+  readonly #onRemove: ((e: CacheEntry) => void) | undefined
   readonly #keys = new Map<string, KeyIds>()
   readonly #tags = new Map<string, Set<string>>()
   #bytes = 0
@@ -140,6 +143,7 @@ export class CacheStore {
 
   constructor (opts: CacheStoreOptions) {
     const { maxBytes, maxEntryBytes } = opts
+    this.#onRemove = opts.onRemove
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
       throw new RangeError(`maxBytes must be an integer >= 1, got ${maxBytes}`)
     }
@@ -263,6 +267,7 @@ export class CacheStore {
   #forget (e: CacheEntry, id: string, reason: LRUCache.DisposeReason): void {
     if (reason === 'evict') this.#evictions++
     this.#bytes -= e.size
+    this.#onRemove?.(e)
     const rec = this.#keys.get(e.key)
     if (rec === id) {
       this.#keys.delete(e.key)

@@ -20,7 +20,7 @@ import {
   acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationHeaders, storeDecision, usability,
   varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
-import { serveEntry, ttlSeconds, type ClientWriter } from '../cache/serve.js'
+import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
 import { joinBody } from '../cache/store.js'
 import { cacheStatus, type CacheStatusOutcome } from '../cache/status.js'
 import type { PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
@@ -283,7 +283,7 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
         usability(state.facts, stored, t).fresh) {
         cache.counters.hits++
         c.cacheOutcome = 'collapsed'
-        serveEntry(c, state.facts, stored, t, cacheStatus(cache.config.statusName, { hit: true, collapsed: true, ttl: ttlSeconds(stored, t) }))
+        serveHit(c, state.facts, stored, t, cache.hitHeads, cache.config.statusName, true)
         return
       }
       // Nothing usable (uncacheable, failed or timed out): go upstream ourselves, uncollapsed.
@@ -309,6 +309,7 @@ function answerHit (c: CacheClient, state: CacheState, entry: CacheEntry, now: n
   c.cacheOutcome = staleBy === undefined ? 'hit' : 'stale'
   cache.counters.hits++
   if (staleBy !== undefined) cache.counters.staleServed++
+  if (staleBy === undefined && from === undefined) return serveHit(c, state.facts, entry, now, cache.hitHeads, cache.config.statusName, false)
   // RFC 9211 detail: where the hit came from, then why a stale one was served.
   const detail = from === undefined ? staleBy : staleBy === undefined ? from : `${from} ${staleBy}`
   serveEntry(c, state.facts, entry, now, cacheStatus(cache.config.statusName, {

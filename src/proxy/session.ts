@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import type { BlockList } from 'node:net'
 import type { Readable } from 'node:stream'
 import { NONE_TRIED } from '../balancer/balancer.js'
+import type { HitHead } from '../cache/hit-heads.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { Backend } from '../upstream/backend.js'
@@ -380,6 +381,16 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   }
 
   /**
+   * writeHead for a cache hit's prepared head. On HTTP/2 its header object is
+   * made once and kept in `head` for the next h2 hit (Node copies it in
+   * respond(), never changes it); rate-limit fields make it a per-request one.
+   */
+  writeHit (status: number, head: HitHead): boolean {
+    if (!this.h2) return this.writeHead(status, head.fields)
+    return this.#respond(status, head.fields, false, this.limitFields === undefined ? head : undefined)
+  }
+
+  /**
    * writeHead on HTTP/2: one header object straight to respond(). `streamed`:
    * the body follows in chunks and may end with trailers. Such a stream
    * always waits for trailers (empty ones end it), even with a Content-Length:
@@ -387,12 +398,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    * never put END_STREAM on the wire before the RST_STREAM, which would make
    * a truncated body look complete.
    */
-  #respond (status: number, headers: readonly string[], streamed: boolean): boolean {
+  #respond (status: number, headers: readonly string[], streamed: boolean, hit?: HitHead): boolean {
     const stream = this.res as ServerHttp2Stream
     // Reset or gone: there is no head to write (as the compatibility layer did, silently).
     if (stream.closed || stream.destroyed) return false
     try {
-      const head = h2Head(status, headers, this.limitFields)
+      const head = hit === undefined ? h2Head(status, headers, this.limitFields) : (hit.h2 ??= h2Head(status, headers, undefined))
       if (streamed) {
         stream.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
         stream.respond(head, H2_TRAILERS)

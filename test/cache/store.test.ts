@@ -360,3 +360,18 @@ t.test('stats counters', async (t) => {
   s.purgeTag('none')
   t.same(s.stats(), { entries: 1, keys: 1, bytes: 300, evictions: 2, maxBytes: 500 }, 'deletes are not evictions')
 })
+
+t.test('onRemove: called once for each entry that leaves the store, however it leaves', async (t) => {
+  const gone: string[] = []
+  const store = new CacheStore({ maxBytes: 250, maxEntryBytes: 250, onRemove: (e) => gone.push(e.body.toString()) })
+  store.put(entry({ key: 'http://h/a', body: 'a1' }))
+  store.put(entry({ key: 'http://h/a', body: 'a2' }))
+  t.same(gone, ['a1'], 'replaced by a newer copy of the same variant')
+  store.put(entry({ key: 'http://h/b', body: 'b', tags: ['t'] }))
+  store.put(entry({ key: 'http://h/c', body: 'c' }))
+  t.same(gone, ['a1', 'a2'], 'evicted (least recently used) to make room')
+  store.purgeTag('t')
+  store.delete('http://h/c')
+  t.same(gone, ['a1', 'a2', 'b', 'c'], 'purged by tag, deleted by key')
+  t.equal(store.stats().entries, 0)
+})

@@ -15,7 +15,8 @@ import { Pipeline } from '../../src/proxy/pipeline.js'
 import { kSession, Session } from '../../src/proxy/session.js'
 import { buildState } from '../../src/proxy/state.js'
 import { testCertificate } from '../helpers/certs.js'
-import { h2Request, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
+import type { OutgoingHttpHeaders } from 'node:http2'
+import { h1, h2Request, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startOrigin } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 
@@ -192,4 +193,73 @@ backends: { app: { servers: [{ url: "${origin.url}" }] } }
   const r = await h2Request(session, { ':method': 'POST', ':path': '/up', expect: 'something-else' }, 'x')
   t.equal(r.status, 417)
   session.close()
+})
+
+t.test('cache hits answer from a prepared head on both protocols: the same fields each time, per-request parts stay per request', async (t) => {
+  const cert = testCertificate(t)
+  let version = 1
+  const origin = await startOrigin(t, (seen, res) => {
+    const body = `v${version} of ${seen.url}`
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'content-length': String(Buffer.byteLength(body)),
+      'cache-control': 'public, max-age=600',
+      etag: `"v${version}"`,
+      'x-origin': 'yes'
+    })
+    res.end(body)
+  })
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+cache: { maxBytes: 8MiB, purgeFrom: [127.0.0.1] }
+routes: [{ backend: origin }]
+backends: { origin: { servers: [{ url: "${origin.url}" }] } }
+`)
+  const session = await h2Session(t, proxy.url('tls'))
+  const viaH2 = (headers: OutgoingHttpHeaders = {}): ReturnType<typeof h2Request> => h2Request(session, { ':path': '/doc', ...headers })
+  // HTTP/1.1 on the TLS listener: the same scheme, so the same entry as h2.
+  const viaH1 = (headers: OutgoingHttpHeaders = {}, method = 'GET'): ReturnType<typeof h1> => h1(proxy.url('tls'), { path: '/doc', headers, method })
+
+  const miss = await viaH1()
+  t.match(miss.headers['cache-status'], /fwd=uri-miss; fwd-status=200; stored/)
+  // h2, h1, h2, h1: each hit carries the origin's fields once, one Age, one Cache-Status hit.
+  const hits = [await viaH2(), await viaH1(), await viaH2(), await viaH1(), await viaH2()]
+  for (const [i, r] of hits.entries()) {
+    t.equal(r.status, 200, `hit ${i}`)
+    t.equal(r.text, 'v1 of /doc')
+    t.equal(r.headers.etag, '"v1"')
+    t.equal(r.headers['x-origin'], 'yes')
+    t.equal(r.headers['content-length'], String(Buffer.byteLength('v1 of /doc')))
+    t.match(r.headers['cache-status'], /^switchyard; hit; ttl=\d+$/, `hit ${i}: one Cache-Status member`)
+    t.match(r.headers.age, /^\d+$/, `hit ${i}: one Age`)
+  }
+  t.equal(origin.requests.length, 1, 'every hit from the cache')
+
+  // The request's own conditionals and ranges still get their own answers, on either protocol.
+  t.equal((await viaH2({ 'if-none-match': '"v1"' })).status, 304)
+  t.equal((await viaH1({ 'if-none-match': '"v1"' })).status, 304)
+  const range = await viaH2({ range: 'bytes=0-1' })
+  t.equal(range.status, 206)
+  t.equal(range.text, 'v1')
+  t.equal(range.headers['content-range'], 'bytes 0-1/10')
+  const head = await viaH1({}, 'HEAD')
+  t.equal(head.status, 200)
+  t.equal(head.text, '', 'HEAD: no body')
+  t.equal(head.headers['content-length'], '10')
+  // ...and a plain hit after them is the plain answer again.
+  const after = await viaH2()
+  t.equal(after.status, 200)
+  t.equal(after.text, 'v1 of /doc')
+  t.equal(after.headers['content-range'], undefined)
+
+  // A purged entry takes its prepared head with it: the next entry answers with its own.
+  version = 2
+  t.equal((await viaH1({}, 'PURGE')).status, 200)
+  const refetched = await viaH2()
+  t.equal(refetched.text, 'v2 of /doc')
+  const hitAgain = await viaH2()
+  t.equal(hitAgain.text, 'v2 of /doc')
+  t.equal(hitAgain.headers.etag, '"v2"')
+  t.match(hitAgain.headers['cache-status'], /hit/)
+  t.equal((await viaH1()).headers.etag, '"v2"')
+  t.equal(origin.requests.length, 2)
 })

@@ -1,0 +1,119 @@
+// serveHit (a plain hit from a prepared head) against serveEntry (the general
+// path): the same answer, the head built once per second of Age, and the
+// request's conditionals and ranges answered as before. A recording writer
+// stands for the session: the real one is in test/e2e/h2-core.test.ts.
+import t from 'tap'
+import { buildEntry } from '../../src/cache/build.js'
+import type { CacheEntry } from '../../src/cache/entry.js'
+import { HitHeads, type HitHead } from '../../src/cache/hit-heads.js'
+import { Interner } from '../../src/cache/intern.js'
+import { requestFacts } from '../../src/cache/policy.js'
+import { serveEntry, serveHit, type ClientWriter } from '../../src/cache/serve.js'
+import { cacheStatus } from '../../src/cache/status.js'
+
+const T0 = 1_700_000_000_000
+const OPTS = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allowSetCookie: false }
+
+class Recorder implements ClientWriter {
+  status = 0
+  bytesOut = 0
+  answered = false
+  head: { status: number, fields: readonly string[] } | undefined
+  prepared: HitHead | undefined
+  body: Buffer | undefined
+  constructor (readonly method = 'GET', readonly headers: Record<string, string> = {}) {}
+  header (name: string): string | undefined { return this.headers[name] }
+  writeHead (status: number, fields: readonly string[]): boolean {
+    this.head = { status, fields: [...fields] }
+    return true
+  }
+
+  writeHit (status: number, head: HitHead): boolean {
+    this.prepared = head
+    return this.writeHead(status, head.fields)
+  }
+
+  end (body?: Buffer): void {
+    this.body = body
+    this.answered = true
+  }
+}
+
+function stored (): CacheEntry {
+  const e = buildEntry(new Interner(), { key: 'http://h/doc', variant: '', requestHeaders: [], opts: OPTS }, 200, 'OK',
+    ['content-type', 'text/plain', 'cache-control', 'max-age=60', 'etag', '"1"', 'date', new Date(T0).toUTCString()],
+    Buffer.from('hello world'), T0, T0)
+  if (e === undefined) throw new Error('not stored')
+  return e
+}
+
+function both (method: string, raw: string[], now: number, collapsed = false): { hit: Recorder, general: Recorder } {
+  const e = stored()
+  const facts = requestFacts(method, raw)
+  const headers: Record<string, string> = {}
+  for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!
+  const hit = new Recorder(method, headers)
+  serveHit(hit, facts, e, now, new HitHeads(), 'switchyard', collapsed)
+  const general = new Recorder(method, headers)
+  const ageMs = now - T0
+  serveEntry(general, facts, e, now, cacheStatus('switchyard', { hit: true, collapsed, ttl: Math.round((60_000 - ageMs) / 1000) }))
+  return { hit, general }
+}
+
+t.test('serveHit answers exactly as serveEntry does', async (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['GET', []],
+    ['HEAD', []],
+    ['GET', ['If-None-Match', '"1"']],
+    ['GET', ['If-None-Match', '"2"']],
+    ['GET', ['If-Modified-Since', new Date(T0 + 5000).toUTCString()]],
+    ['GET', ['Range', 'bytes=0-4']],
+    ['GET', ['Range', 'bytes=50-']],
+    ['HEAD', ['Range', 'bytes=0-4']]
+  ]
+  for (const [method, raw] of cases) {
+    for (const now of [T0, T0 + 1500, T0 + 59_400]) {
+      for (const collapsed of [false, true]) {
+        const { hit, general } = both(method, raw, now, collapsed)
+        const what = `${method} ${raw.join(': ')} at +${now - T0} ms${collapsed ? ', collapsed' : ''}`
+        t.same(hit.head, general.head, `${what}: same head`)
+        t.same(hit.body, general.body, `${what}: same body`)
+        t.equal(hit.status, general.status, `${what}: same status logged`)
+        t.equal(hit.bytesOut, general.bytesOut, `${what}: same bytes logged`)
+        t.equal(hit.prepared !== undefined, raw.length === 0, `${what}: ${raw.length === 0 ? 'the prepared head' : 'the general path'}`)
+      }
+    }
+  }
+})
+
+t.test('the prepared head is built once per Age and ttl, and kept by HitHeads', async (t) => {
+  const e = stored()
+  const heads = new HitHeads()
+  const facts = requestFacts('GET', [])
+  const serve = (now: number, name = 'switchyard', collapsed = false): HitHead => {
+    const w = new Recorder()
+    serveHit(w, facts, e, now, heads, name, collapsed)
+    return w.prepared!
+  }
+  const first = serve(T0 + 100)
+  t.equal(serve(T0 + 400), first, 'the same second: the same head, not a copy')
+  t.same(first.fields.slice(-4), ['age', '0', 'cache-status', 'switchyard; hit; ttl=60'])
+  first.h2 = { ':status': 200 }
+  t.equal(serve(T0 + 450).h2, first.h2, 'its HTTP/2 form is kept with it')
+  const later = serve(T0 + 1100)
+  t.not(later, first, 'Age moved on: a new head')
+  t.same(later.fields.slice(-4), ['age', '1', 'cache-status', 'switchyard; hit; ttl=59'])
+  t.equal(later.h2, undefined, 'whose HTTP/2 form is made again')
+  t.not(serve(T0 + 1100, 'edge'), later, 'another Cache-Status name (a reload): a new head')
+  t.match(serve(T0 + 1100, 'switchyard', true).fields.at(-1), 'switchyard; hit; collapsed; ttl=59')
+  t.same(e.headers, stored().headers, 'the entry itself is untouched')
+  t.notOk(e.headers.includes('age'), 'no Age in the entry')
+})
+
+t.test('nothing is written once the client has gone or been answered', async (t) => {
+  const w = new Recorder()
+  w.answered = true
+  serveHit(w, requestFacts('GET', []), stored(), T0, new HitHeads(), 'switchyard', false)
+  t.equal(w.head, undefined)
+  t.equal(w.body, undefined)
+})
