@@ -51,3 +51,32 @@ export function requestField (flat: readonly string[], lowerName: string): strin
   if (lowerName === 'x-forwarded-for') return combinedValue(flat, lowerName)
   return firstValue(flat, lowerName)
 }
+
+/**
+ * One Link field value (RFC 8288 §3) in the form Node's writeEarlyHints
+ * accepts: `<uri-reference>` then `; param[=value]`s. The target has no
+ * spaces, angle brackets or controls, so no value can break a header line.
+ */
+const LINK_VALUE = /^<[^<>\s\x00-\x1f\x7f]*>(?:[ \t]*;[ \t]*[^;"\s=\x00-\x1f\x7f]+(?:=(?:"[^"\x00-\x1f\x7f]*"|[^;"\s\x00-\x1f\x7f]*))?)*$/
+
+export function isLinkValue (s: string): boolean {
+  return LINK_VALUE.test(s)
+}
+
+/**
+ * The links of an interim response's raw head (flat Buffers, as undici gives
+ * them): every `Link` field split into its comma-separated links (a comma is
+ * a separator where the next link's `<` follows), each kept only if it is a
+ * well-formed link; anything else in the head is dropped.
+ */
+export function interimLinks (raw: readonly Buffer[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length !== 4 || !isName(raw[i]!.toString('latin1'), 'link')) continue
+    for (const part of raw[i + 1]!.toString('latin1').split(/,[ \t]*(?=<)/)) {
+      const link = part.trim()
+      if (isLinkValue(link)) out.push(link)
+    }
+  }
+  return out
+}

@@ -1,6 +1,6 @@
 // The one set of header-field lookups (src/fields.ts).
 import t from 'tap'
-import { combinedValue, countFields, firstValue, isName, requestField } from '../src/fields.js'
+import { combinedValue, countFields, firstValue, isName, requestField, interimLinks, isLinkValue } from '../src/fields.js'
 
 t.test('combinedValue joins every field of that name, any case', async (t) => {
   const h = ['Cache-Control', 'max-age=1', 'x', 'y', 'cache-control', 'public', 'CACHE-CONTROL', 'no-transform']
@@ -34,4 +34,20 @@ t.test('requestField: the first value, but Cookie and X-Forwarded-For lines are 
   t.equal(requestField(['X-Forwarded-For', '1.1.1.1', 'x-forwarded-for', '2.2.2.2'], 'x-forwarded-for'), '1.1.1.1, 2.2.2.2')
   t.equal(requestField(['X-Env', 'a', 'x-env', 'b'], 'x-env'), 'a')
   t.equal(requestField([], 'x-env'), undefined)
+})
+
+t.test('isLinkValue: one RFC 8288 link, nothing that could break a header line', async (t) => {
+  for (const ok of ['</a.css>; rel=preload; as=style', '<https://cdn.example>; rel=preconnect', '</x>', '</f.woff2>; rel=preload; as=font; crossorigin',
+    '</a>; title="a b; c"']) t.ok(isLinkValue(ok), ok)
+  for (const bad of ['', '/a.css; rel=preload', 'javascript:alert(1)', '</a b>; rel=preload', '</a>; rel=preload, </b>; rel=preload',
+    '</a>\r\nx: y', '</a>; rel=pre\nload', '<</a>>']) t.notOk(isLinkValue(bad), JSON.stringify(bad))
+})
+
+t.test('interimLinks: every Link field of a raw 103 head, split into links, bad ones dropped', async (t) => {
+  const raw = (...f: string[]): Buffer[] => f.map((s) => Buffer.from(s, 'latin1'))
+  t.same(interimLinks(raw('Link', '</a.css>; rel=preload, </b.js>; rel=preload; as=script', 'x-other', '1', 'LINK', '<https://c>; rel=preconnect')),
+    ['</a.css>; rel=preload', '</b.js>; rel=preload; as=script', '<https://c>; rel=preconnect'])
+  t.same(interimLinks(raw('link', 'javascript:alert(1)', 'link', '</ok>; rel=preload')), ['</ok>; rel=preload'])
+  t.same(interimLinks(raw('links', '</a>', 'content-type', 'text/html')), [])
+  t.same(interimLinks([]), [])
 })

@@ -252,6 +252,12 @@ export interface RouteConfig {
   readonly cache?: RouteCacheConfig
   /** Absent = not limited. */
   readonly rateLimit?: RateLimitConfig
+  /**
+   * `Link` values sent to the client as a 103 Early Hints response as soon as
+   * the request goes upstream (RFC 8297), before the origin has answered;
+   * empty = none.
+   */
+  readonly earlyHints: readonly string[]
 }
 
 /**
@@ -558,6 +564,7 @@ export const DEFAULTS = deepFreeze({
       key: { query: 'keep', ignoreParams: [] as readonly string[], headers: [] as readonly string[] } satisfies CacheKeyConfig,
       allowSetCookie: false
     } satisfies RouteCacheConfig,
+    earlyHints: [] as readonly string[],
     /** `average` is required; `burst` defaults to it. */
     rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },

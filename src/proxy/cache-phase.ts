@@ -377,6 +377,11 @@ export class CacheSink implements ResponseSink {
     this.#client = client
   }
 
+  /** Early hints go to the client as they come; the cache keeps only final responses. */
+  responseHints (links: readonly string[]): void {
+    if (!this.#withheld) this.#inner.responseHints(links)
+  }
+
   responseHead (status: number, statusText: string, headers: string[]): boolean {
     const state = this.#state
     const { cache, at } = state.scope
@@ -513,6 +518,7 @@ class BackgroundSink implements ResponseSink {
     this.#owner = owner
   }
 
+  responseHints (): void {}
   responseHead (): boolean { return true }
   responseData (): boolean { return true }
   responseEnd (): void {}

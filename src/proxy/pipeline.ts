@@ -139,6 +139,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   forward (s: Session): void {
     const req = s.req
     const backend = s.backend!
+    // The route's early hints, while the origin works on the answer (not for cache hits: they answer at once).
+    const hints = s.route!.config.earlyHints
+    if (hints.length > 0) s.responseHints(hints)
     if (!s.hasBody) return this.#attemptSession(s)
     const timeouts = this.#state.config.timeouts
     s.watchBody(timeouts.clientBody, timeouts.request)

@@ -312,6 +312,26 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   // ResponseSink: the upstream response, to the client.
 
+  /**
+   * A 103 Early Hints (RFC 8297) ahead of the final response: the route's
+   * configured links, or the origin's. Only while no final head has gone
+   * out, and never to an HTTP/1.0 client (1xx did not exist). A hint is an
+   * optimisation: one Node refuses is left out, nothing else happens.
+   */
+  responseHints (links: readonly string[]): void {
+    if (links.length === 0 || this.answered) return
+    try {
+      if (this.h2) {
+        const stream = this.res as ServerHttp2Stream
+        if (!stream.closed) stream.additionalHeaders({ ':status': 103, link: links as string[] })
+      } else if ((this.req as IncomingMessage).httpVersionMinor >= 1) {
+        (this.res as ServerResponse).writeEarlyHints({ link: links as string[] })
+      }
+    } catch {
+      // Not sent: the final response follows as usual.
+    }
+  }
+
   responseHead (status: number, statusText: string, headers: string[]): boolean {
     if (this.answered) return false
     this.upstreamMs = performance.now() - this.dispatchedAt

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream'
 import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
+import { interimLinks } from '../fields.js'
 import type { ExchangeOutcome, Server } from './server.js'
 import { plainConnector } from './connector.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
@@ -15,6 +16,9 @@ export type DispatcherFactory = (server: ServerConfig, backend: BackendConfig, t
 
 /** A dispatcher that sends nothing (undici's abstract base, whose dispatch() throws): `explain` builds the real state with it. */
 export const sendNothing: DispatcherFactory = () => new Dispatcher()
+
+/** Interim responses one exchange may have before its final one (a few 103s are normal; a stream of them is a stall). */
+export const MAX_INTERIM = 8
 
 /** A server's pool; `tls` (the backend's) is given exactly when the server is https://. */
 export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
@@ -59,6 +63,11 @@ class TlsPool extends Pool {
  * front of it (the cache), or a background refresh that has no client.
  */
 export interface ResponseSink {
+  /**
+   * A 103 Early Hints from the origin (RFC 8297), its well-formed links only:
+   * relayed to the client before the final response, never stored.
+   */
+  responseHints (links: readonly string[]): void
   /**
    * Headers arrived, already shaped for the client (see ResponseShaper).
    * Returns false if the sink could not take them (client gone).
@@ -132,6 +141,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
+  /** Interim (1xx) responses so far. */
+  #interims = 0
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
@@ -184,7 +195,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true // 100/103: Node speaks 100-continue to the client itself
+    if (statusCode < 200) return this.#interim(statusCode, rawHeaders)
     if (this.#done) return false
     this.started = true
     this.#resume = resume
@@ -215,6 +226,30 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     // complete with its head. undici would wait for a Content-Length the
     // origin copied from the 200 and then fail the exchange with a mismatch.
     if (statusCode === 204 || statusCode === 304) this.onComplete(null)
+    return true
+  }
+
+  /**
+   * An interim response (undici hands over every 1xx but 100 and 101). Each
+   * one restarts undici's headers timeout, so an origin sending them
+   * forever would hold the request forever: past MAX_INTERIM it is a bad
+   * response.
+   */
+  #interim (statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (this.#done) return false
+    if (++this.#interims > MAX_INTERIM) {
+      this.#badResponse(`more than ${MAX_INTERIM} interim (1xx) responses`)
+      return false
+    }
+    if (statusCode !== 103) return true
+    const links = interimLinks(rawHeaders)
+    if (links.length === 0) return true
+    try {
+      this.#sink.responseHints(links)
+    } catch (err) {
+      this.#fault(err)
+      return false
+    }
     return true
   }
 

@@ -101,7 +101,8 @@ t.test('defaults are applied', async (t) => {
       backend: 'api',
       rewrite: {},
       requestHeaders: { set: {}, remove: [] },
-      responseHeaders: { set: {}, remove: [] }
+      responseHeaders: { set: {}, remove: [] },
+      earlyHints: []
     }],
     backends: {
       api: {

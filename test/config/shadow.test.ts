@@ -19,7 +19,8 @@ function route (name: string, match: Partial<RouteConfig['match']> = {}): RouteC
     backend: 'api',
     rewrite: {},
     requestHeaders: { set: {}, remove: [] },
-    responseHeaders: { set: {}, remove: [] }
+    responseHeaders: { set: {}, remove: [] },
+    earlyHints: []
   }
 }
 

@@ -957,3 +957,22 @@ t.test('header operations may not touch framing or hop-by-hop fields', async (t)
   }
   t.same(issuesOf(route('requestHeaders: { set: { x-env: prod }, remove: [x-debug] }')), [], 'other fields are fine')
 })
+
+t.test('routes[].earlyHints: Link values, each one link, or the item is named', async (t) => {
+  const ok = parseConfig(`${BASE}routes:
+  - backend: api
+    earlyHints: ["</a.css>; rel=preload; as=style", "<https://cdn.example>; rel=preconnect; crossorigin"]
+`, 'config.yaml')
+  t.same(ok.routes[0]!.earlyHints, ['</a.css>; rel=preload; as=style', '<https://cdn.example>; rel=preconnect; crossorigin'])
+  t.same(parseConfig(`${BASE}routes:\n  - backend: api\n`, 'config.yaml').routes[0]!.earlyHints, [], 'default: none')
+  only(t, `${BASE}routes:
+  - backend: api
+    earlyHints:
+      - "</a.css>; rel=preload"
+      - "/b.css; rel=preload"
+`, 'routes[0].earlyHints[1]', 11, /one Link value/)
+  only(t, `${BASE}routes:
+  - backend: api
+    earlyHints: ["</a.css>; rel=preload, </b.css>; rel=preload"]
+`, 'routes[0].earlyHints[0]', 9, /one Link value/)
+})

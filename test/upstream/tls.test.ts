@@ -155,7 +155,8 @@ backends: { api: { servers: [{ name: s1, url: "${origin.url}" }], tls: { ca: ${p
   t.teardown(() => b.close())
   const failed = await new Promise<ErrorKind>((resolve) => {
     const sink = {
-      responseHead: () => true,
+      responseHints: () => {},
+          responseHead: () => true,
       responseData: () => true,
       responseEnd: () => {},
       responseError: (kind: ErrorKind) => { resolve(kind) },

@@ -10,11 +10,12 @@ import type {
 import { type Field, type MapView, type Reader, describe } from '../reader.js'
 import { shadowedRoutes } from '../shadow.js'
 import { didYouMean } from '../suggest.js'
+import { isLinkValue } from '../../fields.js'
 import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints'],
   match: ['host', 'pathPrefix', 'methods', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
@@ -115,14 +116,27 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const cache = routeCacheOf(r, m, rc.top)
   const limitField = m.get('rateLimit')
   const limit = limitField === undefined ? undefined : rateLimit(r, limitField, rc.redis)
+  const earlyHints = opt<readonly string[]>(m, 'earlyHints', (v) => linkValues(r, v), d.earlyHints)
   return {
     config: {
-      name, index, match, backend, rewrite, requestHeaders, responseHeaders,
+      name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints,
       ...(cache === undefined ? {} : { cache }),
       ...(limit === undefined ? {} : { rateLimit: limit })
     },
     ...(nameField === undefined ? {} : { nameField })
   }
+}
+
+/** `earlyHints`: Link field values (RFC 8288), each one link: what a 103 may carry and Node will send. */
+function linkValues (r: Reader, f: Field): string[] | undefined {
+  const out: string[] = []
+  for (const item of r.seq(f) ?? []) {
+    const s = r.string(item)
+    if (s === undefined) continue
+    if (isLinkValue(s)) out.push(s)
+    else r.expected(item, 'one Link value like </app.css>; rel=preload; as=style')
+  }
+  return out
 }
 
 // ── match, rewrite ──────────────────────────────────────────────────────────
