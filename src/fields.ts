@@ -63,19 +63,41 @@ export function isLinkValue (s: string): boolean {
   return LINK_VALUE.test(s)
 }
 
+/** An interim response's fields: every link, and the other fields by lower-case name. */
+export interface InterimHead {
+  link: string[]
+  [name: string]: string | string[]
+}
+
+/** Fields an interim response never passes on: hop-by-hop, framing, and state a client must not take from a 1xx. */
+const NOT_INTERIM = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'content-length', 'set-cookie'])
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
+/** A field value with no control character but HTAB. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
 /**
- * The links of an interim response's raw head (flat Buffers, as undici gives
- * them): every `Link` field split into its comma-separated links (a comma is
- * a separator where the next link's `<` follows), each kept only if it is a
- * well-formed link; anything else in the head is dropped.
+ * The head of an interim response (flat Buffers, as undici gives them) as
+ * the client may get it: lower-case name → value. `link` holds every
+ * well-formed link of every Link field (a Link field split where a comma
+ * precedes the next `<`); other fields are kept when their name and value
+ * are well-formed and they are not hop-by-hop or framing (NOT_INTERIM),
+ * repeated ones joined with `, `.
  */
-export function interimLinks (raw: readonly Buffer[]): string[] {
-  const out: string[] = []
+export function interimHead (raw: readonly Buffer[]): InterimHead {
+  const out = Object.create(null) as InterimHead
+  out.link = []
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.length !== 4 || !isName(raw[i]!.toString('latin1'), 'link')) continue
-    for (const part of raw[i + 1]!.toString('latin1').split(/,[ \t]*(?=<)/)) {
-      const link = part.trim()
-      if (isLinkValue(link)) out.push(link)
+    const name = raw[i]!.toString('latin1').toLowerCase()
+    const value = raw[i + 1]!.toString('latin1')
+    if (name === 'link') {
+      for (const part of value.split(/,[ \t]*(?=<)/)) {
+        const link = part.trim()
+        if (isLinkValue(link)) out.link.push(link)
+      }
+    } else if (!NOT_INTERIM.has(name) && FIELD_NAME.test(name) && FIELD_VALUE.test(value)) {
+      const prev = out[name]
+      out[name] = typeof prev === 'string' ? `${prev}, ${value}` : value
     }
   }
   return out

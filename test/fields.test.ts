@@ -1,6 +1,6 @@
 // The one set of header-field lookups (src/fields.ts).
 import t from 'tap'
-import { combinedValue, countFields, firstValue, isName, requestField, interimLinks, isLinkValue } from '../src/fields.js'
+import { combinedValue, countFields, firstValue, isName, requestField, interimHead, isLinkValue } from '../src/fields.js'
 
 t.test('combinedValue joins every field of that name, any case', async (t) => {
   const h = ['Cache-Control', 'max-age=1', 'x', 'y', 'cache-control', 'public', 'CACHE-CONTROL', 'no-transform']
@@ -43,11 +43,17 @@ t.test('isLinkValue: one RFC 8288 link, nothing that could break a header line',
     '</a>\r\nx: y', '</a>; rel=pre\nload', '<</a>>']) t.notOk(isLinkValue(bad), JSON.stringify(bad))
 })
 
-t.test('interimLinks: every Link field of a raw 103 head, split into links, bad ones dropped', async (t) => {
+t.test('interimHead: every link of a raw 103 head, split and checked; other end-to-end fields kept', async (t) => {
   const raw = (...f: string[]): Buffer[] => f.map((s) => Buffer.from(s, 'latin1'))
-  t.same(interimLinks(raw('Link', '</a.css>; rel=preload, </b.js>; rel=preload; as=script', 'x-other', '1', 'LINK', '<https://c>; rel=preconnect')),
-    ['</a.css>; rel=preload', '</b.js>; rel=preload; as=script', '<https://c>; rel=preconnect'])
-  t.same(interimLinks(raw('link', 'javascript:alert(1)', 'link', '</ok>; rel=preload')), ['</ok>; rel=preload'])
-  t.same(interimLinks(raw('links', '</a>', 'content-type', 'text/html')), [])
-  t.same(interimLinks([]), [])
+  const plain = (h: object): object => ({ ...h })
+  t.same(plain(interimHead(raw('Link', '</a.css>; rel=preload, </b.js>; rel=preload; as=script', 'X-Other', '1', 'LINK', '<https://c>; rel=preconnect',
+    'x-other', '2'))), {
+    link: ['</a.css>; rel=preload', '</b.js>; rel=preload; as=script', '<https://c>; rel=preconnect'],
+    'x-other': '1, 2'
+  })
+  t.same(interimHead(raw('link', 'javascript:alert(1)', 'link', '</ok>; rel=preload')).link, ['</ok>; rel=preload'], 'a malformed link is dropped')
+  t.same(plain(interimHead(raw('connection', 'close', 'content-length', '5', 'set-cookie', 'a=b', 'transfer-encoding', 'chunked', 'keep-alive', 'x',
+    'x-bad', 'a\u0001b'))), { link: [] }, 'hop-by-hop, framing, cookies and bad values are dropped')
+  t.equal(Object.getPrototypeOf(interimHead(raw('__proto__', 'x'))), null, 'no field name reaches Object.prototype')
+  t.same(interimHead([]).link, [])
 })

@@ -12,7 +12,7 @@ import { buildEntry, ageFields } from '../cache/build.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
 import type { SharedCache } from '../cache/shared/shared-cache.js'
 import { parseCacheControl } from '../cache/cache-control.js'
-import { combinedValue } from '../fields.js'
+import { combinedValue, type InterimHead } from '../fields.js'
 import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
@@ -377,9 +377,9 @@ export class CacheSink implements ResponseSink {
     this.#client = client
   }
 
-  /** Early hints go to the client as they come; the cache keeps only final responses. */
-  responseHints (links: readonly string[]): void {
-    if (!this.#withheld) this.#inner.responseHints(links)
+  /** Interim responses go to the client as they come; the cache keeps only final responses. */
+  responseInterim (status: 102 | 103, head: InterimHead): void {
+    if (!this.#withheld) this.#inner.responseInterim(status, head)
   }
 
   responseHead (status: number, statusText: string, headers: string[]): boolean {
@@ -518,7 +518,7 @@ class BackgroundSink implements ResponseSink {
     this.#owner = owner
   }
 
-  responseHints (): void {}
+  responseInterim (): void {}
   responseHead (): boolean { return true }
   responseData (): boolean { return true }
   responseEnd (): void {}

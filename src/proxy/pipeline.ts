@@ -140,8 +140,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const req = s.req
     const backend = s.backend!
     // The route's early hints, while the origin works on the answer (not for cache hits: they answer at once).
-    const hints = s.route!.config.earlyHints
-    if (hints.length > 0) s.responseHints(hints)
+    const hints = s.route!.earlyHints
+    if (hints !== undefined) s.responseInterim(103, hints)
     if (!s.hasBody) return this.#attemptSession(s)
     const timeouts = this.#state.config.timeouts
     s.watchBody(timeouts.clientBody, timeouts.request)

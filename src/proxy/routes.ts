@@ -1,6 +1,7 @@
 // Compile config routes into what the pipeline needs per match: the backend
 // object, header policies, the response shaper, rewrite and rate limit, all
 // resolved once at load.
+import type { InterimHead } from '../fields.js'
 import { storeOptions, type StoreOptions } from '../cache/policy.js'
 import type { Config, RouteCacheConfig, RouteConfig } from '../config/schema.js'
 import type { Backend } from '../upstream/backend.js'
@@ -28,6 +29,8 @@ export interface CompiledRoute {
   readonly variantBases: ReadonlyMap<Shard, string>
   /** Set when the route has a rate limit. */
   readonly rateLimit: RouteLimit | undefined
+  /** The route's `earlyHints` as the 103 they are sent in; undefined when none. */
+  readonly earlyHints: InterimHead | undefined
 }
 
 /** `limits`: the stores of the process; required when a route has a rate limit. */
@@ -56,7 +59,8 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined,
       // The shard picks the answer only when the backend has several.
       variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')])),
-      rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!)
+      rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!),
+      earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] })
     })
   })
   return createRouter(routes)

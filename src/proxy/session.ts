@@ -17,7 +17,7 @@ import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
-import { requestField } from '../fields.js'
+import { requestField, type InterimHead } from '../fields.js'
 import { trailerObject, type ForwardContext } from './headers.js'
 import type { Plan, PlanRequest, Refusal } from './plan.js'
 import type { CompiledRoute } from './routes.js'
@@ -78,6 +78,8 @@ const PLAIN_REASON = /^[\t\x20-\x7e]*$/
 
 const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_INTERNAL_ERROR = 2
+
+const H2_PROCESSING = Object.freeze({ ':status': 102 })
 
 // respond() options, built once.
 const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
@@ -313,19 +315,23 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   // ResponseSink: the upstream response, to the client.
 
   /**
-   * A 103 Early Hints (RFC 8297) ahead of the final response: the route's
-   * configured links, or the origin's. Only while no final head has gone
-   * out, and never to an HTTP/1.0 client (1xx did not exist). A hint is an
-   * optimisation: one Node refuses is left out, nothing else happens.
+   * An interim response ahead of the final one: the origin's 102 or 103, or
+   * the route's early hints (a 103 of links). Only while no final head has
+   * gone out, and never to an HTTP/1.0 client (1xx did not exist). A 103
+   * without a link is not sent (Node's writeEarlyHints requires one, and a
+   * browser uses nothing else). It is an optimisation: one Node refuses is
+   * left out, nothing else happens.
    */
-  responseHints (links: readonly string[]): void {
-    if (links.length === 0 || this.answered) return
+  responseInterim (status: 102 | 103, head: InterimHead): void {
+    if ((status === 103 && head.link.length === 0) || this.answered) return
     try {
       if (this.h2) {
         const stream = this.res as ServerHttp2Stream
-        if (!stream.closed) stream.additionalHeaders({ ':status': 103, link: links as string[] })
+        if (!stream.closed) stream.additionalHeaders(status === 102 ? H2_PROCESSING : { ...head, ':status': 103 })
       } else if ((this.req as IncomingMessage).httpVersionMinor >= 1) {
-        (this.res as ServerResponse).writeEarlyHints({ link: links as string[] })
+        const res = this.res as ServerResponse
+        if (status === 102) res.writeProcessing()
+        else res.writeEarlyHints(head)
       }
     } catch {
       // Not sent: the final response follows as usual.

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream'
 import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
-import { interimLinks } from '../fields.js'
+import { interimHead, type InterimHead } from '../fields.js'
 import type { ExchangeOutcome, Server } from './server.js'
 import { plainConnector } from './connector.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
@@ -16,6 +16,8 @@ export type DispatcherFactory = (server: ServerConfig, backend: BackendConfig, t
 
 /** A dispatcher that sends nothing (undici's abstract base, whose dispatch() throws): `explain` builds the real state with it. */
 export const sendNothing: DispatcherFactory = () => new Dispatcher()
+
+const NO_FIELDS: InterimHead = Object.freeze({ link: [] as string[] })
 
 /** Interim responses one exchange may have before its final one (a few 103s are normal; a stream of them is a stall). */
 export const MAX_INTERIM = 8
@@ -64,10 +66,11 @@ class TlsPool extends Pool {
  */
 export interface ResponseSink {
   /**
-   * A 103 Early Hints from the origin (RFC 8297), its well-formed links only:
-   * relayed to the client before the final response, never stored.
+   * An interim response from the origin, relayed to the client before the
+   * final one and never stored: 102 Processing, or 103 Early Hints (RFC
+   * 8297) with its fields as interimHead keeps them.
    */
-  responseHints (links: readonly string[]): void
+  responseInterim (status: 102 | 103, head: InterimHead): void
   /**
    * Headers arrived, already shaped for the client (see ResponseShaper).
    * Returns false if the sink could not take them (client gone).
@@ -241,11 +244,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.#badResponse(`more than ${MAX_INTERIM} interim (1xx) responses`)
       return false
     }
-    if (statusCode !== 103) return true
-    const links = interimLinks(rawHeaders)
-    if (links.length === 0) return true
+    if (statusCode !== 102 && statusCode !== 103) return true
     try {
-      this.#sink.responseHints(links)
+      this.#sink.responseInterim(statusCode, statusCode === 103 ? interimHead(rawHeaders) : NO_FIELDS)
     } catch (err) {
       this.#fault(err)
       return false

@@ -42,8 +42,8 @@ interface Step {
   readonly resHeaders?: readonly ResHeader[]
   /** Body the origin sends (default: the case id). */
   readonly resBody?: string
-  /** The origin sends a 103 Early Hints first. */
-  readonly interim?: boolean
+  /** The origin sends a 103 Early Hints first (a link and `x-my-header: test`), or a 102 Processing. */
+  readonly interim?: boolean | 102
   /** The origin destroys the connection instead of answering. */
   readonly disconnect?: boolean
   /** Milliseconds to wait after this step. */
@@ -65,6 +65,8 @@ interface Step {
   readonly sameAs?: ReadonlyArray<readonly [string, number]>
   /** No 1xx response reached the client. */
   readonly noInterim?: boolean
+  /** The 1xx responses that reached the client, in order: status and, for a 103, its fields. */
+  readonly expectInterim?: ReadonlyArray<readonly [number, Readonly<Record<string, string>>]>
 }
 
 interface Case {
@@ -93,6 +95,8 @@ interface Reply {
   readonly raw: readonly string[]
   readonly body: string
   readonly informational: readonly number[]
+  /** Their heads, in the same order. */
+  readonly interimHeads: ReadonlyArray<Readonly<Record<string, string>>>
   /** All field lines of `name` joined with ', ' (as fetch does); undefined when absent. */
   header (name: string): string | undefined
 }
@@ -171,7 +175,8 @@ async function startScriptedOrigin (t: Test): Promise<ScriptedOrigin> {
         res.socket?.destroy()
         return
       }
-      if (step.interim === true) res.writeEarlyHints({ link: '</styles.css>; rel=preload; as=style' })
+      if (step.interim === true) res.writeEarlyHints({ link: '</styles.css>; rel=preload; as=style', 'x-my-header': 'test' })
+      else if (step.interim === 102) res.writeProcessing()
       res.statusCode = status
       if (status === 204 || status === 304 || req.method === 'HEAD') res.end()
       else res.end(step.resBody ?? c.id)
@@ -197,6 +202,7 @@ async function startScriptedOrigin (t: Test): Promise<ScriptedOrigin> {
 function send (port: number, method: string, path: string, headers: readonly string[], body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const informational: number[] = []
+    const interimHeads: Array<Record<string, string>> = []
     const req = http.request({ host: '127.0.0.1', port, method, path, headers: headers as string[], agent: false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
@@ -208,6 +214,7 @@ function send (port: number, method: string, path: string, headers: readonly str
           raw,
           body: Buffer.concat(chunks).toString('latin1'),
           informational,
+          interimHeads,
           header (name) {
             let out: string | undefined
             for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -218,7 +225,10 @@ function send (port: number, method: string, path: string, headers: readonly str
         })
       })
     })
-    req.on('information', (info) => { informational.push(info.statusCode) })
+    req.on('information', (info) => {
+      informational.push(info.statusCode)
+      interimHeads.push(Object.fromEntries(Object.entries(info.headers).map(([k, v]) => [k, String(v)])))
+    })
     req.on('error', reject)
     req.end(body)
   })
@@ -292,6 +302,10 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
       t.equal(r.header(name), sent, `${at} keeps ${name} from request ${k}`)
     }
     if (step.noInterim === true) t.same(r.informational, [], `${at} has no interim response`)
+    if (step.expectInterim !== undefined) {
+      t.same(r.informational, step.expectInterim.map(([s]) => s), `${at} interim responses passed through`)
+      step.expectInterim.forEach(([, fields], i) => { t.match(r.interimHeads[i] ?? {}, fields, `${at} interim ${i + 1} fields`) })
+    }
     // As the suite does: what the origin sent for this request reaches the client unchanged.
     if (s !== undefined && answeredFor === n && s.status !== 999) {
       for (const [name, value, checked] of s.sent) {
@@ -913,6 +927,11 @@ function token (key: string): string {
 {
   const g = 'interim'
   add(g, 'interim-not-cached', [{ interim: true, resHeaders: FRESH }, { expect: 'cached', noInterim: true }])
+  add(g, 'optimal: interim-102', [{ interim: 102, expectInterim: [[102, {}]], resHeaders: FRESH }, { expect: 'cached', noInterim: true }])
+  add(g, 'optimal: interim-103', [
+    { interim: true, expectInterim: [[103, { link: '</styles.css>; rel=preload; as=style', 'x-my-header': 'test' }]], resHeaders: FRESH },
+    { expect: 'cached', noInterim: true }
+  ])
 }
 
 // ------------------------------------------------------------------ run

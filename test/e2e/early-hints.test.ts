@@ -29,7 +29,9 @@ function viaH1 (base: string, path: string): Promise<Seen> {
       res.on('data', (c: string) => { body += c })
       res.on('end', () => resolve({ events, status: res.statusCode ?? 0, body, headers: res.headers }))
     })
-    req.on('information', (info) => { events.push(`${info.statusCode} ${String(info.headers.link)}`) })
+    req.on('information', (info) => {
+      events.push(`${info.statusCode} ${String(info.headers.link)}${info.headers['x-my-header'] === undefined ? '' : ` x-my-header: ${String(info.headers['x-my-header'])}`}`)
+    })
     req.on('error', reject)
   })
 }
@@ -39,7 +41,9 @@ function viaH2 (session: ClientHttp2Session, path: string): Promise<Seen> {
     const events: string[] = []
     const stream = session.request({ ':path': path })
     // node:http2 reports 1xx heads as 'headers' before 'response'.
-    stream.on('headers', (h) => { events.push(`${String(h[':status'])} ${String(h.link)}`) })
+    stream.on('headers', (h) => {
+      events.push(`${String(h[':status'])} ${String(h.link)}${h['x-my-header'] === undefined ? '' : ` x-my-header: ${String(h['x-my-header'])}`}`)
+    })
     let status = 0
     let headers: http.IncomingHttpHeaders = {}
     stream.on('response', (h) => {
@@ -58,7 +62,7 @@ function viaH2 (session: ClientHttp2Session, path: string): Promise<Seen> {
 t.test('early hints', async (t) => {
   const cert = testCertificate(t)
   const origin = await startServer(t, (req, res) => {
-    if (req.url?.startsWith('/hinted') === true) res.writeEarlyHints({ link: ORIGIN_LINK })
+    if (req.url?.startsWith('/hinted') === true) res.writeEarlyHints({ link: ORIGIN_LINK, 'x-my-header': 'test' })
     const cacheable = req.url?.startsWith('/hinted/cached') === true
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': cacheable ? 'public, max-age=600' : 'no-store' })
     res.end(`final ${req.url ?? ''}`)
@@ -94,18 +98,18 @@ backends:
   const plain = proxy.url('plain')
   const session = await h2Session(t, proxy.url('tls'))
 
-  t.test('an origin\'s 103 reaches HTTP/1.1 and HTTP/2 clients before the final response', async (t) => {
+  t.test('an origin\'s 103 reaches HTTP/1.1 and HTTP/2 clients before the final response, with its fields', async (t) => {
     const h1 = await viaH1(plain, '/hinted/a')
-    t.same(h1.events, [`103 ${ORIGIN_LINK}`, 'final 200'])
+    t.same(h1.events, [`103 ${ORIGIN_LINK} x-my-header: test`, 'final 200'])
     t.equal(h1.body, 'final /hinted/a')
     const h2 = await viaH2(session, '/hinted/b')
-    t.same(h2.events, [`103 ${ORIGIN_LINK}`, 'final 200'])
+    t.same(h2.events, [`103 ${ORIGIN_LINK} x-my-header: test`, 'final 200'])
     t.equal(h2.body, 'final /hinted/b')
   })
 
   t.test('a 103 is never stored: a cache hit has none, and no Link from it', async (t) => {
     const miss = await viaH1(plain, '/hinted/cached')
-    t.same(miss.events, [`103 ${ORIGIN_LINK}`, 'final 200'])
+    t.same(miss.events, [`103 ${ORIGIN_LINK} x-my-header: test`, 'final 200'])
     t.match(miss.headers['cache-status'], /stored/)
     const hit = await viaH1(plain, '/hinted/cached')
     t.same(hit.events, ['final 200'], 'answered from the cache at once')
@@ -127,12 +131,12 @@ backends:
     t.notMatch(reply.raw, /103/, 'no interim response on the wire')
   })
 
-  t.test('only well-formed links are relayed; 102 and the rest of a 103 are dropped', async (t) => {
+  t.test('102 is relayed; a 103 only with well-formed links', async (t) => {
     const h1 = await viaH1(plain, '/odd')
-    t.same(h1.events, ['103 </b.css>; rel=preload, </c.js>; rel=preload; as=script', 'final 200'])
+    t.same(h1.events, ['102 undefined', '103 </b.css>; rel=preload, </c.js>; rel=preload; as=script', 'final 200'])
     t.equal(h1.body, 'ok')
     const h2 = await viaH2(session, '/odd')
-    t.same(h2.events, ['103 </b.css>; rel=preload, </c.js>; rel=preload; as=script', 'final 200'])
+    t.same(h2.events, ['102 undefined', '103 </b.css>; rel=preload, </c.js>; rel=preload; as=script', 'final 200'])
   })
 
   t.test('an origin that keeps sending interim responses gets a 502, not a held request', async (t) => {

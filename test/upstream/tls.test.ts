@@ -155,7 +155,7 @@ backends: { api: { servers: [{ name: s1, url: "${origin.url}" }], tls: { ca: ${p
   t.teardown(() => b.close())
   const failed = await new Promise<ErrorKind>((resolve) => {
     const sink = {
-      responseHints: () => {},
+      responseInterim: () => {},
           responseHead: () => true,
       responseData: () => true,
       responseEnd: () => {},
