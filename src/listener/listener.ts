@@ -8,7 +8,7 @@ import net, { type AddressInfo, type Socket } from 'node:net'
 import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../config/schema.js'
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
-import { isWebSocketUpgrade } from '../proxy/upgrade.js'
+import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
 export interface ListenerHandle {
@@ -75,6 +75,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         return stream.close(NGHTTP2_INTERNAL_ERROR)
       }
     }
+    if (isH2WebSocket(headers)) return pipeline.handleH2Tunnel(stream, headers, rawHeaders, context)
     pipeline.handleStream(stream, headers, rawHeaders, context)
   }
   const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void => {
@@ -110,7 +111,8 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         ...tls.serverOptions,
         ...h1Options,
         maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
-        settings: { maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096, maxConcurrentStreams: 256 }
+        // enableConnectProtocol: WebSockets over h2 (RFC 8441).
+        settings: { maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096, maxConcurrentStreams: 256, enableConnectProtocol: true }
       } as http2.SecureServerOptions, onRequest as never)
       h2.removeAllListeners('stream')
       h2.on('stream', onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void)

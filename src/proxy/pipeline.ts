@@ -275,22 +275,40 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   handleUpgrade (req: IncomingMessage, socket: Socket, head: Buffer, listener: ListenerContext): void {
     try {
       const state = this.#state
-      const t = new Tunnel(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this)
-      const p = plan(state, t)
-      if ('error' in p) return t.fail(p.error)
-      // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
-      const limit = p.route.rateLimit
-      if (limit === undefined) return this.#tunnel(t, p)
-      const v = limit.check(t)
-      if (!(v instanceof Promise)) return this.#tunnelLimited(t, p, limit, v)
-      v.then((v) => { if (!t.closed) this.#tunnelLimited(t, p, limit, v) }).catch((err: unknown) => {
-        this.#hooks.onInternalError?.(err, undefined)
-        socket.destroy()
-      })
+      this.#upgrade(Tunnel.h1(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this), state,
+        () => socket.destroy())
     } catch (err) {
       this.#hooks.onInternalError?.(err, undefined)
       socket.destroy()
     }
+  }
+
+  /** An HTTP/2 extended CONNECT for a WebSocket (RFC 8441): tunnelled as an HTTP/1.1 Upgrade to the server. */
+  handleH2Tunnel (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], listener: ListenerContext): void {
+    const reset = (): void => { try { stream.close(NGHTTP2_INTERNAL_ERROR) } catch {} }
+    try {
+      const state = this.#state
+      this.#upgrade(Tunnel.h2(stream, headers, rawHeaders, connectionInfo(stream, true, listener, state), listener, state, this), state,
+        reset)
+    } catch (err) {
+      this.#hooks.onInternalError?.(err, undefined)
+      reset()
+    }
+  }
+
+  /** plan → rate limit → pick (or queue) → the tunnel, for either protocol. */
+  #upgrade (t: Tunnel, state: RuntimeState, reset: () => void): void {
+    const p = plan(state, t)
+    if ('error' in p) return t.fail(p.error)
+    // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
+    const limit = p.route.rateLimit
+    if (limit === undefined) return this.#tunnel(t, p)
+    const v = limit.check(t)
+    if (!(v instanceof Promise)) return this.#tunnelLimited(t, p, limit, v)
+    v.then((v) => { if (!t.closed) this.#tunnelLimited(t, p, limit, v) }).catch((err: unknown) => {
+      this.#hooks.onInternalError?.(err, undefined)
+      reset()
+    })
   }
 
   #tunnelLimited (t: Tunnel, p: Plan, limit: RouteLimit, v: Verdict): void {

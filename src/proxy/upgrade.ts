@@ -1,13 +1,18 @@
-// HTTP/1.1 Upgrade (WebSocket) through the proxy. A Tunnel is planned,
+// WebSocket through the proxy: an HTTP/1.1 Upgrade, or an HTTP/2 extended
+// CONNECT with `:protocol: websocket` (RFC 8441), which becomes an HTTP/1.1
+// Upgrade to the backend. A Tunnel is planned (as the GET it stands for),
 // picked, queued at maxConn and timed out in the queue like any request (the
 // pipeline does all of that); once picked, it asks the server to upgrade and
-// splices the two sockets. A server that declines gets its plain answer
-// relayed, and the connection closed. Only `websocket` is ever tunnelled (the
-// listener answers any other Upgrade, such as h2c, as an ordinary request).
+// splices the client's end (its socket, or its h2 stream) to the server's
+// socket. A server that declines gets its plain answer relayed, and the
+// client's end closed. Only `websocket` is ever tunnelled (the listener
+// answers any other Upgrade, such as h2c, as an ordinary request).
 // An open tunnel holds its server slot (maxConn) and a slot of the listener's
 // maxTunnels until it closes, and is closed after timeouts.tunnel without
 // traffic either way.
+import { createHash, randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -35,22 +40,183 @@ export interface TunnelDriver {
   drain (shard: Shard): void
 }
 
+/**
+ * The client's side of a tunnel: an HTTP/1.1 socket after Upgrade, or an
+ * HTTP/2 stream after an extended CONNECT. Everything the tunnel writes to
+ * the client goes through one of these.
+ */
+interface ClientEnd {
+  readonly closed: boolean
+  onClose (fn: () => void): void
+  /** Our error answer, then the end closes. */
+  fail (kind: ErrorKind, fields: readonly string[]): void
+  /** The server upgraded (its 101 head, raw): tell the client, and return the stream of its bytes. */
+  accept (raw: readonly Buffer[], shape: ResponseShaper): Duplex | undefined
+  /** The server declined: relay its head (shaped); its body follows through write/end. */
+  declined (status: number, statusText: string, headers: readonly string[]): void
+  write (chunk: Buffer): boolean
+  end (): void
+  /** Closed after `ms` without traffic either way. */
+  idle (ms: number, onIdle: () => void): void
+  destroy (): void
+}
+
+class H1End implements ClientEnd {
+  readonly #socket: Socket
+  constructor (socket: Socket) {
+    this.#socket = socket
+    socket.on('error', () => socket.destroy())
+  }
+
+  get closed (): boolean { return this.#socket.destroyed }
+  onClose (fn: () => void): void { this.#socket.once('close', fn) }
+  fail (kind: ErrorKind, fields: readonly string[]): void { rawError(this.#socket, kind, fields) }
+
+  accept (raw: readonly Buffer[]): Duplex {
+    // A 101's Connection/Upgrade fields are the point of it: keep them.
+    let lines = 'HTTP/1.1 101 Switching Protocols\r\n'
+    for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!.toString('latin1')}: ${raw[i + 1]!.toString('latin1')}\r\n`
+    this.#socket.write(`${lines}\r\n`)
+    return this.#socket
+  }
+
+  declined (status: number, statusText: string, headers: readonly string[]): void {
+    let lines = `HTTP/1.1 ${status} ${statusText}\r\n`
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === 'content-length') continue
+      lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
+    }
+    this.#socket.write(`${lines}connection: close\r\n\r\n`)
+  }
+
+  write (chunk: Buffer): boolean { return this.#socket.write(chunk) }
+  end (): void { this.#socket.end() }
+  idle (ms: number, onIdle: () => void): void { this.#socket.setTimeout(ms, onIdle) }
+  destroy (): void { this.#socket.destroy() }
+}
+
+const NGHTTP2_NO_ERROR = 0
+const NGHTTP2_CANCEL = 8
+
+/** Fields of a 101 that belong to the HTTP/1.1 handshake only (RFC 8441 §5: the h2 answer is a 200). */
+const H1_HANDSHAKE_ONLY = new Set(['sec-websocket-accept', 'content-length'])
+
+class H2End implements ClientEnd {
+  readonly #stream: ServerHttp2Stream
+  constructor (stream: ServerHttp2Stream) {
+    this.#stream = stream
+    stream.on('error', () => {})
+  }
+
+  get closed (): boolean { return this.#stream.closed || this.#stream.destroyed }
+  onClose (fn: () => void): void { this.#stream.once('close', fn) }
+
+  fail (kind: ErrorKind, fields: readonly string[]): void {
+    if (this.closed || this.#stream.headersSent) return this.destroy()
+    const body = Buffer.from(`${kind.status} ${kind.message} (${kind.code})\n`)
+    const head: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
+    head[':status'] = kind.status
+    head['content-type'] = 'text/plain; charset=utf-8'
+    head['content-length'] = body.length
+    head['x-switchyard-error'] = kind.code
+    if (kind.status === 503) head['retry-after'] = '1'
+    for (let i = 0; i < fields.length; i += 2) head[fields[i]!.toLowerCase()] = fields[i + 1]!
+    this.#respond(head, body)
+  }
+
+  accept (raw: readonly Buffer[], shape: ResponseShaper): Duplex | undefined {
+    // The 101's end-to-end fields (Sec-WebSocket-Protocol, -Extensions, cookies…) on a 200.
+    const fields = shape(200, raw as Buffer[])
+    if (typeof fields === 'string') {
+      this.fail(Errors.UPSTREAM_BAD_RESPONSE, [])
+      return undefined
+    }
+    const head: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
+    head[':status'] = 200
+    addFields(head, fields)
+    try {
+      this.#stream.respond(head, { endStream: false })
+    } catch {
+      this.destroy()
+      return undefined
+    }
+    return this.#stream
+  }
+
+  declined (status: number, _statusText: string, headers: readonly string[]): void {
+    const head: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
+    head[':status'] = status
+    addFields(head, headers)
+    try {
+      this.#stream.respond(head, { endStream: false })
+    } catch {
+      this.destroy()
+    }
+  }
+
+  write (chunk: Buffer): boolean { return this.closed || this.#stream.write(chunk) }
+  end (): void { if (!this.closed) this.#stream.end() }
+  idle (ms: number, onIdle: () => void): void { this.#stream.setTimeout(ms, onIdle) }
+  /** After our clean end (the server closed), RST_STREAM NO_ERROR stops the client's side too; otherwise CANCEL. */
+  destroy (): void {
+    if (!this.#stream.destroyed) this.#stream.close(this.#stream.writableEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL)
+  }
+
+  #respond (head: OutgoingHttpHeaders, body: Buffer): void {
+    try {
+      this.#stream.respond(head, { endStream: false })
+      this.#stream.end(body)
+    } catch {
+      this.destroy()
+    }
+  }
+}
+
+/** Shaped fields into an h2 head: lower-case names, hop-by-hop already gone, handshake-only ones dropped. */
+function addFields (head: OutgoingHttpHeaders, flat: readonly string[]): void {
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase()
+    if (H1_HANDSHAKE_ONLY.has(name) || name === 'connection' || name === 'upgrade') continue
+    const prev = head[name]
+    const value = flat[i + 1]!
+    if (prev === undefined) head[name] = value
+    else head[name] = Array.isArray(prev) ? [...prev, value] : [String(prev), value]
+  }
+}
+
+/** What RFC 6455 §4.2.2 says the server answers to `key`. */
+function acceptFor (key: string): string {
+  return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+}
+
+/** An HTTP/2 extended CONNECT for a WebSocket (RFC 8441 §4). */
+export function isH2WebSocket (headers: IncomingHttpHeaders): boolean {
+  return headers[':method'] === 'CONNECT' && headers[':protocol'] === 'websocket'
+}
+
 /** One WebSocket upgrade: a request to plan and pick for, then the tunnel itself. */
 export class Tunnel implements PlanRequest, Waiter {
+  /**
+   * HTTP/1.1: the request's (GET, or CONNECT, which planning refuses with
+   * 405); HTTP/2: GET, the request an extended CONNECT stands for (so routes
+   * match it as they match an HTTP/1.1 upgrade).
+   */
   readonly method: string
   readonly url: string
   readonly rawHeaders: readonly string[]
-  readonly h2Authority = undefined
+  readonly h2Authority: string | undefined
   readonly conn: ConnectionInfo
   readonly misdirected: ListenerContext['misdirected']
   readonly startTime = performance.now()
-  readonly #socket: Socket
+  readonly #end: ClientEnd
   readonly #head: Buffer
+  /** h2: the Sec-WebSocket-Key we send upstream (the client sent none), to check the 101 against. */
+  readonly #key: string | undefined
   readonly #listener: ListenerContext
   readonly #state: RuntimeState
   readonly #driver: TunnelDriver
   #plan: Plan | undefined
-  /** Holds one of the listener's maxTunnels from adopt() until the client socket closes. */
+  /** Holds one of the listener's maxTunnels from adopt() until the client's end closes. */
   #slot = false
   // Waiter (see upstream/queue.ts)
   queued = false
@@ -60,26 +226,41 @@ export class Tunnel implements PlanRequest, Waiter {
   stickyId: string | undefined
   readonly clientAddress: string
 
-  constructor (req: IncomingMessage, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
-    state: RuntimeState, driver: TunnelDriver) {
-    this.method = req.method ?? 'GET'
-    this.url = req.url ?? ''
-    this.rawHeaders = req.rawHeaders
+  /** HTTP/1.1: the request Node handed over with its socket and the bytes after its head. */
+  static h1 (req: IncomingMessage, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
+    state: RuntimeState, driver: TunnelDriver): Tunnel {
+    return new Tunnel(new H1End(socket), req.method ?? 'GET', req.url ?? '', req.rawHeaders, undefined, head, undefined, conn, listener,
+      state, driver)
+  }
+
+  /** HTTP/2: an extended CONNECT stream (isH2WebSocket) and its head. */
+  static h2 (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], conn: ConnectionInfo,
+    listener: ListenerContext, state: RuntimeState, driver: TunnelDriver): Tunnel {
+    return new Tunnel(new H2End(stream), 'GET', headers[':path'] ?? '', rawHeaders, headers[':authority'] ?? '', EMPTY,
+      randomBytes(16).toString('base64'), conn, listener, state, driver)
+  }
+
+  private constructor (end: ClientEnd, method: string, url: string, rawHeaders: readonly string[], h2Authority: string | undefined, head: Buffer,
+    key: string | undefined, conn: ConnectionInfo, listener: ListenerContext, state: RuntimeState, driver: TunnelDriver) {
+    this.method = method
+    this.url = url
+    this.rawHeaders = rawHeaders
+    this.h2Authority = h2Authority
     this.conn = conn
     this.misdirected = listener.misdirected
-    this.#socket = socket
+    this.#end = end
     this.#head = head
+    this.#key = key
     this.#listener = listener
     this.#state = state
     this.#driver = driver
     this.clientAddress = conn.trusted
-      ? trustedClientAddress(requestField(req.rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
+      ? trustedClientAddress(requestField(rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
       : conn.clientAddress
-    socket.on('error', () => socket.destroy())
   }
 
   get now (): number { return this.startTime }
-  get closed (): boolean { return this.#socket.destroyed }
+  get closed (): boolean { return this.#end.closed }
   get shard (): Shard | undefined { return this.#plan?.shard }
 
   /** Take the plan, and a slot of the listener's maxTunnels; false (answered 503) when there is none. */
@@ -92,7 +273,7 @@ export class Tunnel implements PlanRequest, Waiter {
       }
       tunnels.open++
       this.#slot = true
-      this.#socket.once('close', () => {
+      this.#end.onClose(() => {
         if (this.#slot) tunnels.open--
         this.#slot = false
       })
@@ -105,10 +286,13 @@ export class Tunnel implements PlanRequest, Waiter {
   /** Waiter: ask `server` to upgrade. */
   send (server: Server): void {
     const p = this.#plan!
-    const handler = new UpgradeHandler(this.#socket, this.#head, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
+    const handler = new UpgradeHandler(this.#end, this.#head, this.#key, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
       () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
+    const req = upstreamRequest(p, server)
     server.dispatcher.dispatch({
-      ...upstreamRequest(p, server),
+      ...req,
+      // h2 clients send no key (RFC 8441 §5): this hop's handshake is ours.
+      headers: this.#key === undefined ? req.headers : [...req.headers, 'sec-websocket-key', this.#key],
       method: p.method as Dispatcher.HttpMethod,
       // Only the protocol we tunnel: never let another token (h2c…) through.
       upgrade: 'websocket'
@@ -117,13 +301,16 @@ export class Tunnel implements PlanRequest, Waiter {
 
   /** Waiter: answer with one of our errors (and `fields`, flat: a refusal's rate-limit fields). */
   fail (kind: ErrorKind, fields: readonly string[] = []): void {
-    rawError(this.#socket, kind, fields)
+    this.#end.fail(kind, fields)
   }
 }
 
+const EMPTY = Buffer.alloc(0)
+
 class UpgradeHandler implements Dispatcher.DispatchHandler {
-  readonly #client: Socket
+  readonly #client: ClientEnd
   readonly #head: Buffer
+  readonly #key: string | undefined
   readonly #server: Server
   readonly #shape: ResponseShaper
   readonly #idleMs: number
@@ -134,16 +321,18 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   /** The server slot is held until released once (the tunnel closes). */
   #held = true
 
-  constructor (client: Socket, head: Buffer, server: Server, shape: ResponseShaper, idleMs: number, released: () => void) {
+  constructor (client: ClientEnd, head: Buffer, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number,
+    released: () => void) {
     this.#client = client
     this.#head = head
+    this.#key = key
     this.#server = server
     this.#shape = shape
     this.#idleMs = idleMs
     this.#released = released
     server.active++
     server.requests++
-    client.once('close', () => {
+    client.onClose(() => {
       if (!this.#done) this.#abort?.(new Error('client aborted'))
       this.#release()
     })
@@ -151,28 +340,36 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onConnect (abort: (err?: Error) => void): void { this.#abort = abort }
 
-  onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+  onUpgrade (_statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
     this.#done = true
     const client = this.#client
-    if (client.destroyed) {
+    if (client.closed) {
       upstream.destroy()
       return
     }
-    // timeouts.tunnel: the client socket sees every byte either way (it reads
-    // one direction and writes the other), so its idle timer is the tunnel's.
-    client.setTimeout(this.#idleMs, () => { client.destroy(); upstream.destroy() })
-    // A 101's Connection/Upgrade fields are the point of it: keep them.
-    let lines = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`
     const raw = (rawHeaders ?? []) as Buffer[]
-    for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!.toString('latin1')}: ${raw[i + 1]!.toString('latin1')}\r\n`
-    client.write(`${lines}\r\n`)
+    if (this.#key !== undefined && acceptOf(raw) !== acceptFor(this.#key)) {
+      // Not a WebSocket server's answer to our key: nothing to splice to.
+      upstream.destroy()
+      this.#server.failures++
+      client.fail(Errors.UPSTREAM_BAD_RESPONSE, [])
+      return
+    }
+    const down = client.accept(raw, this.#shape)
+    if (down === undefined) {
+      upstream.destroy()
+      return
+    }
+    // timeouts.tunnel: the client's end sees every byte either way (it reads
+    // one direction and writes the other), so its idle timer is the tunnel's.
+    client.idle(this.#idleMs, () => { client.destroy(); upstream.destroy() })
     if (this.#head.length > 0) upstream.write(this.#head)
     upstream.on('error', () => client.destroy())
-    client.on('error', () => upstream.destroy())
+    down.on('error', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
-    client.on('close', () => upstream.destroy())
-    upstream.pipe(client)
-    client.pipe(upstream)
+    client.onClose(() => upstream.destroy())
+    upstream.pipe(down)
+    down.pipe(upstream)
   }
 
   // The server declined the upgrade: relay its answer, then close.
@@ -184,12 +381,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('malformed response head'))
       return false
     }
-    let lines = `HTTP/1.1 ${statusCode} ${statusText}\r\n`
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i]!.toLowerCase() === 'content-length') continue
-      lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
-    }
-    this.#client.write(`${lines}connection: close\r\n\r\n`)
+    this.#client.declined(statusCode, statusText, headers)
     return true
   }
 
@@ -207,7 +399,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#release()
     const kind = upstreamErrorKind(err)
     if (kind.source === 'upstream') this.#server.failures++
-    rawError(this.#client, kind)
+    this.#client.fail(kind, [])
   }
 
   #release (): void {
@@ -216,6 +408,14 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#server.active--
     this.#released()
   }
+}
+
+/** The Sec-WebSocket-Accept of a raw 101 head. */
+function acceptOf (raw: readonly Buffer[]): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toString('latin1').toLowerCase() === 'sec-websocket-accept') return raw[i + 1]!.toString('latin1').trim()
+  }
+  return undefined
 }
 
 /** An error answer written straight to an h1 socket (no ServerResponse on upgrades). */

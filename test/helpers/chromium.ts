@@ -15,15 +15,16 @@ export const inCI = process.env.CI !== undefined && process.env.CI !== '' && pro
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
-/** A fresh browser profile, closed and removed on teardown. */
-export async function browserContext (t: Teardown): Promise<BrowserContext> {
+/** A fresh browser profile, closed and removed on teardown; `ignoreHTTPSErrors` for pages behind the test certificate. */
+export async function browserContext (t: Teardown, opts: { readonly ignoreHTTPSErrors?: boolean } = {}): Promise<BrowserContext> {
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-chromium-'))
   const ctx = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     args: ARGS,
     viewport: { width: 1360, height: 1000 },
-    colorScheme: 'light'
+    colorScheme: 'light',
+    ignoreHTTPSErrors: opts.ignoreHTTPSErrors === true
   })
   t.teardown(async () => {
     await ctx.close()
