@@ -2,9 +2,10 @@
 // together explicitly (no globals), starts and stops them, and runs reloads
 // (planned, rolled back or committed in reload.ts). Nothing imports this file
 // but main.ts, a cluster's worker and primary (cluster/), and tests.
+import { requestSpan, SpanExporter } from './tracing/otlp.js'
 import type { Logger } from 'pino'
 import type { CachePeers, CacheStats } from './cache/cache.js'
-import type { Config, ListenerConfig, RedisConfig } from './config/schema.js'
+import type { Config, ListenerConfig, OtlpConfig, RedisConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks } from './health/checker.js'
 import type { EjectionListener } from './health/outlier.js'
 import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
@@ -126,12 +127,25 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const accessLog: AccessLog | undefined = createAccessLog(initial.accessLog,
     log === undefined ? {} : { onError: (err: Error) => log.error({ err }, 'access log write failed') })
   const userEnd = deps.hooks?.onSessionEnd
-  // One record per finished request feeds metrics and the access log.
+  let spans = spanExporter(initial.tracing.otlp)
+  // One record per finished request feeds metrics, the access log and, when sampled, the span export.
   const onSessionEnd = (s: Session): void => {
     const r = requestRecord(s)
     metrics.record(r)
     accessLog?.write(r)
+    if (spans !== undefined && s.trace?.sampled === true) spans.push(requestSpan(r, s.trace))
     userEnd?.(s)
+  }
+  function spanExporter (cfg: OtlpConfig | undefined): SpanExporter | undefined {
+    if (cfg === undefined) return undefined
+    let lastWarn = 0
+    return new SpanExporter(cfg, (err) => {
+      // A collector that is down fails every interval: say so once a minute.
+      const now = Date.now()
+      if (now - lastWarn < 60_000) return
+      lastWarn = now
+      log?.warn({ err: err.message, endpoint: cfg.endpoint }, 'span export failed; spans are dropped until the collector answers')
+    })
   }
   const observeHealth = (state: RuntimeState): void => {
     for (const s of allServers(state)) {
@@ -205,6 +219,12 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     listeners.push(...live.map((l) => l.handle))
     await health?.stop()
     startHealth(plan.state)
+    // A changed collector gets a new exporter; the old one sends what it holds.
+    if (!isDeepStrictEqual(spans?.config, plan.state.config.tracing.otlp)) {
+      const old = spans
+      spans = spanExporter(plan.state.config.tracing.otlp)
+      void old?.close()
+    }
     const result = { ok: true as const, kept: plan.kept.size, added: allServers(plan.state).length - plan.kept.size, removed: plan.removed.length }
     // A cluster's primary says it once for every worker.
     const level = deps.worker === undefined ? 'info' : 'debug'
@@ -220,6 +240,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     await Promise.all([...pipeline.state.backends.values()].map((b) => b.close()))
     pipeline.state.cache?.shared?.close()
     await redis?.close()
+    await spans?.close()
     await accessLog?.close()
   }
 

@@ -39,7 +39,9 @@ export function requestRecord (s: Session): RequestRecord {
     errorDetail: s.errorDetail,
     upstreamMs: s.upstreamMs,
     totalMs: performance.now() - s.startTime,
-    retries: s.attempts > 1 ? s.attempts - 1 : 0
+    retries: s.attempts > 1 ? s.attempts - 1 : 0,
+    requestId: s.trace?.requestId,
+    traceId: s.trace?.traceId
   }
 }
 

@@ -37,6 +37,45 @@ export interface Config {
   readonly workers: 'auto' | number
   /** The Redis every instance shares (shared cache, purges, rate limits); absent = each instance on its own. */
   readonly redis?: RedisConfig
+  /** The request id every request carries; undefined = `requestId: false` (none). Default: `DEFAULTS.requestId`. */
+  readonly requestId: RequestIdConfig | undefined
+  readonly tracing: TracingConfig
+}
+
+/**
+ * Every request gets an id: the one a trusted proxy sent in `header`, or a
+ * new one. It goes upstream in `header`, back to the client in `header`, and
+ * into the access log.
+ */
+export interface RequestIdConfig {
+  /** Lower-case field name. */
+  readonly header: string
+}
+
+/** W3C trace context (traceparent/tracestate) and span export. Defaults: `DEFAULTS.tracing` (no export). */
+export interface TracingConfig {
+  /** Send `traceparent` upstream with a new span id for the proxy hop (continuing the client's trace, or starting one). */
+  readonly propagate: boolean
+  /** Export one span per request over OTLP/HTTP (JSON); absent = no export. */
+  readonly otlp?: OtlpConfig
+}
+
+/** Defaults: `DEFAULTS.tracing.otlp`. */
+export interface OtlpConfig {
+  /** The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
+  readonly endpoint: string
+  /** `service.name` of the spans; default: proxyName. */
+  readonly serviceName: string
+  /** Sent with every export (lower-case names). */
+  readonly headers: Readonly<Record<string, string>>
+  /** Spans waiting for export at most; more are dropped (counted), never waited for. */
+  readonly maxQueue: number
+  /** Spans per export request at most. */
+  readonly maxBatch: number
+  /** ms between exports (sooner when a batch is full). */
+  readonly flushInterval: number
+  /** ms an export may take before it is abandoned (its spans dropped). */
+  readonly timeout: number
 }
 
 /**
@@ -529,6 +568,12 @@ export const DEFAULTS = deepFreeze({
   proxyName: 'switchyard',
   trustedProxies: [] as readonly string[],
   forwarding: { xForwarded: true, forwarded: false, via: true } satisfies ForwardingConfig,
+  requestId: { header: 'x-request-id' } satisfies RequestIdConfig,
+  /** `otlp` holds the defaults of an `otlp` block that is written; without one nothing is exported. */
+  tracing: {
+    propagate: true,
+    otlp: { maxQueue: 2048, maxBatch: 512, flushInterval: 5000, timeout: 10_000 } satisfies Pick<OtlpConfig, 'maxQueue' | 'maxBatch' | 'flushInterval' | 'timeout'>
+  },
   limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 } satisfies LimitsConfig,
   timeouts: {
     clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000

@@ -21,6 +21,7 @@ import {
   DEFAULT_ADMIN, readAccessLog, readAdmin, readClientTimeouts, readForwarding, readLimits, readPathNormalization, readProxyName,
   readTrustedProxies, readWatchConfig, readWorkers
 } from './validate/toplevel.js'
+import { DEFAULT_TRACING, readRequestId, readTracing } from './validate/tracing.js'
 
 export type { BindRef, FileRef, SecretRef, TlsFileRefs } from './validate/common.js'
 
@@ -44,7 +45,7 @@ export interface Validation {
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'admin', 'accessLog', 'watchConfig', 'workers', 'redis'
+  'admin', 'accessLog', 'watchConfig', 'workers', 'redis', 'requestId', 'tracing'
 ] as const
 
 /**
@@ -69,7 +70,7 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
     source, proxyName: DEFAULTS.proxyName, listeners: [], trustedProxies: DEFAULTS.trustedProxies, forwarding: DEFAULTS.forwarding,
     limits: DEFAULTS.limits, timeouts: DEFAULTS.timeouts, pathNormalization: DEFAULTS.pathNormalization, routes: DEFAULTS.routes,
     backends: DEFAULTS.backends, admin: DEFAULT_ADMIN, accessLog: DEFAULTS.accessLog, watchConfig: DEFAULTS.watchConfig,
-    workers: DEFAULTS.workers
+    workers: DEFAULTS.workers, requestId: DEFAULTS.requestId, tracing: DEFAULT_TRACING
   }
   if (root.node === null) {
     r.report('', null, 'the file is empty; expected a mapping with at least `listeners`')
@@ -96,11 +97,14 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const watchConfig = readWatchConfig(ctx, m)
   const workers = readWorkers(ctx, m)
   const redis = readRedis(ctx, m)
+  const requestId = readRequestId(ctx, m)
+  const tracing = readTracing(ctx, m, proxyName)
   return {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
     admin, accessLog, watchConfig, workers,
-    ...(redis === undefined ? {} : { redis })
+    ...(redis === undefined ? {} : { redis }),
+    requestId, tracing
   }
 }

@@ -9,7 +9,8 @@
 //   {"level":30,"time":"2024-05-01T12:00:00.000Z","listener":"https","protocol":"h2",
 //    "client":"203.0.113.7","method":"GET","host":"api.example.com","path":"/v1/users?id=7",
 //    "status":200,"bytes":512,"route":"api","backend":"api","shard":"a","server":"a-1",
-//    "cache":"miss","upstream_ms":11.204,"total_ms":12.871,"retries":0}
+//    "cache":"miss","upstream_ms":11.204,"request_id":"4bf92f3577b34da6a3ce929d0e0e4736",
+//    "trace_id":"0af7651916cd43dd8448eb211c80319c","total_ms":12.871,"retries":0}
 // Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT), "flag" (UT)
 // and, when known, "detail" (why: e.g. `malformed response head: etag`).
 import { openSync } from 'node:fs'
@@ -68,6 +69,8 @@ export function accessLogJson (r: RequestRecord, iso: (ms: number) => string): s
   if (r.errorFlag !== undefined) s += `,"flag":${str(r.errorFlag)}`
   if (r.errorDetail !== undefined) s += `,"detail":${str(r.errorDetail)}`
   if (r.upstreamMs !== undefined) s += `,"upstream_ms":${ms3(r.upstreamMs)}`
+  if (r.requestId !== undefined) s += `,"request_id":${str(r.requestId)}`
+  if (r.traceId !== undefined) s += `,"trace_id":"${r.traceId}"`
   return `${s},"total_ms":${ms3(r.totalMs)},"retries":${r.retries}}\n`
 }
 

@@ -23,6 +23,7 @@ import type { RuntimeState } from './state.js'
 import { Tunnel } from './upgrade.js'
 import type { Verdict } from '../ratelimit/gcra.js'
 import type { RouteLimit } from '../ratelimit/limiter.js'
+import { IdSource, traceRequest } from '../tracing/context.js'
 
 export type { RuntimeState } from './state.js'
 
@@ -42,6 +43,7 @@ type ConnHolder = { [kConn]?: ConnectionInfo & { readonly state: RuntimeState } 
 export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #state: RuntimeState
   readonly #hooks: PipelineHooks
+  readonly #ids = new IdSource()
   /** Shutting down: every HTTP/1.1 response closes its connection (h2 gets GOAWAY from the listener). */
   draining = false
 
@@ -108,6 +110,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
     s.adopt(p)
+    // request id and trace: into the upstream head (its own copy per request), the id onto every answer
+    const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
+    if (trace.requestId !== undefined) s.extraFields = [state.trace.requestIdHeader!, trace.requestId] // the first extra fields
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
     // rate limit: the route's, before the cache and any upstream; Redis answers later
     const limit = p.route.rateLimit
@@ -119,7 +124,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
 
   /** The route's verdict: every response of the session carries its fields; a refusal is a 429. */
   #limited (s: Session, state: RuntimeState, p: Plan, limit: RouteLimit, v: Verdict): void {
-    s.limitFields = limit.responseFields(v)
+    s.addFields(limit.responseFields(v))
     if (!v.allowed) return s.sendError(Errors.RATE_LIMITED)
     this.#serve(s, state, p)
   }
@@ -300,6 +305,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #upgrade (t: Tunnel, state: RuntimeState, reset: () => void): void {
     const p = plan(state, t)
     if ('error' in p) return t.fail(p.error)
+    traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
     // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
     const limit = p.route.rateLimit
     if (limit === undefined) return this.#tunnel(t, p)

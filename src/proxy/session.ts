@@ -18,6 +18,7 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
 import { requestField, type InterimHead } from '../fields.js'
+import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
 import type { Plan, PlanRequest, Refusal } from './plan.js'
 import type { CompiledRoute } from './routes.js'
@@ -164,8 +165,14 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   contentLength: number | undefined
   /** Set-Cookie to add (sticky sessions), fixed when the server is picked. */
   setCookie: string | undefined
-  /** The route's rate-limit fields (RateLimit-Policy, RateLimit, Retry-After), added to whatever answers. */
-  limitFields: readonly string[] | undefined
+  /**
+   * Fields added to whatever answers, upstream, cached or our own: the
+   * request id, the route's rate-limit fields (RateLimit-Policy, RateLimit,
+   * Retry-After). The cache stores the upstream's head, never these.
+   */
+  extraFields: string[] | undefined
+  /** The request id and trace (tracing/context.ts), once planned. */
+  trace: RequestTrace | undefined
   // Queued
   queued = false
   queueTimer: NodeJS.Timeout | undefined
@@ -396,7 +403,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       const res = this.res as ServerResponse
       if (this.driver.draining) res.shouldKeepAlive = false
       // Upstream, cached and our own answers alike (the cache stores the upstream's head, never these).
-      const all = this.limitFields === undefined ? headers : headers.concat(this.limitFields)
+      const all = this.extraFields === undefined ? headers : headers.concat(this.extraFields)
       if (statusText !== '') res.writeHead(status, statusText, all as string[])
       else res.writeHead(status, all as string[])
       return true
@@ -413,7 +420,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    */
   writeHit (status: number, head: HitHead): boolean {
     if (!this.h2) return this.writeHead(status, head.fields)
-    return this.#respond(status, head.fields, false, this.limitFields === undefined ? head : undefined)
+    return this.#respond(status, head.fields, false, head)
   }
 
   /**
@@ -429,7 +436,14 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // Reset or gone: there is no head to write (as the compatibility layer did, silently).
     if (stream.closed || stream.destroyed) return false
     try {
-      const head = hit === undefined ? h2Head(status, headers, this.limitFields) : (hit.h2 ??= h2Head(status, headers, undefined))
+      const extra = this.extraFields
+      if (hit !== undefined) {
+        const shared = hit.h2 ??= h2Head(status, headers, undefined)
+        if (extra === undefined) stream.respond(shared, H2_BODY)
+        else respondLending(stream, shared, extra, () => h2Head(status, headers, extra))
+        return true
+      }
+      const head = h2Head(status, headers, extra)
       if (streamed) {
         stream.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
         stream.respond(head, H2_TRAILERS)
@@ -455,6 +469,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     if (stream.writableEnded || stream.destroyed) return
     if (body === undefined) stream.end()
     else stream.end(body)
+  }
+
+  /** Add `flat` (name, value…) to every answer of this request (see extraFields). */
+  addFields (flat: readonly string[]): void {
+    if (this.extraFields === undefined) this.extraFields = flat.slice()
+    else for (let i = 0; i < flat.length; i++) this.extraFields.push(flat[i]!)
   }
 
   /** Something threw while answering: count it, log it, reset this stream or connection. */
@@ -554,6 +574,33 @@ function addFields (head: Record<string, string | string[] | number>, flat: read
     if (prev === undefined) head[name] = value
     else if (typeof prev === 'string') head[name] = [prev, value]
     else (prev as string[]).push(value)
+  }
+}
+
+/**
+ * respond() with a cache hit's shared h2 head plus this request's own fields,
+ * without copying the head: the fields are set on it for the call and taken
+ * off again. Safe because respond() copies the head synchronously and
+ * changes nothing in it; a field the head already has would be lost, so then
+ * a head of the request's own is made instead.
+ */
+function respondLending (stream: ServerHttp2Stream, shared: OutgoingHttpHeaders, extra: readonly string[], own: () => OutgoingHttpHeaders): void {
+  for (let i = 0; i < extra.length; i += 2) {
+    if (shared[extra[i]!.toLowerCase()] !== undefined) {
+      stream.respond(own(), H2_BODY)
+      return
+    }
+  }
+  const lent = shared as Record<string, string | string[] | number | undefined>
+  try {
+    for (let i = 0; i < extra.length; i += 2) {
+      const name = extra[i]!.toLowerCase()
+      const prev = lent[name]
+      lent[name] = prev === undefined ? extra[i + 1]! : Array.isArray(prev) ? [...prev, extra[i + 1]!] : [String(prev), extra[i + 1]!]
+    }
+    stream.respond(shared, H2_BODY)
+  } finally {
+    for (let i = 0; i < extra.length; i += 2) delete lent[extra[i]!.toLowerCase()]
   }
 }
 

@@ -18,6 +18,7 @@ import type { DispatcherFactory } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { compileRoutes, type CompiledRoute } from './routes.js'
 import { buildTrustList } from './trust.js'
+import type { TraceSettings } from '../tracing/context.js'
 
 export interface RuntimeState {
   readonly config: Config
@@ -31,6 +32,8 @@ export interface RuntimeState {
   /** `1.1 <proxyName>` and `2 <proxyName>`, for Via. */
   readonly viaH1: string
   readonly viaH2: string
+  /** Request ids and trace context (tracing/context.ts). */
+  readonly trace: TraceSettings
 }
 
 export interface StateDeps {
@@ -77,7 +80,12 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
     cache: config.cache === undefined ? undefined : cache,
     purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
-    viaH2: `2 ${config.proxyName}`
+    viaH2: `2 ${config.proxyName}`,
+    trace: Object.freeze({
+      requestIdHeader: config.requestId?.header,
+      propagate: config.tracing.propagate,
+      sampleNew: config.tracing.otlp !== undefined
+    })
   })
 }
 

@@ -122,7 +122,9 @@ t.test('defaults are applied', async (t) => {
     admin: { enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 },
     accessLog: { enabled: true },
     watchConfig: false,
-    workers: 'auto'
+    workers: 'auto',
+    requestId: { header: 'x-request-id' },
+    tracing: { propagate: true }
   })
   for (const key of ['shardBy', 'sticky', 'healthCheck', 'outlierDetection']) {
     t.notOk(Object.hasOwn(c.backends.api!, key), `absent optional ${key} is omitted, not undefined`)

@@ -976,3 +976,18 @@ t.test('routes[].earlyHints: Link values, each one link, or the item is named', 
     earlyHints: ["</a.css>; rel=preload, </b.css>; rel=preload"]
 `, 'routes[0].earlyHints[0]', 9, /one Link value/)
 })
+
+t.test('requestId and tracing', async (t) => {
+  const c = parseConfig(`${BASE}requestId: { header: X-Correlation-Id }
+tracing:
+  otlp: { endpoint: "https://collector.example/v1/traces", headers: { X-Api-Key: k }, flushInterval: 1s }
+`, 'config.yaml')
+  t.same(c.requestId, { header: 'x-correlation-id' }, 'lower-cased')
+  t.match(c.tracing, { propagate: true, otlp: { endpoint: 'https://collector.example/v1/traces', serviceName: 'switchyard', headers: { 'x-api-key': 'k' }, flushInterval: 1000, maxQueue: 2048 } })
+  t.equal(parseConfig(`${BASE}requestId: false\n`, 'config.yaml').requestId, undefined, 'false: off')
+  t.same(parseConfig(BASE, 'config.yaml').tracing, { propagate: true }, 'default: propagate, no export')
+  only(t, `${BASE}requestId: { header: "x request id" }\n`, 'requestId.header', 7, /header name/)
+  only(t, `${BASE}tracing:\n  otlp: { endpoint: "ftp://x/v1/traces" }\n`, 'tracing.otlp.endpoint', 8, /OTLP\/HTTP traces endpoint/)
+  only(t, `${BASE}tracing:\n  otlp: { endpoint: "http://x/v1/traces", maxQueue: 10, maxBatch: 20 }\n`, 'tracing.otlp.maxBatch', 8, /may not exceed maxQueue/)
+  only(t, `${BASE}tracing:\n  otlp: {}\n`, 'tracing.otlp.endpoint', 8)
+})

@@ -33,6 +33,9 @@ export interface RequestRecord {
   readonly upstreamMs?: number | undefined
   readonly totalMs: number
   readonly retries: number
+  /** The request id (config `requestId`), and the W3C trace it belongs to; absent when it was refused before planning. */
+  readonly requestId?: string | undefined
+  readonly traceId?: string | undefined
 }
 
 export interface MetricsOptions {
