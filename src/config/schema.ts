@@ -142,6 +142,12 @@ export interface CacheConfig {
   readonly purgeFrom: readonly string[]
   /** A second-level cache in the top-level `redis`, shared by every instance; absent = this instance's memory only. */
   readonly shared?: SharedCacheConfig
+  /**
+   * RFC 9213 target list: lower-case response fields whose directives this
+   * cache follows instead of Cache-Control and Expires, most specific first
+   * (the first present and valid one wins); empty = Cache-Control only.
+   */
+  readonly targetedCacheControl: readonly string[]
 }
 
 /** Defaults: `DEFAULTS.route.cache`, which every route has when the top-level `cache` exists. */
@@ -533,7 +539,8 @@ export const DEFAULTS = deepFreeze({
   /** `statusName` is left out: it defaults to the proxyName. */
   cache: {
     maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000, hitForMiss: 120_000,
-    purgeFrom: [] as readonly string[]
+    purgeFrom: [] as readonly string[],
+    targetedCacheControl: ['cdn-cache-control'] as readonly string[]
   } satisfies Omit<CacheConfig, 'statusName'>,
   /** The admin listener's `host` and `port` are read from `bind`. */
   admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
