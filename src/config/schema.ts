@@ -291,6 +291,8 @@ export interface RouteMatchConfig {
   readonly pathPrefix: string
   /** Upper-cased; empty = any method. */
   readonly methods: readonly string[]
+  /** Names of the listeners whose requests the route takes (Traefik entryPoints, HAProxy frontends); empty = every listener. */
+  readonly listeners: readonly string[]
   /** Lower-cased names; exact value equality. */
   readonly headers: Readonly<Record<string, string>>
 }
@@ -556,7 +558,7 @@ export const DEFAULTS = deepFreeze({
     } satisfies Pick<TlsConfig, 'minVersion' | 'http2'> & { certificate: Pick<CertificateConfig, 'serverNames'> }
   },
   route: {
-    match: { pathPrefix: '/', methods: [] as readonly string[], headers: {} } satisfies RouteMatchConfig,
+    match: { pathPrefix: '/', methods: [] as readonly string[], listeners: [] as readonly string[], headers: {} } satisfies RouteMatchConfig,
     rewrite: {} satisfies RewriteConfig,
     requestHeaders: { set: {}, remove: [] as readonly string[] } satisfies HeaderOpsConfig,
     responseHeaders: { set: {}, remove: [] as readonly string[] } satisfies HeaderOpsConfig,

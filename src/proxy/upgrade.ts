@@ -46,7 +46,8 @@ export class Tunnel implements PlanRequest, Waiter {
   readonly startTime = performance.now()
   readonly #socket: Socket
   readonly #head: Buffer
-  readonly #listener: ListenerContext
+  /** The listener it arrived on (routing may depend on it). */
+  readonly listener: ListenerContext
   readonly #state: RuntimeState
   readonly #driver: TunnelDriver
   #plan: Plan | undefined
@@ -69,7 +70,7 @@ export class Tunnel implements PlanRequest, Waiter {
     this.misdirected = listener.misdirected
     this.#socket = socket
     this.#head = head
-    this.#listener = listener
+    this.listener = listener
     this.#state = state
     this.#driver = driver
     this.clientAddress = conn.trusted
@@ -84,7 +85,7 @@ export class Tunnel implements PlanRequest, Waiter {
 
   /** Take the plan, and a slot of the listener's maxTunnels; false (answered 503) when there is none. */
   adopt (p: Plan): boolean {
-    const tunnels = this.#listener.tunnels
+    const tunnels = this.listener.tunnels
     if (tunnels !== undefined) {
       if (tunnels.open >= tunnels.max) {
         this.fail(Errors.TOO_MANY_TUNNELS)

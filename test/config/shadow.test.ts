@@ -15,7 +15,7 @@ function route (name: string, match: Partial<RouteConfig['match']> = {}): RouteC
   return {
     name,
     index: next++,
-    match: { pathPrefix: '/', methods: [], headers: {}, ...match },
+    match: { pathPrefix: '/', methods: [], listeners: [], headers: {}, ...match },
     backend: 'api',
     rewrite: {},
     requestHeaders: { set: {}, remove: [] },
