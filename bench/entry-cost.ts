@@ -65,7 +65,7 @@ function snapshot (): { heap: number, buffers: number, rss: number } {
 const store = new CacheStore({ maxBytes: 2 ** 40, maxEntryBytes: 2 ** 30 })
 // The cache's own interner, as HttpCache holds one beside its store.
 const interner = new Interner()
-const opts = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allowSetCookie: false }
+const opts = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allowSetCookie: false, targets: [] }
 // One entry first, so the interner's tables and lazily built module state are not counted per entry.
 const put = (i: number): number => {
   const r = response(i)

@@ -223,6 +223,8 @@ export interface RouteLine {
   readonly host: string | null
   readonly pathPrefix: string
   readonly methods: readonly string[]
+  /** The listeners it is bound to; empty = every listener. */
+  readonly listeners: readonly string[]
   readonly headers: Readonly<Record<string, string>>
   readonly backend: string
   /** match: this one; miss: tried and failed (reasons); unreached: a route before it matched, or routing was not reached. */
@@ -398,6 +400,8 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     rawHeaders: req.rawHeaders,
     h2Authority: undefined,
     conn: { clientAddress: peer, trusted, proto: req.scheme, viaEntry: state.viaH1, servername: sni },
+    // No listener for the scheme: routes bound to listeners take nothing ('' is no listener's name).
+    listener: { name: listener?.name ?? '' },
     misdirected: misdirectedCheck(listener, warnings)
   }
   const p = plan(state, planReq)
@@ -428,7 +432,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   const routed = planned !== undefined || refused?.route !== undefined || refused?.error === Errors.NO_ROUTE
   let routes: RouteLine[]
   if (routed && p.authority !== undefined && p.path !== undefined) {
-    const account = state.router.explain(new RequestView(p.authority.host, p.path, planned?.target ?? p.path, req.method, raw))
+    const account = state.router.explain(new RequestView(p.authority.host, p.path, planned?.target ?? p.path, req.method, raw, planReq.listener.name))
     if (account.route !== (planned?.route ?? refused?.route)) {
       warnings.push(`the router's account (${account.route?.name ?? 'no route'}) disagrees with the plan (${(planned?.route ?? refused?.route)?.name ?? 'no route'})`)
     }
@@ -531,7 +535,7 @@ function misdirectedCheck (l: ListenerConfig | undefined, warnings: string[]): P
 function routeFields (r: CompiledRoute): Omit<RouteLine, 'verdict' | 'reasons'> {
   const m = r.config.match
   const hostClass = m.host === undefined ? 'any' : m.host.startsWith('*.') ? 'wildcard' : 'exact'
-  return { name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, headers: m.headers, backend: r.config.backend }
+  return { name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, listeners: m.listeners, headers: m.headers, backend: r.config.backend }
 }
 
 function routeLine (v: RouteVerdict<CompiledRoute>): RouteLine {
@@ -822,6 +826,7 @@ function table (rows: readonly (readonly string[])[], indent = INDENT, right: re
 
 function conditions (r: RouteLine): string {
   const parts: string[] = []
+  if (r.listeners.length > 0) parts.push(`listeners=${r.listeners.join(',')}`)
   if (r.methods.length > 0) parts.push(r.methods.join(','))
   for (const [n, v] of Object.entries(r.headers)) parts.push(`${n}=${v}`)
   return parts.join(' ')

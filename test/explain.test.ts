@@ -57,7 +57,7 @@ ${ONE}`)
   // The account is the router's: it names what match() returns for every request.
   const router = buildState(config, { dispatcher: sendNothing }).router
   for (const [host, p] of [['api.example.com', '/v1/a'], ['api.example.com', '/x'], ['x.example.com', '/'], ['other', '/v1/']] as const) {
-    const view = new RequestView(host, p, p, 'GET', ['host', host])
+    const view = new RequestView(host, p, p, 'GET', ['host', host], 'web')
     t.equal(router.explain(view).route, router.match(view), `${host}${p}`)
   }
 })
@@ -82,6 +82,25 @@ ${ONE}`)
   const text = formatExplanation(e)
   t.match(text, /✗ 404 LB_ERR_NO_ROUTE/)
   t.match(text, /method GET is not in POST, PUT/)
+})
+
+t.test('routes bound to listeners: the listener is the one the URL reaches (scheme and port), as the proxy routes it', async (t) => {
+  const config = parseConfig(`listeners: [{ name: public, bind: "127.0.0.1:8080" }, { name: internal, bind: "127.0.0.1:9090" }]
+routes:
+  - { name: ops, match: { pathPrefix: /ops/, listeners: [internal] }, backend: app }
+  - { name: site, match: { pathPrefix: /site/ }, backend: app }
+${ONE}`, '')
+  let e = run(config, 'GET http://x.test:9090/ops/a')
+  t.equal(e.request.listener, 'internal')
+  t.equal(e.route, 'ops')
+  t.same(e.routes.find((r) => r.name === 'ops')?.listeners, ['internal'])
+  t.match(formatExplanation(e), /✓ +ops +\* +\/ops\/ +listeners=internal +→ app/)
+  e = run(config, 'GET http://x.test:8080/ops/a')
+  t.equal(e.request.listener, 'public')
+  t.equal(e.route, null)
+  t.same(reasons(e, 'ops'), ['listener public is not in internal'])
+  t.same(e.result, { status: 404, code: 'LB_ERR_NO_ROUTE', summary: 'no route matches this request', detail: null })
+  t.match(formatExplanation(e), /listener public is not in internal/)
 })
 
 t.test('refused before routing: the plan\'s 400 (bad input) and 421 (another certificate\'s host)', async (t) => {

@@ -62,6 +62,8 @@ export interface RouteStatus {
   readonly pathPrefix: string
   /** Empty: any method. */
   readonly methods: readonly string[]
+  /** The listeners whose requests it takes; empty: every listener. */
+  readonly listeners: readonly string[]
   readonly backend: string
   /** Whether the route goes through the cache. */
   readonly cache: boolean
@@ -121,6 +123,7 @@ export function adminApi (src: AdminSources): AdminApi {
           host: r.config.match.host ?? '*',
           pathPrefix: r.config.match.pathPrefix,
           methods: r.config.match.methods,
+          listeners: r.config.match.listeners,
           backend: r.config.backend,
           cache: r.cache !== undefined,
           ...(r.config.rateLimit === undefined ? {} : { rateLimit: describeLimit(r.config.rateLimit) })
@@ -218,7 +221,8 @@ function parseUrl (url: string, paths: PathNormalizationConfig): AdminUrl | unde
 
 /** The primary cache key live traffic would use for a GET of `u` (the matching route's key rules); it holds every variant. */
 function urlKey (state: RuntimeState, u: AdminUrl): string {
-  const route = state.router.match({ host: u.authority.host, path: u.path, method: 'GET', header: () => undefined })
+  // A URL names no listener: a route bound to one is taken as it would be on its own listener.
+  const route = state.router.match({ host: u.authority.host, path: u.path, method: 'GET', listener: undefined, header: () => undefined })
   const keyCfg = route?.cache?.key ?? { query: 'keep' as const, ignoreParams: [], headers: [] }
   return cacheKey(u.scheme, originOf(u.scheme, u.authority), keyedTarget(u.path + u.search, keyCfg))
 }

@@ -8,6 +8,7 @@ import {
   freshnessLifetime, parseAge, parseHttpDate, responseTags, storableHeaders, varyNames, varyValues, type StoreOptions
 } from './policy.js'
 import type { Interner } from './intern.js'
+import { responseDirectives } from './targeted.js'
 import { compactBody, entrySize } from './store.js'
 
 /** Where the entry is stored and what it is stored for. */
@@ -29,7 +30,8 @@ export function buildEntry (interner: Interner, place: EntryPlace, status: numbe
   body: Buffer, requestTime: number, responseTime: number, freshness?: number): CacheEntry | undefined {
   const names = varyNames(headers)
   if (names === '*') return undefined
-  const cc = interner.directives(combinedValue(headers, 'cache-control'))
+  // RFC 9213: a targeted field on the route's list replaces Cache-Control.
+  const cc = responseDirectives(headers, place.opts.targets, interner)
   // Dates contain commas, so a repeated field cannot be joined: the first one counts.
   const date = parseHttpDate(firstValue(headers, 'date'))
   const lm = parseHttpDate(firstValue(headers, 'last-modified'))

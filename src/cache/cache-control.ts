@@ -26,6 +26,11 @@ export interface CacheDirectives {
   readonly minFresh?: number
   readonly staleWhileRevalidate?: number
   readonly staleIfError?: number
+  /**
+   * Read from a targeted field (RFC 9213) instead of Cache-Control: the
+   * response's Expires is ignored too (§2.1).
+   */
+  readonly targeted: boolean
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -52,7 +57,8 @@ export const EMPTY_DIRECTIVES: CacheDirectives = Object.freeze({
   noTransform: false,
   immutable: false,
   mustUnderstand: false,
-  onlyIfCached: false
+  onlyIfCached: false,
+  targeted: false
 })
 
 /** RFC 9111 §1.2.2: delta-seconds beyond 2^31 are taken as 2^31. */

@@ -10,6 +10,7 @@
 // so dropping it from the table would make entrySize count it as free
 // while it is not, and the hit path would pay for LRU bookkeeping.
 import { parseCacheControl, type CacheDirectives } from './cache-control.js'
+import { parseTargeted } from './targeted.js'
 
 export interface InternerOptions {
   /** Most header names, and most header values, kept (each table on its own). */
@@ -37,6 +38,8 @@ export class Interner {
   readonly #names = new Map<string, string>()
   readonly #values = new Map<string, string>()
   readonly #parsed = new Map<string, CacheDirectives>()
+  /** Targeted field values (RFC 9213); null = invalid, ignored. */
+  readonly #targeted = new Map<string, CacheDirectives | null>()
   readonly #maxStrings: number
   readonly #maxDirectives: number
 
@@ -82,6 +85,16 @@ export class Interner {
       if (this.#parsed.size < this.#maxDirectives && value.length <= MAX_CC) this.#parsed.set(value, cc)
     }
     return cc
+  }
+
+  /** The parsed targeted field `value` (RFC 9213), undefined when it is to be ignored; kept as `directives` are. */
+  targeted (value: string): CacheDirectives | undefined {
+    let cc = this.#targeted.get(value)
+    if (cc === undefined) {
+      cc = parseTargeted(value) ?? null
+      if (this.#targeted.size < this.#maxDirectives && value.length <= MAX_CC) this.#targeted.set(value, cc)
+    }
+    return cc ?? undefined
   }
 
   /** How many names, values and Cache-Control values are held (for tests and stats). */

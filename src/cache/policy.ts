@@ -79,6 +79,8 @@ export interface StoreOptions {
   readonly allowSetCookie: boolean
   /** Lifetime (ms) for responses that allow caching but state none. */
   readonly defaultTtl: number | undefined
+  /** RFC 9213 target list: lower-case targeted field names, most specific first. */
+  readonly targets: readonly string[]
 }
 
 /** Store options of a route, built once when routes compile. */
@@ -87,7 +89,8 @@ export function storeOptions (cache: CacheConfig, route: RouteCacheConfig): Stor
     heuristic: cache.heuristic,
     heuristicMaxAge: cache.heuristicMaxAge,
     allowSetCookie: route.allowSetCookie,
-    defaultTtl: route.defaultTtl
+    defaultTtl: route.defaultTtl,
+    targets: cache.targetedCacheControl
   })
 }
 
@@ -152,7 +155,8 @@ function no (reason: string): StoreDecision {
 
 /**
  * §3 for a shared cache: may this response to `req` be stored, and with
- * which freshness lifetime (ms)? A stored freshness of 0 means "stored only
+ * which freshness lifetime (ms)? `resCc` is what responseDirectives chose
+ * (a targeted field's directives, or Cache-Control's). A stored freshness of 0 means "stored only
  * to be revalidated (or served under stale-if-error/-while-revalidate)".
  */
 export function storeDecision (
@@ -179,7 +183,9 @@ export function storeDecision (
   const f = scanResponse(resHeaders, newFields())
   if (f.setCookie && !opts.allowSetCookie) return no('set-cookie')
   if (f.vary !== undefined && varyNames1(f.vary) === '*') return no('vary *')
-  const explicit = resCc.sMaxAge !== undefined || resCc.maxAge !== undefined || f.expires !== undefined
+  // RFC 9213 §2.1: a targeted field's directives replace Expires as well.
+  const expires = resCc.targeted ? undefined : f.expires
+  const explicit = resCc.sMaxAge !== undefined || resCc.maxAge !== undefined || expires !== undefined
   if (!explicit && !resCc.public && !HEURISTIC.has(status)) return no('status not cacheable')
   // §5.2.2.4: no-cache may be stored, but is never fresh.
   const freshness = resCc.noCache ? 0 : lifetime(status, f, resCc, responseTime, opts)
@@ -195,7 +201,8 @@ export function storeDecision (
 }
 
 /**
- * §4.2.1 freshness lifetime (ms): s-maxage, then max-age, then Expires − Date;
+ * §4.2.1 freshness lifetime (ms): s-maxage, then max-age, then Expires − Date
+ * (unless `cc` came from a targeted field, RFC 9213);
  * then `opts.defaultTtl` when the response allows caching (heuristically
  * cacheable status or `public`) but states no lifetime; then §4.2.2 heuristic
  * (10% of Date − Last-Modified, capped; same statuses or `public`); else 0.
@@ -213,7 +220,7 @@ export function freshnessLifetime (
 function lifetime (status: number, f: ResponseFields, cc: CacheDirectives, responseTime: number, opts: StoreOptions): number {
   if (cc.sMaxAge !== undefined) return cc.sMaxAge
   if (cc.maxAge !== undefined) return cc.maxAge
-  if (f.expires !== undefined) {
+  if (f.expires !== undefined && !cc.targeted) { // RFC 9213 §2.1
     const expires = parseHttpDate(f.expires)
     if (expires === undefined) return 0 // §5.3: invalid (e.g. "0") = already expired
     const date = parseHttpDate(f.date) ?? responseTime

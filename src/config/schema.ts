@@ -181,6 +181,12 @@ export interface CacheConfig {
   readonly purgeFrom: readonly string[]
   /** A second-level cache in the top-level `redis`, shared by every instance; absent = this instance's memory only. */
   readonly shared?: SharedCacheConfig
+  /**
+   * RFC 9213 target list: lower-case response fields whose directives this
+   * cache follows instead of Cache-Control and Expires, most specific first
+   * (the first present and valid one wins); empty = Cache-Control only.
+   */
+  readonly targetedCacheControl: readonly string[]
 }
 
 /** Defaults: `DEFAULTS.route.cache`, which every route has when the top-level `cache` exists. */
@@ -330,6 +336,8 @@ export interface RouteMatchConfig {
   readonly pathPrefix: string
   /** Upper-cased; empty = any method. */
   readonly methods: readonly string[]
+  /** Names of the listeners whose requests the route takes (Traefik entryPoints, HAProxy frontends); empty = every listener. */
+  readonly listeners: readonly string[]
   /** Lower-cased names; exact value equality. */
   readonly headers: Readonly<Record<string, string>>
 }
@@ -584,7 +592,8 @@ export const DEFAULTS = deepFreeze({
   /** `statusName` is left out: it defaults to the proxyName. */
   cache: {
     maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024, heuristic: true, heuristicMaxAge: 3_600_000, collapseTimeout: 10_000, hitForMiss: 120_000,
-    purgeFrom: [] as readonly string[]
+    purgeFrom: [] as readonly string[],
+    targetedCacheControl: ['cdn-cache-control'] as readonly string[]
   } satisfies Omit<CacheConfig, 'statusName'>,
   /** The admin listener's `host` and `port` are read from `bind`. */
   admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
@@ -600,7 +609,7 @@ export const DEFAULTS = deepFreeze({
     } satisfies Pick<TlsConfig, 'minVersion' | 'http2'> & { certificate: Pick<CertificateConfig, 'serverNames'> }
   },
   route: {
-    match: { pathPrefix: '/', methods: [] as readonly string[], headers: {} } satisfies RouteMatchConfig,
+    match: { pathPrefix: '/', methods: [] as readonly string[], listeners: [] as readonly string[], headers: {} } satisfies RouteMatchConfig,
     rewrite: {} satisfies RewriteConfig,
     requestHeaders: { set: {}, remove: [] as readonly string[] } satisfies HeaderOpsConfig,
     responseHeaders: { set: {}, remove: [] as readonly string[] } satisfies HeaderOpsConfig,

@@ -1,13 +1,16 @@
 // Routes that can never match, for a `check` warning. The router (see
 // router/router.ts) tries routes by host class, then longest pathPrefix, then
-// more conditions (methods count one, each header one), then file order. So
-// among routes with the same host, pathPrefix and headers:
+// more conditions (listeners and methods count one each, each header one),
+// then file order. So among routes with the same host, pathPrefix, headers
+// and listeners:
 //   - a route without `methods` gets nothing once an earlier one without
 //     `methods` exists (the same conditions, and file order decides);
 //   - a route with `methods` gets nothing when the routes with `methods`
 //     before it in the file already list every one of its methods (those
 //     with `methods` all come before those without, whatever the file order).
-// Routes that differ in host, pathPrefix or headers each keep some requests.
+// Routes that differ in host, pathPrefix, headers or listeners are never
+// reported (a route bound to listeners that another one's cover may still
+// be shadowed; that is left unsaid rather than guessed).
 // Pure.
 
 import type { RouteConfig } from './schema.js'
@@ -26,7 +29,7 @@ export function shadowedRoutes (routes: readonly RouteConfig[]): ShadowedRoute[]
   for (const route of [...routes].sort((a, b) => a.index - b.index)) {
     const m = route.match
     const headers = Object.entries(m.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    const key = JSON.stringify([m.host ?? null, m.pathPrefix, headers])
+    const key = JSON.stringify([m.host ?? null, m.pathPrefix, headers, [...m.listeners].sort()])
     const group = groups.get(key) ?? { owners: new Map<string, RouteConfig>() }
     groups.set(key, group)
     if (m.methods.length === 0) {

@@ -91,7 +91,8 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   // itself has a mistake, so that one mistake is reported once.
   const cacheField = m.get('cache')
   const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
-  const routes = readRoutes(ctx, m, { backends: backends.names, top, redis: m.has('redis') })
+  const listenerNames = listeners.listeners.length === 0 ? undefined : listeners.listeners.map((l) => l.name)
+  const routes = readRoutes(ctx, m, { backends: backends.names, listeners: listenerNames, top, redis: m.has('redis') })
   const admin = readAdmin(ctx, m, listeners.binds)
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)

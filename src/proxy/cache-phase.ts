@@ -11,7 +11,7 @@ import type { BlockList } from 'node:net'
 import { buildEntry, ageFields } from '../cache/build.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
 import type { SharedCache } from '../cache/shared/shared-cache.js'
-import { parseCacheControl } from '../cache/cache-control.js'
+import { responseDirectives } from '../cache/targeted.js'
 import { combinedValue, type InterimHead } from '../fields.js'
 import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
@@ -413,7 +413,7 @@ export class CacheSink implements ResponseSink {
     }
     if (stale !== undefined) cache.counters.revalidated200++
 
-    const cc = parseCacheControl(combinedValue(headers, 'cache-control'))
+    const cc = responseDirectives(headers, state.scope.opts.targets, cache.interner)
     const decision = storeDecision(state.facts, status, headers, cc, now, state.scope.opts)
     const length = Number(combinedValue(headers, 'content-length') ?? NaN)
     let detail: string | undefined

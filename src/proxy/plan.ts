@@ -29,6 +29,8 @@ export interface PlanRequest {
   /** HTTP/2 `:authority` ('' when absent); undefined on HTTP/1.1. */
   readonly h2Authority: string | undefined
   readonly conn: ForwardContext & { readonly servername: string | undefined }
+  /** The listener it arrived on (routes may be bound to listeners); '' = none. */
+  readonly listener: { readonly name: string }
   /** The listener's 421 check, when it has several certificates. */
   readonly misdirected?: ((servername: string | undefined, host: string) => boolean) | undefined
 }
@@ -78,7 +80,7 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
   if (req.misdirected?.(req.conn.servername, authority.host) === true) return { error: Errors.MISDIRECTED, detail: undefined, ...parsed }
 
   // route
-  const view = new RequestView(authority.host, t.path, t.target, req.method, req.rawHeaders)
+  const view = new RequestView(authority.host, t.path, t.target, req.method, req.rawHeaders, req.listener.name)
   const route = state.router.match(view)
   if (route === undefined) return { error: Errors.NO_ROUTE, detail: undefined, ...parsed }
   const backend = route.backend
@@ -147,7 +149,7 @@ export function upstreamRequest (plan: Plan, server: Server, body: ForwardReques
 /** What routing, shard keys and variant keys read of a request (exported for explain's route account). */
 export class RequestView implements RouteInput, ShardKeySource {
   constructor (readonly host: string, readonly path: string, readonly target: string, readonly method: string,
-    readonly raw: readonly string[]) {}
+    readonly raw: readonly string[], readonly listener: string | undefined) {}
 
   header (name: string): string | undefined {
     return requestField(this.raw, name)

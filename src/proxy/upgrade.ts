@@ -212,7 +212,8 @@ export class Tunnel implements PlanRequest, Waiter {
   readonly #head: Buffer
   /** h2: the Sec-WebSocket-Key we send upstream (the client sent none), to check the 101 against. */
   readonly #key: string | undefined
-  readonly #listener: ListenerContext
+  /** The listener it arrived on (routing may depend on it). */
+  readonly listener: ListenerContext
   readonly #state: RuntimeState
   readonly #driver: TunnelDriver
   #plan: Plan | undefined
@@ -251,7 +252,7 @@ export class Tunnel implements PlanRequest, Waiter {
     this.#end = end
     this.#head = head
     this.#key = key
-    this.#listener = listener
+    this.listener = listener
     this.#state = state
     this.#driver = driver
     this.clientAddress = conn.trusted
@@ -265,7 +266,7 @@ export class Tunnel implements PlanRequest, Waiter {
 
   /** Take the plan, and a slot of the listener's maxTunnels; false (answered 503) when there is none. */
   adopt (p: Plan): boolean {
-    const tunnels = this.#listener.tunnels
+    const tunnels = this.listener.tunnels
     if (tunnels !== undefined) {
       if (tunnels.open >= tunnels.max) {
         this.fail(Errors.TOO_MANY_TUNNELS)

@@ -3,7 +3,7 @@
 //   1. host class: exact host, then wildcard `*.example.com`, then any host;
 //      a class with no matching route falls through to the next;
 //   2. within a class: longest pathPrefix;
-//   3. then the route with more conditions (methods + headers);
+//   3. then the route with more conditions (listeners + methods + headers);
 //   4. then file order.
 // Pure: no I/O, nothing mutable after construction. `explain` reports, route
 // by route, why match() answers what it does, from the same checks.
@@ -16,6 +16,12 @@ export interface RouteInput {
   /** Path without query. */
   readonly path: string
   readonly method: string
+  /**
+   * The listener the request arrived on; routes with `match.listeners` take
+   * only their listeners' requests. Absent: not known (an admin purge names
+   * a URL, not a connection), so listener conditions are not checked.
+   */
+  readonly listener?: string | undefined
   header (name: string): string | undefined
 }
 
@@ -47,6 +53,7 @@ interface Entry<R> {
   readonly route: R
   readonly cfg: RouteConfig
   readonly methods: ReadonlySet<string> | undefined
+  readonly listeners: ReadonlySet<string> | undefined
   readonly headers: readonly (readonly [string, string])[]
 }
 
@@ -64,6 +71,7 @@ export function createRouter<R extends { readonly config: RouteConfig }> (routes
       route,
       cfg,
       methods: cfg.match.methods.length > 0 ? new Set(cfg.match.methods) : undefined,
+      listeners: cfg.match.listeners.length > 0 ? new Set(cfg.match.listeners) : undefined,
       headers: Object.entries(cfg.match.headers)
     }
     const host = cfg.match.host
@@ -150,7 +158,7 @@ function byPrecedence<R> (a: Entry<R>, b: Entry<R>): number {
 }
 
 function conditions<R> (e: Entry<R>): number {
-  return (e.methods === undefined ? 0 : 1) + e.headers.length
+  return (e.listeners === undefined ? 0 : 1) + (e.methods === undefined ? 0 : 1) + e.headers.length
 }
 
 function firstMatch<R> (list: readonly Entry<R>[], req: RouteInput): R | undefined {
@@ -162,12 +170,18 @@ function firstMatch<R> (list: readonly Entry<R>[], req: RouteInput): R | undefin
 }
 
 /**
- * Does the route take this request (its host class already chosen): path
- * prefix, methods, headers. With `why` (explain) every failed condition is
+ * Does the route take this request (its host class already chosen): listener,
+ * path prefix, methods, headers. With `why` (explain) every failed condition is
  * written there instead of stopping at the first.
  */
 function accepts<R> (e: Entry<R>, req: RouteInput, why: string[] | undefined): boolean {
   let ok = true
+  const listeners = e.listeners
+  if (listeners !== undefined && req.listener !== undefined && !listeners.has(req.listener)) {
+    if (why === undefined) return false
+    why.push(req.listener === '' ? `arrives on no listener; the route takes ${[...listeners].join(', ')}` : `listener ${req.listener} is not in ${[...listeners].join(', ')}`)
+    ok = false
+  }
   const prefix = e.cfg.match.pathPrefix
   if (!req.path.startsWith(prefix)) {
     if (why === undefined) return false

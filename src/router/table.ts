@@ -33,6 +33,7 @@ export function routingTable (config: Config): string {
     const conds = [
       `host=${m.host ?? '*'}`,
       `pathPrefix=${m.pathPrefix}`,
+      m.listeners.length > 0 ? `listeners=${m.listeners.join(',')}` : '',
       m.methods.length > 0 ? `methods=${m.methods.join(',')}` : '',
       ...Object.entries(m.headers).map(([k, v]) => `${k}=${v}`)
     ].filter((x) => x !== '').join(' ')

@@ -11,7 +11,7 @@ import type { StoreOptions } from '../../src/cache/policy.js'
 const S = 1000
 const T0 = Date.UTC(2024, 0, 15, 12, 0, 0) // Mon, 15 Jan 2024 12:00:00 GMT
 const D0 = 'Mon, 15 Jan 2024 12:00:00 GMT'
-const OPTS: StoreOptions = { heuristic: true, heuristicMaxAge: 3600 * S, allowSetCookie: false, defaultTtl: undefined }
+const OPTS: StoreOptions = { heuristic: true, heuristicMaxAge: 3600 * S, allowSetCookie: false, defaultTtl: undefined, targets: [] }
 const GET = requestFacts('GET', [])
 
 function decide (res: string[], opts: Partial<StoreOptions> = {}, status = 200, req = GET): ReturnType<typeof storeDecision> {

@@ -12,7 +12,7 @@ import { serveEntry, serveHit, type ClientWriter } from '../../src/cache/serve.j
 import { cacheStatus } from '../../src/cache/status.js'
 
 const T0 = 1_700_000_000_000
-const OPTS = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allowSetCookie: false }
+const OPTS = { heuristic: true, heuristicMaxAge: 3_600_000, defaultTtl: 0, allowSetCookie: false, targets: [] }
 
 class Recorder implements ClientWriter {
   status = 0

@@ -24,7 +24,8 @@ const DEFAULT_CACHE: CacheConfig = {
   statusName: 'switchyard',
   collapseTimeout: 10_000,
   hitForMiss: 120_000,
-  purgeFrom: []
+  purgeFrom: [],
+  targetedCacheControl: ['cdn-cache-control']
 }
 const DEFAULT_ROUTE_CACHE: RouteCacheConfig = {
   enabled: true,
@@ -57,6 +58,7 @@ t.test('top-level cache', async (t) => {
       '  collapseTimeout: 500ms',
       '  hitForMiss: 0',
       '  purgeFrom: [127.0.0.1, 10.0.0.0/8, "::1", "fd00::/8"]',
+      '  targetedCacheControl: [switchyard-cache-control, cdn-cache-control]',
       ''
     ].join('\n')), {
       maxBytes: 256 * 1024 * 1024,
@@ -66,7 +68,8 @@ t.test('top-level cache', async (t) => {
       statusName: '*edge/cache:1.0%',
       collapseTimeout: 500,
       hitForMiss: 0,
-      purgeFrom: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']
+      purgeFrom: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'],
+      targetedCacheControl: ['switchyard-cache-control', 'cdn-cache-control']
     })
     t.match(cacheOf('cache: { maxBytes: 1KiB, maxEntryBytes: 1KiB, heuristicMaxAge: 0 }\n'),
       { maxBytes: 1024, maxEntryBytes: 1024, heuristicMaxAge: 0 }, 'the smallest sizes, and 0 for heuristicMaxAge')
@@ -135,6 +138,20 @@ t.test('top-level cache', async (t) => {
       'expected an IP address or CIDR like 10.0.0.0/8, 192.168.1.10 or fd00::/8, got "10.0.0.0/33"')
     only(t, BASE + 'cache:\n  purgeFrom: 127.0.0.1\n', 'cache.purgeFrom', 8, 'expected a list, got "127.0.0.1"')
     only(t, BASE + 'cache:\n  purgeFrom: [localhost]\n', 'cache.purgeFrom[0]', 8, /IP address or CIDR/)
+  })
+  t.test('targetedCacheControl: the RFC 9213 target list, in order', async (t) => {
+    t.same(cacheOf('cache: {}\n')?.targetedCacheControl, ['cdn-cache-control'], 'default: CDN-Cache-Control')
+    t.same(cacheOf('cache:\n  targetedCacheControl: [switchyard-cache-control, cdn-cache-control]\n')?.targetedCacheControl,
+      ['switchyard-cache-control', 'cdn-cache-control'])
+    t.same(cacheOf('cache:\n  targetedCacheControl: []\n')?.targetedCacheControl, [], 'empty: Cache-Control only')
+    only(t, BASE + 'cache:\n  targetedCacheControl:\n    - cdn-cache-control\n    - CDN-Cache-Control\n', 'cache.targetedCacheControl[1]', 10,
+      'expected a lower-case header field name like `cdn-cache-control`, got "CDN-Cache-Control"')
+    only(t, BASE + 'cache:\n  targetedCacheControl: [my cache]\n', 'cache.targetedCacheControl[0]', 8, /lower-case header field name/)
+    only(t, BASE + 'cache:\n  targetedCacheControl:\n    - cdn-cache-control\n    - cdn-cache-control\n', 'cache.targetedCacheControl[1]', 10,
+      /^duplicate targeted field `cdn-cache-control`/)
+    only(t, BASE + 'cache:\n  targetedCacheControl: [cache-control]\n', 'cache.targetedCacheControl[0]', 8,
+      /^`cache-control` is not a targeted field/)
+    only(t, BASE + 'cache:\n  targetedCacheControl: cdn-cache-control\n', 'cache.targetedCacheControl', 8, 'expected a list, got "cdn-cache-control"')
   })
 })
 

@@ -97,7 +97,7 @@ t.test('defaults are applied', async (t) => {
     routes: [{
       name: 'route-0',
       index: 0,
-      match: { pathPrefix: '/', methods: [], headers: {} },
+      match: { pathPrefix: '/', methods: [], listeners: [], headers: {} },
       backend: 'api',
       rewrite: {},
       requestHeaders: { set: {}, remove: [] },

@@ -15,7 +15,7 @@ function route (name: string, match: Partial<RouteConfig['match']> = {}): RouteC
   return {
     name,
     index: next++,
-    match: { pathPrefix: '/', methods: [], headers: {}, ...match },
+    match: { pathPrefix: '/', methods: [], listeners: [], headers: {}, ...match },
     backend: 'api',
     rewrite: {},
     requestHeaders: { set: {}, remove: [] },
@@ -53,6 +53,13 @@ t.test('routes that differ keep their requests', async (t) => {
   t.same(shadowed([route('a', { host: '*.x.test' }), route('b', { host: 'a.x.test' })]), [])
   t.same(shadowed([route('a', { headers: { 'x-a': '1' } }), route('b', { headers: { 'x-a': '2' } })]), [])
   t.same(shadowed([route('a', { headers: { 'x-a': '1' } }), route('b')]), [])
+  t.same(shadowed([route('a', { listeners: ['web'] }), route('b', { listeners: ['ops'] })]), [], 'other listeners')
+  t.same(shadowed([route('a', { listeners: ['web'] }), route('b')]), [], 'b gets the other listeners\' requests')
+  t.same(shadowed([route('a'), route('b', { listeners: ['web'] })]), [], 'b is bound: it goes first on its listener')
+})
+
+t.test('the same listeners, in any order, are the same conditions', async (t) => {
+  t.same(shadowed([route('a', { listeners: ['web', 'ops'] }), route('b', { listeners: ['ops', 'web'] })]), [['b', ['a']]])
 })
 
 t.test('agrees with the router: a shadowed route is never what it returns', async (t) => {

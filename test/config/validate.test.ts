@@ -712,7 +712,7 @@ t.test('route match', async (t) => {
   }
   const matchOf = (match: string): unknown => (route(match) as Config).routes[0]?.match
   t.test('host: exact or leading wildcard, lower-cased', async (t) => {
-    t.same(matchOf('{ host: API.Example.com }'), { host: 'api.example.com', pathPrefix: '/', methods: [], headers: {} })
+    t.same(matchOf('{ host: API.Example.com }'), { host: 'api.example.com', pathPrefix: '/', methods: [], listeners: [], headers: {} })
     t.match(matchOf('{ host: "*.Example.com" }'), { host: '*.example.com' })
     t.notOk(Object.hasOwn(matchOf('{}') as object, 'host'), 'an absent host is omitted, not undefined')
   })
@@ -745,6 +745,25 @@ t.test('route match', async (t) => {
     only(t, BASE + 'routes:\n  - backend: api\n    match:\n      methods: [PROPFIND]\n', 'routes[0].match.methods[0]', 10,
       'unknown HTTP method "PROPFIND"; expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, PURGE')
     t.equal(issuesOf(BASE + 'routes:\n  - backend: api\n    match:\n      methods: [GETT, PUTT]\n').length, 2, 'each one')
+  })
+  t.test('listeners: names of defined listeners (Traefik entryPoints)', async (t) => {
+    const TWO = 'listeners:\n  - { name: public, bind: ":0" }\n  - { name: internal, bind: ":0" }\n' +
+      'backends:\n  api: { servers: [{ url: "http://127.0.0.1:9000" }] }\nroutes:\n  - backend: api\n    match:\n'
+    const listenersOf = (yaml: string): unknown => parseConfig(TWO + yaml, 'config.yaml').routes[0]?.match.listeners
+    t.same(listenersOf('      listeners: [internal, public, internal]\n'), ['internal', 'public'], 'as written, once each')
+    t.same(listenersOf('      pathPrefix: /\n'), [], 'absent: every listener')
+    only(t, TWO + '      listeners: [public, intenal]\n', 'routes[0].match.listeners[1]', 9,
+      'unknown listener `intenal` (known listeners: public, internal); did you mean `internal`?')
+    only(t, TWO + '      listeners:\n        - admin\n', 'routes[0].match.listeners[0]', 10,
+      'unknown listener `admin` (known listeners: public, internal)')
+    t.same(listenersOf('      listeners: []\n'), [], 'empty, as methods: every listener')
+    only(t, TWO + '      listeners: public\n', 'routes[0].match.listeners', 9, 'expected a list, got "public"')
+    only(t, BASE + 'routes:\n  - backend: api\n    match: { listeners: [listener-0] }\n'.replace('listener-0', 'web'), 'routes[0].match.listeners[0]', 9,
+      'unknown listener `web` (known listeners: listener-0)')
+    t.test('a broken listeners section is reported there, not at each route', async (t) => {
+      only(t, 'listeners: 5\nbackends:\n  api: { servers: [{ url: "http://127.0.0.1:9000" }] }\nroutes:\n  - { backend: api, match: { listeners: [web] } }\n',
+        'listeners', 1, 'expected a list, got 5')
+    })
   })
   t.test('CONNECT is a method, but never reaches a route: a warning', async (t) => {
     const warnings: ConfigIssue[] = []

@@ -934,6 +934,50 @@ function token (key: string): string {
   ])
 }
 
+// ---- cdn-cache-control.mjs (RFC 9213; the suite runs these against CDNs only, which this cache is)
+{
+  const g = 'cdn-cache-control'
+  // The suite marks CDN-Cache-Control `false` (not compared): a CDN may remove it; this one forwards it (see cdn-remove-header).
+  const cdn = (v: string): ResHeader => ['CDN-Cache-Control', v]
+  add(g, 'optimal: cdn-max-age', [{ resHeaders: [cdn('max-age=3600')] }, { expect: 'cached' }])
+  add(g, 'optimal: cdn-max-age-max', [{ resHeaders: [cdn('max-age=2147483648')] }, { expect: 'cached' }])
+  add(g, 'optimal: cdn-max-age-max-plus', [{ resHeaders: [cdn('max-age=99999999999')] }, { expect: 'cached' }])
+  add(g, 'cdn-max-age-age', [{ resHeaders: [['Date', 0], cdn('max-age=3600'), ['Age', '7200']] }, { expect: 'not_cached' }])
+  add(g, 'check: cdn-max-age-space-before-equals', [
+    { resHeaders: [['Cache-Control', 'max-age=1'], cdn('max-age =100')], pause: STALE_1 }, { expect: 'not_cached' }
+  ])
+  add(g, 'check: cdn-max-age-space-after-equals', [
+    { resHeaders: [['Cache-Control', 'max-age=1'], cdn('max-age= 100')], pause: STALE_1 }, { expect: 'not_cached' }
+  ])
+  add(g, 'cdn-max-age-0', [{ resHeaders: [cdn('max-age=0')] }, { expect: 'not_cached' }])
+  add(g, 'optimal: cdn-max-age-extension', [{ resHeaders: [cdn('foobar, max-age=3600')] }, { expect: 'cached' }])
+  // The suite's check `cdn-max-age-case-insensitive` expects `MaX-aGe=3600` to be used; RFC 8941 keys are lower case,
+  // so RFC 9213 §2.2 makes the field a parse error, ignored: with no Cache-Control, nothing is stored.
+  add(g, 'extra: cdn-max-age-case-insensitive is a parse error', [{ resHeaders: [cdn('MaX-aGe=3600')] }, { expect: 'not_cached' }])
+  add(g, 'optimal: cdn-max-age-expires', [{ resHeaders: [cdn('max-age=3600'), ['Expires', -10000], ['Date', 0]] }, { expect: 'cached' }])
+  add(g, 'optimal: cdn-max-age-cc-max-age-invalid-expires', [{ resHeaders: [cdn('max-age=3600'), ['Expires', '0'], ['Date', 0]] }, { expect: 'cached' }])
+  add(g, 'cdn-max-age-0-expires', [{ resHeaders: [cdn('max-age=0'), ['Expires', 10000], ['Date', 0]] }, { expect: 'not_cached' }])
+  add(g, 'optimal: cdn-max-age-short-cc-max-age', [{ resHeaders: [['Cache-Control', 'max-age=1'], cdn('max-age=3600')], pause: STALE_1 }, { expect: 'cached' }])
+  add(g, 'cdn-max-age-long-cc-max-age', [{ resHeaders: [['Cache-Control', 'max-age=3600'], cdn('max-age=1')], pause: STALE_1 }, { expect: 'not_cached' }])
+  add(g, 'cdn-private', [{ resHeaders: [cdn('private'), ['Cache-Control', 'max-age=10000'], ['Expires', 10000], ['Date', 0]] }, { expect: 'not_cached' }])
+  add(g, 'cdn-no-cache', [{ resHeaders: [cdn('no-cache'), ['Cache-Control', 'max-age=10000'], ['Expires', 10000], ['Date', 0]] }, { expect: 'not_cached' }])
+  add(g, 'cdn-no-store-cc-fresh', [
+    { resHeaders: [['Cache-Control', 'max-age=10000'], cdn('no-store'), ['Expires', 10000], ['Date', 0]] }, { expect: 'not_cached' }
+  ])
+  add(g, 'cdn-fresh-cc-nostore', [{ resHeaders: [['Cache-Control', 'no-store'], cdn('max-age=10000')] }, { expect: 'cached' }])
+  add(g, 'cdn-cc-invalid-sh-type-unknown', [{ resHeaders: [cdn('max-age=10000, &&&&&'), ['Cache-Control', 'no-store']] }, { expect: 'not_cached' }])
+  add(g, 'cdn-cc-invalid-sh-type-wrong', [{ resHeaders: [cdn('max-age="10000"'), ['Cache-Control', 'no-store']] }, { expect: 'not_cached' }])
+  add(g, 'check: cdn-remove-header', [{
+    resHeaders: [['Cache-Control', 'max-age=10000'], cdn('foo'), ['Expires', 10000], ['Date', 0]],
+    hasHeaders: [['CDN-Cache-Control', 'foo']]
+  }])
+  // Not in the suite: RFC 9213 §2.1, a targeted field not on the target list changes nothing.
+  add(g, 'extra: a targeted field off the list is ignored and passed through', [
+    { resHeaders: [['Cache-Control', 'no-store'], ['Other-Cache-Control', 'max-age=10000']], hasHeaders: [['Other-Cache-Control', 'max-age=10000']] },
+    { expect: 'not_cached' }
+  ])
+}
+
 // ------------------------------------------------------------------ run
 
 function proxyYaml (port: number, routeExtra: string): string {

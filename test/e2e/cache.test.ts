@@ -370,3 +370,48 @@ t.test('purge by URL, prefix and tag removes exactly what it should', async (t) 
   t.equal(p.app.cacheStats()!.entries, 1, '/docsx remains')
   t.match((await get(p, '/docsx')).headers['cache-status'], /hit/)
 })
+
+t.test('targeted cache control (RFC 9213): the first valid field on cache.targetedCacheControl decides, and is passed on', async (t) => {
+  const o = await startOrigin(t)
+  o.route('/own', (_q, res) => res.writeHead(200, {
+    'switchyard-cache-control': 'max-age=60', 'cdn-cache-control': 'no-store', 'cache-control': 'no-store', expires: 'Thu, 01 Jan 1970 00:00:00 GMT'
+  }).end('own'))
+  o.route('/invalid-first', (_q, res) => res.writeHead(200, {
+    'switchyard-cache-control': 'max-age="60"', 'cdn-cache-control': 'no-store', 'cache-control': 'max-age=60'
+  }).end('next'))
+  o.route('/fallback', (_q, res) => res.writeHead(200, { 'cdn-cache-control': 'max-age=60, &&&', 'cache-control': 'max-age=60' }).end('cc'))
+  o.route('/reval', (q, res, n) => {
+    if (q.headers['if-none-match'] === '"r1"') return res.writeHead(304, { etag: '"r1"', 'switchyard-cache-control': 'max-age=60' }).end()
+    res.writeHead(200, { etag: '"r1"', 'switchyard-cache-control': 'max-age=0', 'cache-control': 'max-age=3600', 'x-n': String(n) }).end('r')
+  })
+  const p = await proxyFor(t, o, ', targetedCacheControl: [switchyard-cache-control, cdn-cache-control]')
+
+  const own1 = await get(p, '/own')
+  t.match(own1.headers['cache-status'], /stored; ttl=60$/, 'Switchyard-Cache-Control beats CDN-Cache-Control, Cache-Control and Expires')
+  const own2 = await get(p, '/own')
+  t.match(own2.headers['cache-status'], /hit/)
+  t.equal(own2.body, 'own')
+  t.equal(o.hits.get('/own'), 1)
+  t.equal(own2.headers['switchyard-cache-control'], 'max-age=60', 'the targeted fields reach the client unchanged')
+  t.equal(own2.headers['cdn-cache-control'], 'no-store')
+  t.equal(own2.headers['cache-control'], 'no-store')
+
+  await get(p, '/invalid-first')
+  const next = await get(p, '/invalid-first')
+  t.equal(o.hits.get('/invalid-first'), 2, 'an invalid first field → the next one on the list (no-store), not Cache-Control')
+  t.match(next.headers['cache-status'], /fwd=uri-miss; fwd-status=200; detail="no-store"$/)
+
+  await get(p, '/fallback')
+  const cc = await get(p, '/fallback')
+  t.match(cc.headers['cache-status'], /hit/, 'no valid targeted field → Cache-Control')
+  t.equal(o.hits.get('/fallback'), 1)
+
+  await get(p, '/reval')
+  const second = await get(p, '/reval')
+  t.equal(o.lastHeaders.get('/reval')?.['if-none-match'], '"r1"', 'max-age=0 in the targeted field: revalidated, Cache-Control max-age ignored')
+  t.match(second.headers['cache-status'], /fwd=stale; fwd-status=304/)
+  const third = await get(p, '/reval')
+  t.match(third.headers['cache-status'], /hit/, 'the 304 refreshed the targeted field: fresh for 60 s')
+  t.equal(third.headers['x-n'], '1')
+  t.equal(o.hits.get('/reval'), 2)
+})

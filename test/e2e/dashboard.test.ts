@@ -52,8 +52,8 @@ function fakeApp () {
     status: () => app.statusOverride ?? ({
       listeners: [{ name: 'https', address: '127.0.0.1', port: 8443, tls: true }, { name: 'http', address: '127.0.0.1', port: 8080, tls: false }],
       routes: [
-        { name: 'users', host: '*', pathPrefix: '/users/', methods: [], backend: 'users', cache: true },
-        { name: 'web', host: '*', pathPrefix: '/', methods: ['GET', 'HEAD'], backend: 'web', cache: true }
+        { name: 'users', host: '*', pathPrefix: '/users/', methods: [], listeners: [], backend: 'users', cache: true },
+        { name: 'web', host: '*', pathPrefix: '/', methods: ['GET', 'HEAD'], listeners: [], backend: 'web', cache: true }
       ],
       backends: [
         {

@@ -9,7 +9,7 @@ import type { DemoEcho } from '../../src/demo/origin.js'
 import { testCertificate } from '../helpers/certs.js'
 import { echoed, h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startOrigin } from '../helpers/origin.js'
-import type { H1Options } from '../helpers/e2e.js'
+import type { H1Options, Reply } from '../helpers/e2e.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
 
@@ -167,6 +167,35 @@ backends:${shardedBackend('byHeader', '{ header: x-user-id }', r)}${shardedBacke
   }
   return { proxy, get }
 }
+
+t.test('routes per listener: a route bound to one listener takes its requests only; on another it is the 404 of no route', async (t) => {
+  const origin = await startOrigin(t)
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `
+${tlsAndPlainListeners(cert)}
+routes:
+  - { name: internal, match: { pathPrefix: /internal/, listeners: [plain] }, backend: app, requestHeaders: { set: { x-route: internal } } }
+  - { name: secure, match: { pathPrefix: /secure/, listeners: [tls] }, backend: app, requestHeaders: { set: { x-route: secure } } }
+  - { name: shared, match: { pathPrefix: /shared/ }, backend: app, requestHeaders: { set: { x-route: shared } } }
+backends:
+  app:
+    servers: [{ url: "${origin.url}" }]
+`)
+  const routeOf = (r: Reply): string | undefined => r.status === 200 ? echoed(r).headers['x-route'] as string : undefined
+  const plain = await h1(proxy.url('plain'), { path: '/internal/a' })
+  t.equal(routeOf(plain), 'internal', 'its own listener')
+  for (const r of [await h1(proxy.url('tls'), { path: '/internal/a' }), await h2(t, proxy.url('tls'), { ':path': '/internal/a' })]) {
+    t.equal(r.status, 404, 'another listener (h1 and h2): no route')
+    t.equal(r.headers['x-switchyard-error'], 'LB_ERR_NO_ROUTE')
+  }
+  t.equal(routeOf(await h2(t, proxy.url('tls'), { ':path': '/secure/b' })), 'secure')
+  const wrong = await h1(proxy.url('plain'), { path: '/secure/b' })
+  t.equal(wrong.status, 404)
+  t.equal(wrong.headers['x-switchyard-error'], 'LB_ERR_NO_ROUTE')
+  t.equal(routeOf(await h1(proxy.url('plain'), { path: '/shared/c' })), 'shared', 'an unbound route: every listener')
+  t.equal(routeOf(await h2(t, proxy.url('tls'), { ':path': '/shared/c' })), 'shared')
+  t.equal(origin.requests.length, 4, 'nothing refused reached the origin')
+})
 
 t.test('shardBy header: a key always lands on its shard; replicas alternate inside it', async (t) => {
   const { get } = await shardProxy(t)

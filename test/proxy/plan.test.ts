@@ -52,6 +52,7 @@ function req (method: string, url: string, headers: string[], over: Partial<Plan
     rawHeaders: headers,
     h2Authority: undefined,
     conn: { clientAddress: '192.0.2.7', trusted: false, proto: 'http', viaEntry: '1.1 switchyard', servername: undefined },
+    listener: { name: 'listener-0' },
     ...over
   }
 }
@@ -76,6 +77,28 @@ t.test('route by host, path, method and header; 404 with what was parsed', async
   t.equal(none.error, Errors.NO_ROUTE)
   t.equal(none.authority?.value, 'other.test')
   t.equal(none.path, '/nowhere')
+})
+
+t.test('a route bound to a listener: planned on it, 404 (no route) on another', async (t) => {
+  const s = state(t, `listeners: [{ name: public, bind: "127.0.0.1:0" }, { name: internal, bind: "127.0.0.1:0" }]
+routes:
+  - { name: admin, match: { pathPrefix: /admin/, listeners: [internal] }, backend: api }
+  - { name: site, backend: api }
+backends:
+  api: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`)
+  t.equal(ok(plan(s, req('GET', '/admin/x', ['Host', 'a.test'], { listener: { name: 'internal' } }))).route.name, 'admin')
+  t.equal(ok(plan(s, req('GET', '/admin/x', ['Host', 'a.test'], { listener: { name: 'public' } }))).route.name, 'site',
+    'another listener falls through to the routes it may use')
+  const s2 = state(t, `listeners: [{ name: public, bind: "127.0.0.1:0" }, { name: internal, bind: "127.0.0.1:0" }]
+routes:
+  - { name: admin, match: { listeners: [internal] }, backend: api }
+backends:
+  api: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`)
+  const none = plan(s2, req('GET', '/x', ['Host', 'a.test'], { listener: { name: 'public' } })) as Refusal
+  t.equal(none.error, Errors.NO_ROUTE)
+  t.equal(none.path, '/x')
 })
 
 t.test('parse refusals carry the reason; 421 through the listener\'s check', async (t) => {

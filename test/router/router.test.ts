@@ -7,7 +7,7 @@ function route (name: string, match: Partial<RouteConfig['match']>): { config: R
   return {
     config: {
       name, index: index++, backend: 'b',
-      match: { pathPrefix: '/', methods: [], headers: {}, ...match },
+      match: { pathPrefix: '/', methods: [], listeners: [], headers: {}, ...match },
       rewrite: {}, requestHeaders: { set: {}, remove: [] }, responseHeaders: { set: {}, remove: [] }, earlyHints: []
     }
   }
@@ -46,6 +46,27 @@ t.test('longest prefix, then more conditions, then file order', async (t) => {
   t.equal(r.match(req('h', '/apix'))?.config.name, 'api', 'plain string prefix')
   t.equal(r.match(req('h', '/'))?.config.name, 'root')
   t.same(r.table.map((x) => x.config.name), ['api-v1', 'api-beta', 'api-post', 'api', 'api-dup', 'root'])
+})
+
+t.test('match.listeners: a route takes only its listeners\' requests, and counts as one more condition', async (t) => {
+  const r = createRouter([
+    route('public', { pathPrefix: '/api' }),
+    route('internal', { pathPrefix: '/api', listeners: ['internal', 'ops'] }),
+    route('ops-only', { pathPrefix: '/ops', listeners: ['ops'] })
+  ])
+  const on = (listener: string | undefined, path: string) => r.match({ ...req('h', path), listener })?.config.name
+  t.equal(on('internal', '/api/x'), 'internal', 'bound beats unbound with the same host and prefix, whatever the file order')
+  t.equal(on('ops', '/api/x'), 'internal')
+  t.equal(on('public', '/api/x'), 'public', 'other listeners fall through to the unbound route')
+  t.equal(on('public', '/ops/x'), undefined, 'a route bound to another listener is no route here')
+  t.equal(on('ops', '/ops/x'), 'ops-only')
+  t.equal(on(undefined, '/ops/x'), 'ops-only', 'listener not known (admin purge): not checked')
+  t.same(r.table.map((x) => x.config.name), ['internal', 'ops-only', 'public'])
+  const account = r.explain({ ...req('h', '/ops/x'), listener: 'public' })
+  t.equal(account.route, undefined)
+  t.same(account.routes.find((v) => v.route.config.name === 'ops-only')?.reasons, ['listener public is not in ops'])
+  t.same(r.explain({ ...req('h', '/ops/x'), listener: '' }).routes.find((v) => v.route.config.name === 'ops-only')?.reasons,
+    ['arrives on no listener; the route takes ops'])
 })
 
 t.test('no route', async (t) => {

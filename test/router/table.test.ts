@@ -55,3 +55,16 @@ t.test('Redis and the shared cache: where and which keys, never a password or a 
   t.notMatch(text, secret)
   t.notMatch(routingTable(parseConfig('listeners: [{ bind: "127.0.0.1:0" }]\n', '')), 'Redis')
 })
+
+t.test('routes show the listeners they are bound to', async (t) => {
+  const table = routingTable(parseConfig(`
+listeners: [{ name: public, bind: "127.0.0.1:0" }, { name: internal, bind: "127.0.0.1:0" }]
+routes:
+  - { name: ops, match: { pathPrefix: /ops, listeners: [internal] }, backend: app }
+  - { name: rest, backend: app }
+backends:
+  app: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`, 'c.yaml'))
+  t.match(table, /\n {2}ops +host=\* pathPrefix=\/ops listeners=internal -> app\n/)
+  t.match(table, /\n {2}rest +host=\* pathPrefix=\/ -> app\n/, 'unbound routes: every listener, nothing shown')
+})

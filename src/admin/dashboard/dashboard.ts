@@ -116,7 +116,7 @@ function decodeListener (v: unknown): Listener {
 
 function decodeRoute (v: unknown): Route {
   const r = fields<RouteStatus>(v)
-  return { name: str(r.name), host: str(r.host), pathPrefix: str(r.pathPrefix), methods: list(r.methods, str).filter((m) => m !== undefined), backend: str(r.backend), cache: bool(r.cache) }
+  return { name: str(r.name), host: str(r.host), pathPrefix: str(r.pathPrefix), methods: list(r.methods, str).filter((m) => m !== undefined), listeners: list(r.listeners, str).filter((l) => l !== undefined), backend: str(r.backend), cache: bool(r.cache) }
 }
 
 function decodeCache (v: unknown): Cache {
@@ -983,12 +983,13 @@ function addressText (l: Listener): string {
   const host = a.includes(':') ? '[' + a + ']' : a
   return l.port === undefined ? host : host + ':' + l.port
 }
-/** `api.example.com /v1/* GET,HEAD`; `*` when the route matches everything. */
+/** `api.example.com /v1/* GET,HEAD on web`; `*` when the route matches everything. */
 function matchText (r: Route): string {
   const parts: string[] = []
   if (r.host && r.host !== '*') parts.push(r.host)
   if (r.pathPrefix) parts.push(r.pathPrefix + '*')
   if (r.methods && r.methods.length > 0) parts.push(r.methods.join(','))
+  if (r.listeners && r.listeners.length > 0) parts.push('on ' + r.listeners.join(','))
   return parts.length ? parts.join(' ') : '*'
 }
 function renderRoutes (): void {

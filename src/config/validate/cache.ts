@@ -6,10 +6,10 @@ import { DEFAULTS } from '../schema.js'
 import type { CacheConfig, EncryptionKeyConfig, SharedCacheConfig } from '../schema.js'
 import { type Field, type MapView, joinPath } from '../reader.js'
 import { formatSize } from '../units.js'
-import { SF_TOKEN_FORM, isSfToken } from '../forms.js'
+import { SF_TOKEN_FORM, isSfToken, isToken } from '../forms.js'
 import { type Context, Unique, duration, ipList, opt, optChecked, size, toggle } from './common.js'
 
-const KEYS = ['maxBytes', 'maxEntryBytes', 'heuristic', 'heuristicMaxAge', 'statusName', 'collapseTimeout', 'hitForMiss', 'purgeFrom', 'shared'] as const
+const KEYS = ['maxBytes', 'maxEntryBytes', 'heuristic', 'heuristicMaxAge', 'statusName', 'collapseTimeout', 'hitForMiss', 'purgeFrom', 'shared', 'targetedCacheControl'] as const
 const SHARED_KEYS = ['enabled', 'encryptionKeys'] as const
 const KEY_ID = /^[A-Za-z0-9_.-]{1,32}$/
 
@@ -55,8 +55,40 @@ function cache (ctx: Context, f: Field, proxyName: string, redis: boolean): Cach
     statusName,
     collapseTimeout: opt(m, 'collapseTimeout', (v) => duration(r, v, 1), d.collapseTimeout),
     hitForMiss: opt(m, 'hitForMiss', (v) => duration(r, v), d.hitForMiss),
-    purgeFrom: opt<readonly string[]>(m, 'purgeFrom', (v) => ipList(r, v), d.purgeFrom)
+    purgeFrom: opt<readonly string[]>(m, 'purgeFrom', (v) => ipList(r, v), d.purgeFrom),
+    targetedCacheControl: opt<readonly string[]>(m, 'targetedCacheControl', (v) => targetList(ctx, v), d.targetedCacheControl)
   }
+}
+
+/** Fields that are not targeted cache control, whatever their name says. */
+const NOT_TARGETED = new Set(['cache-control', 'expires', 'pragma', 'surrogate-control'])
+
+/**
+ * `targetedCacheControl: [switchyard-cache-control, cdn-cache-control]`: the
+ * RFC 9213 target list, lower-case field names in priority order (they are
+ * compared as written, once, at load).
+ */
+function targetList (ctx: Context, f: Field): readonly string[] | undefined {
+  const r = ctx.r
+  const items = r.seq(f)
+  if (items === undefined) return undefined
+  const out: string[] = []
+  const seen = new Unique(r, 'targeted field')
+  let ok = true
+  for (const item of items) {
+    const name = r.text(item)
+    if (name === undefined) { ok = false; continue }
+    if (!isToken(name) || name !== name.toLowerCase()) {
+      r.expected(item, 'a lower-case header field name like `cdn-cache-control`')
+      ok = false
+    } else if (NOT_TARGETED.has(name)) {
+      r.report(item.path, item.at, `\`${name}\` is not a targeted field: list fields like \`cdn-cache-control\`, which take precedence over Cache-Control`)
+      ok = false
+    } else if (seen.add(name, item, `${item.path}`)) {
+      out.push(name)
+    } else ok = false
+  }
+  return ok ? Object.freeze(out) : undefined
 }
 
 /** `statusName` defaults to the proxyName, which (an HTTP token) need not be an sf-token. */

@@ -16,7 +16,7 @@ import { type Context, Unique, cookieName, duration, entryName, headerName, opt,
 
 const KEYS = {
   route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints'],
-  match: ['host', 'pathPrefix', 'methods', 'headers'],
+  match: ['host', 'pathPrefix', 'methods', 'listeners', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
   routeCache: ['enabled', 'key', 'allowSetCookie', 'defaultTtl'],
@@ -53,6 +53,8 @@ export interface TopCache {
 export interface RouteContext {
   /** Every backend name written (a route must name one). */
   readonly backends: readonly string[]
+  /** Every listener name written; undefined when the section itself is broken (reported there, not at each route). */
+  readonly listeners: readonly string[] | undefined
   /** Whether routes have cache settings. */
   readonly top: TopCache
   /** Whether a top-level `redis` is written (`rateLimit.store: redis` needs it). */
@@ -103,7 +105,7 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const d = DEFAULTS.route
   const nameField = m.get('name')
   const name = nameField === undefined ? `route-${index}` : entryName(r, nameField) ?? ''
-  const match = opt<RouteMatchConfig>(m, 'match', (v) => routeMatch(r, v), d.match)
+  const match = opt<RouteMatchConfig>(m, 'match', (v) => routeMatch(r, v, rc.listeners), d.match)
   const backendField = m.require('backend')
   const backend = backendField === undefined ? '' : r.text(backendField) ?? ''
   if (backendField !== undefined && backend !== '' && !backends.includes(backend)) {
@@ -141,7 +143,7 @@ function linkValues (r: Reader, f: Field): string[] | undefined {
 
 // ── match, rewrite ──────────────────────────────────────────────────────────
 
-function routeMatch (r: Reader, f: Field): RouteMatchConfig | undefined {
+function routeMatch (r: Reader, f: Field, known: readonly string[] | undefined): RouteMatchConfig | undefined {
   const m = r.map(f, KEYS.match)
   if (m === undefined) return undefined
   const hostField = m.get('host')
@@ -167,8 +169,25 @@ function routeMatch (r: Reader, f: Field): RouteMatchConfig | undefined {
       if (method === 'CONNECT') r.warn(item.path, item.at, 'CONNECT never reaches a route: Switchyard answers every CONNECT with 405 (it is not a forward proxy)')
     }
   }
+  const listenersField = m.get('listeners')
+  const listeners = listenersField === undefined ? d.listeners : listenerNames(r, listenersField, known)
   const headers = opt<Readonly<Record<string, string>>>(m, 'headers', (v) => headerMap(r, v), d.headers)
-  return { ...(host === undefined ? {} : { host }), pathPrefix, methods: methodsField === undefined ? d.methods : methods, headers }
+  return { ...(host === undefined ? {} : { host }), pathPrefix, methods: methodsField === undefined ? d.methods : methods, listeners, headers }
+}
+
+/** `listeners: [web, admin]`: names of listeners the config defines; `[]`, as absent, is every listener (as `methods: []` is any method). */
+function listenerNames (r: Reader, f: Field, known: readonly string[] | undefined): readonly string[] {
+  const items = r.seq(f)
+  if (items === undefined) return []
+  const out: string[] = []
+  for (const item of items) {
+    const name = r.text(item)
+    if (name === undefined) continue
+    if (known !== undefined && !known.includes(name)) {
+      r.report(item.path, item.at, `unknown listener \`${name}\` (known listeners: ${known.join(', ')})${didYouMean(name, known)}`)
+    } else if (!out.includes(name)) out.push(name)
+  }
+  return out
 }
 
 function hostPattern (r: Reader, f: Field, s: string): string | undefined {
