@@ -26,6 +26,7 @@ export const Errors = Object.freeze({
   SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
   RATE_LIMITED: kind('LB_ERR_RATE_LIMITED', 429, 'downstream', 'RL', 'too many requests: the route\'s rate limit is used up'),
   NO_HEALTHY_SERVER: kind('LB_ERR_NO_HEALTHY_SERVER', 503, 'upstream', 'UH', 'no healthy server for this backend shard'),
+  PRIMARY_UNAVAILABLE: kind('LB_ERR_PRIMARY_UNAVAILABLE', 503, 'upstream', 'NP', 'the shard\'s primary is not available and this request may not go to a replica'),
   QUEUE_FULL: kind('LB_ERR_QUEUE_FULL', 503, 'upstream', 'UO', 'every server is at maxConn and the queue is full'),
   QUEUE_TIMEOUT: kind('LB_ERR_QUEUE_TIMEOUT', 503, 'upstream', 'QT', 'timed out waiting for a free server'),
   UPSTREAM_CONNECT: kind('LB_ERR_UPSTREAM_CONNECT', 502, 'upstream', 'UF', 'could not connect to the upstream server'),

@@ -292,6 +292,8 @@ export interface ReplicaLine {
   /** The balancer's number for it (load, cost, turn, place in the ring walk). */
   readonly scoreValue: number | null
   readonly picked: boolean
+  /** `role` in the config: the shard's primary or a replica. */
+  readonly role: 'primary' | 'replica'
 }
 
 export interface StickyPart {
@@ -321,6 +323,8 @@ export interface ReplicaPart {
   /** roundRobin: this pick and the ones after it, from this state. */
   readonly cycle: readonly string[] | null
   readonly sticky: StickyPart | null
+  /** The route's consistency and what it decided for this request (plan.ts consistencyDecision). */
+  readonly consistency: { readonly mode: 'eventual' | 'strong', readonly primaryOnly: boolean, readonly reason: string }
   /** What would be sent: absent when no server can be picked. */
   readonly upstream: { readonly url: string; readonly method: string; readonly host: string } | null
 }
@@ -463,7 +467,9 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   const cache = cacheExplanation(state, pl, req)
   const purge = cache.purge
   // pick: the shard's balancer accounts for its choice
-  const ctx: PickContext = { clientAddress: balancerClient, now, tried: NONE_TRIED, panic: pl.shard.panic(), stickyId: pl.stickyId }
+  const ctx: PickContext = {
+    clientAddress: balancerClient, now, tried: NONE_TRIED, panic: pl.shard.panic(), stickyId: pl.stickyId, primaryOnly: pl.primaryOnly !== undefined
+  }
   const picking = purge === undefined ? replicaExplanation(state, pl, ctx, req, opts) : undefined
   const server = picking?.account.server
 
@@ -498,7 +504,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
       summary: `waits in shard ${pl.shard.name}'s queue (every usable server is at maxConn); ` +
         `503 ${Errors.QUEUE_FULL.code} past maxQueue ${b.maxQueue}, 503 ${Errors.QUEUE_TIMEOUT.code} after ${b.timeouts.queue} ms`
     }
-  } else result = answer(Errors.NO_HEALTHY_SERVER, undefined)
+  } else result = answer(pl.primaryOnly === undefined ? Errors.NO_HEALTHY_SERVER : Errors.PRIMARY_UNAVAILABLE, pl.primaryOnly)
 
   return { ...empty, rewrite, replicas: picking?.part ?? null, cache: cache.part, result }
 }
@@ -585,7 +591,8 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
     return {
       name: s.name, id: s.id, url: s.url, weight: s.weight, effectiveWeight: s.effectiveWeight(ctx.now), maxConn: s.maxConn,
       health: health(s), active: s.active, latencyCost: s.latencyCost,
-      eligible: c?.eligible ?? false, score: c?.why ?? '', scoreValue: c?.score ?? null, picked: s === server
+      eligible: c?.eligible ?? false, score: c?.why ?? '', scoreValue: c?.score ?? null, picked: s === server,
+      role: s.primary ? 'primary' : 'replica'
     }
   })
   const algorithm = account.inner ?? account
@@ -609,6 +616,15 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
       pickVaries: server === undefined ? null : account.varies ?? null,
       cycle: account.next === undefined || server === undefined ? null : [server, ...account.next].map((s) => s.name),
       sticky: stickyPart(state, p, shard, account, req),
+      consistency: {
+        mode: p.route.config.consistency,
+        primaryOnly: p.primaryOnly !== undefined,
+        reason: p.primaryOnly !== undefined
+          ? `${p.primaryOnly}: the primary only${shard.primary === undefined ? '' : ` (${shard.primary.name})`}, never a replica`
+          : p.route.config.consistency === 'eventual' && shard.primary !== undefined
+            ? 'consistency: eventual, a read: any server of the shard (writes go to the primary)'
+            : 'any server of the shard'
+      },
       upstream: server === undefined ? null : upstreamLine(p, server)
     }
   }
@@ -902,17 +918,19 @@ export function formatExplanation (e: Explanation): string {
     const src = p.health === 'live' ? `health live from ${p.healthSource ?? 'the admin API'}` : 'from config: all healthy, idle'
     out.push('', `Replicas of shard ${p.shard} (${p.algorithm}; ${src})`)
     const withId = p.sticky !== null
-    const head = ['', 'server', ...(withId ? ['id'] : []), 'url', 'weight', 'maxConn', 'health', 'active', 'balancer']
+    const roles = p.servers.some((s) => s.role === 'primary')
+    const head = ['', 'server', ...(withId ? ['id'] : []), ...(roles ? ['role'] : []), 'url', 'weight', 'maxConn', 'health', 'active', 'balancer']
     const rows = p.servers.map((s) => [
       s.picked ? '✓' : s.eligible ? '' : '✗',
-      s.name, ...(withId ? [s.id] : []), s.url,
+      s.name, ...(withId ? [s.id] : []), ...(roles ? [s.role] : []), s.url,
       s.effectiveWeight === s.weight ? String(s.weight) : `${num(s.effectiveWeight)}/${s.weight}`,
       s.maxConn === 0 ? '-' : String(s.maxConn),
       s.health + (p.panic && s.health !== 'healthy' ? ' (panic)' : ''), String(s.active), s.score
     ])
-    const n = withId ? 1 : 0
+    const n = (withId ? 1 : 0) + (roles ? 1 : 0)
     out.push(...table([head, ...rows], INDENT, [3 + n, 4 + n, 6 + n]))
     const info: string[][] = [...wrap('pick', p.pick === null ? p.pickNote : `${p.pick}: ${p.pickNote}`)]
+    if (roles || p.consistency.mode !== 'eventual') info.push(...wrap('consistency', p.consistency.reason))
     if (p.pickVaries !== null) info.push(...wrap('', `a live pick may differ: ${p.pickVaries}`))
     if (p.cycle !== null && p.cycle.length > 1) info.push(['cycle', p.cycle.join(' ')])
     if (p.sticky !== null) {

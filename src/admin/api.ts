@@ -33,6 +33,7 @@ export function requestRecord (s: Session): RequestRecord {
     backend: s.backend?.name,
     shard: s.shard?.name,
     server: s.server?.name,
+    role: s.server === undefined ? undefined : s.server.primary ? 'primary' : 'replica',
     cacheStatus: s.cacheOutcome,
     errorCode: s.error?.code,
     errorFlag: s.error?.flag,
@@ -106,7 +107,7 @@ export interface AdminSources {
 /** The per-server gauges of /metrics (server_up, server_active_requests), from the backends' status. */
 export function serverGauges (backends: readonly BackendStatus[]): ServerMetricsInput[] {
   return backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
-    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
+    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active, role: s.role
   }))))
 }
 

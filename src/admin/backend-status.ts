@@ -57,6 +57,7 @@ function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): Server
   return {
     name: s.name,
     url: s.url,
+    role: s.role,
     weight: s.weight,
     healthy,
     checkUp: s.checkUp,

@@ -14,6 +14,8 @@ export interface PickContext {
   readonly panic: boolean
   /** Server id from the client's sticky cookie, if it sent one. */
   readonly stickyId: string | undefined
+  /** Only the shard's primary may take it (routes' `consistency`); absent = any server. */
+  readonly primaryOnly?: boolean
 }
 
 /** One server as an algorithm weighed it for one choice. */
@@ -53,7 +55,7 @@ export interface Balancer {
 
 /** May `s` take this request: healthy (or panic), below maxConn, not already tried. */
 export function eligible (s: Server, ctx: PickContext): boolean {
-  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx) && !s.retired
+  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx) && !s.retired && (ctx.primaryOnly !== true || s.primary)
 }
 
 /** Below its concurrency limit (maxConn 0 = none). */
@@ -72,6 +74,7 @@ export function ineligible (s: Server, ctx: PickContext): string | undefined {
   if (!hasRoom(s)) return `full: ${s.active} of maxConn ${s.maxConn} in flight`
   if (!untried(s, ctx)) return 'already tried for this request'
   if (s.retired) return 'removed by a reload'
+  if (ctx.primaryOnly === true && !s.primary) return 'a replica: this request goes to the primary (consistency)'
   return undefined
 }
 

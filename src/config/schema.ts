@@ -303,7 +303,17 @@ export interface RouteConfig {
    * empty = none.
    */
   readonly earlyHints: readonly string[]
+  /** Which servers of the shard may answer, and whether the cache may. Default: `DEFAULTS.route.consistency`. */
+  readonly consistency: Consistency
 }
+
+/**
+ * Consistency on replicated shards (servers' `role`). `eventual`: safe
+ * methods go to any server and may be cached, unsafe ones to the shard's
+ * primary when it has one. `strong`: every request to the primary, never
+ * cached; with the primary down, 503 rather than a replica.
+ */
+export type Consistency = 'eventual' | 'strong'
 
 /**
  * A route's rate limit (GCRA, a token bucket without a timer): `average`
@@ -521,7 +531,15 @@ export interface ServerConfig {
   readonly weight: number
   /** Per-server concurrency limit; absent = the backend's `maxConn`. */
   readonly maxConn?: number
+  /**
+   * `primary`: the shard's one server that takes writes; `replica`: may lag
+   * behind it (routes' `consistency` decides who gets what). Default:
+   * `DEFAULTS.backend.server.role`.
+   */
+  readonly role: ServerRole
 }
+
+export type ServerRole = 'primary' | 'replica'
 
 /** Exactly one source of the shard key. */
 export type ShardByConfig =
@@ -619,6 +637,7 @@ export const DEFAULTS = deepFreeze({
       allowSetCookie: false
     } satisfies RouteCacheConfig,
     earlyHints: [] as readonly string[],
+    consistency: 'eventual' as Consistency,
     /** `average` is required; `burst` defaults to it. */
     rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },
@@ -635,7 +654,7 @@ export const DEFAULTS = deepFreeze({
     maxQueue: 1024,
     slowStart: 0,
     panicThreshold: 0,
-    server: { weight: 1 } satisfies Pick<ServerConfig, 'weight'>,
+    server: { weight: 1, role: 'replica' } satisfies Pick<ServerConfig, 'weight' | 'role'>,
     sticky: {
       cookie: { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true } satisfies StickyCookieConfig
     } satisfies StickyConfig,

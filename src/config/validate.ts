@@ -92,7 +92,9 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const cacheField = m.get('cache')
   const top: TopCache = { on: cacheField !== undefined && r.scalar(cacheField) !== false, field: cacheField }
   const listenerNames = listeners.listeners.length === 0 ? undefined : listeners.listeners.map((l) => l.name)
-  const routes = readRoutes(ctx, m, { backends: backends.names, listeners: listenerNames, top, redis: m.has('redis') })
+  const shardsWithoutPrimary = new Map(Object.entries(backends.backends).map(([name, b]) =>
+    [name, b.shards.filter((s) => !s.servers.some((x) => x.role === 'primary')).map((s) => s.name)] as const))
+  const routes = readRoutes(ctx, m, { backends: backends.names, listeners: listenerNames, top, redis: m.has('redis'), shardsWithoutPrimary })
   const admin = readAdmin(ctx, m, listeners.binds)
   const accessLog = readAccessLog(ctx, m)
   const watchConfig = readWatchConfig(ctx, m)

@@ -64,6 +64,7 @@ export function accessLogJson (r: RequestRecord, iso: (ms: number) => string): s
   if (r.backend !== undefined) s += `,"backend":${str(r.backend)}`
   if (r.shard !== undefined) s += `,"shard":${str(r.shard)}`
   if (r.server !== undefined) s += `,"server":${str(r.server)}`
+  if (r.role !== undefined) s += `,"role":"${r.role}"`
   if (r.cacheStatus !== undefined) s += `,"cache":${str(r.cacheStatus)}`
   if (r.errorCode !== undefined) s += `,"error":${str(r.errorCode)}`
   if (r.errorFlag !== undefined) s += `,"flag":${str(r.errorFlag)}`

@@ -209,7 +209,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     w.panic = shard.panic()
     const server = shard.balancer.pick(w)
     if (server !== undefined) return w.send(server)
-    if (!shard.anyBusy(w.panic)) return w.fail(Errors.NO_HEALTHY_SERVER)
+    const primaryOnly = w.primaryOnly === true
+    // consistency: a request only the primary may answer is never sent to a replica instead.
+    if (!shard.anyBusy(w.panic, primaryOnly)) return w.fail(primaryOnly ? Errors.PRIMARY_UNAVAILABLE : Errors.NO_HEALTHY_SERVER)
     if (!shard.queue.push(w)) return w.fail(Errors.QUEUE_FULL)
     w.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, w, shard)
   }

@@ -53,8 +53,10 @@ export interface Plan {
   readonly head: UpstreamHead
   /** Path (and query) sent upstream: keyed query, then the route's rewrite. */
   readonly upstreamPath: string
-  /** Where the response is looked up and stored; undefined when the route does not cache. */
+  /** Where the response is looked up and stored; undefined when the route does not cache (or consistency forbids it). */
   readonly cache: CacheTarget | undefined
+  /** Only the shard's primary may answer (see `consistency`), and why; undefined = any server. */
+  readonly primaryOnly: string | undefined
 }
 
 /** The request is answered by the proxy itself, with what was decided up to then (for logs). */
@@ -102,9 +104,12 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
     route.requestPolicy)
   if ('code' in head) return { error: head, detail: undefined, ...parsed, route, backend, shard }
 
+  // consistency: which servers may answer, and whether the cache may
+  const primaryOnly = consistencyDecision(route.config.consistency, req.method, shard)
+
   // cache decision: keyed by what the origin is told (scheme, host) and what else picked the answer
-  // (route, shard); the origin gets the keyed target ("forward what you key").
-  const rc = state.cache === undefined ? undefined : route.cache
+  // (route, shard); the origin gets the keyed target ("forward what you key"). strong never caches.
+  const rc = state.cache === undefined || route.config.consistency === 'strong' ? undefined : route.cache
   const target = rc === undefined ? t.target : keyedTarget(t.target, rc.key)
   let cache: CacheTarget | undefined
   if (rc !== undefined) {
@@ -127,8 +132,24 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
     upstreamPath: route.stripPrefix === undefined && route.addPrefix === undefined
       ? target
       : rewritePath(target, route.stripPrefix, route.addPrefix),
-    cache
+    cache,
+    primaryOnly
   }
+}
+
+/** RFC 9110 §9.2.1: the methods that change nothing on the server. */
+const SAFE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+
+/**
+ * Which servers of `shard` may answer, by the route's consistency: a reason
+ * when only the primary may, undefined when any may. `strong`: always the
+ * primary (load checks every shard has one). `eventual`: unsafe methods go
+ * to the primary when the shard has one (a replica cannot take a write).
+ */
+export function consistencyDecision (mode: 'eventual' | 'strong', method: string, shard: Shard): string | undefined {
+  if (mode === 'strong') return 'consistency: strong'
+  if (!SAFE.has(method) && shard.primary !== undefined) return `consistency: eventual, ${method} is a write`
+  return undefined
 }
 
 /**

@@ -137,6 +137,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   tried: readonly Server[] = NONE_TRIED
   panic = false
   stickyId: string | undefined
+  primaryOnly = false
   #client: string | undefined
 
   /** Attempts sent upstream so far (1 + retries). */
@@ -238,6 +239,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.backend = p.backend
     this.shard = p.shard
     this.stickyId = p.stickyId
+    this.primaryOnly = p.primaryOnly !== undefined
     this.upstreamHeaders = p.head.headers
     this.hasBody = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : p.head.hasBody
     this.contentLength = p.head.contentLength

@@ -225,6 +225,7 @@ export class Tunnel implements PlanRequest, Waiter {
   panic = false
   readonly tried = NONE_TRIED
   stickyId: string | undefined
+  primaryOnly = false
   readonly clientAddress: string
 
   /** HTTP/1.1: the request Node handed over with its socket and the bytes after its head. */
@@ -281,6 +282,7 @@ export class Tunnel implements PlanRequest, Waiter {
     }
     this.#plan = p
     this.stickyId = p.stickyId
+    this.primaryOnly = p.primaryOnly !== undefined
     return true
   }
 

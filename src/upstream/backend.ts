@@ -16,6 +16,8 @@ import { upstreamTls, type UpstreamTls } from './tls.js'
 export interface ServerStatus {
   readonly name: string
   readonly url: string
+  /** `role` in the config: the shard's primary or a replica. */
+  readonly role: 'primary' | 'replica'
   readonly weight: number
   readonly healthy: boolean
   readonly checkUp: boolean
@@ -106,6 +108,7 @@ export class Backend implements ExchangeAccounting {
           weight: s.weight,
           maxConn: s.maxConn ?? config.maxConn,
           slowStart: config.slowStart,
+          primary: s.role === 'primary',
           ...(decay === undefined ? {} : { latencyDecay: decay })
         }
         const poolKey = `${s.url} ${poolOptions}`
@@ -173,6 +176,7 @@ export class Backend implements ExchangeAccounting {
         servers: shard.servers.map((s) => ({
           name: s.name,
           url: s.url,
+          role: s.primary ? 'primary' as const : 'replica' as const,
           weight: s.weight,
           healthy: s.healthy,
           checkUp: s.checkUp,

@@ -38,6 +38,8 @@ export interface ServerInit {
   readonly latencyDecay?: number
   /** See Server.poolKey; defaults to the URL. */
   readonly poolKey?: string
+  /** The shard's primary (takes writes); default: a replica. Updated by `retune`. */
+  readonly primary?: boolean
 }
 
 /** A server's identity (Server.identity), from its backend, shard and name. */
@@ -58,6 +60,8 @@ export class Server {
   readonly shard: string
   /** `host:port` to send as Host when the backend does not pass the client's. */
   readonly hostHeader: string
+  /** `role: primary`: the shard's server that takes writes (routes' `consistency`). */
+  primary: boolean
   readonly dispatcher: Dispatcher
   /** Concurrency limit (HAProxy maxconn); 0 = unlimited. */
   maxConn: number
@@ -105,11 +109,13 @@ export class Server {
     this.id = hashString(`${init.backend}/${init.name}`).toString(36)
     this.identity = serverIdentity(init.backend, init.shard, init.name)
     this.hostHeader = new URL(init.url).host
+    this.primary = init.primary === true
   }
 
   /** A reload kept this server: take the new tunables, keep health, counters and pool. */
-  retune (init: Pick<ServerInit, 'weight' | 'maxConn' | 'slowStart' | 'latencyDecay'>): void {
+  retune (init: Pick<ServerInit, 'weight' | 'maxConn' | 'slowStart' | 'latencyDecay' | 'primary'>): void {
     this.weight = init.weight
+    this.primary = init.primary === true
     this.maxConn = init.maxConn ?? 0
     this.slowStart = init.slowStart ?? 0
     this.latencyDecay = init.latencyDecay ?? 10_000

@@ -44,13 +44,19 @@ export class Shard {
     return healthy < this.#panicBelow
   }
 
-  /** Some usable server is only busy (at maxConn): worth queueing for. */
-  anyBusy (panic: boolean): boolean {
+  /** Some usable server is only busy (at maxConn): worth queueing for. `primaryOnly`: only the primary is usable. */
+  anyBusy (panic: boolean, primaryOnly = false): boolean {
     for (let i = 0; i < this.servers.length; i++) {
       const s = this.servers[i]!
-      if ((s.healthy || panic) && s.maxConn !== 0 && s.active >= s.maxConn) return true
+      if ((s.healthy || panic) && (!primaryOnly || s.primary) && s.maxConn !== 0 && s.active >= s.maxConn) return true
     }
     return false
+  }
+
+  /** The shard's primary (`role: primary`), if it has one. */
+  get primary (): Server | undefined {
+    for (let i = 0; i < this.servers.length; i++) if (this.servers[i]!.primary) return this.servers[i]
+    return undefined
   }
 }
 

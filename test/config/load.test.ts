@@ -102,12 +102,13 @@ t.test('defaults are applied', async (t) => {
       rewrite: {},
       requestHeaders: { set: {}, remove: [] },
       responseHeaders: { set: {}, remove: [] },
-      earlyHints: []
+      earlyHints: [],
+      consistency: 'eventual'
     }],
     backends: {
       api: {
         name: 'api',
-        shards: [{ name: 'default', servers: [{ name: 'server-0', url: 'http://127.0.0.1:9001', weight: 1 }] }],
+        shards: [{ name: 'default', servers: [{ name: 'server-0', url: 'http://127.0.0.1:9001', weight: 1, role: 'replica' }] }],
         balance: { algorithm: 'roundRobin' },
         passHostHeader: true,
         timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },

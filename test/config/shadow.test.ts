@@ -20,7 +20,8 @@ function route (name: string, match: Partial<RouteConfig['match']> = {}): RouteC
     rewrite: {},
     requestHeaders: { set: {}, remove: [] },
     responseHeaders: { set: {}, remove: [] },
-    earlyHints: []
+    earlyHints: [],
+    consistency: 'eventual'
   }
 }
 

@@ -1010,3 +1010,22 @@ tracing:
   only(t, `${BASE}tracing:\n  otlp: { endpoint: "http://x/v1/traces", maxQueue: 10, maxBatch: 20 }\n`, 'tracing.otlp.maxBatch', 8, /may not exceed maxQueue/)
   only(t, `${BASE}tracing:\n  otlp: {}\n`, 'tracing.otlp.endpoint', 8)
 })
+
+t.test('servers[].role and routes[].consistency', async (t) => {
+  const shard = (roles: string[]): string => roles.map((r, i) => `      - { url: "http://127.0.0.1:${9100 + i}"${r === '' ? '' : `, role: ${r}`} }`).join('\n')
+  const doc = (roles: string[], consistency: string): string => `listeners: [{ bind: ":0" }]
+routes: [{ backend: db, consistency: ${consistency} }]
+backends:
+  db:
+    servers:
+${shard(roles)}
+`
+  const c = parseConfig(doc(['primary', ''], 'strong'), 'config.yaml')
+  t.same(c.backends.db!.shards[0]!.servers.map((s) => s.role), ['primary', 'replica'], 'default: replica')
+  t.equal(c.routes[0]!.consistency, 'strong')
+  only(t, doc(['primary', 'primary'], 'eventual'), 'backends.db.servers[1].role', 7, /at most one primary; `server-0` is already/)
+  only(t, doc(['', ''], 'strong'), 'routes[0].consistency', 2, /shard `default` of backend `db` has none/)
+  only(t, doc(['leader'], 'eventual'), 'backends.db.servers[0].role', 6, /primary|replica/)
+  only(t, doc([''], 'linearizable'), 'routes[0].consistency', 2, /eventual|strong/)
+  t.same(issuesOf(doc(['', ''], 'eventual')), [], 'eventual needs no primary')
+})

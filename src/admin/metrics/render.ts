@@ -61,6 +61,15 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
       up.sample(labels, s.healthy ? 1 : 0)
       active.sample(labels, s.active)
     }
+    // Each server's role (consistency routing), as an info metric to join on.
+    const info = x.gauge('switchyard_server_info', 'Always 1: the server\'s role in its shard (primary or replica).', ['backend', 'shard', 'server', 'role'])
+    seen.clear()
+    for (const s of servers) {
+      const key = JSON.stringify([s.backend, s.shard, s.server])
+      if (seen.has(key) || s.role === undefined) continue
+      seen.add(key)
+      info.sample([s.backend, s.shard, s.server, s.role], 1)
+    }
   }
 
   // One unlabelled sample per family (the cache's and the shared cache's counters).

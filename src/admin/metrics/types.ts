@@ -33,6 +33,8 @@ export interface RequestRecord {
   readonly upstreamMs?: number | undefined
   readonly totalMs: number
   readonly retries: number
+  /** The role of `server` in its shard. */
+  readonly role?: 'primary' | 'replica' | undefined
   /** The request id (config `requestId`), and the W3C trace it belongs to; absent when it was refused before planning. */
   readonly requestId?: string | undefined
   readonly traceId?: string | undefined
@@ -75,6 +77,7 @@ export interface ServerMetricsInput {
   readonly healthy: boolean
   /** Requests in flight to this server. */
   readonly active: number
+  readonly role?: 'primary' | 'replica' | undefined
 }
 
 /** What a cluster primary knows of its workers. */

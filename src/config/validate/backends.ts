@@ -22,7 +22,7 @@ const KEYS = {
     'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls'
   ],
   shard: ['name', 'servers'],
-  server: ['name', 'url', 'weight', 'maxConn'],
+  server: ['name', 'url', 'weight', 'maxConn', 'role'],
   shardBy: ['header', 'cookie', 'query', 'pathSegment', 'missing'],
   upstreamTimeouts: ['connect', 'headers', 'body', 'keepAlive', 'queue'],
   sticky: ['cookie'],
@@ -208,10 +208,19 @@ function servers (r: Reader, f: Field, defaultName: (i: number) => string, names
     // Absent = the backend's maxConn; 0 (unlimited) is only a backend-wide setting.
     const maxConnField = m.get('maxConn')
     const maxConn = maxConnField === undefined ? undefined : r.integer(maxConnField, 1)
-    out.push({ name: name ?? '', url, weight, ...(maxConn === undefined ? {} : { maxConn }) })
+    const roleField = m.get('role')
+    const role = roleField === undefined ? DEFAULTS.backend.server.role : r.oneOf(roleField, ROLES) ?? DEFAULTS.backend.server.role
+    // One shard, one writer: a second primary is a mistake at its own line.
+    if (role === 'primary') {
+      const first = out.find((s) => s.role === 'primary')
+      if (first !== undefined) r.report(roleField!.path, roleField!.at, `a shard has at most one primary; \`${first.name}\` is already its primary`)
+    }
+    out.push({ name: name ?? '', url, weight, role, ...(maxConn === undefined ? {} : { maxConn }) })
   })
   return out
 }
+
+const ROLES = ['primary', 'replica'] as const
 
 function serverWeight (r: Reader, f: Field): number | undefined {
   const w = r.number(f)

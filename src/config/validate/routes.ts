@@ -5,7 +5,7 @@
 import { isMap } from 'yaml'
 import { DEFAULTS } from '../schema.js'
 import type {
-  CacheKeyConfig, HeaderOpsConfig, RateLimitBy, RateLimitConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
+  CacheKeyConfig, Consistency, HeaderOpsConfig, RateLimitBy, RateLimitConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
 } from '../schema.js'
 import { type Field, type MapView, type Reader, describe } from '../reader.js'
 import { shadowedRoutes } from '../shadow.js'
@@ -15,7 +15,7 @@ import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPa
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency'],
   match: ['host', 'pathPrefix', 'methods', 'listeners', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
@@ -59,6 +59,8 @@ export interface RouteContext {
   readonly top: TopCache
   /** Whether a top-level `redis` is written (`rateLimit.store: redis` needs it). */
   readonly redis: boolean
+  /** Per backend, its shards that have no primary (`consistency: strong` needs one in each). */
+  readonly shardsWithoutPrimary: ReadonlyMap<string, readonly string[]>
 }
 
 /** The `routes` list of the top-level mapping. */
@@ -119,15 +121,32 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const limitField = m.get('rateLimit')
   const limit = limitField === undefined ? undefined : rateLimit(r, limitField, rc.redis)
   const earlyHints = opt<readonly string[]>(m, 'earlyHints', (v) => linkValues(r, v), d.earlyHints)
+  const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
   return {
     config: {
-      name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints,
+      name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency,
       ...(cache === undefined ? {} : { cache }),
       ...(limit === undefined ? {} : { rateLimit: limit })
     },
     ...(nameField === undefined ? {} : { nameField })
   }
 }
+
+/** `consistency`: eventual | strong; strong needs a primary in every shard of the route's backend. */
+function routeConsistency (r: Reader, f: Field, backend: string, rc: RouteContext): Consistency | undefined {
+  const mode = r.oneOf(f, CONSISTENCY)
+  if (mode === undefined) return undefined
+  const missing = rc.shardsWithoutPrimary.get(backend) ?? []
+  if (mode === 'strong' && missing.length > 0) {
+    const which = missing.length === 1 ? `shard \`${missing[0]!}\`` : `shards ${missing.map((s) => `\`${s}\``).join(', ')}`
+    r.report(f.path, f.at, `consistency: strong sends every request to its shard's primary, but ${which} of backend \`${backend}\` ` +
+      'has none (give one server `role: primary`)')
+    return undefined
+  }
+  return mode
+}
+
+const CONSISTENCY = ['eventual', 'strong'] as const
 
 /** `earlyHints`: Link field values (RFC 8288), each one link: what a 103 may carry and Node will send. */
 function linkValues (r: Reader, f: Field): string[] | undefined {

@@ -1,0 +1,93 @@
+// Consistency per route on a replicated shard (a primary and two replicas,
+// each a real origin that names itself): eventual reads spread over every
+// server and are cached, writes land on the primary; strong sends everything
+// to the primary and never caches; with the primary down a strong read is a
+// 503 with Retry-After, never a replica; explain says so.
+import t from 'tap'
+import { h1 } from '../helpers/e2e.js'
+import { startOrigin } from '../helpers/origin.js'
+import { startProxy } from '../helpers/proxy.js'
+import { explain, formatExplanation, parseExplainRequest } from '../../src/explain.js'
+
+async function until (cond: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) return false
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  return true
+}
+
+t.test('consistency: eventual and strong on a primary with replicas', async (t) => {
+  const names = ['p', 'r1', 'r2'] as const
+  let primaryUp = true
+  const origins = await Promise.all(names.map((name) => startOrigin(t, (seen, res) => {
+    if (seen.url === '/health') {
+      res.writeHead(name === 'p' && !primaryUp ? 503 : 200).end()
+      return
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': seen.url.includes('cacheable') ? 'public, max-age=600' : 'no-store' })
+    res.end(name)
+  })))
+  const proxy = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+accessLog: false
+cache: { maxBytes: 8MiB }
+routes:
+  - { name: strong, match: { pathPrefix: /strong }, backend: db, consistency: strong }
+  - { name: eventual, backend: db }
+backends:
+  db:
+    balance: { algorithm: roundRobin }
+    healthCheck: { path: /health, interval: 100ms, timeout: 80ms, rise: 1, fall: 1, jitter: 0 }
+    servers:
+      - { name: p, url: "${origins[0]!.url}", role: primary }
+      - { name: r1, url: "${origins[1]!.url}" }
+      - { name: r2, url: "${origins[2]!.url}" }
+`)
+  const base = proxy.url('web')
+  const who = async (path: string, method = 'GET'): Promise<string> => {
+    const r = await h1(base, { path, method, ...(method === 'POST' ? { headers: { 'content-length': '0' } } : {}) })
+    return r.status === 200 ? r.text : `${r.status} ${String(r.headers['x-switchyard-error'])}`
+  }
+
+  const reads = new Set<string>()
+  for (let i = 0; i < 6; i++) reads.add(await who(`/items/${i}`))
+  t.same([...reads].sort(), ['p', 'r1', 'r2'], 'eventual reads: every server of the shard')
+  const writes = new Set<string>()
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'POST', 'POST']) writes.add(await who('/items/1', method))
+  t.same([...writes], ['p'], 'eventual writes: the primary only')
+
+  const first = await h1(base, { path: '/items/cacheable' })
+  const again = await h1(base, { path: '/items/cacheable' })
+  t.match(again.headers['cache-status'], /hit/, 'eventual reads may be cached')
+  t.equal(again.text, first.text)
+
+  const strong = new Set<string>()
+  const before = origins[0]!.requests.filter((r) => r.url === '/strong/cacheable').length
+  for (let i = 0; i < 4; i++) {
+    const r = await h1(base, { path: '/strong/cacheable' })
+    strong.add(r.text)
+    t.equal(r.headers['cache-status'], undefined, 'strong: the cache is not consulted')
+  }
+  t.same([...strong], ['p'], 'strong reads: the primary only')
+  t.equal(origins[0]!.requests.filter((r) => r.url === '/strong/cacheable').length - before, 4, 'every strong read reached the primary')
+
+  // explain: the same decision, with the roles.
+  const explained = explain(proxy.config, parseExplainRequest(`GET ${base}/strong/x`))
+  t.equal(explained.replicas?.consistency.primaryOnly, true)
+  t.match(explained.replicas?.consistency.reason, /consistency: strong.*primary only \(p\)/)
+  t.same(explained.replicas?.servers.map((s) => [s.name, s.role, s.eligible]), [['p', 'primary', true], ['r1', 'replica', false], ['r2', 'replica', false]])
+  t.match(formatExplanation(explained), /consistency +consistency: strong: the primary only \(p\), never a replica/)
+  const read = explain(proxy.config, parseExplainRequest(`GET ${base}/items/1`))
+  t.equal(read.replicas?.consistency.primaryOnly, false, 'an eventual read: any server')
+
+  // The primary goes down: strong reads get 503 with Retry-After; eventual reads carry on on the replicas.
+  primaryUp = false
+  t.ok(await until(() => !proxy.app.state.backends.get('db')!.servers[0]!.healthy), 'the primary is marked down')
+  const refused = await h1(base, { path: '/strong/x' })
+  t.equal(refused.status, 503)
+  t.equal(refused.headers['x-switchyard-error'], 'LB_ERR_PRIMARY_UNAVAILABLE')
+  t.equal(refused.headers['retry-after'], '1')
+  t.match(await who('/items/cacheable-not'), /^r[12]$/, 'eventual reads: a replica')
+  t.equal(await who('/items/1', 'POST'), '503 LB_ERR_PRIMARY_UNAVAILABLE', 'a write with the primary down is refused, not sent to a replica')
+})
