@@ -86,6 +86,8 @@ export interface ExchangeAccounting {
   active: number
   retrying: number
   retries: number
+  /** How long a server may take to send its response head (ms; 0 = no limit). */
+  readonly headersTimeout: number
   /** A first attempt was sent: it earns its share of a retry. */
   deposit (): void
   observe (server: Server, outcome: ExchangeOutcome): void
@@ -157,7 +159,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     } else {
       this.#backend.deposit()
     }
-    if (server.tracksLatency) this.#sentAt = performance.now()
+    this.#sentAt = performance.now()
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
@@ -184,8 +186,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true // 100/103: Node speaks 100-continue to the client itself
     if (this.#done) return false
+    if (statusCode < 200) return this.#interim() // 1xx: Node speaks 100-continue to the client itself
     this.started = true
     this.#resume = resume
     if (this.server.tracksLatency) {
@@ -273,15 +275,34 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * An interim (1xx) response. undici restarts its headers timeout on each
+   * one, so an origin that sends them without end would hold the request (and
+   * its client) forever: the headers timeout counts from the request instead.
+   */
+  #interim (): boolean {
+    const limit = this.#backend.headersTimeout
+    if (limit > 0 && performance.now() - this.#sentAt > limit) {
+      this.#refuse(Errors.UPSTREAM_TIMEOUT, `interim responses only, for more than the headers timeout (${limit} ms)`)
+      return false
+    }
+    return true
+  }
+
   /** The response head is malformed (`why`): the server's failure; never used, never stored. */
   #badResponse (why: string): void {
+    this.#refuse(Errors.UPSTREAM_BAD_RESPONSE, `malformed response head: ${why}`)
+  }
+
+  /** The server's failure found in its response head (`why`): the exchange ends with `kind`, nothing of it used. */
+  #refuse (kind: ErrorKind, why: string): void {
     this.#finish()
     this.server.failures++
     this.#backend.observe(this.server, 'gateway')
-    this.#abort?.(new Error(`malformed response head: ${why}`))
-    const err = Object.assign(new Error(`malformed response head: ${why}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code })
+    this.#abort?.(new Error(why))
+    const err = Object.assign(new Error(why), { code: kind.code })
     try {
-      this.#sink.responseError(Errors.UPSTREAM_BAD_RESPONSE, err)
+      this.#sink.responseError(kind, err)
     } catch (e) {
       this.#sink.fault(e)
     }

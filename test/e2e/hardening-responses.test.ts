@@ -8,7 +8,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
 import { h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
-import { startRawOrigin, type RawOrigin } from '../helpers/raw-origin.js'
+import { startRawOrigin, startRawServer, type RawOrigin } from '../helpers/raw-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 
 /** Answers per path: a status line and header lines, then `body`. */
@@ -127,4 +127,34 @@ t.test('a reason phrase Node will not write (obs-text, DEL): the standard one in
     t.equal(r.body, `body of ${path}`)
   }
   t.match(proxy.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
+})
+
+t.test('interim responses without end: 504 once the headers timeout has passed since the request, not a stall', async (t) => {
+  // undici restarts its headers timeout on every 1xx, so an origin that sends
+  // 102 Processing forever held the request (and its client) forever.
+  const timers = new Set<NodeJS.Timeout>()
+  t.teardown(() => { for (const timer of timers) clearInterval(timer) })
+  const origin = await startRawServer(t, (_seen, socket) => {
+    const timer = setInterval(() => {
+      if (socket.destroyed) clearInterval(timer)
+      else socket.write('HTTP/1.1 102 Processing\r\n\r\n')
+    }, 20)
+    timers.add(timer)
+    return false
+  })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: raw }]
+backends:
+  raw:
+    retries: { attempts: 0 }
+    timeouts: { headers: 300ms }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const r = await rawRequest(proxy.port('plain'), 'GET /processing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { limitMs: 10_000 })
+  t.equal(r.status, 504, 'h1: answered')
+  t.equal(r.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_TIMEOUT')
+  const viaH2 = await h2(t, proxy.url('tls'), { ':path': '/processing' })
+  t.equal(viaH2.status, 504, 'h2: answered')
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 2, 'counted against the server')
 })
