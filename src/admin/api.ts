@@ -8,8 +8,8 @@ import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
-import { originOf, parseAuthority, type Authority } from '../authority.js'
-import { normalizePath } from '../proxy/path.js'
+import { originOf, type Authority } from '../authority.js'
+import { parseRequestTarget } from '../proxy/request-target.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
@@ -202,16 +202,25 @@ interface AdminUrl {
   readonly search: string
 }
 
-/** An absolute http(s) URL, parsed with the rules live requests go through. */
+const NO_FIELDS: readonly string[] = []
+
+/**
+ * An absolute http(s) URL, parsed by the very code that parses a live
+ * absolute-form request target (authority, path normalisation), so it names
+ * the key live traffic stored. WHATWG's URL parser would not: it
+ * percent-encodes `{`, `|`, `^`, `'` and `"`, and turns backslashes into
+ * slashes, which live requests carry as they are. Spaces and non-ASCII
+ * characters are percent-encoded (UTF-8), as a client sends them.
+ */
 function parseUrl (url: string, paths: PathNormalizationConfig): AdminUrl | undefined {
-  let u: URL
-  try { u = new URL(url) } catch { return undefined }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined
-  const authority = parseAuthority(u.host)
-  if (authority === undefined) return undefined
-  const path = normalizePath(u.pathname, paths)
-  if (path === undefined) return undefined
-  return { scheme: u.protocol === 'https:' ? 'https' : 'http', authority, path, search: u.search }
+  const scheme = /^https:\/\//i.test(url) ? 'https' : /^http:\/\//i.test(url) ? 'http' : undefined
+  if (scheme === undefined) return undefined
+  let target: string
+  try { target = url.replace(/[^\x21-\x7e]+/g, encodeURI) } catch { return undefined } // a lone surrogate
+  const t = parseRequestTarget('GET', target, NO_FIELDS, undefined, paths)
+  if ('error' in t) return undefined
+  const q = t.target.indexOf('?')
+  return { scheme, authority: t.authority, path: t.path, search: q === -1 ? '' : t.target.slice(q) }
 }
 
 /** The primary cache key live traffic would use for a GET of `u` (the matching route's key rules); it holds every variant. */
