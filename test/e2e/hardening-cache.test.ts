@@ -65,7 +65,7 @@ t.test('the admin purge by URL removes every variant too', async (t) => {
 })
 
 t.test('the admin purge reads a URL as live traffic does: characters WHATWG URL would re-encode, backslashes', async (t) => {
-  // new URL() turns `{` into `%7B`, `'` in a query into `%27` and `\\` into `/`;
+  // new URL() turns `{` into `%7B`, `'` in a query into `%27` and a backslash into `/`;
   // live requests keep them, so a purge parsed that way named another key.
   const o = await varyOrigin(t)
   const { p, admin } = await proxyWithAdmin(t, o)
