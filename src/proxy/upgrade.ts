@@ -45,7 +45,9 @@ export class Tunnel implements PlanRequest, Waiter {
   readonly misdirected: ListenerContext['misdirected']
   readonly startTime = performance.now()
   readonly #socket: Socket
-  readonly #head: Buffer
+  /** What the client sent after its request head, until the tunnel opens (see #onEarly). */
+  readonly #early: Buffer[]
+  #earlyBytes: number
   readonly #listener: ListenerContext
   readonly #state: RuntimeState
   readonly #driver: TunnelDriver
@@ -68,7 +70,8 @@ export class Tunnel implements PlanRequest, Waiter {
     this.conn = conn
     this.misdirected = listener.misdirected
     this.#socket = socket
-    this.#head = head
+    this.#early = head.length > 0 ? [head] : []
+    this.#earlyBytes = head.length
     this.#listener = listener
     this.#state = state
     this.#driver = driver
@@ -76,6 +79,34 @@ export class Tunnel implements PlanRequest, Waiter {
       ? trustedClientAddress(requestField(req.rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
       : conn.clientAddress
     socket.on('error', () => socket.destroy())
+    // Node hands the socket over paused: unread, a client that leaves (FIN)
+    // would go unnoticed until the tunnel opened, holding its queue place and
+    // its wait for the server. Read it until then.
+    socket.on('data', this.#onEarly)
+    socket.on('end', this.#onEnd)
+    // A client that leaves while queued frees its place at once, as a session does.
+    socket.once('close', () => {
+      if (!this.queued) return
+      this.#plan?.shard.queue.remove(this)
+      clearTimeout(this.queueTimer)
+    })
+  }
+
+  /** Bytes before the 101: a WebSocket client may not send any (RFC 6455 §4.1); kept, within a bound, if it does. */
+  readonly #onEarly = (chunk: Buffer): void => {
+    this.#earlyBytes += chunk.length
+    if (this.#earlyBytes > MAX_EARLY_BYTES) this.#socket.destroy()
+    else this.#early.push(chunk)
+  }
+
+  /** The client closed its side before the tunnel opened: it has given up. */
+  readonly #onEnd = (): void => { this.#socket.destroy() }
+
+  /** The tunnel opens: stop reading here (the splice reads from now on) and take what came early. */
+  #takeEarly = (): Buffer => {
+    this.#socket.off('data', this.#onEarly)
+    this.#socket.off('end', this.#onEnd)
+    return this.#early.length === 1 ? this.#early[0]! : Buffer.concat(this.#early)
   }
 
   get now (): number { return this.startTime }
@@ -105,8 +136,8 @@ export class Tunnel implements PlanRequest, Waiter {
   /** Waiter: ask `server` to upgrade. */
   send (server: Server): void {
     const p = this.#plan!
-    const handler = new UpgradeHandler(this.#socket, this.#head, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
-      () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
+    const handler = new UpgradeHandler(this.#socket, this.#takeEarly, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
+      p.backend.config.timeouts.headers, () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
     server.dispatcher.dispatch({
       ...upstreamRequest(p, server),
       method: p.method as Dispatcher.HttpMethod,
@@ -121,12 +152,19 @@ export class Tunnel implements PlanRequest, Waiter {
   }
 }
 
+/** Bytes a client may send before its tunnel opens. */
+const MAX_EARLY_BYTES = 64 * 1024
+
 class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #client: Socket
-  readonly #head: Buffer
+  /** What the client sent after its request head, taken when the tunnel opens. */
+  readonly #head: () => Buffer
   readonly #server: Server
   readonly #shape: ResponseShaper
   readonly #idleMs: number
+  /** The server's response-head timeout, counted from the request (see onHeaders). */
+  readonly #headersMs: number
+  readonly #sentAt = performance.now()
   readonly #released: () => void
   #abort: ((err?: Error) => void) | null = null
   /** The exchange before the tunnel is over (declined, failed, or upgraded). */
@@ -134,12 +172,14 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   /** The server slot is held until released once (the tunnel closes). */
   #held = true
 
-  constructor (client: Socket, head: Buffer, server: Server, shape: ResponseShaper, idleMs: number, released: () => void) {
+  constructor (client: Socket, head: () => Buffer, server: Server, shape: ResponseShaper, idleMs: number, headersMs: number,
+    released: () => void) {
     this.#client = client
     this.#head = head
     this.#server = server
     this.#shape = shape
     this.#idleMs = idleMs
+    this.#headersMs = headersMs
     this.#released = released
     server.active++
     server.requests++
@@ -166,7 +206,8 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     const raw = (rawHeaders ?? []) as Buffer[]
     for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!.toString('latin1')}: ${raw[i + 1]!.toString('latin1')}\r\n`
     client.write(`${lines}\r\n`)
-    if (this.#head.length > 0) upstream.write(this.#head)
+    const head = this.#head()
+    if (head.length > 0) upstream.write(head)
     upstream.on('error', () => client.destroy())
     client.on('error', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
@@ -177,7 +218,13 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   // The server declined the upgrade: relay its answer, then close.
   onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true
+    if (statusCode < 200) {
+      // undici restarts its headers timeout on every 1xx: without end, they would hold the upgrade forever.
+      if (this.#headersMs === 0 || performance.now() - this.#sentAt <= this.#headersMs) return true
+      this.onError(Object.assign(new Error('interim responses only, for more than the headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+      this.#abort?.(new Error('headers timeout'))
+      return false
+    }
     const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawHeaders)
     if (typeof headers === 'string') {
       this.onError(Object.assign(new Error(`malformed response head: ${headers}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))

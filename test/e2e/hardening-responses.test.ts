@@ -156,5 +156,8 @@ backends:
   t.equal(r.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_TIMEOUT')
   const viaH2 = await h2(t, proxy.url('tls'), { ':path': '/processing' })
   t.equal(viaH2.status, 504, 'h2: answered')
-  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 2, 'counted against the server')
+  const upgrade = await rawRequest(proxy.port('plain'), 'GET /processing HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', { limitMs: 10_000 })
+  t.equal(upgrade.status, 504, 'a WebSocket upgrade: answered too')
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 3, 'counted against the server')
 })
