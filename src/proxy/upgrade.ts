@@ -92,11 +92,15 @@ export class Tunnel implements PlanRequest, Waiter {
     })
   }
 
-  /** Bytes before the 101: a WebSocket client may not send any (RFC 6455 §4.1); kept, within a bound, if it does. */
+  /**
+   * Bytes before the 101 (a WebSocket client may not send any, RFC 6455 §4.1,
+   * but a request may carry a body): kept for the server. Past a bound the
+   * socket is paused again, as Node left it, and the rest waits in it.
+   */
   readonly #onEarly = (chunk: Buffer): void => {
+    this.#early.push(chunk)
     this.#earlyBytes += chunk.length
-    if (this.#earlyBytes > MAX_EARLY_BYTES) this.#socket.destroy()
-    else this.#early.push(chunk)
+    if (this.#earlyBytes >= MAX_EARLY_BYTES) this.#socket.pause()
   }
 
   /** The client closed its side before the tunnel opened: it has given up. */
@@ -152,7 +156,7 @@ export class Tunnel implements PlanRequest, Waiter {
   }
 }
 
-/** Bytes a client may send before its tunnel opens. */
+/** Bytes read from a client before its tunnel opens; more wait unread. */
 const MAX_EARLY_BYTES = 64 * 1024
 
 class UpgradeHandler implements Dispatcher.DispatchHandler {

@@ -242,6 +242,17 @@ backends:
   ws.terminate()
 })
 
+t.test('a WebSocket upgrade with a large request body is answered (its bytes are read past a bound, not dropped)', async (t) => {
+  // Found by the fuzz (seed 741918709) while reading upgrade sockets early was new:
+  // 70,000 body bytes, more than are read before the tunnel opens.
+  const o = await startOrigin(t)
+  const p = await proxyFor(t, o, '')
+  const body = 'b'.repeat(70_000)
+  const r = await rawRequest(p.port('plain'), 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 70000\r\n\r\n' + body, { limitMs: 10_000 })
+  t.equal(r.status, 200, 'the origin\'s answer (it does not speak WebSocket), not a close without one')
+})
+
 t.test('an Upgrade that is not tunnelled, with a request body: 400 at once, never left waiting for a body that cannot arrive', async (t) => {
   const o = await startOrigin(t)
   const p = await proxyFor(t, o, '')
