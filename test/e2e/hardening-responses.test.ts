@@ -7,7 +7,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { h1, h2, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startRawOrigin, startRawServer, type RawOrigin } from '../helpers/raw-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 
@@ -160,4 +160,42 @@ backends:
     'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', { limitMs: 10_000 })
   t.equal(upgrade.status, 504, 'a WebSocket upgrade: answered too')
   t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 3, 'counted against the server')
+})
+
+t.test('a body that ends with the connection, to a client that does not read: one drain listener, not one per chunk', async (t) => {
+  // Such a body is never paused upstream (undici 7, see ForwardHandler.onData),
+  // so chunks keep coming while the client's side is full; each added a 'drain'
+  // listener (MaxListenersExceededWarning, and listeners without bound).
+  const block = Buffer.alloc(64 * 1024, 0x61)
+  const origin = await startRawServer(t, (_seen, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n')
+    for (let i = 0; i < 64; i++) socket.write(block)
+    socket.end()
+    return false
+  })
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => { if (w.name === 'MaxListenersExceededWarning') warnings.push(w.message) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: raw }]
+backends: { raw: { servers: [{ url: "${origin.url}" }] } }
+`)
+  const session = await h2Session(t, proxy.url('tls'))
+  const stream = session.request({ ':path': '/close-delimited' })
+  stream.pause()
+  const head = await new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve))
+  t.equal(head[':status'], 200)
+  // The whole body reaches the proxy while this client reads nothing.
+  for (let i = 0; i < 500 && proxy.app.status()[0]!.shards[0]!.servers[0]!.active > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  let bytes = 0
+  stream.on('data', (c: Buffer) => { bytes += c.length })
+  const ended = new Promise((resolve) => stream.once('end', resolve))
+  stream.resume()
+  await ended
+  t.equal(bytes, 64 * block.length, 'the whole body arrives')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings, [], 'no listener pile-up')
+  session.close()
 })
