@@ -98,6 +98,13 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
   const decode = await proxy('{ escapedSlashes: decode }')
   t.equal((await raw(decode.port('web'), '/x/..%2F..%2Fa%2Fb', 'Host: a\r\n')).body, 'o /a/b', 'decoded first, so no `..` survives')
+  // Origins that parse with WHATWG URL read a backslash as `/`: routed by the
+  // path before it, `/public/..\internal/x` reached them as `/internal/x`.
+  t.equal((await raw(decode.port('web'), '/x/..%5C..%5ca/b', 'Host: a\r\n')).body, 'o /a/b', '%5C decodes to `/` too')
+  t.equal((await raw(decode.port('web'), '/x/..\\a\\b', 'Host: a\r\n')).body, 'o /a/b', 'and a raw backslash is one')
+  t.equal((await raw(reject.port('web'), '/x/..\\a', 'Host: a\r\n')).status, 400, 'reject refuses a raw backslash')
+  const keep = await proxy('{ escapedSlashes: keep }')
+  t.equal((await raw(keep.port('web'), '/x/..\\a', 'Host: a\r\n')).body, 'o /x/..\\a', 'keep leaves it byte for byte')
 })
 
 t.test('what picks the backend or the shard is part of the cache key', async (t) => {
