@@ -157,7 +157,7 @@ export class Tunnel implements PlanRequest, Waiter {
 }
 
 /** Bytes read from a client before its tunnel opens; more wait unread. */
-const MAX_EARLY_BYTES = 64 * 1024
+const MAX_EARLY_BYTES = 16 * 1024
 
 class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #client: Socket
