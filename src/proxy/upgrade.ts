@@ -166,9 +166,9 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #server: Server
   readonly #shape: ResponseShaper
   readonly #idleMs: number
-  /** The server's response-head timeout, counted from the request (see onHeaders). */
+  /** The server's response-head timeout, and when the first 1xx came (0: none yet; see onHeaders). */
   readonly #headersMs: number
-  readonly #sentAt = performance.now()
+  #interimSince = 0
   readonly #released: () => void
   #abort: ((err?: Error) => void) | null = null
   /** The exchange before the tunnel is over (declined, failed, or upgraded). */
@@ -224,7 +224,9 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
     if (statusCode < 200) {
       // undici restarts its headers timeout on every 1xx: without end, they would hold the upgrade forever.
-      if (this.#headersMs === 0 || performance.now() - this.#sentAt <= this.#headersMs) return true
+      const now = performance.now()
+      if (this.#interimSince === 0) this.#interimSince = now
+      if (this.#headersMs === 0 || now - this.#interimSince <= this.#headersMs) return true
       this.onError(Object.assign(new Error('interim responses only, for more than the headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
       this.#abort?.(new Error('headers timeout'))
       return false

@@ -131,6 +131,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   #done = false
   #aborted = false
   #sentAt = 0
+  /** The request body (see #interim), and when the first 1xx arrived (0: none yet). */
+  #body: ForwardRequest['body'] = null
+  #interimSince = 0
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
@@ -159,7 +162,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     } else {
       this.#backend.deposit()
     }
-    this.#sentAt = performance.now()
+    if (server.tracksLatency) this.#sentAt = performance.now()
+    this.#body = req.body
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
@@ -278,15 +282,22 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /**
    * An interim (1xx) response. undici restarts its headers timeout on each
    * one, so an origin that sends them without end would hold the request (and
-   * its client) forever: the headers timeout counts from the request instead.
+   * its client) forever: the final head must come within the headers timeout
+   * of the first 1xx, or of the request body's end when that is later (undici
+   * restarts its timer on every body chunk sent: a long upload is not a stall).
    */
   #interim (): boolean {
     const limit = this.#backend.headersTimeout
-    if (limit > 0 && performance.now() - this.#sentAt > limit) {
-      this.#refuse(Errors.UPSTREAM_TIMEOUT, `interim responses only, for more than the headers timeout (${limit} ms)`)
-      return false
+    if (limit === 0) return true
+    const now = performance.now()
+    const body = this.#body
+    if (this.#interimSince === 0 || (body !== null && !Buffer.isBuffer(body) && !body.readableEnded)) {
+      this.#interimSince = now
+      return true
     }
-    return true
+    if (now - this.#interimSince <= limit) return true
+    this.#refuse(Errors.UPSTREAM_TIMEOUT, `interim responses only, for more than the headers timeout (${limit} ms)`)
+    return false
   }
 
   /** The response head is malformed (`why`): the server's failure; never used, never stored. */

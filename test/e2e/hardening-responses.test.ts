@@ -4,11 +4,13 @@
 // values it is a 502 counted against the server and never stored. Before the
 // fix, a stored response with a doubled field crashed the whole process the
 // moment an HTTP/2 client asked for it.
+import net from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
 import { h1, h2, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startRawOrigin, startRawServer, type RawOrigin } from '../helpers/raw-origin.js'
+import { startServer } from '../helpers/origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 
 /** Answers per path: a status line and header lines, then `body`. */
@@ -198,4 +200,37 @@ backends: { raw: { servers: [{ url: "${origin.url}" }] } }
   await new Promise((resolve) => setImmediate(resolve))
   t.same(warnings, [], 'no listener pile-up')
   session.close()
+})
+
+t.test('1xx during an upload longer than the headers timeout: not a stall, the final answer is relayed', async (t) => {
+  // undici restarts its headers timeout on every body chunk it sends; 102s
+  // while the body still arrives must not count against that timeout.
+  const origin = await startServer(t, (req, res) => {
+    const timer = setInterval(() => res.writeProcessing(), 50)
+    req.resume()
+    req.on('end', () => { clearInterval(timer); res.writeHead(200, { 'content-length': '2' }).end('ok') })
+    req.on('close', () => clearInterval(timer))
+  })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends:
+  o:
+    retries: { attempts: 0 }
+    timeouts: { headers: 300ms }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const socket = net.connect(proxy.port('plain'), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  let answer = ''
+  socket.on('data', (c: Buffer) => { answer += c.toString('latin1') })
+  socket.on('error', () => {})
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 8\r\n\r\n')
+  for (let i = 0; i < 8; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100)) // 800 ms of upload, past the 300 ms headers timeout
+    socket.write('x')
+  }
+  await closed
+  t.match(answer, /^HTTP\/1\.1 200 /, `the origin's answer (got ${JSON.stringify(answer.slice(0, 80))})`)
 })
