@@ -7,9 +7,8 @@ import type { SharedCache } from '../cache/shared/shared-cache.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
-import type { PathNormalizationConfig } from '../config/schema.js'
-import { originOf, type Authority } from '../authority.js'
-import { parseRequestTarget } from '../proxy/request-target.js'
+import { originOf } from '../authority.js'
+import { parseAbsoluteUrl, type ParsedUrl } from '../proxy/request-target.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
@@ -157,7 +156,7 @@ export function adminApi (src: AdminSources): AdminApi {
         return withShared(cache.purgeTag(tag), async (s) => await s.purgeMatching('tag', tag) !== undefined)
       }
       const target = what.url ?? what.prefix!
-      const u = parseUrl(target, state.config.pathNormalization)
+      const u = parseAbsoluteUrl(target, state.config.pathNormalization)
       if (u === undefined) return { error: `not an absolute http(s) URL: ${target}` }
       if (what.prefix !== undefined) {
         const prefix = keyPrefix(u.scheme, originOf(u.scheme, u.authority), u.path + u.search)
@@ -170,7 +169,7 @@ export function adminApi (src: AdminSources): AdminApi {
       const state = src.state()
       const cache = state.cache
       if (cache === undefined) return undefined
-      const u = parseUrl(url, state.config.pathNormalization)
+      const u = parseAbsoluteUrl(url, state.config.pathNormalization)
       if (u === undefined) return undefined
       const key = urlKey(state, u)
       const variants = cache.store.get(key)
@@ -193,38 +192,8 @@ export function adminApi (src: AdminSources): AdminApi {
   }
 }
 
-interface AdminUrl {
-  readonly scheme: 'http' | 'https'
-  readonly authority: Authority
-  /** Path as live traffic would have it after normalisation. */
-  readonly path: string
-  /** `?query` or ''. */
-  readonly search: string
-}
-
-const NO_FIELDS: readonly string[] = []
-
-/**
- * An absolute http(s) URL, parsed by the very code that parses a live
- * absolute-form request target (authority, path normalisation), so it names
- * the key live traffic stored. WHATWG's URL parser would not: it
- * percent-encodes `{`, `|`, `^`, `'` and `"`, and turns backslashes into
- * slashes, which live requests carry as they are. Spaces and non-ASCII
- * characters are percent-encoded (UTF-8), as a client sends them.
- */
-function parseUrl (url: string, paths: PathNormalizationConfig): AdminUrl | undefined {
-  const scheme = /^https:\/\//i.test(url) ? 'https' : /^http:\/\//i.test(url) ? 'http' : undefined
-  if (scheme === undefined) return undefined
-  let target: string
-  try { target = url.replace(/[^\x21-\x7e]+/g, encodeURI) } catch { return undefined } // a lone surrogate
-  const t = parseRequestTarget('GET', target, NO_FIELDS, undefined, paths)
-  if ('error' in t) return undefined
-  const q = t.target.indexOf('?')
-  return { scheme, authority: t.authority, path: t.path, search: q === -1 ? '' : t.target.slice(q) }
-}
-
 /** The primary cache key live traffic would use for a GET of `u` (the matching route's key rules); it holds every variant. */
-function urlKey (state: RuntimeState, u: AdminUrl): string {
+function urlKey (state: RuntimeState, u: ParsedUrl): string {
   const route = state.router.match({ host: u.authority.host, path: u.path, method: 'GET', header: () => undefined })
   const keyCfg = route?.cache?.key ?? { query: 'keep' as const, ignoreParams: [], headers: [] }
   return cacheKey(u.scheme, originOf(u.scheme, u.authority), keyedTarget(u.path + u.search, keyCfg))

@@ -90,6 +90,26 @@ t.test('an unsafe method invalidates every variant', async (t) => {
   for (const lang of ['en', 'fr', 'de']) t.notMatch((await get(p, '/doc', lang)).cache, /hit/, `${lang} gone`)
 })
 
+t.test('an unsafe method\'s Location and Content-Location are read as live traffic reads a URL', async (t) => {
+  // They went through WHATWG URL, which names `/a%7Bb%7D` for `/a{b}`: the stored `/a{b}` stayed.
+  const o = await startOrigin(t, (seen, res) => {
+    if (seen.method === 'POST') {
+      return res.writeHead(201, { location: "/a{b}|c?x='1'", 'content-location': 'http://shop.test/back\\slash', 'content-length': '0' }).end()
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '2' }).end('ok')
+  })
+  const p = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+cache: {}
+routes: [{ backend: o }]
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  const send = (method: string, path: string) => rawRequest(p.port('web'), `${method} ${path} HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+  for (const path of ["/a{b}|c?x='1'", '/back\\slash']) t.equal((await send('GET', path)).status, 200)
+  t.equal(p.app.cacheStats()!.entries, 2)
+  t.equal((await send('POST', '/form')).status, 201)
+  t.equal(p.app.cacheStats()!.entries, 0, 'both invalidated')
+})
+
 t.test('background revalidation sends the foreground head (Host of the server when passHostHeader is false)', async (t) => {
   let n = 0
   const o = await startOrigin(t, (_seen, res) => {
