@@ -7,9 +7,8 @@ import type { SharedCache } from '../cache/shared/shared-cache.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
-import type { PathNormalizationConfig } from '../config/schema.js'
-import { originOf, parseAuthority, type Authority } from '../authority.js'
-import { normalizePath } from '../proxy/path.js'
+import { originOf } from '../authority.js'
+import { parseAbsoluteUrl, type ParsedUrl } from '../proxy/request-target.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
@@ -163,7 +162,7 @@ export function adminApi (src: AdminSources): AdminApi {
         return withShared(cache.purgeTag(tag), async (s) => await s.purgeMatching('tag', tag) !== undefined)
       }
       const target = what.url ?? what.prefix!
-      const u = parseUrl(target, state.config.pathNormalization)
+      const u = parseAbsoluteUrl(target, state.config.pathNormalization)
       if (u === undefined) return { error: `not an absolute http(s) URL: ${target}` }
       if (what.prefix !== undefined) {
         const prefix = keyPrefix(u.scheme, originOf(u.scheme, u.authority), u.path + u.search)
@@ -176,7 +175,7 @@ export function adminApi (src: AdminSources): AdminApi {
       const state = src.state()
       const cache = state.cache
       if (cache === undefined) return undefined
-      const u = parseUrl(url, state.config.pathNormalization)
+      const u = parseAbsoluteUrl(url, state.config.pathNormalization)
       if (u === undefined) return undefined
       const key = urlKey(state, u)
       const variants = cache.store.get(key)
@@ -199,29 +198,8 @@ export function adminApi (src: AdminSources): AdminApi {
   }
 }
 
-interface AdminUrl {
-  readonly scheme: 'http' | 'https'
-  readonly authority: Authority
-  /** Path as live traffic would have it after normalisation. */
-  readonly path: string
-  /** `?query` or ''. */
-  readonly search: string
-}
-
-/** An absolute http(s) URL, parsed with the rules live requests go through. */
-function parseUrl (url: string, paths: PathNormalizationConfig): AdminUrl | undefined {
-  let u: URL
-  try { u = new URL(url) } catch { return undefined }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined
-  const authority = parseAuthority(u.host)
-  if (authority === undefined) return undefined
-  const path = normalizePath(u.pathname, paths)
-  if (path === undefined) return undefined
-  return { scheme: u.protocol === 'https:' ? 'https' : 'http', authority, path, search: u.search }
-}
-
 /** The primary cache key live traffic would use for a GET of `u` (the matching route's key rules); it holds every variant. */
-function urlKey (state: RuntimeState, u: AdminUrl): string {
+function urlKey (state: RuntimeState, u: ParsedUrl): string {
   // A URL names no listener: a route bound to one is taken as it would be on its own listener.
   const route = state.router.match({ host: u.authority.host, path: u.path, method: 'GET', listener: undefined, header: () => undefined })
   const keyCfg = route?.cache?.key ?? { query: 'keep' as const, ignoreParams: [], headers: [] }

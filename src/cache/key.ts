@@ -3,6 +3,7 @@
 // route's CacheKeyConfig; the variant key (route, shard, configured headers)
 // tells apart responses stored under one URL. Pure.
 import type { CacheKeyConfig } from '../config/schema.js'
+import { combinedValue } from '../fields.js'
 
 interface Param { readonly name: string; readonly value: string; readonly raw: string }
 
@@ -68,13 +69,15 @@ export function cacheKey (scheme: 'http' | 'https', origin: string, target: stri
  * never served to another whose request went elsewhere: the route (a route's
  * `match.headers` can send the same URL to another backend), the shard (when
  * the backend has several) and the route's configured key headers, as
- * `route\nshard\nname:value…`. Header values cannot hold `\n` (RFC 9110 §5.5).
- * Every variant of a URL lives under its primary key, so a purge or an
- * invalidation of the URL removes them all.
+ * `route\nshard\nname:value…`. A key header sent on several field lines is
+ * keyed by all of them, joined as RFC 9110 §5.3 combines them (what the
+ * origin reads), never by the first line alone. Header values cannot hold
+ * `\n` (RFC 9110 §5.5). Every variant of a URL lives under its primary key,
+ * so a purge or an invalidation of the URL removes them all.
  */
-export function variantKey (base: string, names: readonly string[], req: { header (lowerName: string): string | undefined }): string {
+export function variantKey (base: string, names: readonly string[], rawHeaders: readonly string[]): string {
   let v = base
-  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (req.header(names[i]!) ?? '')
+  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (combinedValue(rawHeaders, names[i]!) ?? '')
   return v
 }
 

@@ -278,7 +278,8 @@ export interface PathNormalizationConfig {
   readonly mergeSlashes: boolean
   /**
    * `%2F` / `%5C` in a path (Envoy path_with_escaped_slashes_action): `keep` them
-   * as they are, `reject` the request with 400, or `decode` them.
+   * as they are, `reject` the request with 400, or `decode` them (both to `/`).
+   * `reject` and `decode` treat a raw backslash as `%5C`.
    */
   readonly escapedSlashes: 'keep' | 'reject' | 'decode'
 }

@@ -26,8 +26,8 @@ import { cacheStatus, type CacheStatusOutcome } from '../cache/status.js'
 import type { PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { ResponseSink } from '../upstream/pool.js'
-import { originOf, parseAuthority } from '../authority.js'
-import { normalizePath } from './path.js'
+import { originOf } from '../authority.js'
+import { parseAbsoluteUrl } from './request-target.js'
 
 /** What the cache phase needs of the client's session. */
 export interface CacheClient extends ClientWriter {
@@ -560,20 +560,25 @@ function invalidateFor (state: CacheState, headers: readonly string[]): void {
   for (const name of ['location', 'content-location']) {
     const v = combinedValue(headers, name)
     if (v === undefined) continue
-    let u: URL
-    try { u = new URL(v, `${at.scheme}://${at.origin}/`) } catch { continue }
-    const a = parseAuthority(u.host)
-    const scheme = u.protocol === 'https:' ? 'https' : 'http'
+    // Parsed as a live request target would be (see parseAbsoluteUrl), so it names the key live traffic stored.
+    const u = parseAbsoluteUrl(absoluteRef(v.trim(), at), paths)
     // Other origins: never (§4.4).
-    if (a === undefined || scheme !== at.scheme || originOf(scheme, a) !== at.origin) continue
-    const path = normalizePath(u.pathname, paths)
-    if (path !== undefined) keys.push(cacheKey(scheme, at.origin, keyedTarget(path + u.search, route.key)))
+    if (u === undefined || u.scheme !== at.scheme || originOf(u.scheme, u.authority) !== at.origin) continue
+    keys.push(cacheKey(u.scheme, at.origin, keyedTarget(u.path + u.search, route.key)))
   }
   for (const k of keys) cache.invalidate(k)
   // The other workers drop them within one IPC round trip, the other instances within one
   // Redis round trip; the response is not held for either.
   cache.peers?.remove(keys, 'invalidation').catch(() => {})
   void cache.shared?.remove(keys, 'invalidation')
+}
+
+/** A Location / Content-Location value made absolute against the request's URL (a path-relative one through WHATWG URL). */
+function absoluteRef (ref: string, at: CacheTarget): string {
+  if (/^https?:\/\//i.test(ref)) return ref
+  if (ref.startsWith('//')) return `${at.scheme}:${ref}`
+  if (ref.startsWith('/')) return `${at.scheme}://${at.origin}${ref}`
+  try { return new URL(ref, `${at.scheme}://${at.origin}/`).href } catch { return '' }
 }
 
 const CONDITIONALS = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'])

@@ -12,15 +12,25 @@ import type { PathNormalizationConfig } from '../config/schema.js'
  * In order:
  * 1. percent-encoded unreserved characters are decoded (RFC 3986 §6.2.2.2:
  *    `%61` is `a`, `%2e` is `.`), and escaped slashes (`%2F`, `%5C`) are kept,
- *    refused or decoded as configured;
+ *    refused or decoded as configured; with `reject` or `decode`, a raw
+ *    backslash counts as an escaped slash too, and both `%5C` and `\` decode
+ *    to `/` (WHATWG URL parsers, and so many origins, read `\` as `/`: kept as
+ *    a backslash, `/public/..\internal` would be routed by `/public/` and
+ *    served as `/internal`);
  * 2. dot-segments are removed (RFC 3986 §5.2.4);
  * 3. runs of `/` become one, when `mergeSlashes` is on.
- * A path with none of `%`, `/.` (or `//` when merging) is returned as it is.
+ * A path with none of `%`, `/.` (or `//` when merging, `\` unless keeping
+ * escaped slashes) is returned as it is.
  */
 export function normalizePath (path: string, cfg: PathNormalizationConfig): string | undefined {
   const pct = path.indexOf('%') !== -1
-  if (!pct && path.indexOf('/.') === -1 && !(cfg.mergeSlashes && path.indexOf('//') !== -1)) return path
+  const backslash = cfg.escapedSlashes !== 'keep' && path.indexOf('\\') !== -1
+  if (!pct && !backslash && path.indexOf('/.') === -1 && !(cfg.mergeSlashes && path.indexOf('//') !== -1)) return path
   let p = path
+  if (backslash) {
+    if (cfg.escapedSlashes === 'reject') return undefined
+    p = p.replace(/\\/g, '/')
+  }
   if (pct) {
     const decoded = decodeUnreserved(p, cfg.escapedSlashes)
     if (decoded === undefined) return undefined
@@ -55,7 +65,7 @@ function decodeUnreserved (p: string, slashes: PathNormalizationConfig['escapedS
       replacement = String.fromCharCode(c)
     } else if (c === 0x2f || c === 0x5c) { // '/' '\'
       if (slashes === 'reject') return undefined
-      if (slashes === 'decode') replacement = String.fromCharCode(c)
+      if (slashes === 'decode') replacement = '/'
     }
     if (replacement === undefined) continue
     out += p.slice(from, i) + replacement

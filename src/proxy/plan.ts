@@ -115,7 +115,7 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
   if (rc !== undefined) {
     const origin = originOf(head.proto, head.authority)
     const primary = cacheKey(head.proto, origin, target)
-    const variant = variantKey(route.variantBases.get(shard)!, rc.key.headers, view)
+    const variant = variantKey(route.variantBases.get(shard)!, rc.key.headers, req.rawHeaders)
     cache = { key: primary, variant, scheme: head.proto, origin }
   }
   return {

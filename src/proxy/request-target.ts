@@ -78,6 +78,37 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
   }
 }
 
+/** An absolute http(s) URL as a live request target would be parsed. */
+export interface ParsedUrl {
+  readonly scheme: 'http' | 'https'
+  readonly authority: Authority
+  /** The normalised path, no query. */
+  readonly path: string
+  /** `?query` or ''. */
+  readonly search: string
+}
+
+const NO_FIELDS: readonly string[] = []
+
+/**
+ * An absolute http(s) URL (an admin purge, a Location to invalidate), parsed
+ * by the very code that parses a live absolute-form request target, so it
+ * names the cache key live traffic uses. WHATWG's URL parser would not: it
+ * percent-encodes `{`, `|`, `^`, `'` and `"`, and turns backslashes into
+ * slashes, which live requests carry as they are. Spaces and non-ASCII
+ * characters are percent-encoded (UTF-8), as a client sends them.
+ */
+export function parseAbsoluteUrl (url: string, paths: PathNormalizationConfig): ParsedUrl | undefined {
+  const scheme = /^https:\/\//i.test(url) ? 'https' : /^http:\/\//i.test(url) ? 'http' : undefined
+  if (scheme === undefined) return undefined
+  let target: string
+  try { target = url.replace(/[^\x21-\x7e]+/g, encodeURI) } catch { return undefined } // a lone surrogate
+  const t = parseRequestTarget('GET', target, NO_FIELDS, undefined, paths)
+  if ('error' in t) return undefined
+  const q = t.target.indexOf('?')
+  return { scheme, authority: t.authority, path: t.path, search: q === -1 ? '' : t.target.slice(q) }
+}
+
 function bad (detail: string): TargetError {
   return { error: Errors.BAD_REQUEST, detail }
 }

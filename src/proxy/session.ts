@@ -179,6 +179,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   queueTimer: NodeJS.Timeout | undefined
   /** h2: our side of the response has ended (the stream's own writableEnded is also set by a client's RST_STREAM). */
   ended = false
+  /** A 'drain' listener waits on the response: one, however many writes came back false (see responseData). */
+  awaitingDrain = false
   /** h2: trailers for the 'wantTrailers' event. */
   trailers: Record<string, string> | undefined
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
@@ -362,7 +364,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     const res = this.res as ServerResponse
     this.bytesOut += chunk.length
     if (res.write(chunk)) return true
-    res.once('drain', onDrain)
+    // undici is not always paused by a false (see ForwardHandler.onData): more
+    // chunks may come before the drain, and each must not add a listener.
+    if (!this.awaitingDrain) {
+      this.awaitingDrain = true
+      res.once('drain', onDrain)
+    }
     return false
   }
 
@@ -531,7 +538,9 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
 function onDrain (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
-  s?.handler?.resume()
+  if (s === undefined) return
+  s.awaitingDrain = false
+  s.handler?.resume()
 }
 
 function onWantTrailers (this: ServerHttp2Stream): void {

@@ -59,13 +59,49 @@ interface ClientEnd {
   /** Closed after `ms` without traffic either way. */
   idle (ms: number, onIdle: () => void): void
   destroy (): void
+  /** The tunnel opens: what the client sent before it (for the server), and stop holding on to it. */
+  takeEarly (): Buffer
 }
+
+/** Bytes read from a client before its tunnel opens; more wait unread. */
+const MAX_EARLY_BYTES = 16 * 1024
 
 class H1End implements ClientEnd {
   readonly #socket: Socket
-  constructor (socket: Socket) {
+  /** What the client sent after its request head, until the tunnel opens (see #onEarly). */
+  readonly #early: Buffer[]
+  #earlyBytes: number
+
+  constructor (socket: Socket, head: Buffer) {
     this.#socket = socket
+    this.#early = head.length > 0 ? [head] : []
+    this.#earlyBytes = head.length
     socket.on('error', () => socket.destroy())
+    // Node hands the socket over paused: unread, a client that leaves (FIN)
+    // would go unnoticed until the tunnel opened, holding its queue place and
+    // its wait for the server. Read it until then.
+    socket.on('data', this.#onEarly)
+    socket.on('end', this.#onEnd)
+  }
+
+  /**
+   * Bytes before the 101 (a WebSocket client may not send any, RFC 6455 §4.1,
+   * but a request may carry a body): kept for the server. Past a bound the
+   * socket is paused again, as Node left it, and the rest waits in it.
+   */
+  readonly #onEarly = (chunk: Buffer): void => {
+    this.#early.push(chunk)
+    this.#earlyBytes += chunk.length
+    if (this.#earlyBytes >= MAX_EARLY_BYTES) this.#socket.pause()
+  }
+
+  /** The client closed its side before the tunnel opened: it has given up. */
+  readonly #onEnd = (): void => { this.#socket.destroy() }
+
+  takeEarly (): Buffer {
+    this.#socket.off('data', this.#onEarly)
+    this.#socket.off('end', this.#onEnd)
+    return this.#early.length === 0 ? EMPTY : this.#early.length === 1 ? this.#early[0]! : Buffer.concat(this.#early)
   }
 
   get closed (): boolean { return this.#socket.destroyed }
@@ -154,6 +190,8 @@ class H2End implements ClientEnd {
     }
   }
 
+  /** An h2 stream keeps what came early in its own buffer until it is piped. */
+  takeEarly (): Buffer { return EMPTY }
   write (chunk: Buffer): boolean { return this.closed || this.#stream.write(chunk) }
   end (): void { if (!this.closed) this.#stream.end() }
   idle (ms: number, onIdle: () => void): void { this.#stream.setTimeout(ms, onIdle) }
@@ -209,7 +247,6 @@ export class Tunnel implements PlanRequest, Waiter {
   readonly misdirected: ListenerContext['misdirected']
   readonly startTime = performance.now()
   readonly #end: ClientEnd
-  readonly #head: Buffer
   /** h2: the Sec-WebSocket-Key we send upstream (the client sent none), to check the 101 against. */
   readonly #key: string | undefined
   /** The listener it arrived on (routing may depend on it). */
@@ -231,18 +268,18 @@ export class Tunnel implements PlanRequest, Waiter {
   /** HTTP/1.1: the request Node handed over with its socket and the bytes after its head. */
   static h1 (req: IncomingMessage, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
     state: RuntimeState, driver: TunnelDriver): Tunnel {
-    return new Tunnel(new H1End(socket), req.method ?? 'GET', req.url ?? '', req.rawHeaders, undefined, head, undefined, conn, listener,
+    return new Tunnel(new H1End(socket, head), req.method ?? 'GET', req.url ?? '', req.rawHeaders, undefined, undefined, conn, listener,
       state, driver)
   }
 
   /** HTTP/2: an extended CONNECT stream (isH2WebSocket) and its head. */
   static h2 (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], conn: ConnectionInfo,
     listener: ListenerContext, state: RuntimeState, driver: TunnelDriver): Tunnel {
-    return new Tunnel(new H2End(stream), 'GET', headers[':path'] ?? '', rawHeaders, headers[':authority'] ?? '', EMPTY,
+    return new Tunnel(new H2End(stream), 'GET', headers[':path'] ?? '', rawHeaders, headers[':authority'] ?? '',
       randomBytes(16).toString('base64'), conn, listener, state, driver)
   }
 
-  private constructor (end: ClientEnd, method: string, url: string, rawHeaders: readonly string[], h2Authority: string | undefined, head: Buffer,
+  private constructor (end: ClientEnd, method: string, url: string, rawHeaders: readonly string[], h2Authority: string | undefined,
     key: string | undefined, conn: ConnectionInfo, listener: ListenerContext, state: RuntimeState, driver: TunnelDriver) {
     this.method = method
     this.url = url
@@ -251,7 +288,6 @@ export class Tunnel implements PlanRequest, Waiter {
     this.conn = conn
     this.misdirected = listener.misdirected
     this.#end = end
-    this.#head = head
     this.#key = key
     this.listener = listener
     this.#state = state
@@ -259,6 +295,12 @@ export class Tunnel implements PlanRequest, Waiter {
     this.clientAddress = conn.trusted
       ? trustedClientAddress(requestField(rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
       : conn.clientAddress
+    // A client that leaves while queued frees its place at once, as a session does.
+    end.onClose(() => {
+      if (!this.queued) return
+      this.#plan?.shard.queue.remove(this)
+      clearTimeout(this.queueTimer)
+    })
   }
 
   get now (): number { return this.startTime }
@@ -289,8 +331,8 @@ export class Tunnel implements PlanRequest, Waiter {
   /** Waiter: ask `server` to upgrade. */
   send (server: Server): void {
     const p = this.#plan!
-    const handler = new UpgradeHandler(this.#end, this.#head, this.#key, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
-      () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
+    const handler = new UpgradeHandler(this.#end, this.#key, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
+      p.backend.config.timeouts.headers, () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
     const req = upstreamRequest(p, server)
     server.dispatcher.dispatch({
       ...req,
@@ -312,11 +354,13 @@ const EMPTY = Buffer.alloc(0)
 
 class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #client: ClientEnd
-  readonly #head: Buffer
   readonly #key: string | undefined
   readonly #server: Server
   readonly #shape: ResponseShaper
   readonly #idleMs: number
+  /** The server's response-head timeout, and when the first 1xx came (0: none yet; see onHeaders). */
+  readonly #headersMs: number
+  #interimSince = 0
   readonly #released: () => void
   #abort: ((err?: Error) => void) | null = null
   /** The exchange before the tunnel is over (declined, failed, or upgraded). */
@@ -324,14 +368,14 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   /** The server slot is held until released once (the tunnel closes). */
   #held = true
 
-  constructor (client: ClientEnd, head: Buffer, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number,
+  constructor (client: ClientEnd, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number, headersMs: number,
     released: () => void) {
     this.#client = client
-    this.#head = head
     this.#key = key
     this.#server = server
     this.#shape = shape
     this.#idleMs = idleMs
+    this.#headersMs = headersMs
     this.#released = released
     server.active++
     server.requests++
@@ -366,7 +410,8 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     // timeouts.tunnel: the client's end sees every byte either way (it reads
     // one direction and writes the other), so its idle timer is the tunnel's.
     client.idle(this.#idleMs, () => { client.destroy(); upstream.destroy() })
-    if (this.#head.length > 0) upstream.write(this.#head)
+    const early = client.takeEarly()
+    if (early.length > 0) upstream.write(early)
     upstream.on('error', () => client.destroy())
     down.on('error', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
@@ -377,7 +422,15 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   // The server declined the upgrade: relay its answer, then close.
   onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true
+    if (statusCode < 200) {
+      // undici restarts its headers timeout on every 1xx: without end, they would hold the upgrade forever.
+      const now = performance.now()
+      if (this.#interimSince === 0) this.#interimSince = now
+      if (this.#headersMs === 0 || now - this.#interimSince <= this.#headersMs) return true
+      this.onError(Object.assign(new Error('interim responses only, for more than the headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+      this.#abort?.(new Error('headers timeout'))
+      return false
+    }
     const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawHeaders)
     if (typeof headers === 'string') {
       this.onError(Object.assign(new Error(`malformed response head: ${headers}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))

@@ -143,6 +143,9 @@ export class Backend implements ExchangeAccounting {
     return pair === undefined ? undefined : pair[secure ? 1 : 0]
   }
 
+  /** ExchangeAccounting: the servers' response-head timeout (ms). */
+  get headersTimeout (): number { return this.config.timeouts.headers }
+
   /** Feed outlier detection with how an exchange ended. */
   observe (server: Server, outcome: ExchangeOutcome): void {
     this.#outlier?.observe(server, outcome)

@@ -19,9 +19,6 @@ export const sendNothing: DispatcherFactory = () => new Dispatcher()
 
 const NO_FIELDS: InterimHead = Object.freeze({ link: [] as string[] })
 
-/** Interim responses one exchange may have before its final one (a few 103s are normal; a stream of them is a stall). */
-export const MAX_INTERIM = 8
-
 /** A server's pool; `tls` (the backend's) is given exactly when the server is https://. */
 export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
   const t = backend.timeouts
@@ -98,6 +95,8 @@ export interface ExchangeAccounting {
   active: number
   retrying: number
   retries: number
+  /** How long a server may take to send its response head (ms; 0 = no limit). */
+  readonly headersTimeout: number
   /** A first attempt was sent: it earns its share of a retry. */
   deposit (): void
   observe (server: Server, outcome: ExchangeOutcome): void
@@ -141,11 +140,12 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   #done = false
   #aborted = false
   #sentAt = 0
+  /** The request body (see #interim), and when the first 1xx arrived (0: none yet). */
+  #body: ForwardRequest['body'] = null
+  #interimSince = 0
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
-  /** Interim (1xx) responses so far. */
-  #interims = 0
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
@@ -172,6 +172,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.#backend.deposit()
     }
     if (server.tracksLatency) this.#sentAt = performance.now()
+    this.#body = req.body
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
@@ -198,8 +199,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return this.#interim(statusCode, rawHeaders)
     if (this.#done) return false
+    if (statusCode < 200) return this.#interim(statusCode, rawHeaders)
     this.started = true
     this.#resume = resume
     if (this.server.tracksLatency) {
@@ -229,28 +230,6 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     // complete with its head. undici would wait for a Content-Length the
     // origin copied from the 200 and then fail the exchange with a mismatch.
     if (statusCode === 204 || statusCode === 304) this.onComplete(null)
-    return true
-  }
-
-  /**
-   * An interim response (undici hands over every 1xx but 100 and 101). Each
-   * one restarts undici's headers timeout, so an origin sending them
-   * forever would hold the request forever: past MAX_INTERIM it is a bad
-   * response.
-   */
-  #interim (statusCode: number, rawHeaders: Buffer[]): boolean {
-    if (this.#done) return false
-    if (++this.#interims > MAX_INTERIM) {
-      this.#badResponse(`more than ${MAX_INTERIM} interim (1xx) responses`)
-      return false
-    }
-    if (statusCode !== 102 && statusCode !== 103) return true
-    try {
-      this.#sink.responseInterim(statusCode, statusCode === 103 ? interimHead(rawHeaders) : NO_FIELDS)
-    } catch (err) {
-      this.#fault(err)
-      return false
-    }
     return true
   }
 
@@ -309,15 +288,51 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * An interim (1xx) response (undici hands over every one but 100 and 101):
+   * a 102 or 103 is relayed to the client (see ResponseSink.responseInterim).
+   * undici restarts its headers timeout on each one, so an origin that sends
+   * them without end would hold the request (and its client) forever: the
+   * final head must come within the headers timeout of the first 1xx, or of
+   * the request body's end when that is later (undici restarts its timer on
+   * every body chunk sent: a long upload is not a stall).
+   */
+  #interim (statusCode: number, rawHeaders: Buffer[]): boolean {
+    const limit = this.#backend.headersTimeout
+    if (limit !== 0) {
+      const now = performance.now()
+      const body = this.#body
+      if (this.#interimSince === 0 || (body !== null && !Buffer.isBuffer(body) && !body.readableEnded)) {
+        this.#interimSince = now
+      } else if (now - this.#interimSince > limit) {
+        this.#refuse(Errors.UPSTREAM_TIMEOUT, `interim responses only, for more than the headers timeout (${limit} ms)`)
+        return false
+      }
+    }
+    if (statusCode !== 102 && statusCode !== 103) return true
+    try {
+      this.#sink.responseInterim(statusCode, statusCode === 103 ? interimHead(rawHeaders) : NO_FIELDS)
+    } catch (err) {
+      this.#fault(err)
+      return false
+    }
+    return true
+  }
+
   /** The response head is malformed (`why`): the server's failure; never used, never stored. */
   #badResponse (why: string): void {
+    this.#refuse(Errors.UPSTREAM_BAD_RESPONSE, `malformed response head: ${why}`)
+  }
+
+  /** The server's failure found in its response head (`why`): the exchange ends with `kind`, nothing of it used. */
+  #refuse (kind: ErrorKind, why: string): void {
     this.#finish()
     this.server.failures++
     this.#backend.observe(this.server, 'gateway')
-    this.#abort?.(new Error(`malformed response head: ${why}`))
-    const err = Object.assign(new Error(`malformed response head: ${why}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code })
+    this.#abort?.(new Error(why))
+    const err = Object.assign(new Error(why), { code: kind.code })
     try {
-      this.#sink.responseError(Errors.UPSTREAM_BAD_RESPONSE, err)
+      this.#sink.responseError(kind, err)
     } catch (e) {
       this.#sink.fault(e)
     }

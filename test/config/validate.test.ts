@@ -974,6 +974,11 @@ t.test('header operations may not touch framing or hop-by-hop fields', async (t)
   for (const name of ['te', 'upgrade', 'keep-alive']) {
     t.equal(issuesOf(route(`requestHeaders: { set: { ${name}: x } }`)).length, 1, `${name} refused`)
   }
+  // Connection-specific on HTTP/2 (RFC 9113 §8.2.2): node:http2 refuses to send it, so every
+  // h2 answer of such a route was reset as an internal error.
+  only(t, route('responseHeaders: { set: { http2-settings: x } }'), 'routes[0].responseHeaders.set.http2-settings', 9,
+    /belongs to one connection/)
+  t.equal(issuesOf(route('requestHeaders: { set: { HTTP2-Settings: x } }')).length, 1, 'http2-settings refused upstream too')
   t.same(issuesOf(route('requestHeaders: { set: { x-env: prod }, remove: [x-debug] }')), [], 'other fields are fine')
 })
 

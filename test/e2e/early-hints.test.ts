@@ -10,7 +10,7 @@ import t from 'tap'
 import { testCertificate } from '../helpers/certs.js'
 import { h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startServer } from '../helpers/origin.js'
-import { startRawOrigin } from '../helpers/raw-origin.js'
+import { startRawOrigin, startRawServer } from '../helpers/raw-origin.js'
 import { startProxy } from '../helpers/proxy.js'
 
 const ORIGIN_LINK = '</origin.css>; rel=preload; as=style'
@@ -67,15 +67,21 @@ t.test('early hints', async (t) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': cacheable ? 'public, max-age=600' : 'no-store' })
     res.end(`final ${req.url ?? ''}`)
   })
-  // 20 interim responses before the final one; then one 103 whose Link is not a link, and 102s.
+  // 20 interim responses at once before the final one; then one 103 whose Link is not a link, and 102s.
   const raw = await startRawOrigin(t, (seen) => {
     const ok = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'
-    if (seen.target === '/storm') return 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'.repeat(20) + ok
+    if (seen.target === '/burst') return 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'.repeat(20) + ok
     if (seen.target === '/odd') {
       return 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: javascript:alert(1)\r\nx-other: 1\r\n\r\n' +
         'HTTP/1.1 103 Early Hints\r\nlink: </b.css>; rel=preload, </c.js>; rel=preload; as=script\r\n\r\n' + ok
     }
     return ok
+  })
+  // A 103 every 50 ms and never a final answer.
+  const endless = await startRawServer(t, (_seen, socket) => {
+    const timer = setInterval(() => socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'), 50)
+    socket.once('close', () => clearInterval(timer))
+    return true
   })
   const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
 cache: { maxBytes: 8MiB }
@@ -83,8 +89,10 @@ routes:
   - match: { pathPrefix: /configured }
     backend: origin
     earlyHints: ${JSON.stringify(ROUTE_LINKS)}
-  - match: { pathPrefix: /storm }
+  - match: { pathPrefix: /burst }
     backend: raw
+  - match: { pathPrefix: /storm }
+    backend: endless
   - match: { pathPrefix: /odd }
     backend: raw
   - match: { pathPrefix: / }
@@ -94,6 +102,10 @@ backends:
   raw:
     retries: { attempts: 0 }
     servers: [{ url: "${raw.url}" }]
+  endless:
+    retries: { attempts: 0 }
+    timeouts: { headers: 500ms }
+    servers: [{ url: "${endless.url}" }]
 `)
   const plain = proxy.url('plain')
   const session = await h2Session(t, proxy.url('tls'))
@@ -139,11 +151,17 @@ backends:
     t.same(h2.events, ['102 undefined', '103 </b.css>; rel=preload, </c.js>; rel=preload; as=script', 'final 200'])
   })
 
-  t.test('an origin that keeps sending interim responses gets a 502, not a held request', async (t) => {
+  t.test('a burst of 103s is relayed as it comes', async (t) => {
+    const h1 = await viaH1(plain, '/burst')
+    t.equal(h1.status, 200)
+    t.equal(h1.events.filter((e) => e.startsWith('103')).length, 20)
+  })
+
+  t.test('an origin that keeps sending interim responses gets a 504 after the headers timeout, not a held request', async (t) => {
     const h1 = await viaH1(plain, '/storm')
-    t.equal(h1.status, 502)
-    t.equal(h1.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_BAD_RESPONSE')
-    t.equal(h1.events.filter((e) => e.startsWith('103')).length, 8, 'the first 8 were relayed')
+    t.equal(h1.status, 504)
+    t.equal(h1.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_TIMEOUT')
+    t.ok(h1.events.filter((e) => e.startsWith('103')).length >= 1, 'the hints that came in time were relayed')
     const after = await viaH1(plain, '/hinted/after')
     t.equal(after.status, 200, 'the proxy carries on')
   })

@@ -209,6 +209,50 @@ backends:
   ws.terminate()
 })
 
+t.test('a queued WebSocket upgrade whose client leaves frees its queue place at once (issue 8, item 8)', async (t) => {
+  const { origin } = await wsOrigin(t)
+  const p = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes: [{ backend: o }]
+backends:
+  o:
+    maxConn: 1
+    maxQueue: 1
+    timeouts: { queue: 60s }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const shard = (): { readonly queued: number } => p.app.status()[0]!.shards[0]!
+  const url = `ws://127.0.0.1:${p.port('web')}/ws`
+  const first = await openWs(url)
+  // A raw upgrade, so the client can leave while it waits.
+  const waiting = net.connect(p.port('web'), '127.0.0.1')
+  waiting.on('error', () => {})
+  waiting.write('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+  for (let i = 0; i < 500 && shard().queued === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(shard().queued, 1, 'the second upgrade waits in the queue')
+  waiting.destroy()
+  for (let i = 0; i < 500 && shard().queued > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(shard().queued, 0, 'gone from the queue when its client left, not at the queue timeout')
+  const third = openWs(url)
+  for (let i = 0; i < 500 && shard().queued === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(shard().queued, 1, 'the place is free for the next one (maxQueue 1), which waits instead of a 503')
+  first.close()
+  const ws = await third
+  t.pass('and goes through once the first tunnel closes')
+  ws.terminate()
+})
+
+t.test('a WebSocket upgrade with a large request body is answered (its bytes are read past a bound, not dropped)', async (t) => {
+  // Found by the fuzz (seed 741918709) while reading upgrade sockets early was new:
+  // 70,000 body bytes, more than are read before the tunnel opens.
+  const o = await startOrigin(t)
+  const p = await proxyFor(t, o, '')
+  const body = 'b'.repeat(70_000)
+  const r = await rawRequest(p.port('plain'), 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 70000\r\n\r\n' + body, { limitMs: 10_000 })
+  t.equal(r.status, 200, 'the origin\'s answer (it does not speak WebSocket), not a close without one')
+})
+
 t.test('an Upgrade that is not tunnelled, with a request body: 400 at once, never left waiting for a body that cannot arrive', async (t) => {
   const o = await startOrigin(t)
   const p = await proxyFor(t, o, '')

@@ -98,6 +98,13 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
   const decode = await proxy('{ escapedSlashes: decode }')
   t.equal((await raw(decode.port('web'), '/x/..%2F..%2Fa%2Fb', 'Host: a\r\n')).body, 'o /a/b', 'decoded first, so no `..` survives')
+  // Origins that parse with WHATWG URL read a backslash as `/`: routed by the
+  // path before it, `/public/..\internal/x` reached them as `/internal/x`.
+  t.equal((await raw(decode.port('web'), '/x/..%5C..%5ca/b', 'Host: a\r\n')).body, 'o /a/b', '%5C decodes to `/` too')
+  t.equal((await raw(decode.port('web'), '/x/..\\a\\b', 'Host: a\r\n')).body, 'o /a/b', 'and a raw backslash is one')
+  t.equal((await raw(reject.port('web'), '/x/..\\a', 'Host: a\r\n')).status, 400, 'reject refuses a raw backslash')
+  const keep = await proxy('{ escapedSlashes: keep }')
+  t.equal((await raw(keep.port('web'), '/x/..\\a', 'Host: a\r\n')).body, 'o /x/..\\a', 'keep leaves it byte for byte')
 })
 
 t.test('what picks the backend or the shard is part of the cache key', async (t) => {
@@ -134,6 +141,27 @@ backends:
     if (r.body !== body) t.fail(`${user} got another shard's answer`)
   }
   t.equal(shardA.requests.length + shardB.requests.length, 2, 'one fetch per shard, then hits')
+})
+
+t.test('a key header sent on two field lines is keyed by both, not by the first one alone', async (t) => {
+  // The origin answers by the last line (as many frameworks read a field):
+  // keyed by the first line only, `light` then `dark` stored dark's page
+  // for every later `light` user.
+  const o = await startOrigin(t, (seen, res) => {
+    const themes = seen.rawHeaders.filter((_, i) => i % 2 === 1 && seen.rawHeaders[i - 1]!.toLowerCase() === 'x-theme')
+    const body = `theme ${themes.at(-1) ?? 'none'}`
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(body.length) }).end(body)
+  })
+  const p = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+cache: {}
+routes: [{ backend: o, cache: { key: { headers: [x-theme] } } }]
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  const port = p.port('web')
+  t.equal((await raw(port, '/page', 'Host: a\r\nX-Theme: light\r\nX-Theme: dark\r\n')).body, 'theme dark')
+  const light = await raw(port, '/page', 'Host: a\r\nX-Theme: light\r\n')
+  t.equal(light.body, 'theme light', 'a light user gets the light page')
+  t.equal(o.requests.length, 2, 'fetched for itself, not served the two-line answer')
 })
 
 t.test('trust: X-Forwarded-* from untrusted peers removed; a trusted proxy\'s scheme and host key the cache', async (t) => {

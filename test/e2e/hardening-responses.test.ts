@@ -4,11 +4,13 @@
 // values it is a 502 counted against the server and never stored. Before the
 // fix, a stored response with a doubled field crashed the whole process the
 // moment an HTTP/2 client asked for it.
+import net from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
-import { startRawOrigin, type RawOrigin } from '../helpers/raw-origin.js'
+import { h1, h2, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startRawOrigin, startRawServer, type RawOrigin } from '../helpers/raw-origin.js'
+import { startServer } from '../helpers/origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 
 /** Answers per path: a status line and header lines, then `body`. */
@@ -127,4 +129,111 @@ t.test('a reason phrase Node will not write (obs-text, DEL): the standard one in
     t.equal(r.body, `body of ${path}`)
   }
   t.match(proxy.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
+})
+
+t.test('interim responses without end: 504 once the headers timeout has passed since the request, not a stall', async (t) => {
+  // undici restarts its headers timeout on every 1xx, so an origin that sends
+  // 102 Processing forever held the request (and its client) forever.
+  const timers = new Set<NodeJS.Timeout>()
+  t.teardown(() => { for (const timer of timers) clearInterval(timer) })
+  const origin = await startRawServer(t, (_seen, socket) => {
+    const timer = setInterval(() => {
+      if (socket.destroyed) clearInterval(timer)
+      else socket.write('HTTP/1.1 102 Processing\r\n\r\n')
+    }, 20)
+    timers.add(timer)
+    return false
+  })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: raw }]
+backends:
+  raw:
+    retries: { attempts: 0 }
+    timeouts: { headers: 300ms }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const r = await rawRequest(proxy.port('plain'), 'GET /processing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { limitMs: 10_000 })
+  // The 102s reach the client (relayed interim responses) before the final answer.
+  t.match(r.raw, /^HTTP\/1\.1 102 /, 'h1: the interim responses were relayed')
+  t.match(r.raw, /\r\nHTTP\/1\.1 504 [^\r]*\r\n(?:[^\r]+\r\n)*x-switchyard-error: LB_ERR_UPSTREAM_TIMEOUT\r\n/i, 'h1: answered 504')
+  const viaH2 = await h2(t, proxy.url('tls'), { ':path': '/processing' })
+  t.equal(viaH2.status, 504, 'h2: answered')
+  const upgrade = await rawRequest(proxy.port('plain'), 'GET /processing HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', { limitMs: 10_000 })
+  t.equal(upgrade.status, 504, 'a WebSocket upgrade: answered too')
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 3, 'counted against the server')
+})
+
+t.test('a body that ends with the connection, to a client that does not read: one drain listener, not one per chunk', async (t) => {
+  // Such a body is never paused upstream (undici 7, see ForwardHandler.onData),
+  // so chunks keep coming while the client's side is full; each added a 'drain'
+  // listener (MaxListenersExceededWarning, and listeners without bound).
+  const block = Buffer.alloc(64 * 1024, 0x61)
+  const origin = await startRawServer(t, (_seen, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n')
+    for (let i = 0; i < 64; i++) socket.write(block)
+    socket.end()
+    return false
+  })
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => { if (w.name === 'MaxListenersExceededWarning') warnings.push(w.message) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: raw }]
+backends: { raw: { servers: [{ url: "${origin.url}" }] } }
+`)
+  const session = await h2Session(t, proxy.url('tls'))
+  const stream = session.request({ ':path': '/close-delimited' })
+  stream.pause()
+  const head = await new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve))
+  t.equal(head[':status'], 200)
+  // The whole body reaches the proxy while this client reads nothing.
+  for (let i = 0; i < 500 && proxy.app.status()[0]!.shards[0]!.servers[0]!.active > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  let bytes = 0
+  stream.on('data', (c: Buffer) => { bytes += c.length })
+  const ended = new Promise((resolve) => stream.once('end', resolve))
+  stream.resume()
+  await ended
+  t.equal(bytes, 64 * block.length, 'the whole body arrives')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings, [], 'no listener pile-up')
+  session.close()
+})
+
+t.test('1xx during an upload longer than the headers timeout: not a stall, the final answer is relayed', async (t) => {
+  // undici restarts its headers timeout on every body chunk it sends; 102s
+  // while the body still arrives must not count against that timeout.
+  const origin = await startServer(t, (req, res) => {
+    const timer = setInterval(() => res.writeProcessing(), 50)
+    req.resume()
+    req.on('end', () => { clearInterval(timer); res.writeHead(200, { 'content-length': '2' }).end('ok') })
+    req.on('close', () => clearInterval(timer))
+  })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends:
+  o:
+    retries: { attempts: 0 }
+    timeouts: { headers: 300ms }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const socket = net.connect(proxy.port('plain'), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  let answer = ''
+  socket.on('data', (c: Buffer) => { answer += c.toString('latin1') })
+  socket.on('error', () => {})
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 8\r\n\r\n')
+  for (let i = 0; i < 8; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100)) // 800 ms of upload, past the 300 ms headers timeout
+    socket.write('x')
+  }
+  await closed
+  // The 102s are relayed as they come; then the origin's final answer.
+  const final = answer.replace(/^(?:HTTP\/1\.1 102 Processing\r\n\r\n)+/, '')
+  t.match(final, /^HTTP\/1\.1 200 /, `the origin's answer after the relayed 102s (got ${JSON.stringify(final.slice(0, 80))})`)
 })

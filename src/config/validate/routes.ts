@@ -31,10 +31,11 @@ const RATE_LIMIT_BY = 'clientIp, { header: NAME } or { cookie: NAME }'
 
 /**
  * Fields a route may not set or remove: they frame the message or belong to
- * one hop (RFC 9110 §7.6.1), and the proxy writes them itself.
+ * one hop (RFC 9110 §7.6.1, RFC 9113 §8.2.2), and the proxy writes them
+ * itself. node:http2 refuses to send any of the connection-specific ones.
  */
 const FRAMING_FIELDS: ReadonlySet<string> = new Set([
-  'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'keep-alive', 'proxy-connection', 'host'
+  'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'keep-alive', 'proxy-connection', 'http2-settings', 'host'
 ])
 
 function framingMessage (name: string): string {
