@@ -324,7 +324,7 @@ export interface ReplicaPart {
   readonly cycle: readonly string[] | null
   readonly sticky: StickyPart | null
   /** The route's consistency and what it decided for this request (plan.ts consistencyDecision). */
-  readonly consistency: { readonly mode: 'eventual' | 'strong', readonly primaryOnly: boolean, readonly reason: string }
+  readonly consistency: { readonly mode: 'eventual' | 'strong' | 'readYourWrites', readonly primaryOnly: boolean, readonly reason: string }
   /** What would be sent: absent when no server can be picked. */
   readonly upstream: { readonly url: string; readonly method: string; readonly host: string } | null
 }
@@ -617,12 +617,12 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
       cycle: account.next === undefined || server === undefined ? null : [server, ...account.next].map((s) => s.name),
       sticky: stickyPart(state, p, shard, account, req),
       consistency: {
-        mode: p.route.config.consistency,
+        mode: typeof p.route.config.consistency === 'object' ? 'readYourWrites' : p.route.config.consistency,
         primaryOnly: p.primaryOnly !== undefined,
         reason: p.primaryOnly !== undefined
           ? `${p.primaryOnly}: the primary only${shard.primary === undefined ? '' : ` (${shard.primary.name})`}, never a replica`
-          : p.route.config.consistency === 'eventual' && shard.primary !== undefined
-            ? 'consistency: eventual, a read: any server of the shard (writes go to the primary)'
+          : p.route.config.consistency !== 'strong' && shard.primary !== undefined
+            ? `consistency: ${typeof p.route.config.consistency === 'object' ? 'readYourWrites, a read with no recent write by this client' : 'eventual, a read'}: any server of the shard (writes go to the primary)`
             : 'any server of the shard'
       },
       upstream: server === undefined ? null : upstreamLine(p, server)

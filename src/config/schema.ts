@@ -37,6 +37,8 @@ export interface Config {
   readonly workers: 'auto' | number
   /** The Redis every instance shares (shared cache, purges, rate limits); absent = each instance on its own. */
   readonly redis?: RedisConfig
+  /** Present when a route uses `consistency: { readYourWrites }`. */
+  readonly readYourWrites?: ReadYourWritesConfig
   /** The request id every request carries; undefined = `requestId: false` (none). Default: `DEFAULTS.requestId`. */
   readonly requestId: RequestIdConfig | undefined
   readonly tracing: TracingConfig
@@ -314,7 +316,28 @@ export interface RouteConfig {
  * primary when it has one. `strong`: every request to the primary, never
  * cached; with the primary down, 503 rather than a replica.
  */
-export type Consistency = 'eventual' | 'strong'
+export type Consistency = 'eventual' | 'strong' | ReadYourWritesConsistency
+
+/**
+ * `eventual`, and after a client's successful write on a shard, that
+ * client's reads on that shard go to the primary, past the cache, for
+ * `window` ms (a signed cookie carries the deadline: see `readYourWrites`).
+ */
+export interface ReadYourWritesConsistency {
+  readonly readYourWrites: { readonly window: number }
+}
+
+/** How read-your-writes cookies are signed and named (top-level `readYourWrites`). Defaults: `DEFAULTS.readYourWrites`. */
+export interface ReadYourWritesConfig {
+  /**
+   * HMAC key shared by every instance (so any of them honours another's
+   * cookie). Absent in the file: a random key made once per process, good
+   * for this process and its workers only (a warning says so).
+   */
+  readonly key: string
+  readonly keyGenerated: boolean
+  readonly cookie: string
+}
 
 /**
  * A route's rate limit (GCRA, a token bucket without a timer): `average`
@@ -596,6 +619,7 @@ export const DEFAULTS = deepFreeze({
   trustedProxies: [] as readonly string[],
   forwarding: { xForwarded: true, forwarded: false, via: true } satisfies ForwardingConfig,
   requestId: { header: 'x-request-id' } satisfies RequestIdConfig,
+  readYourWrites: { cookie: 'switchyard_ryw' } satisfies Pick<ReadYourWritesConfig, 'cookie'>,
   /** `otlp` holds the defaults of an `otlp` block that is written; without one nothing is exported. */
   tracing: {
     propagate: true,

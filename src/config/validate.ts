@@ -22,6 +22,7 @@ import {
   readTrustedProxies, readWatchConfig, readWorkers
 } from './validate/toplevel.js'
 import { DEFAULT_TRACING, readRequestId, readTracing } from './validate/tracing.js'
+import { readReadYourWrites } from './validate/consistency.js'
 
 export type { BindRef, FileRef, SecretRef, TlsFileRefs } from './validate/common.js'
 
@@ -45,7 +46,7 @@ export interface Validation {
 
 const ROOT_KEYS = [
   'proxyName', 'listeners', 'trustedProxies', 'forwarding', 'limits', 'timeouts', 'pathNormalization', 'routes', 'backends', 'cache',
-  'admin', 'accessLog', 'watchConfig', 'workers', 'redis', 'requestId', 'tracing'
+  'admin', 'accessLog', 'watchConfig', 'workers', 'redis', 'requestId', 'tracing', 'readYourWrites'
 ] as const
 
 /**
@@ -102,12 +103,14 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const redis = readRedis(ctx, m)
   const requestId = readRequestId(ctx, m)
   const tracing = readTracing(ctx, m, proxyName)
+  const readYourWrites = readReadYourWrites(ctx, m, routes)
   return {
     source, proxyName, listeners: listeners.listeners, trustedProxies, forwarding, limits, timeouts, pathNormalization, routes,
     backends: backends.backends,
     ...(cache === undefined ? {} : { cache }),
     admin, accessLog, watchConfig, workers,
     ...(redis === undefined ? {} : { redis }),
+    ...(readYourWrites === undefined ? {} : { readYourWrites }),
     requestId, tracing
   }
 }

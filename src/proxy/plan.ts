@@ -5,6 +5,8 @@
 // revalidation and `explain` all call plan() and upstreamRequest(), so they
 // cannot disagree about any of it. Only the replica is left to pick: that
 // reads live load and health, at dispatch.
+import type { Consistency } from '../config/schema.js'
+import type { ReadYourWrites } from './read-your-writes.js'
 import { cacheKey, keyedTarget, variantKey, type CacheTarget } from '../cache/key.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { RouteInput } from '../router/router.js'
@@ -29,6 +31,8 @@ export interface PlanRequest {
   /** HTTP/2 `:authority` ('' when absent); undefined on HTTP/1.1. */
   readonly h2Authority: string | undefined
   readonly conn: ForwardContext & { readonly servername: string | undefined }
+  /** Date.now() at the request's start (read-your-writes windows are wall-clock); now when absent. */
+  readonly startWall?: number
   /** The listener it arrived on (routes may be bound to listeners); '' = none. */
   readonly listener: { readonly name: string }
   /** The listener's 421 check, when it has several certificates. */
@@ -57,6 +61,8 @@ export interface Plan {
   readonly cache: CacheTarget | undefined
   /** Only the shard's primary may answer (see `consistency`), and why; undefined = any server. */
   readonly primaryOnly: string | undefined
+  /** A write on a readYourWrites route: on success the client's window starts (Set-Cookie). */
+  readonly readYourWrites: ReadYourWritesWrite | undefined
 }
 
 /** The request is answered by the proxy itself, with what was decided up to then (for logs). */
@@ -105,11 +111,16 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
   if ('code' in head) return { error: head, detail: undefined, ...parsed, route, backend, shard }
 
   // consistency: which servers may answer, and whether the cache may
-  const primaryOnly = consistencyDecision(route.config.consistency, req.method, shard)
+  const consistency = route.config.consistency
+  const ryw = typeof consistency === 'object' ? state.readYourWrites : undefined
+  const written = ryw === undefined
+    ? undefined
+    : ryw.read(cookieValue(view.header('cookie'), ryw.cookieName), req.startWall ?? Date.now())
+  const decision = consistencyDecision(consistency, req.method, shard, written === undefined ? undefined : { ryw: ryw!, written })
 
   // cache decision: keyed by what the origin is told (scheme, host) and what else picked the answer
-  // (route, shard); the origin gets the keyed target ("forward what you key"). strong never caches.
-  const rc = state.cache === undefined || route.config.consistency === 'strong' ? undefined : route.cache
+  // (route, shard); the origin gets the keyed target ("forward what you key").
+  const rc = state.cache === undefined || decision.noCache ? undefined : route.cache
   const target = rc === undefined ? t.target : keyedTarget(t.target, rc.key)
   let cache: CacheTarget | undefined
   if (rc !== undefined) {
@@ -133,23 +144,59 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
       ? target
       : rewritePath(target, route.stripPrefix, route.addPrefix),
     cache,
-    primaryOnly
+    primaryOnly: decision.primaryOnly,
+    readYourWrites: decision.write
   }
 }
 
 /** RFC 9110 §9.2.1: the methods that change nothing on the server. */
 const SAFE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
+export interface ConsistencyDecision {
+  /** Only the shard's primary may answer, and why; undefined = any server. */
+  readonly primaryOnly: string | undefined
+  /** The cache may not answer this request (nor store its answer). */
+  readonly noCache: boolean
+  /** A write on a readYourWrites route: its success starts (or extends) the client's window. */
+  readonly write: ReadYourWritesWrite | undefined
+}
+
+/** What the Set-Cookie after a successful write is made of (see Session.responseHead). */
+export interface ReadYourWritesWrite {
+  readonly ryw: ReadYourWrites
+  /** The shard's tag, and the client's other unexpired windows (kept in the new cookie). */
+  readonly tag: string
+  readonly written: ReadonlyMap<string, number>
+  readonly window: number
+}
+
+const ANY: ConsistencyDecision = Object.freeze({ primaryOnly: undefined, noCache: false, write: undefined })
+const STRONG: ConsistencyDecision = Object.freeze({ primaryOnly: 'consistency: strong', noCache: true, write: undefined })
+
 /**
- * Which servers of `shard` may answer, by the route's consistency: a reason
- * when only the primary may, undefined when any may. `strong`: always the
- * primary (load checks every shard has one). `eventual`: unsafe methods go
- * to the primary when the shard has one (a replica cannot take a write).
+ * Which servers of `shard` may answer, by the route's consistency, and
+ * whether the cache may. `strong`: always the primary, never the cache
+ * (load checks every shard has a primary). `eventual`: unsafe methods go to
+ * the primary when the shard has one (a replica cannot take a write).
+ * `readYourWrites`: as eventual, and a read by a client whose cookie
+ * (`rw.written`, verified, unexpired) shows a write on this shard goes to
+ * the primary, past the cache; a write is marked to start that window.
  */
-export function consistencyDecision (mode: 'eventual' | 'strong', method: string, shard: Shard): string | undefined {
-  if (mode === 'strong') return 'consistency: strong'
-  if (!SAFE.has(method) && shard.primary !== undefined) return `consistency: eventual, ${method} is a write`
-  return undefined
+export function consistencyDecision (mode: Consistency, method: string, shard: Shard,
+  rw?: { readonly ryw: ReadYourWrites, readonly written: ReadonlyMap<string, number> }): ConsistencyDecision {
+  if (mode === 'strong') return STRONG
+  const safe = SAFE.has(method)
+  const primary = shard.primary
+  if (typeof mode === 'object' && rw !== undefined && primary !== undefined) {
+    const tag = rw.ryw.tag(`${primary.backend}/${shard.name}`)
+    if (!safe) {
+      return { primaryOnly: `consistency: readYourWrites, ${method} is a write`, noCache: false, write: { ryw: rw.ryw, tag, written: rw.written, window: mode.readYourWrites.window } }
+    }
+    if (rw.written.has(tag)) return { primaryOnly: 'consistency: readYourWrites, this client wrote to this shard within the window', noCache: true, write: undefined }
+    return ANY
+  }
+  if (!safe && primary !== undefined) return { primaryOnly: `consistency: eventual, ${method} is a write`, noCache: false, write: undefined }
+  return ANY
 }
 
 /**

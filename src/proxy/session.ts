@@ -353,6 +353,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     if (this.answered) return false
     this.upstreamMs = performance.now() - this.dispatchedAt
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
+    // A successful write on a readYourWrites route: this client's reads of the shard go to the primary for the window.
+    const ryw = this.plan?.readYourWrites
+    if (ryw !== undefined && status >= 200 && status < 400) {
+      const value = ryw.ryw.write(ryw.written, ryw.tag, Date.now() + ryw.window)
+      headers.push('set-cookie', ryw.ryw.setCookie(value, ryw.window, this.conn.proto === 'https'))
+    }
     this.status = status
     // h2: the body streams, and may end with trailers.
     if (this.h2) return this.#respond(status, headers, true)

@@ -19,6 +19,7 @@ import type { Server } from '../upstream/server.js'
 import { compileRoutes, type CompiledRoute } from './routes.js'
 import { buildTrustList } from './trust.js'
 import type { TraceSettings } from '../tracing/context.js'
+import { ReadYourWrites } from './read-your-writes.js'
 
 export interface RuntimeState {
   readonly config: Config
@@ -34,6 +35,8 @@ export interface RuntimeState {
   readonly viaH2: string
   /** Request ids and trace context (tracing/context.ts). */
   readonly trace: TraceSettings
+  /** Signs and reads read-your-writes cookies, when a route uses them. */
+  readonly readYourWrites: ReadYourWrites | undefined
 }
 
 export interface StateDeps {
@@ -81,6 +84,9 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
     purgeFrom: config.cache === undefined || config.cache.purgeFrom.length === 0 ? undefined : buildTrustList(config.cache.purgeFrom),
     viaH1: `1.1 ${config.proxyName}`,
     viaH2: `2 ${config.proxyName}`,
+    readYourWrites: config.readYourWrites === undefined
+      ? undefined
+      : new ReadYourWrites(config.readYourWrites.key, config.readYourWrites.cookie),
     trace: Object.freeze({
       requestIdHeader: config.requestId?.header,
       propagate: config.tracing.propagate,

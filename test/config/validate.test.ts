@@ -1034,3 +1034,25 @@ ${shard(roles)}
   only(t, doc([''], 'linearizable'), 'routes[0].consistency', 2, /eventual|strong/)
   t.same(issuesOf(doc(['', ''], 'eventual')), [], 'eventual needs no primary')
 })
+
+t.test('consistency: readYourWrites and its key', async (t) => {
+  const doc = (extra: string, consistency = '{ readYourWrites: { window: 5s } }'): string => `listeners: [{ bind: ":0" }]
+${extra}routes: [{ backend: db, consistency: ${consistency} }]
+backends:
+  db:
+    servers:
+      - { url: "http://127.0.0.1:9100", role: primary }
+`
+  const c = parseConfig(doc('readYourWrites: { key: "0123456789abcdef0123", cookie: ryw }\n'), 'config.yaml')
+  t.same(c.routes[0]!.consistency, { readYourWrites: { window: 5000 } })
+  t.same(c.readYourWrites, { key: '0123456789abcdef0123', keyGenerated: false, cookie: 'ryw' })
+  const warnings: ConfigIssue[] = []
+  const generated = parseConfig(doc(''), 'config.yaml', { onWarning: (w) => warnings.push(w) })
+  t.equal(generated.readYourWrites?.keyGenerated, true, 'no key written: one made at load')
+  t.match(generated.readYourWrites?.key, /^[0-9a-f]{64}$/)
+  t.match(warnings.map((w) => w.message), [/only this process and its workers accept them/])
+  only(t, doc('readYourWrites: { key: short }\n'), 'readYourWrites.key', 2, /at least 16 bytes/)
+  only(t, doc('', '{ readYourWrites: { window: 2h } }'), 'routes[0].consistency.readYourWrites.window', 2, /at most 1h/)
+  only(t, doc('', '{ readYourWrites: {} }'), 'routes[0].consistency.readYourWrites.window', 2)
+  t.equal(parseConfig(doc('', 'eventual'), 'config.yaml').readYourWrites, undefined, 'unused: no key made')
+})

@@ -91,3 +91,68 @@ backends:
   t.match(await who('/items/cacheable-not'), /^r[12]$/, 'eventual reads: a replica')
   t.equal(await who('/items/1', 'POST'), '503 LB_ERR_PRIMARY_UNAVAILABLE', 'a write with the primary down is refused, not sent to a replica')
 })
+
+t.test('consistency: readYourWrites, across two instances sharing the key', async (t) => {
+  const names = ['p', 'r1', 'r2'] as const
+  const origins = await Promise.all(names.map((name) => startOrigin(t, (seen, res) => {
+    const fail = seen.url.includes('fail')
+    res.writeHead(fail ? 500 : 200, { 'content-type': 'text/plain', 'cache-control': seen.method === 'GET' ? 'public, max-age=600' : 'no-store' })
+    res.end(name)
+  })))
+  const yaml = `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+cache: { maxBytes: 8MiB }
+readYourWrites: { key: "${'s'.repeat(32)}" }
+routes:
+  - { backend: db, consistency: { readYourWrites: { window: 1h } } }
+backends:
+  db:
+    balance: { algorithm: roundRobin }
+    shards:
+      - name: a
+        servers:
+          - { name: p, url: "${origins[0]!.url}", role: primary }
+          - { name: r1, url: "${origins[1]!.url}" }
+          - { name: r2, url: "${origins[2]!.url}" }
+`
+  const one = await startProxy(t, yaml)
+  const two = await startProxy(t, yaml)
+  const get = async (base: string, path: string, cookie?: string): Promise<{ who: string, cache: string | undefined }> => {
+    const r = await h1(base, { path, ...(cookie === undefined ? {} : { headers: { cookie } }) })
+    return { who: r.text, cache: r.headers['cache-status'] as string | undefined }
+  }
+
+  // Without a write, reads spread over the shard and are cached.
+  const before = new Set<string>()
+  for (let i = 0; i < 6; i++) before.add((await get(one.url('web'), `/doc/${i}`)).who)
+  t.same([...before].sort(), ['p', 'r1', 'r2'])
+  t.match((await get(one.url('web'), '/doc/0')).cache, /hit/)
+
+  // A failed write starts no window.
+  const failed = await h1(one.url('web'), { path: '/fail', method: 'POST', headers: { 'content-length': '0' } })
+  t.equal(failed.status, 500)
+  t.equal(failed.headers['set-cookie'], undefined)
+
+  // A successful write: the primary takes it, and the answer carries the window.
+  const write = await h1(one.url('web'), { path: '/doc/0', method: 'POST', headers: { 'content-length': '0' } })
+  t.equal(write.text, 'p')
+  const setCookie = String(write.headers['set-cookie'])
+  t.match(setCookie, /^switchyard_ryw=[0-9a-f]{12}-\d{13}\.[A-Za-z0-9_-]{22}; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax$/)
+  const cookie = setCookie.split(';')[0]!
+
+  // This client's reads now go to the primary, past the cache, on either instance.
+  for (const base of [one.url('web'), two.url('web')]) {
+    for (let i = 0; i < 4; i++) {
+      const r = await get(base, '/doc/0', cookie)
+      t.equal(r.who, 'p', 'a read after the write: the primary')
+      t.equal(r.cache, undefined, 'not from the cache')
+    }
+  }
+  // Another client (no cookie), or a forged one, reads as before.
+  // (The write invalidated the stored /doc/0, RFC 9111 §4.4: stored again, then a hit.)
+  t.match((await get(one.url('web'), '/doc/0')).cache, /stored/)
+  t.match((await get(one.url('web'), '/doc/0')).cache, /hit/, 'others still get the cached copy')
+  const forged = cookie.replace(/\.[A-Za-z0-9_-]{22}$/, '.' + 'A'.repeat(22))
+  const others = new Set<string>()
+  for (let i = 0; i < 6; i++) others.add((await get(two.url('web'), `/other/${i}`, forged)).who)
+  t.same([...others].sort(), ['p', 'r1', 'r2'], 'a forged cookie changes nothing')
+})

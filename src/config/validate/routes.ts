@@ -133,19 +133,37 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   }
 }
 
-/** `consistency`: eventual | strong; strong needs a primary in every shard of the route's backend. */
+/**
+ * `consistency`: eventual | strong | { readYourWrites: { window } }; strong
+ * and readYourWrites need a primary in every shard of the route's backend.
+ */
 function routeConsistency (r: Reader, f: Field, backend: string, rc: RouteContext): Consistency | undefined {
-  const mode = r.oneOf(f, CONSISTENCY)
+  let mode: Consistency | undefined
+  if (isMap(f.node)) {
+    const m = r.map(f, ['readYourWrites'])
+    const rywField = m?.require('readYourWrites')
+    const ryw = rywField === undefined ? undefined : r.map(rywField, ['window'])
+    const windowField = ryw?.require('window')
+    const window = windowField === undefined ? undefined : duration(r, windowField, 1)
+    if (window !== undefined) {
+      if (window > MAX_RYW_WINDOW) return r.expected(windowField!, 'a window of at most 1h (a client reads from the primary for that long)')
+      mode = { readYourWrites: { window } }
+    }
+  } else {
+    mode = r.oneOf(f, CONSISTENCY)
+  }
   if (mode === undefined) return undefined
   const missing = rc.shardsWithoutPrimary.get(backend) ?? []
-  if (mode === 'strong' && missing.length > 0) {
+  if (mode !== 'eventual' && missing.length > 0) {
     const which = missing.length === 1 ? `shard \`${missing[0]!}\`` : `shards ${missing.map((s) => `\`${s}\``).join(', ')}`
-    r.report(f.path, f.at, `consistency: strong sends every request to its shard's primary, but ${which} of backend \`${backend}\` ` +
-      'has none (give one server `role: primary`)')
+    const what = mode === 'strong' ? 'consistency: strong sends every request' : 'consistency: readYourWrites sends a writer\'s reads'
+    r.report(f.path, f.at, `${what} to its shard's primary, but ${which} of backend \`${backend}\` has none (give one server \`role: primary\`)`)
     return undefined
   }
   return mode
 }
+
+const MAX_RYW_WINDOW = 3_600_000
 
 const CONSISTENCY = ['eventual', 'strong'] as const
 
