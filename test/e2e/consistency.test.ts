@@ -8,6 +8,7 @@ import { h1 } from '../helpers/e2e.js'
 import { startOrigin } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 import { explain, formatExplanation, parseExplainRequest } from '../../src/explain.js'
+import { ReadYourWrites } from '../../src/proxy/read-your-writes.js'
 
 async function until (cond: () => boolean, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms
@@ -155,4 +156,13 @@ backends:
   const others = new Set<string>()
   for (let i = 0; i < 6; i++) others.add((await get(two.url('web'), `/other/${i}`, forged)).who)
   t.same([...others].sort(), ['p', 'r1', 'r2'], 'a forged cookie changes nothing')
+
+  // After the window: a genuine cookie (same key) whose deadline has passed sends reads anywhere again.
+  const ryw = new ReadYourWrites('s'.repeat(32), 'switchyard_ryw')
+  const expired = `switchyard_ryw=${ryw.write(new Map(), ryw.tag('db/a'), Date.now() - 1)}`
+  const after = new Set<string>()
+  for (let i = 0; i < 6; i++) after.add((await get(one.url('web'), `/after/${i}`, expired)).who)
+  t.same([...after].sort(), ['p', 'r1', 'r2'], 'outside the window: any server')
+  const inside = `switchyard_ryw=${ryw.write(new Map(), ryw.tag('db/a'), Date.now() + 60_000)}`
+  t.equal((await get(two.url('web'), '/after/0', inside)).who, 'p', 'the same cookie inside its window: the primary')
 })
