@@ -25,7 +25,7 @@ export interface AdminApi {
   /** The dashboard's data: recent history and current rates (JSON-serializable). */
   snapshot (): unknown
   /** Re-read the config file and swap it in, or say why not. */
-  reload (): Promise<{ ok: true } | { ok: false; errors: string[] }>
+  reload (): Promise<{ ok: true; needsRestart: string[] } | { ok: false; errors: string[] }>
   /** Exactly one of the three is set (the admin listener checks that). */
   purge (what: PurgeRequest): PurgeResult | Promise<PurgeResult>
   /** What the cache holds for an absolute URL; undefined = nothing. */
@@ -276,7 +276,8 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
         const result = await run
         if (result.ok) {
           log.info({}, 'admin: config reloaded')
-          sendJson(res, 200, { ok: true })
+          // What the reload could not apply is said, not silently left as it was.
+          sendJson(res, 200, { ok: true, needsRestart: result.needsRestart })
         } else {
           log.warn({ errors: result.errors }, 'admin: reload refused')
           sendJson(res, 400, { ok: false, errors: result.errors })

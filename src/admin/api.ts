@@ -93,7 +93,7 @@ export interface AdminSources {
   backends (): readonly BackendStatus[]
   metrics: Metrics
   listeners (): readonly ListenerStatus[]
-  reload (): Promise<{ ok: true } | { ok: false; errors: readonly string[] }>
+  reload (): Promise<{ ok: true; needsRestart: readonly string[] } | { ok: false; errors: readonly string[] }>
   ready (): boolean
   /** The Redis link's report, with a `redis` block. */
   redis? (): RedisReport | undefined
@@ -142,7 +142,7 @@ export function adminApi (src: AdminSources): AdminApi {
     },
     async reload () {
       const r = await src.reload()
-      return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
+      return r.ok ? { ok: true, needsRestart: [...r.needsRestart] } : { ok: false, errors: [...r.errors] }
     },
     async purge (what: PurgeRequest): Promise<PurgeResult> {
       const state = src.state()

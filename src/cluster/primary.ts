@@ -12,6 +12,7 @@ import { adminApi, serverGauges, type AdminStatus, type WorkerStatusEntry } from
 import { mergeBackendStatus } from '../admin/backend-status.js'
 import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
+import { needsRestart } from '../reload.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { Config } from '../config/schema.js'
@@ -193,7 +194,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     },
     reload: async () => {
       const r = await reload('admin API')
-      return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
+      return r.ok ? { ok: true, needsRestart: [...r.needsRestart] } : { ok: false, errors: [...r.errors] }
     },
     async purge (what: PurgeRequest): Promise<PurgeResult> {
       // Every worker purges its memory; one of them purges Redis too (the others hear it there as well).
@@ -252,9 +253,13 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       return { ok: false, errors }
     }
     const first = answers[0]?.value
-    const result: ReloadResult = first !== undefined && first.ok ? first : { ok: true, kept: 0, added: 0, removed: 0 }
-    log.info({ ...(result.ok ? { kept: result.kept, added: result.added, removed: result.removed } : {}), workers: answers.length },
-      'configuration reloaded')
+    // The primary's own settings (admin, workers), then what the workers' listeners could not take.
+    const notApplied = new Set(needsRestart(old.config, loaded.config))
+    for (const a of answers) if (a.value?.ok === true) for (const n of a.value.needsRestart) notApplied.add(n)
+    const counts = first !== undefined && first.ok ? first : { kept: 0, added: 0, removed: 0 }
+    const result: ReloadResult = { ok: true, kept: counts.kept, added: counts.added, removed: counts.removed, needsRestart: [...notApplied] }
+    log.info({ kept: result.kept, added: result.added, removed: result.removed, workers: answers.length }, 'configuration reloaded')
+    if (notApplied.size > 0) log.warn({ needsRestart: result.needsRestart }, `configuration reloaded, but not all of it: ${result.needsRestart.join('; ')}`)
     return result
   }
   function reload (reason: string): Promise<ReloadResult> {

@@ -93,7 +93,7 @@ function fakeApp () {
       return { now, history, routes: { users: { rps: 150, p99: 80 } }, backends: {} }
     },
     metrics: () => '',
-    reload: async () => ({ ok: true }),
+    reload: async () => ({ ok: true, needsRestart: [] }),
     purge: (what) => {
       purges.push(what)
       return { purged: 3 }
