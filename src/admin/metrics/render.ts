@@ -75,7 +75,7 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     x.counter('switchyard_cache_revalidations_total', 'Revalidations of stored entries by upstream status (304: refreshed, 200: replaced).', ['status'])
       .sample(['304'], cache.revalidated304)
       .sample(['200'], cache.revalidated200)
-    c('switchyard_cache_collapsed_total', 'Requests that waited for another request\'s fetch instead of going upstream.', cache.collapsed)
+    c('switchyard_cache_collapsed_total', 'Requests answered from the response another request was fetching (a wait that ends upstream counts as a miss).', cache.collapsed)
     c('switchyard_cache_stored_total', 'Responses stored.', cache.stored)
     c('switchyard_cache_not_stored_total', 'Responses that could have been stored but were not.', cache.notStored)
     c('switchyard_cache_invalidations_total', 'Entries invalidated by unsafe requests.', cache.invalidations)
