@@ -16,6 +16,8 @@ import type { AddressInfo } from 'node:net'
 import { startAdmin, type AdminApi, type AdminHandle } from './admin/admin.js'
 import { adminApi, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
+import { watchEventLoop } from './admin/metrics/runtime.js'
+import type { ConfigReport } from './admin/config-report.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
 import type { RateLimitStores } from './ratelimit/store.js'
@@ -33,6 +35,8 @@ export interface AppDeps {
   /** Where request records, connections and health transitions are counted (default: a new registry). */
   readonly metrics?: Metrics
   readonly hooks?: PipelineHooks
+  /** The config file in use and its reloads, for /metrics (whoever reloads from the file keeps it). */
+  readonly config?: ConfigReport
   /** Re-read the config source (the file) and reload it; what admin POST /reload calls. */
   readonly reloadSource?: () => Promise<ReloadResult>
   /**
@@ -127,6 +131,7 @@ function sameRedis (a: RedisConfig | undefined, b: RedisConfig | undefined): boo
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
   const metrics = deps.metrics ?? new Metrics()
+  watchEventLoop()
   const openAccessLog = (c: Config): AccessLog | undefined => createAccessLog(c.accessLog,
     log === undefined ? {} : { onError: (err: Error) => log.error({ err }, 'access log write failed') })
   // Replaced by a reload that changes the accessLog block.
@@ -261,6 +266,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     metrics,
     listeners: () => listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
     reload: () => deps.reloadSource?.() ?? Promise.resolve({ ok: false, errors: ['this instance has no config file to reload'] }),
+    config: () => deps.config?.metrics(),
     ready: () => ready && !pipeline.draining
   })
 

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { StartupError, createApp, type ReloadResult } from './app.js'
+import { ConfigReport } from './admin/config-report.js'
 import { heapLimitMiB, heapSizeGiven } from './cache/memory.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
 import type { Port } from './cluster/ipc.js'
@@ -423,7 +424,8 @@ async function start (file: string | undefined, root: string): Promise<number> {
     log.info({ nodeOptions: `--max-old-space-size=${mib}` }, `cache: V8's heap is not sized; NODE_OPTIONS=--max-old-space-size=${mib} bounds this process's memory by cache.maxBytes`)
   }
   let reloadFromFile: () => Promise<ReloadResult> = () => Promise.resolve({ ok: false, errors: ['not started'] })
-  const app = createApp(config, { log, reloadSource: () => reloadFromFile() })
+  const configReport = new ConfigReport(text ?? '')
+  const app = createApp(config, { log, config: configReport, reloadSource: () => reloadFromFile() })
   try {
     await app.start()
   } catch (err) {
@@ -439,8 +441,12 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const reload = async (reason: string): Promise<ReloadResult> => {
     log.info({ reason, file: configFile }, 'reloading configuration')
     const loaded = await loadForReload(configFile, log, 1)
-    if ('errors' in loaded) return { ok: false, errors: loaded.errors }
+    if ('errors' in loaded) {
+      configReport.reloaded(false)
+      return { ok: false, errors: loaded.errors }
+    }
     const result = await app.reload(loaded.config)
+    configReport.reloaded(result.ok, loaded.source.text)
     if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
     return result
   }

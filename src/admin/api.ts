@@ -15,7 +15,8 @@ import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
-import type { Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
+import type { ConfigMetricsInput, Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
+import { runtimeSample } from './metrics/runtime.js'
 
 /** The per-request record metrics and the access log take, from a finished session. */
 export function requestRecord (s: Session): RequestRecord {
@@ -97,6 +98,8 @@ export interface AdminSources {
   ready (): boolean
   /** The Redis link's report, with a `redis` block. */
   redis? (): RedisReport | undefined
+  /** The config in use and its reloads (absent: not from a file, e.g. tests). */
+  config? (): ConfigMetricsInput | undefined
 }
 
 /** The per-server gauges of /metrics (server_up, server_active_requests), from the backends' status. */
@@ -132,6 +135,8 @@ export function adminApi (src: AdminSources): AdminApi {
       const state = src.state()
       const report = src.redis?.()
       return src.metrics.prometheus({
+        runtime: [runtimeSample()],
+        config: src.config?.(),
         ...(state.cache === undefined ? {} : { cache: state.cache.stats() }),
         servers: serverGauges(src.backends()),
         ...(report === undefined ? {} : { redis: redisMetrics([report]) })

@@ -30,15 +30,15 @@ import { Errors } from '../errors.js'
 import { defineFamilies, resolveOptions } from './metrics/catalog.js'
 import { History, Totals } from './metrics/history.js'
 import { newHistogram, toMicros, type Histogram } from './metrics/latency.js'
-import { CLASSES, classIndex, type Cell, type Registry, type Vec } from './metrics/registry.js'
+import { CLASSES, NONE, classIndex, type Cell, type Registry, type Vec } from './metrics/registry.js'
 import { dashboardSnapshot, prometheusText } from './metrics/render.js'
 import { SeriesMap, SeriesStats } from './metrics/series.js'
 import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord } from './metrics/types.js'
 
-export { OTHER } from './metrics/registry.js'
+export { NONE, OTHER } from './metrics/registry.js'
 export { mergeMetrics, retiredExport, type MergedMetrics } from './metrics/merge.js'
 export type {
-  BackendPoint, CacheMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
+  BackendPoint, CacheMetricsInput, ConfigMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
   PrometheusExtra, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport, WorkerMetricsInput
 } from './metrics/types.js'
 
@@ -110,13 +110,14 @@ export class Metrics {
     const totals = this.#totals
     const sec = history.advance(Math.floor(end / 1000))
     const epoch = Math.floor(end / this.#halfWindowMs)
-    const route = r.route ?? ''
-    const backend = r.backend ?? ''
+    // Label values are never empty (Prometheus reads "" as the label being absent).
+    const route = r.route ?? NONE
+    const backend = r.backend ?? NONE
     const ci = classIndex(r.status)
 
     totals.requests++
     totals.classes[ci]!++
-    this.#requests.cell(route, backend, r.server ?? '', CLASSES[ci]!).value++
+    this.#requests.cell(route, backend, r.shard ?? NONE, r.server ?? NONE, CLASSES[ci]!).value++
 
     let isError = ci === 5
     const code = r.errorCode

@@ -13,6 +13,8 @@ import { mergeBackendStatus } from '../admin/backend-status.js'
 import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
 import { needsRestart } from '../reload.js'
+import { ConfigReport } from '../admin/config-report.js'
+import { runtimeSample, watchEventLoop } from '../admin/metrics/runtime.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { Config } from '../config/schema.js'
@@ -67,6 +69,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   const log = opts.log
   let current = initial
   const metrics = new Metrics()
+  const configReport = new ConfigReport(initial.source.text)
+  watchEventLoop()
   let control = buildState(initial.config, { dispatcher: sendNothing, log })
   let health: HealthChecks | undefined
   let stopping = false
@@ -183,6 +187,9 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       const [m, f] = await Promise.all([merged(), fleet()])
       const workers = supervisor.workers()
       return m.prometheus({
+        // This process's runtime, then each live worker's from its latest export.
+        runtime: [runtimeSample(), ...[...lastExport.values()].flatMap((x) => x.runtime === undefined ? [] : [x.runtime])],
+        config: configReport.metrics(),
         cache: f.cache,
         servers: serverGauges(f.backends),
         workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) },
@@ -233,7 +240,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   async function reloadNow (reason: string): Promise<ReloadResult> {
     log.info({ reason }, 'reloading configuration')
     const loaded = await opts.load()
-    if ('errors' in loaded) return { ok: false, errors: loaded.errors } // opts.load logged them
+    if ('errors' in loaded) {
+      configReport.reloaded(false)
+      return { ok: false, errors: loaded.errors } // opts.load logged them
+    }
     // The control state keeps the servers that stay (and their health verdicts).
     const old = control
     const next = buildState(loaded.config, { dispatcher: sendNothing, log, reuse: reuseFrom(old) })
@@ -250,8 +260,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       : a.value.ok ? [] : a.value.errors.map((e) => `worker ${a.id}: ${e}`))
     if (errors.length > 0) {
       log.error({ errors }, 'configuration reload failed in a worker')
+      configReport.reloaded(false)
       return { ok: false, errors }
     }
+    configReport.reloaded(true, loaded.source.text)
     const first = answers[0]?.value
     // The primary's own settings (admin, workers), then what the workers' listeners could not take.
     const notApplied = new Set(needsRestart(old.config, loaded.config))

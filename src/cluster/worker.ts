@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { createApp, StartupError, type App } from '../app.js'
 import type { PurgeRequest, PurgeResult } from '../admin/admin.js'
 import type { ListenerStatus } from '../admin/api.js'
+import { runtimeSample } from '../admin/metrics/runtime.js'
 import type { MetricsExport } from '../admin/metrics.js'
 import type { CachePeers, CacheStats } from '../cache/cache.js'
 import type { EjectionListener } from '../health/outlier.js'
@@ -194,7 +195,11 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
       connections: totals.activeConnections
     }
   })
-  channel.handle(Ops.metrics, (arg): MetricsExport => app.metrics.export(Date.now(), { windows: (arg as { windows: boolean }).windows }))
+  channel.handle(Ops.metrics, (arg): MetricsExport => ({
+    ...app.metrics.export(Date.now(), { windows: (arg as { windows: boolean }).windows }),
+    // For the primary's process_* and nodejs_* families (not merged: each process has its own).
+    runtime: runtimeSample()
+  }))
   channel.handle(Ops.reload, async (arg) => {
     const r = arg as WorkerReload
     const result = await app.reload(parseSource(r.source))

@@ -29,7 +29,8 @@ export function defineFamilies (maxLabelSets: number): { readonly registry: Regi
   const r = new Registry(maxLabelSets)
   const families: Families = {
     requests: r.counter('switchyard_requests_total',
-      'Finished requests by route, backend, server and status class (code_class="none": no response was sent).', ['route', 'backend', 'server', 'code_class']),
+      'Finished requests by route, backend, shard, server and status class (code_class="none": no response was sent; "(none)": no route matched or no server was picked).',
+      ['route', 'backend', 'shard', 'server', 'code_class']),
     upstreamErrors: r.counter('switchyard_upstream_errors_total', 'Requests that failed on the upstream side, by backend and error code.', ['backend', 'code']),
     requestErrors: r.counter('switchyard_request_errors_total',
       'Requests that failed for a reason other than the upstream (no route, bad request, client gone, internal), by error code.', ['code']),

@@ -5,9 +5,9 @@
 // one Metrics, or the merge of several processes' exports (merge.ts): the
 // series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
-import { REDIS_HALF_WINDOW_MS } from '../../redis/link.js'
 import type { History, Second, Totals } from './history.js'
-import { MergedLatency, type Histogram, type WindowValue } from './latency.js'
+import { writeRuntime } from './runtime.js'
+import { BUCKETS_S, MergedLatency, type Histogram, type WindowValue } from './latency.js'
 import { CLASSES, type Registry, type Vec } from './registry.js'
 import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, SeriesSnapshot, StatusClass } from './types.js'
 
@@ -15,6 +15,8 @@ import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, Seri
 export interface SummarySource {
   readonly count: number
   readonly sumMs: number
+  /** Counts by BUCKETS_S bucket since start, not cumulative (absent: no buckets known). */
+  readonly buckets?: readonly number[]
   window (epoch: number, scratch: Histogram): WindowValue
 }
 
@@ -40,6 +42,18 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
   for (const c of src.registry.families) {
     const f = c.type === 'counter' ? x.counter(c.name, c.help, c.labelNames) : x.gauge(c.name, c.help, c.labelNames)
     c.collect((labels, value) => { f.sample(labels, value) })
+  }
+
+  writeRuntime(x, extra.runtime ?? [])
+  const config = extra.config
+  if (config !== undefined) {
+    x.gauge('switchyard_config_info', 'Always 1: the hash (SHA-256, 16 hex digits) of the config file in use.', ['hash']).sample([config.hash], 1)
+    x.counter('switchyard_config_reloads_total', 'Reloads by result: success (applied) or failure (refused; the running config stays).', ['result'])
+      .sample(['success'], config.reloadsOk)
+      .sample(['failure'], config.reloadsFailed)
+    x.gauge('switchyard_config_last_reload_successful', '1 when the last reload was applied (or none was tried), 0 when it was refused.').sample([], config.lastReloadOk ? 1 : 0)
+    x.gauge('switchyard_config_last_reload_success_timestamp_seconds', 'When the running config was loaded (start or the last applied reload).')
+      .sample([], config.lastSuccessMs / 1000)
   }
 
   const workers = extra.workers
@@ -98,10 +112,8 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     }
     const latency = new MergedLatency()
     for (const l of redis.latency) latency.absorb(l)
-    const w = latency.window(Math.floor(now / REDIS_HALF_WINDOW_MS), src.scratch)
-    x.summary('switchyard_redis_operation_duration_seconds',
-      `Redis operation time, sent to answered; quantiles over the last ${REDIS_HALF_WINDOW_MS / 1000}-${(2 * REDIS_HALF_WINDOW_MS) / 1000} s; _sum and _count since start.`)
-      .sample([], { quantiles: w.quantiles, sum: latency.sumMs / 1000, count: latency.count })
+    x.histogram('switchyard_redis_operation_duration_seconds', 'Redis operation time, sent to answered, since start.')
+      .sample([], histogramValue(latency))
     const shared = redis.shared
     if (shared !== undefined) {
       c('switchyard_cache_shared_hits_total', 'Local misses answered from the shared cache in Redis.', shared.hits)
@@ -114,25 +126,39 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     }
   }
 
+  // Histograms (cumulative since start, fixed buckets: they add up across
+  // instances); the HDR quantiles stay on /status and the dashboard, and the
+  // window's largest value is a gauge beside each.
   const epoch = Math.floor(now / src.halfWindowMs)
-  const windowNote = `quantiles and _max over the last ${src.halfWindowMs / 1000}-${(2 * src.halfWindowMs) / 1000} s`
-  const summary = (series: Iterable<readonly [string, ExpositionSeries]>, label: string, name: string,
+  const windowNote = `over the last ${src.halfWindowMs / 1000}-${(2 * src.halfWindowMs) / 1000} s`
+  const histogram = (series: Iterable<readonly [string, ExpositionSeries]>, label: string, name: string,
     pick: (s: ExpositionSeries) => SummarySource, help: string): void => {
-    const f = x.summary(name, `${help}; ${windowNote}; _sum and _count since start.`, [label])
-    const max = x.gauge(name + '_max', `Largest value of ${name} in the summary window (0 when empty).`, [label])
+    const f = x.histogram(name, `${help}, since start.`, [label])
+    const base = name.slice(0, -'_seconds'.length)
+    const recent = x.gauge(base + '_recent_seconds', `Quantiles of ${name} ${windowNote}, exact to 3 digits (HDR; NaN when empty). Per instance: for a fleet, use histogram_quantile on ${name}_bucket.`, [label, 'quantile'])
+    const max = x.gauge(name + '_max', `Largest value of ${name} ${windowNote} (0 when empty).`, [label])
     for (const [key, s] of series) {
       const l = pick(s)
       if (l.count === 0) continue
+      f.sample([key], histogramValue(l))
       const w = l.window(epoch, src.scratch)
-      f.sample([key], { quantiles: w.quantiles, sum: l.sumMs / 1000, count: l.count })
+      for (const [q, v] of w.quantiles) recent.sample([key, String(q)], v)
       max.sample([key], w.max)
     }
   }
-  summary(src.routes, 'route', 'switchyard_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by route')
-  summary(src.routes, 'route', 'switchyard_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by route')
-  summary(src.backends, 'backend', 'switchyard_backend_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by backend')
-  summary(src.backends, 'backend', 'switchyard_backend_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by backend')
+  histogram(src.routes, 'route', 'switchyard_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by route')
+  histogram(src.routes, 'route', 'switchyard_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by route')
+  histogram(src.backends, 'backend', 'switchyard_backend_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by backend')
+  histogram(src.backends, 'backend', 'switchyard_backend_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by backend')
   return x.text()
+}
+
+/** Cumulative `le` buckets in seconds, `_sum` in seconds and `_count` of a latency. */
+function histogramValue (l: SummarySource): { buckets: [number, number][], sum: number, count: number } {
+  const counts = l.buckets ?? []
+  let acc = 0
+  const buckets = BUCKETS_S.map((le, i): [number, number] => [le, acc += counts[i] ?? 0])
+  return { buckets, sum: l.sumMs / 1000, count: l.count }
 }
 
 /** A route or backend as the dashboard reads it: totals and its completed seconds. */

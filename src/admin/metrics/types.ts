@@ -4,6 +4,7 @@
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
 import type { CacheOutcome } from '../../cache/outcome.js'
+import type { RuntimeSample } from './runtime.js'
 
 /** One finished request, built by the pipeline from its Session. */
 export interface RequestRecord {
@@ -82,8 +83,22 @@ export interface WorkerMetricsInput {
   readonly restarts: number
 }
 
+/** The running configuration and its reloads (admin/config-report.ts). */
+export interface ConfigMetricsInput {
+  /** SHA-256 of the config file's text, 16 hex digits. */
+  readonly hash: string
+  readonly reloadsOk: number
+  readonly reloadsFailed: number
+  readonly lastReloadOk: boolean
+  /** When the running config was loaded (start or the last applied reload), epoch ms. */
+  readonly lastSuccessMs: number
+}
+
 /** State owned by other modules, read at scrape time. */
 export interface PrometheusExtra {
+  /** Process and Node.js runtime samples, this process's first (a cluster's primary adds its workers'). */
+  readonly runtime?: readonly RuntimeSample[] | undefined
+  readonly config?: ConfigMetricsInput | undefined
   readonly cache?: CacheMetricsInput | undefined
   readonly servers?: readonly ServerMetricsInput[] | undefined
   /** Only in cluster mode (the primary): `switchyard_workers` and `switchyard_worker_restarts_total`. */
@@ -202,6 +217,8 @@ export interface FamilyExport {
 export interface LatencyExport {
   readonly count: number
   readonly sumMs: number
+  /** Counts by histogram bucket since start (latency.ts BUCKETS_S, then +Inf), not cumulative. */
+  readonly buckets?: readonly number[]
   /** The half-window (floor(ms / halfWindowMs)) `cur` covers; `prev` is the one before. */
   readonly epoch: number
   /** hdr-histogram-js compressed base64 (encodeIntoCompressedBase64) of µs values; null when empty (or left out). */
@@ -270,4 +287,6 @@ export interface MetricsExport {
   /** In the order first seen. */
   readonly routes: readonly SeriesExport[]
   readonly backends: readonly SeriesExport[]
+  /** A cluster worker's process facts at export time (never merged: the primary renders each process's). */
+  readonly runtime?: RuntimeSample
 }
