@@ -105,7 +105,8 @@ export interface AdminSources {
 /** The per-server gauges of /metrics (server_up, server_active_requests), from the backends' status. */
 export function serverGauges (backends: readonly BackendStatus[]): ServerMetricsInput[] {
   return backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
-    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active
+    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active,
+    state: s.state, checked: s.checked, consecutiveFailures: s.consecutiveFailures
   }))))
 }
 

@@ -2,7 +2,7 @@
 // Backend and Server records (its own in-flight, request and failure counts,
 // retries, queues and outlier detection), while the health checks run in one
 // place (the primary). Pure: the primary gathers the lists, this adds them up.
-import type { BackendStatus, ServerStatus } from '../upstream/backend.js'
+import { serverState, type BackendStatus, type ServerStatus } from '../upstream/backend.js'
 
 type ShardStatus = BackendStatus['shards'][number]
 
@@ -58,6 +58,10 @@ function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): Server
     name: s.name,
     url: s.url,
     weight: s.weight,
+    state: serverState(s.checked, s.checkUp, ejected),
+    checked: s.checked,
+    // Each worker counts the failures since its own last success: together, those since the instance's.
+    consecutiveFailures: sum(workers, (w) => w.consecutiveFailures),
     healthy,
     checkUp: s.checkUp,
     ejected,

@@ -13,10 +13,23 @@ import { Shard, ShardSelector } from './shard.js'
 import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
 
+/**
+ * A server's state in one word, as /status, /metrics and the dashboard show
+ * it: `up` / `down` by its active health check, `no check` when its backend
+ * has none (HAProxy's wording: nothing vouches for it), `ejected` by outlier
+ * detection.
+ */
+export type ServerState = 'up' | 'down' | 'no check' | 'ejected'
+
 export interface ServerStatus {
   readonly name: string
   readonly url: string
   readonly weight: number
+  readonly state: ServerState
+  /** Its backend runs active health checks. */
+  readonly checked: boolean
+  /** Exchanges in a row that failed (5xx or no answer); 0 after a success. */
+  readonly consecutiveFailures: number
   readonly healthy: boolean
   readonly checkUp: boolean
   readonly ejected: boolean
@@ -40,6 +53,13 @@ export interface BackendStatus {
   readonly active: number
   readonly retries: number
   readonly shards: readonly { readonly name: string; readonly queued: number; readonly servers: readonly ServerStatus[] }[]
+}
+
+/** The one word for a server's state (see ServerState). */
+export function serverState (checked: boolean, checkUp: boolean, ejected: boolean): ServerState {
+  if (ejected) return 'ejected'
+  if (!checked) return 'no check'
+  return checkUp ? 'up' : 'down'
 }
 
 /** Most retries the budget can save up (a burst from one dead replica fits; an outage does not multiply). */
@@ -142,6 +162,7 @@ export class Backend implements ExchangeAccounting {
 
   /** Feed outlier detection with how an exchange ended. */
   observe (server: Server, outcome: ExchangeOutcome): void {
+    server.consecutiveFailures = outcome === 'success' ? 0 : server.consecutiveFailures + 1
     this.#outlier?.observe(server, outcome)
   }
 
@@ -162,6 +183,7 @@ export class Backend implements ExchangeAccounting {
   /** A read-only snapshot for status pages, logs and `explain --admin`. */
   snapshot (): BackendStatus {
     const now = performance.now()
+    const checked = this.config.healthCheck !== undefined
     return {
       name: this.name,
       algorithm: this.config.balance.algorithm,
@@ -174,6 +196,9 @@ export class Backend implements ExchangeAccounting {
           name: s.name,
           url: s.url,
           weight: s.weight,
+          state: serverState(checked, s.checkUp, s.ejected),
+          checked,
+          consecutiveFailures: s.consecutiveFailures,
           healthy: s.healthy,
           checkUp: s.checkUp,
           ejected: s.ejected,

@@ -81,6 +81,8 @@ export class Server {
   /** Requests sent, and of those the ones that failed at transport level. */
   requests = 0
   failures = 0
+  /** Exchanges in a row that failed (5xx or no answer), 0 after a success: the passive view of its health. */
+  consecutiveFailures = 0
   /** Peak-EWMA latency cost (ms) and when it was last updated (performance.now()). */
   latencyCost = 0
   latencyStamp = 0

@@ -24,7 +24,7 @@ type Srv = { -readonly [K in keyof ServerStatus]: ServerStatus[K] }
 
 function server (name: string, port: number): Srv {
   return {
-    name, url: `http://127.0.0.1:${port}`, weight: 1, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
+    name, url: `http://127.0.0.1:${port}`, weight: 1, state: 'up', checked: true, consecutiveFailures: 0, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
     active: 1, requests: 1200, failures: 2, lastCheck: { ok: true, reason: 'status 200', status: 200 }
   }
 }
@@ -180,11 +180,12 @@ if (!existsSync(CHROMIUM)) {
     // The fake's server fails its health checks: the row turns red.
     app.servers.a1.healthy = false
     app.servers.a1.checkUp = false
+    app.servers.a1.state = 'down'
     app.servers.a1.lastCheck = { ok: false, reason: 'connection refused' }
     await a1.and(page.locator('[data-state="down"]')).waitFor()
     const downColor = rgb(await a1.locator('.dot').evaluate(bg))
     t.ok(downColor[0]! > 150 && downColor[1]! < 110 && downColor[2]! < 110, `a down server is red (${downColor.join(',')})`)
-    t.equal(await a1.locator('.lbl').textContent(), 'check failing')
+    t.equal(await a1.locator('.lbl').textContent(), 'down')
     t.match(await a1.textContent(), /connection refused/)
     t.equal(await page.locator('[data-server="users/a/a2"]').getAttribute('data-state'), 'up', 'its sibling stays up')
     t.equal(await page.locator('#t-up').textContent(), '4 / 5')
@@ -193,6 +194,7 @@ if (!existsSync(CHROMIUM)) {
 
     // Ejected counts as down too; recovery turns it green again.
     app.servers.w1.ejected = true
+    app.servers.w1.state = 'ejected'
     app.servers.w1.healthy = false
     await page.locator('[data-server="web/default/w1"][data-state="down"]').waitFor()
     t.equal(await page.locator('[data-server="web/default/w1"] .lbl').textContent(), 'ejected')

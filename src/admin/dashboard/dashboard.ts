@@ -89,6 +89,9 @@ function decodeServer (v: unknown): Server {
     name: str(s.name),
     url: str(s.url),
     weight: num(s.weight),
+    state: str(s.state) as ServerStatus['state'] | undefined,
+    checked: bool(s.checked),
+    consecutiveFailures: num(s.consecutiveFailures),
     healthy: bool(s.healthy),
     checkUp: bool(s.checkUp),
     ejected: bool(s.ejected),
@@ -601,10 +604,16 @@ function serversOf (b: Backend): Server[] {
 }
 function isDown (s: Server): boolean { return s.healthy === false || s.ejected === true || s.checkUp === false }
 function stateLabel (s: Server): string {
-  if (s.ejected === true) return 'ejected'
-  if (s.checkUp === false) return 'check failing'
-  if (s.healthy === false) return 'down'
-  return 'up'
+  // /status says it in one word (up, down, no check, ejected); older ones only in booleans.
+  const word = s.state ?? (s.ejected === true ? 'ejected' : s.checkUp === false ? 'check failing' : s.healthy === false ? 'down' : 'up')
+  const failing = s.consecutiveFailures ?? 0
+  return failing > 0 ? word + ' \u00b7 ' + failing + ' failed in a row' : word
+}
+/** The row's colour: down red; nothing checks it grey; its requests failing amber; else green. */
+function rowState (s: Server): string {
+  if (isDown(s)) return 'down'
+  if ((s.consecutiveFailures ?? 0) > 0) return 'failing'
+  return s.state === 'no check' ? 'nocheck' : 'up'
 }
 /** Current rates for a backend: the snapshot's own numbers, else the last history sample. */
 function backendRates (name: string): { rps: number | undefined; errors: number | undefined; p50: number | undefined; p99: number | undefined } {
@@ -765,7 +774,7 @@ function createServer (): HTMLTableRowElement {
 function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shard: string): void {
   const name = v.name || v.url || '?'
   setAttr(tr, 'data-server', backend + '/' + shard + '/' + name)
-  setAttr(tr, 'data-state', isDown(v) ? 'down' : 'up')
+  setAttr(tr, 'data-state', rowState(v))
   const c = tr.children
   setText(c[0]?.querySelector('.lbl'), stateLabel(v))
   setText(c[1], name)

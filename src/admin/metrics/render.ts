@@ -64,7 +64,12 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
 
   const servers = extra.servers
   if (servers !== undefined) {
-    const up = x.gauge('switchyard_server_up', '1 when the server is healthy, 0 when not.', ['backend', 'shard', 'server'])
+    const up = x.gauge('switchyard_server_up',
+      '1 when the server is healthy, 0 when not; only for servers with active health checks (see switchyard_server_state).', ['backend', 'shard', 'server'])
+    const state = x.gauge('switchyard_server_state',
+      'Always 1, labelled with the server\'s state: up, down (active check), no check (nothing checks it), ejected (outlier detection).',
+      ['backend', 'shard', 'server', 'state'])
+    const failing = x.gauge('switchyard_server_consecutive_failures', 'Exchanges in a row that failed (5xx or no answer); 0 after a success.', ['backend', 'shard', 'server'])
     const active = x.gauge('switchyard_server_active_requests', 'Requests in flight to the server.', ['backend', 'shard', 'server'])
     const seen = new Set<string>()
     for (const s of servers) {
@@ -72,7 +77,10 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
       if (seen.has(key)) continue
       seen.add(key)
       const labels = [s.backend, s.shard, s.server]
-      up.sample(labels, s.healthy ? 1 : 0)
+      // A server nothing checks is not "up": it has no verdict to report.
+      if (s.checked !== false) up.sample(labels, s.healthy ? 1 : 0)
+      state.sample([...labels, s.state ?? (s.healthy ? 'up' : 'down')], 1)
+      failing.sample(labels, s.consecutiveFailures ?? 0)
       active.sample(labels, s.active)
     }
   }

@@ -73,6 +73,11 @@ export interface ServerMetricsInput {
   readonly healthy: boolean
   /** Requests in flight to this server. */
   readonly active: number
+  /** up, down, no check, ejected… (ServerStatus.state); absent = as `healthy` says. */
+  readonly state?: string
+  /** Its backend runs active checks (false: no switchyard_server_up, nothing checks it). Default: true. */
+  readonly checked?: boolean
+  readonly consecutiveFailures?: number
 }
 
 /** What a cluster primary knows of its workers. */
