@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { ASSET_CACHE_CONTROL, DASHBOARD_CSP, loadDashboard } from './dashboard.js'
 import { parseAuthority } from '../authority.js'
 import { isLoopback } from '../config/forms.js'
+import { parseServerChange, type ServerChange, type ServerChangeResult } from './servers.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
 /**
@@ -28,6 +29,8 @@ export interface AdminApi {
   reload (): Promise<{ ok: true; needsRestart: string[] } | { ok: false; errors: string[] }>
   /** Exactly one of the three is set (the admin listener checks that). */
   purge (what: PurgeRequest): PurgeResult | Promise<PurgeResult>
+  /** POST /servers/{backend}/[{shard}/]{server}: set a server's admin state and/or weight. */
+  setServer? (backend: string, server: string, change: ServerChange, shard?: string): ServerChangeResult | Promise<ServerChangeResult>
   /** What the cache holds for an absolute URL; undefined = nothing. */
   cacheLookup? (url: string): unknown
   /** Readiness: listeners bound and config loaded. */
@@ -310,6 +313,30 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     }]
   ])
 
+  // POST /servers/{backend}/{server} or /servers/{backend}/{shard}/{server} (names percent-encoded).
+  const serversEndpoint: Endpoint = {
+    method: 'POST',
+    handler: async (req, res, url) => {
+      if (api.setServer === undefined) throw new HttpError(404, 'the server API is not available')
+      let parts: string[]
+      try {
+        parts = url.pathname.slice('/servers/'.length).split('/').map(decodeURIComponent)
+      } catch {
+        throw new HttpError(400, 'bad percent-encoding in the path')
+      }
+      if ((parts.length !== 2 && parts.length !== 3) || parts.some((p) => p === '')) {
+        throw new HttpError(404, 'expected /servers/{backend}/{server} or /servers/{backend}/{shard}/{server}')
+      }
+      const change = parseServerChange((await readBody(req)).toString('utf8'))
+      if ('error' in change) throw new HttpError(400, change.error)
+      const [backend, a, b] = parts as [string, string, string | undefined]
+      const result = b === undefined ? await api.setServer(backend, a, change) : await api.setServer(backend, b, change, a)
+      if ('error' in result) throw new HttpError(result.status, result.error)
+      log.info({ ...result, ...(change.state === undefined ? {} : { asked: change.state }) }, 'admin: server changed')
+      sendJson(res, 200, result)
+    }
+  }
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (tokenDigest !== undefined) {
       // The page and its script and stylesheet hold no data (the script
@@ -343,7 +370,7 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       sendJson(res, 400, { error: 'bad request target' })
       return
     }
-    const ep = endpoints.get(url.pathname)
+    const ep = endpoints.get(url.pathname) ?? (url.pathname.startsWith('/servers/') ? serversEndpoint : undefined)
     if (ep === undefined) {
       req.resume()
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` })

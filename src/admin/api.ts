@@ -17,6 +17,7 @@ import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
 import type { ConfigMetricsInput, Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
 import { runtimeSample } from './metrics/runtime.js'
+import { changeServer } from './servers.js'
 
 /** The per-request record metrics and the access log take, from a finished session. */
 export function requestRecord (s: Session): RequestRecord {
@@ -106,7 +107,7 @@ export interface AdminSources {
 export function serverGauges (backends: readonly BackendStatus[]): ServerMetricsInput[] {
   return backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
     backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active,
-    state: s.state, checked: s.checked, consecutiveFailures: s.consecutiveFailures
+    state: s.state, checked: s.checked, consecutiveFailures: s.consecutiveFailures, weight: s.weight
   }))))
 }
 
@@ -171,6 +172,9 @@ export function adminApi (src: AdminSources): AdminApi {
       }
       const key = urlKey(state, u)
       return withShared(cache.purgeUrl(key), (s) => s.remove([key], 'purge'))
+    },
+    setServer (backend, server, change, shard) {
+      return changeServer(src.state(), backend, server, change, shard)
     },
     cacheLookup (url: string) {
       const state = src.state()

@@ -58,8 +58,9 @@ function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): Server
     name: s.name,
     url: s.url,
     weight: s.weight,
-    state: serverState(s.checked, s.checkUp, ejected),
+    state: serverState(s.checked, s.checkUp, ejected, s.adminState),
     checked: s.checked,
+    adminState: s.adminState,
     // Each worker counts the failures since its own last success: together, those since the instance's.
     consecutiveFailures: sum(workers, (w) => w.consecutiveFailures),
     healthy,

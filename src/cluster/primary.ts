@@ -23,7 +23,8 @@ import { allServers, buildState, carryHealth, healthTargets, reuseFrom, type Run
 import { sendNothing } from '../upstream/pool.js'
 import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
-import { Ops, type CacheRemoval, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
+import { changeServer, serverOverrides, type ServerChangeResult } from '../admin/servers.js'
+import { Ops, type WorkerServerChange, type CacheRemoval, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
 
 /** A config the primary loaded and validated, with the bytes it read. */
 export interface LoadedConfig {
@@ -216,6 +217,16 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       }
       return shared === undefined ? { purged } : { purged, shared }
     },
+    async setServer (backend, server, change, shard) {
+      // The primary's record first (it is what /status shows and what workers that start later are told), then every worker's.
+      const result = changeServer(control, backend, server, change, shard)
+      if ('error' in result) return result
+      const arg: WorkerServerChange = { backend, server, change, ...(shard === undefined ? {} : { shard }) }
+      const answers = await fanOut<ServerChangeResult>(Ops.setServer, arg, APPLY_MS)
+      const failed = answers.find((a) => a.value === undefined || 'error' in a.value)
+      if (failed !== undefined) log.warn({ worker: failed.id, error: failed.error ?? failed.value }, 'admin: a worker did not apply the server change (it gets it again at its next reload or restart)')
+      return result
+    },
     async cacheLookup (url: string) {
       const answers = await fanOut<unknown>(Ops.cacheLookup, url, CALL_MS)
       const found = answers.find((a) => a.value !== undefined && a.value !== null)
@@ -253,7 +264,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     await health?.stop()
     watchHealth(next)
     startHealth(next)
-    const arg: WorkerReload = { source: loaded.source, health: verdicts(next) }
+    const arg: WorkerReload = { source: loaded.source, health: verdicts(next), overrides: serverOverrides(next) }
     const answers = await fanOut<ReloadResult>(Ops.reload, arg, APPLY_MS)
     const errors = answers.flatMap((a) => a.value === undefined
       ? [`worker ${a.id}: ${a.error ?? 'no answer'}`]
@@ -299,7 +310,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   try {
     await Promise.race([
       supervisor.start((channel: Channel, id: number) => {
-        channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control) }))
+        channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control) }))
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
         channel.handle(Ops.peerRemove, async (arg) => await removeElsewhere(arg as CacheRemoval, id))
         // One worker's outlier ejection: every other worker stops sending to that server too.

@@ -4,11 +4,11 @@
 // retries, for the retry budget). Built once per config.
 import type { Logger } from 'pino'
 import type { BackendConfig, StickyCookieConfig } from '../config/schema.js'
-import { createBalancer } from '../balancer/balancer.js'
+import { createBalancer, type Balancer } from '../balancer/balancer.js'
 import { peakEwmaCurrent } from '../balancer/ewma.js'
 import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type EjectionListener, type OutlierDetector } from '../health/outlier.js'
-import { Server, serverIdentity, type ExchangeOutcome } from './server.js'
+import { Server, serverIdentity, type AdminState, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
 import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
@@ -17,9 +17,9 @@ import { upstreamTls, type UpstreamTls } from './tls.js'
  * A server's state in one word, as /status, /metrics and the dashboard show
  * it: `up` / `down` by its active health check, `no check` when its backend
  * has none (HAProxy's wording: nothing vouches for it), `ejected` by outlier
- * detection.
+ * detection; `drain` / `maint` when the admin API set them (they say more).
  */
-export type ServerState = 'up' | 'down' | 'no check' | 'ejected'
+export type ServerState = 'up' | 'down' | 'no check' | 'ejected' | 'drain' | 'maint'
 
 export interface ServerStatus {
   readonly name: string
@@ -28,6 +28,8 @@ export interface ServerStatus {
   readonly state: ServerState
   /** Its backend runs active health checks. */
   readonly checked: boolean
+  /** What the admin API set (POST /servers/{backend}/{server}); `ready` unless changed. */
+  readonly adminState: AdminState
   /** Exchanges in a row that failed (5xx or no answer); 0 after a success. */
   readonly consecutiveFailures: number
   readonly healthy: boolean
@@ -56,7 +58,8 @@ export interface BackendStatus {
 }
 
 /** The one word for a server's state (see ServerState). */
-export function serverState (checked: boolean, checkUp: boolean, ejected: boolean): ServerState {
+export function serverState (checked: boolean, checkUp: boolean, ejected: boolean, admin: AdminState = 'ready'): ServerState {
+  if (admin !== 'ready') return admin
   if (ejected) return 'ejected'
   if (!checked) return 'no check'
   return checkUp ? 'up' : 'down'
@@ -138,9 +141,7 @@ export class Backend implements ExchangeAccounting {
         return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher, poolKey, ...tunables })
       })
       all.push(...servers)
-      let balancer = createBalancer(config.balance, servers)
-      if (config.sticky !== undefined) balancer = withSticky(balancer, servers)
-      return new Shard(shard.name, servers, balancer, limits)
+      return new Shard(shard.name, servers, this.#balancer(servers), limits)
     })
     this.servers = all
     this.selector = new ShardSelector(this.shards, config.shardBy)
@@ -196,7 +197,8 @@ export class Backend implements ExchangeAccounting {
           name: s.name,
           url: s.url,
           weight: s.weight,
-          state: serverState(checked, s.checkUp, s.ejected),
+          state: serverState(checked, s.checkUp, s.ejected, s.adminState),
+          adminState: s.adminState,
           checked,
           consecutiveFailures: s.consecutiveFailures,
           healthy: s.healthy,
@@ -213,6 +215,18 @@ export class Backend implements ExchangeAccounting {
         }))
       }))
     }
+  }
+
+  #balancer (servers: readonly Server[]): Balancer {
+    const balancer = createBalancer(this.config.balance, servers)
+    return this.config.sticky === undefined ? balancer : withSticky(balancer, servers)
+  }
+
+  /** The admin API set `server`'s weight: its shard's balancer is built again (rings and weight tables are made at build). */
+  reweigh (server: Server, weight: number): void {
+    server.weightOverride = weight
+    server.weight = weight
+    for (const shard of this.shards) if (shard.servers.includes(server)) shard.balancer = this.#balancer(shard.servers)
   }
 
   /** Stop background work (outlier timers); servers and pools are left to the caller. */

@@ -20,6 +20,13 @@ export interface CheckResult {
 /** How one upstream exchange ended, for outlier detection. */
 export type ExchangeOutcome = 'success' | '5xx' | 'gateway'
 
+/**
+ * Set by the admin API (HAProxy `set server state`): `ready` takes traffic;
+ * `drain` keeps its sticky clients and what is in flight but takes no new
+ * client; `maint` takes nothing.
+ */
+export type AdminState = 'ready' | 'drain' | 'maint'
+
 export type HealthListener = (server: Server, healthy: boolean, reason: string) => void
 
 export interface ServerInit {
@@ -83,6 +90,9 @@ export class Server {
   failures = 0
   /** Exchanges in a row that failed (5xx or no answer), 0 after a success: the passive view of its health. */
   consecutiveFailures = 0
+  /** The admin API's state and weight; both outlive reloads that keep this server. */
+  adminState: AdminState = 'ready'
+  weightOverride: number | undefined
   /** Peak-EWMA latency cost (ms) and when it was last updated (performance.now()). */
   latencyCost = 0
   latencyStamp = 0
@@ -111,7 +121,7 @@ export class Server {
 
   /** A reload kept this server: take the new tunables, keep health, counters and pool. */
   retune (init: Pick<ServerInit, 'weight' | 'maxConn' | 'slowStart' | 'latencyDecay'>): void {
-    this.weight = init.weight
+    this.weight = this.weightOverride ?? init.weight
     this.maxConn = init.maxConn ?? 0
     this.slowStart = init.slowStart ?? 0
     this.latencyDecay = init.latencyDecay ?? 10_000

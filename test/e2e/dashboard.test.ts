@@ -24,7 +24,7 @@ type Srv = { -readonly [K in keyof ServerStatus]: ServerStatus[K] }
 
 function server (name: string, port: number): Srv {
   return {
-    name, url: `http://127.0.0.1:${port}`, weight: 1, state: 'up', checked: true, consecutiveFailures: 0, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
+    name, url: `http://127.0.0.1:${port}`, weight: 1, state: 'up', checked: true, adminState: 'ready', consecutiveFailures: 0, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
     active: 1, requests: 1200, failures: 2, lastCheck: { ok: true, reason: 'status 200', status: 200 }
   }
 }

@@ -91,6 +91,7 @@ function decodeServer (v: unknown): Server {
     weight: num(s.weight),
     state: str(s.state) as ServerStatus['state'] | undefined,
     checked: bool(s.checked),
+    adminState: str(s.adminState) as ServerStatus['adminState'] | undefined,
     consecutiveFailures: num(s.consecutiveFailures),
     healthy: bool(s.healthy),
     checkUp: bool(s.checkUp),
@@ -611,6 +612,8 @@ function stateLabel (s: Server): string {
 }
 /** The row's colour: down red; nothing checks it grey; its requests failing amber; else green. */
 function rowState (s: Server): string {
+  if (s.adminState === 'maint') return 'maint'
+  if (s.adminState === 'drain') return 'drain'
   if (isDown(s)) return 'down'
   if ((s.consecutiveFailures ?? 0) > 0) return 'failing'
   return s.state === 'no check' ? 'nocheck' : 'up'
@@ -724,7 +727,9 @@ function updateBackend (card: HTMLElement, b: Backend): void {
   if (shards.length === 0) { emptyInto(shardsBox, 'No shards reported.'); return }
   sync(shardsBox, shards, (s, i) => s.name || '#' + i, createShard, (node, s) => { updateShard(node, s, name) })
 }
-const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', '']] as const
+const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', ''], ['Admin', '']] as const
+/** The admin states the buttons set (POST /servers/{backend}/{shard}/{server}). */
+const ADMIN_ACTIONS = ['ready', 'drain', 'maint'] as const
 function createShard (): HTMLElement {
   const box = el('section', 'shard')
   const head = el('div', 'shard-head')
@@ -769,6 +774,14 @@ function createServer (): HTMLTableRowElement {
   tr.appendChild(el('td', 'url mono'))
   for (let i = 0; i < 4; i++) tr.appendChild(el('td', 'n')) // weight, active, requests, failures
   tr.appendChild(el('td', 'check'))
+  const admin = el('td', 'admin')
+  for (const a of ADMIN_ACTIONS) {
+    const b = el('button', 'adm', a)
+    b.setAttribute('type', 'button')
+    b.dataset.action = a
+    admin.appendChild(b)
+  }
+  tr.appendChild(admin)
   return tr
 }
 function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shard: string): void {
@@ -788,6 +801,29 @@ function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shar
     (lc.reason || '') + (lc.status !== undefined ? ' (' + lc.status + ')' : '')
   setText(c[7], text)
   setAttr(c[7], 'title', lc === undefined ? undefined : text)
+  // The button of the state it is in is pressed; the others set theirs.
+  const current = v.adminState ?? 'ready'
+  for (const b of Array.from(c[8]?.querySelectorAll('button') ?? [])) b.setAttribute('aria-pressed', String(b.dataset.action === current))
+}
+/** A click on a server's ready / drain / maint button: POST it, then poll at once to show the result. */
+function wireServerButtons (): void {
+  $('backends').addEventListener('click', (ev) => {
+    const b = ev.target instanceof Element ? ev.target.closest('button.adm') : null
+    const row = b?.closest('tr.server')
+    const id = row?.getAttribute('data-server')
+    if (!(b instanceof HTMLButtonElement) || id === undefined || id === null) return
+    const [backend, shard, server] = id.split('/')
+    if (backend === undefined || shard === undefined || server === undefined) return
+    b.disabled = true
+    const path = 'servers/' + [backend, shard, server].map(encodeURIComponent).join('/')
+    fetch(path, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ state: b.dataset.action }), cache: 'no-store' })
+      .then((r) => r.text().then((t) => {
+        setAttr(row, 'title', r.ok ? undefined : 'failed (' + r.status + '): ' + t.trim())
+        if (r.ok) { window.clearTimeout(timer); generation++; loop(generation) }
+      }))
+      .catch((e: unknown) => { setAttr(row, 'title', 'failed: ' + (e instanceof Error ? e.message : String(e))) })
+      .finally(() => { b.disabled = false })
+  })
 }
 function renderBackends (): void {
   const root = $('backends')
@@ -1138,6 +1174,7 @@ function wireWindow (): void {
 
 function start (): void {
   wirePurge()
+  wireServerButtons()
   wireWindow()
   for (const id of ['c-rps', 'c-p50', 'c-p99', 'c-hit']) wireHover(byId(id, HTMLCanvasElement))
   window.addEventListener('resize', () => { safe(renderCharts) })

@@ -67,10 +67,11 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     const up = x.gauge('switchyard_server_up',
       '1 when the server is healthy, 0 when not; only for servers with active health checks (see switchyard_server_state).', ['backend', 'shard', 'server'])
     const state = x.gauge('switchyard_server_state',
-      'Always 1, labelled with the server\'s state: up, down (active check), no check (nothing checks it), ejected (outlier detection).',
+      'Always 1, labelled with the server\'s state: up, down (active check), no check (nothing checks it), ejected (outlier detection), drain or maint (admin API).',
       ['backend', 'shard', 'server', 'state'])
     const failing = x.gauge('switchyard_server_consecutive_failures', 'Exchanges in a row that failed (5xx or no answer); 0 after a success.', ['backend', 'shard', 'server'])
     const active = x.gauge('switchyard_server_active_requests', 'Requests in flight to the server.', ['backend', 'shard', 'server'])
+    const weight = x.gauge('switchyard_server_weight', 'The server\'s weight (the config\'s, or the one the admin API set).', ['backend', 'shard', 'server'])
     const seen = new Set<string>()
     for (const s of servers) {
       const key = JSON.stringify([s.backend, s.shard, s.server])
@@ -82,6 +83,7 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
       state.sample([...labels, s.state ?? (s.healthy ? 'up' : 'down')], 1)
       failing.sample(labels, s.consecutiveFailures ?? 0)
       active.sample(labels, s.active)
+      if (s.weight !== undefined) weight.sample(labels, s.weight)
     }
   }
 

@@ -78,6 +78,8 @@ export interface ServerMetricsInput {
   /** Its backend runs active checks (false: no switchyard_server_up, nothing checks it). Default: true. */
   readonly checked?: boolean
   readonly consecutiveFailures?: number
+  /** The weight balancers use (the config's, or the admin API's). */
+  readonly weight?: number
 }
 
 /** What a cluster primary knows of its workers. */
