@@ -48,6 +48,9 @@ export interface PurgeRequest {
   readonly url?: string
   readonly prefix?: string
   readonly tag?: string
+  /** A path on every host and port (`{"path": "/static/", "prefix": true}`); `pathPrefix`: every path under it. */
+  readonly path?: string
+  readonly pathPrefix?: boolean
   /** This process's memory only (a cluster's primary asks one worker for Redis, the rest for this); never from a request body. */
   readonly localOnly?: boolean
 }
@@ -167,8 +170,9 @@ export function parsePurgeBody (body: Buffer): PurgeRequest {
     throw new HttpError(400, 'body must be a JSON object with exactly one of url, prefix, tag')
   }
   const obj = value as Record<string, unknown>
+  if (obj.path !== undefined) return parsePathPurge(obj)
   for (const k of Object.keys(obj)) {
-    if (!(PURGE_KEYS as readonly string[]).includes(k)) throw new HttpError(400, `unknown key \`${k}\` (expected exactly one of url, prefix, tag)`)
+    if (!(PURGE_KEYS as readonly string[]).includes(k)) throw new HttpError(400, `unknown key \`${k}\` (expected exactly one of url, prefix, tag, path)`)
   }
   const present = PURGE_KEYS.filter((k) => obj[k] !== undefined)
   if (present.length !== 1) throw new HttpError(400, `expected exactly one of url, prefix, tag; got ${present.length === 0 ? 'none' : present.join(', ')}`)
@@ -177,6 +181,17 @@ export function parsePurgeBody (body: Buffer): PurgeRequest {
   if (typeof v !== 'string' || v.length === 0) throw new HttpError(400, `\`${key}\` must be a non-empty string`)
   if (key === 'url' && !isHttpUrl(v)) throw new HttpError(400, `\`url\` must be an absolute http(s) URL, got ${JSON.stringify(v)}`)
   return { [key]: v }
+}
+
+/** `{"path": "/p", "prefix": true | false}`: a path on every host and port of the cache. */
+function parsePathPurge (obj: Record<string, unknown>): PurgeRequest {
+  for (const k of Object.keys(obj)) {
+    if (k !== 'path' && k !== 'prefix') throw new HttpError(400, `unknown key \`${k}\` with \`path\` (expected path and optionally prefix: true | false)`)
+  }
+  const { path, prefix } = obj
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new HttpError(400, `\`path\` must be a string starting with /, got ${JSON.stringify(path)}`)
+  if (prefix !== undefined && typeof prefix !== 'boolean') throw new HttpError(400, `with \`path\`, \`prefix\` is true or false, got ${JSON.stringify(prefix)}`)
+  return { path, pathPrefix: prefix === true }
 }
 
 function isHttpUrl (s: string): boolean {

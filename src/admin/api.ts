@@ -159,6 +159,15 @@ export function adminApi (src: AdminSources): AdminApi {
       // This instance's memory first, then Redis and (through it) every other instance.
       const withShared = async (purged: number, reach: ((s: SharedCache) => Promise<boolean>)): Promise<PurgeResult> =>
         shared === undefined ? { purged } : { purged, shared: await reach(shared) ? 'purged' : 'unreachable' }
+      if (what.path !== undefined) {
+        // The path as live traffic has it after normalisation (a prefix keeps its trailing slash).
+        const q = what.path.indexOf('?')
+        const normal = normalizePath(q < 0 ? what.path : what.path.slice(0, q), state.config.pathNormalization)
+        if (normal === undefined) return { error: `not a path requests can have: ${what.path}` }
+        const path = q < 0 ? normal : normal + what.path.slice(q)
+        const prefix = what.pathPrefix === true
+        return withShared(cache.purgePath(path, prefix), async (s) => await s.purgeMatching('path', path, prefix) !== undefined)
+      }
       if (what.tag !== undefined) {
         const tag = what.tag
         return withShared(cache.purgeTag(tag), async (s) => await s.purgeMatching('tag', tag) !== undefined)

@@ -177,6 +177,14 @@ t.test('PURGE on A: B misses next; an admin purge by tag and an unsafe method re
   t.ok(await eventually(() => b.app.state.cache!.store.stats().entries === 0, 1000), 'B dropped every entry tagged products')
   t.equal((await raw.hlen('switchyard:ci')), 0, 'the index is empty')
 
+  // Admin purge by path (every host): gone from Redis and from B's memory too.
+  await get(a, '/by-path/1')
+  await get(b, '/by-path/1')
+  t.ok(await eventually(() => b.app.state.cache!.store.stats().entries >= 1, 1000))
+  t.same(await a.app.api.purge({ path: '/by-path/', pathPrefix: true }), { purged: 1, shared: 'purged' })
+  t.ok(await eventually(() => b.app.state.cache!.store.stats().entries === 0, 1000), 'B dropped everything under /by-path/')
+  t.equal((await raw.hlen('switchyard:ci')), 0, 'the index is empty')
+
   // POST through B invalidates /tagged on A (RFC 9111 §4.4) through Redis.
   await get(a, '/tagged')
   t.ok(await eventually(() => a.app.state.cache!.store.stats().entries === 1, 1000))

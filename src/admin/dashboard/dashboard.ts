@@ -1127,7 +1127,14 @@ function loop (gen: number): void {
 
 // ---- purge form ----------------------------------------------------------------------------
 
-const PLACEHOLDERS: ReadonlyMap<string, string> = new Map([['url', 'https://example.com/path?q=1'], ['prefix', 'https://example.com/images/'], ['tag', 'product-42']])
+const PLACEHOLDERS: ReadonlyMap<string, string> = new Map([['url', 'https://example.com/path?q=1'], ['prefix', 'https://example.com/images/'], ['tag', 'product-42'],
+  ['path', '/products/42'], ['pathPrefix', '/static/']])
+/** The purge body of one form choice: a path on every host is `{path, prefix}`. */
+function purgeBody (what: string, value: string): object {
+  if (what === 'path') return { path: value }
+  if (what === 'pathPrefix') return { path: value, prefix: true }
+  return { [what]: value }
+}
 function wirePurge (): void {
   const form = byId('purge', HTMLFormElement)
   const kind = byId('purge-kind', HTMLSelectElement)
@@ -1142,7 +1149,7 @@ function wirePurge (): void {
     if (!value) { setAttr(out, 'data-tone', 'bad'); out.textContent = 'Enter a ' + what + ' to purge.'; return }
     btn.disabled = true
     setAttr(out, 'data-tone', undefined); out.textContent = 'Purging\u2026'
-    fetch('cache/purge', { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ [what]: value }), cache: 'no-store' })
+    fetch('cache/purge', { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify(purgeBody(what, value)), cache: 'no-store' })
       .then((r) => r.text().then((t) => {
         let parsed: unknown
         try { parsed = JSON.parse(t) } catch { parsed = undefined }
