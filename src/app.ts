@@ -75,6 +75,8 @@ export interface App {
   adminAddress (): AddressInfo | undefined
   /** What the admin listener serves (a cluster worker answers its primary with it). */
   readonly api: AdminApi
+  /** SIGUSR1: open the access log file again (logrotate moved it). */
+  reopenLogs (): void
 }
 
 
@@ -139,7 +141,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const userEnd = deps.hooks?.onSessionEnd
   // One record per finished request feeds metrics and the access log.
   const onSessionEnd = (s: Session): void => {
-    const r = requestRecord(s)
+    const r = requestRecord(s, accessLog !== undefined)
     metrics.record(r)
     accessLog?.write(r)
     userEnd?.(s)
@@ -334,6 +336,10 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       return stopping
     },
     metrics,
+    reopenLogs () {
+      accessLog?.reopen()
+      log?.info({ path: pipeline.state.config.accessLog.path ?? 'stdout' }, 'access log reopened')
+    },
     adminAddress () {
       return admin?.address()
     },

@@ -15,13 +15,33 @@ import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
-import type { ConfigMetricsInput, Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
+import type { ConfigMetricsInput, Metrics, RequestDetail, RequestRecord, ServerMetricsInput } from './metrics.js'
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { runtimeSample } from './metrics/runtime.js'
 import { changeServer } from './servers.js'
 
-/** The per-request record metrics and the access log take, from a finished session. */
-export function requestRecord (s: Session): RequestRecord {
+/** The access log's extra fields of a finished session (only built when the log is on). */
+function requestDetail (s: Session): RequestDetail {
+  const q = s.url.indexOf('?')
+  const declared = s.contentLength ?? s.body?.length
   return {
+    query: q < 0 ? '' : s.url.slice(q + 1),
+    httpVersion: s.h2 ? 'HTTP/2.0' : `HTTP/${(s.req as IncomingMessage).httpVersion ?? '1.1'}`,
+    userAgent: s.header('user-agent'),
+    referer: s.header('referer'),
+    requestId: s.header('x-request-id') ?? randomUUID(),
+    requestBytes: declared ?? (s.hasBody ? undefined : 0),
+    tlsVersion: s.conn.tlsVersion,
+    sni: s.conn.servername,
+    upstream: s.server?.hostHeader
+  }
+}
+
+/** The per-request record metrics and the access log take, from a finished session; `detailed`: with the log's extra fields. */
+export function requestRecord (s: Session, detailed = false): RequestRecord {
+  return {
+    ...(detailed ? { detail: requestDetail(s) } : {}),
     time: s.startWall,
     listener: s.listener.name,
     protocol: s.h2 ? 'h2' : 'h1',

@@ -48,6 +48,8 @@ export interface ClusterStatus extends AdminStatus {
 
 export interface Primary {
   readonly config: Config
+  /** SIGUSR1: every worker reopens its access log file. */
+  reopenLogs (): void
   reload (reason: string): Promise<ReloadResult>
   stop (drainMs: number): Promise<void>
   adminAddress (): AddressInfo | undefined
@@ -349,7 +351,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       await admin?.close()
     },
     adminAddress: () => admin?.address(),
-    workers: () => supervisor.workers()
+    workers: () => supervisor.workers(),
+    reopenLogs () {
+      for (const c of supervisor.readyChannels()) c.channel.notify(Ops.reopen, null)
+    }
   }
 }
 

@@ -96,7 +96,9 @@ export const Ops = {
   /** worker → primary → the other workers (notices): an outlier ejection decided, or ended. */
   ejection: 'ejection',
   /** primary → worker: the admin API changed a server's state or weight. */
-  setServer: 'setServer'
+  setServer: 'setServer',
+  /** primary → worker (notice): reopen the access log file (SIGUSR1). */
+  reopen: 'reopen'
 } as const
 
 /** An outlier ejection one worker decided (or ended), for the others to apply. */
@@ -198,6 +200,7 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   }
 
   channel.listen(Ops.drain, (arg) => { void stop((arg as { drainMs: number }).drainMs) })
+  channel.listen(Ops.reopen, () => { app.reopenLogs() })
   channel.handle(Ops.status, (): WorkerStatus => {
     const totals = app.metrics.snapshot().totals
     const cache = app.cacheStats()

@@ -34,6 +34,26 @@ export interface RequestRecord {
   readonly upstreamMs?: number | undefined
   readonly totalMs: number
   readonly retries: number
+  /** For the access log only, filled when it is on (requestRecord's `detailed`). */
+  readonly detail?: RequestDetail | undefined
+}
+
+/** What only the access log reads: taken from the session only when the log is on. */
+export interface RequestDetail {
+  /** The query string as sent, without `?` ('' when none). */
+  readonly query: string
+  /** `HTTP/1.1`, `HTTP/1.0` or `HTTP/2.0`. */
+  readonly httpVersion: string
+  readonly userAgent?: string | undefined
+  readonly referer?: string | undefined
+  /** The request's X-Request-Id, or one made for this line. */
+  readonly requestId: string
+  /** Request body bytes: its Content-Length, or the buffered body's size; absent when neither is known. */
+  readonly requestBytes?: number | undefined
+  readonly tlsVersion?: string | undefined
+  readonly sni?: string | undefined
+  /** The upstream server's host:port. */
+  readonly upstream?: string | undefined
 }
 
 export interface MetricsOptions {
