@@ -48,6 +48,11 @@ export function mergeBackendStatus (perWorker: readonly (readonly BackendStatus[
   })
 }
 
+function sinceChange (records: readonly ServerStatus[]): { sinceChangeMs?: number } {
+  const known = records.flatMap((r) => r.sinceChangeMs === undefined ? [] : [r.sinceChangeMs])
+  return known.length === 0 ? {} : { sinceChangeMs: Math.min(...known) }
+}
+
 /** `s` (the health source's record) with the workers' counts. */
 function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): ServerStatus {
   const ejected = s.ejected || workers.some((w) => w.ejected)
@@ -63,6 +68,8 @@ function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): Server
     adminState: s.adminState,
     // Each worker counts the failures since its own last success: together, those since the instance's.
     consecutiveFailures: sum(workers, (w) => w.consecutiveFailures),
+    // The most recent change anywhere: the health source's, or a worker's (an ejection).
+    ...sinceChange([s, ...workers]),
     healthy,
     checkUp: s.checkUp,
     ejected,

@@ -39,7 +39,7 @@ export { NONE, OTHER } from './metrics/registry.js'
 export { mergeMetrics, retiredExport, type MergedMetrics } from './metrics/merge.js'
 export type {
   BackendPoint, CacheMetricsInput, ConfigMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
-  PrometheusExtra, RequestDetail, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport, WorkerMetricsInput
+  PrometheusExtra, RequestDetail, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, ServerSnapshot, StatusClass, TotalsExport, WorkerMetricsInput
 } from './metrics/types.js'
 
 const UPSTREAM_CODES: ReadonlySet<string> = new Set(Object.values(Errors).filter((k) => k.source === 'upstream').map((k) => k.code))
@@ -246,6 +246,7 @@ export class Metrics {
       routes: this.#routes,
       backends: this.#backends,
       cache: this.#cache,
+      requests: this.#requests,
       activeConnections: this.#activeConnections,
       activeStreams: this.#activeStreams
     }, now, nowSec)

@@ -66,7 +66,10 @@ function find (state: RuntimeState, backend: string, server: string, shard?: str
 export function changeServer (state: RuntimeState, backend: string, server: string, change: ServerChange, shard?: string): ServerChangeResult {
   const s = find(state, backend, server, shard)
   if ('error' in s) return s
-  if (change.state !== undefined) s.adminState = change.state
+  if (change.state !== undefined && change.state !== s.adminState) {
+    s.adminState = change.state
+    s.changedAt = performance.now()
+  }
   if (change.weight !== undefined) state.backends.get(backend)!.reweigh(s, change.weight)
   return { backend, shard: s.shard, server: s.name, state: s.adminState, weight: s.weight }
 }

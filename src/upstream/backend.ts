@@ -32,6 +32,8 @@ export interface ServerStatus {
   readonly adminState: AdminState
   /** Exchanges in a row that failed (5xx or no answer); 0 after a success. */
   readonly consecutiveFailures: number
+  /** ms since its state last changed (health, ejection, admin state); absent: not since this process started. */
+  readonly sinceChangeMs?: number
   readonly healthy: boolean
   readonly checkUp: boolean
   readonly ejected: boolean
@@ -201,6 +203,7 @@ export class Backend implements ExchangeAccounting {
           adminState: s.adminState,
           checked,
           consecutiveFailures: s.consecutiveFailures,
+          ...(s.changedAt === 0 ? {} : { sinceChangeMs: Math.round(now - s.changedAt) }),
           healthy: s.healthy,
           checkUp: s.checkUp,
           ejected: s.ejected,

@@ -83,6 +83,8 @@ export class Server {
   ejected = false
   /** performance.now() when it last became healthy; 0 = since start (full weight at once). */
   upSince = 0
+  /** performance.now() of its last change of state (health, ejection, admin state); 0 = none since start. */
+  changedAt = 0
   /** Requests in flight right now. */
   active = 0
   /** Requests sent, and of those the ones that failed at transport level. */
@@ -147,7 +149,8 @@ export class Server {
     const healthy = this.checkUp && !this.ejected
     if (healthy === this.healthy) return
     this.healthy = healthy
-    if (healthy) this.upSince = performance.now()
+    this.changedAt = performance.now()
+    if (healthy) this.upSince = this.changedAt
     if (tell) this.onHealthChange?.(this, healthy, reason)
   }
 

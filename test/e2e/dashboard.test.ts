@@ -173,9 +173,9 @@ if (!existsSync(CHROMIUM)) {
     })
     t.ok(inked > 1000, `throughput chart drawn (${inked} pixels)`)
     t.match(await page.locator('#l-p99').textContent(), /users.*ms.*web.*ms/)
-    t.same(await page.locator('#listeners .chip').allTextContents(), ['https 127.0.0.1:8443 \u00b7 https h2+h1', 'http 127.0.0.1:8080 \u00b7 http'])
+    t.same(await page.locator('#listeners .chip').allTextContents(), ['https 127.0.0.1:8443 \u00b7 https h2+h1 \u00b7 0 conn', 'http 127.0.0.1:8080 \u00b7 http \u00b7 0 conn'])
     t.same(await page.locator('#routes tr').evaluateAll((rows) => rows.map((r) => r.textContent)),
-      ['users/users/*users15080 ms', 'web/* GET,HEADweb\u2014\u2014'], 'routes: name, match, backend, req/s, p99')
+      ['users/users/*users15080 ms\u2014', 'web/* GET,HEADweb\u2014\u2014\u2014'], 'routes: name, match, backend, req/s, p99, hit ratio (none in the fake snapshot)')
 
     // The fake's server fails its health checks: the row turns red.
     app.servers.a1.healthy = false

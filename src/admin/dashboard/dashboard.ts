@@ -41,6 +41,7 @@ type CacheStats = NonNullable<AdminStatus['cache']>
 type HistoryPoint = MetricsSnapshot['history'][number]
 type BackendPoint = HistoryPoint['backends'][string]
 type SeriesSnapshot = MetricsSnapshot['backends'][string]
+type ServerSnapshot = MetricsSnapshot['servers'][string]
 type PurgeReply = ReturnType<AdminApi['purge']>
 
 type Status = Loose<AdminStatus>
@@ -93,6 +94,7 @@ function decodeServer (v: unknown): Server {
     checked: bool(s.checked),
     adminState: str(s.adminState) as ServerStatus['adminState'] | undefined,
     consecutiveFailures: num(s.consecutiveFailures),
+    sinceChangeMs: num(s.sinceChangeMs),
     healthy: bool(s.healthy),
     checkUp: bool(s.checkUp),
     ejected: bool(s.ejected),
@@ -228,13 +230,23 @@ function decodePoint (v: unknown): Point {
   return { t: ms(h.t), rps: num(h.rps), errors: num(h.errors), hitRatio: num(h.hitRatio), backends: record(h.backends, decodeBackendPoint) }
 }
 
+function decodeServerSnapshot (v: unknown): Loose<ServerSnapshot> {
+  const s = fields<ServerSnapshot>(v)
+  return { requests: num(s.requests), classes: record(s.classes, num) as Loose<ServerSnapshot['classes']> }
+}
+
 function decodeSnapshot (v: unknown): Snapshot {
   const s = fields<MetricsSnapshot>(v)
+  const t = fields<MetricsSnapshot['totals']>(s.totals)
   return {
     now: ms(s.now),
+    totals: { statusClasses: record(t.statusClasses, num) as Loose<MetricsSnapshot['totals']['statusClasses']> },
     history: (Array.isArray(s.history) ? s.history : []).filter(isObject).map(decodePoint),
     routes: record(s.routes, decodeSeries),
-    backends: record(s.backends, decodeSeries)
+    backends: record(s.backends, decodeSeries),
+    servers: record(s.servers, decodeServerSnapshot),
+    routeCache: record(s.routeCache, (x) => { const c = fields<{ lookups: number, served: number }>(x); return { lookups: num(c.lookups), served: num(c.served) } }),
+    listenerConnections: record(s.listenerConnections, num)
   }
 }
 
@@ -250,6 +262,26 @@ const PALETTE = ['#0969da', '#8250df', '#d4760b', '#0e8a8a', '#bf3989', '#6e7781
 
 const state: { status: Status | undefined; snapshot: Snapshot | undefined; windowMs: number; colors: Map<string, string> } =
   { status: undefined, snapshot: undefined, windowMs: 300e3, colors: new Map() }
+
+/** Per server: its totals at the previous snapshot and the rates between the two (requests/s, share of 5xx). */
+const serverRates = new Map<string, { t: number, requests: number, errors: number, rps: number | undefined, errorRate: number | undefined }>()
+function updateServerRates (snap: Snapshot): void {
+  const t = snap.now
+  if (t === undefined) return
+  for (const [key, v] of Object.entries(snap.servers ?? {})) {
+    const requests = v?.requests ?? 0
+    const errors = v?.classes?.['5xx'] ?? 0
+    const prev = serverRates.get(key)
+    if (prev !== undefined && t <= prev.t) continue
+    const dt = prev === undefined ? 0 : (t - prev.t) / 1000
+    const dr = prev === undefined ? 0 : requests - prev.requests
+    serverRates.set(key, {
+      t, requests, errors,
+      rps: prev === undefined || dt <= 0 ? undefined : Math.max(0, dr) / dt,
+      errorRate: prev === undefined || dr <= 0 ? undefined : Math.max(0, errors - prev.errors) / dr
+    })
+  }
+}
 
 function sum (xs: readonly (number | undefined)[]): number | undefined {
   let s = 0
@@ -634,6 +666,10 @@ function renderTiles (): void {
   setText($('t-rps-hint'), errors !== undefined ? fmtNum(errors) + ' errors/s' : '')
   const er = rps === undefined ? undefined : rps === 0 ? (errors === undefined ? undefined : 0) : ratio(errors, rps)
   setText($('t-err'), fmtPct(er))
+  // Client errors (no route, bad requests, 429) are not the upstream's fault, but an operator must see them.
+  const c4 = state.snapshot?.totals?.statusClasses?.['4xx']
+  const c5 = state.snapshot?.totals?.statusClasses?.['5xx']
+  setText($('t-err-hint'), c4 === undefined && c5 === undefined ? '' : fmtNum(c5 ?? 0) + ' 5xx \u00b7 ' + fmtNum(c4 ?? 0) + ' 4xx since start')
   setAttr($('tile-err'), 'data-tone', er === undefined ? undefined : er >= 0.01 ? 'bad' : 'good')
   const backends = backendsOf(status)
   setText($('t-active'), fmtNum(sum(backends.map((b) => b.active))))
@@ -727,7 +763,9 @@ function updateBackend (card: HTMLElement, b: Backend): void {
   if (shards.length === 0) { emptyInto(shardsBox, 'No shards reported.'); return }
   sync(shardsBox, shards, (s, i) => s.name || '#' + i, createShard, (node, s) => { updateShard(node, s, name) })
 }
-const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', ''], ['Admin', '']] as const
+const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', ''], ['Admin', ''],
+  ['req/s', 'n'], ['Err %', 'n'], ['1xx / 2xx / 3xx / 4xx / 5xx', 'n'], ['Changed', 'n']] as const
+const CLASS_COLS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 /** The admin states the buttons set (POST /servers/{backend}/{shard}/{server}). */
 const ADMIN_ACTIONS = ['ready', 'drain', 'maint'] as const
 function createShard (): HTMLElement {
@@ -782,7 +820,20 @@ function createServer (): HTMLTableRowElement {
     admin.appendChild(b)
   }
   tr.appendChild(admin)
+  tr.appendChild(el('td', 'n srv-rps'))
+  tr.appendChild(el('td', 'n srv-err'))
+  tr.appendChild(el('td', 'n srv-classes mono'))
+  tr.appendChild(el('td', 'n srv-changed'))
   return tr
+}
+/** `3s`, `4m`, `2h 5m`, `3d`: how long ago, short. */
+function fmtAgo (ms: number | undefined): string {
+  if (ms === undefined) return DASH
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return s + 's'
+  if (s < 3600) return Math.floor(s / 60) + 'm'
+  if (s < 86400) return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm'
+  return Math.floor(s / 86400) + 'd'
 }
 function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shard: string): void {
   const name = v.name || v.url || '?'
@@ -801,6 +852,16 @@ function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shar
     (lc.reason || '') + (lc.status !== undefined ? ' (' + lc.status + ')' : '')
   setText(c[7], text)
   setAttr(c[7], 'title', lc === undefined ? undefined : text)
+  // Traffic from the snapshot: rates between two polls, responses by class since start.
+  const key = backend + '/' + shard + '/' + name
+  const rates = serverRates.get(key)
+  const totals = own(state.snapshot?.servers, key)
+  setText(c[9], fmtNum(rates?.rps))
+  setText(c[10], fmtPct(rates?.errorRate))
+  setAttr(c[10], 'data-tone', rates?.errorRate === undefined ? undefined : rates.errorRate > 0 ? 'bad' : 'good')
+  setText(c[11], totals === undefined ? DASH : CLASS_COLS.map((k) => fmtNum(totals.classes?.[k] ?? 0)).join(' / '))
+  setText(c[12], v.sinceChangeMs === undefined ? DASH : fmtAgo(v.sinceChangeMs) + ' ago')
+  setAttr(c[12], 'title', v.sinceChangeMs === undefined ? 'no change of state since the proxy started' : undefined)
   // The button of the state it is in is pressed; the others set theirs.
   const current = v.adminState ?? 'ready'
   for (const b of Array.from(c[8]?.querySelectorAll('button') ?? [])) b.setAttribute('aria-pressed', String(b.dataset.action === current))
@@ -1047,7 +1108,8 @@ function renderRoutes (): void {
       const c = el('span', 'chip'); c.appendChild(el('b')); c.appendChild(document.createTextNode(' ')); c.appendChild(el('span', 'mono')); return c
     }, (c, l) => {
       setText(c.children[0], l.name || 'listener')
-      setText(c.children[1], addressText(l) + ' \u00b7 ' + (l.tls ? 'https h2+h1' : 'http'))
+      const conns = own(state.snapshot?.listenerConnections, l.name ?? '')
+      setText(c.children[1], addressText(l) + ' \u00b7 ' + (l.tls ? 'https h2+h1' : 'http') + ' \u00b7 ' + fmtNum(conns ?? 0) + ' conn')
     })
   }
   const tbody = $('routes')
@@ -1057,13 +1119,13 @@ function renderRoutes (): void {
   if (rows.length === 0) {
     tbody.replaceChildren()
     const tr = el('tr'); const td = el('td', 'empty', status === undefined ? 'Waiting for /status\u2026' : 'No routes reported.')
-    td.colSpan = 5; tr.appendChild(td); tbody.appendChild(tr)
+    td.colSpan = 6; tr.appendChild(td); tbody.appendChild(tr)
     return
   }
   sync(tbody, rows, (r, i) => r.name || '#' + i, () => {
     const tr = el('tr')
     tr.appendChild(el('td')); tr.appendChild(el('td', 'mono')); tr.appendChild(el('td'))
-    tr.appendChild(el('td', 'n')); tr.appendChild(el('td', 'n'))
+    tr.appendChild(el('td', 'n')); tr.appendChild(el('td', 'n')); tr.appendChild(el('td', 'n'))
     return tr
   }, (tr, r) => {
     const n = r.name || ''
@@ -1073,6 +1135,8 @@ function renderRoutes (): void {
     setText(tr.children[2], r.backend || DASH)
     setText(tr.children[3], fmtNum(s.rps))
     setText(tr.children[4], fmtMs(s.p99))
+    const rc = own(state.snapshot?.routeCache, n)
+    setText(tr.children[5], r.cache === false ? 'off' : fmtPct(ratio(rc?.served, rc?.lookups)))
   })
 }
 
@@ -1098,7 +1162,7 @@ function tick (): Promise<void> {
     let okCount = 0
     const errs: unknown[] = []
     if (status.status === 'fulfilled') { state.status = decodeStatus(status.value); okCount++ } else errs.push(status.reason)
-    if (snapshot.status === 'fulfilled') { state.snapshot = decodeSnapshot(snapshot.value); okCount++ } else errs.push(snapshot.reason)
+    if (snapshot.status === 'fulfilled') { state.snapshot = decodeSnapshot(snapshot.value); updateServerRates(state.snapshot); okCount++ } else errs.push(snapshot.reason)
     const unauthorized = errs.some((e) => e instanceof Unauthorized)
     const notice = $('notice')
     if (unauthorized) {

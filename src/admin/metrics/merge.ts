@@ -164,6 +164,7 @@ export class MergedMetrics {
       routes: view(this.#routes, 0),
       backends: view(this.#backends, history.size),
       cache: f.cache,
+      requests: f.requests,
       activeConnections: f.activeConnections,
       activeStreams: f.activeStreams
     }, now, nowSec)

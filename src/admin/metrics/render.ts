@@ -8,7 +8,8 @@ import { Exposition } from '../prometheus.js'
 import type { History, Second, Totals } from './history.js'
 import { writeRuntime } from './runtime.js'
 import { BUCKETS_S, MergedLatency, type Histogram, type WindowValue } from './latency.js'
-import { CLASSES, type Registry, type Vec } from './registry.js'
+import { CLASSES, NONE, type Registry, type Vec } from './registry.js'
+import { servedFromCache, type CacheOutcome } from '../../cache/outcome.js'
 import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, SeriesSnapshot, StatusClass } from './types.js'
 
 /** A latency summary as the exposition reads it (Latency, MergedLatency). */
@@ -186,7 +187,9 @@ export interface DashboardSource {
   readonly backends: Iterable<readonly [string, DashboardSeries]>
   /** Requests by route and cache result. */
   readonly cache: Pick<Vec, 'forEach'>
-  readonly activeConnections: Pick<Vec, 'sum'>
+  /** Requests by route, backend, shard, server and status class. */
+  readonly requests: Pick<Vec, 'forEach'>
+  readonly activeConnections: Pick<Vec, 'sum' | 'forEach'>
   readonly activeStreams: Pick<Vec, 'sum'>
 }
 
@@ -241,9 +244,28 @@ export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: nu
   }
 
   const outcomes = new Map<string, number>()
+  const routeCache: Record<string, { lookups: number, served: number }> = {}
   src.cache.forEach((labels, cell) => {
     const result = labels[1]!
     outcomes.set(result, (outcomes.get(result) ?? 0) + cell.value)
+    if (result === 'bypass') return
+    const r = routeCache[labels[0]!] ??= { lookups: 0, served: 0 }
+    r.lookups += cell.value
+    if (servedFromCache(result as CacheOutcome)) r.served += cell.value
+  })
+  // Per server, summed over routes: the requests family holds them already (no per-request work for this).
+  const servers: Record<string, { requests: number, classes: Record<StatusClass, number> }> = {}
+  src.requests.forEach((labels, cell) => {
+    const [, backend, shard, server, codeClass] = labels
+    if (server === NONE || server === undefined) return
+    const key = `${backend!}/${shard!}/${server}`
+    const s = servers[key] ??= { requests: 0, classes: Object.fromEntries(CLASSES.map((c) => [c, 0])) as Record<StatusClass, number> }
+    s.requests += cell.value
+    s.classes[codeClass as StatusClass] += cell.value
+  })
+  const listenerConnections: Record<string, number> = {}
+  src.activeConnections.forEach((labels, cell) => {
+    listenerConnections[labels[0]!] = (listenerConnections[labels[0]!] ?? 0) + cell.value
   })
   const statusClasses = Object.fromEntries(CLASSES.map((c, i) => [c, totals.classes[i]!])) as Record<StatusClass, number>
 
@@ -267,6 +289,9 @@ export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: nu
     },
     history,
     routes: table(src.routes),
-    backends: table(src.backends)
+    backends: table(src.backends),
+    servers,
+    routeCache,
+    listenerConnections
   }
 }

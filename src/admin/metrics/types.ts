@@ -227,6 +227,18 @@ export interface MetricsSnapshot {
   readonly history: readonly HistoryPoint[]
   readonly routes: Readonly<Record<string, SeriesSnapshot>>
   readonly backends: Readonly<Record<string, SeriesSnapshot>>
+  /** Per server (`backend/shard/server`): responses by status class since start (the dashboard derives rates from two polls). */
+  readonly servers: Readonly<Record<string, ServerSnapshot>>
+  /** Per route: cache lookups and those served from the cache, since start (absent: no cached request yet). */
+  readonly routeCache: Readonly<Record<string, { readonly lookups: number, readonly served: number }>>
+  /** Open client connections per listener. */
+  readonly listenerConnections: Readonly<Record<string, number>>
+}
+
+/** One server's responses since start, by status class (`none`: no response was sent). */
+export interface ServerSnapshot {
+  readonly requests: number
+  readonly classes: Readonly<Record<StatusClass, number>>
 }
 
 // Export: one Metrics instance as plain JSON, for a cluster primary to merge
