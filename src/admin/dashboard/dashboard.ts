@@ -764,7 +764,7 @@ function updateBackend (card: HTMLElement, b: Backend): void {
   sync(shardsBox, shards, (s, i) => s.name || '#' + i, createShard, (node, s) => { updateShard(node, s, name) })
 }
 const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', ''], ['Admin', ''],
-  ['req/s', 'n'], ['Err %', 'n'], ['1xx / 2xx / 3xx / 4xx / 5xx', 'n'], ['Changed', 'n']] as const
+  ['req/s', 'n'], ['Err %', 'n'], ['1xx/2xx/3xx/4xx/5xx', 'n'], ['Changed', 'n']] as const
 const CLASS_COLS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 /** The admin states the buttons set (POST /servers/{backend}/{shard}/{server}). */
 const ADMIN_ACTIONS = ['ready', 'drain', 'maint'] as const
