@@ -57,6 +57,8 @@ export class Metrics {
   readonly #retries: Vec
   readonly #cache: Vec
   readonly #rateLimited: Vec
+  readonly #serverUpstreamSeconds: Vec
+  readonly #serverUpstreamResponses: Vec
   // Events
   readonly #activeConnections: Vec
   readonly #connections: Vec
@@ -89,6 +91,8 @@ export class Metrics {
     this.#retries = f.retries
     this.#cache = f.cache
     this.#rateLimited = f.rateLimited
+    this.#serverUpstreamSeconds = f.serverUpstreamSeconds
+    this.#serverUpstreamResponses = f.serverUpstreamResponses
     this.#activeConnections = f.activeConnections
     this.#connections = f.connections
     this.#activeStreams = f.activeStreams
@@ -156,6 +160,12 @@ export class Metrics {
 
     const totalUs = toMicros(r.totalMs)
     const upstreamMs = r.upstreamMs
+    // Per server: the dashboard's latency column (mean between two polls).
+    if (upstreamMs !== undefined && r.server !== undefined) {
+      const shard = r.shard ?? NONE
+      this.#serverUpstreamSeconds.cell(backend, shard, r.server).value += upstreamMs / 1000
+      this.#serverUpstreamResponses.cell(backend, shard, r.server).value++
+    }
     const upstreamUs = upstreamMs === undefined ? -1 : toMicros(upstreamMs)
     if (r.route !== undefined) this.#add(this.#routes.get(r.route), r, totalUs, upstreamUs, epoch, isError)
     if (r.backend !== undefined) this.#add(this.#backends.get(r.backend), r, totalUs, upstreamUs, epoch, isError)
@@ -247,6 +257,8 @@ export class Metrics {
       backends: this.#backends,
       cache: this.#cache,
       requests: this.#requests,
+      serverUpstreamSeconds: this.#serverUpstreamSeconds,
+      serverUpstreamResponses: this.#serverUpstreamResponses,
       activeConnections: this.#activeConnections,
       activeStreams: this.#activeStreams
     }, now, nowSec)

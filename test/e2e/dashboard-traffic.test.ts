@@ -2,7 +2,7 @@
 // proxy, an origin that answers 200 and one that answers 500, a cached route,
 // a request no route matches, an open client connection. Checked on the page:
 // the routes' MATCH column, listener ports and connections, per-server
-// responses by status class, request and error rates, time since the last
+// responses by status class, request and error rates, latency, time since the last
 // state change, 4xx in the error figures, the cache hit ratio per route, and
 // a layout without horizontal overflow at 800 px.
 import { existsSync, writeFileSync } from 'node:fs'
@@ -94,11 +94,12 @@ t.test('the dashboard shows what real traffic did', { skip }, async (t) => {
     await broken.locator('.srv-err', { hasText: '100%' }).waitFor()
     await good.locator('.srv-err', { hasText: '0%' }).waitFor()
     await good.locator('.srv-rps', { hasText: /^[1-9]/ }).waitFor()
+    await good.locator('.srv-latency', { hasText: / ms$/ }).waitFor()
   } finally {
     traffic = false
     await load
   }
-  t.pass('broken: 100% errors; good: 0% and a request rate, between two polls')
+  t.pass('broken: 100% errors; good: 0%, a request rate and a latency, between two polls')
 
   // Time since the last state change.
   await request(`${admin}/servers/app/broken`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'maint' }) })

@@ -232,7 +232,7 @@ function decodePoint (v: unknown): Point {
 
 function decodeServerSnapshot (v: unknown): Loose<ServerSnapshot> {
   const s = fields<ServerSnapshot>(v)
-  return { requests: num(s.requests), classes: record(s.classes, num) as Loose<ServerSnapshot['classes']> }
+  return { requests: num(s.requests), classes: record(s.classes, num) as Loose<ServerSnapshot['classes']>, upstreamSeconds: num(s.upstreamSeconds), upstreamResponses: num(s.upstreamResponses) }
 }
 
 function decodeSnapshot (v: unknown): Snapshot {
@@ -264,7 +264,10 @@ const state: { status: Status | undefined; snapshot: Snapshot | undefined; windo
   { status: undefined, snapshot: undefined, windowMs: 300e3, colors: new Map() }
 
 /** Per server: its totals at the previous snapshot and the rates between the two (requests/s, share of 5xx). */
-const serverRates = new Map<string, { t: number, requests: number, errors: number, rps: number | undefined, errorRate: number | undefined }>()
+const serverRates = new Map<string, {
+  t: number, requests: number, errors: number, upSeconds: number, upResponses: number,
+  rps: number | undefined, errorRate: number | undefined, latencyMs: number | undefined
+}>()
 function updateServerRates (snap: Snapshot): void {
   const t = snap.now
   if (t === undefined) return
@@ -275,10 +278,14 @@ function updateServerRates (snap: Snapshot): void {
     if (prev !== undefined && t <= prev.t) continue
     const dt = prev === undefined ? 0 : (t - prev.t) / 1000
     const dr = prev === undefined ? 0 : requests - prev.requests
+    const upSeconds = v?.upstreamSeconds ?? 0
+    const upResponses = v?.upstreamResponses ?? 0
+    const dn = prev === undefined ? 0 : upResponses - prev.upResponses
     serverRates.set(key, {
-      t, requests, errors,
+      t, requests, errors, upSeconds, upResponses,
       rps: prev === undefined || dt <= 0 ? undefined : Math.max(0, dr) / dt,
-      errorRate: prev === undefined || dr <= 0 ? undefined : Math.max(0, errors - prev.errors) / dr
+      errorRate: prev === undefined || dr <= 0 ? undefined : Math.max(0, errors - prev.errors) / dr,
+      latencyMs: prev === undefined || dn <= 0 ? undefined : (upSeconds - prev.upSeconds) * 1000 / dn
     })
   }
 }
@@ -764,7 +771,7 @@ function updateBackend (card: HTMLElement, b: Backend): void {
   sync(shardsBox, shards, (s, i) => s.name || '#' + i, createShard, (node, s) => { updateShard(node, s, name) })
 }
 const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', ''], ['Admin', ''],
-  ['req/s', 'n'], ['Err %', 'n'], ['1xx/2xx/3xx/4xx/5xx', 'n'], ['Changed', 'n']] as const
+  ['req/s', 'n'], ['Err %', 'n'], ['Latency', 'n'], ['1xx/2xx/3xx/4xx/5xx', 'n'], ['Changed', 'n']] as const
 const CLASS_COLS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 /** The admin states the buttons set (POST /servers/{backend}/{shard}/{server}). */
 const ADMIN_ACTIONS = ['ready', 'drain', 'maint'] as const
@@ -822,6 +829,7 @@ function createServer (): HTMLTableRowElement {
   tr.appendChild(admin)
   tr.appendChild(el('td', 'n srv-rps'))
   tr.appendChild(el('td', 'n srv-err'))
+  tr.appendChild(el('td', 'n srv-latency'))
   tr.appendChild(el('td', 'n srv-classes mono'))
   tr.appendChild(el('td', 'n srv-changed'))
   return tr
@@ -859,9 +867,11 @@ function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shar
   setText(c[9], fmtNum(rates?.rps))
   setText(c[10], fmtPct(rates?.errorRate))
   setAttr(c[10], 'data-tone', rates?.errorRate === undefined ? undefined : rates.errorRate > 0 ? 'bad' : 'good')
-  setText(c[11], totals === undefined ? DASH : CLASS_COLS.map((k) => fmtNum(totals.classes?.[k] ?? 0)).join(' / '))
-  setText(c[12], v.sinceChangeMs === undefined ? DASH : fmtAgo(v.sinceChangeMs) + ' ago')
-  setAttr(c[12], 'title', v.sinceChangeMs === undefined ? 'no change of state since the proxy started' : undefined)
+  // Mean time to response headers over the last poll.
+  setText(c[11], fmtMs(rates?.latencyMs))
+  setText(c[12], totals === undefined ? DASH : CLASS_COLS.map((k) => fmtNum(totals.classes?.[k] ?? 0)).join(' / '))
+  setText(c[13], v.sinceChangeMs === undefined ? DASH : fmtAgo(v.sinceChangeMs) + ' ago')
+  setAttr(c[13], 'title', v.sinceChangeMs === undefined ? 'no change of state since the proxy started' : undefined)
   // The button of the state it is in is pressed; the others set theirs.
   const current = v.adminState ?? 'ready'
   for (const b of Array.from(c[8]?.querySelectorAll('button') ?? [])) b.setAttribute('aria-pressed', String(b.dataset.action === current))

@@ -14,6 +14,8 @@ export interface Families {
   readonly retries: Vec
   readonly cache: Vec
   readonly rateLimited: Vec
+  readonly serverUpstreamSeconds: Vec
+  readonly serverUpstreamResponses: Vec
   // Events
   readonly activeConnections: Vec
   readonly connections: Vec
@@ -37,6 +39,10 @@ export function defineFamilies (maxLabelSets: number): { readonly registry: Regi
     retries: r.counter('switchyard_retries_total', 'Retries to another server after an upstream failure, by backend.', ['backend']),
     cache: r.counter('switchyard_cache_requests_total', 'Requests by route and cache status (hit, miss, stale, collapsed, bypass...).', ['route', 'result']),
     rateLimited: r.counter('switchyard_ratelimited_total', 'Requests refused with 429 by their route\'s rate limit, by route.', ['route']),
+    serverUpstreamSeconds: r.counter('switchyard_server_upstream_seconds_total',
+      'Time from dispatch to response headers, summed per server (with switchyard_server_upstream_responses_total: its mean latency over any interval).',
+      ['backend', 'shard', 'server']),
+    serverUpstreamResponses: r.counter('switchyard_server_upstream_responses_total', 'Response heads received from the server.', ['backend', 'shard', 'server']),
     activeConnections: r.gauge('switchyard_active_connections', 'Open client connections by listener and protocol.', ['listener', 'protocol']),
     connections: r.counter('switchyard_connections_total', 'Client connections accepted by listener and protocol.', ['listener', 'protocol']),
     activeStreams: r.gauge('switchyard_active_streams', 'Open HTTP/2 streams by listener.', ['listener']),

@@ -165,6 +165,8 @@ export class MergedMetrics {
       backends: view(this.#backends, history.size),
       cache: f.cache,
       requests: f.requests,
+      serverUpstreamSeconds: f.serverUpstreamSeconds,
+      serverUpstreamResponses: f.serverUpstreamResponses,
       activeConnections: f.activeConnections,
       activeStreams: f.activeStreams
     }, now, nowSec)

@@ -189,6 +189,9 @@ export interface DashboardSource {
   readonly cache: Pick<Vec, 'forEach'>
   /** Requests by route, backend, shard, server and status class. */
   readonly requests: Pick<Vec, 'forEach'>
+  /** Per backend, shard, server: upstream seconds and response heads, since start. */
+  readonly serverUpstreamSeconds: Pick<Vec, 'forEach'>
+  readonly serverUpstreamResponses: Pick<Vec, 'forEach'>
   readonly activeConnections: Pick<Vec, 'sum' | 'forEach'>
   readonly activeStreams: Pick<Vec, 'sum'>
 }
@@ -254,15 +257,19 @@ export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: nu
     if (servedFromCache(result as CacheOutcome)) r.served += cell.value
   })
   // Per server, summed over routes: the requests family holds them already (no per-request work for this).
-  const servers: Record<string, { requests: number, classes: Record<StatusClass, number> }> = {}
+  type Row = { requests: number, classes: Record<StatusClass, number>, upstreamSeconds: number, upstreamResponses: number }
+  const servers: Record<string, Row> = {}
+  const row = (key: string): Row =>
+    servers[key] ??= { requests: 0, classes: Object.fromEntries(CLASSES.map((c) => [c, 0])) as Record<StatusClass, number>, upstreamSeconds: 0, upstreamResponses: 0 }
   src.requests.forEach((labels, cell) => {
     const [, backend, shard, server, codeClass] = labels
     if (server === NONE || server === undefined) return
-    const key = `${backend!}/${shard!}/${server}`
-    const s = servers[key] ??= { requests: 0, classes: Object.fromEntries(CLASSES.map((c) => [c, 0])) as Record<StatusClass, number> }
+    const s = row(`${backend!}/${shard!}/${server}`)
     s.requests += cell.value
     s.classes[codeClass as StatusClass] += cell.value
   })
+  src.serverUpstreamSeconds.forEach((labels, cell) => { row(labels.join('/')).upstreamSeconds += cell.value })
+  src.serverUpstreamResponses.forEach((labels, cell) => { row(labels.join('/')).upstreamResponses += cell.value })
   const listenerConnections: Record<string, number> = {}
   src.activeConnections.forEach((labels, cell) => {
     listenerConnections[labels[0]!] = (listenerConnections[labels[0]!] ?? 0) + cell.value

@@ -239,6 +239,9 @@ export interface MetricsSnapshot {
 export interface ServerSnapshot {
   readonly requests: number
   readonly classes: Readonly<Record<StatusClass, number>>
+  /** Dispatch to response headers, summed, and how many response heads: a mean latency between two snapshots. */
+  readonly upstreamSeconds: number
+  readonly upstreamResponses: number
 }
 
 // Export: one Metrics instance as plain JSON, for a cluster primary to merge
