@@ -12,11 +12,13 @@ import { startListener, type ListenerHandle, type ListenerOptions } from './list
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
 import { allServers, buildState, healthTargets, type RuntimeState } from './proxy/state.js'
 import type { BackendStatus } from './upstream/backend.js'
-import { commitReload, planReload, type LiveListener } from './reload.js'
+import { commitReload, needsRestart, planReload, type LiveListener } from './reload.js'
 import type { AddressInfo } from 'node:net'
 import { startAdmin, type AdminApi, type AdminHandle } from './admin/admin.js'
 import { adminApi, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
+import { watchEventLoop } from './admin/metrics/runtime.js'
+import type { ConfigReport } from './admin/config-report.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
 import type { RateLimitStores } from './ratelimit/store.js'
@@ -34,6 +36,8 @@ export interface AppDeps {
   /** Where request records, connections and health transitions are counted (default: a new registry). */
   readonly metrics?: Metrics
   readonly hooks?: PipelineHooks
+  /** The config file in use and its reloads, for /metrics (whoever reloads from the file keeps it). */
+  readonly config?: ConfigReport
   /** Re-read the config source (the file) and reload it; what admin POST /reload calls. */
   readonly reloadSource?: () => Promise<ReloadResult>
   /**
@@ -45,7 +49,11 @@ export interface AppDeps {
 }
 
 export type ReloadResult =
-  | { readonly ok: true; readonly kept: number; readonly added: number; readonly removed: number }
+  | {
+    readonly ok: true; readonly kept: number; readonly added: number; readonly removed: number
+    /** What this reload left as it was, e.g. `admin.bind needs a restart` (empty: everything applied). */
+    readonly needsRestart: readonly string[]
+  }
   | { readonly ok: false; readonly errors: readonly string[] }
 
 export interface App {
@@ -68,6 +76,8 @@ export interface App {
   adminAddress (): AddressInfo | undefined
   /** What the admin listener serves (a cluster worker answers its primary with it). */
   readonly api: AdminApi
+  /** SIGUSR1: open the access log file again (logrotate moved it). */
+  reopenLogs (): void
 }
 
 
@@ -124,13 +134,16 @@ function sameRedis (a: RedisConfig | undefined, b: RedisConfig | undefined): boo
 export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
   const metrics = deps.metrics ?? new Metrics()
-  const accessLog: AccessLog | undefined = createAccessLog(initial.accessLog,
+  watchEventLoop()
+  const openAccessLog = (c: Config): AccessLog | undefined => createAccessLog(c.accessLog,
     log === undefined ? {} : { onError: (err: Error) => log.error({ err }, 'access log write failed') })
+  // Replaced by a reload that changes the accessLog block.
+  let accessLog: AccessLog | undefined = openAccessLog(initial)
   const userEnd = deps.hooks?.onSessionEnd
   let spans = spanExporter(initial.tracing.otlp)
   // One record per finished request feeds metrics, the access log and, when sampled, the span export.
   const onSessionEnd = (s: Session): void => {
-    const r = requestRecord(s)
+    const r = requestRecord(s, accessLog !== undefined)
     metrics.record(r)
     accessLog?.write(r)
     if (spans !== undefined && s.trace?.sampled === true) spans.push(requestSpan(r, s.trace))
@@ -196,8 +209,18 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   async function reloadNow (next: Config): Promise<ReloadResult> {
     const old = pipeline.state
     const nextRedis = sameRedis(redis?.config, next.redis) ? redis : next.redis === undefined ? undefined : new RedisLink(next.redis, log)
+    // A new destination is opened before anything changes: a path that cannot be opened rejects the reload.
+    let nextLog = accessLog
+    if (!isDeepStrictEqual(old.config.accessLog, next.accessLog)) {
+      try {
+        nextLog = openAccessLog(next)
+      } catch (err) {
+        return { ok: false, errors: [`accessLog.path: cannot open ${next.accessLog.path ?? 'stdout'}: ${(err as Error).message}`] }
+      }
+    }
     const plan = await planReload(old, live, next, {
       ...(log === undefined ? {} : { log }),
+      listenerOptions: listenerOptions(next),
       startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
       ...shared,
@@ -206,14 +229,20 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     })
     if ('errors' in plan) {
       if (nextRedis !== redis) void nextRedis?.close()
+      if (nextLog !== accessLog) void nextLog?.close()
       return { ok: false, errors: plan.errors }
+    }
+    if (nextLog !== accessLog) {
+      void accessLog?.close()
+      accessLog = nextLog
     }
     if (nextRedis !== redis) {
       void redis?.close()
       redis = nextRedis
     }
     observeHealth(plan.state)
-    commitReload(plan, old, pipeline)
+    // A cluster's primary owns the process-level settings and names them itself.
+    const notApplied = [...(deps.worker === undefined ? needsRestart(old.config, next) : []), ...commitReload(plan, old, pipeline)]
     live = [...plan.keptListeners, ...plan.startedListeners]
     listeners.length = 0
     listeners.push(...live.map((l) => l.handle))
@@ -225,10 +254,13 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       spans = spanExporter(plan.state.config.tracing.otlp)
       void old?.close()
     }
-    const result = { ok: true as const, kept: plan.kept.size, added: allServers(plan.state).length - plan.kept.size, removed: plan.removed.length }
+    const result = {
+      ok: true as const, kept: plan.kept.size, added: allServers(plan.state).length - plan.kept.size, removed: plan.removed.length, needsRestart: notApplied
+    }
     // A cluster's primary says it once for every worker.
     const level = deps.worker === undefined ? 'info' : 'debug'
     log?.[level]({ kept: result.kept, added: result.added, removed: result.removed }, 'configuration reloaded')
+    if (notApplied.length > 0 && deps.worker === undefined) log?.warn({ needsRestart: notApplied }, `configuration reloaded, but not all of it: ${notApplied.join('; ')}`)
     return result
   }
 
@@ -257,6 +289,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     metrics,
     listeners: () => listeners.map((l) => ({ name: l.name, address: l.address().address, port: l.address().port, tls: l.tls !== undefined })),
     reload: () => deps.reloadSource?.() ?? Promise.resolve({ ok: false, errors: ['this instance has no config file to reload'] }),
+    config: () => deps.config?.metrics(),
     ready: () => ready && !pipeline.draining
   })
 
@@ -324,6 +357,10 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       return stopping
     },
     metrics,
+    reopenLogs () {
+      accessLog?.reopen()
+      log?.info({ path: pipeline.state.config.accessLog.path ?? 'stdout' }, 'access log reopened')
+    },
     adminAddress () {
       return admin?.address()
     },

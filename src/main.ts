@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { StartupError, createApp, type ReloadResult } from './app.js'
+import { ConfigReport } from './admin/config-report.js'
 import { heapLimitMiB, heapSizeGiven } from './cache/memory.js'
 import { ensureDevCertificate, generateCertificate, writeCertificatePair } from './certs.js'
 import type { Port } from './cluster/ipc.js'
@@ -332,12 +333,22 @@ function workerCount (config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers
 }
 
+/**
+ * The application log: pino JSON lines whose `time` is RFC 3339 (UTC), as
+ * in the access log, so every line the process writes reads the same way.
+ */
+function appLogger (base?: Record<string, unknown>): Logger {
+  return pino({ name: 'switchyard', timestamp: pino.stdTimeFunctions.isoTime, ...(base === undefined ? {} : { base }) })
+}
+
 /** The signals `start` acts on, handled from its first line (see processSignals). */
 interface Signals {
   /** Resolves with SIGINT or SIGTERM: time to drain and stop. */
   readonly stop: Promise<string>
   /** Once the proxy is up: what SIGHUP does (a SIGHUP that came earlier runs it now). */
   onHangup (reload: () => void): void
+  /** What SIGUSR1 does: reopen the access log (before the proxy is up it is ignored, not Node's inspector). */
+  onUsr1 (reopen: () => void): void
 }
 
 /**
@@ -357,8 +368,12 @@ function processSignals (): Signals {
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
   })
+  // Node's own SIGUSR1 opens the inspector: a logrotate postrotate must never do that.
+  let reopen = (): void => {}
+  process.on('SIGUSR1', () => { reopen() })
   return {
     stop,
+    onUsr1 (fn) { reopen = fn },
     onHangup (fn) {
       reload = fn
       if (pending) {
@@ -378,7 +393,7 @@ function notStarted (err: StartupError): number {
 async function start (file: string | undefined, root: string): Promise<number> {
   if (cluster.isWorker) return await startWorker()
   const signals = processSignals()
-  const log: Logger = pino({ name: 'switchyard' })
+  const log: Logger = appLogger()
   const demo = file === undefined
   let closeDemo: (() => Promise<void>) | undefined
   if (demo) {
@@ -423,7 +438,8 @@ async function start (file: string | undefined, root: string): Promise<number> {
     log.info({ nodeOptions: `--max-old-space-size=${mib}` }, `cache: V8's heap is not sized; NODE_OPTIONS=--max-old-space-size=${mib} bounds this process's memory by cache.maxBytes`)
   }
   let reloadFromFile: () => Promise<ReloadResult> = () => Promise.resolve({ ok: false, errors: ['not started'] })
-  const app = createApp(config, { log, reloadSource: () => reloadFromFile() })
+  const configReport = new ConfigReport(text ?? '')
+  const app = createApp(config, { log, config: configReport, reloadSource: () => reloadFromFile() })
   try {
     await app.start()
   } catch (err) {
@@ -439,13 +455,18 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const reload = async (reason: string): Promise<ReloadResult> => {
     log.info({ reason, file: configFile }, 'reloading configuration')
     const loaded = await loadForReload(configFile, log, 1)
-    if ('errors' in loaded) return { ok: false, errors: loaded.errors }
+    if ('errors' in loaded) {
+      configReport.reloaded(false)
+      return { ok: false, errors: loaded.errors }
+    }
     const result = await app.reload(loaded.config)
+    configReport.reloaded(result.ok, loaded.source.text)
     if (!result.ok) log.error({ errors: result.errors }, 'configuration rejected; the running one keeps serving')
     return result
   }
   reloadFromFile = () => reload('admin API')
   signals.onHangup(() => { void reload('SIGHUP') })
+  signals.onUsr1(() => { app.reopenLogs() })
   const watcher = config.watchConfig ? watchFile(configFile, () => { void reload('file changed') }) : undefined
 
   const signal = await signals.stop
@@ -506,6 +527,7 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
     printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress(), workers)
   }
   signals.onHangup(() => { void p.reload('SIGHUP') })
+  signals.onUsr1(() => { p.reopenLogs() })
   const watcher = initial.config.watchConfig ? watchFile(configFile, () => { void p.reload('file changed') }) : undefined
   const drain = p.config.timeouts.drain
   log.info({ signal: await signals.stop, drainMs: drain }, 'stopping: every worker drains its in-flight requests')
@@ -522,8 +544,11 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
  * terminal's group: the primary drains the workers, so they ignore SIGINT.
  */
 async function startWorker (): Promise<number> {
-  const log: Logger = pino({ name: 'switchyard', base: { pid: process.pid, worker: Number(process.env.SWITCHYARD_WORKER_ID ?? 0) } })
+  const log: Logger = appLogger({ pid: process.pid, worker: Number(process.env.SWITCHYARD_WORKER_ID ?? 0) })
   process.on('SIGINT', () => {})
+  // The primary tells its workers to reopen (IPC); a SIGUSR1 sent to a worker itself does the same, never Node's inspector.
+  let reopen = (): void => {}
+  process.on('SIGUSR1', () => { reopen() })
   let worker
   try {
     worker = await runWorker(process as unknown as Port, log)
@@ -536,6 +561,7 @@ async function startWorker (): Promise<number> {
     return 1
   }
   const w = worker
+  reopen = () => { w.app.reopenLogs() }
   const drain = w.app.state.config.timeouts.drain
   process.once('SIGTERM', () => { void w.stop(drain) })
   process.once('disconnect', () => {
@@ -563,7 +589,7 @@ function firstPort (value: string | undefined): number {
  */
 async function demoOrigins (host: string, port: number): Promise<number> {
   const signals = processSignals()
-  const log: Logger = pino({ name: 'switchyard' })
+  const log: Logger = appLogger()
   let group
   try {
     group = await startDemoOrigins(demoOriginsAt(host, port))

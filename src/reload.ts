@@ -10,7 +10,7 @@ import { sharedCacheFor } from './cache/shared/shared-cache.js'
 import type { RedisLink } from './redis/link.js'
 import type { EjectionListener } from './health/outlier.js'
 import type { Config, ListenerConfig } from './config/schema.js'
-import type { ListenerHandle } from './listener/listener.js'
+import type { ListenerHandle, ListenerOptions } from './listener/listener.js'
 import type { Pipeline } from './proxy/pipeline.js'
 import { allServers, buildState, carryHealth, reuseFrom, type RuntimeState } from './proxy/state.js'
 import type { Server } from './upstream/server.js'
@@ -24,6 +24,8 @@ export interface LiveListener {
 
 export interface ReloadDeps {
   readonly log?: Logger
+  /** How kept listeners run under the new config (its limits and timeouts). */
+  readonly listenerOptions: ListenerOptions
   /** Bind a listener for `cfg` (index `i` of the new config), as the app starts them. */
   readonly startListener: (cfg: ListenerConfig) => Promise<ListenerHandle>
   /** The line for a listener that could not start, naming it and its config line (see app.startFailure). */
@@ -56,6 +58,26 @@ export interface ReloadPlan {
   readonly cache: HttpCache | undefined
   readonly redis: RedisLink | undefined
   readonly log: Logger | undefined
+  readonly listenerOptions: ListenerOptions
+}
+
+/**
+ * What a reload from `old` to `next` leaves as it was, one `… needs a restart`
+ * line per setting: the process-level ones (a cluster's primary owns them).
+ * Listener limits, timeouts and the access log are applied (commitReload, the app).
+ */
+export function needsRestart (old: Config, next: Config): string[] {
+  const out: string[] = []
+  const a = old.admin
+  const b = next.admin
+  if (a.enabled !== b.enabled) out.push(`admin ${b.enabled ? 'on' : 'off'} needs a restart`)
+  else if (a.enabled) {
+    if (a.bind !== b.bind) out.push('admin.bind needs a restart')
+    if (a.token !== b.token) out.push('admin.token needs a restart')
+  }
+  if (old.workers !== next.workers) out.push('workers needs a restart')
+  if (old.watchConfig !== next.watchConfig) out.push('watchConfig needs a restart')
+  return out
 }
 
 /** A listener can be kept across a reload when where and how it listens is unchanged. */
@@ -89,7 +111,10 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
   carryHealth(old, state)
   const serving = new Set(allServers(old))
   const kept = new Set(allServers(state).filter((s) => serving.has(s)))
-  const partial = { next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache, redis: deps.redis, log: deps.log }
+  const partial = {
+    next, state, kept, removed: [], keptListeners: [], removedListeners: [], certificateSwaps: [], cache, redis: deps.redis, log: deps.log,
+    listenerOptions: deps.listenerOptions
+  }
 
   // Listeners: load every certificate and bind every new port before changing anything.
   const keptListeners: LiveListener[] = []
@@ -133,7 +158,7 @@ export async function rollBack (plan: Pick<ReloadPlan, 'state' | 'kept' | 'start
  * running finish on the state they started with; removed listeners and
  * servers drain (listeners within timeouts.drain, pools once idle).
  */
-export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pipeline): void {
+export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pipeline): string[] {
   if (plan.cache !== undefined && plan.next.cache !== undefined) {
     plan.cache.config = plan.next.cache
     plan.cache.shared = sharedCacheFor(plan.next.cache, plan.redis, plan.cache, plan.log, plan.cache.shared)
@@ -142,6 +167,7 @@ export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pip
   if (old.cache !== undefined && old.cache !== plan.state.cache) old.cache.shared?.close()
   pipeline.swap(plan.state)
   for (const swap of plan.certificateSwaps) swap()
+  const notApplied = plan.keptListeners.flatMap((l) => l.handle.update(l.config, plan.listenerOptions))
   for (const l of plan.removedListeners) void l.handle.close(plan.next.timeouts.drain)
   // Their outlier detectors are replaced: carried-over servers start un-ejected.
   for (const s of plan.kept) if (s.ejected) s.setEjected(false, 'config reloaded')
@@ -151,4 +177,5 @@ export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pip
     s.retired = true
     void s.dispatcher.close()
   }
+  return notApplied
 }

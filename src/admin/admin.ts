@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { ASSET_CACHE_CONTROL, DASHBOARD_CSP, loadDashboard } from './dashboard.js'
 import { parseAuthority } from '../authority.js'
 import { isLoopback } from '../config/forms.js'
+import { parseServerChange, type ServerChange, type ServerChangeResult } from './servers.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
 /**
@@ -25,9 +26,11 @@ export interface AdminApi {
   /** The dashboard's data: recent history and current rates (JSON-serializable). */
   snapshot (): unknown
   /** Re-read the config file and swap it in, or say why not. */
-  reload (): Promise<{ ok: true } | { ok: false; errors: string[] }>
+  reload (): Promise<{ ok: true; needsRestart: string[] } | { ok: false; errors: string[] }>
   /** Exactly one of the three is set (the admin listener checks that). */
   purge (what: PurgeRequest): PurgeResult | Promise<PurgeResult>
+  /** POST /servers/{backend}/[{shard}/]{server}: set a server's admin state and/or weight. */
+  setServer? (backend: string, server: string, change: ServerChange, shard?: string): ServerChangeResult | Promise<ServerChangeResult>
   /** What the cache holds for an absolute URL; undefined = nothing. */
   cacheLookup? (url: string): unknown
   /** Readiness: listeners bound and config loaded. */
@@ -45,6 +48,9 @@ export interface PurgeRequest {
   readonly url?: string
   readonly prefix?: string
   readonly tag?: string
+  /** A path on every host and port (`{"path": "/static/", "prefix": true}`); `pathPrefix`: every path under it. */
+  readonly path?: string
+  readonly pathPrefix?: boolean
   /** This process's memory only (a cluster's primary asks one worker for Redis, the rest for this); never from a request body. */
   readonly localOnly?: boolean
 }
@@ -164,8 +170,9 @@ export function parsePurgeBody (body: Buffer): PurgeRequest {
     throw new HttpError(400, 'body must be a JSON object with exactly one of url, prefix, tag')
   }
   const obj = value as Record<string, unknown>
+  if (obj.path !== undefined) return parsePathPurge(obj)
   for (const k of Object.keys(obj)) {
-    if (!(PURGE_KEYS as readonly string[]).includes(k)) throw new HttpError(400, `unknown key \`${k}\` (expected exactly one of url, prefix, tag)`)
+    if (!(PURGE_KEYS as readonly string[]).includes(k)) throw new HttpError(400, `unknown key \`${k}\` (expected exactly one of url, prefix, tag, path)`)
   }
   const present = PURGE_KEYS.filter((k) => obj[k] !== undefined)
   if (present.length !== 1) throw new HttpError(400, `expected exactly one of url, prefix, tag; got ${present.length === 0 ? 'none' : present.join(', ')}`)
@@ -174,6 +181,17 @@ export function parsePurgeBody (body: Buffer): PurgeRequest {
   if (typeof v !== 'string' || v.length === 0) throw new HttpError(400, `\`${key}\` must be a non-empty string`)
   if (key === 'url' && !isHttpUrl(v)) throw new HttpError(400, `\`url\` must be an absolute http(s) URL, got ${JSON.stringify(v)}`)
   return { [key]: v }
+}
+
+/** `{"path": "/p", "prefix": true | false}`: a path on every host and port of the cache. */
+function parsePathPurge (obj: Record<string, unknown>): PurgeRequest {
+  for (const k of Object.keys(obj)) {
+    if (k !== 'path' && k !== 'prefix') throw new HttpError(400, `unknown key \`${k}\` with \`path\` (expected path and optionally prefix: true | false)`)
+  }
+  const { path, prefix } = obj
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new HttpError(400, `\`path\` must be a string starting with /, got ${JSON.stringify(path)}`)
+  if (prefix !== undefined && typeof prefix !== 'boolean') throw new HttpError(400, `with \`path\`, \`prefix\` is true or false, got ${JSON.stringify(prefix)}`)
+  return { path, pathPrefix: prefix === true }
 }
 
 function isHttpUrl (s: string): boolean {
@@ -276,7 +294,8 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
         const result = await run
         if (result.ok) {
           log.info({}, 'admin: config reloaded')
-          sendJson(res, 200, { ok: true })
+          // What the reload could not apply is said, not silently left as it was.
+          sendJson(res, 200, { ok: true, needsRestart: result.needsRestart })
         } else {
           log.warn({ errors: result.errors }, 'admin: reload refused')
           sendJson(res, 400, { ok: false, errors: result.errors })
@@ -308,6 +327,30 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       }
     }]
   ])
+
+  // POST /servers/{backend}/{server} or /servers/{backend}/{shard}/{server} (names percent-encoded).
+  const serversEndpoint: Endpoint = {
+    method: 'POST',
+    handler: async (req, res, url) => {
+      if (api.setServer === undefined) throw new HttpError(404, 'the server API is not available')
+      let parts: string[]
+      try {
+        parts = url.pathname.slice('/servers/'.length).split('/').map(decodeURIComponent)
+      } catch {
+        throw new HttpError(400, 'bad percent-encoding in the path')
+      }
+      if ((parts.length !== 2 && parts.length !== 3) || parts.some((p) => p === '')) {
+        throw new HttpError(404, 'expected /servers/{backend}/{server} or /servers/{backend}/{shard}/{server}')
+      }
+      const change = parseServerChange((await readBody(req)).toString('utf8'))
+      if ('error' in change) throw new HttpError(400, change.error)
+      const [backend, a, b] = parts as [string, string, string | undefined]
+      const result = b === undefined ? await api.setServer(backend, a, change) : await api.setServer(backend, b, change, a)
+      if ('error' in result) throw new HttpError(result.status, result.error)
+      log.info({ ...result, ...(change.state === undefined ? {} : { asked: change.state }) }, 'admin: server changed')
+      sendJson(res, 200, result)
+    }
+  }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (tokenDigest !== undefined) {
@@ -342,7 +385,7 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       sendJson(res, 400, { error: 'bad request target' })
       return
     }
-    const ep = endpoints.get(url.pathname)
+    const ep = endpoints.get(url.pathname) ?? (url.pathname.startsWith('/servers/') ? serversEndpoint : undefined)
     if (ep === undefined) {
       req.resume()
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` })

@@ -8,17 +8,41 @@ import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
 import { originOf } from '../authority.js'
+import { normalizePath } from '../proxy/path.js'
 import { parseAbsoluteUrl, type ParsedUrl } from '../proxy/request-target.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
-import type { Metrics, RequestRecord, ServerMetricsInput } from './metrics.js'
+import type { ConfigMetricsInput, Metrics, RequestDetail, RequestRecord, ServerMetricsInput } from './metrics.js'
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { runtimeSample } from './metrics/runtime.js'
+import { changeServer } from './servers.js'
 
-/** The per-request record metrics and the access log take, from a finished session. */
-export function requestRecord (s: Session): RequestRecord {
+/** The access log's extra fields of a finished session (only built when the log is on). */
+function requestDetail (s: Session): RequestDetail {
+  const q = s.url.indexOf('?')
+  const declared = s.contentLength ?? s.body?.length
   return {
+    query: q < 0 ? '' : s.url.slice(q + 1),
+    httpVersion: s.h2 ? 'HTTP/2.0' : `HTTP/${(s.req as IncomingMessage).httpVersion ?? '1.1'}`,
+    userAgent: s.header('user-agent'),
+    referer: s.header('referer'),
+    // The id the request carries (config requestId); with requestId: false, the client's or one made for this line.
+    requestId: s.trace?.requestId ?? s.header('x-request-id') ?? randomUUID(),
+    requestBytes: declared ?? (s.hasBody ? undefined : 0),
+    tlsVersion: s.conn.tlsVersion,
+    sni: s.conn.servername,
+    upstream: s.server?.hostHeader
+  }
+}
+
+/** The per-request record metrics and the access log take, from a finished session; `detailed`: with the log's extra fields. */
+export function requestRecord (s: Session, detailed = false): RequestRecord {
+  return {
+    ...(detailed ? { detail: requestDetail(s) } : {}),
     time: s.startWall,
     listener: s.listener.name,
     protocol: s.h2 ? 'h2' : 'h1',
@@ -40,7 +64,6 @@ export function requestRecord (s: Session): RequestRecord {
     upstreamMs: s.upstreamMs,
     totalMs: performance.now() - s.startTime,
     retries: s.attempts > 1 ? s.attempts - 1 : 0,
-    requestId: s.trace?.requestId,
     traceId: s.trace?.traceId
   }
 }
@@ -97,16 +120,19 @@ export interface AdminSources {
   backends (): readonly BackendStatus[]
   metrics: Metrics
   listeners (): readonly ListenerStatus[]
-  reload (): Promise<{ ok: true } | { ok: false; errors: readonly string[] }>
+  reload (): Promise<{ ok: true; needsRestart: readonly string[] } | { ok: false; errors: readonly string[] }>
   ready (): boolean
   /** The Redis link's report, with a `redis` block. */
   redis? (): RedisReport | undefined
+  /** The config in use and its reloads (absent: not from a file, e.g. tests). */
+  config? (): ConfigMetricsInput | undefined
 }
 
 /** The per-server gauges of /metrics (server_up, server_active_requests), from the backends' status. */
 export function serverGauges (backends: readonly BackendStatus[]): ServerMetricsInput[] {
   return backends.flatMap((b) => b.shards.flatMap((sh) => sh.servers.map((s) => ({
-    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active, role: s.role
+    backend: b.name, shard: sh.name, server: s.name, healthy: s.healthy, active: s.active,
+    state: s.state, checked: s.checked, consecutiveFailures: s.consecutiveFailures, weight: s.weight, role: s.role
   }))))
 }
 
@@ -137,6 +163,8 @@ export function adminApi (src: AdminSources): AdminApi {
       const state = src.state()
       const report = src.redis?.()
       return src.metrics.prometheus({
+        runtime: [runtimeSample()],
+        config: src.config?.(),
         ...(state.cache === undefined ? {} : { cache: state.cache.stats() }),
         servers: serverGauges(src.backends()),
         ...(report === undefined ? {} : { redis: redisMetrics([report]) })
@@ -147,7 +175,7 @@ export function adminApi (src: AdminSources): AdminApi {
     },
     async reload () {
       const r = await src.reload()
-      return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
+      return r.ok ? { ok: true, needsRestart: [...r.needsRestart] } : { ok: false, errors: [...r.errors] }
     },
     async purge (what: PurgeRequest): Promise<PurgeResult> {
       const state = src.state()
@@ -157,6 +185,15 @@ export function adminApi (src: AdminSources): AdminApi {
       // This instance's memory first, then Redis and (through it) every other instance.
       const withShared = async (purged: number, reach: ((s: SharedCache) => Promise<boolean>)): Promise<PurgeResult> =>
         shared === undefined ? { purged } : { purged, shared: await reach(shared) ? 'purged' : 'unreachable' }
+      if (what.path !== undefined) {
+        // The path as live traffic has it after normalisation (a prefix keeps its trailing slash).
+        const q = what.path.indexOf('?')
+        const normal = normalizePath(q < 0 ? what.path : what.path.slice(0, q), state.config.pathNormalization)
+        if (normal === undefined) return { error: `not a path requests can have: ${what.path}` }
+        const path = q < 0 ? normal : normal + what.path.slice(q)
+        const prefix = what.pathPrefix === true
+        return withShared(cache.purgePath(path, prefix), async (s) => await s.purgeMatching('path', path, prefix) !== undefined)
+      }
       if (what.tag !== undefined) {
         const tag = what.tag
         return withShared(cache.purgeTag(tag), async (s) => await s.purgeMatching('tag', tag) !== undefined)
@@ -170,6 +207,9 @@ export function adminApi (src: AdminSources): AdminApi {
       }
       const key = urlKey(state, u)
       return withShared(cache.purgeUrl(key), (s) => s.remove([key], 'purge'))
+    },
+    setServer (backend, server, change, shard) {
+      return changeServer(src.state(), backend, server, change, shard)
     },
     cacheLookup (url: string) {
       const state = src.state()

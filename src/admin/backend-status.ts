@@ -2,7 +2,7 @@
 // Backend and Server records (its own in-flight, request and failure counts,
 // retries, queues and outlier detection), while the health checks run in one
 // place (the primary). Pure: the primary gathers the lists, this adds them up.
-import type { BackendStatus, ServerStatus } from '../upstream/backend.js'
+import { serverState, type BackendStatus, type ServerStatus } from '../upstream/backend.js'
 
 type ShardStatus = BackendStatus['shards'][number]
 
@@ -48,6 +48,11 @@ export function mergeBackendStatus (perWorker: readonly (readonly BackendStatus[
   })
 }
 
+function sinceChange (records: readonly ServerStatus[]): { sinceChangeMs?: number } {
+  const known = records.flatMap((r) => r.sinceChangeMs === undefined ? [] : [r.sinceChangeMs])
+  return known.length === 0 ? {} : { sinceChangeMs: Math.min(...known) }
+}
+
 /** `s` (the health source's record) with the workers' counts. */
 function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): ServerStatus {
   const ejected = s.ejected || workers.some((w) => w.ejected)
@@ -59,6 +64,13 @@ function mergeServer (s: ServerStatus, workers: readonly ServerStatus[]): Server
     url: s.url,
     role: s.role,
     weight: s.weight,
+    state: serverState(s.checked, s.checkUp, ejected, s.adminState),
+    checked: s.checked,
+    adminState: s.adminState,
+    // Each worker counts the failures since its own last success: together, those since the instance's.
+    consecutiveFailures: sum(workers, (w) => w.consecutiveFailures),
+    // The most recent change anywhere: the health source's, or a worker's (an ejection).
+    ...sinceChange([s, ...workers]),
     healthy,
     checkUp: s.checkUp,
     ejected,

@@ -30,16 +30,16 @@ import { Errors } from '../errors.js'
 import { defineFamilies, resolveOptions } from './metrics/catalog.js'
 import { History, Totals } from './metrics/history.js'
 import { newHistogram, toMicros, type Histogram } from './metrics/latency.js'
-import { CLASSES, classIndex, type Cell, type Registry, type Vec } from './metrics/registry.js'
+import { CLASSES, NONE, classIndex, type Cell, type Registry, type Vec } from './metrics/registry.js'
 import { dashboardSnapshot, prometheusText } from './metrics/render.js'
 import { SeriesMap, SeriesStats } from './metrics/series.js'
 import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord } from './metrics/types.js'
 
-export { OTHER } from './metrics/registry.js'
+export { NONE, OTHER } from './metrics/registry.js'
 export { mergeMetrics, retiredExport, type MergedMetrics } from './metrics/merge.js'
 export type {
-  BackendPoint, CacheMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
-  PrometheusExtra, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, StatusClass, TotalsExport, WorkerMetricsInput
+  BackendPoint, CacheMetricsInput, ConfigMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
+  PrometheusExtra, RequestDetail, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, ServerSnapshot, StatusClass, TotalsExport, WorkerMetricsInput
 } from './metrics/types.js'
 
 const UPSTREAM_CODES: ReadonlySet<string> = new Set(Object.values(Errors).filter((k) => k.source === 'upstream').map((k) => k.code))
@@ -57,6 +57,8 @@ export class Metrics {
   readonly #retries: Vec
   readonly #cache: Vec
   readonly #rateLimited: Vec
+  readonly #serverUpstreamSeconds: Vec
+  readonly #serverUpstreamResponses: Vec
   // Events
   readonly #activeConnections: Vec
   readonly #connections: Vec
@@ -89,6 +91,8 @@ export class Metrics {
     this.#retries = f.retries
     this.#cache = f.cache
     this.#rateLimited = f.rateLimited
+    this.#serverUpstreamSeconds = f.serverUpstreamSeconds
+    this.#serverUpstreamResponses = f.serverUpstreamResponses
     this.#activeConnections = f.activeConnections
     this.#connections = f.connections
     this.#activeStreams = f.activeStreams
@@ -110,13 +114,14 @@ export class Metrics {
     const totals = this.#totals
     const sec = history.advance(Math.floor(end / 1000))
     const epoch = Math.floor(end / this.#halfWindowMs)
-    const route = r.route ?? ''
-    const backend = r.backend ?? ''
+    // Label values are never empty (Prometheus reads "" as the label being absent).
+    const route = r.route ?? NONE
+    const backend = r.backend ?? NONE
     const ci = classIndex(r.status)
 
     totals.requests++
     totals.classes[ci]!++
-    this.#requests.cell(route, backend, r.server ?? '', CLASSES[ci]!).value++
+    this.#requests.cell(route, backend, r.shard ?? NONE, r.server ?? NONE, CLASSES[ci]!).value++
 
     let isError = ci === 5
     const code = r.errorCode
@@ -155,6 +160,12 @@ export class Metrics {
 
     const totalUs = toMicros(r.totalMs)
     const upstreamMs = r.upstreamMs
+    // Per server: the dashboard's latency column (mean between two polls).
+    if (upstreamMs !== undefined && r.server !== undefined) {
+      const shard = r.shard ?? NONE
+      this.#serverUpstreamSeconds.cell(backend, shard, r.server).value += upstreamMs / 1000
+      this.#serverUpstreamResponses.cell(backend, shard, r.server).value++
+    }
     const upstreamUs = upstreamMs === undefined ? -1 : toMicros(upstreamMs)
     if (r.route !== undefined) this.#add(this.#routes.get(r.route), r, totalUs, upstreamUs, epoch, isError)
     if (r.backend !== undefined) this.#add(this.#backends.get(r.backend), r, totalUs, upstreamUs, epoch, isError)
@@ -245,6 +256,9 @@ export class Metrics {
       routes: this.#routes,
       backends: this.#backends,
       cache: this.#cache,
+      requests: this.#requests,
+      serverUpstreamSeconds: this.#serverUpstreamSeconds,
+      serverUpstreamResponses: this.#serverUpstreamResponses,
       activeConnections: this.#activeConnections,
       activeStreams: this.#activeStreams
     }, now, nowSec)

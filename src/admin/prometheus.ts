@@ -125,6 +125,31 @@ export class SummaryFamily extends FamilyBase {
   }
 }
 
+export interface HistogramValue {
+  /** [upper bound in seconds, count of values <= it] pairs, cumulative, ascending; +Inf is added. */
+  readonly buckets: readonly (readonly [number, number])[]
+  readonly sum: number
+  readonly count: number
+}
+
+/** A histogram family: per label set, cumulative `_bucket` samples with `le` (ending at +Inf = count), then `_sum` and `_count`. */
+export class HistogramFamily extends FamilyBase {
+  sample (labelValues: readonly string[], v: HistogramValue): this {
+    const l = this.labels(labelValues)
+    const open = l === '' ? '{' : l.slice(0, -1) + ','
+    let last = 0
+    for (const [le, n] of v.buckets) {
+      if (n < last) throw new RangeError(`${this.name}: bucket counts must be cumulative`)
+      last = n
+      this.lines += this.name + '_bucket' + open + 'le="' + formatValue(le) + '"} ' + formatValue(n) + '\n'
+    }
+    this.lines += this.name + '_bucket' + open + 'le="+Inf"} ' + formatValue(v.count) + '\n'
+    this.lines += this.name + '_sum' + l + ' ' + formatValue(v.sum) + '\n'
+    this.lines += this.name + '_count' + l + ' ' + formatValue(v.count) + '\n'
+    return this
+  }
+}
+
 /**
  * One exposition: families in the order they were created, each with its
  * lines together. Names are checked when a family is created: invalid names,
@@ -150,6 +175,10 @@ export class Exposition {
 
   summary (name: string, help: string, labelNames: readonly string[] = []): SummaryFamily {
     return this.#add(new SummaryFamily(name, 'summary', help, labelNames, ['quantile']))
+  }
+
+  histogram (name: string, help: string, labelNames: readonly string[] = []): HistogramFamily {
+    return this.#add(new HistogramFamily(name, 'histogram', help, labelNames, ['le']))
   }
 
   #add<F extends FamilyBase> (f: F): F {

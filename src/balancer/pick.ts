@@ -53,9 +53,14 @@ export interface Balancer {
   explain (ctx: PickContext): PickAccount
 }
 
-/** May `s` take this request: healthy (or panic), below maxConn, not already tried. */
-export function eligible (s: Server, ctx: PickContext): boolean {
-  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx) && !s.retired && (ctx.primaryOnly !== true || s.primary)
+/**
+ * May `s` take this request: healthy (or panic), below maxConn, not already
+ * tried, and `ready` by the admin API (`pinned`: a sticky client's own server,
+ * which may also be draining).
+ */
+export function eligible (s: Server, ctx: PickContext, pinned = false): boolean {
+  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx) && !s.retired &&
+    (s.adminState === 'ready' || (pinned && s.adminState === 'drain')) && (ctx.primaryOnly !== true || s.primary)
 }
 
 /** Below its concurrency limit (maxConn 0 = none). */
@@ -69,7 +74,9 @@ function untried (s: Server, ctx: PickContext): boolean {
 }
 
 /** Why `s` may not take this request (the rule of `eligible`, spelled out), or undefined when it may. */
-export function ineligible (s: Server, ctx: PickContext): string | undefined {
+export function ineligible (s: Server, ctx: PickContext, pinned = false): string | undefined {
+  if (s.adminState === 'maint') return 'in maintenance (admin API)'
+  if (s.adminState === 'drain' && !pinned) return 'draining (admin API): only its sticky clients'
   if (!s.healthy && !ctx.panic) return s.ejected ? 'ejected by outlier detection' : 'down (health check)'
   if (!hasRoom(s)) return `full: ${s.active} of maxConn ${s.maxConn} in flight`
   if (!untried(s, ctx)) return 'already tried for this request'

@@ -33,7 +33,7 @@ class Sticky implements Balancer {
       ? 'no affinity cookie'
       : named === undefined
         ? 'the affinity cookie names no server of this shard'
-        : `the affinity cookie names ${named.name}, which is ${ineligible(named, ctx) ?? 'not eligible'}`
+        : `the affinity cookie names ${named.name}, which is ${ineligible(named, ctx, true) ?? 'not eligible'}`
     return { ...inner, reason: `${why}: the algorithm chooses`, inner }
   }
 
@@ -42,7 +42,8 @@ class Sticky implements Balancer {
     const id = ctx.stickyId
     if (id === undefined) return undefined
     const s = this.#byId.get(id)
-    return s !== undefined && eligible(s, ctx) ? s : undefined
+    // A draining server keeps its sticky clients.
+    return s !== undefined && eligible(s, ctx, true) ? s : undefined
   }
 }
 

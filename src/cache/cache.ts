@@ -7,7 +7,7 @@ import type { CacheConfig } from '../config/schema.js'
 import type { CacheEntry } from './entry.js'
 import { HitHeads } from './hit-heads.js'
 import { Interner } from './intern.js'
-import { variantLock } from './key.js'
+import { pathMatcher, variantLock } from './key.js'
 import type { SharedCache, SharedLock } from './shared/shared-cache.js'
 import { CacheStore } from './store.js'
 
@@ -189,6 +189,13 @@ export class HttpCache {
 
   purgePrefix (prefix: string): number {
     const n = this.store.purgePrefix(prefix)
+    this.counters.purges += n
+    return n
+  }
+
+  /** A path (or path prefix) on every host and port: see cache/key.ts pathMatcher. */
+  purgePath (path: string, prefix: boolean): number {
+    const n = this.store.purgeWhere(pathMatcher(path, prefix))
     this.counters.purges += n
     return n
   }

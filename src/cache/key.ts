@@ -101,6 +101,24 @@ export function keyPrefix (scheme: 'http' | 'https', origin: string, pathPrefix:
   return scheme + '://' + origin + pathPrefix
 }
 
+/**
+ * Which primary keys a purge by path removes, whatever their scheme, host and
+ * port: `prefix` = every target starting with `path`; else the path itself,
+ * with any query (a `path` holding `?` names one query exactly).
+ */
+export function pathMatcher (path: string, prefix: boolean): (key: string) => boolean {
+  const exactQuery = path.includes('?')
+  return (key) => {
+    // Hosts hold no `/` (see cacheKey): the target starts at the first `/` after `://`.
+    const at = key.indexOf('/', key.indexOf('://') + 3)
+    if (at < 0) return false
+    if (prefix) return key.startsWith(path, at)
+    const rest = key.length - at
+    if (rest === path.length) return key.endsWith(path)
+    return !exactQuery && rest > path.length && key.startsWith(path, at) && key.charCodeAt(at + path.length) === 63 // '?'
+  }
+}
+
 /** Where a request's response is looked up and stored, decided by the plan. */
 export interface CacheTarget {
   /** The primary key: the URL as forwarded. */

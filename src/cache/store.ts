@@ -238,6 +238,15 @@ export class CacheStore {
     return n
   }
 
+  /** Removes every variant of every key `test` accepts; returns how many. */
+  purgeWhere (test: (key: string) => boolean): number {
+    let n = 0
+    for (const key of this.#keys.keys()) {
+      if (test(key)) n += this.delete(key)
+    }
+    return n
+  }
+
   /** Removes every variant carrying `tag`; returns how many. */
   purgeTag (tag: string): number {
     const ids = this.#tags.get(tag)

@@ -12,6 +12,9 @@ import { adminApi, serverGauges, type AdminStatus, type WorkerStatusEntry } from
 import { mergeBackendStatus } from '../admin/backend-status.js'
 import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
+import { needsRestart } from '../reload.js'
+import { ConfigReport } from '../admin/config-report.js'
+import { runtimeSample, watchEventLoop } from '../admin/metrics/runtime.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { Config } from '../config/schema.js'
@@ -20,7 +23,8 @@ import { allServers, buildState, carryHealth, healthTargets, reuseFrom, type Run
 import { sendNothing } from '../upstream/pool.js'
 import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
-import { Ops, type CacheRemoval, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
+import { changeServer, serverOverrides, type ServerChangeResult } from '../admin/servers.js'
+import { Ops, type WorkerServerChange, type CacheRemoval, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
 
 /** A config the primary loaded and validated, with the bytes it read. */
 export interface LoadedConfig {
@@ -44,6 +48,8 @@ export interface ClusterStatus extends AdminStatus {
 
 export interface Primary {
   readonly config: Config
+  /** SIGUSR1: every worker reopens its access log file. */
+  reopenLogs (): void
   reload (reason: string): Promise<ReloadResult>
   stop (drainMs: number): Promise<void>
   adminAddress (): AddressInfo | undefined
@@ -66,6 +72,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   const log = opts.log
   let current = initial
   const metrics = new Metrics()
+  const configReport = new ConfigReport(initial.source.text)
+  watchEventLoop()
   let control = buildState(initial.config, { dispatcher: sendNothing, log })
   let health: HealthChecks | undefined
   let stopping = false
@@ -182,6 +190,9 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       const [m, f] = await Promise.all([merged(), fleet()])
       const workers = supervisor.workers()
       return m.prometheus({
+        // This process's runtime, then each live worker's from its latest export.
+        runtime: [runtimeSample(), ...[...lastExport.values()].flatMap((x) => x.runtime === undefined ? [] : [x.runtime])],
+        config: configReport.metrics(),
         cache: f.cache,
         servers: serverGauges(f.backends),
         workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) },
@@ -193,7 +204,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     },
     reload: async () => {
       const r = await reload('admin API')
-      return r.ok ? { ok: true } : { ok: false, errors: [...r.errors] }
+      return r.ok ? { ok: true, needsRestart: [...r.needsRestart] } : { ok: false, errors: [...r.errors] }
     },
     async purge (what: PurgeRequest): Promise<PurgeResult> {
       // Every worker purges its memory; one of them purges Redis too (the others hear it there as well).
@@ -207,6 +218,16 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
         if (a.value.shared !== undefined && shared !== 'unreachable') shared = a.value.shared
       }
       return shared === undefined ? { purged } : { purged, shared }
+    },
+    async setServer (backend, server, change, shard) {
+      // The primary's record first (it is what /status shows and what workers that start later are told), then every worker's.
+      const result = changeServer(control, backend, server, change, shard)
+      if ('error' in result) return result
+      const arg: WorkerServerChange = { backend, server, change, ...(shard === undefined ? {} : { shard }) }
+      const answers = await fanOut<ServerChangeResult>(Ops.setServer, arg, APPLY_MS)
+      const failed = answers.find((a) => a.value === undefined || 'error' in a.value)
+      if (failed !== undefined) log.warn({ worker: failed.id, error: failed.error ?? failed.value }, 'admin: a worker did not apply the server change (it gets it again at its next reload or restart)')
+      return result
     },
     async cacheLookup (url: string) {
       const answers = await fanOut<unknown>(Ops.cacheLookup, url, CALL_MS)
@@ -232,7 +253,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   async function reloadNow (reason: string): Promise<ReloadResult> {
     log.info({ reason }, 'reloading configuration')
     const loaded = await opts.load()
-    if ('errors' in loaded) return { ok: false, errors: loaded.errors } // opts.load logged them
+    if ('errors' in loaded) {
+      configReport.reloaded(false)
+      return { ok: false, errors: loaded.errors } // opts.load logged them
+    }
     // The control state keeps the servers that stay (and their health verdicts).
     const old = control
     const next = buildState(loaded.config, { dispatcher: sendNothing, log, reuse: reuseFrom(old) })
@@ -242,19 +266,25 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     await health?.stop()
     watchHealth(next)
     startHealth(next)
-    const arg: WorkerReload = { source: loaded.source, health: verdicts(next) }
+    const arg: WorkerReload = { source: loaded.source, health: verdicts(next), overrides: serverOverrides(next) }
     const answers = await fanOut<ReloadResult>(Ops.reload, arg, APPLY_MS)
     const errors = answers.flatMap((a) => a.value === undefined
       ? [`worker ${a.id}: ${a.error ?? 'no answer'}`]
       : a.value.ok ? [] : a.value.errors.map((e) => `worker ${a.id}: ${e}`))
     if (errors.length > 0) {
       log.error({ errors }, 'configuration reload failed in a worker')
+      configReport.reloaded(false)
       return { ok: false, errors }
     }
+    configReport.reloaded(true, loaded.source.text)
     const first = answers[0]?.value
-    const result: ReloadResult = first !== undefined && first.ok ? first : { ok: true, kept: 0, added: 0, removed: 0 }
-    log.info({ ...(result.ok ? { kept: result.kept, added: result.added, removed: result.removed } : {}), workers: answers.length },
-      'configuration reloaded')
+    // The primary's own settings (admin, workers), then what the workers' listeners could not take.
+    const notApplied = new Set(needsRestart(old.config, loaded.config))
+    for (const a of answers) if (a.value?.ok === true) for (const n of a.value.needsRestart) notApplied.add(n)
+    const counts = first !== undefined && first.ok ? first : { kept: 0, added: 0, removed: 0 }
+    const result: ReloadResult = { ok: true, kept: counts.kept, added: counts.added, removed: counts.removed, needsRestart: [...notApplied] }
+    log.info({ kept: result.kept, added: result.added, removed: result.removed, workers: answers.length }, 'configuration reloaded')
+    if (notApplied.size > 0) log.warn({ needsRestart: result.needsRestart }, `configuration reloaded, but not all of it: ${result.needsRestart.join('; ')}`)
     return result
   }
   function reload (reason: string): Promise<ReloadResult> {
@@ -282,7 +312,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   try {
     await Promise.race([
       supervisor.start((channel: Channel, id: number) => {
-        channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control) }))
+        channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control) }))
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
         channel.handle(Ops.peerRemove, async (arg) => await removeElsewhere(arg as CacheRemoval, id))
         // One worker's outlier ejection: every other worker stops sending to that server too.
@@ -321,7 +351,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       await admin?.close()
     },
     adminAddress: () => admin?.address(),
-    workers: () => supervisor.workers()
+    workers: () => supervisor.workers(),
+    reopenLogs () {
+      for (const c of supervisor.readyChannels()) c.channel.notify(Ops.reopen, null)
+    }
   }
 }
 

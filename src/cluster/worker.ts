@@ -8,6 +8,8 @@ import type { Logger } from 'pino'
 import { createApp, StartupError, type App } from '../app.js'
 import type { PurgeRequest, PurgeResult } from '../admin/admin.js'
 import type { ListenerStatus } from '../admin/api.js'
+import { runtimeSample } from '../admin/metrics/runtime.js'
+import { applyOverrides, changeServer, type ServerChange, type ServerChangeResult, type ServerOverride } from '../admin/servers.js'
 import type { MetricsExport } from '../admin/metrics.js'
 import type { CachePeers, CacheStats } from '../cache/cache.js'
 import type { EjectionListener } from '../health/outlier.js'
@@ -41,6 +43,8 @@ export interface WorkerBoot {
   readonly workers: number
   /** Every checked server's verdict so far. */
   readonly health: readonly HealthVerdict[]
+  /** Servers the admin API set to drain / maint or gave a weight (absent: none). */
+  readonly overrides?: readonly ServerOverride[]
 }
 
 /** A worker's part of `GET /status`. */
@@ -56,6 +60,16 @@ export interface WorkerStatus {
 export interface WorkerReload {
   readonly source: ConfigSource
   readonly health: readonly HealthVerdict[]
+  /** The admin API's server settings, applied to the new state (servers built anew do not carry them). */
+  readonly overrides?: readonly ServerOverride[]
+}
+
+/** primary → worker: POST /servers/… applied here too. */
+export interface WorkerServerChange {
+  readonly backend: string
+  readonly server: string
+  readonly shard?: string
+  readonly change: ServerChange
 }
 
 /** The calls between primary and workers, by name (one place for both ends). */
@@ -80,7 +94,11 @@ export const Ops = {
   /** primary → worker: remove these keys from this cache; answers how many entries it held. */
   cacheRemove: 'cacheRemove',
   /** worker → primary → the other workers (notices): an outlier ejection decided, or ended. */
-  ejection: 'ejection'
+  ejection: 'ejection',
+  /** primary → worker: the admin API changed a server's state or weight. */
+  setServer: 'setServer',
+  /** primary → worker (notice): reopen the access log file (SIGUSR1). */
+  reopen: 'reopen'
 } as const
 
 /** An outlier ejection one worker decided (or ended), for the others to apply. */
@@ -169,6 +187,7 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers, cachePeers, onEjection } })
   running = app
   applyHealth(app.state, boot.health)
+  applyOverrides(app.state, boot.overrides ?? [])
   let stopping: Promise<void> | undefined
   let drainedNow!: () => void
   const drained = new Promise<void>((resolve) => { drainedNow = resolve })
@@ -181,6 +200,7 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   }
 
   channel.listen(Ops.drain, (arg) => { void stop((arg as { drainMs: number }).drainMs) })
+  channel.listen(Ops.reopen, () => { app.reopenLogs() })
   channel.handle(Ops.status, (): WorkerStatus => {
     const totals = app.metrics.snapshot().totals
     const cache = app.cacheStats()
@@ -194,12 +214,23 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
       connections: totals.activeConnections
     }
   })
-  channel.handle(Ops.metrics, (arg): MetricsExport => app.metrics.export(Date.now(), { windows: (arg as { windows: boolean }).windows }))
+  channel.handle(Ops.metrics, (arg): MetricsExport => ({
+    ...app.metrics.export(Date.now(), { windows: (arg as { windows: boolean }).windows }),
+    // For the primary's process_* and nodejs_* families (not merged: each process has its own).
+    runtime: runtimeSample()
+  }))
   channel.handle(Ops.reload, async (arg) => {
     const r = arg as WorkerReload
     const result = await app.reload(parseSource(r.source))
-    if (result.ok) applyHealth(app.state, r.health)
+    if (result.ok) {
+      applyHealth(app.state, r.health)
+      applyOverrides(app.state, r.overrides ?? [])
+    }
     return result
+  })
+  channel.handle(Ops.setServer, (arg): ServerChangeResult => {
+    const c = arg as WorkerServerChange
+    return changeServer(app.state, c.backend, c.server, c.change, c.shard)
   })
   channel.handle(Ops.purge, async (arg): Promise<PurgeResult> => await app.api.purge(arg as PurgeRequest))
   channel.handle(Ops.cacheLookup, async (arg) => (await app.api.cacheLookup?.(arg as string)) ?? null)

@@ -157,6 +157,10 @@ export interface AccessLogConfig {
   readonly enabled: boolean
   /** Absolute file path; absent = stdout. */
   readonly path?: string
+  /** `json`: one JSON object a line; `combined`: Apache's combined format, for tools that expect it. */
+  readonly format: 'json' | 'combined'
+  /** Query parameters whose values are logged as `REDACTED` (names compared case-insensitively). */
+  readonly redactQuery: readonly string[]
 }
 
 /** Defaults: `DEFAULTS.cache`, but `statusName`. */
@@ -640,7 +644,7 @@ export const DEFAULTS = deepFreeze({
   } satisfies Omit<CacheConfig, 'statusName'>,
   /** The admin listener's `host` and `port` are read from `bind`. */
   admin: { bind: '127.0.0.1:9901' } satisfies Pick<AdminConfig, 'bind'>,
-  accessLog: { enabled: true } satisfies AccessLogConfig,
+  accessLog: { enabled: true, format: 'json', redactQuery: [] } satisfies AccessLogConfig,
   watchConfig: false,
   workers: 'auto' as 'auto' | number,
   redis: { keyPrefix: 'switchyard:', timeout: 250, connectTimeout: 2000, maxReconnectDelay: 5000 } satisfies Omit<RedisConfig, 'url'>,

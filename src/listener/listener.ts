@@ -18,6 +18,12 @@ export interface ListenerHandle {
   address (): AddressInfo
   /** Stop accepting; end idle connections now and the rest after `graceMs`. */
   close (graceMs?: number): Promise<void>
+  /**
+   * A reload that keeps this listener: its maxTunnels, client timeouts and
+   * header limits take effect for new connections (and idle timers). Returns
+   * what could not be applied without a restart, in `… needs a restart` words.
+   */
+  update (cfg: ListenerConfig, opts: ListenerOptions): string[]
 }
 
 export interface ListenerOptions {
@@ -51,10 +57,12 @@ function countConnection (observer: ConnectionObserver, name: string, protocol: 
 
 export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
   const tls = cfg.tls === undefined ? undefined : createTlsContexts(cfg.tls)
+  // Not frozen: a reload may change max.
+  const tunnels = { open: 0, max: cfg.maxTunnels }
   const context: ListenerContext = Object.freeze({
     name: cfg.name,
     proto: cfg.tls === undefined ? 'http' : 'https',
-    tunnels: { open: 0, max: cfg.maxTunnels },
+    tunnels,
     ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected })
   })
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => pipeline.handleRequest(req, res, context)
@@ -92,6 +100,9 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     pipeline.handleRequest(req, res, context, true)
   }
   const { limits, timeouts } = opts
+  // Read by each new h2 session; a reload may change it.
+  let idleMs = timeouts.clientIdle
+  const h2Pairs = limits.maxHeaderCount
   const h1Options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes + H1_HEADER_SLACK,
     headersTimeout: timeouts.clientHeaders,
@@ -124,7 +135,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         maxHeaderSize: h1Options.maxHeaderSize
       })
       h2.on('session', (session: http2.ServerHttp2Session) => {
-        session.setTimeout(timeouts.clientIdle, () => session.close())
+        session.setTimeout(idleMs, () => session.close())
         session.on('error', () => session.destroy())
       })
       h2.on('sessionError', () => {})
@@ -182,6 +193,24 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     context,
     tls,
     address: () => server.address() as AddressInfo,
+    update (next, o) {
+      tunnels.max = next.maxTunnels
+      idleMs = o.timeouts.clientIdle
+      // Node reads these from the server object for every new connection (h1,
+      // and the HTTP/1.1 side of an allowHTTP1 server) and its timeout sweep.
+      Object.assign(server, {
+        headersTimeout: o.timeouts.clientHeaders,
+        keepAliveTimeout: o.timeouts.clientIdle,
+        maxHeaderSize: o.limits.maxHeaderBytes + H1_HEADER_SLACK
+      })
+      if ('updateSettings' in server) {
+        server.updateSettings({ maxHeaderListSize: o.limits.maxHeaderBytes * 2 + 4096 })
+        // nghttp2's own cap on header pairs is fixed when the server is made; a
+        // lower count is still enforced per request (431), a higher one is not reachable.
+        if (o.limits.maxHeaderCount > h2Pairs) return [`limits.maxHeaderCount above ${h2Pairs} needs a restart for HTTP/2 on listener ${cfg.name}`]
+      }
+      return []
+    },
     async close (graceMs = 0): Promise<void> {
       // Stop accepting, but not the way http.Server#close does it: that also
       // cuts every connection without a request in flight at once, including

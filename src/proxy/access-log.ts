@@ -1,24 +1,33 @@
-// The access log: one JSON line per finished request, written to pino's
+// The access log: one line per finished request, written to pino's
 // asynchronous SonicBoom destination (lines are buffered up to 16 KB and
 // written off the hot path; a timer flushes a quiet log every second) and
-// flushed by close(). The line has a fixed shape, so it is built directly
-// (accessLogJson) rather than through pino's generic serializer, which cost
-// ~4% of a core at 16k requests/s; the output is the same pino-style line. The line's `time` is the request's start, in ISO form;
-// besides it and pino's `level`, the line carries only request fields
-// (absent ones are left out):
+// flushed by close(). Two formats:
+//  - json (default): a fixed shape built directly (accessLogJson) rather than
+//    through pino's generic serializer, which cost ~4% of a core at 16k
+//    requests/s; the same pino-style line. `time` is the request's start in
+//    RFC 3339 (ISO 8601, UTC), as in every line the process writes. Besides
+//    it and pino's `level`, only request fields (absent ones left out):
 //   {"level":30,"time":"2024-05-01T12:00:00.000Z","listener":"https","protocol":"h2",
-//    "client":"203.0.113.7","method":"GET","host":"api.example.com","path":"/v1/users?id=7",
-//    "status":200,"bytes":512,"route":"api","backend":"api","shard":"a","server":"a-1",
-//    "cache":"miss","upstream_ms":11.204,"request_id":"4bf92f3577b34da6a3ce929d0e0e4736",
-//    "trace_id":"0af7651916cd43dd8448eb211c80319c","total_ms":12.871,"retries":0}
-// Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT), "flag" (UT)
-// and, when known, "detail" (why: e.g. `malformed response head: etag`).
+//    "client":"203.0.113.7","method":"GET","host":"api.example.com","path":"/v1/users",
+//    "query":"id=7&token=REDACTED","status":200,"bytes":512,"request_bytes":0,
+//    "user_agent":"curl/8.5.0","referer":"https://example.com/","request_id":"…","trace_id":"0af7651916cd43dd8448eb211c80319c",
+//    "tls_version":"TLSv1.3","sni":"api.example.com","route":"api","backend":"api",
+//    "shard":"a","server":"a-1","role":"replica","upstream":"10.0.0.1:9000","cache":"miss",
+//    "upstream_ms":11.204,"total_ms":12.871,"retries":0}
+//    Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT),
+//    "flag" (UT) and, when known, "detail" (why: e.g. `malformed response head: etag`).
+//  - combined: Apache's combined format (`%h %l %u %t "%r" %>s %b "%{Referer}i"
+//    "%{User-agent}i"`), for tools that expect it; its time is Apache's by definition.
+// Query parameters named in `redactQuery` are logged as NAME=REDACTED. A
+// file is reopened on reopen() (SIGUSR1), for logrotate without copytruncate.
 import { openSync } from 'node:fs'
 import { pino, type DestinationStream } from 'pino'
 import type { RequestRecord } from '../admin/metrics.js'
 
 export interface AccessLog {
   write (r: RequestRecord): void
+  /** Open the file again by its name (after logrotate moved it); lines written so far go to the old one. No-op on stdout. */
+  reopen (): void
   /** Flush what is buffered and close the destination (stdout stays open). Idempotent. */
   close (): Promise<void>
 }
@@ -27,6 +36,10 @@ export interface AccessLogConfig {
   readonly enabled: boolean
   /** File to append to; stdout when absent. */
   readonly path?: string | undefined
+  /** Default: json. */
+  readonly format?: 'json' | 'combined'
+  /** Query parameters logged as NAME=REDACTED, lower-cased (default: none). */
+  readonly redactQuery?: readonly string[]
 }
 
 export interface AccessLogOptions {
@@ -52,27 +65,83 @@ export function isoClock (): (ms: number) => string {
 
 const str = JSON.stringify
 
+/** `query` with the values of the parameters in `names` (lower-cased) replaced by REDACTED; names compared decoded and case-insensitively. */
+export function redactQuery (query: string, names: readonly string[]): string {
+  if (names.length === 0 || query === '') return query
+  const parts = query.split('&')
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!
+    const eq = p.indexOf('=')
+    const raw = eq < 0 ? p : p.slice(0, eq)
+    let name = raw
+    try { name = decodeURIComponent(raw.replace(/\+/g, ' ')) } catch { /* logged as sent */ }
+    if (names.includes(name.toLowerCase())) parts[i] = raw + '=REDACTED'
+  }
+  return parts.join('&')
+}
+
 /**
  * The JSON line of one record, newline included: the one definition of the
  * log's fields and their order (pino's `level` first; absent fields left out).
  * Whoever needs the fields as an object parses the line.
  */
-export function accessLogJson (r: RequestRecord, iso: (ms: number) => string): string {
+export function accessLogJson (r: RequestRecord, iso: (ms: number) => string, redact: readonly string[] = []): string {
+  const d = r.detail
   let s = `{"level":30,"time":"${iso(r.time)}","listener":${str(r.listener)},"protocol":"${r.protocol}","client":${str(r.clientAddress)},` +
-    `"method":${str(r.method)},"host":${str(r.host)},"path":${str(r.path)},"status":${r.status},"bytes":${r.bytes}`
+    `"method":${str(r.method)},"host":${str(r.host)},"path":${str(r.path)}`
+  if (d !== undefined && d.query !== '') s += `,"query":${str(redactQuery(d.query, redact))}`
+  s += `,"status":${r.status},"bytes":${r.bytes}`
+  if (d !== undefined) {
+    if (d.requestBytes !== undefined) s += `,"request_bytes":${d.requestBytes}`
+    if (d.userAgent !== undefined) s += `,"user_agent":${str(d.userAgent)}`
+    if (d.referer !== undefined) s += `,"referer":${str(d.referer)}`
+    s += `,"request_id":${str(d.requestId)}`
+    if (d.tlsVersion !== undefined) s += `,"tls_version":${str(d.tlsVersion)}`
+    if (d.sni !== undefined) s += `,"sni":${str(d.sni)}`
+  }
   if (r.route !== undefined) s += `,"route":${str(r.route)}`
   if (r.backend !== undefined) s += `,"backend":${str(r.backend)}`
   if (r.shard !== undefined) s += `,"shard":${str(r.shard)}`
   if (r.server !== undefined) s += `,"server":${str(r.server)}`
   if (r.role !== undefined) s += `,"role":"${r.role}"`
+  if (d?.upstream !== undefined) s += `,"upstream":${str(d.upstream)}`
   if (r.cacheStatus !== undefined) s += `,"cache":${str(r.cacheStatus)}`
   if (r.errorCode !== undefined) s += `,"error":${str(r.errorCode)}`
   if (r.errorFlag !== undefined) s += `,"flag":${str(r.errorFlag)}`
   if (r.errorDetail !== undefined) s += `,"detail":${str(r.errorDetail)}`
   if (r.upstreamMs !== undefined) s += `,"upstream_ms":${ms3(r.upstreamMs)}`
-  if (r.requestId !== undefined) s += `,"request_id":${str(r.requestId)}`
   if (r.traceId !== undefined) s += `,"trace_id":"${r.traceId}"`
   return `${s},"total_ms":${ms3(r.totalMs)},"retries":${r.retries}}\n`
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const pad = (n: number): string => (n < 10 ? '0' + String(n) : String(n))
+
+/** Apache's `%t`: `[10/Oct/2000:13:55:36 +0000]` (UTC). */
+export function apacheTime (ms: number): string {
+  const d = new Date(ms)
+  return `[${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]!}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000]`
+}
+
+/** A value inside `"…"` as Apache writes it: `"` and `\` escaped, control and non-ASCII bytes as \xHH. */
+function quoted (v: string | undefined): string {
+  if (v === undefined || v === '') return '"-"'
+  let out = ''
+  for (const b of Buffer.from(v, 'utf8')) {
+    if (b === 0x22 || b === 0x5c) out += '\\' + String.fromCharCode(b)
+    else if (b < 0x20 || b >= 0x7f) out += '\\x' + b.toString(16).padStart(2, '0')
+    else out += String.fromCharCode(b)
+  }
+  return '"' + out + '"'
+}
+
+/** One line in Apache's combined format, newline included. */
+export function accessLogCombined (r: RequestRecord, redact: readonly string[] = []): string {
+  const d = r.detail
+  const query = d === undefined || d.query === '' ? '' : '?' + redactQuery(d.query, redact)
+  const line = `${r.method} ${r.path}${query} ${d?.httpVersion ?? (r.protocol === 'h2' ? 'HTTP/2.0' : 'HTTP/1.1')}`
+  return `${r.clientAddress} - - ${apacheTime(r.time)} ${quoted(line)} ${r.status === 0 ? '-' : r.status} ${r.bytes === 0 ? '-' : r.bytes} ` +
+    `${quoted(d?.referer)} ${quoted(d?.userAgent)}\n`
 }
 
 /**
@@ -81,40 +150,77 @@ export function accessLogJson (r: RequestRecord, iso: (ms: number) => string): s
  */
 export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = {}): AccessLog | undefined {
   if (!cfg.enabled) return undefined
-  const fd = cfg.path === undefined ? 1 : openSync(cfg.path, 'a', 0o640)
-  const dest = pino.destination({ dest: fd, sync: false, minLength: 16000, maxWrite: 65536, periodicFlush: 1000 })
+  const file = cfg.path
+  const open = (): DestinationStream & SonicBoomLike => {
+    const fd = file === undefined ? 1 : openSync(file, 'a', 0o640)
+    const d = pino.destination({ dest: fd, sync: false, minLength: 16000, maxWrite: 65536, periodicFlush: 1000 }) as unknown as DestinationStream & SonicBoomLike
+    d.on('error', onError)
+    return d
+  }
   const onError = opts.onError ?? (() => {})
-  dest.on('error', onError)
+  let dest = open()
   let closed: Promise<void> | undefined
-  const iso = isoClock()
+  const line = lineFormat(cfg)
+  const ending = (d: SonicBoomLike): Promise<void> => new Promise<void>((resolve) => {
+    d.once('close', () => { resolve() })
+    d.once('error', () => { resolve() })
+    try {
+      d.end()
+    } catch {
+      resolve() // already destroyed (EPIPE)
+    }
+  })
 
   return {
     write (r) {
-      if (closed === undefined) dest.write(accessLogJson(r, iso))
+      if (closed === undefined) dest.write(line(r))
+    },
+    reopen () {
+      if (file === undefined || closed !== undefined) return
+      // The new file first: one that cannot be opened keeps the old one (and says why).
+      let next
+      try {
+        next = open()
+      } catch (err) {
+        onError(err as Error)
+        return
+      }
+      const old = dest
+      dest = next
+      void ending(old)
     },
     close () {
-      closed ??= new Promise<void>((resolve) => {
-        dest.once('close', () => { resolve() })
-        dest.once('error', () => { resolve() })
-        try {
-          dest.end()
-        } catch {
-          resolve() // already destroyed (EPIPE)
-        }
-      })
+      closed ??= ending(dest)
       return closed
     }
   }
 }
 
-/** An access log into any pino destination (tests, custom sinks): the same lines, one write each; close() only stops writing. */
-export function createAccessLogTo (stream: DestinationStream): AccessLog {
+/** What of SonicBoom the log uses. */
+interface SonicBoomLike {
+  write (s: string): boolean
+  end (): void
+  on (event: 'error', fn: (err: Error) => void): unknown
+  once (event: 'close' | 'error', fn: () => void): unknown
+}
+
+/** The line writer of a config: its format, its redactions. */
+function lineFormat (cfg: AccessLogConfig): (r: RequestRecord) => string {
+  const redact = cfg.redactQuery ?? []
+  if (cfg.format === 'combined') return (r) => accessLogCombined(r, redact)
   const iso = isoClock()
+  return (r) => accessLogJson(r, iso, redact)
+}
+
+/** An access log into any pino destination (tests, custom sinks): the same lines, one write each; close() only stops writing. */
+export function createAccessLogTo (stream: DestinationStream, cfg: Omit<AccessLogConfig, 'enabled'> = {}): AccessLog {
+  const line = lineFormat({ enabled: true, ...cfg })
   let closed = false
   return {
     write (r) {
-      if (!closed) stream.write(accessLogJson(r, iso))
+      if (!closed) stream.write(line(r))
     },
+    reopen () {},
     async close () {
       closed = true
     }

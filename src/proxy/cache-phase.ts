@@ -132,8 +132,8 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   const inflight = cache.inflight(lock)
   if (inflight !== undefined) {
     // Collapse: wait for the request already fetching this key, then serve what it stored.
-    missed(c, cache)
-    cache.counters.collapsed++
+    // Counted when the wait ends: collapsed if it was answered from that fetch, a miss if it goes upstream.
+    c.cacheOutcome = 'miss'
     waitFor(c, state, inflight, fwd)
     return true
   }
@@ -282,11 +282,13 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
       if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, c.rawHeaders)) &&
         usability(state.facts, stored, t).fresh) {
         cache.counters.hits++
+        cache.counters.collapsed++
         c.cacheOutcome = 'collapsed'
         serveHit(c, state.facts, stored, t, cache.hitHeads, cache.config.statusName, true)
         return
       }
       // Nothing usable (uncacheable, failed or timed out): go upstream ourselves, uncollapsed.
+      missed(c, cache)
       state.fwd = 'request'
       fwd.forward(c)
     } catch (err) {

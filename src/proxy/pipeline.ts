@@ -424,6 +424,7 @@ export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: L
   const info = {
     state,
     servername: (socket as { servername?: string | false }).servername || undefined,
+    tlsVersion: (socket as { getProtocol?: () => string | null }).getProtocol?.() ?? undefined,
     clientAddress,
     trusted: clientAddress !== '' &&
       state.trustedProxies.check(clientAddress, clientAddress.includes(':') ? 'ipv6' : 'ipv4'),

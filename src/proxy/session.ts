@@ -58,6 +58,8 @@ export interface TunnelCount {
 export interface ConnectionInfo extends ForwardContext {
   /** The TLS SNI name the client sent, if any. */
   readonly servername: string | undefined
+  /** The negotiated TLS version (`TLSv1.3`), on TLS listeners (access log). */
+  readonly tlsVersion?: string | undefined
 }
 
 /** What the session calls back into: the pipeline. */

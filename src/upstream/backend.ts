@@ -4,14 +4,22 @@
 // retries, for the retry budget). Built once per config.
 import type { Logger } from 'pino'
 import type { BackendConfig, StickyCookieConfig } from '../config/schema.js'
-import { createBalancer } from '../balancer/balancer.js'
+import { createBalancer, type Balancer } from '../balancer/balancer.js'
 import { peakEwmaCurrent } from '../balancer/ewma.js'
 import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type EjectionListener, type OutlierDetector } from '../health/outlier.js'
-import { Server, serverIdentity, type ExchangeOutcome } from './server.js'
+import { Server, serverIdentity, type AdminState, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
 import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
+
+/**
+ * A server's state in one word, as /status, /metrics and the dashboard show
+ * it: `up` / `down` by its active health check, `no check` when its backend
+ * has none (HAProxy's wording: nothing vouches for it), `ejected` by outlier
+ * detection; `drain` / `maint` when the admin API set them (they say more).
+ */
+export type ServerState = 'up' | 'down' | 'no check' | 'ejected' | 'drain' | 'maint'
 
 export interface ServerStatus {
   readonly name: string
@@ -19,6 +27,15 @@ export interface ServerStatus {
   /** `role` in the config: the shard's primary or a replica. */
   readonly role: 'primary' | 'replica'
   readonly weight: number
+  readonly state: ServerState
+  /** Its backend runs active health checks. */
+  readonly checked: boolean
+  /** What the admin API set (POST /servers/{backend}/{server}); `ready` unless changed. */
+  readonly adminState: AdminState
+  /** Exchanges in a row that failed (5xx or no answer); 0 after a success. */
+  readonly consecutiveFailures: number
+  /** ms since its state last changed (health, ejection, admin state); absent: not since this process started. */
+  readonly sinceChangeMs?: number
   readonly healthy: boolean
   readonly checkUp: boolean
   readonly ejected: boolean
@@ -42,6 +59,14 @@ export interface BackendStatus {
   readonly active: number
   readonly retries: number
   readonly shards: readonly { readonly name: string; readonly queued: number; readonly servers: readonly ServerStatus[] }[]
+}
+
+/** The one word for a server's state (see ServerState). */
+export function serverState (checked: boolean, checkUp: boolean, ejected: boolean, admin: AdminState = 'ready'): ServerState {
+  if (admin !== 'ready') return admin
+  if (ejected) return 'ejected'
+  if (!checked) return 'no check'
+  return checkUp ? 'up' : 'down'
 }
 
 /** Most retries the budget can save up (a burst from one dead replica fits; an outage does not multiply). */
@@ -121,9 +146,7 @@ export class Backend implements ExchangeAccounting {
         return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher, poolKey, ...tunables })
       })
       all.push(...servers)
-      let balancer = createBalancer(config.balance, servers)
-      if (config.sticky !== undefined) balancer = withSticky(balancer, servers)
-      return new Shard(shard.name, servers, balancer, limits)
+      return new Shard(shard.name, servers, this.#balancer(servers), limits)
     })
     this.servers = all
     this.selector = new ShardSelector(this.shards, config.shardBy)
@@ -148,6 +171,7 @@ export class Backend implements ExchangeAccounting {
 
   /** Feed outlier detection with how an exchange ended. */
   observe (server: Server, outcome: ExchangeOutcome): void {
+    server.consecutiveFailures = outcome === 'success' ? 0 : server.consecutiveFailures + 1
     this.#outlier?.observe(server, outcome)
   }
 
@@ -168,6 +192,7 @@ export class Backend implements ExchangeAccounting {
   /** A read-only snapshot for status pages, logs and `explain --admin`. */
   snapshot (): BackendStatus {
     const now = performance.now()
+    const checked = this.config.healthCheck !== undefined
     return {
       name: this.name,
       algorithm: this.config.balance.algorithm,
@@ -181,6 +206,11 @@ export class Backend implements ExchangeAccounting {
           url: s.url,
           role: s.primary ? 'primary' as const : 'replica' as const,
           weight: s.weight,
+          state: serverState(checked, s.checkUp, s.ejected, s.adminState),
+          adminState: s.adminState,
+          checked,
+          consecutiveFailures: s.consecutiveFailures,
+          ...(s.changedAt === 0 ? {} : { sinceChangeMs: Math.round(now - s.changedAt) }),
           healthy: s.healthy,
           checkUp: s.checkUp,
           ejected: s.ejected,
@@ -195,6 +225,18 @@ export class Backend implements ExchangeAccounting {
         }))
       }))
     }
+  }
+
+  #balancer (servers: readonly Server[]): Balancer {
+    const balancer = createBalancer(this.config.balance, servers)
+    return this.config.sticky === undefined ? balancer : withSticky(balancer, servers)
+  }
+
+  /** The admin API set `server`'s weight: its shard's balancer is built again (rings and weight tables are made at build). */
+  reweigh (server: Server, weight: number): void {
+    server.weightOverride = weight
+    server.weight = weight
+    for (const shard of this.shards) if (shard.servers.includes(server)) shard.balancer = this.#balancer(shard.servers)
   }
 
   /** Stop background work (outlier timers); servers and pools are left to the caller. */

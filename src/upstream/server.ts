@@ -20,6 +20,13 @@ export interface CheckResult {
 /** How one upstream exchange ended, for outlier detection. */
 export type ExchangeOutcome = 'success' | '5xx' | 'gateway'
 
+/**
+ * Set by the admin API (HAProxy `set server state`): `ready` takes traffic;
+ * `drain` keeps its sticky clients and what is in flight but takes no new
+ * client; `maint` takes nothing.
+ */
+export type AdminState = 'ready' | 'drain' | 'maint'
+
 export type HealthListener = (server: Server, healthy: boolean, reason: string) => void
 
 export interface ServerInit {
@@ -80,11 +87,18 @@ export class Server {
   ejected = false
   /** performance.now() when it last became healthy; 0 = since start (full weight at once). */
   upSince = 0
+  /** performance.now() of its last change of state (health, ejection, admin state); 0 = none since start. */
+  changedAt = 0
   /** Requests in flight right now. */
   active = 0
   /** Requests sent, and of those the ones that failed at transport level. */
   requests = 0
   failures = 0
+  /** Exchanges in a row that failed (5xx or no answer), 0 after a success: the passive view of its health. */
+  consecutiveFailures = 0
+  /** The admin API's state and weight; both outlive reloads that keep this server. */
+  adminState: AdminState = 'ready'
+  weightOverride: number | undefined
   /** Peak-EWMA latency cost (ms) and when it was last updated (performance.now()). */
   latencyCost = 0
   latencyStamp = 0
@@ -114,7 +128,7 @@ export class Server {
 
   /** A reload kept this server: take the new tunables, keep health, counters and pool. */
   retune (init: Pick<ServerInit, 'weight' | 'maxConn' | 'slowStart' | 'latencyDecay' | 'primary'>): void {
-    this.weight = init.weight
+    this.weight = this.weightOverride ?? init.weight
     this.primary = init.primary === true
     this.maxConn = init.maxConn ?? 0
     this.slowStart = init.slowStart ?? 0
@@ -141,7 +155,8 @@ export class Server {
     const healthy = this.checkUp && !this.ejected
     if (healthy === this.healthy) return
     this.healthy = healthy
-    if (healthy) this.upSince = performance.now()
+    this.changedAt = performance.now()
+    if (healthy) this.upSince = this.changedAt
     if (tell) this.onHealthChange?.(this, healthy, reason)
   }
 

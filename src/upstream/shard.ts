@@ -20,7 +20,8 @@ export interface ShardLimits {
 export class Shard {
   readonly name: string
   readonly servers: readonly Server[]
-  readonly balancer: Balancer
+  /** Replaced when the admin API changes a weight (weights are built into some balancers). */
+  balancer: Balancer
   readonly queue: WaitQueue<Waiter>
   /** How long a request may wait in the queue, from its start (ms; the backend's timeouts.queue). */
   readonly queueTimeout: number

@@ -12,7 +12,7 @@ import { DASHBOARD_CSP, loadDashboard } from '../../src/admin/dashboard.js'
 
 interface FakeApi extends AdminApi {
   isReady: boolean
-  reloadResult: { ok: true } | { ok: false; errors: string[] } | Error
+  reloadResult: { ok: true; needsRestart: string[] } | { ok: false; errors: string[] } | Error
   purgeResult: { purged: number } | { error: string }
   purges: PurgeRequest[]
   reloads: number
@@ -22,7 +22,7 @@ interface FakeApi extends AdminApi {
 function fakeApi (withLookup = true): FakeApi {
   const api: FakeApi = {
     isReady: true,
-    reloadResult: { ok: true },
+    reloadResult: { ok: true, needsRestart: [] },
     purgeResult: { purged: 3 },
     purges: [],
     reloads: 0,
@@ -187,7 +187,7 @@ t.test('POST /reload: 200 ok, 400 with the errors, 500 when it throws', async (t
   const h = await admin(t, api)
   let r = await call(h, 'POST', '/reload', JSON_POST)
   t.equal(r.status, 200)
-  t.same(JSON.parse(r.body), { ok: true })
+  t.same(JSON.parse(r.body), { ok: true, needsRestart: [] })
   api.reloadResult = { ok: false, errors: ['config.yaml:3:5 routes[0].backend: unknown backend `x`'] }
   r = await call(h, 'POST', '/reload', JSON_POST)
   t.equal(r.status, 400)
@@ -196,7 +196,7 @@ t.test('POST /reload: 200 ok, 400 with the errors, 500 when it throws', async (t
   r = await call(h, 'POST', '/reload', JSON_POST)
   t.equal(r.status, 500)
   t.match(JSON.parse(r.body), { error: /disk on fire/ })
-  api.reloadResult = { ok: true }
+  api.reloadResult = { ok: true, needsRestart: [] }
   const both = await Promise.all([call(h, 'POST', '/reload', JSON_POST), call(h, 'POST', '/reload', JSON_POST)])
   t.same(both.map((b) => b.status), [200, 200], 'concurrent reloads both complete (one after the other)')
   t.equal(api.reloads, 5)

@@ -17,7 +17,7 @@ const api: AdminApi = {
   status: () => ({}),
   metrics: () => '',
   snapshot: () => ({}),
-  reload: async () => ({ ok: true }),
+  reload: async () => ({ ok: true, needsRestart: [] }),
   purge: () => ({ purged: 0 }),
   ready: () => true
 }

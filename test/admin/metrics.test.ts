@@ -58,8 +58,11 @@ t.test('counters match a known mix of requests', async (t) => {
     s.value('switchyard_requests_total', { route, backend, server, code_class: codeClass })
   t.equal(req('api', 'api', 'a-1', '2xx'), 7)
   t.equal(req('api', 'api', 'a-2', '3xx'), 3)
-  t.equal(req('', '', '', '4xx'), 1, 'no route: empty labels')
-  t.equal(req('api', 'api', '', '5xx'), 1, 'no server picked')
+  t.equal(req('(none)', '(none)', '(none)', '4xx'), 1, 'no route: (none), never an empty label')
+  t.equal(req('api', 'api', '(none)', '5xx'), 1, 'no server picked')
+  t.notOk(s.family('switchyard_requests_total').samples.some((x) => Object.values(x.labels).includes('')), 'no empty label values')
+  t.equal(s.value('switchyard_requests_total', { route: 'web', backend: 'web', shard: 'default', server: 'w-1', code_class: '1xx' }), 1, 'the server\'s shard is a label')
+  t.equal(s.value('switchyard_requests_total', { route: '(none)', backend: '(none)', shard: '(none)', server: '(none)', code_class: '4xx' }), 1)
   t.equal(req('api', 'api', 'a-1', '5xx'), 1)
   t.equal(req('api', 'api', 'a-2', '5xx'), 1)
   t.equal(req('api', 'api', 'a-1', 'none'), 1, 'status 0: no response')
@@ -97,9 +100,17 @@ t.test('HDR summaries: quantiles, _sum, _count and _max for known inputs', async
   for (let i = 1; i <= 1000; i++) m.record(rec({ totalMs: i, ...(i % 2 === 0 ? { upstreamMs: i - 1 } : {}) }))
   const s = scrape(m)
   const family = s.family('switchyard_request_duration_seconds')
-  t.equal(family.type, 'summary')
+  t.equal(family.type, 'histogram', 'a histogram: buckets add up across instances')
+  // Cumulative buckets in seconds: 1..1000 ms, so le=0.1 holds 100 values, le=0.5 holds 500, +Inf all.
+  const bucket = (le: string): number | undefined => s.value('switchyard_request_duration_seconds_bucket', { route: 'api', le }, 'switchyard_request_duration_seconds')
+  t.equal(bucket('0.001'), 1)
+  t.equal(bucket('0.1'), 100)
+  t.equal(bucket('0.5'), 500)
+  t.equal(bucket('1'), 1000)
+  t.equal(bucket('+Inf'), 1000)
+  t.equal(s.family('switchyard_request_duration_recent_seconds').type, 'gauge')
   const q = (name: string, label: Record<string, string>, quantile: string): number =>
-    s.value(name, { ...label, quantile })!
+    s.value(name.replace(/_seconds$/, '_recent_seconds'), { ...label, quantile })!
   for (const [quantile, expected] of [['0.5', 0.5], ['0.9', 0.9], ['0.99', 0.99], ['0.999', 0.999]] as const) {
     for (const [name, label] of [['switchyard_request_duration_seconds', { route: 'api' }], ['switchyard_backend_request_duration_seconds', { backend: 'api' }]] as const) {
       const v = q(name, label, quantile)
@@ -125,7 +136,7 @@ t.test('HDR: microsecond resolution at the low end, 60 s cap at the top', async 
   m.record(rec({ totalMs: -3 })) // clock weirdness counts as 0
   m.record(rec({ time: T0 - 120_000, totalMs: 120_000 })) // ends with the others, in the same summary window
   const s = scrape(m)
-  const q = (quantile: string): number => s.value('switchyard_request_duration_seconds', { route: 'api', quantile })!
+  const q = (quantile: string): number => s.value('switchyard_request_duration_recent_seconds', { route: 'api', quantile })!
   t.equal(q('0.5'), 0.000001, 'p50 = 1 µs')
   t.ok(q('0.999') >= 60 && q('0.999') < 60.1, 'values above 60 s are clamped in the histogram')
   t.equal(s.value('switchyard_request_duration_seconds_max', { route: 'api' }), 120, '_max keeps the real value')
@@ -133,18 +144,18 @@ t.test('HDR: microsecond resolution at the low end, 60 s cap at the top', async 
   t.ok(Math.abs(sum - 120.000251) < 1e-9, `_sum keeps the real values (${sum})`)
 })
 
-t.test('summary window: quantiles and _max expire, _sum and _count do not', async (t) => {
+t.test('recent window: quantiles and _max expire, buckets, _sum and _count do not', async (t) => {
   const m = new Metrics({ summaryWindowMs: 60_000 })
   const W0 = 1_700_000_010_000 // a multiple of the 30 s half-window
   for (let i = 1; i <= 100; i++) m.record(rec({ time: W0, totalMs: 100 }))
   let s = scrape(m, {}, W0 + 45_000)
-  t.ok(s.value('switchyard_request_duration_seconds', { route: 'api', quantile: '0.5' })! >= 0.1, 'still in the window in the next half-window')
+  t.ok(s.value('switchyard_request_duration_recent_seconds', { route: 'api', quantile: '0.5' })! >= 0.1, 'still in the window in the next half-window')
   m.record(rec({ time: W0 + 50_000, totalMs: 2 }))
   s = scrape(m, {}, W0 + 61_000)
-  t.ok(s.value('switchyard_request_duration_seconds', { route: 'api', quantile: '0.5' })! < 0.0021, 'the old half-window is gone')
+  t.ok(s.value('switchyard_request_duration_recent_seconds', { route: 'api', quantile: '0.5' })! < 0.0021, 'the old half-window is gone')
   t.equal(s.value('switchyard_request_duration_seconds_max', { route: 'api' }), 0.002)
   s = scrape(m, {}, W0 + 200_000)
-  t.ok(Number.isNaN(s.value('switchyard_request_duration_seconds', { route: 'api', quantile: '0.99' })), 'NaN with nothing in the window')
+  t.ok(Number.isNaN(s.value('switchyard_request_duration_recent_seconds', { route: 'api', quantile: '0.99' })), 'NaN with nothing in the window')
   t.equal(s.value('switchyard_request_duration_seconds_max', { route: 'api' }), 0)
   t.equal(s.value('switchyard_request_duration_seconds_count', { route: 'api' }, 'switchyard_request_duration_seconds'), 101)
   t.equal(s.value('switchyard_request_duration_seconds_sum', { route: 'api' }, 'switchyard_request_duration_seconds'), 10.002)
@@ -202,7 +213,7 @@ t.test('connections, streams, health transitions, servers and cache in the expos
   t.equal(s.value('switchyard_cache_bytes'), 4096)
   t.equal(s.value('switchyard_cache_max_bytes'), 65536)
   for (const f of s.fams) {
-    t.ok(f.name.startsWith('switchyard_'), `${f.name} is prefixed`)
+    t.ok(f.name.startsWith('switchyard_') || /^(process|nodejs)_/.test(f.name), `${f.name} is prefixed (or is a prom-client default name)`)
     t.ok(f.help !== undefined && f.help.length > 0, `${f.name} has HELP`)
     if (f.type === 'counter') t.ok(f.name.endsWith('_total'), `counter ${f.name} ends in _total`)
   }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { CacheKeyConfig } from '../../src/config/schema.js'
-import { cacheKey, keyedTarget, keyPrefix, variantBase, variantKey } from '../../src/cache/key.js'
+import { cacheKey, keyedTarget, keyPrefix, pathMatcher, variantBase, variantKey } from '../../src/cache/key.js'
 import { originOf, parseAuthority } from '../../src/authority.js'
 
 const cfg = (over: Partial<CacheKeyConfig> = {}): CacheKeyConfig => ({ query: 'keep', ignoreParams: [], headers: [], ...over })
@@ -70,4 +70,23 @@ t.test('keyPrefix is a prefix of every key under that path', async (t) => {
   t.ok(key('https', 'example.com', '/static/app.js?v=1').startsWith(p))
   t.notOk(key('https', 'example.com', '/api/x').startsWith(p))
   t.notOk(key('http', 'example.com', '/static/app.js').startsWith(p))
+})
+
+t.test('pathMatcher: a path on every scheme, host and port; with any query unless it names one; or everything under a prefix', async (t) => {
+  const exact = pathMatcher('/p/1', false)
+  t.ok(exact('http://a.test/p/1'))
+  t.ok(exact('https://b.test:8443/p/1'))
+  t.ok(exact('http://a.test/p/1?x=1'), 'any query')
+  t.notOk(exact('http://a.test/p/10'))
+  t.notOk(exact('http://a.test/p/1/'))
+  t.notOk(exact('http://a.test/x/p/1'), 'the whole path, not a suffix')
+  const query = pathMatcher('/p/1?x=1', false)
+  t.ok(query('http://a.test/p/1?x=1'))
+  t.notOk(query('http://a.test/p/1'))
+  t.notOk(query('http://a.test/p/1?x=10'))
+  const prefix = pathMatcher('/static/', true)
+  t.ok(prefix('http://a.test/static/a.css'))
+  t.ok(prefix('https://b.test:8443/static/img/b.png?v=2'))
+  t.notOk(prefix('http://a.test/static'))
+  t.notOk(prefix('http://a.test/other/static/a.css'))
 })

@@ -121,7 +121,7 @@ t.test('defaults are applied', async (t) => {
       }
     },
     admin: { enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 },
-    accessLog: { enabled: true },
+    accessLog: { enabled: true, format: 'json', redactQuery: [] },
     watchConfig: false,
     workers: 'auto',
     requestId: { header: 'x-request-id' },
@@ -180,8 +180,9 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.ok(backends.some((b) => b.tls?.ca === join(root, 'certs/dev.crt') && b.tls.servername !== undefined &&
     b.tls.cert !== undefined && b.tls.key !== undefined), 'an https backend with every tls option')
   t.same([c.admin, c.accessLog, c.watchConfig, c.timeouts.drain],
-    [{ enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 }, { enabled: true }, false, 30_000],
-    'admin, accessLog, watchConfig and timeouts.drain, written at their defaults')
+    [{ enabled: true, bind: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 }, { enabled: true, format: 'json', redactQuery: ['token', 'access_token', 'api_key'] },
+      false, 30_000],
+    'admin, accessLog (with redactions), watchConfig and timeouts.drain, written at their defaults')
   // The same text through parseConfig, without I/O.
   const { readFile } = await import('node:fs/promises')
   t.same(parseConfig(await readFile(example, 'utf8'), example, { checkFiles: false }), c)

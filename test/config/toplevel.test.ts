@@ -122,22 +122,29 @@ t.test('admin', async (t) => {
 
 t.test('accessLog', async (t) => {
   const logOf = (text: string, file = 'config.yaml'): Config['accessLog'] => parse(BASE + text, file).accessLog
+  /** The defaults of the keys a case does not write. */
+  const D = { format: 'json', redactQuery: [] }
   t.test('absent, empty, true or {}: on, to stdout', async (t) => {
     for (const text of ['', 'accessLog:\n', 'accessLog: true\n', 'accessLog: {}\n', 'accessLog: { enabled: true }\n']) {
       const log = logOf(text)
-      t.same(log, { enabled: true }, JSON.stringify(text))
+      t.same(log, { enabled: true, ...D }, JSON.stringify(text))
       t.notOk(Object.hasOwn(log, 'path'))
     }
   })
+  t.test('format and redactQuery', async (t) => {
+    t.same(logOf('accessLog: { format: combined, redactQuery: [Token, api_key] }\n'), { enabled: true, format: 'combined', redactQuery: ['token', 'api_key'] })
+    only(t, BASE + 'accessLog: { format: clf }\n', 'accessLog.format', 7, /json, combined/)
+    only(t, BASE + 'accessLog: { redactQuery: ["a=b"] }\n', 'accessLog.redactQuery[0]', 7, /a query parameter name/)
+  })
   t.test('false or enabled: false: off', async (t) => {
-    t.same(logOf('accessLog: false\n'), { enabled: false })
-    t.same(logOf('accessLog: { enabled: false }\n'), { enabled: false })
+    t.same(logOf('accessLog: false\n'), { enabled: false, ...D })
+    t.same(logOf('accessLog: { enabled: false }\n'), { enabled: false, ...D })
   })
   t.test('path resolves against the config file folder', async (t) => {
-    t.same(logOf('accessLog: { path: logs/access.log }\n', 'conf/config.yaml'), { enabled: true, path: resolve('conf/logs/access.log') })
-    t.same(logOf('accessLog: { path: ../access.log }\n', 'conf/config.yaml'), { enabled: true, path: resolve('access.log') })
-    t.same(logOf('accessLog: { path: /var/log/sy/access.log }\n', 'conf/config.yaml'), { enabled: true, path: '/var/log/sy/access.log' })
-    t.same(logOf('accessLog: { enabled: false, path: a.log }\n', '/etc/sy/config.yaml'), { enabled: false, path: '/etc/sy/a.log' })
+    t.same(logOf('accessLog: { path: logs/access.log }\n', 'conf/config.yaml'), { enabled: true, path: resolve('conf/logs/access.log'), ...D })
+    t.same(logOf('accessLog: { path: ../access.log }\n', 'conf/config.yaml'), { enabled: true, path: resolve('access.log'), ...D })
+    t.same(logOf('accessLog: { path: /var/log/sy/access.log }\n', 'conf/config.yaml'), { enabled: true, path: '/var/log/sy/access.log', ...D })
+    t.same(logOf('accessLog: { enabled: false, path: a.log }\n', '/etc/sy/config.yaml'), { enabled: false, path: '/etc/sy/a.log', ...D })
   })
   t.test('mistakes', async (t) => {
     only(t, BASE + 'accessLog:\n  path: logs/\n', 'accessLog.path', 8, 'expected a file path like logs/access.log, not a folder, got "logs/"')

@@ -60,13 +60,13 @@ backends:
   }
   t.equal(value('switchyard_requests_total', { route: 'main', code_class: '2xx' }), 7, '5 ok + 2 cache')
   t.equal(value('switchyard_requests_total', { route: 'main', code_class: '5xx' }), 2)
-  t.equal(value('switchyard_requests_total', { route: '', code_class: '4xx' }), 3, 'no-route requests')
+  t.equal(value('switchyard_requests_total', { route: '(none)', code_class: '4xx' }), 3, 'no-route requests')
   t.equal(value('switchyard_requests_total', { route: 'broken', code_class: '5xx' }), 2)
   t.equal(value('switchyard_upstream_errors_total', { backend: 'gone', code: 'LB_ERR_UPSTREAM_CONNECT' }), 2)
   t.equal(value('switchyard_cache_hits_total', {}), 1)
   t.equal(value('switchyard_server_up', { backend: 'app', server: 's1' }), 1)
   t.equal(value('switchyard_request_duration_seconds', { route: 'main' }, 'switchyard_request_duration_seconds_count'), 9, 'latency summary counts the route')
-  t.ok(families.some((f) => f.name === 'switchyard_request_duration_seconds' && f.type === 'summary'))
+  t.ok(families.some((f) => f.name === 'switchyard_request_duration_seconds' && f.type === 'histogram'))
 
   // Health transition shows in /status and in metrics.
   o.health.status = 503

@@ -106,6 +106,9 @@ t.test('100 concurrent requests for a cold key reach the origin once (collapsed 
   const hits = results.filter((r) => /; hit/.test(r.cs)).length
   t.equal(hits, 99, `99 served by the cache (${collapsed} of them waited for the fetch)`)
   t.ok(collapsed > 0, 'some waited on the fetch in flight')
+  // The counter counts only answers that came from that fetch (issue 14): the one miss went upstream.
+  t.equal(p.app.cacheStats()?.collapsed, collapsed, 'switchyard_cache_collapsed_total = answers marked collapsed')
+  t.equal(p.app.cacheStats()?.misses, 1, 'one miss, the request that went upstream')
 })
 
 t.test('collapsing stops for responses that turn out uncacheable', async (t) => {

@@ -275,7 +275,7 @@ t.test('workers: 2', async (t) => {
     for (let i = 0; i < 10; i++) {
       writeFileSync(f.file, config(f.port, f.admin, f.origins, `    timeouts: { headers: ${10 + i}s }\n`))
       const r = await adminPost(f, '/reload', {})
-      t.same(r, { status: 200, json: { ok: true } }, `reload ${i + 1} applied`)
+      t.same(r, { status: 200, json: { ok: true, needsRestart: [] } }, `reload ${i + 1} applied`)
     }
     writeFileSync(f.file, config(f.port, f.admin, f.origins, '    weight: heavy\n'))
     const bad = await adminPost(f, '/reload', {})

@@ -116,7 +116,8 @@ t.test('workers: 1: one process, no `workers` in /status, no Workers panel', { s
   const p = await startProxy(t, 1)
   const page = await openDashboard(t, p)
   // The page has rendered a /status once it shows the backend's server.
-  await page.locator('[data-server^="app/"][data-state="up"]').waitFor()
+  // Its servers have no health check: the row says so (data-state nocheck), it is not "up".
+  await page.locator('[data-server^="app/"][data-state="nocheck"]').waitFor()
   t.notOk('workers' in await status(p), '/status has no workers')
   t.equal(await page.locator('#workers-panel').isHidden(), true, 'the panel is not shown')
   t.equal(await page.locator('tr[data-worker]').count(), 0, 'no worker rows')

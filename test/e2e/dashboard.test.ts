@@ -24,7 +24,7 @@ type Srv = { -readonly [K in keyof ServerStatus]: ServerStatus[K] }
 
 function server (name: string, port: number): Srv {
   return {
-    name, url: `http://127.0.0.1:${port}`, role: 'replica', weight: 1, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
+    name, url: `http://127.0.0.1:${port}`, role: 'replica', weight: 1, state: 'up', checked: true, adminState: 'ready', consecutiveFailures: 0, effectiveWeight: 1, maxConn: 0, healthy: true, checkUp: true, ejected: false,
     active: 1, requests: 1200, failures: 2, lastCheck: { ok: true, reason: 'status 200', status: 200 }
   }
 }
@@ -93,7 +93,7 @@ function fakeApp () {
       return { now, history, routes: { users: { rps: 150, p99: 80 } }, backends: {} }
     },
     metrics: () => '',
-    reload: async () => ({ ok: true }),
+    reload: async () => ({ ok: true, needsRestart: [] }),
     purge: (what) => {
       purges.push(what)
       return { purged: 3 }
@@ -173,18 +173,19 @@ if (!existsSync(CHROMIUM)) {
     })
     t.ok(inked > 1000, `throughput chart drawn (${inked} pixels)`)
     t.match(await page.locator('#l-p99').textContent(), /users.*ms.*web.*ms/)
-    t.same(await page.locator('#listeners .chip').allTextContents(), ['https 127.0.0.1:8443 \u00b7 https h2+h1', 'http 127.0.0.1:8080 \u00b7 http'])
+    t.same(await page.locator('#listeners .chip').allTextContents(), ['https 127.0.0.1:8443 \u00b7 https h2+h1 \u00b7 0 conn', 'http 127.0.0.1:8080 \u00b7 http \u00b7 0 conn'])
     t.same(await page.locator('#routes tr').evaluateAll((rows) => rows.map((r) => r.textContent)),
-      ['users/users/*users15080 ms', 'web/* GET,HEADweb\u2014\u2014'], 'routes: name, match, backend, req/s, p99')
+      ['users/users/*users15080 ms\u2014', 'web/* GET,HEADweb\u2014\u2014\u2014'], 'routes: name, match, backend, req/s, p99, hit ratio (none in the fake snapshot)')
 
     // The fake's server fails its health checks: the row turns red.
     app.servers.a1.healthy = false
     app.servers.a1.checkUp = false
+    app.servers.a1.state = 'down'
     app.servers.a1.lastCheck = { ok: false, reason: 'connection refused' }
     await a1.and(page.locator('[data-state="down"]')).waitFor()
     const downColor = rgb(await a1.locator('.dot').evaluate(bg))
     t.ok(downColor[0]! > 150 && downColor[1]! < 110 && downColor[2]! < 110, `a down server is red (${downColor.join(',')})`)
-    t.equal(await a1.locator('.lbl').textContent(), 'check failing')
+    t.equal(await a1.locator('.lbl').textContent(), 'down')
     t.match(await a1.textContent(), /connection refused/)
     t.equal(await page.locator('[data-server="users/a/a2"]').getAttribute('data-state'), 'up', 'its sibling stays up')
     t.equal(await page.locator('#t-up').textContent(), '4 / 5')
@@ -193,6 +194,7 @@ if (!existsSync(CHROMIUM)) {
 
     // Ejected counts as down too; recovery turns it green again.
     app.servers.w1.ejected = true
+    app.servers.w1.state = 'ejected'
     app.servers.w1.healthy = false
     await page.locator('[data-server="web/default/w1"][data-state="down"]').waitFor()
     t.equal(await page.locator('[data-server="web/default/w1"] .lbl').textContent(), 'ejected')

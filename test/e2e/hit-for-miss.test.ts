@@ -99,7 +99,9 @@ t.test('hitForMiss: 0 keeps collapsing every miss', async (t) => {
   origin.reset()
   await wave(p, 10)
   t.same(origin.batches(), [1, 9], 'one fetch first, alone: the others waited for it, then went themselves')
-  t.equal(p.app.state.cache!.counters.collapsed, 9)
+  // They waited, but each went upstream in the end: misses, not collapsed answers.
+  t.equal(p.app.state.cache!.counters.collapsed, 0)
+  t.equal(p.app.state.cache!.counters.misses, 11, 'the first request, then all ten of the wave')
 })
 
 t.test('a HEAD answer does not mark the URL (it can never be stored)', async (t) => {

@@ -166,7 +166,7 @@ backends:
     t.equal(count('session'), 1, 'the refused upgrade is not a session')
     t.equal(count('cached'), 1)
     t.equal(count('free'), undefined)
-    const refused = sessions.map(requestRecord).filter((r) => r.status === 429)
+    const refused = sessions.map((s) => requestRecord(s)).filter((r) => r.status === 429)
     t.equal(refused.length, 7)
     t.match(refused[0], { route: 'ip', errorCode: 'LB_ERR_RATE_LIMITED', errorFlag: 'RL', clientAddress: '127.0.0.1' })
   })

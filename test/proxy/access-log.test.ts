@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { RequestRecord } from '../../src/admin/metrics.js'
-import { accessLogJson, createAccessLog, createAccessLogTo, isoClock } from '../../src/proxy/access-log.js'
+import { accessLogCombined, accessLogJson, apacheTime, createAccessLog, createAccessLogTo, isoClock, redactQuery } from '../../src/proxy/access-log.js'
 
 const T0 = 1_700_000_000_123
 
@@ -123,4 +123,36 @@ t.test('createAccessLogTo writes each line to the given stream', async (t) => {
   await log.close()
   log.write(rec())
   t.equal(chunks.length, 2, 'nothing after close')
+})
+
+t.test('redactQuery: the values of the named parameters, names decoded and case-insensitive; the rest as sent', async (t) => {
+  t.equal(redactQuery('a=1&token=s&b=2', ['token']), 'a=1&token=REDACTED&b=2')
+  t.equal(redactQuery('TOKEN=s&to%6Ben=t&token', ['token']), 'TOKEN=REDACTED&to%6Ben=REDACTED&token=REDACTED')
+  t.equal(redactQuery('a=%E0%A4%A&token=x', ['token']), 'a=%E0%A4%A&token=REDACTED', 'a bad escape elsewhere is left as sent')
+  t.equal(redactQuery('a=1', []), 'a=1')
+  t.equal(redactQuery('', ['token']), '')
+})
+
+t.test('JSON line: the detail fields, query redacted', async (t) => {
+  const r = rec({
+    path: '/v1/users',
+    detail: {
+      query: 'id=7&token=abc', httpVersion: 'HTTP/2.0', userAgent: 'ua', referer: 'https://r/', requestId: 'rid',
+      requestBytes: 3, tlsVersion: 'TLSv1.3', sni: 'api.example.com', upstream: '10.0.0.1:9000'
+    }
+  })
+  const line = JSON.parse(accessLogJson(r, isoClock(), ['token'])) as Record<string, unknown>
+  t.match(line, {
+    time: '2023-11-14T22:13:20.123Z', path: '/v1/users', query: 'id=7&token=REDACTED', request_bytes: 3, user_agent: 'ua', referer: 'https://r/',
+    request_id: 'rid', tls_version: 'TLSv1.3', sni: 'api.example.com', upstream: '10.0.0.1:9000', shard: 'a', cache: 'miss'
+  })
+})
+
+t.test('combined: Apache\'s line, quotes and control bytes escaped, - for nothing', async (t) => {
+  t.equal(apacheTime(T0), '[14/Nov/2023:22:13:20 +0000]')
+  const r = rec({
+    path: '/x', status: 404, bytes: 0,
+    detail: { query: 'token=1&q=2', httpVersion: 'HTTP/1.1', userAgent: 'a "b"\n', requestId: 'r' }
+  })
+  t.equal(accessLogCombined(r, ['token']), '203.0.113.7 - - [14/Nov/2023:22:13:20 +0000] "GET /x?token=REDACTED&q=2 HTTP/1.1" 404 - "-" "a \\"b\\"\\x0a"\n')
 })

@@ -41,6 +41,7 @@ type CacheStats = NonNullable<AdminStatus['cache']>
 type HistoryPoint = MetricsSnapshot['history'][number]
 type BackendPoint = HistoryPoint['backends'][string]
 type SeriesSnapshot = MetricsSnapshot['backends'][string]
+type ServerSnapshot = MetricsSnapshot['servers'][string]
 type PurgeReply = ReturnType<AdminApi['purge']>
 
 type Status = Loose<AdminStatus>
@@ -89,6 +90,11 @@ function decodeServer (v: unknown): Server {
     name: str(s.name),
     url: str(s.url),
     weight: num(s.weight),
+    state: str(s.state) as ServerStatus['state'] | undefined,
+    checked: bool(s.checked),
+    adminState: str(s.adminState) as ServerStatus['adminState'] | undefined,
+    consecutiveFailures: num(s.consecutiveFailures),
+    sinceChangeMs: num(s.sinceChangeMs),
     healthy: bool(s.healthy),
     checkUp: bool(s.checkUp),
     ejected: bool(s.ejected),
@@ -224,13 +230,23 @@ function decodePoint (v: unknown): Point {
   return { t: ms(h.t), rps: num(h.rps), errors: num(h.errors), hitRatio: num(h.hitRatio), backends: record(h.backends, decodeBackendPoint) }
 }
 
+function decodeServerSnapshot (v: unknown): Loose<ServerSnapshot> {
+  const s = fields<ServerSnapshot>(v)
+  return { requests: num(s.requests), classes: record(s.classes, num) as Loose<ServerSnapshot['classes']>, upstreamSeconds: num(s.upstreamSeconds), upstreamResponses: num(s.upstreamResponses) }
+}
+
 function decodeSnapshot (v: unknown): Snapshot {
   const s = fields<MetricsSnapshot>(v)
+  const t = fields<MetricsSnapshot['totals']>(s.totals)
   return {
     now: ms(s.now),
+    totals: { statusClasses: record(t.statusClasses, num) as Loose<MetricsSnapshot['totals']['statusClasses']> },
     history: (Array.isArray(s.history) ? s.history : []).filter(isObject).map(decodePoint),
     routes: record(s.routes, decodeSeries),
-    backends: record(s.backends, decodeSeries)
+    backends: record(s.backends, decodeSeries),
+    servers: record(s.servers, decodeServerSnapshot),
+    routeCache: record(s.routeCache, (x) => { const c = fields<{ lookups: number, served: number }>(x); return { lookups: num(c.lookups), served: num(c.served) } }),
+    listenerConnections: record(s.listenerConnections, num)
   }
 }
 
@@ -246,6 +262,33 @@ const PALETTE = ['#0969da', '#8250df', '#d4760b', '#0e8a8a', '#bf3989', '#6e7781
 
 const state: { status: Status | undefined; snapshot: Snapshot | undefined; windowMs: number; colors: Map<string, string> } =
   { status: undefined, snapshot: undefined, windowMs: 300e3, colors: new Map() }
+
+/** Per server: its totals at the previous snapshot and the rates between the two (requests/s, share of 5xx). */
+const serverRates = new Map<string, {
+  t: number, requests: number, errors: number, upSeconds: number, upResponses: number,
+  rps: number | undefined, errorRate: number | undefined, latencyMs: number | undefined
+}>()
+function updateServerRates (snap: Snapshot): void {
+  const t = snap.now
+  if (t === undefined) return
+  for (const [key, v] of Object.entries(snap.servers ?? {})) {
+    const requests = v?.requests ?? 0
+    const errors = v?.classes?.['5xx'] ?? 0
+    const prev = serverRates.get(key)
+    if (prev !== undefined && t <= prev.t) continue
+    const dt = prev === undefined ? 0 : (t - prev.t) / 1000
+    const dr = prev === undefined ? 0 : requests - prev.requests
+    const upSeconds = v?.upstreamSeconds ?? 0
+    const upResponses = v?.upstreamResponses ?? 0
+    const dn = prev === undefined ? 0 : upResponses - prev.upResponses
+    serverRates.set(key, {
+      t, requests, errors, upSeconds, upResponses,
+      rps: prev === undefined || dt <= 0 ? undefined : Math.max(0, dr) / dt,
+      errorRate: prev === undefined || dr <= 0 ? undefined : Math.max(0, errors - prev.errors) / dr,
+      latencyMs: prev === undefined || dn <= 0 ? undefined : (upSeconds - prev.upSeconds) * 1000 / dn
+    })
+  }
+}
 
 function sum (xs: readonly (number | undefined)[]): number | undefined {
   let s = 0
@@ -601,10 +644,18 @@ function serversOf (b: Backend): Server[] {
 }
 function isDown (s: Server): boolean { return s.healthy === false || s.ejected === true || s.checkUp === false }
 function stateLabel (s: Server): string {
-  if (s.ejected === true) return 'ejected'
-  if (s.checkUp === false) return 'check failing'
-  if (s.healthy === false) return 'down'
-  return 'up'
+  // /status says it in one word (up, down, no check, ejected); older ones only in booleans.
+  const word = s.state ?? (s.ejected === true ? 'ejected' : s.checkUp === false ? 'check failing' : s.healthy === false ? 'down' : 'up')
+  const failing = s.consecutiveFailures ?? 0
+  return failing > 0 ? word + ' \u00b7 ' + failing + ' failed in a row' : word
+}
+/** The row's colour: down red; nothing checks it grey; its requests failing amber; else green. */
+function rowState (s: Server): string {
+  if (s.adminState === 'maint') return 'maint'
+  if (s.adminState === 'drain') return 'drain'
+  if (isDown(s)) return 'down'
+  if ((s.consecutiveFailures ?? 0) > 0) return 'failing'
+  return s.state === 'no check' ? 'nocheck' : 'up'
 }
 /** Current rates for a backend: the snapshot's own numbers, else the last history sample. */
 function backendRates (name: string): { rps: number | undefined; errors: number | undefined; p50: number | undefined; p99: number | undefined } {
@@ -622,6 +673,10 @@ function renderTiles (): void {
   setText($('t-rps-hint'), errors !== undefined ? fmtNum(errors) + ' errors/s' : '')
   const er = rps === undefined ? undefined : rps === 0 ? (errors === undefined ? undefined : 0) : ratio(errors, rps)
   setText($('t-err'), fmtPct(er))
+  // Client errors (no route, bad requests, 429) are not the upstream's fault, but an operator must see them.
+  const c4 = state.snapshot?.totals?.statusClasses?.['4xx']
+  const c5 = state.snapshot?.totals?.statusClasses?.['5xx']
+  setText($('t-err-hint'), c4 === undefined && c5 === undefined ? '' : fmtNum(c5 ?? 0) + ' 5xx \u00b7 ' + fmtNum(c4 ?? 0) + ' 4xx since start')
   setAttr($('tile-err'), 'data-tone', er === undefined ? undefined : er >= 0.01 ? 'bad' : 'good')
   const backends = backendsOf(status)
   setText($('t-active'), fmtNum(sum(backends.map((b) => b.active))))
@@ -715,7 +770,11 @@ function updateBackend (card: HTMLElement, b: Backend): void {
   if (shards.length === 0) { emptyInto(shardsBox, 'No shards reported.'); return }
   sync(shardsBox, shards, (s, i) => s.name || '#' + i, createShard, (node, s) => { updateShard(node, s, name) })
 }
-const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', '']] as const
+const COLS = [['State', ''], ['Server', ''], ['URL', ''], ['Weight', 'n'], ['Active', 'n'], ['Requests', 'n'], ['Failures', 'n'], ['Last check', ''], ['Admin', ''],
+  ['req/s', 'n'], ['Err %', 'n'], ['Latency', 'n'], ['1xx/2xx/3xx/4xx/5xx', 'n'], ['Changed', 'n']] as const
+const CLASS_COLS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+/** The admin states the buttons set (POST /servers/{backend}/{shard}/{server}). */
+const ADMIN_ACTIONS = ['ready', 'drain', 'maint'] as const
 function createShard (): HTMLElement {
   const box = el('section', 'shard')
   const head = el('div', 'shard-head')
@@ -760,12 +819,34 @@ function createServer (): HTMLTableRowElement {
   tr.appendChild(el('td', 'url mono'))
   for (let i = 0; i < 4; i++) tr.appendChild(el('td', 'n')) // weight, active, requests, failures
   tr.appendChild(el('td', 'check'))
+  const admin = el('td', 'admin')
+  for (const a of ADMIN_ACTIONS) {
+    const b = el('button', 'adm', a)
+    b.setAttribute('type', 'button')
+    b.dataset.action = a
+    admin.appendChild(b)
+  }
+  tr.appendChild(admin)
+  tr.appendChild(el('td', 'n srv-rps'))
+  tr.appendChild(el('td', 'n srv-err'))
+  tr.appendChild(el('td', 'n srv-latency'))
+  tr.appendChild(el('td', 'n srv-classes mono'))
+  tr.appendChild(el('td', 'n srv-changed'))
   return tr
+}
+/** `3s`, `4m`, `2h 5m`, `3d`: how long ago, short. */
+function fmtAgo (ms: number | undefined): string {
+  if (ms === undefined) return DASH
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return s + 's'
+  if (s < 3600) return Math.floor(s / 60) + 'm'
+  if (s < 86400) return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm'
+  return Math.floor(s / 86400) + 'd'
 }
 function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shard: string): void {
   const name = v.name || v.url || '?'
   setAttr(tr, 'data-server', backend + '/' + shard + '/' + name)
-  setAttr(tr, 'data-state', isDown(v) ? 'down' : 'up')
+  setAttr(tr, 'data-state', rowState(v))
   const c = tr.children
   setText(c[0]?.querySelector('.lbl'), stateLabel(v))
   setText(c[1], name)
@@ -779,6 +860,41 @@ function updateServer (tr: HTMLTableRowElement, v: Server, backend: string, shar
     (lc.reason || '') + (lc.status !== undefined ? ' (' + lc.status + ')' : '')
   setText(c[7], text)
   setAttr(c[7], 'title', lc === undefined ? undefined : text)
+  // Traffic from the snapshot: rates between two polls, responses by class since start.
+  const key = backend + '/' + shard + '/' + name
+  const rates = serverRates.get(key)
+  const totals = own(state.snapshot?.servers, key)
+  setText(c[9], fmtNum(rates?.rps))
+  setText(c[10], fmtPct(rates?.errorRate))
+  setAttr(c[10], 'data-tone', rates?.errorRate === undefined ? undefined : rates.errorRate > 0 ? 'bad' : 'good')
+  // Mean time to response headers over the last poll.
+  setText(c[11], fmtMs(rates?.latencyMs))
+  setText(c[12], totals === undefined ? DASH : CLASS_COLS.map((k) => fmtNum(totals.classes?.[k] ?? 0)).join(' / '))
+  setText(c[13], v.sinceChangeMs === undefined ? DASH : fmtAgo(v.sinceChangeMs) + ' ago')
+  setAttr(c[13], 'title', v.sinceChangeMs === undefined ? 'no change of state since the proxy started' : undefined)
+  // The button of the state it is in is pressed; the others set theirs.
+  const current = v.adminState ?? 'ready'
+  for (const b of Array.from(c[8]?.querySelectorAll('button') ?? [])) b.setAttribute('aria-pressed', String(b.dataset.action === current))
+}
+/** A click on a server's ready / drain / maint button: POST it, then poll at once to show the result. */
+function wireServerButtons (): void {
+  $('backends').addEventListener('click', (ev) => {
+    const b = ev.target instanceof Element ? ev.target.closest('button.adm') : null
+    const row = b?.closest('tr.server')
+    const id = row?.getAttribute('data-server')
+    if (!(b instanceof HTMLButtonElement) || id === undefined || id === null) return
+    const [backend, shard, server] = id.split('/')
+    if (backend === undefined || shard === undefined || server === undefined) return
+    b.disabled = true
+    const path = 'servers/' + [backend, shard, server].map(encodeURIComponent).join('/')
+    fetch(path, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ state: b.dataset.action }), cache: 'no-store' })
+      .then((r) => r.text().then((t) => {
+        setAttr(row, 'title', r.ok ? undefined : 'failed (' + r.status + '): ' + t.trim())
+        if (r.ok) { window.clearTimeout(timer); generation++; loop(generation) }
+      }))
+      .catch((e: unknown) => { setAttr(row, 'title', 'failed: ' + (e instanceof Error ? e.message : String(e))) })
+      .finally(() => { b.disabled = false })
+  })
 }
 function renderBackends (): void {
   const root = $('backends')
@@ -1003,7 +1119,8 @@ function renderRoutes (): void {
       const c = el('span', 'chip'); c.appendChild(el('b')); c.appendChild(document.createTextNode(' ')); c.appendChild(el('span', 'mono')); return c
     }, (c, l) => {
       setText(c.children[0], l.name || 'listener')
-      setText(c.children[1], addressText(l) + ' \u00b7 ' + (l.tls ? 'https h2+h1' : 'http'))
+      const conns = own(state.snapshot?.listenerConnections, l.name ?? '')
+      setText(c.children[1], addressText(l) + ' \u00b7 ' + (l.tls ? 'https h2+h1' : 'http') + ' \u00b7 ' + fmtNum(conns ?? 0) + ' conn')
     })
   }
   const tbody = $('routes')
@@ -1013,13 +1130,13 @@ function renderRoutes (): void {
   if (rows.length === 0) {
     tbody.replaceChildren()
     const tr = el('tr'); const td = el('td', 'empty', status === undefined ? 'Waiting for /status\u2026' : 'No routes reported.')
-    td.colSpan = 5; tr.appendChild(td); tbody.appendChild(tr)
+    td.colSpan = 6; tr.appendChild(td); tbody.appendChild(tr)
     return
   }
   sync(tbody, rows, (r, i) => r.name || '#' + i, () => {
     const tr = el('tr')
     tr.appendChild(el('td')); tr.appendChild(el('td', 'mono')); tr.appendChild(el('td'))
-    tr.appendChild(el('td', 'n')); tr.appendChild(el('td', 'n'))
+    tr.appendChild(el('td', 'n')); tr.appendChild(el('td', 'n')); tr.appendChild(el('td', 'n'))
     return tr
   }, (tr, r) => {
     const n = r.name || ''
@@ -1029,6 +1146,8 @@ function renderRoutes (): void {
     setText(tr.children[2], r.backend || DASH)
     setText(tr.children[3], fmtNum(s.rps))
     setText(tr.children[4], fmtMs(s.p99))
+    const rc = own(state.snapshot?.routeCache, n)
+    setText(tr.children[5], r.cache === false ? 'off' : fmtPct(ratio(rc?.served, rc?.lookups)))
   })
 }
 
@@ -1054,7 +1173,7 @@ function tick (): Promise<void> {
     let okCount = 0
     const errs: unknown[] = []
     if (status.status === 'fulfilled') { state.status = decodeStatus(status.value); okCount++ } else errs.push(status.reason)
-    if (snapshot.status === 'fulfilled') { state.snapshot = decodeSnapshot(snapshot.value); okCount++ } else errs.push(snapshot.reason)
+    if (snapshot.status === 'fulfilled') { state.snapshot = decodeSnapshot(snapshot.value); updateServerRates(state.snapshot); okCount++ } else errs.push(snapshot.reason)
     const unauthorized = errs.some((e) => e instanceof Unauthorized)
     const notice = $('notice')
     if (unauthorized) {
@@ -1083,7 +1202,14 @@ function loop (gen: number): void {
 
 // ---- purge form ----------------------------------------------------------------------------
 
-const PLACEHOLDERS: ReadonlyMap<string, string> = new Map([['url', 'https://example.com/path?q=1'], ['prefix', 'https://example.com/images/'], ['tag', 'product-42']])
+const PLACEHOLDERS: ReadonlyMap<string, string> = new Map([['url', 'https://example.com/path?q=1'], ['prefix', 'https://example.com/images/'], ['tag', 'product-42'],
+  ['path', '/products/42'], ['pathPrefix', '/static/']])
+/** The purge body of one form choice: a path on every host is `{path, prefix}`. */
+function purgeBody (what: string, value: string): object {
+  if (what === 'path') return { path: value }
+  if (what === 'pathPrefix') return { path: value, prefix: true }
+  return { [what]: value }
+}
 function wirePurge (): void {
   const form = byId('purge', HTMLFormElement)
   const kind = byId('purge-kind', HTMLSelectElement)
@@ -1098,7 +1224,7 @@ function wirePurge (): void {
     if (!value) { setAttr(out, 'data-tone', 'bad'); out.textContent = 'Enter a ' + what + ' to purge.'; return }
     btn.disabled = true
     setAttr(out, 'data-tone', undefined); out.textContent = 'Purging\u2026'
-    fetch('cache/purge', { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ [what]: value }), cache: 'no-store' })
+    fetch('cache/purge', { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify(purgeBody(what, value)), cache: 'no-store' })
       .then((r) => r.text().then((t) => {
         let parsed: unknown
         try { parsed = JSON.parse(t) } catch { parsed = undefined }
@@ -1130,6 +1256,7 @@ function wireWindow (): void {
 
 function start (): void {
   wirePurge()
+  wireServerButtons()
   wireWindow()
   for (const id of ['c-rps', 'c-p50', 'c-p99', 'c-hit']) wireHover(byId(id, HTMLCanvasElement))
   window.addEventListener('resize', () => { safe(renderCharts) })

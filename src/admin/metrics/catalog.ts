@@ -14,6 +14,8 @@ export interface Families {
   readonly retries: Vec
   readonly cache: Vec
   readonly rateLimited: Vec
+  readonly serverUpstreamSeconds: Vec
+  readonly serverUpstreamResponses: Vec
   // Events
   readonly activeConnections: Vec
   readonly connections: Vec
@@ -29,13 +31,18 @@ export function defineFamilies (maxLabelSets: number): { readonly registry: Regi
   const r = new Registry(maxLabelSets)
   const families: Families = {
     requests: r.counter('switchyard_requests_total',
-      'Finished requests by route, backend, server and status class (code_class="none": no response was sent).', ['route', 'backend', 'server', 'code_class']),
+      'Finished requests by route, backend, shard, server and status class (code_class="none": no response was sent; "(none)": no route matched or no server was picked).',
+      ['route', 'backend', 'shard', 'server', 'code_class']),
     upstreamErrors: r.counter('switchyard_upstream_errors_total', 'Requests that failed on the upstream side, by backend and error code.', ['backend', 'code']),
     requestErrors: r.counter('switchyard_request_errors_total',
       'Requests that failed for a reason other than the upstream (no route, bad request, client gone, internal), by error code.', ['code']),
     retries: r.counter('switchyard_retries_total', 'Retries to another server after an upstream failure, by backend.', ['backend']),
     cache: r.counter('switchyard_cache_requests_total', 'Requests by route and cache status (hit, miss, stale, collapsed, bypass...).', ['route', 'result']),
     rateLimited: r.counter('switchyard_ratelimited_total', 'Requests refused with 429 by their route\'s rate limit, by route.', ['route']),
+    serverUpstreamSeconds: r.counter('switchyard_server_upstream_seconds_total',
+      'Time from dispatch to response headers, summed per server (with switchyard_server_upstream_responses_total: its mean latency over any interval).',
+      ['backend', 'shard', 'server']),
+    serverUpstreamResponses: r.counter('switchyard_server_upstream_responses_total', 'Response heads received from the server.', ['backend', 'shard', 'server']),
     activeConnections: r.gauge('switchyard_active_connections', 'Open client connections by listener and protocol.', ['listener', 'protocol']),
     connections: r.counter('switchyard_connections_total', 'Client connections accepted by listener and protocol.', ['listener', 'protocol']),
     activeStreams: r.gauge('switchyard_active_streams', 'Open HTTP/2 streams by listener.', ['listener']),

@@ -9,6 +9,24 @@ import * as hdr from 'hdr-histogram-js'
 import type { LatencyExport } from './types.js'
 
 const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const
+
+/**
+ * Upper bounds (seconds) of the Prometheus histogram buckets every latency is
+ * also counted in, since start: fixed, so that instances' buckets add up
+ * (histogram_quantile over a sum), which windowed summaries cannot.
+ */
+export const BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+const BUCKETS_MS = BUCKETS_S.map((s) => s * 1000)
+
+/** Per-bucket (not cumulative) counts: one per bound, then the values above the last. */
+export const emptyBuckets = (): number[] => new Array<number>(BUCKETS_S.length + 1).fill(0)
+
+/** Index of the bucket `ms` falls in (le is inclusive). */
+function bucketOf (ms: number): number {
+  let i = 0
+  while (i < BUCKETS_MS.length && ms > BUCKETS_MS[i]!) i++
+  return i
+}
 /** Histograms record microseconds, 1 µs … 60 s, 3 significant digits; longer values count as 60 s. */
 const HIST_MAX_US = 60_000_000
 
@@ -51,6 +69,8 @@ const encode = (h: Histogram | undefined): string | null => (h !== undefined && 
 export class Latency {
   count = 0
   sumMs = 0
+  /** Counts by BUCKETS_S bucket since start (not cumulative). */
+  readonly buckets = emptyBuckets()
   #cur: Histogram | undefined
   #prev: Histogram | undefined
   /** Exact maxima of the two half-windows, ms (not capped at the histogram's 60 s). */
@@ -61,6 +81,7 @@ export class Latency {
   record (us: number, ms: number, epoch: number): void {
     this.count++
     if (ms > 0) this.sumMs += ms
+    this.buckets[bucketOf(ms)]!++
     if (epoch > this.#epoch) this.#rotate(epoch)
     const h = this.#cur ??= newHistogram()
     h.recordValue(us)
@@ -103,6 +124,7 @@ export class Latency {
     return {
       count: this.count,
       sumMs: this.sumMs,
+      buckets: [...this.buckets],
       epoch: this.#epoch,
       cur: histograms ? encode(this.#cur) : null,
       prev: histograms ? encode(this.#prev) : null,
@@ -122,6 +144,7 @@ export class Latency {
 export class MergedLatency {
   count = 0
   sumMs = 0
+  readonly buckets = emptyBuckets()
   #epoch = -1
   /** Encoded histograms of half-window #epoch, and of the one before. */
   #cur: string[] = []
@@ -132,6 +155,9 @@ export class MergedLatency {
   absorb (x: LatencyExport): void {
     this.count += x.count
     this.sumMs += x.sumMs
+    // An export from before buckets existed adds nothing to them.
+    const b = x.buckets ?? []
+    for (let i = 0; i < b.length && i < this.buckets.length; i++) this.buckets[i]! += b[i]!
     if (x.epoch > this.#epoch) this.#rotate(x.epoch)
     if (x.epoch === this.#epoch) {
       if (x.cur !== null) this.#cur.push(x.cur)

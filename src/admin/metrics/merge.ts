@@ -164,6 +164,9 @@ export class MergedMetrics {
       routes: view(this.#routes, 0),
       backends: view(this.#backends, history.size),
       cache: f.cache,
+      requests: f.requests,
+      serverUpstreamSeconds: f.serverUpstreamSeconds,
+      serverUpstreamResponses: f.serverUpstreamResponses,
       activeConnections: f.activeConnections,
       activeStreams: f.activeStreams
     }, now, nowSec)

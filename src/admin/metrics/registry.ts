@@ -14,6 +14,8 @@
 import type { FamilyExport, StatusClass } from './types.js'
 
 export const OTHER = 'other'
+/** The label value for "there was none" (no route matched, no server was picked): never an empty string. */
+export const NONE = '(none)'
 
 /** The `code_class` label values, indexed by classIndex(). */
 export const CLASSES: readonly StatusClass[] = ['none', '1xx', '2xx', '3xx', '4xx', '5xx', OTHER]
@@ -43,24 +45,25 @@ export class Vec {
     this.#limit = limit
   }
 
-  cell (a: string, b = '', c = '', d = ''): Cell {
+  cell (a: string, b = '', c = '', d = '', e = ''): Cell {
     const depth = this.labelNames.length
     let map = this.#root
     for (let level = 0; level < depth; level++) {
-      const next = map.get(level === 0 ? a : level === 1 ? b : level === 2 ? c : d)
-      if (next === undefined) return this.#create(a, b, c, d, false)
+      const next = map.get(level === 0 ? a : level === 1 ? b : level === 2 ? c : level === 3 ? d : e)
+      if (next === undefined) return this.#create(a, b, c, d, e, false)
       if (level === depth - 1) return next as Cell
       map = next as Map<string, unknown>
     }
-    return this.#create(a, b, c, d, false)
+    return this.#create(a, b, c, d, e, false)
   }
 
-  #create (a: string, b: string, c: string, d: string, force: boolean): Cell {
-    if (!force && this.#size >= this.#limit) return this.#create(OTHER, OTHER, OTHER, OTHER, true)
+  #create (a: string, b: string, c: string, d: string, e: string, force: boolean): Cell {
+    if (!force && this.#size >= this.#limit) return this.#create(OTHER, OTHER, OTHER, OTHER, OTHER, true)
     const depth = this.labelNames.length
+    if (depth > 5) throw new Error('at most five labels per family')
     let map = this.#root
     for (let level = 0; level < depth; level++) {
-      const key = level === 0 ? a : level === 1 ? b : level === 2 ? c : d
+      const key = level === 0 ? a : level === 1 ? b : level === 2 ? c : level === 3 ? d : e
       let next = map.get(key)
       if (level === depth - 1) {
         if (next === undefined) {
@@ -157,7 +160,7 @@ export class Registry {
     if (target === undefined) throw new Error(`unknown metric family ${name}`)
     if (target instanceof Vec) {
       if (labels.length !== target.labelNames.length) throw new Error(`${name}: expected ${target.labelNames.length} label values, got ${labels.length}`)
-      target.cell(labels[0]!, labels[1], labels[2], labels[3]).value += value
+      target.cell(labels[0]!, labels[1], labels[2], labels[3], labels[4]).value += value
     } else {
       if (labels.length !== 0) throw new Error(`${name} has no labels`)
       target.value += value

@@ -5,16 +5,19 @@
 // one Metrics, or the merge of several processes' exports (merge.ts): the
 // series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
-import { REDIS_HALF_WINDOW_MS } from '../../redis/link.js'
 import type { History, Second, Totals } from './history.js'
-import { MergedLatency, type Histogram, type WindowValue } from './latency.js'
-import { CLASSES, type Registry, type Vec } from './registry.js'
+import { writeRuntime } from './runtime.js'
+import { BUCKETS_S, MergedLatency, type Histogram, type WindowValue } from './latency.js'
+import { CLASSES, NONE, type Registry, type Vec } from './registry.js'
+import { servedFromCache, type CacheOutcome } from '../../cache/outcome.js'
 import type { BackendPoint, HistoryPoint, MetricsSnapshot, PrometheusExtra, SeriesSnapshot, StatusClass } from './types.js'
 
 /** A latency summary as the exposition reads it (Latency, MergedLatency). */
 export interface SummarySource {
   readonly count: number
   readonly sumMs: number
+  /** Counts by BUCKETS_S bucket since start, not cumulative (absent: no buckets known). */
+  readonly buckets?: readonly number[]
   window (epoch: number, scratch: Histogram): WindowValue
 }
 
@@ -42,6 +45,18 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     c.collect((labels, value) => { f.sample(labels, value) })
   }
 
+  writeRuntime(x, extra.runtime ?? [])
+  const config = extra.config
+  if (config !== undefined) {
+    x.gauge('switchyard_config_info', 'Always 1: the hash (SHA-256, 16 hex digits) of the config file in use.', ['hash']).sample([config.hash], 1)
+    x.counter('switchyard_config_reloads_total', 'Reloads by result: success (applied) or failure (refused; the running config stays).', ['result'])
+      .sample(['success'], config.reloadsOk)
+      .sample(['failure'], config.reloadsFailed)
+    x.gauge('switchyard_config_last_reload_successful', '1 when the last reload was applied (or none was tried), 0 when it was refused.').sample([], config.lastReloadOk ? 1 : 0)
+    x.gauge('switchyard_config_last_reload_success_timestamp_seconds', 'When the running config was loaded (start or the last applied reload).')
+      .sample([], config.lastSuccessMs / 1000)
+  }
+
   const workers = extra.workers
   if (workers !== undefined) {
     x.gauge('switchyard_workers', 'Worker processes alive (cluster mode).').sample([], workers.live)
@@ -50,16 +65,26 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
 
   const servers = extra.servers
   if (servers !== undefined) {
-    const up = x.gauge('switchyard_server_up', '1 when the server is healthy, 0 when not.', ['backend', 'shard', 'server'])
+    const up = x.gauge('switchyard_server_up',
+      '1 when the server is healthy, 0 when not; only for servers with active health checks (see switchyard_server_state).', ['backend', 'shard', 'server'])
+    const state = x.gauge('switchyard_server_state',
+      'Always 1, labelled with the server\'s state: up, down (active check), no check (nothing checks it), ejected (outlier detection), drain or maint (admin API).',
+      ['backend', 'shard', 'server', 'state'])
+    const failing = x.gauge('switchyard_server_consecutive_failures', 'Exchanges in a row that failed (5xx or no answer); 0 after a success.', ['backend', 'shard', 'server'])
     const active = x.gauge('switchyard_server_active_requests', 'Requests in flight to the server.', ['backend', 'shard', 'server'])
+    const weight = x.gauge('switchyard_server_weight', 'The server\'s weight (the config\'s, or the one the admin API set).', ['backend', 'shard', 'server'])
     const seen = new Set<string>()
     for (const s of servers) {
       const key = JSON.stringify([s.backend, s.shard, s.server])
       if (seen.has(key)) continue
       seen.add(key)
       const labels = [s.backend, s.shard, s.server]
-      up.sample(labels, s.healthy ? 1 : 0)
+      // A server nothing checks is not "up": it has no verdict to report.
+      if (s.checked !== false) up.sample(labels, s.healthy ? 1 : 0)
+      state.sample([...labels, s.state ?? (s.healthy ? 'up' : 'down')], 1)
+      failing.sample(labels, s.consecutiveFailures ?? 0)
       active.sample(labels, s.active)
+      if (s.weight !== undefined) weight.sample(labels, s.weight)
     }
     // Each server's role (consistency routing), as an info metric to join on.
     const info = x.gauge('switchyard_server_info', 'Always 1: the server\'s role in its shard (primary or replica).', ['backend', 'shard', 'server', 'role'])
@@ -84,7 +109,7 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     x.counter('switchyard_cache_revalidations_total', 'Revalidations of stored entries by upstream status (304: refreshed, 200: replaced).', ['status'])
       .sample(['304'], cache.revalidated304)
       .sample(['200'], cache.revalidated200)
-    c('switchyard_cache_collapsed_total', 'Requests that waited for another request\'s fetch instead of going upstream.', cache.collapsed)
+    c('switchyard_cache_collapsed_total', 'Requests answered from the response another request was fetching (a wait that ends upstream counts as a miss).', cache.collapsed)
     c('switchyard_cache_stored_total', 'Responses stored.', cache.stored)
     c('switchyard_cache_not_stored_total', 'Responses that could have been stored but were not.', cache.notStored)
     c('switchyard_cache_invalidations_total', 'Entries invalidated by unsafe requests.', cache.invalidations)
@@ -107,10 +132,8 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     }
     const latency = new MergedLatency()
     for (const l of redis.latency) latency.absorb(l)
-    const w = latency.window(Math.floor(now / REDIS_HALF_WINDOW_MS), src.scratch)
-    x.summary('switchyard_redis_operation_duration_seconds',
-      `Redis operation time, sent to answered; quantiles over the last ${REDIS_HALF_WINDOW_MS / 1000}-${(2 * REDIS_HALF_WINDOW_MS) / 1000} s; _sum and _count since start.`)
-      .sample([], { quantiles: w.quantiles, sum: latency.sumMs / 1000, count: latency.count })
+    x.histogram('switchyard_redis_operation_duration_seconds', 'Redis operation time, sent to answered, since start.')
+      .sample([], histogramValue(latency))
     const shared = redis.shared
     if (shared !== undefined) {
       c('switchyard_cache_shared_hits_total', 'Local misses answered from the shared cache in Redis.', shared.hits)
@@ -123,25 +146,39 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     }
   }
 
+  // Histograms (cumulative since start, fixed buckets: they add up across
+  // instances); the HDR quantiles stay on /status and the dashboard, and the
+  // window's largest value is a gauge beside each.
   const epoch = Math.floor(now / src.halfWindowMs)
-  const windowNote = `quantiles and _max over the last ${src.halfWindowMs / 1000}-${(2 * src.halfWindowMs) / 1000} s`
-  const summary = (series: Iterable<readonly [string, ExpositionSeries]>, label: string, name: string,
+  const windowNote = `over the last ${src.halfWindowMs / 1000}-${(2 * src.halfWindowMs) / 1000} s`
+  const histogram = (series: Iterable<readonly [string, ExpositionSeries]>, label: string, name: string,
     pick: (s: ExpositionSeries) => SummarySource, help: string): void => {
-    const f = x.summary(name, `${help}; ${windowNote}; _sum and _count since start.`, [label])
-    const max = x.gauge(name + '_max', `Largest value of ${name} in the summary window (0 when empty).`, [label])
+    const f = x.histogram(name, `${help}, since start.`, [label])
+    const base = name.slice(0, -'_seconds'.length)
+    const recent = x.gauge(base + '_recent_seconds', `Quantiles of ${name} ${windowNote}, exact to 3 digits (HDR; NaN when empty). Per instance: for a fleet, use histogram_quantile on ${name}_bucket.`, [label, 'quantile'])
+    const max = x.gauge(name + '_max', `Largest value of ${name} ${windowNote} (0 when empty).`, [label])
     for (const [key, s] of series) {
       const l = pick(s)
       if (l.count === 0) continue
+      f.sample([key], histogramValue(l))
       const w = l.window(epoch, src.scratch)
-      f.sample([key], { quantiles: w.quantiles, sum: l.sumMs / 1000, count: l.count })
+      for (const [q, v] of w.quantiles) recent.sample([key, String(q)], v)
       max.sample([key], w.max)
     }
   }
-  summary(src.routes, 'route', 'switchyard_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by route')
-  summary(src.routes, 'route', 'switchyard_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by route')
-  summary(src.backends, 'backend', 'switchyard_backend_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by backend')
-  summary(src.backends, 'backend', 'switchyard_backend_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by backend')
+  histogram(src.routes, 'route', 'switchyard_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by route')
+  histogram(src.routes, 'route', 'switchyard_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by route')
+  histogram(src.backends, 'backend', 'switchyard_backend_request_duration_seconds', (s) => s.total, 'Request duration, start to end, by backend')
+  histogram(src.backends, 'backend', 'switchyard_backend_upstream_duration_seconds', (s) => s.upstream, 'Upstream dispatch to response headers, by backend')
   return x.text()
+}
+
+/** Cumulative `le` buckets in seconds, `_sum` in seconds and `_count` of a latency. */
+function histogramValue (l: SummarySource): { buckets: [number, number][], sum: number, count: number } {
+  const counts = l.buckets ?? []
+  let acc = 0
+  const buckets = BUCKETS_S.map((le, i): [number, number] => [le, acc += counts[i] ?? 0])
+  return { buckets, sum: l.sumMs / 1000, count: l.count }
 }
 
 /** A route or backend as the dashboard reads it: totals and its completed seconds. */
@@ -159,7 +196,12 @@ export interface DashboardSource {
   readonly backends: Iterable<readonly [string, DashboardSeries]>
   /** Requests by route and cache result. */
   readonly cache: Pick<Vec, 'forEach'>
-  readonly activeConnections: Pick<Vec, 'sum'>
+  /** Requests by route, backend, shard, server and status class. */
+  readonly requests: Pick<Vec, 'forEach'>
+  /** Per backend, shard, server: upstream seconds and response heads, since start. */
+  readonly serverUpstreamSeconds: Pick<Vec, 'forEach'>
+  readonly serverUpstreamResponses: Pick<Vec, 'forEach'>
+  readonly activeConnections: Pick<Vec, 'sum' | 'forEach'>
   readonly activeStreams: Pick<Vec, 'sum'>
 }
 
@@ -214,9 +256,32 @@ export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: nu
   }
 
   const outcomes = new Map<string, number>()
+  const routeCache: Record<string, { lookups: number, served: number }> = {}
   src.cache.forEach((labels, cell) => {
     const result = labels[1]!
     outcomes.set(result, (outcomes.get(result) ?? 0) + cell.value)
+    if (result === 'bypass') return
+    const r = routeCache[labels[0]!] ??= { lookups: 0, served: 0 }
+    r.lookups += cell.value
+    if (servedFromCache(result as CacheOutcome)) r.served += cell.value
+  })
+  // Per server, summed over routes: the requests family holds them already (no per-request work for this).
+  type Row = { requests: number, classes: Record<StatusClass, number>, upstreamSeconds: number, upstreamResponses: number }
+  const servers: Record<string, Row> = {}
+  const row = (key: string): Row =>
+    servers[key] ??= { requests: 0, classes: Object.fromEntries(CLASSES.map((c) => [c, 0])) as Record<StatusClass, number>, upstreamSeconds: 0, upstreamResponses: 0 }
+  src.requests.forEach((labels, cell) => {
+    const [, backend, shard, server, codeClass] = labels
+    if (server === NONE || server === undefined) return
+    const s = row(`${backend!}/${shard!}/${server}`)
+    s.requests += cell.value
+    s.classes[codeClass as StatusClass] += cell.value
+  })
+  src.serverUpstreamSeconds.forEach((labels, cell) => { row(labels.join('/')).upstreamSeconds += cell.value })
+  src.serverUpstreamResponses.forEach((labels, cell) => { row(labels.join('/')).upstreamResponses += cell.value })
+  const listenerConnections: Record<string, number> = {}
+  src.activeConnections.forEach((labels, cell) => {
+    listenerConnections[labels[0]!] = (listenerConnections[labels[0]!] ?? 0) + cell.value
   })
   const statusClasses = Object.fromEntries(CLASSES.map((c, i) => [c, totals.classes[i]!])) as Record<StatusClass, number>
 
@@ -240,6 +305,9 @@ export function dashboardSnapshot (src: DashboardSource, now: number, nowSec: nu
     },
     history,
     routes: table(src.routes),
-    backends: table(src.backends)
+    backends: table(src.backends),
+    servers,
+    routeCache,
+    listenerConnections
   }
 }

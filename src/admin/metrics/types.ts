@@ -4,6 +4,7 @@
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
 import type { CacheOutcome } from '../../cache/outcome.js'
+import type { RuntimeSample } from './runtime.js'
 
 /** One finished request, built by the pipeline from its Session. */
 export interface RequestRecord {
@@ -35,9 +36,28 @@ export interface RequestRecord {
   readonly retries: number
   /** The role of `server` in its shard. */
   readonly role?: 'primary' | 'replica' | undefined
-  /** The request id (config `requestId`), and the W3C trace it belongs to; absent when it was refused before planning. */
-  readonly requestId?: string | undefined
+  /** The W3C trace it belongs to (tracing/context.ts); absent when it was refused before planning. */
   readonly traceId?: string | undefined
+  /** For the access log only, filled when it is on (requestRecord's `detailed`). */
+  readonly detail?: RequestDetail | undefined
+}
+
+/** What only the access log reads: taken from the session only when the log is on. */
+export interface RequestDetail {
+  /** The query string as sent, without `?` ('' when none). */
+  readonly query: string
+  /** `HTTP/1.1`, `HTTP/1.0` or `HTTP/2.0`. */
+  readonly httpVersion: string
+  readonly userAgent?: string | undefined
+  readonly referer?: string | undefined
+  /** The id the request carries (config requestId); with requestId off, its X-Request-Id or one made for this line. */
+  readonly requestId: string
+  /** Request body bytes: its Content-Length, or the buffered body's size; absent when neither is known. */
+  readonly requestBytes?: number | undefined
+  readonly tlsVersion?: string | undefined
+  readonly sni?: string | undefined
+  /** The upstream server's host:port. */
+  readonly upstream?: string | undefined
 }
 
 export interface MetricsOptions {
@@ -78,6 +98,13 @@ export interface ServerMetricsInput {
   /** Requests in flight to this server. */
   readonly active: number
   readonly role?: 'primary' | 'replica' | undefined
+  /** up, down, no check, ejected… (ServerStatus.state); absent = as `healthy` says. */
+  readonly state?: string
+  /** Its backend runs active checks (false: no switchyard_server_up, nothing checks it). Default: true. */
+  readonly checked?: boolean
+  readonly consecutiveFailures?: number
+  /** The weight balancers use (the config's, or the admin API's). */
+  readonly weight?: number
 }
 
 /** What a cluster primary knows of its workers. */
@@ -88,8 +115,22 @@ export interface WorkerMetricsInput {
   readonly restarts: number
 }
 
+/** The running configuration and its reloads (admin/config-report.ts). */
+export interface ConfigMetricsInput {
+  /** SHA-256 of the config file's text, 16 hex digits. */
+  readonly hash: string
+  readonly reloadsOk: number
+  readonly reloadsFailed: number
+  readonly lastReloadOk: boolean
+  /** When the running config was loaded (start or the last applied reload), epoch ms. */
+  readonly lastSuccessMs: number
+}
+
 /** State owned by other modules, read at scrape time. */
 export interface PrometheusExtra {
+  /** Process and Node.js runtime samples, this process's first (a cluster's primary adds its workers'). */
+  readonly runtime?: readonly RuntimeSample[] | undefined
+  readonly config?: ConfigMetricsInput | undefined
   readonly cache?: CacheMetricsInput | undefined
   readonly servers?: readonly ServerMetricsInput[] | undefined
   /** Only in cluster mode (the primary): `switchyard_workers` and `switchyard_worker_restarts_total`. */
@@ -191,6 +232,21 @@ export interface MetricsSnapshot {
   readonly history: readonly HistoryPoint[]
   readonly routes: Readonly<Record<string, SeriesSnapshot>>
   readonly backends: Readonly<Record<string, SeriesSnapshot>>
+  /** Per server (`backend/shard/server`): responses by status class since start (the dashboard derives rates from two polls). */
+  readonly servers: Readonly<Record<string, ServerSnapshot>>
+  /** Per route: cache lookups and those served from the cache, since start (absent: no cached request yet). */
+  readonly routeCache: Readonly<Record<string, { readonly lookups: number, readonly served: number }>>
+  /** Open client connections per listener. */
+  readonly listenerConnections: Readonly<Record<string, number>>
+}
+
+/** One server's responses since start, by status class (`none`: no response was sent). */
+export interface ServerSnapshot {
+  readonly requests: number
+  readonly classes: Readonly<Record<StatusClass, number>>
+  /** Dispatch to response headers, summed, and how many response heads: a mean latency between two snapshots. */
+  readonly upstreamSeconds: number
+  readonly upstreamResponses: number
 }
 
 // Export: one Metrics instance as plain JSON, for a cluster primary to merge
@@ -208,6 +264,8 @@ export interface FamilyExport {
 export interface LatencyExport {
   readonly count: number
   readonly sumMs: number
+  /** Counts by histogram bucket since start (latency.ts BUCKETS_S, then +Inf), not cumulative. */
+  readonly buckets?: readonly number[]
   /** The half-window (floor(ms / halfWindowMs)) `cur` covers; `prev` is the one before. */
   readonly epoch: number
   /** hdr-histogram-js compressed base64 (encodeIntoCompressedBase64) of µs values; null when empty (or left out). */
@@ -276,4 +334,6 @@ export interface MetricsExport {
   /** In the order first seen. */
   readonly routes: readonly SeriesExport[]
   readonly backends: readonly SeriesExport[]
+  /** A cluster worker's process facts at export time (never merged: the primary renders each process's). */
+  readonly runtime?: RuntimeSample
 }

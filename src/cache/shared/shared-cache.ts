@@ -21,6 +21,7 @@ import type { CacheEntry } from '../entry.js'
 import { sharedLifetime } from '../policy.js'
 import type { RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
+import { pathMatcher } from '../key.js'
 import type { Interner } from '../intern.js'
 import { Sealer } from './seal.js'
 import type { SharedCacheMetricsInput } from '../../admin/metrics/types.js'
@@ -31,6 +32,7 @@ export interface LocalCache {
   purgeUrl (key: string): number
   invalidate (key: string): number
   purgePrefix (prefix: string): number
+  purgePath (path: string, prefix: boolean): number
   purgeTag (tag: string): number
   /** Where entries read from Redis share their header strings: they are filled into this cache. */
   readonly interner: Interner
@@ -56,6 +58,7 @@ export type SharedCacheStats = SharedCacheMetricsInput
 type PurgeNotice =
   | { readonly from: string, readonly op: 'keys', readonly keys: readonly string[], readonly as: 'purge' | 'invalidation' }
   | { readonly from: string, readonly op: 'prefix' | 'tag', readonly value: string }
+  | { readonly from: string, readonly op: 'path', readonly value: string, readonly prefix: boolean }
 
 const LOOKUP = `
 local out = {}
@@ -252,10 +255,11 @@ export class SharedCache {
    * the same locally. Resolves with how many keys were removed from Redis,
    * or undefined when Redis could not be reached.
    */
-  async purgeMatching (op: 'prefix' | 'tag', value: string): Promise<number | undefined> {
+  async purgeMatching (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix = false): Promise<number | undefined> {
     try {
-      const n = await this.#scanIndex((meta) => op === 'prefix' ? meta.key.startsWith(value) : meta.tags.includes(value))
-      await this.#notify({ from: this.#id, op, value })
+      const onPath = op === 'path' ? pathMatcher(value, pathPrefix) : undefined
+      const n = await this.#scanIndex((meta) => onPath !== undefined ? onPath(meta.key) : op === 'prefix' ? meta.key.startsWith(value) : meta.tags.includes(value))
+      await this.#notify(op === 'path' ? { from: this.#id, op, value, prefix: pathPrefix } : { from: this.#id, op, value })
       return n
     } catch (err) {
       this.#unavailable(err)
@@ -354,6 +358,8 @@ export class SharedCache {
       }
     } else if (n.op === 'prefix') {
       local.purgePrefix(n.value)
+    } else if (n.op === 'path') {
+      local.purgePath(n.value, n.prefix)
     } else {
       local.purgeTag(n.value)
     }

@@ -19,7 +19,7 @@ const KEYS = {
   clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'tunnel'],
   pathNormalization: ['mergeSlashes', 'escapedSlashes'],
   admin: ['bind', 'token'],
-  accessLog: ['enabled', 'path']
+  accessLog: ['enabled', 'path', 'format', 'redactQuery']
 } as const
 
 const ESCAPED_SLASHES = ['keep', 'reject', 'decode'] as const
@@ -209,12 +209,28 @@ export function readAccessLog (ctx: Context, m: MapView): AccessLogConfig {
 function accessLog (ctx: Context, f: Field): AccessLogConfig | undefined {
   const m = toggle(ctx.r, f, KEYS.accessLog)
   if (m === true) return DEFAULTS.accessLog
-  if (m === false) return { enabled: false }
+  if (m === false) return { ...DEFAULTS.accessLog, enabled: false }
   if (m === undefined) return undefined
   const enabled = opt(m, 'enabled', (v) => ctx.r.boolean(v), DEFAULTS.accessLog.enabled)
   const pathField = m.get('path')
   const path = pathField === undefined ? undefined : logFile(ctx, pathField, enabled)
-  return { enabled, ...(path === undefined ? {} : { path }) }
+  const format = opt(m, 'format', (v) => ctx.r.oneOf(v, LOG_FORMATS), DEFAULTS.accessLog.format)
+  const redactQuery = opt<readonly string[]>(m, 'redactQuery', (v) => paramNames(ctx, v), DEFAULTS.accessLog.redactQuery)
+  return { enabled, ...(path === undefined ? {} : { path }), format, redactQuery }
+}
+
+const LOG_FORMATS = ['json', 'combined'] as const
+
+/** Query parameter names (as they appear in URLs), kept lower-cased: the log compares them case-insensitively. */
+function paramNames (ctx: Context, f: Field): string[] | undefined {
+  const out: string[] = []
+  for (const item of ctx.r.seq(f) ?? []) {
+    const s = ctx.r.text(item)
+    if (s === undefined) continue
+    if (/[&=#?\s]/.test(s)) ctx.r.expected(item, 'a query parameter name (no &, =, #, ? or spaces)')
+    else out.push(s.toLowerCase())
+  }
+  return out
 }
 
 /** A file to append to: made absolute; its folder (when the log is on) is remembered for the check. */

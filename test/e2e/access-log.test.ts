@@ -1,0 +1,127 @@
+// The access log as log pipelines need it (issue 14, item 5), from a real
+// process: the query with redacted parameters, user agent, referer, request
+// id, request and response bytes, TLS version and SNI, upstream server,
+// shard, cache status; RFC 3339 time in the access log and the application
+// log alike; SIGUSR1 reopens the file (logrotate without copytruncate), also
+// through a cluster's primary; `format: combined` writes Apache's lines.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import https from 'node:https'
+import path from 'node:path'
+import t from 'tap'
+import { request } from 'undici'
+import { spawnCli } from '../helpers/cli.js'
+import { testCertificate } from '../helpers/certs.js'
+import { startServer } from '../helpers/origin.js'
+
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+const lines = (file: string): Array<Record<string, unknown>> =>
+  existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : []
+
+for (const workers of [1, 2]) {
+  t.test(`workers: ${workers}: every field, one time format, SIGUSR1 reopens`, async (t) => {
+    const origin = await startServer(t, (req, res) => {
+      req.resume()
+      req.once('end', () => res.writeHead(200, { 'cache-control': 'no-store' }).end('hello'))
+    })
+    const cert = testCertificate(t, ['localhost', 'api.test'])
+    const dir = t.testdir({})
+    const file = path.join(dir, 'config.yaml')
+    const log = path.join(dir, 'access.log')
+    writeFileSync(file, [
+      `workers: ${workers}`,
+      'listeners:',
+      '  - { name: web, bind: "127.0.0.1:0" }',
+      `  - { name: tls, bind: "127.0.0.1:0", tls: { cert: "${cert.certPath}", key: "${cert.keyPath}" } }`,
+      `accessLog: { path: ${log}, redactQuery: [token, API_KEY] }`,
+      'admin: { bind: "127.0.0.1:0" }',
+      'cache: {}',
+      // The test client stands for a trusted proxy: its X-Request-Id is kept (another client's would be replaced).
+      'trustedProxies: [127.0.0.1]',
+      'routes: [{ name: all, backend: app }]',
+      'backends:',
+      '  app:',
+      '    shards:',
+      `      - { name: s1, servers: [{ name: a1, url: "${origin.url}" }] }`,
+      ''
+    ].join('\n'))
+    const proc = spawnCli(t, ['start', file])
+    const web = (await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'web')).port as number
+    const tls = (await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'tls')).port as number
+    // A cluster's primary tells the workers that are ready: wait for all of them.
+    if (workers > 1) await proc.waitForLog((l) => l.msg === 'cluster: every worker is ready')
+    for (const l of proc.logs) t.match(l.time, RFC3339, `application log: ${l.msg}`)
+
+    const res = await request(`http://127.0.0.1:${String(web)}/p/x?a=1&token=s3cret&Api_Key=k&b=2`, {
+      method: 'POST',
+      headers: { host: 'shop.test', 'user-agent': 'agent/1.0', referer: 'https://ref.test/', 'x-request-id': 'req-42', 'content-type': 'text/plain' },
+      body: 'twelve bytes'
+    })
+    t.equal(await res.body.text(), 'hello')
+    // TLS with SNI, over HTTP/1.1.
+    await new Promise<void>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: tls, path: '/tls', servername: 'api.test', headers: { host: 'api.test' }, ca: cert.certPem }, (r) => {
+        r.resume()
+        r.once('end', () => resolve())
+      }).once('error', reject)
+    })
+
+    // logrotate: move the file, then SIGUSR1; the next line goes to a new file of the same name.
+    renameSync(log, log + '.1')
+    proc.child.kill('SIGUSR1')
+    if (workers === 1) await proc.waitForLog((l) => l.msg === 'access log reopened')
+    else {
+      for (let i = 0; i < 200 && proc.logs.filter((l) => l.msg === 'access log reopened').length < workers; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+      t.equal(proc.logs.filter((l) => l.msg === 'access log reopened').length, workers, 'every worker reopened')
+    }
+    await (await request(`http://127.0.0.1:${String(web)}/after-rotate`)).body.text()
+    proc.child.kill('SIGTERM')
+    t.equal(await proc.exited, 0, 'SIGUSR1 did not end the process (nor open the inspector)')
+    t.notMatch(proc.stderr(), /Debugger listening/)
+
+    const before = lines(log + '.1')
+    const after = lines(log)
+    const post = before.find((l) => l.path === '/p/x')
+    t.ok(post, 'the POST was logged before the rotation')
+    t.match(post, {
+      time: RFC3339,
+      method: 'POST',
+      host: 'shop.test',
+      path: '/p/x',
+      query: 'a=1&token=REDACTED&Api_Key=REDACTED&b=2',
+      status: 200,
+      bytes: 5,
+      request_bytes: 12,
+      user_agent: 'agent/1.0',
+      referer: 'https://ref.test/',
+      request_id: 'req-42',
+      route: 'all',
+      backend: 'app',
+      shard: 's1',
+      server: 'a1',
+      upstream: new URL(origin.url).host
+    })
+    t.notOk(JSON.stringify(before).includes('s3cret'), 'the token is not in the log')
+    const viaTls = before.find((l) => l.path === '/tls')
+    t.match(viaTls, { tls_version: /^TLSv1\.[23]$/, sni: 'api.test', cache: /miss|bypass/ })
+    t.equal(typeof viaTls?.request_id, 'string', 'a request without X-Request-Id gets one')
+    t.same(after.map((l) => l.path), ['/after-rotate'], 'after SIGUSR1 the lines go to the new file')
+    t.notOk(before.some((l) => l.path === '/after-rotate'))
+  })
+}
+
+t.test('format: combined writes Apache combined lines', async (t) => {
+  const origin = await startServer(t, (_req, res) => { res.end('hello') })
+  const dir = t.testdir({})
+  const file = path.join(dir, 'config.yaml')
+  const log = path.join(dir, 'access.log')
+  writeFileSync(file, `workers: 1\nlisteners: [{ name: web, bind: "127.0.0.1:0" }]\naccessLog: { path: ${log}, format: combined, redactQuery: [token] }\n` +
+    `admin: false\nroutes: [{ name: all, backend: app }]\nbackends:\n  app:\n    servers: [{ url: "${origin.url}" }]\n`)
+  const proc = spawnCli(t, ['start', file])
+  const web = (await proc.waitForLog((l) => l.msg === 'listening')).port as number
+  await (await request(`http://127.0.0.1:${String(web)}/a?token=x&q="1"`, { headers: { 'user-agent': 'ua "quoted"', referer: 'https://r.test/' } })).body.text()
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0)
+  const line = readFileSync(log, 'utf8').trim()
+  t.match(line, /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/a\?token=REDACTED&q=(%22|\\")1(%22|\\") HTTP\/1\.1" 200 5 "https:\/\/r\.test\/" "ua \\"quoted\\""$/)
+})
