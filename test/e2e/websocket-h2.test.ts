@@ -7,48 +7,21 @@
 // `ws` origin, node:http2 clients speaking RFC 6455 frames by hand, and
 // Chromium, which uses RFC 8441 on an h2 connection that offers it.
 import { once } from 'node:events'
-import type { IncomingMessage } from 'node:http'
 import http2 from 'node:http2'
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2'
 import t from 'tap'
 import type { Test } from 'tap'
-import { WebSocketServer } from 'ws'
-import type { RawData } from 'ws'
 import { testCertificate } from '../helpers/certs.js'
 import { browserContext, CHROMIUM, inCI } from '../helpers/chromium.js'
-import { closedPort, startServer } from '../helpers/origin.js'
+import { closedPort } from '../helpers/origin.js'
+import { startWsOrigin, type WsOrigin } from '../helpers/ws-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { existsSync } from 'node:fs'
 
-interface Origin {
-  /** Upgrade requests the origin received, their heads. */
-  readonly upgrades: IncomingMessage[]
-  readonly closes: number[]
-}
-
-async function setup (tt: Test, extra = ''): Promise<{ proxy: RunningProxy, origin: Origin }> {
+async function setup (tt: Test, extra = ''): Promise<{ proxy: RunningProxy, origin: WsOrigin }> {
   const cert = testCertificate(tt)
   const page = '<!doctype html><title>ws over h2</title>'
-  const server = await startServer(tt, (_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }).end(page) })
-  const upgrades: IncomingMessage[] = []
-  const closes: number[] = []
-  const wss = new WebSocketServer({
-    server: server.server,
-    handleProtocols: (protocols) => protocols.has('chat') ? 'chat' : false,
-    verifyClient: (info, cb) => {
-      upgrades.push(info.req)
-      if (info.req.url === '/refuse') cb(false, 403, 'Forbidden')
-      else cb(true)
-    }
-  })
-  tt.teardown(() => {
-    for (const c of wss.clients) c.terminate()
-    wss.close()
-  })
-  wss.on('connection', (ws) => {
-    ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data, { binary: isBinary }))
-    ws.on('close', (code) => closes.push(code))
-  })
+  const origin = await startWsOrigin(tt, page)
   const dead = await closedPort()
   const proxy = await startProxy(tt, `listeners:
   - name: https
@@ -59,10 +32,10 @@ routes:
   - { name: dead, match: { pathPrefix: /dead }, backend: dead }
   - { name: live, backend: live }
 backends:
-  live: { servers: [{ url: "${server.url}" }] }
+  live: { servers: [{ url: "${origin.url}" }] }
   dead: { timeouts: { connect: 2s }, servers: [{ url: "http://127.0.0.1:${dead}" }] }
 `)
-  return { proxy, origin: { upgrades, closes } }
+  return { proxy, origin }
 }
 
 async function session (tt: Test, proxy: RunningProxy): Promise<ClientHttp2Session> {

@@ -7,12 +7,13 @@ import type { Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import type { RawData } from 'ws'
 import { testCertificate } from '../helpers/certs.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { KiB, MiB, within } from '../helpers/stream-kit.js'
-import { closedPort, startServer } from '../helpers/origin.js'
+import { closedPort } from '../helpers/origin.js'
+import { startWsOrigin } from '../helpers/ws-origin.js'
 
 const GUARD_MS = 10_000
 
@@ -26,25 +27,7 @@ interface Fixture {
 
 async function setup (tt: Test): Promise<Fixture> {
   const cert = testCertificate(tt)
-  const origin = await startServer(tt, (_req, res) => { res.writeHead(404).end() })
-  const originCloses: number[] = []
-  let onFirstClose: (code: number) => void = () => {}
-  const firstOriginClose = new Promise<number>((resolve) => { onFirstClose = resolve })
-  const wss = new WebSocketServer({
-    server: origin.server,
-    verifyClient: (info, cb) => {
-      if (info.req.url === '/refuse') cb(false, 403, 'Forbidden')
-      else cb(true)
-    }
-  })
-  tt.teardown(() => {
-    for (const c of wss.clients) c.terminate()
-    wss.close()
-  })
-  wss.on('connection', (ws) => {
-    ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data, { binary: isBinary }))
-    ws.on('close', (code) => { originCloses.push(code); onFirstClose(code) })
-  })
+  const origin = await startWsOrigin(tt)
   const dead = await closedPort()
   const yaml = `listeners:
   - name: http
@@ -68,7 +51,7 @@ backends:
       - url: http://127.0.0.1:${dead}
 `
   const proxy = await startProxy(tt, yaml)
-  return { proxy, originCloses, firstOriginClose }
+  return { proxy, originCloses: origin.closes, firstOriginClose: origin.firstClose }
 }
 
 function wsUrl (proxy: RunningProxy, listener: 'http' | 'https', path: string): string {
