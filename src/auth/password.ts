@@ -61,3 +61,8 @@ export function verifyPassword (password: string, h: ScryptHash): Promise<boolea
     })
   })
 }
+
+/** verifyPassword, blocking: only for `explain`, never on the request path. */
+export function verifyPasswordSync (password: string, h: ScryptHash): boolean {
+  return timingSafeEqual(scryptSync(password.normalize('NFC'), h.salt, h.hash.length, { N: h.N, r: h.r, p: h.p, maxmem: maxmem(h) }), h.hash)
+}

@@ -5,7 +5,7 @@
 // never skips it. Routes without any of it have no RouteAccess at all.
 import { createHash } from 'node:crypto'
 import { BlockList, isIP } from 'node:net'
-import { parseScryptHash, verifyPassword, type ScryptHash } from '../auth/password.js'
+import { parseScryptHash, verifyPassword, verifyPasswordSync, type ScryptHash } from '../auth/password.js'
 import type { BasicAuthConfig, RouteConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { buildTrustList } from './trust.js'
@@ -130,7 +130,16 @@ export class BasicAuth {
     })
   }
 
-  /** Whether these credentials were verified recently (tests, explain). */
+  /** The verdict on `authorization` without the memory, blocking on scrypt: `explain` only. */
+  explainCheck (authorization: string | undefined): AccessVerdict {
+    const c = basicCredentials(authorization)
+    if (typeof c === 'string') return this.unauthorized(c)
+    const user = this.users.get(c.user)
+    if (user === undefined) return this.unauthorized(`unknown user ${JSON.stringify(c.user)}`)
+    return verifyPasswordSync(c.password, user.hash) ? undefined : this.unauthorized(`wrong password for user ${JSON.stringify(c.user)}`)
+  }
+
+  /** Whether these credentials were verified recently (tests). */
   remembered (authorization: string | undefined): boolean {
     const c = basicCredentials(authorization)
     if (typeof c === 'string') return false
@@ -143,4 +152,17 @@ export class BasicAuth {
 /** A digest, so the LRU holds no password; the hash is in it so a changed hash forgets the old password. */
 function credentialsKey (user: string, password: string, hash: string): string {
   return createHash('sha256').update(user).update('\0').update(password).update('\0').update(hash).digest('base64')
+}
+
+/** One line for `check` and `explain` (user names, never hashes); undefined when the route has no access control. */
+export function describeAccess (r: Pick<RouteConfig, 'allow' | 'deny' | 'basicAuth'>): string | undefined {
+  const parts: string[] = []
+  if (r.deny.length > 0) parts.push(`deny ${r.deny.join(',')}`)
+  if (r.allow.length > 0) parts.push(`allow ${r.allow.join(',')}`)
+  const b = r.basicAuth
+  if (b !== undefined) {
+    parts.push(`basicAuth realm="${b.realm}" users=${b.users.map((u) => u.name).join(',')}` +
+      (b.forward ? ' (Authorization forwarded)' : ' (Authorization not forwarded)'))
+  }
+  return parts.length === 0 ? undefined : parts.join('; ')
 }
