@@ -44,3 +44,23 @@ t.test('parse refuses what is not a usable hash', async (t) => {
   for (const s of bad) t.type(parseScryptHash(s), 'string', s)
   t.type(parseScryptHash(good), 'object')
 })
+
+t.test('every verification ends in timingSafeEqual over equal-length buffers', async (t) => {
+  const crypto = await import('node:crypto')
+  const calls: Array<[number, number]> = []
+  const spied = await t.mockImport<typeof import('../../src/auth/password.js')>('../../src/auth/password.js', {
+    'node:crypto': {
+      ...crypto,
+      timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
+        calls.push([a.byteLength, b.byteLength])
+        return crypto.timingSafeEqual(a, b)
+      }
+    }
+  })
+  const h = parsed(spied.hashPassword('right', { N: 1024 }))
+  t.equal(await spied.verifyPassword('right', h), true)
+  t.equal(await spied.verifyPassword('wrong', h), false)
+  t.equal(await spied.verifyPassword('a much longer wrong password than the right one', h), false)
+  t.equal(spied.verifyPasswordSync('wrong', h), false)
+  t.same(calls, [[32, 32], [32, 32], [32, 32], [32, 32]], 'no early exit on a length or a byte')
+})
