@@ -6,7 +6,7 @@
 import t from 'tap'
 import { hashPassword } from '../../src/auth/password.js'
 import { testCertificate } from '../helpers/certs.js'
-import { h1, h2, tlsAndPlainListeners, type H1Options, type Reply } from '../helpers/e2e.js'
+import { h1, h2, rawRequest, tlsAndPlainListeners, type H1Options, type Reply } from '../helpers/e2e.js'
 import { startOrigin } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 
@@ -111,6 +111,24 @@ backends:
     const h2anon = await h2(t, proxy.url('tls'), { ':path': '/cached/page' })
     t.equal(h2anon.status, 401, 'nor over HTTP/2')
     t.equal(reached('/cached/page'), 1)
+  })
+
+  t.test('WebSocket upgrades are checked as requests are', async (t) => {
+    const port = Number(new URL(plain).port)
+    const upgrade = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: x.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`
+    const anonymous = await rawRequest(port, upgrade('/auth/ws'))
+    t.equal(anonymous.status, 401)
+    t.equal(anonymous.headers['www-authenticate'], 'Basic realm="ops area", charset="UTF-8"')
+    t.equal(anonymous.headers['x-switchyard-error'], 'LB_ERR_UNAUTHORIZED')
+    const outside = await rawRequest(port, upgrade('/lists/ws', 'X-Forwarded-For: 198.51.100.1\r\n'))
+    t.equal(outside.status, 403)
+    t.equal(outside.headers['x-switchyard-error'], 'LB_ERR_FORBIDDEN')
+    t.equal(reached('/auth/ws') + reached('/lists/ws'), 0, 'neither reached the origin')
+    // With credentials the upgrade goes on to the origin (which declines it with its 200: relayed).
+    const admitted = await rawRequest(port, upgrade('/auth/ws', `Authorization: ${basic('alice', 's3cret')}\r\n`))
+    t.equal(admitted.status, 200)
+    t.equal(reached('/auth/ws'), 1)
   })
 
   t.test('forward: true sends Authorization on', async (t) => {
