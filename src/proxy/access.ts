@@ -87,6 +87,8 @@ export class BasicAuth {
   readonly challenge: readonly string[]
   /** Verified credentials, keyed by a digest of (user, password, hash): an LRU in Map order. */
   readonly #verified = new Map<string, true>()
+  /** Verifications under way, by the same key (at most one per request in flight). */
+  readonly #pending = new Map<string, Promise<boolean>>()
   /** An unknown user still costs one scrypt, so a miss does not tell names apart by time. */
   readonly #decoy: ScryptHash
 
@@ -122,12 +124,23 @@ export class BasicAuth {
       this.#verified.set(key, true)
       return undefined
     }
-    return verifyPassword(c.password, user.hash).then((ok) => {
-      if (!ok) return this.unauthorized(`wrong password for user ${JSON.stringify(c.user)}`)
-      this.#verified.set(key, true)
-      if (this.#verified.size > VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value!)
-      return undefined
-    })
+    // Concurrent requests with the same new credentials (a browser opening several) share one scrypt.
+    let pending = this.#pending.get(key)
+    if (pending === undefined) {
+      pending = verifyPassword(c.password, user.hash).then((ok) => {
+        this.#pending.delete(key)
+        if (ok) {
+          this.#verified.set(key, true)
+          if (this.#verified.size > VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value!)
+        }
+        return ok
+      }, (err: unknown) => {
+        this.#pending.delete(key)
+        throw err
+      })
+      this.#pending.set(key, pending)
+    }
+    return pending.then((ok) => ok ? undefined : this.unauthorized(`wrong password for user ${JSON.stringify(c.user)}`))
   }
 
   /** The verdict on `authorization` without the memory, blocking on scrypt: `explain` only. */

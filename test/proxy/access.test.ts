@@ -90,3 +90,27 @@ t.test('addresses are checked before credentials', async (t) => {
   t.notOk(v instanceof Promise, 'a denied address never costs a scrypt')
   t.equal((v as { error: unknown }).error, Errors.FORBIDDEN)
 })
+
+t.test('concurrent requests with the same new credentials share one scrypt', async (t) => {
+  const password = await import('../../src/auth/password.js')
+  let verifies = 0
+  const { compileAccess: compile } = await t.mockImport<typeof import('../../src/proxy/access.js')>('../../src/proxy/access.js', {
+    '../../src/auth/password.ts': {
+      ...password,
+      verifyPassword: (p: string, h: Parameters<typeof password.verifyPassword>[1]) => {
+        verifies++
+        return password.verifyPassword(p, h)
+      }
+    }
+  })
+  const a = compile({ allow: [], deny: [], basicAuth: { realm: 'r', forward: false, users: [{ name: 'alice', passwordHash: hashPassword('s3cret', { N: 1024 }) }] } })!
+  const all = await Promise.all([1, 2, 3].map(() => a.check('127.0.0.1', basic('alice', 's3cret'))))
+  t.same(all, [undefined, undefined, undefined])
+  t.equal(verifies, 1)
+  const wrong = await Promise.all([1, 2].map(() => a.check('127.0.0.1', basic('alice', 'nope'))))
+  // The mocked module has its own copy of errors.ts: compare codes.
+  t.same(wrong.map((v) => v?.error.code), ['LB_ERR_UNAUTHORIZED', 'LB_ERR_UNAUTHORIZED'])
+  t.equal(verifies, 2, 'a wrong password is verified once for both, and not remembered')
+  t.equal((await a.check('127.0.0.1', basic('alice', 'nope')))?.error.code, 'LB_ERR_UNAUTHORIZED')
+  t.equal(verifies, 3)
+})
