@@ -54,7 +54,6 @@ function readBasicAuth (r: Reader, f: Field): BasicAuthConfig | undefined {
 function realmOf (r: Reader, f: Field): string | undefined {
   const s = r.text(f)
   if (s === undefined) return undefined
-  // eslint-disable-next-line no-control-regex
   if (/["\\\x00-\x1f\x7f]/.test(s)) return r.expected(f, 'a realm without quotes, backslashes or control characters')
   return s
 }
