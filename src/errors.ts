@@ -24,6 +24,8 @@ export const Errors = Object.freeze({
   HEADERS_TOO_LARGE: kind('LB_ERR_HEADERS_TOO_LARGE', 431, 'downstream', 'HTL', 'request header fields too large'),
   METHOD_NOT_ALLOWED: kind('LB_ERR_METHOD_NOT_ALLOWED', 405, 'downstream', 'DPE', 'method not supported by this proxy'),
   SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
+  FORBIDDEN: kind('LB_ERR_FORBIDDEN', 403, 'downstream', 'AD', 'the route does not accept requests from this client address'),
+  UNAUTHORIZED: kind('LB_ERR_UNAUTHORIZED', 401, 'downstream', 'UA', 'the route requires valid credentials'),
   RATE_LIMITED: kind('LB_ERR_RATE_LIMITED', 429, 'downstream', 'RL', 'too many requests: the route\'s rate limit is used up'),
   NO_HEALTHY_SERVER: kind('LB_ERR_NO_HEALTHY_SERVER', 503, 'upstream', 'UH', 'no healthy server for this backend shard'),
   PRIMARY_UNAVAILABLE: kind('LB_ERR_PRIMARY_UNAVAILABLE', 503, 'upstream', 'NP', 'the shard\'s primary is not available and this request may not go to a replica'),

@@ -17,6 +17,7 @@ import { createTlsContexts } from './listener/tls.js'
 import { parseAuthority } from './authority.js'
 import { normalizeAddress } from './proxy/headers.js'
 import { requestField } from './fields.js'
+import { basicCredentials, describeAccess } from './proxy/access.js'
 import { plan, RequestView, upstreamRequest, type Plan, type PlanRequest, type Refusal } from './proxy/plan.js'
 import type { CompiledRoute } from './proxy/routes.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
@@ -188,6 +189,8 @@ export interface Explanation {
   readonly rewrite: RewritePart | null
   readonly shard: ShardPart | null
   readonly replicas: ReplicaPart | null
+  /** The matched route's access control; null when it has none (or no route matched). */
+  readonly access: AccessPart | null
   /** The matched route's rate limit; null when it has none (or no route matched). */
   readonly rateLimit: RateLimitPart | null
   readonly cache: CachePart | null
@@ -329,6 +332,17 @@ export interface ReplicaPart {
   readonly upstream: { readonly url: string; readonly method: string; readonly host: string } | null
 }
 
+export interface AccessPart {
+  /** allow/deny/basicAuth in words, as `switchyard check` prints them. */
+  readonly summary: string
+  /** The address the lists are matched against (the trusted client address). */
+  readonly client: string
+  /** Why the request is refused (403 or 401), or null when it passes. */
+  readonly denied: string | null
+  /** `user alice` when the request carries Basic credentials; null otherwise. */
+  readonly credentials: string | null
+}
+
 export interface RateLimitPart {
   readonly average: number
   /** ms. */
@@ -459,8 +473,19 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     keyMissing: limit.config.by !== 'clientIp' && bucket!.by === 'clientIp',
     policy: limit.fields.policy
   }
-  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, rateLimit, cache: null, warnings }
+  // access: right after the plan, before the rate limit (explain runs scrypt itself and remembers nothing)
+  const ac = planned?.route.access
+  const acDenial = ac === undefined ? undefined : ac.addressDenial(balancerClient) ?? ac.basicAuth?.explainCheck(requestField(raw, 'authorization'))
+  const creds = ac?.basicAuth === undefined ? 'none' : basicCredentials(requestField(raw, 'authorization'))
+  const access: AccessPart | null = ac === undefined ? null : {
+    summary: describeAccess(planned!.route.config)!,
+    client: balancerClient,
+    denied: acDenial === undefined ? null : acDenial.detail,
+    credentials: typeof creds === 'string' ? null : `user ${creds.user}`
+  }
+  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, access, rateLimit, cache: null, warnings }
   if (refused !== undefined) return { ...empty, result: answer(refused.error, refused.detail) }
+  if (acDenial !== undefined) return { ...empty, result: answer(acDenial.error, acDenial.detail) }
   const pl = planned!
 
   // cache: the pipeline's cache phase comes before the pick
@@ -939,6 +964,17 @@ export function formatExplanation (e: Explanation): string {
     }
     if (p.upstream !== null) info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})`])
     out.push(...table(info))
+  }
+
+  if (e.access !== null) {
+    const a = e.access
+    out.push('', 'Access (checked after routing, before the rate limit, the cache and any upstream)')
+    out.push(...table([
+      ...wrap('rules', a.summary),
+      ['client', a.client],
+      ...(a.credentials === null ? [] : [['credentials', a.credentials]]),
+      ['→', a.denied === null ? 'admitted' : `refused: ${a.denied}`]
+    ]))
   }
 
   if (e.rateLimit !== null) {

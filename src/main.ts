@@ -31,6 +31,7 @@ import { explainCommand } from './explain.js'
 import { BENCH_USAGE } from './loadtest/args.js'
 import { benchCommand } from './loadtest/command.js'
 import { routingTable } from './router/table.js'
+import { hashPasswordCommand } from './auth/hash-password-command.js'
 
 /** One line per command, shown with a mistake in its arguments. */
 const COMMANDS = {
@@ -39,6 +40,7 @@ const COMMANDS = {
   certs: 'switchyard certs [--dir DIR] [--name NAME]... [--force]',
   explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--admin URL] [--json]",
   'demo-origins': 'switchyard demo-origins [--host HOST] [--port PORT]',
+  'hash-password': 'switchyard hash-password < PASSWORD_FILE',
   bench: BENCH_USAGE
 } as const
 
@@ -65,6 +67,9 @@ Commands:
                       (METHOD URL), or just the URL (GET). --admin uses live
                       health and cache state (token: $SWITCHYARD_ADMIN_TOKEN).
                       Exit 0 if a route matches, 2 if none, 1 on bad input.
+  hash-password       Print the scrypt hash of a password for a route's
+                      basicAuth users (passwordHash). The password is one
+                      line on stdin, or typed twice at a prompt on a terminal.
   demo-origins [--host HOST] [--port PORT]
                       Run only the demo origins (shards a and b, two replicas
                       each) on HOST (default 127.0.0.1), ports PORT to PORT+3
@@ -201,6 +206,13 @@ async function run (argv: string[]): Promise<number> {
       if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`, COMMANDS.certs)
       return certs(values.dir ?? path.join(root, 'certs'), values.name, values.force === true)
     case 'start': return start(fileArgument('start', values.config, rest), root)
+    case 'hash-password':
+      if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])} (the password is read from stdin, never from the command line)`, COMMANDS['hash-password'])
+      return hashPasswordCommand({
+        stdin: process.stdin,
+        stdout: (s) => { process.stdout.write(s) },
+        stderr: (s) => { process.stderr.write(s) }
+      })
     case 'demo-origins':
       if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`, COMMANDS['demo-origins'])
       return demoOrigins(values.host ?? '127.0.0.1', firstPort(values.port))

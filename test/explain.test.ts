@@ -604,3 +604,43 @@ ${ONE}`)
   t.equal(free.rateLimit, null)
   t.notMatch(formatExplanation(free), /Rate limit/)
 })
+
+t.test('access: the route\'s allow/deny and basicAuth verdict, before the rate limit', async (t) => {
+  const { hashPassword } = await import('../src/auth/password.js')
+  const hash = hashPassword('s3cret', { N: 1024 })
+  const config = cfg(`
+trustedProxies: [10.0.0.0/8]
+routes:
+  - { name: lists, match: { pathPrefix: /lists }, backend: app, allow: [203.0.113.0/24], deny: [203.0.113.66], rateLimit: { average: 5 } }
+  - { name: auth, match: { pathPrefix: /auth }, backend: app, basicAuth: { realm: ops, users: [{ name: alice, passwordHash: "${hash}" }] } }
+  - { name: free, backend: app }
+${ONE}`)
+  const basic = (u: string, p: string): string => `authorization: Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`
+
+  const inside = run(config, 'GET http://x.test/lists', ['x-forwarded-for: 203.0.113.9'], '10.1.2.3')
+  t.same(inside.access, { summary: 'deny 203.0.113.66; allow 203.0.113.0/24', client: '203.0.113.9', denied: null, credentials: null },
+    'the client the trusted proxy reports')
+  t.equal(inside.result.status, null)
+
+  const denied = run(config, 'GET http://x.test/lists', ['x-forwarded-for: 203.0.113.66'], '10.1.2.3')
+  t.equal(denied.access?.denied, 'client 203.0.113.66 is in deny')
+  t.same([denied.result.status, denied.result.code], [403, 'LB_ERR_FORBIDDEN'])
+  const text = formatExplanation(denied)
+  t.match(text, /Access \(checked after routing, before the rate limit, the cache and any upstream\)\n {2}rules +deny 203\.0\.113\.66; allow 203\.0\.113\.0\/24/)
+  t.match(text, /→ +refused: client 203\.0\.113\.66 is in deny/)
+  t.equal(run(config, 'GET http://x.test/lists', [], '198.51.100.1').result.code, 'LB_ERR_FORBIDDEN')
+
+  const none = run(config, 'GET http://x.test/auth')
+  t.same([none.result.status, none.result.code, none.access?.denied], [401, 'LB_ERR_UNAUTHORIZED', 'no credentials'])
+  const wrong = run(config, 'GET http://x.test/auth', [basic('alice', 'guess')])
+  t.same([wrong.result.code, wrong.access?.credentials, wrong.access?.denied], ['LB_ERR_UNAUTHORIZED', 'user alice', 'wrong password for user "alice"'])
+  const ok = run(config, 'GET http://x.test/auth', [basic('alice', 's3cret')])
+  t.equal(ok.access?.denied, null)
+  t.equal(ok.result.status, null)
+  t.match(formatExplanation(ok), /rules +basicAuth realm="ops" users=alice \(Authorization not forwarded\)/)
+  t.notMatch(formatExplanation(ok), /\$scrypt/, 'never the hash')
+
+  const free = run(config, 'GET http://x.test/other')
+  t.equal(free.access, null)
+  t.notMatch(formatExplanation(free), /Access/)
+})

@@ -222,3 +222,24 @@ function cli2 (args: string[], env: Record<string, string>) {
     { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
+
+t.test('hash-password: the hash of the line on stdin, which verifies', async (t) => {
+  const { parseScryptHash, verifyPassword } = await import('../src/auth/password.js')
+  const run = (input: string, ...args: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'hash-password', ...args],
+      { cwd: root, encoding: 'utf8', timeout: 60_000, input })
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+  }
+  const r = run('correct horse\n')
+  t.equal(r.code, 0)
+  t.match(r.stdout, /^\$scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*\n$/)
+  const h = parseScryptHash(r.stdout.trim())
+  if (typeof h === 'string') throw new Error(h)
+  t.equal(await verifyPassword('correct horse', h), true, 'the newline is not part of the password')
+  t.equal(await verifyPassword('correct horse\n', h), false)
+  t.equal(run('').code, 1, 'an empty password is refused')
+  t.match(run('a\nb\n').stderr, /one line/)
+  const arg = run('x\n', 'hunter2')
+  t.equal(arg.code, 2, 'never from the command line')
+  t.match(arg.stderr, /read from stdin/)
+})

@@ -312,6 +312,21 @@ export interface RouteConfig {
   readonly earlyHints: readonly string[]
   /** Which servers of the shard may answer, and whether the cache may. Default: `DEFAULTS.route.consistency`. */
   readonly consistency: Consistency
+  /** Addresses/CIDRs (of the trusted client address) the route takes; empty = any. Checked after `deny`. */
+  readonly allow: readonly string[]
+  /** Addresses/CIDRs the route refuses with 403; empty = none. */
+  readonly deny: readonly string[]
+  /** Absent = no authentication. */
+  readonly basicAuth?: BasicAuthConfig
+}
+
+/** HTTP Basic authentication (RFC 7617). Defaults: `DEFAULTS.route.basicAuth`. */
+export interface BasicAuthConfig {
+  readonly realm: string
+  /** At least one; `passwordHash` in the `$scrypt$…` form of `switchyard hash-password`. */
+  readonly users: ReadonlyArray<{ readonly name: string, readonly passwordHash: string }>
+  /** Send the client's Authorization field upstream too. */
+  readonly forward: boolean
 }
 
 /**
@@ -667,6 +682,9 @@ export const DEFAULTS = deepFreeze({
     } satisfies RouteCacheConfig,
     earlyHints: [] as readonly string[],
     consistency: 'eventual' as Consistency,
+    allow: [] as readonly string[],
+    deny: [] as readonly string[],
+    basicAuth: { realm: 'switchyard', forward: false } satisfies Pick<BasicAuthConfig, 'realm' | 'forward'>,
     /** `average` is required; `burst` defaults to it. */
     rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },

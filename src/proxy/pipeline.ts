@@ -1,6 +1,7 @@
 // The request pipeline: one readable function calling the phases in a fixed
 // order (Pingora's process_request): plan (parse → route → shard → sticky →
-// upstream head → cache decision, see plan.ts) → rate limit → cache lookup →
+// upstream head → cache decision, see plan.ts) → access (allow/deny, basicAuth)
+// → rate limit → cache lookup →
 // pick → forward, then the response streams back through the sink (the
 // session, or the cache in front of it). A phase either lets the request continue or
 // answers it; there is no middleware chain. Picking, queueing at maxConn and
@@ -14,6 +15,7 @@ import { connectFailure, ForwardHandler, retryableFailure, type ResponseSink } f
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
+import type { AccessVerdict } from './access.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
 import { normalizeAddress } from './headers.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
@@ -24,6 +26,7 @@ import { Tunnel } from './upgrade.js'
 import type { Verdict } from '../ratelimit/gcra.js'
 import type { RouteLimit } from '../ratelimit/limiter.js'
 import { IdSource, traceRequest } from '../tracing/context.js'
+import { requestField } from '../fields.js'
 
 export type { RuntimeState } from './state.js'
 
@@ -114,7 +117,23 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
     if (trace.requestId !== undefined) s.extraFields = [state.trace.requestIdHeader!, trace.requestId] // the first extra fields
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
-    // rate limit: the route's, before the cache and any upstream; Redis answers later
+    // access: the route's allow/deny and basicAuth, before the rate limit, the cache and any upstream
+    const access = p.route.access
+    if (access === undefined) return this.#limit(s, state, p)
+    const a = access.check(s.clientAddress, s.header('authorization'))
+    if (!(a instanceof Promise)) return this.#admitted(s, state, p, a)
+    a.then((a) => { if (!s.closed) this.#admitted(s, state, p, a) }).catch((err: unknown) => s.fault(err))
+  }
+
+  /** The route's access verdict: a refusal carries its challenge (401) or nothing (403). */
+  #admitted (s: Session, state: RuntimeState, p: Plan, denial: AccessVerdict): void {
+    if (denial === undefined) return this.#limit(s, state, p)
+    s.addFields(denial.fields)
+    s.sendError(denial.error, denial.detail)
+  }
+
+  /** rate limit: the route's, before the cache and any upstream; Redis answers later */
+  #limit (s: Session, state: RuntimeState, p: Plan): void {
     const limit = p.route.rateLimit
     if (limit === undefined) return this.#serve(s, state, p)
     const v = limit.check(s)
@@ -308,6 +327,23 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const p = plan(state, t)
     if ('error' in p) return t.fail(p.error)
     traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
+    // The route's access control, as for a request.
+    const access = p.route.access
+    if (access === undefined) return this.#tunnelLimit(t, p, reset)
+    const a = access.check(t.clientAddress, requestField(t.rawHeaders, 'authorization'))
+    if (!(a instanceof Promise)) return this.#tunnelAdmitted(t, p, a, reset)
+    a.then((a) => { if (!t.closed) this.#tunnelAdmitted(t, p, a, reset) }).catch((err: unknown) => {
+      this.#hooks.onInternalError?.(err, undefined)
+      reset()
+    })
+  }
+
+  #tunnelAdmitted (t: Tunnel, p: Plan, denial: AccessVerdict, reset: () => void): void {
+    if (denial !== undefined) return t.fail(denial.error, denial.fields)
+    this.#tunnelLimit(t, p, reset)
+  }
+
+  #tunnelLimit (t: Tunnel, p: Plan, reset: () => void): void {
     // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
     const limit = p.route.rateLimit
     if (limit === undefined) return this.#tunnel(t, p)

@@ -11,6 +11,7 @@ import type { ResponseShaper } from '../upstream/pool.js'
 import { createRouter, type Router } from '../router/router.js'
 import { RouteLimit } from '../ratelimit/limiter.js'
 import type { RateLimitStores } from '../ratelimit/store.js'
+import { compileAccess, type RouteAccess } from './access.js'
 import { compileHeaderOps, downstreamResponseHeaders, type UpstreamHeaderPolicy } from './headers.js'
 
 export interface CompiledRoute {
@@ -29,6 +30,8 @@ export interface CompiledRoute {
   readonly variantBases: ReadonlyMap<Shard, string>
   /** Set when the route has a rate limit. */
   readonly rateLimit: RouteLimit | undefined
+  /** allow/deny and basicAuth; undefined when the route has none. */
+  readonly access: RouteAccess | undefined
   /** The route's `earlyHints` as the 103 they are sent in; undefined when none. */
   readonly earlyHints: InterimHead | undefined
 }
@@ -50,7 +53,10 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       requestPolicy: Object.freeze({
         forwarding: config.forwarding,
         limits: config.limits,
-        ops: compileHeaderOps(r.requestHeaders)
+        // The proxy consumed the credentials: they go no further unless asked (basicAuth.forward).
+        ops: compileHeaderOps(r.basicAuth === undefined || r.basicAuth.forward
+          ? r.requestHeaders
+          : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] })
       }),
       shapeResponse: (status: number, raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps, status),
       stripPrefix: r.rewrite.stripPrefix,
@@ -60,6 +66,7 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       // The shard picks the answer only when the backend has several.
       variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')])),
       rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!),
+      access: compileAccess(r),
       earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] })
     })
   })

@@ -2,6 +2,7 @@
 // listed in the order the router tries them.
 import type { BackendConfig, Config } from '../config/schema.js'
 import { describeLimit } from '../ratelimit/limiter.js'
+import { describeAccess } from '../proxy/access.js'
 import { createRouter } from './router.js'
 import { describeTarget } from '../redis/link.js'
 
@@ -37,9 +38,11 @@ export function routingTable (config: Config): string {
       m.methods.length > 0 ? `methods=${m.methods.join(',')}` : '',
       ...Object.entries(m.headers).map(([k, v]) => `${k}=${v}`)
     ].filter((x) => x !== '').join(' ')
+    const access = describeAccess(r)
     const rw = [r.rewrite.stripPrefix === undefined ? '' : `strip ${r.rewrite.stripPrefix}`,
       r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`].filter((x) => x !== '').join(', ')
     out += `  ${r.name.padEnd(16)} ${conds} -> ${r.backend}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
+      `${access === undefined ? '' : `  [access: ${access}]`}` +
       `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}\n`
   }
   out += '\nBackends\n'

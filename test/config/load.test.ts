@@ -103,7 +103,9 @@ t.test('defaults are applied', async (t) => {
       requestHeaders: { set: {}, remove: [] },
       responseHeaders: { set: {}, remove: [] },
       earlyHints: [],
-      consistency: 'eventual'
+      consistency: 'eventual',
+      allow: [],
+      deny: []
     }],
     backends: {
       api: {

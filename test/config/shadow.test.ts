@@ -21,7 +21,9 @@ function route (name: string, match: Partial<RouteConfig['match']> = {}): RouteC
     requestHeaders: { set: {}, remove: [] },
     responseHeaders: { set: {}, remove: [] },
     earlyHints: [],
-    consistency: 'eventual'
+    consistency: 'eventual',
+    allow: [],
+    deny: []
   }
 }
 

@@ -8,7 +8,7 @@ function route (name: string, match: Partial<RouteConfig['match']>): { config: R
     config: {
       name, index: index++, backend: 'b',
       match: { pathPrefix: '/', methods: [], listeners: [], headers: {}, ...match },
-      rewrite: {}, requestHeaders: { set: {}, remove: [] }, responseHeaders: { set: {}, remove: [] }, earlyHints: [], consistency: 'eventual'
+      rewrite: {}, requestHeaders: { set: {}, remove: [] }, responseHeaders: { set: {}, remove: [] }, earlyHints: [], consistency: 'eventual', allow: [], deny: []
     }
   }
 }

@@ -68,3 +68,23 @@ backends:
   t.match(table, /\n {2}ops +host=\* pathPrefix=\/ops listeners=internal -> app\n/)
   t.match(table, /\n {2}rest +host=\* pathPrefix=\/ -> app\n/, 'unbound routes: every listener, nothing shown')
 })
+
+t.test('routes show their access control: lists and user names, never a hash', async (t) => {
+  const { hashPassword } = await import('../../src/auth/password.js')
+  const hash = hashPassword('pw', { N: 1024 })
+  const table = routingTable(parseConfig(`
+listeners: [{ bind: "127.0.0.1:0" }]
+routes:
+  - { name: ops, match: { pathPrefix: /ops }, backend: app, allow: [10.0.0.0/8, "::1"], deny: [10.9.0.0/16],
+      basicAuth: { realm: ops, users: [{ name: alice, passwordHash: "${hash}" }, { name: bob, passwordHash: "${hash}" }] } }
+  - { name: fwd, match: { pathPrefix: /fwd }, backend: app, basicAuth: { forward: true, users: [{ name: alice, passwordHash: "${hash}" }] } }
+  - { name: rest, backend: app }
+backends:
+  app: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`, 'c.yaml'))
+  t.match(table, '\n  ops              host=* pathPrefix=/ops -> app  [access: deny 10.9.0.0/16; allow 10.0.0.0/8,::1; ' +
+    'basicAuth realm="ops" users=alice,bob (Authorization not forwarded)]\n')
+  t.match(table, '[access: basicAuth realm="switchyard" users=alice (Authorization forwarded)]\n')
+  t.match(table, /\n {2}rest +host=\* pathPrefix=\/ -> app\n/)
+  t.notMatch(table, /scrypt/)
+})

@@ -12,10 +12,11 @@ import { shadowedRoutes } from '../shadow.js'
 import { didYouMean } from '../suggest.js'
 import { isLinkValue } from '../../fields.js'
 import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
+import { ACCESS_KEYS, routeAccess } from './access.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', ...ACCESS_KEYS],
   match: ['host', 'pathPrefix', 'methods', 'listeners', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
@@ -125,7 +126,7 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
   return {
     config: {
-      name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency,
+      name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency, ...routeAccess(r, m),
       ...(cache === undefined ? {} : { cache }),
       ...(limit === undefined ? {} : { rateLimit: limit })
     },
