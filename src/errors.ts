@@ -41,6 +41,7 @@ export const Errors = Object.freeze({
   HTTP_VERSION: kind('LB_ERR_HTTP_VERSION_NOT_SUPPORTED', 505, 'downstream', 'DPE', 'only HTTP/1.x and HTTP/2 are spoken here'),
   MISDIRECTED: kind('LB_ERR_MISDIRECTED_REQUEST', 421, 'downstream', 'MR', 'this connection\'s certificate does not serve that host'),
   TOO_MANY_TUNNELS: kind('LB_ERR_TOO_MANY_TUNNELS', 503, 'downstream', 'LO', 'too many upgraded connections on this listener'),
+  AUTH_BUSY: kind('LB_ERR_AUTH_BUSY', 503, 'downstream', 'AB', 'too many password checks under way; try again'),
   ONLY_IF_CACHED: kind('LB_ERR_ONLY_IF_CACHED', 504, 'downstream', 'OIC', 'only-if-cached and nothing suitable is cached'),
   PURGE_FORBIDDEN: kind('LB_ERR_PURGE_FORBIDDEN', 405, 'downstream', 'DPE', 'PURGE is not allowed from this address'),
   CLIENT_ABORTED: kind('LB_ERR_CLIENT_ABORTED', 499, 'downstream', 'DC', 'the client went away'),

@@ -79,6 +79,19 @@ export function basicCredentials (authorization: string | undefined): { user: st
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
 }
 
+/**
+ * scrypt verifications one route runs at once. Each costs ~40 ms of CPU on
+ * the thread pool and comes before the rate limit, so without a bound a flood
+ * of wrong passwords would take every thread (and with them file and DNS
+ * work) and queue without end; past it the answer is 503 with Retry-After.
+ * Remembered credentials never wait for it.
+ */
+export const MAX_VERIFYING = 4
+
+const BUSY: AccessDenial = Object.freeze({
+  error: Errors.AUTH_BUSY, detail: `more than ${MAX_VERIFYING} password checks under way`, fields: Object.freeze([]) as readonly string[]
+})
+
 export class BasicAuth {
   readonly realm: string
   readonly forward: boolean
@@ -91,6 +104,8 @@ export class BasicAuth {
   readonly #pending = new Map<string, Promise<boolean>>()
   /** An unknown user still costs one scrypt, so a miss does not tell names apart by time. */
   readonly #decoy: ScryptHash
+  /** scrypt verifications running now (see MAX_VERIFYING). */
+  #verifying = 0
 
   constructor (c: BasicAuthConfig) {
     this.realm = c.realm
@@ -117,7 +132,8 @@ export class BasicAuth {
     if (typeof c === 'string') return this.unauthorized(c)
     const user = this.users.get(c.user)
     if (user === undefined) {
-      return verifyPassword(c.password, this.#decoy).then(() => this.unauthorized(`unknown user ${JSON.stringify(c.user)}`))
+      if (this.#verifying >= MAX_VERIFYING) return BUSY
+      return this.#scrypt(c.password, this.#decoy).then(() => this.unauthorized(`unknown user ${JSON.stringify(c.user)}`))
     }
     const key = credentialsKey(c.user, c.password, user.text)
     if (this.#verified.delete(key)) {
@@ -127,7 +143,8 @@ export class BasicAuth {
     // Concurrent requests with the same new credentials (a browser opening several) share one scrypt.
     let pending = this.#pending.get(key)
     if (pending === undefined) {
-      pending = verifyPassword(c.password, user.hash).then((ok) => {
+      if (this.#verifying >= MAX_VERIFYING) return BUSY
+      pending = this.#scrypt(c.password, user.hash).then((ok) => {
         this.#pending.delete(key)
         if (ok) {
           this.#verified.set(key, true)
@@ -141,6 +158,16 @@ export class BasicAuth {
       this.#pending.set(key, pending)
     }
     return pending.then((ok) => ok ? undefined : this.unauthorized(`wrong password for user ${JSON.stringify(c.user)}`))
+  }
+
+  /** One scrypt, counted against MAX_VERIFYING while it runs. */
+  async #scrypt (password: string, hash: ScryptHash): Promise<boolean> {
+    this.#verifying++
+    try {
+      return await verifyPassword(password, hash)
+    } finally {
+      this.#verifying--
+    }
   }
 
   /** The verdict on `authorization` without the memory, blocking on scrypt: `explain` only. */
