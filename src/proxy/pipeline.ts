@@ -109,6 +109,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     if (!s.h2 && (s.req as IncomingMessage).httpVersionMajor !== 1) {
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
+    if ('redirect' in p) return s.redirected(p)
     s.adopt(p)
     // request id and trace: into the upstream head (its own copy per request), the id onto every answer
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
@@ -307,6 +308,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #upgrade (t: Tunnel, state: RuntimeState, reset: () => void): void {
     const p = plan(state, t)
     if ('error' in p) return t.fail(p.error)
+    if ('redirect' in p) return t.redirect(p.redirect)
     traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
     // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
     const limit = p.route.rateLimit

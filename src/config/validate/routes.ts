@@ -12,10 +12,11 @@ import { shadowedRoutes } from '../shadow.js'
 import { didYouMean } from '../suggest.js'
 import { isLinkValue } from '../../fields.js'
 import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
+import { readRedirect } from './redirect.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'redirect'],
   match: ['host', 'pathPrefix', 'methods', 'listeners', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
@@ -123,11 +124,14 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const limit = limitField === undefined ? undefined : rateLimit(r, limitField, rc.redis)
   const earlyHints = opt<readonly string[]>(m, 'earlyHints', (v) => linkValues(r, v), d.earlyHints)
   const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
+  const redirectField = m.get('redirect')
+  const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
   return {
     config: {
       name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency,
       ...(cache === undefined ? {} : { cache }),
-      ...(limit === undefined ? {} : { rateLimit: limit })
+      ...(limit === undefined ? {} : { rateLimit: limit }),
+      ...(redirect === undefined ? {} : { redirect })
     },
     ...(nameField === undefined ? {} : { nameField })
   }
