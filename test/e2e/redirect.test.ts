@@ -5,7 +5,7 @@
 // turns a POST into a GET on 301.
 import t from 'tap'
 import { testCertificate } from '../helpers/certs.js'
-import { h1, h2Request, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { h1, h2Request, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startOrigin } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 
@@ -75,6 +75,16 @@ backends:
     const other = await h2Request(session, { ':path': '/other' })
     t.equal(other.status, 200, 'the session still serves')
     t.equal(origin.requests.length, before + 1)
+  })
+
+  t.test('a WebSocket upgrade gets the redirect too, and its connection closes', async (t) => {
+    const before = origin.requests.length
+    const r = await rawRequest(proxy.port('redir'), 'GET /ws?room=1 HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\n' +
+      'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+    t.equal(r.status, 301)
+    t.equal(r.headers.location, 'https://shop.test/ws?room=1')
+    t.equal(r.headers.connection, 'close')
+    t.equal(origin.requests.length, before, 'no tunnel to the origin')
   })
 
   t.test('a following client keeps the method and body on 307 and 308, and turns POST into GET on 301', async (t) => {
