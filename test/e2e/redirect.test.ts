@@ -4,6 +4,7 @@
 // redirect, HEAD, and a following client that keeps the method on 307/308 and
 // turns a POST into a GET on 301.
 import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
 import { testCertificate } from '../helpers/certs.js'
 import { h1, h2Request, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startOrigin } from '../helpers/origin.js'
@@ -101,4 +102,26 @@ backends:
     t.same(await follow('/perm?k=v'), { method: 'POST', url: '/new?k=v', body: 'payload' }, '308')
     t.same(await follow('/moved?k=v'), { method: 'GET', url: '/new?k=v', body: '' }, '301')
   })
+})
+
+t.test('a reload that keeps the listener adds and removes its redirect', async (t) => {
+  const origin = await startOrigin(t)
+  const yaml = (redirect: string): string => `listeners:
+  - name: plain
+    bind: 127.0.0.1:0${redirect}
+routes: [{ backend: origin }]
+backends: { origin: { servers: [{ url: "${origin.url}" }] } }
+`
+  const proxy = await startProxy(t, yaml(''))
+  const plain = proxy.url('plain')
+  t.equal((await h1(plain, { path: '/a' })).status, 200)
+  const on = await proxy.app.reload(parseConfig(`admin: false\naccessLog: false\n${yaml('\n    redirect: { scheme: https }')}`, 'test.yaml', { checkFiles: false }))
+  t.match(on, { ok: true })
+  t.equal(proxy.url('plain'), plain, 'the same socket')
+  const r = await h1(plain, { path: '/a?b', headers: { host: 'shop.test' } })
+  t.equal(r.status, 301)
+  t.equal(r.headers.location, 'https://shop.test/a?b')
+  await proxy.app.reload(parseConfig(`admin: false\naccessLog: false\n${yaml('')}`, 'test.yaml', { checkFiles: false }))
+  t.equal((await h1(plain, { path: '/a' })).status, 200, 'removed again')
+  t.equal(origin.requests.length, 2)
 })
