@@ -28,6 +28,7 @@ import { sendNothing } from './upstream/pool.js'
 import { serverIdentity, type Server } from './upstream/server.js'
 import { describeBy, describeLimit } from './ratelimit/limiter.js'
 import type { Shard } from './upstream/shard.js'
+import { REDIRECT_TEXT, describeRedirect } from './proxy/redirect.js'
 
 // ---------------------------------------------------------------- input
 
@@ -230,6 +231,8 @@ export interface RouteLine {
   readonly listeners: readonly string[]
   readonly headers: Readonly<Record<string, string>>
   readonly backend: string
+  /** The route's redirect (`301 → https://{host}{path}{?query}`); absent when it has none. */
+  readonly redirect?: string
   /** match: this one; miss: tried and failed (reasons); unreached: a route before it matched, or routing was not reached. */
   readonly verdict: 'match' | 'miss' | 'unreached'
   readonly reasons: readonly string[]
@@ -419,12 +422,13 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     h2Authority: undefined,
     conn: { clientAddress: peer, trusted, proto: req.scheme, viaEntry: state.viaH1, servername: sni },
     // No listener for the scheme: routes bound to listeners take nothing ('' is no listener's name).
-    listener: { name: listener?.name ?? '' },
+    listener: { name: listener?.name ?? '', redirect: listener?.redirect },
     misdirected: misdirectedCheck(listener, warnings)
   }
   const p = plan(state, planReq)
   const refused = 'error' in p ? p : undefined
-  const planned = 'error' in p ? undefined : p
+  const redirected = 'redirect' in p ? p : undefined
+  const planned = 'error' in p || 'redirect' in p ? undefined : p
 
   // request
   const raw = req.rawHeaders
@@ -447,22 +451,23 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   }
 
   // routes: the router's own account, when plan() got as far as routing
-  const routed = planned !== undefined || refused?.route !== undefined || refused?.error === Errors.NO_ROUTE
+  const routed = planned !== undefined || refused?.route !== undefined || refused?.error === Errors.NO_ROUTE || redirected?.route !== undefined
   let routes: RouteLine[]
   if (routed && p.authority !== undefined && p.path !== undefined) {
     const account = state.router.explain(new RequestView(p.authority.host, p.path, planned?.target ?? p.path, req.method, raw, planReq.listener.name))
-    if (account.route !== (planned?.route ?? refused?.route)) {
-      warnings.push(`the router's account (${account.route?.name ?? 'no route'}) disagrees with the plan (${(planned?.route ?? refused?.route)?.name ?? 'no route'})`)
+    const chosen = planned?.route ?? refused?.route ?? redirected?.route
+    if (account.route !== chosen) {
+      warnings.push(`the router's account (${account.route?.name ?? 'no route'}) disagrees with the plan (${chosen?.name ?? 'no route'})`)
     }
     routes = account.routes.map(routeLine)
   } else {
-    const why = `not reached: the proxy answers ${refused!.error.status} first`
+    const why = `not reached: the proxy answers ${refused?.error.status ?? redirected!.redirect.status} first`
     routes = state.router.table.map((r) => ({ ...routeFields(r), verdict: 'unreached' as const, reasons: [why] }))
   }
 
-  const backend = p.backend
+  const backend = redirected === undefined ? (planned ?? refused)!.backend : undefined
   for (const note of backend === undefined ? [] : liveNotes?.get(backend.name) ?? []) warnings.push(note)
-  const shard = backend === undefined ? null : shardPart(p, refused)
+  const shard = backend === undefined ? null : shardPart((planned ?? refused)!, refused)
   // rate limit: the route's, checked before the cache (explain takes nothing from the bucket)
   const limit = p.route?.rateLimit
   const bucket = limit?.bucketOf({ clientAddress: balancerClient, rawHeaders: raw })
@@ -485,6 +490,11 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   }
   const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, access, rateLimit, cache: null, warnings }
   if (refused !== undefined) return { ...empty, result: answer(refused.error, refused.detail) }
+  if (redirected !== undefined) {
+    const r = redirected.redirect
+    const whose = r.by === 'listener' ? `listener ${listener!.name}'s redirect, before routing` : `route ${redirected.route!.name}'s redirect`
+    return { ...empty, result: { status: r.status, code: 'REDIRECT', summary: `${REDIRECT_TEXT[r.status]} to ${r.location}`, detail: `${whose}; no upstream, no cache` } }
+  }
   if (acDenial !== undefined) return { ...empty, result: answer(acDenial.error, acDenial.detail) }
   const pl = planned!
 
@@ -566,7 +576,11 @@ function misdirectedCheck (l: ListenerConfig | undefined, warnings: string[]): P
 function routeFields (r: CompiledRoute): Omit<RouteLine, 'verdict' | 'reasons'> {
   const m = r.config.match
   const hostClass = m.host === undefined ? 'any' : m.host.startsWith('*.') ? 'wildcard' : 'exact'
-  return { name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, listeners: m.listeners, headers: m.headers, backend: r.config.backend }
+  const redirect = r.config.redirect
+  return {
+    name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, listeners: m.listeners, headers: m.headers,
+    backend: r.config.backend, ...(redirect === undefined ? {} : { redirect: describeRedirect(redirect) })
+  }
 }
 
 function routeLine (v: RouteVerdict<CompiledRoute>): RouteLine {
@@ -892,7 +906,7 @@ export function formatExplanation (e: Explanation): string {
   if (e.routes.length === 0) out.push(`${INDENT}(no routes configured)`)
   const rows = e.routes.map((l) => [
     l.verdict === 'match' ? '✓' : l.verdict === 'miss' ? '✗' : '·',
-    l.name, l.host ?? '*', l.pathPrefix, conditions(l), `→ ${l.backend}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
+    l.name, l.host ?? '*', l.pathPrefix, conditions(l), l.redirect === undefined ? `→ ${l.backend}` : `↪ ${l.redirect}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
   ])
   const lines = table(rows)
   e.routes.forEach((l, i) => {
@@ -1010,7 +1024,7 @@ export function formatExplanation (e: Explanation): string {
 
   out.push('', 'Result')
   const res = e.result
-  out.push(`${INDENT}${res.status === null ? '→' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
+  out.push(`${INDENT}${res.status === null ? '→' : res.code === 'REDIRECT' ? '↪' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
     (res.detail === null ? '' : ` (${res.detail})`))
   for (const w of e.warnings) out.push(`${INDENT}! ${w}`)
   return out.join('\n') + '\n'

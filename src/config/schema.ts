@@ -225,7 +225,29 @@ export interface ListenerConfig {
   readonly tls?: TlsConfig
   /** Upgraded connections (WebSocket tunnels) open at once on this listener; more get 503. Default: `DEFAULTS.listener.maxTunnels`. */
   readonly maxTunnels: number
+  /** Every request on this listener is answered with this redirect, before routing. Absent = none. */
+  readonly redirect?: RedirectConfig
 }
+
+/**
+ * A redirect the proxy answers itself (no upstream, no cache): the Location
+ * is the request's scheme, host, port, path and query with the written parts
+ * replaced (see proxy/redirect.ts). Default status: `DEFAULTS.route.redirect`.
+ */
+export interface RedirectConfig {
+  /** Absent = the request's own (the listener's). */
+  readonly scheme?: 'http' | 'https'
+  readonly status: RedirectStatus
+  /** Lower-cased; IPv6 in brackets. Absent = the request's. */
+  readonly host?: string
+  /** Absent = the request's port when scheme and host are unchanged, else the scheme's default. */
+  readonly port?: number
+  /** Replaces the whole path (the query is kept). Absent = the request's. */
+  readonly path?: string
+}
+
+/** 301/302 may turn a POST into a GET (RFC 9110 §15.4.2); 307/308 keep the method and body. */
+export type RedirectStatus = 301 | 302 | 307 | 308
 
 /** Defaults: `DEFAULTS.listener.tls`. */
 export interface TlsConfig {
@@ -318,6 +340,8 @@ export interface RouteConfig {
   readonly deny: readonly string[]
   /** Absent = no authentication. */
   readonly basicAuth?: BasicAuthConfig
+  /** The route answers with this redirect; its backend is never contacted. Absent = none. */
+  readonly redirect?: RedirectConfig
 }
 
 /** HTTP Basic authentication (RFC 7617). Defaults: `DEFAULTS.route.basicAuth`. */
@@ -665,6 +689,7 @@ export const DEFAULTS = deepFreeze({
   redis: { keyPrefix: 'switchyard:', timeout: 250, connectTimeout: 2000, maxReconnectDelay: 5000 } satisfies Omit<RedisConfig, 'url'>,
   listener: {
     maxTunnels: 10_000,
+    redirect: { status: 301 } satisfies Pick<RedirectConfig, 'status'>,
     tls: {
       minVersion: 'TLSv1.2', http2: true,
       certificate: { serverNames: [] as readonly string[] }
@@ -685,6 +710,7 @@ export const DEFAULTS = deepFreeze({
     allow: [] as readonly string[],
     deny: [] as readonly string[],
     basicAuth: { realm: 'switchyard', forward: false } satisfies Pick<BasicAuthConfig, 'realm' | 'forward'>,
+    redirect: { status: 301 } satisfies Pick<RedirectConfig, 'status'>,
     /** `average` is required; `burst` defaults to it. */
     rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },

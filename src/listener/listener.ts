@@ -59,11 +59,13 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const tls = cfg.tls === undefined ? undefined : createTlsContexts(cfg.tls)
   // Not frozen: a reload may change max.
   const tunnels = { open: 0, max: cfg.maxTunnels }
-  const context: ListenerContext = Object.freeze({
+  // Sealed, not frozen: a reload may replace the redirect.
+  const context: ListenerContext = Object.seal({
     name: cfg.name,
     proto: cfg.tls === undefined ? 'http' : 'https',
     tunnels,
-    ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected })
+    ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected }),
+    redirect: cfg.redirect
   })
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => pipeline.handleRequest(req, res, context)
   const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
@@ -195,6 +197,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     address: () => server.address() as AddressInfo,
     update (next, o) {
       tunnels.max = next.maxTunnels
+      context.redirect = next.redirect
       idleMs = o.timeouts.clientIdle
       // Node reads these from the server object for every new connection (h1,
       // and the HTTP/1.1 side of an allowHTTP1 server) and its timeout sweep.

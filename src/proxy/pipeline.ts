@@ -112,6 +112,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     if (!s.h2 && (s.req as IncomingMessage).httpVersionMajor !== 1) {
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
+    if ('redirect' in p) return s.redirected(p)
     s.adopt(p)
     // request id and trace: into the upstream head (its own copy per request), the id onto every answer
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
@@ -326,6 +327,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #upgrade (t: Tunnel, state: RuntimeState, reset: () => void): void {
     const p = plan(state, t)
     if ('error' in p) return t.fail(p.error)
+    if ('redirect' in p) return t.redirect(p.redirect)
     traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
     // The route's access control, as for a request.
     const access = p.route.access

@@ -5,7 +5,7 @@
 // revalidation and `explain` all call plan() and upstreamRequest(), so they
 // cannot disagree about any of it. Only the replica is left to pick: that
 // reads live load and health, at dispatch.
-import type { Consistency } from '../config/schema.js'
+import type { Consistency, RedirectConfig } from '../config/schema.js'
 import type { ReadYourWrites } from './read-your-writes.js'
 import { cacheKey, keyedTarget, variantKey, type CacheTarget } from '../cache/key.js'
 import { Errors, type ErrorKind } from '../errors.js'
@@ -19,6 +19,7 @@ import { originOf, type Authority } from '../authority.js'
 import { requestField } from '../fields.js'
 import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
+import { redirectLocation, type RedirectAnswer } from './redirect.js'
 import type { CompiledRoute } from './routes.js'
 import type { RuntimeState } from './state.js'
 
@@ -33,8 +34,8 @@ export interface PlanRequest {
   readonly conn: ForwardContext & { readonly servername: string | undefined }
   /** Date.now() at the request's start (read-your-writes windows are wall-clock); now when absent. */
   readonly startWall?: number
-  /** The listener it arrived on (routes may be bound to listeners); '' = none. */
-  readonly listener: { readonly name: string }
+  /** The listener it arrived on (routes may be bound to listeners); '' = none. Its redirect answers every request. */
+  readonly listener: { readonly name: string, readonly redirect?: RedirectConfig | undefined }
   /** The listener's 421 check, when it has several certificates. */
   readonly misdirected?: ((servername: string | undefined, host: string) => boolean) | undefined
 }
@@ -77,13 +78,27 @@ export interface Refusal {
   readonly shard?: Shard
 }
 
+/** The request is answered with a redirect: no upstream, no cache. */
+export interface Redirection {
+  readonly redirect: RedirectAnswer
+  readonly authority: Authority
+  readonly path: string
+  /** The route whose redirect it is; undefined for the listener's. */
+  readonly route?: CompiledRoute
+}
+
 /** Decide everything about `req` that does not depend on live server state. */
-export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
+export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | Redirection {
   // parse
   const t = parseRequestTarget(req.method, req.url, req.rawHeaders, req.h2Authority, state.config.pathNormalization)
   if ('error' in t) return { error: t.error, detail: t.detail }
   const authority = t.authority
   const parsed = { authority, path: t.path }
+  // the listener's redirect: every well-formed request, before routing
+  const lr = req.listener.redirect
+  if (lr !== undefined) {
+    return { redirect: { status: lr.status, location: redirectLocation(lr, req.conn.proto, authority, t.target), by: 'listener' }, ...parsed }
+  }
   // RFC 9110 §15.5.20: this connection's certificate is not the one for that host.
   if (req.misdirected?.(req.conn.servername, authority.host) === true) return { error: Errors.MISDIRECTED, detail: undefined, ...parsed }
 
@@ -91,6 +106,10 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal {
   const view = new RequestView(authority.host, t.path, t.target, req.method, req.rawHeaders, req.listener.name)
   const route = state.router.match(view)
   if (route === undefined) return { error: Errors.NO_ROUTE, detail: undefined, ...parsed }
+  const rr = route.config.redirect
+  if (rr !== undefined) {
+    return { redirect: { status: rr.status, location: redirectLocation(rr, req.conn.proto, authority, t.target), by: 'route' }, ...parsed, route }
+  }
   const backend = route.backend
 
   // shard

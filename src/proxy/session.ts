@@ -20,7 +20,9 @@ import type { CacheClient } from './cache-phase.js'
 import { requestField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
-import type { Plan, PlanRequest, Refusal } from './plan.js'
+import type { Plan, PlanRequest, Redirection, Refusal } from './plan.js'
+import { REDIRECT_TEXT } from './redirect.js'
+import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
 
@@ -47,6 +49,8 @@ export interface ListenerContext {
   readonly misdirected?: (servername: string | undefined, host: string) => boolean
   /** Upgraded connections open on this listener, against its maxTunnels. */
   readonly tunnels?: TunnelCount
+  /** Answers every request on this listener (see plan); a reload that keeps the listener replaces it. */
+  redirect?: RedirectConfig | undefined
 }
 
 export interface TunnelCount {
@@ -260,6 +264,32 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.backend = r.backend
     this.shard = r.shard
     this.sendError(r.error, r.detail)
+  }
+
+  /**
+   * The plan answers with a redirect: Location and a one-line body, nothing
+   * sent upstream or to the cache. A request body is not read: HTTP/1.1
+   * closes the connection after the answer, HTTP/2 ends the stream.
+   */
+  redirected (r: Redirection): void {
+    this.authority = r.authority.value
+    this.host = r.authority.host
+    this.path = r.path
+    this.route = r.route
+    const { status, location } = r.redirect
+    this.status = status
+    const body = Buffer.from(`${status} ${REDIRECT_TEXT[status]}: ${location}\n`)
+    const headers = ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)]
+    const unread = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : requestHasBody(this.req as IncomingMessage)
+    if (unread && !this.h2) headers.push('connection', 'close')
+    if (!this.writeHead(status, headers)) return
+    if (this.method === 'HEAD') this.end()
+    else {
+      this.bytesOut += body.length
+      this.end(body)
+    }
+    // RFC 9113 §8.1: answered before the body ended, the stream is closed with NO_ERROR.
+    if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
   }
 
   /** The client has gone, or an answer has started: nothing more may be written. */
@@ -633,4 +663,10 @@ const errorBodies: ReadonlyMap<ErrorKind, Buffer> = new Map(Object.values(Errors
 function errorBody (kind: ErrorKind, what: string | undefined): Buffer {
   if (what !== undefined) return Buffer.from(`${kind.status} ${kind.message}: ${what} (${kind.code})\n`)
   return errorBodies.get(kind) ?? Buffer.from(`${kind.status} ${kind.message} (${kind.code})\n`)
+}
+
+/** An HTTP/1.1 request that announces a body (RFC 9112 §6.3). */
+function requestHasBody (req: IncomingMessage): boolean {
+  const h = req.headers
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
 }

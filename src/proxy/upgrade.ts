@@ -27,6 +27,7 @@ import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
 import type { ConnectionInfo, ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
 import { trustedClientAddress } from './trust.js'
+import { REDIRECT_TEXT, type RedirectAnswer } from './redirect.js'
 
 /** An HTTP/1.1 request asking to become a WebSocket (RFC 6455 §4.1: a GET with `Upgrade: websocket`). */
 export function isWebSocketUpgrade (req: IncomingMessage): boolean {
@@ -347,6 +348,12 @@ export class Tunnel implements PlanRequest, Waiter {
   /** Waiter: answer with one of our errors (and `fields`, flat: a refusal's rate-limit fields). */
   fail (kind: ErrorKind, fields: readonly string[] = []): void {
     this.#end.fail(kind, fields)
+  }
+
+  /** A listener's or route's redirect: the Location, no body, and the client's end closed. */
+  redirect (r: RedirectAnswer): void {
+    this.#end.declined(r.status, REDIRECT_TEXT[r.status], ['location', r.location])
+    this.#end.end()
   }
 }
 

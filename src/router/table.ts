@@ -5,6 +5,7 @@ import { describeLimit } from '../ratelimit/limiter.js'
 import { describeAccess } from '../proxy/access.js'
 import { createRouter } from './router.js'
 import { describeTarget } from '../redis/link.js'
+import { describeRedirect } from '../proxy/redirect.js'
 
 /** The normalized routing table, in match precedence order. */
 export function routingTable (config: Config): string {
@@ -12,7 +13,8 @@ export function routingTable (config: Config): string {
   let out = 'Listeners\n'
   for (const l of config.listeners) {
     out += `  ${l.name.padEnd(12)} ${l.tls === undefined ? 'http ' : 'https'} ${l.host}:${l.port}` +
-      (l.tls === undefined ? '' : `  (${l.tls.http2 ? 'h2 + http/1.1' : 'http/1.1'}, ${l.tls.minVersion}+, ${l.tls.certificates.length} certificate(s))`) + '\n'
+      (l.tls === undefined ? '' : `  (${l.tls.http2 ? 'h2 + http/1.1' : 'http/1.1'}, ${l.tls.minVersion}+, ${l.tls.certificates.length} certificate(s))`) +
+      (l.redirect === undefined ? '' : `  [redirect every request: ${describeRedirect(l.redirect)}]`) + '\n'
   }
   // The token is a secret: whether there is one, never what it is.
   const a = config.admin
@@ -41,7 +43,8 @@ export function routingTable (config: Config): string {
     const access = describeAccess(r)
     const rw = [r.rewrite.stripPrefix === undefined ? '' : `strip ${r.rewrite.stripPrefix}`,
       r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`].filter((x) => x !== '').join(', ')
-    out += `  ${r.name.padEnd(16)} ${conds} -> ${r.backend}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
+    const to = r.redirect === undefined ? `-> ${r.backend}` : `redirect ${describeRedirect(r.redirect)} (${r.backend} not contacted)`
+    out += `  ${r.name.padEnd(16)} ${conds} ${to}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
       `${access === undefined ? '' : `  [access: ${access}]`}` +
       `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}\n`
   }

@@ -4,7 +4,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { Errors } from '../../src/errors.js'
-import { plan, upstreamRequest, type Plan, type PlanRequest, type Refusal } from '../../src/proxy/plan.js'
+import { plan, upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal } from '../../src/proxy/plan.js'
 import { buildState, type RuntimeState } from '../../src/proxy/state.js'
 import { sendNothing } from '../../src/upstream/pool.js'
 
@@ -57,8 +57,9 @@ function req (method: string, url: string, headers: string[], over: Partial<Plan
   }
 }
 
-function ok (r: Plan | Refusal): Plan {
+function ok (r: Plan | Refusal | Redirection): Plan {
   if ('error' in r) throw new Error(`refused: ${r.error.code} ${r.detail ?? ''}`)
+  if ('redirect' in r) throw new Error(`redirected: ${r.redirect.location}`)
   return r
 }
 

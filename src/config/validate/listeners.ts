@@ -5,10 +5,11 @@ import { DEFAULTS } from '../schema.js'
 import type { CertificateConfig, ListenerConfig, TlsConfig } from '../schema.js'
 import type { Field, MapView } from '../reader.js'
 import { BIND_FORMS, normalizeHostPattern, parseBind } from '../forms.js'
+import { checkListenerLoop, readRedirect } from './redirect.js'
 import { type Context, type ListenerBind, Unique, bindKey, entryName, minVersion, opt } from './common.js'
 
 const KEYS = {
-  listener: ['name', 'bind', 'tls', 'maxTunnels'],
+  listener: ['name', 'bind', 'tls', 'maxTunnels', 'redirect'],
   tls: ['cert', 'key', 'certificates', 'minVersion', 'http2'],
   certificate: ['cert', 'key', 'serverNames']
 } as const
@@ -59,13 +60,17 @@ function listener (ctx: Context, f: Field, i: number): { config: ListenerConfig,
   if (bindField !== undefined && parsed !== undefined) ctx.bind(bindField, parsed)
   const tlsField = m.get('tls')
   const tlsConfig = tlsField === undefined ? undefined : tls(ctx, tlsField)
+  const redirectField = m.get('redirect')
+  const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
+  if (redirect !== undefined && parsed !== undefined) checkListenerLoop(r, redirectField!, redirect, tlsField === undefined ? 'http' : 'https', parsed.port)
   const config: ListenerConfig = {
     name,
     bind: bind ?? '',
     host: parsed?.host ?? '',
     port: parsed?.port ?? 0,
     ...(tlsConfig === undefined ? {} : { tls: tlsConfig }),
-    maxTunnels: opt(m, 'maxTunnels', (v) => r.integer(v, 0), DEFAULTS.listener.maxTunnels)
+    maxTunnels: opt(m, 'maxTunnels', (v) => r.integer(v, 0), DEFAULTS.listener.maxTunnels),
+    ...(redirect === undefined ? {} : { redirect })
   }
   return {
     config,

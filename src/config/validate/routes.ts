@@ -13,10 +13,11 @@ import { didYouMean } from '../suggest.js'
 import { isLinkValue } from '../../fields.js'
 import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
 import { ACCESS_KEYS, routeAccess } from './access.js'
+import { readRedirect } from './redirect.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', ...ACCESS_KEYS],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'redirect', ...ACCESS_KEYS],
   match: ['host', 'pathPrefix', 'methods', 'listeners', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix'],
   headerOps: ['set', 'remove'],
@@ -124,11 +125,14 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const limit = limitField === undefined ? undefined : rateLimit(r, limitField, rc.redis)
   const earlyHints = opt<readonly string[]>(m, 'earlyHints', (v) => linkValues(r, v), d.earlyHints)
   const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
+  const redirectField = m.get('redirect')
+  const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
   return {
     config: {
       name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency, ...routeAccess(r, m),
       ...(cache === undefined ? {} : { cache }),
-      ...(limit === undefined ? {} : { rateLimit: limit })
+      ...(limit === undefined ? {} : { rateLimit: limit }),
+      ...(redirect === undefined ? {} : { redirect })
     },
     ...(nameField === undefined ? {} : { nameField })
   }
