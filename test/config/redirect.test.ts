@@ -64,3 +64,20 @@ t.test('a listener redirect that sends every request back to itself is a loop', 
   // Port 0 is a fresh port each start: a written port cannot be told apart from it.
   t.same(issuesOf(onListener('{ scheme: http, port: 8080 }', '"127.0.0.1:0"')), [])
 })
+
+t.test('a redirecting route warns about the options it makes pointless; a plain one does not', async (t) => {
+  const warnings: Array<{ path: string, line: number, message: string }> = []
+  parseConfig(`${BASE}routes:
+  - name: old
+    backend: api
+    redirect: { host: new.example.com }
+    rateLimit: { average: 10 }
+    requestHeaders: { set: { x-a: b } }
+  - name: plain
+    match: { pathPrefix: /plain }
+    backend: api
+    redirect: { scheme: https }
+`, 'config.yaml', { onWarning: (w) => warnings.push(w) })
+  t.equal(warnings.length, 1)
+  t.match(warnings[0], { path: 'routes[0].redirect', line: 10, message: /route `old` redirects every request, so its `requestHeaders`, `rateLimit` never apply/ })
+})

@@ -127,6 +127,14 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
   const redirectField = m.get('redirect')
   const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
+  if (redirect !== undefined) {
+    // A redirecting route answers before anything else of it runs (access rules still apply first).
+    const ignored = IGNORED_BY_REDIRECT.filter((k) => m.has(k))
+    if (ignored.length > 0) {
+      r.warn(redirectField!.path, redirectField!.at, `route \`${name}\` redirects every request, so its ${ignored.map((k) => `\`${k}\``).join(', ')} ` +
+        `never ${ignored.length === 1 ? 'applies' : 'apply'} (and its backend is never contacted)`)
+    }
+  }
   return {
     config: {
       name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency, ...routeAccess(r, m),
@@ -137,6 +145,9 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
     ...(nameField === undefined ? {} : { nameField })
   }
 }
+
+/** Route options a redirect makes pointless: nothing is forwarded, cached or answered by the backend. */
+const IGNORED_BY_REDIRECT = ['rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency'] as const
 
 /**
  * `consistency`: eventual | strong | { readYourWrites: { window } }; strong
