@@ -24,7 +24,7 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import { requestField } from '../fields.js'
 import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
-import type { ConnectionInfo, ListenerContext } from './session.js'
+import { h2Head, type ConnectionInfo, type ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
 import { trustedClientAddress } from './trust.js'
 import { REDIRECT_TEXT, type RedirectAnswer } from './redirect.js'
@@ -136,7 +136,7 @@ const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_CANCEL = 8
 
 /** Fields of a 101 that belong to the HTTP/1.1 handshake only (RFC 8441 §5: the h2 answer is a 200). */
-const H1_HANDSHAKE_ONLY = new Set(['sec-websocket-accept', 'content-length'])
+const H1_HANDSHAKE_ONLY = new Set(['sec-websocket-accept', 'content-length', 'upgrade'])
 
 class H2End implements ClientEnd {
   readonly #stream: ServerHttp2Stream
@@ -168,26 +168,21 @@ class H2End implements ClientEnd {
       this.fail(Errors.UPSTREAM_BAD_RESPONSE, [])
       return undefined
     }
-    const head: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
-    head[':status'] = 200
-    addFields(head, fields)
-    try {
-      this.#stream.respond(head, { endStream: false })
-    } catch {
-      this.destroy()
-      return undefined
-    }
-    return this.#stream
+    return this.#head(200, fields) ? this.#stream : undefined
   }
 
   declined (status: number, _statusText: string, headers: readonly string[]): void {
-    const head: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
-    head[':status'] = status
-    addFields(head, headers)
+    this.#head(status, headers)
+  }
+
+  /** The response head from shaped fields (the session's h2 form), without the HTTP/1.1 handshake's own; false when Node refused it. */
+  #head (status: number, flat: readonly string[]): boolean {
     try {
-      this.#stream.respond(head, { endStream: false })
+      this.#stream.respond(h2Head(status, flat.filter(notHandshake), undefined), { endStream: false })
+      return true
     } catch {
       this.destroy()
+      return false
     }
   }
 
@@ -211,16 +206,9 @@ class H2End implements ClientEnd {
   }
 }
 
-/** Shaped fields into an h2 head: lower-case names, hop-by-hop already gone, handshake-only ones dropped. */
-function addFields (head: OutgoingHttpHeaders, flat: readonly string[]): void {
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const name = flat[i]!.toLowerCase()
-    if (H1_HANDSHAKE_ONLY.has(name) || name === 'connection' || name === 'upgrade') continue
-    const prev = head[name]
-    const value = flat[i + 1]!
-    if (prev === undefined) head[name] = value
-    else head[name] = Array.isArray(prev) ? [...prev, value] : [String(prev), value]
-  }
+/** A flat-list filter: drops each H1_HANDSHAKE_ONLY field (its name and its value). */
+function notHandshake (_v: string, i: number, all: readonly string[]): boolean {
+  return !H1_HANDSHAKE_ONLY.has(all[i - (i % 2)]!.toLowerCase())
 }
 
 /** What RFC 6455 §4.2.2 says the server answers to `key`. */

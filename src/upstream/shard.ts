@@ -25,6 +25,8 @@ export class Shard {
   readonly queue: WaitQueue<Waiter>
   /** How long a request may wait in the queue, from its start (ms; the backend's timeouts.queue). */
   readonly queueTimeout: number
+  /** The shard's primary (`role: primary`), if it has one. */
+  readonly primary: Server | undefined
   /** Panic below this many healthy servers (Envoy's panic threshold); 0 = never. */
   readonly #panicBelow: number
 
@@ -35,6 +37,8 @@ export class Shard {
     this.queue = new WaitQueue(limits.maxQueue)
     this.queueTimeout = limits.queueTimeout
     this.#panicBelow = limits.panicThreshold <= 0 ? 0 : (servers.length * limits.panicThreshold) / 100
+    // Roles change only with a reload, which builds new shards: found once here, not per write.
+    this.primary = servers.find((s) => s.primary)
   }
 
   /** Fewer than panicThreshold% of the servers are healthy: balance over all of them. */
@@ -54,11 +58,7 @@ export class Shard {
     return false
   }
 
-  /** The shard's primary (`role: primary`), if it has one. */
-  get primary (): Server | undefined {
-    for (let i = 0; i < this.servers.length; i++) if (this.servers[i]!.primary) return this.servers[i]
-    return undefined
-  }
+
 }
 
 /** The parts of a request a shard key can come from. */
