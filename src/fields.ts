@@ -72,7 +72,8 @@ export interface InterimHead {
 /** Fields an interim response never passes on: hop-by-hop, framing, and state a client must not take from a 1xx. */
 const NOT_INTERIM = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
   'content-length', 'set-cookie'])
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
+/** A lower-case field name as RFC 9110 §5.1 allows it (what HTTP/2 sends, and what we lower-case to). */
+export const LOWER_FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
 /** A field value with no control character but HTAB. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 
@@ -95,7 +96,7 @@ export function interimHead (raw: readonly Buffer[]): InterimHead {
         const link = part.trim()
         if (isLinkValue(link)) out.link.push(link)
       }
-    } else if (!NOT_INTERIM.has(name) && FIELD_NAME.test(name) && FIELD_VALUE.test(value)) {
+    } else if (!NOT_INTERIM.has(name) && LOWER_FIELD_NAME.test(name) && FIELD_VALUE.test(value)) {
       const prev = out[name]
       out[name] = typeof prev === 'string' ? `${prev}, ${value}` : value
     }

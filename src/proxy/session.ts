@@ -17,7 +17,7 @@ import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
-import { requestField, type InterimHead } from '../fields.js'
+import { LOWER_FIELD_NAME, requestField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
 import type { Plan, PlanRequest, Redirection, Refusal } from './plan.js'
@@ -595,8 +595,6 @@ function onWantTrailers (this: ServerHttp2Stream): void {
 
 const NO_TRAILERS = Object.freeze({})
 
-/** A field name as RFC 9110 §5.1 allows it (lower-case here: HTTP/2 sends no other). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
 
 /**
  * An HTTP/2 response head for respond(): names lower-cased, repeated fields as
@@ -616,7 +614,7 @@ export function h2Head (status: number, flat: readonly string[], extra: readonly
 function addFields (head: Record<string, string | string[] | number>, flat: readonly string[]): void {
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase()
-    if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' })
+    if (!LOWER_FIELD_NAME.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' })
     if (name === 'connection') continue
     const value = flat[i + 1]!
     const prev = head[name]
