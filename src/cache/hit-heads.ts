@@ -21,6 +21,8 @@ export interface HitHead {
   readonly fields: readonly string[]
   /** The HTTP/2 form of `fields`, made by the first h2 client to get it. */
   h2: OutgoingHttpHeaders | undefined
+  /** The HTTP/1.1 status and field lines, made by the first h1 client to get it; null: writeHead writes it (proxy/h1-head.ts). */
+  h1: string | null | undefined
 }
 
 /** How many entries' heads one generation keeps: about 1 MiB with typical heads. */

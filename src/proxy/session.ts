@@ -25,6 +25,7 @@ import { REDIRECT_TEXT } from './redirect.js'
 import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
+import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead } from './h1-head.js'
 
 // HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
 // API's stream, which is both (a Duplex: the request body in, the response
@@ -466,7 +467,17 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    * respond(), never changes it); rate-limit fields make it a per-request one.
    */
   writeHit (status: number, head: HitHead): boolean {
-    if (!this.h2) return this.writeHead(status, head.fields)
+    if (!this.h2) {
+      // Hits on a keep-alive connection: the head checked and serialised once, not per request (h1-head.ts).
+      if (RAW_HEADS && !this.driver.draining) {
+        const lines = head.h1 === undefined ? (head.h1 = h1HeadLines(status, head.fields)) : head.h1
+        if (lines !== null) {
+          const extra = this.extraFields === undefined ? '' : h1ExtraLines(this.extraFields)
+          if (extra !== null && writeRawHead(this.res as ServerResponse, status, lines, extra)) return true
+        }
+      }
+      return this.writeHead(status, head.fields)
+    }
     return this.#respond(status, head.fields, false, head)
   }
 

@@ -1,0 +1,113 @@
+// HTTP/1.1 cache-hit heads written without ServerResponse.writeHead (issue 12,
+// item 2). writeHead checks and serialises every field on every response;
+// a hit's fields are the same for a second at a time, so they are checked and
+// serialised once (with the hit's head, see hit-heads.ts) and the finished
+// text is handed to the response as the head Node would have built, which
+// then goes out with the body in one writev as usual.
+//
+// This uses two fields of Node's OutgoingMessage (`_header`, `_headerSent`)
+// that are not public API but have not changed since Node 0.x; RAW_HEADS
+// checks them once at load and the proxy falls back to writeHead without them.
+// Only the plain case is taken: a keep-alive connection, no Expect, a head
+// with Content-Length and Date and no connection-level field, so the bytes
+// are exactly those writeHead would have sent (the tests compare them).
+import { IncomingMessage, ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http'
+import { Socket } from 'node:net'
+
+/** The OutgoingMessage fields a raw head sets or reads (Node's own names). */
+interface RawResponse {
+  _header: string | null
+  _headerSent: boolean
+  _expect_continue: boolean
+  _defaultKeepAlive: boolean
+  _keepAliveTimeout: number
+  _maxRequestsPerSocket: number | undefined
+  maxRequestsOnConnectionReached: boolean
+}
+
+/** Fields writeHead treats specially: a head with one of them takes writeHead. */
+const SPECIAL = new Set(['connection', 'transfer-encoding', 'trailer', 'expect', 'keep-alive', 'content-disposition'])
+
+/**
+ * `status` and `fields` as an HTTP/1.1 status line and field lines (no
+ * final CRLF), checked as writeHead checks them; null when writeHead must
+ * write this head (a body-less status, no Content-Length or Date, a special
+ * field, a field Node would refuse).
+ */
+export function h1HeadLines (status: number, fields: readonly string[]): string | null {
+  if (status < 200 || status === 204 || status === 304) return null
+  const reason = STATUS_CODES[status]
+  if (reason === undefined) return null
+  let text = `HTTP/1.1 ${status} ${reason}\r\n`
+  let length = false
+  let date = false
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!
+    const value = fields[i + 1]!
+    const lower = name.toLowerCase()
+    if (SPECIAL.has(lower)) return null
+    if (lower === 'content-length') length = true
+    else if (lower === 'date') date = true
+    try {
+      validateHeaderName(name)
+      validateHeaderValue(name, value)
+    } catch {
+      return null
+    }
+    text += `${name}: ${value}\r\n`
+  }
+  return length && date ? text : null
+}
+
+/** Per-request fields (request id, rate limit) as field lines; null when one would be refused. */
+export function h1ExtraLines (fields: readonly string[]): string | null {
+  let text = ''
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!
+    const value = fields[i + 1]!
+    if (SPECIAL.has(name.toLowerCase()) || name.toLowerCase() === 'content-length' || name.toLowerCase() === 'date') return null
+    try {
+      validateHeaderName(name)
+      validateHeaderValue(name, value)
+    } catch {
+      return null
+    }
+    text += `${name}: ${value}\r\n`
+  }
+  return text
+}
+
+/**
+ * Give `res` the finished head `lines` (+ `extra`) with the keep-alive
+ * fields writeHead would add; false (nothing done) when the response is not
+ * the plain keep-alive case, and the caller uses writeHead.
+ */
+export function writeRawHead (res: ServerResponse, status: number, lines: string, extra: string): boolean {
+  const raw = res as unknown as RawResponse
+  if (!res.shouldKeepAlive || raw.maxRequestsOnConnectionReached || raw._expect_continue || raw._header !== null ||
+    !raw._defaultKeepAlive || (raw._maxRequestsPerSocket ?? 0) > 0) return false
+  const t = raw._keepAliveTimeout
+  res.statusCode = status
+  raw._header = t > 0
+    ? `${lines}${extra}Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(t / 1000)}\r\n\r\n`
+    : `${lines}${extra}Connection: keep-alive\r\n\r\n`
+  raw._headerSent = false
+  return true
+}
+
+/** Whether this Node's ServerResponse has the fields writeRawHead relies on, as it had them when this was written. */
+function rawHeadsWork (): boolean {
+  try {
+    const req = new IncomingMessage(new Socket())
+    req.method = 'GET'
+    const res = new ServerResponse(req) as unknown as RawResponse & ServerResponse
+    return res._header === null && res._headerSent === false && res._expect_continue === false &&
+      res._defaultKeepAlive === true && typeof res._keepAliveTimeout === 'number' && typeof res.shouldKeepAlive === 'boolean' &&
+      typeof (ServerResponse.prototype as unknown as { _send?: unknown })._send === 'function' && !res.headersSent
+  } catch {
+    return false
+  }
+}
+
+/** Checked once at load: false on a Node whose ServerResponse differs, and hits use writeHead. */
+export const RAW_HEADS = rawHeadsWork()

@@ -1,0 +1,89 @@
+import http from 'node:http'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead } from '../../src/proxy/h1-head.js'
+
+const DATE = 'Sun, 06 Dec 2026 10:00:00 GMT'
+const FIELDS = ['Content-Type', 'text/plain', 'content-length', '5', 'date', DATE, 'etag', '"v1"', 'age', '3']
+
+t.test('h1HeadLines: the plain case as text, everything writeHead must decide as null', async (t) => {
+  t.equal(h1HeadLines(200, FIELDS),
+    `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`)
+  t.equal(h1HeadLines(404, ['content-length', '0', 'date', DATE]), `HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: ${DATE}\r\n`)
+  t.equal(h1HeadLines(204, ['content-length', '0', 'date', DATE]), null, 'no body: writeHead decides')
+  t.equal(h1HeadLines(304, ['content-length', '0', 'date', DATE]), null)
+  t.equal(h1HeadLines(103, ['content-length', '0', 'date', DATE]), null)
+  t.equal(h1HeadLines(299, ['content-length', '0', 'date', DATE]), null, 'no standard reason phrase')
+  t.equal(h1HeadLines(200, ['date', DATE]), null, 'no Content-Length')
+  t.equal(h1HeadLines(200, ['content-length', '5']), null, 'no Date: Node would add one per request')
+  for (const special of ['Connection', 'transfer-encoding', 'Trailer', 'expect', 'keep-alive', 'content-disposition']) {
+    t.equal(h1HeadLines(200, ['content-length', '5', 'date', DATE, special, 'x']), null, special)
+  }
+  t.equal(h1HeadLines(200, ['content-length', '5', 'date', DATE, 'x-bad', 'a\r\nb']), null, 'a value writeHead refuses')
+  t.equal(h1HeadLines(200, ['content-length', '5', 'date', DATE, 'bad name', 'a']), null, 'a name writeHead refuses')
+  t.equal(h1ExtraLines(['x-request-id', 'abc', 'ratelimit-remaining', '9']), 'x-request-id: abc\r\nratelimit-remaining: 9\r\n')
+  t.equal(h1ExtraLines(['x-request-id', 'a\nb']), null)
+  t.equal(h1ExtraLines(['content-length', '1']), null)
+})
+
+t.test('RAW_HEADS: this Node has the fields a raw head relies on', async (t) => {
+  t.equal(RAW_HEADS, true)
+})
+
+/** A server answering `/plain` with writeHead and `/raw` with writeRawHead (falling back to writeHead, as the proxy does). */
+async function server (t: Test): Promise<{ port: number, raw: boolean[] }> {
+  const raw: boolean[] = []
+  const s = http.createServer({ keepAliveTimeout: 7000 }, (req, res) => {
+    const extra = req.url?.includes('extra') === true ? ['x-request-id', 'r-1'] : undefined
+    let done = false
+    if (req.url?.startsWith('/raw') === true) {
+      const lines = h1HeadLines(200, FIELDS)!
+      done = writeRawHead(res, 200, lines, extra === undefined ? '' : h1ExtraLines(extra)!)
+      raw.push(done)
+    }
+    if (!done) res.writeHead(200, extra === undefined ? FIELDS : FIELDS.concat(extra))
+    if (req.method === 'HEAD') res.end()
+    else res.end(Buffer.from('hello'))
+  })
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { s.closeAllConnections(); s.close() })
+  return { port: (s.address() as AddressInfo).port, raw }
+}
+
+/** Write `text` and read until the server closes. */
+function exchange (port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1', () => c.end(text))
+    const got: Buffer[] = []
+    c.on('data', (d: Buffer) => got.push(d))
+    c.on('error', reject)
+    c.on('close', () => resolve(Buffer.concat(got).toString('latin1')))
+    c.setTimeout(5000, () => c.destroy(new Error('no close in 5 s')))
+  })
+}
+
+t.test('writeRawHead: the bytes writeHead would send, pipelined, HEAD, extras; falls back where writeHead decides', async (t) => {
+  const { port, raw } = await server(t)
+  const get = (path: string, more = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${more}\r\n`
+  const out = await exchange(port, get('/plain') + get('/raw') + get('/raw') + `HEAD /raw HTTP/1.1\r\nHost: x\r\n\r\n` +
+    `HEAD /plain HTTP/1.1\r\nHost: x\r\n\r\n` + get('/raw?extra') + get('/plain?extra') + get('/raw', 'Connection: close\r\n'))
+  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
+  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
+  const full = `${one}${ka}hello`
+  const extra = `${one}x-request-id: r-1\r\n${ka}hello`
+  const last = `${one}Connection: close\r\n\r\nhello`
+  t.equal(out, full + full + full + one + ka + one + ka + extra + extra + last)
+  t.same(raw, [true, true, true, true, false], 'the Connection: close request took writeHead')
+})
+
+t.test('writeRawHead: HTTP/1.0 without keep-alive and Expect take writeHead', async (t) => {
+  const { port, raw } = await server(t)
+  const out = await exchange(port, 'GET /raw HTTP/1.0\r\n\r\n')
+  t.match(out, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/)
+  t.notMatch(out, /keep-alive/i)
+  t.same(raw, [false])
+  const cont = await exchange(port, 'GET /raw HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n')
+  t.match(cont, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/)
+  t.same(raw, [false, false])
+})
