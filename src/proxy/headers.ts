@@ -49,7 +49,15 @@ const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['x-forwarded-server', TRUSTED_ONLY],
   ['x-forwarded-scheme', TRUSTED_ONLY],
   ['x-forwarded-ssl', TRUSTED_ONLY],
-  ['x-real-ip', TRUSTED_ONLY]
+  ['x-real-ip', TRUSTED_ONLY],
+  // Client addresses some frameworks believe, and URLs that IIS/Symfony-style
+  // backends route by instead of the request line (a path ACL bypass when a
+  // client may set them).
+  ['x-client-ip', TRUSTED_ONLY],
+  ['true-client-ip', TRUSTED_ONLY],
+  ['x-cluster-client-ip', TRUSTED_ONLY],
+  ['x-original-url', TRUSTED_ONLY],
+  ['x-rewrite-url', TRUSTED_ONLY]
 ])
 
 // What to do with a response field, by lower-cased name.

@@ -144,16 +144,20 @@ t.test('response headers: a one-value field repeated is collapsed (same value) o
     undefined, NO_HEADER_OPS), ['Age', '0', 'Date', 'd1', 'Expires', 'e1'], 'Age, Date, Expires: the first counts (RFC 9111 §5.1)')
 })
 
-t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl and X-Real-IP only from trusted proxies', async (t) => {
+t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl, client-address and original-URL fields only from trusted proxies', async (t) => {
   const raw = ['X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/admin', 'X-Forwarded-Server', 'a', 'X-Forwarded-Scheme', 'https',
-    'X-Real-IP', '10.9.9.9', 'X-Forwarded-Ssl', 'on']
+    'X-Real-IP', '10.9.9.9', 'X-Forwarded-Ssl', 'on', 'X-Client-IP', '10.1.1.1', 'True-Client-IP', '10.2.2.2',
+    'X-Cluster-Client-IP', '10.3.3.3', 'X-Original-URL', '/admin/users', 'X-Rewrite-URL', '/admin/x']
   const u = head(raw).map
-  for (const n of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-scheme', 'x-real-ip', 'x-forwarded-ssl']) {
+  for (const n of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-scheme', 'x-real-ip', 'x-forwarded-ssl',
+    'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url']) {
     t.notOk(u[n], `${n} dropped from an untrusted peer`)
   }
   const tr = head(raw, trusted).map
   t.same(tr['x-forwarded-prefix'], ['/admin'], 'kept from a trusted one')
   t.same(tr['x-real-ip'], ['10.9.9.9'])
+  t.same(tr['x-original-url'], ['/admin/users'])
+  t.same(tr['true-client-ip'], ['10.2.2.2'])
 })
 
 t.test('effective scheme and host: a trusted proxy\'s well-formed X-Forwarded-Proto/-Host, else ours', async (t) => {
