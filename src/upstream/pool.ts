@@ -146,6 +146,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
+  /** Bytes taken while the client was not draining and undici could not be paused (see onData). */
+  #unpaused = 0
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
@@ -189,6 +191,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   resume (): void {
+    this.#unpaused = 0
     const r = this.#resume
     if (r !== null) r()
   }
@@ -248,8 +251,18 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     // down, or reads the close as a truncation (nodejs/undici#5360, fixed only
     // in undici 8, which needs Node 22). The last chunk is in memory anyway;
     // a body that ends when the origin closes is never paused, for the same
-    // reason (and is rare: HTTP/1.0-style origins).
-    return more || this.#received >= this.#noPauseFrom
+    // reason (and is rare: HTTP/1.0-style origins). What such a body holds
+    // for a client that does not read is bounded: past MAX_UNPAUSED_BYTES the
+    // exchange is cut, so one slow client cannot make the proxy hold an
+    // endless stream.
+    if (more) return true
+    if (this.#received < this.#noPauseFrom) return false
+    this.#unpaused += chunk.length
+    if (this.#unpaused > MAX_UNPAUSED_BYTES) {
+      this.#cut(Errors.CLIENT_TOO_SLOW, `the client did not read ${MAX_UNPAUSED_BYTES} bytes of a body that cannot be paused`)
+      return false
+    }
+    return true
   }
 
   onComplete (trailers: string[] | Buffer[] | null): void {
@@ -339,6 +352,18 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   /** A sink call threw: end the exchange here and let the sink contain it. */
+  /** The client's doing (`kind`, `why`): the exchange ends, the server is not blamed. */
+  #cut (kind: ErrorKind, why: string): void {
+    this.#finish()
+    this.#aborted = true
+    this.#abort?.(new Error(why))
+    try {
+      this.#sink.responseError(kind, Object.assign(new Error(why), { code: kind.code }))
+    } catch (e) {
+      this.#sink.fault(e)
+    }
+  }
+
   #fault (err: unknown): void {
     if (!this.#done) this.#finish()
     this.#aborted = true
@@ -354,6 +379,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#owner.released()
   }
 }
+
+/** What a response that cannot be paused may hold for a client that is not draining (see ForwardHandler.onData). */
+export const MAX_UNPAUSED_BYTES = 16 * 1024 * 1024
 
 /**
  * From how many body bytes on a response must not pause undici (see
