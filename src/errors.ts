@@ -46,6 +46,7 @@ export const Errors = Object.freeze({
   PURGE_FORBIDDEN: kind('LB_ERR_PURGE_FORBIDDEN', 405, 'downstream', 'DPE', 'PURGE is not allowed from this address'),
   CLIENT_ABORTED: kind('LB_ERR_CLIENT_ABORTED', 499, 'downstream', 'DC', 'the client went away'),
   PURGE_INCOMPLETE: kind('LB_ERR_PURGE_INCOMPLETE', 503, 'internal', 'PI', 'the purge did not reach every worker'),
+  REWRITE_INVALID: kind('LB_ERR_REWRITE_INVALID', 500, 'internal', 'RWI', 'the route\'s rewrite did not give a valid path'),
   INTERNAL: kind('LB_ERR_INTERNAL', 500, 'internal', 'INT', 'internal error')
 })
 
