@@ -50,6 +50,10 @@ t.test('block style: the line of the pattern itself', async (t) => {
   only(t, yaml, 'routes[0].match.pathRegex', 12, /lookahead/)
 })
 
+t.test('a refused pathRegex is reported once, not again at the rewrite that uses it', async (t) => {
+  only(t, withRoute(`{ pathRegex: '/(a' }`, '{ regex: { replacement: /b/$1 } }'), 'routes[0].match.pathRegex', 9, /missing closing \)/)
+})
+
 t.test('pathPrefix and pathRegex together are refused', async (t) => {
   only(t, withRoute(`{ pathPrefix: /api/, pathRegex: '/api/.*' }`), 'routes[0].match.pathRegex', 9, /pathPrefix or by pathRegex, not both/)
 })

@@ -120,7 +120,10 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
     const known = backends.length === 0 ? 'no backends are defined' : `known backends: ${backends.join(', ')}`
     r.report(backendField.path, backendField.at, `unknown backend \`${backend}\` (${known})${didYouMean(backend, backends)}`)
   }
-  const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => routeRewrite(r, v, match.pathRegex), d.rewrite)
+  // A pathRegex written but refused is reported there: not again as a rewrite without a pattern.
+  const matchNode = m.get('match')?.node
+  const regexWritten = isMap(matchNode) && matchNode.has('pathRegex')
+  const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => routeRewrite(r, v, match.pathRegex, regexWritten), d.rewrite)
   const requestHeaders = opt<HeaderOpsConfig>(m, 'requestHeaders', (v) => headerOps(r, v, d.requestHeaders), d.requestHeaders)
   const responseHeaders = opt<HeaderOpsConfig>(m, 'responseHeaders', (v) => headerOps(r, v, d.responseHeaders), d.responseHeaders)
   const cache = routeCacheOf(r, m, rc.top)
@@ -270,7 +273,7 @@ function hostPattern (r: Reader, f: Field, s: string): string | undefined {
 }
 
 /** `pathRegex`: the route's pattern, if it has one (the default pattern of `regex`). */
-function routeRewrite (r: Reader, f: Field, pathRegex: string | undefined): RewriteConfig | undefined {
+function routeRewrite (r: Reader, f: Field, pathRegex: string | undefined, regexWritten: boolean): RewriteConfig | undefined {
   const m = r.map(f, KEYS.rewrite)
   if (m === undefined) return undefined
   const strip = m.get('stripPrefix')
@@ -278,7 +281,7 @@ function routeRewrite (r: Reader, f: Field, pathRegex: string | undefined): Rewr
   const stripPrefix = strip === undefined ? undefined : prefix(r, strip)
   const addPrefix = add === undefined ? undefined : prefix(r, add)
   const regexField = m.get('regex')
-  const regex = regexField === undefined ? undefined : rewriteRegex(r, regexField, pathRegex)
+  const regex = regexField === undefined ? undefined : rewriteRegex(r, regexField, pathRegex, regexWritten)
   if (regexField !== undefined && (strip !== undefined || add !== undefined)) {
     r.report(regexField.path, regexField.at, '`regex` gives the whole upstream path: it is not combined with stripPrefix/addPrefix (write them into the replacement)')
     return undefined
@@ -291,11 +294,11 @@ function routeRewrite (r: Reader, f: Field, pathRegex: string | undefined): Rewr
 }
 
 /** `regex: { pattern, replacement }`; the pattern defaults to the route's match.pathRegex. */
-function rewriteRegex (r: Reader, f: Field, pathRegex: string | undefined): RegexRewriteConfig | undefined {
+function rewriteRegex (r: Reader, f: Field, pathRegex: string | undefined, regexWritten: boolean): RegexRewriteConfig | undefined {
   const m = r.map(f, KEYS.rewriteRegex)
   if (m === undefined) return undefined
   const patternField = m.get('pattern')
-  if (patternField === undefined && pathRegex === undefined) {
+  if (patternField === undefined && !regexWritten) {
     r.report(f.path, f.at, '`regex` needs a `pattern` (or the route\'s `match.pathRegex`, which it then uses)')
   }
   const source = patternField === undefined ? pathRegex : pattern(r, patternField)
