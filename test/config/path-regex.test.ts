@@ -32,6 +32,7 @@ t.test('a pattern RE2 refuses, at its line, saying why', async (t) => {
   only(t, withRoute(`{ pathRegex: '^/(?!admin).*' }`), 'routes[0].match.pathRegex', 9, /`\(\?!` is a lookahead: .*no lookaround/)
   only(t, withRoute(`{ pathRegex: '^/x(?<=x)' }`), 'routes[0].match.pathRegex', 9, /lookbehind/)
   only(t, withRoute(`{ pathRegex: '^/(a' }`), 'routes[0].match.pathRegex', 9, /not a valid RE2 regular expression: missing closing \)/)
+  only(t, withRoute(`{ pathRegex: 'api/v\\d+/.*' }`), 'routes[0].match.pathRegex', 9, /can never match: it is matched against the whole path, which starts with `\/` \(write `\^\/api\/v…`\)/)
   only(t, withRoute(`{ pathRegex: '' }`), 'routes[0].match.pathRegex', 9, /expected a regular expression/)
   only(t, withRoute('{ pathRegex: 5 }'), 'routes[0].match.pathRegex', 9, /string/)
   only(t, withRoute('{ pathPrefix: /x }', `{ regex: { pattern: '(a)\\1', replacement: /a } }`), 'routes[0].rewrite.regex.pattern', 10, /backreference/)

@@ -325,6 +325,11 @@ function pattern (r: Reader, f: Field): string | undefined {
     r.report(f.path, f.at, compiled.error)
     return undefined
   }
+  // Matched against the whole path, which starts with `/`: `api/.*` could never match.
+  if (compiled.literalPrefix !== '' && !compiled.literalPrefix.startsWith('/')) {
+    r.report(f.path, f.at, `this pattern can never match: it is matched against the whole path, which starts with \`/\` (write \`^/${compiled.literalPrefix}…\`)`)
+    return undefined
+  }
   return s
 }
 
