@@ -132,3 +132,28 @@ t.test('a pattern that backtracking engines take exponential time on stays linea
   }
   t.equal(compile('/(a+)+b').test(path), true, 'and a match is found as fast')
 })
+
+t.test('hostile paths: any UTF-16 string (lone surrogates, controls, obs-text) is matched or not, never thrown on', async (t) => {
+  const re = compile('^/api/v(\\d+)/(?P<rest>.*)$')
+  const rw: RegexRewrite = { pattern: re, replacement: ['/v', 1, '/', 2], replacementSource: '/v$1/$rest' }
+  let seed = 7
+  const next = (): number => { seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31; return seed }
+  let matched = 0
+  let refusedOrClean = 0
+  for (let i = 0; i < 5000; i++) {
+    let s = '/api/v1/'
+    for (let j = 0; j < 16; j++) s += String.fromCharCode((next() >> 8) % 0x10000)
+    const groups = re.exec(s)
+    if (groups !== undefined) matched++
+    // A result with a character a request target cannot carry is refused, never passed on.
+    const out = applyRegexRewrite(rw, s)
+    if (out !== undefined && out !== s) {
+      refusedOrClean++
+      if (/[^\x21-\x7e\x80-\xff]/.test(out)) t.fail(`${JSON.stringify(out)} passed on`)
+    } else if (out === undefined) refusedOrClean++
+  }
+  t.equal(refusedOrClean, matched, 'every match was rewritten to target bytes or refused')
+  t.ok(matched > 4000, `nearly all match (${matched} of 5000): \`.\` takes any character but a newline`)
+  t.equal(re.exec('/api/v1/a\nb'), undefined, 'not a newline')
+  t.same(re.exec('/api/v1/\ud800x'), ['/api/v1/\ud800x', '1', '\ud800x'], 'a lone surrogate is one more character')
+})
