@@ -48,6 +48,7 @@ export const Errors = Object.freeze({
   CLIENT_TOO_SLOW: kind('LB_ERR_CLIENT_TOO_SLOW', 499, 'downstream', 'SB',
     'the client read too slowly a body the proxy cannot pause (one the origin ends by closing): cut at 16 MiB held'),
   PURGE_INCOMPLETE: kind('LB_ERR_PURGE_INCOMPLETE', 503, 'internal', 'PI', 'the purge did not reach every worker'),
+  REWRITE_INVALID: kind('LB_ERR_REWRITE_INVALID', 500, 'internal', 'RWI', 'the route\'s rewrite did not give a valid path'),
   INTERNAL: kind('LB_ERR_INTERNAL', 500, 'internal', 'INT', 'internal error')
 })
 

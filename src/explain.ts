@@ -23,6 +23,7 @@ import type { CompiledRoute } from './proxy/routes.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
 import { trustedClientAddress } from './proxy/trust.js'
 import type { RouteVerdict } from './router/router.js'
+import type { RegexRewrite } from './router/regex.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { sendNothing } from './upstream/pool.js'
 import { serverIdentity, type Server } from './upstream/server.js'
@@ -226,6 +227,8 @@ export interface RouteLine {
   readonly hostClass: 'exact' | 'wildcard' | 'any'
   readonly host: string | null
   readonly pathPrefix: string
+  /** The route's match.pathRegex (matched against the whole path); absent when it has none. */
+  readonly pathRegex?: string
   readonly methods: readonly string[]
   /** The listeners it is bound to; empty = every listener. */
   readonly listeners: readonly string[]
@@ -255,6 +258,8 @@ export interface RewritePart {
   readonly pathAfter: string
   readonly stripPrefix: string | null
   readonly addPrefix: string | null
+  /** The route's rewrite.regex, and the groups its pattern caught in this path; absent when it has none. */
+  readonly regex?: { readonly pattern: string, readonly replacement: string, readonly captures: string }
   /** The client's header fields against the plan's upstream head. */
   readonly requestHeaders: readonly HeaderChange[]
   readonly unchangedHeaders: number
@@ -514,6 +519,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   const rewrite: RewritePart = {
     pathBefore: pl.target, pathAfter: pl.upstreamPath,
     stripPrefix: pl.route.stripPrefix ?? null, addPrefix: pl.route.addPrefix ?? null,
+    ...(pl.route.rewriteRegex === undefined ? {} : { regex: regexPart(pl.route.rewriteRegex, pl.path) }),
     requestHeaders: server === undefined && !pl.backend.config.passHostHeader
       ? d.changes.map((c) => c.name === 'host' ? { ...c, after: '(the picked server\'s host:port)' } : c)
       : d.changes,
@@ -578,9 +584,16 @@ function routeFields (r: CompiledRoute): Omit<RouteLine, 'verdict' | 'reasons'> 
   const hostClass = m.host === undefined ? 'any' : m.host.startsWith('*.') ? 'wildcard' : 'exact'
   const redirect = r.config.redirect
   return {
-    name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, listeners: m.listeners, headers: m.headers,
+    name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, ...(m.pathRegex === undefined ? {} : { pathRegex: m.pathRegex }),
+    methods: m.methods, listeners: m.listeners, headers: m.headers,
     backend: r.config.backend, ...(redirect === undefined ? {} : { redirect: describeRedirect(redirect) })
   }
+}
+
+/** A rewrite.regex as explain shows it: the groups its pattern caught in `path` ('' when it does not match). */
+function regexPart (rw: RegexRewrite, path: string): NonNullable<RewritePart['regex']> {
+  const captures = rw.pattern.test(path) ? rw.pattern.describeCaptures(path) : ''
+  return { pattern: rw.pattern.source, replacement: rw.replacementSource, captures }
 }
 
 function routeLine (v: RouteVerdict<CompiledRoute>): RouteLine {
@@ -906,18 +919,20 @@ export function formatExplanation (e: Explanation): string {
   if (e.routes.length === 0) out.push(`${INDENT}(no routes configured)`)
   const rows = e.routes.map((l) => [
     l.verdict === 'match' ? '✓' : l.verdict === 'miss' ? '✗' : '·',
-    l.name, l.host ?? '*', l.pathPrefix, conditions(l), l.redirect === undefined ? `→ ${l.backend}` : `↪ ${l.redirect}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
+    l.name, l.host ?? '*', l.pathRegex === undefined ? l.pathPrefix : `~ ${l.pathRegex}`, conditions(l), l.redirect === undefined ? `→ ${l.backend}` : `↪ ${l.redirect}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
   ])
   const lines = table(rows)
   e.routes.forEach((l, i) => {
     out.push(lines[i]!)
-    if (l.verdict === 'miss') for (const why of l.reasons) out.push(`${INDENT}   ${why}`)
+    if (l.verdict !== 'unreached') for (const why of l.reasons) out.push(`${INDENT}   ${why}`)
   })
 
   if (e.rewrite !== null) {
     const w = e.rewrite
     out.push('', 'Rewrites')
-    const how = [w.stripPrefix === null ? '' : `stripPrefix ${w.stripPrefix}`, w.addPrefix === null ? '' : `addPrefix ${w.addPrefix}`]
+    const how = [w.stripPrefix === null ? '' : `stripPrefix ${w.stripPrefix}`, w.addPrefix === null ? '' : `addPrefix ${w.addPrefix}`,
+      w.regex === undefined ? '' : `regex ${w.regex.pattern} → ${w.regex.replacement}` +
+        (w.regex.captures === '' ? w.pathBefore === w.pathAfter ? ': no match, path kept' : '' : `, ${w.regex.captures}`)]
       .filter((s) => s !== '').join(', ')
     out.push(...table([['path', w.pathBefore === w.pathAfter ? `${w.pathBefore} (unchanged)`
       : `${w.pathBefore} → ${w.pathAfter}${how === '' ? '  (cache key query rules)' : `  (${how})`}`]]))

@@ -409,8 +409,14 @@ export type RateLimitBy = 'clientIp' | { readonly header: string } | { readonly 
 export interface RouteMatchConfig {
   /** Lower-cased; exact (`api.example.com`) or wildcard (`*.example.com`); absent = any host. */
   readonly host?: string
-  /** Plain string prefix: `/v1` also matches `/v10`; write `/v1/` for a segment. */
+  /** Plain string prefix: `/v1` also matches `/v10`; write `/v1/` for a segment. `/` (the default) on a pathRegex route. */
   readonly pathPrefix: string
+  /**
+   * RE2 pattern the whole normalised path (no query) must match, as if
+   * written `^(?:…)$`. A route has it or a pathPrefix, not both; regex routes
+   * are tried before prefix routes of their host class. Absent = none.
+   */
+  readonly pathRegex?: string
   /** Upper-cased; empty = any method. */
   readonly methods: readonly string[]
   /** Names of the listeners whose requests the route takes (Traefik entryPoints, HAProxy frontends); empty = every listener. */
@@ -424,6 +430,18 @@ export interface RewriteConfig {
   readonly stripPrefix?: string
   /** Added to the front of the (stripped) path. */
   readonly addPrefix?: string
+  /**
+   * When `pattern` matches the whole path, the path sent upstream becomes
+   * `replacement` with `$1` / `${1}` / `${name}` filled from its groups; the
+   * query is kept. `pattern` defaults to the route's `match.pathRegex`. Not
+   * with stripPrefix/addPrefix. Absent = none.
+   */
+  readonly regex?: RegexRewriteConfig
+}
+
+export interface RegexRewriteConfig {
+  readonly pattern: string
+  readonly replacement: string
 }
 
 export interface HeaderOpsConfig {

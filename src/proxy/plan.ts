@@ -10,7 +10,6 @@ import type { ReadYourWrites } from './read-your-writes.js'
 import { cacheKey, keyedTarget, variantKey, type CacheTarget } from '../cache/key.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { RouteInput } from '../router/router.js'
-import { rewritePath } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
@@ -148,6 +147,11 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     const variant = variantKey(route.variantBases.get(shard)!, rc.key.headers, req.rawHeaders)
     cache = { key: primary, variant, scheme: head.proto, origin }
   }
+  // rewrite: the route's, chosen at load; its result is checked to be an origin-form path
+  const upstreamPath = route.rewrite === undefined ? target : route.rewrite(target)
+  if (upstreamPath === undefined) {
+    return { error: Errors.REWRITE_INVALID, detail: `${target} rewritten by route ${route.name}`, ...parsed, route, backend, shard }
+  }
   return {
     method: req.method,
     authority,
@@ -159,9 +163,7 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     shardKey: key,
     stickyId,
     head,
-    upstreamPath: route.stripPrefix === undefined && route.addPrefix === undefined
-      ? target
-      : rewritePath(target, route.stripPrefix, route.addPrefix),
+    upstreamPath,
     cache,
     primaryOnly: decision.primaryOnly,
     readYourWrites: decision.write

@@ -8,7 +8,8 @@ import type { Backend } from '../upstream/backend.js'
 import type { Shard } from '../upstream/shard.js'
 import { variantBase } from '../cache/key.js'
 import type { ResponseShaper } from '../upstream/pool.js'
-import { createRouter, type Router } from '../router/router.js'
+import { createRouter, rewritePath, type Router } from '../router/router.js'
+import { applyRegexRewrite, compilePathRegex, parseReplacement, type RegexRewrite } from '../router/regex.js'
 import { RouteLimit } from '../ratelimit/limiter.js'
 import type { RateLimitStores } from '../ratelimit/store.js'
 import { compileAccess, type RouteAccess } from './access.js'
@@ -23,6 +24,14 @@ export interface CompiledRoute {
   readonly shapeResponse: ResponseShaper
   readonly stripPrefix: string | undefined
   readonly addPrefix: string | undefined
+  /** The compiled rewrite.regex; undefined when the route has none. */
+  readonly rewriteRegex: RegexRewrite | undefined
+  /**
+   * The route's rewrite of the target (path + query) sent upstream, chosen
+   * once here; undefined when it has none (the plan then forwards the target
+   * as it is). Returns undefined for a result that is not an origin-form path.
+   */
+  readonly rewrite: ((target: string) => string | undefined) | undefined
   /** Set when this route caches (top-level cache exists and the route did not opt out). */
   readonly cache: RouteCacheConfig | undefined
   readonly cacheOptions: StoreOptions | undefined
@@ -46,6 +55,8 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
     if (backend === undefined) throw new Error(`route ${r.name}: unknown backend ${r.backend}`) // the loader checks this
     const responseOps = compileHeaderOps(r.responseHeaders)
     const caches = config.cache !== undefined && r.cache?.enabled === true
+    const rewriteRegex = r.rewrite.regex === undefined ? undefined : compileRewrite(r)
+    const { stripPrefix, addPrefix } = r.rewrite
     return Object.freeze({
       name: r.name,
       config: r,
@@ -59,8 +70,14 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
           : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] })
       }),
       shapeResponse: (status: number, raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps, status),
-      stripPrefix: r.rewrite.stripPrefix,
-      addPrefix: r.rewrite.addPrefix,
+      stripPrefix,
+      addPrefix,
+      rewriteRegex,
+      rewrite: rewriteRegex !== undefined
+        ? (target: string) => applyRegexRewrite(rewriteRegex, target)
+        : stripPrefix !== undefined || addPrefix !== undefined
+          ? (target: string) => rewritePath(target, stripPrefix, addPrefix)
+          : undefined,
       cache: caches ? r.cache : undefined,
       cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined,
       // The shard picks the answer only when the backend has several.
@@ -71,4 +88,14 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
     })
   })
   return createRouter(routes)
+}
+
+/** The route's rewrite.regex, compiled; the loader has checked it, so a failure here is a route built without it. */
+function compileRewrite (r: RouteConfig): RegexRewrite {
+  const { pattern, replacement } = r.rewrite.regex!
+  const re = compilePathRegex(pattern)
+  if ('error' in re) throw new Error(`route ${r.name}: rewrite.regex.pattern: ${re.error}`)
+  const parts = parseReplacement(replacement, re)
+  if ('error' in parts) throw new Error(`route ${r.name}: rewrite.regex.replacement: ${parts.error}`)
+  return Object.freeze({ pattern: re, replacement: parts, replacementSource: replacement })
 }

@@ -35,14 +35,15 @@ export function routingTable (config: Config): string {
     const m = r.match
     const conds = [
       `host=${m.host ?? '*'}`,
-      `pathPrefix=${m.pathPrefix}`,
+      m.pathRegex === undefined ? `pathPrefix=${m.pathPrefix}` : `pathRegex=${m.pathRegex} (whole path)`,
       m.listeners.length > 0 ? `listeners=${m.listeners.join(',')}` : '',
       m.methods.length > 0 ? `methods=${m.methods.join(',')}` : '',
       ...Object.entries(m.headers).map(([k, v]) => `${k}=${v}`)
     ].filter((x) => x !== '').join(' ')
     const access = describeAccess(r)
     const rw = [r.rewrite.stripPrefix === undefined ? '' : `strip ${r.rewrite.stripPrefix}`,
-      r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`].filter((x) => x !== '').join(', ')
+      r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`,
+      r.rewrite.regex === undefined ? '' : `regex ${r.rewrite.regex.pattern} -> ${r.rewrite.regex.replacement}`].filter((x) => x !== '').join(', ')
     const to = r.redirect === undefined ? `-> ${r.backend}` : `redirect ${describeRedirect(r.redirect)} (${r.backend} not contacted)`
     out += `  ${r.name.padEnd(16)} ${conds} ${to}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
       `${access === undefined ? '' : `  [access: ${access}]`}` +

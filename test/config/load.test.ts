@@ -171,6 +171,7 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.ok(c.routes.some((r) => r.match.host === undefined), 'an any-host route')
   t.ok(c.routes.some((r) => r.match.methods.length > 0 && Object.keys(r.match.headers).length > 0))
   t.ok(c.routes.some((r) => r.rewrite.stripPrefix !== undefined && r.rewrite.addPrefix !== undefined))
+  t.ok(c.routes.some((r) => r.match.pathRegex !== undefined && r.rewrite.regex?.pattern === r.match.pathRegex), 'a regex route with a regex rewrite')
   t.ok(c.routes.some((r) => Object.keys(r.requestHeaders.set).length > 0 && r.responseHeaders.remove.length > 0))
   const backends = Object.values(c.backends)
   t.ok(backends.some((b) => b.shards.length === 1 && b.shards[0]?.name === 'default'), 'a plain servers backend')
