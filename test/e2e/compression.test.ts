@@ -3,6 +3,8 @@
 // the exclusions, Vary, HEAD, backpressure on a large body, and the cache
 // storing one compressed variant per coding.
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import http from 'node:http'
 import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
@@ -18,6 +20,16 @@ const run = promisify(execFile)
 const HTML = Buffer.from('<!doctype html><title>t</title>' + '<p>Switchyard compresses this paragraph. '.repeat(400))
 const SMALL = Buffer.from('<p>tiny</p>')
 const BIG = Buffer.alloc(4 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz0123456789 switchyard ')
+/** Base64 of random bytes: text that gzip shrinks only by a quarter, so compressed output fills buffers. */
+const NOISE = Buffer.from(randomBytes(768 * 1024).toString('base64'))
+const NOISE_TIMES = 48
+
+/** The slow-client test's origin side: bytes written, and whether it finished. */
+const stream = { written: 0, done: false }
+/** Ends the held SSE response. */
+let endSse: (() => void) | undefined
+/** The revalidation test's origin: how it last answered. */
+let revalidated = 0
 
 /** The origin's answers by path; every request is recorded. */
 function origin (seen: SeenRequest, res: ServerResponse): void {
@@ -48,6 +60,39 @@ function origin (seen: SeenRequest, res: ServerResponse): void {
       res.end('data: hello\n\n')
       return
     }
+    case '/sse/held': {
+      // One event, then the stream stays open until the client has decoded it.
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write('data: first\n\n')
+      endSse = () => res.end('data: last\n\n')
+      return
+    }
+    case '/noise': {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      let n = 0
+      const more = (): void => {
+        while (n < NOISE_TIMES) {
+          n++
+          stream.written += NOISE.length
+          if (!res.write(NOISE)) return void res.once('drain', more)
+        }
+        stream.done = true
+        res.end()
+      }
+      more()
+      return
+    }
+    case '/reval': {
+      // Stored, but revalidated on every use (no-cache): a weakly matching If-None-Match gets 304.
+      const inm = seen.headers['if-none-match']
+      if (typeof inm === 'string' && inm.replace(/^W\//, '') === '"r1"') {
+        revalidated++
+        res.writeHead(304, { etag: '"r1"', 'cache-control': 'no-cache' })
+        return void res.end()
+      }
+      return send(200, { 'content-type': 'text/html', 'cache-control': 'no-cache', etag: '"r1"' }, HTML)
+    }
+    case '/purged': return send(200, { 'content-type': 'text/html', 'cache-control': 'max-age=60' }, HTML)
     default: return send(404, { 'content-type': 'text/plain' }, Buffer.from('no'))
   }
 }
@@ -63,10 +108,18 @@ function decode (r: Pick<Reply, 'headers' | 'body'>): Buffer {
 const cert = testCertificate(t)
 const o = await startOrigin(t, origin)
 const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
-cache: {}
+cache: { purgeFrom: [127.0.0.1/32] }
 routes:
   - name: cached
     match: { pathPrefix: /cached }
+    backend: o
+    compression: true
+  - name: cached-too
+    match: { pathPrefix: /reval }
+    backend: o
+    compression: true
+  - name: purge
+    match: { pathPrefix: /purged }
     backend: o
     compression: true
   - name: plain
@@ -213,6 +266,98 @@ t.test('the cache stores one compressed variant per coding', async (t) => {
   t.equal(head.headers['content-encoding'], 'br')
   t.equal(head.body.length, 0)
   t.equal(o.requests.filter((x) => x.url === '/cached').length - before, 3, 'still no more origin fetches')
+})
+
+t.test('a 304 from the origin freshens the stored compressed variant; the origin is asked with its weak validator', async (t) => {
+  const first = await h1(base, { path: '/reval', headers: { 'accept-encoding': 'gzip' } })
+  t.equal(first.headers['content-encoding'], 'gzip')
+  const again = await h1(base, { path: '/reval', headers: { 'accept-encoding': 'gzip' } })
+  t.equal(revalidated, 1, 'revalidated once, with 304')
+  const asked = o.requests.filter((x) => x.url === '/reval').at(-1)!
+  t.equal(asked.headers['if-none-match'], 'W/"r1"', 'the stored (weak) validator')
+  t.equal(asked.headers['accept-encoding'], 'gzip', 'for the variant being revalidated')
+  t.equal(again.status, 200)
+  t.equal(again.headers['content-encoding'], 'gzip')
+  t.equal(again.headers.etag, 'W/"r1"', 'the 304\'s strong ETag does not replace the compressed variant\'s weak one')
+  t.match(again.headers['cache-status'], /fwd=stale; fwd-status=304/)
+  t.ok(decode(again).equals(HTML), 'the stored compressed body, decoded')
+})
+
+t.test('PURGE removes every coding\'s variant of the URL', async (t) => {
+  const count = (): number => o.requests.filter((x) => x.url === '/purged').length
+  await h1(base, { path: '/purged', headers: { 'accept-encoding': 'gzip' } })
+  await h1(base, { path: '/purged', headers: { 'accept-encoding': 'br' } })
+  await h1(base, { path: '/purged' })
+  t.equal(count(), 3)
+  const purge = await h1(base, { method: 'PURGE', path: '/purged' })
+  t.equal(purge.status, 200)
+  t.equal(purge.text, 'purged 3 entries\n')
+  const gz = await h1(base, { path: '/purged', headers: { 'accept-encoding': 'gzip' } })
+  await h1(base, { path: '/purged', headers: { 'accept-encoding': 'br' } })
+  t.equal(count(), 5, 'both fetched again')
+  t.ok(decode(gz).equals(HTML))
+})
+
+t.test('a Range request after a stored gzip variant: identity from the origin, never compressed bytes', async (t) => {
+  const before = o.requests.filter((x) => x.url === '/cached/r').length
+  await h1(base, { path: '/cached/r', headers: { 'accept-encoding': 'gzip' } })
+  const r = await h1(base, { path: '/cached/r', headers: { 'accept-encoding': 'gzip', range: 'bytes=0-9' } })
+  t.equal(r.headers['content-encoding'], undefined)
+  t.equal(o.requests.filter((x) => x.url === '/cached/r').length - before, 2, 'the identity variant is fetched')
+  t.equal(o.requests.filter((x) => x.url === '/cached/r').at(-1)!.headers['accept-encoding'], undefined, 'and asked for as identity')
+})
+
+t.test('Server-Sent Events listed by name: each event is decodable before the stream ends', async (t) => {
+  await new Promise<void>((resolve, reject) => {
+    const req = http.get(`${base}/sse/held`, { headers: { 'accept-encoding': 'gzip' }, agent: false }, (res) => {
+      t.equal(res.headers['content-encoding'], 'gzip')
+      const gunzip = zlib.createGunzip()
+      res.pipe(gunzip)
+      let text = ''
+      gunzip.on('data', (c: Buffer) => {
+        text += c.toString()
+        // Only a flush per chunk gets the first event here while the origin still holds the stream.
+        if (text === 'data: first\n\n') endSse!()
+      })
+      gunzip.on('end', () => {
+        t.equal(text, 'data: first\n\ndata: last\n\n')
+        resolve()
+      })
+      gunzip.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+})
+
+t.test('a client that stops reading stops the origin: the compressor does not buffer the body', async (t) => {
+  await new Promise<void>((resolve, reject) => {
+    const req = http.get(`${base}/noise`, { headers: { 'accept-encoding': 'gzip' }, agent: false }, (res) => {
+      res.pause()
+      // Wait until the origin stops making progress, then look at how far it got.
+      let last = -1
+      const poll = setInterval(() => {
+        if (stream.written !== last && !stream.done) {
+          last = stream.written
+          return
+        }
+        clearInterval(poll)
+        const total = NOISE.length * NOISE_TIMES
+        t.notOk(stream.done, 'the origin is held back')
+        t.ok(stream.written < total / 2, `the origin wrote ${stream.written} of ${total} bytes before the client read any`)
+        const gunzip = zlib.createGunzip()
+        let size = 0
+        gunzip.on('data', (c: Buffer) => { size += c.length })
+        gunzip.on('end', () => {
+          t.equal(size, total, 'everything arrives once the client reads')
+          resolve()
+        })
+        gunzip.on('error', reject)
+        res.pipe(gunzip)
+      }, 200)
+      t.teardown(() => clearInterval(poll))
+    })
+    req.on('error', reject)
+  })
 })
 
 t.test('curl --compressed', { skip: existsSync('/usr/bin/curl') ? false : 'no curl' }, async (t) => {
