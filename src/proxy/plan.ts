@@ -133,9 +133,12 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     route.requestPolicy)
   if ('code' in head) return { error: head, detail: undefined, ...parsed, route, backend, shard }
   // compression: the coding this request's answer may get; the origin is asked for that one alone
+  let compression: Negotiated | undefined
   const cc = route.compression
-  const compression = cc === undefined ? undefined : requestCoding(cc, req.method, req.rawHeaders)
-  if (compression !== undefined) upstreamAcceptEncoding(head.headers, compression.coding)
+  if (cc !== undefined) {
+    compression = requestCoding(cc, req.method, req.rawHeaders)
+    upstreamAcceptEncoding(head.headers, compression.coding)
+  }
 
   // consistency: which servers may answer, and whether the cache may
   const consistency = route.config.consistency
