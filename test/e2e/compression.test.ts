@@ -14,6 +14,7 @@ import { h1, h2Request, h2Session, tlsAndPlainListeners, type Reply } from '../h
 import { startOrigin, type SeenRequest } from '../helpers/origin.js'
 import type { ServerResponse } from 'node:http'
 import { startProxy } from '../helpers/proxy.js'
+import { ZSTD_AVAILABLE } from '../../src/proxy/compression/sink.js'
 
 const run = promisify(execFile)
 
@@ -367,4 +368,17 @@ t.test('curl --compressed', { skip: existsSync('/usr/bin/curl') ? false : 'no cu
   const head = text.slice(0, split).toLowerCase()
   t.match(head, /content-encoding: (br|gzip)/, 'curl asked for and got a compressed answer')
   t.ok(stdout.subarray(split + 4).equals(HTML), 'curl decoded it to the original')
+})
+
+t.test('zstd where node:zlib has it', { skip: ZSTD_AVAILABLE ? false : `node:zlib has no zstd on ${process.version}` }, async (t) => {
+  const z = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes:
+  - { backend: o, compression: { algorithms: [zstd, gzip] } }
+backends:
+  o: { servers: [{ url: "${o.url}" }] }
+`)
+  const r = await h1(z.url('web'), { path: '/html', headers: { 'accept-encoding': 'gzip, zstd' } })
+  t.equal(r.headers['content-encoding'], 'zstd')
+  const decompress = (zlib as unknown as { zstdDecompressSync: (b: Buffer) => Buffer }).zstdDecompressSync
+  t.ok(decompress(r.body).equals(HTML))
 })
