@@ -23,7 +23,7 @@ const SMALL = Buffer.from('<p>tiny</p>')
 const BIG = Buffer.alloc(4 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz0123456789 switchyard ')
 /** Base64 of random bytes: text that gzip shrinks only by a quarter, so compressed output fills buffers. */
 const NOISE = Buffer.from(randomBytes(768 * 1024).toString('base64'))
-const NOISE_TIMES = 48
+const NOISE_TIMES = 96
 
 /** The slow-client test's origin side: bytes written, and whether it finished. */
 const stream = { written: 0, done: false }
