@@ -30,6 +30,7 @@ import { serverIdentity, type Server } from './upstream/server.js'
 import { describeBy, describeLimit } from './ratelimit/limiter.js'
 import type { Shard } from './upstream/shard.js'
 import { REDIRECT_TEXT, describeRedirect } from './proxy/redirect.js'
+import { describeBytes, describeCompression, responseDecision } from './proxy/compression/decide.js'
 
 // ---------------------------------------------------------------- input
 
@@ -180,6 +181,8 @@ export interface ExplainOptions {
   readonly liveSource?: string
   /** performance.now() for balancers (slow start, latency decay). */
   readonly now?: number
+  /** A response head to decide compression for (`--response`); absent = what the response would need. */
+  readonly response?: { readonly status: number, readonly headers: readonly string[] }
 }
 
 export interface Explanation {
@@ -196,8 +199,22 @@ export interface Explanation {
   /** The matched route's rate limit; null when it has none (or no route matched). */
   readonly rateLimit: RateLimitPart | null
   readonly cache: CachePart | null
+  /** The matched route's compression; null when it has none (or the request is not forwarded). */
+  readonly compression: CompressionPart | null
   readonly result: ResultPart
   readonly warnings: readonly string[]
+}
+
+export interface CompressionPart {
+  /** The route's setting in words, as `switchyard check` prints it. */
+  readonly summary: string
+  /** The coding the request negotiated (plan.ts), and why. */
+  readonly coding: string
+  readonly negotiation: string
+  /** The response head decided for (`--response`); null = none given. */
+  readonly response: { readonly status: number, readonly headers: readonly string[] } | null
+  /** `compressed with br: client accepts br q=1, type text/html, 14 KiB`, or why not (or what the response needs). */
+  readonly result: string
 }
 
 export interface RequestPart {
@@ -493,7 +510,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     denied: acDenial === undefined ? null : acDenial.detail,
     credentials: typeof creds === 'string' ? null : `user ${creds.user}`
   }
-  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, access, rateLimit, cache: null, warnings }
+  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, access, rateLimit, cache: null, compression: null, warnings }
   if (refused !== undefined) return { ...empty, result: answer(refused.error, refused.detail) }
   if (redirected !== undefined) {
     const r = redirected.redirect
@@ -547,7 +564,27 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     }
   } else result = answer(pl.primaryOnly === undefined ? Errors.NO_HEALTHY_SERVER : Errors.PRIMARY_UNAVAILABLE, pl.primaryOnly)
 
-  return { ...empty, rewrite, replicas: picking?.part ?? null, cache: cache.part, result }
+  return { ...empty, rewrite, replicas: picking?.part ?? null, cache: cache.part, compression: compressionPart(pl, opts.response), result }
+}
+
+/** The plan's negotiated coding and, given a response head, the proxy's own decision for it (compression/decide.ts). */
+function compressionPart (pl: Plan, response: ExplainOptions['response']): CompressionPart | null {
+  const c = pl.route.compression
+  const n = pl.compression
+  if (c === undefined || n === undefined) return null
+  const base = { summary: describeCompression(c.config), coding: n.coding, negotiation: n.why, response: response ?? null }
+  if (response === undefined) {
+    const result = n.coding === 'identity'
+      ? `not compressed: ${n.why}`
+      : `${n.coding} (${n.why}) when the response is of a listed type, ${describeBytes(c.config.minBytes)} or more (or of unknown length), ` +
+        'without Content-Encoding or no-transform, and not 204/206/304'
+    return { ...base, result }
+  }
+  const d = responseDecision(c, n.coding, response.status, response.headers)
+  const result = d.coding !== undefined
+    ? `compressed with ${d.coding}: ${n.why}, ${d.why}`
+    : n.coding === 'identity' && /the client gets identity/.test(d.why) ? `not compressed: ${n.why}` : d.why
+  return { ...base, result: result + (d.vary ? '; Vary: Accept-Encoding' : '') }
 }
 
 function answer (kind: ErrorKind, detail: string | undefined): ResultPart {
@@ -1037,6 +1074,17 @@ export function formatExplanation (e: Explanation): string {
     }
   }
 
+  if (e.compression !== null) {
+    const c = e.compression
+    out.push('', 'Compression')
+    out.push(...table([
+      ...wrap('route', c.summary),
+      ['coding', `${c.coding}: ${c.negotiation}`],
+      ...(c.response === null ? [] : [['response', `${c.response.status} ${c.response.headers.map((v, i) => i % 2 === 0 ? `${v}: ` : `${v}; `).join('').replace(/; $/, '')}`]]),
+      ...wrap('→', c.result)
+    ]))
+  }
+
   out.push('', 'Result')
   const res = e.result
   out.push(`${INDENT}${res.status === null ? '→' : res.code === 'REDIRECT' ? '↪' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
@@ -1076,6 +1124,8 @@ export interface ExplainCommandArgs {
   readonly client: string | undefined
   readonly admin: string | undefined
   readonly json: boolean
+  /** `name: value` response fields to decide compression for (status 200). */
+  readonly response?: readonly string[] | undefined
   /** SWITCHYARD_ADMIN_TOKEN. */
   readonly token: string | undefined
 }
@@ -1104,9 +1154,10 @@ export async function explainCommand (args: ExplainCommandArgs): Promise<Command
   let e: Explanation
   try {
     const req = parseExplainRequest(args.request.join(' '), args.headers ?? [], args.client ?? '127.0.0.1')
+    const response = args.response === undefined || args.response.length === 0 ? {} : { response: { status: 200, headers: responseFields(args.response) } }
     e = args.admin === undefined
-      ? explain(config, req)
-      : await explainWithAdmin(config, req, { url: args.admin, ...(args.token === undefined ? {} : { token: args.token }) })
+      ? explain(config, req, response)
+      : await explainWithAdmin(config, req, { url: args.admin, ...(args.token === undefined ? {} : { token: args.token }) }, response)
   } catch (err) {
     if (err instanceof ExplainInputError) return fail(err.message)
     throw err
@@ -1116,6 +1167,18 @@ export async function explainCommand (args: ExplainCommandArgs): Promise<Command
     stdout: args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e),
     stderr: ''
   }
+}
+
+/** `--response 'name: value'` fields, flat. */
+function responseFields (lines: readonly string[]): string[] {
+  const out: string[] = []
+  for (const l of lines) {
+    const colon = l.indexOf(':')
+    const name = colon < 1 ? '' : l.slice(0, colon).trim()
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ExplainInputError(`expected --response 'name: value', got "${l}"`)
+    out.push(name.toLowerCase(), l.slice(colon + 1).trim())
+  }
+  return out
 }
 
 /** The proxy refuses the request as malformed before routing it: bad input, not "no route". */

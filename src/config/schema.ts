@@ -342,6 +342,26 @@ export interface RouteConfig {
   readonly basicAuth?: BasicAuthConfig
   /** The route answers with this redirect; its backend is never contacted. Absent = none. */
   readonly redirect?: RedirectConfig
+  /** Compress responses for clients that accept it (proxy/compression/). Absent = never. */
+  readonly compression?: CompressionConfig
+}
+
+/** A content coding the proxy can apply; `zstd` only where node:zlib has it (Node >= 22.15). */
+export type CompressionAlgorithm = 'zstd' | 'br' | 'gzip'
+
+/**
+ * Response compression (NGINX gzip, Caddy encode, Traefik compress). Defaults:
+ * `DEFAULTS.route.compression`.
+ */
+export interface CompressionConfig {
+  /** What the proxy offers, best first: the order breaks ties between codings the client weighs equally. */
+  readonly algorithms: readonly CompressionAlgorithm[]
+  /** A response with a smaller Content-Length is sent as it is; one of unknown length is compressed. */
+  readonly minBytes: number
+  /** Media types (`text/html`) or whole top-level types (`text/*`, which leaves out text/event-stream). */
+  readonly types: readonly string[]
+  /** Per algorithm: gzip 1–9, br 0–11, zstd 1–19. */
+  readonly level: { readonly gzip: number, readonly br: number, readonly zstd: number }
 }
 
 /** HTTP Basic authentication (RFC 7617). Defaults: `DEFAULTS.route.basicAuth`. */
@@ -729,6 +749,17 @@ export const DEFAULTS = deepFreeze({
     deny: [] as readonly string[],
     basicAuth: { realm: 'switchyard', forward: false } satisfies Pick<BasicAuthConfig, 'realm' | 'forward'>,
     redirect: { status: 301 } satisfies Pick<RedirectConfig, 'status'>,
+    compression: {
+      algorithms: ['br', 'gzip'] as readonly CompressionAlgorithm[],
+      minBytes: 1024,
+      types: [
+        'text/*', 'application/json', 'application/javascript', 'application/xml', 'application/xhtml+xml',
+        'application/rss+xml', 'application/atom+xml', 'application/ld+json', 'application/manifest+json',
+        'application/wasm', 'image/svg+xml', 'image/x-icon', 'font/ttf', 'font/otf'
+      ] as readonly string[],
+      // Fast levels for on-the-fly work (br's own default, 11, is for static files).
+      level: { gzip: 6, br: 4, zstd: 3 }
+    } satisfies CompressionConfig,
     /** `average` is required; `burst` defaults to it. */
     rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },

@@ -13,6 +13,7 @@ import { applyRegexRewrite, compilePathRegex, parseReplacement, type RegexRewrit
 import { RouteLimit } from '../ratelimit/limiter.js'
 import type { RateLimitStores } from '../ratelimit/store.js'
 import { compileAccess, type RouteAccess } from './access.js'
+import { compileCompression, type CompiledCompression } from './compression/decide.js'
 import { compileHeaderOps, downstreamResponseHeaders, type UpstreamHeaderPolicy } from './headers.js'
 
 export interface CompiledRoute {
@@ -43,6 +44,8 @@ export interface CompiledRoute {
   readonly access: RouteAccess | undefined
   /** The route's `earlyHints` as the 103 they are sent in; undefined when none. */
   readonly earlyHints: InterimHead | undefined
+  /** The route's compression; undefined when it has none (the one check on the hot path). */
+  readonly compression: CompiledCompression | undefined
 }
 
 /** `limits`: the stores of the process; required when a route has a rate limit. */
@@ -84,7 +87,8 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')])),
       rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!),
       access: compileAccess(r),
-      earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] })
+      earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] }),
+      compression: r.compression === undefined ? undefined : compileCompression(r.compression)
     })
   })
   return createRouter(routes)

@@ -17,6 +17,7 @@ import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
+import type { CompressFlow } from './compression/sink.js'
 import { LOWER_FIELD_NAME, requestField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
@@ -95,7 +96,7 @@ const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
-export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest {
+export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest, CompressFlow {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   readonly h2: boolean
@@ -348,6 +349,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   /** A failure before any response byte: another replica, when that is safe. */
   retry (kind: ErrorKind, err: Error): boolean {
     return !this.res.headersSent && this.driver.retry(this, kind, err)
+  }
+
+  /** CompressFlow: zlib has room again (the client's own drain resumes through onDrain). */
+  resumeUpstream (): void {
+    this.handler?.resume()
   }
 
   released (): void {

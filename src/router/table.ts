@@ -6,6 +6,7 @@ import { describeAccess } from '../proxy/access.js'
 import { createRouter } from './router.js'
 import { describeTarget } from '../redis/link.js'
 import { describeRedirect } from '../proxy/redirect.js'
+import { describeCompression } from '../proxy/compression/decide.js'
 
 /** The normalized routing table, in match precedence order. */
 export function routingTable (config: Config): string {
@@ -47,7 +48,8 @@ export function routingTable (config: Config): string {
     const to = r.redirect === undefined ? `-> ${r.backend}` : `redirect ${describeRedirect(r.redirect)} (${r.backend} not contacted)`
     out += `  ${r.name.padEnd(16)} ${conds} ${to}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
       `${access === undefined ? '' : `  [access: ${access}]`}` +
-      `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}\n`
+      `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}` +
+      `${r.compression === undefined ? '' : `  [compression: ${describeCompression(r.compression)}]`}\n`
   }
   out += '\nBackends\n'
   for (const b of Object.values(config.backends)) {

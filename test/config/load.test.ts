@@ -162,6 +162,10 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.same(c.listeners.map((l) => [l.name, l.tls !== undefined]), [['https', true], ['http', false], ['http-to-https', false]])
   t.same(c.listeners[2]?.redirect, { status: 301, scheme: 'https', port: 8443 }, 'a listener that redirects to https')
   t.same(c.routes.find((r) => r.redirect !== undefined)?.redirect, { status: 308, host: 'example.com' }, 'a route that redirects')
+  t.same(c.routes.find((r) => r.compression !== undefined)?.compression, {
+    algorithms: ['br', 'gzip'], minBytes: 1024, types: ['text/*', 'application/json', 'application/javascript', 'image/svg+xml'],
+    level: { gzip: 6, br: 4, zstd: 3 }
+  }, 'a route that compresses')
   t.same(c.listeners[0]?.tls?.certificates.map((x) => x.cert), [join(root, 'certs/dev.crt'), join(root, 'certs/dev.crt')],
     'cert paths resolve against the config folder')
   t.equal(c.listeners[0]?.tls?.certificates[0]?.key, join(root, 'certs/dev.key'))

@@ -15,10 +15,11 @@ import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPa
 import { ACCESS_KEYS, routeAccess } from './access.js'
 import { readRedirect } from './redirect.js'
 import { compilePathRegex, parseReplacement } from '../../router/regex.js'
+import { readCompression } from './compression.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'redirect', ...ACCESS_KEYS],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'redirect', 'compression', ...ACCESS_KEYS],
   match: ['host', 'pathPrefix', 'pathRegex', 'methods', 'listeners', 'headers'],
   rewrite: ['stripPrefix', 'addPrefix', 'regex'],
   rewriteRegex: ['pattern', 'replacement'],
@@ -133,6 +134,8 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
   const redirectField = m.get('redirect')
   const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
+  const compressionField = m.get('compression')
+  const compression = compressionField === undefined ? undefined : readCompression(r, compressionField)
   if (redirect !== undefined) {
     // A redirecting route answers before anything else of it runs (access rules still apply first).
     const ignored = IGNORED_BY_REDIRECT.filter((k) => m.has(k))
@@ -146,14 +149,15 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
       name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency, ...routeAccess(r, m),
       ...(cache === undefined ? {} : { cache }),
       ...(limit === undefined ? {} : { rateLimit: limit }),
-      ...(redirect === undefined ? {} : { redirect })
+      ...(redirect === undefined ? {} : { redirect }),
+      ...(compression === undefined ? {} : { compression })
     },
     ...(nameField === undefined ? {} : { nameField })
   }
 }
 
 /** Route options a redirect makes pointless: nothing is forwarded, cached or answered by the backend. */
-const IGNORED_BY_REDIRECT = ['rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency'] as const
+const IGNORED_BY_REDIRECT = ['rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'compression'] as const
 
 /**
  * `consistency`: eventual | strong | { readYourWrites: { window } }; strong
