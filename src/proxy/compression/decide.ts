@@ -105,6 +105,8 @@ export function compressedHead (headers: string[], coding: CompressionAlgorithm)
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i]!
     if (isName(name, 'content-length') || isName(name, 'accept-ranges') || isName(name, 'content-encoding')) continue
+    // Digests of the bytes the origin sent (RFC 9530 Content-/Repr-Digest, RFC 1864 Content-MD5): wrong for the compressed ones.
+    if (isName(name, 'content-digest') || isName(name, 'repr-digest') || isName(name, 'content-md5') || isName(name, 'digest')) continue
     out.push(name, isName(name, 'etag') ? weakETag(headers[i + 1]!) : headers[i + 1]!)
   }
   out.push('content-encoding', coding)

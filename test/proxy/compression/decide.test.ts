@@ -61,6 +61,8 @@ t.test('head edits', async (t) => {
   t.same(compressedHead(['Content-Type', 'text/html', 'Content-Length', '9', 'ETag', '"a"', 'Accept-Ranges', 'bytes'], 'br'),
     ['Content-Type', 'text/html', 'ETag', 'W/"a"', 'content-encoding', 'br', 'vary', 'Accept-Encoding'])
   t.same(compressedHead(['etag', 'W/"a"', 'vary', 'Origin'], 'gzip'), ['etag', 'W/"a"', 'vary', 'Origin, Accept-Encoding', 'content-encoding', 'gzip'])
+  t.same(compressedHead(['Content-Digest', 'sha-256=:x:', 'Repr-Digest', 'sha-256=:y:', 'Content-MD5', 'z', 'Digest', 'SHA=w', 'X-A', '1'], 'gzip'),
+    ['X-A', '1', 'content-encoding', 'gzip', 'vary', 'Accept-Encoding'], 'digests of the uncompressed bytes dropped')
   t.same(withVary(['vary', 'accept-encoding']), ['vary', 'accept-encoding'], 'not twice')
   t.same(withVary(['Vary', 'Origin', 'vary', 'Accept-Encoding, Cookie']), ['Vary', 'Origin', 'vary', 'Accept-Encoding, Cookie'], 'on any line')
   t.same(withVary(['vary', '*']), ['vary', '*'], 'Vary * says it all')
