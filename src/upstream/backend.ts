@@ -124,8 +124,8 @@ export class Backend implements ExchangeAccounting {
     // Built once for every server; throws when a TLS file the config names cannot be read (reload: rejected).
     const tls = config.tls === undefined ? undefined : upstreamTls(config.tls)
     this.tls = tls
-    // TLS settings and a hash of the TLS files' contents: a changed CA or client certificate rebuilds the pools.
-    const poolOptions = JSON.stringify([config.connections, config.timeouts, tls?.poolKey ?? null])
+    // TLS settings and a hash of the TLS files' contents: a changed CA or client certificate rebuilds the pools (so does a new protocol).
+    const poolOptions = JSON.stringify([config.connections, config.timeouts, tls?.poolKey ?? null, config.protocol])
     const limits = { maxQueue: config.maxQueue, queueTimeout: config.timeouts.queue, panicThreshold: config.panicThreshold }
     this.shards = config.shards.map((shard) => {
       const servers = shard.servers.map((s) => {
