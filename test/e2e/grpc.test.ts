@@ -112,3 +112,43 @@ for (const protocol of ['h2c', 'h2'] as const) {
     })
   })
 }
+
+/** Polls `check` every 20 ms until it holds, for up to `ms`. */
+async function waitFor (what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+t.test('a grpc health check takes a NOT_SERVING server out; calls then fail UNAVAILABLE', async (t) => {
+  const listenerCert = testCertificate(t)
+  const origin = await startGrpcOrigin(t)
+  const proxy = await startProxy(t, `listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: { cert: ${listenerCert.certPath}, key: ${listenerCert.keyPath} }
+routes:
+  - { match: { pathPrefix: / }, backend: grpc }
+backends:
+  grpc:
+    protocol: h2c
+    healthCheck: { type: grpc, interval: 50ms, timeout: 40ms, rise: 1, fall: 1 }
+    servers: [{ url: "${origin.url}" }]
+`)
+  const client = grpcClient(t, echoService(), proxy.port('tls'), listenerCert.certPem)
+  const state = (): string | undefined => proxy.app.status()[0]?.shards[0]?.servers[0]?.state
+  await waitFor('the first check', () => origin.healthChecks > 0 && state() === 'up')
+  t.equal((await unary(client, { message: 'up' })).err, null)
+
+  origin.health.set('', 'NOT_SERVING')
+  await waitFor('the server to go down', () => state() === 'down')
+  t.match(proxy.app.status()[0]?.shards[0]?.servers[0]?.lastCheck, { ok: false, reason: 'NOT_SERVING' })
+  const r = await unary(client, { message: 'down' })
+  t.equal(r.err?.code, grpc.status.UNAVAILABLE, 'no healthy server: 503, which gRPC clients read as UNAVAILABLE')
+
+  origin.health.set('', 'SERVING')
+  await waitFor('the server to come back', () => state() === 'up')
+  t.equal((await unary(client, { message: 'back' })).err, null)
+})
