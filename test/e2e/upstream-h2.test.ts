@@ -103,9 +103,17 @@ for (const protocol of ['h2c', 'h2'] as const) {
       t.equal(origin.seen.at(-1)!.headers.te, 'trailers')
     })
 
+    t.test('a large request body from an h2 client streams through (no Content-Length, past the flow-control window)', async (t) => {
+      const big = Buffer.alloc(512 * 1024, 'y')
+      const r = await h2(t, proxy.url('tls'), { ':method': 'POST', ':path': '/big' }, big)
+      t.equal(r.status, 200)
+      t.equal((JSON.parse(r.text) as { body: string }).body.length, big.length)
+      t.equal(r.trailers['x-checksum'], 'c0ffee')
+    })
+
     t.test('requests are streams on one h2 connection', async (t) => {
       for (let i = 0; i < 4; i++) t.equal((await h1(proxy.url('plain'), { path: `/many/${i}` })).status, 200)
-      t.equal(origin.seen.length, 6)
+      t.equal(origin.seen.length, 7)
       t.equal(origin.sessions, 1)
     })
   })

@@ -4,6 +4,8 @@
 // unknown service, an error status and no server at all are down. Probes are
 // started by hand (checkNow), so nothing here depends on timing.
 import { writeFileSync } from 'node:fs'
+import http2 from 'node:http2'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import * as protoLoader from '@grpc/proto-loader'
 import { fileURLToPath } from 'node:url'
@@ -95,4 +97,22 @@ for (const protocol of ['h2c', 'h2'] as const) {
 t.test('no server, or an HTTP server that is not gRPC: down', async (t) => {
   const { server, checks } = probe(t, `http://127.0.0.1:${await closedPort()}`, 'h2c')
   t.match(await checks.checkNow(server), { ok: false, reason: 'connect refused' })
+})
+
+t.test('an http check on an h2c backend probes over h2c too', async (t) => {
+  const server = http2.createServer()
+  const seen: string[] = []
+  server.on('stream', (stream, headers) => {
+    seen.push(`${String(headers[':method'])} ${String(headers[':path'])}`)
+    stream.respond({ ':status': headers[':path'] === '/healthz' ? 200 : 503 })
+    stream.end('ok')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()) }))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const up = probe(t, url, 'h2c', { type: 'http' })
+  t.match(await up.checks.checkNow(up.server), { ok: true, status: 200 })
+  const down = probe(t, url, 'h2c', { type: 'http', path: '/other' })
+  t.match(await down.checks.checkNow(down.server), { ok: false, status: 503, reason: 'status 503 not in 200-399' })
+  t.same(seen, ['GET /healthz', 'GET /other'], 'a cleartext h2 server only answers h2c (prior knowledge)')
 })
