@@ -110,6 +110,12 @@ export interface ExchangeAccounting {
   retries: number
   /** How long a server may take to send its response head (ms; 0 = no limit). */
   readonly headersTimeout: number
+  /**
+   * The servers speak HTTP/2 (`protocol: h2` / `h2c`): a response body may
+   * always be paused (flow control holds the origin back), since the HTTP/1.1
+   * parser bug onData works around is not in that path.
+   */
+  readonly h2?: boolean
   /** A first attempt was sent: it earns its share of a retry. */
   deposit (): void
   observe (server: Server, outcome: ExchangeOutcome): void
@@ -227,7 +233,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
-    this.#noPauseFrom = noPauseFrom(rawHeaders)
+    // An h2 body usually has no Content-Length, which noPauseFrom would read as "ends at close: never pause".
+    this.#noPauseFrom = this.#backend.h2 === true ? Infinity : noPauseFrom(rawHeaders)
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
