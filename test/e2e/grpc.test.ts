@@ -46,10 +46,12 @@ async function setup (t: Test, protocol: 'h2c' | 'h2'): Promise<{ origin: GrpcOr
     writeFileSync(ca, pki.ca.certPem)
     tls = `\n    tls: { ca: ${ca} }`
   }
+  // A cache in front: gRPC calls (POSTs) must pass it untouched, never stored.
   const proxy = await startProxy(t, `listeners:
   - name: tls
     bind: 127.0.0.1:0
     tls: { cert: ${listenerCert.certPath}, key: ${listenerCert.keyPath} }
+cache: { maxBytes: 1MiB }
 routes:
   - { match: { pathPrefix: / }, backend: grpc }
 backends:
@@ -63,7 +65,7 @@ backends:
 
 for (const protocol of ['h2c', 'h2'] as const) {
   t.test(`gRPC through the TLS listener to a protocol: ${protocol} backend`, async (t) => {
-    const { origin, client } = await setup(t, protocol)
+    const { origin, proxy, client } = await setup(t, protocol)
 
     t.test('unary: reply, metadata both ways, trailers', async (t) => {
       const md = new grpc.Metadata()
@@ -109,6 +111,12 @@ for (const protocol of ['h2c', 'h2'] as const) {
       await ended
       t.same(got, [0, 1, 2, 3, 4])
       t.equal((await status).code, grpc.status.OK)
+    })
+
+    t.test('a cache in front stored none of it (gRPC calls are POSTs)', async (t) => {
+      const stats = proxy.app.cacheStats()!
+      t.equal(stats.entries, 0)
+      t.equal(stats.bytes, 0)
     })
   })
 }
