@@ -11,7 +11,7 @@ import { NONE_TRIED, type Candidate, type PickAccount, type PickContext } from '
 import { num } from './balancer/pick.js'
 import { lookupAllowed, requestFacts } from './cache/policy.js'
 import { loadConfig } from './config/load.js'
-import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig } from './config/schema.js'
+import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig, UpstreamProtocol } from './config/schema.js'
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
 import { createTlsContexts } from './listener/tls.js'
 import { parseAuthority } from './authority.js'
@@ -353,8 +353,8 @@ export interface ReplicaPart {
   readonly sticky: StickyPart | null
   /** The route's consistency and what it decided for this request (plan.ts consistencyDecision). */
   readonly consistency: { readonly mode: 'eventual' | 'strong' | 'readYourWrites', readonly primaryOnly: boolean, readonly reason: string }
-  /** What would be sent: absent when no server can be picked. */
-  readonly upstream: { readonly url: string; readonly method: string; readonly host: string } | null
+  /** What would be sent, and over which protocol (the backend's `protocol`): absent when no server can be picked. */
+  readonly upstream: { readonly url: string; readonly method: string; readonly host: string; readonly protocol: UpstreamProtocol } | null
 }
 
 export interface AccessPart {
@@ -721,7 +721,7 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
 
 function upstreamLine (p: Plan, server: Server): NonNullable<ReplicaPart['upstream']> {
   const up = upstreamRequest(p, server)
-  return { method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '' }
+  return { method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '', protocol: p.backend.config.protocol }
 }
 
 function stickyPart (state: RuntimeState, p: Plan, shard: Shard, account: PickAccount, req: ExplainRequest): StickyPart | null {
@@ -1028,7 +1028,9 @@ export function formatExplanation (e: Explanation): string {
       info.push(...wrap('sticky', p.sticky.value === null ? p.sticky.reason : `${p.sticky.cookie}=${p.sticky.value}: ${p.sticky.reason}`))
       if (p.sticky.setCookie !== null) info.push(['', `Set-Cookie: ${p.sticky.setCookie}`])
     }
-    if (p.upstream !== null) info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})`])
+    if (p.upstream !== null) {
+      info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})  over ${PROTOCOL_TEXT[p.upstream.protocol]}`])
+    }
     out.push(...table(info))
   }
 
@@ -1091,6 +1093,13 @@ export function formatExplanation (e: Explanation): string {
     (res.detail === null ? '' : ` (${res.detail})`))
   for (const w of e.warnings) out.push(`${INDENT}! ${w}`)
   return out.join('\n') + '\n'
+}
+
+/** How explain names a backend's protocol. */
+const PROTOCOL_TEXT: Readonly<Record<UpstreamProtocol, string>> = {
+  http1: 'HTTP/1.1',
+  h2: 'h2 (HTTP/2 over TLS, ALPN; trailers and TE: trailers pass)',
+  h2c: 'h2c (cleartext HTTP/2, prior knowledge; trailers and TE: trailers pass)'
 }
 
 /** The variant key (`route\nshard\nname:value…`, see cache/key.ts) on one line. */

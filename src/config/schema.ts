@@ -484,6 +484,12 @@ export interface BackendConfig {
   readonly timeouts: UpstreamTimeoutsConfig
   /** Max connections per server in its pool. */
   readonly connections: number
+  /**
+   * How requests go to the servers: HTTP/1.1, HTTP/2 over TLS (`h2`, ALPN;
+   * https:// servers) or cleartext HTTP/2 with prior knowledge (`h2c`;
+   * http:// servers). gRPC needs one of the h2 forms.
+   */
+  readonly protocol: UpstreamProtocol
   /** Cookie-based session affinity; absent = off. */
   readonly sticky?: StickyConfig
   /** Active HTTP health checks; absent = off (servers are assumed up). */
@@ -565,8 +571,19 @@ export interface StickyCookieConfig {
   readonly httpOnly: boolean
 }
 
+/** The wire protocol to a backend's servers (HAProxy `proto h2`, Envoy `http2_protocol_options`). */
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c'
+
 /** Defaults: `DEFAULTS.backend.healthCheck`. */
 export interface HealthCheckConfig {
+  /**
+   * `http`: a request to `path`, judged by status (and body). `grpc`: the
+   * standard grpc.health.v1.Health/Check over the backend's h2 or h2c; up
+   * only on SERVING (path, method, host and expect* do not apply).
+   */
+  readonly type: 'http' | 'grpc'
+  /** grpc: the service name asked about; '' = the server as a whole. */
+  readonly service: string
   /** May carry a query. */
   readonly path: string
   readonly method: 'GET' | 'HEAD'
@@ -772,6 +789,7 @@ export const DEFAULTS = deepFreeze({
     passHostHeader: true,
     timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 } satisfies UpstreamTimeoutsConfig,
     connections: 128,
+    protocol: 'http1' as UpstreamProtocol,
     maxConn: 0,
     maxQueue: 1024,
     slowStart: 0,
@@ -781,7 +799,7 @@ export const DEFAULTS = deepFreeze({
       cookie: { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true } satisfies StickyCookieConfig
     } satisfies StickyConfig,
     healthCheck: {
-      path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3,
+      type: 'http', service: '', path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3,
       expectStatus: [[200, 399]] as ReadonlyArray<readonly [number, number]>
     } satisfies HealthCheckConfig,
     outlierDetection: {

@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
 import { Errors, type ErrorKind } from '../errors.js'
-import { connectFailure, ForwardHandler, retryableFailure, type ResponseSink } from '../upstream/pool.js'
+import { connectFailure, ForwardHandler, refusedStream, retryableFailure, type ResponseSink } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
@@ -284,7 +284,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const backend = s.backend!
     if (kind === Errors.CLIENT_ABORTED || s.closed || !s.replayable) return false
     if (s.attempts > backend.config.retries.attempts || !retryableFailure(err)) return false
-    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent) return false
+    // A stream an h2 server refused was never processed (RFC 9113 §8.7): a POST (gRPC) may go again too.
+    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent && !refusedStream(err)) return false
     // The budget guards against retry storms that multiply work; a refused
     // connection did no work anywhere, so its retry is free.
     if (!connectFailure(err) && !backend.retryAllowed()) return false

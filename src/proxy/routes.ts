@@ -51,8 +51,9 @@ export interface CompiledRoute {
 /** `limits`: the stores of the process; required when a route has a rate limit. */
 export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>,
   limits?: RateLimitStores): Router<CompiledRoute> {
-  // Upstreams are HTTP/1.1, so responses are marked `1.1 <proxyName>`.
-  const via = config.forwarding.via ? `1.1 ${config.proxyName}` : undefined
+  // Responses are marked with the protocol they came over: `1.1 <proxyName>`, or `2 <proxyName>` from h2 backends.
+  const via1 = config.forwarding.via ? `1.1 ${config.proxyName}` : undefined
+  const via2 = config.forwarding.via ? `2 ${config.proxyName}` : undefined
   const routes = config.routes.map((r): CompiledRoute => {
     const backend = backends.get(r.backend)
     if (backend === undefined) throw new Error(`route ${r.name}: unknown backend ${r.backend}`) // the loader checks this
@@ -60,6 +61,8 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
     const caches = config.cache !== undefined && r.cache?.enabled === true
     const rewriteRegex = r.rewrite.regex === undefined ? undefined : compileRewrite(r)
     const { stripPrefix, addPrefix } = r.rewrite
+    const h2 = backend.config.protocol !== 'http1'
+    const via = h2 ? via2 : via1
     return Object.freeze({
       name: r.name,
       config: r,
@@ -70,7 +73,8 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
         // The proxy consumed the credentials: they go no further unless asked (basicAuth.forward).
         ops: compileHeaderOps(r.basicAuth === undefined || r.basicAuth.forward
           ? r.requestHeaders
-          : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] })
+          : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] }),
+        ...(h2 ? { teTrailers: true } : {})
       }),
       shapeResponse: (status: number, raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps, status),
       stripPrefix,

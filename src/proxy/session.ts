@@ -190,6 +190,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   awaitingDrain = false
   /** h2: trailers for the 'wantTrailers' event. */
   trailers: Record<string, string> | undefined
+  /** h2: the upstream response head as sent (a gRPC Trailers-Only answer's status is in it: see responseEnd). */
+  upstreamHead: readonly string[] | undefined
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
   #bodyIdle: NodeJS.Timeout | undefined
   #deadline: NodeJS.Timeout | undefined
@@ -399,7 +401,10 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
     this.status = status
     // h2: the body streams, and may end with trailers.
-    if (this.h2) return this.#respond(status, headers, true)
+    if (this.h2) {
+      this.upstreamHead = headers
+      return this.#respond(status, headers, true)
+    }
     // The origin's reason phrase, when it is plain text; else Node's standard one.
     return this.writeHead(status, headers, PLAIN_REASON.test(statusText) ? statusText : '')
   }
@@ -428,6 +433,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
     // Sent on 'wantTrailers', when the stream was opened to wait for them.
     if (trailers.length > 0) this.trailers = trailerObject(trailers)
+    else if (this.bytesOut === 0 && this.upstreamHead !== undefined) this.trailers = grpcTrailersOnly(this.upstreamHead)
     this.end()
   }
 
@@ -600,6 +606,24 @@ function onWantTrailers (this: ServerHttp2Stream): void {
 }
 
 const NO_TRAILERS = Object.freeze({})
+
+/**
+ * A gRPC Trailers-Only answer (status in the one HEADERS frame, with
+ * END_STREAM) reaches us as a head and an end: it goes out as a head without
+ * END_STREAM (respond() must choose before the end is known), so its status
+ * is repeated in the trailers, where a gRPC client reads it. Undefined for
+ * anything else (an empty body with no grpc-status).
+ */
+export function grpcTrailersOnly (head: readonly string[]): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined
+  for (let i = 0; i + 1 < head.length; i += 2) {
+    const name = head[i]!
+    if (name.length < 11 || (name.charCodeAt(0) | 32) !== 103) continue // 'g'
+    const lower = name.toLowerCase()
+    if (lower === 'grpc-status' || lower === 'grpc-message' || lower === 'grpc-status-details-bin') (out ??= {})[lower] = head[i + 1]!
+  }
+  return out?.['grpc-status'] === undefined ? undefined : out
+}
 
 
 /**

@@ -54,7 +54,8 @@ export function routingTable (config: Config): string {
   out += '\nBackends\n'
   for (const b of Object.values(config.backends)) {
     const by = b.shardBy === undefined ? '' : `  shardBy ${Object.entries(b.shardBy).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`
-    out += `  ${b.name}  balance=${b.balance.algorithm}${by}\n`
+    const hc = b.healthCheck?.type === 'grpc' ? `  healthCheck=grpc(${b.healthCheck.service === '' ? 'server' : `service ${JSON.stringify(b.healthCheck.service)}`})` : ''
+    out += `  ${b.name}  balance=${b.balance.algorithm}  protocol=${b.protocol}${by}${hc}\n`
     out += tlsLines(b)
     for (const s of b.shards) {
       out += `    shard ${s.name}: ${s.servers.map((v) => `${v.name}=${v.url}${v.weight === 1 ? '' : ` w${v.weight}`}`).join(', ')}\n`

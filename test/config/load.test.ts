@@ -115,6 +115,7 @@ t.test('defaults are applied', async (t) => {
         passHostHeader: true,
         timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
         connections: 128,
+        protocol: 'http1',
         retries: { attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 65_536 },
         maxConn: 0,
         maxQueue: 1024,

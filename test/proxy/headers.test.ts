@@ -182,3 +182,13 @@ t.test('trailers and addresses', async (t) => {
   t.equal(normalizeAddress('::1'), '::1')
   t.equal(normalizeAddress(undefined), '')
 })
+
+t.test('TE: trailers goes on to h2 backends only, as exactly `trailers`', async (t) => {
+  const h2 = policy({ teTrailers: true })
+  t.same(head(['TE', 'trailers'], untrusted, h2).map.te, ['trailers'])
+  t.same(head(['TE', 'gzip;q=0.5, Trailers'], untrusted, h2).map.te, ['trailers'], 'other codings dropped (HTTP/2 allows only trailers)')
+  t.same(head(['Connection', 'TE', 'TE', 'trailers'], untrusted, h2).map.te, ['trailers'], 'an h1 client names TE in Connection, as it must')
+  t.notOk(head(['TE', 'gzip'], untrusted, h2).map.te, 'no trailers token: nothing sent')
+  t.notOk(head(['TE', 'xtrailers'], untrusted, h2).map.te)
+  t.notOk(head(['TE', 'trailers'], untrusted, policy()).map.te, 'HTTP/1.1 backends: hop-by-hop, stripped')
+})
