@@ -26,6 +26,7 @@ import { REDIRECT_TEXT } from './redirect.js'
 import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
+import { grpcErrorFields, isGrpcRequest } from './grpc-reply.js'
 
 // HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
 // API's stream, which is both (a Duplex: the request body in, the response
@@ -92,6 +93,7 @@ const H2_PROCESSING = Object.freeze({ ':status': 102 })
 // respond() options, built once.
 const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
 const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
+const H2_END = Object.freeze({ endStream: true })
 
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
@@ -556,6 +558,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       this.resetDownstream()
       return
     }
+    if (this.h2 && isGrpcRequest(this.header('content-type'))) return this.#grpcError(kind)
     const body = errorBody(kind, kind === Errors.NO_ROUTE ? `${this.method} ${this.authority}${this.path}` : undefined)
     const headers = [
       'content-type', 'text/plain; charset=utf-8',
@@ -572,6 +575,19 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     else {
       this.bytesOut += body.length
       this.end(body)
+    }
+  }
+
+  /** sendError to a gRPC client: one HEADERS frame that ends the stream (Trailers-Only), the status in grpc-status. */
+  #grpcError (kind: ErrorKind): void {
+    const stream = this.res as ServerHttp2Stream
+    if (stream.closed || stream.destroyed) return
+    this.status = 200
+    this.ended = true
+    try {
+      stream.respond(h2Head(200, grpcErrorFields(kind), this.extraFields), H2_END)
+    } catch (err) {
+      this.fault(err)
     }
   }
 

@@ -10,6 +10,7 @@ import { testCertificate } from '../helpers/certs.js'
 import { echoService, grpcClient, startGrpcOrigin, type EchoRequest, type GrpcOrigin } from '../helpers/grpc-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 
 interface EchoReply { message: string, index: number }
@@ -159,4 +160,50 @@ backends:
   origin.health.set('', 'SERVING')
   await waitFor('the server to come back', () => state() === 'up')
   t.equal((await unary(client, { message: 'back' })).err, null)
+})
+
+t.test('our own errors reach a gRPC client as gRPC statuses (Trailers-Only), not as HTTP error pages', async (t) => {
+  const listenerCert = testCertificate(t)
+  const origin = await startGrpcOrigin(t)
+  // A port nothing listens on: a backend whose every connection is refused.
+  const dead = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)) })
+  })
+  const proxy = await startProxy(t, `listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: { cert: ${listenerCert.certPath}, key: ${listenerCert.keyPath} }
+routes:
+  - { match: { host: dead.test }, backend: dead }
+  - { match: { host: limited.test }, backend: grpc, rateLimit: { average: 1, period: 1h, burst: 1 } }
+  - { match: { host: only.test, pathPrefix: /nothing.Here/ }, backend: grpc }
+backends:
+  grpc: { protocol: h2c, servers: [{ url: "${origin.url}" }] }
+  dead:
+    protocol: h2c
+    retries: { attempts: 0 }
+    servers: [{ url: "http://127.0.0.1:${dead}" }]
+`)
+  const client = (authority: string): grpc.Client => {
+    const Ctor = echoService()
+    const c = new Ctor(`127.0.0.1:${proxy.port('tls')}`, grpc.credentials.createSsl(Buffer.from(listenerCert.certPem)), {
+      'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': authority
+    })
+    t.teardown(() => { c.close() })
+    return c
+  }
+  const deadCall = await unary(client('dead.test'), { message: 'x' })
+  t.equal(deadCall.err?.code, grpc.status.UNAVAILABLE, 'connection refused upstream: UNAVAILABLE')
+  t.match(deadCall.err?.details, /^LB_ERR_UPSTREAM_CONNECT: /, 'grpc-message names our error')
+  t.same(deadCall.trailers?.get('x-switchyard-error'), ['LB_ERR_UPSTREAM_CONNECT'])
+
+  const noRoute = await unary(client('only.test'), { message: 'x' })
+  t.equal(noRoute.err?.code, grpc.status.UNIMPLEMENTED, 'no route: UNIMPLEMENTED (gRPC\'s mapping of 404)')
+  t.match(noRoute.err?.details, /^LB_ERR_NO_ROUTE: /)
+
+  const limited = client('limited.test')
+  t.equal((await unary(limited, { message: 'x' })).err, null, 'the first call passes the limit')
+  const second = await unary(limited, { message: 'x' })
+  t.equal(second.err?.code, grpc.status.RESOURCE_EXHAUSTED, 'rate limited: RESOURCE_EXHAUSTED')
+  t.match(second.err?.details, /^LB_ERR_RATE_LIMITED: /)
 })
