@@ -45,7 +45,10 @@ export const Errors = Object.freeze({
   ONLY_IF_CACHED: kind('LB_ERR_ONLY_IF_CACHED', 504, 'downstream', 'OIC', 'only-if-cached and nothing suitable is cached'),
   PURGE_FORBIDDEN: kind('LB_ERR_PURGE_FORBIDDEN', 405, 'downstream', 'DPE', 'PURGE is not allowed from this address'),
   CLIENT_ABORTED: kind('LB_ERR_CLIENT_ABORTED', 499, 'downstream', 'DC', 'the client went away'),
+  CLIENT_TOO_SLOW: kind('LB_ERR_CLIENT_TOO_SLOW', 499, 'downstream', 'SB',
+    'the client read too slowly a body the proxy cannot pause (one the origin ends by closing): cut at 16 MiB held'),
   PURGE_INCOMPLETE: kind('LB_ERR_PURGE_INCOMPLETE', 503, 'internal', 'PI', 'the purge did not reach every worker'),
+  REWRITE_INVALID: kind('LB_ERR_REWRITE_INVALID', 500, 'internal', 'RWI', 'the route\'s rewrite did not give a valid path'),
   INTERNAL: kind('LB_ERR_INTERNAL', 500, 'internal', 'INT', 'internal error')
 })
 

@@ -11,7 +11,7 @@ import { NONE_TRIED, type Candidate, type PickAccount, type PickContext } from '
 import { num } from './balancer/pick.js'
 import { lookupAllowed, requestFacts } from './cache/policy.js'
 import { loadConfig } from './config/load.js'
-import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig } from './config/schema.js'
+import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig, UpstreamProtocol } from './config/schema.js'
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
 import { createTlsContexts } from './listener/tls.js'
 import { parseAuthority } from './authority.js'
@@ -23,12 +23,14 @@ import type { CompiledRoute } from './proxy/routes.js'
 import { allServers, buildState, type RuntimeState } from './proxy/state.js'
 import { trustedClientAddress } from './proxy/trust.js'
 import type { RouteVerdict } from './router/router.js'
+import type { RegexRewrite } from './router/regex.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { sendNothing } from './upstream/pool.js'
 import { serverIdentity, type Server } from './upstream/server.js'
 import { describeBy, describeLimit } from './ratelimit/limiter.js'
 import type { Shard } from './upstream/shard.js'
 import { REDIRECT_TEXT, describeRedirect } from './proxy/redirect.js'
+import { describeBytes, describeCompression, responseDecision } from './proxy/compression/decide.js'
 
 // ---------------------------------------------------------------- input
 
@@ -179,6 +181,8 @@ export interface ExplainOptions {
   readonly liveSource?: string
   /** performance.now() for balancers (slow start, latency decay). */
   readonly now?: number
+  /** A response head to decide compression for (`--response`); absent = what the response would need. */
+  readonly response?: { readonly status: number, readonly headers: readonly string[] }
 }
 
 export interface Explanation {
@@ -195,8 +199,22 @@ export interface Explanation {
   /** The matched route's rate limit; null when it has none (or no route matched). */
   readonly rateLimit: RateLimitPart | null
   readonly cache: CachePart | null
+  /** The matched route's compression; null when it has none (or the request is not forwarded). */
+  readonly compression: CompressionPart | null
   readonly result: ResultPart
   readonly warnings: readonly string[]
+}
+
+export interface CompressionPart {
+  /** The route's setting in words, as `switchyard check` prints it. */
+  readonly summary: string
+  /** The coding the request negotiated (plan.ts), and why. */
+  readonly coding: string
+  readonly negotiation: string
+  /** The response head decided for (`--response`); null = none given. */
+  readonly response: { readonly status: number, readonly headers: readonly string[] } | null
+  /** `compressed with br: client accepts br q=1, type text/html, 14 KiB`, or why not (or what the response needs). */
+  readonly result: string
 }
 
 export interface RequestPart {
@@ -226,6 +244,8 @@ export interface RouteLine {
   readonly hostClass: 'exact' | 'wildcard' | 'any'
   readonly host: string | null
   readonly pathPrefix: string
+  /** The route's match.pathRegex (matched against the whole path); absent when it has none. */
+  readonly pathRegex?: string
   readonly methods: readonly string[]
   /** The listeners it is bound to; empty = every listener. */
   readonly listeners: readonly string[]
@@ -255,6 +275,8 @@ export interface RewritePart {
   readonly pathAfter: string
   readonly stripPrefix: string | null
   readonly addPrefix: string | null
+  /** The route's rewrite.regex, and the groups its pattern caught in this path; absent when it has none. */
+  readonly regex?: { readonly pattern: string, readonly replacement: string, readonly captures: string }
   /** The client's header fields against the plan's upstream head. */
   readonly requestHeaders: readonly HeaderChange[]
   readonly unchangedHeaders: number
@@ -331,8 +353,8 @@ export interface ReplicaPart {
   readonly sticky: StickyPart | null
   /** The route's consistency and what it decided for this request (plan.ts consistencyDecision). */
   readonly consistency: { readonly mode: 'eventual' | 'strong' | 'readYourWrites', readonly primaryOnly: boolean, readonly reason: string }
-  /** What would be sent: absent when no server can be picked. */
-  readonly upstream: { readonly url: string; readonly method: string; readonly host: string } | null
+  /** What would be sent, and over which protocol (the backend's `protocol`): absent when no server can be picked. */
+  readonly upstream: { readonly url: string; readonly method: string; readonly host: string; readonly protocol: UpstreamProtocol } | null
 }
 
 export interface AccessPart {
@@ -488,7 +510,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     denied: acDenial === undefined ? null : acDenial.detail,
     credentials: typeof creds === 'string' ? null : `user ${creds.user}`
   }
-  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, access, rateLimit, cache: null, warnings }
+  const empty = { request, routes, route: p.route?.name ?? null, rewrite: null, shard, replicas: null, access, rateLimit, cache: null, compression: null, warnings }
   if (refused !== undefined) return { ...empty, result: answer(refused.error, refused.detail) }
   if (redirected !== undefined) {
     const r = redirected.redirect
@@ -514,6 +536,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   const rewrite: RewritePart = {
     pathBefore: pl.target, pathAfter: pl.upstreamPath,
     stripPrefix: pl.route.stripPrefix ?? null, addPrefix: pl.route.addPrefix ?? null,
+    ...(pl.route.rewriteRegex === undefined ? {} : { regex: regexPart(pl.route.rewriteRegex, pl.path) }),
     requestHeaders: server === undefined && !pl.backend.config.passHostHeader
       ? d.changes.map((c) => c.name === 'host' ? { ...c, after: '(the picked server\'s host:port)' } : c)
       : d.changes,
@@ -541,7 +564,27 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     }
   } else result = answer(pl.primaryOnly === undefined ? Errors.NO_HEALTHY_SERVER : Errors.PRIMARY_UNAVAILABLE, pl.primaryOnly)
 
-  return { ...empty, rewrite, replicas: picking?.part ?? null, cache: cache.part, result }
+  return { ...empty, rewrite, replicas: picking?.part ?? null, cache: cache.part, compression: compressionPart(pl, opts.response), result }
+}
+
+/** The plan's negotiated coding and, given a response head, the proxy's own decision for it (compression/decide.ts). */
+function compressionPart (pl: Plan, response: ExplainOptions['response']): CompressionPart | null {
+  const c = pl.route.compression
+  const n = pl.compression
+  if (c === undefined || n === undefined) return null
+  const base = { summary: describeCompression(c.config), coding: n.coding, negotiation: n.why, response: response ?? null }
+  if (response === undefined) {
+    const result = n.coding === 'identity'
+      ? `not compressed: ${n.why}`
+      : `${n.coding} (${n.why}) when the response is of a listed type, ${describeBytes(c.config.minBytes)} or more (or of unknown length), ` +
+        'without Content-Encoding or no-transform, and not 204/206/304'
+    return { ...base, result }
+  }
+  const d = responseDecision(c, n.coding, response.status, response.headers)
+  const result = d.coding !== undefined
+    ? `compressed with ${d.coding}: ${n.why}, ${d.why}`
+    : n.coding === 'identity' && /the client gets identity/.test(d.why) ? `not compressed: ${n.why}` : d.why
+  return { ...base, result: result + (d.vary ? '; Vary: Accept-Encoding' : '') }
 }
 
 function answer (kind: ErrorKind, detail: string | undefined): ResultPart {
@@ -578,9 +621,16 @@ function routeFields (r: CompiledRoute): Omit<RouteLine, 'verdict' | 'reasons'> 
   const hostClass = m.host === undefined ? 'any' : m.host.startsWith('*.') ? 'wildcard' : 'exact'
   const redirect = r.config.redirect
   return {
-    name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, methods: m.methods, listeners: m.listeners, headers: m.headers,
+    name: r.name, hostClass, host: m.host ?? null, pathPrefix: m.pathPrefix, ...(m.pathRegex === undefined ? {} : { pathRegex: m.pathRegex }),
+    methods: m.methods, listeners: m.listeners, headers: m.headers,
     backend: r.config.backend, ...(redirect === undefined ? {} : { redirect: describeRedirect(redirect) })
   }
+}
+
+/** A rewrite.regex as explain shows it: the groups its pattern caught in `path` ('' when it does not match). */
+function regexPart (rw: RegexRewrite, path: string): NonNullable<RewritePart['regex']> {
+  const captures = rw.pattern.test(path) ? rw.pattern.describeCaptures(path) : ''
+  return { pattern: rw.pattern.source, replacement: rw.replacementSource, captures }
 }
 
 function routeLine (v: RouteVerdict<CompiledRoute>): RouteLine {
@@ -671,7 +721,7 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
 
 function upstreamLine (p: Plan, server: Server): NonNullable<ReplicaPart['upstream']> {
   const up = upstreamRequest(p, server)
-  return { method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '' }
+  return { method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '', protocol: p.backend.config.protocol }
 }
 
 function stickyPart (state: RuntimeState, p: Plan, shard: Shard, account: PickAccount, req: ExplainRequest): StickyPart | null {
@@ -906,18 +956,20 @@ export function formatExplanation (e: Explanation): string {
   if (e.routes.length === 0) out.push(`${INDENT}(no routes configured)`)
   const rows = e.routes.map((l) => [
     l.verdict === 'match' ? '✓' : l.verdict === 'miss' ? '✗' : '·',
-    l.name, l.host ?? '*', l.pathPrefix, conditions(l), l.redirect === undefined ? `→ ${l.backend}` : `↪ ${l.redirect}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
+    l.name, l.host ?? '*', l.pathRegex === undefined ? l.pathPrefix : `~ ${l.pathRegex}`, conditions(l), l.redirect === undefined ? `→ ${l.backend}` : `↪ ${l.redirect}`, l.verdict === 'unreached' ? `(${l.reasons[0] ?? 'not reached'})` : ''
   ])
   const lines = table(rows)
   e.routes.forEach((l, i) => {
     out.push(lines[i]!)
-    if (l.verdict === 'miss') for (const why of l.reasons) out.push(`${INDENT}   ${why}`)
+    if (l.verdict !== 'unreached') for (const why of l.reasons) out.push(`${INDENT}   ${why}`)
   })
 
   if (e.rewrite !== null) {
     const w = e.rewrite
     out.push('', 'Rewrites')
-    const how = [w.stripPrefix === null ? '' : `stripPrefix ${w.stripPrefix}`, w.addPrefix === null ? '' : `addPrefix ${w.addPrefix}`]
+    const how = [w.stripPrefix === null ? '' : `stripPrefix ${w.stripPrefix}`, w.addPrefix === null ? '' : `addPrefix ${w.addPrefix}`,
+      w.regex === undefined ? '' : `regex ${w.regex.pattern} → ${w.regex.replacement}` +
+        (w.regex.captures === '' ? w.pathBefore === w.pathAfter ? ': no match, path kept' : '' : `, ${w.regex.captures}`)]
       .filter((s) => s !== '').join(', ')
     out.push(...table([['path', w.pathBefore === w.pathAfter ? `${w.pathBefore} (unchanged)`
       : `${w.pathBefore} → ${w.pathAfter}${how === '' ? '  (cache key query rules)' : `  (${how})`}`]]))
@@ -976,7 +1028,9 @@ export function formatExplanation (e: Explanation): string {
       info.push(...wrap('sticky', p.sticky.value === null ? p.sticky.reason : `${p.sticky.cookie}=${p.sticky.value}: ${p.sticky.reason}`))
       if (p.sticky.setCookie !== null) info.push(['', `Set-Cookie: ${p.sticky.setCookie}`])
     }
-    if (p.upstream !== null) info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})`])
+    if (p.upstream !== null) {
+      info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})  over ${PROTOCOL_TEXT[p.upstream.protocol]}`])
+    }
     out.push(...table(info))
   }
 
@@ -1022,12 +1076,30 @@ export function formatExplanation (e: Explanation): string {
     }
   }
 
+  if (e.compression !== null) {
+    const c = e.compression
+    out.push('', 'Compression')
+    out.push(...table([
+      ...wrap('route', c.summary),
+      ['coding', `${c.coding}: ${c.negotiation}`],
+      ...(c.response === null ? [] : [['response', `${c.response.status} ${c.response.headers.map((v, i) => i % 2 === 0 ? `${v}: ` : `${v}; `).join('').replace(/; $/, '')}`]]),
+      ...wrap('→', c.result)
+    ]))
+  }
+
   out.push('', 'Result')
   const res = e.result
   out.push(`${INDENT}${res.status === null ? '→' : res.code === 'REDIRECT' ? '↪' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
     (res.detail === null ? '' : ` (${res.detail})`))
   for (const w of e.warnings) out.push(`${INDENT}! ${w}`)
   return out.join('\n') + '\n'
+}
+
+/** How explain names a backend's protocol. */
+const PROTOCOL_TEXT: Readonly<Record<UpstreamProtocol, string>> = {
+  http1: 'HTTP/1.1',
+  h2: 'h2 (HTTP/2 over TLS, ALPN; trailers and TE: trailers pass)',
+  h2c: 'h2c (cleartext HTTP/2, prior knowledge; trailers and TE: trailers pass)'
 }
 
 /** The variant key (`route\nshard\nname:value…`, see cache/key.ts) on one line. */
@@ -1061,6 +1133,8 @@ export interface ExplainCommandArgs {
   readonly client: string | undefined
   readonly admin: string | undefined
   readonly json: boolean
+  /** `name: value` response fields to decide compression for (status 200). */
+  readonly response?: readonly string[] | undefined
   /** SWITCHYARD_ADMIN_TOKEN. */
   readonly token: string | undefined
 }
@@ -1089,9 +1163,10 @@ export async function explainCommand (args: ExplainCommandArgs): Promise<Command
   let e: Explanation
   try {
     const req = parseExplainRequest(args.request.join(' '), args.headers ?? [], args.client ?? '127.0.0.1')
+    const response = args.response === undefined || args.response.length === 0 ? {} : { response: { status: 200, headers: responseFields(args.response) } }
     e = args.admin === undefined
-      ? explain(config, req)
-      : await explainWithAdmin(config, req, { url: args.admin, ...(args.token === undefined ? {} : { token: args.token }) })
+      ? explain(config, req, response)
+      : await explainWithAdmin(config, req, { url: args.admin, ...(args.token === undefined ? {} : { token: args.token }) }, response)
   } catch (err) {
     if (err instanceof ExplainInputError) return fail(err.message)
     throw err
@@ -1101,6 +1176,18 @@ export async function explainCommand (args: ExplainCommandArgs): Promise<Command
     stdout: args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e),
     stderr: ''
   }
+}
+
+/** `--response 'name: value'` fields, flat. */
+function responseFields (lines: readonly string[]): string[] {
+  const out: string[] = []
+  for (const l of lines) {
+    const colon = l.indexOf(':')
+    const name = colon < 1 ? '' : l.slice(0, colon).trim()
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ExplainInputError(`expected --response 'name: value', got "${l}"`)
+    out.push(name.toLowerCase(), l.slice(colon + 1).trim())
+  }
+  return out
 }
 
 /** The proxy refuses the request as malformed before routing it: bad input, not "no route". */

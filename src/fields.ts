@@ -42,14 +42,14 @@ export function countFields (flat: readonly string[], lowerName: string): number
 }
 
 /**
- * A request field as routing, shard keys and trust read it: the first value,
- * except the list fields whose lines are one value: Cookie (joined with `; `)
- * and X-Forwarded-For (joined with `, `).
+ * A request field as routing, shard keys, rate-limit keys and trust read it:
+ * every line of it as one value (RFC 9110 §5.3), Cookie joined with `; `
+ * (RFC 9113 §8.2.3), the rest with `, ` (as Envoy's header matchers see a
+ * repeated header). Reading only the first line would let a client send one
+ * value for our route decision and another for a backend that reads the last.
  */
 export function requestField (flat: readonly string[], lowerName: string): string | undefined {
-  if (lowerName === 'cookie') return combinedValue(flat, lowerName, '; ')
-  if (lowerName === 'x-forwarded-for') return combinedValue(flat, lowerName)
-  return firstValue(flat, lowerName)
+  return combinedValue(flat, lowerName, lowerName === 'cookie' ? '; ' : ', ')
 }
 
 /**

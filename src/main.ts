@@ -3,7 +3,7 @@
 //   switchyard start [[-c] FILE]  run a config (no file: the embedded demo)
 //   switchyard check [-c] FILE    validate, print the routing table, exit 0/1
 //   switchyard certs [--dir DIR] [--name NAME]... [--force]
-//   switchyard explain [-c] FILE 'GET URL' [-H 'n: v']... [--client IP] [--admin URL] [--json]
+//   switchyard explain [-c] FILE 'GET URL' [-H 'n: v']... [--client IP] [--response 'n: v']... [--admin URL] [--json]
 //   switchyard demo-origins [--host HOST] [--port PORT]
 //   switchyard bench URL | -c CONFIG [PATH] [options]   (src/loadtest/)
 import cluster from 'node:cluster'
@@ -38,7 +38,7 @@ const COMMANDS = {
   start: 'switchyard start [[-c] FILE]',
   check: 'switchyard check [-c] FILE',
   certs: 'switchyard certs [--dir DIR] [--name NAME]... [--force]',
-  explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--admin URL] [--json]",
+  explain: "switchyard explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP] [--response 'name: value']... [--admin URL] [--json]",
   'demo-origins': 'switchyard demo-origins [--host HOST] [--port PORT]',
   'hash-password': 'switchyard hash-password < PASSWORD_FILE',
   bench: BENCH_USAGE
@@ -59,13 +59,15 @@ Commands:
                       (DIR/dev.crt, DIR/dev.key; default DIR certs/, names
                       localhost 127.0.0.1 ::1).
   explain [-c] FILE 'METHOD URL' [-H 'name: value']... [--client IP]
-          [--admin URL] [--json]
+          [--response 'name: value']... [--admin URL] [--json]
                       Show, without sending anything, how the proxy would
                       handle the request: route, rewrites, shard, replica,
                       sticky cookie, cache. The file comes first (or with -c);
                       the request is one argument 'METHOD URL', or two
                       (METHOD URL), or just the URL (GET). --admin uses live
                       health and cache state (token: $SWITCHYARD_ADMIN_TOKEN).
+                      --response gives a 200's fields (content-type,
+                      content-length…) to decide compression for.
                       Exit 0 if a route matches, 2 if none, 1 on bad input.
   hash-password       Print the scrypt hash of a password for a route's
                       basicAuth users (passwordHash). The password is one
@@ -164,6 +166,7 @@ const OPTIONS = {
   name: { type: 'string', multiple: true },
   force: { type: 'boolean' },
   header: { type: 'string', short: 'H', multiple: true },
+  response: { type: 'string', multiple: true },
   client: { type: 'string' },
   admin: { type: 'string' },
   json: { type: 'boolean' },
@@ -218,7 +221,7 @@ async function run (argv: string[]): Promise<number> {
       return demoOrigins(values.host ?? '127.0.0.1', firstPort(values.port))
     case 'explain': {
       const r = await explainCommand({
-        ...explainArguments(values.config, rest), headers: values.header, client: values.client,
+        ...explainArguments(values.config, rest), headers: values.header, client: values.client, response: values.response,
         admin: values.admin, json: values.json === true, token: process.env.SWITCHYARD_ADMIN_TOKEN
       })
       process.stdout.write(r.stdout)

@@ -373,7 +373,7 @@ backends: { app: { passHostHeader: false, servers: [{ url: "http://127.0.0.1:900
   t.equal(w.unchangedHeaders, 1)
   t.same(w.responseHeaders.set, [['x-frame-options', 'DENY']])
   t.same(w.responseHeaders.remove, ['server'])
-  t.same(e.replicas!.upstream, { method: 'GET', url: 'http://127.0.0.1:9001/internal/a?b=1', host: '127.0.0.1:9001' })
+  t.same(e.replicas!.upstream, { method: 'GET', url: 'http://127.0.0.1:9001/internal/a?b=1', host: '127.0.0.1:9001', protocol: 'http1' })
 })
 
 t.test('431 when the request breaks the header limits', async (t) => {

@@ -29,10 +29,11 @@ t.test('firstValue and countFields', async (t) => {
   t.equal(countFields([], 'x'), 0)
 })
 
-t.test('requestField: the first value, but Cookie and X-Forwarded-For lines are one list', async (t) => {
+t.test('requestField: every line as one value, Cookie joined with ; and the rest with a comma', async (t) => {
   t.equal(requestField(['Cookie', 'a=1', 'cookie', 'b=2'], 'cookie'), 'a=1; b=2', 'RFC 9113 §8.2.3')
   t.equal(requestField(['X-Forwarded-For', '1.1.1.1', 'x-forwarded-for', '2.2.2.2'], 'x-forwarded-for'), '1.1.1.1, 2.2.2.2')
-  t.equal(requestField(['X-Env', 'a', 'x-env', 'b'], 'x-env'), 'a')
+  t.equal(requestField(['X-Env', 'a', 'x-env', 'b'], 'x-env'), 'a, b', 'not just the first line (a backend may read the last)')
+  t.equal(requestField(['X-Env', 'a', 'Other', 'z'], 'x-env'), 'a')
   t.equal(requestField([], 'x-env'), undefined)
 })
 

@@ -19,6 +19,8 @@ export interface EntryPlace {
   /** The request's raw headers: the stored response's Vary values come from them. */
   readonly requestHeaders: readonly string[]
   readonly opts: StoreOptions
+  /** The negotiated coding on a compressing route (see CacheTarget.coding). */
+  readonly coding?: string | undefined
 }
 
 /**
@@ -43,7 +45,7 @@ export function buildEntry (interner: Interner, place: EntryPlace, status: numbe
   const kept = interner.headers(clean)
   const own = compactBody(body)
   const etag = combinedValue(headers, 'etag')
-  const vary = varyValues(names, place.requestHeaders)
+  const vary = varyValues(names, place.requestHeaders, place.coding)
   const tagList = tags.length === 0 ? NO_TAGS : tags
   const size = entrySize({ key: place.key, variant: place.variant, statusText, headers: kept, body: own, etag, varyNames: names, varyValues: vary, tags: tagList }, interner)
   // One object literal, every field in the same order: a spread, or fields

@@ -128,4 +128,11 @@ export interface CacheTarget {
   /** Scheme and origin of the key, to key other URLs of the same origin (Location). */
   readonly scheme: 'http' | 'https'
   readonly origin: string
+  /**
+   * On a compressing route, the coding the request negotiated (br, gzip,
+   * identity…): in the variant key, and what Vary: Accept-Encoding is matched
+   * on, so the cache holds one entry per coding, not one per browser's
+   * Accept-Encoding string. Undefined elsewhere.
+   */
+  readonly coding?: string | undefined
 }

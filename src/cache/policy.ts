@@ -376,11 +376,18 @@ export function varyNames (resHeaders: readonly string[]): readonly string[] | '
 
 const COMMA_OWS = /[ \t]*,[ \t]*/g
 
-/** §4.1: the request's values for `names`, fields combined with ', ', whitespace around commas collapsed; '' when absent. */
-export function varyValues (names: readonly string[], reqRawHeaders: readonly string[]): readonly string[] {
+/**
+ * §4.1: the request's values for `names`, fields combined with ', ', whitespace around commas collapsed; '' when absent.
+ * `coding`: on a compressing route, Accept-Encoding's value is the coding it negotiated (see CacheTarget.coding).
+ */
+export function varyValues (names: readonly string[], reqRawHeaders: readonly string[], coding?: string): readonly string[] {
   if (names.length === 0) return NO_NAMES
   const out = new Array<string>(names.length)
   for (let i = 0; i < names.length; i++) {
+    if (coding !== undefined && names[i] === 'accept-encoding') {
+      out[i] = coding
+      continue
+    }
     const v = combinedValue(reqRawHeaders, names[i]!)
     out[i] = v === undefined ? '' : v.includes(',') ? v.replace(COMMA_OWS, ', ').trim() : v.trim()
   }

@@ -342,6 +342,26 @@ export interface RouteConfig {
   readonly basicAuth?: BasicAuthConfig
   /** The route answers with this redirect; its backend is never contacted. Absent = none. */
   readonly redirect?: RedirectConfig
+  /** Compress responses for clients that accept it (proxy/compression/). Absent = never. */
+  readonly compression?: CompressionConfig
+}
+
+/** A content coding the proxy can apply; `zstd` only where node:zlib has it (Node >= 22.15). */
+export type CompressionAlgorithm = 'zstd' | 'br' | 'gzip'
+
+/**
+ * Response compression (NGINX gzip, Caddy encode, Traefik compress). Defaults:
+ * `DEFAULTS.route.compression`.
+ */
+export interface CompressionConfig {
+  /** What the proxy offers, best first: the order breaks ties between codings the client weighs equally. */
+  readonly algorithms: readonly CompressionAlgorithm[]
+  /** A response with a smaller Content-Length is sent as it is; one of unknown length is compressed. */
+  readonly minBytes: number
+  /** Media types (`text/html`) or whole top-level types (`text/*`, which leaves out text/event-stream). */
+  readonly types: readonly string[]
+  /** Per algorithm: gzip 1–9, br 0–11, zstd 1–19. */
+  readonly level: { readonly gzip: number, readonly br: number, readonly zstd: number }
 }
 
 /** HTTP Basic authentication (RFC 7617). Defaults: `DEFAULTS.route.basicAuth`. */
@@ -409,8 +429,14 @@ export type RateLimitBy = 'clientIp' | { readonly header: string } | { readonly 
 export interface RouteMatchConfig {
   /** Lower-cased; exact (`api.example.com`) or wildcard (`*.example.com`); absent = any host. */
   readonly host?: string
-  /** Plain string prefix: `/v1` also matches `/v10`; write `/v1/` for a segment. */
+  /** Plain string prefix: `/v1` also matches `/v10`; write `/v1/` for a segment. `/` (the default) on a pathRegex route. */
   readonly pathPrefix: string
+  /**
+   * RE2 pattern the whole normalised path (no query) must match, as if
+   * written `^(?:…)$`. A route has it or a pathPrefix, not both; regex routes
+   * are tried before prefix routes of their host class. Absent = none.
+   */
+  readonly pathRegex?: string
   /** Upper-cased; empty = any method. */
   readonly methods: readonly string[]
   /** Names of the listeners whose requests the route takes (Traefik entryPoints, HAProxy frontends); empty = every listener. */
@@ -424,6 +450,18 @@ export interface RewriteConfig {
   readonly stripPrefix?: string
   /** Added to the front of the (stripped) path. */
   readonly addPrefix?: string
+  /**
+   * When `pattern` matches the whole path, the path sent upstream becomes
+   * `replacement` with `$1` / `${1}` / `${name}` filled from its groups; the
+   * query is kept. `pattern` defaults to the route's `match.pathRegex`. Not
+   * with stripPrefix/addPrefix. Absent = none.
+   */
+  readonly regex?: RegexRewriteConfig
+}
+
+export interface RegexRewriteConfig {
+  readonly pattern: string
+  readonly replacement: string
 }
 
 export interface HeaderOpsConfig {
@@ -446,6 +484,12 @@ export interface BackendConfig {
   readonly timeouts: UpstreamTimeoutsConfig
   /** Max connections per server in its pool. */
   readonly connections: number
+  /**
+   * How requests go to the servers: HTTP/1.1, HTTP/2 over TLS (`h2`, ALPN;
+   * https:// servers) or cleartext HTTP/2 with prior knowledge (`h2c`;
+   * http:// servers). gRPC needs one of the h2 forms.
+   */
+  readonly protocol: UpstreamProtocol
   /** Cookie-based session affinity; absent = off. */
   readonly sticky?: StickyConfig
   /** Active HTTP health checks; absent = off (servers are assumed up). */
@@ -527,8 +571,19 @@ export interface StickyCookieConfig {
   readonly httpOnly: boolean
 }
 
+/** The wire protocol to a backend's servers (HAProxy `proto h2`, Envoy `http2_protocol_options`). */
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c'
+
 /** Defaults: `DEFAULTS.backend.healthCheck`. */
 export interface HealthCheckConfig {
+  /**
+   * `http`: a request to `path`, judged by status (and body). `grpc`: the
+   * standard grpc.health.v1.Health/Check over the backend's h2 or h2c; up
+   * only on SERVING (path, method, host and expect* do not apply).
+   */
+  readonly type: 'http' | 'grpc'
+  /** grpc: the service name asked about; '' = the server as a whole. */
+  readonly service: string
   /** May carry a query. */
   readonly path: string
   readonly method: 'GET' | 'HEAD'
@@ -711,6 +766,17 @@ export const DEFAULTS = deepFreeze({
     deny: [] as readonly string[],
     basicAuth: { realm: 'switchyard', forward: false } satisfies Pick<BasicAuthConfig, 'realm' | 'forward'>,
     redirect: { status: 301 } satisfies Pick<RedirectConfig, 'status'>,
+    compression: {
+      algorithms: ['br', 'gzip'] as readonly CompressionAlgorithm[],
+      minBytes: 1024,
+      types: [
+        'text/*', 'application/json', 'application/javascript', 'application/xml', 'application/xhtml+xml',
+        'application/rss+xml', 'application/atom+xml', 'application/ld+json', 'application/manifest+json',
+        'application/wasm', 'image/svg+xml', 'image/x-icon', 'font/ttf', 'font/otf'
+      ] as readonly string[],
+      // Fast levels for on-the-fly work (br's own default, 11, is for static files).
+      level: { gzip: 6, br: 4, zstd: 3 }
+    } satisfies CompressionConfig,
     /** `average` is required; `burst` defaults to it. */
     rateLimit: { period: 1000, by: 'clientIp', store: 'local' } satisfies Pick<RateLimitConfig, 'period' | 'by' | 'store'>
   },
@@ -723,6 +789,7 @@ export const DEFAULTS = deepFreeze({
     passHostHeader: true,
     timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 } satisfies UpstreamTimeoutsConfig,
     connections: 128,
+    protocol: 'http1' as UpstreamProtocol,
     maxConn: 0,
     maxQueue: 1024,
     slowStart: 0,
@@ -732,7 +799,7 @@ export const DEFAULTS = deepFreeze({
       cookie: { name: 'SWITCHYARD_SERVER', path: '/', sameSite: 'Lax', httpOnly: true } satisfies StickyCookieConfig
     } satisfies StickyConfig,
     healthCheck: {
-      path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3,
+      type: 'http', service: '', path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3,
       expectStatus: [[200, 399]] as ReadonlyArray<readonly [number, number]>
     } satisfies HealthCheckConfig,
     outlierDetection: {

@@ -8,7 +8,9 @@
 //   - a route with `methods` gets nothing when the routes with `methods`
 //     before it in the file already list every one of its methods (those
 //     with `methods` all come before those without, whatever the file order).
-// Routes that differ in host, pathPrefix, headers or listeners are never
+// pathRegex routes are ordered the same way among themselves (before every
+// prefix route), so the same holds for routes with the same pathRegex.
+// Routes that differ in host, path, headers or listeners are never
 // reported (a route bound to listeners that another one's cover may still
 // be shadowed; that is left unsaid rather than guessed).
 // Pure.
@@ -29,7 +31,7 @@ export function shadowedRoutes (routes: readonly RouteConfig[]): ShadowedRoute[]
   for (const route of [...routes].sort((a, b) => a.index - b.index)) {
     const m = route.match
     const headers = Object.entries(m.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    const key = JSON.stringify([m.host ?? null, m.pathPrefix, headers, [...m.listeners].sort()])
+    const key = JSON.stringify([m.host ?? null, m.pathRegex ?? null, m.pathPrefix, headers, [...m.listeners].sort()])
     const group = groups.get(key) ?? { owners: new Map<string, RouteConfig>() }
     groups.set(key, group)
     if (m.methods.length === 0) {

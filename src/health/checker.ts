@@ -9,7 +9,8 @@
 // https:// server they connect exactly as its pool does (same trust, same
 // client certificate, same SNI), so a probe fails when real traffic would.
 import { Client } from 'undici'
-import type { HealthCheckConfig } from '../config/schema.js'
+import type { HealthCheckConfig, UpstreamProtocol } from '../config/schema.js'
+import { HEALTH_CHECK_PATH, healthCheckRequest, SERVING, SERVING_STATUS, servingStatus } from './grpc-health.js'
 import type { CheckResult, Server } from '../upstream/server.js'
 import { plainConnector } from '../upstream/connector.js'
 import { tlsConnector, tlsFailure, type UpstreamTls } from '../upstream/tls.js'
@@ -29,6 +30,8 @@ export interface HealthTarget {
   readonly config: HealthCheckConfig
   /** The backend's TLS settings, for an https:// server. */
   readonly tls?: UpstreamTls
+  /** The backend's protocol (default http1): probes speak it too; `type: grpc` needs h2 or h2c. */
+  readonly protocol?: UpstreamProtocol
 }
 
 export interface HealthDeps {
@@ -66,7 +69,7 @@ export function startHealthChecks (targets: readonly HealthTarget[], deps: Healt
   const sessions = new Map<Server, Session>()
   for (const target of targets) {
     if (sessions.has(target.server)) continue
-    sessions.set(target.server, new Session(target.server, target.config, env, target.tls))
+    sessions.set(target.server, new Session(target.server, target.config, env, target.tls, target.protocol ?? 'http1'))
   }
   for (const session of sessions.values()) session.start()
 
@@ -100,6 +103,8 @@ class Session {
   readonly #client: Client
   readonly #headers: Record<string, string>
   readonly #expected: string
+  /** `type: grpc`: the Health/Check request frame, built once. */
+  readonly #grpcRequest: Buffer | undefined
   #timer: TimerHandle | undefined
   #inflight: Promise<CheckResult> | undefined
   #abort: AbortController | undefined
@@ -108,19 +113,26 @@ class Session {
   #successes = 0
   #failures = 0
 
-  constructor (server: Server, config: HealthCheckConfig, env: SessionEnv, tls: UpstreamTls | undefined) {
+  constructor (server: Server, config: HealthCheckConfig, env: SessionEnv, tls: UpstreamTls | undefined, protocol: UpstreamProtocol) {
     this.#server = server
     this.#config = config
     this.#env = env
+    const h2 = protocol !== 'http1'
     this.#client = new Client(server.url, {
       pipelining: 1,
       connectTimeout: config.timeout,
       headersTimeout: config.timeout,
       bodyTimeout: config.timeout,
+      ...(h2 ? { allowH2: true } : {}),
       // The pool's connectors, with their guard (upstream/connector.ts): a probe's body is read as a stream too.
-      connect: tls === undefined || !server.url.startsWith('https:') ? plainConnector(config.timeout) : tlsConnector(tls, server.url, config.timeout)
+      connect: tls === undefined || !server.url.startsWith('https:')
+        ? plainConnector(config.timeout, protocol === 'h2c')
+        : tlsConnector(tls, server.url, config.timeout, h2)
     })
-    this.#headers = { host: config.host ?? server.hostHeader, 'user-agent': USER_AGENT }
+    this.#headers = config.type === 'grpc'
+      ? { host: server.hostHeader, 'user-agent': USER_AGENT, 'content-type': 'application/grpc', te: 'trailers' }
+      : { host: config.host ?? server.hostHeader, 'user-agent': USER_AGENT }
+    this.#grpcRequest = config.type === 'grpc' ? healthCheckRequest(config.service) : undefined
     this.#expected = config.expectStatus.map(([lo, hi]) => lo === hi ? String(lo) : `${lo}-${hi}`).join(',')
   }
 
@@ -173,27 +185,13 @@ class Session {
       timedOut = true
       abort.abort(new Error('health check timeout'))
     }, config.timeout)
-    let status: number | undefined
+    // The status is kept as soon as it arrives: a body that fails afterwards still reports it.
+    const seen: Seen = { status: undefined }
     let reason: string
     try {
-      const res = await this.#client.request({
-        path: config.path,
-        method: config.method,
-        headers: this.#headers,
-        signal: abort.signal,
-        reset: true
-      })
-      status = res.statusCode
-      if (!this.#statusOk(status)) {
-        reason = `status ${status} not in ${this.#expected}`
-        await res.body.dump()
-      } else if (config.expectBody !== undefined && config.method !== 'HEAD') {
-        const found = await bodyContains(res.body, config.expectBody)
-        reason = found ? 'ok' : `body missing ${JSON.stringify(config.expectBody)}`
-      } else {
-        reason = 'ok'
-        await res.body.dump()
-      }
+      reason = this.#grpcRequest === undefined
+        ? await this.#httpProbe(abort.signal, seen)
+        : await this.#grpcProbe(this.#grpcRequest, abort.signal, seen)
     } catch (err) {
       reason = timedOut ? `timeout after ${config.timeout}ms` : this.#stopped ? 'stopped' : describeError(err, config.timeout)
     } finally {
@@ -202,7 +200,44 @@ class Session {
     }
     const ok = reason === 'ok'
     const at = performance.now()
+    const status = seen.status
     return status === undefined ? { ok, at, reason } : { ok, at, status, reason }
+  }
+
+  /** A request to `path`, judged by its status (and body). */
+  async #httpProbe (signal: AbortSignal, seen: Seen): Promise<string> {
+    const config = this.#config
+    const res = await this.#client.request({ path: config.path, method: config.method, headers: this.#headers, signal, reset: true })
+    const status = seen.status = res.statusCode
+    if (!this.#statusOk(status)) {
+      await res.body.dump()
+      return `status ${status} not in ${this.#expected}`
+    }
+    if (config.expectBody !== undefined && config.method !== 'HEAD') {
+      const found = await bodyContains(res.body, config.expectBody)
+      return found ? 'ok' : `body missing ${JSON.stringify(config.expectBody)}`
+    }
+    await res.body.dump()
+    return 'ok'
+  }
+
+  /**
+   * grpc.health.v1.Health/Check: up only when the call succeeds (HTTP 200,
+   * grpc-status 0) and says SERVING. A status in the head is a Trailers-Only
+   * answer (an error, such as NOT_FOUND for a service the server does not know).
+   */
+  async #grpcProbe (frame: Buffer, signal: AbortSignal, seen: Seen): Promise<string> {
+    const res = await grpcExchange(this.#client, this.#headers, frame, signal, seen)
+    if (res.status !== 200) return `status ${res.status}, not a gRPC answer`
+    const code = res.fields.get('grpc-status')
+    if (code === undefined) return 'no grpc-status'
+    if (code !== '0') {
+      const message = res.fields.get('grpc-message')
+      return `grpc-status ${code}${message === undefined || message === '' ? '' : ` (${grpcMessage(message)})`}`
+    }
+    const serving = servingStatus(res.body)
+    if (typeof serving === 'string') return serving
+    return serving === SERVING ? 'ok' : SERVING_STATUS[serving] ?? `status ${serving}`
   }
 
   #statusOk (status: number): boolean {
@@ -253,6 +288,80 @@ async function bodyContains (body: AsyncIterable<Buffer> & { destroy (): unknown
   }
   body.destroy()
   return Buffer.concat(chunks, Math.min(size, MAX_BODY_BYTES)).includes(want)
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2 spec); shown short, as sent when it does not decode. */
+function grpcMessage (m: string): string {
+  try {
+    return decodeURIComponent(m).slice(0, 80)
+  } catch {
+    return m.slice(0, 80)
+  }
+}
+
+/** What a probe learnt before it ended (see #probe). */
+interface Seen {
+  status: number | undefined
+}
+
+interface GrpcAnswer {
+  readonly status: number
+  /** Head and trailer fields by lower-case name (a Trailers-Only answer has its status in the head). */
+  readonly fields: Map<string, string>
+  /** Up to MAX_BODY_BYTES. */
+  readonly body: Buffer
+}
+
+/**
+ * One gRPC call on `client` (POST `frame` to the health check path). Through
+ * dispatch(), not request(): undici's request() drops the trailers its h2
+ * client hands over (an object, where its parser expects flat pairs), and
+ * the status is in them.
+ */
+function grpcExchange (client: Client, headers: Record<string, string>, frame: Buffer, signal: AbortSignal, seen: Seen): Promise<GrpcAnswer> {
+  return new Promise((resolve, reject) => {
+    let status = 0
+    const fields = new Map<string, string>()
+    const chunks: Buffer[] = []
+    let size = 0
+    const add = (raw: Buffer[] | Record<string, string | string[]> | null): void => {
+      if (raw === null) return
+      if (Array.isArray(raw)) {
+        for (let i = 0; i + 1 < raw.length; i += 2) fields.set(raw[i]!.toString('latin1').toLowerCase(), raw[i + 1]!.toString('latin1'))
+      } else {
+        for (const name in raw) fields.set(name.toLowerCase(), String(raw[name]))
+      }
+    }
+    let abort: ((err?: Error) => void) | undefined
+    const onAbort = (): void => { abort?.(signal.reason as Error) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const settle = (): void => { signal.removeEventListener('abort', onAbort) }
+    client.dispatch({ path: HEALTH_CHECK_PATH, method: 'POST', headers, body: frame }, {
+      onConnect (a: (err?: Error) => void) {
+        abort = a
+        if (signal.aborted) a(signal.reason as Error)
+      },
+      onHeaders (statusCode: number, raw: Buffer[]) {
+        status = seen.status = statusCode
+        add(raw)
+        return true
+      },
+      onData (chunk: Buffer) {
+        if (size < MAX_BODY_BYTES) chunks.push(chunk)
+        size += chunk.length
+        return true
+      },
+      onComplete (trailers: Buffer[] | Record<string, string | string[]> | null) {
+        settle()
+        add(trailers)
+        resolve({ status, fields, body: Buffer.concat(chunks) })
+      },
+      onError (err: Error) {
+        settle()
+        reject(err)
+      }
+    } as unknown as Parameters<Client['dispatch']>[1])
+  })
 }
 
 /** Short, specific reasons for transport failures. */

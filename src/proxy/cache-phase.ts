@@ -100,7 +100,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
     const v = variants[i]!
     if (v.variant !== at.variant) continue
     found = true
-    if (varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) {
+    if (varyMatches(v, varyValues(v.varyNames, c.rawHeaders, at.coding))) {
       entry = v
       break
     }
@@ -257,7 +257,7 @@ function takeShared (c: CacheClient, state: CacheState, entries: readonly CacheE
     if (v.variant !== at.variant || !acceptsShared(v, state.scope.opts)) continue
     cache.fill(v)
     sameVariant = true
-    if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders))) entry = v
+    if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders, at.coding))) entry = v
   }
   return { entry, sameVariant }
 }
@@ -279,7 +279,7 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
     if (c.closed) return
     try {
       const t = Date.now()
-      if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, c.rawHeaders)) &&
+      if (stored !== undefined && varyMatches(stored, varyValues(stored.varyNames, c.rawHeaders, state.scope.at.coding)) &&
         usability(state.facts, stored, t).fresh) {
         cache.counters.hits++
         cache.counters.collapsed++
@@ -343,7 +343,7 @@ class CacheState {
   entry (status: number, statusText: string, headers: readonly string[], body: Buffer, responseTime: number,
     freshness?: number): CacheEntry | undefined {
     const { at, opts, cache } = this.scope
-    return buildEntry(cache.interner, { key: at.key, variant: at.variant, requestHeaders: this.requestHeaders, opts }, status, statusText,
+    return buildEntry(cache.interner, { key: at.key, variant: at.variant, requestHeaders: this.requestHeaders, opts, coding: at.coding }, status, statusText,
       headers, body, this.requestTime, responseTime, freshness)
   }
 }

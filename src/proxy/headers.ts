@@ -24,13 +24,15 @@ const CONTENT_LENGTH = 10
 const TRANSFER_ENCODING = 11
 /** Kept from trusted proxies only (they describe the client side of an earlier hop). */
 const TRUSTED_ONLY = 12
+/** Hop-by-hop, but `TE: trailers` goes on to h2 backends (gRPC servers require it; RFC 9113 §8.2.2 allows only it). */
+const TE = 13
 
 const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['connection', CONNECTION],
   ['keep-alive', DROP],
   ['proxy-connection', DROP],
   ['transfer-encoding', TRANSFER_ENCODING],
-  ['te', DROP],
+  ['te', TE],
   ['upgrade', DROP],
   ['http2-settings', DROP],
   ['proxy-authorization', DROP],
@@ -49,7 +51,15 @@ const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['x-forwarded-server', TRUSTED_ONLY],
   ['x-forwarded-scheme', TRUSTED_ONLY],
   ['x-forwarded-ssl', TRUSTED_ONLY],
-  ['x-real-ip', TRUSTED_ONLY]
+  ['x-real-ip', TRUSTED_ONLY],
+  // Client addresses some frameworks believe, and URLs that IIS/Symfony-style
+  // backends route by instead of the request line (a path ACL bypass when a
+  // client may set them).
+  ['x-client-ip', TRUSTED_ONLY],
+  ['true-client-ip', TRUSTED_ONLY],
+  ['x-cluster-client-ip', TRUSTED_ONLY],
+  ['x-original-url', TRUSTED_ONLY],
+  ['x-rewrite-url', TRUSTED_ONLY]
 ])
 
 // What to do with a response field, by lower-cased name.
@@ -109,6 +119,8 @@ export interface UpstreamHeaderPolicy {
   readonly forwarding: ForwardingConfig
   readonly limits: LimitsConfig
   readonly ops: CompiledHeaderOps
+  /** The backend speaks HTTP/2: a client's `TE: trailers` is passed on (as exactly that). */
+  readonly teTrailers?: boolean
 }
 
 export interface UpstreamHead {
@@ -150,6 +162,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
   let connectionTokens: string | undefined
   let hasBody = false
   let contentLength: number | undefined
+  let te = false
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
@@ -173,6 +186,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
       case COOKIE: cookie = cookie === undefined ? value : `${cookie}; ${value}`; break
       case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
       case TRANSFER_ENCODING: hasBody = true; break
+      case TE: if (policy.teTrailers === true && TE_TRAILERS.test(value)) te = true; break
       case CONTENT_LENGTH:
         contentLength = Number(value)
         if (value !== '0') hasBody = true
@@ -186,6 +200,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
   if (connectionTokens !== undefined) stripConnectionTokens(out, connectionTokens)
 
   out.push('host', host)
+  if (te) out.push('te', 'trailers')
   if (cookie !== undefined && !drop.has('cookie')) out.push('cookie', cookie)
   const f = policy.forwarding
   const trusted = fwd.trusted
@@ -214,6 +229,8 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
 }
 
 const ONLY_OPTIONS = /^\s*(?:keep-alive|close|upgrade)\s*$/i
+/** A TE list naming `trailers` (RFC 9110 §10.1.4). */
+const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:,|;|$)/i
 
 /** Remove the fields a Connection header names (RFC 9110 §7.6.1); rare, so a second pass. */
 function stripConnectionTokens (out: string[], tokens: string): void {

@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
 import { Errors, type ErrorKind } from '../errors.js'
-import { connectFailure, ForwardHandler, retryableFailure, type ResponseSink } from '../upstream/pool.js'
+import { connectFailure, ForwardHandler, refusedStream, retryableFailure, type ResponseSink } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
@@ -19,6 +19,7 @@ import type { AccessVerdict } from './access.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
 import { normalizeAddress } from './headers.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
+import { CompressSink } from './compression/sink.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
 import type { RuntimeState } from './state.js'
@@ -164,6 +165,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   forward (s: Session): void {
     const req = s.req
     const backend = s.backend!
+    // compression: between upstream and the cache (which then stores the compressed variant) or the client
+    const compression = s.route!.compression
+    if (compression !== undefined) s.sink = new CompressSink(s.sink, compression, s.plan!.compression!.coding, s.method, s)
     // The route's early hints, while the origin works on the answer (not for cache hits: they answer at once).
     const hints = s.route!.earlyHints
     if (hints !== undefined) s.responseInterim(103, hints)
@@ -218,9 +222,16 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const server = shard.balancer.pick(s)
     if (server === undefined) return sink.responseError(Errors.NO_HEALTHY_SERVER, new Error('no server to refresh from'))
     const owner = { released: () => { if (shard.queue.size > 0) this.drain(shard) } }
+    // Compressed as a foreground answer would be, so the refreshed entry is the same variant.
+    const compression = s.route!.compression
+    let handler: ForwardHandler | undefined
+    if (compression !== undefined) {
+      sink = new CompressSink(sink, compression, s.plan!.compression!.coding, 'GET',
+        { awaitingDrain: false, resumeUpstream: () => handler?.resume() })
+    }
     // The same head a foreground request would send (with our validators), without a body.
-    new ForwardHandler(server, s.backend!, owner, sink, s.route!.shapeResponse, false)
-      .dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET'))
+    handler = new ForwardHandler(server, s.backend!, owner, sink, s.route!.shapeResponse, false)
+    handler.dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET'))
   }
 
   /** pick → send, or queue when every usable server is at maxConn. First tries, dequeues and upgrades alike. */
@@ -273,7 +284,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const backend = s.backend!
     if (kind === Errors.CLIENT_ABORTED || s.closed || !s.replayable) return false
     if (s.attempts > backend.config.retries.attempts || !retryableFailure(err)) return false
-    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent) return false
+    // A stream an h2 server refused was never processed (RFC 9113 §8.7): a POST (gRPC) may go again too.
+    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent && !refusedStream(err)) return false
     // The budget guards against retry storms that multiply work; a refused
     // connection did no work anywhere, so its retry is free.
     if (!connectFailure(err) && !backend.retryAllowed()) return false

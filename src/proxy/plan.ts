@@ -10,7 +10,6 @@ import type { ReadYourWrites } from './read-your-writes.js'
 import { cacheKey, keyedTarget, variantKey, type CacheTarget } from '../cache/key.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { RouteInput } from '../router/router.js'
-import { rewritePath } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
@@ -20,6 +19,8 @@ import { requestField } from '../fields.js'
 import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
 import { redirectLocation, type RedirectAnswer } from './redirect.js'
+import { requestCoding, upstreamAcceptEncoding } from './compression/decide.js'
+import type { Negotiated } from './compression/negotiate.js'
 import type { CompiledRoute } from './routes.js'
 import type { RuntimeState } from './state.js'
 
@@ -64,6 +65,8 @@ export interface Plan {
   readonly primaryOnly: string | undefined
   /** A write on a readYourWrites route: on success the client's window starts (Set-Cookie). */
   readonly readYourWrites: ReadYourWritesWrite | undefined
+  /** On a compressing route: the coding the request negotiated (the response may still not be compressed). */
+  readonly compression: Negotiated | undefined
 }
 
 /** The request is answered by the proxy itself, with what was decided up to then (for logs). */
@@ -128,6 +131,13 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   const head = upstreamRequestHead(req.rawHeaders, authority, backend.config.passHostHeader ? authority.value : '', req.conn,
     route.requestPolicy)
   if ('code' in head) return { error: head, detail: undefined, ...parsed, route, backend, shard }
+  // compression: the coding this request's answer may get; the origin is asked for that one alone
+  let compression: Negotiated | undefined
+  const cc = route.compression
+  if (cc !== undefined) {
+    compression = requestCoding(cc, req.method, req.rawHeaders)
+    upstreamAcceptEncoding(head.headers, compression.coding)
+  }
 
   // consistency: which servers may answer, and whether the cache may
   const consistency = route.config.consistency
@@ -146,7 +156,14 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     const origin = originOf(head.proto, head.authority)
     const primary = cacheKey(head.proto, origin, target)
     const variant = variantKey(route.variantBases.get(shard)!, rc.key.headers, req.rawHeaders)
-    cache = { key: primary, variant, scheme: head.proto, origin }
+    cache = compression === undefined
+      ? { key: primary, variant, scheme: head.proto, origin }
+      : { key: primary, variant: `${variant}\nce:${compression.coding}`, scheme: head.proto, origin, coding: compression.coding }
+  }
+  // rewrite: the route's, chosen at load; its result is checked to be an origin-form path
+  const upstreamPath = route.rewrite === undefined ? target : route.rewrite(target)
+  if (upstreamPath === undefined) {
+    return { error: Errors.REWRITE_INVALID, detail: `${target} rewritten by route ${route.name}`, ...parsed, route, backend, shard }
   }
   return {
     method: req.method,
@@ -159,12 +176,11 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     shardKey: key,
     stickyId,
     head,
-    upstreamPath: route.stripPrefix === undefined && route.addPrefix === undefined
-      ? target
-      : rewritePath(target, route.stripPrefix, route.addPrefix),
+    upstreamPath,
     cache,
     primaryOnly: decision.primaryOnly,
-    readYourWrites: decision.write
+    readYourWrites: decision.write,
+    compression
   }
 }
 

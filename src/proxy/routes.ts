@@ -8,10 +8,12 @@ import type { Backend } from '../upstream/backend.js'
 import type { Shard } from '../upstream/shard.js'
 import { variantBase } from '../cache/key.js'
 import type { ResponseShaper } from '../upstream/pool.js'
-import { createRouter, type Router } from '../router/router.js'
+import { createRouter, rewritePath, type Router } from '../router/router.js'
+import { applyRegexRewrite, compilePathRegex, parseReplacement, type RegexRewrite } from '../router/regex.js'
 import { RouteLimit } from '../ratelimit/limiter.js'
 import type { RateLimitStores } from '../ratelimit/store.js'
 import { compileAccess, type RouteAccess } from './access.js'
+import { compileCompression, type CompiledCompression } from './compression/decide.js'
 import { compileHeaderOps, downstreamResponseHeaders, type UpstreamHeaderPolicy } from './headers.js'
 
 export interface CompiledRoute {
@@ -23,6 +25,14 @@ export interface CompiledRoute {
   readonly shapeResponse: ResponseShaper
   readonly stripPrefix: string | undefined
   readonly addPrefix: string | undefined
+  /** The compiled rewrite.regex; undefined when the route has none. */
+  readonly rewriteRegex: RegexRewrite | undefined
+  /**
+   * The route's rewrite of the target (path + query) sent upstream, chosen
+   * once here; undefined when it has none (the plan then forwards the target
+   * as it is). Returns undefined for a result that is not an origin-form path.
+   */
+  readonly rewrite: ((target: string) => string | undefined) | undefined
   /** Set when this route caches (top-level cache exists and the route did not opt out). */
   readonly cache: RouteCacheConfig | undefined
   readonly cacheOptions: StoreOptions | undefined
@@ -34,18 +44,25 @@ export interface CompiledRoute {
   readonly access: RouteAccess | undefined
   /** The route's `earlyHints` as the 103 they are sent in; undefined when none. */
   readonly earlyHints: InterimHead | undefined
+  /** The route's compression; undefined when it has none (the one check on the hot path). */
+  readonly compression: CompiledCompression | undefined
 }
 
 /** `limits`: the stores of the process; required when a route has a rate limit. */
 export function compileRoutes (config: Config, backends: ReadonlyMap<string, Backend>,
   limits?: RateLimitStores): Router<CompiledRoute> {
-  // Upstreams are HTTP/1.1, so responses are marked `1.1 <proxyName>`.
-  const via = config.forwarding.via ? `1.1 ${config.proxyName}` : undefined
+  // Responses are marked with the protocol they came over: `1.1 <proxyName>`, or `2 <proxyName>` from h2 backends.
+  const via1 = config.forwarding.via ? `1.1 ${config.proxyName}` : undefined
+  const via2 = config.forwarding.via ? `2 ${config.proxyName}` : undefined
   const routes = config.routes.map((r): CompiledRoute => {
     const backend = backends.get(r.backend)
     if (backend === undefined) throw new Error(`route ${r.name}: unknown backend ${r.backend}`) // the loader checks this
     const responseOps = compileHeaderOps(r.responseHeaders)
     const caches = config.cache !== undefined && r.cache?.enabled === true
+    const rewriteRegex = r.rewrite.regex === undefined ? undefined : compileRewrite(r)
+    const { stripPrefix, addPrefix } = r.rewrite
+    const h2 = backend.config.protocol !== 'http1'
+    const via = h2 ? via2 : via1
     return Object.freeze({
       name: r.name,
       config: r,
@@ -56,19 +73,37 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
         // The proxy consumed the credentials: they go no further unless asked (basicAuth.forward).
         ops: compileHeaderOps(r.basicAuth === undefined || r.basicAuth.forward
           ? r.requestHeaders
-          : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] })
+          : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] }),
+        ...(h2 ? { teTrailers: true } : {})
       }),
       shapeResponse: (status: number, raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps, status),
-      stripPrefix: r.rewrite.stripPrefix,
-      addPrefix: r.rewrite.addPrefix,
+      stripPrefix,
+      addPrefix,
+      rewriteRegex,
+      rewrite: rewriteRegex !== undefined
+        ? (target: string) => applyRegexRewrite(rewriteRegex, target)
+        : stripPrefix !== undefined || addPrefix !== undefined
+          ? (target: string) => rewritePath(target, stripPrefix, addPrefix)
+          : undefined,
       cache: caches ? r.cache : undefined,
       cacheOptions: caches ? storeOptions(config.cache!, r.cache!) : undefined,
       // The shard picks the answer only when the backend has several.
       variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')])),
       rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!),
       access: compileAccess(r),
-      earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] })
+      earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] }),
+      compression: r.compression === undefined ? undefined : compileCompression(r.compression)
     })
   })
   return createRouter(routes)
+}
+
+/** The route's rewrite.regex, compiled; the loader has checked it, so a failure here is a route built without it. */
+function compileRewrite (r: RouteConfig): RegexRewrite {
+  const { pattern, replacement } = r.rewrite.regex!
+  const re = compilePathRegex(pattern)
+  if ('error' in re) throw new Error(`route ${r.name}: rewrite.regex.pattern: ${re.error}`)
+  const parts = parseReplacement(replacement, re)
+  if ('error' in parts) throw new Error(`route ${r.name}: rewrite.regex.replacement: ${parts.error}`)
+  return Object.freeze({ pattern: re, replacement: parts, replacementSource: replacement })
 }

@@ -17,6 +17,7 @@ import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
+import type { CompressFlow } from './compression/sink.js'
 import { LOWER_FIELD_NAME, requestField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
@@ -25,6 +26,7 @@ import { REDIRECT_TEXT } from './redirect.js'
 import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
+import { grpcErrorFields, isGrpcRequest } from './grpc-reply.js'
 import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead } from './h1-head.js'
 
 // HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
@@ -92,11 +94,12 @@ const H2_PROCESSING = Object.freeze({ ':status': 102 })
 // respond() options, built once.
 const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
 const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
+const H2_END = Object.freeze({ endStream: true })
 
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
-export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest {
+export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest, CompressFlow {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   readonly h2: boolean
@@ -190,6 +193,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   awaitingDrain = false
   /** h2: trailers for the 'wantTrailers' event. */
   trailers: Record<string, string> | undefined
+  /** h2: the upstream response head as sent (a gRPC Trailers-Only answer's status is in it: see responseEnd). */
+  upstreamHead: readonly string[] | undefined
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
   #bodyIdle: NodeJS.Timeout | undefined
   #deadline: NodeJS.Timeout | undefined
@@ -351,6 +356,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     return !this.res.headersSent && this.driver.retry(this, kind, err)
   }
 
+  /** CompressFlow: zlib has room again (the client's own drain resumes through onDrain). */
+  resumeUpstream (): void {
+    this.handler?.resume()
+  }
+
   released (): void {
     const shard = this.shard
     if (shard !== undefined && shard.queue.size > 0) this.driver.drain(shard)
@@ -394,7 +404,10 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
     this.status = status
     // h2: the body streams, and may end with trailers.
-    if (this.h2) return this.#respond(status, headers, true)
+    if (this.h2) {
+      this.upstreamHead = headers
+      return this.#respond(status, headers, true)
+    }
     // The origin's reason phrase, when it is plain text; else Node's standard one.
     return this.writeHead(status, headers, PLAIN_REASON.test(statusText) ? statusText : '')
   }
@@ -423,6 +436,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
     // Sent on 'wantTrailers', when the stream was opened to wait for them.
     if (trailers.length > 0) this.trailers = trailerObject(trailers)
+    else if (this.bytesOut === 0 && this.upstreamHead !== undefined) this.trailers = grpcTrailersOnly(this.upstreamHead)
     this.end()
   }
 
@@ -555,6 +569,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       this.resetDownstream()
       return
     }
+    if (this.h2 && isGrpcRequest(this.header('content-type'))) return this.#grpcError(kind)
     const body = errorBody(kind, kind === Errors.NO_ROUTE ? `${this.method} ${this.authority}${this.path}` : undefined)
     const headers = [
       'content-type', 'text/plain; charset=utf-8',
@@ -571,6 +586,19 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     else {
       this.bytesOut += body.length
       this.end(body)
+    }
+  }
+
+  /** sendError to a gRPC client: one HEADERS frame that ends the stream (Trailers-Only), the status in grpc-status. */
+  #grpcError (kind: ErrorKind): void {
+    const stream = this.res as ServerHttp2Stream
+    if (stream.closed || stream.destroyed) return
+    this.status = 200
+    this.ended = true
+    try {
+      stream.respond(h2Head(200, grpcErrorFields(kind), this.extraFields), H2_END)
+    } catch (err) {
+      this.fault(err)
     }
   }
 
@@ -605,6 +633,24 @@ function onWantTrailers (this: ServerHttp2Stream): void {
 }
 
 const NO_TRAILERS = Object.freeze({})
+
+/**
+ * A gRPC Trailers-Only answer (status in the one HEADERS frame, with
+ * END_STREAM) reaches us as a head and an end: it goes out as a head without
+ * END_STREAM (respond() must choose before the end is known), so its status
+ * is repeated in the trailers, where a gRPC client reads it. Undefined for
+ * anything else (an empty body with no grpc-status).
+ */
+export function grpcTrailersOnly (head: readonly string[]): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined
+  for (let i = 0; i + 1 < head.length; i += 2) {
+    const name = head[i]!
+    if (name.length < 11 || (name.charCodeAt(0) | 32) !== 103) continue // 'g'
+    const lower = name.toLowerCase()
+    if (lower === 'grpc-status' || lower === 'grpc-message' || lower === 'grpc-status-details-bin') (out ??= {})[lower] = head[i + 1]!
+  }
+  return out?.['grpc-status'] === undefined ? undefined : out
+}
 
 
 /**

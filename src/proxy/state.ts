@@ -122,7 +122,8 @@ export function healthTargets (state: RuntimeState): HealthTarget[] {
   const targets: HealthTarget[] = []
   for (const b of state.backends.values()) {
     const hc = b.config.healthCheck
-    if (hc !== undefined) for (const server of b.servers) targets.push({ server, config: hc, ...(b.tls === undefined ? {} : { tls: b.tls }) })
+    if (hc === undefined) continue
+    for (const server of b.servers) targets.push({ server, config: hc, protocol: b.config.protocol, ...(b.tls === undefined ? {} : { tls: b.tls }) })
   }
   return targets
 }

@@ -2,12 +2,18 @@
 // use_backend rules). Precedence, documented in config/example.yaml:
 //   1. host class: exact host, then wildcard `*.example.com`, then any host;
 //      a class with no matching route falls through to the next;
-//   2. within a class: longest pathPrefix;
+//   2. within a class: pathRegex routes before pathPrefix routes (NGINX tries
+//      its regex locations before settling on the longest prefix), then the
+//      longest pathPrefix;
 //   3. then the route with more conditions (listeners + methods + headers);
 //   4. then file order.
+// A route's cheap conditions (listener, method, headers, the regex's literal
+// prefix) are checked before its regex runs; a table without pathRegex runs
+// no regex code at all.
 // Pure: no I/O, nothing mutable after construction. `explain` reports, route
 // by route, why match() answers what it does, from the same checks.
 import type { RouteConfig } from '../config/schema.js'
+import { compilePathRegex, type PathRegex } from './regex.js'
 
 /** What matching needs from a request. */
 export interface RouteInput {
@@ -45,7 +51,7 @@ export interface RouteVerdict<R> {
   readonly hostClass: 'exact' | 'wildcard' | 'any'
   /** match: the one; miss: its host class was not tried or a condition failed; unreached: a route before it matched. */
   readonly verdict: 'match' | 'miss' | 'unreached'
-  /** Why it missed, one line per failed condition. */
+  /** Why it missed, one line per failed condition; on a pathRegex match, what the groups caught. */
   readonly reasons: readonly string[]
 }
 
@@ -55,6 +61,8 @@ interface Entry<R> {
   readonly methods: ReadonlySet<string> | undefined
   readonly listeners: ReadonlySet<string> | undefined
   readonly headers: readonly (readonly [string, string])[]
+  /** The compiled match.pathRegex; undefined for a prefix route. */
+  readonly regex: PathRegex | undefined
 }
 
 /**
@@ -72,7 +80,8 @@ export function createRouter<R extends { readonly config: RouteConfig }> (routes
       cfg,
       methods: cfg.match.methods.length > 0 ? new Set(cfg.match.methods) : undefined,
       listeners: cfg.match.listeners.length > 0 ? new Set(cfg.match.listeners) : undefined,
-      headers: Object.entries(cfg.match.headers)
+      headers: Object.entries(cfg.match.headers),
+      regex: cfg.match.pathRegex === undefined ? undefined : compiled(cfg.match.pathRegex, route)
     }
     const host = cfg.match.host
     if (host === undefined) anyHost.push(entry)
@@ -120,7 +129,13 @@ export function createRouter<R extends { readonly config: RouteConfig }> (routes
             continue
           }
           const why: string[] = []
-          if (accepts(e, req, why)) matched = e
+          if (accepts(e, req, why)) {
+            matched = e
+            if (e.regex !== undefined) {
+              const caught = e.regex.describeCaptures(req.path)
+              why.push(`pathRegex ${e.regex.source} matched the whole path ${req.path}${caught === '' ? '' : `, ${caught}`}`)
+            }
+          }
           verdicts.set(e, verdict(e, matched === e ? 'match' : 'miss', why))
         }
       }
@@ -151,8 +166,16 @@ function push<R> (map: Map<string, Entry<R>[]>, key: string, e: Entry<R>): void 
   else list.push(e)
 }
 
+/** The loader has checked the pattern; a route built without it fails here, at build, not per request. */
+function compiled (source: string, route: { readonly config: RouteConfig }): PathRegex {
+  const re = compilePathRegex(source)
+  if ('error' in re) throw new Error(`route ${route.config.name}: match.pathRegex: ${re.error}`)
+  return re
+}
+
 function byPrecedence<R> (a: Entry<R>, b: Entry<R>): number {
-  return (b.cfg.match.pathPrefix.length - a.cfg.match.pathPrefix.length) ||
+  return ((a.regex === undefined ? 1 : 0) - (b.regex === undefined ? 1 : 0)) ||
+    (b.cfg.match.pathPrefix.length - a.cfg.match.pathPrefix.length) ||
     (conditions(b) - conditions(a)) ||
     (a.cfg.index - b.cfg.index)
 }
@@ -171,8 +194,9 @@ function firstMatch<R> (list: readonly Entry<R>[], req: RouteInput): R | undefin
 
 /**
  * Does the route take this request (its host class already chosen): listener,
- * path prefix, methods, headers. With `why` (explain) every failed condition is
- * written there instead of stopping at the first.
+ * path prefix, methods, headers, and last (the only costly one) the path
+ * regex. With `why` (explain) every failed condition is written there instead
+ * of stopping at the first.
  */
 function accepts<R> (e: Entry<R>, req: RouteInput, why: string[] | undefined): boolean {
   let ok = true
@@ -200,6 +224,12 @@ function accepts<R> (e: Entry<R>, req: RouteInput, why: string[] | undefined): b
     if (got === value) continue
     if (why === undefined) return false
     why.push(got === undefined ? `header ${name} is missing, wants "${value}"` : `header ${name} is "${got}", not "${value}"`)
+    ok = false
+  }
+  const regex = e.regex
+  if (regex !== undefined && !regex.test(req.path)) {
+    if (why === undefined) return false
+    why.push(`path ${req.path} does not match pathRegex ${regex.source} (the whole path)`)
     ok = false
   }
   return ok

@@ -6,6 +6,7 @@ import { describeAccess } from '../proxy/access.js'
 import { createRouter } from './router.js'
 import { describeTarget } from '../redis/link.js'
 import { describeRedirect } from '../proxy/redirect.js'
+import { describeCompression } from '../proxy/compression/decide.js'
 
 /** The normalized routing table, in match precedence order. */
 export function routingTable (config: Config): string {
@@ -35,23 +36,26 @@ export function routingTable (config: Config): string {
     const m = r.match
     const conds = [
       `host=${m.host ?? '*'}`,
-      `pathPrefix=${m.pathPrefix}`,
+      m.pathRegex === undefined ? `pathPrefix=${m.pathPrefix}` : `pathRegex=${m.pathRegex} (whole path)`,
       m.listeners.length > 0 ? `listeners=${m.listeners.join(',')}` : '',
       m.methods.length > 0 ? `methods=${m.methods.join(',')}` : '',
       ...Object.entries(m.headers).map(([k, v]) => `${k}=${v}`)
     ].filter((x) => x !== '').join(' ')
     const access = describeAccess(r)
     const rw = [r.rewrite.stripPrefix === undefined ? '' : `strip ${r.rewrite.stripPrefix}`,
-      r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`].filter((x) => x !== '').join(', ')
+      r.rewrite.addPrefix === undefined ? '' : `add ${r.rewrite.addPrefix}`,
+      r.rewrite.regex === undefined ? '' : `regex ${r.rewrite.regex.pattern} -> ${r.rewrite.regex.replacement}`].filter((x) => x !== '').join(', ')
     const to = r.redirect === undefined ? `-> ${r.backend}` : `redirect ${describeRedirect(r.redirect)} (${r.backend} not contacted)`
     out += `  ${r.name.padEnd(16)} ${conds} ${to}${rw === '' ? '' : `  [rewrite: ${rw}]`}` +
       `${access === undefined ? '' : `  [access: ${access}]`}` +
-      `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}\n`
+      `${r.rateLimit === undefined ? '' : `  [rateLimit: ${describeLimit(r.rateLimit)}]`}` +
+      `${r.compression === undefined ? '' : `  [compression: ${describeCompression(r.compression)}]`}\n`
   }
   out += '\nBackends\n'
   for (const b of Object.values(config.backends)) {
     const by = b.shardBy === undefined ? '' : `  shardBy ${Object.entries(b.shardBy).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`
-    out += `  ${b.name}  balance=${b.balance.algorithm}${by}\n`
+    const hc = b.healthCheck?.type === 'grpc' ? `  healthCheck=grpc(${b.healthCheck.service === '' ? 'server' : `service ${JSON.stringify(b.healthCheck.service)}`})` : ''
+    out += `  ${b.name}  balance=${b.balance.algorithm}  protocol=${b.protocol}${by}${hc}\n`
     out += tlsLines(b)
     for (const s of b.shards) {
       out += `    shard ${s.name}: ${s.servers.map((v) => `${v.name}=${v.url}${v.weight === 1 ? '' : ` w${v.weight}`}`).join(', ')}\n`

@@ -102,6 +102,8 @@ export class Backend implements ExchangeAccounting {
   readonly tls: UpstreamTls | undefined
   /** For upstream failures worth an operator's attention (TLS handshakes). */
   readonly log: Logger | undefined
+  /** ExchangeAccounting: the servers speak HTTP/2 (see ExchangeAccounting.h2). */
+  readonly h2: boolean
   /** Requests in flight to any server of this backend. */
   active = 0
   /** Retry attempts in flight, and in total. */
@@ -117,6 +119,7 @@ export class Backend implements ExchangeAccounting {
   constructor (config: BackendConfig, deps: BackendDeps = {}) {
     this.name = config.name
     this.config = config
+    this.h2 = config.protocol !== 'http1'
     this.log = deps.log
     this.#depositMillis = Math.round(config.retries.budgetPercent * 1000)
     const all: Server[] = []
@@ -124,8 +127,8 @@ export class Backend implements ExchangeAccounting {
     // Built once for every server; throws when a TLS file the config names cannot be read (reload: rejected).
     const tls = config.tls === undefined ? undefined : upstreamTls(config.tls)
     this.tls = tls
-    // TLS settings and a hash of the TLS files' contents: a changed CA or client certificate rebuilds the pools.
-    const poolOptions = JSON.stringify([config.connections, config.timeouts, tls?.poolKey ?? null])
+    // TLS settings and a hash of the TLS files' contents: a changed CA or client certificate rebuilds the pools (so does a new protocol).
+    const poolOptions = JSON.stringify([config.connections, config.timeouts, tls?.poolKey ?? null, config.protocol])
     const limits = { maxQueue: config.maxQueue, queueTimeout: config.timeouts.queue, panicThreshold: config.panicThreshold }
     this.shards = config.shards.map((shard) => {
       const servers = shard.servers.map((s) => {

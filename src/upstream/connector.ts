@@ -14,9 +14,14 @@
 import type { Socket } from 'node:net'
 import { buildConnector, errors } from 'undici'
 
-/** The connector undici would build for a plain http:// server, with the guard. */
-export function plainConnector (timeout: number): buildConnector.connector {
-  return guardedConnector(buildConnector({ timeout }))
+/**
+ * The connector undici would build for a plain http:// server, with the
+ * guard. `h2c`: the connection speaks HTTP/2 from its first byte (prior
+ * knowledge, RFC 9113 §3.3): undici marks it as h2 without any negotiation.
+ */
+export function plainConnector (timeout: number, h2c = false): buildConnector.connector {
+  // undici 7's types lack `useH2c`, which its connector reads (lib/core/connect.js).
+  return guardedConnector(buildConnector(h2c ? { timeout, useH2c: true } as buildConnector.BuildOptions : { timeout }))
 }
 
 /**

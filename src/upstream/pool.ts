@@ -19,12 +19,25 @@ export const sendNothing: DispatcherFactory = () => new Dispatcher()
 
 const NO_FIELDS: InterimHead = Object.freeze({ link: [] as string[] })
 
-/** A server's pool; `tls` (the backend's) is given exactly when the server is https://. */
+/**
+ * Streams an h2 connection carries at once (undici's own default, and what a
+ * Node h2 server allows): `pipelining` is undici's per-connection limit.
+ */
+export const H2_STREAMS = 100
+
+/**
+ * A server's pool; `tls` (the backend's) is given exactly when the server is
+ * https://. `protocol: h2` / `h2c` use undici's own HTTP/2 client: the same
+ * dispatcher and handler, so timeouts, limits, retries and accounting are
+ * those of HTTP/1.1; trailers arrive in onComplete.
+ */
 export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
   const t = backend.timeouts
+  const h2 = backend.protocol !== 'http1'
   const options: Pool.Options = {
     connections: backend.connections,
-    pipelining: 1,
+    pipelining: h2 ? H2_STREAMS : 1,
+    ...(h2 ? { allowH2: true, maxConcurrentStreams: H2_STREAMS } : {}),
     keepAliveTimeout: t.keepAlive,
     keepAliveMaxTimeout: Math.max(t.keepAlive, 600_000),
     headersTimeout: t.headers,
@@ -32,8 +45,8 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     connectTimeout: t.connect,
     strictContentLength: true
   }
-  if (tls === undefined) return new Pool(server.url, { ...options, connect: plainConnector(t.connect) })
-  return new TlsPool(server.url, { ...options, connect: tlsConnector(tls, server.url, t.connect) }, new URL(server.url).host)
+  if (tls === undefined) return new Pool(server.url, { ...options, connect: plainConnector(t.connect, backend.protocol === 'h2c') })
+  return new TlsPool(server.url, { ...options, connect: tlsConnector(tls, server.url, t.connect, h2) }, new URL(server.url).host)
 }
 
 /**
@@ -97,6 +110,12 @@ export interface ExchangeAccounting {
   retries: number
   /** How long a server may take to send its response head (ms; 0 = no limit). */
   readonly headersTimeout: number
+  /**
+   * The servers speak HTTP/2 (`protocol: h2` / `h2c`): a response body may
+   * always be paused (flow control holds the origin back), since the HTTP/1.1
+   * parser bug onData works around is not in that path.
+   */
+  readonly h2?: boolean
   /** A first attempt was sent: it earns its share of a retry. */
   deposit (): void
   observe (server: Server, outcome: ExchangeOutcome): void
@@ -146,6 +165,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
+  /** Bytes taken while the client was not draining and undici could not be paused (see onData). */
+  #unpaused = 0
   /** The upstream answered with headers (so errors can no longer become a status). */
   started = false
 
@@ -189,6 +210,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   resume (): void {
+    this.#unpaused = 0
     const r = this.#resume
     if (r !== null) r()
   }
@@ -214,7 +236,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
-    this.#noPauseFrom = noPauseFrom(rawHeaders)
+    // An h2 body usually has no Content-Length, which noPauseFrom would read as "ends at close: never pause".
+    this.#noPauseFrom = this.#backend.h2 === true ? Infinity : noPauseFrom(rawHeaders)
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
@@ -248,15 +271,25 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     // down, or reads the close as a truncation (nodejs/undici#5360, fixed only
     // in undici 8, which needs Node 22). The last chunk is in memory anyway;
     // a body that ends when the origin closes is never paused, for the same
-    // reason (and is rare: HTTP/1.0-style origins).
-    return more || this.#received >= this.#noPauseFrom
+    // reason (and is rare: HTTP/1.0-style origins). What such a body holds
+    // for a client that does not read is bounded: past MAX_UNPAUSED_BYTES the
+    // exchange is cut, so one slow client cannot make the proxy hold an
+    // endless stream.
+    if (more) return true
+    if (this.#received < this.#noPauseFrom) return false
+    this.#unpaused += chunk.length
+    if (this.#unpaused > MAX_UNPAUSED_BYTES) {
+      this.#cut(Errors.CLIENT_TOO_SLOW, `the client did not read ${MAX_UNPAUSED_BYTES} bytes of a body that cannot be paused`)
+      return false
+    }
+    return true
   }
 
-  onComplete (trailers: string[] | Buffer[] | null): void {
+  onComplete (trailers: string[] | Buffer[] | Record<string, string | string[]> | null): void {
     if (this.#done) return
     this.#finish()
     try {
-      this.#sink.responseEnd((trailers ?? []) as Buffer[])
+      this.#sink.responseEnd(trailers === null ? NO_TRAILERS : Array.isArray(trailers) ? trailers as Buffer[] : h2Trailers(trailers))
     } catch (err) {
       this.#sink.fault(err)
     }
@@ -339,6 +372,18 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   /** A sink call threw: end the exchange here and let the sink contain it. */
+  /** The client's doing (`kind`, `why`): the exchange ends, the server is not blamed. */
+  #cut (kind: ErrorKind, why: string): void {
+    this.#finish()
+    this.#aborted = true
+    this.#abort?.(new Error(why))
+    try {
+      this.#sink.responseError(kind, Object.assign(new Error(why), { code: kind.code }))
+    } catch (e) {
+      this.#sink.fault(e)
+    }
+  }
+
   #fault (err: unknown): void {
     if (!this.#done) this.#finish()
     this.#aborted = true
@@ -353,6 +398,26 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#retry) this.#backend.retrying--
     this.#owner.released()
   }
+}
+
+/** What a response that cannot be paused may hold for a client that is not draining (see ForwardHandler.onData). */
+export const MAX_UNPAUSED_BYTES = 16 * 1024 * 1024
+
+const NO_TRAILERS: Buffer[] = []
+
+/**
+ * undici's HTTP/1.1 client gives trailers as flat Buffers; its HTTP/2 client
+ * gives Node's trailer object ({} when there were none): made flat here, so
+ * sinks see one form.
+ */
+function h2Trailers (t: Record<string, string | string[]>): Buffer[] {
+  const out: Buffer[] = []
+  for (const name in t) {
+    const v = t[name]!
+    if (Array.isArray(v)) for (const one of v) out.push(Buffer.from(name, 'latin1'), Buffer.from(one, 'latin1'))
+    else out.push(Buffer.from(name, 'latin1'), Buffer.from(String(v), 'latin1'))
+  }
+  return out
 }
 
 /**
@@ -413,6 +478,8 @@ const FAILURES: ReadonlyMap<string, Failure> = new Map(Object.entries({
 }))
 
 const TLS_FAILURE: Failure = { kind: Errors.UPSTREAM_CONNECT, retry: 'free' }
+/** An h2 server's RST_STREAM(REFUSED_STREAM): it did no processing of the request (RFC 9113 §8.7), so any method may go elsewhere. */
+const REFUSED_STREAM: Failure = { kind: Errors.UPSTREAM_RESET, retry: 'free' }
 const PARSE_FAILURE: Failure = { kind: Errors.UPSTREAM_PROTOCOL, retry: 'no' }
 const OTHER_FAILURE: Failure = { kind: Errors.UPSTREAM_RESET, retry: 'no' }
 
@@ -425,12 +492,19 @@ export function classifyFailure (err: Error): Failure {
   // Certificate verification, a name mismatch, an alert from the server: the connection never became usable.
   if (tlsFailure(code)) return TLS_FAILURE
   if (code.startsWith('HPE_')) return PARSE_FAILURE
+  // Node names the RST_STREAM code only in the message.
+  if (code === 'ERR_HTTP2_STREAM_ERROR' && err.message.includes('NGHTTP2_REFUSED_STREAM')) return REFUSED_STREAM
   return OTHER_FAILURE
 }
 
 /** The request reached no server at all: a retry elsewhere is free. */
 export function connectFailure (err: Error): boolean {
   return classifyFailure(err).retry === 'free'
+}
+
+/** An h2 stream the server refused before processing it: safe to send again whatever the method. */
+export function refusedStream (err: Error): boolean {
+  return classifyFailure(err) === REFUSED_STREAM
 }
 
 /** Safe to send again elsewhere (when the method is idempotent): it never reached the application. */

@@ -49,17 +49,48 @@ export function serverName (tls: UpstreamTls, url: string): string | undefined {
  * request's SNI and verified name from its Host header (for a proxy, the
  * client's), so the name is fixed here per server, as configured.
  */
-export function tlsConnector (tls: UpstreamTls, url: string, timeout: number): buildConnector.connector {
+export function tlsConnector (tls: UpstreamTls, url: string, timeout: number, h2 = false): buildConnector.connector {
   const servername = serverName(tls, url)
   const connect = buildConnector({
     secureContext: tls.secureContext,
     rejectUnauthorized: !tls.config.insecureSkipVerify,
     timeout,
+    ...(h2 ? { allowH2: true } : {}),
     ...(servername === undefined ? {} : { servername })
   })
   const guarded = guardedConnector(connect, (socket) => { socket.on('error', endOnError) })
-  return ({ servername: _fromHost, ...opts }, callback) => { guarded(servername === undefined ? opts : { ...opts, servername }, callback) }
+  const named: buildConnector.connector = ({ servername: _fromHost, ...opts }, callback) => {
+    guarded(servername === undefined ? opts : { ...opts, servername }, callback)
+  }
+  return h2 ? requireH2(named) : named
 }
+
+/**
+ * `protocol: h2`: a server that picks http/1.1 in ALPN is refused like a
+ * failed handshake (the request reached no application), instead of gRPC
+ * being sent over HTTP/1.1, which cannot carry it.
+ */
+function requireH2 (connect: buildConnector.connector): buildConnector.connector {
+  return (opts, callback) => {
+    connect(opts, (err, socket) => {
+      if (err != null || socket == null) {
+        callback(err ?? new Error('connect failed'), null)
+        return
+      }
+      const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol
+      if (alpn === 'h2') {
+        callback(null, socket)
+        return
+      }
+      socket.destroy()
+      callback(Object.assign(new Error(`the server did not negotiate h2 in TLS ALPN (got ${alpn === false || alpn === undefined ? 'none' : alpn})`),
+        { code: NO_H2_CODE }), null)
+    })
+  }
+}
+
+/** A TLS server that would not speak HTTP/2 (classified as a TLS failure: see tlsFailure). */
+export const NO_H2_CODE = 'ERR_TLS_NO_H2_ALPN'
 
 /**
  * A TLS alert after the handshake (TLS 1.3: the server refuses our client

@@ -115,6 +115,7 @@ t.test('defaults are applied', async (t) => {
         passHostHeader: true,
         timeouts: { connect: 5000, headers: 60_000, body: 60_000, keepAlive: 4000, queue: 5000 },
         connections: 128,
+        protocol: 'http1',
         retries: { attempts: 2, nonIdempotent: false, budgetPercent: 0.2, minRetryConcurrency: 3, bufferBodyBytes: 65_536 },
         maxConn: 0,
         maxQueue: 1024,
@@ -162,6 +163,10 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.same(c.listeners.map((l) => [l.name, l.tls !== undefined]), [['https', true], ['http', false], ['http-to-https', false]])
   t.same(c.listeners[2]?.redirect, { status: 301, scheme: 'https', port: 8443 }, 'a listener that redirects to https')
   t.same(c.routes.find((r) => r.redirect !== undefined)?.redirect, { status: 308, host: 'example.com' }, 'a route that redirects')
+  t.same(c.routes.find((r) => r.compression !== undefined)?.compression, {
+    algorithms: ['br', 'gzip'], minBytes: 1024, types: ['text/*', 'application/json', 'application/javascript', 'image/svg+xml'],
+    level: { gzip: 6, br: 4, zstd: 3 }
+  }, 'a route that compresses')
   t.same(c.listeners[0]?.tls?.certificates.map((x) => x.cert), [join(root, 'certs/dev.crt'), join(root, 'certs/dev.crt')],
     'cert paths resolve against the config folder')
   t.equal(c.listeners[0]?.tls?.certificates[0]?.key, join(root, 'certs/dev.key'))
@@ -171,6 +176,7 @@ t.test('config/example.yaml is valid and shows every feature', async (t) => {
   t.ok(c.routes.some((r) => r.match.host === undefined), 'an any-host route')
   t.ok(c.routes.some((r) => r.match.methods.length > 0 && Object.keys(r.match.headers).length > 0))
   t.ok(c.routes.some((r) => r.rewrite.stripPrefix !== undefined && r.rewrite.addPrefix !== undefined))
+  t.ok(c.routes.some((r) => r.match.pathRegex !== undefined && r.rewrite.regex?.pattern === r.match.pathRegex), 'a regex route with a regex rewrite')
   t.ok(c.routes.some((r) => Object.keys(r.requestHeaders.set).length > 0 && r.responseHeaders.remove.length > 0))
   const backends = Object.values(c.backends)
   t.ok(backends.some((b) => b.shards.length === 1 && b.shards[0]?.name === 'default'), 'a plain servers backend')

@@ -61,6 +61,14 @@ t.test('routes that differ keep their requests', async (t) => {
   t.same(shadowed([route('a'), route('b', { listeners: ['web'] })]), [], 'b is bound: it goes first on its listener')
 })
 
+t.test('pathRegex: the same pattern twice shadows; a regex and a prefix never do', async (t) => {
+  t.same(shadowed([route('a', { pathRegex: '/v(\\d+)/.*' }), route('b', { pathRegex: '/v(\\d+)/.*' })]), [['b', ['a']]])
+  t.same(shadowed([route('a', { pathRegex: '/v(\\d+)/.*', methods: ['GET'] }), route('b', { pathRegex: '/v(\\d+)/.*', methods: ['GET'] })]), [['b', ['a']]])
+  t.same(shadowed([route('a'), route('b', { pathRegex: '/.*' })]), [], 'regex routes are tried before the prefix route')
+  t.same(shadowed([route('a', { pathRegex: '/.*' }), route('b')]), [], 'the prefix route still gets what no regex takes (none here, but that is not guessed)')
+  t.same(shadowed([route('a', { pathRegex: '/a/.*' }), route('b', { pathRegex: '/b/.*' })]), [])
+})
+
 t.test('the same listeners, in any order, are the same conditions', async (t) => {
   t.same(shadowed([route('a', { listeners: ['web', 'ops'] }), route('b', { listeners: ['ops', 'web'] })]), [['b', ['a']]])
 })
@@ -68,12 +76,12 @@ t.test('the same listeners, in any order, are the same conditions', async (t) =>
 t.test('agrees with the router: a shadowed route is never what it returns', async (t) => {
   // Every combination of a few conditions, every request over the same values.
   const hosts = [undefined, 'x.test']
-  const prefixes = ['/', '/v1']
+  const paths: Array<Partial<RouteConfig['match']>> = [{ pathPrefix: '/' }, { pathPrefix: '/v1' }, { pathRegex: '/v1/.*' }]
   const methodSets = [[], ['GET'], ['POST'], ['GET', 'POST']]
   const headerSets = [{}, { 'x-a': '1' }]
   const shapes: Array<Partial<RouteConfig['match']>> = []
-  for (const host of hosts) for (const pathPrefix of prefixes) for (const methods of methodSets) for (const headers of headerSets) {
-    shapes.push({ ...(host === undefined ? {} : { host }), pathPrefix, methods, headers })
+  for (const host of hosts) for (const path of paths) for (const methods of methodSets) for (const headers of headerSets) {
+    shapes.push({ ...(host === undefined ? {} : { host }), ...path, methods, headers })
   }
   let checked = 0
   for (let i = 0; i < 400; i++) {
@@ -83,7 +91,7 @@ t.test('agrees with the router: a shadowed route is never what it returns', asyn
     const never = new Set(shadowedRoutes(routes).map((s) => s.route.name))
     const router = createRouter(routes.map((config) => ({ config })))
     const reached = new Set<string>()
-    for (const host of ['x.test', 'y.test']) for (const path of ['/', '/v1/x']) for (const method of ['GET', 'POST', 'PUT']) for (const xa of [undefined, '1', '2']) {
+    for (const host of ['x.test', 'y.test']) for (const path of ['/', '/v1', '/v1/x']) for (const method of ['GET', 'POST', 'PUT']) for (const xa of [undefined, '1', '2']) {
       const hit = router.match({ host, path, method, header: (name) => (name === 'x-a' ? xa : undefined) })
       if (hit !== undefined) reached.add(hit.config.name)
     }

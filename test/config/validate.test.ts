@@ -465,7 +465,7 @@ t.test('sticky', async (t) => {
 
 t.test('healthCheck', async (t) => {
   const defaults = {
-    path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3, expectStatus: [[200, 399]]
+    type: 'http', service: '', path: '/healthz', method: 'GET', interval: 2000, jitter: 0.1, timeout: 1000, rise: 2, fall: 3, expectStatus: [[200, 399]]
   }
   const hc = (block: string): unknown => api(`    healthCheck: ${block}\n`).healthCheck
   t.test('absent, empty or false means off; {} or true means every default', async (t) => {
@@ -491,6 +491,8 @@ t.test('healthCheck', async (t) => {
         expectStatus: [204, 200-299]
         expectBody: ok
     `)).healthCheck, {
+      type: 'http',
+      service: '',
       path: '/status?full=1',
       method: 'GET',
       host: 'api.internal:8080',

@@ -16,7 +16,20 @@
 //
 // All cases run concurrently (each has its own URL), so the short pauses
 // that let responses go stale overlap; max-age values are 1–2 s.
+//
+// Every case runs twice: as it is, and through a route that compresses
+// (minBytes 0, so every body is), with a client that accepts gzip and
+// decodes it. There a cached response is the stored gzip variant; the only
+// differences allowed are those compression makes by design: a strong ETag
+// is sent weak (so the origin compares If-None-Match weakly, as RFC 9110
+// §13.1.2 requires of it), Vary gains Accept-Encoding, and a compressed
+// answer's Content-Length and Content-Encoding are its own. A case that
+// sends Range sends no Accept-Encoding: a Range request is never compressed
+// (NGINX's choice: byte ranges are of the identity body), so it is keyed to
+// the identity variant, and a gzip variant stored before it cannot answer it
+// (test/e2e/compression.test.ts shows that one going to the origin).
 import http from 'node:http'
+import zlib from 'node:zlib'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
@@ -76,6 +89,8 @@ interface Case {
   readonly steps: readonly Step[]
   /** Which proxy: the default one (`cache: {}`) or one whose route allows Set-Cookie. */
   readonly proxy?: 'default' | 'setCookie'
+  /** The run through a compressing route (see the top). */
+  readonly compressed?: boolean
 }
 
 /** What the origin saw and sent for one request. */
@@ -93,12 +108,40 @@ interface Seen {
 interface Reply {
   readonly status: number
   readonly raw: readonly string[]
+  /** Decoded, when the proxy compressed it. */
   readonly body: string
+  /** The proxy compressed it (Content-Encoding: gzip). */
+  readonly gzipped: boolean
   readonly informational: readonly number[]
   /** Their heads, in the same order. */
   readonly interimHeads: ReadonlyArray<Readonly<Record<string, string>>>
   /** All field lines of `name` joined with ', ' (as fetch does); undefined when absent. */
   header (name: string): string | undefined
+}
+
+/** Some step of the case asks for a byte range. */
+function ranged (c: Case): boolean {
+  return c.steps.some((s) => (s.reqHeaders ?? []).some(([n]) => n.toLowerCase() === 'range'))
+}
+
+/** RFC 9110 §8.8.3.2 weak comparison. */
+function weakEqual (a: string | undefined, b: string): boolean {
+  return a !== undefined && a.replace(/^W\//, '') === b.replace(/^W\//, '')
+}
+
+/**
+ * A field value as the compressed run compares it: what compression adds
+ * (W/, Accept-Encoding in Vary) taken out.
+ */
+function uncompressed (name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const n = name.toLowerCase()
+  if (n === 'etag') return value.replace(/^W\//, '')
+  if (n === 'vary') {
+    const rest = value.split(',').map((m) => m.trim()).filter((m) => m.toLowerCase() !== 'accept-encoding')
+    return rest.length === 0 ? undefined : rest.join(', ')
+  }
+  return value
 }
 
 const DATE_FIELDS = new Set(['date', 'expires', 'last-modified', 'if-modified-since', 'if-unmodified-since'])
@@ -155,7 +198,8 @@ async function startScriptedOrigin (t: Test): Promise<ScriptedOrigin> {
         const prevLm = prevSent.find(([n]) => n.toLowerCase() === 'last-modified')?.[1]
         const prevEtag = prevSent.find(([n]) => n.toLowerCase() === 'etag')?.[1]
         const lmHit = prevLm !== undefined && req.headers['if-modified-since'] === prevLm
-        const etagHit = prevEtag !== undefined && req.headers['if-none-match'] === prevEtag
+        const inm = req.headers['if-none-match']
+        const etagHit = prevEtag !== undefined && (c.compressed === true ? weakEqual(inm, prevEtag) : inm === prevEtag)
         status = lmHit || etagHit ? 304 : 999
       }
       const sent: Array<readonly [string, string, boolean]> = []
@@ -209,10 +253,13 @@ function send (port: number, method: string, path: string, headers: readonly str
       res.on('error', reject)
       res.on('end', () => {
         const raw = res.rawHeaders
+        const bytes = Buffer.concat(chunks)
+        const gzipped = res.headers['content-encoding'] === 'gzip'
         resolve({
           status: res.statusCode ?? 0,
           raw,
-          body: Buffer.concat(chunks).toString('latin1'),
+          body: (gzipped && bytes.length > 0 ? zlib.gunzipSync(bytes) : bytes).toString('latin1'),
+          gzipped,
           informational,
           interimHeads,
           header (name) {
@@ -245,6 +292,7 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
     const method = step.method ?? 'GET'
     const headers: string[] = ['host', `127.0.0.1:${proxy.port('web')}`]
     for (const [name, v] of step.reqHeaders ?? []) headers.push(name, resolveValue(name, v, Date.now(), base))
+    if (c.compressed === true && !ranged(c) && !headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'accept-encoding')) headers.push('accept-encoding', 'gzip')
     headers.push('req-num', String(n))
     if (step.reqBody !== undefined) headers.push('content-length', String(Buffer.byteLength(step.reqBody)))
     const path = base + (step.file ?? '') + (step.query === undefined ? '' : `?${step.query}`)
@@ -255,7 +303,10 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
   const seen = origin.seen.get(c.id) ?? []
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i]!
-    const r = replies[i]!
+    const reply = replies[i]!
+    // The compressed run compares values without what compression adds; a compressed answer's framing is its own.
+    const own = (name: string): boolean => reply.gzipped && ['content-length', 'content-encoding'].includes(name.toLowerCase())
+    const r: Reply = c.compressed !== true ? reply : { ...reply, header: (name) => uncompressed(name, reply.header(name)) }
     const n = i + 1
     const at = `request ${n}`
     const answeredFor = Number(r.header('client-request-count'))
@@ -284,6 +335,7 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
       t.equal(r.body, expectBody, `${at} body`)
     }
     for (const [name, want] of step.hasHeaders ?? []) {
+      if (own(name)) continue
       const got = r.header(name)
       if (typeof want === 'string') t.equal(got, want, `${at} has ${name}: ${want}`)
       else t.ok(got !== undefined && want(got), `${at} ${name} (${String(got)}) is as expected`)
@@ -293,13 +345,16 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
       t.notOk((r.header(name) ?? '').includes(value), `${at} has no ${name} with ${value}`)
     }
     for (const [name, want] of step.originSaw ?? []) {
-      t.equal(s?.headers[name.toLowerCase()], want, `${at}: the origin saw ${name}: ${want}`)
+      const saw = s?.headers[name.toLowerCase()]
+      // The compressed run's stored validator is the weak one it sent the client.
+      const got = c.compressed === true && name.toLowerCase() === 'if-none-match' && typeof saw === 'string' ? saw.replace(/^W\//, '') : saw
+      t.equal(got, want, `${at}: the origin saw ${name}: ${want}`)
     }
     if (step.originMethod !== undefined) t.equal(s?.method, step.originMethod, `${at}: the origin saw ${step.originMethod}`)
     for (const [name, k] of step.sameAs ?? []) {
       const sent = seen.find((x) => x.reqNum === k)?.sent.find(([h]) => h.toLowerCase() === name.toLowerCase())?.[1]
       t.ok(sent !== undefined, `request ${k} sent ${name}`)
-      t.equal(r.header(name), sent, `${at} keeps ${name} from request ${k}`)
+      t.equal(r.header(name), c.compressed === true ? uncompressed(name, sent) : sent, `${at} keeps ${name} from request ${k}`)
     }
     if (step.noInterim === true) t.same(r.informational, [], `${at} has no interim response`)
     if (step.expectInterim !== undefined) {
@@ -309,8 +364,8 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
     // As the suite does: what the origin sent for this request reaches the client unchanged.
     if (s !== undefined && answeredFor === n && s.status !== 999) {
       for (const [name, value, checked] of s.sent) {
-        if (!checked || name.toLowerCase() === 'date') continue
-        t.equal(r.header(name), value, `${at} passes ${name} through`)
+        if (!checked || name.toLowerCase() === 'date' || own(name)) continue
+        t.equal(r.header(name), c.compressed === true ? uncompressed(name, value) : value, `${at} passes ${name} through`)
       }
     }
   }
@@ -980,14 +1035,14 @@ function token (key: string): string {
 
 // ------------------------------------------------------------------ run
 
-function proxyYaml (port: number, routeExtra: string): string {
+function proxyYaml (port: number, routeExtra: string, compressed = false): string {
   return `
 listeners: [{ name: web, bind: "127.0.0.1:0" }]
 cache: {}
 routes:
   - match: { pathPrefix: / }
     backend: origin
-${routeExtra}
+${routeExtra}${compressed ? '\n    compression: { algorithms: [gzip], minBytes: 0 }' : ''}
 backends:
   origin:
     servers: [{ url: "http://127.0.0.1:${port}" }]
@@ -999,6 +1054,10 @@ const proxies = {
   default: await startProxy(t, proxyYaml(origin.port, '')),
   setCookie: await startProxy(t, proxyYaml(origin.port, '    cache: { allowSetCookie: true }'))
 }
+const compressing = {
+  default: await startProxy(t, proxyYaml(origin.port, '', true)),
+  setCookie: await startProxy(t, proxyYaml(origin.port, '    cache: { allowSetCookie: true }', true))
+}
 
 t.jobs = 32
 for (const [group, cases] of groups) {
@@ -1006,6 +1065,13 @@ for (const [group, cases] of groups) {
     for (const c of cases) {
       origin.register(c)
       t.test(c.name, async (t) => runCase(t, c, origin, proxies[c.proxy ?? 'default']))
+    }
+  })
+  t.test(`${group}.mjs through a compressing route`, { jobs: 128 }, async (t) => {
+    for (const plain of cases) {
+      const c: Case = { ...plain, id: `z_${plain.id}`, compressed: true }
+      origin.register(c)
+      t.test(c.name, async (t) => runCase(t, c, origin, compressing[c.proxy ?? 'default']))
     }
   })
 }

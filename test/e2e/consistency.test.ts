@@ -39,7 +39,7 @@ routes:
 backends:
   db:
     balance: { algorithm: roundRobin }
-    healthCheck: { path: /health, interval: 100ms, timeout: 80ms, rise: 1, fall: 1, jitter: 0 }
+    healthCheck: { path: /health, interval: 1s, timeout: 900ms, rise: 1, fall: 1, jitter: 0 }
     servers:
       - { name: p, url: "${origins[0]!.url}", role: primary }
       - { name: r1, url: "${origins[1]!.url}" }

@@ -12,6 +12,7 @@ import { h1, h2, h2Session, rawRequest, tlsAndPlainListeners } from '../helpers/
 import { startRawOrigin, startRawServer, type RawOrigin } from '../helpers/raw-origin.js'
 import { startServer } from '../helpers/origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
+import { SessionLog, within } from '../helpers/stream-kit.js'
 
 /** Answers per path: a status line and header lines, then `body`. */
 const ANSWERS: Record<string, { status?: string; headers: string[]; body?: string }> = {
@@ -201,6 +202,67 @@ backends: { raw: { servers: [{ url: "${origin.url}" }] } }
   await new Promise((resolve) => setImmediate(resolve))
   t.same(warnings, [], 'no listener pile-up')
   session.close()
+})
+
+t.test('a body that ends with the connection, to a client that never reads: cut once 16 MiB wait for it, the server not blamed', async (t) => {
+  // Such a body cannot be paused upstream (undici 7), so without a bound one
+  // client that stops reading makes the proxy hold all of an endless stream.
+  const block = Buffer.alloc(64 * 1024, 0x62)
+  const CAP = 64 * 1024 * 1024
+  const written: number[] = []
+  const origin = await startRawServer(t, (_seen, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n\r\n')
+    let total = 0
+    const pump = (): void => {
+      while (total < CAP && !socket.destroyed) {
+        total += block.length
+        if (!socket.write(block)) { socket.once('drain', pump); return }
+      }
+      socket.end()
+    }
+    socket.once('close', () => written.push(total))
+    pump()
+    return false
+  })
+  const log = new SessionLog()
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: raw }]
+backends: { raw: { servers: [{ url: "${origin.url}" }] } }
+`, log.hooks)
+
+  await t.test('h2: the stream is reset', async (t) => {
+    const session = await h2Session(t, proxy.url('tls'))
+    const stream = session.request({ ':path': '/endless-h2' })
+    stream.pause()
+    stream.on('error', () => {})
+    const closed = new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? 0)))
+    const ended = await within(log.ended('/endless-h2'), 20_000, 'the exchange ends')
+    t.equal(ended.error?.code, 'LB_ERR_CLIENT_TOO_SLOW')
+    t.not(await within(closed, 20_000, 'the stream closes'), 0, 'RST_STREAM, never a clean end')
+    session.close()
+  })
+
+  await t.test('h1: the connection is cut', async (t) => {
+    const socket = net.connect(proxy.port('plain'), '127.0.0.1')
+    t.teardown(() => { socket.destroy() })
+    socket.on('error', () => {})
+    socket.write('GET /endless-h1 HTTP/1.1\r\nHost: a\r\n\r\n')
+    socket.pause()
+    const ended = await within(log.ended('/endless-h1'), 20_000, 'the exchange ends')
+    t.equal(ended.error?.code, 'LB_ERR_CLIENT_TOO_SLOW')
+    let text = ''
+    socket.on('data', (c: Buffer) => { if (text.length < 1000) text += c.toString('latin1', 0, 1000) })
+    const closed = new Promise((resolve) => socket.once('close', resolve))
+    socket.resume()
+    await within(closed, 20_000, 'the connection closes')
+    t.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*transfer-encoding: chunked/i, 'chunked to the client, so the cut shows (no last chunk)')
+  })
+
+  for (let i = 0; i < 500 && written.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(written.length, 2, 'both origin connections were closed')
+  for (const n of written) t.ok(n < CAP, `the origin was cut off after ${n} bytes, not read to its end`)
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'a slow client is not the server\'s failure')
 })
 
 t.test('1xx during an upload longer than the headers timeout: not a stall, the final answer is relayed', async (t) => {

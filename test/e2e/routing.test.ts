@@ -84,6 +84,8 @@ backends:
     t.equal(await routeOf('other.test', '/h', { headers: { 'x-version': '2' } }), 'h-v2')
     t.equal(await routeOf('other.test', '/h', { headers: { 'x-version': '1' } }), 'h-any')
     t.equal(await routeOf('other.test', '/h'), 'h-any')
+    t.equal(await routeOf('other.test', '/h', { headers: { 'x-version': ['2', '1'] } }), 'h-any',
+      'two lines are one value "2, 1" (RFC 9110 §5.3), not the first line alone')
     const r = await h2(t, proxy.url('tls'), { ':path': '/h', ':method': 'POST', 'x-version': '2' }, 'body')
     t.equal(echoed(r).headers['x-route'], 'h-v2', 'h2 too')
   })

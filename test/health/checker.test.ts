@@ -18,6 +18,8 @@ function makeServer (url: string, name = 's1'): Server {
 
 function cfg (over: Partial<HealthCheckConfig> = {}): HealthCheckConfig {
   return {
+    type: 'http',
+    service: '',
     path: '/healthz',
     method: 'GET',
     interval: 2000,

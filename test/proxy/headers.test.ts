@@ -144,16 +144,20 @@ t.test('response headers: a one-value field repeated is collapsed (same value) o
     undefined, NO_HEADER_OPS), ['Age', '0', 'Date', 'd1', 'Expires', 'e1'], 'Age, Date, Expires: the first counts (RFC 9111 §5.1)')
 })
 
-t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl and X-Real-IP only from trusted proxies', async (t) => {
+t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl, client-address and original-URL fields only from trusted proxies', async (t) => {
   const raw = ['X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/admin', 'X-Forwarded-Server', 'a', 'X-Forwarded-Scheme', 'https',
-    'X-Real-IP', '10.9.9.9', 'X-Forwarded-Ssl', 'on']
+    'X-Real-IP', '10.9.9.9', 'X-Forwarded-Ssl', 'on', 'X-Client-IP', '10.1.1.1', 'True-Client-IP', '10.2.2.2',
+    'X-Cluster-Client-IP', '10.3.3.3', 'X-Original-URL', '/admin/users', 'X-Rewrite-URL', '/admin/x']
   const u = head(raw).map
-  for (const n of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-scheme', 'x-real-ip', 'x-forwarded-ssl']) {
+  for (const n of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-scheme', 'x-real-ip', 'x-forwarded-ssl',
+    'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url']) {
     t.notOk(u[n], `${n} dropped from an untrusted peer`)
   }
   const tr = head(raw, trusted).map
   t.same(tr['x-forwarded-prefix'], ['/admin'], 'kept from a trusted one')
   t.same(tr['x-real-ip'], ['10.9.9.9'])
+  t.same(tr['x-original-url'], ['/admin/users'])
+  t.same(tr['true-client-ip'], ['10.2.2.2'])
 })
 
 t.test('effective scheme and host: a trusted proxy\'s well-formed X-Forwarded-Proto/-Host, else ours', async (t) => {
@@ -177,4 +181,14 @@ t.test('trailers and addresses', async (t) => {
   t.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1')
   t.equal(normalizeAddress('::1'), '::1')
   t.equal(normalizeAddress(undefined), '')
+})
+
+t.test('TE: trailers goes on to h2 backends only, as exactly `trailers`', async (t) => {
+  const h2 = policy({ teTrailers: true })
+  t.same(head(['TE', 'trailers'], untrusted, h2).map.te, ['trailers'])
+  t.same(head(['TE', 'gzip;q=0.5, Trailers'], untrusted, h2).map.te, ['trailers'], 'other codings dropped (HTTP/2 allows only trailers)')
+  t.same(head(['Connection', 'TE', 'TE', 'trailers'], untrusted, h2).map.te, ['trailers'], 'an h1 client names TE in Connection, as it must')
+  t.notOk(head(['TE', 'gzip'], untrusted, h2).map.te, 'no trailers token: nothing sent')
+  t.notOk(head(['TE', 'xtrailers'], untrusted, h2).map.te)
+  t.notOk(head(['TE', 'trailers'], untrusted, policy()).map.te, 'HTTP/1.1 backends: hop-by-hop, stripped')
 })

@@ -178,3 +178,40 @@ t.test('no top-level cache: nothing is keyed, the query is forwarded as sent', a
   t.equal(p.cache, undefined)
   t.equal(p.upstreamPath, '/p?b=2&utm_source=x&a=1')
 })
+
+t.test('rewrite.regex: the upstream path is rewritten after the keyed query; the cache key stays the client\'s URL', async (t) => {
+  const s = state(t, String.raw`listeners: [{ bind: "127.0.0.1:0" }]
+cache: {}
+routes:
+  - name: api-v2
+    match: { pathRegex: '^/api/v(\d+)/(.*)$' }
+    backend: api
+    cache: { key: { query: sort } }
+    rewrite: { regex: { replacement: /v$1/$2 } }
+  - { name: rest, backend: api }
+backends:
+  api: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`)
+  const p = ok(plan(s, req('GET', '/x/../api/v2/users?b=2&a=1', ['Host', 'api.test'])))
+  t.equal(p.route.name, 'api-v2', 'routed by the normalised path')
+  t.equal(p.upstreamPath, '/v2/users?a=1&b=2', 'rewritten, with the keyed (sorted) query')
+  t.match(p.cache?.key, /\/api\/v2\/users\?a=1&b=2$/, 'the cache keys the client\'s URL, as with stripPrefix')
+  t.equal(ok(plan(s, req('GET', '/api/vX/users', ['Host', 'api.test']))).route.name, 'rest')
+})
+
+t.test('a rewrite that gives no origin-form path is refused with 500 LB_ERR_REWRITE_INVALID, not sent', async (t) => {
+  const s = state(t, `listeners: [{ bind: "127.0.0.1:0" }]
+routes: [{ name: r, backend: api }]
+backends:
+  api: { servers: [{ url: "http://127.0.0.1:9001" }] }
+`)
+  // The loader refuses any replacement that could do this: a route built by hand stands in for a bug.
+  const route = s.router.table[0]!
+  const broken = { ...route, rewrite: (_target: string): string | undefined => undefined }
+  const bad: RuntimeState = { ...s, router: { ...s.router, match: () => broken } }
+  const r = plan(bad, req('GET', '/x?y=1', ['Host', 'a.test'])) as Refusal
+  t.equal(r.error, Errors.REWRITE_INVALID)
+  t.equal(r.error.status, 500)
+  t.equal(r.route?.name, 'r')
+  t.match(r.detail, /\/x\?y=1 rewritten by route r/)
+})

@@ -7,7 +7,7 @@ import t from 'tap'
 import { buildState } from '../../src/proxy/state.js'
 import { parseConfig } from '../../src/config/load.js'
 import { Pipeline } from '../../src/proxy/pipeline.js'
-import { Session } from '../../src/proxy/session.js'
+import { grpcTrailersOnly, Session } from '../../src/proxy/session.js'
 
 t.test('Session.writeHead: a throw resets this connection and reports an internal error', async (t) => {
   const config = parseConfig(`listeners: [{ bind: "127.0.0.1:0" }]
@@ -42,4 +42,12 @@ backends: { b: { servers: [{ url: "http://127.0.0.1:1" }] } }
     http.get({ port, host: '127.0.0.1', agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', () => resolve(0))
   })
   t.equal(again, 200)
+})
+
+t.test('grpcTrailersOnly: a gRPC status in a head without body becomes the trailers', async (t) => {
+  t.same(grpcTrailersOnly(['content-type', 'application/grpc', 'Grpc-Status', '7', 'grpc-message', 'denied', 'via', '2 switchyard']),
+    { 'grpc-status': '7', 'grpc-message': 'denied' })
+  t.same(grpcTrailersOnly(['grpc-status', '0', 'grpc-status-details-bin', 'AAAA']), { 'grpc-status': '0', 'grpc-status-details-bin': 'AAAA' })
+  t.equal(grpcTrailersOnly(['content-type', 'text/plain', 'content-length', '0']), undefined, 'not gRPC: no trailers invented')
+  t.equal(grpcTrailersOnly(['grpc-message', 'no status']), undefined, 'a message without a status is not a status')
 })

@@ -85,3 +85,47 @@ t.test('rewritePath', async (t) => {
   t.equal(rewritePath('/users', undefined, '/api/'), '/api/users')
   t.equal(rewritePath('/v1/users?q', '/v1', '/internal'), '/internal/users?q')
 })
+
+t.test('pathRegex: regex routes before prefix routes of their host class, the whole path matched', async (t) => {
+  const r = createRouter([
+    route('root', {}),
+    route('api', { pathPrefix: '/api/' }),
+    route('api-long', { pathPrefix: '/api/v2/users/' }),
+    route('versioned', { pathRegex: '^/api/v(\\d+)/users/(\\d+)$' }),
+    route('versioned-get', { pathRegex: '^/api/v(\\d+)/users/(\\d+)$', methods: ['GET'] }),
+    route('images', { pathRegex: '/img/.*\\.(png|jpg)' }),
+    route('host-regex', { host: 'a.test', pathRegex: '/only/.*' })
+  ])
+  t.equal(r.match(req('h', '/api/v2/users/7', 'DELETE'))?.config.name, 'versioned', 'a regex beats even a longer prefix (NGINX: regex locations first)')
+  t.equal(r.match(req('h', '/api/v2/users/7'))?.config.name, 'versioned-get', 'more conditions first among regex routes, as among prefixes')
+  t.equal(r.match(req('h', '/api/v2/users/7/x'))?.config.name, 'api-long', 'a regex takes the whole path or nothing; then the longest prefix')
+  t.equal(r.match(req('h', '/x/api/v2/users/7'))?.config.name, 'root', 'not found in the middle either')
+  t.equal(r.match(req('h', '/img/a/b.png'))?.config.name, 'images')
+  t.equal(r.match(req('h', '/img/a.gif'))?.config.name, 'root')
+  t.equal(r.match(req('a.test', '/only/x'))?.config.name, 'host-regex', 'host class first')
+  t.equal(r.match(req('a.test', '/img/x.png'))?.config.name, 'images', 'an exact host class with no match falls through')
+  t.equal(r.match(req('b.test', '/only/x'))?.config.name, 'root')
+  t.same(r.table.map((x) => x.config.name), ['host-regex', 'versioned-get', 'versioned', 'images', 'api-long', 'api', 'root'])
+})
+
+t.test('pathRegex: explain says what matched and what the groups caught, or why it missed', async (t) => {
+  const r = createRouter([
+    route('api-v2', { pathRegex: '^/api/v(\\d+)/(?P<rest>.*)$' }),
+    route('posts', { pathRegex: '/posts/\\d+', methods: ['GET'] }),
+    route('root', {})
+  ])
+  const hit = r.explain(req('h', '/api/v2/users'))
+  t.equal(hit.route?.config.name, 'api-v2')
+  t.same(hit.routes.find((v) => v.verdict === 'match')?.reasons, ['pathRegex ^/api/v(\\d+)/(?P<rest>.*)$ matched the whole path /api/v2/users, $1=2, $rest=users'])
+  const miss = r.explain(req('h', '/posts/x', 'POST'))
+  t.equal(miss.route?.config.name, 'root')
+  t.same(miss.routes.find((v) => v.route.config.name === 'posts')?.reasons,
+    ['method POST is not in GET', 'path /posts/x does not match pathRegex /posts/\\d+ (the whole path)'], 'every failed condition')
+  t.same(miss.routes.find((v) => v.route.config.name === 'api-v2')?.reasons,
+    ['path /posts/x does not match pathRegex ^/api/v(\\d+)/(?P<rest>.*)$ (the whole path)'])
+  t.equal(miss.routes.find((v) => v.route.config.name === 'root')?.reasons.length, 0, 'a prefix match has nothing to add')
+})
+
+t.test('pathRegex: a pattern the loader would refuse fails when the table is built, not per request', async (t) => {
+  t.throws(() => createRouter([route('bad', { pathRegex: '(a)\\1' })]), /route bad: match\.pathRegex: `\\1` is a backreference/)
+})

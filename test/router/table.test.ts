@@ -88,3 +88,16 @@ backends:
   t.match(table, /\n {2}rest +host=\* pathPrefix=\/ -> app\n/)
   t.notMatch(table, /scrypt/)
 })
+
+t.test('backends show their protocol, and a grpc health check', async (t) => {
+  const table = routingTable(parseConfig(`
+listeners: [{ bind: "127.0.0.1:0" }]
+backends:
+  web: { servers: [{ url: "http://127.0.0.1:9001" }] }
+  grpc: { protocol: h2c, healthCheck: { type: grpc }, servers: [{ url: "http://127.0.0.1:50051" }] }
+  named: { protocol: h2, healthCheck: { type: grpc, service: greeter }, servers: [{ url: "https://10.0.0.1" }] }
+`, 'c.yaml'))
+  t.match(table, '\n  web  balance=roundRobin  protocol=http1\n')
+  t.match(table, '\n  grpc  balance=roundRobin  protocol=h2c  healthCheck=grpc(server)\n')
+  t.match(table, '\n  named  balance=roundRobin  protocol=h2  healthCheck=grpc(service "greeter")\n')
+})

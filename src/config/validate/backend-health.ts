@@ -12,7 +12,7 @@ import { isRequestPath, normalizeHostHeader } from '../forms.js'
 import { type Context, duration, fraction, opt, optChecked, percent, toggle } from './common.js'
 
 const KEYS = {
-  healthCheck: ['path', 'method', 'host', 'interval', 'jitter', 'timeout', 'rise', 'fall', 'expectStatus', 'expectBody'],
+  healthCheck: ['type', 'service', 'path', 'method', 'host', 'interval', 'jitter', 'timeout', 'rise', 'fall', 'expectStatus', 'expectBody'],
   outlierDetection: ['consecutive5xx', 'consecutiveGatewayFailure', 'baseEjectionTime', 'maxEjectionTime', 'maxEjectionPercent']
 } as const
 
@@ -41,6 +41,18 @@ function healthCheck (r: Reader, f: Field): HealthCheckConfig | undefined {
   if (hostField !== undefined && hostText !== undefined && host === undefined) {
     r.expected(hostField, 'a Host header value: a host name or IP, with an optional port, like api.internal or 10.0.0.1:8080')
   }
+  const type = opt(m, 'type', (v) => r.oneOf(v, ['http', 'grpc'] as const), d.type)
+  const serviceField = m.get('service')
+  const service = serviceField === undefined ? d.service : (r.string(serviceField) ?? d.service)
+  if (type === 'grpc') {
+    // The grpc.health.v1 request is fixed: none of the HTTP probe's request or verdict options apply.
+    for (const key of ['path', 'method', 'host', 'expectStatus', 'expectBody']) {
+      const k = m.get(key)
+      if (k !== undefined) r.report(k.path, k.at, `\`${key}\` does not apply to \`type: grpc\` (its verdict is the Health/Check answer: SERVING is up)`)
+    }
+  } else if (serviceField !== undefined) {
+    r.report(serviceField.path, serviceField.at, '`service` applies only to `type: grpc`')
+  }
   const bodyField = m.get('expectBody')
   const expectBody = bodyField === undefined ? undefined : r.text(bodyField)
   const interval = optChecked(m, 'interval', (v) => duration(r, v, 1), d.interval)
@@ -53,6 +65,8 @@ function healthCheck (r: Reader, f: Field): HealthCheckConfig | undefined {
     r.expected(bodyField, 'no `expectBody` with `method: HEAD` (a HEAD answer has no body); use GET')
   }
   return {
+    type,
+    service,
     path: opt(m, 'path', (v) => requestPath(r, v), d.path),
     method,
     ...(host === undefined ? {} : { host }),

@@ -7,7 +7,7 @@ import { isMap } from 'yaml'
 import { DEFAULTS } from '../schema.js'
 import type {
   BackendConfig, BalanceConfig, RetriesConfig, ServerConfig, ShardByConfig, ShardConfig, ShardKeyMissing, StickyConfig,
-  StickyCookieConfig, UpstreamTimeoutsConfig
+  StickyCookieConfig, UpstreamProtocol, UpstreamTimeoutsConfig
 } from '../schema.js'
 import { type Field, type MapView, type Reader, describe, joinPath } from '../reader.js'
 import { closest } from '../suggest.js'
@@ -18,7 +18,7 @@ import { readBackendTls } from './backend-tls.js'
 
 const KEYS = {
   backend: [
-    'servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections', 'sticky', 'healthCheck',
+    'servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections', 'protocol', 'sticky', 'healthCheck',
     'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls'
   ],
   shard: ['name', 'servers'],
@@ -140,6 +140,11 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
   const slowStart = opt(m, 'slowStart', (v) => duration(r, v), d.slowStart)
   const panicThreshold = opt(m, 'panicThreshold', (v) => percent(r, v), d.panicThreshold)
   const tls = readBackendTls(ctx, name, m, scheme.https)
+  const protocol = upstreamProtocol(r, m, scheme.https)
+  if (healthCheck?.type === 'grpc' && protocol === 'http1') {
+    const at = m.get('healthCheck')!
+    r.report(joinPath(at.path, 'type'), at.at, '`type: grpc` needs `protocol: h2` or `h2c` on the backend (gRPC runs over HTTP/2)')
+  }
   return {
     name,
     shards: shardList,
@@ -148,6 +153,7 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
     passHostHeader,
     timeouts,
     connections,
+    protocol,
     ...(sticky === undefined ? {} : { sticky }),
     ...(healthCheck === undefined ? {} : { healthCheck }),
     ...(outlierDetection === undefined ? {} : { outlierDetection }),
@@ -158,6 +164,17 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
     panicThreshold,
     ...(tls === undefined ? {} : { tls })
   }
+}
+
+/** `protocol`, which must suit the servers' scheme: h2 is negotiated by TLS ALPN, h2c is cleartext. */
+function upstreamProtocol (r: Reader, m: MapView, https: boolean | undefined): UpstreamProtocol {
+  const f = m.get('protocol')
+  if (f === undefined) return DEFAULTS.backend.protocol
+  const p = r.oneOf(f, ['http1', 'h2', 'h2c'] as const)
+  if (p === undefined) return DEFAULTS.backend.protocol
+  if (p === 'h2' && https === false) r.report(f.path, f.at, '`h2` is HTTP/2 over TLS (negotiated by ALPN) and these servers are http://: use `h2c`, or https:// servers')
+  if (p === 'h2c' && https === true) r.report(f.path, f.at, '`h2c` is cleartext HTTP/2 and these servers are https://: use `h2`, or http:// servers')
+  return p
 }
 
 // ── shards and servers ──────────────────────────────────────────────────────

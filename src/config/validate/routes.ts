@@ -5,7 +5,7 @@
 import { isMap } from 'yaml'
 import { DEFAULTS } from '../schema.js'
 import type {
-  CacheKeyConfig, Consistency, HeaderOpsConfig, RateLimitBy, RateLimitConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
+  CacheKeyConfig, Consistency, HeaderOpsConfig, RateLimitBy, RateLimitConfig, RegexRewriteConfig, RewriteConfig, RouteCacheConfig, RouteConfig, RouteMatchConfig
 } from '../schema.js'
 import { type Field, type MapView, type Reader, describe } from '../reader.js'
 import { shadowedRoutes } from '../shadow.js'
@@ -14,12 +14,15 @@ import { isLinkValue } from '../../fields.js'
 import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
 import { ACCESS_KEYS, routeAccess } from './access.js'
 import { readRedirect } from './redirect.js'
+import { compilePathRegex, parseReplacement } from '../../router/regex.js'
+import { readCompression } from './compression.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
 const KEYS = {
-  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'redirect', ...ACCESS_KEYS],
-  match: ['host', 'pathPrefix', 'methods', 'listeners', 'headers'],
-  rewrite: ['stripPrefix', 'addPrefix'],
+  route: ['name', 'match', 'backend', 'rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'redirect', 'compression', ...ACCESS_KEYS],
+  match: ['host', 'pathPrefix', 'pathRegex', 'methods', 'listeners', 'headers'],
+  rewrite: ['stripPrefix', 'addPrefix', 'regex'],
+  rewriteRegex: ['pattern', 'replacement'],
   headerOps: ['set', 'remove'],
   routeCache: ['enabled', 'key', 'allowSetCookie', 'defaultTtl'],
   cacheKey: ['query', 'ignoreParams', 'headers'],
@@ -92,12 +95,13 @@ function routes (r: Reader, f: Field, rc: RouteContext): RouteConfig[] | undefin
 function unreachableRoutes (r: Reader, routes: readonly RouteConfig[], items: readonly Field[]): void {
   const line = (route: RouteConfig): number => r.position(items[route.index]?.at).line
   for (const { route, by } of shadowedRoutes(routes)) {
+    const path = route.match.pathRegex === undefined ? 'pathPrefix' : 'pathRegex'
     const takers = by.map((b) => `\`${b.name}\` (line ${line(b)})`).join(', ')
     const why = route.match.methods.length === 0
-      ? 'has the same host, pathPrefix and headers and comes first'
+      ? `has the same host, ${path} and headers and comes first`
       : by.length === 1
-        ? `has the same host, pathPrefix and headers, comes first, and lists every method of this one`
-        : `have the same host, pathPrefix and headers, come first, and together list every method of this one`
+        ? `has the same host, ${path} and headers, comes first, and lists every method of this one`
+        : `have the same host, ${path} and headers, come first, and together list every method of this one`
     r.warn(items[route.index]?.path ?? `routes[${route.index}]`, items[route.index]?.at,
       `route \`${route.name}\` (line ${line(route)}) can never match: route${by.length === 1 ? '' : 's'} ${takers} ${why}`)
   }
@@ -117,7 +121,10 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
     const known = backends.length === 0 ? 'no backends are defined' : `known backends: ${backends.join(', ')}`
     r.report(backendField.path, backendField.at, `unknown backend \`${backend}\` (${known})${didYouMean(backend, backends)}`)
   }
-  const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => routeRewrite(r, v), d.rewrite)
+  // A pathRegex written but refused is reported there: not again as a rewrite without a pattern.
+  const matchNode = m.get('match')?.node
+  const regexWritten = isMap(matchNode) && matchNode.has('pathRegex')
+  const rewrite = opt<RewriteConfig>(m, 'rewrite', (v) => routeRewrite(r, v, match.pathRegex, regexWritten), d.rewrite)
   const requestHeaders = opt<HeaderOpsConfig>(m, 'requestHeaders', (v) => headerOps(r, v, d.requestHeaders), d.requestHeaders)
   const responseHeaders = opt<HeaderOpsConfig>(m, 'responseHeaders', (v) => headerOps(r, v, d.responseHeaders), d.responseHeaders)
   const cache = routeCacheOf(r, m, rc.top)
@@ -127,6 +134,8 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
   const consistency = opt<Consistency>(m, 'consistency', (v) => routeConsistency(r, v, backend, rc), d.consistency)
   const redirectField = m.get('redirect')
   const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
+  const compressionField = m.get('compression')
+  const compression = compressionField === undefined ? undefined : readCompression(r, compressionField)
   if (redirect !== undefined) {
     // A redirecting route answers before anything else of it runs (access rules still apply first).
     const ignored = IGNORED_BY_REDIRECT.filter((k) => m.has(k))
@@ -140,14 +149,15 @@ function route (r: Reader, f: Field, index: number, rc: RouteContext): { config:
       name, index, match, backend, rewrite, requestHeaders, responseHeaders, earlyHints, consistency, ...routeAccess(r, m),
       ...(cache === undefined ? {} : { cache }),
       ...(limit === undefined ? {} : { rateLimit: limit }),
-      ...(redirect === undefined ? {} : { redirect })
+      ...(redirect === undefined ? {} : { redirect }),
+      ...(compression === undefined ? {} : { compression })
     },
     ...(nameField === undefined ? {} : { nameField })
   }
 }
 
 /** Route options a redirect makes pointless: nothing is forwarded, cached or answered by the backend. */
-const IGNORED_BY_REDIRECT = ['rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency'] as const
+const IGNORED_BY_REDIRECT = ['rewrite', 'requestHeaders', 'responseHeaders', 'cache', 'rateLimit', 'earlyHints', 'consistency', 'compression'] as const
 
 /**
  * `consistency`: eventual | strong | { readYourWrites: { window } }; strong
@@ -208,6 +218,15 @@ function routeMatch (r: Reader, f: Field, known: readonly string[] | undefined):
   }
   const d = DEFAULTS.route.match
   const pathPrefix = opt(m, 'pathPrefix', (v) => prefix(r, v), d.pathPrefix)
+  const regexField = m.get('pathRegex')
+  let pathRegex: string | undefined
+  if (regexField !== undefined) {
+    pathRegex = pattern(r, regexField)
+    if (m.has('pathPrefix')) {
+      r.report(regexField.path, regexField.at, 'a route matches by pathPrefix or by pathRegex, not both (start the pattern with the prefix instead: `^/api/…`)')
+      pathRegex = undefined
+    }
+  }
   const methods: string[] = []
   const methodsField = m.get('methods')
   for (const item of methodsField === undefined ? [] : r.seq(methodsField) ?? []) {
@@ -226,7 +245,10 @@ function routeMatch (r: Reader, f: Field, known: readonly string[] | undefined):
   const listenersField = m.get('listeners')
   const listeners = listenersField === undefined ? d.listeners : listenerNames(r, listenersField, known)
   const headers = opt<Readonly<Record<string, string>>>(m, 'headers', (v) => headerMap(r, v), d.headers)
-  return { ...(host === undefined ? {} : { host }), pathPrefix, methods: methodsField === undefined ? d.methods : methods, listeners, headers }
+  return {
+    ...(host === undefined ? {} : { host }), pathPrefix, ...(pathRegex === undefined ? {} : { pathRegex }),
+    methods: methodsField === undefined ? d.methods : methods, listeners, headers
+  }
 }
 
 /** `listeners: [web, admin]`: names of listeners the config defines; `[]`, as absent, is every listener (as `methods: []` is any method). */
@@ -254,17 +276,65 @@ function hostPattern (r: Reader, f: Field, s: string): string | undefined {
   return undefined
 }
 
-function routeRewrite (r: Reader, f: Field): RewriteConfig | undefined {
+/** `pathRegex`: the route's pattern, if it has one (the default pattern of `regex`). */
+function routeRewrite (r: Reader, f: Field, pathRegex: string | undefined, regexWritten: boolean): RewriteConfig | undefined {
   const m = r.map(f, KEYS.rewrite)
   if (m === undefined) return undefined
   const strip = m.get('stripPrefix')
   const add = m.get('addPrefix')
   const stripPrefix = strip === undefined ? undefined : prefix(r, strip)
   const addPrefix = add === undefined ? undefined : prefix(r, add)
+  const regexField = m.get('regex')
+  const regex = regexField === undefined ? undefined : rewriteRegex(r, regexField, pathRegex, regexWritten)
+  if (regexField !== undefined && (strip !== undefined || add !== undefined)) {
+    r.report(regexField.path, regexField.at, '`regex` gives the whole upstream path: it is not combined with stripPrefix/addPrefix (write them into the replacement)')
+    return undefined
+  }
   return {
     ...(stripPrefix === undefined ? {} : { stripPrefix }),
-    ...(addPrefix === undefined ? {} : { addPrefix })
+    ...(addPrefix === undefined ? {} : { addPrefix }),
+    ...(regex === undefined ? {} : { regex })
   }
+}
+
+/** `regex: { pattern, replacement }`; the pattern defaults to the route's match.pathRegex. */
+function rewriteRegex (r: Reader, f: Field, pathRegex: string | undefined, regexWritten: boolean): RegexRewriteConfig | undefined {
+  const m = r.map(f, KEYS.rewriteRegex)
+  if (m === undefined) return undefined
+  const patternField = m.get('pattern')
+  if (patternField === undefined && !regexWritten) {
+    r.report(f.path, f.at, '`regex` needs a `pattern` (or the route\'s `match.pathRegex`, which it then uses)')
+  }
+  const source = patternField === undefined ? pathRegex : pattern(r, patternField)
+  const replacementField = m.require('replacement')
+  const replacement = replacementField === undefined ? undefined : r.string(replacementField)
+  if (source === undefined || replacement === undefined) return undefined
+  const compiled = compilePathRegex(source)
+  if ('error' in compiled) return undefined // reported at the pattern
+  const parsed = parseReplacement(replacement, compiled)
+  if ('error' in parsed) {
+    r.report(replacementField!.path, replacementField!.at, parsed.error)
+    return undefined
+  }
+  return { pattern: source, replacement }
+}
+
+/** A path pattern RE2 compiles; the message says why one is refused. */
+function pattern (r: Reader, f: Field): string | undefined {
+  const s = r.string(f)
+  if (s === undefined) return undefined
+  if (s === '') return r.expected(f, 'a regular expression like ^/api/v(\\d+)/(.*)$')
+  const compiled = compilePathRegex(s)
+  if ('error' in compiled) {
+    r.report(f.path, f.at, compiled.error)
+    return undefined
+  }
+  // Matched against the whole path, which starts with `/`: `api/.*` could never match.
+  if (compiled.literalPrefix !== '' && !compiled.literalPrefix.startsWith('/')) {
+    r.report(f.path, f.at, `this pattern can never match: it is matched against the whole path, which starts with \`/\` (write \`^/${compiled.literalPrefix}…\`)`)
+    return undefined
+  }
+  return s
 }
 
 /** A path prefix to match, strip or add. */

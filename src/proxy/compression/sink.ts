@@ -1,0 +1,147 @@
+// The compressor between upstream and the next sink (the cache's, then the
+// client's): so the cache stores the compressed variant and later hits are
+// served without compressing again. Streams through node:zlib, never
+// buffering a whole body; backpressure from the client and from zlib both
+// pause the upstream.
+import * as zlib from 'node:zlib'
+import type { Transform } from 'node:stream'
+import type { CompressionAlgorithm } from '../../config/schema.js'
+import type { ErrorKind } from '../../errors.js'
+import type { InterimHead } from '../../fields.js'
+import { combinedValue } from '../../fields.js'
+import type { ResponseSink } from '../../upstream/pool.js'
+import { compressedHead, mediaType, notModifiedHead, responseDecision, withVary, type CompiledCompression } from './decide.js'
+import type { Coding } from './negotiate.js'
+
+/** Where the sink's flow control reaches: the client's writes and the upstream exchange. */
+export interface CompressFlow {
+  /** A write to the client returned false; its 'drain' resumes the upstream. */
+  readonly awaitingDrain: boolean
+  /** Let the upstream exchange send more. */
+  resumeUpstream (): void
+}
+
+type ZstdFactory = (opts: { params: Record<number, number> }) => Transform
+const createZstd = (zlib as unknown as { createZstdCompress?: ZstdFactory }).createZstdCompress
+
+/** Whether this Node's zlib can compress zstd (22.15 / 23.8 and later). */
+export const ZSTD_AVAILABLE = typeof createZstd === 'function'
+
+/** A compressor for `coding`; `sizeHint`: the body length when known (brotli sizes its window by it). */
+export function compressor (coding: CompressionAlgorithm, level: CompiledCompression['config']['level'], sizeHint: number | undefined): Transform {
+  if (coding === 'gzip') return zlib.createGzip({ level: level.gzip })
+  if (coding === 'br') {
+    const params: Record<number, number> = {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: level.br,
+      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT
+    }
+    if (sizeHint !== undefined) params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = sizeHint
+    return zlib.createBrotliCompress({ params })
+  }
+  const zc = (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel!
+  return createZstd!({ params: { [zc]: level.zstd } })
+}
+
+/** What a per-chunk flush is called with: everything written so far goes out now. */
+function flushKind (coding: CompressionAlgorithm): number | undefined {
+  if (coding === 'gzip') return zlib.constants.Z_SYNC_FLUSH
+  return undefined // brotli and zstd: their own flush default
+}
+
+export class CompressSink implements ResponseSink {
+  readonly #inner: ResponseSink
+  readonly #c: CompiledCompression
+  readonly #coding: Coding
+  readonly #method: string
+  readonly #flow: CompressFlow
+  #z: Transform | undefined
+  /** text/event-stream (listed by name): each upstream chunk goes out at once, flushed with this kind. */
+  #flushEach = false
+  #flushKind: number | undefined
+  #failed = false
+
+  constructor (inner: ResponseSink, c: CompiledCompression, coding: Coding, method: string, flow: CompressFlow) {
+    this.#inner = inner
+    this.#c = c
+    this.#coding = coding
+    this.#method = method
+    this.#flow = flow
+  }
+
+  responseInterim (status: 102 | 103, head: InterimHead): void {
+    this.#inner.responseInterim(status, head)
+  }
+
+  responseHead (status: number, statusText: string, headers: string[]): boolean {
+    const d = responseDecision(this.#c, this.#coding, status, headers)
+    if (d.coding === undefined) {
+      if (status === 304) headers = notModifiedHead(headers, this.#coding)
+      else if (d.vary) headers = withVary(headers)
+      return this.#inner.responseHead(status, statusText, headers)
+    }
+    const length = Number(combinedValue(headers, 'content-length') ?? NaN)
+    const head = compressedHead(headers, d.coding)
+    // HEAD: the fields a GET would get, and no body to compress.
+    if (this.#method !== 'HEAD') {
+      const z = this.#z = compressor(d.coding, this.#c.config.level, Number.isFinite(length) ? length : undefined)
+      this.#flushEach = mediaType(combinedValue(headers, 'content-type')) === 'text/event-stream'
+      this.#flushKind = flushKind(d.coding)
+      z.on('data', (out: Buffer) => this.#out(out))
+      z.on('drain', () => { if (!this.#flow.awaitingDrain) this.#flow.resumeUpstream() })
+      z.on('error', (err: Error) => this.#fail(err))
+    }
+    return this.#inner.responseHead(status, statusText, head)
+  }
+
+  responseData (chunk: Buffer): boolean {
+    const z = this.#z
+    if (z === undefined) return this.#inner.responseData(chunk)
+    if (this.#failed) return false
+    const ok = z.write(chunk)
+    if (this.#flushEach) (z as unknown as { flush (kind?: number): void }).flush(this.#flushKind)
+    // The client's backpressure shows once zlib has handed it output: its drain resumes the upstream.
+    return ok && !this.#flow.awaitingDrain
+  }
+
+  responseEnd (trailers: Buffer[]): void {
+    const z = this.#z
+    if (z === undefined) return this.#inner.responseEnd(trailers)
+    if (this.#failed) return
+    z.once('end', () => {
+      if (!this.#failed) this.#inner.responseEnd(trailers)
+    })
+    z.end()
+    // 'end' comes only once the output is read: it is, by the 'data' listener.
+  }
+
+  responseError (kind: ErrorKind, err: Error): void {
+    this.#stop()
+    this.#inner.responseError(kind, err)
+  }
+
+  fault (err: unknown): void {
+    this.#stop()
+    this.#inner.fault(err)
+  }
+
+  #out (out: Buffer): void {
+    if (this.#failed) return
+    try {
+      this.#inner.responseData(out)
+    } catch (err) {
+      this.#fail(err)
+    }
+  }
+
+  #fail (err: unknown): void {
+    if (this.#failed) return
+    this.#stop()
+    this.#inner.fault(err)
+  }
+
+  #stop (): void {
+    this.#failed = true
+    const z = this.#z
+    if (z !== undefined && !z.destroyed) z.destroy()
+  }
+}
