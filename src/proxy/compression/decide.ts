@@ -105,20 +105,32 @@ export function compressedHead (headers: string[], coding: CompressionAlgorithm)
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i]!
     if (isName(name, 'content-length') || isName(name, 'accept-ranges') || isName(name, 'content-encoding')) continue
-    // Digests of the bytes the origin sent (RFC 9530 Content-/Repr-Digest, RFC 1864 Content-MD5): wrong for the compressed ones.
-    if (isName(name, 'content-digest') || isName(name, 'repr-digest') || isName(name, 'content-md5') || isName(name, 'digest')) continue
+    if (isDigest(name)) continue
     out.push(name, isName(name, 'etag') ? weakETag(headers[i + 1]!) : headers[i + 1]!)
   }
   out.push('content-encoding', coding)
   return withVary(out)
 }
 
-/** A 304 for a request that negotiated a coding carries the validator the compressed 200 had. */
+/**
+ * A 304 for a request that negotiated a coding carries the validator the
+ * compressed 200 had, and no digest of the origin's bytes (a cache freshening
+ * its compressed copy with the 304's fields would take it on).
+ */
 export function notModifiedHead (headers: string[], coding: Coding): string[] {
-  if (coding !== 'identity') {
-    for (let i = 0; i + 1 < headers.length; i += 2) if (isName(headers[i]!, 'etag')) headers[i + 1] = weakETag(headers[i + 1]!)
+  if (coding === 'identity') return withVary(headers)
+  const out: string[] = []
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i]!
+    if (isDigest(name)) continue
+    out.push(name, isName(name, 'etag') ? weakETag(headers[i + 1]!) : headers[i + 1]!)
   }
-  return withVary(headers)
+  return withVary(out)
+}
+
+/** Digests of the origin's bytes (RFC 9530 Content-/Repr-Digest, RFC 1864 Content-MD5, RFC 3230 Digest): wrong for compressed ones. */
+function isDigest (name: string): boolean {
+  return isName(name, 'content-digest') || isName(name, 'repr-digest') || isName(name, 'content-md5') || isName(name, 'digest')
 }
 
 /** `"x"` → `W/"x"`; a weak one as it is. */

@@ -63,6 +63,9 @@ t.test('head edits', async (t) => {
   t.same(compressedHead(['etag', 'W/"a"', 'vary', 'Origin'], 'gzip'), ['etag', 'W/"a"', 'vary', 'Origin, Accept-Encoding', 'content-encoding', 'gzip'])
   t.same(compressedHead(['Content-Digest', 'sha-256=:x:', 'Repr-Digest', 'sha-256=:y:', 'Content-MD5', 'z', 'Digest', 'SHA=w', 'X-A', '1'], 'gzip'),
     ['X-A', '1', 'content-encoding', 'gzip', 'vary', 'Accept-Encoding'], 'digests of the uncompressed bytes dropped')
+  t.same(notModifiedHead(['ETag', '"a"', 'Content-MD5', 'z', 'Cache-Control', 'max-age=5'], 'gzip'),
+    ['ETag', 'W/"a"', 'Cache-Control', 'max-age=5', 'vary', 'Accept-Encoding'], 'a 304 freshening a compressed copy brings no digest')
+  t.same(notModifiedHead(['ETag', '"a"', 'Content-MD5', 'z'], 'identity'), ['ETag', '"a"', 'Content-MD5', 'z', 'vary', 'Accept-Encoding'])
   t.same(withVary(['vary', 'accept-encoding']), ['vary', 'accept-encoding'], 'not twice')
   t.same(withVary(['Vary', 'Origin', 'vary', 'Accept-Encoding, Cookie']), ['Vary', 'Origin', 'vary', 'Accept-Encoding, Cookie'], 'on any line')
   t.same(withVary(['vary', '*']), ['vary', '*'], 'Vary * says it all')
