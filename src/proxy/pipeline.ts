@@ -17,6 +17,7 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { AccessVerdict } from './access.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
+import { announcedClient } from '../listener/proxy-accept.js'
 import { normalizeAddress } from './headers.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
@@ -458,8 +459,10 @@ export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: L
   const cached = holder[kConn]
   if (cached !== undefined && cached.state === state) return cached
   const socket = h2 ? (req as ServerHttp2Stream).session!.socket as Socket : (req as IncomingMessage).socket
-  const clientAddress = normalizeAddress(socket.remoteAddress)
+  // A PROXY header's client, when the listener takes one (listener/proxy-accept.ts).
+  const clientAddress = announcedClient(socket)?.source.address ?? normalizeAddress(socket.remoteAddress)
   const info = {
+    socket,
     state,
     servername: (socket as { servername?: string | false }).servername || undefined,
     tlsVersion: (socket as { getProtocol?: () => string | null }).getProtocol?.() ?? undefined,

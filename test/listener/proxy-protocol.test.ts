@@ -1,10 +1,10 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { encodeProxyHeader, parseProxyHeader, V1_MAX, V2_MAX_PAYLOAD, V2_SIGNATURE, type ProxyParse } from '../../src/listener/proxy-protocol.js'
 
 const text = (s: string): Buffer => Buffer.from(s, 'latin1')
 
 /** Every prefix shorter than the header is incomplete; the whole is `expected`; bytes after it are left alone. */
-function byteByByte (t: Tap.Test, header: Buffer, expected: ProxyParse): void {
+function byteByByte (t: Test, header: Buffer, expected: ProxyParse): void {
   const after = text('GET / HTTP/1.1\r\n\r\n')
   const all = Buffer.concat([header, after])
   for (let i = 0; i < header.length; i++) {

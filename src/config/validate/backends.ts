@@ -19,10 +19,10 @@ import { readBackendTls } from './backend-tls.js'
 const KEYS = {
   backend: [
     'servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections', 'sticky', 'healthCheck',
-    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls'
+    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls', 'sendProxyProtocol'
   ],
   shard: ['name', 'servers'],
-  server: ['name', 'url', 'weight', 'maxConn', 'role'],
+  server: ['name', 'url', 'weight', 'maxConn', 'role', 'sendProxyProtocol'],
   shardBy: ['header', 'cookie', 'query', 'pathSegment', 'missing'],
   upstreamTimeouts: ['connect', 'headers', 'body', 'keepAlive', 'queue'],
   sticky: ['cookie'],
@@ -140,6 +140,8 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
   const slowStart = opt(m, 'slowStart', (v) => duration(r, v), d.slowStart)
   const panicThreshold = opt(m, 'panicThreshold', (v) => percent(r, v), d.panicThreshold)
   const tls = readBackendTls(ctx, name, m, scheme.https)
+  const ppField = m.get('sendProxyProtocol')
+  const sendProxyProtocol = ppField === undefined ? undefined : r.oneOf(ppField, SEND_PROXY)
   return {
     name,
     shards: shardList,
@@ -156,7 +158,8 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
     maxQueue,
     slowStart,
     panicThreshold,
-    ...(tls === undefined ? {} : { tls })
+    ...(tls === undefined ? {} : { tls }),
+    ...(sendProxyProtocol === undefined ? {} : { sendProxyProtocol })
   }
 }
 
@@ -215,12 +218,20 @@ function servers (r: Reader, f: Field, defaultName: (i: number) => string, names
       const first = out.find((s) => s.role === 'primary')
       if (first !== undefined) r.report(roleField!.path, roleField!.at, `a shard has at most one primary; \`${first.name}\` is already its primary`)
     }
-    out.push({ name: name ?? '', url, weight, role, ...(maxConn === undefined ? {} : { maxConn }) })
+    const ppField = m.get('sendProxyProtocol')
+    const sendProxyProtocol = ppField === undefined ? undefined : r.oneOf(ppField, SEND_PROXY)
+    out.push({
+      name: name ?? '', url, weight, role,
+      ...(maxConn === undefined ? {} : { maxConn }),
+      ...(sendProxyProtocol === undefined ? {} : { sendProxyProtocol })
+    })
   })
   return out
 }
 
 const ROLES = ['primary', 'replica'] as const
+/** HAProxy's send-proxy / send-proxy-v2. */
+const SEND_PROXY = ['v1', 'v2'] as const
 
 function serverWeight (r: Reader, f: Field): number | undefined {
   const w = r.number(f)
