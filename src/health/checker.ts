@@ -11,8 +11,9 @@
 import { Client } from 'undici'
 import type { HealthCheckConfig } from '../config/schema.js'
 import type { CheckResult, Server } from '../upstream/server.js'
-import { plainConnector } from '../upstream/connector.js'
-import { tlsConnector, tlsFailure, type UpstreamTls } from '../upstream/tls.js'
+import { encodeProxyHeader } from '../listener/proxy-protocol.js'
+import { serverConnector, VERSION } from '../upstream/proxy-send.js'
+import { tlsFailure, type UpstreamTls } from '../upstream/tls.js'
 
 /** The part of a pino logger health needs. */
 export interface HealthLog {
@@ -118,7 +119,9 @@ class Session {
       headersTimeout: config.timeout,
       bodyTimeout: config.timeout,
       // The pool's connectors, with their guard (upstream/connector.ts): a probe's body is read as a stream too.
-      connect: tls === undefined || !server.url.startsWith('https:') ? plainConnector(config.timeout) : tlsConnector(tls, server.url, config.timeout)
+      // A server that takes a PROXY header gets one speaking for the proxy itself (HAProxy check-send-proxy).
+      connect: serverConnector(server.url, config.timeout, tls === undefined || !server.url.startsWith('https:') ? undefined : tls,
+        server.sendProxyProtocol === undefined ? undefined : encodeProxyHeader(VERSION[server.sendProxyProtocol]))
     })
     this.#headers = { host: config.host ?? server.hostHeader, 'user-agent': USER_AGENT }
     this.#expected = config.expectStatus.map(([lo, hi]) => lo === hi ? String(lo) : `${lo}-${hi}`).join(',')

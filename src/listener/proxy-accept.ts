@@ -9,13 +9,9 @@ import { Server as TlsServer, type TLSSocket } from 'node:tls'
 import type { ProxyProtocolConfig } from '../config/schema.js'
 import { normalizeAddress } from '../proxy/headers.js'
 import { buildTrustList } from '../proxy/trust.js'
-import { parseProxyHeader, type ProxyEndpoint } from './proxy-protocol.js'
+import { parseProxyHeader, type ClientEndpoints } from './proxy-protocol.js'
 
-/** A client connection's two ends: who connected, and to which address of ours (as the balancer saw it). */
-export interface ClientEndpoints {
-  readonly source: ProxyEndpoint
-  readonly destination: ProxyEndpoint
-}
+export type { ClientEndpoints } from './proxy-protocol.js'
 
 const kAnnounced = Symbol('switchyard.proxyProtocol')
 const kEndpoints = Symbol('switchyard.endpoints')
@@ -48,14 +44,19 @@ export function announcedClient (socket: Socket): ClientEndpoints | undefined {
  * longer knows its addresses (closed).
  */
 export function clientEndpoints (socket: Socket): ClientEndpoints | undefined {
-  const h = socket as Holder
-  const known = h[kEndpoints] ?? h[kAnnounced]
-  if (known !== undefined) return known
-  const { remoteAddress, remotePort, localAddress, localPort } = socket
-  if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined
-  const e = { source: { address: normalizeAddress(remoteAddress), port: remotePort }, destination: { address: normalizeAddress(localAddress), port: localPort } }
-  h[kEndpoints] = e
-  return e
+  try {
+    const h = socket as Holder
+    const known = h[kEndpoints] ?? h[kAnnounced]
+    if (known !== undefined) return known
+    const { remoteAddress, remotePort, localAddress, localPort } = socket
+    if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined
+    const e = { source: { address: normalizeAddress(remoteAddress), port: remotePort }, destination: { address: normalizeAddress(localAddress), port: localPort } }
+    h[kEndpoints] = e
+    return e
+  } catch {
+    // An h2 session's socket is a proxy that throws once the session is gone.
+    return undefined
+  }
 }
 
 /**

@@ -12,6 +12,12 @@ export interface ProxyEndpoint {
   readonly port: number
 }
 
+/** A client connection's two ends: who connected, and to which address of ours (as the balancer saw it). */
+export interface ClientEndpoints {
+  readonly source: ProxyEndpoint
+  readonly destination: ProxyEndpoint
+}
+
 export interface ProxyHeader {
   readonly version: 1 | 2
   /**
@@ -192,7 +198,7 @@ function ipv6 (buf: Buffer, at: number): string {
  * `PROXY UNKNOWN`, v2 LOCAL. A source and destination of different families
  * are both sent as IPv6 (an IPv4 one as `::ffff:a.b.c.d`).
  */
-export function encodeProxyHeader (version: 1 | 2, endpoints?: { source: ProxyEndpoint, destination: ProxyEndpoint }): Buffer {
+export function encodeProxyHeader (version: 1 | 2, endpoints?: ClientEndpoints): Buffer {
   if (endpoints === undefined) {
     if (version === 1) return Buffer.from('PROXY UNKNOWN\r\n', 'latin1')
     const b = Buffer.alloc(V2_FIXED)

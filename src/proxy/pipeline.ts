@@ -221,7 +221,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const owner = { released: () => { if (shard.queue.size > 0) this.drain(shard) } }
     // The same head a foreground request would send (with our validators), without a body.
     new ForwardHandler(server, s.backend!, owner, sink, s.route!.shapeResponse, false)
-      .dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET'))
+      .dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET', s.conn.socket))
   }
 
   /** pick → send, or queue when every usable server is at maxConn. First tries, dequeues and upgrades alike. */
@@ -266,7 +266,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     s.dispatchedAt = performance.now()
     const handler = new ForwardHandler(server, backend, s, s.sink, s.route!.shapeResponse, s.attempts > 1)
     s.handler = handler
-    handler.dispatch(upstreamRequest(s.plan!, server, s.body ?? (s.replayable ? null : s.bodyStream!), s.upstreamHeaders))
+    handler.dispatch(upstreamRequest(s.plan!, server, s.body ?? (s.replayable ? null : s.bodyStream!), s.upstreamHeaders, s.plan!.method,
+      s.conn.socket))
   }
 
   /** SessionDriver: a failure before any response byte; try another replica when that is safe. */

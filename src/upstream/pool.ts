@@ -8,8 +8,8 @@ import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { interimHead, type InterimHead } from '../fields.js'
 import type { ExchangeOutcome, Server } from './server.js'
-import { plainConnector } from './connector.js'
-import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
+import { PerClientPool, serverConnector, VERSION, type ProxiedDispatch } from './proxy-send.js'
+import { tlsFailure, type UpstreamTls } from './tls.js'
 
 /** Builds a server's dispatcher; `tls` (the backend's) is given exactly when the server is https://. */
 export type DispatcherFactory = (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls) => Dispatcher
@@ -19,8 +19,12 @@ export const sendNothing: DispatcherFactory = () => new Dispatcher()
 
 const NO_FIELDS: InterimHead = Object.freeze({ link: [] as string[] })
 
-/** A server's pool; `tls` (the backend's) is given exactly when the server is https://. */
-export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
+/**
+ * A server's pool; `tls` (the backend's) is given exactly when the server is
+ * https://. A server that takes a PROXY header gets a pool per client
+ * connection instead (upstream/proxy-send.ts).
+ */
+export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Dispatcher {
   const t = backend.timeouts
   const options: Pool.Options = {
     connections: backend.connections,
@@ -32,8 +36,13 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     connectTimeout: t.connect,
     strictContentLength: true
   }
-  if (tls === undefined) return new Pool(server.url, { ...options, connect: plainConnector(t.connect) })
-  return new TlsPool(server.url, { ...options, connect: tlsConnector(tls, server.url, t.connect) }, new URL(server.url).host)
+  const make = (header?: Buffer): Pool => {
+    const connect = serverConnector(server.url, t.connect, tls, header)
+    if (tls === undefined) return new Pool(server.url, { ...options, connect })
+    return new TlsPool(server.url, { ...options, connect }, new URL(server.url).host)
+  }
+  const send = server.sendProxyProtocol ?? backend.sendProxyProtocol
+  return send === undefined ? make() : new PerClientPool(VERSION[send], make)
 }
 
 /**
@@ -121,6 +130,8 @@ export interface ForwardRequest {
   readonly headers: string[]
   /** A buffered (replayable) body, the client's stream, or none. */
   readonly body: Buffer | Readable | null
+  /** The client connection, for a server that takes a PROXY header (else undefined). */
+  readonly client?: ProxiedDispatch['client']
 }
 
 /**
@@ -177,8 +188,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: req.headers,
-      body: req.body
-    }, this)
+      body: req.body,
+      client: req.client
+    } as Dispatcher.DispatchOptions, this)
   }
 
   /** The client went away: cancel the upstream request. */
