@@ -156,6 +156,10 @@ backends:
     const silent = await rawRequest(port, Buffer.alloc(0))
     t.equal(silent.raw, '', 'silence')
     t.equal(origin.requests.length, before, 'none reached the origin')
+    const metrics = proxy.app.metrics.prometheus()
+    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="lb",reason="malformed"\} 4\n/)
+    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="lb",reason="timeout"\} 2\n/)
+    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="elsewhere",reason="untrusted"\} 1\n/)
   })
 
   t.test('TLS: the header comes before the ClientHello (h1 and h2 by ALPN)', async (t) => {
