@@ -8,6 +8,7 @@ import http2 from 'node:http2'
 import net from 'node:net'
 import { Duplex } from 'node:stream'
 import tls from 'node:tls'
+import { parseConfig } from '../../src/config/load.js'
 import { encodeProxyHeader } from '../../src/listener/proxy-protocol.js'
 import { testCertificate } from '../helpers/certs.js'
 import { rawRequest, type RawReply } from '../helpers/e2e.js'
@@ -220,5 +221,36 @@ backends:
     s4.write(get('/'))
     await new Promise((resolve) => s4.once('close', resolve))
     t.ok(Buffer.concat(c4).toString('latin1').includes('"x-forwarded-for":"203.0.113.34"'))
+  })
+
+  // Last: it changes the listeners' trust.
+  t.test('a reload applies new trusted sources; turning it on or off needs a restart', async (t) => {
+    const yaml = (lb: string, plain: string): string => `
+admin: false
+accessLog: false
+listeners:
+  - name: lb
+    bind: 127.0.0.1:0
+    proxyProtocol: ${lb}
+  - name: lbtls
+    bind: 127.0.0.1:0
+    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
+    proxyProtocol: { trustedSources: [127.0.0.1] }
+  - name: elsewhere
+    bind: 127.0.0.1:0
+    ${plain}
+routes:
+  - match: { pathPrefix: / }
+    backend: app
+backends:
+  app:
+    servers: [{ url: "${origin.url}" }]
+`
+    const moved = await proxy.app.reload(parseConfig(yaml('{ trustedSources: [192.0.2.0/24] }', 'proxyProtocol: { trustedSources: [192.0.2.0/24] }'), 'test.yaml'))
+    t.same(moved, { ok: true, kept: 1, added: 0, removed: 0, needsRestart: [] })
+    t.equal((await rawRequest(port, Buffer.concat([from('203.0.113.7'), Buffer.from(get('/'))]))).raw, '', 'no longer trusted')
+    const off = await proxy.app.reload(parseConfig(yaml('{ trustedSources: [127.0.0.1] }', 'maxTunnels: 5'), 'test.yaml'))
+    t.match(off, { ok: true, needsRestart: ['proxyProtocol off needs a restart for listener elsewhere'] })
+    t.equal(xff(await rawRequest(port, Buffer.concat([from('203.0.113.7'), Buffer.from(get('/'))]))), '203.0.113.7', 'trusted again')
   })
 })
