@@ -48,11 +48,13 @@ export function serverConnector (url: string, timeout: number, tls: UpstreamTls 
 /**
  * One Pool per client connection, made on its first request and dropped once
  * it has no connection and nothing to send (its keep-alive ran out, or the
- * connect failed). Requests without a client (the socket already gone) share
- * a pool whose header speaks for the proxy itself.
+ * connect failed). Keyed by the endpoints object itself, which the listener
+ * makes once per client connection (listener/proxy-accept.ts): no key is
+ * built per request. Requests without a client (the socket already gone)
+ * share a pool whose header speaks for the proxy itself.
  */
 export class PerClientPool extends Dispatcher {
-  readonly #pools = new Map<string, Pool>()
+  readonly #pools = new Map<ClientEndpoints | undefined, Pool>()
   readonly #make: (header: Buffer) => Pool
   readonly #version: 1 | 2
 
@@ -67,22 +69,19 @@ export class PerClientPool extends Dispatcher {
 
   override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const client = (opts as ProxiedDispatch).client
-    const key = client === undefined
-      ? ''
-      : `${client.source.address} ${client.source.port} ${client.destination.address} ${client.destination.port}`
-    let pool = this.#pools.get(key)
+    let pool = this.#pools.get(client)
     if (pool === undefined) {
       pool = this.#make(encodeProxyHeader(this.#version, client))
-      this.#pools.set(key, pool)
+      this.#pools.set(client, pool)
       const p = pool
-      const idle = (): void => { setImmediate(() => this.#dropIfIdle(key, p)) }
+      const idle = (): void => { setImmediate(() => this.#dropIfIdle(client, p)) }
       p.on('disconnect', idle)
       p.on('connectionError', idle)
     }
     return pool.dispatch(opts, handler)
   }
 
-  #dropIfIdle (key: string, pool: Pool): void {
+  #dropIfIdle (key: ClientEndpoints | undefined, pool: Pool): void {
     if (this.#pools.get(key) !== pool) return
     const s = pool.stats
     if (s.connected !== 0 || s.size !== 0) return
