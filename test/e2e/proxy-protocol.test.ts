@@ -79,11 +79,16 @@ listeners:
   - name: elsewhere
     bind: 127.0.0.1:0
     proxyProtocol: { trustedSources: [192.0.2.0/24] }
+trustedProxies: [192.0.2.0/24]
 routes:
   - name: listed
     match: { pathPrefix: /listed }
     backend: app
     allow: [203.0.113.0/24, "2001:db8::/32"]
+  - name: limited
+    match: { pathPrefix: /limited }
+    backend: app
+    rateLimit: { average: 1, period: 1h, burst: 1 }
   - match: { pathPrefix: / }
     backend: app
 backends:
@@ -125,6 +130,19 @@ backends:
     t.equal(outside.status, 403)
     const v6 = await rawRequest(port, Buffer.concat([fromV1('2001:db8::7'), Buffer.from(get('/listed'))]))
     t.equal(v6.status, 200)
+  })
+
+  t.test('rate limits count the announced client; a trusted proxy announced keeps its X-Forwarded-For', async (t) => {
+    const once = async (client: string): Promise<number> =>
+      (await rawRequest(port, Buffer.concat([from(client), Buffer.from(get('/limited'))]))).status
+    t.equal(await once('203.0.113.40'), 200)
+    t.equal(await once('203.0.113.40'), 429, 'the same client: its bucket is empty')
+    t.equal(await once('203.0.113.41'), 200, 'another client behind the same balancer: its own bucket')
+    // 192.0.2.0/24 are trustedProxies: announced as the client, it is a proxy whose X-Forwarded-For is kept.
+    const withXff = (client: string): Buffer => Buffer.concat([from(client),
+      Buffer.from('GET / HTTP/1.1\r\nHost: pp.test\r\nX-Forwarded-For: 198.51.100.77\r\nConnection: close\r\n\r\n')])
+    t.equal(xff(await rawRequest(port, withXff('192.0.2.9'))), '198.51.100.77, 192.0.2.9')
+    t.equal(xff(await rawRequest(port, withXff('203.0.113.9'))), '203.0.113.9', 'from an announced client that is no proxy, it is replaced')
   })
 
   t.test('LOCAL (the balancer\'s own health check): the connection\'s address', async (t) => {
