@@ -79,7 +79,8 @@ function startsWithPart (buf: Buffer, prefix: Buffer): boolean {
 
 function parseV1 (buf: Buffer): ProxyParse {
   if (!startsWithPart(buf, V1_PREFIX)) return error('v1: not a PROXY line')
-  const n = Math.min(buf.length, V1_MAX)
+  // The CR is at index V1_MAX - 2 at the latest, its LF right after it.
+  const n = Math.min(buf.length, V1_MAX - 1)
   let cr = -1
   for (let i = V1_PREFIX.length; i < n; i++) {
     const c = buf[i]!
@@ -87,8 +88,8 @@ function parseV1 (buf: Buffer): ProxyParse {
     // Printable US-ASCII only: a line is words, digits, dots, colons and single spaces.
     if (c < 0x20 || c > 0x7e) return error('v1: a control or non-ASCII byte in the line')
   }
-  if (cr === -1) return buf.length >= V1_MAX ? error(`v1: no CRLF within ${V1_MAX} bytes`) : INCOMPLETE
-  if (cr + 1 >= buf.length) return cr + 1 >= V1_MAX ? error(`v1: no CRLF within ${V1_MAX} bytes`) : INCOMPLETE
+  if (cr === -1) return buf.length >= V1_MAX - 1 ? error(`v1: no CRLF within ${V1_MAX} bytes`) : INCOMPLETE
+  if (cr + 1 === buf.length) return INCOMPLETE
   if (buf[cr + 1] !== 0x0a) return error('v1: CR not followed by LF')
   const length = cr + 2
   const words = buf.toString('latin1', V1_PREFIX.length, cr).split(' ')

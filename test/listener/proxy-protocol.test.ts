@@ -60,6 +60,12 @@ t.test('v1 at the 107-byte limit, and past it', async (t) => {
   t.match(parseProxyHeader(text('PROXY UNKNOWN ' + 'x'.repeat(V1_MAX))), { state: 'error', reason: /no CRLF/ })
   t.match(parseProxyHeader(text('PROXY UNKNOWN ' + 'x'.repeat(V1_MAX - 15) + '\r')), { state: 'error', reason: /no CRLF/ })
   t.equal(parseProxyHeader(text('PROXY UNKNOWN ' + 'x'.repeat(V1_MAX - 17))).state, 'incomplete')
+  // One byte over, CRLF and all: 108 bytes.
+  const over = text('PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 655350\r\n')
+  t.equal(over.length, V1_MAX + 1)
+  t.match(parseProxyHeader(over), { state: 'error', reason: /no CRLF/ })
+  t.match(parseProxyHeader(over.subarray(0, V1_MAX - 1)), { state: 'error', reason: /no CRLF/ }, 'known as soon as the CR is late')
+  t.equal(parseProxyHeader(longest.subarray(0, V1_MAX - 1)).state, 'incomplete', 'the longest line, without its LF yet')
 })
 
 t.test('v1 garbage is refused', async (t) => {
