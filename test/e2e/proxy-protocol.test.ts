@@ -5,6 +5,7 @@
 // TLS listener reads the header before the ClientHello (h1 and h2 by ALPN).
 import t from 'tap'
 import http2 from 'node:http2'
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { Duplex } from 'node:stream'
 import tls from 'node:tls'
@@ -271,4 +272,29 @@ backends:
     t.match(off, { ok: true, needsRestart: ['proxyProtocol off needs a restart for listener elsewhere'] })
     t.equal(xff(await rawRequest(port, Buffer.concat([from('203.0.113.7'), Buffer.from(get('/'))]))), '203.0.113.7', 'trusted again')
   })
+})
+
+t.test('the access log names the announced client', async (t) => {
+  const origin = await startOrigin(t)
+  const dir = t.testdir({})
+  const log = `${dir}/access.log`
+  const proxy = await startProxy(t, `
+accessLog: { path: ${log} }
+listeners:
+  - name: lb
+    bind: 127.0.0.1:0
+    proxyProtocol: { trustedSources: [127.0.0.1] }
+routes: [{ backend: app }]
+backends:
+  app:
+    servers: [{ url: "${origin.url}" }]
+`)
+  t.equal((await rawRequest(proxy.port('lb'), Buffer.concat([from('203.0.113.50'), Buffer.from(get('/logged'))]))).status, 200)
+  // The line is written after the response; wait for it (bounded by the test timeout).
+  let text = ''
+  while (!text.includes('/logged')) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    try { text = readFileSync(log, 'utf8') } catch {}
+  }
+  t.match(text, /"client":"203\.0\.113\.50"/)
 })
