@@ -9,9 +9,11 @@
 // (v2) / PROXY UNKNOWN (v1).
 import t from 'tap'
 import http from 'node:http'
+import http2 from 'node:http2'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { encodeProxyHeader } from '../../src/listener/proxy-protocol.js'
 import type { Teardown } from '../helpers/certs.js'
+import { testCertificate } from '../helpers/certs.js'
 import { startProxy } from '../helpers/proxy.js'
 
 const SIG = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
@@ -119,8 +121,12 @@ const announce = (address: string, port: number): Buffer =>
 
 t.test('sending the PROXY protocol', async (t) => {
   const origin = await startHeaderOrigin(t)
+  const cert = testCertificate(t)
   const proxy = await startProxy(t, `
 listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: { cert: ${cert.certPath}, key: ${cert.keyPath} }
   - name: lb
     bind: 127.0.0.1:0
     proxyProtocol: { trustedSources: [127.0.0.1] }
@@ -178,6 +184,26 @@ backends:
       req.on('error', reject)
     })
     t.same(r.seen, { version: 2, src: '127.0.0.1', sport: localPort, dst: '127.0.0.1', dport: direct })
+  })
+
+  t.test('an h2 client: its streams share its own connection upstream', async (t) => {
+    const tport = proxy.port('tls')
+    const session = http2.connect(`https://localhost:${tport}`, { ca: cert.certPem })
+    t.teardown(() => session.destroy())
+    await new Promise((resolve, reject) => { session.once('connect', resolve); session.once('error', reject) })
+    const localPort = (session.socket as Socket).localPort!
+    const fetch = (path: string): Promise<{ conn: number, seen: Seen }> => new Promise((resolve, reject) => {
+      const stream = session.request({ ':path': path })
+      const chunks: Buffer[] = []
+      stream.on('data', (c: Buffer) => chunks.push(c))
+      stream.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as { conn: number, seen: Seen }))
+      stream.on('error', reject)
+    })
+    const [x, y] = await Promise.all([fetch('/v2/h2-a'), fetch('/v1/h2-b')])
+    t.same(x.seen, { version: 2, src: '127.0.0.1', sport: localPort, dst: '127.0.0.1', dport: tport })
+    t.same(y.seen, { version: 1, src: '127.0.0.1', sport: localPort, dst: '127.0.0.1', dport: tport })
+    const z = await fetch('/v2/h2-c')
+    t.equal(z.conn, x.conn, 'the next stream: the same upstream connection')
   })
 
   t.test('one client keeps its connection; two clients never share one', async (t) => {
