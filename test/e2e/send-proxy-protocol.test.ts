@@ -8,6 +8,7 @@
 // one client's keep-alive requests do share one; health checks send LOCAL
 // (v2) / PROXY UNKNOWN (v1).
 import t from 'tap'
+import { createHash } from 'node:crypto'
 import http from 'node:http'
 import http2 from 'node:http2'
 import net, { type AddressInfo, type Socket } from 'node:net'
@@ -67,6 +68,15 @@ async function startHeaderOrigin (t: Teardown): Promise<{ port: number, received
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     })
+  })
+  // A WebSocket handshake: answered 101 with the connection's header in a field, then the tunnel echoes.
+  httpServer.on('upgrade', (req: http.IncomingMessage, socket: Socket) => {
+    const c = seenOf.get(socket)!
+    received.push({ conn: c.conn, seen: c.seen, url: req.url ?? '', xff: req.headers['x-forwarded-for'] as string | undefined })
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key'] as string}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n` +
+      `X-Proxy-Header: ${JSON.stringify(c.seen)}\r\n\r\n`)
+    socket.pipe(socket)
   })
   const sockets = new Set<Socket>()
   const server = net.createServer((socket) => {
@@ -223,6 +233,21 @@ backends:
       if (!('src' in r.seen) || r.seen.src !== r.xff) t.fail(`${r.url} from ${r.xff} came on a connection announcing ${JSON.stringify(r.seen)}`)
     }
     t.pass('every request came on its own client\'s connection')
+  })
+
+  t.test('a WebSocket tunnel starts with its client\'s header too', async (t) => {
+    const raw = net.connect({ host: '127.0.0.1', port: lb })
+    t.teardown(() => raw.destroy())
+    raw.write(Buffer.concat([announce('203.0.113.60', 6060), Buffer.from('GET /v2/ws HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\n' +
+      'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')]))
+    let head = ''
+    while (!head.includes('\r\n\r\n')) {
+      const chunk = await new Promise<Buffer>((resolve, reject) => { raw.once('data', resolve); raw.once('error', reject) })
+      head += chunk.toString('latin1')
+    }
+    t.match(head, /^HTTP\/1\.1 101 /)
+    const field = /^x-proxy-header: (.*)$/im.exec(head)?.[1]?.trim() ?? 'null'
+    t.same(JSON.parse(field), { version: 2, src: '203.0.113.60', sport: 6060, dst: '198.51.100.1', dport: 443 })
   })
 
   t.test('health checks speak for the proxy: v2 LOCAL, v1 PROXY UNKNOWN', async (t) => {
