@@ -60,10 +60,11 @@ export function clientEndpoints (socket: Socket): ClientEndpoints | undefined {
 }
 
 /**
- * Put the header read in front of `server`'s 'connection' listeners (the
- * HTTP or TLS machinery, and the listener's own bookkeeping): they see each
- * socket only once its header is read, with the bytes after it still unread.
- * `settings` is read per connection, so a reload can replace its fields.
+ * Put the header read in front of the 'connection' listeners `server` has
+ * now (the HTTP or TLS machinery): they see each socket only once its header
+ * is read, with the bytes after it still unread. Listeners added later (the
+ * listener's own bookkeeping) see every socket at once. `settings` is read
+ * per connection, so a reload can replace its fields.
  */
 export function acceptProxyProtocol (server: import('node:net').Server, settings: () => ProxyAcceptSettings,
   refused?: (why: ProxyRefusal, peer: string) => void): void {
@@ -79,7 +80,9 @@ export function acceptProxyProtocol (server: import('node:net').Server, settings
       if (!isTls) socket.resume()
     })
   })
-  // A TLS socket wraps the plain one that carried the header: it takes over what was announced.
+  // A TLS socket wraps the plain one that carried the header: it takes over
+  // what was announced. `_parent` is Node's (undocumented, there since v0.11);
+  // without it the balancer's address would show, never a client's choice.
   server.prependListener('secureConnection', (tls: TLSSocket) => {
     const plain = (tls as unknown as { _parent?: Holder })._parent
     const a = plain?.[kAnnounced]
