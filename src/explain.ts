@@ -31,6 +31,7 @@ import { describeBy, describeLimit } from './ratelimit/limiter.js'
 import type { Shard } from './upstream/shard.js'
 import { REDIRECT_TEXT, describeRedirect } from './proxy/redirect.js'
 import { describeBytes, describeCompression, responseDecision } from './proxy/compression/decide.js'
+import { describeProxyProtocol } from './router/table.js'
 
 // ---------------------------------------------------------------- input
 
@@ -230,6 +231,11 @@ export interface RequestPart {
   /** The configured listener the request is taken to arrive on (null: none for this scheme). */
   readonly listener: string | null
   readonly client: string
+  /**
+   * The listener takes a PROXY header (check's words for it): `client` is
+   * the address a trusted balancer announces in it, not the socket peer.
+   */
+  readonly proxyProtocol: string | null
   readonly trustedProxy: boolean
   /** The address ipHash (and the balancers' clientAddress) would use. */
   readonly balancerClient: string
@@ -354,7 +360,11 @@ export interface ReplicaPart {
   /** The route's consistency and what it decided for this request (plan.ts consistencyDecision). */
   readonly consistency: { readonly mode: 'eventual' | 'strong' | 'readYourWrites', readonly primaryOnly: boolean, readonly reason: string }
   /** What would be sent, and over which protocol (the backend's `protocol`): absent when no server can be picked. */
-  readonly upstream: { readonly url: string; readonly method: string; readonly host: string; readonly protocol: UpstreamProtocol } | null
+  readonly upstream: {
+    readonly url: string; readonly method: string; readonly host: string; readonly protocol: UpstreamProtocol
+    /** The PROXY header its connection starts with (sendProxyProtocol); absent when none. */
+    readonly proxyHeader?: string
+  } | null
 }
 
 export interface AccessPart {
@@ -467,7 +477,8 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     host: p.authority?.host ?? null, target: req.target, path: p.path ?? null,
     query: q === -1 ? null : req.target.slice(q + 1),
     listener: listener?.name ?? null,
-    client: peer, trustedProxy: trusted, balancerClient,
+    client: peer, proxyProtocol: listener?.proxyProtocol === undefined ? null : describeProxyProtocol(listener.proxyProtocol),
+    trustedProxy: trusted, balancerClient,
     balancerClientFrom: balancerClient === peer ? 'peer' : 'x-forwarded-for',
     headerFields: fields, headerBytes: bytes, limits: { ...config.limits }
   }
@@ -714,14 +725,20 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
             ? `consistency: ${typeof p.route.config.consistency === 'object' ? 'readYourWrites, a read with no recent write by this client' : 'eventual, a read'}: any server of the shard (writes go to the primary)`
             : 'any server of the shard'
       },
-      upstream: server === undefined ? null : upstreamLine(p, server)
+      upstream: server === undefined ? null : upstreamLine(p, server, req.client)
     }
   }
 }
 
-function upstreamLine (p: Plan, server: Server): NonNullable<ReplicaPart['upstream']> {
+function upstreamLine (p: Plan, server: Server, client: string): NonNullable<ReplicaPart['upstream']> {
   const up = upstreamRequest(p, server)
-  return { method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '', protocol: p.backend.config.protocol }
+  const send = server.sendProxyProtocol
+  return {
+    method: up.method, url: server.url + up.path, host: requestField(up.headers, 'host') ?? '', protocol: p.backend.config.protocol,
+    ...(send === undefined
+      ? {}
+      : { proxyHeader: `PROXY ${send} header naming client ${client} and its port, on a connection of this client connection's own (never shared with another client)` })
+  }
 }
 
 function stickyPart (state: RuntimeState, p: Plan, shard: Shard, account: PickAccount, req: ExplainRequest): StickyPart | null {
@@ -948,6 +965,7 @@ export function formatExplanation (e: Explanation): string {
     ['path', (r.path ?? r.target) + (r.query === null ? '' : `  query ${r.query}`)],
     ['listener', r.listener ?? `none for ${r.scheme}://`],
     ['client', `${r.client}${r.trustedProxy ? ' (a trusted proxy: its X-Forwarded-* are kept)' : ' (not a trusted proxy)'}`],
+    ...(r.proxyProtocol === null ? [] : [['', `client address from the PROXY v1/v2 header (${r.proxyProtocol})`] as [string, string]]),
     ['ipHash', `${r.balancerClient}${r.balancerClientFrom === 'peer' ? ' (the peer)' : ' (from X-Forwarded-For)'}`],
     ['headers', `${r.headerFields} fields, ${r.headerBytes} bytes (limits ${r.limits.maxHeaderCount} fields, ${r.limits.maxHeaderBytes} bytes)`]
   ]))
@@ -1031,6 +1049,7 @@ export function formatExplanation (e: Explanation): string {
     if (p.upstream !== null) {
       info.push(['upstream', `${p.upstream.method} ${p.upstream.url}  (Host: ${p.upstream.host})  over ${PROTOCOL_TEXT[p.upstream.protocol]}`])
     }
+    if (p.upstream?.proxyHeader !== undefined) info.push(['', p.upstream.proxyHeader])
     out.push(...table(info))
   }
 

@@ -34,6 +34,7 @@ import { CLASSES, NONE, classIndex, type Cell, type Registry, type Vec } from '.
 import { dashboardSnapshot, prometheusText } from './metrics/render.js'
 import { SeriesMap, SeriesStats } from './metrics/series.js'
 import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, RequestRecord } from './metrics/types.js'
+import type { ProxyRefusal } from '../listener/proxy-accept.js'
 
 export { NONE, OTHER } from './metrics/registry.js'
 export { mergeMetrics, retiredExport, type MergedMetrics } from './metrics/merge.js'
@@ -64,6 +65,7 @@ export class Metrics {
   readonly #connections: Vec
   readonly #activeStreams: Vec
   readonly #streams: Vec
+  readonly #proxyRefused: Vec
   readonly #healthTransitions: Vec
   readonly #rateLimitTransitions: Vec
   readonly #internalErrors: Cell
@@ -97,6 +99,7 @@ export class Metrics {
     this.#connections = f.connections
     this.#activeStreams = f.activeStreams
     this.#streams = f.streams
+    this.#proxyRefused = f.proxyRefused
     this.#healthTransitions = f.healthTransitions
     this.#rateLimitTransitions = f.rateLimitTransitions
     this.#internalErrors = f.internalErrors
@@ -196,6 +199,11 @@ export class Metrics {
 
   streamClosed (listener: string): void {
     this.#activeStreams.cell(listener).value--
+  }
+
+  /** A proxyProtocol listener closed a connection before HTTP (listener/proxy-accept.ts). */
+  proxyRefused (listener: string, why: ProxyRefusal): void {
+    this.#proxyRefused.cell(listener, why).value++
   }
 
   /** A server's health flipped (active or passive checks). */

@@ -227,7 +227,27 @@ export interface ListenerConfig {
   readonly maxTunnels: number
   /** Every request on this listener is answered with this redirect, before routing. Absent = none. */
   readonly redirect?: RedirectConfig
+  /** Connections start with a PROXY protocol header (v1 or v2) from an L4 balancer. Absent = off. */
+  readonly proxyProtocol?: ProxyProtocolConfig
 }
+
+/**
+ * Accepting the PROXY protocol (HAProxy `accept-proxy`, NGINX `listen …
+ * proxy_protocol` + `set_real_ip_from`, Traefik `proxyProtocol.trustedIPs`):
+ * the header is read before TLS or HTTP, and the client it announces is the
+ * connection's client everywhere. Only from `trustedSources`: any other peer,
+ * a malformed header or none within `timeout` has its connection closed.
+ * Defaults: `DEFAULTS.listener.proxyProtocol`.
+ */
+export interface ProxyProtocolConfig {
+  /** IPs and CIDRs of the balancers; `proxyProtocol: true` takes the top-level `trustedProxies`. */
+  readonly trustedSources: readonly string[]
+  /** How long a new connection may take to send its header (ms). */
+  readonly timeout: number
+}
+
+/** PROXY protocol version a backend's connections start with (HAProxy `send-proxy` / `send-proxy-v2`). */
+export type SendProxyProtocol = 'v1' | 'v2'
 
 /**
  * A redirect the proxy answers itself (no upstream, no cache): the Location
@@ -517,6 +537,12 @@ export interface BackendConfig {
    * has no `tls` block.
    */
   readonly tls?: BackendTlsConfig
+  /**
+   * Each connection to the servers starts with a PROXY header naming the
+   * client; connections are then never shared between client connections.
+   * A server's own setting overrides it. Absent = off.
+   */
+  readonly sendProxyProtocol?: SendProxyProtocol
 }
 
 /**
@@ -659,6 +685,8 @@ export interface ServerConfig {
    * `DEFAULTS.backend.server.role`.
    */
   readonly role: ServerRole
+  /** Overrides the backend's `sendProxyProtocol`; absent = the backend's. */
+  readonly sendProxyProtocol?: SendProxyProtocol
 }
 
 export type ServerRole = 'primary' | 'replica'
@@ -745,6 +773,7 @@ export const DEFAULTS = deepFreeze({
   listener: {
     maxTunnels: 10_000,
     redirect: { status: 301 } satisfies Pick<RedirectConfig, 'status'>,
+    proxyProtocol: { timeout: 5000 } satisfies Pick<ProxyProtocolConfig, 'timeout'>,
     tls: {
       minVersion: 'TLSv1.2', http2: true,
       certificate: { serverNames: [] as readonly string[] }

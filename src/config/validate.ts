@@ -80,8 +80,9 @@ function readConfig (ctx: Context, root: Field, source: string): Config {
   const m = r.map(root, ROOT_KEYS)
   if (m === undefined) return empty
   const proxyName = readProxyName(ctx, m)
-  const listeners = readListeners(ctx, m)
+  // Before the listeners: `proxyProtocol: true` trusts these sources.
   const trustedProxies = readTrustedProxies(ctx, m)
+  const listeners = readListeners(ctx, m, trustedProxies)
   const forwarding = readForwarding(ctx, m)
   const limits = readLimits(ctx, m)
   const timeouts = readClientTimeouts(ctx, m)

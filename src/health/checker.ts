@@ -12,8 +12,9 @@ import { Client } from 'undici'
 import type { HealthCheckConfig, UpstreamProtocol } from '../config/schema.js'
 import { HEALTH_CHECK_PATH, healthCheckRequest, SERVING, SERVING_STATUS, servingStatus } from './grpc-health.js'
 import type { CheckResult, Server } from '../upstream/server.js'
-import { plainConnector } from '../upstream/connector.js'
-import { tlsConnector, tlsFailure, type UpstreamTls } from '../upstream/tls.js'
+import { encodeProxyHeader } from '../listener/proxy-protocol.js'
+import { serverConnector, VERSION } from '../upstream/proxy-send.js'
+import { tlsFailure, type UpstreamTls } from '../upstream/tls.js'
 
 /** The part of a pino logger health needs. */
 export interface HealthLog {
@@ -125,9 +126,9 @@ class Session {
       bodyTimeout: config.timeout,
       ...(h2 ? { allowH2: true } : {}),
       // The pool's connectors, with their guard (upstream/connector.ts): a probe's body is read as a stream too.
-      connect: tls === undefined || !server.url.startsWith('https:')
-        ? plainConnector(config.timeout, protocol === 'h2c')
-        : tlsConnector(tls, server.url, config.timeout, h2)
+      // A server that takes a PROXY header gets one speaking for the proxy itself (HAProxy check-send-proxy).
+      connect: serverConnector(server.url, config.timeout, tls === undefined || !server.url.startsWith('https:') ? undefined : tls,
+        server.sendProxyProtocol === undefined ? undefined : encodeProxyHeader(VERSION[server.sendProxyProtocol]), protocol)
     })
     this.#headers = config.type === 'grpc'
       ? { host: server.hostHeader, 'user-agent': USER_AGENT, 'content-type': 'application/grpc', te: 'trailers' }

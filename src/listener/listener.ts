@@ -9,6 +9,7 @@ import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../conf
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
 import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
+import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
 export interface ListenerHandle {
@@ -38,6 +39,8 @@ export interface ConnectionObserver {
   connectionClosed (listener: string, protocol: 'h1' | 'h2'): void
   streamOpened (listener: string): void
   streamClosed (listener: string): void
+  /** A connection closed before HTTP for want of a good PROXY header from a trusted source. */
+  proxyRefused? (listener: string, why: ProxyRefusal, peer: string): void
 }
 
 // Slack over maxHeaderBytes for Node's own h1 parser limit, which also counts
@@ -148,6 +151,16 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     }
     tls.attach(server as https.Server)
   }
+  // Before the listener's own 'connection' bookkeeping below, which sees
+  // every socket at once (so close() reaches those still sending a header).
+  const ppAtStart = cfg.proxyProtocol !== undefined
+  let pp = cfg.proxyProtocol === undefined ? undefined : proxyAcceptSettings(cfg.proxyProtocol)
+  if (pp !== undefined) {
+    const observer = opts.observer
+    acceptProxyProtocol(server, () => pp!, observer?.proxyRefused === undefined
+      ? undefined
+      : (why, peer) => observer.proxyRefused!(cfg.name, why, peer))
+  }
   server.on('upgrade', onUpgrade)
   // Node hands an HTTP/1.1 CONNECT to 'connect' with the raw socket, not to
   // 'request' (and closes the connection when nobody listens): it gets our own
@@ -196,6 +209,9 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     tls,
     address: () => server.address() as AddressInfo,
     update (next, o) {
+      // The header read sits in front of the HTTP server: turning it on or off needs a new one.
+      if ((next.proxyProtocol !== undefined) !== ppAtStart) return [`proxyProtocol ${ppAtStart ? 'off' : 'on'} needs a restart for listener ${cfg.name}`]
+      if (next.proxyProtocol !== undefined) pp = proxyAcceptSettings(next.proxyProtocol)
       tunnels.max = next.maxTunnels
       context.redirect = next.redirect
       idleMs = o.timeouts.clientIdle

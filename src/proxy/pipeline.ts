@@ -17,6 +17,7 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { AccessVerdict } from './access.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
+import { announcedClient } from '../listener/proxy-accept.js'
 import { normalizeAddress } from './headers.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
 import { CompressSink } from './compression/sink.js'
@@ -231,7 +232,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     }
     // The same head a foreground request would send (with our validators), without a body.
     handler = new ForwardHandler(server, s.backend!, owner, sink, s.route!.shapeResponse, false)
-    handler.dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET'))
+    handler.dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET', s.conn.socket))
   }
 
   /** pick → send, or queue when every usable server is at maxConn. First tries, dequeues and upgrades alike. */
@@ -276,7 +277,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     s.dispatchedAt = performance.now()
     const handler = new ForwardHandler(server, backend, s, s.sink, s.route!.shapeResponse, s.attempts > 1)
     s.handler = handler
-    handler.dispatch(upstreamRequest(s.plan!, server, s.body ?? (s.replayable ? null : s.bodyStream!), s.upstreamHeaders))
+    handler.dispatch(upstreamRequest(s.plan!, server, s.body ?? (s.replayable ? null : s.bodyStream!), s.upstreamHeaders, s.plan!.method,
+      s.conn.socket))
   }
 
   /** SessionDriver: a failure before any response byte; try another replica when that is safe. */
@@ -470,8 +472,10 @@ export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: L
   const cached = holder[kConn]
   if (cached !== undefined && cached.state === state) return cached
   const socket = h2 ? (req as ServerHttp2Stream).session!.socket as Socket : (req as IncomingMessage).socket
-  const clientAddress = normalizeAddress(socket.remoteAddress)
+  // A PROXY header's client, when the listener takes one (listener/proxy-accept.ts).
+  const clientAddress = announcedClient(socket)?.source.address ?? normalizeAddress(socket.remoteAddress)
   const info = {
+    socket,
     state,
     servername: (socket as { servername?: string | false }).servername || undefined,
     tlsVersion: (socket as { getProtocol?: () => string | null }).getProtocol?.() ?? undefined,

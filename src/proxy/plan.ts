@@ -5,7 +5,9 @@
 // revalidation and `explain` all call plan() and upstreamRequest(), so they
 // cannot disagree about any of it. Only the replica is left to pick: that
 // reads live load and health, at dispatch.
+import type { Socket } from 'node:net'
 import type { Consistency, RedirectConfig } from '../config/schema.js'
+import { clientEndpoints } from '../listener/proxy-accept.js'
 import type { ReadYourWrites } from './read-your-writes.js'
 import { cacheKey, keyedTarget, variantKey, type CacheTarget } from '../cache/key.js'
 import { Errors, type ErrorKind } from '../errors.js'
@@ -237,15 +239,17 @@ export function consistencyDecision (mode: Consistency, method: string, shard: S
 /**
  * The request to send to `server` for `plan`: every dispatch (first try,
  * retry, dequeue, upgrade, background refresh) builds it here. `headers`
- * replaces the plan's head (a revalidation adds its validators).
+ * replaces the plan's head (a revalidation adds its validators). `socket`:
+ * the client's, named in the PROXY header of a server that takes one.
  */
 export function upstreamRequest (plan: Plan, server: Server, body: ForwardRequest['body'] = null,
-  headers: string[] = plan.head.headers, method: string = plan.method): ForwardRequest {
+  headers: string[] = plan.head.headers, method: string = plan.method, socket?: Socket): ForwardRequest {
   return {
     path: plan.upstreamPath,
     method,
     headers: plan.backend.config.passHostHeader ? headers : withHost(headers, server.hostHeader),
-    body
+    body,
+    client: server.sendProxyProtocol === undefined || socket === undefined ? undefined : clientEndpoints(socket)
   }
 }
 

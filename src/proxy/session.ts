@@ -5,7 +5,7 @@
 // cached route puts a CacheSink in front of it (see cache-phase.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
-import type { BlockList } from 'node:net'
+import type { BlockList, Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { NONE_TRIED } from '../balancer/balancer.js'
 import type { HitHead } from '../cache/hit-heads.js'
@@ -67,6 +67,8 @@ export interface ConnectionInfo extends ForwardContext {
   readonly servername: string | undefined
   /** The negotiated TLS version (`TLSv1.3`), on TLS listeners (access log). */
   readonly tlsVersion?: string | undefined
+  /** The client's socket (TLS or plain), for the PROXY header a backend may send; absent in `explain`. */
+  readonly socket?: Socket
 }
 
 /** What the session calls back into: the pipeline. */

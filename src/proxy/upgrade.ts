@@ -322,7 +322,7 @@ export class Tunnel implements PlanRequest, Waiter {
     const p = this.#plan!
     const handler = new UpgradeHandler(this.#end, this.#key, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
       p.backend.config.timeouts.headers, () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
-    const req = upstreamRequest(p, server)
+    const req = upstreamRequest(p, server, null, p.head.headers, p.method, this.conn.socket)
     server.dispatcher.dispatch({
       ...req,
       // h2 clients send no key (RFC 8441 §5): this hop's handshake is ours.

@@ -1,6 +1,7 @@
 // `switchyard check` output: the normalized config as a routing table, routes
 // listed in the order the router tries them.
-import type { BackendConfig, Config } from '../config/schema.js'
+import type { BackendConfig, Config, ProxyProtocolConfig } from '../config/schema.js'
+import { formatDuration } from '../config/units.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import { describeAccess } from '../proxy/access.js'
 import { createRouter } from './router.js'
@@ -15,7 +16,8 @@ export function routingTable (config: Config): string {
   for (const l of config.listeners) {
     out += `  ${l.name.padEnd(12)} ${l.tls === undefined ? 'http ' : 'https'} ${l.host}:${l.port}` +
       (l.tls === undefined ? '' : `  (${l.tls.http2 ? 'h2 + http/1.1' : 'http/1.1'}, ${l.tls.minVersion}+, ${l.tls.certificates.length} certificate(s))`) +
-      (l.redirect === undefined ? '' : `  [redirect every request: ${describeRedirect(l.redirect)}]`) + '\n'
+      (l.redirect === undefined ? '' : `  [redirect every request: ${describeRedirect(l.redirect)}]`) +
+      (l.proxyProtocol === undefined ? '' : `  [${describeProxyProtocol(l.proxyProtocol)}]`) + '\n'
   }
   // The token is a secret: whether there is one, never what it is.
   const a = config.admin
@@ -55,13 +57,20 @@ export function routingTable (config: Config): string {
   for (const b of Object.values(config.backends)) {
     const by = b.shardBy === undefined ? '' : `  shardBy ${Object.entries(b.shardBy).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`
     const hc = b.healthCheck?.type === 'grpc' ? `  healthCheck=grpc(${b.healthCheck.service === '' ? 'server' : `service ${JSON.stringify(b.healthCheck.service)}`})` : ''
-    out += `  ${b.name}  balance=${b.balance.algorithm}  protocol=${b.protocol}${by}${hc}\n`
+    const send = b.sendProxyProtocol === undefined ? '' : `  sendProxyProtocol=${b.sendProxyProtocol} (a connection per client connection)`
+    out += `  ${b.name}  balance=${b.balance.algorithm}  protocol=${b.protocol}${by}${hc}${send}\n`
     out += tlsLines(b)
     for (const s of b.shards) {
-      out += `    shard ${s.name}: ${s.servers.map((v) => `${v.name}=${v.url}${v.weight === 1 ? '' : ` w${v.weight}`}`).join(', ')}\n`
+      out += `    shard ${s.name}: ${s.servers.map((v) => `${v.name}=${v.url}${v.weight === 1 ? '' : ` w${v.weight}`}` +
+        `${v.sendProxyProtocol === undefined || v.sendProxyProtocol === b.sendProxyProtocol ? '' : ` sendProxyProtocol=${v.sendProxyProtocol}`}`).join(', ')}\n`
     }
   }
   return out
+}
+
+/** A listener's PROXY protocol acceptance, as check and explain show it. */
+export function describeProxyProtocol (pp: ProxyProtocolConfig): string {
+  return `PROXY protocol v1/v2 from ${pp.trustedSources.join(', ')}, header within ${formatDuration(pp.timeout)}; others closed`
 }
 
 /** How a backend's https:// servers are connected to, and a warning line when they are not verified. */

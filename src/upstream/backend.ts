@@ -139,14 +139,19 @@ export class Backend implements ExchangeAccounting {
           primary: s.role === 'primary',
           ...(decay === undefined ? {} : { latencyDecay: decay })
         }
-        const poolKey = `${s.url} ${poolOptions}`
+        const sendProxyProtocol = s.sendProxyProtocol ?? config.sendProxyProtocol
+        // A PROXY header changes what each connection is: a new one rebuilds the pool.
+        const poolKey = sendProxyProtocol === undefined ? `${s.url} ${poolOptions}` : `${s.url} ${poolOptions} proxy-${sendProxyProtocol}`
         const kept = deps.reuse?.(serverIdentity(config.name, shard.name, s.name), poolKey)
         if (kept !== undefined) {
           kept.retune(tunables)
           return kept
         }
         const dispatcher = (deps.dispatcher ?? createPool)(s, config, tls)
-        return new Server({ name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher, poolKey, ...tunables })
+        return new Server({
+          name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher, poolKey, ...tunables,
+          ...(sendProxyProtocol === undefined ? {} : { sendProxyProtocol })
+        })
       })
       all.push(...servers)
       return new Shard(shard.name, servers, this.#balancer(servers), limits)

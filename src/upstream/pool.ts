@@ -8,8 +8,8 @@ import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { interimHead, type InterimHead } from '../fields.js'
 import type { ExchangeOutcome, Server } from './server.js'
-import { plainConnector } from './connector.js'
-import { tlsConnector, tlsFailure, type UpstreamTls } from './tls.js'
+import { PerClientPool, serverConnector, VERSION, type ProxiedDispatch } from './proxy-send.js'
+import { tlsFailure, type UpstreamTls } from './tls.js'
 
 /** Builds a server's dispatcher; `tls` (the backend's) is given exactly when the server is https://. */
 export type DispatcherFactory = (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls) => Dispatcher
@@ -29,9 +29,10 @@ export const H2_STREAMS = 100
  * A server's pool; `tls` (the backend's) is given exactly when the server is
  * https://. `protocol: h2` / `h2c` use undici's own HTTP/2 client: the same
  * dispatcher and handler, so timeouts, limits, retries and accounting are
- * those of HTTP/1.1; trailers arrive in onComplete.
+ * those of HTTP/1.1; trailers arrive in onComplete. A server that takes a
+ * PROXY header gets a pool per client connection instead (upstream/proxy-send.ts).
  */
-export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Pool {
+export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Dispatcher {
   const t = backend.timeouts
   const h2 = backend.protocol !== 'http1'
   const options: Pool.Options = {
@@ -45,8 +46,13 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     connectTimeout: t.connect,
     strictContentLength: true
   }
-  if (tls === undefined) return new Pool(server.url, { ...options, connect: plainConnector(t.connect, backend.protocol === 'h2c') })
-  return new TlsPool(server.url, { ...options, connect: tlsConnector(tls, server.url, t.connect, h2) }, new URL(server.url).host)
+  const make = (header?: Buffer): Pool => {
+    const connect = serverConnector(server.url, t.connect, tls, header, backend.protocol)
+    if (tls === undefined) return new Pool(server.url, { ...options, connect })
+    return new TlsPool(server.url, { ...options, connect }, new URL(server.url).host)
+  }
+  const send = server.sendProxyProtocol ?? backend.sendProxyProtocol
+  return send === undefined ? make() : new PerClientPool(VERSION[send], make)
 }
 
 /**
@@ -140,6 +146,8 @@ export interface ForwardRequest {
   readonly headers: string[]
   /** A buffered (replayable) body, the client's stream, or none. */
   readonly body: Buffer | Readable | null
+  /** The client connection, for a server that takes a PROXY header (else undefined). */
+  readonly client?: ProxiedDispatch['client']
 }
 
 /**
@@ -198,8 +206,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: req.headers,
-      body: req.body
-    }, this)
+      body: req.body,
+      client: req.client
+    } as Dispatcher.DispatchOptions, this)
   }
 
   /** The client went away: cancel the upstream request. */

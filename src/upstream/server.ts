@@ -3,6 +3,7 @@
 // latency), the health checker (`setCheckStatus`) and outlier detection
 // (`setEjected`). Balancers only read it.
 import type { Dispatcher } from 'undici'
+import type { SendProxyProtocol } from '../config/schema.js'
 import { hashString } from '../balancer/hash.js'
 import { peakEwmaObserve } from '../balancer/ewma.js'
 
@@ -47,6 +48,8 @@ export interface ServerInit {
   readonly poolKey?: string
   /** The shard's primary (takes writes); default: a replica. Updated by `retune`. */
   readonly primary?: boolean
+  /** Its connections start with a PROXY header of this version (its dispatcher is made for it). */
+  readonly sendProxyProtocol?: SendProxyProtocol
 }
 
 /** A server's identity (Server.identity), from its backend, shard and name. */
@@ -78,6 +81,8 @@ export class Server {
   tracksLatency: boolean
   /** What its pool was built from (URL, connections, timeouts): a reload may keep the server only if this is unchanged. */
   readonly poolKey: string
+  /** Its connections start with a PROXY header of this version: each request carries its client (proxy/plan.ts). */
+  readonly sendProxyProtocol: SendProxyProtocol | undefined
 
   /** What balancers read: the active check says up and outlier detection has not ejected it. */
   healthy = true
@@ -120,6 +125,7 @@ export class Server {
     this.latencyDecay = init.latencyDecay ?? 10_000
     this.tracksLatency = init.latencyDecay !== undefined
     this.poolKey = init.poolKey ?? init.url
+    this.sendProxyProtocol = init.sendProxyProtocol
     this.id = hashString(`${init.backend}/${init.name}`).toString(36)
     this.identity = serverIdentity(init.backend, init.shard, init.name)
     this.hostHeader = new URL(init.url).host

@@ -160,7 +160,8 @@ type ListenerArray = Array<Config['listeners'][number]>
 t.test('config/example.yaml is valid and shows every feature', async (t) => {
   const c = await loadConfig(example, { checkFiles: false })
   t.equal(c.source, example)
-  t.same(c.listeners.map((l) => [l.name, l.tls !== undefined]), [['https', true], ['http', false], ['http-to-https', false]])
+  t.same(c.listeners.map((l) => [l.name, l.tls !== undefined]), [['https', true], ['http', false], ['http-to-https', false], ['behind-lb', false]])
+  t.same(c.listeners[3]?.proxyProtocol, { trustedSources: ['10.0.0.0/8'], timeout: 5000 }, 'a listener behind an L4 balancer')
   t.same(c.listeners[2]?.redirect, { status: 301, scheme: 'https', port: 8443 }, 'a listener that redirects to https')
   t.same(c.routes.find((r) => r.redirect !== undefined)?.redirect, { status: 308, host: 'example.com' }, 'a route that redirects')
   t.same(c.routes.find((r) => r.compression !== undefined)?.compression, {

@@ -101,3 +101,21 @@ backends:
   t.match(table, '\n  grpc  balance=roundRobin  protocol=h2c  healthCheck=grpc(server)\n')
   t.match(table, '\n  named  balance=roundRobin  protocol=h2  healthCheck=grpc(service "greeter")\n')
 })
+
+t.test('listeners show PROXY protocol acceptance; backends and servers what they send', async (t) => {
+  const table = routingTable(parseConfig(`
+listeners:
+  - { name: edge, bind: "127.0.0.1:0", proxyProtocol: { trustedSources: [10.0.0.0/8, "fd00::/8"], timeout: 3s } }
+  - { name: plain, bind: "127.0.0.1:0" }
+backends:
+  both:
+    sendProxyProtocol: v2
+    servers: [{ name: a, url: "http://127.0.0.1:9001" }, { name: b, url: "http://127.0.0.1:9002", sendProxyProtocol: v1 }]
+  none: { servers: [{ url: "http://127.0.0.1:9003" }] }
+`, 'conf/switchyard.yaml'))
+  t.match(table, /\n {2}edge +http +127\.0\.0\.1:0 {2}\[PROXY protocol v1\/v2 from 10\.0\.0\.0\/8, fd00::\/8, header within 3s; others closed\]\n/)
+  t.match(table, /\n {2}plain +http +127\.0\.0\.1:0\n/)
+  t.match(table, '\n  both  balance=roundRobin  protocol=http1  sendProxyProtocol=v2 (a connection per client connection)\n' +
+    '    shard default: a=http://127.0.0.1:9001, b=http://127.0.0.1:9002 sendProxyProtocol=v1\n')
+  t.match(table, '\n  none  balance=roundRobin  protocol=http1\n')
+})

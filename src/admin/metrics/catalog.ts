@@ -19,6 +19,7 @@ export interface Families {
   // Events
   readonly activeConnections: Vec
   readonly connections: Vec
+  readonly proxyRefused: Vec
   readonly activeStreams: Vec
   readonly streams: Vec
   readonly healthTransitions: Vec
@@ -45,6 +46,9 @@ export function defineFamilies (maxLabelSets: number): { readonly registry: Regi
     serverUpstreamResponses: r.counter('switchyard_server_upstream_responses_total', 'Response heads received from the server.', ['backend', 'shard', 'server']),
     activeConnections: r.gauge('switchyard_active_connections', 'Open client connections by listener and protocol.', ['listener', 'protocol']),
     connections: r.counter('switchyard_connections_total', 'Client connections accepted by listener and protocol.', ['listener', 'protocol']),
+    proxyRefused: r.counter('switchyard_proxy_protocol_refused_total',
+      'Connections closed before HTTP on a proxyProtocol listener, by listener and reason (untrusted source, malformed header, timeout).',
+      ['listener', 'reason']),
     activeStreams: r.gauge('switchyard_active_streams', 'Open HTTP/2 streams by listener.', ['listener']),
     streams: r.counter('switchyard_streams_total', 'HTTP/2 streams opened by listener.', ['listener']),
     healthTransitions: r.counter('switchyard_health_transitions_total',

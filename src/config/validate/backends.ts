@@ -19,10 +19,10 @@ import { readBackendTls } from './backend-tls.js'
 const KEYS = {
   backend: [
     'servers', 'shards', 'shardBy', 'balance', 'passHostHeader', 'timeouts', 'connections', 'protocol', 'sticky', 'healthCheck',
-    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls'
+    'outlierDetection', 'retries', 'maxConn', 'maxQueue', 'slowStart', 'panicThreshold', 'tls', 'sendProxyProtocol'
   ],
   shard: ['name', 'servers'],
-  server: ['name', 'url', 'weight', 'maxConn', 'role'],
+  server: ['name', 'url', 'weight', 'maxConn', 'role', 'sendProxyProtocol'],
   shardBy: ['header', 'cookie', 'query', 'pathSegment', 'missing'],
   upstreamTimeouts: ['connect', 'headers', 'body', 'keepAlive', 'queue'],
   sticky: ['cookie'],
@@ -145,6 +145,8 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
     const at = m.get('healthCheck')!
     r.report(joinPath(at.path, 'type'), at.at, '`type: grpc` needs `protocol: h2` or `h2c` on the backend (gRPC runs over HTTP/2)')
   }
+  const ppField = m.get('sendProxyProtocol')
+  const sendProxyProtocol = ppField === undefined ? undefined : r.oneOf(ppField, SEND_PROXY)
   return {
     name,
     shards: shardList,
@@ -162,7 +164,8 @@ function backend (ctx: Context, name: string, f: Field): BackendConfig | undefin
     maxQueue,
     slowStart,
     panicThreshold,
-    ...(tls === undefined ? {} : { tls })
+    ...(tls === undefined ? {} : { tls }),
+    ...(sendProxyProtocol === undefined ? {} : { sendProxyProtocol })
   }
 }
 
@@ -232,12 +235,20 @@ function servers (r: Reader, f: Field, defaultName: (i: number) => string, names
       const first = out.find((s) => s.role === 'primary')
       if (first !== undefined) r.report(roleField!.path, roleField!.at, `a shard has at most one primary; \`${first.name}\` is already its primary`)
     }
-    out.push({ name: name ?? '', url, weight, role, ...(maxConn === undefined ? {} : { maxConn }) })
+    const ppField = m.get('sendProxyProtocol')
+    const sendProxyProtocol = ppField === undefined ? undefined : r.oneOf(ppField, SEND_PROXY)
+    out.push({
+      name: name ?? '', url, weight, role,
+      ...(maxConn === undefined ? {} : { maxConn }),
+      ...(sendProxyProtocol === undefined ? {} : { sendProxyProtocol })
+    })
   })
   return out
 }
 
 const ROLES = ['primary', 'replica'] as const
+/** HAProxy's send-proxy / send-proxy-v2. */
+const SEND_PROXY = ['v1', 'v2'] as const
 
 function serverWeight (r: Reader, f: Field): number | undefined {
   const w = r.number(f)

@@ -2,14 +2,15 @@
 // load.ts for the bind check) and TLS (one certificate inline, or a list for SNI).
 
 import { DEFAULTS } from '../schema.js'
-import type { CertificateConfig, ListenerConfig, TlsConfig } from '../schema.js'
+import type { CertificateConfig, ListenerConfig, ProxyProtocolConfig, TlsConfig } from '../schema.js'
 import type { Field, MapView } from '../reader.js'
 import { BIND_FORMS, normalizeHostPattern, parseBind } from '../forms.js'
 import { checkListenerLoop, readRedirect } from './redirect.js'
-import { type Context, type ListenerBind, Unique, bindKey, entryName, minVersion, opt } from './common.js'
+import { type Context, type ListenerBind, Unique, bindKey, duration, entryName, ipList, minVersion, opt, toggle } from './common.js'
 
 const KEYS = {
-  listener: ['name', 'bind', 'tls', 'maxTunnels', 'redirect'],
+  listener: ['name', 'bind', 'tls', 'maxTunnels', 'redirect', 'proxyProtocol'],
+  proxyProtocol: ['trustedSources', 'timeout'],
   tls: ['cert', 'key', 'certificates', 'minVersion', 'http2'],
   certificate: ['cert', 'key', 'serverNames']
 } as const
@@ -20,8 +21,8 @@ export interface Listeners {
   readonly binds: ReadonlyMap<string, ListenerBind>
 }
 
-/** The required `listeners` list of the top-level mapping. */
-export function readListeners (ctx: Context, m: MapView): Listeners {
+/** The required `listeners` list of the top-level mapping; `trustedProxies` is what `proxyProtocol: true` trusts. */
+export function readListeners (ctx: Context, m: MapView, trustedProxies: readonly string[]): Listeners {
   const r = ctx.r
   const listenerBinds = new Map<string, ListenerBind>()
   const f = m.require('listeners')
@@ -33,7 +34,7 @@ export function readListeners (ctx: Context, m: MapView): Listeners {
   const names = new Unique(r, 'listener name')
   const binds = new Unique(r, 'bind address')
   items.forEach((item, i) => {
-    const l = listener(ctx, item, i)
+    const l = listener(ctx, item, i, trustedProxies)
     if (l === undefined) return
     out.push(l.config)
     if (l.config.name !== '') names.add(l.config.name, l.nameField ?? item, item.path)
@@ -46,7 +47,7 @@ export function readListeners (ctx: Context, m: MapView): Listeners {
   return { listeners: out, binds: listenerBinds }
 }
 
-function listener (ctx: Context, f: Field, i: number): { config: ListenerConfig, nameField?: Field, bindField?: Field } | undefined {
+function listener (ctx: Context, f: Field, i: number, trustedProxies: readonly string[]): { config: ListenerConfig, nameField?: Field, bindField?: Field } | undefined {
   const r = ctx.r
   const m = r.map(f, KEYS.listener)
   if (m === undefined) return undefined
@@ -63,6 +64,8 @@ function listener (ctx: Context, f: Field, i: number): { config: ListenerConfig,
   const redirectField = m.get('redirect')
   const redirect = redirectField === undefined ? undefined : readRedirect(r, redirectField)
   if (redirect !== undefined && parsed !== undefined) checkListenerLoop(r, redirectField!, redirect, tlsField === undefined ? 'http' : 'https', parsed.port)
+  const ppField = m.get('proxyProtocol')
+  const proxyProtocol = ppField === undefined ? undefined : readProxyProtocol(ctx, ppField, trustedProxies)
   const config: ListenerConfig = {
     name,
     bind: bind ?? '',
@@ -70,13 +73,42 @@ function listener (ctx: Context, f: Field, i: number): { config: ListenerConfig,
     port: parsed?.port ?? 0,
     ...(tlsConfig === undefined ? {} : { tls: tlsConfig }),
     maxTunnels: opt(m, 'maxTunnels', (v) => r.integer(v, 0), DEFAULTS.listener.maxTunnels),
-    ...(redirect === undefined ? {} : { redirect })
+    ...(redirect === undefined ? {} : { redirect }),
+    ...(proxyProtocol === undefined ? {} : { proxyProtocol })
   }
   return {
     config,
     ...(nameField === undefined ? {} : { nameField }),
     // Only a well-formed bind takes part in the duplicate check.
     ...(bindField === undefined || parsed === undefined ? {} : { bindField })
+  }
+}
+
+/**
+ * `true`, or `{ trustedSources, timeout }`. The sources default to the
+ * top-level `trustedProxies`; an empty list is an error, never "anyone": a
+ * header from anyone would let any client choose its own address.
+ */
+function readProxyProtocol (ctx: Context, f: Field, trustedProxies: readonly string[]): ProxyProtocolConfig | undefined {
+  const r = ctx.r
+  const d = DEFAULTS.listener.proxyProtocol
+  const m = toggle(r, f, KEYS.proxyProtocol)
+  if (m === undefined || m === false) return undefined
+  const sourcesField = m === true ? undefined : m.get('trustedSources')
+  const trustedSources = sourcesField === undefined ? trustedProxies : ipList(r, sourcesField)
+  if (trustedSources === undefined) return undefined
+  // An empty list, not one whose every entry was wrong (each already reported).
+  if (trustedSources.length === 0 && (sourcesField === undefined || r.seq(sourcesField)?.length === 0)) {
+    const at = sourcesField ?? f
+    r.report(at.path, at.at, sourcesField === undefined
+      ? 'trusts the sources in the top-level trustedProxies, which lists none: list the balancers in proxyProtocol.trustedSources (or trustedProxies)'
+      : 'at least one IP or CIDR is required (the balancers that send the header)')
+    return undefined
+  }
+  if (trustedSources.length === 0) return undefined
+  return {
+    trustedSources,
+    timeout: m === true ? d.timeout : opt(m, 'timeout', (v) => duration(r, v, 1), d.timeout)
   }
 }
 
