@@ -54,8 +54,12 @@ function parse (buf: Buffer): { seen: Seen, length: number } | undefined {
 
 interface Received { readonly conn: number, readonly seen: Seen, readonly url: string, readonly xff: string | undefined }
 
-/** A raw origin: reads each connection's PROXY header, then serves HTTP on it; records every request with its connection's header. */
-async function startHeaderOrigin (t: Teardown): Promise<{ port: number, received: Received[], connections: Seen[] }> {
+/**
+ * A raw origin: reads each connection's PROXY header, then serves HTTP on it
+ * (HTTP/1.1, or cleartext HTTP/2 with `h2c`); records every request with its
+ * connection's header.
+ */
+async function startHeaderOrigin (t: Teardown, h2c = false): Promise<{ port: number, received: Received[], connections: Seen[] }> {
   const received: Received[] = []
   const connections: Seen[] = []
   const seenOf = new WeakMap<Socket, { conn: number, seen: Seen }>()
@@ -78,6 +82,34 @@ async function startHeaderOrigin (t: Teardown): Promise<{ port: number, received
       `X-Proxy-Header: ${JSON.stringify(c.seen)}\r\n\r\n`)
     socket.pipe(socket)
   })
+  // HTTP/2: Node's h2 server reads its socket's handle directly, so bytes put
+  // back after the header would be lost; the rest of each connection is
+  // relayed to it instead, and its requests found by the relay's port.
+  const byRelayPort = new Map<number, { conn: number, seen: Seen }>()
+  const h2Server = http2.createServer()
+  h2Server.on('stream', (stream, headers) => {
+    const c = byRelayPort.get(stream.session!.socket.remotePort!)!
+    received.push({ conn: c.conn, seen: c.seen, url: headers[':path'] ?? '', xff: headers['x-forwarded-for'] as string | undefined })
+    stream.resume()
+    stream.on('end', () => {
+      stream.respond({ ':status': 200, 'content-type': 'application/json' })
+      stream.end(JSON.stringify(c))
+    })
+  })
+  if (h2c) {
+    await new Promise<void>((resolve) => h2Server.listen(0, '127.0.0.1', () => resolve()))
+    t.teardown(() => new Promise<void>((resolve) => h2Server.close(() => resolve())))
+  }
+  const relay = (socket: Socket, c: { conn: number, seen: Seen }, rest: Buffer): void => {
+    const up = net.connect((h2Server.address() as AddressInfo).port, '127.0.0.1', () => {
+      byRelayPort.set(up.localPort!, c)
+      up.write(rest)
+      socket.pipe(up).pipe(socket)
+      socket.resume()
+    })
+    up.on('error', () => socket.destroy())
+    socket.once('close', () => up.destroy())
+  }
   const sockets = new Set<Socket>()
   const server = net.createServer((socket) => {
     sockets.add(socket)
@@ -93,6 +125,10 @@ async function startHeaderOrigin (t: Teardown): Promise<{ port: number, received
       socket.pause()
       connections.push(r.seen)
       seenOf.set(socket, { conn: connections.length - 1, seen: r.seen })
+      if (h2c) {
+        relay(socket, seenOf.get(socket)!, buf.subarray(r.length))
+        return
+      }
       if (r.length < buf.length) socket.unshift(buf.subarray(r.length))
       httpServer.emit('connection', socket)
       socket.resume()
@@ -121,7 +157,14 @@ function client (t: Teardown, port: number, header?: Buffer): (path: string) => 
     http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as { conn: number, seen: Seen }))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString()
+        try {
+          resolve(JSON.parse(text) as { conn: number, seen: Seen })
+        } catch {
+          reject(new Error(`${res.statusCode ?? 0} ${String(res.headers['x-switchyard-error'])}: ${text}`))
+        }
+      })
     }).on('error', reject)
   })
 }
@@ -258,4 +301,32 @@ backends:
     for (const r of origin.received.filter((x) => x.url === '/health')) t.same(r.seen, { version: 2, local: true })
     for (const r of origin.received.filter((x) => x.url === '/health-v1')) t.same(r.seen, { version: 1, local: true })
   })
+})
+
+t.test('sending the PROXY protocol to an h2c backend: the header first, then HTTP/2; one connection per client connection', async (t) => {
+  const origin = await startHeaderOrigin(t, true)
+  const proxy = await startProxy(t, `
+listeners:
+  - name: lb
+    bind: 127.0.0.1:0
+    proxyProtocol: { trustedSources: [127.0.0.1] }
+routes: [{ backend: h2 }]
+backends:
+  h2:
+    protocol: h2c
+    sendProxyProtocol: v2
+    servers: [{ url: "http://127.0.0.1:${origin.port}" }]
+`)
+  const lb = proxy.port('lb')
+  const a = client(t, lb, announce('203.0.113.7', 7777))
+  const b = client(t, lb, announce('203.0.113.8', 8888))
+  const ra = await a('/one')
+  t.same(ra.seen, { version: 2, src: '203.0.113.7', sport: 7777, dst: '198.51.100.1', dport: 443 }, 'the header names client a')
+  const rb = await b('/two')
+  t.same(rb.seen, { version: 2, src: '203.0.113.8', sport: 8888, dst: '198.51.100.1', dport: 443 }, 'and client b on its own connection')
+  t.not(ra.conn, rb.conn)
+  const again = await a('/three')
+  t.equal(again.conn, ra.conn, 'client a\'s next request reuses its HTTP/2 connection')
+  t.same(origin.received.map((r) => [r.url, r.xff]), [['/one', '203.0.113.7'], ['/two', '203.0.113.8'], ['/three', '203.0.113.7']],
+    'HTTP/2 requests, each on a connection whose header names its own client')
 })
