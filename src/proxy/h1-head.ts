@@ -38,7 +38,20 @@ export function h1HeadLines (status: number, fields: readonly string[]): string 
   if (status < 200 || status === 204 || status === 304) return null
   const reason = STATUS_CODES[status]
   if (reason === undefined) return null
-  let text = `HTTP/1.1 ${status} ${reason}\r\n`
+  const lines = fieldLines(fields)
+  if (lines === null || !lines.length || !lines.date) return null
+  return `HTTP/1.1 ${status} ${reason}\r\n${lines.text}`
+}
+
+/** Per-request fields (request id, rate limit) as field lines; null when one would be refused or is the head's to say. */
+export function h1ExtraLines (fields: readonly string[]): string | null {
+  const lines = fieldLines(fields)
+  return lines === null || lines.length || lines.date ? null : lines.text
+}
+
+/** `fields` as `name: value` lines, checked as writeHead checks them; null when one is special or would be refused. */
+function fieldLines (fields: readonly string[]): { text: string, length: boolean, date: boolean } | null {
+  let text = ''
   let length = false
   let date = false
   for (let i = 0; i < fields.length; i += 2) {
@@ -56,25 +69,7 @@ export function h1HeadLines (status: number, fields: readonly string[]): string 
     }
     text += `${name}: ${value}\r\n`
   }
-  return length && date ? text : null
-}
-
-/** Per-request fields (request id, rate limit) as field lines; null when one would be refused. */
-export function h1ExtraLines (fields: readonly string[]): string | null {
-  let text = ''
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!
-    const value = fields[i + 1]!
-    if (SPECIAL.has(name.toLowerCase()) || name.toLowerCase() === 'content-length' || name.toLowerCase() === 'date') return null
-    try {
-      validateHeaderName(name)
-      validateHeaderValue(name, value)
-    } catch {
-      return null
-    }
-    text += `${name}: ${value}\r\n`
-  }
-  return text
+  return { text, length, date }
 }
 
 /**
