@@ -234,7 +234,7 @@ class Session {
     if (code === undefined) return 'no grpc-status'
     if (code !== '0') {
       const message = res.fields.get('grpc-message')
-      return `grpc-status ${code}${message === undefined || message === '' ? '' : ` (${grpcMessage(message)})`}`
+      return `grpc-status ${code}${message === undefined || message === '' ? '' : ` (${decodeGrpcMessage(message)})`}`
     }
     const serving = servingStatus(res.body)
     if (typeof serving === 'string') return serving
@@ -292,7 +292,7 @@ async function bodyContains (body: AsyncIterable<Buffer> & { destroy (): unknown
 }
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2 spec); shown short, as sent when it does not decode. */
-function grpcMessage (m: string): string {
+function decodeGrpcMessage (m: string): string {
   try {
     return decodeURIComponent(m).slice(0, 80)
   } catch {

@@ -5,6 +5,7 @@
 // (upstream/proxy-send.ts). Security-critical: every length is checked before
 // it is read, and anything unexpected is an error, never a guess.
 import { isIPv4, isIPv6 } from 'node:net'
+import { normalizeAddress } from '../proxy/headers.js'
 
 /** An address and port as the header carries them. */
 export interface ProxyEndpoint {
@@ -208,8 +209,8 @@ export function encodeProxyHeader (version: 1 | 2, endpoints?: ClientEndpoints):
     b[13] = 0x00 // UNSPEC
     return b
   }
-  let src = unmapped(endpoints.source.address)
-  let dst = unmapped(endpoints.destination.address)
+  let src = normalizeAddress(endpoints.source.address)
+  let dst = normalizeAddress(endpoints.destination.address)
   const v4 = isIPv4(src) && isIPv4(dst)
   if (!v4) {
     src = isIPv4(src) ? `::ffff:${src}` : src
@@ -238,11 +239,6 @@ export function encodeProxyHeader (version: 1 | 2, endpoints?: ClientEndpoints):
     b.writeUInt16BE(dp, a + 34)
   }
   return b
-}
-
-/** `::ffff:10.0.0.1` → `10.0.0.1` (how Node reports IPv4 clients of a dual-stack socket). */
-function unmapped (addr: string): string {
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr
 }
 
 function writeIPv4 (b: Buffer, at: number, addr: string): void {

@@ -5,7 +5,7 @@
 // Trailers-Only response instead: HTTP 200, `grpc-status` mapped from our
 // status by gRPC's own table (doc/http-grpc-status-mapping.md), and the
 // error's text as `grpc-message`. Pure.
-import type { ErrorKind } from '../errors.js'
+import { Errors, type ErrorKind } from '../errors.js'
 
 /** `application/grpc`, `application/grpc+proto`, `application/grpc;…` (not gRPC-Web, which has its own framing). */
 export function isGrpcRequest (contentType: string | undefined): boolean {
@@ -26,6 +26,14 @@ const DEADLINE_EXCEEDED = 4
 const RESOURCE_EXHAUSTED = 8
 const UNKNOWN = 2
 
+/** Our errors that say more than their HTTP status. */
+const BY_KIND: ReadonlyMap<ErrorKind, number> = new Map([
+  [Errors.UPSTREAM_TIMEOUT, DEADLINE_EXCEEDED],
+  [Errors.REQUEST_TIMEOUT, DEADLINE_EXCEEDED],
+  [Errors.QUEUE_TIMEOUT, DEADLINE_EXCEEDED],
+  [Errors.RATE_LIMITED, RESOURCE_EXHAUSTED]
+])
+
 /**
  * The gRPC status for one of our answers: gRPC's HTTP mapping (400 →
  * INTERNAL, 401 → UNAUTHENTICATED, 403 → PERMISSION_DENIED, 404 →
@@ -33,10 +41,8 @@ const UNKNOWN = 2
  * more: a timeout is DEADLINE_EXCEEDED, a rate limit RESOURCE_EXHAUSTED.
  */
 export function grpcStatusOf (kind: ErrorKind): number {
-  if (kind.code === 'LB_ERR_UPSTREAM_TIMEOUT' || kind.code === 'LB_ERR_REQUEST_TIMEOUT' || kind.code === 'LB_ERR_QUEUE_TIMEOUT') {
-    return DEADLINE_EXCEEDED
-  }
-  if (kind.code === 'LB_ERR_RATE_LIMITED') return RESOURCE_EXHAUSTED
+  const own = BY_KIND.get(kind)
+  if (own !== undefined) return own
   switch (kind.status) {
     case 400: return INTERNAL
     case 401: return UNAUTHENTICATED
@@ -48,7 +54,7 @@ export function grpcStatusOf (kind: ErrorKind): number {
 }
 
 /** grpc-message is percent-encoded UTF-8 (PROTOCOL-HTTP2.md): printable ASCII but `%` as is. */
-export function grpcMessage (text: string): string {
+export function encodeGrpcMessage (text: string): string {
   let out = ''
   for (const b of Buffer.from(text, 'utf8')) {
     out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
@@ -66,7 +72,7 @@ export function grpcErrorFields (kind: ErrorKind): string[] {
   return [
     'content-type', 'application/grpc',
     'grpc-status', String(grpcStatusOf(kind)),
-    'grpc-message', grpcMessage(`${kind.code}: ${kind.message}`),
+    'grpc-message', encodeGrpcMessage(`${kind.code}: ${kind.message}`),
     'x-switchyard-error', kind.code
   ]
 }

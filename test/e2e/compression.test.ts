@@ -14,7 +14,7 @@ import { h1, h2Request, h2Session, tlsAndPlainListeners, type Reply } from '../h
 import { startOrigin, type SeenRequest } from '../helpers/origin.js'
 import type { ServerResponse } from 'node:http'
 import { startProxy } from '../helpers/proxy.js'
-import { ZSTD_AVAILABLE } from '../../src/proxy/compression/sink.js'
+import { zstdAvailable } from '../../src/config/validate/compression.js'
 
 const run = promisify(execFile)
 
@@ -370,7 +370,7 @@ t.test('curl --compressed', { skip: existsSync('/usr/bin/curl') ? false : 'no cu
   t.ok(stdout.subarray(split + 4).equals(HTML), 'curl decoded it to the original')
 })
 
-t.test('zstd where node:zlib has it', { skip: ZSTD_AVAILABLE ? false : `node:zlib has no zstd on ${process.version}` }, async (t) => {
+t.test('zstd where node:zlib has it', { skip: zstdAvailable() ? false : `node:zlib has no zstd on ${process.version}` }, async (t) => {
   const z = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
 routes:
   - { backend: o, compression: { algorithms: [zstd, gzip] } }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Errors } from '../../src/errors.js'
-import { grpcErrorFields, grpcMessage, grpcStatusOf, isGrpcRequest } from '../../src/proxy/grpc-reply.js'
+import { encodeGrpcMessage, grpcErrorFields, grpcStatusOf, isGrpcRequest } from '../../src/proxy/grpc-reply.js'
 
 t.test('isGrpcRequest: application/grpc and its +format and parameters, not gRPC-Web or look-alikes', async (t) => {
   for (const ct of ['application/grpc', 'application/grpc+proto', 'Application/GRPC+json', 'application/grpc; charset=x']) t.ok(isGrpcRequest(ct), ct)
@@ -22,9 +22,9 @@ t.test('grpcStatusOf: gRPC\'s HTTP mapping, refined by our error', async (t) => 
   t.equal(grpcStatusOf(Errors.INTERNAL), 2, '500 → UNKNOWN')
 })
 
-t.test('grpcMessage: percent-encoded UTF-8, printable ASCII as is', async (t) => {
-  t.equal(grpcMessage('no server: 100% busy'), 'no server: 100%25 busy')
-  t.equal(grpcMessage('é\n'), '%C3%A9%0A')
+t.test('encodeGrpcMessage: percent-encoded UTF-8, printable ASCII as is', async (t) => {
+  t.equal(encodeGrpcMessage('no server: 100% busy'), 'no server: 100%25 busy')
+  t.equal(encodeGrpcMessage('é\n'), '%C3%A9%0A')
   t.same(grpcErrorFields(Errors.NO_HEALTHY_SERVER), ['content-type', 'application/grpc', 'grpc-status', '14',
     'grpc-message', 'LB_ERR_NO_HEALTHY_SERVER: no healthy server for this backend shard', 'x-switchyard-error', 'LB_ERR_NO_HEALTHY_SERVER'])
 })

@@ -4,6 +4,7 @@
 // (method, Range, Accept-Encoding), known when it is planned; and what the
 // response allows (status, Content-Encoding, Content-Range, no-transform,
 // type, length), known when its head arrives. Pure.
+import { parseCacheControl } from '../../cache/cache-control.js'
 import type { CompressionAlgorithm, CompressionConfig } from '../../config/schema.js'
 import { combinedValue, isName } from '../../fields.js'
 import { negotiate, type Coding, type Negotiated } from './negotiate.js'
@@ -60,8 +61,7 @@ export function responseDecision (c: CompiledCompression, coding: Coding, status
   if (ce !== undefined && ce !== '' && ce.toLowerCase() !== 'identity') {
     return { coding: undefined, vary: true, why: `not compressed: Content-Encoding already ${ce}` }
   }
-  const cc = combinedValue(headers, 'cache-control')
-  if (cc !== undefined && /(?:^|[,\s])no-transform(?:$|[,\s;=])/i.test(cc)) {
+  if (parseCacheControl(combinedValue(headers, 'cache-control')).noTransform) {
     return { coding: undefined, vary: false, why: 'not compressed: Cache-Control no-transform' }
   }
   const type = mediaType(combinedValue(headers, 'content-type'))

@@ -24,9 +24,6 @@ export interface CompressFlow {
 type ZstdFactory = (opts: { params: Record<number, number> }) => Transform
 const createZstd = (zlib as unknown as { createZstdCompress?: ZstdFactory }).createZstdCompress
 
-/** Whether this Node's zlib can compress zstd (22.15 / 23.8 and later). */
-export const ZSTD_AVAILABLE = typeof createZstd === 'function'
-
 /** A compressor for `coding`; `sizeHint`: the body length when known (brotli sizes its window by it). */
 export function compressor (coding: CompressionAlgorithm, level: CompiledCompression['config']['level'], sizeHint: number | undefined): Transform {
   if (coding === 'gzip') return zlib.createGzip({ level: level.gzip })
