@@ -27,7 +27,7 @@ export interface TraceSettings {
   readonly sampleNew: boolean
 }
 
-/** Random hex ids from a pooled buffer: one getrandom call per 256 ids, not per request. */
+/** Random hex ids from a pooled buffer: one getrandom call per ~100 requests, not per request. */
 export class IdSource {
   readonly #pool = Buffer.alloc(4096)
   #at = 4096
@@ -35,15 +35,37 @@ export class IdSource {
   /** `bytes` random bytes as lower-case hex, never all zero (W3C: an all-zero id is invalid). */
   hex (bytes: number): string {
     for (;;) {
-      if (this.#at + bytes > this.#pool.length) {
-        randomFillSync(this.#pool)
-        this.#at = 0
-      }
-      const s = this.#pool.toString('hex', this.#at, this.#at + bytes)
-      this.#at += bytes
-      if (!ALL_ZERO.test(s)) return s
+      const at = this.#take(bytes)
+      if (!zero(this.#pool, at, bytes)) return this.#pool.toString('hex', at, at + bytes)
     }
   }
+
+  /**
+   * One request's new ids in one conversion (not one per id): 80 hex digits,
+   * the request id (0–32), trace id (32–64) and span id (64–80), none all zero.
+   */
+  requestIds (): string {
+    const pool = this.#pool
+    for (;;) {
+      const at = this.#take(40)
+      if (!zero(pool, at, 16) && !zero(pool, at + 16, 16) && !zero(pool, at + 32, 8)) return pool.toString('hex', at, at + 40)
+    }
+  }
+
+  #take (bytes: number): number {
+    if (this.#at + bytes > this.#pool.length) {
+      randomFillSync(this.#pool)
+      this.#at = 0
+    }
+    const at = this.#at
+    this.#at += bytes
+    return at
+  }
+}
+
+function zero (b: Buffer, at: number, n: number): boolean {
+  for (let i = at; i < at + n; i++) if (b[i] !== 0) return false
+  return true
 }
 
 const ALL_ZERO = /^0+$/
@@ -99,13 +121,14 @@ export function traceRequest (head: string[], trusted: boolean, s: TraceSettings
   // Several traceparent fields make the trace unknown (W3C §3.2.1): start a new one.
   const parent = extraParent || parentAt === -1 ? undefined : parseTraceparent(head[parentAt + 1])
   const sent = idAt === -1 ? undefined : head[idAt + 1]
+  const fresh = ids.requestIds()
   const requestId = idName === undefined
     ? undefined
-    : trusted && sent !== undefined && REQUEST_ID.test(sent) ? sent : ids.hex(16)
+    : trusted && sent !== undefined && REQUEST_ID.test(sent) ? sent : fresh.slice(0, 32)
   const trace: RequestTrace = {
     requestId,
-    traceId: parent?.traceId ?? ids.hex(16),
-    spanId: ids.hex(8),
+    traceId: parent?.traceId ?? fresh.slice(32, 64),
+    spanId: fresh.slice(64, 80),
     parentId: parent?.parentId,
     sampled: parent === undefined ? s.sampleNew : parent.sampled
   }

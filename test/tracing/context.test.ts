@@ -34,6 +34,23 @@ t.test('IdSource: lower-case hex of the asked length, never all zero, not repeat
   t.equal(seen.size, 2000, 'every id different (the pool refills)')
 })
 
+t.test('IdSource.requestIds: three ids in one, each lower-case hex, none all zero, not repeating', async (t) => {
+  const ids = new IdSource()
+  const seen = new Set<string>()
+  const malformed: string[] = []
+  for (let i = 0; i < 1000; i++) {
+    const all = ids.requestIds()
+    const parts = [all.slice(0, 32), all.slice(32, 64), all.slice(64, 80)]
+    if (!/^[0-9a-f]{80}$/.test(all) || parts.some((p) => /^0+$/.test(p))) malformed.push(all)
+    for (const p of parts) seen.add(p)
+  }
+  t.same(malformed, [], 'every string 80 hex digits, no part all zero')
+  t.equal(seen.size, 3000, 'every part different from every other (the pool refills)')
+  const tr = traceRequest(['host', 'a'], false, ON, ids)
+  t.not(tr.requestId, tr.traceId, 'the request id is not the trace id')
+  t.match(tr.spanId, /^[0-9a-f]{16}$/)
+})
+
 t.test('traceRequest: request id', async (t) => {
   const ids = new IdSource()
   const fresh = ['host', 'a', 'X-Request-Id', 'from-client']
