@@ -1,9 +1,11 @@
-// HTTP/1.1 cache-hit heads written without ServerResponse.writeHead (issue 12,
-// item 2). writeHead checks and serialises every field on every response;
+// HTTP/1.1 heads written without ServerResponse.writeHead (issue 12, items 2
+// and 4). writeHead checks and serialises every field on every response;
 // a hit's fields are the same for a second at a time, so they are checked and
 // serialised once (with the hit's head, see hit-heads.ts) and the finished
 // text is handed to the response as the head Node would have built, which
-// then goes out with the body in one writev as usual.
+// then goes out with the body in one writev as usual. An origin's head is
+// checked as writeHead checks it, in one pass that also writes the text,
+// without writeHead's header bookkeeping.
 //
 // This uses two fields of Node's OutgoingMessage (`_header`, `_headerSent`)
 // that are not public API but have not changed since Node 0.x; RAW_HEADS
@@ -32,11 +34,11 @@ const SPECIAL = new Set(['connection', 'transfer-encoding', 'trailer', 'expect',
  * `status` and `fields` as an HTTP/1.1 status line and field lines (no
  * final CRLF), checked as writeHead checks them; null when writeHead must
  * write this head (a body-less status, no Content-Length or Date, a special
- * field, a field Node would refuse).
+ * field, a field Node would refuse). `reason`: the origin's phrase, which the
+ * caller has checked is plain text (else the standard one).
  */
-export function h1HeadLines (status: number, fields: readonly string[]): string | null {
+export function h1HeadLines (status: number, fields: readonly string[], reason: string | undefined = STATUS_CODES[status]): string | null {
   if (status < 200 || status === 204 || status === 304) return null
-  const reason = STATUS_CODES[status]
   if (reason === undefined) return null
   const lines = fieldLines(fields)
   if (lines === null || !lines.length || !lines.date) return null

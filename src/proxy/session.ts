@@ -411,7 +411,14 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       return this.#respond(status, headers, true)
     }
     // The origin's reason phrase, when it is plain text; else Node's standard one.
-    return this.writeHead(status, headers, PLAIN_REASON.test(statusText) ? statusText : '')
+    const reason = PLAIN_REASON.test(statusText) ? statusText : ''
+    // The plain keep-alive case without writeHead (h1-head.ts): checked and written in one pass.
+    if (RAW_HEADS && !this.driver.draining) {
+      const all = this.extraFields === undefined ? headers : headers.concat(this.extraFields)
+      const lines = h1HeadLines(status, all, reason === '' ? undefined : reason)
+      if (lines !== null && writeRawHead(this.res as ServerResponse, status, lines, '')) return true
+    }
+    return this.writeHead(status, headers, reason)
   }
 
   responseData (chunk: Buffer): boolean {
