@@ -19,8 +19,11 @@ export interface ClientWriter {
   bytesOut: number
   /** False when the head could not be written (the writer has contained the failure). */
   writeHead (status: number, headers: readonly string[]): boolean
-  /** writeHead with a hit's prepared head (`head.fields`), whose other forms the writer may keep in it. */
-  writeHit (status: number, head: HitHead): boolean
+  /**
+   * A whole plain hit: its prepared head (`head.fields`, whose other forms the
+   * writer may keep in it), `body` (undefined for HEAD) and the end.
+   */
+  sendHit (status: number, head: HitHead, body: Buffer | undefined): void
   end (body?: Buffer): void
 }
 
@@ -48,12 +51,9 @@ export function serveHit (w: ClientWriter, facts: RequestFacts, entry: CacheEntr
     heads.set(entry, head)
   }
   w.status = entry.status
-  if (w.method === 'HEAD') {
-    if (w.writeHit(entry.status, head)) w.end()
-    return
-  }
+  if (w.method === 'HEAD') return w.sendHit(entry.status, head, undefined)
   w.bytesOut = entry.body.length
-  if (w.writeHit(entry.status, head)) w.end(entry.body)
+  w.sendHit(entry.status, head, entry.body)
 }
 
 /** Answer from `entry` at `now` (ms since the epoch), with `cacheStatus` as its Cache-Status. */

@@ -25,7 +25,20 @@ interface RawResponse {
   _keepAliveTimeout: number
   _maxRequestsPerSocket: number | undefined
   maxRequestsOnConnectionReached: boolean
+  /** Queued writes of this response not yet handed to the socket. */
+  outputData: unknown[]
 }
+
+/** A socket knows the response it is writing (Node's `_httpMessage`): a later pipelined one waits its turn. */
+interface RawSocket extends Socket {
+  _httpMessage: unknown
+}
+
+/**
+ * Largest body sent in one write with its head (see writeRawResponse): the
+ * copy is cheaper than a second buffer in a writev up to here.
+ */
+export const ONE_WRITE_MAX = 16 * 1024
 
 /** Fields writeHead treats specially: a head with one of them takes writeHead. */
 const SPECIAL = new Set(['connection', 'transfer-encoding', 'trailer', 'expect', 'keep-alive', 'content-disposition'])
@@ -81,15 +94,54 @@ function fieldLines (fields: readonly string[]): { text: string, length: boolean
  */
 export function writeRawHead (res: ServerResponse, status: number, lines: string, extra: string): boolean {
   const raw = res as unknown as RawResponse
-  if (!res.shouldKeepAlive || raw.maxRequestsOnConnectionReached || raw._expect_continue || raw._header !== null ||
-    !raw._defaultKeepAlive || (raw._maxRequestsPerSocket ?? 0) > 0) return false
-  const t = raw._keepAliveTimeout
+  if (!plainKeepAlive(res, raw)) return false
   res.statusCode = status
-  raw._header = t > 0
-    ? `${lines}${extra}Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(t / 1000)}\r\n\r\n`
-    : `${lines}${extra}Connection: keep-alive\r\n\r\n`
+  raw._header = headText(raw, lines, extra)
   raw._headerSent = false
   return true
+}
+
+/**
+ * writeRawHead, then the whole `body` (undefined: none, as for HEAD) and the
+ * end of the response. When the response has its connection to itself (not
+ * a pipelined one waiting its turn, nothing queued) and the body is small,
+ * head and body go to the socket as one buffer in one write: end(body) would
+ * make it a writev of the head, the body and an empty chunk through the
+ * response's own buffering. False (nothing done) as writeRawHead.
+ */
+export function writeRawResponse (res: ServerResponse, status: number, lines: string, extra: string, body: Buffer | undefined): boolean {
+  const raw = res as unknown as RawResponse
+  if (!plainKeepAlive(res, raw)) return false
+  res.statusCode = status
+  const head = raw._header = headText(raw, lines, extra)
+  const socket = res.socket as RawSocket | null
+  if (body !== undefined && body.length <= ONE_WRITE_MAX && socket !== null && socket._httpMessage === res &&
+    raw.outputData.length === 0 && socket.writable && !socket.destroyed) {
+    // Field values are checked to be latin1 (h1HeadLines): one byte per character.
+    const one = Buffer.allocUnsafe(head.length + body.length)
+    one.write(head, 0, 'latin1')
+    body.copy(one, head.length)
+    raw._headerSent = true
+    socket.write(one)
+    res.end()
+    return true
+  }
+  raw._headerSent = false
+  if (body === undefined) res.end()
+  else res.end(body)
+  return true
+}
+
+function plainKeepAlive (res: ServerResponse, raw: RawResponse): boolean {
+  return res.shouldKeepAlive && !raw.maxRequestsOnConnectionReached && !raw._expect_continue && raw._header === null &&
+    raw._defaultKeepAlive && (raw._maxRequestsPerSocket ?? 0) <= 0
+}
+
+function headText (raw: RawResponse, lines: string, extra: string): string {
+  const t = raw._keepAliveTimeout
+  return t > 0
+    ? `${lines}${extra}Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(t / 1000)}\r\n\r\n`
+    : `${lines}${extra}Connection: keep-alive\r\n\r\n`
 }
 
 /** Whether this Node's ServerResponse has the fields writeRawHead relies on, as it had them when this was written. */
@@ -98,7 +150,11 @@ function rawHeadsWork (): boolean {
     const req = new IncomingMessage(new Socket())
     req.method = 'GET'
     const res = new ServerResponse(req) as unknown as RawResponse & ServerResponse
-    return res._header === null && res._headerSent === false && res._expect_continue === false &&
+    const socket = new Socket() as RawSocket
+    res.assignSocket(socket)
+    const owned = socket._httpMessage === res && Array.isArray(res.outputData) && res.outputData.length === 0
+    res.detachSocket(socket)
+    return owned && res._header === null && res._headerSent === false && res._expect_continue === false &&
       res._defaultKeepAlive === true && typeof res._keepAliveTimeout === 'number' && typeof res.shouldKeepAlive === 'boolean' &&
       typeof (ServerResponse.prototype as unknown as { _send?: unknown })._send === 'function' && !res.headersSent
   } catch {

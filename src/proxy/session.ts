@@ -27,7 +27,7 @@ import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
 import { grpcErrorFields, isGrpcRequest } from './grpc-reply.js'
-import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead } from './h1-head.js'
+import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead, writeRawResponse } from './h1-head.js'
 
 // HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
 // API's stream, which is both (a Duplex: the request body in, the response
@@ -485,23 +485,25 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   }
 
   /**
-   * writeHead for a cache hit's prepared head. On HTTP/2 its header object is
-   * made once and kept in `head` for the next h2 hit (Node copies it in
+   * A plain cache hit: its prepared head, body and end. On HTTP/1.1 the head
+   * is checked and serialised once per hit head, and head and body usually
+   * go out in one write (h1-head.ts). On HTTP/2 its header object is made
+   * once and kept in `head` for the next h2 hit (Node copies it in
    * respond(), never changes it); rate-limit fields make it a per-request one.
    */
-  writeHit (status: number, head: HitHead): boolean {
+  sendHit (status: number, head: HitHead, body: Buffer | undefined): void {
     if (!this.h2) {
-      // Hits on a keep-alive connection: the head checked and serialised once, not per request (h1-head.ts).
       if (RAW_HEADS && !this.driver.draining) {
         const lines = head.h1 === undefined ? (head.h1 = h1HeadLines(status, head.fields)) : head.h1
         if (lines !== null) {
           const extra = this.extraFields === undefined ? '' : h1ExtraLines(this.extraFields)
-          if (extra !== null && writeRawHead(this.res as ServerResponse, status, lines, extra)) return true
+          if (extra !== null && writeRawResponse(this.res as ServerResponse, status, lines, extra, body)) return
         }
       }
-      return this.writeHead(status, head.fields)
+      if (this.writeHead(status, head.fields)) this.end(body)
+      return
     }
-    return this.#respond(status, head.fields, false, head)
+    if (this.#respond(status, head.fields, false, head)) this.end(body)
   }
 
   /**

@@ -28,9 +28,10 @@ class Recorder implements ClientWriter {
     return true
   }
 
-  writeHit (status: number, head: HitHead): boolean {
+  sendHit (status: number, head: HitHead, body: Buffer | undefined): void {
     this.prepared = head
-    return this.writeHead(status, head.fields)
+    this.writeHead(status, head.fields)
+    this.end(body)
   }
 
   end (body?: Buffer): void {

@@ -2,7 +2,7 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead } from '../../src/proxy/h1-head.js'
+import { h1ExtraLines, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawHead, writeRawResponse } from '../../src/proxy/h1-head.js'
 
 const DATE = 'Sun, 06 Dec 2026 10:00:00 GMT'
 const FIELDS = ['Content-Type', 'text/plain', 'content-length', '5', 'date', DATE, 'etag', '"v1"', 'age', '3']
@@ -31,24 +31,45 @@ t.test('RAW_HEADS: this Node has the fields a raw head relies on', async (t) => 
   t.equal(RAW_HEADS, true)
 })
 
-/** A server answering `/plain` with writeHead and `/raw` with writeRawHead (falling back to writeHead, as the proxy does). */
-async function server (t: Test): Promise<{ port: number, raw: boolean[] }> {
+/**
+ * A server answering `/plain` with writeHead, `/raw` with writeRawHead and
+ * `/one` with writeRawResponse (both falling back to writeHead, as the proxy
+ * does); `writes` has the size of each socket.write call per connection.
+ */
+async function server (t: Test, body = Buffer.from('hello')): Promise<{ port: number, raw: boolean[], writes: number[][] }> {
   const raw: boolean[] = []
+  const writes: number[][] = []
   const s = http.createServer({ keepAliveTimeout: 7000 }, (req, res) => {
     const extra = req.url?.includes('extra') === true ? ['x-request-id', 'r-1'] : undefined
+    const fields = FIELDS.map((f) => f === '5' ? String(body.length) : f)
     let done = false
+    if (req.url?.startsWith('/one') === true) {
+      done = writeRawResponse(res, 200, h1HeadLines(200, fields)!, extra === undefined ? '' : h1ExtraLines(extra)!,
+        req.method === 'HEAD' ? undefined : body)
+      raw.push(done)
+      if (done) return
+    }
     if (req.url?.startsWith('/raw') === true) {
       const lines = h1HeadLines(200, FIELDS)!
       done = writeRawHead(res, 200, lines, extra === undefined ? '' : h1ExtraLines(extra)!)
       raw.push(done)
     }
-    if (!done) res.writeHead(200, extra === undefined ? FIELDS : FIELDS.concat(extra))
+    if (!done) res.writeHead(200, extra === undefined ? fields : fields.concat(extra))
     if (req.method === 'HEAD') res.end()
-    else res.end(Buffer.from('hello'))
+    else res.end(body)
+  })
+  s.on('connection', (socket: net.Socket) => {
+    const sizes: number[] = []
+    writes.push(sizes)
+    const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      sizes.push(typeof chunk === 'string' ? chunk.length : (chunk as Buffer).length)
+      return write(chunk, ...rest)
+    }) as typeof socket.write
   })
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { s.closeAllConnections(); s.close() })
-  return { port: (s.address() as AddressInfo).port, raw }
+  return { port: (s.address() as AddressInfo).port, raw, writes }
 }
 
 /** Write `text` and read until the server closes. */
@@ -86,4 +107,55 @@ t.test('writeRawHead: HTTP/1.0 without keep-alive and Expect take writeHead', as
   const cont = await exchange(port, 'GET /raw HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n')
   t.match(cont, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/)
   t.same(raw, [false, false])
+})
+
+/** Send each request only once the answer to the one before it is complete (`ends` says where each answer ends). */
+function sequential (port: number, requests: string[], ends: (got: string, n: number) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write(requests[0]!))
+    let got = ''
+    let n = 1
+    c.on('data', (chunk: Buffer) => {
+      got += chunk.toString('latin1')
+      if (!ends(got, n)) return
+      if (n === requests.length) return c.end()
+      c.write(requests[n++]!)
+    })
+    c.on('error', reject)
+    c.on('close', () => resolve(got))
+    c.setTimeout(5000, () => c.destroy(new Error(`stalled after ${n} requests: ${JSON.stringify(got)}`)))
+  })
+}
+
+t.test('writeRawResponse: writeHead\'s bytes, head and body in one socket write when the response has the connection to itself', async (t) => {
+  const { port, raw, writes } = await server(t)
+  const get = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
+  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
+  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
+  const full = `${one}${ka}hello`
+  const extra = `${one}x-request-id: r-1\r\n${ka}hello`
+  const answers = [full, extra, one + ka, full]
+  const out = await sequential(port, [get('/one'), get('/one?extra'), get('/one', 'HEAD'), get('/plain')],
+    (got, n) => got === answers.slice(0, n).join(''))
+  t.equal(out, answers.join(''), 'one at a time: writeHead\'s bytes')
+  t.same(raw, [true, true, true])
+  t.same(writes[0]!.slice(0, 2), [full.length, extra.length], 'a GET: head and body in one write each')
+  // Pipelined: the second answer is made before the first has gone, so it waits in the response's own queue.
+  const piped = await exchange(port, get('/one') + get('/one?extra') + get('/one', 'HEAD') + get('/plain') +
+    `GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+  t.equal(piped, full + extra + one + ka + full + `${one}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
+  t.same(raw.slice(3), [true, true, true, false], 'the Connection: close request took writeHead')
+})
+
+t.test('writeRawResponse: a body above ONE_WRITE_MAX goes as end(body) does, with the same bytes', async (t) => {
+  const body = Buffer.alloc(ONE_WRITE_MAX + 1, 'b')
+  const { port, raw, writes } = await server(t, body)
+  const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: ${body.length}\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n` +
+    'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
+  const want = head + body.toString('latin1')
+  const out = await sequential(port, ['GET /one HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /plain HTTP/1.1\r\nHost: x\r\n\r\n'],
+    (got, n) => got.length === n * want.length)
+  t.equal(out, want + want)
+  t.same(raw, [true])
+  t.not(writes[0]![0], want.length, 'not copied into one buffer')
 })
