@@ -43,6 +43,14 @@ export const ONE_WRITE_MAX = 16 * 1024
 /** Fields writeHead treats specially: a head with one of them takes writeHead. */
 const SPECIAL = new Set(['connection', 'transfer-encoding', 'trailer', 'expect', 'keep-alive', 'content-disposition'])
 
+/** A head as text, and the body length it announces. */
+export interface H1Head {
+  /** The status line and field lines, no final CRLF. */
+  readonly lines: string
+  /** Its Content-Length (NaN if that is not a number). */
+  readonly contentLength: number
+}
+
 /**
  * `status` and `fields` as an HTTP/1.1 status line and field lines (no
  * final CRLF), checked as writeHead checks them; null when writeHead must
@@ -50,31 +58,36 @@ const SPECIAL = new Set(['connection', 'transfer-encoding', 'trailer', 'expect',
  * field, a field Node would refuse). `reason`: the origin's phrase, which the
  * caller has checked is plain text (else the standard one).
  */
-export function h1HeadLines (status: number, fields: readonly string[], reason: string | undefined = STATUS_CODES[status]): string | null {
+export function h1Head (status: number, fields: readonly string[], reason: string | undefined = STATUS_CODES[status]): H1Head | null {
   if (status < 200 || status === 204 || status === 304) return null
   if (reason === undefined) return null
   const lines = fieldLines(fields)
-  if (lines === null || !lines.length || !lines.date) return null
-  return `HTTP/1.1 ${status} ${reason}\r\n${lines.text}`
+  if (lines === null || lines.length === undefined || !lines.date) return null
+  return { lines: `HTTP/1.1 ${status} ${reason}\r\n${lines.text}`, contentLength: Number(lines.length) }
+}
+
+/** h1Head's text alone. */
+export function h1HeadLines (status: number, fields: readonly string[]): string | null {
+  return h1Head(status, fields)?.lines ?? null
 }
 
 /** Per-request fields (request id, rate limit) as field lines; null when one would be refused or is the head's to say. */
 export function h1ExtraLines (fields: readonly string[]): string | null {
   const lines = fieldLines(fields)
-  return lines === null || lines.length || lines.date ? null : lines.text
+  return lines === null || lines.length !== undefined || lines.date ? null : lines.text
 }
 
 /** `fields` as `name: value` lines, checked as writeHead checks them; null when one is special or would be refused. */
-function fieldLines (fields: readonly string[]): { text: string, length: boolean, date: boolean } | null {
+function fieldLines (fields: readonly string[]): { text: string, length: string | undefined, date: boolean } | null {
   let text = ''
-  let length = false
+  let length: string | undefined
   let date = false
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!
     const value = fields[i + 1]!
     const lower = name.toLowerCase()
     if (SPECIAL.has(lower)) return null
-    if (lower === 'content-length') length = true
+    if (lower === 'content-length') length = value
     else if (lower === 'date') date = true
     try {
       validateHeaderName(name)
@@ -117,12 +130,8 @@ export function writeRawResponse (res: ServerResponse, status: number, lines: st
   const socket = res.socket as RawSocket | null
   if (body !== undefined && body.length <= ONE_WRITE_MAX && socket !== null && socket._httpMessage === res &&
     raw.outputData.length === 0 && socket.writable && !socket.destroyed) {
-    // Field values are checked to be latin1 (h1HeadLines): one byte per character.
-    const one = Buffer.allocUnsafe(head.length + body.length)
-    one.write(head, 0, 'latin1')
-    body.copy(one, head.length)
     raw._headerSent = true
-    socket.write(one)
+    socket.write(oneBuffer(head, body))
     res.end()
     return true
   }
@@ -130,6 +139,31 @@ export function writeRawResponse (res: ServerResponse, status: number, lines: st
   if (body === undefined) res.end()
   else res.end(body)
   return true
+}
+
+/**
+ * After writeRawHead: `body`, the whole body, goes out with the head in one
+ * write when the response has its connection to itself (see
+ * writeRawResponse); false (nothing done) otherwise, and the caller writes
+ * it as usual. The caller then ends the response.
+ */
+export function writeRawBody (res: ServerResponse, body: Buffer): boolean {
+  const raw = res as unknown as RawResponse
+  const head = raw._header
+  const socket = res.socket as RawSocket | null
+  if (head === null || raw._headerSent || body.length > ONE_WRITE_MAX || socket === null || socket._httpMessage !== res ||
+    raw.outputData.length !== 0 || !socket.writable || socket.destroyed || res.writableEnded) return false
+  socket.write(oneBuffer(head, body))
+  raw._headerSent = true
+  return true
+}
+
+/** `head` (latin1: h1Head checked every field) and `body` copied into one buffer. */
+function oneBuffer (head: string, body: Buffer): Buffer {
+  const one = Buffer.allocUnsafe(head.length + body.length)
+  one.write(head, 0, 'latin1')
+  body.copy(one, head.length)
+  return one
 }
 
 function plainKeepAlive (res: ServerResponse, raw: RawResponse): boolean {

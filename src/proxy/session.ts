@@ -27,7 +27,7 @@ import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
 import { grpcErrorFields, isGrpcRequest } from './grpc-reply.js'
-import { h1ExtraLines, h1HeadLines, RAW_HEADS, writeRawHead, writeRawResponse } from './h1-head.js'
+import { h1ExtraLines, h1Head, h1HeadLines, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from './h1-head.js'
 
 // HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
 // API's stream, which is both (a Duplex: the request body in, the response
@@ -195,6 +195,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   awaitingDrain = false
   /** h2: trailers for the 'wantTrailers' event. */
   trailers: Record<string, string> | undefined
+  /** HTTP/1.1: the Content-Length of a raw head not yet sent, until the first body chunk (-1: none). */
+  wholeBody = -1
   /** h2: the upstream response head as sent (a gRPC Trailers-Only answer's status is in it: see responseEnd). */
   upstreamHead: readonly string[] | undefined
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
@@ -415,8 +417,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // The plain keep-alive case without writeHead (h1-head.ts): checked and written in one pass.
     if (RAW_HEADS && !this.driver.draining) {
       const all = this.extraFields === undefined ? headers : headers.concat(this.extraFields)
-      const lines = h1HeadLines(status, all, reason === '' ? undefined : reason)
-      if (lines !== null && writeRawHead(this.res as ServerResponse, status, lines, '')) return true
+      const head = h1Head(status, all, reason === '' ? undefined : reason)
+      if (head !== null && writeRawHead(this.res as ServerResponse, status, head.lines, '')) {
+        this.wholeBody = head.contentLength
+        return true
+      }
     }
     return this.writeHead(status, headers, reason)
   }
@@ -424,6 +429,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   responseData (chunk: Buffer): boolean {
     const res = this.res as ServerResponse
     this.bytesOut += chunk.length
+    // The whole body in its first chunk, after a raw head: both in one write (h1-head.ts).
+    if (this.wholeBody >= 0) {
+      const whole = chunk.length === this.wholeBody
+      this.wholeBody = -1
+      if (whole && writeRawBody(res, chunk)) return true
+    }
     if (res.write(chunk)) return true
     // undici is not always paused by a false (see ForwardHandler.onData): more
     // chunks may come before the drain, and each must not add a listener.

@@ -2,7 +2,7 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { h1ExtraLines, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawHead, writeRawResponse } from '../../src/proxy/h1-head.js'
+import { h1ExtraLines, h1Head, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from '../../src/proxy/h1-head.js'
 
 const DATE = 'Sun, 06 Dec 2026 10:00:00 GMT'
 const FIELDS = ['Content-Type', 'text/plain', 'content-length', '5', 'date', DATE, 'etag', '"v1"', 'age', '3']
@@ -48,6 +48,16 @@ async function server (t: Test, body = Buffer.from('hello')): Promise<{ port: nu
         req.method === 'HEAD' ? undefined : body)
       raw.push(done)
       if (done) return
+    }
+    if (req.url?.startsWith('/body') === true) {
+      // As the proxy forwards an origin's answer: the head, then the body as it arrives, then the end.
+      done = writeRawHead(res, 200, h1HeadLines(200, fields)!, extra === undefined ? '' : h1ExtraLines(extra)!)
+      raw.push(done)
+      if (done) {
+        if (req.method !== 'HEAD' && !writeRawBody(res, body)) res.write(body)
+        res.end()
+        return
+      }
     }
     if (req.url?.startsWith('/raw') === true) {
       const lines = h1HeadLines(200, FIELDS)!
@@ -158,4 +168,24 @@ t.test('writeRawResponse: a body above ONE_WRITE_MAX goes as end(body) does, wit
   t.equal(out, want + want)
   t.same(raw, [true])
   t.not(writes[0]![0], want.length, 'not copied into one buffer')
+})
+
+t.test('writeRawBody: after a raw head, the whole body in the same write when the response has the connection to itself', async (t) => {
+  const { port, raw, writes } = await server(t)
+  const get = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
+  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
+  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
+  const full = `${one}${ka}hello`
+  const extra = `${one}x-request-id: r-1\r\n${ka}hello`
+  const answers = [full, extra, one + ka, full]
+  const out = await sequential(port, [get('/body'), get('/body?extra'), get('/body', 'HEAD'), get('/plain')],
+    (got, n) => got === answers.slice(0, n).join(''))
+  t.equal(out, answers.join(''), 'one at a time: writeHead\'s bytes')
+  t.same(writes[0]!.slice(0, 2), [full.length, extra.length], 'head and body in one write each')
+  const piped = await exchange(port, get('/body') + get('/body?extra') + get('/body', 'HEAD') +
+    `GET /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+  t.equal(piped, full + extra + one + ka + `${one}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
+  t.same(raw, [true, true, true, true, true, true, false])
+  t.equal(h1Head(200, FIELDS)?.contentLength, 5, 'the announced length')
+  t.ok(Number.isNaN(h1Head(200, ['content-length', 'x', 'date', DATE])?.contentLength), 'not a number: NaN, never a match')
 })
