@@ -131,7 +131,7 @@ export function writeRawResponse (res: ServerResponse, status: number, lines: st
   if (body !== undefined && body.length <= ONE_WRITE_MAX && socket !== null && socket._httpMessage === res &&
     raw.outputData.length === 0 && socket.writable && !socket.destroyed) {
     raw._headerSent = true
-    socket.write(oneBuffer(head, body))
+    send(socket, oneBuffer(head, body))
     res.end()
     return true
   }
@@ -153,9 +153,27 @@ export function writeRawBody (res: ServerResponse, body: Buffer): boolean {
   const socket = res.socket as RawSocket | null
   if (head === null || raw._headerSent || body.length > ONE_WRITE_MAX || socket === null || socket._httpMessage !== res ||
     raw.outputData.length !== 0 || !socket.writable || socket.destroyed || res.writableEnded) return false
-  socket.write(oneBuffer(head, body))
+  send(socket, oneBuffer(head, body))
   raw._headerSent = true
   return true
+}
+
+/**
+ * Write `one` to the response's socket. A TLS socket completes a write
+ * later, so the response's end() would find it pending and add an empty
+ * write of its own, a second (empty) syscall: corked, both go out as one, and
+ * end() (or the next tick, as Node's own writes do) uncorks.
+ */
+function send (socket: RawSocket, one: Buffer): void {
+  if ((socket as RawSocket & { encrypted?: boolean }).encrypted === true) {
+    socket.cork()
+    process.nextTick(uncork, socket)
+  }
+  socket.write(one)
+}
+
+function uncork (socket: Socket): void {
+  if (socket.writableCorked > 0) socket.uncork()
 }
 
 /** `head` (latin1: h1Head checked every field) and `body` copied into one buffer. */

@@ -1,7 +1,10 @@
 import http from 'node:http'
+import https from 'node:https'
+import tls from 'node:tls'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import { testCertificatePair } from '../helpers/certs.js'
 import { h1ExtraLines, h1Head, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from '../../src/proxy/h1-head.js'
 
 const DATE = 'Sun, 06 Dec 2026 10:00:00 GMT'
@@ -36,10 +39,11 @@ t.test('RAW_HEADS: this Node has the fields a raw head relies on', async (t) => 
  * `/one` with writeRawResponse (both falling back to writeHead, as the proxy
  * does); `writes` has the size of each socket.write call per connection.
  */
-async function server (t: Test, body = Buffer.from('hello')): Promise<{ port: number, raw: boolean[], writes: number[][] }> {
+async function server (t: Test, body = Buffer.from('hello'), secure = false): Promise<{ port: number, raw: boolean[], writes: number[][] }> {
   const raw: boolean[] = []
   const writes: number[][] = []
-  const s = http.createServer({ keepAliveTimeout: 7000 }, (req, res) => {
+  const pair = testCertificatePair()
+  const handler: http.RequestListener = (req, res) => {
     const extra = req.url?.includes('extra') === true ? ['x-request-id', 'r-1'] : undefined
     const fields = FIELDS.map((f) => f === '5' ? String(body.length) : f)
     let done = false
@@ -67,8 +71,11 @@ async function server (t: Test, body = Buffer.from('hello')): Promise<{ port: nu
     if (!done) res.writeHead(200, extra === undefined ? fields : fields.concat(extra))
     if (req.method === 'HEAD') res.end()
     else res.end(body)
-  })
-  s.on('connection', (socket: net.Socket) => {
+  }
+  const s = secure
+    ? https.createServer({ keepAliveTimeout: 7000, cert: pair.certPem, key: pair.keyPem }, handler)
+    : http.createServer({ keepAliveTimeout: 7000 }, handler)
+  s.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
     const sizes: number[] = []
     writes.push(sizes)
     const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean
@@ -120,9 +127,11 @@ t.test('writeRawHead: HTTP/1.0 without keep-alive and Expect take writeHead', as
 })
 
 /** Send each request only once the answer to the one before it is complete (`ends` says where each answer ends). */
-function sequential (port: number, requests: string[], ends: (got: string, n: number) => boolean): Promise<string> {
+function sequential (port: number, requests: string[], ends: (got: string, n: number) => boolean, secure = false): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1', () => c.write(requests[0]!))
+    const c: net.Socket = secure
+      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => c.write(requests[0]!))
+      : net.connect(port, '127.0.0.1', () => c.write(requests[0]!))
     let got = ''
     let n = 1
     c.on('data', (chunk: Buffer) => {
@@ -188,4 +197,19 @@ t.test('writeRawBody: after a raw head, the whole body in the same write when th
   t.same(raw, [true, true, true, true, true, true, false])
   t.equal(h1Head(200, FIELDS)?.contentLength, 5, 'the announced length')
   t.ok(Number.isNaN(h1Head(200, ['content-length', 'x', 'date', DATE])?.contentLength), 'not a number: NaN, never a match')
+})
+
+t.test('writeRawResponse and writeRawBody over TLS (the socket corked for the one write): the same bytes, nothing held back', async (t) => {
+  const { port, raw, writes } = await server(t, Buffer.from('hello'), true)
+  const get = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
+  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
+  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
+  const full = `${one}${ka}hello`
+  const answers = [full, full, one + ka, full, full]
+  const out = await sequential(port, [get('/one'), get('/body'), get('/one', 'HEAD'), get('/plain'), get('/one')],
+    (got, n) => got === answers.slice(0, n).join(''), true)
+  t.equal(out, answers.join(''))
+  t.same(raw, [true, true, true, true])
+  // end()'s own empty write follows each (corked with it: one TLS record and one syscall, which strace shows and a test cannot).
+  t.same(writes[0]!.slice(0, 4), [full.length, 0, full.length, 0], 'head and body handed to the TLS socket in one write each')
 })
