@@ -71,7 +71,18 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     redirect: cfg.redirect
   })
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => pipeline.handleRequest(req, res, context)
+  const observer = opts.observer
+  // Streams are counted here rather than by a second 'stream' listener, and
+  // their close by one function per listener rather than a closure per stream.
+  const streamClosed = observer === undefined ? undefined : (): void => observer.streamClosed(cfg.name)
   const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
+    routeStream(stream, headers, rawHeaders)
+    if (streamClosed !== undefined) {
+      observer!.streamOpened(cfg.name)
+      stream.on('close', streamClosed) // fires once; `on` spares once()'s wrapper
+    }
+  }
+  const routeStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void => {
     // Expect, as node:http2's compatibility layer answered it: 100-continue
     // at once (the body is read when the request goes upstream), any other
     // expectation 417.
@@ -172,7 +183,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const sockets = new Set<Socket>()
   const sessions = new Set<http2.ServerHttp2Session>()
   let drained: (() => void) | undefined
-  const observer = opts.observer
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.once('close', () => {
@@ -185,10 +195,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   if (observer !== undefined && cfg.tls !== undefined) {
     server.on('secureConnection', (socket: import('node:tls').TLSSocket) =>
       countConnection(observer, cfg.name, socket.alpnProtocol === 'h2' ? 'h2' : 'h1', socket))
-    server.on('stream', (stream: http2.ServerHttp2Stream) => {
-      observer.streamOpened(cfg.name)
-      stream.once('close', () => observer.streamClosed(cfg.name))
-    })
   }
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
