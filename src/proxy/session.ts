@@ -558,7 +558,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       if (hit !== undefined) {
         const shared = hit.h2 ??= h2Head(status, headers, undefined)
         if (extra === undefined) stream.respond(shared, H2_BODY)
-        else respondLending(stream, shared, extra, () => h2Head(status, headers, extra))
+        else respondLending(stream, shared, extra, status, headers)
         return true
       }
       const head = h2Head(status, headers, extra)
@@ -746,10 +746,11 @@ function addFields (head: Record<string, string | string[] | number>, flat: read
  * undefined, which respond() skips, not deleted: a delete would turn the
  * shared head into a slow dictionary object for every later hit.
  */
-function respondLending (stream: ServerHttp2Stream, shared: OutgoingHttpHeaders, extra: readonly string[], own: () => OutgoingHttpHeaders): void {
+function respondLending (stream: ServerHttp2Stream, shared: OutgoingHttpHeaders, extra: readonly string[],
+  status: number, fields: readonly string[]): void {
   for (let i = 0; i < extra.length; i += 2) {
     if (shared[extra[i]!.toLowerCase()] !== undefined) {
-      stream.respond(own(), H2_BODY)
+      stream.respond(h2Head(status, fields, extra), H2_BODY)
       return
     }
   }
