@@ -53,6 +53,55 @@ const NGHTTP2_INTERNAL_ERROR = 2
 /** On close, how long an open connection without a request may still send one. */
 const IDLE_GRACE_MS = 500
 
+const kIdle = Symbol('switchyard.idle')
+type IdleHolder = { [kIdle]?: SessionIdle }
+
+/**
+ * An h2 session's idle timeout (timeouts.clientIdle): it is closed (GOAWAY;
+ * streams in flight finish) once no stream has been open for `ms`, as
+ * Envoy's idle_timeout and NGINX's keepalive_timeout count it. Streams are
+ * counted as they open and close (the listener's onStream), not watched with
+ * session.setTimeout, which Node re-arms on every frame, respond() and write:
+ * several timer updates per request.
+ */
+class SessionIdle {
+  /** Streams open now. */
+  open = 0
+  /** performance.now() when the last stream closed, or the session began. */
+  since = performance.now()
+  readonly session: http2.ServerHttp2Session
+  readonly ms: number
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (session: http2.ServerHttp2Session, ms: number) {
+    this.session = session
+    this.ms = ms
+    this.#arm(ms)
+  }
+
+  #arm (ms: number): void {
+    this.#timer = setTimeout(onIdleCheck, ms, this)
+    this.#timer.unref() // as Node's own session timer: never what keeps the process up
+  }
+
+  /** The timer fired: close if idle long enough, else look again when it could be. */
+  check (): void {
+    this.#timer = undefined
+    if (this.session.closed || this.session.destroyed) return
+    if (this.open > 0) return this.#arm(this.ms)
+    const left = this.since + this.ms - performance.now()
+    if (left > 0) return this.#arm(left)
+    this.session.close()
+  }
+
+  stop (): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+function onIdleCheck (idle: SessionIdle): void { idle.check() }
+
 function countConnection (observer: ConnectionObserver, name: string, protocol: 'h1' | 'h2', socket: Socket): void {
   observer.connectionOpened(name, protocol)
   socket.once('close', () => observer.connectionClosed(name, protocol))
@@ -71,7 +120,25 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     redirect: cfg.redirect
   })
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => pipeline.handleRequest(req, res, context)
+  const observer = opts.observer
+  // Streams are counted here rather than by a second 'stream' listener, and
+  // their close by one function per listener rather than a closure per stream.
+  const streamClosed = function (this: IdleHolder): void {
+    const idle = this[kIdle]
+    if (idle !== undefined && --idle.open === 0) idle.since = performance.now()
+    observer?.streamClosed(cfg.name)
+  }
   const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
+    const idle = (stream.session as IdleHolder | undefined)?.[kIdle]
+    if (idle !== undefined) {
+      idle.open++
+      ;(stream as IdleHolder)[kIdle] = idle
+    }
+    routeStream(stream, headers, rawHeaders)
+    observer?.streamOpened(cfg.name)
+    if (idle !== undefined || observer !== undefined) stream.on('close', streamClosed) // fires once; `on` spares once()'s wrapper
+  }
+  const routeStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void => {
     // Expect, as node:http2's compatibility layer answered it: 100-continue
     // at once (the body is read when the request goes upstream), any other
     // expectation 417.
@@ -140,7 +207,11 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         maxHeaderSize: h1Options.maxHeaderSize
       })
       h2.on('session', (session: http2.ServerHttp2Session) => {
-        session.setTimeout(idleMs, () => session.close())
+        if (idleMs > 0) {
+          const idle = new SessionIdle(session, idleMs)
+          ;(session as IdleHolder)[kIdle] = idle
+          session.once('close', () => idle.stop())
+        }
         session.on('error', () => session.destroy())
       })
       h2.on('sessionError', () => {})
@@ -172,7 +243,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const sockets = new Set<Socket>()
   const sessions = new Set<http2.ServerHttp2Session>()
   let drained: (() => void) | undefined
-  const observer = opts.observer
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.once('close', () => {
@@ -185,10 +255,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   if (observer !== undefined && cfg.tls !== undefined) {
     server.on('secureConnection', (socket: import('node:tls').TLSSocket) =>
       countConnection(observer, cfg.name, socket.alpnProtocol === 'h2' ? 'h2' : 'h1', socket))
-    server.on('stream', (stream: http2.ServerHttp2Stream) => {
-      observer.streamOpened(cfg.name)
-      stream.once('close', () => observer.streamClosed(cfg.name))
-    })
   }
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)

@@ -199,6 +199,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   wholeBody = -1
   /** h2: the upstream response head as sent (a gRPC Trailers-Only answer's status is in it: see responseEnd). */
   upstreamHead: readonly string[] | undefined
+  /** h2: the upstream head is held, with the body chunks that came with it, until the upstream read that brought it is parsed (see responseHead). */
+  #held: Buffer[] | undefined
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
   #bodyIdle: NodeJS.Timeout | undefined
   #deadline: NodeJS.Timeout | undefined
@@ -304,7 +306,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   /** The client has gone, or an answer has started: nothing more may be written. */
   get answered (): boolean {
-    return this.closed || this.res.headersSent || this.res.destroyed
+    return this.closed || this.res.headersSent || this.#held !== undefined || this.res.destroyed
+  }
+
+  /** A response head has gone out, or is held to go out (see responseHead). */
+  get #headSent (): boolean {
+    return this.res.headersSent || this.#held !== undefined
   }
 
   /**
@@ -335,7 +342,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     if (this.closed) return
     this.error = kind
     this.handler?.abort()
-    if (this.res.headersSent) return this.resetDownstream()
+    if (this.#headSent) return this.resetDownstream()
     this.sendError(kind)
     // The client may still be sending: answered, the stream ends with
     // RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which Node sends once the
@@ -357,7 +364,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   /** A failure before any response byte: another replica, when that is safe. */
   retry (kind: ErrorKind, err: Error): boolean {
-    return !this.res.headersSent && this.driver.retry(this, kind, err)
+    return !this.#headSent && this.driver.retry(this, kind, err)
   }
 
   /** CompressFlow: zlib has room again (the client's own drain resumes through onDrain). */
@@ -407,10 +414,17 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       headers.push('set-cookie', ryw.ryw.setCookie(value, ryw.window, this.conn.proto === 'https'))
     }
     this.status = status
-    // h2: the body streams, and may end with trailers.
     if (this.h2) {
       this.upstreamHead = headers
-      return this.#respond(status, headers, true)
+      const stream = this.res as ServerHttp2Stream
+      if (stream.closed) return false // reset meanwhile: as #respond
+      // Held until undici has parsed the read that brought it (flushHead, next
+      // tick): a response that ends within that read, most small ones, goes
+      // out whole without waiting for trailers (responseEnd); any other
+      // streams, and may end with trailers.
+      this.#held = []
+      process.nextTick(flushHead, this)
+      return true
     }
     // The origin's reason phrase, when it is plain text; else Node's standard one.
     const reason = PLAIN_REASON.test(statusText) ? statusText : ''
@@ -429,6 +443,10 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   responseData (chunk: Buffer): boolean {
     const res = this.res as ServerResponse
     this.bytesOut += chunk.length
+    if (this.#held !== undefined) {
+      this.#held.push(chunk)
+      return true
+    }
     // The whole body in its first chunk, after a raw head: both in one write (h1-head.ts).
     if (this.wholeBody >= 0) {
       const whole = chunk.length === this.wholeBody
@@ -457,7 +475,32 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // Sent on 'wantTrailers', when the stream was opened to wait for them.
     if (trailers.length > 0) this.trailers = trailerObject(trailers)
     else if (this.bytesOut === 0 && this.upstreamHead !== undefined) this.trailers = grpcTrailersOnly(this.upstreamHead)
+    const held = this.#held
+    if (held !== undefined) {
+      this.#held = undefined
+      // The whole response is in hand: nothing can cut its body any more, so
+      // it needs no wait for trailers (see #respond) unless it has some.
+      if (!this.#respond(this.status, this.upstreamHead!, this.trailers !== undefined)) return
+      const stream = this.res as ServerHttp2Stream
+      for (let i = 0; i < held.length; i++) stream.write(held[i])
+    }
+    // Without a listener Node sends empty trailers itself; 'wantTrailers' comes only after end().
+    if (this.trailers !== undefined) this.res.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
     this.end()
+  }
+
+  /**
+   * h2: the held head goes out as a streamed response, with the body chunks
+   * held with it (see responseHead). A write over the high-water mark is not
+   * waited on here: the next chunk's write sees it and pauses upstream.
+   */
+  flushHead (): void {
+    const held = this.#held
+    if (held === undefined) return
+    this.#held = undefined
+    if (!this.#respond(this.status, this.upstreamHead!, true)) return
+    const stream = this.res as ServerHttp2Stream
+    for (let i = 0; i < held.length; i++) stream.write(held[i])
   }
 
   responseError (kind: ErrorKind, err: Error): void {
@@ -466,7 +509,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       return
     }
     this.error = kind
-    if (!this.res.headersSent) return this.sendError(kind, err.message)
+    if (!this.#headSent) return this.sendError(kind, err.message)
     // Mid-body failure: never let a truncated body pass as complete.
     this.resetDownstream()
   }
@@ -519,8 +562,9 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   /**
    * writeHead on HTTP/2: one header object straight to respond(). `streamed`:
-   * the body follows in chunks and may end with trailers. Such a stream
-   * always waits for trailers (empty ones end it), even with a Content-Length:
+   * the body follows in chunks, or has trailers. Such a stream always waits
+   * for trailers (empty ones, which Node sends when nobody listens for
+   * 'wantTrailers', end it), even with a Content-Length:
    * then a reset mid-body (stream.close ends the writable side first) can
    * never put END_STREAM on the wire before the RST_STREAM, which would make
    * a truncated body look complete.
@@ -534,16 +578,12 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       if (hit !== undefined) {
         const shared = hit.h2 ??= h2Head(status, headers, undefined)
         if (extra === undefined) stream.respond(shared, H2_BODY)
-        else respondLending(stream, shared, extra, () => h2Head(status, headers, extra))
+        else respondLending(stream, shared, extra, status, headers)
         return true
       }
       const head = h2Head(status, headers, extra)
-      if (streamed) {
-        stream.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
-        stream.respond(head, H2_TRAILERS)
-      } else {
-        stream.respond(head, H2_BODY)
-      }
+      // The trailers' listener comes with them (responseEnd).
+      stream.respond(head, streamed ? H2_TRAILERS : H2_BODY)
       return true
     } catch (err) {
       this.fault(err)
@@ -557,6 +597,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       else this.res.end(body)
       return
     }
+    if (this.#held !== undefined) this.flushHead()
     this.ended = true
     const stream = this.res as ServerHttp2Stream
     // respond() has already ended a HEAD, 204 or 304 answer (and a reset one): no body may follow.
@@ -576,6 +617,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.error = Errors.INTERNAL
     this.status = Errors.INTERNAL.status
     this.errorDetail = err instanceof Error ? err.message : String(err)
+    this.#held = undefined // no head of an answer that failed: the reset is all that goes out
     this.driver.internalError(this, err)
     this.handler?.abort()
     this.resetDownstream()
@@ -587,7 +629,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.status = kind.status
     if (detail !== undefined) this.errorDetail = detail
     const res = this.res
-    if (res.headersSent || res.destroyed) {
+    if (this.#headSent || res.destroyed) {
       this.resetDownstream()
       return
     }
@@ -626,6 +668,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   resetDownstream (): void {
     const res = this.res
+    // A held head goes out first, as it would have without the hold: the reset then cuts its body.
+    if (this.#held !== undefined) this.flushHead()
     try {
       if (this.h2) (res as ServerHttp2Stream).close(NGHTTP2_INTERNAL_ERROR)
       else res.destroy()
@@ -634,6 +678,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
   }
 }
+
+function flushHead (s: Session): void { s.flushHead() }
 
 function onDrain (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
@@ -683,12 +729,20 @@ export function grpcTrailersOnly (head: readonly string[]): Record<string, strin
  * connection-specific fields make respond() throw; none reach here).
  */
 export function h2Head (status: number, flat: readonly string[], extra: readonly string[] | undefined): OutgoingHttpHeaders {
-  const head = Object.create(null) as Record<string, string | string[] | number>
+  const head = new (H2Fields as unknown as new () => Record<string, string | string[] | number>)()
   head[':status'] = status
   addFields(head, flat)
   if (extra !== undefined) addFields(head, extra)
   return head
 }
+
+/**
+ * A head object with no inherited names (a field may be called `constructor`
+ * or `__proto__`) that keeps V8's fast properties: Object.create(null) makes a
+ * dictionary, which respond() copies field by field more slowly.
+ */
+function H2Fields (): void {}
+H2Fields.prototype = Object.create(null) as object
 
 function addFields (head: Record<string, string | string[] | number>, flat: readonly string[]): void {
   for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -708,12 +762,15 @@ function addFields (head: Record<string, string | string[] | number>, flat: read
  * without copying the head: the fields are set on it for the call and taken
  * off again. Safe because respond() copies the head synchronously and
  * changes nothing in it; a field the head already has would be lost, so then
- * a head of the request's own is made instead.
+ * a head of the request's own is made instead. Taken off means set to
+ * undefined, which respond() skips, not deleted: a delete would turn the
+ * shared head into a slow dictionary object for every later hit.
  */
-function respondLending (stream: ServerHttp2Stream, shared: OutgoingHttpHeaders, extra: readonly string[], own: () => OutgoingHttpHeaders): void {
+function respondLending (stream: ServerHttp2Stream, shared: OutgoingHttpHeaders, extra: readonly string[],
+  status: number, fields: readonly string[]): void {
   for (let i = 0; i < extra.length; i += 2) {
     if (shared[extra[i]!.toLowerCase()] !== undefined) {
-      stream.respond(own(), H2_BODY)
+      stream.respond(h2Head(status, fields, extra), H2_BODY)
       return
     }
   }
@@ -726,7 +783,7 @@ function respondLending (stream: ServerHttp2Stream, shared: OutgoingHttpHeaders,
     }
     stream.respond(shared, H2_BODY)
   } finally {
-    for (let i = 0; i < extra.length; i += 2) delete lent[extra[i]!.toLowerCase()]
+    for (let i = 0; i < extra.length; i += 2) lent[extra[i]!.toLowerCase()] = undefined
   }
 }
 
