@@ -90,7 +90,11 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     count: opts.count,
     spawn: opts.spawn,
     events: {
-      ready: (w) => { log.info({ worker: w.id, pid: w.pid, restarts: w.restarts }, 'worker ready') },
+      ready: (w) => {
+        log.info({ worker: w.id, pid: w.pid, restarts: w.restarts }, 'worker ready')
+        // It booted from a config a reload has replaced since (the reload went to the workers ready then): it catches up.
+        if (booted.get(w.id) !== current) catchUp(w.id)
+      },
       crashed: (w, how) => {
         log.error({ worker: w.id, pid: w.pid, code: how.code, signal: how.signal, restartInMs: how.delayMs }, 'worker exited unexpectedly; replacing it')
       },
@@ -250,6 +254,26 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
 
   // One reload at a time: a second waits for the first.
   let reloading: Promise<unknown> = Promise.resolve()
+  /** The config each worker runs (given at boot, then by each reload it applied). */
+  const booted = new Map<number, LoadedConfig>()
+  /** Worker `id` runs an older config than the current one: the current one is applied there, in turn with reloads. */
+  function catchUp (id: number): void {
+    const run = reloading.then(async () => {
+      const c = supervisor.readyChannels().find((x) => x.id === id)
+      if (c === undefined || booted.get(id) === current) return
+      const target = current
+      const arg: WorkerReload = { source: target.source, health: verdicts(control), overrides: serverOverrides(control) }
+      try {
+        const r = await c.channel.call(Ops.reload, arg, APPLY_MS) as ReloadResult
+        if (!r.ok) throw new Error(r.errors.join('; '))
+        booted.set(id, target)
+        log.info({ worker: id }, 'worker started during a reload: it now runs the reloaded configuration')
+      } catch (err) {
+        log.error({ worker: id, error: (err as Error).message }, 'a worker started during a reload could not apply the reloaded configuration')
+      }
+    })
+    reloading = run.catch(() => undefined)
+  }
   async function reloadNow (reason: string): Promise<ReloadResult> {
     log.info({ reason }, 'reloading configuration')
     const loaded = await opts.load()
@@ -276,6 +300,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       configReport.reloaded(false)
       return { ok: false, errors }
     }
+    for (const a of answers) booted.set(a.id, loaded)
     configReport.reloaded(true, loaded.source.text)
     const first = answers[0]?.value
     // The primary's own settings (admin, workers), then what the workers' listeners could not take.
@@ -312,7 +337,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   try {
     await Promise.race([
       supervisor.start((channel: Channel, id: number) => {
-        channel.handle(Ops.boot, (): WorkerBoot => ({ source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control) }))
+        channel.handle(Ops.boot, (): WorkerBoot => {
+          booted.set(id, current)
+          return { source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control) }
+        })
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
         channel.handle(Ops.peerRemove, async (arg) => await removeElsewhere(arg as CacheRemoval, id))
         // One worker's outlier ejection: every other worker stops sending to that server too.
