@@ -227,7 +227,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const ppAtStart = cfg.proxyProtocol !== undefined
   let pp = cfg.proxyProtocol === undefined ? undefined : proxyAcceptSettings(cfg.proxyProtocol)
   if (pp !== undefined) {
-    const observer = opts.observer
     acceptProxyProtocol(server, () => pp!, observer?.proxyRefused === undefined
       ? undefined
       : (why, peer) => observer.proxyRefused!(cfg.name, why, peer))

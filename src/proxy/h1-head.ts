@@ -116,36 +116,23 @@ export function writeRawHead (res: ServerResponse, status: number, lines: string
 
 /**
  * writeRawHead, then the whole `body` (undefined: none, as for HEAD) and the
- * end of the response. When the response has its connection to itself (not
- * a pipelined one waiting its turn, nothing queued) and the body is small,
- * head and body go to the socket as one buffer in one write: end(body) would
- * make it a writev of the head, the body and an empty chunk through the
+ * end of the response: in one write with the head when writeRawBody can, else
+ * end(body), a writev of the head, the body and an empty chunk through the
  * response's own buffering. False (nothing done) as writeRawHead.
  */
 export function writeRawResponse (res: ServerResponse, status: number, lines: string, extra: string, body: Buffer | undefined): boolean {
-  const raw = res as unknown as RawResponse
-  if (!plainKeepAlive(res, raw)) return false
-  res.statusCode = status
-  const head = raw._header = headText(raw, lines, extra)
-  const socket = res.socket as RawSocket | null
-  if (body !== undefined && body.length <= ONE_WRITE_MAX && socket !== null && socket._httpMessage === res &&
-    raw.outputData.length === 0 && socket.writable && !socket.destroyed) {
-    raw._headerSent = true
-    send(socket, oneBuffer(head, body))
-    res.end()
-    return true
-  }
-  raw._headerSent = false
-  if (body === undefined) res.end()
+  if (!writeRawHead(res, status, lines, extra)) return false
+  if (body === undefined || writeRawBody(res, body)) res.end()
   else res.end(body)
   return true
 }
 
 /**
  * After writeRawHead: `body`, the whole body, goes out with the head in one
- * write when the response has its connection to itself (see
- * writeRawResponse); false (nothing done) otherwise, and the caller writes
- * it as usual. The caller then ends the response.
+ * write when the response has its connection to itself (not a pipelined one
+ * waiting its turn, nothing queued) and the body is small; false (nothing
+ * done) otherwise, and the caller writes it as usual. The caller then ends
+ * the response.
  */
 export function writeRawBody (res: ServerResponse, body: Buffer): boolean {
   const raw = res as unknown as RawResponse

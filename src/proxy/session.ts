@@ -475,15 +475,9 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // Sent on 'wantTrailers', when the stream was opened to wait for them.
     if (trailers.length > 0) this.trailers = trailerObject(trailers)
     else if (this.bytesOut === 0 && this.upstreamHead !== undefined) this.trailers = grpcTrailersOnly(this.upstreamHead)
-    const held = this.#held
-    if (held !== undefined) {
-      this.#held = undefined
-      // The whole response is in hand: nothing can cut its body any more, so
-      // it needs no wait for trailers (see #respond) unless it has some.
-      if (!this.#respond(this.status, this.upstreamHead!, this.trailers !== undefined)) return
-      const stream = this.res as ServerHttp2Stream
-      for (let i = 0; i < held.length; i++) stream.write(held[i])
-    }
+    // The whole response is in hand: nothing can cut its body any more, so
+    // it needs no wait for trailers (see #respond) unless it has some.
+    if (this.#held !== undefined && !this.#release(this.trailers !== undefined)) return
     // Without a listener Node sends empty trailers itself; 'wantTrailers' comes only after end().
     if (this.trailers !== undefined) this.res.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
     this.end()
@@ -495,12 +489,17 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    * waited on here: the next chunk's write sees it and pauses upstream.
    */
   flushHead (): void {
-    const held = this.#held
-    if (held === undefined) return
+    if (this.#held !== undefined) this.#release(true)
+  }
+
+  /** The held head goes out (`streamed`: see #respond), then the chunks held with it; false when the head could not. */
+  #release (streamed: boolean): boolean {
+    const held = this.#held!
     this.#held = undefined
-    if (!this.#respond(this.status, this.upstreamHead!, true)) return
+    if (!this.#respond(this.status, this.upstreamHead!, streamed)) return false
     const stream = this.res as ServerHttp2Stream
     for (let i = 0; i < held.length; i++) stream.write(held[i])
+    return true
   }
 
   responseError (kind: ErrorKind, err: Error): void {
@@ -597,7 +596,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       else this.res.end(body)
       return
     }
-    if (this.#held !== undefined) this.flushHead()
+    this.flushHead()
     this.ended = true
     const stream = this.res as ServerHttp2Stream
     // respond() has already ended a HEAD, 204 or 304 answer (and a reset one): no body may follow.
@@ -669,7 +668,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   resetDownstream (): void {
     const res = this.res
     // A held head goes out first, as it would have without the hold: the reset then cuts its body.
-    if (this.#held !== undefined) this.flushHead()
+    this.flushHead()
     try {
       if (this.h2) (res as ServerHttp2Stream).close(NGHTTP2_INTERNAL_ERROR)
       else res.destroy()

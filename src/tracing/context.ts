@@ -32,34 +32,22 @@ export class IdSource {
   readonly #pool = Buffer.alloc(4096)
   #at = 4096
 
-  /** `bytes` random bytes as lower-case hex, never all zero (W3C: an all-zero id is invalid). */
-  hex (bytes: number): string {
-    for (;;) {
-      const at = this.#take(bytes)
-      if (!zero(this.#pool, at, bytes)) return this.#pool.toString('hex', at, at + bytes)
-    }
-  }
-
   /**
-   * One request's new ids in one conversion (not one per id): 80 hex digits,
-   * the request id (0–32), trace id (32–64) and span id (64–80), none all zero.
+   * One request's new ids in one conversion (not one per id): 80 lower-case
+   * hex digits, the request id (0–32), trace id (32–64) and span id (64–80),
+   * none all zero (W3C: an all-zero id is invalid).
    */
   requestIds (): string {
     const pool = this.#pool
     for (;;) {
-      const at = this.#take(40)
+      if (this.#at + 40 > pool.length) {
+        randomFillSync(pool)
+        this.#at = 0
+      }
+      const at = this.#at
+      this.#at += 40
       if (!zero(pool, at, 16) && !zero(pool, at + 16, 16) && !zero(pool, at + 32, 8)) return pool.toString('hex', at, at + 40)
     }
-  }
-
-  #take (bytes: number): number {
-    if (this.#at + bytes > this.#pool.length) {
-      randomFillSync(this.#pool)
-      this.#at = 0
-    }
-    const at = this.#at
-    this.#at += bytes
-    return at
   }
 }
 

@@ -9,6 +9,13 @@ import { h1ExtraLines, h1Head, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawBo
 
 const DATE = 'Sun, 06 Dec 2026 10:00:00 GMT'
 const FIELDS = ['Content-Type', 'text/plain', 'content-length', '5', 'date', DATE, 'etag', '"v1"', 'age', '3']
+/** What writeHead writes for FIELDS on the test server (keepAliveTimeout 7 s): the head's lines, its keep-alive end, whole answers. */
+const ONE = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
+const KA = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
+const FULL = `${ONE}${KA}hello`
+const EXTRA = `${ONE}x-request-id: r-1\r\n${KA}hello`
+/** A request for `path` on a keep-alive connection. */
+const ask = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
 
 t.test('h1HeadLines: the plain case as text, everything writeHead must decide as null', async (t) => {
   t.equal(h1HeadLines(200, FIELDS),
@@ -106,12 +113,8 @@ t.test('writeRawHead: the bytes writeHead would send, pipelined, HEAD, extras; f
   const get = (path: string, more = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${more}\r\n`
   const out = await exchange(port, get('/plain') + get('/raw') + get('/raw') + `HEAD /raw HTTP/1.1\r\nHost: x\r\n\r\n` +
     `HEAD /plain HTTP/1.1\r\nHost: x\r\n\r\n` + get('/raw?extra') + get('/plain?extra') + get('/raw', 'Connection: close\r\n'))
-  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
-  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
-  const full = `${one}${ka}hello`
-  const extra = `${one}x-request-id: r-1\r\n${ka}hello`
-  const last = `${one}Connection: close\r\n\r\nhello`
-  t.equal(out, full + full + full + one + ka + one + ka + extra + extra + last)
+  const last = `${ONE}Connection: close\r\n\r\nhello`
+  t.equal(out, FULL + FULL + FULL + ONE + KA + ONE + KA + EXTRA + EXTRA + last)
   t.same(raw, [true, true, true, true, false], 'the Connection: close request took writeHead')
 })
 
@@ -148,21 +151,16 @@ function sequential (port: number, requests: string[], ends: (got: string, n: nu
 
 t.test('writeRawResponse: writeHead\'s bytes, head and body in one socket write when the response has the connection to itself', async (t) => {
   const { port, raw, writes } = await server(t)
-  const get = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
-  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
-  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
-  const full = `${one}${ka}hello`
-  const extra = `${one}x-request-id: r-1\r\n${ka}hello`
-  const answers = [full, extra, one + ka, full]
-  const out = await sequential(port, [get('/one'), get('/one?extra'), get('/one', 'HEAD'), get('/plain')],
+  const answers = [FULL, EXTRA, ONE + KA, FULL]
+  const out = await sequential(port, [ask('/one'), ask('/one?extra'), ask('/one', 'HEAD'), ask('/plain')],
     (got, n) => got === answers.slice(0, n).join(''))
   t.equal(out, answers.join(''), 'one at a time: writeHead\'s bytes')
   t.same(raw, [true, true, true])
-  t.same(writes[0]!.slice(0, 2), [full.length, extra.length], 'a GET: head and body in one write each')
+  t.same(writes[0]!.slice(0, 2), [FULL.length, EXTRA.length], 'a GET: head and body in one write each')
   // Pipelined: the second answer is made before the first has gone, so it waits in the response's own queue.
-  const piped = await exchange(port, get('/one') + get('/one?extra') + get('/one', 'HEAD') + get('/plain') +
+  const piped = await exchange(port, ask('/one') + ask('/one?extra') + ask('/one', 'HEAD') + ask('/plain') +
     `GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
-  t.equal(piped, full + extra + one + ka + full + `${one}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
+  t.equal(piped, FULL + EXTRA + ONE + KA + FULL + `${ONE}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
   t.same(raw.slice(3), [true, true, true, false], 'the Connection: close request took writeHead')
 })
 
@@ -181,19 +179,14 @@ t.test('writeRawResponse: a body above ONE_WRITE_MAX goes as end(body) does, wit
 
 t.test('writeRawBody: after a raw head, the whole body in the same write when the response has the connection to itself', async (t) => {
   const { port, raw, writes } = await server(t)
-  const get = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
-  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
-  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
-  const full = `${one}${ka}hello`
-  const extra = `${one}x-request-id: r-1\r\n${ka}hello`
-  const answers = [full, extra, one + ka, full]
-  const out = await sequential(port, [get('/body'), get('/body?extra'), get('/body', 'HEAD'), get('/plain')],
+  const answers = [FULL, EXTRA, ONE + KA, FULL]
+  const out = await sequential(port, [ask('/body'), ask('/body?extra'), ask('/body', 'HEAD'), ask('/plain')],
     (got, n) => got === answers.slice(0, n).join(''))
   t.equal(out, answers.join(''), 'one at a time: writeHead\'s bytes')
-  t.same(writes[0]!.slice(0, 2), [full.length, extra.length], 'head and body in one write each')
-  const piped = await exchange(port, get('/body') + get('/body?extra') + get('/body', 'HEAD') +
+  t.same(writes[0]!.slice(0, 2), [FULL.length, EXTRA.length], 'head and body in one write each')
+  const piped = await exchange(port, ask('/body') + ask('/body?extra') + ask('/body', 'HEAD') +
     `GET /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
-  t.equal(piped, full + extra + one + ka + `${one}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
+  t.equal(piped, FULL + EXTRA + ONE + KA + `${ONE}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
   t.same(raw, [true, true, true, true, true, true, false])
   t.equal(h1Head(200, FIELDS)?.contentLength, 5, 'the announced length')
   t.ok(Number.isNaN(h1Head(200, ['content-length', 'x', 'date', DATE])?.contentLength), 'not a number: NaN, never a match')
@@ -201,15 +194,11 @@ t.test('writeRawBody: after a raw head, the whole body in the same write when th
 
 t.test('writeRawResponse and writeRawBody over TLS (the socket corked for the one write): the same bytes, nothing held back', async (t) => {
   const { port, raw, writes } = await server(t, Buffer.from('hello'), true)
-  const get = (path: string, method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
-  const one = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 5\r\ndate: ${DATE}\r\netag: "v1"\r\nage: 3\r\n`
-  const ka = 'Connection: keep-alive\r\nKeep-Alive: timeout=7\r\n\r\n'
-  const full = `${one}${ka}hello`
-  const answers = [full, full, one + ka, full, full]
-  const out = await sequential(port, [get('/one'), get('/body'), get('/one', 'HEAD'), get('/plain'), get('/one')],
+  const answers = [FULL, FULL, ONE + KA, FULL, FULL]
+  const out = await sequential(port, [ask('/one'), ask('/body'), ask('/one', 'HEAD'), ask('/plain'), ask('/one')],
     (got, n) => got === answers.slice(0, n).join(''), true)
   t.equal(out, answers.join(''))
   t.same(raw, [true, true, true, true])
   // end()'s own empty write follows each (corked with it: one TLS record and one syscall, which strace shows and a test cannot).
-  t.same(writes[0]!.slice(0, 4), [full.length, 0, full.length, 0], 'head and body handed to the TLS socket in one write each')
+  t.same(writes[0]!.slice(0, 4), [FULL.length, 0, FULL.length, 0], 'head and body handed to the TLS socket in one write each')
 })
