@@ -27,26 +27,32 @@ export interface TraceSettings {
   readonly sampleNew: boolean
 }
 
-/** Random hex ids from a pooled buffer: one getrandom call per ~100 requests, not per request. */
+/**
+ * Random hex ids from a pooled buffer: one getrandom call and one hex
+ * conversion per ~100 requests, not per request (an id is a slice of the
+ * pool's hex string).
+ */
 export class IdSource {
-  readonly #pool = Buffer.alloc(4096)
-  #at = 4096
+  readonly #pool = Buffer.alloc(4000)
+  #hex = ''
+  #at = 4000
 
   /**
-   * One request's new ids in one conversion (not one per id): 80 lower-case
-   * hex digits, the request id (0–32), trace id (32–64) and span id (64–80),
-   * none all zero (W3C: an all-zero id is invalid).
+   * One request's new ids: 80 lower-case hex digits, the request id (0–32),
+   * trace id (32–64) and span id (64–80), none all zero (W3C: an all-zero id
+   * is invalid).
    */
   requestIds (): string {
     const pool = this.#pool
     for (;;) {
       if (this.#at + 40 > pool.length) {
         randomFillSync(pool)
+        this.#hex = pool.toString('hex')
         this.#at = 0
       }
       const at = this.#at
       this.#at += 40
-      if (!zero(pool, at, 16) && !zero(pool, at + 16, 16) && !zero(pool, at + 32, 8)) return pool.toString('hex', at, at + 40)
+      if (!zero(pool, at, 16) && !zero(pool, at + 16, 16) && !zero(pool, at + 32, 8)) return this.#hex.slice(2 * at, 2 * at + 80)
     }
   }
 }
