@@ -9,6 +9,7 @@ import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../conf
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
 import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
+import { KeepAliveSweep } from './keep-alive.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
@@ -52,6 +53,9 @@ const NGHTTP2_INTERNAL_ERROR = 2
 
 /** On close, how long an open connection without a request may still send one. */
 const IDLE_GRACE_MS = 500
+
+/** The ServerResponse field Node writes its `Keep-Alive: timeout=N` hint from (set from server.keepAliveTimeout). */
+type KeepAliveHint = { _keepAliveTimeout: number }
 
 const kIdle = Symbol('switchyard.idle')
 type IdleHolder = { [kIdle]?: SessionIdle }
@@ -119,7 +123,15 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected }),
     redirect: cfg.redirect
   })
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => pipeline.handleRequest(req, res, context)
+  const { limits, timeouts } = opts
+  // HTTP/1.1 idleness is swept (keep-alive.ts), not timed per request by
+  // Node: its servers get keepAliveTimeout 0, and each response the value
+  // for its `Keep-Alive: timeout=N` hint, which Node writes from this field.
+  const keepAlive = new KeepAliveSweep(timeouts.clientIdle)
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    (res as unknown as KeepAliveHint)._keepAliveTimeout = keepAlive.ms
+    pipeline.handleRequest(req, res, context)
+  }
   const observer = opts.observer
   // Streams are counted here rather than by a second 'stream' listener, and
   // their close by one function per listener rather than a closure per stream.
@@ -159,6 +171,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     pipeline.handleStream(stream, headers, rawHeaders, context)
   }
   const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void => {
+    keepAlive.forget(socket) // a tunnel, or a connection that closes after this answer
     if (req.method === 'CONNECT' || isWebSocketUpgrade(req)) return pipeline.handleUpgrade(req, socket, head, context)
     // Any other Upgrade (notably h2c, the "h2c smuggling" attack) is not a
     // tunnel we open: the request is answered as an ordinary one (Upgrade is
@@ -171,7 +184,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     socket.on('error', () => socket.destroy())
     pipeline.handleRequest(req, res, context, true)
   }
-  const { limits, timeouts } = opts
   // Read by each new h2 session; a reload may change it.
   let idleMs = timeouts.clientIdle
   const h2Pairs = limits.maxHeaderCount
@@ -179,7 +191,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     maxHeaderSize: limits.maxHeaderBytes + H1_HEADER_SLACK,
     headersTimeout: timeouts.clientHeaders,
     requestTimeout: 0, // large uploads are bounded by the upstream body timeout, not a wall clock
-    keepAliveTimeout: timeouts.clientIdle
+    keepAliveTimeout: 0 // swept by keepAlive
   }
 
   let server: http.Server | https.Server | http2.Http2SecureServer
@@ -203,7 +215,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       Object.assign(h2, {
         headersTimeout: timeouts.clientHeaders,
         requestTimeout: 0,
-        keepAliveTimeout: timeouts.clientIdle,
+        keepAliveTimeout: 0,
         maxHeaderSize: h1Options.maxHeaderSize
       })
       h2.on('session', (session: http2.ServerHttp2Session) => {
@@ -249,11 +261,17 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       if (sockets.size === 0) drained?.()
     })
     // Plain sockets are HTTP/1.1 now; TLS ones are counted once ALPN has spoken.
-    if (observer !== undefined && cfg.tls === undefined) countConnection(observer, cfg.name, 'h1', socket)
+    if (cfg.tls === undefined) {
+      keepAlive.add(socket)
+      if (observer !== undefined) countConnection(observer, cfg.name, 'h1', socket)
+    }
   })
-  if (observer !== undefined && cfg.tls !== undefined) {
-    server.on('secureConnection', (socket: import('node:tls').TLSSocket) =>
-      countConnection(observer, cfg.name, socket.alpnProtocol === 'h2' ? 'h2' : 'h1', socket))
+  if (cfg.tls !== undefined) {
+    server.on('secureConnection', (socket: import('node:tls').TLSSocket) => {
+      const protocol = socket.alpnProtocol === 'h2' ? 'h2' : 'h1'
+      if (protocol === 'h1') keepAlive.add(socket) // h2 sessions count their streams (SessionIdle)
+      if (observer !== undefined) countConnection(observer, cfg.name, protocol, socket)
+    })
   }
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
@@ -280,11 +298,11 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       tunnels.max = next.maxTunnels
       context.redirect = next.redirect
       idleMs = o.timeouts.clientIdle
+      keepAlive.ms = o.timeouts.clientIdle
       // Node reads these from the server object for every new connection (h1,
       // and the HTTP/1.1 side of an allowHTTP1 server) and its timeout sweep.
       Object.assign(server, {
         headersTimeout: o.timeouts.clientHeaders,
-        keepAliveTimeout: o.timeouts.clientIdle,
         maxHeaderSize: o.limits.maxHeaderBytes + H1_HEADER_SLACK
       })
       if ('updateSettings' in server) {
@@ -302,6 +320,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // (a reset for an accepted request). Those get IDLE_GRACE_MS to send it;
       // it is answered with Connection: close (the pipeline is draining).
       const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
+      keepAlive.stop()
       for (const s of sessions) s.close() // GOAWAY: streams in flight finish
       if (graceMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(IDLE_GRACE_MS, graceMs / 4)))
       if ('closeIdleConnections' in server) server.closeIdleConnections()

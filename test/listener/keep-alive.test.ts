@@ -1,0 +1,79 @@
+// KeepAliveSweep on real loopback connections, swept at chosen times: what it
+// closes and what it leaves open.
+import net from 'node:net'
+import t, { type Test } from 'tap'
+import { KeepAliveSweep } from '../../src/listener/keep-alive.js'
+
+const MS = 60_000
+
+/** `n` connected pairs: the server side (what a listener adds) and the client side. */
+async function pairs (t: Test, n: number): Promise<{ server: net.Socket, client: net.Socket }[]> {
+  const accepted: net.Socket[] = []
+  const server = net.createServer((s) => { accepted.push(s) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of accepted) s.destroy(); server.close() })
+  const out: { server: net.Socket, client: net.Socket }[] = []
+  for (let i = 0; i < n; i++) {
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+    t.teardown(() => { client.destroy() })
+    await new Promise((resolve) => client.once('connect', resolve))
+    while (accepted.length <= i) await new Promise((resolve) => setImmediate(resolve))
+    out.push({ server: accepted[i]!, client })
+  }
+  return out
+}
+
+const closed = (s: net.Socket): Promise<void> => new Promise((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()) })
+
+t.test('closes what read nothing and had no request in flight for the whole timeout, nothing earlier', async (t) => {
+  const [quiet, talking, inFlight, handedOver] = await pairs(t, 4)
+  const sweep = new KeepAliveSweep(MS)
+  t.teardown(() => sweep.stop())
+  const t0 = performance.now()
+  for (const p of [quiet, talking, inFlight, handedOver]) sweep.add(p!.server)
+  t.equal(sweep.size, 4)
+
+  sweep.sweep(t0 + MS / 2)
+  t.notOk(quiet!.server.destroyed, 'half the timeout: open')
+
+  // Something read since the last look: idle again from this sweep on.
+  const read = new Promise((resolve) => talking!.server.once('data', resolve))
+  talking!.client.write('GET / HTTP/1.1\r\n')
+  await read
+  ;(inFlight!.server as net.Socket & { _httpMessage?: unknown })._httpMessage = {}
+  sweep.forget(handedOver!.server)
+
+  sweep.sweep(t0 + MS + 1)
+  await closed(quiet!.server)
+  t.ok(quiet!.server.destroyed, 'idle for the timeout: closed')
+  t.notOk(talking!.server.destroyed, 'read something meanwhile: open')
+  t.notOk(inFlight!.server.destroyed, 'a request in flight: open')
+  t.notOk(handedOver!.server.destroyed, 'forgotten (a tunnel): open')
+  t.equal(sweep.size, 2, 'the closed one is no longer watched; the forgotten one neither')
+
+  sweep.sweep(t0 + 2 * MS + 2)
+  t.notOk(inFlight!.server.destroyed, 'still in flight: still open')
+  await closed(talking!.server)
+  t.ok(talking!.server.destroyed, 'a timeout after its last read: closed')
+  ;(inFlight!.server as net.Socket & { _httpMessage?: unknown })._httpMessage = null
+  sweep.sweep(t0 + 2.5 * MS)
+  t.notOk(inFlight!.server.destroyed, 'its request ended: idle since the last look that saw it in flight')
+  sweep.sweep(t0 + 3 * MS + 3)
+  await closed(inFlight!.server)
+  t.ok(inFlight!.server.destroyed, 'then closed a timeout after that look')
+  t.notOk(handedOver!.server.destroyed)
+  t.equal(sweep.size, 0)
+})
+
+t.test('a connection the client closes is no longer watched', async (t) => {
+  const [p] = await pairs(t, 1)
+  const sweep = new KeepAliveSweep(MS)
+  t.teardown(() => sweep.stop())
+  sweep.add(p!.server)
+  t.equal(sweep.size, 1)
+  p!.client.destroy()
+  p!.server.on('error', () => {})
+  p!.server.resume()
+  await closed(p!.server)
+  t.equal(sweep.size, 0)
+})
