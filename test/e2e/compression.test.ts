@@ -29,6 +29,8 @@ const NOISE_TIMES = 96
 const stream = { written: 0, done: false }
 /** Ends the held SSE response. */
 let endSse: (() => void) | undefined
+/** Ends the held plain-text stream, by coding asked for. */
+const endStream = new Map<string, () => void>()
 /** The revalidation test's origin: how it last answered. */
 let revalidated = 0
 
@@ -66,6 +68,13 @@ function origin (seen: SeenRequest, res: ServerResponse): void {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write('data: first\n\n')
       endSse = () => res.end('data: last\n\n')
+      return
+    }
+    case '/stream/held': {
+      // A slow stream (not an event stream): its first line, then nothing until the client has decoded it.
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('progress: 1 of 2\n')
+      endStream.set(String(seen.headers['accept-encoding']), () => res.end('progress: 2 of 2\n'))
       return
     }
     case '/noise': {
@@ -328,6 +337,30 @@ t.test('Server-Sent Events listed by name: each event is decodable before the st
     })
     req.on('error', reject)
   })
+})
+
+t.test('a slow stream of any type reaches the client while the origin still holds it (flushed within FLUSH_AFTER_MS)', async (t) => {
+  for (const coding of ['gzip', 'br']) {
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(`${base}/stream/held`, { headers: { 'accept-encoding': coding }, agent: false }, (res) => {
+        t.equal(res.headers['content-encoding'], coding)
+        const decoder = coding === 'gzip' ? zlib.createGunzip() : zlib.createBrotliDecompress()
+        res.pipe(decoder)
+        let text = ''
+        decoder.on('data', (c: Buffer) => {
+          text += c.toString()
+          // The origin sends the rest only once the first line has been decoded here.
+          if (text === 'progress: 1 of 2\n') endStream.get(coding)!()
+        })
+        decoder.on('end', () => {
+          t.equal(text, 'progress: 1 of 2\nprogress: 2 of 2\n', `${coding}: both lines, in order`)
+          resolve()
+        })
+        decoder.on('error', reject)
+      })
+      req.on('error', reject)
+    })
+  }
 })
 
 t.test('a client that stops reading stops the origin: the compressor does not buffer the body', async (t) => {

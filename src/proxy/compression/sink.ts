@@ -45,6 +45,14 @@ function flushKind (coding: CompressionAlgorithm): number | undefined {
   return undefined // brotli and zstd: their own flush default
 }
 
+/**
+ * The longest compressed bytes wait in the compressor once their source
+ * arrived: a body that streams slowly (NDJSON, long polling, progress lines)
+ * reaches the client in time, not when the compressor's buffer fills or the
+ * stream ends, at the cost of at most one flush per this long.
+ */
+export const FLUSH_AFTER_MS = 100
+
 export class CompressSink implements ResponseSink {
   readonly #inner: ResponseSink
   readonly #c: CompiledCompression
@@ -55,6 +63,8 @@ export class CompressSink implements ResponseSink {
   /** text/event-stream (listed by name): each upstream chunk goes out at once, flushed with this kind. */
   #flushEach = false
   #flushKind: number | undefined
+  /** Armed while written input may still sit in the compressor. */
+  #flushTimer: NodeJS.Timeout | undefined
   #failed = false
 
   constructor (inner: ResponseSink, c: CompiledCompression, coding: Coding, method: string, flow: CompressFlow) {
@@ -95,7 +105,8 @@ export class CompressSink implements ResponseSink {
     if (z === undefined) return this.#inner.responseData(chunk)
     if (this.#failed) return false
     const ok = z.write(chunk)
-    if (this.#flushEach) (z as unknown as { flush (kind?: number): void }).flush(this.#flushKind)
+    if (this.#flushEach) this.flush()
+    else this.#flushTimer ??= setTimeout(flushLater, FLUSH_AFTER_MS, this)
     // The client's backpressure shows once zlib has handed it output: its drain resumes the upstream.
     return ok && !this.#flow.awaitingDrain
   }
@@ -104,6 +115,7 @@ export class CompressSink implements ResponseSink {
     const z = this.#z
     if (z === undefined) return this.#inner.responseEnd(trailers)
     if (this.#failed) return
+    this.#cancelFlush()
     z.once('end', () => {
       if (!this.#failed) this.#inner.responseEnd(trailers)
     })
@@ -119,6 +131,19 @@ export class CompressSink implements ResponseSink {
   fault (err: unknown): void {
     this.#stop()
     this.#inner.fault(err)
+  }
+
+  /** What was written so far goes out now (the timer's, or each chunk's for text/event-stream). */
+  flush (): void {
+    this.#flushTimer = undefined
+    const z = this.#z
+    if (z === undefined || this.#failed || z.destroyed || z.writableEnded) return
+    (z as unknown as { flush (kind?: number): void }).flush(this.#flushKind)
+  }
+
+  #cancelFlush (): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer)
+    this.#flushTimer = undefined
   }
 
   #out (out: Buffer): void {
@@ -137,8 +162,11 @@ export class CompressSink implements ResponseSink {
   }
 
   #stop (): void {
+    this.#cancelFlush()
     this.#failed = true
     const z = this.#z
     if (z !== undefined && !z.destroyed) z.destroy()
   }
 }
+
+function flushLater (sink: CompressSink): void { sink.flush() }
