@@ -45,6 +45,8 @@ export const Errors = Object.freeze({
   ONLY_IF_CACHED: kind('LB_ERR_ONLY_IF_CACHED', 504, 'downstream', 'OIC', 'only-if-cached and nothing suitable is cached'),
   PURGE_FORBIDDEN: kind('LB_ERR_PURGE_FORBIDDEN', 405, 'downstream', 'DPE', 'PURGE is not allowed from this address'),
   CLIENT_ABORTED: kind('LB_ERR_CLIENT_ABORTED', 499, 'downstream', 'DC', 'the client went away'),
+  CLIENT_SEND_TIMEOUT: kind('LB_ERR_CLIENT_SEND_TIMEOUT', 499, 'downstream', 'CD',
+    'the client took nothing of the response for timeouts.clientSend'),
   CLIENT_TOO_SLOW: kind('LB_ERR_CLIENT_TOO_SLOW', 499, 'downstream', 'SB',
     'the client read too slowly a body the proxy cannot pause (one the origin ends by closing): cut at 16 MiB held'),
   PURGE_INCOMPLETE: kind('LB_ERR_PURGE_INCOMPLETE', 503, 'internal', 'PI', 'the purge did not reach every worker'),

@@ -316,6 +316,8 @@ export interface ClientTimeoutsConfig {
   readonly clientBody: number
   /** Deadline for receiving the whole request, head and body, from its start (ms; 0 = none). */
   readonly request: number
+  /** Longest wait for the client to take more of a streamed response (NGINX send_timeout); then it is cut (ms; 0 = none). */
+  readonly clientSend: number
   /** An upgraded connection (WebSocket) with no traffic either way for this long is closed (HAProxy `timeout tunnel`). */
   readonly tunnel: number
 }
@@ -753,7 +755,7 @@ export const DEFAULTS = deepFreeze({
   },
   limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 } satisfies LimitsConfig,
   timeouts: {
-    clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, tunnel: 3_600_000
+    clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000
   } satisfies ClientTimeoutsConfig,
   pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' } satisfies PathNormalizationConfig,
   routes: [] as readonly RouteConfig[],

@@ -172,8 +172,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     // The route's early hints, while the origin works on the answer (not for cache hits: they answer at once).
     const hints = s.route!.earlyHints
     if (hints !== undefined) s.responseInterim(103, hints)
-    if (!s.hasBody) return this.#attemptSession(s)
     const timeouts = this.#state.config.timeouts
+    s.sendTimeoutMs = timeouts.clientSend
+    if (!s.hasBody) return this.#attemptSession(s)
     s.watchBody(timeouts.clientBody, timeouts.request)
 
     // h2: a client RST_STREAM ends the request body as if it were complete
@@ -435,6 +436,7 @@ function onResponseClose (this: DownstreamResponse): void {
   if (s === undefined) return
   s.closed = true
   s.bodyDone()
+  s.sendDone()
   s.onClose?.()
   if (s.queued) {
     s.shard?.queue.remove(s)

@@ -99,6 +99,7 @@ const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
 const H2_END = Object.freeze({ endStream: true })
 
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
+function onSendTimeout (s: Session): void { s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
 export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest, CompressFlow {
@@ -193,6 +194,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   ended = false
   /** A 'drain' listener waits on the response: one, however many writes came back false (see responseData). */
   awaitingDrain = false
+  /** How long a write may wait for the client's drain (timeouts.clientSend, set when the request goes upstream; 0 = forever). */
+  sendTimeoutMs = 0
   /** h2: trailers for the 'wantTrailers' event. */
   trailers: Record<string, string> | undefined
   /** HTTP/1.1: the Content-Length of a raw head not yet sent, until the first body chunk (-1: none). */
@@ -204,6 +207,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   /** Client body idle timer (timeouts.clientBody) and whole-request deadline (timeouts.request). */
   #bodyIdle: NodeJS.Timeout | undefined
   #deadline: NodeJS.Timeout | undefined
+  /** Armed while a write waits for the client's drain (sendTimeoutMs). */
+  #sendTimer: NodeJS.Timeout | undefined
 
   /** HTTP/1.1: `req` and `res` from node:http. HTTP/2: both are the stream, and `h2` its head. */
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
@@ -336,7 +341,13 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.#bodyIdle = this.#deadline = undefined
   }
 
-  /** The client is too slow sending its request: see watchBody. */
+  /** The client took what waited (its drain), or the session ended: no send timeout is running. */
+  sendDone (): void {
+    if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer)
+    this.#sendTimer = undefined
+  }
+
+  /** The client is too slow sending its request (see watchBody), or taking the response (sendTimeoutMs). */
   clientTimeout (kind: ErrorKind): void {
     this.bodyDone()
     if (this.closed) return
@@ -459,6 +470,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     if (!this.awaitingDrain) {
       this.awaitingDrain = true
       res.once('drain', onDrain)
+      if (this.sendTimeoutMs > 0) this.#sendTimer = setTimeout(onSendTimeout, this.sendTimeoutMs, this)
     }
     return false
   }
@@ -684,6 +696,7 @@ function onDrain (this: DownstreamResponse): void {
   const s = (this as unknown as { [kSession]?: Session })[kSession]
   if (s === undefined) return
   s.awaitingDrain = false
+  s.sendDone()
   s.handler?.resume()
 }
 

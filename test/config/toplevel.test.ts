@@ -195,11 +195,18 @@ t.test('watchConfig', async (t) => {
 
 t.test('timeouts.drain', async (t) => {
   t.equal(parse(BASE).timeouts.drain, 30_000)
-  t.same(parse(BASE + 'timeouts: { drain: 1m30s }\n').timeouts, { clientHeaders: 30_000, clientIdle: 60_000, drain: 90_000, clientBody: 30_000, request: 0, tunnel: 3_600_000 })
+  t.same(parse(BASE + 'timeouts: { drain: 1m30s }\n').timeouts, { clientHeaders: 30_000, clientIdle: 60_000, drain: 90_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000 })
   t.equal(parse(BASE + 'timeouts: { drain: 0 }\n').timeouts.drain, 0, '0 = cut at once')
   only(t, BASE + 'timeouts:\n  drain: soon\n', 'timeouts.drain', 8, /^expected a duration like 500ms, .*got "soon"$/)
   only(t, BASE + 'timeouts:\n  drain: 600h\n', 'timeouts.drain', 8, /at most 596h31m23s/)
   only(t, BASE + 'timeouts:\n  drian: 5s\n', 'timeouts.drian', 8, 'unknown key `drian`; did you mean `drain`?')
+})
+
+t.test('timeouts.clientSend', async (t) => {
+  t.equal(parse(BASE).timeouts.clientSend, 60_000, 'NGINX send_timeout\'s default')
+  t.equal(parse(BASE + 'timeouts: { clientSend: 5s }\n').timeouts.clientSend, 5_000)
+  t.equal(parse(BASE + 'timeouts: { clientSend: 0 }\n').timeouts.clientSend, 0, '0 = never')
+  only(t, BASE + 'timeouts:\n  clientSend: slow\n', 'timeouts.clientSend', 8, /^expected a duration like 500ms, .*got "slow"$/)
 })
 
 t.test('every new option in one file: all issues, in file order', async (t) => {

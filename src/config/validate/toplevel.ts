@@ -16,7 +16,7 @@ import { type Context, type ListenerBind, bindKey, duration, httpToken, ipList, 
 const KEYS = {
   forwarding: ['xForwarded', 'forwarded', 'via'],
   limits: ['maxHeaderBytes', 'maxHeaderCount'],
-  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'tunnel'],
+  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'clientSend', 'tunnel'],
   pathNormalization: ['mergeSlashes', 'escapedSlashes'],
   admin: ['bind', 'token'],
   accessLog: ['enabled', 'path', 'format', 'redactQuery']
@@ -91,6 +91,7 @@ function clientTimeouts (ctx: Context, f: Field): ClientTimeoutsConfig | undefin
     drain: opt(m, 'drain', (v) => duration(r, v), d.drain),
     clientBody: opt(m, 'clientBody', (v) => duration(r, v, 1), d.clientBody),
     request: opt(m, 'request', (v) => duration(r, v), d.request),
+    clientSend: opt(m, 'clientSend', (v) => duration(r, v), d.clientSend),
     tunnel: opt(m, 'tunnel', (v) => duration(r, v, 1), d.tunnel)
   }
 }
