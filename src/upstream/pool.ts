@@ -7,6 +7,7 @@ import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { interimHead, type InterimHead } from '../fields.js'
+import { guardH2Trailers } from './h2-trailers.js'
 import type { ExchangeOutcome, Server } from './server.js'
 import { PerClientPool, serverConnector, VERSION, type ProxiedDispatch } from './proxy-send.js'
 import { tlsFailure, type UpstreamTls } from './tls.js'
@@ -48,8 +49,11 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
   }
   const make = (header?: Buffer): Pool => {
     const connect = serverConnector(server.url, t.connect, tls, header, backend.protocol)
-    if (tls === undefined) return new Pool(server.url, { ...options, connect })
-    return new TlsPool(server.url, { ...options, connect }, new URL(server.url).host)
+    const pool = tls === undefined
+      ? new Pool(server.url, { ...options, connect })
+      : new TlsPool(server.url, { ...options, connect }, new URL(server.url).host)
+    if (h2) guardH2Trailers(pool)
+    return pool
   }
   const send = server.sendProxyProtocol ?? backend.sendProxyProtocol
   return send === undefined ? make() : new PerClientPool(VERSION[send], make)

@@ -138,3 +138,50 @@ t.test('protocol: h2 to a TLS server that only speaks HTTP/1.1: a connect failur
   t.equal(r.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_CONNECT')
   t.equal(origin.requests.length, 0, 'no request reached it')
 })
+
+t.test('a body read under backpressure keeps its tail when the trailers arrive (undici 7 stopped reading at them)', async (t) => {
+  // The whole answer fits undici's stream window (256 KiB), so the origin
+  // sends all of it and its trailers at once, while our h2 client does not
+  // read: the proxy's writes back up, undici's stream is paused with DATA
+  // still waiting, and then the trailing HEADERS frame arrives.
+  const BODY = 192 * 1024
+  const server = http2.createServer()
+  /** Per path: the origin has sent the whole answer and its trailers (its stream closed). */
+  const sent = new Map<string, Promise<void>>()
+  server.on('stream', (stream, headers) => {
+    sent.set(String(headers[':path']), new Promise((resolve) => stream.on('close', () => resolve())))
+    stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' }, { waitForTrailers: true })
+    stream.on('wantTrailers', () => { stream.sendTrailers({ 'x-checksum': 'c0ffee' }) })
+    for (let at = 0; at < BODY; at += 16 * 1024) stream.write(Buffer.alloc(16 * 1024, 0x7a))
+    stream.end()
+  })
+  server.on('sessionError', () => {})
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()) }))
+  const proxy = await proxyFor(t, 'h2c', [`http://127.0.0.1:${(server.address() as AddressInfo).port}`])
+
+  const session = http2.connect(proxy.url('tls'), { rejectUnauthorized: false })
+  t.teardown(() => { session.destroy() })
+  session.on('error', () => {})
+  for (let round = 0; round < 3; round++) {
+    const stream = session.request({ ':path': `/held/${round}` })
+    stream.pause()
+    stream.on('error', () => {})
+    let received = 0
+    let trailers: http2.IncomingHttpHeaders | undefined
+    stream.on('trailers', (h) => { trailers = h })
+    const ended = new Promise<string>((resolve) => {
+      stream.on('end', () => resolve('end'))
+      stream.on('close', () => resolve(`close ${stream.rstCode ?? 0}`))
+    })
+    while (!sent.has(`/held/${round}`)) await new Promise((resolve) => setImmediate(resolve))
+    await sent.get(`/held/${round}`)
+    // The origin is done; give its last frames a moment to reach the proxy before reading.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    stream.on('data', (c: Buffer) => { received += c.length })
+    stream.resume()
+    t.equal(await ended, 'end', `round ${round}: a clean end`)
+    t.equal(received, BODY, `round ${round}: every byte before it`)
+    t.equal(trailers?.['x-checksum'], 'c0ffee', `round ${round}: and the trailers`)
+  }
+})
