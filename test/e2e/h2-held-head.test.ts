@@ -114,7 +114,11 @@ backends: { b: { servers: [{ url: "http://127.0.0.1:1" }] } }
 
   for (const path of ['/reset-same-tick', '/reset-same-tick-empty', '/reset-later']) {
     const r = await h2Request(session, { ':path': path })
-    t.equal(r.status, 200, `${path}: the head went out`)
+    // A head and a reset in the same tick with no DATA between: Node 20 sends
+    // the HEADERS frame first, Node 22 only the RST_STREAM. Either way the
+    // answer is a reset, never a complete one (below).
+    if (path === '/reset-same-tick-empty') t.ok(r.status === 200 || r.status === 0, `${path}: the head went out or the reset came alone`)
+    else t.equal(r.status, 200, `${path}: the head went out`)
     t.equal(r.rstCode, NGHTTP2_INTERNAL_ERROR, `${path}: the cut body ends in a reset, never as complete`)
     t.equal(sentTrailers(path), undefined, `${path}: nothing ended the stream`)
   }
