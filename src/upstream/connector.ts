@@ -11,6 +11,13 @@
 // truncated whatever undici makes of it, so the guard turns that close into
 // the error a truncated keep-alive answer gets ('other side closed') before
 // undici's listener sees it. Remove with the move to undici 8.
+//
+// The same parser also destroys the connection on any 100 Continue
+// (Parser.onHeadersComplete: `statusCode === 100` → SocketError 'bad
+// response'), as undici never sends Expect. Every 100 it reads is one nobody
+// asked for (some application servers send one on every request): nginx and
+// HAProxy drop it and read on to the final response, and so does each
+// connection's parser here (see dropContinue).
 import type { Socket } from 'node:net'
 import { buildConnector, errors } from 'undici'
 
@@ -37,7 +44,9 @@ export function guardedConnector (connect: buildConnector.connector, ready?: (so
         return
       }
       ready?.(socket)
+      // undici builds the connection's parser inside this callback.
       callback(null, guardPausedParser(socket))
+      dropContinue(socket)
     })
   }
 }
@@ -60,16 +69,51 @@ function guardPausedParser<S extends Socket> (socket: S): S {
   return socket
 }
 
+/** What the guards use of undici's HTTP/1.1 parser (lib/dispatcher/client-h1.js). */
+interface H1Parser {
+  paused?: unknown
+  statusCode: number
+  headers: unknown[]
+  headersSize: number
+  onHeadersComplete?: (this: H1Parser, statusCode: number, upgrade: boolean, keepAlive: boolean) => number
+}
+
 /**
  * undici keeps a connection's parser under a module-private symbol whose
- * description is 'parser'. Looked up only at a close, which is rare; when a
- * later undici no longer has it, the guard does nothing.
+ * description is 'parser'. Looked up once per connection and at a close,
+ * never per request; when a later undici no longer has it (or on an h2
+ * connection, which has none), the guards do nothing.
  */
-function parserPaused (socket: Socket): boolean {
+function parserOf (socket: Socket): H1Parser | undefined {
   const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'parser')
-  if (key === undefined) return false
-  const parser = (socket as unknown as Record<symbol, { paused?: unknown } | null | undefined>)[key]
-  return parser?.paused === true
+  if (key === undefined) return undefined
+  return (socket as unknown as Record<symbol, H1Parser | null | undefined>)[key] ?? undefined
+}
+
+function parserPaused (socket: Socket): boolean {
+  return parserOf(socket)?.paused === true
+}
+
+/**
+ * Makes this connection's parser pass over a 100 as undici passes over any
+ * other 1xx, except that the handler is not told (a 100 is never relayed:
+ * the proxy answers its own clients' Expect). The headers timeout is not
+ * restarted either, so 100s without end still get a 504. Set on the parser
+ * itself, never on undici's prototype; the 100's head is part of the
+ * response head undici's size limit counts, as for every 1xx.
+ */
+function dropContinue (socket: Socket): void {
+  const parser = parserOf(socket)
+  const onHeadersComplete = parser?.onHeadersComplete
+  if (parser === undefined || typeof onHeadersComplete !== 'function') return
+  parser.onHeadersComplete = function continueDropped (statusCode, upgrade, keepAlive) {
+    if (statusCode !== 100 || upgrade) return Reflect.apply(onHeadersComplete, this, [statusCode, upgrade, keepAlive]) as number
+    // As undici's own 1xx path: the head is forgotten, no body follows (onMessageComplete then resets the rest).
+    this.statusCode = 100
+    this.headers = []
+    this.headersSize = 0
+    return 1
+  }
 }
 
 function truncated (): Error {
