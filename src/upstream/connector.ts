@@ -12,6 +12,13 @@
 // the error a truncated keep-alive answer gets ('other side closed') before
 // undici's listener sees it. Remove with the move to undici 8.
 //
+// The same listener finishes a body that only the close ends (no
+// Content-Length, not chunked) on ECONNRESET as on a FIN (a macOS
+// workaround), so a body cut by a reset passed as complete: relayed with a
+// clean end and stored. A reset is a failed connection, whatever came before
+// it (nginx: a recv() error is an upstream error, a 0-byte read the end), so
+// a reset in the middle of any response gets the same error as above.
+//
 // The same parser also destroys the connection on any 100 Continue
 // (Parser.onHeadersComplete: `statusCode === 100` → SocketError 'bad
 // response'), as undici never sends Expect. Every 100 it reads is one nobody
@@ -45,14 +52,14 @@ export function guardedConnector (connect: buildConnector.connector, ready?: (so
       }
       ready?.(socket)
       // undici builds the connection's parser inside this callback.
-      callback(null, guardPausedParser(socket))
+      callback(null, guardClose(socket))
       dropContinue(socket)
     })
   }
 }
 
 /** Installs the guard on a connection undici is about to use; returns it. */
-function guardPausedParser<S extends Socket> (socket: S): S {
+function guardClose<S extends Socket> (socket: S): S {
   const emit = socket.emit
   socket.emit = function guardedEmit (this: Socket, event: string | symbol, arg?: unknown): boolean {
     if (event === 'end') {
@@ -60,7 +67,7 @@ function guardPausedParser<S extends Socket> (socket: S): S {
         this.destroy(truncated())
         return false
       }
-    } else if (event === 'error' && (arg as { code?: unknown } | undefined)?.code === 'ECONNRESET' && parserPaused(this)) {
+    } else if (event === 'error' && (arg as { code?: unknown } | undefined)?.code === 'ECONNRESET' && inResponse(this)) {
       return Reflect.apply(emit, this, ['error', truncated()]) as boolean
     }
     // Every 'data' comes through here: no rest array or spread per event.
@@ -92,6 +99,12 @@ function parserOf (socket: Socket): H1Parser | undefined {
 
 function parserPaused (socket: Socket): boolean {
   return parserOf(socket)?.paused === true
+}
+
+/** A response head has been read and its message is not complete (undici zeroes statusCode at its end). */
+function inResponse (socket: Socket): boolean {
+  const parser = parserOf(socket)
+  return parser !== undefined && (parser.paused === true || parser.statusCode !== 0)
 }
 
 /**
