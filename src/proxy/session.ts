@@ -481,6 +481,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // Without a listener Node sends empty trailers itself; 'wantTrailers' comes only after end().
     if (this.trailers !== undefined) this.res.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
     this.end()
+    // The origin answered before the client's body was all sent: RST_STREAM(NO_ERROR) once the response is out (RFC
+    // 9113 §8.1; Node does so itself only for a stream it never read), or the client uploads into a closed exchange.
+    if (this.hasBody && this.trailers === undefined && !(this.req as ServerHttp2Stream).readableEnded) {
+      (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
+    }
   }
 
   /**
