@@ -17,7 +17,12 @@
 // workaround), so a body cut by a reset passed as complete: relayed with a
 // clean end and stored. A reset is a failed connection, whatever came before
 // it (nginx: a recv() error is an upstream error, a 0-byte read the end), so
-// a reset in the middle of any response gets the same error as above.
+// a reset in the middle of any response gets the same error as above. libuv
+// reports a reset that arrives with the last data as an end of stream
+// (uv__stream_io reads, then takes POLLHUP after a partial read for EOF), so
+// an end in the middle of a response is checked first: a zero-length write
+// fails with ECONNRESET on a reset connection and succeeds on a half-closed
+// one (see endOrReset). Only a response that the close cuts pays for it.
 //
 // The same parser also destroys the connection on any 100 Continue
 // (Parser.onHeadersComplete: `statusCode === 100` → SocketError 'bad
@@ -67,6 +72,7 @@ function guardClose<S extends Socket> (socket: S): S {
         this.destroy(truncated())
         return false
       }
+      if (inResponse(this)) return endOrReset(this, emit)
     } else if (event === 'error' && (arg as { code?: unknown } | undefined)?.code === 'ECONNRESET' && inResponse(this)) {
       return Reflect.apply(emit, this, ['error', truncated()]) as boolean
     }
@@ -128,6 +134,24 @@ function dropContinue (socket: Socket): void {
     this.headersSize = 0
     return 1
   }
+}
+
+const PROBE = Buffer.alloc(0)
+
+/**
+ * The origin's close came in the middle of a response: a FIN, or a reset
+ * libuv folded into an end of stream. A zero-length write reaches the kernel
+ * (plain TCP; TLS writes nothing for it, and the end passes as before): on a
+ * reset connection it fails with ECONNRESET, and the error goes through the
+ * guard like any reset; after a FIN it succeeds and undici gets its 'end'.
+ * Nothing reaches the origin either way.
+ */
+function endOrReset (socket: Socket, emit: Socket['emit']): boolean {
+  socket.write(PROBE, (err) => {
+    if (err == null) Reflect.apply(emit, socket, ['end'])
+    else if (!socket.destroyed) socket.destroy(truncated())
+  })
+  return true
 }
 
 function truncated (): Error {

@@ -4,8 +4,9 @@
 // be anything up to the whole body (nginx treats a recv() error as an
 // upstream error, a 0-byte read as the end). undici 7 finishes such a body on
 // ECONNRESET as if it were a FIN (client-h1.js onHttpSocketError, a macOS
-// workaround), so the truncated body was stored and served to every later
-// client as complete. Bodies framed by Content-Length or chunked that end
+// workaround), and libuv reports a reset that arrives with the last bytes as
+// a plain end of stream, so the truncated body was stored and served to every
+// later client as complete. Bodies framed by Content-Length or chunked that end
 // early with a FIN (or a reset) are truncated too; none of them may be
 // stored, and each client must see the cut.
 import t from 'tap'
@@ -21,8 +22,10 @@ import { h1Exchange, h2Exchange } from '../helpers/wire.js'
 const CACHEABLE = 'Cache-Control: max-age=60\r\nContent-Type: text/plain\r\n'
 
 /** Per path: the head and first body bytes, then how the origin ends the connection. */
-const CUTS: Record<string, { readonly bytes: string, readonly end: 'fin' | 'rst' }> = {
+const CUTS: Record<string, { readonly bytes: string, readonly end: 'fin' | 'rst' | 'rst-now' }> = {
   '/close-rst': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}\r\npart of the bo`, end: 'rst' },
+  // The reset right behind the bytes: libuv reads both at once and reports an end of stream, not ECONNRESET.
+  '/close-rst-now': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}\r\npart of the bo`, end: 'rst-now' },
   '/close-rst-10': { bytes: `HTTP/1.0 200 OK\r\n${CACHEABLE}\r\npart of the bo`, end: 'rst' },
   '/chunked-fin': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nmid-ch`, end: 'fin' },
   '/chunked-rst': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nmid-ch`, end: 'rst' },
@@ -37,6 +40,11 @@ async function setup (t: Test): Promise<{ proxy: RunningProxy, log: SessionLog, 
   const origin = await startRawServer(t, (req: RawSeen, socket: Socket) => {
     seen.push(req)
     const cut = CUTS[req.target.split('?')[0]!]!
+    if (cut.end === 'rst-now') {
+      socket.write(cut.bytes)
+      socket.resetAndDestroy()
+      return false
+    }
     // The head and body bytes reach the proxy (flushed, a moment) before the end.
     socket.write(cut.bytes, () => setTimeout(() => {
       if (cut.end === 'rst') socket.resetAndDestroy()
