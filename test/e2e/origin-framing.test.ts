@@ -243,3 +243,25 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'the origin\'s own answer is not its failure')
   t.equal(seen.length, 2)
 })
+
+t.test('a malformed answer during an h2 upload: 502, then RST_STREAM(NO_ERROR), not a client left sending', async (t) => {
+  const origin = await startRawServer(t, (_req, socket) => {
+    socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\nok')
+    return false
+  }, { answerBeforeBody: true })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: raw }]
+backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }] } }
+`)
+  const session = await h2Session(t, proxy.url('tls'))
+  const stream = session.request({ ':path': '/upload', ':method': 'POST', 'content-length': '1048576' }, { endStream: false })
+  stream.on('error', () => {})
+  stream.write(Buffer.alloc(64 * 1024, 0x78))
+  stream.resume()
+  const head = await within(new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve)), 10_000, 'the h2 answer')
+  t.equal(head[':status'], 502)
+  await within(new Promise((resolve) => stream.once('close', resolve)), 10_000, 'RST_STREAM(NO_ERROR): the stream closes')
+  t.equal(stream.rstCode, 0, 'NO_ERROR')
+  session.close()
+})

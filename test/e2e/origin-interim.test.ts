@@ -13,6 +13,7 @@ import type { Socket } from 'node:net'
 import { testCertificate } from '../helpers/certs.js'
 import { h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startRawServer, type RawSeen } from '../helpers/raw-origin.js'
+import { startServer } from '../helpers/origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { SessionLog, within } from '../helpers/stream-kit.js'
 
@@ -146,4 +147,27 @@ backends:
   const viaH2 = await within(h2(t, proxy.url('tls'), { ':path': '/endless' }), 10_000, 'the h2 answer')
   t.equal(viaH2.status, 504)
   t.equal(server(proxy).failures, 2)
+})
+
+t.test('a 100 written ahead of reading an upload (a real Node origin, no Expect): the upload and the answer go through', async (t) => {
+  // Node's res.writeContinue() writes a 100 whenever it is called, as some frameworks do on every request with a body.
+  const origin = await startServer(t, (req, res) => {
+    res.writeContinue()
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => { res.writeHead(201, { 'content-type': 'text/plain' }).end(`got ${Buffer.concat(chunks).length}`) })
+  })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends: { o: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }] } }
+`)
+  const body = Buffer.alloc(200_000, 0x61)
+  const a = await h1(proxy.url('plain'), { method: 'POST', path: '/up', body })
+  t.equal(a.status, 201, 'h1')
+  t.equal(a.text, 'got 200000')
+  const b = await h2(t, proxy.url('tls'), { ':path': '/up', ':method': 'POST' }, body)
+  t.equal(b.status, 201, 'h2')
+  t.equal(b.text, 'got 200000')
+  t.equal(server(proxy).failures, 0)
 })
