@@ -147,8 +147,10 @@ const PROBE = Buffer.alloc(0)
  * Nothing reaches the origin either way.
  */
 function endOrReset (socket: Socket, emit: Socket['emit']): boolean {
+  // Nothing to probe with once our side is closed: the end passes as it always did.
+  if (!socket.writable) return Reflect.apply(emit, socket, ['end']) as boolean
   socket.write(PROBE, (err) => {
-    if (err == null) Reflect.apply(emit, socket, ['end'])
+    if ((err as { code?: unknown } | null | undefined)?.code !== 'ECONNRESET') Reflect.apply(emit, socket, ['end'])
     else if (!socket.destroyed) socket.destroy(truncated())
   })
   return true
