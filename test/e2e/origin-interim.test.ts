@@ -28,7 +28,8 @@ const SCRIPTS: Record<string, ReadonlyArray<string | null>> = {
   '/several': ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.1 102 Processing\r\n\r\n',
     'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n', FINAL],
   '/http10': ['HTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello', null],
-  '/then-close': ['HTTP/1.1 100 Continue\r\n\r\n', null]
+  '/then-close': ['HTTP/1.1 100 Continue\r\n\r\n', null],
+  '/102-then-close': ['HTTP/1.1 102 Processing\r\n\r\n', null]
 }
 
 async function setup (t: Test): Promise<{ proxy: RunningProxy, log: SessionLog, seen: RawSeen[] }> {
@@ -119,6 +120,9 @@ t.test('a 100 and then a close: 502 LB_ERR_UPSTREAM_RESET (never a hang), counte
   t.equal(ended.error?.flag, 'UC')
   t.equal(server(proxy).failures, 2, 'counted against the server')
   t.equal(seen.filter((r) => r.target === '/then-close').length, 2, 'not retried')
+  const c = await within(h1(proxy.url('plain'), { path: '/102-then-close' }), 10_000, 'the answer after a 102')
+  t.equal(c.status, 502, 'any 1xx then a close: the same')
+  t.equal(c.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_RESET')
 })
 
 t.test('100s without end: 504 once the headers timeout has passed, not a stall', async (t) => {
