@@ -150,8 +150,10 @@ function endOrReset (socket: Socket, emit: Socket['emit']): boolean {
   // Nothing to probe with once our side is closed: the end passes as it always did.
   if (!socket.writable) return Reflect.apply(emit, socket, ['end']) as boolean
   socket.write(PROBE, (err) => {
-    if ((err as { code?: unknown } | null | undefined)?.code !== 'ECONNRESET') Reflect.apply(emit, socket, ['end'])
-    else if (!socket.destroyed) socket.destroy(truncated())
+    // Closed meanwhile (a timeout, the write's own error): undici has heard of it, and its 'end' listener must not run on a closed parser.
+    if (socket.destroyed) return
+    if ((err as { code?: unknown } | null | undefined)?.code === 'ECONNRESET') socket.destroy(truncated())
+    else Reflect.apply(emit, socket, ['end'])
   })
   return true
 }
