@@ -241,6 +241,7 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   t.equal(head[':status'], 413, 'h2: the origin\'s answer')
   t.equal(Buffer.concat(chunks).toString(), 'too big!')
   t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'the origin\'s own answer is not its failure')
+  t.equal((await log.ended('/upload')).status, 413, 'logged as the origin\'s 413')
   t.equal(seen.length, 2)
 })
 
