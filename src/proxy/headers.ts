@@ -228,6 +228,8 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
   return { headers: out, hasBody, contentLength, proto, authority: effective }
 }
 
+/** A response's Transfer-Encoding as a proxy can take it: chunked, once. */
+const ONLY_CHUNKED = /^\s*chunked\s*$/i
 const ONLY_OPTIONS = /^\s*(?:keep-alive|close|upgrade)\s*$/i
 /** A TE list naming `trailers` (RFC 9110 §10.1.4). */
 const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:,|;|$)/i
@@ -297,6 +299,10 @@ export function downstreamResponseHeaders (raw: readonly Buffer[], via: string |
       if (lower === 'connection') {
         const v = raw[i + 1]!.toString('latin1')
         connectionTokens = connectionTokens === undefined ? v : `${connectionTokens},${v}`
+      } else if (lower === 'transfer-encoding' && !ONLY_CHUNKED.test(raw[i + 1]!.toString('latin1'))) {
+        // Only chunked is undone here (RFC 9112 §7): past any other coding the body would go on coded, with nothing
+        // to say so (Transfer-Encoding is hop-by-hop). nginx: "upstream sent unknown Transfer-Encoding", 502.
+        return lower
       }
       continue
     }

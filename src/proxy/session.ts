@@ -493,6 +493,18 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // Without a listener Node sends empty trailers itself; 'wantTrailers' comes only after end().
     if (this.trailers !== undefined) this.res.on('wantTrailers', onWantTrailers) // fires once; `on` spares once()'s wrapper
     this.end()
+    // The origin may answer before the client's body is all sent (a 413).
+    if (this.hasBody && this.trailers === undefined) this.#endUpload()
+  }
+
+  /**
+   * h2: the answer is complete while the client may still be sending its
+   * body: RST_STREAM(NO_ERROR) once the answer is out (RFC 9113 §8.1; Node
+   * does so itself only for a stream it never read). Without it the client
+   * waits on flow control for a stream nobody reads any more.
+   */
+  #endUpload (): void {
+    if (!(this.req as ServerHttp2Stream).readableEnded) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
   }
 
   /**
@@ -662,6 +674,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       this.bytesOut += body.length
       this.end(body)
     }
+    // A 502 while the client still uploads, a 408 for one too slow.
+    if (this.h2 && this.hasBody) this.#endUpload()
   }
 
   /** sendError to a gRPC client: one HEADERS frame that ends the stream (Trailers-Only), the status in grpc-status. */

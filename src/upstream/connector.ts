@@ -11,6 +11,25 @@
 // truncated whatever undici makes of it, so the guard turns that close into
 // the error a truncated keep-alive answer gets ('other side closed') before
 // undici's listener sees it. Remove with the move to undici 8.
+//
+// The same listener finishes a body that only the close ends (no
+// Content-Length, not chunked) on ECONNRESET as on a FIN (a macOS
+// workaround), so a body cut by a reset passed as complete: relayed with a
+// clean end and stored. A reset is a failed connection, whatever came before
+// it (nginx: a recv() error is an upstream error, a 0-byte read the end), so
+// a reset in the middle of any response gets the same error as above. libuv
+// reports a reset that arrives with the last data as an end of stream
+// (uv__stream_io reads, then takes POLLHUP after a partial read for EOF), so
+// an end in the middle of a response is checked first: a zero-length write
+// fails with ECONNRESET on a reset connection and succeeds on a half-closed
+// one (see endOrReset). Only a response that the close cuts pays for it.
+//
+// The same parser also destroys the connection on any 100 Continue
+// (Parser.onHeadersComplete: `statusCode === 100` → SocketError 'bad
+// response'), as undici never sends Expect. Every 100 it reads is one nobody
+// asked for (some application servers send one on every request): nginx and
+// HAProxy drop it and read on to the final response, and so does each
+// connection's parser here (see dropContinue).
 import type { Socket } from 'node:net'
 import { buildConnector, errors } from 'undici'
 
@@ -37,13 +56,15 @@ export function guardedConnector (connect: buildConnector.connector, ready?: (so
         return
       }
       ready?.(socket)
-      callback(null, guardPausedParser(socket))
+      // undici builds the connection's parser inside this callback.
+      callback(null, guardClose(socket))
+      dropContinue(socket)
     })
   }
 }
 
 /** Installs the guard on a connection undici is about to use; returns it. */
-function guardPausedParser<S extends Socket> (socket: S): S {
+function guardClose<S extends Socket> (socket: S): S {
   const emit = socket.emit
   socket.emit = function guardedEmit (this: Socket, event: string | symbol, arg?: unknown): boolean {
     if (event === 'end') {
@@ -51,7 +72,8 @@ function guardPausedParser<S extends Socket> (socket: S): S {
         this.destroy(truncated())
         return false
       }
-    } else if (event === 'error' && (arg as { code?: unknown } | undefined)?.code === 'ECONNRESET' && parserPaused(this)) {
+      if (inResponse(this)) return endOrReset(this, emit)
+    } else if (event === 'error' && (arg as { code?: unknown } | undefined)?.code === 'ECONNRESET' && inResponse(this)) {
       return Reflect.apply(emit, this, ['error', truncated()]) as boolean
     }
     // Every 'data' comes through here: no rest array or spread per event.
@@ -60,16 +82,80 @@ function guardPausedParser<S extends Socket> (socket: S): S {
   return socket
 }
 
+/** What the guards use of undici's HTTP/1.1 parser (lib/dispatcher/client-h1.js). */
+interface H1Parser {
+  paused?: unknown
+  statusCode: number
+  headers: unknown[]
+  headersSize: number
+  onHeadersComplete?: (this: H1Parser, statusCode: number, upgrade: boolean, keepAlive: boolean) => number
+}
+
 /**
  * undici keeps a connection's parser under a module-private symbol whose
- * description is 'parser'. Looked up only at a close, which is rare; when a
- * later undici no longer has it, the guard does nothing.
+ * description is 'parser'. Looked up once per connection and at a close,
+ * never per request; when a later undici no longer has it (or on an h2
+ * connection, which has none), the guards do nothing.
  */
-function parserPaused (socket: Socket): boolean {
+function parserOf (socket: Socket): H1Parser | undefined {
   const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'parser')
-  if (key === undefined) return false
-  const parser = (socket as unknown as Record<symbol, { paused?: unknown } | null | undefined>)[key]
-  return parser?.paused === true
+  if (key === undefined) return undefined
+  return (socket as unknown as Record<symbol, H1Parser | null | undefined>)[key] ?? undefined
+}
+
+function parserPaused (socket: Socket): boolean {
+  return parserOf(socket)?.paused === true
+}
+
+/** A response head has been read and its message is not complete (undici zeroes statusCode at its end). */
+function inResponse (socket: Socket): boolean {
+  const parser = parserOf(socket)
+  return parser !== undefined && (parser.paused === true || parser.statusCode !== 0)
+}
+
+/**
+ * Makes this connection's parser pass over a 100 as undici passes over any
+ * other 1xx, except that the handler is not told (a 100 is never relayed:
+ * the proxy answers its own clients' Expect). The headers timeout is not
+ * restarted either, so 100s without end still get a 504. Set on the parser
+ * itself, never on undici's prototype; the 100's head is part of the
+ * response head undici's size limit counts, as for every 1xx.
+ */
+function dropContinue (socket: Socket): void {
+  const parser = parserOf(socket)
+  const onHeadersComplete = parser?.onHeadersComplete
+  if (parser === undefined || typeof onHeadersComplete !== 'function') return
+  parser.onHeadersComplete = function continueDropped (statusCode, upgrade, keepAlive) {
+    // Every response head passes here: one comparison and a direct call, nothing allocated.
+    if (statusCode !== 100 || upgrade) return onHeadersComplete.call(this, statusCode, upgrade, keepAlive)
+    // As undici's own 1xx path: the head is forgotten, no body follows (onMessageComplete then resets the rest).
+    this.statusCode = 100
+    this.headers = []
+    this.headersSize = 0
+    return 1
+  }
+}
+
+const PROBE = Buffer.alloc(0)
+
+/**
+ * The origin's close came in the middle of a response: a FIN, or a reset
+ * libuv folded into an end of stream. A zero-length write reaches the kernel
+ * (plain TCP; TLS writes nothing for it, and the end passes as before): on a
+ * reset connection it fails with ECONNRESET, and the error goes through the
+ * guard like any reset; after a FIN it succeeds and undici gets its 'end'.
+ * Nothing reaches the origin either way.
+ */
+function endOrReset (socket: Socket, emit: Socket['emit']): boolean {
+  // Nothing to probe with once our side is closed: the end passes as it always did.
+  if (!socket.writable) return Reflect.apply(emit, socket, ['end']) as boolean
+  socket.write(PROBE, (err) => {
+    // Closed meanwhile (a timeout, the write's own error): undici has heard of it, and its 'end' listener must not run on a closed parser.
+    if (socket.destroyed) return
+    if ((err as { code?: unknown } | null | undefined)?.code === 'ECONNRESET') socket.destroy(truncated())
+    else Reflect.apply(emit, socket, ['end'])
+  })
+  return true
 }
 
 function truncated (): Error {

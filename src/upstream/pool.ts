@@ -499,7 +499,8 @@ const OTHER_FAILURE: Failure = { kind: Errors.UPSTREAM_RESET, retry: 'no' }
 /** The one classification of an undici / socket / TLS error (see FAILURES). */
 export function classifyFailure (err: Error): Failure {
   const code = (err as { code?: string }).code
-  if (code === undefined) return OTHER_FAILURE
+  // undici 7's llhttp errors carry no code (its ERROR table has no reverse mapping): a NUL or bare CR in a field.
+  if (code === undefined) return err.name === 'HTTPParserError' ? PARSE_FAILURE : OTHER_FAILURE
   const known = FAILURES.get(code)
   if (known !== undefined) return known
   // Certificate verification, a name mismatch, an alert from the server: the connection never became usable.

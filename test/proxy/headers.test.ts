@@ -127,6 +127,12 @@ t.test('response headers: hop-by-hop out (with Connection-listed), Via appended,
   t.same(asMap(shaped([Buffer.from('Via'), Buffer.from('1.1 o')], undefined, NO_HEADER_OPS)).via, ['1.1 o'])
 })
 
+t.test('response headers: a transfer coding other than chunked, once, is refused (nginx: unknown Transfer-Encoding)', async (t) => {
+  const te = (v: string) => downstreamResponseHeaders([Buffer.from('Transfer-Encoding'), Buffer.from(v, 'latin1')], undefined, NO_HEADER_OPS)
+  for (const v of ['gzip, chunked', 'identity', 'chunked, chunked', 'gzip', 'chunked;q=1']) t.equal(te(v), 'transfer-encoding', v)
+  for (const v of ['chunked', 'Chunked', ' chunked ']) t.same(te(v), [], v)
+})
+
 t.test('response headers: a one-value field repeated is collapsed (same value) or refused (different values)', async (t) => {
   const buf = (...xs: string[]): Buffer[] => xs.map((x) => Buffer.from(x, 'latin1'))
   const same = downstreamResponseHeaders(buf('X-Content-Type-Options', 'nosniff', 'Content-Type', 'text/html',

@@ -86,3 +86,21 @@ t.test('complete answers are not touched by the guard', async (t) => {
   const c = await exchange(t, short, false)
   t.equal(c.error?.code, 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'unpaused, a short body is undici\'s own length mismatch')
 })
+
+t.test('a body the close ends, cut by a reset: an error, never a complete answer (paused or not)', async (t) => {
+  for (const pause of [false, true]) {
+    const url = await rawOrigin(t, 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n', BODY, 'rst')
+    const out = await exchange(t, url, pause)
+    t.equal(out.status, 200)
+    t.notOk(out.completed, `${pause ? 'paused' : 'flowing'}: not complete`)
+    t.equal(out.error?.code, 'UND_ERR_SOCKET', `${pause ? 'paused' : 'flowing'}: a socket error (${out.error?.message})`)
+  }
+})
+
+t.test('an unsolicited 100 Continue is passed over, the handler sees only the final answer', async (t) => {
+  const url = await rawOrigin(t, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\nx-a: b\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', Buffer.from('hello'), 'fin')
+  const out = await exchange(t, url, false)
+  t.equal(out.status, 200)
+  t.ok(out.completed, `complete (${out.error?.message ?? 'no error'})`)
+  t.equal(out.bytes, 5)
+})
