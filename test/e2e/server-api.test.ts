@@ -116,3 +116,55 @@ for (const workers of [1, 2]) {
     t.equal(await proc.exited, 0)
   })
 }
+
+t.test('workers: 2: a server change made while a worker starts reaches it too', async (t) => {
+  // A change goes to the workers ready at the time; one that had asked for
+  // its config before it and said ready after it kept the old state (seen
+  // above under load: a drained server still got new clients). The window
+  // is a race, as in reload-truth: the change is made as soon as the first
+  // worker is ready, while the other is usually still starting.
+  const s1 = await startServer(t, (_req, res) => { res.end('s1') })
+  const s2 = await startServer(t, (_req, res) => { res.end('s2') })
+  const dir = t.testdir({})
+  const file = path.join(dir, 'config.yaml')
+  writeFileSync(file, [
+    'workers: 2',
+    'listeners: [{ name: web, bind: "127.0.0.1:0" }]',
+    'accessLog: false',
+    `admin: { bind: "127.0.0.1:0", token: "${TOKEN}" }`,
+    'routes: [{ name: all, backend: app }]',
+    'backends:',
+    '  app:',
+    `    servers: [{ name: s1, url: "${s1.url}" }, { name: s2, url: "${s2.url}" }]`,
+    ''
+  ].join('\n'))
+  const proc = spawnCli(t, ['start', file])
+  const admin = `http://127.0.0.1:${String((await proc.waitForLog((l) => l.msg === 'admin: listening')).port)}`
+  const ready = (): number => proc.logs.filter((l) => l.msg === 'worker ready').length
+  await proc.waitForLog((l) => l.msg === 'worker ready')
+  const before = ready()
+  const res = await request(`${admin}/servers/app/s1`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"state":"drain"}' })
+  t.equal(res.statusCode, 200)
+  await res.body.dump()
+  t.comment(before < 2 ? 'the change came while the other worker started' : 'both workers were ready already (no race this run)')
+  await proc.waitForLog((l) => l.msg === 'worker ready' && l.worker !== proc.logs.find((x) => x.msg === 'worker ready')?.worker)
+  const listening = await proc.waitForLog((l) => l.msg === 'listening')
+  // New connections (round-robin between the workers), no sticky cookie: s2 only, from both workers.
+  const answers = async (): Promise<Set<string>> => {
+    const seen = new Set<string>()
+    for (let i = 0; i < 12; i++) {
+      const r = await request(`http://127.0.0.1:${String(listening.port)}/`, { headers: { connection: 'close' } })
+      seen.add(await r.body.text())
+    }
+    return seen
+  }
+  let seen = await answers()
+  // A worker that caught up did so just after it said ready: give it that moment.
+  for (let tries = 0; tries < 50 && seen.has('s1'); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    seen = await answers()
+  }
+  t.same([...seen], ['s2'], 'the drained server gets no new client from either worker')
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0)
+})
