@@ -92,9 +92,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     events: {
       ready: (w) => {
         log.info({ worker: w.id, pid: w.pid, restarts: w.restarts }, 'worker ready')
-        // It booted from a config a reload has replaced since, or before a server's
-        // state or weight changed (both went to the workers ready then): it catches up.
-        if (behind(w.id)) catchUp(w.id)
+        // It booted from a config a reload has replaced since (the reload went to the workers ready then): it catches up.
+        if (booted.get(w.id) !== current) catchUp(w.id)
       },
       crashed: (w, how) => {
         log.error({ worker: w.id, pid: w.pid, code: how.code, signal: how.signal, restartInMs: how.delayMs }, 'worker exited unexpectedly; replacing it')
@@ -228,11 +227,11 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       // The primary's record first (it is what /status shows and what workers that start later are told), then every worker's.
       const result = changeServer(control, backend, server, change, shard)
       if ('error' in result) return result
-      const changes = ++serverChanges
       const arg: WorkerServerChange = { backend, server, change, ...(shard === undefined ? {} : { shard }) }
+      // A worker still starting has had its config (and the overrides of then), or will ask for it
+      // after this: told now, it applies the change as soon as it has a state, before it listens.
+      for (const c of supervisor.startingChannels()) c.notify(Ops.setServer, arg)
       const answers = await fanOut<ServerChangeResult>(Ops.setServer, arg, APPLY_MS)
-      // A worker not ready yet when this went out gets it when it is (behind, catchUp).
-      for (const a of answers) if (a.value !== undefined && !('error' in a.value) && (bootedChanges.get(a.id) ?? 0) === changes - 1) bootedChanges.set(a.id, changes)
       const failed = answers.find((a) => a.value === undefined || 'error' in a.value)
       if (failed !== undefined) log.warn({ worker: failed.id, error: failed.error ?? failed.value }, 'admin: a worker did not apply the server change (it gets it again at its next reload or restart)')
       return result
@@ -260,27 +259,18 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   let reloading: Promise<unknown> = Promise.resolve()
   /** The config each worker runs (given at boot, then by each reload it applied). */
   const booted = new Map<number, LoadedConfig>()
-  /** Server state and weight changes (the server API) so far, and how many each worker's overrides include. */
-  let serverChanges = 0
-  const bootedChanges = new Map<number, number>()
-  const behind = (id: number): boolean => booted.get(id) !== current || bootedChanges.get(id) !== serverChanges
-  /**
-   * Worker `id` runs an older config than the current one, or missed a server
-   * change: the current config and overrides are applied there, in turn with reloads.
-   */
+  /** Worker `id` runs an older config than the current one: the current one is applied there, in turn with reloads. */
   function catchUp (id: number): void {
     const run = reloading.then(async () => {
       const c = supervisor.readyChannels().find((x) => x.id === id)
-      if (c === undefined || !behind(id)) return
+      if (c === undefined || booted.get(id) === current) return
       const target = current
-      const changes = serverChanges
       const arg: WorkerReload = { source: target.source, health: verdicts(control), overrides: serverOverrides(control) }
       try {
         const r = await c.channel.call(Ops.reload, arg, APPLY_MS) as ReloadResult
         if (!r.ok) throw new Error(r.errors.join('; '))
         booted.set(id, target)
-        bootedChanges.set(id, changes)
-        log.info({ worker: id }, 'worker started during a reload or a server change: it now runs the current configuration')
+        log.info({ worker: id }, 'worker started during a reload: it now runs the reloaded configuration')
       } catch (err) {
         log.error({ worker: id, error: (err as Error).message }, 'a worker started during a reload could not apply the reloaded configuration')
       }
@@ -303,7 +293,6 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     await health?.stop()
     watchHealth(next)
     startHealth(next)
-    const changes = serverChanges
     const arg: WorkerReload = { source: loaded.source, health: verdicts(next), overrides: serverOverrides(next) }
     const answers = await fanOut<ReloadResult>(Ops.reload, arg, APPLY_MS)
     const errors = answers.flatMap((a) => a.value === undefined
@@ -314,10 +303,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       configReport.reloaded(false)
       return { ok: false, errors }
     }
-    for (const a of answers) {
-      booted.set(a.id, loaded)
-      bootedChanges.set(a.id, changes)
-    }
+    for (const a of answers) booted.set(a.id, loaded)
     configReport.reloaded(true, loaded.source.text)
     const first = answers[0]?.value
     // The primary's own settings (admin, workers), then what the workers' listeners could not take.
@@ -356,7 +342,6 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       supervisor.start((channel: Channel, id: number) => {
         channel.handle(Ops.boot, (): WorkerBoot => {
           booted.set(id, current)
-          bootedChanges.set(id, serverChanges)
           return { source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control) }
         })
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })

@@ -107,6 +107,13 @@ export class Supervisor {
     return out
   }
 
+  /** The channels of the workers still starting (spawned, not ready yet). */
+  startingChannels (): Channel[] {
+    const out: Channel[] = []
+    for (const s of this.slots) if (s.state === 'starting' && s.channel !== undefined) out.push(s.channel)
+    return out
+  }
+
   /** The channels of the workers that are ready, for fan-out (reload, purge, status). */
   readyChannels (): Array<{ id: number, channel: Channel }> {
     const out: Array<{ id: number, channel: Channel }> = []

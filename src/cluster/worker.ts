@@ -173,6 +173,14 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   // the boot's snapshot; one after it is applied at once.
   let running: App | undefined
   channel.listen(Ops.health, (arg) => { if (running !== undefined) applyHealth(running.state, arg as HealthVerdict[]) })
+  // A server change made while this worker starts (the primary's `setServer` goes only to ready workers):
+  // one made before the boot's snapshot is in it already; later ones are applied in order once the state exists.
+  const earlyChanges: WorkerServerChange[] = []
+  channel.listen(Ops.setServer, (arg) => {
+    const c = arg as WorkerServerChange
+    if (running === undefined) earlyChanges.push(c)
+    else changeServer(running.state, c.backend, c.server, c.change, c.shard)
+  })
   const boot = await channel.call(Ops.boot, null, 30_000) as WorkerBoot
   const cachePeers: CachePeers = {
     remove: async (keys, as) => await channel.call(Ops.peerRemove, { keys, as } satisfies CacheRemoval, REMOVE_MS) as number
@@ -188,6 +196,7 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   running = app
   applyHealth(app.state, boot.health)
   applyOverrides(app.state, boot.overrides ?? [])
+  for (const c of earlyChanges) changeServer(app.state, c.backend, c.server, c.change, c.shard)
   let stopping: Promise<void> | undefined
   let drainedNow!: () => void
   const drained = new Promise<void>((resolve) => { drainedNow = resolve })

@@ -118,11 +118,12 @@ for (const workers of [1, 2]) {
 }
 
 t.test('workers: 2: a server change made while a worker starts reaches it too', async (t) => {
-  // A change goes to the workers ready at the time; one that had asked for
-  // its config before it and said ready after it kept the old state (seen
-  // above under load: a drained server still got new clients). The window
-  // is a race, as in reload-truth: the change is made as soon as the first
-  // worker is ready, while the other is usually still starting.
+  // A change went only to the workers ready at the time; one that had asked
+  // for its config before it and said ready after it kept the old state
+  // (seen above under load: a drained server still got new clients). Now a
+  // starting worker is told too. The window is a race, as in reload-truth:
+  // the change is made as soon as the first worker is ready, while the other
+  // is usually still starting.
   const s1 = await startServer(t, (_req, res) => { res.end('s1') })
   const s2 = await startServer(t, (_req, res) => { res.end('s2') })
   const dir = t.testdir({})
@@ -159,7 +160,7 @@ t.test('workers: 2: a server change made while a worker starts reaches it too', 
     return seen
   }
   let seen = await answers()
-  // A worker that caught up did so just after it said ready: give it that moment.
+  // The notice to a worker that was starting crosses its ready notice at most: a moment, never more.
   for (let tries = 0; tries < 50 && seen.has('s1'); tries++) {
     await new Promise((resolve) => setTimeout(resolve, 100))
     seen = await answers()
