@@ -73,8 +73,9 @@ t.test('requests with different Host headers share one connection', async (t) =>
 
 t.test('handshake failures keep their reason and are connect failures', async (t) => {
   const pki = testPkiFiles(t)
-  const check = (t: Test, err: Error & { code?: string }, code: string): void => {
-    t.equal(err.code, code)
+  const check = (t: Test, err: Error & { code?: string }, code: string | RegExp): void => {
+    if (typeof code === 'string') t.equal(err.code, code)
+    else t.match(err.code, code)
     t.equal(upstreamErrorKind(err), Errors.UPSTREAM_CONNECT, '502 LB_ERR_UPSTREAM_CONNECT')
     t.ok(connectFailure(err), 'counts as a connect failure (a free retry elsewhere)')
     t.ok(retryableFailure(err))
@@ -86,7 +87,8 @@ t.test('handshake failures keep their reason and are connect failures', async (t
   })
   t.test('TLS 1.2: no client certificate', async (t) => {
     const origin = await startTlsOrigin(t, { maxVersion: 'TLSv1.2' })
-    check(t, await failure(backend(t, origin.url, `{ ca: ${pki.caPath} }`)), 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE')
+    // OpenSSL 3.5 (Node 24) names the same alert SSL/TLS where 3.0 said SSLV3.
+    check(t, await failure(backend(t, origin.url, `{ ca: ${pki.caPath} }`)), /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_HANDSHAKE_FAILURE$/)
   })
   t.test('minVersion above what the server speaks', async (t) => {
     const origin = await startTlsOrigin(t, { maxVersion: 'TLSv1.2' })
