@@ -102,15 +102,17 @@ export class Supervisor {
 
   /** The channels of every worker starting or ready: where broadcasts go (health verdicts). */
   channels (): Channel[] {
-    const out: Channel[] = []
-    for (const s of this.slots) if ((s.state === 'starting' || s.state === 'ready') && s.channel !== undefined) out.push(s.channel)
-    return out
+    return this.#channelsOf((state) => state === 'starting' || state === 'ready')
   }
 
   /** The channels of the workers still starting (spawned, not ready yet). */
   startingChannels (): Channel[] {
+    return this.#channelsOf((state) => state === 'starting')
+  }
+
+  #channelsOf (wanted: (state: WorkerState) => boolean): Channel[] {
     const out: Channel[] = []
-    for (const s of this.slots) if (s.state === 'starting' && s.channel !== undefined) out.push(s.channel)
+    for (const s of this.slots) if (wanted(s.state) && s.channel !== undefined) out.push(s.channel)
     return out
   }
 

@@ -24,7 +24,6 @@ export class KeepAliveSweep {
   readonly #sockets = new Map<Socket, Watched>()
   #ms: number
   #timer: NodeJS.Timeout | undefined
-  readonly #forget = (socket: Socket): void => { this.#sockets.delete(socket) }
 
   /** `ms`: the idle timeout; 0 = none (connections stay open until the client closes them). */
   constructor (ms: number) {
@@ -46,13 +45,13 @@ export class KeepAliveSweep {
   /** A connection now speaking HTTP/1.1 (after the TLS handshake on a TLS listener). */
   add (socket: Socket): void {
     this.#sockets.set(socket, { since: performance.now(), bytes: socket.bytesRead })
-    socket.once('close', () => this.#forget(socket))
+    socket.once('close', () => this.forget(socket))
     if (this.#timer === undefined) this.#start()
   }
 
   /** Handed over (an upgrade, a tunnel): its own timeouts apply from now on. */
   forget (socket: Socket): void {
-    this.#forget(socket)
+    this.#sockets.delete(socket)
   }
 
   /** Close what has been idle for the timeout at `now` (performance.now()). */

@@ -3,7 +3,7 @@
 // a hit's fields are the same for a second at a time, so they are checked and
 // serialised once (with the hit's head, see hit-heads.ts) and the finished
 // text is handed to the response as the head Node would have built, which
-// then goes out with the body in one writev as usual. An origin's head is
+// then goes out with the body, in one write when the body is small. An origin's head is
 // checked as writeHead checks it, in one pass that also writes the text,
 // without writeHead's header bookkeeping.
 //

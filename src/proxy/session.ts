@@ -441,9 +441,9 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     const reason = PLAIN_REASON.test(statusText) ? statusText : ''
     // The plain keep-alive case without writeHead (h1-head.ts): checked and written in one pass.
     if (RAW_HEADS && !this.driver.draining) {
-      const all = this.extraFields === undefined ? headers : headers.concat(this.extraFields)
-      const head = h1Head(status, all, reason === '' ? undefined : reason)
-      if (head !== null && writeRawHead(this.res as ServerResponse, status, head.lines, '')) {
+      const head = h1Head(status, headers, reason === '' ? undefined : reason)
+      const extra = this.extraFields === undefined ? '' : h1ExtraLines(this.extraFields)
+      if (head !== null && extra !== null && writeRawHead(this.res as ServerResponse, status, head.lines, extra)) {
         this.wholeBody = head.contentLength
         return true
       }
