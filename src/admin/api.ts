@@ -39,10 +39,15 @@ function requestDetail (s: Session): RequestDetail {
   }
 }
 
-/** The per-request record metrics and the access log take, from a finished session; `detailed`: with the log's extra fields. */
+/**
+ * The per-request record metrics and the access log take, from a finished
+ * session; `detailed`: with the log's extra fields. One literal of one shape
+ * (`detail` always present): a spread here made V8 build every record with
+ * slow property stores, a fifth of a cache hit's time with the log on.
+ */
 export function requestRecord (s: Session, detailed = false): RequestRecord {
   return {
-    ...(detailed ? { detail: requestDetail(s) } : {}),
+    detail: detailed ? requestDetail(s) : undefined,
     time: s.startWall,
     listener: s.listener.name,
     protocol: s.h2 ? 'h2' : 'h1',
