@@ -151,9 +151,13 @@ export function accessLogCombined (r: RequestRecord, redact: readonly string[] =
 export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = {}): AccessLog | undefined {
   if (!cfg.enabled) return undefined
   const file = cfg.path
-  const open = (): DestinationStream & SonicBoomLike => {
+  const open = (): SonicBoomLike => {
     const fd = file === undefined ? 1 : openSync(file, 'a', 0o640)
-    const d = pino.destination({ dest: fd, sync: false, minLength: 16000, maxWrite: 65536, periodicFlush: 1000 }) as unknown as DestinationStream & SonicBoomLike
+    // Buffers, not strings: SonicBoom's string mode measures the byte length
+    // of everything it has buffered on every write (up to maxWrite, 64 KiB),
+    // which cost a cache hit more than its own work; its buffer mode keeps
+    // lengths as it goes.
+    const d = pino.destination({ dest: fd, sync: false, minLength: 16000, maxWrite: 65536, periodicFlush: 1000, contentMode: 'buffer' }) as unknown as SonicBoomLike
     d.on('error', onError)
     return d
   }
@@ -173,7 +177,7 @@ export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = 
 
   return {
     write (r) {
-      if (closed === undefined) dest.write(line(r))
+      if (closed === undefined) dest.write(Buffer.from(line(r)))
     },
     reopen () {
       if (file === undefined || closed !== undefined) return
@@ -198,7 +202,7 @@ export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = 
 
 /** What of SonicBoom the log uses. */
 interface SonicBoomLike {
-  write (s: string): boolean
+  write (b: Buffer): boolean
   end (): void
   on (event: 'error', fn: (err: Error) => void): unknown
   once (event: 'close' | 'error', fn: () => void): unknown
