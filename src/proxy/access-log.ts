@@ -1,5 +1,5 @@
 // The access log: one line per finished request, written to pino's
-// asynchronous SonicBoom destination (lines are buffered up to 16 KB and
+// asynchronous SonicBoom destination (lines are buffered up to 64 KiB and
 // written off the hot path; a timer flushes a quiet log every second) and
 // flushed by close(). Two formats:
 //  - json (default): a fixed shape built directly (accessLogJson) rather than
@@ -157,7 +157,7 @@ export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = 
     // of everything it has buffered on every write (up to maxWrite, 64 KiB),
     // which cost a cache hit more than its own work; its buffer mode keeps
     // lengths as it goes.
-    const d = pino.destination({ dest: fd, sync: false, minLength: 16000, maxWrite: 65536, periodicFlush: 1000, contentMode: 'buffer' }) as unknown as SonicBoomLike
+    const d = pino.destination({ dest: fd, sync: false, minLength: 65536, maxWrite: 262144, periodicFlush: 1000, contentMode: 'buffer' }) as unknown as SonicBoomLike
     d.on('error', onError)
     return d
   }
