@@ -39,6 +39,14 @@ export class Vec {
   readonly #limit: number
   readonly #root = new Map<string, unknown>()
   #size = 0
+  // The last label set asked for and its cell: steady traffic asks for the
+  // same one again and again (cells are never removed, so it stays valid).
+  #lastA: string | undefined
+  #lastB = ''
+  #lastC = ''
+  #lastD = ''
+  #lastE = ''
+  #lastCell: Cell | undefined
 
   constructor (labelNames: readonly string[], limit: number) {
     this.labelNames = labelNames
@@ -46,6 +54,18 @@ export class Vec {
   }
 
   cell (a: string, b = '', c = '', d = '', e = ''): Cell {
+    if (a === this.#lastA && b === this.#lastB && c === this.#lastC && d === this.#lastD && e === this.#lastE) return this.#lastCell!
+    const found = this.#find(a, b, c, d, e)
+    this.#lastA = a
+    this.#lastB = b
+    this.#lastC = c
+    this.#lastD = d
+    this.#lastE = e
+    this.#lastCell = found
+    return found
+  }
+
+  #find (a: string, b: string, c: string, d: string, e: string): Cell {
     const depth = this.labelNames.length
     let map = this.#root
     for (let level = 0; level < depth; level++) {
