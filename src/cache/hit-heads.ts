@@ -23,6 +23,8 @@ export interface HitHead {
   h2: OutgoingHttpHeaders | undefined
   /** The HTTP/1.1 status and field lines, made by the first h1 client to get it; null: writeHead writes it (proxy/h1-head.ts). */
   h1: string | null | undefined
+  /** `h1` as latin1 bytes, made with it: a one-write hit copies them rather than encoding the text again. */
+  h1Bytes: Buffer | undefined
 }
 
 /** How many entries' heads one generation keeps: about 1 MiB with typical heads. */

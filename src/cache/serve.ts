@@ -47,7 +47,7 @@ export function serveHit (w: ClientWriter, facts: RequestFacts, entry: CacheEntr
   if (head === undefined || head.age !== age || head.ttl !== ttl || head.name !== name || head.collapsed !== collapsed) {
     // concat: an array of exactly this length (push would leave growth room in every memo).
     const fields = entry.headers.concat(['age', String(age), 'cache-status', cacheStatus(name, { hit: true, collapsed, ttl })])
-    head = { age, ttl, name, collapsed, fields, h2: undefined, h1: undefined }
+    head = { age, ttl, name, collapsed, fields, h2: undefined, h1: undefined, h1Bytes: undefined }
     heads.set(entry, head)
   }
   w.status = entry.status

@@ -77,6 +77,15 @@ export function h1ExtraLines (fields: readonly string[]): string | null {
   return lines === null || lines.length !== undefined || lines.date ? null : lines.text
 }
 
+/**
+ * `name: `, when a field of that name may go into a raw head (not one the
+ * head itself says, nor one writeHead treats specially); undefined otherwise. At
+ * load, for fields whose values are known to be plain text.
+ */
+export function h1FieldStart (name: string): string | undefined {
+  return h1ExtraLines([name, '0']) === null ? undefined : `${name}: `
+}
+
 /** `fields` as `name: value` lines, checked as writeHead checks them; null when one is special or would be refused. */
 function fieldLines (fields: readonly string[]): { text: string, length: string | undefined, date: boolean } | null {
   let text = ''
@@ -109,7 +118,7 @@ export function writeRawHead (res: ServerResponse, status: number, lines: string
   const raw = res as unknown as RawResponse
   if (!plainKeepAlive(res, raw)) return false
   res.statusCode = status
-  raw._header = headText(raw, lines, extra)
+  raw._header = lines + extra + headTail(raw)
   raw._headerSent = false
   return true
 }
@@ -120,9 +129,10 @@ export function writeRawHead (res: ServerResponse, status: number, lines: string
  * end(body), a writev of the head, the body and an empty chunk through the
  * response's own buffering. False (nothing done) as writeRawHead.
  */
-export function writeRawResponse (res: ServerResponse, status: number, lines: string, extra: string, body: Buffer | undefined): boolean {
+export function writeRawResponse (res: ServerResponse, status: number, lines: string, extra: string, body: Buffer | undefined,
+  linesBytes?: Buffer): boolean {
   if (!writeRawHead(res, status, lines, extra)) return false
-  if (body === undefined || writeRawBody(res, body)) res.end()
+  if (body === undefined || writeRawBody(res, body, linesBytes, extra)) res.end()
   else res.end(body)
   return true
 }
@@ -132,15 +142,16 @@ export function writeRawResponse (res: ServerResponse, status: number, lines: st
  * write when the response has its connection to itself (not a pipelined one
  * waiting its turn, nothing queued) and the body is small; false (nothing
  * done) otherwise, and the caller writes it as usual. The caller then ends
- * the response.
+ * the response. `linesBytes`: writeRawHead's `lines` as latin1 bytes, kept
+ * by the caller (a hit's head), with its `extra`: copied, not encoded again.
  */
-export function writeRawBody (res: ServerResponse, body: Buffer): boolean {
+export function writeRawBody (res: ServerResponse, body: Buffer, linesBytes?: Buffer, extra = ''): boolean {
   const raw = res as unknown as RawResponse
   const head = raw._header
   const socket = res.socket as RawSocket | null
   if (head === null || raw._headerSent || body.length > ONE_WRITE_MAX || socket === null || socket._httpMessage !== res ||
     raw.outputData.length !== 0 || !socket.writable || socket.destroyed || res.writableEnded) return false
-  send(socket, oneBuffer(head, body))
+  send(socket, linesBytes === undefined ? oneBuffer(head, body) : oneBufferFrom(linesBytes, extra + headTail(raw), body))
   raw._headerSent = true
   return true
 }
@@ -171,16 +182,24 @@ function oneBuffer (head: string, body: Buffer): Buffer {
   return one
 }
 
+/** `lines` (bytes) + `rest` (latin1 text) + `body`, copied into one buffer. */
+function oneBufferFrom (lines: Buffer, rest: string, body: Buffer): Buffer {
+  const one = Buffer.allocUnsafe(lines.length + rest.length + body.length)
+  lines.copy(one, 0)
+  one.write(rest, lines.length, 'latin1')
+  body.copy(one, lines.length + rest.length)
+  return one
+}
+
 function plainKeepAlive (res: ServerResponse, raw: RawResponse): boolean {
   return res.shouldKeepAlive && !raw.maxRequestsOnConnectionReached && !raw._expect_continue && raw._header === null &&
     raw._defaultKeepAlive && (raw._maxRequestsPerSocket ?? 0) <= 0
 }
 
-function headText (raw: RawResponse, lines: string, extra: string): string {
+/** The keep-alive fields writeHead would add, and the head's end. */
+function headTail (raw: RawResponse): string {
   const t = raw._keepAliveTimeout
-  return t > 0
-    ? `${lines}${extra}Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(t / 1000)}\r\n\r\n`
-    : `${lines}${extra}Connection: keep-alive\r\n\r\n`
+  return t > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(t / 1000)}\r\n\r\n` : 'Connection: keep-alive\r\n\r\n'
 }
 
 /** Whether this Node's ServerResponse has the fields writeRawHead relies on, as it had them when this was written. */

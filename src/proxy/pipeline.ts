@@ -118,7 +118,11 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     s.adopt(p)
     // request id and trace: into the upstream head (its own copy per request), the id onto every answer
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
-    if (trace.requestId !== undefined) s.extraFields = [state.trace.requestIdHeader!, trace.requestId] // the first extra fields
+    if (trace.requestId !== undefined) {
+      s.extraFields = [state.trace.requestIdHeader!, trace.requestId] // the first extra fields
+      // Its field line, unchecked: the name was at load, and the id is ours or passed REQUEST_ID (visible ASCII).
+      if (!s.h2 && state.requestIdLine !== undefined) s.extraLines = state.requestIdLine + trace.requestId + '\r\n'
+    }
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
     // access: the route's allow/deny and basicAuth, before the rate limit, the cache and any upstream
     const access = p.route.access

@@ -185,6 +185,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    * Retry-After). The cache stores the upstream's head, never these.
    */
   extraFields: string[] | undefined
+  /** extraFields as HTTP/1.1 field lines, when known to be valid (the request id alone); undefined: h1ExtraLines checks them. */
+  extraLines: string | undefined
   /** The request id and trace (tracing/context.ts), once planned. */
   trace: RequestTrace | undefined
   // Queued
@@ -442,7 +444,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // The plain keep-alive case without writeHead (h1-head.ts): checked and written in one pass.
     if (RAW_HEADS && !this.driver.draining) {
       const head = h1Head(status, headers, reason === '' ? undefined : reason)
-      const extra = this.extraFields === undefined ? '' : h1ExtraLines(this.extraFields)
+      const extra = this.extraFields === undefined ? '' : this.extraLines ?? h1ExtraLines(this.extraFields)
       if (head !== null && extra !== null && writeRawHead(this.res as ServerResponse, status, head.lines, extra)) {
         this.wholeBody = head.contentLength
         return true
@@ -571,10 +573,14 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   sendHit (status: number, head: HitHead, body: Buffer | undefined): void {
     if (!this.h2) {
       if (RAW_HEADS && !this.driver.draining) {
-        const lines = head.h1 === undefined ? (head.h1 = h1HeadLines(status, head.fields)) : head.h1
+        if (head.h1 === undefined) {
+          const made = head.h1 = h1HeadLines(status, head.fields)
+          if (made !== null) head.h1Bytes = Buffer.from(made, 'latin1')
+        }
+        const lines = head.h1
         if (lines !== null) {
-          const extra = this.extraFields === undefined ? '' : h1ExtraLines(this.extraFields)
-          if (extra !== null && writeRawResponse(this.res as ServerResponse, status, lines, extra, body)) return
+          const extra = this.extraFields === undefined ? '' : this.extraLines ?? h1ExtraLines(this.extraFields)
+          if (extra !== null && writeRawResponse(this.res as ServerResponse, status, lines, extra, body, head.h1Bytes)) return
         }
       }
       if (this.writeHead(status, head.fields)) this.end(body)
@@ -631,6 +637,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 
   /** Add `flat` (name, value…) to every answer of this request (see extraFields). */
   addFields (flat: readonly string[]): void {
+    this.extraLines = undefined
     if (this.extraFields === undefined) this.extraFields = flat.slice()
     else for (let i = 0; i < flat.length; i++) this.extraFields.push(flat[i]!)
   }

@@ -17,6 +17,7 @@ import { Backend } from '../upstream/backend.js'
 import type { DispatcherFactory } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { compileRoutes, type CompiledRoute } from './routes.js'
+import { h1FieldStart } from './h1-head.js'
 import { buildTrustList } from './trust.js'
 import type { TraceSettings } from '../tracing/context.js'
 import { ReadYourWrites } from './read-your-writes.js'
@@ -35,6 +36,8 @@ export interface RuntimeState {
   readonly viaH2: string
   /** Request ids and trace context (tracing/context.ts). */
   readonly trace: TraceSettings
+  /** `<request id field>: `, the start of its HTTP/1.1 field line, when the raw head may carry it as is (h1-head.ts); undefined: checked per request. */
+  readonly requestIdLine: string | undefined
   /** Signs and reads read-your-writes cookies, when a route uses them. */
   readonly readYourWrites: ReadYourWrites | undefined
 }
@@ -87,6 +90,7 @@ export function buildState (config: Config, deps: StateDeps = {}): RuntimeState 
     readYourWrites: config.readYourWrites === undefined
       ? undefined
       : new ReadYourWrites(config.readYourWrites.key, config.readYourWrites.cookie),
+    requestIdLine: config.requestId === undefined ? undefined : h1FieldStart(config.requestId.header),
     trace: Object.freeze({
       requestIdHeader: config.requestId?.header,
       propagate: config.tracing.propagate,

@@ -3,7 +3,7 @@ import type { CacheEntry } from '../../src/cache/entry.js'
 import { HitHeads, type HitHead } from '../../src/cache/hit-heads.js'
 
 const entry = (i: number): CacheEntry => ({ key: `k${i}` }) as unknown as CacheEntry
-const head = (age: number): HitHead => ({ age, ttl: 0, name: 'c', collapsed: false, fields: [], h2: undefined, h1: undefined })
+const head = (age: number): HitHead => ({ age, ttl: 0, name: 'c', collapsed: false, fields: [], h2: undefined, h1: undefined, h1Bytes: undefined })
 
 t.test('HitHeads: two generations of max, the hot ones survive a turn, delete forgets', async (t) => {
   t.throws(() => new HitHeads(0), RangeError)

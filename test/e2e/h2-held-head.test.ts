@@ -31,7 +31,7 @@ backends: { b: { servers: [{ url: "http://127.0.0.1:1" }] } }
   // The server side of each stream, by path: what Node says it sent.
   const streams = new Map<string, http2.ServerHttp2Stream>()
   const hit: HitHead = {
-    age: 0, ttl: 60, name: 'switchyard', collapsed: false, h2: undefined, h1: undefined,
+    age: 0, ttl: 60, name: 'switchyard', collapsed: false, h2: undefined, h1: undefined, h1Bytes: undefined,
     fields: ['content-type', 'text/plain', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'content-length', '3']
   }
   const server = http2.createSecureServer({ key: readFileSync(cert.keyPath), cert: readFileSync(cert.certPath) })

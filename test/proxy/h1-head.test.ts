@@ -5,7 +5,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { testCertificatePair } from '../helpers/certs.js'
-import { h1ExtraLines, h1Head, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from '../../src/proxy/h1-head.js'
+import { h1ExtraLines, h1FieldStart, h1Head, h1HeadLines, ONE_WRITE_MAX, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from '../../src/proxy/h1-head.js'
 
 const DATE = 'Sun, 06 Dec 2026 10:00:00 GMT'
 const FIELDS = ['Content-Type', 'text/plain', 'content-length', '5', 'date', DATE, 'etag', '"v1"', 'age', '3']
@@ -41,6 +41,11 @@ t.test('RAW_HEADS: this Node has the fields a raw head relies on', async (t) => 
   t.equal(RAW_HEADS, true)
 })
 
+t.test('h1FieldStart: a field line\'s start for a name a raw head may carry, none for one the head says or writeHead treats specially', async (t) => {
+  t.equal(h1FieldStart('x-request-id'), 'x-request-id: ')
+  for (const name of ['content-length', 'date', 'connection', 'transfer-encoding', 'keep-alive']) t.equal(h1FieldStart(name), undefined, name)
+})
+
 /**
  * A server answering `/plain` with writeHead, `/raw` with writeRawHead and
  * `/one` with writeRawResponse (both falling back to writeHead, as the proxy
@@ -55,8 +60,10 @@ async function server (t: Test, body = Buffer.from('hello'), secure = false): Pr
     const fields = FIELDS.map((f) => f === '5' ? String(body.length) : f)
     let done = false
     if (req.url?.startsWith('/one') === true) {
-      done = writeRawResponse(res, 200, h1HeadLines(200, fields)!, extra === undefined ? '' : h1ExtraLines(extra)!,
-        req.method === 'HEAD' ? undefined : body)
+      // `bytes`: the head's lines handed over as bytes too, as a cache hit's are.
+      const lines = h1HeadLines(200, fields)!
+      done = writeRawResponse(res, 200, lines, extra === undefined ? '' : h1ExtraLines(extra)!,
+        req.method === 'HEAD' ? undefined : body, req.url.includes('bytes') ? Buffer.from(lines, 'latin1') : undefined)
       raw.push(done)
       if (done) return
     }
@@ -162,6 +169,18 @@ t.test('writeRawResponse: writeHead\'s bytes, head and body in one socket write 
     `GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
   t.equal(piped, FULL + EXTRA + ONE + KA + FULL + `${ONE}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
   t.same(raw.slice(3), [true, true, true, false], 'the Connection: close request took writeHead')
+})
+
+t.test('writeRawResponse with the head\'s lines as bytes (a hit\'s): writeHead\'s bytes, in one write', async (t) => {
+  const { port, raw, writes } = await server(t)
+  const answers = [FULL, EXTRA, ONE + KA, EXTRA]
+  const out = await sequential(port, [ask('/one?bytes'), ask('/one?extra&bytes'), ask('/one?bytes', 'HEAD'), ask('/plain?extra')],
+    (got, n) => got === answers.slice(0, n).join(''))
+  t.equal(out, answers.join(''), 'one at a time: writeHead\'s bytes')
+  t.same(raw, [true, true, true])
+  t.same(writes[0]!.slice(0, 2), [FULL.length, EXTRA.length], 'a GET: head and body in one write each')
+  const piped = await exchange(port, ask('/one?extra&bytes') + ask('/one?bytes') + `GET /one?bytes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+  t.equal(piped, EXTRA + FULL + `${ONE}Connection: close\r\n\r\nhello`, 'pipelined and close: the same bytes')
 })
 
 t.test('writeRawResponse: a body above ONE_WRITE_MAX goes as end(body) does, with the same bytes', async (t) => {
