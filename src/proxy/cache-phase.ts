@@ -315,7 +315,7 @@ function answerHit (c: CacheClient, state: CacheState, entry: CacheEntry, now: n
   // RFC 9211 detail: where the hit came from, then why a stale one was served.
   const detail = from === undefined ? staleBy : staleBy === undefined ? from : `${from} ${staleBy}`
   serveEntry(c, state.facts, entry, now, cacheStatus(cache.config.statusName, {
-    hit: true, ttl: ttlSeconds(entry, now), ...(detail === undefined ? {} : { detail })
+    hit: true, ttl: ttlSeconds(entry, now), detail
   }))
 }
 
@@ -429,7 +429,7 @@ export class CacheSink implements ResponseSink {
       if (state.facts.method === 'GET') cache.markUncacheable(lockKey(at))
       // Waiters must not wait for a response that will not be stored.
       state.finishLeader(undefined)
-      return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, ...(detail === undefined ? {} : { detail }) })
+      return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, detail })
     }
     // Age stays in: the entry reads it (for its age) and leaves it out of the stored fields.
     this.#recording = { status, statusText, headers: headers.slice(), freshness: decision.freshness, responseTime: now, chunks: [], size: 0 }
