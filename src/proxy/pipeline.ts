@@ -75,6 +75,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       ;(res as unknown as { [kSession]: Session })[kSession] = s
       res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
       s.trustList = state.trustedProxies
+      // Every answer, upstream, cached or our own, is timed when the client stops taking it.
+      s.sendTimeoutMs = state.config.timeouts.clientSend
       if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
       this.#handle(s, state, bodyless)
     } catch (err) {
@@ -97,6 +99,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       ;(stream as unknown as { [kSession]: Session })[kSession] = s
       stream.on('close', onResponseClose)
       s.trustList = state.trustedProxies
+      // Every answer, upstream, cached or our own, is timed when the client stops taking it.
+      s.sendTimeoutMs = state.config.timeouts.clientSend
       if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
       this.#handle(s, state, false)
     } catch (err) {
@@ -173,7 +177,6 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const hints = s.route!.earlyHints
     if (hints !== undefined) s.responseInterim(103, hints)
     const timeouts = this.#state.config.timeouts
-    s.sendTimeoutMs = timeouts.clientSend
     if (!s.hasBody) return this.#attemptSession(s)
     s.watchBody(timeouts.clientBody, timeouts.request)
 
