@@ -119,6 +119,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
     if ('redirect' in p) return s.redirected(p)
+    if ('options' in p) return s.serverOptions(p)
     s.adopt(p)
     // request id and trace: into the upstream head (its own copy per request), the id onto every answer
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
@@ -346,6 +347,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const p = plan(state, t)
     if ('error' in p) return t.fail(p.error)
     if ('redirect' in p) return t.redirect(p.redirect)
+    if ('options' in p) return t.fail(Errors.BAD_REQUEST) // an Upgrade on OPTIONS *: nothing to tunnel to
     traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
     // The route's access control, as for a request.
     const access = p.route.access

@@ -21,7 +21,7 @@ import type { CompressFlow } from './compression/sink.js'
 import { LOWER_FIELD_NAME, requestField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
-import type { Plan, PlanRequest, Redirection, Refusal } from './plan.js'
+import type { Plan, PlanRequest, Redirection, Refusal, ServerOptions } from './plan.js'
 import { REDIRECT_TEXT } from './redirect.js'
 import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
@@ -92,6 +92,10 @@ const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_INTERNAL_ERROR = 2
 
 const H2_PROCESSING = Object.freeze({ ':status': 102 })
+
+// The answer to OPTIONS * (RFC 9110 §9.3.7: Content-Length: 0 when there is no content).
+const OPTIONS_FIELDS: readonly string[] = Object.freeze(['content-length', '0'])
+const OPTIONS_CLOSE: readonly string[] = Object.freeze(['content-length', '0', 'connection', 'close'])
 
 // respond() options, built once.
 const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
@@ -316,6 +320,21 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       this.end(body)
     }
     // RFC 9113 §8.1: answered before the body ended, the stream is closed with NO_ERROR.
+    if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
+  }
+
+  /**
+   * `OPTIONS *`: 200 with Content-Length: 0 and no Allow (see plan.ts's
+   * ServerOptions). A request body is not read, as for a redirect.
+   */
+  serverOptions (o: ServerOptions): void {
+    this.authority = o.authority.value
+    this.host = o.authority.host
+    this.path = o.path
+    this.status = 200
+    const unread = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : requestHasBody(this.req as IncomingMessage)
+    if (!this.writeHead(200, unread && !this.h2 ? OPTIONS_CLOSE : OPTIONS_FIELDS)) return
+    this.end()
     if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
   }
 
