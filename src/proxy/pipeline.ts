@@ -308,6 +308,17 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     return true
   }
 
+  /**
+   * The listener's sweep found an HTTP/1.1 answer whose bytes waited
+   * timeouts.clientSend with the client taking none, and no timer of the
+   * session's on it (its own write never backed up): cut it as the timer would.
+   */
+  sendStalled (res: ServerResponse): void {
+    const s = (res as unknown as { [kSession]?: Session })[kSession]
+    if (s === undefined || s.closed) res.destroy()
+    else s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT)
+  }
+
   /** SessionDriver: see PipelineHooks.onInternalError. */
   internalError (s: Session | undefined, err: unknown): void {
     this.#hooks.onInternalError?.(err, s)

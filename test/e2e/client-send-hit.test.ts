@@ -183,3 +183,32 @@ function nextEnded (log: SessionLog, after: number, h2: boolean): Promise<NonNul
     poll()
   })
 }
+
+t.test('the proxy\'s own answers too: a client that pipelines requests and reads none of their 404s is cut', async (t) => {
+  const log = new SessionLog()
+  const proxy = await startProxy(t, `listeners: [{ name: plain, bind: "127.0.0.1:0" }]
+timeouts: { clientSend: ${SEND_MS}ms }
+routes: [{ match: { host: only.test }, backend: o }]
+backends: { o: { servers: [{ url: "http://127.0.0.1:1" }] } }
+`, log.hooks)
+  const socket = net.connect(proxy.port('plain'), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  socket.pause() // reads nothing, ever
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  // Far more 404s (~200 bytes each) than the kernel's buffers hold: the proxy's writes back up.
+  socket.write('GET /x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(40_000))
+  const cut = await within(new Promise<SessionLog['sessions'][number]>((resolve) => {
+    const poll = (): void => {
+      const s = log.sessions.find((x) => x.error?.code === 'LB_ERR_CLIENT_SEND_TIMEOUT')
+      if (s !== undefined) resolve(s)
+      else setTimeout(poll, 20)
+    }
+    poll()
+  }), GUARD_MS, 'a 404 is cut')
+  t.equal(cut.status, 404, 'the answer that waited was the proxy\'s own 404')
+  t.equal(cut.route, undefined)
+  socket.resume() // the close comes after what was received
+  await within(closed, GUARD_MS, 'the connection closes')
+  t.ok(log.sessions.length < 40_000, `the proxy stopped after ${log.sessions.length} answers`)
+})
