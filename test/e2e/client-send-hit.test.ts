@@ -62,6 +62,14 @@ backends: { o: { servers: [{ url: "${origin.url}" }] } }
   const fill = await client.request({ method: 'GET', path: '/big', headers: { host: 'a' } })
   const check = new BodyCheck()
   await check.consume(fill.body)
+  t.equal(check.bytes, BODY_BYTES, 'the first fetch gets the whole body')
+  // The hit, slice by slice after the raw head: the same bytes.
+  const hit = await client.request({ method: 'GET', path: '/big', headers: { host: 'a' } })
+  const hitCheck = new BodyCheck()
+  await hitCheck.consume(hit.body)
+  t.match(String(hit.headers['cache-status']), /hit/, 'a hit')
+  t.equal(hitCheck.bytes, BODY_BYTES, 'the hit has every byte')
+  t.equal(hitCheck.firstMismatch, -1, 'the hit has the right bytes')
   await client.close()
   // And over TLS (h2): the scheme is part of the key.
   const fillSession = await h2Session(t, proxy.url('tls'))
@@ -69,7 +77,6 @@ backends: { o: { servers: [{ url: "${origin.url}" }] } }
   await h2Fill.consume(fillSession.request({ ':path': '/big', ':authority': 'a' }))
   t.equal(h2Fill.bytes, BODY_BYTES, 'the first h2 fetch gets the whole body')
   fillSession.close()
-  t.equal(check.bytes, BODY_BYTES, 'the first fetch gets the whole body')
   t.equal(fetched, 2, 'one fetch per scheme')
 
   await t.test('HTTP/1.1: the connection closes before the hit\'s end', async (t) => {
@@ -129,11 +136,11 @@ backends: { o: { servers: [{ url: "${origin.url}" }] } }
     let reads = 0
     socket.on('data', (c: Buffer) => {
       received += c.length
-      // Half of clientSend without reading, after every 2 MiB or so: longer than clientSend in all.
+      // A quarter of clientSend without reading, after every 2 MiB or so: far longer than clientSend in all.
       if (received > (reads + 1) * 2 * MiB) {
         reads++
         socket.pause()
-        setTimeout(() => socket.resume(), SEND_MS / 2)
+        setTimeout(() => socket.resume(), SEND_MS / 4)
       }
     })
     socket.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
@@ -154,7 +161,7 @@ backends: { o: { servers: [{ url: "${origin.url}" }] } }
       if (h2Check.bytes > (h2Reads + 1) * 2 * MiB) {
         h2Reads++
         stream.pause()
-        setTimeout(() => stream.resume(), SEND_MS / 2)
+        setTimeout(() => stream.resume(), SEND_MS / 4)
       }
     })
     await within(new Promise((resolve, reject) => { stream.once('end', resolve); stream.once('error', reject) }), GUARD_MS * 2, 'the h2 response ends')
