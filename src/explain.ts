@@ -70,7 +70,8 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
   if (parsed === undefined) throw new ExplainInputError(`no usable host in "${url}" (expected host[:port]; the proxy answers 400)`)
   const authority = parsed.value
   let target = m[3]!
-  if (target === '') target = '/'
+  // RFC 9112 §3.2.4: OPTIONS of a URL with no path is the server-wide OPTIONS *, as the proxy parses it.
+  if (target === '') target = method === 'OPTIONS' ? '*' : '/'
   else if (target.startsWith('?')) target = `/${target}`
   const raw: string[] = []
   let hasHost = false
@@ -460,7 +461,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
   const p = plan(state, planReq)
   const refused = 'error' in p ? p : undefined
   const redirected = 'redirect' in p ? p : undefined
-  const planned = 'error' in p || 'redirect' in p ? undefined : p
+  const planned = 'error' in p || 'redirect' in p || 'options' in p ? undefined : p
 
   // request
   const raw = req.rawHeaders
@@ -481,6 +482,14 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     trustedProxy: trusted, balancerClient,
     balancerClientFrom: balancerClient === peer ? 'peer' : 'x-forwarded-for',
     headerFields: fields, headerBytes: bytes, limits: { ...config.limits }
+  }
+  if ('options' in p) {
+    const why = 'not reached: the proxy answers OPTIONS * itself'
+    return {
+      request, route: null, rewrite: null, shard: null, replicas: null, access: null, rateLimit: null, cache: null, compression: null, warnings,
+      routes: state.router.table.map((r) => ({ ...routeFields(r), verdict: 'unreached' as const, reasons: [why] })),
+      result: { status: 200, code: OPTIONS_CODE, summary: 'OPTIONS * is about the proxy itself: 200, Content-Length: 0, no Allow', detail: 'no route, no upstream, no cache' }
+    }
   }
 
   // routes: the router's own account, when plan() got as far as routing
@@ -597,6 +606,9 @@ function compressionPart (pl: Plan, response: ExplainOptions['response']): Compr
     : n.coding === 'identity' && /the client gets identity/.test(d.why) ? `not compressed: ${n.why}` : d.why
   return { ...base, result: result + (d.vary ? '; Vary: Accept-Encoding' : '') }
 }
+
+/** ResultPart.code of the proxy's own answer to OPTIONS * (see plan.ts's ServerOptions). */
+const OPTIONS_CODE = 'OPTIONS'
 
 function answer (kind: ErrorKind, detail: string | undefined): ResultPart {
   return { status: kind.status, code: kind.code, summary: kind.message, detail: detail ?? null }
@@ -1108,7 +1120,7 @@ export function formatExplanation (e: Explanation): string {
 
   out.push('', 'Result')
   const res = e.result
-  out.push(`${INDENT}${res.status === null ? '→' : res.code === 'REDIRECT' ? '↪' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
+  out.push(`${INDENT}${res.status === null ? '→' : res.code === 'REDIRECT' ? '↪' : res.code === OPTIONS_CODE ? '✓' : '✗'} ${res.status === null ? '' : `${res.status} ${res.code!}: `}${res.summary}` +
     (res.detail === null ? '' : ` (${res.detail})`))
   for (const w of e.warnings) out.push(`${INDENT}! ${w}`)
   return out.join('\n') + '\n'
@@ -1159,7 +1171,7 @@ export interface ExplainCommandArgs {
 }
 
 export interface CommandOutput {
-  /** 0: a route matched; 2: none (404, or refused before routing); 1: bad input or config, or a request the proxy refuses as malformed. */
+  /** 0: a route matched (or OPTIONS *, which the proxy answers); 2: none (404, or refused before routing); 1: bad input or config, or a request the proxy refuses as malformed. */
   readonly code: number
   readonly stdout: string
   readonly stderr: string
@@ -1191,7 +1203,7 @@ export async function explainCommand (args: ExplainCommandArgs): Promise<Command
     throw err
   }
   return {
-    code: e.route !== null ? 0 : malformed(e) ? 1 : 2,
+    code: e.route !== null || e.result.code === OPTIONS_CODE ? 0 : malformed(e) ? 1 : 2,
     stdout: args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e),
     stderr: ''
   }

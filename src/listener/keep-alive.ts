@@ -5,6 +5,13 @@
 // connections every quarter of the timeout (at most every second) and closes
 // those with no request in flight that read nothing for the whole timeout, as
 // Node's timer would have (it is also reset by reads), up to a quarter later.
+//
+// The same sweep finds answers stalled on a client that takes nothing
+// (timeouts.clientSend) whose own write never backed up, so no timer of the
+// session's watches them (proxy/session.ts): a small answer waiting behind
+// an earlier one that filled the kernel's buffers. A connection whose answer
+// has bytes waiting while the socket finishes writing none for clientSend is
+// handed to `onStalled`. Nothing per request.
 import type { Socket } from 'node:net'
 
 /** The longest wait between two sweeps, ms. */
@@ -15,19 +22,33 @@ interface Watched {
   since: number
   /** Its bytesRead then. */
   bytes: number
+  /** Bytes the socket has finished writing (bytesWritten less writableLength), and performance.now() since when that has not moved while some waited. */
+  written: number
+  writtenSince: number
 }
 
 /** What the sweep reads of a Node HTTP/1.1 socket: the response in flight, if any (null between requests). */
 type HttpSocket = Socket & { _httpMessage?: unknown }
 
+/** Told of a connection whose answer in flight has waited for the client for clientSend. */
+export type SendStalled = (socket: Socket, response: unknown) => void
+
 export class KeepAliveSweep {
   readonly #sockets = new Map<Socket, Watched>()
   #ms: number
+  #sendMs: number
+  readonly #onStalled: SendStalled | undefined
   #timer: NodeJS.Timeout | undefined
 
-  /** `ms`: the idle timeout; 0 = none (connections stay open until the client closes them). */
-  constructor (ms: number) {
+  /**
+   * `ms`: the idle timeout; 0 = none (connections stay open until the client
+   * closes them). `sendMs`: how long an answer's waiting bytes may stay
+   * untaken before `onStalled` is told (0 = never).
+   */
+  constructor (ms: number, sendMs = 0, onStalled?: SendStalled) {
     this.#ms = ms
+    this.#sendMs = onStalled === undefined ? 0 : sendMs
+    this.#onStalled = onStalled
   }
 
   get ms (): number { return this.#ms }
@@ -36,6 +57,17 @@ export class KeepAliveSweep {
   set ms (ms: number) {
     if (ms === this.#ms) return
     this.#ms = ms
+    this.#restart()
+  }
+
+  /** A reload changed clientSend. */
+  set sendMs (ms: number) {
+    if (this.#onStalled === undefined || ms === this.#sendMs) return
+    this.#sendMs = ms
+    this.#restart()
+  }
+
+  #restart (): void {
     this.#stop()
     if (this.#sockets.size > 0) this.#start()
   }
@@ -44,7 +76,8 @@ export class KeepAliveSweep {
 
   /** A connection now speaking HTTP/1.1 (after the TLS handshake on a TLS listener). */
   add (socket: Socket): void {
-    this.#sockets.set(socket, { since: performance.now(), bytes: socket.bytesRead })
+    const now = performance.now()
+    this.#sockets.set(socket, { since: now, bytes: socket.bytesRead, written: 0, writtenSince: now })
     socket.once('close', () => this.forget(socket))
     if (this.#timer === undefined) this.#start()
   }
@@ -57,12 +90,27 @@ export class KeepAliveSweep {
   /** Close what has been idle for the timeout at `now` (performance.now()). */
   sweep (now: number): void {
     const ms = this.#ms
+    const sendMs = this.#sendMs
     for (const [socket, w] of this.#sockets) {
       const bytes = socket.bytesRead
-      if (bytes !== w.bytes || (socket as HttpSocket)._httpMessage != null) {
+      const response = (socket as HttpSocket)._httpMessage
+      if (response != null && sendMs > 0) {
+        // Progress is what the socket finished writing: a new slice of the same size waiting is not the same wait.
+        const pending = socket.writableLength
+        const written = socket.bytesWritten - pending
+        if (pending === 0 || written !== w.written) {
+          w.written = written
+          w.writtenSince = now
+        } else if (now - w.writtenSince >= sendMs) {
+          this.#sockets.delete(socket)
+          this.#onStalled!(socket, response)
+          continue
+        }
+      }
+      if (bytes !== w.bytes || response != null) {
         w.bytes = bytes
         w.since = now
-      } else if (now - w.since >= ms) {
+      } else if (ms > 0 && now - w.since >= ms) {
         this.#sockets.delete(socket)
         socket.destroy()
       }
@@ -76,8 +124,11 @@ export class KeepAliveSweep {
   }
 
   #start (): void {
-    if (this.#ms <= 0) return
-    this.#timer = setInterval(onSweep, Math.min(MAX_PERIOD_MS, Math.max(1, this.#ms / 4)), this)
+    const ms = this.#ms
+    const sendMs = this.#sendMs
+    if (ms <= 0 && sendMs <= 0) return
+    const shortest = ms <= 0 ? sendMs : sendMs <= 0 ? ms : Math.min(ms, sendMs)
+    this.#timer = setInterval(onSweep, Math.min(MAX_PERIOD_MS, Math.max(1, shortest / 4)), this)
     this.#timer.unref() // as Node's own socket timers: never what keeps the process up
   }
 

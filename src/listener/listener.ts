@@ -127,7 +127,11 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   // HTTP/1.1 idleness is swept (keep-alive.ts), not timed per request by
   // Node: its servers get keepAliveTimeout 0, and each response the value
   // for its `Keep-Alive: timeout=N` hint, which Node writes from this field.
-  const keepAlive = new KeepAliveSweep(timeouts.clientIdle)
+  // It also finds answers stalled on a client that takes nothing (clientSend) that no timer of theirs watches.
+  const keepAlive = new KeepAliveSweep(timeouts.clientIdle, timeouts.clientSend, (socket, res) => {
+    if (res instanceof http.ServerResponse) pipeline.sendStalled(res)
+    else socket.destroy()
+  })
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     (res as unknown as KeepAliveHint)._keepAliveTimeout = keepAlive.ms
     pipeline.handleRequest(req, res, context)
@@ -299,6 +303,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       context.redirect = next.redirect
       idleMs = o.timeouts.clientIdle
       keepAlive.ms = o.timeouts.clientIdle
+      keepAlive.sendMs = o.timeouts.clientSend
       // Node reads these from the server object for every new connection (h1,
       // and the HTTP/1.1 side of an allowHTTP1 server) and its timeout sweep.
       Object.assign(server, {

@@ -75,6 +75,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       ;(res as unknown as { [kSession]: Session })[kSession] = s
       res.on('close', onResponseClose) // fires once; `on` spares once()'s wrapper
       s.trustList = state.trustedProxies
+      // Every answer, upstream, cached or our own, is timed when the client stops taking it.
+      s.sendTimeoutMs = state.config.timeouts.clientSend
       if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
       this.#handle(s, state, bodyless)
     } catch (err) {
@@ -97,6 +99,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       ;(stream as unknown as { [kSession]: Session })[kSession] = s
       stream.on('close', onResponseClose)
       s.trustList = state.trustedProxies
+      // Every answer, upstream, cached or our own, is timed when the client stops taking it.
+      s.sendTimeoutMs = state.config.timeouts.clientSend
       if (this.#hooks.onSessionEnd !== undefined) s.onEnd = this.#hooks.onSessionEnd
       this.#handle(s, state, false)
     } catch (err) {
@@ -115,6 +119,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
     if ('redirect' in p) return s.redirected(p)
+    if ('options' in p) return s.serverOptions(p)
     s.adopt(p)
     // request id and trace: into the upstream head (its own copy per request), the id onto every answer
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
@@ -177,7 +182,6 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const hints = s.route!.earlyHints
     if (hints !== undefined) s.responseInterim(103, hints)
     const timeouts = this.#state.config.timeouts
-    s.sendTimeoutMs = timeouts.clientSend
     if (!s.hasBody) return this.#attemptSession(s)
     s.watchBody(timeouts.clientBody, timeouts.request)
 
@@ -308,6 +312,17 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     return true
   }
 
+  /**
+   * The listener's sweep found an HTTP/1.1 answer whose bytes waited
+   * timeouts.clientSend with the client taking none, and no timer of the
+   * session's on it (its own write never backed up): cut it as the timer would.
+   */
+  sendStalled (res: ServerResponse): void {
+    const s = (res as unknown as { [kSession]?: Session })[kSession]
+    if (s === undefined || s.closed) res.destroy()
+    else s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT)
+  }
+
   /** SessionDriver: see PipelineHooks.onInternalError. */
   internalError (s: Session | undefined, err: unknown): void {
     this.#hooks.onInternalError?.(err, s)
@@ -347,6 +362,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const p = plan(state, t)
     if ('error' in p) return t.fail(p.error)
     if ('redirect' in p) return t.redirect(p.redirect)
+    if ('options' in p) return t.fail(Errors.BAD_REQUEST) // an Upgrade on OPTIONS *: nothing to tunnel to
     traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
     // The route's access control, as for a request.
     const access = p.route.access

@@ -92,12 +92,29 @@ export interface Redirection {
   readonly route?: CompiledRoute
 }
 
+/**
+ * `OPTIONS *` (RFC 9110 §9.3.7): a question about the server, not a
+ * resource, so the proxy answers it: 200, Content-Length: 0. Without Allow:
+ * any method but CONNECT is forwarded, and which ones a resource takes is
+ * its origin's to say, so no list would be true of every resource (and an
+ * empty Allow would say none is allowed, §10.2.1). Nothing upstream could be
+ * sent `*` anyway (undici sends origin-form only).
+ */
+export interface ServerOptions {
+  readonly options: '*'
+  readonly authority: Authority
+  /** `*`, for logs. */
+  readonly path: string
+}
+
 /** Decide everything about `req` that does not depend on live server state. */
-export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | Redirection {
+export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | Redirection | ServerOptions {
   // parse
   const t = parseRequestTarget(req.method, req.url, req.rawHeaders, req.h2Authority, state.config.pathNormalization)
   if ('error' in t) return { error: t.error, detail: t.detail }
   const authority = t.authority
+  // OPTIONS * (the parser gives `*` to no other method): about the proxy itself, before any redirect or route
+  if (t.path === '*') return { options: '*', authority, path: '*' }
   const parsed = { authority, path: t.path }
   // the listener's redirect: every well-formed request, before routing
   const lr = req.listener.redirect

@@ -55,8 +55,9 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
       if (c === 47 || c === 63 || c === 35) { end = i; break } // '/' '?' '#'
     }
     authority = target.slice(start, end)
-    target = end === target.length ? '/' : target.slice(end)
-    if (target.charCodeAt(0) !== 47) target = `/${target}` // `?q` → `/?q`
+    // RFC 9112 §3.2.4: OPTIONS of a URI with an empty path and no query is the server-wide one, `*`.
+    target = end === target.length ? (method === 'OPTIONS' ? '*' : '/') : target.slice(end)
+    if (target.charCodeAt(0) !== 47 && target !== '*') target = `/${target}` // `?q` → `/?q`
   } else {
     authority = requestField(raw, 'host')
   }
@@ -65,7 +66,8 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
   if (parsed === undefined) return bad('Host is not host[:port]')
   if (target.charCodeAt(0) !== 47) {
     if (target === '*' && method === 'OPTIONS') return { authority: parsed, path: '*', target: '*' }
-    return bad('request target is not a path')
+    // RFC 9112 §3.2.4: the asterisk-form is OPTIONS's alone.
+    return bad(target === '*' ? `asterisk-form target with ${method} (only OPTIONS may use *)` : 'request target is not a path')
   }
   const q = target.indexOf('?')
   const path = q === -1 ? target : target.slice(0, q)

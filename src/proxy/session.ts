@@ -21,7 +21,7 @@ import type { CompressFlow } from './compression/sink.js'
 import { LOWER_FIELD_NAME, requestField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
-import type { Plan, PlanRequest, Redirection, Refusal } from './plan.js'
+import type { Plan, PlanRequest, Redirection, Refusal, ServerOptions } from './plan.js'
 import { REDIRECT_TEXT } from './redirect.js'
 import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
@@ -93,10 +93,22 @@ const NGHTTP2_INTERNAL_ERROR = 2
 
 const H2_PROCESSING = Object.freeze({ ':status': 102 })
 
+// The answer to OPTIONS * (RFC 9110 §9.3.7: Content-Length: 0 when there is no content).
+const OPTIONS_FIELDS: readonly string[] = Object.freeze(['content-length', '0'])
+const OPTIONS_CLOSE: readonly string[] = Object.freeze(['content-length', '0', 'connection', 'close'])
+
 // respond() options, built once.
 const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
 const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
 const H2_END = Object.freeze({ endStream: true })
+
+/**
+ * A body longer than this (a large cache hit) goes out a slice at a time, the
+ * next once the client has taken the last (its drain): clientSend then times
+ * each wait, as for a streamed response, and a slow but steady reader of a
+ * large hit is never cut. Smaller bodies go out in one write, as before.
+ */
+const SEND_SLICE = 256 * 1024
 
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onSendTimeout (s: Session): void { s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT) }
@@ -196,7 +208,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   ended = false
   /** A 'drain' listener waits on the response: one, however many writes came back false (see responseData). */
   awaitingDrain = false
-  /** How long a write may wait for the client's drain (timeouts.clientSend, set when the request goes upstream; 0 = forever). */
+  /** How long a write may wait for the client's drain (timeouts.clientSend, for every answer: upstream, cached or our own; 0 = forever). */
   sendTimeoutMs = 0
   /** h2: trailers for the 'wantTrailers' event. */
   trailers: Record<string, string> | undefined
@@ -211,6 +223,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   #deadline: NodeJS.Timeout | undefined
   /** Armed while a write waits for the client's drain (sendTimeoutMs). */
   #sendTimer: NodeJS.Timeout | undefined
+  /** What is left of a body written a slice at a time (see SEND_SLICE). */
+  #unsent: Buffer | undefined
 
   /** HTTP/1.1: `req` and `res` from node:http. HTTP/2: both are the stream, and `h2` its head. */
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
@@ -308,6 +322,21 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       this.end(body)
     }
     // RFC 9113 §8.1: answered before the body ended, the stream is closed with NO_ERROR.
+    if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
+  }
+
+  /**
+   * `OPTIONS *`: 200 with Content-Length: 0 and no Allow (see plan.ts's
+   * ServerOptions). A request body is not read, as for a redirect.
+   */
+  serverOptions (o: ServerOptions): void {
+    this.authority = o.authority.value
+    this.host = o.authority.host
+    this.path = o.path
+    this.status = 200
+    const unread = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : requestHasBody(this.req as IncomingMessage)
+    if (!this.writeHead(200, unread && !this.h2 ? OPTIONS_CLOSE : OPTIONS_FIELDS)) return
+    this.end()
     if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
   }
 
@@ -467,14 +496,26 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       if (whole && writeRawBody(res, chunk)) return true
     }
     if (res.write(chunk)) return true
+    this.#awaitDrain()
+    return false
+  }
+
+  /** A write came back false: wait for the client's drain, for sendTimeoutMs at most. */
+  #awaitDrain (): void {
     // undici is not always paused by a false (see ForwardHandler.onData): more
     // chunks may come before the drain, and each must not add a listener.
-    if (!this.awaitingDrain) {
-      this.awaitingDrain = true
-      res.once('drain', onDrain)
-      if (this.sendTimeoutMs > 0) this.#sendTimer = setTimeout(onSendTimeout, this.sendTimeoutMs, this)
-    }
-    return false
+    if (this.awaitingDrain) return
+    this.awaitingDrain = true
+    this.res.once('drain', onDrain)
+    if (this.sendTimeoutMs > 0) this.#sendTimer = setTimeout(onSendTimeout, this.sendTimeoutMs, this)
+  }
+
+  /** The client took what waited (onDrain): the rest of a sliced body, or more from upstream. */
+  drained (): void {
+    this.awaitingDrain = false
+    this.sendDone()
+    if (this.#unsent !== undefined) this.#sendSlices()
+    else this.handler?.resume()
   }
 
   responseEnd (trailers: Buffer[]): void {
@@ -580,7 +621,15 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
         const lines = head.h1
         if (lines !== null) {
           const extra = this.extraFields === undefined ? '' : this.extraLines ?? h1ExtraLines(this.extraFields)
-          if (extra !== null && writeRawResponse(this.res as ServerResponse, status, lines, extra, body, head.h1Bytes)) return
+          if (extra !== null) {
+            // A large body goes out a slice at a time (end), after the raw head.
+            if (body !== undefined && body.length > SEND_SLICE && this.sendTimeoutMs > 0) {
+              if (writeRawHead(this.res as ServerResponse, status, lines, extra)) return this.end(body)
+            } else if (writeRawResponse(this.res as ServerResponse, status, lines, extra, body, head.h1Bytes)) {
+              if (this.sendTimeoutMs > 0) this.#watchEnd()
+              return
+            }
+          }
         }
       }
       if (this.writeHead(status, head.fields)) this.end(body)
@@ -620,19 +669,69 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
   }
 
+  /**
+   * The end of an answer, with the whole of its body or the rest of it. With
+   * clientSend on, a client that does not take it is timed as for a streamed
+   * response: a large body goes out a slice at a time (SEND_SLICE), and the
+   * last write is watched if it backed up (#watchEnd).
+   */
   end (body?: Buffer): void {
-    if (!this.h2) {
-      if (body === undefined) this.res.end()
-      else this.res.end(body)
+    if (this.h2) {
+      this.flushHead()
+      const stream = this.res as ServerHttp2Stream
+      // respond() has already ended a HEAD, 204 or 304 answer (and a reset one): no body may follow.
+      if (stream.writableEnded || stream.destroyed) {
+        this.ended = true
+        return
+      }
+    }
+    if (body !== undefined && body.length > SEND_SLICE && this.sendTimeoutMs > 0) {
+      this.#unsent = body
+      return this.#sendSlices()
+    }
+    this.#endWith(body)
+  }
+
+  #endWith (body: Buffer | undefined): void {
+    if (this.h2) this.ended = true
+    if (body === undefined) this.res.end()
+    else this.res.end(body)
+    if (this.sendTimeoutMs > 0) this.#watchEnd()
+  }
+
+  /** #unsent, a slice at a time, until a write backs up (its drain comes back here through drained) or the last slice ends the answer. */
+  #sendSlices (): void {
+    const res = this.res
+    let rest = this.#unsent!
+    if (this.closed || res.destroyed) {
+      this.#unsent = undefined
       return
     }
-    this.flushHead()
-    this.ended = true
-    const stream = this.res as ServerHttp2Stream
-    // respond() has already ended a HEAD, 204 or 304 answer (and a reset one): no body may follow.
-    if (stream.writableEnded || stream.destroyed) return
-    if (body === undefined) stream.end()
-    else stream.end(body)
+    while (rest.length > SEND_SLICE) {
+      const ok = res.write(rest.subarray(0, SEND_SLICE))
+      rest = rest.subarray(SEND_SLICE)
+      if (!ok) {
+        this.#unsent = rest
+        return this.#awaitDrain()
+      }
+    }
+    this.#unsent = undefined
+    this.#endWith(rest)
+  }
+
+  /**
+   * The last write of an answer backed up (beyond the connection's or the
+   * stream's high-water mark): the client has sendTimeoutMs to take it,
+   * until the response closes (sendDone). Nothing is armed when it did not:
+   * the usual small hit costs one property read here.
+   */
+  #watchEnd (): void {
+    if (this.#sendTimer !== undefined || this.closed) return
+    const backedUp = this.h2
+      ? (this.res as ServerHttp2Stream).writableLength >= (this.res as ServerHttp2Stream).writableHighWaterMark
+      // After end() the response itself never says: its socket does (a pipelined answer waiting its turn has none yet).
+      : (this.res as ServerResponse).socket?.writableNeedDrain === true
+    if (backedUp) this.#sendTimer = setTimeout(onSendTimeout, this.sendTimeoutMs, this)
   }
 
   /** Add `flat` (name, value…) to every answer of this request (see extraFields). */
@@ -714,11 +813,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
 function flushHead (s: Session): void { s.flushHead() }
 
 function onDrain (this: DownstreamResponse): void {
-  const s = (this as unknown as { [kSession]?: Session })[kSession]
-  if (s === undefined) return
-  s.awaitingDrain = false
-  s.sendDone()
-  s.handler?.resume()
+  (this as unknown as { [kSession]?: Session })[kSession]?.drained()
 }
 
 function onWantTrailers (this: ServerHttp2Stream): void {

@@ -77,3 +77,48 @@ t.test('a connection the client closes is no longer watched', async (t) => {
   await closed(p!.server)
   t.equal(sweep.size, 0)
 })
+
+t.test('clientSend: an answer whose bytes wait with nothing written for sendMs is handed on; one that moves is not', async (t) => {
+  const SEND = 1_000
+  const [stuck, moving, idle] = await pairs(t, 3)
+  const stalled: net.Socket[] = []
+  const sweep = new KeepAliveSweep(0, SEND, (socket) => { stalled.push(socket); socket.destroy() })
+  t.teardown(() => sweep.stop())
+  for (const p of [stuck, moving, idle]) {
+    sweep.add(p!.server)
+    ;(p!.server as net.Socket & { _httpMessage?: unknown })._httpMessage = {}
+  }
+  // A client that reads nothing: the kernel's buffers fill, then bytes wait in the socket.
+  stuck!.client.pause()
+  moving!.client.pause()
+  const block = Buffer.alloc(64 * 1024)
+  for (const s of [stuck!.server, moving!.server]) {
+    while (s.writableLength === 0) {
+      s.write(block)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+  const t0 = performance.now()
+  sweep.sweep(t0)
+  // The moving one's client takes some: the socket finishes a write, and the next one waits.
+  moving!.client.resume()
+  await new Promise((resolve) => moving!.server.once('drain', resolve))
+  moving!.client.pause()
+  while (moving!.server.writableLength === 0) {
+    moving!.server.write(block)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  sweep.sweep(t0 + SEND / 2)
+  t.same(stalled, [], 'half of sendMs: nothing')
+  sweep.sweep(t0 + SEND + 1)
+  t.same(stalled, [stuck!.server], 'nothing written for sendMs: handed on')
+  t.notOk(moving!.server.destroyed, 'wrote something meanwhile: left alone')
+  t.notOk(idle!.server.destroyed, 'nothing waiting (an answer still being made): left alone')
+  t.equal(sweep.size, 2)
+  // Without an onStalled the sweep never looks (the listener always passes one).
+  const plain = new KeepAliveSweep(0, SEND)
+  plain.add(moving!.server)
+  plain.sweep(t0 + 10 * SEND)
+  t.notOk(moving!.server.destroyed)
+  plain.stop()
+})

@@ -3,8 +3,9 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { parseConfig } from '../../src/config/load.js'
+import type { RedirectConfig } from '../../src/config/schema.js'
 import { Errors } from '../../src/errors.js'
-import { plan, upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal } from '../../src/proxy/plan.js'
+import { plan, upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal, type ServerOptions } from '../../src/proxy/plan.js'
 import { buildState, type RuntimeState } from '../../src/proxy/state.js'
 import { sendNothing } from '../../src/upstream/pool.js'
 
@@ -57,9 +58,10 @@ function req (method: string, url: string, headers: string[], over: Partial<Plan
   }
 }
 
-function ok (r: Plan | Refusal | Redirection): Plan {
+function ok (r: Plan | Refusal | Redirection | ServerOptions): Plan {
   if ('error' in r) throw new Error(`refused: ${r.error.code} ${r.detail ?? ''}`)
   if ('redirect' in r) throw new Error(`redirected: ${r.redirect.location}`)
+  if ('options' in r) throw new Error('answered OPTIONS *')
   return r
 }
 
@@ -112,6 +114,22 @@ t.test('parse refusals carry the reason; 421 through the listener\'s check', asy
   const conn = { clientAddress: '192.0.2.7', trusted: false, proto: 'https' as const, viaEntry: '2 switchyard', servername: 'other.test' }
   t.match(plan(s, req('GET', '/', ['Host', 'api.test'], { misdirected, conn })), { error: Errors.MISDIRECTED })
   t.same(seen, [['other.test', 'api.test']])
+})
+
+t.test('OPTIONS * is answered by the proxy: no route, before a listener redirect; any other method with * is a 400', async (t) => {
+  const s = state(t)
+  t.same(plan(s, req('OPTIONS', '*', ['Host', 'api.test'])), { options: '*', authority: { value: 'api.test', host: 'api.test', port: undefined }, path: '*' })
+  t.match(plan(s, req('OPTIONS', '*', ['Host', 'nowhere.test'])), { options: '*' }, 'whatever the host: no route is asked')
+  t.match(plan(s, req('OPTIONS', 'http://api.test', ['Host', 'x.test'])), { options: '*', authority: { host: 'api.test' } },
+    'absolute-form with an empty path (RFC 9112 §3.2.4)')
+  t.match(plan(s, req('OPTIONS', '*', [], { h2Authority: 'api.test' })), { options: '*' }, 'h2 :path *')
+  const redirect: RedirectConfig = { status: 308, scheme: 'https' }
+  t.match(plan(s, req('OPTIONS', '*', ['Host', 'api.test'], { listener: { name: 'l', redirect } })), { options: '*' },
+    'before the listener\'s redirect (a Location for * means nothing)')
+  t.match(plan(s, req('OPTIONS', '/users/1', ['Host', 'other.test', 'x-user', '1'])), { route: { name: 'users' } }, 'OPTIONS of a path is routed as usual')
+  for (const m of ['GET', 'HEAD', 'POST', 'DELETE']) {
+    t.match(plan(s, req(m, '*', ['Host', 'api.test'])), { error: Errors.BAD_REQUEST, detail: `asterisk-form target with ${m} (only OPTIONS may use *)` }, m)
+  }
 })
 
 t.test('normalised path routes and is forwarded; rewrite after the keyed query', async (t) => {

@@ -26,7 +26,7 @@ t.test('malformed Host or target: 400 with the reason', async (t) => {
     ['/y', ['Host', ''], /no Host/],
     ['y', ['Host', 'a.test'], /neither a path nor an absolute/],
     ['ftp://a.test/y', ['Host', 'a.test'], /neither a path nor an absolute/],
-    ['*', ['Host', 'a.test'], /not a path/]
+    ['*', ['Host', 'a.test'], /asterisk-form target with GET/]
   ]
   for (const [url, raw, why] of cases) {
     const r = h1(url, raw)
@@ -48,6 +48,17 @@ t.test('absolute-form: its authority wins over Host (RFC 9112 §3.2.2)', async (
 
 t.test('OPTIONS * is the one asterisk-form', async (t) => {
   t.same(ok(h1('*', ['Host', 'a.test'], 'OPTIONS')).path, '*')
+  t.same(ok(h1('*', ['Host', 'a.test'], 'OPTIONS')).target, '*')
+  t.match(h1('*', ['Host', 'a.test'], 'GET'), { error: Errors.BAD_REQUEST, detail: 'asterisk-form target with GET (only OPTIONS may use *)' })
+  t.match(h1('*', [], 'OPTIONS'), { error: Errors.BAD_REQUEST, detail: /no Host/ }, 'still needs a Host')
+  t.same(ok(parseRequestTarget('OPTIONS', '*', [], 'a.test', PATHS)).path, '*', 'h2 :path *')
+  // RFC 9112 §3.2.4: OPTIONS of an absolute URI with an empty path and no query is the server-wide one.
+  const abs = ok(h1('http://a.test:8080', ['Host', 'b.test'], 'OPTIONS'))
+  t.equal(abs.target, '*')
+  t.equal(abs.authority.value, 'a.test:8080')
+  t.equal(ok(h1('http://a.test/', [], 'OPTIONS')).target, '/', 'a path / is a resource')
+  t.equal(ok(h1('http://a.test?q', [], 'OPTIONS')).target, '/?q', 'a query is a resource')
+  t.equal(ok(h1('http://a.test', [], 'GET')).target, '/', 'any other method: /')
 })
 
 t.test('HTTP/2: :authority, Host agreement and :path bytes', async (t) => {
