@@ -47,8 +47,20 @@ export interface AccessLogOptions {
   readonly onError?: (err: Error) => void
 }
 
-/** ms rounded to the microsecond. */
-const ms3 = (ms: number): number => Math.round(ms * 1000) / 1000
+/** `.001` … `.999` without trailing zeros ('' for 0): the fraction of a whole number of microseconds, in ms. */
+const FRACTIONS: readonly string[] = Array.from({ length: 1000 }, (_, i) => i === 0 ? '' : `.${String(i).padStart(3, '0')}`.replace(/0+$/, ''))
+
+/**
+ * ms rounded to the microsecond, as text: what `${Math.round(ms * 1000) / 1000}`
+ * gives, from integers and a table (a fractional number's toString cost more
+ * than the rest of the line's numbers together).
+ */
+export function ms3 (ms: number): string {
+  const us = Math.round(ms * 1000)
+  if (!(us >= 0 && us <= 0x7fffffff)) return String(us / 1000)
+  const whole = Math.floor(us / 1000)
+  return String(whole) + FRACTIONS[us - whole * 1000]!
+}
 
 /** ms → ISO time, remembering the last one: at thousands of requests per second most share a millisecond. */
 export function isoClock (): (ms: number) => string {
@@ -63,7 +75,18 @@ export function isoClock (): (ms: number) => string {
   }
 }
 
-const str = JSON.stringify
+/**
+ * `v` as a JSON string, as JSON.stringify writes it; plain printable ASCII
+ * (nearly every value: names, addresses, paths) is quoted as it is, without
+ * the call.
+ */
+export function str (v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(v)
+  }
+  return '"' + v + '"'
+}
 
 /** `query` with the values of the parameters in `names` (lower-cased) replaced by REDACTED; names compared decoded and case-insensitively. */
 export function redactQuery (query: string, names: readonly string[]): string {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { RequestRecord } from '../../src/admin/metrics.js'
-import { accessLogCombined, accessLogJson, apacheTime, createAccessLog, createAccessLogTo, isoClock, redactQuery } from '../../src/proxy/access-log.js'
+import { accessLogCombined, accessLogJson, apacheTime, createAccessLog, createAccessLogTo, isoClock, ms3, redactQuery, str } from '../../src/proxy/access-log.js'
 
 const T0 = 1_700_000_000_123
 
@@ -155,4 +155,20 @@ t.test('combined: Apache\'s line, quotes and control bytes escaped, - for nothin
     detail: { query: 'token=1&q=2', httpVersion: 'HTTP/1.1', userAgent: 'a "b"\n', requestId: 'r' }
   })
   t.equal(accessLogCombined(r, ['token']), '203.0.113.7 - - [14/Nov/2023:22:13:20 +0000] "GET /x?token=REDACTED&q=2 HTTP/1.1" 404 - "-" "a \\"b\\"\\x0a"\n')
+})
+
+t.test('ms3: the text of Math.round(ms * 1000) / 1000, for every microsecond in a range and for odd values', async (t) => {
+  const old = (ms: number): string => String(Math.round(ms * 1000) / 1000)
+  let differ = 0
+  for (let us = 0; us < 20_000; us++) if (ms3(us / 1000) !== old(us / 1000)) differ++
+  t.equal(differ, 0, 'every µs below 20 ms')
+  for (const ms of [0, 0.0004, 0.0005, 1.2, 1.204, 11.2041234, 12.8709876, 999.9996, 1234567.891, 2147483.647, 2147483.648, 1e12 + 0.5, -0.3, -5, NaN, Infinity]) {
+    t.equal(ms3(ms), old(ms), String(ms))
+  }
+})
+
+t.test('str: what JSON.stringify writes, plain text or not', async (t) => {
+  const values = ['', 'api', '203.0.113.7', '/v1/users?id=7&x=%20', 'a"b', 'a\\b', 'tab\there', 'nl\n', '\x00', '\x1f', '\x7f', 'caf\u00e9',
+    '\u2028', '\ud83d\ude00', '\ud800', 'lone \udc00 low', '~ !#$&\'()*+,;=']
+  for (const v of values) t.equal(str(v), JSON.stringify(v), JSON.stringify(v))
 })
