@@ -132,7 +132,7 @@ export function writeRawHead (res: ServerResponse, status: number, lines: string
 export function writeRawResponse (res: ServerResponse, status: number, lines: string, extra: string, body: Buffer | undefined,
   linesBytes?: Buffer): boolean {
   if (!writeRawHead(res, status, lines, extra)) return false
-  if (body === undefined || writeRawBody(res, body, linesBytes, extra)) res.end()
+  if (body === undefined || writeRawBody(res, body, linesBytes)) res.end()
   else res.end(body)
   return true
 }
@@ -143,15 +143,16 @@ export function writeRawResponse (res: ServerResponse, status: number, lines: st
  * waiting its turn, nothing queued) and the body is small; false (nothing
  * done) otherwise, and the caller writes it as usual. The caller then ends
  * the response. `linesBytes`: writeRawHead's `lines` as latin1 bytes, kept
- * by the caller (a hit's head), with its `extra`: copied, not encoded again.
+ * by the caller (a hit's head): copied, not encoded again; the rest of the
+ * head is encoded.
  */
-export function writeRawBody (res: ServerResponse, body: Buffer, linesBytes?: Buffer, extra = ''): boolean {
+export function writeRawBody (res: ServerResponse, body: Buffer, linesBytes?: Buffer): boolean {
   const raw = res as unknown as RawResponse
   const head = raw._header
   const socket = res.socket as RawSocket | null
   if (head === null || raw._headerSent || body.length > ONE_WRITE_MAX || socket === null || socket._httpMessage !== res ||
     raw.outputData.length !== 0 || !socket.writable || socket.destroyed || res.writableEnded) return false
-  send(socket, linesBytes === undefined ? oneBuffer(head, body) : oneBufferFrom(linesBytes, extra + headTail(raw), body))
+  send(socket, linesBytes === undefined ? oneBuffer(head, body) : oneBufferFrom(linesBytes, head.slice(linesBytes.length), body))
   raw._headerSent = true
   return true
 }

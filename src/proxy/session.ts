@@ -93,10 +93,6 @@ const NGHTTP2_INTERNAL_ERROR = 2
 
 const H2_PROCESSING = Object.freeze({ ':status': 102 })
 
-// The answer to OPTIONS * (RFC 9110 §9.3.7: Content-Length: 0 when there is no content).
-const OPTIONS_FIELDS: readonly string[] = Object.freeze(['content-length', '0'])
-const OPTIONS_CLOSE: readonly string[] = Object.freeze(['content-length', '0', 'connection', 'close'])
-
 // respond() options, built once.
 const H2_BODY = Object.freeze({ endStream: false, waitForTrailers: false })
 const H2_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true })
@@ -310,19 +306,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.path = r.path
     this.route = r.route
     const { status, location } = r.redirect
-    this.status = status
     const body = Buffer.from(`${status} ${REDIRECT_TEXT[status]}: ${location}\n`)
-    const headers = ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)]
-    const unread = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : requestHasBody(this.req as IncomingMessage)
-    if (unread && !this.h2) headers.push('connection', 'close')
-    if (!this.writeHead(status, headers)) return
-    if (this.method === 'HEAD') this.end()
-    else {
-      this.bytesOut += body.length
-      this.end(body)
-    }
-    // RFC 9113 §8.1: answered before the body ended, the stream is closed with NO_ERROR.
-    if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
+    this.#answerLocally(status, ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)], body)
   }
 
   /**
@@ -333,10 +318,26 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.authority = o.authority.value
     this.host = o.authority.host
     this.path = o.path
-    this.status = 200
+    // RFC 9110 §9.3.7: Content-Length: 0 when there is no content.
+    this.#answerLocally(200, ['content-length', '0'], undefined)
+  }
+
+  /**
+   * An answer the plan makes itself (a redirect, OPTIONS *): nothing goes
+   * upstream or to the cache, and a request body is not read: HTTP/1.1
+   * closes the connection after the answer, HTTP/2 closes the stream with
+   * NO_ERROR (RFC 9113 §8.1).
+   */
+  #answerLocally (status: number, headers: string[], body: Buffer | undefined): void {
+    this.status = status
     const unread = this.h2 ? !(this.req as ServerHttp2Stream).endAfterHeaders : requestHasBody(this.req as IncomingMessage)
-    if (!this.writeHead(200, unread && !this.h2 ? OPTIONS_CLOSE : OPTIONS_FIELDS)) return
-    this.end()
+    if (unread && !this.h2) headers.push('connection', 'close')
+    if (!this.writeHead(status, headers)) return
+    if (body === undefined || this.method === 'HEAD') this.end()
+    else {
+      this.bytesOut += body.length
+      this.end(body)
+    }
     if (unread && this.h2) (this.res as ServerHttp2Stream).close(NGHTTP2_NO_ERROR)
   }
 
@@ -473,7 +474,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // The plain keep-alive case without writeHead (h1-head.ts): checked and written in one pass.
     if (RAW_HEADS && !this.driver.draining) {
       const head = h1Head(status, headers, reason === '' ? undefined : reason)
-      const extra = this.extraFields === undefined ? '' : this.extraLines ?? h1ExtraLines(this.extraFields)
+      const extra = this.#h1Extra()
       if (head !== null && extra !== null && writeRawHead(this.res as ServerResponse, status, head.lines, extra)) {
         this.wholeBody = head.contentLength
         return true
@@ -620,7 +621,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
         }
         const lines = head.h1
         if (lines !== null) {
-          const extra = this.extraFields === undefined ? '' : this.extraLines ?? h1ExtraLines(this.extraFields)
+          const extra = this.#h1Extra()
           if (extra !== null) {
             // A large body goes out a slice at a time (end), after the raw head.
             if (body !== undefined && body.length > SEND_SLICE && this.sendTimeoutMs > 0) {
@@ -732,6 +733,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       // After end() the response itself never says: its socket does (a pipelined answer waiting its turn has none yet).
       : (this.res as ServerResponse).socket?.writableNeedDrain === true
     if (backedUp) this.#sendTimer = setTimeout(onSendTimeout, this.sendTimeoutMs, this)
+  }
+
+  /** extraFields as HTTP/1.1 field lines ('' for none); null when one would be refused (then writeHead writes the head). */
+  #h1Extra (): string | null {
+    return this.extraFields === undefined ? '' : this.extraLines ?? h1ExtraLines(this.extraFields)
   }
 
   /** Add `flat` (name, value…) to every answer of this request (see extraFields). */
