@@ -163,6 +163,16 @@ export function writeRawBody (res: ServerResponse, body: Buffer, linesBytes?: Bu
  * write of its own, a second (empty) syscall: corked, both go out as one, and
  * end() (or the next tick, as Node's own writes do) uncorks.
  */
+/**
+ * Node holds an HTTP/1.1 head until the first body write: send a head that
+ * is set but not yet on the wire now (before a mid-body reset, so the client
+ * sees a truncated answer, not a close with nothing).
+ */
+export function flushHeldHead (res: ServerResponse): void {
+  const raw = res as unknown as RawResponse
+  if (raw._header !== null && !raw._headerSent) res.flushHeaders()
+}
+
 function send (socket: RawSocket, one: Buffer): void {
   if ((socket as RawSocket & { encrypted?: boolean }).encrypted === true) {
     socket.cork()

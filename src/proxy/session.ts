@@ -27,7 +27,7 @@ import type { RedirectConfig } from '../config/schema.js'
 import type { CompiledRoute } from './routes.js'
 import { trustedClientAddress } from './trust.js'
 import { grpcErrorFields, isGrpcRequest } from './grpc-reply.js'
-import { h1ExtraLines, h1Head, h1HeadLines, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from './h1-head.js'
+import { flushHeldHead, h1ExtraLines, h1Head, h1HeadLines, RAW_HEADS, writeRawBody, writeRawHead, writeRawResponse } from './h1-head.js'
 
 // HTTP/1.1 comes as node:http's request/response pair; HTTP/2 as the core
 // API's stream, which is both (a Duplex: the request body in, the response
@@ -809,7 +809,10 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.flushHead()
     try {
       if (this.h2) (res as ServerHttp2Stream).close(NGHTTP2_INTERNAL_ERROR)
-      else res.destroy()
+      else {
+        flushHeldHead(res as ServerResponse)
+        res.destroy()
+      }
     } catch {
       // Already gone: nothing left to reset.
     }

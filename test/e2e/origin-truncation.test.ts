@@ -31,6 +31,8 @@ const CUTS: Record<string, { readonly bytes: string, readonly end: 'fin' | 'rst'
   '/chunked-rst': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nmid-ch`, end: 'rst' },
   '/length-fin': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Content-Length: 100\r\n\r\nonly twenty bytes..`, end: 'fin' },
   '/length-rst': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Content-Length: 100\r\n\r\nonly twenty bytes..`, end: 'rst' },
+  // The head alone: Node holds an HTTP/1.1 head until the first body byte; it must still go out before the cut.
+  '/head-rst': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Content-Length: 100\r\n\r\n`, end: 'rst' },
   // The control: a close-delimited body that ends with a FIN is complete, and stored.
   '/close-fin': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}\r\nthe whole body`, end: 'fin' }
 }
@@ -79,6 +81,7 @@ for (const path of Object.keys(CUTS).filter((p) => p !== '/close-fin')) {
     const r = viaH1.responses[0]
     t.ok(r === undefined || !r.complete || r.status === 502, `h1: never a complete 200 (got ${viaH1.head.slice(0, 200)})`)
     if (r?.status === 200) t.ok(viaH1.closed, 'h1: the connection is cut')
+    if (path === '/head-rst') t.ok(r?.status === 200 && !r.complete, `h1: the origin's head, then the cut, not a close with nothing (got ${JSON.stringify(viaH1.head.slice(0, 100))})`)
     const ended = await within(log.ended(path), 10_000, 'the exchange ends')
     t.equal(ended.error?.code, 'LB_ERR_UPSTREAM_RESET', 'the access log names the failure')
     t.equal(ended.error?.flag, 'UC')
