@@ -10,6 +10,7 @@ import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
 import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
 import { KeepAliveSweep } from './keep-alive.js'
+import { closingConnection, lingerOnClose, onClientError } from './linger.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
@@ -133,6 +134,10 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     else socket.destroy()
   })
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (closingConnection(req.socket)) {
+      req.resume() // its body is dropped with the rest
+      return
+    }
     (res as unknown as KeepAliveHint)._keepAliveTimeout = keepAlive.ms
     pipeline.handleRequest(req, res, context)
   }
@@ -248,6 +253,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       : (why, peer) => observer.proxyRefused!(cfg.name, why, peer))
   }
   server.on('upgrade', onUpgrade)
+  server.on('clientError', onClientError)
   // Node hands an HTTP/1.1 CONNECT to 'connect' with the raw socket, not to
   // 'request' (and closes the connection when nobody listens): it gets our own
   // 405 this way. An h2 CONNECT is a stream like any other (405 in the plan).
@@ -266,6 +272,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     })
     // Plain sockets are HTTP/1.1 now; TLS ones are counted once ALPN has spoken.
     if (cfg.tls === undefined) {
+      lingerOnClose(socket)
       keepAlive.add(socket)
       if (observer !== undefined) countConnection(observer, cfg.name, 'h1', socket)
     }
@@ -273,7 +280,10 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   if (cfg.tls !== undefined) {
     server.on('secureConnection', (socket: import('node:tls').TLSSocket) => {
       const protocol = socket.alpnProtocol === 'h2' ? 'h2' : 'h1'
-      if (protocol === 'h1') keepAlive.add(socket) // h2 sessions count their streams (SessionIdle)
+      if (protocol === 'h1') {
+        lingerOnClose(socket)
+        keepAlive.add(socket) // h2 sessions count their streams (SessionIdle)
+      }
       if (observer !== undefined) countConnection(observer, cfg.name, protocol, socket)
     })
   }

@@ -1,0 +1,123 @@
+// Closing an HTTP/1.1 connection in stages (RFC 9112 §9.6), as nginx's
+// lingering close. Node ends a connection whose last answer is written with
+// a FIN and then closes the socket at once. If the client is still sending
+// (the rest of a body answered without reading it, a request pipelined after
+// `Connection: close`), the kernel answers those bytes with a reset, and a
+// reset can erase our answer from the client's buffers before it was read:
+// the client sees a reset instead of its 431. So after the FIN the
+// connection keeps reading, and drops, what still comes until the client
+// closes its side too, for LINGER_MS at most.
+//
+// Node's HTTP/1.1 server calls `socket.destroySoon()` for the last answer
+// (and only for it): `lingerOnClose` replaces it on each HTTP/1.1 socket.
+//
+// Node's parser reports bytes after a `Connection: close` request as a
+// client error (HPE_CLOSED_CONNECTION), and Node answers it with its own 400
+// in place of the answer in flight; `onClientError` keeps the answer and
+// drops the bytes.
+import type { Socket } from 'node:net'
+
+/** The longest a closing connection reads and drops what its client still sends. */
+export const LINGER_MS = 5000
+
+/** Node's own answers to an unparseable request (its _http_server.js), kept byte for byte. */
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'
+const CLIENT_ERROR_ANSWERS: Readonly<Record<string, string>> = Object.freeze({
+  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n'
+})
+
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+
+/** What of Node's HTTP/1.1 socket this reads and sets: the answer in flight, if any (a ServerResponse). */
+type HttpSocket = Socket & { _httpMessage?: PendingResponse | null }
+interface PendingResponse {
+  _headerSent?: boolean
+  /** Node closes the connection once this response is written. */
+  _last: boolean
+  shouldKeepAlive: boolean
+  req: { complete: boolean }
+}
+
+/** Make `socket.destroySoon()` (Node's close after a last answer) a lingering close of at most `ms`. */
+export function lingerOnClose (socket: Socket, ms = LINGER_MS): void {
+  socket.destroySoon = function (this: Socket): void { lingeringClose(this, ms) }
+}
+
+function lingeringClose (socket: Socket, ms: number): void {
+  if (socket.destroyed) return
+  if (socket.writable) socket.end()
+  if (socket.writableFinished) linger(socket, ms)
+  else socket.once('finish', () => linger(socket, ms))
+}
+
+function linger (socket: Socket, ms: number): void {
+  // The client has closed its side: nothing more can come.
+  if (socket.readableEnded || !socket.readable) {
+    socket.destroy()
+    return
+  }
+  const timer = setTimeout(destroyLingering, ms, socket)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
+  // Read on whatever reads it (Node's parser, or nobody after an upgrade
+  // answer): paused behind a flood of pipelined requests, or never flowing.
+  socket.resume()
+}
+
+function destroyLingering (socket: Socket): void { socket.destroy() }
+
+/**
+ * A request that arrives behind an answer that closes the connection (its
+ * client pipelined past `Connection: close`, ours or its own) is not one we
+ * take (RFC 9112 §9.6): it would go upstream and never be answered. True
+ * when `socket` is such a connection: ended, or its answer in flight is the
+ * last (Node's `_last`, known once that answer's head is made).
+ */
+export function closingConnection (socket: Socket): boolean {
+  if (socket.writableEnded) return true
+  const current = (socket as HttpSocket)._httpMessage
+  return current != null && current._last
+}
+
+/**
+ * The listener's 'clientError': Node's parse and socket errors on an
+ * HTTP/1.1 connection. Node's own handler writes its 400 even while an
+ * earlier request's answer is still being made, which the client then reads
+ * as that answer: here an answer in flight is finished first, as the last.
+ */
+export function onClientError (err: NodeJS.ErrnoException, socket: Socket): void {
+  const code = err.code ?? ''
+  const pending = (socket as HttpSocket)._httpMessage
+  if (!code.startsWith('HPE_')) {
+    // A socket error (a reset), or a request head slower than headersTimeout:
+    // Node's 408, and no lingering for a client that slow.
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && (pending == null || pending._headerSent !== true)) {
+      socket.write(REQUEST_TIMEOUT)
+    }
+    socket.destroy()
+    return
+  }
+  // The parser stays failed and reports each later read again; once the
+  // connection is closing they are dropped (HPE_CLOSED_CONNECTION, bytes
+  // after a request that asked to close, always comes to this).
+  if (!socket.writable) return
+  if (pending != null) {
+    // The bad bytes come after the request being answered: its answer is
+    // sent in full, as the last (Node's `_last`: closed once it is written),
+    // and they are dropped.
+    if (pending.req.complete) {
+      pending.shouldKeepAlive = false
+      pending._last = true
+      return
+    }
+    // They are that request's own body (its answer cannot be made), or an
+    // answer is half sent: as Node, our 400 if nothing of it went out, and
+    // the request ends here.
+    if (pending._headerSent !== true) socket.write(CLIENT_ERROR_ANSWERS[code] ?? BAD_REQUEST)
+    socket.destroy()
+    return
+  }
+  socket.write(CLIENT_ERROR_ANSWERS[code] ?? BAD_REQUEST)
+  socket.destroySoon() // lingering (lingerOnClose)
+}
