@@ -22,6 +22,7 @@ export const Errors = Object.freeze({
   NO_ROUTE: kind('LB_ERR_NO_ROUTE', 404, 'downstream', 'NR', 'no route matches this request'),
   BAD_REQUEST: kind('LB_ERR_BAD_REQUEST', 400, 'downstream', 'DPE', 'malformed request'),
   HEADERS_TOO_LARGE: kind('LB_ERR_HEADERS_TOO_LARGE', 431, 'downstream', 'HTL', 'request header fields too large'),
+  URI_TOO_LONG: kind('LB_ERR_URI_TOO_LONG', 414, 'downstream', 'UTL', 'request target too long'),
   METHOD_NOT_ALLOWED: kind('LB_ERR_METHOD_NOT_ALLOWED', 405, 'downstream', 'DPE', 'method not supported by this proxy'),
   SHARD_KEY_MISSING: kind('LB_ERR_SHARD_KEY_MISSING', 400, 'downstream', 'SKM', 'the request carries no shard key'),
   FORBIDDEN: kind('LB_ERR_FORBIDDEN', 403, 'downstream', 'AD', 'the route does not accept requests from this client address'),

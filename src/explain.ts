@@ -243,7 +243,7 @@ export interface RequestPart {
   readonly balancerClientFrom: 'peer' | 'x-forwarded-for'
   readonly headerFields: number
   readonly headerBytes: number
-  readonly limits: { readonly maxHeaderCount: number; readonly maxHeaderBytes: number }
+  readonly limits: { readonly maxHeaderCount: number; readonly maxHeaderBytes: number; readonly maxUriBytes: number }
 }
 
 export interface RouteLine {
@@ -979,6 +979,7 @@ export function formatExplanation (e: Explanation): string {
     ['client', `${r.client}${r.trustedProxy ? ' (a trusted proxy: its X-Forwarded-* are kept)' : ' (not a trusted proxy)'}`],
     ...(r.proxyProtocol === null ? [] : [['', `client address from the PROXY v1/v2 header (${r.proxyProtocol})`] as [string, string]]),
     ['ipHash', `${r.balancerClient}${r.balancerClientFrom === 'peer' ? ' (the peer)' : ' (from X-Forwarded-For)'}`],
+    ['target', `${r.target.length} bytes (limit ${r.limits.maxUriBytes} bytes)`],
     ['headers', `${r.headerFields} fields, ${r.headerBytes} bytes (limits ${r.limits.maxHeaderCount} fields, ${r.limits.maxHeaderBytes} bytes)`]
   ]))
 

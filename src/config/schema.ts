@@ -302,6 +302,8 @@ export interface LimitsConfig {
   readonly maxHeaderBytes: number
   /** Number of header fields of one request. */
   readonly maxHeaderCount: number
+  /** Length of the request target as sent (h1 request-target, h2 :path); longer is 414 (NGINX large_client_header_buffers). */
+  readonly maxUriBytes: number
 }
 
 /** Defaults: `DEFAULTS.timeouts`. */
@@ -753,7 +755,7 @@ export const DEFAULTS = deepFreeze({
     propagate: true,
     otlp: { maxQueue: 2048, maxBatch: 512, flushInterval: 5000, timeout: 10_000 } satisfies Pick<OtlpConfig, 'maxQueue' | 'maxBatch' | 'flushInterval' | 'timeout'>
   },
-  limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100 } satisfies LimitsConfig,
+  limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100, maxUriBytes: 8 * 1024 } satisfies LimitsConfig,
   timeouts: {
     clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000
   } satisfies ClientTimeoutsConfig,

@@ -45,10 +45,13 @@ export interface ConnectionObserver {
   proxyRefused? (listener: string, why: ProxyRefusal, peer: string): void
 }
 
-// Slack over maxHeaderBytes for Node's own h1 parser limit, which also counts
-// the request line and framing; our exact, protocol-neutral check runs in the
-// pipeline and answers 431 itself.
+// Node's own limits on a request head sit above ours, which run in the
+// pipeline and answer 431 / 414 themselves (one rule for h1 and h2): its h1
+// parser counts the request line and framing too (slack for those), and
+// nghttp2 counts 32 bytes more per field (RFC 7541 §4.1).
 const H1_HEADER_SLACK = 8192
+function h1HeadLimit (l: LimitsConfig): number { return l.maxHeaderBytes + l.maxUriBytes + H1_HEADER_SLACK }
+function h2HeaderListLimit (l: LimitsConfig): number { return l.maxHeaderBytes * 2 + l.maxUriBytes + 4096 }
 
 const NGHTTP2_INTERNAL_ERROR = 2
 
@@ -197,7 +200,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   let idleMs = timeouts.clientIdle
   const h2Pairs = limits.maxHeaderCount
   const h1Options: http.ServerOptions = {
-    maxHeaderSize: limits.maxHeaderBytes + H1_HEADER_SLACK,
+    maxHeaderSize: h1HeadLimit(limits),
     headersTimeout: timeouts.clientHeaders,
     requestTimeout: 0, // large uploads are bounded by the upstream body timeout, not a wall clock
     keepAliveTimeout: 0 // swept by keepAlive
@@ -216,7 +219,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         ...h1Options,
         maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
         // enableConnectProtocol: WebSockets over h2 (RFC 8441).
-        settings: { maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096, maxConcurrentStreams: 256, enableConnectProtocol: true }
+        settings: { maxHeaderListSize: h2HeaderListLimit(limits), maxConcurrentStreams: 256, enableConnectProtocol: true }
       } as http2.SecureServerOptions, onRequest as never)
       h2.removeAllListeners('stream')
       h2.on('stream', onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void)
@@ -318,10 +321,10 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // and the HTTP/1.1 side of an allowHTTP1 server) and its timeout sweep.
       Object.assign(server, {
         headersTimeout: o.timeouts.clientHeaders,
-        maxHeaderSize: o.limits.maxHeaderBytes + H1_HEADER_SLACK
+        maxHeaderSize: h1HeadLimit(o.limits)
       })
       if ('updateSettings' in server) {
-        server.updateSettings({ maxHeaderListSize: o.limits.maxHeaderBytes * 2 + 4096 })
+        server.updateSettings({ maxHeaderListSize: h2HeaderListLimit(o.limits) })
         // nghttp2's own cap on header pairs is fixed when the server is made; a
         // lower count is still enforced per request (431), a higher one is not reachable.
         if (o.limits.maxHeaderCount > h2Pairs) return [`limits.maxHeaderCount above ${h2Pairs} needs a restart for HTTP/2 on listener ${cfg.name}`]

@@ -109,7 +109,9 @@ export interface ServerOptions {
 
 /** Decide everything about `req` that does not depend on live server state. */
 export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | Redirection | ServerOptions {
-  // parse
+  // parse (a target over the limit is not parsed at all)
+  const maxUri = state.config.limits.maxUriBytes
+  if (req.url.length > maxUri) return { error: Errors.URI_TOO_LONG, detail: `request target of ${req.url.length} bytes (limit ${maxUri})` }
   const t = parseRequestTarget(req.method, req.url, req.rawHeaders, req.h2Authority, state.config.pathNormalization)
   if ('error' in t) return { error: t.error, detail: t.detail }
   const authority = t.authority

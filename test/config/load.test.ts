@@ -91,7 +91,7 @@ t.test('defaults are applied', async (t) => {
     listeners: [{ name: 'listener-0', bind: ':0', host: '0.0.0.0', port: 0, maxTunnels: 10_000 }],
     trustedProxies: [],
     forwarding: { xForwarded: true, forwarded: false, via: true },
-    limits: { maxHeaderBytes: 16_384, maxHeaderCount: 100 },
+    limits: { maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUriBytes: 8192 },
     timeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000 },
     pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' },
     routes: [{

@@ -894,10 +894,11 @@ t.test('client limits and timeouts: bad sizes and durations show the accepted fo
   only(t, BASE + 'limits: { maxHeaderBytes: 16kb }\n', 'limits.maxHeaderBytes', 7,
     'expected a size like 512B, 16KiB, 64MiB, 1GiB, 10KB, 10MB or a plain number of bytes, got "16kb"')
   only(t, BASE + 'limits: { maxHeaderBytes: 0 }\n', 'limits.maxHeaderBytes', 7, 'expected a size of at least 1B, got 0')
+  only(t, BASE + 'limits: { maxUriBytes: 0 }\n', 'limits.maxUriBytes', 7, 'expected a size of at least 1B, got 0')
   only(t, BASE + 'timeouts:\n  clientIdle: 1 minute\n', 'timeouts.clientIdle', 8, /^expected a duration like 500ms, 2s, 1m, 1h or 1m30s \(or 0\), got "1 minute"$/)
   only(t, BASE + 'timeouts:\n  clientIdle: 600h\n', 'timeouts.clientIdle', 8, /at most 596h31m23s/)
-  const c = parseConfig(BASE + 'limits: { maxHeaderBytes: 32KiB, maxHeaderCount: 50 }\ntimeouts: { clientHeaders: 10s, clientIdle: 0 }\n', 'c')
-  t.same(c.limits, { maxHeaderBytes: 32_768, maxHeaderCount: 50 })
+  const c = parseConfig(BASE + 'limits: { maxHeaderBytes: 32KiB, maxHeaderCount: 50, maxUriBytes: 64KiB }\ntimeouts: { clientHeaders: 10s, clientIdle: 0 }\n', 'c')
+  t.same(c.limits, { maxHeaderBytes: 32_768, maxHeaderCount: 50, maxUriBytes: 65_536 })
   t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000 })
 })
 

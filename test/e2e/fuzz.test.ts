@@ -72,6 +72,8 @@ async function setup (tt: Test): Promise<Fixture> {
 workers: 1
 accessLog: false
 admin: { bind: "127.0.0.1:0" }
+# Long targets (up to 18 KB) go on to the origins, which is what is fuzzed here.
+limits: { maxUriBytes: 32KiB }
 timeouts: { drain: 1s }
 cache: { maxBytes: 64MiB, maxEntryBytes: 1MiB, collapseTimeout: 2s, purgeFrom: [127.0.0.1/32] }
 ${tlsAndPlainListeners(cert)}

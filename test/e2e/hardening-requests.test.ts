@@ -222,6 +222,34 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(tooBig.headers['x-switchyard-error'], 'LB_ERR_HEADERS_TOO_LARGE', 'our own 431, the same rule as h2')
 })
 
+t.test('limits.maxUriBytes: a longer request target is our 414 on HTTP/1.1 (plain and TLS) and h2, never forwarded', async (t) => {
+  // An origin that takes long request lines itself, so only the proxy's limit is tested.
+  const seen: string[] = []
+  const o = await startServer(t, (req, res) => { seen.push(req.url!); res.end('ok') }, { maxHeaderSize: 256 * 1024 })
+  const cert = testCertificate(t)
+  const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
+limits: { maxUriBytes: 4KiB }
+routes: [{ backend: o }]
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  const atLimit = '/' + 'a'.repeat(4095)
+  const over = atLimit + 'b'
+  for (const listener of ['plain', 'tls'] as const) {
+    t.equal((await h1(p.url(listener), { path: atLimit })).status, 200, `${listener}: 4 KiB exactly is forwarded`)
+    const r = await h1(p.url(listener), { path: over })
+    t.equal(r.status, 414, `${listener}: one byte more is a 414`)
+    t.equal(r.headers['x-switchyard-error'], 'LB_ERR_URI_TOO_LONG')
+  }
+  // Far over the limit and over Node's own 16 KiB default: still our 414, not Node's 431.
+  const huge = await h1(p.url('plain'), { path: '/' + 'c'.repeat(20_000) })
+  t.equal(huge.status, 414, '20 KB: our 414 (Node\'s parser limit sits above it)')
+  const session = await h2Session(t, p.url('tls'))
+  const viaH2 = await h2Request(session, { ':path': over, ':authority': 'a' })
+  t.equal(viaH2.status, 414, 'h2: the same rule on :path')
+  t.equal(viaH2.headers['x-switchyard-error'], 'LB_ERR_URI_TOO_LONG')
+  t.same(seen, [atLimit, atLimit], 'only the targets at the limit reached the origin')
+})
+
 t.test('421 when the host belongs to another certificate of the listener than the one negotiated', async (t) => {
   const o = await startOrigin(t)
   const dir = testCertificate(t).dir

@@ -16,7 +16,7 @@ t.test('regex routes and rewrites end to end', async (t) => {
   const tag = (name: string): string => `requestHeaders: { set: { x-route: ${name} } }`
   const proxy = await startProxy(t, String.raw`
 ${tlsAndPlainListeners(cert)}
-limits: { maxHeaderBytes: 128KiB }
+limits: { maxHeaderBytes: 128KiB, maxUriBytes: 128KiB }
 routes:
   - name: api-v2
     match: { pathRegex: '^/api/v(\d+)/(?P<rest>.*)$' }

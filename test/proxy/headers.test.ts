@@ -8,7 +8,7 @@ import { parseAuthority } from '../../src/authority.js'
 
 const policy = (over: Partial<UpstreamHeaderPolicy> = {}): UpstreamHeaderPolicy => ({
   forwarding: { xForwarded: true, forwarded: false, via: true },
-  limits: { maxHeaderBytes: 16384, maxHeaderCount: 100 },
+  limits: { maxHeaderBytes: 16384, maxHeaderCount: 100, maxUriBytes: 8192 },
   ops: NO_HEADER_OPS,
   ...over
 })
@@ -104,7 +104,7 @@ t.test('body detection', async (t) => {
 })
 
 t.test('limits: count and bytes, pseudo-headers excluded, same rule for h1 and h2', async (t) => {
-  const p = policy({ limits: { maxHeaderBytes: 100, maxHeaderCount: 3 } })
+  const p = policy({ limits: { maxHeaderBytes: 100, maxHeaderCount: 3, maxUriBytes: 8192 } })
   const ok = upstreamRequestHead([':path', '/'.repeat(500), 'a', '1', 'b', '2', 'c', '3'], H, 'h', untrusted, p)
   t.notOk('code' in ok)
   t.equal(upstreamRequestHead(['a', '1', 'b', '2', 'c', '3', 'd', '4'], H, 'h', untrusted, p), Errors.HEADERS_TOO_LARGE)

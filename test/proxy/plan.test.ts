@@ -190,6 +190,15 @@ t.test('header limits are a refusal too (431), with the route known', async (t) 
   t.equal(r.route?.name, 'api')
 })
 
+t.test('a request target over limits.maxUriBytes is a 414 before it is parsed or routed', async (t) => {
+  const s = state(t, YAML.replace('trustedProxies', 'limits: { maxUriBytes: 64B }\ntrustedProxies'))
+  const atLimit = '/' + 'a'.repeat(63)
+  t.equal(ok(plan(s, req('GET', atLimit, ['Host', 'api.test']))).path, atLimit, '64 bytes: planned')
+  const r = plan(s, req('GET', atLimit + '?', ['Host', 'api.test'])) as Refusal
+  t.equal(r.error, Errors.URI_TOO_LONG, '65 bytes (a query counts): refused')
+  t.equal(r.route, undefined, 'not routed')
+})
+
 t.test('no top-level cache: nothing is keyed, the query is forwarded as sent', async (t) => {
   const s = state(t, YAML.replace('cache: {}\n', '').replace('    cache: false\n', '').replace(/    cache: \{ key.*\n/, ''))
   const p = ok(plan(s, req('GET', '/p?b=2&utm_source=x&a=1', ['Host', 'api.test'])))

@@ -15,7 +15,7 @@ import { type Context, type ListenerBind, bindKey, duration, httpToken, ipList, 
 
 const KEYS = {
   forwarding: ['xForwarded', 'forwarded', 'via'],
-  limits: ['maxHeaderBytes', 'maxHeaderCount'],
+  limits: ['maxHeaderBytes', 'maxHeaderCount', 'maxUriBytes'],
   clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'clientSend', 'tunnel'],
   pathNormalization: ['mergeSlashes', 'escapedSlashes'],
   admin: ['bind', 'token'],
@@ -76,7 +76,8 @@ function limits (ctx: Context, f: Field): LimitsConfig | undefined {
   const d = DEFAULTS.limits
   return {
     maxHeaderBytes: opt(m, 'maxHeaderBytes', (v) => size(ctx.r, v, 1), d.maxHeaderBytes),
-    maxHeaderCount: opt(m, 'maxHeaderCount', (v) => ctx.r.integer(v, 1), d.maxHeaderCount)
+    maxHeaderCount: opt(m, 'maxHeaderCount', (v) => ctx.r.integer(v, 1), d.maxHeaderCount),
+    maxUriBytes: opt(m, 'maxUriBytes', (v) => size(ctx.r, v, 1), d.maxUriBytes)
   }
 }
 
