@@ -484,11 +484,19 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     headerFields: fields, headerBytes: bytes, limits: { ...config.limits }
   }
   if ('options' in p) {
-    const why = 'not reached: the proxy answers OPTIONS * itself'
+    const star = p.options === '*'
+    const why = star ? 'not reached: the proxy answers OPTIONS * itself' : 'not reached: Max-Forwards: 0, the proxy answers this OPTIONS itself'
     return {
       request, route: null, rewrite: null, shard: null, replicas: null, access: null, rateLimit: null, cache: null, compression: null, warnings,
       routes: state.router.table.map((r) => ({ ...routeFields(r), verdict: 'unreached' as const, reasons: [why] })),
-      result: { status: 200, code: OPTIONS_CODE, summary: 'OPTIONS * is about the proxy itself: 200, Content-Length: 0, no Allow', detail: 'no route, no upstream, no cache' }
+      result: {
+        status: 200,
+        code: OPTIONS_CODE,
+        summary: star
+          ? 'OPTIONS * is about the proxy itself: 200, Content-Length: 0, no Allow'
+          : 'Max-Forwards: 0 makes the proxy the final recipient (RFC 9110 §7.6.2): 200, Content-Length: 0, no Allow',
+        detail: 'no route, no upstream, no cache'
+      }
     }
   }
 

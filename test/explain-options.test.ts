@@ -39,6 +39,18 @@ t.test('OPTIONS of a URL without a path is OPTIONS *, answered by the proxy', as
   t.equal(parseExplainRequest('GET http://shop.test:8080').target, '/', 'any other method: /')
 })
 
+t.test('OPTIONS or TRACE with Max-Forwards: 0: the proxy is the final recipient, as in the proxy', async (t) => {
+  const e = explain(config, parseExplainRequest('OPTIONS http://shop.test:8080/doc', ['Max-Forwards: 0']))
+  t.equal(e.route, null, 'no route is asked')
+  t.equal(e.result.status, 200)
+  t.equal(e.result.code, 'OPTIONS')
+  t.match(e.result.summary, /Max-Forwards: 0 makes the proxy the final recipient/)
+  t.ok(e.routes.every((r) => r.verdict === 'unreached' && /Max-Forwards: 0/.test(r.reasons[0]!)))
+  const trace = explain(config, parseExplainRequest('TRACE http://shop.test:8080/doc', ['Max-Forwards: 0']))
+  t.same([trace.result.status, trace.result.code], [405, 'LB_ERR_METHOD_NOT_ALLOWED'])
+  t.equal(explain(config, parseExplainRequest('OPTIONS http://shop.test:8080/doc', ['Max-Forwards: 2'])).route, 'app', 'above 0: routed as usual')
+})
+
 t.test('the command exits 0 for it', async (t) => {
   const dir = tempDir(t)
   const file = join(dir, 'c.yaml')

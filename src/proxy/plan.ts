@@ -17,7 +17,7 @@ import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from '../authority.js'
-import { requestField } from '../fields.js'
+import { isName, requestField } from '../fields.js'
 import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
 import { redirectLocation, type RedirectAnswer } from './redirect.js'
@@ -94,16 +94,19 @@ export interface Redirection {
 
 /**
  * `OPTIONS *` (RFC 9110 §9.3.7): a question about the server, not a
- * resource, so the proxy answers it: 200, Content-Length: 0. Without Allow:
+ * resource, so the proxy answers it: 200, Content-Length: 0. So is an
+ * OPTIONS that may be forwarded no further (`Max-Forwards: 0`, §7.6.2: the
+ * proxy is then its final recipient), whatever its target. Without Allow:
  * any method but CONNECT is forwarded, and which ones a resource takes is
  * its origin's to say, so no list would be true of every resource (and an
  * empty Allow would say none is allowed, §10.2.1). Nothing upstream could be
  * sent `*` anyway (undici sends origin-form only).
  */
 export interface ServerOptions {
-  readonly options: '*'
+  /** Why: `*` (the target), or `max-forwards` (Max-Forwards: 0). */
+  readonly options: '*' | 'max-forwards'
   readonly authority: Authority
-  /** `*`, for logs. */
+  /** `*` or the path, for logs. */
   readonly path: string
 }
 
@@ -118,6 +121,13 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   // OPTIONS * (the parser gives `*` to no other method): about the proxy itself, before any redirect or route
   if (t.path === '*') return { options: '*', authority, path: '*' }
   const parsed = { authority, path: t.path }
+  // Max-Forwards (RFC 9110 §7.6.2), on OPTIONS and TRACE alone: at 0 the proxy is the final recipient
+  const forwards = req.method === 'OPTIONS' || req.method === 'TRACE' ? maxForwards(req.rawHeaders) : undefined
+  if (forwards === 0) {
+    if (req.method === 'OPTIONS') return { options: 'max-forwards', ...parsed }
+    // The final recipient SHOULD reflect a TRACE; a proxy that did would echo cookies and credentials (cross-site tracing).
+    return { error: Errors.METHOD_NOT_ALLOWED, detail: 'TRACE with Max-Forwards: 0 (this proxy does not reflect requests)', ...parsed }
+  }
   // the listener's redirect: every well-formed request, before routing
   const lr = req.listener.redirect
   if (lr !== undefined) {
@@ -152,6 +162,7 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   const head = upstreamRequestHead(req.rawHeaders, authority, backend.config.passHostHeader ? authority.value : '', req.conn,
     route.requestPolicy)
   if ('code' in head) return { error: head, detail: undefined, ...parsed, route, backend, shard }
+  if (forwards !== undefined) decrementMaxForwards(head.headers, forwards)
   // compression: the coding this request's answer may get; the origin is asked for that one alone
   let compression: Negotiated | undefined
   const cc = route.compression
@@ -203,6 +214,35 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     readYourWrites: decision.write,
     compression
   }
+}
+
+/** The first Max-Forwards of a request, when it is a well-formed count (RFC 9110 §7.6.2); a malformed one is forwarded as sent. */
+export function maxForwards (raw: readonly string[]): number | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (isName(raw[i]!, 'max-forwards')) {
+      const v = raw[i + 1]!.trim()
+      return /^\d{1,9}$/.test(v) ? Number(v) : undefined
+    }
+  }
+  return undefined
+}
+
+/** The forwarded request says one hop fewer (`received` > 0): every Max-Forwards field becomes the one new value. */
+function decrementMaxForwards (head: string[], received: number): void {
+  let w = 0
+  let set = false
+  for (let i = 0; i < head.length; i += 2) {
+    if (isName(head[i]!, 'max-forwards')) {
+      if (set) continue
+      set = true
+      head[w++] = head[i]!
+      head[w++] = String(received - 1)
+      continue
+    }
+    head[w++] = head[i]!
+    head[w++] = head[i + 1]!
+  }
+  head.length = w
 }
 
 /** RFC 9110 §9.2.1: the methods that change nothing on the server. */

@@ -15,8 +15,10 @@ import { field, parseResponses } from '../helpers/wire.js'
 t.test('OPTIONS * is answered by the proxy; GET * is a 400', async (t) => {
   const cert = testCertificate(t)
   let originRequests = 0
-  const origin = await startOrigin(t, (_seen, res) => {
+  const maxForwardsSeen: (string | undefined)[] = []
+  const origin = await startOrigin(t, (seen, res) => {
     originRequests++
+    maxForwardsSeen.push(seen.headers['max-forwards'] as string | undefined)
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '6' }).end('origin')
   })
   const log = new SessionLog()
@@ -88,6 +90,25 @@ backends: { o: { servers: [{ url: "${origin.url}" }] } }
     t.same(bad, { status: 0, rst: 1 }, 'GET with :path *: RST_STREAM(PROTOCOL_ERROR), no answer')
     t.equal(originRequests, before + 1, 'only /next reached the origin')
     t.notOk(session.destroyed, 'the session lives on')
+    session.close()
+  })
+
+  await t.test('Max-Forwards (RFC 9110 §7.6.2): OPTIONS at 0 is answered here, at 3 goes on with 2; TRACE at 0 is a 405', async (t) => {
+    const before = originRequests
+    const plain = await rawRequest(proxy.port('plain'), 'OPTIONS /doc HTTP/1.1\r\nHost: a.test\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n')
+    t.equal(plain.status, 200, 'HTTP/1.1 OPTIONS /doc, Max-Forwards: 0: the proxy is the final recipient')
+    t.equal(plain.headers['content-length'], '0')
+    const session = await h2Session(t, proxy.url('tls'))
+    const viaH2 = await h2Request(session, { ':method': 'OPTIONS', ':path': '/doc', ':authority': 'a.test', 'max-forwards': '0' })
+    t.equal(viaH2.status, 200, 'h2 alike')
+    t.equal(viaH2.body.length, 0)
+    const trace = await rawRequest(proxy.port('plain'), 'TRACE /doc HTTP/1.1\r\nHost: a.test\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n')
+    t.equal(trace.status, 405, 'TRACE at 0: refused, never reflected (cookies and credentials would be echoed)')
+    t.equal(trace.headers['x-switchyard-error'], 'LB_ERR_METHOD_NOT_ALLOWED')
+    t.equal(originRequests, before, 'none of them reached the origin')
+    const on = await h2Request(session, { ':method': 'OPTIONS', ':path': '/doc', ':authority': 'a.test', 'max-forwards': '3' })
+    t.equal(on.text, 'origin', 'Max-Forwards: 3 is forwarded')
+    t.same(maxForwardsSeen.slice(-1), ['2'], 'one hop fewer')
     session.close()
   })
 })

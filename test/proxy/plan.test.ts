@@ -5,7 +5,7 @@ import type { Test } from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import type { RedirectConfig } from '../../src/config/schema.js'
 import { Errors } from '../../src/errors.js'
-import { plan, upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal, type ServerOptions } from '../../src/proxy/plan.js'
+import { maxForwards, plan, upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal, type ServerOptions } from '../../src/proxy/plan.js'
 import { buildState, type RuntimeState } from '../../src/proxy/state.js'
 import { sendNothing } from '../../src/upstream/pool.js'
 
@@ -197,6 +197,21 @@ t.test('a request target over limits.maxUriBytes is a 414 before it is parsed or
   const r = plan(s, req('GET', atLimit + '?', ['Host', 'api.test'])) as Refusal
   t.equal(r.error, Errors.URI_TOO_LONG, '65 bytes (a query counts): refused')
   t.equal(r.route, undefined, 'not routed')
+})
+
+t.test('Max-Forwards (RFC 9110 §7.6.2): OPTIONS and TRACE go one hop fewer; at 0 the proxy answers', async (t) => {
+  const s = state(t)
+  const values = (p: Plan): string[] => p.head.headers.filter((_, i, h) => i % 2 === 1 && h[i - 1]!.toLowerCase() === 'max-forwards')
+  const opts = plan(s, req('OPTIONS', '/doc', ['Host', 'api.test', 'Max-Forwards', '0'])) as ServerOptions
+  t.same([opts.options, opts.path], ['max-forwards', '/doc'], 'OPTIONS at 0: the proxy is the final recipient')
+  const trace = plan(s, req('TRACE', '/doc', ['Host', 'api.test', 'max-forwards', ' 0 '])) as Refusal
+  t.equal(trace.error, Errors.METHOD_NOT_ALLOWED, 'TRACE at 0: refused, never reflected')
+  t.same(values(ok(plan(s, req('OPTIONS', '/doc', ['Host', 'api.test', 'Max-Forwards', '5'])))), ['4'], 'OPTIONS at 5: 4 upstream')
+  t.same(values(ok(plan(s, req('TRACE', '/doc', ['Host', 'api.test', 'Max-Forwards', '1', 'Max-Forwards', '7'])))), ['0'], 'one field, from the first value')
+  t.same(values(ok(plan(s, req('GET', '/doc', ['Host', 'api.test', 'Max-Forwards', '0'])))), ['0'], 'other methods: forwarded as sent')
+  t.same(values(ok(plan(s, req('OPTIONS', '/doc', ['Host', 'api.test', 'Max-Forwards', 'x1'])))), ['x1'], 'a malformed value: forwarded as sent')
+  t.equal(maxForwards(['Max-Forwards', '10']), 10)
+  t.equal(maxForwards(['Max-Forwards', '-1']), undefined)
 })
 
 t.test('no top-level cache: nothing is keyed, the query is forwarded as sent', async (t) => {
