@@ -30,6 +30,17 @@
 // asked for (some application servers send one on every request): nginx and
 // HAProxy drop it and read on to the final response, and so does each
 // connection's parser here (see dropContinue).
+//
+// An origin that answers before reading the request body (a 413, a 401) and
+// closes makes its kernel reset the connection on the body bytes still
+// coming: our next body write fails (ECONNRESET, then EPIPE) while its answer
+// waits, unread, in our kernel's buffer. Node destroys a socket on a failed
+// write, and the answer with it: the client got a 502 for what the origin had
+// answered (nginx reads the answer first). On plain TCP such a write, before
+// any response head has been read, is dropped instead, and so are the body
+// writes after it; the connection reads on, and ends with the origin's answer
+// (undici then drops the rest of the upload) or, when there was none, with
+// the close it would have failed with anyway (see keepReadingOnReset).
 import type { Socket } from 'node:net'
 import { buildConnector, errors } from 'undici'
 
@@ -59,6 +70,7 @@ export function guardedConnector (connect: buildConnector.connector, ready?: (so
       // undici builds the connection's parser inside this callback.
       callback(null, guardClose(socket))
       dropContinue(socket)
+      keepReadingOnReset(socket)
     })
   }
 }
@@ -133,6 +145,33 @@ function dropContinue (socket: Socket): void {
     this.headers = []
     this.headersSize = 0
     return 1
+  }
+}
+
+/** What keepReadingOnReset wraps: net.Socket's one write path (_write and _writev both call it; Node 20 to 24). */
+type WriteGeneric = (this: Socket, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void) => unknown
+
+/** See the header: a body write the origin's reset fails, before its answer was read, is dropped; the connection reads on. */
+function keepReadingOnReset (socket: Socket): void {
+  const s = socket as Socket & { _writeGeneric?: WriteGeneric, encrypted?: boolean }
+  const writeGeneric = s._writeGeneric
+  // TLS reports its transport's errors apart from the write; an h2 connection has no parser to ask.
+  if (typeof writeGeneric !== 'function' || s.encrypted === true || parserOf(socket) === undefined) return
+  let dropping = false
+  s._writeGeneric = function writeKeepingReads (writev, data, encoding, cb) {
+    if (dropping) {
+      cb()
+      return undefined
+    }
+    return writeGeneric.call(this, writev, data, encoding, (err) => {
+      const code = (err as { code?: unknown } | null | undefined)?.code
+      if ((code === 'ECONNRESET' || code === 'EPIPE') && this.readable && !inResponse(this)) {
+        dropping = true
+        cb()
+        return
+      }
+      cb(err)
+    })
   }
 }
 

@@ -8,7 +8,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { Socket } from 'node:net'
 import { testCertificate } from '../helpers/certs.js'
-import { h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { h1, h2, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startServer } from '../helpers/origin.js'
 import { startRawServer, type RawSeen } from '../helpers/raw-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { SessionLog, within } from '../helpers/stream-kit.js'
@@ -243,6 +244,35 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'the origin\'s own answer is not its failure')
   t.equal((await log.ended('/upload')).status, 413, 'logged as the origin\'s 413')
   t.equal(seen.length, 2)
+})
+
+t.test('an origin that answers an upload at once and closes (its kernel then resets the connection): its answer, never a 502', async (t) => {
+  // A Node origin refusing an upload: it answers without reading the body and closes, so the body
+  // bytes still coming draw a reset; the proxy's next body write fails while the answer waits unread.
+  let answered = 0
+  const origin = await startServer(t, (_req, res) => {
+    answered++
+    res.writeHead(413, { 'content-type': 'text/plain', 'content-length': '8', connection: 'close' }).end('too big!')
+  })
+  const cert = testCertificate(t)
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends: { o: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }] } }
+`)
+  const body = Buffer.alloc(4 << 20, 0x78)
+  const statuses: string[] = []
+  for (let i = 0; i < 4; i++) {
+    for (const listener of ['plain', 'tls'] as const) {
+      const r = await h1(proxy.url(listener), { method: 'POST', path: '/upload', body })
+      statuses.push(`h1 ${listener} ${r.status} ${r.text}`)
+    }
+    const r = await h2(t, proxy.url('tls'), { ':method': 'POST', ':path': '/upload' }, body)
+    statuses.push(`h2 ${r.status} ${r.body.toString()}`)
+  }
+  t.same(statuses, Array.from({ length: 4 }, () => ['h1 plain 413 too big!', 'h1 tls 413 too big!', 'h2 413 too big!']).flat(),
+    'every upload gets the origin\'s 413')
+  t.equal(answered, 12)
+  t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'none of it counted against the origin')
 })
 
 t.test('a malformed answer during an h2 upload: 502, then RST_STREAM(NO_ERROR), not a client left sending', async (t) => {
