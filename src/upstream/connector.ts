@@ -36,8 +36,8 @@
 // coming: our next body write fails (ECONNRESET, then EPIPE) while its answer
 // waits, unread, in our kernel's buffer. Node destroys a socket on a failed
 // write, and the answer with it: the client got a 502 for what the origin had
-// answered (nginx reads the answer first). On plain TCP such a write, before
-// any response head has been read, is dropped instead, and so are the body
+// answered (nginx reads the answer first). Such a write (plain or TLS),
+// before any response head has been read, is dropped instead, and so are the body
 // writes after it; the connection reads on, and ends with the origin's answer
 // (undici then drops the rest of the upload) or, when there was none, with
 // the close it would have failed with anyway (see keepReadingOnReset).
@@ -153,10 +153,10 @@ type WriteGeneric = (this: Socket, writev: boolean, data: unknown, encoding: str
 
 /** See the header: a body write the origin's reset fails, before its answer was read, is dropped; the connection reads on. */
 function keepReadingOnReset (socket: Socket): void {
-  const s = socket as Socket & { _writeGeneric?: WriteGeneric, encrypted?: boolean }
+  const s = socket as Socket & { _writeGeneric?: WriteGeneric }
   const writeGeneric = s._writeGeneric
-  // TLS reports its transport's errors apart from the write; an h2 connection has no parser to ask.
-  if (typeof writeGeneric !== 'function' || s.encrypted === true || parserOf(socket) === undefined) return
+  // An h2 connection has no parser to ask (and its streams end with RST_STREAM, not this).
+  if (typeof writeGeneric !== 'function' || parserOf(socket) === undefined) return
   let dropping = false
   s._writeGeneric = function writeKeepingReads (writev, data, encoding, cb) {
     if (dropping) {

@@ -6,7 +6,10 @@
 // connection never carries the extra bytes into the next answer.
 import t from 'tap'
 import type { Test } from 'tap'
-import type { Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import https from 'node:https'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { testCertificate } from '../helpers/certs.js'
 import { h1, h2, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startServer } from '../helpers/origin.js'
@@ -246,18 +249,58 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   t.equal(seen.length, 2)
 })
 
-t.test('an origin that answers an upload at once and closes (its kernel then resets the connection): its answer, never a 502', async (t) => {
+for (const scheme of ['http', 'https'] as const) {
+  t.test(`an ${scheme} origin that answers an upload at once and closes (its kernel then resets the connection): its answer, never a 502`, async (t) => {
+    await earlyAnswer(t, scheme)
+  })
+}
+
+/** POST `body` with Expect: 100-continue, the body written once the 100 came; the final status. */
+function expectUpload (port: number, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    let got = ''
+    let sent = false
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within 10 s: ${JSON.stringify(got.slice(0, 200))}`)) }, 10_000)
+    socket.once('connect', () => socket.write(`POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`))
+    socket.on('data', (c: Buffer) => {
+      got += c.toString('latin1')
+      if (!sent && got.startsWith('HTTP/1.1 100')) {
+        sent = true
+        socket.write(body)
+      }
+      const final = /HTTP\/1\.1 ([2-5]\d\d) [^\r]*\r\n(?:[^\r]+\r\n)*\r\n/.exec(got)
+      if (final !== null) {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(Number(final[1]))
+      }
+    })
+    socket.on('error', () => {})
+  })
+}
+
+async function earlyAnswer (t: Test, scheme: 'http' | 'https'): Promise<void> {
   // A Node origin refusing an upload: it answers without reading the body and closes, so the body
   // bytes still coming draw a reset; the proxy's next body write fails while the answer waits unread.
   let answered = 0
-  const origin = await startServer(t, (_req, res) => {
+  const refuse = (_req: IncomingMessage, res: ServerResponse): void => {
     answered++
     res.writeHead(413, { 'content-type': 'text/plain', 'content-length': '8', connection: 'close' }).end('too big!')
-  })
+  }
   const cert = testCertificate(t)
+  let url: string
+  if (scheme === 'http') {
+    url = (await startServer(t, refuse)).url
+  } else {
+    const server = https.createServer({ cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath) }, refuse)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => { server.closeAllConnections(); server.close() })
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+  }
   const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
 routes: [{ backend: o }]
-backends: { o: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }] } }
+backends: { o: { retries: { attempts: 0 }, ${scheme === 'https' ? 'tls: { insecureSkipVerify: true }, ' : ''}servers: [{ url: "${url}" }] } }
 `)
   const body = Buffer.alloc(4 << 20, 0x78)
   const statuses: string[] = []
@@ -268,12 +311,14 @@ backends: { o: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }] }
     }
     const r = await h2(t, proxy.url('tls'), { ':method': 'POST', ':path': '/upload' }, body)
     statuses.push(`h2 ${r.status} ${r.body.toString()}`)
+    // As curl sends a large body: Expect: 100-continue, the body after the 100.
+    statuses.push(`expect ${await expectUpload(proxy.port('plain'), body)}`)
   }
-  t.same(statuses, Array.from({ length: 4 }, () => ['h1 plain 413 too big!', 'h1 tls 413 too big!', 'h2 413 too big!']).flat(),
+  t.same(statuses, Array.from({ length: 4 }, () => ['h1 plain 413 too big!', 'h1 tls 413 too big!', 'h2 413 too big!', 'expect 413']).flat(),
     'every upload gets the origin\'s 413')
-  t.equal(answered, 12)
+  t.equal(answered, 16)
   t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'none of it counted against the origin')
-})
+}
 
 t.test('a malformed answer during an h2 upload: 502, then RST_STREAM(NO_ERROR), not a client left sending', async (t) => {
   const origin = await startRawServer(t, (_req, socket) => {
