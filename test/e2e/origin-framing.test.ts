@@ -12,6 +12,7 @@ import https from 'node:https'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { testCertificate } from '../helpers/certs.js'
 import { h1, h2, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { startChildProxy } from '../helpers/child-proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRawServer, type RawSeen } from '../helpers/raw-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
@@ -254,6 +255,26 @@ for (const scheme of ['http', 'https'] as const) {
     await earlyAnswer(t, scheme)
   })
 }
+
+t.test('the same https origin behind a proxy in its own process, with curl-like uploads: the 413 every time', async (t) => {
+  // In-process the proxy rarely loses this race over TLS; on its own it lost it most of the time.
+  const cert = testCertificate(t)
+  const server = https.createServer({ cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath) }, (_req, res) => {
+    res.writeHead(413, { 'content-type': 'text/plain', 'content-length': '8', connection: 'close' }).end('too big!')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const proxy = await startChildProxy(t, `accessLog: false
+admin: { bind: "127.0.0.1:0" }
+listeners: [{ name: plain, bind: "127.0.0.1:0" }]
+routes: [{ backend: o }]
+backends: { o: { retries: { attempts: 0 }, tls: { insecureSkipVerify: true }, servers: [{ url: "https://127.0.0.1:${(server.address() as AddressInfo).port}" }] } }
+`)
+  const body = Buffer.alloc(5_000_000, 0x78)
+  const statuses: number[] = []
+  for (let i = 0; i < 8; i++) statuses.push(await expectUpload(proxy.port('plain'), body))
+  t.same(statuses, Array.from({ length: 8 }, () => 413), 'every upload gets the origin\'s 413')
+})
 
 /** POST `body` with Expect: 100-continue, the body written once the 100 came; the final status. */
 function expectUpload (port: number, body: Buffer): Promise<number> {
