@@ -34,6 +34,12 @@ export function combinedValue (flat: readonly string[], lowerName: string, sep =
   return out
 }
 
+/** Every line of a field replaced by one, `value`, at the end (none when undefined). */
+export function setField (flat: string[], lowerName: string, value: string | undefined): void {
+  for (let i = flat.length - 2; i >= 0; i -= 2) if (isName(flat[i]!, lowerName)) flat.splice(i, 2)
+  if (value !== undefined) flat.push(lowerName, value)
+}
+
 /** How many lines of a field there are. */
 export function countFields (flat: readonly string[], lowerName: string): number {
   let n = 0

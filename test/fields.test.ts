@@ -1,6 +1,6 @@
 // The one set of header-field lookups (src/fields.ts).
 import t from 'tap'
-import { combinedValue, countFields, firstValue, isName, requestField, interimHead, isLinkValue } from '../src/fields.js'
+import { combinedValue, countFields, firstValue, isName, requestField, interimHead, isLinkValue, setField } from '../src/fields.js'
 
 t.test('combinedValue joins every field of that name, any case', async (t) => {
   const h = ['Cache-Control', 'max-age=1', 'x', 'y', 'cache-control', 'public', 'CACHE-CONTROL', 'no-transform']
@@ -18,6 +18,16 @@ t.test('isName compares case-insensitively against a lower-case name', async (t)
   t.notOk(isName('content-typ', 'content-type'))
   t.notOk(isName('CONTENT_TYPE', 'content-type'))
   t.notOk(isName('[', '{'), 'only A-Z are folded')
+})
+
+t.test('setField: every line of the field replaced by one at the end, or none', async (t) => {
+  const h = ['Max-Forwards', '3', 'a', '1', 'max-forwards', '9', 'b', '2']
+  setField(h, 'max-forwards', '2')
+  t.same(h, ['a', '1', 'b', '2', 'max-forwards', '2'])
+  setField(h, 'max-forwards', undefined)
+  t.same(h, ['a', '1', 'b', '2'])
+  setField(h, 'c', '3')
+  t.same(h, ['a', '1', 'b', '2', 'c', '3'], 'absent before: added')
 })
 
 t.test('firstValue and countFields', async (t) => {

@@ -20,14 +20,13 @@ import type { Socket } from 'node:net'
 /** The longest a closing connection reads and drops what its client still sends. */
 export const LINGER_MS = 5000
 
-/** Node's own answers to an unparseable request (its _http_server.js), kept byte for byte. */
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'
-const CLIENT_ERROR_ANSWERS: Readonly<Record<string, string>> = Object.freeze({
+/** Node's own answers to a client error (its _http_server.js), kept byte for byte; any other is a 400. */
+const NODE_ANSWERS: Readonly<Record<string, string>> = Object.freeze({
   HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n'
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n',
+  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
 })
-
-const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'
 
 /** What of Node's HTTP/1.1 socket this reads and sets: the answer in flight, if any (a ServerResponse). */
 type HttpSocket = Socket & { _httpMessage?: PendingResponse | null }
@@ -92,9 +91,7 @@ export function onClientError (err: NodeJS.ErrnoException, socket: Socket): void
   if (!code.startsWith('HPE_')) {
     // A socket error (a reset), or a request head slower than headersTimeout:
     // Node's 408, and no lingering for a client that slow.
-    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && (pending == null || pending._headerSent !== true)) {
-      socket.write(REQUEST_TIMEOUT)
-    }
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && pending?._headerSent !== true) socket.write(NODE_ANSWERS[code]!)
     socket.destroy()
     return
   }
@@ -102,22 +99,18 @@ export function onClientError (err: NodeJS.ErrnoException, socket: Socket): void
   // connection is closing they are dropped (HPE_CLOSED_CONNECTION, bytes
   // after a request that asked to close, always comes to this).
   if (!socket.writable) return
-  if (pending != null) {
+  if (pending?.req.complete === true) {
     // The bad bytes come after the request being answered: its answer is
     // sent in full, as the last (Node's `_last`: closed once it is written),
     // and they are dropped.
-    if (pending.req.complete) {
-      pending.shouldKeepAlive = false
-      pending._last = true
-      return
-    }
-    // They are that request's own body (its answer cannot be made), or an
-    // answer is half sent: as Node, our 400 if nothing of it went out, and
-    // the request ends here.
-    if (pending._headerSent !== true) socket.write(CLIENT_ERROR_ANSWERS[code] ?? BAD_REQUEST)
-    socket.destroy()
+    pending.shouldKeepAlive = false
+    pending._last = true
     return
   }
-  socket.write(CLIENT_ERROR_ANSWERS[code] ?? BAD_REQUEST)
-  socket.destroySoon() // lingering (lingerOnClose)
+  // Node's answer, unless an answer is half sent (no clean way to add ours).
+  if (pending?._headerSent !== true) socket.write(NODE_ANSWERS[code] ?? BAD_REQUEST)
+  // With nothing in flight, a lingering close (lingerOnClose); a request
+  // whose own body is broken, or a half-sent answer, ends here.
+  if (pending == null) socket.destroySoon()
+  else socket.destroy()
 }

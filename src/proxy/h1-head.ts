@@ -158,12 +158,6 @@ export function writeRawBody (res: ServerResponse, body: Buffer, linesBytes?: Bu
 }
 
 /**
- * Write `one` to the response's socket. A TLS socket completes a write
- * later, so the response's end() would find it pending and add an empty
- * write of its own, a second (empty) syscall: corked, both go out as one, and
- * end() (or the next tick, as Node's own writes do) uncorks.
- */
-/**
  * Node holds an HTTP/1.1 head until the first body write: send a head that
  * is set but not yet on the wire now (before a mid-body reset, so the client
  * sees a truncated answer, not a close with nothing).
@@ -173,6 +167,12 @@ export function flushHeldHead (res: ServerResponse): void {
   if (raw._header !== null && !raw._headerSent) res.flushHeaders()
 }
 
+/**
+ * Write `one` to the response's socket. A TLS socket completes a write
+ * later, so the response's end() would find it pending and add an empty
+ * write of its own, a second (empty) syscall: corked, both go out as one, and
+ * end() (or the next tick, as Node's own writes do) uncorks.
+ */
 function send (socket: RawSocket, one: Buffer): void {
   if ((socket as RawSocket & { encrypted?: boolean }).encrypted === true) {
     socket.cork()

@@ -17,7 +17,7 @@ import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from '../authority.js'
-import { isName, requestField } from '../fields.js'
+import { firstValue, requestField, setField } from '../fields.js'
 import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
 import { redirectLocation, type RedirectAnswer } from './redirect.js'
@@ -162,7 +162,8 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   const head = upstreamRequestHead(req.rawHeaders, authority, backend.config.passHostHeader ? authority.value : '', req.conn,
     route.requestPolicy)
   if ('code' in head) return { error: head, detail: undefined, ...parsed, route, backend, shard }
-  if (forwards !== undefined) decrementMaxForwards(head.headers, forwards)
+  // one hop fewer, in a single field
+  if (forwards !== undefined) setField(head.headers, 'max-forwards', String(forwards - 1))
   // compression: the coding this request's answer may get; the origin is asked for that one alone
   let compression: Negotiated | undefined
   const cc = route.compression
@@ -218,31 +219,8 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
 
 /** The first Max-Forwards of a request, when it is a well-formed count (RFC 9110 §7.6.2); a malformed one is forwarded as sent. */
 export function maxForwards (raw: readonly string[]): number | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    if (isName(raw[i]!, 'max-forwards')) {
-      const v = raw[i + 1]!.trim()
-      return /^\d{1,9}$/.test(v) ? Number(v) : undefined
-    }
-  }
-  return undefined
-}
-
-/** The forwarded request says one hop fewer (`received` > 0): every Max-Forwards field becomes the one new value. */
-function decrementMaxForwards (head: string[], received: number): void {
-  let w = 0
-  let set = false
-  for (let i = 0; i < head.length; i += 2) {
-    if (isName(head[i]!, 'max-forwards')) {
-      if (set) continue
-      set = true
-      head[w++] = head[i]!
-      head[w++] = String(received - 1)
-      continue
-    }
-    head[w++] = head[i]!
-    head[w++] = head[i + 1]!
-  }
-  head.length = w
+  const v = firstValue(raw, 'max-forwards')?.trim()
+  return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : undefined
 }
 
 /** RFC 9110 §9.2.1: the methods that change nothing on the server. */

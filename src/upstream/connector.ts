@@ -37,10 +37,10 @@
 // waits, unread, in our kernel's buffer. Node destroys a socket on a failed
 // write, and the answer with it: the client got a 502 for what the origin had
 // answered (nginx reads the answer first). Such a write (plain or TLS),
-// before any response head has been read, is dropped instead, and so are the body
-// writes after it; the connection reads on, and ends with the origin's answer
-// (undici then drops the rest of the upload) or, when there was none, with
-// the close it would have failed with anyway (see keepReadingOnReset).
+// before any response head has been read, is dropped instead, and so are the
+// body writes after it; the connection reads on, and ends with the origin's
+// answer (undici then drops the rest of the upload) or, when there was none,
+// with the close it would have failed with anyway (see keepReadingOnReset).
 import type { Socket } from 'node:net'
 import { buildConnector, errors } from 'undici'
 

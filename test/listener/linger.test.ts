@@ -21,6 +21,12 @@ async function pair (t: Test): Promise<{ server: net.Socket, client: net.Socket 
 
 const closed = (s: net.Socket): Promise<void> => new Promise((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()) })
 const ended = (s: net.Socket): Promise<void> => new Promise((resolve) => { if (s.readableEnded) resolve(); else s.once('end', () => resolve()) })
+/** All the client receives until the server's end of stream (listening from now on). */
+const received = (client: net.Socket): Promise<string> => new Promise((resolve) => {
+  const got: Buffer[] = []
+  client.on('data', (c: Buffer) => got.push(c))
+  client.once('end', () => resolve(Buffer.concat(got).toString()))
+})
 const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('after the answer: a FIN, then what the client still sends is read, until the client closes too', async (t) => {
@@ -77,11 +83,9 @@ t.test('client errors', async (t) => {
   await t.test('a parse error with nothing in flight: Node\'s 400, then a lingering close', async (t) => {
     const { server, client } = await pair(t)
     lingerOnClose(server, 60_000)
-    const got: Buffer[] = []
-    client.on('data', (c: Buffer) => got.push(c))
+    const answer = received(client)
     onClientError(err('HPE_INVALID_METHOD'), server)
-    await ended(client)
-    t.equal(Buffer.concat(got).toString(), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    t.equal(await answer, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     t.notOk(server.destroyed, 'still reading what the client sends')
     onClientError(err('HPE_INVALID_METHOD'), server) // the failed parser reports the next read again
     t.notOk(server.destroyed, 'a second report changes nothing')
@@ -92,23 +96,19 @@ t.test('client errors', async (t) => {
   await t.test('a head too large: 431', async (t) => {
     const { server, client } = await pair(t)
     lingerOnClose(server, 60_000)
-    const got: Buffer[] = []
-    client.on('data', (c: Buffer) => got.push(c))
+    const answer = received(client)
     onClientError(err('HPE_HEADER_OVERFLOW'), server)
-    await ended(client)
-    t.match(Buffer.concat(got).toString(), /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/)
+    t.match(await answer, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/)
   })
 
   await t.test('a request head slower than headersTimeout: 408 and closed at once', async (t) => {
     const { server, client } = await pair(t)
     lingerOnClose(server, 60_000)
-    const got: Buffer[] = []
-    client.on('data', (c: Buffer) => got.push(c))
+    const answer = received(client)
     client.on('error', () => {})
     onClientError(err('ERR_HTTP_REQUEST_TIMEOUT'), server)
     t.ok(server.destroyed, 'no lingering for a client that slow')
-    await ended(client)
-    t.match(Buffer.concat(got).toString(), /^HTTP\/1\.1 408 Request Timeout\r\n/)
+    t.match(await answer, /^HTTP\/1\.1 408 Request Timeout\r\n/)
   })
 
   await t.test('bytes after a complete request in flight: its answer becomes the last, nothing is written', async (t) => {
@@ -126,14 +126,12 @@ t.test('client errors', async (t) => {
 
   await t.test('the answered request\'s own body is broken: Node\'s 400 and the request ends', async (t) => {
     const { server, client } = await pair(t)
-    const got: Buffer[] = []
-    client.on('data', (c: Buffer) => got.push(c))
+    const answer = received(client)
     client.on('error', () => {})
     Object.assign(server, { _httpMessage: { _headerSent: false, _last: false, shouldKeepAlive: true, req: { complete: false } } })
     onClientError(err('HPE_INVALID_CHUNK_SIZE'), server)
     t.ok(server.destroyed)
-    await ended(client)
-    t.equal(Buffer.concat(got).toString(), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    t.equal(await answer, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
   })
 
   await t.test('a socket error: closed', async (t) => {

@@ -6,7 +6,7 @@
 // type, length), known when its head arrives. Pure.
 import { parseCacheControl } from '../../cache/cache-control.js'
 import type { CompressionAlgorithm, CompressionConfig } from '../../config/schema.js'
-import { combinedValue, isName } from '../../fields.js'
+import { combinedValue, isName, setField } from '../../fields.js'
 import { negotiate, type Coding, type Negotiated } from './negotiate.js'
 
 /** A route's compression, compiled once at load. */
@@ -161,10 +161,7 @@ export function withVary (headers: string[]): string[] {
  * origin's answer depends only on what the cache keys it by.
  */
 export function upstreamAcceptEncoding (headers: string[], coding: Coding): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (isName(headers[i]!, 'accept-encoding')) headers.splice(i, 2)
-  }
-  if (coding !== 'identity') headers.push('accept-encoding', coding)
+  setField(headers, 'accept-encoding', coding === 'identity' ? undefined : coding)
 }
 
 export function describeBytes (n: number): string {
