@@ -84,19 +84,36 @@ export const LOWER_FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 
 /**
- * The head of an interim response (flat Buffers, as undici gives them) as
+ * A response head as it comes off the wire: flat name, value, name, value…,
+ * latin1 strings (as Node's parser gives them, bytes kept exact).
+ */
+export type RawFields = readonly string[]
+
+/** undici's flat Buffers (its h2 client) as RawFields; RawFields pass as they are. */
+export function rawFields (raw: readonly (Buffer | string)[] | null | undefined): RawFields {
+  if (raw === null || raw === undefined || raw.length === 0) return NO_RAW_FIELDS
+  if (typeof raw[0] === 'string') return raw as RawFields
+  const out = new Array<string>(raw.length)
+  for (let i = 0; i < raw.length; i++) out[i] = raw[i]!.toString('latin1')
+  return out
+}
+
+const NO_RAW_FIELDS: RawFields = Object.freeze([])
+
+/**
+ * The head of an interim response (flat, as the parser gives it) as
  * the client may get it: lower-case name → value. `link` holds every
  * well-formed link of every Link field (a Link field split where a comma
  * precedes the next `<`); other fields are kept when their name and value
  * are well-formed and they are not hop-by-hop or framing (NOT_INTERIM),
  * repeated ones joined with `, `.
  */
-export function interimHead (raw: readonly Buffer[]): InterimHead {
+export function interimHead (raw: RawFields): InterimHead {
   const out = Object.create(null) as InterimHead
   out.link = []
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase()
-    const value = raw[i + 1]!.toString('latin1')
+    const name = raw[i]!.toLowerCase()
+    const value = raw[i + 1]!
     if (name === 'link') {
       for (const part of value.split(/,[ \t]*(?=<)/)) {
         const link = part.trim()

@@ -9,6 +9,7 @@
 import type { ForwardingConfig, HeaderOpsConfig, LimitsConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { parseAuthority, type Authority } from '../authority.js'
+import type { RawFields } from '../fields.js'
 
 // What to do with a request field, by lower-cased name.
 const DROP = 1 // hop-by-hop or never forwarded
@@ -270,7 +271,7 @@ export function forwardedElement (fwd: ForwardContext, authority: string): strin
 }
 
 /**
- * Translate undici's raw response headers (Buffers, latin1 bytes kept exact)
+ * Translate an upstream response's raw head (latin1 strings, bytes kept exact)
  * into a flat list for writeHead, once, as the head arrives: hop-by-hop
  * fields out, a repeated one-value field collapsed (same value) or refused
  * (different values: the name of the field is returned instead of a list,
@@ -279,7 +280,7 @@ export function forwardedElement (fwd: ForwardContext, authority: string): strin
  * response header operations applied. The result is valid for HTTP/1.1 and HTTP/2 alike, so
  * what the cache stores can be served on either.
  */
-export function downstreamResponseHeaders (raw: readonly Buffer[], via: string | undefined,
+export function downstreamResponseHeaders (raw: RawFields, via: string | undefined,
   ops: CompiledHeaderOps, status = 200): string[] | string {
   // A 204 carries no Content-Length (RFC 9110 §8.6); HTTP/2 clients reset a stream that has one.
   const noLength = status === 204
@@ -292,14 +293,14 @@ export function downstreamResponseHeaders (raw: readonly Buffer[], via: string |
   let seen: string[] | undefined
   let at: number[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1')
+    const name = raw[i]!
     const lower = name.toLowerCase()
     const action = RESPONSE_FIELDS.get(lower)
     if (action === HOP) {
       if (lower === 'connection') {
-        const v = raw[i + 1]!.toString('latin1')
+        const v = raw[i + 1]!
         connectionTokens = connectionTokens === undefined ? v : `${connectionTokens},${v}`
-      } else if (lower === 'transfer-encoding' && !ONLY_CHUNKED.test(raw[i + 1]!.toString('latin1'))) {
+      } else if (lower === 'transfer-encoding' && !ONLY_CHUNKED.test(raw[i + 1]!)) {
         // Only chunked is undone here (RFC 9112 §7): past any other coding the body would go on coded, with nothing
         // to say so (Transfer-Encoding is hop-by-hop). nginx: "upstream sent unknown Transfer-Encoding", 502.
         return lower
@@ -309,11 +310,11 @@ export function downstreamResponseHeaders (raw: readonly Buffer[], via: string |
     if (dropSome && drop.has(lower)) continue
     if (noLength && lower === 'content-length') continue
     if (action === RESPONSE_VIA && via !== undefined) {
-      const v = raw[i + 1]!.toString('latin1')
+      const v = raw[i + 1]!
       upstreamVia = upstreamVia === undefined ? v : `${upstreamVia}, ${v}`
       continue
     }
-    const value = raw[i + 1]!.toString('latin1')
+    const value = raw[i + 1]!
     if (action === SINGLE || action === LIST || action === FIRST) {
       const k = seen === undefined ? -1 : seen.indexOf(lower)
       if (k !== -1) {

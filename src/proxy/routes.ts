@@ -1,7 +1,7 @@
 // Compile config routes into what the pipeline needs per match: the backend
 // object, header policies, the response shaper, rewrite and rate limit, all
 // resolved once at load.
-import type { InterimHead } from '../fields.js'
+import type { InterimHead, RawFields } from '../fields.js'
 import { storeOptions, type StoreOptions } from '../cache/policy.js'
 import type { Config, RouteCacheConfig, RouteConfig } from '../config/schema.js'
 import type { Backend } from '../upstream/backend.js'
@@ -76,7 +76,7 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
           : { ...r.requestHeaders, remove: [...r.requestHeaders.remove, 'authorization'] }),
         ...(h2 ? { teTrailers: true } : {})
       }),
-      shapeResponse: (status: number, raw: readonly Buffer[]) => downstreamResponseHeaders(raw, via, responseOps, status),
+      shapeResponse: (status: number, raw: RawFields) => downstreamResponseHeaders(raw, via, responseOps, status),
       stripPrefix,
       addPrefix,
       rewriteRegex,

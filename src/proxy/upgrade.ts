@@ -22,7 +22,7 @@ import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
-import { requestField } from '../fields.js'
+import { rawFields, requestField, type RawFields } from '../fields.js'
 import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
 import { h2Head, type ConnectionInfo, type ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
@@ -52,7 +52,7 @@ interface ClientEnd {
   /** Our error answer, then the end closes. */
   fail (kind: ErrorKind, fields: readonly string[]): void
   /** The server upgraded (its 101 head, raw): tell the client, and return the stream of its bytes. */
-  accept (raw: readonly Buffer[], shape: ResponseShaper): Duplex | undefined
+  accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined
   /** The server declined: relay its head (shaped); its body follows through write/end. */
   declined (status: number, statusText: string, headers: readonly string[]): void
   write (chunk: Buffer): boolean
@@ -109,10 +109,10 @@ class H1End implements ClientEnd {
   onClose (fn: () => void): void { this.#socket.once('close', fn) }
   fail (kind: ErrorKind, fields: readonly string[]): void { rawError(this.#socket, kind, fields) }
 
-  accept (raw: readonly Buffer[]): Duplex {
+  accept (raw: RawFields): Duplex {
     // A 101's Connection/Upgrade fields are the point of it: keep them.
     let lines = 'HTTP/1.1 101 Switching Protocols\r\n'
-    for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!.toString('latin1')}: ${raw[i + 1]!.toString('latin1')}\r\n`
+    for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!}: ${raw[i + 1]!}\r\n`
     this.#socket.write(`${lines}\r\n`)
     return this.#socket
   }
@@ -161,9 +161,9 @@ class H2End implements ClientEnd {
     this.#respond(head, body)
   }
 
-  accept (raw: readonly Buffer[], shape: ResponseShaper): Duplex | undefined {
+  accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined {
     // The 101's end-to-end fields (Sec-WebSocket-Protocol, -Extensions, cookies…) on a 200.
-    const fields = shape(200, raw as Buffer[])
+    const fields = shape(200, raw)
     if (typeof fields === 'string') {
       this.fail(Errors.UPSTREAM_BAD_RESPONSE, [])
       return undefined
@@ -389,7 +389,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       upstream.destroy()
       return
     }
-    const raw = (rawHeaders ?? []) as Buffer[]
+    const raw = rawFields(rawHeaders)
     if (this.#key !== undefined && acceptOf(raw) !== acceptFor(this.#key)) {
       // Not a WebSocket server's answer to our key: nothing to splice to.
       upstream.destroy()
@@ -416,7 +416,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   }
 
   // The server declined the upgrade: relay its answer, then close.
-  onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
+  onHeaders (statusCode: number, rawHeaders: Buffer[] | RawFields, _resume: () => void, statusText: string): boolean {
     if (statusCode < 200) {
       // undici restarts its headers timeout on every 1xx: without end, they would hold the upgrade forever.
       const now = performance.now()
@@ -426,7 +426,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('headers timeout'))
       return false
     }
-    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawHeaders)
+    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawFields(rawHeaders))
     if (typeof headers === 'string') {
       this.onError(Object.assign(new Error(`malformed response head: ${headers}`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))
       this.#abort?.(new Error('malformed response head'))
@@ -462,9 +462,9 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 }
 
 /** The Sec-WebSocket-Accept of a raw 101 head. */
-function acceptOf (raw: readonly Buffer[]): string | undefined {
+function acceptOf (raw: RawFields): string | undefined {
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toString('latin1').toLowerCase() === 'sec-websocket-accept') return raw[i + 1]!.toString('latin1').trim()
+    if (raw[i]!.toLowerCase() === 'sec-websocket-accept') return raw[i + 1]!.trim()
   }
   return undefined
 }

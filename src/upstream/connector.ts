@@ -1,5 +1,10 @@
 // How pool connections are made, and one guard every one of them gets.
 //
+// The guards below are for undici's HTTP/1.1 client, which now serves only
+// on a Node without the parser our own client needs (h1-client.ts, which
+// handles each of these cases itself; on its connections, which have no
+// undici parser, the guards do nothing).
+//
 // undici 7 pauses its HTTP/1.1 parser under backpressure (our handler's
 // onData returned false). When the origin then closes the connection, FIN or
 // RST, with everything received already parsed, undici finishes the paused

@@ -1,15 +1,16 @@
-// The only importer of undici. One keep-alive Pool per upstream server, and
-// the dispatch handler that streams an upstream response into a sink with
-// backpressure. Transport errors become our error kinds here and nowhere else
+// One keep-alive pool per upstream server (ours for HTTP/1.1, h1-client.ts;
+// undici's for h2), and the dispatch handler that streams an upstream
+// response into a sink with backpressure. Transport errors become our error kinds here and nowhere else
 // (reply-from's index.js, Pingora's fail_to_proxy).
 import type { Readable } from 'node:stream'
 import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
-import { interimHead, type InterimHead } from '../fields.js'
+import { interimHead, rawFields, type InterimHead, type RawFields } from '../fields.js'
 import { guardH2Trailers } from './h2-trailers.js'
 import type { ExchangeOutcome, Server } from './server.js'
-import { PerClientPool, serverConnector, VERSION, type ProxiedDispatch } from './proxy-send.js'
+import { H1Pool, NativeParser } from './h1-client.js'
+import { PerClientPool, serverConnector, VERSION, type PoolStats, type ProxiedDispatch } from './proxy-send.js'
 import { tlsFailure, type UpstreamTls } from './tls.js'
 
 /** Builds a server's dispatcher; `tls` (the backend's) is given exactly when the server is https://. */
@@ -28,7 +29,8 @@ export const H2_STREAMS = 100
 
 /**
  * A server's pool; `tls` (the backend's) is given exactly when the server is
- * https://. `protocol: h2` / `h2c` use undici's own HTTP/2 client: the same
+ * https://. HTTP/1.1 servers get our own client (h1-client.ts; undici's
+ * where Node lacks the parser it uses). `protocol: h2` / `h2c` use undici's own HTTP/2 client: the same
  * dispatcher and handler, so timeouts, limits, retries and accounting are
  * those of HTTP/1.1; trailers arrive in onComplete. A server that takes a
  * PROXY header gets a pool per client connection instead (upstream/proxy-send.ts).
@@ -47,8 +49,18 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     connectTimeout: t.connect,
     strictContentLength: true
   }
-  const make = (header?: Buffer): Pool => {
+  const make = (header?: Buffer): Dispatcher & PoolStats => {
     const connect = serverConnector(server.url, t.connect, tls, header, backend.protocol)
+    if (!h2 && NativeParser !== undefined) {
+      return new H1Pool(server.url, {
+        connections: backend.connections,
+        keepAliveTimeout: t.keepAlive,
+        keepAliveMaxTimeout: options.keepAliveMaxTimeout!,
+        headersTimeout: t.headers,
+        bodyTimeout: t.body,
+        connect
+      })
+    }
     const pool = tls === undefined
       ? new Pool(server.url, { ...options, connect })
       : new TlsPool(server.url, { ...options, connect }, new URL(server.url).host)
@@ -106,11 +118,11 @@ export interface ResponseSink {
 }
 
 /**
- * Turns undici's raw response head into the fields the client gets, once, as
+ * Turns an upstream's raw response head into the fields the client gets, once, as
  * it arrives; or names what is malformed about it (the exchange then fails
  * with 502 and nothing is used). Built once per route (proxy/headers.ts).
  */
-export type ResponseShaper = (status: number, raw: readonly Buffer[]) => string[] | string
+export type ResponseShaper = (status: number, raw: RawFields) => string[] | string
 
 /** What one exchange reports to its backend: in-flight counts, the retry budget, outlier detection. */
 export interface ExchangeAccounting {
@@ -233,9 +245,10 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#aborted) abort(new Error('client aborted'))
   }
 
-  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders (statusCode: number, rawHeaders: Buffer[] | RawFields, resume: () => void, statusText: string): boolean {
     if (this.#done) return false
-    if (statusCode < 200) return this.#interim(statusCode, rawHeaders)
+    const raw = rawFields(rawHeaders)
+    if (statusCode < 200) return this.#interim(statusCode, raw)
     this.started = true
     this.#resume = resume
     if (this.server.tracksLatency) {
@@ -243,14 +256,14 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.server.recordLatency(now - this.#sentAt, now)
     }
     // HTTP status codes end at 599 (RFC 9110 §15); Node's HTTP/2 refuses more.
-    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, rawHeaders)
+    const headers = statusCode > 599 ? `status ${statusCode}` : this.#shape(statusCode, raw)
     if (typeof headers === 'string') {
       this.#badResponse(headers)
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
     // An h2 body usually has no Content-Length, which noPauseFrom would read as "ends at close: never pause".
-    this.#noPauseFrom = this.#backend.h2 === true ? Infinity : noPauseFrom(rawHeaders)
+    this.#noPauseFrom = this.#backend.h2 === true ? Infinity : noPauseFrom(raw)
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
@@ -343,7 +356,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
    * the request body's end when that is later (undici restarts its timer on
    * every body chunk sent: a long upload is not a stall).
    */
-  #interim (statusCode: number, rawHeaders: Buffer[]): boolean {
+  #interim (statusCode: number, raw: RawFields): boolean {
     const limit = this.#backend.headersTimeout
     if (limit !== 0) {
       const now = performance.now()
@@ -357,7 +370,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     if (statusCode !== 102 && statusCode !== 103) return true
     try {
-      this.#sink.responseInterim(statusCode, statusCode === 103 ? interimHead(rawHeaders) : NO_FIELDS)
+      this.#sink.responseInterim(statusCode, statusCode === 103 ? interimHead(raw) : NO_FIELDS)
     } catch (err) {
       this.#fault(err)
       return false
@@ -439,12 +452,12 @@ function h2Trailers (t: Record<string, string | string[]>): Buffer[] {
  * terminator follows the last data, so a pause there is harmless); from the
  * start for a body that only the origin's close ends.
  */
-function noPauseFrom (raw: readonly Buffer[]): number {
+function noPauseFrom (raw: RawFields): number {
   let length = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    if (name.length === 17 && name.toString('latin1').toLowerCase() === 'transfer-encoding') return Infinity
-    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') length = Number(raw[i + 1]!.toString('latin1'))
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return Infinity
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(raw[i + 1]!)
   }
   return Number.isNaN(length) ? 0 : length
 }

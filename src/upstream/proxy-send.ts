@@ -9,11 +9,16 @@
 // still serves one client's requests, never another's. The cost is one
 // upstream connection (and handshake) per client connection.
 import type { Socket } from 'node:net'
-import { buildConnector, Dispatcher, Pool } from 'undici'
+import { buildConnector, Dispatcher } from 'undici'
 import { encodeProxyHeader, type ClientEndpoints } from '../listener/proxy-protocol.js'
 import type { SendProxyProtocol, UpstreamProtocol } from '../config/schema.js'
 import { guardedConnector, plainConnector } from './connector.js'
 import { tlsConnector, type UpstreamTls } from './tls.js'
+
+/** What PerClientPool reads of a pool: undici's Pool.stats (and H1Pool's). */
+export interface PoolStats {
+  readonly stats: { readonly connected: number, readonly size: number }
+}
 
 /** undici dispatch options carrying the client a request is for (ForwardHandler sets it for such servers). */
 export interface ProxiedDispatch {
@@ -58,11 +63,11 @@ export function serverConnector (url: string, timeout: number, tls: UpstreamTls 
  * share a pool whose header speaks for the proxy itself.
  */
 export class PerClientPool extends Dispatcher {
-  readonly #pools = new Map<ClientEndpoints | undefined, Pool>()
-  readonly #make: (header: Buffer) => Pool
+  readonly #pools = new Map<ClientEndpoints | undefined, Dispatcher & PoolStats>()
+  readonly #make: (header: Buffer) => Dispatcher & PoolStats
   readonly #version: 1 | 2
 
-  constructor (version: 1 | 2, make: (header: Buffer) => Pool) {
+  constructor (version: 1 | 2, make: (header: Buffer) => Dispatcher & PoolStats) {
     super()
     this.#version = version
     this.#make = make
@@ -85,7 +90,7 @@ export class PerClientPool extends Dispatcher {
     return pool.dispatch(opts, handler)
   }
 
-  #dropIfIdle (key: ClientEndpoints | undefined, pool: Pool): void {
+  #dropIfIdle (key: ClientEndpoints | undefined, pool: Dispatcher & PoolStats): void {
     if (this.#pools.get(key) !== pool) return
     const s = pool.stats
     if (s.connected !== 0 || s.size !== 0) return

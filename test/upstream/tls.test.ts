@@ -165,7 +165,7 @@ backends: { api: { servers: [{ name: s1, url: "${origin.url}" }], tls: { ca: ${p
       fault: (err: unknown) => { throw err }
     }
     const typed: ResponseSink = sink
-    new ForwardHandler(b.servers[0]!, b, { released: () => {} }, typed, (_status, raw) => raw.map((x) => x.toString('latin1')), false)
+    new ForwardHandler(b.servers[0]!, b, { released: () => {} }, typed, (_status, raw) => [...raw], false)
       .dispatch({ path: '/', method: 'GET', headers: ['host', 'a.test'], body: null })
   })
   t.equal(failed, Errors.UPSTREAM_CONNECT)

@@ -1,0 +1,841 @@
+// Our HTTP/1.1 client for http1 servers (plain and TLS): a keep-alive pool
+// with one request per connection at a time, parsed by Node's own llhttp
+// binding, the one node:http's client uses (`_http_common`'s HTTPParser).
+//
+// Why not undici's h1 client: measured on one core (a minimal proxy,
+// node:http in front, 1 KiB answers), undici cost 37 µs per request and this
+// shape of client 28 µs: a quarter of a pass-through's CPU was undici's
+// machinery (its wasm parser's copies and callbacks, request objects, its
+// queue and timers). It also needed four guards around its h1 parser here:
+// an assertion that ended the process on a close while paused
+// (nodejs/undici#5360), a reset read as the end of a close-delimited body,
+// every unsolicited 100 Continue destroying the connection, and a failed body
+// write losing the answer already received. This client has none of them to
+// work around: a paused exchange pauses the socket, a reset is a reset, a 100
+// is passed over, and a body write the origin's reset fails leaves the
+// connection reading.
+//
+// It speaks to ForwardHandler and UpgradeHandler through undici's dispatch
+// handler (onConnect, onHeaders, onData, onComplete, onError, onUpgrade) and
+// fails with undici's error codes, so one table (pool.ts FAILURES) classifies
+// every failure and h2 servers keep undici's h2 client. Raw header lists are
+// latin1 strings, as the parser gives them.
+import { EventEmitter } from 'node:events'
+import { createRequire } from 'node:module'
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { Dispatcher, type buildConnector } from 'undici'
+
+interface ParseError extends Error { readonly code: string }
+
+interface NativeParser {
+  initialize (type: number, resource: object, maxHeaderSize: number, lenient: number): void
+  execute (data: Buffer): number | ParseError
+  finish (): ParseError | undefined
+  close (): void
+  [callback: number]: unknown
+}
+
+interface NativeParserClass {
+  new (): NativeParser
+  readonly RESPONSE: number
+  readonly kOnHeaders: number
+  readonly kOnHeadersComplete: number
+  readonly kOnBody: number
+  readonly kOnMessageComplete: number
+}
+
+/** Node's llhttp binding, or undefined where a Node no longer has it (createPool then uses undici's h1 client). */
+export const NativeParser: NativeParserClass | undefined = (() => {
+  try {
+    const P = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: NativeParserClass }).HTTPParser
+    return typeof P === 'function' && typeof P.kOnHeadersComplete === 'number' && typeof P.RESPONSE === 'number' ? P : undefined
+  } catch {
+    return undefined
+  }
+})()
+
+export interface H1PoolOptions {
+  /** Connections open at once; more requests wait in order. */
+  readonly connections: number
+  /** An idle connection is closed after this (ms), or after what the server's `Keep-Alive: timeout` leaves, up to keepAliveMaxTimeout. */
+  readonly keepAliveTimeout: number
+  readonly keepAliveMaxTimeout: number
+  /** From the request's last byte written (or the last 1xx) to the final head (ms; 0 = none). */
+  readonly headersTimeout: number
+  /** Between two reads of a response body while it is not paused (ms; 0 = none). */
+  readonly bodyTimeout: number
+  readonly connect: buildConnector.connector
+}
+
+/** What is left of a server's `Keep-Alive: timeout` hint, so a connection is never reused just as the server closes it (undici's threshold). */
+const KEEP_ALIVE_THRESHOLD = 2000
+
+/** Methods whose request without a body still says `content-length: 0` (as undici). */
+const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
+/** Methods whose declared length is checked against the body (as undici's strictContentLength). */
+const NO_LENGTH_CHECK = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT'])
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+const BAD_PATH = /[^\u0021-\u00ff]/
+
+function failure (code: string, message: string): Error {
+  return Object.assign(new Error(message), { code })
+}
+
+const invalid = (message: string): Error => failure('UND_ERR_INVALID_ARG', message)
+const closedSide = (message = 'other side closed'): Error => failure('UND_ERR_SOCKET', message)
+
+/** A request made ready at dispatch: its head (validated) and how its body goes. */
+interface Prepared {
+  readonly head: string
+  readonly body: Buffer | Readable | null
+  /** For a streamed body: its declared length (sent as is), or null (sent chunked). */
+  readonly length: number | null
+  readonly isHead: boolean
+  readonly upgrade: boolean
+  /** The request said Connection: close: the connection ends with this exchange. */
+  readonly close: boolean
+}
+
+/** Request fields as a flat list: ours always are; Dispatcher.request() callers may give an object. */
+function flat (headers: Dispatcher.DispatchOptions['headers']): readonly string[] {
+  if (headers === null || headers === undefined) return []
+  if (Array.isArray(headers)) return headers as readonly string[]
+  const out: string[] = []
+  for (const [name, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
+    if (value === undefined) continue
+    if (typeof value === 'string') out.push(name, value)
+    else for (const v of value) out.push(name, v)
+  }
+  return out
+}
+
+/** The head of one request, checked as undici checks it (the error is undici's). */
+function prepare (opts: Dispatcher.DispatchOptions, host: string): Prepared {
+  const method = opts.method
+  const path = opts.path
+  if (typeof method !== 'string' || !TOKEN.test(method)) throw invalid('invalid request method')
+  if (typeof path !== 'string' || (path[0] !== '/' && !path.startsWith('http://') && !path.startsWith('https://'))) {
+    throw invalid('path must be an absolute URL or start with a slash')
+  }
+  if (BAD_PATH.test(path)) throw invalid('invalid request path')
+  const upgrade = typeof opts.upgrade === 'string'
+  let head = `${method} ${path} HTTP/1.1\r\n`
+  let hasHost = false
+  let declared: number | null = null
+  let close = false
+  const fields = flat(opts.headers)
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!
+    const value = fields[i + 1]!
+    if (!TOKEN.test(name)) throw invalid('invalid header key')
+    if (BAD_VALUE.test(value)) throw invalid(`invalid ${name} header`)
+    // Only these lengths can be a field the framing owns: no lower-casing for the rest.
+    const n = name.length
+    if (n === 4 || n === 6 || n === 7 || n === 10 || n === 14 || n === 17) {
+      const lower = name.toLowerCase()
+      if (lower === 'host') hasHost = true
+      else if (lower === 'content-length') {
+        declared = Number.parseInt(value, 10)
+        if (!Number.isSafeInteger(declared) || declared < 0) throw invalid('invalid content-length header')
+        continue
+      } else if (lower === 'connection') {
+        if (value.toLowerCase() === 'close') close = true
+        continue
+      } else if (lower === 'keep-alive' || lower === 'transfer-encoding' || lower === 'upgrade' || lower === 'expect') {
+        // Hop-by-hop or ours to frame: never another hop's.
+        continue
+      }
+    }
+    head += `${name}: ${value}\r\n`
+  }
+  if (!hasHost) head += `host: ${host}\r\n`
+  head += upgrade ? `connection: upgrade\r\nupgrade: ${opts.upgrade as string}\r\n` : close ? 'connection: close\r\n' : 'connection: keep-alive\r\n'
+  const body = (opts.body ?? null) as Buffer | Readable | null
+  let length: number | null = null
+  if (body === null || Buffer.isBuffer(body)) {
+    const size = body === null ? 0 : body.length
+    if (declared !== null && declared !== size && !NO_LENGTH_CHECK.has(method)) {
+      throw failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header')
+    }
+    if (size > 0 || EXPECTS_PAYLOAD.has(method)) head += `content-length: ${size}\r\n`
+  } else if (declared !== null) {
+    length = declared
+    head += `content-length: ${declared}\r\n`
+  } else {
+    head += 'transfer-encoding: chunked\r\n'
+  }
+  return { head: head + '\r\n', body: body !== null && Buffer.isBuffer(body) && body.length === 0 ? null : body, length, isHead: method === 'HEAD', upgrade, close }
+}
+
+/** One request: waiting, or on a connection. */
+class Exchange {
+  readonly handler: Dispatcher.DispatchHandler
+  readonly req: Prepared
+  conn: Connection | null = null
+  settled = false
+  readonly resume = (): void => {
+    const c = this.conn
+    if (c !== null && c.exchange === this) c.resume()
+  }
+
+  constructor (handler: Dispatcher.DispatchHandler, req: Prepared) {
+    this.handler = handler
+    this.req = req
+  }
+}
+
+const enum Phase { None, Headers, Body, Idle }
+
+/** What keepReadingOnReset wraps: net.Socket's one write path (_write and _writev both call it; Node 20 to 24). */
+type WriteGeneric = (this: Socket, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void) => unknown
+
+/** One connection to the server and its parser. */
+class Connection {
+  readonly #pool: H1Pool
+  readonly #o: H1PoolOptions
+  socket: Socket | null = null
+  readonly #parser: NativeParser
+  exchange: Exchange | null = null
+  /** Fields the parser flushed on its own (a long head, or trailers). */
+  #fields: string[] = []
+  #headDone = false
+  #interim = false
+  #keepAlive = true
+  #closeDelimited = false
+  #bodySent = true
+  #detachBody: (() => void) | null = null
+  #paused = false
+  /** A body write failed on the server's reset before its answer: the rest is dropped, the answer still read. */
+  #dropping = false
+  #upgrade: { status: number, raw: string[] } | null = null
+  #release = false
+  #idleMs: number
+  #phase = Phase.None
+  #deadline = 0
+  #timer: NodeJS.Timeout | null = null
+  #timerAt = 0
+
+  constructor (pool: H1Pool, o: H1PoolOptions) {
+    this.#pool = pool
+    this.#o = o
+    this.#idleMs = o.keepAliveTimeout
+    const P = NativeParser!
+    const parser = new P()
+    parser.initialize(P.RESPONSE, {}, 0, 0)
+    parser[P.kOnHeaders] = (fields: string[]) => { for (const f of fields) this.#fields.push(f) }
+    parser[P.kOnHeadersComplete] = this.#onHead
+    parser[P.kOnBody] = this.#onBody
+    parser[P.kOnMessageComplete] = this.#onComplete
+    this.#parser = parser
+  }
+
+  attach (socket: Socket): void {
+    this.socket = socket
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
+    this.#keepReadingOnReset(socket)
+  }
+
+  start (x: Exchange): void {
+    const socket = this.socket!
+    this.exchange = x
+    x.conn = this
+    this.#headDone = false
+    this.#interim = false
+    this.#closeDelimited = false
+    this.#keepAlive = !x.req.close && !x.req.upgrade
+    this.#arm(Phase.Headers, this.#o.headersTimeout)
+    const body = x.req.body
+    if (body === null) {
+      this.#bodySent = true
+      socket.write(x.req.head, 'latin1')
+    } else if (Buffer.isBuffer(body)) {
+      this.#bodySent = true
+      socket.cork()
+      socket.write(x.req.head, 'latin1')
+      socket.write(body)
+      socket.uncork()
+    } else {
+      this.#bodySent = false
+      socket.write(x.req.head, 'latin1')
+      this.#stream(x, body)
+    }
+  }
+
+  /** A request body from a stream: chunked unless its length was declared; paused while the socket is full. */
+  #stream (x: Exchange, body: Readable): void {
+    const socket = this.socket!
+    const declared = x.req.length
+    let sent = 0
+    const onData = (chunk: Buffer): void => {
+      if (this.exchange !== x || chunk.length === 0) return
+      sent += chunk.length
+      if (declared !== null && sent > declared) {
+        this.fail(failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header'))
+        return
+      }
+      // Every chunk sent restarts the wait for the head: a long upload is not a stall.
+      if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
+      if (this.#dropping) return
+      let more: boolean
+      if (declared === null) {
+        socket.cork()
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1')
+        socket.write(chunk)
+        more = socket.write('\r\n', 'latin1')
+        socket.uncork()
+      } else {
+        more = socket.write(chunk)
+      }
+      if (!more) {
+        body.pause()
+        socket.once('drain', onDrain)
+      }
+    }
+    const onDrain = (): void => { if (this.exchange === x) body.resume() }
+    const onEnd = (): void => {
+      if (this.exchange !== x) return
+      detach()
+      if (declared !== null && sent !== declared) {
+        this.fail(failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header'))
+        return
+      }
+      if (declared === null && !this.#dropping) socket.write('0\r\n\r\n', 'latin1')
+      this.#bodySent = true
+      if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
+    }
+    const onError = (err: Error): void => { if (this.exchange === x) this.fail(err) }
+    const onClose = (): void => {
+      if (this.exchange === x && !this.#bodySent) this.fail(failure('UND_ERR_ABORTED', 'request body aborted'))
+    }
+    const detach = (): void => {
+      this.#detachBody = null
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onError)
+      body.off('close', onClose)
+      socket.off('drain', onDrain)
+    }
+    this.#detachBody = detach
+    if (body.readableEnded) {
+      onEnd()
+      return
+    }
+    if (body.destroyed) {
+      this.fail(failure('UND_ERR_ABORTED', 'request body aborted'))
+      return
+    }
+    body.on('data', onData)
+    body.on('end', onEnd)
+    body.on('error', onError)
+    body.on('close', onClose)
+    body.resume()
+  }
+
+  resume (): void {
+    if (!this.#paused) return
+    this.#paused = false
+    if (this.#phase === Phase.Body) this.#arm(Phase.Body, this.#o.bodyTimeout)
+    this.socket?.resume()
+  }
+
+  #pause (): void {
+    if (this.#paused) return
+    this.#paused = true
+    // A client that does not read is not the server's stall.
+    this.#deadline = 0
+    this.socket!.pause()
+  }
+
+  readonly #onHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
+    status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
+    const x = this.exchange
+    let raw: string[]
+    if (headers === undefined || headers === null) {
+      raw = this.#fields
+      this.#fields = []
+    } else if (this.#fields.length > 0) {
+      raw = this.#fields.concat(headers)
+      this.#fields = []
+    } else {
+      raw = headers
+    }
+    if (x === null) {
+      // Bytes nobody asked for: the connection cannot be trusted.
+      this.socket?.destroy()
+      return 1
+    }
+    this.#headDone = true
+    if (status < 200) {
+      this.#interim = true
+      if (status === 101) {
+        if (upgrade && x.req.upgrade) {
+          this.#upgrade = { status, raw }
+          return 2
+        }
+        this.fail(failure('LB_ERR_UPSTREAM_BAD_RESPONSE', '101 Switching Protocols to a request that asked for no upgrade'))
+        return 1
+      }
+      // A 100 is never relayed (the proxy answers its clients' Expect) and does not restart the wait: 100s without end still time out.
+      if (status === 100) return 1
+      this.#arm(Phase.Headers, this.#o.headersTimeout)
+      this.#call(x, () => x.handler.onHeaders!(status, raw as unknown as Buffer[], x.resume, statusText))
+      return 1
+    }
+    this.#interim = false
+    this.#idleMs = this.#o.keepAliveTimeout
+    if (!keepAlive) this.#keepAlive = false
+    let chunked = false
+    let length = false
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!.length
+      if (n !== 10 && n !== 14 && n !== 17) continue
+      const lower = raw[i]!.toLowerCase()
+      if (lower === 'content-length') length = true
+      else if (lower === 'transfer-encoding') chunked = true
+      else if (lower === 'keep-alive') this.#idleMs = this.#hint(raw[i + 1]!)
+    }
+    const noBody = x.req.isHead || status === 204 || status === 304
+    this.#closeDelimited = !noBody && !chunked && !length
+    if (this.#closeDelimited) this.#keepAlive = false
+    this.#arm(Phase.Body, this.#o.bodyTimeout)
+    let more: boolean
+    try {
+      more = x.handler.onHeaders!(status, raw as unknown as Buffer[], x.resume, statusText)
+    } catch (err) {
+      this.fail(err as Error)
+      return 1
+    }
+    if (this.exchange === x && !more) this.#pause()
+    return noBody ? 1 : 0
+  }
+
+  /** An idle connection's lifetime from the server's `Keep-Alive: timeout=N` (seconds), as undici reads it. */
+  #hint (value: string): number {
+    const m = /timeout=(\d+)/.exec(value)
+    if (m === null) return this.#o.keepAliveTimeout
+    const left = Math.min(Number(m[1]) * 1000 - KEEP_ALIVE_THRESHOLD, this.#o.keepAliveMaxTimeout)
+    if (left <= 0) this.#keepAlive = false
+    return left
+  }
+
+  readonly #onBody = (chunk: Buffer): void => {
+    const x = this.exchange
+    if (x === null || this.#interim) return
+    if (this.#phase === Phase.Body && this.#deadline !== 0) this.#deadline = performance.now() + this.#o.bodyTimeout
+    let more: boolean
+    try {
+      more = x.handler.onData!(chunk)
+    } catch (err) {
+      this.fail(err as Error)
+      return
+    }
+    if (this.exchange === x && !more) this.#pause()
+  }
+
+  readonly #onComplete = (): void => {
+    const x = this.exchange
+    if (x === null) return
+    if (this.#interim) {
+      this.#interim = false
+      this.#headDone = false
+      return
+    }
+    const trailers: Buffer[] = this.#fields.length === 0 ? NO_TRAILERS : this.#fields.map((f) => Buffer.from(f, 'latin1'))
+    this.#fields = []
+    this.exchange = null
+    x.settled = true
+    this.#phase = Phase.None
+    this.#deadline = 0
+    // Paused on its last bytes: the next exchange reads from the start.
+    if (this.#paused) {
+      this.#paused = false
+      this.socket?.resume()
+    }
+    // Answered before its body was all sent: the rest of the upload has nowhere to go but a new connection.
+    if (!this.#bodySent) {
+      this.#detachBody?.()
+      this.#keepAlive = false
+    }
+    try {
+      x.handler.onComplete!(trailers as unknown as string[])
+    } catch {
+      // The handler's bug, after the exchange: only the connection pays (it is not reused).
+      this.#keepAlive = false
+    }
+    if (this.#keepAlive && !this.#dropping) this.#release = true
+    else this.socket?.destroy()
+  }
+
+  /** Calls into the handler; a throw ends this exchange (a bug of the handler's, contained to it). */
+  #call<T> (x: Exchange, f: () => T): T | undefined {
+    try {
+      return f()
+    } catch (err) {
+      if (this.exchange === x) this.fail(err as Error)
+      return undefined
+    }
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.exchange === null) {
+      // Nothing was asked: whatever this is, the connection is not reused.
+      this.socket!.destroy()
+      return
+    }
+    const r = this.#parser.execute(chunk)
+    if (typeof r !== 'number') {
+      this.fail(r)
+      return
+    }
+    if (this.#upgrade !== null) {
+      this.#upgraded(chunk.subarray(r))
+      return
+    }
+    if (this.#release) {
+      this.#release = false
+      const socket = this.socket!
+      if (!socket.destroyed) {
+        this.#arm(Phase.Idle, this.#idleMs)
+        this.#pool.release(this)
+      }
+    }
+  }
+
+  /** A 101 to our upgrade: the socket is the handler's from here on, with the bytes read past the head. */
+  #upgraded (rest: Buffer): void {
+    const x = this.exchange!
+    const { status, raw } = this.#upgrade!
+    const socket = this.socket!
+    this.#upgrade = null
+    this.exchange = null
+    x.settled = true
+    this.#phase = Phase.None
+    this.#deadline = 0
+    socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
+    socket.off('error', this.#onError)
+    socket.off('close', this.#onClose)
+    const s = socket as Socket & { _writeGeneric?: WriteGeneric }
+    delete s._writeGeneric
+    this.socket = null
+    this.#pool.detach(this)
+    this.#parser.close()
+    if (rest.length > 0) socket.unshift(rest)
+    x.handler.onUpgrade!(status, raw as unknown as Buffer[], socket)
+  }
+
+  readonly #onEnd = (): void => {
+    const x = this.exchange
+    if (x === null) return
+    if (!this.#headDone || this.#interim) {
+      this.fail(closedSide())
+      return
+    }
+    if (!this.#closeDelimited) {
+      this.fail(closedSide('other side closed in the middle of a response'))
+      return
+    }
+    this.#endOrReset(x)
+  }
+
+  /**
+   * A body only the close ends, ended: by a FIN, or by a reset libuv folded
+   * into an end of stream (uv__stream_io reads, then takes POLLHUP after a
+   * partial read for EOF). A zero-length write tells them apart on plain TCP:
+   * it fails with ECONNRESET on a reset connection and succeeds on a
+   * half-closed one (TLS writes nothing for it: the end stands). Nothing
+   * reaches the server either way.
+   */
+  #endOrReset (x: Exchange): void {
+    const socket = this.socket!
+    const finish = (): void => {
+      if (this.exchange !== x) return
+      const err = this.#parser.finish()
+      if (err !== undefined) this.fail(closedSide('other side closed in the middle of a response'))
+    }
+    if (!socket.writable) {
+      finish()
+      return
+    }
+    socket.write(PROBE, (err) => {
+      if ((err as { code?: unknown } | null | undefined)?.code === 'ECONNRESET') this.fail(closedSide('other side closed in the middle of a response'))
+      else finish()
+    })
+  }
+
+  readonly #onError = (err: Error): void => {
+    // A reset in the middle of a response cuts it, whatever came before (nginx: a recv() error is an upstream error).
+    if ((err as { code?: unknown }).code === 'ECONNRESET' && this.#headDone && !this.#interim) {
+      this.fail(closedSide('other side closed in the middle of a response'))
+    } else {
+      this.fail(err)
+    }
+  }
+
+  readonly #onClose = (): void => {
+    this.fail(closedSide())
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#parser.close()
+    this.#pool.remove(this)
+  }
+
+  /** The exchange on this connection (if any) fails with `err`; the connection is never reused. */
+  fail (err: Error): void {
+    const x = this.exchange
+    this.exchange = null
+    this.#detachBody?.()
+    this.#deadline = 0
+    this.socket?.destroy()
+    if (x === null || x.settled) return
+    x.settled = true
+    x.handler.onError!(err)
+  }
+
+  /** A phase's deadline `ms` from now (0: none). One timer per connection, re-armed only when it would fire too late. */
+  #arm (phase: Phase, ms: number): void {
+    this.#phase = phase
+    if (ms === 0) {
+      this.#deadline = 0
+      return
+    }
+    const at = performance.now() + ms
+    this.#deadline = at
+    if (this.#timer !== null && this.#timerAt <= at) return
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timerAt = at
+    this.#timer = setTimeout(this.#onTimer, ms)
+    this.#timer.unref()
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null
+    if (this.#deadline === 0) return
+    const left = this.#deadline - performance.now()
+    if (left > 0) {
+      this.#timerAt = this.#deadline
+      this.#timer = setTimeout(this.#onTimer, Math.ceil(left))
+      this.#timer.unref()
+      return
+    }
+    switch (this.#phase) {
+      case Phase.Headers: this.fail(failure('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error')); break
+      case Phase.Body: this.fail(failure('UND_ERR_BODY_TIMEOUT', 'Body Timeout Error')); break
+      case Phase.Idle: this.socket?.destroy(); break
+      default: break
+    }
+  }
+
+  /** See connector.ts's header: a body write the server's reset fails, before its answer was read, is dropped; the connection reads on. */
+  #keepReadingOnReset (socket: Socket): void {
+    const s = socket as Socket & { _writeGeneric?: WriteGeneric }
+    const writeGeneric = s._writeGeneric
+    if (typeof writeGeneric !== 'function') return
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const conn = this
+    s._writeGeneric = function writeKeepingReads (writev, data, encoding, cb) {
+      if (conn.#dropping) {
+        cb()
+        return undefined
+      }
+      return writeGeneric.call(this, writev, data, encoding, (err) => {
+        const code = (err as { code?: unknown } | null | undefined)?.code
+        if ((code === 'ECONNRESET' || code === 'EPIPE') && this.readable && conn.exchange !== null && !(conn.#headDone && !conn.#interim)) {
+          conn.#dropping = true
+          conn.#keepAlive = false
+          cb()
+          return
+        }
+        cb(err)
+      })
+    }
+  }
+}
+
+const PROBE = Buffer.alloc(0)
+const NO_TRAILERS: Buffer[] = []
+
+/**
+ * A server's keep-alive connections, for http1 servers. Requests beyond
+ * `connections` wait in order; the most recently used idle connection is
+ * taken first, so the others idle out instead of racing the server's close.
+ */
+export class H1Pool extends Dispatcher {
+  readonly #o: H1PoolOptions
+  readonly #url: URL
+  readonly #host: string
+  readonly #all = new Set<Connection>()
+  readonly #idle: Connection[] = []
+  readonly #queue: Exchange[] = []
+  #connected = 0
+  #closed = false
+  #destroyed = false
+  #onEmpty: (() => void) | null = null
+
+  constructor (url: string, options: H1PoolOptions) {
+    super()
+    this.#url = new URL(url)
+    this.#host = this.#url.host
+    this.#o = options
+  }
+
+  /** As undici's: close() was called (no new requests). */
+  get closed (): boolean { return this.#closed }
+  get destroyed (): boolean { return this.#destroyed }
+
+  /** As undici's Pool.stats: connections made, and requests waiting or in flight. */
+  get stats (): { connected: number, size: number } {
+    return { connected: this.#connected, size: this.#queue.length + this.#all.size - this.#idle.length }
+  }
+
+  override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.#closed || this.#destroyed) {
+      handler.onError!(this.#destroyed ? failure('UND_ERR_DESTROYED', 'The client is destroyed') : failure('UND_ERR_CLOSED', 'The client is closed'))
+      return false
+    }
+    let req: Prepared
+    try {
+      req = prepare(opts, this.#host)
+    } catch (err) {
+      handler.onError!(err as Error)
+      return false
+    }
+    const x = new Exchange(handler, req)
+    handler.onConnect!((err?: Error) => this.#abort(x, err))
+    if (x.settled) return false
+    const idle = this.#idle.pop()
+    if (idle !== undefined) idle.start(x)
+    else if (this.#all.size < this.#o.connections) this.#open(x)
+    else this.#queue.push(x)
+    return true
+  }
+
+  #abort (x: Exchange, err?: Error): void {
+    if (x.settled) return
+    const reason = err ?? failure('UND_ERR_ABORTED', 'Request aborted')
+    if (x.conn !== null) {
+      x.conn.fail(reason)
+      return
+    }
+    x.settled = true
+    const i = this.#queue.indexOf(x)
+    if (i !== -1) this.#queue.splice(i, 1)
+    x.handler.onError!(reason)
+  }
+
+  /** A new connection, made for `x` (which another connection may serve first, if it frees up sooner). */
+  #open (x: Exchange): void {
+    const conn = new Connection(this, this.#o)
+    this.#all.add(conn)
+    const url = this.#url
+    this.#o.connect({
+      hostname: url.hostname,
+      host: url.host,
+      protocol: url.protocol,
+      port: url.port,
+      servername: undefined,
+      localAddress: null,
+      httpSocket: undefined
+    } as unknown as buildConnector.Options, (err, socket) => {
+      if (err !== null || socket === null || socket === undefined) {
+        this.#all.delete(conn)
+        const e = err ?? new Error('connect failed')
+        this.#tell('connectionError', url, [this], e)
+        if (!x.settled) {
+          x.settled = true
+          x.handler.onError!(e)
+        }
+        this.#emptied()
+        return
+      }
+      if (this.#destroyed) {
+        this.#all.delete(conn)
+        socket.destroy()
+        this.#emptied()
+        return
+      }
+      this.#connected++
+      conn.attach(socket as Socket)
+      this.#tell('connect', url, [this])
+      if (!x.settled) conn.start(x)
+      else this.release(conn)
+    })
+  }
+
+  /** `conn` is free: it takes the next waiting request, or idles. */
+  release (conn: Connection): void {
+    const next = this.#queue.shift()
+    if (next !== undefined) {
+      conn.start(next)
+      return
+    }
+    if (this.#closed || this.#destroyed) {
+      conn.socket?.destroy()
+      return
+    }
+    this.#idle.push(conn)
+  }
+
+  /** `conn` closed: forget it, and serve what waits on a new connection. */
+  remove (conn: Connection): void {
+    if (!this.#all.delete(conn)) return
+    this.#connected--
+    const i = this.#idle.indexOf(conn)
+    if (i !== -1) this.#idle.splice(i, 1)
+    this.#tell('disconnect', this.#url, [this], closedSide('closed'))
+    while (this.#queue.length > 0 && this.#all.size < this.#o.connections && !this.#destroyed) this.#open(this.#queue.shift()!)
+    this.#emptied()
+  }
+
+  /** `conn`'s socket went to an upgrade's handler. */
+  detach (conn: Connection): void {
+    this.remove(conn)
+  }
+
+  /** undici's pool events, which PerClientPool listens to (typed there for undici's own errors). */
+  #tell (event: 'connect' | 'disconnect' | 'connectionError', ...args: unknown[]): void {
+    EventEmitter.prototype.emit.call(this, event, ...args)
+  }
+
+  #emptied (): void {
+    if (this.#all.size === 0 && this.#queue.length === 0) this.#onEmpty?.()
+  }
+
+  override close (): Promise<void>
+  override close (callback: () => void): void
+  override close (callback?: () => void): Promise<void> | void {
+    this.#closed = true
+    for (const c of this.#idle.splice(0)) c.socket?.destroy()
+    const done = this.#all.size === 0 && this.#queue.length === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => { this.#onEmpty = resolve })
+    if (callback === undefined) return done
+    void done.then(callback)
+  }
+
+  override destroy (): Promise<void>
+  override destroy (err: Error | null): Promise<void>
+  override destroy (callback: () => void): void
+  override destroy (err: Error | null, callback: () => void): void
+  override destroy (a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+    const err = (typeof a === 'function' ? null : a ?? null) ?? failure('UND_ERR_DESTROYED', 'The client is destroyed')
+    const callback = typeof a === 'function' ? a : b
+    this.#destroyed = true
+    for (const x of this.#queue.splice(0)) {
+      x.settled = true
+      x.handler.onError!(err)
+    }
+    for (const c of [...this.#all]) c.fail(err)
+    const done = this.#all.size === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => { this.#onEmpty = resolve })
+    if (callback === undefined) return done
+    void done.then(callback)
+  }
+}
