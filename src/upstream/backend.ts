@@ -10,7 +10,7 @@ import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type EjectionListener, type OutlierDetector } from '../health/outlier.js'
 import { Server, serverIdentity, type AdminState, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
-import { createPool, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
+import { createPool, pausesEveryBody, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
 
 /**
@@ -102,8 +102,8 @@ export class Backend implements ExchangeAccounting {
   readonly tls: UpstreamTls | undefined
   /** For upstream failures worth an operator's attention (TLS handshakes). */
   readonly log: Logger | undefined
-  /** ExchangeAccounting: the servers speak HTTP/2 (see ExchangeAccounting.h2). */
-  readonly h2: boolean
+  /** ExchangeAccounting: every response body from these servers can be paused (see ExchangeAccounting.pausable). */
+  readonly pausable: boolean
   /** Requests in flight to any server of this backend. */
   active = 0
   /** Retry attempts in flight, and in total. */
@@ -119,7 +119,7 @@ export class Backend implements ExchangeAccounting {
   constructor (config: BackendConfig, deps: BackendDeps = {}) {
     this.name = config.name
     this.config = config
-    this.h2 = config.protocol !== 'http1'
+    this.pausable = pausesEveryBody(config.protocol)
     this.log = deps.log
     this.#depositMillis = Math.round(config.retries.budgetPercent * 1000)
     const all: Server[] = []

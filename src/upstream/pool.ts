@@ -21,6 +21,11 @@ export const sendNothing: DispatcherFactory = () => new Dispatcher()
 
 const NO_FIELDS: InterimHead = Object.freeze({ link: [] as string[] })
 
+/** Whether a server of this protocol's client pauses any response body (ExchangeAccounting.pausable). */
+export function pausesEveryBody (protocol: BackendConfig['protocol']): boolean {
+  return protocol !== 'http1' || NativeParser !== undefined
+}
+
 /**
  * Streams an h2 connection carries at once (undici's own default, and what a
  * Node h2 server allows): `pipelining` is undici's per-connection limit.
@@ -133,11 +138,12 @@ export interface ExchangeAccounting {
   /** How long a server may take to send its response head (ms; 0 = no limit). */
   readonly headersTimeout: number
   /**
-   * The servers speak HTTP/2 (`protocol: h2` / `h2c`): a response body may
-   * always be paused (flow control holds the origin back), since the HTTP/1.1
-   * parser bug onData works around is not in that path.
+   * Every response body from these servers can be paused: HTTP/2 (flow
+   * control holds the origin back) and our HTTP/1.1 client. Only undici's
+   * HTTP/1.1 client (the fallback, see createPool) has the parser bug onData
+   * works around.
    */
-  readonly h2?: boolean
+  readonly pausable?: boolean
   /** A first attempt was sent: it earns its share of a retry. */
   deposit (): void
   observe (server: Server, outcome: ExchangeOutcome): void
@@ -262,8 +268,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
-    // An h2 body usually has no Content-Length, which noPauseFrom would read as "ends at close: never pause".
-    this.#noPauseFrom = this.#backend.h2 === true ? Infinity : noPauseFrom(raw)
+    this.#noPauseFrom = this.#backend.pausable === true ? Infinity : noPauseFrom(raw)
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
@@ -292,7 +297,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.#fault(err)
       return false
     }
-    // Never pause undici on a body's last bytes: if the origin closes right
+    // Never pause undici's HTTP/1.1 client on a body's last bytes (our client
+    // and HTTP/2 pause any body, see `pausable`): if the origin closes right
     // after them, undici 7 asserts on its paused parser and takes the process
     // down, or reads the close as a truncation (nodejs/undici#5360, fixed only
     // in undici 8, which needs Node 22). The last chunk is in memory anyway;
