@@ -213,6 +213,9 @@ class Connection {
   #upgrade: { status: number, raw: string[] } | null = null
   #release = false
   #idleMs: number
+  /** The last Keep-Alive value read, and what it left (see #hint). */
+  #hinted = ''
+  #hintMs = 0
   #phase = Phase.None
   #deadline = 0
   #timer: NodeJS.Timeout | null = null
@@ -415,13 +418,19 @@ class Connection {
     return noBody ? 1 : 0
   }
 
-  /** An idle connection's lifetime from the server's `Keep-Alive: timeout=N` (seconds), as undici reads it. */
+  /**
+   * An idle connection's lifetime from the server's `Keep-Alive: timeout=N`
+   * (seconds), as undici reads it. A server sends the same value on every
+   * answer (Node: `timeout=5`): it is read once per connection.
+   */
   #hint (value: string): number {
-    const m = /timeout=(\d+)/.exec(value)
-    if (m === null) return this.#o.keepAliveTimeout
-    const left = Math.min(Number(m[1]) * 1000 - KEEP_ALIVE_THRESHOLD, this.#o.keepAliveMaxTimeout)
-    if (left <= 0) this.#keepAlive = false
-    return left
+    if (value !== this.#hinted) {
+      this.#hinted = value
+      const m = /timeout=(\d+)/.exec(value)
+      this.#hintMs = m === null ? this.#o.keepAliveTimeout : Math.min(Number(m[1]) * 1000 - KEEP_ALIVE_THRESHOLD, this.#o.keepAliveMaxTimeout)
+    }
+    if (this.#hintMs <= 0) this.#keepAlive = false
+    return this.#hintMs
   }
 
   readonly #onBody = (chunk: Buffer): void => {
