@@ -10,7 +10,7 @@ import { withSticky } from '../balancer/sticky.js'
 import { createOutlierDetector, type EjectionListener, type OutlierDetector } from '../health/outlier.js'
 import { Server, serverIdentity, type AdminState, type ExchangeOutcome } from './server.js'
 import { Shard, ShardSelector } from './shard.js'
-import { createPool, pausesEveryBody, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
+import { createPool, pausesAnyBody, type DispatcherFactory, type ExchangeAccounting } from './pool.js'
 import { upstreamTls, type UpstreamTls } from './tls.js'
 
 /**
@@ -119,7 +119,6 @@ export class Backend implements ExchangeAccounting {
   constructor (config: BackendConfig, deps: BackendDeps = {}) {
     this.name = config.name
     this.config = config
-    this.pausable = pausesEveryBody(config.protocol)
     this.log = deps.log
     this.#depositMillis = Math.round(config.retries.budgetPercent * 1000)
     const all: Server[] = []
@@ -157,6 +156,8 @@ export class Backend implements ExchangeAccounting {
       return new Shard(shard.name, servers, this.#balancer(servers), limits)
     })
     this.servers = all
+    // HTTP/2 flow control holds any origin back; over HTTP/1.1 it depends on the client the pools use.
+    this.pausable = config.protocol !== 'http1' || all.every((s) => pausesAnyBody(s.dispatcher))
     this.selector = new ShardSelector(this.shards, config.shardBy)
     this.#outlier = config.outlierDetection === undefined
       ? undefined

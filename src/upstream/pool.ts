@@ -21,11 +21,6 @@ export const sendNothing: DispatcherFactory = () => new Dispatcher()
 
 const NO_FIELDS: InterimHead = Object.freeze({ link: [] as string[] })
 
-/** Whether a server of this protocol's client pauses any response body (ExchangeAccounting.pausable). */
-export function pausesEveryBody (protocol: BackendConfig['protocol']): boolean {
-  return protocol !== 'http1' || NativeParser !== undefined
-}
-
 /**
  * Streams an h2 connection carries at once (undici's own default, and what a
  * Node h2 server allows): `pipelining` is undici's per-connection limit.
@@ -40,7 +35,8 @@ export const H2_STREAMS = 100
  * those of HTTP/1.1; trailers arrive in onComplete. A server that takes a
  * PROXY header gets a pool per client connection instead (upstream/proxy-send.ts).
  */
-export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls): Dispatcher {
+export function createPool (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls,
+  client: 'ours' | 'undici' = NativeParser === undefined ? 'undici' : 'ours'): Dispatcher {
   const t = backend.timeouts
   const h2 = backend.protocol !== 'http1'
   const options: Pool.Options = {
@@ -56,7 +52,7 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
   }
   const make = (header?: Buffer): Dispatcher & PoolStats => {
     const connect = serverConnector(server.url, t.connect, tls, header, backend.protocol)
-    if (!h2 && NativeParser !== undefined) {
+    if (!h2 && client === 'ours') {
       return new H1Pool(server.url, {
         connections: backend.connections,
         keepAliveTimeout: t.keepAlive,
@@ -73,7 +69,18 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     return pool
   }
   const send = server.sendProxyProtocol ?? backend.sendProxyProtocol
-  return send === undefined ? make() : new PerClientPool(VERSION[send], make)
+  return send === undefined ? make() : new PerClientPool(VERSION[send], make, !h2 && client === 'ours')
+}
+
+/** Pools with undici's HTTP/1.1 client even where ours can serve: the fallback, built on purpose (tests). */
+export const undiciPools: DispatcherFactory = (server, backend, tls) => createPool(server, backend, tls, 'undici')
+
+/**
+ * The dispatcher pauses any response body: our HTTP/1.1 client (alone or
+ * per client connection), not undici's (see ForwardHandler.onData).
+ */
+export function pausesAnyBody (d: Dispatcher): boolean {
+  return d instanceof H1Pool || (d instanceof PerClientPool && d.pausesAnyBody)
 }
 
 /**

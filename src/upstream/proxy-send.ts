@@ -66,11 +66,14 @@ export class PerClientPool extends Dispatcher {
   readonly #pools = new Map<ClientEndpoints | undefined, Dispatcher & PoolStats>()
   readonly #make: (header: Buffer) => Dispatcher & PoolStats
   readonly #version: 1 | 2
+  /** Its pools pause any response body (ours for HTTP/1.1, see pool.ts pausesAnyBody). */
+  readonly pausesAnyBody: boolean
 
-  constructor (version: 1 | 2, make: (header: Buffer) => Dispatcher & PoolStats) {
+  constructor (version: 1 | 2, make: (header: Buffer) => Dispatcher & PoolStats, pausesAnyBody = false) {
     super()
     this.#version = version
     this.#make = make
+    this.pausesAnyBody = pausesAnyBody
   }
 
   /** Pools open now (one per client connection with requests or idle connections): for tests and status. */
