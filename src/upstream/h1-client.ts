@@ -275,6 +275,8 @@ class Connection {
     const socket = this.socket!
     const declared = x.req.length
     let sent = 0
+    /** Paused by us (the socket was full): undone when we let go of the body. */
+    let paused = false
     const onData = (chunk: Buffer): void => {
       if (this.exchange !== x || chunk.length === 0) return
       sent += chunk.length
@@ -296,11 +298,16 @@ class Connection {
         more = socket.write(chunk)
       }
       if (!more) {
+        paused = true
         body.pause()
         socket.once('drain', onDrain)
       }
     }
-    const onDrain = (): void => { if (this.exchange === x) body.resume() }
+    const onDrain = (): void => {
+      if (this.exchange !== x) return
+      paused = false
+      body.resume()
+    }
     const onEnd = (): void => {
       if (this.exchange !== x) return
       detach()
@@ -323,6 +330,9 @@ class Connection {
       body.off('error', onError)
       body.off('close', onClose)
       socket.off('drain', onDrain)
+      // Answered (or failed) before the body was all sent: the rest flows to nowhere, so a
+      // client still uploading is not left stuck behind our pause (its next request waits on it).
+      if (paused) body.resume()
     }
     this.#detachBody = detach
     if (body.readableEnded) {

@@ -250,6 +250,68 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   t.equal(seen.length, 2)
 })
 
+/** A raw client: an upload of `size` bytes, then a GET on the same connection; everything the proxy sends until it closes (or 10 s). */
+function uploadThenNext (port: number, size: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    let text = ''
+    socket.on('data', (d: Buffer) => { text += d.toString('latin1') })
+    socket.on('close', () => resolve(text))
+    socket.on('error', () => {})
+    const timer = setTimeout(() => { socket.destroy(); resolve(text + ' [no more within 10 s]') }, 10_000)
+    socket.on('close', () => clearTimeout(timer))
+    socket.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`)
+    socket.write(Buffer.alloc(size, 0x78))
+    socket.write('GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  })
+}
+
+t.test('an answer before the request body is all sent, the origin keeping its connection: the rest of the upload is read, the next request answered', async (t) => {
+  // With undici's client the proxy stopped reading the client's body once the answer was in: the client's next request hung.
+  await t.test('an origin that reads on and passes over the body', async (t) => {
+    const seen: RawSeen[] = []
+    const origin = await startRawServer(t, (req, socket) => {
+      seen.push(req)
+      socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nnope')
+      return true
+    }, { answerBeforeBody: true })
+    const proxy = await startProxy(t, `listeners: [{ name: plain, bind: "127.0.0.1:0" }]
+routes: [{ backend: raw }]
+backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }] } }
+`)
+    const text = await uploadThenNext(proxy.port('plain'), 8 * 1024 * 1024)
+    t.equal(text.match(/HTTP\/1\.1 401 Unauthorized/g)?.length, 2, `both answered: ${text.slice(-60)}`)
+    t.same(seen.map((r) => r.method), ['POST', 'GET'])
+  })
+  await t.test('an origin that stops reading (the proxy had paused the client\'s body), then answers', async (t) => {
+    const heads: string[] = []
+    const sockets = new Set<Socket>()
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => {})
+      socket.once('data', (d: Buffer) => {
+        const head = d.toString('latin1').split('\r\n')[0]!
+        heads.push(head)
+        // Reads nothing more: the proxy's upload writes back up and it pauses the client's body. Then the answer.
+        socket.pause()
+        setTimeout(() => socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nnope'), head.startsWith('POST') ? 300 : 0)
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    }))
+    const proxy = await startProxy(t, `listeners: [{ name: plain, bind: "127.0.0.1:0" }]
+routes: [{ backend: raw }]
+backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "http://127.0.0.1:${(server.address() as AddressInfo).port}" }] } }
+`)
+    const text = await uploadThenNext(proxy.port('plain'), 32 * 1024 * 1024)
+    t.equal(text.match(/HTTP\/1\.1 401 Unauthorized/g)?.length, 2, `both answered: ${text.slice(-60)}`)
+    t.same(heads, ['POST /up HTTP/1.1', 'GET /next HTTP/1.1'])
+  })
+})
+
 for (const scheme of ['http', 'https'] as const) {
   t.test(`an ${scheme} origin that answers an upload at once and closes (its kernel then resets the connection): its answer, never a 502`, async (t) => {
     await earlyAnswer(t, scheme)
