@@ -103,7 +103,11 @@ backends:
     while ((nl = buf.indexOf('\n')) !== -1) {
       const line = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
-      try { logs.push(JSON.parse(line) as { time: number; msg: string }) } catch { /* not JSON */ }
+      try {
+        const rec = JSON.parse(line) as { time: number | string; msg: string; server?: string }
+        // The log's time is RFC 3339 text (README: one time format); compared here as epoch ms.
+        logs.push({ ...rec, time: typeof rec.time === 'string' ? Date.parse(rec.time) : rec.time })
+      } catch { /* not JSON */ }
     }
   })
   try {
