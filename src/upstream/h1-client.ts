@@ -211,7 +211,8 @@ class Connection {
   /** A body write failed on the server's reset before its answer: the rest is dropped, the answer still read. */
   #dropping = false
   #upgrade: { status: number, raw: string[] } | null = null
-  #release = false
+  /** The answer completed during this read: the connection is free once the parser returns (bytes after it are unasked). */
+  #freeAfterRead = false
   #idleMs: number
   /** The last Keep-Alive value read, and what it left (see #hint). */
   #hinted = ''
@@ -487,7 +488,7 @@ class Connection {
       // The handler's bug, after the exchange: only the connection pays (it is not reused).
       this.#keepAlive = false
     }
-    if (this.#keepAlive && !this.#dropping) this.#release = true
+    if (this.#keepAlive && !this.#dropping) this.#freeAfterRead = true
     else this.socket?.destroy()
   }
 
@@ -516,8 +517,8 @@ class Connection {
       this.#upgraded(chunk.subarray(r))
       return
     }
-    if (this.#release) {
-      this.#release = false
+    if (this.#freeAfterRead) {
+      this.#freeAfterRead = false
       const socket = this.socket!
       if (!socket.destroyed) {
         this.#arm(Phase.Idle, this.#idleMs)
@@ -543,7 +544,7 @@ class Connection {
     const s = socket as Socket & { _writeGeneric?: WriteGeneric }
     delete s._writeGeneric
     this.socket = null
-    this.#pool.detach(this)
+    this.#pool.remove(this)
     this.#parser.close()
     if (rest.length > 0) socket.unshift(rest)
     x.handler.onUpgrade!(status, raw as unknown as Buffer[], socket)
@@ -801,7 +802,7 @@ export class H1Pool extends Dispatcher {
     this.#idle.push(conn)
   }
 
-  /** `conn` closed: forget it, and serve what waits on a new connection. */
+  /** `conn` closed (or its socket went to an upgrade's handler): forget it, and serve what waits on a new connection. */
   remove (conn: Connection): void {
     if (!this.#all.delete(conn)) return
     this.#connected--
@@ -810,11 +811,6 @@ export class H1Pool extends Dispatcher {
     this.#tell('disconnect', this.#url, [this], closedSide('closed'))
     while (this.#queue.length > 0 && this.#all.size < this.#o.connections && !this.#destroyed) this.#open(this.#queue.shift()!)
     this.#emptied()
-  }
-
-  /** `conn`'s socket went to an upgrade's handler. */
-  detach (conn: Connection): void {
-    this.remove(conn)
   }
 
   /** undici's pool events, which PerClientPool listens to (typed there for undici's own errors). */
