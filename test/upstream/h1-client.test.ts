@@ -384,6 +384,19 @@ t.test('an idle connection is closed after keepAliveTimeout', async (t) => {
   t.equal(o.connections, 2)
 })
 
+t.test('a server\'s Keep-Alive hint longer than keepAliveTimeout: its idle connections live until 2 s before its own close', async (t) => {
+  const o = await origin(t, (s) => s.write(ok('ok', 'keep-alive: timeout=3\r\n')))
+  const p = pool(t, o.url, { keepAliveTimeout: 50 })
+  await send(p)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(p.stats.connected, 1, 'still open past keepAliveTimeout (the server keeps it 3 s)')
+  await send(p)
+  t.equal(o.connections, 1, 'and reused')
+  const last = Date.now()
+  while (p.stats.connected > 0 && Date.now() - last < 2900) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(p.stats.connected, 0, 'closed by us (1 s after its last answer), before the server would')
+})
+
 t.test('timeouts: no head in time, then a body that stops', async (t) => {
   const o = await origin(t, (s, _seen, n) => { if (n === 2) s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc') })
   const p = pool(t, o.url, { headersTimeout: 100, bodyTimeout: 100 })
