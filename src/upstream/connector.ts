@@ -1,9 +1,9 @@
 // How pool connections are made, and one guard every one of them gets.
 //
 // The guards below are for undici's HTTP/1.1 client, which now serves only
-// on a Node without the parser our own client needs (h1-client.ts, which
-// handles each of these cases itself; on its connections, which have no
-// undici parser, the guards do nothing).
+// on a Node without the parser our own client needs (h1-client.ts handles
+// each case itself, and its connections are made without the guards). The
+// last one, keepReadingOnReset, is shared: our client installs it too.
 //
 // undici 7 pauses its HTTP/1.1 parser under backpressure (our handler's
 // onData returned false). When the origin then closes the connection, FIN or
@@ -51,19 +51,20 @@ import { buildConnector, errors } from 'undici'
 
 /**
  * The connector undici would build for a plain http:// server, with the
- * guard. `h2c`: the connection speaks HTTP/2 from its first byte (prior
+ * guards (unless `guards` is false). `h2c`: the connection speaks HTTP/2 from its first byte (prior
  * knowledge, RFC 9113 §3.3): undici marks it as h2 without any negotiation.
  */
-export function plainConnector (timeout: number, h2c = false): buildConnector.connector {
+export function plainConnector (timeout: number, h2c = false, guards = true): buildConnector.connector {
   // undici 7's types lack `useH2c`, which its connector reads (lib/core/connect.js).
-  return guardedConnector(buildConnector(h2c ? { timeout, useH2c: true } as buildConnector.BuildOptions : { timeout }))
+  return guardedConnector(buildConnector(h2c ? { timeout, useH2c: true } as buildConnector.BuildOptions : { timeout }), undefined, guards)
 }
 
 /**
- * `connect` (a connector undici built), whose connections get the guard;
- * `ready` sees each connection first (TLS adds its own error handling).
+ * `connect` (a connector undici built), whose connections get the guards
+ * unless `guards` is false (our HTTP/1.1 client needs none of them); `ready`
+ * sees each connection first (TLS adds its own error handling).
  */
-export function guardedConnector (connect: buildConnector.connector, ready?: (socket: Socket) => void): buildConnector.connector {
+export function guardedConnector (connect: buildConnector.connector, ready?: (socket: Socket) => void, guards = true): buildConnector.connector {
   return (opts, callback) => {
     connect(opts, (err, socket) => {
       // On failure undici passes no socket at all (not null).
@@ -72,10 +73,14 @@ export function guardedConnector (connect: buildConnector.connector, ready?: (so
         return
       }
       ready?.(socket)
+      if (!guards) {
+        callback(null, socket)
+        return
+      }
       // undici builds the connection's parser inside this callback.
       callback(null, guardClose(socket))
       dropContinue(socket)
-      keepReadingOnReset(socket)
+      keepReadingOnUndiciReset(socket)
     })
   }
 }
@@ -157,27 +162,41 @@ function dropContinue (socket: Socket): void {
 type WriteGeneric = (this: Socket, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void) => unknown
 
 /** See the header: a body write the origin's reset fails, before its answer was read, is dropped; the connection reads on. */
-function keepReadingOnReset (socket: Socket): void {
+function keepReadingOnUndiciReset (socket: Socket): void {
+  // An h2 connection has no parser to ask (and its streams end with RST_STREAM, not this).
+  if (parserOf(socket) === undefined) return
+  keepReadingOnReset(socket, () => !inResponse(socket))
+}
+
+/** Whether writes are being dropped (see keepReadingOnReset). */
+export interface ResetGuard { readonly dropping: boolean }
+
+/**
+ * The header's last case, for any HTTP/1.1 client: a write that fails with
+ * ECONNRESET or EPIPE while `awaitingAnswer()` (no response head read yet)
+ * is dropped, and so is every write after it; the connection reads on.
+ */
+export function keepReadingOnReset (socket: Socket, awaitingAnswer: () => boolean): ResetGuard {
+  const guard = { dropping: false }
   const s = socket as Socket & { _writeGeneric?: WriteGeneric }
   const writeGeneric = s._writeGeneric
-  // An h2 connection has no parser to ask (and its streams end with RST_STREAM, not this).
-  if (typeof writeGeneric !== 'function' || parserOf(socket) === undefined) return
-  let dropping = false
+  if (typeof writeGeneric !== 'function') return guard
   s._writeGeneric = function writeKeepingReads (writev, data, encoding, cb) {
-    if (dropping) {
+    if (guard.dropping) {
       cb()
       return undefined
     }
     return writeGeneric.call(this, writev, data, encoding, (err) => {
       const code = (err as { code?: unknown } | null | undefined)?.code
-      if ((code === 'ECONNRESET' || code === 'EPIPE') && this.readable && !inResponse(this)) {
-        dropping = true
+      if ((code === 'ECONNRESET' || code === 'EPIPE') && this.readable && awaitingAnswer()) {
+        guard.dropping = true
         cb()
         return
       }
       cb(err)
     })
   }
+  return guard
 }
 
 const PROBE = Buffer.alloc(0)

@@ -25,6 +25,7 @@ import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Dispatcher, type buildConnector } from 'undici'
+import { keepReadingOnReset, type ResetGuard } from './connector.js'
 
 interface ParseError extends Error { readonly code: string }
 
@@ -189,9 +190,6 @@ class Exchange {
 
 const enum Phase { None, Headers, Body, Idle }
 
-/** What keepReadingOnReset wraps: net.Socket's one write path (_write and _writev both call it; Node 20 to 24). */
-type WriteGeneric = (this: Socket, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void) => unknown
-
 /** One connection to the server and its parser. */
 class Connection {
   readonly #pool: H1Pool
@@ -208,8 +206,8 @@ class Connection {
   #bodySent = true
   #detachBody: (() => void) | null = null
   #paused = false
-  /** A body write failed on the server's reset before its answer: the rest is dropped, the answer still read. */
-  #dropping = false
+  /** A body write the server's reset failed before its answer: the rest is dropped, the answer still read (connector.ts). */
+  #reset: ResetGuard = NO_RESET
   #upgrade: { status: number, raw: string[] } | null = null
   /** The answer completed during this read: the connection is free once the parser returns (bytes after it are unasked). */
   #freeAfterRead = false
@@ -242,7 +240,7 @@ class Connection {
     socket.on('end', this.#onEnd)
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
-    this.#keepReadingOnReset(socket)
+    this.#reset = keepReadingOnReset(socket, () => this.exchange !== null && (!this.#headDone || this.#interim))
   }
 
   start (x: Exchange): void {
@@ -287,7 +285,7 @@ class Connection {
       }
       // Every chunk sent restarts the wait for the head: a long upload is not a stall.
       if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
-      if (this.#dropping) return
+      if (this.#reset.dropping) return
       let more: boolean
       if (declared === null) {
         socket.cork()
@@ -316,7 +314,7 @@ class Connection {
         this.fail(failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header'))
         return
       }
-      if (declared === null && !this.#dropping) socket.write('0\r\n\r\n', 'latin1')
+      if (declared === null && !this.#reset.dropping) socket.write('0\r\n\r\n', 'latin1')
       this.#bodySent = true
       if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
     }
@@ -398,7 +396,11 @@ class Connection {
       // A 100 is never relayed (the proxy answers its clients' Expect) and does not restart the wait: 100s without end still time out.
       if (status === 100) return 1
       this.#arm(Phase.Headers, this.#o.headersTimeout)
-      this.#call(x, () => x.handler.onHeaders!(status, raw as unknown as Buffer[], x.resume, statusText))
+      try {
+        x.handler.onHeaders!(status, raw as unknown as Buffer[], x.resume, statusText)
+      } catch (err) {
+        this.fail(err as Error)
+      }
       return 1
     }
     this.#interim = false
@@ -488,18 +490,8 @@ class Connection {
       // The handler's bug, after the exchange: only the connection pays (it is not reused).
       this.#keepAlive = false
     }
-    if (this.#keepAlive && !this.#dropping) this.#freeAfterRead = true
+    if (this.#keepAlive && !this.#reset.dropping) this.#freeAfterRead = true
     else this.socket?.destroy()
-  }
-
-  /** Calls into the handler; a throw ends this exchange (a bug of the handler's, contained to it). */
-  #call<T> (x: Exchange, f: () => T): T | undefined {
-    try {
-      return f()
-    } catch (err) {
-      if (this.exchange === x) this.fail(err as Error)
-      return undefined
-    }
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -541,8 +533,8 @@ class Connection {
     socket.off('end', this.#onEnd)
     socket.off('error', this.#onError)
     socket.off('close', this.#onClose)
-    const s = socket as Socket & { _writeGeneric?: WriteGeneric }
-    delete s._writeGeneric
+    // The socket's own write path again (see keepReadingOnReset).
+    delete (socket as Socket & { _writeGeneric?: unknown })._writeGeneric
     this.socket = null
     this.#pool.remove(this)
     this.#parser.close()
@@ -651,34 +643,10 @@ class Connection {
       default: break
     }
   }
-
-  /** See connector.ts's header: a body write the server's reset fails, before its answer was read, is dropped; the connection reads on. */
-  #keepReadingOnReset (socket: Socket): void {
-    const s = socket as Socket & { _writeGeneric?: WriteGeneric }
-    const writeGeneric = s._writeGeneric
-    if (typeof writeGeneric !== 'function') return
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const conn = this
-    s._writeGeneric = function writeKeepingReads (writev, data, encoding, cb) {
-      if (conn.#dropping) {
-        cb()
-        return undefined
-      }
-      return writeGeneric.call(this, writev, data, encoding, (err) => {
-        const code = (err as { code?: unknown } | null | undefined)?.code
-        if ((code === 'ECONNRESET' || code === 'EPIPE') && this.readable && conn.exchange !== null && !(conn.#headDone && !conn.#interim)) {
-          conn.#dropping = true
-          conn.#keepAlive = false
-          cb()
-          return
-        }
-        cb(err)
-      })
-    }
-  }
 }
 
 const PROBE = Buffer.alloc(0)
+const NO_RESET: ResetGuard = Object.freeze({ dropping: false })
 const NO_TRAILERS: Buffer[] = []
 
 /**

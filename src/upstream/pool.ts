@@ -1,7 +1,7 @@
 // One keep-alive pool per upstream server (ours for HTTP/1.1, h1-client.ts;
 // undici's for h2), and the dispatch handler that streams an upstream
-// response into a sink with backpressure. Transport errors become our error kinds here and nowhere else
-// (reply-from's index.js, Pingora's fail_to_proxy).
+// response into a sink with backpressure. Transport errors become our error
+// kinds here and nowhere else (reply-from's index.js, Pingora's fail_to_proxy).
 import type { Readable } from 'node:stream'
 import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
@@ -39,24 +39,28 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
   client: 'ours' | 'undici' = NativeParser === undefined ? 'undici' : 'ours'): Dispatcher {
   const t = backend.timeouts
   const h2 = backend.protocol !== 'http1'
+  const ours = !h2 && client === 'ours'
+  // A server's Keep-Alive: timeout hint may keep an idle connection past t.keepAlive, up to this.
+  const keepAliveMaxTimeout = Math.max(t.keepAlive, 600_000)
   const options: Pool.Options = {
     connections: backend.connections,
     pipelining: h2 ? H2_STREAMS : 1,
     ...(h2 ? { allowH2: true, maxConcurrentStreams: H2_STREAMS } : {}),
     keepAliveTimeout: t.keepAlive,
-    keepAliveMaxTimeout: Math.max(t.keepAlive, 600_000),
+    keepAliveMaxTimeout,
     headersTimeout: t.headers,
     bodyTimeout: t.body,
     connectTimeout: t.connect,
     strictContentLength: true
   }
   const make = (header?: Buffer): Dispatcher & PoolStats => {
-    const connect = serverConnector(server.url, t.connect, tls, header, backend.protocol)
-    if (!h2 && client === 'ours') {
+    // The guards are for undici's HTTP/1.1 parser: our client's connections go without them.
+    const connect = serverConnector(server.url, t.connect, tls, header, backend.protocol, !ours)
+    if (ours) {
       return new H1Pool(server.url, {
         connections: backend.connections,
         keepAliveTimeout: t.keepAlive,
-        keepAliveMaxTimeout: options.keepAliveMaxTimeout!,
+        keepAliveMaxTimeout,
         headersTimeout: t.headers,
         bodyTimeout: t.body,
         connect
@@ -69,7 +73,7 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     return pool
   }
   const send = server.sendProxyProtocol ?? backend.sendProxyProtocol
-  return send === undefined ? make() : new PerClientPool(VERSION[send], make, !h2 && client === 'ours')
+  return send === undefined ? make() : new PerClientPool(VERSION[send], make, ours)
 }
 
 /** Pools with undici's HTTP/1.1 client even where ours can serve: the fallback, built on purpose (tests). */

@@ -30,17 +30,19 @@ export const VERSION: Readonly<Record<SendProxyProtocol, 1 | 2>> = Object.freeze
 /**
  * A server's connector (`tls` given exactly for https://), whose connections
  * first write `header` when one is given: on the TCP connection, before the
- * TLS handshake.
+ * TLS handshake. `guards`: undici's HTTP/1.1 client will use them (connector.ts).
  */
 export function serverConnector (url: string, timeout: number, tls: UpstreamTls | undefined, header?: Buffer,
-  protocol: UpstreamProtocol = 'http1'): buildConnector.connector {
+  protocol: UpstreamProtocol = 'http1', guards = true): buildConnector.connector {
   const h2c = protocol === 'h2c'
-  if (header === undefined) return tls === undefined ? plainConnector(timeout, h2c) : tlsConnector(tls, url, timeout, protocol === 'h2')
+  if (header === undefined) {
+    return tls === undefined ? plainConnector(timeout, h2c, guards) : tlsConnector(tls, url, timeout, protocol === 'h2', guards)
+  }
   // undici 7's types lack `useH2c`, which its connector reads (see plainConnector).
   const tcpOptions = h2c ? { timeout, useH2c: true } as buildConnector.BuildOptions : { timeout }
-  if (tls === undefined) return guardedConnector(buildConnector(tcpOptions), (socket: Socket) => { socket.write(header) })
+  if (tls === undefined) return guardedConnector(buildConnector(tcpOptions), (socket: Socket) => { socket.write(header) }, guards)
   const tcp = buildConnector({ timeout })
-  const secure = tlsConnector(tls, url, timeout, protocol === 'h2')
+  const secure = tlsConnector(tls, url, timeout, protocol === 'h2', guards)
   return (opts, callback) => {
     tcp({ ...opts, protocol: 'http:', port: opts.port === '' ? '443' : opts.port }, (err, socket) => {
       if (err != null || socket == null) {

@@ -49,7 +49,7 @@ export function serverName (tls: UpstreamTls, url: string): string | undefined {
  * request's SNI and verified name from its Host header (for a proxy, the
  * client's), so the name is fixed here per server, as configured.
  */
-export function tlsConnector (tls: UpstreamTls, url: string, timeout: number, h2 = false): buildConnector.connector {
+export function tlsConnector (tls: UpstreamTls, url: string, timeout: number, h2 = false, guards = true): buildConnector.connector {
   const servername = serverName(tls, url)
   const connect = buildConnector({
     secureContext: tls.secureContext,
@@ -58,7 +58,7 @@ export function tlsConnector (tls: UpstreamTls, url: string, timeout: number, h2
     ...(h2 ? { allowH2: true } : {}),
     ...(servername === undefined ? {} : { servername })
   })
-  const guarded = guardedConnector(connect, (socket) => { socket.on('error', endOnError) })
+  const guarded = guardedConnector(connect, (socket) => { socket.on('error', endOnError) }, guards)
   const named: buildConnector.connector = ({ servername: _fromHost, ...opts }, callback) => {
     guarded(servername === undefined ? opts : { ...opts, servername }, callback)
   }
