@@ -21,40 +21,11 @@
 // every failure and h2 servers keep undici's h2 client. Raw header lists are
 // latin1 strings, as the parser gives them.
 import { EventEmitter } from 'node:events'
-import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Dispatcher, type buildConnector } from 'undici'
 import { keepReadingOnReset, type ResetGuard } from './connector.js'
-
-interface ParseError extends Error { readonly code: string }
-
-interface NativeParser {
-  initialize (type: number, resource: object, maxHeaderSize: number, lenient: number): void
-  execute (data: Buffer): number | ParseError
-  finish (): ParseError | undefined
-  close (): void
-  [callback: number]: unknown
-}
-
-interface NativeParserClass {
-  new (): NativeParser
-  readonly RESPONSE: number
-  readonly kOnHeaders: number
-  readonly kOnHeadersComplete: number
-  readonly kOnBody: number
-  readonly kOnMessageComplete: number
-}
-
-/** Node's llhttp binding, or undefined where a Node no longer has it (createPool then uses undici's h1 client). */
-export const NativeParser: NativeParserClass | undefined = (() => {
-  try {
-    const P = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: NativeParserClass }).HTTPParser
-    return typeof P === 'function' && typeof P.kOnHeadersComplete === 'number' && typeof P.RESPONSE === 'number' ? P : undefined
-  } catch {
-    return undefined
-  }
-})()
+import { NativeParser } from '../llhttp.js'
 
 export interface H1PoolOptions {
   /** Connections open at once; more requests wait in order. */

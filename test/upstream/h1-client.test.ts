@@ -9,7 +9,8 @@ import { PassThrough } from 'node:stream'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { Dispatcher } from 'undici'
-import { H1Pool, NativeParser, type H1PoolOptions } from '../../src/upstream/h1-client.js'
+import { H1Pool, type H1PoolOptions } from '../../src/upstream/h1-client.js'
+import { NativeParser } from '../../src/llhttp.js'
 import { plainConnector } from '../../src/upstream/connector.js'
 
 /** What the origin got: each request's head and body (by Content-Length or chunked, as sent), and on which connection. */

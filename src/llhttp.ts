@@ -1,0 +1,50 @@
+// Node's own HTTP/1.1 parser binding (llhttp, `_http_common`'s HTTPParser):
+// the strict parser node:http runs, used directly by our upstream client
+// (upstream/h1-client.ts) and the listener's request lane
+// (listener/h1-lane.ts). `_http_common` is documented as deprecated
+// (DEP0199, documentation-only); where a Node no longer has it this is
+// undefined and both fall back to what they replace (undici's client,
+// node:http's server).
+import { createRequire } from 'node:module'
+
+export interface ParseError extends Error { readonly code: string }
+
+export interface NativeParser {
+  /** `lenient`: 0, strict (node:http's default). */
+  initialize (type: number, resource: object, maxHeaderSize: number, lenient: number): void
+  execute (data: Buffer): number | ParseError
+  finish (): ParseError | undefined
+  close (): void
+  [callback: number]: unknown
+}
+
+export interface NativeParserClass {
+  new (): NativeParser
+  readonly REQUEST: number
+  readonly RESPONSE: number
+  readonly kOnMessageBegin: number
+  readonly kOnHeaders: number
+  readonly kOnHeadersComplete: number
+  readonly kOnBody: number
+  readonly kOnMessageComplete: number
+}
+
+const common = ((): { HTTPParser?: NativeParserClass, methods?: string[] } => {
+  try {
+    return createRequire(import.meta.url)('_http_common') as { HTTPParser?: NativeParserClass, methods?: string[] }
+  } catch {
+    return {}
+  }
+})()
+
+/** The binding, or undefined where a Node no longer has it (as this code knows it). */
+export const NativeParser: NativeParserClass | undefined = (() => {
+  const P = common.HTTPParser
+  return typeof P === 'function' && typeof P.kOnHeadersComplete === 'number' && typeof P.kOnMessageBegin === 'number' &&
+    typeof P.REQUEST === 'number' && typeof P.RESPONSE === 'number'
+    ? P
+    : undefined
+})()
+
+/** Method names by the parser's method number (a request's onHeadersComplete gives the number). */
+export const METHODS: readonly string[] = Object.freeze(Array.isArray(common.methods) ? [...common.methods] : [])
