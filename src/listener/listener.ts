@@ -9,6 +9,7 @@ import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../conf
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
 import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
+import { H1Lane, LANE_WORKS, type LaneRequest } from './h1-lane.js'
 import { KeepAliveSweep } from './keep-alive.js'
 import { closingConnection, lingerOnClose, onClientError } from './linger.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
@@ -246,6 +247,26 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     }
     tls.attach(server as https.Server)
   }
+  // HTTP/1.1 keep-alive requests without a body take the lane (h1-lane.ts)
+  // in front of node:http's connection listener (on a TLS listener, the
+  // server's 'secureConnection' one, which also starts h2 sessions), and it
+  // takes any connection the lane hands over. Not behind a PROXY header, which is read first.
+  let lane: H1Lane | undefined
+  if (LANE_WORKS && cfg.proxyProtocol === undefined) {
+    const event = cfg.tls === undefined ? 'connection' : 'secureConnection'
+    const nodeConnection = server.listeners(event)[0] as (socket: Socket) => void
+    const front = server
+    front.removeListener(event, nodeConnection)
+    const l = lane = new H1Lane({ maxHeaderSize: h1Options.maxHeaderSize!, headersTimeout: timeouts.clientHeaders }, {
+      request: (req: LaneRequest, res: http.ServerResponse) => onRequest(req as unknown as http.IncomingMessage, res),
+      handOff: (socket) => nodeConnection.call(front, socket),
+      clientError: onClientError
+    })
+    front.prependListener(event, (socket: Socket) => {
+      if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2') nodeConnection.call(front, socket)
+      else l.accept(socket)
+    })
+  }
   // Before the listener's own 'connection' bookkeeping below, which sees
   // every socket at once (so close() reaches those still sending a header).
   const ppAtStart = cfg.proxyProtocol !== undefined
@@ -323,6 +344,10 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         headersTimeout: o.timeouts.clientHeaders,
         maxHeaderSize: h1HeadLimit(o.limits)
       })
+      if (lane !== undefined) {
+        lane.settings.headersTimeout = o.timeouts.clientHeaders
+        lane.settings.maxHeaderSize = h1HeadLimit(o.limits)
+      }
       if ('updateSettings' in server) {
         server.updateSettings({ maxHeaderListSize: h2HeaderListLimit(o.limits) })
         // nghttp2's own cap on header pairs is fixed when the server is made; a
@@ -342,6 +367,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       for (const s of sessions) s.close() // GOAWAY: streams in flight finish
       if (graceMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(IDLE_GRACE_MS, graceMs / 4)))
       if ('closeIdleConnections' in server) server.closeIdleConnections()
+      lane?.closeIdle()
       if (graceMs > 0 && sockets.size > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs)
