@@ -22,7 +22,6 @@ export interface NativeParserClass {
   new (): NativeParser
   readonly REQUEST: number
   readonly RESPONSE: number
-  readonly kOnMessageBegin: number
   readonly kOnHeaders: number
   readonly kOnHeadersComplete: number
   readonly kOnBody: number
@@ -40,7 +39,7 @@ const common = ((): { HTTPParser?: NativeParserClass, methods?: string[] } => {
 /** The binding, or undefined where a Node no longer has it (as this code knows it). */
 export const NativeParser: NativeParserClass | undefined = (() => {
   const P = common.HTTPParser
-  return typeof P === 'function' && typeof P.kOnHeadersComplete === 'number' && typeof P.kOnMessageBegin === 'number' &&
+  return typeof P === 'function' && typeof P.kOnHeadersComplete === 'number' &&
     typeof P.REQUEST === 'number' && typeof P.RESPONSE === 'number'
     ? P
     : undefined

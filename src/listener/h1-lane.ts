@@ -180,8 +180,6 @@ class LaneConnection {
   readonly #read: LaneRequest[] = []
   /** The read being parsed holds only heads the lane answers. */
   #plain = true
-  /** The parser is inside a message (its head or body not complete). */
-  #inMessage = false
   /** Reading stopped for a long pipeline (MAX_QUEUED). */
   #paused = false
   #current: LaneResponse | null = null
@@ -196,11 +194,12 @@ class LaneConnection {
     const P = NativeParser!
     const parser = this.#parser = new P()
     parser.initialize(P.REQUEST, {}, lane.settings.maxHeaderSize, 0)
-    parser[P.kOnMessageBegin] = this.#onBegin
+    // No message begin or complete callbacks: a read of heads without bodies
+    // ends on a message's end exactly when it ends with the empty line (see
+    // endsAHead), and each callback is a call from C++ per request.
     parser[P.kOnHeaders] = this.#onSplitHead
     parser[P.kOnHeadersComplete] = this.#onHead
     parser[P.kOnBody] = this.#onBody
-    parser[P.kOnMessageComplete] = this.#onComplete
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
     socket.on('error', this.#onError)
@@ -213,10 +212,8 @@ class LaneConnection {
     }
   }
 
-  readonly #onBegin = (): void => { this.#inMessage = true }
   readonly #onSplitHead = (): void => { this.#plain = false }
   readonly #onBody = (): void => { this.#plain = false }
-  readonly #onComplete = (): void => { this.#inMessage = false }
 
   readonly #onHead = (major: number, minor: number, fields: string[] | undefined, method: number, url: string | undefined,
     _status: unknown, _reason: unknown, upgrade: boolean, keepAlive: boolean): number => {
@@ -248,7 +245,7 @@ class LaneConnection {
       this.#stop()
       return this.#lane.hooks.clientError(parsed, this.#socket)
     }
-    if (typeof parsed !== 'number' || !this.#plain || this.#inMessage) {
+    if (typeof parsed !== 'number' || !this.#plain || !endsAHead(chunk)) {
       read.length = 0
       return this.#handOff(chunk)
     }
@@ -380,6 +377,18 @@ class LaneConnection {
     this.#stop()
     this.#socket.destroy()
   }
+}
+
+/**
+ * The read ends with CRLF CRLF. The parser is strict (a line ends with CRLF)
+ * and the lane takes only heads without a body, so a read it parsed without
+ * error ends on a message's end exactly then: a head ends at its first empty
+ * line. Otherwise the read ends inside a head (or is a stray CRLF), and
+ * node:http takes the connection.
+ */
+function endsAHead (chunk: Buffer): boolean {
+  const n = chunk.length
+  return n >= 4 && chunk[n - 1] === 10 && chunk[n - 2] === 13 && chunk[n - 3] === 10 && chunk[n - 4] === 13
 }
 
 function onFinish (this: LaneResponse): void { this[kLane].finished(this) }

@@ -351,3 +351,18 @@ t.test('the same bytes with nothing in flight get node:http\'s 400', async (t) =
   t.ok(await c.closedByServer())
   t.match(c.text, /\r\n\r\nlane GET \/a HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n\r\n$/)
 })
+
+t.test('a read that ends inside a head, or with lines that end in LF alone, is node:http\'s', async (t) => {
+  const r = await rig(t)
+  const c = new Client(t, r.port)
+  c.send(GET('/whole') + 'GET /part HTTP/1.1\r\nHost: lane.test\r\n')
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  c.send('\r\n')
+  const out = await c.responses(2)
+  t.same(out.map((o) => o.body), ['node GET /whole ', 'node GET /part '], 'the whole read goes over, the complete request in it too')
+  const lf = new Client(t, r.port)
+  lf.send('GET /lf HTTP/1.1\nHost: lane.test\n\n')
+  await lf.responses(1)
+  t.notOk(r.served.some((s) => s.via === 'lane'), 'neither was the lane\'s')
+  t.match(lf.text, /^HTTP\/1\.1 (200|400) /, `node:http's answer: ${lf.text.slice(0, 12)}`)
+})
