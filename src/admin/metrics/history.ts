@@ -5,7 +5,7 @@
 // a later second when one is seen and never goes back, closing the seconds of
 // the routes and backends that saw requests. Each part exports as plain JSON,
 // and the History and Totals of several processes add up (merge.ts).
-import { newHistogram, type Histogram } from './latency.js'
+import { newHistogram, recordUs, type Histogram } from './latency.js'
 import { CLASSES } from './registry.js'
 import type { HistoryExport, SecondExport, TotalsExport } from './types.js'
 
@@ -75,8 +75,7 @@ export class Second {
   record (us: number, isError: boolean): void {
     this.count++
     if (isError) this.errors++
-    const h = this.#hist ??= newHistogram()
-    h.recordValue(us)
+    recordUs(this.#hist ??= newHistogram(), us)
   }
 
   /** Close second `sec`: keep its rate and quantiles, reset for the next. */

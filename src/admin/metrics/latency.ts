@@ -43,6 +43,41 @@ export function newHistogram (): Histogram {
   })
 }
 
+/** The parts of hdr-histogram-js's histograms recordUs reads and calls (public on the object, not in its typings). */
+interface HdrInternals {
+  readonly unitMagnitude: number
+  readonly subBucketHalfCountMagnitude: number
+  readonly countsArrayLength: number
+  incrementCountAtIndex (index: number): void
+  updateMinAndMax (value: number): void
+  incrementTotalCount (): void
+}
+
+/** newHistogram's layout, read off one at load: 2^10 half sub-buckets of unit 1. Anything else, and recordUs is recordValue. */
+const FAST_RECORD = ((): boolean => {
+  const h = newHistogram() as unknown as HdrInternals
+  return h.unitMagnitude === 0 && h.subBucketHalfCountMagnitude === 10 && typeof h.incrementCountAtIndex === 'function' &&
+    typeof h.updateMinAndMax === 'function' && typeof h.incrementTotalCount === 'function'
+})()
+
+/**
+ * `h.recordValue(us)` for a histogram of newHistogram's, `us` a whole number
+ * (toMicros): the same count in the same slot, found with integer
+ * arithmetic where hdr-histogram-js uses log2, pow and a division per value
+ * (1.7% of a cache hit's CPU, for the four values each request records).
+ */
+export function recordUs (h: Histogram, us: number): void {
+  if (!FAST_RECORD) return h.recordValue(us)
+  const x = h as unknown as HdrInternals
+  // The bucket: powers of two above the 2^11 values of bucket 0; the slot: the value at that bucket's resolution.
+  const bucket = Math.max(21 - Math.clz32(us), 0)
+  const index = (bucket << 10) + (us >>> bucket)
+  if (index >= x.countsArrayLength) return h.recordValue(us) // out of range: its own error
+  x.incrementCountAtIndex(index)
+  x.updateMinAndMax(us)
+  x.incrementTotalCount()
+}
+
 /** ms → whole µs for the histograms: 0 when not positive, capped at 60 s. */
 export function toMicros (ms: number): number {
   if (!(ms > 0)) return 0
@@ -83,8 +118,7 @@ export class Latency {
     if (ms > 0) this.sumMs += ms
     this.buckets[bucketOf(ms)]!++
     if (epoch > this.#epoch) this.#rotate(epoch)
-    const h = this.#cur ??= newHistogram()
-    h.recordValue(us)
+    recordUs(this.#cur ??= newHistogram(), us)
     if (ms > this.#curMax) this.#curMax = ms
   }
 
