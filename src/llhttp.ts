@@ -15,17 +15,25 @@ export interface NativeParser {
   execute (data: Buffer): number | ParseError
   finish (): ParseError | undefined
   close (): void
+  /** Read a stream handle directly (node:http's server does); each read parsed is reported to kOnExecute. */
+  consume? (handle: object): void
+  unconsume? (): void
+  /** Within kOnExecute: a copy of the read just parsed. */
+  getCurrentBuffer? (): Buffer
   [callback: number]: unknown
 }
 
 export interface NativeParserClass {
   new (): NativeParser
+  readonly prototype: NativeParser
   readonly REQUEST: number
   readonly RESPONSE: number
   readonly kOnHeaders: number
   readonly kOnHeadersComplete: number
   readonly kOnBody: number
   readonly kOnMessageComplete: number
+  readonly kOnMessageBegin?: number
+  readonly kOnExecute?: number
 }
 
 const common = ((): { HTTPParser?: NativeParserClass, methods?: string[] } => {

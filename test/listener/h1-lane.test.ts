@@ -2,15 +2,19 @@
 // itself, and that everything else reaches node:http whole and in order, on
 // the same connection.
 import http from 'node:http'
+import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
+import tls from 'node:tls'
 import t, { type Test } from 'tap'
 import { H1Lane, LaneRequest, LANE_WORKS, type LaneSettings } from '../../src/listener/h1-lane.js'
 import { onClientError } from '../../src/listener/linger.js'
+import { testCertificatePair } from '../helpers/certs.js'
 
 interface Served { readonly via: 'lane' | 'node', readonly method: string, readonly url: string, readonly body: string }
 
 interface Rig {
   readonly port: number
+  readonly tls: boolean
   readonly served: Served[]
   readonly lane: H1Lane
   readonly settings: LaneSettings
@@ -19,7 +23,7 @@ interface Rig {
 }
 
 /** A node:http server with the lane in front, as listener.ts attaches it; answers `<via> <method> <url> <body>`. */
-async function rig (t: Test, settings: Partial<LaneSettings> = {}): Promise<Rig> {
+async function rig (t: Test, settings: Partial<LaneSettings> = {}, secure = false): Promise<Rig> {
   const served: Served[] = []
   let waiting: (() => void)[] = []
   const handler = (req: http.IncomingMessage | LaneRequest, res: http.ServerResponse): void => {
@@ -42,17 +46,27 @@ async function rig (t: Test, settings: Partial<LaneSettings> = {}): Promise<Rig>
   }
   const s: LaneSettings = { maxHeaderSize: 16384, headersTimeout: 0, ...settings }
   // node:http's limit is the lane's, as the listener sets both from one value.
-  const server = http.createServer({ headersTimeout: 60_000, requestTimeout: 0, keepAliveTimeout: 0, maxHeaderSize: s.maxHeaderSize },
-    handler as http.RequestListener)
-  const nodeConnection = server.listeners('connection')[0] as (socket: net.Socket) => void
-  server.removeListener('connection', nodeConnection)
+  const options = { headersTimeout: 60_000, requestTimeout: 0, keepAliveTimeout: 0, maxHeaderSize: s.maxHeaderSize }
+  // On TLS node:http's listener is the server's first 'secureConnection' one, and the lane reads 'data' events (no direct reads).
+  const pair = testCertificatePair()
+  const server: http.Server = secure
+    ? https.createServer({ ...options, key: pair.keyPem, cert: pair.certPem }, handler as http.RequestListener)
+    : http.createServer(options, handler as http.RequestListener)
+  const event = secure ? 'secureConnection' : 'connection'
+  const nodeConnection = server.listeners(event)[0] as (socket: net.Socket) => void
+  server.removeListener(event, nodeConnection)
   const lane = new H1Lane(s, {
     request: (req, res) => handler(req, res),
     handOff: (socket) => nodeConnection.call(server, socket),
     clientError: onClientError
   })
-  server.prependListener('connection', (socket: net.Socket) => lane.accept(socket))
+  server.prependListener(event, (socket: net.Socket) => lane.accept(socket))
   server.on('clientError', onClientError)
+  // An upgrade (node:http's, after a handover): 101, then every read echoed.
+  server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n')
+    socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString()}`))
+  })
   const sockets = new Set<net.Socket>()
   server.on('connection', (socket: net.Socket) => { sockets.add(socket); socket.once('close', () => sockets.delete(socket)) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -62,6 +76,7 @@ async function rig (t: Test, settings: Partial<LaneSettings> = {}): Promise<Rig>
   })
   return {
     port: (server.address() as AddressInfo).port,
+    tls: secure,
     served,
     lane,
     settings: s,
@@ -79,8 +94,8 @@ class Client {
   text = ''
   closed = false
 
-  constructor (t: Test, port: number) {
-    this.socket = net.connect(port, '127.0.0.1')
+  constructor (t: Test, port: number, secure = false) {
+    this.socket = secure ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1')
     this.socket.setEncoding('latin1')
     this.socket.on('data', (d: string) => { this.text += d })
     this.socket.on('error', () => {})
@@ -366,3 +381,40 @@ t.test('a read that ends inside a head, or with lines that end in LF alone, is n
   t.notOk(r.served.some((s) => s.via === 'lane'), 'neither was the lane\'s')
   t.match(lf.text, /^HTTP\/1\.1 (200|400) /, `node:http's answer: ${lf.text.slice(0, 12)}`)
 })
+
+t.test('over TLS (the lane fed by data events): the lane\'s requests, a handover in order, non-HTTP behind an answer', async (t) => {
+  const r = await rig(t, {}, true)
+  const c = new Client(t, r.port, true)
+  c.send(GET('/later/a') + GET('/b'))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  c.send(GET('/c') + 'POST /d HTTP/1.1\r\nHost: lane.test\r\nContent-Length: 3\r\n\r\nxyz')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  r.release()
+  const out = await c.responses(4)
+  t.same(out.map((o) => o.body), ['lane GET /later/a ', 'lane GET /b ', 'node GET /c ', 'node POST /d xyz'])
+  const d = new Client(t, r.port, true)
+  d.send(GET('/later/e'))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  d.send('\x16\x03\x01 not http\r\n\r\n')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  r.release()
+  t.ok(await d.closedByServer())
+  t.same(parseResponses(d.text, new Set()).map((o) => o.body), ['lane GET /later/e '])
+  t.notMatch(d.text, /400/)
+})
+
+for (const secure of [false, true]) {
+  t.test(`${secure ? 'TLS' : 'plain'}: an upgrade after lane requests is node:http's, and the tunnel reads what follows`, async (t) => {
+    const r = await rig(t, {}, secure)
+    const c = new Client(t, r.port, secure)
+    c.send(GET('/a'))
+    await c.responses(1)
+    c.send(GET('/up', 'Connection: Upgrade\r\nUpgrade: echo\r\n'))
+    for (let i = 0; i < 200 && !c.text.includes('101 Switching'); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    c.send('ping')
+    for (let i = 0; i < 200 && !c.text.endsWith('echo:ping'); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.match(c.text, /lane GET \/a HTTP\/1\.1 101 Switching Protocols\r\n/)
+    t.ok(c.text.endsWith('echo:ping'), 'the tunnel carries what the client sends next')
+  })
+}
