@@ -9,7 +9,7 @@ import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../conf
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
 import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
-import { H1Lane, LANE_WORKS, type LaneRequest } from './h1-lane.js'
+import { attachLane, LANE_WORKS, type LaneRequest } from './h1-lane.js'
 import { KeepAliveSweep } from './keep-alive.js'
 import { closingConnection, lingerOnClose, onClientError } from './linger.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
@@ -251,22 +251,11 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   // in front of node:http's connection listener (on a TLS listener, the
   // server's 'secureConnection' one, which also starts h2 sessions), and it
   // takes any connection the lane hands over. Not behind a PROXY header, which is read first.
-  let lane: H1Lane | undefined
-  if (LANE_WORKS && cfg.proxyProtocol === undefined) {
-    const event = cfg.tls === undefined ? 'connection' : 'secureConnection'
-    const nodeConnection = server.listeners(event)[0] as (socket: Socket) => void
-    const front = server
-    front.removeListener(event, nodeConnection)
-    const l = lane = new H1Lane({ maxHeaderSize: h1Options.maxHeaderSize!, headersTimeout: timeouts.clientHeaders }, {
-      request: (req: LaneRequest, res: http.ServerResponse) => onRequest(req as unknown as http.IncomingMessage, res),
-      handOff: (socket) => nodeConnection.call(front, socket),
-      clientError: onClientError
-    })
-    front.prependListener(event, (socket: Socket) => {
-      if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2') nodeConnection.call(front, socket)
-      else l.accept(socket)
-    })
-  }
+  const lane = LANE_WORKS && cfg.proxyProtocol === undefined
+    ? attachLane(server, cfg.tls === undefined ? 'connection' : 'secureConnection',
+      { maxHeaderSize: h1Options.maxHeaderSize!, headersTimeout: timeouts.clientHeaders },
+      (req: LaneRequest, res: http.ServerResponse) => onRequest(req as unknown as http.IncomingMessage, res), onClientError)
+    : undefined
   // Before the listener's own 'connection' bookkeeping below, which sees
   // every socket at once (so close() reaches those still sending a header).
   const ppAtStart = cfg.proxyProtocol !== undefined

@@ -6,7 +6,7 @@ import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import t, { type Test } from 'tap'
-import { H1Lane, LaneRequest, LANE_WORKS, type LaneSettings } from '../../src/listener/h1-lane.js'
+import { attachLane, H1Lane, LaneRequest, LANE_WORKS, type LaneSettings } from '../../src/listener/h1-lane.js'
 import { onClientError } from '../../src/listener/linger.js'
 import { testCertificatePair } from '../helpers/certs.js'
 
@@ -22,7 +22,7 @@ interface Rig {
   release: () => void
 }
 
-/** A node:http server with the lane in front, as listener.ts attaches it; answers `<via> <method> <url> <body>`. */
+/** A node:http server with the lane in front (attachLane, as listener.ts attaches it); answers `<via> <method> <url> <body>`. */
 async function rig (t: Test, settings: Partial<LaneSettings> = {}, secure = false): Promise<Rig> {
   const served: Served[] = []
   let waiting: (() => void)[] = []
@@ -52,15 +52,7 @@ async function rig (t: Test, settings: Partial<LaneSettings> = {}, secure = fals
   const server: http.Server = secure
     ? https.createServer({ ...options, key: pair.keyPem, cert: pair.certPem }, handler as http.RequestListener)
     : http.createServer(options, handler as http.RequestListener)
-  const event = secure ? 'secureConnection' : 'connection'
-  const nodeConnection = server.listeners(event)[0] as (socket: net.Socket) => void
-  server.removeListener(event, nodeConnection)
-  const lane = new H1Lane(s, {
-    request: (req, res) => handler(req, res),
-    handOff: (socket) => nodeConnection.call(server, socket),
-    clientError: onClientError
-  })
-  server.prependListener(event, (socket: net.Socket) => lane.accept(socket))
+  const lane = attachLane(server, secure ? 'secureConnection' : 'connection', s, handler, onClientError)
   server.on('clientError', onClientError)
   // An upgrade (node:http's, after a handover): 101, then every read echoed.
   server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
@@ -278,29 +270,22 @@ t.test('a large answer waits for the client\'s drain and arrives whole', async (
   const chunk = Buffer.alloc(64 * 1024, 'z')
   let falseWrites = 0
   const server = http.createServer()
-  const nodeConnection = server.listeners('connection')[0] as (socket: net.Socket) => void
-  server.removeListener('connection', nodeConnection)
-  const lane = new H1Lane({ maxHeaderSize: 16384, headersTimeout: 0 }, {
-    request: (_req, res) => {
-      res.writeHead(200, { 'content-length': size })
-      let sent = 0
-      const more = (): void => {
-        while (sent < size) {
-          sent += chunk.length
-          if (!res.write(chunk)) {
-            falseWrites++
-            res.once('drain', more)
-            return
-          }
+  attachLane(server, 'connection', { maxHeaderSize: 16384, headersTimeout: 0 }, (_req, res) => {
+    res.writeHead(200, { 'content-length': size })
+    let sent = 0
+    const more = (): void => {
+      while (sent < size) {
+        sent += chunk.length
+        if (!res.write(chunk)) {
+          falseWrites++
+          res.once('drain', more)
+          return
         }
-        res.end()
       }
-      more()
-    },
-    handOff: (socket) => nodeConnection.call(server, socket),
-    clientError: onClientError
-  })
-  server.prependListener('connection', (socket: net.Socket) => lane.accept(socket))
+      res.end()
+    }
+    more()
+  }, onClientError)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve) }))
   const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1')
