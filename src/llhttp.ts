@@ -6,6 +6,7 @@
 // undefined and both fall back to what they replace (undici's client,
 // node:http's server).
 import { createRequire } from 'node:module'
+import type { Socket } from 'node:net'
 
 export interface ParseError extends Error { readonly code: string }
 
@@ -55,3 +56,45 @@ export const NativeParser: NativeParserClass | undefined = (() => {
 
 /** Method names by the parser's method number (a request's onHeadersComplete gives the number). */
 export const METHODS: readonly string[] = Object.freeze(Array.isArray(common.methods) ? [...common.methods] : [])
+
+/** A socket's libuv stream handle, as net.Socket and node:http's server use it. */
+export interface StreamHandle {
+  readonly isStreamBase?: boolean
+  /** A parser reads it (node:http's own mark; set by whoever consumes, so node:http never consumes it again). */
+  _consumed?: boolean
+  /** net.Socket's mark of a started read. */
+  reading?: boolean
+  readStart (): number
+  readStop (): number
+}
+
+/** Whether the parser can read sockets itself (consume), as node:http's server does; without, parsers are fed 'data' events. */
+const CONSUMES = NativeParser !== undefined && typeof NativeParser.prototype.consume === 'function' &&
+  typeof NativeParser.prototype.unconsume === 'function' && typeof NativeParser.prototype.getCurrentBuffer === 'function' &&
+  typeof NativeParser.kOnExecute === 'number' && typeof NativeParser.kOnMessageBegin === 'number' &&
+  typeof NativeParser.kOnMessageComplete === 'number'
+
+/**
+ * The handle of `socket` if a parser can read it straight (`consume`): a
+ * plain TCP socket nobody reads yet. A read then costs no Buffer and no
+ * stream events (about 2 µs, measured on the listener's lane). TLS sockets
+ * are read through their stream.
+ */
+export function consumableHandle (socket: Socket): StreamHandle | undefined {
+  if (!CONSUMES || (socket as Socket & { encrypted?: boolean }).encrypted === true || socket.readableLength !== 0) return undefined
+  const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
+  return handle != null && handle.isStreamBase === true && handle._consumed !== true ? handle : undefined
+}
+
+/** Stop a consumed handle's reads, marked as net.Socket marks it (its stream's next read starts the handle again). */
+export function readStop (handle: StreamHandle): void {
+  if (handle.reading !== true) return
+  handle.reading = false
+  handle.readStop()
+}
+
+export function readStart (handle: StreamHandle): void {
+  if (handle.reading === true) return
+  handle.reading = true
+  handle.readStart()
+}

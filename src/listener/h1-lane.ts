@@ -20,7 +20,7 @@
 import { ServerResponse, type IncomingHttpHeaders } from 'node:http'
 import type { Server, Socket } from 'node:net'
 import { isName } from '../fields.js'
-import { METHODS, NativeParser, type NativeParser as Parser, type ParseError } from '../llhttp.js'
+import { consumableHandle, METHODS, NativeParser, readStart, readStop, type NativeParser as Parser, type ParseError, type StreamHandle } from '../llhttp.js'
 
 /** What the listener gives the lane, read live (a reload changes them). */
 export interface LaneSettings {
@@ -125,23 +125,6 @@ const kNeedDrain: symbol | undefined = (() => {
 /** Whether this Node has what the lane uses (checked once at load); without it node:http serves every connection. */
 export const LANE_WORKS = NativeParser !== undefined && METHODS.length > 0 && kNeedDrain !== undefined
 
-/** A socket's libuv stream handle, as net.Socket and node:http's server use it. */
-interface StreamHandle {
-  readonly isStreamBase?: boolean
-  /** A parser reads it (node:http's own mark; set here too, so node:http never consumes a handed-over socket). */
-  _consumed?: boolean
-  /** net.Socket's mark of a started read. */
-  reading?: boolean
-  readStart (): number
-  readStop (): number
-}
-
-/** Whether the parser can read sockets itself (consume); without, the lane is fed 'data' events. */
-const DIRECT = NativeParser !== undefined && typeof NativeParser.prototype.consume === 'function' &&
-  typeof NativeParser.prototype.unconsume === 'function' && typeof NativeParser.prototype.getCurrentBuffer === 'function' &&
-  typeof NativeParser.kOnExecute === 'number' && typeof NativeParser.kOnMessageBegin === 'number' &&
-  typeof NativeParser.kOnMessageComplete === 'number'
-
 /** Pipelined requests read ahead of the one being answered before the lane stops reading, as node:http pauses. */
 const MAX_QUEUED = 16
 
@@ -244,9 +227,8 @@ class LaneConnection {
     // so whether one ends inside a message is kept by the message callbacks;
     // a 'data' read ends on a message's end when it ends with the empty line
     // (see endsAHead), which spares those two calls from C++ per request.
-    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
-    if (DIRECT && (socket as Socket & { encrypted?: boolean }).encrypted !== true && handle != null && handle.isStreamBase === true &&
-      handle._consumed !== true && socket.readableLength === 0) {
+    const handle = consumableHandle(socket)
+    if (handle !== undefined) {
       this.#handle = handle
       handle._consumed = true
       parser[P.kOnMessageBegin!] = this.#onBegin
@@ -331,19 +313,13 @@ class LaneConnection {
 
   /** Stop reading the socket (its 'data' events, or the parser's direct reads). */
   #readStop (): void {
-    const handle = this.#handle
-    if (handle === undefined) return void this.#socket.pause()
-    if (handle.reading !== true) return
-    handle.reading = false // as net.Socket marks it: its next read from the stream starts the handle again
-    handle.readStop()
+    if (this.#handle === undefined) this.#socket.pause()
+    else readStop(this.#handle)
   }
 
   #readStart (): void {
-    const handle = this.#handle
-    if (handle === undefined) return void this.#socket.resume()
-    if (handle.reading === true) return
-    handle.reading = true
-    handle.readStart()
+    if (this.#handle === undefined) this.#socket.resume()
+    else readStart(this.#handle)
   }
 
   /** Answer queued requests, one at a time, until one is in flight; then a handover or more reading. */

@@ -25,7 +25,7 @@ import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Dispatcher, type buildConnector } from 'undici'
 import { keepReadingOnReset, type ResetGuard } from './connector.js'
-import { NativeParser } from '../llhttp.js'
+import { consumableHandle, NativeParser, readStart, readStop, type ParseError, type StreamHandle } from '../llhttp.js'
 
 export interface H1PoolOptions {
   /** Connections open at once; more requests wait in order. */
@@ -190,6 +190,8 @@ class Connection {
   #deadline = 0
   #timer: NodeJS.Timeout | null = null
   #timerAt = 0
+  /** The parser reads the socket's handle itself (see attach); undefined: it is fed 'data' events. */
+  #handle: StreamHandle | undefined
 
   constructor (pool: H1Pool, o: H1PoolOptions) {
     this.#pool = pool
@@ -207,7 +209,20 @@ class Connection {
 
   attach (socket: Socket): void {
     this.socket = socket
-    socket.on('data', this.#onData)
+    // A plain TCP connection is read by the parser straight from its handle,
+    // as node:http's server reads its sockets: no Buffer and no stream event
+    // per read. The stream flows with no 'data' listener: only its end and
+    // errors come through it.
+    const handle = consumableHandle(socket)
+    if (handle !== undefined) {
+      this.#handle = handle
+      handle._consumed = true
+      this.#parser[NativeParser!.kOnExecute!] = this.#onExecute
+      this.#parser.consume!(handle)
+      socket.resume()
+    } else {
+      socket.on('data', this.#onData)
+    }
     socket.on('end', this.#onEnd)
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
@@ -324,7 +339,14 @@ class Connection {
     if (!this.#paused) return
     this.#paused = false
     if (this.#phase === Phase.Body) this.#arm(Phase.Body, this.#o.bodyTimeout)
-    this.socket?.resume()
+    this.#readStart()
+  }
+
+  #readStart (): void {
+    const socket = this.socket
+    if (socket === null || socket.destroyed) return
+    if (this.#handle === undefined) socket.resume()
+    else readStart(this.#handle)
   }
 
   #pause (): void {
@@ -332,7 +354,8 @@ class Connection {
     this.#paused = true
     // A client that does not read is not the server's stall.
     this.#deadline = 0
-    this.socket!.pause()
+    if (this.#handle === undefined) this.socket!.pause()
+    else readStop(this.#handle)
   }
 
   readonly #onHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
@@ -448,7 +471,7 @@ class Connection {
     // Paused on its last bytes: the next exchange reads from the start.
     if (this.#paused) {
       this.#paused = false
-      this.socket?.resume()
+      this.#readStart()
     }
     // Answered before its body was all sent: the rest of the upload has nowhere to go but a new connection.
     if (!this.#bodySent) {
@@ -471,13 +494,27 @@ class Connection {
       this.socket!.destroy()
       return
     }
-    const r = this.#parser.execute(chunk)
+    this.#onRead(this.#parser.execute(chunk), chunk)
+  }
+
+  // A read the parser took from the handle itself, parsed.
+  readonly #onExecute = (r: number | ParseError): void => {
+    // Bytes that came with nothing asked, and no answer ended in them: as #onData, the connection is not reused.
+    if (this.exchange === null && !this.#freeAfterRead && this.#upgrade === null) {
+      this.socket?.destroy()
+      return
+    }
+    this.#onRead(r, undefined)
+  }
+
+  /** A read was parsed: `chunk` is it ('data' reads); undefined for a read the parser took itself. */
+  #onRead (r: number | ParseError, chunk: Buffer | undefined): void {
     if (typeof r !== 'number') {
       this.fail(r)
       return
     }
     if (this.#upgrade !== null) {
-      this.#upgraded(chunk.subarray(r))
+      this.#upgraded((chunk ?? this.#parser.getCurrentBuffer!()).subarray(r))
       return
     }
     if (this.#freeAfterRead) {
@@ -507,8 +544,17 @@ class Connection {
     // The socket's own write path again (see keepReadingOnReset).
     delete (socket as Socket & { _writeGeneric?: unknown })._writeGeneric
     this.socket = null
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
     this.#pool.remove(this)
-    this.#parser.close()
+    if (this.#handle !== undefined) {
+      // The socket's stream reads again, flowing as it does after a 'data'
+      // listener goes: the handler takes it within this call, before any read.
+      this.#parser.unconsume!()
+      if (!socket.destroyed) readStart(this.#handle)
+    }
+    // Not within the parser's own call (this may run from its kOnExecute).
+    setImmediate(closeParser, this.#parser)
     if (rest.length > 0) socket.unshift(rest)
     x.handler.onUpgrade!(status, raw as unknown as Buffer[], socket)
   }
@@ -565,7 +611,7 @@ class Connection {
     this.fail(closedSide())
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
-    this.#parser.close()
+    setImmediate(closeParser, this.#parser)
     this.#pool.remove(this)
   }
 
@@ -615,6 +661,8 @@ class Connection {
     }
   }
 }
+
+function closeParser (parser: NativeParser): void { parser.close() }
 
 const PROBE = Buffer.alloc(0)
 const NO_RESET: ResetGuard = Object.freeze({ dropping: false })

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { testCertificate } from '../helpers/certs.js'
-import { h1, h2, h2Session, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { h1, h2, h2Session, h2StreamClosed, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRawServer, type RawSeen } from '../helpers/raw-origin.js'
@@ -240,7 +240,7 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   const head = await within(new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve)), 10_000, 'the h2 answer')
   await within(new Promise((resolve) => stream.once('end', resolve)), 10_000, 'the h2 response ends')
   // RFC 9113 §8.1: a complete response, then RST_STREAM(NO_ERROR) so the client stops sending.
-  await within(new Promise((resolve) => stream.once('close', resolve)), 10_000, 'RST_STREAM(NO_ERROR): the stream closes')
+  await within(h2StreamClosed(stream), 10_000, 'RST_STREAM(NO_ERROR): the stream closes')
   t.equal(stream.rstCode, 0, 'NO_ERROR')
   session.close()
   t.equal(head[':status'], 413, 'h2: the origin\'s answer')
@@ -420,7 +420,7 @@ backends: { raw: { retries: { attempts: 0 }, servers: [{ url: "${origin.url}" }]
   stream.resume()
   const head = await within(new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve)), 10_000, 'the h2 answer')
   t.equal(head[':status'], 502)
-  await within(new Promise((resolve) => stream.once('close', resolve)), 10_000, 'RST_STREAM(NO_ERROR): the stream closes')
+  await within(h2StreamClosed(stream), 10_000, 'RST_STREAM(NO_ERROR): the stream closes')
   t.equal(stream.rstCode, 0, 'NO_ERROR')
   session.close()
 })

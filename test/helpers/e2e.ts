@@ -5,7 +5,7 @@
 import http from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import http2 from 'node:http2'
-import type { ClientHttp2Session, IncomingHttpStatusHeader, OutgoingHttpHeaders } from 'node:http2'
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpStatusHeader, OutgoingHttpHeaders } from 'node:http2'
 import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
@@ -106,6 +106,21 @@ export interface H2Reply extends Reply {
  * and any field may be overridden. A body is sent without content-length unless
  * the headers carry one.
  */
+/**
+ * The stream is closed both ways: its 'close', or its end when an
+ * RST_STREAM came with it. Node keeps a client stream whose writes are not
+ * all flushed open after an RST_STREAM(NO_ERROR) that arrives before its
+ * readable side ends (a server that answered before the whole upload, RFC
+ * 9113 §8.1): the RST has closed it (`closed`, `rstCode`), no 'close' follows.
+ */
+export function h2StreamClosed (stream: ClientHttp2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || (stream.closed && stream.readableEnded)) return resolve()
+    stream.once('close', () => resolve())
+    stream.once('end', () => { if (stream.closed) resolve() })
+  })
+}
+
 export function h2Request (session: ClientHttp2Session, headers: OutgoingHttpHeaders = {},
   body?: string | Buffer): Promise<H2Reply> {
   return new Promise((resolve, reject) => {
@@ -120,7 +135,7 @@ export function h2Request (session: ClientHttp2Session, headers: OutgoingHttpHea
       if (stream.rstCode !== undefined && stream.rstCode !== 0) return // reported on close
       reject(err)
     })
-    stream.on('close', () => {
+    void h2StreamClosed(stream).then(() => {
       const b = Buffer.concat(chunks)
       const reply: H2Reply = {
         status: Number(head[':status'] ?? 0),
