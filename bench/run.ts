@@ -2,8 +2,9 @@
 //
 //   npm run bench -- [--duration 10] [--connections 50] [--warmup 2] [--only direct,http-proxy|workers|peers] [--rounds 3] [--no-pin]
 //
-// It starts a minimal origin, the peers (the `http-proxy` package, nginx, and
-// bare node:http/https/http2 servers as the ceiling) and Switchyard as child
+// It starts a minimal origin, the peers (the `http-proxy` package, fastify with
+// @fastify/http-proxy over HTTP/1.1 and h2, nginx, and bare
+// node:http/https/http2 servers as the ceiling) and Switchyard as child
 // processes (the proxy under test pinned to CPU 0, the origin and the load
 // generator, wrk or h2load or autocannon in this process, pinned to CPU 1),
 // loads each scenario in turn with the same settings, `--rounds` times over,
@@ -43,9 +44,9 @@ import type { ToolName } from './tools.js'
 
 const SCENARIOS = [
   'direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2',
-  'switchyard-h1', 'nginx', 'http-proxy',
+  'switchyard-h1', 'nginx', 'http-proxy', 'fastify-proxy',
   'switchyard-tls', 'nginx-tls',
-  'switchyard-h2', 'nginx-h2',
+  'switchyard-h2', 'nginx-h2', 'fastify-proxy-h2',
   'switchyard-cache-hit', 'nginx-cache-hit',
   'direct-dynamic', 'switchyard-dynamic-cached', 'switchyard-dynamic-uncached',
   'switchyard-1-worker', 'switchyard-2-workers', 'switchyard-1-worker-pinned', 'switchyard-2-workers-pinned'
@@ -92,7 +93,9 @@ interface PeerSpec {
 /** The issue's measurement of a cached route in front of a dynamic endpoint: 20 concurrent clients. */
 const DYNAMIC_CONNECTIONS = 20
 
-const h1Peers = { nginx: 'nginx', nodePeers: ['http-proxy'], ceiling: 'ceiling-h1', latencyRef: 'direct' } as const
+// The Node peers of a protocol: the best of them per core is the reference (issue bars: @fastify/http-proxy).
+const h1Peers = { nginx: 'nginx', nodePeers: ['http-proxy', 'fastify-proxy'], ceiling: 'ceiling-h1', latencyRef: 'direct' } as const
+const h2Peers = { nginx: 'nginx-h2', nodePeers: ['fastify-proxy-h2'], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' } as const
 const dynamic = { protocol: 'h1', nginx: null, nodePeers: [], ceiling: null, latencyRef: 'direct-dynamic', connections: DYNAMIC_CONNECTIONS } as const
 const PEER_SPECS: ReadonlyMap<ScenarioName, PeerSpec> = new Map<ScenarioName, PeerSpec>([
   ['direct', { protocol: 'h1', nginx: null, nodePeers: [], ceiling: null, latencyRef: null }],
@@ -103,10 +106,12 @@ const PEER_SPECS: ReadonlyMap<ScenarioName, PeerSpec> = new Map<ScenarioName, Pe
   ['switchyard-h1', { protocol: 'h1', ...h1Peers }],
   ['nginx', { protocol: 'h1', ...h1Peers }],
   ['http-proxy', { protocol: 'h1', ...h1Peers }],
+  ['fastify-proxy', { protocol: 'h1', ...h1Peers }],
   ['switchyard-tls', { protocol: 'tls', nginx: 'nginx-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
   ['nginx-tls', { protocol: 'tls', nginx: 'nginx-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
-  ['switchyard-h2', { protocol: 'h2', nginx: 'nginx-h2', nodePeers: [], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' }],
-  ['nginx-h2', { protocol: 'h2', nginx: 'nginx-h2', nodePeers: [], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' }],
+  ['switchyard-h2', { protocol: 'h2', ...h2Peers }],
+  ['nginx-h2', { protocol: 'h2', ...h2Peers }],
+  ['fastify-proxy-h2', { protocol: 'h2', ...h2Peers }],
   ['switchyard-cache-hit', { protocol: 'h1', nginx: 'nginx-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' }],
   ['nginx-cache-hit', { protocol: 'h1', nginx: 'nginx-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' }],
   ['direct-dynamic', { ...dynamic, latencyRef: null }],
@@ -114,11 +119,18 @@ const PEER_SPECS: ReadonlyMap<ScenarioName, PeerSpec> = new Map<ScenarioName, Pe
   ['switchyard-dynamic-uncached', dynamic]
 ])
 
+/** A row's Node peers: its spec's; the workers rows are plaintext HTTP/1.1 Switchyard, so h1's. */
+function nodePeersOf (name: ScenarioName): readonly ScenarioName[] {
+  return PEER_SPECS.get(name)?.nodePeers ?? (FLEETS.has(name) ? h1Peers.nodePeers : [])
+}
+
 /** `--only` shorthands: the workers pairs alone, without the rest (they take the longest). */
 const GROUPS: Readonly<Record<string, readonly ScenarioName[]>> = {
   peers: SCENARIOS.filter((n) => PEER_SPECS.has(n)),
   dynamic: ['direct-dynamic', 'switchyard-dynamic-cached', 'switchyard-dynamic-uncached'],
-  h2: ['ceiling-h2', 'switchyard-h2', 'nginx-h2'],
+  h2: ['ceiling-h2', 'switchyard-h2', 'nginx-h2', 'fastify-proxy-h2'],
+  // Switchyard against the Node peers alone, h1 and h2: the issue's bars.
+  node: ['switchyard-h1', 'http-proxy', 'fastify-proxy', 'switchyard-h2', 'fastify-proxy-h2'],
   nginx: ['direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2', 'nginx', 'nginx-tls', 'nginx-h2', 'nginx-cache-hit'],
   workers: PAIRS.flatMap((p) => [p.one, p.two]),
   'workers-unpinned': PAIRS.filter((p) => !p.pinned).flatMap((p) => [p.one, p.two]),
@@ -133,10 +145,12 @@ const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
   'switchyard-h1': 'load -> Switchyard plaintext HTTP/1.1 -> origin',
   nginx: 'load -> nginx (1 worker, keep-alive upstream) plaintext HTTP/1.1 -> origin',
   'http-proxy': 'load -> http-proxy (npm, keep-alive agent) -> origin',
+  'fastify-proxy': 'load -> fastify + @fastify/http-proxy (undici keep-alive pool) plaintext HTTP/1.1 -> origin',
   'switchyard-tls': 'load -> Switchyard HTTP/1.1 over TLS -> origin',
   'nginx-tls': 'load -> nginx HTTP/1.1 over TLS -> origin',
   'switchyard-h2': 'h2load -> Switchyard h2 over TLS -> origin (HTTP/1.1)',
   'nginx-h2': 'h2load -> nginx h2 over TLS -> origin (HTTP/1.1)',
+  'fastify-proxy-h2': 'h2load -> fastify + @fastify/http-proxy h2 over TLS -> origin (HTTP/1.1, undici keep-alive pool)',
   'switchyard-cache-hit': 'load -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
   'nginx-cache-hit': 'load -> nginx plaintext HTTP/1.1, answered from proxy_cache (origin asked once)',
   'direct-dynamic': `load (${DYNAMIC_CONNECTIONS} connections) -> origin answering after 100 ms, no freshness information`,
@@ -152,6 +166,14 @@ const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
 const SWITCHYARD_READY_MS = 10_000
 const CHILD_READY_MS = 10_000
 const TARGET_RATIO = 1.5
+/**
+ * Switchyard against the best Node peer of its protocol (see h1Peers, h2Peers);
+ * goal = the issue's bar where one is stated here: HTTP/2 >= 2.5x @fastify/http-proxy per core.
+ */
+const NODE_TARGETS: ReadonlyArray<{ readonly scenario: ScenarioName, readonly goal: number | null }> = [
+  { scenario: 'switchyard-h1', goal: null },
+  { scenario: 'switchyard-h2', goal: 2.5 }
+]
 /** Issue 10: two workers keep at least this share of one worker's requests per CPU-second. */
 const WORKERS_TARGET = 0.9
 
@@ -189,7 +211,7 @@ const USAGE = `usage: npm run bench -- [options]
                        or a group: ${Object.keys(GROUPS).join(', ')}
   --no-pin             do not pin processes to CPUs with taskset
   --cpu-prof           run Switchyard under node --cpu-prof; the .cpuprofile lands in bench/results/
-  --access-log         Switchyard writes its JSON access log (default off: http-proxy writes none)
+  --access-log         Switchyard writes its JSON access log (default off: the peers write none)
   --main <file>        Switchyard entry point to run as \`<file> start -c <config>\` (default dist/src/main.js)
   --generator <g>      HTTP/1.1 load: wrk or autocannon (default wrk when installed or installable, else autocannon)
   --rounds <n>         run the scenarios n times, interleaved; the peers table shows medians (default 1)
@@ -271,10 +293,20 @@ async function startOrigin (pinning: Pinning): Promise<Started & { readonly body
   return { child, port, bodyBytes }
 }
 
-async function startPeer (pinning: Pinning, originPort: number): Promise<Started> {
-  const child = children.spawnNode(join(dist, 'bench/peer-http-proxy.js'), [`http://127.0.0.1:${originPort}`], { cpu: pinning.proxyCpu, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
-  const { port } = await readJsonLine<{ port: number }>(child, 'http-proxy peer', CHILD_READY_MS)
+/** A Node peer proxy (`bench/<script>`), pinned like the proxy under test: `<origin-url> ...extra`, then `{"port":N}`. */
+async function startPeer (script: string, what: string, pinning: Pinning, originPort: number, extra: readonly string[] = []): Promise<Started> {
+  const child = children.spawnNode(join(dist, script), [`http://127.0.0.1:${originPort}`, ...extra], { cpu: pinning.proxyCpu, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const { port } = await readJsonLine<{ port: number }>(child, what, CHILD_READY_MS)
   return { child, port }
+}
+
+/** The fastify peer, or why it is not running (its rows are then skipped, the rest runs). */
+async function startFastifyPeer (pinning: Pinning, originPort: number, extra: readonly string[]): Promise<Started | string> {
+  try {
+    return await startPeer('bench/peer-fastify-proxy.js', `fastify peer${extra.length > 0 ? ' (h2)' : ''}`, pinning, originPort, extra)
+  } catch (err) {
+    return `could not start: ${err instanceof Error ? err.message : String(err)}`
+  }
 }
 
 type SwitchyardStart =
@@ -323,7 +355,7 @@ listeners:
     tls: { cert: ${q(cert)}, key: ${q(key)} }
 cache: { maxBytes: 64MiB }
 ${workersBlock}
-# The peer (http-proxy) writes no access log; compare like with like. Metrics stay on.
+# The peers (http-proxy, fastify, nginx) write no access log; compare like with like. Metrics stay on.
 # Run with --access-log to measure Switchyard with its default JSON access log.
 accessLog: ${accessLog ? 'true' : 'false'}
 # On a known port: a primary's GET /status lists its workers' pids.
@@ -571,7 +603,11 @@ interface ScenarioResult {
   /** Completed requests / proxy CPU-seconds over the window. */
   readonly reqPerCpuSecond: number | null
   vsDirect: number | null
+  /** req/s per core ÷ http-proxy's, in the same round; plaintext HTTP/1.1 rows only (the only protocol http-proxy is loaded with). */
   perCoreVsHttpProxy: number | null
+  /** The Node peer of the same protocol with the most req/s per core in the same round (PEER_SPECS nodePeers), and req/s per core ÷ its. */
+  bestNode: ScenarioName | null
+  perCoreVsBestNode: number | null
 }
 
 /** Which round and how it is loaded: the fields every result carries. */
@@ -581,7 +617,7 @@ function skipped (name: ScenarioName, reason: string, info: RunInfo): ScenarioRe
   return {
     name, ...info, description: DESCRIPTIONS[name], url: null, skipped: reason, load: null,
     cpu: { proxy: null, origin: null, loadgen: null, machine: null, other: null },
-    proxyProcesses: null, cpuNote: null, reqPerCore: null, reqPerCpuSecond: null, vsDirect: null, perCoreVsHttpProxy: null
+    proxyProcesses: null, cpuNote: null, reqPerCore: null, reqPerCpuSecond: null, vsDirect: null, perCoreVsHttpProxy: null, bestNode: null, perCoreVsBestNode: null
   }
 }
 
@@ -647,7 +683,7 @@ async function runScenario (name: ScenarioName, url: string, proxy: ProxyProcess
   const cpu = { proxy: proxyCpu, origin: originCpu, loadgen: loadgenCpu, machine, other }
   const reqPerCore = cpu.proxy !== null && cpu.proxy.share > 0 ? result.reqPerSec / cpu.proxy.share : null
   const reqPerCpuSecond = cpu.proxy !== null && cpu.proxy.cpuSeconds > 0 ? result.requests / cpu.proxy.cpuSeconds : null
-  return { name, ...info, description: DESCRIPTIONS[name], url, skipped: null, load: result, cpu, proxyProcesses, cpuNote, reqPerCore, reqPerCpuSecond, vsDirect: null, perCoreVsHttpProxy: null }
+  return { name, ...info, description: DESCRIPTIONS[name], url, skipped: null, load: result, cpu, proxyProcesses, cpuNote, reqPerCore, reqPerCpuSecond, vsDirect: null, perCoreVsHttpProxy: null, bestNode: null, perCoreVsBestNode: null }
 }
 
 // ---- report ------------------------------------------------------------------
@@ -657,7 +693,7 @@ function fmt (n: number | null | undefined, digits: number): string {
 }
 
 function table (results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'load', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU', 'req/s/core', 'x direct', 'core x http-proxy', 'origin+gen', 'other']
+  const head = ['scenario', 'load', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'err/non2xx', 'proxy CPU', 'req/s/core', 'x direct', 'core x best Node', 'origin+gen', 'other']
   const rounds = new Set(results.map((r) => r.round)).size
   const rows = results.map((r) => {
     const name = rounds > 1 ? `${r.name} #${r.round}` : r.name
@@ -675,7 +711,7 @@ function table (results: readonly ScenarioResult[]): string {
       fmt(r.cpu.proxy?.share, 2),
       fmt(r.reqPerCore, 0),
       fmt(r.vsDirect, 2),
-      fmt(r.perCoreVsHttpProxy, 2),
+      r.perCoreVsBestNode === null ? '-' : `${r.perCoreVsBestNode.toFixed(2)} ${r.bestNode ?? ''}`,
       fmt(cpu1, 2),
       fmt(r.cpu.other, 2)
     ]
@@ -903,7 +939,7 @@ async function main (): Promise<void> {
     process.exitCode = 2
     return
   }
-  for (const script of ['bench/origin.js', 'bench/peer-http-proxy.js', 'bench/ceiling.js']) {
+  for (const script of ['bench/origin.js', 'bench/peer-http-proxy.js', 'bench/peer-fastify-proxy.js', 'bench/ceiling.js']) {
     if (!existsSync(join(dist, script))) throw new Error(`${join(dist, script)} not found: build first (npm run bench does)`)
   }
 
@@ -952,8 +988,22 @@ async function main (): Promise<void> {
   const origin = await startOrigin(pinning)
   log(`origin: pid ${origin.child.pid}, port ${origin.port}, ${origin.bodyBytes}-byte body`)
 
-  const peer = wants('http-proxy') ? await startPeer(pinning, origin.port) : null
+  const peer = wants('http-proxy') ? await startPeer('bench/peer-http-proxy.js', 'http-proxy peer', pinning, origin.port) : null
   if (peer !== null) log(`http-proxy peer: pid ${peer.child.pid}, port ${peer.port}`)
+
+  const fastify = wants('fastify-proxy') ? await startFastifyPeer(pinning, origin.port, []) : 'not requested'
+  if (typeof fastify !== 'string') log(`fastify peer: pid ${fastify.child.pid}, port ${fastify.port}`)
+  else if (wants('fastify-proxy')) log(`fastify-proxy skipped: ${fastify}`)
+  let fastifyH2: Started | string = 'not requested'
+  if (wants('fastify-proxy-h2')) {
+    // Its own throwaway certificate, as nginx and the ceiling have (bench/certs.ts).
+    const dir = join(tmp, 'fastify-proxy-h2')
+    mkdirSync(dir)
+    const { cert, key } = writeSelfSignedCert(dir)
+    fastifyH2 = await startFastifyPeer(pinning, origin.port, ['--h2', cert, key])
+    if (typeof fastifyH2 === 'string') log(`fastify-proxy-h2 skipped: ${fastifyH2}`)
+    else log(`fastify peer (h2): pid ${fastifyH2.child.pid}, port ${fastifyH2.port}`)
+  }
 
   let nginx: NginxStart = { ok: false, reason: 'not requested' }
   let nginxCpus: string | null = null
@@ -1023,7 +1073,9 @@ async function main (): Promise<void> {
     let proxy: ProxyProcesses | undefined
     let notStarted = name.startsWith('nginx') ? (nginx.ok ? 'not started' : nginx.reason)
       : name.startsWith('ceiling') ? (typeof ceiling === 'string' ? ceiling : 'not started')
-        : switchyard.ok ? 'not started' : switchyard.reason
+        : name === 'fastify-proxy' ? (typeof fastify === 'string' ? fastify : 'not started')
+          : name === 'fastify-proxy-h2' ? (typeof fastifyH2 === 'string' ? fastifyH2 : 'not started')
+            : switchyard.ok ? 'not started' : switchyard.reason
     let fleet: SwitchyardStart | undefined
     const loader = loaderFor(name)
     if (typeof loader === 'string') {
@@ -1079,6 +1131,12 @@ async function main (): Promise<void> {
       case 'http-proxy':
         if (peer !== null) { url = `http://127.0.0.1:${peer.port}/bench`; proxy = singleProcess(peer.child) }
         break
+      case 'fastify-proxy':
+        if (typeof fastify !== 'string') { url = `http://127.0.0.1:${fastify.port}/bench`; proxy = singleProcess(fastify.child) }
+        break
+      case 'fastify-proxy-h2':
+        if (typeof fastifyH2 !== 'string') { url = `https://127.0.0.1:${fastifyH2.port}/bench`; proxy = singleProcess(fastifyH2.child) }
+        break
       case 'switchyard-1-worker':
       case 'switchyard-2-workers':
       case 'switchyard-1-worker-pinned':
@@ -1120,13 +1178,32 @@ async function main (): Promise<void> {
     const inRound = results.filter((r) => r.round === round)
     const direct = inRound.find((r) => r.name === 'direct')?.load?.reqPerSec ?? null
     const peerPerCore = inRound.find((r) => r.name === 'http-proxy')?.reqPerCore ?? null
-    for (const r of inRound) {
-      if (r.load === null) continue
+    // The best Node peer of each row's protocol, chosen as the peers table chooses it (comparePeers), on this round's numbers.
+    const measured = inRound.filter((r): r is ScenarioResult & { readonly load: LoadResult } => r.load !== null)
+    const best = comparePeers(measured.map((r) => ({
+      name: r.name, reqPerSec: r.load.reqPerSec, reqPerCore: r.reqPerCore, latencyMs: null,
+      nginx: null, nodePeers: nodePeersOf(r.name), ceiling: null, latencyRef: null
+    })))
+    measured.forEach((r, i) => {
       r.vsDirect = direct !== null && direct > 0 ? r.load.reqPerSec / direct : null
-      r.perCoreVsHttpProxy = r.reqPerCore !== null && peerPerCore !== null && peerPerCore > 0 ? r.reqPerCore / peerPerCore : null
-    }
+      // http-proxy is loaded over plaintext HTTP/1.1 only: a TLS or h2 row has nothing to compare with there.
+      r.perCoreVsHttpProxy = protocolOf(r.name) === 'h1' && r.reqPerCore !== null && peerPerCore !== null && peerPerCore > 0 ? r.reqPerCore / peerPerCore : null
+      const c = best[i]
+      r.perCoreVsBestNode = c?.vsBestNode ?? null
+      r.bestNode = r.perCoreVsBestNode === null ? null : nodePeersOf(r.name).find((n) => n === c?.bestNode) ?? null
+    })
   }
   const target = spread(results.filter((r) => r.name === 'switchyard-h1').map((r) => r.perCoreVsHttpProxy))?.median ?? null
+  // Against the best Node peer of each protocol: medians of the per-round ratios, like the target above.
+  const nodeTargets = NODE_TARGETS.map((t) => {
+    const rows = results.filter((r) => r.name === t.scenario && r.perCoreVsBestNode !== null)
+    return {
+      ...t,
+      peers: nodePeersOf(t.scenario),
+      bestNode: [...new Set(rows.map((r) => r.bestNode))].join(',') || null,
+      value: spread(rows.map((r) => r.perCoreVsBestNode))?.median ?? null
+    }
+  })
   const peers = aggregatePeers(results)
 
   const fleetRows = results.filter((r) => FLEETS.has(r.name))
@@ -1161,6 +1238,8 @@ async function main (): Promise<void> {
     harness: cpusAllowed('self'),
     origin: origin.child.pid === undefined ? null : cpusAllowed(origin.child.pid),
     httpProxy: peer?.child.pid === undefined ? null : cpusAllowed(peer.child.pid),
+    fastifyProxy: typeof fastify === 'string' || fastify.child.pid === undefined ? null : cpusAllowed(fastify.child.pid),
+    fastifyProxyH2: typeof fastifyH2 === 'string' || fastifyH2.child.pid === undefined ? null : cpusAllowed(fastifyH2.child.pid),
     nginxWorker: nginxCpus,
     ceiling: typeof ceiling === 'string' || ceiling.child.pid === undefined ? null : cpusAllowed(ceiling.child.pid),
     switchyard: switchyard.ok && switchyard.child.pid !== undefined ? cpusAllowed(switchyard.child.pid) : null
@@ -1174,6 +1253,12 @@ async function main (): Promise<void> {
     out.write(`target: switchyard-h1 req/s per core / http-proxy req/s per core = ${target.toFixed(2)} (target >= ${TARGET_RATIO}: ${target >= TARGET_RATIO ? 'MET' : 'NOT MET'})\n`)
   } else {
     out.write(`target: switchyard-h1 req/s per core / http-proxy req/s per core = n/a (needs both scenarios measured; target >= ${TARGET_RATIO})\n`)
+  }
+  for (const t of nodeTargets) {
+    if (!opts.only.includes(t.scenario)) continue
+    const goal = t.goal === null ? '' : ` (issue bar >= ${t.goal}: ${t.value === null ? 'n/a' : t.value >= t.goal ? 'MET' : 'NOT MET'})`
+    out.write(`${t.scenario} req/s per core / best Node peer (${t.bestNode ?? t.peers.join(' or ')}) req/s per core = ` +
+      (t.value === null ? `n/a (needs ${t.scenario} and one of ${t.peers.join(', ')} measured)` : t.value.toFixed(2)) + goal + '\n')
   }
   const medianReqPerSec = (n: ScenarioName): number | null => spread(results.filter((r) => r.name === n).map((r) => r.load?.reqPerSec))?.median ?? null
   const hitRps = medianReqPerSec('switchyard-cache-hit')
@@ -1240,6 +1325,10 @@ async function main (): Promise<void> {
     peers: { rows: peers, dynamic: dynamicSummary },
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },
+    // Per protocol, against the best Node peer of each round (goal null: no bar stated for it here).
+    nodeTargets: nodeTargets.map((t) => ({
+      metric: `${t.scenario} reqPerCore / best Node peer reqPerCore (median of rounds)`, scenario: t.scenario, peers: t.peers, bestNode: t.bestNode, value: t.value, goal: t.goal
+    })),
     workers: {
       metric: '2 workers / 1 worker, requests per proxy CPU-second (primary + workers), per pair',
       goal: WORKERS_TARGET,
