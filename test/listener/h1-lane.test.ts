@@ -10,7 +10,7 @@ import { attachLane, H1Lane, LaneRequest, LANE_WORKS, type LaneSettings } from '
 import { onClientError } from '../../src/listener/linger.js'
 import { testCertificatePair } from '../helpers/certs.js'
 
-interface Served { readonly via: 'lane' | 'node', readonly method: string, readonly url: string, readonly body: string }
+interface Served { readonly via: 'lane' | 'node', readonly method: string, readonly url: string, readonly body: string, readonly consumed: boolean }
 
 interface Rig {
   readonly port: number
@@ -31,7 +31,7 @@ async function rig (t: Test, settings: Partial<LaneSettings> = {}, secure = fals
     const chunks: Buffer[] = []
     const answer = (): void => {
       const body = Buffer.concat(chunks).toString()
-      served.push({ via, method: req.method!, url: req.url!, body })
+      served.push({ via, method: req.method!, url: req.url!, body, consumed: (req.socket as unknown as { _handle?: { _consumed?: boolean } | null })._handle?._consumed === true })
       const text = `${via} ${req.method} ${req.url} ${body}`
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text), ...(req.url!.startsWith('/close') ? { connection: 'close' } : {}) })
       res.end(text)
@@ -47,7 +47,7 @@ async function rig (t: Test, settings: Partial<LaneSettings> = {}, secure = fals
   const s: LaneSettings = { maxHeaderSize: 16384, headersTimeout: 0, ...settings }
   // node:http's limit is the lane's, as the listener sets both from one value.
   const options = { headersTimeout: 60_000, requestTimeout: 0, keepAliveTimeout: 0, maxHeaderSize: s.maxHeaderSize }
-  // On TLS node:http's listener is the server's first 'secureConnection' one, and the lane reads 'data' events (no direct reads).
+  // On TLS node:http's listener is the server's first 'secureConnection' one.
   const pair = testCertificatePair()
   const server: http.Server = secure
     ? https.createServer({ ...options, key: pair.keyPem, cert: pair.certPem }, handler as http.RequestListener)
@@ -367,7 +367,7 @@ t.test('a read that ends inside a head, or with lines that end in LF alone, is n
   t.match(lf.text, /^HTTP\/1\.1 (200|400) /, `node:http's answer: ${lf.text.slice(0, 12)}`)
 })
 
-t.test('over TLS (the lane fed by data events): the lane\'s requests, a handover in order, non-HTTP behind an answer', async (t) => {
+t.test('over TLS (the parser reads the TLS handle): the lane\'s requests, a handover in order, non-HTTP behind an answer', async (t) => {
   const r = await rig(t, {}, true)
   const c = new Client(t, r.port, true)
   c.send(GET('/later/a') + GET('/b'))
@@ -377,6 +377,7 @@ t.test('over TLS (the lane fed by data events): the lane\'s requests, a handover
   r.release()
   const out = await c.responses(4)
   t.same(out.map((o) => o.body), ['lane GET /later/a ', 'lane GET /b ', 'node GET /c ', 'node POST /d xyz'])
+  t.ok(r.served[0]!.consumed, 'the lane\'s parser read the TLS socket\'s handle')
   const d = new Client(t, r.port, true)
   d.send(GET('/later/e'))
   await new Promise((resolve) => setTimeout(resolve, 50))
