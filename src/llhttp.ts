@@ -76,13 +76,12 @@ const CONSUMES = NativeParser !== undefined && typeof NativeParser.prototype.con
 
 /**
  * The handle of `socket` if a parser can read it straight (`consume`): a
- * socket nobody reads yet, plain TCP, or TLS when `tls` (its TLSWrap is a
- * stream handle too, as node:http's https server consumes it). A read then
- * costs no Buffer and no stream events (about 2 µs, measured on the
- * listener's lane).
+ * socket nobody reads yet, plain TCP or TLS (a TLSWrap is a stream handle
+ * too; node:http's https server consumes it). A read then costs no Buffer and
+ * no stream events (about 2 µs, measured on the listener's lane).
  */
-export function consumableHandle (socket: Socket, tls = false): StreamHandle | undefined {
-  if (!CONSUMES || (!tls && (socket as Socket & { encrypted?: boolean }).encrypted === true) || socket.readableLength !== 0) return undefined
+export function consumableHandle (socket: Socket): StreamHandle | undefined {
+  if (!CONSUMES || socket.readableLength !== 0) return undefined
   const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
   return handle != null && handle.isStreamBase === true && handle._consumed !== true ? handle : undefined
 }

@@ -229,7 +229,7 @@ class LaneConnection {
     // so whether one ends inside a message is kept by the message callbacks;
     // a 'data' read ends on a message's end when it ends with the empty line
     // (see endsAHead), which spares those two calls from C++ per request.
-    const handle = consumableHandle(socket, true)
+    const handle = consumableHandle(socket)
     if (handle !== undefined) {
       this.#handle = handle
       handle._consumed = true

@@ -3,9 +3,10 @@
 // it: keep-alive and its limits, the queue, framing of request bodies,
 // interim responses, trailers, pauses, timeouts, closes and resets, and
 // bytes nobody asked for. Every case runs twice: with the parser reading the
-// socket's handle itself (a plain connection) and fed the socket's 'data'
-// events (a TLS connection, or a Node without consume).
+// socket's handle itself and fed the socket's 'data' events (as on a Node
+// without consume).
 import net from 'node:net'
+import tls from 'node:tls'
 import type { AddressInfo, Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
@@ -14,7 +15,8 @@ import type { Dispatcher } from 'undici'
 import { H1Pool, type H1PoolOptions } from '../../src/upstream/h1-client.js'
 import { NativeParser } from '../../src/llhttp.js'
 import { guardedConnector, plainConnector } from '../../src/upstream/connector.js'
-import type { buildConnector } from 'undici'
+import { buildConnector } from 'undici'
+import { testCertificatePair } from '../helpers/certs.js'
 
 /** How the client reads its connections in the tests running now (see the loop at the end). */
 type Reads = 'handle' | 'stream'
@@ -509,6 +511,35 @@ t.test('a plain connection is read by the parser from its handle: no \'data\' li
   t.equal((await send(p)).body.toString(), 'x')
   t.equal((socket as unknown as { _handle: { _consumed?: boolean } })._handle._consumed, true, 'the handle is the parser\'s')
   t.equal(socket!.listenerCount('data'), 0)
+})
+
+t.test('a TLS connection is read from its handle too (a TLSWrap): keep-alive, a paused answer, a body the close ends', async (t) => {
+  const pair = testCertificatePair()
+  let n = 0
+  let connections = 0
+  const server = tls.createServer({ key: pair.keyPem, cert: pair.certPem }, (socket) => {
+    connections++
+    socket.on('error', () => {})
+    socket.on('data', () => {
+      n++
+      if (n === 1) socket.write(ok('one'))
+      else if (n === 2) socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n`)
+      else socket.end('HTTP/1.1 200 OK\r\n\r\nthree, to the close')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  let socket: Socket | undefined
+  const connect = guardedConnector(buildConnector({ rejectUnauthorized: false }), (s) => { socket = s }, false)
+  const p = pool(t, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, { connect })
+  t.equal((await send(p)).body.toString(), 'one')
+  t.equal((socket as unknown as { _handle: { _consumed?: boolean } })._handle._consumed, true, 'the TLSWrap is the parser\'s')
+  t.equal(socket!.listenerCount('data'), 0)
+  t.equal((await send(p, { pauseMs: 5 })).body.toString(), 'two', 'paused and resumed')
+  const last = await send(p)
+  t.equal(last.body.toString(), 'three, to the close')
+  t.ok(last.completed, 'a body the close ends, complete on the TLS end')
+  t.equal(connections, 1, 'all three on one connection')
 })
 
 for (const mode of ['handle', 'stream'] as const) {
