@@ -211,8 +211,8 @@ class Connection {
     this.socket = socket
     // The connection is read by the parser straight from its handle (TCP, or
     // a TLS socket's TLSWrap), as node:http's server reads its sockets: no
-    // Buffer and no stream event per read. The stream flows with no 'data' listener: only its end and
-    // errors come through it.
+    // Buffer and no stream event per read. The stream flows with no 'data'
+    // listener: only its end and errors come through it.
     const handle = consumableHandle(socket)
     if (handle !== undefined) {
       this.#handle = handle
