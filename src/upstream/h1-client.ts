@@ -192,6 +192,8 @@ class Connection {
   #timerAt = 0
   /** The parser reads the socket's handle itself (see attach); undefined: it is fed 'data' events. */
   #handle: StreamHandle | undefined
+  /** A consumed read's parser events, [kind, what] pairs (see #onExecute). */
+  readonly #events: unknown[] = []
 
   constructor (pool: H1Pool, o: H1PoolOptions) {
     this.#pool = pool
@@ -217,8 +219,13 @@ class Connection {
     if (handle !== undefined) {
       this.#handle = handle
       handle._consumed = true
-      this.#parser[NativeParser!.kOnExecute!] = this.#onExecute
-      this.#parser.consume!(handle)
+      const P = NativeParser!
+      const parser = this.#parser
+      parser[P.kOnHeadersComplete] = this.#heldHead
+      parser[P.kOnBody] = this.#heldBody
+      parser[P.kOnMessageComplete] = this.#heldEnd
+      parser[P.kOnExecute!] = this.#onExecute
+      parser.consume!(handle)
       socket.resume()
     } else {
       socket.on('data', this.#onData)
@@ -359,8 +366,11 @@ class Connection {
   }
 
   readonly #onHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
-    status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
-    const x = this.exchange
+    status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number =>
+    this.#head(this.#takeHead(headers), status, statusText, upgrade, keepAlive)
+
+  /** The head's fields: what the parser gives with the head, after what it flushed before (a long head). */
+  #takeHead (headers: string[] | undefined): string[] {
     let raw: string[]
     if (headers === undefined || headers === null) {
       raw = this.#fields
@@ -371,6 +381,12 @@ class Connection {
     } else {
       raw = headers
     }
+    return raw
+  }
+
+  /** A response head; the parser's answer: read its body (0), there is none (1), stop for an upgrade (2). */
+  #head (raw: string[], status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number {
+    const x = this.exchange
     if (x === null) {
       // Bytes nobody asked for: the connection cannot be trusted.
       this.socket?.destroy()
@@ -455,6 +471,13 @@ class Connection {
   }
 
   readonly #onComplete = (): void => {
+    const fields = this.#fields
+    if (fields.length > 0) this.#fields = []
+    this.#complete(fields)
+  }
+
+  /** The end of a response (`fields`: its trailers), or of an interim one. */
+  #complete (fields: string[]): void {
     const x = this.exchange
     if (x === null) return
     if (this.#interim) {
@@ -462,8 +485,7 @@ class Connection {
       this.#headDone = false
       return
     }
-    const trailers: Buffer[] = this.#fields.length === 0 ? NO_TRAILERS : this.#fields.map((f) => Buffer.from(f, 'latin1'))
-    this.#fields = []
+    const trailers: Buffer[] = fields.length === 0 ? NO_TRAILERS : fields.map((f) => Buffer.from(f, 'latin1'))
     this.exchange = null
     x.settled = true
     this.#phase = Phase.None
@@ -497,14 +519,55 @@ class Connection {
     this.#onRead(this.#parser.execute(chunk), chunk)
   }
 
-  // A read the parser took from the handle itself, parsed.
+  // A read the parser took from the handle itself, parsed: its events, in
+  // order, then what the read decides, all in this one callback, as a 'data'
+  // read has them all within its event. Delivered as the parser calls them,
+  // a body's or an end's callback (each a callback scope of its own here,
+  // with no JS below it) would run the tick queue between them.
   readonly #onExecute = (r: number | ParseError): void => {
-    // Bytes that came with nothing asked, and no answer ended in them: as #onData, the connection is not reused.
-    if (this.exchange === null && !this.#freeAfterRead && this.#upgrade === null) {
+    if (this.exchange === null) {
+      // Nothing was asked: as #onData, whatever this is, the connection is not reused.
+      this.#events.length = 0
       this.socket?.destroy()
       return
     }
+    this.#replay()
     this.#onRead(r, undefined)
+  }
+
+  /** Deliver the parser's held events (see #onExecute), in order. */
+  #replay (): void {
+    const events = this.#events
+    for (let i = 0; i < events.length; i += 2) {
+      const e = events[i]
+      if (e === BODY) this.#onBody(events[i + 1] as Buffer)
+      else if (e === END) this.#complete(events[i + 1] as string[])
+      else {
+        const h = events[i + 1] as HeldHead
+        this.#head(h.raw, h.status, h.statusText, h.upgrade, h.keepAlive)
+      }
+    }
+    events.length = 0
+  }
+
+  // A consumed read's events, held for #onExecute. A head's answer to the
+  // parser is decided here, as #head decides it (which says the same later).
+  readonly #heldHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
+    status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
+    this.#events.push(HEAD, { raw: this.#takeHead(headers), status, statusText, upgrade, keepAlive })
+    const x = this.exchange
+    if (x === null) return 1
+    if (status === 101) return upgrade && x.req.upgrade ? 2 : 1
+    if (status < 200) return 1
+    return x.req.isHead || status === 204 || status === 304 ? 1 : 0
+  }
+
+  readonly #heldBody = (chunk: Buffer): void => { this.#events.push(BODY, chunk) }
+
+  readonly #heldEnd = (): void => {
+    const fields = this.#fields
+    if (fields.length > 0) this.#fields = []
+    this.#events.push(END, fields)
   }
 
   /** A read was parsed: `chunk` is it ('data' reads); undefined for a read the parser took itself. */
@@ -586,6 +649,8 @@ class Connection {
     const finish = (): void => {
       if (this.exchange !== x) return
       const err = this.#parser.finish()
+      // A body the close ends has ended within finish().
+      this.#replay()
       if (err !== undefined) this.fail(closedSide('other side closed in the middle of a response'))
     }
     if (!socket.writable) {
@@ -663,6 +728,18 @@ class Connection {
 }
 
 function closeParser (parser: NativeParser): void { parser.close() }
+
+/** A response head as the parser gave it, held (see #onExecute). */
+interface HeldHead {
+  readonly raw: string[]
+  readonly status: number
+  readonly statusText: string
+  readonly upgrade: boolean
+  readonly keepAlive: boolean
+}
+const HEAD = 0
+const BODY = 1
+const END = 2
 
 const PROBE = Buffer.alloc(0)
 const NO_RESET: ResetGuard = Object.freeze({ dropping: false })

@@ -293,6 +293,26 @@ function cases (t: Test): void {
     t.equal(o.connections, 1)
   })
 
+  t.test('one read\'s events come before the tick queue runs: a tick from onHeaders runs after the end the same read brought', async (t) => {
+    const o = await origin(t, (s) => s.write(ok('whole')))
+    const p = pool(t, o.url)
+    const order: string[] = []
+    await new Promise<void>((resolve, reject) => {
+      p.dispatch({ method: 'GET', path: '/', headers: ['host', 'a.test'] }, {
+        onConnect () {},
+        onHeaders () {
+          order.push('head')
+          process.nextTick(() => order.push('tick'))
+          return true
+        },
+        onData () { order.push('body'); return true },
+        onComplete () { order.push('end'); setImmediate(resolve) },
+        onError: reject
+      })
+    })
+    t.same(order, ['head', 'body', 'end', 'tick'])
+  })
+
   t.test('HEAD: the answer has no body whatever its Content-Length, and the connection is reused', async (t) => {
     const o = await origin(t, (s, seen) => s.write(seen.head.startsWith('HEAD') ? 'HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n' : ok('after')))
     const p = pool(t, o.url)
