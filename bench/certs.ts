@@ -21,8 +21,11 @@ export function writeSelfSignedCert (dir: string): CertFiles {
 
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey)
-  // Positive serial: clear the top bit of the first byte.
-  cert.serialNumber = '00' + randomBytes(16).toString('hex')
+  // Positive, non-zero and minimally DER-encoded (as src/certs.ts): top bit clear, second bit set.
+  // A '00' prefix is not enough: forge strips one zero byte, so random bytes 00 0x… left an illegal padding (1 cert in 512).
+  const serial = randomBytes(16)
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40
+  cert.serialNumber = serial.toString('hex')
   const now = new Date()
   cert.validity.notBefore = new Date(now.getTime() - 60_000)
   cert.validity.notAfter = new Date(now.getTime() + 7 * 24 * 3600_000)
