@@ -1,13 +1,15 @@
 // Child processes of the benchmark: CPU pinning with taskset, spawning, waiting
-// until a child is ready, and stopping every one of them on any exit path.
+// until a child is ready (on ports chosen free), its log when it is not, and
+// stopping every one of them on any exit path.
 
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess, StdioOptions } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import type { AddressInfo, Server } from 'node:net'
+import { cpus, release, tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 /** CPU 0 runs the proxy under test; CPU 1 runs the origin and the load generator. */
 export const PROXY_CPU = '0'
@@ -228,6 +230,13 @@ export interface BenchRun {
   readonly children: Children
   /** A fresh temp dir, removed on any exit. */
   tempDir (prefix: string): string
+  /**
+   * `node <script> ...args` (Switchyard's `start`), its output straight to
+   * `logFile`: no pipe for the harness to drain on the load CPU. It gets
+   * bench/parent-watch.js (fd 3 is IPC), so it stops if we die without
+   * stopping it.
+   */
+  spawnLogged (script: string, args: readonly string[], opts: { readonly cpu: string | null, readonly logFile: string, readonly nodeFlags: readonly string[] }): ChildProcess
   /** Stop every child, remove the temp dir, exit with `code`. */
   shutdown (code: number): Promise<never>
   log (msg: string): void
@@ -278,10 +287,24 @@ export function benchRun (name: string, moduleUrl: string): BenchRun {
     process.stderr.write(`${name}: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
     void shutdown(1)
   })
+  const dist = join(root, 'dist')
   return {
     root,
-    dist: join(root, 'dist'),
+    dist,
     children,
+    spawnLogged (script, args, opts) {
+      const fd = openSync(opts.logFile, 'w')
+      try {
+        return children.spawnNode(script, args, {
+          cpu: opts.cpu,
+          stdio: ['ignore', fd, fd, 'ipc'],
+          cwd: root,
+          nodeFlags: ['--import', pathToFileURL(join(dist, 'bench/parent-watch.js')).href, ...opts.nodeFlags]
+        })
+      } finally {
+        closeSync(fd)
+      }
+    },
     tempDir (prefix) {
       tmp = mkdtempSync(join(tmpdir(), prefix))
       return tmp
@@ -289,4 +312,36 @@ export function benchRun (name: string, moduleUrl: string): BenchRun {
     shutdown,
     log: (msg) => { process.stderr.write(msg + '\n') }
   }
+}
+
+/** `n` distinct free ports: all held open until every one is chosen, so none comes back twice. */
+export async function freePorts (n: number): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = createServer()
+      servers.push(s)
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject)
+        s.listen(0, '127.0.0.1', resolve)
+      })
+    }
+    return servers.map((s) => (s.address() as AddressInfo).port)
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
+  }
+}
+
+/** The last `lines` lines of a child's log file, indented for an error message. */
+export function logTail (file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    | ${l}`).join('\n')
+  } catch {
+    return '    | (no log)'
+  }
+}
+
+/** The machine a result was measured on, for the JSON reports. */
+export function machineFacts (): { node: string, os: string, cpuModel: string | null, cpuCount: number } {
+  return { node: process.version, os: `${process.platform} ${release()}`, cpuModel: cpus()[0]?.model ?? null, cpuCount: cpus().length }
 }

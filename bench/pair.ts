@@ -15,16 +15,11 @@
 // bench/results/pair-<timestamp>.json (git-ignored). See bench/README.md.
 
 import type { ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
-import { createServer } from 'node:net'
-import type { AddressInfo, Server } from 'node:net'
-import { cpus, loadavg, release } from 'node:os'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { dirname, join, relative } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { writeSelfSignedCert } from './certs.js'
-import { benchRun, cpusAllowed, gitCommit, isRunning, readJsonLine, setupPinning, waitForPorts } from './children.js'
+import { benchRun, cpusAllowed, freePorts, gitCommit, isRunning, logTail, machineFacts, readJsonLine, setupPinning, waitForPorts } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid } from './cpu.js'
 import { runH2load, runWrk } from './generators.js'
@@ -32,6 +27,7 @@ import type { LoadResult } from './load.js'
 import { UsageError } from './options.js'
 import { PAIR_USAGE, parsePairOptions, roundRatio, summarizePair, usPerRequest } from './paired.js'
 import type { PairOptions, PairScenario } from './paired.js'
+import { checkGet, switchyardConfig } from './switchyard.js'
 import { TOOLS, which } from './tools.js'
 import type { ToolName } from './tools.js'
 
@@ -90,62 +86,6 @@ interface RoundResult {
 /** A build that did not start: it will not start next round either, so the run stops. */
 class NotReady extends Error {}
 
-/** `n` distinct free ports: all held open until every one is chosen, so none comes back twice. */
-async function freePorts (n: number): Promise<number[]> {
-  const servers: Server[] = []
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = createServer()
-      servers.push(s)
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject)
-        s.listen(0, '127.0.0.1', resolve)
-      })
-    }
-    return servers.map((s) => (s.address() as AddressInfo).port)
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
-  }
-}
-
-/** bench/run.ts's config, cut to what the four scenarios use: one process, no access log, metrics on. */
-function switchyardConfig (ports: { h1: number, tls: number }, cert: string, key: string, originPort: number): string {
-  const q = (s: string): string => JSON.stringify(s)
-  return `# Written by bench/pair.ts for one round; deleted afterwards.
-listeners:
-  - name: h1
-    bind: ${q(`127.0.0.1:${ports.h1}`)}
-  - name: tls
-    bind: ${q(`127.0.0.1:${ports.tls}`)}
-    tls: { cert: ${q(cert)}, key: ${q(key)} }
-cache: { maxBytes: 64MiB }
-# One process: forked workers would share the one proxy CPU anyway.
-workers: 1
-accessLog: false
-admin: { bind: "127.0.0.1:0" }
-routes:
-  # pass, tls, h2: no cache phase at all.
-  - match: { pathPrefix: / }
-    backend: origin
-    cache: false
-  # hit: the origin says public, max-age=3600 here.
-  - match: { pathPrefix: /cached }
-    backend: origin
-backends:
-  origin:
-    servers:
-      - url: ${q(`http://127.0.0.1:${originPort}`)}
-`
-}
-
-function tail (file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    | ${l}`).join('\n')
-  } catch {
-    return '    | (no log)'
-  }
-}
-
 function urlFor (scenario: PairScenario, ports: { h1: number, tls: number }): string {
   switch (scenario) {
     case 'pass': return `http://127.0.0.1:${ports.h1}/bench`
@@ -163,58 +103,23 @@ async function startSide (spec: SideSpec, round: number, scenario: PairScenario,
   const [h1 = 0, tls = 0] = await freePorts(2)
   const ports = { h1, tls }
   const configFile = join(spec.dir, `switchyard-${round}.yaml`)
-  writeFileSync(configFile, switchyardConfig(ports, spec.cert, spec.key, originPort))
-  // Straight to a file: no pipe for the harness to drain on the load CPU.
+  writeFileSync(configFile, switchyardConfig({ ...ports, admin: 0 }, spec.cert, spec.key, originPort, false, 1))
   const logFile = join(spec.dir, `switchyard-${round}.log`)
-  const fd = openSync(logFile, 'w')
-  let child: ChildProcess
-  try {
-    child = children.spawnNode(spec.main, ['start', '-c', configFile], {
-      cpu: pinning.proxyCpu,
-      // fd 3 = IPC, only so that bench/parent-watch.ts stops it if we die without doing so.
-      stdio: ['ignore', fd, fd, 'ipc'],
-      cwd: root,
-      nodeFlags: [...spec.nodeArgs, '--import', pathToFileURL(join(dist, 'bench/parent-watch.js')).href]
-    })
-  } finally {
-    closeSync(fd)
-  }
+  const child = run.spawnLogged(spec.main, ['start', '-c', configFile], { cpu: pinning.proxyCpu, logFile, nodeFlags: spec.nodeArgs })
   const problem = await waitForPorts(child, [ports.h1, ports.tls], READY_MS)
   if (problem !== null || child.pid === undefined) {
     await children.stop(child, 2000)
-    throw new NotReady(`${spec.side} (${spec.main}) not ready: ${problem ?? 'no pid'}; its log:\n${tail(logFile, 15)}`)
+    throw new NotReady(`${spec.side} (${spec.main}) not ready: ${problem ?? 'no pid'}; its log:\n${logTail(logFile, 15)}`)
   }
   return { spec, child, pid: child.pid, url: urlFor(scenario, ports), logFile }
 }
 
-/** One GET: 200 with the origin's body, or why not; and the Cache-Status it came with. */
-function get (url: string, bodyBytes: number): Promise<{ problem: string | null, cacheStatus: string }> {
-  return new Promise((resolve) => {
-    const u = new URL(url)
-    const request = u.protocol === 'https:' ? httpsRequest : httpRequest
-    const req = request(u, { agent: false, rejectUnauthorized: false, timeout: 5000 }, (res) => {
-      let n = 0
-      res.on('data', (c: Buffer) => { n += c.length })
-      res.on('end', () => {
-        const cacheStatus = String(res.headers['cache-status'] ?? '')
-        if (res.statusCode !== 200) resolve({ problem: `GET ${url} answered ${res.statusCode}`, cacheStatus })
-        else if (n !== bodyBytes) resolve({ problem: `GET ${url} returned ${n} body bytes, origin sends ${bodyBytes}`, cacheStatus })
-        else resolve({ problem: null, cacheStatus })
-      })
-      res.on('error', (err) => { resolve({ problem: `GET ${url}: ${err.message}`, cacheStatus: '' }) })
-    })
-    req.on('timeout', () => { req.destroy(new Error('timed out')) })
-    req.on('error', (err) => { resolve({ problem: `GET ${url}: ${err.message}`, cacheStatus: '' }) })
-    req.end()
-  })
-}
-
 /** The path must answer before it is loaded; for hit, a second GET must come from the cache. */
 async function preflight (r: Running, scenario: PairScenario, bodyBytes: number): Promise<void> {
-  const first = await get(r.url, bodyBytes)
+  const first = await checkGet(r.url, bodyBytes)
   if (first.problem !== null) throw new Error(`${r.spec.side}: preflight: ${first.problem}`)
   if (scenario !== 'hit') return
-  const second = await get(r.url, bodyBytes)
+  const second = await checkGet(r.url, bodyBytes)
   if (second.problem !== null) throw new Error(`${r.spec.side}: preflight: ${second.problem}`)
   // A warning, not an error: an older build may not send Cache-Status at all.
   if (!/;\s*hit\b/.test(second.cacheStatus)) log(`warning: ${r.spec.side}: the second GET of ${r.url} was not a cache hit (Cache-Status: ${second.cacheStatus || 'none'})`)
@@ -238,7 +143,7 @@ async function measure (r: Running, load: Load, durationSec: number, meterDelayM
   const meter = meterPid(r.pid)
   const result = await running
   const cpu = meter.stop()
-  if (!isRunning(r.child)) throw new Error(`${r.spec.side} exited during the window; its log:\n${tail(r.logFile, 15)}`)
+  if (!isRunning(r.child)) throw new Error(`${r.spec.side} exited during the window; its log:\n${logTail(r.logFile, 15)}`)
   return {
     pid: r.pid,
     cpus: cpusAllowed(r.pid),
@@ -388,10 +293,7 @@ async function main (): Promise<void> {
   const side = (s: SideSpec): object => ({ main: s.main, nodeArgs: s.nodeArgs, gitCommit: gitCommit(dirname(s.main)) })
   const report = {
     startedAt: startedAt.toISOString(),
-    node: process.version,
-    os: `${process.platform} ${release()}`,
-    cpuModel: cpus()[0]?.model ?? null,
-    cpuCount: cpus().length,
+    ...machineFacts(),
     loadavgAtEnd: loadavg(),
     gitCommit: gitCommit(root),
     settings: {

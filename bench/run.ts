@@ -22,15 +22,11 @@ import { spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
-import { cpus, loadavg, release } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeSelfSignedCert } from './certs.js'
-import { benchRun, cpusAllowed, gitCommit, isRunning, readJsonLine, setupPinning, waitForPorts } from './children.js'
+import { benchRun, cpusAllowed, freePorts, gitCommit, isRunning, logTail, machineFacts, readJsonLine, setupPinning, waitForPorts } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid, meterPids, meterSelfAndReaped, meterSystem } from './cpu.js'
 import { runH2load, runWrk } from './generators.js'
@@ -39,6 +35,7 @@ import type { LoadResult, LoadSettings } from './load.js'
 import { intOption, selectNames } from './options.js'
 import { comparePeers, nginxConfig, spread } from './peers.js'
 import type { PeerComparison, PeerRow, Spread } from './peers.js'
+import { checkGet, switchyardConfig } from './switchyard.js'
 import { ensureTools } from './tools.js'
 import type { ToolName } from './tools.js'
 
@@ -271,17 +268,6 @@ function parseOptions (argv: string[]): Options {
 const run = benchRun('bench', import.meta.url)
 const { root, dist, children, shutdown, log } = run
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => { resolve() }))
-  return port
-}
-
 interface Started {
   readonly child: ChildProcess
   readonly port: number
@@ -334,89 +320,22 @@ interface SwitchyardOptions {
   readonly workers: number
 }
 
-interface ConfigPorts { readonly h1: number, readonly tls: number, readonly admin: number }
-
-function switchyardConfig (ports: ConfigPorts, cert: string, key: string, originPort: number, accessLog: boolean, workers: number): string {
-  const q = (s: string): string => JSON.stringify(s)
-  const workersBlock = workers === 1
-    ? `# One process, no primary: the default is one worker per CPU, and forked
-# workers would inherit the harness's pin to a single CPU.
-workers: 1`
-    : `# A primary (admin API, health checks; serves no requests) and ${workers} workers
-# on the same listeners: node:cluster round-robin, the primary accepts and hands
-# each connection to a worker.
-workers: ${workers}`
-  return `# Written by bench/run.ts for one benchmark run; deleted afterwards.
-listeners:
-  - name: h1
-    bind: ${q(`127.0.0.1:${ports.h1}`)}
-  - name: tls
-    bind: ${q(`127.0.0.1:${ports.tls}`)}
-    tls: { cert: ${q(cert)}, key: ${q(key)} }
-cache: { maxBytes: 64MiB }
-${workersBlock}
-# The peers (http-proxy, fastify, nginx) write no access log; compare like with like. Metrics stay on.
-# Run with --access-log to measure Switchyard with its default JSON access log.
-accessLog: ${accessLog ? 'true' : 'false'}
-# On a known port: a primary's GET /status lists its workers' pids.
-admin: { bind: ${q(`127.0.0.1:${ports.admin}`)} }
-routes:
-  # Pass-through scenarios: no cache phase at all.
-  - match: { pathPrefix: / }
-    backend: origin
-    cache: false
-  # The cache-hit scenario: the origin says public, max-age=3600 here.
-  - match: { pathPrefix: /cached }
-    backend: origin
-  # The dynamic pair: the origin answers after 100 ms and sends no freshness
-  # information. A cached route (hit-for-miss at its default) against cache: false.
-  - match: { pathPrefix: /dynamic-cached }
-    backend: origin
-  - match: { pathPrefix: /dynamic }
-    backend: origin
-    cache: false
-backends:
-  origin:
-    servers:
-      - url: ${q(`http://127.0.0.1:${originPort}`)}
-`
-}
-
-function tail (file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    | ${l}`).join('\n')
-  } catch {
-    return '    | (no log)'
-  }
-}
-
 async function startSwitchyard (o: SwitchyardOptions): Promise<SwitchyardStart> {
   if (!existsSync(o.main)) return { ok: false, reason: `${o.main} not found (the \`start\` CLI is not built yet)` }
 
-  const ports = { h1: await freePort(), tls: await freePort(), admin: await freePort() }
+  const [h1 = 0, tls = 0, admin = 0] = await freePorts(3)
+  const ports = { h1, tls, admin }
   const { cert, key } = writeSelfSignedCert(o.dir)
   const configFile = join(o.dir, 'switchyard-bench.yaml')
   writeFileSync(configFile, switchyardConfig(ports, cert, key, o.originPort, o.accessLog, o.workers))
 
-  // Logs go straight to a file: no pipe for the harness to drain on the load CPU.
   const logFile = join(o.dir, 'switchyard.log')
-  const fd = openSync(logFile, 'w')
-  let child: ChildProcess
-  try {
-    // Workers are forked with the primary's execArgv: they get the same preload and profiler flags.
-    child = children.spawnNode(o.main, ['start', '-c', configFile], {
-      cpu: o.cpu,
-      // fd 3 = IPC, only so that bench/parent-watch.ts notices if we die without stopping it.
-      stdio: ['ignore', fd, fd, 'ipc'],
-      cwd: root,
-      nodeFlags: [
-        '--import', pathToFileURL(join(dist, 'bench/parent-watch.js')).href,
-        ...(o.cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir])
-      ]
-    })
-  } finally {
-    closeSync(fd)
-  }
+  // Workers are forked with the primary's execArgv: they get the same preload and profiler flags.
+  const child = run.spawnLogged(o.main, ['start', '-c', configFile], {
+    cpu: o.cpu,
+    logFile,
+    nodeFlags: o.cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir]
+  })
   let problem = await waitForPorts(child, [ports.h1, ports.tls], SWITCHYARD_READY_MS)
   // A primary's listeners accept before its workers serve: wait until /status says every one is ready.
   if (problem === null && o.workers > 1) {
@@ -426,7 +345,7 @@ async function startSwitchyard (o: SwitchyardOptions): Promise<SwitchyardStart> 
   if (problem === null) return { ok: true, child, h1Port: ports.h1, tlsPort: ports.tls, adminPort: ports.admin, configFile, workers: o.workers }
 
   child.kill('SIGKILL')
-  return { ok: false, reason: `\`switchyard start\` not ready: ${problem}; its log:\n${tail(logFile, 15)}` }
+  return { ok: false, reason: `\`switchyard start\` not ready: ${problem}; its log:\n${logTail(logFile, 15)}` }
 }
 
 interface WorkerEntry { readonly pid: number, readonly requests: number | null }
@@ -541,24 +460,9 @@ function alive (pid: number): boolean {
 // ---- one scenario ------------------------------------------------------------
 
 /** One GET through the scenario's path before loading it: the scenario must answer 200 with the origin's body. */
-function preflight (url: string, bodyBytes: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const u = new URL(url)
-    const request = u.protocol === 'https:' ? httpsRequest : httpRequest
-    const req = request(u, { agent: false, rejectUnauthorized: false, timeout: 5000 }, (res) => {
-      let n = 0
-      res.on('data', (c: Buffer) => { n += c.length })
-      res.on('end', () => {
-        if (res.statusCode !== 200) resolve(`preflight GET ${url} answered ${res.statusCode}`)
-        else if (n !== bodyBytes) resolve(`preflight GET ${url} returned ${n} body bytes, origin sends ${bodyBytes}`)
-        else resolve(null)
-      })
-      res.on('error', (err) => { resolve(`preflight GET ${url}: ${err.message}`) })
-    })
-    req.on('timeout', () => { req.destroy(new Error('timed out')) })
-    req.on('error', (err) => { resolve(`preflight GET ${url}: ${err.message}`) })
-    req.end()
-  })
+async function preflight (url: string, bodyBytes: number): Promise<string | null> {
+  const { problem } = await checkGet(url, bodyBytes)
+  return problem === null ? null : `preflight ${problem}`
 }
 
 interface CpuShare { readonly cpuSeconds: number, readonly wallSeconds: number, readonly share: number }
@@ -786,7 +690,8 @@ function nginxVersion (path: string): string | null {
  */
 async function startNginx (path: string, cpu: string | null, dir: string, originPort: number): Promise<NginxStart> {
   mkdirSync(dir, { recursive: true })
-  const ports = { h1: await freePort(), tls: await freePort() }
+  const [h1 = 0, tls = 0] = await freePorts(2)
+  const ports = { h1, tls }
   const { cert, key } = writeSelfSignedCert(dir)
   const conf = join(dir, 'nginx.conf')
   // As root nginx would run its worker as nobody, who cannot enter the 0700 temp dir.
@@ -803,7 +708,7 @@ async function startNginx (path: string, cpu: string | null, dir: string, origin
   const problem = await waitForPorts(child, [ports.h1, ports.tls], CHILD_READY_MS)
   if (problem === null) return { ok: true, child, h1Port: ports.h1, tlsPort: ports.tls, version: nginxVersion(path) }
   await children.stop(child, 2000)
-  return { ok: false, reason: `nginx not ready: ${problem}; ${tail(logFile, 5).trim()} ${tail(join(dir, 'nginx-error.log'), 5).trim()}` }
+  return { ok: false, reason: `nginx not ready: ${problem}; ${logTail(logFile, 5).trim()} ${logTail(join(dir, 'nginx-error.log'), 5).trim()}` }
 }
 
 /** nginx's master and its worker processes (not the cache manager and loader: the loader exits a minute in). */
@@ -1310,11 +1215,8 @@ async function main (): Promise<void> {
 
   const report = {
     startedAt: startedAt.toISOString(),
-    node: process.version,
+    ...machineFacts(),
     v8: process.versions.v8,
-    os: `${process.platform} ${release()}`,
-    cpuModel: cpus()[0]?.model ?? null,
-    cpuCount: cpus().length,
     loadavgAtEnd: loadavg(),
     gitCommit: gitCommit(root),
     settings: {

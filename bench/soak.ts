@@ -20,12 +20,11 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2'
 import net from 'node:net'
-import { cpus, release } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import { writeSelfSignedCert } from './certs.js'
-import { benchRun, cpusAllowed, gitCommit, readJsonLine, setupPinning } from './children.js'
+import { benchRun, cpusAllowed, gitCommit, machineFacts, readJsonLine, setupPinning } from './children.js'
 import type { Pinning } from './children.js'
 import { meterPid } from './cpu.js'
 import { UsageError, intOption } from './options.js'
@@ -710,10 +709,7 @@ async function main (): Promise<void> {
   proxy.child.off('exit', onProxyExit)
   const report = {
     startedAt: startedAt.toISOString(),
-    node: process.version,
-    os: `${process.platform} ${release()}`,
-    cpuModel: cpus()[0]?.model ?? null,
-    cpuCount: cpus().length,
+    ...machineFacts(),
     gitCommit: gitCommit(root),
     settings: { ...opts, mix: KINDS, largeBytes: LARGE_BYTES, tolerance: TOLERANCE },
     pinning: { ...pinning, affinity: { harness: cpusAllowed('self'), origin: originChild.pid === undefined ? null : cpusAllowed(originChild.pid), switchyard: proxy.child.pid === undefined ? null : cpusAllowed(proxy.child.pid) } },

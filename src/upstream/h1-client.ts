@@ -393,10 +393,11 @@ class Connection {
       return 1
     }
     this.#headDone = true
+    const answer = afterHead(x, status, upgrade)
     if (status < 200) {
       this.#interim = true
       if (status === 101) {
-        if (upgrade && x.req.upgrade) {
+        if (answer === 2) {
           this.#upgrade = { status, raw }
           return 2
         }
@@ -426,8 +427,7 @@ class Connection {
       else if (lower === 'transfer-encoding') chunked = true
       else if (lower === 'keep-alive') this.#idleMs = this.#hint(raw[i + 1]!)
     }
-    const noBody = x.req.isHead || status === 204 || status === 304
-    this.#closeDelimited = !noBody && !chunked && !length
+    this.#closeDelimited = answer === 0 && !chunked && !length
     if (this.#closeDelimited) this.#keepAlive = false
     this.#arm(Phase.Body, this.#o.bodyTimeout)
     let more: boolean
@@ -438,7 +438,7 @@ class Connection {
       return 1
     }
     if (this.exchange === x && !more) this.#pause()
-    return noBody ? 1 : 0
+    return answer
   }
 
   /**
@@ -551,15 +551,11 @@ class Connection {
   }
 
   // A consumed read's events, held for #onExecute. A head's answer to the
-  // parser is decided here, as #head decides it (which says the same later).
+  // parser cannot wait: it is the one #head gives when it runs.
   readonly #heldHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
     status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
     this.#events.push(HEAD, { raw: this.#takeHead(headers), status, statusText, upgrade, keepAlive })
-    const x = this.exchange
-    if (x === null) return 1
-    if (status === 101) return upgrade && x.req.upgrade ? 2 : 1
-    if (status < 200) return 1
-    return x.req.isHead || status === 204 || status === 304 ? 1 : 0
+    return afterHead(this.exchange, status, upgrade)
   }
 
   readonly #heldBody = (chunk: Buffer): void => { this.#events.push(BODY, chunk) }
@@ -728,6 +724,18 @@ class Connection {
 }
 
 function closeParser (parser: NativeParser): void { parser.close() }
+
+/**
+ * What the parser does after a head of `x`'s answer: read its body (0), none
+ * follows (1: an interim head, HEAD, 204, 304, or bytes nobody asked for),
+ * stop for the upgrade `x` asked for (2).
+ */
+function afterHead (x: Exchange | null, status: number, upgrade: boolean): number {
+  if (x === null) return 1
+  if (status === 101) return upgrade && x.req.upgrade ? 2 : 1
+  if (status < 200) return 1
+  return x.req.isHead || status === 204 || status === 304 ? 1 : 0
+}
 
 /** A response head as the parser gave it, held (see #onExecute). */
 interface HeldHead {

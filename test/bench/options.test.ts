@@ -1,16 +1,6 @@
 import t from 'tap'
-import { UsageError, intOption, selectNames } from '../../bench/options.js'
-
-/** The message of the UsageError `fn` throws (anything else fails the test). */
-function usageError (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof UsageError) return err.message
-    throw err
-  }
-  throw new Error('no UsageError thrown')
-}
+import { intOption, selectNames } from '../../bench/options.js'
+import { usageError } from '../helpers/bench.js'
 
 const KNOWN = ['direct', 'h1', 'one', 'two', 'one-pinned', 'two-pinned'] as const
 const GROUPS = { workers: ['one', 'two', 'one-pinned', 'two-pinned'], 'workers-pinned': ['one-pinned', 'two-pinned'] } as const

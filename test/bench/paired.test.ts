@@ -2,7 +2,7 @@
 // summary of per-round ratios it reports.
 import t from 'tap'
 import { parsePairOptions, roundRatio, splitNodeArgs, summarizePair, usPerRequest } from '../../bench/paired.js'
-import { UsageError } from '../../bench/options.js'
+import { usageError } from '../helpers/bench.js'
 
 t.test('two mains resolved against cwd, and the defaults', async (t) => {
   const o = parsePairOptions(['base/main.js', '/abs/main.js'], '/repo')
@@ -16,17 +16,6 @@ t.test('--args-a takes a value that starts with a dash, split on spaces', async 
   t.equal(o.scenario, 'h2')
   t.same(splitNodeArgs(undefined), [])
 })
-
-/** The message of the UsageError `fn` throws (anything else fails the test). */
-function usageError (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof UsageError) return err.message
-    throw err
-  }
-  throw new Error('no UsageError thrown')
-}
 
 t.test('usage errors', async (t) => {
   t.match(usageError(() => parsePairOptions(['a.js'], '/')), /^expected two Switchyard entry points \(A and B\), got 1: a\.js$/)
