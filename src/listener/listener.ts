@@ -38,7 +38,8 @@ export interface ListenerOptions {
 }
 
 export interface ConnectionObserver {
-  connectionOpened (listener: string, protocol: 'h1' | 'h2'): void
+  /** `socket`: the accepted TCP socket, or the TLS socket over it. */
+  connectionOpened (listener: string, protocol: 'h1' | 'h2', socket: Socket): void
   connectionClosed (listener: string, protocol: 'h1' | 'h2'): void
   streamOpened (listener: string): void
   streamClosed (listener: string): void
@@ -112,7 +113,7 @@ class SessionIdle {
 function onIdleCheck (idle: SessionIdle): void { idle.check() }
 
 function countConnection (observer: ConnectionObserver, name: string, protocol: 'h1' | 'h2', socket: Socket): void {
-  observer.connectionOpened(name, protocol)
+  observer.connectionOpened(name, protocol, socket)
   socket.once('close', () => observer.connectionClosed(name, protocol))
 }
 
@@ -204,7 +205,11 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     maxHeaderSize: h1HeadLimit(limits),
     headersTimeout: timeouts.clientHeaders,
     requestTimeout: 0, // large uploads are bounded by the upstream body timeout, not a wall clock
-    keepAliveTimeout: 0 // swept by keepAlive
+    keepAliveTimeout: 0, // swept by keepAlive
+    // node:http's and node:https's default, but not http2.createSecureServer's:
+    // with Nagle on, a response written in two parts waits for the client's
+    // delayed ACK (40 ms on Linux) before its second part goes out.
+    noDelay: true
   }
 
   let server: http.Server | https.Server | http2.Http2SecureServer
