@@ -7,7 +7,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Children } from './children.js'
 import type { LoadResult } from './load.js'
-import { h2loadLogDurations, parseH2load, parseWrk, percentile, WRK_SCRIPT } from './peers.js'
+import { h2loadLogDurations, parseH2load, parseWrk, percentile, wrkScript } from './peers.js'
 
 export interface ExternalLoad {
   readonly children: Children
@@ -17,6 +17,8 @@ export interface ExternalLoad {
   readonly dir: string
   readonly connections: number
   readonly durationSec: number
+  /** wrk only: each connection's mean think time between an answer and its next request (ms); absent = none (saturating). */
+  readonly paceMs?: number | null
 }
 
 /** Runs the child to its end; its stdout, or an Error with its stderr. */
@@ -40,10 +42,10 @@ function collect (child: ChildProcess, what: string, timeoutMs: number): Promise
 
 const bounded = (durationSec: number): number => (durationSec + 30) * 1000
 
-/** `wrk -t 1 -c <connections> -d <s>` with the script that prints p50-p99.9 (µs). */
+/** `wrk -t 1 -c <connections> -d <s>` with the script that prints p50-p99.9 (µs), paced when asked (peers.ts wrkScript). */
 export async function runWrk (url: string, o: ExternalLoad): Promise<LoadResult> {
   const script = join(o.dir, 'wrk-report.lua')
-  writeFileSync(script, WRK_SCRIPT)
+  writeFileSync(script, wrkScript(o.paceMs ?? null))
   const args = ['-t', '1', '-c', String(o.connections), '-d', `${o.durationSec}s`, '--timeout', '10s', '-s', script, url]
   const stdout = await collect(o.children.spawnCommand('wrk', args, { cpu: o.cpu, stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk', bounded(o.durationSec))
   const w = parseWrk(stdout)

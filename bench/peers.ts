@@ -110,6 +110,23 @@ export const WRK_SCRIPT = `done = function (summary, latency, requests)
 end
 `
 
+/**
+ * The think time of a paced run, in whole ms (wrk's delay() has ms
+ * resolution): each connection waits a uniformly random lo..hi after an
+ * answer before its next request, so the connections drift apart instead of
+ * firing together.
+ */
+export function paceRange (paceMs: number): { readonly lo: number, readonly hi: number } {
+  return { lo: Math.max(1, Math.round(paceMs / 2)), hi: Math.max(1, Math.round(paceMs * 3 / 2)) }
+}
+
+/** WRK_SCRIPT, paced (paceRange) when paceMs is a number. wrk does not count the wait in a request's latency. */
+export function wrkScript (paceMs: number | null): string {
+  if (paceMs === null) return WRK_SCRIPT
+  const { lo, hi } = paceRange(paceMs)
+  return `delay = function () return math.random(${lo}, ${hi}) end\n${WRK_SCRIPT}`
+}
+
 export interface WrkSummary {
   readonly requests: number
   readonly durationUs: number

@@ -33,7 +33,7 @@ import { runH2load, runWrk } from './generators.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
 import { intOption, selectNames } from './options.js'
-import { comparePeers, nginxConfig, spread } from './peers.js'
+import { comparePeers, nginxConfig, paceRange, spread } from './peers.js'
 import type { PeerComparison, PeerRow, Spread } from './peers.js'
 import { checkGet, switchyardConfig } from './switchyard.js'
 import { ensureTools } from './tools.js'
@@ -171,6 +171,8 @@ const NODE_TARGETS: ReadonlyArray<{ readonly scenario: ScenarioName, readonly go
   { scenario: 'switchyard-h1', goal: null },
   { scenario: 'switchyard-h2', goal: 2.5 }
 ]
+/** Issue 12: p99 latency added over direct, at 50 connections, for these rows. */
+const LATENCY_BAR = { maxAddedP99Ms: 1, scenarios: ['switchyard-h1', 'switchyard-tls', 'switchyard-cache-hit'] as readonly ScenarioName[] } as const
 /** Issue 10: two workers keep at least this share of one worker's requests per CPU-second. */
 const WORKERS_TARGET = 0.9
 
@@ -196,6 +198,12 @@ interface Options {
   readonly h2Streams: number
   /** Never run apt-get, even as root. */
   readonly install: boolean
+  /**
+   * Paced HTTP/1.1 load: each connection's mean think time (ms) between an
+   * answer and its next request, or null to saturate. Latency at a load the
+   * proxy core carries without a queue: what each hop adds, not queueing.
+   */
+  readonly paceMs: number | null
 }
 
 type H1Generator = 'wrk' | 'autocannon'
@@ -215,6 +223,9 @@ const USAGE = `usage: npm run bench -- [options]
   --h2-connections <n> h2load connections for the h2 scenarios (default 10)
   --h2-streams <n>     h2load concurrent streams per connection (default 10)
   --no-install         never apt-get install nginx-light, wrk, nghttp2-client (default: as root, when missing)
+  --paced <ms>         latency at a moderate load instead of saturation: each wrk connection waits a random
+                       0.5-1.5 x <ms> after an answer before its next request (50 connections, 10 ms: ~5k req/s).
+                       HTTP/1.1 rows only (wrk); h2 rows are skipped (h2load --rps fires every connection at once)
   --help`
 
 function parseOptions (argv: string[]): Options {
@@ -234,6 +245,7 @@ function parseOptions (argv: string[]): Options {
       'h2-connections': { type: 'string', default: '10' },
       'h2-streams': { type: 'string', default: '10' },
       'no-install': { type: 'boolean', default: false },
+      paced: { type: 'string' },
       help: { type: 'boolean', default: false }
     },
     strict: true,
@@ -258,7 +270,8 @@ function parseOptions (argv: string[]): Options {
     rounds: intOption('rounds', values.rounds, 1),
     h2Connections: intOption('h2-connections', values['h2-connections'], 1),
     h2Streams: intOption('h2-streams', values['h2-streams'], 1),
-    install: values['no-install'] !== true
+    install: values['no-install'] !== true,
+    paceMs: values.paced === undefined ? null : intOption('paced', values.paced, 1)
   }
 }
 
@@ -799,10 +812,12 @@ function aggregatePeers (results: readonly ScenarioResult[]): PeerAggregate[] {
   })
 }
 
+/** A difference in ms, signed, or '-'. */
+const signed = (n: number | null | undefined): string => n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n >= 0 ? '+' : ''}${n.toFixed(2)}`
+
 function peersTable (rows: readonly PeerAggregate[]): string {
   const head = ['scenario', 'load', 'conns', 'req/s', '(range)', 'req/s/core', '(range)', 'x nginx', 'x best Node', 'x ceiling', 'p50 ms', '+p50', '+p99', '+p99.9', 'over', 'err']
   const range = (s: Spread | null, digits: number): string => s === null || s.n < 2 ? '' : `${fmt(s.min, digits)}-${fmt(s.max, digits)}`
-  const signed = (n: number | null | undefined): string => n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n >= 0 ? '+' : ''}${n.toFixed(2)}`
   const cells = rows.map((r) => {
     if (r.skipped !== null) return [r.name, `skipped: ${(r.skipped.split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
     const c = r.comparison
@@ -879,14 +894,17 @@ async function main (): Promise<void> {
   const loaderFor = (n: ScenarioName): { load: Load, info: Omit<RunInfo, 'round'> } | string => {
     const connections = PEER_SPECS.get(n)?.connections ?? opts.connections
     if (protocolOf(n) === 'h2') {
+      if (opts.paceMs !== null) return 'not paced: h2load has no think time (its --rps sends every connection\'s request at the same instant)'
       if (toolPath('h2load') === null) return `needs h2load: ${toolMissing('h2load')}`
       const info = { generator: `h2load -m ${opts.h2Streams}`, connections: opts.h2Connections }
       return { info, load: async (url, durationSec) => await runH2load(url, { children, cpu: pinning.loadgenCpu, dir: tmp, connections: opts.h2Connections, streams: opts.h2Streams, durationSec }) }
     }
     if (h1Generator === 'wrk') {
       if (toolPath('wrk') === null) return `needs wrk: ${toolMissing('wrk')}`
-      return { info: { generator: 'wrk', connections }, load: async (url, durationSec) => await runWrk(url, { children, cpu: pinning.loadgenCpu, dir: tmp, connections, durationSec }) }
+      const generator = opts.paceMs === null ? 'wrk' : `wrk paced ${paceRange(opts.paceMs).lo}-${paceRange(opts.paceMs).hi} ms`
+      return { info: { generator, connections }, load: async (url, durationSec) => await runWrk(url, { children, cpu: pinning.loadgenCpu, dir: tmp, connections, durationSec, paceMs: opts.paceMs }) }
     }
+    if (opts.paceMs !== null) return 'not paced: --paced needs wrk'
     return { info: { generator: 'autocannon', connections }, load: async (url, durationSec) => await runLoad(url, { ...settings, connections, durationSec }) }
   }
 
@@ -1185,6 +1203,15 @@ async function main (): Promise<void> {
     out.write(peersTable(peers) + '\n')
     out.write('ceiling-* = a bare Node server answering the cache-hit bytes from memory on the proxy CPU: no proxy on that core can do better per core.' +
       ' The h2 rows have no direct h2 origin: their latency is added over ceiling-h2.\n')
+    // Issue 12's latency bar, for the rows it concerns, at the load this run used.
+    const load = opts.paceMs === null ? 'saturated' : `paced, ${paceRange(opts.paceMs).lo}-${paceRange(opts.paceMs).hi} ms between requests per connection`
+    for (const name of LATENCY_BAR.scenarios) {
+      const row = peers.find((p) => p.name === name && p.skipped === null)
+      if (row === undefined) continue
+      const added = row.comparison?.addedMs?.p99 ?? null
+      out.write(`${name}: p99 added over ${PEER_SPECS.get(name)?.latencyRef ?? '-'} = ${added === null ? 'n/a' : `${signed(added)} ms`} (${load}, ${row.connections} connections;` +
+        ` issue bar <= ${LATENCY_BAR.maxAddedP99Ms} ms: ${added === null ? 'n/a' : added <= LATENCY_BAR.maxAddedP99Ms ? 'MET' : 'NOT MET'})\n`)
+    }
     const dyn = (n: ScenarioName): PeerAggregate | undefined => peers.find((p) => p.name === n && p.skipped === null)
     const cached = dyn('switchyard-dynamic-cached')
     const uncached = dyn('switchyard-dynamic-uncached')
@@ -1221,7 +1248,8 @@ async function main (): Promise<void> {
     gitCommit: gitCommit(root),
     settings: {
       ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog,
-      rounds: opts.rounds, h1Generator, h2Connections: opts.h2Connections, h2Streams: opts.h2Streams, dynamicConnections: DYNAMIC_CONNECTIONS
+      rounds: opts.rounds, h1Generator, h2Connections: opts.h2Connections, h2Streams: opts.h2Streams, dynamicConnections: DYNAMIC_CONNECTIONS,
+      paceMs: opts.paceMs, paceRangeMs: opts.paceMs === null ? null : paceRange(opts.paceMs)
     },
     tools: { ...tools, nginxVersion: nginx.ok ? nginx.version : null },
     peers: { rows: peers, dynamic: dynamicSummary },
