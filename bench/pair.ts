@@ -99,11 +99,11 @@ function urlFor (scenario: PairScenario, ports: { h1: number, tls: number }): st
   }
 }
 
-async function startSide (spec: SideSpec, round: number, scenario: PairScenario, originPort: number, pinning: Pinning): Promise<Running> {
+async function startSide (spec: SideSpec, round: number, o: PairOptions, originPort: number, pinning: Pinning): Promise<Running> {
   const [h1 = 0, tls = 0] = await freePorts(2)
   const ports = { h1, tls }
   const configFile = join(spec.dir, `switchyard-${round}.yaml`)
-  writeFileSync(configFile, switchyardConfig({ ...ports, admin: 0 }, spec.cert, spec.key, originPort, false, 1))
+  writeFileSync(configFile, switchyardConfig({ ...ports, admin: 0 }, spec.cert, spec.key, originPort, o.accessLog, 1))
   const logFile = join(spec.dir, `switchyard-${round}.log`)
   const child = run.spawnLogged(spec.main, ['start', '-c', configFile], { cpu: pinning.proxyCpu, logFile, nodeFlags: spec.nodeArgs })
   const problem = await waitForPorts(child, [ports.h1, ports.tls], READY_MS)
@@ -111,7 +111,7 @@ async function startSide (spec: SideSpec, round: number, scenario: PairScenario,
     await children.stop(child, 2000)
     throw new NotReady(`${spec.side} (${spec.main}) not ready: ${problem ?? 'no pid'}; its log:\n${logTail(logFile, 15)}`)
   }
-  return { spec, child, pid: child.pid, url: urlFor(scenario, ports), logFile }
+  return { spec, child, pid: child.pid, url: urlFor(o.scenario, ports), logFile }
 }
 
 /** The path must answer before it is loaded; for hit, a second GET must come from the cache. */
@@ -168,7 +168,7 @@ async function runRound (round: number, specs: { A: SideSpec, B: SideSpec }, o: 
   try {
     // One after the other, the first alternating: neither always gets the quieter start.
     for (const side of first === 'A' ? ['A', 'B'] as const : ['B', 'A'] as const) {
-      started.push(await startSide(specs[side], round, o.scenario, origin.port, pinning))
+      started.push(await startSide(specs[side], round, o, origin.port, pinning))
     }
     const a = started.find((s) => s.spec.side === 'A')
     const b = started.find((s) => s.spec.side === 'B')
@@ -298,7 +298,7 @@ async function main (): Promise<void> {
     gitCommit: gitCommit(root),
     settings: {
       scenario: o.scenario, rounds: o.rounds, durationSec: o.durationSec, warmupSec: o.warmupSec, generator,
-      connections: o.scenario === 'h2' ? H2_CONNECTIONS : o.connections, streams: o.scenario === 'h2' ? H2_STREAMS : 1
+      connections: o.scenario === 'h2' ? H2_CONNECTIONS : o.connections, streams: o.scenario === 'h2' ? H2_STREAMS : 1, accessLog: o.accessLog
     },
     a: side(specs.A),
     b: side(specs.B),

@@ -23,6 +23,8 @@ export interface PairOptions {
   /** Flags for node itself, per side (`--args-a '--max-semi-space-size=64'`). */
   readonly argsA: readonly string[]
   readonly argsB: readonly string[]
+  /** Both sides write Switchyard's default JSON access log (to their log file). */
+  readonly accessLog: boolean
   readonly help: boolean
 }
 
@@ -36,6 +38,7 @@ export const PAIR_USAGE = `usage: node dist/bench/pair.js <mainA.js> <mainB.js> 
   --connections <n>      wrk connections per side (default 25; h2 is always h2load -c 5 -m 10)
   --args-a '<args>'      node flags for A, split on spaces (e.g. '--max-semi-space-size=64')
   --args-b '<args>'      node flags for B
+  --access-log           both sides write the default JSON access log (default off, as in npm run bench)
   --help`
 
 const ARG_FLAGS = new Set(['--args-a', '--args-b'])
@@ -77,6 +80,7 @@ export function parsePairOptions (argv: readonly string[], cwd: string): PairOpt
     connections: intOption('connections', values.connections, 1),
     argsA: splitNodeArgs(values['args-a']),
     argsB: splitNodeArgs(values['args-b']),
+    accessLog: values['access-log'] === true,
     help
   }
 }
@@ -93,6 +97,7 @@ function readArgs (args: string[]) {
         connections: { type: 'string', default: '25' },
         'args-a': { type: 'string' },
         'args-b': { type: 'string' },
+        'access-log': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false }
       },
       strict: true,

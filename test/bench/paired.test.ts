@@ -6,7 +6,7 @@ import { usageError } from '../helpers/bench.js'
 
 t.test('two mains resolved against cwd, and the defaults', async (t) => {
   const o = parsePairOptions(['base/main.js', '/abs/main.js'], '/repo')
-  t.match(o, { mainA: '/repo/base/main.js', mainB: '/abs/main.js', scenario: 'pass', rounds: 6, durationSec: 3, warmupSec: 2, connections: 25, argsA: [], argsB: [], help: false })
+  t.match(o, { mainA: '/repo/base/main.js', mainB: '/abs/main.js', scenario: 'pass', rounds: 6, durationSec: 3, warmupSec: 2, connections: 25, argsA: [], argsB: [], accessLog: false, help: false })
 })
 
 t.test('--args-a takes a value that starts with a dash, split on spaces', async (t) => {
@@ -15,6 +15,7 @@ t.test('--args-a takes a value that starts with a dash, split on spaces', async 
   t.same(o.argsB, ['--no-opt'])
   t.equal(o.scenario, 'h2')
   t.same(splitNodeArgs(undefined), [])
+  t.equal(parsePairOptions(['a.js', 'b.js', '--access-log'], '/').accessLog, true)
 })
 
 t.test('usage errors', async (t) => {
