@@ -21,7 +21,9 @@ t.test('anything else is refused', async (t) => {
     '', 'shop.test:8443/x', 'shop.test/x', 'shop.test?x', 'shop.test#x', 'user@shop.test', 'shop test', 'shop.test ',
     'shop.test:65536', 'shop.test:99999', 'shop.test:123456', 'shop.test:8a', 'shop.test:-1', 'shop.test:80:80', ':80',
     '[::1', '[::1]x', '[not-v6]', '[fe80::1%25eth0]', '[v1.fe]', 'caf\u00e9.test', 'a\tb', 'a\\b', 'a"b', 'a<b',
-    '%zz.test', '%4.test', 'x'.repeat(300)
+    '%zz.test', '%4.test', 'x'.repeat(300),
+    // empty labels: a route for admin.test must not be missed by admin.test.. (an origin may drop one dot)
+    'admin.test..', 'admin.test..:80', 'admin..test', '.admin.test', '.', '..'
   ]
   for (const raw of bad) t.equal(parseAuthority(raw), undefined, JSON.stringify(raw))
   t.same(parseAuthority('[::1]:'), { host: '[::1]', port: undefined, value: '[::1]' }, '…but an empty port after brackets is fine')

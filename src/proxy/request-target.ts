@@ -69,8 +69,17 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
     // RFC 9112 §3.2.4: the asterisk-form is OPTIONS's alone.
     return bad(target === '*' ? `asterisk-form target with ${method} (only OPTIONS may use *)` : 'request target is not a path')
   }
+  // RFC 9112 §3.2, RFC 9113 §8.3.1: a request target has no fragment. Kept,
+  // `/admin#x` would miss a route for /admin and reach an origin that reads
+  // /admin (HAProxy refuses it too, since CVE-2023-45539).
+  if (target.indexOf('#') !== -1) return bad('fragment (#) in the request target')
   const q = target.indexOf('?')
   const path = q === -1 ? target : target.slice(0, q)
+  // Not a path character (RFC 3986 §3.3), and one WHATWG URL parsers (Node's
+  // URL, browsers, Express) read as '/': kept, `/admin\users` would miss the
+  // routes of /admin/users and reach them anyway. `reject` and `decode` treat
+  // it as an escaped slash (path.ts); `keep` keeps only what is escaped.
+  if (paths.escapedSlashes === 'keep' && path.indexOf('\\') !== -1) return bad('backslash in the path')
   const normalized = normalizePath(path, paths)
   if (normalized === undefined) return bad('escaped slash in the path')
   return {
@@ -105,6 +114,9 @@ export function parseAbsoluteUrl (url: string, paths: PathNormalizationConfig): 
   if (scheme === undefined) return undefined
   let target: string
   try { target = url.replace(/[^\x21-\x7e]+/g, encodeURI) } catch { return undefined } // a lone surrogate
+  // A URL's fragment is not part of the resource (a Location may carry one); a live request never does.
+  const hash = target.indexOf('#')
+  if (hash !== -1) target = target.slice(0, hash)
   const t = parseRequestTarget('GET', target, NO_FIELDS, undefined, paths)
   if ('error' in t) return undefined
   const q = t.target.indexOf('?')

@@ -104,7 +104,8 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal((await raw(decode.port('web'), '/x/..\\a\\b', 'Host: a\r\n')).body, 'o /a/b', 'and a raw backslash is one')
   t.equal((await raw(reject.port('web'), '/x/..\\a', 'Host: a\r\n')).status, 400, 'reject refuses a raw backslash')
   const keep = await proxy('{ escapedSlashes: keep }')
-  t.equal((await raw(keep.port('web'), '/x/..\\a', 'Host: a\r\n')).body, 'o /x/..\\a', 'keep leaves it byte for byte')
+  t.equal((await raw(keep.port('web'), '/x/..%5Ca', 'Host: a\r\n')).body, 'o /x/..%5Ca', 'keep leaves an escaped one byte for byte')
+  t.equal((await raw(keep.port('web'), '/x/..\\a', 'Host: a\r\n')).status, 400, 'and refuses a raw one, which origins would read as `/`')
 })
 
 t.test('what picks the backend or the shard is part of the cache key', async (t) => {
@@ -316,6 +317,36 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(o.requests.length, 0)
   t.equal(p.app.status()[0]!.shards[0]!.servers[0]!.failures, 0)
   t.equal(echoed(await h2Request(session, { ':path': '/fine' })).url, '/fine')
+})
+
+t.test('a fragment or a backslash cannot slip past a route: 400 on HTTP/1.1 and h2, never forwarded', async (t) => {
+  const o = await startOrigin(t)
+  const cert = testCertificate(t)
+  // /admin is for 10.0.0.0/8 only; everything else goes to the same origin.
+  const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes:
+  - { name: admin, match: { pathRegex: "^/admin(/.*)?$" }, backend: o, allow: [10.0.0.0/8] }
+  - { name: site, match: { pathPrefix: / }, backend: o }
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  const port = p.port('plain')
+  t.equal((await raw(port, '/admin', 'Host: a\r\n')).status, 403, 'the route holds for /admin itself')
+  // WHATWG URL parsers (Node's URL, Express) read each of these as a path under /admin.
+  for (const target of ['/admin#x', '/admin\\', '/admin\\users', '/admin#/../users', '/x?#']) {
+    const r = await raw(port, target, 'Host: a\r\n')
+    t.equal(r.status, 400, `${target}: 400`)
+    t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
+  }
+  t.equal((await raw(port, '/s?q=a\\b', 'Host: a\r\n')).status, 200, 'a backslash in the query is the query\'s own')
+  const session = http2.connect(p.url('tls'), { rejectUnauthorized: false })
+  t.teardown(() => session.destroy())
+  session.on('error', () => {})
+  for (const path of ['/admin#x', '/admin\\users']) t.equal((await h2Request(session, { ':path': path })).status, 400, `h2 ${path}: 400`)
+  t.same(o.requests.map((r) => r.url), ['/s?q=a\\b'], 'only the query one reached the origin')
+  // A Host with an empty label would miss a host route that an origin dropping one trailing dot serves.
+  t.equal((await raw(port, '/x', 'Host: a.test..\r\n')).status, 400, 'Host a.test..: 400')
+  t.equal((await h2Request(session, { ':path': '/x', ':authority': 'a.test..' })).status, 400, ':authority a.test..: 400')
+  t.equal(o.requests.length, 1)
 })
 
 t.test('an HTTP/2.0 request line on an HTTP/1.1 connection: 505, not an internal error', async (t) => {

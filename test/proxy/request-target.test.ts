@@ -1,7 +1,7 @@
 // The request line and Host, parsed once for routing, the cache key and the upstream.
 import t from 'tap'
 import { Errors } from '../../src/errors.js'
-import { parseRequestTarget, type RequestTarget, type TargetError } from '../../src/proxy/request-target.js'
+import { parseAbsoluteUrl, parseRequestTarget, type RequestTarget, type TargetError } from '../../src/proxy/request-target.js'
 
 const PATHS = { mergeSlashes: false, escapedSlashes: 'keep' } as const
 const h1 = (url: string, raw: string[], method = 'GET'): RequestTarget | TargetError => parseRequestTarget(method, url, raw, undefined, PATHS)
@@ -26,7 +26,13 @@ t.test('malformed Host or target: 400 with the reason', async (t) => {
     ['/y', ['Host', ''], /no Host/],
     ['y', ['Host', 'a.test'], /neither a path nor an absolute/],
     ['ftp://a.test/y', ['Host', 'a.test'], /neither a path nor an absolute/],
-    ['*', ['Host', 'a.test'], /asterisk-form target with GET/]
+    ['*', ['Host', 'a.test'], /asterisk-form target with GET/],
+    ['/admin#x', ['Host', 'a.test'], /fragment/],
+    ['/a?b#c', ['Host', 'a.test'], /fragment/],
+    ['http://a.test#x', ['Host', 'a.test'], /fragment/],
+    ['http://a.test/p#x', ['Host', 'a.test'], /fragment/],
+    ['/admin\\users', ['Host', 'a.test'], /backslash/],
+    ['/admin\\', ['Host', 'a.test'], /backslash/]
   ]
   for (const [url, raw, why] of cases) {
     const r = h1(url, raw)
@@ -71,6 +77,18 @@ t.test('HTTP/2: :authority, Host agreement and :path bytes', async (t) => {
   t.match(h2('/x y', 'a.test'), { error: Errors.BAD_REQUEST, detail: /space/ })
   t.match(h2('/x\u0001', 'a.test'), { error: Errors.BAD_REQUEST })
   t.match(h2('/x', 'a.test/evil'), { error: Errors.BAD_REQUEST })
+  t.match(h2('/admin#x', 'a.test'), { error: Errors.BAD_REQUEST, detail: /fragment/ })
+  t.match(h2('/admin\\users', 'a.test'), { error: Errors.BAD_REQUEST, detail: /backslash/ })
+})
+
+t.test('a backslash in the query is the query\'s own; %5C in the path stays escaped', async (t) => {
+  t.equal(ok(h1('/s?q=a\\b', ['Host', 'a.test'])).target, '/s?q=a\\b')
+  t.equal(ok(h1('/a%5Cb', ['Host', 'a.test'])).path, '/a%5Cb')
+})
+
+t.test('parseAbsoluteUrl: a fragment is dropped (a Location may carry one), the rest parsed as live traffic', async (t) => {
+  t.match(parseAbsoluteUrl('http://a.test/p?q=1#frag', PATHS), { scheme: 'http', path: '/p', search: '?q=1' })
+  t.match(parseAbsoluteUrl('https://a.test#frag', PATHS), { scheme: 'https', path: '/', search: '' })
 })
 
 t.test('escapedSlashes: reject answers 400', async (t) => {
