@@ -40,6 +40,16 @@ export function setField (flat: string[], lowerName: string, value: string | und
   if (value !== undefined) flat.push(lowerName, value)
 }
 
+/** `flat` without the fields named `lowerName` (any case); `flat` itself when it has none. */
+export function withoutField (flat: readonly string[], lowerName: string): readonly string[] {
+  if (countFields(flat, lowerName) === 0) return flat
+  const out: string[] = []
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (!isName(flat[i]!, lowerName)) out.push(flat[i]!, flat[i + 1]!)
+  }
+  return out
+}
+
 /** How many lines of a field there are. */
 export function countFields (flat: readonly string[], lowerName: string): number {
   let n = 0

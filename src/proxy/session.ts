@@ -18,7 +18,7 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { CacheClient } from './cache-phase.js'
 import type { CompressFlow } from './compression/sink.js'
-import { LOWER_FIELD_NAME, requestField, type InterimHead } from '../fields.js'
+import { LOWER_FIELD_NAME, requestField, withoutField, type InterimHead } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { trailerObject, type ForwardContext } from './headers.js'
 import type { Plan, PlanRequest, Redirection, Refusal, ServerOptions } from './plan.js'
@@ -87,6 +87,11 @@ export interface SessionDriver {
 
 /** A reason phrase Node writes as it is: visible ASCII, spaces and tabs. */
 const PLAIN_REASON = /^[\t\x20-\x7e]*$/
+
+function writeH1Head (res: ServerResponse, status: number, statusText: string, fields: readonly string[]): void {
+  if (statusText !== '') res.writeHead(status, statusText, fields as string[])
+  else res.writeHead(status, fields as string[])
+}
 
 const NGHTTP2_NO_ERROR = 0
 const NGHTTP2_INTERNAL_ERROR = 2
@@ -596,8 +601,15 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       if (this.driver.draining) res.shouldKeepAlive = false
       // Upstream, cached and our own answers alike (the cache stores the upstream's head, never these).
       const all = this.extraFields === undefined ? headers : headers.concat(this.extraFields)
-      if (statusText !== '') res.writeHead(status, statusText, all as string[])
-      else res.writeHead(status, all as string[])
+      try {
+        writeH1Head(res, status, statusText, all)
+      } catch (err) {
+        // Node refuses a Trailer field on an answer it does not send chunked
+        // (a Content-Length, HEAD, 204/304, an HTTP/1.0 client, a cache hit):
+        // the field announces trailers that cannot come, so it goes, not the answer.
+        if ((err as { code?: unknown }).code !== 'ERR_HTTP_TRAILER_INVALID') throw err
+        writeH1Head(res, status, statusText, withoutField(all, 'trailer'))
+      }
       return true
     } catch (err) {
       this.fault(err)

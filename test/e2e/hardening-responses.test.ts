@@ -27,7 +27,11 @@ const ANSWERS: Record<string, { status?: string; headers: string[]; body?: strin
   '/304': { status: '304 Not Modified', headers: ['ETag: "a"', 'Content-Length: 5'], body: '' },
   '/204': { status: '204 No Content', headers: ['Content-Length: 5'], body: '' },
   '/reason-latin1': { status: '200 caf\xe9', headers: [] },
-  '/reason-del': { status: '200 \x7f', headers: [] }
+  '/reason-del': { status: '200 \x7f', headers: [] },
+  // A Trailer field announces trailers: Node refuses it on an answer it does not send chunked.
+  '/trailer-cl': { headers: ['Trailer: X-T', 'Cache-Control: max-age=60'], body: 'hello' },
+  '/trailer-chunked': { headers: ['Transfer-Encoding: chunked', 'Trailer: X-T', 'Cache-Control: max-age=60'], body: '5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n' },
+  '/trailer-10': { headers: ['Transfer-Encoding: chunked', 'Trailer: X-T'], body: '5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n' }
 }
 
 async function setup (t: Test): Promise<{ proxy: RunningProxy, origin: RawOrigin }> {
@@ -36,7 +40,7 @@ async function setup (t: Test): Promise<{ proxy: RunningProxy, origin: RawOrigin
     const path = seen.target.split('?')[0]!
     const a = ANSWERS[path] ?? { headers: [] }
     const body = a.body ?? `body of ${seen.target}`
-    const length = a.headers.some((h) => /^content-length:/i.test(h)) ? '' : `content-length: ${Buffer.byteLength(body)}\r\n`
+    const length = a.headers.some((h) => /^(content-length|transfer-encoding):/i.test(h)) ? '' : `content-length: ${Buffer.byteLength(body)}\r\n`
     return Buffer.from(`HTTP/1.1 ${a.status ?? '200 OK'}\r\n${a.headers.map((h) => `${h}\r\n`).join('')}${length}\r\n${body}`, 'latin1')
   })
   const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
@@ -119,6 +123,32 @@ t.test('bodiless statuses: a 304 with its 200\'s Content-Length reaches h1 clien
   t.equal(viaH2.rstCode, undefined, 'no PROTOCOL_ERROR: the Content-Length was dropped (RFC 9110 §8.6)')
   t.equal(viaH2.headers['content-length'], undefined)
   t.equal(proxy.app.status()[0]!.shards[0]!.servers[0]!.failures, 0, 'neither counts against the server')
+})
+
+t.test('a Trailer field on an answer not sent chunked (Content-Length, HEAD, HTTP/1.0, a cache hit) is dropped, not the answer', async (t) => {
+  const { proxy, origin } = await setup(t)
+  const cl = await h1(proxy.url('plain'), { path: '/trailer-cl' })
+  t.equal(cl.status, 200)
+  t.equal(cl.text, 'hello')
+  t.equal(cl.headers.trailer, undefined, 'no trailers can follow a Content-Length body')
+  const head = await rawRequest(proxy.port('plain'), 'HEAD /trailer-10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  t.equal(head.status, 200, 'HEAD of a chunked resource')
+  const old = await rawRequest(proxy.port('plain'), 'GET /trailer-10 HTTP/1.0\r\nHost: a\r\n\r\n')
+  t.equal(old.status, 200, 'an HTTP/1.0 client (no chunked coding)')
+  t.equal(old.body, 'hello')
+  // http and https are separate keys: each listener fills its own entry, then hits it.
+  for (const url of [proxy.url('plain'), proxy.url('tls')]) {
+    const miss = await h1(url, { path: '/trailer-chunked' })
+    t.equal(miss.text, 'hello', `${url}: first, streamed chunked as it came`)
+    t.equal(miss.trailers['x-t'], '1', 'with its trailer')
+    const hit = await h1(url, { path: '/trailer-chunked' })
+    t.equal(hit.status, 200, `${url}: a cache hit (stored with its length) is answered`)
+    t.match(hit.headers['cache-status'], /hit/)
+    t.equal(hit.text, 'hello')
+    t.equal(hit.headers.trailer, undefined)
+  }
+  t.equal(hits(origin, '/trailer-chunked'), 2)
+  t.match(proxy.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/, 'nothing was contained as an internal error')
 })
 
 t.test('a reason phrase Node will not write (obs-text, DEL): the standard one instead, never a reset', async (t) => {
