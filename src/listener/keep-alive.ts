@@ -6,6 +6,11 @@
 // those with no request in flight that read nothing for the whole timeout, as
 // Node's timer would have (it is also reset by reads), up to a quarter later.
 //
+// Reads alone do not keep a connection forever: bytes that no answer follows
+// (a client that sends only CRLF, which llhttp skips before a request line,
+// so no headersTimeout ever starts) are closed clientHeaders after they began,
+// plus a sweep. A real head in progress gets node:http's 408 before that.
+//
 // The same sweep finds answers stalled on a client that takes nothing
 // (timeouts.clientSend) whose own write never backed up, so no timer of the
 // session's watches them (proxy/session.ts): a small answer waiting behind
@@ -20,8 +25,11 @@ const MAX_PERIOD_MS = 1000
 interface Watched {
   /** performance.now() when the connection last read something or had a request in flight. */
   since: number
-  /** Its bytesRead then. */
+  /** Its bytesRead and bytesWritten then. */
   bytes: number
+  out: number
+  /** performance.now() when bytes came that no answer has followed yet; NaN when none. */
+  unanswered: number
   /** Bytes the socket has finished writing (bytesWritten less writableLength), and performance.now() since when that has not moved while some waited. */
   written: number
   writtenSince: number
@@ -37,18 +45,28 @@ export class KeepAliveSweep {
   readonly #sockets = new Map<Socket, Watched>()
   #ms: number
   #sendMs: number
+  #headMs: number
   readonly #onStalled: SendStalled | undefined
   #timer: NodeJS.Timeout | undefined
 
   /**
    * `ms`: the idle timeout; 0 = none (connections stay open until the client
    * closes them). `sendMs`: how long an answer's waiting bytes may stay
-   * untaken before `onStalled` is told (0 = never).
+   * untaken before `onStalled` is told (0 = never). `headMs`: how long bytes
+   * may keep coming with no answer (clientHeaders; 0 = as long as they come).
    */
-  constructor (ms: number, sendMs = 0, onStalled?: SendStalled) {
+  constructor (ms: number, sendMs = 0, onStalled?: SendStalled, headMs = 0) {
     this.#ms = ms
     this.#sendMs = onStalled === undefined ? 0 : sendMs
     this.#onStalled = onStalled
+    this.#headMs = headMs
+  }
+
+  /** A reload changed clientHeaders. */
+  set headMs (ms: number) {
+    if (ms === this.#headMs) return
+    this.#headMs = ms
+    this.#restart()
   }
 
   get ms (): number { return this.#ms }
@@ -77,7 +95,7 @@ export class KeepAliveSweep {
   /** A connection now speaking HTTP/1.1 (after the TLS handshake on a TLS listener). */
   add (socket: Socket): void {
     const now = performance.now()
-    this.#sockets.set(socket, { since: now, bytes: socket.bytesRead, written: 0, writtenSince: now })
+    this.#sockets.set(socket, { since: now, bytes: socket.bytesRead, out: socket.bytesWritten, unanswered: NaN, written: 0, writtenSince: now })
     socket.once('close', () => this.forget(socket))
     if (this.#timer === undefined) this.#start()
   }
@@ -107,10 +125,21 @@ export class KeepAliveSweep {
           continue
         }
       }
-      if (bytes !== w.bytes || response != null) {
+      const out = socket.bytesWritten
+      if (response != null || out !== w.out) {
+        // A request in flight, or an answer went out since the last look.
+        w.bytes = bytes
+        w.out = out
+        w.since = now
+        w.unanswered = NaN
+      } else if (bytes !== w.bytes) {
         w.bytes = bytes
         w.since = now
-      } else if (ms > 0 && now - w.since >= ms) {
+        if (Number.isNaN(w.unanswered)) w.unanswered = now
+      }
+      const headMs = this.#headMs
+      if ((ms > 0 && now - w.since >= ms) ||
+        (headMs > 0 && now - w.unanswered >= headMs + MAX_PERIOD_MS)) { // NaN compares false
         this.#sockets.delete(socket)
         socket.destroy()
       }
@@ -124,11 +153,9 @@ export class KeepAliveSweep {
   }
 
   #start (): void {
-    const ms = this.#ms
-    const sendMs = this.#sendMs
-    if (ms <= 0 && sendMs <= 0) return
-    const shortest = ms <= 0 ? sendMs : sendMs <= 0 ? ms : Math.min(ms, sendMs)
-    this.#timer = setInterval(onSweep, Math.min(MAX_PERIOD_MS, Math.max(1, shortest / 4)), this)
+    const set = [this.#ms, this.#sendMs, this.#headMs].filter((v) => v > 0)
+    if (set.length === 0) return
+    this.#timer = setInterval(onSweep, Math.min(MAX_PERIOD_MS, Math.max(1, Math.min(...set) / 4)), this)
     this.#timer.unref() // as Node's own socket timers: never what keeps the process up
   }
 

@@ -117,6 +117,18 @@ function countConnection (observer: ConnectionObserver, name: string, protocol: 
   socket.once('close', () => observer.connectionClosed(name, protocol))
 }
 
+/** How often node:http checks its connections' headersTimeout, ms. */
+const HEADS_CHECK_MS = 1000
+
+/**
+ * A TLS handshake is bounded as a plaintext head is, by clientHeaders (Node's
+ * default is 120 s for a connection that sends nothing); 0 = none, which
+ * Node reads as its default.
+ */
+function handshakeMs (timeouts: ClientTimeoutsConfig): number {
+  return timeouts.clientHeaders > 0 ? timeouts.clientHeaders : 120_000
+}
+
 export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
   const tls = cfg.tls === undefined ? undefined : createTlsContexts(cfg.tls)
   // Not frozen: a reload may change max.
@@ -137,7 +149,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const keepAlive = new KeepAliveSweep(timeouts.clientIdle, timeouts.clientSend, (socket, res) => {
     if (res instanceof http.ServerResponse) pipeline.sendStalled(res)
     else socket.destroy()
-  })
+  }, timeouts.clientHeaders)
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (closingConnection(req.socket)) {
       req.resume() // its body is dropped with the rest
@@ -206,6 +218,9 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     headersTimeout: timeouts.clientHeaders,
     requestTimeout: 0, // large uploads are bounded by the upstream body timeout, not a wall clock
     keepAliveTimeout: 0, // swept by keepAlive
+    // How often node:http looks for heads slower than headersTimeout (its
+    // default, 30 s, let a 2 s clientHeaders run to 30).
+    connectionsCheckingInterval: HEADS_CHECK_MS,
     // node:http's and node:https's default, but not http2.createSecureServer's:
     // with Nagle on, a response written in two parts waits for the client's
     // delayed ACK (40 ms on Linux) before its second part goes out.
@@ -223,6 +238,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       const h2 = http2.createSecureServer({
         ...tls.serverOptions,
         ...h1Options,
+        handshakeTimeout: handshakeMs(timeouts),
         maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
         // enableConnectProtocol: WebSockets over h2 (RFC 8441).
         settings: { maxHeaderListSize: h2HeaderListLimit(limits), maxConcurrentStreams: 256, enableConnectProtocol: true }
@@ -232,6 +248,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // The HTTP/1.1 side of an allowHTTP1 server reads these from the server object.
       Object.assign(h2, {
         headersTimeout: timeouts.clientHeaders,
+        connectionsCheckingInterval: HEADS_CHECK_MS, // read when it starts listening
         requestTimeout: 0,
         keepAliveTimeout: 0,
         maxHeaderSize: h1Options.maxHeaderSize
@@ -248,7 +265,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       server = h2
     } else {
       const { allowHTTP1: _unused, ...rest } = tls.serverOptions
-      server = https.createServer({ ...rest, ...h1Options }, onRequest as http.RequestListener)
+      server = https.createServer({ ...rest, ...h1Options, handshakeTimeout: handshakeMs(timeouts) }, onRequest as http.RequestListener)
     }
     tls.attach(server as https.Server)
   }
@@ -332,12 +349,17 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       idleMs = o.timeouts.clientIdle
       keepAlive.ms = o.timeouts.clientIdle
       keepAlive.sendMs = o.timeouts.clientSend
+      keepAlive.headMs = o.timeouts.clientHeaders
       // Node reads these from the server object for every new connection (h1,
       // and the HTTP/1.1 side of an allowHTTP1 server) and its timeout sweep.
       Object.assign(server, {
         headersTimeout: o.timeouts.clientHeaders,
         maxHeaderSize: h1HeadLimit(o.limits)
       })
+      // tls.Server reads its handshake timeout for each new connection from a
+      // symbol of its own; absent from a later Node, the first value stays.
+      const kHandshake = Object.getOwnPropertySymbols(server).find((k) => k.description === 'handshake-timeout')
+      if (cfg.tls !== undefined && kHandshake !== undefined) (server as unknown as Record<symbol, number>)[kHandshake] = handshakeMs(o.timeouts)
       if (lane !== undefined) {
         lane.settings.headersTimeout = o.timeouts.clientHeaders
         lane.settings.maxHeaderSize = h1HeadLimit(o.limits)

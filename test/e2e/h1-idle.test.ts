@@ -141,3 +141,51 @@ t.test('h1 clientIdle: an idle WebSocket tunnel is not an idle HTTP connection',
   ws.send('still there')
   t.equal(await echo, 'still there', 'and still carries messages')
 })
+
+t.test('bytes that start no request do not hold a connection; a slow head gets its 408; a TLS handshake is bounded too', async (t) => {
+  const cert = testCertificate(t)
+  const origin = await startOrigin(t, (seen, res) => {
+    const body = `origin saw ${seen.method} ${seen.url}`
+    res.writeHead(200, { 'content-length': String(body.length) })
+    res.end(body)
+  })
+  // clientIdle far beyond the guard: only clientHeaders can close these in time.
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+timeouts: { clientIdle: 120s, clientHeaders: 1s }
+routes: [{ backend: b }]
+backends: { b: { servers: [{ url: "${origin.url}" }] } }
+`)
+  // llhttp skips CRLF before a request line (RFC 9112 §2.2), so no head ever
+  // starts: before, every read reset the idle clock and such a client held
+  // its connection for as long as it kept sending.
+  for (const listener of ['plain', 'tls'] as const) {
+    for (const first of [false, true]) {
+      const c = await connect(t, proxy, listener)
+      if (first) t.equal((await c.get('/a'))?.body, 'origin saw GET /a', `${listener}: a request first`)
+      const drip = setInterval(() => { if (!c.socket.destroyed) c.socket.write('\r\n') }, 200)
+      t.teardown(() => clearInterval(drip))
+      t.equal(await c.closed, 'closed', `${listener}${first ? ', after a request' : ''}: CRLF alone is closed`)
+      clearInterval(drip)
+    }
+  }
+  // A head sent a line at a time: node:http's 408 (its check ran every 30 s; now every second).
+  const slow = await connect(t, proxy, 'plain')
+  const lines = ['GET / HTTP/1.1\r\n', 'Host: a\r\n', 'X-1: 1\r\n', 'X-2: 2\r\n', 'X-3: 3\r\n', 'X-4: 4\r\n', 'X-5: 5\r\n', 'X-6: 6\r\n']
+  let got = ''
+  slow.socket.on('data', (d: string) => { got += d })
+  const trickle = setInterval(() => { const l = lines.shift(); if (l !== undefined && !slow.socket.destroyed) slow.socket.write(l) }, 400)
+  t.teardown(() => clearInterval(trickle))
+  t.equal(await slow.closed, 'closed', 'a slow head is closed')
+  clearInterval(trickle)
+  t.match(got, /^HTTP\/1\.1 408 /, 'with node:http\'s 408')
+  // A TCP connection to the TLS listener that never starts its handshake: Node's default waits 120 s.
+  const bare = net.connect({ host: '127.0.0.1', port: proxy.port('tls') })
+  t.teardown(() => { bare.destroy() })
+  bare.on('error', () => {})
+  const bareClosed = await new Promise<string>((resolve) => {
+    const guard = setTimeout(() => resolve('guard'), GUARD_MS)
+    bare.once('close', () => { clearTimeout(guard); resolve('closed') })
+  })
+  t.equal(bareClosed, 'closed', 'a handshake that never comes is closed after clientHeaders')
+  t.equal((await (await connect(t, proxy, 'tls')).get('/b'))?.body, 'origin saw GET /b', 'the listener still serves')
+})

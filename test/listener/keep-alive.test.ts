@@ -122,3 +122,41 @@ t.test('clientSend: an answer whose bytes wait with nothing written for sendMs i
   t.notOk(moving!.server.destroyed)
   plain.stop()
 })
+
+t.test('headMs: bytes no answer follows are closed headMs and a sweep after they began, however often they come', async (t) => {
+  const [drip, answered, inFlight] = await pairs(t, 3)
+  const HEAD_MS = 1000
+  const sweep = new KeepAliveSweep(MS, 0, undefined, HEAD_MS)
+  t.teardown(() => sweep.stop())
+  const t0 = performance.now()
+  for (const p of [drip, answered, inFlight]) sweep.add(p!.server)
+  const crlf = async (p: { server: net.Socket, client: net.Socket }): Promise<void> => {
+    const read = new Promise((resolve) => p.server.once('data', resolve))
+    p.client.write('\r\n')
+    await read
+  }
+  for (const p of [drip, answered, inFlight]) await crlf(p!)
+  sweep.sweep(t0 + 100)
+  // One connection answers (bytes written), one has a request in flight.
+  answered!.server.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')
+  ;(inFlight!.server as net.Socket & { _httpMessage?: unknown })._httpMessage = {}
+  for (const p of [drip, answered, inFlight]) await crlf(p!)
+  sweep.sweep(t0 + 1500)
+  t.notOk(drip!.server.destroyed, 'within headMs and a sweep of its first unanswered bytes: open')
+  await crlf(drip!)
+  sweep.sweep(t0 + 100 + HEAD_MS + 1000)
+  await closed(drip!.server)
+  t.ok(drip!.server.destroyed, 'still nothing answered: closed, though it kept sending')
+  t.notOk(answered!.server.destroyed, 'an answer went out: its clock started again')
+  t.notOk(inFlight!.server.destroyed, 'a request in flight: open')
+  // With headMs 0, reads keep a connection as Node's keep-alive timer does.
+  const [plain] = await pairs(t, 1)
+  const noHead = new KeepAliveSweep(MS)
+  t.teardown(() => noHead.stop())
+  const t1 = performance.now()
+  noHead.add(plain!.server)
+  await crlf(plain!)
+  noHead.sweep(t1 + MS / 2)
+  noHead.sweep(t1 + MS + 1)
+  t.notOk(plain!.server.destroyed, 'headMs 0: read within the timeout, open')
+})
