@@ -203,9 +203,10 @@ class Connection {
     const parser = new P()
     parser.initialize(P.RESPONSE, {}, 0, 0)
     parser[P.kOnHeaders] = (fields: string[]) => { for (const f of fields) this.#fields.push(f) }
-    parser[P.kOnHeadersComplete] = this.#onHead
-    parser[P.kOnBody] = this.#onBody
-    parser[P.kOnMessageComplete] = this.#onComplete
+    // Held, and delivered once the read is parsed (#parsed).
+    parser[P.kOnHeadersComplete] = this.#heldHead
+    parser[P.kOnBody] = this.#heldBody
+    parser[P.kOnMessageComplete] = this.#heldEnd
     this.#parser = parser
   }
 
@@ -221,9 +222,6 @@ class Connection {
       handle._consumed = true
       const P = NativeParser!
       const parser = this.#parser
-      parser[P.kOnHeadersComplete] = this.#heldHead
-      parser[P.kOnBody] = this.#heldBody
-      parser[P.kOnMessageComplete] = this.#heldEnd
       parser[P.kOnExecute!] = this.#onExecute
       parser.consume!(handle)
       socket.resume()
@@ -365,10 +363,6 @@ class Connection {
     else readStop(this.#handle)
   }
 
-  readonly #onHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
-    status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number =>
-    this.#head(this.#takeHead(headers), status, statusText, upgrade, keepAlive)
-
   /** The head's fields: what the parser gives with the head, after what it flushed before (a long head). */
   #takeHead (headers: string[] | undefined): string[] {
     let raw: string[]
@@ -470,12 +464,6 @@ class Connection {
     if (this.exchange === x && !more) this.#pause()
   }
 
-  readonly #onComplete = (): void => {
-    const fields = this.#fields
-    if (fields.length > 0) this.#fields = []
-    this.#complete(fields)
-  }
-
   /** The end of a response (`fields`: its trailers), or of an interim one. */
   #complete (fields: string[]): void {
     const x = this.exchange
@@ -516,7 +504,7 @@ class Connection {
       this.socket!.destroy()
       return
     }
-    this.#onRead(this.#parser.execute(chunk), chunk)
+    this.#parsed(this.#parser.execute(chunk), chunk)
   }
 
   // A read the parser took from the handle itself, parsed: its events, in
@@ -531,8 +519,24 @@ class Connection {
       this.socket?.destroy()
       return
     }
+    this.#parsed(r, undefined)
+  }
+
+  /**
+   * A read parsed (`chunk`: it, for a 'data' read): its events, then what
+   * the read decides. A read that brings a response's head and then a
+   * framing error (a bad chunk size, a bare CR) fails before that head
+   * reaches anyone: nothing has been sent yet, so the client can still get a
+   * 502 rather than a head and a cut.
+   */
+  #parsed (r: number | ParseError, chunk: Buffer | undefined): void {
+    if (typeof r !== 'number' && this.#events[0] === HEAD && !this.#events.includes(END)) {
+      this.#events.length = 0
+      this.fail(r)
+      return
+    }
     this.#replay()
-    this.#onRead(r, undefined)
+    this.#onRead(r, chunk)
   }
 
   /** Deliver the parser's held events (see #onExecute), in order. */
@@ -550,7 +554,7 @@ class Connection {
     events.length = 0
   }
 
-  // A consumed read's events, held for #onExecute. A head's answer to the
+  // A read's events, held for #parsed. A head's answer to the
   // parser cannot wait: it is the one #head gives when it runs.
   readonly #heldHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
     status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {

@@ -37,7 +37,10 @@ const ANSWERS: Record<string, { readonly bytes: string, readonly close?: boolean
   '/head-body': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Content-Length: 5\r\n\r\nhello${SMUGGLED}` },
   '/vary-star': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Vary: *\r\nContent-Length: 5\r\n\r\nhello` },
   '/set-cookie': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Set-Cookie: sid=secret\r\nContent-Length: 5\r\n\r\nhello` },
-  '/private': { bytes: 'HTTP/1.1 200 OK\r\nCache-Control: max-age=60, private\r\nContent-Length: 5\r\n\r\nhello' }
+  '/private': { bytes: 'HTTP/1.1 200 OK\r\nCache-Control: max-age=60, private\r\nContent-Length: 5\r\n\r\nhello' },
+  // Framing errors in the body, written with the head (one read upstream): nothing has gone out yet.
+  '/bad-chunk-size': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n` },
+  '/cr-in-trailer': { bytes: `HTTP/1.1 200 OK\r\n${CACHEABLE}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: a\rb\r\n\r\n` }
 }
 
 interface Fixture {
@@ -115,7 +118,10 @@ const REFUSED: ReadonlyArray<readonly [string, string, string]> = [
   ['/te-identity', 'LB_ERR_UPSTREAM_BAD_RESPONSE', 'Transfer-Encoding: identity (removed from HTTP in RFC 7230)'],
   ['/huge-head', 'LB_ERR_UPSTREAM_PROTOCOL', 'a response head past the size limit'],
   ['/nul-in-value', 'LB_ERR_UPSTREAM_PROTOCOL', 'NUL in a field value (RFC 9110 §5.5)'],
-  ['/cr-in-value', 'LB_ERR_UPSTREAM_PROTOCOL', 'a bare CR in a field value (RFC 9110 §5.5)']
+  ['/cr-in-value', 'LB_ERR_UPSTREAM_PROTOCOL', 'a bare CR in a field value (RFC 9110 §5.5)'],
+  // Before, the head went to the client and the connection was cut: an empty or truncated reply where a 502 could still be sent.
+  ['/bad-chunk-size', 'LB_ERR_UPSTREAM_PROTOCOL', 'a bad chunk size in the same read as the head'],
+  ['/cr-in-trailer', 'LB_ERR_UPSTREAM_PROTOCOL', 'a bare CR in a trailer in the same read as the head']
 ]
 
 for (const [path, code, what] of REFUSED) {
