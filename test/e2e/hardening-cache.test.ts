@@ -67,14 +67,15 @@ t.test('the admin purge by URL removes every variant too', async (t) => {
 t.test('the admin purge reads a URL as live traffic does: characters WHATWG URL would re-encode, backslashes', async (t) => {
   // new URL() turns `{` into `%7B`, `'` in a query into `%27` and a backslash into `/`;
   // live requests keep them, so a purge parsed that way named another key.
+  // (A raw backslash in a path is refused live, so in a query here.)
   const o = await varyOrigin(t)
   const { p, admin } = await proxyWithAdmin(t, o)
-  const paths = ['/a{b}|c^d', "/q?x='1'&y=\"2\"", '/back\\slash', '/caf%C3%A9']
+  const paths = ['/a{b}|c^d', "/q?x='1'&y=\"2\"", '/back?s=\\slash', '/caf%C3%A9']
   const send = (path: string, lang: string) => rawRequest(p.port('web'),
     `GET ${path} HTTP/1.1\r\nHost: shop.test\r\nAccept-Language: ${lang}\r\nConnection: close\r\n\r\n`)
   for (const path of paths) for (const lang of ['en', 'fr']) t.equal((await send(path, lang)).status, 200, `${path} ${lang}`)
   t.equal(p.app.cacheStats()!.entries, 8, 'two variants of each stored')
-  for (const url of ['http://shop.test/a{b}|c^d', "http://Shop.Test:80/q?x='1'&y=\"2\"", 'http://shop.test/back\\slash', 'http://shop.test/café']) {
+  for (const url of ['http://shop.test/a{b}|c^d', "http://Shop.Test:80/q?x='1'&y=\"2\"", 'http://shop.test/back?s=\\slash', 'http://shop.test/café']) {
     const r = await request(`${admin}/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url }) })
     t.same(await r.body.json(), { purged: 2 }, url)
   }
@@ -94,7 +95,7 @@ t.test('an unsafe method\'s Location and Content-Location are read as live traff
   // They went through WHATWG URL, which names `/a%7Bb%7D` for `/a{b}`: the stored `/a{b}` stayed.
   const o = await startOrigin(t, (seen, res) => {
     if (seen.method === 'POST') {
-      return res.writeHead(201, { location: "/a{b}|c?x='1'", 'content-location': 'http://shop.test/back\\slash', 'content-length': '0' }).end()
+      return res.writeHead(201, { location: "/a{b}|c?x='1'", 'content-location': 'http://shop.test/back?s=\\slash', 'content-length': '0' }).end()
     }
     res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '2' }).end('ok')
   })
@@ -104,7 +105,7 @@ routes: [{ backend: o }]
 backends: { o: { servers: [{ url: "${o.url}" }] } }
 `)
   const send = (method: string, path: string) => rawRequest(p.port('web'), `${method} ${path} HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
-  for (const path of ["/a{b}|c?x='1'", '/back\\slash']) t.equal((await send('GET', path)).status, 200)
+  for (const path of ["/a{b}|c?x='1'", '/back?s=\\slash']) t.equal((await send('GET', path)).status, 200)
   t.equal(p.app.cacheStats()!.entries, 2)
   t.equal((await send('POST', '/form')).status, 201)
   t.equal(p.app.cacheStats()!.entries, 0, 'both invalidated')
