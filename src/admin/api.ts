@@ -7,6 +7,7 @@ import type { SharedCache } from '../cache/shared/shared-cache.js'
 import type { CacheStats } from '../cache/cache.js'
 import type { WorkerInfo } from '../cluster/supervisor.js'
 import { cacheKey, keyedTarget, keyPrefix } from '../cache/key.js'
+import { VARY_ABSENT } from '../cache/policy.js'
 import { originOf } from '../authority.js'
 import { normalizePath } from '../proxy/path.js'
 import { parseAbsoluteUrl, type ParsedUrl } from '../proxy/request-target.js'
@@ -231,7 +232,8 @@ export function adminApi (src: AdminSources): AdminApi {
         key,
         variants: variants.map((e) => ({
           status: e.status,
-          vary: Object.fromEntries(e.varyNames.map((n, i) => [n, e.varyValues[i]])),
+          // null: the request that filled it did not send the field.
+          vary: Object.fromEntries(e.varyNames.map((n, i) => [n, e.varyValues[i] === VARY_ABSENT ? null : e.varyValues[i]])),
           bytes: e.size,
           ageSeconds: Math.floor((now - e.responseTime) / 1000),
           freshnessSeconds: Math.floor(e.freshness / 1000),

@@ -29,7 +29,7 @@ export interface CacheEntry {
   readonly lastModified: number | undefined
   /** Lower-cased names in Vary ('*' never stored); empty when none. */
   readonly varyNames: readonly string[]
-  /** The request's normalized values for varyNames, same order ('' when absent). */
+  /** The request's normalized values for varyNames, same order (VARY_ABSENT when absent, policy.ts). */
   readonly varyValues: readonly string[]
   /** Cache-Tag / Surrogate-Key values, for purge by tag. */
   readonly tags: readonly string[]

@@ -377,7 +377,14 @@ export function varyNames (resHeaders: readonly string[]): readonly string[] | '
 const COMMA_OWS = /[ \t]*,[ \t]*/g
 
 /**
- * §4.1: the request's values for `names`, fields combined with ', ', whitespace around commas collapsed; '' when absent.
+ * A Vary'd field the request did not send: no field value can be it (NUL is
+ * refused in every value), so an absent field matches only an absent one,
+ * never an empty one (§4.1).
+ */
+export const VARY_ABSENT = '\u0000'
+
+/**
+ * §4.1: the request's values for `names`, fields combined with ', ', whitespace around commas collapsed; VARY_ABSENT when absent.
  * `coding`: on a compressing route, Accept-Encoding's value is the coding it negotiated (see CacheTarget.coding).
  */
 export function varyValues (names: readonly string[], reqRawHeaders: readonly string[], coding?: string): readonly string[] {
@@ -389,7 +396,7 @@ export function varyValues (names: readonly string[], reqRawHeaders: readonly st
       continue
     }
     const v = combinedValue(reqRawHeaders, names[i]!)
-    out[i] = v === undefined ? '' : v.includes(',') ? v.replace(COMMA_OWS, ', ').trim() : v.trim()
+    out[i] = v === undefined ? VARY_ABSENT : v.includes(',') ? v.replace(COMMA_OWS, ', ').trim() : v.trim()
   }
   return out
 }

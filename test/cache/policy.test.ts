@@ -4,7 +4,7 @@ import type { CacheEntry } from '../../src/cache/entry.js'
 import {
   acceptsShared, currentAge, freshnessLifetime, httpDate, invalidates, lookupAllowed, mergeRevalidated, notModified,
   parseHttpDate, requestFacts, responseTags, revalidationHeaders, sharedLifetime, storableHeaders, storeDecision,
-  usability, varyMatches, varyNames, varyValues
+  usability, VARY_ABSENT, varyMatches, varyNames, varyValues
 } from '../../src/cache/policy.js'
 import type { StoreOptions } from '../../src/cache/policy.js'
 
@@ -362,9 +362,9 @@ t.test('§4.1 varyNames: lower-cased, deduplicated, sorted, from every field; * 
   t.same(varyNames(['Vary', ' , ']), [])
 })
 
-t.test('§4.1 varyValues: fields combined, whitespace around commas normalized, absent = ""', async (t) => {
+t.test('§4.1 varyValues: fields combined, whitespace around commas normalized, absent = VARY_ABSENT', async (t) => {
   const req = ['Accept-Encoding', 'gzip,deflate', 'accept-encoding', ' br ', 'X-Other', 'a']
-  t.same(varyValues(['accept-encoding', 'user-agent'], req), ['gzip, deflate, br', ''])
+  t.same(varyValues(['accept-encoding', 'user-agent'], req), ['gzip, deflate, br', VARY_ABSENT])
   t.same(varyValues(['accept-encoding'], ['accept-encoding', 'gzip ,  deflate, br']), ['gzip, deflate, br'])
   t.same(varyValues([], req), [])
 })
@@ -374,6 +374,13 @@ t.test('§4.1 varyMatches compares the stored values with the request\'s', async
   t.ok(varyMatches(e, varyValues(e.varyNames, ['Accept-Encoding', 'gzip,br'])))
   t.notOk(varyMatches(e, varyValues(e.varyNames, ['Accept-Encoding', 'gzip'])))
   t.notOk(varyMatches(e, varyValues(e.varyNames, [])))
+  // An empty field is sent; an absent one is not: neither selects the other's response.
+  const empty = entry({ varyNames: ['x-token'], varyValues: [...varyValues(['x-token'], ['X-Token', ''])] })
+  t.same(empty.varyValues, [''])
+  t.notOk(varyMatches(empty, varyValues(['x-token'], [])), 'absent does not match empty')
+  const absent = entry({ varyNames: ['x-token'], varyValues: [...varyValues(['x-token'], [])] })
+  t.notOk(varyMatches(absent, varyValues(['x-token'], ['x-token', ''])), 'empty does not match absent')
+  t.ok(varyMatches(absent, varyValues(['x-token'], ['accept', '*/*'])), 'absent matches absent')
   t.ok(varyMatches(entry(), []))
   t.notOk(varyMatches(entry(), ['x']))
 })
