@@ -69,7 +69,6 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
   }
   let body = entry.body
   let code = entry.status
-  if (w.method !== 'HEAD') w.bytesOut = body.length
   if (entry.status === 200 && facts.range !== undefined && rangeApplies(w.header('if-range'), entry)) {
     const r = singleRange(facts.range, body.length)
     if (r === 'unsatisfiable') {
@@ -87,10 +86,14 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
       h.push('content-range', `bytes ${r[0]}-${r[1]}/${entry.body.length}`, 'content-length', String(body.length))
       if (!w.writeHead(206, h)) return
       if (w.method === 'HEAD') w.end()
-      else w.end(body)
+      else {
+        w.bytesOut = body.length // the range sent, as the access log counts it
+        w.end(body)
+      }
       return
     }
   }
+  if (w.method !== 'HEAD') w.bytesOut = body.length
   if (!w.writeHead(code, headers)) return
   if (w.method === 'HEAD') w.end()
   else w.end(body)

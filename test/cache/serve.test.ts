@@ -81,6 +81,7 @@ t.test('serveHit answers exactly as serveEntry does', async (t) => {
         t.same(hit.body, general.body, `${what}: same body`)
         t.equal(hit.status, general.status, `${what}: same status logged`)
         t.equal(hit.bytesOut, general.bytesOut, `${what}: same bytes logged`)
+        t.equal(general.bytesOut, general.body?.length ?? 0, `${what}: the bytes logged are the bytes sent`)
         t.equal(hit.prepared !== undefined, raw.length === 0, `${what}: ${raw.length === 0 ? 'the prepared head' : 'the general path'}`)
       }
     }
