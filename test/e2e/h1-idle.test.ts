@@ -168,6 +168,20 @@ backends: { b: { servers: [{ url: "${origin.url}" }] } }
       clearInterval(drip)
     }
   }
+  // Answered requests are not unanswered bytes: a client asking every 300 ms
+  // for three times clientHeaders (and a sweep) keeps its connection, on the
+  // lane's answers alike.
+  for (const listener of ['plain', 'tls'] as const) {
+    const c = await connect(t, proxy, listener)
+    const bodies: (string | undefined)[] = []
+    for (let i = 0; i < 10; i++) {
+      bodies.push((await c.get(`/k${i}`))?.body)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+    t.same(bodies, Array.from({ length: 10 }, (_, i) => `origin saw GET /k${i}`), `${listener}: every request answered on one connection`)
+    t.notOk(c.socket.destroyed, `${listener}: still open`)
+    c.socket.destroy()
+  }
   // A head sent a line at a time: node:http's 408 (its check ran every 30 s; now every second).
   const slow = await connect(t, proxy, 'plain')
   const lines = ['GET / HTTP/1.1\r\n', 'Host: a\r\n', 'X-1: 1\r\n', 'X-2: 2\r\n', 'X-3: 3\r\n', 'X-4: 4\r\n', 'X-5: 5\r\n', 'X-6: 6\r\n']
