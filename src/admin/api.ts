@@ -36,7 +36,8 @@ function requestDetail (s: Session): RequestDetail {
     requestBytes: declared ?? (s.hasBody ? undefined : 0),
     tlsVersion: s.conn.tlsVersion,
     sni: s.conn.servername,
-    upstream: s.server?.hostHeader
+    upstream: s.server?.hostHeader,
+    compression: s.compressedWith
   }
 }
 

@@ -209,6 +209,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   ended = false
   /** A 'drain' listener waits on the response: one, however many writes came back false (see responseData). */
   awaitingDrain = false
+  /** CompressFlow: the coding the compression sink applied to this answer (access log). */
+  compressedWith: string | undefined = undefined
   /** How long a write may wait for the client's drain (timeouts.clientSend, for every answer: upstream, cached or our own; 0 = forever). */
   sendTimeoutMs = 0
   /** h2: trailers for the 'wantTrailers' event. */

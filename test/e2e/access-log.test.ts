@@ -125,3 +125,33 @@ t.test('format: combined writes Apache combined lines', async (t) => {
   const line = readFileSync(log, 'utf8').trim()
   t.match(line, /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/a\?token=REDACTED&q=(%22|\\")1(%22|\\") HTTP\/1\.1" 200 5 "https:\/\/r\.test\/" "ua \\"quoted\\""$/)
 })
+
+t.test('compression: the coding Switchyard compressed an answer with, absent when it compressed nothing', async (t) => {
+  const text = 'compress me '.repeat(500)
+  const origin = await startServer(t, (req, res) => {
+    req.resume()
+    const body = req.url === '/small' ? 'tiny' : text
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store', 'content-length': String(body.length) }).end(body)
+  })
+  const dir = t.testdir({})
+  const file = path.join(dir, 'config.yaml')
+  const log = path.join(dir, 'access.log')
+  writeFileSync(file, `workers: 1\nlisteners: [{ name: web, bind: "127.0.0.1:0" }]\naccessLog: { path: ${log} }\n` +
+    `routes: [{ backend: app, compression: true }]\nbackends: { app: { servers: [{ url: "${origin.url}" }] } }\n`)
+  const proc = spawnCli(t, ['start', file])
+  const web = (await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'web')).port as number
+  for (const [p, enc] of [['/br', 'br'], ['/gzip', 'gzip'], ['/identity', 'identity'], ['/small', 'br']] as const) {
+    const r = await request(`http://127.0.0.1:${String(web)}${p}`, { headers: { 'accept-encoding': enc } })
+    await r.body.arrayBuffer()
+  }
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0)
+  const byPath = new Map(lines(log).map((l) => [l.path, l]))
+  t.equal(byPath.get('/br')?.compression, 'br')
+  t.equal(byPath.get('/gzip')?.compression, 'gzip')
+  t.ok(byPath.has('/identity'), 'the identity answer is logged')
+  t.notOk('compression' in (byPath.get('/identity') ?? {}), 'identity asked: none')
+  t.ok(byPath.has('/small'), 'the small answer is logged')
+  t.notOk('compression' in (byPath.get('/small') ?? {}), 'below minBytes: none')
+  t.ok(Number(byPath.get('/br')?.bytes) < text.length, 'bytes counts what was sent, compressed')
+})

@@ -138,14 +138,16 @@ t.test('JSON line: the detail fields, query redacted', async (t) => {
     path: '/v1/users',
     detail: {
       query: 'id=7&token=abc', httpVersion: 'HTTP/2.0', userAgent: 'ua', referer: 'https://r/', requestId: 'rid',
-      requestBytes: 3, tlsVersion: 'TLSv1.3', sni: 'api.example.com', upstream: '10.0.0.1:9000'
+      requestBytes: 3, tlsVersion: 'TLSv1.3', sni: 'api.example.com', upstream: '10.0.0.1:9000', compression: 'br'
     }
   })
   const line = JSON.parse(accessLogJson(r, isoClock(), ['token'])) as Record<string, unknown>
   t.match(line, {
     time: '2023-11-14T22:13:20.123Z', path: '/v1/users', query: 'id=7&token=REDACTED', request_bytes: 3, user_agent: 'ua', referer: 'https://r/',
-    request_id: 'rid', tls_version: 'TLSv1.3', sni: 'api.example.com', upstream: '10.0.0.1:9000', shard: 'a', cache: 'miss'
+    request_id: 'rid', tls_version: 'TLSv1.3', sni: 'api.example.com', upstream: '10.0.0.1:9000', shard: 'a', cache: 'miss', compression: 'br'
   })
+  const plain = JSON.parse(accessLogJson(rec({ detail: { query: '', httpVersion: 'HTTP/1.1', requestId: 'r2' } }), isoClock())) as Record<string, unknown>
+  t.notOk('compression' in plain, 'absent when nothing was compressed')
 })
 
 t.test('combined: Apache\'s line, quotes and control bytes escaped, - for nothing', async (t) => {

@@ -58,6 +58,8 @@ export interface RequestDetail {
   readonly sni?: string | undefined
   /** The upstream server's host:port. */
   readonly upstream?: string | undefined
+  /** The coding Switchyard compressed this answer with (a route's `compression`); absent when it compressed nothing. */
+  readonly compression?: string | undefined
 }
 
 export interface MetricsOptions {

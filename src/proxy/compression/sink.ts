@@ -17,6 +17,8 @@ import type { Coding } from './negotiate.js'
 export interface CompressFlow {
   /** A write to the client returned false; its 'drain' resumes the upstream. */
   readonly awaitingDrain: boolean
+  /** Told the coding this answer is compressed with, for the access log. */
+  compressedWith?: string | undefined
   /** Let the upstream exchange send more. */
   resumeUpstream (): void
 }
@@ -88,6 +90,7 @@ export class CompressSink implements ResponseSink {
     }
     const length = Number(combinedValue(headers, 'content-length') ?? NaN)
     const head = compressedHead(headers, d.coding)
+    this.#flow.compressedWith = d.coding
     // HEAD: the fields a GET would get, and no body to compress.
     if (this.#method !== 'HEAD') {
       const z = this.#z = compressor(d.coding, this.#c.config.level, Number.isFinite(length) ? length : undefined)
