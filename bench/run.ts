@@ -891,6 +891,9 @@ async function main (): Promise<void> {
     log(`HTTP/1.1 load: autocannon, because wrk is missing (${toolMissing('wrk')}); on cache hits it saturates before the proxy`)
   }
   /** How a scenario is loaded, or why it cannot be. */
+  // A paced run's think time, said the same way in the rows and the summary.
+  const pace = opts.paceMs === null ? null : paceRange(opts.paceMs)
+  const paceText = pace === null ? null : `${pace.lo}-${pace.hi} ms`
   const loaderFor = (n: ScenarioName): { load: Load, info: Omit<RunInfo, 'round'> } | string => {
     const connections = PEER_SPECS.get(n)?.connections ?? opts.connections
     if (protocolOf(n) === 'h2') {
@@ -901,7 +904,7 @@ async function main (): Promise<void> {
     }
     if (h1Generator === 'wrk') {
       if (toolPath('wrk') === null) return `needs wrk: ${toolMissing('wrk')}`
-      const generator = opts.paceMs === null ? 'wrk' : `wrk paced ${paceRange(opts.paceMs).lo}-${paceRange(opts.paceMs).hi} ms`
+      const generator = paceText === null ? 'wrk' : `wrk paced ${paceText}`
       return { info: { generator, connections }, load: async (url, durationSec) => await runWrk(url, { children, cpu: pinning.loadgenCpu, dir: tmp, connections, durationSec, paceMs: opts.paceMs }) }
     }
     if (opts.paceMs !== null) return 'not paced: --paced needs wrk'
@@ -1204,7 +1207,7 @@ async function main (): Promise<void> {
     out.write('ceiling-* = a bare Node server answering the cache-hit bytes from memory on the proxy CPU: no proxy on that core can do better per core.' +
       ' The h2 rows have no direct h2 origin: their latency is added over ceiling-h2.\n')
     // Issue 12's latency bar, for the rows it concerns, at the load this run used.
-    const load = opts.paceMs === null ? 'saturated' : `paced, ${paceRange(opts.paceMs).lo}-${paceRange(opts.paceMs).hi} ms between requests per connection`
+    const load = paceText === null ? 'saturated' : `paced, ${paceText} between requests per connection`
     for (const name of LATENCY_BAR.scenarios) {
       const row = peers.find((p) => p.name === name && p.skipped === null)
       if (row === undefined) continue
@@ -1249,7 +1252,7 @@ async function main (): Promise<void> {
     settings: {
       ...settings, warmupSec: opts.warmupSec, only: opts.only, switchyardMain: opts.main, cpuProf: opts.cpuProf, accessLog: opts.accessLog,
       rounds: opts.rounds, h1Generator, h2Connections: opts.h2Connections, h2Streams: opts.h2Streams, dynamicConnections: DYNAMIC_CONNECTIONS,
-      paceMs: opts.paceMs, paceRangeMs: opts.paceMs === null ? null : paceRange(opts.paceMs)
+      paceMs: opts.paceMs, paceRangeMs: pace
     },
     tools: { ...tools, nginxVersion: nginx.ok ? nginx.version : null },
     peers: { rows: peers, dynamic: dynamicSummary },

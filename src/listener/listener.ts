@@ -121,9 +121,9 @@ function countConnection (observer: ConnectionObserver, name: string, protocol: 
 const HEADS_CHECK_MS = 1000
 
 /**
- * A TLS handshake is bounded as a plaintext head is, by clientHeaders (Node's
- * default is 120 s for a connection that sends nothing); 0 = none, which
- * Node reads as its default.
+ * A TLS handshake is bounded as a plaintext head is, by clientHeaders. With
+ * clientHeaders 0 (no limit) it keeps Node's own bound, 120 s: Node takes 0
+ * for that default anyway.
  */
 function handshakeMs (timeouts: ClientTimeoutsConfig): number {
   return timeouts.clientHeaders > 0 ? timeouts.clientHeaders : 120_000
@@ -358,8 +358,8 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       })
       // tls.Server reads its handshake timeout for each new connection from a
       // symbol of its own; absent from a later Node, the first value stays.
-      const kHandshake = Object.getOwnPropertySymbols(server).find((k) => k.description === 'handshake-timeout')
-      if (cfg.tls !== undefined && kHandshake !== undefined) (server as unknown as Record<symbol, number>)[kHandshake] = handshakeMs(o.timeouts)
+      const kHandshake = cfg.tls === undefined ? undefined : Object.getOwnPropertySymbols(server).find((k) => k.description === 'handshake-timeout')
+      if (kHandshake !== undefined) (server as unknown as Record<symbol, number>)[kHandshake] = handshakeMs(o.timeouts)
       if (lane !== undefined) {
         lane.settings.headersTimeout = o.timeouts.clientHeaders
         lane.settings.maxHeaderSize = h1HeadLimit(o.limits)

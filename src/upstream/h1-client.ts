@@ -539,7 +539,7 @@ class Connection {
     this.#onRead(r, chunk)
   }
 
-  /** Deliver the parser's held events (see #onExecute), in order. */
+  /** Deliver the parser's held events (see #parsed), in order. */
   #replay (): void {
     const events = this.#events
     for (let i = 0; i < events.length; i += 2) {
