@@ -1,4 +1,5 @@
-// The pure parts of the peers comparison (issue 12): nginx's config, the
+// The pure parts of the peers comparison (issue 12): the configs of nginx,
+// HAProxy and Varnish, the
 // external load generators' output (wrk, h2load) read into numbers, medians
 // over rounds, and each row's ratios to nginx, to the best Node peer and to
 // the ceiling, plus its latency added over the direct path. No I/O here: the
@@ -86,6 +87,72 @@ ${proxied('')}
 ${proxied(`
       proxy_cache bench;`)}
     }
+  }
+}
+`
+}
+
+// ---- HAProxy and Varnish -----------------------------------------------------
+
+export interface HaproxyConfigInput {
+  readonly ports: NginxPorts
+  readonly originPort: number
+  /** The certificate and its key in one PEM file (HAProxy's `crt` takes both). */
+  readonly pem: string
+}
+
+/** Refuses a path the writers below would have to quote or escape. */
+function plainPath (what: string, s: string): string {
+  if (!/^[\w./-]+$/.test(s)) throw new Error(`${what}: path ${JSON.stringify(s)} has characters this writer does not quote`)
+  return s
+}
+
+/**
+ * HAProxy as the bench's peer, set up as nginx is: one thread, no logs,
+ * keep-alive to the origin (`http-reuse always`, so idle server connections
+ * serve any client), X-Forwarded-For added, HTTP/1.1 on the plaintext port and
+ * h2 or HTTP/1.1 by ALPN on the TLS one. `maxconn` stays under a default
+ * 20,000-descriptor limit (HAProxy refuses to start when it cannot raise it
+ * to twice maxconn). Run in the foreground with `-db`.
+ */
+export function haproxyConfig (o: HaproxyConfigInput): string {
+  return `# Written by bench/run.ts for one benchmark run, in its temp dir; deleted afterwards.
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  timeout http-keep-alive 120s
+  option forwardfor
+  http-reuse always
+frontend bench
+  bind 127.0.0.1:${o.ports.h1}
+  bind 127.0.0.1:${o.ports.tls} ssl crt ${plainPath('haproxy config', o.pem)} alpn h2,http/1.1
+  default_backend origin
+backend origin
+  server origin 127.0.0.1:${o.originPort}
+`
+}
+
+/**
+ * Varnish's VCL for the cache-hit peer: `/cached` is looked up in the cache
+ * (the origin's `max-age=3600` makes it a hit after the first request, as for
+ * nginx and Switchyard), everything else is passed. Varnish adds
+ * X-Forwarded-For itself.
+ */
+export function varnishVcl (originPort: number): string {
+  return `vcl 4.1;
+# Written by bench/run.ts for one benchmark run, in its temp dir; deleted afterwards.
+backend origin {
+  .host = "127.0.0.1";
+  .port = "${originPort}";
+}
+sub vcl_recv {
+  if (req.url !~ "^/cached") {
+    return (pass);
   }
 }
 `
@@ -258,6 +325,8 @@ export interface PeerRow {
   readonly nginx: string | null
   /** The Node peers of the same kind: the best of them (most req/s per core) is the reference. */
   readonly nodePeers: readonly string[]
+  /** The other native proxy of the same kind (HAProxy; Varnish for cache hits), if any. */
+  readonly native: string | null
   /** The bare server that answers the same bytes: nothing in front of it can do better per core. */
   readonly ceiling: string | null
   /** The row whose latency this one adds to (the same load without the proxy). */
@@ -268,6 +337,9 @@ export interface PeerComparison {
   readonly name: string
   /** req/s per core ÷ the reference's req/s per core. */
   readonly vsNginx: number | null
+  /** … ÷ the other native proxy's (PeerRow.native), and its name. */
+  readonly vsNative: number | null
+  readonly native: string | null
   readonly vsBestNode: number | null
   /** Which Node peer was the best. */
   readonly bestNode: string | null
@@ -296,6 +368,8 @@ export function comparePeers (rows: readonly PeerRow[]): PeerComparison[] {
     return {
       name: r.name,
       vsNginx: r.nginx === r.name ? null : ratio(r.reqPerCore, perCore(r.nginx)),
+      vsNative: r.native === r.name ? null : ratio(r.reqPerCore, perCore(r.native)),
+      native: r.native,
       vsBestNode: bestNode === null || bestNode === r.name ? null : ratio(r.reqPerCore, perCore(bestNode)),
       bestNode,
       vsCeiling: r.ceiling === r.name ? null : ratio(r.reqPerCore, perCore(r.ceiling)),

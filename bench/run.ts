@@ -33,7 +33,7 @@ import { runH2load, runWrk } from './generators.js'
 import { runLoad } from './load.js'
 import type { LoadResult, LoadSettings } from './load.js'
 import { intOption, selectNames } from './options.js'
-import { comparePeers, nginxConfig, paceRange, spread } from './peers.js'
+import { comparePeers, haproxyConfig, nginxConfig, paceRange, spread, varnishVcl } from './peers.js'
 import type { PeerComparison, PeerRow, Spread } from './peers.js'
 import { checkGet, switchyardConfig } from './switchyard.js'
 import { ensureTools } from './tools.js'
@@ -41,10 +41,10 @@ import type { ToolName } from './tools.js'
 
 const SCENARIOS = [
   'direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2',
-  'switchyard-h1', 'nginx', 'http-proxy', 'fastify-proxy',
-  'switchyard-tls', 'nginx-tls',
-  'switchyard-h2', 'nginx-h2', 'fastify-proxy-h2',
-  'switchyard-cache-hit', 'nginx-cache-hit',
+  'switchyard-h1', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy',
+  'switchyard-tls', 'nginx-tls', 'haproxy-tls',
+  'switchyard-h2', 'nginx-h2', 'haproxy-h2', 'fastify-proxy-h2',
+  'switchyard-cache-hit', 'nginx-cache-hit', 'varnish-cache-hit',
   'direct-dynamic', 'switchyard-dynamic-cached', 'switchyard-dynamic-uncached',
   'switchyard-1-worker', 'switchyard-2-workers', 'switchyard-1-worker-pinned', 'switchyard-2-workers-pinned'
 ] as const
@@ -81,6 +81,8 @@ type Protocol = 'h1' | 'tls' | 'h2'
 interface PeerSpec {
   readonly protocol: Protocol
   readonly nginx: ScenarioName | null
+  /** The other native proxy of the kind: HAProxy, or Varnish for cache hits. */
+  readonly native: ScenarioName | null
   readonly nodePeers: readonly ScenarioName[]
   readonly ceiling: ScenarioName | null
   readonly latencyRef: ScenarioName | null
@@ -91,26 +93,33 @@ interface PeerSpec {
 const DYNAMIC_CONNECTIONS = 20
 
 // The Node peers of a protocol: the best of them per core is the reference (issue bars: @fastify/http-proxy).
-const h1Peers = { nginx: 'nginx', nodePeers: ['http-proxy', 'fastify-proxy'], ceiling: 'ceiling-h1', latencyRef: 'direct' } as const
-const h2Peers = { nginx: 'nginx-h2', nodePeers: ['fastify-proxy-h2'], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' } as const
-const dynamic = { protocol: 'h1', nginx: null, nodePeers: [], ceiling: null, latencyRef: 'direct-dynamic', connections: DYNAMIC_CONNECTIONS } as const
+const h1Peers = { nginx: 'nginx', native: 'haproxy', nodePeers: ['http-proxy', 'fastify-proxy'], ceiling: 'ceiling-h1', latencyRef: 'direct' } as const
+const tlsPeers = { nginx: 'nginx-tls', native: 'haproxy-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' } as const
+const h2Peers = { nginx: 'nginx-h2', native: 'haproxy-h2', nodePeers: ['fastify-proxy-h2'], ceiling: 'ceiling-h2', latencyRef: 'ceiling-h2' } as const
+const hitPeers = { nginx: 'nginx-cache-hit', native: 'varnish-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' } as const
+const alone = { nginx: null, native: null, nodePeers: [] } as const
+const dynamic = { protocol: 'h1', ...alone, ceiling: null, latencyRef: 'direct-dynamic', connections: DYNAMIC_CONNECTIONS } as const
 const PEER_SPECS: ReadonlyMap<ScenarioName, PeerSpec> = new Map<ScenarioName, PeerSpec>([
-  ['direct', { protocol: 'h1', nginx: null, nodePeers: [], ceiling: null, latencyRef: null }],
+  ['direct', { protocol: 'h1', ...alone, ceiling: null, latencyRef: null }],
   ['ceiling-h1', { protocol: 'h1', ...h1Peers }],
-  ['ceiling-tls', { protocol: 'tls', nginx: null, nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
+  ['ceiling-tls', { protocol: 'tls', ...alone, ceiling: 'ceiling-tls', latencyRef: 'direct' }],
   // No h2 origin to load directly: the h2 rows' latency is added over the bare h2 server's.
-  ['ceiling-h2', { protocol: 'h2', nginx: null, nodePeers: [], ceiling: 'ceiling-h2', latencyRef: null }],
+  ['ceiling-h2', { protocol: 'h2', ...alone, ceiling: 'ceiling-h2', latencyRef: null }],
   ['switchyard-h1', { protocol: 'h1', ...h1Peers }],
   ['nginx', { protocol: 'h1', ...h1Peers }],
+  ['haproxy', { protocol: 'h1', ...h1Peers }],
   ['http-proxy', { protocol: 'h1', ...h1Peers }],
   ['fastify-proxy', { protocol: 'h1', ...h1Peers }],
-  ['switchyard-tls', { protocol: 'tls', nginx: 'nginx-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
-  ['nginx-tls', { protocol: 'tls', nginx: 'nginx-tls', nodePeers: [], ceiling: 'ceiling-tls', latencyRef: 'direct' }],
+  ['switchyard-tls', { protocol: 'tls', ...tlsPeers }],
+  ['nginx-tls', { protocol: 'tls', ...tlsPeers }],
+  ['haproxy-tls', { protocol: 'tls', ...tlsPeers }],
   ['switchyard-h2', { protocol: 'h2', ...h2Peers }],
   ['nginx-h2', { protocol: 'h2', ...h2Peers }],
+  ['haproxy-h2', { protocol: 'h2', ...h2Peers }],
   ['fastify-proxy-h2', { protocol: 'h2', ...h2Peers }],
-  ['switchyard-cache-hit', { protocol: 'h1', nginx: 'nginx-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' }],
-  ['nginx-cache-hit', { protocol: 'h1', nginx: 'nginx-cache-hit', nodePeers: [], ceiling: 'ceiling-h1', latencyRef: 'direct' }],
+  ['switchyard-cache-hit', { protocol: 'h1', ...hitPeers }],
+  ['nginx-cache-hit', { protocol: 'h1', ...hitPeers }],
+  ['varnish-cache-hit', { protocol: 'h1', ...hitPeers }],
   ['direct-dynamic', { ...dynamic, latencyRef: null }],
   ['switchyard-dynamic-cached', dynamic],
   ['switchyard-dynamic-uncached', dynamic]
@@ -125,10 +134,12 @@ function nodePeersOf (name: ScenarioName): readonly ScenarioName[] {
 const GROUPS: Readonly<Record<string, readonly ScenarioName[]>> = {
   peers: SCENARIOS.filter((n) => PEER_SPECS.has(n)),
   dynamic: ['direct-dynamic', 'switchyard-dynamic-cached', 'switchyard-dynamic-uncached'],
-  h2: ['ceiling-h2', 'switchyard-h2', 'nginx-h2', 'fastify-proxy-h2'],
+  h2: ['ceiling-h2', 'switchyard-h2', 'nginx-h2', 'haproxy-h2', 'fastify-proxy-h2'],
   // Switchyard against the Node peers alone, h1 and h2: the issue's bars.
   node: ['switchyard-h1', 'http-proxy', 'fastify-proxy', 'switchyard-h2', 'fastify-proxy-h2'],
   nginx: ['direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2', 'nginx', 'nginx-tls', 'nginx-h2', 'nginx-cache-hit'],
+  // The native peers together: nginx, HAProxy, Varnish.
+  native: ['direct', 'ceiling-h1', 'ceiling-tls', 'ceiling-h2', 'nginx', 'haproxy', 'nginx-tls', 'haproxy-tls', 'nginx-h2', 'haproxy-h2', 'nginx-cache-hit', 'varnish-cache-hit'],
   workers: PAIRS.flatMap((p) => [p.one, p.two]),
   'workers-unpinned': PAIRS.filter((p) => !p.pinned).flatMap((p) => [p.one, p.two]),
   'workers-pinned': PAIRS.filter((p) => p.pinned).flatMap((p) => [p.one, p.two])
@@ -141,15 +152,19 @@ const DESCRIPTIONS: Readonly<Record<ScenarioName, string>> = {
   'ceiling-h2': 'h2load -> bare node:http2 (TLS) answering the cache-hit bytes: the ceiling of h2 on one core',
   'switchyard-h1': 'load -> Switchyard plaintext HTTP/1.1 -> origin',
   nginx: 'load -> nginx (1 worker, keep-alive upstream) plaintext HTTP/1.1 -> origin',
+  haproxy: 'load -> HAProxy (1 thread, http-reuse always) plaintext HTTP/1.1 -> origin',
   'http-proxy': 'load -> http-proxy (npm, keep-alive agent) -> origin',
   'fastify-proxy': 'load -> fastify + @fastify/http-proxy (undici keep-alive pool) plaintext HTTP/1.1 -> origin',
   'switchyard-tls': 'load -> Switchyard HTTP/1.1 over TLS -> origin',
   'nginx-tls': 'load -> nginx HTTP/1.1 over TLS -> origin',
+  'haproxy-tls': 'load -> HAProxy HTTP/1.1 over TLS -> origin',
   'switchyard-h2': 'h2load -> Switchyard h2 over TLS -> origin (HTTP/1.1)',
   'nginx-h2': 'h2load -> nginx h2 over TLS -> origin (HTTP/1.1)',
+  'haproxy-h2': 'h2load -> HAProxy h2 over TLS -> origin (HTTP/1.1)',
   'fastify-proxy-h2': 'h2load -> fastify + @fastify/http-proxy h2 over TLS -> origin (HTTP/1.1, undici keep-alive pool)',
   'switchyard-cache-hit': 'load -> Switchyard plaintext HTTP/1.1, answered from its cache (origin asked once)',
   'nginx-cache-hit': 'load -> nginx plaintext HTTP/1.1, answered from proxy_cache (origin asked once)',
+  'varnish-cache-hit': 'load -> Varnish (malloc storage) plaintext HTTP/1.1, answered from its cache (origin asked once)',
   'direct-dynamic': `load (${DYNAMIC_CONNECTIONS} connections) -> origin answering after 100 ms, no freshness information`,
   'switchyard-dynamic-cached': `load (${DYNAMIC_CONNECTIONS} connections) -> Switchyard, a cached route -> the 100 ms origin that sends no freshness`,
   'switchyard-dynamic-uncached': `load (${DYNAMIC_CONNECTIONS} connections) -> Switchyard, cache: false -> the 100 ms origin`,
@@ -684,16 +699,34 @@ function workersTable (rows: readonly ScenarioResult[]): string {
   return [line(head), ...cells.map(line)].join('\n')
 }
 
-// ---- nginx and the ceiling -------------------------------------------------------
+// ---- the native peers (nginx, HAProxy, Varnish) and the ceiling -------------------
 
-type NginxStart =
+/** A native peer started: its process and the ports it listens on (tls 0: none). */
+type NativeStart =
   | { readonly ok: true, readonly child: ChildProcess, readonly h1Port: number, readonly tlsPort: number, readonly version: string | null }
   | { readonly ok: false, readonly reason: string }
 
-/** nginx's version (`nginx/1.22.1`, which `nginx -v` prints on stderr), or null. */
-function nginxVersion (path: string): string | null {
-  const r = spawnSync(path, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
-  return /nginx\/\S+/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[0] ?? null
+/** The first line a program prints for `args` (its version), or null. */
+function versionLine (path: string, args: readonly string[], pattern: RegExp): string | null {
+  const r = spawnSync(path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
+  return pattern.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[0] ?? null
+}
+
+/** A native peer in the foreground, pinned like a proxy, its output to `name`.log in `dir`; or why it did not listen. */
+async function startNative (name: string, path: string, args: readonly string[], cpu: string | null, dir: string, ports: readonly number[]): Promise<{ child: ChildProcess } | { reason: string }> {
+  const logFile = join(dir, `${name}.log`)
+  const fd = openSync(logFile, 'w')
+  let child: ChildProcess
+  try {
+    // SIGTERM even on the exit path: a SIGKILLed master would leave its workers listening.
+    child = children.spawnCommand(path, args, { cpu, stdio: ['ignore', fd, fd], exitSignal: 'SIGTERM' })
+  } finally {
+    closeSync(fd)
+  }
+  const problem = await waitForPorts(child, ports, CHILD_READY_MS)
+  if (problem === null) return { child }
+  await children.stop(child, 2000)
+  return { reason: `${name} not ready: ${problem}; ${logTail(logFile, 5).trim()}` }
 }
 
 /**
@@ -701,7 +734,7 @@ function nginxVersion (path: string): string | null {
  * pinned like a proxy (its one worker inherits the master's affinity), with a
  * config generated into `dir` (pid file, logs, cache all there).
  */
-async function startNginx (path: string, cpu: string | null, dir: string, originPort: number): Promise<NginxStart> {
+async function startNginx (path: string, cpu: string | null, dir: string, originPort: number): Promise<NativeStart> {
   mkdirSync(dir, { recursive: true })
   const [h1 = 0, tls = 0] = await freePorts(2)
   const ports = { h1, tls }
@@ -709,19 +742,9 @@ async function startNginx (path: string, cpu: string | null, dir: string, origin
   const conf = join(dir, 'nginx.conf')
   // As root nginx would run its worker as nobody, who cannot enter the 0700 temp dir.
   writeFileSync(conf, nginxConfig({ ports, originPort, dir, cert, key, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) }))
-  const logFile = join(dir, 'nginx-stderr.log')
-  const fd = openSync(logFile, 'w')
-  let child: ChildProcess
-  try {
-    // SIGTERM even on the exit path: a SIGKILLed master would leave its worker listening.
-    child = children.spawnCommand(path, ['-c', conf, '-p', dir, '-g', 'daemon off;'], { cpu, stdio: ['ignore', fd, fd], exitSignal: 'SIGTERM' })
-  } finally {
-    closeSync(fd)
-  }
-  const problem = await waitForPorts(child, [ports.h1, ports.tls], CHILD_READY_MS)
-  if (problem === null) return { ok: true, child, h1Port: ports.h1, tlsPort: ports.tls, version: nginxVersion(path) }
-  await children.stop(child, 2000)
-  return { ok: false, reason: `nginx not ready: ${problem}; ${logTail(logFile, 5).trim()} ${logTail(join(dir, 'nginx-error.log'), 5).trim()}` }
+  const r = await startNative('nginx', path, ['-c', conf, '-p', dir, '-g', 'daemon off;'], cpu, dir, [ports.h1, ports.tls])
+  if ('reason' in r) return { ok: false, reason: `${r.reason} ${logTail(join(dir, 'nginx-error.log'), 5).trim()}` }
+  return { ok: true, child: r.child, h1Port: ports.h1, tlsPort: ports.tls, version: versionLine(path, ['-v'], /nginx\/\S+/) }
 }
 
 /** nginx's master and its worker processes (not the cache manager and loader: the loader exits a minute in). */
@@ -738,6 +761,46 @@ function nginxProcesses (child: ChildProcess): ProxyProcesses {
     })
     if (workers.length === 0) return 'nginx has no worker process'
     return [{ pid: master, role: 'primary' }, ...workers.map((pid) => ({ pid, role: 'worker' as const }))]
+  }
+}
+
+/** HAProxy (`-db`: foreground, one process), with its config and certificate generated into `dir`. */
+async function startHaproxy (path: string, cpu: string | null, dir: string, originPort: number): Promise<NativeStart> {
+  mkdirSync(dir, { recursive: true })
+  const [h1 = 0, tls = 0] = await freePorts(2)
+  const { cert, key } = writeSelfSignedCert(dir)
+  const pem = join(dir, 'bench.pem')
+  writeFileSync(pem, readFileSync(cert, 'utf8') + readFileSync(key, 'utf8'), { mode: 0o600 })
+  const conf = join(dir, 'haproxy.cfg')
+  writeFileSync(conf, haproxyConfig({ ports: { h1, tls }, originPort, pem }))
+  const r = await startNative('haproxy', path, ['-f', conf, '-db'], cpu, dir, [h1, tls])
+  if ('reason' in r) return { ok: false, reason: r.reason }
+  return { ok: true, child: r.child, h1Port: h1, tlsPort: tls, version: versionLine(path, ['-v'], /HAProxy version \S+/) }
+}
+
+/**
+ * Varnish (`-F`: foreground; `-j none`: no jail, so it needs no varnish user
+ * and may write its working dir under `dir`), malloc storage.
+ */
+async function startVarnish (path: string, cpu: string | null, dir: string, originPort: number): Promise<NativeStart> {
+  mkdirSync(dir, { recursive: true })
+  const [h1 = 0] = await freePorts(1)
+  const vcl = join(dir, 'bench.vcl')
+  writeFileSync(vcl, varnishVcl(originPort))
+  const args = ['-F', '-j', 'none', '-a', `127.0.0.1:${h1}`, '-f', vcl, '-s', 'malloc,64m', '-n', join(dir, 'work')]
+  const r = await startNative('varnish', path, args, cpu, dir, [h1])
+  if ('reason' in r) return { ok: false, reason: r.reason }
+  return { ok: true, child: r.child, h1Port: h1, tlsPort: 0, version: versionLine(path, ['-V'], /varnish-\S+/) }
+}
+
+/** Varnish's manager and its child (the cache process, which answers). */
+function varnishProcesses (child: ChildProcess): ProxyProcesses {
+  return async () => {
+    const manager = child.pid
+    if (manager === undefined || !isRunning(child)) return 'varnish is not running'
+    const kids = procChildren(manager)
+    if (kids.length === 0) return 'varnish has no child process'
+    return [{ pid: manager, role: 'primary' }, ...kids.map((pid) => ({ pid, role: 'worker' as const }))]
   }
 }
 
@@ -783,6 +846,7 @@ function aggregatePeers (results: readonly ScenarioResult[]): PeerAggregate[] {
       reqPerCore: med((r) => r.reqPerCore),
       latencyMs: p50 === null || p99 === null || p999 === null ? null : { p50, p99, p99_9: p999 },
       nginx: spec?.nginx ?? null,
+      native: spec?.native ?? null,
       nodePeers: spec?.nodePeers ?? [],
       ceiling: spec?.ceiling ?? null,
       latencyRef: spec?.latencyRef ?? null
@@ -816,7 +880,7 @@ function aggregatePeers (results: readonly ScenarioResult[]): PeerAggregate[] {
 const signed = (n: number | null | undefined): string => n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n >= 0 ? '+' : ''}${n.toFixed(2)}`
 
 function peersTable (rows: readonly PeerAggregate[]): string {
-  const head = ['scenario', 'load', 'conns', 'req/s', '(range)', 'req/s/core', '(range)', 'x nginx', 'x best Node', 'x ceiling', 'p50 ms', '+p50', '+p99', '+p99.9', 'over', 'err']
+  const head = ['scenario', 'load', 'conns', 'req/s', '(range)', 'req/s/core', '(range)', 'x nginx', 'x HAProxy/Varnish', 'x best Node', 'x ceiling', 'p50 ms', '+p50', '+p99', '+p99.9', 'over', 'err']
   const range = (s: Spread | null, digits: number): string => s === null || s.n < 2 ? '' : `${fmt(s.min, digits)}-${fmt(s.max, digits)}`
   const cells = rows.map((r) => {
     if (r.skipped !== null) return [r.name, `skipped: ${(r.skipped.split('\n')[0] ?? '').replace(/; its log:$/, '')}`]
@@ -831,6 +895,7 @@ function peersTable (rows: readonly PeerAggregate[]): string {
       fmt(r.reqPerCore?.median, 0),
       range(r.reqPerCore, 0),
       fmt(c?.vsNginx, 2),
+      c?.vsNative === null || c?.vsNative === undefined ? '-' : `${c.vsNative.toFixed(2)} ${c.native ?? ''}`,
       c?.vsBestNode === null || c?.vsBestNode === undefined ? '-' : `${c.vsBestNode.toFixed(2)} ${c.bestNode ?? ''}`,
       fmt(c?.vsCeiling, 2),
       fmt(r.latencyMs.p50?.median, 2),
@@ -843,7 +908,7 @@ function peersTable (rows: readonly PeerAggregate[]): string {
   })
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((row) => row.length === head.length ? (row[i] ?? '').length : 0)))
   const line = (c: readonly string[]): string => c.length === head.length
-    ? c.map((x, i) => i <= 2 || i === 14 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0)).join('  ').trimEnd()
+    ? c.map((x, i) => i <= 2 || i === 15 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0)).join('  ').trimEnd()
     : `${(c[0] ?? '').padEnd(widths[0] ?? 0)}  ${c[1] ?? ''}`
   return [line(head), ...cells.map(line)].join('\n')
 }
@@ -878,6 +943,8 @@ async function main (): Promise<void> {
   // The external programs: looked up first, installed only when missing (and root).
   const wantedTools: ToolName[] = []
   if (opts.only.some((n) => n.startsWith('nginx'))) wantedTools.push('nginx')
+  if (opts.only.some((n) => n.startsWith('haproxy'))) wantedTools.push('haproxy')
+  if (opts.only.some((n) => n.startsWith('varnish'))) wantedTools.push('varnishd')
   if (opts.generator !== 'autocannon' && opts.only.some((n) => protocolOf(n) !== 'h2')) wantedTools.push('wrk')
   if (opts.only.some((n) => protocolOf(n) === 'h2')) wantedTools.push('h2load')
   const tools = ensureTools(wantedTools, opts.install, log)
@@ -931,7 +998,7 @@ async function main (): Promise<void> {
     else log(`fastify peer (h2): pid ${fastifyH2.child.pid}, port ${fastifyH2.port}`)
   }
 
-  let nginx: NginxStart = { ok: false, reason: 'not requested' }
+  let nginx: NativeStart = { ok: false, reason: 'not requested' }
   let nginxCpus: string | null = null
   const nginxPath = toolPath('nginx')
   if (opts.only.some((n) => n.startsWith('nginx'))) {
@@ -943,6 +1010,18 @@ async function main (): Promise<void> {
     }
     else log(`nginx scenarios skipped: ${nginx.reason}`)
   }
+
+  const startNativePeer = async (label: string, prefix: string, tool: ToolName,
+    start: (path: string, cpu: string | null, dir: string, originPort: number) => Promise<NativeStart>): Promise<NativeStart> => {
+    if (!opts.only.some((n) => n.startsWith(prefix))) return { ok: false, reason: 'not requested' }
+    const path = toolPath(tool)
+    const s = path === null ? { ok: false as const, reason: `needs ${tool}: ${toolMissing(tool)}` } : await start(path, pinning.proxyCpu, join(tmp, prefix), origin.port)
+    if (s.ok) log(`${label} (${s.version ?? '?'}): pid ${s.child.pid}, h1 port ${s.h1Port}${s.tlsPort === 0 ? '' : `, tls port ${s.tlsPort}`}`)
+    else log(`${label} scenarios skipped: ${s.reason}`)
+    return s
+  }
+  const haproxy = await startNativePeer('HAProxy', 'haproxy', 'haproxy', startHaproxy)
+  const varnish = await startNativePeer('Varnish', 'varnish', 'varnishd', startVarnish)
 
   let ceiling: CeilingStart | string = 'not requested'
   if (opts.only.some((n) => n.startsWith('ceiling'))) {
@@ -998,6 +1077,8 @@ async function main (): Promise<void> {
     let url: string | null = null
     let proxy: ProxyProcesses | undefined
     let notStarted = name.startsWith('nginx') ? (nginx.ok ? 'not started' : nginx.reason)
+      : name.startsWith('haproxy') ? (haproxy.ok ? 'not started' : haproxy.reason)
+      : name.startsWith('varnish') ? (varnish.ok ? 'not started' : varnish.reason)
       : name.startsWith('ceiling') ? (typeof ceiling === 'string' ? ceiling : 'not started')
         : name === 'fastify-proxy' ? (typeof fastify === 'string' ? fastify : 'not started')
           : name === 'fastify-proxy-h2' ? (typeof fastifyH2 === 'string' ? fastifyH2 : 'not started')
@@ -1035,6 +1116,16 @@ async function main (): Promise<void> {
         break
       case 'nginx-cache-hit':
         if (nginx.ok) { url = `http://127.0.0.1:${nginx.h1Port}/cached/bench`; proxy = nginxProcesses(nginx.child) }
+        break
+      case 'haproxy':
+        if (haproxy.ok) { url = `http://127.0.0.1:${haproxy.h1Port}/bench`; proxy = singleProcess(haproxy.child) }
+        break
+      case 'haproxy-tls':
+      case 'haproxy-h2':
+        if (haproxy.ok) { url = `https://127.0.0.1:${haproxy.tlsPort}/bench`; proxy = singleProcess(haproxy.child) }
+        break
+      case 'varnish-cache-hit':
+        if (varnish.ok) { url = `http://127.0.0.1:${varnish.h1Port}/cached/bench`; proxy = varnishProcesses(varnish.child) }
         break
       case 'switchyard-h2':
         if (switchyard.ok) { url = `https://127.0.0.1:${switchyard.tlsPort}/bench`; proxy = singleProcess(switchyard.child) }
@@ -1098,6 +1189,8 @@ async function main (): Promise<void> {
   }
   // Stopped here, not only by the exit path: SIGTERM lets the master take its worker with it.
   if (nginx.ok) await children.stop(nginx.child, 5000)
+  if (haproxy.ok) await children.stop(haproxy.child, 5000)
+  if (varnish.ok) await children.stop(varnish.child, 5000)
 
   // Ratios, within each round.
   for (let round = 1; round <= opts.rounds; round++) {
@@ -1108,7 +1201,7 @@ async function main (): Promise<void> {
     const measured = inRound.filter((r): r is ScenarioResult & { readonly load: LoadResult } => r.load !== null)
     const best = comparePeers(measured.map((r) => ({
       name: r.name, reqPerSec: r.load.reqPerSec, reqPerCore: r.reqPerCore, latencyMs: null,
-      nginx: null, nodePeers: nodePeersOf(r.name), ceiling: null, latencyRef: null
+      nginx: null, native: null, nodePeers: nodePeersOf(r.name), ceiling: null, latencyRef: null
     })))
     measured.forEach((r, i) => {
       r.vsDirect = direct !== null && direct > 0 ? r.load.reqPerSec / direct : null
@@ -1201,7 +1294,7 @@ async function main (): Promise<void> {
   let dynamicSummary: { reqPerSecRatio: number | null, p50Ms: { cached: number | null, uncached: number | null, direct: number | null } } | null = null
   if (peers.length > 0) {
     out.write(`\npeers (${opts.rounds} round${opts.rounds === 1 ? '' : 's'}, interleaved; medians${opts.rounds > 1 ? ', range = least-most' : ''}).` +
-      ' req/s/core = req/s / proxy CPU share; x nginx, x best Node, x ceiling = req/s/core / theirs (same protocol and path);' +
+      ' req/s/core = req/s / proxy CPU share; x nginx, x HAProxy/Varnish, x best Node, x ceiling = req/s/core / theirs (same protocol and path);' +
       ' +p50/+p99/+p99.9 = latency percentile minus that of the row in "over" (ms):\n')
     out.write(peersTable(peers) + '\n')
     out.write('ceiling-* = a bare Node server answering the cache-hit bytes from memory on the proxy CPU: no proxy on that core can do better per core.' +
@@ -1254,7 +1347,7 @@ async function main (): Promise<void> {
       rounds: opts.rounds, h1Generator, h2Connections: opts.h2Connections, h2Streams: opts.h2Streams, dynamicConnections: DYNAMIC_CONNECTIONS,
       paceMs: opts.paceMs, paceRangeMs: pace
     },
-    tools: { ...tools, nginxVersion: nginx.ok ? nginx.version : null },
+    tools: { ...tools, nginxVersion: nginx.ok ? nginx.version : null, haproxyVersion: haproxy.ok ? haproxy.version : null, varnishVersion: varnish.ok ? varnish.version : null },
     peers: { rows: peers, dynamic: dynamicSummary },
     pinning: { ...pinning, affinity },
     target: { metric: 'switchyard-h1 reqPerCore / http-proxy reqPerCore', value: target, goal: TARGET_RATIO },

@@ -1,4 +1,5 @@
-// The external programs of the peers comparison: nginx (the peer), wrk (HTTP/1.1
+// The external programs of the peers comparison: nginx, HAProxy and Varnish (the
+// native peers), wrk (HTTP/1.1
 // load where autocannon saturates before the proxy) and h2load (HTTP/2 load).
 // The bench installs them itself when they are missing, from Debian's packages,
 // and only when it runs as root; CI never does (it does not run the bench).
@@ -10,6 +11,8 @@ export interface Tool { readonly command: string, readonly pkg: string }
 /** The programs, each with the Debian package that has it. */
 export const TOOLS = {
   nginx: { command: 'nginx', pkg: 'nginx-light' },
+  haproxy: { command: 'haproxy', pkg: 'haproxy' },
+  varnishd: { command: 'varnishd', pkg: 'varnish' },
   wrk: { command: 'wrk', pkg: 'wrk' },
   h2load: { command: 'h2load', pkg: 'nghttp2-client' }
 } as const satisfies Record<string, Tool>

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { comparePeers, h2loadLogDurations, nginxConfig, parseH2load, parseWrk, percentile, spread, WRK_MARK, WRK_SCRIPT } from '../../bench/peers.js'
+import { comparePeers, h2loadLogDurations, haproxyConfig, nginxConfig, parseH2load, parseWrk, percentile, spread, varnishVcl, WRK_MARK, WRK_SCRIPT } from '../../bench/peers.js'
 import type { PeerRow } from '../../bench/peers.js'
 import { which } from '../../bench/tools.js'
 
@@ -47,6 +47,46 @@ t.test('nginx config passes nginx -t (when nginx and openssl are installed)', { 
   writeFileSync(conf, nginxConfig({ ...CONFIG, dir, cert, key, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) }))
   // Throws (and fails the test) when nginx -t exits non-zero.
   t.doesNotThrow(() => execFileSync('nginx', ['-t', '-c', conf, '-p', dir, '-g', 'daemon off;'], { stdio: 'ignore' }))
+})
+
+t.test('HAProxy config: one thread, keep-alive reuse, X-Forwarded-For, h2 by ALPN on the TLS port; unquotable paths refused', async (t) => {
+  const c = haproxyConfig({ ports: { h1: 18081, tls: 18443 }, originPort: 18090, pem: '/tmp/bench-x/bench.pem' })
+  t.match(c, /^ {2}nbthread 1$/m)
+  t.match(c, /^ {2}option forwardfor$/m)
+  t.match(c, /^ {2}http-reuse always$/m)
+  t.match(c, /^ {2}bind 127\.0\.0\.1:18081$/m)
+  t.match(c, /^ {2}bind 127\.0\.0\.1:18443 ssl crt \/tmp\/bench-x\/bench\.pem alpn h2,http\/1\.1$/m)
+  t.match(c, /^ {2}server origin 127\.0\.0\.1:18090$/m)
+  t.throws(() => haproxyConfig({ ports: { h1: 1, tls: 2 }, originPort: 3, pem: '/tmp/a b.pem' }), /does not quote/)
+})
+
+t.test('Varnish VCL: /cached looked up, the rest passed, the origin as the backend', async (t) => {
+  const v = varnishVcl(18090)
+  t.match(v, /^vcl 4\.1;/)
+  t.match(v, /\.port = "18090";/)
+  t.match(v, /if \(req\.url !~ "\^\/cached"\) \{\n\s+return \(pass\);/)
+})
+
+const noHaproxy = which('haproxy') === null ? 'haproxy not installed' : which('openssl') === null ? 'openssl not installed' : false
+t.test('HAProxy config passes haproxy -c (when haproxy and openssl are installed)', { skip: noHaproxy }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-haproxy-test-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const pem = join(dir, 'bench.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', pem, '-out', join(dir, 'c.pem')], { stdio: 'ignore' })
+  writeFileSync(pem, readFileSync(join(dir, 'c.pem'), 'utf8') + readFileSync(pem, 'utf8'))
+  const conf = join(dir, 'haproxy.cfg')
+  writeFileSync(conf, haproxyConfig({ ports: { h1: 18081, tls: 18443 }, originPort: 18090, pem }))
+  // Throws (and fails the test) when haproxy -c exits non-zero.
+  t.doesNotThrow(() => execFileSync('haproxy', ['-c', '-f', conf], { stdio: 'ignore' }))
+})
+
+const noVarnish = which('varnishd') === null ? 'varnishd not installed' : false
+t.test('Varnish VCL compiles (varnishd -C, when varnish is installed)', { skip: noVarnish }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-varnish-test-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const vcl = join(dir, 'bench.vcl')
+  writeFileSync(vcl, varnishVcl(18090))
+  t.doesNotThrow(() => execFileSync('varnishd', ['-C', '-j', 'none', '-n', join(dir, 'work'), '-f', vcl], { stdio: 'ignore' }))
 })
 
 t.test('the wrk script prints the marked line that parseWrk reads', async (t) => {
@@ -96,14 +136,15 @@ t.test('spread: median (middle two averaged), least, largest; non-numbers left o
 
 const row = (name: string, reqPerCore: number | null, p50: number, over: Partial<PeerRow> = {}): PeerRow => ({
   name, reqPerSec: reqPerCore, reqPerCore, latencyMs: { p50, p99: p50 * 10, p99_9: p50 * 20 },
-  nginx: 'nginx', nodePeers: ['http-proxy', 'other-node'], ceiling: 'ceiling', latencyRef: 'direct', ...over
+  nginx: 'nginx', native: 'haproxy', nodePeers: ['http-proxy', 'other-node'], ceiling: 'ceiling', latencyRef: 'direct', ...over
 })
 
 t.test('comparePeers: per-core ratios to nginx, the best Node peer and the ceiling; latency added over the reference', async (t) => {
   const rows = [
-    row('direct', null, 1, { nginx: null, nodePeers: [], ceiling: null, latencyRef: null }),
+    row('direct', null, 1, { nginx: null, native: null, nodePeers: [], ceiling: null, latencyRef: null }),
     row('ceiling', 50_000, 1.5),
     row('nginx', 40_000, 2),
+    row('haproxy', 32_000, 2),
     row('http-proxy', 10_000, 4),
     row('other-node', 12_000, 3),
     row('switchyard', 20_000, 2.5)
@@ -111,22 +152,27 @@ t.test('comparePeers: per-core ratios to nginx, the best Node peer and the ceili
   const by = new Map(comparePeers(rows).map((c) => [c.name, c]))
   const sy = by.get('switchyard')
   t.equal(sy?.vsNginx, 0.5)
+  t.equal(sy?.vsNative, 0.625)
+  t.equal(sy?.native, 'haproxy')
   t.equal(sy?.bestNode, 'other-node')
   t.equal(sy?.vsBestNode, 20_000 / 12_000)
   t.equal(sy?.vsCeiling, 0.4)
   t.same(sy?.addedMs, { p50: 1.5, p99: 15, p99_9: 30 })
   // A row is not compared with itself; a Node peer that is not the best is compared with the best.
   t.equal(by.get('nginx')?.vsNginx, null)
+  t.equal(by.get('haproxy')?.vsNative, null)
+  t.equal(by.get('nginx')?.vsNative, 1.25)
   t.equal(by.get('ceiling')?.vsCeiling, null)
   t.equal(by.get('other-node')?.vsBestNode, null)
   t.equal(by.get('http-proxy')?.vsBestNode, 10_000 / 12_000)
-  t.same(by.get('direct'), { name: 'direct', vsNginx: null, vsBestNode: null, bestNode: null, vsCeiling: null, addedMs: null })
+  t.same(by.get('direct'), { name: 'direct', vsNginx: null, vsNative: null, native: null, vsBestNode: null, bestNode: null, vsCeiling: null, addedMs: null })
 })
 
 t.test('comparePeers: a reference that did not run, or has no CPU, gives null, not a number', async (t) => {
   const rows = [row('switchyard', 20_000, 2.5), row('nginx', null, 2), row('http-proxy', 0, 1)]
   const [sy] = comparePeers(rows)
   t.equal(sy?.vsNginx, null, 'nginx has no req/s per core')
+  t.equal(sy?.vsNative, null, 'no haproxy row')
   t.equal(sy?.vsCeiling, null, 'no ceiling row')
   t.equal(sy?.vsBestNode, null, 'a Node peer at 0 is no reference')
   t.equal(sy?.addedMs, null, 'no direct row')
