@@ -540,6 +540,20 @@ export function mergeRevalidated (stored: readonly string[], fresh: readonly str
   return out
 }
 
+/**
+ * The Set-Cookie fields of a 304 (or a HEAD's 200) that freshened a stored
+ * response: not stored (NOT_UPDATED), but passed on to the one client whose
+ * request revalidated, as a miss would have passed them.
+ */
+export function revalidationCookies (fresh: readonly string[]): readonly string[] {
+  let out: string[] | undefined
+  for (let i = 0; i + 1 < fresh.length; i += 2) {
+    if (isName(fresh[i]!, 'set-cookie')) (out ??= []).push(fresh[i]!, fresh[i + 1]!)
+  }
+  return out ?? NO_COOKIES
+}
+const NO_COOKIES: readonly string[] = Object.freeze([])
+
 /** §3.1 fields a shared cache must not store: always dropped by storableHeaders. */
 const NOT_STORED = new Set(['proxy-authenticate', 'proxy-authentication-info', 'proxy-authorization', 'age'])
 

@@ -56,11 +56,19 @@ export function serveHit (w: ClientWriter, facts: RequestFacts, entry: CacheEntr
   w.sendHit(entry.status, head, entry.body)
 }
 
-/** Answer from `entry` at `now` (ms since the epoch), with `cacheStatus` as its Cache-Status. */
-export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEntry, now: number, cacheStatus: string): void {
+const NO_FIELDS: readonly string[] = Object.freeze([])
+
+/**
+ * Answer from `entry` at `now` (ms since the epoch), with `cacheStatus` as
+ * its Cache-Status; `own`: fields for this client alone, never stored (the
+ * Set-Cookie of the 304 its request revalidated with).
+ */
+export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEntry, now: number, cacheStatus: string,
+  own: readonly string[] = NO_FIELDS): void {
   if (w.answered) return
   const headers = entry.headers.slice()
   headers.push('age', String(Math.floor(currentAge(entry, now) / 1000)), 'cache-status', cacheStatus)
+  for (let i = 0; i < own.length; i++) headers.push(own[i]!)
   w.status = entry.status
   if (entry.status === 200 && notModified(facts, entry)) {
     w.status = 304

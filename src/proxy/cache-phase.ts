@@ -17,7 +17,7 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationHeaders, storeDecision, usability,
+  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationCookies, revalidationHeaders, storeDecision, usability,
   varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
@@ -407,7 +407,8 @@ export class CacheSink implements ResponseSink {
       cache.counters.revalidated304++
       if (entry !== undefined) cache.put(entry, state.leader)
       state.finishLeader(entry)
-      return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) })
+      // The 304's Set-Cookie is not stored (mergeRevalidated), but it was meant for this client.
+      return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) }, revalidationCookies(headers))
     }
     if (stale !== undefined && status >= 500 && usability(state.facts, stale, now).staleIfErrorUntil > now) {
       cache.counters.staleServed++
@@ -504,10 +505,10 @@ export class CacheSink implements ResponseSink {
   }
 
   /** Answer the client from `entry` and drain the upstream answer unseen. */
-  #answer (entry: CacheEntry, now: number, outcome: CacheStatusOutcome): boolean {
+  #answer (entry: CacheEntry, now: number, outcome: CacheStatusOutcome, own?: readonly string[]): boolean {
     this.#withheld = true
     const c = this.#client
-    if (c !== undefined) serveEntry(c, this.#state.facts, entry, now, cacheStatus(this.#state.scope.cache.config.statusName, outcome))
+    if (c !== undefined) serveEntry(c, this.#state.facts, entry, now, cacheStatus(this.#state.scope.cache.config.statusName, outcome), own)
     return true
   }
 }

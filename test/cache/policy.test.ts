@@ -3,7 +3,7 @@ import { EMPTY_DIRECTIVES, parseCacheControl } from '../../src/cache/cache-contr
 import type { CacheEntry } from '../../src/cache/entry.js'
 import {
   acceptsShared, currentAge, freshnessLifetime, httpDate, invalidates, lookupAllowed, mergeRevalidated, notModified,
-  parseHttpDate, requestFacts, responseTags, revalidationHeaders, sharedLifetime, storableHeaders, storeDecision,
+  parseHttpDate, requestFacts, responseTags, revalidationCookies, revalidationHeaders, sharedLifetime, storableHeaders, storeDecision,
   usability, VARY_ABSENT, varyMatches, varyNames, varyValues
 } from '../../src/cache/policy.js'
 import type { StoreOptions } from '../../src/cache/policy.js'
@@ -455,6 +455,12 @@ t.test('§3.1 / §3.2 mergeRevalidated: hop-by-hop and Connection-named fields a
   const same = mergeRevalidated(stored, [])
   t.same(same, stored)
   t.not(same, stored, 'a new array')
+})
+
+t.test('revalidationCookies: the 304\'s Set-Cookie fields, for the client that revalidated', async (t) => {
+  t.same(revalidationCookies(['ETag', '"a"', 'Set-Cookie', 's=1', 'set-cookie', 't=2; Path=/', 'X-B', '2']), ['Set-Cookie', 's=1', 'set-cookie', 't=2; Path=/'])
+  t.same(revalidationCookies(['ETag', '"a"']), [])
+  t.same(revalidationCookies([]), [])
 })
 
 t.test('§3.1 storableHeaders: private="…" and no-cache="…" fields, proxy fields and Age are not stored', async (t) => {

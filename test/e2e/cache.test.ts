@@ -193,6 +193,26 @@ t.test('a stale entry is revalidated; a 304 refreshes it (§4.3, §4.3.4)', asyn
   t.equal(p.app.cacheStats()?.revalidated304, 1)
 })
 
+t.test('a 304\'s Set-Cookie reaches the client that revalidated, and no other (§3.1, §4.3.4)', async (t) => {
+  const o = await startOrigin(t)
+  o.route('/rc', (q, res, n) => {
+    if (q.headers['if-none-match'] === '"v1"') {
+      return res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=60', 'set-cookie': [`session=s${n}; Path=/`, 'seen=1'] }).end()
+    }
+    res.writeHead(200, { etag: '"v1"', 'cache-control': 'max-age=0' }).end('body-v1')
+  })
+  const p = await proxyFor(t, o)
+  t.equal((await get(p, '/rc')).body, 'body-v1')
+  const second = await get(p, '/rc')
+  t.match(second.headers['cache-status'], /fwd=stale; fwd-status=304/)
+  t.equal(second.body, 'body-v1')
+  t.same(second.headers['set-cookie'], ['session=s2; Path=/', 'seen=1'], 'the revalidating client gets the 304\'s cookies')
+  const third = await get(p, '/rc')
+  t.match(third.headers['cache-status'], /hit/)
+  t.equal(third.headers['set-cookie'], undefined, 'they are not stored: the next client gets none')
+  t.equal(o.hits.get('/rc'), 2)
+})
+
 t.test('client conditionals are answered 304 from a fresh entry (RFC 9110 §13.1)', async (t) => {
   const o = await startOrigin(t)
   o.route('/c', (_q, res) => res.writeHead(200, { etag: '"abc"', 'last-modified': 'Mon, 02 Nov 2026 10:00:00 GMT', 'cache-control': 'max-age=60' }).end('content'))
