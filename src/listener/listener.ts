@@ -198,6 +198,20 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   }
   const onUpgrade = (req: http.IncomingMessage, socket: Socket, head: Buffer): void => {
     keepAlive.forget(socket) // a tunnel, or a connection that closes after this answer
+    // node:http hands over an Upgrade or a CONNECT pipelined behind requests
+    // whose answers are not all written yet: it waits its turn, so those go
+    // out whole and first (and no second answer is given the socket).
+    const earlier = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage
+    if (earlier !== null && earlier !== undefined) {
+      const next = (): void => {
+        earlier.off('finish', next)
+        earlier.off('close', next)
+        if (!socket.destroyed && socket.writable) onUpgrade(req, socket, head)
+      }
+      earlier.on('finish', next)
+      earlier.on('close', next)
+      return
+    }
     if (req.method === 'CONNECT' || isWebSocketUpgrade(req)) return pipeline.handleUpgrade(req, socket, head, context)
     // Any other Upgrade (notably h2c, the "h2c smuggling" attack) is not a
     // tunnel we open: the request is answered as an ordinary one (Upgrade is
@@ -288,6 +302,15 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       : (why, peer) => observer.proxyRefused!(cfg.name, why, peer))
   }
   server.on('upgrade', onUpgrade)
+  // Expect: 100-continue. node:http's own answer queues the 100 of a request
+  // pipelined behind an unfinished answer and then puts this answer's head in
+  // front of it (the 100 lands in the body). The 100 goes out once this
+  // answer has the connection, and only if nothing of the answer went first.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (res.socket !== null) res.writeContinue()
+    else res.once('socket', () => { if (!res.headersSent) res.writeContinue() })
+    onRequest(req, res)
+  })
   server.on('clientError', onClientError)
   // Node hands an HTTP/1.1 CONNECT to 'connect' with the raw socket, not to
   // 'request' (and closes the connection when nobody listens): it gets our own
