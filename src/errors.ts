@@ -39,6 +39,7 @@ export const Errors = Object.freeze({
   UPSTREAM_BAD_RESPONSE: kind('LB_ERR_UPSTREAM_BAD_RESPONSE', 502, 'upstream', 'UBR', 'the upstream response head is malformed'),
   CLIENT_BODY_TIMEOUT: kind('LB_ERR_CLIENT_BODY_TIMEOUT', 408, 'downstream', 'SI', 'the request body stalled'),
   REQUEST_TIMEOUT: kind('LB_ERR_REQUEST_TIMEOUT', 408, 'downstream', 'RT', 'the request was not received in time'),
+  TRANSFER_CODING: kind('LB_ERR_TRANSFER_CODING', 501, 'downstream', 'DPE', 'a request transfer coding other than chunked is not implemented'),
   HTTP_VERSION: kind('LB_ERR_HTTP_VERSION_NOT_SUPPORTED', 505, 'downstream', 'DPE', 'only HTTP/1.x and HTTP/2 are spoken here'),
   MISDIRECTED: kind('LB_ERR_MISDIRECTED_REQUEST', 421, 'downstream', 'MR', 'this connection\'s certificate does not serve that host'),
   TOO_MANY_TUNNELS: kind('LB_ERR_TOO_MANY_TUNNELS', 503, 'downstream', 'LO', 'too many upgraded connections on this listener'),

@@ -142,7 +142,8 @@ export interface UpstreamHead {
 
 /**
  * Build the upstream request header list from the client's raw headers.
- * Returns an error kind (431/400) instead of a head when limits are broken.
+ * Returns an error kind instead of a head when limits are broken (431) or
+ * the body has a transfer coding other than chunked (501).
  * `authority` is the request's parsed authority (h2 :authority, h1 Host or the
  * absolute-form target); `host` is what to send as Host (its value, or the
  * server's own).
@@ -162,6 +163,7 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
   let cookie: string | undefined
   let connectionTokens: string | undefined
   let hasBody = false
+  let hasChunked = false
   let contentLength: number | undefined
   let te = false
 
@@ -186,7 +188,11 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
       case VIA: via = via === undefined ? value : `${via}, ${value}`; break
       case COOKIE: cookie = cookie === undefined ? value : `${cookie}; ${value}`; break
       case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
-      case TRANSFER_ENCODING: hasBody = true; break
+      case TRANSFER_ENCODING:
+        // RFC 9112 §6.1: a coding we do not know (`gzip, chunked`) is a 501, not dropped on the way; so is a second field.
+        if (hasChunked || !ONLY_CHUNKED.test(value)) return Errors.TRANSFER_CODING
+        hasChunked = hasBody = true
+        break
       case TE: if (policy.teTrailers === true && TE_TRAILERS.test(value)) te = true; break
       case CONTENT_LENGTH:
         contentLength = Number(value)

@@ -299,6 +299,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     this.route = r.route
     this.backend = r.backend
     this.shard = r.shard
+    // A body in a coding we refuse: its framing is not trusted further, the connection closes after the 501.
+    if (r.error === Errors.TRANSFER_CODING) this.hasBody = true
     this.sendError(r.error, r.detail)
   }
 

@@ -364,3 +364,27 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(o.requests.length, 0)
   t.match(p.app.metrics.prometheus(), /\nswitchyard_internal_errors_total 0\n/)
 })
+
+t.test('a request body in a transfer coding other than chunked: 501 and the connection closes, nothing forwarded (RFC 9112 §6.1)', async (t) => {
+  const o = await startOrigin(t)
+  const cert = testCertificate(t)
+  const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  const body = '5\r\nhello\r\n0\r\n\r\n'
+  for (const tls of [false, true]) {
+    for (const fields of ['Transfer-Encoding: gzip, chunked\r\n', 'Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n']) {
+      // No Connection: close from the client: the proxy closes the connection itself (rawRequest reads until it does).
+      const r = await rawRequest(p.port(tls ? 'tls' : 'plain'), `POST /up HTTP/1.1\r\nHost: a\r\n${fields}\r\n${body}GET /next HTTP/1.1\r\nHost: a\r\n\r\n`, { tls })
+      t.equal(r.status, 501, `${tls ? 'TLS' : 'plain'} ${JSON.stringify(fields)}`)
+      t.equal(r.headers['x-switchyard-error'], 'LB_ERR_TRANSFER_CODING')
+      t.equal(r.headers.connection, 'close')
+      t.notMatch(r.raw, /HTTP\/1\.1 200/, 'the request after it is not answered')
+    }
+  }
+  t.equal(o.requests.length, 0, 'nothing reached the origin')
+  const ok = await rawRequest(p.port('plain'), `POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`)
+  t.equal(ok.status, 200, 'chunked alone is forwarded')
+  t.equal(o.requests[0]?.body.toString(), 'hello')
+})

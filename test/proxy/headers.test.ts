@@ -100,7 +100,17 @@ t.test('body detection', async (t) => {
   t.equal(head(['Content-Length', '12']).hasBody, true)
   t.same(head(['Content-Length', '12']).map['content-length'], ['12'])
   t.equal(head(['Transfer-Encoding', 'chunked']).hasBody, true)
+  t.equal(head(['Transfer-Encoding', ' Chunked ']).hasBody, true)
   t.equal(head([]).hasBody, false)
+})
+
+t.test('RFC 9112 §6.1: a request transfer coding other than chunked is a 501, never dropped on the way', async (t) => {
+  const p = policy()
+  for (const te of [['gzip, chunked'], ['chunked, chunked'], ['gzip', 'chunked'], ['chunked', 'chunked'], ['identity'], ['xchunked']]) {
+    const raw = te.flatMap((v) => ['Transfer-Encoding', v])
+    t.equal(upstreamRequestHead(raw, H, 'h', untrusted, p), Errors.TRANSFER_CODING, JSON.stringify(te))
+  }
+  t.equal(Errors.TRANSFER_CODING.status, 501)
 })
 
 t.test('limits: count and bytes, pseudo-headers excluded, same rule for h1 and h2', async (t) => {
