@@ -3,7 +3,10 @@
 // and Redis Cluster). Redis is never on the critical path: an operation is
 // refused at once while the connection is down (no offline queue), fails after
 // `timeout` when Redis is slow, and every caller treats a failure as "Redis
-// has nothing to say" and goes on without it. The state (connecting → up →
+// has nothing to say" and goes on without it. After a timeout, operations
+// are shed (refused at once) for SLOW_COOLDOWN_MS, then one goes through as a
+// probe while the others are still shed: a slow Redis costs a request one
+// timeout at most, and most requests none. The state (connecting → up →
 // down → up …) is logged and counted once per transition; reconnecting is
 // ioredis's job, with a capped back-off.
 import { readFileSync } from 'node:fs'
@@ -27,7 +30,19 @@ export class RedisUnavailable extends Error {
 /** The client ioredis gives us: a single connection or a cluster. */
 export type RedisClient = Redis | Cluster
 
-export type OperationResult = 'ok' | 'error' | 'timeout' | 'down'
+/** `shed`: not sent, Redis timed out just before (see SLOW_COOLDOWN_MS). */
+export type OperationResult = 'ok' | 'error' | 'timeout' | 'down' | 'shed'
+
+/** Every result, in the order /metrics and the dashboard list them. */
+export const OPERATION_RESULTS: readonly OperationResult[] = Object.freeze(['ok', 'error', 'timeout', 'down', 'shed'])
+
+/** Zero of each result. */
+export function noOperations (): Record<OperationResult, number> {
+  return { ok: 0, error: 0, timeout: 0, down: 0, shed: 0 }
+}
+
+/** How long operations are shed after one timed out, before one probes again (ms). */
+export const SLOW_COOLDOWN_MS = 1000
 
 /** What /status, the dashboard and /metrics show (a cluster's primary merges the workers'). */
 export interface RedisStats {
@@ -55,6 +70,9 @@ export class RedisLink {
   readonly #latency = new Latency()
   #subscriber: RedisClient | undefined
   #closed = false
+  /** Operations are shed until then (performance.now() ms; 0: not shedding), and while a probe is out. */
+  #shedUntil = 0
+  #probing = false
   readonly #onState = new Set<(state: RedisState) => void>()
 
   constructor (config: RedisConfig, log?: Logger) {
@@ -85,6 +103,14 @@ export class RedisLink {
       throw new RedisUnavailable(`redis ${op}: not connected (${this.#state})`)
     }
     const start = performance.now()
+    let probe = false
+    if (this.#shedUntil !== 0) {
+      if (start < this.#shedUntil || this.#probing) {
+        this.#count(op, 'shed')
+        throw new RedisUnavailable(`redis ${op}: not sent, Redis timed out less than ${SLOW_COOLDOWN_MS} ms ago`)
+      }
+      probe = this.#probing = true
+    }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new RedisUnavailable(`redis ${op}: no answer within ${this.config.timeout} ms`)), this.config.timeout)
@@ -92,14 +118,19 @@ export class RedisLink {
     try {
       const value = await Promise.race([fn(this.client), timeout])
       this.#done(op, 'ok', start)
+      if (probe) this.#shedUntil = 0
       return value
     } catch (err) {
       const timedOut = err instanceof RedisUnavailable
       this.#done(op, timedOut ? 'timeout' : 'error', start)
+      // An error reply is an answer in time: only a timeout sheds.
+      if (timedOut) this.#shedUntil = performance.now() + SLOW_COOLDOWN_MS
+      else if (probe) this.#shedUntil = 0
       if (timedOut) throw err
       throw new RedisUnavailable(`redis ${op}: ${(err as Error).message}`, { cause: err })
     } finally {
       clearTimeout(timer)
+      if (probe) this.#probing = false
     }
   }
 
@@ -201,7 +232,7 @@ export class RedisLink {
   #count (op: string, result: OperationResult): void {
     let c = this.#ops.get(op)
     if (c === undefined) {
-      c = { ok: 0, error: 0, timeout: 0, down: 0 }
+      c = noOperations()
       this.#ops.set(op, c)
     }
     c[result]++

@@ -3,7 +3,7 @@
 // single process and the cluster can never disagree.
 import type { SharedCacheStats } from '../cache/shared/shared-cache.js'
 import type { RedisMetricsInput } from '../admin/metrics/types.js'
-import type { OperationResult, RedisStats } from './link.js'
+import { noOperations, OPERATION_RESULTS, type OperationResult, type RedisStats } from './link.js'
 
 /** One process's Redis link, and its shared cache when there is one. */
 export interface RedisReport extends RedisStats {
@@ -58,8 +58,8 @@ function sumOperations (reports: readonly RedisReport[]): Record<string, Record<
   const out: Record<string, Record<OperationResult, number>> = {}
   for (const r of reports) {
     for (const [op, counts] of Object.entries(r.operations)) {
-      const o = out[op] ??= { ok: 0, error: 0, timeout: 0, down: 0 }
-      for (const k of ['ok', 'error', 'timeout', 'down'] as const) o[k] += counts[k]
+      const o = out[op] ??= noOperations()
+      for (const k of OPERATION_RESULTS) o[k] += counts[k] ?? 0
     }
   }
   return out

@@ -98,7 +98,7 @@ t.test('a `redis` block: up; down after Redis stops; up again after it returns',
   t.equal(await page.locator('#redis-target').textContent(), up?.target, 'the target /status sends')
   t.match(up?.target, new RegExp(`127\\.0\\.0\\.1:${redis.port}`))
   t.same(await stats(page, 'redis-stats'), {
-    connected: '1/1', transitions: '1', operations: '0', errors: '0', timeouts: '0', down: '0', latency: '\u2014'
+    connected: '1/1', transitions: '1', operations: '0', errors: '0', timeouts: '0', down: '0', shed: '0', latency: '\u2014'
   }, 'one process connected, one transition, no operations yet (no shared cache)')
   t.equal(await page.locator('#redis-shared-box').isHidden(), true, 'no `cache.shared`: no shared-cache counters')
 

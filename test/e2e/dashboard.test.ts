@@ -266,9 +266,9 @@ if (!existsSync(CHROMIUM)) {
       connected: '1/1',
       transitions: 1,
       operations: {
-        publish: { ok: 5, error: 0, timeout: 0, down: 0 },
-        cache_lookup: { ok: 1500, error: 0, timeout: 2, down: 0 },
-        cache_store: { ok: 40, error: 1, timeout: 0, down: 3 }
+        publish: { ok: 5, error: 0, timeout: 0, down: 0, shed: 0 },
+        cache_lookup: { ok: 1500, error: 0, timeout: 2, down: 0, shed: 6 },
+        cache_store: { ok: 40, error: 1, timeout: 0, down: 3, shed: 0 }
       },
       latency: { count: 1547, meanMs: 0.42 },
       shared: { hits: 300, misses: 100, stored: 40, rejected: 0, collapsed: 7, remotePurges: 2, unavailable: 0 }
@@ -280,12 +280,12 @@ if (!existsSync(CHROMIUM)) {
     // `key=value`, and `!tone` when highlighted.
     const stats = (box: string): Promise<string[]> => page.locator(`#${box} > div`).evaluateAll((els) => els.map((e) =>
       `${e.getAttribute('data-stat')}=${e.querySelector('dd')?.textContent}${e.hasAttribute('data-tone') ? '!' + e.getAttribute('data-tone') : ''}`))
-    t.same(await stats('redis-stats'), ['connected=1/1', 'transitions=1', 'operations=1,551', 'errors=1!bad', 'timeouts=2!bad', 'down=3!warn', 'latency=0.42 ms'],
+    t.same(await stats('redis-stats'), ['connected=1/1', 'transitions=1', 'operations=1,557', 'errors=1!bad', 'timeouts=2!bad', 'down=3!warn', 'shed=6!warn', 'latency=0.42 ms'],
       'connected, transitions, operations added up, failures highlighted, mean latency')
     t.equal(await page.locator('#redis-stats [data-stat="latency"]').getAttribute('title'), 'mean of 1,547 timed operations')
     const ops = await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) =>
       Array.from(r.children as unknown as ArrayLike<typeof r>).map((td) => td.textContent + (td.hasAttribute('data-tone') ? '!' + td.getAttribute('data-tone') : '')).join(' ')))
-    t.same(ops, ['cache_lookup 1,500 0 2!bad 0', 'cache_store 40 1!bad 0 3!warn', 'publish 5 0 0 0'], 'one row per operation, by name; non-zero failures highlighted')
+    t.same(ops, ['cache_lookup 1,500 0 2!bad 0 6!warn', 'cache_store 40 1!bad 0 3!warn 0', 'publish 5 0 0 0 0'], 'one row per operation, by name; non-zero failures highlighted')
     t.same(await stats('redis-shared'), ['hits=300', 'misses=100', 'ratio=75.0%', 'stored=40', 'rejected=0', 'collapsed=7', 'remotePurges=2', 'unavailable=0'])
     // The indicator's dot is drawn in its text colour.
     const dot = async (): Promise<number[]> => rgb(await indicator.evaluate(fg))
@@ -313,13 +313,13 @@ if (!existsSync(CHROMIUM)) {
     await page.locator('#redis-shared-box').waitFor({ state: 'hidden' })
     t.equal(await page.locator('#redis-shared-box').isHidden(), true, 'no `shared`: no shared-cache counters')
     t.equal(await page.locator('#redis-ops').textContent(), 'No operations yet.')
-    t.same(await stats('redis-stats'), ['connected=0/1', 'transitions=0', 'operations=0', 'errors=0', 'timeouts=0', 'down=0', 'latency=\u2014'])
+    t.same(await stats('redis-stats'), ['connected=0/1', 'transitions=0', 'operations=0', 'errors=0', 'timeouts=0', 'down=0', 'shed=0', 'latency=\u2014'])
 
     // Malformed: rendered as unknown, grey, never an exception.
     app.redis = { state: 'zombie', target: 7, operations: { x: null, y: { ok: 'many', error: 2 } }, latency: 'fast', shared: [] } as unknown as RedisStatus
     await page.locator('#redis-state[data-state="unknown"]').waitFor()
     t.equal(await indicator.textContent(), 'unknown')
-    t.same(await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) => r.textContent)), ['x\u2014\u2014\u2014\u2014', 'y\u20142\u2014\u2014'],
+    t.same(await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) => r.textContent)), ['x\u2014\u2014\u2014\u2014\u2014', 'y\u20142\u2014\u2014\u2014'],
       'malformed counts as \u2014')
     const unknown = await dot()
     t.ok(Math.abs(unknown[0]! - unknown[1]!) < 20 && Math.abs(unknown[1]! - unknown[2]!) < 20, `unknown is grey (${unknown.join(',')})`)

@@ -5,7 +5,7 @@ import t from 'tap'
 import { pino } from 'pino'
 import { Redis } from 'ioredis'
 import { parseConfig } from '../../src/config/load.js'
-import { RedisLink, RedisUnavailable, describeTarget, type RedisState } from '../../src/redis/link.js'
+import { RedisLink, RedisUnavailable, SLOW_COOLDOWN_MS, describeTarget, type RedisState } from '../../src/redis/link.js'
 import { startRedis } from '../helpers/redis.js'
 
 function redisConfig (url: string, extra = '') {
@@ -37,8 +37,8 @@ t.test('up, down while Redis is stopped (refused at once, counted), up again whe
   t.equal(await link.run('get', (c) => c.get('k')), null, 'a fresh Redis (no persistence in the test)')
   const s = link.stats()
   t.equal(s.state, 'up')
-  t.same(s.operations.get, { ok: 1, error: 0, timeout: 0, down: 1 })
-  t.same(s.operations.set, { ok: 1, error: 0, timeout: 0, down: 0 })
+  t.same(s.operations.get, { ok: 1, error: 0, timeout: 0, down: 1, shed: 0 })
+  t.same(s.operations.set, { ok: 1, error: 0, timeout: 0, down: 0, shed: 0 })
   t.ok(s.transitions >= 3, `connecting → up → down → up: ${s.transitions}`)
   t.equal(s.latency.count, 2, 'sent operations are timed (set, get); the refused one is not')
   t.equal(s.target, `redis://127.0.0.1:${redis.port}`)
@@ -55,6 +55,36 @@ t.test('a slow Redis costs at most the timeout', async (t) => {
   // The pause outlasts the timeout: the answer can only be ours.
   await t.rejects(link.run('get', (c) => c.get('k')), /no answer within 150 ms/)
   t.equal(link.stats().operations.get?.timeout, 1)
+})
+
+t.test('after a timeout, operations are shed for a while, then one probes while the rest are still shed', async (t) => {
+  const redis = await startRedis(t)
+  const link = new RedisLink(redisConfig(redis.url), pino({ level: 'silent' }))
+  t.teardown(() => link.close())
+  await until(link, 'up')
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.call('CLIENT', 'PAUSE', '2500', 'ALL')
+  await t.rejects(link.run('lookup', (c) => c.get('k')), /no answer within 150 ms/)
+  // The request that made the rate-limit call wait now looks in the shared cache: refused at once, not a second timeout.
+  await t.rejects(link.run('lookup', (c) => c.get('k')), /not sent, Redis timed out less than 1000 ms ago/)
+  await new Promise((resolve) => setTimeout(resolve, SLOW_COOLDOWN_MS + 100))
+  // Cooled down: one operation goes out as the probe; one sent beside it is still shed.
+  const probe = link.run('lookup', (c) => c.get('k'))
+  const beside = link.run('lookup', (c) => c.get('k'))
+  await t.rejects(beside, /not sent/, 'only one probe at a time')
+  await probe.catch(() => null)
+  // Once Redis answers again, a probe gets through and shedding stops.
+  let answered = false
+  for (let i = 0; i < 60 && !answered; i++) {
+    answered = await link.run('lookup', (c) => c.get('k')).then(() => true, () => false)
+    if (!answered) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(answered, 'back to normal after the pause')
+  t.equal(await link.run('lookup', (c) => c.get('k')), null, 'and the next one is sent too')
+  const ops = link.stats().operations.lookup!
+  t.ok(ops.shed >= 2, `shed counted: ${ops.shed}`)
+  t.ok(ops.timeout >= 1 && ops.ok >= 2, JSON.stringify(ops))
 })
 
 t.test('pub/sub: messages arrive, also after Redis restarts', async (t) => {

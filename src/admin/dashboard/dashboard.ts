@@ -169,7 +169,7 @@ const REDIS_TONES: { readonly [K in RedisState]: 'good' | 'warn' | 'bad' } = { u
 
 function decodeRedisOps (v: unknown): Loose<RedisOps> {
   const o = fields<RedisOps>(v)
-  return { ok: num(o.ok), error: num(o.error), timeout: num(o.timeout), down: num(o.down) }
+  return { ok: num(o.ok), error: num(o.error), timeout: num(o.timeout), down: num(o.down), shed: num(o.shed) }
 }
 
 function decodeShared (v: unknown): Loose<SharedStats> {
@@ -971,13 +971,13 @@ function flag (n: number | undefined, tone: Tone): Tone | undefined {
   return n === undefined || n === 0 ? undefined : tone
 }
 
-const REDIS_RESULTS = ['ok', 'error', 'timeout', 'down'] as const
-/** How a result is highlighted when its count is not zero: a failed operation red, one refused while down amber. */
-const RESULT_TONES: { readonly [K in keyof RedisOps]: Tone | undefined } = { ok: undefined, error: 'bad', timeout: 'bad', down: 'warn' }
+const REDIS_RESULTS = ['ok', 'error', 'timeout', 'down', 'shed'] as const
+/** How a result is highlighted when its count is not zero: a failed operation red, one refused while down or shed while slow amber. */
+const RESULT_TONES: { readonly [K in keyof RedisOps]: Tone | undefined } = { ok: undefined, error: 'bad', timeout: 'bad', down: 'warn', shed: 'warn' }
 
 /** Every operation's counts added up by result (a malformed count counts as none). */
 function redisTotals (ops: Redis['operations']): Record<keyof RedisOps, number> {
-  const out = { ok: 0, error: 0, timeout: 0, down: 0 }
+  const out = { ok: 0, error: 0, timeout: 0, down: 0, shed: 0 }
   for (const o of Object.values(ops ?? {})) for (const k of REDIS_RESULTS) out[k] += o?.[k] ?? 0
   return out
 }
@@ -995,7 +995,7 @@ const SHARED_LABELS: { readonly [K in keyof SharedStats]-?: readonly [string, To
 // Object.keys of a literal of exactly these keys.
 const SHARED_KEYS = Object.keys(SHARED_LABELS) as (keyof SharedStats)[]
 
-const REDIS_OP_COLS = 5
+const REDIS_OP_COLS = 6
 function createRedisOp (): HTMLTableRowElement {
   const tr = el('tr', 'redis-op')
   tr.appendChild(el('td', 'mono'))
@@ -1029,10 +1029,11 @@ function renderRedis (): void {
   renderStats($('redis-stats'), [
     ['connected', 'Connected', redis.connected ?? DASH, undefined, 'processes connected / processes'],
     ['transitions', 'Transitions', fmtNum(redis.transitions), undefined, 'state changes since start'],
-    ['operations', 'Operations', fmtNum(total.ok + total.error + total.timeout + total.down)],
+    ['operations', 'Operations', fmtNum(total.ok + total.error + total.timeout + total.down + total.shed)],
     ['errors', 'Errors', fmtNum(total.error), flag(total.error, 'bad')],
     ['timeouts', 'Timeouts', fmtNum(total.timeout), flag(total.timeout, 'bad')],
     ['down', 'Refused (down)', fmtNum(total.down), flag(total.down, 'warn'), 'operations refused at once while not connected'],
+    ['shed', 'Shed (slow)', fmtNum(total.shed), flag(total.shed, 'warn'), 'operations not sent: Redis timed out less than a second before'],
     ['latency', 'Mean latency', fmtMs(redis.latency?.meanMs), undefined, timed === undefined ? undefined : 'mean of ' + fmtNum(timed) + ' timed operations']
   ])
   const tbody = $('redis-ops')

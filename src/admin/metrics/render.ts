@@ -5,6 +5,7 @@
 // one Metrics, or the merge of several processes' exports (merge.ts): the
 // series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
+import { OPERATION_RESULTS } from '../../redis/link.js'
 import type { History, Second, Totals } from './history.js'
 import { writeRuntime } from './runtime.js'
 import { BUCKETS_S, MergedLatency, type Histogram, type WindowValue } from './latency.js'
@@ -126,9 +127,9 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
     g('switchyard_redis_up', '1 when connected to Redis (every worker, in cluster mode), 0 when not.', redis.up)
     c('switchyard_redis_transitions_total', 'Changes of the Redis connection\'s state (connecting, up, down).', redis.transitions)
     const ops = x.counter('switchyard_redis_operations_total',
-      'Redis operations by result: ok, error, timeout (slower than redis.timeout), down (refused at once while disconnected).', ['operation', 'result'])
+      'Redis operations by result: ok, error, timeout (slower than redis.timeout), down (refused at once while disconnected), shed (not sent: Redis timed out less than a second before).', ['operation', 'result'])
     for (const [op, counts] of Object.entries(redis.operations)) {
-      for (const result of ['ok', 'error', 'timeout', 'down'] as const) ops.sample([op, result], counts[result])
+      for (const result of OPERATION_RESULTS) ops.sample([op, result], counts[result] ?? 0)
     }
     const latency = new MergedLatency()
     for (const l of redis.latency) latency.absorb(l)

@@ -3,6 +3,7 @@
 // cluster primary merges. Types only, no
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
+import type { OperationResult } from '../../redis/link.js'
 import type { CacheOutcome } from '../../cache/outcome.js'
 import type { RuntimeSample } from './runtime.js'
 
@@ -147,7 +148,7 @@ export interface RedisMetricsInput {
   readonly up: number
   readonly transitions: number
   /** By operation, by result (ok, error, timeout, down). */
-  readonly operations: Readonly<Record<string, Readonly<Record<'ok' | 'error' | 'timeout' | 'down', number>>>>
+  readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
   readonly latency: readonly LatencyExport[]
   readonly shared?: SharedCacheMetricsInput
 }
