@@ -452,6 +452,25 @@ t.test('kubernetes: the pods open the config\'s ports and probe the admin API\'s
   }
 })
 
+t.test('kubernetes: the README and the Deployment\'s own comment create every Secret the pods read', async (t) => {
+  const referenced = new Set<string>()
+  for (const c of proxy?.env ?? []) if (c.valueFrom?.secretKeyRef !== undefined) referenced.add(c.valueFrom.secretKeyRef.name)
+  for (const m of read('deploy/kubernetes/deployment.yaml').matchAll(/^\s+- secret:\n\s+name: (\S+)/gm)) referenced.add(m[1]!)
+  t.ok(referenced.size >= 3, `the admin token, the cache key and the TLS pair: ${[...referenced].join(', ')}`)
+  const created = (text: string): Set<string> => new Set([...text.matchAll(/kubectl create secret (?:generic|tls) (\S+)/g)].map((m) => m[1]!))
+  for (const [where, text] of [['README.md', read('README.md')], ['deployment.yaml', read('deploy/kubernetes/deployment.yaml')]] as const) {
+    const made = created(text)
+    for (const name of referenced) t.ok(made.has(name), `${where} creates Secret ${name}`)
+  }
+})
+
+t.test('README: the docker run example sets every variable the shipped config reads', async (t) => {
+  const readme = read('README.md')
+  const run = /docker run -d --name switchyard[^]*?switchyard:\S+\n/.exec(readme)?.[0] ?? ''
+  t.not(run, '', 'the example is there')
+  for (const n of ENV_NAMES) t.match(run, new RegExp(`-e ${n}=`), `sets ${n}`)
+})
+
 t.test('kubernetes: the grace period outlasts the pre-stop delay and the drain', async (t) => {
   const preStop = proxy?.lifecycle?.preStop
   const sleep = preStop?.sleep?.seconds ?? (preStop?.exec?.command.at(-2)?.endsWith('sleep') === true ? Number(preStop.exec.command.at(-1)) : NaN)
