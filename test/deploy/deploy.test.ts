@@ -464,11 +464,16 @@ t.test('kubernetes: the README and the Deployment\'s own comment create every Se
   }
 })
 
-t.test('README: the docker run example sets every variable the shipped config reads', async (t) => {
+t.test('README: the docker run example and the systemd steps set every variable the shipped config reads', async (t) => {
   const readme = read('README.md')
   const run = /docker run -d --name switchyard[^]*?switchyard:\S+\n/.exec(readme)?.[0] ?? ''
   t.not(run, '', 'the example is there')
   for (const n of ENV_NAMES) t.match(run, new RegExp(`-e ${n}=`), `sets ${n}`)
+  // systemd: the environment file the README writes.
+  const envFile = /^.*\/etc\/switchyard\/switchyard\.env\n/m.exec(readme.slice(readme.indexOf('**systemd.**')))?.[0] ?? ''
+  const block = readme.slice(readme.indexOf('**systemd.**')).split('```')[1] ?? ''
+  t.not(envFile, '', 'the systemd steps write the environment file')
+  for (const n of ENV_NAMES) t.match(block, new RegExp(`${n}=`), `the systemd environment file sets ${n}`)
 })
 
 t.test('kubernetes: the grace period outlasts the pre-stop delay and the drain', async (t) => {
