@@ -9,7 +9,6 @@
 import cluster from 'node:cluster'
 import { existsSync, readFileSync, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -32,6 +31,7 @@ import { BENCH_USAGE } from './loadtest/args.js'
 import { benchCommand } from './loadtest/command.js'
 import { routingTable } from './router/table.js'
 import { hashPasswordCommand } from './auth/hash-password-command.js'
+import { autoWorkers } from './cluster/cpus.js'
 
 /** One line per command, shown with a mistake in its arguments. */
 const COMMANDS = {
@@ -343,9 +343,9 @@ async function loadForReload (file: string, log: Logger, running: number): Promi
   }
 }
 
-/** How many processes serve requests: `workers`, with `auto` = the CPUs this process may use. */
+/** How many processes serve requests: `workers`, with `auto` = the CPUs this process may use, within its cgroup's quota. */
 function workerCount (config: Config): number {
-  return config.workers === 'auto' ? availableParallelism() : config.workers
+  return config.workers === 'auto' ? autoWorkers() : config.workers
 }
 
 /**

@@ -3,7 +3,6 @@
 // target then the baseline, check the expectations, write the reports.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
 import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
@@ -12,6 +11,7 @@ import { evaluate } from './expect.js'
 import { h2loadAvailable, runAutocannon, runH2load, type LoadSpec } from './load.js'
 import { buildReport, htmlReport, progressLine, textSummary } from './report.js'
 import { Recorder, compare, type RunSummary } from './stats.js'
+import { autoWorkers } from '../cluster/cpus.js'
 
 /** What the command needs from its process (main.ts owns `process`). */
 export interface BenchIo {
@@ -214,7 +214,7 @@ async function readBenchConfig (file: string, wanted: string | undefined): Promi
  */
 async function startProxy (file: string, wanted: string | undefined, io: BenchIo): Promise<StartedProxy> {
   const { config, listener } = await readBenchConfig(file, wanted)
-  const workers = config.workers === 'auto' ? availableParallelism() : config.workers
+  const workers = config.workers === 'auto' ? autoWorkers() : config.workers
   const child: ChildProcess = spawn(io.execPath, [...io.execArgv, io.mainScript, 'start', file], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   let buf = ''
