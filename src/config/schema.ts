@@ -30,7 +30,7 @@ export interface Config {
   readonly watchConfig: boolean
   /**
    * Worker processes that serve requests: `auto` = one per available CPU
-   * (os.availableParallelism), a number, or 1 = a single process with no
+   * (os.availableParallelism, within the cgroup's CPU quota: cluster/cpus.ts), a number, or 1 = a single process with no
    * primary. Above 1, a primary process runs the health checks and the admin
    * API and supervises the workers. Default: `DEFAULTS.workers`.
    */
