@@ -70,18 +70,22 @@ type IdleHolder = { [kIdle]?: SessionIdle }
  * An h2 session's idle timeout (timeouts.clientIdle): it is closed (GOAWAY;
  * streams in flight finish) once no stream has been open for `ms`, as
  * Envoy's idle_timeout and NGINX's keepalive_timeout count it. Streams are
- * counted as they open and close (the listener's onStream), not watched with
+ * kept as they open and close (the listener's onStream), not watched with
  * session.setTimeout, which Node re-arms on every frame, respond() and write:
- * several timer updates per request.
+ * several timer updates per request. A session with streams open is
+ * destroyed when frames wait to go out and no byte has moved for `ms` (see
+ * check): it can never finish them.
  */
 class SessionIdle {
   /** Streams open now. */
-  open = 0
+  readonly streams = new Set<http2.ServerHttp2Stream>()
   /** performance.now() when the last stream closed, or the session began. */
   since = performance.now()
   readonly session: http2.ServerHttp2Session
   readonly ms: number
   #timer: NodeJS.Timeout | undefined
+  /** The socket's bytes read and written at the last check with streams open (-1: none yet). */
+  #bytes = -1
 
   constructor (session: http2.ServerHttp2Session, ms: number) {
     this.session = session
@@ -98,10 +102,32 @@ class SessionIdle {
   check (): void {
     this.#timer = undefined
     if (this.session.closed || this.session.destroyed) return
-    if (this.open > 0) return this.#arm(this.ms)
+    if (this.streams.size > 0) {
+      // Something waiting to go out, and not a byte moved either way for a
+      // whole period: it never will. nghttp2 stops sending and reading once
+      // it has sent a GOAWAY for a connection error (a client's DATA on a
+      // stream it had ended), and Node then closes neither the streams nor the
+      // socket; a client that never opens a stream's window stalls it too.
+      const socket = this.session.socket
+      const bytes = socket.bytesRead + socket.bytesWritten
+      if (bytes === this.#bytes && this.#waiting()) {
+        this.session.destroy()
+        return
+      }
+      this.#bytes = bytes
+      return this.#arm(this.ms)
+    }
+    this.#bytes = -1
     const left = this.since + this.ms - performance.now()
     if (left > 0) return this.#arm(left)
     this.session.close()
+  }
+
+  /** Frames queued in nghttp2, or a stream's answer held by Node (its window is shut). */
+  #waiting (): boolean {
+    if (this.session.state.outboundQueueSize! > 0) return true
+    for (const s of this.streams) if (s.writableLength > 0) return true
+    return false
   }
 
   stop (): void {
@@ -161,15 +187,15 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const observer = opts.observer
   // Streams are counted here rather than by a second 'stream' listener, and
   // their close by one function per listener rather than a closure per stream.
-  const streamClosed = function (this: IdleHolder): void {
+  const streamClosed = function (this: http2.ServerHttp2Stream & IdleHolder): void {
     const idle = this[kIdle]
-    if (idle !== undefined && --idle.open === 0) idle.since = performance.now()
+    if (idle !== undefined && idle.streams.delete(this) && idle.streams.size === 0) idle.since = performance.now()
     observer?.streamClosed(cfg.name)
   }
   const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
     const idle = (stream.session as IdleHolder | undefined)?.[kIdle]
     if (idle !== undefined) {
-      idle.open++
+      idle.streams.add(stream)
       ;(stream as IdleHolder)[kIdle] = idle
     }
     routeStream(stream, headers, rawHeaders)
