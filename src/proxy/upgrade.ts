@@ -53,8 +53,12 @@ interface ClientEnd {
   fail (kind: ErrorKind, fields: readonly string[]): void
   /** The server upgraded (its 101 head, raw): tell the client, and return the stream of its bytes. */
   accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined
-  /** The server declined: relay its head (shaped); its body follows through write/end. */
-  declined (status: number, statusText: string, headers: readonly string[]): void
+  /**
+   * The server declined: relay its head (shaped); its body follows through
+   * write/end. False when this end cannot relay that status as a refusal
+   * (the exchange then fails instead).
+   */
+  declined (status: number, statusText: string, headers: readonly string[]): boolean
   write (chunk: Buffer): boolean
   end (): void
   /** Closed after `ms` without traffic either way. */
@@ -117,13 +121,14 @@ class H1End implements ClientEnd {
     return this.#socket
   }
 
-  declined (status: number, statusText: string, headers: readonly string[]): void {
+  declined (status: number, statusText: string, headers: readonly string[]): boolean {
     let lines = `HTTP/1.1 ${status} ${statusText}\r\n`
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.toLowerCase() === 'content-length') continue
       lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
     }
     this.#socket.write(`${lines}connection: close\r\n\r\n`)
+    return true
   }
 
   write (chunk: Buffer): boolean { return this.#socket.write(chunk) }
@@ -171,8 +176,11 @@ class H2End implements ClientEnd {
     return this.#head(200, fields) ? this.#stream : undefined
   }
 
-  declined (status: number, _statusText: string, headers: readonly string[]): void {
+  declined (status: number, _statusText: string, headers: readonly string[]): boolean {
+    // A 2xx to an extended CONNECT is the tunnel opening (RFC 8441 §5, RFC 9113 §8.5): a declining one cannot be relayed.
+    if (status >= 200 && status < 300) return false
     this.#head(status, headers)
+    return true
   }
 
   /** The response head from shaped fields (the session's h2 form), without the HTTP/1.1 handshake's own; false when Node refused it. */
@@ -432,7 +440,11 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('malformed response head'))
       return false
     }
-    this.#client.declined(statusCode, statusText, headers)
+    if (!this.#client.declined(statusCode, statusText, headers)) {
+      this.onError(Object.assign(new Error(`a ${statusCode} instead of 101 would read as the h2 tunnel opening`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))
+      this.#abort?.(new Error('upgrade declined with a 2xx'))
+      return false
+    }
     return true
   }
 

@@ -13,10 +13,11 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { testCertificate } from '../helpers/certs.js'
 import { browserContext, CHROMIUM, inCI } from '../helpers/chromium.js'
-import { closedPort } from '../helpers/origin.js'
+import { closedPort, startServer } from '../helpers/origin.js'
 import { startWsOrigin, type WsOrigin } from '../helpers/ws-origin.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { existsSync } from 'node:fs'
+import tls from 'node:tls'
 
 async function setup (tt: Test, extra = ''): Promise<{ proxy: RunningProxy, origin: WsOrigin }> {
   const cert = testCertificate(tt)
@@ -127,6 +128,41 @@ t.test('WebSocket over HTTP/2 with node:http2', async (t) => {
   get.resume()
   const [getHead] = await once(get, 'response') as [IncomingHttpHeaders]
   t.equal(getHead[':status'], 200)
+})
+
+t.test('an origin that answers the upgrade with a 2xx instead of 101: 502, never a tunnel the client would believe open', async (t) => {
+  const cert = testCertificate(t)
+  // No 'upgrade' listener: node:http answers the Upgrade as an ordinary request.
+  const plain = await startServer(t, (req, res) => {
+    req.resume()
+    res.writeHead(req.url === '/204' ? 204 : 200, { 'content-type': 'text/html' }).end(req.url === '/204' ? undefined : '<html>not ws</html>')
+  })
+  const proxy = await startProxy(t, `listeners:
+  - { name: https, bind: 127.0.0.1:0, tls: { cert: ${JSON.stringify(cert.certPath)}, key: ${JSON.stringify(cert.keyPath)} } }
+routes: [{ backend: plain }]
+backends: { plain: { servers: [{ url: "${plain.url}" }] } }
+`)
+  const s = await session(t, proxy)
+  for (const path of ['/chat', '/204']) {
+    const { head, stream } = await connect(s, path)
+    t.equal(head[':status'], 502, `${path}: RFC 8441 §5 / RFC 9113 §8.5: a 2xx would say the tunnel is open`)
+    t.equal(head['x-switchyard-error'], 'LB_ERR_UPSTREAM_BAD_RESPONSE')
+    const body: Buffer[] = []
+    stream.on('data', (c: Buffer) => body.push(c))
+    await once(stream, 'close')
+    t.notMatch(Buffer.concat(body).toString(), /not ws/, `${path}: none of the origin's body reaches the client`)
+  }
+  // HTTP/1.1 clients are not affected: an Upgrade answered 200 is relayed (a client there needs a 101).
+  const h1 = await new Promise<string>((resolve) => {
+    const sock = tls.connect({ host: '127.0.0.1', port: proxy.port('https'), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+      sock.write('GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    })
+    let out = ''
+    sock.on('data', (c: Buffer) => { out += c.toString('latin1') })
+    sock.on('error', () => {})
+    sock.on('close', () => resolve(out))
+  })
+  t.match(h1, /^HTTP\/1\.1 200 /, 'HTTP/1.1: the 200 relayed, the connection then closed')
 })
 
 t.test('maxTunnels counts h2 tunnels too', async (t) => {
