@@ -7,7 +7,11 @@
 // varyValues) is one LRU item and counts toward maxBytes on its own. Two
 // indexes sit beside the LRU, primary key → variant ids and tag → variant
 // ids, and lru-cache's `dispose` keeps both right whatever removes an item
-// (eviction, delete, purge), so a purge by tag never scans the cache.
+// (eviction, delete, purge), so a purge by tag never scans the cache. A
+// third, (key, variant key) → the Vary'd field names its responses were
+// stored under, lets a lookup build the one id a request selects instead of
+// trying every variant: a URL with Vary: User-Agent and ten thousand agents
+// costs a lookup what a URL with one costs.
 
 import { LRUCache } from 'lru-cache'
 import type { CacheEntry } from './entry.js'
@@ -131,6 +135,14 @@ type KeyIds = string | Set<string>
 
 const idsOf = (k: KeyIds): Iterable<string> => typeof k === 'string' ? [k] : k
 
+/** The Vary'd field names the stored responses of one (key, variant key) share, and how many there are. */
+interface VaryRecord { readonly names: readonly string[], count: number }
+
+/** What a request selects under a key: the entry (marked recently used), and whether any response of its variant key is stored. */
+export interface Selection { readonly entry: CacheEntry | undefined, readonly found: boolean }
+
+const NOTHING: Selection = Object.freeze({ entry: undefined, found: false })
+
 export class CacheStore {
   readonly maxBytes: number
   readonly maxEntryBytes: number
@@ -138,6 +150,8 @@ export class CacheStore {
   readonly #onRemove: ((e: CacheEntry) => void) | undefined
   readonly #keys = new Map<string, KeyIds>()
   readonly #tags = new Map<string, Set<string>>()
+  /** By varyKey(key, variant), for responses stored with a Vary. */
+  readonly #vary = new Map<string, VaryRecord>()
   #bytes = 0
   #evictions = 0
 
@@ -184,6 +198,29 @@ export class CacheStore {
   }
 
   /**
+   * The response stored under `key` and `variant` that a request whose
+   * values for Vary'd fields are `values(names)` selects (§4.1), marked
+   * recently used, without looking at the other variants; `found`: a
+   * response of that variant key is stored, whichever it selects.
+   */
+  select (key: string, variant: string, values: (names: readonly string[]) => readonly string[]): Selection {
+    const rec = this.#keys.get(key)
+    if (rec === undefined) return NOTHING
+    if (typeof rec === 'string') {
+      // One response under the key (most keys): it, if it is the variant asked for and the request selects it.
+      const e = this.#lru.get(rec)
+      if (e === undefined || e.variant !== variant) return NOTHING
+      return { entry: sameList(e.varyValues, values(e.varyNames)) ? e : undefined, found: true }
+    }
+    const vary = this.#vary.get(varyKey(key, variant))
+    if (vary === undefined) {
+      const e = this.#lru.get(idOf(key, variant, NO_VALUES))
+      return e === undefined ? NOTHING : { entry: e, found: true }
+    }
+    return { entry: this.#lru.get(idOf(key, variant, values(vary.names))), found: true }
+  }
+
+  /**
    * Stores `entry`, replacing the one with the same variant key and
    * varyValues. Stored responses of its variant key made under another Vary
    * (other varyNames) are dropped first. Least recently used variants are
@@ -195,7 +232,8 @@ export class CacheStore {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`entry size must be an integer >= 0, got ${size}`)
     if (size > this.maxEntryBytes) return false
     const rec = this.#keys.get(entry.key)
-    if (rec !== undefined) {
+    if (rec !== undefined && this.#otherVary(entry)) {
+      // The variant key's responses were stored under another Vary: they go (rare, so a scan is fine).
       for (const old of [...idsOf(rec)]) {
         const e = this.#lru.peek(old)
         if (e !== undefined && e.variant === entry.variant && !sameList(e.varyNames, entry.varyNames)) this.#lru.delete(old)
@@ -218,8 +256,22 @@ export class CacheStore {
       }
       ids.add(id)
     }
+    if (entry.varyNames.length > 0) {
+      const k = varyKey(entry.key, entry.variant)
+      const vary = this.#vary.get(k)
+      if (vary === undefined) this.#vary.set(k, { names: entry.varyNames, count: 1 })
+      else vary.count++
+    }
     this.#bytes += size
     return true
+  }
+
+  /** Responses of `entry`'s variant key may be stored under other Vary'd names than its own. */
+  #otherVary (entry: CacheEntry): boolean {
+    const vary = this.#vary.get(varyKey(entry.key, entry.variant))
+    if (vary !== undefined) return !sameList(vary.names, entry.varyNames)
+    // None stored with a Vary: only one without can differ, and only when this one has a Vary.
+    return entry.varyNames.length > 0 && this.#lru.has(idOf(entry.key, entry.variant, NO_VALUES))
   }
 
   /** Removes every variant under `key`; returns how many. */
@@ -292,6 +344,11 @@ export class CacheStore {
       ids.delete(id)
       if (ids.size === 0) this.#tags.delete(tag)
     }
+    if (e.varyNames.length > 0) {
+      const k = varyKey(e.key, e.variant)
+      const vary = this.#vary.get(k)
+      if (vary !== undefined && --vary.count === 0) this.#vary.delete(k)
+    }
   }
 }
 
@@ -301,7 +358,17 @@ export class CacheStore {
  * carry one), and JSON never contains a raw NUL: no two variants share an id.
  */
 function variantId (e: CacheEntry): string {
-  return e.varyValues.length === 0 ? `${e.key}\0${e.variant}\0` : `${e.key}\0${e.variant}\0${JSON.stringify(e.varyValues)}`
+  return idOf(e.key, e.variant, e.varyValues)
+}
+
+function idOf (key: string, variant: string, varyValues: readonly string[]): string {
+  return varyValues.length === 0 ? `${key}\0${variant}\0` : `${key}\0${variant}\0${JSON.stringify(varyValues)}`
+}
+
+const NO_VALUES: readonly string[] = Object.freeze([])
+
+function varyKey (key: string, variant: string): string {
+  return `${key}\0${variant}`
 }
 
 function sameList (a: readonly string[], b: readonly string[]): boolean {

@@ -93,18 +93,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   }
 
   const now = Date.now()
-  const variants = cache.store.get(at.key)
-  let entry: CacheEntry | undefined
-  let found = false
-  for (let i = 0; i < variants.length; i++) {
-    const v = variants[i]!
-    if (v.variant !== at.variant) continue
-    found = true
-    if (varyMatches(v, varyValues(v.varyNames, c.rawHeaders, at.coding))) {
-      entry = v
-      break
-    }
-  }
+  const { entry, found } = cache.store.select(at.key, at.variant, (names) => varyValues(names, c.rawHeaders, at.coding))
   state.fwd = entry !== undefined ? 'stale' : found ? 'vary-miss' : 'uri-miss'
 
   if (entry !== undefined) {

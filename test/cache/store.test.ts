@@ -5,6 +5,7 @@ import { CacheStore, ENTRY_OVERHEAD, compactBody, entrySize, joinBody, stringByt
 
 interface Spec {
   key: string
+  variant?: string
   size?: number
   varyNames?: string[]
   varyValues?: string[]
@@ -17,7 +18,7 @@ function entry (s: Spec): CacheEntry {
   const body = Buffer.from(s.body ?? '')
   return {
     key: s.key,
-    variant: '',
+    variant: s.variant ?? '',
     status: 200,
     statusText: 'OK',
     headers: [],
@@ -166,6 +167,48 @@ t.test('a changed Vary drops the variants made under the old one', async (t) => 
   s.put(entry({ key: 'k', varyNames: ['b', 'a'], varyValues: ['2', '1'], body: 'ba' }))
   t.same(bodies(s.get('k')), ['ba'], 'the same names in another order are another Vary')
   t.same(bodies(s.get('other')), [])
+})
+
+t.test('select: the one variant a request\'s values pick, by its id, and whether its variant key has any', async (t) => {
+  const store = new CacheStore({ maxBytes: 1_000_000, maxEntryBytes: 1000 })
+  const ua = (v: string) => () => [v]
+  t.same(store.select('k', '', ua('a')), { entry: undefined, found: false }, 'nothing under the key')
+  store.put(entry({ key: 'k', varyNames: ['user-agent'], varyValues: ['a'], body: 'A' }))
+  t.equal(store.select('k', '', ua('a')).entry?.body.toString(), 'A', 'one variant: it')
+  t.same(store.select('k', '', ua('b')), { entry: undefined, found: true }, 'another value: a vary miss')
+  t.same(store.select('k', 'gzip', ua('a')), { entry: undefined, found: false }, 'another variant key: a miss of its own')
+  for (let i = 0; i < 1000; i++) store.put(entry({ key: 'k', varyNames: ['user-agent'], varyValues: [`ua${i}`], body: `ua${i}` }))
+  const asked: Array<readonly string[]> = []
+  const r = store.select('k', '', (names) => { asked.push(names); return ['ua617'] })
+  t.equal(r.entry?.body.toString(), 'ua617')
+  t.same(asked, [['user-agent']], 'the request\'s values are made once, for the names its variant key was stored under')
+  t.same(store.select('k', '', ua('nope')), { entry: undefined, found: true })
+  // Variant keys apart: a compressed variant without Vary beside the Vary'd ones.
+  store.put(entry({ key: 'k', variant: 'br', body: 'BR' }))
+  t.equal(store.select('k', 'br', () => []).entry?.body.toString(), 'BR')
+  t.same(store.select('k', 'zstd', () => []), { entry: undefined, found: false })
+})
+
+t.test('select: a use of the selected variant only; the index follows deletes, evictions and a changed Vary', async (t) => {
+  const store = new CacheStore({ maxBytes: 300, maxEntryBytes: 100 })
+  for (const v of ['a', 'b', 'c']) store.put(entry({ key: 'k', varyNames: ['x'], varyValues: [v], body: v }))
+  t.equal(store.select('k', '', () => ['a']).entry?.body.toString(), 'a')
+  store.put(entry({ key: 'other', body: 'o' }))
+  t.same(bodies(store.get('k')).sort(), ['a', 'c'], 'b, not the selected a, was the least recently used')
+  // A changed Vary: the variant key's old responses go, and lookups use the new names.
+  store.put(entry({ key: 'k', varyNames: ['y'], varyValues: ['1'], body: 'y1' }))
+  t.same(bodies(store.get('k')), ['y1'])
+  t.equal(store.select('k', '', (names) => names[0] === 'y' ? ['1'] : ['a']).entry?.body.toString(), 'y1')
+  // No Vary any more: the plain one is found by its id, the Vary'd one is gone.
+  store.put(entry({ key: 'k', body: 'plain' }))
+  t.same(bodies(store.get('k')), ['plain'])
+  store.put(entry({ key: 'k', variant: 'br', body: 'br' }))
+  t.equal(store.select('k', '', () => { throw new Error('no Vary: no values asked') }).entry?.body.toString(), 'plain')
+  store.delete('k')
+  t.same(store.select('k', '', () => []), { entry: undefined, found: false }, 'deleted: nothing, and no stale index')
+  store.put(entry({ key: 'k', varyNames: ['x'], varyValues: ['a'], body: 'again' }))
+  store.put(entry({ key: 'k', variant: 'br', varyNames: ['x'], varyValues: ['a'], body: 'again-br' }))
+  t.equal(store.select('k', 'br', () => ['a']).entry?.body.toString(), 'again-br')
 })
 
 t.test('variant ids are unambiguous whatever the key and values hold', async (t) => {

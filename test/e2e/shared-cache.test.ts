@@ -12,6 +12,7 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, startSentinel, type RedisServer } from '../helpers/redis.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
+import { MAX_SHARED_VARIANTS } from '../../src/cache/shared/shared-cache.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
 const KEY_B = Buffer.alloc(32, 2).toString('base64')
@@ -450,4 +451,33 @@ t.test('only-if-cached after a local miss is answered from the other instances\'
   t.equal((await ask('/nobody-has-it')).status, 504)
   t.equal(o.hits.get('/oic'), 1)
   t.equal(o.hits.get('/nobody-has-it'), undefined, 'the origin was never asked')
+})
+
+t.test('one URL shares at most MAX_SHARED_VARIANTS Vary\'d variants through Redis; the rest stay local', async (t) => {
+  const redis = await startRedis(t)
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', vary: 'User-Agent' })
+    res.end(`for ${req.headers['user-agent'] ?? ''}`)
+  })
+  const a = await instance(t, redis, { port: server.port, hits: new Map() }, ONE_KEY)
+  await redisUp(a)
+  const n = MAX_SHARED_VARIANTS + 6
+  for (let i = 0; i < n; i++) {
+    const res = await request(a.url('web') + '/page', { headers: { host: 'shop.test', 'user-agent': `agent-${i}` } })
+    t.equal(await res.body.text(), `for agent-${i}`)
+  }
+  const raw = rawClient(t, redis)
+  const size = async (): Promise<number> => {
+    let most = 0
+    for (const k of await raw.keys('switchyard:c:*')) if (await raw.type(k) === 'hash') most = Math.max(most, await raw.hlen(k))
+    return most
+  }
+  t.ok(await eventually(() => (a.app.api.status() as { redis?: { shared?: { stored: number } } }).redis?.shared?.stored === MAX_SHARED_VARIANTS),
+    `${MAX_SHARED_VARIANTS} stored in Redis`)
+  await new Promise((resolve) => setTimeout(resolve, 100)) // writes past the cap, if any were made, would land now
+  t.equal(await size(), MAX_SHARED_VARIANTS, 'the URL\'s hash holds no more than the cap')
+  const last = await request(a.url('web') + '/page', { headers: { host: 'shop.test', 'user-agent': `agent-${n - 1}` } })
+  t.match(String(last.headers['cache-status']), /; hit; /, 'a variant past the cap is still a local hit')
+  await last.body.text()
 })

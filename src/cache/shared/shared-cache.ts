@@ -70,16 +70,29 @@ if ARGV[3] == '1' and #vals == 0 then
 end
 return {lock, out}`
 
+/**
+ * Responses of one URL shared through Redis at most (its Vary'd variants):
+ * every lookup reads them all, so a URL that varies on a field with endless
+ * values (User-Agent) must not make each miss read and open thousands. The
+ * rest stay in each instance's local cache.
+ */
+export const MAX_SHARED_VARIANTS = 64
+
 // ARGV[5]/[6]: the fill channel and the lock's name, published when the lock is let go (one round trip for all of it).
+// ARGV[7]: MAX_SHARED_VARIANTS; a new variant past it is not stored (the lock is let go all the same). Returns 1 when stored.
 const STORE = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local ttl = tonumber(ARGV[3])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+local stored = 0
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[7]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  local ttl = tonumber(ARGV[3])
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+  stored = 1
+end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
   redis.call('DEL', KEYS[2])
   redis.call('PUBLISH', ARGV[5], ARGV[6])
 end
-return 1`
+return stored`
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -276,11 +289,11 @@ export class SharedCache {
     try {
       const lockKey = lock?.name ?? hash
       // Sent together (ioredis pipelines what is sent in one tick): one round trip.
-      await this.link.run('cache_store', (c) => Promise.all([
-        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey]),
+      const [stored] = await this.link.run('cache_store', (c) => Promise.all([
+        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS]),
         c.hset(INDEX, first, meta)
       ]))
-      this.#stats.stored++
+      if (Number(stored) === 1) this.#stats.stored++
     } catch (err) {
       this.#unavailable(err)
     }
