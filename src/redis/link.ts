@@ -18,6 +18,7 @@ import type { Logger } from 'pino'
 import type { RedisConfig } from '../config/schema.js'
 import { Latency, toMicros } from '../admin/metrics/latency.js'
 import type { LatencyExport } from '../admin/metrics/types.js'
+import { noOperations, type OperationResult } from './operations.js'
 
 export type RedisState = 'connecting' | 'up' | 'down'
 
@@ -29,17 +30,6 @@ export class RedisUnavailable extends Error {
 
 /** The client ioredis gives us: a single connection or a cluster. */
 export type RedisClient = Redis | Cluster
-
-/** `shed`: not sent, Redis timed out just before (see SLOW_COOLDOWN_MS). */
-export type OperationResult = 'ok' | 'error' | 'timeout' | 'down' | 'shed'
-
-/** Every result, in the order /metrics and the dashboard list them. */
-export const OPERATION_RESULTS: readonly OperationResult[] = Object.freeze(['ok', 'error', 'timeout', 'down', 'shed'])
-
-/** Zero of each result. */
-export function noOperations (): Record<OperationResult, number> {
-  return { ok: 0, error: 0, timeout: 0, down: 0, shed: 0 }
-}
 
 /** How long operations are shed after one timed out, before one probes again (ms). */
 export const SLOW_COOLDOWN_MS = 1000

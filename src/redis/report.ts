@@ -3,7 +3,8 @@
 // single process and the cluster can never disagree.
 import type { SharedCacheStats } from '../cache/shared/shared-cache.js'
 import type { RedisMetricsInput } from '../admin/metrics/types.js'
-import { noOperations, OPERATION_RESULTS, type OperationResult, type RedisStats } from './link.js'
+import type { RedisStats } from './link.js'
+import { noOperations, OPERATION_RESULTS, type OperationResult } from './operations.js'
 
 /** One process's Redis link, and its shared cache when there is one. */
 export interface RedisReport extends RedisStats {

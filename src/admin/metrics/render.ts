@@ -5,7 +5,7 @@
 // one Metrics, or the merge of several processes' exports (merge.ts): the
 // series they take are the few fields both provide.
 import { Exposition } from '../prometheus.js'
-import { OPERATION_RESULTS } from '../../redis/link.js'
+import { OPERATION_RESULTS } from '../../redis/operations.js'
 import type { History, Second, Totals } from './history.js'
 import { writeRuntime } from './runtime.js'
 import { BUCKETS_S, MergedLatency, type Histogram, type WindowValue } from './latency.js'

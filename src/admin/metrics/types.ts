@@ -3,7 +3,7 @@
 // cluster primary merges. Types only, no
 // runtime code; src/admin/metrics.ts re-exports every one of them, and other
 // modules import them from there.
-import type { OperationResult } from '../../redis/link.js'
+import type { OperationResult } from '../../redis/operations.js'
 import type { CacheOutcome } from '../../cache/outcome.js'
 import type { RuntimeSample } from './runtime.js'
 
