@@ -91,3 +91,18 @@ export function removeDotSegments (path: string): string {
   }
   return '/' + out.join('/')
 }
+
+/**
+ * The path of `target` (path and query) has a `.` or `..` segment. A
+ * normalised path has none; a rewrite can make one by joining what it keeps
+ * to what it strips or adds (`/static../secret` with `stripPrefix: /static`
+ * and `addPrefix: /public` is `/public/../secret`), which the origin would
+ * resolve past the prefix.
+ */
+export function hasDotSegment (target: string): boolean {
+  const q = target.indexOf('?')
+  const path = q === -1 ? target : target.slice(0, q)
+  if (path.indexOf('/.') === -1) return false
+  for (const segment of path.split('/')) if (segment === '.' || segment === '..') return true
+  return false
+}

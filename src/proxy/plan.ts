@@ -20,6 +20,7 @@ import { originOf, type Authority } from '../authority.js'
 import { firstValue, requestField, setField } from '../fields.js'
 import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
+import { hasDotSegment } from './path.js'
 import { redirectLocation, type RedirectAnswer } from './redirect.js'
 import { requestCoding, upstreamAcceptEncoding } from './compression/decide.js'
 import type { Negotiated } from './compression/negotiate.js'
@@ -197,6 +198,10 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   const upstreamPath = route.rewrite === undefined ? target : route.rewrite(target)
   if (upstreamPath === undefined) {
     return { error: Errors.REWRITE_INVALID, detail: `${target} rewritten by route ${route.name}`, ...parsed, route, backend, shard }
+  }
+  // The client's bytes made the dot-segment (normalisation left none): theirs to be refused, never the origin's to resolve.
+  if (upstreamPath !== target && hasDotSegment(upstreamPath)) {
+    return { error: Errors.BAD_REQUEST, detail: `route ${route.name} would rewrite ${target} to ${upstreamPath}, a dot-segment`, ...parsed, route, backend, shard }
   }
   return {
     method: req.method,

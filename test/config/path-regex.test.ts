@@ -80,3 +80,10 @@ t.test('rewrite.regex needs a pattern, and gives the whole path alone', async (t
     /not combined with stripPrefix\/addPrefix/)
   only(t, withRoute(`{ pathRegex: '/x/(.*)' }`, '{ addPrefix: /x, regex: { replacement: /y/$1 } }'), 'routes[0].rewrite.regex', 10, /not combined/)
 })
+
+t.test('a rewrite prefix with a dot-segment is refused at its line', async (t) => {
+  for (const [prefix, key] of [['/a/../b', 'addPrefix'], ['/a/.', 'addPrefix'], ['/x/..', 'stripPrefix']] as const) {
+    only(t, withRoute('{ pathPrefix: /x/ }', `{ ${key}: ${prefix} }`), `routes[0].rewrite.${key}`, 10, /without `\.` or `\.\.` segments/)
+  }
+  t.equal(routeOf(withRoute('{ pathPrefix: /x/ }', '{ stripPrefix: /x, addPrefix: /.well-known/y }')).rewrite.addPrefix, '/.well-known/y', 'a name that starts with a dot is no dot-segment')
+})

@@ -102,3 +102,37 @@ backends:
     t.equal(echoed(r).headers['x-route'], 'rest', 'h2 too')
   })
 })
+
+t.test('a rewrite cannot make a dot-segment that walks past its prefix to another route\'s path', async (t) => {
+  const origin = await startOrigin(t)
+  const proxy = await startProxy(t, String.raw`
+listeners: [{ name: plain, bind: "127.0.0.1:0" }]
+routes:
+  - name: secret
+    match: { pathPrefix: /secret }
+    backend: app
+    deny: [0.0.0.0/0, "::/0"]
+  - name: static
+    match: { pathPrefix: /static }
+    backend: app
+    rewrite: { stripPrefix: /static, addPrefix: /public }
+  - name: img
+    match: { pathRegex: '^/img-(.*)$' }
+    backend: app
+    rewrite: { regex: { replacement: /public/img/$1 } }
+backends: { app: { servers: [{ url: "${origin.url}" }] } }
+`)
+  const get = (target: string) => rawRequest(proxy.port('plain'), `GET ${target} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n`)
+  t.equal((await get('/secret')).status, 403, 'the protected path')
+  // Routed by `static` (and `img`): `static..` and `img-..` are names, not dot-segments, until the rewrite cuts them.
+  for (const target of ['/static../secret', '/static../secret?x=1', '/img-../x', '/img-./x']) {
+    const r = await get(target)
+    t.equal(r.status, 400, `${target}: refused`)
+    t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
+  }
+  t.equal(origin.requests.length, 0, 'the origin never saw /public/../secret nor /public/img/../x')
+  const fine = await get('/static/css/site.css')
+  t.equal(fine.status, 200)
+  t.equal(origin.requests.at(-1)?.url, '/public/css/site.css', 'an ordinary rewrite goes through')
+  t.equal((await get('/img-a..b/c')).status, 200, 'dots inside a name are no dot-segment')
+})

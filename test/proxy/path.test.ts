@@ -2,7 +2,7 @@
 // Envoy-style merge_slashes and escaped-slash handling.
 import t from 'tap'
 import type { PathNormalizationConfig } from '../../src/config/schema.js'
-import { normalizePath, removeDotSegments } from '../../src/proxy/path.js'
+import { hasDotSegment, normalizePath, removeDotSegments } from '../../src/proxy/path.js'
 
 const DEFAULT: PathNormalizationConfig = { mergeSlashes: false, escapedSlashes: 'keep' }
 const n = (p: string, cfg: Partial<PathNormalizationConfig> = {}): string | undefined => normalizePath(p, { ...DEFAULT, ...cfg })
@@ -53,4 +53,9 @@ t.test('escapedSlashes: keep, reject, decode (%2F and %5C, any case)', async (t)
   t.equal(n('/p/..\\internal/x', { escapedSlashes: 'decode' }), '/internal/x', 'a raw backslash counts as an escaped slash')
   t.equal(n('/a\\b', { escapedSlashes: 'reject' }), undefined)
   t.equal(n('/a\\b', { escapedSlashes: 'keep' }), '/a\\b')
+})
+
+t.test('hasDotSegment: a `.` or `..` segment in the path, not in the query, not inside a name', async (t) => {
+  for (const p of ['/public/../secret', '/a/./b', '/..', '/.', '/a/..', '/a/..?x=1', '/public/img/../x']) t.ok(hasDotSegment(p), p)
+  for (const p of ['/', '/a/b', '/static../x', '/a..b/.c/..d', '/a/b?x=/../y', '/.well-known/x', '/a/..%2Fb', '/...']) t.notOk(hasDotSegment(p), p)
 })

@@ -342,6 +342,8 @@ function prefix (r: Reader, f: Field): string | undefined {
   const s = r.string(f)
   if (s === undefined) return undefined
   if (!s.startsWith('/') || /[\s?#\0]/.test(s)) return r.expected(f, 'a path starting with `/` (no spaces, `?` or `#`)')
+  // The proxy refuses a rewritten path with a dot-segment (plan.ts): with one here, every request would be refused.
+  if (/\/\.\.?(\/|$)/.test(s)) return r.expected(f, 'a path without `.` or `..` segments')
   return s
 }
 
