@@ -82,6 +82,10 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
   if (paths.escapedSlashes === 'keep' && path.indexOf('\\') !== -1) return bad('backslash in the path')
   const normalized = normalizePath(path, paths)
   if (normalized === undefined) return bad('escaped slash in the path')
+  // Tomcat, Jetty and Spring strip `;parameters` from each segment before
+  // resolving dot-segments: `/x/..;/admin` would miss the routes of /admin and
+  // be served as /admin there. A dot-segment with a parameter has no other use.
+  if (normalized.indexOf(';') !== -1 && DOT_PARAMETER.test(normalized)) return bad('a dot-segment with a ;parameter in the path')
   return {
     authority: parsed,
     path: normalized,
@@ -122,6 +126,9 @@ export function parseAbsoluteUrl (url: string, paths: PathNormalizationConfig): 
   const q = t.target.indexOf('?')
   return { scheme, authority: t.authority, path: t.path, search: q === -1 ? '' : t.target.slice(q) }
 }
+
+/** `/..;` or `/.;`: a dot-segment once a server strips its parameter. */
+const DOT_PARAMETER = /\/\.\.?;/
 
 function bad (detail: string): TargetError {
   return { error: Errors.BAD_REQUEST, detail }

@@ -32,7 +32,11 @@ t.test('malformed Host or target: 400 with the reason', async (t) => {
     ['http://a.test#x', ['Host', 'a.test'], /fragment/],
     ['http://a.test/p#x', ['Host', 'a.test'], /fragment/],
     ['/admin\\users', ['Host', 'a.test'], /backslash/],
-    ['/admin\\', ['Host', 'a.test'], /backslash/]
+    ['/admin\\', ['Host', 'a.test'], /backslash/],
+    ['/x/..;/admin', ['Host', 'a.test'], /dot-segment with a ;parameter/],
+    ['/x/..;jsessionid=1/admin', ['Host', 'a.test'], /dot-segment with a ;parameter/],
+    ['/x/.;/admin', ['Host', 'a.test'], /dot-segment with a ;parameter/],
+    ['/x/%2e%2e;/admin', ['Host', 'a.test'], /dot-segment with a ;parameter/]
   ]
   for (const [url, raw, why] of cases) {
     const r = h1(url, raw)
@@ -40,6 +44,11 @@ t.test('malformed Host or target: 400 with the reason', async (t) => {
     t.match((r as TargetError).detail, why)
   }
   t.equal((h1('/x', ['Host', 'a'], 'CONNECT') as TargetError).error, Errors.METHOD_NOT_ALLOWED)
+})
+
+t.test(';parameters are kept, outside a dot-segment', async (t) => {
+  t.equal(ok(h1('/a;v=1/b;x', ['Host', 'a.test'])).target, '/a;v=1/b;x')
+  t.equal(ok(h1('/a/x..;/b?q=/..;/', ['Host', 'a.test'])).target, '/a/x..;/b?q=/..;/', 'a name ending in dots, and the query, are not segments')
 })
 
 t.test('absolute-form: its authority wins over Host (RFC 9112 §3.2.2)', async (t) => {
