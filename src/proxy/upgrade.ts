@@ -11,7 +11,7 @@
 // maxTunnels until it closes, and is closed after timeouts.tunnel without
 // traffic either way.
 import { createHash, randomBytes } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -487,7 +487,8 @@ function rawError (socket: Socket, kind: ErrorKind, fields: readonly string[] = 
   const body = `${kind.status} ${kind.message} (${kind.code})\n`
   let extra = kind.status === 503 ? 'retry-after: 1\r\n' : ''
   for (let i = 0; i < fields.length; i += 2) extra += `${fields[i]!}: ${fields[i + 1]!}\r\n`
-  socket.end(`HTTP/1.1 ${kind.status} ${kind.code}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+  // The standard reason phrase, as node:http gives every other answer; the code is in x-switchyard-error.
+  socket.end(`HTTP/1.1 ${kind.status} ${STATUS_CODES[kind.status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nx-switchyard-error: ${kind.code}\r\n` +
     `${extra}connection: close\r\n\r\n${body}`)
 }

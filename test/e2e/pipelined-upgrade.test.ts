@@ -97,6 +97,7 @@ for (const useTls of [false, true]) {
     const parsed = parseResponses(Buffer.from(out, 'latin1'), 'GET', true)
     t.equal(parsed.malformed, undefined, out.slice(0, 300))
     t.same(parsed.responses.map((r) => r.status), [200, 405])
+    t.equal(parsed.responses[1]?.statusLine, 'HTTP/1.1 405 Method Not Allowed', 'the standard reason phrase (the code is in x-switchyard-error)')
     t.equal(parsed.responses[0]?.body.toString(), 'resp-for /slow', 'the earlier answer is not lost')
   })
 
