@@ -20,6 +20,9 @@ export interface Negotiated {
 
 const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
+/** Members of Accept-Encoding compared one by one for repeats; past this many, a Set. */
+const SCAN_LIMIT = 16
+
 /**
  * The members of an Accept-Encoding value. A member with a malformed weight
  * (`q=2`, `q=abc`, `q=0.1234`) is dropped, as if not written; a coding
@@ -27,6 +30,10 @@ const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
  */
 export function parseAcceptEncoding (value: string): Weighted[] {
   const out: Weighted[] = []
+  // Repeats are found in `out` while it is short (the usual two or three
+  // codings), in a Set past that: a 16 KB field naming 4,000 codings took
+  // 60 ms of the one event loop compared member by member.
+  let seen: Set<string> | undefined
   const parts = value.split(',')
   for (let i = 0; i < parts.length; i++) {
     const params = parts[i]!.split(';')
@@ -44,7 +51,14 @@ export function parseAcceptEncoding (value: string): Weighted[] {
       if (!QVALUE.test(v)) bad = true
       else q = Number(v)
     }
-    if (bad || out.some((w) => w.coding === coding)) continue
+    if (bad) continue
+    if (seen !== undefined) {
+      if (seen.has(coding)) continue
+      seen.add(coding)
+    } else {
+      if (out.some((w) => w.coding === coding)) continue
+      if (out.length === SCAN_LIMIT) seen = new Set(out.map((w) => w.coding)).add(coding)
+    }
     out.push({ coding, q })
   }
   return out

@@ -55,3 +55,17 @@ t.test('negotiate', async (t) => {
   t.equal(negotiate('br', ['gzip']).coding, 'identity', 'only what the route offers')
   t.equal(negotiate('gzip;q=0.8', both).q, 0.8)
 })
+
+t.test('parse: repeats keep their first weight however many members come before them', async (t) => {
+  const filler = Array.from({ length: 40 }, (_, i) => `c${i}`)
+  const v = ['br;q=0.2', ...filler, 'BR', 'gzip;q=0.7', ...filler, 'gzip', 'c3;q=0'].join(', ')
+  const members = parseAcceptEncoding(v)
+  t.equal(members.length, 42, 'br, the 40 fillers and gzip, once each')
+  t.same(members.find((m) => m.coding === 'br'), { coding: 'br', q: 0.2 })
+  t.same(members.find((m) => m.coding === 'gzip'), { coding: 'gzip', q: 0.7 })
+  t.same(members.find((m) => m.coding === 'c3'), { coding: 'c3', q: 1 }, 'a repeat past the first sixteen is dropped too')
+  // A 16 KB field of distinct codings (the size limit allows it) is read once through, not compared member by member.
+  const distinct = Array.from({ length: 4000 }, (_, i) => `c${i.toString(36)}`).join(',')
+  t.equal(parseAcceptEncoding(distinct).length, 4000)
+  t.equal(negotiate(`${distinct},gzip;q=0.5`, ['br', 'gzip']).coding, 'gzip')
+})
