@@ -117,7 +117,8 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   const maxUri = state.config.limits.maxUriBytes
   if (req.url.length > maxUri) return { error: Errors.URI_TOO_LONG, detail: `request target of ${req.url.length} bytes (limit ${maxUri})` }
   const t = parseRequestTarget(req.method, req.url, req.rawHeaders, req.h2Authority, state.config.pathNormalization)
-  if ('error' in t) return { error: t.error, detail: t.detail }
+  // The log gets the path as sent (not its query: that may hold what redactQuery would hide).
+  if ('error' in t) return { error: t.error, detail: t.detail, path: sentPath(req.url) }
   const authority = t.authority
   // OPTIONS * (the parser gives `*` to no other method): about the proxy itself, before any redirect or route
   if (t.path === '*') return { options: '*', authority, path: '*' }
@@ -303,4 +304,10 @@ export class RequestView implements RouteInput, ShardKeySource {
   header (name: string): string | undefined {
     return requestField(this.raw, name)
   }
+}
+
+/** A refused target's path as the client sent it, for the log: up to its query or fragment. */
+function sentPath (target: string): string {
+  const end = target.search(/[?#]/)
+  return end === -1 ? target : target.slice(0, end)
 }

@@ -109,6 +109,9 @@ t.test('parse refusals carry the reason; 421 through the listener\'s check', asy
   t.match(plan(s, req('GET', '/', ['Host', 'a.test', 'Host', 'b.test'])), { error: Errors.BAD_REQUEST, detail: /more than one Host/ })
   t.match(plan(s, req('GET', '/', ['Host', 'api.test/x'])), { error: Errors.BAD_REQUEST, detail: /host\[:port\]/ })
   t.match(plan(s, req('CONNECT', 'api.test:443', ['Host', 'api.test:443'])), { error: Errors.METHOD_NOT_ALLOWED })
+  // The path as sent, for the log; never its query (redactQuery could not hide what it held).
+  t.match(plan(s, req('GET', '/x/..;/admin?token=s3cret', ['Host', 'api.test'])), { error: Errors.BAD_REQUEST, path: '/x/..;/admin', detail: /;parameter/ })
+  t.match(plan(s, req('GET', '/admin#frag?token=s3cret', ['Host', 'api.test'])), { error: Errors.BAD_REQUEST, path: '/admin', detail: /fragment/ })
   const seen: [string | undefined, string][] = []
   const misdirected = (sni: string | undefined, host: string): boolean => { seen.push([sni, host]); return host === 'api.test' }
   const conn = { clientAddress: '192.0.2.7', trusted: false, proto: 'https' as const, viaEntry: '2 switchyard', servername: 'other.test' }
