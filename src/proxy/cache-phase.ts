@@ -565,12 +565,16 @@ function invalidateFor (state: CacheState, headers: readonly string[]): void {
   void cache.shared?.remove(keys, 'invalidation')
 }
 
-/** A Location / Content-Location value made absolute against the request's URL (a path-relative one through WHATWG URL). */
+/**
+ * A Location / Content-Location value made absolute against the request's
+ * URL (RFC 9110 §10.2.2, §8.7; RFC 3986 §5.2): the cache key is that URL. A
+ * path- or query-relative one (`d`, `?v=2`) goes through WHATWG URL.
+ */
 function absoluteRef (ref: string, at: CacheTarget): string {
   if (/^https?:\/\//i.test(ref)) return ref
   if (ref.startsWith('//')) return `${at.scheme}:${ref}`
   if (ref.startsWith('/')) return `${at.scheme}://${at.origin}${ref}`
-  try { return new URL(ref, `${at.scheme}://${at.origin}/`).href } catch { return '' }
+  try { return new URL(ref, at.key).href } catch { return '' }
 }
 
 const CONDITIONALS = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'])

@@ -314,6 +314,22 @@ t.test('unsafe methods invalidate the URI and same-host Location (§4.4)', async
   t.equal((await get(p, '/other')).body, 'other2', 'Location was invalidated too')
 })
 
+t.test('a relative Location or Content-Location is resolved against the request\'s URL (RFC 9110 §10.2.2, RFC 3986 §5.2)', async (t) => {
+  const o = await startOrigin(t)
+  o.route('/a/b/c', (q, res) => q.method === 'POST' ? res.writeHead(201, { location: 'd' }).end() : res.writeHead(404).end())
+  o.route('/a/b/d', (_q, res, n) => res.writeHead(200, { 'cache-control': 'max-age=60' }).end(`d${n}`))
+  o.route('/q/x', (q, res, n) => q.method === 'POST' ? res.writeHead(200, { 'content-location': '?v=2' }).end('ok') : res.writeHead(200, { 'cache-control': 'max-age=60' }).end(`x${n}`))
+  const p = await proxyFor(t, o)
+  await get(p, '/a/b/d')
+  t.equal((await get(p, '/a/b/d')).body, 'd1', 'stored')
+  t.equal((await get(p, '/a/b/c', { 'content-type': 'text/plain' }, 'POST')).status, 201)
+  t.equal((await get(p, '/a/b/d')).body, 'd2', 'Location: d named /a/b/d')
+  await get(p, '/q/x?v=2')
+  t.equal((await get(p, '/q/x?v=2')).body, 'x1', 'stored')
+  await get(p, '/q/x?v=1', { 'content-type': 'text/plain' }, 'POST')
+  t.equal((await get(p, '/q/x?v=2')).body, 'x2', 'Content-Location: ?v=2 named /q/x?v=2')
+})
+
 t.test('Range on a cached response: 206 from cache; unsatisfiable: 416', async (t) => {
   const o = await startOrigin(t)
   o.route('/range', (_q, res) => res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"r"' }).end('0123456789'))
