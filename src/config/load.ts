@@ -161,7 +161,7 @@ function readSecrets (refs: readonly SecretRef[], env: Readonly<Record<string, s
       if (text === undefined) issues.push({ path: ref.path, line: ref.line, column: ref.column, message: `${where} is not set` })
     } else {
       try {
-        text = readFileSync(ref.source.file, 'utf8')
+        text = readSmallFile(ref.source.file)
       } catch (err) {
         issues.push({ path: ref.path, line: ref.line, column: ref.column, message: `cannot read the key: ${ref.source.file}: ${fsReason(err)}` })
       }
@@ -204,7 +204,7 @@ function referenceResolver (baseDir: string, env: Readonly<Record<string, string
     }
     const path = resolve(baseDir, ref.path)
     try {
-      return { value: fileValue(readFileSync(path, 'utf8')) }
+      return { value: fileValue(readSmallFile(path)) }
     } catch (err) {
       return { error: `cannot read \`\${file:${ref.path}}\` (${path}): ${fsReason(err)}` }
     }
@@ -420,6 +420,22 @@ function folderIssue (ref: FileRef, reason: string): ConfigIssue {
 
 function fileIssue (ref: FileRef, reason: string): ConfigIssue {
   return { path: ref.path, message: `cannot read ${ref.file}: ${reason}`, line: ref.line, column: ref.column }
+}
+
+/** What `${file:…}` and key files may hold at most: secrets, tokens and URLs are small. */
+const SMALL_FILE_MAX = 1024 * 1024
+
+/**
+ * A small regular file's text. A device, FIFO or socket is refused before it
+ * is opened (/dev/zero would be read forever, a FIFO without a writer would
+ * block the load), and so is a file above SMALL_FILE_MAX.
+ */
+function readSmallFile (path: string): string {
+  const st = statSync(path)
+  if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+  if (!st.isFile()) throw new Error('not a regular file')
+  if (st.size > SMALL_FILE_MAX) throw new Error(`${st.size} bytes, more than the ${SMALL_FILE_MAX} a secret or value file may hold`)
+  return readFileSync(path, 'utf8')
 }
 
 function fsReason (err: unknown): string {

@@ -1,6 +1,7 @@
 // `${ENV}` / `${file:…}` references: the pure expansion, then through
 // parseConfig/loadConfig (positions, relative files, no YAML injection).
 
+import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -112,6 +113,25 @@ t.test('${file:…}: relative to the config folder, one newline trimmed, unreada
   }])
   writeFileSync(join(dir, 'conf/secrets/admin.token'), 'changed-token-0123456789abcdef')
   t.equal((await loadConfig(join(dir, 'conf/config.yaml'))).admin.token, 'changed-token-0123456789abcdef', 'read at each load (reload)')
+})
+
+t.test('${file:…}: a device, a FIFO, a directory or a huge file is a clear error, never a hang', async (t) => {
+  const dir = t.testdir({ big: 'x'.repeat(1024 * 1024 + 1), sub: {} })
+  execFileSync('mkfifo', [join(dir, 'fifo')])
+  const cases: Array<[string, RegExp]> = [
+    ['/dev/zero', /\(\/dev\/zero\): not a regular file$/],
+    [join(dir, 'fifo'), /: not a regular file$/],
+    [join(dir, 'sub'), /: is a directory$/],
+    [join(dir, 'big'), /: 1048577 bytes, more than the 1048576 a secret or value file may hold$/]
+  ]
+  for (const [file, why] of cases) {
+    const found = issues(() => parseConfig(BASE + `admin:\n  token: \${file:${file}}\n`, join(dir, 'x.yaml')))
+    t.equal(found.length, 1, file)
+    t.match(found[0], { path: 'admin.token', line: 8, message: why }, file)
+  }
+  // A key file (cache.shared) goes through the same reader.
+  const keyed = issues(() => parseConfig(BASE + 'redis: { url: "redis://127.0.0.1:1" }\ncache: { shared: { encryptionKeys: [{ id: k, file: /dev/zero }] } }\n', join(dir, 'x.yaml')))
+  t.match(keyed, [{ path: /encryptionKeys\[0\]/, message: /\/dev\/zero: not a regular file/ }])
 })
 
 t.test('certificate paths may come from the environment too', async (t) => {
