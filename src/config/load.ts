@@ -357,21 +357,29 @@ function syntaxIssues (errors: readonly YAMLError[], root: Node | null, lines: L
 
 /** The deepest node covering `offset` and its YAML path, so a syntax error still names a key. */
 function nodeAt (node: Node | null, offset: number, path: string): { path: string, node: Node | null } {
+  // An offset inside an item is that item's; one just past an item's end
+  // (an unterminated quote runs to it) is that item's unless the next item
+  // starts there (a second `routes:` is the second routes, not the value before it).
   if (isMap(node)) {
+    let ending: { value: Node | null, path: string } | undefined
     for (const pair of node.items) {
       if (!isPair(pair) || !isScalar(pair.key)) continue
       const key = String(pair.key.value)
       const end = (pair.value as Node | null)?.range?.[2] ?? pair.key.range?.[2] ?? -1
       const start = pair.key.range?.[0] ?? Infinity
-      if (offset >= start && offset <= end) return nodeAt(pair.value as Node | null, offset, joinPath(path, key))
+      if (offset >= start && offset < end) return nodeAt(pair.value as Node | null, offset, joinPath(path, key))
+      if (offset >= start && offset === end) ending = { value: pair.value as Node | null, path: joinPath(path, key) }
     }
+    if (ending !== undefined) return nodeAt(ending.value, offset, ending.path)
   } else if (isSeq(node)) {
+    let ending: number | undefined
     for (let i = 0; i < node.items.length; i++) {
       const range = (node.items[i] as Node | null)?.range
-      if (range !== undefined && range !== null && offset >= range[0] && offset <= range[2]) {
-        return nodeAt(node.items[i] as Node, offset, `${path}[${i}]`)
-      }
+      if (range === undefined || range === null || offset < range[0]) continue
+      if (offset < range[2]) return nodeAt(node.items[i] as Node, offset, `${path}[${i}]`)
+      if (offset === range[2]) ending = i
     }
+    if (ending !== undefined) return nodeAt(node.items[ending] as Node, offset, `${path}[${ending}]`)
   }
   return { path, node }
 }

@@ -66,6 +66,11 @@ t.test('YAML syntax errors carry line and column', async (t) => {
     const err = await configError(t, () => parseConfig(text, 'config.yaml'))
     t.same(err.issues, [{ path: 'backends.api', message: 'Map keys must be unique', line: 6, column: 3 }])
   })
+  t.test('a duplicate key right after a nested value names itself, not that value', async (t) => {
+    const text = 'listeners:\n  - bind: ":0"\nroutes: []\nbackends:\n  b:\n    servers: [{ url: "http://a" }]\nroutes: []\n'
+    const err = await configError(t, () => parseConfig(text, 'config.yaml'))
+    t.same(err.issues, [{ path: 'routes', message: 'Map keys must be unique', line: 7, column: 1 }])
+  })
   t.test('the cascade after the first error is dropped', async (t) => {
     const err = await configError(t, () => parseConfig('a: [1, 2\nb: }\nlisteners:\n  - bind: 1\n', 'config.yaml'))
     t.equal(err.issues.length, 1, JSON.stringify(err.issues))
