@@ -1,7 +1,7 @@
 // The Redis link against a real redis-server: up, down at once when Redis
 // goes away (operations refused, not queued), a slow Redis bounded by the
 // timeout, back up by itself, and pub/sub that survives the restart.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { Redis } from 'ioredis'
 import { parseConfig } from '../../src/config/load.js'
@@ -44,27 +44,27 @@ t.test('up, down while Redis is stopped (refused at once, counted), up again whe
   t.equal(s.target, `redis://127.0.0.1:${redis.port}`)
 })
 
-t.test('a slow Redis costs at most the timeout', async (t) => {
+/** A link, up, to a Redis that then answers no client for `ms` (CLIENT PAUSE). */
+async function pausedFor (t: Test, ms: number): Promise<RedisLink> {
   const redis = await startRedis(t)
   const link = new RedisLink(redisConfig(redis.url), pino({ level: 'silent' }))
   t.teardown(() => link.close())
   await until(link, 'up')
   const admin = new Redis(redis.url)
   t.teardown(() => admin.disconnect())
-  await admin.call('CLIENT', 'PAUSE', '1000', 'ALL')
+  await admin.call('CLIENT', 'PAUSE', String(ms), 'ALL')
+  return link
+}
+
+t.test('a slow Redis costs at most the timeout', async (t) => {
+  const link = await pausedFor(t, 1000)
   // The pause outlasts the timeout: the answer can only be ours.
   await t.rejects(link.run('get', (c) => c.get('k')), /no answer within 150 ms/)
   t.equal(link.stats().operations.get?.timeout, 1)
 })
 
 t.test('after a timeout, operations are shed for a while, then one probes while the rest are still shed', async (t) => {
-  const redis = await startRedis(t)
-  const link = new RedisLink(redisConfig(redis.url), pino({ level: 'silent' }))
-  t.teardown(() => link.close())
-  await until(link, 'up')
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  await admin.call('CLIENT', 'PAUSE', '2500', 'ALL')
+  const link = await pausedFor(t, 2500)
   await t.rejects(link.run('lookup', (c) => c.get('k')), /no answer within 150 ms/)
   // The request that made the rate-limit call wait now looks in the shared cache: refused at once, not a second timeout.
   await t.rejects(link.run('lookup', (c) => c.get('k')), /not sent, Redis timed out less than 1000 ms ago/)
