@@ -998,19 +998,7 @@ async function main (): Promise<void> {
     else log(`fastify peer (h2): pid ${fastifyH2.child.pid}, port ${fastifyH2.port}`)
   }
 
-  let nginx: NativeStart = { ok: false, reason: 'not requested' }
-  let nginxCpus: string | null = null
-  const nginxPath = toolPath('nginx')
-  if (opts.only.some((n) => n.startsWith('nginx'))) {
-    nginx = nginxPath === null ? { ok: false, reason: `needs nginx: ${toolMissing('nginx')}` } : await startNginx(nginxPath, pinning.proxyCpu, join(tmp, 'nginx'), origin.port)
-    if (nginx.ok) {
-      const workers = await nginxProcesses(nginx.child)()
-      nginxCpus = typeof workers === 'string' ? null : cpusAllowed(workers[workers.length - 1]?.pid ?? 0)
-      log(`nginx (${nginx.version ?? '?'}): pid ${nginx.child.pid}, worker CPUs ${nginxCpus ?? '?'}, h1 port ${nginx.h1Port}, tls port ${nginx.tlsPort}`)
-    }
-    else log(`nginx scenarios skipped: ${nginx.reason}`)
-  }
-
+  /** A native peer's scenarios (those named `prefix…`), started when asked for and its tool is there. */
   const startNativePeer = async (label: string, prefix: string, tool: ToolName,
     start: (path: string, cpu: string | null, dir: string, originPort: number) => Promise<NativeStart>): Promise<NativeStart> => {
     if (!opts.only.some((n) => n.startsWith(prefix))) return { ok: false, reason: 'not requested' }
@@ -1019,6 +1007,13 @@ async function main (): Promise<void> {
     if (s.ok) log(`${label} (${s.version ?? '?'}): pid ${s.child.pid}, h1 port ${s.h1Port}${s.tlsPort === 0 ? '' : `, tls port ${s.tlsPort}`}`)
     else log(`${label} scenarios skipped: ${s.reason}`)
     return s
+  }
+  const nginx = await startNativePeer('nginx', 'nginx', 'nginx', startNginx)
+  let nginxCpus: string | null = null
+  if (nginx.ok) {
+    const workers = await nginxProcesses(nginx.child)()
+    nginxCpus = typeof workers === 'string' ? null : cpusAllowed(workers[workers.length - 1]?.pid ?? 0)
+    log(`nginx worker CPUs: ${nginxCpus ?? '?'}`)
   }
   const haproxy = await startNativePeer('HAProxy', 'haproxy', 'haproxy', startHaproxy)
   const varnish = await startNativePeer('Varnish', 'varnish', 'varnishd', startVarnish)

@@ -15,6 +15,7 @@ import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPa
 import { ACCESS_KEYS, routeAccess } from './access.js'
 import { readRedirect } from './redirect.js'
 import { compilePathRegex, parseReplacement } from '../../router/regex.js'
+import { hasDotSegment } from '../../proxy/path.js'
 import { readCompression } from './compression.js'
 import { type Context, Unique, cookieName, duration, entryName, headerName, opt, optChecked, toggle } from './common.js'
 
@@ -343,7 +344,7 @@ function prefix (r: Reader, f: Field): string | undefined {
   if (s === undefined) return undefined
   if (!s.startsWith('/') || /[\s?#\0]/.test(s)) return r.expected(f, 'a path starting with `/` (no spaces, `?` or `#`)')
   // The proxy refuses a rewritten path with a dot-segment (plan.ts): with one here, every request would be refused.
-  if (/\/\.\.?(\/|$)/.test(s)) return r.expected(f, 'a path without `.` or `..` segments')
+  if (hasDotSegment(s)) return r.expected(f, 'a path without `.` or `..` segments')
   return s
 }
 
