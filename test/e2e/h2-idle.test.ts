@@ -64,10 +64,10 @@ backends: { b: { servers: [{ url: "${origin.url}" }] } }
 `)
   const port = proxy.port('tls')
   const get = headerBlock([[':method', 'GET'], [':scheme', 'https'], [':authority', 'localhost'], [':path', '/x']])
-  const guard = (c: RawH2): Promise<'closed' | 'guard'> => Promise.race([
-    c.closed.then(() => 'closed' as const),
-    new Promise<'guard'>((resolve) => setTimeout(() => resolve('guard'), GUARD_MS))
-  ])
+  const guard = (c: RawH2): Promise<'closed' | 'guard'> => new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('guard'), GUARD_MS)
+    void c.closed.then(() => { clearTimeout(timer); resolve('closed') })
+  })
 
   // DATA on a stream the client has ended: nghttp2 answers GOAWAY(STREAM_CLOSED)
   // and then sends nothing, not even the answer: Node kept that stream, and the
