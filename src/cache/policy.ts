@@ -475,6 +475,23 @@ export function revalidationHeaders (entry: CacheEntry): string[] {
 }
 
 /**
+ * §4.3.4: does a 304 to our revalidation of `entry` select it for update?
+ * Not when it names another representation: an ETag whose opaque-tag differs
+ * from the stored one (or any ETag when none is stored), or, without an ETag,
+ * a Last-Modified other than the stored one. Compared weakly, because a
+ * compressed variant is stored with its ETag made weak while the origin's
+ * 304 carries the strong one. A 304 with no validator at all answers the
+ * validators we sent, so it selects the entry.
+ */
+export function revalidationSelects (entry: CacheEntry, head: readonly string[]): boolean {
+  const etag = combinedValue(head, 'etag')
+  if (etag !== undefined) return entry.etag !== undefined && opaqueTag(etag) === opaqueTag(entry.etag)
+  const lmField = firstField(head, 'last-modified')
+  if (lmField === undefined || entry.lastModified === undefined) return true
+  return parseHttpDate(lmField) === entry.lastModified
+}
+
+/**
  * §4.3.5: may a 200 answer to HEAD update the stored GET response `entry`?
  * Yes when every validator it carries (ETag, Last-Modified) and its
  * Content-Length, if any, match the stored ones; otherwise the stored

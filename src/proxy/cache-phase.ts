@@ -17,8 +17,8 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationCookies, revalidationHeaders, storeDecision, usability,
-  varyMatches, varyValues, type RequestFacts, type StoreOptions
+  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationCookies, revalidationHeaders, revalidationSelects,
+  storeDecision, usability, varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
 import { joinBody } from '../cache/store.js'
@@ -56,6 +56,12 @@ export interface CacheForwarder<C extends CacheClient> {
   forward (c: C): void
   /** Fetch `c`'s request upstream in the background into `sink`; no client waits for it. */
   refresh (c: C, sink: ResponseSink): void
+  /**
+   * Send `c`'s request (its head as `c.upstreamHeaders` now is) upstream once
+   * more, its responses into `sink`: a revalidation's 304 that matched
+   * nothing stored. False when its body cannot be sent again.
+   */
+  refetch (c: C, sink: ResponseSink): boolean
 }
 
 /** Where and how one request's response is cached: fixed per request. */
@@ -88,7 +94,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   if (!lookupAllowed(facts)) {
     c.cacheOutcome = 'bypass'
     // Unsafe methods go through; a success invalidates (see CacheSink.responseHead).
-    attach(c, state)
+    attach(c, state, fwd)
     return false
   }
 
@@ -98,7 +104,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
 
   if (entry !== undefined) {
     if (answerStored(c, state, entry, now, fwd, undefined)) return true
-    attach(c, state)
+    attach(c, state, fwd)
     return false
   }
 
@@ -110,7 +116,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
     return true
   }
 
-  attach(c, state)
+  attach(c, state, fwd)
   const lock = lockKey(at)
   if (cache.uncacheable(lock)) {
     // Hit-for-miss: its last answer could not be stored, so nobody waits for anybody's
@@ -174,7 +180,7 @@ function answerStored<C extends CacheClient> (c: C, state: CacheState, entry: Ca
       refresh.fwd = 'stale'
       refresh.stale = entry
       refresh.leader = cache.lead(lock)
-      fwd.refresh(c, new CacheSink(refresh, new BackgroundSink(c), undefined))
+      fwd.refresh(c, new CacheSink(refresh, new BackgroundSink(c), undefined, undefined))
     }
     return true
   }
@@ -287,8 +293,8 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
 }
 
 /** The upstream responses of `c` go through the cache first. */
-function attach (c: CacheClient, state: CacheState): void {
-  const sink = new CacheSink(state, c.sink, c)
+function attach<C extends CacheClient> (c: C, state: CacheState, fwd: CacheForwarder<C>): void {
+  const sink = new CacheSink(state, c.sink, c, (next) => fwd.refetch(c, next))
   c.sink = sink
   c.onClose = () => sink.end()
 }
@@ -358,14 +364,20 @@ export class CacheSink implements ResponseSink {
   readonly #state: CacheState
   readonly #inner: ResponseSink
   readonly #client: CacheClient | undefined
+  /** Sends the client's request again into another sink (CacheForwarder.refetch); undefined for a background refresh. */
+  readonly #refetch: ((sink: CacheSink) => boolean) | undefined
   #recording: Recording | undefined
-  /** The upstream answer is not passed on: the cache answered instead. */
+  /** The upstream answer is not passed on: the cache answered instead, or will fetch it again. */
   #withheld = false
+  /** The 304 named another representation than the stored one: fetch the current one whole once it ends. */
+  #superseded = false
 
-  constructor (state: CacheState, inner: ResponseSink, client: CacheClient | undefined) {
+  constructor (state: CacheState, inner: ResponseSink, client: CacheClient | undefined,
+    refetch: ((sink: CacheSink) => boolean) | undefined) {
     this.#state = state
     this.#inner = inner
     this.#client = client
+    this.#refetch = refetch
   }
 
   /** Interim responses go to the client as they come; the cache keeps only final responses. */
@@ -383,6 +395,15 @@ export class CacheSink implements ResponseSink {
     }
     const stale = state.stale
     if (stale !== undefined && (status === 304 || (status === 200 && state.facts.method === 'HEAD'))) {
+      if (status === 304 && !revalidationSelects(stale, headers)) {
+        // §4.3.4: it names another representation, so it updates nothing, and the stored
+        // one is no longer current. The client gets the current one (see #fetchAgain).
+        cache.store.delete(at.key)
+        cache.counters.revalidated200++
+        this.#withheld = true
+        this.#superseded = true
+        return true
+      }
       if (status === 200 && !headUpdates(stale, headers)) {
         // §4.3.5: a HEAD answer that disagrees with the stored GET: that one is stale for good.
         cache.store.delete(at.key)
@@ -446,7 +467,10 @@ export class CacheSink implements ResponseSink {
   /** The upstream body completed intact: store it, wake the waiters. */
   responseEnd (trailers: Buffer[]): void {
     // Withheld: the client was answered from the cache; only the waiters are left to wake.
-    if (this.#withheld) return this.end()
+    if (this.#withheld) {
+      if (this.#superseded) this.#fetchAgain()
+      return this.end()
+    }
     const r = this.#recording
     this.#recording = undefined
     if (r === undefined) {
@@ -486,6 +510,28 @@ export class CacheSink implements ResponseSink {
   end (): void {
     this.#recording = undefined
     this.#state.finishLeader(undefined)
+  }
+
+  /**
+   * After a 304 that matched nothing stored: the client's request goes again,
+   * without validators, still leading the waiters; its answer is stored as a
+   * miss's is. (A background refresh leaves it to the next request.)
+   */
+  #fetchAgain (): void {
+    const c = this.#client
+    const state = this.#state
+    if (c === undefined || this.#refetch === undefined || c.closed) return
+    const next = new CacheState(state.scope, state.facts, state.requestHeaders, state.requestTime)
+    next.fwd = 'stale'
+    next.leader = state.leader
+    state.leader = undefined
+    c.upstreamHeaders = unconditional(c.upstreamHeaders)
+    const sink = new CacheSink(next, this.#inner, c, this.#refetch)
+    c.onClose = () => sink.end()
+    if (this.#refetch(sink)) return
+    sink.end()
+    this.#inner.responseError(Errors.UPSTREAM_BAD_RESPONSE,
+      new Error('the 304 names another representation than the stored one, and the request body cannot be sent again'))
   }
 
   #pass (status: number, statusText: string, headers: string[], outcome: CacheStatusOutcome): boolean {
@@ -581,10 +627,16 @@ const CONDITIONALS = new Set(['if-none-match', 'if-modified-since', 'if-match', 
 
 /** The upstream head with the client's conditionals replaced by `entry`'s validators. */
 function revalidating (headers: readonly string[], entry: CacheEntry): string[] {
+  const out = unconditional(headers)
+  out.push(...revalidationHeaders(entry))
+  return out
+}
+
+/** The upstream head without conditionals or Range: it asks for the whole current representation. */
+function unconditional (headers: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
     if (!CONDITIONALS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!)
   }
-  out.push(...revalidationHeaders(entry))
   return out
 }

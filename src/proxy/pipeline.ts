@@ -244,6 +244,21 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     handler.dispatch(upstreamRequest(s.plan!, server, null, s.upstreamHeaders, 'GET', s.conn.socket))
   }
 
+  /**
+   * CacheForwarder: `s`'s request once more, into `sink` (a revalidation's 304
+   * named another representation): a new first attempt with its own retries,
+   * compressed as the first was, without the early hints it already sent.
+   */
+  refetch (s: Session, sink: ResponseSink): boolean {
+    if (!s.replayable) return false
+    const compression = s.route!.compression
+    s.sink = compression === undefined ? sink : new CompressSink(sink, compression, s.plan!.compression!.coding, s.method, s)
+    s.attempts = 0
+    s.tried = []
+    this.#attemptSession(s)
+    return true
+  }
+
   /** pick → send, or queue when every usable server is at maxConn. First tries, dequeues and upgrades alike. */
   #attempt (w: Waiter & { readonly shard: Shard | undefined }): void {
     const shard = w.shard!

@@ -3,7 +3,7 @@ import { EMPTY_DIRECTIVES, parseCacheControl } from '../../src/cache/cache-contr
 import type { CacheEntry } from '../../src/cache/entry.js'
 import {
   acceptsShared, currentAge, freshnessLifetime, httpDate, invalidates, lookupAllowed, mergeRevalidated, notModified,
-  parseHttpDate, requestFacts, responseTags, revalidationCookies, revalidationHeaders, sharedLifetime, storableHeaders, storeDecision,
+  parseHttpDate, requestFacts, responseTags, revalidationCookies, revalidationHeaders, revalidationSelects, sharedLifetime, storableHeaders, storeDecision,
   usability, VARY_ABSENT, varyMatches, varyNames, varyValues
 } from '../../src/cache/policy.js'
 import type { StoreOptions } from '../../src/cache/policy.js'
@@ -531,4 +531,19 @@ t.test('acceptsShared: an entry with Set-Cookie from another instance is refused
   t.notOk(acceptsShared(withCookie, OPTS))
   t.ok(acceptsShared(withCookie, { ...OPTS, allowSetCookie: true }))
   t.ok(acceptsShared(entry({ headers: ['content-type', 'text/plain'] }), OPTS))
+})
+
+t.test('RFC 9111 §4.3.4 revalidationSelects: a 304 naming another representation updates nothing', async (t) => {
+  const tagged = entry({ etag: '"v1"', lastModified: T0 })
+  t.ok(revalidationSelects(tagged, ['ETag', '"v1"']), 'the same strong ETag')
+  t.notOk(revalidationSelects(tagged, ['ETag', '"v2"']), 'another ETag: the origin changed')
+  t.notOk(revalidationSelects(tagged, ['ETag', 'W/"v2"']), 'another weak ETag')
+  t.ok(revalidationSelects(entry({ etag: 'W/"v1"' }), ['ETag', '"v1"']),
+    'the strong tag of a variant stored weak (compressed): the same representation')
+  t.notOk(revalidationSelects(entry({ lastModified: T0 }), ['ETag', '"v1"']), 'an ETag when none is stored')
+  t.ok(revalidationSelects(tagged, ['Last-Modified', D0]), 'no ETag, the same Last-Modified')
+  t.notOk(revalidationSelects(entry({ lastModified: T0 }), ['Last-Modified', 'Mon, 15 Jan 2024 12:00:01 GMT']),
+    'no ETag, another Last-Modified')
+  t.ok(revalidationSelects(tagged, ['Cache-Control', 'max-age=60']), 'no validator at all: it answers the ones we sent')
+  t.ok(revalidationSelects(entry({ etag: '"v1"' }), ['Last-Modified', D0]), 'a Last-Modified when none is stored: nothing contradicts')
 })

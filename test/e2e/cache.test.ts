@@ -213,6 +213,43 @@ t.test('a 304\'s Set-Cookie reaches the client that revalidated, and no other (�
   t.equal(o.hits.get('/rc'), 2)
 })
 
+t.test('a 304 naming another representation updates nothing: the current one is fetched whole (§4.3.4)', async (t) => {
+  const o = await startOrigin(t)
+  const conditional: Array<string | undefined> = []
+  o.route('/changed', (q, res, n) => {
+    conditional.push(q.headers['if-none-match'])
+    if (n === 1) return res.writeHead(200, { etag: '"v1"', 'cache-control': 'max-age=0' }).end('old-v1')
+    // A careless origin: any conditional request gets a 304, whatever changed.
+    if (q.headers['if-none-match'] !== undefined) return res.writeHead(304, { etag: '"v2"', 'cache-control': 'max-age=60' }).end()
+    res.writeHead(200, { etag: '"v2"', 'cache-control': 'max-age=60' }).end('new-v2')
+  })
+  const p = await proxyFor(t, o)
+  t.equal((await get(p, '/changed')).body, 'old-v1')
+  const second = await get(p, '/changed', { 'if-none-match': '"v1"' })
+  t.equal(second.status, 200, 'the client\'s "v1" is not current: the whole response')
+  t.equal(second.body, 'new-v2', 'the stored "v1" body is never sent as "v2"')
+  t.equal(second.headers.etag, '"v2"')
+  t.match(second.headers['cache-status'], /fwd=stale; fwd-status=200; stored/)
+  t.same(conditional, [undefined, '"v1"', undefined], 'revalidated, then fetched again without validators')
+  const third = await get(p, '/changed', { 'if-none-match': '"v2"' })
+  t.equal(third.status, 304, 'the new response was stored and answers conditionals')
+  t.match(third.headers['cache-status'], /hit/)
+  t.equal(o.hits.get('/changed'), 3)
+  t.equal(p.app.cacheStats()?.revalidated304, 0, 'no entry was freshened by the 304')
+
+  // HEAD revalidates the same way; the HEAD fetched again gets the origin's own answer.
+  o.route('/changed-head', (q, res, n) => {
+    if (n === 1) return res.writeHead(200, { etag: '"h1"', 'cache-control': 'max-age=0' }).end('old-h1')
+    if (q.headers['if-none-match'] !== undefined) return res.writeHead(304, { etag: '"h2"', 'cache-control': 'max-age=60' }).end()
+    res.writeHead(200, { etag: '"h2"', 'cache-control': 'max-age=60', 'x-whole': String(n) }).end(q.method === 'HEAD' ? undefined : 'new-h2')
+  })
+  await get(p, '/changed-head')
+  const head = await get(p, '/changed-head', {}, 'HEAD')
+  t.equal(head.status, 200)
+  t.equal(head.headers.etag, '"h2"')
+  t.equal(head.headers['x-whole'], '3', 'answered by the request sent again')
+})
+
 t.test('client conditionals are answered 304 from a fresh entry (RFC 9110 §13.1)', async (t) => {
   const o = await startOrigin(t)
   o.route('/c', (_q, res) => res.writeHead(200, { etag: '"abc"', 'last-modified': 'Mon, 02 Nov 2026 10:00:00 GMT', 'cache-control': 'max-age=60' }).end('content'))
