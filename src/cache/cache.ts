@@ -8,6 +8,7 @@ import type { CacheEntry } from './entry.js'
 import { HitHeads } from './hit-heads.js'
 import { Interner } from './intern.js'
 import { pathMatcher, variantLock } from './key.js'
+import { Removals } from './removals.js'
 import type { SharedCache, SharedLock } from './shared/shared-cache.js'
 import { CacheStore } from './store.js'
 
@@ -94,6 +95,9 @@ export class HttpCache {
   /** The prepared heads of hot entries (see serve.ts serveHit). */
   readonly hitHeads = new HitHeads()
 
+  /** Purges and invalidations, so a fetch that began before one does not store what it removed. */
+  readonly removals = new Removals()
+
   /** The other processes' caches (a cluster's other workers), which purges and invalidations must reach too. */
   readonly peers: CachePeers | undefined
 
@@ -152,9 +156,13 @@ export class HttpCache {
     f.settle(entry)
   }
 
-  /** Stores a response fetched here: locally and, with a shared cache, in Redis (not awaited). */
-  put (entry: CacheEntry, leader?: Inflight): boolean {
-    const ok = this.store.put(entry)
+  /**
+   * Stores a response fetched here: locally and, with a shared cache, in
+   * Redis (not awaited). `since`: removals.seq when its fetch began; a purge
+   * or invalidation since then that matches it keeps it out.
+   */
+  put (entry: CacheEntry, leader: Inflight | undefined, since: number): boolean {
+    const ok = this.removals.allows(entry, since) && this.store.put(entry)
     // Storable again: its requests collapse again.
     if (ok) this.#uncacheable?.delete(variantLock(entry.key, entry.variant))
     if (ok) this.counters.stored++
@@ -168,13 +176,14 @@ export class HttpCache {
     return ok
   }
 
-  /** Stores an entry that came from the shared cache, locally only. */
-  fill (entry: CacheEntry): boolean {
-    return this.store.put(entry)
+  /** Stores an entry that came from the shared cache, locally only (`since` as for put). */
+  fill (entry: CacheEntry, since: number): boolean {
+    return this.removals.allows(entry, since) && this.store.put(entry)
   }
 
   /** Drop a URI: every response stored under it (all variant keys, all Vary variants). */
   invalidate (key: string): number {
+    this.removals.url(key)
     const n = this.store.delete(key)
     this.counters.invalidations += n
     return n
@@ -182,12 +191,14 @@ export class HttpCache {
 
   /** Like invalidate, counted as a purge. */
   purgeUrl (key: string): number {
+    this.removals.url(key)
     const n = this.store.delete(key)
     this.counters.purges += n
     return n
   }
 
   purgePrefix (prefix: string): number {
+    this.removals.pattern((e) => e.key.startsWith(prefix))
     const n = this.store.purgePrefix(prefix)
     this.counters.purges += n
     return n
@@ -195,12 +206,15 @@ export class HttpCache {
 
   /** A path (or path prefix) on every host and port: see cache/key.ts pathMatcher. */
   purgePath (path: string, prefix: boolean): number {
-    const n = this.store.purgeWhere(pathMatcher(path, prefix))
+    const matches = pathMatcher(path, prefix)
+    this.removals.pattern((e) => matches(e.key))
+    const n = this.store.purgeWhere(matches)
     this.counters.purges += n
     return n
   }
 
   purgeTag (tag: string): number {
+    this.removals.pattern((e) => e.tags.includes(tag))
     const n = this.store.purgeTag(tag)
     this.counters.purges += n
     return n

@@ -250,7 +250,7 @@ function takeShared (c: CacheClient, state: CacheState, entries: readonly CacheE
   let sameVariant = false
   for (const v of entries) {
     if (v.variant !== at.variant || !acceptsShared(v, state.scope.opts)) continue
-    cache.fill(v)
+    cache.fill(v, state.since)
     sameVariant = true
     if (entry === undefined && varyMatches(v, varyValues(v.varyNames, c.rawHeaders, at.coding))) entry = v
   }
@@ -322,10 +322,14 @@ class CacheState {
   leader: Inflight | undefined
   /** What Cache-Status says about the forward. */
   fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' = 'bypass'
+  /** The cache's removals.seq when the request began: a purge after it keeps its answer out (see put). */
+  readonly since: number
 
   constructor (readonly scope: CacheScope, readonly facts: RequestFacts, readonly requestHeaders: readonly string[],
     /** Date.now() when the request started (the entry's request time). */
-    readonly requestTime: number) {}
+    readonly requestTime: number) {
+    this.since = scope.cache.removals.seq
+  }
 
   /** The leader is done: wake the waiters with what it stored (or nothing). */
   finishLeader (entry: CacheEntry | undefined): void {
@@ -415,7 +419,7 @@ export class CacheSink implements ResponseSink {
       const merged = mergeRevalidated(stale.headers, headers)
       const entry = state.entry(stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, now)
       cache.counters.revalidated304++
-      if (entry !== undefined) cache.put(entry, state.leader)
+      if (entry !== undefined) cache.put(entry, state.leader, state.since)
       state.finishLeader(entry)
       // The 304's Set-Cookie is not stored (mergeRevalidated), but it was meant for this client.
       return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) }, revalidationCookies(headers))
@@ -477,7 +481,7 @@ export class CacheSink implements ResponseSink {
       this.#state.finishLeader(undefined)
     } else {
       const entry = this.#state.entry(r.status, r.statusText, r.headers, joinBody(r.chunks, r.size), r.responseTime, r.freshness)
-      if (entry !== undefined) this.#state.scope.cache.put(entry, this.#state.leader)
+      if (entry !== undefined) this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since)
       this.#state.finishLeader(entry)
     }
     this.#inner.responseEnd(trailers)

@@ -426,6 +426,50 @@ t.test('PURGE from an allowed address removes the URL; others get 405', async (t
   t.equal(denied.headers['x-switchyard-error'], 'LB_ERR_PURGE_FORBIDDEN')
 })
 
+t.test('a purge while the URL is being fetched keeps that fetch\'s answer out of the cache', async (t) => {
+  const o = await startOrigin(t)
+  // The origin takes each request, then answers only when the test lets it.
+  const held: Array<() => void> = []
+  let arrived: () => void = () => {}
+  const route = (path: string) => o.route(path, (_q, res, n) => {
+    held.push(() => res.writeHead(200, { 'cache-control': 'max-age=300', 'cache-tag': 'news' }).end(`${path} v${n}`))
+    arrived()
+  })
+  route('/f')
+  route('/g')
+  const p = await proxyFor(t, o, ', purgeFrom: [127.0.0.1/32]')
+  /** Sends a GET and resolves once the origin holds it (or it was answered without the origin); `answer` is its response. */
+  const fetching = async (path: string) => {
+    const reached = new Promise<void>((resolve) => { arrived = resolve })
+    const answer = get(p, path)
+    await Promise.race([reached, answer])
+    return { answer }
+  }
+
+  const first = await fetching('/f')
+  const purge = await get(p, '/f', {}, 'PURGE')
+  t.equal(purge.status, 404, 'nothing stored yet')
+  held.shift()!()
+  t.equal((await first.answer).body, '/f v1', 'the client that asked still gets its answer')
+  const after = await fetching('/f')
+  held.shift()?.()
+  const a = await after.answer
+  t.equal(a.body, '/f v2', 'the purge was not undone: the next request went to the origin')
+  t.match(a.headers['cache-status'], /fwd=uri-miss/)
+  t.equal((await get(p, '/f')).body, '/f v2', 'and its answer, fetched after the purge, is stored')
+  t.equal(o.hits.get('/f'), 2)
+
+  // A tag purge (the admin API's) acts the same on the fetches it matches.
+  const tagged = await fetching('/g')
+  p.app.state.cache!.purgeTag('news')
+  held.shift()!()
+  t.equal((await tagged.answer).body, '/g v1')
+  const again = await fetching('/g')
+  held.shift()?.()
+  t.equal((await again.answer).body, '/g v2')
+  t.equal(o.hits.get('/g'), 2)
+})
+
 t.test('purge by URL, prefix and tag removes exactly what it should', async (t) => {
   const o = await startOrigin(t)
   for (const path of ['/docs/a', '/docs/b', '/docsx', '/img/1', '/img/2']) {
