@@ -20,7 +20,13 @@ export interface RequestFacts {
   readonly ifNoneMatch: string | undefined
   /** If-Modified-Since (ms); undefined when absent, invalid or repeated (RFC 9110 §13.1.3). */
   readonly ifModifiedSince: number | undefined
+  /** All If-Match fields joined with ', '. */
+  readonly ifMatch: string | undefined
+  /** If-Unmodified-Since (ms); undefined when absent, invalid or repeated (RFC 9110 §13.1.4). */
+  readonly ifUnmodifiedSince: number | undefined
   readonly range: string | undefined
+  /** Any precondition or Range: a hit takes serveEntry's general path (see serveHit). */
+  readonly conditional: boolean
 }
 
 /** What the cache needs from a request, in one pass over its headers. */
@@ -31,6 +37,10 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
   let ifNoneMatch: string | undefined
   let ims: string | undefined
   let imsCount = 0
+  let ifMatch: string | undefined
+  let ius: string | undefined
+  let iusCount = 0
+  let ifRange = false
   let range: string | undefined
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!
@@ -42,6 +52,10 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
       case 6:
         if (!pragmaNoCache && isName(name, 'pragma') && hasToken(value, 'no-cache')) pragmaNoCache = true
         break
+      case 8:
+        if (isName(name, 'if-match')) ifMatch = ifMatch === undefined ? value : ifMatch + ', ' + value
+        else if (isName(name, 'if-range')) ifRange = true
+        break
       case 13:
         if (isName(name, 'cache-control')) cc = cc === undefined ? value : cc + ', ' + value
         else if (isName(name, 'authorization')) authorization = true
@@ -49,6 +63,9 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
         break
       case 17:
         if (isName(name, 'if-modified-since')) { ims ??= value; imsCount++ }
+        break
+      case 19:
+        if (isName(name, 'if-unmodified-since')) { ius ??= value; iusCount++ }
         break
     }
   }
@@ -59,7 +76,10 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
     authorization,
     ifNoneMatch,
     ifModifiedSince: imsCount === 1 ? parseHttpDate(ims) : undefined,
-    range
+    ifMatch,
+    ifUnmodifiedSince: iusCount === 1 ? parseHttpDate(ius) : undefined,
+    range,
+    conditional: ifNoneMatch !== undefined || imsCount > 0 || ifMatch !== undefined || iusCount > 0 || ifRange || range !== undefined
   }
 }
 
@@ -417,16 +437,21 @@ function opaqueTag (etag: string): string {
   return t.startsWith('W/') ? t.slice(2) : t
 }
 
-/** RFC 9110 §13.1.2: does an If-None-Match value match `etag` (weak comparison)? */
-function noneMatchHits (value: string, etag: string | undefined): boolean {
-  const target = etag === undefined ? undefined : opaqueTag(etag)
+/**
+ * RFC 9110 §13.1.1–2: does an If-Match / If-None-Match value match `etag`?
+ * `strong` (If-Match): both tags must be strong and identical; otherwise the
+ * weak comparison (If-None-Match).
+ */
+function tagListHits (value: string, etag: string | undefined, strong: boolean): boolean {
+  const target = etag === undefined || (strong && etag.trimStart().startsWith('W/')) ? undefined : opaqueTag(etag)
   const n = value.length
   let i = 0
   while (i < n) {
     const c = value.charCodeAt(i)
     if (c === 32 || c === 9 || c === 44) { i++; continue }
     if (c === 42) return true // '*': any current representation
-    if (c === 87 && value.charCodeAt(i + 1) === 47) i += 2 // 'W/'
+    let weak = false
+    if (c === 87 && value.charCodeAt(i + 1) === 47) { i += 2; weak = true } // 'W/'
     let tag: string
     if (value.charCodeAt(i) === 34) { // quoted opaque-tag; commas may appear inside
       const end = value.indexOf('"', i + 1)
@@ -439,7 +464,7 @@ function noneMatchHits (value: string, etag: string | undefined): boolean {
       tag = value.slice(i, stop).trim()
       i = stop
     }
-    if (target !== undefined && tag === target) return true
+    if (target !== undefined && tag === target && !(strong && weak)) return true
   }
   return false
 }
@@ -453,8 +478,21 @@ function noneMatchHits (value: string, etag: string | undefined): boolean {
 export function notModified (req: RequestFacts, entry: CacheEntry): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false
   if (entry.status < 200 || entry.status > 299) return false
-  if (req.ifNoneMatch !== undefined) return noneMatchHits(req.ifNoneMatch, entry.etag)
+  if (req.ifNoneMatch !== undefined) return tagListHits(req.ifNoneMatch, entry.etag, false)
   if (req.ifModifiedSince !== undefined) return (entry.lastModified ?? entry.date) <= req.ifModifiedSince
+  return false
+}
+
+/**
+ * RFC 9110 §13.2.2 steps 1–2 for a GET/HEAD answered from `entry`: true when
+ * the answer is 412. If-Match compares strongly ('*' matches any stored
+ * response); If-Unmodified-Since counts only without If-Match and when the
+ * entry has a Last-Modified. Ignored for a stored status other than 2xx.
+ */
+export function preconditionFailed (req: RequestFacts, entry: CacheEntry): boolean {
+  if (entry.status < 200 || entry.status > 299) return false
+  if (req.ifMatch !== undefined) return !tagListHits(req.ifMatch, entry.etag, true)
+  if (req.ifUnmodifiedSince !== undefined && entry.lastModified !== undefined) return entry.lastModified > req.ifUnmodifiedSince
   return false
 }
 

@@ -4,7 +4,7 @@
 // through the narrow ClientWriter, so it knows nothing of sessions or sockets.
 import type { CacheEntry } from './entry.js'
 import type { HitHead, HitHeads } from './hit-heads.js'
-import { currentAge, notModified, parseHttpDate, type RequestFacts } from './policy.js'
+import { currentAge, notModified, parseHttpDate, preconditionFailed, type RequestFacts } from './policy.js'
 import { cacheStatus } from './status.js'
 
 /** Where an answer is written: the client's session implements it. */
@@ -38,7 +38,7 @@ export function serveHit (w: ClientWriter, facts: RequestFacts, entry: CacheEntr
   collapsed: boolean): void {
   const ageMs = currentAge(entry, now)
   const ttl = Math.round((entry.freshness - ageMs) / 1000)
-  if (facts.ifNoneMatch !== undefined || facts.ifModifiedSince !== undefined || facts.range !== undefined) {
+  if (facts.conditional) {
     return serveEntry(w, facts, entry, now, cacheStatus(name, { hit: true, collapsed, ttl }))
   }
   if (w.answered) return
@@ -70,6 +70,12 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
   headers.push('age', String(Math.floor(currentAge(entry, now) / 1000)), 'cache-status', cacheStatus)
   for (let i = 0; i < own.length; i++) headers.push(own[i]!)
   w.status = entry.status
+  if (preconditionFailed(facts, entry)) {
+    // Nothing of the stored response: a 412 is about the request, and must not be cached downstream as it.
+    w.status = 412
+    if (w.writeHead(412, ['cache-status', cacheStatus, 'content-length', '0'])) w.end()
+    return
+  }
   if (entry.status === 200 && notModified(facts, entry)) {
     w.status = 304
     if (w.writeHead(304, headers.filter(notBodyHeader))) w.end()
@@ -107,12 +113,18 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
   else w.end(body)
 }
 
-/** If-Range (RFC 9110 §13.1.5): the range applies only if the validator still matches. */
+/**
+ * If-Range (RFC 9110 §13.1.5): the range applies only if the validator still
+ * matches: an entity-tag by strong comparison, a date only when it is exactly
+ * the Last-Modified and that is strong (a second or more before Date, §8.8.2.2).
+ */
 function rangeApplies (ifRange: string | undefined, entry: CacheEntry): boolean {
   if (ifRange === undefined) return true
-  if (ifRange.startsWith('"')) return entry.etag === ifRange // strong comparison
-  const t = parseHttpDate(ifRange)
-  return t !== undefined && entry.lastModified !== undefined && entry.lastModified <= t
+  const v = ifRange.trim()
+  if (v.startsWith('"')) return entry.etag === v
+  const t = parseHttpDate(v)
+  const lm = entry.lastModified
+  return t !== undefined && lm !== undefined && lm === t && entry.date - lm >= 1000
 }
 
 /** `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive [start, end]; several ranges → undefined (send the whole). */

@@ -70,7 +70,9 @@ t.test('serveHit answers exactly as serveEntry does', async (t) => {
     ['GET', ['If-Modified-Since', new Date(T0 + 5000).toUTCString()]],
     ['GET', ['Range', 'bytes=0-4']],
     ['GET', ['Range', 'bytes=50-']],
-    ['HEAD', ['Range', 'bytes=0-4']]
+    ['HEAD', ['Range', 'bytes=0-4']],
+    ['GET', ['If-Match', '"2"']],
+    ['GET', ['If-Range', '"1"', 'Range', 'bytes=0-4']]
   ]
   for (const [method, raw] of cases) {
     for (const now of [T0, T0 + 1500, T0 + 59_400]) {
@@ -118,4 +120,47 @@ t.test('nothing is written once the client has gone or been answered', async (t)
   serveHit(w, requestFacts('GET', []), stored(), T0, new HitHeads(), 'switchyard', false)
   t.equal(w.head, undefined)
   t.equal(w.body, undefined)
+})
+
+/** An entry with a strong Last-Modified (a minute before Date), served to `raw` now. */
+function served (raw: string[], method = 'GET'): Recorder {
+  const lm = new Date(T0 - 60_000).toUTCString()
+  const e = buildEntry(new Interner(), { key: 'http://h/doc', variant: '', requestHeaders: [], opts: OPTS }, 200, 'OK',
+    ['cache-control', 'max-age=60', 'etag', '"1"', 'last-modified', lm, 'date', new Date(T0).toUTCString()],
+    Buffer.from('hello world'), T0, T0)!
+  const headers: Record<string, string> = {}
+  for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!
+  const w = new Recorder(method, headers)
+  serveEntry(w, requestFacts(method, raw), e, T0, 'switchyard; hit')
+  return w
+}
+
+t.test('RFC 9110 §13.2.2: If-Match and If-Unmodified-Since are evaluated on a hit (412)', async (t) => {
+  t.equal(served(['If-Match', '"1"']).status, 200, 'the stored strong tag')
+  t.equal(served(['If-Match', '"0", "1"']).status, 200, 'one of a list')
+  t.equal(served(['If-Match', '*']).status, 200, 'any stored response')
+  const failed = served(['If-Match', '"0"'])
+  t.equal(failed.status, 412)
+  t.same(failed.head?.fields, ['cache-status', 'switchyard; hit', 'content-length', '0'], 'nothing of the stored response')
+  t.equal(failed.body, undefined)
+  t.equal(served(['If-Match', 'W/"1"']).status, 412, 'If-Match compares strongly: a weak tag never matches')
+  t.equal(served(['If-Match', '"0"', 'Range', 'bytes=0-4']).status, 412, 'before Range')
+  t.equal(served(['If-Match', '"0"'], 'HEAD').status, 412)
+  t.equal(served(['If-Unmodified-Since', new Date(T0).toUTCString()]).status, 200, 'not modified since')
+  t.equal(served(['If-Unmodified-Since', new Date(T0 - 120_000).toUTCString()]).status, 412, 'modified since')
+  t.equal(served(['If-Match', '"1"', 'If-Unmodified-Since', new Date(T0 - 120_000).toUTCString()]).status, 200,
+    'If-Unmodified-Since is ignored with If-Match')
+  t.equal(served(['If-Unmodified-Since', 'yesterday']).status, 200, 'an invalid date is ignored')
+})
+
+t.test('RFC 9110 §13.1.5: If-Range applies the range only on an exact strong match', async (t) => {
+  const lm = new Date(T0 - 60_000).toUTCString()
+  t.equal(served(['If-Range', '"1"', 'Range', 'bytes=0-4']).status, 206, 'the stored entity-tag')
+  t.equal(served(['If-Range', '"2"', 'Range', 'bytes=0-4']).status, 200, 'another tag: the whole')
+  t.equal(served(['If-Range', 'W/"1"', 'Range', 'bytes=0-4']).status, 200, 'a weak tag never matches')
+  t.equal(served(['If-Range', lm, 'Range', 'bytes=0-4']).status, 206, 'exactly the Last-Modified')
+  const later = served(['If-Range', new Date(T0 + 86_400_000).toUTCString(), 'Range', 'bytes=0-4'])
+  t.equal(later.status, 200, 'a later date is not a match')
+  t.equal(later.body?.toString(), 'hello world')
+  t.equal(served(['If-Range', new Date(T0 - 120_000).toUTCString(), 'Range', 'bytes=0-4']).status, 200, 'an earlier one neither')
 })
