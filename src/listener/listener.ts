@@ -145,6 +145,8 @@ function countConnection (observer: ConnectionObserver, name: string, protocol: 
 
 /** How often node:http checks its connections' headersTimeout, ms. */
 const HEADS_CHECK_MS = 1000
+/** Cookie fields an h2 request may carry beyond limits.maxHeaderCount (see maxHeaderListPairs). */
+const COOKIE_CRUMBS = 256
 
 /**
  * A TLS handshake is bounded as a plaintext head is, by clientHeaders. With
@@ -279,7 +281,9 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         ...tls.serverOptions,
         ...h1Options,
         handshakeTimeout: handshakeMs(timeouts),
-        maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
+        // Room for the cookie crumbs browsers send as separate fields (Chrome keeps up to 180
+        // cookies per domain); they count as one field against maxHeaderCount (headers.ts).
+        maxHeaderListPairs: limits.maxHeaderCount * 2 + 16 + COOKIE_CRUMBS,
         // enableConnectProtocol: WebSockets over h2 (RFC 8441).
         settings: { maxHeaderListSize: h2HeaderListLimit(limits), maxConcurrentStreams: 256, enableConnectProtocol: true }
       } as http2.SecureServerOptions, onRequest as never)

@@ -186,7 +186,11 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
       case XFH: xfh ??= value; break
       case FORWARDED: forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`; break
       case VIA: via = via === undefined ? value : `${via}, ${value}`; break
-      case COOKIE: cookie = cookie === undefined ? value : `${cookie}; ${value}`; break
+      case COOKIE:
+        // h2 clients send each cookie as its own field (RFC 9113 §8.2.3): one field, as on HTTP/1.1.
+        if (cookie === undefined) cookie = value
+        else { cookie = `${cookie}; ${value}`; count-- }
+        break
       case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
       case TRANSFER_ENCODING:
         // RFC 9112 §6.1: a coding we do not know (`gzip, chunked`) is a 501, not dropped on the way; so is a second field.

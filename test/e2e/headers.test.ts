@@ -259,6 +259,14 @@ t.test('header limits answer 431 on h1 and h2 and never reach the origin', async
 
   t.equal((await h2(t, proxy.url('tls'), { 'x-small': 'v'.repeat(100) })).status, 200, 'a head within the limits passes')
   t.equal(origin.requests.length, 1)
+
+  // RFC 9113 §8.2.3: browsers send each cookie as its own h2 field; they are one Cookie field,
+  // counted once, as the same cookies in one HTTP/1.1 Cookie field are.
+  const crumbs = Array.from({ length: 30 }, (_, i) => `c${i}=${i}`)
+  const split = await h2(t, proxy.url('tls'), { cookie: crumbs })
+  t.equal(split.status, 200, 'h2: 30 cookie fields under maxHeaderCount 10')
+  t.equal(origin.requests[1]?.headers.cookie, crumbs.join('; '), 'joined into one field for the origin')
+  t.equal((await h1(proxy.url('tls'), { headers: { cookie: crumbs.join('; ') } })).status, 200, 'h1: the same cookies')
 })
 
 t.test('CR, LF or NUL inside a header value on a raw h1 socket: 400, origin untouched', async (t) => {
