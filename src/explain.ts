@@ -587,7 +587,7 @@ function explainIn (state: RuntimeState, req: ExplainRequest, opts: ExplainOptio
     const b = pl.backend.config
     result = {
       status: null, code: null, detail: null,
-      summary: `waits in shard ${pl.shard.name}'s queue (every usable server is at maxConn); ` +
+      summary: `waits in shard ${pl.shard.name}'s queue (every usable server is at maxConn or out of pooled connections); ` +
         `503 ${Errors.QUEUE_FULL.code} past maxQueue ${b.maxQueue}, 503 ${Errors.QUEUE_TIMEOUT.code} after ${b.timeouts.queue} ms`
     }
   } else result = answer(pl.primaryOnly === undefined ? Errors.NO_HEALTHY_SERVER : Errors.PRIMARY_UNAVAILABLE, pl.primaryOnly)
@@ -719,7 +719,7 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
   const cfg = p.backend.config
   let pickNote = algorithm.reason
   if (ctx.panic) pickNote = `panic mode (fewer than ${cfg.panicThreshold}% healthy): health ignored; ${pickNote}`
-  if (server === undefined) pickNote = busy ? 'none free: every usable server is at maxConn' : 'none: no eligible server in this shard'
+  if (server === undefined) pickNote = busy ? 'none free: every usable server is at maxConn or out of pooled connections' : 'none: no eligible server in this shard'
   return {
     account,
     busy,

@@ -59,13 +59,8 @@ export interface Balancer {
  * which may also be draining).
  */
 export function eligible (s: Server, ctx: PickContext, pinned = false): boolean {
-  return (s.healthy || ctx.panic) && hasRoom(s) && untried(s, ctx) && !s.retired &&
+  return (s.healthy || ctx.panic) && s.hasRoom() && untried(s, ctx) && !s.retired &&
     (s.adminState === 'ready' || (pinned && s.adminState === 'drain')) && (ctx.primaryOnly !== true || s.primary)
-}
-
-/** Below its concurrency limit (maxConn 0 = none). */
-function hasRoom (s: Server): boolean {
-  return s.maxConn === 0 || s.active < s.maxConn
 }
 
 /** Not tried yet, as this object or (across a reload that rebuilt it) as the same server. */
@@ -78,7 +73,11 @@ export function ineligible (s: Server, ctx: PickContext, pinned = false): string
   if (s.adminState === 'maint') return 'in maintenance (admin API)'
   if (s.adminState === 'drain' && !pinned) return 'draining (admin API): only its sticky clients'
   if (!s.healthy && !ctx.panic) return s.ejected ? 'ejected by outlier detection' : 'down (health check)'
-  if (!hasRoom(s)) return `full: ${s.active} of maxConn ${s.maxConn} in flight`
+  if (!s.hasRoom()) {
+    return s.maxConn !== 0 && s.active >= s.maxConn
+      ? `full: ${s.active} of maxConn ${s.maxConn} in flight`
+      : `full: all ${s.slots} pooled connections busy (connections)`
+  }
   if (!untried(s, ctx)) return 'already tried for this request'
   if (s.retired) return 'removed by a reload'
   if (ctx.primaryOnly === true && !s.primary) return 'a replica: this request goes to the primary (consistency)'

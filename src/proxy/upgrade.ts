@@ -370,6 +370,8 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   #done = false
   /** The server slot is held until released once (the tunnel closes). */
   #held = true
+  /** Upgraded: the connection left the server's pool (Server.tunnels). */
+  #tunnel = false
 
   constructor (client: ClientEnd, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number, headersMs: number,
     released: () => void) {
@@ -392,6 +394,12 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onUpgrade (_statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
     this.#done = true
+    // The socket is no longer the pool's: its connection is free for a request waiting in the queue.
+    if (this.#held) {
+      this.#tunnel = true
+      this.#server.tunnels++
+      this.#released()
+    }
     const client = this.#client
     if (client.closed) {
       upstream.destroy()
@@ -469,6 +477,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     if (!this.#held) return
     this.#held = false
     this.#server.active--
+    if (this.#tunnel) this.#server.tunnels--
     this.#released()
   }
 }

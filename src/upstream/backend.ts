@@ -149,6 +149,8 @@ export class Backend implements ExchangeAccounting {
         const dispatcher = (deps.dispatcher ?? createPool)(s, config, tls)
         return new Server({
           name: s.name, url: s.url, backend: config.name, shard: shard.name, dispatcher, poolKey, ...tunables,
+          // One request per http1 connection: a request past `connections` queues where it is seen and bounded (maxQueue, timeouts.queue).
+          ...(config.protocol === 'http1' && sendProxyProtocol === undefined ? { slots: config.connections } : {}),
           ...(sendProxyProtocol === undefined ? {} : { sendProxyProtocol })
         })
       })

@@ -28,7 +28,7 @@ import { keepReadingOnReset, type ResetGuard } from './connector.js'
 import { consumableHandle, NativeParser, readStart, readStop, type ParseError, type StreamHandle } from '../llhttp.js'
 
 export interface H1PoolOptions {
-  /** Connections open at once; more requests wait in order. */
+  /** Connections open at once; more requests wait in order (briefly: a server with all of them busy is full to the balancer, see Server.slots). */
   readonly connections: number
   /** An idle connection is closed after this (ms), or after what the server's `Keep-Alive: timeout` leaves, up to keepAliveMaxTimeout. */
   readonly keepAliveTimeout: number

@@ -40,6 +40,8 @@ export interface ServerInit {
   readonly dispatcher: Dispatcher
   /** 0 = unlimited. */
   readonly maxConn?: number
+  /** Requests its pool can carry at once (an http1 pool's `connections`); default: no limit. */
+  readonly slots?: number
   /** ms; 0 = off. */
   readonly slowStart?: number
   /** Peak-EWMA time constant, ms; given only when the balancer reads latency. */
@@ -75,6 +77,13 @@ export class Server {
   readonly dispatcher: Dispatcher
   /** Concurrency limit (HAProxy maxconn); 0 = unlimited. */
   maxConn: number
+  /**
+   * Requests its pool can carry at once: an http1 pool's `connections` (one
+   * request per connection); Infinity for pools that multiplex or are made
+   * per client connection. Past it a request would wait inside the pool,
+   * where no queue limit or timeout sees it: the server counts as full instead.
+   */
+  readonly slots: number
   slowStart: number
   latencyDecay: number
   /** The balancer reads latency (leastLatency): only then is it measured per exchange. */
@@ -94,8 +103,10 @@ export class Server {
   upSince = 0
   /** performance.now() of its last change of state (health, ejection, admin state); 0 = none since start. */
   changedAt = 0
-  /** Requests in flight right now. */
+  /** Requests in flight right now (open tunnels included). */
   active = 0
+  /** Of those, upgraded tunnels: they hold a slot of maxConn but no pooled connection. */
+  tunnels = 0
   /** Requests sent, and of those the ones that failed at transport level. */
   requests = 0
   failures = 0
@@ -121,6 +132,7 @@ export class Server {
     this.shard = init.shard
     this.dispatcher = init.dispatcher
     this.maxConn = init.maxConn ?? 0
+    this.slots = init.slots ?? Infinity
     this.slowStart = init.slowStart ?? 0
     this.latencyDecay = init.latencyDecay ?? 10_000
     this.tracksLatency = init.latencyDecay !== undefined
@@ -140,6 +152,11 @@ export class Server {
     this.slowStart = init.slowStart ?? 0
     this.latencyDecay = init.latencyDecay ?? 10_000
     this.tracksLatency = init.latencyDecay !== undefined
+  }
+
+  /** Below maxConn, with a pooled connection free or to be made: a request sent now starts at once. */
+  hasRoom (): boolean {
+    return (this.maxConn === 0 || this.active < this.maxConn) && this.active - this.tunnels < this.slots
   }
 
   /**

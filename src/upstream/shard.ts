@@ -49,16 +49,14 @@ export class Shard {
     return healthy < this.#panicBelow
   }
 
-  /** Some usable server is only busy (at maxConn): worth queueing for. `primaryOnly`: only the primary is usable. */
+  /** Some usable server is only busy (at maxConn, or every pooled connection taken): worth queueing for. `primaryOnly`: only the primary is usable. */
   anyBusy (panic: boolean, primaryOnly = false): boolean {
     for (let i = 0; i < this.servers.length; i++) {
       const s = this.servers[i]!
-      if ((s.healthy || panic) && (!primaryOnly || s.primary) && s.maxConn !== 0 && s.active >= s.maxConn) return true
+      if ((s.healthy || panic) && (!primaryOnly || s.primary) && !s.hasRoom()) return true
     }
     return false
   }
-
-
 }
 
 /** The parts of a request a shard key can come from. */

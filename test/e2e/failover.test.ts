@@ -245,6 +245,36 @@ t.test('maxConn with a queue absorbs a burst; past maxQueue and the queue timeou
   t.ok(results.some((x) => x.s === 503 && x.c === 'LB_ERR_QUEUE_TIMEOUT'), 'the waiter timed out')
 })
 
+t.test('past `connections` requests wait in the shard queue, bounded by maxQueue and timeouts.queue, not in the pool', async (t) => {
+  const a = await startOrigin(t, 'a')
+  // maxConn 0 (unlimited), one pooled connection: the pool's size is the server's limit.
+  const proxy = await startProxy(t, yaml([a], 'connections: 1\nmaxQueue: 1\nretries: { attempts: 0 }\ntimeouts: { queue: 300ms }'))
+  a.delay = 1500
+  const client = new Pool(proxy.url('web'), { connections: 4 })
+  t.teardown(() => client.close())
+  const send = async () => {
+    const started = Date.now()
+    const r = await client.request({ path: '/', method: 'GET' })
+    await r.body.text()
+    return { status: r.statusCode, code: r.headers['x-switchyard-error'], ms: Date.now() - started }
+  }
+  const holder = send()
+  t.ok(await until(() => a.seen.get === 1), 'the first request holds the only connection')
+  const waiters = [send(), send(), send()]
+  t.ok(await until(() => proxy.app.status()[0]!.shards[0]!.queued === 1), 'one waits where /status shows it')
+  const answers = await Promise.all(waiters)
+  t.equal((await holder).status, 200)
+  t.same(answers.map((x) => x.code).sort(), ['LB_ERR_QUEUE_FULL', 'LB_ERR_QUEUE_FULL', 'LB_ERR_QUEUE_TIMEOUT'])
+  t.ok(answers.every((x) => x.status === 503 && x.ms < 1200), 'none waited for the slow answer')
+  t.equal(a.seen.get, 1, 'nothing reached the server past its one connection')
+
+  // A waiter whose slot frees within timeouts.queue is served.
+  a.delay = 100
+  const both = await Promise.all([send(), send()])
+  t.same(both.map((x) => x.status), [200, 200], 'the second waited for the first and went out on its connection')
+  t.equal(a.seen.maxActive, 1, 'never more in flight than connections')
+})
+
 t.test('ipHash through the proxy: the trusted X-Forwarded-For client keeps its server', async (t) => {
   const a = await startOrigin(t, 'a')
   const b = await startOrigin(t, 'b')
