@@ -624,7 +624,11 @@ class Connection {
 
   readonly #onEnd = (): void => {
     const x = this.exchange
-    if (x === null) return
+    if (x === null) {
+      // The server closed an idle connection: never hand it out again.
+      this.socket?.destroy()
+      return
+    }
     if (!this.#headDone || this.#interim) {
       this.fail(closedSide())
       return
@@ -690,6 +694,12 @@ class Connection {
     if (x === null || x.settled) return
     x.settled = true
     x.handler.onError!(err)
+  }
+
+  /** Open, and not being closed: our idle timer or the server's FIN destroys or ends a socket before its 'close' removes it. */
+  get usable (): boolean {
+    const socket = this.socket
+    return socket !== null && !socket.destroyed && socket.writable
   }
 
   /** A phase's deadline `ms` from now (0: none). One timer per connection, re-armed only when it would fire too late. */
@@ -805,11 +815,23 @@ export class H1Pool extends Dispatcher {
     const x = new Exchange(handler, req)
     handler.onConnect!((err?: Error) => this.#abort(x, err))
     if (x.settled) return false
-    const idle = this.#idle.pop()
+    const idle = this.#takeIdle()
     if (idle !== undefined) idle.start(x)
     else if (this.#all.size < this.#o.connections) this.#open(x)
     else this.#queue.push(x)
     return true
+  }
+
+  /**
+   * The most recently used idle connection that is still open. One whose
+   * idle timer just fired (or whose server just closed it) stays listed
+   * until its 'close' event, a turn of the loop later: a request that
+   * arrived in that turn was handed a dead socket and failed.
+   */
+  #takeIdle (): Connection | undefined {
+    let conn = this.#idle.pop()
+    while (conn !== undefined && !conn.usable) conn = this.#idle.pop()
+    return conn
   }
 
   #abort (x: Exchange, err?: Error): void {

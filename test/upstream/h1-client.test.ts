@@ -522,6 +522,30 @@ function cases (t: Test): void {
     t.equal((await first).error?.code, 'UND_ERR_DESTROYED')
     t.equal((await waiting).error?.code, 'UND_ERR_DESTROYED')
   })
+
+  t.test('a request in the same turn as an idle timeout gets an open connection, not the one just closed', async (t) => {
+    const o = await origin(t, (s) => s.write(ok('ok')))
+    let socket: Socket | undefined
+    const base = plainConnector(2000)
+    const p = pool(t, o.url, {
+      keepAliveTimeout: 100,
+      connect: guardedConnector(reads === 'stream' ? streamReads(base) : base, (s) => { socket = s }, false)
+    })
+    t.equal((await send(p)).body.toString(), 'ok')
+    // Checked once per turn: the first turn that sees the socket destroyed by
+    // the idle timer is before its 'close' (check phase, then close callbacks).
+    const second = await new Promise<Promise<Outcome>>((resolve) => {
+      const look = (): void => {
+        if (socket!.destroyed) resolve(send(p))
+        else setImmediate(look)
+      }
+      look()
+    })
+    const out = await second
+    t.equal(out.error, undefined, 'no "other side closed"')
+    t.equal(out.body.toString(), 'ok')
+    t.equal(o.connections, 2, 'on a new connection')
+  })
 }
 
 t.test('a plain connection is read by the parser from its handle: no \'data\' listener on the socket', async (t) => {
