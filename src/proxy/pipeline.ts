@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
 import { Errors, type ErrorKind } from '../errors.js'
-import { connectFailure, ForwardHandler, refusedStream, retryableFailure, type ResponseSink } from '../upstream/pool.js'
+import { connectFailure, ForwardHandler, refusedStream, reissuable, retryableFailure, type ResponseSink } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
@@ -313,10 +313,13 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     // A stream an h2 server refused was never processed (RFC 9113 §8.7): a POST (gRPC) may go again too.
     if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent && !refusedStream(err)) return false
     // The budget guards against retry storms that multiply work; a refused
-    // connection did no work anywhere, so its retry is free.
-    if (!connectFailure(err) && !backend.retryAllowed()) return false
+    // connection did no work anywhere, so its retry is free, as is one on a
+    // keep-alive connection the server closed as the request went out.
+    const reissue = reissuable(err)
+    if (!connectFailure(err) && !reissue && !backend.retryAllowed()) return false
     const failed = s.server!
-    s.tried = s.tried.length === 0 ? [failed] : [...s.tried, failed]
+    // That close says nothing of the server: it may take the request again, on another connection.
+    if (!reissue) s.tried = s.tried.length === 0 ? [failed] : [...s.tried, failed]
     s.retryReasons = kind
     if (backend.retired) this.#relocate(s)
     const shard = s.shard!

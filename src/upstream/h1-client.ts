@@ -59,6 +59,17 @@ function failure (code: string, message: string): Error {
 const invalid = (message: string): Error => failure('UND_ERR_INVALID_ARG', message)
 const closedSide = (message = 'other side closed'): Error => failure('UND_ERR_SOCKET', message)
 
+/**
+ * The code of a failure on a reused keep-alive connection that the server
+ * closed (FIN or reset) before any byte of an answer: most likely it closed
+ * the idle connection as the request went out, and did not process it. An
+ * idempotent request may go again (RFC 9112 §9.3.1; Go's errServerClosedIdle,
+ * HAProxy's `retry-on empty-response`). See pool.ts FAILURES.
+ */
+export const REUSED_CLOSED = 'LB_ERR_UPSTREAM_REUSED_CLOSED'
+/** The closes that REUSED_CLOSED stands for. */
+const CLOSE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+
 /** A request made ready at dispatch: its head (validated) and how its body goes. */
 interface Prepared {
   readonly head: string
@@ -182,6 +193,10 @@ class Connection {
   #upgrade: { status: number, raw: string[] } | null = null
   /** The answer completed during this read: the connection is free once the parser returns (bytes after it are unasked). */
   #freeAfterRead = false
+  /** Exchanges this connection carried to the end (more than 0: a request on it reuses it). */
+  #served = 0
+  /** Some byte of the current exchange's answer was read. */
+  #answered = false
   #idleMs: number
   /** The last Keep-Alive value read, and what it left (see #hint). */
   #hinted = ''
@@ -240,6 +255,7 @@ class Connection {
     x.conn = this
     this.#headDone = false
     this.#interim = false
+    this.#answered = false
     this.#closeDelimited = false
     this.#keepAlive = !x.req.close && !x.req.upgrade
     this.#arm(Phase.Headers, this.#o.headersTimeout)
@@ -475,6 +491,7 @@ class Connection {
     }
     const trailers: Buffer[] = fields.length === 0 ? NO_TRAILERS : fields.map((f) => Buffer.from(f, 'latin1'))
     this.exchange = null
+    this.#served++
     x.settled = true
     this.#phase = Phase.None
     this.#deadline = 0
@@ -530,6 +547,7 @@ class Connection {
    * 502 rather than a head and a cut.
    */
   #parsed (r: number | ParseError, chunk: Buffer | undefined): void {
+    this.#answered = true
     if (typeof r !== 'number' && this.#events[0] === HEAD && !this.#events.includes(END)) {
       this.#events.length = 0
       this.fail(r)
@@ -693,6 +711,9 @@ class Connection {
     this.socket?.destroy()
     if (x === null || x.settled) return
     x.settled = true
+    if (this.#served > 0 && !this.#answered && CLOSE_CODES.has((err as { code?: string }).code ?? '')) {
+      err = Object.assign(new Error(err.message, { cause: err }), { code: REUSED_CLOSED })
+    }
     x.handler.onError!(err)
   }
 

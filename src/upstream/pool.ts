@@ -9,7 +9,7 @@ import { Errors, type ErrorKind } from '../errors.js'
 import { interimHead, rawFields, type InterimHead, type RawFields } from '../fields.js'
 import { guardH2Trailers } from './h2-trailers.js'
 import type { ExchangeOutcome, Server } from './server.js'
-import { H1Pool } from './h1-client.js'
+import { H1Pool, REUSED_CLOSED } from './h1-client.js'
 import { NativeParser } from '../llhttp.js'
 import { PerClientPool, serverConnector, VERSION, type PoolStats, type ProxiedDispatch } from './proxy-send.js'
 import { tlsFailure, type UpstreamTls } from './tls.js'
@@ -487,13 +487,18 @@ function noPauseFrom (raw: RawFields): number {
  * timeout, a TLS handshake that failed): the request reached no server, so
  * sending it elsewhere adds no work anywhere and needs no retry budget.
  * `budget`: the connection was reset or closed before any response byte
- * (typically a keep-alive connection the server had just closed): safe to
- * send again for idempotent methods, within the retry budget. `no`: it may
- * have been processed, or it is not the server's doing.
+ * (a keep-alive connection the server had just closed, or a server that
+ * died): safe to send again for idempotent methods, within the retry budget.
+ * `reissue`: our HTTP/1.1 client saw the server close a reused connection
+ * before any byte of an answer (h1-client.ts REUSED_CLOSED): the race with
+ * its keep-alive close, which says nothing of the server, so an idempotent
+ * request goes again with no retry budget, to any server, this one included
+ * (on another connection: Go's net/http, HAProxy `retry-on empty-response`).
+ * `no`: it may have been processed, or it is not the server's doing.
  */
 interface Failure {
   readonly kind: ErrorKind
-  readonly retry: 'free' | 'budget' | 'no'
+  readonly retry: 'free' | 'budget' | 'reissue' | 'no'
 }
 
 const FAILURES: ReadonlyMap<string, Failure> = new Map(Object.entries({
@@ -510,6 +515,7 @@ const FAILURES: ReadonlyMap<string, Failure> = new Map(Object.entries({
   ECONNRESET: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
   EPIPE: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
   UND_ERR_SOCKET: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
+  [REUSED_CLOSED]: { kind: Errors.UPSTREAM_RESET, retry: 'reissue' },
   UND_ERR_CLOSED: { kind: Errors.UPSTREAM_RESET, retry: 'budget' },
   UND_ERR_DESTROYED: { kind: Errors.UPSTREAM_RESET, retry: 'no' },
   UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: { kind: Errors.BAD_REQUEST, retry: 'no' },
@@ -545,6 +551,11 @@ export function classifyFailure (err: Error): Failure {
 /** The request reached no server at all: a retry elsewhere is free. */
 export function connectFailure (err: Error): boolean {
   return classifyFailure(err).retry === 'free'
+}
+
+/** The server closed a reused connection before answering: send again, free, this server included (see FAILURES). */
+export function reissuable (err: Error): boolean {
+  return classifyFailure(err).retry === 'reissue'
 }
 
 /** An h2 stream the server refused before processing it: safe to send again whatever the method. */

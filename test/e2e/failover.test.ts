@@ -1,9 +1,12 @@
 // Failover through a real proxy with real origins: retries on another replica,
 // health checks ejecting and returning a replica, sticky sessions re-pinning,
 // the per-shard queue under maxConn, panic mode, and all-down answers.
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Pool, request } from 'undici'
 import { startProxy } from '../helpers/proxy.js'
+import { RETRY_BUCKET_CAP } from '../../src/upstream/backend.js'
 import { startServer } from '../helpers/origin.js'
 
 /** An origin named `name` whose answers the test steers, built on origin.ts's server. */
@@ -273,6 +276,51 @@ t.test('past `connections` requests wait in the shard queue, bounded by maxQueue
   const both = await Promise.all([send(), send()])
   t.same(both.map((x) => x.status), [200, 200], 'the second waited for the first and went out on its connection')
   t.equal(a.seen.maxActive, 1, 'never more in flight than connections')
+})
+
+t.test('a keep-alive connection the server closes as a GET goes out: the GET goes again, to the same server, free of the budget', async (t) => {
+  // Each connection's first request is answered; its second finds the server closing it (its keep-alive timer firing).
+  let connections = 0
+  const seen: string[] = []
+  const server = net.createServer((socket) => {
+    connections++
+    let n = 0
+    socket.on('error', () => {})
+    socket.on('data', (d: Buffer) => {
+      seen.push(d.toString('latin1').split(' ', 1)[0]!)
+      if (++n === 1) socket.write('HTTP/1.1 200 OK\r\nkeep-alive: timeout=60\r\ncontent-length: 2\r\n\r\nok')
+      else socket.destroy()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const port = (server.address() as AddressInfo).port
+  // No other replica and no budget to spare: only the free reissue can answer.
+  const proxy = await startProxy(t, `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes: [{ match: { pathPrefix: / }, backend: app }]
+backends:
+  app:
+    retries: { attempts: 1, budgetPercent: 0%, minRetryConcurrency: 0 }
+    servers: [{ name: only, url: "http://127.0.0.1:${port}" }]
+`)
+  const get = async () => {
+    const r = await request(`${proxy.url('web')}/`)
+    return { status: r.statusCode, code: r.headers['x-switchyard-error'], body: await r.body.text() }
+  }
+  t.same(await get(), { status: 200, code: undefined, body: 'ok' })
+  t.same(await get(), { status: 200, code: undefined, body: 'ok' }, 'the GET the server dropped went again on a new connection')
+  t.equal(connections, 2)
+  // The budget starts with RETRY_BUCKET_CAP / 2 retries saved and earns none here: more reissues than that all go.
+  const more: number[] = []
+  for (let i = 0; i < RETRY_BUCKET_CAP; i++) more.push((await get()).status)
+  t.same(more, Array(RETRY_BUCKET_CAP).fill(200), 'none charged to the retry budget')
+  t.equal(proxy.app.status()[0]!.retries, 1 + RETRY_BUCKET_CAP)
+  const post = await request(`${proxy.url('web')}/`, { method: 'POST', body: 'x' })
+  t.equal(post.statusCode, 502, 'a POST is not sent twice')
+  t.equal(post.headers['x-switchyard-error'], 'LB_ERR_UPSTREAM_RESET')
+  await post.body.text()
+  t.same(seen, [...Array(3 + 2 * RETRY_BUCKET_CAP).fill('GET'), 'POST'])
 })
 
 t.test('ipHash through the proxy: the trusted X-Forwarded-For client keeps its server', async (t) => {

@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { Dispatcher } from 'undici'
-import { H1Pool, type H1PoolOptions } from '../../src/upstream/h1-client.js'
+import { H1Pool, REUSED_CLOSED, type H1PoolOptions } from '../../src/upstream/h1-client.js'
 import { NativeParser } from '../../src/llhttp.js'
 import { guardedConnector, plainConnector } from '../../src/upstream/connector.js'
 import { buildConnector } from 'undici'
@@ -545,6 +545,26 @@ function cases (t: Test): void {
     t.equal(out.error, undefined, 'no "other side closed"')
     t.equal(out.body.toString(), 'ok')
     t.equal(o.connections, 2, 'on a new connection')
+  })
+
+  t.test('a reused connection the server closes before answering fails with REUSED_CLOSED; a new one with UND_ERR_SOCKET', async (t) => {
+    // The server closes each connection when its second request arrives, as if its keep-alive timer had just fired.
+    const o = await origin(t, (s, _seen, n) => {
+      if (n === 1) s.write(ok('ok', 'keep-alive: timeout=60\r\n'))
+      else s.destroy()
+    })
+    const p = pool(t, o.url)
+    t.equal((await send(p)).body.toString(), 'ok')
+    t.equal((await send(p)).error?.code, REUSED_CLOSED, 'nothing of an answer on a reused connection')
+    const fresh = await origin(t, (s) => s.destroy())
+    t.equal((await send(pool(t, fresh.url))).error?.code, 'UND_ERR_SOCKET', 'a first request: the server may have processed it')
+    const partial = await origin(t, (s, _seen, n) => {
+      if (n === 1) s.write(ok('ok'))
+      else s.end('HTTP/1.1 200 OK\r\ncontent-le')
+    })
+    const q = pool(t, partial.url)
+    t.equal((await send(q)).body.toString(), 'ok')
+    t.equal((await send(q)).error?.code, 'UND_ERR_SOCKET', 'part of a head came: not a stale connection')
   })
 }
 
