@@ -483,3 +483,72 @@ t.test('one URL shares at most MAX_SHARED_VARIANTS Vary\'d variants through Redi
   t.match(String(last.headers['cache-status']), /; hit; /, 'a variant past the cap is still a local hit')
   await last.body.text()
 })
+
+/** An origin whose answers vary on Accept-Language, each language with its own tag; `de` lives 1 s, the others 60 s. */
+async function languages (t: Test): Promise<Origin> {
+  const hits = new Map<string, number>()
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const lang = String(req.headers['accept-language'] ?? 'none')
+    const at = `${req.url ?? '/'} ${lang}`
+    hits.set(at, (hits.get(at) ?? 0) + 1)
+    req.resume()
+    res.writeHead(200, { 'cache-control': `public, max-age=${lang === 'de' ? 1 : 60}`, vary: 'accept-language', 'cache-tag': `page-${lang}` })
+    res.end(`${at} #${hits.get(at)!}`)
+  })
+  return { port: server.port, hits }
+}
+
+async function getIn (p: RunningProxy, path: string, lang: string): Promise<{ cacheStatus: string, body: string }> {
+  const res = await request(p.url('web') + path, { headers: { host: 'shop.test', 'accept-language': lang } })
+  return { cacheStatus: String(res.headers['cache-status'] ?? ''), body: await res.body.text() }
+}
+
+/** How many variants Redis holds in all. */
+async function variants (raw: Redis): Promise<number> {
+  let total = 0
+  for (const k of await raw.keys('switchyard:c:*')) if (await raw.type(k) === 'hash') total += await raw.hlen(k)
+  return total
+}
+
+/** Until the write `fetch` causes has reached Redis (each write lands after its answer). */
+async function stored (raw: Redis, fetch: () => Promise<unknown>): Promise<boolean> {
+  const before = await variants(raw)
+  await fetch()
+  for (let i = 0; i < 200; i++) {
+    if (await variants(raw) > before) return true
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return false
+}
+
+t.test('purges by tag and by path reach every variant of a URL in Redis, whatever was written last', async (t) => {
+  const redis = await startRedis(t)
+  const o = await languages(t)
+  const [a, b] = await twoInstances(t, redis, o)
+  const raw = rawClient(t, redis)
+
+  // fr through A, then de through B: two variants in one hash, de written last.
+  t.ok(await stored(raw, () => getIn(a, '/t', 'fr')))
+  t.ok(await stored(raw, () => getIn(b, '/t', 'de')))
+  const heard = (): number => b.app.state.cache!.shared!.stats().remotePurges
+  let before = heard()
+  t.same(await a.app.api.purge({ tag: 'page-fr' }), { purged: 1, shared: 'purged' })
+  t.ok(await eventually(() => heard() > before), 'B heard the purge')
+  const fr = await getIn(b, '/t', 'fr')
+  t.match(fr.cacheStatus, /fwd=vary-miss/, 'the fr variant is gone from Redis too (B never held it)')
+  t.equal(o.hits.get('/t fr'), 2)
+  t.match((await getIn(b, '/t', 'de')).cacheStatus, /; hit/, 'de, not tagged page-fr, stays')
+
+  // fr (60 s) then de (1 s) on /p: once de's time has passed, a scan must not forget fr.
+  t.ok(await stored(raw, () => getIn(a, '/p', 'fr')))
+  t.ok(await stored(raw, () => getIn(b, '/p', 'de')))
+  await new Promise((resolve) => setTimeout(resolve, 1200))
+  await a.app.api.purge({ tag: 'unrelated' })
+  before = heard()
+  // B filled fr from Redis with its de: its own copy goes by the notice, Redis's by the index.
+  t.same(await a.app.api.purge({ path: '/p' }), { purged: 1, shared: 'purged' })
+  t.ok(await eventually(() => heard() > before), 'B heard the purge')
+  const after = await getIn(b, '/p', 'fr')
+  t.match(after.cacheStatus, /fwd=(uri|vary)-miss/, 'the long-lived variant was found by the path purge')
+  t.equal(o.hits.get('/p fr'), 2)
+})

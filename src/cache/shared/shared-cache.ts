@@ -9,8 +9,10 @@
 //                    lived entry is of no more use.
 //   c:{N}:lock:L     the fetch lock of one variant key (L = name of the lock
 //                    text); `{N}` keeps it in the hash's Redis Cluster slot.
-//   ci               hash: N → sealed { key, tags, until }, so that purges
-//                    by prefix or tag can find entries whose names are HMACs.
+//   ci               hash: N:V → sealed { key, tags, until } of one variant
+//                    (V = its field in c:{N}), so that purges by prefix or
+//                    tag can find entries whose names are HMACs. One record
+//                    per variant: variants differ in tags and lifetime.
 //   channel purge    sealed purge notices; channel fill: "a lock was let go".
 //
 // Nothing here throws into a request: every Redis failure is "Redis has
@@ -94,6 +96,12 @@ if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
 end
 return stored`
 
+// Deletes a URL's hash and returns its variants' fields (their index records go next).
+const DROP = `
+local fields = redis.call('HKEYS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return fields`
+
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -117,6 +125,7 @@ export class SharedCache {
   readonly #lookup: ReturnType<RedisLink['script']>
   readonly #store: ReturnType<RedisLink['script']>
   readonly #release: ReturnType<RedisLink['script']>
+  readonly #drop: ReturnType<RedisLink['script']>
   /** Writes in flight by lock name: a release waits for the write, so that whoever wakes finds the entry. */
   readonly #writing = new Map<string, Promise<void>>()
   /** Requests waiting for another instance's fetch, by lock name. */
@@ -134,6 +143,7 @@ export class SharedCache {
     this.#lookup = link.script('switchyardCacheLookup', LOOKUP, 2)
     this.#store = link.script('switchyardCacheStore', STORE, 2)
     this.#release = link.script('switchyardCacheRelease', RELEASE, 1)
+    this.#drop = link.script('switchyardCacheDrop', DROP, 1)
     this.#unsubscribe = [
       link.subscribe('purge', (m) => { this.#onPurge(m) }),
       link.subscribe('fill', (m) => { this.#wake(m.toString()) })
@@ -249,11 +259,7 @@ export class SharedCache {
   async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<boolean> {
     if (keys.length === 0) return true
     try {
-      const names = keys.flatMap((k) => this.#sealer.names(k))
-      await this.link.run('cache_delete', async (c) => {
-        await Promise.all(names.map((n) => c.del(`c:{${n}}`)))
-        await c.hdel(INDEX, ...names)
-      })
+      await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
       await this.#notify({ from: this.#id, op: 'keys', keys, as })
       return true
     } catch (err) {
@@ -285,13 +291,14 @@ export class SharedCache {
     const hash = `c:{${first}}`
     const field = this.#sealer.name(`${entry.variant}\0${JSON.stringify(entry.varyValues)}`)
     const value = this.#sealer.seal(first, encodeEntry(entry))
-    const meta = this.#sealer.seal(`${INDEX}:${first}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until: now + ttl })))
+    const record = `${first}:${field}`
+    const meta = this.#sealer.seal(`${INDEX}:${record}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until: now + ttl })))
     try {
       const lockKey = lock?.name ?? hash
       // Sent together (ioredis pipelines what is sent in one tick): one round trip.
       const [stored] = await this.link.run('cache_store', (c) => Promise.all([
         this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS]),
-        c.hset(INDEX, first, meta)
+        c.hset(INDEX, record, meta)
       ]))
       if (Number(stored) === 1) this.#stats.stored++
     } catch (err) {
@@ -331,22 +338,35 @@ export class SharedCache {
       const drop: string[] = []
       const hit: string[] = []
       for (let i = 0; i + 1 < items.length; i += 2) {
-        const name = items[i]!.toString()
-        const plain = this.#sealer.open(`${INDEX}:${name}`, items[i + 1]!)
+        const record = items[i]!.toString()
+        const plain = this.#sealer.open(`${INDEX}:${record}`, items[i + 1]!)
         let meta: { key: string, tags: string[], until: number } | undefined
         try { meta = plain === undefined ? undefined : JSON.parse(plain.toString()) as typeof meta } catch { meta = undefined }
-        if (meta === undefined || typeof meta.key !== 'string' || !Array.isArray(meta.tags) || !(meta.until > now)) drop.push(name)
-        else if (match(meta)) hit.push(name)
+        if (meta === undefined || typeof meta.key !== 'string' || !Array.isArray(meta.tags) || !(meta.until > now)) drop.push(record)
+        else if (match(meta)) hit.push(record)
       }
       if (drop.length > 0 || hit.length > 0) {
         await this.link.run('cache_delete', async (c) => {
-          await Promise.all(hit.map((n) => c.del(`c:{${n}}`)))
+          // A variant's record removes that variant only (a tag may be on some variants and not others);
+          // a record of the older layout (N alone) stands for the whole URL.
+          await Promise.all(hit.map((r) => {
+            const at = r.indexOf(':')
+            return at < 0 ? c.del(`c:{${r}}`) : c.hdel(`c:{${r.slice(0, at)}}`, r.slice(at + 1))
+          }))
           await c.hdel(INDEX, ...drop, ...hit)
         })
       }
       removed += hit.length
     } while (cursor !== '0')
     return removed
+  }
+
+  /** Deletes the hashes named `names` and their variants' index records (and any record of the older, one-per-URL layout). */
+  async #dropNames (names: readonly string[]): Promise<void> {
+    await this.link.run('cache_delete', async (c) => {
+      const fields = await Promise.all(names.map(async (n) => await this.#drop(c, [`c:{${n}}`], []) as Buffer[]))
+      await c.hdel(INDEX, ...names.flatMap((n, i) => [n, ...fields[i]!.map((f) => `${n}:${f.toString()}`)]))
+    })
   }
 
   async #notify (notice: PurgeNotice): Promise<void> {
