@@ -552,3 +552,29 @@ t.test('purges by tag and by path reach every variant of a URL in Redis, whateve
   t.match(after.cacheStatus, /fwd=(uri|vary)-miss/, 'the long-lived variant was found by the path purge')
   t.equal(o.hits.get('/p fr'), 2)
 })
+
+t.test('the purge index forgets entries once their time has passed: it holds what is live, not every URL ever stored', async (t) => {
+  const redis = await startRedis(t)
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    req.resume()
+    res.writeHead(200, { 'cache-control': `public, max-age=${req.url === '/live' ? 60 : 1}` })
+    res.end('x')
+  })
+  const a = await instance(t, redis, { port: server.port, hits: new Map() }, ONE_KEY)
+  await redisUp(a)
+  const raw = rawClient(t, redis)
+  await get(a, '/live')
+  // Past hash-max-listpack-entries (128): the index is a real hash table, swept a part at a time.
+  const n = 200
+  for (let i = 0; i < n; i++) await get(a, `/once?cb=${i}`)
+  t.ok(await eventually(() => a.app.state.cache!.shared!.stats().stored === n + 1, 5000), 'every write landed')
+  let left = -1
+  for (let i = 0; i < 400 && left !== 1; i++) {
+    left = await raw.hlen('switchyard:ci')
+    if (left !== 1) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.equal(left, 1, 'within a few seconds only the live entry\'s record is left')
+  t.equal(await raw.pttl('switchyard:ci'), -1)
+  t.same(await a.app.api.purge({ path: '/live' }), { purged: 1, shared: 'purged' }, 'and it is still found')
+  t.equal(await raw.hlen('switchyard:ci'), 0)
+})

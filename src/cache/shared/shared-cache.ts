@@ -9,10 +9,15 @@
 //                    lived entry is of no more use.
 //   c:{N}:lock:L     the fetch lock of one variant key (L = name of the lock
 //                    text); `{N}` keeps it in the hash's Redis Cluster slot.
-//   ci               hash: N:V → sealed { key, tags, until } of one variant
-//                    (V = its field in c:{N}), so that purges by prefix or
-//                    tag can find entries whose names are HMACs. One record
-//                    per variant: variants differ in tags and lifetime.
+//   ci               hash: N:V → "until:" + sealed { key, tags, until } of
+//                    one variant (V = its field in c:{N}), so that purges by
+//                    prefix or tag can find entries whose names are HMACs.
+//                    One record per variant: variants differ in tags and
+//                    lifetime. `until` (ms) is in clear so that Redis itself
+//                    deletes a record once its time has passed: each write,
+//                    and a timer while this instance's records may be live,
+//                    sweep a few records on from a cursor (the hash's TTL
+//                    tells as much about when an entry goes).
 //   channel purge    sealed purge notices; channel fill: "a lock was let go".
 //
 // Nothing here throws into a request: every Redis failure is "Redis has
@@ -21,7 +26,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { CacheEntry } from '../entry.js'
 import { sharedLifetime } from '../policy.js'
-import type { RedisLink } from '../../redis/link.js'
+import type { RedisClient, RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
 import { pathMatcher } from '../key.js'
 import type { Interner } from '../intern.js'
@@ -96,6 +101,20 @@ if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
 end
 return stored`
 
+// KEYS[1]: the index. ARGV[1], ARGV[2]: a record to write ('' for none); ARGV[3]: now (ms);
+// ARGV[4], ARGV[5]: the sweep's cursor and about how many records to look at.
+// Deletes the records looked at whose time has passed; returns the next cursor.
+const INDEX_STEP = `
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local now = tonumber(ARGV[3])
+local r = redis.call('HSCAN', KEYS[1], ARGV[4], 'COUNT', ARGV[5])
+local items = r[2]
+for i = 1, #items, 2 do
+  local t = tonumber(string.match(items[i + 1], '^(%d+):'))
+  if t ~= nil and t <= now then redis.call('HDEL', KEYS[1], items[i]) end
+end
+return r[1]`
+
 // Deletes a URL's hash and returns its variants' fields (their index records go next).
 const DROP = `
 local fields = redis.call('HKEYS', KEYS[1])
@@ -112,6 +131,11 @@ return 0`
 
 const INDEX = 'ci'
 const SCAN_COUNT = 500
+/** Index records each write sweeps: more than one, so that sweeping outpaces writing and the index stays about the size of what is live. */
+const SWEEP_ON_WRITE = 10
+/** The timer's sweep: every SWEEP_MS, about SWEEP_COUNT records, for as long as a record this instance wrote may be there. */
+const SWEEP_MS = 1000
+const SWEEP_COUNT = 1000
 
 export class SharedCache {
   readonly link: RedisLink
@@ -126,11 +150,18 @@ export class SharedCache {
   readonly #store: ReturnType<RedisLink['script']>
   readonly #release: ReturnType<RedisLink['script']>
   readonly #drop: ReturnType<RedisLink['script']>
+  readonly #indexStep: ReturnType<RedisLink['script']>
   /** Writes in flight by lock name: a release waits for the write, so that whoever wakes finds the entry. */
   readonly #writing = new Map<string, Promise<void>>()
   /** Requests waiting for another instance's fetch, by lock name. */
   readonly #waiting = new Map<string, Set<() => void>>()
   readonly #unsubscribe: Array<() => void>
+  /** The index sweep: its cursor, when its current pass began, the latest `until` this instance wrote, its timer. */
+  #cursor = '0'
+  #passFrom = 0
+  #sweepUntil = 0
+  #sweeper: NodeJS.Timeout | undefined
+  #sweeping = false
   #stats = { hits: 0, misses: 0, stored: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
 
   constructor (link: RedisLink, keys: readonly EncryptionKeyConfig[], local: LocalCache, log?: Logger) {
@@ -144,6 +175,7 @@ export class SharedCache {
     this.#store = link.script('switchyardCacheStore', STORE, 2)
     this.#release = link.script('switchyardCacheRelease', RELEASE, 1)
     this.#drop = link.script('switchyardCacheDrop', DROP, 1)
+    this.#indexStep = link.script('switchyardCacheIndex', INDEX_STEP, 1)
     this.#unsubscribe = [
       link.subscribe('purge', (m) => { this.#onPurge(m) }),
       link.subscribe('fill', (m) => { this.#wake(m.toString()) })
@@ -161,6 +193,8 @@ export class SharedCache {
 
   /** Stops hearing purges (a reload made another SharedCache); the Redis link stays. */
   close (): void {
+    clearInterval(this.#sweeper)
+    this.#sweeper = undefined
     for (const off of this.#unsubscribe) off()
     for (const waiters of this.#waiting.values()) for (const wake of waiters) wake()
     this.#waiting.clear()
@@ -292,15 +326,18 @@ export class SharedCache {
     const field = this.#sealer.name(`${entry.variant}\0${JSON.stringify(entry.varyValues)}`)
     const value = this.#sealer.seal(first, encodeEntry(entry))
     const record = `${first}:${field}`
-    const meta = this.#sealer.seal(`${INDEX}:${record}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until: now + ttl })))
+    const until = Math.ceil(now + ttl)
+    const meta = Buffer.concat([Buffer.from(`${until}:`), this.#sealer.seal(`${INDEX}:${record}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until })))])
     try {
       const lockKey = lock?.name ?? hash
       // Sent together (ioredis pipelines what is sent in one tick): one round trip.
       const [stored] = await this.link.run('cache_store', (c) => Promise.all([
         this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS]),
-        c.hset(INDEX, record, meta)
+        this.#sweepStep(c, record, meta, SWEEP_ON_WRITE)
       ]))
       if (Number(stored) === 1) this.#stats.stored++
+      if (until > this.#sweepUntil) this.#sweepUntil = until
+      this.#sweeper ??= setInterval(() => { this.#sweep() }, SWEEP_MS).unref()
     } catch (err) {
       this.#unavailable(err)
     }
@@ -339,7 +376,12 @@ export class SharedCache {
       const hit: string[] = []
       for (let i = 0; i + 1 < items.length; i += 2) {
         const record = items[i]!.toString()
-        const plain = this.#sealer.open(`${INDEX}:${record}`, items[i + 1]!)
+        const { until, sealed } = splitRecord(items[i + 1]!)
+        if (until !== undefined && until <= now) {
+          drop.push(record)
+          continue
+        }
+        const plain = this.#sealer.open(`${INDEX}:${record}`, sealed)
         let meta: { key: string, tags: string[], until: number } | undefined
         try { meta = plain === undefined ? undefined : JSON.parse(plain.toString()) as typeof meta } catch { meta = undefined }
         if (meta === undefined || typeof meta.key !== 'string' || !Array.isArray(meta.tags) || !(meta.until > now)) drop.push(record)
@@ -359,6 +401,28 @@ export class SharedCache {
       removed += hit.length
     } while (cursor !== '0')
     return removed
+  }
+
+  /** One step of the index sweep (after writing `record`, unless ''), from the shared cursor. */
+  async #sweepStep (c: RedisClient, record: string, value: Buffer | string, count: number): Promise<void> {
+    const now = Date.now()
+    if (this.#cursor === '0') this.#passFrom = now
+    const next = await this.#indexStep(c, [INDEX], [record, value, now, this.#cursor, count]) as Buffer
+    this.#cursor = next.toString()
+  }
+
+  /** The timer's turn: stops once a whole pass began after every record this instance wrote had expired. */
+  #sweep (): void {
+    if (this.#cursor === '0' && this.#passFrom > this.#sweepUntil) {
+      clearInterval(this.#sweeper)
+      this.#sweeper = undefined
+      return
+    }
+    if (this.#sweeping || !this.link.up) return
+    this.#sweeping = true
+    this.link.run('cache_sweep', (c) => this.#sweepStep(c, '', '', SWEEP_COUNT))
+      .catch((err: unknown) => { this.#unavailable(err) })
+      .finally(() => { this.#sweeping = false })
   }
 
   /** Deletes the hashes named `names` and their variants' index records (and any record of the older, one-per-URL layout). */
@@ -426,6 +490,14 @@ export function sharedCacheFor (config: CacheConfig, link: RedisLink | undefined
   if (current !== undefined && want !== undefined && current.link === link && sameKeys(current.keys, want)) return current
   current?.close()
   return want === undefined ? undefined : new SharedCache(link!, want, local, log)
+}
+
+/** An index record's parts: its `until` in clear, and the sealed rest (the older layout: sealed alone). */
+function splitRecord (value: Buffer): { until: number | undefined, sealed: Buffer } {
+  const colon = value.indexOf(0x3a)
+  if (colon < 1 || colon > 16) return { until: undefined, sealed: value }
+  const digits = value.subarray(0, colon).toString('latin1')
+  return /^\d+$/.test(digits) ? { until: Number(digits), sealed: value.subarray(colon + 1) } : { until: undefined, sealed: value }
 }
 
 function sameKeys (a: readonly EncryptionKeyConfig[], b: readonly EncryptionKeyConfig[]): boolean {
