@@ -578,3 +578,45 @@ t.test('the purge index forgets entries once their time has passed: it holds wha
   t.same(await a.app.api.purge({ path: '/live' }), { purged: 1, shared: 'purged' }, 'and it is still found')
   t.equal(await raw.hlen('switchyard:ci'), 0)
 })
+
+t.test('during a key rotation, purges from an instance without the new key reach what the others wrote with it', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  // A has the new key first (it writes with b); B has only the old one.
+  const a = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]')
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  const raw = rawClient(t, redis)
+  const gone = async (): Promise<boolean> => {
+    for (let i = 0; i < 200; i++) {
+      if ((await raw.keys('switchyard:c:*')).length === 0) return true
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    return false
+  }
+
+  // PURGE through B: A removes its own copy, named with b, from Redis.
+  await get(a, '/u')
+  t.ok(await waitForKeys(raw, 1))
+  await get(b, '/u', 'PURGE')
+  t.ok(await gone(), 'A\'s copy is gone from Redis')
+  t.match((await get(a, '/u')).cacheStatus, /fwd=uri-miss/, 'and A fetches again')
+  t.equal(o.hits.get('/u'), 2)
+
+  // B's scan cannot open A's index records: it leaves them, and A's own purge later finds them.
+  t.ok(await stored(raw, () => get(a, '/t')))
+  const records = await raw.hlen('switchyard:ci')
+  t.same(await b.app.api.purge({ tag: 'unrelated' }), { purged: 0, shared: 'purged' })
+  t.equal(await raw.hlen('switchyard:ci'), records, 'B dropped none of A\'s records')
+  t.same(await a.app.api.purge({ tag: 'products' }), { purged: 2, shared: 'purged' })
+  t.ok(await gone(), 'A\'s purge found its entries in Redis')
+  t.match((await get(a, '/t')).cacheStatus, /fwd=uri-miss/)
+  t.equal(o.hits.get('/t'), 2)
+
+  // A purge by tag through B: A removes from Redis what only it can open.
+  t.ok(await stored(raw, () => get(a, '/v')))
+  t.same(await b.app.api.purge({ tag: 'products' }), { purged: 0, shared: 'purged' })
+  t.ok(await gone(), 'A removed its entry from Redis when it heard of B\'s purge')
+  t.match((await get(a, '/v')).cacheStatus, /fwd=uri-miss/)
+  t.equal(o.hits.get('/v'), 2)
+})

@@ -23,6 +23,8 @@ interface DerivedKey {
 }
 
 export class Sealer {
+  /** The configured keys' ids, in order (names(text)[i] is under ids[i]). */
+  readonly ids: readonly string[]
   readonly #keys: readonly DerivedKey[]
   readonly #byId: ReadonlyMap<string, DerivedKey>
 
@@ -39,6 +41,7 @@ export class Sealer {
       }
     })
     this.#byId = new Map(this.#keys.map((k) => [k.id, k]))
+    this.ids = this.#keys.map((k) => k.id)
   }
 
   /** The name `text` is written under (first key), then the names it may have been written under by older keys. */
@@ -59,6 +62,12 @@ export class Sealer {
     cipher.setAAD(Buffer.from(name, 'utf8'))
     const body = Buffer.concat([cipher.update(plain), cipher.final()])
     return Buffer.concat([Buffer.from([VERSION, k.idBytes.length]), k.idBytes, iv, cipher.getAuthTag(), body])
+  }
+
+  /** The id of the key that sealed `sealed`, one of ours or not; undefined when it is not a value of this format. */
+  keyId (sealed: Buffer): string | undefined {
+    if (sealed.length < 2 || sealed[0] !== VERSION || sealed.length < 2 + sealed[1]! + IV_BYTES + TAG_BYTES) return undefined
+    return sealed.subarray(2, 2 + sealed[1]!).toString('utf8')
   }
 
   /** The plaintext, or undefined when `sealed` is not something one of our keys sealed under `name`. */

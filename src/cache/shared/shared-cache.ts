@@ -62,10 +62,13 @@ export interface SharedLock {
 /** Counters of the shared cache (the shape /metrics reads: hits, misses, stored, rejected, collapsed, remote purges, unavailable). */
 export type SharedCacheStats = SharedCacheMetricsInput
 
-type PurgeNotice =
-  | { readonly from: string, readonly op: 'keys', readonly keys: readonly string[], readonly as: 'purge' | 'invalidation' }
-  | { readonly from: string, readonly op: 'prefix' | 'tag', readonly value: string }
-  | { readonly from: string, readonly op: 'path', readonly value: string, readonly prefix: boolean }
+// `ids`: the sender's key ids, i.e. the names it removed under and the index records it could open.
+type PurgeNotice = { readonly from: string, readonly ids?: readonly string[] } & (
+  | { readonly op: 'keys', readonly keys: readonly string[], readonly as: 'purge' | 'invalidation' }
+  | { readonly op: 'prefix' | 'tag', readonly value: string }
+  | { readonly op: 'path', readonly value: string, readonly prefix: boolean })
+
+interface IndexMeta { readonly key: string, readonly tags: readonly string[], readonly until: number }
 
 const LOOKUP = `
 local out = {}
@@ -294,7 +297,7 @@ export class SharedCache {
     if (keys.length === 0) return true
     try {
       await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
-      await this.#notify({ from: this.#id, op: 'keys', keys, as })
+      await this.#notify({ from: this.#id, ids: this.#sealer.ids, op: 'keys', keys, as })
       return true
     } catch (err) {
       this.#unavailable(err)
@@ -310,9 +313,9 @@ export class SharedCache {
    */
   async purgeMatching (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix = false): Promise<number | undefined> {
     try {
-      const onPath = op === 'path' ? pathMatcher(value, pathPrefix) : undefined
-      const n = await this.#scanIndex((meta) => onPath !== undefined ? onPath(meta.key) : op === 'prefix' ? meta.key.startsWith(value) : meta.tags.includes(value))
-      await this.#notify(op === 'path' ? { from: this.#id, op, value, prefix: pathPrefix } : { from: this.#id, op, value })
+      const n = await this.#scanIndex(matcher(op, value, pathPrefix))
+      const ids = this.#sealer.ids
+      await this.#notify(op === 'path' ? { from: this.#id, ids, op, value, prefix: pathPrefix } : { from: this.#id, ids, op, value })
       return n
     } catch (err) {
       this.#unavailable(err)
@@ -365,7 +368,12 @@ export class SharedCache {
     return out
   }
 
-  async #scanIndex (match: (meta: { key: string, tags: readonly string[], until: number }) => boolean): Promise<number> {
+  /**
+   * Removes the variants whose index records `match`. Records sealed with a
+   * key we lack are another instance's (a key rotation in progress), never
+   * garbage: left for it. `only`: look at records of these key ids alone.
+   */
+  async #scanIndex (match: (meta: IndexMeta) => boolean, only?: ReadonlySet<string>): Promise<number> {
     let cursor = '0'
     let removed = 0
     const now = Date.now()
@@ -377,12 +385,15 @@ export class SharedCache {
       for (let i = 0; i + 1 < items.length; i += 2) {
         const record = items[i]!.toString()
         const { until, sealed } = splitRecord(items[i + 1]!)
+        const id = this.#sealer.keyId(sealed)
+        if (only !== undefined && (id === undefined || !only.has(id))) continue
         if (until !== undefined && until <= now) {
           drop.push(record)
           continue
         }
+        if (id === undefined || !this.#sealer.ids.includes(id)) continue
         const plain = this.#sealer.open(`${INDEX}:${record}`, sealed)
-        let meta: { key: string, tags: string[], until: number } | undefined
+        let meta: IndexMeta | undefined
         try { meta = plain === undefined ? undefined : JSON.parse(plain.toString()) as typeof meta } catch { meta = undefined }
         if (meta === undefined || typeof meta.key !== 'string' || !Array.isArray(meta.tags) || !(meta.until > now)) drop.push(record)
         else if (match(meta)) hit.push(record)
@@ -427,6 +438,7 @@ export class SharedCache {
 
   /** Deletes the hashes named `names` and their variants' index records (and any record of the older, one-per-URL layout). */
   async #dropNames (names: readonly string[]): Promise<void> {
+    if (names.length === 0) return
     await this.link.run('cache_delete', async (c) => {
       const fields = await Promise.all(names.map(async (n) => await this.#drop(c, [`c:{${n}}`], []) as Buffer[]))
       await c.hdel(INDEX, ...names.flatMap((n, i) => [n, ...fields[i]!.map((f) => `${n}:${f.toString()}`)]))
@@ -447,19 +459,20 @@ export class SharedCache {
     }
     if (n.from === this.#id) return
     this.#stats.remotePurges++
-    const local = this.#local
-    if (n.op === 'keys') {
-      for (const k of n.keys) {
-        if (n.as === 'purge') local.purgeUrl(k)
-        else local.invalidate(k)
-      }
-    } else if (n.op === 'prefix') {
-      local.purgePrefix(n.value)
-    } else if (n.op === 'path') {
-      local.purgePath(n.value, n.prefix)
-    } else {
-      local.purgeTag(n.value)
-    }
+    const notice = n
+    const apply = (): void => { applyLocally(this.#local, notice) }
+    apply()
+    // During a key rotation the sender could not name or open what was written under a key it
+    // does not have yet (or any more): removing that from Redis is up to those that have it.
+    const theirs = Array.isArray(n.ids) ? new Set(n.ids) : undefined
+    const ids = this.#sealer.ids
+    const only = new Set(theirs === undefined ? [] : ids.filter((id) => !theirs.has(id)))
+    if (only.size === 0) return
+    const work = n.op === 'keys'
+      ? this.#dropNames(n.keys.flatMap((k) => this.#sealer.names(k).filter((_, i) => only.has(ids[i]!))))
+      : this.#scanIndex(matcher(n.op, n.value, n.op === 'path' && n.prefix), only)
+    // Then locally again: a lookup meanwhile may have filled this cache from a copy just removed.
+    work.then(apply, (err: unknown) => { this.#unavailable(err) })
   }
 
   /** The fetch lock of a variant key (`lockText`, cache/key.ts lockKey), in its primary key's (`first`) Cluster slot. */
@@ -490,6 +503,30 @@ export function sharedCacheFor (config: CacheConfig, link: RedisLink | undefined
   if (current !== undefined && want !== undefined && current.link === link && sameKeys(current.keys, want)) return current
   current?.close()
   return want === undefined ? undefined : new SharedCache(link!, want, local, log)
+}
+
+function applyLocally (local: LocalCache, n: PurgeNotice): void {
+  if (n.op === 'keys') {
+    for (const k of n.keys) {
+      if (n.as === 'purge') local.purgeUrl(k)
+      else local.invalidate(k)
+    }
+  } else if (n.op === 'prefix') {
+    local.purgePrefix(n.value)
+  } else if (n.op === 'path') {
+    local.purgePath(n.value, n.prefix)
+  } else {
+    local.purgeTag(n.value)
+  }
+}
+
+/** Which index records a purge by prefix, tag or path removes. */
+function matcher (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix: boolean): (meta: IndexMeta) => boolean {
+  if (op === 'path') {
+    const onPath = pathMatcher(value, pathPrefix)
+    return (meta) => onPath(meta.key)
+  }
+  return op === 'prefix' ? (meta) => meta.key.startsWith(value) : (meta) => meta.tags.includes(value)
 }
 
 /** An index record's parts: its `until` in clear, and the sealed rest (the older layout: sealed alone). */
