@@ -213,7 +213,7 @@ export function adminApi (src: AdminSources): AdminApi {
         return withShared(cache.purgePrefix(prefix), async (s) => await s.purgeMatching('prefix', prefix) !== undefined)
       }
       const key = urlKey(state, u)
-      return withShared(cache.purgeUrl(key), (s) => s.remove([key], 'purge'))
+      return withShared(cache.purgeUrl(key), async (s) => await s.remove([key], 'purge') !== undefined)
     },
     setServer (backend, server, change, shard) {
       return changeServer(src.state(), backend, server, change, shard)

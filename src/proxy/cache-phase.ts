@@ -581,8 +581,9 @@ function purgeRequest (c: CacheClient, cache: HttpCache, key: string, allowed: B
   // Answered once every worker's cache has dropped it too, and Redis and the
   // other instances have been told (a Redis that cannot be reached is not an
   // error: the instances' own copies expire, and Redis failures never become 5xx).
-  Promise.all([cache.peers?.remove([key], 'purge') ?? 0, shared?.remove([key], 'purge')]).then(([others]) => {
-    if (!c.closed) purged(c, n + others)
+  // Redis's copies count: a PURGE that removed the entry there was not a 404.
+  Promise.all([cache.peers?.remove([key], 'purge') ?? 0, shared?.remove([key], 'purge')]).then(([others, inRedis]) => {
+    if (!c.closed) purged(c, n + others + (inRedis ?? 0))
   }, () => {
     if (!c.closed) c.sendError(Errors.PURGE_INCOMPLETE)
   })

@@ -620,3 +620,24 @@ t.test('during a key rotation, purges from an instance without the new key reach
   t.match((await get(a, '/v')).cacheStatus, /fwd=uri-miss/)
   t.equal(o.hits.get('/v'), 2)
 })
+
+t.test('PURGE through an instance that holds no copy answers 200 when it removed the entry from Redis', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const [a, b] = await twoInstances(t, redis, o)
+  const raw = rawClient(t, redis)
+  await get(a, '/x')
+  t.ok(await waitForKeys(raw, 1))
+  const purge = await request(b.url('web') + '/x', { method: 'PURGE', headers: { host: 'shop.test' } })
+  t.equal(purge.statusCode, 200)
+  t.equal(await purge.body.text(), 'purged 1 entry\n', 'the copy in Redis')
+  t.equal((await raw.keys('switchyard:c:*')).length, 0)
+  t.equal((await get(b, '/x', 'PURGE')).status, 404, 'nothing anywhere: 404')
+
+  // A Redis that cannot be reached is still no error: what this instance held decides.
+  await get(a, '/y')
+  await redis.stop()
+  t.ok(await eventually(() => a.app.state.cache?.shared?.up === false, 5000))
+  t.equal((await get(a, '/y', 'PURGE')).status, 200)
+  t.equal((await get(a, '/y', 'PURGE')).status, 404)
+})

@@ -290,18 +290,19 @@ export class SharedCache {
 
   /**
    * Removes `keys` from Redis and tells every instance to drop them from its
-   * local cache. Resolves false when Redis could not be reached (then only
-   * this instance has dropped them).
+   * local cache. Resolves with how many entries (variants) Redis held under
+   * them, or undefined when Redis could not be reached (then only this
+   * instance has dropped them).
    */
-  async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<boolean> {
-    if (keys.length === 0) return true
+  async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<number | undefined> {
+    if (keys.length === 0) return 0
     try {
-      await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
+      const n = await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
       await this.#notify({ from: this.#id, ids: this.#sealer.ids, op: 'keys', keys, as })
-      return true
+      return n
     } catch (err) {
       this.#unavailable(err)
-      return false
+      return undefined
     }
   }
 
@@ -436,12 +437,17 @@ export class SharedCache {
       .finally(() => { this.#sweeping = false })
   }
 
-  /** Deletes the hashes named `names` and their variants' index records (and any record of the older, one-per-URL layout). */
-  async #dropNames (names: readonly string[]): Promise<void> {
-    if (names.length === 0) return
-    await this.link.run('cache_delete', async (c) => {
+  /**
+   * Deletes the hashes named `names` and their variants' index records (and
+   * any record of the older, one-per-URL layout); resolves with how many
+   * variants they held.
+   */
+  async #dropNames (names: readonly string[]): Promise<number> {
+    if (names.length === 0) return 0
+    return await this.link.run('cache_delete', async (c) => {
       const fields = await Promise.all(names.map(async (n) => await this.#drop(c, [`c:{${n}}`], []) as Buffer[]))
       await c.hdel(INDEX, ...names.flatMap((n, i) => [n, ...fields[i]!.map((f) => `${n}:${f.toString()}`)]))
+      return fields.reduce((sum, f) => sum + f.length, 0)
     })
   }
 
