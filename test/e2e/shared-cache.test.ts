@@ -484,7 +484,7 @@ t.test('one URL shares at most MAX_SHARED_VARIANTS Vary\'d variants through Redi
   await last.body.text()
 })
 
-/** An origin whose answers vary on Accept-Language, each language with its own tag; `de` lives 1 s, the others 60 s. */
+/** An origin whose answers vary on Accept-Language, each language with its own tag; `de` lives 2 s (Date has whole seconds), the others 60 s. */
 async function languages (t: Test): Promise<Origin> {
   const hits = new Map<string, number>()
   const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -492,7 +492,7 @@ async function languages (t: Test): Promise<Origin> {
     const at = `${req.url ?? '/'} ${lang}`
     hits.set(at, (hits.get(at) ?? 0) + 1)
     req.resume()
-    res.writeHead(200, { 'cache-control': `public, max-age=${lang === 'de' ? 1 : 60}`, vary: 'accept-language', 'cache-tag': `page-${lang}` })
+    res.writeHead(200, { 'cache-control': `public, max-age=${lang === 'de' ? 2 : 60}`, vary: 'accept-language', 'cache-tag': `page-${lang}` })
     res.end(`${at} #${hits.get(at)!}`)
   })
   return { port: server.port, hits }
@@ -539,10 +539,10 @@ t.test('purges by tag and by path reach every variant of a URL in Redis, whateve
   t.equal(o.hits.get('/t fr'), 2)
   t.match((await getIn(b, '/t', 'de')).cacheStatus, /; hit/, 'de, not tagged page-fr, stays')
 
-  // fr (60 s) then de (1 s) on /p: once de's time has passed, a scan must not forget fr.
+  // fr (60 s) then de (2 s) on /p: once de's time has passed, a scan must not forget fr.
   t.ok(await stored(raw, () => getIn(a, '/p', 'fr')))
   t.ok(await stored(raw, () => getIn(b, '/p', 'de')))
-  await new Promise((resolve) => setTimeout(resolve, 1200))
+  await new Promise((resolve) => setTimeout(resolve, 2100))
   await a.app.api.purge({ tag: 'unrelated' })
   before = heard()
   // B filled fr from Redis with its de: its own copy goes by the notice, Redis's by the index.
@@ -557,7 +557,8 @@ t.test('the purge index forgets entries once their time has passed: it holds wha
   const redis = await startRedis(t)
   const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
     req.resume()
-    res.writeHead(200, { 'cache-control': `public, max-age=${req.url === '/live' ? 60 : 1}` })
+    // 2 s, not 1: Date has whole seconds, so a 1 s response may arrive with no lifetime left to share.
+    res.writeHead(200, { 'cache-control': `public, max-age=${req.url === '/live' ? 60 : 2}` })
     res.end('x')
   })
   const a = await instance(t, redis, { port: server.port, hits: new Map() }, ONE_KEY)
@@ -569,7 +570,7 @@ t.test('the purge index forgets entries once their time has passed: it holds wha
   for (let i = 0; i < n; i++) await get(a, `/once?cb=${i}`)
   t.ok(await eventually(() => a.app.state.cache!.shared!.stats().stored === n + 1, 5000), 'every write landed')
   let left = -1
-  for (let i = 0; i < 400 && left !== 1; i++) {
+  for (let i = 0; i < 600 && left !== 1; i++) {
     left = await raw.hlen('switchyard:ci')
     if (left !== 1) await new Promise((resolve) => setTimeout(resolve, 10))
   }
