@@ -12,7 +12,7 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, startSentinel, type RedisServer } from '../helpers/redis.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
-import { MAX_SHARED_VARIANTS } from '../../src/cache/shared/shared-cache.js'
+import { MAX_SHARED_URL_BYTES, MAX_SHARED_VARIANTS } from '../../src/cache/shared/shared-cache.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
 const KEY_B = Buffer.alloc(32, 2).toString('base64')
@@ -482,6 +482,36 @@ t.test('one URL shares at most MAX_SHARED_VARIANTS Vary\'d variants through Redi
   const last = await request(a.url('web') + '/page', { headers: { host: 'shop.test', 'user-agent': `agent-${n - 1}` } })
   t.match(String(last.headers['cache-status']), /; hit; /, 'a variant past the cap is still a local hit')
   await last.body.text()
+})
+
+t.test('one URL\'s variants hold at most MAX_SHARED_URL_BYTES in Redis together, so every lookup arrives in time', async (t) => {
+  const redis = await startRedis(t)
+  const big = Buffer.alloc(3 * 1024 * 1024, 'x')
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60', vary: 'Accept-Language' })
+    res.end(big)
+  })
+  const a = await instance(t, redis, { port: server.port, hits: new Map() }, ONE_KEY, '  maxEntryBytes: 4MiB')
+  await redisUp(a)
+  for (const lang of ['de', 'fr', 'it']) {
+    const res = await request(a.url('web') + '/video', { headers: { host: 'shop.test', 'accept-language': lang } })
+    t.equal((await res.body.arrayBuffer()).byteLength, big.length)
+  }
+  const status = (): { redis?: { shared?: { stored: number }, operations?: Record<string, { ok: number }> } } =>
+    a.app.api.status() as ReturnType<typeof status>
+  t.ok(await eventually(() => status().redis?.operations?.cache_store?.ok === 3), '3 writes answered')
+  t.equal(status().redis?.shared?.stored, 2, 'two 3 MiB variants fit in 8 MiB, the third does not')
+  const raw = rawClient(t, redis)
+  let bytes = 0
+  for (const k of await raw.keys('switchyard:c:*')) {
+    if (await raw.type(k) !== 'hash') continue
+    for (const f of await raw.hkeys(k)) bytes += await raw.hstrlen(k, f)
+  }
+  t.ok(bytes > 0 && bytes <= MAX_SHARED_URL_BYTES, `the URL holds ${bytes} bytes in Redis`)
+  const third = await request(a.url('web') + '/video', { headers: { host: 'shop.test', 'accept-language': 'it' } })
+  t.match(String(third.headers['cache-status']), /; hit; /, 'the third is still a local hit')
+  await third.body.arrayBuffer()
 })
 
 /** An origin whose answers vary on Accept-Language, each language with its own tag; `de` lives 2 s (Date has whole seconds), the others 60 s. */

@@ -88,11 +88,26 @@ return {lock, out}`
  */
 export const MAX_SHARED_VARIANTS = 64
 
+/**
+ * Bytes one URL's variants may hold in Redis together (one variant alone may
+ * be bigger): a lookup reads them all, and one that cannot arrive within
+ * redis.timeout would shed every Redis operation of the instance for a while
+ * (rate limits included). 40 variants of 900 KiB made every lookup time out.
+ */
+export const MAX_SHARED_URL_BYTES = 8 * 1024 * 1024
+
 // ARGV[5]/[6]: the fill channel and the lock's name, published when the lock is let go (one round trip for all of it).
-// ARGV[7]: MAX_SHARED_VARIANTS; a new variant past it is not stored (the lock is let go all the same). Returns 1 when stored.
+// ARGV[7]: MAX_SHARED_VARIANTS; ARGV[8]: MAX_SHARED_URL_BYTES. A variant past either is not stored
+// (the lock is let go all the same). Returns 1 when stored.
 const STORE = `
 local stored = 0
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[7]) then
+local others = 0
+local fields = redis.call('HKEYS', KEYS[1])
+for i = 1, #fields do
+  if fields[i] ~= ARGV[1] then others = others + redis.call('HSTRLEN', KEYS[1], fields[i]) end
+end
+local room = others == 0 or others + string.len(ARGV[2]) <= tonumber(ARGV[8])
+if room and (redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or #fields < tonumber(ARGV[7])) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   local ttl = tonumber(ARGV[3])
   if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
@@ -336,7 +351,7 @@ export class SharedCache {
       const lockKey = lock?.name ?? hash
       // Sent together (ioredis pipelines what is sent in one tick): one round trip.
       const [stored] = await this.link.run('cache_store', (c) => Promise.all([
-        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS]),
+        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS, MAX_SHARED_URL_BYTES]),
         this.#sweepStep(c, record, meta, SWEEP_ON_WRITE)
       ]))
       if (Number(stored) === 1) this.#stats.stored++
