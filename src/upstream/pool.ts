@@ -7,7 +7,7 @@ import { Dispatcher, Pool } from 'undici'
 import type { BackendConfig, ServerConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { interimHead, rawFields, type InterimHead, type RawFields } from '../fields.js'
-import { guardH2Trailers } from './h2-trailers.js'
+import { guardH2Streams } from './h2-streams.js'
 import type { ExchangeOutcome, Server } from './server.js'
 import { H1Pool, REUSED_CLOSED } from './h1-client.js'
 import { NativeParser } from '../llhttp.js'
@@ -70,7 +70,7 @@ export function createPool (server: ServerConfig, backend: BackendConfig, tls?: 
     const pool = tls === undefined
       ? new Pool(server.url, { ...options, connect })
       : new TlsPool(server.url, { ...options, connect }, new URL(server.url).host)
-    if (h2) guardH2Trailers(pool)
+    if (h2) guardH2Streams(pool)
     return pool
   }
   const send = server.sendProxyProtocol ?? backend.sendProxyProtocol

@@ -21,7 +21,7 @@ type GuardedStream = ClientHttp2Stream & {
 }
 
 /** Guard the h2 connections `pool` opens (a no-op on HTTP/1.1 ones, which have no session). */
-export function guardH2Trailers (pool: Dispatcher): void {
+export function guardH2Streams (pool: Dispatcher): void {
   pool.on('connect', (_origin: URL, targets: readonly Dispatcher[]) => {
     const client = targets[targets.length - 1]
     if (client !== undefined) guardSession(sessionOf(client))
