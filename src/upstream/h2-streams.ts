@@ -17,11 +17,13 @@
 // the server resets it with RST_STREAM(NO_ERROR) or (CANCEL) before
 // END_STREAM; only other codes become an 'error'. undici completes the
 // response on that 'end', so a body cut short was relayed as whole and
-// stored. Node ends the readable side while the stream is still open on
-// END_STREAM, and only after closing it on a reset: that tells them apart
-// (at 'end' it no longer does, the stream may have closed meanwhile). A
-// reset's 'end' is preceded by the error Node gives other codes, so undici
-// fails the request as it does for RST_STREAM(INTERNAL_ERROR).
+// stored. A stream whose readable side ends after it was closed with a code
+// other than NO_ERROR (CANCEL) was reset: its 'end' is preceded by the error
+// Node gives other codes, so undici fails the request as it does for
+// RST_STREAM(INTERNAL_ERROR). NO_ERROR is left alone: a complete answer
+// waiting for a slow reader also ends after its stream closed, with that
+// code, so a reset with it (which RFC 9113 §8.1 allows only after
+// END_STREAM) cannot be told from it.
 import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2'
 import type { Dispatcher } from 'undici'
 
@@ -29,6 +31,8 @@ const kEmit = Symbol('switchyard.emit')
 const kPush = Symbol('switchyard.push')
 const kHeld = Symbol('switchyard.heldTrailers')
 const kEnd = Symbol('switchyard.end')
+
+const NGHTTP2_NO_ERROR = 0
 
 /** How a stream's readable side ended: not yet, by END_STREAM, or by a reset. */
 const OPEN = 0
@@ -80,7 +84,7 @@ function guardSession (session: ClientHttp2Session | undefined): void {
 
 /** A stream's push: its first end of data says how the stream ended (see the top of this file). */
 function guardedPush (this: GuardedStream, chunk: unknown): boolean {
-  if (chunk === null && this[kEnd] === OPEN) this[kEnd] = this.closed ? RESET : END_STREAM
+  if (chunk === null && this[kEnd] === OPEN) this[kEnd] = this.closed && this.rstCode !== NGHTTP2_NO_ERROR ? RESET : END_STREAM
   return Reflect.apply(this[kPush], this, arguments) as boolean
 }
 

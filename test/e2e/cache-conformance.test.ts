@@ -375,7 +375,10 @@ async function runCase (t: Test, c: Case, origin: ScriptedOrigin, proxy: Running
     }
   }
   // The suite fails a test when the origin sees the same request number twice (a retry).
-  const nums = seen.map((x) => x.reqNum)
+  // Except where the origin dropped the connection without answering: a GET that a
+  // reused keep-alive connection loses that way goes again (as NGINX and Go send it
+  // again), and no answer, so nothing the suite reads, tells of it.
+  const nums = seen.map((x) => x.reqNum).filter((n) => c.steps[n - 1]?.disconnect !== true)
   t.equal(new Set(nums).size, nums.length, 'no request reached the origin twice')
 }
 
