@@ -32,7 +32,7 @@ function requestDetail (s: Session): RequestDetail {
     userAgent: s.header('user-agent'),
     referer: s.header('referer'),
     // The id the request carries (config requestId); with requestId: false, the client's or one made for this line.
-    requestId: s.trace?.requestId ?? s.header('x-request-id') ?? randomUUID(),
+    requestId: s.trace === undefined ? randomUUID() : s.trace.requestId ?? s.header('x-request-id') ?? randomUUID(),
     requestBytes: declared ?? (s.hasBody ? undefined : 0),
     tlsVersion: s.conn.tlsVersion,
     sni: s.conn.servername,

@@ -113,13 +113,19 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   /** The phases, in order. */
   #handle (s: Session, state: RuntimeState, bodyless: boolean): void {
     const p = plan(state, s)
-    if ('error' in p) return s.refuse(p)
+    if ('error' in p) {
+      this.#identify(s, state)
+      return s.refuse(p)
+    }
     // An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection; a malformed request is a 400 first.
     if (!s.h2 && (s.req as IncomingMessage).httpVersionMajor !== 1) {
+      this.#identify(s, state)
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
-    if ('redirect' in p) return s.redirected(p)
-    if ('options' in p) return s.serverOptions(p)
+    if ('redirect' in p || 'options' in p) {
+      this.#identify(s, state)
+      return 'redirect' in p ? s.redirected(p) : s.serverOptions(p)
+    }
     s.adopt(p)
     // request id and trace: into the upstream head (its own copy per request), the id onto every answer
     const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
@@ -151,6 +157,16 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const v = limit.check(s)
     if (!(v instanceof Promise)) return this.#limited(s, state, p, limit, v)
     v.then((v) => { if (!s.closed) this.#limited(s, state, p, limit, v) }).catch((err: unknown) => s.fault(err))
+  }
+
+  /**
+   * An answer of ours before any route took the request (a refusal, a
+   * redirect): it gets a request id as every answer does, never the one an
+   * untrusted client sent (that would let it forge log lines' ids).
+   */
+  #identify (s: Session, state: RuntimeState): void {
+    const trace = s.trace = traceRequest(s.rawHeaders.slice(), s.conn.trusted, state.trace, this.#ids)
+    if (trace.requestId !== undefined) s.extraFields = [state.trace.requestIdHeader!, trace.requestId]
   }
 
   /** The route's verdict: every response of the session carries its fields; a refusal is a 429. */

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import http from 'node:http'
 import t from 'tap'
 import { tempDir, testCertificate } from '../helpers/certs.js'
-import { h1, h2, tlsAndPlainListeners } from '../helpers/e2e.js'
+import { h1, h2, rawRequest, tlsAndPlainListeners } from '../helpers/e2e.js'
 import { startOrigin, startServer } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
 
@@ -73,6 +73,19 @@ backends:
     const failed = await h1(plain, { path: '/none' })
     t.equal(failed.status, 502)
     t.match(failed.headers['x-request-id'], /^[0-9a-f]{32}$/)
+  })
+
+  t.test('a request refused before routing gets an id of ours too, in its answer and its log line', async (t) => {
+    const forged = 'f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0'
+    const bad = await rawRequest(proxy.port('plain'), `GET /x HTTP/1.1\r\nHost: a..b\r\nX-Request-Id: ${forged}\r\nConnection: close\r\n\r\n`)
+    t.equal(bad.status, 400)
+    const id = bad.headers['x-request-id']
+    t.match(id, /^[0-9a-f]{32}$/, 'the answer carries an id')
+    t.not(id, forged, 'not the untrusted client\'s')
+    await waitFor(() => readFileSync(log, 'utf8').includes(String(id)))
+    const line = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(String(id))).map((l) => JSON.parse(l) as Record<string, unknown>)[0]!
+    t.match(line, { status: 400, request_id: id })
+    t.notOk(readFileSync(log, 'utf8').includes(forged), 'the forged id is in no log line')
   })
 
   t.test('the client\'s trace continues upstream with a new span for the proxy hop', async (t) => {
