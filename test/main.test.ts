@@ -1,7 +1,7 @@
 // The CLI as a user runs it: a child process per command.
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import fs, { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -242,4 +242,17 @@ t.test('hash-password: the hash of the line on stdin, which verifies', async (t)
   const arg = run('x\n', 'hunter2')
   t.equal(arg.code, 2, 'never from the command line')
   t.match(arg.stderr, /read from stdin/)
+  const huge = run('x'.repeat(100 * 1024) + '\n')
+  t.equal(huge.code, 1, 'a 100 KiB line is refused')
+  t.match(huge.stderr, /more than 65536 bytes on stdin/)
+  // Endless input ends too, with memory bounded, instead of reading until killed.
+  const zero = fs.openSync('/dev/zero', 'r')
+  try {
+    const endless = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'hash-password'],
+      { cwd: root, encoding: 'utf8', timeout: 60_000, stdio: [zero, 'pipe', 'pipe'] })
+    t.equal(endless.status, 1, 'stdin from /dev/zero')
+    t.match(endless.stderr, /more than 65536 bytes/)
+  } finally {
+    fs.closeSync(zero)
+  }
 })

@@ -11,6 +11,9 @@ export interface HashPasswordIo {
   readonly stderr: (s: string) => void
 }
 
+/** What stdin may hold: one line, a password (passphrases included), far below this. */
+export const MAX_STDIN_BYTES = 64 * 1024
+
 export async function hashPasswordCommand (io: HashPasswordIo): Promise<number> {
   let password: string
   if (io.stdin.isTTY === true && io.stdin.setRawMode !== undefined) {
@@ -25,7 +28,17 @@ export async function hashPasswordCommand (io: HashPasswordIo): Promise<number> 
     password = first
   } else {
     const chunks: Buffer[] = []
-    for await (const c of io.stdin) chunks.push(Buffer.from(c as Buffer))
+    let size = 0
+    for await (const c of io.stdin) {
+      const b = Buffer.from(c as Buffer)
+      size += b.length
+      // Bounded: `hash-password < /dev/zero` (or a wrong file) must end, not fill memory.
+      if (size > MAX_STDIN_BYTES) {
+        io.stderr(`switchyard: more than ${MAX_STDIN_BYTES} bytes on stdin; expected one line (the password)\n`)
+        return 1
+      }
+      chunks.push(b)
+    }
     // One line: its terminator is not part of the password (`echo pw | switchyard hash-password`).
     password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
     if (password.includes('\n')) {

@@ -243,7 +243,8 @@ export function describe (node: ValueNode | null): string {
   if (isSeq(node)) return 'a list'
   if (!isScalar(node) || node.value === null) return 'nothing'
   const v = node.value
-  if (typeof v === 'string') return JSON.stringify(v)
+  // A long value is shown by its start: an error line must stay readable (and small).
+  if (typeof v === 'string') return v.length > 80 ? `${JSON.stringify(v.slice(0, 60))}… (${v.length} characters)` : JSON.stringify(v)
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v)
   return typeof v
 }

@@ -63,6 +63,10 @@ t.test('wrong types', async (t) => {
   only(t, BASE + 'limits: { maxHeaderCount: 1.5 }\n', 'limits.maxHeaderCount', 7, 'expected an integer >= 1, got 1.5')
   only(t, BASE + 'proxyName: [a]\n', 'proxyName', 7, 'expected a string, got a list')
   only(t, BASE + 'proxyName: my proxy\n', 'proxyName', 7, /HTTP token/)
+  // Into every Via and Cache-Status: a long one would overflow every head; the error shows its start only.
+  only(t, BASE + `proxyName: ${'p'.repeat(20_000)}\n`, 'proxyName', 7,
+    `expected a name of at most 255 characters, got "${'p'.repeat(60)}"… (20000 characters)`)
+  only(t, BASE + `cache: { statusName: ${'s'.repeat(256)} }\n`, 'cache.statusName', 7, /at most 255 characters/)
   only(t, BASE + 'routes: { backend: api }\n', 'routes', 7, 'expected a list')
 })
 

@@ -5,6 +5,7 @@ import type { Node } from 'yaml'
 import { DEFAULTS } from '../schema.js'
 import type { CacheConfig, EncryptionKeyConfig, SharedCacheConfig } from '../schema.js'
 import { type Field, type MapView, joinPath } from '../reader.js'
+import { shortName } from './toplevel.js'
 import { formatSize } from '../units.js'
 import { SF_TOKEN_FORM, isSfToken, isToken } from '../forms.js'
 import { type Context, Unique, duration, ipList, opt, optChecked, size, toggle } from './common.js'
@@ -43,7 +44,7 @@ function cache (ctx: Context, f: Field, proxyName: string, redis: boolean): Cach
   const nameField = m.get('statusName')
   const statusName = nameField === undefined
     ? defaultStatusName(ctx, proxyName, f, m.node)
-    : sfToken(ctx, nameField) ?? proxyName
+    : shortName(ctx, nameField, sfToken(ctx, nameField)) ?? proxyName
   const sharedField = m.get('shared')
   const shared = sharedField === undefined ? undefined : sharedCache(ctx, sharedField, redis)
   return {

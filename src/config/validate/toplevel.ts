@@ -33,8 +33,21 @@ function defaultBind (bind: string): { host: string, port: number } {
   return parsed
 }
 
+/**
+ * The longest proxyName (and cache.statusName): it goes into every answer's
+ * Via and Cache-Status and every request's Via; a long one overflows heads
+ * (Node refuses 16 KiB) and breaks every exchange after a reload took it.
+ */
+export const MAX_PROXY_NAME = 255
+
 export function readProxyName (ctx: Context, m: MapView): string {
-  return opt(m, 'proxyName', (f) => httpToken(ctx.r, f), DEFAULTS.proxyName)
+  return opt(m, 'proxyName', (f) => shortName(ctx, f, httpToken(ctx.r, f)), DEFAULTS.proxyName)
+}
+
+/** `name` (already checked for its form) when it is at most MAX_PROXY_NAME characters. */
+export function shortName (ctx: Context, f: Field, name: string | undefined): string | undefined {
+  if (name === undefined || name.length <= MAX_PROXY_NAME) return name
+  return ctx.r.expected(f, `a name of at most ${MAX_PROXY_NAME} characters`)
 }
 
 export function readTrustedProxies (ctx: Context, m: MapView): readonly string[] {
