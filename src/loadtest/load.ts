@@ -39,9 +39,22 @@ export async function runAutocannon (spec: LoadSpec, rec: Recorder): Promise<Run
     method: spec.method,
     headers: spec.headers,
     ...(spec.body === undefined ? {} : { body: spec.body }),
-    timeout: spec.timeoutSec
+    timeout: spec.timeoutSec,
+    // autocannon drops what its parser refuses: a server that answers with
+    // anything but HTTP would show as a clean run with no responses.
+    setupClient: (client: { parser: { execute (chunk: Buffer): unknown } }) => {
+      const parser = client.parser
+      const execute = parser.execute.bind(parser)
+      parser.execute = (chunk: Buffer): unknown => {
+        const r = execute(chunk)
+        if (r instanceof Error) rec.error(performance.now() - start, 'invalid HTTP response')
+        return r
+      }
+    }
   })
   run.on('response', (_client: unknown, status: number, _bytes: number, responseTimeMs: number) => {
+    // An interim answer (103 Early Hints, 102) is no response: the final one follows.
+    if (status < 200) return
     rec.response(performance.now() - start, status, responseTimeMs)
   })
   run.on('reqError', (err: Error & { code?: string }) => { rec.error(performance.now() - start, errorKind(err)) })

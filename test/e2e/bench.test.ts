@@ -7,6 +7,7 @@
 // The browser part needs /usr/bin/chromium (or SWITCHYARD_CHROMIUM): without
 // it, that test fails under CI and is skipped locally.
 import { existsSync } from 'node:fs'
+import net, { type AddressInfo } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -152,6 +153,39 @@ t.test('nothing listening: errors by kind, no latency, exit 1 with the reason', 
   t.equal(report.target.errorsPerSecond.reduce((a, b) => a + b, 0), report.target.errors)
   t.same(report.target.percentileCurve, [])
   t.match(await readFile(path.join(dir, 'r.html'), 'utf8'), /no response measured/)
+})
+
+t.test('a server that answers with anything but HTTP: errors by kind, not a clean empty run', async (t) => {
+  const garbage = net.createServer((socket) => {
+    socket.on('error', () => {})
+    socket.once('data', () => { socket.end('NOT HTTP AT ALL\r\n\r\n') })
+  })
+  await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { garbage.close(() => resolve()) }))
+  const dir = t.testdir({})
+  const json = path.join(dir, 'r.json')
+  const r = await bench(t, [`http://127.0.0.1:${(garbage.address() as AddressInfo).port}/`, '-d', '300ms', '-c', '1', '--json', json])
+  t.equal(r.code, 1)
+  const report = JSON.parse(await readFile(json, 'utf8')) as BenchReport
+  t.equal(report.target.requests, 0)
+  t.ok((report.target.errorsByKind['invalid HTTP response'] ?? 0) > 0, 'named as what it is')
+})
+
+t.test('interim answers (103 Early Hints) are not counted as responses', async (t) => {
+  let served = 0
+  const s = await startServer(t, (_req, res) => {
+    res.writeEarlyHints({ link: '</a.css>; rel=preload; as=style' })
+    setTimeout(() => { served++; res.end('final') }, 5)
+  })
+  const dir = t.testdir({})
+  const json = path.join(dir, 'r.json')
+  const r = await bench(t, [s.url, '-d', '500ms', '-c', '1', '--json', json])
+  t.equal(r.code, 0)
+  const report = JSON.parse(await readFile(json, 'utf8')) as BenchReport
+  t.ok(report.target.requests > 0)
+  t.ok(report.target.requests <= served, `${report.target.requests} responses counted, ${served} final answers sent`)
+  t.equal(report.target.statusClasses['1xx'], 0, 'none in the 1xx class')
+  t.equal(report.target.statusClasses['2xx'], report.target.requests)
 })
 
 t.test('usage errors exit 2 before any load', async (t) => {
