@@ -16,6 +16,13 @@ export function isName (name: string, lowerName: string): boolean {
   return true
 }
 
+/** Does a comma-separated list (Connection, Upgrade, Pragma) contain `token`, ignoring case? */
+export function hasToken (value: string, token: string): boolean {
+  const parts = value.split(',')
+  for (let i = 0; i < parts.length; i++) if (parts[i]!.trim().toLowerCase() === token) return true
+  return false
+}
+
 /** The first value of a field, or undefined. */
 export function firstValue (flat: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i + 1 < flat.length; i += 2) if (isName(flat[i]!, lowerName)) return flat[i + 1]

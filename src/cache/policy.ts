@@ -3,7 +3,7 @@
 // answers itself. Pure functions: no I/O, no clock (every time is passed in,
 // ms since the epoch), headers are flat [name, value…] lists in any case.
 import { parseCacheControl } from './cache-control.js'
-import { combinedValue, isName } from '../fields.js'
+import { combinedValue, hasToken, isName } from '../fields.js'
 import type { CacheDirectives } from './cache-control.js'
 import type { CacheEntry } from './entry.js'
 import type { CacheConfig, RouteCacheConfig } from '../config/schema.js'
@@ -710,10 +710,3 @@ export function parseHttpDate (s: string | undefined): number | undefined {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/** Does a comma-separated list contain `token` (case-insensitive)? */
-function hasToken (value: string, token: string): boolean {
-  const parts = value.split(',')
-  for (let i = 0; i < parts.length; i++) if (parts[i]!.trim().toLowerCase() === token) return true
-  return false
-}

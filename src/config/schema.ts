@@ -322,6 +322,12 @@ export interface ClientTimeoutsConfig {
   readonly clientSend: number
   /** An upgraded connection (WebSocket) with no traffic either way for this long is closed (HAProxy `timeout tunnel`). */
   readonly tunnel: number
+  /**
+   * Once one side of a tunnel has closed its half, the tunnel's idle limit
+   * (ms): the other side must close too or keep bytes moving (HAProxy
+   * `timeout client-fin` / `server-fin`).
+   */
+  readonly tunnelFin: number
 }
 
 /** Defaults: `DEFAULTS.pathNormalization`. */
@@ -757,7 +763,7 @@ export const DEFAULTS = deepFreeze({
   },
   limits: { maxHeaderBytes: 16 * 1024, maxHeaderCount: 100, maxUriBytes: 8 * 1024 } satisfies LimitsConfig,
   timeouts: {
-    clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000
+    clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000, tunnelFin: 30_000
   } satisfies ClientTimeoutsConfig,
   pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' } satisfies PathNormalizationConfig,
   routes: [] as readonly RouteConfig[],

@@ -22,7 +22,7 @@ import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
-import { rawFields, requestField, type RawFields } from '../fields.js'
+import { firstValue, hasToken, rawFields, requestField, type RawFields } from '../fields.js'
 import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
 import { h2Head, type ConnectionInfo, type ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
@@ -328,7 +328,8 @@ export class Tunnel implements PlanRequest, Waiter {
   /** Waiter: ask `server` to upgrade. */
   send (server: Server): void {
     const p = this.#plan!
-    const handler = new UpgradeHandler(this.#end, this.#key, server, p.route.shapeResponse, this.#state.config.timeouts.tunnel,
+    const timeouts = this.#state.config.timeouts
+    const handler = new UpgradeHandler(this.#end, this.#key, server, p.route.shapeResponse, timeouts.tunnel, timeouts.tunnelFin,
       p.backend.config.timeouts.headers, () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
     const req = upstreamRequest(p, server, null, p.head.headers, p.method, this.conn.socket)
     server.dispatcher.dispatch({
@@ -361,6 +362,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #server: Server
   readonly #shape: ResponseShaper
   readonly #idleMs: number
+  readonly #finMs: number
   /** The server's response-head timeout, and when the first 1xx came (0: none yet; see onHeaders). */
   readonly #headersMs: number
   #interimSince = 0
@@ -373,19 +375,24 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   /** Upgraded: the connection left the server's pool (Server.tunnels). */
   #tunnel = false
 
-  constructor (client: ClientEnd, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number, headersMs: number,
-    released: () => void) {
+  constructor (client: ClientEnd, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number, finMs: number,
+    headersMs: number, released: () => void) {
     this.#client = client
     this.#key = key
     this.#server = server
     this.#shape = shape
     this.#idleMs = idleMs
+    this.#finMs = finMs
     this.#headersMs = headersMs
     this.#released = released
     server.active++
     server.requests++
     client.onClose(() => {
-      if (!this.#done) this.#abort?.(new Error('client aborted'))
+      if (!this.#done) {
+        // The client gave up before the answer: not the server's failure (onError stays silent).
+        this.#done = true
+        this.#abort?.(new Error('client aborted'))
+      }
       this.#release()
     })
   }
@@ -406,7 +413,10 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       return
     }
     const raw = rawFields(rawHeaders)
-    if (this.#key !== undefined && acceptOf(raw) !== acceptFor(this.#key)) {
+    // RFC 9110 §7.8: only to the protocol asked for. A 101 to another (h2c) would splice the
+    // client into a protocol nobody checked; on h2 our own key must be answered too.
+    if (!hasToken(firstValue(raw, 'upgrade') ?? '', 'websocket') ||
+      (this.#key !== undefined && firstValue(raw, 'sec-websocket-accept')?.trim() !== acceptFor(this.#key))) {
       // Not a WebSocket server's answer to our key: nothing to splice to.
       upstream.destroy()
       this.#server.failures++
@@ -420,7 +430,13 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     }
     // timeouts.tunnel: the client's end sees every byte either way (it reads
     // one direction and writes the other), so its idle timer is the tunnel's.
-    client.idle(this.#idleMs, () => { client.destroy(); upstream.destroy() })
+    const close = (): void => { client.destroy(); upstream.destroy() }
+    client.idle(this.#idleMs, close)
+    // Half closed (a client that vanished, a server that ended): the other side has
+    // timeouts.tunnelFin of silence to close its own, not timeouts.tunnel.
+    const fin = (): void => { if (this.#finMs < this.#idleMs) client.idle(this.#finMs, close) }
+    down.once('end', fin)
+    upstream.once('end', fin)
     const early = client.takeEarly()
     if (early.length > 0) upstream.write(early)
     upstream.on('error', () => client.destroy())
@@ -482,13 +498,6 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** The Sec-WebSocket-Accept of a raw 101 head. */
-function acceptOf (raw: RawFields): string | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'sec-websocket-accept') return raw[i + 1]!.trim()
-  }
-  return undefined
-}
 
 /** An error answer written straight to an h1 socket (no ServerResponse on upgrades). */
 function rawError (socket: Socket, kind: ErrorKind, fields: readonly string[] = []): void {

@@ -16,7 +16,7 @@ import { type Context, type ListenerBind, bindKey, duration, httpToken, ipList, 
 const KEYS = {
   forwarding: ['xForwarded', 'forwarded', 'via'],
   limits: ['maxHeaderBytes', 'maxHeaderCount', 'maxUriBytes'],
-  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'clientSend', 'tunnel'],
+  clientTimeouts: ['clientHeaders', 'clientIdle', 'drain', 'clientBody', 'request', 'clientSend', 'tunnel', 'tunnelFin'],
   pathNormalization: ['mergeSlashes', 'escapedSlashes'],
   admin: ['bind', 'token'],
   accessLog: ['enabled', 'path', 'format', 'redactQuery']
@@ -106,7 +106,8 @@ function clientTimeouts (ctx: Context, f: Field): ClientTimeoutsConfig | undefin
     clientBody: opt(m, 'clientBody', (v) => duration(r, v, 1), d.clientBody),
     request: opt(m, 'request', (v) => duration(r, v), d.request),
     clientSend: opt(m, 'clientSend', (v) => duration(r, v), d.clientSend),
-    tunnel: opt(m, 'tunnel', (v) => duration(r, v, 1), d.tunnel)
+    tunnel: opt(m, 'tunnel', (v) => duration(r, v, 1), d.tunnel),
+    tunnelFin: opt(m, 'tunnelFin', (v) => duration(r, v, 1), d.tunnelFin)
   }
 }
 
