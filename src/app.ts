@@ -8,14 +8,16 @@ import type { CachePeers, CacheStats } from './cache/cache.js'
 import type { Config, ListenerConfig, OtlpConfig, RedisConfig } from './config/schema.js'
 import { startHealthChecks, type HealthChecks } from './health/checker.js'
 import type { EjectionListener } from './health/outlier.js'
-import { startListener, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
+import { startListener, type ConnectionObserver, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
+import { announcedClient } from './listener/proxy-accept.js'
+import { normalizeAddress } from './proxy/headers.js'
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
 import { allServers, buildState, healthTargets, type RuntimeState } from './proxy/state.js'
 import type { BackendStatus } from './upstream/backend.js'
 import { commitReload, needsRestart, planReload, type LiveListener } from './reload.js'
 import type { AddressInfo } from 'node:net'
 import { startAdmin, type AdminApi, type AdminHandle } from './admin/admin.js'
-import { adminApi, requestRecord } from './admin/api.js'
+import { adminApi, badRequestRecord, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
 import { watchEventLoop } from './admin/metrics/runtime.js'
 import type { ConfigReport } from './admin/config-report.js'
@@ -199,7 +201,22 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   let health: HealthChecks | undefined
   let reloading: Promise<unknown> = Promise.resolve()
 
-  const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts, observer: metrics })
+  // Connections and streams to the metrics; requests node:http's parser refused to the metrics and the access log too.
+  const observer: ConnectionObserver = {
+    connectionOpened: (listener, protocol) => { metrics.connectionOpened(listener, protocol) },
+    connectionClosed: (listener, protocol) => { metrics.connectionClosed(listener, protocol) },
+    streamOpened: (listener) => { metrics.streamOpened(listener) },
+    streamClosed: (listener) => { metrics.streamClosed(listener) },
+    proxyRefused: (listener, why) => { metrics.proxyRefused(listener, why) },
+    badRequest: (listener, socket, status, code) => {
+      const client = announcedClient(socket)?.source.address ?? normalizeAddress(socket.remoteAddress)
+      const tlsVersion = (socket as { getProtocol?: () => string | null }).getProtocol?.() ?? undefined
+      const r = badRequestRecord(listener, client, tlsVersion, status, code, accessLog !== undefined)
+      metrics.record(r)
+      accessLog?.write(r)
+    }
+  }
+  const listenerOptions = (c: Config): ListenerOptions => ({ limits: c.limits, timeouts: c.timeouts, observer })
   const startHealth = (state: RuntimeState): void => {
     if (deps.worker !== undefined) return
     const targets = healthTargets(state)

@@ -17,7 +17,8 @@ import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
 import type { ConfigMetricsInput, Metrics, RequestDetail, RequestRecord, ServerMetricsInput } from './metrics.js'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { Errors } from '../errors.js'
 import type { IncomingMessage } from 'node:http'
 import { runtimeSample } from './metrics/runtime.js'
 import { changeServer } from './servers.js'
@@ -72,6 +73,43 @@ export function requestRecord (s: Session, detailed = false): RequestRecord {
     totalMs: performance.now() - s.startTime,
     retries: s.attempts > 1 ? s.attempts - 1 : 0,
     traceId: s.trace?.traceId
+  }
+}
+
+/**
+ * The record of an HTTP/1.1 request node:http's parser refused before any of
+ * ours saw it (ConnectionObserver.badRequest): `status` as answered, the
+ * parser's `code` as its detail; method, host and path unknown (''), as
+ * HAProxy logs a <BADREQ>. The same shape as requestRecord's.
+ */
+export function badRequestRecord (listener: string, clientAddress: string, tlsVersion: string | undefined, status: number, code: string,
+  detailed: boolean): RequestRecord {
+  const kind = status === 431 ? Errors.HEADERS_TOO_LARGE : status === 408 ? Errors.REQUEST_TIMEOUT : Errors.BAD_REQUEST
+  return {
+    detail: detailed ? { query: '', httpVersion: 'HTTP/1.1', userAgent: undefined, referer: undefined, requestId: randomBytes(16).toString('hex'),
+      requestBytes: undefined, tlsVersion, sni: undefined, upstream: undefined, compression: undefined } : undefined,
+    time: Date.now(),
+    listener,
+    protocol: 'h1',
+    clientAddress,
+    method: '',
+    host: '',
+    path: '',
+    status,
+    bytes: 0,
+    route: undefined,
+    backend: undefined,
+    shard: undefined,
+    server: undefined,
+    role: undefined,
+    cacheStatus: undefined,
+    errorCode: kind.code,
+    errorFlag: kind.flag,
+    errorDetail: code,
+    upstreamMs: undefined,
+    totalMs: 0,
+    retries: 0,
+    traceId: undefined
   }
 }
 

@@ -85,32 +85,39 @@ export function closingConnection (socket: Socket): boolean {
  * earlier request's answer is still being made, which the client then reads
  * as that answer: here an answer in flight is finished first, as the last.
  */
-export function onClientError (err: NodeJS.ErrnoException, socket: Socket): void {
+export function onClientError (err: NodeJS.ErrnoException, socket: Socket): number | undefined {
   const code = err.code ?? ''
   const pending = (socket as HttpSocket)._httpMessage
   if (!code.startsWith('HPE_')) {
     // A socket error (a reset), or a request head slower than headersTimeout:
     // Node's 408, and no lingering for a client that slow.
-    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && pending?._headerSent !== true) socket.write(NODE_ANSWERS[code]!)
+    let answered: number | undefined
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && pending?._headerSent !== true) {
+      socket.write(NODE_ANSWERS[code]!)
+      answered = 408
+    }
     socket.destroy()
-    return
+    return answered
   }
   // The parser stays failed and reports each later read again; once the
   // connection is closing they are dropped (HPE_CLOSED_CONNECTION, bytes
   // after a request that asked to close, always comes to this).
-  if (!socket.writable) return
+  if (!socket.writable) return undefined
   if (pending?.req.complete === true) {
     // The bad bytes come after the request being answered: its answer is
     // sent in full, as the last (Node's `_last`: closed once it is written),
     // and they are dropped.
     pending.shouldKeepAlive = false
     pending._last = true
-    return
+    return undefined
   }
   // Node's answer, unless an answer is half sent (no clean way to add ours).
-  if (pending?._headerSent !== true) socket.write(NODE_ANSWERS[code] ?? BAD_REQUEST)
+  const answer = pending?._headerSent === true ? undefined : NODE_ANSWERS[code] ?? BAD_REQUEST
+  if (answer !== undefined) socket.write(answer)
   // With nothing in flight, a lingering close (lingerOnClose); a request
   // whose own body is broken, or a half-sent answer, ends here.
   if (pending == null) socket.destroySoon()
   else socket.destroy()
+  // A request of its own that Node's parser refused (not the body of one being answered, which logs itself).
+  return answer === undefined || pending != null ? undefined : Number(answer.slice(9, 12))
 }

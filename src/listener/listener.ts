@@ -45,6 +45,12 @@ export interface ConnectionObserver {
   streamClosed (listener: string): void
   /** A connection closed before HTTP for want of a good PROXY header from a trusted source. */
   proxyRefused? (listener: string, why: ProxyRefusal, peer: string): void
+  /**
+   * An HTTP/1.1 request node:http's parser refused (bad bytes in its head, a
+   * head too large or too slow), answered `status` before any of ours could
+   * see it: `code` is the parser's (HPE_INVALID_METHOD…).
+   */
+  badRequest? (listener: string, socket: Socket, status: number, code: string): void
 }
 
 // Node's own limits on a request head sit above ours, which run in the
@@ -313,6 +319,14 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     }
     tls.attach(server as https.Server)
   }
+  // Node's parser refusals answered in linger.ts, counted and logged as HAProxy logs its <BADREQ>.
+  const badRequest = observer?.badRequest
+  const clientError = badRequest === undefined
+    ? onClientError
+    : (err: NodeJS.ErrnoException, socket: Socket): void => {
+        const status = onClientError(err, socket)
+        if (status !== undefined) badRequest.call(observer, cfg.name, socket, status, err.code ?? '')
+      }
   // HTTP/1.1 keep-alive requests without a body take the lane (h1-lane.ts)
   // in front of node:http's connection listener (on a TLS listener, the
   // server's 'secureConnection' one, which also starts h2 sessions), and it
@@ -320,7 +334,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   const lane = LANE_WORKS && cfg.proxyProtocol === undefined
     ? attachLane(server, cfg.tls === undefined ? 'connection' : 'secureConnection',
       { maxHeaderSize: h1Options.maxHeaderSize!, headersTimeout: timeouts.clientHeaders },
-      (req: LaneRequest, res: http.ServerResponse) => onRequest(req as unknown as http.IncomingMessage, res), onClientError)
+      (req: LaneRequest, res: http.ServerResponse) => onRequest(req as unknown as http.IncomingMessage, res), clientError)
     : undefined
   // Before the listener's own 'connection' bookkeeping below, which sees
   // every socket at once (so close() reaches those still sending a header).
@@ -341,7 +355,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     else res.once('socket', () => { if (!res.headersSent) res.writeContinue() })
     onRequest(req, res)
   })
-  server.on('clientError', onClientError)
+  server.on('clientError', clientError)
   // Node hands an HTTP/1.1 CONNECT to 'connect' with the raw socket, not to
   // 'request' (and closes the connection when nobody listens): it gets our own
   // 405 this way. An h2 CONNECT is a stream like any other (405 in the plan).

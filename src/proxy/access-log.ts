@@ -163,7 +163,8 @@ function quoted (v: string | undefined): string {
 export function accessLogCombined (r: RequestRecord, redact: readonly string[] = []): string {
   const d = r.detail
   const query = d === undefined || d.query === '' ? '' : '?' + redactQuery(d.query, redact)
-  const line = `${r.method} ${r.path}${query} ${d?.httpVersion ?? (r.protocol === 'h2' ? 'HTTP/2.0' : 'HTTP/1.1')}`
+  // A request line the parser refused (badRequestRecord): Apache's `"-"`.
+  const line = r.method === '' ? undefined : `${r.method} ${r.path}${query} ${d?.httpVersion ?? (r.protocol === 'h2' ? 'HTTP/2.0' : 'HTTP/1.1')}`
   return `${r.clientAddress} - - ${apacheTime(r.time)} ${quoted(line)} ${r.status === 0 ? '-' : r.status} ${r.bytes === 0 ? '-' : r.bytes} ` +
     `${quoted(d?.referer)} ${quoted(d?.userAgent)}\n`
 }

@@ -12,6 +12,8 @@ import { request } from 'undici'
 import { spawnCli } from '../helpers/cli.js'
 import { testCertificate } from '../helpers/certs.js'
 import { startServer } from '../helpers/origin.js'
+import { rawRequest } from '../helpers/e2e.js'
+import { startProxy } from '../helpers/proxy.js'
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
@@ -154,4 +156,42 @@ t.test('compression: the coding Switchyard compressed an answer with, absent whe
   t.ok(byPath.has('/small'), 'the small answer is logged')
   t.notOk('compression' in (byPath.get('/small') ?? {}), 'below minBytes: none')
   t.ok(Number(byPath.get('/br')?.bytes) < text.length, 'bytes counts what was sent, compressed')
+})
+
+t.test('a request node:http\'s parser refuses is logged and counted, as HAProxy logs a <BADREQ>', async (t) => {
+  const dir = t.testdir({})
+  const log = path.join(dir, 'access.log')
+  const combined = path.join(dir, 'combined.log')
+  const origin = await startServer(t, (_req, res) => { res.end('ok') })
+  const yaml = (file: string, format: string) => `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+accessLog: { path: ${JSON.stringify(file)}, format: ${format} }
+routes: [{ backend: app }]
+backends:
+  app: { servers: [{ url: "${origin.url}" }] }
+`
+  for (const [file, format] of [[log, 'json'], [combined, 'combined']] as const) {
+    const p = await startProxy(t, yaml(file, format))
+    const port = p.port('web')
+    const bad = await rawRequest(port, 'G\u0001T / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    t.equal(bad.status, 400, `${format}: the parser's 400`)
+    const big = await rawRequest(port, `GET / HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'v'.repeat(64 * 1024)}\r\n\r\n`)
+    t.equal(big.status, 431)
+    t.equal((await rawRequest(port, 'GET /fine HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n')).status, 200)
+    const metrics = p.app.metrics.prometheus()
+    t.match(metrics, /switchyard_requests_total\{[^}]*code_class="4xx"[^}]*\} 2\b/, `${format}: both refusals counted in /metrics`)
+  }
+  const wait = async (file: string, n: number) => {
+    for (let i = 0; i < 200 && (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').length : 0) < n; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  await wait(log, 3)
+  const json = lines(log)
+  t.match(json.find((l) => l.status === 400), { method: '', path: '', error: 'LB_ERR_BAD_REQUEST', flag: 'DPE', detail: /^HPE_/, client: '127.0.0.1' })
+  t.match(json.find((l) => l.status === 431), { error: 'LB_ERR_HEADERS_TOO_LARGE', detail: 'HPE_HEADER_OVERFLOW' })
+  t.match(json.find((l) => l.status === 200), { path: '/fine' })
+  await wait(combined, 3)
+  const text = readFileSync(combined, 'utf8')
+  t.match(text, /^127\.0\.0\.1 - - \[[^\]]+\] "-" 400 - "-" "-"$/m, 'Apache\'s "-" request line')
 })
