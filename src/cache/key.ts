@@ -81,6 +81,37 @@ export function variantKey (base: string, names: readonly string[], rawHeaders: 
   return v
 }
 
+/**
+ * Fields only a trusted proxy may send (headers.ts drops them from anyone
+ * else) that frameworks read as the URL, host, scheme, port or method
+ * instead of the request's own: they change the answer, so from a trusted
+ * proxy they key it (X-Forwarded-Host and -Proto key it through the origin).
+ */
+const TRUSTED_OVERRIDES = new Set(['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-scheme', 'x-forwarded-ssl', 'x-original-url',
+  'x-rewrite-url', 'x-host', 'x-original-host', 'x-http-method-override', 'x-http-method', 'x-method-override'])
+
+/**
+ * `variant` with what a trusted proxy's request says besides its URL: the
+ * TRUSTED_OVERRIDES fields, and the `host=` and `proto=` of a Forwarded
+ * field (its `for=` would key every client apart). Unchanged when it says
+ * nothing more.
+ */
+export function trustedVariant (variant: string, rawHeaders: readonly string[]): string {
+  let extra = ''
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase()
+    if (TRUSTED_OVERRIDES.has(name)) extra += '\n' + name + ':' + rawHeaders[i + 1]!
+    else if (name === 'forwarded') {
+      for (const pair of rawHeaders[i + 1]!.split(/[;,]/)) {
+        const eq = pair.indexOf('=')
+        const key = pair.slice(0, eq).trim().toLowerCase()
+        if (eq > 0 && (key === 'host' || key === 'proto')) extra += '\nforwarded-' + key + ':' + pair.slice(eq + 1).trim()
+      }
+    }
+  }
+  return extra === '' ? variant : variant + extra
+}
+
 /** The start of every variant key of a route and shard (`route\nshard`), built once when routes compile. */
 export function variantBase (route: string, shard: string): string {
   return route + '\n' + shard

@@ -16,6 +16,14 @@ export interface RequestFacts {
   /** `Pragma: no-cache`, counted only when the request has no Cache-Control (§5.4). */
   readonly pragmaNoCache: boolean
   readonly authorization: boolean
+  /** The request carries a Cookie: its answer is stored only with a lifetime the origin gave (see storeDecision). */
+  readonly cookie: boolean
+  /**
+   * The request has a body (Content-Length other than 0, or Transfer-Encoding):
+   * never answered from the cache nor stored, because the key does not
+   * include it (a "fat GET" would poison the URL for everyone).
+   */
+  readonly body: boolean
   /** All If-None-Match fields joined with ', '. */
   readonly ifNoneMatch: string | undefined
   /** If-Modified-Since (ms); undefined when absent, invalid or repeated (RFC 9110 §13.1.3). */
@@ -29,11 +37,17 @@ export interface RequestFacts {
   readonly conditional: boolean
 }
 
-/** What the cache needs from a request, in one pass over its headers. */
-export function requestFacts (method: string, rawHeaders: readonly string[]): RequestFacts {
+/**
+ * What the cache needs from a request, in one pass over its headers.
+ * `hasBody`: whether it has a body, when known better than its fields say
+ * (an h2 request's DATA needs no Content-Length).
+ */
+export function requestFacts (method: string, rawHeaders: readonly string[], hasBody?: boolean): RequestFacts {
   let cc: string | undefined
   let pragmaNoCache = false
   let authorization = false
+  let cookie = false
+  let body = false
   let ifNoneMatch: string | undefined
   let ims: string | undefined
   let imsCount = 0
@@ -51,18 +65,23 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
         break
       case 6:
         if (!pragmaNoCache && isName(name, 'pragma') && hasToken(value, 'no-cache')) pragmaNoCache = true
+        else if (isName(name, 'cookie')) cookie = true
         break
       case 8:
         if (isName(name, 'if-match')) ifMatch = ifMatch === undefined ? value : ifMatch + ', ' + value
         else if (isName(name, 'if-range')) ifRange = true
         break
+      case 14:
+        if (isName(name, 'content-length') && value.trim() !== '0') body = true
+        break
+      case 17:
+        if (isName(name, 'transfer-encoding')) body = true
+        else if (isName(name, 'if-modified-since')) { ims ??= value; imsCount++ }
+        break
       case 13:
         if (isName(name, 'cache-control')) cc = cc === undefined ? value : cc + ', ' + value
         else if (isName(name, 'authorization')) authorization = true
         else if (isName(name, 'if-none-match')) ifNoneMatch = ifNoneMatch === undefined ? value : ifNoneMatch + ', ' + value
-        break
-      case 17:
-        if (isName(name, 'if-modified-since')) { ims ??= value; imsCount++ }
         break
       case 19:
         if (isName(name, 'if-unmodified-since')) { ius ??= value; iusCount++ }
@@ -74,6 +93,8 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
     cc: parseCacheControl(cc),
     pragmaNoCache: pragmaNoCache && cc === undefined,
     authorization,
+    cookie,
+    body: hasBody ?? body,
     ifNoneMatch,
     ifModifiedSince: imsCount === 1 ? parseHttpDate(ims) : undefined,
     ifMatch,
@@ -83,9 +104,9 @@ export function requestFacts (method: string, rawHeaders: readonly string[]): Re
   }
 }
 
-/** Only GET and HEAD are looked up; HEAD is answered from the GET entry. */
+/** Only GET and HEAD without a body are looked up; HEAD is answered from the GET entry. */
 export function lookupAllowed (req: RequestFacts): boolean {
-  return req.method === 'GET' || req.method === 'HEAD'
+  return (req.method === 'GET' || req.method === 'HEAD') && !req.body
 }
 
 // ---------------------------------------------------------------- storing (§3)
@@ -202,11 +223,22 @@ export function storeDecision (
   }
   const f = scanResponse(resHeaders, newFields())
   if (f.setCookie && !opts.allowSetCookie) return no('set-cookie')
-  if (f.vary !== undefined && varyNames1(f.vary) === '*') return no('vary *')
+  if (f.vary !== undefined) {
+    const names = varyNames1(f.vary)
+    if (names === '*') return no('vary *')
+    // The origin saw the proxy's value of these, not the client's, which the
+    // cache would match on: one client's answer would reach another.
+    if (names.some((n) => PROXY_SET.has(n))) return no('vary on a field the proxy sets')
+  }
   // RFC 9213 §2.1: a targeted field's directives replace Expires as well.
   const expires = resCc.targeted ? undefined : f.expires
   const explicit = resCc.sMaxAge !== undefined || resCc.maxAge !== undefined || expires !== undefined
   if (!explicit && !resCc.public && !HEURISTIC.has(status)) return no('status not cacheable')
+  // Cache deception (/account/x.css answered with the account page and only
+  // a Last-Modified): an answer to a request with a Cookie is stored only
+  // when the origin gave it a lifetime or made it public, never on a guess
+  // (heuristic or defaultTtl). Varnish stores none of them by default.
+  if (!explicit && !resCc.public && req.cookie) return no('cookie, and no lifetime from the origin')
   // §5.2.2.4: no-cache may be stored, but is never fresh.
   const freshness = resCc.noCache ? 0 : lifetime(status, f, resCc, responseTime, opts)
   if (freshness > 0) return { store: true, freshness }
@@ -387,6 +419,9 @@ function varyNames1 (value: string): readonly string[] | '*' {
   if (names.length === 0) return NO_NAMES
   return names.sort()
 }
+
+/** Request fields the proxy sets or replaces on the way upstream (headers.ts, tracing): a Vary on one is not stored. */
+const PROXY_SET = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via', 'x-request-id', 'traceparent', 'tracestate'])
 
 /** Lower-cased, deduplicated, sorted names in Vary; '*' when any member is '*'. */
 export function varyNames (resHeaders: readonly string[]): readonly string[] | '*' {

@@ -33,6 +33,8 @@ import { parseAbsoluteUrl } from './request-target.js'
 export interface CacheClient extends ClientWriter {
   /** The client's raw request headers (conditionals, Range, Vary values). */
   readonly rawHeaders: readonly string[]
+  /** The request has a body (h1 framing, or an h2 stream not ended with its headers): never cached. */
+  readonly hasBody: boolean
   /** Date.now() at the request's start (RFC 9111 age arithmetic is wall-clock). */
   readonly startWall: number
   /** The socket peer, for PURGE's allow list. */
@@ -89,7 +91,7 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
     purgeRequest(c, cache, at.key, scope.purgeFrom)
     return true
   }
-  const facts = requestFacts(method, c.rawHeaders)
+  const facts = requestFacts(method, c.rawHeaders, c.hasBody)
   const state = new CacheState(scope, facts, c.rawHeaders, c.startWall)
   if (!lookupAllowed(facts)) {
     c.cacheOutcome = 'bypass'

@@ -60,7 +60,15 @@ const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['true-client-ip', TRUSTED_ONLY],
   ['x-cluster-client-ip', TRUSTED_ONLY],
   ['x-original-url', TRUSTED_ONLY],
-  ['x-rewrite-url', TRUSTED_ONLY]
+  ['x-rewrite-url', TRUSTED_ONLY],
+  // Hosts and methods some frameworks take instead of the request's own: from
+  // a client, they would make a cached GET's answer another (a 405 stored for
+  // everyone, links to another host).
+  ['x-host', TRUSTED_ONLY],
+  ['x-original-host', TRUSTED_ONLY],
+  ['x-http-method-override', TRUSTED_ONLY],
+  ['x-http-method', TRUSTED_ONLY],
+  ['x-method-override', TRUSTED_ONLY]
 ])
 
 // What to do with a response field, by lower-cased name.

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net'
 import type { Consistency, RedirectConfig } from '../config/schema.js'
 import { clientEndpoints } from '../listener/proxy-accept.js'
 import type { ReadYourWrites } from './read-your-writes.js'
-import { cacheKey, keyedTarget, variantKey, type CacheTarget } from '../cache/key.js'
+import { cacheKey, keyedTarget, trustedVariant, variantKey, type CacheTarget } from '../cache/key.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import type { RouteInput } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
@@ -190,7 +190,9 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   if (rc !== undefined) {
     const origin = originOf(head.proto, head.authority)
     const primary = cacheKey(head.proto, origin, target)
-    const variant = variantKey(route.variantBases.get(shard)!, rc.key.headers, req.rawHeaders)
+    const keyed = variantKey(route.variantBases.get(shard)!, rc.key.headers, req.rawHeaders)
+    // Only a trusted proxy's overrides reach the origin (headers.ts): they key its answers.
+    const variant = req.conn.trusted ? trustedVariant(keyed, req.rawHeaders) : keyed
     cache = compression === undefined
       ? { key: primary, variant, scheme: head.proto, origin }
       : { key: primary, variant: `${variant}\nce:${compression.coding}`, scheme: head.proto, origin, coding: compression.coding }

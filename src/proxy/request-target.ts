@@ -26,6 +26,21 @@ export interface TargetError {
 const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
 
 /**
+ * Do two authorities name the same origin? A default port (80, 443) written
+ * on one side only is the same (`good.test` and `good.test:443`): which is
+ * the default depends on the scheme, and the port on both sides is checked
+ * when both have one.
+ */
+function sameAuthority (x: string, y: string): boolean {
+  const a = parseAuthority(x)
+  const b = parseAuthority(y)
+  if (a === undefined || b === undefined || a.host !== b.host) return false
+  if (a.port === b.port) return true
+  const port = a.port ?? b.port
+  return (a.port === undefined || b.port === undefined) && (port === 80 || port === 443)
+}
+
+/**
  * `url` is the request target as received (h1: origin-, absolute- or
  * asterisk-form; h2: `:path`); `h2Authority` the h2 `:authority` (undefined
  * on HTTP/1.1). RFC 9112 §3.2 (one Host), §3.2.2 (absolute-form wins over
@@ -43,8 +58,9 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
     if (BAD_TARGET.test(target)) return bad('control character or space in :path')
     const host = hosts === 1 ? requestField(raw, 'host') : undefined
     authority = h2Authority === '' ? host : h2Authority
-    if (host !== undefined && h2Authority !== '' && host !== h2Authority &&
-      parseAuthority(host)?.value !== parseAuthority(h2Authority)?.value) return bad('Host and :authority disagree')
+    if (host !== undefined && h2Authority !== '' && host !== h2Authority && !sameAuthority(host, h2Authority)) {
+      return bad('Host and :authority disagree')
+    }
   } else if (target.charCodeAt(0) !== 47 && target !== '*') {
     const m = /^https?:\/\//i.exec(target)
     if (m === null) return bad('request target is neither a path nor an absolute http(s) URI')

@@ -547,3 +547,29 @@ t.test('RFC 9111 §4.3.4 revalidationSelects: a 304 naming another representatio
   t.ok(revalidationSelects(tagged, ['Cache-Control', 'max-age=60']), 'no validator at all: it answers the ones we sent')
   t.ok(revalidationSelects(entry({ etag: '"v1"' }), ['Last-Modified', D0]), 'a Last-Modified when none is stored: nothing contradicts')
 })
+
+t.test('a request with a body is never looked up nor stored (fat GET: the key does not hold the body)', async (t) => {
+  t.ok(lookupAllowed(requestFacts('GET', [])))
+  t.notOk(lookupAllowed(requestFacts('GET', ['Content-Length', '15'])), 'Content-Length')
+  t.notOk(lookupAllowed(requestFacts('GET', ['Transfer-Encoding', 'chunked'])), 'chunked')
+  t.ok(lookupAllowed(requestFacts('GET', ['Content-Length', '0'])), 'an empty body is none')
+  t.notOk(lookupAllowed(requestFacts('GET', [], true)), 'h2: DATA without Content-Length (the session knows)')
+  t.notOk(lookupAllowed(requestFacts('HEAD', ['content-length', '3'])))
+})
+
+t.test('a Vary on a field the proxy sets is not stored: the origin saw our value, not the client\'s', async (t) => {
+  t.match(decide(['Cache-Control', 'max-age=60', 'Vary', 'X-Forwarded-For']), { store: false, reason: 'vary on a field the proxy sets' })
+  t.match(decide(['Cache-Control', 'max-age=60', 'Vary', 'accept-language, Forwarded']), { store: false })
+  t.match(decide(['Cache-Control', 'max-age=60', 'Vary', 'Accept-Language']), { store: true })
+})
+
+t.test('cache deception: with a Cookie, only a lifetime from the origin (or public) stores the answer, never a guess', async (t) => {
+  const withCookie = requestFacts('GET', ['Cookie', 'session=abc'])
+  const lm = ['Date', D0, 'Last-Modified', 'Mon, 01 Jan 2024 12:00:00 GMT']
+  t.match(decide(lm), { store: true }, 'no Cookie: the heuristic lifetime')
+  t.match(decide(lm, {}, 200, withCookie), { store: false, reason: 'cookie, and no lifetime from the origin' })
+  t.match(decide(lm, { defaultTtl: 60 * S }, 200, withCookie), { store: false }, 'nor defaultTtl')
+  t.match(decide(['Cache-Control', 'max-age=60'], {}, 200, withCookie), { store: true }, 'the origin said how long')
+  t.match(decide(['Expires', 'Mon, 15 Jan 2024 13:00:00 GMT', 'Date', D0], {}, 200, withCookie), { store: true })
+  t.match(decide(['Cache-Control', 'public', ...lm], {}, 200, withCookie), { store: true }, 'public: the origin allows it')
+})

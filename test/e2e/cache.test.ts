@@ -250,6 +250,35 @@ t.test('a 304 naming another representation updates nothing: the current one is 
   t.equal(head.headers['x-whole'], '3', 'answered by the request sent again')
 })
 
+t.test('a GET with a body is neither answered from the cache nor stored: the key does not hold the body (fat GET)', async (t) => {
+  const o = await startOrigin(t)
+  o.route('/jsonp', (q, res) => {
+    let body = ''
+    q.on('data', (c: Buffer) => { body += c.toString() })
+    q.on('end', () => {
+      const cb = body !== '' ? body.replace('callback=', '') : new URL(q.url ?? '/', 'http://x').searchParams.get('callback')
+      res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'application/javascript' }).end(`${cb}({"data":1})`)
+    })
+  })
+  const p = await proxyFor(t, o)
+  const fat = await new Promise<{ status: number, body: string, cacheStatus: string }>((resolve, reject) => {
+    const q = http.request(`${p.url('web')}/jsonp?callback=ok`, { method: 'GET', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '15' } }, (r) => {
+      let body = ''
+      r.on('data', (c: Buffer) => { body += c.toString() })
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, body, cacheStatus: String(r.headers['cache-status']) }))
+    })
+    q.on('error', reject)
+    q.end('callback=alert1')
+  })
+  t.equal(fat.body, 'alert1({"data":1})', 'the origin got the body and answered for it')
+  t.match(fat.cacheStatus, /fwd=bypass/)
+  const victim = await get(p, '/jsonp?callback=ok')
+  t.equal(victim.body, 'ok({"data":1})', 'the victim never gets the answer made for the body')
+  t.match(victim.headers['cache-status'], /fwd=uri-miss; fwd-status=200; stored/)
+  t.equal((await get(p, '/jsonp?callback=ok')).body, 'ok({"data":1})')
+  t.equal(o.hits.get('/jsonp?callback=ok'), 2)
+})
+
 t.test('client conditionals are answered 304 from a fresh entry (RFC 9110 §13.1)', async (t) => {
   const o = await startOrigin(t)
   o.route('/c', (_q, res) => res.writeHead(200, { etag: '"abc"', 'last-modified': 'Mon, 02 Nov 2026 10:00:00 GMT', 'cache-control': 'max-age=60' }).end('content'))

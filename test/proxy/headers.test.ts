@@ -159,13 +159,16 @@ t.test('response headers: a one-value field repeated is collapsed (same value) o
     undefined, NO_HEADER_OPS), ['Age', '0', 'Date', 'd1', 'Expires', 'e1'], 'Age, Date, Expires: the first counts (RFC 9111 §5.1)')
 })
 
-t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl, client-address and original-URL fields only from trusted proxies', async (t) => {
+t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl, client-address, original-URL, host and method-override fields only from trusted proxies', async (t) => {
   const raw = ['X-Forwarded-Port', '443', 'X-Forwarded-Prefix', '/admin', 'X-Forwarded-Server', 'a', 'X-Forwarded-Scheme', 'https',
     'X-Real-IP', '10.9.9.9', 'X-Forwarded-Ssl', 'on', 'X-Client-IP', '10.1.1.1', 'True-Client-IP', '10.2.2.2',
-    'X-Cluster-Client-IP', '10.3.3.3', 'X-Original-URL', '/admin/users', 'X-Rewrite-URL', '/admin/x']
+    'X-Cluster-Client-IP', '10.3.3.3', 'X-Original-URL', '/admin/users', 'X-Rewrite-URL', '/admin/x',
+    'X-Host', 'evil.test', 'X-Original-Host', 'evil.test', 'X-HTTP-Method-Override', 'DELETE', 'X-HTTP-Method', 'PUT',
+    'X-Method-Override', 'PATCH']
   const u = head(raw).map
   for (const n of ['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-scheme', 'x-real-ip', 'x-forwarded-ssl',
-    'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url']) {
+    'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url', 'x-host', 'x-original-host',
+    'x-http-method-override', 'x-http-method', 'x-method-override']) {
     t.notOk(u[n], `${n} dropped from an untrusted peer`)
   }
   const tr = head(raw, trusted).map
@@ -173,6 +176,7 @@ t.test('request: X-Forwarded-Port/-Prefix/-Server/-Scheme/-Ssl, client-address a
   t.same(tr['x-real-ip'], ['10.9.9.9'])
   t.same(tr['x-original-url'], ['/admin/users'])
   t.same(tr['true-client-ip'], ['10.2.2.2'])
+  t.same(tr['x-http-method-override'], ['DELETE'])
 })
 
 t.test('effective scheme and host: a trusted proxy\'s well-formed X-Forwarded-Proto/-Host, else ours', async (t) => {
