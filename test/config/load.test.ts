@@ -97,7 +97,7 @@ t.test('defaults are applied', async (t) => {
     trustedProxies: [],
     forwarding: { xForwarded: true, forwarded: false, via: true },
     limits: { maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUriBytes: 8192 },
-    timeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000 },
+    timeouts: { clientHeaders: 30_000, clientIdle: 60_000, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000, tunnelFin: 30_000 },
     pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' },
     routes: [{
       name: 'route-0',

@@ -195,7 +195,7 @@ t.test('watchConfig', async (t) => {
 
 t.test('timeouts.drain', async (t) => {
   t.equal(parse(BASE).timeouts.drain, 30_000)
-  t.same(parse(BASE + 'timeouts: { drain: 1m30s }\n').timeouts, { clientHeaders: 30_000, clientIdle: 60_000, drain: 90_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000 })
+  t.same(parse(BASE + 'timeouts: { drain: 1m30s }\n').timeouts, { clientHeaders: 30_000, clientIdle: 60_000, drain: 90_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000, tunnelFin: 30_000 })
   t.equal(parse(BASE + 'timeouts: { drain: 0 }\n').timeouts.drain, 0, '0 = cut at once')
   only(t, BASE + 'timeouts:\n  drain: soon\n', 'timeouts.drain', 8, /^expected a duration like 500ms, .*got "soon"$/)
   only(t, BASE + 'timeouts:\n  drain: 600h\n', 'timeouts.drain', 8, /at most 596h31m23s/)
@@ -227,10 +227,12 @@ t.test('timeouts.clientBody, timeouts.request, timeouts.tunnel', async (t) => {
   t.equal(d.clientBody, 30_000, 'a stalled body is cut after 30s by default')
   t.equal(d.request, 0, 'no whole-request deadline by default')
   t.equal(d.tunnel, 3_600_000, 'an idle tunnel lives an hour')
-  const c = parse(BASE + 'timeouts: { clientBody: 5s, request: 1m, tunnel: 10m }\n').timeouts
-  t.same([c.clientBody, c.request, c.tunnel], [5000, 60_000, 600_000])
+  t.equal(d.tunnelFin, 30_000, 'a half-closed one 30 s (HAProxy client-fin)')
+  const c = parse(BASE + 'timeouts: { clientBody: 5s, request: 1m, tunnel: 10m, tunnelFin: 5s }\n').timeouts
+  t.same([c.clientBody, c.request, c.tunnel, c.tunnelFin], [5000, 60_000, 600_000, 5000])
   only(t, BASE + 'timeouts:\n  clientBody: 0\n', 'timeouts.clientBody', 8, /greater than 0/)
   only(t, BASE + 'timeouts:\n  tunnel: forever\n', 'timeouts.tunnel', 8, /^expected a duration/)
+  only(t, BASE + 'timeouts:\n  tunnelFin: 0\n', 'timeouts.tunnelFin', 8, /greater than 0/)
 })
 
 t.test('pathNormalization', async (t) => {

@@ -903,7 +903,7 @@ t.test('client limits and timeouts: bad sizes and durations show the accepted fo
   only(t, BASE + 'timeouts:\n  clientIdle: 600h\n', 'timeouts.clientIdle', 8, /at most 596h31m23s/)
   const c = parseConfig(BASE + 'limits: { maxHeaderBytes: 32KiB, maxHeaderCount: 50, maxUriBytes: 64KiB }\ntimeouts: { clientHeaders: 10s, clientIdle: 0 }\n', 'c')
   t.same(c.limits, { maxHeaderBytes: 32_768, maxHeaderCount: 50, maxUriBytes: 65_536 })
-  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000 })
+  t.same(c.timeouts, { clientHeaders: 10_000, clientIdle: 0, drain: 30_000, clientBody: 30_000, request: 0, clientSend: 60_000, tunnel: 3_600_000, tunnelFin: 30_000 })
 })
 
 t.test('empty optional keys take their default', async (t) => {
