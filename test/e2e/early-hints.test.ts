@@ -140,7 +140,7 @@ backends:
     const port = Number(new URL(plain).port)
     const reply = await rawRequest(port, 'GET /configured/old HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n')
     t.equal(reply.status, 200)
-    t.notMatch(reply.raw, /103/, 'no interim response on the wire')
+    t.notMatch(reply.raw, /HTTP\/1\.[01] 1\d\d/, 'no interim response on the wire (the random request id may hold "103")')
   })
 
   t.test('102 is relayed; a 103 only with well-formed links', async (t) => {
