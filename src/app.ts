@@ -364,8 +364,12 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       }
     },
     reload (next) {
+      // Stopping: nothing new is bound or started (a listener it added would never be closed).
+      if (stopping !== undefined) return Promise.resolve({ ok: false, errors: ['shutting down: reloads are refused while the process drains'] })
       // One reload at a time: a second waits for the first.
-      const run = reloading.then(() => reloadNow(next))
+      const run = reloading.then(() => stopping !== undefined
+        ? { ok: false, errors: ['shutting down: reloads are refused while the process drains'] } as const
+        : reloadNow(next))
       reloading = run.catch(() => undefined)
       return run
     },

@@ -560,6 +560,10 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
  */
 async function startWorker (): Promise<number> {
   const log: Logger = appLogger({ pid: process.pid, worker: Number(process.env.SWITCHYARD_WORKER_ID ?? 0) })
+  // node:cluster exits a worker at once when its IPC channel closes unasked (the primary
+  // killed, OOM): every request in flight would be cut. Marked as an expected
+  // disconnect, it is left to the 'disconnect' handler below, which drains first.
+  if (cluster.worker !== undefined) cluster.worker.exitedAfterDisconnect = true
   process.on('SIGINT', () => {})
   // The primary tells its workers to reopen (IPC); a SIGUSR1 sent to a worker itself does the same, never Node's inspector.
   let reopen = (): void => {}

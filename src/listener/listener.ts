@@ -62,6 +62,10 @@ function h1HeadLimit (l: LimitsConfig): number { return l.maxHeaderBytes + l.max
 function h2HeaderListLimit (l: LimitsConfig): number { return l.maxHeaderBytes * 2 + l.maxUriBytes + 4096 }
 
 const NGHTTP2_INTERNAL_ERROR = 2
+const NGHTTP2_NO_ERROR = 0
+const MAX_STREAM_ID = 2 ** 31 - 1
+/** Between a late session's first GOAWAY and its last: more than a round trip on any sane network. */
+const LATE_GOAWAY_MS = 200
 
 /** On close, how long an open connection without a request may still send one. */
 const IDLE_GRACE_MS = 500
@@ -365,6 +369,8 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
 
   const sockets = new Set<Socket>()
   const sessions = new Set<http2.ServerHttp2Session>()
+  /** close() has begun: sessions that start from now on get their GOAWAY at once. */
+  let closing = false
   let drained: (() => void) | undefined
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
@@ -392,6 +398,13 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
     session.once('close', () => sessions.delete(session))
+    // Accepted before close() but through its TLS handshake only after: without a GOAWAY its
+    // client keeps opening streams until the drain deadline cuts one. RFC 9113 §6.8's graceful
+    // form: a first GOAWAY that still takes the streams already on their way, then the last.
+    if (closing) {
+      session.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID)
+      setTimeout(() => { if (!session.destroyed) session.close() }, LATE_GOAWAY_MS).unref()
+    }
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -401,12 +414,14 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       resolve()
     })
   })
+  // Where it was bound: a closed server (draining) has no address, and /status still lists it.
+  const bound = server.address() as AddressInfo
 
   return {
     name: cfg.name,
     context,
     tls,
-    address: () => server.address() as AddressInfo,
+    address: () => (server.address() as AddressInfo | null) ?? bound,
     update (next, o) {
       // The header read sits in front of the HTTP server: turning it on or off needs a new one.
       if ((next.proxyProtocol !== undefined) !== ppAtStart) return [`proxyProtocol ${ppAtStart ? 'off' : 'on'} needs a restart for listener ${cfg.name}`]
@@ -445,6 +460,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // one accepted a moment ago whose client is writing its first request
       // (a reset for an accepted request). Those get IDLE_GRACE_MS to send it;
       // it is answered with Connection: close (the pipeline is draining).
+      closing = true
       const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
       keepAlive.stop()
       for (const s of sessions) s.close() // GOAWAY: streams in flight finish

@@ -339,3 +339,26 @@ t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no wo
   if (code !== 0) t.comment(f.proc.stdout().slice(-3000), f.proc.stderr().slice(-3000))
   t.same(s.workers.map((w) => isAlive(w.pid)), [false, false], 'both workers are gone')
 })
+
+t.test('the primary killed: its workers drain what is in flight, then exit', async (t) => {
+  // Origins that hold each /slow request for 1 s and count the ones that reached them.
+  let arrived = 0
+  const slow = async (name: string): Promise<Server> => await startServer(t, (req, res) => {
+    req.resume()
+    if (req.url === '/slow') arrived++
+    setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(name), req.url === '/slow' ? 1000 : 0)
+  })
+  const a = await slow('a')
+  const b = await slow('b')
+  const f = await startFleet(t, a.port, b.port)
+  const s = await status(f)
+  const inflight = Promise.all(Array.from({ length: 6 }, async () => await get(f.port, '/slow').catch((err: Error) => ({ status: 0, body: err.message }))))
+  for (let i = 0; i < 400 && arrived < 6; i++) await sleep(10)
+  t.equal(arrived, 6, 'all 6 requests reached the origins before the primary died')
+  // node:cluster alone exits a worker the moment its IPC channel closes unasked.
+  f.proc.child.kill('SIGKILL')
+  const answers = await inflight
+  t.same(answers.map((r) => r.status), answers.map(() => 200), 'every request in flight answered 200')
+  for (let i = 0; i < 400 && s.workers.some((w) => isAlive(w.pid)); i++) await sleep(25)
+  t.same(s.workers.map((w) => isAlive(w.pid)), [false, false], 'then both workers are gone')
+})
