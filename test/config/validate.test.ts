@@ -891,6 +891,11 @@ t.test('listeners', async (t) => {
       'listeners[0].tls.certificates[1].serverNames[0]', 6, 'duplicate server name `a.com`')
     only(t, head + '      certificates:\n        - { cert: a.crt, key: a.key, serverNames: ["a.*.com"] }\n',
       'listeners[0].tls.certificates[0].serverNames[0]', 5, /host name/)
+    // No client sends an IP as SNI: that certificate could never be picked for it, and https://IP would get 421s.
+    only(t, head + '      certificates:\n        - { cert: a.crt, key: a.key, serverNames: [localhost, 127.0.0.1] }\n',
+      'listeners[0].tls.certificates[0].serverNames[1]', 5, /an IP is never sent as SNI/)
+    only(t, head + '      certificates:\n        - { cert: a.crt, key: a.key, serverNames: ["[::1]"] }\n',
+      'listeners[0].tls.certificates[0].serverNames[0]', 5, /an IP is never sent as SNI/)
   })
 })
 

@@ -1,6 +1,7 @@
 // The `listeners` section: names, bind addresses (each unique, and handed to
 // load.ts for the bind check) and TLS (one certificate inline, or a list for SNI).
 
+import { isIP } from 'node:net'
 import { DEFAULTS } from '../schema.js'
 import type { CertificateConfig, ListenerConfig, ProxyProtocolConfig, TlsConfig } from '../schema.js'
 import type { Field, MapView } from '../reader.js'
@@ -156,7 +157,9 @@ function certificate (ctx: Context, f: Field): { config: CertificateConfig, serv
     const s = r.text(item)
     if (s === undefined) continue
     const host = normalizeHostPattern(s)
-    if (host === undefined) r.expected(item, 'a host name like example.com or *.example.com')
+    // A client never sends an IP as SNI (RFC 6066 §3): such a name could never pick this
+    // certificate, and requests to https://IP would all be 421 (their Host is not on the default's).
+    if (host === undefined || isIP(host.replace(/^\[|\]$/g, '')) !== 0) r.expected(item, 'a host name like example.com or *.example.com (an IP is never sent as SNI)')
     else serverNames.push([host, item])
   }
   const names = list === undefined ? DEFAULTS.listener.tls.certificate.serverNames : serverNames.map(([n]) => n)
