@@ -109,9 +109,18 @@ export function readHeader (socket: Socket, s: ProxyAcceptSettings, refuse: (why
     socket.off('data', onData)
     socket.off('error', onError)
     socket.off('close', onClose)
+    socket.off('end', onEnd)
   }
   const onError = (): void => { finish(); socket.destroy() }
   const onClose = (): void => finish()
+  // The peer closed before a whole header: a balancer's TCP check or a port probe (nothing
+  // sent: closed, not counted, as HAProxy's dontlognull) or a cut header (malformed). Not held
+  // half-open (node:http servers allow that) until the timeout, counted as a stalled client.
+  const onEnd = (): void => {
+    finish()
+    if (buf !== undefined) refuse('malformed')
+    socket.destroy()
+  }
   const onData = (chunk: Buffer): void => {
     buf = buf === undefined ? chunk : Buffer.concat([buf, chunk])
     const r = parseProxyHeader(buf)
@@ -139,4 +148,5 @@ export function readHeader (socket: Socket, s: ProxyAcceptSettings, refuse: (why
   socket.on('data', onData)
   socket.on('error', onError)
   socket.on('close', onClose)
+  socket.on('end', onEnd)
 }

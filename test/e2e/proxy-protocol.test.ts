@@ -175,10 +175,21 @@ backends:
     t.equal(half.raw, '', 'half a header')
     const silent = await rawRequest(port, Buffer.alloc(0))
     t.equal(silent.raw, '', 'silence')
+    // Closed by the peer before a whole header: a TCP check (connect, close) is no refusal,
+    // a cut header is malformed; neither is held open until the header timeout.
+    const closedEarly = async (bytes: Buffer): Promise<void> => {
+      const s = net.connect(port, '127.0.0.1')
+      s.on('error', () => {})
+      await new Promise((resolve) => s.once('connect', resolve))
+      s.end(bytes)
+      await new Promise((resolve) => s.once('close', resolve))
+    }
+    await closedEarly(Buffer.alloc(0))
+    await closedEarly(from('203.0.113.7').subarray(0, 10))
     t.equal(origin.requests.length, before, 'none reached the origin')
     const metrics = proxy.app.metrics.prometheus()
-    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="lb",reason="malformed"\} 4\n/)
-    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="lb",reason="timeout"\} 2\n/)
+    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="lb",reason="malformed"\} 5\n/)
+    t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="lb",reason="timeout"\} 2\n/, 'the checks were not timeouts')
     t.match(metrics, /switchyard_proxy_protocol_refused_total\{listener="elsewhere",reason="untrusted"\} 1\n/)
   })
 
