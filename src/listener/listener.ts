@@ -177,7 +177,8 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     proto: cfg.tls === undefined ? 'http' : 'https',
     tunnels,
     ...(tls === undefined || cfg.tls!.certificates.length < 2 ? {} : { misdirected: tls.misdirected }),
-    redirect: cfg.redirect
+    redirect: cfg.redirect,
+    closing: false
   })
   const { limits, timeouts } = opts
   // HTTP/1.1 idleness is swept (keep-alive.ts), not timed per request by
@@ -461,6 +462,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // (a reset for an accepted request). Those get IDLE_GRACE_MS to send it;
       // it is answered with Connection: close (the pipeline is draining).
       closing = true
+      context.closing = true
       const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
       keepAlive.stop()
       for (const s of sessions) s.close() // GOAWAY: streams in flight finish

@@ -54,6 +54,12 @@ export interface ListenerContext {
   readonly tunnels?: TunnelCount
   /** Answers every request on this listener (see plan); a reload that keeps the listener replaces it. */
   redirect?: RedirectConfig | undefined
+  /**
+   * This listener is closing (a reload removed it; a stop drains every
+   * listener through the pipeline's `draining`): HTTP/1.1 answers say
+   * Connection: close, so no client is cut at its drain deadline.
+   */
+  closing?: boolean
 }
 
 export interface TunnelCount {
@@ -481,7 +487,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     // The origin's reason phrase, when it is plain text; else Node's standard one.
     const reason = PLAIN_REASON.test(statusText) ? statusText : ''
     // The plain keep-alive case without writeHead (h1-head.ts): checked and written in one pass.
-    if (RAW_HEADS && !this.driver.draining) {
+    if (RAW_HEADS && !this.driver.draining && !this.listener.closing) {
       const head = h1Head(status, headers, reason === '' ? undefined : reason)
       const extra = this.#h1Extra()
       if (head !== null && extra !== null && writeRawHead(this.res as ServerResponse, status, head.lines, extra)) {
@@ -602,7 +608,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     if (this.h2) return this.#respond(status, headers, false)
     try {
       const res = this.res as ServerResponse
-      if (this.driver.draining) res.shouldKeepAlive = false
+      if (this.driver.draining || this.listener.closing) res.shouldKeepAlive = false
       // Upstream, cached and our own answers alike (the cache stores the upstream's head, never these).
       const all = this.extraFields === undefined ? headers : headers.concat(this.extraFields)
       try {
@@ -630,7 +636,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    */
   sendHit (status: number, head: HitHead, body: Buffer | undefined): void {
     if (!this.h2) {
-      if (RAW_HEADS && !this.driver.draining) {
+      if (RAW_HEADS && !this.driver.draining && !this.listener.closing) {
         if (head.h1 === undefined) {
           const made = head.h1 = h1HeadLines(status, head.fields)
           if (made !== null) head.h1Bytes = Buffer.from(made, 'latin1')

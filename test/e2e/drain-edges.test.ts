@@ -4,10 +4,12 @@
 // the listeners are closed, and an h2 session whose TLS handshake ends only
 // after the stop began gets a GOAWAY that still takes the streams already on
 // their way.
+import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import tls from 'node:tls'
 import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
 import { testCertificate } from '../helpers/certs.js'
 import { startServer } from '../helpers/origin.js'
 import { startProxy } from '../helpers/proxy.js'
@@ -66,4 +68,30 @@ backends:
   t.pass('GOAWAY received: the client opens no more streams here')
   session.close()
   await stopping
+})
+
+t.test('a listener a reload removes tells its keep-alive clients to close (Connection: close), as a stop does', async (t) => {
+  const origin = await startServer(t, (_req, res) => { res.end('ok') })
+  const yaml = (old: boolean) => `
+listeners:
+  - { name: stays, bind: "127.0.0.1:0" }
+${old ? '  - { name: old, bind: "127.0.0.1:0" }' : ''}
+timeouts: { drain: 2s }
+routes: [{ backend: app }]
+backends:
+  app: { servers: [{ url: "${origin.url}" }] }
+`
+  const p = await startProxy(t, yaml(true))
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => { agent.destroy() })
+  const url = `${p.url('old')}/x`
+  const get = (): Promise<http.IncomingMessage> => new Promise((resolve, reject) => {
+    http.get(url, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res)) }).on('error', reject)
+  })
+  t.equal((await get()).headers.connection, 'keep-alive', 'before: kept alive')
+  const r = await p.app.reload(parseConfig(yaml(false), 'test.yaml'))
+  t.equal(r.ok, true)
+  const after = await get()
+  t.equal(after.statusCode, 200, 'the connection accepted before the reload is still served')
+  t.equal(after.headers.connection, 'close', 'and told to close')
 })
