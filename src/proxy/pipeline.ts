@@ -297,6 +297,13 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       if (w.closed) continue
       w.panic = shard.panic()
       const server = shard.balancer.pick(w)
+      if (server === undefined && !shard.anyBusy(w.panic, w.primaryOnly === true)) {
+        // Nothing here will free a slot for it: a reload retired this shard's servers (the
+        // live backend's shard of the same name takes it), or they went down. Afresh.
+        if (w instanceof Session) this.#attemptSession(w)
+        else w.fail(Errors.NO_HEALTHY_SERVER)
+        continue
+      }
       if (server === undefined) {
         // Still full (another path took the slot): back to the head of the line is not
         // possible in a FIFO, so requeue at the tail only if time remains.

@@ -95,3 +95,37 @@ backends:
   t.equal(after.statusCode, 200, 'the connection accepted before the reload is still served')
   t.equal(after.headers.connection, 'close', 'and told to close')
 })
+
+t.test('requests queued for a server a reload replaces go to its replacement, not to a queue timeout', async (t) => {
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let arrived: () => void = () => {}
+  const atA = new Promise<void>((resolve) => { arrived = resolve })
+  const a = await startServer(t, (_req, res) => { arrived(); void held.then(() => res.end('old')) })
+  const b = await startServer(t, (_req, res) => { res.end('new') })
+  const yaml = (url: string) => `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes: [{ backend: app }]
+backends:
+  app:
+    maxConn: 1
+    timeouts: { queue: 30s }
+    servers: [{ name: s, url: "${url}" }]
+`
+  const p = await startProxy(t, yaml(a.url))
+  const get = (): Promise<string> => new Promise((resolve, reject) => {
+    http.get(`${p.url('web')}/`, { agent: false }, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => { body += c.toString() })
+      res.on('end', () => resolve(`${res.statusCode ?? 0} ${body}`))
+    }).on('error', reject)
+  })
+  const first = get()
+  await atA
+  const queued = [get(), get()]
+  await new Promise((resolve) => setTimeout(resolve, 50)) // both in the shard's queue (maxConn 1)
+  t.equal((await p.app.reload(parseConfig(yaml(b.url), 'test.yaml'))).ok, true)
+  release()
+  t.equal(await within(first, 5000, 'the request in flight'), '200 old')
+  t.same(await within(Promise.all(queued), 5000, 'the queued requests'), ['200 new', '200 new'], 'served by the replacement')
+})
