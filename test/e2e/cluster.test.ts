@@ -313,8 +313,12 @@ t.test('SIGTERM under autocannon load: no accepted request fails, the primary ex
   t.same(workers.map((w) => isAlive(w.pid)), [false, false], 'both workers are gone')
 })
 
-t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no worker is left', async (t) => {
-  // Origins that hold each /slow request for 1 s and count the ones that reached them.
+/**
+ * A fleet in front of two origins that hold each /slow request for 1 s, with
+ * `n` such requests sent and all of them at the origins: in flight for sure,
+ * whatever the machine's load. `answers` settles when they are answered (0 for a failure).
+ */
+async function slowRequestsInFlight (t: Test, n: number): Promise<{ f: Fleet, s: Status, answers: Promise<Array<{ status: number }>> }> {
   let arrived = 0
   const slow = async (name: string): Promise<Server> => await startServer(t, (req, res) => {
     req.resume()
@@ -325,10 +329,14 @@ t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no wo
   const b = await slow('b')
   const f = await startFleet(t, a.port, b.port)
   const s = await status(f)
-  const inflight = Promise.all(Array.from({ length: 20 }, async () => await get(f.port, '/slow').catch((err: Error) => ({ status: 0, body: err.message }))))
-  // SIGTERM once all 20 are at the origins: in flight for sure, whatever the machine's load.
-  for (let i = 0; i < 400 && arrived < 20; i++) await sleep(10)
-  t.equal(arrived, 20, 'all 20 requests reached the origins before the SIGTERM')
+  const answers = Promise.all(Array.from({ length: n }, async () => await get(f.port, '/slow').catch((err: Error) => ({ status: 0, body: err.message }))))
+  for (let i = 0; i < 400 && arrived < n; i++) await sleep(10)
+  t.equal(arrived, n, `all ${n} requests reached the origins first`)
+  return { f, s, answers }
+}
+
+t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no worker is left', async (t) => {
+  const { f, s, answers: inflight } = await slowRequestsInFlight(t, 20)
   f.proc.child.kill('SIGTERM')
   const answers = await inflight
   t.same(answers.map((r) => r.status), answers.map(() => 200), 'all 20 requests in flight answered 200')
@@ -341,20 +349,7 @@ t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no wo
 })
 
 t.test('the primary killed: its workers drain what is in flight, then exit', async (t) => {
-  // Origins that hold each /slow request for 1 s and count the ones that reached them.
-  let arrived = 0
-  const slow = async (name: string): Promise<Server> => await startServer(t, (req, res) => {
-    req.resume()
-    if (req.url === '/slow') arrived++
-    setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(name), req.url === '/slow' ? 1000 : 0)
-  })
-  const a = await slow('a')
-  const b = await slow('b')
-  const f = await startFleet(t, a.port, b.port)
-  const s = await status(f)
-  const inflight = Promise.all(Array.from({ length: 6 }, async () => await get(f.port, '/slow').catch((err: Error) => ({ status: 0, body: err.message }))))
-  for (let i = 0; i < 400 && arrived < 6; i++) await sleep(10)
-  t.equal(arrived, 6, 'all 6 requests reached the origins before the primary died')
+  const { f, s, answers: inflight } = await slowRequestsInFlight(t, 6)
   // node:cluster alone exits a worker the moment its IPC channel closes unasked.
   f.proc.child.kill('SIGKILL')
   const answers = await inflight
