@@ -79,11 +79,12 @@ export function configOrigin (config: Config, part: number | 'admin'): ConfigOri
 export function parseConfig (text: string, file: string, opts: LoadOptions = {}): Config {
   const result = analyse(text, file, opts)
   if (opts.checkFiles !== true) return finish(file, result, [], [], opts)
-  const fileIssues = checkFilesSync(result)
+  const certWarnings: ConfigIssue[] = []
+  const fileIssues = checkFilesSync(result, certWarnings)
   const toRead = tlsToRead(result.tlsFiles, fileIssues)
   const texts = new Map(toRead.flatMap(pemFiles).map((f) => [f, readText(f)]))
   const tls = loadTlsPem(toRead, texts)
-  return finish(file, withTlsPem(result, tls.pems), [...fileIssues, ...tls.issues], [], opts)
+  return finish(file, withTlsPem(result, tls.pems), [...fileIssues, ...tls.issues], certWarnings, opts)
 }
 
 /**
@@ -98,7 +99,8 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
   const result = analyse(text, file, opts)
-  const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result)
+  const certWarnings: ConfigIssue[] = []
+  const fileIssues = opts.checkFiles === false ? [] : await checkFilesAsync(result, certWarnings)
   let analysed = result
   const tlsIssues: ConfigIssue[] = []
   if (opts.checkFiles !== false) {
@@ -110,7 +112,7 @@ export async function loadConfig (file: string, opts: LoadOptions = {}): Promise
     tlsIssues.push(...tls.issues)
   }
   const binds = opts.checkBinds === true ? await checkBinds(result.binds) : { issues: [], warnings: [] }
-  return finish(file, analysed, [...fileIssues, ...tlsIssues, ...binds.issues], binds.warnings, opts)
+  return finish(file, analysed, [...fileIssues, ...tlsIssues, ...binds.issues], [...certWarnings, ...binds.warnings], opts)
 }
 
 interface Analysis {
@@ -303,14 +305,14 @@ function recordOrigins (file: string, config: Config, binds: readonly BindRef[])
 }
 
 /** Every certificate/key file exists and is readable; then each pair parses and matches. */
-async function checkFilesAsync (result: Analysis): Promise<ConfigIssue[]> {
+async function checkFilesAsync (result: Analysis, warnings: ConfigIssue[]): Promise<ConfigIssue[]> {
   const issues = (await Promise.all([...result.files.map(checkFile), ...result.folders.map(checkFolder)])).flat()
-  return [...issues, ...checkPairs(result.files, issues)]
+  return [...issues, ...checkPairs(result.files, issues, warnings)]
 }
 
-function checkFilesSync (result: Analysis): ConfigIssue[] {
+function checkFilesSync (result: Analysis, warnings: ConfigIssue[]): ConfigIssue[] {
   const issues = [...result.files.flatMap(checkFileSync), ...result.folders.flatMap(checkFolderSync)]
-  return [...issues, ...checkPairs(result.files, issues)]
+  return [...issues, ...checkPairs(result.files, issues, warnings)]
 }
 
 /**
@@ -318,7 +320,7 @@ function checkFilesSync (result: Analysis): ConfigIssue[] {
  * as a TLS listener will, once both files are readable (`unreadable` holds
  * the issues already found), and reports at the file at fault.
  */
-function checkPairs (files: readonly FileRef[], unreadable: readonly ConfigIssue[]): ConfigIssue[] {
+function checkPairs (files: readonly FileRef[], unreadable: readonly ConfigIssue[], warnings: ConfigIssue[]): ConfigIssue[] {
   const byPath = new Map(files.map((f) => [f.path, f]))
   const bad = new Set(unreadable.map((i) => i.path))
   const out: ConfigIssue[] = []
@@ -328,7 +330,9 @@ function checkPairs (files: readonly FileRef[], unreadable: readonly ConfigIssue
     const key = byPath.get(`${cert.path.slice(0, -'.cert'.length)}.key`)
     if (key === undefined || bad.has(cert.path) || bad.has(key.path)) continue
     try {
-      loadCertificatePair(cert.file, key.file)
+      const { x509 } = loadCertificatePair(cert.file, key.file)
+      const when = certificateWhen(x509, Date.now())
+      if (when !== undefined) warnings.push({ path: cert.path, message: when, line: cert.line, column: cert.column })
     } catch (err) {
       if (!(err instanceof CertificateError)) throw err
       const ref = err.file === 'cert' ? cert : key
@@ -336,6 +340,25 @@ function checkPairs (files: readonly FileRef[], unreadable: readonly ConfigIssue
     }
   }
   return out
+}
+
+/** Days before its end a listener certificate is warned about. */
+const CERT_WARN_DAYS = 14
+
+/**
+ * A warning for a certificate clients will refuse (expired, not yet valid) or
+ * soon will: it is served all the same (refusing it would turn an expired
+ * certificate into an outage at the next start), but `check`, the start and
+ * every reload say so at its line.
+ */
+export function certificateWhen (x509: { readonly validFrom: string, readonly validTo: string }, now: number): string | undefined {
+  const from = Date.parse(x509.validFrom)
+  const to = Date.parse(x509.validTo)
+  if (now < from) return `the certificate is not valid before ${new Date(from).toISOString()}: clients refuse it`
+  if (now > to) return `the certificate expired on ${new Date(to).toISOString()}: clients refuse it`
+  const days = Math.floor((to - now) / 86_400_000)
+  if (days < CERT_WARN_DAYS) return `the certificate expires on ${new Date(to).toISOString()}, in ${days} day${days === 1 ? '' : 's'}`
+  return undefined
 }
 
 /**

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError, formatIssue } from '../../src/errors.js'
-import { loadConfig, parseConfig } from '../../src/config/load.js'
+import { certificateWhen, loadConfig, parseConfig } from '../../src/config/load.js'
+import { generateCertificate } from '../../src/certs.js'
 import type { Config } from '../../src/config/schema.js'
 import { testCertificatePair } from '../helpers/certs.js'
 
@@ -297,8 +298,29 @@ t.test('certificate pairs are loaded as a TLS listener loads them', async (t) =>
   })
   t.test('a good pair passes', async (t) => {
     const dir = t.testdir({ 'config.yaml': 'listeners:\n' + listener(0, 'a.crt', 'a.key'), 'a.crt': a.certPem, 'a.key': a.keyPem })
-    t.equal((await loadConfig(join(dir, 'config.yaml'))).listeners[0]?.tls?.certificates[0]?.cert, join(dir, 'a.crt'))
+    const warnings: string[] = []
+    t.equal((await loadConfig(join(dir, 'config.yaml'), { onWarning: (w) => warnings.push(w.message) })).listeners[0]?.tls?.certificates[0]?.cert,
+      join(dir, 'a.crt'))
+    t.same(warnings, [], 'valid for long: nothing to say')
   })
+  t.test('a certificate about to expire loads, with a warning at its line', async (t) => {
+    const soon = generateCertificate({ names: ['localhost'], days: 5 })
+    const dir = t.testdir({ 'config.yaml': 'listeners:\n' + listener(0, 's.crt', 's.key'), 's.crt': soon.certPem, 's.key': soon.keyPem })
+    const warnings: Array<[string, number, string]> = []
+    await loadConfig(join(dir, 'config.yaml'), { onWarning: (w) => warnings.push([w.path, w.line, w.message]) })
+    t.match(warnings, [['listeners[0].tls.cert', 5, /^the certificate expires on \d{4}-.*, in [45] days$/]])
+  })
+})
+
+t.test('certificateWhen: expired, not yet valid, or within 14 days of its end', async (t) => {
+  const now = Date.UTC(2026, 5, 1)
+  const cert = (from: string, to: string) => ({ validFrom: from, validTo: to })
+  t.equal(certificateWhen(cert('Jan  1 00:00:00 2026 GMT', 'Jan  1 00:00:00 2027 GMT'), now), undefined)
+  t.match(certificateWhen(cert('Jan  1 00:00:00 2025 GMT', 'Jan  1 00:00:00 2026 GMT'), now), /^the certificate expired on 2026-01-01.*clients refuse it$/)
+  t.match(certificateWhen(cert('Jul  1 00:00:00 2026 GMT', 'Jan  1 00:00:00 2027 GMT'), now), /not valid before 2026-07-01/)
+  t.match(certificateWhen(cert('Jan  1 00:00:00 2026 GMT', 'Jun  2 00:00:00 2026 GMT'), now), /expires on 2026-06-02.*in 1 day$/)
+  t.match(certificateWhen(cert('Jan  1 00:00:00 2026 GMT', 'Jun 14 00:00:00 2026 GMT'), now), /in 13 days$/)
+  t.equal(certificateWhen(cert('Jan  1 00:00:00 2026 GMT', 'Jun 16 00:00:00 2026 GMT'), now), undefined, '15 days left: quiet')
 })
 
 t.test('an unreadable config file is a ConfigError too', async (t) => {
