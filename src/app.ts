@@ -9,8 +9,7 @@ import type { Config, ListenerConfig, OtlpConfig, RedisConfig } from './config/s
 import { startHealthChecks, type HealthChecks } from './health/checker.js'
 import type { EjectionListener } from './health/outlier.js'
 import { startListener, type ConnectionObserver, type ListenerHandle, type ListenerOptions } from './listener/listener.js'
-import { announcedClient } from './listener/proxy-accept.js'
-import { normalizeAddress } from './proxy/headers.js'
+import { clientAddressOf } from './listener/proxy-accept.js'
 import { Pipeline, type PipelineHooks } from './proxy/pipeline.js'
 import { allServers, buildState, healthTargets, type RuntimeState } from './proxy/state.js'
 import type { BackendStatus } from './upstream/backend.js'
@@ -209,7 +208,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     streamClosed: (listener) => { metrics.streamClosed(listener) },
     proxyRefused: (listener, why) => { metrics.proxyRefused(listener, why) },
     badRequest: (listener, socket, status, code) => {
-      const client = announcedClient(socket)?.source.address ?? normalizeAddress(socket.remoteAddress)
+      const client = clientAddressOf(socket)
       const tlsVersion = (socket as { getProtocol?: () => string | null }).getProtocol?.() ?? undefined
       const r = badRequestRecord(listener, client, tlsVersion, status, code, accessLog !== undefined)
       metrics.record(r)
@@ -364,9 +363,8 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
       }
     },
     reload (next) {
-      // Stopping: nothing new is bound or started (a listener it added would never be closed).
-      if (stopping !== undefined) return Promise.resolve({ ok: false, errors: ['shutting down: reloads are refused while the process drains'] })
-      // One reload at a time: a second waits for the first.
+      // One reload at a time: a second waits for the first. Stopping (by then): nothing new is
+      // bound or started, as a listener it added would never be closed.
       const run = reloading.then(() => stopping !== undefined
         ? { ok: false, errors: ['shutting down: reloads are refused while the process drains'] } as const
         : reloadNow(next))

@@ -82,25 +82,18 @@ export function variantKey (base: string, names: readonly string[], rawHeaders: 
 }
 
 /**
- * Fields only a trusted proxy may send (headers.ts drops them from anyone
- * else) that frameworks read as the URL, host, scheme, port or method
- * instead of the request's own: they change the answer, so from a trusted
- * proxy they key it (X-Forwarded-Host and -Proto key it through the origin).
- */
-const TRUSTED_OVERRIDES = new Set(['x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-scheme', 'x-forwarded-ssl', 'x-original-url',
-  'x-rewrite-url', 'x-host', 'x-original-host', 'x-http-method-override', 'x-http-method', 'x-method-override'])
-
-/**
  * `variant` with what a trusted proxy's request says besides its URL: the
- * TRUSTED_OVERRIDES fields, and the `host=` and `proto=` of a Forwarded
- * field (its `for=` would key every client apart). Unchanged when it says
- * nothing more.
+ * `overrides` fields it carries (those frameworks read as the URL, host,
+ * scheme, port or method: proxy/headers.ts TRUSTED_OVERRIDES), and the
+ * `host=` and `proto=` of a Forwarded field (its `for=` would key every
+ * client apart). X-Forwarded-Host and -Proto key it through the origin.
+ * Unchanged when it says nothing more.
  */
-export function trustedVariant (variant: string, rawHeaders: readonly string[]): string {
+export function trustedVariant (variant: string, rawHeaders: readonly string[], overrides: ReadonlySet<string>): string {
   let extra = ''
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase()
-    if (TRUSTED_OVERRIDES.has(name)) extra += '\n' + name + ':' + rawHeaders[i + 1]!
+    if (overrides.has(name)) extra += '\n' + name + ':' + rawHeaders[i + 1]!
     else if (name === 'forwarded') {
       for (const pair of rawHeaders[i + 1]!.split(/[;,]/)) {
         const eq = pair.indexOf('=')

@@ -370,8 +370,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
 
   const sockets = new Set<Socket>()
   const sessions = new Set<http2.ServerHttp2Session>()
-  /** close() has begun: sessions that start from now on get their GOAWAY at once. */
-  let closing = false
   let drained: (() => void) | undefined
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
@@ -402,7 +400,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     // Accepted before close() but through its TLS handshake only after: without a GOAWAY its
     // client keeps opening streams until the drain deadline cuts one. RFC 9113 §6.8's graceful
     // form: a first GOAWAY that still takes the streams already on their way, then the last.
-    if (closing) {
+    if (context.closing === true) {
       session.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID)
       setTimeout(() => { if (!session.destroyed) session.close() }, LATE_GOAWAY_MS).unref()
     }
@@ -461,7 +459,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // one accepted a moment ago whose client is writing its first request
       // (a reset for an accepted request). Those get IDLE_GRACE_MS to send it;
       // it is answered with Connection: close (the pipeline is draining).
-      closing = true
       context.closing = true
       const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
       keepAlive.stop()

@@ -37,6 +37,11 @@ export function announcedClient (socket: Socket): ClientEndpoints | undefined {
   return (socket as Holder)[kAnnounced]
 }
 
+/** The client of a connection: the one a PROXY header announced, else the socket's peer. */
+export function clientAddressOf (socket: Socket): string {
+  return announcedClient(socket)?.source.address ?? normalizeAddress(socket.remoteAddress)
+}
+
 /**
  * The client connection's endpoints for a PROXY header we send upstream: the
  * announced ones, else the socket's own. Computed once per connection, and

@@ -27,6 +27,12 @@ const TRANSFER_ENCODING = 11
 const TRUSTED_ONLY = 12
 /** Hop-by-hop, but `TE: trailers` goes on to h2 backends (gRPC servers require it; RFC 9113 §8.2.2 allows only it). */
 const TE = 13
+/**
+ * Kept from trusted proxies only, and an override frameworks read instead of
+ * the request's own URL, host, scheme, port or method: it changes the answer,
+ * so it keys a cached one (TRUSTED_OVERRIDES, cache/key.ts trustedVariant).
+ */
+const TRUSTED_OVERRIDE = 14
 
 const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['connection', CONNECTION],
@@ -47,11 +53,11 @@ const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['via', VIA],
   ['cookie', COOKIE],
   ['content-length', CONTENT_LENGTH],
-  ['x-forwarded-port', TRUSTED_ONLY],
-  ['x-forwarded-prefix', TRUSTED_ONLY],
+  ['x-forwarded-port', TRUSTED_OVERRIDE],
+  ['x-forwarded-prefix', TRUSTED_OVERRIDE],
   ['x-forwarded-server', TRUSTED_ONLY],
-  ['x-forwarded-scheme', TRUSTED_ONLY],
-  ['x-forwarded-ssl', TRUSTED_ONLY],
+  ['x-forwarded-scheme', TRUSTED_OVERRIDE],
+  ['x-forwarded-ssl', TRUSTED_OVERRIDE],
   ['x-real-ip', TRUSTED_ONLY],
   // Client addresses some frameworks believe, and URLs that IIS/Symfony-style
   // backends route by instead of the request line (a path ACL bypass when a
@@ -59,17 +65,20 @@ const REQUEST_FIELDS: ReadonlyMap<string, number> = new Map([
   ['x-client-ip', TRUSTED_ONLY],
   ['true-client-ip', TRUSTED_ONLY],
   ['x-cluster-client-ip', TRUSTED_ONLY],
-  ['x-original-url', TRUSTED_ONLY],
-  ['x-rewrite-url', TRUSTED_ONLY],
+  ['x-original-url', TRUSTED_OVERRIDE],
+  ['x-rewrite-url', TRUSTED_OVERRIDE],
   // Hosts and methods some frameworks take instead of the request's own: from
   // a client, they would make a cached GET's answer another (a 405 stored for
   // everyone, links to another host).
-  ['x-host', TRUSTED_ONLY],
-  ['x-original-host', TRUSTED_ONLY],
-  ['x-http-method-override', TRUSTED_ONLY],
-  ['x-http-method', TRUSTED_ONLY],
-  ['x-method-override', TRUSTED_ONLY]
+  ['x-host', TRUSTED_OVERRIDE],
+  ['x-original-host', TRUSTED_OVERRIDE],
+  ['x-http-method-override', TRUSTED_OVERRIDE],
+  ['x-http-method', TRUSTED_OVERRIDE],
+  ['x-method-override', TRUSTED_OVERRIDE]
 ])
+
+/** The override fields a trusted proxy may send (lower-case): they key cached answers (plan.ts). */
+export const TRUSTED_OVERRIDES: ReadonlySet<string> = new Set([...REQUEST_FIELDS].filter(([, a]) => a === TRUSTED_OVERRIDE).map(([n]) => n))
 
 // What to do with a response field, by lower-cased name.
 const HOP = 1 // hop-by-hop (RFC 9110 §7.6.1); Node also refuses them on h2 responses
@@ -188,7 +197,8 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
       continue
     }
     switch (action) {
-      case TRUSTED_ONLY: if (fwd.trusted && (!dropSome || !drop.has(lower))) out.push(name, value); break
+      case TRUSTED_ONLY:
+      case TRUSTED_OVERRIDE: if (fwd.trusted && (!dropSome || !drop.has(lower))) out.push(name, value); break
       case XFF: xff = xff === undefined ? value : `${xff}, ${value}`; break
       case XFP: xfp ??= value; break
       case XFH: xfh ??= value; break

@@ -17,8 +17,7 @@ import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import type { AccessVerdict } from './access.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
-import { announcedClient } from '../listener/proxy-accept.js'
-import { normalizeAddress } from './headers.js'
+import { clientAddressOf } from '../listener/proxy-accept.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
 import { CompressSink } from './compression/sink.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
@@ -113,27 +112,24 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   /** The phases, in order. */
   #handle (s: Session, state: RuntimeState, bodyless: boolean): void {
     const p = plan(state, s)
+    // An answer of ours before any route took the request gets a request id as every answer
+    // does (never an untrusted client's, which would forge log lines' ids); no head goes upstream.
     if ('error' in p) {
-      this.#identify(s, state)
+      this.#identify(s, state, s.rawHeaders.slice())
       return s.refuse(p)
     }
     // An `HTTP/2.0` (or any other) request line on an HTTP/1.1 connection; a malformed request is a 400 first.
     if (!s.h2 && (s.req as IncomingMessage).httpVersionMajor !== 1) {
-      this.#identify(s, state)
+      this.#identify(s, state, s.rawHeaders.slice())
       return s.sendError(Errors.HTTP_VERSION, `HTTP/${(s.req as IncomingMessage).httpVersion} request line`)
     }
     if ('redirect' in p || 'options' in p) {
-      this.#identify(s, state)
+      this.#identify(s, state, s.rawHeaders.slice())
       return 'redirect' in p ? s.redirected(p) : s.serverOptions(p)
     }
     s.adopt(p)
-    // request id and trace: into the upstream head (its own copy per request), the id onto every answer
-    const trace = s.trace = traceRequest(s.upstreamHeaders, s.conn.trusted, state.trace, this.#ids)
-    if (trace.requestId !== undefined) {
-      s.extraFields = [state.trace.requestIdHeader!, trace.requestId] // the first extra fields
-      // Its field line, unchecked: the name was at load, and the id is ours or passed REQUEST_ID (visible ASCII).
-      if (!s.h2 && state.requestIdLine !== undefined) s.extraLines = state.requestIdLine + trace.requestId + '\r\n'
-    }
+    // request id and trace: into the upstream head (its own copy per request)
+    this.#identify(s, state, s.upstreamHeaders)
     if (bodyless && s.hasBody) return s.sendError(Errors.BAD_REQUEST, 'a request body after an Upgrade that is not tunnelled')
     // access: the route's allow/deny and basicAuth, before the rate limit, the cache and any upstream
     const access = p.route.access
@@ -159,14 +155,13 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     v.then((v) => { if (!s.closed) this.#limited(s, state, p, limit, v) }).catch((err: unknown) => s.fault(err))
   }
 
-  /**
-   * An answer of ours before any route took the request (a refusal, a
-   * redirect): it gets a request id as every answer does, never the one an
-   * untrusted client sent (that would let it forge log lines' ids).
-   */
-  #identify (s: Session, state: RuntimeState): void {
-    const trace = s.trace = traceRequest(s.rawHeaders.slice(), s.conn.trusted, state.trace, this.#ids)
-    if (trace.requestId !== undefined) s.extraFields = [state.trace.requestIdHeader!, trace.requestId]
+  /** `s`'s trace, written into `head`, and its request id onto every answer (the first extra fields). */
+  #identify (s: Session, state: RuntimeState, head: string[]): void {
+    const trace = s.trace = traceRequest(head, s.conn.trusted, state.trace, this.#ids)
+    if (trace.requestId === undefined) return
+    s.extraFields = [state.trace.requestIdHeader!, trace.requestId]
+    // Its field line, unchecked: the name was at load, and the id is ours or passed REQUEST_ID (visible ASCII).
+    if (!s.h2 && state.requestIdLine !== undefined) s.extraLines = state.requestIdLine + trace.requestId + '\r\n'
   }
 
   /** The route's verdict: every response of the session carries its fields; a refusal is a 429. */
@@ -536,7 +531,7 @@ export function connectionInfo (req: DownstreamRequest, h2: boolean, listener: L
   if (cached !== undefined && cached.state === state) return cached
   const socket = h2 ? (req as ServerHttp2Stream).session!.socket as Socket : (req as IncomingMessage).socket
   // A PROXY header's client, when the listener takes one (listener/proxy-accept.ts).
-  const clientAddress = announcedClient(socket)?.source.address ?? normalizeAddress(socket.remoteAddress)
+  const clientAddress = clientAddressOf(socket)
   const info = {
     socket,
     state,

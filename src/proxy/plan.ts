@@ -18,7 +18,7 @@ import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from '../authority.js'
 import { firstValue, requestField, setField } from '../fields.js'
-import { upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
+import { TRUSTED_OVERRIDES, upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
 import { hasDotSegment } from './path.js'
 import { redirectLocation, type RedirectAnswer } from './redirect.js'
@@ -192,7 +192,7 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
     const primary = cacheKey(head.proto, origin, target)
     const keyed = variantKey(route.variantBases.get(shard)!, rc.key.headers, req.rawHeaders)
     // Only a trusted proxy's overrides reach the origin (headers.ts): they key its answers.
-    const variant = req.conn.trusted ? trustedVariant(keyed, req.rawHeaders) : keyed
+    const variant = req.conn.trusted ? trustedVariant(keyed, req.rawHeaders, TRUSTED_OVERRIDES) : keyed
     cache = compression === undefined
       ? { key: primary, variant, scheme: head.proto, origin }
       : { key: primary, variant: `${variant}\nce:${compression.coding}`, scheme: head.proto, origin, coding: compression.coding }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { CacheKeyConfig } from '../../src/config/schema.js'
 import { cacheKey, keyedTarget, keyPrefix, pathMatcher, trustedVariant, variantBase, variantKey } from '../../src/cache/key.js'
+import { TRUSTED_OVERRIDES } from '../../src/proxy/headers.js'
 import { originOf, parseAuthority } from '../../src/authority.js'
 
 const cfg = (over: Partial<CacheKeyConfig> = {}): CacheKeyConfig => ({ query: 'keep', ignoreParams: [], headers: [], ...over })
@@ -92,10 +93,10 @@ t.test('pathMatcher: a path on every scheme, host and port; with any query unles
 })
 
 t.test('trustedVariant: what a trusted proxy says besides the URL keys its answer', async (t) => {
-  t.equal(trustedVariant('r\ns', ['accept', '*/*', 'x-forwarded-for', '1.2.3.4']), 'r\ns', 'nothing more: unchanged')
-  t.equal(trustedVariant('r\ns', ['X-Forwarded-Prefix', '/app', 'X-Original-URL', '/evil']), 'r\ns\nx-forwarded-prefix:/app\nx-original-url:/evil')
-  t.equal(trustedVariant('r\ns', ['x-http-method-override', 'DELETE']), 'r\ns\nx-http-method-override:DELETE')
-  t.equal(trustedVariant('r\ns', ['Forwarded', 'for=1.2.3.4;host=evil.test;proto=https, for=5.6.7.8']),
+  t.equal(trustedVariant('r\ns', ['accept', '*/*', 'x-forwarded-for', '1.2.3.4'], TRUSTED_OVERRIDES), 'r\ns', 'nothing more: unchanged')
+  t.equal(trustedVariant('r\ns', ['X-Forwarded-Prefix', '/app', 'X-Original-URL', '/evil'], TRUSTED_OVERRIDES), 'r\ns\nx-forwarded-prefix:/app\nx-original-url:/evil')
+  t.equal(trustedVariant('r\ns', ['x-http-method-override', 'DELETE'], TRUSTED_OVERRIDES), 'r\ns\nx-http-method-override:DELETE')
+  t.equal(trustedVariant('r\ns', ['Forwarded', 'for=1.2.3.4;host=evil.test;proto=https, for=5.6.7.8'], TRUSTED_OVERRIDES),
     'r\ns\nforwarded-host:evil.test\nforwarded-proto:https', 'Forwarded: host and proto, never for')
-  t.equal(trustedVariant('r\ns', ['Forwarded', 'for=1.2.3.4']), 'r\ns', 'Forwarded with only for= keys nothing')
+  t.equal(trustedVariant('r\ns', ['Forwarded', 'for=1.2.3.4'], TRUSTED_OVERRIDES), 'r\ns', 'Forwarded with only for= keys nothing')
 })

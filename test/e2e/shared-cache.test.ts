@@ -12,6 +12,7 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, startSentinel, type RedisServer } from '../helpers/redis.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
+import { eventually } from '../helpers/poll.js'
 import { MAX_SHARED_URL_BYTES, MAX_SHARED_VARIANTS } from '../../src/cache/shared/shared-cache.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
@@ -86,14 +87,6 @@ async function redisUp (...proxies: RunningProxy[]): Promise<void> {
   throw new Error('the proxies did not connect to Redis within 10 s')
 }
 
-/** Polls `check` every 10 ms for up to `ms`; true when it held. */
-async function eventually (check: () => boolean, ms = 2000): Promise<boolean> {
-  for (let waited = 0; waited <= ms; waited += 10) {
-    if (check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  return false
-}
 
 t.test('fetched through A, a hit through B without the origin; Redis holds neither URL nor body in clear', async (t) => {
   const redis = await startRedis(t)

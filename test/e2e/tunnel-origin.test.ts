@@ -9,6 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { within } from '../helpers/stream-kit.js'
+import { eventually } from '../helpers/poll.js'
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
@@ -65,14 +66,6 @@ function server (p: RunningProxy): { active: number, failures: number } {
   return p.app.state.backends.get('ws')!.shards[0]!.servers[0]!
 }
 
-async function eventually (check: () => boolean, ms = 3000): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return check()
-}
 
 t.test('a 101 to a protocol the client did not ask for (h2c) is a 502, never a tunnel', async (t) => {
   const port = await origin(t, (_path, _key, socket) => {
