@@ -193,6 +193,11 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
     const lower = name.toLowerCase()
     const action = REQUEST_FIELDS.get(lower)
     if (action === undefined) {
+      // CGI-style servers (WSGI, Rack, PHP) read `X_Forwarded_Prefix` as
+      // `X-Forwarded-Prefix` (both HTTP_X_FORWARDED_PREFIX): another spelling
+      // of a field handled here is dropped, from every client (nginx drops
+      // every name with `_`; Envoy can).
+      if (lower.indexOf('_') !== -1 && REQUEST_FIELDS.has(lower.replace(/_/g, '-'))) continue
       if (!dropSome || !drop.has(lower)) out.push(name, value)
       continue
     }

@@ -106,3 +106,23 @@ export function hasDotSegment (target: string): boolean {
   for (const segment of path.split('/')) if (segment === '.' || segment === '..') return true
   return false
 }
+
+/** What some origin reads differently: `;`, an escaped or raw backslash/slash, an empty segment. */
+const READ_APART = /;|\/\/|%2f|%5c|\\/i
+
+/**
+ * How the most lenient origins read a normalised path, or undefined when
+ * they read it as it is: servlet containers (Tomcat, Jetty, Undertow) drop
+ * each segment's `;parameters`; nginx and WHATWG URL parsers decode `%2F`
+ * and `%5C` (and read `\` as `/`), then resolve dot-segments; nginx merges
+ * `//`. plan() refuses a path that this reading would route elsewhere:
+ * `/admin;x/panel`, `//admin/` or `/x/..%2fadmin/` would otherwise pass a
+ * route for `/admin/` by and be served from it.
+ */
+export function lenientReading (path: string): string | undefined {
+  if (!READ_APART.test(path)) return undefined
+  let p = path.replace(/%2f|%5c|\\/gi, '/').replace(/;[^/]*/g, '')
+  if (p.indexOf('/.') !== -1) p = removeDotSegments(p)
+  p = p.replace(/\/{2,}/g, '/')
+  return p === path ? undefined : p
+}

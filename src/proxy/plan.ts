@@ -17,10 +17,10 @@ import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
 import { cookieValue, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from '../authority.js'
-import { firstValue, requestField, setField } from '../fields.js'
+import { countFields, firstValue, requestField, setField } from '../fields.js'
 import { TRUSTED_OVERRIDES, upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
 import { parseRequestTarget } from './request-target.js'
-import { hasDotSegment } from './path.js'
+import { hasDotSegment, lenientReading } from './path.js'
 import { redirectLocation, type RedirectAnswer } from './redirect.js'
 import { requestCoding, upstreamAcceptEncoding } from './compression/decide.js'
 import type { Negotiated } from './compression/negotiate.js'
@@ -116,6 +116,11 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   // parse (a target over the limit is not parsed at all)
   const maxUri = state.config.limits.maxUriBytes
   if (req.url.length > maxUri) return { error: Errors.URI_TOO_LONG, detail: `request target of ${req.url.length} bytes (limit ${maxUri})` }
+  // Methods are case-sensitive (RFC 9110 §9.1) and many frameworks upper-case
+  // them anyway: an h2 `post` (llhttp refuses one on h1) would pass a route for
+  // POST by and be served as POST; a `head` answered without its body would
+  // hold an upstream connection waiting for it. Refused, as nginx does.
+  if (LOWER_CASE.test(req.method)) return { error: Errors.BAD_REQUEST, detail: `method ${req.method} is not upper-case`, path: sentPath(req.url) }
   const t = parseRequestTarget(req.method, req.url, req.rawHeaders, req.h2Authority, state.config.pathNormalization)
   // The log gets the path as sent (not its query: that may hold what redactQuery would hide).
   if ('error' in t) return { error: t.error, detail: t.detail, path: sentPath(req.url) }
@@ -138,10 +143,30 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   // RFC 9110 §15.5.20: this connection's certificate is not the one for that host.
   if (req.misdirected?.(req.conn.servername, authority.host) === true) return { error: Errors.MISDIRECTED, detail: undefined, ...parsed }
 
-  // route
+  // route: by fields every server reads alike, and by a path no origin reads
+  // as another route's. A field on several lines is read as the first, the
+  // last or all joined, server by server: a route (or a rate-limit bucket, a
+  // shard) picked by one reading would be served by another.
+  const routeFields = state.router.headerNames
+  for (let i = 0; i < routeFields.length; i++) {
+    const name = routeFields[i]!
+    if (countFields(req.rawHeaders, name) > 1) return { error: Errors.BAD_REQUEST, detail: `${name} sent on several lines (routes are chosen by it)`, ...parsed }
+  }
   const view = new RequestView(authority.host, t.path, t.target, req.method, req.rawHeaders, req.listener.name)
   const route = state.router.match(view)
   if (route === undefined) return { error: Errors.NO_ROUTE, detail: undefined, ...parsed }
+  const lenient = lenientReading(t.path)
+  if (lenient !== undefined) {
+    const other = state.router.match(new RequestView(authority.host, lenient, t.target, req.method, req.rawHeaders, req.listener.name))
+    if (other !== route) {
+      return { error: Errors.BAD_REQUEST, detail: `path ${t.path} is ${lenient} to origins that drop ;parameters, decode escaped slashes or merge slashes, and route ${other?.name ?? '(none)'} takes that, not ${route.name}`, ...parsed, route }
+    }
+  }
+  const keyFields = route.keyFields
+  for (let i = 0; i < keyFields.length; i++) {
+    const name = keyFields[i]!
+    if (countFields(req.rawHeaders, name) > 1) return { error: Errors.BAD_REQUEST, detail: `${name} sent on several lines (route ${route.name} keys by it)`, ...parsed, route }
+  }
   const rr = route.config.redirect
   if (rr !== undefined) {
     return { redirect: { status: rr.status, location: redirectLocation(rr, req.conn.proto, authority, t.target), by: 'route' }, ...parsed, route }
@@ -307,6 +332,8 @@ export class RequestView implements RouteInput, ShardKeySource {
     return requestField(this.raw, name)
   }
 }
+
+const LOWER_CASE = /[a-z]/
 
 /** A refused target's path as the client sent it, for the log: up to its query or fragment. */
 function sentPath (target: string): string {

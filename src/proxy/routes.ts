@@ -40,6 +40,8 @@ export interface CompiledRoute {
   readonly variantBases: ReadonlyMap<Shard, string>
   /** Set when the route has a rate limit. */
   readonly rateLimit: RouteLimit | undefined
+  /** Header fields its rate-limit bucket or its backend's shard is read from (plan.ts refuses one sent on differing lines). */
+  readonly keyFields: readonly string[]
   /** allow/deny and basicAuth; undefined when the route has none. */
   readonly access: RouteAccess | undefined
   /** The route's `earlyHints` as the 103 they are sent in; undefined when none. */
@@ -90,12 +92,22 @@ export function compileRoutes (config: Config, backends: ReadonlyMap<string, Bac
       // The shard picks the answer only when the backend has several.
       variantBases: new Map(backend.shards.map((s) => [s, variantBase(r.name, backend.shards.length > 1 ? s.name : '')])),
       rateLimit: r.rateLimit === undefined ? undefined : new RouteLimit(r.name, r.rateLimit, limits!),
+      keyFields: keyFields(r, backend),
       access: compileAccess(r),
       earlyHints: r.earlyHints.length === 0 ? undefined : Object.freeze({ link: [...r.earlyHints] }),
       compression: r.compression === undefined ? undefined : compileCompression(r.compression)
     })
   })
   return createRouter(routes)
+}
+
+function keyFields (r: RouteConfig, backend: Backend): readonly string[] {
+  const out: string[] = []
+  const limitBy = r.rateLimit?.by
+  if (typeof limitBy === 'object' && 'header' in limitBy) out.push(limitBy.header)
+  const shardBy = backend.selector.shardBy
+  if (shardBy !== undefined && 'header' in shardBy && !out.includes(shardBy.header)) out.push(shardBy.header)
+  return Object.freeze(out)
 }
 
 /** The route's rewrite.regex, compiled; the loader has checked it, so a failure here is a route built without it. */

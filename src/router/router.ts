@@ -35,6 +35,8 @@ export interface Router<R> {
   match (req: RouteInput): R | undefined
   /** Every route in precedence order per host class, for `switchyard check`. */
   readonly table: readonly R[]
+  /** The (lower-case) header names some route's match reads. */
+  readonly headerNames: readonly string[]
   /** What `match(req)` returns and why, route by route (`switchyard explain`); allocates. */
   explain (req: RouteInput): RouteAccount<R>
 }
@@ -104,6 +106,7 @@ export function createRouter<R extends { readonly config: RouteConfig }> (routes
 
   return {
     table: entries.map((e) => e.route),
+    headerNames: [...new Set(entries.flatMap((e) => e.headers.map(([name]) => name)))],
     match (req: RouteInput): R | undefined {
       const byHost = exact.get(req.host)
       if (byHost !== undefined) {

@@ -389,3 +389,48 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(ok.status, 200, 'chunked alone is forwarded')
   t.equal(o.requests[0]?.body.toString(), 'hello')
 })
+
+t.test('what origins read apart is refused before it reaches one: lower-case h2 methods, ;parameters and escaped slashes that reach another route, repeated routing fields, underscore spellings', async (t) => {
+  const pub = await pathOrigin(t, 'public')
+  const admin = await pathOrigin(t, 'admin')
+  const cert = testCertificate(t)
+  const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes:
+  - { name: admin, match: { pathPrefix: /admin/ }, backend: admin }
+  - { name: writes, match: { pathPrefix: /api/, methods: [POST] }, backend: admin }
+  - { name: debug, match: { pathPrefix: /api/, headers: { x-debug: "1" } }, backend: admin }
+  - { name: public, match: { pathPrefix: / }, backend: pub }
+backends:
+  pub: { servers: [{ url: "${pub.url}" }] }
+  admin: { servers: [{ url: "${admin.url}" }] }
+`)
+  // Flask, Django and Jetty upper-case the method: `post` would be served as the POST this route guards.
+  const session = await h2Session(t, p.url('tls'))
+  for (const method of ['post', 'head', 'Get']) {
+    const r = await h2Request(session, { ':method': method, ':path': '/api/x' })
+    t.equal(r.status, 400, `h2 :method ${method}`)
+    t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
+  }
+  t.equal((await h2Request(session, { ':method': 'GET', ':path': '/api/x' })).status, 200, 'the session still serves')
+  // Jetty serves /admin;x/panel from /admin/*; nginx decodes %2F and merges //.
+  for (const target of ['/admin;x/panel', '//admin/panel', '/%2Fadmin/panel', '/x/..%2fadmin/panel']) {
+    const r = await raw(p.port('plain'), target, 'Host: a\r\n')
+    t.equal(r.status, 400, target)
+    t.match(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
+  }
+  const viaH2 = await h2Request(session, { ':path': '/admin;x/panel' })
+  t.equal(viaH2.status, 400, 'h2 too')
+  t.equal((await raw(p.port('plain'), '/app;jsessionid=1/page', 'Host: a\r\n')).body, 'public /app;jsessionid=1/page', 'a ;parameter within one route passes')
+  t.equal((await raw(p.port('plain'), '/files/a%2Fb', 'Host: a\r\n')).body, 'public /files/a%2Fb')
+  // A servlet's getHeader reads the first line: `1`; joined, `1, 0` missed the debug route.
+  const twice = await raw(p.port('plain'), '/api/x', 'Host: a\r\nX-Debug: 1\r\nX-Debug: 0\r\n')
+  t.equal(twice.status, 400, 'a routing field on two lines')
+  t.equal((await raw(p.port('plain'), '/api/x', 'Host: a\r\nX-Debug: 1\r\n')).body, 'admin /api/x')
+  t.equal(admin.requests.filter((r) => r.url.includes('panel') || r.method !== 'GET').length, 0, 'none reached the admin origin')
+  // WSGI/Rack/PHP read X_Forwarded_Prefix as X-Forwarded-Prefix.
+  await raw(p.port('plain'), '/u', 'Host: a\r\nX_Forwarded_Prefix: //evil.example\r\nX_Original_URL: /admin/panel\r\nX_Custom: kept\r\n')
+  const seen = pub.requests.find((r) => r.url === '/u')!
+  t.notOk('x_forwarded_prefix' in seen.headers)
+  t.notOk('x_original_url' in seen.headers)
+  t.equal(seen.headers['x_custom'], 'kept')
+})

@@ -79,16 +79,17 @@ backends:
     for (const target of ['/admin', '/admin/users', '/public/../admin/users', '/public/./../admin/x?y=1', '/public/%2e%2e/admin/users',
       '/%61dmin/users', '/public/..%2Fadmin', '/x/y/../../admin']) {
       const r = await rawRequest(proxy.port('plain'), `GET ${target} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n`)
-      // `/public/..%2Fadmin` keeps its escaped slash (escapedSlashes: keep): one segment, not a dot-segment.
+      // `/public/..%2Fadmin` keeps its escaped slash (escapedSlashes: keep), but nginx and WHATWG parsers
+      // read it as /admin, another route: refused (plan.ts, lenientReading).
       if (target === '/public/..%2Fadmin') {
-        t.equal(r.status, 200, `${target}: an escaped slash is not a path separator`)
-        t.equal((JSON.parse(r.body) as { url: string }).url, '/public/..%2Fadmin')
+        t.equal(r.status, 400, `${target}: read as /admin by lenient origins`)
+        t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
         continue
       }
       t.equal(r.status, 403, `${target}: the admin regex route answers`)
       t.equal(r.headers['x-switchyard-error'], 'LB_ERR_FORBIDDEN')
     }
-    t.notOk(origin.requests.slice(before).some((s) => s.url.includes('admin') && !s.url.includes('%2F')), 'the origin never saw an admin path')
+    t.notOk(origin.requests.slice(before).some((s) => s.url.includes('admin')), 'the origin never saw an admin path')
     const h2r = await h2(t, proxy.url('tls'), { ':path': '/public/../admin/users', ':authority': 'example.test' })
     t.equal(h2r.status, 403, 'h2 too')
   })

@@ -211,3 +211,16 @@ t.test('TE: trailers goes on to h2 backends only, as exactly `trailers`', async 
   t.notOk(head(['TE', 'xtrailers'], untrusted, h2).map.te)
   t.notOk(head(['TE', 'trailers'], untrusted, policy()).map.te, 'HTTP/1.1 backends: hop-by-hop, stripped')
 })
+
+t.test('an underscore spelling of a field handled here is dropped (CGI servers read it as the dashed one)', async (t) => {
+  for (const fwd of [untrusted, trusted]) {
+    const { map } = head(['X_Forwarded_Prefix', '//evil.example', 'x_original_url', '/admin', 'X_Forwarded_For', '6.6.6.6',
+      'X_HTTP_Method_Override', 'DELETE', 'Content_Length', '5', 'X_Custom_Thing', 'kept', 'X-Trace_Id', 'kept too'], fwd)
+    for (const name of ['x_forwarded_prefix', 'x_original_url', 'x_forwarded_for', 'x_http_method_override', 'content_length']) {
+      t.notOk(name in map, `${name} dropped (trusted: ${fwd.trusted})`)
+    }
+    t.same(map['x_custom_thing'], ['kept'], 'a field of no meaning here passes')
+    t.same(map['x-trace_id'], ['kept too'])
+    t.same(map['x-forwarded-for'], ['10.1.2.3'], 'the proxy\'s own X-Forwarded-For only')
+  }
+})

@@ -2,7 +2,7 @@
 // Envoy-style merge_slashes and escaped-slash handling.
 import t from 'tap'
 import type { PathNormalizationConfig } from '../../src/config/schema.js'
-import { hasDotSegment, normalizePath, removeDotSegments } from '../../src/proxy/path.js'
+import { hasDotSegment, lenientReading, normalizePath, removeDotSegments } from '../../src/proxy/path.js'
 
 const DEFAULT: PathNormalizationConfig = { mergeSlashes: false, escapedSlashes: 'keep' }
 const n = (p: string, cfg: Partial<PathNormalizationConfig> = {}): string | undefined => normalizePath(p, { ...DEFAULT, ...cfg })
@@ -58,4 +58,18 @@ t.test('escapedSlashes: keep, reject, decode (%2F and %5C, any case)', async (t)
 t.test('hasDotSegment: a `.` or `..` segment in the path, not in the query, not inside a name', async (t) => {
   for (const p of ['/public/../secret', '/a/./b', '/..', '/.', '/a/..', '/a/..?x=1', '/public/img/../x']) t.ok(hasDotSegment(p), p)
   for (const p of ['/', '/a/b', '/static../x', '/a..b/.c/..d', '/a/b?x=/../y', '/.well-known/x', '/a/..%2Fb', '/...']) t.notOk(hasDotSegment(p), p)
+})
+
+t.test('lenientReading: the path as servlet containers, nginx and WHATWG parsers read it; undefined when that is the path', async (t) => {
+  t.equal(lenientReading('/admin/panel'), undefined)
+  t.equal(lenientReading('/a/b.c/d'), undefined)
+  t.equal(lenientReading('/admin;x/panel'), '/admin/panel', ';parameters dropped per segment')
+  t.equal(lenientReading('/admin;/panel;jsessionid=1'), '/admin/panel')
+  t.equal(lenientReading('//admin//panel'), '/admin/panel', 'slashes merged')
+  t.equal(lenientReading('/%2fadmin/'), '/admin/', '%2F decoded')
+  t.equal(lenientReading('/x/..%2Fadmin/'), '/admin/', 'decoded, then the dot-segment resolved')
+  t.equal(lenientReading('/x/..%5cadmin/'), '/admin/')
+  t.equal(lenientReading('/x/..\\admin/'), '/admin/', 'a backslash is a slash')
+  t.equal(lenientReading('/a;b'), '/a')
+  t.equal(lenientReading('/files/a%2Fb'), '/files/a/b')
 })

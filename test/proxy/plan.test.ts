@@ -260,3 +260,67 @@ backends:
   t.equal(r.route?.name, 'r')
   t.match(r.detail, /\/x\?y=1 rewritten by route r/)
 })
+
+t.test('a lower-case method is a 400 before anything else is read: servers that upper-case it would take it for another', async (t) => {
+  const s = state(t)
+  for (const m of ['post', 'Post', 'head', 'get']) {
+    const r = plan(s, req(m, '/v1/x', ['Host', 'api.test'])) as Refusal
+    t.equal(r.error, Errors.BAD_REQUEST, m)
+    t.match(r.detail, /not upper-case/)
+    t.equal(r.path, '/v1/x', 'the log gets the path')
+  }
+  t.equal(ok(plan(s, req('POST', '/v1/x', ['Host', 'api.test']))).route.name, 'writes')
+  t.equal(ok(plan(s, req('PROPFIND', '/x', ['Host', 'api.test']))).route.name, 'api', 'an upper-case extension method is planned')
+})
+
+const ACL_YAML = `listeners: [{ bind: "127.0.0.1:0" }]
+routes:
+  - name: admin
+    match: { pathPrefix: /admin/ }
+    backend: app
+  - name: files
+    match: { pathPrefix: /files/ }
+    backend: app
+  - name: public
+    match: { pathPrefix: / }
+    backend: app
+backends:
+  app:
+    servers: [{ url: "http://127.0.0.1:9001" }]
+`
+
+t.test('a path that lenient origins read as another route\'s is a 400; one they read within the same route is planned', async (t) => {
+  const s = state(t, ACL_YAML)
+  // Jetty/Tomcat drop ;params; nginx decodes %2F and merges //; all of these are /admin/panel there.
+  for (const path of ['/admin;x/panel', '/admin;/panel', '//admin/panel', '/%2fadmin/panel', '/%2Fadmin/panel', '/x/..%2fadmin/panel',
+    '/x/..%5cadmin/panel', '/files/..%2F..%2Fadmin/panel']) {
+    const r = plan(s, req('GET', path, ['Host', 'a.test'])) as Refusal
+    t.equal(r.error, Errors.BAD_REQUEST, path)
+    t.match(r.detail, /route admin takes that/, path)
+  }
+  // Read alike within one route: planned as sent.
+  t.equal(ok(plan(s, req('GET', '/files/a%2Fb', ['Host', 'a.test']))).upstreamPath, '/files/a%2Fb')
+  t.equal(ok(plan(s, req('GET', '/app;jsessionid=1/page', ['Host', 'a.test']))).route.name, 'public')
+  t.equal(ok(plan(s, req('GET', '/admin/a;v=1//b', ['Host', 'a.test']))).route.name, 'admin')
+  t.equal(ok(plan(s, req('GET', '/admin/panel', ['Host', 'a.test']))).route.name, 'admin')
+})
+
+t.test('a field routes, rate limits or shards are chosen by, sent on several lines, is a 400', async (t) => {
+  const s = state(t, YAML.replace('  - name: users\n', `  - name: users
+    rateLimit: { average: 10, by: { header: x-api-key } }
+`))
+  const beta = plan(s, req('GET', '/', ['Host', 'api.test', 'X-Beta', '1', 'x-beta', '0'])) as Refusal
+  t.equal(beta.error, Errors.BAD_REQUEST)
+  t.match(beta.detail, /x-beta sent on several lines/)
+  // `1` to a server that reads the first line, `1, 1` joined: refused too.
+  t.equal((plan(s, req('GET', '/', ['Host', 'api.test', 'X-Beta', '1', 'X-Beta', '1'])) as Refusal).error, Errors.BAD_REQUEST, 'the same value twice')
+  const shard = plan(s, req('GET', '/users/1', ['Host', 'u.test', 'X-User', 'a', 'X-User', 'b'])) as Refusal
+  t.equal(shard.error, Errors.BAD_REQUEST)
+  t.match(shard.detail, /x-user sent on several lines.*route users keys by it/)
+  const key = plan(s, req('GET', '/users/1', ['Host', 'u.test', 'X-User', 'a', 'X-Api-Key', 'k1', 'x-api-key', 'fresh'])) as Refusal
+  t.equal(key.error, Errors.BAD_REQUEST)
+  t.match(key.detail, /x-api-key sent on several lines/)
+  t.equal(ok(plan(s, req('GET', '/users/1', ['Host', 'u.test', 'X-User', 'a', 'X-Api-Key', 'k1']))).route.name, 'users')
+  t.equal(ok(plan(s, req('GET', '/users/1', ['Host', 'u.test', 'X-User', 'a', 'X-Other', '1', 'X-Other', '2']))).route.name, 'users',
+    'a field nothing is decided by may repeat')
+})
