@@ -127,11 +127,30 @@ function rangeApplies (ifRange: string | undefined, entry: CacheEntry): boolean 
   return t !== undefined && lm !== undefined && lm === t && entry.date - lm >= 1000
 }
 
-/** `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive [start, end]; several ranges → undefined (send the whole). */
+/** Longer than any one range of a body a cache holds; a longer field is ignored (the whole is sent). */
+const MAX_RANGE_FIELD = 256
+
+/**
+ * `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive [start, end]; several
+ * ranges, or anything else → undefined (send the whole, RFC 9110 §14.2).
+ * Read in one pass: a backtracking regex here (`\s*(\d*)\s*`) cost 0.4 s
+ * of the event loop on a 16 KB field of blanks, on every hit.
+ */
 export function singleRange (value: string, size: number): [number, number] | 'unsatisfiable' | undefined {
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value)
-  if (m === null) return undefined
-  const [, a, b] = m
+  if (value.length > MAX_RANGE_FIELD) return undefined
+  const v = value.trim()
+  if (v.length < 6 || v.slice(0, 5).toLowerCase() !== 'bytes') return undefined
+  let i = blanks(v, 5)
+  if (v.charCodeAt(i) !== 61) return undefined // '='
+  i = blanks(v, i + 1)
+  const aEnd = digits(v, i)
+  const a = v.slice(i, aEnd)
+  i = blanks(v, aEnd)
+  if (v.charCodeAt(i) !== 45) return undefined // '-'
+  i = blanks(v, i + 1)
+  const bEnd = digits(v, i)
+  const b = v.slice(i, bEnd)
+  if (blanks(v, bEnd) !== v.length) return undefined
   if (a === '' && b === '') return undefined
   let start: number
   let end: number
@@ -147,6 +166,16 @@ export function singleRange (value: string, size: number): [number, number] | 'u
   }
   if (start >= size || size === 0) return 'unsatisfiable'
   return [start, end]
+}
+
+function blanks (s: string, i: number): number {
+  while (i < s.length && (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++
+  return i
+}
+
+function digits (s: string, i: number): number {
+  while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++
+  return i
 }
 
 /** Remaining freshness of `entry` at `now`, whole seconds (negative when stale), for Cache-Status. */
