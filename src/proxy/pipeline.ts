@@ -19,7 +19,7 @@ import type { AccessVerdict } from './access.js'
 import { cacheLookup, type CacheForwarder } from './cache-phase.js'
 import { clientAddressOf } from '../listener/proxy-accept.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
-import { CompressSink } from './compression/sink.js'
+import { CompressorBudget, CompressSink, MAX_HEAVY_COMPRESSORS } from './compression/sink.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
 import type { RuntimeState } from './state.js'
@@ -48,6 +48,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #state: RuntimeState
   readonly #hooks: PipelineHooks
   readonly #ids = new IdSource()
+  /** Live brotli/zstd streams of this process (their megabytes bounded). */
+  readonly #compressors = new CompressorBudget(MAX_HEAVY_COMPRESSORS)
   /** Shutting down: every HTTP/1.1 response closes its connection (h2 gets GOAWAY from the listener). */
   draining = false
 
@@ -188,7 +190,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const backend = s.backend!
     // compression: between upstream and the cache (which then stores the compressed variant) or the client
     const compression = s.route!.compression
-    if (compression !== undefined) s.sink = new CompressSink(s.sink, compression, s.plan!.compression!.coding, s.method, s)
+    if (compression !== undefined) s.sink = new CompressSink(s.sink, compression, s.plan!.compression!.coding, s.method, s, this.#compressors)
     // The route's early hints, while the origin works on the answer (not for cache hits: they answer at once).
     const hints = s.route!.earlyHints
     if (hints !== undefined) s.responseInterim(103, hints)
@@ -248,7 +250,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     let handler: ForwardHandler | undefined
     if (compression !== undefined) {
       sink = new CompressSink(sink, compression, s.plan!.compression!.coding, 'GET',
-        { awaitingDrain: false, resumeUpstream: () => handler?.resume() })
+        { awaitingDrain: false, resumeUpstream: () => handler?.resume() }, this.#compressors)
     }
     // The same head a foreground request would send (with our validators), without a body.
     handler = new ForwardHandler(server, s.backend!, owner, sink, s.route!.shapeResponse, false)
@@ -263,7 +265,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   refetch (s: Session, sink: ResponseSink): boolean {
     if (!s.replayable) return false
     const compression = s.route!.compression
-    s.sink = compression === undefined ? sink : new CompressSink(sink, compression, s.plan!.compression!.coding, s.method, s)
+    s.sink = compression === undefined ? sink : new CompressSink(sink, compression, s.plan!.compression!.coding, s.method, s, this.#compressors)
     s.attempts = 0
     s.tried = []
     this.#attemptSession(s)

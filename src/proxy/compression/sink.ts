@@ -26,15 +26,57 @@ export interface CompressFlow {
 type ZstdFactory = (opts: { params: Record<number, number> }) => Transform
 const createZstd = (zlib as unknown as { createZstdCompress?: ZstdFactory }).createZstdCompress
 
-/** A compressor for `coding`; `sizeHint`: the body length when known (brotli sizes its window by it). */
+/**
+ * Brotli's window, log2: 256 KiB, Envoy's default (ngx_brotli's is 512 KiB).
+ * Left to the size hint, a large body got a 4 MiB window and a stream of
+ * about 9 MiB, held for as long as its client takes to read; with this
+ * window and the hint capped by it, about 1.3 MiB (quality 4).
+ */
+const BROTLI_WINDOW_BITS = 18
+
+/**
+ * Live brotli and zstd streams of one process: each holds megabytes (window,
+ * hash tables) until its client has read the answer, and a client that reads
+ * nothing holds it until timeouts.clientSend. Past `max`, answers go out
+ * uncompressed (with Vary, as any other that is not compressed), so memory
+ * stays bounded whatever the number of slow readers; gzip (about 256 KiB a
+ * stream) is not counted.
+ */
+export class CompressorBudget {
+  readonly max: number
+  #live = 0
+
+  constructor (max: number) {
+    this.max = max
+  }
+
+  get live (): number { return this.#live }
+
+  take (): boolean {
+    if (this.#live >= this.max) return false
+    this.#live++
+    return true
+  }
+
+  give (): void {
+    this.#live--
+  }
+}
+
+/** Brotli and zstd streams a process keeps at once (CompressorBudget): about 130 MiB of them at most. */
+export const MAX_HEAVY_COMPRESSORS = 64
+
+/** A compressor for `coding`; `sizeHint`: the body length when known (brotli sizes its blocks by it). */
 export function compressor (coding: CompressionAlgorithm, level: CompiledCompression['config']['level'], sizeHint: number | undefined): Transform {
   if (coding === 'gzip') return zlib.createGzip({ level: level.gzip })
   if (coding === 'br') {
     const params: Record<number, number> = {
       [zlib.constants.BROTLI_PARAM_QUALITY]: level.br,
-      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT
+      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+      [zlib.constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS
     }
-    if (sizeHint !== undefined) params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = sizeHint
+    // A hint past the window (quality 4, a 4 MB body) took each stream from 1.3 MiB to 4.8 MiB.
+    if (sizeHint !== undefined) params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = Math.min(sizeHint, 1 << BROTLI_WINDOW_BITS)
     return zlib.createBrotliCompress({ params })
   }
   const zc = (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel!
@@ -69,12 +111,15 @@ export class CompressSink implements ResponseSink {
   #flushTimer: NodeJS.Timeout | undefined
   #failed = false
 
-  constructor (inner: ResponseSink, c: CompiledCompression, coding: Coding, method: string, flow: CompressFlow) {
+  readonly #budget: CompressorBudget
+
+  constructor (inner: ResponseSink, c: CompiledCompression, coding: Coding, method: string, flow: CompressFlow, budget: CompressorBudget) {
     this.#inner = inner
     this.#c = c
     this.#coding = coding
     this.#method = method
     this.#flow = flow
+    this.#budget = budget
   }
 
   responseInterim (status: 102 | 103, head: InterimHead): void {
@@ -82,7 +127,9 @@ export class CompressSink implements ResponseSink {
   }
 
   responseHead (status: number, statusText: string, headers: string[]): boolean {
-    const d = responseDecision(this.#c, this.#coding, status, headers)
+    let d = responseDecision(this.#c, this.#coding, status, headers)
+    const heavy = d.coding !== undefined && d.coding !== 'gzip' && this.#method !== 'HEAD'
+    if (heavy && !this.#budget.take()) d = { coding: undefined, vary: true, why: `not compressed: ${this.#budget.max} brotli/zstd streams live` }
     if (d.coding === undefined) {
       if (status === 304) headers = notModifiedHead(headers, this.#coding)
       else if (d.vary) headers = withVary(headers)
@@ -94,6 +141,7 @@ export class CompressSink implements ResponseSink {
     // HEAD: the fields a GET would get, and no body to compress.
     if (this.#method !== 'HEAD') {
       const z = this.#z = compressor(d.coding, this.#c.config.level, Number.isFinite(length) ? length : undefined)
+      if (heavy) z.once('close', () => this.#budget.give()) // ended and read, or destroyed
       this.#flushEach = mediaType(combinedValue(headers, 'content-type')) === 'text/event-stream'
       this.#flushKind = flushKind(d.coding)
       z.on('data', (out: Buffer) => this.#out(out))
