@@ -136,8 +136,17 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const log = deps.log
   const metrics = deps.metrics ?? new Metrics()
   watchEventLoop()
+  // Dropped lines are counted; said in the log once a minute while it goes on.
+  let lastDropWarning = 0
+  const onDrop = (): void => {
+    metrics.accessLogDropped()
+    const now = Date.now()
+    if (log === undefined || now - lastDropWarning < 60_000) return
+    lastDropWarning = now
+    log.warn('access log lines dropped: its destination takes none (switchyard_access_log_dropped_total)')
+  }
   const openAccessLog = (c: Config): AccessLog | undefined => createAccessLog(c.accessLog,
-    log === undefined ? {} : { onError: (err: Error) => log.error({ err }, 'access log write failed') })
+    log === undefined ? { onDrop } : { onError: (err: Error) => log.error({ err }, 'access log write failed'), onDrop })
   // Replaced by a reload that changes the accessLog block.
   let accessLog: AccessLog | undefined = openAccessLog(initial)
   const userEnd = deps.hooks?.onSessionEnd

@@ -69,6 +69,7 @@ export class Metrics {
   readonly #healthTransitions: Vec
   readonly #rateLimitTransitions: Vec
   readonly #internalErrors: Cell
+  readonly #accessLogDropped: Cell
 
   readonly #routes: SeriesMap<SeriesStats>
   readonly #backends: SeriesMap<SeriesStats>
@@ -103,11 +104,17 @@ export class Metrics {
     this.#healthTransitions = f.healthTransitions
     this.#rateLimitTransitions = f.rateLimitTransitions
     this.#internalErrors = f.internalErrors
+    this.#accessLogDropped = f.accessLogDropped
   }
 
   /** Something threw while handling a request and was contained (see PipelineHooks.onInternalError). */
   internalError (): void {
     this.#internalErrors.value++
+  }
+
+  /** An access-log line its destination had no room for. */
+  accessLogDropped (): void {
+    this.#accessLogDropped.value++
   }
 
   /** Once per finished request. */

@@ -45,7 +45,17 @@ export interface AccessLogConfig {
 export interface AccessLogOptions {
   /** Write errors after start (disk full…); they never reach the request path. Default: ignored. */
   readonly onError?: (err: Error) => void
+  /** A line dropped: MAX_BUFFERED bytes of lines wait for a destination that takes none. Default: ignored. */
+  readonly onDrop?: () => void
 }
+
+/**
+ * Lines kept for a destination that is not taking them (a stuck log shipper
+ * or pipe, a hung file system): past this they are dropped and counted, as
+ * HAProxy's log rings do, not kept until memory runs out (a sweep grew RSS by
+ * 10 KB a request, each line carrying an 8 KB URL).
+ */
+export const MAX_BUFFERED = 16 * 1024 * 1024
 
 /** `.001` … `.999` without trailing zeros ('' for 0): the fraction of a whole number of microseconds, in ms. */
 const FRACTIONS: readonly string[] = Array.from({ length: 1000 }, (_, i) => i === 0 ? '' : `.${String(i).padStart(3, '0')}`.replace(/0+$/, ''))
@@ -182,11 +192,13 @@ export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = 
     // of everything it has buffered on every write (up to maxWrite, 64 KiB),
     // which cost a cache hit more than its own work; its buffer mode keeps
     // lengths as it goes.
-    const d = pino.destination({ dest: fd, sync: false, minLength: 65536, maxWrite: 262144, periodicFlush: 1000, contentMode: 'buffer' }) as unknown as SonicBoomLike
+    const d = pino.destination({ dest: fd, sync: false, minLength: 65536, maxWrite: 262144, maxLength: MAX_BUFFERED, periodicFlush: 1000, contentMode: 'buffer' }) as unknown as SonicBoomLike
     d.on('error', onError)
+    d.on('drop', onDrop)
     return d
   }
   const onError = opts.onError ?? (() => {})
+  const onDrop = opts.onDrop ?? (() => {})
   let dest = open()
   let closed: Promise<void> | undefined
   const line = lineFormat(cfg)
@@ -230,6 +242,7 @@ interface SonicBoomLike {
   write (b: Buffer): boolean
   end (): void
   on (event: 'error', fn: (err: Error) => void): unknown
+  on (event: 'drop', fn: () => void): unknown
   once (event: 'close' | 'error', fn: () => void): unknown
 }
 

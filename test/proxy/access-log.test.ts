@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { RequestRecord } from '../../src/admin/metrics.js'
-import { accessLogCombined, accessLogJson, apacheTime, createAccessLog, createAccessLogTo, isoClock, ms3, redactQuery, str } from '../../src/proxy/access-log.js'
+import { accessLogCombined, accessLogJson, apacheTime, createAccessLog, createAccessLogTo, isoClock, MAX_BUFFERED, ms3, redactQuery, str } from '../../src/proxy/access-log.js'
 
 const T0 = 1_700_000_000_123
 
@@ -175,4 +176,32 @@ t.test('str: what JSON.stringify writes, plain text or not', async (t) => {
   // The message in ASCII: a raw U+2028 in it breaks the TAP line (CI's reporter).
   const label = (v: string): string => JSON.stringify(v).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
   for (const v of values) t.equal(str(v), JSON.stringify(v), label(v))
+})
+
+t.test('a destination that takes nothing: lines past MAX_BUFFERED are dropped and counted, the rest arrive once it reads', async (t) => {
+  // A FIFO held open for reading by the test, which reads nothing: a stuck log shipper.
+  const fifo = join(tempDir(t), 'access.fifo')
+  execFileSync('mkfifo', [fifo])
+  const reader = openSync(fifo, 'r+') // O_RDWR: the log's open for writing does not wait for a reader
+  t.teardown(() => { try { closeSync(reader) } catch {} })
+  let dropped = 0
+  const log = createAccessLog({ enabled: true, path: fifo }, { onDrop: () => { dropped++ } })!
+  const long = rec({ path: '/p?' + 'q'.repeat(8000) })
+  const lineBytes = accessLogJson(long, isoClock()).length
+  const n = Math.ceil((MAX_BUFFERED * 1.5) / lineBytes)
+  for (let i = 0; i < n; i++) log.write(long)
+  t.ok(dropped > 0, `${dropped} of ${n} lines dropped`)
+  t.ok(dropped < n, 'the first 16 MiB are kept')
+  // The reader catches up: what was kept arrives, whole lines.
+  let got = 0
+  const buf = Buffer.alloc(1 << 20)
+  const closing = log.close()
+  for (let tries = 0; tries < 10_000; tries++) {
+    const k = readSync(reader, buf, 0, buf.length, null)
+    for (let i = 0; i < k; i++) if (buf[i] === 10) got++
+    if (got >= n - dropped) break
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await closing
+  t.equal(got, n - dropped, 'every kept line arrived')
 })

@@ -25,6 +25,7 @@ export interface Families {
   readonly healthTransitions: Vec
   readonly rateLimitTransitions: Vec
   readonly internalErrors: Cell
+  readonly accessLogDropped: Cell
 }
 
 /** A registry holding every family, past `maxLabelSets` label sets each folding into `other`. */
@@ -56,7 +57,9 @@ export function defineFamilies (maxLabelSets: number): { readonly registry: Regi
     rateLimitTransitions: r.counter('switchyard_ratelimit_store_transitions_total',
       'Rate limits with store: redis switching to the local limit (to="local": Redis down, slow or failing) and back (to="redis").', ['to']),
     internalErrors: r.counterCell('switchyard_internal_errors_total',
-      'Exceptions contained while handling a request (a bug: that request\'s stream or connection was reset, the process kept serving).')
+      'Exceptions contained while handling a request (a bug: that request\'s stream or connection was reset, the process kept serving).'),
+    accessLogDropped: r.counterCell('switchyard_access_log_dropped_total',
+      'Access log lines dropped because their destination (stdout, a file) took none for longer than 16 MiB of lines.')
   }
   return { registry: r, families }
 }
