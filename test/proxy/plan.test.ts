@@ -324,3 +324,16 @@ t.test('a field routes, rate limits or shards are chosen by, sent on several lin
   t.equal(ok(plan(s, req('GET', '/users/1', ['Host', 'u.test', 'X-User', 'a', 'X-Other', '1', 'X-Other', '2']))).route.name, 'users',
     'a field nothing is decided by may repeat')
 })
+
+t.test('a (?i) pathRegex guards a path in any case (origins that route without case)', async (t) => {
+  const s = state(t, `listeners: [{ bind: "127.0.0.1:0" }]
+routes:
+  - { name: admin, match: { pathRegex: "(?i)/admin/.*" }, backend: app }
+  - { name: public, match: { pathPrefix: / }, backend: app }
+backends:
+  app:
+    servers: [{ url: "http://127.0.0.1:9001" }]
+`)
+  for (const path of ['/admin/users', '/ADMIN/users', '/Admin/x']) t.equal(ok(plan(s, req('GET', path, ['Host', 'a.test']))).route.name, 'admin', path)
+  t.equal(ok(plan(s, req('GET', '/adminx', ['Host', 'a.test']))).route.name, 'public')
+})
