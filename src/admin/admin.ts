@@ -7,10 +7,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { ASSET_CACHE_CONTROL, DASHBOARD_CSP, loadDashboard } from './dashboard.js'
 import { parseAuthority } from '../authority.js'
 import { isLoopback } from '../config/forms.js'
+import { lingerOnClose, onClientError } from '../listener/linger.js'
 import { parseServerChange, type ServerChange, type ServerChangeResult } from './servers.js'
 
 /** What the admin listener asks of the running proxy. Implemented by the app. */
@@ -429,6 +430,11 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
     })
   })
   server.keepAliveTimeout = 5_000
+  // Node's own answer to a head its parser refuses (431, 400) closes at once,
+  // and a client still sending that head then meets a reset: as on the proxy
+  // listeners, the answer is followed by a lingering close (linger.ts).
+  server.on('connection', (socket: Socket) => { lingerOnClose(socket) })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => { onClientError(err, socket) })
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => {

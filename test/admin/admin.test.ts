@@ -2,6 +2,7 @@
 // bearer-token auth, the loopback rule, purge body validation and readiness.
 import { createHash } from 'node:crypto'
 import http from 'node:http'
+import net from 'node:net'
 import t, { type Test } from 'tap'
 import { isLoopback } from '../../src/config/forms.js'
 import {
@@ -388,6 +389,57 @@ t.test('close() ends idle keep-alive connections and frees the port; twice is fi
   const again = await startAdmin({ host: '127.0.0.1', port }, fakeApi())
   t.equal(again.address().port, port)
   await again.close()
+})
+
+/**
+ * Sends `head`, waits for the answer, then sends `more` as a client still
+ * writing its request would, and closes. What came back, and whether the
+ * client saw a reset (or a broken pipe) at any point.
+ */
+function stillSending (h: AdminHandle, head: string, more: string): Promise<{ raw: string, reset: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    // allowHalfOpen: the client's side stays open after the server's FIN, as a client still sending does.
+    const socket = net.connect({ host: '127.0.0.1', port: h.address().port, allowHalfOpen: true })
+    const chunks: Buffer[] = []
+    let reset: string | undefined
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('no close within 5 s')) }, 5000)
+    socket.once('connect', () => socket.write(head))
+    socket.once('data', () => {
+      // The answer is here: the rest of the request comes after it, in two
+      // writes (a closed socket answers the first with a reset, which the
+      // second then meets).
+      setTimeout(() => {
+        socket.write(more)
+        setTimeout(() => {
+          socket.write(more)
+          setTimeout(() => socket.end(), 50)
+        }, 50)
+      }, 50)
+    })
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', (err: NodeJS.ErrnoException) => { reset = err.code })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve({ raw: Buffer.concat(chunks).toString('latin1'), reset })
+    })
+  })
+}
+
+t.test('heads node:http refuses: its 431 or 400 with Connection: close, and no reset for a client still sending', async (t) => {
+  const h = await admin(t, fakeApi())
+  const rest = `${'x'.repeat(20_000)}\r\n\r\n`
+  const cases: Array<[string, string, number]> = [
+    ['a request target over the head limit', `GET /${'a'.repeat(20_000)}`, 431],
+    ['a header field over the head limit', `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: ${'b'.repeat(20_000)}`, 431],
+    ['a bad request line', 'GE T /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n', 400],
+    ['a bad header line', 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nnot a header\r\n', 400]
+  ]
+  for (const [what, head, status] of cases) {
+    const r = await stillSending(h, head, rest)
+    t.match(r.raw, new RegExp(`^HTTP/1\\.1 ${status} [^\\r]*\\r\\nConnection: close\\r\\n\\r\\n$`), `${what}: ${status}, then the end`)
+    t.equal(r.reset, undefined, `${what}: what the client still sent was read and dropped, not answered with a reset`)
+  }
+  t.equal((await call(h, 'GET', '/healthz')).status, 200, 'the listener keeps serving')
 })
 
 t.test('state-changing calls refuse what a cross-site browser tab could send (CSRF)', async (t) => {
