@@ -24,6 +24,18 @@ t.test('check: a config with three mistakes prints all three with path and line,
   t.match(lines[3], /^3 errors in /)
 })
 
+t.test('check: a second YAML document is named at its `---` line, exit 1', async (t) => {
+  const dir = t.testdir({
+    'two.yaml': 'listeners: [{ name: web, bind: "127.0.0.1:0" }]\nroutes: [{ backend: api }]\nbackends:\n  api:\n' +
+      '    servers: [{ url: "http://127.0.0.1:9" }]\n---\nroutes: [oops\n'
+  })
+  const r = cli('check', path.join(dir, 'two.yaml'))
+  t.equal(r.code, 1)
+  const lines = r.stderr.trim().split('\n')
+  t.equal(lines[0], `${path.join(dir, 'two.yaml')}:6:1 (root): the config must be one YAML document; a second one starts here (remove it, or merge it into the first)`)
+  t.match(lines[1], /^1 error in /)
+})
+
 t.test('check: a valid config prints the routing table in precedence order, exit 0', async (t) => {
   const dir = t.testdir({
     'ok.yaml': `

@@ -361,6 +361,9 @@ export function certificateWhen (x509: { readonly validFrom: string, readonly va
   return undefined
 }
 
+/** yaml's own words for it name its API (`please use YAML.parseAllDocuments()`). */
+const ONE_DOCUMENT = 'the config must be one YAML document; a second one starts here (remove it, or merge it into the first)'
+
 /**
  * One issue per YAML error, minus the cascade: after the first error the parser
  * is out of step and reports every following token as unexpected.
@@ -368,6 +371,13 @@ export function certificateWhen (x509: { readonly validFrom: string, readonly va
 function syntaxIssues (errors: readonly YAMLError[], root: Node | null, lines: LineCounter): ConfigIssue[] {
   const out: ConfigIssue[] = []
   for (const e of errors) {
+    if (e.code === 'MULTIPLE_DOCS') {
+      // At the second document's start (its `---`, or its first line after a
+      // `...`), which is past the first one's last value: no key of ours is there.
+      const { line, col } = lines.linePos(e.pos[0])
+      out.push({ path: '', message: ONE_DOCUMENT, line, column: col })
+      continue
+    }
     const { path, node } = nodeAt(root, e.pos[0], '')
     // An unclosed quote is noticed where the text runs out; point at where the string starts.
     const offset = e.code === 'MISSING_CHAR' && isScalar(node) ? node.range?.[0] ?? e.pos[0] : e.pos[0]

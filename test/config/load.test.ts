@@ -77,9 +77,20 @@ t.test('YAML syntax errors carry line and column', async (t) => {
     t.equal(err.issues.length, 1, JSON.stringify(err.issues))
     t.equal(err.issues[0]?.line, 2)
   })
-  t.test('two documents in one file', async (t) => {
-    const err = await configError(t, () => parseConfig(`${MINIMAL}---\n${MINIMAL}`, 'config.yaml'))
-    t.match(err.issues[0], { line: 3, message: /multiple documents/ })
+  t.test('a second document is refused at its start, not inside the first one\'s last value', async (t) => {
+    const one = 'the config must be one YAML document; a second one starts here (remove it, or merge it into the first)'
+    const nested = 'listeners:\n  - bind: ":0"\nbackends:\n  api:\n    servers: [{ url: "http://a" }]\n'
+    for (const [what, text, line] of [
+      ['after ---', `${MINIMAL}---\n${MINIMAL}`, 3],
+      ['after a nested value', `${nested}---\nlisteners: []\n`, 6],
+      ['itself broken', `${nested}\n# more\n---\nlisteners: [oops\nx: }\n`, 8],
+      ['after ...', `${nested}...\nroutes: []\n`, 7],
+      ['an empty one after a trailing ---', `${nested}---\n`, 6]
+    ] as const) {
+      const err = await configError(t, () => parseConfig(text, 'config.yaml'))
+      t.same(err.issues, [{ path: '', message: one, line, column: 1 }], what)
+    }
+    t.doesNotThrow(() => parseConfig(`---\n${MINIMAL}...\n`, 'config.yaml'), 'one document with its explicit start and end is fine')
   })
 })
 

@@ -86,6 +86,28 @@ t.test('an access log path that cannot be opened rejects the reload', async (t) 
   t.equal(await proc.exited, 0)
 })
 
+t.test('a config file with a second YAML document: the reload is refused at its line, the old config keeps serving', async (t) => {
+  const origin = await startServer(t, (_req, res) => { res.end('ok') })
+  const dir = t.testdir({})
+  const file = path.join(dir, 'config.yaml')
+  const body = `workers: 1\nlisteners: [{ name: web, bind: "127.0.0.1:0" }]\nadmin: { bind: "127.0.0.1:0" }\n` +
+    `routes: [{ name: all, backend: app }]\nbackends:\n  app:\n    servers: [{ url: "${origin.url}" }]\n`
+  writeFileSync(file, body)
+  const proc = spawnCli(t, ['start', file])
+  const admin = await proc.waitForLog((l) => l.msg === 'admin: listening')
+  const listening = await proc.waitForLog((l) => l.msg === 'listening')
+  writeFileSync(file, `${body}---\nroutes: [{ name: all, backend: nowhere }\n`)
+  const res = await request(`http://127.0.0.1:${String(admin.port)}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } })
+  t.equal(res.statusCode, 400)
+  const json = await res.body.json() as { errors: string[] }
+  t.same(json.errors, [`${file}:8:1 (root): the config must be one YAML document; a second one starts here (remove it, or merge it into the first)`])
+  const served = await request(`http://127.0.0.1:${String(listening.port)}/`)
+  t.equal(served.statusCode, 200, 'the old config still serves')
+  t.equal(await served.body.text(), 'ok')
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0)
+})
+
 t.test('workers: 2: a worker that boots while reloads run ends on the last config, not the one it booted with', async (t) => {
   // A reload goes to the workers ready at the time; one that asked for its
   // config before it and said ready after it kept the old one (seen as a
