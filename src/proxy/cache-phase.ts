@@ -17,8 +17,8 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, revalidationCookies, revalidationHeaders, revalidationSelects,
-  storeDecision, usability, varyMatches, varyValues, type RequestFacts, type StoreOptions
+  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, responseTags, revalidationCookies, revalidationHeaders,
+  revalidationSelects, storeDecision, usability, varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
 import { joinBody } from '../cache/store.js'
@@ -438,18 +438,27 @@ export class CacheSink implements ResponseSink {
     let detail: string | undefined
     if (!decision.store) detail = decision.reason
     else if (length > cache.config.maxEntryBytes) detail = 'too large'
+    // A purge or invalidation since the request began keeps its answer out
+    // (see HttpCache.put): known now, so the head does not say `stored`.
+    else if (!cache.removals.allows({ key: at.key, tags: responseTags(headers) }, state.since)) detail = PURGED
     if (detail !== undefined || !decision.store) {
       // A new full response replaces the stored one (§4.3.3); if it cannot be stored, the old must not linger.
       if (stale !== undefined) cache.store.delete(at.key)
       cache.counters.notStored++
       // A GET's answer says what this URL gives (a HEAD's can never be stored): stop collapsing its misses.
-      if (state.facts.method === 'GET') cache.markUncacheable(lockKey(at))
+      // A purge says nothing about the URL: the next answer is stored as usual.
+      if (state.facts.method === 'GET' && detail !== PURGED) cache.markUncacheable(lockKey(at))
       // Waiters must not wait for a response that will not be stored.
       state.finishLeader(undefined)
       return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, detail })
     }
     // Age stays in: the entry reads it (for its age) and leaves it out of the stored fields.
     this.#recording = { status, statusText, headers: headers.slice(), freshness: decision.freshness, responseTime: now, chunks: [], size: 0 }
+    // `stored` goes with the head, before the body: it says the answer is
+    // being stored, which it is once the body arrives whole. A body cut short
+    // or grown past maxEntryBytes, or a purge before its end, is not stored
+    // after all (the counters say so: see responseData, end, HttpCache.put);
+    // the client of a cut body sees the cut itself.
     return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, stored: true, ttl: Math.round(decision.freshness / 1000) })
   }
 
@@ -514,6 +523,8 @@ export class CacheSink implements ResponseSink {
 
   /** Nothing more will be recorded (the client's side ended, or the exchange failed): never leave waiters hanging. */
   end (): void {
+    // A recording still open: its head said `stored`, its body never came whole.
+    if (this.#recording !== undefined) this.#state.scope.cache.counters.notStored++
     this.#recording = undefined
     this.#state.finishLeader(undefined)
   }
@@ -553,6 +564,9 @@ export class CacheSink implements ResponseSink {
     return true
   }
 }
+
+/** Cache-Status detail of an answer a purge or invalidation since its request began keeps out of the cache. */
+const PURGED = 'purged during the fetch'
 
 /** Where a background refresh's response ends up after the cache: nowhere (nobody waits for it). */
 class BackgroundSink implements ResponseSink {

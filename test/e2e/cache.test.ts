@@ -343,6 +343,7 @@ t.test('an origin that dies mid-body leaves nothing cached', async (t) => {
   })
   const p = await proxyFor(t, o)
   await t.rejects(request(`${p.url('web')}/broken`).then((r) => r.body.text()), 'the first client sees the failure')
+  t.match(p.app.cacheStats(), { stored: 0, notStored: 1 }, 'its head said stored (it could not know), the counters say not')
   const second = await get(p, '/broken')
   t.equal(second.body.length, 1000)
   t.match(second.headers['cache-status'], /fwd=uri-miss/, 'nothing was stored from the broken response')
@@ -479,7 +480,11 @@ t.test('a purge while the URL is being fetched keeps that fetch\'s answer out of
   const purge = await get(p, '/f', {}, 'PURGE')
   t.equal(purge.status, 404, 'nothing stored yet')
   held.shift()!()
-  t.equal((await first.answer).body, '/f v1', 'the client that asked still gets its answer')
+  const firstAnswer = await first.answer
+  t.equal(firstAnswer.body, '/f v1', 'the client that asked still gets its answer')
+  t.equal(firstAnswer.headers['cache-status'], 'switchyard; fwd=uri-miss; fwd-status=200; detail="purged during the fetch"',
+    'the purge came before its head: it does not say stored')
+  t.match(p.app.cacheStats(), { stored: 0, notStored: 1 })
   const after = await fetching('/f')
   held.shift()?.()
   const a = await after.answer
@@ -492,7 +497,10 @@ t.test('a purge while the URL is being fetched keeps that fetch\'s answer out of
   const tagged = await fetching('/g')
   p.app.state.cache!.purgeTag('news')
   held.shift()!()
-  t.equal((await tagged.answer).body, '/g v1')
+  const taggedAnswer = await tagged.answer
+  t.equal(taggedAnswer.body, '/g v1')
+  t.match(taggedAnswer.headers['cache-status'], /detail="purged during the fetch"/)
+  t.notMatch(taggedAnswer.headers['cache-status'], /stored/)
   const again = await fetching('/g')
   held.shift()?.()
   t.equal((await again.answer).body, '/g v2')
