@@ -12,10 +12,12 @@
 //    "query":"id=7&token=REDACTED","status":200,"bytes":512,"request_bytes":0,
 //    "user_agent":"curl/8.5.0","referer":"https://example.com/","request_id":"…","trace_id":"0af7651916cd43dd8448eb211c80319c",
 //    "tls_version":"TLSv1.3","sni":"api.example.com","route":"api","backend":"api",
-//    "shard":"a","server":"a-1","role":"replica","upstream":"10.0.0.1:9000","cache":"miss","compression":"br",
+//    "shard":"a","server":"a-1","role":"replica","upstream":"10.0.0.1:9000","cache":"miss","stored":true,"compression":"br",
 //    "upstream_ms":11.204,"total_ms":12.871,"retries":0}
 //    Failed requests add "error" (the stable code, e.g. LB_ERR_UPSTREAM_TIMEOUT),
 //    "flag" (UT) and, when known, "detail" (why: e.g. `malformed response head: etag`).
+//    "stored": whether the upstream answer is in the cache now, as its end
+//    found it (Cache-Status's `stored` is said with the head, before a cut body).
 //  - combined: Apache's combined format (`%h %l %u %t "%r" %>s %b "%{Referer}i"
 //    "%{User-agent}i"`), for tools that expect it; its time is Apache's by definition.
 // Query parameters named in `redactQuery` are logged as NAME=REDACTED. A
@@ -139,6 +141,7 @@ export function accessLogJson (r: RequestRecord, iso: (ms: number) => string, re
   if (r.role !== undefined) s += `,"role":"${r.role}"`
   if (d?.upstream !== undefined) s += `,"upstream":${str(d.upstream)}`
   if (r.cacheStatus !== undefined) s += `,"cache":${str(r.cacheStatus)}`
+  if (r.cacheStored !== undefined) s += `,"stored":${r.cacheStored}`
   if (d?.compression !== undefined) s += `,"compression":"${d.compression}"`
   if (r.errorCode !== undefined) s += `,"error":${str(r.errorCode)}`
   if (r.errorFlag !== undefined) s += `,"flag":${str(r.errorFlag)}`

@@ -41,6 +41,12 @@ export interface CacheClient extends ClientWriter {
   readonly peerAddress: string
   readonly closed: boolean
   cacheOutcome: CacheOutcome | undefined
+  /**
+   * Whether its upstream answer is in the cache now, once that is known (the
+   * body's end, or its head when refused then); undefined when it never
+   * came to storing (answered from the cache, bypassed, failed before a head).
+   */
+  cacheStored: boolean | undefined
   /** The head sent upstream; a revalidation swaps the client's conditionals for the stored validators. */
   upstreamHeaders: string[]
   /** The sink upstream responses go to: the client itself, or a CacheSink in front of it. */
@@ -421,7 +427,7 @@ export class CacheSink implements ResponseSink {
       const merged = mergeRevalidated(stale.headers, headers)
       const entry = state.entry(stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, now)
       cache.counters.revalidated304++
-      if (entry !== undefined) cache.put(entry, state.leader, state.since)
+      if (entry !== undefined) this.#told(cache.put(entry, state.leader, state.since))
       state.finishLeader(entry)
       // The 304's Set-Cookie is not stored (mergeRevalidated), but it was meant for this client.
       return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) }, revalidationCookies(headers))
@@ -444,7 +450,7 @@ export class CacheSink implements ResponseSink {
     if (detail !== undefined || !decision.store) {
       // A new full response replaces the stored one (§4.3.3); if it cannot be stored, the old must not linger.
       if (stale !== undefined) cache.store.delete(at.key)
-      cache.counters.notStored++
+      this.#notStored()
       // A GET's answer says what this URL gives (a HEAD's can never be stored): stop collapsing its misses.
       // A purge says nothing about the URL: the next answer is stored as usual.
       if (state.facts.method === 'GET' && detail !== PURGED) cache.markUncacheable(lockKey(at))
@@ -469,7 +475,7 @@ export class CacheSink implements ResponseSink {
       r.size += chunk.length
       if (r.size > this.#state.scope.cache.config.maxEntryBytes) {
         this.#recording = undefined
-        this.#state.scope.cache.counters.notStored++
+        this.#notStored()
         this.#state.scope.cache.markUncacheable(lockKey(this.#state.scope.at))
         this.#state.finishLeader(undefined)
       } else {
@@ -492,7 +498,7 @@ export class CacheSink implements ResponseSink {
       this.#state.finishLeader(undefined)
     } else {
       const entry = this.#state.entry(r.status, r.statusText, r.headers, joinBody(r.chunks, r.size), r.responseTime, r.freshness)
-      if (entry !== undefined) this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since)
+      this.#told(entry !== undefined && this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since))
       this.#state.finishLeader(entry)
     }
     this.#inner.responseEnd(trailers)
@@ -524,7 +530,7 @@ export class CacheSink implements ResponseSink {
   /** Nothing more will be recorded (the client's side ended, or the exchange failed): never leave waiters hanging. */
   end (): void {
     // A recording still open: its head said `stored`, its body never came whole.
-    if (this.#recording !== undefined) this.#state.scope.cache.counters.notStored++
+    if (this.#recording !== undefined) this.#notStored()
     this.#recording = undefined
     this.#state.finishLeader(undefined)
   }
@@ -549,6 +555,17 @@ export class CacheSink implements ResponseSink {
     sink.end()
     this.#inner.responseError(Errors.UPSTREAM_BAD_RESPONSE,
       new Error('the 304 names another representation than the stored one, and the request body cannot be sent again'))
+  }
+
+  /** The answer is not stored after all: counted, and told to the access log. */
+  #notStored (): void {
+    this.#state.scope.cache.counters.notStored++
+    this.#told(false)
+  }
+
+  /** What became of the answer, for the access log (HttpCache.put counts its own). */
+  #told (stored: boolean): void {
+    if (this.#client !== undefined) this.#client.cacheStored = stored
   }
 
   #pass (status: number, statusText: string, headers: string[], outcome: CacheStatusOutcome): boolean {

@@ -191,6 +191,7 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   upstreamMs: number | undefined
   /** How the cache handled it, for logs and metrics. */
   cacheOutcome: CacheOutcome | undefined
+  cacheStored: boolean | undefined
   /** Where upstream responses go: this session, or a decorator in front of it. */
   sink: ResponseSink = this
   /** The request has a body to send upstream, and its Content-Length when it sent one. */

@@ -85,6 +85,7 @@ for (const path of Object.keys(CUTS).filter((p) => p !== '/close-fin')) {
     const ended = await within(log.ended(path), 10_000, 'the exchange ends')
     t.equal(ended.error?.code, 'LB_ERR_UPSTREAM_RESET', 'the access log names the failure')
     t.equal(ended.error?.flag, 'UC')
+    if (ended.status === 200) t.equal(ended.cacheStored, false, 'the log says not stored (its head, sent before the cut, said stored)')
 
     const session = await h2Session(t, proxy.url('tls'))
     const viaH2 = await h2Exchange(session, { ':path': path, ':authority': 'a' }, undefined, 10_000)
@@ -99,11 +100,12 @@ for (const path of Object.keys(CUTS).filter((p) => p !== '/close-fin')) {
 }
 
 t.test('/close-fin (the control): a close-delimited body ended by a FIN is complete, and stored', async (t) => {
-  const { proxy, seen } = await setup(t)
+  const { proxy, seen, log } = await setup(t)
   const first = await h1Exchange({ port: proxy.port('tls'), tls: true, method: 'GET', limitMs: 10_000, chunks: [Buffer.from('GET /close-fin HTTP/1.1\r\nHost: a\r\n\r\n')] })
   t.equal(first.responses[0]?.status, 200)
   t.ok(first.responses[0]?.complete, 'complete (chunked to the client, with its last chunk)')
   t.equal(first.responses[0]?.body.toString(), 'the whole body')
+  t.equal((await within(log.ended('/close-fin'), 10_000, 'the exchange ends')).cacheStored, true, 'the log says stored')
   const session = await h2Session(t, proxy.url('tls'))
   const again = await h2Exchange(session, { ':path': '/close-fin', ':authority': 'a' }, undefined, 10_000)
   session.close()

@@ -67,6 +67,14 @@ t.test('one JSON line per request in a file, flushed by close()', async (t) => {
   t.equal(gone!.status, 0)
 })
 
+t.test('stored: whether the upstream answer ended up in the cache, beside cache, when known', async (t) => {
+  const line = (over: Partial<RequestRecord>) => JSON.parse(accessLogJson(rec(over), isoClock())) as Record<string, unknown>
+  t.equal(line({ cacheStored: false }).stored, false)
+  t.equal(line({ cacheStored: true }).stored, true)
+  t.notOk('stored' in line({ cacheStatus: 'hit', cacheStored: undefined }), 'absent when nothing was to be stored')
+  t.match(accessLogJson(rec({ cacheStored: false }), isoClock()), /"cache":"miss","stored":false,/)
+})
+
 t.test('client-controlled text cannot break the line', async (t) => {
   const path = join(tempDir(t), 'access.log')
   const log = createAccessLog({ enabled: true, path })!

@@ -27,6 +27,8 @@ export interface RequestRecord {
   readonly server?: string | undefined
   /** How the cache handled it (cache/outcome.ts); absent when the route does not cache. */
   readonly cacheStatus?: CacheOutcome | undefined
+  /** Whether its upstream answer ended up stored (known at its end, unlike Cache-Status's `stored`); absent when none was to be. */
+  readonly cacheStored?: boolean | undefined
   readonly errorCode?: string | undefined
   readonly errorFlag?: string | undefined
   /** Why it failed, for the log (e.g. the field an upstream repeated); never sent to the client. */
