@@ -15,7 +15,7 @@ import type { RouteInput } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
-import { cookieValue, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
+import { cookieValue, queryCount, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from '../authority.js'
 import { countFields, firstValue, requestField, setField } from '../fields.js'
 import { TRUSTED_OVERRIDES, upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
@@ -175,6 +175,10 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
 
   // shard
   const by = backend.selector.shardBy
+  // A key parameter sent twice is the first to us and the last to PHP: its shard might not hold what the origin serves.
+  if (by !== undefined && 'query' in by && queryCount(t.target, by.query) > 1) {
+    return { error: Errors.BAD_REQUEST, detail: `query parameter ${by.query} sent more than once (the shard is chosen by it)`, ...parsed, route, backend }
+  }
   const key = by === undefined ? undefined : shardKey(by, view)
   if (by !== undefined && key === undefined && by.missing === 'reject') {
     return { error: Errors.SHARD_KEY_MISSING, detail: undefined, ...parsed, route, backend }

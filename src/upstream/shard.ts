@@ -133,6 +133,12 @@ export function queryValue (path: string, name: string): string | undefined {
   return v === null ? undefined : nonEmpty(v)
 }
 
+/** How many times parameter `name` is in the query of `path` (PHP reads the last, URLSearchParams the first). */
+export function queryCount (path: string, name: string): number {
+  const q = path.indexOf('?')
+  return q === -1 ? 0 : new URLSearchParams(path.slice(q + 1)).getAll(name).length
+}
+
 /** The n-th (1-based) non-empty segment of the path: `/users/42/x`, n=2 → `42`. */
 export function pathSegment (path: string, n: number): string | undefined {
   let end = path.indexOf('?')

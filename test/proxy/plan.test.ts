@@ -337,3 +337,11 @@ backends:
   for (const path of ['/admin/users', '/ADMIN/users', '/Admin/x']) t.equal(ok(plan(s, req('GET', path, ['Host', 'a.test']))).route.name, 'admin', path)
   t.equal(ok(plan(s, req('GET', '/adminx', ['Host', 'a.test']))).route.name, 'public')
 })
+
+t.test('a shard key parameter sent twice is a 400: the first to us, the last to PHP', async (t) => {
+  const s = state(t, YAML.replace('shardBy: { header: x-user, missing: reject }', 'shardBy: { query: user, missing: reject }'))
+  const twice = plan(s, req('GET', '/users/1?user=a&user=b', ['Host', 'u.test'])) as Refusal
+  t.equal(twice.error, Errors.BAD_REQUEST)
+  t.match(twice.detail, /user sent more than once/)
+  t.equal(ok(plan(s, req('GET', '/users/1?user=a&x=1&x=2', ['Host', 'u.test']))).shardKey, 'a', 'other parameters may repeat')
+})
