@@ -246,7 +246,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     const plan = await planReload(old, live, next, {
       ...(log === undefined ? {} : { log }),
       listenerOptions: listenerOptions(next),
-      startListener: (cfg) => startListener(cfg, pipeline, listenerOptions(next)),
+      startListener: (cfg, socket) => startListener(cfg, pipeline, listenerOptions(next), socket),
       failure: (config, i, err) => startFailure(config, i, err) ?? (err as Error).message,
       ...shared,
       ...withRedis(nextRedis),

@@ -1,9 +1,10 @@
 // A reload in three steps (nginx's new generation, HAProxy's reload): plan
 // builds everything the new config needs beside the running one (the new
-// RuntimeState, every new listener bound, every certificate loaded) and can
-// fail without a trace; rollBack releases what a plan built; commit swaps it
-// in, and cannot fail. Servers that stay (same identity and pool settings)
-// are carried over with their health, counters and pooled connections.
+// RuntimeState, every new listener bound or ready to take over the socket of
+// the one it replaces, every certificate loaded) and can fail without a
+// trace; rollBack releases what a plan built; commit swaps it in, and cannot
+// fail. Servers that stay (same identity and pool settings) are carried over
+// with their health, counters and pooled connections.
 import type { Logger } from 'pino'
 import type { CachePeers, HttpCache } from './cache/cache.js'
 import { sharedCacheFor } from './cache/shared/shared-cache.js'
@@ -11,6 +12,8 @@ import type { RedisLink } from './redis/link.js'
 import type { EjectionListener } from './health/outlier.js'
 import type { Config, ListenerConfig } from './config/schema.js'
 import type { ListenerHandle, ListenerOptions } from './listener/listener.js'
+import type { ListenSocket } from './listener/socket.js'
+import { bindKey } from './config/validate/common.js'
 import type { Pipeline } from './proxy/pipeline.js'
 import { allServers, buildState, carryHealth, reuseFrom, type RuntimeState } from './proxy/state.js'
 import type { Server } from './upstream/server.js'
@@ -26,8 +29,8 @@ export interface ReloadDeps {
   readonly log?: Logger
   /** How kept listeners run under the new config (its limits and timeouts). */
   readonly listenerOptions: ListenerOptions
-  /** Bind a listener for `cfg` (index `i` of the new config), as the app starts them. */
-  readonly startListener: (cfg: ListenerConfig) => Promise<ListenerHandle>
+  /** Bind a listener for `cfg`, as the app starts them, or take over `socket` (see listener.startListener). */
+  readonly startListener: (cfg: ListenerConfig, socket?: ListenSocket) => Promise<ListenerHandle>
   /** The line for a listener that could not start, naming it and its config line (see app.startFailure). */
   readonly failure: (config: Config, index: number, err: unknown) => string
   /** How many processes split cache.maxBytes, and the other processes' caches (see StateDeps). */
@@ -49,7 +52,7 @@ export interface ReloadPlan {
   /** Servers of the running state that the new one does not have: they drain. */
   readonly removed: readonly Server[]
   readonly keptListeners: readonly LiveListener[]
-  /** New listeners, already bound (they accept only once committed: the pipeline is shared). */
+  /** New listeners, already bound, or on the socket of a listener they replace (they take it once committed). */
   readonly startedListeners: readonly LiveListener[]
   readonly removedListeners: readonly LiveListener[]
   /** Certificate swaps for kept TLS listeners, every file already loaded. */
@@ -82,8 +85,22 @@ export function needsRestart (old: Config, next: Config): string[] {
 
 /** A listener can be kept across a reload when where and how it listens is unchanged. */
 function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
-  return a.name === b.name && a.host === b.host && a.port === b.port &&
+  return a.name === b.name && sameAddress(a, b) &&
     (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2
+}
+
+function sameAddress (a: ListenerConfig, b: ListenerConfig): boolean {
+  return bindKey(a.host, a.port) === bindKey(b.host, b.port)
+}
+
+/**
+ * The running listener a new one replaces on its address (renamed, TLS or h2
+ * turned on or off): it takes that one's socket. Port 0 is a new port each
+ * time, never a clash. A config binds each address once, so the one found is
+ * not also kept.
+ */
+function replaced (running: readonly LiveListener[], cfg: ListenerConfig): LiveListener | undefined {
+  return cfg.port === 0 ? undefined : running.find((l) => sameAddress(l.config, cfg))
 }
 
 /** Build everything `next` needs beside the running state; nothing running changes. */
@@ -128,7 +145,7 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
         if (cfg.tls !== undefined && current.handle.tls !== undefined) certificateSwaps.push(current.handle.tls.prepare(cfg.tls))
         continue
       }
-      startedListeners.push({ handle: await deps.startListener(cfg), config: cfg })
+      startedListeners.push({ handle: await deps.startListener(cfg, replaced(running, cfg)?.handle.socket), config: cfg })
     } catch (err) {
       await rollBack({ ...partial, startedListeners })
       return { errors: [deps.failure(next, i, err)] }
@@ -168,6 +185,8 @@ export function commitReload (plan: ReloadPlan, old: RuntimeState, pipeline: Pip
   pipeline.swap(plan.state)
   for (const swap of plan.certificateSwaps) swap()
   const notApplied = plan.keptListeners.flatMap((l) => l.handle.update(l.config, plan.listenerOptions))
+  // Before the listeners they replace close: a socket taken over is not closed, and accepts throughout.
+  for (const l of plan.startedListeners) l.handle.accept()
   for (const l of plan.removedListeners) void l.handle.close(plan.next.timeouts.drain)
   // Their outlier detectors are replaced: carried-over servers start un-ejected.
   for (const s of plan.kept) if (s.ejected) s.setEjected(false, 'config reloaded')

@@ -4,7 +4,7 @@
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
-import net, { type AddressInfo, type Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { ClientTimeoutsConfig, LimitsConfig, ListenerConfig } from '../config/schema.js'
 import type { Pipeline } from '../proxy/pipeline.js'
 import type { ListenerContext } from '../proxy/session.js'
@@ -13,13 +13,18 @@ import { attachLane, LANE_WORKS, type LaneRequest } from './h1-lane.js'
 import { KeepAliveSweep } from './keep-alive.js'
 import { closingConnection, lingerOnClose, onClientError } from './linger.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
+import { ListenSocket } from './socket.js'
 import { createTlsContexts, type TlsContexts } from './tls.js'
 
 export interface ListenerHandle {
   readonly name: string
   readonly context: ListenerContext
   readonly tls: TlsContexts | undefined
+  /** Its listening socket: a listener that replaces this one on the same address takes it over. */
+  readonly socket: ListenSocket
   address (): AddressInfo
+  /** Take the connections of its socket from now on (started on another listener's socket: when the reload commits). */
+  accept (): void
   /** Stop accepting; end idle connections now and the rest after `graceMs`. */
   close (graceMs?: number): Promise<void>
   /**
@@ -167,7 +172,13 @@ function handshakeMs (timeouts: ClientTimeoutsConfig): number {
   return timeouts.clientHeaders > 0 ? timeouts.clientHeaders : 120_000
 }
 
-export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions): Promise<ListenerHandle> {
+/**
+ * Binds `cfg`'s address, or with `takeOver` (the socket of a listener this one
+ * replaces on the same address) serves that socket's connections once told
+ * to (`accept`), without binding.
+ */
+export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, opts: ListenerOptions,
+  takeOver?: ListenSocket): Promise<ListenerHandle> {
   const tls = cfg.tls === undefined ? undefined : createTlsContexts(cfg.tls)
   // Not frozen: a reload may change max.
   const tunnels = { open: 0, max: cfg.maxTunnels }
@@ -273,11 +284,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     keepAliveTimeout: 0, // swept by keepAlive
     // How often node:http looks for heads slower than headersTimeout (its
     // default, 30 s, let a 2 s clientHeaders run to 30).
-    connectionsCheckingInterval: HEADS_CHECK_MS,
-    // node:http's and node:https's default, but not http2.createSecureServer's:
-    // with Nagle on, a response written in two parts waits for the client's
-    // delayed ACK (40 ms on Linux) before its second part goes out.
-    noDelay: true
+    connectionsCheckingInterval: HEADS_CHECK_MS
   }
 
   let server: http.Server | https.Server | http2.Http2SecureServer
@@ -406,21 +413,24 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     }
   })
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(cfg.port, cfg.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  // Where it was bound: a closed server (draining) has no address, and /status still lists it.
-  const bound = server.address() as AddressInfo
+  // The server never listens (its socket does): this starts what node:http
+  // starts on listening, the sweep of heads slower than headersTimeout.
+  server.emit('listening')
+  const socket = takeOver ?? new ListenSocket()
+  if (takeOver === undefined) {
+    await socket.listen(cfg.port, cfg.host)
+    socket.serve(server)
+  }
 
   return {
     name: cfg.name,
     context,
     tls,
-    address: () => (server.address() as AddressInfo | null) ?? bound,
+    socket,
+    address: () => socket.address(),
+    accept () {
+      socket.serve(server)
+    },
     update (next, o) {
       // The header read sits in front of the HTTP server: turning it on or off needs a new one.
       if ((next.proxyProtocol !== undefined) !== ppAtStart) return [`proxyProtocol ${ppAtStart ? 'off' : 'on'} needs a restart for listener ${cfg.name}`]
@@ -460,7 +470,8 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // (a reset for an accepted request). Those get IDLE_GRACE_MS to send it;
       // it is answered with Connection: close (the pipeline is draining).
       context.closing = true
-      const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
+      // Not a socket a listener that replaced this one took over: that one serves it now.
+      const closed = socket.servedBy(server) ? socket.close() : Promise.resolve()
       keepAlive.stop()
       for (const s of sessions) s.close() // GOAWAY: streams in flight finish
       if (graceMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(IDLE_GRACE_MS, graceMs / 4)))
@@ -473,6 +484,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
         })
       }
       for (const s of sockets) s.destroy()
+      server.close() // node:http's sweep of slow heads, started by 'listening'
       await closed
     }
   }
