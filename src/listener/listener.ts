@@ -14,7 +14,7 @@ import { KeepAliveSweep } from './keep-alive.js'
 import { closingConnection, lingerOnClose, onClientError } from './linger.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
 import { ListenSocket } from './socket.js'
-import { createTlsContexts, type TlsContexts } from './tls.js'
+import { createSecureH2Server, createTlsContexts, type TlsContexts } from './tls.js'
 
 export interface ListenerHandle {
   readonly name: string
@@ -295,7 +295,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       // 'request' is HTTP/1.1 here (allowHTTP1). Adding a 'request' listener
       // makes Node wire its compatibility layer to 'stream' too; that
       // listener is removed so h2 streams reach the core API, and us, alone.
-      const h2 = http2.createSecureServer({
+      const h2 = createSecureH2Server({
         ...tls.serverOptions,
         ...h1Options,
         handshakeTimeout: handshakeMs(timeouts),

@@ -1,10 +1,12 @@
 // Secure contexts for a TLS listener: one per certificate pair, chosen by SNI.
 // Lookup tables are built once per load; `reload()` builds a complete new set
 // and swaps it in with one assignment, so handshakes never see a half-loaded
-// state and a failed reload leaves the old certificates serving.
+// state and a failed reload leaves the old certificates serving. And the
+// protocol a client offers by ALPN that the listener speaks.
 
 import type { X509Certificate } from 'node:crypto'
-import type { SecureContext, SecureContextOptions } from 'node:tls'
+import http2 from 'node:http2'
+import type { SecureContext, SecureContextOptions, TLSSocket } from 'node:tls'
 import { loadCertificatePair } from '../certs.js'
 import type { CertificateConfig, TlsConfig } from '../config/schema.js'
 
@@ -12,7 +14,8 @@ export interface TlsServerOptions {
   readonly key: Buffer
   readonly cert: Buffer
   readonly minVersion: TlsConfig['minVersion']
-  readonly ALPNProtocols: string[]
+  /** ALPN: see chooseProtocol. */
+  readonly ALPNCallback: (offer: { servername: string, protocols: string[] }) => string | undefined
   readonly allowHTTP1: true
   readonly SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
 }
@@ -24,9 +27,9 @@ export interface SecureContextTarget {
 
 export interface TlsContexts {
   /**
-   * Spread into `http2.createSecureServer` (or `https.createServer`). Note that
-   * node:http2 always offers `h2` by ALPN, whatever `ALPNProtocols` says: when
-   * `tls.http2` is false, build the listener with `https.createServer`.
+   * Spread into `createSecureH2Server`, or `https.createServer` when
+   * `tls.http2` is false (node:http2 takes every connection ALPN did not make
+   * HTTP/1 as h2, a client that sent no ALPN among them).
    */
   readonly serverOptions: TlsServerOptions
   /**
@@ -87,7 +90,7 @@ export function createTlsContexts (initial: TlsConfig): TlsContexts {
       key: table.fallback.key,
       cert: table.fallback.cert,
       minVersion: tls.minVersion,
-      ALPNProtocols: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+      ALPNCallback: chooseProtocol(tls.http2 ? H2_FIRST : H1_ONLY),
       allowHTTP1: true,
       SNICallback
     },
@@ -118,6 +121,51 @@ export function createTlsContexts (initial: TlsConfig): TlsContexts {
       return served !== negotiated && !covers(negotiated, host)
     }
   }
+}
+
+// HTTP/1.0 last, for clients that offer nothing else (curl --http1.0), as nginx and HAProxy take them.
+const H2_FIRST: readonly string[] = ['h2', 'http/1.1', 'http/1.0']
+const H1_ONLY: readonly string[] = ['http/1.1', 'http/1.0']
+
+/**
+ * The first of ours (`preference`) that the client offers by ALPN. None of
+ * them refuses the handshake (no_application_protocol, RFC 7301 §3.2), as an
+ * ALPNProtocols list does. A client that offers nothing is not asked: HTTP/1.1.
+ */
+function chooseProtocol (preference: readonly string[]): TlsServerOptions['ALPNCallback'] {
+  return ({ protocols }) => {
+    for (let i = 0; i < preference.length; i++) if (protocols.includes(preference[i]!)) return preference[i]
+    return undefined
+  }
+}
+
+/**
+ * node:http2's secure server, ALPN chosen by `options.ALPNCallback`. Node
+ * takes that option from nodejs/node#56187 on; before it (20.18 among them)
+ * node:http2 set its own ALPNProtocols and refused the two together: then the
+ * callback goes on the server, where tls.Server reads both for each
+ * connection. And node:http2 takes a connection as HTTP/1 only when ALPN
+ * chose http/1.1 or nothing, else as h2: one that chose http/1.0 is HTTP/1
+ * too (node:http reads both).
+ */
+export function createSecureH2Server (options: http2.SecureServerOptions,
+  onRequest?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void): http2.Http2SecureServer {
+  let server: http2.Http2SecureServer
+  try {
+    server = http2.createSecureServer(options, onRequest)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS') throw err
+    const { ALPNCallback, ...rest } = options
+    server = Object.assign(http2.createSecureServer(rest, onRequest), { ALPNProtocols: undefined, ALPNCallback })
+  }
+  // In place of node:http2's own listener, so that whatever is put in front of it later hands over to this one.
+  const dispatch = server.listeners('secureConnection')[0] as (socket: TLSSocket) => void
+  server.removeListener('secureConnection', dispatch)
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === 'http/1.0') socket.alpnProtocol = 'http/1.1'
+    dispatch.call(server, socket)
+  })
+  return server
 }
 
 function lookup (table: ContextTable, servername: string): SecureContext {

@@ -1,6 +1,7 @@
 // Protocols through a real proxy: h2 and http/1.1 on one TLS listener (ALPN),
 // plain h1, HEAD / 204 / 304 without bodies, trailers h1 → h2 and h1, request
 // bodies on both protocols, and SNI certificate choice.
+import tls from 'node:tls'
 import t from 'tap'
 import type { Test } from 'tap'
 import { generateCertificate, writeCertificatePair } from '../../src/certs.js'
@@ -196,3 +197,51 @@ backends:
     t.equal(r.peerCertificate?.subjectaltname, san)
   }
 })
+
+/**
+ * One request written as is on a new TLS connection offering `alpn` (none: no
+ * ALPN); the answer, to the close, and what ALPN chose (no request: closed once chosen).
+ */
+function overTls (port: number, alpn: string[] | undefined, text: string, servername?: string): Promise<{ alpn: string | false, raw: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1', port, rejectUnauthorized: false, ...(alpn === undefined ? {} : { ALPNProtocols: alpn }), ...(servername === undefined ? {} : { servername })
+    }, () => { if (text === '') socket.destroy(); else socket.write(text) })
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.once('error', reject)
+    socket.once('close', () => resolve({ alpn: socket.alpnProtocol ?? false, raw: Buffer.concat(chunks).toString('latin1') }))
+  })
+}
+
+for (const http2 of [true, false]) {
+  t.test(`http2: ${String(http2)}: a client offering only http/1.0 by ALPN is served HTTP/1.x; one with no ALPN too`, async (t) => {
+    const origin = await startOrigin(t)
+    const cert = testCertificate(t)
+    const proxy = await startProxy(t, `
+listeners:
+  - { name: tls, bind: 127.0.0.1:0, tls: { cert: ${cert.certPath}, key: ${cert.keyPath}, http2: ${String(http2)} } }
+routes:
+  - backend: app
+backends:
+  app:
+    servers: [{ url: "${origin.url}" }]
+`)
+    const port = proxy.port('tls')
+    // curl --http1.0 https://…: ALPN http/1.0, then an HTTP/1.0 request (the connection closes after the answer).
+    for (const servername of [undefined, 'localhost']) {
+      const r = await overTls(port, ['http/1.0'], 'GET /ten HTTP/1.0\r\nHost: localhost\r\n\r\n', servername)
+      t.equal(r.alpn, 'http/1.0', `ALPN http/1.0 accepted (${servername ?? 'no SNI'})`)
+      t.match(r.raw, /^HTTP\/1\.[01] 200 /, 'answered')
+      t.match(r.raw, /"url":"\/ten"/, 'by the origin')
+    }
+    const none = await overTls(port, undefined, 'GET /none HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+    t.equal(none.alpn, false, 'no ALPN')
+    t.match(none.raw, /^HTTP\/1\.1 200 /)
+    const both = await overTls(port, ['http/1.1', 'http/1.0'], 'GET /both HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+    t.equal(both.alpn, 'http/1.1', 'http/1.1 preferred to http/1.0')
+    t.match(both.raw, /^HTTP\/1\.1 200 /)
+    t.equal((await overTls(port, ['h2', 'http/1.1'], '')).alpn, http2 ? 'h2' : 'http/1.1')
+    t.equal(origin.requests.length, 4)
+  })
+}

@@ -2,7 +2,6 @@ import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
-import { createSecureServer } from 'node:http2'
 import type { Http2SecureServer } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
 import { join } from 'node:path'
@@ -11,7 +10,7 @@ import type { AddressInfo, Server } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
 import { generateCertificate, writeCertificatePair } from '../../src/certs.js'
 import type { CertificatePair } from '../../src/certs.js'
-import { createTlsContexts } from '../../src/listener/tls.js'
+import { createSecureH2Server, createTlsContexts } from '../../src/listener/tls.js'
 import type { TlsContexts } from '../../src/listener/tls.js'
 import type { CertificateConfig, TlsConfig } from '../../src/config/schema.js'
 import { tempDir } from '../helpers/certs.js'
@@ -37,7 +36,7 @@ function tlsConfig (certificates: CertificateConfig[], extra: Partial<TlsConfig>
 }
 
 async function startHttp2 (t: Teardown, contexts: TlsContexts): Promise<{ port: number, server: Http2SecureServer }> {
-  const server = createSecureServer({ ...contexts.serverOptions }, (_req, res) => { res.end('ok') })
+  const server = createSecureH2Server({ ...contexts.serverOptions }, (_req, res) => { res.end('ok') })
   return await listen(t, server)
 }
 
@@ -118,17 +117,25 @@ t.test('the CN is the name only when the certificate has no DNS SAN', async (t) 
 t.test('ALPN and allowHTTP1', async (t) => {
   const { a } = writePairs(t)
   const contexts = createTlsContexts(tlsConfig([a]))
-  t.same(contexts.serverOptions.ALPNProtocols, ['h2', 'http/1.1'])
   t.equal(contexts.serverOptions.allowHTTP1, true)
   const { port } = await startHttp2(t, contexts)
   t.equal((await handshake(t, port, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'h2')
+  t.equal((await handshake(t, port, { ALPNProtocols: ['http/1.1', 'h2'] })).alpn, 'h2', 'ours by preference')
   t.equal((await handshake(t, port, { ALPNProtocols: ['http/1.1'] })).alpn, 'http/1.1')
+  t.equal((await handshake(t, port, { ALPNProtocols: ['http/1.0', 'http/1.1'] })).alpn, 'http/1.1')
+  t.equal((await handshake(t, port, { ALPNProtocols: ['http/1.0'] })).alpn, 'http/1.0', 'curl --http1.0')
+  t.equal((await handshake(t, port, { servername: 'a.test', ALPNProtocols: ['http/1.0'] })).alpn, 'http/1.0', 'with SNI too')
+  t.equal((await handshake(t, port)).alpn, false, 'no ALPN')
+  await t.rejects(handshake(t, port, { ALPNProtocols: ['spdy/3'] }), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' },
+    'nothing of ours: refused')
 
-  // http2: false. node:http2 always adds h2, so such a listener is an https server.
+  // http2: false. node:http2 takes what ALPN did not make HTTP/1 as h2, so such a listener is an https server.
   const h1 = createTlsContexts(tlsConfig([a], { http2: false }))
-  t.same(h1.serverOptions.ALPNProtocols, ['http/1.1'])
   const https = await listen(t, createHttpsServer({ ...h1.serverOptions }, (_req, res) => { res.end('ok') }))
   t.equal((await handshake(t, https.port, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1')
+  t.equal((await handshake(t, https.port, { ALPNProtocols: ['http/1.0'] })).alpn, 'http/1.0')
+  await t.rejects(handshake(t, https.port, { ALPNProtocols: ['h2'] }), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' },
+    'h2 alone: refused, h2 is off')
 })
 
 t.test('minVersion is enforced', async (t) => {
