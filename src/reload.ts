@@ -83,10 +83,15 @@ export function needsRestart (old: Config, next: Config): string[] {
   return out
 }
 
-/** A listener can be kept across a reload when where and how it listens is unchanged. */
+/**
+ * A listener can be kept across a reload when where and how it listens is
+ * unchanged; the PROXY header read sits in front of its HTTP server, so
+ * turning it on or off is another listener too.
+ */
 function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
   return a.name === b.name && sameAddress(a, b) &&
-    (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2
+    (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2 &&
+    (a.proxyProtocol === undefined) === (b.proxyProtocol === undefined)
 }
 
 function sameAddress (a: ListenerConfig, b: ListenerConfig): boolean {

@@ -350,7 +350,6 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     : undefined
   // Before the listener's own 'connection' bookkeeping below, which sees
   // every socket at once (so close() reaches those still sending a header).
-  const ppAtStart = cfg.proxyProtocol !== undefined
   let pp = cfg.proxyProtocol === undefined ? undefined : proxyAcceptSettings(cfg.proxyProtocol)
   if (pp !== undefined) {
     acceptProxyProtocol(server, () => pp!, observer?.proxyRefused === undefined
@@ -432,8 +431,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       socket.serve(server)
     },
     update (next, o) {
-      // The header read sits in front of the HTTP server: turning it on or off needs a new one.
-      if ((next.proxyProtocol !== undefined) !== ppAtStart) return [`proxyProtocol ${ppAtStart ? 'off' : 'on'} needs a restart for listener ${cfg.name}`]
+      // Turned on or off, it is another listener (reload.ts): here it is its trusted sources and timeout.
       if (next.proxyProtocol !== undefined) pp = proxyAcceptSettings(next.proxyProtocol)
       tunnels.max = next.maxTunnels
       context.redirect = next.redirect

@@ -129,7 +129,7 @@ t.test('a reload that turns TLS on for an address: plain requests in flight fini
   t.match(await slow, { status: 200, body: 'slow' }, 'the plain request in flight finished')
 })
 
-t.test('a PROXY-protocol listener renamed on its address still reads the header', async (t) => {
+t.test('a PROXY-protocol listener renamed on its address still reads the header; turned off, it reads none', async (t) => {
   const origin = await startServer(t, (req, res) => { req.resume(); res.end(String(req.headers['x-forwarded-for'])) })
   const port = await closedPort()
   const pp = 'proxyProtocol: { trustedSources: [127.0.0.1] }'
@@ -141,6 +141,10 @@ t.test('a PROXY-protocol listener renamed on its address still reads the header'
   t.match(result, { ok: true })
   t.same(proxy.app.listeners.map((l) => l.name), ['lb2'])
   t.equal((await rawRequest(port, header + GET)).body, '203.0.113.7', 'the new listener reads the header')
+  const off = await proxy.app.reload(parseConfig(yaml(port, origin.url, '{ name: lb2, bind: "127.0.0.1:PORT" }'), 'c.yaml', { checkFiles: false }))
+  t.match(off, { ok: true, needsRestart: [] }, 'applied, on the same address')
+  t.equal((await rawRequest(port, GET)).body, '127.0.0.1', 'no header read: the peer is the client')
+  t.equal((await rawRequest(port, header + GET)).status, 400, 'a PROXY header is not HTTP')
 })
 
 t.test('workers: 2: a rename and h2 off on the same address reload in every worker', async (t) => {
