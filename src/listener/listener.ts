@@ -415,11 +415,8 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
   // The server never listens (its socket does): this starts what node:http
   // starts on listening, the sweep of heads slower than headersTimeout.
   server.emit('listening')
-  const socket = takeOver ?? new ListenSocket()
-  if (takeOver === undefined) {
-    await socket.listen(cfg.port, cfg.host)
-    socket.serve(server)
-  }
+  const socket = takeOver ?? new ListenSocket(server)
+  if (takeOver === undefined) await socket.listen(cfg.port, cfg.host)
 
   return {
     name: cfg.name,

@@ -10,21 +10,18 @@ import net, { type AddressInfo, type Socket } from 'node:net'
 export class ListenSocket {
   readonly #net: net.Server
   /** Where connections accepted now go: an HTTP, HTTPS or HTTP/2 server that does not listen itself. */
-  #server: net.Server | undefined
+  #server: net.Server
   #bound: AddressInfo | undefined
 
-  constructor () {
+  /** `server` gets the connections until `serve` names another. */
+  constructor (server: net.Server) {
+    this.#server = server
     // node:http's and node:https's default, but not http2.createSecureServer's:
     // with Nagle on, a response written in two parts waits for the client's
     // delayed ACK (40 ms on Linux) before its second part goes out. Set where
-    // connections are accepted, which is here.
-    this.#net = net.createServer({ noDelay: true }, (socket) => { this.#deliver(socket) })
-  }
-
-  #deliver (socket: Socket): void {
-    // As node:http documents for connections from elsewhere: its 'connection' listeners take it.
-    if (this.#server === undefined) socket.destroy()
-    else this.#server.emit('connection', socket)
+    // connections are accepted, which is here. Each is handed over as node:http
+    // documents for connections from elsewhere: its 'connection' listeners take it.
+    this.#net = net.createServer({ noDelay: true }, (socket: Socket) => { this.#server.emit('connection', socket) })
   }
 
   listen (port: number, host: string): Promise<void> {
