@@ -99,10 +99,10 @@ function sameAddress (a: ListenerConfig, b: ListenerConfig): boolean {
 }
 
 /**
- * The running listener a new one replaces on its address (renamed, TLS or h2
- * turned on or off): it takes that one's socket. Port 0 is a new port each
- * time, never a clash. A config binds each address once, so the one found is
- * not also kept.
+ * The running listener a new one replaces on its address (renamed; TLS, h2
+ * or the PROXY header turned on or off): it takes that one's socket. Port 0
+ * is a new port each time, never a clash. A config binds each address once,
+ * so the one found is not also kept.
  */
 function replaced (running: readonly LiveListener[], cfg: ListenerConfig): LiveListener | undefined {
   return cfg.port === 0 ? undefined : running.find((l) => sameAddress(l.config, cfg))
