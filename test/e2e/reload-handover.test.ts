@@ -16,21 +16,24 @@ import { testCertificate } from '../helpers/certs.js'
 import { spawnCli } from '../helpers/cli.js'
 import { h2Request, h2Session, rawRequest } from '../helpers/e2e.js'
 import { closedPort, startServer } from '../helpers/origin.js'
+import { eventually } from '../helpers/poll.js'
 import { startProxy } from '../helpers/proxy.js'
 
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 
-/** An origin whose /slow answers only once released (and on teardown). */
-async function slowOrigin (t: Test): Promise<{ url: string, release: () => void }> {
+/** An origin whose /slow answers only once released (and on teardown); `held` counts those waiting. */
+async function slowOrigin (t: Test): Promise<{ url: string, release: () => void, held: () => number }> {
   let release!: () => void
   const gate = new Promise<void>((resolve) => { release = resolve })
   t.teardown(() => release())
+  let held = 0
   const origin = await startServer(t, (req: IncomingMessage, res: ServerResponse) => {
     req.resume()
-    if (req.url === '/slow') void gate.then(() => res.end('slow'))
-    else res.end('ok')
+    if (req.url !== '/slow') return res.end('ok')
+    held++
+    void gate.then(() => res.end('slow'))
   })
-  return { url: origin.url, release }
+  return { url: origin.url, release, held: () => held }
 }
 
 /** The protocol ALPN picks on a new TLS connection offering `protocols`. */
@@ -85,7 +88,7 @@ t.test('a reload that renames a TLS listener and turns h2 off, then on, keeps it
   const session = await h2Session(t, `https://127.0.0.1:${port}`)
   const h2Slow = h2Request(session, { ':path': '/slow' })
   const h1Slow = rawRequest(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { tls: true, limitMs: 20_000 })
-  await new Promise((resolve) => setTimeout(resolve, 100)) // both reached the origin
+  t.ok(await eventually(() => origin.held() === 2), 'both reached the origin')
 
   const load = hammer(port, () => true)
   const renamed = await proxy.app.reload(parseConfig(yaml(port, origin.url, `{ name: b, bind: "127.0.0.1:PORT", ${tlsBlock(false)} }`),
@@ -119,7 +122,7 @@ t.test('a reload that turns TLS on for an address: plain requests in flight fini
   const port = await closedPort()
   const proxy = await startProxy(t, yaml(port, origin.url, '{ name: web, bind: "127.0.0.1:PORT" }'))
   const slow = rawRequest(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { limitMs: 20_000 })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(await eventually(() => origin.held() === 1), 'it reached the origin')
   const result = await proxy.app.reload(parseConfig(yaml(port, origin.url,
     `{ name: web, bind: "127.0.0.1:PORT", tls: { cert: ${cert.certPath}, key: ${cert.keyPath} } }`), 'b.yaml', { checkFiles: false }))
   t.match(result, { ok: true })
