@@ -312,8 +312,9 @@ function answerHit (c: CacheClient, state: CacheState, entry: CacheEntry, now: n
   staleBy: 'max-stale' | 'stale-while-revalidate' | undefined, from: 'shared' | undefined): void {
   const cache = state.scope.cache
   c.cacheOutcome = staleBy === undefined ? 'hit' : 'stale'
-  cache.counters.hits++
-  if (staleBy !== undefined) cache.counters.staleServed++
+  // Hits are fresh answers only: a stale one is counted once, as stale served.
+  if (staleBy === undefined) cache.counters.hits++
+  else cache.counters.staleServed++
   if (staleBy === undefined && from === undefined) return serveHit(c, state.facts, entry, now, cache.hitHeads, cache.config.statusName, false)
   // RFC 9211 detail: where the hit came from, then why a stale one was served.
   const detail = from === undefined ? staleBy : staleBy === undefined ? from : `${from} ${staleBy}`

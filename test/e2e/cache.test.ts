@@ -333,6 +333,19 @@ t.test('stale-while-revalidate serves stale at once and refreshes in the backgro
   t.equal((await get(p, '/swr')).body, 'gen2', 'the refreshed entry is served')
 })
 
+t.test('a stale answer is counted as stale served, not as a fresh hit too', async (t) => {
+  const o = await startOrigin(t)
+  o.route('/s', (_q, res) => res.writeHead(200, { 'cache-control': 'max-age=0, stale-while-revalidate=60' }).end('s'))
+  o.route('/f', (_q, res) => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('f'))
+  const p = await proxyFor(t, o)
+  await get(p, '/s')
+  t.match((await get(p, '/s')).headers['cache-status'], /hit; ttl=-?\d+; detail="stale-while-revalidate"/)
+  t.match(p.app.cacheStats(), { hits: 0, staleServed: 1 })
+  await get(p, '/f')
+  t.match((await get(p, '/f')).headers['cache-status'], /^switchyard; hit; ttl=\d+$/)
+  t.match(p.app.cacheStats(), { hits: 1, staleServed: 1 })
+})
+
 t.test('an origin that dies mid-body leaves nothing cached', async (t) => {
   const o = await startOrigin(t)
   o.route('/broken', (_q, res, n) => {

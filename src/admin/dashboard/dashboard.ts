@@ -240,7 +240,10 @@ function decodeSnapshot (v: unknown): Snapshot {
   const t = fields<MetricsSnapshot['totals']>(s.totals)
   return {
     now: ms(s.now),
-    totals: { statusClasses: record(t.statusClasses, num) as Loose<MetricsSnapshot['totals']['statusClasses']> },
+    totals: {
+      statusClasses: record(t.statusClasses, num) as Loose<MetricsSnapshot['totals']['statusClasses']>,
+      cache: (({ lookups, served }) => ({ lookups: num(lookups), served: num(served) }))(fields<MetricsSnapshot['totals']['cache']>(t.cache))
+    },
     history: (Array.isArray(s.history) ? s.history : []).filter(isObject).map(decodePoint),
     routes: record(s.routes, decodeSeries),
     backends: record(s.backends, decodeSeries),
@@ -664,6 +667,12 @@ function backendRates (name: string): { rps: number | undefined; errors: number 
   return { rps: cur.rps ?? hist.rps, errors: cur.errors ?? hist.errors, p50: cur.p50 ?? hist.p50, p99: cur.p99 ?? hist.p99 }
 }
 
+/** Served from the cache / lookups since start, as the per-second ratio counts (the hit counter leaves stale answers out). */
+function lifetimeHitRatio (): number | undefined {
+  const c = state.snapshot?.totals?.cache
+  return ratio(c?.served, c?.lookups)
+}
+
 function renderTiles (): void {
   const status = state.status
   const last = latest()
@@ -689,7 +698,7 @@ function renderTiles (): void {
   setText($('t-up-hint'), all === 0 ? '' : down === 0 ? 'all healthy' : down + ' down')
   setAttr($('tile-up'), 'data-tone', all === 0 ? undefined : down > 0 ? 'bad' : 'good')
   const cache = status?.cache ?? {}
-  const life = ratio(cache.hits, sum([cache.hits, cache.misses]))
+  const life = lifetimeHitRatio()
   const recent = last.hitRatio
   setText($('t-hit'), fmtPct(recent !== undefined ? recent : life))
   setText($('t-hit-hint'), life !== undefined ? 'lifetime ' + fmtPct(life) : status !== undefined && status.cache === undefined ? 'no cache' : '')
@@ -1083,7 +1092,7 @@ function renderCache (): void {
   if (status !== undefined && status.cache === undefined) { emptyInto(box, 'No cache configured (or not reported).'); return }
   const cache: Cache = status?.cache ?? {}
   const items: [keyof CacheStats | 'ratio', string][] = CACHE_KEYS.filter((k) => cache[k] !== undefined).map((k) => [k, CACHE_LABELS[k]])
-  const life = ratio(cache.hits, sum([cache.hits, cache.misses]))
+  const life = lifetimeHitRatio()
   if (life !== undefined) items.splice(2, 0, ['ratio', 'Hit ratio'])
   if (items.length === 0) { emptyInto(box, status === undefined ? 'Waiting for /status\u2026' : 'No cache counters reported.'); return }
   sync(box, items, ([k]) => k, () => {
