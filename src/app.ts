@@ -16,12 +16,13 @@ import type { BackendStatus } from './upstream/backend.js'
 import { commitReload, needsRestart, planReload, type LiveListener } from './reload.js'
 import type { AddressInfo } from 'node:net'
 import { startAdmin, type AdminApi, type AdminHandle } from './admin/admin.js'
-import { adminApi, badRequestRecord, requestRecord } from './admin/api.js'
+import { adminApi, badRequestRecord, refreshRecord, requestRecord } from './admin/api.js'
 import { Metrics } from './admin/metrics.js'
 import { watchEventLoop } from './admin/metrics/runtime.js'
 import type { ConfigReport } from './admin/config-report.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
 import type { Session } from './proxy/session.js'
+import type { RefreshExchange } from './proxy/refresh.js'
 import type { RateLimitStores } from './ratelimit/store.js'
 import { CertificateError } from './certs.js'
 import { DashboardError } from './admin/dashboard.js'
@@ -159,6 +160,12 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     if (spans !== undefined && s.trace?.sampled === true) spans.push(requestSpan(r, s.trace))
     userEnd?.(s)
   }
+  // A background refresh: the server's exchange, in metrics and the access log (never a span: no client waited).
+  const onRefreshEnd = (s: Session, x: RefreshExchange): void => {
+    const r = refreshRecord(s, x, accessLog !== undefined)
+    metrics.record(r)
+    accessLog?.write(r)
+  }
   function spanExporter (cfg: OtlpConfig | undefined): SpanExporter | undefined {
     if (cfg === undefined) return undefined
     let lastWarn = 0
@@ -198,7 +205,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const pipeline = new Pipeline(buildState(initial, {
     ...(log === undefined ? {} : { log }), ...shared, ...withRedis(redis), ...limitsFor(initial, redis)
   }),
-    { onSessionEnd, onInternalError })
+    { onSessionEnd, onInternalError, onRefreshEnd })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false

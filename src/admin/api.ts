@@ -13,6 +13,7 @@ import { normalizePath } from '../proxy/path.js'
 import { parseAbsoluteUrl, type ParsedUrl } from '../proxy/request-target.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
+import type { RefreshExchange } from '../proxy/refresh.js'
 import type { Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
@@ -73,6 +74,40 @@ export function requestRecord (s: Session, detailed = false): RequestRecord {
     upstreamMs: s.upstreamMs,
     totalMs: performance.now() - s.startTime,
     retries: s.attempts > 1 ? s.attempts - 1 : 0,
+    traceId: s.trace?.traceId
+  }
+}
+
+/**
+ * The record of a stale-while-revalidate refresh `s` started (proxy/refresh.ts):
+ * the request's identity, the refresh's exchange, cache outcome `refresh`
+ * (Metrics counts it as the server's upstream exchange only).
+ */
+export function refreshRecord (s: Session, x: RefreshExchange, detailed = false): RequestRecord {
+  return {
+    // The refresh sends the request's head (with our validators) and no body.
+    detail: detailed ? { ...requestDetail(s), requestBytes: 0, upstream: x.server?.hostHeader, compression: undefined } : undefined,
+    time: x.startWall,
+    listener: s.listener.name,
+    protocol: s.h2 ? 'h2' : 'h1',
+    clientAddress: s.conn.clientAddress,
+    method: 'GET',
+    host: s.host,
+    path: s.path,
+    status: x.status,
+    bytes: x.bytes,
+    route: s.route?.name,
+    backend: s.backend?.name,
+    shard: s.shard?.name,
+    server: x.server?.name,
+    role: x.server === undefined ? undefined : x.server.primary ? 'primary' : 'replica',
+    cacheStatus: 'refresh',
+    errorCode: x.error?.code,
+    errorFlag: x.error?.flag,
+    errorDetail: undefined,
+    upstreamMs: x.upstreamMs,
+    totalMs: performance.now() - x.start,
+    retries: 0,
     traceId: s.trace?.traceId
   }
 }

@@ -117,8 +117,9 @@ export class Metrics {
     this.#accessLogDropped.value++
   }
 
-  /** Once per finished request. */
+  /** Once per finished request, and once per background refresh (cache outcome `refresh`). */
   record (r: RequestRecord): void {
+    if (r.cacheStatus === 'refresh') return this.#refresh(r)
     const end = r.time + (r.totalMs > 0 ? r.totalMs : 0)
     const history = this.#history
     const totals = this.#totals
@@ -170,15 +171,35 @@ export class Metrics {
 
     const totalUs = toMicros(r.totalMs)
     const upstreamMs = r.upstreamMs
-    // Per server: the dashboard's latency column (mean between two polls).
-    if (upstreamMs !== undefined && r.server !== undefined) {
-      const shard = r.shard ?? NONE
-      this.#serverUpstreamSeconds.cell(backend, shard, r.server).value += upstreamMs / 1000
-      this.#serverUpstreamResponses.cell(backend, shard, r.server).value++
-    }
+    if (upstreamMs !== undefined && r.server !== undefined) this.#serverUpstream(backend, r.shard ?? NONE, r.server, upstreamMs)
     const upstreamUs = upstreamMs === undefined ? -1 : toMicros(upstreamMs)
     if (r.route !== undefined) this.#add(this.#routes.get(r.route), r, totalUs, upstreamUs, epoch, isError)
     if (r.backend !== undefined) this.#add(this.#backends.get(r.backend), r, totalUs, upstreamUs, epoch, isError)
+  }
+
+  /** Per server: the dashboard's latency column (mean between two polls). */
+  #serverUpstream (backend: string, shard: string, server: string, upstreamMs: number): void {
+    this.#serverUpstreamSeconds.cell(backend, shard, server).value += upstreamMs / 1000
+    this.#serverUpstreamResponses.cell(backend, shard, server).value++
+  }
+
+  /**
+   * A background refresh is no client's request: it is left out of the
+   * request counts, the dashboard and the cache outcomes, and counted where
+   * upstream exchanges are (upstream errors, the server's and the upstream
+   * latencies).
+   */
+  #refresh (r: RequestRecord): void {
+    const backend = r.backend ?? NONE
+    const code = r.errorCode
+    if (code !== undefined && UPSTREAM_CODES.has(code)) this.#upstreamErrors.cell(backend, code).value++
+    const upstreamMs = r.upstreamMs
+    if (upstreamMs === undefined) return
+    if (r.server !== undefined) this.#serverUpstream(backend, r.shard ?? NONE, r.server, upstreamMs)
+    const epoch = Math.floor((r.time + (r.totalMs > 0 ? r.totalMs : 0)) / this.#halfWindowMs)
+    const us = toMicros(upstreamMs)
+    if (r.route !== undefined) this.#routes.get(r.route).upstream.record(us, upstreamMs, epoch)
+    if (r.backend !== undefined) this.#backends.get(r.backend).upstream.record(us, upstreamMs, epoch)
   }
 
   #add (s: SeriesStats, r: RequestRecord, totalUs: number, upstreamUs: number, epoch: number, isError: boolean): void {

@@ -13,6 +13,11 @@ export type CacheOutcome =
   | 'revalidate'
   /** The method is never served from the cache (unsafe methods, PURGE proxied). */
   | 'bypass'
+  /**
+   * Not a client's request: the cache's own background fetch (stale-while-revalidate).
+   * Logged and counted as the server's upstream exchange, never as a request.
+   */
+  | 'refresh'
 
 /** The outcomes that were answered from the cache without an upstream exchange of their own. */
 export function servedFromCache (o: CacheOutcome | undefined): boolean {

@@ -56,6 +56,8 @@ export interface CacheClient extends ClientWriter {
   sendError (kind: ErrorKind): void
   /** Something threw: contained to this request. */
   fault (err: unknown): void
+  /** The upstream's response head arrived: times the exchange even when the cache answers instead (a 304, stale-if-error). */
+  upstreamAnswered (): void
 }
 
 /** What the cache phase asks of the pipeline. */
@@ -399,6 +401,7 @@ export class CacheSink implements ResponseSink {
   }
 
   responseHead (status: number, statusText: string, headers: string[]): boolean {
+    this.#client?.upstreamAnswered()
     const state = this.#state
     const { cache, at } = state.scope
     const now = Date.now()

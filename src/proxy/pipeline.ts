@@ -20,6 +20,7 @@ import { cacheLookup, type CacheForwarder } from './cache-phase.js'
 import { clientAddressOf } from '../listener/proxy-accept.js'
 import { plan, upstreamRequest, type Plan } from './plan.js'
 import { CompressorBudget, CompressSink, MAX_HEAVY_COMPRESSORS } from './compression/sink.js'
+import { RefreshSink, type RefreshExchange } from './refresh.js'
 import { kSession, Session, type ConnectionInfo, type DownstreamRequest, type DownstreamResponse,
   type ListenerContext, type SessionDriver } from './session.js'
 import type { RuntimeState } from './state.js'
@@ -39,6 +40,8 @@ export interface PipelineHooks {
    * (its stream or connection is reset). Count it and log it.
    */
   onInternalError?: (err: unknown, session: Session | undefined) => void
+  /** A stale-while-revalidate refresh `session` started has ended (see refresh.ts): record it. */
+  onRefreshEnd?: (session: Session, refresh: RefreshExchange) => void
 }
 
 const kConn = Symbol('switchyard.conn')
@@ -241,9 +244,13 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
 
   /** CacheForwarder: fetch `s`'s request in the background into `sink` (stale-while-revalidate), as a GET. */
   refresh (s: Session, sink: ResponseSink): void {
+    const onEnd = this.#hooks.onRefreshEnd
+    const recorder = onEnd === undefined ? undefined : new RefreshSink(sink, (x) => { onEnd(s, x) })
+    if (recorder !== undefined) sink = recorder
     const shard = s.shard!
     const server = shard.balancer.pick(s)
     if (server === undefined) return sink.responseError(Errors.NO_HEALTHY_SERVER, new Error('no server to refresh from'))
+    if (recorder !== undefined) recorder.server = server
     const owner = { released: () => { if (shard.queue.size > 0) this.drain(shard) } }
     // Compressed as a foreground answer would be, so the refreshed entry is the same variant.
     const compression = s.route!.compression

@@ -462,9 +462,14 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
     }
   }
 
+  /** CacheClient: the upstream's response head arrived, whoever answers the client (this session or the cache). */
+  upstreamAnswered (): void {
+    this.upstreamMs = performance.now() - this.dispatchedAt
+  }
+
   responseHead (status: number, statusText: string, headers: string[]): boolean {
     if (this.answered) return false
-    this.upstreamMs = performance.now() - this.dispatchedAt
+    this.upstreamAnswered()
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie)
     // A successful write on a readYourWrites route: this client's reads of the shard go to the primary for the window.
     const ryw = this.plan?.readYourWrites
