@@ -37,7 +37,7 @@ import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, R
 import type { ProxyRefusal } from '../listener/proxy-accept.js'
 
 export { NONE, OTHER } from './metrics/registry.js'
-export { mergeMetrics, retiredExport, type MergedMetrics } from './metrics/merge.js'
+export { foldExited, mergeMetrics, type MergedMetrics } from './metrics/merge.js'
 export type {
   BackendPoint, CacheMetricsInput, ConfigMetricsInput, FamilyExport, HistoryExport, HistoryPoint, LatencyExport, MetricsExport, MetricsOptions, MetricsSnapshot,
   PrometheusExtra, RequestDetail, RequestRecord, SecondExport, SeriesExport, SeriesSnapshot, ServerMetricsInput, ServerSnapshot, StatusClass, TotalsExport, WorkerMetricsInput

@@ -37,6 +37,11 @@ export interface CacheStats extends CacheCounters {
   readonly evictions: number
 }
 
+/** What a cache that is gone (a cluster's exited worker) leaves to the fleet's sums: its counters; its sizes went with it. */
+export function exitedCacheStats (s: CacheStats): CacheStats {
+  return { ...s, entries: 0, keys: 0, bytes: 0, maxBytes: 0 }
+}
+
 /**
  * The caches of a cluster's other workers, reached through the primary:
  * removes `keys` there (counted as purges or invalidations) and resolves with

@@ -10,7 +10,7 @@ import type { Logger } from 'pino'
 import { startAdmin, type AdminApi, type AdminHandle, type PurgeRequest, type PurgeResult } from '../admin/admin.js'
 import { adminApi, serverGauges, type AdminStatus, type WorkerStatusEntry } from '../admin/api.js'
 import { mergeBackendStatus } from '../admin/backend-status.js'
-import { Metrics, mergeMetrics, retiredExport, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
+import { Metrics, mergeMetrics, type MergedMetrics, type MetricsExport } from '../admin/metrics.js'
 import { StartupError, startFailure, type ReloadResult } from '../app.js'
 import { needsRestart } from '../reload.js'
 import { ConfigReport } from '../admin/config-report.js'
@@ -21,6 +21,7 @@ import type { Config } from '../config/schema.js'
 import { startHealthChecks, type HealthChecks } from '../health/checker.js'
 import { allServers, buildState, carryHealth, healthTargets, reuseFrom, type RuntimeState } from '../proxy/state.js'
 import { sendNothing } from '../upstream/pool.js'
+import { Exited, sumCache } from './fleet.js'
 import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
 import { changeServer, serverOverrides, type ServerChangeResult } from '../admin/servers.js'
@@ -60,11 +61,9 @@ export interface Primary {
 const CALL_MS = 2000
 /** Reload and purge: a worker may be busy; still bounded. */
 const APPLY_MS = 30_000
-/** The exports of workers that exited, kept so that the fleet's counters never go down; past this many, the oldest go. */
-const MAX_RETIRED = 64
 /** How long the first workers may take to start. */
 const READY_MS = 60_000
-/** Each worker's export is refreshed at least this often, so a worker that dies takes at most this much of its counts with it. */
+/** Each worker's export and status are refreshed at least this often, so a worker that dies takes at most this much of its counts with it. */
 const EXPORT_EVERY_MS = 5000
 
 /** Starts the workers and the admin listener; resolves when every worker is ready. */
@@ -78,9 +77,12 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   let health: HealthChecks | undefined
   let stopping = false
   let admin: AdminHandle | undefined
-  /** The latest export of each live worker, by `id:pid`. */
+  // The latest answers of each live worker, by `id:pid`: one late to answer
+  // counts with its last (its counters never drop out of a scrape); at its
+  // exit they go into `exited`, the running sum of the workers that exited.
   const lastExport = new Map<string, MetricsExport>()
-  const retired: MetricsExport[] = []
+  const lastStatus = new Map<string, { readonly id: number, readonly status: WorkerStatus }>()
+  const exited = new Exited()
   let previousMerge: MergedMetrics | undefined
 
   const verdicts = (state: RuntimeState): HealthVerdict[] =>
@@ -100,16 +102,15 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       },
       exited: (w) => {
         const key = `${w.id}:${w.pid}`
-        const last = lastExport.get(key)
+        exited.add(lastExport.get(key), lastStatus.get(key)?.status, previousMerge)
         lastExport.delete(key)
-        if (last === undefined) return
-        retired.push(retiredExport(last))
-        if (retired.length > MAX_RETIRED) retired.shift()
+        lastStatus.delete(key)
       }
     }
   })
 
-  const keyOf = (id: number): string => `${id}:${supervisor.workers().find((w) => w.id === id)?.pid ?? 0}`
+  /** An answer of worker `id:pid` is kept only while that process lives: a late one must not come back after its exit was summed. */
+  const live = (id: number, pid: number): boolean => supervisor.workers().some((w) => w.id === id && w.pid === pid && w.state !== 'exited')
 
   const watchHealth = (state: RuntimeState): void => {
     for (const s of allServers(state)) {
@@ -127,13 +128,13 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
 
   /** Calls `op` on every ready worker (but `except`); each answer or failure, with the worker's id. */
   /** `arg` to every ready worker but `except`; a function gives each worker its own (by position among them). */
-  const fanOut = async <T>(op: string, arg: unknown, timeoutMs: number, except?: number): Promise<Array<{ id: number, value?: T, error?: string }>> => {
+  const fanOut = async <T>(op: string, arg: unknown, timeoutMs: number, except?: number): Promise<Array<{ id: number, pid: number, value?: T, error?: string }>> => {
     const ready = supervisor.readyChannels().filter((c) => c.id !== except)
-    return await Promise.all(ready.map(async ({ id, channel }: { id: number, channel: Channel }, i) => {
+    return await Promise.all(ready.map(async ({ id, pid, channel }: { id: number, pid: number, channel: Channel }, i) => {
       try {
-        return { id, value: await channel.call(op, typeof arg === 'function' ? (arg as (i: number) => unknown)(i) : arg, timeoutMs) as T }
+        return { id, pid, value: await channel.call(op, typeof arg === 'function' ? (arg as (i: number) => unknown)(i) : arg, timeoutMs) as T }
       } catch (err) {
-        return { id, error: (err as Error).message }
+        return { id, pid, error: (err as Error).message }
       }
     }))
   }
@@ -141,29 +142,40 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   /** Fresh exports of every ready worker (those that do not answer: their last one). */
   const gatherExports = async (): Promise<MetricsExport[]> => {
     const answers = await fanOut<MetricsExport>(Ops.metrics, { windows: true }, CALL_MS)
-    for (const a of answers) if (a.value !== undefined) lastExport.set(keyOf(a.id), a.value)
+    for (const a of answers) if (a.value !== undefined && live(a.id, a.pid)) lastExport.set(`${a.id}:${a.pid}`, a.value)
     return [...lastExport.values()]
   }
+  /** Fresh status answers of every ready worker (those that do not answer: their last one), by worker id. */
+  const gatherStatus = async (): Promise<Map<number, WorkerStatus>> => {
+    const answers = await fanOut<WorkerStatus>(Ops.status, null, CALL_MS)
+    for (const a of answers) if (a.value !== undefined && live(a.id, a.pid)) lastStatus.set(`${a.id}:${a.pid}`, { id: a.id, status: a.value })
+    return new Map([...lastStatus.values()].map((x) => [x.id, x.status]))
+  }
   const merged = async (): Promise<MergedMetrics> => {
-    const exports = [metrics.export(Date.now()), ...retired, ...await gatherExports()]
-    previousMerge = mergeMetrics(exports, previousMerge)
+    const own = metrics.export(Date.now())
+    const gone = exited.metrics
+    const workers = await gatherExports()
+    previousMerge = mergeMetrics([own, ...(gone === undefined ? [] : [gone]), ...workers], previousMerge)
     return previousMerge
   }
-  const exportTimer = setInterval(() => { void gatherExports() }, EXPORT_EVERY_MS)
+  const exportTimer = setInterval(() => { void gatherExports(); void gatherStatus() }, EXPORT_EVERY_MS)
   exportTimer.unref()
 
   const ready = (): boolean => !stopping && supervisor.readyChannels().length > 0
 
-  /** What the ready workers report now, by worker id, and the instance they add up to (health from the control state). */
+  /**
+   * What the ready workers report now (one late to answer: its last answer), by worker id, and the
+   * instance they add up to: health from the control state, counters with what exited workers left.
+   */
   const fleet = async (): Promise<{ byId: Map<number, WorkerStatus>, backends: BackendStatus[], cache: CacheStats | undefined, redis: RedisReport[] }> => {
-    const answers = await fanOut<WorkerStatus>(Ops.status, null, CALL_MS)
-    const byId = new Map(answers.flatMap((a) => a.value === undefined ? [] : [[a.id, a.value] as const]))
+    const byId = await gatherStatus()
     const statuses = [...byId.values()]
     const own = [...control.backends.values()].map((b) => b.snapshot())
+    const gone = exited.cache
     return {
       byId,
-      backends: mergeBackendStatus(statuses.map((st) => st.backends), own),
-      cache: sumCache(statuses.flatMap((st) => st.cache === undefined ? [] : [st.cache])),
+      backends: mergeBackendStatus(statuses.map((st) => st.backends), own, exited.backends),
+      cache: sumCache([...statuses.flatMap((st) => st.cache === undefined ? [] : [st.cache]), ...(gone === undefined ? [] : [gone])]),
       redis: statuses.flatMap((st) => st.redis === undefined ? [] : [st.redis])
     }
   }
@@ -186,7 +198,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
         routes: (base.status() as AdminStatus).routes,
         backends: f.backends,
         ...(f.cache === undefined ? {} : { cache: f.cache }),
-        ...(f.redis.length === 0 ? {} : { redis: redisStatus(f.redis)! }),
+        ...(f.redis.length === 0 ? {} : { redis: redisStatus(f.redis, exited.redis)! }),
         workers: supervisor.workers().map((w) => ({ ...w, requests: f.byId.get(w.id)?.requests ?? 0, connections: f.byId.get(w.id)?.connections ?? 0 }))
       }
     },
@@ -200,7 +212,7 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
         cache: f.cache,
         servers: serverGauges(f.backends),
         workers: { live: workers.filter((w) => w.state !== 'exited').length, restarts: workers.reduce((n, w) => n + w.restarts, 0) },
-        ...(f.redis.length === 0 ? {} : { redis: redisMetrics(f.redis) })
+        ...(f.redis.length === 0 ? {} : { redis: redisMetrics(f.redis, exited.redis) })
       })
     },
     async snapshot () {
@@ -387,12 +399,4 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       for (const c of supervisor.readyChannels()) c.channel.notify(Ops.reopen, null)
     }
   }
-}
-
-/** The workers' caches as one: every counter and size summed (each holds its share of maxBytes). */
-function sumCache (list: readonly CacheStats[]): CacheStats | undefined {
-  if (list.length === 0) return undefined
-  const out: Record<string, number> = {}
-  for (const s of list) for (const [k, v] of Object.entries(s)) if (typeof v === 'number') out[k] = (out[k] ?? 0) + v
-  return out as unknown as CacheStats
 }

@@ -116,10 +116,10 @@ export class Supervisor {
     return out
   }
 
-  /** The channels of the workers that are ready, for fan-out (reload, purge, status). */
-  readyChannels (): Array<{ id: number, channel: Channel }> {
-    const out: Array<{ id: number, channel: Channel }> = []
-    for (const s of this.slots) if (s.state === 'ready' && s.channel !== undefined) out.push({ id: s.id, channel: s.channel })
+  /** The channels of the workers that are ready, for fan-out (reload, purge, status), with the process each one reaches. */
+  readyChannels (): Array<{ id: number, pid: number, channel: Channel }> {
+    const out: Array<{ id: number, pid: number, channel: Channel }> = []
+    for (const s of this.slots) if (s.state === 'ready' && s.channel !== undefined) out.push({ id: s.id, pid: s.proc?.pid ?? 0, channel: s.channel })
     return out
   }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mergeBackendStatus } from '../../src/admin/backend-status.js'
+import { ExitedCounts, mergeBackendStatus } from '../../src/admin/backend-status.js'
 import { parseConfig } from '../../src/config/load.js'
 import { Backend } from '../../src/upstream/backend.js'
 import { sendNothing } from '../../src/upstream/pool.js'
@@ -76,4 +76,26 @@ t.test('without a health source the first worker gives it; what a worker lacks c
   t.equal(merged[0]!.shards[0]!.servers[1]!.healthy, false)
   t.same(mergeBackendStatus([]), [], 'no workers, no source: nothing')
   t.same(mergeBackendStatus([], one.map((b) => b.snapshot())).map((b) => b.shards[0]!.servers[0]!.requests), [0, 0], 'the primary alone: zero counts')
+})
+
+t.test('workers that exited leave their counters, not their gauges', async (t) => {
+  const primary = processBackends()
+  const [gone1, gone2, live] = [processBackends(), processBackends(), processBackends()]
+  for (const [w, n] of [[gone1, 10], [gone2, 20], [live, 1]] as const) {
+    const a1 = server(w, 'a1')
+    a1.requests = n
+    a1.failures = Math.floor(n / 10)
+    a1.active = 3
+    a1.consecutiveFailures = 2
+    w[0]!.retries = n
+    w[0]!.active = 4
+  }
+  const exited = new ExitedCounts()
+  exited.add(gone1.map((b) => b.snapshot()))
+  exited.add(gone2.map((b) => b.snapshot()))
+  const merged = mergeBackendStatus([live.map((b) => b.snapshot())], primary.map((b) => b.snapshot()), exited)
+  t.match(merged[0], { name: 'users', retries: 31, active: 4 }, 'retries of all three; in flight: the live one\'s')
+  t.match(merged[0]!.shards[0]!.servers[0], { name: 'a1', requests: 31, failures: 3, active: 3, consecutiveFailures: 2 },
+    'requests and failures of all three; in flight and failures in a row: the live one\'s')
+  t.match(merged[1]!.shards[0]!.servers[0], { name: 'w1', requests: 0 })
 })

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { Metrics, mergeMetrics, type MetricsExport, type MetricsOptions, type MetricsSnapshot, type RequestRecord } from '../../src/admin/metrics.js'
+import { foldExited, Metrics, mergeMetrics, type MetricsExport, type MetricsOptions, type MetricsSnapshot, type RequestRecord } from '../../src/admin/metrics.js'
 import { parsePrometheusText } from '../helpers/prometheus-parser.js'
 
 /** 2023-11-14T22:13:20.000Z, on a second boundary. */
@@ -198,6 +198,38 @@ t.test('three workers merged equal one instance fed the same stream', async (t) 
   merged = mergeMetrics(workers.map((w) => wire(w.export(now3))), merged)
   sameExposition(t, merged.prometheus({}, now3), single.prometheus({}, now3), 'windows expired')
   sameSnapshot(t, merged.snapshot(now3), single.snapshot(now3), workers.map((w) => w.snapshot(now3)), 'idle')
+})
+
+t.test('workers that exited, folded into one export as each exits, still count every request, however many', async (t) => {
+  // More exits than the primary ever kept exports for (it used to keep 64 and drop the oldest).
+  const records = stream(7000)
+  const single = new Metrics(OPTS)
+  const workers = Array.from({ length: 70 }, () => new Metrics(OPTS))
+  feed(records, [single])
+  feed(records, workers)
+  const now = endOf(records.at(-1)!) + 1
+  const exits = workers.slice(0, 66)
+  const live = workers.slice(66)
+  let gone: MetricsExport | undefined
+  let previous = mergeMetrics([...exits, ...live].map((w) => wire(w.export(now))))
+  const sizes: number[] = []
+  for (const w of exits) {
+    gone = foldExited(gone, wire(w.export(now)), previous)
+    previous = mergeMetrics([gone, ...live.map((w) => wire(w.export(now)))], previous)
+    sizes.push(JSON.stringify(gone).length)
+  }
+  const merged = mergeMetrics([gone!, ...live.map((w) => wire(w.export(now)))], previous)
+  // The exited workers' gauges (open connections and streams) are gone with them; everything else is the single instance's.
+  const gauges = /^switchyard_active_(connections|streams)/
+  const counters = (text: string): string => text.split('\n').filter((l) => !gauges.test(l)).join('\n')
+  sameExposition(t, counters(merged.prometheus({}, now)), counters(single.prometheus({}, now)), '66 exited, 4 live')
+  const totals = (x: MetricsSnapshot): unknown => ({ ...x.totals, activeConnections: 0, activeStreams: 0 })
+  t.same(totals(merged.snapshot(now)), totals(single.snapshot(now)), 'dashboard totals')
+  // Its size is that of one instance that saw all their requests, not one export per exit.
+  const one = JSON.stringify(single.export(now)).length
+  t.ok(sizes.at(-1)! <= 1.25 * one, `one export whatever the number of exits (${sizes[0]!} bytes after one, ${sizes.at(-1)!} after ${exits.length}; one instance: ${one})`)
+  const active = (text: string): number => parsePrometheusText(text).find((f) => f.name === 'switchyard_active_connections')!.samples.reduce((n, x) => n + x.value, 0)
+  t.equal(active(mergeMetrics([gone!]).prometheus({}, now)), 0, 'no open connection is left to the exited')
 })
 
 t.test('an export is plain JSON and comes back from JSON unchanged', async (t) => {

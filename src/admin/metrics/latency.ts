@@ -227,4 +227,27 @@ export class MergedLatency {
     for (const s of this.#cur) scratch.add(hdr.decodeFromCompressedBase64(s))
     return windowValue(scratch.totalCount > 0 ? scratch : undefined, Math.max(this.#curMax, this.#prevMax))
   }
+
+  /** As Latency.export at `epoch` (default: the latest seen): the sum as one summary, each half-window's histograms added into one. */
+  export (epoch: number = this.#epoch): LatencyExport {
+    if (epoch > this.#epoch) this.#rotate(epoch)
+    return {
+      count: this.count,
+      sumMs: this.sumMs,
+      buckets: [...this.buckets],
+      epoch: this.#epoch,
+      cur: addEncoded(this.#cur),
+      prev: addEncoded(this.#prev),
+      curMax: this.#curMax,
+      prevMax: this.#prevMax
+    }
+  }
+}
+
+/** Encoded histograms as one (null when there are none). */
+function addEncoded (list: readonly string[]): string | null {
+  if (list.length <= 1) return list[0] ?? null
+  const sum = newHistogram()
+  for (const s of list) sum.add(hdr.decodeFromCompressedBase64(s))
+  return encode(sum)
 }

@@ -29,7 +29,9 @@ import { MergedLatency, newHistogram, type Histogram } from './latency.js'
 import type { Registry } from './registry.js'
 import { dashboardSnapshot, prometheusText, type DashboardSeries } from './render.js'
 import { SeriesMap } from './series.js'
-import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, SeriesExport } from './types.js'
+import type { MetricsExport, MetricsOptions, MetricsSnapshot, PrometheusExtra, SecondExport, SeriesExport } from './types.js'
+
+const orNull = (n: number): number | null => (Number.isNaN(n) ? null : n)
 
 /** One second of one route or backend, summed over processes (see the percentile rule above). */
 class SecondSum {
@@ -79,6 +81,16 @@ class MergedSeries {
       if (s === undefined) this.#seconds.set(sec, s = new SecondSum())
       s.add(count, errors, p50, p99)
     }
+  }
+
+  /** As SeriesStats.export: the summaries at half-window `epoch`, the seconds from `from` on. */
+  export (name: string, epoch: number, from: number): SeriesExport {
+    const seconds: SecondExport[] = []
+    for (const sec of [...this.#seconds.keys()].filter((sec) => sec >= from).sort((a, b) => a - b)) {
+      const s = this.#seconds.get(sec)!
+      seconds.push([sec, s.count, s.errors, orNull(s.p50), orNull(s.p99)])
+    }
+    return { name, requests: this.requests, errors: this.errors, total: this.total.export(epoch), upstream: this.upstream.export(epoch), seconds }
   }
 
   /** Its seconds completed before `nowSec`, as one Metrics would keep them (a ring of `ringSize`; 0: the last one only). */
@@ -151,6 +163,31 @@ export class MergedMetrics {
     }, extra, now)
   }
 
+  /**
+   * As Metrics.export at `now`: one export that merges like the ones it was
+   * made of (a cluster primary folds the exports of the workers that exited
+   * into one, see cluster/fleet.ts). No runtime sample: that is a live
+   * process's.
+   */
+  export (now: number): MetricsExport {
+    const history = this.#history
+    const sec = history.advance(Math.max(Math.floor(now / 1000), 0))
+    const from = sec - history.size
+    const epoch = Math.floor(now / (this.#options.summaryWindowMs / 2))
+    const series = (map: SeriesMap<MergedSeries>): SeriesExport[] => Array.from(map, ([name, s]) => s.export(name, epoch, from))
+    return {
+      version: 1,
+      now,
+      windows: this.#windows,
+      options: { ...this.#options },
+      families: this.#registry.export(),
+      totals: this.#totals.export(),
+      history: history.export(from),
+      routes: series(this.#routes),
+      backends: series(this.#backends)
+    }
+  }
+
   /** As Metrics.snapshot: the dashboard JSON at `now` (epoch ms). */
   snapshot (now: number = Date.now()): MetricsSnapshot {
     const history = this.#history
@@ -197,9 +234,21 @@ const GAUGES: ReadonlySet<string> = new Set(defineFamilies(1).registry.families.
  * counters stay (a fleet's counters must not go down when a worker is
  * replaced), its gauges (open connections and streams) are zero.
  */
-export function retiredExport (x: MetricsExport): MetricsExport {
+function retiredExport (x: MetricsExport): MetricsExport {
   return {
     ...x,
     families: x.families.map((f) => GAUGES.has(f.name) ? { name: f.name, rows: f.rows.map(([labels]) => [labels, 0]) } : f)
   }
+}
+
+/**
+ * The processes that have exited, as one export: `sum` (those before, if
+ * any) plus `last`, the last export of one more, as retiredExport leaves it.
+ * One export however many exit, merged like any other, so memory stays
+ * bounded and no exited process's counts are ever dropped. `previous` as in
+ * mergeMetrics (the label sets the last scrape named keep their names).
+ */
+export function foldExited (sum: MetricsExport | undefined, last: MetricsExport, previous?: MergedMetrics): MetricsExport {
+  const x = retiredExport(last)
+  return mergeMetrics(sum === undefined ? [x] : [sum, x], previous).export(Math.max(sum?.now ?? 0, x.now))
 }
