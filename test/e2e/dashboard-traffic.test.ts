@@ -3,7 +3,8 @@
 // a request no route matches, an open client connection. Checked on the page:
 // the routes' MATCH column, listener ports and connections, per-server
 // responses by status class, request and error rates, latency, time since the last
-// state change, 4xx in the error figures, the cache hit ratio per route, and
+// state change, 4xx in the error figures, the cache hit ratio per route and
+// since start (stale answers served from the cache, not counted as hits), and
 // a layout without horizontal overflow at 800 px.
 import { existsSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -17,7 +18,10 @@ import { startServer } from '../helpers/origin.js'
 const skip = !existsSync(CHROMIUM) && !inCI ? `no browser at ${CHROMIUM}` : false
 
 t.test('the dashboard shows what real traffic did', { skip }, async (t) => {
-  const ok = await startServer(t, (_req, res) => { res.writeHead(200, { 'cache-control': 'public, max-age=600' }).end('ok') })
+  // /static/stale… is stale at once: its second request is answered stale (stale-while-revalidate).
+  const ok = await startServer(t, (req, res) => {
+    res.writeHead(200, { 'cache-control': req.url?.includes('stale') === true ? 'max-age=0, stale-while-revalidate=600' : 'public, max-age=600' }).end('ok')
+  })
   const bad = await startServer(t, (_req, res) => { res.writeHead(500, { 'cache-control': 'no-store' }).end('bad') })
   const dir = t.testdir({})
   const file = path.join(dir, 'config.yaml')
@@ -48,6 +52,7 @@ t.test('the dashboard shows what real traffic did', { skip }, async (t) => {
     return res.statusCode
   }
   for (let i = 0; i < 4; i++) t.equal(await get('/static/a.css'), 200)
+  for (let i = 0; i < 2; i++) t.equal(await get('/static/stale.css'), 200)
   const statuses: number[] = []
   for (let i = 0; i < 6; i++) statuses.push(await get('/api/x'))
   t.same(statuses.sort(), [200, 200, 200, 500, 500, 500], 'round robin: three each')
@@ -67,8 +72,11 @@ t.test('the dashboard shows what real traffic did', { skip }, async (t) => {
   await staticRow.waitFor()
   t.equal(await staticRow.locator('td').nth(1).textContent(), 'shop.test /static/*')
   t.equal(await page.locator('#routes tr', { hasText: 'api' }).locator('td').nth(1).textContent(), 'shop.test /api/* GET,POST')
-  await staticRow.locator('td', { hasText: '75.0%' }).waitFor()
-  t.pass('static: 1 miss, 3 hits = 75.0%')
+  await staticRow.locator('td', { hasText: '66.7%' }).waitFor()
+  t.pass('static: 2 misses, 3 hits and 1 stale answer = 66.7% served from the cache')
+  // Since start, the same ratio: stale answers count as served (they are not hits).
+  await page.locator('#t-hit-hint', { hasText: 'lifetime 66.7%' }).waitFor()
+  t.pass('lifetime hit ratio 66.7%')
   t.equal(await page.locator('#routes tr', { hasText: 'api' }).locator('td').nth(5).textContent(), 'off', 'a route without cache says so')
 
   // Listeners: port and open connections.
