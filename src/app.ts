@@ -21,7 +21,7 @@ import { Metrics } from './admin/metrics.js'
 import { watchEventLoop } from './admin/metrics/runtime.js'
 import type { ConfigReport } from './admin/config-report.js'
 import { createAccessLog, type AccessLog } from './proxy/access-log.js'
-import type { Session } from './proxy/session.js'
+import type { Exchange, Session } from './proxy/session.js'
 import type { RefreshExchange } from './proxy/refresh.js'
 import type { RateLimitStores } from './ratelimit/store.js'
 import { CertificateError } from './certs.js'
@@ -152,12 +152,15 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   let accessLog: AccessLog | undefined = openAccessLog(initial)
   const userEnd = deps.hooks?.onSessionEnd
   let spans = spanExporter(initial.tracing.otlp)
-  // One record per finished request feeds metrics, the access log and, when sampled, the span export.
-  const onSessionEnd = (s: Session): void => {
-    const r = requestRecord(s, accessLog !== undefined)
+  // One record per finished request or tunnel feeds metrics, the access log and, when sampled, the span export.
+  const onExchangeEnd = (x: Exchange): void => {
+    const r = requestRecord(x, accessLog !== undefined)
     metrics.record(r)
     accessLog?.write(r)
-    if (spans !== undefined && s.trace?.sampled === true) spans.push(requestSpan(r, s.trace))
+    if (spans !== undefined && x.trace?.sampled === true) spans.push(requestSpan(r, x.trace))
+  }
+  const onSessionEnd = (s: Session): void => {
+    onExchangeEnd(s)
     userEnd?.(s)
   }
   // A background refresh: the server's exchange, in metrics and the access log (never a span: no client waited).
@@ -205,7 +208,7 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
   const pipeline = new Pipeline(buildState(initial, {
     ...(log === undefined ? {} : { log }), ...shared, ...withRedis(redis), ...limitsFor(initial, redis)
   }),
-    { onSessionEnd, onInternalError, onRefreshEnd })
+    { onSessionEnd, onTunnelEnd: onExchangeEnd, onInternalError, onRefreshEnd })
   observeHealth(pipeline.state)
   let admin: AdminHandle | undefined
   let ready = false

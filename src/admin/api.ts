@@ -14,28 +14,26 @@ import { parseAbsoluteUrl, type ParsedUrl } from '../proxy/request-target.js'
 import { describeLimit } from '../ratelimit/limiter.js'
 import type { RuntimeState } from '../proxy/pipeline.js'
 import type { RefreshExchange } from '../proxy/refresh.js'
-import type { Session } from '../proxy/session.js'
+import type { Exchange, Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
 import type { ConfigMetricsInput, Metrics, RequestDetail, RequestRecord, ServerMetricsInput } from './metrics.js'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Errors } from '../errors.js'
-import type { IncomingMessage } from 'node:http'
 import { runtimeSample } from './metrics/runtime.js'
 import { changeServer } from './servers.js'
 
-/** The access log's extra fields of a finished session (only built when the log is on). */
-function requestDetail (s: Session): RequestDetail {
+/** The access log's extra fields of a finished exchange (only built when the log is on). */
+function requestDetail (s: Exchange): RequestDetail {
   const q = s.url.indexOf('?')
-  const declared = s.contentLength ?? s.body?.length
   return {
     query: q < 0 ? '' : s.url.slice(q + 1),
-    httpVersion: s.h2 ? 'HTTP/2.0' : `HTTP/${(s.req as IncomingMessage).httpVersion ?? '1.1'}`,
+    httpVersion: s.httpVersion,
     userAgent: s.header('user-agent'),
     referer: s.header('referer'),
     // The id the request carries (config requestId); with requestId: false, the client's or one made for this line.
     requestId: s.trace === undefined ? randomUUID() : s.trace.requestId ?? s.header('x-request-id') ?? randomUUID(),
-    requestBytes: declared ?? (s.hasBody ? undefined : 0),
+    requestBytes: s.requestBytes,
     tlsVersion: s.conn.tlsVersion,
     sni: s.conn.servername,
     upstream: s.server?.hostHeader,
@@ -45,11 +43,11 @@ function requestDetail (s: Session): RequestDetail {
 
 /**
  * The per-request record metrics and the access log take, from a finished
- * session; `detailed`: with the log's extra fields. One literal of one shape
+ * session or tunnel; `detailed`: with the log's extra fields. One literal of one shape
  * (`detail` always present): a spread here made V8 build every record with
  * slow property stores, a fifth of a cache hit's time with the log on.
  */
-export function requestRecord (s: Session, detailed = false): RequestRecord {
+export function requestRecord (s: Exchange, detailed = false): RequestRecord {
   return {
     detail: detailed ? requestDetail(s) : undefined,
     time: s.startWall,

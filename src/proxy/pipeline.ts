@@ -35,6 +35,8 @@ export type { RuntimeState } from './state.js'
 export interface PipelineHooks {
   /** Called once per request when its session ends (response done, reset or client gone). */
   onSessionEnd?: (session: Session) => void
+  /** Called once per WebSocket upgrade (or HTTP/1.1 CONNECT): when it is answered without a tunnel, or its tunnel closes. */
+  onTunnelEnd?: (tunnel: Tunnel) => void
   /**
    * Something threw while handling a request: a bug, contained to that request
    * (its stream or connection is reset). Count it and log it.
@@ -162,11 +164,16 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
 
   /** `s`'s trace, written into `head`, and its request id onto every answer (the first extra fields). */
   #identify (s: Session, state: RuntimeState, head: string[]): void {
-    const trace = s.trace = traceRequest(head, s.conn.trusted, state.trace, this.#ids)
-    if (trace.requestId === undefined) return
-    s.extraFields = [state.trace.requestIdHeader!, trace.requestId]
+    const id = this.#trace(s, state, head)
     // Its field line, unchecked: the name was at load, and the id is ours or passed REQUEST_ID (visible ASCII).
-    if (!s.h2 && state.requestIdLine !== undefined) s.extraLines = state.requestIdLine + trace.requestId + '\r\n'
+    if (id !== undefined && !s.h2 && state.requestIdLine !== undefined) s.extraLines = state.requestIdLine + id + '\r\n'
+  }
+
+  /** The trace of a session or tunnel, written into `head`, and its request id onto its answers; the id. */
+  #trace (x: Session | Tunnel, state: RuntimeState, head: string[]): string | undefined {
+    const trace = x.trace = traceRequest(head, x.conn.trusted, state.trace, this.#ids)
+    if (trace.requestId !== undefined) x.extraFields = [state.trace.requestIdHeader!, trace.requestId]
+    return trace.requestId
   }
 
   /** The route's verdict: every response of the session carries its fields; a refusal is a 429. */
@@ -381,8 +388,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   handleUpgrade (req: IncomingMessage, socket: Socket, head: Buffer, listener: ListenerContext): void {
     try {
       const state = this.#state
-      this.#upgrade(Tunnel.h1(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this), state,
-        () => socket.destroy())
+      const t = Tunnel.h1(req, socket, head, connectionInfo(req, false, listener, state), listener, state, this)
+      t.onEnd = this.#hooks.onTunnelEnd
+      this.#upgrade(t, state, () => socket.destroy())
     } catch (err) {
       this.#hooks.onInternalError?.(err, undefined)
       socket.destroy()
@@ -394,8 +402,9 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const reset = (): void => { try { stream.close(NGHTTP2_INTERNAL_ERROR) } catch {} }
     try {
       const state = this.#state
-      this.#upgrade(Tunnel.h2(stream, headers, rawHeaders, connectionInfo(stream, true, listener, state), listener, state, this), state,
-        reset)
+      const t = Tunnel.h2(stream, headers, rawHeaders, connectionInfo(stream, true, listener, state), listener, state, this)
+      t.onEnd = this.#hooks.onTunnelEnd
+      this.#upgrade(t, state, reset)
     } catch (err) {
       this.#hooks.onInternalError?.(err, undefined)
       reset()
@@ -405,10 +414,12 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   /** plan → rate limit → pick (or queue) → the tunnel, for either protocol. */
   #upgrade (t: Tunnel, state: RuntimeState, reset: () => void): void {
     const p = plan(state, t)
-    if ('error' in p) return t.fail(p.error)
-    if ('redirect' in p) return t.redirect(p.redirect)
+    // Its request id on every answer, refusals included; only a planned upgrade has a head to go upstream.
+    const planned = !('error' in p || 'redirect' in p || 'options' in p)
+    this.#trace(t, state, planned ? p.head.headers : t.rawHeaders.slice())
+    if ('error' in p) return t.refuse(p)
+    if ('redirect' in p) return t.redirect(p)
     if ('options' in p) return t.fail(Errors.BAD_REQUEST) // an Upgrade on OPTIONS *: nothing to tunnel to
-    traceRequest(p.head.headers, t.conn.trusted, state.trace, this.#ids)
     // The route's access control, as for a request.
     const access = p.route.access
     if (access === undefined) return this.#tunnelLimit(t, p, reset)

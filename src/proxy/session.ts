@@ -77,6 +77,44 @@ export interface ConnectionInfo extends ForwardContext {
   readonly socket?: Socket
 }
 
+/**
+ * What a finished exchange tells the metrics and the access log
+ * (admin/api.ts requestRecord): a Session, or a Tunnel (upgrade.ts).
+ */
+export interface Exchange {
+  readonly listener: ListenerContext
+  readonly h2: boolean
+  readonly conn: ConnectionInfo
+  /** performance.now() and Date.now() at start. */
+  readonly startTime: number
+  readonly startWall: number
+  readonly method: string
+  readonly url: string
+  readonly host: string
+  readonly path: string
+  readonly route: CompiledRoute | undefined
+  readonly backend: Backend | undefined
+  readonly shard: Shard | undefined
+  readonly server: Server | undefined
+  readonly status: number
+  /** Bytes sent to the client: the response body, or what a tunnel carried to it. */
+  readonly bytesOut: number
+  /** Bytes from the client: the request body when known, or what a tunnel carried from it. */
+  readonly requestBytes: number | undefined
+  /** `HTTP/1.1`, `HTTP/1.0` or `HTTP/2.0`. */
+  readonly httpVersion: string
+  readonly cacheOutcome: CacheOutcome | undefined
+  /** Whether its upstream answer ended up stored (see CacheClient.cacheStored). */
+  readonly cacheStored: boolean | undefined
+  readonly error: ErrorKind | undefined
+  readonly errorDetail: string | undefined
+  readonly upstreamMs: number | undefined
+  readonly attempts: number
+  readonly trace: RequestTrace | undefined
+  readonly compressedWith: string | undefined
+  header (name: string): string | undefined
+}
+
 /** What the session calls back into: the pipeline. */
 export interface SessionDriver {
   /** Shutting down: responses should close their HTTP/1.1 connection. */
@@ -121,7 +159,7 @@ function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIME
 function onSendTimeout (s: Session): void { s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
 
-export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest, CompressFlow {
+export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter, PlanRequest, CompressFlow, Exchange {
   readonly req: DownstreamRequest
   readonly res: DownstreamResponse
   readonly h2: boolean
@@ -278,6 +316,15 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   /** A request header by lower-case name (see requestField). */
   header (name: string): string | undefined {
     return requestField(this.rawHeaders, name)
+  }
+
+  get httpVersion (): string {
+    return this.h2 ? 'HTTP/2.0' : `HTTP/${(this.req as IncomingMessage).httpVersion ?? '1.1'}`
+  }
+
+  /** Its Content-Length, or the buffered body's size; undefined for a chunked body streamed upstream. */
+  get requestBytes (): number | undefined {
+    return this.contentLength ?? this.body?.length ?? (this.hasBody ? undefined : 0)
   }
 
   /** The plan is made: take what it decided. */

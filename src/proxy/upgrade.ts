@@ -9,7 +9,9 @@
 // answers any other Upgrade, such as h2c, as an ordinary request).
 // An open tunnel holds its server slot (maxConn) and a slot of the listener's
 // maxTunnels until it closes, and is closed after timeouts.tunnel without
-// traffic either way.
+// traffic either way. A tunnel is one request to metrics and the access log
+// (HAProxy logs a WebSocket once, at its end): recorded when it is refused or
+// fails, or, once open, when it closes, with the bytes each way.
 import { createHash, randomBytes } from 'node:crypto'
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
@@ -17,17 +19,21 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { NONE_TRIED } from '../balancer/balancer.js'
+import type { CacheOutcome } from '../cache/outcome.js'
 import { Errors, type ErrorKind } from '../errors.js'
+import type { Backend } from '../upstream/backend.js'
 import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
 import { firstValue, hasToken, rawFields, requestField, type RawFields } from '../fields.js'
-import { upstreamRequest, type Plan, type PlanRequest } from './plan.js'
-import { h2Head, type ConnectionInfo, type ListenerContext } from './session.js'
+import type { RequestTrace } from '../tracing/context.js'
+import { upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal } from './plan.js'
+import type { CompiledRoute } from './routes.js'
+import { h2Head, type ConnectionInfo, type Exchange, type ListenerContext } from './session.js'
 import type { RuntimeState } from './state.js'
 import { trustedClientAddress } from './trust.js'
-import { REDIRECT_TEXT, type RedirectAnswer } from './redirect.js'
+import { REDIRECT_TEXT } from './redirect.js'
 
 /** An HTTP/1.1 request asking to become a WebSocket (RFC 6455 §4.1: a GET with `Upgrade: websocket`). */
 export function isWebSocketUpgrade (req: IncomingMessage): boolean {
@@ -49,10 +55,14 @@ export interface TunnelDriver {
 interface ClientEnd {
   readonly closed: boolean
   onClose (fn: () => void): void
-  /** Our error answer, then the end closes. */
-  fail (kind: ErrorKind, fields: readonly string[]): void
-  /** The server upgraded (its 101 head, raw): tell the client, and return the stream of its bytes. */
-  accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined
+  /** Our error answer, then the end closes; the bytes of its body (0 when none went out). */
+  fail (kind: ErrorKind, fields: readonly string[]): number
+  /**
+   * The server upgraded (its 101 head, raw): tell the client, with `extra`
+   * (flat: the request id), and return the stream of its bytes; undefined
+   * when the 101 cannot be relayed (this end closed, or a head it refuses).
+   */
+  accept (raw: RawFields, shape: ResponseShaper, extra: readonly string[]): Duplex | undefined
   /**
    * The server declined: relay its head (shaped); its body follows through
    * write/end. False when this end cannot relay that status as a refusal
@@ -111,12 +121,13 @@ class H1End implements ClientEnd {
 
   get closed (): boolean { return this.#socket.destroyed }
   onClose (fn: () => void): void { this.#socket.once('close', fn) }
-  fail (kind: ErrorKind, fields: readonly string[]): void { rawError(this.#socket, kind, fields) }
+  fail (kind: ErrorKind, fields: readonly string[]): number { return rawError(this.#socket, kind, fields) }
 
-  accept (raw: RawFields): Duplex {
+  accept (raw: RawFields, _shape: ResponseShaper, extra: readonly string[]): Duplex {
     // A 101's Connection/Upgrade fields are the point of it: keep them.
     let lines = 'HTTP/1.1 101 Switching Protocols\r\n'
     for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!}: ${raw[i + 1]!}\r\n`
+    for (let i = 0; i < extra.length; i += 2) lines += `${extra[i]!}: ${extra[i + 1]!}\r\n`
     this.#socket.write(`${lines}\r\n`)
     return this.#socket
   }
@@ -153,8 +164,11 @@ class H2End implements ClientEnd {
   get closed (): boolean { return this.#stream.closed || this.#stream.destroyed }
   onClose (fn: () => void): void { this.#stream.once('close', fn) }
 
-  fail (kind: ErrorKind, fields: readonly string[]): void {
-    if (this.closed || this.#stream.headersSent) return this.destroy()
+  fail (kind: ErrorKind, fields: readonly string[]): number {
+    if (this.closed || this.#stream.headersSent) {
+      this.destroy()
+      return 0
+    }
     const body = Buffer.from(`${kind.status} ${kind.message} (${kind.code})\n`)
     const head: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders
     head[':status'] = kind.status
@@ -163,17 +177,14 @@ class H2End implements ClientEnd {
     head['x-switchyard-error'] = kind.code
     if (kind.status === 503) head['retry-after'] = '1'
     for (let i = 0; i < fields.length; i += 2) head[fields[i]!.toLowerCase()] = fields[i + 1]!
-    this.#respond(head, body)
+    return this.#respond(head, body) ? body.length : 0
   }
 
-  accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined {
+  accept (raw: RawFields, shape: ResponseShaper, extra: readonly string[]): Duplex | undefined {
     // The 101's end-to-end fields (Sec-WebSocket-Protocol, -Extensions, cookies…) on a 200.
     const fields = shape(200, raw)
-    if (typeof fields === 'string') {
-      this.fail(Errors.UPSTREAM_BAD_RESPONSE, [])
-      return undefined
-    }
-    return this.#head(200, fields) ? this.#stream : undefined
+    if (typeof fields === 'string') return undefined
+    return this.#head(200, extra.length === 0 ? fields : fields.concat(extra)) ? this.#stream : undefined
   }
 
   declined (status: number, _statusText: string, headers: readonly string[]): boolean {
@@ -204,12 +215,14 @@ class H2End implements ClientEnd {
     if (!this.#stream.destroyed) this.#stream.close(this.#stream.writableEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL)
   }
 
-  #respond (head: OutgoingHttpHeaders, body: Buffer): void {
+  #respond (head: OutgoingHttpHeaders, body: Buffer): boolean {
     try {
       this.#stream.respond(head, { endStream: false })
       this.#stream.end(body)
+      return true
     } catch {
       this.destroy()
+      return false
     }
   }
 }
@@ -230,19 +243,22 @@ export function isH2WebSocket (headers: IncomingHttpHeaders): boolean {
 }
 
 /** One WebSocket upgrade: a request to plan and pick for, then the tunnel itself. */
-export class Tunnel implements PlanRequest, Waiter {
+export class Tunnel implements PlanRequest, Waiter, Exchange {
   /**
    * HTTP/1.1: the request's (GET, or CONNECT, which planning refuses with
    * 405); HTTP/2: GET, the request an extended CONNECT stands for (so routes
-   * match it as they match an HTTP/1.1 upgrade).
+   * match it as they match an HTTP/1.1 upgrade, and the log shows it so).
    */
   readonly method: string
   readonly url: string
   readonly rawHeaders: readonly string[]
   readonly h2Authority: string | undefined
+  readonly h2: boolean
+  readonly httpVersion: string
   readonly conn: ConnectionInfo
   readonly misdirected: ListenerContext['misdirected']
   readonly startTime = performance.now()
+  readonly startWall = Date.now()
   readonly #end: ClientEnd
   /** h2: the Sec-WebSocket-Key we send upstream (the client sent none), to check the 101 against. */
   readonly #key: string | undefined
@@ -261,27 +277,57 @@ export class Tunnel implements PlanRequest, Waiter {
   stickyId: string | undefined
   primaryOnly = false
   readonly clientAddress: string
+  // Exchange: what metrics and the access log get, from the plan (or a refusal) and the tunnel.
+  host = ''
+  path = ''
+  route: CompiledRoute | undefined
+  backend: Backend | undefined
+  shard: Shard | undefined
+  server: Server | undefined
+  /** What the client was answered: 101 (h2: 200) once the tunnel opened; 0 while nothing was. */
+  status = 0
+  error: ErrorKind | undefined
+  errorDetail: string | undefined
+  /** Bytes to the client after the tunnel opened (or of a declining server's body), and from it. */
+  bytesOut = 0
+  bytesIn = 0
+  upstreamMs: number | undefined
+  attempts = 0
+  readonly cacheOutcome: CacheOutcome | undefined = undefined
+  readonly cacheStored: boolean | undefined = undefined
+  readonly compressedWith: string | undefined = undefined
+  /** The request id and trace (tracing/context.ts), once planned. */
+  trace: RequestTrace | undefined
+  /** The request id field, on every answer (flat); undefined with `requestId: false`. */
+  extraFields: string[] | undefined
+  /** Called once, when the tunnel is answered without opening or its client's end closes (logs, metrics). */
+  onEnd: ((t: Tunnel) => void) | undefined
+  #ended = false
+  #dispatchedAt = 0
 
   /** HTTP/1.1: the request Node handed over with its socket and the bytes after its head. */
   static h1 (req: IncomingMessage, socket: Socket, head: Buffer, conn: ConnectionInfo, listener: ListenerContext,
     state: RuntimeState, driver: TunnelDriver): Tunnel {
     return new Tunnel(new H1End(socket, head), req.method ?? 'GET', req.url ?? '', req.rawHeaders, undefined, undefined, conn, listener,
-      state, driver)
+      state, driver, `HTTP/${req.httpVersion}`)
   }
 
   /** HTTP/2: an extended CONNECT stream (isH2WebSocket) and its head. */
   static h2 (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], conn: ConnectionInfo,
     listener: ListenerContext, state: RuntimeState, driver: TunnelDriver): Tunnel {
     return new Tunnel(new H2End(stream), 'GET', headers[':path'] ?? '', rawHeaders, headers[':authority'] ?? '',
-      randomBytes(16).toString('base64'), conn, listener, state, driver)
+      randomBytes(16).toString('base64'), conn, listener, state, driver, 'HTTP/2.0')
   }
 
   private constructor (end: ClientEnd, method: string, url: string, rawHeaders: readonly string[], h2Authority: string | undefined,
-    key: string | undefined, conn: ConnectionInfo, listener: ListenerContext, state: RuntimeState, driver: TunnelDriver) {
+    key: string | undefined, conn: ConnectionInfo, listener: ListenerContext, state: RuntimeState, driver: TunnelDriver,
+    httpVersion: string) {
     this.method = method
     this.url = url
     this.rawHeaders = rawHeaders
     this.h2Authority = h2Authority
+    this.h2 = h2Authority !== undefined
+    this.httpVersion = httpVersion
     this.conn = conn
     this.misdirected = listener.misdirected
     this.#end = end
@@ -292,20 +338,34 @@ export class Tunnel implements PlanRequest, Waiter {
     this.clientAddress = conn.trusted
       ? trustedClientAddress(requestField(rawHeaders, 'x-forwarded-for'), conn.clientAddress, state.trustedProxies)
       : conn.clientAddress
-    // A client that leaves while queued frees its place at once, as a session does.
     end.onClose(() => {
-      if (!this.queued) return
-      this.#plan?.shard.queue.remove(this)
-      clearTimeout(this.queueTimer)
+      // A client that leaves while queued frees its place at once, as a session does.
+      if (this.queued) {
+        this.#plan?.shard.queue.remove(this)
+        clearTimeout(this.queueTimer)
+      }
+      // Gone before any answer: as a session's client that went away.
+      if (this.status === 0) this.error ??= Errors.CLIENT_ABORTED
+      this.finish()
     })
   }
 
   get now (): number { return this.startTime }
   get closed (): boolean { return this.#end.closed }
-  get shard (): Shard | undefined { return this.#plan?.shard }
+  get requestBytes (): number { return this.bytesIn }
+
+  /** A request header by lower-case name (see requestField). */
+  header (name: string): string | undefined {
+    return requestField(this.rawHeaders, name)
+  }
 
   /** Take the plan, and a slot of the listener's maxTunnels; false (answered 503) when there is none. */
   adopt (p: Plan): boolean {
+    this.host = p.authority.host
+    this.path = p.path
+    this.route = p.route
+    this.backend = p.backend
+    this.shard = p.shard
     const tunnels = this.listener.tunnels
     if (tunnels !== undefined) {
       if (tunnels.open >= tunnels.max) {
@@ -325,11 +385,24 @@ export class Tunnel implements PlanRequest, Waiter {
     return true
   }
 
+  /** The plan refused the upgrade: answer with its error, logging what was decided up to then. */
+  refuse (r: Refusal): void {
+    if (r.authority !== undefined) this.host = r.authority.host
+    if (r.path !== undefined) this.path = r.path
+    this.route = r.route
+    this.backend = r.backend
+    this.shard = r.shard
+    this.fail(r.error, [], r.detail)
+  }
+
   /** Waiter: ask `server` to upgrade. */
   send (server: Server): void {
     const p = this.#plan!
     const timeouts = this.#state.config.timeouts
-    const handler = new UpgradeHandler(this.#end, this.#key, server, p.route.shapeResponse, timeouts.tunnel, timeouts.tunnelFin,
+    this.server = server
+    this.attempts++
+    this.#dispatchedAt = performance.now()
+    const handler = new UpgradeHandler(this, this.#end, this.#key, server, p.route.shapeResponse, timeouts.tunnel, timeouts.tunnelFin,
       p.backend.config.timeouts.headers, () => { if (p.shard.queue.size > 0) this.#driver.drain(p.shard) })
     const req = upstreamRequest(p, server, null, p.head.headers, p.method, this.conn.socket)
     server.dispatcher.dispatch({
@@ -342,21 +415,73 @@ export class Tunnel implements PlanRequest, Waiter {
     }, handler)
   }
 
-  /** Waiter: answer with one of our errors (and `fields`, flat: a refusal's rate-limit fields). */
-  fail (kind: ErrorKind, fields: readonly string[] = []): void {
-    this.#end.fail(kind, fields)
+  /**
+   * Waiter: answer with one of our errors (and `fields`, flat: a refusal's
+   * rate-limit fields; `detail`: why, for the log only), and record it.
+   */
+  fail (kind: ErrorKind, fields: readonly string[] = [], detail?: string): void {
+    if (!this.#ended) {
+      this.status = kind.status
+      this.error = kind
+      if (detail !== undefined) this.errorDetail = detail
+    }
+    const extra = this.extraFields
+    this.bytesOut += this.#end.fail(kind, extra === undefined ? fields : fields.length === 0 ? extra : [...extra, ...fields])
+    this.finish()
   }
 
   /** A listener's or route's redirect: the Location, no body, and the client's end closed. */
-  redirect (r: RedirectAnswer): void {
-    this.#end.declined(r.status, REDIRECT_TEXT[r.status], ['location', r.location])
+  redirect (r: Redirection): void {
+    this.host = r.authority.host
+    this.path = r.path
+    this.route = r.route
+    const { status, location } = r.redirect
+    this.status = status
+    this.#end.declined(status, REDIRECT_TEXT[status], this.#fields(['location', location]))
     this.#end.end()
+    this.finish()
+  }
+
+  /** The server's answer head came (`status`; 101: the tunnel opens). */
+  answered (status: number): void {
+    this.status = status
+    this.upstreamMs = performance.now() - this.#dispatchedAt
+  }
+
+  /** The server upgraded: tell the client (see ClientEnd.accept). */
+  accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined {
+    const down = this.#end.accept(raw, shape, this.extraFields ?? NO_FIELDS)
+    if (down !== undefined) this.status = this.h2 ? 200 : 101
+    return down
+  }
+
+  /** The server declined: relay its answer (see ClientEnd.declined). */
+  declined (status: number, statusText: string, headers: readonly string[]): boolean {
+    if (!this.#end.declined(status, statusText, this.#fields(headers))) return false
+    this.status = status
+    return true
+  }
+
+  /** `fields` and the request id's, flat. */
+  #fields (fields: readonly string[]): readonly string[] {
+    return this.extraFields === undefined ? fields : fields.concat(this.extraFields)
+  }
+
+  /** Recorded, once: refused, failed or declined (answered in full), or closed. */
+  finish (): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.onEnd?.(this)
   }
 }
 
+const NO_FIELDS: readonly string[] = []
 const EMPTY = Buffer.alloc(0)
 
 class UpgradeHandler implements Dispatcher.DispatchHandler {
+  /** Answers the client, and keeps what the log and metrics get. */
+  readonly #owner: Tunnel
+  /** Where the tunnel's bytes go to and come from. */
   readonly #client: ClientEnd
   readonly #key: string | undefined
   readonly #server: Server
@@ -375,8 +500,9 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   /** Upgraded: the connection left the server's pool (Server.tunnels). */
   #tunnel = false
 
-  constructor (client: ClientEnd, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number, finMs: number,
-    headersMs: number, released: () => void) {
+  constructor (owner: Tunnel, client: ClientEnd, key: string | undefined, server: Server, shape: ResponseShaper, idleMs: number,
+    finMs: number, headersMs: number, released: () => void) {
+    this.#owner = owner
     this.#client = client
     this.#key = key
     this.#server = server
@@ -399,8 +525,10 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onConnect (abort: (err?: Error) => void): void { this.#abort = abort }
 
-  onUpgrade (_statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+  onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
     this.#done = true
+    const owner = this.#owner
+    owner.answered(statusCode)
     // The socket is no longer the pool's: its connection is free for a request waiting in the queue.
     if (this.#held) {
       this.#tunnel = true
@@ -420,12 +548,14 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       // Not a WebSocket server's answer to our key: nothing to splice to.
       upstream.destroy()
       this.#server.failures++
-      client.fail(Errors.UPSTREAM_BAD_RESPONSE, [])
+      owner.fail(Errors.UPSTREAM_BAD_RESPONSE, [], 'a 101 not to websocket, or not to our key')
       return
     }
-    const down = client.accept(raw, this.#shape)
+    const down = owner.accept(raw, this.#shape)
     if (down === undefined) {
       upstream.destroy()
+      // Still open: the 101 had fields the client's end cannot carry.
+      if (!client.closed) owner.fail(Errors.UPSTREAM_BAD_RESPONSE, [], 'a 101 head the client cannot be given')
       return
     }
     // timeouts.tunnel: the client's end sees every byte either way (it reads
@@ -439,6 +569,10 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     upstream.once('end', fin)
     const early = client.takeEarly()
     if (early.length > 0) upstream.write(early)
+    // Bytes each way, for the log line written when the tunnel closes.
+    owner.bytesIn = early.length
+    upstream.on('data', (chunk: Buffer) => { owner.bytesOut += chunk.length })
+    down.on('data', (chunk: Buffer) => { owner.bytesIn += chunk.length })
     upstream.on('error', () => client.destroy())
     down.on('error', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
@@ -464,7 +598,8 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('malformed response head'))
       return false
     }
-    if (!this.#client.declined(statusCode, statusText, headers)) {
+    this.#owner.answered(statusCode)
+    if (!this.#owner.declined(statusCode, statusText, headers)) {
       this.onError(Object.assign(new Error(`a ${statusCode} instead of 101 would read as the h2 tunnel opening`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))
       this.#abort?.(new Error('upgrade declined with a 2xx'))
       return false
@@ -472,12 +607,16 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     return true
   }
 
-  onData (chunk: Buffer): boolean { return this.#client.write(chunk) }
+  onData (chunk: Buffer): boolean {
+    this.#owner.bytesOut += chunk.length
+    return this.#client.write(chunk)
+  }
 
   onComplete (): void {
     this.#done = true
     this.#release()
     this.#client.end()
+    this.#owner.finish()
   }
 
   onError (err: Error): void {
@@ -486,7 +625,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#release()
     const kind = upstreamErrorKind(err)
     if (kind.source === 'upstream') this.#server.failures++
-    this.#client.fail(kind, [])
+    this.#owner.fail(kind, [], err.message)
   }
 
   #release (): void {
@@ -500,8 +639,8 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
 
 /** An error answer written straight to an h1 socket (no ServerResponse on upgrades). */
-function rawError (socket: Socket, kind: ErrorKind, fields: readonly string[] = []): void {
-  if (socket.destroyed) return
+function rawError (socket: Socket, kind: ErrorKind, fields: readonly string[] = []): number {
+  if (socket.destroyed) return 0
   const body = `${kind.status} ${kind.message} (${kind.code})\n`
   let extra = kind.status === 503 ? 'retry-after: 1\r\n' : ''
   for (let i = 0; i < fields.length; i += 2) extra += `${fields[i]!}: ${fields[i + 1]!}\r\n`
@@ -509,4 +648,5 @@ function rawError (socket: Socket, kind: ErrorKind, fields: readonly string[] = 
   socket.end(`HTTP/1.1 ${kind.status} ${STATUS_CODES[kind.status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nx-switchyard-error: ${kind.code}\r\n` +
     `${extra}connection: close\r\n\r\n${body}`)
+  return Buffer.byteLength(body)
 }
