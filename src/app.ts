@@ -226,10 +226,10 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     streamOpened: (listener) => { metrics.streamOpened(listener) },
     streamClosed: (listener) => { metrics.streamClosed(listener) },
     proxyRefused: (listener, why) => { metrics.proxyRefused(listener, why) },
-    badRequest: (listener, socket, status, code) => {
+    badRequest: (listener, socket, status, code, requestId) => {
       const client = clientAddressOf(socket)
       const tlsVersion = (socket as { getProtocol?: () => string | null }).getProtocol?.() ?? undefined
-      const r = badRequestRecord(listener, client, tlsVersion, status, code, accessLog !== undefined)
+      const r = badRequestRecord(listener, client, tlsVersion, status, code, requestId, accessLog !== undefined)
       metrics.record(r)
       accessLog?.write(r)
     }

@@ -18,7 +18,8 @@ import type { Exchange, Session } from '../proxy/session.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import type { AdminApi, PurgeRequest, PurgeResult } from './admin.js'
 import type { ConfigMetricsInput, Metrics, RequestDetail, RequestRecord, ServerMetricsInput } from './metrics.js'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
+import { standaloneRequestId } from '../tracing/context.js'
 import { Errors } from '../errors.js'
 import { runtimeSample } from './metrics/runtime.js'
 import { changeServer } from './servers.js'
@@ -113,14 +114,15 @@ export function refreshRecord (s: Session, x: RefreshExchange, detailed = false)
 /**
  * The record of an HTTP/1.1 request node:http's parser refused before any of
  * ours saw it (ConnectionObserver.badRequest): `status` as answered, the
- * parser's `code` as its detail; method, host and path unknown (''), as
+ * parser's `code` as its detail, `requestId` as answered (with `requestId:
+ * false`, one made for the line); method, host and path unknown (''), as
  * HAProxy logs a <BADREQ>. The same shape as requestRecord's.
  */
 export function badRequestRecord (listener: string, clientAddress: string, tlsVersion: string | undefined, status: number, code: string,
-  detailed: boolean): RequestRecord {
+  requestId: string | undefined, detailed: boolean): RequestRecord {
   const kind = status === 431 ? Errors.HEADERS_TOO_LARGE : status === 408 ? Errors.REQUEST_TIMEOUT : Errors.BAD_REQUEST
   return {
-    detail: detailed ? { query: '', httpVersion: 'HTTP/1.1', userAgent: undefined, referer: undefined, requestId: randomBytes(16).toString('hex'),
+    detail: detailed ? { query: '', httpVersion: 'HTTP/1.1', userAgent: undefined, referer: undefined, requestId: requestId ?? standaloneRequestId(),
       requestBytes: undefined, tlsVersion, sni: undefined, upstream: undefined, compression: undefined } : undefined,
     time: Date.now(),
     listener,

@@ -66,6 +66,11 @@ function linger (socket: Socket, ms: number): void {
 
 function destroyLingering (socket: Socket): void { socket.destroy() }
 
+/** `answer` (a head without body, ending in an empty line) with `line` as its last field. */
+function withField (answer: string, line: string): string {
+  return line === '' ? answer : answer.slice(0, -2) + line + '\r\n'
+}
+
 /**
  * A request that arrives behind an answer that closes the connection (its
  * client pipelined past `Connection: close`, ours or its own) is not one we
@@ -84,8 +89,10 @@ export function closingConnection (socket: Socket): boolean {
  * HTTP/1.1 connection. Node's own handler writes its 400 even while an
  * earlier request's answer is still being made, which the client then reads
  * as that answer: here an answer in flight is finished first, as the last.
+ * `fieldLine` (`name: value\r\n`, the request id's) goes into any answer
+ * written here; the status of that answer is returned.
  */
-export function onClientError (err: NodeJS.ErrnoException, socket: Socket): number | undefined {
+export function onClientError (err: NodeJS.ErrnoException, socket: Socket, fieldLine = ''): number | undefined {
   const code = err.code ?? ''
   const pending = (socket as HttpSocket)._httpMessage
   if (!code.startsWith('HPE_')) {
@@ -93,7 +100,7 @@ export function onClientError (err: NodeJS.ErrnoException, socket: Socket): numb
     // Node's 408, and no lingering for a client that slow.
     let answered: number | undefined
     if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && pending?._headerSent !== true) {
-      socket.write(NODE_ANSWERS[code]!)
+      socket.write(withField(NODE_ANSWERS[code]!, fieldLine))
       answered = 408
     }
     socket.destroy()
@@ -113,7 +120,7 @@ export function onClientError (err: NodeJS.ErrnoException, socket: Socket): numb
   }
   // Node's answer, unless an answer is half sent (no clean way to add ours).
   const answer = pending?._headerSent === true ? undefined : NODE_ANSWERS[code] ?? BAD_REQUEST
-  if (answer !== undefined) socket.write(answer)
+  if (answer !== undefined) socket.write(withField(answer, fieldLine))
   // With nothing in flight, a lingering close (lingerOnClose); a request
   // whose own body is broken, or a half-sent answer, ends here.
   if (pending == null) socket.destroySoon()

@@ -12,6 +12,7 @@ import { isH2WebSocket, isWebSocketUpgrade } from '../proxy/upgrade.js'
 import { attachLane, LANE_WORKS, type LaneRequest } from './h1-lane.js'
 import { KeepAliveSweep } from './keep-alive.js'
 import { closingConnection, lingerOnClose, onClientError } from './linger.js'
+import { standaloneRequestId } from '../tracing/context.js'
 import { acceptProxyProtocol, proxyAcceptSettings, type ProxyRefusal } from './proxy-accept.js'
 import { ListenSocket } from './socket.js'
 import { createSecureH2Server, createTlsContexts, type TlsContexts } from './tls.js'
@@ -53,9 +54,10 @@ export interface ConnectionObserver {
   /**
    * An HTTP/1.1 request node:http's parser refused (bad bytes in its head, a
    * head too large or too slow), answered `status` before any of ours could
-   * see it: `code` is the parser's (HPE_INVALID_METHOD…).
+   * see it: `code` is the parser's (HPE_INVALID_METHOD…), `requestId` the
+   * one the answer carried (undefined with `requestId: false`).
    */
-  badRequest? (listener: string, socket: Socket, status: number, code: string): void
+  badRequest? (listener: string, socket: Socket, status: number, code: string, requestId: string | undefined): void
 }
 
 // Node's own limits on a request head sit above ours, which run in the
@@ -331,14 +333,15 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     }
     tls.attach(server as https.Server)
   }
-  // Node's parser refusals answered in linger.ts, counted and logged as HAProxy logs its <BADREQ>.
+  // Node's parser refusals answered in linger.ts, counted and logged as HAProxy logs its <BADREQ>,
+  // with a request id in the answer as on every other, and the same id in the log.
   const badRequest = observer?.badRequest
-  const clientError = badRequest === undefined
-    ? onClientError
-    : (err: NodeJS.ErrnoException, socket: Socket): void => {
-        const status = onClientError(err, socket)
-        if (status !== undefined) badRequest.call(observer, cfg.name, socket, status, err.code ?? '')
-      }
+  const clientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    const idLine = pipeline.state.requestIdLine
+    const id = idLine === undefined ? undefined : standaloneRequestId()
+    const status = onClientError(err, socket, id === undefined ? '' : idLine + id + '\r\n')
+    if (status !== undefined) badRequest?.call(observer, cfg.name, socket, status, err.code ?? '', id)
+  }
   // HTTP/1.1 keep-alive requests without a body take the lane (h1-lane.ts)
   // in front of node:http's connection listener (on a TLS listener, the
   // server's 'secureConnection' one, which also starts h2 sessions), and it

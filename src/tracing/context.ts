@@ -57,6 +57,13 @@ export class IdSource {
   }
 }
 
+const standalone = new IdSource()
+
+/** A request id made outside any request's trace (an answer node:http's parser forced): traceRequest's form. */
+export function standaloneRequestId (): string {
+  return standalone.requestIds().slice(0, 32)
+}
+
 function zero (b: Buffer, at: number, n: number): boolean {
   for (let i = at; i < at + n; i++) if (b[i] !== 0) return false
   return true
