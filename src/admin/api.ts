@@ -72,6 +72,7 @@ export function requestRecord (s: Exchange, detailed = false): RequestRecord {
     errorDetail: s.errorDetail,
     upstreamMs: s.upstreamMs,
     totalMs: performance.now() - s.startTime,
+    tunnelMs: s.openedAt === undefined ? undefined : performance.now() - s.openedAt,
     retries: s.attempts > 1 ? s.attempts - 1 : 0,
     traceId: s.trace?.traceId
   }
@@ -145,6 +146,7 @@ export function badRequestRecord (listener: string, clientAddress: string, tlsVe
     errorDetail: code,
     upstreamMs: undefined,
     totalMs: 0,
+    tunnelMs: undefined,
     retries: 0,
     traceId: undefined
   }

@@ -169,12 +169,14 @@ export class Metrics {
       }
     }
 
-    const totalUs = toMicros(r.totalMs)
+    // An open tunnel's life is no latency: the histograms take its time to the 101, as a request's to its answer.
+    const totalMs = r.tunnelMs === undefined ? r.totalMs : r.totalMs - r.tunnelMs
+    const totalUs = toMicros(totalMs)
     const upstreamMs = r.upstreamMs
     if (upstreamMs !== undefined && r.server !== undefined) this.#serverUpstream(backend, r.shard ?? NONE, r.server, upstreamMs)
     const upstreamUs = upstreamMs === undefined ? -1 : toMicros(upstreamMs)
-    if (r.route !== undefined) this.#add(this.#routes.get(r.route), r, totalUs, upstreamUs, epoch, isError)
-    if (r.backend !== undefined) this.#add(this.#backends.get(r.backend), r, totalUs, upstreamUs, epoch, isError)
+    if (r.route !== undefined) this.#add(this.#routes.get(r.route), r, totalMs, totalUs, upstreamUs, epoch, isError)
+    if (r.backend !== undefined) this.#add(this.#backends.get(r.backend), r, totalMs, totalUs, upstreamUs, epoch, isError)
   }
 
   /** Per server: the dashboard's latency column (mean between two polls). */
@@ -202,10 +204,10 @@ export class Metrics {
     if (r.backend !== undefined) this.#backends.get(r.backend).upstream.record(us, upstreamMs, epoch)
   }
 
-  #add (s: SeriesStats, r: RequestRecord, totalUs: number, upstreamUs: number, epoch: number, isError: boolean): void {
+  #add (s: SeriesStats, r: RequestRecord, totalMs: number, totalUs: number, upstreamUs: number, epoch: number, isError: boolean): void {
     s.requests++
     if (isError) s.errors++
-    s.total.record(totalUs, r.totalMs, epoch)
+    s.total.record(totalUs, totalMs, epoch)
     if (upstreamUs >= 0) s.upstream.record(upstreamUs, r.upstreamMs!, epoch)
     if (s.second.count === 0) this.#history.dirty.push(s.second)
     s.second.record(totalUs, isError)

@@ -109,6 +109,8 @@ export interface Exchange {
   readonly error: ErrorKind | undefined
   readonly errorDetail: string | undefined
   readonly upstreamMs: number | undefined
+  /** performance.now() when a tunnel opened (its 101, or h2 200); absent for a request. */
+  readonly openedAt?: number | undefined
   readonly attempts: number
   readonly trace: RequestTrace | undefined
   readonly compressedWith: string | undefined

@@ -292,6 +292,8 @@ export class Tunnel implements PlanRequest, Waiter, Exchange {
   bytesOut = 0
   bytesIn = 0
   upstreamMs: number | undefined
+  /** When the client was told the tunnel is open. */
+  openedAt: number | undefined
   attempts = 0
   readonly cacheOutcome: CacheOutcome | undefined = undefined
   readonly cacheStored: boolean | undefined = undefined
@@ -451,7 +453,9 @@ export class Tunnel implements PlanRequest, Waiter, Exchange {
   /** The server upgraded: tell the client (see ClientEnd.accept). */
   accept (raw: RawFields, shape: ResponseShaper): Duplex | undefined {
     const down = this.#end.accept(raw, shape, this.extraFields ?? NO_FIELDS)
-    if (down !== undefined) this.status = this.h2 ? 200 : 101
+    if (down === undefined) return undefined
+    this.status = this.h2 ? 200 : 101
+    this.openedAt = performance.now()
     return down
   }
 

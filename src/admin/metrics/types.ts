@@ -36,6 +36,8 @@ export interface RequestRecord {
   /** Dispatch → response headers, ms. */
   readonly upstreamMs?: number | undefined
   readonly totalMs: number
+  /** An open tunnel's life after its 101 (h2: 200), ms, within totalMs; absent for anything else. */
+  readonly tunnelMs?: number | undefined
   readonly retries: number
   /** The role of `server` in its shard. */
   readonly role?: 'primary' | 'replica' | undefined
