@@ -420,6 +420,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     if ('error' in p) return t.refuse(p)
     if ('redirect' in p) return t.redirect(p)
     if ('options' in p) return t.fail(Errors.BAD_REQUEST) // an Upgrade on OPTIONS *: nothing to tunnel to
+    t.planned(p)
     // The route's access control, as for a request.
     const access = p.route.access
     if (access === undefined) return this.#tunnelLimit(t, p, reset)
@@ -439,22 +440,22 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #tunnelLimit (t: Tunnel, p: Plan, reset: () => void): void {
     // The route's rate limit, as for a request; a 101 carries no RateLimit fields.
     const limit = p.route.rateLimit
-    if (limit === undefined) return this.#tunnel(t, p)
+    if (limit === undefined) return this.#tunnel(t)
     const v = limit.check(t)
-    if (!(v instanceof Promise)) return this.#tunnelLimited(t, p, limit, v)
-    v.then((v) => { if (!t.closed) this.#tunnelLimited(t, p, limit, v) }).catch((err: unknown) => {
+    if (!(v instanceof Promise)) return this.#tunnelLimited(t, limit, v)
+    v.then((v) => { if (!t.closed) this.#tunnelLimited(t, limit, v) }).catch((err: unknown) => {
       this.#hooks.onInternalError?.(err, undefined)
       reset()
     })
   }
 
-  #tunnelLimited (t: Tunnel, p: Plan, limit: RouteLimit, v: Verdict): void {
+  #tunnelLimited (t: Tunnel, limit: RouteLimit, v: Verdict): void {
     if (!v.allowed) return t.fail(Errors.RATE_LIMITED, limit.responseFields(v))
-    this.#tunnel(t, p)
+    this.#tunnel(t)
   }
 
-  #tunnel (t: Tunnel, p: Plan): void {
-    if (t.adopt(p)) this.#attempt(t)
+  #tunnel (t: Tunnel): void {
+    if (t.adopt()) this.#attempt(t)
   }
 }
 

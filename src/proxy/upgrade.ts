@@ -361,13 +361,20 @@ export class Tunnel implements PlanRequest, Waiter, Exchange {
     return requestField(this.rawHeaders, name)
   }
 
-  /** Take the plan, and a slot of the listener's maxTunnels; false (answered 503) when there is none. */
-  adopt (p: Plan): boolean {
+  /** Take the plan (an access or rate-limit refusal is logged with its route too). */
+  planned (p: Plan): void {
+    this.#plan = p
     this.host = p.authority.host
     this.path = p.path
     this.route = p.route
     this.backend = p.backend
     this.shard = p.shard
+    this.stickyId = p.stickyId
+    this.primaryOnly = p.primaryOnly !== undefined
+  }
+
+  /** Take a slot of the listener's maxTunnels; false (answered 503) when there is none. */
+  adopt (): boolean {
     const tunnels = this.listener.tunnels
     if (tunnels !== undefined) {
       if (tunnels.open >= tunnels.max) {
@@ -381,9 +388,6 @@ export class Tunnel implements PlanRequest, Waiter, Exchange {
         this.#slot = false
       })
     }
-    this.#plan = p
-    this.stickyId = p.stickyId
-    this.primaryOnly = p.primaryOnly !== undefined
     return true
   }
 

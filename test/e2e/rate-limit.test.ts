@@ -163,7 +163,7 @@ backends:
     const count = (route: string): number | undefined => limited.find((s) => s.labels.route === route)?.value
     t.equal(count('ip'), 3)
     t.equal(count('key'), 2)
-    t.equal(count('session'), 1, 'the refused upgrade is not a session')
+    t.equal(count('session'), 2, 'a refused request, and the refused upgrade under its route')
     t.equal(count('cached'), 1)
     t.equal(count('free'), undefined)
     const refused = sessions.map((s) => requestRecord(s)).filter((r) => r.status === 429)
