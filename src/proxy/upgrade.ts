@@ -448,9 +448,8 @@ export class Tunnel implements PlanRequest, Waiter, Exchange {
     this.finish()
   }
 
-  /** The server's answer head came (`status`; 101: the tunnel opens). */
-  answered (status: number): void {
-    this.status = status
+  /** The server's answer head came (the client's status is set by what it is then told). */
+  answered (): void {
     this.upstreamMs = performance.now() - this.#dispatchedAt
   }
 
@@ -533,10 +532,10 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onConnect (abort: (err?: Error) => void): void { this.#abort = abort }
 
-  onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+  onUpgrade (_statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
     this.#done = true
     const owner = this.#owner
-    owner.answered(statusCode)
+    owner.answered()
     // The socket is no longer the pool's: its connection is free for a request waiting in the queue.
     if (this.#held) {
       this.#tunnel = true
@@ -606,7 +605,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('malformed response head'))
       return false
     }
-    this.#owner.answered(statusCode)
+    this.#owner.answered()
     if (!this.#owner.declined(statusCode, statusText, headers)) {
       this.onError(Object.assign(new Error(`a ${statusCode} instead of 101 would read as the h2 tunnel opening`), { code: Errors.UPSTREAM_BAD_RESPONSE.code }))
       this.#abort?.(new Error('upgrade declined with a 2xx'))

@@ -121,6 +121,18 @@ t.test('an upgrade a dead server refuses: 502 with its request id, one line, an 
     'the server that was tried failed')
 })
 
+t.test('an upgrade the server declines: its answer relayed with the request id, one line with its status', async (t) => {
+  const s = await setup(t)
+  const r = await rawRequest(s.proxy.port('web'), UPGRADE('/refuse'))
+  t.equal(r.status, 403)
+  t.match(r.headers['x-request-id'], /^[0-9a-f]{32}$/)
+  const l = await s.line((l) => l.path === '/refuse')
+  t.match(l, { status: 403, route: 'ws', server: 'ws1', request_id: r.headers['x-request-id'] })
+  t.equal(l.error, undefined, 'the server\'s answer, not a failure')
+  t.type(l.upstream_ms, 'number')
+  t.equal(count(s.samples('switchyard_requests_total'), { route: 'ws', server: 'ws1', code_class: '4xx' }), 1)
+})
+
 t.test('an HTTP/1.1 CONNECT: 405 with its request id, one line, counted', async (t) => {
   const s = await setup(t)
   const r = await rawRequest(s.proxy.port('web'), 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
