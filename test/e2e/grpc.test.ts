@@ -143,7 +143,8 @@ routes:
 backends:
   grpc:
     protocol: h2c
-    healthCheck: { type: grpc, interval: 50ms, timeout: 40ms, rise: 1, fall: 1 }
+    # A timeout a loaded machine's check can meet: the test is about NOT_SERVING, not about slow answers.
+    healthCheck: { type: grpc, interval: 500ms, timeout: 400ms, rise: 1, fall: 1 }
     servers: [{ url: "${origin.url}" }]
 `)
   const client = grpcClient(t, echoService(), proxy.port('tls'), listenerCert.certPem)
@@ -152,8 +153,9 @@ backends:
   t.equal((await unary(client, { message: 'up' })).err, null)
 
   origin.health.set('', 'NOT_SERVING')
-  await waitFor('the server to go down', () => state() === 'down')
-  t.match(proxy.app.status()[0]?.shards[0]?.servers[0]?.lastCheck, { ok: false, reason: 'NOT_SERVING' })
+  const lastCheck = () => proxy.app.status()[0]?.shards[0]?.servers[0]?.lastCheck
+  await waitFor('the server to go down on NOT_SERVING', () => state() === 'down' && lastCheck()?.reason === 'NOT_SERVING')
+  t.match(lastCheck(), { ok: false, reason: 'NOT_SERVING' })
   const r = await unary(client, { message: 'down' })
   t.equal(r.err?.code, grpc.status.UNAVAILABLE, 'no healthy server: 503, which gRPC clients read as UNAVAILABLE')
 
