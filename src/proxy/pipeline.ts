@@ -212,12 +212,12 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     // (Node pushes EOF before the response closes); cancel upstream first so a
     // truncated upload never reaches the origin as a whole one.
     if (s.h2) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; s.handler?.abort() })
-    // A small body of a retryable request is buffered so a retry can replay it;
-    // anything else streams straight through and is never retried.
+    // A small body is buffered so a retry can replay it: any method's, since
+    // a refused connection is retried whatever the method (nothing reached
+    // the server). Anything else streams straight through and is never retried.
     const retries = backend.config.retries
     const length = s.contentLength
-    if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes &&
-      (IDEMPOTENT.has(s.method) || retries.nonIdempotent)) {
+    if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes) {
       bufferBody(s, length, (body) => {
         if (body === undefined || s.closed) return // client went away mid-body
         s.body = body
@@ -344,8 +344,11 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const backend = s.backend!
     if (kind === Errors.CLIENT_ABORTED || s.closed || !s.replayable) return false
     if (s.attempts > backend.config.retries.attempts || !retryableFailure(err)) return false
-    // A stream an h2 server refused was never processed (RFC 9113 §8.7): a POST (gRPC) may go again too.
-    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent && !refusedStream(err)) return false
+    // A stream an h2 server refused was never processed (RFC 9113 §8.7), and a
+    // connection that could not be made carried nothing: a POST may go again
+    // then (nginx's proxy_next_upstream error, HAProxy's conn-failure, Envoy's
+    // connect-failure), never once the server may have acted on it.
+    if (!IDEMPOTENT.has(s.method) && !backend.config.retries.nonIdempotent && !refusedStream(err) && !connectFailure(err)) return false
     // The budget guards against retry storms that multiply work; a refused
     // connection did no work anywhere, so its retry is free, as is one on a
     // keep-alive connection the server closed as the request went out.

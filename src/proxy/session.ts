@@ -854,9 +854,11 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
       'x-switchyard-error', kind.code
     ]
     if (kind.status === 503) headers.push('retry-after', '1')
-    // A request answered before its body was read (408, 400…) leaves the
-    // connection in an unknown state: HTTP/1.1 closes it.
-    if (!this.h2 && kind.source === 'downstream' && this.hasBody) headers.push('connection', 'close')
+    // A request answered before its body was read (408, 400…, or a 502 or
+    // 503 while it still uploads) leaves the rest of the body in the
+    // connection, where the next request would be looked for: HTTP/1.1
+    // closes it (after the answer, lingering: linger.ts).
+    if (!this.h2 && this.hasBody && (kind.source === 'downstream' || !this.req.readableEnded)) headers.push('connection', 'close')
     if (!this.writeHead(kind.status, headers)) return
     if (this.method === 'HEAD') this.end()
     else {

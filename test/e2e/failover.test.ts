@@ -123,6 +123,67 @@ t.test('POST is not retried: a reset answers 502 and no other replica sees it', 
   t.equal(await g.body.text(), 'b')
 })
 
+t.test('a POST whose connection is refused goes to another replica: nothing reached a server', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  await a.kill()
+  // Default retries (no nonIdempotent), no health check: every other POST picks the dead replica first.
+  const proxy = await startProxy(t, yaml([a, b], 'retries: { attempts: 2 }'))
+  for (let i = 0; i < 10; i++) {
+    const r = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: `n=${i}` })
+    t.equal(r.statusCode, 200, `POST ${i}`)
+    t.equal(await r.body.text(), 'b')
+  }
+  t.equal(b.seen.post, 10, 'each ran once, on the live replica')
+  // Streamed (no Content-Length, so not buffered) bodies are not replayed: answered, not lost.
+  const streamed = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: (async function * () { yield 'chunked' })() })
+  await streamed.body.text()
+  t.ok(streamed.statusCode === 200 || streamed.statusCode === 502, `a streamed POST is answered (${streamed.statusCode})`)
+})
+
+t.test('a sticky client pinned to a dead server: its POST goes elsewhere and the cookie moves with it', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  const proxy = await startProxy(t, yaml([a, b], 'retries: { attempts: 1 }\nsticky: { cookie: { name: SRV } }'))
+  // Find a's cookie.
+  let cookie: string | undefined
+  for (let i = 0; i < 6 && cookie === undefined; i++) {
+    const r = await request(`${proxy.url('web')}/`, { method: 'GET' })
+    const name = await r.body.text()
+    const set = String(r.headers['set-cookie'] ?? '')
+    if (name === 'a') cookie = set.split(';')[0]
+  }
+  t.ok(cookie, 'a client pinned to a')
+  await a.kill()
+  const r = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: 'x', headers: { cookie: cookie! } })
+  t.equal(r.statusCode, 200)
+  t.equal(await r.body.text(), 'b')
+  t.match(String(r.headers['set-cookie'] ?? ''), /^SRV=/, 'pinned anew, to the server that answered')
+})
+
+t.test('an upload answered with 502 before its body was read closes the connection: no next request waits behind the rest of it', async (t) => {
+  const a = await startOrigin(t, 'a')
+  await a.kill()
+  const proxy = await startProxy(t, yaml([a], 'retries: { attempts: 0 }'))
+  const socket = net.connect(proxy.port('web'), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  socket.on('error', () => {})
+  let text = ''
+  socket.on('data', (d: Buffer) => { text += d.toString('latin1') })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  // 1 MB declared, 64 KiB sent: the proxy answers before reading the rest.
+  socket.write('PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n')
+  socket.write(Buffer.alloc(64 * 1024, 'x'))
+  await until(() => text.includes('\r\n\r\n'))
+  t.match(text, /^HTTP\/1\.1 502 /)
+  t.match(text, /\r\nconnection: close\r\n/i, 'the answer says the connection ends')
+  // Without it the connection stayed open, and a GET sent next waited for an answer that never came.
+  socket.write('GET /next HTTP/1.1\r\nHost: a\r\n\r\n')
+  await closed
+  t.pass('and the proxy closed it')
+})
+
 t.test('nonIdempotent: true retries a small POST with its buffered body', async (t) => {
   const a = await startOrigin(t, 'a')
   const b = await startOrigin(t, 'b')
