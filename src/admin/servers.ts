@@ -71,6 +71,7 @@ export function changeServer (state: RuntimeState, backend: string, server: stri
     s.changedAt = performance.now()
   }
   if (change.weight !== undefined) state.backends.get(backend)!.reweigh(s, change.weight)
+  if (s.adminState === 'ready') s.onAvailable?.()
   return { backend, shard: s.shard, server: s.name, state: s.adminState, weight: s.weight }
 }
 

@@ -61,12 +61,26 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   constructor (state: RuntimeState, hooks: PipelineHooks = {}) {
     this.#state = state
     this.#hooks = hooks
+    this.#wakeOnAvailable(state)
   }
 
   get state (): RuntimeState { return this.#state }
 
   /** Atomic swap: requests already running keep the state they started with. */
-  swap (state: RuntimeState): void { this.#state = state }
+  swap (state: RuntimeState): void {
+    this.#state = state
+    this.#wakeOnAvailable(state)
+  }
+
+  /** A server of `state` that becomes available takes its shard's waiters at once (Server.onAvailable). */
+  #wakeOnAvailable (state: RuntimeState): void {
+    for (const backend of state.backends.values()) {
+      for (const shard of backend.shards) {
+        const wake = (): void => { if (shard.queue.size > 0) this.drain(shard) }
+        for (const server of shard.servers) server.onAvailable = wake
+      }
+    }
+  }
 
   /**
    * One HTTP/1.1 request. `bodyless`: its connection can no longer carry a request body

@@ -123,6 +123,12 @@ export class Server {
   retired = false
   /** Told once per change of `healthy` (logs, metrics). Set by the composition root. */
   onHealthChange: HealthListener | undefined
+  /**
+   * It may take requests again (it came up, or the admin API made it ready):
+   * the pipeline hands it its shard's waiters then, as HAProxy does when a
+   * server comes UP, not only when a busy server frees a slot.
+   */
+  onAvailable: (() => void) | undefined
 
   constructor (init: ServerInit) {
     this.name = init.name
@@ -181,6 +187,7 @@ export class Server {
     this.changedAt = performance.now()
     if (healthy) this.upSince = this.changedAt
     if (tell) this.onHealthChange?.(this, healthy, reason)
+    if (healthy) this.onAvailable?.()
   }
 
   /** Weight as balancers should use it at `now`: ramped during slow start. */

@@ -2,6 +2,7 @@
 // health checks ejecting and returning a replica, sticky sessions re-pinning,
 // the per-shard queue under maxConn, panic mode, and all-down answers.
 import net from 'node:net'
+import { Readable } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Pool, request } from 'undici'
@@ -136,7 +137,7 @@ t.test('a POST whose connection is refused goes to another replica: nothing reac
   }
   t.equal(b.seen.post, 10, 'each ran once, on the live replica')
   // Streamed (no Content-Length, so not buffered) bodies are not replayed: answered, not lost.
-  const streamed = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: (async function * () { yield 'chunked' })() })
+  const streamed = await request(`${proxy.url('web')}/submit`, { method: 'POST', body: Readable.from(['chunked']) })
   await streamed.body.text()
   t.ok(streamed.statusCode === 200 || streamed.statusCode === 502, `a streamed POST is answered (${streamed.statusCode})`)
 })
@@ -310,6 +311,30 @@ t.test('maxConn with a queue absorbs a burst; past maxQueue and the queue timeou
   await first.body.text(); await second.body.text()
   t.ok(results.some((x) => x.s === 200))
   t.ok(results.some((x) => x.s === 503 && x.c === 'LB_ERR_QUEUE_TIMEOUT'), 'the waiter timed out')
+})
+
+t.test('a server that comes up takes the waiters of its shard at once, not when a busy one frees a slot', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  b.healthStatus = 503
+  a.delay = 4_000 // holds a's one slot past the waiters' wait
+  const proxy = await startProxy(t, yaml([a, b], 'maxConn: 1\nmaxQueue: 8\ntimeouts: { queue: 3s }\nhealthCheck: { path: /healthz, interval: 100ms, timeout: 90ms, rise: 1, fall: 1 }'))
+  const state = (name: string): string | undefined => proxy.app.status()[0]?.shards[0]?.servers.find((s) => s.name === name)?.state
+  t.ok(await until(() => state('b') === 'down'), 'b starts down')
+  const client = new Pool(proxy.url('web'), { connections: 4 })
+  t.teardown(() => client.close())
+  const ask = async (): Promise<string> => {
+    const r = await client.request({ path: '/', method: 'GET' })
+    return `${r.statusCode} ${await r.body.text()}`
+  }
+  const busy = ask() // takes a's slot for 4 s
+  t.ok(await until(() => a.seen.get === 1), 'a is busy')
+  const waiting = [ask(), ask()]
+  t.ok(await until(() => (proxy.app.status()[0]?.shards[0]?.queued ?? 0) === 2), 'two wait in the queue')
+  b.healthStatus = 200
+  // Served by b once it is up: before, they waited for a's slot and timed out at 3 s.
+  t.same(await Promise.all(waiting), ['200 b', '200 b'])
+  t.equal(await busy, '200 a')
 })
 
 t.test('past `connections` requests wait in the shard queue, bounded by maxQueue and timeouts.queue, not in the pool', async (t) => {
