@@ -376,7 +376,14 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     const shard = s.shard!
     s.panic = shard.panic()
     const next = shard.balancer.pick(s)
-    if (next === undefined) return false // nobody else to try: answer with this failure
+    if (next === undefined) {
+      // The others are busy, not gone: wait in the queue for one, as a first
+      // attempt does (HAProxy's redispatch goes through it). Nobody else to
+      // try: answer with this failure.
+      if (!untriedBusy(s, shard) || !shard.queue.push(s)) return false
+      s.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, s, shard)
+      return true
+    }
     this.dispatch(s, next)
     return true
   }
@@ -474,6 +481,15 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #tunnel (t: Tunnel): void {
     if (t.adopt()) this.#attempt(t)
   }
+}
+
+/** A server of `shard` that `s` has not tried, and may use, is full: one of its slots will free. */
+function untriedBusy (s: Session, shard: Shard): boolean {
+  const primaryOnly = s.primaryOnly === true
+  for (const server of shard.servers) {
+    if ((server.healthy || s.panic) && (!primaryOnly || server.primary) && !s.tried.includes(server) && !server.hasRoom()) return true
+  }
+  return false
 }
 
 function onQueueTimeout (w: Waiter, shard: Shard): void {

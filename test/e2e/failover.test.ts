@@ -337,6 +337,22 @@ t.test('a server that comes up takes the waiters of its shard at once, not when 
   t.equal(await busy, '200 a')
 })
 
+t.test('a retry that finds the other replicas busy waits in the queue for one', async (t) => {
+  const a = await startOrigin(t, 'a')
+  const b = await startOrigin(t, 'b')
+  a.reset = true // every request it gets dies: retried
+  b.delay = 1_000
+  const proxy = await startProxy(t, yaml([a, b], 'retries: { attempts: 1 }\nmaxConn: 1\ntimeouts: { queue: 5s }'))
+  const first = request(`${proxy.url('web')}/one`)
+  t.ok(await until(() => b.seen.get === 1), 'b is busy with the first')
+  // The second goes to a (the one with room), dies there, and its retry finds b full.
+  const second = await request(`${proxy.url('web')}/two`)
+  t.equal(second.statusCode, 200, 'served once b had room (before: 502 at once)')
+  t.equal(await second.body.text(), 'b')
+  t.equal((await first).statusCode, 200)
+  t.equal(b.seen.maxActive, 1, 'b never above maxConn')
+})
+
 t.test('past `connections` requests wait in the shard queue, bounded by maxQueue and timeouts.queue, not in the pool', async (t) => {
   const a = await startOrigin(t, 'a')
   // maxConn 0 (unlimited), one pooled connection: the pool's size is the server's limit.
