@@ -207,6 +207,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
+  /** The response's Content-Length when its body must have it (not HEAD, 204, 304); -1: none or not checked. */
+  #declared = -1
+  #head = false
   /** Bytes taken while the client was not draining and undici could not be paused (see onData). */
   #unpaused = 0
   /** The upstream answered with headers (so errors can no longer become a status). */
@@ -236,6 +239,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     if (server.tracksLatency) this.#sentAt = performance.now()
     this.#body = req.body
+    this.#head = req.method === 'HEAD'
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
@@ -281,6 +285,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
     this.#noPauseFrom = this.#backend.pausable === true ? Infinity : noPauseFrom(raw)
+    if (!this.#head && statusCode !== 204 && statusCode !== 304) this.#declared = declaredLength(raw)
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
@@ -331,6 +336,15 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onComplete (trailers: string[] | Buffer[] | Record<string, string | string[]> | null): void {
     if (this.#done) return
+    // An h2 server's RST_STREAM(NO_ERROR) before END_STREAM reads as an end
+    // (h2-streams.ts cannot tell it from a complete stream): the body's length
+    // can. A cut body is never relayed or stored as a whole one (RFC 9113 §8.1.1).
+    if (this.#declared >= 0 && this.#received !== this.#declared) {
+      // As a cut HTTP/1.1 body is: the server's connection (here its stream) ended early.
+      const err = new Error(`response body ended at ${this.#received} of its Content-Length ${this.#declared} bytes`) as NodeJS.ErrnoException
+      err.code = 'UND_ERR_SOCKET'
+      return this.onError(err)
+    }
     this.#finish()
     try {
       this.#sink.responseEnd(trailers === null ? NO_TRAILERS : Array.isArray(trailers) ? trailers as Buffer[] : h2Trailers(trailers))
@@ -462,6 +476,17 @@ function h2Trailers (t: Record<string, string | string[]>): Buffer[] {
     else out.push(Buffer.from(name, 'latin1'), Buffer.from(String(v), 'latin1'))
   }
   return out
+}
+
+/** A response's Content-Length when its body is framed by it (no Transfer-Encoding), else -1. */
+function declaredLength (raw: RawFields): number {
+  let length = -1
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(raw[i + 1]!)
+  }
+  return Number.isInteger(length) && length >= 0 ? length : -1
 }
 
 /**

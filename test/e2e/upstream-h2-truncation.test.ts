@@ -7,7 +7,8 @@
 // nothing may be stored, and the server is blamed. RST_STREAM(INTERNAL_ERROR)
 // was already an error; it stays one. RST_STREAM(NO_ERROR) before END_STREAM
 // (a server that breaks RFC 9113 §8.1) cannot be told from END_STREAM once
-// the body waits for a slow reader (see src/upstream/h2-streams.ts): not tested.
+// the body waits for a slow reader (see src/upstream/h2-streams.ts), unless
+// the response has a Content-Length the body falls short of: that case is tested.
 import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
@@ -34,6 +35,11 @@ const CUTS: Record<string, (stream: http2.ServerHttp2Stream) => void> = {
     stream.close(http2.constants.NGHTTP2_CANCEL)
   },
   '/rst-internal': (stream) => { stream.destroy(new Error('origin failed mid-body')) },
+  // RST_STREAM(NO_ERROR) before END_STREAM reads as an end; its Content-Length (20) gives the cut away.
+  '/rst-no-error-declared': (stream) => {
+    stream.write('more-')
+    stream.close(http2.constants.NGHTTP2_NO_ERROR)
+  },
   // The control: END_STREAM, the whole body.
   '/whole': (stream) => { stream.end('the rest') }
 }
@@ -52,7 +58,8 @@ async function startOrigin (t: Test, protocol: Protocol): Promise<Origin> {
     const path = String(headers[':path'])
     seen.push(path)
     stream.on('error', () => {}) // Node reports its own reset as an error on the stream
-    stream.respond({ ':status': 200, 'cache-control': 'max-age=60', 'content-type': 'text/plain' })
+    stream.respond({ ':status': 200, 'cache-control': 'max-age=60', 'content-type': 'text/plain',
+      ...(path.endsWith('-declared') ? { 'content-length': '20' } : {}) })
     // The head and first bytes reach the proxy (and its client) before the end.
     stream.write('PARTIAL-', () => setTimeout(() => CUTS[path]!(stream), 30))
   })
