@@ -128,9 +128,13 @@ const NO_RAW_FIELDS: RawFields = Object.freeze([])
 export function interimHead (raw: RawFields): InterimHead {
   const out = Object.create(null) as InterimHead
   out.link = []
+  // Fields the Connection field names are hop-by-hop (RFC 9110 §7.6.1), in a 1xx as in the final answer.
+  const connection = combinedValue(raw, 'connection')
+  const named = connection === undefined ? undefined : new Set(connection.split(',').map((t) => t.trim().toLowerCase()))
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase()
     const value = raw[i + 1]!
+    if (named?.has(name) === true) continue
     if (name === 'link') {
       for (const part of value.split(/,[ \t]*(?=<)/)) {
         const link = part.trim()

@@ -65,6 +65,8 @@ t.test('interimHead: every link of a raw 103 head, split and checked; other end-
   t.same(interimHead(raw('link', 'javascript:alert(1)', 'link', '</ok>; rel=preload')).link, ['</ok>; rel=preload'], 'a malformed link is dropped')
   t.same(plain(interimHead(raw('connection', 'close', 'content-length', '5', 'set-cookie', 'a=b', 'transfer-encoding', 'chunked', 'keep-alive', 'x',
     'x-bad', 'a\u0001b'))), { link: [] }, 'hop-by-hop, framing, cookies and bad values are dropped')
+  t.same(plain(interimHead(raw('Connection', 'x-internal, X-Backend-Token', 'x-internal', 'secret', 'X-Backend-Token', 't0k3n', 'x-kept', '1'))),
+    { link: [], 'x-kept': '1' }, 'fields the Connection field names are hop-by-hop in a 1xx too (RFC 9110 §7.6.1)')
   t.equal(Object.getPrototypeOf(interimHead(raw('__proto__', 'x'))), null, 'no field name reaches Object.prototype')
   t.same(interimHead([]).link, [])
 })
