@@ -5,7 +5,7 @@
 import { Errors, type ErrorKind } from '../errors.js'
 import type { PathNormalizationConfig } from '../config/schema.js'
 import { parseAuthority, type Authority } from '../authority.js'
-import { countFields, requestField } from '../fields.js'
+import { countFields, firstValue, requestField } from '../fields.js'
 import { normalizePath } from './path.js'
 
 export interface RequestTarget {
@@ -26,18 +26,17 @@ export interface TargetError {
 const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
 
 /**
- * Do two authorities name the same origin? A default port (80, 443) written
- * on one side only is the same (`good.test` and `good.test:443`): which is
- * the default depends on the scheme, and the port on both sides is checked
- * when both have one.
+ * Do two authorities name the same origin? The scheme's default port
+ * written on one side only is the same (`good.test` and `good.test:443` over
+ * https, not `good.test:80`, which the origin would be told instead), and
+ * the port on both sides is checked when both have one.
  */
-function sameAuthority (x: string, y: string): boolean {
+function sameAuthority (x: string, y: string, defaultPort: number): boolean {
   const a = parseAuthority(x)
   const b = parseAuthority(y)
   if (a === undefined || b === undefined || a.host !== b.host) return false
   if (a.port === b.port) return true
-  const port = a.port ?? b.port
-  return (a.port === undefined || b.port === undefined) && (port === 80 || port === 443)
+  return (a.port === undefined || b.port === undefined) && (a.port ?? b.port) === defaultPort
 }
 
 /**
@@ -58,7 +57,8 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
     if (BAD_TARGET.test(target)) return bad('control character or space in :path')
     const host = hosts === 1 ? requestField(raw, 'host') : undefined
     authority = h2Authority === '' ? host : h2Authority
-    if (host !== undefined && h2Authority !== '' && host !== h2Authority && !sameAuthority(host, h2Authority)) {
+    const defaultPort = firstValue(raw, ':scheme') === 'http' ? 80 : 443
+    if (host !== undefined && h2Authority !== '' && host !== h2Authority && !sameAuthority(host, h2Authority, defaultPort)) {
       return bad('Host and :authority disagree')
     }
   } else if (target.charCodeAt(0) !== 47 && target !== '*') {

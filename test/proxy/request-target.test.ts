@@ -84,7 +84,10 @@ t.test('HTTP/2: :authority, Host agreement and :path bytes', async (t) => {
   t.equal(ok(h2('/x', 'a.test', ['host', 'A.test'])).authority.value, 'a.test', 'the same origin written differently')
   t.match(h2('/x', 'a.test', ['host', 'b.test']), { error: Errors.BAD_REQUEST, detail: /disagree/ })
   t.equal(ok(h2('/x', 'a.test', ['host', 'a.test:443'])).authority.value, 'a.test', 'a default port on one side only')
-  t.equal(ok(h2('/x', 'a.test:80', ['host', 'a.test'])).authority.value, 'a.test:80')
+  t.equal(ok(h2('/x', 'a.test:80', [':scheme', 'http', 'host', 'a.test'])).authority.value, 'a.test:80', 'http\'s default port')
+  // Over https, :80 is no default: the origin would be told another port than Host says.
+  t.match(h2('/x', 'a.test:80', [':scheme', 'https', 'host', 'a.test']), { error: Errors.BAD_REQUEST, detail: /disagree/ }, ':80 over https')
+  t.match(h2('/x', 'a.test', [':scheme', 'http', 'host', 'a.test:443']), { error: Errors.BAD_REQUEST, detail: /disagree/ }, ':443 over http')
   t.match(h2('/x', 'a.test', ['host', 'a.test:8443']), { error: Errors.BAD_REQUEST, detail: /disagree/ }, 'another port')
   t.match(h2('/x', 'a.test:80', ['host', 'a.test:443']), { error: Errors.BAD_REQUEST, detail: /disagree/ }, 'two different ports')
   t.match(h2('/x y', 'a.test'), { error: Errors.BAD_REQUEST, detail: /space/ })
