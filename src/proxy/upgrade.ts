@@ -26,7 +26,7 @@ import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
-import { firstValue, hasToken, rawFields, requestField, type RawFields } from '../fields.js'
+import { firstValue, hasToken, rawFields, requestField, withoutField, type RawFields } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal } from './plan.js'
 import type { CompiledRoute } from './routes.js'
@@ -413,8 +413,9 @@ export class Tunnel implements PlanRequest, Waiter, Exchange {
     const req = upstreamRequest(p, server, null, p.head.headers, p.method, this.conn.socket)
     server.dispatcher.dispatch({
       ...req,
-      // h2 clients send no key (RFC 8441 §5): this hop's handshake is ours.
-      headers: this.#key === undefined ? req.headers : [...req.headers, 'sec-websocket-key', this.#key],
+      // h2 clients send no key (RFC 8441 §5): this hop's handshake is ours, and
+      // one a client sent anyway goes (RFC 6455 §4.1: exactly one key).
+      headers: this.#key === undefined ? req.headers : [...withoutField(withoutField(req.headers, 'sec-websocket-key'), 'sec-websocket-accept'), 'sec-websocket-key', this.#key],
       method: p.method as Dispatcher.HttpMethod,
       // Only the protocol we tunnel: never let another token (h2c…) through.
       upgrade: 'websocket'

@@ -111,6 +111,14 @@ t.test('WebSocket over HTTP/2 with node:http2', async (t) => {
   stream.close(http2.constants.NGHTTP2_CANCEL)
   await t.resolves(waitFor(() => origin.closes.length === 1), 'the client\'s reset closes the origin\'s socket')
 
+  // A key the h2 client sent anyway (RFC 8441 §5 has none) is not passed on beside ours (RFC 6455 §4.1: exactly one).
+  const keyed = await connect(s, '/chat?room=2', { 'sec-websocket-key': 'Y2xpZW50LXNlbnQta2V5IQ==' })
+  t.equal(keyed.head[':status'], 200)
+  const keys = origin.upgrades.at(-1)!.rawHeaders.filter((_, i, raw) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === 'sec-websocket-key')
+  t.equal(keys.length, 1, 'one key reaches the origin')
+  t.not(keys[0], 'Y2xpZW50LXNlbnQta2V5IQ==', 'ours, not the client\'s')
+  keyed.stream.close(http2.constants.NGHTTP2_CANCEL)
+
   const refused = await connect(s, '/refuse')
   t.equal(refused.head[':status'], 403, 'an origin that declines is relayed')
   const dead = await connect(s, '/dead/x')
