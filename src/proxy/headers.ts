@@ -370,12 +370,23 @@ export function downstreamResponseHeaders (raw: RawFields, via: string | undefin
 }
 
 /** Trailers from undici (flat Buffers) as an object for addTrailers; hop-by-hop names dropped. */
+/**
+ * Fields a sender must not put in trailers (RFC 9110 §6.5.1: framing,
+ * routing, request modifiers, authentication, response control, and what
+ * describes the content): a recipient that merged them into the head would
+ * read a Set-Cookie, a Location or a Content-Type the head never had. Not
+ * relayed.
+ */
+const NOT_TRAILER: ReadonlySet<string> = new Set(['content-length', 'content-type', 'content-encoding', 'content-range', 'content-location',
+  'host', 'authorization', 'proxy-authenticate', 'www-authenticate', 'set-cookie', 'cookie', 'cache-control', 'expires', 'age', 'date',
+  'location', 'retry-after', 'vary', 'max-forwards', 'pragma', 'range', 'trailer'])
+
 export function trailerObject (raw: readonly Buffer[]): Record<string, string> | undefined {
   if (raw.length === 0) return undefined
   const obj: Record<string, string> = {}
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase()
-    if (RESPONSE_FIELDS.get(name) === HOP) continue
+    if (RESPONSE_FIELDS.get(name) === HOP || NOT_TRAILER.has(name)) continue
     const v = raw[i + 1]!.toString('latin1')
     obj[name] = obj[name] === undefined ? v : `${obj[name]}, ${v}`
   }

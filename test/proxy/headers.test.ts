@@ -197,6 +197,10 @@ t.test('effective scheme and host: a trusted proxy\'s well-formed X-Forwarded-Pr
 t.test('trailers and addresses', async (t) => {
   t.same(trailerObject(['Grpc-Status', '0', 'Connection', 'x'].map((s) => Buffer.from(s))), { 'grpc-status': '0' })
   t.equal(trailerObject([]), undefined)
+  // RFC 9110 §6.5.1: framing, routing, authentication, response control and content description never come as trailers.
+  t.same(trailerObject(['Set-Cookie', 'sid=x', 'Location', '/evil', 'Content-Type', 'text/html', 'Host', 'h', 'Authorization', 'x',
+    'Cache-Control', 'max-age=9', 'Server-Timing', 'db;dur=5', 'X-Checksum', 'abc'].map((s) => Buffer.from(s))),
+  { 'server-timing': 'db;dur=5', 'x-checksum': 'abc' })
   t.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1')
   t.equal(normalizeAddress('::1'), '::1')
   t.equal(normalizeAddress(undefined), '')
