@@ -124,7 +124,9 @@ backends:
 
   // Many deaths, with traffic between them: after each, no counter is below what the last scrape said.
   let deaths = 0
-  for (const id of [1, 2, 1, 2, 1]) {
+  // Both slots die (the gauges check below needs every worker that stored replaced); many more deaths are
+  // test/admin/metrics-merge.test.ts's, without a worker boot each.
+  for (const id of [1, 2, 1]) {
     await kill(id)
     deaths++
     const now = await counters()

@@ -21,7 +21,7 @@
 //
 // Replay a failure with the seed it prints:  FUZZ_SEED=<seed> npx tap test/e2e/fuzz.test.ts
 // More runs (and budget):                     FUZZ_RUNS=<multiplier> (default 1)
-// Wall-clock budget per property:             FUZZ_BUDGET_MS (default 30000; runs past it are skipped)
+// Wall-clock budget per property:             FUZZ_BUDGET_MS (default 20000; runs past it are skipped)
 import http2 from 'node:http2'
 import net from 'node:net'
 import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
@@ -38,7 +38,7 @@ import { field, h1Exchange, h2Exchange, type H2Outcome, type WireOutcome, type W
 /** Bound for one request: the proxy's own upstream timeouts below are 2 s. */
 const LIMIT_MS = 8000
 /** Wall-clock budget per property; runs past it are skipped (and counted), so shrinking ends too. */
-const BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 30_000)
+const BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 20_000)
 const RUNS = Math.max(1, Number(process.env.FUZZ_RUNS ?? 1))
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
 // Each of the two properties may use its whole budget (BUDGET_MS * RUNS); the
