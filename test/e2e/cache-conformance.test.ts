@@ -156,6 +156,8 @@ const httpDate = (now: number, deltaSeconds: number) => new Date(now + deltaSeco
 const STALE_1 = 1500
 /** Long enough for a `max-age=2` response. */
 const STALE_2 = 2300
+/** Long enough for a `max-age=4` response. */
+const STALE_4 = 4300
 
 // ------------------------------------------------------------------ origin
 
@@ -497,9 +499,11 @@ const STALE: readonly ResHeader[] = [['Expires', -5000], ['Last-Modified', -1000
     { resHeaders: [['Cache-Control', 'max-age=10000, no-cache'], ['Expires', 10000], ['Date', 0], ['ETag', '"abcd"']] },
     { expect: 'etag_validated' }
   ])
+  // The suite's max-age=2 left a loaded machine (every case runs at once, and Date's floor ages
+  // an answer up to 1 s more) too little time for the second request to find it fresh.
   add(g, 'cc-resp-must-revalidate-stale', [
-    { resHeaders: [['Cache-Control', 'max-age=2, must-revalidate'], ['ETag', '"abcd"']] },
-    { resHeaders: [['Cache-Control', 'max-age=2, must-revalidate'], ['ETag', '"abcd"']], expect: 'cached', pause: STALE_2 },
+    { resHeaders: [['Cache-Control', 'max-age=4, must-revalidate'], ['ETag', '"abcd"']] },
+    { resHeaders: [['Cache-Control', 'max-age=4, must-revalidate'], ['ETag', '"abcd"']], expect: 'cached', pause: STALE_4 },
     { expect: 'etag_validated' }
   ])
   add(g, 'check: headers-omit-headers-listed-in-Cache-Control-no-cache', [
