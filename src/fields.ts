@@ -125,12 +125,26 @@ const NO_RAW_FIELDS: RawFields = Object.freeze([])
  * are well-formed and they are not hop-by-hop or framing (NOT_INTERIM),
  * repeated ones joined with `, `.
  */
+/**
+ * The field names a Connection value lists (RFC 9110 §7.6.1), lower-case,
+ * without its options (close, keep-alive; upgrade, which is handled apart):
+ * never a name the proxy itself adds. Undefined when there are none.
+ */
+export function connectionNames (tokens: string): Set<string> | undefined {
+  let names: Set<string> | undefined
+  for (const t of tokens.split(',')) {
+    const n = t.trim().toLowerCase()
+    if (n !== '' && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade') (names ??= new Set()).add(n)
+  }
+  return names
+}
+
 export function interimHead (raw: RawFields): InterimHead {
   const out = Object.create(null) as InterimHead
   out.link = []
   // Fields the Connection field names are hop-by-hop (RFC 9110 §7.6.1), in a 1xx as in the final answer.
   const connection = combinedValue(raw, 'connection')
-  const named = connection === undefined ? undefined : new Set(connection.split(',').map((t) => t.trim().toLowerCase()))
+  const named = connection === undefined ? undefined : connectionNames(connection)
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase()
     const value = raw[i + 1]!

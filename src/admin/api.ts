@@ -42,6 +42,11 @@ function requestDetail (s: Exchange): RequestDetail {
   }
 }
 
+/** A record's `role`: the server's, when one was picked. */
+function roleOf (server: { readonly primary: boolean } | undefined): 'primary' | 'replica' | undefined {
+  return server === undefined ? undefined : server.primary ? 'primary' : 'replica'
+}
+
 /**
  * The per-request record metrics and the access log take, from a finished
  * session or tunnel; `detailed`: with the log's extra fields. One literal of one shape
@@ -64,7 +69,7 @@ export function requestRecord (s: Exchange, detailed = false): RequestRecord {
     backend: s.backend?.name,
     shard: s.shard?.name,
     server: s.server?.name,
-    role: s.server === undefined ? undefined : s.server.primary ? 'primary' : 'replica',
+    role: roleOf(s.server),
     cacheStatus: s.cacheOutcome,
     cacheStored: s.cacheStored,
     errorCode: s.error?.code,
@@ -100,7 +105,7 @@ export function refreshRecord (s: Session, x: RefreshExchange, detailed = false)
     backend: s.backend?.name,
     shard: s.shard?.name,
     server: x.server?.name,
-    role: x.server === undefined ? undefined : x.server.primary ? 'primary' : 'replica',
+    role: roleOf(x.server),
     cacheStatus: 'refresh',
     errorCode: x.error?.code,
     errorFlag: x.error?.flag,

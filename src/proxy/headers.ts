@@ -9,7 +9,7 @@
 import type { ForwardingConfig, HeaderOpsConfig, LimitsConfig } from '../config/schema.js'
 import { Errors, type ErrorKind } from '../errors.js'
 import { parseAuthority, type Authority } from '../authority.js'
-import type { RawFields } from '../fields.js'
+import { connectionNames, type RawFields } from '../fields.js'
 
 // What to do with a request field, by lower-cased name.
 const DROP = 1 // hop-by-hop or never forwarded
@@ -272,14 +272,8 @@ const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:,|;|$)/i
 function stripConnectionTokens (out: string[], tokens: string): void {
   // Nearly every h1 message says just `keep-alive` or `close`: nothing to strip.
   if (ONLY_OPTIONS.test(tokens)) return
-  const names = new Set<string>()
-  for (const t of tokens.split(',')) {
-    const n = t.trim().toLowerCase()
-    // close / keep-alive / upgrade are options or already stripped; never let a
-    // client strip what the proxy itself adds.
-    if (n !== '' && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade') names.add(n)
-  }
-  if (names.size === 0) return
+  const names = connectionNames(tokens)
+  if (names === undefined) return
   let w = 0
   for (let r = 0; r < out.length; r += 2) {
     if (names.has(out[r]!.toLowerCase())) continue

@@ -380,7 +380,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       // The others are busy, not gone: wait in the queue for one, as a first
       // attempt does (HAProxy's redispatch goes through it). Nobody else to
       // try: answer with this failure.
-      if (!untriedBusy(s, shard) || !shard.queue.push(s)) return false
+      if (!shard.anyBusy(s.panic, s.primaryOnly === true, s.tried) || !shard.queue.push(s)) return false
       s.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, s, shard)
       return true
     }
@@ -481,15 +481,6 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   #tunnel (t: Tunnel): void {
     if (t.adopt()) this.#attempt(t)
   }
-}
-
-/** A server of `shard` that `s` has not tried, and may use, is full: one of its slots will free. */
-function untriedBusy (s: Session, shard: Shard): boolean {
-  const primaryOnly = s.primaryOnly === true
-  for (const server of shard.servers) {
-    if ((server.healthy || s.panic) && (!primaryOnly || server.primary) && !s.tried.includes(server) && !server.hasRoom()) return true
-  }
-  return false
 }
 
 function onQueueTimeout (w: Waiter, shard: Shard): void {

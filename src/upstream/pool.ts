@@ -284,8 +284,9 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       return false
     }
     this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
-    this.#noPauseFrom = this.#backend.pausable === true ? Infinity : noPauseFrom(raw)
-    if (!this.#head && statusCode !== 204 && statusCode !== 304) this.#declared = declaredLength(raw)
+    const framing = bodyFraming(raw)
+    this.#noPauseFrom = this.#backend.pausable === true ? Infinity : noPauseFrom(framing)
+    if (!this.#head && statusCode !== 204 && statusCode !== 304 && framing >= 0) this.#declared = framing
     let taken: boolean
     try {
       taken = this.#sink.responseHead(statusCode, statusText, headers)
@@ -478,15 +479,19 @@ function h2Trailers (t: Record<string, string | string[]>): Buffer[] {
   return out
 }
 
-/** A response's Content-Length when its body is framed by it (no Transfer-Encoding), else -1. */
-function declaredLength (raw: RawFields): number {
-  let length = -1
+/** bodyFraming: a chunked body (Transfer-Encoding); one with no valid Content-Length, which the origin's close ends. */
+const CHUNKED = -2
+const UNFRAMED = -1
+
+/** How a response's body is framed, from one scan of its fields: CHUNKED, UNFRAMED, or its Content-Length. */
+function bodyFraming (raw: RawFields): number {
+  let length = UNFRAMED
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return CHUNKED
     if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(raw[i + 1]!)
   }
-  return Number.isInteger(length) && length >= 0 ? length : -1
+  return Number.isInteger(length) && length >= 0 ? length : UNFRAMED
 }
 
 /**
@@ -495,14 +500,8 @@ function declaredLength (raw: RawFields): number {
  * terminator follows the last data, so a pause there is harmless); from the
  * start for a body that only the origin's close ends.
  */
-function noPauseFrom (raw: RawFields): number {
-  let length = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return Infinity
-    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(raw[i + 1]!)
-  }
-  return Number.isNaN(length) ? 0 : length
+function noPauseFrom (framing: number): number {
+  return framing === CHUNKED ? Infinity : framing === UNFRAMED ? 0 : framing
 }
 
 /**

@@ -49,15 +49,21 @@ export class Shard {
     return healthy < this.#panicBelow
   }
 
-  /** Some usable server is only busy (at maxConn, or every pooled connection taken): worth queueing for. `primaryOnly`: only the primary is usable. */
-  anyBusy (panic: boolean, primaryOnly = false): boolean {
+  /**
+   * Some usable server is only busy (at maxConn, or every pooled connection
+   * taken): worth queueing for. `primaryOnly`: only the primary is usable;
+   * `except`: servers a retry has already tried.
+   */
+  anyBusy (panic: boolean, primaryOnly = false, except: readonly Server[] = NONE): boolean {
     for (let i = 0; i < this.servers.length; i++) {
       const s = this.servers[i]!
-      if ((s.healthy || panic) && (!primaryOnly || s.primary) && !s.hasRoom()) return true
+      if ((s.healthy || panic) && (!primaryOnly || s.primary) && !s.hasRoom() && !except.includes(s)) return true
     }
     return false
   }
 }
+
+const NONE: readonly Server[] = []
 
 /** The parts of a request a shard key can come from. */
 export interface ShardKeySource {
