@@ -20,6 +20,7 @@ import { sendNothing } from '../src/upstream/pool.js'
 import { tempDir, testCertificate } from './helpers/certs.js'
 import { echo, startOrigin } from './helpers/origin.js'
 import { startProxy } from './helpers/proxy.js'
+import { nodeArgs } from './helpers/entry.js'
 import { reapOnExit } from './helpers/reap.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -514,7 +515,7 @@ backends:
 
 /** `switchyard ...args` in a child process; asynchronous, so a proxy in this process can answer it. */
 async function cliRun (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
+  const child = reapOnExit(spawn(process.execPath, [...nodeArgs('src/main.ts'), ...args],
     { cwd: root, env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: '', ...env }, timeout: 60_000 }))
   let stdout = ''
   let stderr = ''

@@ -5,11 +5,12 @@ import fs, { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { nodeArgs } from './helpers/entry.js'
 import { reapOnExit } from './helpers/reap.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 function cli (...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
+  const r = spawnSync(process.execPath, [...nodeArgs('src/main.ts'), ...args],
     { cwd: root, encoding: 'utf8', timeout: 60_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -80,7 +81,7 @@ backends:
   t.match(r.stdout, /\n    tls: NOT verified \(insecureSkipVerify\), servername=api\.internal, TLSv1\.2\+\n/)
   t.match(r.stdout, /\n    WARNING: tls\.insecureSkipVerify is on: server certificates are not verified/)
 
-  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start', '-c', file], { cwd: root }))
+  const child = reapOnExit(spawn(process.execPath, [...nodeArgs('src/main.ts'), 'start', '-c', file], { cwd: root }))
   t.teardown(() => { child.kill('SIGKILL') })
   let out = ''
   child.stdout.setEncoding('utf8')
@@ -230,7 +231,7 @@ t.test('explain takes the file positionally too; its request stays unambiguous',
 })
 
 function cli2 (args: string[], env: Record<string, string>) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
+  const r = spawnSync(process.execPath, [...nodeArgs('src/main.ts'), ...args],
     { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -238,7 +239,7 @@ function cli2 (args: string[], env: Record<string, string>) {
 t.test('hash-password: the hash of the line on stdin, which verifies', async (t) => {
   const { parseScryptHash, verifyPassword } = await import('../src/auth/password.js')
   const run = (input: string, ...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'hash-password', ...args],
+    const r = spawnSync(process.execPath, [...nodeArgs('src/main.ts'), 'hash-password', ...args],
       { cwd: root, encoding: 'utf8', timeout: 60_000, input })
     return { code: r.status, stdout: r.stdout, stderr: r.stderr }
   }
@@ -260,7 +261,7 @@ t.test('hash-password: the hash of the line on stdin, which verifies', async (t)
   // Endless input ends too, with memory bounded, instead of reading until killed.
   const zero = fs.openSync('/dev/zero', 'r')
   try {
-    const endless = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'hash-password'],
+    const endless = spawnSync(process.execPath, [...nodeArgs('src/main.ts'), 'hash-password'],
       { cwd: root, encoding: 'utf8', timeout: 60_000, stdio: [zero, 'pipe', 'pipe'] })
     t.equal(endless.status, 1, 'stdin from /dev/zero')
     t.match(endless.stderr, /more than 65536 bytes/)

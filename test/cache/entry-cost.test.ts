@@ -4,9 +4,9 @@
 // shape, counted >= real, so a full cache never holds more than maxBytes.
 // Sizes only: no timing decides pass or fail.
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { nodeArgs } from '../helpers/entry.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -15,7 +15,7 @@ interface Cost { realPerEntry: number, countedPerEntry: number, heapPerEntry: nu
 function measure (body: number, vary: boolean): Promise<Cost> {
   const env = { ...process.env }
   delete env.NODE_OPTIONS
-  const argv = ['--expose-gc', '--import', 'tsx', join(ROOT, 'bench', 'entry-cost.ts'), '--json', '--entries', '4000', '--body', String(body)]
+  const argv = ['--expose-gc', ...nodeArgs('bench/entry-cost.ts'), '--json', '--entries', '4000', '--body', String(body)]
   if (vary) argv.push('--vary')
   return new Promise((resolve, reject) => {
     execFile(process.execPath, argv, { cwd: ROOT, env, timeout: 60_000 }, (err, stdout, stderr) => {

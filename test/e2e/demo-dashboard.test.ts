@@ -11,13 +11,14 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { request } from 'undici'
+import { nodeArgs } from '../helpers/entry.js'
 import { reapOnExit } from '../helpers/reap.js'
 import { CHROMIUM, browserContext, inCI } from '../helpers/chromium.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 t.test('the demo dashboard shows the replicas, and a stopped one turns red', { skip: !existsSync(CHROMIUM) && !inCI ? `no browser at ${CHROMIUM}` : false }, async (t) => {
-  const demo = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start'],
+  const demo = reapOnExit(spawn(process.execPath, [...nodeArgs('src/main.ts'), 'start'],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }))
   const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
   t.teardown(async () => {

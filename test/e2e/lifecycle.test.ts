@@ -9,6 +9,7 @@ import autocannon from 'autocannon'
 import t, { type Test } from 'tap'
 import { Pool } from 'undici'
 import { closedPort, startServer } from '../helpers/origin.js'
+import { nodeArgs } from '../helpers/entry.js'
 import { reapOnExit } from '../helpers/reap.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -39,7 +40,7 @@ ${extra}`
 interface Proc { child: ChildProcess; logs: { msg: string; errors?: string[] }[]; exited: Promise<number | null> }
 
 async function startCli (t: Test, file: string, port: number): Promise<Proc> {
-  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'start', '-c', file],
+  const child = reapOnExit(spawn(process.execPath, [...nodeArgs('src/main.ts'), 'start', '-c', file],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }))
   const logs: Proc['logs'] = []
   let buf = ''

@@ -1,4 +1,4 @@
-// A real Switchyard in its own process (`node --import tsx src/main.ts start -c
+// A real Switchyard in its own process (`switchyard start -c
 // FILE`), for tests that must survive the proxy crashing: the fuzz harness
 // asks after every batch whether it is still alive, and restarts it (new
 // ports) so the next run, or fast-check's shrinking, has one to talk to.
@@ -11,10 +11,10 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tempDir, type Teardown } from './certs.js'
+import { nodeArgs } from './entry.js'
 import { reapOnExit } from './reap.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const MAIN = join(ROOT, 'src', 'main.ts')
 const READY_MS = 15_000
 const STOP_GRACE_MS = 3_000
 /** Bytes of stdout / stderr kept for failure messages. */
@@ -99,7 +99,7 @@ async function launch (file: string): Promise<Running> {
   // Without the test runner's loader options: the child is a plain Switchyard.
   const env = { ...process.env }
   delete env.NODE_OPTIONS
-  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '-c', file],
+  const child = reapOnExit(spawn(process.execPath, [...nodeArgs('src/main.ts'), 'start', '-c', file],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   child.on('error', () => {}) // reported as "exited" by check()
   const out = { stdout: '', stderr: '' }

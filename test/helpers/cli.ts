@@ -3,10 +3,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { nodeArgs } from './entry.js'
 import { reapOnExit } from './reap.js'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const main = path.join(root, 'src/main.ts')
 
 export interface CliOptions {
   /** Added to this process's environment. */
@@ -38,7 +38,7 @@ function spawnOptions (opts: CliOptions): { cwd: string, env: NodeJS.ProcessEnv,
  * and that hook writes into the test run's folders, which are not theirs.
  */
 function command (args: readonly string[], opts: CliOptions): [string, string[]] {
-  const node = [process.execPath, '--import', 'tsx', main, ...args]
+  const node = [process.execPath, ...nodeArgs('src/main.ts'), ...args]
   return opts.uid === undefined ? [node[0]!, node.slice(1)] : ['/usr/bin/env', ['-u', 'NODE_OPTIONS', ...node]]
 }
 
