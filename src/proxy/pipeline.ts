@@ -228,19 +228,39 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     if (s.h2) req.once('aborted', () => { s.error ??= Errors.CLIENT_ABORTED; s.handler?.abort() })
     // A small body is buffered so a retry can replay it: any method's, since
     // a refused connection is retried whatever the method (nothing reached
-    // the server). Anything else streams straight through and is never retried.
+    // the server). So is one of unknown length (chunked, or h2 without
+    // Content-Length) to an HTTP/1.1 backend, up to the same size, to go
+    // upstream with a Content-Length as nginx sends it: an origin that ignores
+    // chunked framing on a GET would take the body's bytes for its next
+    // request (the TE.0 desync). HTTP/2 backends frame any body, and a gRPC
+    // stream must flow both ways at once. Anything else streams straight
+    // through and is never retried.
     const retries = backend.config.retries
     const length = s.contentLength
-    if (retries.attempts > 0 && length !== undefined && length <= retries.bufferBodyBytes) {
-      bufferBody(s, length, (body) => {
-        if (body === undefined || s.closed) return // client went away mid-body
-        s.body = body
-        this.#attemptSession(s)
+    if (length === undefined ? backend.config.protocol === 'http1' : retries.attempts > 0 && length <= retries.bufferBodyBytes) {
+      readBody(s, length, retries.bufferBodyBytes, (r) => {
+        if (r === undefined || s.closed) return // client went away mid-body
+        if (r.whole !== undefined) {
+          s.body = r.whole
+          return this.#attemptSession(s)
+        }
+        // RFC 9110 §9.3.1: a GET body has no defined meaning; past what we frame
+        // with a Content-Length it is refused rather than sent chunked.
+        if (s.method === 'GET' || s.method === 'HEAD') {
+          s.bodyDone()
+          return s.sendError(Errors.BODY_TOO_LARGE, `more than ${retries.bufferBodyBytes} bytes (bufferBodyBytes) without a Content-Length`)
+        }
+        this.#stream(s, r.head)
       })
       return
     }
+    this.#stream(s, undefined)
+  }
+
+  /** Send the request body as it arrives (after `head`, what was read of it already): chunked unless its length is known. */
+  #stream (s: Session, head: readonly Buffer[] | undefined): void {
     s.replayable = false
-    s.bodyStream = watchedBody(s)
+    s.bodyStream = watchedBody(s, head)
     this.#attemptSession(s)
   }
 
@@ -496,12 +516,13 @@ const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRAC
  * idle timer, the end clears it. A client that fails mid-body ends the
  * upstream request as the client's doing, never the server's.
  */
-function watchedBody (s: Session): Readable {
+function watchedBody (s: Session, head: readonly Buffer[] | undefined): Readable {
   const req = s.req
   const t = new Transform({
     transform (chunk: Buffer, _enc, cb) { s.bodyProgress(); cb(null, chunk) },
     flush (cb) { s.bodyDone(); cb() }
   })
+  if (head !== undefined) for (const c of head) t.push(c)
   const failed = (): void => {
     if (req.readableEnded) return
     s.error ??= Errors.CLIENT_ABORTED
@@ -514,22 +535,44 @@ function watchedBody (s: Session): Readable {
   return t
 }
 
-/** Read a request body of known, small length into one Buffer; undefined if the client stops short. */
-function bufferBody (s: Session, length: number, done: (body: Buffer | undefined) => void): void {
+/**
+ * What readBody got: the whole body; or, of a body of unknown length, what
+ * came before it passed the cap (the rest is still to be read, the request
+ * paused); or undefined when the client stopped short.
+ */
+type BodyRead = { readonly whole: Buffer, readonly head?: undefined } | { readonly whole?: undefined, readonly head: readonly Buffer[] } | undefined
+
+/** Read a request body of `length` bytes, or of unknown length up to `cap` bytes, into one Buffer. */
+function readBody (s: Session, length: number | undefined, cap: number, done: (r: BodyRead) => void): void {
   const req = s.req
   const chunks: Buffer[] = []
   let size = 0
   let finished = false
-  const finish = (body: Buffer | undefined): void => {
+  const finish = (r: BodyRead): void => {
     if (finished) return
     finished = true
-    s.bodyDone()
-    done(body)
+    req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onEnd)
+    if (r?.head === undefined) s.bodyDone()
+    done(r)
   }
-  req.on('data', (c: Buffer) => { chunks.push(c); size += c.length; s.bodyProgress() })
-  req.once('end', () => finish(size === length ? Buffer.concat(chunks, size) : undefined))
-  req.once('error', () => finish(undefined))
-  req.once('close', () => finish(size === length && (req as { complete?: boolean }).complete !== false ? Buffer.concat(chunks, size) : undefined))
+  const onData = (c: Buffer): void => {
+    chunks.push(c)
+    size += c.length
+    s.bodyProgress()
+    if (length === undefined && size > cap) {
+      req.pause()
+      finish({ head: chunks })
+    }
+  }
+  // Ended whole: all the declared bytes, or an unknown length the client ended
+  // (not one cut: an h2 RST_STREAM ends the stream's readable side too, and
+  // an HTTP/1.1 message closed short is not `complete`).
+  const onEnd = (): void => {
+    const cut = s.h2 ? (req as ServerHttp2Stream).aborted : (req as IncomingMessage).complete === false
+    finish((length === undefined ? !cut : size === length) ? { whole: Buffer.concat(chunks, size) } : undefined)
+  }
+  const onError = (): void => { finish(undefined) }
+  req.on('data', onData).once('end', onEnd).once('error', onError).once('close', onEnd)
 }
 
 function onResponseClose (this: DownstreamResponse): void {
