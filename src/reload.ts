@@ -5,6 +5,8 @@
 // trace; rollBack releases what a plan built; commit swaps it in, and cannot
 // fail. Servers that stay (same identity and pool settings) are carried over
 // with their health, counters and pooled connections.
+import { lookup } from 'node:dns/promises'
+import net from 'node:net'
 import type { Logger } from 'pino'
 import type { CachePeers, HttpCache } from './cache/cache.js'
 import { sharedCacheFor } from './cache/shared/shared-cache.js'
@@ -88,14 +90,42 @@ export function needsRestart (old: Config, next: Config): string[] {
  * unchanged; the PROXY header read sits in front of its HTTP server, so
  * turning it on or off is another listener too.
  */
-function sameSocket (a: ListenerConfig, b: ListenerConfig): boolean {
-  return a.name === b.name && sameAddress(a, b) &&
-    (a.tls === undefined) === (b.tls === undefined) && a.tls?.http2 === b.tls?.http2 &&
-    (a.proxyProtocol === undefined) === (b.proxyProtocol === undefined)
+function sameSocket (l: LiveListener, cfg: ListenerConfig, at: string): boolean {
+  const a = l.config
+  return a.name === cfg.name && sameAddress(l, cfg, at) &&
+    (a.tls === undefined) === (cfg.tls === undefined) && a.tls?.http2 === cfg.tls?.http2 &&
+    (a.proxyProtocol === undefined) === (cfg.proxyProtocol === undefined)
 }
 
-function sameAddress (a: ListenerConfig, b: ListenerConfig): boolean {
-  return bindKey(a.host, a.port) === bindKey(b.host, b.port)
+/**
+ * Whether `cfg` binds where `l` listens. Port 0 is a new port each time:
+ * the binds as written are compared. Otherwise where the socket really is,
+ * so `localhost:8080` for `127.0.0.1:8080`, or `[0:0::1]` for `[::1]`, is the
+ * same socket, not a clash with ourselves (EADDRINUSE).
+ */
+function sameAddress (l: LiveListener, cfg: ListenerConfig, at: string): boolean {
+  if (cfg.port === 0 || l.config.port === 0) return bindKey(l.config.host, l.config.port) === bindKey(cfg.host, cfg.port)
+  const bound = l.handle.socket.address()
+  return `${bound.address}|${bound.port}` === at
+}
+
+/**
+ * Where a bind puts its socket, as net.Server.listen() resolves its host (the
+ * first address dns.lookup gives): `address|port`, the address in the form
+ * the kernel reports it. A name that does not resolve is kept as written
+ * (binding it fails with its own error).
+ */
+async function socketKey (cfg: ListenerConfig): Promise<string> {
+  let address = cfg.host
+  if (net.isIP(address) === 0) {
+    try {
+      address = (await lookup(address)).address
+    } catch {
+      return `${address}|${cfg.port}`
+    }
+  }
+  const family = net.isIPv6(address) ? 'ipv6' : 'ipv4'
+  return `${new net.SocketAddress({ address, family }).address}|${cfg.port}`
 }
 
 /**
@@ -104,8 +134,8 @@ function sameAddress (a: ListenerConfig, b: ListenerConfig): boolean {
  * is a new port each time, never a clash. A config binds each address once,
  * so the one found is not also kept.
  */
-function replaced (running: readonly LiveListener[], cfg: ListenerConfig): LiveListener | undefined {
-  return cfg.port === 0 ? undefined : running.find((l) => sameAddress(l.config, cfg))
+function replaced (running: readonly LiveListener[], cfg: ListenerConfig, at: string): LiveListener | undefined {
+  return cfg.port === 0 ? undefined : running.find((l) => sameAddress(l, cfg, at))
 }
 
 /** Build everything `next` needs beside the running state; nothing running changes. */
@@ -144,13 +174,14 @@ export async function planReload (old: RuntimeState, running: readonly LiveListe
   const certificateSwaps: (() => void)[] = []
   for (const [i, cfg] of next.listeners.entries()) {
     try {
-      const current = running.find((l) => sameSocket(l.config, cfg))
+      const at = await socketKey(cfg)
+      const current = running.find((l) => sameSocket(l, cfg, at))
       if (current !== undefined) {
         keptListeners.push({ handle: current.handle, config: cfg })
         if (cfg.tls !== undefined && current.handle.tls !== undefined) certificateSwaps.push(current.handle.tls.prepare(cfg.tls))
         continue
       }
-      startedListeners.push({ handle: await deps.startListener(cfg, replaced(running, cfg)?.handle.socket), config: cfg })
+      startedListeners.push({ handle: await deps.startListener(cfg, replaced(running, cfg, at)?.handle.socket), config: cfg })
     } catch (err) {
       await rollBack({ ...partial, startedListeners })
       return { errors: [deps.failure(next, i, err)] }

@@ -4,6 +4,7 @@
 // throughout, requests in flight on old connections finish, and new
 // connections get the new listener. One process, and a cluster whose primary
 // holds the socket for its workers.
+import { lookup } from 'node:dns/promises'
 import { writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import path from 'node:path'
@@ -148,6 +149,23 @@ t.test('a PROXY-protocol listener renamed on its address still reads the header;
   t.match(off, { ok: true, needsRestart: [] }, 'applied, on the same address')
   t.equal((await rawRequest(port, GET)).body, '127.0.0.1', 'no header read: the peer is the client')
   t.equal((await rawRequest(port, header + GET)).status, 400, 'a PROXY header is not HTTP')
+})
+
+t.test('a bind spelled another way for the same socket (a name for its address) is that socket, not EADDRINUSE', async (t) => {
+  const origin = await slowOrigin(t)
+  const port = await closedPort()
+  // Whatever this machine resolves localhost to first, as net.Server.listen() does.
+  const { address, family } = await lookup('localhost')
+  const literal = family === 6 ? `[${address}]` : address
+  const proxy = await startProxy(t, yaml(port, origin.url, `{ name: web, bind: "${literal}:PORT" }`))
+  const before = proxy.app.listeners[0]
+  const byName = await proxy.app.reload(parseConfig(yaml(port, origin.url, '{ name: web, bind: "localhost:PORT" }'), 'b.yaml', { checkFiles: false }))
+  t.match(byName, { ok: true }, `kept: ${JSON.stringify(byName)}`)
+  t.equal(proxy.app.listeners[0], before, 'the same listener, kept as it was')
+  const renamed = await proxy.app.reload(parseConfig(yaml(port, origin.url, `{ name: web2, bind: "${literal}:PORT" }`), 'c.yaml', { checkFiles: false }))
+  t.match(renamed, { ok: true }, `renamed on the respelled address: ${JSON.stringify(renamed)}`)
+  t.same(proxy.app.listeners.map((l) => l.name), ['web2'])
+  if (family === 4) t.match(await rawRequest(port, GET), { status: 200, body: 'ok' }, 'it serves')
 })
 
 t.test('workers: 2: a rename and h2 off on the same address reload in every worker', async (t) => {
