@@ -55,10 +55,13 @@ export function isAdminToken (s: string): boolean {
   return s.length >= ADMIN_TOKEN_MIN && /^[!-~]+$/.test(s)
 }
 
-/** Header values may not smuggle a new line or a NUL. */
+/** A header value Node and our HTTP/1.1 client will send (their ERR_INVALID_CHAR rule): no control character but tab. */
 export function isSafeHeaderValue (s: string): boolean {
-  return !/[\r\n\0]/.test(s)
+  return !/[^\t\x20-\x7e\x80-\xff]/.test(s)
 }
+
+/** Why isSafeHeaderValue refused a value, for a config error. */
+export const HEADER_VALUE_RULE = 'a header value may hold tabs, visible ASCII and characters U+0080 to U+00FF only (RFC 9110 field-value: no control characters such as CR, LF, NUL or ESC)'
 
 /** A DNS name (lower-cased by the caller); the last label may not be all digits (that is an IPv4 typo). */
 export function isHostname (s: string): boolean {

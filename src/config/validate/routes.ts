@@ -11,7 +11,7 @@ import { type Field, type MapView, type Reader, describe } from '../reader.js'
 import { shadowedRoutes } from '../shadow.js'
 import { didYouMean } from '../suggest.js'
 import { isLinkValue } from '../../fields.js'
-import { HTTP_METHODS, isHttpMethod, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
+import { HTTP_METHODS, isHttpMethod, HEADER_VALUE_RULE, isSafeHeaderValue, isToken, normalizeHostPattern } from '../forms.js'
 import { ACCESS_KEYS, routeAccess } from './access.js'
 import { readRedirect } from './redirect.js'
 import { compilePathRegex, parseReplacement } from '../../router/regex.js'
@@ -389,7 +389,7 @@ function headerMap (r: Reader, f: Field, ops = false): Record<string, string> | 
     seen.add(name, { path: field.path, node: null, at: keyNode }, f.path)
     const value = r.stringish(field)
     if (value === undefined) continue
-    if (!isSafeHeaderValue(value)) r.report(field.path, field.at, 'a header value may not contain CR, LF or NUL')
+    if (!isSafeHeaderValue(value)) r.report(field.path, field.at, HEADER_VALUE_RULE)
     else out[name] = value
   }
   return out

@@ -4,7 +4,7 @@
 import { DEFAULTS } from '../schema.js'
 import type { OtlpConfig, RequestIdConfig, TracingConfig } from '../schema.js'
 import type { Field, MapView } from '../reader.js'
-import { isSafeHeaderValue, isToken } from '../forms.js'
+import { HEADER_VALUE_RULE, isSafeHeaderValue, isToken } from '../forms.js'
 import { type Context, duration, headerName, opt, toggle } from './common.js'
 
 const KEYS = {
@@ -64,7 +64,7 @@ function otlp (ctx: Context, f: Field, proxyName: string): OtlpConfig | undefine
   for (const { key, keyNode, field } of hm?.entries() ?? []) {
     const value = r.string(field)
     if (!isToken(key)) r.report(field.path, keyNode, `expected a header name (an HTTP token), got ${JSON.stringify(key)}`)
-    else if (value !== undefined && !isSafeHeaderValue(value)) r.report(field.path, field.at, 'a header value may not contain CR, LF or NUL')
+    else if (value !== undefined && !isSafeHeaderValue(value)) r.report(field.path, field.at, HEADER_VALUE_RULE)
     else if (value !== undefined) headers[key.toLowerCase()] = value
   }
   const maxQueue = opt(m, 'maxQueue', (v) => r.integer(v, 1, 1_000_000), d.maxQueue)
