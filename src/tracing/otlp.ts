@@ -4,6 +4,7 @@
 // batch) sends batches, one at a time, each bounded by `timeout`. A slow or
 // dead collector costs dropped spans, counted, never a waiting request.
 import { request } from 'undici'
+import { isHttpMethod } from '../config/forms.js'
 import type { OtlpConfig } from '../config/schema.js'
 import type { RequestRecord } from '../admin/metrics/types.js'
 import type { RequestTrace } from './context.js'
@@ -45,8 +46,13 @@ const int = (key: string, v: number): Attr => ({ key, value: { intValue: String(
 
 /** The span of one request: the proxy hop, a SERVER span (OpenTelemetry HTTP semantic conventions). */
 export function requestSpan (r: RequestRecord, t: RequestTrace): Span {
+  // A method of the client's own making (h2 takes any token) would give a span
+  // name, and a series in span metrics, per request: OpenTelemetry's
+  // conventions record it as _OTHER, the name as HTTP, the original apart.
+  const known = isHttpMethod(r.method)
+  const method = known ? r.method : 'HTTP'
   const attributes: Attr[] = [
-    str('http.request.method', r.method),
+    str('http.request.method', known ? r.method : '_OTHER'),
     str('url.path', r.path),
     str('server.address', r.host),
     str('client.address', r.clientAddress),
@@ -54,6 +60,7 @@ export function requestSpan (r: RequestRecord, t: RequestTrace): Span {
     int('http.response.status_code', r.status),
     int('http.response.body.size', r.bytes)
   ]
+  if (!known) attributes.push(str('http.request.method_original', r.method))
   if (r.route !== undefined) attributes.push(str('http.route', r.route), str('switchyard.route', r.route))
   if (r.backend !== undefined) attributes.push(str('switchyard.backend', r.backend))
   if (r.shard !== undefined) attributes.push(str('switchyard.shard', r.shard))
@@ -66,7 +73,7 @@ export function requestSpan (r: RequestRecord, t: RequestTrace): Span {
     traceId: t.traceId,
     spanId: t.spanId,
     ...(t.parentId === undefined ? {} : { parentSpanId: t.parentId }),
-    name: r.route === undefined ? r.method : `${r.method} ${r.route}`,
+    name: r.route === undefined ? method : `${method} ${r.route}`,
     kind: 2,
     startTimeUnixNano: unixNanos(r.time),
     endTimeUnixNano: unixNanos(r.time + r.totalMs),

@@ -36,6 +36,20 @@ t.test('requestSpan: a SERVER span with HTTP semantic conventions', async (t) =>
   t.notOk('parentSpanId' in requestSpan(RECORD, { ...TRACE, parentId: undefined }), 'a trace we started has no parent')
 })
 
+t.test('requestSpan: a method of the client\'s making is _OTHER, the span named HTTP (no name or series per made-up method)', async (t) => {
+  const attrsOf = (s: ReturnType<typeof requestSpan>) =>
+    Object.fromEntries(s.attributes.map((a) => [a.key, 'stringValue' in a.value ? a.value.stringValue : Number(a.value.intValue)]))
+  const made = requestSpan({ ...RECORD, method: 'CHOSEN0BYCLIENT' }, TRACE)
+  t.equal(made.name, 'HTTP api')
+  t.match(attrsOf(made), { 'http.request.method': '_OTHER', 'http.request.method_original': 'CHOSEN0BYCLIENT' })
+  t.equal(requestSpan({ ...RECORD, method: 'X', route: undefined }, TRACE).name, 'HTTP', 'no route: HTTP alone')
+  for (const method of ['PATCH', 'PURGE', 'OPTIONS']) {
+    const s = requestSpan({ ...RECORD, method }, TRACE)
+    t.equal(s.name, `${method} api`, method)
+    t.notOk('http.request.method_original' in attrsOf(s))
+  }
+})
+
 function config (url: string, over: Partial<OtlpConfig> = {}): OtlpConfig {
   return { endpoint: url, serviceName: 'edge', headers: { 'x-api-key': 'k' }, maxQueue: 10, maxBatch: 4, flushInterval: 3_600_000, timeout: 2000, ...over }
 }
