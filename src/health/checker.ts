@@ -232,6 +232,8 @@ class Session {
     if (res.status !== 200) return `status ${res.status}, not a gRPC answer`
     const code = res.fields.get('grpc-status')
     if (code === undefined) return 'no grpc-status'
+    // The spec's grpc-status is a decimal code; anything else is shown as what it is, not copied (it reaches /status and the log).
+    if (!/^\d{1,3}$/.test(code)) return 'grpc-status not a decimal code'
     if (code !== '0') {
       const message = res.fields.get('grpc-message')
       return `grpc-status ${code}${message === undefined || message === '' ? '' : ` (${decodeGrpcMessage(message)})`}`
@@ -291,13 +293,17 @@ async function bodyContains (body: AsyncIterable<Buffer> & { destroy (): unknown
   return Buffer.concat(chunks, Math.min(size, MAX_BODY_BYTES)).includes(want)
 }
 
-/** grpc-message is percent-encoded (gRPC over HTTP/2 spec); shown short, as sent when it does not decode. */
+/**
+ * grpc-message is percent-encoded (gRPC over HTTP/2 spec); shown short, as
+ * sent when it does not decode, without the control and bidi-override
+ * characters decoding can give (it reaches /status, the dashboard and the log).
+ */
 function decodeGrpcMessage (m: string): string {
+  let text = m
   try {
-    return decodeURIComponent(m).slice(0, 80)
-  } catch {
-    return m.slice(0, 80)
-  }
+    text = decodeURIComponent(m)
+  } catch { /* not percent-encoded: shown as sent */ }
+  return text.replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '\ufffd').slice(0, 80)
 }
 
 /** What a probe learnt before it ended (see #probe). */

@@ -116,3 +116,23 @@ t.test('an http check on an h2c backend probes over h2c too', async (t) => {
   t.match(await down.checks.checkNow(down.server), { ok: false, status: 503, reason: 'status 503 not in 200-399' })
   t.same(seen, ['GET /healthz', 'GET /other'], 'a cleartext h2 server only answers h2c (prior knowledge)')
 })
+
+t.test('what a gRPC server sends back is shown short and clean: a status that is no code, a hostile message', async (t) => {
+  // A raw h2c server answering the check Trailers-Only with the fields under test.
+  let answer: Record<string, string> = {}
+  const server = http2.createServer()
+  server.on('stream', (stream) => {
+    stream.on('data', () => {})
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...answer }, { endStream: true })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()) }))
+  const { server: s, checks } = probe(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'h2c')
+
+  answer = { 'grpc-status': '7' + 'x'.repeat(20_000) }
+  t.match(await checks.checkNow(s), { ok: false, reason: 'grpc-status not a decimal code' }, 'not copied into /status and the log')
+  answer = { 'grpc-status': '14', 'grpc-message': '%1B%5B2J%E2%80%AEevil%07' + '%41'.repeat(200) }
+  const r = await checks.checkNow(s)
+  t.equal(r.ok, false)
+  t.equal(r.reason, `grpc-status 14 (\ufffd[2J\ufffdevil\ufffd${'A'.repeat(80 - 10)})`, 'control and bidi-override characters replaced, 80 characters at most')
+})
