@@ -100,6 +100,25 @@ export function str (v: string): string {
   return '"' + v + '"'
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * A field value as it came on the wire (node:http and node:http2 give each
+ * byte as one character, U+0000 to U+00FF), for the JSON log: UTF-8 bytes
+ * decoded (`é`, not `Ã©`); anything else left one character per byte.
+ */
+export function wireText (v: string): string {
+  let i = 0
+  while (i < v.length && v.charCodeAt(i) < 0x80) i++
+  if (i === v.length) return v
+  for (let j = i; j < v.length; j++) if (v.charCodeAt(j) > 0xff) return v
+  try {
+    return UTF8.decode(Buffer.from(v, 'latin1'))
+  } catch {
+    return v
+  }
+}
+
 /** `query` with the values of the parameters in `names` (lower-cased) replaced by REDACTED; names compared decoded and case-insensitively. */
 export function redactQuery (query: string, names: readonly string[]): string {
   if (names.length === 0 || query === '') return query
@@ -128,8 +147,8 @@ export function accessLogJson (r: RequestRecord, iso: (ms: number) => string, re
   s += `,"status":${r.status},"bytes":${r.bytes}`
   if (d !== undefined) {
     if (d.requestBytes !== undefined) s += `,"request_bytes":${d.requestBytes}`
-    if (d.userAgent !== undefined) s += `,"user_agent":${str(d.userAgent)}`
-    if (d.referer !== undefined) s += `,"referer":${str(d.referer)}`
+    if (d.userAgent !== undefined) s += `,"user_agent":${str(wireText(d.userAgent))}`
+    if (d.referer !== undefined) s += `,"referer":${str(wireText(d.referer))}`
     s += `,"request_id":${str(d.requestId)}`
     if (d.tlsVersion !== undefined) s += `,"tls_version":${str(d.tlsVersion)}`
     if (d.sni !== undefined) s += `,"sni":${str(d.sni)}`
@@ -160,11 +179,15 @@ export function apacheTime (ms: number): string {
   return `[${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]!}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000]`
 }
 
-/** A value inside `"…"` as Apache writes it: `"` and `\` escaped, control and non-ASCII bytes as \xHH. */
+/**
+ * A value inside `"…"` as Apache writes it: `"` and `\` escaped, control and
+ * non-ASCII bytes as \xHH: the bytes that came on the wire (one character
+ * each, see wireText), or the UTF-8 of a string of ours.
+ */
 function quoted (v: string | undefined): string {
   if (v === undefined || v === '') return '"-"'
   let out = ''
-  for (const b of Buffer.from(v, 'utf8')) {
+  for (const b of Buffer.from(v, /^[\u0000-\u00ff]*$/.test(v) ? 'latin1' : 'utf8')) {
     if (b === 0x22 || b === 0x5c) out += '\\' + String.fromCharCode(b)
     else if (b < 0x20 || b >= 0x7f) out += '\\x' + b.toString(16).padStart(2, '0')
     else out += String.fromCharCode(b)

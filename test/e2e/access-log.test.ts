@@ -195,3 +195,29 @@ backends:
   const text = readFileSync(combined, 'utf8')
   t.match(text, /^127\.0\.0\.1 - - \[[^\]]+\] "-" 400 - "-" "-"$/m, 'Apache\'s "-" request line')
 })
+
+t.test('non-ASCII header bytes are logged as the bytes that came: \\xHH in combined, UTF-8 text in JSON', async (t) => {
+  const dir = t.testdir({})
+  const origin = await startServer(t, (req, res) => { req.resume(); res.end('ok') })
+  // User-Agent ff fe (not UTF-8), Referer with é as UTF-8 (c3 a9), as raw bytes on the socket.
+  const head = Buffer.concat([
+    Buffer.from('GET /bytes HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\nUser-Agent: '), Buffer.from([0xff, 0xfe]),
+    Buffer.from('\r\nReferer: http://x/'), Buffer.from('é', 'utf8'), Buffer.from('\r\n\r\n')
+  ])
+  const seen: Record<string, string> = {}
+  for (const format of ['json', 'combined'] as const) {
+    const file = path.join(dir, `${format}.log`)
+    const p = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
+accessLog: { path: ${JSON.stringify(file)}, format: ${format} }
+routes: [{ backend: app }]
+backends: { app: { servers: [{ url: "${origin.url}" }] } }
+`)
+    t.equal((await rawRequest(p.port('web'), head)).status, 200)
+    for (let i = 0; i < 200 && !(existsSync(file) && readFileSync(file, 'utf8').includes('\n')); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    seen[format] = readFileSync(file, 'utf8')
+  }
+  t.match(seen.combined, / "http:\/\/x\/\\xc3\\xa9" "\\xff\\xfe"\n$/, 'combined: each byte as \\xHH, as Apache and nginx write them')
+  const json = JSON.parse(seen.json!) as Record<string, unknown>
+  t.equal(json.referer, 'http://x/é', 'JSON: UTF-8 bytes are text')
+  t.equal(json.user_agent, '\u00ff\u00fe', 'JSON: bytes that are not UTF-8 stay one character each')
+})
