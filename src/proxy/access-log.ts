@@ -22,7 +22,7 @@
 //    "%{User-agent}i"`), for tools that expect it; its time is Apache's by definition.
 // Query parameters named in `redactQuery` are logged as NAME=REDACTED. A
 // file is reopened on reopen() (SIGUSR1), for logrotate without copytruncate.
-import { openSync } from 'node:fs'
+import { fstatSync, openSync } from 'node:fs'
 import { pino, type DestinationStream } from 'pino'
 import type { RequestRecord } from '../admin/metrics.js'
 
@@ -58,6 +58,9 @@ export interface AccessLogOptions {
  * 10 KB a request, each line carrying an 8 KB URL).
  */
 export const MAX_BUFFERED = 16 * 1024 * 1024
+
+/** POSIX: a write of at most this many bytes to a pipe is not interleaved with others' (Linux's PIPE_BUF). */
+const PIPE_BUF = 4096
 
 /** `.001` … `.999` without trailing zeros ('' for 0): the fraction of a whole number of microseconds, in ms. */
 const FRACTIONS: readonly string[] = Array.from({ length: 1000 }, (_, i) => i === 0 ? '' : `.${String(i).padStart(3, '0')}`.replace(/0+$/, ''))
@@ -217,8 +220,15 @@ export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = 
     // Buffers, not strings: SonicBoom's string mode measures the byte length
     // of everything it has buffered on every write (up to maxWrite, 64 KiB),
     // which cost a cache hit more than its own work; its buffer mode keeps
-    // lengths as it goes.
-    const d = pino.destination({ dest: fd, sync: false, minLength: 65536, maxWrite: 262144, maxLength: MAX_BUFFERED, periodicFlush: 1000, contentMode: 'buffer' }) as unknown as SonicBoomLike
+    // lengths as it goes. Each write holds whole lines. A file opened to
+    // append takes any write whole; a pipe or terminal (stdout under a
+    // container runtime), shared with the other workers and the app log,
+    // only writes of PIPE_BUF bytes or fewer: a longer one can be cut into
+    // by another process's.
+    const whole = fstatSync(fd).isFile()
+    const d = pino.destination({
+      dest: fd, sync: false, minLength: whole ? 65536 : 0, maxWrite: whole ? 262144 : PIPE_BUF, maxLength: MAX_BUFFERED, periodicFlush: 1000, contentMode: 'buffer'
+    }) as unknown as SonicBoomLike
     d.on('error', onError)
     d.on('drop', onDrop)
     return d

@@ -4,9 +4,11 @@
 // shard, cache status; RFC 3339 time in the access log and the application
 // log alike; SIGUSR1 reopens the file (logrotate without copytruncate), also
 // through a cluster's primary; `format: combined` writes Apache's lines.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import path from 'node:path'
+import autocannon from 'autocannon'
 import t from 'tap'
 import { request } from 'undici'
 import { spawnCli } from '../helpers/cli.js'
@@ -220,4 +222,51 @@ backends: { app: { servers: [{ url: "${origin.url}" }] } }
   const json = JSON.parse(seen.json!) as Record<string, unknown>
   t.equal(json.referer, 'http://x/é', 'JSON: UTF-8 bytes are text')
   t.equal(json.user_agent, '\u00ff\u00fe', 'JSON: bytes that are not UTF-8 stay one character each')
+})
+
+t.test('workers: 2 on one pipe (stdout under a container runtime): every line arrives whole, none cut into by the other worker', async (t) => {
+  const origin = await startServer(t, (req, res) => { req.resume(); res.end('ok') })
+  const dir = t.testdir({})
+  const fifo = path.join(dir, 'access.fifo')
+  execFileSync('mkfifo', [fifo])
+  // The test is the log shipper: O_RDWR so the workers' opens do not wait, O_NONBLOCK so reading never blocks.
+  const reader = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK)
+  t.teardown(() => { try { closeSync(reader) } catch {} })
+  let text = ''
+  const buf = Buffer.alloc(1 << 20)
+  const drain = (): void => {
+    for (;;) {
+      let k = 0
+      try {
+        k = readSync(reader, buf, 0, buf.length, null)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+      }
+      if (k <= 0) return
+      text += buf.toString('latin1', 0, k)
+    }
+  }
+  const reading = setInterval(drain, 2)
+  t.teardown(() => { clearInterval(reading) })
+  const file = path.join(dir, 'config.yaml')
+  writeFileSync(file, `workers: 2\nadmin: false\nlisteners: [{ name: web, bind: "127.0.0.1:0" }]\naccessLog: { path: ${fifo} }\n` +
+    `routes: [{ backend: app }]\nbackends: { app: { servers: [{ url: "${origin.url}" }] } }\n`)
+  const proc = spawnCli(t, ['start', file])
+  await proc.waitForLog((l) => l.msg === 'cluster: every worker is ready')
+  const port = (proc.logs.find((l) => l.msg === 'listening')!).port as number
+  // Lines of about 3.5 KB (each under PIPE_BUF on its own), many at once from both workers.
+  const amount = 3000
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon({ url: `http://127.0.0.1:${port}/x`, connections: 40, amount, timeout: 10, headers: { 'user-agent': 'u'.repeat(3000) } },
+      (err, res) => err ? reject(err) : resolve(res))
+  })
+  t.equal(result.requests.total - result.non2xx, amount, 'every request answered')
+  t.equal(result.errors, 0)
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0)
+  drain()
+  const got = text.split('\n').filter((l) => l !== '')
+  const broken = got.filter((l) => { try { JSON.parse(l); return false } catch { return true } })
+  t.equal(got.length, amount, 'a line per request')
+  t.equal(broken.length, 0, `no line cut or spliced (${broken.length} of ${got.length}: ${JSON.stringify(broken[0]?.slice(0, 120))})`)
 })
