@@ -258,8 +258,10 @@ class Connection {
     this.#answered = false
     this.#closeDelimited = false
     this.#keepAlive = !x.req.close && !x.req.upgrade
-    this.#arm(Phase.Headers, this.#o.headersTimeout)
     const body = x.req.body
+    // A streamed body: the wait for the head starts as #stream says (never while the client is the one to send).
+    if (body === null || Buffer.isBuffer(body)) this.#arm(Phase.Headers, this.#o.headersTimeout)
+    else this.#disarm() // the idle timer's deadline is over too
     if (body === null) {
       this.#bodySent = true
       socket.write(x.req.head, 'latin1')
@@ -290,8 +292,6 @@ class Connection {
         this.fail(failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header'))
         return
       }
-      // Every chunk sent restarts the wait for the head: a long upload is not a stall.
-      if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
       if (this.#reset.dropping) return
       let more: boolean
       if (declared === null) {
@@ -304,14 +304,18 @@ class Connection {
         more = socket.write(chunk)
       }
       if (!more) {
+        // The server is not taking the body: from now on its stall, within the headers timeout.
         paused = true
         body.pause()
         socket.once('drain', onDrain)
+        if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
       }
     }
     const onDrain = (): void => {
       if (this.exchange !== x) return
       paused = false
+      // It took all we had: the client is the one to send the rest (timeouts.clientBody watches it).
+      if (!this.#headDone) this.#disarm()
       body.resume()
     }
     const onEnd = (): void => {
@@ -721,6 +725,11 @@ class Connection {
   get usable (): boolean {
     const socket = this.socket
     return socket !== null && !socket.destroyed && socket.writable
+  }
+
+  /** No deadline for now (the timer, if set, finds none when it fires). */
+  #disarm (): void {
+    this.#deadline = 0
   }
 
   /** A phase's deadline `ms` from now (0: none). One timer per connection, re-armed only when it would fire too late. */

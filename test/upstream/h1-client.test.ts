@@ -446,6 +446,44 @@ function cases (t: Test): void {
     t.equal(body.error?.code, 'UND_ERR_BODY_TIMEOUT')
   })
 
+  t.test('a streamed body the client pauses is not the server\'s stall: no headers timeout while the client is the one to send', async (t) => {
+    const o = await origin(t, (s) => s.write(ok('ok')))
+    const p = pool(t, o.url, { headersTimeout: 100 })
+    const body = new PassThrough()
+    const out = send(p, { method: 'POST', body })
+    body.write('abc')
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    body.end('def')
+    const r = await out
+    t.equal(r.error, undefined, 'no UND_ERR_HEADERS_TIMEOUT while waiting on the client')
+    t.equal(r.status, 200)
+    t.equal(o.seen[0]!.body.toString(), 'abcdef')
+  })
+
+  t.test('a server that stops taking the body is stalling: the headers timeout runs while the body waits on it', async (t) => {
+    // Reads nothing: the kernel's buffers fill and the client's writes back up.
+    const sockets = new Set<Socket>()
+    const server = net.createServer((socket) => { sockets.add(socket); socket.pause(); socket.on('error', () => {}) })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
+    const p = pool(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, { headersTimeout: 100 })
+    const body = new PassThrough()
+    const out = send(p, { method: 'POST', body })
+    const chunk = Buffer.alloc(256 * 1024, 'x')
+    let written = 0
+    // Feed it until the client stops taking more (paused on the full socket), 256 MiB at most.
+    while (written < 256 * 1024 * 1024) {
+      written += chunk.length
+      if (!body.write(chunk)) {
+        const drained = await Promise.race([new Promise((resolve) => body.once('drain', () => resolve(true))), out.then(() => false)])
+        if (drained === false) break
+      }
+    }
+    const r = await out
+    t.equal(r.error?.code, 'UND_ERR_HEADERS_TIMEOUT', `after ${written} bytes`)
+    body.destroy()
+  })
+
   t.test('a paused response is not the server\'s stall: no body timeout while the client does not read', async (t) => {
     const o = await origin(t, (s) => s.write(`HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabcde`, () => setTimeout(() => s.write('fghij'), 50)))
     const out = await send(pool(t, o.url, { bodyTimeout: 100 }), { pauseMs: 300 })
