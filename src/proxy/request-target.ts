@@ -22,8 +22,14 @@ export interface TargetError {
   readonly detail: string
 }
 
-/** Bytes a request target may hold: visible ASCII and obs-text, never controls or spaces. */
-const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
+/**
+ * Bytes a request target may hold: visible ASCII (RFC 3986; non-ASCII is
+ * percent-encoded), never controls, spaces or raw 8-bit bytes, which
+ * node:http's parser refuses on HTTP/1.1 (HPE_INVALID_URL): the same request
+ * gets the same 400 over either protocol, and origins never see raw UTF-8
+ * they might read apart.
+ */
+const BAD_TARGET = /[^\x21-\x7e]/
 
 /**
  * Do two authorities name the same origin? The scheme's default port
@@ -54,7 +60,7 @@ export function parseRequestTarget (method: string, url: string, raw: readonly s
   let authority: string | undefined
   if (h2Authority !== undefined) {
     // node:http2 checks the pseudo-headers' form, not their bytes.
-    if (BAD_TARGET.test(target)) return bad('control character or space in :path')
+    if (BAD_TARGET.test(target)) return bad('control character, space or non-ASCII byte in :path')
     const host = hosts === 1 ? requestField(raw, 'host') : undefined
     authority = h2Authority === '' ? host : h2Authority
     const defaultPort = firstValue(raw, ':scheme') === 'http' ? 80 : 443

@@ -319,6 +319,25 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
   t.equal(echoed(await h2Request(session, { ':path': '/fine' })).url, '/fine')
 })
 
+t.test('raw non-ASCII bytes in the target: 400 over HTTP/1.1 and h2 alike, never forwarded', async (t) => {
+  const o = await startOrigin(t)
+  const cert = testCertificate(t)
+  const p = await startProxy(t, `${tlsAndPlainListeners(cert)}
+routes: [{ backend: o }]
+backends: { o: { servers: [{ url: "${o.url}" }] } }
+`)
+  const utf8 = Buffer.from('/café', 'utf8')
+  const h1 = await rawRequest(p.port('plain'), Buffer.concat([Buffer.from('GET '), utf8, Buffer.from(' HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')]))
+  t.equal(h1.status, 400, 'HTTP/1.1: the parser refuses it')
+  const session = await h2Session(t, p.url('tls'))
+  // node:http2 sends a header string's characters as bytes (latin1): these are é's UTF-8 bytes.
+  const r = await h2Request(session, { ':path': utf8.toString('latin1') })
+  t.equal(r.status, 400, 'h2: the same 400')
+  t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BAD_REQUEST')
+  t.equal(o.requests.length, 0, 'nothing reached the origin')
+  t.equal(echoed(await h2Request(session, { ':path': '/caf%C3%A9' })).url, '/caf%C3%A9', 'percent-encoded, it goes through')
+})
+
 t.test('a fragment or a backslash cannot slip past a route: 400 on HTTP/1.1 and h2, never forwarded', async (t) => {
   const o = await startOrigin(t)
   const cert = testCertificate(t)

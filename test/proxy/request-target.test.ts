@@ -92,6 +92,10 @@ t.test('HTTP/2: :authority, Host agreement and :path bytes', async (t) => {
   t.match(h2('/x', 'a.test:80', ['host', 'a.test:443']), { error: Errors.BAD_REQUEST, detail: /disagree/ }, 'two different ports')
   t.match(h2('/x y', 'a.test'), { error: Errors.BAD_REQUEST, detail: /space/ })
   t.match(h2('/x\u0001', 'a.test'), { error: Errors.BAD_REQUEST })
+  // node:http2 gives each byte as one character: raw UTF-8 (é is c3 a9) is refused as HTTP/1.1's parser refuses it.
+  t.match(h2('/caf\u00c3\u00a9', 'a.test'), { error: Errors.BAD_REQUEST, detail: /non-ASCII/ })
+  t.match(h2('/x?q=\u00ff', 'a.test'), { error: Errors.BAD_REQUEST }, 'in the query too')
+  t.equal(ok(h2('/caf%C3%A9', 'a.test')).path, '/caf%C3%A9', 'percent-encoded, as RFC 3986 wants it')
   t.match(h2('/x', 'a.test/evil'), { error: Errors.BAD_REQUEST })
   t.match(h2('/admin#x', 'a.test'), { error: Errors.BAD_REQUEST, detail: /fragment/ })
   t.match(h2('/admin\\users', 'a.test'), { error: Errors.BAD_REQUEST, detail: /backslash/ })
