@@ -73,6 +73,8 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
   // RFC 9112 §3.2.4: OPTIONS of a URL with no path is the server-wide OPTIONS *, as the proxy parses it.
   if (target === '') target = method === 'OPTIONS' ? '*' : '/'
   else if (target.startsWith('?')) target = `/${target}`
+  // As the listeners refuse it (HTTP/1.1's parser, request-target.ts for h2).
+  if (/[^\x21-\x7e]/.test(target)) throw new ExplainInputError(`a control character or non-ASCII byte in ${JSON.stringify(target)}: the proxy answers 400 (percent-encode it)`)
   const raw: string[] = []
   let hasHost = false
   for (const h of headers) {
@@ -80,7 +82,7 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
     const name = colon === -1 ? '' : h.slice(0, colon).trim()
     if (name === '' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ExplainInputError(`expected -H 'name: value', got "${h}"`)
     const value = h.slice(colon + 1).trim()
-    if (/[\r\n\0]/.test(value)) throw new ExplainInputError(`header ${name}: CR, LF and NUL are refused with 400`)
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) throw new ExplainInputError(`header ${name}: a control character (CR, LF, NUL, ESC…) is refused with 400`)
     if (name.toLowerCase() === 'host') hasHost = true
     raw.push(name, value)
   }

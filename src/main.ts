@@ -31,6 +31,7 @@ import { BENCH_USAGE } from './loadtest/args.js'
 import { benchCommand } from './loadtest/command.js'
 import { routingTable } from './router/table.js'
 import { hashPasswordCommand } from './auth/hash-password-command.js'
+import { terminalSafe } from './terminal.js'
 import { autoWorkers } from './cluster/cpus.js'
 
 /** One line per command, shown with a mistake in its arguments. */
@@ -224,8 +225,8 @@ async function run (argv: string[]): Promise<number> {
         ...explainArguments(values.config, rest), headers: values.header, client: values.client, response: values.response,
         admin: values.admin, json: values.json === true, token: process.env.SWITCHYARD_ADMIN_TOKEN
       })
-      process.stdout.write(r.stdout)
-      process.stderr.write(r.stderr)
+      process.stdout.write(terminalSafe(r.stdout))
+      process.stderr.write(terminalSafe(r.stderr))
       return r.code
     }
     default:
@@ -285,7 +286,7 @@ async function readConfig (file: string, logWarning?: (w: ConfigIssue) => void, 
   try {
     const config = await loadConfig(file, { ...loadOptions(warnings), ...(text === undefined ? {} : { text }) })
     for (const w of warnings) {
-      process.stderr.write(formatWarning(file, w) + '\n')
+      process.stderr.write(terminalSafe(formatWarning(file, w)) + '\n')
       logWarning?.(w)
     }
     return { config, warnings: warnings.length }
@@ -295,7 +296,7 @@ async function readConfig (file: string, logWarning?: (w: ConfigIssue) => void, 
       ...err.issues.map((i) => ({ at: i, text: formatIssue(err.file, i) })),
       ...warnings.map((w) => ({ at: w, text: formatWarning(err.file, w) }))
     ].sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column)
-    for (const l of lines) process.stderr.write(l.text + '\n')
+    for (const l of lines) process.stderr.write(terminalSafe(l.text) + '\n')
     const also = warnings.length === 0 ? '' : `, ${plural(warnings.length, 'warning')}`
     process.stderr.write(`${plural(err.issues.length, 'error')}${also} in ${err.file}\n`)
     return { config: undefined, warnings: warnings.length }
@@ -306,7 +307,7 @@ async function check (file: string | undefined): Promise<number> {
   if (file === undefined) throw new UsageError('a config file is required', COMMANDS.check)
   const { config, warnings } = await readConfig(file)
   if (config === undefined) return 1
-  process.stdout.write(`${file}: valid${warnings === 0 ? '' : ` (${plural(warnings, 'warning')}, above)`}\n\n${routingTable(config)}`)
+  process.stdout.write(terminalSafe(`${file}: valid${warnings === 0 ? '' : ` (${plural(warnings, 'warning')}, above)`}\n\n${routingTable(config)}`))
   return 0
 }
 

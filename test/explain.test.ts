@@ -438,6 +438,11 @@ t.test('bad input is an ExplainInputError', async (t) => {
   t.throws(() => parseExplainRequest('GET'), ExplainInputError)
   t.throws(() => parseExplainRequest('GET http://x/', ['no colon']), ExplainInputError)
   t.throws(() => parseExplainRequest('GET http://x/', [], 'localhost'), ExplainInputError)
+  // What the listeners refuse with 400 is not explained as forwarded.
+  t.throws(() => parseExplainRequest('GET http://x/a\u001b]0;owned\u0007'), { message: /control character or non-ASCII byte.*400/ })
+  t.throws(() => parseExplainRequest('GET http://x/caf\u00e9'), { message: /percent-encode/ })
+  t.throws(() => parseExplainRequest('GET http://x/', ['x-a: \u001b[2J']), { message: /control character/ })
+  t.equal(parseExplainRequest('GET http://x/', ['x-a: caf\u00e9\tok']).rawHeaders[3], 'caf\u00e9\tok', 'tab and latin-1 are fine')
   const r = parseExplainRequest('delete http://x.test:8080?q=1', ['Cookie: a=1'])
   t.same(r, { method: 'DELETE', scheme: 'http', authority: 'x.test:8080', target: '/?q=1', rawHeaders: ['host', 'x.test:8080', 'Cookie', 'a=1'], client: '127.0.0.1' })
   t.equal(requestField(r.rawHeaders, 'cookie'), 'a=1')

@@ -228,6 +228,11 @@ t.test('explain takes the file positionally too; its request stays unambiguous',
   t.equal(swapped.code, 1, 'bad input is 1 for explain (2 means no route)')
   t.match(swapped.stderr, /is a request, not a config file: the file comes first \(or give it with -c\)\nUsage: switchyard explain \[-c\] FILE 'METHOD URL'/)
   t.match(cli('explain', 'https://api.example.com/', file).stderr, /is a request, not a config file/)
+  // A request pasted from a ticket: its escape sequences are shown, never run by the terminal.
+  const hostile = cli('explain', file, 'G\u001b[2JET https://api.example.com/\u009b31m')
+  t.equal(hostile.code, 1)
+  t.notMatch(hostile.stderr, /[\u001b\u009b]/, 'no raw ESC or CSI on the terminal')
+  t.match(hostile.stderr, /\\u001b\[2J/, 'shown escaped')
 })
 
 function cli2 (args: string[], env: Record<string, string>) {

@@ -733,7 +733,11 @@ t.test('route match', async (t) => {
   t.test('pathPrefix starts with /', async (t) => {
     t.match(matchOf('{ pathPrefix: /v1/ }'), { pathPrefix: '/v1/' })
     only(t, BASE + 'routes:\n  - backend: api\n    match:\n      pathPrefix: v1\n', 'routes[0].match.pathPrefix', 10,
-      'expected a path starting with `/` (no spaces, `?` or `#`), got "v1"')
+      'expected a path starting with `/`: visible ASCII (percent-encode the rest), no spaces, `?` or `#`, got "v1"')
+    for (const bad of ['"/a\\e[2Jb"', '"/bell\\a"', '"/caf\\xe9"', '"/a b"', '/a?b']) {
+      only(t, BASE + `routes:\n  - backend: api\n    match:\n      pathPrefix: ${bad}\n`, 'routes[0].match.pathPrefix', 10, /visible ASCII/)
+    }
+    t.match(matchOf('{ pathPrefix: /caf%C3%A9/ }'), { pathPrefix: '/caf%C3%A9/' }, 'percent-encoded is fine')
   })
   t.test('methods are known methods, upper-cased', async (t) => {
     t.match(matchOf('{ methods: [get, Post, GET] }'), { methods: ['GET', 'POST'] })

@@ -342,7 +342,8 @@ function pattern (r: Reader, f: Field): string | undefined {
 function prefix (r: Reader, f: Field): string | undefined {
   const s = r.string(f)
   if (s === undefined) return undefined
-  if (!s.startsWith('/') || /[\s?#\0]/.test(s)) return r.expected(f, 'a path starting with `/` (no spaces, `?` or `#`)')
+  // Visible ASCII: a request with anything else is refused before routing, so such a prefix could never match.
+  if (!/^\/[!-~]*$/.test(s) || /[?#]/.test(s)) return r.expected(f, 'a path starting with `/`: visible ASCII (percent-encode the rest), no spaces, `?` or `#`')
   // The proxy refuses a rewritten path with a dot-segment (plan.ts): with one here, every request would be refused.
   if (hasDotSegment(s)) return r.expected(f, 'a path without `.` or `..` segments')
   return s
