@@ -1,8 +1,9 @@
 // Passive health: Envoy outlier detection (outlier_detection_impl.h), apart from
 // the active checker. The proxy reports how every upstream exchange ended; a
 // streak of failures ejects the server for a while, longer each time it is
-// ejected again soon after, and never more than maxEjectionPercent of a shard.
-// It only ever calls `server.setEjected`.
+// ejected again soon after, and never more than maxEjectionPercent of a shard
+// (counting every server of it ejected now, by this detector or, in a
+// cluster, by another worker's). It only ever calls `server.setEjected`.
 import type { OutlierDetectionConfig } from '../config/schema.js'
 import type { ExchangeOutcome, Server } from '../upstream/server.js'
 import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
@@ -34,9 +35,7 @@ export interface OutlierDetector {
 }
 
 interface ShardState {
-  readonly size: number
-  /** Servers of the shard ejected right now. */
-  ejected: number
+  readonly servers: readonly Server[]
 }
 
 interface ServerState {
@@ -67,7 +66,7 @@ export function createOutlierDetector (
 
   const states = new Map<Server, ServerState>()
   for (const servers of shards) {
-    const shard: ShardState = { size: servers.length, ejected: 0 }
+    const shard: ShardState = { servers }
     for (const server of servers) {
       states.set(server, {
         server, shard, consecutive5xx: 0, consecutiveGateway: 0, ejected: false, ejections: 0, lastUneject: -1, timer: undefined
@@ -79,10 +78,21 @@ export function createOutlierDetector (
   const fields = (s: ServerState, reason: string): Record<string, unknown> =>
     ({ backend: s.server.backend, shard: s.server.shard, server: s.server.name, reason })
 
+  /**
+   * The other servers of `s`'s shard ejected now. Read from the servers, not
+   * counted here: in a cluster another worker's ejections are applied to them
+   * too (cluster/worker.ts), and the cap is the shard's, not this process's.
+   */
+  function ejectedBesides (s: ServerState): number {
+    let n = 0
+    for (const x of s.shard.servers) if (x !== s.server && x.ejected) n++
+    return n
+  }
+
   function eject (s: ServerState, reason: string, count: number, threshold: number): void {
-    const shard = s.shard
+    const size = s.shard.servers.length
     // Would this one take the shard over the limit? (Envoy: (active + 1) / total.)
-    if ((shard.ejected + 1) * 100 > maxEjectionPercent * shard.size) {
+    if ((ejectedBesides(s) + 1) * 100 > maxEjectionPercent * size) {
       // Once per streak: it is retried on each further failure, but logged when first reached.
       if (count === threshold) log.warn({ ...fields(s, reason), maxEjectionPercent }, 'outlier detection: not ejected, shard at max ejection percent')
       return
@@ -98,7 +108,6 @@ export function createOutlierDetector (
     s.ejected = true
     s.consecutive5xx = 0
     s.consecutiveGateway = 0
-    shard.ejected++
     s.timer = setTimer(() => { uneject(s) }, ms)
     s.server.setEjected(true, reason)
     log.warn({ ...fields(s, reason), ejectionMs: ms, ejections: s.ejections }, 'outlier detection: server ejected')
@@ -109,7 +118,6 @@ export function createOutlierDetector (
     s.timer = undefined
     if (stopped || !s.ejected) return
     s.ejected = false
-    s.shard.ejected--
     // On probation: a fresh streak, and the backoff remembers this ejection.
     s.consecutive5xx = 0
     s.consecutiveGateway = 0
@@ -123,7 +131,8 @@ export function createOutlierDetector (
   return {
     observe (server, outcome) {
       const s = states.get(server)
-      if (s === undefined || s.ejected || stopped) return
+      // Out already, by this detector or by another worker's word: nothing to decide until it is back.
+      if (s === undefined || s.ejected || server.ejected || stopped) return
       if (outcome === 'success') {
         s.consecutive5xx = 0
         s.consecutiveGateway = 0

@@ -64,8 +64,8 @@ class Clock {
   }
 }
 
-function detector (t: Teardown, shards: Server[][], config: OutlierDetectionConfig, clock: Clock): OutlierDetector {
-  const d = createOutlierDetector(shards, config, clock.deps())
+function detector (t: Teardown, shards: Server[][], config: OutlierDetectionConfig, clock: Clock, extra: OutlierDeps = {}): OutlierDetector {
+  const d = createOutlierDetector(shards, config, { ...clock.deps(), ...extra })
   t.teardown(() => { d.stop() })
   return d
 }
@@ -182,6 +182,37 @@ t.test('maxEjectionPercent is respected per shard', async (t) => {
   const none = detector(t, [[z0, z1]], cfg({ maxEjectionPercent: 0 }), new Clock())
   feed(none, z0, '5xx', 10)
   t.equal(z0.ejected, false)
+})
+
+t.test('maxEjectionPercent counts the servers another worker ejected (cluster): the shard keeps one serving', async (t) => {
+  const [s0, s1, s2, s3] = makeServers(4)
+  if (s0 === undefined || s1 === undefined || s2 === undefined || s3 === undefined) throw new Error('servers')
+  const clock = new Clock()
+  const told: string[] = []
+  const d = detector(t, [[s0, s1, s2, s3]], cfg({ maxEjectionPercent: 50 }), clock,
+    { onEjection: (s, ejected) => { told.push(`${s.name} ${ejected ? 'out' : 'back'}`) } })
+  // Another worker ejected a-0 and this one applied it (cluster/worker.ts applyEjection).
+  s0.setEjected(true, 'consecutive 5xx: 5 (another worker)', false)
+  feed(d, s1, '5xx', 5)
+  t.equal(s1.ejected, true, '2 of 4 out is within 50%')
+  feed(d, s2, '5xx', 5)
+  t.equal(s2.ejected, false, 'a third would be 75%: the remote ejection counts')
+  t.match(clock.log.at(-1), { level: 'warn', obj: { server: 'a-2', maxEjectionPercent: 50 }, msg: /max ejection percent/ })
+  // Its outcomes while it is out on another worker's word decide nothing here.
+  feed(d, s0, '5xx', 10)
+  t.same(told, ['a-1 out'], 'only a-1 was ejected by this detector')
+
+  // Two servers, the first ejected by the other worker: the second stays in.
+  const [b0, b1] = makeServers(2, 'b')
+  if (b0 === undefined || b1 === undefined) throw new Error('servers')
+  const two = detector(t, [[b0, b1]], cfg({ maxEjectionPercent: 50 }), new Clock())
+  b0.setEjected(true, 'remote', false)
+  feed(two, b1, '5xx', 20)
+  t.equal(b1.ejected, false, 'the last of two is not ejected')
+  // Back on the other worker's word: b-1's ongoing streak ejects it at the next failure.
+  b0.setEjected(false, 'remote back', false)
+  two.observe(b1, '5xx')
+  t.equal(b1.ejected, true)
 })
 
 t.test('ejection ends on time, and probation re-ejects for longer', async (t) => {
