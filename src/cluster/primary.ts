@@ -26,6 +26,7 @@ import type { Channel } from './ipc.js'
 import { Supervisor, type WorkerInfo, type WorkerProcess } from './supervisor.js'
 import { changeServer, serverOverrides, type ServerChangeResult } from '../admin/servers.js'
 import { Ops, type WorkerServerChange, type CacheRemoval, type ConfigSource, type HealthVerdict, type WorkerBoot, type WorkerReload, type WorkerStatus } from './worker.js'
+import { EjectionTable, type EjectionNotice } from './ejections.js'
 
 /** A config the primary loaded and validated, with the bytes it read. */
 export interface LoadedConfig {
@@ -84,6 +85,9 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
   const lastStatus = new Map<string, { readonly id: number, readonly status: WorkerStatus }>()
   const exited = new Exited()
   let previousMerge: MergedMetrics | undefined
+
+  // The outlier ejections in force, for the boot of a worker that starts later (a crashed one's replacement).
+  const ejections = new EjectionTable()
 
   const verdicts = (state: RuntimeState): HealthVerdict[] =>
     healthTargets(state).map(({ server: s }) => ({ backend: s.backend, shard: s.shard, server: s.name, up: s.checkUp, reason: 'health check (primary)' }))
@@ -306,6 +310,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     watchHealth(next)
     startHealth(next)
     const arg: WorkerReload = { source: loaded.source, health: verdicts(next), overrides: serverOverrides(next) }
+    // Each worker's reload lifts every ejection (reload.ts).
+    ejections.clear()
     const answers = await fanOut<ReloadResult>(Ops.reload, arg, APPLY_MS)
     const errors = answers.flatMap((a) => a.value === undefined
       ? [`worker ${a.id}: ${a.error ?? 'no answer'}`]
@@ -354,13 +360,14 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       supervisor.start((channel: Channel, id: number) => {
         channel.handle(Ops.boot, (): WorkerBoot => {
           booted.set(id, current)
-          return { source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control) }
+          return { source: current.source, workers: opts.count, health: verdicts(control), overrides: serverOverrides(control), ejections: ejections.snapshot() }
         })
         channel.handle(Ops.failed, (arg) => { failures = arg as string[]; return null })
         channel.handle(Ops.peerRemove, async (arg) => await removeElsewhere(arg as CacheRemoval, id))
-        // One worker's outlier ejection: every other worker stops sending to that server too.
+        // One worker's outlier ejection: every other worker, starting ones too, stops sending to that server.
         channel.listen(Ops.ejection, (arg) => {
-          for (const other of supervisor.readyChannels()) if (other.id !== id) other.channel.notify(Ops.ejection, arg)
+          ejections.record(arg as EjectionNotice)
+          for (const other of supervisor.channels()) if (other !== channel) other.notify(Ops.ejection, arg)
         })
       }),
       new Promise((_resolve, reject) => {

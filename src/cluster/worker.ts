@@ -17,9 +17,12 @@ import { parseConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import { serversByIdentity, type RuntimeState } from '../proxy/state.js'
+import { RemoteEjections, type EjectionNotice } from './ejections.js'
 import { serverIdentity } from '../upstream/server.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import { Channel, type Port } from './ipc.js'
+
+export type { EjectionNotice } from './ejections.js'
 
 /** The file the primary loaded, as it read it: every worker parses the same bytes. */
 export interface ConfigSource {
@@ -45,6 +48,8 @@ export interface WorkerBoot {
   readonly health: readonly HealthVerdict[]
   /** Servers the admin API set to drain / maint or gave a weight (absent: none). */
   readonly overrides?: readonly ServerOverride[]
+  /** The outlier ejections other workers decided that are still in force, each with the time it has left. */
+  readonly ejections?: readonly EjectionNotice[]
 }
 
 /** A worker's part of `GET /status`. */
@@ -93,22 +98,13 @@ export const Ops = {
   peerRemove: 'peerRemove',
   /** primary → worker: remove these keys from this cache; answers how many entries it held. */
   cacheRemove: 'cacheRemove',
-  /** worker → primary → the other workers (notices): an outlier ejection decided, or ended. */
+  /** worker → primary → the other workers (notices): an outlier ejection decided, or ended (see ejections.ts). */
   ejection: 'ejection',
   /** primary → worker: the admin API changed a server's state or weight. */
   setServer: 'setServer',
   /** primary → worker (notice): reopen the access log file (SIGUSR1). */
   reopen: 'reopen'
 } as const
-
-/** An outlier ejection one worker decided (or ended), for the others to apply. */
-export interface EjectionNotice {
-  readonly backend: string
-  readonly shard: string
-  readonly server: string
-  readonly ejected: boolean
-  readonly reason: string
-}
 
 /** Cache keys to remove in the other workers, and what to count them as. */
 export interface CacheRemoval {
@@ -127,22 +123,6 @@ export function parseSource (source: ConfigSource): Config {
     if (err instanceof ConfigError) throw new Error(err.issues.map((i) => formatIssue(err.file, i)).join('\n'))
     throw err
   }
-}
-
-/**
- * Another worker's ejections, applied here: `remote` holds the servers this
- * worker has ejected on another's word (only those does the other's "back"
- * bring back; one this worker's own detector ejected stays its business).
- * Counted and logged by the worker that decided.
- */
-export function applyEjection (state: RuntimeState, remote: Set<string>, n: EjectionNotice): void {
-  const id = serverIdentity(n.backend, n.shard, n.server)
-  const s = serversByIdentity(state).get(id)
-  if (s === undefined) return
-  if (n.ejected ? s.ejected : !remote.has(id)) return
-  if (n.ejected) remote.add(id)
-  else remote.delete(id)
-  s.setEjected(n.ejected, `${n.reason} (another worker)`, false)
 }
 
 /** Applies the primary's verdicts to this state's servers (unknown ones, from another config generation, are skipped). */
@@ -181,22 +161,28 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
     if (running === undefined) earlyChanges.push(c)
     else changeServer(running.state, c.backend, c.server, c.change, c.shard)
   })
+  // Other workers' ejections: those sent while this one starts are applied after the boot's snapshot, in order.
+  const remote = new RemoteEjections()
+  const earlyEjections: EjectionNotice[] = []
+  channel.listen(Ops.ejection, (arg) => {
+    if (running === undefined) earlyEjections.push(arg as EjectionNotice)
+    else remote.apply(running.state, arg as EjectionNotice)
+  })
   const boot = await channel.call(Ops.boot, null, 30_000) as WorkerBoot
   const cachePeers: CachePeers = {
     remove: async (keys, as) => await channel.call(Ops.peerRemove, { keys, as } satisfies CacheRemoval, REMOVE_MS) as number
   }
   // Ejections this worker decides go to the others; the ones they decide are applied here.
-  const remoteEjections = new Set<string>()
-  const onEjection: EjectionListener = (server, ejected, reason) => {
-    remoteEjections.delete(server.identity)
-    channel.notify(Ops.ejection, { backend: server.backend, shard: server.shard, server: server.name, ejected, reason } satisfies EjectionNotice)
+  const onEjection: EjectionListener = (server, ejected, reason, ms) => {
+    remote.forget(server)
+    channel.notify(Ops.ejection, { backend: server.backend, shard: server.shard, server: server.name, ejected, reason, ms } satisfies EjectionNotice)
   }
-  channel.listen(Ops.ejection, (arg) => { if (running !== undefined) applyEjection(running.state, remoteEjections, arg as EjectionNotice) })
   const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers, cachePeers, onEjection } })
   running = app
   applyHealth(app.state, boot.health)
   applyOverrides(app.state, boot.overrides ?? [])
   for (const c of earlyChanges) changeServer(app.state, c.backend, c.server, c.change, c.shard)
+  for (const n of [...boot.ejections ?? [], ...earlyEjections]) remote.apply(app.state, n)
   let stopping: Promise<void> | undefined
   let drainedNow!: () => void
   const drained = new Promise<void>((resolve) => { drainedNow = resolve })
@@ -232,6 +218,8 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
     const r = arg as WorkerReload
     const result = await app.reload(parseSource(r.source))
     if (result.ok) {
+      // The reload lifted every ejection, these too (reload.ts).
+      remote.clear()
       applyHealth(app.state, r.health)
       applyOverrides(app.state, r.overrides ?? [])
     }

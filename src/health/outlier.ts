@@ -15,8 +15,11 @@ import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
  */
 
 
-/** Told of each ejection this detector decides and of its end (a cluster's worker tells the others). */
-export type EjectionListener = (server: Server, ejected: boolean, reason: string) => void
+/**
+ * Told of each ejection this detector decides and of its end (a cluster's
+ * worker tells the others); `ms`: how long an ejection lasts (0 for its end).
+ */
+export type EjectionListener = (server: Server, ejected: boolean, reason: string, ms: number) => void
 
 export interface OutlierDeps {
   readonly log?: HealthLog
@@ -111,7 +114,7 @@ export function createOutlierDetector (
     s.timer = setTimer(() => { uneject(s) }, ms)
     s.server.setEjected(true, reason)
     log.warn({ ...fields(s, reason), ejectionMs: ms, ejections: s.ejections }, 'outlier detection: server ejected')
-    deps.onEjection?.(s.server, true, reason)
+    deps.onEjection?.(s.server, true, reason, ms)
   }
 
   function uneject (s: ServerState): void {
@@ -125,7 +128,7 @@ export function createOutlierDetector (
     const reason = 'ejection ended, on probation'
     s.server.setEjected(false, reason)
     log.info({ ...fields(s, reason), ejections: s.ejections }, 'outlier detection: server back')
-    deps.onEjection?.(s.server, false, reason)
+    deps.onEjection?.(s.server, false, reason, 0)
   }
 
   return {

@@ -1,6 +1,8 @@
 // Outlier ejections with `workers: 2` (real processes): each worker has its
 // own detector and tells the others what it ejects. The shard's
-// maxEjectionPercent counts every server out, whichever worker ejected it.
+// maxEjectionPercent counts every server out, whichever worker ejected it;
+// an ejection ends on time in every worker even when the worker that decided
+// it dies first, and a worker started meanwhile boots with it in force.
 import http from 'node:http'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -114,4 +116,60 @@ t.test('maxEjectionPercent holds across workers: 5xx seen by both never eject th
   const before = hits[0]! + hits[1]!
   t.same(await codes(f.port, '/ok?', 20), { 200: 20 }, 'the other serves every later request, in both workers')
   t.equal(hits[0]! + hits[1]! - before, 20, 'all 20 reached an origin')
+})
+
+/** s1 answers 500 to `/boom…` until some worker ejects it (one request per connection); that worker's pid. */
+async function ejectS1 (t: Test, f: Fleet, failing: { s1: boolean }): Promise<number> {
+  let ejected = false
+  for (let i = 0; i < 40 && !ejected; i++) {
+    await get(f.port, `/boom?${i}`)
+    ejected = states(await status(f)).includes('s1:ejected')
+  }
+  failing.s1 = false
+  t.ok(ejected, 's1 ejected')
+  const line = f.proc.logs.find((l) => l.msg === 'outlier detection: server ejected' && l.server === 's1')
+  if (line === undefined) throw new Error('no ejection logged')
+  return line.pid as number
+}
+
+/** SIGKILLs worker `pid` and waits for its replacement to be ready. */
+async function crash (t: Test, f: Fleet, pid: number): Promise<void> {
+  const before = await status(f)
+  const slot = before.workers.find((w) => w.pid === pid)
+  if (slot === undefined) throw new Error(`no worker ${pid}`)
+  process.kill(pid, 'SIGKILL')
+  let s = before
+  const replaced = (): boolean => s.workers.some((w) => w.id === slot.id && w.pid !== pid && w.state === 'ready')
+  for (let i = 0; i < 200 && !replaced(); i++) {
+    await sleep(50)
+    s = await status(f)
+  }
+  t.ok(replaced(), `worker ${slot.id} replaced`)
+}
+
+t.test('an ejection ends on time in every worker, though the worker that decided it was killed before it ended', async (t) => {
+  const failing = { s1: true }
+  const { servers, hits } = await origins(t, (i) => i === 0 && failing.s1)
+  const f = await startFleet(t, servers, '{ consecutive5xx: 3, baseEjectionTime: 1s, maxEjectionTime: 1s }')
+  const ejector = await ejectS1(t, f, failing)
+  await crash(t, f, ejector)
+  // Generously past the 1 s ejection.
+  await sleep(2500)
+  hits[0] = hits[1] = 0
+  t.same(await codes(f.port, '/ok?', 40), { 200: 40 }, 'all answered')
+  t.same(states(await status(f)).filter((x) => x.startsWith('s1:')), ['s1:no check'], 's1 is back in both workers')
+  t.ok(hits[0]! >= 10, `s1 serves its share again in both workers (s1/s2: ${hits[0]}/${hits[1]})`)
+})
+
+t.test('a worker restarted while another worker\'s ejection is in force boots with it', async (t) => {
+  const failing = { s1: true }
+  const { servers, hits } = await origins(t, (i) => i === 0 && failing.s1)
+  const f = await startFleet(t, servers, '{ consecutive5xx: 3, baseEjectionTime: 60s }')
+  const ejector = await ejectS1(t, f, failing)
+  const other = (await status(f)).workers.find((w) => w.pid !== ejector)!.pid
+  await crash(t, f, other)
+  hits[0] = hits[1] = 0
+  t.same(await codes(f.port, '/ok?', 30), { 200: 30 }, 'all answered')
+  t.equal(hits[0], 0, `no worker, the new one included, sent anything to s1 (s1/s2: ${hits[0]}/${hits[1]})`)
+  t.same(states(await status(f)).filter((x) => x.startsWith('s1:')), ['s1:ejected'])
 })
