@@ -333,30 +333,38 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     w.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, w, shard)
   }
 
-  /** SessionDriver: a slot of `shard` is free; hand it to the oldest waiter that can use it. */
+  /**
+   * SessionDriver: a slot of `shard` is free; hand it to the oldest waiter
+   * that can use it. One that cannot (a write only the primary may take, a
+   * retry that tried that server) keeps its place, and those behind it are
+   * offered the slot: HAProxy keeps such a request in its server's own queue,
+   * so it never holds up the backend's.
+   */
   drain (shard: Shard): void {
-    while (shard.queue.size > 0) {
-      const w = shard.queue.shift()
-      if (w === undefined) return
-      clearTimeout(w.queueTimer)
-      if (w.closed) continue
-      w.panic = shard.panic()
-      const server = shard.balancer.pick(w)
-      if (server === undefined && !shard.anyBusy(w.panic, w.primaryOnly === true)) {
-        // Nothing here will free a slot for it: a reload retired this shard's servers (the
-        // live backend's shard of the same name takes it), or they went down. Afresh.
-        if (w instanceof Session) this.#attemptSession(w)
-        else w.fail(Errors.NO_HEALTHY_SERVER)
+    // Bounded by the waiters there now: one queued again while this runs waits for the next drain.
+    let left = shard.queue.size
+    for (const w of shard.queue) {
+      if (left-- === 0) return
+      if (w.closed) {
+        shard.queue.remove(w)
+        clearTimeout(w.queueTimer)
         continue
       }
-      if (server === undefined) {
-        // Still full (another path took the slot): back to the head of the line is not
-        // possible in a FIFO, so requeue at the tail only if time remains.
-        shard.queue.push(w)
-        w.queueTimer = setTimeout(onQueueTimeout, Math.max(0, w.startTime + shard.queueTimeout - performance.now()), w, shard)
-        return
+      w.panic = shard.panic()
+      const server = shard.balancer.pick(w)
+      // Still busy, or not a server it may use: it waits on, in its place, on its own timer.
+      if (server === undefined && shard.anyBusy(w.panic, w.primaryOnly === true)) continue
+      shard.queue.remove(w)
+      clearTimeout(w.queueTimer)
+      if (server !== undefined) {
+        w.send(server)
+        if (!shard.anyRoom()) return
+        continue
       }
-      w.send(server)
+      // Nothing here will free a slot for it: a reload retired this shard's servers (the
+      // live backend's shard of the same name takes it), or they went down. Afresh.
+      if (w instanceof Session) this.#attemptSession(w)
+      else w.fail(Errors.NO_HEALTHY_SERVER)
     }
   }
 

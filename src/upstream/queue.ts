@@ -59,6 +59,11 @@ export class WaitQueue<T extends Queued> {
     return first.value
   }
 
+  /** Oldest first; a waiter may be removed (any of them) while this runs. */
+  [Symbol.iterator] (): IterableIterator<T> {
+    return this.#items.values()
+  }
+
   /** Take a waiter out wherever it is. */
   remove (item: T): void {
     if (!this.#items.delete(item)) return

@@ -49,6 +49,12 @@ export class Shard {
     return healthy < this.#panicBelow
   }
 
+  /** Some server has a free slot (whether it may take a given request or not). */
+  anyRoom (): boolean {
+    for (let i = 0; i < this.servers.length; i++) if (this.servers[i]!.hasRoom()) return true
+    return false
+  }
+
   /**
    * Some usable server is only busy (at maxConn, or every pooled connection
    * taken): worth queueing for. `primaryOnly`: only the primary is usable;

@@ -19,6 +19,20 @@ t.test('FIFO order, bounded, and removal from the middle', async (t) => {
   t.equal(q.size, 0)
 })
 
+t.test('iteration is oldest first, and a waiter may be removed while it runs', async (t) => {
+  const q = new WaitQueue<ReturnType<typeof item>>(5)
+  const all = [item(1), item(2), item(3), item(4)]
+  for (const x of all) q.push(x)
+  const seen: number[] = []
+  for (const x of q) {
+    seen.push(x.id)
+    if (x.id % 2 === 0) q.remove(x)
+    if (x.id === 1) q.remove(all[2]!) // one not reached yet
+  }
+  t.same(seen, [1, 2, 4])
+  t.same([...q].map((x) => x.id), [1], 'the ones left keep their order')
+})
+
 t.test('long runs stay correct across compaction', async (t) => {
   const q = new WaitQueue<ReturnType<typeof item>>(10_000)
   let next = 0
