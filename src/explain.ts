@@ -706,7 +706,7 @@ function replicaExplanation (state: RuntimeState, p: Plan, ctx: PickContext, req
   const shard = p.shard
   const account = shard.balancer.explain(ctx)
   const server = account.server
-  const busy = server === undefined && shard.anyBusy(ctx.panic)
+  const busy = server === undefined && shard.anyBusy(ctx)
   const byServer = new Map<Server, Candidate>(account.candidates.map((c) => [c.server, c]))
   const lines = shard.servers.map((s): ReplicaLine => {
     const c = byServer.get(s)

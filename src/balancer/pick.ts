@@ -59,7 +59,16 @@ export interface Balancer {
  * which may also be draining).
  */
 export function eligible (s: Server, ctx: PickContext, pinned = false): boolean {
-  return (s.healthy || ctx.panic) && s.hasRoom() && untried(s, ctx) && !s.retired &&
+  return usable(s, ctx, pinned) && s.hasRoom() && untried(s, ctx)
+}
+
+/**
+ * `eligible` but for room and retries: `s` could take this request once it
+ * frees a slot. Only for such a server is waiting in the queue worth it
+ * (Shard.anyBusy): not for one in maintenance, draining or removed.
+ */
+export function usable (s: Server, ctx: Pick<PickContext, 'panic' | 'primaryOnly'>, pinned = false): boolean {
+  return (s.healthy || ctx.panic) && !s.retired &&
     (s.adminState === 'ready' || (pinned && s.adminState === 'drain')) && (ctx.primaryOnly !== true || s.primary)
 }
 

@@ -326,9 +326,8 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
     w.panic = shard.panic()
     const server = shard.balancer.pick(w)
     if (server !== undefined) return w.send(server)
-    const primaryOnly = w.primaryOnly === true
     // consistency: a request only the primary may answer is never sent to a replica instead.
-    if (!shard.anyBusy(w.panic, primaryOnly)) return w.fail(primaryOnly ? Errors.PRIMARY_UNAVAILABLE : Errors.NO_HEALTHY_SERVER)
+    if (!shard.anyBusy(w)) return w.fail(w.primaryOnly === true ? Errors.PRIMARY_UNAVAILABLE : Errors.NO_HEALTHY_SERVER)
     if (!shard.queue.push(w)) return w.fail(Errors.QUEUE_FULL)
     w.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, w, shard)
   }
@@ -353,7 +352,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       w.panic = shard.panic()
       const server = shard.balancer.pick(w)
       // Still busy, or not a server it may use: it waits on, in its place, on its own timer.
-      if (server === undefined && shard.anyBusy(w.panic, w.primaryOnly === true)) continue
+      if (server === undefined && shard.anyBusy(w)) continue
       shard.queue.remove(w)
       clearTimeout(w.queueTimer)
       if (server !== undefined) {
@@ -408,7 +407,7 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
       // The others are busy, not gone: wait in the queue for one, as a first
       // attempt does (HAProxy's redispatch goes through it). Nobody else to
       // try: answer with this failure.
-      if (!shard.anyBusy(s.panic, s.primaryOnly === true, s.tried) || !shard.queue.push(s)) return false
+      if (!shard.anyBusy(s, s.tried) || !shard.queue.push(s)) return false
       s.queueTimer = setTimeout(onQueueTimeout, shard.queueTimeout, s, shard)
       return true
     }

@@ -6,6 +6,7 @@
 import type { ShardByConfig } from '../config/schema.js'
 import { hashString, rendezvous } from '../balancer/hash.js'
 import type { Balancer } from '../balancer/balancer.js'
+import { usable, type PickContext } from '../balancer/pick.js'
 import type { Server } from './server.js'
 import { WaitQueue, type Waiter } from './queue.js'
 
@@ -56,14 +57,16 @@ export class Shard {
   }
 
   /**
-   * Some usable server is only busy (at maxConn, or every pooled connection
-   * taken): worth queueing for. `primaryOnly`: only the primary is usable;
-   * `except`: servers a retry has already tried.
+   * Some server that could take this request is only busy (at maxConn, or
+   * every pooled connection taken): worth queueing for. Usable as a pick
+   * would have it (balancer/pick.ts), so never one in maintenance, draining
+   * (but for its sticky clients) or removed; `except`: servers a retry has
+   * already tried.
    */
-  anyBusy (panic: boolean, primaryOnly = false, except: readonly Server[] = NONE): boolean {
+  anyBusy (ctx: Pick<PickContext, 'panic' | 'primaryOnly' | 'stickyId'>, except: readonly Server[] = NONE): boolean {
     for (let i = 0; i < this.servers.length; i++) {
       const s = this.servers[i]!
-      if ((s.healthy || panic) && (!primaryOnly || s.primary) && !s.hasRoom() && !except.includes(s)) return true
+      if (!s.hasRoom() && usable(s, ctx, s.id === ctx.stickyId) && !except.includes(s)) return true
     }
     return false
   }

@@ -1,10 +1,12 @@
 // The shard queue at maxConn, through a real proxy and origins that hold each
 // answer until the test lets it go: a freed slot goes to the oldest waiter
-// that can use it, past one that cannot.
+// that can use it, past one that cannot; nothing waits for a server that
+// will not take it (maintenance).
 import t, { type Test } from 'tap'
 import { Pool } from 'undici'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
+import { changeServer } from '../../src/admin/servers.js'
 
 /** An origin that answers its name to each request when `release(path)` says so; `seen` lists `METHOD path` in order. */
 async function heldOrigin (t: Test, name: string): Promise<{ port: number, seen: string[], release: (path: string) => void }> {
@@ -87,4 +89,34 @@ backends:
   t.equal(await write2, '200 primary', 'and gets the primary when it frees')
   t.same(replica.seen, ['GET /read1', 'GET /read2', 'GET /read3'], 'the reads reached the replica oldest first')
   t.same(primary.seen, ['POST /write1', 'POST /write2'])
+})
+
+t.test('no request waits for a server the admin API put in maintenance: 503 at once, while its last request is still in flight', async (t) => {
+  const only = await heldOrigin(t, 'only')
+  const proxy = await startProxy(t, `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes: [{ name: all, backend: app }]
+backends:
+  app:
+    retries: { attempts: 0 }
+    maxConn: 1
+    timeouts: { queue: 5s }
+    servers:
+      - { name: only, url: "http://127.0.0.1:${only.port}" }
+`)
+  const client = new Pool(proxy.url('web'), { connections: 4 })
+  t.teardown(() => client.close())
+  const slow = client.request({ method: 'GET', path: '/slow' })
+  t.ok(await until(() => only.seen.length === 1), 'its one slot is taken')
+  t.match(changeServer(proxy.app.state, 'app', 'only', { state: 'maint' }), { server: 'only', state: 'maint' })
+  // Before: it waited in the queue for that slot, which maintenance never gives to anyone.
+  const r = await client.request({ method: 'GET', path: '/next' })
+  await r.body.dump()
+  t.same({ status: r.statusCode, code: r.headers['x-switchyard-error'] }, { status: 503, code: 'LB_ERR_NO_HEALTHY_SERVER' })
+  t.equal(queued(proxy), 0, 'nothing waits')
+  only.release('/slow')
+  const done = await slow
+  t.equal(done.statusCode, 200, 'the request in flight ends normally')
+  await done.body.dump()
+  t.same(only.seen, ['GET /slow'])
 })

@@ -1,5 +1,7 @@
 import t from 'tap'
+import type { Dispatcher } from 'undici'
 import { Shard, ShardSelector, cookieValue, pathSegment, queryValue, shardKey } from '../../src/upstream/shard.js'
+import { Server } from '../../src/upstream/server.js'
 
 const shard = (name: string): Shard => new Shard(name, [], { pick: () => undefined, explain: () => ({ server: undefined, reason: "", candidates: [] }) }, { maxQueue: 10, queueTimeout: 0, panicThreshold: 0 })
 
@@ -63,4 +65,33 @@ t.test('adding a shard to N moves at most ~1/(N+1) of 100 000 keys', async (t) =
     }
   }
   t.ok(moved / 100_000 <= 1 / 5 + 0.01, `moved ${moved} (${(moved / 1000).toFixed(2)}%)`)
+})
+
+t.test('anyBusy: only a full server that could take the request once it frees is worth queueing for', async (t) => {
+  const servers = ['a', 'b'].map((name, i) => new Server({
+    name, url: `http://127.0.0.1:${9000 + i}`, weight: 1, backend: 'api', shard: 'default', dispatcher: {} as unknown as Dispatcher, maxConn: 1, primary: i === 0
+  }))
+  const [a, b] = servers as [Server, Server]
+  const s = new Shard('default', servers, { pick: () => undefined, explain: () => ({ server: undefined, reason: '', candidates: [] }) },
+    { maxQueue: 10, queueTimeout: 1000, panicThreshold: 0 })
+  const ctx = { panic: false, stickyId: undefined }
+  t.notOk(s.anyBusy(ctx), 'both have room: nothing to wait for')
+  a.active = 1
+  t.ok(s.anyBusy(ctx), 'a is full: worth waiting for')
+  t.notOk(s.anyBusy(ctx, [a]), 'but not for a retry that tried it')
+  t.notOk(s.anyBusy({ ...ctx, primaryOnly: true }, [a]))
+  b.active = 1
+  a.adminState = 'maint'
+  t.ok(s.anyBusy(ctx), 'b is full and ready')
+  t.notOk(s.anyBusy({ ...ctx, primaryOnly: true }), 'a write waits for the primary only, which is in maintenance: nothing to wait for')
+  b.adminState = 'drain'
+  t.notOk(s.anyBusy(ctx), 'maint and drain: neither takes a new client')
+  t.ok(s.anyBusy({ ...ctx, stickyId: b.id }), 'a draining server still takes its sticky clients')
+  b.adminState = 'ready'
+  b.retired = true
+  t.notOk(s.anyBusy(ctx), 'removed by a reload')
+  b.retired = false
+  b.setCheckStatus(false, 'down')
+  t.notOk(s.anyBusy(ctx), 'down')
+  t.ok(s.anyBusy({ ...ctx, panic: true }), 'unless in panic mode')
 })
