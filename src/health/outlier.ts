@@ -14,6 +14,16 @@ import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
  * 502/503/504); `5xx`: the server answered 5xx.
  */
 
+/**
+ * The outcome of an answer with this status. 501 (method not implemented)
+ * and 505 (HTTP version not supported) are the client's doing, on demand:
+ * they are no failure of the server, as HAProxy's `observe layer7` counts
+ * them (http_ana.c), else one client could eject healthy servers.
+ */
+export function statusOutcome (status: number): ExchangeOutcome {
+  return status >= 500 && status !== 501 && status !== 505 ? '5xx' : 'success'
+}
+
 
 /**
  * Told of each ejection this detector decides and of its end (a cluster's

@@ -13,6 +13,7 @@ import { H1Pool, REUSED_CLOSED } from './h1-client.js'
 import { NativeParser } from '../llhttp.js'
 import { PerClientPool, serverConnector, VERSION, type PoolStats, type ProxiedDispatch } from './proxy-send.js'
 import { tlsFailure, type UpstreamTls } from './tls.js'
+import { statusOutcome } from '../health/outlier.js'
 
 /** Builds a server's dispatcher; `tls` (the backend's) is given exactly when the server is https://. */
 export type DispatcherFactory = (server: ServerConfig, backend: BackendConfig, tls?: UpstreamTls) => Dispatcher
@@ -283,7 +284,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.#badResponse(headers)
       return false
     }
-    this.#backend.observe(this.server, statusCode >= 500 ? '5xx' : 'success')
+    this.#backend.observe(this.server, statusOutcome(statusCode))
     const framing = bodyFraming(raw)
     this.#noPauseFrom = this.#backend.pausable === true ? Infinity : noPauseFrom(framing)
     if (!this.#head && statusCode !== 204 && statusCode !== 304 && framing >= 0) this.#declared = framing

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { Dispatcher } from 'undici'
 import type { OutlierDetectionConfig } from '../../src/config/schema.js'
 import type { HealthLog } from '../../src/health/checker.js'
-import { createOutlierDetector, type OutlierDeps, type OutlierDetector } from '../../src/health/outlier.js'
+import { createOutlierDetector, statusOutcome, type OutlierDeps, type OutlierDetector } from '../../src/health/outlier.js'
 import type { ExchangeOutcome } from '../../src/upstream/server.js'
 import { Server } from '../../src/upstream/server.js'
 
@@ -317,4 +317,9 @@ t.test('with the default timers, the ejection ends by itself', async (t) => {
   const deadline = Date.now() + 5000
   while (s0.ejected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
   t.equal(s0.ejected, false, 'un-ejected within the bounded wait')
+})
+
+t.test('statusOutcome: 5xx fail, but 501 and 505 are the client\'s doing (HAProxy observe layer7)', async (t) => {
+  t.same([200, 404, 499, 500, 501, 502, 503, 504, 505, 599].map(statusOutcome),
+    ['success', 'success', 'success', '5xx', 'success', '5xx', '5xx', '5xx', 'success', '5xx'])
 })
