@@ -2,8 +2,9 @@
 // the active checker. The proxy reports how every upstream exchange ended; a
 // streak of failures ejects the server for a while, longer each time it is
 // ejected again soon after, and never more than maxEjectionPercent of a shard
-// (counting every server of it ejected now, by this detector or, in a
-// cluster, by another worker's). It only ever calls `server.setEjected`.
+// (counting every server of it out now: ejected by this detector or, in a
+// cluster, by another worker's, or down by its health check), nor the last
+// server of a shard still serving. It only ever calls `server.setEjected`.
 import type { OutlierDetectionConfig } from '../config/schema.js'
 import type { ExchangeOutcome, Server } from '../upstream/server.js'
 import type { ClearTimer, HealthLog, SetTimer, TimerHandle } from './checker.js'
@@ -92,22 +93,34 @@ export function createOutlierDetector (
     ({ backend: s.server.backend, shard: s.server.shard, server: s.server.name, reason })
 
   /**
-   * The other servers of `s`'s shard ejected now. Read from the servers, not
-   * counted here: in a cluster another worker's ejections are applied to them
-   * too (cluster/worker.ts), and the cap is the shard's, not this process's.
+   * Why `s` may not be ejected now, if it may not. The others of its shard
+   * are read from the servers, not counted here: in a cluster another
+   * worker's ejections are applied to them too (cluster/worker.ts), and the
+   * cap is the shard's, not this process's. Servers down by their health
+   * check count against it as ejected ones do, and the last server still
+   * serving is never ejected, whatever the cap: a 5xx from it beats a 503
+   * from us for every request (Envoy's panic threshold would route to it).
    */
-  function ejectedBesides (s: ServerState): number {
-    let n = 0
-    for (const x of s.shard.servers) if (x !== s.server && x.ejected) n++
-    return n
+  function refusal (s: ServerState): string | undefined {
+    const servers = s.shard.servers
+    let out = 0
+    let serving = 0
+    for (const x of servers) {
+      if (x === s.server) continue
+      if (!x.healthy) out++
+      else if (x.adminState === 'ready' && !x.retired) serving++
+    }
+    // Would this one take the shard over the limit? (Envoy: (active + 1) / total.)
+    if ((out + 1) * 100 > maxEjectionPercent * servers.length) return 'shard at max ejection percent'
+    if (serving === 0) return 'the last server of its shard still serving'
+    return undefined
   }
 
   function eject (s: ServerState, reason: string, count: number, threshold: number): void {
-    const size = s.shard.servers.length
-    // Would this one take the shard over the limit? (Envoy: (active + 1) / total.)
-    if ((ejectedBesides(s) + 1) * 100 > maxEjectionPercent * size) {
+    const refused = refusal(s)
+    if (refused !== undefined) {
       // Once per streak: it is retried on each further failure, but logged when first reached.
-      if (count === threshold) log.warn({ ...fields(s, reason), maxEjectionPercent }, 'outlier detection: not ejected, shard at max ejection percent')
+      if (count === threshold) log.warn({ ...fields(s, reason), maxEjectionPercent }, `outlier detection: not ejected, ${refused}`)
       return
     }
     const at = now()

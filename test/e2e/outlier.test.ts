@@ -59,3 +59,28 @@ t.test('501 answers to a client\'s unknown method eject no server', async (t) =>
   t.same(await statuses(client, 'GET', 20), { 200: 20 })
   t.same(hits, [10, 10], 'both still take their share')
 })
+
+t.test('the last server serving is not ejected when the other is down by its health check', async (t) => {
+  const hits = [0, 0]
+  const ports: number[] = []
+  for (let i = 0; i < 2; i++) {
+    ports.push((await startServer(t, (req, res) => {
+      req.resume()
+      if (req.url === '/healthz') return res.writeHead(i === 0 ? 503 : 200).end()
+      hits[i]!++
+      res.writeHead(req.url?.startsWith('/boom') === true ? 500 : 200).end(`s${i + 1}`)
+    })).port)
+  }
+  const proxy = await startProxy(t, yaml(ports, '{ consecutive5xx: 3, maxEjectionPercent: 50 }') +
+    '    healthCheck: { path: /healthz, interval: 100ms, timeout: 90ms, rise: 1, fall: 1 }\n')
+  const state = (): string[] => servers(proxy).map((s) => `${s.name}:${s.state}`)
+  for (let i = 0; i < 200 && state()[0] !== 's1:down'; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.same(state(), ['s1:down', 's2:up'], 's1 is down by its check')
+  const client = new Pool(proxy.url('web'), { connections: 1 })
+  t.teardown(() => client.close())
+  for (let i = 0; i < 5; i++) await (await client.request({ method: 'GET', path: `/boom${i}` })).body.dump()
+  t.same(state(), ['s1:down', 's2:up'], 's2 is not ejected: it is all the shard has')
+  hits[0] = hits[1] = 0
+  t.same(await statuses(client, 'GET', 10), { 200: 10 }, 'later requests are served')
+  t.same(hits, [0, 10], 'by s2')
+})

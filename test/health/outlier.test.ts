@@ -215,6 +215,47 @@ t.test('maxEjectionPercent counts the servers another worker ejected (cluster): 
   t.equal(b1.ejected, true)
 })
 
+t.test('servers down by their health check count against the cap, and the last server serving is never ejected', async (t) => {
+  const [s0, s1] = makeServers(2)
+  if (s0 === undefined || s1 === undefined) throw new Error('servers')
+  const clock = new Clock()
+  const d = detector(t, [[s0, s1]], cfg({ maxEjectionPercent: 50 }), clock)
+  s0.setCheckStatus(false, 'health check: refused')
+  feed(d, s1, '5xx', 5)
+  t.equal(s1.ejected, false, 'a-0 is down: ejecting a-1 would leave nothing')
+  t.match(clock.log.at(-1), { level: 'warn', obj: { server: 'a-1' }, msg: 'outlier detection: not ejected, shard at max ejection percent' })
+
+  // 4 servers, one down: one more may go (2 of 4 out), not two.
+  const four = makeServers(4, 'f')
+  const [f0, f1, f2] = four as [Server, Server, Server, Server]
+  const d4 = detector(t, [four], cfg({ maxEjectionPercent: 50 }), new Clock())
+  f0.setCheckStatus(false, 'down')
+  feed(d4, f1, '5xx', 5)
+  feed(d4, f2, '5xx', 5)
+  t.same([f1.ejected, f2.ejected], [true, false])
+
+  // At 100% the cap allows all, but the last one serving stays: down, ejected, or in maintenance, the others do not serve.
+  const three = makeServers(3, 'h')
+  const [h0, h1, h2] = three as [Server, Server, Server]
+  const hclock = new Clock()
+  const d100 = detector(t, [three], cfg({ maxEjectionPercent: 100 }), hclock)
+  h0.setCheckStatus(false, 'down')
+  feed(d100, h1, '5xx', 5)
+  t.equal(h1.ejected, true)
+  feed(d100, h2, '5xx', 5)
+  t.equal(h2.ejected, false, 'h-2 is the last serving')
+  t.match(hclock.log.at(-1), { level: 'warn', obj: { server: 'h-2' }, msg: 'outlier detection: not ejected, the last server of its shard still serving' })
+  const [m0, m1] = makeServers(2, 'm')
+  if (m0 === undefined || m1 === undefined) throw new Error('servers')
+  const dm = detector(t, [[m0, m1]], cfg({ maxEjectionPercent: 100 }), new Clock())
+  m0.adminState = 'maint'
+  feed(dm, m1, '5xx', 5)
+  t.equal(m1.ejected, false, 'the other is in maintenance')
+  m0.adminState = 'ready'
+  dm.observe(m1, '5xx')
+  t.equal(m1.ejected, true, 'once it is ready again, the ongoing streak ejects')
+})
+
 t.test('ejection ends on time, and probation re-ejects for longer', async (t) => {
   const [s0, s1] = makeServers(2)
   if (s0 === undefined || s1 === undefined) throw new Error('servers')
