@@ -180,6 +180,15 @@ backends:
       - { name: b, servers: [{ name: b1, url: "http://10.0.1.1:9000" }] }
 `
 
+t.test('a shard cookie sent twice is refused as the proxy refuses it (one line or two)', async (t) => {
+  const config = cfg(STICKY)
+  for (const headers of [['cookie: tenant=t1; tenant=t2'], ['cookie: tenant=t1', 'cookie: SID=x; tenant=t2']]) {
+    const e = run(config, 'GET http://x.test/', headers)
+    t.same([e.result.status, e.result.code, e.result.detail], [400, 'LB_ERR_BAD_REQUEST', 'cookie tenant sent more than once (the shard is chosen by it)'], headers.join(' | '))
+  }
+  t.equal(run(config, 'GET http://x.test/', ['cookie: tenant=t1; xtenant=2; SID=1']).result.status, null, 'once, among others with the name in theirs: it goes upstream')
+})
+
 t.test('sticky: a cookie naming a usable server pins; a down, foreign or unknown one re-balances with a new cookie', async (t) => {
   const config = cfg(STICKY)
   const tenantOf = (shard: string): string => ['t1', 't2', 't3', 't4', 't5', 't6', 't7', 't8', 't9'].find((x) =>

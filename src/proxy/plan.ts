@@ -15,7 +15,7 @@ import type { RouteInput } from '../router/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { ForwardRequest } from '../upstream/pool.js'
 import type { Server } from '../upstream/server.js'
-import { cookieValue, queryCount, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
+import { cookieCount, cookieValue, queryCount, shardKey, type Shard, type ShardKeySource } from '../upstream/shard.js'
 import { originOf, type Authority } from '../authority.js'
 import { countFields, firstValue, requestField, setField } from '../fields.js'
 import { TRUSTED_OVERRIDES, upstreamRequestHead, withHost, type ForwardContext, type UpstreamHead } from './headers.js'
@@ -178,6 +178,10 @@ export function plan (state: RuntimeState, req: PlanRequest): Plan | Refusal | R
   // A key parameter sent twice is the first to us and the last to PHP: its shard might not hold what the origin serves.
   if (by !== undefined && 'query' in by && queryCount(t.target, by.query) > 1) {
     return { error: Errors.BAD_REQUEST, detail: `query parameter ${by.query} sent more than once (the shard is chosen by it)`, ...parsed, route, backend }
+  }
+  // So is a key cookie: Django and Python's SimpleCookie take its last value (every Cookie line and h2 crumb counts).
+  if (by !== undefined && 'cookie' in by && cookieCount(view.header('cookie'), by.cookie) > 1) {
+    return { error: Errors.BAD_REQUEST, detail: `cookie ${by.cookie} sent more than once (the shard is chosen by it)`, ...parsed, route, backend }
   }
   const key = by === undefined ? undefined : shardKey(by, view)
   if (by !== undefined && key === undefined && by.missing === 'reject') {

@@ -120,23 +120,40 @@ function nonEmpty (v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v
 }
 
-/** Value of cookie `name` in a `Cookie` header (`a=1; b=2`). */
+/** Value of cookie `name` in a `Cookie` header (`a=1; b=2`): its first occurrence. */
 export function cookieValue (header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined
-  let i = 0
+  const eq = cookieAt(header, name, 0)
+  if (eq === -1) return undefined
+  let end = header.indexOf(';', eq)
+  if (end === -1) end = header.length
+  let v = header.slice(eq + 1, end).trim()
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
+  return nonEmpty(v)
+}
+
+/** How many times cookie `name` is in a `Cookie` header (we read the first, many frameworks the last). */
+export function cookieCount (header: string | undefined, name: string): number {
+  if (header === undefined) return 0
+  let n = 0
+  for (let eq = cookieAt(header, name, 0); eq !== -1; n++) {
+    const end = header.indexOf(';', eq)
+    eq = end === -1 ? -1 : cookieAt(header, name, end + 1)
+  }
+  return n
+}
+
+/** Where the `=` of the first cookie `name` at or after `i` is in a `Cookie` header, or -1. */
+function cookieAt (header: string, name: string, i: number): number {
   while (i < header.length) {
     while (header.charCodeAt(i) === 32 || header.charCodeAt(i) === 59) i++ // ' ' ';'
     let end = header.indexOf(';', i)
     if (end === -1) end = header.length
     const eq = header.indexOf('=', i)
-    if (eq !== -1 && eq < end && eq - i === name.length && header.startsWith(name, i)) {
-      let v = header.slice(eq + 1, end).trim()
-      if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
-      return nonEmpty(v)
-    }
+    if (eq !== -1 && eq < end && eq - i === name.length && header.startsWith(name, i)) return eq
     i = end + 1
   }
-  return undefined
+  return -1
 }
 
 /** Value of query parameter `name` (first occurrence, percent-decoded). */

@@ -345,3 +345,13 @@ t.test('a shard key parameter sent twice is a 400: the first to us, the last to 
   t.match(twice.detail, /user sent more than once/)
   t.equal(ok(plan(s, req('GET', '/users/1?user=a&x=1&x=2', ['Host', 'u.test']))).shardKey, 'a', 'other parameters may repeat')
 })
+
+t.test('a shard key cookie sent twice is a 400, on one Cookie line or across two (h2 crumbs are joined alike)', async (t) => {
+  const s = state(t, YAML.replace('shardBy: { header: x-user, missing: reject }', 'shardBy: { cookie: uid, missing: reject }'))
+  for (const cookies of [['Cookie', 'uid=user1; uid=user0'], ['Cookie', 'uid=user1', 'Cookie', 'a=1; uid=user0'], ['Cookie', 'uid=; uid=user0']]) {
+    const twice = plan(s, req('GET', '/users/1', ['Host', 'u.test', ...cookies])) as Refusal
+    t.equal(twice.error, Errors.BAD_REQUEST, cookies.join(' '))
+    t.equal(twice.detail, 'cookie uid sent more than once (the shard is chosen by it)')
+  }
+  t.equal(ok(plan(s, req('GET', '/users/1', ['Host', 'u.test', 'Cookie', 'xuid=1; uid=user1; uidx=2']))).shardKey, 'user1', 'other cookies may look alike')
+})

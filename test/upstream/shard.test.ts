@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Dispatcher } from 'undici'
-import { Shard, ShardSelector, cookieValue, pathSegment, queryValue, shardKey } from '../../src/upstream/shard.js'
+import { Shard, ShardSelector, cookieCount, cookieValue, pathSegment, queryValue, shardKey } from '../../src/upstream/shard.js'
 import { Server } from '../../src/upstream/server.js'
 
 const shard = (name: string): Shard => new Shard(name, [], { pick: () => undefined, explain: () => ({ server: undefined, reason: "", candidates: [] }) }, { maxQueue: 10, queueTimeout: 0, panicThreshold: 0 })
@@ -94,4 +94,13 @@ t.test('anyBusy: only a full server that could take the request once it frees is
   b.setCheckStatus(false, 'down')
   t.notOk(s.anyBusy(ctx), 'down')
   t.ok(s.anyBusy({ ...ctx, panic: true }), 'unless in panic mode')
+})
+
+t.test('cookieCount counts every occurrence of the name, empty ones too, not prefixes', async (t) => {
+  t.equal(cookieCount('a=1; uid=42; b=2', 'uid'), 1)
+  t.equal(cookieCount('uid=1; uid=2', 'uid'), 2)
+  t.equal(cookieCount('uid=; x=1;uid=2;  uid="3"', 'uid'), 3)
+  t.equal(cookieCount('xuid=1; uidx=2; uid', 'uid'), 0)
+  t.equal(cookieCount(undefined, 'uid'), 0)
+  t.equal(cookieValue('uid=; uid=2', 'uid'), undefined, 'the first is what we read')
 })
