@@ -164,9 +164,10 @@ export class HttpCache {
   /**
    * Stores a response fetched here: locally and, with a shared cache, in
    * Redis (not awaited). `since`: removals.seq when its fetch began; a purge
-   * or invalidation since then that matches it keeps it out.
+   * or invalidation since then that matches it keeps it out. `epoch`: the
+   * shared cache's purge epoch when it began (see SharedCache.store).
    */
-  put (entry: CacheEntry, leader: Inflight | undefined, since: number): boolean {
+  put (entry: CacheEntry, leader: Inflight | undefined, since: number, epoch: string | undefined): boolean {
     const ok = this.removals.allows(entry, since) && this.store.put(entry)
     // Storable again: its requests collapse again.
     if (ok) this.#uncacheable?.delete(variantLock(entry.key, entry.variant))
@@ -176,7 +177,7 @@ export class HttpCache {
     if (ok && shared !== undefined) {
       const lock = leader?.sharedLock
       if (lock !== undefined) this.#lockedWrites.add(lock)
-      shared.store(entry, lock)
+      shared.store(entry, lock, epoch)
     }
     return ok
   }

@@ -223,6 +223,7 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
     // Their entry, or the lock for ourselves when they stored nothing.
     found = await shared.lookup(at.key, lockText, timeout)
   }
+  if (found.epoch !== undefined) state.epoch = found.epoch
   if (found.held !== undefined) {
     if (state.leader !== undefined) state.leader.sharedLock = found.held
     else shared.release(found.held)
@@ -335,11 +336,14 @@ class CacheState {
   fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' = 'bypass'
   /** The cache's removals.seq when the request began: a purge after it keeps its answer out (see put). */
   readonly since: number
+  /** The shared cache's purge epoch when the fetch began (its lookup's, when it made one): see SharedCache.store. */
+  epoch: string | undefined
 
   constructor (readonly scope: CacheScope, readonly facts: RequestFacts, readonly requestHeaders: readonly string[],
     /** Date.now() when the request started (the entry's request time). */
     readonly requestTime: number) {
     this.since = scope.cache.removals.seq
+    this.epoch = scope.cache.shared?.epoch
   }
 
   /** The leader is done: wake the waiters with what it stored (or nothing). */
@@ -431,7 +435,7 @@ export class CacheSink implements ResponseSink {
       const merged = mergeRevalidated(stale.headers, headers)
       const entry = state.entry(stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, now)
       cache.counters.revalidated304++
-      if (entry !== undefined) this.#told(cache.put(entry, state.leader, state.since))
+      if (entry !== undefined) this.#told(cache.put(entry, state.leader, state.since, state.epoch))
       state.finishLeader(entry)
       // The 304's Set-Cookie is not stored (mergeRevalidated), but it was meant for this client.
       return this.#answer(entry ?? stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(entry ?? stale, now) }, revalidationCookies(headers))
@@ -502,7 +506,7 @@ export class CacheSink implements ResponseSink {
       this.#state.finishLeader(undefined)
     } else {
       const entry = this.#state.entry(r.status, r.statusText, r.headers, joinBody(r.chunks, r.size), r.responseTime, r.freshness)
-      this.#told(entry !== undefined && this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since))
+      this.#told(entry !== undefined && this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since, this.#state.epoch))
       this.#state.finishLeader(entry)
     }
     this.#inner.responseEnd(trailers)

@@ -73,6 +73,8 @@ export class RedisLink {
   }
 
   get state (): RedisState { return this.#state }
+  /** A Redis Cluster: keys in different slots cannot meet in one script. */
+  get cluster (): boolean { return this.client instanceof Cluster }
   get up (): boolean { return this.#state === 'up' }
 
   /** Told each state change (the shared cache resyncs when Redis returns). */

@@ -18,6 +18,9 @@
 //                    and a timer while this instance's records may be live,
 //                    sweep a few records on from a cursor (the hash's TTL
 //                    tells as much about when an entry goes).
+//   pe               the purge epoch: every purge INCRs it before it deletes,
+//                    and a write is refused when it moved since the lookup
+//                    its fetch began with (a late write cannot undo a purge).
 //   channel purge    sealed purge notices; channel fill: "a lock was let go".
 //
 // Nothing here throws into a request: every Redis failure is "Redis has
@@ -50,6 +53,8 @@ export interface SharedLookup {
   readonly entries: readonly CacheEntry[]
   /** `mine`: this request fetches and must let go (`release`); `theirs`: another instance is fetching. */
   readonly lock: 'mine' | 'theirs' | 'none'
+  /** The purge epoch Redis had before the lookup (undefined when Redis did not answer): what the fetch's write must still find. */
+  readonly epoch?: string
 }
 
 /** A fetch lock this instance holds. */
@@ -98,9 +103,20 @@ export const MAX_SHARED_URL_BYTES = 8 * 1024 * 1024
 
 // ARGV[5]/[6]: the fill channel and the lock's name, published when the lock is let go (one round trip for all of it).
 // ARGV[7]: MAX_SHARED_VARIANTS; ARGV[8]: MAX_SHARED_URL_BYTES. A variant past either is not stored
-// (the lock is let go all the same). Returns 1 when stored.
+// (the lock is let go all the same). ARGV[9]: the purge epoch the fetch began with; KEYS[3]: the epoch,
+// or KEYS[1] in a Redis Cluster (the epoch is in another slot), where ARGV[10] is the epoch read just before.
+// Refused when a purge came since. Returns 1 when stored.
 const STORE = `
 local stored = 0
+local epoch = ARGV[10]
+if KEYS[3] ~= KEYS[1] then epoch = redis.call('GET', KEYS[3]) or '0' end
+if epoch ~= ARGV[9] then
+  if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
+    redis.call('DEL', KEYS[2])
+    redis.call('PUBLISH', ARGV[5], ARGV[6])
+  end
+  return -1
+end
 local others = 0
 local fields = redis.call('HKEYS', KEYS[1])
 for i = 1, #fields do
@@ -148,6 +164,7 @@ end
 return 0`
 
 const INDEX = 'ci'
+const EPOCH = 'pe'
 const SCAN_COUNT = 500
 /** Index records each write sweeps: more than one, so that sweeping outpaces writing and the index stays about the size of what is live. */
 const SWEEP_ON_WRITE = 10
@@ -162,6 +179,10 @@ export class SharedCache {
   readonly #local: LocalCache
   readonly #interner: Interner
   readonly #log: Logger | undefined
+  /** In a Redis Cluster the purge epoch lives in another slot than any entry: see #write. */
+  readonly #cluster: boolean
+  /** The purge epoch as last read from Redis (a lookup, a purge of ours): what a fetch without a lookup of its own begins with. */
+  #epoch: string | undefined
   /** Who we are on the purge channel (our own notices are not applied twice). */
   readonly #id = randomBytes(8).toString('hex')
   readonly #lookup: ReturnType<RedisLink['script']>
@@ -189,8 +210,9 @@ export class SharedCache {
     this.#local = local
     this.#interner = local.interner
     this.#log = log
+    this.#cluster = link.cluster
     this.#lookup = link.script('switchyardCacheLookup', LOOKUP, 2)
-    this.#store = link.script('switchyardCacheStore', STORE, 2)
+    this.#store = link.script('switchyardCacheStore', STORE, 3)
     this.#release = link.script('switchyardCacheRelease', RELEASE, 1)
     this.#drop = link.script('switchyardCacheDrop', DROP, 1)
     this.#indexStep = link.script('switchyardCacheIndex', INDEX_STEP, 1)
@@ -203,6 +225,11 @@ export class SharedCache {
   /** False while Redis is down: callers skip the round trip altogether. */
   get up (): boolean {
     return this.link.up
+  }
+
+  /** The purge epoch last read from Redis (undefined before the first): a fetch notes it when it begins (see store). */
+  get epoch (): string | undefined {
+    return this.#epoch
   }
 
   stats (): SharedCacheStats {
@@ -231,10 +258,14 @@ export class SharedCache {
     const token = randomBytes(12).toString('base64url')
     let lock: SharedLookup['lock']
     let entries: CacheEntry[]
+    let epoch: string
     try {
-      const [reply, sealed] = await this.link.run('cache_lookup', (c) =>
-        this.#lookup(c, [hash, lockKey], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1'])
-      ) as [Buffer, Buffer[]]
+      // The epoch is read first, in the same round trip: a purge between the two only makes the write more careful.
+      const [seen, [reply, sealed]] = await this.link.run('cache_lookup', (c) => Promise.all([
+        c.get(EPOCH),
+        this.#lookup(c, [hash, lockKey], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1']) as Promise<[Buffer, Buffer[]]>
+      ]))
+      epoch = this.#epoch = seen ?? '0'
       lock = reply.toString() as SharedLookup['lock']
       entries = this.#open(key, first, sealed)
       // Written under an older key's name (a key rotation in progress).
@@ -248,7 +279,7 @@ export class SharedCache {
     }
     if (entries.length > 0) this.#stats.hits++
     else this.#stats.misses++
-    return { entries, lock, ...(lock === 'mine' ? { held: { name: lockKey, token } } : {}) }
+    return { entries, lock, epoch, ...(lock === 'mine' ? { held: { name: lockKey, token } } : {}) }
   }
 
   /** Resolves when another instance lets go of the lock for `lockText` (stored or not), or after `ms`. */
@@ -273,18 +304,21 @@ export class SharedCache {
    * Writes `entry` to Redis (not awaited by the request): for as long as it
    * is of use, sealed, and indexed for purges; `lock` (held by this fetch) is
    * let go in the same step, and the instances waiting on it are woken.
+   * `epoch`: the purge epoch when its fetch began; a purge since (by any
+   * instance) keeps it out of Redis, however late the write arrives. Unknown:
+   * not written.
    */
-  store (entry: CacheEntry, lock?: SharedLock): void {
+  store (entry: CacheEntry, lock: SharedLock | undefined, epoch: string | undefined): void {
     const now = Date.now()
     const ttl = sharedLifetime(entry, now)
-    if (ttl <= 0) {
+    if (ttl <= 0 || epoch === undefined) {
       if (lock !== undefined) this.release(lock)
       return
     }
     const name = lock?.name
     // Sealing and encoding wait for the next turn of the event loop: the client's
     // answer, which is being finished right now, goes out first.
-    const write = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#write(entry, ttl, now, lock)).finally(() => {
+    const write = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#write(entry, ttl, now, lock, epoch)).finally(() => {
       if (name !== undefined && this.#writing.get(name) === write) this.#writing.delete(name)
     })
     if (name !== undefined) this.#writing.set(name, write)
@@ -312,6 +346,7 @@ export class SharedCache {
   async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<number | undefined> {
     if (keys.length === 0) return 0
     try {
+      await this.#bump()
       const n = await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
       await this.#notify({ from: this.#id, ids: this.#sealer.ids, op: 'keys', keys, as })
       return n
@@ -329,6 +364,7 @@ export class SharedCache {
    */
   async purgeMatching (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix = false): Promise<number | undefined> {
     try {
+      await this.#bump()
       const n = await this.#scanIndex(matcher(op, value, pathPrefix))
       const ids = this.#sealer.ids
       await this.#notify(op === 'path' ? { from: this.#id, ids, op, value, prefix: pathPrefix } : { from: this.#id, ids, op, value })
@@ -339,7 +375,16 @@ export class SharedCache {
     }
   }
 
-  async #write (entry: CacheEntry, ttl: number, now: number, lock: SharedLock | undefined): Promise<void> {
+  /**
+   * A purge begins: the epoch moves before anything is deleted, so a write
+   * checked before it lands before the delete (and goes with it), and one
+   * checked after it is refused.
+   */
+  async #bump (): Promise<void> {
+    this.#epoch = String(await this.link.run('cache_epoch', (c) => c.incr(EPOCH)))
+  }
+
+  async #write (entry: CacheEntry, ttl: number, now: number, lock: SharedLock | undefined, epoch: string): Promise<void> {
     const first = this.#sealer.name(entry.key)
     const hash = `c:{${first}}`
     const field = this.#sealer.name(`${entry.variant}\0${JSON.stringify(entry.varyValues)}`)
@@ -349,11 +394,18 @@ export class SharedCache {
     const meta = Buffer.concat([Buffer.from(`${until}:`), this.#sealer.seal(`${INDEX}:${record}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until })))])
     try {
       const lockKey = lock?.name ?? hash
-      // Sent together (ioredis pipelines what is sent in one tick): one round trip.
-      const [stored] = await this.link.run('cache_store', (c) => Promise.all([
-        this.#store(c, [hash, lockKey], [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS, MAX_SHARED_URL_BYTES]),
-        this.#sweepStep(c, record, meta, SWEEP_ON_WRITE)
-      ]))
+      const args = [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS, MAX_SHARED_URL_BYTES, epoch]
+      // The index record goes first: a purge by prefix or tag that finds the epoch
+      // unmoved by this write scans after it, so it finds the record.
+      const stored = await this.link.run('cache_store', async (c) => {
+        // One node: sent together (ioredis pipelines what is sent in one tick), one round trip, the epoch checked in the script.
+        if (!this.#cluster) return (await Promise.all([this.#sweepStep(c, record, meta, SWEEP_ON_WRITE), this.#store(c, [hash, lockKey, EPOCH], [...args, ''])]))[1]
+        // A Cluster: the three are in different slots, so one after the other; a purge
+        // between the epoch's read and the write (one round trip) can still be undone.
+        await this.#sweepStep(c, record, meta, SWEEP_ON_WRITE)
+        const current = await c.get(EPOCH) ?? '0'
+        return await this.#store(c, [hash, lockKey, hash], [...args, current])
+      })
       if (Number(stored) === 1) this.#stats.stored++
       if (until > this.#sweepUntil) this.#sweepUntil = until
       this.#sweeper ??= setInterval(() => { this.#sweep() }, SWEEP_MS).unref()

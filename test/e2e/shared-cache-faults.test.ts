@@ -1,0 +1,97 @@
+// The shared cache and its purges when the network or Redis misbehaves (hostile
+// sweep 19): two real proxies on one real redis-server, instance A reaching it
+// through a TCP relay on loopback that delays, cuts, refuses or black-holes
+// its connections, and one real origin whose content changes.
+import http from 'node:http'
+import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
+import { request } from 'undici'
+import { startProxy, type RunningProxy } from '../helpers/proxy.js'
+import { startServer } from '../helpers/origin.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { startTcpRelay } from '../helpers/tcp-relay.js'
+import { eventually } from '../helpers/poll.js'
+
+const KEY_A = Buffer.alloc(32, 1).toString('base64')
+
+interface Origin {
+  readonly port: number
+  readonly hits: Map<string, number>
+  /** What it answers now (every path). */
+  version: string
+}
+
+async function origin (t: Test): Promise<Origin> {
+  const o: Origin = { port: 0, hits: new Map(), version: 'v1' }
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const path = req.url ?? '/'
+    o.hits.set(path, (o.hits.get(path) ?? 0) + 1)
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=300', 'cache-tag': 'news' })
+    res.end(o.version)
+  })
+  return Object.assign(o, { port: server.port })
+}
+
+/** A proxy sharing its cache through the Redis on `port` (the server's, or a relay's). */
+async function instance (t: Test, port: number, o: Origin, redisExtra = ''): Promise<RunningProxy> {
+  const dir = t.testdir({ 'a.key': KEY_A })
+  return startProxy(t, `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+redis: { url: "redis://127.0.0.1:${port}", timeout: 500ms, maxReconnectDelay: 100ms${redisExtra} }
+cache:
+  purgeFrom: [127.0.0.1]
+  collapseTimeout: 30s
+  shared: { encryptionKeys: [{ id: a, file: "${dir}/a.key" }] }
+routes: [{ backend: origin }]
+backends:
+  origin:
+    retries: { attempts: 0 }
+    servers: [{ url: "http://127.0.0.1:${o.port}" }]
+`)
+}
+
+async function get (p: RunningProxy, path: string): Promise<{ status: number, cacheStatus: string, body: string }> {
+  const res = await request(p.url('web') + path, { headers: { host: 'shop.test' } })
+  const body = await res.body.text()
+  return { status: res.statusCode, cacheStatus: String(res.headers['cache-status'] ?? ''), body }
+}
+
+async function redisUp (...proxies: RunningProxy[]): Promise<void> {
+  if (!await eventually(() => proxies.every((p) => p.app.state.cache?.shared?.up === true), 10_000)) {
+    throw new Error('the proxies did not connect to Redis within 10 s')
+  }
+}
+
+function rawClient (t: Test, redis: RedisServer): Redis {
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  return raw
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('a write that reaches Redis after a purge from another instance does not bring the purged entry back', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  const b = await instance(t, redis.port, o)
+  await redisUp(a, b)
+
+  // A's commands reach Redis 150 ms late (well within redis.timeout): its write
+  // of v1, sent after its client had the answer, lands after B's purge.
+  relay.up = 150
+  t.equal((await get(a, '/news')).body, 'v1')
+  o.version = 'v2'
+  t.same(await b.app.api.purge({ url: 'http://shop.test/news' }), { purged: 0, shared: 'purged' })
+  await sleep(600)
+  relay.up = 0
+  t.equal(await rawClient(t, redis).exists('switchyard:pe'), 1, 'the purge moved the epoch')
+
+  const fromB = await get(b, '/news')
+  t.equal(fromB.body, 'v2', `B serves the new content (${fromB.cacheStatus})`)
+  const fromA = await get(a, '/news')
+  t.equal(fromA.body, 'v2', `A serves the new content (${fromA.cacheStatus})`)
+  t.equal(o.hits.get('/news'), 2, 'v1 once, v2 once: the second fetch was shared')
+})
