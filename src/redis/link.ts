@@ -26,6 +26,13 @@ export type RedisState = 'connecting' | 'up' | 'down'
 export class RedisUnavailable extends Error {
   override readonly name = 'RedisUnavailable'
   readonly code = 'REDIS_UNAVAILABLE'
+  /** It went out (and timed out, or failed there): it may have run in Redis all the same. */
+  readonly sent: boolean
+
+  constructor (message: string, sent = false, options?: ErrorOptions) {
+    super(message, options)
+    this.sent = sent
+  }
 }
 
 /** The client ioredis gives us: a single connection or a cluster. */
@@ -90,13 +97,26 @@ export class RedisLink {
    * make is safe to lose or to apply late).
    */
   async run<T> (op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    return await this.#send(op, fn, true)
+  }
+
+  /**
+   * As run(), for an operation no request waits for (letting go of a fetch
+   * lock): sent even while operations are shed, since it delays nobody and
+   * whoever waits on it would wait longer; its timeout sheds nothing.
+   */
+  async runAside<T> (op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    return await this.#send(op, fn, false)
+  }
+
+  async #send<T> (op: string, fn: (client: RedisClient) => Promise<T>, gated: boolean): Promise<T> {
     if (this.#state !== 'up') {
       this.#count(op, 'down')
       throw new RedisUnavailable(`redis ${op}: not connected (${this.#state})`)
     }
     const start = performance.now()
     let probe = false
-    if (this.#shedUntil !== 0) {
+    if (gated && this.#shedUntil !== 0) {
       if (start < this.#shedUntil || this.#probing) {
         this.#count(op, 'shed')
         throw new RedisUnavailable(`redis ${op}: not sent, Redis timed out less than ${SLOW_COOLDOWN_MS} ms ago`)
@@ -105,7 +125,7 @@ export class RedisLink {
     }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new RedisUnavailable(`redis ${op}: no answer within ${this.config.timeout} ms`)), this.config.timeout)
+      timer = setTimeout(() => reject(new RedisUnavailable(`redis ${op}: no answer within ${this.config.timeout} ms`, true)), this.config.timeout)
     })
     try {
       const value = await Promise.race([fn(this.client), timeout])
@@ -116,10 +136,10 @@ export class RedisLink {
       const timedOut = err instanceof RedisUnavailable
       this.#done(op, timedOut ? 'timeout' : 'error', start)
       // An error reply is an answer in time: only a timeout sheds.
-      if (timedOut) this.#shedUntil = performance.now() + SLOW_COOLDOWN_MS
+      if (timedOut && gated) this.#shedUntil = performance.now() + SLOW_COOLDOWN_MS
       else if (probe) this.#shedUntil = 0
       if (timedOut) throw err
-      throw new RedisUnavailable(`redis ${op}: ${(err as Error).message}`, { cause: err })
+      throw new RedisUnavailable(`redis ${op}: ${(err as Error).message}`, true, { cause: err })
     } finally {
       clearTimeout(timer)
       if (probe) this.#probing = false

@@ -95,3 +95,34 @@ t.test('a write that reaches Redis after a purge from another instance does not 
   t.equal(fromA.body, 'v2', `A serves the new content (${fromA.cacheStatus})`)
   t.equal(o.hits.get('/news'), 2, 'v1 once, v2 once: the second fetch was shared')
 })
+
+t.test('a lookup that timed out lets go of the fetch lock it took: the other instances do not wait collapseTimeout', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  const b = await instance(t, redis.port, o)
+  await redisUp(a, b)
+  const raw = rawClient(t, redis)
+
+  // A's lookup reaches Redis 2 s late (redis.timeout is 500ms): A goes to the origin
+  // without it, and the script takes the lock in Redis after A gave up on it.
+  relay.up = 2000
+  const fromA = await get(a, '/orphan')
+  t.equal(fromA.body, 'v1')
+  let locked = false
+  for (let i = 0; i < 200 && !locked; i++) {
+    locked = (await raw.keys('switchyard:c:*:lock:*')).length > 0
+    if (!locked) await sleep(20)
+  }
+  t.ok(locked, 'A\'s late lookup took the lock in Redis')
+
+  // B's miss finds A's lock; collapseTimeout is 30 s.
+  const started = Date.now()
+  const fromB = await get(b, '/orphan')
+  const took = Date.now() - started
+  t.equal(fromB.body, 'v1')
+  t.ok(took < 10_000, `B was answered without waiting out collapseTimeout (${took} ms)`)
+  t.equal(o.hits.get('/orphan'), 2, 'A fetched, then B')
+  relay.up = 0
+})

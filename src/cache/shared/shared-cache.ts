@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { CacheEntry } from '../entry.js'
 import { sharedLifetime } from '../policy.js'
-import type { RedisClient, RedisLink } from '../../redis/link.js'
+import { RedisUnavailable, type RedisClient, type RedisLink } from '../../redis/link.js'
 import { decodeEntry, encodeEntry } from './codec.js'
 import { pathMatcher } from '../key.js'
 import type { Interner } from '../intern.js'
@@ -275,6 +275,9 @@ export class SharedCache {
       }
     } catch (err) {
       this.#unavailable(err)
+      // The script may have taken the lock all the same (it ran, its answer came late): let it
+      // go, or the other instances' misses would wait collapseTimeout for a fetch nobody announces.
+      if (lockText !== undefined && !(err instanceof RedisUnavailable && !err.sent)) this.release({ name: lockKey, token })
       return { entries: [], lock: 'none' }
     }
     if (entries.length > 0) this.#stats.hits++
@@ -329,7 +332,7 @@ export class SharedCache {
     const pending = this.#writing.get(lock.name) ?? Promise.resolve()
     void pending.then(async () => {
       try {
-        await this.link.run('cache_release', (c) => this.#release(c, [lock.name], [lock.token, this.link.channel('fill'), lock.name]))
+        await this.link.runAside('cache_release', (c) => this.#release(c, [lock.name], [lock.token, this.link.channel('fill'), lock.name]))
       } catch (err) {
         // The lock expires by itself (collapseTimeout); waiters time out and fetch.
         this.#unavailable(err)
@@ -411,6 +414,8 @@ export class SharedCache {
       this.#sweeper ??= setInterval(() => { this.#sweep() }, SWEEP_MS).unref()
     } catch (err) {
       this.#unavailable(err)
+      // The lock was to go with the write (HttpCache.finish leaves it to us).
+      if (lock !== undefined) this.release(lock)
     }
   }
 
