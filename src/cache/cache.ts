@@ -195,6 +195,12 @@ export class HttpCache {
     return n
   }
 
+  /** Every entry, as if purged (the shared cache may have missed purges); not counted as purges. */
+  purgeAll (): number {
+    this.removals.pattern(() => true)
+    return this.store.purgeWhere(() => true)
+  }
+
   /** Like invalidate, counted as a purge. */
   purgeUrl (key: string): number {
     this.removals.url(key)

@@ -71,6 +71,7 @@ export class RedisLink {
   #shedUntil = 0
   #probing = false
   readonly #onState = new Set<(state: RedisState) => void>()
+  readonly #onSubscribed = new Set<() => void>()
 
   constructor (config: RedisConfig, log?: Logger) {
     this.config = config
@@ -173,6 +174,16 @@ export class RedisLink {
     return () => { sub.off('messageBuffer', listener) }
   }
 
+  /**
+   * Told each time the subscriber connection is ready with its channels
+   * subscribed (the first time, and after each reconnect): what was published
+   * while it was away was not heard, and is not replayed.
+   */
+  onSubscribed (fn: () => void): () => void {
+    this.#onSubscribed.add(fn)
+    return () => this.#onSubscribed.delete(fn)
+  }
+
   /** A pub/sub channel's full name (ioredis prefixes keys, not channels): for scripts that publish. */
   channel (name: string): string {
     return this.config.keyPrefix + name
@@ -212,6 +223,10 @@ export class RedisLink {
     // Its subscriptions may wait for the connection (nothing waits on them), and ioredis restores them after a reconnect.
     const sub: RedisClient = c instanceof Cluster ? c.duplicate(undefined, { enableOfflineQueue: true }) : c.duplicate({ enableOfflineQueue: true })
     this.#watch(sub, false)
+    // ioredis sends the SUBSCRIBEs before 'ready' is emitted: the PING's answer comes after theirs.
+    sub.on('ready', () => {
+      void sub.ping().then(() => { for (const fn of this.#onSubscribed) fn() }, () => {})
+    })
     return sub
   }
 

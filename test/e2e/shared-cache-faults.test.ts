@@ -63,6 +63,18 @@ async function redisUp (...proxies: RunningProxy[]): Promise<void> {
   }
 }
 
+/**
+ * Until both connections of each proxy are up and its shared cache has read
+ * the purge epoch after each (so that a delay the test sets next meets only
+ * the test's own requests).
+ */
+async function settled (...proxies: RunningProxy[]): Promise<void> {
+  await redisUp(...proxies)
+  if (!await eventually(() => proxies.every((p) => (p.app.redisReport()?.operations['cache_epoch']?.ok ?? 0) >= 2), 10_000)) {
+    throw new Error('the proxies did not read the purge epoch within 10 s')
+  }
+}
+
 function rawClient (t: Test, redis: RedisServer): Redis {
   const raw = new Redis(redis.url)
   t.teardown(() => raw.disconnect())
@@ -77,7 +89,7 @@ t.test('a write that reaches Redis after a purge from another instance does not 
   const o = await origin(t)
   const a = await instance(t, relay.port, o)
   const b = await instance(t, redis.port, o)
-  await redisUp(a, b)
+  await settled(a, b)
 
   // A's commands reach Redis 150 ms late (well within redis.timeout): its write
   // of v1, sent after its client had the answer, lands after B's purge.
@@ -102,7 +114,7 @@ t.test('a lookup that timed out lets go of the fetch lock it took: the other ins
   const o = await origin(t)
   const a = await instance(t, relay.port, o)
   const b = await instance(t, redis.port, o)
-  await redisUp(a, b)
+  await settled(a, b)
   const raw = rawClient(t, redis)
 
   // A's lookup reaches Redis 2 s late (redis.timeout is 500ms): A goes to the origin
@@ -125,4 +137,35 @@ t.test('a lookup that timed out lets go of the fetch lock it took: the other ins
   t.ok(took < 10_000, `B was answered without waiting out collapseTimeout (${took} ms)`)
   t.equal(o.hits.get('/orphan'), 2, 'A fetched, then B')
   relay.up = 0
+})
+
+t.test('purges published while an instance\'s connections were cut are caught up when it reconnects', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  const b = await instance(t, redis.port, o)
+  await redisUp(a, b)
+  const aStore = a.app.state.cache!.store
+
+  t.equal((await get(a, '/blip')).body, 'v1')
+  t.equal(aStore.stats().entries, 1)
+  // A's connections drop and stay away while B purges (Redis itself is fine).
+  relay.refuse = true
+  relay.cut()
+  t.ok(await eventually(() => a.app.state.cache?.shared?.up === false, 5000), 'A saw its link go down')
+  o.version = 'v2'
+  t.same(await b.app.api.purge({ url: 'http://shop.test/blip' }), { purged: 0, shared: 'purged' })
+  relay.refuse = false
+  await redisUp(a)
+
+  t.ok(await eventually(() => aStore.stats().entries === 0, 5000), 'A dropped the copy the purge it did not hear named')
+  const again = await get(a, '/blip')
+  t.equal(again.body, 'v2', `A serves the new content (${again.cacheStatus})`)
+  // No purge was missed this time: the copy stays.
+  relay.cut()
+  await sleep(300)
+  await redisUp(a)
+  await sleep(500)
+  t.equal(aStore.stats().entries, 1, 'a reconnect that missed nothing keeps the local copies')
 })

@@ -39,6 +39,8 @@ import type { CacheConfig, EncryptionKeyConfig } from '../../config/schema.js'
 
 /** This instance's cache, where the other instances' purges are applied (cache.ts HttpCache). */
 export interface LocalCache {
+  /** Drops every entry (purges may have been missed); returns how many. */
+  purgeAll (): number
   purgeUrl (key: string): number
   invalidate (key: string): number
   purgePrefix (prefix: string): number
@@ -62,7 +64,12 @@ export interface SharedLock {
   /** Its Redis key (the same name the fill notice carries). */
   readonly name: string
   readonly token: string
+  /** When it expires in Redis by itself (Date.now() ms). */
+  readonly expires: number
 }
+
+/** Locks whose release could not be sent that are kept to be let go once Redis is back (the rest expire by themselves). */
+export const MAX_UNRELEASED = 1000
 
 /** Counters of the shared cache (the shape /metrics reads: hits, misses, stored, rejected, collapsed, remote purges, unavailable). */
 export type SharedCacheStats = SharedCacheMetricsInput
@@ -183,6 +190,13 @@ export class SharedCache {
   readonly #cluster: boolean
   /** The purge epoch as last read from Redis (a lookup, a purge of ours): what a fetch without a lookup of its own begins with. */
   #epoch: string | undefined
+  /**
+   * Purges since the subscriber last (re)subscribed: the epoch then, and how
+   * many purges were heard since (notices and our own). When the epoch moved
+   * by more when it resubscribes, notices were missed while it was away.
+   */
+  #baseline: number | undefined
+  #heard = 0
   /** Who we are on the purge channel (our own notices are not applied twice). */
   readonly #id = randomBytes(8).toString('hex')
   readonly #lookup: ReturnType<RedisLink['script']>
@@ -194,6 +208,8 @@ export class SharedCache {
   readonly #writing = new Map<string, Promise<void>>()
   /** Requests waiting for another instance's fetch, by lock name. */
   readonly #waiting = new Map<string, Set<() => void>>()
+  /** Locks whose release could not be sent (Redis down), let go when it is up again, by name. */
+  readonly #unreleased = new Map<string, SharedLock>()
   readonly #unsubscribe: Array<() => void>
   /** The index sweep: its cursor, when its current pass began, the latest `until` this instance wrote, its timer. */
   #cursor = '0'
@@ -218,8 +234,16 @@ export class SharedCache {
     this.#indexStep = link.script('switchyardCacheIndex', INDEX_STEP, 1)
     this.#unsubscribe = [
       link.subscribe('purge', (m) => { this.#onPurge(m) }),
-      link.subscribe('fill', (m) => { this.#wake(m.toString()) })
+      link.subscribe('fill', (m) => { this.#wake(m.toString()) }),
+      link.onSubscribed(() => { void this.#catchUp(true) }),
+      // The subscriber came back before the commands could go: the baseline is taken when they can.
+      link.onState((state) => {
+        if (state !== 'up') return
+        if (this.#baseline === undefined) void this.#catchUp(false)
+        this.#releaseLeftovers()
+      })
     ]
+    if (link.up) void this.#catchUp(false)
   }
 
   /** False while Redis is down: callers skip the round trip altogether. */
@@ -256,6 +280,7 @@ export class SharedCache {
     // Without a lock to take, the script's second key is the hash itself (the same Cluster slot).
     const lockKey = lockText === undefined ? hash : this.#lockName(first, lockText)
     const token = randomBytes(12).toString('base64url')
+    const expires = Date.now() + lockMs
     let lock: SharedLookup['lock']
     let entries: CacheEntry[]
     let epoch: string
@@ -277,12 +302,12 @@ export class SharedCache {
       this.#unavailable(err)
       // The script may have taken the lock all the same (it ran, its answer came late): let it
       // go, or the other instances' misses would wait collapseTimeout for a fetch nobody announces.
-      if (lockText !== undefined && !(err instanceof RedisUnavailable && !err.sent)) this.release({ name: lockKey, token })
+      if (lockText !== undefined && !(err instanceof RedisUnavailable && !err.sent)) this.release({ name: lockKey, token, expires })
       return { entries: [], lock: 'none' }
     }
     if (entries.length > 0) this.#stats.hits++
     else this.#stats.misses++
-    return { entries, lock, epoch, ...(lock === 'mine' ? { held: { name: lockKey, token } } : {}) }
+    return { entries, lock, epoch, ...(lock === 'mine' ? { held: { name: lockKey, token, expires } } : {}) }
   }
 
   /** Resolves when another instance lets go of the lock for `lockText` (stored or not), or after `ms`. */
@@ -334,8 +359,12 @@ export class SharedCache {
       try {
         await this.link.runAside('cache_release', (c) => this.#release(c, [lock.name], [lock.token, this.link.channel('fill'), lock.name]))
       } catch (err) {
-        // The lock expires by itself (collapseTimeout); waiters time out and fetch.
         this.#unavailable(err)
+        // Not sent (Redis down): let go once it is back, not after collapseTimeout,
+        // which every miss for this URL (this instance's too) would wait out.
+        if (err instanceof RedisUnavailable && !err.sent && lock.expires > Date.now() && this.#unreleased.size < MAX_UNRELEASED) {
+          this.#unreleased.set(lock.name, lock)
+        }
       }
     })
   }
@@ -378,6 +407,14 @@ export class SharedCache {
     }
   }
 
+  /** Redis is back: the locks whose release could not be sent, and have not expired yet, go now. */
+  #releaseLeftovers (): void {
+    const now = Date.now()
+    const locks = [...this.#unreleased.values()]
+    this.#unreleased.clear()
+    for (const lock of locks) if (lock.expires > now) this.release(lock)
+  }
+
   /**
    * A purge begins: the epoch moves before anything is deleted, so a write
    * checked before it lands before the delete (and goes with it), and one
@@ -385,6 +422,30 @@ export class SharedCache {
    */
   async #bump (): Promise<void> {
     this.#epoch = String(await this.link.run('cache_epoch', (c) => c.incr(EPOCH)))
+    this.#heard++
+  }
+
+  /**
+   * Pub/sub is not replayed: after the subscriber was away (`resubscribed`),
+   * a purge epoch that moved more than by the purges heard means notices were
+   * missed, and the local copies they named would be served for their whole
+   * lifetime. Which ones is not known, so every local copy goes (Redis still
+   * holds the valid ones); so does everything when the epoch cannot be read.
+   */
+  async #catchUp (resubscribed: boolean): Promise<void> {
+    let now: number | undefined
+    try {
+      now = Number(await this.link.run('cache_epoch', (c) => c.get(EPOCH)) ?? '0')
+    } catch (err) {
+      this.#unavailable(err)
+    }
+    const missed = now === undefined || (this.#baseline !== undefined && now !== this.#baseline + this.#heard)
+    if (resubscribed && missed) {
+      const n = this.#local.purgeAll()
+      this.#log?.warn({ dropped: n }, 'shared cache: purge notices may have been missed while the subscriber was away; dropped the local copies')
+    }
+    this.#baseline = now
+    this.#heard = 0
   }
 
   async #write (entry: CacheEntry, ttl: number, now: number, lock: SharedLock | undefined, epoch: string): Promise<void> {
@@ -536,6 +597,7 @@ export class SharedCache {
       return
     }
     if (n.from === this.#id) return
+    this.#heard++
     this.#stats.remotePurges++
     const notice = n
     const apply = (): void => { applyLocally(this.#local, notice) }
