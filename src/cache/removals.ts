@@ -21,6 +21,8 @@ interface PatternRemoval {
 }
 
 export class Removals {
+  /** With a clock, sequence numbers are its times (ms), still strictly increasing: see SharedCache's tombstones. */
+  readonly #clock: (() => number) | undefined
   #seq = 0
   /**
    * Removals up to this one were forgotten (pushed out of the bounds above):
@@ -37,6 +39,10 @@ export class Removals {
 
   readonly #patterns: PatternRemoval[] = []
 
+  constructor (clock?: () => number) {
+    this.#clock = clock
+  }
+
   /** The current sequence number: what a fetch notes when it begins. */
   get seq (): number {
     return this.#seq
@@ -44,12 +50,12 @@ export class Removals {
 
   /** Every response stored under URL key `key` was removed. */
   url (key: string): void {
-    this.#urls.set(key, ++this.#seq)
+    this.#urls.set(key, this.#next())
   }
 
   /** Every response `matches` accepts was removed (a prefix, path or tag purge). */
   pattern (matches: Matcher): void {
-    this.#patterns.push({ seq: ++this.#seq, matches })
+    this.#patterns.push({ seq: this.#next(), matches })
     if (this.#patterns.length > REMEMBERED_PATTERNS) {
       const old = this.#patterns.shift()!
       if (old.seq > this.#floor) this.#floor = old.seq
@@ -58,7 +64,7 @@ export class Removals {
 
   /** May `entry`, whose fetch began at sequence number `since`, be stored now? */
   allows (entry: Pick<CacheEntry, 'key' | 'tags'>, since: number): boolean {
-    if (since === this.#seq) return true
+    if (since >= this.#seq) return true
     if (since < this.#floor) return false
     const u = this.#urls.peek(entry.key)
     if (u !== undefined && u > since) return false
@@ -67,5 +73,10 @@ export class Removals {
       if (p[i]!.matches(entry)) return false
     }
     return true
+  }
+
+  #next (): number {
+    this.#seq = this.#clock === undefined ? this.#seq + 1 : Math.max(this.#seq + 1, this.#clock())
+    return this.#seq
   }
 }

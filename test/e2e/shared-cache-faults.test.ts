@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
-import { startServer } from '../helpers/origin.js'
+import { closedPort, startServer } from '../helpers/origin.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { startTcpRelay } from '../helpers/tcp-relay.js'
 import { eventually } from '../helpers/poll.js'
@@ -168,4 +168,28 @@ t.test('purges published while an instance\'s connections were cut are caught up
   await redisUp(a)
   await sleep(500)
   t.equal(aStore.stats().entries, 1, 'a reconnect that missed nothing keeps the local copies')
+})
+
+t.test('a purge Redis refuses (READONLY after a failover) is not refilled from Redis by the instance that purged', async (t) => {
+  const redis = await startRedis(t)
+  const o = await origin(t)
+  const a = await instance(t, redis.port, o)
+  await redisUp(a)
+  const raw = rawClient(t, redis)
+
+  t.equal((await get(a, '/ro')).body, 'v1')
+  t.equal((await get(a, '/ro-tag')).body, 'v1')
+  t.ok(await eventually(() => (a.app.redisReport()?.shared?.stored ?? 0) >= 2, 5000), 'both written to Redis')
+  // Demoted: writes answer READONLY, reads still find the entries.
+  await raw.call('REPLICAOF', '127.0.0.1', String(await closedPort()))
+  t.teardown(() => raw.call('REPLICAOF', 'NO', 'ONE').then(() => {}, () => {}))
+  o.version = 'v2'
+  t.same(await a.app.api.purge({ url: 'http://shop.test/ro' }), { purged: 1, shared: 'unreachable' })
+  t.same(await a.app.api.purge({ tag: 'news' }), { purged: 1, shared: 'unreachable' })
+
+  const ro = await get(a, '/ro')
+  t.equal(ro.body, 'v2', `the purged URL comes from the origin, not back from Redis (${ro.cacheStatus})`)
+  const tagged = await get(a, '/ro-tag')
+  t.equal(tagged.body, 'v2', `the purged tag too (${tagged.cacheStatus})`)
+  t.equal(await raw.exists('switchyard:pe'), 0, 'Redis really refused the purge')
 })

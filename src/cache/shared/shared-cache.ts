@@ -33,6 +33,7 @@ import { RedisUnavailable, type RedisClient, type RedisLink } from '../../redis/
 import { decodeEntry, encodeEntry } from './codec.js'
 import { pathMatcher } from '../key.js'
 import type { Interner } from '../intern.js'
+import { Removals } from '../removals.js'
 import { Sealer } from './seal.js'
 import type { SharedCacheMetricsInput } from '../../admin/metrics/types.js'
 import type { CacheConfig, EncryptionKeyConfig } from '../../config/schema.js'
@@ -208,6 +209,13 @@ export class SharedCache {
   readonly #writing = new Map<string, Promise<void>>()
   /** Requests waiting for another instance's fetch, by lock name. */
   readonly #waiting = new Map<string, Set<() => void>>()
+  /**
+   * Purges Redis refused or did not answer (READONLY after a failover, a
+   * timeout): entries read from Redis that a fetch began before one of them
+   * matches are not used, or this instance would refill what it just purged.
+   * By time (ms), bounded like the cache's own removals.
+   */
+  readonly #tombstones = new Removals(Date.now)
   /** Locks whose release could not be sent (Redis down), let go when it is up again, by name. */
   readonly #unreleased = new Map<string, SharedLock>()
   readonly #unsubscribe: Array<() => void>
@@ -305,6 +313,7 @@ export class SharedCache {
       if (lockText !== undefined && !(err instanceof RedisUnavailable && !err.sent)) this.release({ name: lockKey, token, expires })
       return { entries: [], lock: 'none' }
     }
+    entries = entries.filter((e) => this.#tombstones.allows(e, e.requestTime))
     if (entries.length > 0) this.#stats.hits++
     else this.#stats.misses++
     return { entries, lock, epoch, ...(lock === 'mine' ? { held: { name: lockKey, token, expires } } : {}) }
@@ -384,6 +393,7 @@ export class SharedCache {
       return n
     } catch (err) {
       this.#unavailable(err)
+      for (const k of keys) this.#tombstones.url(k)
       return undefined
     }
   }
@@ -395,14 +405,16 @@ export class SharedCache {
    * or undefined when Redis could not be reached.
    */
   async purgeMatching (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix = false): Promise<number | undefined> {
+    const matches = matcher(op, value, pathPrefix)
     try {
       await this.#bump()
-      const n = await this.#scanIndex(matcher(op, value, pathPrefix))
+      const n = await this.#scanIndex(matches)
       const ids = this.#sealer.ids
       await this.#notify(op === 'path' ? { from: this.#id, ids, op, value, prefix: pathPrefix } : { from: this.#id, ids, op, value })
       return n
     } catch (err) {
       this.#unavailable(err)
+      this.#tombstones.pattern(matches)
       return undefined
     }
   }
@@ -661,7 +673,7 @@ function applyLocally (local: LocalCache, n: PurgeNotice): void {
 }
 
 /** Which index records a purge by prefix, tag or path removes. */
-function matcher (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix: boolean): (meta: IndexMeta) => boolean {
+function matcher (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix: boolean): (meta: Pick<IndexMeta, 'key' | 'tags'>) => boolean {
   if (op === 'path') {
     const onPath = pathMatcher(value, pathPrefix)
     return (meta) => onPath(meta.key)
