@@ -276,6 +276,14 @@ export function describeTarget (config: RedisConfig): string {
   return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`
 }
 
+/**
+ * Error replies that say this connection's node cannot serve us any more:
+ * after a failover behind one address (a DNS name, a VIP) the connection
+ * stays on the demoted node (READONLY), or reaches one still loading or
+ * without its master; a new connection reaches the new primary.
+ */
+const RECONNECT_ON = /^(READONLY|LOADING|MASTERDOWN)\b/
+
 function connect (config: RedisConfig): RedisClient {
   const tls = config.tls === undefined
     ? undefined
@@ -295,6 +303,8 @@ function connect (config: RedisConfig): RedisClient {
     // Commands issued in the same tick go out in one write (a store's script and index update, many requests' lookups).
     enableAutoPipelining: true,
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), config.maxReconnectDelay),
+    // 1: reconnect, without sending the command again (its caller has its answer: a failure).
+    reconnectOnError: (err: Error) => RECONNECT_ON.test(err.message) ? 1 : false,
     ...(config.username === undefined ? {} : { username: config.username }),
     ...(config.password === undefined ? {} : { password: config.password }),
     ...(tls === undefined ? {} : { tls })

@@ -193,3 +193,28 @@ t.test('a purge Redis refuses (READONLY after a failover) is not refilled from R
   t.equal(tagged.body, 'v2', `the purged tag too (${tagged.cacheStatus})`)
   t.equal(await raw.exists('switchyard:pe'), 0, 'Redis really refused the purge')
 })
+
+t.test('after a failover behind one address, the link leaves the read-only node for the new primary', async (t) => {
+  const old = await startRedis(t)
+  const primary = await startRedis(t)
+  const relay = await startTcpRelay(t, old.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  await redisUp(a)
+  const before = relay.accepted
+
+  // The old primary follows the new one; the address now leads there.
+  const rawOld = rawClient(t, old)
+  await rawOld.call('REPLICAOF', '127.0.0.1', String(primary.port))
+  t.teardown(() => rawOld.call('REPLICAOF', 'NO', 'ONE').then(() => {}, () => {}))
+  relay.target = primary.port
+  const rawPrimary = rawClient(t, primary)
+  let shared = false
+  for (let i = 0; i < 50 && !shared; i++) {
+    t.equal((await get(a, `/after-failover-${i}`)).status, 200)
+    shared = (await rawPrimary.keys('switchyard:c:*')).length > 0
+    if (!shared) await sleep(100)
+  }
+  t.ok(shared, 'what A stores reaches the new primary')
+  t.ok(relay.accepted > before, `A made new connections (${relay.accepted - before})`)
+})
