@@ -41,9 +41,18 @@ export type RedisClient = Redis | Cluster
 /** How long operations are shed after one timed out, before one probes again (ms). */
 export const SLOW_COOLDOWN_MS = 1000
 
+/**
+ * Timeouts in a row (nothing answered in between) after which the connection
+ * is taken for dead and replaced: a half-open one (a lost NAT entry, a host
+ * gone without a reset) would otherwise stay until the kernel gives up, about
+ * 15 minutes, while a new connection would work.
+ */
+export const DEAD_AFTER_TIMEOUTS = 3
+
 /** What /status, the dashboard and /metrics show (a cluster's primary merges the workers'). */
 export interface RedisStats {
-  readonly state: RedisState
+  /** `degraded`: connected, but operations are shed after a timeout. */
+  readonly state: RedisState | 'degraded'
   /** Where it connects, without credentials. */
   readonly target: string
   readonly since: string
@@ -70,6 +79,8 @@ export class RedisLink {
   /** Operations are shed until then (performance.now() ms; 0: not shedding), and while a probe is out. */
   #shedUntil = 0
   #probing = false
+  /** Operations that timed out since the last answer (see DEAD_AFTER_TIMEOUTS). */
+  #timeouts = 0
   readonly #onState = new Set<(state: RedisState) => void>()
   readonly #onSubscribed = new Set<() => void>()
 
@@ -130,12 +141,15 @@ export class RedisLink {
     })
     try {
       const value = await Promise.race([fn(this.client), timeout])
+      this.#timeouts = 0
       this.#done(op, 'ok', start)
       if (probe) this.#shedUntil = 0
       return value
     } catch (err) {
       const timedOut = err instanceof RedisUnavailable
       this.#done(op, timedOut ? 'timeout' : 'error', start)
+      if (!timedOut) this.#timeouts = 0
+      else if (++this.#timeouts >= DEAD_AFTER_TIMEOUTS) this.#replaceConnections()
       // An error reply is an answer in time: only a timeout sheds.
       if (timedOut && gated) this.#shedUntil = performance.now() + SLOW_COOLDOWN_MS
       else if (probe) this.#shedUntil = 0
@@ -198,7 +212,7 @@ export class RedisLink {
     const operations: Record<string, Record<OperationResult, number>> = {}
     for (const [op, counts] of this.#ops) operations[op] = { ...counts }
     return {
-      state: this.#state,
+      state: this.#state === 'up' && this.#shedUntil !== 0 ? 'degraded' : this.#state,
       target: describeTarget(this.config),
       since: new Date(this.#since).toISOString(),
       transitions: this.#transitions,
@@ -218,6 +232,21 @@ export class RedisLink {
     await Promise.all([quit(this.client), quit(this.#subscriber)])
   }
 
+  /**
+   * Nothing answered DEAD_AFTER_TIMEOUTS operations in a row: the sockets are
+   * destroyed (not ended: a FIN on a dead path is never answered), and
+   * ioredis reconnects as after any drop. The subscriber goes too: it sends
+   * nothing, so it cannot tell, and it most likely went the same way.
+   */
+  #replaceConnections (): void {
+    this.#timeouts = 0
+    this.#log?.warn({ timeouts: DEAD_AFTER_TIMEOUTS }, 'redis: no answer to several operations in a row; replacing the connection')
+    for (const c of [this.client, this.#subscriber]) {
+      if (c === undefined) continue
+      for (const node of c instanceof Cluster ? c.nodes() : [c]) (node as unknown as { stream?: { destroy (): void } }).stream?.destroy()
+    }
+  }
+
   #newSubscriber (): RedisClient {
     const c = this.client
     // Its subscriptions may wait for the connection (nothing waits on them), and ioredis restores them after a reconnect.
@@ -234,7 +263,12 @@ export class RedisLink {
     // Errors are connection trouble, reported through the state change below; an unhandled 'error' event would end the process.
     c.on('error', (err: Error) => { if (main) this.#log?.debug({ err }, 'redis: connection error') })
     if (!main) return
-    c.on('ready', () => { this.#set('up', undefined) })
+    c.on('ready', () => {
+      // A new connection starts afresh: what timed out was the old one.
+      this.#shedUntil = 0
+      this.#timeouts = 0
+      this.#set('up', undefined)
+    })
     c.on('close', () => { this.#set('down', 'connection closed') })
     c.on('end', () => { this.#set('down', 'connection ended') })
   }

@@ -36,8 +36,8 @@ export function addRedisCounters (sum: RedisCounters | undefined, last: RedisRep
 
 /** The `redis` part of GET /status. */
 export interface RedisStatus {
-  /** `degraded`: some of a cluster's workers are connected, some not. */
-  readonly state: RedisStats['state'] | 'degraded'
+  /** `degraded`: some of a cluster's workers are connected, some not, or a connection sheds operations after a timeout. */
+  readonly state: RedisStats['state']
   readonly target: string
   /** Processes connected / processes (1/1 for a single process). */
   readonly connected: string
@@ -56,14 +56,16 @@ export function redisStatus (reports: readonly RedisReport[], exited?: RedisCoun
   const first = reports[0]
   if (first === undefined) return undefined
   const up = reports.filter((r) => r.state === 'up').length
+  // Connected, but shedding after timeouts.
+  const shedding = reports.filter((r) => r.state === 'degraded').length
   const counters = withExited(reports, exited)
   const count = counters.reduce((n, r) => n + r.latency.count, 0)
   const sumMs = counters.reduce((n, r) => n + r.latency.sumMs, 0)
   const shared = sumShared(counters)
   return {
-    state: up === reports.length ? 'up' : up > 0 ? 'degraded' : reports.every((r) => r.state === 'connecting') ? 'connecting' : 'down',
+    state: up === reports.length ? 'up' : up + shedding > 0 ? 'degraded' : reports.every((r) => r.state === 'connecting') ? 'connecting' : 'down',
     target: first.target,
-    connected: `${up}/${reports.length}`,
+    connected: `${up + shedding}/${reports.length}`,
     transitions: counters.reduce((n, r) => n + r.transitions, 0),
     operations: sumOperations(counters),
     latency: { count, meanMs: count === 0 ? null : Math.round((sumMs / count) * 1000) / 1000 },

@@ -218,3 +218,32 @@ t.test('after a failover behind one address, the link leaves the read-only node 
   t.ok(shared, 'what A stores reaches the new primary')
   t.ok(relay.accepted > before, `A made new connections (${relay.accepted - before})`)
 })
+
+t.test('a half-open connection (every packet dropped, no reset) is replaced, and sharing resumes', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  const b = await instance(t, redis.port, o)
+  await redisUp(a, b)
+  const before = relay.accepted
+
+  relay.blackholeOpen()
+  let degraded = false
+  for (let i = 0; i < 150 && relay.accepted === before; i++) {
+    t.equal((await get(a, `/half-open-${i}`)).status, 200)
+    const status = a.app.api.status() as { redis?: { state: string } }
+    if (status.redis?.state === 'degraded') degraded = true
+    await sleep(100)
+  }
+  t.ok(relay.accepted > before, 'A made a new connection')
+  t.ok(degraded, '/status said degraded while operations timed out')
+  await redisUp(a)
+  t.ok(await eventually(() => (a.app.api.status() as { redis?: { state: string } }).redis?.state === 'up', 5000), 'up again')
+
+  // Sharing works again: what B stores, A finds in Redis.
+  await get(b, '/after-half-open')
+  t.ok(await eventually(() => (b.app.redisReport()?.shared?.stored ?? 0) >= 1, 5000))
+  const fromA = await get(a, '/after-half-open')
+  t.match(fromA.cacheStatus, /detail="shared"/, 'A is served from Redis again')
+})
