@@ -212,7 +212,8 @@ export class RedisLink {
     const operations: Record<string, Record<OperationResult, number>> = {}
     for (const [op, counts] of this.#ops) operations[op] = { ...counts }
     return {
-      state: this.#state === 'up' && this.#shedUntil !== 0 ? 'degraded' : this.#state,
+      // Degraded while operations are shed (or a probe is out), not for good after one timeout in a quiet spell.
+      state: this.#state === 'up' && (this.#probing || performance.now() < this.#shedUntil) ? 'degraded' : this.#state,
       target: describeTarget(this.config),
       since: new Date(this.#since).toISOString(),
       transitions: this.#transitions,
