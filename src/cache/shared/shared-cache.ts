@@ -198,6 +198,8 @@ export class SharedCache {
    */
   #baseline: number | undefined
   #heard = 0
+  /** The subscriber came back while commands could not go: a catch-up is owed. */
+  #behind = false
   /** Who we are on the purge channel (our own notices are not applied twice). */
   readonly #id = randomBytes(8).toString('hex')
   readonly #lookup: ReturnType<RedisLink['script']>
@@ -244,10 +246,10 @@ export class SharedCache {
       link.subscribe('purge', (m) => { this.#onPurge(m) }),
       link.subscribe('fill', (m) => { this.#wake(m.toString()) }),
       link.onSubscribed(() => { void this.#catchUp(true) }),
-      // The subscriber came back before the commands could go: the baseline is taken when they can.
+      // The subscriber came back before the commands could go: the catch-up (or the first baseline) is made when they can.
       link.onState((state) => {
         if (state !== 'up') return
-        if (this.#baseline === undefined) void this.#catchUp(false)
+        if (this.#baseline === undefined || this.#behind) void this.#catchUp(this.#behind)
         this.#releaseLeftovers()
       })
     ]
@@ -445,6 +447,12 @@ export class SharedCache {
    * holds the valid ones); so does everything when the epoch cannot be read.
    */
   async #catchUp (resubscribed: boolean): Promise<void> {
+    // Not connected for commands yet (the subscriber often is first): done once it is (see onState).
+    if (!this.link.up) {
+      this.#behind ||= resubscribed
+      return
+    }
+    this.#behind = false
     let now: number | undefined
     try {
       now = Number(await this.link.run('cache_epoch', (c) => c.get(EPOCH)) ?? '0')
