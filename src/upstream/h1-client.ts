@@ -183,6 +183,8 @@ class Connection {
   #fields: string[] = []
   #headDone = false
   #interim = false
+  /** A streamed body waits on the server (the socket is full): its stall, not the client's. */
+  #uploadHeld = false
   #keepAlive = true
   #closeDelimited = false
   #bodySent = true
@@ -255,6 +257,7 @@ class Connection {
     x.conn = this
     this.#headDone = false
     this.#interim = false
+    this.#uploadHeld = false
     this.#answered = false
     this.#closeDelimited = false
     this.#keepAlive = !x.req.close && !x.req.upgrade
@@ -306,6 +309,7 @@ class Connection {
       if (!more) {
         // The server is not taking the body: from now on its stall, within the headers timeout.
         paused = true
+        this.#uploadHeld = true
         body.pause()
         socket.once('drain', onDrain)
         if (!this.#headDone) this.#arm(Phase.Headers, this.#o.headersTimeout)
@@ -314,6 +318,7 @@ class Connection {
     const onDrain = (): void => {
       if (this.exchange !== x) return
       paused = false
+      this.#uploadHeld = false
       // It took all we had: the client is the one to send the rest (timeouts.clientBody watches it).
       if (!this.#headDone) this.#disarm()
       body.resume()
@@ -420,7 +425,9 @@ class Connection {
       }
       // A 100 is never relayed (the proxy answers its clients' Expect) and does not restart the wait: 100s without end still time out.
       if (status === 100) return 1
-      this.#arm(Phase.Headers, this.#o.headersTimeout)
+      // The wait for the final head starts again, unless the client is the one to send more of its body (see #stream).
+      if (this.#bodySent || this.#uploadHeld) this.#arm(Phase.Headers, this.#o.headersTimeout)
+      else this.#disarm()
       try {
         x.handler.onHeaders!(status, raw as unknown as Buffer[], x.resume, statusText)
       } catch (err) {

@@ -460,6 +460,37 @@ function cases (t: Test): void {
     t.equal(o.seen[0]!.body.toString(), 'abcdef')
   })
 
+  t.test('an interim answer (103) does not restart the head\'s wait while the client is the one to send', async (t) => {
+    // Answers 103 as soon as the head is in, and 200 once the chunked body has ended.
+    const sockets = new Set<Socket>()
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => {})
+      let got = ''
+      let hinted = false
+      socket.on('data', (d: Buffer) => {
+        got += d.toString('latin1')
+        if (!hinted && got.includes('\r\n\r\n')) {
+          hinted = true
+          socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n')
+        }
+        if (got.endsWith('0\r\n\r\n')) socket.write(ok('ok'))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
+    const p = pool(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, { headersTimeout: 100 })
+    const body = new PassThrough()
+    const out = send(p, { method: 'POST', body })
+    body.write('abc')
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    body.end('def')
+    const r = await out
+    t.equal(r.error, undefined, 'no UND_ERR_HEADERS_TIMEOUT after the 103 while the client paused')
+    t.same(r.interim.map((i) => i.status), [103])
+    t.equal(r.status, 200)
+  })
+
   t.test('a server that stops taking the body is stalling: the headers timeout runs while the body waits on it', async (t) => {
     // Reads nothing: the kernel's buffers fill and the client's writes back up.
     const sockets = new Set<Socket>()
