@@ -146,14 +146,26 @@ export function cookieCount (header: string | undefined, name: string): number {
 /** Where the `=` of the first cookie `name` at or after `i` is in a `Cookie` header, or -1. */
 function cookieAt (header: string, name: string, i: number): number {
   while (i < header.length) {
-    while (header.charCodeAt(i) === 32 || header.charCodeAt(i) === 59) i++ // ' ' ';'
+    // Names are read as lenient parsers read them (Python's http.cookies,
+    // Django): whitespace around them does not make another cookie, or
+    // `uid=a; uid =b` would be one uid here and two there.
+    while (i < header.length && (isSpace(header.charCodeAt(i)) || header.charCodeAt(i) === 59)) i++ // ';'
     let end = header.indexOf(';', i)
     if (end === -1) end = header.length
     const eq = header.indexOf('=', i)
-    if (eq !== -1 && eq < end && eq - i === name.length && header.startsWith(name, i)) return eq
+    if (eq !== -1 && eq < end && header.startsWith(name, i)) {
+      let j = i + name.length
+      while (j < eq && isSpace(header.charCodeAt(j))) j++
+      if (j === eq) return eq
+    }
     i = end + 1
   }
   return -1
+}
+
+/** SP or HTAB. */
+function isSpace (c: number): boolean {
+  return c === 32 || c === 9
 }
 
 /** Value of query parameter `name` (first occurrence, percent-decoded). */

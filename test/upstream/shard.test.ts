@@ -96,6 +96,14 @@ t.test('anyBusy: only a full server that could take the request once it frees is
   t.ok(s.anyBusy({ ...ctx, panic: true }), 'unless in panic mode')
 })
 
+t.test('a cookie name with whitespace around it is that name, as lenient frameworks read it', async (t) => {
+  t.equal(cookieValue('uid =42', 'uid'), '42')
+  t.equal(cookieValue('a=1;\tuid=7', 'uid'), '7')
+  t.equal(cookieCount('tenant=a; tenant =b', 'tenant'), 2, 'space before =')
+  t.equal(cookieCount('tenant=a;\ttenant=b', 'tenant'), 2, 'a tab after ;')
+  t.equal(cookieCount('tenant=a; tenantx =b; x tenant=c', 'tenant'), 1, 'still not a longer name, nor one ending in it')
+})
+
 t.test('cookieCount counts every occurrence of the name, empty ones too, not prefixes', async (t) => {
   t.equal(cookieCount('a=1; uid=42; b=2', 'uid'), 1)
   t.equal(cookieCount('uid=1; uid=2', 'uid'), 2)
