@@ -104,7 +104,7 @@ function sumOperations (reports: readonly RedisCounters[]): Record<string, Recor
 function sumShared (reports: readonly RedisCounters[]): SharedCacheStats | undefined {
   const list = reports.flatMap((r) => r.shared === undefined ? [] : [r.shared])
   if (list.length === 0) return undefined
-  const out = { hits: 0, misses: 0, stored: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
+  const out = { hits: 0, misses: 0, stored: 0, superseded: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
   for (const s of list) for (const k of Object.keys(out) as Array<keyof typeof out>) out[k] += s[k]
   return out
 }

@@ -127,7 +127,7 @@ cache: { shared: { encryptionKeys: [{ id: k1, file: "${dir}/k1.key" }] } }`)
   await page.locator('#redis-state[data-state="up"]').waitFor({ timeout: CHANGE_MS })
   await page.locator('#redis-shared-box').waitFor()
   t.same(await stats(page, 'redis-shared'), {
-    hits: '0', misses: '0', ratio: '\u2014', stored: '0', rejected: '0', collapsed: '0', remotePurges: '0', unavailable: '0'
+    hits: '0', misses: '0', ratio: '\u2014', stored: '0', superseded: '0', rejected: '0', collapsed: '0', remotePurges: '0', unavailable: '0'
   }, 'the counters, all zero before any request')
 
   // The first asks Redis, fetches from the origin and stores there; the second is a hit in this instance's memory.
@@ -144,10 +144,10 @@ cache: { shared: { encryptionKeys: [{ id: k1, file: "${dir}/k1.key" }] } }`)
   const shown = await stats(page, 'redis-shared')
   const shared = (await status(admin)).redis?.shared
   t.same(shown, {
-    hits: String(shared?.hits), misses: String(shared?.misses), ratio: '0%', stored: String(shared?.stored), rejected: String(shared?.rejected),
+    hits: String(shared?.hits), misses: String(shared?.misses), ratio: '0%', stored: String(shared?.stored), superseded: String(shared?.superseded), rejected: String(shared?.rejected),
     collapsed: String(shared?.collapsed), remotePurges: String(shared?.remotePurges), unavailable: String(shared?.unavailable)
   }, 'what /status has')
-  t.same(shared, { hits: 0, misses: 1, stored: 1, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }, 'one miss in Redis, one store')
+  t.same(shared, { hits: 0, misses: 1, stored: 1, superseded: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }, 'one miss in Redis, one store')
   const ops = await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-op')))
   t.ok(ops.includes('cache_lookup') && ops.includes('cache_store'), `the operations it took: ${ops.join(', ')}`)
   t.equal(await page.locator('#redis-stats [data-stat="errors"]').getAttribute('data-tone'), null, 'no errors, nothing highlighted')

@@ -271,7 +271,7 @@ if (!existsSync(CHROMIUM)) {
         cache_store: { ok: 40, error: 1, timeout: 0, down: 3, shed: 0 }
       },
       latency: { count: 1547, meanMs: 0.42 },
-      shared: { hits: 300, misses: 100, stored: 40, rejected: 0, collapsed: 7, remotePurges: 2, unavailable: 0 }
+      shared: { hits: 300, misses: 100, stored: 40, superseded: 3, rejected: 0, collapsed: 7, remotePurges: 2, unavailable: 0 }
     }
     const indicator = page.locator('#redis-state')
     await page.locator('#redis-state[data-state="up"]').waitFor()
@@ -286,7 +286,7 @@ if (!existsSync(CHROMIUM)) {
     const ops = await page.locator('tr[data-op]').evaluateAll((rows) => rows.map((r) =>
       Array.from(r.children as unknown as ArrayLike<typeof r>).map((td) => td.textContent + (td.hasAttribute('data-tone') ? '!' + td.getAttribute('data-tone') : '')).join(' ')))
     t.same(ops, ['cache_lookup 1,500 0 2!bad 0 6!warn', 'cache_store 40 1!bad 0 3!warn 0', 'publish 5 0 0 0 0'], 'one row per operation, by name; non-zero failures highlighted')
-    t.same(await stats('redis-shared'), ['hits=300', 'misses=100', 'ratio=75.0%', 'stored=40', 'rejected=0', 'collapsed=7', 'remotePurges=2', 'unavailable=0'])
+    t.same(await stats('redis-shared'), ['hits=300', 'misses=100', 'ratio=75.0%', 'stored=40', 'superseded=3', 'rejected=0', 'collapsed=7', 'remotePurges=2', 'unavailable=0'])
     // The indicator's dot is drawn in its text colour.
     const dot = async (): Promise<number[]> => rgb(await indicator.evaluate(fg))
     const up = await dot()

@@ -106,6 +106,30 @@ t.test('a write that reaches Redis after a purge from another instance does not 
   const fromA = await get(a, '/news')
   t.equal(fromA.body, 'v2', `A serves the new content (${fromA.cacheStatus})`)
   t.equal(o.hits.get('/news'), 2, 'v1 once, v2 once: the second fetch was shared')
+  t.equal(a.app.redisReport()?.shared?.superseded, 1, 'the refused write is counted')
+})
+
+t.test('client writes elsewhere (RFC 9111 invalidations) do not keep fetches out of the shared cache', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  const b = await instance(t, redis.port, o)
+  await settled(a, b)
+  // A's fetches reach Redis late while B's clients POST to other URLs meanwhile.
+  relay.up = 150
+  const fetches = Promise.all([0, 1, 2, 3, 4].map(async (i) => (await get(a, `/p${i}`)).body))
+  for (let i = 0; i < 5; i++) {
+    const r = await request(b.url('web') + `/comments/${i}`, { method: 'POST', body: 'x', headers: { host: 'shop.test' } })
+    await r.body.text()
+    t.equal(r.statusCode, 200)
+    await sleep(40)
+  }
+  t.same(await fetches, ['v1', 'v1', 'v1', 'v1', 'v1'])
+  await sleep(600)
+  relay.up = 0
+  for (let i = 0; i < 5; i++) t.match((await get(b, `/p${i}`)).cacheStatus, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
+  t.equal(a.app.redisReport()?.shared?.superseded, 0)
 })
 
 t.test('a lookup that timed out lets go of the fetch lock it took: the other instances do not wait collapseTimeout', async (t) => {

@@ -12,7 +12,7 @@ function report (state: RedisReport['state'], n: number): RedisReport {
     transitions: n,
     operations: { cache_lookup: { ...noOperations(), ok: 10 * n, error: n } },
     latency: latency(10 * n, 5 * n),
-    shared: { hits: n, misses: n, stored: n, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: n }
+    shared: { hits: n, misses: n, stored: n, superseded: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: n }
   }
 }
 

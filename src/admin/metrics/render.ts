@@ -140,6 +140,7 @@ export function prometheusText (src: ExpositionSource, extra: PrometheusExtra, n
       c('switchyard_cache_shared_hits_total', 'Local misses answered from the shared cache in Redis.', shared.hits)
       c('switchyard_cache_shared_misses_total', 'Local misses the shared cache had nothing for.', shared.misses)
       c('switchyard_cache_shared_stored_total', 'Responses written to the shared cache.', shared.stored)
+      c('switchyard_cache_shared_superseded_total', 'Responses not written to the shared cache because a purge came while they were fetched.', shared.superseded)
       c('switchyard_cache_shared_rejected_total', 'Values in Redis that did not open with the configured keys (deleted, never served).', shared.rejected)
       c('switchyard_cache_shared_collapsed_total', 'Misses that waited for another instance\'s fetch of the same response.', shared.collapsed)
       c('switchyard_cache_shared_remote_purges_total', 'Purges and invalidations from other instances applied here.', shared.remotePurges)

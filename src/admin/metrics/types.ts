@@ -164,6 +164,8 @@ export interface SharedCacheMetricsInput {
   /** Local misses Redis had nothing for. */
   readonly misses: number
   readonly stored: number
+  /** Writes refused because a purge came while their fetch ran (it could have named them). */
+  readonly superseded: number
   /** Values that did not open (wrong key, tampered): treated as misses and deleted. */
   readonly rejected: number
   /** Lookups that waited for another instance's fetch. */

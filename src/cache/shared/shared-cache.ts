@@ -227,7 +227,7 @@ export class SharedCache {
   #sweepUntil = 0
   #sweeper: NodeJS.Timeout | undefined
   #sweeping = false
-  #stats = { hits: 0, misses: 0, stored: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
+  #stats = { hits: 0, misses: 0, stored: 0, superseded: 0, rejected: 0, collapsed: 0, remotePurges: 0, unavailable: 0 }
 
   constructor (link: RedisLink, keys: readonly EncryptionKeyConfig[], local: LocalCache, log?: Logger) {
     this.link = link
@@ -389,7 +389,11 @@ export class SharedCache {
   async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<number | undefined> {
     if (keys.length === 0) return 0
     try {
-      await this.#bump()
+      // Only a purge moves the epoch. An invalidation follows any client's
+      // successful POST, PUT or DELETE (RFC 9111 §4.4): with the epoch moved
+      // by each, no fetch under steady writes would ever be stored in Redis.
+      // It stays best effort, as the RFC has it: a write racing it can land after.
+      if (as === 'purge') await this.#bump()
       const n = await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
       await this.#notify({ from: this.#id, ids: this.#sealer.ids, op: 'keys', keys, as })
       return n
@@ -491,6 +495,7 @@ export class SharedCache {
         return await this.#store(c, [hash, lockKey, hash], [...args, current])
       })
       if (Number(stored) === 1) this.#stats.stored++
+      else if (Number(stored) === -1) this.#stats.superseded++
       if (until > this.#sweepUntil) this.#sweepUntil = until
       this.#sweeper ??= setInterval(() => { this.#sweep() }, SWEEP_MS).unref()
     } catch (err) {
@@ -617,7 +622,8 @@ export class SharedCache {
       return
     }
     if (n.from === this.#id) return
-    this.#heard++
+    // The purges that moved the epoch (see remove): what the catch-up counts.
+    if (n.op !== 'keys' || n.as === 'purge') this.#heard++
     this.#stats.remotePurges++
     const notice = n
     const apply = (): void => { applyLocally(this.#local, notice) }
