@@ -37,7 +37,7 @@ export const Errors = Object.freeze({
   UPSTREAM_PROTOCOL: kind('LB_ERR_UPSTREAM_PROTOCOL', 502, 'upstream', 'UPE', 'the upstream server sent an invalid response'),
   UPSTREAM_TIMEOUT: kind('LB_ERR_UPSTREAM_TIMEOUT', 504, 'upstream', 'UT', 'the upstream server did not answer in time'),
   UPSTREAM_BAD_RESPONSE: kind('LB_ERR_UPSTREAM_BAD_RESPONSE', 502, 'upstream', 'UBR', 'the upstream response head is malformed'),
-  BODY_TOO_LARGE: kind('LB_ERR_BODY_TOO_LARGE', 413, 'downstream', 'BTL', 'a GET or HEAD request body of unknown length is larger than the backend\'s bufferBodyBytes'),
+  BODY_TOO_LARGE: kind('LB_ERR_BODY_TOO_LARGE', 413, 'downstream', 'BTL', 'a GET, HEAD, DELETE, OPTIONS or TRACE request body of unknown length is larger than the backend\'s bufferBodyBytes'),
   CLIENT_BODY_TIMEOUT: kind('LB_ERR_CLIENT_BODY_TIMEOUT', 408, 'downstream', 'SI', 'the request body stalled'),
   REQUEST_TIMEOUT: kind('LB_ERR_REQUEST_TIMEOUT', 408, 'downstream', 'RT', 'the request was not received in time'),
   TRANSFER_CODING: kind('LB_ERR_TRANSFER_CODING', 501, 'downstream', 'DPE', 'a request transfer coding other than chunked is not implemented'),

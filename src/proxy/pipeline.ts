@@ -244,9 +244,11 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
           s.body = r.whole
           return this.#attemptSession(s)
         }
-        // RFC 9110 §9.3.1: a GET body has no defined meaning; past what we frame
-        // with a Content-Length it is refused rather than sent chunked.
-        if (s.method === 'GET' || s.method === 'HEAD') {
+        // RFC 9110 §9.3.1, §9.3.2, §9.3.5, §9.3.7, §9.3.8: a GET, HEAD, DELETE,
+        // OPTIONS or TRACE body has no defined meaning (the methods TE.0
+        // smuggles with); past what we frame with a Content-Length it is
+        // refused rather than sent chunked.
+        if (NO_BODY_MEANING.has(s.method)) {
           s.bodyDone()
           return s.sendError(Errors.BODY_TOO_LARGE, `more than ${retries.bufferBodyBytes} bytes (bufferBodyBytes) without a Content-Length`)
         }
@@ -548,6 +550,9 @@ function watchedBody (s: Session, head: readonly Buffer[] | undefined): Readable
  * paused); or undefined when the client stopped short.
  */
 type BodyRead = { readonly whole: Buffer, readonly head?: undefined } | { readonly whole?: undefined, readonly head: readonly Buffer[] } | undefined
+
+/** Methods whose request body has no defined meaning (RFC 9110 §9.3). */
+const NO_BODY_MEANING: ReadonlySet<string> = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'])
 
 /** Read a request body of `length` bytes, or of unknown length up to `cap` bytes, into one Buffer. */
 function readBody (s: Session, length: number | undefined, cap: number, done: (r: BodyRead) => void): void {

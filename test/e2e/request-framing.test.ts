@@ -52,7 +52,7 @@ t.test('HTTP/1.1 chunked bodies within bufferBodyBytes go upstream with a Conten
   t.equal(o.requests.at(-1)!.headers['transfer-encoding'], undefined)
 })
 
-t.test('past bufferBodyBytes: a POST streams chunked, every byte; a GET or HEAD is refused with 413 and nothing is forwarded', async (t) => {
+t.test('past bufferBodyBytes: a POST streams chunked, every byte; a GET, HEAD, DELETE, OPTIONS or TRACE is refused with 413 and nothing is forwarded', async (t) => {
   const { o, p } = await setup(t, ', attempts: 0')
   const big = ['a'.repeat(700), 'b'.repeat(700), 'c'.repeat(700)]
   const post = await chunked(p.port('plain'), 'POST', big)
@@ -63,7 +63,7 @@ t.test('past bufferBodyBytes: a POST streams chunked, every byte; a GET or HEAD 
   t.equal(seen.body.toString(), big.join(''), 'the part read before the cap, then the rest, in order')
 
   const before = o.requests.length
-  for (const method of ['GET', 'HEAD']) {
+  for (const method of ['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']) {
     const r = await chunked(p.port('plain'), method, big)
     t.equal(r.status, 413, method)
     t.equal(r.headers['x-switchyard-error'], 'LB_ERR_BODY_TOO_LARGE')
