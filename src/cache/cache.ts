@@ -165,7 +165,7 @@ export class HttpCache {
    * Stores a response fetched here: locally and, with a shared cache, in
    * Redis (not awaited). `since`: removals.seq when its fetch began; a purge
    * or invalidation since then that matches it keeps it out. `epoch`: the
-   * shared cache's purge epoch when it began (see SharedCache.store).
+   * shared cache's purge state when it began (see SharedCache.store).
    */
   put (entry: CacheEntry, leader: Inflight | undefined, since: number, epoch: string | undefined): boolean {
     const ok = this.removals.allows(entry, since) && this.store.put(entry)

@@ -336,7 +336,7 @@ class CacheState {
   fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' = 'bypass'
   /** The cache's removals.seq when the request began: a purge after it keeps its answer out (see put). */
   readonly since: number
-  /** The shared cache's purge epoch when the fetch began (its lookup's, when it made one): see SharedCache.store. */
+  /** The shared cache's purge state when the fetch began (its lookup's epoch and URL marker, when it made one): see SharedCache.store. */
   epoch: string | undefined
 
   constructor (readonly scope: CacheScope, readonly facts: RequestFacts, readonly requestHeaders: readonly string[],

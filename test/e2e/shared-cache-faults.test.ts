@@ -99,7 +99,9 @@ t.test('a write that reaches Redis after a purge from another instance does not 
   t.same(await b.app.api.purge({ url: 'http://shop.test/news' }), { purged: 0, shared: 'purged' })
   await sleep(600)
   relay.up = 0
-  t.equal(await rawClient(t, redis).exists('switchyard:pe'), 1, 'the purge moved the epoch')
+  const raw = rawClient(t, redis)
+  t.equal((await raw.keys('switchyard:g:*')).length, 1, 'the purge moved its URL\'s marker')
+  t.equal(await raw.exists('switchyard:pe'), 0, 'and not the epoch of purges by prefix or tag')
 
   const fromB = await get(b, '/news')
   t.equal(fromB.body, 'v2', `B serves the new content (${fromB.cacheStatus})`)
@@ -130,6 +132,28 @@ t.test('client writes elsewhere (RFC 9111 invalidations) do not keep fetches out
   relay.up = 0
   for (let i = 0; i < 5; i++) t.match((await get(b, `/p${i}`)).cacheStatus, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
   t.equal(a.app.redisReport()?.shared?.superseded, 0)
+})
+
+t.test('purges of other URLs (a CMS purging a few times a second) do not keep slow fetches out of the shared cache', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, relay.port, o)
+  const b = await instance(t, redis.port, o)
+  await settled(a, b)
+  // A's fetches reach Redis late while B's admin purges an unrelated URL meanwhile.
+  relay.up = 150
+  const fetches = Promise.all([0, 1, 2, 3, 4].map(async (i) => (await get(a, `/p${i}`)).body))
+  for (let i = 0; i < 5; i++) {
+    t.same(await b.app.api.purge({ url: 'http://shop.test/unrelated' }), { purged: 0, shared: 'purged' })
+    await sleep(40)
+  }
+  t.same(await fetches, ['v1', 'v1', 'v1', 'v1', 'v1'])
+  await sleep(600)
+  relay.up = 0
+  for (let i = 0; i < 5; i++) t.match((await get(b, `/p${i}`)).cacheStatus, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
+  t.equal(a.app.redisReport()?.shared?.superseded, 0)
+  t.equal(o.hits.get('/p0'), 1, 'fetched once, by A')
 })
 
 t.test('a lookup that timed out lets go of the fetch lock it took: the other instances do not wait collapseTimeout', async (t) => {

@@ -18,9 +18,17 @@
 //                    and a timer while this instance's records may be live,
 //                    sweep a few records on from a cursor (the hash's TTL
 //                    tells as much about when an entry goes).
-//   pe               the purge epoch: every purge INCRs it before it deletes,
-//                    and a write is refused when it moved since the lookup
-//                    its fetch began with (a late write cannot undo a purge).
+//   g:{N}            the URL's purge marker: a purge of the URL sets it to a
+//                    value never used before as it deletes c:{N} (same
+//                    script), and a write is refused when it changed since
+//                    the lookup its fetch began with (a late write cannot
+//                    undo a purge). Expires an hour after: longer than any fetch.
+//   pe               the purge epoch: purges by prefix, tag or path (they can
+//                    match any URL) INCR it before they delete; a write is
+//                    refused when it moved since its fetch's lookup.
+//   pn               purge notices sent: every purge INCRs it. How the
+//                    catch-up after a subscriber drop tells that notices were
+//                    missed, and what a fetch without a lookup is checked by.
 //   channel purge    sealed purge notices; channel fill: "a lock was let go".
 //
 // Nothing here throws into a request: every Redis failure is "Redis has
@@ -56,7 +64,11 @@ export interface SharedLookup {
   readonly entries: readonly CacheEntry[]
   /** `mine`: this request fetches and must let go (`release`); `theirs`: another instance is fetching. */
   readonly lock: 'mine' | 'theirs' | 'none'
-  /** The purge epoch Redis had before the lookup (undefined when Redis did not answer): what the fetch's write must still find. */
+  /**
+   * The purge epoch Redis had before the lookup and the URL's purge marker
+   * (undefined when Redis did not answer): what the fetch's write must still
+   * find. Opaque: handed back to store.
+   */
   readonly epoch?: string
 }
 
@@ -83,6 +95,7 @@ type PurgeNotice = { readonly from: string, readonly ids?: readonly string[] } &
 
 interface IndexMeta { readonly key: string, readonly tags: readonly string[], readonly until: number }
 
+// KEYS[3]: the URL's purge marker, returned third ('' when none).
 const LOOKUP = `
 local out = {}
 local vals = redis.call('HVALS', KEYS[1])
@@ -91,7 +104,7 @@ local lock = 'none'
 if ARGV[3] == '1' and #vals == 0 then
   if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then lock = 'mine' else lock = 'theirs' end
 end
-return {lock, out}`
+return {lock, out, redis.call('GET', KEYS[3]) or ''}`
 
 /**
  * Responses of one URL shared through Redis at most (its Vary'd variants):
@@ -111,14 +124,15 @@ export const MAX_SHARED_URL_BYTES = 8 * 1024 * 1024
 
 // ARGV[5]/[6]: the fill channel and the lock's name, published when the lock is let go (one round trip for all of it).
 // ARGV[7]: MAX_SHARED_VARIANTS; ARGV[8]: MAX_SHARED_URL_BYTES. A variant past either is not stored
-// (the lock is let go all the same). ARGV[9]: the purge epoch the fetch began with; KEYS[3]: the epoch,
-// or KEYS[1] in a Redis Cluster (the epoch is in another slot), where ARGV[10] is the epoch read just before.
-// Refused when a purge came since. Returns 1 when stored.
+// (the lock is let go all the same). ARGV[9]: the global counter's value the fetch began with; KEYS[3]:
+// that counter (pe after a lookup, pn without one), or KEYS[1] in a Redis Cluster (the counter is in
+// another slot), where ARGV[10] is its value read just before. ARGV[11] = '1': KEYS[4], the URL's purge
+// marker, must still be ARGV[12]. Refused (-1) when a purge came since. Returns 1 when stored.
 const STORE = `
 local stored = 0
-local epoch = ARGV[10]
-if KEYS[3] ~= KEYS[1] then epoch = redis.call('GET', KEYS[3]) or '0' end
-if epoch ~= ARGV[9] then
+local global = ARGV[10]
+if KEYS[3] ~= KEYS[1] then global = redis.call('GET', KEYS[3]) or '0' end
+if global ~= ARGV[9] or (ARGV[11] == '1' and (redis.call('GET', KEYS[4]) or '') ~= ARGV[12]) then
   if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
     redis.call('DEL', KEYS[2])
     redis.call('PUBLISH', ARGV[5], ARGV[6])
@@ -157,9 +171,11 @@ for i = 1, #items, 2 do
 end
 return r[1]`
 
-// Deletes a URL's hash and returns its variants' fields (their index records go next).
+// Deletes a URL's hash and returns its variants' fields (their index records go next). A purge
+// (ARGV[1] not '') sets the URL's marker KEYS[2] to ARGV[1] in the same step, for ARGV[2] ms.
 const DROP = `
 local fields = redis.call('HKEYS', KEYS[1])
+if ARGV[1] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
 redis.call('DEL', KEYS[1])
 return fields`
 
@@ -173,6 +189,13 @@ return 0`
 
 const INDEX = 'ci'
 const EPOCH = 'pe'
+const NOTICES = 'pn'
+/**
+ * How long a URL's purge marker outlives its last purge: longer than any
+ * fetch (a write whose lookup saw it is refused once it is gone, but one
+ * whose lookup found none would be let through).
+ */
+const MARKER_MS = 60 * 60 * 1000
 const SCAN_COUNT = 500
 /** Index records each write sweeps: more than one, so that sweeping outpaces writing and the index stays about the size of what is live. */
 const SWEEP_ON_WRITE = 10
@@ -189,12 +212,12 @@ export class SharedCache {
   readonly #log: Logger | undefined
   /** In a Redis Cluster the purge epoch lives in another slot than any entry: see #write. */
   readonly #cluster: boolean
-  /** The purge epoch as last read from Redis (a lookup, a purge of ours): what a fetch without a lookup of its own begins with. */
-  #epoch: string | undefined
+  /** The purge notice count (pn) as last read from Redis (a lookup, a purge of ours, a catch-up): what a fetch without a lookup of its own begins with. */
+  #notices: string | undefined
   /**
-   * Purges since the subscriber last (re)subscribed: the epoch then, and how
-   * many purges were heard since (notices and our own). When the epoch moved
-   * by more when it resubscribes, notices were missed while it was away.
+   * Purges since the subscriber last (re)subscribed: the notice count then,
+   * and how many purges were heard since (notices and our own). When the
+   * count moved by more when it resubscribes, notices were missed meanwhile.
    */
   #baseline: number | undefined
   #heard = 0
@@ -237,10 +260,10 @@ export class SharedCache {
     this.#interner = local.interner
     this.#log = log
     this.#cluster = link.cluster
-    this.#lookup = link.script('switchyardCacheLookup', LOOKUP, 2)
-    this.#store = link.script('switchyardCacheStore', STORE, 3)
+    this.#lookup = link.script('switchyardCacheLookup', LOOKUP, 3)
+    this.#store = link.script('switchyardCacheStore', STORE, 4)
     this.#release = link.script('switchyardCacheRelease', RELEASE, 1)
-    this.#drop = link.script('switchyardCacheDrop', DROP, 1)
+    this.#drop = link.script('switchyardCacheDrop', DROP, 2)
     this.#indexStep = link.script('switchyardCacheIndex', INDEX_STEP, 1)
     this.#unsubscribe = [
       link.subscribe('purge', (m) => { this.#onPurge(m) }),
@@ -261,9 +284,17 @@ export class SharedCache {
     return this.link.up
   }
 
-  /** The purge epoch last read from Redis (undefined before the first): a fetch notes it when it begins (see store). */
+  /**
+   * What a fetch without a lookup of its own begins with (undefined before
+   * Redis was first read; see store): the purge notice count last read. Such
+   * a fetch has no URL marker to compare, and a purge of its URL moves only
+   * that marker and pn; so its write is refused when any purge at all came
+   * since (pn moved), which no missed URL purge can slip past. Only those
+   * fetches (revalidations, fetches while Redis was away) pay for unrelated
+   * purges; a fetch after a lookup is checked against its own URL's marker.
+   */
   get epoch (): string | undefined {
-    return this.#epoch
+    return this.#notices === undefined ? undefined : `n:${this.#notices}`
   }
 
   stats (): SharedCacheStats {
@@ -296,11 +327,14 @@ export class SharedCache {
     let epoch: string
     try {
       // The epoch is read first, in the same round trip: a purge between the two only makes the write more careful.
-      const [seen, [reply, sealed]] = await this.link.run('cache_lookup', (c) => Promise.all([
+      // The notice count is read along for the fetches without a lookup (see epoch).
+      const [seen, notices, [reply, sealed, marker]] = await this.link.run('cache_lookup', (c) => Promise.all([
         c.get(EPOCH),
-        this.#lookup(c, [hash, lockKey], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1']) as Promise<[Buffer, Buffer[]]>
+        c.get(NOTICES),
+        this.#lookup(c, [hash, lockKey, markerKey(first)], [token, Math.max(1, Math.round(lockMs)), lockText === undefined ? '0' : '1']) as Promise<[Buffer, Buffer[], Buffer]>
       ]))
-      epoch = this.#epoch = seen ?? '0'
+      this.#notices = notices ?? '0'
+      epoch = `u:${seen ?? '0'}:${marker.toString()}`
       lock = reply.toString() as SharedLookup['lock']
       entries = this.#open(key, first, sealed)
       // Written under an older key's name (a key rotation in progress).
@@ -343,9 +377,10 @@ export class SharedCache {
    * Writes `entry` to Redis (not awaited by the request): for as long as it
    * is of use, sealed, and indexed for purges; `lock` (held by this fetch) is
    * let go in the same step, and the instances waiting on it are woken.
-   * `epoch`: the purge epoch when its fetch began; a purge since (by any
-   * instance) keeps it out of Redis, however late the write arrives. Unknown:
-   * not written.
+   * `epoch`: its lookup's (the purge epoch and the URL's marker then), or,
+   * without one, the `epoch` getter's when its fetch began; a purge since that
+   * may match it (by any instance) keeps it out of Redis, however late the
+   * write arrives. Unknown: not written.
    */
   store (entry: CacheEntry, lock: SharedLock | undefined, epoch: string | undefined): void {
     const now = Date.now()
@@ -389,12 +424,14 @@ export class SharedCache {
   async remove (keys: readonly string[], as: 'purge' | 'invalidation'): Promise<number | undefined> {
     if (keys.length === 0) return 0
     try {
-      // Only a purge moves the epoch. An invalidation follows any client's
-      // successful POST, PUT or DELETE (RFC 9111 §4.4): with the epoch moved
-      // by each, no fetch under steady writes would ever be stored in Redis.
-      // It stays best effort, as the RFC has it: a write racing it can land after.
-      if (as === 'purge') await this.#bump()
-      const n = await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)))
+      // Only a purge moves the URL's marker (not the global epoch: a CMS purging
+      // other URLs a few times a second would keep slow fetches out of Redis).
+      // An invalidation follows any client's successful POST, PUT or DELETE
+      // (RFC 9111 §4.4): with the marker moved by each, no fetch of a URL under
+      // steady writes would ever be stored in Redis. It stays best effort, as
+      // the RFC has it: a write racing it can land after.
+      if (as === 'purge') await this.#bump(false)
+      const n = await this.#dropNames(keys.flatMap((k) => this.#sealer.names(k)), as === 'purge')
       await this.#notify({ from: this.#id, ids: this.#sealer.ids, op: 'keys', keys, as })
       return n
     } catch (err) {
@@ -413,7 +450,7 @@ export class SharedCache {
   async purgeMatching (op: 'prefix' | 'tag' | 'path', value: string, pathPrefix = false): Promise<number | undefined> {
     const matches = matcher(op, value, pathPrefix)
     try {
-      await this.#bump()
+      await this.#bump(true)
       const n = await this.#scanIndex(matches)
       const ids = this.#sealer.ids
       await this.#notify(op === 'path' ? { from: this.#id, ids, op, value, prefix: pathPrefix } : { from: this.#id, ids, op, value })
@@ -434,21 +471,23 @@ export class SharedCache {
   }
 
   /**
-   * A purge begins: the epoch moves before anything is deleted, so a write
-   * checked before it lands before the delete (and goes with it), and one
-   * checked after it is refused.
+   * A purge begins: the notice count (and, for one that can match any URL,
+   * the epoch) moves before anything is deleted, so a write checked before it
+   * lands before the delete (and goes with it), and one checked after it is
+   * refused. A URL's marker moves as it is deleted (DROP).
    */
-  async #bump (): Promise<void> {
-    this.#epoch = String(await this.link.run('cache_epoch', (c) => c.incr(EPOCH)))
+  async #bump (epoch: boolean): Promise<void> {
+    const [notices] = await this.link.run('cache_epoch', (c) => Promise.all([c.incr(NOTICES), ...(epoch ? [c.incr(EPOCH)] : [])]))
+    this.#notices = String(notices)
     this.#heard++
   }
 
   /**
    * Pub/sub is not replayed: after the subscriber was away (`resubscribed`),
-   * a purge epoch that moved more than by the purges heard means notices were
-   * missed, and the local copies they named would be served for their whole
-   * lifetime. Which ones is not known, so every local copy goes (Redis still
-   * holds the valid ones); so does everything when the epoch cannot be read.
+   * a notice count (pn) that moved more than by the purges heard means notices
+   * were missed, and the local copies they named would be served for their
+   * whole lifetime. Which ones is not known, so every local copy goes (Redis
+   * still holds the valid ones); so does everything when it cannot be read.
    */
   async #catchUp (resubscribed: boolean): Promise<void> {
     // Not connected for commands yet (the subscriber often is first): done once it is (see onState).
@@ -459,7 +498,9 @@ export class SharedCache {
     this.#behind = false
     let now: number | undefined
     try {
-      now = Number(await this.link.run('cache_epoch', (c) => c.get(EPOCH)) ?? '0')
+      const seen = await this.link.run('cache_epoch', (c) => c.get(NOTICES)) ?? '0'
+      this.#notices = seen
+      now = Number(seen)
     } catch (err) {
       this.#unavailable(err)
     }
@@ -473,6 +514,10 @@ export class SharedCache {
   }
 
   async #write (entry: CacheEntry, ttl: number, now: number, lock: SharedLock | undefined, epoch: string): Promise<void> {
+    // A lookup's `u:<pe>:<marker>` (the epoch and the URL's marker), or the getter's `n:<pn>` (the notice count alone).
+    const [kind, global = '', marker = ''] = epoch.split(':')
+    const byUrl = kind === 'u'
+    const counter = byUrl ? EPOCH : NOTICES
     const first = this.#sealer.name(entry.key)
     const hash = `c:{${first}}`
     const field = this.#sealer.name(`${entry.variant}\0${JSON.stringify(entry.varyValues)}`)
@@ -482,17 +527,19 @@ export class SharedCache {
     const meta = Buffer.concat([Buffer.from(`${until}:`), this.#sealer.seal(`${INDEX}:${record}`, Buffer.from(JSON.stringify({ key: entry.key, tags: entry.tags, until })))])
     try {
       const lockKey = lock?.name ?? hash
-      const args = [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey, MAX_SHARED_VARIANTS, MAX_SHARED_URL_BYTES, epoch]
+      const args = (current: string): Array<string | number | Buffer> => [field, value, Math.ceil(ttl), lock?.token ?? '', this.link.channel('fill'), lockKey,
+        MAX_SHARED_VARIANTS, MAX_SHARED_URL_BYTES, global, current, byUrl ? '1' : '0', marker]
       // The index record goes first: a purge by prefix or tag that finds the epoch
       // unmoved by this write scans after it, so it finds the record.
       const stored = await this.link.run('cache_store', async (c) => {
-        // One node: sent together (ioredis pipelines what is sent in one tick), one round trip, the epoch checked in the script.
-        if (!this.#cluster) return (await Promise.all([this.#sweepStep(c, record, meta, SWEEP_ON_WRITE), this.#store(c, [hash, lockKey, EPOCH], [...args, ''])]))[1]
-        // A Cluster: the three are in different slots, so one after the other; a purge
-        // between the epoch's read and the write (one round trip) can still be undone.
+        // One node: sent together (ioredis pipelines what is sent in one tick), one round trip, all checked in the script.
+        if (!this.#cluster) return (await Promise.all([this.#sweepStep(c, record, meta, SWEEP_ON_WRITE), this.#store(c, [hash, lockKey, counter, markerKey(first)], args(''))]))[1]
+        // A Cluster: the counter is in another slot, so one after the other; a purge by prefix
+        // or tag between its read and the write (one round trip) can still be undone. The
+        // URL's marker is in the hash's slot: checked in the script all the same.
         await this.#sweepStep(c, record, meta, SWEEP_ON_WRITE)
-        const current = await c.get(EPOCH) ?? '0'
-        return await this.#store(c, [hash, lockKey, hash], [...args, current])
+        const current = await c.get(counter) ?? '0'
+        return await this.#store(c, [hash, lockKey, hash, markerKey(first)], args(current))
       })
       if (Number(stored) === 1) this.#stats.stored++
       else if (Number(stored) === -1) this.#stats.superseded++
@@ -598,12 +645,14 @@ export class SharedCache {
   /**
    * Deletes the hashes named `names` and their variants' index records (and
    * any record of the older, one-per-URL layout); resolves with how many
-   * variants they held.
+   * variants they held. `purge`: their markers move too (see remove).
    */
-  async #dropNames (names: readonly string[]): Promise<number> {
+  async #dropNames (names: readonly string[], purge: boolean): Promise<number> {
     if (names.length === 0) return 0
+    // Never a value the marker had before (an INCR'd count would start again at 1 once it expired).
+    const mark = purge ? randomBytes(12).toString('base64url') : ''
     return await this.link.run('cache_delete', async (c) => {
-      const fields = await Promise.all(names.map(async (n) => await this.#drop(c, [`c:{${n}}`], []) as Buffer[]))
+      const fields = await Promise.all(names.map(async (n) => await this.#drop(c, [`c:{${n}}`, markerKey(n)], [mark, MARKER_MS]) as Buffer[]))
       await c.hdel(INDEX, ...names.flatMap((n, i) => [n, ...fields[i]!.map((f) => `${n}:${f.toString()}`)]))
       return fields.reduce((sum, f) => sum + f.length, 0)
     })
@@ -622,7 +671,7 @@ export class SharedCache {
       return
     }
     if (n.from === this.#id) return
-    // The purges that moved the epoch (see remove): what the catch-up counts.
+    // The purges that moved the notice count (see remove): what the catch-up counts.
     if (n.op !== 'keys' || n.as === 'purge') this.#heard++
     this.#stats.remotePurges++
     const notice = n
@@ -635,7 +684,7 @@ export class SharedCache {
     const only = new Set(theirs === undefined ? [] : ids.filter((id) => !theirs.has(id)))
     if (only.size === 0) return
     const work = n.op === 'keys'
-      ? this.#dropNames(n.keys.flatMap((k) => this.#sealer.names(k).filter((_, i) => only.has(ids[i]!))))
+      ? this.#dropNames(n.keys.flatMap((k) => this.#sealer.names(k).filter((_, i) => only.has(ids[i]!))), n.as === 'purge')
       : this.#scanIndex(matcher(n.op, n.value, n.op === 'path' && n.prefix), only)
     // Then locally again: a lookup meanwhile may have filled this cache from a copy just removed.
     work.then(apply, (err: unknown) => { this.#unavailable(err) })
@@ -684,6 +733,11 @@ function applyLocally (local: LocalCache, n: PurgeNotice): void {
   } else {
     local.purgeTag(n.value)
   }
+}
+
+/** The purge marker of the URL whose hash is c:{name}: in the hash's Cluster slot. */
+function markerKey (name: string): string {
+  return `g:{${name}}`
 }
 
 /** Which index records a purge by prefix, tag or path removes. */
