@@ -81,7 +81,8 @@ async function get (p: RunningProxy, path: string, method = 'GET'): Promise<{ st
 /** Until both proxies' Redis links are up (a link connects in the background). */
 async function redisUp (...proxies: RunningProxy[]): Promise<void> {
   for (let i = 0; i < 400; i++) {
-    if (proxies.every((p) => p.app.state.cache?.shared?.up === true)) return
+    // Subscribed and caught up too: a purge before then may be caught up later by dropping every local copy.
+    if (proxies.every((p) => p.app.state.cache?.shared?.settled === true)) return
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   throw new Error('the proxies did not connect to Redis within 10 s')

@@ -223,6 +223,10 @@ export class SharedCache {
   #heard = 0
   /** The subscriber came back while commands could not go: a catch-up is owed. */
   #behind = false
+  /** The subscriber has subscribed once: purge notices are heard from then on. */
+  #subscribed = false
+  /** Catch-ups whose read of the notice count is out. */
+  #catching = 0
   /** Who we are on the purge channel (our own notices are not applied twice). */
   readonly #id = randomBytes(8).toString('hex')
   readonly #lookup: ReturnType<RedisLink['script']>
@@ -268,7 +272,10 @@ export class SharedCache {
     this.#unsubscribe = [
       link.subscribe('purge', (m) => { this.#onPurge(m) }),
       link.subscribe('fill', (m) => { this.#wake(m.toString()) }),
-      link.onSubscribed(() => { void this.#catchUp(true) }),
+      link.onSubscribed(() => {
+        this.#subscribed = true
+        void this.#catchUp(true)
+      }),
       // The subscriber came back before the commands could go: the catch-up (or the first baseline) is made when they can.
       link.onState((state) => {
         if (state !== 'up') return
@@ -277,6 +284,16 @@ export class SharedCache {
       })
     ]
     if (link.up) void this.#catchUp(false)
+  }
+
+  /**
+   * Both connections up, the purge channel subscribed and the catch-up made:
+   * from now on every purge of another instance reaches this one (until a
+   * drop). A purge before then may be caught up later by dropping every
+   * local copy (see #catchUp): what a test waits for before it purges.
+   */
+  get settled (): boolean {
+    return this.link.up && this.#subscribed && this.#baseline !== undefined && !this.#behind && this.#catching === 0
   }
 
   /** False while Redis is down: callers skip the round trip altogether. */
@@ -497,12 +514,15 @@ export class SharedCache {
     }
     this.#behind = false
     let now: number | undefined
+    this.#catching++
     try {
       const seen = await this.link.run('cache_epoch', (c) => c.get(NOTICES)) ?? '0'
       this.#notices = seen
       now = Number(seen)
     } catch (err) {
       this.#unavailable(err)
+    } finally {
+      this.#catching--
     }
     const missed = now === undefined || (this.#baseline !== undefined && now !== this.#baseline + this.#heard)
     if (resubscribed && missed) {
