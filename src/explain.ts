@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { NONE_TRIED, type Candidate, type PickAccount, type PickContext } from './balancer/balancer.js'
 import { num } from './balancer/pick.js'
 import { lookupAllowed, requestFacts } from './cache/policy.js'
+import { isSafeHeaderValue } from './config/forms.js'
 import { loadConfig } from './config/load.js'
 import type { Config, HeaderOpsConfig, ListenerConfig, ShardByConfig, UpstreamProtocol } from './config/schema.js'
 import { ConfigError, Errors, formatIssue, type ErrorKind } from './errors.js'
@@ -82,7 +83,7 @@ export function parseExplainRequest (line: string, headers: readonly string[] = 
     const name = colon === -1 ? '' : h.slice(0, colon).trim()
     if (name === '' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ExplainInputError(`expected -H 'name: value', got "${h}"`)
     const value = h.slice(colon + 1).trim()
-    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) throw new ExplainInputError(`header ${name}: a control character (CR, LF, NUL, ESC…) is refused with 400`)
+    if (!isSafeHeaderValue(value)) throw new ExplainInputError(`header ${name}: a control character (CR, LF, NUL, ESC…) is refused with 400`)
     if (name.toLowerCase() === 'host') hasHost = true
     raw.push(name, value)
   }

@@ -24,6 +24,7 @@ import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Dispatcher, type buildConnector } from 'undici'
+import { isSafeHeaderValue } from '../config/forms.js'
 import { keepReadingOnReset, type ResetGuard } from './connector.js'
 import { consumableHandle, NativeParser, readStart, readStop, type ParseError, type StreamHandle } from '../llhttp.js'
 
@@ -49,7 +50,6 @@ const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'P
 const NO_LENGTH_CHECK = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT'])
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 const BAD_PATH = /[^\u0021-\u00ff]/
 
 function failure (code: string, message: string): Error {
@@ -114,7 +114,7 @@ function prepare (opts: Dispatcher.DispatchOptions, host: string): Prepared {
     const name = fields[i]!
     const value = fields[i + 1]!
     if (!TOKEN.test(name)) throw invalid('invalid header key')
-    if (BAD_VALUE.test(value)) throw invalid(`invalid ${name} header`)
+    if (!isSafeHeaderValue(value)) throw invalid(`invalid ${name} header`)
     // Only these lengths can be a field the framing owns: no lower-casing for the rest.
     const n = name.length
     if (n === 4 || n === 6 || n === 7 || n === 10 || n === 14 || n === 17) {
@@ -183,7 +183,7 @@ class Connection {
   #fields: string[] = []
   #headDone = false
   #interim = false
-  /** A streamed body waits on the server (the socket is full): its stall, not the client's. */
+  /** A streamed body is paused by us on the full socket (undone when we let go of it): the server's stall, not the client's. */
   #uploadHeld = false
   #keepAlive = true
   #closeDelimited = false
@@ -286,8 +286,6 @@ class Connection {
     const socket = this.socket!
     const declared = x.req.length
     let sent = 0
-    /** Paused by us (the socket was full): undone when we let go of the body. */
-    let paused = false
     const onData = (chunk: Buffer): void => {
       if (this.exchange !== x || chunk.length === 0) return
       sent += chunk.length
@@ -308,7 +306,6 @@ class Connection {
       }
       if (!more) {
         // The server is not taking the body: from now on its stall, within the headers timeout.
-        paused = true
         this.#uploadHeld = true
         body.pause()
         socket.once('drain', onDrain)
@@ -317,7 +314,6 @@ class Connection {
     }
     const onDrain = (): void => {
       if (this.exchange !== x) return
-      paused = false
       this.#uploadHeld = false
       // It took all we had: the client is the one to send the rest (timeouts.clientBody watches it).
       if (!this.#headDone) this.#disarm()
@@ -347,7 +343,7 @@ class Connection {
       socket.off('drain', onDrain)
       // Answered (or failed) before the body was all sent: the rest flows to nowhere, so a
       // client still uploading is not left stuck behind our pause (its next request waits on it).
-      if (paused) body.resume()
+      if (this.#uploadHeld) body.resume()
     }
     this.#detachBody = detach
     if (body.readableEnded) {
