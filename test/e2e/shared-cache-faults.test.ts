@@ -111,49 +111,49 @@ t.test('a write that reaches Redis after a purge from another instance does not 
   t.equal(a.app.redisReport()?.shared?.superseded, 1, 'the refused write is counted')
 })
 
-t.test('client writes elsewhere (RFC 9111 invalidations) do not keep fetches out of the shared cache', async (t) => {
+/**
+ * Instance A fetches /p0../p4 while its writes reach Redis 150 ms late, and
+ * `meanwhile(b)` runs on instance B five times, 40 ms apart; then, A's five
+ * writes landed (stored or refused), B asks for each.
+ */
+async function slowWritesDuring (t: Test, meanwhile: (b: RunningProxy) => Promise<void>): Promise<{ a: RunningProxy, o: Origin, fromB: string[] }> {
   const redis = await startRedis(t)
   const relay = await startTcpRelay(t, redis.port)
   const o = await origin(t)
   const a = await instance(t, relay.port, o)
   const b = await instance(t, redis.port, o)
   await settled(a, b)
-  // A's fetches reach Redis late while B's clients POST to other URLs meanwhile.
   relay.up = 150
   const fetches = Promise.all([0, 1, 2, 3, 4].map(async (i) => (await get(a, `/p${i}`)).body))
   for (let i = 0; i < 5; i++) {
-    const r = await request(b.url('web') + `/comments/${i}`, { method: 'POST', body: 'x', headers: { host: 'shop.test' } })
-    await r.body.text()
-    t.equal(r.statusCode, 200)
+    await meanwhile(b)
     await sleep(40)
   }
   t.same(await fetches, ['v1', 'v1', 'v1', 'v1', 'v1'])
   // Every write of A's has reached Redis (stored or refused), however slow the machine.
   t.ok(await eventually(() => { const s = a.app.redisReport()?.shared; return (s?.stored ?? 0) + (s?.superseded ?? 0) >= 5 }, 10_000), 'A\'s five writes landed')
   relay.up = 0
-  for (let i = 0; i < 5; i++) t.match((await get(b, `/p${i}`)).cacheStatus, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
+  const fromB: string[] = []
+  for (let i = 0; i < 5; i++) fromB.push((await get(b, `/p${i}`)).cacheStatus)
+  return { a, o, fromB }
+}
+
+t.test('client writes elsewhere (RFC 9111 invalidations) do not keep fetches out of the shared cache', async (t) => {
+  let n = 0
+  const { a, fromB } = await slowWritesDuring(t, async (b) => {
+    const r = await request(b.url('web') + `/comments/${n++}`, { method: 'POST', body: 'x', headers: { host: 'shop.test' } })
+    await r.body.text()
+    t.equal(r.statusCode, 200)
+  })
+  for (const [i, status] of fromB.entries()) t.match(status, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
   t.equal(a.app.redisReport()?.shared?.superseded, 0)
 })
 
 t.test('purges of other URLs (a CMS purging a few times a second) do not keep slow fetches out of the shared cache', async (t) => {
-  const redis = await startRedis(t)
-  const relay = await startTcpRelay(t, redis.port)
-  const o = await origin(t)
-  const a = await instance(t, relay.port, o)
-  const b = await instance(t, redis.port, o)
-  await settled(a, b)
-  // A's fetches reach Redis late while B's admin purges an unrelated URL meanwhile.
-  relay.up = 150
-  const fetches = Promise.all([0, 1, 2, 3, 4].map(async (i) => (await get(a, `/p${i}`)).body))
-  for (let i = 0; i < 5; i++) {
+  const { a, o, fromB } = await slowWritesDuring(t, async (b) => {
     t.same(await b.app.api.purge({ url: 'http://shop.test/unrelated' }), { purged: 0, shared: 'purged' })
-    await sleep(40)
-  }
-  t.same(await fetches, ['v1', 'v1', 'v1', 'v1', 'v1'])
-  // Every write of A's has reached Redis (stored or refused), however slow the machine.
-  t.ok(await eventually(() => { const s = a.app.redisReport()?.shared; return (s?.stored ?? 0) + (s?.superseded ?? 0) >= 5 }, 10_000), 'A\'s five writes landed')
-  relay.up = 0
-  for (let i = 0; i < 5; i++) t.match((await get(b, `/p${i}`)).cacheStatus, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
+  })
+  for (const [i, status] of fromB.entries()) t.match(status, /; hit;.*detail="shared"/, `/p${i}: B gets A's fetch from Redis`)
   t.equal(a.app.redisReport()?.shared?.superseded, 0)
   t.equal(o.hits.get('/p0'), 1, 'fetched once, by A')
 })
