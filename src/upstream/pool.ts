@@ -205,6 +205,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** The request body (see #interim), and when the first 1xx arrived (0: none yet). */
   #body: ForwardRequest['body'] = null
   #interimSince = 0
+  /** The response head's deadline when this handler times it (see #timeHead); null: not running. */
+  #headTimer: NodeJS.Timeout | null = null
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
@@ -241,13 +243,25 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (server.tracksLatency) this.#sentAt = performance.now()
     this.#body = req.body
     this.#head = req.method === 'HEAD'
+    const body = req.body
+    // undici's clients time the response head from the request's start, and
+    // restart the timer only on body bytes sent: a client pausing its upload
+    // would make the server look slow (a 504, a failure against it, an
+    // ejection). As our HTTP/1.1 client does, the head is timed from the
+    // upload's end here instead; a pausing client meets timeouts.clientBody.
+    const timeHead = body !== null && !Buffer.isBuffer(body) && this.#backend.headersTimeout !== 0 && !pausesAnyBody(server.dispatcher)
     server.dispatcher.dispatch({
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: req.headers,
-      body: req.body,
-      client: req.client
+      body,
+      client: req.client,
+      ...(timeHead ? { headersTimeout: 0 } : {})
     } as Dispatcher.DispatchOptions, this)
+    if (timeHead) {
+      if (body.readableEnded) this.#timeHead()
+      else body.once('end', () => { this.#timeHead() })
+    }
   }
 
   /** The client went away: cancel the upstream request. */
@@ -266,6 +280,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   onConnect (abort: (err?: Error) => void): void {
     this.#abort = abort
     if (this.#aborted) abort(new Error('client aborted'))
+    else if (this.#done) abort(new Error('ended before it was sent')) // see #timeHead
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[] | RawFields, resume: () => void, statusText: string): boolean {
@@ -273,6 +288,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     const raw = rawFields(rawHeaders)
     if (statusCode < 200) return this.#interim(statusCode, raw)
     this.started = true
+    if (this.#headTimer !== null) this.#stopHeadTimer()
     this.#resume = resume
     if (this.server.tracksLatency) {
       const now = performance.now()
@@ -451,8 +467,24 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#sink.fault(err)
   }
 
+  /** Start this handler's own response-head deadline (see dispatch). */
+  #timeHead (): void {
+    if (this.#done || this.started) return
+    const limit = this.#backend.headersTimeout
+    this.#headTimer = setTimeout(() => {
+      this.#headTimer = null
+      if (!this.#done && !this.started) this.#refuse(Errors.UPSTREAM_TIMEOUT, `no response head within the headers timeout (${limit} ms) of the request body's end`)
+    }, limit)
+  }
+
+  #stopHeadTimer (): void {
+    clearTimeout(this.#headTimer!)
+    this.#headTimer = null
+  }
+
   #finish (): void {
     this.#done = true
+    if (this.#headTimer !== null) this.#stopHeadTimer()
     this.server.active--
     this.#backend.active--
     if (this.#retry) this.#backend.retrying--
