@@ -78,6 +78,11 @@ export const MAX_BODY_BYTES = 64 * 1024
 
 const noLog: AdminLog = { info () {}, warn () {} }
 
+/** Who asked for a change, for its log line: an audit trail names the caller. */
+function caller (req: IncomingMessage): { client: string } {
+  return { client: req.socket.remoteAddress ?? '' }
+}
+
 type Method = 'GET' | 'POST'
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>
 interface Endpoint { readonly method: Method; readonly handler: Handler }
@@ -294,11 +299,11 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
         reloading = run.catch(() => {})
         const result = await run
         if (result.ok) {
-          log.info({}, 'admin: config reloaded')
+          log.info(caller(req), 'admin: config reloaded')
           // What the reload could not apply is said, not silently left as it was.
           sendJson(res, 200, { ok: true, needsRestart: result.needsRestart })
         } else {
-          log.warn({ errors: result.errors }, 'admin: reload refused')
+          log.warn({ ...caller(req), errors: result.errors }, 'admin: reload refused')
           sendJson(res, 400, { ok: false, errors: result.errors })
         }
       }
@@ -310,8 +315,8 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
         const result = await api.purge(what)
         if ('error' in result) throw new HttpError(400, result.error)
         const shared = result.shared === undefined ? {} : { shared: result.shared }
-        if (result.shared === 'unreachable') log.warn({ ...what, purged: result.purged }, 'admin: cache purge: Redis unreachable; other instances not told')
-        else log.info({ ...what, purged: result.purged, ...shared }, 'admin: cache purge')
+        if (result.shared === 'unreachable') log.warn({ ...caller(req), ...what, purged: result.purged }, 'admin: cache purge: Redis unreachable; other instances not told')
+        else log.info({ ...caller(req), ...what, purged: result.purged, ...shared }, 'admin: cache purge')
         sendJson(res, 200, { purged: result.purged, ...shared })
       }
     }],
@@ -348,7 +353,7 @@ export async function startAdmin (cfg: AdminConfig, api: AdminApi, log: AdminLog
       const [backend, a, b] = parts as [string, string, string | undefined]
       const result = b === undefined ? await api.setServer(backend, a, change) : await api.setServer(backend, b, change, a)
       if ('error' in result) throw new HttpError(result.status, result.error)
-      log.info({ ...result, ...(change.state === undefined ? {} : { asked: change.state }) }, 'admin: server changed')
+      log.info({ ...caller(req), ...result, ...(change.state === undefined ? {} : { asked: change.state }) }, 'admin: server changed')
       sendJson(res, 200, result)
     }
   }

@@ -459,3 +459,25 @@ t.test('state-changing calls refuse what a cross-site browser tab could send (CS
     'the dashboard itself (same origin) may')
   t.equal(api.reloads, 1, 'only the allowed call reloaded')
 })
+
+t.test('every change made through the API is logged with the client that asked for it', async (t) => {
+  const api = fakeApi()
+  const lines: Array<{ level: string, obj: Record<string, unknown>, msg: string }> = []
+  const log = {
+    info: (obj: object, msg: string) => { lines.push({ level: 'info', obj: obj as Record<string, unknown>, msg }) },
+    warn: (obj: object, msg: string) => { lines.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }) }
+  }
+  const h = await startAdmin({ host: '127.0.0.1', port: 0 }, api, log)
+  t.teardown(() => h.close())
+  api.reloadResult = { ok: true, needsRestart: [] }
+  t.equal((await call(h, 'POST', '/reload', JSON_POST)).status, 200)
+  api.reloadResult = { ok: false, errors: ['x.yaml:1:1 nope'] }
+  t.equal((await call(h, 'POST', '/reload', JSON_POST)).status, 400)
+  t.equal((await call(h, 'POST', '/cache/purge', json({ tag: 'product-42' }))).status, 200)
+  t.equal((await call(h, 'GET', '/status')).status, 200, 'a read is not a change: no line')
+  const changes = lines.filter((l) => l.msg !== 'admin: listening')
+  t.same(changes.map((l) => [l.level, l.msg]), [
+    ['info', 'admin: config reloaded'], ['warn', 'admin: reload refused'], ['info', 'admin: cache purge']
+  ])
+  for (const l of changes) t.equal(l.obj.client, '127.0.0.1', `${l.msg}: names the client`)
+})
