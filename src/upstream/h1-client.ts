@@ -211,6 +211,11 @@ class Connection {
   #handle: StreamHandle | undefined
   /** A consumed read's parser events, [kind, what] pairs (see #onExecute). */
   readonly #events: unknown[] = []
+  /** The message being parsed is a final response (not a 1xx), and it ended (see #heldBegin). */
+  #parsingFinal = false
+  #finalParsed = false
+  /** Bytes that start another message came after the final response: the connection is not reused. */
+  #surplus = false
 
   constructor (pool: H1Pool, o: H1PoolOptions) {
     this.#pool = pool
@@ -224,6 +229,7 @@ class Connection {
     parser[P.kOnHeadersComplete] = this.#heldHead
     parser[P.kOnBody] = this.#heldBody
     parser[P.kOnMessageComplete] = this.#heldEnd
+    parser[P.kOnMessageBegin!] = this.#heldBegin
     this.#parser = parser
   }
 
@@ -260,6 +266,8 @@ class Connection {
     this.#uploadHeld = false
     this.#answered = false
     this.#closeDelimited = false
+    this.#finalParsed = false
+    this.#surplus = false
     this.#keepAlive = !x.req.close && !x.req.upgrade
     const body = x.req.body
     // A streamed body: the wait for the head starts as #stream says (never while the client is the one to send).
@@ -518,7 +526,7 @@ class Connection {
       // The handler's bug, after the exchange: only the connection pays (it is not reused).
       this.#keepAlive = false
     }
-    if (this.#keepAlive && !this.#reset.dropping) this.#freeAfterRead = true
+    if (this.#keepAlive && !this.#reset.dropping && !this.#surplus) this.#freeAfterRead = true
     else this.socket?.destroy()
   }
 
@@ -573,7 +581,7 @@ class Connection {
       else if (e === END) this.#complete(events[i + 1] as string[])
       else {
         const h = events[i + 1] as HeldHead
-        this.#head(h.raw, h.status, h.statusText, h.upgrade, h.keepAlive)
+        this.#head(h.raw, h.status, h.statusText, h.upgrade, h.keepAlive && !h.http10)
       }
     }
     events.length = 0
@@ -581,15 +589,32 @@ class Connection {
 
   // A read's events, held for #parsed. A head's answer to the
   // parser cannot wait: it is the one #head gives when it runs.
-  readonly #heldHead = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
+  readonly #heldHead = (major: number, minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
     status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
-    this.#events.push(HEAD, { raw: this.#takeHead(headers), status, statusText, upgrade, keepAlive })
+    this.#parsingFinal = status >= 200
+    const raw = this.#takeHead(headers)
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the connection closes after it.
+    const http10 = major === 1 && minor === 0 && keepAlive && hasField(raw, 'transfer-encoding')
+    this.#events.push(HEAD, { raw, status, statusText, upgrade, keepAlive, http10 })
     return afterHead(this.exchange, status, upgrade)
   }
 
   readonly #heldBody = (chunk: Buffer): void => { this.#events.push(BODY, chunk) }
 
+  /**
+   * A message begins. After the final response, in the read that ended it,
+   * that is bytes the server sent past its answer (a body longer than its
+   * Content-Length, a body on a 204, 304 or HEAD answer): a head begun there
+   * would be the next request's answer, so the connection goes (nginx:
+   * "upstream sent more data than specified"). Later reads on an idle
+   * connection are refused whole (#onExecute).
+   */
+  readonly #heldBegin = (): void => {
+    if (this.#finalParsed) this.#surplus = true
+  }
+
   readonly #heldEnd = (): void => {
+    if (this.#parsingFinal) this.#finalParsed = true
     const fields = this.#fields
     if (fields.length > 0) this.#fields = []
     this.#events.push(END, fields)
@@ -791,6 +816,8 @@ interface HeldHead {
   readonly statusText: string
   readonly upgrade: boolean
   readonly keepAlive: boolean
+  /** An HTTP/1.0 answer with Transfer-Encoding (see #heldHead). */
+  readonly http10: boolean
 }
 const HEAD = 0
 const BODY = 1
@@ -984,4 +1011,10 @@ export class H1Pool extends Dispatcher {
     if (callback === undefined) return done
     void done.then(callback)
   }
+}
+
+/** Whether flat field list `raw` has field `name` (lower-case). */
+function hasField (raw: readonly string[], name: string): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return true
+  return false
 }

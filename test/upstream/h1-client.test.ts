@@ -399,11 +399,38 @@ function cases (t: Test): void {
     t.equal(o.connections, 2)
   })
 
+  t.test('bytes past an answer, in its read, that begin a head: the next request never reads them as its answer', async (t) => {
+    const evil = 'HTTP/1.1 302 Found\r\nlocation: http://evil.example/\r\nset-cookie: sess=attacker\r\nx-junk: '
+    for (const [what, method, first] of [
+      ['a body longer than its Content-Length', 'GET', 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nr1'],
+      ['a body on a 204', 'GET', 'HTTP/1.1 204 No Content\r\n\r\n'],
+      ['a body on a 304', 'GET', 'HTTP/1.1 304 Not Modified\r\ncontent-length: 2\r\n\r\n'],
+      ['a body on an answer to HEAD', 'HEAD', 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nr1']
+    ] as const) {
+      const o = await origin(t, (s, _seen, n) => s.write(n === 1 ? first + evil : ok(`r${n}`)))
+      const p = pool(t, o.url)
+      t.equal((await send(p, { method })).error, undefined, `${what}: the first answer is relayed`)
+      const next = await send(p)
+      t.same([next.status, next.body.toString()], [200, 'r2'], `${what}: the next request gets its own answer`)
+      t.equal(o.connections, 2, `${what}: on a new connection`)
+    }
+  })
+
+  t.test('CRLF after an answer is no message: the connection is reused', async (t) => {
+    const o = await origin(t, (s, _seen, n) => s.write(ok(`r${n}`) + '\r\n\r\n'))
+    const p = pool(t, o.url)
+    t.equal((await send(p)).body.toString(), 'r1')
+    t.equal((await send(p)).body.toString(), 'r2')
+    t.equal(o.connections, 1)
+  })
+
   t.test('keep-alive limits: Connection: close, a server Keep-Alive hint too short to use, HTTP/1.0', async (t) => {
     for (const [what, answer] of [
       ['Connection: close', 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok'],
       ['Keep-Alive: timeout=1 (under the 2 s margin)', 'HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 2\r\n\r\nok'],
-      ['HTTP/1.0', 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok']
+      ['HTTP/1.0', 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'],
+      // RFC 9112 §6.1: faulty framing, closed after the message.
+      ['HTTP/1.0 keep-alive with Transfer-Encoding', 'HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n']
     ] as const) {
       const o = await origin(t, (s) => s.write(answer))
       const p = pool(t, o.url)
