@@ -377,7 +377,8 @@ const NOT_TRAILER: ReadonlySet<string> = new Set(['content-length', 'content-typ
 
 export function trailerObject (raw: readonly Buffer[]): Record<string, string> | undefined {
   if (raw.length === 0) return undefined
-  const obj: Record<string, string> = {}
+  // No prototype: a trailer named constructor or __proto__ is a field like any other.
+  const obj: Record<string, string> = Object.create(null) as Record<string, string>
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase()
     if (RESPONSE_FIELDS.get(name) === HOP || NOT_TRAILER.has(name)) continue

@@ -197,6 +197,8 @@ t.test('effective scheme and host: a trusted proxy\'s well-formed X-Forwarded-Pr
 t.test('trailers and addresses', async (t) => {
   t.same(trailerObject(['Grpc-Status', '0', 'Connection', 'x'].map((s) => Buffer.from(s))), { 'grpc-status': '0' })
   t.equal(trailerObject([]), undefined)
+  const odd = trailerObject(['Constructor', 'yes', '__proto__', 'p', 'toString', 't'].map((s) => Buffer.from(s)))!
+  t.same(Object.entries(odd), [['constructor', 'yes'], ['__proto__', 'p'], ['tostring', 't']], 'names an Object has are fields like any other')
   // RFC 9110 §6.5.1: framing, routing, authentication, response control and content description never come as trailers.
   t.same(trailerObject(['Set-Cookie', 'sid=x', 'Location', '/evil', 'Content-Type', 'text/html', 'Host', 'h', 'Authorization', 'x',
     'Cache-Control', 'max-age=9', 'Server-Timing', 'db;dur=5', 'X-Checksum', 'abc'].map((s) => Buffer.from(s))),
