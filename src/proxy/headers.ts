@@ -265,18 +265,29 @@ export function upstreamRequestHead (raw: readonly string[], authority: Authorit
 /** A response's Transfer-Encoding as a proxy can take it: chunked, once. */
 const ONLY_CHUNKED = /^\s*chunked\s*$/i
 const ONLY_OPTIONS = /^\s*(?:keep-alive|close|upgrade)\s*$/i
+
+/**
+ * Response fields that say whether and how long a response may be stored,
+ * and what it varies on. Listed in Connection they are addressed to the
+ * next hop, which is this cache: it must decide by them (Connection:
+ * cache-control with no-store had the answer stored; Connection: vary with
+ * Vary: Cookie had one user's page served to another). They are kept, as
+ * NGINX, HAProxy and Varnish keep them, so the client's caches see them too.
+ */
+const CACHE_DIRECTING: ReadonlySet<string> = new Set(['cache-control', 'pragma', 'expires', 'vary', 'age', 'cdn-cache-control', 'surrogate-control'])
 /** A TE list naming `trailers` (RFC 9110 §10.1.4). */
 const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:,|;|$)/i
 
 /** Remove the fields a Connection header names (RFC 9110 §7.6.1); rare, so a second pass. */
-function stripConnectionTokens (out: string[], tokens: string): void {
+function stripConnectionTokens (out: string[], tokens: string, keep?: ReadonlySet<string>): void {
   // Nearly every h1 message says just `keep-alive` or `close`: nothing to strip.
   if (ONLY_OPTIONS.test(tokens)) return
   const names = connectionNames(tokens)
   if (names === undefined) return
   let w = 0
   for (let r = 0; r < out.length; r += 2) {
-    if (names.has(out[r]!.toLowerCase())) continue
+    const name = out[r]!.toLowerCase()
+    if (names.has(name) && keep?.has(name) !== true) continue
     out[w++] = out[r]!
     out[w++] = out[r + 1]!
   }
@@ -356,7 +367,7 @@ export function downstreamResponseHeaders (raw: RawFields, via: string | undefin
     }
     out.push(name, value)
   }
-  if (connectionTokens !== undefined) stripConnectionTokens(out, connectionTokens)
+  if (connectionTokens !== undefined) stripConnectionTokens(out, connectionTokens, CACHE_DIRECTING)
   if (via !== undefined) out.push('via', upstreamVia === undefined ? via : `${upstreamVia}, ${via}`)
   const set = ops.set
   for (let i = 0; i < set.length; i++) out.push(set[i]!)

@@ -136,6 +136,16 @@ t.test('response headers: hop-by-hop out (with Connection-listed), Via appended,
   t.same(asMap(shaped(['Via', '1.1 o'], undefined, NO_HEADER_OPS)).via, ['1.1 o'])
 })
 
+t.test('response headers: fields that direct this cache stay when Connection lists them; other listed fields go', async (t) => {
+  const raw = ['Connection', 'cache-control, Vary, expires, pragma, age, cdn-cache-control, x-internal', 'Cache-Control', 'no-store',
+    'Vary', 'Cookie', 'Expires', 'Thu, 01 Jan 2099 00:00:00 GMT', 'Pragma', 'no-cache', 'Age', '5', 'CDN-Cache-Control', 'no-store',
+    'X-Internal', 'secret', 'Content-Type', 'text/plain']
+  const out = asMap(shaped(raw, undefined, NO_HEADER_OPS))
+  t.same(Object.keys(out).sort(), ['age', 'cache-control', 'cdn-cache-control', 'content-type', 'expires', 'pragma', 'vary'])
+  t.same(out['cache-control'], ['no-store'])
+  t.same(out.vary, ['Cookie'])
+})
+
 t.test('response headers: a transfer coding other than chunked, once, is refused (nginx: unknown Transfer-Encoding)', async (t) => {
   const te = (v: string) => downstreamResponseHeaders(['Transfer-Encoding', v], undefined, NO_HEADER_OPS)
   for (const v of ['gzip, chunked', 'identity', 'chunked, chunked', 'gzip', 'chunked;q=1']) t.equal(te(v), 'transfer-encoding', v)
