@@ -157,6 +157,9 @@ const H2_END = Object.freeze({ endStream: true })
  */
 const SEND_SLICE = 256 * 1024
 
+/** Interim (102, 103) responses relayed per request at most: one or two is what origins send. */
+const MAX_INTERIM_RESPONSES = 8
+
 function onBodyIdle (s: Session): void { s.clientTimeout(Errors.CLIENT_BODY_TIMEOUT) }
 function onSendTimeout (s: Session): void { s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT) }
 function onDeadline (s: Session): void { s.clientTimeout(Errors.REQUEST_TIMEOUT) }
@@ -275,6 +278,8 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
   #sendTimer: NodeJS.Timeout | undefined
   /** What is left of a body written a slice at a time (see SEND_SLICE). */
   #unsent: Buffer | undefined
+  /** Interim responses relayed (see responseInterim). */
+  #interims = 0
 
   /** HTTP/1.1: `req` and `res` from node:http. HTTP/2: both are the stream, and `h2` its head. */
   constructor (req: DownstreamRequest, res: DownstreamResponse, listener: ListenerContext, conn: ConnectionInfo,
@@ -497,12 +502,21 @@ export class Session implements ResponseSink, ExchangeOwner, CacheClient, Waiter
    */
   responseInterim (status: 102 | 103, head: InterimHead): void {
     if ((status === 103 && head.link.length === 0) || this.answered) return
+    // Advisory, and never paused upstream: past a few, or for a client that
+    // is not taking what it was sent, they are dropped rather than held in
+    // memory (an origin sending 103s without end grew the process by the
+    // hundreds of MB it sent within the headers timeout).
+    if (this.#interims >= MAX_INTERIM_RESPONSES) return
     try {
       if (this.h2) {
         const stream = this.res as ServerHttp2Stream
-        if (!stream.closed) stream.additionalHeaders(status === 102 ? H2_PROCESSING : { ...head, ':status': 103 })
+        if (stream.closed || stream.session?.socket?.writableNeedDrain !== false) return
+        this.#interims++
+        stream.additionalHeaders(status === 102 ? H2_PROCESSING : { ...head, ':status': 103 })
       } else if ((this.req as IncomingMessage).httpVersionMinor >= 1) {
         const res = this.res as ServerResponse
+        if (res.socket?.writableNeedDrain !== false) return
+        this.#interims++
         if (status === 102) res.writeProcessing()
         else res.writeEarlyHints(head)
       }

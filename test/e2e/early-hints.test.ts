@@ -151,10 +151,10 @@ backends:
     t.same(h2.events, ['102 undefined', '103 </b.css>; rel=preload, </c.js>; rel=preload; as=script', 'final 200'])
   })
 
-  t.test('a burst of 103s is relayed as it comes', async (t) => {
+  t.test('a burst of 103s: the first eight are relayed as they come, the rest dropped (never held in memory)', async (t) => {
     const h1 = await viaH1(plain, '/burst')
     t.equal(h1.status, 200)
-    t.equal(h1.events.filter((e) => e.startsWith('103')).length, 20)
+    t.equal(h1.events.filter((e) => e.startsWith('103')).length, 8)
   })
 
   t.test('an origin that keeps sending interim responses gets a 504 after the headers timeout, not a held request', async (t) => {
