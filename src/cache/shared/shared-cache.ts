@@ -598,10 +598,13 @@ export class SharedCache {
    * Removes the variants whose index records `match`. Records sealed with a
    * key we lack are another instance's (a key rotation in progress), never
    * garbage: left for it. `only`: look at records of these key ids alone.
+   * `gone`: called once no lookup can find them in Redis any more, before
+   * the last index records go.
    */
-  async #scanIndex (match: (meta: IndexMeta) => boolean, only?: ReadonlySet<string>): Promise<number> {
+  async #scanIndex (match: (meta: IndexMeta) => boolean, only?: ReadonlySet<string>, gone?: () => void): Promise<number> {
     let cursor = '0'
     let removed = 0
+    let told = false
     const now = Date.now()
     do {
       const [next, items] = await this.link.run('cache_scan', (c) => c.hscanBuffer(INDEX, cursor, 'COUNT', SCAN_COUNT)) as [Buffer, Buffer[]]
@@ -632,11 +635,16 @@ export class SharedCache {
             const at = r.indexOf(':')
             return at < 0 ? c.del(`c:{${r}}`) : c.hdel(`c:{${r.slice(0, at)}}`, r.slice(at + 1))
           }))
+          if (cursor === '0') {
+            told = true
+            gone?.()
+          }
           await c.hdel(INDEX, ...drop, ...hit)
         })
       }
       removed += hit.length
     } while (cursor !== '0')
+    if (!told) gone?.()
     return removed
   }
 
@@ -666,13 +674,15 @@ export class SharedCache {
    * Deletes the hashes named `names` and their variants' index records (and
    * any record of the older, one-per-URL layout); resolves with how many
    * variants they held. `purge`: their markers move too (see remove).
+   * `gone`: called once the hashes are deleted, before the records go.
    */
-  async #dropNames (names: readonly string[], purge: boolean): Promise<number> {
+  async #dropNames (names: readonly string[], purge: boolean, gone?: () => void): Promise<number> {
     if (names.length === 0) return 0
     // Never a value the marker had before (an INCR'd count would start again at 1 once it expired).
     const mark = purge ? randomBytes(12).toString('base64url') : ''
     return await this.link.run('cache_delete', async (c) => {
       const fields = await Promise.all(names.map(async (n) => await this.#drop(c, [`c:{${n}}`, markerKey(n)], [mark, MARKER_MS]) as Buffer[]))
+      gone?.()
       await c.hdel(INDEX, ...names.flatMap((n, i) => [n, ...fields[i]!.map((f) => `${n}:${f.toString()}`)]))
       return fields.reduce((sum, f) => sum + f.length, 0)
     })
@@ -703,11 +713,13 @@ export class SharedCache {
     const ids = this.#sealer.ids
     const only = new Set(theirs === undefined ? [] : ids.filter((id) => !theirs.has(id)))
     if (only.size === 0) return
+    // Then locally again, as soon as the copies are gone from Redis: a lookup begun before then may
+    // have filled this cache from one (what it stored goes; one still under way is kept out by the
+    // removal). Not later: a fetch begun since can only have found the origin, and keeps its answer.
     const work = n.op === 'keys'
-      ? this.#dropNames(n.keys.flatMap((k) => this.#sealer.names(k).filter((_, i) => only.has(ids[i]!))), n.as === 'purge')
-      : this.#scanIndex(matcher(n.op, n.value, n.op === 'path' && n.prefix), only)
-    // Then locally again: a lookup meanwhile may have filled this cache from a copy just removed.
-    work.then(apply, (err: unknown) => { this.#unavailable(err) })
+      ? this.#dropNames(n.keys.flatMap((k) => this.#sealer.names(k).filter((_, i) => only.has(ids[i]!))), n.as === 'purge', apply)
+      : this.#scanIndex(matcher(n.op, n.value, n.op === 'path' && n.prefix), only, apply)
+    work.catch((err: unknown) => { this.#unavailable(err) })
   }
 
   /** The fetch lock of a variant key (`lockText`, cache/key.ts lockKey), in its primary key's (`first`) Cluster slot. */
