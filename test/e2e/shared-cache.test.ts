@@ -12,8 +12,10 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, startSentinel, type RedisServer } from '../helpers/redis.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
+import { startTcpRelay } from '../helpers/tcp-relay.js'
 import { eventually } from '../helpers/poll.js'
 import { MAX_SHARED_URL_BYTES, MAX_SHARED_VARIANTS } from '../../src/cache/shared/shared-cache.js'
+import { variantLock } from '../../src/cache/key.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
 const KEY_B = Buffer.alloc(32, 2).toString('base64')
@@ -35,13 +37,13 @@ async function origin (t: Test, delayMs = 0): Promise<Origin> {
   return { port: server.port, hits }
 }
 
-/** `where`: the `redis` block's keys that say where Redis is (default: the server's URL). */
-async function instance (t: Test, redis: RedisServer, o: Origin, keys: string, extra = '', where?: string): Promise<RunningProxy> {
+/** `where`: the `redis` block's keys that say where Redis is (default: the server's URL); `timeout`: redis.timeout. */
+async function instance (t: Test, redis: RedisServer, o: Origin, keys: string, extra = '', where?: string, timeout = '500ms'): Promise<RunningProxy> {
   const dir = t.testdir({ 'a.key': KEY_A, 'b.key': KEY_B, ...(redis.ca === undefined ? {} : { 'ca.pem': redis.ca }) })
   const tls = redis.ca === undefined ? '' : `, tls: { ca: "${dir}/ca.pem", servername: localhost }`
   return startProxy(t, `
 listeners: [{ name: web, bind: "127.0.0.1:0" }]
-redis: { ${where ?? `url: "${redis.url}"`}, timeout: 500ms, maxReconnectDelay: 200ms${tls} }
+redis: { ${where ?? `url: "${redis.url}"`}, timeout: ${timeout}, maxReconnectDelay: 200ms${tls} }
 cache:
   purgeFrom: [127.0.0.1]
   shared: { encryptionKeys: ${keys.replaceAll('DIR', dir)} }
@@ -138,6 +140,15 @@ t.test('fetched through A, a hit through B without the origin; Redis holds neith
 async function waitForKeys (raw: Redis, n: number): Promise<boolean> {
   for (let i = 0; i < 200; i++) {
     if ((await raw.keys('switchyard:c:*')).length >= n) return true
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return false
+}
+
+/** Until Redis holds no entry at all. */
+async function gone (raw: Redis): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if ((await raw.keys('switchyard:c:*')).length === 0) return true
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   return false
@@ -612,19 +623,12 @@ t.test('during a key rotation, purges from an instance without the new key reach
   const b = await instance(t, redis, o, ONE_KEY)
   await redisUp(a, b)
   const raw = rawClient(t, redis)
-  const gone = async (): Promise<boolean> => {
-    for (let i = 0; i < 200; i++) {
-      if ((await raw.keys('switchyard:c:*')).length === 0) return true
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-    return false
-  }
 
   // PURGE through B: A removes its own copy, named with b, from Redis.
   await get(a, '/u')
   t.ok(await waitForKeys(raw, 1))
   await get(b, '/u', 'PURGE')
-  t.ok(await gone(), 'A\'s copy is gone from Redis')
+  t.ok(await gone(raw), 'A\'s copy is gone from Redis')
   t.match((await get(a, '/u')).cacheStatus, /fwd=uri-miss/, 'and A fetches again')
   t.equal(o.hits.get('/u'), 2)
 
@@ -634,14 +638,78 @@ t.test('during a key rotation, purges from an instance without the new key reach
   t.same(await b.app.api.purge({ tag: 'unrelated' }), { purged: 0, shared: 'purged' })
   t.equal(await raw.hlen('switchyard:ci'), records, 'B dropped none of A\'s records')
   t.same(await a.app.api.purge({ tag: 'products' }), { purged: 2, shared: 'purged' })
-  t.ok(await gone(), 'A\'s purge found its entries in Redis')
+  t.ok(await gone(raw), 'A\'s purge found its entries in Redis')
   t.match((await get(a, '/t')).cacheStatus, /fwd=uri-miss/)
   t.equal(o.hits.get('/t'), 2)
 
   // A purge by tag through B: A removes from Redis what only it can open.
   t.ok(await stored(raw, () => get(a, '/v')))
   t.same(await b.app.api.purge({ tag: 'products' }), { purged: 0, shared: 'purged' })
-  t.ok(await gone(), 'A removed its entry from Redis when it heard of B\'s purge')
+  t.ok(await gone(raw), 'A removed its entry from Redis when it heard of B\'s purge')
+  t.match((await get(a, '/v')).cacheStatus, /fwd=uri-miss/)
+  t.equal(o.hits.get('/v'), 2)
+})
+
+t.test('during a key rotation, a copy A fetches from the origin once its old one left Redis outlives A\'s cleanup of that purge', async (t) => {
+  const redis = await startRedis(t)
+  // A reaches Redis through a relay that can hold what A sends: its cleanup after removing its copy waits there.
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]', '', `url: "redis://127.0.0.1:${relay.port}"`, '30s')
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  const raw = rawClient(t, redis)
+  await get(a, '/u')
+  t.ok(await waitForKeys(raw, 1))
+  const cache = a.app.state.cache!
+  const [first] = cache.store.get('http://shop.test/u')
+  t.ok(first)
+  const lock = variantLock(first!.key, first!.variant)
+
+  // A's copy goes from Redis; the deletion of its index record (and all A sends after it) is held.
+  relay.holdFrom(/hdel\r\n\$\d+\r\nswitchyard:ci\r\n/i)
+  await get(b, '/u', 'PURGE')
+  t.ok(await gone(raw), 'A removed its copy from Redis')
+  t.ok(await eventually(() => relay.held.length > 0, 10_000), 'and its index cleanup waits in the relay')
+  // Begun after the copy left Redis: nothing stale can come of it. Its lookup waits for the
+  // cleanup's answer (one auto-pipelined connection), so the cleanup ends during this fetch.
+  const refetch = get(a, '/u')
+  t.ok(await eventually(() => cache.inflight(lock) !== undefined, 10_000), 'A is fetching again')
+  t.ok(await stored(raw, async () => {
+    relay.release()
+    t.match((await refetch).cacheStatus, /fwd=uri-miss; fwd-status=200; stored/)
+  }), 'written to Redis')
+  t.equal(o.hits.get('/u'), 2)
+  t.match((await get(a, '/u')).cacheStatus, /hit/, 'and kept locally: the end of the cleanup did not take it')
+  t.equal(o.hits.get('/u'), 2)
+})
+
+t.test('during a key rotation, what A read from Redis before a remote purge\'s removal reached it there goes once it has', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const o = await origin(t)
+  const a = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]', '', `url: "redis://127.0.0.1:${relay.port}"`, '30s')
+  const b = await instance(t, redis, o, ONE_KEY)
+  await redisUp(a, b)
+  const raw = rawClient(t, redis)
+  const cache = a.app.state.cache!
+  t.ok(await stored(raw, () => get(a, '/v')))
+  const [first] = cache.store.get('http://shop.test/v')
+  t.ok(first)
+  const lock = variantLock(first!.key, first!.variant)
+
+  // A's scan for B's tag purge waits in the relay: its copy is still in Redis.
+  relay.holdFrom(/hscan\r\n\$\d+\r\nswitchyard:ci\r\n/i)
+  t.same(await b.app.api.purge({ tag: 'products' }), { purged: 0, shared: 'purged' })
+  t.ok(await eventually(() => relay.held.length > 0, 10_000), 'A is scanning')
+  t.same(cache.store.get('http://shop.test/v'), [], 'A dropped its own copy when it heard')
+  // Begun after the notice, its lookup reaches Redis before A's delete does: it finds the old copy.
+  const late = get(a, '/v')
+  t.ok(await eventually(() => cache.inflight(lock) !== undefined, 10_000), 'A is looking it up')
+  relay.release()
+  t.match((await late).cacheStatus, /hit/)
+  t.ok(await gone(raw), 'A removed its copy from Redis')
+  t.ok(await eventually(() => cache.store.get('http://shop.test/v').length === 0, 10_000), 'and what the lookup filled from it')
   t.match((await get(a, '/v')).cacheStatus, /fwd=uri-miss/)
   t.equal(o.hits.get('/v'), 2)
 })
