@@ -2,7 +2,8 @@
 // no persistence, its own temp dir; stopped on teardown, and SIGKILLed if the
 // test process itself is stopped. `stop()` and `start()` take it down and
 // bring it back on the same port, for the tests of what Switchyard does while
-// Redis is gone.
+// Redis is gone. startRedisCluster: several such servers made into one
+// Redis Cluster, the slots spread over them.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
@@ -18,6 +19,8 @@ export interface RedisServer {
   readonly url: string
   /** The CA (PEM) that signed its certificate, when it speaks TLS. */
   readonly ca: string | undefined
+  /** Its cluster bus port (0 when not a cluster node). */
+  readonly busPort: number
   /** The process's pid while it runs, else undefined. */
   pid (): number | undefined
   /** SIGTERM, and wait for the exit. */
@@ -29,20 +32,30 @@ export interface RedisServer {
 export interface RedisOptions {
   /** Speak TLS only (a certificate for 127.0.0.1 made for the test; clients need not present one). */
   readonly tls?: boolean
-  /** A Redis Cluster of this one node, holding every slot (ready when the cluster says ok). */
-  readonly cluster?: boolean
+  /**
+   * A Redis Cluster of this one node, holding every slot (ready when the
+   * cluster says ok); `member`: a cluster node that holds no slots yet
+   * (startRedisCluster assigns them and introduces the nodes).
+   */
+  readonly cluster?: boolean | 'member'
 }
 
 export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise<RedisServer> {
   const dir = tempDir(t)
   const cert = opts.tls === true ? testCertificate(t, ['127.0.0.1', 'localhost']) : undefined
   let port = 0
+  // Its own cluster bus port: the default, port + 10000, is past 65535 for a high ephemeral port.
+  let busPort = 0
   let child: ChildProcess | undefined
+  const clustered = opts.cluster === true || opts.cluster === 'member'
 
   const args = (): string[] => [
     // notice: its "Ready to accept connections" line says this process, not another, has the port.
     '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice',
-    ...(opts.cluster === true ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-announce-ip', '127.0.0.1'] : []),
+    ...(clustered
+      ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-announce-ip', '127.0.0.1',
+          '--cluster-port', String(busPort), '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS)]
+      : []),
     ...(cert === undefined
       ? ['--port', String(port)]
       : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert.certPath, '--tls-key-file', cert.keyPath,
@@ -87,6 +100,7 @@ export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise
   // A port found free may be taken before redis binds it: try a few.
   for (let attempt = 0; ; attempt++) {
     port = await closedPort()
+    if (clustered) busPort = await closedPort()
     try {
       await launch()
       break
@@ -100,10 +114,94 @@ export async function startRedis (t: Teardown, opts: RedisOptions = {}): Promise
     port,
     url: `${cert === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
     ca: cert?.certPem,
+    busPort,
     pid: () => child?.pid,
     stop,
     start: launch
   }
+}
+
+/**
+ * How long a cluster node may not answer before the others take it for
+ * failed (the default is 15 s): a test that stops a master sees the
+ * cluster's own verdict soon, and a busy machine does not make one up.
+ */
+export const CLUSTER_NODE_TIMEOUT_MS = 2000
+
+export interface RedisCluster {
+  /** The masters, each its own redis-server (stop one and start it again on its port, dir and node id). */
+  readonly nodes: readonly RedisServer[]
+  /** `host:port` of every node, for `redis.cluster.nodes`. */
+  readonly seeds: readonly string[]
+  /** Until every running node says `cluster_state:ok` and sees every slot served (after a node's start()). */
+  ready (): Promise<void>
+  /** Which node (index in `nodes`) serves `key`'s slot, as the cluster itself says (CLUSTER KEYSLOT, CLUSTER NODES). */
+  nodeOf (key: string): Promise<number>
+}
+
+/**
+ * A Redis Cluster of `masters` nodes (no replicas) on free loopback ports,
+ * each its own redis-server and temp dir: the 16384 slots split in even
+ * ranges, the nodes introduced with CLUSTER MEET; resolves once every node
+ * says `cluster_state:ok`. Every node is stopped on teardown.
+ */
+export async function startRedisCluster (t: Teardown, masters = 3): Promise<RedisCluster> {
+  const nodes = await Promise.all(Array.from({ length: masters }, () => startRedis(t, { cluster: 'member' })))
+  const { Redis } = await import('ioredis')
+  const clients = nodes.map((n) => new Redis(n.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null }))
+  try {
+    for (const [i, c] of clients.entries()) {
+      await c.connect()
+      // Distinct epochs from the start: no collision for the nodes to settle first.
+      await c.call('CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1))
+      const from = Math.floor(16384 * i / masters)
+      const to = Math.floor(16384 * (i + 1) / masters) - 1
+      await c.call('CLUSTER', 'ADDSLOTSRANGE', String(from), String(to))
+    }
+    for (const n of nodes.slice(1)) await clients[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(n.port), String(n.busPort))
+  } finally {
+    for (const c of clients) c.disconnect()
+  }
+  const ready = async (): Promise<void> => {
+    const deadline = Date.now() + 15_000
+    for (const n of nodes) {
+      if (n.pid() === undefined) continue
+      const c = new Redis(n.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      try {
+        await c.connect()
+        for (;;) {
+          const info = String(await c.call('CLUSTER', 'INFO'))
+          if (info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') && info.includes(`cluster_known_nodes:${masters}`)) break
+          if (Date.now() > deadline) throw new Error(`the cluster was not ok on ${n.port} within 15 s:\n${info}`)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      } finally {
+        c.disconnect()
+      }
+    }
+  }
+  const nodeOf = async (key: string): Promise<number> => {
+    const up = nodes.find((n) => n.pid() !== undefined)!
+    const c = new Redis(up.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    try {
+      await c.connect()
+      const slot = Number(await c.call('CLUSTER', 'KEYSLOT', key))
+      // <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot or range>...
+      for (const line of String(await c.call('CLUSTER', 'NODES')).trim().split('\n')) {
+        const [, address = '', , , , , , , ...ranges] = line.split(' ')
+        const owns = ranges.some((r) => {
+          const [from, to = from] = r.split('-').map(Number)
+          return slot >= from! && slot <= to!
+        })
+        if (owns) return nodes.findIndex((n) => address.startsWith(`127.0.0.1:${n.port}@`))
+      }
+      throw new Error(`no node serves slot ${slot}`)
+    } finally {
+      c.disconnect()
+    }
+  }
+  await ready()
+  return { nodes, seeds: nodes.map((n) => `127.0.0.1:${n.port}`), ready, nodeOf }
 }
 
 function accepts (port: number): Promise<boolean> {
