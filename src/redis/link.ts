@@ -51,7 +51,7 @@ export const DEAD_AFTER_TIMEOUTS = 3
 
 /** What /status, the dashboard and /metrics show (a cluster's primary merges the workers'). */
 export interface RedisStats {
-  /** `degraded`: connected, but operations are shed after a timeout. */
+  /** `degraded`: connected, but operations are shed after a timeout, or failed within FAILING_MS (a Redis Cluster node unreachable). */
   readonly state: RedisState | 'degraded'
   /** Where it connects, without credentials. */
   readonly target: string
@@ -61,6 +61,13 @@ export interface RedisStats {
   readonly operations: Readonly<Record<string, Readonly<Record<OperationResult, number>>>>
   readonly latency: LatencyExport
 }
+
+/**
+ * How long after an operation failed with an error (not a timeout) /status
+ * says degraded: a Redis Cluster with a node down answers the other nodes'
+ * operations and fails that node's at once, so nothing is shed to tell it by.
+ */
+export const FAILING_MS = 1000
 
 /** Operation latency quantiles cover the last one to two of these (Redis sees far fewer operations than requests). */
 export const REDIS_HALF_WINDOW_MS = 30_000
@@ -79,6 +86,8 @@ export class RedisLink {
   /** Operations are shed until then (performance.now() ms; 0: not shedding), and while a probe is out. */
   #shedUntil = 0
   #probing = false
+  /** An operation failed with an error until then (performance.now() ms; see FAILING_MS). */
+  #failingUntil = 0
   /** Operations that timed out since the last answer (see DEAD_AFTER_TIMEOUTS). */
   #timeouts = 0
   readonly #onState = new Set<(state: RedisState) => void>()
@@ -148,8 +157,12 @@ export class RedisLink {
     } catch (err) {
       const timedOut = err instanceof RedisUnavailable
       this.#done(op, timedOut ? 'timeout' : 'error', start)
-      if (!timedOut) this.#timeouts = 0
-      else if (++this.#timeouts >= DEAD_AFTER_TIMEOUTS) this.#replaceConnections()
+      if (!timedOut) {
+        this.#timeouts = 0
+        this.#failingUntil = performance.now() + FAILING_MS
+      } else if (++this.#timeouts >= DEAD_AFTER_TIMEOUTS) {
+        this.#replaceConnections()
+      }
       // An error reply is an answer in time: only a timeout sheds.
       if (timedOut && gated) this.#shedUntil = performance.now() + SLOW_COOLDOWN_MS
       else if (probe) this.#shedUntil = 0
@@ -212,8 +225,8 @@ export class RedisLink {
     const operations: Record<string, Record<OperationResult, number>> = {}
     for (const [op, counts] of this.#ops) operations[op] = { ...counts }
     return {
-      // Degraded while operations are shed (or a probe is out), not for good after one timeout in a quiet spell.
-      state: this.#state === 'up' && (this.#probing || performance.now() < this.#shedUntil) ? 'degraded' : this.#state,
+      // Degraded while operations are shed (or a probe is out) or fail, not for good after one failure in a quiet spell.
+      state: this.#state === 'up' && (this.#probing || performance.now() < Math.max(this.#shedUntil, this.#failingUntil)) ? 'degraded' : this.#state,
       target: describeTarget(this.config),
       since: new Date(this.#since).toISOString(),
       transitions: this.#transitions,
@@ -267,6 +280,7 @@ export class RedisLink {
     c.on('ready', () => {
       // A new connection starts afresh: what timed out was the old one.
       this.#shedUntil = 0
+      this.#failingUntil = 0
       this.#timeouts = 0
       this.#set('up', undefined)
     })
@@ -346,7 +360,10 @@ function connect (config: RedisConfig): RedisClient {
   }
   if (config.cluster !== undefined) {
     const { keyPrefix, retryStrategy, enableOfflineQueue, enableAutoPipelining, ...redisOptions } = common
-    const opts = { keyPrefix, enableOfflineQueue, enableAutoPipelining, clusterRetryStrategy: retryStrategy, redisOptions }
+    // A node that cannot be reached, or a cluster that answers CLUSTERDOWN, fails the operation at once, as a lost
+    // connection does: ioredis would retry every 100 ms past our timeout, and that timeout would shed the other
+    // nodes' operations too (ioredis looks the slots up again when a node has left its pool).
+    const opts = { keyPrefix, enableOfflineQueue, enableAutoPipelining, clusterRetryStrategy: retryStrategy, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, redisOptions }
     return new Cluster(config.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), opts as ConstructorParameters<typeof Cluster>[1])
   }
   if (config.sentinel !== undefined) {

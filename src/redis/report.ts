@@ -36,7 +36,7 @@ export function addRedisCounters (sum: RedisCounters | undefined, last: RedisRep
 
 /** The `redis` part of GET /status. */
 export interface RedisStatus {
-  /** `degraded`: some of a cluster's workers are connected, some not, or a connection sheds operations after a timeout. */
+  /** `degraded`: some of a cluster's workers are connected, some not, or a connection sheds operations after a timeout, or they fail (see FAILING_MS). */
   readonly state: RedisStats['state']
   readonly target: string
   /** Processes connected / processes (1/1 for a single process). */

@@ -249,23 +249,32 @@ t.test('on a three-master Redis Cluster', async (t) => {
     t.ok(buckets.filter((k) => k.length > 0).length > 1, `the buckets are on several nodes (${buckets.map((k) => k.length).join(', ')})`)
   })
 
-  t.test('one master stopped: every request is still answered, /status says degraded; back, sharing resumes', async (t) => {
+  t.test('one master stopped: every request is answered, its operations fail at once, /status says degraded; back, sharing resumes', async (t) => {
     const down = 1
     const onDown = PATHS.filter((p) => where.get(p)!.node === down)
+    const timeouts = (p: RunningProxy): number => Object.values(status(p).redis?.operations ?? {}).reduce((n, r) => n + (r.timeout ?? 0), 0)
+    const before = [timeouts(a), timeouts(b)]
     await cluster.nodes[down]!.stop()
     const during: Array<{ status: number }> = []
-    for (const path of [...PATHS, '/during/1', '/during/2']) {
-      during.push(await get(a, path), await get(b, path))
-    }
+    for (const path of [...PATHS, '/during/1', '/during/2']) during.push(await get(a, path), await get(b, path))
     for (const client of ['203.0.113.1', '203.0.113.2']) during.push(await get(a, '/limited/x', 'GET', { 'x-forwarded-for': client }))
     t.same(during.map((r) => r.status), Array(during.length).fill(200), 'no error to any client')
-    t.ok(await eventually(() => status(a).redis?.state !== 'up' && status(b).redis?.state !== 'up', 10_000),
-      `/status shows it (${status(a).redis?.state}, ${status(b).redis?.state})`)
+    // Its operations were refused (ioredis would retry them past redis.timeout, and the timeout would shed every node's).
+    t.same([timeouts(a), timeouts(b)], before, 'no operation waited for redis.timeout')
+    t.ok((status(a).redis?.operations?.cache_lookup?.error ?? 0) > 0, 'the stopped node\'s lookups failed')
+    // Degraded while operations fail: asked right after a request that made some.
+    let degraded = false
+    for (let i = 0; i < 50 && !degraded; i++) {
+      await get(a, onDown[0]!)
+      await get(b, onDown[0]!)
+      degraded = status(a).redis?.state === 'degraded' && status(b).redis?.state === 'degraded'
+    }
+    t.ok(degraded, `/status says degraded (${status(a).redis?.state}, ${status(b).redis?.state})`)
 
     await cluster.nodes[down]!.start()
     await cluster.ready()
-    t.ok(await eventually(() => status(a).redis?.state === 'up' && status(b).redis?.state === 'up', 10_000), '/status says up again')
     await settled(a, b)
+    t.ok(await eventually(() => status(a).redis?.state === 'up' && status(b).redis?.state === 'up', 10_000), '/status says up again')
     const heard = b.app.state.cache!.shared!.stats().remotePurges
     t.equal(await purge(a, { prefix: 'http://shop.test/n/' }), 'purged')
     t.ok(await eventually(() => b.app.state.cache!.shared!.stats().remotePurges > heard), 'B heard the purge')

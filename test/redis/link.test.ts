@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { Redis } from 'ioredis'
 import { parseConfig } from '../../src/config/load.js'
-import { RedisLink, RedisUnavailable, SLOW_COOLDOWN_MS, describeTarget, type RedisState } from '../../src/redis/link.js'
+import { FAILING_MS, RedisLink, RedisUnavailable, SLOW_COOLDOWN_MS, describeTarget, type RedisState } from '../../src/redis/link.js'
 import { startRedis } from '../helpers/redis.js'
 
 function redisConfig (url: string, extra = '') {
@@ -42,6 +42,18 @@ t.test('up, down while Redis is stopped (refused at once, counted), up again whe
   t.ok(s.transitions >= 3, `connecting → up → down → up: ${s.transitions}`)
   t.equal(s.latency.count, 2, 'sent operations are timed (set, get); the refused one is not')
   t.equal(s.target, `redis://127.0.0.1:${redis.port}`)
+})
+
+t.test('an operation that fails with an error (a Redis Cluster node down answers so) says degraded for FAILING_MS, and sheds nothing', async (t) => {
+  const redis = await startRedis(t)
+  const link = new RedisLink(redisConfig(redis.url), pino({ level: 'silent' }))
+  t.teardown(() => link.close())
+  await until(link, 'up')
+  await t.rejects(link.run('bad', (c) => c.call('NO-SUCH-COMMAND')), RedisUnavailable)
+  t.equal(link.stats().state, 'degraded')
+  t.equal(await link.run('get', (c) => c.get('k')), null, 'the next operation goes out (not shed)')
+  await new Promise((resolve) => setTimeout(resolve, FAILING_MS + 50))
+  t.equal(link.stats().state, 'up', 'up again once nothing failed for FAILING_MS')
 })
 
 /** A link, up, to a Redis that then answers no client for `ms` (CLIENT PAUSE). */
