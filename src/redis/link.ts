@@ -81,7 +81,15 @@ export class RedisLink {
   #transitions = 0
   readonly #ops = new Map<string, Record<OperationResult, number>>()
   readonly #latency = new Latency()
-  #subscriber: RedisClient | undefined
+  /** The options of every connection (see clientOptions): a cluster's subscriber makes its own. */
+  readonly #options: Record<string, unknown>
+  #subscriber: Redis | undefined
+  /** Full names of the channels subscribed, and their listeners: a Redis Cluster's subscriber subscribes them again on each node it moves to. */
+  readonly #channels = new Set<string>()
+  readonly #listeners = new Set<(channel: Buffer, message: Buffer) => void>()
+  /** A Redis Cluster's subscriber: connections that ended in a row (its back-off, and the next node to try), and the timer of the next. */
+  #moves = 0
+  #moveTimer: NodeJS.Timeout | undefined
   #closed = false
   /** Operations are shed until then (performance.now() ms; 0: not shedding), and while a probe is out. */
   #shedUntil = 0
@@ -96,7 +104,8 @@ export class RedisLink {
   constructor (config: RedisConfig, log?: Logger) {
     this.config = config
     this.#log = log?.child({ redis: describeTarget(config) })
-    this.client = connect(config)
+    this.#options = clientOptions(config)
+    this.client = connect(config, this.#options)
     this.#watch(this.client, true)
   }
 
@@ -194,11 +203,12 @@ export class RedisLink {
     const sub = this.#subscriber ??= this.#newSubscriber()
     const name = this.config.keyPrefix + channel
     const listener = (ch: Buffer, message: Buffer): void => { if (ch.toString() === name) onMessage(message) }
-    sub.on('messageBuffer', listener)
-    // Subscriptions are restored by ioredis after a reconnect (autoResubscribe).
+    this.#listeners.add(listener)
+    this.#channels.add(name)
+    // Subscriptions are restored by ioredis after a reconnect (autoResubscribe), and by #newSubscriber on another node.
     sub.subscribe(name).catch((err: Error) => { this.#log?.warn({ err }, 'redis: subscribe failed; retried on reconnect') })
     // The channel stays subscribed (another listener may share it); this listener stops hearing it.
-    return () => { sub.off('messageBuffer', listener) }
+    return () => { this.#listeners.delete(listener) }
   }
 
   /**
@@ -237,6 +247,7 @@ export class RedisLink {
 
   async close (): Promise<void> {
     this.#closed = true
+    clearTimeout(this.#moveTimer)
     const quit = async (c: RedisClient | undefined): Promise<void> => {
       if (c === undefined) return
       // quit() waits for pending replies; a dead connection is simply dropped.
@@ -261,14 +272,39 @@ export class RedisLink {
     }
   }
 
-  #newSubscriber (): RedisClient {
+  #newSubscriber (): Redis {
     const c = this.client
     // Its subscriptions may wait for the connection (nothing waits on them), and ioredis restores them after a reconnect.
-    const sub: RedisClient = c instanceof Cluster ? c.duplicate(undefined, { enableOfflineQueue: true }) : c.duplicate({ enableOfflineQueue: true })
+    const sub = c instanceof Cluster ? this.#nodeSubscriber(c) : c.duplicate({ enableOfflineQueue: true })
     this.#watch(sub, false)
+    sub.on('messageBuffer', (ch: Buffer, message: Buffer) => { for (const fn of this.#listeners) fn(ch, message) })
+    if (this.#channels.size > 0) sub.subscribe(...this.#channels).catch(() => {})
     // ioredis sends the SUBSCRIBEs before 'ready' is emitted: the PING's answer comes after theirs.
     sub.on('ready', () => {
+      this.#moves = 0
       void sub.ping().then(() => { for (const fn of this.#onSubscribed) fn() }, () => {})
+    })
+    return sub
+  }
+
+  /**
+   * A Redis Cluster's subscriber: a plain connection to one master (a
+   * PUBLISH reaches the subscribers of every node). Not ioredis's cluster
+   * subscriber: that one moves to another node without a word, so purges
+   * published meanwhile were never caught up. This one does not reconnect:
+   * when it ends, the next goes to the next master (a failed one may never
+   * come back), and its 'ready' is told like any reconnect's.
+   */
+  #nodeSubscriber (c: Cluster): Redis {
+    const known = c.nodes('master').map((n) => ({ host: n.options.host, port: n.options.port }))
+    const nodes = known.length > 0 ? known : this.config.cluster!.nodes
+    const node = nodes[this.#moves % nodes.length]!
+    const sub = new Redis({ ...this.#options, host: node.host, port: node.port, enableOfflineQueue: true, retryStrategy: () => null } as unknown as Options)
+    sub.once('end', () => {
+      if (this.#closed || this.#subscriber !== sub) return
+      this.#moveTimer = setTimeout(() => {
+        if (!this.#closed) this.#subscriber = this.#newSubscriber()
+      }, backOff(this.config, ++this.#moves))
     })
     return sub
   }
@@ -333,7 +369,13 @@ export function describeTarget (config: RedisConfig): string {
  */
 const RECONNECT_ON = /^(READONLY|LOADING|MASTERDOWN)\b/
 
-function connect (config: RedisConfig): RedisClient {
+/** Reconnects back off from 100 ms, doubling, up to maxReconnectDelay. */
+function backOff (config: RedisConfig, times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 10), config.maxReconnectDelay)
+}
+
+/** The options of a connection to one server or node (Redis's; a Cluster takes some for itself, see connect). */
+function clientOptions (config: RedisConfig): Record<string, unknown> {
   const tls = config.tls === undefined
     ? undefined
     : {
@@ -343,7 +385,7 @@ function connect (config: RedisConfig): RedisClient {
         ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername })
       }
   // Plain objects: ioredis's option types do not allow for exactOptionalPropertyTypes.
-  const common: Record<string, unknown> = {
+  return {
     keyPrefix: config.keyPrefix,
     connectTimeout: config.connectTimeout,
     // Fail at once while disconnected instead of queueing: a request never waits for Redis to come back.
@@ -351,13 +393,16 @@ function connect (config: RedisConfig): RedisClient {
     maxRetriesPerRequest: 0,
     // Commands issued in the same tick go out in one write (a store's script and index update, many requests' lookups).
     enableAutoPipelining: true,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), config.maxReconnectDelay),
+    retryStrategy: (times: number) => backOff(config, times),
     // 1: reconnect, without sending the command again (its caller has its answer: a failure).
     reconnectOnError: (err: Error) => RECONNECT_ON.test(err.message) ? 1 : false,
     ...(config.username === undefined ? {} : { username: config.username }),
     ...(config.password === undefined ? {} : { password: config.password }),
     ...(tls === undefined ? {} : { tls })
   }
+}
+
+function connect (config: RedisConfig, common: Record<string, unknown>): RedisClient {
   if (config.cluster !== undefined) {
     const { keyPrefix, retryStrategy, enableOfflineQueue, enableAutoPipelining, ...redisOptions } = common
     // A node that cannot be reached, or a cluster that answers CLUSTERDOWN, fails the operation at once, as a lost
@@ -367,6 +412,7 @@ function connect (config: RedisConfig): RedisClient {
     return new Cluster(config.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), opts as ConstructorParameters<typeof Cluster>[1])
   }
   if (config.sentinel !== undefined) {
+    const tls = common.tls
     return new Redis({
       ...common,
       sentinels: config.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),

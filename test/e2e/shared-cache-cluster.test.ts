@@ -249,6 +249,25 @@ t.test('on a three-master Redis Cluster', async (t) => {
     t.ok(buckets.filter((k) => k.length > 0).length > 1, `the buckets are on several nodes (${buckets.map((k) => k.length).join(', ')})`)
   })
 
+  t.test('purge notices missed while the subscriber moved to another node are caught up', async (t) => {
+    const epochs = (p: RunningProxy): number => status(p).redis?.operations?.cache_epoch?.ok ?? 0
+    /** Cuts every instance's subscriber connection (on whichever node it is); resolves once `p` has read pn again. */
+    const cut = async (p: RunningProxy): Promise<boolean> => {
+      const before = epochs(p)
+      for (const n of nodes) await n.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+      return await eventually(() => epochs(p) > before, 5000)
+    }
+    t.match((await get(a, '/moved/1')).cacheStatus, /stored/)
+    const held = entries(a)
+    t.ok(await cut(a), 'A caught up after its subscriber came back')
+    t.equal(entries(a), held, 'a move that missed nothing keeps the local copies')
+    // A purge whose notice went out while A's subscriber was away: its count moved, A heard nothing.
+    await nodes[await cluster.nodeOf('switchyard:pn')]!.incr('switchyard:pn')
+    t.ok(await cut(a), 'A caught up again')
+    t.ok(await eventually(() => entries(a) === 0), 'and dropped its local copies: it cannot tell which one the purge named')
+    t.match((await get(a, '/moved/1')).cacheStatus, /; hit; .*detail="shared"/, 'Redis still holds the valid ones')
+  })
+
   t.test('one master stopped: every request is answered, its operations fail at once, /status says degraded; back, sharing resumes', async (t) => {
     const down = 1
     const onDown = PATHS.filter((p) => where.get(p)!.node === down)
