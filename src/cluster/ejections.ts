@@ -17,6 +17,13 @@ export interface EjectionNotice {
   readonly reason: string
   /** An ejection: ms it lasts from now (the deciding detector's ejection time); 0 for "back". */
   readonly ms: number
+  /** An ejection's rank (health/outlier.ts contest): wall-clock ms × 1024 + the deciding worker's id. */
+  readonly rank?: number
+}
+
+/** The rank of an ejection worker `id` decides now: ordered alike in every worker (same clock), ties by worker id. */
+export function ejectionRank (id: number): number {
+  return Date.now() * 1024 + (id % 1024)
 }
 
 export interface EjectionTimers {
@@ -43,20 +50,22 @@ export class RemoteEjections {
   /** How many servers are out on another worker's word. */
   get size (): number { return this.#held.size }
 
-  apply (state: RuntimeState, n: EjectionNotice): void {
+  /** Applies `n`; returns the server an ejection put out here (undefined for a "back", or when it did not apply). */
+  apply (state: RuntimeState, n: EjectionNotice): Server | undefined {
     const id = serverIdentity(n.backend, n.shard, n.server)
     const held = this.#held.get(id)
     if (!n.ejected) {
       if (held !== undefined) this.#lift(id, held.server, `${n.reason} (another worker)`)
-      return
+      return undefined
     }
     const s = held?.server ?? serversByIdentity(state).get(id)
     // Unknown here (another config generation), or ejected by this worker's own detector.
-    if (s === undefined || (held === undefined && s.ejected)) return
+    if (s === undefined || (held === undefined && s.ejected)) return undefined
     if (held !== undefined) this.#clear(held.timer)
     const timer = this.#set(() => { this.#lift(id, s, 'ejection time over (another worker\'s ejection)') }, Math.max(0, n.ms))
     this.#held.set(id, { server: s, timer })
     if (!s.ejected) s.setEjected(true, `${n.reason} (another worker)`, false)
+    return s
   }
 
   /** This worker's detector decided about `server` (ejected or back): another's word no longer holds it. */

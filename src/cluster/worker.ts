@@ -3,6 +3,7 @@
 // the active health checks' verdicts; it answers the primary's calls for
 // status, metrics, reload and purge. What it does with process signals and
 // the IPC channel's end is main.ts's business.
+import cluster from 'node:cluster'
 import type { RedisReport } from '../redis/report.js'
 import type { Logger } from 'pino'
 import { createApp, StartupError, type App } from '../app.js'
@@ -17,7 +18,7 @@ import { parseConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import { serversByIdentity, type RuntimeState } from '../proxy/state.js'
-import { RemoteEjections, type EjectionNotice } from './ejections.js'
+import { ejectionRank, RemoteEjections, type EjectionNotice } from './ejections.js'
 import { serverIdentity } from '../upstream/server.js'
 import type { BackendStatus } from '../upstream/backend.js'
 import { Channel, type Port } from './ipc.js'
@@ -164,25 +165,36 @@ export async function runWorker (port: Port, log: Logger): Promise<RunningWorker
   // Other workers' ejections: those sent while this one starts are applied after the boot's snapshot, in order.
   const remote = new RemoteEjections()
   const earlyEjections: EjectionNotice[] = []
+  // Another worker's ejection that, with this one's own made in the same instant, takes its shard past
+  // maxEjectionPercent: the later of them (by rank) is undone by the worker that made it (outlier.ts contest).
+  const applyRemote = (state: RuntimeState, n: EjectionNotice): void => {
+    const server = remote.apply(state, n)
+    if (server !== undefined && n.rank !== undefined) state.backends.get(n.backend)?.contest(server, n.rank)
+  }
   channel.listen(Ops.ejection, (arg) => {
     if (running === undefined) earlyEjections.push(arg as EjectionNotice)
-    else remote.apply(running.state, arg as EjectionNotice)
+    else applyRemote(running.state, arg as EjectionNotice)
   })
   const boot = await channel.call(Ops.boot, null, 30_000) as WorkerBoot
   const cachePeers: CachePeers = {
     remove: async (keys, as) => await channel.call(Ops.peerRemove, { keys, as } satisfies CacheRemoval, REMOVE_MS) as number
   }
   // Ejections this worker decides go to the others; the ones they decide are applied here.
+  const workerId = cluster.worker?.id ?? process.pid
   const onEjection: EjectionListener = (server, ejected, reason, ms) => {
     remote.forget(server)
-    channel.notify(Ops.ejection, { backend: server.backend, shard: server.shard, server: server.name, ejected, reason, ms } satisfies EjectionNotice)
+    const rank = ejected ? ejectionRank(workerId) : undefined
+    channel.notify(Ops.ejection, {
+      backend: server.backend, shard: server.shard, server: server.name, ejected, reason, ms, ...(rank === undefined ? {} : { rank })
+    } satisfies EjectionNotice)
+    return rank
   }
   const app = createApp(parseSource(boot.source), { log, worker: { cacheShare: boot.workers, cachePeers, onEjection } })
   running = app
   applyHealth(app.state, boot.health)
   applyOverrides(app.state, boot.overrides ?? [])
   for (const c of earlyChanges) changeServer(app.state, c.backend, c.server, c.change, c.shard)
-  for (const n of [...boot.ejections ?? [], ...earlyEjections]) remote.apply(app.state, n)
+  for (const n of [...boot.ejections ?? [], ...earlyEjections]) applyRemote(app.state, n)
   let stopping: Promise<void> | undefined
   let drainedNow!: () => void
   const drained = new Promise<void>((resolve) => { drainedNow = resolve })

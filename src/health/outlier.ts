@@ -29,8 +29,10 @@ export function statusOutcome (status: number): ExchangeOutcome {
 /**
  * Told of each ejection this detector decides and of its end (a cluster's
  * worker tells the others); `ms`: how long an ejection lasts (0 for its end).
+ * For an ejection it returns its rank: its place in the order every worker
+ * agrees on (see contest).
  */
-export type EjectionListener = (server: Server, ejected: boolean, reason: string, ms: number) => void
+export type EjectionListener = (server: Server, ejected: boolean, reason: string, ms: number) => number | undefined
 
 export interface OutlierDeps {
   readonly log?: HealthLog
@@ -44,6 +46,15 @@ export interface OutlierDeps {
 export interface OutlierDetector {
   /** Per finished exchange: O(1), allocation-free on success. Unknown servers are ignored. */
   observe (server: Server, outcome: ExchangeOutcome): void
+  /**
+   * Another worker ejected `server` (its rank `rank`), already applied to it.
+   * Two workers that each ejected a server of one shard in the same instant,
+   * before either heard of the other, may together have taken the shard past
+   * maxEjectionPercent (or out of servers): the later ejection, by rank, is
+   * undone (its detector's own call here), so both end where one process
+   * would have. Envoy decides on one thread; the workers here agree instead.
+   */
+  contest (server: Server, rank: number): void
   /** Cancel the ejection timers (ejected servers stay ejected: they go away with their backend). */
   stop (): void
 }
@@ -63,6 +74,8 @@ interface ServerState {
   /** now() of the last un-ejection; -1 = never ejected. */
   lastUneject: number
   timer: TimerHandle | undefined
+  /** The current ejection's rank (see OutlierDeps.rank). */
+  rank: number
 }
 
 const noLog: HealthLog = { info () {}, warn () {} }
@@ -83,7 +96,7 @@ export function createOutlierDetector (
     const shard: ShardState = { servers }
     for (const server of servers) {
       states.set(server, {
-        server, shard, consecutive5xx: 0, consecutiveGateway: 0, ejected: false, ejections: 0, lastUneject: -1, timer: undefined
+        server, shard, consecutive5xx: 0, consecutiveGateway: 0, ejected: false, ejections: 0, lastUneject: -1, timer: undefined, rank: 0
       })
     }
   }
@@ -102,16 +115,23 @@ export function createOutlierDetector (
    * from us for every request (Envoy's panic threshold would route to it).
    */
   function refusal (s: ServerState): string | undefined {
-    const servers = s.shard.servers
+    return overLimit(s.shard.servers, s.server)
+  }
+
+  /**
+   * Why the shard would be (with `adding` out too) or is (without) past what
+   * ejections may take: over maxEjectionPercent, or no server left serving.
+   */
+  function overLimit (servers: readonly Server[], adding: Server | undefined): string | undefined {
     let out = 0
     let serving = 0
     for (const x of servers) {
-      if (x === s.server) continue
+      if (x === adding) continue
       if (!x.healthy) out++
       else if (x.adminState === 'ready' && !x.retired) serving++
     }
     // Would this one take the shard over the limit? (Envoy: (active + 1) / total.)
-    if ((out + 1) * 100 > maxEjectionPercent * servers.length) return 'shard at max ejection percent'
+    if ((out + (adding === undefined ? 0 : 1)) * 100 > maxEjectionPercent * servers.length) return 'shard at max ejection percent'
     if (serving === 0) return 'the last server of its shard still serving'
     return undefined
   }
@@ -137,10 +157,11 @@ export function createOutlierDetector (
     s.timer = setTimer(() => { uneject(s) }, ms)
     s.server.setEjected(true, reason)
     log.warn({ ...fields(s, reason), ejectionMs: ms, ejections: s.ejections }, 'outlier detection: server ejected')
-    deps.onEjection?.(s.server, true, reason, ms)
+    s.rank = deps.onEjection?.(s.server, true, reason, ms) ?? 0
   }
 
-  function uneject (s: ServerState): void {
+  function uneject (s: ServerState, reason = 'ejection ended, on probation'): void {
+    if (s.timer !== undefined) clearTimer(s.timer)
     s.timer = undefined
     if (stopped || !s.ejected) return
     s.ejected = false
@@ -148,7 +169,6 @@ export function createOutlierDetector (
     s.consecutive5xx = 0
     s.consecutiveGateway = 0
     s.lastUneject = now()
-    const reason = 'ejection ended, on probation'
     s.server.setEjected(false, reason)
     log.info({ ...fields(s, reason), ejections: s.ejections }, 'outlier detection: server back')
     deps.onEjection?.(s.server, false, reason, 0)
@@ -174,6 +194,24 @@ export function createOutlierDetector (
       }
       if (consecutive5xx > 0 && s.consecutive5xx >= consecutive5xx) {
         eject(s, `consecutive 5xx: ${s.consecutive5xx}`, s.consecutive5xx, consecutive5xx)
+      }
+    },
+    contest (server, remoteRank) {
+      const first = states.get(server)
+      if (first === undefined || stopped) return
+      const servers = first.shard.servers
+      for (;;) {
+        if (overLimit(servers, undefined) === undefined) return
+        // This detector's latest ejection in the shard that came after the other worker's yields.
+        let latest: ServerState | undefined
+        for (const x of servers) {
+          const st = states.get(x)!
+          if (st.ejected && st.rank > remoteRank && (latest === undefined || st.rank > latest.rank)) latest = st
+        }
+        if (latest === undefined) return
+        // It never really counted: the backoff forgets it.
+        latest.ejections = Math.max(0, latest.ejections - 1)
+        uneject(latest, 'another worker ejected a server of its shard first; shard at max ejection percent')
       }
     },
     stop () {

@@ -180,6 +180,11 @@ export class Backend implements ExchangeAccounting {
   /** ExchangeAccounting: the servers' response-head timeout (ms). */
   get headersTimeout (): number { return this.config.timeouts.headers }
 
+  /** Another worker ejected `server` of this backend (rank `rank`): see OutlierDetector.contest. */
+  contest (server: Server, rank: number): void {
+    this.#outlier?.contest(server, rank)
+  }
+
   /** Feed outlier detection with how an exchange ended. */
   observe (server: Server, outcome: ExchangeOutcome): void {
     server.consecutiveFailures = outcome === 'success' ? 0 : server.consecutiveFailures + 1

@@ -4,12 +4,13 @@
 // primary's table gives a booting worker what is still in force.
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { EjectionTable, RemoteEjections, type EjectionNotice } from '../../src/cluster/ejections.js'
+import { ejectionRank, EjectionTable, RemoteEjections, type EjectionNotice } from '../../src/cluster/ejections.js'
+import type { EjectionListener } from '../../src/health/outlier.js'
 import { allServers, buildState, type RuntimeState } from '../../src/proxy/state.js'
 import { sendNothing } from '../../src/upstream/pool.js'
 import type { Server } from '../../src/upstream/server.js'
 
-function state (): RuntimeState {
+function state (onEjection?: EjectionListener): RuntimeState {
   return buildState(parseConfig(`
 admin: false
 listeners: [{ name: web, bind: "127.0.0.1:0" }]
@@ -20,7 +21,7 @@ backends:
     servers:
       - { name: s1, url: "http://127.0.0.1:9001" }
       - { name: s2, url: "http://127.0.0.1:9002" }
-`, 'ejections.yaml', { checkFiles: false }), { dispatcher: sendNothing })
+`, 'ejections.yaml', { checkFiles: false }), { dispatcher: sendNothing, ...(onEjection === undefined ? {} : { onEjection }) })
 }
 
 function named (st: RuntimeState, name: string): Server {
@@ -126,4 +127,26 @@ t.test('the primary\'s table: what is in force, with the time it has left', asyn
   for (const n of table.snapshot()) remote.apply(st, n)
   t.equal(named(st, 's2').ejected, true)
   t.same([...timers.pending.values()].map((p) => p.ms), [5000])
+})
+
+t.test('an ejection crossing another worker\'s past the cap: the one ranked later is undone by its own worker', async (t) => {
+  const told: string[] = []
+  const st = state((server, ejected) => {
+    told.push(`${server.name} ${ejected ? 'out' : 'back'}`)
+    return ejected ? 2_000 : undefined
+  })
+  const remote = new RemoteEjections(new Timers().deps)
+  const s1 = named(st, 's1')
+  const s2 = named(st, 's2')
+  const backend = st.backends.get('app')!
+  for (let i = 0; i < 5; i++) backend.observe(s2, '5xx')
+  t.equal(s2.ejected, true, 'this worker ejected s2 (rank 2000), 1 of 2 within 50%')
+  // The other worker ejected s1 first (rank 1000), before either heard of the other: worker.ts applyRemote.
+  const applied = remote.apply(st, { ...notice('s1', true, 30_000), rank: 1_000 })
+  t.equal(applied, s1)
+  backend.contest(applied!, 1_000)
+  t.same([s1.ejected, s2.ejected], [true, false], 'one of the two out, as one process would have it')
+  t.same(told, ['s2 out', 's2 back'], 'and the others are told s2 is back')
+  t.equal(remote.apply(st, notice('s1', false)), undefined, 'a "back" puts nothing out')
+  t.ok(ejectionRank(1) < ejectionRank(2) + 1024 && ejectionRank(2) % 1024 === 2, 'ranks: the clock first, the worker id breaks ties')
 })

@@ -190,7 +190,7 @@ t.test('maxEjectionPercent counts the servers another worker ejected (cluster): 
   const clock = new Clock()
   const told: string[] = []
   const d = detector(t, [[s0, s1, s2, s3]], cfg({ maxEjectionPercent: 50 }), clock,
-    { onEjection: (s, ejected) => { told.push(`${s.name} ${ejected ? 'out' : 'back'}`) } })
+    { onEjection: (s, ejected) => { told.push(`${s.name} ${ejected ? 'out' : 'back'}`); return undefined } })
   // Another worker ejected a-0 and this one applied it (cluster/worker.ts applyEjection).
   s0.setEjected(true, 'consecutive 5xx: 5 (another worker)', false)
   feed(d, s1, '5xx', 5)
@@ -363,4 +363,50 @@ t.test('with the default timers, the ejection ends by itself', async (t) => {
 t.test('statusOutcome: 5xx fail, but 501 and 505 are the client\'s doing (HAProxy observe layer7)', async (t) => {
   t.same([200, 404, 499, 500, 501, 502, 503, 504, 505, 599].map(statusOutcome),
     ['success', 'success', 'success', '5xx', 'success', '5xx', '5xx', '5xx', 'success', '5xx'])
+})
+
+t.test('two workers that eject in the same instant past maxEjectionPercent: the later ejection, by rank, is undone', async (t) => {
+  // Two workers' detectors over the same two servers (each process has its own Server objects).
+  const [a0, a1] = makeServers(2)
+  const [b0, b1] = makeServers(2)
+  if (a0 === undefined || a1 === undefined || b0 === undefined || b1 === undefined) throw new Error('servers')
+  const toldA: string[] = []
+  const toldB: string[] = []
+  const ranked = (told: string[], rank: number) => (s: Server, ejected: boolean, reason: string): number | undefined => {
+    told.push(`${s.name} ${ejected ? 'out' : 'back'}: ${reason}`)
+    return ejected ? rank : undefined
+  }
+  const clockA = new Clock()
+  const clockB = new Clock()
+  const a = detector(t, [[a0, a1]], cfg({ maxEjectionPercent: 50 }), clockA, { onEjection: ranked(toldA, 100) })
+  const b = detector(t, [[b0, b1]], cfg({ maxEjectionPercent: 50 }), clockB, { onEjection: ranked(toldB, 101) })
+  // Before either hears of the other: A ejects a-0 (rank 100), B ejects a-1 (rank 101).
+  feed(a, a0, '5xx', 5)
+  feed(b, b1, '5xx', 5)
+  t.same([a0.ejected, b1.ejected], [true, true], 'each within 50% as far as it knew')
+  // The notices cross: each worker applies the other's, then contests it.
+  a1.setEjected(true, 'consecutive 5xx: 5 (another worker)', false)
+  a.contest(a1, 101)
+  b0.setEjected(true, 'consecutive 5xx: 5 (another worker)', false)
+  b.contest(b0, 100)
+  t.same(toldA, ['a-0 out: consecutive 5xx: 5'], 'A made the earlier ejection: it keeps it')
+  t.equal(toldB.length, 2)
+  t.match(toldB[1], /^a-1 back: another worker ejected a server of its shard first/, 'B undoes its later one and says so')
+  t.equal(b1.ejected, false)
+  t.equal(clockB.pending.size, 0, 'its ejection timer is gone')
+  // B's "back" reaches A, which lifts a-1: one server out in both, as one process would have it.
+  a1.setEjected(false, 'back (another worker)', false)
+  t.same([a0.ejected, a1.ejected, b0.ejected, b1.ejected], [true, false, true, false])
+  // A later streak on a-1 in B is refused by the cap, as always.
+  feed(b, b1, '5xx', 5)
+  t.equal(b1.ejected, false)
+  // Within the cap, a remote ejection undoes nothing.
+  const [c0, c1, c2, c3] = makeServers(4, 'c')
+  if (c0 === undefined || c1 === undefined || c2 === undefined || c3 === undefined) throw new Error('servers')
+  const toldC: string[] = []
+  const c = detector(t, [[c0, c1, c2, c3]], cfg({ maxEjectionPercent: 50 }), new Clock(), { onEjection: ranked(toldC, 200) })
+  feed(c, c1, '5xx', 5)
+  c0.setEjected(true, 'remote', false)
+  c.contest(c0, 100)
+  t.equal(c1.ejected, true, '2 of 4 is within 50%')
 })
