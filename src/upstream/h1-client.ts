@@ -211,9 +211,8 @@ class Connection {
   #handle: StreamHandle | undefined
   /** A consumed read's parser events, [kind, what] pairs (see #onExecute). */
   readonly #events: unknown[] = []
-  /** The message being parsed is a final response (not a 1xx), and it ended (see #heldBegin). */
+  /** The message being parsed is a final response (not a 1xx) (see #heldBegin). */
   #parsingFinal = false
-  #finalParsed = false
   /** Bytes that start another message came after the final response: the connection is not reused. */
   #surplus = false
 
@@ -229,7 +228,6 @@ class Connection {
     parser[P.kOnHeadersComplete] = this.#heldHead
     parser[P.kOnBody] = this.#heldBody
     parser[P.kOnMessageComplete] = this.#heldEnd
-    parser[P.kOnMessageBegin!] = this.#heldBegin
     this.#parser = parser
   }
 
@@ -266,8 +264,9 @@ class Connection {
     this.#uploadHeld = false
     this.#answered = false
     this.#closeDelimited = false
-    this.#finalParsed = false
     this.#surplus = false
+    // Listened for only once the answer has ended (see #heldEnd): no call per message.
+    this.#parser[NativeParser!.kOnMessageBegin!] = undefined
     this.#keepAlive = !x.req.close && !x.req.upgrade
     const body = x.req.body
     // A streamed body: the wait for the head starts as #stream says (never while the client is the one to send).
@@ -610,11 +609,11 @@ class Connection {
    * connection are refused whole (#onExecute).
    */
   readonly #heldBegin = (): void => {
-    if (this.#finalParsed) this.#surplus = true
+    this.#surplus = true
   }
 
   readonly #heldEnd = (): void => {
-    if (this.#parsingFinal) this.#finalParsed = true
+    if (this.#parsingFinal) this.#parser[NativeParser!.kOnMessageBegin!] = this.#heldBegin
     const fields = this.#fields
     if (fields.length > 0) this.#fields = []
     this.#events.push(END, fields)
