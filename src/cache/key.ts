@@ -3,7 +3,7 @@
 // route's CacheKeyConfig; the variant key (route, shard, configured headers)
 // tells apart responses stored under one URL. Pure.
 import type { CacheKeyConfig } from '../config/schema.js'
-import { combinedValue } from '../fields.js'
+import { requestField } from '../fields.js'
 
 interface Param { readonly name: string; readonly value: string; readonly raw: string }
 
@@ -77,7 +77,8 @@ export function cacheKey (scheme: 'http' | 'https', origin: string, target: stri
  */
 export function variantKey (base: string, names: readonly string[], rawHeaders: readonly string[]): string {
   let v = base
-  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (combinedValue(rawHeaders, names[i]!) ?? '')
+  // Each field as it goes upstream (requestField: h2 Cookie crumbs joined with '; ').
+  for (let i = 0; i < names.length; i++) v += '\n' + names[i]! + ':' + (requestField(rawHeaders, names[i]!) ?? '')
   return v
 }
 

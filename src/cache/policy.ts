@@ -3,7 +3,7 @@
 // answers itself. Pure functions: no I/O, no clock (every time is passed in,
 // ms since the epoch), headers are flat [name, value…] lists in any case.
 import { parseCacheControl } from './cache-control.js'
-import { combinedValue, hasToken, isName } from '../fields.js'
+import { combinedValue, hasToken, isName, requestField } from '../fields.js'
 import type { CacheDirectives } from './cache-control.js'
 import type { CacheEntry } from './entry.js'
 import type { CacheConfig, RouteCacheConfig } from '../config/schema.js'
@@ -450,7 +450,8 @@ export function varyValues (names: readonly string[], reqRawHeaders: readonly st
       out[i] = coding
       continue
     }
-    const v = combinedValue(reqRawHeaders, names[i]!)
+    // As the request goes upstream: Cookie crumbs (h2) joined with '; ', what the origin answered to.
+    const v = requestField(reqRawHeaders, names[i]!)
     out[i] = v === undefined ? VARY_ABSENT : v.includes(',') ? v.replace(COMMA_OWS, ', ').trim() : v.trim()
   }
   return out

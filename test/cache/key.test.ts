@@ -62,6 +62,11 @@ t.test('variant key: route, shard, then "\\n<name>:<value>" per key header, "" w
   t.not(variantKey(variantBase('r', 's1'), [], []), variantKey(variantBase('r', 's2'), [], []), 'shards differ')
   // Keyed by the first line only, `a` then `b` shared a's entry: the origin reads both.
   t.equal(variantKey(variantBase('r', ''), ['x-tenant'], ['x-tenant', 'a', 'X-Tenant', 'b']), 'r\n\nx-tenant:a, b', 'every line of a key header')
+  // h2 cookie crumbs are keyed as they go upstream, joined with '; ' (RFC 9113 §8.2.3), never as one line with a comma.
+  const crumbs = variantKey(variantBase('r', ''), ['cookie'], ['cookie', 'lang=fr', 'cookie', 'consent=yes'])
+  t.equal(crumbs, 'r\n\ncookie:lang=fr; consent=yes')
+  t.equal(crumbs, variantKey(variantBase('r', ''), ['cookie'], ['cookie', 'lang=fr; consent=yes']), 'the same cookies on one h1 line')
+  t.not(crumbs, variantKey(variantBase('r', ''), ['cookie'], ['cookie', 'lang=fr, consent=yes']), 'one cookie holding a comma')
   t.not(variantKey(variantBase('r', ''), ['x-tenant'], ['x-tenant', 'a', 'x-tenant', 'b']), variantKey(variantBase('r', ''), ['x-tenant'], ['x-tenant', 'a']))
 })
 

@@ -367,6 +367,9 @@ t.test('§4.1 varyValues: fields combined, whitespace around commas normalized, 
   t.same(varyValues(['accept-encoding', 'user-agent'], req), ['gzip, deflate, br', VARY_ABSENT])
   t.same(varyValues(['accept-encoding'], ['accept-encoding', 'gzip ,  deflate, br']), ['gzip, deflate, br'])
   t.same(varyValues([], req), [])
+  // Vary: Cookie: h2 crumbs are matched as they go upstream ('; '), not as a single cookie with a comma in it.
+  t.same(varyValues(['cookie'], ['cookie', 'lang=fr', 'cookie', 'consent=yes']), varyValues(['cookie'], ['cookie', 'lang=fr; consent=yes']))
+  t.not(varyValues(['cookie'], ['cookie', 'lang=fr', 'cookie', 'consent=yes'])[0], varyValues(['cookie'], ['cookie', 'lang=fr, consent=yes'])[0])
 })
 
 t.test('§4.1 varyMatches compares the stored values with the request\'s', async (t) => {
