@@ -78,6 +78,10 @@ export class KeepAliveSweep {
     this.#restart()
   }
 
+  get sendMs (): number {
+    return this.#sendMs
+  }
+
   /** A reload changed clientSend. */
   set sendMs (ms: number) {
     if (this.#onStalled === undefined || ms === this.#sendMs) return

@@ -82,6 +82,15 @@ type KeepAliveHint = { _keepAliveTimeout: number }
 
 const kIdle = Symbol('switchyard.idle')
 type IdleHolder = { [kIdle]?: SessionIdle }
+const kStall = Symbol('switchyard.stall')
+/** When a stream's ended answer was first seen held, and how much of it was held then (see SessionIdle.check). */
+type StallHolder = { [kStall]?: { readonly since: number, readonly length: number } | undefined }
+
+/** The h2 side of timeouts.clientSend, for SessionIdle: its current value, and what cuts a stream past it. */
+interface StalledAnswers {
+  readonly sendMs: number
+  stalled (stream: http2.ServerHttp2Stream): void
+}
 
 /**
  * An h2 session's idle timeout (timeouts.clientIdle): it is closed (GOAWAY;
@@ -103,10 +112,12 @@ class SessionIdle {
   #timer: NodeJS.Timeout | undefined
   /** The socket's bytes read and written at the last check with streams open (-1: none yet). */
   #bytes = -1
+  readonly #answers: StalledAnswers
 
-  constructor (session: http2.ServerHttp2Session, ms: number) {
+  constructor (session: http2.ServerHttp2Session, ms: number, answers: StalledAnswers) {
     this.session = session
     this.ms = ms
+    this.#answers = answers
     this.#arm(ms)
   }
 
@@ -132,12 +143,36 @@ class SessionIdle {
         return
       }
       this.#bytes = bytes
+      if (this.#answers.sendMs > 0) this.#cutStalled(this.#answers.sendMs)
       return this.#arm(this.ms)
     }
     this.#bytes = -1
     const left = this.since + this.ms - performance.now()
     if (left > 0) return this.#arm(left)
     this.session.close()
+  }
+
+  /**
+   * Answers we have ended whose bytes the stream still holds, the same
+   * amount since a check at least `sendMs` ago: only the client's flow
+   * control keeps them (an answer under the stream's 16 KiB high-water mark
+   * never backs up a write, so no timer of the session's watches it), and
+   * a client sending PINGs keeps the session's bytes moving. Cut as the
+   * session's own clientSend timer would, within clientIdle of it.
+   */
+  #cutStalled (sendMs: number): void {
+    const now = performance.now()
+    for (const s of this.streams) {
+      const held = s.writableEnded ? s.writableLength : 0
+      const mark = (s as StallHolder)[kStall]
+      if (held === 0) {
+        if (mark !== undefined) (s as StallHolder)[kStall] = undefined
+      } else if (mark === undefined || mark.length !== held) {
+        (s as StallHolder)[kStall] = { since: now, length: held }
+      } else if (now - mark.since >= sendMs) {
+        this.#answers.stalled(s)
+      }
+    }
   }
 
   /** Frames queued in nghttp2, or a stream's answer held by Node (its window is shut). */
@@ -202,6 +237,10 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
     if (res instanceof http.ServerResponse) pipeline.sendStalled(res)
     else socket.destroy()
   }, timeouts.clientHeaders)
+  const stalledAnswers: StalledAnswers = {
+    get sendMs () { return keepAlive.sendMs },
+    stalled: (stream) => { pipeline.sendStalled(stream) }
+  }
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (closingConnection(req.socket)) {
       req.resume() // its body is dropped with the rest
@@ -319,7 +358,7 @@ export async function startListener (cfg: ListenerConfig, pipeline: Pipeline, op
       })
       h2.on('session', (session: http2.ServerHttp2Session) => {
         if (idleMs > 0) {
-          const idle = new SessionIdle(session, idleMs)
+          const idle = new SessionIdle(session, idleMs, stalledAnswers)
           ;(session as IdleHolder)[kIdle] = idle
           session.once('close', () => idle.stop())
         }

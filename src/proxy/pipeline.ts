@@ -418,11 +418,12 @@ export class Pipeline implements SessionDriver, CacheForwarder<Session> {
   }
 
   /**
-   * The listener's sweep found an HTTP/1.1 answer whose bytes waited
+   * The listener's sweep found an answer whose bytes waited
    * timeouts.clientSend with the client taking none, and no timer of the
-   * session's on it (its own write never backed up): cut it as the timer would.
+   * session's on it (its own write never backed up; on h2, one the stream's
+   * flow control holds): cut it as the timer would.
    */
-  sendStalled (res: ServerResponse): void {
+  sendStalled (res: DownstreamResponse): void {
     const s = (res as unknown as { [kSession]?: Session })[kSession]
     if (s === undefined || s.closed) res.destroy()
     else s.clientTimeout(Errors.CLIENT_SEND_TIMEOUT)

@@ -93,3 +93,27 @@ backends: { b: { servers: [{ url: "${origin.url}" }] } }
   for (let i = 0; i < 100 && !fine.frames.some((f) => f.type === FrameType.DATA && (f.flags & Flags.END_STREAM) !== 0); i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(fine.frames.filter((f) => f.type === FrameType.DATA && f.stream === 1).reduce((n, f) => n + f.payload.length, 0), 100, 'the whole answer')
 })
+
+t.test('h2 clientSend: a small answer held by a shut window is reset, though the client keeps the connection busy with PINGs', async (t) => {
+  const cert = testCertificate(t)
+  const origin = await startOrigin(t, (_seen, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('x'.repeat(100)) })
+  const proxy = await startProxy(t, `${tlsAndPlainListeners(cert)}
+timeouts: { clientIdle: ${IDLE_MS}ms, clientSend: ${IDLE_MS}ms }
+routes: [{ backend: b }]
+backends: { b: { servers: [{ url: "${origin.url}" }] } }
+`)
+  const get = headerBlock([[':method', 'GET'], [':scheme', 'https'], [':authority', 'localhost'], [':path', '/x']])
+  const shut = await rawH2(proxy.port('tls'), [[0x4, 0]])
+  t.teardown(() => shut.socket.destroy())
+  shut.write(frame(FrameType.HEADERS, Flags.END_HEADERS | Flags.END_STREAM, 1, get))
+  // Bytes move both ways all the time: the session's own backstop never sees it stalled.
+  const pings = setInterval(() => { shut.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8))) }, IDLE_MS / 4)
+  t.teardown(() => clearInterval(pings))
+  const reset = (): boolean => shut.frames.some((f) => f.type === FrameType.RST_STREAM && f.stream === 1)
+  const deadline = Date.now() + GUARD_MS
+  while (!reset() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  clearInterval(pings)
+  t.ok(reset(), 'the stream is reset')
+  t.ok(shut.frames.some((f) => f.type === FrameType.HEADERS && f.stream === 1), 'after its head went out')
+  t.notOk(shut.frames.some((f) => f.type === FrameType.DATA && f.stream === 1 && f.payload.length > 0), 'no body byte was sent')
+})
