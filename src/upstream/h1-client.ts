@@ -159,6 +159,8 @@ class Exchange {
   readonly req: Prepared
   conn: Connection | null = null
   settled = false
+  /** Aborted while its connection was being made: that connection is spare (see H1Pool.#spare). */
+  spare = false
   readonly resume = (): void => {
     const c = this.conn
     if (c !== null && c.exchange === this) c.resume()
@@ -838,6 +840,14 @@ export class H1Pool extends Dispatcher {
   readonly #all = new Set<Connection>()
   readonly #idle: Connection[] = []
   readonly #queue: Exchange[] = []
+  /**
+   * Connections still connecting whose request was aborted meanwhile: each
+   * takes the next waiting request once connected, so a request arriving
+   * now waits for one rather than opening another. Else a client resetting
+   * its streams as fast as it opens them (HTTP/2 Rapid Reset) frees each
+   * maxConn slot at once, and every next request opened a new connection.
+   */
+  #spare = 0
   #connected = 0
   #closed = false
   #destroyed = false
@@ -876,8 +886,8 @@ export class H1Pool extends Dispatcher {
     if (x.settled) return false
     const idle = this.#takeIdle()
     if (idle !== undefined) idle.start(x)
-    else if (this.#all.size < this.#o.connections) this.#open(x)
-    else this.#queue.push(x)
+    else if (this.#queue.length < this.#spare || this.#all.size >= this.#o.connections) this.#queue.push(x)
+    else this.#open(x)
     return true
   }
 
@@ -903,6 +913,9 @@ export class H1Pool extends Dispatcher {
     x.settled = true
     const i = this.#queue.indexOf(x)
     if (i !== -1) this.#queue.splice(i, 1)
+    // Not queued and on no connection: the connection being made for it (#open) is spare.
+    else x.spare = true
+    if (x.spare) this.#spare++
     x.handler.onError!(reason)
   }
 
@@ -920,6 +933,7 @@ export class H1Pool extends Dispatcher {
       localAddress: null,
       httpSocket: undefined
     } as unknown as buildConnector.Options, (err, socket) => {
+      if (x.spare) this.#spare--
       if (err !== null || socket === null || socket === undefined) {
         this.#all.delete(conn)
         const e = err ?? new Error('connect failed')
@@ -928,6 +942,8 @@ export class H1Pool extends Dispatcher {
           x.settled = true
           x.handler.onError!(e)
         }
+        // What waited for this connection gets its own (as after a close).
+        this.#openForQueue()
         this.#emptied()
         return
       }
@@ -966,8 +982,13 @@ export class H1Pool extends Dispatcher {
     const i = this.#idle.indexOf(conn)
     if (i !== -1) this.#idle.splice(i, 1)
     this.#tell('disconnect', this.#url, [this], closedSide('closed'))
-    while (this.#queue.length > 0 && this.#all.size < this.#o.connections && !this.#destroyed) this.#open(this.#queue.shift()!)
+    this.#openForQueue()
     this.#emptied()
+  }
+
+  /** Requests waiting beyond what the spare connections will take get a new connection each, within `connections`. */
+  #openForQueue (): void {
+    while (this.#queue.length > this.#spare && this.#all.size < this.#o.connections && !this.#destroyed) this.#open(this.#queue.shift()!)
   }
 
   /** undici's pool events, which PerClientPool listens to (typed there for undici's own errors). */

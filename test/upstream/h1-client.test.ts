@@ -561,6 +561,37 @@ function cases (t: Test): void {
     t.notOk(o.seen.some((s) => s.head.includes('/queued')), 'the aborted waiting request never reached the origin')
   })
 
+  t.test('a request aborted while its connection is being made leaves that connection to the next one (no new connection per reset)', async (t) => {
+    const o = await origin(t, (s, _seen, n) => s.write(ok(`r${n}`)))
+    const p = pool(t, o.url, { connections: 10 })
+    const aborted = Array.from({ length: 5 }, () => send(p, { abort: true }))
+    // The aborts run (a microtask each), their connections still being made.
+    await Promise.resolve()
+    const next = Array.from({ length: 3 }, (_, i) => send(p, { path: `/next${i}` }))
+    for (const a of await Promise.all(aborted)) t.equal(a.error?.message, 'client aborted')
+    t.same((await Promise.all(next)).map((r) => r.status), [200, 200, 200], 'those after them are answered')
+    t.equal(o.connections, 5, 'on the connections the aborted ones left, none opened for them')
+    t.notOk(o.seen.some((s) => /^GET \/ /.test(s.head)), 'no aborted request reached the origin')
+  })
+
+  t.test('a spare connection that fails to connect: what waited for it gets a connection of its own', async (t) => {
+    let attempts = 0
+    const o = await origin(t, (s, _seen, n) => s.write(ok(`r${n}`)))
+    const p = pool(t, o.url, {
+      connections: 10,
+      // The first connection fails (after its request was aborted); the rest connect.
+      connect: (opts, cb) => {
+        if (attempts++ === 0) setTimeout(() => cb(new Error('connect ECONNREFUSED (test)'), null), 20)
+        else plainConnector(2000)(opts, cb)
+      }
+    })
+    const aborted = send(p, { abort: true })
+    await Promise.resolve()
+    const waiting = send(p, { path: '/waiting' })
+    t.equal((await aborted).error?.message, 'client aborted')
+    t.same([(await waiting).status, (await waiting).body.toString()], [200, 'r1'])
+  })
+
   t.test('connect failure: the request fails with the connect error and the pool says so', async (t) => {
     const closed = net.createServer()
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
