@@ -12,7 +12,7 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { startServer } from '../helpers/origin.js'
 import { startRedis, startSentinel, type RedisServer } from '../helpers/redis.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
-import { startTcpRelay } from '../helpers/tcp-relay.js'
+import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js'
 import { eventually } from '../helpers/poll.js'
 import { MAX_SHARED_URL_BYTES, MAX_SHARED_VARIANTS } from '../../src/cache/shared/shared-cache.js'
 import { variantLock } from '../../src/cache/key.js'
@@ -650,15 +650,22 @@ t.test('during a key rotation, purges from an instance without the new key reach
   t.equal(o.hits.get('/v'), 2)
 })
 
-t.test('during a key rotation, a copy A fetches from the origin once its old one left Redis outlives A\'s cleanup of that purge', async (t) => {
+/**
+ * A key rotation half done: A has the new key first (it writes with b), B only the old one. A reaches
+ * Redis through a relay that can hold what A sends, so each step of its work can be made to wait.
+ */
+async function rotationWithRelay (t: Test): Promise<{ relay: TcpRelay, o: Origin, a: RunningProxy, b: RunningProxy, raw: Redis }> {
   const redis = await startRedis(t)
-  // A reaches Redis through a relay that can hold what A sends: its cleanup after removing its copy waits there.
   const relay = await startTcpRelay(t, redis.port)
   const o = await origin(t)
   const a = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]', '', `url: "redis://127.0.0.1:${relay.port}"`, '30s')
   const b = await instance(t, redis, o, ONE_KEY)
   await redisUp(a, b)
-  const raw = rawClient(t, redis)
+  return { relay, o, a, b, raw: rawClient(t, redis) }
+}
+
+t.test('during a key rotation, a copy A fetches from the origin once its old one left Redis outlives A\'s cleanup of that purge', async (t) => {
+  const { relay, o, a, b, raw } = await rotationWithRelay(t)
   await get(a, '/u')
   t.ok(await waitForKeys(raw, 1))
   const cache = a.app.state.cache!
@@ -685,13 +692,7 @@ t.test('during a key rotation, a copy A fetches from the origin once its old one
 })
 
 t.test('during a key rotation, what A read from Redis before a remote purge\'s removal reached it there goes once it has', async (t) => {
-  const redis = await startRedis(t)
-  const relay = await startTcpRelay(t, redis.port)
-  const o = await origin(t)
-  const a = await instance(t, redis, o, '[{ id: b, file: "DIR/b.key" }, { id: a, file: "DIR/a.key" }]', '', `url: "redis://127.0.0.1:${relay.port}"`, '30s')
-  const b = await instance(t, redis, o, ONE_KEY)
-  await redisUp(a, b)
-  const raw = rawClient(t, redis)
+  const { relay, o, a, b, raw } = await rotationWithRelay(t)
   const cache = a.app.state.cache!
   t.ok(await stored(raw, () => get(a, '/v')))
   const [first] = cache.store.get('http://shop.test/v')
