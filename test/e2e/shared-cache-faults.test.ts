@@ -34,11 +34,11 @@ async function origin (t: Test): Promise<Origin> {
 }
 
 /** A proxy sharing its cache through the Redis on `port` (the server's, or a relay's). */
-async function instance (t: Test, port: number, o: Origin, redisExtra = ''): Promise<RunningProxy> {
+async function instance (t: Test, port: number, o: Origin, redisExtra = '', timeout = '500ms'): Promise<RunningProxy> {
   const dir = t.testdir({ 'a.key': KEY_A })
   return startProxy(t, `
 listeners: [{ name: web, bind: "127.0.0.1:0" }]
-redis: { url: "redis://127.0.0.1:${port}", timeout: 500ms, maxReconnectDelay: 100ms${redisExtra} }
+redis: { url: "redis://127.0.0.1:${port}", timeout: ${timeout}, maxReconnectDelay: 100ms${redisExtra} }
 cache:
   purgeFrom: [127.0.0.1]
   collapseTimeout: 30s
@@ -296,4 +296,48 @@ t.test('a half-open connection (every packet dropped, no reset) is replaced, and
   t.ok(await eventually(() => (b.app.redisReport()?.shared?.stored ?? 0) >= 1, 5000))
   const fromA = await get(a, '/after-half-open')
   t.match(fromA.cacheStatus, /detail="shared"/, 'A is served from Redis again')
+})
+
+t.test('a Redis that lost its data (a restart) and then saw a purge by prefix still refuses a write begun before it', async (t) => {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  // The origin answers with the version of when the request came, once the test lets it.
+  let version = 'v1'
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let arrived!: () => void
+  const fetching = new Promise<void>((resolve) => { arrived = resolve })
+  const server = await startServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const answer = version
+    req.resume()
+    arrived()
+    void gate.then(() => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=300' })
+      res.end(answer)
+    })
+  })
+  const o: Origin = { port: server.port, hits: new Map(), version: 'v1' }
+  // A hears Redis through the relay; its operations may wait long for an answer.
+  const a = await instance(t, relay.port, o, '', '20s')
+  const b = await instance(t, redis.port, o)
+  await settled(a, b)
+  // One purge by prefix before: an epoch that counted purges would be 1 now.
+  t.same(await b.app.api.purge({ prefix: 'http://shop.test/other/' }), { purged: 0, shared: 'purged' })
+  t.ok(await eventually(() => a.app.redisReport()?.shared?.remotePurges === 1, 10_000), 'A heard of it')
+
+  const fromA = get(a, '/news')
+  await fetching // A's lookup read the epoch; its fetch is at the origin
+  // What Redis sends A now (the next purge's notice, its write's answer) comes late: only Redis can refuse that write.
+  relay.down = 1500
+  const raw = rawClient(t, redis)
+  await raw.flushall() // Redis restarted empty
+  version = 'v2'
+  t.same(await b.app.api.purge({ prefix: 'http://shop.test/' }), { purged: 0, shared: 'purged' })
+  release()
+  t.equal((await fromA).body, 'v1', 'A\'s client gets what its fetch brought')
+  t.ok(await eventually(() => { const s = a.app.redisReport()?.shared; return (s?.stored ?? 0) + (s?.superseded ?? 0) >= 1 }, 15_000), 'A\'s write landed')
+  relay.down = 0
+  t.equal(a.app.redisReport()?.shared?.superseded, 1, 'refused: the epoch is not the one its lookup read')
+  t.equal((await raw.keys('switchyard:c:*')).length, 0, 'nothing of it in Redis')
+  t.equal((await get(b, '/news')).body, 'v2', 'B fetches the content of after the purge')
 })

@@ -24,8 +24,12 @@
 //                    the lookup its fetch began with (a late write cannot
 //                    undo a purge). Expires an hour after: longer than any fetch.
 //   pe               the purge epoch: purges by prefix, tag or path (they can
-//                    match any URL) INCR it before they delete; a write is
-//                    refused when it moved since its fetch's lookup.
+//                    match any URL) set it to a new random integer before they
+//                    delete; a write is refused when it moved since its fetch's
+//                    lookup. Random, not counted: a Redis that restarted empty
+//                    and counted the same number of purges again would let a
+//                    write that began before them through. (An integer: older
+//                    instances INCR it.)
 //   pn               purge notices sent: every purge INCRs it. How the
 //                    catch-up after a subscriber drop tells that notices were
 //                    missed, and what a fetch without a lookup is checked by.
@@ -494,7 +498,7 @@ export class SharedCache {
    * refused. A URL's marker moves as it is deleted (DROP).
    */
   async #bump (epoch: boolean): Promise<void> {
-    const [notices] = await this.link.run('cache_epoch', (c) => Promise.all([c.incr(NOTICES), ...(epoch ? [c.incr(EPOCH)] : [])]))
+    const [notices] = await this.link.run('cache_epoch', (c) => Promise.all([c.incr(NOTICES), ...(epoch ? [c.set(EPOCH, newEpoch())] : [])]))
     this.#notices = String(notices)
     this.#heard++
   }
@@ -765,6 +769,11 @@ function applyLocally (local: LocalCache, n: PurgeNotice): void {
   } else {
     local.purgeTag(n.value)
   }
+}
+
+/** A purge epoch no earlier one had: 48 random bits, as a decimal integer. */
+function newEpoch (): string {
+  return String(randomBytes(6).readUIntBE(0, 6))
 }
 
 /** The purge marker of the URL whose hash is c:{name}: in the hash's Cluster slot. */
