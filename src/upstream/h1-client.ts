@@ -215,6 +215,10 @@ class Connection {
   readonly #events: unknown[] = []
   /** The message being parsed is a final response (not a 1xx) (see #heldBegin). */
   #parsingFinal = false
+  /** Its body is chunked (see readEndsAnswer). */
+  #finalChunked = false
+  /** The final answer ended in the read being parsed (see #parsed). */
+  #endedHere = false
   /** Bytes that start another message came after the final response: the connection is not reused. */
   #surplus = false
 
@@ -569,6 +573,14 @@ class Connection {
       this.fail(r)
       return
     }
+    if (this.#endedHere) {
+      this.#endedHere = false
+      // Bytes after the answer in its read, CR and LF too (llhttp skips them unannounced): the
+      // connection is not reused, or what follows them would be the next request's answer.
+      if (typeof r === 'number' && !this.#surplus && !readEndsAnswer(chunk ?? this.#parser.getCurrentBuffer!(), this.#events, this.#finalChunked)) {
+        this.#surplus = true
+      }
+    }
     this.#replay()
     this.#onRead(r, chunk)
   }
@@ -594,10 +606,13 @@ class Connection {
     status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number => {
     this.#parsingFinal = status >= 200
     const raw = this.#takeHead(headers)
+    const answer = afterHead(this.exchange, status, upgrade)
+    const chunked = answer === 0 && hasField(raw, 'transfer-encoding')
+    if (status >= 200) this.#finalChunked = chunked
     // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the connection closes after it.
-    const http10 = major === 1 && minor === 0 && keepAlive && hasField(raw, 'transfer-encoding')
+    const http10 = major === 1 && minor === 0 && keepAlive && chunked
     this.#events.push(HEAD, { raw, status, statusText, upgrade, keepAlive, http10 })
-    return afterHead(this.exchange, status, upgrade)
+    return answer
   }
 
   readonly #heldBody = (chunk: Buffer): void => { this.#events.push(BODY, chunk) }
@@ -615,7 +630,10 @@ class Connection {
   }
 
   readonly #heldEnd = (): void => {
-    if (this.#parsingFinal) this.#parser[NativeParser!.kOnMessageBegin!] = this.#heldBegin
+    if (this.#parsingFinal) {
+      this.#parser[NativeParser!.kOnMessageBegin!] = this.#heldBegin
+      this.#endedHere = true
+    }
     const fields = this.#fields
     if (fields.length > 0) this.#fields = []
     this.#events.push(END, fields)
@@ -808,6 +826,36 @@ function afterHead (x: Exchange | null, status: number, upgrade: boolean): numbe
   if (status === 101) return upgrade && x.req.upgrade ? 2 : 1
   if (status < 200) return 1
   return x.req.isHead || status === 204 || status === 304 ? 1 : 0
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n')
+const CR = 0x0d
+const LF = 0x0a
+
+/**
+ * Whether `read` ends exactly where the final answer its held `events` end
+ * with does. A Content-Length body (or none): each head in the read ends at
+ * the next empty line, each body chunk is contiguous, so the answer's last
+ * byte is found and must be the read's last. A chunked body ends with its
+ * last chunk (and trailers) and one empty line: CRLF CRLF after a byte that
+ * is neither CR nor LF (any CR or LF more is surplus). A head cut between
+ * reads just there reads as surplus too: the cost is one connection.
+ */
+export function readEndsAnswer (read: Buffer, events: readonly unknown[], chunked: boolean): boolean {
+  const n = read.length
+  if (chunked) return n >= 5 && read[n - 1] === LF && read[n - 2] === CR && read[n - 3] === LF && read[n - 4] === CR && read[n - 5] !== LF && read[n - 5] !== CR
+  let at = 0
+  for (let i = 0; i < events.length; i += 2) {
+    const e = events[i]
+    if (e === HEAD) {
+      const end = read.indexOf(HEAD_END, at)
+      if (end < 0) return false
+      at = end + 4
+    } else if (e === BODY) {
+      at += (events[i + 1] as Buffer).length
+    }
+  }
+  return at === n
 }
 
 /** A response head as the parser gave it, held (see #onExecute). */

@@ -416,12 +416,44 @@ function cases (t: Test): void {
     }
   })
 
-  t.test('CRLF after an answer is no message: the connection is reused', async (t) => {
-    const o = await origin(t, (s, _seen, n) => s.write(ok(`r${n}`) + '\r\n\r\n'))
-    const p = pool(t, o.url)
-    t.equal((await send(p)).body.toString(), 'r1')
-    t.equal((await send(p)).body.toString(), 'r2')
-    t.equal(o.connections, 1)
+  t.test('CR and LF past an answer in its read begin no message, but the connection is not reused either', async (t) => {
+    const evil = 'HTTP/1.1 302 Found\r\nlocation: http://evil.example/\r\nx-junk: '
+    for (const [what, first, later] of [
+      ['CRLF after a Content-Length body', ok('r1') + '\r\n', ''],
+      ['CRLF after a chunked body', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nr1\r\n0\r\n\r\n\r\n', ''],
+      ['a lone LF after a 204', 'HTTP/1.1 204 No Content\r\n\r\n\n', ''],
+      // The padding pushes the injected head into a later read, where it would have been the next request's answer.
+      ['100 KB of CRLF, then a head', ok('r1') + '\r\n'.repeat(50_000) + evil, ''],
+      ['CRLF, then a head a moment later', ok('r1') + '\r\n', evil]
+    ] as const) {
+      const o = await origin(t, (s, _seen, n) => {
+        if (n > 1) return s.write(ok(`r${n}`))
+        s.write(first)
+        if (later !== '') setTimeout(() => s.write(later), 50)
+      })
+      // One connection at most: a request that waits takes the first connection that frees.
+      const p = pool(t, o.url, { connections: 1 })
+      const [a, b] = await Promise.all([send(p), send(p)])
+      t.equal(a.error, undefined, `${what}: the first answer is relayed`)
+      t.same([b.status, b.body.toString()], [200, 'r2'], `${what}: the next request gets its own answer`)
+      t.equal(o.connections, 2, `${what}: on a new connection`)
+    }
+  })
+
+  t.test('an answer that ends its read exactly keeps its connection, whatever its framing', async (t) => {
+    for (const [what, answer] of [
+      ['Content-Length', (n: number) => ok(`r${n}`)],
+      ['chunked, trailers', (n: number) => `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nr${n}\r\n0\r\nx-t: 1\r\n\r\n`],
+      ['a body of CRLFs', (n: number) => ok('\r\n'.repeat(n))],
+      ['204', () => 'HTTP/1.1 204 No Content\r\n\r\n'],
+      ['103, then the answer', (n: number) => 'HTTP/1.1 103 Early Hints\r\nlink: </a>; rel=preload\r\n\r\n' + ok(`r${n}`)]
+    ] as const) {
+      const o = await origin(t, (s, _seen, n) => s.write(answer(n)))
+      const p = pool(t, o.url)
+      await send(p)
+      await send(p)
+      t.equal(o.connections, 1, `${what}: one connection for both`)
+    }
   })
 
   t.test('keep-alive limits: Connection: close, a server Keep-Alive hint too short to use, HTTP/1.0', async (t) => {
