@@ -205,8 +205,10 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** The request body (see #interim), and when the first 1xx arrived (0: none yet). */
   #body: ForwardRequest['body'] = null
   #interimSince = 0
-  /** The response head's deadline when this handler times it (see #timeHead); null: not running. */
+  /** The response head's deadline when this handler times it (see #timeHead), or the upload's watch (#watchUpload); null: neither. */
   #headTimer: NodeJS.Timeout | null = null
+  /** Request body chunks undici has sent (see #watchUpload). */
+  #sentChunks = 0
   /** Body bytes received, and from how many on undici must not be paused (see onData). */
   #received = 0
   #noPauseFrom = Infinity
@@ -249,6 +251,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     // would make the server look slow (a 504, a failure against it, an
     // ejection). As our HTTP/1.1 client does, the head is timed from the
     // upload's end here instead; a pausing client meets timeouts.clientBody.
+    // While it goes on, a server that takes none of what the client sent is timed (#watchUpload).
     const timeHead = body !== null && !Buffer.isBuffer(body) && this.#backend.headersTimeout !== 0 && !pausesAnyBody(server.dispatcher)
     server.dispatcher.dispatch({
       path: req.path,
@@ -260,8 +263,16 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     } as Dispatcher.DispatchOptions, this)
     if (timeHead) {
       if (body.readableEnded) this.#timeHead()
-      else body.once('end', () => { this.#timeHead() })
+      else {
+        body.once('end', () => { this.#timeHead() })
+        this.#watchUpload(body)
+      }
     }
+  }
+
+  /** undici sent a chunk of the request body (see #watchUpload). */
+  onBodySent (): void {
+    this.#sentChunks++
   }
 
   /** The client went away: cancel the upstream request. */
@@ -469,12 +480,44 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
 
   /** Start this handler's own response-head deadline (see dispatch). */
   #timeHead (): void {
+    if (this.#headTimer !== null) this.#stopHeadTimer()
     if (this.#done || this.started) return
     const limit = this.#backend.headersTimeout
     this.#headTimer = setTimeout(() => {
       this.#headTimer = null
       if (!this.#done && !this.started) this.#refuse(Errors.UPSTREAM_TIMEOUT, `no response head within the headers timeout (${limit} ms) of the request body's end`)
     }, limit)
+  }
+
+  /**
+   * While the upload goes on: what the client sent waits (undici paused the
+   * body: the server's flow control holds it) and undici sent none of it
+   * for the headers timeout: the server's stall, timed as our HTTP/1.1
+   * client times a server that stops reading (a 504 and its failure, not
+   * the client's 408). Looked at a quarter of the timeout apart.
+   */
+  #watchUpload (body: Readable): void {
+    const limit = this.#backend.headersTimeout
+    const step = Math.max(10, Math.floor(limit / 4))
+    let heldSince = 0
+    let sent = -1
+    const look = (): void => {
+      this.#headTimer = null
+      if (this.#done || this.started || body.readableEnded || body.destroyed) return
+      if (body.readableLength > 0 && body.readableFlowing === false && sent === this.#sentChunks) {
+        const now = performance.now()
+        if (heldSince === 0) heldSince = now
+        else if (now - heldSince >= limit) {
+          this.#refuse(Errors.UPSTREAM_TIMEOUT, `the server took none of the request body for the headers timeout (${limit} ms)`)
+          return
+        }
+      } else {
+        heldSince = 0
+      }
+      sent = this.#sentChunks
+      this.#headTimer = setTimeout(look, step)
+    }
+    this.#headTimer = setTimeout(look, step)
   }
 
   #stopHeadTimer (): void {

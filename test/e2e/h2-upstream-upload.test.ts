@@ -83,3 +83,28 @@ t.test('a server that has the whole body and sends no head gets 504 and the fail
   t.same(o.bodies, [2000], 'the body had gone through')
   t.same(server(proxy), { failures: 1, consecutiveFailures: 1 })
 })
+
+t.test('a server that takes none of the upload (its window shut) gets 504 and the failure, not the client a 408', async (t) => {
+  let streams = 0
+  const origin = http2.createServer({ settings: { initialWindowSize: 0 } })
+  origin.on('stream', (stream) => { streams++; stream.on('error', () => {}) })
+  origin.on('sessionError', () => {})
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { origin.close(() => resolve()) }))
+  const proxy = await proxyTo(t, { port: (origin.address() as AddressInfo).port, bodies: [] })
+  const r = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = http.request(`${proxy.url('plain')}/up`, { method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject)
+    // All of it at once: the client has nothing more to send, the server takes none.
+    req.end(Buffer.alloc(256 * 1024, 0x61))
+  })
+  t.equal(streams, 1, 'the request reached the server')
+  t.equal(r.status, 504)
+  t.match(r.body, /LB_ERR_UPSTREAM_TIMEOUT/)
+  t.same(server(proxy), { failures: 1, consecutiveFailures: 1 })
+})
