@@ -577,7 +577,7 @@ class Connection {
       this.#endedHere = false
       // Bytes after the answer in its read, CR and LF too (llhttp skips them unannounced): the
       // connection is not reused, or what follows them would be the next request's answer.
-      if (typeof r === 'number' && !this.#surplus && !readEndsAnswer(chunk ?? this.#parser.getCurrentBuffer!(), this.#events, this.#finalChunked)) {
+      if (typeof r === 'number' && !this.#surplus && !readEndsAnswer(chunk?.length ?? r, this.#events, this.#finalChunked, () => chunk ?? this.#parser.getCurrentBuffer!())) {
         this.#surplus = true
       }
     }
@@ -833,22 +833,26 @@ const CR = 0x0d
 const LF = 0x0a
 
 /**
- * Whether `read` ends exactly where the final answer its held `events` end
- * with does. A Content-Length body (or none): each head in the read ends at
+ * Whether a read of `n` bytes ends exactly where the final answer its held
+ * `events` end with does (`bytes`: the read's bytes, asked for when needed). A Content-Length body (or none): each head in the read ends at
  * the next empty line, each body chunk is contiguous, so the answer's last
  * byte is found and must be the read's last. A chunked body ends with its
  * last chunk (and trailers) and one empty line: CRLF CRLF after a byte that
  * is neither CR nor LF (any CR or LF more is surplus). A head cut between
  * reads just there reads as surplus too: the cost is one connection.
  */
-export function readEndsAnswer (read: Buffer, events: readonly unknown[], chunked: boolean): boolean {
-  const n = read.length
-  if (chunked) return n >= 5 && read[n - 1] === LF && read[n - 2] === CR && read[n - 3] === LF && read[n - 4] === CR && read[n - 5] !== LF && read[n - 5] !== CR
+export function readEndsAnswer (n: number, events: readonly unknown[], chunked: boolean, bytes: () => Buffer): boolean {
+  if (chunked) {
+    const read = bytes()
+    return n >= 5 && read[n - 1] === LF && read[n - 2] === CR && read[n - 3] === LF && read[n - 4] === CR && read[n - 5] !== LF && read[n - 5] !== CR
+  }
+  // The bytes are looked at (a copy, on a read the parser took itself) only for the heads in them.
+  let read: Buffer | undefined
   let at = 0
   for (let i = 0; i < events.length; i += 2) {
     const e = events[i]
     if (e === HEAD) {
-      const end = read.indexOf(HEAD_END, at)
+      const end = (read ??= bytes()).indexOf(HEAD_END, at)
       if (end < 0) return false
       at = end + 4
     } else if (e === BODY) {
