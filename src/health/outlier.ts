@@ -74,7 +74,7 @@ interface ServerState {
   /** now() of the last un-ejection; -1 = never ejected. */
   lastUneject: number
   timer: TimerHandle | undefined
-  /** The current ejection's rank (see OutlierDeps.rank). */
+  /** The current ejection's rank, as its listener gave it (see contest). */
   rank: number
 }
 
@@ -106,21 +106,14 @@ export function createOutlierDetector (
     ({ backend: s.server.backend, shard: s.server.shard, server: s.server.name, reason })
 
   /**
-   * Why `s` may not be ejected now, if it may not. The others of its shard
-   * are read from the servers, not counted here: in a cluster another
+   * Why ejecting `adding` would take its shard past what ejections may take,
+   * if it would; with none, whether the shard is past it already (contest).
+   * The shard's servers are read, not counted here: in a cluster another
    * worker's ejections are applied to them too (cluster/worker.ts), and the
    * cap is the shard's, not this process's. Servers down by their health
    * check count against it as ejected ones do, and the last server still
    * serving is never ejected, whatever the cap: a 5xx from it beats a 503
    * from us for every request (Envoy's panic threshold would route to it).
-   */
-  function refusal (s: ServerState): string | undefined {
-    return overLimit(s.shard.servers, s.server)
-  }
-
-  /**
-   * Why the shard would be (with `adding` out too) or is (without) past what
-   * ejections may take: over maxEjectionPercent, or no server left serving.
    */
   function overLimit (servers: readonly Server[], adding: Server | undefined): string | undefined {
     let out = 0
@@ -137,7 +130,7 @@ export function createOutlierDetector (
   }
 
   function eject (s: ServerState, reason: string, count: number, threshold: number): void {
-    const refused = refusal(s)
+    const refused = overLimit(s.shard.servers, s.server)
     if (refused !== undefined) {
       // Once per streak: it is retried on each further failure, but logged when first reached.
       if (count === threshold) log.warn({ ...fields(s, reason), maxEjectionPercent }, `outlier detection: not ejected, ${refused}`)

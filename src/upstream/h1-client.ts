@@ -841,7 +841,7 @@ const LF = 0x0a
  * is neither CR nor LF (any CR or LF more is surplus). A head cut between
  * reads just there reads as surplus too: the cost is one connection.
  */
-export function readEndsAnswer (n: number, events: readonly unknown[], chunked: boolean, bytes: () => Buffer): boolean {
+function readEndsAnswer (n: number, events: readonly unknown[], chunked: boolean, bytes: () => Buffer): boolean {
   if (chunked) {
     const read = bytes()
     return n >= 5 && read[n - 1] === LF && read[n - 2] === CR && read[n - 3] === LF && read[n - 4] === CR && read[n - 5] !== LF && read[n - 5] !== CR

@@ -43,8 +43,8 @@ backends:
 `)
 }
 
-/** A chunked POST over HTTP/1.1 whose second half follows after `pauseMs`. */
-function pausedUpload (proxy: RunningProxy, pauseMs: number): Promise<{ status: number, body: string }> {
+/** A chunked POST over HTTP/1.1 of `parts`, each `pauseMs` after the one before, the last ending it. */
+function upload (proxy: RunningProxy, parts: ReadonlyArray<string | Buffer>, pauseMs = 0): Promise<{ status: number, body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${proxy.url('plain')}/up`, { method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
       let body = ''
@@ -53,9 +53,18 @@ function pausedUpload (proxy: RunningProxy, pauseMs: number): Promise<{ status: 
       res.on('end', () => resolve({ status: res.statusCode!, body }))
     })
     req.on('error', reject)
-    req.write('a'.repeat(1000))
-    setTimeout(() => { req.end('b'.repeat(1000)) }, pauseMs)
+    const send = (i: number): void => {
+      if (i === parts.length - 1) return void req.end(parts[i])
+      req.write(parts[i])
+      setTimeout(send, pauseMs, i + 1)
+    }
+    send(0)
   })
+}
+
+/** 2000 bytes, the second half `pauseMs` after the first. */
+function pausedUpload (proxy: RunningProxy, pauseMs: number): Promise<{ status: number, body: string }> {
+  return upload(proxy, ['a'.repeat(1000), 'b'.repeat(1000)], pauseMs)
 }
 
 function server (proxy: RunningProxy): { failures: number, consecutiveFailures: number } {
@@ -92,17 +101,8 @@ t.test('a server that takes none of the upload (its window shut) gets 504 and th
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => { origin.close(() => resolve()) }))
   const proxy = await proxyTo(t, { port: (origin.address() as AddressInfo).port, bodies: [] })
-  const r = await new Promise<{ status: number, body: string }>((resolve, reject) => {
-    const req = http.request(`${proxy.url('plain')}/up`, { method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode!, body }))
-    })
-    req.on('error', reject)
-    // All of it at once: the client has nothing more to send, the server takes none.
-    req.end(Buffer.alloc(256 * 1024, 0x61))
-  })
+  // All of it at once: the client has nothing more to send, the server takes none.
+  const r = await upload(proxy, [Buffer.alloc(256 * 1024, 0x61)])
   t.equal(streams, 1, 'the request reached the server')
   t.equal(r.status, 504)
   t.match(r.body, /LB_ERR_UPSTREAM_TIMEOUT/)

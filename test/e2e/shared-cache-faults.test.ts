@@ -9,7 +9,7 @@ import { request } from 'undici'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { closedPort, startServer } from '../helpers/origin.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
-import { startTcpRelay } from '../helpers/tcp-relay.js'
+import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js'
 import { eventually } from '../helpers/poll.js'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
@@ -81,15 +81,21 @@ function rawClient (t: Test, redis: RedisServer): Redis {
   return raw
 }
 
+/** Instance A reaching a real Redis through a relay (its own `timeout`), B straight; both settled. */
+async function relayedPair (t: Test, o: Origin, timeout?: string): Promise<{ redis: RedisServer, relay: TcpRelay, a: RunningProxy, b: RunningProxy }> {
+  const redis = await startRedis(t)
+  const relay = await startTcpRelay(t, redis.port)
+  const a = await instance(t, relay.port, o, '', timeout)
+  const b = await instance(t, redis.port, o)
+  await settled(a, b)
+  return { redis, relay, a, b }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('a write that reaches Redis after a purge from another instance does not bring the purged entry back', async (t) => {
-  const redis = await startRedis(t)
-  const relay = await startTcpRelay(t, redis.port)
   const o = await origin(t)
-  const a = await instance(t, relay.port, o)
-  const b = await instance(t, redis.port, o)
-  await settled(a, b)
+  const { redis, relay, a, b } = await relayedPair(t, o)
 
   // A's commands reach Redis 150 ms late (well within redis.timeout): its write
   // of v1, sent after its client had the answer, lands after B's purge.
@@ -117,12 +123,8 @@ t.test('a write that reaches Redis after a purge from another instance does not 
  * writes landed (stored or refused), B asks for each.
  */
 async function slowWritesDuring (t: Test, meanwhile: (b: RunningProxy) => Promise<void>): Promise<{ a: RunningProxy, o: Origin, fromB: string[] }> {
-  const redis = await startRedis(t)
-  const relay = await startTcpRelay(t, redis.port)
   const o = await origin(t)
-  const a = await instance(t, relay.port, o)
-  const b = await instance(t, redis.port, o)
-  await settled(a, b)
+  const { relay, a, b } = await relayedPair(t, o)
   relay.up = 150
   const fetches = Promise.all([0, 1, 2, 3, 4].map(async (i) => (await get(a, `/p${i}`)).body))
   for (let i = 0; i < 5; i++) {
@@ -159,12 +161,8 @@ t.test('purges of other URLs (a CMS purging a few times a second) do not keep sl
 })
 
 t.test('a lookup that timed out lets go of the fetch lock it took: the other instances do not wait collapseTimeout', async (t) => {
-  const redis = await startRedis(t)
-  const relay = await startTcpRelay(t, redis.port)
   const o = await origin(t)
-  const a = await instance(t, relay.port, o)
-  const b = await instance(t, redis.port, o)
-  await settled(a, b)
+  const { redis, relay, a, b } = await relayedPair(t, o)
   const raw = rawClient(t, redis)
 
   // A's lookup reaches Redis 2 s late (redis.timeout is 500ms): A goes to the origin
@@ -299,8 +297,6 @@ t.test('a half-open connection (every packet dropped, no reset) is replaced, and
 })
 
 t.test('a Redis that lost its data (a restart) and then saw a purge by prefix still refuses a write begun before it', async (t) => {
-  const redis = await startRedis(t)
-  const relay = await startTcpRelay(t, redis.port)
   // The origin answers with the version of when the request came, once the test lets it.
   let version = 'v1'
   let release!: () => void
@@ -318,9 +314,7 @@ t.test('a Redis that lost its data (a restart) and then saw a purge by prefix st
   })
   const o: Origin = { port: server.port, hits: new Map(), version: 'v1' }
   // A hears Redis through the relay; its operations may wait long for an answer.
-  const a = await instance(t, relay.port, o, '', '20s')
-  const b = await instance(t, redis.port, o)
-  await settled(a, b)
+  const { redis, relay, a, b } = await relayedPair(t, o, '20s')
   // One purge by prefix before: an epoch that counted purges would be 1 now.
   t.same(await b.app.api.purge({ prefix: 'http://shop.test/other/' }), { purged: 0, shared: 'purged' })
   t.ok(await eventually(() => a.app.redisReport()?.shared?.remotePurges === 1, 10_000), 'A heard of it')

@@ -103,6 +103,16 @@ function dechunk (raw: Buffer): Buffer {
   }
 }
 
+/** POST `abc`, then `def` 400 ms later: a client that pauses its streamed upload (headersTimeout 100 in the tests). */
+async function pausedUpload (p: H1Pool): Promise<Outcome> {
+  const body = new PassThrough()
+  const out = send(p, { method: 'POST', body })
+  body.write('abc')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  body.end('def')
+  return await out
+}
+
 const ok = (body: string, extra = ''): string => `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n${extra}\r\n${body}`
 
 function pool (t: Test, url: string, o: Partial<H1PoolOptions> = {}): H1Pool {
@@ -507,13 +517,7 @@ function cases (t: Test): void {
 
   t.test('a streamed body the client pauses is not the server\'s stall: no headers timeout while the client is the one to send', async (t) => {
     const o = await origin(t, (s) => s.write(ok('ok')))
-    const p = pool(t, o.url, { headersTimeout: 100 })
-    const body = new PassThrough()
-    const out = send(p, { method: 'POST', body })
-    body.write('abc')
-    await new Promise((resolve) => setTimeout(resolve, 400))
-    body.end('def')
-    const r = await out
+    const r = await pausedUpload(pool(t, o.url, { headersTimeout: 100 }))
     t.equal(r.error, undefined, 'no UND_ERR_HEADERS_TIMEOUT while waiting on the client')
     t.equal(r.status, 200)
     t.equal(o.seen[0]!.body.toString(), 'abcdef')
@@ -538,13 +542,7 @@ function cases (t: Test): void {
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     t.teardown(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
-    const p = pool(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, { headersTimeout: 100 })
-    const body = new PassThrough()
-    const out = send(p, { method: 'POST', body })
-    body.write('abc')
-    await new Promise((resolve) => setTimeout(resolve, 400))
-    body.end('def')
-    const r = await out
+    const r = await pausedUpload(pool(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, { headersTimeout: 100 }))
     t.equal(r.error, undefined, 'no UND_ERR_HEADERS_TIMEOUT after the 103 while the client paused')
     t.same(r.interim.map((i) => i.status), [103])
     t.equal(r.status, 200)
