@@ -304,11 +304,6 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     const old = control
     const next = buildState(loaded.config, { dispatcher: sendNothing, log, reuse: reuseFrom(old) })
     carryHealth(old, next)
-    current = loaded
-    control = next
-    await health?.stop()
-    watchHealth(next)
-    startHealth(next)
     const arg: WorkerReload = { source: loaded.source, health: verdicts(next), overrides: serverOverrides(next) }
     // Each worker's reload lifts every ejection (reload.ts).
     ejections.clear()
@@ -319,9 +314,21 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     if (errors.length > 0) {
       log.error({ errors }, 'configuration reload failed in a worker')
       configReport.reloaded(false)
+      // Refused means refused everywhere: a worker that starts later boots the
+      // running config (not one it could not start with), and those that took
+      // the new one go back to it.
+      buildState(current.config, { dispatcher: sendNothing, log, reuse: reuseFrom(old) }) // the kept servers' weights and limits, as they were
+      await undoIn(answers.filter((a) => a.value?.ok !== false))
       return { ok: false, errors }
     }
+    current = loaded
+    control = next
+    await health?.stop()
+    watchHealth(next)
+    startHealth(next)
     for (const a of answers) booted.set(a.id, loaded)
+    // One that said ready while the others applied it runs the config before: it catches up.
+    for (const c of supervisor.readyChannels()) if (booted.get(c.id) !== current) catchUp(c.id)
     configReport.reloaded(true, loaded.source.text)
     const first = answers[0]?.value
     // The primary's own settings (admin, workers), then what the workers' listeners could not take.
@@ -332,6 +339,28 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     log.info({ kept: result.kept, added: result.added, removed: result.removed, workers: answers.length }, 'configuration reloaded')
     if (notApplied.size > 0) log.warn({ needsRestart: result.needsRestart }, `configuration reloaded, but not all of it: ${result.needsRestart.join('; ')}`)
     return result
+  }
+  /**
+   * Workers that applied a reload the others refused go back to the running
+   * config. One that did not answer (stopped, or too busy) may still apply it
+   * when it gets to it: the running config is sent after it, and applied in
+   * that order; that answer is not waited for.
+   */
+  async function undoIn (workers: ReadonlyArray<{ id: number, pid: number, value?: ReloadResult }>): Promise<void> {
+    if (workers.length === 0) return
+    const arg: WorkerReload = { source: current.source, health: verdicts(control), overrides: serverOverrides(control) }
+    await Promise.all(workers.map(async ({ id, pid, value }) => {
+      const channel = supervisor.readyChannels().find((c) => c.id === id && c.pid === pid)?.channel
+      if (channel === undefined) return // gone: its replacement boots the running config
+      const back = (async () => {
+        const r = await channel.call(Ops.reload, arg, APPLY_MS) as ReloadResult
+        if (!r.ok) throw new Error(r.errors.join('; '))
+        log.warn({ worker: id }, 'a worker that applied the refused configuration is back on the running one')
+      })().catch((err: unknown) => {
+        log.error({ worker: id, error: (err as Error).message }, 'a worker could not go back to the running configuration')
+      })
+      if (value !== undefined) await back
+    }))
   }
   function reload (reason: string): Promise<ReloadResult> {
     const run = reloading.then(() => reloadNow(reason))

@@ -3,6 +3,7 @@
 // restart`); what it can, it does: a kept listener's header limit and the
 // access log's destination. One process and a cluster, as an operator runs them.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
@@ -166,6 +167,52 @@ t.test('workers: 2: a worker that boots while reloads run ends on the last confi
     seen = await versions()
   }
   t.same([...seen], [String(version)], `every answer carries the last version (${version})`)
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0)
+})
+
+t.test('workers: 2: a reload the workers refuse changes nothing: a worker that starts later boots the running config', async (t) => {
+  // The workers refused it (a new listener's port is another process's), but
+  // the primary had made it its config: a crashed worker's replacement booted
+  // from it, could not bind, and was replaced again and again.
+  const origin = await startServer(t, (_req, res) => { res.end('ok') })
+  const taken = net.createServer()
+  await new Promise<void>((resolve) => { taken.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { taken.close() })
+  const dir = t.testdir({})
+  const file = path.join(dir, 'config.yaml')
+  const config = (version: number, more = ''): string => [
+    'workers: 2',
+    `listeners: [{ name: web, bind: "127.0.0.1:0" }${more}]`,
+    'accessLog: false',
+    'admin: { bind: "127.0.0.1:0" }',
+    `routes: [{ name: all, backend: app, responseHeaders: { set: { x-version: "${version}" } } }]`,
+    'backends:',
+    '  app:',
+    `    servers: [{ url: "${origin.url}" }]`,
+    ''
+  ].join('\n')
+  writeFileSync(file, config(0))
+  const proc = spawnCli(t, ['start', file])
+  const admin = await proc.waitForLog((l) => l.msg === 'admin: listening')
+  const listening = await proc.waitForLog((l) => l.msg === 'listening')
+  await proc.waitForLog((l) => l.msg === 'cluster: every worker is ready')
+  const adminUrl = `http://127.0.0.1:${String(admin.port)}`
+
+  writeFileSync(file, config(1, `, { name: taken, bind: "127.0.0.1:${String((taken.address() as AddressInfo).port)}" }`))
+  const res = await request(`${adminUrl}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } })
+  t.equal(res.statusCode, 400)
+  t.match((await res.body.json() as { errors: string[] }).errors, [/EADDRINUSE/])
+
+  const status = await (await request(`${adminUrl}/status`)).body.json() as { workers: Array<{ pid: number }> }
+  process.kill(status.workers[0]!.pid, 'SIGKILL')
+  const next = await proc.waitForLog((l) => (l.msg === 'worker ready' && l.restarts === 1) || l.msg === 'worker: could not start')
+  t.equal(next.msg, 'worker ready', 'the replacement starts, with the running config')
+  for (let i = 0; i < 6; i++) {
+    const r = await request(`http://127.0.0.1:${String(listening.port)}/`, { headers: { connection: 'close' } })
+    t.equal(r.headers['x-version'], '0', 'every worker answers with the running config')
+    await r.body.dump()
+  }
   proc.child.kill('SIGTERM')
   t.equal(await proc.exited, 0)
 })
