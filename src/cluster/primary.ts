@@ -126,6 +126,8 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     }
   }
   const startHealth = (state: RuntimeState): void => {
+    // Stopped for good: checks started now would keep the process from exiting.
+    if (stopping) return
     const targets = healthTargets(state)
     health = targets.length > 0 ? startHealthChecks(targets, { log }) : undefined
   }
@@ -294,8 +296,10 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
     reloading = run.catch(() => undefined)
   }
   async function reloadNow (reason: string): Promise<ReloadResult> {
+    if (stopping) return refusedWhileStopping(reason)
     log.info({ reason }, 'reloading configuration')
     const loaded = await opts.load()
+    if (stopping) return refusedWhileStopping(reason)
     if ('errors' in loaded) {
       configReport.reloaded(false)
       return { ok: false, errors: loaded.errors } // opts.load logged them
@@ -361,6 +365,12 @@ export async function startPrimary (initial: LoadedConfig, opts: PrimaryOptions)
       })
       if (value !== undefined) await back
     }))
+  }
+  /** The draining workers are not asked (they are not ready): it would be "reloaded" in none, and health checks started again. */
+  function refusedWhileStopping (reason: string): ReloadResult {
+    const errors = ['shutting down: reloads are refused while the process drains']
+    log.error({ reason, errors }, 'configuration rejected; the running one keeps serving')
+    return { ok: false, errors }
   }
   function reload (reason: string): Promise<ReloadResult> {
     const run = reloading.then(() => reloadNow(reason))

@@ -338,6 +338,10 @@ async function slowRequestsInFlight (t: Test, n: number): Promise<{ f: Fleet, s:
 t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no worker is left', async (t) => {
   const { f, s, answers: inflight } = await slowRequestsInFlight(t, 20)
   f.proc.child.kill('SIGTERM')
+  await f.proc.waitForLog((l) => l.msg === 'stopping: every worker drains its in-flight requests')
+  // The draining workers were not asked, and it answered 200 "reloaded" (in none of them).
+  const reload = await adminPost(f, '/reload', {})
+  t.same(reload, { status: 400, json: { ok: false, errors: ['shutting down: reloads are refused while the process drains'] } }, 'a reload is refused while draining')
   const answers = await inflight
   t.same(answers.map((r) => r.status), answers.map(() => 200), 'all 20 requests in flight answered 200')
   let timer: NodeJS.Timeout | undefined
