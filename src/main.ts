@@ -583,12 +583,16 @@ async function startWorker (): Promise<number> {
   const w = worker
   reopen = () => { w.app.reopenLogs() }
   const drain = w.app.state.config.timeouts.drain
+  let drained = false
   process.once('SIGTERM', () => { void w.stop(drain) })
   process.once('disconnect', () => {
+    // Its own disconnect below, once drained as asked, is no news.
+    if (drained) return
     log.warn('worker: the primary is gone; draining and exiting')
     void w.stop(drain)
   })
   await w.drained
+  drained = true
   if (process.connected) process.disconnect()
   return 0
 }

@@ -350,6 +350,8 @@ t.test('SIGTERM: every in-flight request is answered, the primary exits 0, no wo
   t.equal(code, 0, 'the primary exits 0')
   if (code !== 0) t.comment(f.proc.stdout().slice(-3000), f.proc.stderr().slice(-3000))
   t.same(s.workers.map((w) => isAlive(w.pid)), [false, false], 'both workers are gone')
+  // Each worker used to warn so as it disconnected at the end of the drain it was asked for.
+  t.notOk(f.proc.logs.some((l) => l.msg === 'worker: the primary is gone; draining and exiting'), 'no worker says its primary is gone')
 })
 
 t.test('the primary killed: its workers drain what is in flight, then exit', async (t) => {
@@ -360,4 +362,5 @@ t.test('the primary killed: its workers drain what is in flight, then exit', asy
   t.same(answers.map((r) => r.status), answers.map(() => 200), 'every request in flight answered 200')
   for (let i = 0; i < 400 && s.workers.some((w) => isAlive(w.pid)); i++) await sleep(25)
   t.same(s.workers.map((w) => isAlive(w.pid)), [false, false], 'then both workers are gone')
+  t.equal(f.proc.logs.filter((l) => l.msg === 'worker: the primary is gone; draining and exiting').length, 2, 'each says its primary is gone')
 })
