@@ -380,9 +380,12 @@ function processSignals (): Signals {
     if (reload === undefined) pending = true
     else reload()
   })
+  // Kept after the first: a second one (an impatient `kill`, Ctrl-C twice)
+  // would take Node's default and end the drain with every request in it.
+  // The drain is bounded by timeouts.drain; SIGKILL is there for the rest.
   const stop = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
+    process.on('SIGINT', () => resolve('SIGINT'))
+    process.on('SIGTERM', () => resolve('SIGTERM'))
   })
   // Node's own SIGUSR1 opens the inspector: a logrotate postrotate must never do that.
   let reopen = (): void => {}
@@ -584,7 +587,7 @@ async function startWorker (): Promise<number> {
   reopen = () => { w.app.reopenLogs() }
   const drain = w.app.state.config.timeouts.drain
   let drained = false
-  process.once('SIGTERM', () => { void w.stop(drain) })
+  process.on('SIGTERM', () => { void w.stop(drain) })
   process.once('disconnect', () => {
     // Its own disconnect below, once drained as asked, is no news.
     if (drained) return
