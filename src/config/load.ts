@@ -437,26 +437,60 @@ function checkFileSync (ref: FileRef): ConfigIssue[] {
   }
 }
 
-/** A folder a file will be created in (the access log's): it must exist. */
+/**
+ * The access log (its file, in `folders`): its folder must exist, and the
+ * file must be one to append to (a folder of that name, or a file this
+ * process may not write, would fail only as the log is opened).
+ */
 async function checkFolder (ref: FileRef): Promise<ConfigIssue[]> {
+  const folder = dirname(ref.file)
   try {
-    return (await stat(ref.file)).isDirectory() ? [] : [folderIssue(ref, 'not a folder')]
+    if (!(await stat(folder)).isDirectory()) return [folderIssue(ref, 'not a folder')]
   } catch (err) {
     return [folderIssue(ref, fsReason(err))]
   }
+  try {
+    if ((await stat(ref.file)).isDirectory()) return [writeIssue(ref, 'is a directory')]
+    await access(ref.file, constants.W_OK)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return [writeIssue(ref, fsReason(err))]
+    try {
+      await access(folder, constants.W_OK) // it is created there
+    } catch (err) {
+      return [folderIssue(ref, fsReason(err))]
+    }
+  }
+  return []
 }
 
 function checkFolderSync (ref: FileRef): ConfigIssue[] {
+  const folder = dirname(ref.file)
   try {
-    return statSync(ref.file).isDirectory() ? [] : [folderIssue(ref, 'not a folder')]
+    if (!statSync(folder).isDirectory()) return [folderIssue(ref, 'not a folder')]
   } catch (err) {
     return [folderIssue(ref, fsReason(err))]
   }
+  try {
+    if (statSync(ref.file).isDirectory()) return [writeIssue(ref, 'is a directory')]
+    accessSync(ref.file, constants.W_OK)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return [writeIssue(ref, fsReason(err))]
+    try {
+      accessSync(folder, constants.W_OK)
+    } catch (err) {
+      return [folderIssue(ref, fsReason(err))]
+    }
+  }
+  return []
 }
 
 function folderIssue (ref: FileRef, reason: string): ConfigIssue {
   if (reason === 'no such file') reason = 'no such folder'
-  return { path: ref.path, message: `cannot use the folder ${ref.file}: ${reason}`, line: ref.line, column: ref.column }
+  return { path: ref.path, message: `cannot use the folder ${dirname(ref.file)}: ${reason}`, line: ref.line, column: ref.column }
+}
+
+function writeIssue (ref: FileRef, reason: string): ConfigIssue {
+  return { path: ref.path, message: `cannot write ${ref.file}: ${reason}`, line: ref.line, column: ref.column }
 }
 
 function fileIssue (ref: FileRef, reason: string): ConfigIssue {

@@ -157,13 +157,13 @@ t.test('accessLog', async (t) => {
     only(t, BASE + 'accessLog:\n  paht: a.log\n', 'accessLog.paht', 8, 'unknown key `paht`; did you mean `path`?')
     only(t, BASE + 'accessLog: stdout\n', 'accessLog', 7, 'expected a mapping, true (every default) or false (off), got "stdout"')
   })
-  t.test('its folder is handed to load.ts for the file check', async (t) => {
+  t.test('its file is handed to load.ts for the file check', async (t) => {
     const folders = (text: string, source: string): unknown => {
       const lines = new LineCounter()
       return validateDocument(parseDocument(BASE + text, { lineCounter: lines }), lines, source).folders
     }
     t.same(folders('accessLog:\n  path: logs/access.log\n', '/etc/sy/config.yaml'),
-      [{ path: 'accessLog.path', file: '/etc/sy/logs', line: 8, column: 9 }])
+      [{ path: 'accessLog.path', file: '/etc/sy/logs/access.log', line: 8, column: 9 }])
     t.same(folders('accessLog: { enabled: false, path: logs/access.log }\n', '/etc/sy/config.yaml'), [], 'not when the log is off')
     t.same(folders('', '/etc/sy/config.yaml'), [])
   })
@@ -180,6 +180,20 @@ t.test('accessLog', async (t) => {
         t.ok(err instanceof ConfigError, String(err))
         const folder = join(dir, file === 'bad.yaml' ? 'nope' : 'x')
         t.match((err as ConfigError).issues, [{ path: 'accessLog.path', line: 7, column: 20, message: folder }], file)
+      }
+    }
+  })
+  t.test('loadConfig checks that the file can be appended to: a folder of that name cannot', async (t) => {
+    // Found only as the log was opened: `start` died with an internal error and its stack.
+    const text = BASE + 'accessLog: { path: logs }\n'
+    const dir = t.testdir({ 'c.yaml': text, logs: {} })
+    for (const check of [(f: string) => loadConfig(f), (f: string) => parseConfig(text, f, { checkFiles: true })]) {
+      try {
+        await check(join(dir, 'c.yaml'))
+        t.fail('should fail')
+      } catch (err) {
+        t.ok(err instanceof ConfigError, String(err))
+        t.match((err as ConfigError).issues, [{ path: 'accessLog.path', line: 7, column: 20, message: `cannot write ${join(dir, 'logs')}: is a directory` }])
       }
     }
   })

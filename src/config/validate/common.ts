@@ -5,7 +5,7 @@
 // each other (backend-health.ts and backend-tls.ts are parts of the backends
 // section, called by backends.ts alone); validate.ts composes them.
 
-import { dirname, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { isMap } from 'yaml'
 import type { BackendTlsConfig, TlsConfig } from '../schema.js'
 import type { Field, MapView, Reader } from '../reader.js'
@@ -18,7 +18,7 @@ import {
 export interface FileRef {
   /** YAML path of the key, e.g. `listeners[0].tls.cert`. */
   readonly path: string
-  /** Absolute path (of the folder, in `folders`). */
+  /** Absolute path (in `folders`: the access log file, whose folder must exist). */
   readonly file: string
   readonly line: number
   readonly column: number
@@ -95,9 +95,9 @@ export class Context {
     return resolve(this.#baseDir, s)
   }
 
-  /** Remembers that the folder of `file` (written at `f`) must exist. */
+  /** Remembers that the folder of `file` (written at `f`) must exist, and `file` be one to append to. */
   folderOf (f: Field, file: string): void {
-    this.folders.push({ path: f.path, file: dirname(file), ...this.r.position(f.at) })
+    this.folders.push({ path: f.path, file, ...this.r.position(f.at) })
   }
 
   /** Remembers a well-formed bind address (written at `f`) for the bind check. */
