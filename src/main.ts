@@ -7,7 +7,7 @@
 //   switchyard demo-origins [--host HOST] [--port PORT]
 //   switchyard bench URL | -c CONFIG [PATH] [options]   (src/loadtest/)
 import cluster from 'node:cluster'
-import { existsSync, readFileSync, watch } from 'node:fs'
+import { existsSync, readFileSync, statSync, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -633,13 +633,42 @@ async function demoOrigins (host: string, port: number): Promise<number> {
   return 0
 }
 
-/** Call `changed` once per burst of writes to `file` (editors write in several steps). */
+/**
+ * Call `changed` once per burst of writes to `file` (editors write in several
+ * steps), and when what its path leads to changes: a Kubernetes ConfigMap
+ * volume (or an `ln -sfn` deploy) swaps a symlink beside the file, and no
+ * event names the file itself.
+ */
 function watchFile (file: string, changed: () => void): { close (): void } {
+  const identity = (): string => {
+    try {
+      const s = statSync(file)
+      return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`
+    } catch {
+      return 'none'
+    }
+  }
+  let seen = identity()
+  let named = false
   let timer: NodeJS.Timeout | undefined
+  const fire = (): void => {
+    timer = undefined
+    const now = identity()
+    if (!named && now === seen) return
+    named = false
+    seen = now
+    changed()
+  }
   const w = watch(path.dirname(file), (_event, name) => {
-    if (name !== path.basename(file)) return
-    clearTimeout(timer)
-    timer = setTimeout(changed, 200)
+    if (name === path.basename(file)) {
+      named = true
+      clearTimeout(timer)
+      timer = setTimeout(fire, 200)
+    } else {
+      // Anything else in the folder (an access log written there too) only
+      // makes it look once, not later and later.
+      timer ??= setTimeout(fire, 200)
+    }
   })
   return { close: () => { clearTimeout(timer); w.close() } }
 }
