@@ -560,7 +560,8 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
  * A worker of the cluster: its config comes from the primary. It drains and
  * exits when the primary says so, on SIGTERM, or when the primary is gone
  * (a worker never outlives its primary). Ctrl-C reaches every process of the
- * terminal's group: the primary drains the workers, so they ignore SIGINT.
+ * terminal's group: the primary drains the workers, so they ignore SIGINT
+ * (and SIGHUP: the primary reloads them).
  */
 async function startWorker (): Promise<number> {
   const log: Logger = appLogger({ pid: process.pid, worker: Number(process.env.SWITCHYARD_WORKER_ID ?? 0) })
@@ -569,6 +570,9 @@ async function startWorker (): Promise<number> {
   // disconnect, it is left to the 'disconnect' handler below, which drains first.
   if (cluster.worker !== undefined) cluster.worker.exitedAfterDisconnect = true
   process.on('SIGINT', () => {})
+  // A hangup reaches the whole group too (the terminal closed, `pkill -HUP`):
+  // the primary reloads; Node's default would end the worker and its requests.
+  process.on('SIGHUP', () => {})
   // The primary tells its workers to reopen (IPC); a SIGUSR1 sent to a worker itself does the same, never Node's inspector.
   let reopen = (): void => {}
   process.on('SIGUSR1', () => { reopen() })

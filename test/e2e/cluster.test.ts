@@ -243,6 +243,16 @@ t.test('workers: 2', async (t) => {
     t.equal(server(await status(f), 'bad', 'flaky').requests, seen, 'neither worker sent anything more to it')
   })
 
+  await t.test('a SIGHUP that reaches a worker (a terminal hangup reaches the whole group) leaves it serving', async (t) => {
+    const before = (await status(f)).workers[1]!
+    const run = load(f.port, 4, 400)
+    process.kill(before.pid, 'SIGHUP')
+    await run.done
+    t.same(Object.fromEntries(run.outcomes), { 200: 400 }, 'every request answered 200')
+    const after = (await status(f)).workers[1]!
+    t.same([after.pid, after.state, after.restarts], [before.pid, 'ready', 0], 'the same process, ready, never restarted')
+  })
+
   await t.test('SIGKILL of a worker: only its in-flight requests fail, a new one is ready, then no errors', async (t) => {
     const s = await status(f)
     const victim = s.workers[0]!
