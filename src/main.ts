@@ -8,7 +8,6 @@
 //   switchyard bench URL | -c CONFIG [PATH] [options]   (src/loadtest/)
 import cluster from 'node:cluster'
 import { existsSync, readFileSync, statSync, watch } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -22,7 +21,7 @@ import { startPrimary, type LoadedConfig } from './cluster/primary.js'
 import type { WorkerProcess } from './cluster/supervisor.js'
 import { runWorker } from './cluster/worker.js'
 import { isHttpMethod } from './config/forms.js'
-import { loadConfig, type LoadOptions } from './config/load.js'
+import { loadConfig, readConfigFile, type LoadOptions } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { DEMO_ORIGINS, demoOriginsAt, startDemoOrigins } from './demo/origin.js'
 import { ConfigError, formatIssue, type ConfigIssue } from './errors.js'
@@ -331,7 +330,7 @@ async function certs (dir: string, names: string[] | undefined, force: boolean):
 async function loadForReload (file: string, log: Logger, running: number): Promise<LoadedConfig | { readonly errors: readonly string[] }> {
   const warnings: ConfigIssue[] = []
   try {
-    const text = await readFile(file, 'utf8').catch(() => undefined)
+    const text = await readConfigFile(file).catch(() => undefined)
     const config = await loadConfig(file, { ...loadOptions(warnings), ...(text === undefined ? {} : { text }) })
     if (workerCount(config) !== running) log.warn({ workers: config.workers, running }, 'workers: a change takes effect at the next start')
     return { config, source: { file, text: text ?? '' } }
@@ -435,7 +434,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
   const logWarning = (w: ConfigIssue): void => {
     log.warn({ file: configFile, line: w.line, column: w.column, path: w.path }, `config warning: ${w.message}`)
   }
-  const text = await readFile(configFile, 'utf8').catch(() => undefined)
+  const text = await readConfigFile(configFile).catch(() => undefined)
   const { config } = await readConfig(configFile, logWarning, text)
   if (config === undefined) {
     await closeDemo?.()

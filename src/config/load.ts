@@ -94,7 +94,7 @@ export function parseConfig (text: string, file: string, opts: LoadOptions = {})
 export async function loadConfig (file: string, opts: LoadOptions = {}): Promise<Config> {
   let text: string
   try {
-    text = opts.text ?? await readFile(file, 'utf8')
+    text = opts.text ?? await readConfigFile(file)
   } catch (err) {
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${fsReason(err)}`, line: 0, column: 0 }])
   }
@@ -495,6 +495,23 @@ function writeIssue (ref: FileRef, reason: string): ConfigIssue {
 
 function fileIssue (ref: FileRef, reason: string): ConfigIssue {
   return { path: ref.path, message: `cannot read ${ref.file}: ${reason}`, line: ref.line, column: ref.column }
+}
+
+/** What a config file may hold at most: a generated one with thousands of routes is a few MiB. */
+const CONFIG_FILE_MAX = 16 * 1024 * 1024
+
+/**
+ * The config file's text. Only a regular file of at most CONFIG_FILE_MAX: a
+ * FIFO would block the load (and every reload queued behind it, and the
+ * drain waiting for them), a device could be read forever, and a huge file
+ * would be parsed into every worker's heap.
+ */
+export async function readConfigFile (file: string): Promise<string> {
+  const st = await stat(file)
+  if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+  if (!st.isFile()) throw new Error('not a regular file')
+  if (st.size > CONFIG_FILE_MAX) throw new Error(`${st.size} bytes, more than the ${CONFIG_FILE_MAX} a config file may hold`)
+  return readFile(file, 'utf8')
 }
 
 /** What `${file:…}` and key files may hold at most: secrets, tokens and URLs are small. */

@@ -1,6 +1,8 @@
 // parseConfig / loadConfig end to end: files on disk, YAML syntax errors,
 // defaults, freezing, the example config, certificate file checks.
 
+import { execFileSync } from 'node:child_process'
+import { truncateSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -340,6 +342,17 @@ t.test('an unreadable config file is a ConfigError too', async (t) => {
   const err = await configError(t, () => loadConfig(file))
   t.same(err.issues, [{ path: '', message: 'cannot read the config file: no such file', line: 0, column: 0 }])
   t.equal(err.message, `${file}: 1 configuration error\n${file} (root): cannot read the config file: no such file`)
+})
+
+t.test('a config path that is a FIFO, a folder or a huge file is refused, never read', async (t) => {
+  const dir = t.testdir({ folder: {}, 'huge.yaml': '' })
+  const fifo = join(dir, 'fifo.yaml')
+  execFileSync('mkfifo', [fifo])
+  // No writer ever opens the FIFO: a read of it would wait for ever, and this test with it.
+  t.same((await configError(t, () => loadConfig(fifo))).issues.map((i) => i.message), ['cannot read the config file: not a regular file'])
+  t.same((await configError(t, () => loadConfig(join(dir, 'folder')))).issues.map((i) => i.message), ['cannot read the config file: is a directory'])
+  truncateSync(join(dir, 'huge.yaml'), 17 * 1024 * 1024)
+  t.match((await configError(t, () => loadConfig(join(dir, 'huge.yaml')))).issues[0]?.message, /^cannot read the config file: 17825792 bytes, more than the 16777216 a config file may hold$/)
 })
 
 /** [path, line] of each issue `fn` throws. */
