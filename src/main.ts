@@ -360,8 +360,8 @@ function appLogger (base?: Record<string, unknown>): Logger {
 interface Signals {
   /** Resolves with SIGINT or SIGTERM: time to drain and stop. */
   readonly stop: Promise<string>
-  /** Once the proxy is up: what SIGHUP does (a SIGHUP that came earlier runs it now). */
-  onHangup (reload: () => void): void
+  /** Once the proxy is up: what SIGHUP and SIGUSR2 do (one that came earlier runs it now). */
+  onHangup (reload: (signal: string) => void): void
   /** What SIGUSR1 does: reopen the access log (before the proxy is up it is ignored, not Node's inspector). */
   onUsr1 (reopen: () => void): void
 }
@@ -373,12 +373,16 @@ interface Signals {
  * reloads once the proxy is up.
  */
 function processSignals (): Signals {
-  let reload: (() => void) | undefined
-  let pending = false
-  process.on('SIGHUP', () => {
-    if (reload === undefined) pending = true
-    else reload()
-  })
+  let reload: ((signal: string) => void) | undefined
+  let pending: string | undefined
+  // SIGUSR2 reloads too, as it does HAProxy's master: an operator (or a
+  // script) used to it must not get Node's default, which ends the process.
+  const hangup = (signal: string): void => {
+    if (reload === undefined) pending = signal
+    else reload(signal)
+  }
+  process.on('SIGHUP', hangup)
+  process.on('SIGUSR2', hangup)
   // Kept after the first: a second one (an impatient `kill`, Ctrl-C twice)
   // would take Node's default and end the drain with every request in it.
   // The drain is bounded by timeouts.drain; SIGKILL is there for the rest.
@@ -394,9 +398,9 @@ function processSignals (): Signals {
     onUsr1 (fn) { reopen = fn },
     onHangup (fn) {
       reload = fn
-      if (pending) {
-        pending = false
-        fn()
+      if (pending !== undefined) {
+        fn(pending)
+        pending = undefined
       }
     }
   }
@@ -483,7 +487,7 @@ async function start (file: string | undefined, root: string): Promise<number> {
     return result
   }
   reloadFromFile = () => reload('admin API')
-  signals.onHangup(() => { void reload('SIGHUP') })
+  signals.onHangup((signal) => { void reload(signal) })
   signals.onUsr1(() => { app.reopenLogs() })
   const watcher = config.watchConfig ? watchFile(configFile, () => { void reload('file changed') }) : undefined
 
@@ -544,7 +548,7 @@ async function startCluster (initial: LoadedConfig, workers: number, log: Logger
   if (demo) {
     printDemoHelp(initial.config.listeners.map((l) => ({ name: l.name, tls: l.tls !== undefined, port: l.port })), p.adminAddress(), workers)
   }
-  signals.onHangup(() => { void p.reload('SIGHUP') })
+  signals.onHangup((signal) => { void p.reload(signal) })
   signals.onUsr1(() => { p.reopenLogs() })
   const watcher = initial.config.watchConfig ? watchFile(configFile, () => { void p.reload('file changed') }) : undefined
   const drain = p.config.timeouts.drain
@@ -569,9 +573,11 @@ async function startWorker (): Promise<number> {
   // disconnect, it is left to the 'disconnect' handler below, which drains first.
   if (cluster.worker !== undefined) cluster.worker.exitedAfterDisconnect = true
   process.on('SIGINT', () => {})
-  // A hangup reaches the whole group too (the terminal closed, `pkill -HUP`):
-  // the primary reloads; Node's default would end the worker and its requests.
+  // A hangup reaches the whole group too (the terminal closed, `pkill -HUP`),
+  // and so may a SIGUSR2: the primary reloads; Node's default would end the
+  // worker and its requests.
   process.on('SIGHUP', () => {})
+  process.on('SIGUSR2', () => {})
   // The primary tells its workers to reopen (IPC); a SIGUSR1 sent to a worker itself does the same, never Node's inspector.
   let reopen = (): void => {}
   process.on('SIGUSR1', () => { reopen() })

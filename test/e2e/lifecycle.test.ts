@@ -37,7 +37,7 @@ backends:
 ${extra}`
 }
 
-interface Proc { child: ChildProcess; logs: { msg: string; errors?: string[] }[]; exited: Promise<number | null> }
+interface Proc { child: ChildProcess; logs: { msg: string; errors?: string[]; reason?: string }[]; exited: Promise<number | null> }
 
 async function startCli (t: Test, file: string, port: number): Promise<Proc> {
   const child = reapOnExit(spawn(process.execPath, [...nodeArgs('src/main.ts'), 'start', '-c', file],
@@ -111,7 +111,8 @@ t.test('20 reloads under load (and one invalid file): zero failed requests, fina
     } else {
       writeFileSync(file, config(port, i % 2 === 0 ? b : a))
     }
-    proc.child.kill('SIGHUP')
+    // SIGUSR2 reloads as SIGHUP does (HAProxy's master reloads on it).
+    proc.child.kill(i % 4 === 3 ? 'SIGUSR2' : 'SIGHUP')
     const done = await until(() => proc.logs.slice(before).some((l) => l.msg === 'configuration reloaded' || /rejected/.test(l.msg)))
     t.ok(done, `reload ${i} finished`)
     if (i !== 10) reloads++
@@ -123,6 +124,7 @@ t.test('20 reloads under load (and one invalid file): zero failed requests, fina
   t.equal(rejected.length, 1, 'the invalid file was rejected once')
   t.match(rejected[0]?.errors?.join('\n'), /switchyard\.yaml:\d+:\d+ /, 'with its YAML position')
   t.equal(proc.logs.filter((l) => l.msg === 'configuration reloaded').length, reloads)
+  t.equal(proc.logs.filter((l) => l.msg === 'reloading configuration' && l.reason === 'SIGUSR2').length, 5, 'each SIGUSR2 reloaded')
   const total = [...statuses.values()].reduce((x, y) => x + y, 0)
   t.ok(total > 100, `${total} requests during the reloads`)
   t.same([...statuses.keys()], ['200'], 'every request answered 200')
