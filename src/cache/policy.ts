@@ -591,6 +591,18 @@ function firstField (h: readonly string[], lowerName: string): string | undefine
 }
 
 /**
+ * §3 for a stored response freshened by a 304 (or a HEAD's 200), whose
+ * directives `cc` are now the merged ones (§4.3.4): why it may no longer
+ * stay in a shared cache (the 304 said `no-store` or unqualified `private`,
+ * as a 200 could), or undefined when it may.
+ */
+export function revalidatedUnstorable (status: number, cc: CacheDirectives): string | undefined {
+  if (cc.mustUnderstand ? !UNDERSTOOD.has(status) : cc.noStore) return cc.mustUnderstand ? 'must-understand' : 'no-store'
+  if (cc.private) return 'private'
+  return undefined
+}
+
+/**
  * Not taken from a 304 (§3.2): the stored response's framing and the
  * representation metadata its stored body depends on (Content-Length,
  * Content-Encoding, Content-Range, Transfer-Encoding), the fields §3.1 keeps

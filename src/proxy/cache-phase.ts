@@ -17,8 +17,8 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, responseTags, revalidationCookies, revalidationHeaders,
-  revalidationSelects, storeDecision, usability, varyMatches, varyValues, type RequestFacts, type StoreOptions
+  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, responseTags, revalidatedUnstorable, revalidationCookies,
+  revalidationHeaders, revalidationSelects, storeDecision, usability, varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
 import { joinBody } from '../cache/store.js'
@@ -435,6 +435,17 @@ export class CacheSink implements ResponseSink {
       const merged = mergeRevalidated(stale.headers, headers)
       const entry = state.entry(stale.status, stale.statusText, merged.concat(ageFields(headers)), stale.body, now)
       cache.counters.revalidated304++
+      const unstorable = entry === undefined ? undefined : revalidatedUnstorable(entry.status, entry.cc)
+      if (entry !== undefined && unstorable !== undefined) {
+        // §3: it now says no-store or private, so a shared cache must not keep it (Varnish's
+        // builtin VCL makes the merged object uncacheable too). This client still gets the
+        // stored body the 304 confirmed, with the 304's fields.
+        cache.store.delete(at.key)
+        this.#notStored()
+        if (state.facts.method === 'GET') cache.markUncacheable(lockKey(at))
+        state.finishLeader(undefined)
+        return this.#answer(entry, now, { fwd: 'stale', fwdStatus: status, detail: unstorable }, revalidationCookies(headers))
+      }
       if (entry !== undefined) this.#told(cache.put(entry, state.leader, state.since, state.epoch))
       state.finishLeader(entry)
       // The 304's Set-Cookie is not stored (mergeRevalidated), but it was meant for this client.
