@@ -58,6 +58,11 @@ export class Inflight {
   readonly done: Promise<CacheEntry | undefined>
   #resolve!: (e: CacheEntry | undefined) => void
   settled = false
+  /**
+   * When it ends with nothing stored, a plain GET waiting on it may fetch in
+   * its place: it ended for its client's reasons, not the URL's.
+   */
+  handover = false
   /** The shared cache's fetch lock, when this fetch holds it: let go when the fetch ends. */
   sharedLock: SharedLock | undefined
 

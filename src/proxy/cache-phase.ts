@@ -143,6 +143,8 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
     return true
   }
   state.leader = cache.lead(lock)
+  // A HEAD, conditional or Range request cannot store what a plain GET waiting on it needs.
+  if (!fillsCache(facts)) state.leader.handover = true
   const shared = cache.shared
   if (shared === undefined || !shared.up) {
     missed(c, cache)
@@ -229,7 +231,7 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
     else shared.release(found.held)
   }
   if (c.closed) {
-    state.finishLeader(undefined)
+    state.finishLeader(undefined, true)
     return
   }
   const now = Date.now()
@@ -277,9 +279,20 @@ async function onlyIfCachedShared<C extends CacheClient> (c: C, state: CacheStat
   if (entry === undefined || !answerStored(c, state, entry, Date.now(), fwd, 'shared')) c.sendError(Errors.ONLY_IF_CACHED)
 }
 
-function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Inflight, fwd: CacheForwarder<C>): void {
+/**
+ * Wait for the fetch in flight until `deadline` (collapseTimeout after the
+ * request began to wait), then serve what it stored. When it ended with
+ * nothing stored for a reason that says nothing about the URL (Inflight.handover:
+ * its client went away, or it was a HEAD, conditional or Range request), the
+ * first plain GET waiting fetches for the others, who wait on it in turn,
+ * instead of every waiter going upstream at once (nginx's proxy_cache_lock
+ * passes on the same way). Otherwise (an answer that cannot be stored, an
+ * upstream failure, the wait timed out) each goes upstream itself.
+ */
+function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Inflight, fwd: CacheForwarder<C>,
+  deadline = Date.now() + state.scope.cache.config.collapseTimeout): void {
   const cache = state.scope.cache
-  const timer = setTimeout(() => inflight.settle(undefined), cache.config.collapseTimeout)
+  const timer = setTimeout(() => inflight.settle(undefined), Math.max(0, deadline - Date.now()))
   void inflight.done.then((stored) => {
     clearTimeout(timer)
     if (c.closed) return
@@ -293,7 +306,19 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
         serveHit(c, state.facts, stored, t, cache.hitHeads, cache.config.statusName, true)
         return
       }
-      // Nothing usable (uncacheable, failed or timed out): go upstream ourselves, uncollapsed.
+      const lock = lockKey(state.scope.at)
+      if (stored === undefined && inflight.handover && t < deadline && !cache.uncacheable(lock)) {
+        const next = cache.inflight(lock)
+        // Another waiter took over first.
+        if (next !== undefined && next !== inflight && !next.settled) return waitFor(c, state, next, fwd, deadline)
+        if (next === undefined && fillsCache(state.facts)) {
+          state.leader = cache.lead(lock)
+          missed(c, cache)
+          fwd.forward(c)
+          return
+        }
+      }
+      // Nothing usable: go upstream ourselves, uncollapsed.
       missed(c, cache)
       state.fwd = 'request'
       fwd.forward(c)
@@ -301,6 +326,11 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
       c.fault(err)
     }
   })
+}
+
+/** A plain GET: what it fetches can be stored for the requests waiting on it. */
+function fillsCache (facts: RequestFacts): boolean {
+  return facts.method === 'GET' && !facts.conditional
 }
 
 /** The upstream responses of `c` go through the cache first. */
@@ -346,11 +376,15 @@ class CacheState {
     this.epoch = scope.cache.shared?.epoch
   }
 
-  /** The leader is done: wake the waiters with what it stored (or nothing). */
-  finishLeader (entry: CacheEntry | undefined): void {
+  /**
+   * The leader is done: wake the waiters with what it stored (or nothing).
+   * `handover`: it ended for its client's reasons, not the URL's (see waitFor).
+   */
+  finishLeader (entry: CacheEntry | undefined, handover = false): void {
     const f = this.leader
     if (f === undefined) return
     this.leader = undefined
+    if (handover) f.handover = true
     this.scope.cache.finish(f, entry)
   }
 
@@ -453,6 +487,7 @@ export class CacheSink implements ResponseSink {
     }
     if (stale !== undefined && status >= 500 && usability(state.facts, stale, now).staleIfErrorUntil > now) {
       cache.counters.staleServed++
+      state.finishLeader(undefined)
       return this.#answer(stale, now, { fwd: 'stale', fwdStatus: status, ttl: ttlSeconds(stale, now), detail: 'stale-if-error' })
     }
     if (stale !== undefined) cache.counters.revalidated200++
@@ -525,6 +560,8 @@ export class CacheSink implements ResponseSink {
 
   /** The exchange failed for good: a stale copy may answer instead (stale-if-error). */
   responseError (kind: ErrorKind, err: Error): void {
+    // Upstream failed: its waiters go upstream themselves rather than one after another.
+    if (kind !== Errors.CLIENT_ABORTED) this.#state.finishLeader(undefined)
     this.end()
     const state = this.#state
     const stale = state.stale
@@ -542,6 +579,7 @@ export class CacheSink implements ResponseSink {
   }
 
   fault (err: unknown): void {
+    this.#state.finishLeader(undefined)
     this.end()
     this.#inner.fault(err)
   }
@@ -551,7 +589,8 @@ export class CacheSink implements ResponseSink {
     // A recording still open: its head said `stored`, its body never came whole.
     if (this.#recording !== undefined) this.#notStored()
     this.#recording = undefined
-    this.#state.finishLeader(undefined)
+    // Still leading here: its client went away mid-fetch, which says nothing about the URL.
+    this.#state.finishLeader(undefined, true)
   }
 
   /**
