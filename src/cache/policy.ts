@@ -104,6 +104,15 @@ export function requestFacts (method: string, rawHeaders: readonly string[], has
   }
 }
 
+/**
+ * A 304, 206, 412 or 416 to a request with preconditions or Range answers
+ * that request's own question, not what the URL gives: its not being
+ * stored says nothing about the URL's other answers.
+ */
+export function answersOwnConditions (req: RequestFacts, status: number): boolean {
+  return req.conditional && (status === 304 || status === 206 || status === 412 || status === 416)
+}
+
 /** Only GET and HEAD without a body are looked up; HEAD is answered from the GET entry. */
 export function lookupAllowed (req: RequestFacts): boolean {
   return (req.method === 'GET' || req.method === 'HEAD') && !req.body

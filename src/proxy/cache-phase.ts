@@ -17,8 +17,9 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  acceptsShared, headUpdates, invalidates, lookupAllowed, mergeRevalidated, requestFacts, responseTags, revalidatedUnstorable, revalidationCookies,
-  revalidationHeaders, revalidationSelects, storeDecision, usability, varyMatches, varyValues, type RequestFacts, type StoreOptions
+  acceptsShared, answersOwnConditions, currentAge, headUpdates, invalidates, lookupAllowed, mergeRevalidated, parseAge, parseHttpDate, requestFacts,
+  responseTags, revalidatedUnstorable, revalidationCookies, revalidationHeaders, revalidationSelects, storeDecision, usability, varyMatches, varyValues,
+  type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
 import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
 import { joinBody } from '../cache/store.js'
@@ -506,8 +507,10 @@ export class CacheSink implements ResponseSink {
       if (stale !== undefined) cache.store.delete(at.key)
       this.#notStored()
       // A GET's answer says what this URL gives (a HEAD's can never be stored): stop collapsing its misses.
-      // A purge says nothing about the URL: the next answer is stored as usual.
-      if (state.facts.method === 'GET' && detail !== PURGED) cache.markUncacheable(lockKey(at))
+      // A purge says nothing about the URL, nor does a 304 or 206 to the client's own conditionals or
+      // Range, unless its fields would keep a whole answer out too: the next answer is stored as usual.
+      const own = answersOwnConditions(state.facts, status) && storeDecision(state.facts, 200, headers, cc, now, state.scope.opts).store
+      if (state.facts.method === 'GET' && detail !== PURGED && !own) cache.markUncacheable(lockKey(at))
       // Waiters must not wait for a response that will not be stored.
       state.finishLeader(undefined)
       return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, detail })

@@ -20,9 +20,13 @@ interface Barrier {
   cacheControl: string | undefined
 }
 
-/** An origin that holds each request until `n` are in (or 1.5 s passed), then answers them all. */
+/**
+ * An origin that holds each request until `n` are in (or 1.5 s passed), then
+ * answers them all: 206 to a Range, 304 to If-None-Match: "v", else 200
+ * (`/no-store` with no-store, others with `cacheControl`).
+ */
 async function barrierOrigin (t: Test, n: number): Promise<Barrier> {
-  let held: http.ServerResponse[] = []
+  let held: Array<[http.IncomingMessage, http.ServerResponse]> = []
   let max = 0
   let batches: number[] = []
   let timer: NodeJS.Timeout | undefined
@@ -39,14 +43,17 @@ async function barrierOrigin (t: Test, n: number): Promise<Barrier> {
     const now = held
     held = []
     if (now.length > 0) batches.push(now.length)
-    for (const res of now) {
-      res.writeHead(200, { 'content-type': 'text/plain', ...(b.cacheControl === undefined ? {} : { 'cache-control': b.cacheControl }) })
-      res.end('dynamic')
+    for (const [req, res] of now) {
+      const cc = req.url === '/no-store' ? 'no-store' : b.cacheControl
+      const fields = { 'content-type': 'text/plain', ...(cc === undefined ? {} : { 'cache-control': cc }) }
+      if (req.headers['if-none-match'] === '"v"') res.writeHead(304, fields).end()
+      else if (req.headers.range !== undefined) res.writeHead(206, { ...fields, 'content-range': 'bytes 0-1/7' }).end('dy')
+      else res.writeHead(200, fields).end('dynamic')
     }
   }
   const server = await startServer(t, (req, res) => {
     req.resume()
-    held.push(res)
+    held.push([req, res])
     max = Math.max(max, held.length)
     if (held.length >= n) release()
     else timer ??= setTimeout(release, 1500)
@@ -114,4 +121,26 @@ t.test('a HEAD answer does not mark the URL (it can never be stored)', async (t)
   const statuses = await wave(p, 10)
   t.same(origin.batches(), [1], 'the GETs collapse onto one fetch (not marked by the HEAD)')
   t.equal(statuses.filter((s) => /collapsed/.test(s)).length, 9)
+})
+
+t.test('a 304 or 206 to a client\'s own conditional or Range does not mark the URL', async (t) => {
+  const origin = await barrierOrigin(t, 10)
+  origin.cacheControl = 'max-age=60'
+  const p = await proxy(t, origin.port)
+  const get = async (path: string, headers: Record<string, string> = {}): Promise<string> => {
+    const r = await request(p.url('web') + path, { headers })
+    await r.body.text()
+    return `${r.statusCode} ${String(r.headers['cache-status'])}`
+  }
+  // One batch: a Range, a conditional, and a conditional whose 304 says no-store.
+  const own = await Promise.all([get('/range', { range: 'bytes=0-1' }), get('/inm', { 'if-none-match': '"v"' }), get('/no-store', { 'if-none-match': '"v"' })])
+  t.match(own, [/^206 /, /^304 /, /^304 /], 'answers about the request')
+  origin.reset()
+  const waves = await Promise.all(['/range', '/inm'].flatMap((path) => Array.from({ length: 10 }, async () => get(path))))
+  t.same(origin.batches(), [2], 'the plain GETs still collapse onto one fetch per URL')
+  t.equal(waves.filter((s) => /collapsed/.test(s)).length, 18)
+  // A 304 saying no-store speaks for the URL too: marked as any unstorable answer.
+  origin.reset()
+  await Promise.all(Array.from({ length: 10 }, async () => get('/no-store')))
+  t.same(origin.batches(), [10], 'marked: its GETs go upstream side by side')
 })
