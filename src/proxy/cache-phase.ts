@@ -12,7 +12,7 @@ import { buildEntry, ageFields } from '../cache/build.js'
 import type { HttpCache, Inflight } from '../cache/cache.js'
 import type { SharedCache } from '../cache/shared/shared-cache.js'
 import { responseDirectives } from '../cache/targeted.js'
-import { combinedValue, type InterimHead } from '../fields.js'
+import { combinedValue, firstValue, type InterimHead } from '../fields.js'
 import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
@@ -522,7 +522,13 @@ export class CacheSink implements ResponseSink {
     // or grown past maxEntryBytes, or a purge before its end, is not stored
     // after all (the counters say so: see responseData, end, HttpCache.put);
     // the client of a cut body sees the cut itself.
-    return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, stored: true, ttl: Math.round(decision.freshness / 1000) })
+    // ttl: what is left of its freshness (RFC 9211 §2.4): the age it arrived with (its Age field, or
+    // how long ago its Date was) already counts, in whole seconds as a hit's Age field gives it.
+    const age = currentAge({
+      ageValue: parseAge(headers) ?? 0, date: parseHttpDate(firstValue(headers, 'date')) ?? now, requestTime: state.requestTime, responseTime: now
+    }, now)
+    const ttl = Math.round(decision.freshness / 1000) - Math.floor(age / 1000)
+    return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, stored: true, ttl })
   }
 
   responseData (chunk: Buffer): boolean {
