@@ -380,13 +380,18 @@ class CacheState {
   /**
    * The leader is done: wake the waiters with what it stored (or nothing).
    * `handover`: it ended for its client's reasons, not the URL's (see waitFor).
+   * Not with what a purge or invalidation since its request began removed
+   * (see HttpCache.put): a waiter may have come after that purge.
    */
   finishLeader (entry: CacheEntry | undefined, handover = false): void {
     const f = this.leader
     if (f === undefined) return
     this.leader = undefined
-    if (handover) f.handover = true
-    this.scope.cache.finish(f, entry)
+    const cache = this.scope.cache
+    const kept = entry !== undefined && cache.removals.allows(entry, this.since) ? entry : undefined
+    // A purge says nothing about the URL either.
+    if (handover || kept !== entry) f.handover = true
+    cache.finish(f, kept)
   }
 
   entry (status: number, statusText: string, headers: readonly string[], body: Buffer, responseTime: number,

@@ -520,6 +520,37 @@ t.test('a purge while the URL is being fetched keeps that fetch\'s answer out of
   t.equal(o.hits.get('/g'), 2)
 })
 
+t.test('a request that waits on a fetch a purge overtook does not get that fetch\'s answer', async (t) => {
+  const o = await startOrigin(t)
+  // The head and a first byte go at once, the rest when the test lets it: the purge lands between the two.
+  let finish: () => void = () => {}
+  o.route('/h', (_q, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=300', 'content-length': '2' })
+    if (n > 1) return res.end('v2')
+    res.write('v')
+    finish = () => res.end('1')
+  })
+  const p = await proxyFor(t, o, ', purgeFrom: [127.0.0.1/32]')
+  const first = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(`${p.url('web')}/h`, { agent: false }, resolve).on('error', reject)
+  })
+  t.match(first.headers['cache-status'], /stored/, 'its head came before the purge')
+  const firstBody = new Promise<string>((resolve) => {
+    let body = ''
+    first.on('data', (c: Buffer) => { body += c.toString() }).on('end', () => resolve(body))
+  })
+  t.equal((await get(p, '/h', {}, 'PURGE')).status, 404, 'nothing stored yet')
+  // Comes after the purge, and finds v1's fetch still under way.
+  const late = get(p, '/h')
+  await sleep(300)
+  finish()
+  t.equal(await firstBody, 'v1', 'the client that asked gets its answer')
+  const l = await late
+  t.equal(l.body, 'v2', 'the request after the purge does not')
+  t.notMatch(l.headers['cache-status'], /collapsed/)
+  t.equal(o.hits.get('/h'), 2)
+})
+
 t.test('purge by URL, prefix and tag removes exactly what it should', async (t) => {
   const o = await startOrigin(t)
   for (const path of ['/docs/a', '/docs/b', '/docsx', '/img/1', '/img/2']) {
