@@ -177,6 +177,15 @@ export class CacheStore {
   }
 
   /**
+   * The largest body a stored entry can have: maxEntryBytes less the fixed
+   * cost every entry has besides (its fields cost more still), so a body
+   * within maxEntryBytes but not this is never stored.
+   */
+  get maxBodyBytes (): number {
+    return this.maxEntryBytes - ENTRY_OVERHEAD
+  }
+
+  /**
    * The variants stored under `key`, most recently stored first (empty when
    * none), each marked recently used.
    */

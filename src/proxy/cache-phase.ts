@@ -503,7 +503,8 @@ export class CacheSink implements ResponseSink {
     const length = Number(combinedValue(headers, 'content-length') ?? NaN)
     let detail: string | undefined
     if (!decision.store) detail = decision.reason
-    else if (length > cache.config.maxEntryBytes) detail = 'too large'
+    // What the store can hold (maxEntryBytes counts the whole entry, and a worker's share of maxBytes may be less).
+    else if (length > cache.store.maxBodyBytes) detail = 'too large'
     // A purge or invalidation since the request began keeps its answer out
     // (see HttpCache.put): known now, so the head does not say `stored`.
     else if (!cache.removals.allows({ key: at.key, tags: responseTags(headers) }, state.since)) detail = PURGED
@@ -541,7 +542,7 @@ export class CacheSink implements ResponseSink {
     const r = this.#recording
     if (r !== undefined) {
       r.size += chunk.length
-      if (r.size > this.#state.scope.cache.config.maxEntryBytes) {
+      if (r.size > this.#state.scope.cache.store.maxBodyBytes) {
         this.#recording = undefined
         this.#notStored()
         this.#state.scope.cache.markUncacheable(lockKey(this.#state.scope.at))

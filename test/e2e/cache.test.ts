@@ -377,6 +377,20 @@ t.test('responses above maxEntryBytes stream through uncached', async (t) => {
   t.ok(p.app.cacheStats()!.bytes < 1024 * 1024)
 })
 
+t.test('a body within maxEntryBytes that its entry does not fit in is told apart at the head, not said stored', async (t) => {
+  const o = await startOrigin(t)
+  // 1 MiB exactly: the entry (the body, its fields and ~1 KiB besides) is over maxEntryBytes: 1MiB.
+  const body = Buffer.alloc(1024 * 1024, 'b')
+  o.route('/edge', (_q, res) => res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(body.length) }).end(body))
+  const p = await proxyFor(t, o)
+  const first = await get(p, '/edge')
+  t.equal(first.body.length, body.length)
+  t.equal(first.headers['cache-status'], 'switchyard; fwd=uri-miss; fwd-status=200; detail="too large"', 'not `stored`: it never would be')
+  t.equal((await get(p, '/edge')).body.length, body.length)
+  t.equal(o.hits.get('/edge'), 2)
+  t.match(p.app.cacheStats(), { stored: 0 })
+})
+
 t.test('unsafe methods invalidate the URI and same-host Location (§4.4)', async (t) => {
   const o = await startOrigin(t)
   o.route('/item', (q, res, n) => {
