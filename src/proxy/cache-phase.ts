@@ -116,6 +116,16 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
   if (entry !== undefined) {
     if (answerStored(c, state, entry, now, fwd, undefined)) return true
     attach(c, state, fwd)
+    // Stale: concurrent revalidations of it collapse as misses do, one goes upstream. Not
+    // a request that asks for its own validation (no-cache, max-age, min-fresh).
+    const lock = lockKey(at)
+    const inflight = cache.inflight(lock)
+    if (inflight !== undefined && collapsesRevalidation(facts)) {
+      waitFor(c, state, inflight, fwd)
+      return true
+    }
+    if (inflight === undefined) state.leader = cache.lead(lock)
+    cache.counters.misses++
     return false
   }
 
@@ -206,7 +216,6 @@ function answerStored<C extends CacheClient> (c: C, state: CacheState, entry: Ca
   c.cacheOutcome = 'revalidate'
   state.stale = entry
   c.upstreamHeaders = revalidating(c.upstreamHeaders, entry)
-  cache.counters.misses++
   return false
 }
 
@@ -244,6 +253,7 @@ async function sharedLookup<C extends CacheClient> (c: C, state: CacheState, sha
     if (u.fresh || u.mayServeStale || u.staleWhileRevalidate || state.facts.cc.onlyIfCached) state.finishLeader(u.fresh ? entry : undefined)
     if (answerStored(c, state, entry, now, fwd, 'shared')) return
     // Stale: this request revalidates it upstream, still leading the local waiters.
+    cache.counters.misses++
     state.fwd = 'stale'
     fwd.forward(c)
     return
@@ -314,14 +324,14 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
         if (next !== undefined && next !== inflight && !next.settled) return waitFor(c, state, next, fwd, deadline)
         if (next === undefined && fillsCache(state.facts)) {
           state.leader = cache.lead(lock)
-          missed(c, cache)
+          goesUpstream(c, state)
           fwd.forward(c)
           return
         }
       }
       // Nothing usable: go upstream ourselves, uncollapsed.
-      missed(c, cache)
-      state.fwd = 'request'
+      goesUpstream(c, state)
+      if (state.stale === undefined) state.fwd = 'request'
       fwd.forward(c)
     } catch (err) {
       c.fault(err)
@@ -332,6 +342,18 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
 /** A plain GET: what it fetches can be stored for the requests waiting on it. */
 function fillsCache (facts: RequestFacts): boolean {
   return facts.method === 'GET' && !facts.conditional
+}
+
+/** A stale response's revalidation this request may share with another's: it asks for no validation of its own. */
+function collapsesRevalidation (facts: RequestFacts): boolean {
+  const cc = facts.cc
+  return !cc.noCache && !facts.pragmaNoCache && cc.maxAge === undefined && cc.minFresh === undefined
+}
+
+/** A waiter goes upstream: a miss, or a stale response's revalidation (with its validators). */
+function goesUpstream (c: CacheClient, state: CacheState): void {
+  if (state.stale === undefined) missed(c, state.scope.cache)
+  else state.scope.cache.counters.misses++
 }
 
 /** The upstream responses of `c` go through the cache first. */
