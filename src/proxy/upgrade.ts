@@ -568,6 +568,12 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     }
     // timeouts.tunnel: the client's end sees every byte either way (it reads
     // one direction and writes the other), so its idle timer is the tunnel's.
+    // A FIN is passed on and the other way stays open (HAProxy's tunnel). The
+    // listener's sockets and the connector's end their own side when the
+    // peer's FIN comes (net's default), which closed the whole tunnel at once:
+    // what the other side still sent was lost.
+    down.allowHalfOpen = true
+    upstream.allowHalfOpen = true
     const close = (): void => { client.destroy(); upstream.destroy() }
     client.idle(this.#idleMs, close)
     // Half closed (a client that vanished, a server that ended): the other side has

@@ -46,8 +46,8 @@ const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
 const accept = (key: string): string => createHash('sha1').update(key + WS_GUID).digest('base64')
 
 /** A raw client's upgrade: the socket, and a promise of what it reads until it closes. */
-function upgrade (p: RunningProxy, path: string): { socket: net.Socket, read: Promise<string>, head: Promise<string> } {
-  const socket = net.connect(Number(new URL(p.url('web')).port), '127.0.0.1')
+function upgrade (p: RunningProxy, path: string, allowHalfOpen = false): { socket: net.Socket, read: Promise<string>, head: Promise<string> } {
+  const socket = net.connect({ port: Number(new URL(p.url('web')).port), host: '127.0.0.1', allowHalfOpen })
   socket.on('error', () => {})
   socket.write(`GET ${path} HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
     `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\n\r\n`)
@@ -113,4 +113,36 @@ t.test('a client that gives up before the 101 is not the server\'s failure', asy
   c.socket.destroy()
   t.ok(await eventually(() => server(p).active === 0), 'its slot is free')
   t.equal(server(p).failures, 0, 'not counted against the server')
+})
+
+t.test('a tunnel half closed by the client still brings the origin\'s last bytes', async (t) => {
+  // The origin answers the client's FIN with a last message, then closes (HAProxy passes the FIN on and waits).
+  const port = await origin(t, (_path, key, socket) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`)
+    socket.on('end', () => { setTimeout(() => socket.end('LAST WORDS'), 50) })
+  })
+  const p = await proxyTo(t, port)
+  const c = upgrade(p, '/chat')
+  t.match(await within(c.head, 5000, 'the 101'), /^HTTP\/1\.1 101 /)
+  c.socket.end()
+  t.match(await within(c.read, 5000, 'the tunnel closed'), /LAST WORDS$/, 'what the origin sent after the FIN reached the client')
+  t.ok(await eventually(() => server(p).active === 0), 'its slot is free')
+})
+
+t.test('a tunnel half closed by the origin still takes the client\'s bytes to it', async (t) => {
+  let heard: (s: string) => void = () => {}
+  const got = new Promise<string>((resolve) => { heard = resolve })
+  const port = await origin(t, (_path, key, socket) => {
+    socket.end(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`)
+    socket.on('data', (b: Buffer) => { heard(b.toString('latin1')) })
+  })
+  const p = await proxyTo(t, port)
+  const c = upgrade(p, '/chat', true) // a client that keeps its side open after the origin's FIN
+  t.match(await within(c.head, 5000, 'the 101'), /^HTTP\/1\.1 101 /)
+  // The origin's FIN has come through (the client's end waits on tunnelFin): the client still speaks.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  c.socket.write('LAST WORDS')
+  t.equal(await within(got, 5000, 'the origin hears the client'), 'LAST WORDS')
+  c.socket.destroy()
+  t.ok(await eventually(() => server(p).active === 0), 'its slot is free')
 })
