@@ -3,7 +3,7 @@
 // the exclusions, Vary, HEAD, backpressure on a large body, and the cache
 // storing one compressed variant per coding.
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
@@ -101,6 +101,16 @@ function origin (seen: SeenRequest, res: ServerResponse): void {
         return void res.end()
       }
       return send(200, { 'content-type': 'text/html', 'cache-control': 'no-cache', etag: '"r1"' }, HTML)
+    }
+    case '/digest-trailers': {
+      // A streaming origin's digests come after the body, as trailers (RFC 9530 §3).
+      res.writeHead(200, { 'content-type': 'text/html', trailer: 'content-digest, content-md5, x-checked' })
+      res.addTrailers({
+        'content-digest': `sha-256=:${createHash('sha256').update(HTML).digest('base64')}:`,
+        'content-md5': createHash('md5').update(HTML).digest('base64'),
+        'x-checked': 'yes'
+      })
+      return void res.end(HTML)
     }
     case '/purged': return send(200, { 'content-type': 'text/html', 'cache-control': 'max-age=60' }, HTML)
     default: return send(404, { 'content-type': 'text/plain' }, Buffer.from('no'))
@@ -217,6 +227,18 @@ t.test('unknown length is compressed; HEAD gets the GET\'s fields without a body
   t.equal(head.headers.etag, 'W/"v1"')
   t.equal(head.headers.vary, 'Accept-Encoding')
   t.equal(head.body.length, 0)
+})
+
+t.test('a compressed answer drops the trailers that digest the origin\'s bytes, keeps the others', async (t) => {
+  const gz = await h1(base, { path: '/digest-trailers', headers: { 'accept-encoding': 'gzip' } })
+  t.equal(gz.headers['content-encoding'], 'gzip')
+  t.ok(decode(gz).equals(HTML))
+  t.equal(gz.trailers['content-digest'], undefined, 'a digest of the identity bytes would fail the gzip ones')
+  t.equal(gz.trailers['content-md5'], undefined)
+  t.equal(gz.trailers['x-checked'], 'yes')
+  const identity = await h1(base, { path: '/digest-trailers' })
+  t.equal(identity.headers['content-encoding'], undefined)
+  t.equal(identity.trailers['content-digest'], `sha-256=:${createHash('sha256').update(HTML).digest('base64')}:`, 'uncompressed: passed as sent')
 })
 
 t.test('a large body streams through with backpressure and decodes intact', async (t) => {

@@ -128,6 +128,20 @@ export function notModifiedHead (headers: string[], coding: Coding): string[] {
   return withVary(out)
 }
 
+/**
+ * The trailers of a compressed answer (raw, flat): without the digests of
+ * the origin's bytes, which a streaming origin sends there rather than in
+ * its head (RFC 9530 §3), and which the compressed bytes would fail.
+ */
+export function compressedTrailers (trailers: Buffer[]): Buffer[] {
+  let out: Buffer[] | undefined
+  for (let i = 0; i + 1 < trailers.length; i += 2) {
+    if (isDigest(trailers[i]!.toString('latin1'))) out ??= trailers.slice(0, i)
+    else out?.push(trailers[i]!, trailers[i + 1]!)
+  }
+  return out ?? trailers
+}
+
 /** Digests of the origin's bytes (RFC 9530 Content-/Repr-Digest, RFC 1864 Content-MD5, RFC 3230 Digest): wrong for compressed ones. */
 function isDigest (name: string): boolean {
   return isName(name, 'content-digest') || isName(name, 'repr-digest') || isName(name, 'content-md5') || isName(name, 'digest')

@@ -10,7 +10,7 @@ import type { ErrorKind } from '../../errors.js'
 import type { InterimHead } from '../../fields.js'
 import { combinedValue } from '../../fields.js'
 import type { ResponseSink } from '../../upstream/pool.js'
-import { compressedHead, mediaType, notModifiedHead, responseDecision, withVary, type CompiledCompression } from './decide.js'
+import { compressedHead, compressedTrailers, mediaType, notModifiedHead, responseDecision, withVary, type CompiledCompression } from './decide.js'
 import type { Coding } from './negotiate.js'
 
 /** Where the sink's flow control reaches: the client's writes and the upstream exchange. */
@@ -168,7 +168,7 @@ export class CompressSink implements ResponseSink {
     if (this.#failed) return
     this.#cancelFlush()
     z.once('end', () => {
-      if (!this.#failed) this.#inner.responseEnd(trailers)
+      if (!this.#failed) this.#inner.responseEnd(compressedTrailers(trailers))
     })
     z.end()
     // 'end' comes only once the output is read: it is, by the 'data' listener.
