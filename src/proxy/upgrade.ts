@@ -37,7 +37,9 @@ import { REDIRECT_TEXT } from './redirect.js'
 
 /** An HTTP/1.1 request asking to become a WebSocket (RFC 6455 §4.1: a GET with `Upgrade: websocket`). */
 export function isWebSocketUpgrade (req: IncomingMessage): boolean {
-  if (req.method !== 'GET') return false
+  // RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request (an
+  // HTTP/1.0 proxy before us forwards it without knowing it is hop-by-hop).
+  if (req.method !== 'GET' || req.httpVersionMajor !== 1 || req.httpVersionMinor === 0) return false
   const upgrade = requestField(req.rawHeaders, 'upgrade')
   return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)
 }

@@ -184,6 +184,17 @@ t.test('Upgrade: h2c is never tunnelled: answered as an ordinary request, Upgrad
   t.equal(o.requests[1]?.headers.upgrade, 'websocket', 'a WebSocket upgrade carries only `websocket`')
 })
 
+t.test('an HTTP/1.0 request\'s Upgrade: websocket is ignored (RFC 9110 §7.8): an ordinary answer, never a 101', async (t) => {
+  const { origin } = await wsOrigin(t)
+  const p = await proxyFor(t, origin, '')
+  const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+  const r = await rawRequest(p.port('plain'), `GET /ws HTTP/1.0\r\nHost: a\r\n${upgrade}\r\n`, { limitMs: 3000 })
+  t.equal(r.status, 200, 'the origin\'s plain answer, not a tunnel')
+  t.equal(r.body, 'plain')
+  await t.rejects(rawRequest(p.port('plain'), `GET /ws HTTP/1.1\r\nHost: a\r\n${upgrade}\r\n`, { limitMs: 300 }),
+    /HTTP\/1\.1 101 /, 'the same over HTTP/1.1 is tunnelled (and stays open)')
+})
+
 t.test('a WebSocket upgrade at maxConn waits in the shard queue like any request (issue 9)', async (t) => {
   const { origin } = await wsOrigin(t)
   const p = await startProxy(t, `listeners: [{ name: web, bind: "127.0.0.1:0" }]
