@@ -26,7 +26,7 @@ import { upstreamErrorKind, type ResponseShaper } from '../upstream/pool.js'
 import type { Waiter } from '../upstream/queue.js'
 import type { Server } from '../upstream/server.js'
 import type { Shard } from '../upstream/shard.js'
-import { firstValue, hasToken, rawFields, requestField, withoutField, type RawFields } from '../fields.js'
+import { firstValue, hasToken, isName, rawFields, requestField, withoutField, type RawFields } from '../fields.js'
 import type { RequestTrace } from '../tracing/context.js'
 import { upstreamRequest, type Plan, type PlanRequest, type Redirection, type Refusal } from './plan.js'
 import type { CompiledRoute } from './routes.js'
@@ -125,10 +125,18 @@ class H1End implements ClientEnd {
   onClose (fn: () => void): void { this.#socket.once('close', fn) }
   fail (kind: ErrorKind, fields: readonly string[]): number { return rawError(this.#socket, kind, fields) }
 
-  accept (raw: RawFields, _shape: ResponseShaper, extra: readonly string[]): Duplex {
-    // A 101's Connection/Upgrade fields are the point of it: keep them.
-    let lines = 'HTTP/1.1 101 Switching Protocols\r\n'
-    for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]!}: ${raw[i + 1]!}\r\n`
+  accept (raw: RawFields, shape: ResponseShaper, extra: readonly string[]): Duplex | undefined {
+    // The route's responseHeaders and Via apply to a 101 as to any answer (the
+    // h2 path and a declined upgrade had them; this one went out as the server
+    // wrote it, with the fields the route removes). Its Connection and Upgrade,
+    // hop-by-hop and so not among the shaped fields, are the point of it.
+    const fields = shape(101, raw)
+    if (typeof fields === 'string') return undefined
+    let lines = 'HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n'
+    for (let i = 0; i < fields.length; i += 2) {
+      if (isName(fields[i]!, 'content-length')) continue // never in a 1xx (RFC 9110 §8.6)
+      lines += `${fields[i]!}: ${fields[i + 1]!}\r\n`
+    }
     for (let i = 0; i < extra.length; i += 2) lines += `${extra[i]!}: ${extra[i + 1]!}\r\n`
     this.#socket.write(`${lines}\r\n`)
     return this.#socket

@@ -81,6 +81,33 @@ t.test('a 101 to a protocol the client did not ask for (h2c) is a 502, never a t
   t.ok(await eventually(() => server(p).active === 0), 'its slot is free')
 })
 
+t.test('a 101 gets the route\'s responseHeaders and Via, as any other answer', async (t) => {
+  const port = await origin(t, (_path, key, socket) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${accept(key)}\r\n` +
+      'Server: leaky/1.0\r\nX-Internal-Token: s3cr3t\r\nSec-WebSocket-Protocol: chat\r\n\r\n')
+  })
+  const p = await startProxy(t, `
+listeners: [{ name: web, bind: "127.0.0.1:0" }]
+routes:
+  - backend: ws
+    responseHeaders: { set: { strict-transport-security: max-age=60 }, remove: [server, x-internal-token] }
+backends:
+  ws:
+    servers: [{ url: "http://127.0.0.1:${port}" }]
+`)
+  const c = upgrade(p, '/chat')
+  const head = (await within(c.head, 5000, 'the 101')).split('\r\n\r\n')[0]!
+  c.socket.destroy()
+  t.match(head, /^HTTP\/1\.1 101 /)
+  t.match(head, /\r\nconnection: upgrade\r\n/i)
+  t.match(head, /\r\nupgrade: websocket\r\n/i)
+  t.match(head, new RegExp(`\r\nsec-websocket-accept: ${accept(KEY).replace(/[+/]/g, '\\$&')}\r\n`, 'i'))
+  t.match(head, /\r\nsec-websocket-protocol: chat\r\n/i, 'the handshake\'s end-to-end fields pass')
+  t.notMatch(head, /server: leaky|x-internal-token/i, 'what the route removes is removed')
+  t.match(head, /\r\nstrict-transport-security: max-age=60\r\n/i, 'what it sets is set')
+  t.match(head, /\r\nvia: 1\.1 switchyard\r\n/i)
+})
+
 t.test('a client that vanishes from a tunnel frees the server\'s slot after timeouts.tunnelFin, not timeouts.tunnel', async (t) => {
   // A careless origin: it answers the handshake, then never closes its side (nor reads).
   const port = await origin(t, (_path, key, socket) => {
