@@ -78,7 +78,7 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
   }
   if (entry.status === 200 && notModified(facts, entry)) {
     w.status = 304
-    if (w.writeHead(304, headers.filter(notBodyHeader))) w.end()
+    if (w.writeHead(304, headers.filter(notModifiedHeader))) w.end()
     return
   }
   let body = entry.body
@@ -187,4 +187,16 @@ const BODY_HEADERS = new Set(['content-length', 'content-range', 'transfer-encod
 function notBodyHeader (_v: string, i: number, all: readonly string[]): boolean {
   const name = i % 2 === 0 ? all[i]! : all[i - 1]!
   return !BODY_HEADERS.has(name.toLowerCase())
+}
+
+/**
+ * A 304 sends no representation metadata beyond what guides cache updates
+ * (RFC 9110 §15.4.5), and never Content-Encoding: a weak ETag matches the
+ * identity copy the client may hold as well as this compressed one, and a
+ * cache freshening that copy with the 304's fields would mislabel its bytes.
+ */
+const NOT_MODIFIED_DROPS = new Set([...BODY_HEADERS, 'content-encoding'])
+function notModifiedHeader (_v: string, i: number, all: readonly string[]): boolean {
+  const name = i % 2 === 0 ? all[i]! : all[i - 1]!
+  return !NOT_MODIFIED_DROPS.has(name.toLowerCase())
 }

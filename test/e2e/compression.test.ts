@@ -293,6 +293,10 @@ t.test('the cache stores one compressed variant per coding', async (t) => {
   const cond = await h1(base, { path: '/cached', headers: { 'accept-encoding': 'gzip', 'if-none-match': 'W/"c1"' } })
   t.equal(cond.status, 304)
   t.equal(cond.headers.etag, 'W/"c1"')
+  // Not its Content-Encoding (RFC 9110 §15.4.5): the client's copy the weak tag matched may be the
+  // identity one, and a cache that freshens it with the 304's fields would mislabel its bytes.
+  t.equal(cond.headers['content-encoding'], undefined, 'a 304 names no content coding')
+  t.equal(cond.headers.vary, 'Origin, Accept-Encoding', 'but keeps Vary, which a 304 must send')
   // HEAD from the stored variant: the same fields, no body.
   const head = await h1(base, { method: 'HEAD', path: '/cached', headers: { 'accept-encoding': 'br' } })
   t.equal(head.headers['content-encoding'], 'br')
