@@ -113,6 +113,18 @@ export function answersOwnConditions (req: RequestFacts, status: number): boolea
   return req.conditional && (status === 304 || status === 206 || status === 412 || status === 416)
 }
 
+/**
+ * A GET whose only conditions are the validators of a copy the client holds
+ * (If-None-Match, If-Modified-Since): a browser revalidating. On a miss the
+ * cache fetches the whole response instead (so it can be stored) and answers
+ * those validators itself, as nginx's cache does; any other precondition or
+ * Range goes upstream as sent.
+ */
+export function validatorsOnly (req: RequestFacts): boolean {
+  return req.method === 'GET' && (req.ifNoneMatch !== undefined || req.ifModifiedSince !== undefined) && req.ifMatch === undefined &&
+    req.ifUnmodifiedSince === undefined && req.range === undefined && !req.cc.noStore
+}
+
 /** Only GET and HEAD without a body are looked up; HEAD is answered from the GET entry. */
 export function lookupAllowed (req: RequestFacts): boolean {
   return (req.method === 'GET' || req.method === 'HEAD') && !req.body
@@ -520,7 +532,7 @@ function tagListHits (value: string, etag: string | undefined, strong: boolean):
  * otherwise If-Modified-Since against Last-Modified, or Date when absent.
  * Preconditions are ignored for a stored status other than 2xx (§13.2.1).
  */
-export function notModified (req: RequestFacts, entry: CacheEntry): boolean {
+export function notModified (req: RequestFacts, entry: Pick<CacheEntry, 'status' | 'etag' | 'lastModified' | 'date'>): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false
   if (entry.status < 200 || entry.status > 299) return false
   if (req.ifNoneMatch !== undefined) return tagListHits(req.ifNoneMatch, entry.etag, false)

@@ -76,11 +76,7 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
     if (w.writeHead(412, ['cache-status', cacheStatus, 'content-length', '0'])) w.end()
     return
   }
-  if (entry.status === 200 && notModified(facts, entry)) {
-    w.status = 304
-    if (w.writeHead(304, headers.filter(notModifiedHeader))) w.end()
-    return
-  }
+  if (entry.status === 200 && notModified(facts, entry)) return sendNotModified(w, headers)
   let body = entry.body
   let code = entry.status
   if (entry.status === 200 && facts.range !== undefined && rangeApplies(w.header('if-range'), entry)) {
@@ -111,6 +107,12 @@ export function serveEntry (w: ClientWriter, facts: RequestFacts, entry: CacheEn
   if (!w.writeHead(code, headers)) return
   if (w.method === 'HEAD') w.end()
   else w.end(body)
+}
+
+/** A 304 with what `fields` (a 200's, Cache-Status included) may carry in one (see notModifiedHeader). */
+export function sendNotModified (w: ClientWriter, fields: readonly string[]): void {
+  w.status = 304
+  if (w.writeHead(304, fields.filter(notModifiedHeader))) w.end()
 }
 
 /**

@@ -17,11 +17,11 @@ import type { CacheEntry } from '../cache/entry.js'
 import { cacheKey, keyedTarget, lockKey, type CacheTarget } from '../cache/key.js'
 import type { CacheOutcome } from '../cache/outcome.js'
 import {
-  acceptsShared, answersOwnConditions, currentAge, headUpdates, invalidates, lookupAllowed, mergeRevalidated, parseAge, parseHttpDate, requestFacts,
-  responseTags, revalidatedUnstorable, revalidationCookies, revalidationHeaders, revalidationSelects, storeDecision, usability, varyMatches, varyValues,
-  type RequestFacts, type StoreOptions
+  acceptsShared, answersOwnConditions, currentAge, headUpdates, invalidates, lookupAllowed, mergeRevalidated, notModified, parseAge, parseHttpDate,
+  requestFacts, responseTags, revalidatedUnstorable, revalidationCookies, revalidationHeaders, revalidationSelects, storeDecision, usability,
+  validatorsOnly, varyMatches, varyValues, type RequestFacts, type StoreOptions
 } from '../cache/policy.js'
-import { serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
+import { sendNotModified, serveEntry, serveHit, ttlSeconds, type ClientWriter } from '../cache/serve.js'
 import { joinBody } from '../cache/store.js'
 import { cacheStatus, type CacheStatusOutcome } from '../cache/status.js'
 import type { PathNormalizationConfig, RouteCacheConfig } from '../config/schema.js'
@@ -154,8 +154,15 @@ export function cacheLookup<C extends CacheClient> (c: C, scope: CacheScope, fwd
     return true
   }
   state.leader = cache.lead(lock)
-  // A HEAD, conditional or Range request cannot store what a plain GET waiting on it needs.
-  if (!fillsCache(facts)) state.leader.handover = true
+  if (validatorsOnly(facts)) {
+    // A browser revalidating what it holds, on a miss: the whole response is fetched, so
+    // it can be stored, and the client's validators are answered from its head (CacheSink).
+    c.upstreamHeaders = unconditional(c.upstreamHeaders)
+    state.ownValidators = true
+  } else if (!fillsCache(facts)) {
+    // A HEAD, conditional or Range request cannot store what a plain GET waiting on it needs.
+    state.leader.handover = true
+  }
   const shared = cache.shared
   if (shared === undefined || !shared.up) {
     missed(c, cache)
@@ -360,7 +367,7 @@ function goesUpstream (c: CacheClient, state: CacheState): void {
 function attach<C extends CacheClient> (c: C, state: CacheState, fwd: CacheForwarder<C>): void {
   const sink = new CacheSink(state, c.sink, c, (next) => fwd.refetch(c, next))
   c.sink = sink
-  c.onClose = () => sink.end()
+  c.onClose = () => sink.clientClosed()
 }
 
 /** Answer from a stored entry without going upstream: fresh, or stale as `staleBy` allows. */
@@ -391,6 +398,8 @@ class CacheState {
   readonly since: number
   /** The shared cache's purge state when the fetch began (its lookup's epoch and URL marker, when it made one): see SharedCache.store. */
   epoch: string | undefined
+  /** The client's If-None-Match / If-Modified-Since were kept from the fetch (validatorsOnly): the answer's head answers them. */
+  ownValidators = false
 
   constructor (readonly scope: CacheScope, readonly facts: RequestFacts, readonly requestHeaders: readonly string[],
     /** Date.now() when the request started (the entry's request time). */
@@ -452,6 +461,8 @@ export class CacheSink implements ResponseSink {
   #withheld = false
   /** The 304 named another representation than the stored one: fetch the current one whole once it ends. */
   #superseded = false
+  /** The client got its 304 (its own validators matched the fetched head); the body is recorded for the store alone. */
+  #background = false
 
   constructor (state: CacheState, inner: ResponseSink, client: CacheClient | undefined,
     refetch: ((sink: CacheSink) => boolean) | undefined) {
@@ -556,11 +567,22 @@ export class CacheSink implements ResponseSink {
       ageValue: parseAge(headers) ?? 0, date: parseHttpDate(firstValue(headers, 'date')) ?? now, requestTime: state.requestTime, responseTime: now
     }, now)
     const ttl = Math.round(decision.freshness / 1000) - Math.floor(age / 1000)
-    return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, stored: true, ttl })
+    const outcome = { fwd: state.fwd, fwdStatus: status, stored: true, ttl }
+    // The client's validators, kept from the fetch, match what came: a 304 now, and the body,
+    // of a length the store takes, is recorded behind it. Else the whole answer goes on.
+    if (state.ownValidators && length >= 0 && this.#client !== undefined &&
+      notModified(state.facts, { status, etag: firstValue(headers, 'etag'), lastModified: parseHttpDate(firstValue(headers, 'last-modified')), date: now })) {
+      this.#withheld = true
+      this.#background = true
+      headers.push('cache-status', cacheStatus(cache.config.statusName, outcome))
+      sendNotModified(this.#client, headers)
+      return true
+    }
+    return this.#pass(status, statusText, headers, outcome)
   }
 
   responseData (chunk: Buffer): boolean {
-    if (this.#withheld) return true
+    if (this.#withheld && !this.#background) return true
     const r = this.#recording
     if (r !== undefined) {
       r.size += chunk.length
@@ -573,13 +595,14 @@ export class CacheSink implements ResponseSink {
         r.chunks.push(chunk)
       }
     }
+    if (this.#withheld) return true
     return this.#inner.responseData(chunk)
   }
 
   /** The upstream body completed intact: store it, wake the waiters. */
   responseEnd (trailers: Buffer[]): void {
     // Withheld: the client was answered from the cache; only the waiters are left to wake.
-    if (this.#withheld) {
+    if (this.#withheld && !this.#background) {
       if (this.#superseded) this.#fetchAgain()
       return this.end()
     }
@@ -592,7 +615,7 @@ export class CacheSink implements ResponseSink {
       this.#told(entry !== undefined && this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since, this.#state.epoch))
       this.#state.finishLeader(entry)
     }
-    this.#inner.responseEnd(trailers)
+    if (!this.#withheld) this.#inner.responseEnd(trailers)
   }
 
   /** The exchange failed for good: a stale copy may answer instead (stale-if-error). */
@@ -600,6 +623,8 @@ export class CacheSink implements ResponseSink {
     // Upstream failed: its waiters go upstream themselves rather than one after another.
     if (kind !== Errors.CLIENT_ABORTED) this.#state.finishLeader(undefined)
     this.end()
+    // The client has its 304: only the recording behind it failed.
+    if (this.#background) return
     const state = this.#state
     const stale = state.stale
     const now = Date.now()
@@ -619,6 +644,11 @@ export class CacheSink implements ResponseSink {
     this.#state.finishLeader(undefined)
     this.end()
     this.#inner.fault(err)
+  }
+
+  /** The client's side ended: what it was sent is all it gets, but a body recorded behind its 304 goes on to the store. */
+  clientClosed (): void {
+    if (!this.#background) this.end()
   }
 
   /** Nothing more will be recorded (the client's side ended, or the exchange failed): never leave waiters hanging. */
@@ -645,7 +675,7 @@ export class CacheSink implements ResponseSink {
     state.leader = undefined
     c.upstreamHeaders = unconditional(c.upstreamHeaders)
     const sink = new CacheSink(next, this.#inner, c, this.#refetch)
-    c.onClose = () => sink.end()
+    c.onClose = () => sink.clientClosed()
     if (this.#refetch(sink)) return
     sink.end()
     this.#inner.responseError(Errors.UPSTREAM_BAD_RESPONSE,
