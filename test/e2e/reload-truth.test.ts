@@ -13,6 +13,21 @@ import { startServer } from '../helpers/origin.js'
 
 const TOKEN = 'reload-truth-token-0123456789'
 
+/** Two workers, one listener (and `more` listeners), an admin port, and a route that says its config's version. */
+function clusterConfig (originUrl: string, version: number, more = ''): string {
+  return [
+    'workers: 2',
+    `listeners: [{ name: web, bind: "127.0.0.1:0" }${more}]`,
+    'accessLog: false',
+    'admin: { bind: "127.0.0.1:0" }',
+    `routes: [{ name: all, backend: app, responseHeaders: { set: { x-version: "${version}" } } }]`,
+    'backends:',
+    '  app:',
+    `    servers: [{ url: "${originUrl}" }]`,
+    ''
+  ].join('\n')
+}
+
 for (const workers of [1, 2]) {
   t.test(`workers: ${workers}: reload applies limits and the access log, and names what needs a restart`, async (t) => {
     const origin = await startServer(t, (_req, res) => { res.end('ok') })
@@ -118,17 +133,7 @@ t.test('workers: 2: a worker that boots while reloads run ends on the last confi
   const origin = await startServer(t, (_req, res) => { res.end('ok') })
   const dir = t.testdir({})
   const file = path.join(dir, 'config.yaml')
-  const config = (version: number): string => [
-    'workers: 2',
-    'listeners: [{ name: web, bind: "127.0.0.1:0" }]',
-    'accessLog: false',
-    'admin: { bind: "127.0.0.1:0" }',
-    `routes: [{ name: all, backend: app, responseHeaders: { set: { x-version: "${version}" } } }]`,
-    'backends:',
-    '  app:',
-    `    servers: [{ url: "${origin.url}" }]`,
-    ''
-  ].join('\n')
+  const config = (version: number): string => clusterConfig(origin.url, version)
   writeFileSync(file, config(0))
   const proc = spawnCli(t, ['start', file])
   const admin = await proc.waitForLog((l) => l.msg === 'admin: listening')
@@ -181,17 +186,7 @@ t.test('workers: 2: a reload the workers refuse changes nothing: a worker that s
   t.teardown(() => { taken.close() })
   const dir = t.testdir({})
   const file = path.join(dir, 'config.yaml')
-  const config = (version: number, more = ''): string => [
-    'workers: 2',
-    `listeners: [{ name: web, bind: "127.0.0.1:0" }${more}]`,
-    'accessLog: false',
-    'admin: { bind: "127.0.0.1:0" }',
-    `routes: [{ name: all, backend: app, responseHeaders: { set: { x-version: "${version}" } } }]`,
-    'backends:',
-    '  app:',
-    `    servers: [{ url: "${origin.url}" }]`,
-    ''
-  ].join('\n')
+  const config = (version: number, more = ''): string => clusterConfig(origin.url, version, more)
   writeFileSync(file, config(0))
   const proc = spawnCli(t, ['start', file])
   const admin = await proc.waitForLog((l) => l.msg === 'admin: listening')
