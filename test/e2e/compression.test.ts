@@ -236,6 +236,7 @@ t.test('a compressed answer drops the trailers that digest the origin\'s bytes, 
   t.equal(gz.trailers['content-digest'], undefined, 'a digest of the identity bytes would fail the gzip ones')
   t.equal(gz.trailers['content-md5'], undefined)
   t.equal(gz.trailers['x-checked'], 'yes')
+  t.equal(gz.headers.trailer, 'x-checked', 'the Trailer field announces only the trailers that come')
   const identity = await h1(base, { path: '/digest-trailers' })
   t.equal(identity.headers['content-encoding'], undefined)
   t.equal(identity.trailers['content-digest'], `sha-256=:${createHash('sha256').update(HTML).digest('base64')}:`, 'uncompressed: passed as sent')

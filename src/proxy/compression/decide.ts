@@ -106,6 +106,12 @@ export function compressedHead (headers: string[], coding: CompressionAlgorithm)
     const name = headers[i]!
     if (isName(name, 'content-length') || isName(name, 'accept-ranges') || isName(name, 'content-encoding')) continue
     if (isDigest(name)) continue
+    if (isName(name, 'trailer')) {
+      // The digest trailers go (compressedTrailers): the field announcing them says so.
+      const kept = headers[i + 1]!.split(',').map((t) => t.trim()).filter((t) => t !== '' && !isDigest(t))
+      if (kept.length > 0) out.push(name, kept.join(', '))
+      continue
+    }
     out.push(name, isName(name, 'etag') ? weakETag(headers[i + 1]!) : headers[i + 1]!)
   }
   out.push('content-encoding', coding)
