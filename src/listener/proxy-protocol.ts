@@ -101,7 +101,9 @@ function parseV1 (buf: Buffer): ProxyParse {
   if (words.length !== 5) return error('v1: expected "PROXY TCPx SRC DST SRCPORT DSTPORT"')
   const check = proto === 'TCP4' ? isIPv4 : isIPv6
   const [, src, dst, sport, dport] = words as [string, string, string, string, string]
-  if (!check(src) || !check(dst)) return error(`v1: an address is not ${proto === 'TCP4' ? 'IPv4' : 'IPv6'}`)
+  // isIPv6 takes a zone (fe80::1%eth0), which no header from another host can mean, and
+  // which would reach X-Forwarded-For and the access rules as the client's address.
+  if (!check(src) || !check(dst) || src.includes('%') || dst.includes('%')) return error(`v1: an address is not ${proto === 'TCP4' ? 'IPv4' : 'IPv6'}`)
   const sp = port(sport)
   const dp = port(dport)
   if (sp === -1 || dp === -1) return error('v1: a port is not a decimal number 0-65535')

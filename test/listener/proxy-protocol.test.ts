@@ -76,6 +76,8 @@ t.test('v1 garbage is refused', async (t) => {
     'PROXY TCP4 192.0.2.7 198.51.100.1 56324 443 \r\n', // trailing space
     'PROXY TCP4 2001:db8::7 198.51.100.1 1 2\r\n', // IPv6 in TCP4
     'PROXY TCP6 192.0.2.7 2001:db8::1 1 2\r\n', // IPv4 in TCP6
+    'PROXY TCP6 fe80::7%eth0 2001:db8::1 1 2\r\n', // a zone: only this host's
+    'PROXY TCP6 2001:db8::7 fe80::1%1 1 2\r\n',
     'PROXY TCP4 192.0.2.300 198.51.100.1 1 2\r\n',
     'PROXY TCP4 192.0.2.7 198.51.100.1 65536 2\r\n',
     'PROXY TCP4 192.0.2.7 198.51.100.1 080 2\r\n', // leading zero
