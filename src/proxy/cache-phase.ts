@@ -461,7 +461,7 @@ export class CacheSink implements ResponseSink {
   #withheld = false
   /** The 304 named another representation than the stored one: fetch the current one whole once it ends. */
   #superseded = false
-  /** The client got its 304 (its own validators matched the fetched head); the body is recorded for the store alone. */
+  /** The client got its 304 (its own validators matched the fetched head); the body goes on for the store alone (see #notModifiedHere). */
   #background = false
 
   constructor (state: CacheState, inner: ResponseSink, client: CacheClient | undefined,
@@ -552,7 +552,9 @@ export class CacheSink implements ResponseSink {
       if (state.facts.method === 'GET' && detail !== PURGED && !own) cache.markUncacheable(lockKey(at))
       // Waiters must not wait for a response that will not be stored.
       state.finishLeader(undefined)
-      return this.#pass(status, statusText, headers, { fwd: state.fwd, fwdStatus: status, detail })
+      const outcome = { fwd: state.fwd, fwdStatus: status, detail }
+      if (this.#notModifiedHere(status, headers, length, now, outcome)) return true
+      return this.#pass(status, statusText, headers, outcome)
     }
     // Age stays in: the entry reads it (for its age) and leaves it out of the stored fields.
     this.#recording = { status, statusText, headers: headers.slice(), freshness: decision.freshness, responseTime: now, chunks: [], size: 0 }
@@ -568,17 +570,28 @@ export class CacheSink implements ResponseSink {
     }, now)
     const ttl = Math.round(decision.freshness / 1000) - Math.floor(age / 1000)
     const outcome = { fwd: state.fwd, fwdStatus: status, stored: true, ttl }
-    // The client's validators, kept from the fetch, match what came: a 304 now, and the body,
-    // of a length the store takes, is recorded behind it. Else the whole answer goes on.
-    if (state.ownValidators && length >= 0 && this.#client !== undefined &&
-      notModified(state.facts, { status, etag: firstValue(headers, 'etag'), lastModified: parseHttpDate(firstValue(headers, 'last-modified')), date: now })) {
-      this.#withheld = true
-      this.#background = true
-      headers.push('cache-status', cacheStatus(cache.config.statusName, outcome))
-      sendNotModified(this.#client, headers)
-      return true
-    }
+    if (this.#notModifiedHere(status, headers, length, now, outcome)) return true
     return this.#pass(status, statusText, headers, outcome)
+  }
+
+  /**
+   * The client's validators, kept from the fetch (validatorsOnly), match what
+   * came: the client gets a 304 now, and the body (of a known length the store
+   * could take, so the drain is bounded) goes on behind it, into the store
+   * when it is being recorded, else nowhere. False: the whole answer goes on.
+   */
+  #notModifiedHere (status: number, headers: string[], length: number, now: number, outcome: CacheStatusOutcome): boolean {
+    const c = this.#client
+    const state = this.#state
+    if (!state.ownValidators || c === undefined || !(length >= 0 && length <= state.scope.cache.store.maxBodyBytes)) return false
+    if (!notModified(state.facts, { status, etag: firstValue(headers, 'etag'), lastModified: parseHttpDate(firstValue(headers, 'last-modified')), date: now })) {
+      return false
+    }
+    this.#withheld = true
+    this.#background = true
+    headers.push('cache-status', cacheStatus(state.scope.cache.config.statusName, outcome))
+    sendNotModified(c, headers)
+    return true
   }
 
   responseData (chunk: Buffer): boolean {

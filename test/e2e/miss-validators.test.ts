@@ -18,7 +18,7 @@ t.test('a miss with the client\'s validators', async (t) => {
   const o = await startOrigin(t, (seen, res) => {
     const common = { etag: '"v1"', 'last-modified': 'Mon, 07 Dec 2026 10:00:00 GMT', 'cache-control': 'max-age=60' }
     if (seen.url === '/chunked') return res.writeHead(200, common).end(BODY) // no Content-Length: chunked
-    const head = { ...common, 'content-length': String(BODY.length) }
+    const head = { ...common, 'content-length': String(BODY.length), ...(seen.url === '/private' ? { 'cache-control': 'private' } : {}) }
     if (seen.url === '/slow') {
       // The head now, the body once released: the client has its 304 long before.
       res.writeHead(200, head).write(BODY.slice(0, 5))
@@ -81,6 +81,15 @@ backends: { o: { servers: [{ url: "${o.url}" }] } }
     }
     t.ok(hit, 'stored from the fetch the 304 went ahead of')
     t.equal(fetched('/slow').length, 1, 'one fetch')
+  })
+
+  await t.test('an answer that cannot be stored: still a 304 when they match, then the URL is asked as sent', async (t) => {
+    const r = await get('/private', { 'if-none-match': '"v1"' })
+    t.same([r.status, r.body], [304, ''])
+    t.match(r.headers['cache-status'], /detail="private"/)
+    t.equal(fetched('/private')[0]?.headers['if-none-match'], undefined)
+    await get('/private', { 'if-none-match': '"v1"' })
+    t.equal(fetched('/private')[1]?.headers['if-none-match'], '"v1"', 'marked hit-for-miss: its validators go upstream')
   })
 
   await t.test('an unknown length: the whole answer goes to the client (nothing to bound a body recorded alone)', async (t) => {
