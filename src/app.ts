@@ -396,8 +396,11 @@ export function createApp (initial: Config, deps: AppDeps = {}): App {
     },
     metrics,
     reopenLogs () {
-      accessLog?.reopen()
-      log?.info({ path: pipeline.state.config.accessLog.path ?? 'stdout' }, 'access log reopened')
+      const path = pipeline.state.config.accessLog.path ?? 'stdout'
+      const failed = accessLog?.reopen()
+      // An operator's action that did not happen: said as such, without a stack, and nothing is lost.
+      if (failed !== undefined) log?.warn({ path, error: failed }, 'access log not reopened: lines keep going to the file already open')
+      else log?.info({ path }, 'access log reopened')
     },
     adminAddress () {
       return admin?.address()

@@ -28,8 +28,12 @@ import type { RequestRecord } from '../admin/metrics.js'
 
 export interface AccessLog {
   write (r: RequestRecord): void
-  /** Open the file again by its name (after logrotate moved it); lines written so far go to the old one. No-op on stdout. */
-  reopen (): void
+  /**
+   * Open the file again by its name (after logrotate moved it); lines written
+   * so far go to the old one. No-op on stdout. Undefined when done; else why
+   * not (the folder is gone, say), and lines keep going to the file open now.
+   */
+  reopen (): string | undefined
   /** Flush what is buffered and close the destination (stdout stays open). Idempotent. */
   close (): Promise<void>
 }
@@ -253,18 +257,18 @@ export function createAccessLog (cfg: AccessLogConfig, opts: AccessLogOptions = 
       if (closed === undefined) dest.write(Buffer.from(line(r)))
     },
     reopen () {
-      if (file === undefined || closed !== undefined) return
+      if (file === undefined || closed !== undefined) return undefined
       // The new file first: one that cannot be opened keeps the old one (and says why).
       let next
       try {
         next = open()
       } catch (err) {
-        onError(err as Error)
-        return
+        return `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
       }
       const old = dest
       dest = next
       void ending(old)
+      return undefined
     },
     close () {
       closed ??= ending(dest)
@@ -298,7 +302,7 @@ export function createAccessLogTo (stream: DestinationStream, cfg: Omit<AccessLo
     write (r) {
       if (!closed) stream.write(line(r))
     },
-    reopen () {},
+    reopen () { return undefined },
     async close () {
       closed = true
     }

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -99,6 +99,27 @@ t.test('appends to an existing file; many lines past the 4 KiB buffer all arrive
   t.equal(parsed.length, 2001)
   t.same(parsed[0], { earlier: true }, 'existing content kept')
   t.same(parsed.slice(1).map((l) => l.bytes), Array.from({ length: 2000 }, (_, i) => i), 'in order, none lost')
+})
+
+t.test('reopen: a moved file is opened anew; one that cannot be says why and keeps the open one', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'access.log')
+  const errors: Error[] = []
+  const log = createAccessLog({ enabled: true, path }, { onError: (err) => { errors.push(err) } })!
+  log.write(rec({ path: '/before' }))
+  renameSync(path, join(dir, 'access.log.1')) // logrotate
+  t.equal(log.reopen(), undefined, 'reopened')
+  log.write(rec({ path: '/after' }))
+  // The folder taken away (a mount gone, a wrong logrotate rule): nothing to reopen into.
+  const moved = `${dir}-gone`
+  renameSync(dir, moved)
+  t.teardown(() => { rmSync(moved, { recursive: true, force: true }) })
+  t.match(log.reopen(), /access\.log: ENOENT$/, 'why not, in words')
+  log.write(rec({ path: '/still' }))
+  await log.close()
+  t.same(errors, [], 'not a write failure')
+  t.same(lines(t, readFileSync(join(moved, 'access.log.1'), 'utf8')).map((l) => l.path), ['/before'])
+  t.same(lines(t, readFileSync(join(moved, 'access.log'), 'utf8')).map((l) => l.path), ['/after', '/still'], 'lines kept going to the open file')
 })
 
 t.test('close() is idempotent and later writes are dropped', async (t) => {
