@@ -331,6 +331,7 @@ function waitFor<C extends CacheClient> (c: C, state: CacheState, inflight: Infl
         if (next !== undefined && next !== inflight && !next.settled) return waitFor(c, state, next, fwd, deadline)
         if (next === undefined && fillsCache(state.facts)) {
           state.leader = cache.lead(lock)
+          state.fetchBegins()
           goesUpstream(c, state)
           fwd.forward(c)
           return
@@ -394,8 +395,8 @@ class CacheState {
   leader: Inflight | undefined
   /** What Cache-Status says about the forward. */
   fwd: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' = 'bypass'
-  /** The cache's removals.seq when the request began: a purge after it keeps its answer out (see put). */
-  readonly since: number
+  /** The cache's removals.seq when the request's fetch began: a purge after it keeps its answer out (see put). */
+  since: number
   /** The shared cache's purge state when the fetch began (its lookup's epoch and URL marker, when it made one): see SharedCache.store. */
   epoch: string | undefined
   /** The client's If-None-Match / If-Modified-Since were kept from the fetch (validatorsOnly): the answer's head answers them. */
@@ -406,6 +407,17 @@ class CacheState {
     readonly requestTime: number) {
     this.since = scope.cache.removals.seq
     this.epoch = scope.cache.shared?.epoch
+  }
+
+  /**
+   * A waiter takes the fetch over (waitFor): its fetch begins now, so only a
+   * purge from now on keeps it out. With the request's own start, a purge
+   * that overtook the fetch it waited on would overtake this one too, and
+   * every waiter in turn would fetch again, one after another.
+   */
+  fetchBegins (): void {
+    this.since = this.scope.cache.removals.seq
+    this.epoch = this.scope.cache.shared?.epoch
   }
 
   /**

@@ -565,6 +565,30 @@ t.test('a request that waits on a fetch a purge overtook does not get that fetch
   t.equal(o.hits.get('/h'), 2)
 })
 
+t.test('requests that waited on a fetch a purge overtook share one fetch again, not one each in turn', async (t) => {
+  const o = await startOrigin(t)
+  let finish: () => void = () => {}
+  o.route('/w', (_q, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=300', 'content-length': '2' })
+    if (n > 1) return res.end(`v${n}`)
+    res.write('v')
+    finish = () => res.end('1')
+  })
+  const p = await proxyFor(t, o, ', purgeFrom: [127.0.0.1/32]')
+  const first = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(`${p.url('web')}/w`, { agent: false }, resolve).on('error', reject)
+  })
+  first.resume()
+  // Waiting on the first fetch before the purge: the purge overtakes their wait too.
+  const waiters = Array.from({ length: 4 }, () => get(p, '/w'))
+  await sleep(300)
+  t.equal((await get(p, '/w', {}, 'PURGE')).status, 404, 'nothing stored yet')
+  finish()
+  const bodies = (await Promise.all(waiters)).map((r) => r.body)
+  t.equal(o.hits.get('/w'), 2, 'the purged fetch, then one more for all of them')
+  t.same(bodies, ['v2', 'v2', 'v2', 'v2'])
+})
+
 t.test('purge by URL, prefix and tag removes exactly what it should', async (t) => {
   const o = await startOrigin(t)
   for (const path of ['/docs/a', '/docs/b', '/docsx', '/img/1', '/img/2']) {

@@ -217,7 +217,11 @@ t.test('on a three-master Redis Cluster', async (t) => {
   })
 
   t.test('concurrent misses on both instances reach the origin once per URL, whichever node holds its lock', async (t) => {
+    const heard = shared(b).remotePurges
     t.equal(await purge(a, { prefix: 'http://shop.test/n/' }), 'purged')
+    // B's requests must begin after B heard it: the fills of requests that began before a purge
+    // it heard of later are not taken (it cannot tell them from ones older than the purge).
+    t.ok(await eventually(() => shared(b).remotePurges === heard + 1), 'B heard the purge')
     const paths = [0, 1, 2].map((node) => PATHS.find((p) => where.get(p)!.node === node)!)
     for (const p of paths) t.equal(await nodes[where.get(p)!.node]!.exists(where.get(p)!.key), 0, `${p} is in no cache`)
     const before = new Map(paths.map((p) => [p, o.hits.get(p)!]))
