@@ -185,11 +185,13 @@ export function ttlSeconds (entry: CacheEntry, now: number): number {
   return Math.round((entry.freshness - currentAge(entry, now)) / 1000)
 }
 
-const BODY_HEADERS = new Set(['content-length', 'content-range', 'transfer-encoding'])
-function notBodyHeader (_v: string, i: number, all: readonly string[]): boolean {
-  const name = i % 2 === 0 ? all[i]! : all[i - 1]!
-  return !BODY_HEADERS.has(name.toLowerCase())
+/** A filter of flat [name, value…] fields: each pair whose name is not one of `names` (lower-case). */
+function fieldsWithout (names: ReadonlySet<string>): (_v: string, i: number, all: readonly string[]) => boolean {
+  return (_v, i, all) => !names.has((i % 2 === 0 ? all[i]! : all[i - 1]!).toLowerCase())
 }
+
+const BODY_HEADERS = ['content-length', 'content-range', 'transfer-encoding']
+const notBodyHeader = fieldsWithout(new Set(BODY_HEADERS))
 
 /**
  * A 304 sends no representation metadata beyond what guides cache updates
@@ -197,8 +199,4 @@ function notBodyHeader (_v: string, i: number, all: readonly string[]): boolean 
  * identity copy the client may hold as well as this compressed one, and a
  * cache freshening that copy with the 304's fields would mislabel its bytes.
  */
-const NOT_MODIFIED_DROPS = new Set([...BODY_HEADERS, 'content-encoding'])
-function notModifiedHeader (_v: string, i: number, all: readonly string[]): boolean {
-  const name = i % 2 === 0 ? all[i]! : all[i - 1]!
-  return !NOT_MODIFIED_DROPS.has(name.toLowerCase())
-}
+const notModifiedHeader = fieldsWithout(new Set([...BODY_HEADERS, 'content-encoding']))

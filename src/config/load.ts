@@ -5,7 +5,7 @@
 // `switchyard check`, start and reload all load through here, so they accept
 // and refuse the same files with the same messages.
 
-import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, readFileSync, statSync, type Stats } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml'
@@ -507,11 +507,15 @@ const CONFIG_FILE_MAX = 16 * 1024 * 1024
  * would be parsed into every worker's heap.
  */
 export async function readConfigFile (file: string): Promise<string> {
-  const st = await stat(file)
+  regularFile(await stat(file), CONFIG_FILE_MAX, 'a config file')
+  return readFile(file, 'utf8')
+}
+
+/** Throws unless `st` is a regular file of at most `max` bytes (`what` may hold that much). */
+function regularFile (st: Stats, max: number, what: string): void {
   if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
   if (!st.isFile()) throw new Error('not a regular file')
-  if (st.size > CONFIG_FILE_MAX) throw new Error(`${st.size} bytes, more than the ${CONFIG_FILE_MAX} a config file may hold`)
-  return readFile(file, 'utf8')
+  if (st.size > max) throw new Error(`${st.size} bytes, more than the ${max} ${what} may hold`)
 }
 
 /** What `${file:…}` and key files may hold at most: secrets, tokens and URLs are small. */
@@ -523,10 +527,7 @@ const SMALL_FILE_MAX = 1024 * 1024
  * block the load), and so is a file above SMALL_FILE_MAX.
  */
 function readSmallFile (path: string): string {
-  const st = statSync(path)
-  if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
-  if (!st.isFile()) throw new Error('not a regular file')
-  if (st.size > SMALL_FILE_MAX) throw new Error(`${st.size} bytes, more than the ${SMALL_FILE_MAX} a secret or value file may hold`)
+  regularFile(statSync(path), SMALL_FILE_MAX, 'a secret or value file')
   return readFileSync(path, 'utf8')
 }
 

@@ -469,12 +469,14 @@ export class CacheSink implements ResponseSink {
   /** Sends the client's request again into another sink (CacheForwarder.refetch); undefined for a background refresh. */
   readonly #refetch: ((sink: CacheSink) => boolean) | undefined
   #recording: Recording | undefined
-  /** The upstream answer is not passed on: the cache answered instead, or will fetch it again. */
-  #withheld = false
+  /**
+   * Where the upstream answer goes: to the client (through this sink); to
+   * nobody, the cache having answered instead (or going to fetch it again);
+   * to the recording alone, the client having had its 304 (#notModifiedHere).
+   */
+  #upstreamTo: 'client' | 'nobody' | 'store' = 'client'
   /** The 304 named another representation than the stored one: fetch the current one whole once it ends. */
   #superseded = false
-  /** The client got its 304 (its own validators matched the fetched head); the body goes on for the store alone (see #notModifiedHere). */
-  #background = false
 
   constructor (state: CacheState, inner: ResponseSink, client: CacheClient | undefined,
     refetch: ((sink: CacheSink) => boolean) | undefined) {
@@ -486,7 +488,7 @@ export class CacheSink implements ResponseSink {
 
   /** Interim responses go to the client as they come; the cache keeps only final responses. */
   responseInterim (status: 102 | 103, head: InterimHead): void {
-    if (!this.#withheld) this.#inner.responseInterim(status, head)
+    if (this.#upstreamTo === 'client') this.#inner.responseInterim(status, head)
   }
 
   responseHead (status: number, statusText: string, headers: string[]): boolean {
@@ -505,7 +507,7 @@ export class CacheSink implements ResponseSink {
         // one is no longer current. The client gets the current one (see #fetchAgain).
         cache.store.delete(at.key)
         cache.counters.revalidated200++
-        this.#withheld = true
+        this.#upstreamTo = 'nobody'
         this.#superseded = true
         return true
       }
@@ -599,15 +601,14 @@ export class CacheSink implements ResponseSink {
     if (!notModified(state.facts, { status, etag: firstValue(headers, 'etag'), lastModified: parseHttpDate(firstValue(headers, 'last-modified')), date: now })) {
       return false
     }
-    this.#withheld = true
-    this.#background = true
+    this.#upstreamTo = 'store'
     headers.push('cache-status', cacheStatus(state.scope.cache.config.statusName, outcome))
     sendNotModified(c, headers)
     return true
   }
 
   responseData (chunk: Buffer): boolean {
-    if (this.#withheld && !this.#background) return true
+    if (this.#upstreamTo === 'nobody') return true
     const r = this.#recording
     if (r !== undefined) {
       r.size += chunk.length
@@ -620,14 +621,14 @@ export class CacheSink implements ResponseSink {
         r.chunks.push(chunk)
       }
     }
-    if (this.#withheld) return true
+    if (this.#upstreamTo === 'store') return true
     return this.#inner.responseData(chunk)
   }
 
   /** The upstream body completed intact: store it, wake the waiters. */
   responseEnd (trailers: Buffer[]): void {
-    // Withheld: the client was answered from the cache; only the waiters are left to wake.
-    if (this.#withheld && !this.#background) {
+    // The client was answered from the cache; only the waiters are left to wake.
+    if (this.#upstreamTo === 'nobody') {
       if (this.#superseded) this.#fetchAgain()
       return this.end()
     }
@@ -640,7 +641,7 @@ export class CacheSink implements ResponseSink {
       this.#told(entry !== undefined && this.#state.scope.cache.put(entry, this.#state.leader, this.#state.since, this.#state.epoch))
       this.#state.finishLeader(entry)
     }
-    if (!this.#withheld) this.#inner.responseEnd(trailers)
+    if (this.#upstreamTo === 'client') this.#inner.responseEnd(trailers)
   }
 
   /** The exchange failed for good: a stale copy may answer instead (stale-if-error). */
@@ -649,7 +650,7 @@ export class CacheSink implements ResponseSink {
     if (kind !== Errors.CLIENT_ABORTED) this.#state.finishLeader(undefined)
     this.end()
     // The client has its 304: only the recording behind it failed.
-    if (this.#background) return
+    if (this.#upstreamTo === 'store') return
     const state = this.#state
     const stale = state.stale
     const now = Date.now()
@@ -673,7 +674,7 @@ export class CacheSink implements ResponseSink {
 
   /** The client's side ended: what it was sent is all it gets, but a body recorded behind its 304 goes on to the store. */
   clientClosed (): void {
-    if (!this.#background) this.end()
+    if (this.#upstreamTo !== 'store') this.end()
   }
 
   /** Nothing more will be recorded (the client's side ended, or the exchange failed): never leave waiters hanging. */
@@ -725,7 +726,7 @@ export class CacheSink implements ResponseSink {
 
   /** Answer the client from `entry` and drain the upstream answer unseen. */
   #answer (entry: CacheEntry, now: number, outcome: CacheStatusOutcome, own?: readonly string[]): boolean {
-    this.#withheld = true
+    this.#upstreamTo = 'nobody'
     const c = this.#client
     if (c !== undefined) serveEntry(c, this.#state.facts, entry, now, cacheStatus(this.#state.scope.cache.config.statusName, outcome), own)
     return true

@@ -534,20 +534,30 @@ t.test('a purge while the URL is being fetched keeps that fetch\'s answer out of
   t.equal(o.hits.get('/g'), 2)
 })
 
-t.test('a request that waits on a fetch a purge overtook does not get that fetch\'s answer', async (t) => {
+/**
+ * A proxy (PURGE from loopback) in front of `path`, whose first answer sends
+ * its head and a first byte at once and the rest (`v1`) only on `finish()`,
+ * so a purge can land between the two; later answers are `v<n>`. `first` is
+ * that first response, its head read.
+ */
+async function heldFirstFetch (t: Test, path: string): Promise<{ o: Origin, p: RunningProxy, first: http.IncomingMessage, finish: () => void }> {
   const o = await startOrigin(t)
-  // The head and a first byte go at once, the rest when the test lets it: the purge lands between the two.
   let finish: () => void = () => {}
-  o.route('/h', (_q, res, n) => {
+  o.route(path, (_q, res, n) => {
     res.writeHead(200, { 'cache-control': 'max-age=300', 'content-length': '2' })
-    if (n > 1) return res.end('v2')
+    if (n > 1) return res.end(`v${n}`)
     res.write('v')
     finish = () => res.end('1')
   })
   const p = await proxyFor(t, o, ', purgeFrom: [127.0.0.1/32]')
   const first = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get(`${p.url('web')}/h`, { agent: false }, resolve).on('error', reject)
+    http.get(`${p.url('web')}${path}`, { agent: false }, resolve).on('error', reject)
   })
+  return { o, p, first, finish: () => finish() }
+}
+
+t.test('a request that waits on a fetch a purge overtook does not get that fetch\'s answer', async (t) => {
+  const { o, p, first, finish } = await heldFirstFetch(t, '/h')
   t.match(first.headers['cache-status'], /stored/, 'its head came before the purge')
   const firstBody = new Promise<string>((resolve) => {
     let body = ''
@@ -566,18 +576,7 @@ t.test('a request that waits on a fetch a purge overtook does not get that fetch
 })
 
 t.test('requests that waited on a fetch a purge overtook share one fetch again, not one each in turn', async (t) => {
-  const o = await startOrigin(t)
-  let finish: () => void = () => {}
-  o.route('/w', (_q, res, n) => {
-    res.writeHead(200, { 'cache-control': 'max-age=300', 'content-length': '2' })
-    if (n > 1) return res.end(`v${n}`)
-    res.write('v')
-    finish = () => res.end('1')
-  })
-  const p = await proxyFor(t, o, ', purgeFrom: [127.0.0.1/32]')
-  const first = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get(`${p.url('web')}/w`, { agent: false }, resolve).on('error', reject)
-  })
+  const { o, p, first, finish } = await heldFirstFetch(t, '/w')
   first.resume()
   // Waiting on the first fetch before the purge: the purge overtakes their wait too.
   const waiters = Array.from({ length: 4 }, () => get(p, '/w'))
